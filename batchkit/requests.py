@@ -1,0 +1,435 @@
+"""Rows → request params → content keys → batch chunks. Pure: no network, no disk.
+
+The hot path never builds a dict per row. Every request of a call shares the same params but
+for the user's text, so the params are serialized once (canonical JSON, sorted keys) around a
+sentinel and split into a prefix and a suffix; a row's request body is then
+``prefix + json(text) + suffix`` — one ``orjson.dumps`` of a string per row.
+
+The **request key** is a content hash of that canonical body: the same params give the same
+key in any process, on any day. It is the batch ``custom_id`` (32 characters of
+``[A-Za-z0-9_-]``, well inside the API's 64), it deduplicates identical rows, and it is how the
+job store knows a request is already paid for.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import hashlib
+import string
+import warnings
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pandas as pd
+
+from .errors import BatchkitWarning, ConfigurationError, MissingColumnError, PromptError, RequestTooLargeError
+
+__all__ = [
+    "MAX_BATCH_BYTES",
+    "MAX_BATCH_REQUESTS",
+    "Chunk",
+    "Rendered",
+    "RequestTemplate",
+    "build_template",
+    "chunk_requests",
+    "parse_prompt",
+    "render_prompts",
+]
+
+MAX_BATCH_REQUESTS = 100_000
+"""The API's limit on requests in one batch."""
+
+MAX_BATCH_BYTES = 256_000_000
+"""The API's 256 MB limit on a batch body, read as decimal megabytes (the stricter reading)."""
+
+_ENVELOPE_BYTES = len(b'{"requests":[]}')
+_SENTINEL = "\x00batchkit-text\x00"
+_SENTINEL_JSON = orjson.dumps(_SENTINEL)
+_SAMPLING_PARAMS = ("temperature", "top_p", "top_k")
+
+
+# --------------------------------------------------------------------------- prompts
+
+
+@dataclass(frozen=True)
+class _Field:
+    column: Hashable
+    spec: str
+    conversion: str | None
+
+
+@dataclass(frozen=True)
+class ParsedPrompt:
+    """A ``str.format``-style prompt split into literals and the columns it reads."""
+
+    literals: tuple[str, ...]
+    fields: tuple[_Field, ...]
+
+    @property
+    def columns(self) -> list[Hashable]:
+        seen: dict[Hashable, None] = {}
+        for f in self.fields:
+            seen.setdefault(f.column, None)
+        return list(seen)
+
+
+def parse_prompt(prompt: str, columns: Sequence[Hashable], *, positional: Hashable = None) -> ParsedPrompt:
+    """Parse ``prompt`` and check every ``{column}`` against ``columns``.
+
+    ``{{`` and ``}}`` are literal braces; ``{col:spec}`` and ``{col!r}`` work as in ``str.format``.
+    A bare ``{}`` reads ``positional`` (the Series accessor's own values).
+
+    Raises:
+        MissingColumnError: a placeholder names no column; the message lists the available ones.
+        PromptError: the template itself is malformed.
+    """
+    if not isinstance(prompt, str):
+        raise PromptError(f"prompt must be a string or a callable row -> str, not {type(prompt).__name__}")
+    by_name = {str(c): c for c in columns}
+    by_name.update({c: c for c in columns if isinstance(c, str)})
+    literals: list[str] = []
+    fields: list[_Field] = []
+    pending = ""
+    try:
+        parsed = list(string.Formatter().parse(prompt))
+    except ValueError as exc:
+        raise PromptError(
+            f"prompt is not a valid template ({exc}). Write literal braces as {{{{ and }}}}."
+        ) from None
+    for literal, name, spec, conversion in parsed:
+        pending += literal
+        if name is None:
+            continue
+        if name == "":
+            if positional is None:
+                raise PromptError(
+                    "prompt has an empty placeholder {} — name a column, e.g. {review}. "
+                    f"Available columns: {_list_columns(columns)}"
+                )
+            column = positional
+        elif name in by_name:
+            column = by_name[name]
+        else:
+            raise MissingColumnError(
+                f"prompt refers to column {name!r}, which this DataFrame does not have. "
+                f"Available columns: {_list_columns(columns)}. "
+                "Write literal braces as {{ and }}.",
+                column=name,
+                available=[str(c) for c in columns],
+            )
+        literals.append(pending)
+        pending = ""
+        fields.append(_Field(column, spec or "", conversion))
+    literals.append(pending)
+    return ParsedPrompt(tuple(literals), tuple(fields))
+
+
+def _list_columns(columns: Sequence[Hashable]) -> str:
+    shown = ", ".join(repr(str(c)) for c in list(columns)[:30])
+    more = len(columns) - 30
+    return shown + (f" … and {more} more" if more > 0 else "") if shown else "(none)"
+
+
+@dataclass
+class Rendered:
+    """The prompt text of every row, or why a row is not sent."""
+
+    texts: list[str | None]
+    """One entry per row, in row order; None where the row is skipped."""
+    skipped: dict[int, str] = field(default_factory=dict)
+    """Row position → the reason it is not sent."""
+
+
+def render_prompts(
+    frame: pd.DataFrame,
+    prompt: str | Callable[[pd.Series], str | None],
+    *,
+    positional: Hashable = None,
+) -> Rendered:
+    """Render one prompt text per row of ``frame``.
+
+    A row whose referenced value is missing (None, NaN, NaT, pd.NA) is skipped with that reason,
+    never sent with a blank. Empty strings are sent as they are.
+    """
+    n = len(frame)
+    if callable(prompt):
+        return _render_callable(frame, prompt)
+    parsed = parse_prompt(prompt, list(frame.columns), positional=positional)
+    if not parsed.fields:
+        if n > 1:
+            warnings.warn(
+                f"the prompt has no {{column}} placeholder, so all {n:,} rows get the same prompt and "
+                "one request is sent for them all. Add a placeholder such as {review} to send each row's value.",
+                BatchkitWarning,
+                stacklevel=4,
+            )
+        return Rendered([parsed.literals[0]] * n)
+    skipped: dict[int, str] = {}
+    rendered_columns: dict[tuple[Hashable, str, str | None], list[str | None]] = {}
+    for f in parsed.fields:
+        key = (f.column, f.spec, f.conversion)
+        if key in rendered_columns:
+            continue
+        values = frame[f.column]
+        if isinstance(values, pd.DataFrame):
+            raise PromptError(
+                f"column {str(f.column)!r} appears more than once in the DataFrame; "
+                "rename the duplicates so the prompt is unambiguous"
+            )
+        strs, missing = _cells_to_str(values, f.spec, f.conversion)
+        for pos in missing:
+            skipped.setdefault(int(pos), f"missing value in column {str(f.column)!r}")
+        rendered_columns[key] = strs
+    columns = [rendered_columns[(f.column, f.spec, f.conversion)] for f in parsed.fields]
+    pattern = parsed.literals[0].replace("%", "%%") + "".join(
+        "%s" + lit.replace("%", "%%") for lit in parsed.literals[1:]
+    )
+    if skipped:
+        texts: list[str | None] = [
+            None if i in skipped else pattern % parts for i, parts in enumerate(zip(*columns))
+        ]
+    else:
+        texts = [pattern % parts for parts in zip(*columns)]
+    return Rendered(texts, skipped)
+
+
+def _render_callable(frame: pd.DataFrame, fn: Callable[[pd.Series], str | None]) -> Rendered:
+    texts: list[str | None] = []
+    skipped: dict[int, str] = {}
+    for pos, (_, row) in enumerate(frame.iterrows()):
+        text = fn(row)
+        if text is None:
+            skipped[pos] = "the prompt function returned None"
+        elif not isinstance(text, str):
+            raise PromptError(
+                f"the prompt function must return a string (or None to skip the row); "
+                f"for row {pos} it returned {type(text).__name__}"
+            )
+        texts.append(text)
+    return Rendered(texts, skipped)
+
+
+def _cells_to_str(values: pd.Series, spec: str, conversion: str | None) -> tuple[list[Any], Iterable[int]]:
+    """A column's cells as strings (None where missing) and the positions that are missing."""
+    missing_mask = values.isna().to_numpy()
+    missing = missing_mask.nonzero()[0]
+    cells = values.tolist()
+    if not spec and conversion is None and pd.api.types.is_string_dtype(values.dtype):
+        if not len(missing) and all(type(c) is str for c in cells):
+            return cells, missing
+    out: list[Any] = []
+    for cell, absent in zip(cells, missing_mask):
+        if absent:
+            out.append(None)
+            continue
+        if conversion == "r":
+            cell = repr(cell)
+        elif conversion == "s":
+            cell = str(cell)
+        elif conversion == "a":
+            cell = ascii(cell)
+        out.append(format(cell, spec) if spec else _cell_text(cell))
+    return out, missing
+
+
+def _cell_text(cell: Any) -> str:
+    """How a cell value reads inside a prompt."""
+    if isinstance(cell, str):
+        return cell
+    if isinstance(cell, (pd.Timestamp, _dt.datetime)):
+        ts = pd.Timestamp(cell)
+        if ts.tz is None and ts == ts.normalize():
+            return ts.date().isoformat()
+        return ts.isoformat()
+    if isinstance(cell, (dict, list, tuple)):
+        return orjson.dumps(cell, default=str).decode()
+    if isinstance(cell, bytes):
+        return cell.decode("utf-8", "replace")
+    return str(cell)
+
+
+# --------------------------------------------------------------------------- params and keys
+
+
+@dataclass(frozen=True)
+class RequestTemplate:
+    """The canonical JSON of a call's params, split where each row's text goes."""
+
+    prefix: bytes
+    suffix: bytes
+    model: str
+
+    def body(self, text: str) -> bytes:
+        """The canonical params JSON of one request."""
+        return self.prefix + orjson.dumps(text) + self.suffix
+
+    def params(self, text: str) -> dict[str, Any]:
+        """The params of one request as a dict (for display and tests; not the hot path)."""
+        return orjson.loads(self.body(text))
+
+
+def build_template(
+    *,
+    model: str,
+    max_tokens: int,
+    system: str | Sequence[Mapping[str, Any]] | None = None,
+    stop_sequences: Sequence[str] | None = None,
+    content: Callable[[str], Any] | None = None,
+    **params: Any,
+) -> RequestTemplate:
+    """Check a call's params and serialize them once around a sentinel for the row text.
+
+    ``content`` maps the row text to the user message content (default: the text itself);
+    structured outputs and prompt caching use it to wrap the text in blocks.
+
+    Raises:
+        ConfigurationError: a param the API would reject for every row.
+    """
+    if not isinstance(model, str) or not model.strip():
+        raise ConfigurationError(
+            f"model must be a model id string such as 'claude-haiku-4-5', not {model!r}"
+        )
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+        raise ConfigurationError(f"max_tokens must be a whole number of at least 1, not {max_tokens!r}")
+    for name in _SAMPLING_PARAMS:
+        if name in params:
+            raise ConfigurationError(
+                f"{name}= is rejected by the Anthropic API version this SDK speaks (2026-10-21): every "
+                f"request would come back errored. Remove {name}=; use output_config={{'effort': ...}} "
+                "or a clearer prompt instead."
+            )
+    if params.get("stream"):
+        raise ConfigurationError("stream=True is not allowed inside Message Batches; remove it")
+    if "messages" in params:
+        raise ConfigurationError(
+            "messages= is built from the prompt; pass the row template as prompt= and shared "
+            "instructions as system="
+        )
+    body: dict[str, Any] = {"model": model, "max_tokens": max_tokens}
+    if system is not None:
+        if isinstance(system, str):
+            body["system"] = system
+        else:
+            body["system"] = [dict(block) for block in system]
+    if stop_sequences:
+        if isinstance(stop_sequences, str):
+            stop_sequences = [stop_sequences]
+        body["stop_sequences"] = list(stop_sequences)
+    body.update({k: v for k, v in params.items() if v is not None})
+    user_content = content(_SENTINEL) if content else _SENTINEL
+    body["messages"] = [{"role": "user", "content": user_content}]
+    try:
+        blob = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    except TypeError as exc:
+        raise ConfigurationError(f"request params must be JSON-serializable: {exc}") from None
+    if blob.count(_SENTINEL_JSON) != 1:
+        raise ConfigurationError("the row text must appear exactly once in the request")
+    prefix, suffix = blob.split(_SENTINEL_JSON)
+    return RequestTemplate(prefix, suffix, model)
+
+
+def request_key(body: bytes) -> str:
+    """The content key of a request body: 32 URL-safe base64 characters of a BLAKE2b digest."""
+    return base64.urlsafe_b64encode(hashlib.blake2b(body, digest_size=24).digest()).decode()
+
+
+@dataclass
+class Plan:
+    """What a call sends: a key per row and one body per distinct key."""
+
+    row_keys: list[str | None]
+    """Row position → request key (None for skipped rows)."""
+    bodies: dict[str, bytes]
+    """Request key → canonical params JSON, in first-seen order."""
+    skipped: dict[int, str]
+
+
+def plan_requests(rendered: Rendered, template: RequestTemplate) -> Plan:
+    """Key every row's request and keep one body per distinct key."""
+    prefix, suffix = template.prefix, template.suffix
+    dumps = orjson.dumps
+    blake = hashlib.blake2b
+    b64 = base64.urlsafe_b64encode
+    bodies: dict[str, bytes] = {}
+    by_text: dict[str, str] = {}
+    row_keys: list[str | None] = []
+    append = row_keys.append
+    for text in rendered.texts:
+        if text is None:
+            append(None)
+            continue
+        key = by_text.get(text)
+        if key is None:
+            body = prefix + dumps(text) + suffix
+            key = b64(blake(body, digest_size=24).digest()).decode()
+            by_text[text] = key
+            bodies[key] = body
+        append(key)
+    return Plan(row_keys, bodies, dict(rendered.skipped))
+
+
+# --------------------------------------------------------------------------- chunks
+
+
+@dataclass
+class Chunk:
+    """One batch's worth of requests."""
+
+    keys: list[str]
+    body: bytes
+    """The whole ``{"requests": [...]}`` create body, ready to send."""
+
+
+def batch_line(key: str, params_json: bytes) -> bytes:
+    """One entry of a batch create body."""
+    return b'{"custom_id":"' + key.encode() + b'","params":' + params_json + b"}"
+
+
+def chunk_requests(
+    bodies: Mapping[str, bytes],
+    *,
+    max_requests: int = MAX_BATCH_REQUESTS,
+    max_bytes: int = MAX_BATCH_BYTES,
+) -> list[Chunk]:
+    """Split requests into batches of at most ``max_requests`` and ``max_bytes`` serialized.
+
+    Raises:
+        RequestTooLargeError: one request alone would not fit in a batch.
+    """
+    if max_requests < 1:
+        raise ConfigurationError(f"chunk_size must be at least 1, not {max_requests}")
+    if max_requests > MAX_BATCH_REQUESTS:
+        raise ConfigurationError(
+            f"chunk_size {max_requests:,} is over the API's {MAX_BATCH_REQUESTS:,} requests per batch"
+        )
+    chunks: list[Chunk] = []
+    keys: list[str] = []
+    lines: list[bytes] = []
+    size = _ENVELOPE_BYTES
+
+    def flush() -> None:
+        chunks.append(Chunk(keys.copy(), b'{"requests":[' + b",".join(lines) + b"]}"))
+        keys.clear()
+        lines.clear()
+
+    for key, params_json in bodies.items():
+        line = batch_line(key, params_json)
+        cost = len(line) + 1
+        if _ENVELOPE_BYTES + cost > max_bytes:
+            raise RequestTooLargeError(
+                f"one request is {len(line):,} bytes, more than a whole batch may be "
+                f"({max_bytes:,} bytes). Shorten that row's text (request key {key}).",
+                size=len(line),
+            )
+        if keys and (len(keys) >= max_requests or size + cost > max_bytes):
+            flush()
+            size = _ENVELOPE_BYTES
+        keys.append(key)
+        lines.append(line)
+        size += cost
+    if keys:
+        flush()
+    return chunks

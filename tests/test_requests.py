@@ -1,0 +1,158 @@
+"""Rendering prompts, keying requests and chunking them: pure, no network."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import orjson
+import pandas as pd
+import pytest
+
+from batchkit.errors import BatchkitWarning, ConfigurationError, MissingColumnError, PromptError, RequestTooLargeError
+from batchkit.requests import (
+    MAX_BATCH_REQUESTS,
+    build_template,
+    chunk_requests,
+    parse_prompt,
+    plan_requests,
+    render_prompts,
+    request_key,
+)
+
+
+def template(**kw):
+    return build_template(model=kw.pop("model", "claude-haiku-4-5"), max_tokens=kw.pop("max_tokens", 50), **kw)
+
+
+def test_columns_with_spaces_and_literal_braces_render():
+    df = pd.DataFrame({"movie review": ["great", "bad"], "n": [1, 2]})
+    out = render_prompts(df, "Review #{n} {{json}}: {movie review}")
+    assert out.texts == ["Review #1 {json}: great", "Review #2 {json}: bad"]
+
+
+def test_unknown_column_names_it_and_lists_the_available_ones():
+    df = pd.DataFrame({"review": ["x"], "stars": [5]})
+    with pytest.raises(MissingColumnError) as info:
+        render_prompts(df, "Rate {reveiw}")
+    message = str(info.value)
+    assert "'reveiw'" in message and "'review'" in message and "'stars'" in message
+    assert info.value.column == "reveiw"
+    assert isinstance(info.value, KeyError)
+
+
+def test_missing_values_skip_the_row_with_a_reason_and_empty_strings_are_sent():
+    df = pd.DataFrame({"t": ["a", None, "", np.nan], "d": pd.to_datetime(["2024-01-02", "2024-01-03", None, "2024-01-05"])})
+    out = render_prompts(df, "{t} on {d}")
+    assert out.texts[0] == "a on 2024-01-02"
+    assert out.texts[1] is None and "'t'" in out.skipped[1]
+    assert out.texts[2] is None and "'d'" in out.skipped[2]
+    assert out.texts[3] is None
+    df2 = pd.DataFrame({"t": ["", "x"]})
+    assert render_prompts(df2, "[{t}]").texts == ["[]", "[x]"]
+
+
+def test_cells_of_any_dtype_render_sensibly():
+    df = pd.DataFrame(
+        {
+            "i": pd.array([1, 2], dtype="Int64"),
+            "f": [0.5, 2.0],
+            "b": [True, False],
+            "ts": pd.to_datetime(["2024-05-01 13:45", "2024-05-02 00:00"]),
+            "obj": [{"a": 1}, [1, 2]],
+            "cat": pd.Categorical(["x", "y"]),
+        }
+    )
+    out = render_prompts(df, "{i}|{f}|{b}|{ts}|{obj}|{cat}|{f:.1f}")
+    assert out.texts[0] == '1|0.5|True|2024-05-01T13:45:00|{"a":1}|x|0.5'
+    assert out.texts[1] == "2|2.0|False|2024-05-02|[1,2]|y|2.0"
+
+
+def test_percent_signs_in_the_template_are_literal():
+    df = pd.DataFrame({"x": ["a"]})
+    assert render_prompts(df, "100% sure: {x} %s").texts == ["100% sure: a %s"]
+
+
+def test_callable_prompt_and_none_skips():
+    df = pd.DataFrame({"a": [1, 2, 3]})
+    out = render_prompts(df, lambda row: None if row["a"] == 2 else f"value {row['a']}")
+    assert out.texts == ["value 1", None, "value 3"]
+    assert 1 in out.skipped
+    with pytest.raises(PromptError, match="must return a string"):
+        render_prompts(df, lambda row: 5)
+
+
+def test_prompt_without_placeholder_warns_that_rows_collapse_to_one_request():
+    df = pd.DataFrame({"a": [1, 2, 3]})
+    with pytest.warns(BatchkitWarning, match="same prompt"):
+        out = render_prompts(df, "Tell me a joke")
+    plan = plan_requests(out, template())
+    assert len(plan.bodies) == 1 and len(set(plan.row_keys)) == 1
+
+
+def test_malformed_template_is_a_prompt_error():
+    with pytest.raises(PromptError, match="literal braces"):
+        parse_prompt("unclosed {brace", ["brace"])
+
+
+def test_keys_are_content_hashes_that_meet_the_custom_id_rule():
+    df = pd.DataFrame({"t": ["same", "other", "same"]})
+    plan = plan_requests(render_prompts(df, "{t}"), template())
+    assert plan.row_keys[0] == plan.row_keys[2] != plan.row_keys[1]
+    assert len(plan.bodies) == 2
+    for key in plan.bodies:
+        assert re.fullmatch(r"[A-Za-z0-9_-]{1,64}", key)
+    # The key depends on every param, not just the text.
+    other = plan_requests(render_prompts(df, "{t}"), template(max_tokens=51))
+    assert set(other.bodies).isdisjoint(plan.bodies)
+    # And is reproducible: the same params in another order hash the same.
+    body = next(iter(plan.bodies.values()))
+    assert request_key(orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS)) == plan.row_keys[0]
+
+
+def test_template_body_is_the_full_request_params():
+    t = template(system=[{"type": "text", "text": "Be brief"}], stop_sequences=["\n"], metadata={"user_id": "u"})
+    params = t.params('say "hi"')
+    assert params == {
+        "model": "claude-haiku-4-5",
+        "max_tokens": 50,
+        "system": [{"type": "text", "text": "Be brief"}],
+        "stop_sequences": ["\n"],
+        "metadata": {"user_id": "u"},
+        "messages": [{"role": "user", "content": 'say "hi"'}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"model": 3}, "model must be"),
+        ({"model": ""}, "model must be"),
+        ({"max_tokens": 0}, "max_tokens"),
+        ({"max_tokens": -5}, "max_tokens"),
+        ({"temperature": 0.2}, "temperature"),
+        ({"stream": True}, "stream"),
+    ],
+)
+def test_bad_params_are_refused_before_anything_is_sent(kwargs, match):
+    with pytest.raises(ConfigurationError, match=match):
+        template(**kwargs)
+
+
+def test_chunks_respect_count_and_byte_limits():
+    bodies = {f"k{i}": b'{"x":"' + b"a" * 100 + b'"}' for i in range(25)}
+    by_count = chunk_requests(bodies, max_requests=10)
+    assert [len(c.keys) for c in by_count] == [10, 10, 5]
+    by_bytes = chunk_requests(bodies, max_bytes=1000)
+    assert all(len(c.body) <= 1000 for c in by_bytes)
+    assert sum(len(c.keys) for c in by_bytes) == 25
+    body = orjson.loads(by_bytes[0].body)
+    assert body["requests"][0]["custom_id"] == "k0"
+    assert body["requests"][0]["params"] == {"x": "a" * 100}
+
+
+def test_a_request_larger_than_a_batch_is_refused():
+    with pytest.raises(RequestTooLargeError, match="more than a whole batch"):
+        chunk_requests({"k": b'"' + b"a" * 2000 + b'"'}, max_bytes=1000)
+    with pytest.raises(ConfigurationError, match="100,000"):
+        chunk_requests({"k": b"{}"}, max_requests=MAX_BATCH_REQUESTS + 1)
