@@ -135,9 +135,10 @@ class Price:
         >>> Price.from_input_output(3, 15).cache_write_1h
         6.0
         """
-        fields.setdefault("cache_write_5m", input * CACHE_WRITE_5M_MULTIPLIER)
-        fields.setdefault("cache_write_1h", input * CACHE_WRITE_1H_MULTIPLIER)
-        fields.setdefault("cache_read", input * CACHE_READ_MULTIPLIER)
+        # rounded so that 3 × 0.1 reads as the published 0.30, not 0.30000000000000004
+        fields.setdefault("cache_write_5m", round(input * CACHE_WRITE_5M_MULTIPLIER, 10))
+        fields.setdefault("cache_write_1h", round(input * CACHE_WRITE_1H_MULTIPLIER, 10))
+        fields.setdefault("cache_read", round(input * CACHE_READ_MULTIPLIER, 10))
         return cls(input=input, output=output, **fields)
 
     def is_long(self, prompt_tokens: float) -> bool:
@@ -161,70 +162,83 @@ _3P = "third-party price trackers citing the official page"
 _MIN_CONFLICT = "minimum cacheable 4096 per Anthropic's skill docs (2026-07); some third-party sources say 1024"
 
 
-def _std(input: float, output: float, minimum: int | None, source: str = _DOCS, **kw: Any) -> Price:
-    if minimum is None:
+def _p(rates: tuple[float, float, float, float, float], minimum: int | None, source: str = _DOCS,
+       **kw: Any) -> Price:
+    """A table entry from ``(input, 5m write, 1h write, cache read, output)`` as published."""
+    if minimum is None:  # no source gives this model's minimum
         kw["min_cacheable_known"] = False
         minimum = DEFAULT_MIN_CACHEABLE_TOKENS
-    return Price.from_input_output(input, output, min_cacheable_tokens=minimum, source=source, **kw)
+    input, write_5m, write_1h, read, output = rates
+    return Price(input=input, output=output, cache_write_5m=write_5m, cache_write_1h=write_1h,
+                 cache_read=read, min_cacheable_tokens=minimum, source=source, **kw)
 
 
-_OPUS_4 = dict(input=5.0, output=25.0, minimum=4096)
-_FABLE_51 = dict(cache_read=0.25, note="cache read $0.25 (0.025× input)")
+# $/MTok:      input  5m write  1h write  read   output
+_HAIKU_4 = (1.00, 1.25, 2.00, 0.10, 5.00)
+_SONNET_4 = (3.00, 3.75, 6.00, 0.30, 15.00)
+_OPUS_4 = (5.00, 6.25, 10.00, 0.50, 25.00)
+_OPUS_4_0 = (15.00, 18.75, 30.00, 1.50, 75.00)
+_FABLE_5 = (10.00, 12.50, 20.00, 1.00, 50.00)
+_FABLE_5_1 = (10.00, 12.50, 20.00, 0.25, 50.00)
+_FABLE_5_2 = (8.00, 10.00, 16.00, 0.20, 40.00)
+_SONNET_5 = (2.00, 2.50, 4.00, 0.20, 10.00)
+_SONNET_5_5 = (2.00, 2.50, 4.00, 0.10, 10.00)
+_OPUS_5_5 = (4.00, 5.00, 8.00, 0.20, 20.00)
+_HAIKU_5_5 = (0.10, 0.125, 0.20, 0.01, 0.50)
+_MYTHOS_PREVIEW = (25.00, 31.25, 50.00, 2.50, 125.00)
+_HAIKU_3_5 = (0.80, 1.00, 1.60, 0.08, 4.00)
+
 _BUILTIN: dict[str, Price] = {
-    "claude-haiku-4-5": _std(1.0, 5.0, 4096),
-    "claude-sonnet-4-5": _std(3.0, 15.0, 1024, note="SDK lists end of life 2026-11-30"),
-    "claude-sonnet-4-6": _std(
-        3.0, 15.0, 2048, note="minimum cacheable 2048 per Anthropic's skill docs; some sources say 1024"
+    "claude-haiku-4-5": _p(_HAIKU_4, 4096),
+    "claude-sonnet-4-5": _p(_SONNET_4, 1024, note="SDK lists end of life 2026-11-30"),
+    "claude-sonnet-4-6": _p(_SONNET_4, 2048, note=_MIN_CONFLICT.replace("4096", "2048")),
+    "claude-opus-4-5": _p(_OPUS_4, 4096),
+    "claude-opus-4-6": _p(_OPUS_4, 4096, note=_MIN_CONFLICT),
+    "claude-opus-4-7": _p(_OPUS_4, 4096),
+    "claude-opus-4-8": _p(_OPUS_4, 4096, note=_MIN_CONFLICT),
+    "claude-opus-5": _p(_OPUS_4, None),
+    "claude-fable-5": _p(_FABLE_5, 2048),
+    "claude-mythos-5": _p(_FABLE_5, None),
+    "claude-fable-5-1": _p(_FABLE_5_1, None, note="cache read $0.25 (0.025× input)"),
+    "claude-mythos-5-1": _p(_FABLE_5_1, None, note="cache read $0.25 (0.025× input)"),
+    "claude-fable-5-2": _p(
+        _FABLE_5_2, None, source="a reseller's price list (no primary source)", uncertain=True,
+        note="$8/$40 and the $0.20 read from a reseller only; cache writes unpublished, so the "
+        "standard 1.25× / 2× of input ($10 / $16) are assumed",
     ),
-    "claude-opus-4-5": _std(**_OPUS_4),
-    "claude-opus-4-6": _std(**_OPUS_4, note=_MIN_CONFLICT),
-    "claude-opus-4-7": _std(**_OPUS_4),
-    "claude-opus-4-8": _std(**_OPUS_4, note=_MIN_CONFLICT),
-    "claude-opus-5": _std(5.0, 25.0, None),
-    "claude-fable-5": _std(10.0, 50.0, 2048),
-    "claude-mythos-5": _std(10.0, 50.0, None),
-    "claude-fable-5-1": _std(10.0, 50.0, None, **_FABLE_51),
-    "claude-mythos-5-1": _std(10.0, 50.0, None, **_FABLE_51),
-    "claude-fable-5-2": _std(
-        8.0, 40.0, None, cache_read=0.20, source="a reseller's price list (no primary source)",
-        uncertain=True,
-        note="$8/$40 and $0.20 read from a reseller only; cache writes unpublished, so the "
-        "standard 1.25× / 2× of input are assumed",
-    ),
-    "claude-mythos-5-2": _std(
-        10.0, 50.0, None, cache_read=0.25, source="none: Mythos 5.1 prices carried forward",
-        uncertain=True,
+    "claude-mythos-5-2": _p(
+        _FABLE_5_1, None, source="none: Mythos 5.1 prices carried forward", uncertain=True,
         note="no published price; Mythos 5.1's are assumed, the higher of the two plausible "
         "choices (Fable 5.2 is $8/$40), so estimates and the budget guard err high",
     ),
-    "claude-sonnet-5": _std(
-        2.0, 10.0, None, source=f"official model pages ($2/$10); cache rates from {_3P}",
+    "claude-sonnet-5": _p(
+        _SONNET_5, None, source=f"official model pages ($2/$10); cache rates from {_3P}",
         note="launched as an intro price through 2026-08-31; standard since 2026-09-01 per trackers",
     ),
-    "claude-sonnet-5-5": _std(
-        2.0, 10.0, None, cache_read=0.10, source=f"official lineup ($2/$10); cache rates from {_3P}",
-        uncertain=True, note="cache read cut from $0.20 to $0.10 (0.05×) on 2026-10-07 per trackers only",
+    "claude-sonnet-5-5": _p(
+        _SONNET_5_5, None, source=f"official lineup ($2/$10); cache rates from {_3P}", uncertain=True,
+        note="cache read cut from $0.20 to $0.10 (0.05×) on 2026-10-07 per trackers only",
     ),
-    "claude-opus-5-5": _std(
-        4.0, 20.0, None, cache_read=0.20, source=f"official lineup ($4/$20); cache rates from {_3P}",
-        uncertain=True, note="cache rates (read $0.20 = 0.05×) from trackers only",
+    "claude-opus-5-5": _p(
+        _OPUS_5_5, None, source=f"official lineup ($4/$20); cache rates from {_3P}", uncertain=True,
+        note="cache rates (read $0.20 = 0.05×) from trackers only",
     ),
-    "claude-haiku-5-5": _std(
-        0.10, 0.50, None, long_prompt_threshold=100_000, long_prompt_multiplier=5.0,
+    "claude-haiku-5-5": _p(
+        _HAIKU_5_5, None, long_prompt_threshold=100_000, long_prompt_multiplier=5.0,
         source=f"official lineup ('from $0.10 / $0.50'); tiers from {_3P}", uncertain=True,
         note="×5 on every rate for the whole request when input + cache read + cache write > "
         "100,000 tokens — tier boundary from trackers only",
     ),
-    "claude-mythos-preview": _std(
-        25.0, 125.0, None, source="third-party coverage; not in the reference table", uncertain=True,
+    "claude-mythos-preview": _p(
+        _MYTHOS_PREVIEW, None, source="third-party coverage; not in the reference table", uncertain=True,
         note="$25/$125 from third-party coverage (Fable 5 at $10 was 'less than half' its price); "
         "cache rates by the standard multipliers; retired 2026-06-30 per the SDK",
     ),
     # Legacy and retired ids, for re-pricing old jobs.
-    "claude-sonnet-4-0": _std(3.0, 15.0, 1024, note="SDK lists end of life 2026-06-15"),
-    "claude-opus-4-1": _std(15.0, 75.0, 1024, note="retired 2026-08-05"),
-    "claude-opus-4-0": _std(15.0, 75.0, None, note="retired; minimum assumed equal to Opus 4.1's"),
-    "claude-3-5-haiku-20241022": _std(0.80, 4.0, 2048, note="retired 2026-02-19"),
+    "claude-sonnet-4-0": _p(_SONNET_4, 1024, note="SDK lists end of life 2026-06-15"),
+    "claude-opus-4-1": _p(_OPUS_4_0, 1024, note="retired 2026-08-05"),
+    "claude-opus-4-0": _p(_OPUS_4_0, None, note="retired"),
+    "claude-3-5-haiku-20241022": _p(_HAIKU_3_5, 2048, note="retired 2026-02-19"),
 }
 _BUILTIN_ALIASES = {
     "claude-haiku-4-5-20251001": "claude-haiku-4-5",
@@ -552,8 +566,9 @@ def usage_cost(
     ``cache_creation_input_tokens`` not split by TTL in ``cache_creation`` is billed as 5 min
     writes. A long-prompt tier applies when input + cache read + cache write is over its threshold.
 
-    >>> usage_cost({"input_tokens": 500, "output_tokens": 200}, "claude-sonnet-4-5", batch=False).total
-    0.0045
+    >>> cost = usage_cost({"input_tokens": 500, "output_tokens": 200}, "claude-sonnet-4-5", batch=False)
+    >>> round(cost.total, 6), round(cost.output, 6)
+    (0.0045, 0.003)
     """
     price = load_prices(prices).get(model)
     counts = _usage_counts(usage)
