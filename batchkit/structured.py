@@ -1,0 +1,275 @@
+"""Answers that are data: a label from a closed set, or typed fields. Pure.
+
+Both kinds ride the one pipeline of :mod:`batchkit.jobs`: they only add an
+``output_config.format`` JSON schema to every request (so the API itself constrains the answer),
+a check of each answer on the way back (an answer that does not parse or fails the schema
+becomes ``invalid_output`` with the reason), and a rule for turning answers into typed columns.
+
+An :class:`OutputSpec` is plain JSON, so it is stored with the job and a job re-attached in a
+fresh process validates and types its answers exactly as the process that submitted it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pandas as pd
+
+from .errors import ConfigurationError
+
+__all__ = ["OutputSpec", "classify_spec", "extract_spec"]
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """What a structured call asks for and how its answers become columns.
+
+    Attributes:
+        kind: ``classify`` or ``extract``.
+        schema: the JSON schema sent as ``output_config.format.schema``.
+        columns: ``(column name, answer field)`` pairs, in output order.
+        labels: the closed label set (classify only).
+        multi: whether a row may carry several labels (classify only).
+    """
+
+    kind: str
+    schema: dict[str, Any]
+    columns: tuple[tuple[str, str], ...]
+    labels: tuple[str, ...] = ()
+    multi: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind, "schema": self.schema, "columns": [list(c) for c in self.columns],
+            "labels": list(self.labels), "multi": self.multi,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> OutputSpec:
+        return cls(
+            data["kind"], data["schema"], tuple((a, b) for a, b in data["columns"]),
+            tuple(data.get("labels", ())), bool(data.get("multi", False)),
+        )
+
+    @property
+    def output_config(self) -> dict[str, Any]:
+        return {"format": {"type": "json_schema", "schema": self.schema}}
+
+    def check(self, answer: str | None) -> str | None:
+        """Why ``answer`` is not a valid answer, or None when it is."""
+        if answer is None:
+            return "no answer"
+        try:
+            value = orjson.loads(answer)
+        except orjson.JSONDecodeError as exc:
+            return f"the answer is not JSON ({exc})"
+        return schema_error(value, self.schema, self.schema.get("$defs", {}), "answer")
+
+    def frame(self, answers: Sequence[str | None], index: pd.Index) -> pd.DataFrame:
+        """Typed columns from valid answers (None where a row has none)."""
+        values = [orjson.loads(a) if a is not None else None for a in answers]
+        out = {}
+        defs = self.schema.get("$defs", {})
+        for column, fieldname in self.columns:
+            cells = [v.get(fieldname) if isinstance(v, dict) else None for v in values]
+            prop = _resolve(self.schema["properties"][fieldname], defs)
+            if self.kind == "classify" and fieldname in ("label", "labels"):
+                if self.multi:
+                    out[column] = pd.Series(cells, index=index, dtype=object)
+                else:
+                    out[column] = pd.Series(
+                        pd.Categorical(cells, categories=list(self.labels)), index=index
+                    )
+                continue
+            out[column] = _typed(cells, prop, defs, index)
+        return pd.DataFrame(out, index=index)
+
+
+# --------------------------------------------------------------------------- building specs
+
+
+def classify_spec(
+    labels: Sequence[str], *, output: str = "label", multi: bool = False, reasoning: bool = False
+) -> OutputSpec:
+    """The spec of ``df.claude.classify``.
+
+    Raises:
+        ConfigurationError: ``labels`` is not a non-empty list of distinct strings.
+    """
+    if isinstance(labels, str) or not isinstance(labels, Sequence) or not labels:
+        raise ConfigurationError(
+            f"labels must be a non-empty list of strings such as ['negative', 'neutral', 'positive'], not {labels!r}"
+        )
+    labels = [str(label) for label in labels]
+    if len(set(labels)) != len(labels):
+        raise ConfigurationError(f"labels must be distinct; got {labels}")
+    properties: dict[str, Any] = {}
+    columns: list[tuple[str, str]] = []
+    if reasoning:  # before the label, so the model reasons first
+        properties["reasoning"] = {"type": "string", "description": "one or two sentences"}
+    if multi:
+        properties["labels"] = {"type": "array", "items": {"type": "string", "enum": labels}}
+        columns.append((output, "labels"))
+    else:
+        properties["label"] = {"type": "string", "enum": labels}
+        columns.append((output, "label"))
+    if reasoning:
+        columns.append((f"{output}_reasoning", "reasoning"))
+    schema = {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+    return OutputSpec("classify", schema, tuple(columns), tuple(labels), multi)
+
+
+def extract_spec(schema: Any, *, prefix: str = "") -> OutputSpec:
+    """The spec of ``df.claude.extract`` from a pydantic model or a ``{name: type}`` dict.
+
+    Types: ``str``, ``int``, ``float``, ``bool``, ``datetime.date``/``datetime``, ``Literal[...]``,
+    ``Enum`` subclasses, ``list[...]``, nested models, and ``X | None`` of any of them.
+    """
+    import pydantic
+
+    if isinstance(schema, Mapping):
+        if not schema:
+            raise ConfigurationError("schema must name at least one field")
+        fields = {}
+        for name, annotation in schema.items():
+            if not isinstance(name, str) or not name.isidentifier():
+                raise ConfigurationError(f"schema field names must be identifiers, not {name!r}")
+            fields[name] = (annotation, ...)
+        try:
+            model = pydantic.create_model("Extraction", **fields)  # type: ignore[call-overload]
+        except (TypeError, pydantic.PydanticSchemaGenerationError) as exc:
+            raise ConfigurationError(f"cannot build a schema from {schema!r}: {exc}") from None
+    elif isinstance(schema, type) and issubclass(schema, pydantic.BaseModel):
+        model = schema
+    else:
+        raise ConfigurationError(
+            "schema must be a pydantic model class or a dict of field name → type, "
+            f"e.g. {{'sector': str, 'founded': int}}; got {schema!r}"
+        )
+    try:
+        json_schema = _strict(model.model_json_schema())
+    except pydantic.PydanticSchemaGenerationError as exc:
+        raise ConfigurationError(f"cannot build a JSON schema for {model.__name__}: {exc}") from None
+    columns = tuple((f"{prefix}{name}", name) for name in json_schema["properties"])
+    return OutputSpec("extract", json_schema, columns)
+
+
+def _strict(node: Any) -> Any:
+    """Make a pydantic schema strict the way structured outputs want it.
+
+    Every object lists all its properties as required (optional ones are already nullable) and
+    forbids extra ones; defaults and titles are dropped.
+    """
+    if isinstance(node, dict):
+        out = {k: _strict(v) for k, v in node.items() if k not in ("default", "title")}
+        if out.get("type") == "object" and "properties" in out:
+            out["required"] = list(out["properties"])
+            out["additionalProperties"] = False
+        return out
+    if isinstance(node, list):
+        return [_strict(v) for v in node]
+    return node
+
+
+# --------------------------------------------------------------------------- checking
+
+
+def _resolve(node: Mapping[str, Any], defs: Mapping[str, Any]) -> Mapping[str, Any]:
+    while "$ref" in node:
+        node = defs[node["$ref"].rsplit("/", 1)[-1]]
+    return node
+
+
+def schema_error(value: Any, node: Mapping[str, Any], defs: Mapping[str, Any], path: str) -> str | None:
+    """Why ``value`` fails the JSON schema ``node`` (the subset structured outputs use)."""
+    node = _resolve(node, defs)
+    for key in ("anyOf", "oneOf"):
+        if key in node:
+            reasons = [schema_error(value, option, defs, path) for option in node[key]]
+            if any(r is None for r in reasons):
+                return None
+            return f"{path} matches none of the allowed forms ({'; '.join(r for r in reasons if r)})"
+    if "enum" in node and value not in node["enum"]:
+        return f"{path} is {value!r}, not one of {node['enum']}"
+    if "const" in node and value != node["const"]:
+        return f"{path} must be {node['const']!r}"
+    kind = node.get("type")
+    if isinstance(kind, list):
+        if not any(schema_error(value, {**node, "type": k}, defs, path) is None for k in kind):
+            return f"{path} is not of type {kind}"
+        return None
+    checks = {
+        "string": lambda v: isinstance(v, str),
+        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        "boolean": lambda v: isinstance(v, bool),
+        "null": lambda v: v is None,
+        "array": lambda v: isinstance(v, list),
+        "object": lambda v: isinstance(v, dict),
+    }
+    if kind in checks and not checks[kind](value):
+        return f"{path} should be {kind}, got {type(value).__name__} {value!r}"[:300]
+    if kind == "string" and node.get("format") in ("date", "date-time"):
+        try:
+            (dt.date if node["format"] == "date" else dt.datetime).fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return f"{path} is {value!r}, not an ISO {node['format']}"
+    if kind == "array":
+        if len(value) < node.get("minItems", 0):
+            return f"{path} has {len(value)} items, fewer than {node['minItems']}"
+        if "maxItems" in node and len(value) > node["maxItems"]:
+            return f"{path} has {len(value)} items, more than {node['maxItems']}"
+        if "items" in node:
+            for i, item in enumerate(value):
+                reason = schema_error(item, node["items"], defs, f"{path}[{i}]")
+                if reason:
+                    return reason
+    if kind == "object":
+        properties = node.get("properties", {})
+        for name in node.get("required", ()):
+            if name not in value:
+                return f"{path} is missing {name!r}"
+        if node.get("additionalProperties") is False:
+            extra = set(value) - set(properties)
+            if extra:
+                return f"{path} has unexpected fields {sorted(extra)}"
+        for name, sub in properties.items():
+            if name in value:
+                reason = schema_error(value[name], sub, defs, f"{path}.{name}")
+                if reason:
+                    return reason
+    return None
+
+
+# --------------------------------------------------------------------------- typing columns
+
+
+def _typed(cells: list[Any], prop: Mapping[str, Any], defs: Mapping[str, Any], index: pd.Index) -> pd.Series:
+    """A column whose dtype fits the schema of its field (nullable dtypes, NA for missing)."""
+    options = [_resolve(o, defs) for o in prop.get("anyOf", [prop])]
+    options = [o for o in options if o.get("type") != "null"] or options
+    node = options[0] if len(options) == 1 else {}
+    kind = node.get("type")
+    if "enum" in node:
+        return pd.Series(pd.Categorical(cells, categories=list(node["enum"])), index=index)
+    if kind == "integer":
+        return pd.Series(pd.array(cells, dtype="Int64"), index=index)
+    if kind == "number":
+        return pd.Series(pd.array([None if c is None else float(c) for c in cells], dtype="Float64"), index=index)
+    if kind == "boolean":
+        return pd.Series(pd.array(cells, dtype="boolean"), index=index)
+    if kind == "string" and node.get("format") in ("date", "date-time"):
+        return pd.Series(pd.to_datetime(cells, utc=node["format"] == "date-time", format="ISO8601"), index=index)
+    if kind == "string":
+        return pd.Series(pd.array(cells, dtype="string"), index=index)
+    return pd.Series(cells, index=index, dtype=object)
+
