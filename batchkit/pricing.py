@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 __all__ = [
     "KINDS",
     "MODES",
+    "MODE_LABELS",
     "PRICES_AS_OF",
     "CostBreakdown",
     "CostEstimate",
