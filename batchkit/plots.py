@@ -118,8 +118,8 @@ def plot_savings_vs_prefix(
     """
     ax = _axes(ax)
     lo, hi = _hit_range(hit_rate)
-    kw = dict(rows=rows, other_input_tokens=other_input_tokens, output_tokens=output_tokens,
-              prefix_range=prefix_range, ttl=ttl, batch=batch, prices=prices)
+    kw = {"rows": rows, "other_input_tokens": other_input_tokens, "output_tokens": output_tokens,
+          "prefix_range": prefix_range, "ttl": ttl, "batch": batch, "prices": prices}
     mid = pricing.savings_vs_prefix(model, hit_rate=(lo + hi) / 2, **kw)
     mode = "batch" if batch else "standard"
     ax.plot(mid.index, mid["without_cache"], color=_NO_CACHE, label=f"{mode}, no cache")
@@ -161,8 +161,9 @@ def plot_savings_vs_rows(
     break-even row count (:func:`~batchkit.pricing.break_even_rows`) as a vertical line."""
     ax = _axes(ax)
     lo, hi = _hit_range(hit_rate)
-    kw = dict(prefix_tokens=prefix_tokens, other_input_tokens=other_input_tokens, output_tokens=output_tokens,
-              rows_range=rows_range, ttl=ttl, batch=batch, prices=prices)
+    kw = {"prefix_tokens": prefix_tokens, "other_input_tokens": other_input_tokens,
+          "output_tokens": output_tokens, "rows_range": rows_range, "ttl": ttl, "batch": batch,
+          "prices": prices}
     mid_rate = (lo + hi) / 2
     mid = pricing.savings_vs_rows(model, hit_rate=mid_rate, **kw)
     mode = "batch" if batch else "standard"

@@ -40,7 +40,7 @@ import math
 import numbers
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Union
 
@@ -160,7 +160,8 @@ class Price:
 
 _DOCS = "platform.claude.com pricing page snapshots 2025-26"
 _3P = "third-party price trackers citing the official page"
-_MIN_CONFLICT = "minimum cacheable 4096 per Anthropic's skill docs (2026-07); some third-party sources say 1024"
+_MIN_CONFLICT = ("minimum cacheable 4096 per Anthropic's skill docs (2026-07); "
+                 "some third-party sources say 1024")
 
 
 def _p(rates: tuple[float, float, float, float, float], minimum: int | None, source: str = _DOCS,
@@ -556,7 +557,8 @@ def _usage_counts(usage: Any) -> tuple[float, float, float, float, float]:
     w5, w1 = num(split, "ephemeral_5m_input_tokens"), num(split, "ephemeral_1h_input_tokens")
     # Writes not attributed to a TTL (no split reported) are billed as 5-minute writes.
     w5 += max(0.0, num(usage, "cache_creation_input_tokens") - w5 - w1)
-    return num(usage, "input_tokens"), num(usage, "output_tokens"), w5, w1, num(usage, "cache_read_input_tokens")
+    return (num(usage, "input_tokens"), num(usage, "output_tokens"), w5, w1,
+            num(usage, "cache_read_input_tokens"))
 
 
 def usage_cost(
@@ -573,7 +575,8 @@ def usage_cost(
     """
     price = load_prices(prices).get(model)
     counts = _usage_counts(usage)
-    rates = price.rates(batch=batch, long_prompt=price.is_long(counts[0] + counts[2] + counts[3] + counts[4]))
+    prompt = counts[0] + counts[2] + counts[3] + counts[4]  # input + cache writes + cache reads
+    rates = price.rates(batch=batch, long_prompt=price.is_long(prompt))
     return CostBreakdown(*(n * rates[kind] / _MTOK for n, kind in zip(counts, KINDS)))
 
 
@@ -633,7 +636,8 @@ def usage_cost_frame(
         sel = np.ones(len(frame), dtype=bool) if models is None else models == name
         short, long = (np.array(list(price.rates(batch=batch, long_prompt=tier).values()))[:, None]
                        for tier in (False, True))
-        is_long = prompt[sel] > (price.long_prompt_threshold if price.long_prompt_threshold is not None else np.inf)
+        threshold = price.long_prompt_threshold
+        is_long = prompt[sel] > (threshold if threshold is not None else np.inf)
         out[:, sel] = counts[:, sel] * np.where(is_long, long, short) / _MTOK
     result = pd.DataFrame(out.T, index=frame.index, columns=list(KINDS))
     result["total"] = out.sum(axis=0)
@@ -673,7 +677,8 @@ def _run_cost(
         return CostBreakdown()
     long_prompt = price.is_long(input_tokens / requests)
     rates = price.rates(batch=batch, long_prompt=long_prompt)
-    dollars = {"input": input_tokens * rates["input"] / _MTOK, "output": output_tokens * rates["output"] / _MTOK}
+    dollars = {"input": input_tokens * rates["input"] / _MTOK,
+               "output": output_tokens * rates["output"] / _MTOK}
     if ttl is not None and prefix_tokens > 0:
         writes = min(requests, max(1.0, (1.0 - hit_rate) * requests))
         reads = requests - writes
@@ -794,12 +799,13 @@ class CostEstimate:
     def _summary(self) -> list[str]:
         dupes = self.rows - self.rows_skipped - self.unique_requests
         guess = ", a guess" if self.typical_output_assumed else ""
+        typical = f"{self.typical_output_tokens:,}{guess}"
         lines = [
-            f"{self.model}: {self.requests:,} requests to send "
-            f"({self.rows:,} rows: {self.rows_skipped:,} skipped, {dupes:,} duplicates, "
-            f"{self.already_answered:,} already answered)",
-            f"input {self.input_tokens:,} tokens ({self._token_note()}); output up to "
-            f"{self.max_tokens:,} tokens per request (typical {self.typical_output_tokens:,}{guess})",
+            (f"{self.model}: {self.requests:,} requests to send ({self.rows:,} rows: "
+             f"{self.rows_skipped:,} skipped, {dupes:,} duplicates, "
+             f"{self.already_answered:,} already answered)"),
+            (f"input {self.input_tokens:,} tokens ({self._token_note()}); output up to "
+             f"{self.max_tokens:,} tokens per request (typical {typical})"),
         ]
         if self.cached_prefix_tokens:
             lo, hi = self.hit_rate
@@ -814,7 +820,8 @@ class CostEstimate:
             vs = "—" if c.mode == "standard" or not base else f"−{1 - c.typical / base:.0%}"
             if base and c.typical > base:
                 vs = f"+{c.typical / base - 1:.0%}"
-            rows.append((MODE_LABELS[c.mode], _usd(c.low), _usd(c.typical), _usd(c.high), _usd(c.upper_bound), vs))
+            figures = (_usd(c.low), _usd(c.typical), _usd(c.high), _usd(c.upper_bound))
+            rows.append((MODE_LABELS[c.mode], *figures, vs))
         return rows
 
     def __str__(self) -> str:
@@ -897,22 +904,25 @@ def estimate_cost(
     """
     price = load_prices(prices).get(model)
     lo, hi = _check_hit_rate(hit_rate)
-    counts = dict(rows=rows, rows_skipped=rows_skipped, unique_requests=unique_requests,
-                  already_answered=already_answered, input_tokens=input_tokens, max_tokens=max_tokens,
-                  shared_prefix_tokens=shared_prefix_tokens)
+    counts = {"rows": rows, "rows_skipped": rows_skipped, "unique_requests": unique_requests,
+              "already_answered": already_answered, "input_tokens": input_tokens,
+              "max_tokens": max_tokens, "shared_prefix_tokens": shared_prefix_tokens}
     for name, value in counts.items():
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or value < 0 or value != int(value):
+        whole = isinstance(value, numbers.Real) and not isinstance(value, bool) and value == int(value)
+        if not whole or value < 0:
             raise ValueError(f"{name} must be a whole number >= 0, not {value!r}")
-    rows, rows_skipped, unique_requests, already_answered, input_tokens, max_tokens, shared_prefix_tokens = (
-        int(v) for v in counts.values())
+    (rows, rows_skipped, unique_requests, already_answered, input_tokens, max_tokens,
+     shared_prefix_tokens) = (int(v) for v in counts.values())
     if rows_skipped + unique_requests > rows or already_answered > unique_requests:
         raise ValueError(f"inconsistent counts: rows={rows}, rows_skipped={rows_skipped}, "
                          f"unique_requests={unique_requests}, already_answered={already_answered}")
     requests = unique_requests - already_answered
     if requests and shared_prefix_tokens * requests > input_tokens:
-        raise ValueError("shared_prefix_tokens × requests is more than input_tokens (which includes the prefix)")
+        raise ValueError("shared_prefix_tokens × requests is more than input_tokens "
+                         "(which includes the prefix)")
     assumed = typical_output_tokens is None
-    typical_out = default_typical_output_tokens(max_tokens) if assumed else min(int(typical_output_tokens), max_tokens)
+    typical_out = (default_typical_output_tokens(max_tokens) if typical_output_tokens is None
+                   else min(int(typical_output_tokens), max_tokens))
     below_min = 0 < shared_prefix_tokens < price.min_cacheable_tokens
     prefix = 0 if below_min else shared_prefix_tokens
 
@@ -927,8 +937,8 @@ def estimate_cost(
         modes.append(ModeCost(mode=m, low=cost(m, typical_out, hi).total, typical=typical.total,
                               high=cost(m, max_tokens, lo).total, upper_bound=cost(m, max_tokens, 0.0).total,
                               breakdown=typical))
-    notes = _estimate_notes(model, price, dict((c.mode, c) for c in modes), shared_prefix_tokens, below_min, assumed,
-                            input_tokens / requests if requests else 0.0, lo)
+    notes = _estimate_notes(model, price, {c.mode: c for c in modes}, shared_prefix_tokens,
+                            below_min, assumed, input_tokens / requests if requests else 0.0, lo)
     return CostEstimate(
         model=model, rows=rows, rows_skipped=rows_skipped, unique_requests=unique_requests,
         already_answered=already_answered, requests=requests, input_tokens=input_tokens,
@@ -1028,8 +1038,8 @@ def caching_savings(
     """
     price = load_prices(prices).get(model)
     cached = prefix_tokens >= price.min_cacheable_tokens
-    common = dict(requests=rows, input_tokens=rows * (prefix_tokens + other_input_tokens),
-                  output_tokens=rows * output_tokens, batch=batch)
+    common = {"requests": rows, "input_tokens": rows * (prefix_tokens + other_input_tokens),
+              "output_tokens": rows * output_tokens, "batch": batch}
     without = _run_cost(price, **common).total
     with_cache = _run_cost(price, **common, ttl=ttl, prefix_tokens=prefix_tokens if cached else 0,
                            hit_rate=hit_rate).total
@@ -1063,10 +1073,11 @@ def savings_vs_prefix(
     if prefix_range is None:
         grid = np.linspace(0, max(4 * minimum, 8192), 129).round().astype(int)
         prefix_range = np.unique(np.concatenate([grid, [minimum - 1, minimum]]))
-    data = [caching_savings(model, rows=rows, prefix_tokens=int(p), other_input_tokens=other_input_tokens,
-                            output_tokens=output_tokens, hit_rate=hit_rate, ttl=ttl, batch=batch, prices=prices)
-            for p in prefix_range]
-    return pd.DataFrame(data, index=pd.Index([int(p) for p in prefix_range], name="prefix_tokens"))[_CURVE_COLUMNS]
+    kw = {"other_input_tokens": other_input_tokens, "output_tokens": output_tokens,
+          "hit_rate": hit_rate, "ttl": ttl, "batch": batch, "prices": prices}
+    data = [caching_savings(model, rows=rows, prefix_tokens=int(p), **kw) for p in prefix_range]
+    index = pd.Index([int(p) for p in prefix_range], name="prefix_tokens")
+    return pd.DataFrame(data, index=index)[_CURVE_COLUMNS]
 
 
 def savings_vs_rows(
@@ -1078,7 +1089,9 @@ def savings_vs_rows(
     Indexed by ``rows``; :func:`break_even_rows` gives the crossing point."""
     if rows_range is None:
         rows_range = np.unique(np.geomspace(1, 100_000, 121).round().astype(int))
-    data = [caching_savings(model, rows=int(n), prefix_tokens=prefix_tokens, other_input_tokens=other_input_tokens,
-                            output_tokens=output_tokens, hit_rate=hit_rate, ttl=ttl, batch=batch, prices=prices)
-            for n in rows_range]
-    return pd.DataFrame(data, index=pd.Index([int(n) for n in rows_range], name="rows"))[_CURVE_COLUMNS]
+    kw = {"prefix_tokens": prefix_tokens, "other_input_tokens": other_input_tokens,
+          "output_tokens": output_tokens, "hit_rate": hit_rate, "ttl": ttl, "batch": batch,
+          "prices": prices}
+    data = [caching_savings(model, rows=int(n), **kw) for n in rows_range]
+    index = pd.Index([int(n) for n in rows_range], name="rows")
+    return pd.DataFrame(data, index=index)[_CURVE_COLUMNS]

@@ -8,18 +8,18 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib import cbook  # noqa: E402
-import pytest  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
+import matplotlib.pyplot as plt  # after use("Agg"): the backend is fixed when pyplot loads
+import pytest
+from matplotlib import cbook
+from matplotlib.axes import Axes
 
-from batchkit.plots import (  # noqa: E402
+from batchkit.plots import (
     plot_estimate,
     plot_estimate_vs_actual,
     plot_savings_vs_prefix,
     plot_savings_vs_rows,
 )
-from batchkit.pricing import CostBreakdown, estimate_cost  # noqa: E402
+from batchkit.pricing import CostBreakdown, estimate_cost
 
 
 @pytest.fixture(autouse=True)
@@ -60,7 +60,7 @@ def test_plot_estimate_draws_one_bar_per_mode(estimate) -> None:
 
 
 def test_plot_estimate_draws_on_the_given_axes(estimate) -> None:
-    fig, (left, right) = plt.subplots(1, 2)
+    _, (left, right) = plt.subplots(1, 2)
     assert plot_estimate(estimate, ax=right) is right
     assert estimate.plot(ax=left) is left
     assert len(left.patches) == len(right.patches) == 4

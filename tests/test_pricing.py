@@ -335,8 +335,8 @@ def test_usage_cost_frame_is_vectorised() -> None:
 
 
 def sonnet_estimate(**kw) -> pricing.CostEstimate:
-    args = dict(model=SONNET, rows=100_000, unique_requests=100_000, input_tokens=100_000 * 500,
-                max_tokens=200, typical_output_tokens=200)
+    args = {"model": SONNET, "rows": 100_000, "unique_requests": 100_000,
+            "input_tokens": 100_000 * 500, "max_tokens": 200, "typical_output_tokens": 200}
     return estimate_cost(**{**args, **kw})
 
 
