@@ -281,12 +281,18 @@ class PriceTable:
         """The built-in table (shared, immutable)."""
         return _DEFAULT_TABLE
 
-    def resolve(self, model: str) -> str:
-        """The table's id for ``model``: itself, its alias target, or its id without a date suffix."""
+    def _lookup(self, model: str) -> str | None:
         for candidate in (model, self._aliases.get(model), _DATE_SUFFIX.sub("", model)):
             if candidate in self._prices:
                 return candidate
-        raise UnknownModelError(self._unknown_message(model), model=model)
+        return None
+
+    def resolve(self, model: str) -> str:
+        """The table's id for ``model``: itself, its alias target, or its id without a date suffix."""
+        found = self._lookup(model)
+        if found is None:
+            raise UnknownModelError(self._unknown_message(model), model=model)
+        return found
 
     def get(self, model: str) -> Price:
         """The price of ``model``; raises ``UnknownModelError`` explaining how to add one."""
@@ -295,10 +301,7 @@ class PriceTable:
     __getitem__ = get
 
     def __contains__(self, model: object) -> bool:
-        try:
-            return isinstance(model, str) and bool(self.resolve(model))
-        except UnknownModelError:
-            return False
+        return isinstance(model, str) and self._lookup(model) is not None
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self._prices)
@@ -315,7 +318,8 @@ class PriceTable:
             raise ConfigurationError(f"price overrides must be a mapping of model id to price, not {overrides!r}")
         prices = dict(self._prices)
         for model, spec in overrides.items():
-            base = self._prices.get(self.resolve(model)) if model in self else None
+            known = self._lookup(str(model))
+            base = self._prices[known] if known is not None else None
             prices[str(model)] = spec if isinstance(spec, Price) else _override_price(str(model), spec, base)
         return PriceTable(prices, aliases=self._aliases, as_of=self.as_of)
 
@@ -978,6 +982,12 @@ def _estimate_notes(
 # --------------------------------------------------------------------------- savings curves
 
 
+def _write_rate(price: Price, ttl: str) -> float:
+    if ttl not in ("5m", "1h"):
+        raise ValueError(f'ttl must be "5m" or "1h", not {ttl!r}')
+    return float(getattr(price, f"cache_write_{ttl}"))
+
+
 def break_even_hit_rate(model: str, *, ttl: str = "1h", prices: PriceSource = None) -> float:
     """The hit rate above which caching a prefix costs less than not caching it.
 
@@ -990,7 +1000,7 @@ def break_even_hit_rate(model: str, *, ttl: str = "1h", prices: PriceSource = No
     0.5263
     """
     price = load_prices(prices).get(model)
-    write, read = getattr(price, f"cache_write_{ttl}"), price.cache_read
+    write, read = _write_rate(price, ttl), price.cache_read
     return max(0.0, (write - price.input) / (write - read))
 
 
@@ -1012,7 +1022,7 @@ def break_even_rows(
     price = load_prices(prices).get(model)
     if hit_rate <= break_even_hit_rate(model, ttl=ttl, prices=prices) or price.input <= price.cache_read:
         return None
-    write, read = getattr(price, f"cache_write_{ttl}"), price.cache_read
+    write, read = _write_rate(price, ttl), price.cache_read
     return math.floor((write - read) / (price.input - read)) + 1
 
 
@@ -1037,6 +1047,8 @@ def caching_savings(
     ``break_even_hit_rate`` and ``break_even_rows``.
     """
     price = load_prices(prices).get(model)
+    _write_rate(price, ttl)
+    hit_rate = _check_hit_rate(hit_rate)[0]
     cached = prefix_tokens >= price.min_cacheable_tokens
     common = {"requests": rows, "input_tokens": rows * (prefix_tokens + other_input_tokens),
               "output_tokens": rows * output_tokens, "batch": batch}

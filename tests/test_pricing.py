@@ -518,3 +518,12 @@ def test_savings_curves() -> None:
     by_rows = pricing.savings_vs_rows(SONNET, prefix_tokens=2000, other_input_tokens=500, output_tokens=100,
                                       hit_rate=1.0, rows_range=[1, 2, 3, 10])
     assert (by_rows["saving"] > 0).tolist() == [False, False, True, True]
+
+
+def test_savings_reject_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="ttl"):
+        caching_savings(SONNET, rows=1, prefix_tokens=2000, other_input_tokens=0, output_tokens=0,
+                        hit_rate=0.5, ttl="24h")
+    with pytest.raises(ValueError, match="hit_rate"):
+        caching_savings(SONNET, rows=1, prefix_tokens=2000, other_input_tokens=0, output_tokens=0,
+                        hit_rate=1.5)
