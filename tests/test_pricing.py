@@ -527,3 +527,21 @@ def test_savings_reject_bad_arguments() -> None:
     with pytest.raises(ValueError, match="hit_rate"):
         caching_savings(SONNET, rows=1, prefix_tokens=2000, other_input_tokens=0, output_tokens=0,
                         hit_rate=1.5)
+
+
+def test_offline_counts_agree_with_the_simulator() -> None:
+    # The simulator bills by the same rule; if either side changes, estimates stop matching usage.
+    params_mod = pytest.importorskip("batchkit.simulator._params")
+    mark = {"type": "ephemeral", "ttl": "1h"}
+    params = {
+        "model": "claude-haiku-4-5", "max_tokens": 10,
+        "tools": [{"name": "t", "input_schema": {"type": "object"}, "cache_control": mark}],
+        "system": [{"type": "text", "text": "시스템 " * 300, "cache_control": mark}],
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "x" * 99, "cache_control": mark},
+                                                  {"type": "text", "text": "row"}]}],
+        "output_config": {"format": {"type": "json_schema", "schema": {"type": "object"}}},
+    }
+    analysis = params_mod.analyze(params, version="2026-10-21", in_batch=True, reject_sampling=True,
+                                  model_known=lambda _model: True)
+    assert analysis.input_tokens == estimate_request_tokens(params)
+    assert analysis.breakpoints[-1][0] == shared_prefix_tokens(params)
