@@ -1,0 +1,52 @@
+"""A local simulator of Anthropic's HTTP API (Message Batches, Messages, Models).
+
+The official ``anthropic`` SDK talks to it unchanged — in process (no sockets), over HTTP
+on loopback from a background thread, or in a separate process::
+
+    from batchkit.simulator import Simulator, SimConfig, Processing, Faults, serve, spawn
+
+    sim = Simulator(config=SimConfig(time_scale=60))
+    client = sim.client()                     # anthropic.Anthropic, in process
+    with serve(sim, port=0) as server:        # real HTTP on 127.0.0.1
+        other = server.client()
+    with spawn(port=0, processing=Processing.instant()) as proc:   # separate process
+        third = proc.client()
+
+or from a shell: ``python -m batchkit.simulator --port 8765`` and then
+``ANTHROPIC_BASE_URL=http://127.0.0.1:8765 ANTHROPIC_API_KEY=anything``.
+
+Modules, one concept each: ``_config`` (SimConfig, Processing, Faults), ``_clock`` (the fast
+clock, ids), ``_params`` (validation and the token estimate), ``_responder`` (answers),
+``_engine`` (lifecycle, caching, stats), ``_faults`` (fault draws, rate limits), ``_app`` (the
+WSGI app), ``_catalogue`` (models), ``_server`` (serve/spawn), ``__main__`` (the CLI).
+
+Limits of fidelity: answers are canned (no model runs); token counts are an estimate
+(``ceil(UTF-8 bytes / 4)``, see :mod:`._params`); there is no streaming (``stream: true`` is
+refused), no server tools, no thinking blocks, no files or skills APIs; rate limits exist only
+as opt-in faults; the exact wording of error messages is modelled on the real API's style, not
+copied from it; everything lives in memory and is lost when the simulator stops.
+"""
+
+from __future__ import annotations
+
+from ._clock import SimClock
+from ._config import ENDPOINT_KINDS, Faults, Processing, SimConfig
+from ._params import tok as estimate_tokens
+from ._responder import default_responder
+from ._server import Server, SpawnedSimulator, serve, spawn
+from ._simulator import Simulator
+
+__all__ = [
+    "ENDPOINT_KINDS",
+    "Faults",
+    "Processing",
+    "Server",
+    "SimClock",
+    "SimConfig",
+    "Simulator",
+    "SpawnedSimulator",
+    "default_responder",
+    "estimate_tokens",
+    "serve",
+    "spawn",
+]

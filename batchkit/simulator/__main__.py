@@ -1,0 +1,152 @@
+"""``python -m batchkit.simulator``: serve the simulator over HTTP until SIGINT/SIGTERM.
+
+Prints exactly one line, ``batchkit simulator listening on http://127.0.0.1:PORT``, once it
+accepts connections. ``batchkit sim`` calls :func:`main`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ._config import Faults, Processing, SimConfig
+from ._server import READY_PREFIX, Server
+from ._simulator import Simulator
+
+__all__ = ["main", "build_parser", "config_from_args"]
+
+
+def _rates(text: str, key: Callable[[str], Any]) -> dict[Any, float]:
+    out: dict[Any, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        if not sep:
+            raise argparse.ArgumentTypeError(f"expected NAME=RATE, got {part!r}")
+        out[key(name.strip())] = float(value)
+    return out
+
+
+def _schedule(text: str) -> tuple:
+    entries = []
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        try:
+            target, nth, action = part.split(":", 2)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected TARGET:NTH:ACTION (e.g. batches.create:1:500), got {part!r}") from None
+        nths = [int(n) for n in nth.split("/")]
+        act: Any = int(action) if action.isdigit() else action
+        entries.append((target.strip(), nths[0] if len(nths) == 1 else nths, act))
+    return tuple(entries)
+
+
+def _retry_after(text: str) -> float | None:
+    return None if text.lower() == "none" else float(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m batchkit.simulator",
+        description="Serve batchkit's simulator of the Anthropic API on loopback. Point any client "
+                    "at it with ANTHROPIC_BASE_URL=http://127.0.0.1:PORT and any ANTHROPIC_API_KEY.",
+    )
+    add = parser.add_argument
+    add("--port", type=int, default=8765, help="port to listen on; 0 picks a free one (default 8765)")
+    add("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
+    add("--time-scale", type=float, default=1.0, help="simulated seconds per wall second (default 1)")
+    add("--seed", type=int, default=0, help="seed for ids and fault draws (default 0)")
+    add("--responder", help="module:function writing the answers (default: the built-in one)")
+    add("--instant", action="store_true", help="batches end right after creation")
+    add("--fixed-latency", type=float, help="simulated seconds before a batch's first requests start")
+    add("--per-request", type=float, help="simulated seconds per request")
+    add("--concurrency", type=int, help="requests of a batch processed at once")
+    add("--cancel-latency", type=float, help="simulated seconds a cancel takes to settle")
+    add("--errored-rate", type=lambda t: _rates(t, str), default={},
+        help="e.g. api_error=0.05,overloaded_error=0.02,invalid_request_error=0.01")
+    add("--expired-rate", type=float, default=0.0, help="share of batch requests that expire")
+    add("--http-error-rate", type=lambda t: _rates(t, int), default={}, help="e.g. 429=0.05,500=0.01,529=0.01")
+    add("--drop-results-rate", type=float, default=0.0, help="share of results downloads dropped mid-body")
+    add("--slow", type=float, default=0.0, help="wall seconds added to every API response")
+    add("--rpm", type=int, help="requests per minute allowed on /v1/messages")
+    add("--tpm", type=int, help="input tokens per minute allowed on /v1/messages")
+    add("--retry-after", type=_retry_after, default=0.05,
+        help="retry-after seconds on injected 429/5xx ('none' to omit; default 0.05)")
+    add("--fault-schedule", type=_schedule, default=(),
+        help="TARGET:NTH:ACTION;... e.g. 'batches.create:1:500;batches.results:2:drop;*:3/4:529'")
+    add("--cache-miss-rate", type=float, default=0.0, help="extra share of cache lookups that miss")
+    add("--api-key", action="append", dest="api_keys",
+        help="accept only this key (repeatable; default: any non-empty key)")
+    add("--allow-sampling-params", action="store_true",
+        help="accept temperature/top_p/top_k on API version 2026-10-21")
+    add("--max-batch-bytes", type=int, default=256_000_000, help="413 above this create body size")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> SimConfig:
+    base = Processing.instant() if args.instant else Processing()
+    processing = Processing(
+        fixed_latency=base.fixed_latency if args.fixed_latency is None else args.fixed_latency,
+        per_request=base.per_request if args.per_request is None else args.per_request,
+        concurrency=base.concurrency if args.concurrency is None else args.concurrency,
+        cancel_latency=base.cancel_latency if args.cancel_latency is None else args.cancel_latency,
+    )
+    faults = Faults(
+        errored_rate=args.errored_rate, expired_rate=args.expired_rate,
+        http_error_rate=args.http_error_rate, drop_results_rate=args.drop_results_rate,
+        slow=args.slow, rpm=args.rpm, tpm=args.tpm, retry_after=args.retry_after,
+        schedule=args.fault_schedule,
+    )
+    return SimConfig(
+        time_scale=args.time_scale, seed=args.seed, processing=processing, faults=faults,
+        api_keys=frozenset(args.api_keys) if args.api_keys else None,
+        reject_sampling_params=not args.allow_sampling_params,
+        cache_miss_rate=args.cache_miss_rate, max_batch_body_bytes=args.max_batch_bytes,
+    )
+
+
+def load_responder(spec: str) -> Callable[..., Any]:
+    """``"module:function"`` → the function."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise SystemExit(f"--responder must look like module:function, got {spec!r}")
+    target: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        target = getattr(target, part)
+    if not callable(target):
+        raise SystemExit(f"--responder {spec!r} is not callable")
+    return target
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv``, serve until SIGINT/SIGTERM, return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        parser.error(str(exc))
+    responder = load_responder(args.responder) if args.responder else None
+    simulator = Simulator(config=config, responder=responder)
+    try:
+        server = Server(simulator, host=args.host, port=args.port)
+    except (ValueError, OSError) as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    print(f"{READY_PREFIX}{server.base_url}", flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,391 @@
+"""The HTTP layer: a WSGI app that speaks Anthropic's API over the engine.
+
+Routes (any path prefix before ``/v1/`` is kept, so ``base_url=".../prefix"`` works):
+
+========================================  ==================================================
+``POST   /v1/messages/batches``            create (envelope checked now, params later)
+``GET    /v1/messages/batches``            list (``limit`` 1–1000, ``after_id``, ``before_id``)
+``GET    /v1/messages/batches/{id}``       retrieve
+``POST   /v1/messages/batches/{id}/cancel`` cancel
+``DELETE /v1/messages/batches/{id}``       delete (ended batches only, else 400)
+``GET    /v1/messages/batches/{id}/results`` JSONL results (404 once archived)
+``POST   /v1/messages``                    a message, answered now (no streaming)
+``POST   /v1/messages/count_tokens``       ``{"input_tokens": n}``
+``GET    /v1/models``, ``/v1/models/{id}``  the catalogue
+``GET    /_sim/stats``                     counters (no auth)
+``GET    /_sim/clock``                     ``{"now", "time_scale"}``
+``POST   /_sim/clock/advance``             body ``{"seconds": N}``
+``POST   /_sim/reset-stats``               zero the counters
+========================================  ==================================================
+
+Order of checks on an API call: route → count it in the stats → auth (401) → version (400) →
+injected fault (schedule, then rate) → handler. Every response has a ``request-id`` header;
+every error body is ``{"type": "error", "error": {"type", "message"}, "request_id"}``.
+``?beta=true`` is ignored; ``anthropic-beta`` is recorded on each batch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+import httpx2
+import orjson
+
+from ._clock import rfc3339
+from ._engine import RateLimited, iter_chunks
+from ._params import ApiError
+
+if TYPE_CHECKING:
+    from ._simulator import Simulator
+
+__all__ = ["App", "DroppedConnection"]
+
+VERSIONS = ("2023-06-01", "2026-10-21")
+_ERROR_TYPES = {
+    400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
+    403: "permission_error", 404: "not_found_error", 408: "timeout_error", 409: "conflict_error",
+    413: "request_too_large", 429: "rate_limit_error", 500: "api_error", 502: "api_error",
+    503: "api_error", 504: "timeout_error", 529: "overloaded_error",
+}
+_REASONS = {
+    200: "OK", 400: "Bad Request", 401: "Unauthorized", 402: "Payment Required",
+    403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
+    409: "Conflict", 413: "Content Too Large", 429: "Too Many Requests",
+    500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
+    504: "Gateway Timeout", 529: "Overloaded",
+}
+_JSON = "application/json"
+
+
+class DroppedConnection(httpx2.RemoteProtocolError):
+    """Raised by the app to drop the connection (a fault).
+
+    In process, the SDK sees it as the ``httpx2.RemoteProtocolError`` it is; the simulator's
+    HTTP server closes the socket instead, which the client sees as the same error.
+    """
+
+
+class _Response:
+    __slots__ = ("status", "headers", "body", "length")
+
+    def __init__(self, status: int, body: Iterable[bytes], headers: dict[str, str] | None = None,
+                 content_type: str = _JSON, length: int | None = None) -> None:
+        self.status = status
+        self.headers = {"content-type": content_type, **(headers or {})}
+        self.body = body
+        self.length = length
+
+
+def _json(status: int, obj: Any, headers: dict[str, str] | None = None) -> _Response:
+    body = orjson.dumps(obj)
+    return _Response(status, [body], headers, length=len(body))
+
+
+def _error(status: int, message: str, type_: str | None = None,
+           headers: dict[str, str] | None = None) -> _Response:
+    return _json(status, {"type": "error", "error": {"type": type_ or _ERROR_TYPES.get(status, "api_error"),
+                                                     "message": message}}, headers)
+
+
+class _Stream:
+    """Result chunks for the response body, optionally dropped halfway."""
+
+    def __init__(self, lines: list[bytes], drop: bool) -> None:
+        self._lines = lines
+        self._drop = drop
+
+    def __iter__(self) -> Iterator[bytes]:
+        if not self._drop:
+            yield from iter_chunks(self._lines)
+            return
+        half = self._lines[: max(1, len(self._lines) // 2)]
+        body = b"".join(half)
+        yield body[: max(1, len(body) - 7)]  # end mid-line, like a real cut
+        raise DroppedConnection("peer closed connection without sending complete message body "
+                                "(simulated fault)")
+
+
+class App:
+    """The WSGI callable (``Simulator.wsgi_app``)."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+        self.engine = sim._engine
+
+    # ------------------------------------------------------------------ WSGI
+
+    def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        request_id = self.engine.ids.request_id()
+        response = self._handle(environ, request_id)
+        if response.status >= 400 and response.headers.get("content-type") == _JSON:
+            response = self._with_request_id(response, request_id)
+        headers = [(k, v) for k, v in response.headers.items()]
+        headers.append(("request-id", request_id))
+        if response.length is not None:
+            headers.append(("content-length", str(response.length)))
+        start_response(f"{response.status} {_REASONS.get(response.status, 'Error')}", headers)
+        return response.body
+
+    @staticmethod
+    def _with_request_id(response: _Response, request_id: str) -> _Response:
+        body = orjson.loads(b"".join(response.body))
+        if body.get("type") == "error":
+            body["request_id"] = request_id
+        data = orjson.dumps(body)
+        response.body, response.length = [data], len(data)
+        return response
+
+    def _handle(self, environ: dict, request_id: str) -> _Response:
+        method = environ["REQUEST_METHOD"]
+        full = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+        at = full.find("/_sim/")
+        if at != -1:
+            return self._control(method, full[at:], environ)
+        at = full.find("/v1/")
+        if at == -1:
+            return _error(404, f"Not found: {method} {full}")
+        prefix, path = full[:at], full[at:].rstrip("/")
+        kind, arg, allowed = _route(method, path)
+        if kind is None:
+            if allowed:
+                return _error(405, f"Method {method} not allowed on {path}", "invalid_request_error")
+            return _error(404, f"Not found: {method} {path}")
+        engine = self.engine
+        engine.count_call(kind)
+        problem = self._check_auth(environ)
+        if problem is not None:
+            return problem
+        version = environ.get("HTTP_ANTHROPIC_VERSION")
+        if not version:
+            return _error(400, "anthropic-version: header is required")
+        if version not in VERSIONS:
+            return _error(400, f"anthropic-version: {version!r} is not a valid version "
+                               f"(this simulator accepts {' and '.join(VERSIONS)})")
+        faults = self.sim.config.faults
+        fault = engine.plan.on_call(kind)
+        if faults.slow:
+            time.sleep(faults.slow)
+        if isinstance(fault, str) and fault.startswith("slow:"):
+            engine.count_fault("slow")
+            time.sleep(float(fault[5:]))
+            fault = None
+        if isinstance(fault, int):
+            engine.count_fault(f"http_{fault}")
+            headers = {}
+            if faults.retry_after is not None and (fault in (408, 429) or fault >= 500):
+                headers["retry-after"] = f"{faults.retry_after:g}"
+            return _error(fault, f"Simulated {fault} fault", headers=headers)
+        if fault == "drop" and kind != "batches.results":
+            engine.count_fault("drop")
+            raise DroppedConnection("Server disconnected without sending a response (simulated fault)")
+        try:
+            handler = getattr(self, "_" + kind.replace(".", "_"))
+            return handler(environ, arg, version, prefix, drop=(fault == "drop"))
+        except ApiError as exc:
+            headers = {"x-should-retry": "false"} if exc.status == 413 else None
+            return _error(exc.status, exc.message, exc.type, headers)
+        except RateLimited as exc:
+            engine.count_fault("rate_limit")
+            headers = dict(exc.headers)
+            if exc.wall_wait == float("inf"):
+                headers["x-should-retry"] = "false"
+                return _error(429, "This request would exceed your organization's rate limit of "
+                                   "input tokens per minute on its own", headers=headers)
+            headers["retry-after"] = f"{max(exc.wall_wait, 0.001):.3f}"
+            return _error(429, "Number of requests has exceeded your per-minute rate limit "
+                               "(simulated)", headers=headers)
+
+    def _check_auth(self, environ: dict) -> _Response | None:
+        key = environ.get("HTTP_X_API_KEY")
+        if not key:
+            auth = environ.get("HTTP_AUTHORIZATION", "")
+            if auth[:7].lower() == "bearer ":
+                key = auth[7:].strip()
+        if not key:
+            return _error(401, "x-api-key header or Authorization: Bearer is required")
+        allowed = self.sim.config.api_keys
+        if allowed is not None and key not in allowed:
+            return _error(401, "invalid x-api-key")
+        return None
+
+    # ------------------------------------------------------------------ helpers
+
+    @staticmethod
+    def _base(environ: dict, prefix: str) -> str:
+        host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME', '127.0.0.1')}:{environ.get('SERVER_PORT', '80')}"
+        return f"{environ.get('wsgi.url_scheme', 'http')}://{host}{prefix}"
+
+    def _body(self, environ: dict, limit: int) -> Any:
+        length = environ.get("CONTENT_LENGTH")
+        if length and int(length) > limit:
+            raise ApiError(413, "request_too_large",
+                           f"Request exceeds the maximum allowed number of bytes ({limit}).")
+        stream = environ["wsgi.input"]
+        data = stream.read(int(length)) if length else stream.read()
+        if len(data) > limit:
+            raise ApiError(413, "request_too_large",
+                           f"Request exceeds the maximum allowed number of bytes ({limit}).")
+        try:
+            return orjson.loads(data) if data else None
+        except orjson.JSONDecodeError as exc:
+            raise ApiError(400, "invalid_request_error", f"body: Invalid JSON: {exc}") from None
+
+    @staticmethod
+    def _query(environ: dict) -> dict[str, list[str]]:
+        return parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+
+    @staticmethod
+    def _page_args(query: dict[str, list[str]]) -> tuple[int, str | None, str | None]:
+        raw = query.get("limit", ["20"])[-1]
+        try:
+            limit = int(raw)
+        except ValueError:
+            raise ApiError(400, "invalid_request_error",
+                           "limit: Input should be a valid integer") from None
+        if limit < 1:
+            raise ApiError(400, "invalid_request_error", "limit: Input should be greater than or equal to 1")
+        if limit > 1000:
+            raise ApiError(400, "invalid_request_error", "limit: Input should be less than or equal to 1000")
+        after = query.get("after_id", [None])[-1]
+        before = query.get("before_id", [None])[-1]
+        if after and before:
+            raise ApiError(400, "invalid_request_error", "Use only one of after_id and before_id")
+        return limit, after or None, before or None
+
+    # ------------------------------------------------------------------ batches
+
+    def _batches_create(self, environ: dict, _arg: str, version: str, prefix: str, drop: bool) -> _Response:
+        engine = self.engine
+        body = self._body(environ, self.sim.config.max_batch_body_bytes)
+        requests = engine.validate_envelope(body)
+        betas = tuple(b.strip() for b in environ.get("HTTP_ANTHROPIC_BETA", "").split(",") if b.strip())
+        batch = engine.create(requests, version, betas)
+        return _json(200, engine.render(batch, batch.created, self._base(environ, prefix)))
+
+    def _batches_retrieve(self, environ: dict, batch_id: str, version: str, prefix: str, drop: bool) -> _Response:
+        engine = self.engine
+        with engine._lock:
+            now = engine.advance()
+            return _json(200, engine.render(engine.get(batch_id), now, self._base(environ, prefix)))
+
+    def _batches_list(self, environ: dict, _arg: str, version: str, prefix: str, drop: bool) -> _Response:
+        limit, after, before = self._page_args(self._query(environ))
+        engine = self.engine
+        with engine._lock:
+            page, has_more = engine.page(limit, after, before)
+            now = engine.advance()
+            base = self._base(environ, prefix)
+            data = [engine.render(b, now, base) for b in page]
+        return _json(200, {"data": data, "has_more": has_more,
+                           "first_id": data[0]["id"] if data else None,
+                           "last_id": data[-1]["id"] if data else None})
+
+    def _batches_cancel(self, environ: dict, batch_id: str, version: str, prefix: str, drop: bool) -> _Response:
+        engine = self.engine
+        with engine._lock:
+            batch = engine.cancel(batch_id)
+            now = engine.advance()
+            return _json(200, engine.render(batch, now, self._base(environ, prefix)))
+
+    def _batches_delete(self, environ: dict, batch_id: str, version: str, prefix: str, drop: bool) -> _Response:
+        self.engine.delete(batch_id)
+        return _json(200, {"id": batch_id, "type": "message_batch_deleted"})
+
+    def _batches_results(self, environ: dict, batch_id: str, version: str, prefix: str, drop: bool) -> _Response:
+        lines = self.engine.results(batch_id)
+        if drop:
+            self.engine.count_fault("drop")
+        return _Response(200, _Stream(lines, drop), content_type="application/binary",
+                         length=sum(map(len, lines)))
+
+    # ------------------------------------------------------------------ messages, models
+
+    def _messages_create(self, environ: dict, _arg: str, version: str, prefix: str, drop: bool) -> _Response:
+        params = self._body(environ, self.sim.config.max_message_body_bytes)
+        return _json(200, self.engine.message(params, version))
+
+    def _messages_count_tokens(self, environ: dict, _arg: str, version: str, prefix: str, drop: bool) -> _Response:
+        params = self._body(environ, self.sim.config.max_message_body_bytes)
+        return _json(200, {"input_tokens": self.engine.count_tokens(params, version)})
+
+    def _models_list(self, environ: dict, _arg: str, version: str, prefix: str, drop: bool) -> _Response:
+        query = self._query(environ)
+        limit, after, before = self._page_args(query)
+        lifecycles: list[str] = []
+        for key in ("lifecycle", "lifecycle[]"):
+            for value in query.get(key, []):
+                lifecycles.extend(v for v in value.split(",") if v)
+        models = self.engine.catalogue.list(lifecycles or None)
+        ids = [m["id"] for m in models]
+        if after is not None:
+            if after not in ids:
+                raise ApiError(400, "invalid_request_error", f"after_id: no model with id {after!r}")
+            rest = models[ids.index(after) + 1:]
+            page, has_more = rest[:limit], len(rest) > limit
+        elif before is not None:
+            if before not in ids:
+                raise ApiError(400, "invalid_request_error", f"before_id: no model with id {before!r}")
+            rest = models[: ids.index(before)]
+            page, has_more = rest[-limit:], len(rest) > limit
+        else:
+            page, has_more = models[:limit], len(models) > limit
+        return _json(200, {"data": page, "has_more": has_more,
+                           "first_id": page[0]["id"] if page else None,
+                           "last_id": page[-1]["id"] if page else None})
+
+    def _models_retrieve(self, environ: dict, model_id: str, version: str, prefix: str, drop: bool) -> _Response:
+        info = self.engine.catalogue.get(model_id)
+        if info is None:
+            raise ApiError(404, "not_found_error", f"model: {model_id}")
+        return _json(200, info)
+
+    # ------------------------------------------------------------------ control
+
+    def _control(self, method: str, path: str, environ: dict) -> _Response:
+        sim = self.sim
+        path = path.rstrip("/")
+        if path == "/_sim/stats" and method == "GET":
+            return _json(200, sim.stats())
+        if path == "/_sim/clock" and method == "GET":
+            return _json(200, {"now": rfc3339(sim.clock.timestamp()), "time_scale": sim.clock.time_scale})
+        if path == "/_sim/clock/advance" and method == "POST":
+            try:
+                body = self._body(environ, 1 << 20) or {}
+                seconds = float(body["seconds"])
+                sim.clock.advance(seconds)
+            except (ApiError, KeyError, TypeError, ValueError) as exc:
+                return _error(400, f'send {{"seconds": N}} with N >= 0 ({exc})')
+            return _json(200, {"now": rfc3339(sim.clock.timestamp()), "advanced": seconds})
+        if path == "/_sim/reset-stats" and method == "POST":
+            sim.reset_stats()
+            return _json(200, {"ok": True})
+        return _error(404, f"Not found: {method} {path}")
+
+
+def _route(method: str, path: str) -> tuple[str | None, str, bool]:
+    """``(kind, path argument, path exists)`` for an API path without prefix."""
+    parts = path.split("/")[2:]  # after "", "v1"
+    n = len(parts)
+    if n >= 2 and parts[0] == "messages" and parts[1] == "batches":
+        if n == 2:
+            return {"POST": "batches.create", "GET": "batches.list"}.get(method), "", True
+        if n == 3:
+            return {"GET": "batches.retrieve", "DELETE": "batches.delete"}.get(method), parts[2], True
+        if n == 4 and parts[3] == "cancel":
+            return ("batches.cancel" if method == "POST" else None), parts[2], True
+        if n == 4 and parts[3] == "results":
+            return ("batches.results" if method == "GET" else None), parts[2], True
+        return None, "", False
+    if n == 1 and parts[0] == "messages":
+        return ("messages.create" if method == "POST" else None), "", True
+    if n == 2 and parts[0] == "messages" and parts[1] == "count_tokens":
+        return ("messages.count_tokens" if method == "POST" else None), "", True
+    if parts[:1] == ["models"]:
+        if n == 1:
+            return ("models.list" if method == "GET" else None), "", True
+        if n == 2:
+            return ("models.retrieve" if method == "GET" else None), parts[1], True
+    return None, "", False

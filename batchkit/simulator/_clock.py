@@ -1,0 +1,104 @@
+"""The simulated clock, ids and timestamps."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from datetime import datetime, timezone
+
+__all__ = ["SimClock", "IdFactory", "rfc3339"]
+
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+class SimClock:
+    """A clock that runs ``time_scale`` times faster than the wall clock and can be advanced.
+
+    Simulated time = ``start + wall seconds elapsed × time_scale + seconds advanced``. It
+    never runs backwards.
+
+    >>> clock = SimClock(time_scale=3600, start=0.0)
+    >>> clock.advance(86400)
+    >>> clock.now().day >= 2
+    True
+    """
+
+    def __init__(self, time_scale: float = 1.0, start: float | None = None) -> None:
+        if time_scale <= 0:
+            raise ValueError("time_scale must be > 0")
+        self._lock = threading.Lock()
+        self._wall0 = time.monotonic()
+        self._sim0 = time.time() if start is None else float(start)
+        self._scale = float(time_scale)
+        self._last = self._sim0
+
+    @property
+    def time_scale(self) -> float:
+        """Simulated seconds per wall second."""
+        return self._scale
+
+    @time_scale.setter
+    def time_scale(self, value: float) -> None:
+        if value <= 0:
+            raise ValueError("time_scale must be > 0")
+        with self._lock:
+            self._sim0 = self._now_unlocked()
+            self._wall0 = time.monotonic()
+            self._scale = float(value)
+
+    def _now_unlocked(self) -> float:
+        t = self._sim0 + (time.monotonic() - self._wall0) * self._scale
+        if t < self._last:  # float noise after a re-base must not move time backwards
+            t = self._last
+        self._last = t
+        return t
+
+    def timestamp(self) -> float:
+        """Simulated now as a Unix timestamp."""
+        with self._lock:
+            return self._now_unlocked()
+
+    def now(self) -> datetime:
+        """Simulated now as an aware UTC datetime."""
+        return datetime.fromtimestamp(self.timestamp(), timezone.utc)
+
+    def advance(self, seconds: float) -> None:
+        """Move the simulated clock forward by ``seconds`` (never backwards)."""
+        if seconds < 0:
+            raise ValueError("the clock only moves forward")
+        with self._lock:
+            self._sim0 += float(seconds)
+
+    def wall_seconds(self, sim_seconds: float) -> float:
+        """How many wall seconds ``sim_seconds`` of simulated time take."""
+        return sim_seconds / self._scale
+
+
+def rfc3339(ts: float) -> str:
+    """Unix timestamp → RFC 3339 with microseconds and ``Z``, as the API writes them."""
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class IdFactory:
+    """Ids shaped like the API's: ``msgbatch_`` + 24 base62 characters, and so on.
+
+    Batch and request ids come from a PRNG seeded by the simulator's seed, so a run with the
+    same seed and the same calls gets the same ids. Message and tool-use ids inside a batch
+    are the batch's own random stem plus the request's index, which is cheap at a million
+    requests and still unique.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self._rng = random.Random(f"ids:{seed}")
+        self._lock = threading.Lock()
+
+    def token(self, n: int = 24) -> str:
+        with self._lock:
+            return "".join(self._rng.choices(_BASE62, k=n))
+
+    def batch_id(self) -> str:
+        return "msgbatch_01" + self.token(22)
+
+    def request_id(self) -> str:
+        return "req_01" + self.token(22)

@@ -1,0 +1,599 @@
+"""The engine: batches, their lifecycle on the simulated clock, the prompt cache, and stats.
+
+Processing model (a lazy discrete-event simulation; no background threads):
+
+- A batch created at ``t0`` with ``n`` requests is worked through in waves of
+  ``Processing.concurrency`` requests, in the order sent. Wave ``w`` starts at
+  ``t0 + fixed_latency + w * per_request`` and finishes ``per_request`` later.
+- Whenever any endpoint is hit, the engine first catches up to the simulated "now": it starts
+  every wave whose start time has passed, across all batches in global start order (prompt
+  caching depends on that order). A request's answer, usage and result line are fixed when it
+  starts; its cache writes become readable when it finishes.
+- The batch ends when its last request finishes. A request that would finish after
+  ``expires_at`` (created + 24 h) is ``expired``, and then the batch ends at ``expires_at``.
+- Cancel at ``t``: the batch shows ``canceling`` (``cancel_initiated_at`` = t); requests already
+  started still finish; the rest become ``canceled``. It ends at the later of the last started
+  request's finish and ``t + cancel_latency``.
+- ``request_counts`` stay all in ``processing`` until the batch ends, then flip at once;
+  ``ended_at`` and ``results_url`` appear together.
+- 29 days after ``created_at`` the batch is archived: ``archived_at`` is set and its results
+  endpoint answers ``404 not_found_error`` (the batch itself can still be retrieved).
+
+Prompt caching (exact-prefix, per model, tools → system → messages):
+
+- Breakpoints are blocks with ``cache_control`` (tools, system blocks, message content blocks)
+  plus the last block when the request has a top-level ``cache_control``; at most 4.
+- A breakpoint whose prefix is shorter than the model's minimum cacheable length is ignored.
+- At its start time a request reads the longest breakpoint prefix that a request *finished*
+  writing earlier and whose TTL (5m default, or 1h) has not run out; the read refreshes the TTL.
+  It writes every eligible breakpoint after that. So requests that run at the same moment all
+  miss and all write; later waves hit.
+- Usage: ``cache_read_input_tokens`` = the prefix read; ``cache_creation_input_tokens`` = the
+  tokens written past it (split by TTL in ``cache_creation``); ``input_tokens`` = the rest.
+- ``SimConfig.cache_miss_rate`` turns that share of would-be hits into misses (drawn per
+  request like the faults).
+- ``POST /v1/messages`` reads and writes the same cache at the current time.
+"""
+
+from __future__ import annotations
+
+import heapq
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import orjson
+
+from ._catalogue import Catalogue
+from ._clock import IdFactory, SimClock, rfc3339
+from ._config import ENDPOINT_KINDS, SimConfig
+from ._faults import FaultPlan, RateLimiter, request_draw
+from ._params import CUSTOM_ID_RE, Analysis, ApiError, analyze
+from ._responder import default_responder, responder_caller, shape_answer
+
+__all__ = ["Engine", "Batch"]
+
+_KIND_KEYS = tuple(ENDPOINT_KINDS)
+_ALLOWED_ITEM_KEYS = frozenset({"custom_id", "params"})
+
+
+def _bad(message: str) -> ApiError:
+    return ApiError(400, "invalid_request_error", message)
+
+
+class Batch:
+    """One message batch. Times are Unix timestamps on the simulated clock."""
+
+    __slots__ = (
+        "id", "seq", "created", "expires", "archive_at", "n", "requests", "version", "betas",
+        "next_index", "n_live", "n_started_at_cancel", "cancel_at", "end_time", "lines",
+        "counts", "finalized", "stem",
+    )
+
+    def __init__(self, batch_id: str, seq: int, created: float, requests: list, version: str,
+                 betas: tuple[str, ...], stem: str, config: SimConfig) -> None:
+        self.id = batch_id
+        self.seq = seq
+        self.created = created
+        self.expires = created + config.expiry_seconds
+        self.archive_at = created + config.archive_seconds
+        self.n = len(requests)
+        self.requests: list | None = requests
+        self.version = version
+        self.betas = betas
+        self.next_index = 0
+        self.cancel_at: float | None = None
+        self.n_started_at_cancel = self.n
+        self.lines: list[bytes] | None = []
+        self.counts = {"processing": 0, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
+        self.finalized = False
+        self.stem = stem
+        p = config.processing
+        self.n_live = min(self.n, self._fit(p))
+        last_wave = (self.n - 1) // p.concurrency
+        natural_end = self.wave_start(last_wave, p) + p.per_request
+        # never ended at the instant of creation: the create response always says in_progress
+        self.end_time = max(natural_end if self.n_live == self.n else self.expires, created + 1e-6)
+
+    def _fit(self, p: Any) -> int:
+        """How many requests finish before ``expires_at``."""
+        budget = self.expires - self.created - p.fixed_latency - p.per_request
+        if budget < 0:
+            return 0
+        if p.per_request == 0:
+            return self.n
+        waves = int(budget // p.per_request) + 1
+        return min(self.n, waves * p.concurrency)
+
+    def wave_start(self, wave: int, p: Any) -> float:
+        return self.created + p.fixed_latency + wave * p.per_request
+
+    def status(self, now: float) -> str:
+        if self.end_time <= now:
+            return "ended"
+        return "canceling" if self.cancel_at is not None else "in_progress"
+
+
+class Engine:
+    """All state of one simulator: batches, cache, counters. Thread-safe (one lock)."""
+
+    def __init__(self, config: SimConfig, responder: Callable[..., Any] | None, clock: SimClock) -> None:
+        self.config = config
+        self.clock = clock
+        self.catalogue = Catalogue(config.models)
+        self.ids = IdFactory(config.seed)
+        self._lock = threading.RLock()
+        self._responder = responder_caller(responder or default_responder)
+        self._batches: dict[str, Batch] = {}
+        self._order: list[str] = []          # creation order, including deleted ids
+        self._seq_of: dict[str, int] = {}
+        self._deleted: set[str] = set()
+        self._heap: list[tuple[float, int, int, Batch]] = []
+        self._open: dict[str, Batch] = {}
+        self._cache: dict[bytes, list[float]] = {}
+        self._min_cache: dict[str, int] = {}
+        self._answered: dict[int, int] = {}   # hash(custom_id) → processed << 32 | succeeded
+        self.limiter = RateLimiter(config.faults.rpm, config.faults.tpm)
+        self.plan = FaultPlan(config.faults, config.seed)
+        self._counters: Counter[str] = Counter()
+        self._faults_seen: Counter[str] = Counter()
+        self._started = time.monotonic()
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def count_call(self, kind: str) -> None:
+        with self._lock:
+            self._counters[kind] += 1
+
+    def count_fault(self, what: str) -> None:
+        with self._lock:
+            self._faults_seen[what] += 1
+
+    def model_known(self, model: str) -> bool:
+        return self.catalogue.known(model)
+
+    def _min_cacheable(self, model: str) -> int:
+        value = self._min_cache.get(model)
+        if value is None:
+            value = self._min_cache[model] = self.config.min_cacheable(model)
+        return value
+
+    # ------------------------------------------------------------------ the clock
+
+    def advance(self) -> float:
+        """Catch up with the simulated now; returns it."""
+        with self._lock:
+            now = self.clock.timestamp()
+            p = self.config.processing
+            heap = self._heap
+            while heap and heap[0][0] <= now:
+                start, _seq, wave, batch = heapq.heappop(heap)
+                lo = wave * p.concurrency
+                if batch.finalized or lo >= batch.n_live:
+                    continue
+                hi = min(batch.n_live, lo + p.concurrency)
+                self._run_wave(batch, lo, hi, start, start + p.per_request)
+                if hi < batch.n_live:
+                    heapq.heappush(heap, (batch.wave_start(wave + 1, p), batch.seq, wave + 1, batch))
+            for batch in [b for b in self._open.values() if b.end_time <= now]:
+                self._finalize(batch)
+            for batch in self._batches.values():
+                if batch.lines is not None and batch.archive_at <= now:
+                    batch.lines = None   # archived: results are gone
+            if len(self._cache) > 200_000:
+                self._cache = {k: e for k, e in self._cache.items() if e[1] >= now}
+            return now
+
+    # ------------------------------------------------------------------ create
+
+    def validate_envelope(self, body: Any) -> list:
+        """The synchronous checks of a create body; returns the request list."""
+        if not isinstance(body, dict):
+            raise _bad("body: Input should be a valid dictionary")
+        for key in body:
+            if key != "requests":
+                raise _bad(f"{key}: Extra inputs are not permitted")
+        requests = body.get("requests")
+        if requests is None:
+            raise _bad("requests: Field required")
+        if not isinstance(requests, list):
+            raise _bad("requests: Input should be a valid list")
+        if not requests:
+            raise _bad("requests: List should have at least 1 item after validation, not 0")
+        limit = self.config.max_requests_per_batch
+        if len(requests) > limit:
+            raise _bad(f"requests: List should have at most {limit} items after validation, "
+                       f"not {len(requests)}")
+        seen: set[str] = set()
+        match = CUSTOM_ID_RE.fullmatch
+        for i, item in enumerate(requests):
+            if type(item) is not dict:
+                raise _bad(f"requests.{i}: Input should be a valid dictionary")
+            cid = item.get("custom_id")
+            if type(cid) is not str:
+                raise _bad(f"requests.{i}.custom_id: " + (
+                    "Field required" if cid is None else "Input should be a valid string"))
+            if match(cid) is None:
+                if len(cid) > 64:
+                    raise _bad(f"requests.{i}.custom_id: String should have at most 64 characters")
+                raise _bad(f"requests.{i}.custom_id: String should match pattern "
+                           "'^[a-zA-Z0-9_-]{1,64}$'")
+            if cid in seen:
+                raise _bad(f"requests.{i}.custom_id: Duplicate custom_id {cid!r}; every custom_id "
+                           "must be unique within a batch")
+            seen.add(cid)
+            if "params" not in item:
+                raise _bad(f"requests.{i}.params: Field required")
+            if len(item) != 2:
+                extra = next(k for k in item if k not in _ALLOWED_ITEM_KEYS)
+                raise _bad(f"requests.{i}.{extra}: Extra inputs are not permitted")
+        return requests
+
+    def create(self, requests: list, version: str, betas: tuple[str, ...]) -> Batch:
+        with self._lock:
+            now = self.advance()
+            batch_id = self.ids.batch_id()
+            seq = len(self._order)
+            batch = Batch(batch_id, seq, now, requests, version, betas, self.ids.token(14), self.config)
+            self._batches[batch_id] = batch
+            self._order.append(batch_id)
+            self._seq_of[batch_id] = seq
+            self._open[batch_id] = batch
+            if batch.n_live:
+                heapq.heappush(self._heap, (batch.wave_start(0, self.config.processing), seq, 0, batch))
+            self._counters["batches_created"] += 1
+            self._counters["batch_requests_received"] += batch.n
+            return batch
+
+    # ------------------------------------------------------------------ processing
+
+    def _run_wave(self, batch: Batch, lo: int, hi: int, start: float, finish: float) -> None:
+        requests = batch.requests
+        assert requests is not None and batch.lines is not None
+        config = self.config
+        faults = config.faults
+        seed = config.seed
+        draw_faults = faults.any_request_faults
+        err_bands: list[tuple[float, str]] = []
+        acc = 0.0
+        for kind in ("api_error", "overloaded_error", "invalid_request_error"):
+            rate = faults.errored_rate.get(kind, 0.0)
+            if rate:
+                acc += rate
+                err_bands.append((acc, kind))
+        expired_edge = acc + faults.expired_rate
+        beta = bool(batch.betas)
+        append = batch.lines.append
+        counts = batch.counts
+        answered = self._answered
+        dumps = orjson.dumps
+        for i in range(lo, hi):
+            item = requests[i]
+            cid = item["custom_id"]
+            params = item["params"]
+            key = hash(cid)
+            seen = answered.get(key, 0)
+            if draw_faults:
+                u = request_draw(seed, batch.id, cid)
+                if u < expired_edge:
+                    if u >= acc:
+                        append(dumps({"custom_id": cid, "result": {"type": "expired"}}) + b"\n")
+                        counts["expired"] += 1
+                        self._counters["requests_expired"] += 1
+                        continue
+                    kind = next(k for edge, k in err_bands if u < edge)
+                    self._error_line(batch, i, cid, kind, _FAULT_MESSAGES[kind])
+                    answered[key] = seen + (1 << 32)
+                    continue
+            try:
+                analysis = analyze(params, version=batch.version, in_batch=True,
+                                   reject_sampling=config.reject_sampling_params,
+                                   model_known=self.catalogue.known)
+            except ApiError as exc:
+                self._error_line(batch, i, cid, exc.type, exc.message)
+                answered[key] = seen + (1 << 32)
+                continue
+            stem = f"{batch.stem}{i:08d}"
+            try:
+                message = self._message(params, analysis, start, finish, "msg_01" + stem,
+                                        "toolu_01" + stem, "batch",
+                                        custom_id=cid, batch_id=batch.id, attempt=(seen >> 32) + 1,
+                                        miss_key=(batch.id, cid))
+            except ApiError as exc:
+                self._error_line(batch, i, cid, exc.type, exc.message)
+                answered[key] = seen + (1 << 32)
+                continue
+            if beta:
+                message["context_management"] = None
+            append(dumps({"custom_id": cid, "result": {"type": "succeeded", "message": message}}) + b"\n")
+            counts["succeeded"] += 1
+            self._counters["requests_processed"] += 1
+            if (seen & 0xFFFFFFFF) == 1:
+                self._counters["duplicate_custom_ids_answered"] += 1
+            answered[key] = seen + (1 << 32) + 1
+        batch.next_index = hi
+
+    def _error_line(self, batch: Batch, i: int, cid: str, kind: str, message: str) -> None:
+        assert batch.lines is not None
+        error = {"type": "error", "error": {"type": kind, "message": message},
+                 "request_id": f"req_01{batch.stem}{i:08d}"}
+        batch.lines.append(orjson.dumps({"custom_id": cid, "result": {"type": "errored", "error": error}}) + b"\n")
+        batch.counts["errored"] += 1
+        self._counters["requests_errored"] += 1
+
+    def _message(self, params: dict, analysis: Analysis, start: float, finish: float,
+                 msg_id: str, tool_id: str, tier: str, *, custom_id: str | None,
+                 batch_id: str | None, attempt: int, miss_key: tuple[str, str] | None) -> dict:
+        model = params["model"]
+        input_tokens, w5, w1, read = self._cache_usage(model, analysis, start, finish, miss_key)
+        try:
+            answer = self._responder(params, custom_id=custom_id, batch_id=batch_id, attempt=attempt)
+            content, stop_reason, stop_sequence, out = shape_answer(params, answer, tool_id)
+        except Exception as exc:  # a user's responder failing is a simulated server error
+            raise ApiError(500, "api_error", f"responder failed: {type(exc).__name__}: {exc}") from exc
+        return {
+            "id": msg_id,
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": content,
+            "stop_reason": stop_reason,
+            "stop_sequence": stop_sequence,
+            "stop_details": None,
+            "container": None,
+            "diagnostics": None,
+            "usage": {
+                "input_tokens": input_tokens,
+                "output_tokens": out,
+                "cache_creation_input_tokens": w5 + w1,
+                "cache_read_input_tokens": read,
+                "cache_creation": {"ephemeral_5m_input_tokens": w5, "ephemeral_1h_input_tokens": w1},
+                "server_tool_use": None,
+                "service_tier": tier,
+                "output_tokens_details": None,
+                "speed": None,
+                "inference_geo": None,
+            },
+        }
+
+    def _cache_usage(self, model: str, analysis: Analysis, start: float, finish: float,
+                     miss_key: tuple[str, str] | None) -> tuple[int, int, int, int]:
+        """``(uncached input, 5m writes, 1h writes, reads)`` for a request starting at ``start``."""
+        total = analysis.input_tokens
+        bps = analysis.breakpoints
+        if not bps:
+            return total, 0, 0, 0
+        min_len = self._min_cacheable(model)
+        first = next((j for j, bp in enumerate(bps) if bp[0] >= min_len), None)
+        if first is None:
+            return total, 0, 0, 0
+        keys = analysis.prefix_keys(model)
+        cache = self._cache
+        read_at = -1
+        rate = self.config.cache_miss_rate
+        forced_miss = bool(rate) and miss_key is not None and request_draw(
+            self.config.seed, miss_key[0], miss_key[1], "cache") < rate
+        if not forced_miss:
+            for j in range(len(bps) - 1, first - 1, -1):
+                entry = cache.get(keys[j])
+                if entry is not None and entry[0] <= start <= entry[1]:
+                    read_at = j
+                    entry[1] = max(entry[1], start + bps[j][1])
+                    break
+        read = bps[read_at][0] if read_at >= 0 else 0
+        prev = read
+        w5 = w1 = 0
+        for j in range(max(first, read_at + 1), len(bps)):
+            prefix, ttl, _ = bps[j]
+            segment = prefix - prev
+            prev = prefix
+            if ttl > 300:
+                w1 += segment
+            else:
+                w5 += segment
+            entry = cache.get(keys[j])
+            if entry is None or entry[1] < start:
+                cache[keys[j]] = [finish, finish + ttl]
+            else:
+                entry[0] = min(entry[0], finish)
+                entry[1] = max(entry[1], finish + ttl)
+        return total - read - w5 - w1, w5, w1, read
+
+    def _finalize(self, batch: Batch) -> None:
+        """The batch has ended: settle leftovers as canceled/expired and flip the counts."""
+        assert batch.requests is not None
+        lines = batch.lines
+        for i in range(batch.next_index, batch.n):
+            cid = batch.requests[i]["custom_id"]
+            if batch.cancel_at is not None and i >= batch.n_started_at_cancel:
+                kind = "canceled"
+            else:
+                kind = "expired"
+            if lines is not None:
+                lines.append(orjson.dumps({"custom_id": cid, "result": {"type": kind}}) + b"\n")
+            batch.counts[kind] += 1
+            self._counters["requests_" + kind] += 1
+        batch.next_index = batch.n
+        batch.requests = None
+        batch.finalized = True
+        del self._open[batch.id]
+
+    # ------------------------------------------------------------------ batch endpoints
+
+    def get(self, batch_id: str) -> Batch:
+        batch = self._batches.get(batch_id)
+        if batch is None:
+            raise ApiError(404, "not_found_error", f"message_batch not found: {batch_id}"
+                           + (" (it was deleted)" if batch_id in self._deleted else ""))
+        return batch
+
+    def cancel(self, batch_id: str) -> Batch:
+        with self._lock:
+            now = self.advance()
+            batch = self.get(batch_id)
+            if batch.finalized or batch.cancel_at is not None:
+                return batch  # cancelling an ended or canceling batch changes nothing
+            p = self.config.processing
+            batch.cancel_at = now
+            if now < batch.created + p.fixed_latency:
+                started = 0
+            elif p.per_request == 0:
+                started = batch.n
+            else:
+                waves = int((now - batch.created - p.fixed_latency) // p.per_request) + 1
+                started = min(batch.n, waves * p.concurrency)
+            batch.n_started_at_cancel = started
+            batch.n_live = min(batch.n_live, started)
+            if batch.n_live:
+                last_finish = batch.wave_start((batch.n_live - 1) // p.concurrency, p) + p.per_request
+            else:
+                last_finish = now
+            batch.end_time = min(batch.expires, max(now + p.cancel_latency, last_finish))
+            if batch.end_time <= now:
+                self._finalize(batch)
+            return batch
+
+    def delete(self, batch_id: str) -> None:
+        with self._lock:
+            now = self.advance()
+            batch = self.get(batch_id)
+            if batch.end_time > now:
+                raise _bad(f"Message batch {batch_id} is still {batch.status(now)}; "
+                           "cancel it and wait for it to end before deleting it")
+            del self._batches[batch_id]
+            self._deleted.add(batch_id)
+
+    def results(self, batch_id: str) -> list[bytes]:
+        with self._lock:
+            now = self.advance()
+            batch = self.get(batch_id)
+            if batch.end_time > now:
+                raise _bad(f"Message batch {batch_id} is still {batch.status(now)}; results are "
+                           "available once processing has ended")
+            if batch.lines is None:
+                raise ApiError(404, "not_found_error",
+                               f"Results of message batch {batch_id} are no longer available: they "
+                               f"were archived at {rfc3339(batch.archive_at)}, 29 days after creation")
+            return batch.lines
+
+    def page(self, limit: int, after_id: str | None, before_id: str | None) -> tuple[list[Batch], bool]:
+        """Newest first; ``after_id`` pages towards older batches, ``before_id`` towards newer."""
+        with self._lock:
+            self.advance()
+            live = [self._batches[i] for i in reversed(self._order) if i in self._batches]
+            if after_id is not None:
+                cut = self._cursor(after_id, "after_id")
+                older = [b for b in live if b.seq < cut]
+                return older[:limit], len(older) > limit
+            if before_id is not None:
+                cut = self._cursor(before_id, "before_id")
+                newer = [b for b in live if b.seq > cut]
+                return newer[-limit:], len(newer) > limit
+            return live[:limit], len(live) > limit
+
+    def _cursor(self, batch_id: str, name: str) -> int:
+        seq = self._seq_of.get(batch_id)
+        if seq is None:
+            raise _bad(f"{name}: no message batch with id {batch_id!r}")
+        return seq
+
+    def render(self, batch: Batch, now: float, results_base: str) -> dict:
+        ended = batch.end_time <= now
+        if ended:
+            counts = dict(batch.counts)
+        else:
+            counts = {"processing": batch.n, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
+        return {
+            "id": batch.id,
+            "type": "message_batch",
+            "processing_status": batch.status(now),
+            "request_counts": counts,
+            "created_at": rfc3339(batch.created),
+            "expires_at": rfc3339(batch.expires),
+            "ended_at": rfc3339(batch.end_time) if ended else None,
+            "cancel_initiated_at": None if batch.cancel_at is None else rfc3339(batch.cancel_at),
+            "archived_at": rfc3339(batch.archive_at) if batch.archive_at <= now else None,
+            "results_url": f"{results_base}/v1/messages/batches/{batch.id}/results" if ended else None,
+        }
+
+    # ------------------------------------------------------------------ messages
+
+    def message(self, params: Any, version: str) -> dict:
+        analysis = analyze(params, version=version, in_batch=False,
+                           reject_sampling=self.config.reject_sampling_params,
+                           model_known=self.catalogue.known)
+        with self._lock:
+            now = self.advance()
+            allowed, wait, headers = self.limiter.check(now, analysis.input_tokens)
+            if not allowed:
+                raise RateLimited(wait / self.clock.time_scale, headers)
+            token = self.ids.token(22)
+            message = self._message(params, analysis, now, now, "msg_01" + token, "toolu_01" + token,
+                                    "standard", custom_id=None, batch_id=None, attempt=1, miss_key=None)
+            self._counters["messages_answered"] += 1
+            return message
+
+    def count_tokens(self, params: Any, version: str) -> int:
+        return analyze(params, version=version, in_batch=False, count_only=True,
+                       reject_sampling=self.config.reject_sampling_params,
+                       model_known=self.catalogue.known).input_tokens
+
+    # ------------------------------------------------------------------ stats
+
+    def stats(self) -> dict:
+        with self._lock:
+            now = self.advance()
+            counters = self._counters
+            out: dict[str, Any] = {kind: counters[kind] for kind in _KIND_KEYS}
+            for name in ("batches_created", "batch_requests_received", "requests_processed",
+                         "requests_errored", "requests_expired", "requests_canceled",
+                         "duplicate_custom_ids_answered", "messages_answered"):
+                out[name] = counters[name]
+            out["faults"] = dict(self._faults_seen)
+            out["batches"] = [
+                {"id": b.id, "request_count": b.n, "processing_status": b.status(now)}
+                for b in (self._batches[i] for i in self._order if i in self._batches)
+            ]
+            out["clock"] = rfc3339(now)
+            out["time_scale"] = self.clock.time_scale
+            out["cpu_seconds"] = time.process_time()
+            out["uptime_seconds"] = time.monotonic() - self._started
+            return out
+
+    def reset_stats(self) -> None:
+        with self._lock:
+            self._counters.clear()
+            self._faults_seen.clear()
+            self._answered.clear()
+
+
+class RateLimited(Exception):
+    """A ``/v1/messages`` call over the configured RPM/TPM."""
+
+    def __init__(self, wall_wait: float, headers: dict[str, str]) -> None:
+        super().__init__("rate limited")
+        self.wall_wait = wall_wait
+        self.headers = headers
+
+
+_FAULT_MESSAGES = {
+    "api_error": "Internal server error (simulated fault)",
+    "overloaded_error": "Overloaded (simulated fault)",
+    "invalid_request_error": "Invalid request (simulated fault)",
+}
+
+
+def iter_chunks(lines: list[bytes], size: int = 1 << 20) -> Iterator[bytes]:
+    """Join result lines into chunks of about ``size`` bytes."""
+    chunk: list[bytes] = []
+    total = 0
+    for line in lines:
+        chunk.append(line)
+        total += len(line)
+        if total >= size:
+            yield b"".join(chunk)
+            chunk, total = [], 0
+    if chunk:
+        yield b"".join(chunk)

@@ -1,0 +1,399 @@
+"""Answers: the default responder and turning any responder's answer into message content.
+
+A responder is ``(params: dict) -> str | dict``. It may also accept any of the keyword
+arguments ``custom_id`` (``None`` outside batches), ``batch_id`` (``None`` outside batches) and
+``attempt`` (1 for the first time a ``custom_id`` is processed, 2 for its first retry in a
+later batch, …); they are passed only when its signature names them (or takes ``**kwargs``).
+
+What the answer becomes:
+
+===============================================  =============================================
+request                                          answer → content
+===============================================  =============================================
+``tools`` + ``tool_choice`` ``any``/``tool``     dict → ``tool_use`` input (``stop_reason``
+                                                 ``tool_use``); a str → a plain text answer
+``output_config.format`` json_schema             dict/list → its JSON as the text; str as is
+anything else                                    str as the text; dict → its JSON
+===============================================  =============================================
+
+Then ``stop_sequences`` cut the text at the first one found (``stop_reason`` ``stop_sequence``)
+and ``max_tokens`` truncates it (``stop_reason`` ``max_tokens``; a tool call that does not fit
+comes back as no content at all). A responder that raises makes the request ``errored`` with
+``api_error`` (batches) or a 500 (``/v1/messages``), its message naming the exception.
+
+The default responder is deterministic: every choice comes from a hash of the params.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import re
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from ._params import tok
+
+__all__ = ["default_responder", "call_responder", "shape_answer", "answer_mode", "chosen_tool"]
+
+_MASK = (1 << 64) - 1
+_OPTION_KEYS = (" one of", " as ", " among ", " from ", "labels", "label:", "options", "categories",
+                "choices", "classes")
+_OPTIONS_END_RE = re.compile(r"[.\n\]):;?]")
+_PUNCT = ".,!?;:\"'()[]{}<>*`"
+_STOPWORDS = frozenset(
+    "this that with from have will your what when where which there their they them then than "
+    "into about would could should these those been were also just like only some such very "
+    "more most other over each does following text review answer classify given please write "
+    "respond reply sentence word words following below above tell explain describe "
+    "summarize summarise list give".split()
+)
+_POSITIVE = frozenset(
+    "good great excellent love loved lovely amazing awesome fantastic perfect happy best nice "
+    "wonderful recommend recommended fast friendly helpful pleased delighted superb works "
+    "enjoy enjoyed beautiful brilliant satisfied favorite favourite".split()
+)
+_NEGATIVE = frozenset(
+    "bad terrible awful hate hated worst poor broken slow rude disappointing disappointed "
+    "useless horrible refund never angry late damaged waste wrong failed fails problem "
+    "problems issue issues cheap annoying unhappy missing".split()
+)
+_POSITIVE = frozenset(w + p for w in _POSITIVE for p in ("", ",", ".", "!"))
+_NEGATIVE = frozenset(w + p for w in _NEGATIVE for p in ("", ",", ".", "!"))
+_OPENERS = (
+    "The text is mainly about {}.",
+    "In short: {}.",
+    "Key points: {}.",
+    "This concerns {}.",
+)
+
+
+def _hash(params: dict) -> int:
+    return int.from_bytes(hashlib.blake2b(orjson.dumps(params), digest_size=8).digest(), "little")
+
+
+def _mix(h: int, salt: int) -> int:
+    h = (h ^ (salt * 0x9E3779B97F4A7C15)) & _MASK
+    h = ((h ^ (h >> 31)) * 0xBF58476D1CE4E5B9) & _MASK
+    return h ^ (h >> 29)
+
+
+def _last_user_text(params: dict) -> str:
+    for message in reversed(params.get("messages") or ()):
+        if message.get("role") != "user":
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            return content[:4000]
+        return " ".join(b.get("text", "") for b in content if isinstance(b, dict)
+                        and b.get("type") == "text")[:4000]
+    return ""
+
+
+def _words(text: str, limit: int = 8) -> list[str]:
+    """The first distinct words of four letters or more that carry meaning, lower-cased."""
+    seen: list[str] = []
+    for token in text.split():
+        word = token.strip(_PUNCT).lower()
+        if len(word) >= 4 and word.isalpha() and word not in _STOPWORDS and word not in seen:
+            seen.append(word)
+            if len(seen) == limit:
+                break
+    return seen
+
+
+def _sentiment_pick(labels: list[str], text: str, h: int) -> str:
+    """A sentiment label that follows the text's wording (lexicon), else one by hash."""
+    by_low = {label.lower(): label for label in labels}
+    words = set(text.lower().split())
+    words.difference_update(by_low)
+    score = len(words & _POSITIVE) - len(words & _NEGATIVE)
+    want = "positive" if score > 0 else "negative" if score < 0 else "neutral"
+    if want in by_low:
+        return by_low[want]
+    if score == 0 and "mixed" in by_low:
+        return by_low["mixed"]
+    return labels[h % len(labels)]
+
+
+def pick_label(labels: list[Any], text: str, h: int) -> Any:
+    """One of ``labels``: sentiment-aware when they are sentiment words, else by hash."""
+    strings = [label for label in labels if isinstance(label, str)]
+    if strings and {s.lower() for s in strings} & {"positive", "negative"}:
+        return _sentiment_pick(strings, text, h)
+    return labels[h % len(labels)]
+
+
+def _options(text: str) -> list[str]:
+    """The option list a prompt names ("... as positive, negative or neutral: ..."), if any."""
+    low = text[:1000].lower()
+    for key in _OPTION_KEYS:
+        at = low.find(key)
+        while at != -1:
+            rest = text[at + len(key):at + len(key) + 240].lstrip(" :-[(")
+            if rest[:13].lower() == "the following":
+                rest = rest[13:].lstrip(" :-[(")
+            end = _OPTIONS_END_RE.search(rest)
+            if end is not None:
+                rest = rest[:end.start()]
+            rest = rest.replace(" or ", ",").replace("/", ",").replace("|", ",")
+            items = [item.strip(" \"'`*") for item in rest.split(",")]
+            items = [item for item in items if item and len(item) <= 30 and item.count(" ") <= 2]
+            if len(items) >= 2:
+                return items
+            at = low.find(key, at + 1)
+    return []
+
+
+def _text_answer(params: dict, h: int) -> str:
+    text = _last_user_text(params)
+    low = text.lower()
+    if "sentiment" in low or "positive" in low or "one of" in low or "label" in low:
+        options = _options(text)
+        if options:
+            return pick_label(options, text, h)
+        present = [w for w in ("positive", "negative", "neutral", "mixed") if w in low]
+        if "sentiment" in low or len(present) >= 2:
+            return pick_label(present or ["positive", "negative", "neutral"], text, h)
+    words = _words(text)
+    if not words:
+        return "Understood."
+    shown = words[:3]
+    listed = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+    return _OPENERS[h % len(_OPENERS)].format(listed)
+
+
+# --------------------------------------------------------------------------- JSON schema
+
+
+def _resolve(schema: dict, root: dict) -> dict:
+    seen = 0
+    while "$ref" in schema and seen < 32:
+        ref = schema["$ref"]
+        node: Any = root
+        if ref.startswith("#"):
+            for part in ref[1:].split("/"):
+                if part:
+                    node = node.get(part.replace("~1", "/").replace("~0", "~"), {}) if isinstance(node, dict) else {}
+        else:
+            node = {}
+        merged = {k: v for k, v in schema.items() if k != "$ref"}
+        schema = {**node, **merged} if isinstance(node, dict) else merged
+        seen += 1
+    return schema
+
+
+def _string_value(schema: dict, words: list[str], h: int) -> str:
+    fmt = schema.get("format")
+    if fmt == "date":
+        value = f"2024-{1 + h % 12:02d}-{1 + (h >> 8) % 28:02d}"
+    elif fmt == "date-time":
+        value = f"2024-{1 + h % 12:02d}-{1 + (h >> 8) % 28:02d}T{(h >> 16) % 24:02d}:00:00Z"
+    elif fmt == "time":
+        value = f"{(h >> 16) % 24:02d}:{(h >> 24) % 60:02d}:00"
+    elif fmt == "email":
+        value = f"{(words[h % len(words)] if words else 'user')}@example.com"
+    elif fmt in ("uri", "url"):
+        value = f"https://example.com/{words[h % len(words)] if words else 'item'}"
+    elif fmt == "uuid":
+        value = "%08x-%04x-4%03x-8%03x-%012x" % (h & 0xFFFFFFFF, (h >> 32) & 0xFFFF,
+                                              (h >> 48) & 0xFFF, (h >> 4) & 0xFFF, h & 0xFFFFFFFFFFFF)
+    elif words:
+        start = h % len(words)
+        value = " ".join(words[start:start + 1 + (h >> 5) % 2])
+    else:
+        value = "example"
+    min_len = schema.get("minLength", 0)
+    if len(value) < min_len:
+        value = (value + " " + "x" * min_len)[:max(min_len, len(value))]
+    max_len = schema.get("maxLength")
+    if max_len is not None:
+        value = value[:max_len]
+    return value
+
+
+def _number(schema: dict, h: int, integer: bool) -> int | float:
+    lo = schema.get("minimum")
+    hi = schema.get("maximum")
+    if schema.get("exclusiveMinimum") is not None:
+        lo = schema["exclusiveMinimum"] + (1 if integer else 1e-6)
+    if schema.get("exclusiveMaximum") is not None:
+        hi = schema["exclusiveMaximum"] - (1 if integer else 1e-6)
+    if lo is None and hi is None:
+        lo, hi = 0, 100
+    elif lo is None:
+        lo = hi - 100
+    elif hi is None:
+        hi = lo + 100
+    if integer:
+        lo_i, hi_i = int(-(-lo // 1)), int(hi // 1)
+        return lo_i if hi_i <= lo_i else lo_i + h % (hi_i - lo_i + 1)
+    return round(lo + (hi - lo) * ((h % 10_000) / 10_000), 2) if hi > lo else lo
+
+
+def json_value(schema: Any, root: dict, words: list[str], text: str, h: int, depth: int = 0) -> Any:
+    """A value valid against ``schema`` (the subset pydantic emits), chosen by hash ``h``."""
+    if not isinstance(schema, dict):
+        return None
+    schema = _resolve(schema, root)
+    if "const" in schema:
+        return schema["const"]
+    if "enum" in schema and schema["enum"]:
+        return pick_label(list(schema["enum"]), text, h)
+    for key in ("anyOf", "oneOf"):
+        if schema.get(key):
+            options = [_resolve(o, root) if isinstance(o, dict) else o for o in schema[key]]
+            non_null = [o for o in options if not (isinstance(o, dict) and o.get("type") == "null")]
+            pool = non_null if non_null and depth < 6 else options
+            return json_value(pool[h % len(pool)], root, words, text, _mix(h, 1), depth + 1)
+    if schema.get("allOf"):
+        merged: dict = {}
+        for part in schema["allOf"]:
+            part = _resolve(part, root) if isinstance(part, dict) else {}
+            merged.update(part)
+        merged.update({k: v for k, v in schema.items() if k != "allOf"})
+        return json_value(merged, root, words, text, h, depth + 1)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        non_null = [k for k in kind if k != "null"]
+        kind = non_null[0] if non_null else "null"
+    if kind is None:
+        kind = "object" if "properties" in schema else "array" if "items" in schema else "string"
+    if kind == "object":
+        props = schema.get("properties") or {}
+        required = schema.get("required") or []
+        if depth >= 8:
+            props = {k: v for k, v in props.items() if k in required}
+        return {name: json_value(sub, root, words, text, _mix(h, i + 2), depth + 1)
+                for i, (name, sub) in enumerate(props.items())}
+    if kind == "array":
+        lo = schema.get("minItems", 0)
+        hi = schema.get("maxItems", max(lo, 3))
+        n = lo if depth >= 8 else min(hi, max(lo, 1 + h % 3))
+        items = schema.get("items", {})
+        return [json_value(items, root, words, text, _mix(h, i + 101), depth + 1) for i in range(n)]
+    if kind == "string":
+        return _string_value(schema, words, h)
+    if kind == "integer":
+        return _number(schema, h, integer=True)
+    if kind == "number":
+        return _number(schema, h, integer=False)
+    if kind == "boolean":
+        return bool(h & 1)
+    return None
+
+
+# --------------------------------------------------------------------------- modes
+
+
+def answer_mode(params: dict) -> str:
+    """``"tool"``, ``"json"`` or ``"text"``: what kind of answer the request asks for."""
+    choice = params.get("tool_choice")
+    if params.get("tools") and isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
+        return "tool"
+    fmt = (params.get("output_config") or {}).get("format")
+    if fmt and fmt.get("type") == "json_schema":
+        return "json"
+    return "text"
+
+
+def chosen_tool(params: dict) -> dict:
+    """The tool a ``tool``-mode request calls: the named one, or one picked by content hash."""
+    tools = params["tools"]
+    choice = params["tool_choice"]
+    if choice.get("type") == "tool":
+        return next(t for t in tools if t.get("name") == choice.get("name"))
+    return tools[_hash({"tools": [t.get("name") for t in tools], "p": params.get("messages")}) % len(tools)]
+
+
+def default_responder(params: dict) -> str | dict:
+    """The simulator's built-in answer: deterministic, cheap, plausible for demos.
+
+    - tool request: schema-valid input for the tool being called;
+    - JSON-schema request: a schema-valid object (enums pick a listed value);
+    - sentiment/label questions: one of the options named in the prompt, following the
+      wording of the text for positive/negative/neutral;
+    - anything else: a short sentence naming a few words of the prompt.
+
+    >>> default_responder({"model": "claude-haiku-4-5", "max_tokens": 5, "messages": [
+    ...     {"role": "user", "content": "Sentiment (positive or negative): I love it, great!"}]})
+    'positive'
+    """
+    h = _hash(params)
+    mode = answer_mode(params)
+    if mode == "text":
+        return _text_answer(params, h)
+    text = _last_user_text(params)
+    words = _words(text)
+    if mode == "tool":
+        schema = chosen_tool(params).get("input_schema") or {}
+    else:
+        schema = params["output_config"]["format"]["schema"]
+    value = json_value(schema, schema, words, text, h)
+    return value if isinstance(value, dict) or mode == "json" else {"value": value}
+
+
+# --------------------------------------------------------------------------- calling
+
+
+def responder_caller(responder: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap ``responder`` so it gets only the keyword extras its signature accepts."""
+    try:
+        parameters = inspect.signature(responder).parameters
+    except (TypeError, ValueError):
+        return lambda params, **_: responder(params)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return lambda params, **extras: responder(params, **extras)
+    accepted = {"custom_id", "batch_id", "attempt"} & set(parameters)
+    if not accepted:
+        return lambda params, **_: responder(params)
+    return lambda params, **extras: responder(
+        params, **{k: v for k, v in extras.items() if k in accepted})
+
+
+def call_responder(caller: Callable[..., Any], params: dict, **extras: Any) -> Any:
+    return caller(params, **extras)
+
+
+def shape_answer(
+    params: dict, answer: Any, tool_id: str
+) -> tuple[list[dict], str, str | None, int]:
+    """Answer → ``(content, stop_reason, stop_sequence, output_tokens)``."""
+    max_tokens = params["max_tokens"]
+    mode = answer_mode(params)
+    if mode == "tool" and isinstance(answer, dict):
+        tool = chosen_tool(params)
+        out = tok(orjson.dumps(answer).decode())
+        if out > max_tokens:
+            return [], "max_tokens", None, max_tokens
+        return ([{"type": "tool_use", "id": tool_id, "name": tool["name"], "input": answer,
+                  "caller": {"type": "direct"}}], "tool_use", None, max(out, 1))
+    if isinstance(answer, str):
+        text = answer
+    elif isinstance(answer, (dict, list)):
+        text = orjson.dumps(answer).decode()
+    else:
+        raise TypeError(f"a responder must return str or dict, not {type(answer).__name__}")
+    stop_reason = "end_turn"
+    stop_sequence = None
+    stops = params.get("stop_sequences")
+    if stops:
+        cut = -1
+        for stop in stops:
+            if stop:
+                at = text.find(stop)
+                if at != -1 and (cut == -1 or at < cut):
+                    cut, stop_sequence = at, stop
+        if cut != -1:
+            text = text[:cut]
+            stop_reason = "stop_sequence"
+    out = tok(text)
+    if out > max_tokens:
+        limit = max_tokens * 4
+        text = text[:limit] if text.isascii() else text.encode()[:limit].decode("utf-8", "ignore")
+        stop_reason, stop_sequence, out = "max_tokens", None, max_tokens
+    if max_tokens == 0:
+        return [], "max_tokens", None, 0
+    return [{"type": "text", "text": text, "citations": None}], stop_reason, stop_sequence, max(out, 1)

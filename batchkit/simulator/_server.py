@@ -1,0 +1,379 @@
+"""Serving the simulator over real HTTP: in a background thread (:func:`serve`) or as a
+separate process (:func:`spawn`).
+
+The HTTP server is the stdlib's ``http.server`` with one thread per connection, HTTP/1.1
+keep-alive, and one thing a generic WSGI server cannot do: drop a connection on purpose
+(mid-body for results) when a fault says so. It binds loopback addresses only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import urllib.request
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from socketserver import ThreadingMixIn
+from types import TracebackType
+from typing import Any, BinaryIO
+
+import anthropic
+
+from ._app import DroppedConnection
+from ._config import Faults, Processing
+from ._simulator import SIM_API_KEY, Simulator
+
+__all__ = ["Server", "SpawnedSimulator", "serve", "spawn", "LOOPBACK"]
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+READY_PREFIX = "batchkit simulator listening on "
+
+
+class _Input:
+    """``wsgi.input`` over the socket, limited to Content-Length, counting what was read."""
+
+    def __init__(self, rfile: BinaryIO, length: int) -> None:
+        self._rfile = rfile
+        self.left = length
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0 or size > self.left:
+            size = self.left
+        data = self._rfile.read(size) if size else b""
+        self.left -= len(data)
+        return data
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "batchkit-simulator"
+    timeout = 120  # idle keep-alive connections end after this
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+    def _serve(self) -> None:
+        app = self.server.app  # type: ignore[attr-defined]
+        path, _, query = self.path.partition("?")
+        length = int(self.headers.get("Content-Length") or 0)
+        body = _Input(self.rfile, length)
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": self.command,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": path,
+            "QUERY_STRING": query,
+            "SERVER_NAME": self.server.server_address[0],
+            "SERVER_PORT": str(self.server.server_address[1]),
+            "SERVER_PROTOCOL": self.request_version,
+            "REMOTE_ADDR": self.client_address[0],
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.input": body,
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+        }
+        if "Content-Length" in self.headers:
+            environ["CONTENT_LENGTH"] = self.headers["Content-Length"]
+        if "Content-Type" in self.headers:
+            environ["CONTENT_TYPE"] = self.headers["Content-Type"]
+        for key, value in self.headers.items():
+            name = key.upper().replace("-", "_")
+            if name not in ("CONTENT_LENGTH", "CONTENT_TYPE"):
+                environ["HTTP_" + name] = value
+        started: list[Any] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            started[:] = [status, headers]
+            return lambda data: None
+
+        try:
+            result = app(environ, start_response)
+        except DroppedConnection:
+            self._drop()
+            return
+        status, headers = started
+        if body.left:  # body not consumed (e.g. 413, 401): drain a little, else close
+            if body.left <= 1 << 20:
+                body.read()
+            else:
+                self.close_connection = True
+        self.send_response(int(status.split()[0]), status.split(" ", 1)[1])
+        for key, value in headers:
+            self.send_header(key, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        try:
+            if self.command != "HEAD":
+                for chunk in result:
+                    self.wfile.write(chunk)
+            self.wfile.flush()
+        except DroppedConnection:
+            self._drop()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+
+    def _drop(self) -> None:
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.close_connection = True
+
+    do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = do_HEAD = _serve
+
+
+class _HTTPServer(ThreadingMixIn, HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+
+class _HTTPServer6(_HTTPServer):
+    address_family = socket.AF_INET6
+
+
+def _check_loopback(host: str) -> None:
+    if host not in LOOPBACK:
+        raise ValueError(f"the simulator binds loopback addresses only ({', '.join(LOOPBACK)}), not {host!r}")
+
+
+class Server:
+    """A :class:`Simulator` served over HTTP on loopback from a background thread.
+
+    Use :func:`serve` to make one. ``base_url`` is ``http://127.0.0.1:PORT``.
+    """
+
+    def __init__(self, simulator: Simulator, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        _check_loopback(host)
+        self.simulator = simulator
+        server_class = _HTTPServer6 if host == "::1" else _HTTPServer
+        self._httpd = server_class((host, port), _Handler)
+        self._httpd.app = simulator.wsgi_app  # type: ignore[attr-defined]
+        self.host = host
+        self.port = self._httpd.server_address[1]
+        shown = f"[{host}]" if ":" in host else host
+        self.base_url = f"http://{shown}:{self.port}"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name=f"batchkit-sim:{self.port}", daemon=True)
+        self._thread.start()
+
+    def client(self, **kwargs: Any) -> anthropic.Anthropic:
+        """A sync SDK client over real HTTP to this server."""
+        kwargs.setdefault("api_key", SIM_API_KEY)
+        kwargs.setdefault("base_url", self.base_url)
+        return anthropic.Anthropic(**kwargs)
+
+    def async_client(self, **kwargs: Any) -> anthropic.AsyncAnthropic:
+        """An async SDK client over real HTTP to this server."""
+        kwargs.setdefault("api_key", SIM_API_KEY)
+        kwargs.setdefault("base_url", self.base_url)
+        return anthropic.AsyncAnthropic(**kwargs)
+
+    def stats(self) -> dict[str, Any]:
+        return self.simulator.stats()
+
+    def advance(self, seconds: float) -> None:
+        self.simulator.clock.advance(seconds)
+
+    def close(self) -> None:
+        """Stop serving and release the port (idempotent)."""
+        if self._thread.is_alive():
+            self._httpd.shutdown()
+            self._thread.join()
+            self._httpd.server_close()
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def serve(simulator: Simulator, *, host: str = "127.0.0.1", port: int = 0) -> Server:
+    """Serve ``simulator`` over HTTP on loopback in a background thread.
+
+    The returned :class:`Server` is already running; use it as a context manager (or call
+    ``close()``) to stop it.
+
+    >>> with serve(Simulator(), port=0) as server:      # doctest: +SKIP
+    ...     client = server.client()
+    """
+    return Server(simulator, host=host, port=port)
+
+
+# --------------------------------------------------------------------------- spawn
+
+
+def _rates(mapping: dict[Any, float]) -> str:
+    return ",".join(f"{k}={v:g}" for k, v in mapping.items() if v)
+
+
+def _schedule_arg(faults: Faults) -> str:
+    entries = []
+    for target, nth, action in faults.schedule:
+        nths = [nth] if isinstance(nth, int) else list(nth)
+        entries.append(f"{target}:{'/'.join(str(n) for n in nths)}:{action}")
+    return ";".join(entries)
+
+
+def cli_args(processing: Processing | None = None, faults: Faults | None = None) -> list[str]:
+    """Command-line flags that reproduce ``processing`` and ``faults``."""
+    args: list[str] = []
+    if processing is not None:
+        args += ["--fixed-latency", repr(processing.fixed_latency),
+                 "--per-request", repr(processing.per_request),
+                 "--concurrency", str(processing.concurrency),
+                 "--cancel-latency", repr(processing.cancel_latency)]
+    if faults is not None:
+        if faults.errored_rate:
+            args += ["--errored-rate", _rates(dict(faults.errored_rate))]
+        if faults.expired_rate:
+            args += ["--expired-rate", repr(faults.expired_rate)]
+        if faults.http_error_rate:
+            args += ["--http-error-rate", _rates(dict(faults.http_error_rate))]
+        if faults.drop_results_rate:
+            args += ["--drop-results-rate", repr(faults.drop_results_rate)]
+        if faults.slow:
+            args += ["--slow", repr(faults.slow)]
+        if faults.rpm is not None:
+            args += ["--rpm", str(faults.rpm)]
+        if faults.tpm is not None:
+            args += ["--tpm", str(faults.tpm)]
+        args += ["--retry-after", "none" if faults.retry_after is None else repr(faults.retry_after)]
+        if faults.schedule:
+            args += ["--fault-schedule", _schedule_arg(faults)]
+    return args
+
+
+class SpawnedSimulator:
+    """A simulator running as a separate process (``python -m batchkit.simulator``)."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], startup_timeout: float) -> None:
+        self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, env=env, text=True)
+        self.pid = self.process.pid
+        lines: queue.Queue[str] = queue.Queue()
+        stdout = self.process.stdout
+        assert stdout is not None
+
+        def pump() -> None:
+            for line in stdout:
+                lines.put(line)
+            lines.put("")
+
+        self._reader = threading.Thread(target=pump, daemon=True)
+        self._reader.start()
+        try:
+            first = lines.get(timeout=startup_timeout)
+        except queue.Empty:
+            self.close()
+            raise RuntimeError(f"the simulator did not start within {startup_timeout} s") from None
+        if not first.startswith(READY_PREFIX):
+            code = self.process.wait(timeout=10)
+            self.close()
+            raise RuntimeError(f"the simulator failed to start (exit code {code}): {first!r}")
+        self.base_url = first[len(READY_PREFIX):].strip()
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def client(self, **kwargs: Any) -> anthropic.Anthropic:
+        kwargs.setdefault("api_key", SIM_API_KEY)
+        kwargs.setdefault("base_url", self.base_url)
+        return anthropic.Anthropic(**kwargs)
+
+    def async_client(self, **kwargs: Any) -> anthropic.AsyncAnthropic:
+        kwargs.setdefault("api_key", SIM_API_KEY)
+        kwargs.setdefault("base_url", self.base_url)
+        return anthropic.AsyncAnthropic(**kwargs)
+
+    def _control(self, method: str, path: str, body: dict | None = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.base_url + path, data=data, method=method,
+                                         headers={"content-type": "application/json"})
+        with self._opener.open(request, timeout=30) as response:
+            return json.loads(response.read())
+
+    def stats(self) -> dict[str, Any]:
+        """The child's stats (``GET /_sim/stats``)."""
+        return self._control("GET", "/_sim/stats")
+
+    def advance(self, seconds: float) -> None:
+        """Advance the child's simulated clock (``POST /_sim/clock/advance``)."""
+        self._control("POST", "/_sim/clock/advance", {"seconds": seconds})
+
+    def reset_stats(self) -> None:
+        self._control("POST", "/_sim/reset-stats", {})
+
+    def close(self) -> None:
+        """Stop the process: SIGTERM, then SIGKILL after 10 s (idempotent)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stdout is not None:
+            self._reader.join(timeout=5)
+            self.process.stdout.close()
+
+    def __enter__(self) -> SpawnedSimulator:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def spawn(
+    *,
+    port: int = 0,
+    host: str = "127.0.0.1",
+    time_scale: float = 1.0,
+    seed: int = 0,
+    processing: Processing | None = None,
+    faults: Faults | None = None,
+    responder: str | None = None,
+    extra_args: list[str] | tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+    startup_timeout: float = 30.0,
+) -> SpawnedSimulator:
+    """Start ``python -m batchkit.simulator`` as a separate process and wait until it listens.
+
+    Args:
+        port: port to bind (0 → a free one; read ``.base_url``).
+        host: a loopback address.
+        time_scale, seed: as in :class:`SimConfig`.
+        processing, faults: turned into the equivalent command-line flags.
+        responder: ``"module:function"`` importable in the child.
+        extra_args: more command-line flags (e.g. ``["--cache-miss-rate", "0.1"]``).
+        env: the child's environment (default: this one); the directory holding ``batchkit``
+            is added to ``PYTHONPATH`` so it is importable.
+        startup_timeout: seconds to wait for the "listening on" line.
+
+    Returns:
+        A :class:`SpawnedSimulator`; use it as a context manager to stop the process.
+    """
+    _check_loopback(host)
+    argv = [sys.executable, "-m", "batchkit.simulator", "--port", str(port), "--host", host,
+            "--time-scale", repr(float(time_scale)), "--seed", str(seed)]
+    argv += cli_args(processing, faults)
+    if responder is not None:
+        argv += ["--responder", responder]
+    argv += list(extra_args)
+    child_env = dict(os.environ if env is None else env)
+    root = str(Path(__file__).resolve().parents[2])
+    child_env["PYTHONPATH"] = os.pathsep.join(p for p in (root, child_env.get("PYTHONPATH")) if p)
+    return SpawnedSimulator(argv, child_env, startup_timeout)

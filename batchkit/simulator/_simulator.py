@@ -1,0 +1,111 @@
+"""The :class:`Simulator` object: one simulated Anthropic API, usable in process or served."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import anthropic
+import anyio.to_thread
+import httpx2
+
+from ._app import App
+from ._clock import SimClock
+from ._config import SimConfig
+from ._engine import Engine
+
+__all__ = ["Simulator", "SIM_API_KEY", "IN_PROCESS_BASE_URL"]
+
+SIM_API_KEY = "sk-sim-local"
+IN_PROCESS_BASE_URL = "http://sim.local"
+
+
+class Simulator:
+    """A simulated Anthropic API: batches, messages, models, with a fast clock and faults.
+
+    Args:
+        config: everything but the responder (:class:`SimConfig`).
+        responder: ``(params) -> str | dict`` writing the answers; ``None`` →
+            :func:`batchkit.simulator.default_responder`.
+
+    >>> sim = Simulator(config=SimConfig(time_scale=3600))
+    >>> client = sim.client()
+    >>> client.messages.count_tokens(model="claude-haiku-4-5",
+    ...     messages=[{"role": "user", "content": "hello world"}]).input_tokens
+    10
+    """
+
+    def __init__(self, config: SimConfig | None = None, responder: Callable[..., Any] | None = None) -> None:
+        self.config = config or SimConfig()
+        self.clock = SimClock(self.config.time_scale, self.config.start_time)
+        self._engine = Engine(self.config, responder, self.clock)
+        self.wsgi_app = App(self)
+
+    def client(self, **kwargs: Any) -> anthropic.Anthropic:
+        """A sync SDK client wired to this simulator in process (no sockets).
+
+        Keyword arguments go to ``anthropic.Anthropic`` (e.g. ``max_retries=0``,
+        ``_strict_response_validation=True``).
+        """
+        kwargs.setdefault("api_key", SIM_API_KEY)
+        kwargs.setdefault("base_url", IN_PROCESS_BASE_URL)
+        kwargs.setdefault("http_client", httpx2.Client(transport=httpx2.WSGITransport(app=self.wsgi_app)))
+        return anthropic.Anthropic(**kwargs)
+
+    def async_client(self, **kwargs: Any) -> anthropic.AsyncAnthropic:
+        """An async SDK client wired to this simulator in process (the app runs in a thread)."""
+        kwargs.setdefault("api_key", SIM_API_KEY)
+        kwargs.setdefault("base_url", IN_PROCESS_BASE_URL)
+        kwargs.setdefault("http_client", httpx2.AsyncClient(transport=AsyncWSGITransport(self.wsgi_app)))
+        return anthropic.AsyncAnthropic(**kwargs)
+
+    def stats(self) -> dict[str, Any]:
+        """Counters since start (or the last :meth:`reset_stats`); JSON-able.
+
+        Keys: one per endpoint kind (``"batches.create"``, ``"batches.retrieve"``, …, every
+        call routed there, including failed ones), ``batches_created``,
+        ``batch_requests_received``, ``requests_processed`` (succeeded results produced),
+        ``requests_errored``/``requests_expired``/``requests_canceled``,
+        ``duplicate_custom_ids_answered`` (custom_ids answered ``succeeded`` more than once,
+        across batches), ``messages_answered``, ``faults`` (injected faults by kind),
+        ``batches`` (``{id, request_count, processing_status}`` per live batch), ``clock``,
+        ``time_scale``, ``cpu_seconds`` (process CPU time) and ``uptime_seconds``.
+        """
+        return self._engine.stats()
+
+    def reset_stats(self) -> None:
+        """Zero the counters (batches, cache and clock are kept)."""
+        self._engine.reset_stats()
+
+    def advance(self, seconds: float) -> None:
+        """Move the simulated clock forward (same as ``sim.clock.advance``)."""
+        self.clock.advance(seconds)
+
+
+class _AsyncBody(httpx2.AsyncByteStream):
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._iter = iter(stream)
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while True:
+            chunk = await anyio.to_thread.run_sync(next, self._iter, None)
+            if chunk is None:
+                return
+            yield chunk
+
+    async def aclose(self) -> None:
+        await anyio.to_thread.run_sync(self._stream.close)
+
+
+class AsyncWSGITransport(httpx2.AsyncBaseTransport):
+    """Serve async requests from a WSGI app run in a worker thread, streaming the body."""
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self._sync = httpx2.WSGITransport(app=app)
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        await request.aread()
+        response = await anyio.to_thread.run_sync(self._sync.handle_request, request)
+        return httpx2.Response(response.status_code, headers=response.headers,
+                               stream=_AsyncBody(response.stream))
