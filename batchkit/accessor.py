@@ -1,0 +1,239 @@
+"""``df.claude`` and ``series.claude``: thin, stateless pandas accessors.
+
+pandas 3 builds a new accessor object on every attribute access, so nothing is kept on it:
+``__init__`` stores the frame and each method checks its arguments and delegates to
+:mod:`batchkit.calls`. Every method returns a new object and never mutates the caller's.
+
+``batch``, ``submit``, ``estimate``, ``classify`` and ``extract`` share their arguments:
+
+=====================  ==========================================================================
+``prompt``             a template with ``{column}`` placeholders (``{{``/``}}`` for literal
+                       braces), or a callable ``row -> str`` (return None to skip a row)
+``output``             the new column's name (``batch``/``submit``/``classify``)
+``model``              model id (default :data:`DEFAULT_MODEL`)
+``system``             a system prompt: a string or a list of text blocks
+``max_tokens``         the cap on each answer's length
+``stop_sequences``     strings that end an answer early
+``client``             an ``anthropic.Anthropic``; default: see the README's client table
+``poll_interval``      seconds between status checks (default: a backoff fit for the server)
+``chunk_size``         at most this many requests per batch (≤ 100,000)
+``chunk_bytes``        at most this many bytes per batch body (≤ 256 MB)
+``max_retries``        resubmissions of transiently failed or expired rows (default 2)
+``cache``              ``"auto"`` (default), ``"prime"`` or ``False``: prompt caching of the
+                       shared prefix, see :mod:`batchkit.calls`
+``cache_ttl``          ``"1h"`` (default) or ``"5m"``
+``max_cost``           refuse, before any paid call, when the estimate's upper bound is over it
+``prices``             price overrides (a dict or a JSON/TOML file), see :mod:`batchkit.pricing`
+``store``              the job store (a path or :class:`batchkit.Store`)
+``**params``           other Messages API params, passed through (``tools``, ``metadata``, …)
+=====================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pandas as pd
+
+from . import calls
+from .jobs import Job, warn_failures
+from .pricing import CostEstimate
+from .structured import OutputSpec, classify_spec, extract_spec
+
+__all__ = ["DEFAULT_MAX_TOKENS", "DEFAULT_MODEL", "ClaudeFrameAccessor", "ClaudeSeriesAccessor"]
+
+DEFAULT_MODEL = "claude-haiku-4-5"
+"""The model used when a call names none: the cheapest current model that classifies well."""
+
+DEFAULT_MAX_TOKENS = 1024
+"""The output cap used when a call names none."""
+
+Prompt = str | Callable[[pd.Series], str | None]
+_RUN_ARGS = ("client", "store", "max_cost", "prices")
+
+
+def _split(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Separate where-and-how-to-run arguments from what-to-send arguments."""
+    run = {k: kwargs.pop(k) for k in _RUN_ARGS if k in kwargs}
+    if "prices" in run:
+        kwargs["prices"] = run["prices"]
+    kwargs.setdefault("model", DEFAULT_MODEL)
+    kwargs.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
+    return run, kwargs
+
+
+@pd.api.extensions.register_dataframe_accessor("claude")
+class ClaudeFrameAccessor:
+    """Send every row of a DataFrame to Claude through Message Batches.
+
+    >>> out = df.claude.batch("Sentiment of: {review}", output="sentiment")  # doctest: +SKIP
+    """
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self._frame = frame
+
+    def submit(self, prompt: Prompt, *, output: str = "response", **kwargs: Any) -> Job:
+        """Start a job and return it at once; a background worker keeps it current.
+
+        Takes the same arguments as :meth:`batch`. Re-running the same call returns the same
+        job — still running, or finished with its stored answers and no API call.
+        """
+        run, rest = _split(kwargs)
+        call = calls.prepare(self._frame, prompt, output=output, **rest)
+        return calls.submit(call, **run)
+
+    def batch(self, prompt: Prompt, *, output: str = "response", **kwargs: Any) -> pd.DataFrame:
+        """Render one prompt per row, run them as Message Batches, and add the answers.
+
+        See the module docstring for every argument.
+
+        Returns:
+            A new DataFrame: the original columns plus ``output`` (a ``string`` column; NA where a
+            row has no answer — ``job.outcomes()`` says why). Failed rows are also summarised in a
+            :class:`batchkit.BatchkitWarning`.
+        """
+        job = self.submit(prompt, output=output, **kwargs)
+        job.wait()
+        warn_failures(job)
+        return job.to_frame(self._frame)
+
+    def estimate(
+        self,
+        prompt: Prompt,
+        *,
+        output: str = "response",
+        typical_output_tokens: int | None = None,
+        hit_rate: float | tuple[float, float] | None = None,
+        sample: int = 20,
+        **kwargs: Any,
+    ) -> CostEstimate:
+        """Tokens and dollars for this call under standard, batch and batch + caching — free.
+
+        Takes the same arguments as :meth:`batch`, plus ``typical_output_tokens`` (the answer
+        length you expect; ``max_tokens`` is the upper bound), ``hit_rate`` (the best-effort cache
+        hit range) and ``sample`` (requests counted with ``count_tokens`` when a client is
+        available). Requests already answered in the store cost 0.
+        """
+        run, rest = _split(kwargs)
+        run.pop("max_cost", None)
+        call = calls.prepare(self._frame, prompt, output=output, **rest)
+        return calls.estimate(
+            call, client=run.get("client"), store=run.get("store"), prices=run.get("prices"),
+            typical_output_tokens=typical_output_tokens, hit_rate=hit_rate, sample=sample,
+        )
+
+    def classify(
+        self,
+        prompt: Prompt,
+        labels: Sequence[str],
+        *,
+        output: str = "label",
+        multi: bool = False,
+        reasoning: bool = False,
+        max_invalid_retries: int = 1,
+        max_tokens: int = 256,
+        **kwargs: Any,
+    ) -> pd.DataFrame:
+        """Classify every row into ``labels``: a Categorical column that can hold nothing else.
+
+        The label set is enforced by the API (a JSON-schema enum in ``output_config.format``) and
+        checked again on the way back; an answer outside it is ``invalid_output`` (NA), retried
+        ``max_invalid_retries`` times. ``multi=True`` gives a list of labels per row;
+        ``reasoning=True`` adds a short ``{output}_reasoning`` column, kept out of the labels.
+        Other arguments are those of :meth:`batch`.
+        """
+        spec = classify_spec(labels, output=output, multi=multi, reasoning=reasoning)
+        return self._structured(prompt, spec, output, max_invalid_retries, max_tokens, kwargs)
+
+    def extract(
+        self,
+        prompt: Prompt,
+        schema: Any,
+        *,
+        prefix: str = "",
+        max_invalid_retries: int = 1,
+        max_tokens: int = 1024,
+        **kwargs: Any,
+    ) -> pd.DataFrame:
+        """Extract typed fields from every row: one column per field of ``schema``.
+
+        ``schema`` is a pydantic model or ``{name: type}`` (``str`` → ``string``, ``int`` →
+        ``Int64``, ``float`` → ``Float64``, ``bool`` → ``boolean``, dates → ``datetime64``,
+        ``Literal``/``Enum`` → ``Categorical``, lists and nested models → object). Columns are
+        named ``prefix + field``. Answers that fail the schema are ``invalid_output`` (NA).
+        """
+        spec = extract_spec(schema, prefix=prefix)
+        return self._structured(prompt, spec, spec.columns[0][0], max_invalid_retries, max_tokens, kwargs)
+
+    def _structured(
+        self,
+        prompt: Prompt,
+        spec: OutputSpec,
+        output: str,
+        max_invalid_retries: int,
+        max_tokens: int,
+        kwargs: dict[str, Any],
+    ) -> pd.DataFrame:
+        if "output" in kwargs:
+            raise TypeError("extract names its columns by prefix=, not output=")
+        run, rest = _split({"max_tokens": max_tokens, **kwargs})
+        output_config = dict(rest.pop("output_config", None) or {})
+        output_config.update(spec.output_config)
+        call = calls.prepare(
+            self._frame, prompt, output=output, kind=spec.kind, output_config=output_config,
+            extra_spec={"output_spec": spec.to_json(), "max_invalid_retries": max_invalid_retries},
+            **rest,
+        )
+        job = calls.submit(call, **run)
+        job.wait()
+        warn_failures(job)
+        return job.to_frame(self._frame)
+
+
+@pd.api.extensions.register_series_accessor("claude")
+class ClaudeSeriesAccessor:
+    """The same for one column: ``{}`` in the prompt is the Series' value."""
+
+    def __init__(self, series: pd.Series) -> None:
+        self._series = series
+
+    def _frame(self) -> tuple[pd.DataFrame, str]:
+        # Named like the Series, so "{review}" works as well as "{}".
+        name = self._series.name if isinstance(self._series.name, str) else "__value__"
+        return pd.DataFrame({name: self._series.array}, index=self._series.index), name
+
+    def _output(self, kwargs: dict[str, Any]) -> str:
+        return kwargs.pop("output", None) or (str(self._series.name) if self._series.name is not None else "response")
+
+    def submit(self, prompt: str, **kwargs: Any) -> Job:
+        """Start a job over this Series' values; see ``DataFrame.claude.submit``."""
+        frame, name = self._frame()
+        output = self._output(kwargs)
+        run, rest = _split(kwargs)
+        call = calls.prepare(frame, prompt, output=output, positional=name, **rest)
+        return calls.submit(call, **run)
+
+    def batch(self, prompt: str, **kwargs: Any) -> pd.Series:
+        """Run ``prompt`` (with ``{}`` for the value) over every value; returns the answers.
+
+        The result is a ``string`` Series on the same index, named like this Series.
+        """
+        job = self.submit(prompt, **kwargs)
+        job.wait()
+        warn_failures(job)
+        frame, _ = self._frame()
+        out = job.to_frame(frame)[job.output]
+        out.name = self._series.name
+        return out
+
+    def estimate(self, prompt: str, **kwargs: Any) -> CostEstimate:
+        """Price ``series.claude.batch(prompt, ...)`` before running it."""
+        frame, name = self._frame()
+        output = self._output(kwargs)
+        keep = {k: kwargs.pop(k) for k in ("typical_output_tokens", "hit_rate", "sample") if k in kwargs}
+        run, rest = _split(kwargs)
+        run.pop("max_cost", None)
+        call = calls.prepare(frame, prompt, output=output, positional=name, **rest)
+        return calls.estimate(call, client=run.get("client"), store=run.get("store"), prices=run.get("prices"), **keep)
+

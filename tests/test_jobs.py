@@ -1,0 +1,125 @@
+"""Job lifecycle in one process: retries, cancel, re-attach, interrupt, listing."""
+
+from __future__ import annotations
+
+import _thread
+import threading
+
+import pandas as pd
+import pytest
+
+import batchkit
+from batchkit import BatchkitWarning, Job, JobNotFoundError
+from batchkit.simulator import Faults, Processing, SimConfig, Simulator
+
+
+def echo(params):
+    return "re:" + str(params["messages"][0]["content"])
+
+
+def make_sim(**config):
+    config.setdefault("processing", Processing.instant())
+    return Simulator(config=SimConfig(**config), responder=echo)
+
+
+def frame(n):
+    return pd.DataFrame({"t": [f"row {i}" for i in range(n)]})
+
+
+def test_transient_failures_and_expiries_are_retried_until_every_row_succeeds():
+    sim = make_sim(seed=7, faults=Faults(errored_rate={"api_error": 0.05, "overloaded_error": 0.02}, expired_rate=0.01))
+    df = frame(400)
+    job = df.claude.submit("{t}", client=sim.client(), poll_interval=0.01)
+    job.wait()
+    outcomes = job.outcomes()
+    assert (outcomes["status"] == "succeeded").all()
+    assert outcomes["attempts"].max() >= 2  # some rows needed a second batch
+    assert (outcomes["attempts"] == 1).sum() > 300
+    assert job.to_frame()["response"].tolist() == [f"re:row {i}" for i in range(400)]
+    assert sim.stats()["duplicate_custom_ids_answered"] == 0
+
+
+def test_retries_stop_at_max_retries_and_invalid_requests_are_never_retried():
+    sim = make_sim(seed=1, faults=Faults(errored_rate={"api_error": 1.0}))
+    job = frame(5).claude.submit("{t}", client=sim.client(), poll_interval=0.01, max_retries=1)
+    job.wait()
+    outcomes = job.outcomes()
+    assert (outcomes["status"] == "errored").all() and (outcomes["attempts"] == 2).all()
+    assert sim.stats()["batches_created"] == 2
+
+
+def test_retry_by_hand_resubmits_only_the_failed_rows():
+    sim = make_sim(seed=2, faults=Faults(errored_rate={"invalid_request_error": 0.5}))
+    df = frame(40)
+    with pytest.warns(BatchkitWarning):
+        df.claude.batch("{t}", client=sim.client(), poll_interval=0.01)
+    job = Job.load(batchkit.jobs()["job_id"].iloc[0], client=sim.client())
+    failed = int((job.outcomes()["status"] == "errored").sum())
+    assert failed > 5
+    before = sim.stats()["batch_requests_received"]
+    job.retry(statuses=["errored"])
+    assert sim.stats()["batch_requests_received"] - before == failed
+    assert (job.outcomes()["status"] == "errored").sum() < failed
+
+
+def test_cancel_stops_the_batches_and_records_canceled_rows():
+    sim = make_sim(processing=Processing(fixed_latency=0.0, per_request=60.0, concurrency=2))
+    job = frame(20).claude.submit("{t}", client=sim.client(), poll_interval=0.01)
+    while job.batches()["api_id"].isna().any():
+        threading.Event().wait(0.01)
+    job.cancel()
+    outcomes = job.outcomes()
+    assert job.status == "canceled"
+    assert (outcomes["status"] == "canceled").sum() >= 16
+    assert sim.stats()["batches.cancel"] == 1
+    assert job.summary().by_status.get("pending", 0) == 0
+
+
+def test_keyboard_interrupt_detaches_without_cancelling_and_reattaches(capsys):
+    sim = make_sim(processing=Processing(fixed_latency=0.6, per_request=0.0))
+    df = frame(10)
+    timer = threading.Timer(0.2, _thread.interrupt_main)
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        df.claude.batch("{t}", client=sim.client(), poll_interval=0.01)
+    assert "detached" in capsys.readouterr().err
+    assert sim.stats()["batches.cancel"] == 0
+    out = df.claude.batch("{t}", client=sim.client(), poll_interval=0.01)  # re-run re-attaches
+    assert out["response"].notna().all()
+    assert sim.stats()["batches_created"] == 1
+
+
+def test_truncated_rows_are_rerun_with_more_tokens():
+    sim = Simulator(config=SimConfig(processing=Processing.instant()), responder=lambda p: "word " * 40)
+    df = pd.DataFrame({"t": ["a", "b"]})
+    job = df.claude.submit("{t}", client=sim.client(), max_tokens=5, poll_interval=0.01)
+    job.wait()
+    assert (job.outcomes()["status"] == "truncated").all()
+    job.retry(truncated=True, max_tokens=200)
+    assert (job.outcomes()["status"] == "succeeded").all()
+    assert job.to_frame()["response"].str.len().min() > 100
+
+
+def test_editing_the_prompt_for_some_rows_sends_only_those():
+    sim = make_sim()
+    df = frame(30)
+    df.claude.batch("{t}", client=sim.client(), poll_interval=0.01)
+    assert sim.stats()["batch_requests_received"] == 30
+    df2 = pd.concat([df, pd.DataFrame({"t": ["new 1", "new 2"]})], ignore_index=True)
+    df2.loc[0, "t"] = "edited"
+    out = df2.claude.batch("{t}", client=sim.client(), poll_interval=0.01)
+    assert sim.stats()["batch_requests_received"] == 33
+    assert out["response"].iloc[0] == "re:edited" and out["response"].iloc[-1] == "re:new 2"
+
+
+def test_jobs_lists_every_job_newest_first_and_load_finds_them():
+    sim = make_sim()
+    frame(3).claude.batch("{t}", client=sim.client(), poll_interval=0.01)
+    frame(4).claude.batch("x {t}", client=sim.client(), poll_interval=0.01)
+    listing = batchkit.jobs()
+    assert listing["rows"].tolist() == [4, 3]
+    assert (listing["succeeded"] == listing["rows"]).all() and (listing["status"] == "ended").all()
+    job = Job.load(listing["job_id"].iloc[1], client=sim.client())
+    assert job.to_frame()["response"].tolist() == ["re:row 0", "re:row 1", "re:row 2"]
+    with pytest.raises(JobNotFoundError, match="batchkit.jobs"):
+        Job.load("job_nope")
