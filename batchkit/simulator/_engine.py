@@ -383,6 +383,9 @@ class Engine:
                     entry[1] = max(entry[1], start + bps[j][1])
                     break
         read = bps[read_at][0] if read_at >= 0 else 0
+        # readable once written; strictly after the writer's start, so that requests running
+        # at the same instant (instant processing, /v1/messages) never read each other
+        ready = finish if finish > start else start + 1e-6
         prev = read
         w5 = w1 = 0
         for j in range(max(first, read_at + 1), len(bps)):
@@ -395,10 +398,10 @@ class Engine:
                 w5 += segment
             entry = cache.get(keys[j])
             if entry is None or entry[1] < start:
-                cache[keys[j]] = [finish, finish + ttl]
+                cache[keys[j]] = [ready, ready + ttl]
             else:
-                entry[0] = min(entry[0], finish)
-                entry[1] = max(entry[1], finish + ttl)
+                entry[0] = min(entry[0], ready)
+                entry[1] = max(entry[1], ready + ttl)
         return total - read - w5 - w1, w5, w1, read
 
     def _finalize(self, batch: Batch) -> None:
