@@ -21,7 +21,8 @@ and ``max_tokens`` truncates it (``stop_reason`` ``max_tokens``; a tool call tha
 comes back as no content at all). A responder that raises makes the request ``errored`` with
 ``api_error`` (batches) or a 500 (``/v1/messages``), its message naming the exception.
 
-The default responder is deterministic: every choice comes from a hash of the params.
+The default responder is deterministic: every choice comes from a stable hash of the prompt
+(model, system, messages).
 """
 
 from __future__ import annotations
@@ -71,7 +72,10 @@ _OPENERS = (
 
 
 def _hash(params: dict) -> int:
-    return int.from_bytes(hashlib.blake2b(orjson.dumps(params), digest_size=8).digest(), "little")
+    """A stable hash of the prompt (model, system, messages): decoding knobs such as
+    ``max_tokens`` or ``stop_sequences`` do not change the answer, only how it is cut."""
+    prompt = orjson.dumps([params.get("model"), params.get("system"), params.get("messages")])
+    return int.from_bytes(hashlib.blake2b(prompt, digest_size=8).digest(), "little")
 
 
 def _mix(h: int, salt: int) -> int:
