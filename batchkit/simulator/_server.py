@@ -350,7 +350,11 @@ def spawn(
     env: dict[str, str] | None = None,
     startup_timeout: float = 30.0,
 ) -> SpawnedSimulator:
-    """Start ``python -m batchkit.simulator`` as a separate process and wait until it listens.
+    """Start the simulator's CLI as a separate process and wait until it listens.
+
+    The child runs exactly what ``python -m batchkit.simulator`` runs, but without importing
+    the rest of batchkit (see ``_BOOT``); a ``--responder`` module must therefore not need
+    ``import batchkit`` itself.
 
     Args:
         port: port to bind (0 → a free one; read ``.base_url``).
@@ -359,21 +363,32 @@ def spawn(
         processing, faults: turned into the equivalent command-line flags.
         responder: ``"module:function"`` importable in the child.
         extra_args: more command-line flags (e.g. ``["--cache-miss-rate", "0.1"]``).
-        env: the child's environment (default: this one); the directory holding ``batchkit``
-            is added to ``PYTHONPATH`` so it is importable.
+        env: the child's environment (default: this one).
         startup_timeout: seconds to wait for the "listening on" line.
 
     Returns:
         A :class:`SpawnedSimulator`; use it as a context manager to stop the process.
     """
     _check_loopback(host)
-    argv = [sys.executable, "-m", "batchkit.simulator", "--port", str(port), "--host", host,
+    package_dir = str(Path(__file__).resolve().parents[1])
+    argv = [sys.executable, "-c", _BOOT, package_dir, "--port", str(port), "--host", host,
             "--time-scale", repr(float(time_scale)), "--seed", str(seed)]
     argv += cli_args(processing, faults)
     if responder is not None:
         argv += ["--responder", responder]
     argv += list(extra_args)
     child_env = dict(os.environ if env is None else env)
-    root = str(Path(__file__).resolve().parents[2])
-    child_env["PYTHONPATH"] = os.pathsep.join(p for p in (root, child_env.get("PYTHONPATH")) if p)
     return SpawnedSimulator(argv, child_env, startup_timeout)
+
+
+# Runs ``python -m batchkit.simulator`` without executing ``batchkit/__init__.py``: the simulator
+# imports nothing from the client side, so the child skips pandas & co. (it starts in a fraction
+# of the time) and works whatever state the rest of the package is in. A placeholder package
+# module whose ``__path__`` is the real directory is enough for the import system.
+_BOOT = """\
+import runpy, sys, types
+package = types.ModuleType("batchkit")
+package.__path__ = [sys.argv.pop(1)]
+sys.modules["batchkit"] = package
+runpy.run_module("batchkit.simulator", run_name="__main__", alter_sys=True)
+"""
