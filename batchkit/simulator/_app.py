@@ -35,7 +35,7 @@ import httpx2
 import orjson
 
 from ._clock import rfc3339
-from ._engine import RateLimited, iter_chunks
+from ._engine import RateLimited, iter_chunks, paused_gc
 from ._params import ApiError
 
 if TYPE_CHECKING:
@@ -259,8 +259,9 @@ class App:
 
     def _batches_create(self, environ: dict, _arg: str, version: str, prefix: str, drop: bool) -> _Response:
         engine = self.engine
-        body = self._body(environ, self.sim.config.max_batch_body_bytes)
-        requests = engine.validate_envelope(body)
+        with paused_gc():
+            body = self._body(environ, self.sim.config.max_batch_body_bytes)
+            requests = engine.validate_envelope(body)
         betas = tuple(b.strip() for b in environ.get("HTTP_ANTHROPIC_BETA", "").split(",") if b.strip())
         batch = engine.create(requests, version, betas)
         return _json(200, engine.render(batch, batch.created, self._base(environ, prefix)))
@@ -348,7 +349,8 @@ class App:
         sim = self.sim
         path = path.rstrip("/")
         if path == "/_sim/stats" and method == "GET":
-            return _json(200, sim.stats())
+            catch_up = self._query(environ).get("catch_up", ["1"])[-1] not in ("0", "false")
+            return _json(200, sim.stats(catch_up=catch_up))
         if path == "/_sim/clock" and method == "GET":
             return _json(200, {"now": rfc3339(sim.clock.timestamp()), "time_scale": sim.clock.time_scale})
         if path == "/_sim/clock/advance" and method == "POST":

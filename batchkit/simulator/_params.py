@@ -145,6 +145,40 @@ def _json_tokens(value: Any) -> int:
     return tok(orjson.dumps(value).decode())
 
 
+_SIMPLE_KEYS = frozenset({"model", "max_tokens", "messages", "system", "metadata"})
+
+
+def _analyze_simple(params: dict, in_batch: bool, model_known: Callable[[str], bool]) -> Analysis | None:
+    """The common shape (string contents, string system, no tools or caching), fast.
+
+    Returns ``None`` whenever anything is unusual; :func:`analyze` then does the full check
+    and raises the precise error.
+    """
+    model = params.get("model")
+    max_tokens = params.get("max_tokens")
+    messages = params.get("messages")
+    if (type(model) is not str or type(max_tokens) is not int or max_tokens < (1 if in_batch else 0)
+            or type(messages) is not list or not messages or not model_known(model)):
+        return None
+    total = 3
+    system = params.get("system")
+    if system is not None:
+        if type(system) is not str:
+            return None
+        total += tok(system)
+    for message in messages:
+        if type(message) is not dict or len(message) != 2:
+            return None
+        content = message.get("content")
+        if type(content) is not str or not content or message.get("role") not in _PLAIN_ROLES:
+            return None
+        total += 4 + tok(content)
+    return Analysis(params, total, [])
+
+
+_PLAIN_ROLES = frozenset({"user", "assistant"})
+
+
 def analyze(
     params: Any,
     *,
@@ -161,6 +195,10 @@ def analyze(
     Raises:
         ApiError: ``invalid_request_error`` (400) or ``not_found_error`` (404, unknown model).
     """
+    if type(params) is dict and params.keys() <= _SIMPLE_KEYS:
+        fast = _analyze_simple(params, in_batch, model_known)
+        if fast is not None:
+            return fast
     if not isinstance(params, dict):
         raise _bad("params: Input should be a valid dictionary")
     for key in params:

@@ -27,9 +27,9 @@ The default responder is deterministic: every choice comes from a stable hash of
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import re
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -63,6 +63,8 @@ _NEGATIVE = frozenset(
 )
 _POSITIVE = frozenset(w + p for w in _POSITIVE for p in ("", ",", ".", "!"))
 _NEGATIVE = frozenset(w + p for w in _NEGATIVE for p in ("", ",", ".", "!"))
+_SENTIMENT = ("positive", "negative", "neutral", "mixed")
+_DEFAULT_LABELS = ("positive", "negative", "neutral")
 _OPENERS = (
     "The text is mainly about {}.",
     "In short: {}.",
@@ -74,8 +76,7 @@ _OPENERS = (
 def _hash(params: dict) -> int:
     """A stable hash of the prompt (model, system, messages): decoding knobs such as
     ``max_tokens`` or ``stop_sequences`` do not change the answer, only how it is cut."""
-    prompt = orjson.dumps([params.get("model"), params.get("system"), params.get("messages")])
-    return int.from_bytes(hashlib.blake2b(prompt, digest_size=8).digest(), "little")
+    return _mix(zlib.crc32(orjson.dumps([params.get("model"), params.get("system"), params.get("messages")])), 0)
 
 
 def _mix(h: int, salt: int) -> int:
@@ -108,13 +109,14 @@ def _words(text: str, limit: int = 8) -> list[str]:
     return seen
 
 
-def _sentiment_pick(labels: list[str], text: str, h: int) -> str:
-    """A sentiment label that follows the text's wording (lexicon), else one by hash."""
-    by_low = {label.lower(): label for label in labels}
-    words = set(text.lower().split())
-    words.difference_update(by_low)
-    score = len(words & _POSITIVE) - len(words & _NEGATIVE)
+def _sentiment_pick(labels: list[str] | tuple[str, ...], low: str, h: int) -> str:
+    """A sentiment label that follows the (lower-cased) text's wording, else one by hash."""
+    words = set(low.split())
+    score = len(_POSITIVE.intersection(words)) - len(_NEGATIVE.intersection(words))
     want = "positive" if score > 0 else "negative" if score < 0 else "neutral"
+    if labels is _DEFAULT_LABELS:
+        return want
+    by_low = {label.lower(): label for label in labels}
     if want in by_low:
         return by_low[want]
     if score == 0 and "mixed" in by_low:
@@ -122,19 +124,18 @@ def _sentiment_pick(labels: list[str], text: str, h: int) -> str:
     return labels[h % len(labels)]
 
 
-def pick_label(labels: list[Any], text: str, h: int) -> Any:
+def pick_label(labels: list[Any], low: str, h: int) -> Any:
     """One of ``labels``: sentiment-aware when they are sentiment words, else by hash."""
     strings = [label for label in labels if isinstance(label, str)]
     if strings and {s.lower() for s in strings} & {"positive", "negative"}:
-        return _sentiment_pick(strings, text, h)
+        return _sentiment_pick(strings, low, h)
     return labels[h % len(labels)]
 
 
-def _options(text: str) -> list[str]:
+def _options(text: str, low: str) -> list[str]:
     """The option list a prompt names ("... as positive, negative or neutral: ..."), if any."""
-    low = text[:1000].lower()
     for key in _OPTION_KEYS:
-        at = low.find(key)
+        at = low.find(key, 0, 1000)
         while at != -1:
             rest = text[at + len(key):at + len(key) + 240].lstrip(" :-[(")
             if rest[:13].lower() == "the following":
@@ -147,26 +148,28 @@ def _options(text: str) -> list[str]:
             items = [item for item in items if item and len(item) <= 30 and item.count(" ") <= 2]
             if len(items) >= 2:
                 return items
-            at = low.find(key, at + 1)
+            at = low.find(key, at + 1, 1000)
     return []
 
 
-def _text_answer(params: dict, h: int) -> str:
+def _text_answer(params: dict) -> str:
     text = _last_user_text(params)
     low = text.lower()
     if "sentiment" in low or "positive" in low or "one of" in low or "label" in low:
-        options = _options(text)
-        if options:
-            return pick_label(options, text, h)
-        present = [w for w in ("positive", "negative", "neutral", "mixed") if w in low]
+        if "," in low or " or " in low or "/" in low or "|" in low:
+            options = _options(text, low)
+            if options:
+                return pick_label(options, low, _hash(params))
+        present = [w for w in _SENTIMENT if w in low]
         if "sentiment" in low or len(present) >= 2:
-            return pick_label(present or ["positive", "negative", "neutral"], text, h)
+            labels = present or _DEFAULT_LABELS
+            return _sentiment_pick(labels, low, 0 if labels is _DEFAULT_LABELS else _hash(params))
     words = _words(text)
     if not words:
         return "Understood."
     shown = words[:3]
     listed = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
-    return _OPENERS[h % len(_OPENERS)].format(listed)
+    return _OPENERS[_hash(params) % len(_OPENERS)].format(listed)
 
 
 # --------------------------------------------------------------------------- JSON schema
@@ -245,7 +248,7 @@ def json_value(schema: Any, root: dict, words: list[str], text: str, h: int, dep
     if "const" in schema:
         return schema["const"]
     if "enum" in schema and schema["enum"]:
-        return pick_label(list(schema["enum"]), text, h)
+        return pick_label(list(schema["enum"]), text.lower(), h)
     for key in ("anyOf", "oneOf"):
         if schema.get(key):
             options = [_resolve(o, root) if isinstance(o, dict) else o for o in schema[key]]
@@ -325,10 +328,10 @@ def default_responder(params: dict) -> str | dict:
     ...     {"role": "user", "content": "Sentiment (positive or negative): I love it, great!"}]})
     'positive'
     """
-    h = _hash(params)
     mode = answer_mode(params)
     if mode == "text":
-        return _text_answer(params, h)
+        return _text_answer(params)
+    h = _hash(params)
     text = _last_user_text(params)
     words = _words(text)
     if mode == "tool":
@@ -342,23 +345,25 @@ def default_responder(params: dict) -> str | dict:
 # --------------------------------------------------------------------------- calling
 
 
-def responder_caller(responder: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap ``responder`` so it gets only the keyword extras its signature accepts."""
+def responder_caller(responder: Callable[..., Any]) -> Callable[[dict, Any, Any, int], Any]:
+    """Wrap ``responder`` as ``call(params, custom_id, batch_id, attempt)``, passing on only
+    the extras its signature accepts."""
     try:
         parameters = inspect.signature(responder).parameters
     except (TypeError, ValueError):
-        return lambda params, **_: responder(params)
+        parameters = {}  # type: ignore[assignment]
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        return lambda params, **extras: responder(params, **extras)
-    accepted = {"custom_id", "batch_id", "attempt"} & set(parameters)
+        accepted = {"custom_id", "batch_id", "attempt"}
+    else:
+        accepted = {"custom_id", "batch_id", "attempt"} & set(parameters)
     if not accepted:
-        return lambda params, **_: responder(params)
-    return lambda params, **extras: responder(
-        params, **{k: v for k, v in extras.items() if k in accepted})
+        return lambda params, custom_id, batch_id, attempt: responder(params)
 
+    def call(params: dict, custom_id: Any, batch_id: Any, attempt: int) -> Any:
+        extras = {"custom_id": custom_id, "batch_id": batch_id, "attempt": attempt}
+        return responder(params, **{k: v for k, v in extras.items() if k in accepted})
 
-def call_responder(caller: Callable[..., Any], params: dict, **extras: Any) -> Any:
-    return caller(params, **extras)
+    return call
 
 
 def shape_answer(

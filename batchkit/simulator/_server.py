@@ -305,9 +305,9 @@ class SpawnedSimulator:
         with self._opener.open(request, timeout=30) as response:
             return json.loads(response.read())
 
-    def stats(self) -> dict[str, Any]:
-        """The child's stats (``GET /_sim/stats``)."""
-        return self._control("GET", "/_sim/stats")
+    def stats(self, *, catch_up: bool = True) -> dict[str, Any]:
+        """The child's stats (``GET /_sim/stats``; see :meth:`Simulator.stats`)."""
+        return self._control("GET", "/_sim/stats" + ("" if catch_up else "?catch_up=0"))
 
     def advance(self, seconds: float) -> None:
         """Advance the child's simulated clock (``POST /_sim/clock/advance``)."""

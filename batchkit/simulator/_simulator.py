@@ -59,8 +59,12 @@ class Simulator:
         kwargs.setdefault("http_client", httpx2.AsyncClient(transport=AsyncWSGITransport(self.wsgi_app)))
         return anthropic.AsyncAnthropic(**kwargs)
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self, *, catch_up: bool = True) -> dict[str, Any]:
         """Counters since start (or the last :meth:`reset_stats`); JSON-able.
+
+        The engine first catches up with the clock (processing what is due), unless
+        ``catch_up=False`` (``GET /_sim/stats?catch_up=0``), which benchmarks use to read
+        ``cpu_seconds`` without causing work.
 
         Keys: one per endpoint kind (``"batches.create"``, ``"batches.retrieve"``, …, every
         call routed there, including failed ones), ``batches_created``,
@@ -71,7 +75,7 @@ class Simulator:
         ``batches`` (``{id, request_count, processing_status}`` per live batch), ``clock``,
         ``time_scale``, ``cpu_seconds`` (process CPU time) and ``uptime_seconds``.
         """
-        return self._engine.stats()
+        return self._engine.stats(catch_up)
 
     def reset_stats(self) -> None:
         """Zero the counters (batches, cache and clock are kept)."""
