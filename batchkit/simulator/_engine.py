@@ -319,9 +319,8 @@ class Engine:
             stem = f"{batch.stem}{i:08d}"
             try:
                 message = self._message(params, analysis, start, finish, "msg_01" + stem,
-                                        "toolu_01" + stem, "batch",
-                                        custom_id=cid, batch_id=batch.id, attempt=(seen >> 32) + 1,
-                                        miss_key=(batch.id, cid))
+                                        "toolu_01" + stem, "batch", cid, batch.id, (seen >> 32) + 1,
+                                        (batch.id, cid))
             except ApiError as exc:
                 self._error_line(batch, i, cid, exc.type, exc.message)
                 answered[key] = seen + (1 << 32)
@@ -349,7 +348,7 @@ class Engine:
         self._counters["requests_errored"] += 1
 
     def _message(self, params: dict, analysis: Analysis, start: float, finish: float,
-                 msg_id: str, tool_id: str, tier: str, *, custom_id: str | None,
+                 msg_id: str, tool_id: str, tier: str, custom_id: str | None,
                  batch_id: str | None, attempt: int, miss_key: tuple[str, str] | None) -> dict:
         model = params["model"]
         input_tokens, w5, w1, read = self._cache_usage(model, analysis, start, finish, miss_key)
@@ -560,7 +559,7 @@ class Engine:
                 raise RateLimited(wait / self.clock.time_scale, headers)
             token = self.ids.token(22)
             message = self._message(params, analysis, now, now, "msg_01" + token, "toolu_01" + token,
-                                    "standard", custom_id=None, batch_id=None, attempt=1, miss_key=None)
+                                    "standard", None, None, 1, None)
             self._counters["messages_answered"] += 1
             return message
 

@@ -165,14 +165,14 @@ def _analyze_simple(params: dict, in_batch: bool, model_known: Callable[[str], b
     if system is not None:
         if type(system) is not str:
             return None
-        total += tok(system)
+        total += ((len(system) if system.isascii() else len(system.encode())) + 3) >> 2
     for message in messages:
         if type(message) is not dict or len(message) != 2:
             return None
         content = message.get("content")
         if type(content) is not str or not content or message.get("role") not in _PLAIN_ROLES:
             return None
-        total += 4 + tok(content)
+        total += 4 + (((len(content) if content.isascii() else len(content.encode())) + 3) >> 2)
     return Analysis(params, total, [])
 
 

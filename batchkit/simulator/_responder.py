@@ -86,7 +86,13 @@ def _mix(h: int, salt: int) -> int:
 
 
 def _last_user_text(params: dict) -> str:
-    for message in reversed(params.get("messages") or ()):
+    messages = params.get("messages") or ()
+    if messages:
+        last = messages[-1]
+        content = last.get("content")
+        if type(content) is str and last.get("role") == "user":
+            return content[:4000]
+    for message in reversed(messages):
         if message.get("role") != "user":
             continue
         content = message.get("content")
@@ -297,6 +303,8 @@ def json_value(schema: Any, root: dict, words: list[str], text: str, h: int, dep
 
 def answer_mode(params: dict) -> str:
     """``"tool"``, ``"json"`` or ``"text"``: what kind of answer the request asks for."""
+    if "tools" not in params and "output_config" not in params:
+        return "text"
     choice = params.get("tool_choice")
     if params.get("tools") and isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
         return "tool"
