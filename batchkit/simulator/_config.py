@@ -190,7 +190,7 @@ class SimConfig:
     Attributes:
         time_scale: simulated seconds per wall second (3600 → an hour per second).
         start_time: simulated clock at start, as a Unix timestamp; ``None`` → the wall clock.
-        seed: seeds ids, fault draws and the default responder's choices.
+        seed: seeds ids and fault draws.
         processing: how fast batches proceed (:class:`Processing`).
         faults: injected failures (:class:`Faults`).
         api_keys: accepted keys; ``None`` accepts any non-empty key.

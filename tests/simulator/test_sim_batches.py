@@ -9,6 +9,7 @@ from datetime import timedelta
 import anthropic
 import orjson
 import pytest
+from anthropic.types.beta.messages import BetaMessageBatchIndividualResponse
 from anthropic.types.messages import MessageBatch
 from simtools import MODEL, finish, request, requests, strict_results
 
@@ -238,6 +239,10 @@ def test_beta_namespace_same_paths_and_records_the_header(instant: Simulator) ->
     created = client.beta.messages.batches.create(requests=requests(2), betas=["output-300k-2026-03-24"])
     assert client.beta.messages.batches.retrieve(created.id).processing_status == "ended"
     assert [r.custom_id for r in client.beta.messages.batches.results(created.id)] == ["r0", "r1"]
+    with client.beta.messages.batches.with_streaming_response.results(created.id) as response:
+        for line in response.iter_lines():
+            item = BetaMessageBatchIndividualResponse.model_validate(orjson.loads(line))
+            assert item.result.type == "succeeded" and item.result.message.usage.service_tier == "batch"
     assert created.id in [b.id for b in client.beta.messages.batches.list()]
     assert instant._engine.get(created.id).betas == ("output-300k-2026-03-24",)
     # an old SDK's ?beta=true is ignored
