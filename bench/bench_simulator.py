@@ -77,8 +77,8 @@ def main() -> None:
         stats = proc.stats()
         client.close()
     assert lines == total and stats["requests_processed"] == total
-    for phase in phases:
-        print(f"{phase:8s} {total / phases[phase]:>12,.0f} requests/s wall   "
+    for phase, seconds in phases.items():
+        print(f"{phase:8s} {total / seconds:>12,.0f} requests/s wall   "
               f"simulator CPU {cpu[phase]:6.2f} s ({cpu[phase] / total * 1e6:5.1f} µs/request)")
     all_cpu = sum(cpu.values())
     print(f"total    simulator CPU {all_cpu:.2f} s for {total:,} requests "

@@ -17,7 +17,7 @@ from ._config import Faults, Processing, SimConfig
 from ._server import READY_PREFIX, Server
 from ._simulator import Simulator
 
-__all__ = ["main", "build_parser", "config_from_args"]
+__all__ = ["build_parser", "config_from_args", "main"]
 
 
 def _rates(text: str, key: Callable[[str], Any]) -> dict[Any, float]:

@@ -69,7 +69,7 @@ class DroppedConnection(httpx2.RemoteProtocolError):
 
 
 class _Response:
-    __slots__ = ("status", "headers", "body", "length")
+    __slots__ = ("body", "headers", "length", "status")
 
     def __init__(self, status: int, body: Iterable[bytes], headers: dict[str, str] | None = None,
                  content_type: str = _JSON, length: int | None = None) -> None:

@@ -7,7 +7,7 @@ import threading
 import time
 from datetime import datetime, timezone
 
-__all__ = ["SimClock", "IdFactory", "rfc3339"]
+__all__ = ["IdFactory", "SimClock", "rfc3339"]
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -49,8 +49,7 @@ class SimClock:
 
     def _now_unlocked(self) -> float:
         t = self._sim0 + (time.monotonic() - self._wall0) * self._scale
-        if t < self._last:  # float noise after a re-base must not move time backwards
-            t = self._last
+        t = max(t, self._last)  # float noise after a re-base must not move time backwards
         self._last = t
         return t
 

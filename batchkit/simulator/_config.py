@@ -60,11 +60,11 @@ DEFAULT_MIN_CACHEABLE_OTHER = 1024
 
 #: What a scheduled fault does: an HTTP status (``429``, ``500``, ``529``, any 4xx/5xx),
 #: ``"drop"`` (close the connection; mid-body for results), or ``"slow:SECONDS"``.
-Action = Union[int, str]
+Action = Union[int, str]  # noqa: UP007 (a runtime alias; X | Y needs 3.10 at runtime too)
 #: ``(target, nth, action)``: the ``nth`` call (1-based; an int or an iterable of ints) of
 #: endpoint ``target`` (a kind such as ``"batches.results"``, its route such as
 #: ``"GET /v1/messages/batches/{id}/results"``, or ``"*"`` for any API call) gets ``action``.
-ScheduleEntry = tuple[str, Union[int, Iterable[int]], Action]
+ScheduleEntry = tuple[str, int | Iterable[int], Action]
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,7 @@ def _check_schedule_entry(entry: ScheduleEntry) -> None:
             "or its route"
         )
     if isinstance(action, bool):
-        raise ValueError(f"bad schedule action {action!r}")
+        raise TypeError(f"bad schedule action {action!r}")
     if isinstance(action, int):
         if not 400 <= action <= 599:
             raise ValueError(f"scheduled status must be 4xx or 5xx, got {action}")

@@ -55,7 +55,7 @@ from ._faults import FaultPlan, RateLimiter, request_draw
 from ._params import CUSTOM_ID_RE, Analysis, ApiError, analyze
 from ._responder import default_responder, responder_caller, shape_answer
 
-__all__ = ["Engine", "Batch"]
+__all__ = ["Batch", "Engine"]
 
 _KIND_KEYS = tuple(ENDPOINT_KINDS)
 _ALLOWED_ITEM_KEYS = frozenset({"custom_id", "params"})
@@ -86,9 +86,24 @@ class Batch:
     """One message batch. Times are Unix timestamps on the simulated clock."""
 
     __slots__ = (
-        "id", "seq", "created", "expires", "archive_at", "n", "requests", "version", "betas",
-        "next_index", "n_live", "n_started_at_cancel", "cancel_at", "end_time", "lines",
-        "counts", "finalized", "stem",
+        "archive_at",
+        "betas",
+        "cancel_at",
+        "counts",
+        "created",
+        "end_time",
+        "expires",
+        "finalized",
+        "id",
+        "lines",
+        "n",
+        "n_live",
+        "n_started_at_cancel",
+        "next_index",
+        "requests",
+        "seq",
+        "stem",
+        "version",
     )
 
     def __init__(self, batch_id: str, seq: int, created: float, requests: list, version: str,

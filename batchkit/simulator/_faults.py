@@ -73,9 +73,9 @@ class FaultPlan:
                 for edge, status in self._error_bands:
                     if u < edge:
                         return status
-            if kind == "batches.results" and self.faults.drop_results_rate > 0:
-                if self._rng.random() < self.faults.drop_results_rate:
-                    return "drop"
+            if (kind == "batches.results" and self.faults.drop_results_rate > 0
+                    and self._rng.random() < self.faults.drop_results_rate):
+                return "drop"
         return None
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["ApiError", "Analysis", "analyze", "tok"]
+__all__ = ["Analysis", "ApiError", "analyze", "tok"]
 
 CUSTOM_ID_RE = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 
@@ -85,7 +85,7 @@ class Analysis:
         breakpoints: ``(prefix_tokens, ttl_seconds, ordinal)`` per cache breakpoint, in order.
     """
 
-    __slots__ = ("input_tokens", "breakpoints", "_params")
+    __slots__ = ("_params", "breakpoints", "input_tokens")
 
     def __init__(self, params: dict, input_tokens: int, breakpoints: list) -> None:
         self._params = params

@@ -37,7 +37,7 @@ import orjson
 
 from ._params import tok
 
-__all__ = ["default_responder", "call_responder", "shape_answer", "answer_mode", "chosen_tool"]
+__all__ = ["answer_mode", "chosen_tool", "default_responder", "responder_caller", "shape_answer"]
 
 _MASK = (1 << 64) - 1
 _OPTION_KEYS = (" one of", " as ", " among ", " from ", "labels", "label:", "options", "categories",
@@ -45,21 +45,13 @@ _OPTION_KEYS = (" one of", " as ", " among ", " from ", "labels", "label:", "opt
 _OPTIONS_END_RE = re.compile(r"[.\n\]):;?]")
 _PUNCT = ".,!?;:\"'()[]{}<>*`"
 _STOPWORDS = frozenset(
-    "this that with from have will your what when where which there their they them then than "
-    "into about would could should these those been were also just like only some such very "
-    "more most other over each does following text review answer classify given please write "
-    "respond reply sentence word words following below above tell explain describe "
-    "summarize summarise list give".split()
+    ["this", "that", "with", "from", "have", "will", "your", "what", "when", "where", "which", "there", "their", "they", "them", "then", "than", "into", "about", "would", "could", "should", "these", "those", "been", "were", "also", "just", "like", "only", "some", "such", "very", "more", "most", "other", "over", "each", "does", "following", "text", "review", "answer", "classify", "given", "please", "write", "respond", "reply", "sentence", "word", "words", "following", "below", "above", "tell", "explain", "describe", "summarize", "summarise", "list", "give"]
 )
 _POSITIVE = frozenset(
-    "good great excellent love loved lovely amazing awesome fantastic perfect happy best nice "
-    "wonderful recommend recommended fast friendly helpful pleased delighted superb works "
-    "enjoy enjoyed beautiful brilliant satisfied favorite favourite".split()
+    ["good", "great", "excellent", "love", "loved", "lovely", "amazing", "awesome", "fantastic", "perfect", "happy", "best", "nice", "wonderful", "recommend", "recommended", "fast", "friendly", "helpful", "pleased", "delighted", "superb", "works", "enjoy", "enjoyed", "beautiful", "brilliant", "satisfied", "favorite", "favourite"]
 )
 _NEGATIVE = frozenset(
-    "bad terrible awful hate hated worst poor broken slow rude disappointing disappointed "
-    "useless horrible refund never angry late damaged waste wrong failed fails problem "
-    "problems issue issues cheap annoying unhappy missing".split()
+    ["bad", "terrible", "awful", "hate", "hated", "worst", "poor", "broken", "slow", "rude", "disappointing", "disappointed", "useless", "horrible", "refund", "never", "angry", "late", "damaged", "waste", "wrong", "failed", "fails", "problem", "problems", "issue", "issues", "cheap", "annoying", "unhappy", "missing"]
 )
 _POSITIVE = frozenset(w + p for w in _POSITIVE for p in ("", ",", ".", "!"))
 _NEGATIVE = frozenset(w + p for w in _NEGATIVE for p in ("", ",", ".", "!"))
@@ -211,8 +203,8 @@ def _string_value(schema: dict, words: list[str], h: int) -> str:
     elif fmt in ("uri", "url"):
         value = f"https://example.com/{words[h % len(words)] if words else 'item'}"
     elif fmt == "uuid":
-        value = "%08x-%04x-4%03x-8%03x-%012x" % (h & 0xFFFFFFFF, (h >> 32) & 0xFFFF,
-                                              (h >> 48) & 0xFFF, (h >> 4) & 0xFFF, h & 0xFFFFFFFFFFFF)
+        value = (f"{h & 0xFFFFFFFF:08x}-{(h >> 32) & 0xFFFF:04x}-4{(h >> 48) & 0xFFF:03x}-"
+                 f"8{(h >> 4) & 0xFFF:03x}-{h & 0xFFFFFFFFFFFF:012x}")
     elif words:
         start = h % len(words)
         value = " ".join(words[start:start + 1 + (h >> 5) % 2])
@@ -253,7 +245,7 @@ def json_value(schema: Any, root: dict, words: list[str], text: str, h: int, dep
     schema = _resolve(schema, root)
     if "const" in schema:
         return schema["const"]
-    if "enum" in schema and schema["enum"]:
+    if schema.get("enum"):
         return pick_label(list(schema["enum"]), text.lower(), h)
     for key in ("anyOf", "oneOf"):
         if schema.get(key):

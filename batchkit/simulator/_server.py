@@ -24,12 +24,13 @@ from types import TracebackType
 from typing import Any, BinaryIO
 
 import anthropic
+from typing_extensions import Self
 
 from ._app import DroppedConnection
 from ._config import Faults, Processing
 from ._simulator import SIM_API_KEY, Simulator
 
-__all__ = ["Server", "SpawnedSimulator", "serve", "spawn", "LOOPBACK"]
+__all__ = ["LOOPBACK", "Server", "SpawnedSimulator", "serve", "spawn"]
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 READY_PREFIX = "batchkit simulator listening on "
@@ -55,7 +56,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "batchkit-simulator"
     timeout = 120  # idle keep-alive connections end after this
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def _serve(self) -> None:
@@ -196,7 +197,7 @@ class Server:
             self._thread.join()
             self._httpd.server_close()
 
-    def __enter__(self) -> Server:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -329,7 +330,7 @@ class SpawnedSimulator:
             self._reader.join(timeout=5)
             self.process.stdout.close()
 
-    def __enter__(self) -> SpawnedSimulator:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

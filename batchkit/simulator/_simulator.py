@@ -14,7 +14,7 @@ from ._clock import SimClock
 from ._config import SimConfig
 from ._engine import Engine
 
-__all__ = ["Simulator", "SIM_API_KEY", "IN_PROCESS_BASE_URL"]
+__all__ = ["IN_PROCESS_BASE_URL", "SIM_API_KEY", "Simulator"]
 
 SIM_API_KEY = "sk-sim-local"
 IN_PROCESS_BASE_URL = "http://sim.local"

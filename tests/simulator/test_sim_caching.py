@@ -6,7 +6,7 @@ import anthropic
 import pytest
 from simtools import strict_results
 
-from batchkit.simulator import Processing, SimConfig, Simulator
+from batchkit.simulator import SimConfig, Simulator
 
 SONNET = "claude-sonnet-5"            # minimum cacheable prefix 1024 tokens (the default)
 SYSTEM = "Background. " * 420         # 5040 bytes → 1260 tokens

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal
 
 import anthropic
 import orjson
@@ -52,7 +52,7 @@ def test_tool_choice_any_and_tool_give_schema_valid_tool_use(client: anthropic.A
 
 class Address(pydantic.BaseModel):
     street: str
-    zip_code: Optional[str] = None
+    zip_code: str | None = None
 
 
 class Person(pydantic.BaseModel):
