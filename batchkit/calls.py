@@ -27,10 +27,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import anthropic
-import orjson
 import pandas as pd
 
-from . import backend
+from . import _json, backend
 from .errors import ConfigurationError, RequestTooLargeError, UnknownModelError
 from .jobs import Job, open_job
 from .pricing import (
@@ -45,9 +44,8 @@ from .requests import (
     MAX_BATCH_BYTES,
     MAX_BATCH_REQUESTS,
     Plan,
-    RequestTemplate,
     Rendered,
-    batch_line,
+    RequestTemplate,
     build_template,
     parse_prompt,
     plan_requests,
@@ -191,7 +189,7 @@ def _shared_lead(
 
 def _shared_tokens(system: Any, tools: Any, lead: str) -> int:
     """Offline tokens of the prefix every request shares (tools → system → lead text)."""
-    tokens = sum(estimate_tokens(orjson.dumps(t).decode()) for t in tools or ())
+    tokens = sum(estimate_tokens(_json.dumps(t).decode()) for t in tools or ())
     if isinstance(system, str):
         tokens += estimate_tokens(system)
     elif system:
@@ -215,9 +213,12 @@ def _mark_system(system: Any, marker: dict[str, str]) -> list[dict[str, Any]]:
 
 
 def _check_sizes(plan: Plan, max_bytes: int) -> None:
-    limit = max_bytes - len(b'{"requests":[]}') - 1
+    """Refuse a row whose request alone cannot fit in a batch, naming the row."""
+    limit = max_bytes - len(b'{"requests":[]}') - 61  # the JSON around one request, key included
+    if not plan.bodies or max(map(len, plan.bodies.values())) <= limit:
+        return
     for key, body in plan.bodies.items():
-        if len(body) + 100 > limit and len(batch_line(key, body)) > limit:
+        if len(body) > limit:
             row = plan.row_keys.index(key)
             raise RequestTooLargeError(
                 f"row {row}'s request is {len(body):,} bytes, more than a whole batch may be "
@@ -291,18 +292,18 @@ def estimate(
     if to_send and client is not None:
         picked = random.Random(0).sample(to_send, min(sample, len(to_send)))
         counted = [
-            client.messages.count_tokens(**_countable(orjson.loads(bodies[key]))).input_tokens
+            client.messages.count_tokens(**_countable(_json.loads(bodies[key]))).input_tokens
             for key in picked
         ]
         input_tokens = round(sum(counted) / len(counted) * len(to_send))
         source = "count_tokens"
     elif to_send:
         picked = random.Random(0).sample(to_send, min(OFFLINE_SAMPLE, len(to_send)))
-        counted = [estimate_request_tokens(orjson.loads(bodies[key])) for key in picked]
+        counted = [estimate_request_tokens(_json.loads(bodies[key])) for key in picked]
         input_tokens = round(sum(counted) / len(counted) * len(to_send))
     prefix = 0
     if call.cached and to_send:
-        prefix = shared_prefix_tokens(orjson.loads(bodies[to_send[0]]))
+        prefix = shared_prefix_tokens(_json.loads(bodies[to_send[0]]))
         prefix = min(prefix, input_tokens // len(to_send))
     if hit_rate is None:
         hit_rate = PRIME_HIT_RATE if call.spec.get("cache") == "prime" else AUTO_HIT_RATE

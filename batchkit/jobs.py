@@ -24,35 +24,37 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from typing import Any, ClassVar
+import warnings
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar, NamedTuple
 
 import anthropic
 import numpy as np
 import pandas as pd
 
-from . import backend
-from .errors import BatchkitWarning, JobNotFoundError, JobStateError, RequestTooLargeError
+from . import _json, backend
+from .errors import BatchkitWarning, JobNotFoundError, JobStateError
 from .requests import (
     MAX_BATCH_BYTES,
     MAX_BATCH_REQUESTS,
     Plan,
     RequestTemplate,
-    build_template,
     chunk_requests,
-    plan_requests,
-    render_prompts,
+    request_key,
 )
 from .results import (
+    ANSWERED,
+    CODE_STATUS,
+    STATUS_CODE,
     TRANSIENT_ERRORS,
-    Outcome,
+    USAGE_FIELDS,
+    ResultColumns,
     Summary,
-    answer_column,
     iter_lines,
-    parse_result_line,
-    summarize,
+    parse_results,
 )
-from .store import ACTIVE_STATES, Store, decode_keys
+from .store import ACTIVE_STATES, Store, unpack
 from .structured import OutputSpec
 
 __all__ = ["Job", "fingerprint", "jobs", "open_job", "warn_failures"]
@@ -60,7 +62,8 @@ __all__ = ["Job", "fingerprint", "jobs", "open_job", "warn_failures"]
 OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 """This process, as written on the batches it is about to create."""
 
-RETRYABLE_STATUS = frozenset({"expired"})
+_EXPIRED, _ERRORED, _INVALID = STATUS_CODE["expired"], STATUS_CODE["errored"], STATUS_CODE["invalid_output"]
+_SUCCEEDED = STATUS_CODE["succeeded"]
 
 
 def _crashpoint(name: str) -> None:
@@ -103,6 +106,16 @@ def fingerprint(kind: str, output: str, row_keys: Sequence[str | None]) -> str:
     return base64.b32encode(h.digest()).decode().lower()
 
 
+class _View(NamedTuple):
+    """A job's results at one version of the store: arrays over its distinct request keys."""
+
+    codes: np.ndarray
+    """Status code of each key's best result; 0 where none has come back yet."""
+    positions: np.ndarray
+    results_ids: np.ndarray
+    attempts: np.ndarray
+
+
 class Job:
     """One ``df.claude`` call and everything it sent and got back.
 
@@ -131,12 +144,14 @@ class Job:
         self.frame = frame
         self._record = record
         self._bodies: dict[str, bytes] = dict(bodies or {})
+        self._batch_bodies: dict[int, bytes] = {}
         self._done = threading.Event()
         self._wake = threading.Event()
         self._worker: threading.Thread | None = None
         self._error: BaseException | None = None
-        self._cache: dict[str, tuple[Any, ...]] = {}
-        self._cache_version: tuple[int, int] | None = None
+        self._layout_cache: tuple[list[str], np.ndarray] | None = None
+        self._view_cache: tuple[tuple[int, int], _View] | None = None
+        self._pending_cache: tuple[_View, str, set[str]] | None = None
         spec = record["spec"]
         self._poll_interval: float | None = spec.get("poll_interval")
         self.max_retries: int = int(spec.get("max_retries", 2))
@@ -158,14 +173,17 @@ class Job:
 
     @property
     def output(self) -> str:
+        """The (first) output column's name."""
         return str(self._record["output"])
 
     @property
     def row_keys(self) -> list[str | None]:
+        """Each row's request key (None for a skipped row)."""
         return self._record["row_keys"]
 
     @property
     def skipped(self) -> dict[int, str]:
+        """Row position → why that row was not sent."""
         return self._record["skipped"]
 
     @property
@@ -208,41 +226,123 @@ class Job:
         *,
         frame: pd.DataFrame | None = None,
         bodies: Mapping[str, bytes] | None = None,
+        batch_bodies: Mapping[int, bytes] | None = None,
     ) -> Job:
         key = (str(store.path), job_id)
         with cls._live_lock:
             job = cls._live.get(key)
             if job is None:
                 job = cls._live[key] = cls(job_id, store=store, client=client, frame=frame, bodies=bodies)
-            elif frame is not None:
-                job.frame = frame
+            else:
+                if frame is not None:
+                    job.frame = frame
+                if client is not None:
+                    job._client = client
+            job._batch_bodies.update(batch_bodies or {})
         return job
 
-    # ------------------------------------------------------------------ state
+    # ------------------------------------------------------------------ results, as the store has them
 
-    def _records(self) -> dict[str, tuple[Any, ...]]:
-        """The job's stored results by key, re-read only when the store has changed."""
+    def _layout(self) -> tuple[list[str], np.ndarray]:
+        """The job's distinct keys, and for each row the position of its key (-1 if skipped)."""
+        if self._layout_cache is None:
+            position: dict[str, int] = {}
+            row_pos = np.fromiter(
+                (-1 if k is None else position.setdefault(k, len(position)) for k in self.row_keys),
+                dtype=np.int64,
+                count=len(self.row_keys),
+            )
+            self._layout_cache = (list(position), row_pos)
+        return self._layout_cache
+
+    def _view(self) -> _View:
         version = self.store.version()
-        if self._cache_version != version:
-            self._cache = self.store.results_for_job(self.job_id)
-            self._cache_version = version
-        return self._cache
+        if self._view_cache is None or self._view_cache[0] != version:
+            get = self.store.index().get
+            keys, _ = self._layout()
+            packed = np.fromiter((get(k, 0) for k in keys), dtype=np.int64, count=len(keys))
+            self._view_cache = (version, _View(*unpack(packed)))
+        return self._view_cache[1]
+
+    def _retry_mask(self, view: _View) -> np.ndarray:
+        """Which keys the worker should resubmit by itself (transient failures, expiries, invalid)."""
+        mask = np.zeros(len(view.codes), dtype=bool)
+        if self._record["status"] != "running":
+            return mask
+        mask |= (view.codes == _INVALID) & (view.attempts <= self.max_invalid_retries)
+        mask |= (view.codes == _EXPIRED) & (view.attempts <= self.max_retries)
+        errored = np.flatnonzero((view.codes == _ERRORED) & (view.attempts <= self.max_retries))
+        if len(errored):
+            keys, _ = self._layout()
+            error_type = self.store.error_type
+            mask[[i for i in errored if error_type(keys[i]) in TRANSIENT_ERRORS]] = True
+        return mask
+
+    def _pending_keys(self) -> set[str]:
+        """Keys still waiting for a final result: none yet, or one the worker will resubmit."""
+        view = self._view()
+        cached = self._pending_cache
+        if cached is not None and cached[0] is view and cached[1] == self._record["status"]:
+            return cached[2]
+        keys, _ = self._layout()
+        pending = {keys[i] for i in np.flatnonzero((view.codes == 0) | self._retry_mask(view))}
+        self._pending_cache = (view, self._record["status"], pending)
+        return pending
+
+    def _gather(self, view: _View, select: np.ndarray, what: str) -> np.ndarray:
+        """One field (``answers``, ``stop_reasons``, ``messages`` or ``usage``) per distinct key.
+
+        Only keys where ``select`` is true are read; the others get None (or zero usage).
+        """
+        n = len(view.codes)
+        if what == "usage":
+            out = np.zeros((n, len(USAGE_FIELDS)), dtype=np.int64)
+        else:
+            out = np.full(n, None, dtype=object)
+        select = select & (view.codes != 0)
+        for results_id in np.unique(view.results_ids[select]):
+            rows = np.flatnonzero(select & (view.results_ids == results_id))
+            positions = view.positions[rows]
+            cols = self.store.columns(int(results_id))
+            if what == "usage":
+                out[rows] = cols.usage[positions]
+            elif what == "messages":
+                out[rows] = [cols.errors.get(int(p), (None, None))[1] for p in positions]
+            else:
+                values = np.empty(len(cols), dtype=object)
+                values[:] = getattr(cols, what)
+                out[rows] = values[positions]
+        return out
 
     def summary(self) -> Summary:
-        """Rows by status and failures by error type."""
-        records = self._records()
-        summary = summarize(self.row_keys, records, self.skipped)
-        if self._record["status"] == "canceled" and summary.by_status.get("pending"):
-            by_status = dict(summary.by_status)
-            by_status["canceled"] = by_status.get("canceled", 0) + by_status.pop("pending")
-            summary = Summary(summary.rows, by_status, summary.by_error)
-        return summary
+        """Rows by status, and failed rows by error type."""
+        keys, row_pos = self._layout()
+        view = self._view()
+        sent = row_pos[row_pos >= 0]
+        rows_per_key = np.bincount(sent, minlength=len(keys))
+        by_code = np.bincount(view.codes, weights=rows_per_key, minlength=256)
+        canceled = self._record["status"] == "canceled"
+        by_status: dict[str, int] = {}
+        for code in np.flatnonzero(by_code):
+            status = "pending" if code == 0 else CODE_STATUS[int(code)]
+            if status == "pending" and canceled:
+                status = "canceled"
+            by_status[status] = by_status.get(status, 0) + int(by_code[code])
+        if self.skipped:
+            by_status["skipped"] = len(self.skipped)
+        errors: Counter[str] = Counter()
+        error_type = self.store.error_type
+        for i in np.flatnonzero(np.isin(view.codes, (_ERRORED, _INVALID))):
+            errors[error_type(keys[i]) or "unknown_error"] += int(rows_per_key[i])
+        return Summary(len(row_pos), by_status, dict(errors.most_common()))
 
     @property
     def status(self) -> str:
         """``running`` while any row waits for an answer, then ``ended`` (or ``canceled``)."""
         stored = self.store.load_job(self.job_id)
         if stored is not None:
+            if stored["row_keys"] != self._record["row_keys"]:
+                self._layout_cache = None
             self._record = stored
         return str(self._record["status"])
 
@@ -274,23 +374,20 @@ class Job:
                 return self
             self._done.clear()
             self._error = None
-            self._worker = threading.Thread(
-                target=self._run, name=f"batchkit-{self.job_id}", daemon=True
-            )
+            self._worker = threading.Thread(target=self._run, name=f"batchkit-{self.job_id}", daemon=True)
             self._worker.start()
         return self
 
     def _run(self) -> None:
         tick = 0
-        schedule = backend.poll_schedule(self.client, self._poll_interval) if self._needs_network() else (0.0,)
         try:
-            while True:
-                if self._step():
-                    break
-                interval = schedule[min(tick, len(schedule) - 1)]
-                tick += 1
-                self._wake.wait(interval)
+            schedule: tuple[float, ...] = ()
+            while not self._step():
+                # Resolved only now: a job with nothing to send never needs a client or a key.
+                schedule = schedule or backend.poll_schedule(self.client, self._poll_interval)
+                self._wake.wait(schedule[min(tick, len(schedule) - 1)])
                 self._wake.clear()
+                tick += 1
         except BaseException as exc:  # surfaced to the waiting thread
             self._error = exc
         finally:
@@ -337,17 +434,13 @@ class Job:
         for batch in self.store.batches(job_id=self.job_id, states=("submitting", "in_progress")):
             if batch["api_id"]:
                 canceled = backend.cancel_batch(self.client, batch["api_id"])
-                self.store.update_batch(
-                    batch["id"], state=_state_of(canceled), **backend.batch_fields(canceled)
-                )
+                self.store.update_batch(batch["id"], state=_state_of(canceled), **backend.batch_fields(canceled))
             elif batch["owner"] == OWNER or not _owner_alive(batch["owner"]):
                 self._reconcile(batch, adopt_only=True)
         # Collect what the cancel left behind, so canceled rows are recorded as such.
-        self._done.clear()
-        self._worker = None
+        self._wake.set()
         self.start()
-        self.wait()
-        return self
+        return self.wait()
 
     def retry(
         self,
@@ -363,105 +456,73 @@ class Job:
         ``max_tokens`` (required): those rows get new requests, so their old answers stay in
         the store untouched.
         """
-        statuses = set(statuses)
-        records = self._records()
         if truncated:
             if max_tokens is None:
                 raise ValueError("retry(truncated=True) needs max_tokens=N, larger than the job's")
-            return self._retry_truncated(records, max_tokens, wait=wait)
-        keys = [k for k, r in records.items() if r[1] in statuses]
-        if not keys:
+            return self._retry_truncated(max_tokens, wait=wait)
+        codes = [STATUS_CODE[s] for s in statuses if s in STATUS_CODE and STATUS_CODE[s] not in ANSWERED]
+        keys, _ = self._layout()
+        view = self._view()
+        chosen = [keys[i] for i in np.flatnonzero(np.isin(view.codes, codes))]
+        if not chosen:
             return self
         with self.store.atomic() as conn:
             in_flight = self.store.in_flight_keys(conn)
-            keys = [k for k in keys if k not in in_flight]
-            attempt = 1 + max((records[k][11] for k in keys), default=0)
-            self._plan_batches(conn, keys, attempt)
+            chosen = [k for k in chosen if k not in in_flight]
+            self._plan_batches(conn, chosen, attempt=2)
             conn.execute("UPDATE jobs SET status = 'running' WHERE job_id = ?", (self.job_id,))
         self._record["status"] = "running"
-        self._done.clear()
         self.start()
         return self.wait() if wait else self
 
-    def _retry_truncated(self, records: Mapping[str, tuple[Any, ...]], max_tokens: int, *, wait: bool) -> Job:
-        row_keys = list(self.row_keys)
-        spec = self._record["spec"]
-        if max_tokens <= int(spec.get("max_tokens", 0)):
-            raise ValueError(f"max_tokens={max_tokens} is not more than the job's {spec.get('max_tokens')}")
-        truncated_keys = {k for k, r in records.items() if r[1] == "truncated"}
-        if not truncated_keys:
+    def _retry_truncated(self, max_tokens: int, *, wait: bool) -> Job:
+        if max_tokens <= int(self._record["spec"].get("max_tokens", 0)):
+            raise ValueError(f"max_tokens={max_tokens} is not more than the job's {self._record['spec'].get('max_tokens')}")
+        keys, _ = self._layout()
+        view = self._view()
+        truncated = [keys[i] for i in np.flatnonzero(view.codes == STATUS_CODE["truncated"])]
+        if not truncated:
             return self
-        old_bodies = self.store.request_bodies(sorted(truncated_keys))
         new_key_of: dict[str, str] = {}
         new_bodies: dict[str, bytes] = {}
-        from .requests import request_key  # local: only this path re-keys requests
-
-        import orjson
-
-        for key, body in old_bodies.items():
-            params = orjson.loads(body)
+        for key, body in self.store.request_bodies(truncated).items():
+            params = _json.loads(body)
             params["max_tokens"] = max_tokens
-            new_body = orjson.dumps(params, option=orjson.OPT_SORT_KEYS)
-            new_key = request_key(new_body)
-            new_key_of[key] = new_key
-            new_bodies[new_key] = new_body
-        row_keys = [new_key_of.get(k, k) if k else k for k in row_keys]
+            new_body = _json.dumps_sorted(params)
+            new_key_of[key] = request_key(new_body)
+            new_bodies[new_key_of[key]] = new_body
+        row_keys = [new_key_of.get(k, k) if k else k for k in self.row_keys]
         with self.store.atomic() as conn:
             self.store.set_row_keys(conn, self.job_id, row_keys)
-            self.store.add_requests(conn, new_bodies.items())
-            answered = self._answered_in(conn, new_bodies)
+            answered = self.store.answered(new_bodies)
             in_flight = self.store.in_flight_keys(conn)
+            self._bodies.update(new_bodies)
             self._plan_batches(conn, [k for k in new_bodies if k not in answered and k not in in_flight], 1)
             conn.execute("UPDATE jobs SET status = 'running' WHERE job_id = ?", (self.job_id,))
         self._record = self.store.load_job(self.job_id) or self._record
-        self._bodies.update(new_bodies)
-        self._done.clear()
+        self._layout_cache = None
         self.start()
         return self.wait() if wait else self
 
-    def _answered_in(self, conn: Any, keys: Iterable[str]) -> set[str]:
-        return self.store.answered(keys)
-
     # ------------------------------------------------------------------ one round of work
-
-    def _needs_network(self) -> bool:
-        return bool(self._pending_keys()) or bool(self.store.batches(states=ACTIVE_STATES))
 
     def _step(self) -> bool:
         """Create planned batches, poll running ones, collect ended ones, plan retries."""
-        self._create_planned()
-        self._poll()
+        pending = self._pending_keys()
+        self._create_planned(pending)
+        self._poll(pending)
         if self._record["status"] == "running":
             self._plan_retries()
         return self._finish_if_done()
 
-    def _job_keys(self) -> set[str]:
-        return {k for k in self.row_keys if k is not None}
-
-    def _pending_keys(self) -> set[str]:
-        records = self._records()
-        return {k for k in self._job_keys() if k not in records or self._retryable(records[k])}
-
-    def _retryable(self, record: Sequence[Any]) -> bool:
-        if self._record["status"] != "running":
-            return False
-        status, error_type, attempts = record[1], record[4], record[11]
-        if status == "invalid_output":
-            return int(attempts) <= self.max_invalid_retries
-        if status in RETRYABLE_STATUS or (status == "errored" and error_type in TRANSIENT_ERRORS):
-            return int(attempts) <= self.max_retries
-        return False
-
     def _relevant(self, batch: Mapping[str, Any], pending: set[str]) -> bool:
+        """A batch of this job, or of another one that carries keys this job waits for."""
         if batch["job_id"] == self.job_id:
             return True
-        return not pending.isdisjoint(self.store.batch_keys(batch["id"]))
+        return bool(pending) and not pending.isdisjoint(self.store.batch_keys(batch["id"]))
 
-    def _create_planned(self) -> None:
-        pending = self._pending_keys()
-        priming = any(
-            b["attempt"] == 0 and b["state"] in ACTIVE_STATES for b in self.store.batches(job_id=self.job_id)
-        )
+    def _create_planned(self, pending: set[str]) -> None:
+        priming = any(b["attempt"] == 0 and b["state"] in ACTIVE_STATES for b in self.store.batches(job_id=self.job_id))
         for batch in self.store.batches(states=("submitting",)):
             if not self._relevant(batch, pending):
                 continue
@@ -470,9 +531,8 @@ class Job:
             if batch["owner"] == OWNER:
                 if batch["job_id"] == self.job_id or batch["job_id"] not in _live_job_ids():
                     self._create(batch)
-            elif not _owner_alive(batch["owner"]):
-                if self._claim(batch):
-                    self._reconcile(batch)
+            elif not _owner_alive(batch["owner"]) and self._claim(batch):
+                self._reconcile(batch)
 
     def _claim(self, batch: Mapping[str, Any]) -> bool:
         """Take over a dead process's planned batch (compare-and-set on its owner)."""
@@ -491,26 +551,14 @@ class Job:
             self.client, n_requests=batch["n_requests"], intent_at=intent, claimed=claimed
         )
         if found is not None:
-            self.store.update_batch(
-                batch["id"], api_id=found.id, state=_state_of(found), **backend.batch_fields(found)
-            )
+            self.store.update_batch(batch["id"], api_id=found.id, state=_state_of(found), **backend.batch_fields(found))
         elif adopt_only:
             self.store.update_batch(batch["id"], state="abandoned", error="canceled before it was created")
         else:
             self._create(batch, reconciled=True)
 
-    def _body_of(self, keys: Sequence[str]) -> bytes:
-        from .requests import batch_line
-
-        missing = [k for k in keys if k not in self._bodies]
-        if missing:
-            self._bodies.update(self.store.request_bodies(missing))
-        bodies = self._bodies
-        return b'{"requests":[' + b",".join(batch_line(k, bodies[k]) for k in keys) + b"]}"
-
     def _create(self, batch: Mapping[str, Any], *, reconciled: bool = False) -> None:
-        keys = self.store.batch_keys(batch["id"])
-        body = self._body_of(keys)
+        body = self._batch_bodies.pop(batch["id"], None) or self.store.batch_body(batch["id"])
         # No SDK retries on create: a retried create whose first attempt did reach the API would
         # be a second, paid batch. Failures are reconciled against the batch list instead.
         try:
@@ -524,16 +572,12 @@ class Job:
         except anthropic.APIStatusError as exc:
             self.store.update_batch(batch["id"], state="failed", error=f"{exc.status_code}: {exc.message}")
             raise JobStateError(
-                f"the API refused to create a batch of job {self.job_id}: {exc.message}",
-                job_id=self.job_id,
+                f"the API refused to create a batch of job {self.job_id}: {exc.message}", job_id=self.job_id
             ) from exc
         _crashpoint("after_create")
-        self.store.update_batch(
-            batch["id"], api_id=created.id, state=_state_of(created), **backend.batch_fields(created)
-        )
+        self.store.update_batch(batch["id"], api_id=created.id, state=_state_of(created), **backend.batch_fields(created))
 
-    def _poll(self) -> None:
-        pending = self._pending_keys()
+    def _poll(self, pending: set[str]) -> None:
         for batch in self.store.batches(states=("in_progress", "canceling", "ended")):
             if not batch["api_id"] or not self._relevant(batch, pending):
                 continue
@@ -551,65 +595,70 @@ class Job:
         """Stream an ended batch's results into the store, all in one transaction."""
         api_id = batch["api_id"]
         try:
-            records = []
-            for n, line in enumerate(iter_lines(backend.result_chunks(self.client, api_id))):
-                records.append(parse_result_line(line))
-                if n == 0:
-                    _crashpoint("streaming")
+            lines = iter_lines(backend.result_chunks(self.client, api_id))
+            first = next(lines, None)
+            _crashpoint("streaming")
+            columns = parse_results(lines if first is None else _prepend(first, lines))
         except anthropic.NotFoundError as exc:
             # Results are gone (archived 29 days after creation): record that, do not loop.
             keys = self.store.batch_keys(batch["id"])
-            message = f"results of batch {api_id} are no longer available: {exc.message}"
-            records = [
-                Outcome(k, "errored", None, None, "results_unavailable", message, 0, 0, 0, 0, 0) for k in keys
-            ]
+            columns = ResultColumns.failed(
+                keys, "results_unavailable", f"results of batch {api_id} are no longer available: {exc.message}"
+            )
         except (anthropic.APIConnectionError, anthropic.APIStatusError, OSError):
             return  # a dropped stream: the batch stays "ended" and is read again next round
         if self.output_spec is not None:
-            records = [self._checked(r) for r in records]
+            self._check_answers(columns)
         with self.store.atomic() as conn:
-            self.store.store_results(conn, api_id, self.model, records)
+            self.store.store_results(conn, batch["id"], self.model, columns)
             self.store.update_batch_in(conn, batch["id"], state="collected")
 
-    def _checked(self, record: Outcome) -> Outcome:
-        """Mark a structured answer that does not parse or fails the schema ``invalid_output``."""
-        if record.status != "succeeded" or self.output_spec is None:
-            return record
-        reason = self.output_spec.check(record.answer)
-        if reason is None:
-            return record
-        return record._replace(status="invalid_output", error_type="invalid_output", error_message=reason)
+    def _check_answers(self, columns: ResultColumns) -> None:
+        """Mark structured answers that do not parse or fail the schema ``invalid_output``."""
+        assert self.output_spec is not None
+        check = self.output_spec.check
+        for pos, code in enumerate(columns.statuses):
+            if code == _SUCCEEDED:
+                reason = check(columns.answers[pos])
+                if reason is not None:
+                    columns.mark(pos, "invalid_output", "invalid_output", reason)
 
     def _plan_retries(self) -> None:
-        records = self._records()
-        keys = [k for k, r in records.items() if self._retryable(r)]
-        if not keys:
+        keys, _ = self._layout()
+        view = self._view()
+        retry: dict[int, list[str]] = defaultdict(list)
+        for i in np.flatnonzero(self._retry_mask(view)):
+            retry[int(view.attempts[i]) + 1].append(keys[i])
+        if not retry:
             return
         with self.store.atomic() as conn:
             in_flight = self.store.in_flight_keys(conn)
-            keys = [k for k in keys if k not in in_flight]
-            if keys:
-                attempt = 1 + max(records[k][11] for k in keys)
-                self._plan_batches(conn, keys, attempt)
+            for attempt, chosen in retry.items():
+                self._plan_batches(conn, [k for k in chosen if k not in in_flight], attempt)
 
     def _plan_batches(self, conn: Any, keys: Sequence[str], attempt: int) -> None:
+        if not keys:
+            return
         spec = self._record["spec"]
-        max_requests = int(spec.get("chunk_size") or MAX_BATCH_REQUESTS)
-        max_bytes = int(spec.get("chunk_bytes") or MAX_BATCH_BYTES)
         missing = [k for k in keys if k not in self._bodies]
         if missing:
             self._bodies.update(self.store.request_bodies(missing))
         for chunk in chunk_requests(
-            {k: self._bodies[k] for k in keys}, max_requests=max_requests, max_bytes=max_bytes
+            {k: self._bodies[k] for k in keys},
+            max_requests=int(spec.get("chunk_size") or MAX_BATCH_REQUESTS),
+            max_bytes=int(spec.get("chunk_bytes") or MAX_BATCH_BYTES),
         ):
-            self.store.add_batch(conn, job_id=self.job_id, keys=chunk.keys, attempt=attempt, owner=OWNER)
+            batch_id = self.store.add_batch(
+                conn, job_id=self.job_id, keys=chunk.keys, body=chunk.body, attempt=attempt, owner=OWNER
+            )
+            self._batch_bodies[batch_id] = chunk.body
 
     def _finish_if_done(self) -> bool:
         if self._record["status"] == "running" and self._pending_keys():
             return False
-        job_keys = self._job_keys()
+        keys, _ = self._layout()
         for batch in self.store.batches(states=ACTIVE_STATES):
-            if batch["job_id"] == self.job_id or not job_keys.isdisjoint(self.store.batch_keys(batch["id"])):
+            if batch["job_id"] == self.job_id or not set(keys).isdisjoint(self.store.batch_keys(batch["id"])):
                 if batch["state"] == "submitting" and self._record["status"] == "canceled":
                     continue
                 return False
@@ -621,34 +670,32 @@ class Job:
     # ------------------------------------------------------------------ results
 
     def to_frame(self, frame: pd.DataFrame | None = None) -> pd.DataFrame:
-        """The caller's frame with the output column added (a new frame; the input is untouched).
+        """The caller's frame with the output column(s) added (a new frame; the input is untouched).
 
         After :meth:`load` in a fresh process pass the original frame; without it the columns
         come on a plain row-number index.
         """
         frame = frame if frame is not None else self.frame
-        records = self._records()
+        keys, row_pos = self._layout()
+        view = self._view()
         _crashpoint("merging")
         if frame is None:
-            index: pd.Index = pd.RangeIndex(len(self.row_keys), name="row")
+            index: pd.Index = pd.RangeIndex(len(row_pos), name="row")
             out = pd.DataFrame(index=index)
         else:
-            if len(frame) != len(self.row_keys):
+            if len(frame) != len(row_pos):
                 raise JobStateError(
-                    f"job {self.job_id} has {len(self.row_keys):,} rows but this frame has {len(frame):,}",
-                    job_id=self.job_id,
+                    f"job {self.job_id} has {len(row_pos):,} rows but this frame has {len(frame):,}", job_id=self.job_id
                 )
             index = frame.index
             out = frame.copy(deep=False)
+        usable = (_SUCCEEDED,) if self.output_spec is not None else tuple(ANSWERED)
+        answers = self._gather(view, np.isin(view.codes, usable), "answers")
+        per_row = np.append(answers, None)[row_pos]  # -1 (skipped) picks the trailing None
         if self.output_spec is None:
-            column = answer_column(self.row_keys, records, index, self.output)
-            out[self.output] = column.array
+            out[self.output] = pd.array(per_row, dtype="string")
             return out
-        answers = []
-        for key in self.row_keys:
-            record = records.get(key) if key is not None else None
-            answers.append(record[2] if record is not None and record[1] == "succeeded" else None)
-        for name, column in self.output_spec.frame(answers, index).items():
+        for name, column in self.output_spec.frame(list(per_row), index).items():
             out[name] = column.array
         return out
 
@@ -656,29 +703,54 @@ class Job:
 
     def outcomes(self) -> pd.DataFrame:
         """One row per input row: status, error, stop reason, tokens, attempts and request key."""
-        records = self._records()
+        keys, row_pos = self._layout()
+        view = self._view()
         canceled = self._record["status"] == "canceled"
-        rows = []
-        skipped = self.skipped
-        for pos, key in enumerate(self.row_keys):
-            if key is None:
-                rows.append(("skipped", None, skipped.get(pos), None, 0, 0, 0, 0, 0, 0, None))
-                continue
-            r = records.get(key)
-            if r is None:
-                rows.append(("canceled" if canceled else "pending", None, None, None, 0, 0, 0, 0, 0, 0, key))
-                continue
-            rows.append((r[1], r[4], r[5], r[3], r[6], r[7], r[8], r[9], r[10], r[11], key))
-        columns = [
-            "status", "error_type", "error_message", "stop_reason", "input_tokens", "output_tokens",
-            "cache_write_5m", "cache_write_1h", "cache_read", "attempts", "request_key",
-        ]
-        out = pd.DataFrame(rows, columns=columns)
-        for name in ("input_tokens", "output_tokens", "cache_write_5m", "cache_write_1h", "cache_read", "attempts"):
-            out[name] = out[name].astype(np.int64)
-        if self.frame is not None and len(self.frame) == len(out):
-            out.index = self.frame.index
-        return out
+        key_status = np.array(
+            [("canceled" if canceled else "pending") if c == 0 else CODE_STATUS[int(c)] for c in view.codes], dtype=object
+        )
+        failed = np.isin(view.codes, (_ERRORED, _INVALID))
+        error_types = np.full(len(keys), None, dtype=object)
+        error_types[failed] = [self.store.error_type(keys[i]) for i in np.flatnonzero(failed)]
+        attempts = view.attempts
+        everything = np.ones(len(keys), dtype=bool)
+        messages = self._gather(view, failed, "messages")
+        stops = self._gather(view, everything, "stop_reasons")
+        usage = self._gather(view, everything, "usage")
+        skipped_rows = row_pos < 0
+        pick = np.where(skipped_rows, 0, row_pos)
+
+        def per_row(values: np.ndarray, fill: Any) -> np.ndarray:
+            out = values[pick] if len(values) else np.full(len(row_pos), fill, dtype=values.dtype)
+            if skipped_rows.any():
+                out = out.copy()
+                out[skipped_rows] = fill
+            return out
+
+        frame = pd.DataFrame(
+            {
+                "status": per_row(key_status, "skipped"),
+                "error_type": per_row(error_types, None),
+                "error_message": per_row(messages, None),
+                "stop_reason": per_row(stops, None),
+                **{name: per_row(usage[:, i], 0) for i, name in enumerate(USAGE_FIELDS)},
+                "attempts": per_row(attempts, 0),
+                "request_key": per_row(np.array(keys, dtype=object), None),
+            }
+        )
+        if self.skipped:
+            reasons = frame["error_message"].to_numpy(copy=True)
+            for pos, reason in self.skipped.items():
+                reasons[pos] = reason
+            frame["error_message"] = reasons
+        if self.frame is not None and len(self.frame) == len(frame):
+            frame.index = self.frame.index
+        return frame
+
+
+def _prepend(first: bytes, rest: Iterable[bytes]) -> Iterable[bytes]:
+    yield first
+    yield from rest
 
 
 def _state_of(batch: Any) -> str:
@@ -703,8 +775,10 @@ def open_job(
     output: str,
     spec: dict[str, Any],
 ) -> Job:
+    """Find the job this call already is, or write it down with its planned batches."""
     fp = fingerprint(kind, output, plan.row_keys)
     job_id = store.find_job(fp)
+    batch_bodies: dict[int, bytes] = {}
     if job_id is None:
         with store.atomic() as conn:
             job_id = store.find_job(fp)  # another process may have won the race
@@ -716,20 +790,25 @@ def open_job(
                 )
                 answered = store.answered(plan.bodies)
                 in_flight = store.in_flight_keys(conn)
-                to_send = {k: b for k, b in plan.bodies.items() if k not in answered and k not in in_flight}
-                store.add_requests(conn, to_send.items())
+                skip = answered | in_flight
+                to_send = {k: b for k, b in plan.bodies.items() if k not in skip} if skip else dict(plan.bodies)
+                chunks = []
                 if spec.get("cache") == "prime" and len(to_send) > 1:
                     # A one-request batch first writes the shared prefix to the cache; the rest
                     # are created only once it has ended, so they read it (attempt 0 = primer).
                     primer = next(iter(to_send))
-                    store.add_batch(conn, job_id=job_id, keys=[primer], attempt=0, owner=OWNER)
-                    to_send = {k: b for k, b in to_send.items() if k != primer}
-                for chunk in chunk_requests(
-                    to_send, max_requests=spec["chunk_size"], max_bytes=spec["chunk_bytes"]
-                ):
-                    store.add_batch(conn, job_id=job_id, keys=chunk.keys, attempt=1, owner=OWNER)
+                    chunks.append((0, chunk_requests({primer: to_send.pop(primer)})[0]))
+                chunks += [
+                    (1, chunk)
+                    for chunk in chunk_requests(to_send, max_requests=spec["chunk_size"], max_bytes=spec["chunk_bytes"])
+                ]
+                for attempt, chunk in chunks:
+                    batch_id = store.add_batch(
+                        conn, job_id=job_id, keys=chunk.keys, body=chunk.body, attempt=attempt, owner=OWNER
+                    )
+                    batch_bodies[batch_id] = chunk.body
             _crashpoint("after_intent")
-    job = Job._attach(job_id, store, client, frame=frame, bodies=plan.bodies)
+    job = Job._attach(job_id, store, client, frame=frame, bodies=plan.bodies, batch_bodies=batch_bodies)
     return job.start()
 
 
@@ -738,9 +817,7 @@ def jobs(store: Store | str | os.PathLike[str] | None = None) -> pd.DataFrame:
     resolved = Store.resolve(store)
     rows = []
     for job_id, created_at, model, kind, output, n_rows, status in resolved.job_rows():
-        record = resolved.load_job(job_id)
-        assert record is not None
-        summary = summarize(record["row_keys"], resolved.results_for_job(job_id), record["skipped"])
+        summary = Job._attach(job_id, resolved, None).summary()
         counts = summary.by_status
         rows.append(
             {
@@ -769,8 +846,6 @@ def warn_failures(job: Job) -> Summary:
     """Tell the user, never silently, how many rows have no answer and why."""
     summary = job.summary()
     if summary.failed:
-        import warnings
-
         warnings.warn(
             f"batchkit job {job.job_id}: {summary}. Failed rows are NA in {job.output!r}; "
             "job.outcomes() has the reason for each row and job.retry() resubmits them.",
@@ -778,5 +853,3 @@ def warn_failures(job: Job) -> Summary:
             stacklevel=3,
         )
     return summary
-
-

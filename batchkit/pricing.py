@@ -45,9 +45,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Union
 
 import numpy as np
-import orjson
 import pandas as pd
 
+from . import _json
 from .errors import BudgetExceededError, ConfigurationError, UnknownModelError
 
 if TYPE_CHECKING:
@@ -459,7 +459,7 @@ def _has_breakpoint(block: Any) -> bool:
 
 def _prompt_parts(params: Mapping[str, Any]) -> list[tuple[int, bool]]:
     """(tokens, is_cache_breakpoint) for each part of a prompt, in cache-prefix order."""
-    parts = [(estimate_tokens(orjson.dumps(tool).decode()), _has_breakpoint(tool))
+    parts = [(estimate_tokens(_json.dumps(tool).decode()), _has_breakpoint(tool))
              for tool in params.get("tools") or ()]
     system = params.get("system")
     if isinstance(system, str):
@@ -487,7 +487,7 @@ def estimate_request_tokens(params: Mapping[str, Any]) -> int:
     total = _REQUEST_OVERHEAD + sum(tokens for tokens, _ in _prompt_parts(params))
     schema = ((params.get("output_config") or {}).get("format") or {}).get("schema")
     if schema is not None:
-        total += estimate_tokens(orjson.dumps(schema).decode())
+        total += estimate_tokens(_json.dumps(schema).decode())
     return total
 
 

@@ -3,17 +3,16 @@
 The hot path never builds a dict per row. Every request of a call shares the same params but
 for the user's text, so the params are serialized once (canonical JSON, sorted keys) around a
 sentinel and split into a prefix and a suffix; a row's request body is then
-``prefix + json(text) + suffix`` — one ``orjson.dumps`` of a string per row.
+``prefix + json(text) + suffix`` — one ``_json.dumps`` of a string per row.
 
 The **request key** is a content hash of that canonical body: the same params give the same
-key in any process, on any day. It is the batch ``custom_id`` (32 characters of
-``[A-Za-z0-9_-]``, well inside the API's 64), it deduplicates identical rows, and it is how the
+key in any process, on any day. It is the batch ``custom_id`` (32 hex digits, well inside the
+API's 64 characters of ``[A-Za-z0-9_-]``), it deduplicates identical rows, and it is how the
 job store knows a request is already paid for.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as _dt
 import hashlib
 import string
@@ -22,10 +21,16 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 import pandas as pd
 
-from .errors import BatchkitWarning, ConfigurationError, MissingColumnError, PromptError, RequestTooLargeError
+from . import _json
+from .errors import (
+    BatchkitWarning,
+    ConfigurationError,
+    MissingColumnError,
+    PromptError,
+    RequestTooLargeError,
+)
 
 __all__ = [
     "MAX_BATCH_BYTES",
@@ -47,7 +52,7 @@ MAX_BATCH_BYTES = 256_000_000
 
 _ENVELOPE_BYTES = len(b'{"requests":[]}')
 _SENTINEL = "\x00batchkit-text\x00"
-_SENTINEL_JSON = orjson.dumps(_SENTINEL)
+_SENTINEL_JSON = _json.dumps(_SENTINEL)
 _SAMPLING_PARAMS = ("temperature", "top_p", "top_k")
 
 
@@ -245,7 +250,7 @@ def _cell_text(cell: Any) -> str:
             return ts.date().isoformat()
         return ts.isoformat()
     if isinstance(cell, (dict, list, tuple)):
-        return orjson.dumps(cell, default=str).decode()
+        return _json.dumps(cell).decode()
     if isinstance(cell, bytes):
         return cell.decode("utf-8", "replace")
     return str(cell)
@@ -264,11 +269,11 @@ class RequestTemplate:
 
     def body(self, text: str) -> bytes:
         """The canonical params JSON of one request."""
-        return self.prefix + orjson.dumps(text) + self.suffix
+        return self.prefix + _json.dumps(text) + self.suffix
 
     def params(self, text: str) -> dict[str, Any]:
         """The params of one request as a dict (for display and tests; not the hot path)."""
-        return orjson.loads(self.body(text))
+        return _json.loads(self.body(text))
 
 
 def build_template(
@@ -322,7 +327,7 @@ def build_template(
     user_content = content(_SENTINEL) if content else _SENTINEL
     body["messages"] = [{"role": "user", "content": user_content}]
     try:
-        blob = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+        blob = _json.dumps_sorted(body)
     except TypeError as exc:
         raise ConfigurationError(f"request params must be JSON-serializable: {exc}") from None
     if blob.count(_SENTINEL_JSON) != 1:
@@ -332,8 +337,8 @@ def build_template(
 
 
 def request_key(body: bytes) -> str:
-    """The content key of a request body: 32 URL-safe base64 characters of a BLAKE2b digest."""
-    return base64.urlsafe_b64encode(hashlib.blake2b(body, digest_size=24).digest()).decode()
+    """The content key of a request body: the 32 hex digits of its 128-bit BLAKE2b digest."""
+    return hashlib.blake2b(body, digest_size=16).hexdigest()
 
 
 @dataclass
@@ -350,9 +355,8 @@ class Plan:
 def plan_requests(rendered: Rendered, template: RequestTemplate) -> Plan:
     """Key every row's request and keep one body per distinct key."""
     prefix, suffix = template.prefix, template.suffix
-    dumps = orjson.dumps
+    dumps = _json.dumps
     blake = hashlib.blake2b
-    b64 = base64.urlsafe_b64encode
     bodies: dict[str, bytes] = {}
     by_text: dict[str, str] = {}
     row_keys: list[str | None] = []
@@ -364,7 +368,7 @@ def plan_requests(rendered: Rendered, template: RequestTemplate) -> Plan:
         key = by_text.get(text)
         if key is None:
             body = prefix + dumps(text) + suffix
-            key = b64(blake(body, digest_size=24).digest()).decode()
+            key = blake(body, digest_size=16).hexdigest()
             by_text[text] = key
             bodies[key] = body
         append(key)
@@ -383,9 +387,9 @@ class Chunk:
     """The whole ``{"requests": [...]}`` create body, ready to send."""
 
 
-def batch_line(key: str, params_json: bytes) -> bytes:
-    """One entry of a batch create body."""
-    return b'{"custom_id":"' + key.encode() + b'","params":' + params_json + b"}"
+def _chunk(keys: list[str], values: list[bytes]) -> Chunk:
+    line = b'{"custom_id":"%s","params":%s}'
+    return Chunk(keys, b'{"requests":[' + b",".join([line % (k.encode(), v) for k, v in zip(keys, values)]) + b"]}")
 
 
 def chunk_requests(
@@ -405,31 +409,24 @@ def chunk_requests(
         raise ConfigurationError(
             f"chunk_size {max_requests:,} is over the API's {MAX_BATCH_REQUESTS:,} requests per batch"
         )
+    keys = list(bodies)
+    values = list(bodies.values())
+    # Each entry costs its line plus a comma: '{"custom_id":"KEY","params":BODY}' is the body,
+    # the key and 28 bytes of JSON around them.
+    costs = [len(k) + len(v) + 29 for k, v in zip(keys, values)]
     chunks: list[Chunk] = []
-    keys: list[str] = []
-    lines: list[bytes] = []
-    size = _ENVELOPE_BYTES
-
-    def flush() -> None:
-        chunks.append(Chunk(keys.copy(), b'{"requests":[' + b",".join(lines) + b"]}"))
-        keys.clear()
-        lines.clear()
-
-    for key, params_json in bodies.items():
-        line = batch_line(key, params_json)
-        cost = len(line) + 1
+    start, size = 0, _ENVELOPE_BYTES
+    for i, cost in enumerate(costs):
         if _ENVELOPE_BYTES + cost > max_bytes:
             raise RequestTooLargeError(
-                f"one request is {len(line):,} bytes, more than a whole batch may be "
-                f"({max_bytes:,} bytes). Shorten that row's text (request key {key}).",
-                size=len(line),
+                f"one request is {cost - 1:,} bytes, more than a whole batch may be "
+                f"({max_bytes:,} bytes). Shorten that row's text (request key {keys[i]}).",
+                size=cost - 1,
             )
-        if keys and (len(keys) >= max_requests or size + cost > max_bytes):
-            flush()
-            size = _ENVELOPE_BYTES
-        keys.append(key)
-        lines.append(line)
+        if i > start and (i - start >= max_requests or size + cost > max_bytes):
+            chunks.append(_chunk(keys[start:i], values[start:i]))
+            start, size = i, _ENVELOPE_BYTES
         size += cost
-    if keys:
-        flush()
+    if start < len(keys):
+        chunks.append(_chunk(keys[start:], values[start:]))
     return chunks

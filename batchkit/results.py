@@ -1,117 +1,274 @@
-"""Result lines → outcome records → columns aligned to the caller's rows. Pure.
+"""Result lines → columns → outcomes aligned to the caller's rows. Pure.
 
-A batch's results arrive as JSONL in any order. Each line is parsed once with orjson into a
-flat record (a tuple in :data:`RESULT_FIELDS` order) — no pydantic object per line — and the
-store keeps those records. Merging maps every row's request key to its record, so results are
-joined by ``custom_id`` and never by position.
+A batch's results arrive as JSONL in any order. Each line is decoded once by msgspec into a typed struct of just the fields batchkit keeps; its
+few useful fields go straight into columns (:class:`ResultColumns`) — no pydantic object and
+no record object per line. The store keeps a batch's columns as a handful of blobs, and
+merging maps every row's request key to its place in them, so results are joined by
+``custom_id`` and never by position.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
-import orjson
-import pandas as pd
+import msgspec
+import numpy as np
+
+from . import _json
 
 __all__ = [
+    "CODE_STATUS",
     "FINAL_STATUSES",
-    "RESULT_FIELDS",
-    "Outcome",
+    "STATUS_CODE",
+    "TRANSIENT_ERRORS",
+    "USAGE_FIELDS",
+    "ResultColumns",
     "Summary",
-    "parse_result_line",
-    "summarize",
+    "iter_lines",
+    "parse_results",
 ]
-
-RESULT_FIELDS = (
-    "key",
-    "status",
-    "answer",
-    "stop_reason",
-    "error_type",
-    "error_message",
-    "input_tokens",
-    "output_tokens",
-    "cache_write_5m",
-    "cache_write_1h",
-    "cache_read",
-)
-"""The fields of a result record, in order."""
 
 FINAL_STATUSES = ("succeeded", "truncated", "errored", "expired", "canceled", "skipped", "invalid_output")
 """Every status a row can end with."""
 
+STATUS_CODE = {
+    "succeeded": ord("s"),
+    "truncated": ord("t"),
+    "errored": ord("e"),
+    "expired": ord("x"),
+    "canceled": ord("c"),
+    "invalid_output": ord("i"),
+}
+"""One byte per result in the store."""
+CODE_STATUS = {code: status for status, code in STATUS_CODE.items()}
+
+ANSWERED = frozenset({STATUS_CODE["succeeded"], STATUS_CODE["truncated"]})
+"""Codes of results that were paid for and answered: never sent again."""
+
 TRANSIENT_ERRORS = frozenset({"api_error", "overloaded_error", "rate_limit_error", "timeout_error"})
 """Error types worth resubmitting: the same request may well succeed next time."""
 
+USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_write_5m", "cache_write_1h", "cache_read")
+"""The token counts kept per result, in column order."""
 
-class Outcome(NamedTuple):
-    """What came back for one request."""
-
-    key: str
-    status: str
-    answer: str | None
-    stop_reason: str | None
-    error_type: str | None
-    error_message: str | None
-    input_tokens: int
-    output_tokens: int
-    cache_write_5m: int
-    cache_write_1h: int
-    cache_read: int
+_S, _T, _E = STATUS_CODE["succeeded"], STATUS_CODE["truncated"], STATUS_CODE["errored"]
+_NO_USAGE = (0, 0, 0, 0, 0)
 
 
-def parse_result_line(line: bytes | str) -> Outcome:
-    """Parse one line of a batch's results file.
+@dataclass
+class ResultColumns:
+    """One batch's results as columns, position ``i`` being the ``i``-th result line."""
 
-    >>> parse_result_line(b'{"custom_id":"k","result":{"type":"expired"}}').status
-    'expired'
+    keys: list[str]
+    statuses: bytearray
+    answers: list[str | None]
+    stop_reasons: list[str | None]
+    usage: np.ndarray
+    """``(n, 5)`` int64 token counts in :data:`USAGE_FIELDS` order."""
+    errors: dict[int, tuple[str, str | None]] = field(default_factory=dict)
+    """Position → (error type, message), for results that did not succeed."""
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def status(self, pos: int) -> str:
+        return CODE_STATUS[self.statuses[pos]]
+
+    def mark(self, pos: int, status: str, error_type: str, message: str) -> None:
+        """Change one result's status, e.g. to ``invalid_output`` after a schema check."""
+        self.statuses[pos] = STATUS_CODE[status]
+        self.errors[pos] = (error_type, message)
+
+    def to_blobs(self) -> tuple[bytes, bytes, bytes, bytes, bytes, bytes]:
+        """(keys, statuses, answers, stop_reasons, usage, errors) as stored."""
+        return (
+            "\n".join(self.keys).encode(),
+            bytes(self.statuses),
+            _json.dumps(self.answers),
+            _json.dumps(self.stop_reasons),
+            np.ascontiguousarray(self.usage, dtype="<i8").tobytes(),
+            _json.dumps({str(k): v for k, v in self.errors.items()}),
+        )
+
+    @classmethod
+    def from_blobs(cls, keys: bytes, statuses: bytes, answers: bytes, stops: bytes, usage: bytes,
+                   errors: bytes) -> ResultColumns:
+        n = len(statuses)
+        return cls(
+            keys.decode().split("\n") if n else [],
+            bytearray(statuses),
+            _json.loads(answers),
+            _json.loads(stops),
+            np.frombuffer(usage, dtype="<i8").reshape(n, len(USAGE_FIELDS)),
+            {int(k): tuple(v) for k, v in _json.loads(errors).items()},  # type: ignore[misc]
+        )
+
+    @classmethod
+    def failed(cls, keys: list[str], error_type: str, message: str) -> ResultColumns:
+        """Columns saying every one of ``keys`` errored (e.g. its results are gone)."""
+        n = len(keys)
+        return cls(
+            list(keys), bytearray([_E]) * n, [None] * n, [None] * n,
+            np.zeros((n, len(USAGE_FIELDS)), dtype=np.int64),
+            {i: (error_type, message) for i in range(n)},
+        )
+
+
+# The fields of a result line batchkit reads; msgspec skips everything else without building it.
+class _CacheCreation(msgspec.Struct, gc=False):
+    ephemeral_5m_input_tokens: int | None = None
+    ephemeral_1h_input_tokens: int | None = None
+
+
+class _Usage(msgspec.Struct, gc=False):
+    input_tokens: int | None = 0
+    output_tokens: int | None = 0
+    cache_creation_input_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
+    cache_creation: _CacheCreation | None = None
+
+
+class _Block(msgspec.Struct, gc=False):
+    type: str
+    text: str | None = None
+    input: msgspec.Raw = msgspec.Raw()
+
+
+class _Message(msgspec.Struct, gc=False):
+    content: list[_Block] = []
+    stop_reason: str | None = None
+    usage: _Usage | None = None
+
+
+class _ErrorBody(msgspec.Struct, gc=False):
+    type: str | None = None
+    message: str | None = None
+
+
+class _ErrorEnvelope(msgspec.Struct, gc=False):
+    error: _ErrorBody | None = None
+    type: str | None = None
+    message: str | None = None
+
+
+class _Result(msgspec.Struct, gc=False):
+    type: str
+    message: _Message | None = None
+    error: _ErrorEnvelope | None = None
+
+
+class _Line(msgspec.Struct, gc=False):
+    custom_id: str
+    result: _Result
+
+
+_decode_line = msgspec.json.Decoder(_Line).decode
+_EMPTY_USAGE = _Usage()
+
+
+def parse_results(lines: Iterable[bytes]) -> ResultColumns:
+    """Parse the lines of a batch's results file into columns.
+
+    >>> cols = parse_results([b'{"custom_id":"k","result":{"type":"expired"}}'])
+    >>> cols.keys, cols.status(0)
+    (['k'], 'expired')
     """
-    record = orjson.loads(line)
-    result = record["result"]
-    kind = result["type"]
-    if kind == "succeeded":
-        message = result["message"]
-        texts = []
-        tool_input = None
-        for block in message.get("content") or ():
-            block_type = block.get("type")
-            if block_type == "text":
-                texts.append(block["text"])
-            elif block_type == "tool_use" and tool_input is None:
-                tool_input = block.get("input")
-        answer = orjson.dumps(tool_input).decode() if tool_input is not None else "".join(texts)
-        stop_reason = message.get("stop_reason")
-        usage = message.get("usage") or {}
-        creation = usage.get("cache_creation") or {}
-        written = usage.get("cache_creation_input_tokens") or 0
-        write_1h = creation.get("ephemeral_1h_input_tokens") or 0
-        write_5m = creation.get("ephemeral_5m_input_tokens")
-        if write_5m is None:
-            write_5m = written - write_1h
-        return Outcome(
-            record["custom_id"],
-            "truncated" if stop_reason == "max_tokens" else "succeeded",
-            answer,
-            stop_reason,
-            None,
-            None,
-            usage.get("input_tokens") or 0,
-            usage.get("output_tokens") or 0,
-            write_5m,
-            write_1h,
-            usage.get("cache_read_input_tokens") or 0,
-        )
-    if kind == "errored":
-        envelope = result.get("error") or {}
-        error = envelope.get("error") or envelope
-        return Outcome(
-            record["custom_id"], "errored", None, None,
-            error.get("type") or "unknown_error", error.get("message"), 0, 0, 0, 0, 0,
-        )
-    # canceled, expired — and any type a newer API adds, kept by name rather than dropped.
-    return Outcome(record["custom_id"], kind, None, None, None, None, 0, 0, 0, 0, 0)
+    keys: list[str] = []
+    codes = bytearray()
+    answers: list[str | None] = []
+    stops: list[str | None] = []
+    usage: list[int | None] = []
+    errors: dict[int, tuple[str, str | None]] = {}
+    add_key, add_code, add_answer, add_stop, add_usage = (
+        keys.append, codes.append, answers.append, stops.append, usage.extend,
+    )
+    for pos, line in enumerate(lines):
+        try:
+            record = _decode_line(line)
+        except msgspec.ValidationError:
+            record = _lenient(line)
+        result = record.result
+        add_key(record.custom_id)
+        kind = result.type
+        message = result.message
+        if kind == "succeeded" and message is not None:
+            content = message.content
+            if len(content) == 1 and content[0].type == "text":
+                add_answer(content[0].text)
+            else:
+                add_answer(_answer_of(content))
+            stop = message.stop_reason
+            add_stop(stop)
+            add_code(_T if stop == "max_tokens" else _S)
+            u = message.usage or _EMPTY_USAGE
+            creation = u.cache_creation
+            write_1h = (creation.ephemeral_1h_input_tokens if creation else None) or 0
+            write_5m = creation.ephemeral_5m_input_tokens if creation else None
+            if write_5m is None:
+                write_5m = (u.cache_creation_input_tokens or 0) - write_1h
+            add_usage((u.input_tokens, u.output_tokens, write_5m, write_1h, u.cache_read_input_tokens))
+            continue
+        add_answer(None)
+        add_stop(None)
+        add_usage(_NO_USAGE)
+        if kind in STATUS_CODE:
+            add_code(STATUS_CODE[kind])
+            if kind == "errored":
+                envelope = result.error or _ErrorEnvelope()
+                error = envelope.error or _ErrorBody(envelope.type, envelope.message)
+                errors[pos] = (error.type or "unknown_error", error.message)
+        else:  # a result type newer than this batchkit: keep it, as a failure that says what it was
+            add_code(_E)
+            errors[pos] = (f"unknown_result_{kind}", f"result type {kind!r} is not known to this batchkit")
+    counts = np.array([n or 0 for n in usage] if None in usage else usage, dtype=np.int64)
+    return ResultColumns(keys, codes, answers, stops, counts.reshape(len(keys), len(USAGE_FIELDS)), errors)
+
+
+def _lenient(line: bytes) -> _Line:
+    """Read a line whose fields do not have the types the fast decoder expects, keeping what fits."""
+    record = _json.loads(line)
+    result = record.get("result") or {}
+    message = result.get("message") or {}
+    u = message.get("usage") or {}
+    c = u.get("cache_creation") or {}
+
+    def count(value: object) -> int:
+        return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+
+    blocks = [
+        _Block(str(b.get("type")), b.get("text") if isinstance(b.get("text"), str) else None,
+               msgspec.Raw(_json.dumps(b["input"])) if "input" in b else msgspec.Raw())
+        for b in message.get("content") or () if isinstance(b, dict)
+    ]
+    usage = _Usage(
+        count(u.get("input_tokens")), count(u.get("output_tokens")), count(u.get("cache_creation_input_tokens")),
+        count(u.get("cache_read_input_tokens")),
+        _CacheCreation(count(c.get("ephemeral_5m_input_tokens")), count(c.get("ephemeral_1h_input_tokens"))),
+    )
+    stop = message.get("stop_reason")
+    envelope = result.get("error") or {}
+    error = envelope.get("error") or envelope
+    return _Line(
+        str(record.get("custom_id")),
+        _Result(
+            str(result.get("type")),
+            _Message(blocks, stop if isinstance(stop, str) else None, usage) if message else None,
+            _ErrorEnvelope(_ErrorBody(str(error.get("type")), str(error.get("message")))) if error else None,
+        ),
+    )
+
+
+def _answer_of(content: Iterable[_Block]) -> str:
+    """The answer in a message's content: a forced tool call's input as JSON, else the text."""
+    texts = []
+    for block in content:
+        if block.type == "tool_use" and block.input:
+            return bytes(block.input).decode()
+        if block.type == "text" and block.text is not None:
+            texts.append(block.text)
+    return "".join(texts)
 
 
 def iter_lines(chunks: Iterable[bytes]) -> Iterable[bytes]:
@@ -121,18 +278,15 @@ def iter_lines(chunks: Iterable[bytes]) -> Iterable[bytes]:
         if not chunk:
             continue
         data = tail + chunk
-        parts = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
-        tail = parts.pop()
-        if data.endswith(b"\r"):  # a CRLF may straddle two chunks
+        parts = data.splitlines()
+        # The last part may be an unfinished line — or a CR whose LF is in the next chunk.
+        if data.endswith((b"\n", b"\r")):
             tail = b""
-        for part in parts:
-            if part:
-                yield part
+        else:
+            tail = parts.pop() if parts else b""
+        yield from (p for p in parts if p)
     if tail.strip():
         yield tail
-
-
-# --------------------------------------------------------------------------- merging
 
 
 class Summary(NamedTuple):
@@ -148,66 +302,9 @@ class Summary(NamedTuple):
         return sum(n for s, n in self.by_status.items() if s not in ("succeeded", "truncated"))
 
     def __str__(self) -> str:
-        parts = [f"{n:,} {status}" for status, n in _ordered(self.by_status)]
-        text = f"{self.rows:,} rows: " + ", ".join(parts) if parts else f"{self.rows:,} rows"
+        order = {s: i for i, s in enumerate(("pending",) + FINAL_STATUSES)}
+        counts = sorted(((s, n) for s, n in self.by_status.items() if n), key=lambda kv: order.get(kv[0], 99))
+        text = f"{self.rows:,} rows: " + ", ".join(f"{n:,} {s}" for s, n in counts) if counts else f"{self.rows:,} rows"
         if self.by_error:
             text += " (" + ", ".join(f"{t}: {n:,}" for t, n in self.by_error.items()) + ")"
         return text
-
-
-def _ordered(counts: Mapping[str, int]) -> list[tuple[str, int]]:
-    order = {s: i for i, s in enumerate(("pending",) + FINAL_STATUSES)}
-    return sorted(((s, n) for s, n in counts.items() if n), key=lambda kv: order.get(kv[0], 99))
-
-
-def row_outcomes(
-    row_keys: Sequence[str | None],
-    records: Mapping[str, Sequence[Any]],
-    skipped: Mapping[int, str],
-) -> list[Sequence[Any] | None]:
-    """Each row's record (None for a skipped row or one with no result yet)."""
-    get = records.get
-    return [None if key is None else get(key) for key in row_keys]
-
-
-def summarize(
-    row_keys: Sequence[str | None],
-    records: Mapping[str, Sequence[Any]],
-    skipped: Mapping[int, str],
-) -> Summary:
-    """Count rows by final status and failed rows by error type."""
-    statuses: Counter[str] = Counter()
-    errors: Counter[str] = Counter()
-    get = records.get
-    for key in row_keys:
-        if key is None:
-            continue
-        record = get(key)
-        if record is None:
-            statuses["pending"] += 1
-            continue
-        statuses[record[1]] += 1
-        if record[4]:
-            errors[record[4]] += 1
-    if skipped:
-        statuses["skipped"] += len(skipped)
-    return Summary(len(row_keys), dict(statuses), dict(errors.most_common()))
-
-
-def answer_column(
-    row_keys: Sequence[str | None],
-    records: Mapping[str, Sequence[Any]],
-    index: pd.Index,
-    name: str,
-) -> pd.Series:
-    """The text answers as a ``string`` Series on ``index``; NA where a row has no answer.
-
-    A ``truncated`` answer keeps its partial text (its status says it was cut at max_tokens).
-    """
-    answers: list[str | None] = []
-    append = answers.append
-    get = records.get
-    for key in row_keys:
-        record = None if key is None else get(key)
-        append(record[2] if record is not None else None)
-    return pd.Series(pd.array(answers, dtype="string"), index=index, name=name)

@@ -16,9 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 import pandas as pd
 
+from . import _json
 from .errors import ConfigurationError
 
 __all__ = ["OutputSpec", "classify_spec", "extract_spec"]
@@ -64,14 +64,14 @@ class OutputSpec:
         if answer is None:
             return "no answer"
         try:
-            value = orjson.loads(answer)
-        except orjson.JSONDecodeError as exc:
+            value = _json.loads(answer)
+        except _json.DecodeError as exc:
             return f"the answer is not JSON ({exc})"
         return schema_error(value, self.schema, self.schema.get("$defs", {}), "answer")
 
     def frame(self, answers: Sequence[str | None], index: pd.Index) -> pd.DataFrame:
         """Typed columns from valid answers (None where a row has none)."""
-        values = [orjson.loads(a) if a is not None else None for a in answers]
+        values = [_json.loads(a) if a is not None else None for a in answers]
         out = {}
         defs = self.schema.get("$defs", {})
         for column, fieldname in self.columns:

@@ -63,7 +63,7 @@ def test_retry_by_hand_resubmits_only_the_failed_rows():
 
 
 def test_cancel_stops_the_batches_and_records_canceled_rows():
-    sim = make_sim(processing=Processing(fixed_latency=0.0, per_request=60.0, concurrency=2))
+    sim = make_sim(processing=Processing(fixed_latency=0.0, per_request=60.0, concurrency=2), time_scale=100)
     job = frame(20).claude.submit("{t}", client=sim.client(), poll_interval=0.01)
     while job.batches()["api_id"].isna().any():
         threading.Event().wait(0.01)

@@ -1,11 +1,10 @@
-"""Parsing result lines and merging them back onto rows: pure, no network."""
+"""Parsing result lines into columns: pure, no network."""
 
 from __future__ import annotations
 
 import orjson
-import pandas as pd
 
-from batchkit.results import answer_column, iter_lines, parse_result_line, summarize
+from batchkit.results import ResultColumns, Summary, iter_lines, parse_results
 
 
 def line(custom_id, result):
@@ -24,42 +23,56 @@ def message(content, stop_reason="end_turn", **usage):
 
 
 def test_succeeded_text_and_usage_with_cache_split():
-    rec = parse_result_line(
+    cols = parse_results([
         line("k1", message([{"type": "text", "text": "positive"}], cache_creation_input_tokens=100,
                            cache_read_input_tokens=7,
                            cache_creation={"ephemeral_5m_input_tokens": 40, "ephemeral_1h_input_tokens": 60}))
-    )
-    assert rec.key == "k1" and rec.status == "succeeded" and rec.answer == "positive"
-    assert (rec.input_tokens, rec.output_tokens, rec.cache_write_5m, rec.cache_write_1h, rec.cache_read) == (10, 3, 40, 60, 7)
+    ])
+    assert cols.keys == ["k1"] and cols.status(0) == "succeeded" and cols.answers == ["positive"]
+    assert cols.usage.tolist() == [[10, 3, 40, 60, 7]]
 
 
 def test_cache_writes_without_a_split_count_as_5m():
-    rec = parse_result_line(line("k", message([{"type": "text", "text": "x"}], cache_creation_input_tokens=12)))
-    assert (rec.cache_write_5m, rec.cache_write_1h) == (12, 0)
+    cols = parse_results([line("k", message([{"type": "text", "text": "x"}], cache_creation_input_tokens=12))])
+    assert cols.usage[0, 2:4].tolist() == [12, 0]
 
 
 def test_max_tokens_is_truncated_and_keeps_partial_text():
-    rec = parse_result_line(line("k", message([{"type": "text", "text": "The answ"}], stop_reason="max_tokens")))
-    assert rec.status == "truncated" and rec.answer == "The answ" and rec.stop_reason == "max_tokens"
+    cols = parse_results([line("k", message([{"type": "text", "text": "The answ"}], stop_reason="max_tokens"))])
+    assert cols.status(0) == "truncated" and cols.answers == ["The answ"] and cols.stop_reasons == ["max_tokens"]
 
 
 def test_tool_use_answer_is_the_tool_input_as_json():
-    rec = parse_result_line(
-        line("k", message([{"type": "tool_use", "id": "toolu_1", "name": "f", "input": {"label": "neg"}}], stop_reason="tool_use"))
+    cols = parse_results(
+        [line("k", message([{"type": "tool_use", "id": "toolu_1", "name": "f", "input": {"label": "neg"}}], stop_reason="tool_use"))]
     )
-    assert orjson.loads(rec.answer) == {"label": "neg"}
+    assert orjson.loads(cols.answers[0]) == {"label": "neg"}
 
 
 def test_errored_reads_the_type_inside_the_error_envelope():
-    rec = parse_result_line(
-        line("k", {"type": "errored", "error": {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}, "request_id": "req_1"}})
+    cols = parse_results(
+        [line("k", {"type": "errored", "error": {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}, "request_id": "req_1"}})]
     )
-    assert (rec.status, rec.error_type, rec.error_message, rec.answer) == ("errored", "overloaded_error", "busy", None)
+    assert cols.status(0) == "errored" and cols.errors == {0: ("overloaded_error", "busy")} and cols.answers == [None]
 
 
-def test_canceled_and_expired():
-    assert parse_result_line(line("a", {"type": "canceled"})).status == "canceled"
-    assert parse_result_line(line("b", {"type": "expired"})).status == "expired"
+def test_canceled_expired_and_unknown_types_are_kept():
+    cols = parse_results([line("a", {"type": "canceled"}), line("b", {"type": "expired"}), line("c", {"type": "paused"})])
+    assert [cols.status(i) for i in range(3)] == ["canceled", "expired", "errored"]
+    assert cols.errors[2][0] == "unknown_result_paused"
+
+
+def test_columns_round_trip_through_blobs_and_marks():
+    cols = parse_results([
+        line("a", message([{"type": "text", "text": "é"}])),
+        line("b", {"type": "errored", "error": {"type": "error", "error": {"type": "api_error", "message": "x"}}}),
+    ])
+    cols.mark(0, "invalid_output", "invalid_output", "not JSON")
+    back = ResultColumns.from_blobs(*cols.to_blobs())
+    assert back.keys == ["a", "b"] and back.answers == ["é", None]
+    assert [back.status(0), back.status(1)] == ["invalid_output", "errored"]
+    assert back.errors == {0: ("invalid_output", "not JSON"), 1: ("api_error", "x")}
+    assert back.usage.tolist() == cols.usage.tolist()
 
 
 def test_iter_lines_handles_any_chunking_and_line_ending():
@@ -69,23 +82,13 @@ def test_iter_lines_handles_any_chunking_and_line_ending():
         assert [orjson.loads(x) for x in iter_lines(chunks)] == [{"a": 1}, {"b": 2}, {"c": 3}, {"d": 4}]
 
 
-def test_answers_join_by_key_not_order_onto_any_index():
-    records = {"k2": ("k2", "succeeded", "two"), "k1": ("k1", "succeeded", "one")}
-    index = pd.MultiIndex.from_tuples([("a", 1), ("a", 1), ("b", 0), ("c", 9)])
-    col = answer_column(["k1", "k1", None, "k2"], records, index, "out")
-    assert col.dtype == "string"
-    assert col.tolist()[:2] == ["one", "one"] and pd.isna(col.iloc[2]) and col.iloc[3] == "two"
-    assert col.index.equals(index)
+def test_summary_reads_well():
+    s = Summary(6, {"succeeded": 2, "errored": 1, "pending": 1, "skipped": 1}, {"api_error": 1})
+    assert s.failed == 3
+    assert str(s) == "6 rows: 1 pending, 2 succeeded, 1 errored, 1 skipped (api_error: 1)"
 
 
-def test_summary_counts_statuses_and_error_types():
-    records = {
-        "a": ("a", "succeeded", "x", None, None),
-        "b": ("b", "errored", None, None, "api_error"),
-        "c": ("c", "expired", None, None, None),
-    }
-    s = summarize(["a", "a", "b", "c", None, "zz"], records, {4: "missing value"})
-    assert s.by_status == {"succeeded": 2, "errored": 1, "expired": 1, "skipped": 1, "pending": 1}
-    assert s.by_error == {"api_error": 1}
-    assert s.failed == 4
-    assert "api_error: 1" in str(s) and "2 succeeded" in str(s)
+def test_a_line_with_unexpected_field_types_is_still_read():
+    odd = line("k", message([{"type": "text", "text": "ok"}], output_tokens=2.0, cache_read_input_tokens="n/a"))
+    cols = parse_results([odd])
+    assert cols.answers == ["ok"] and cols.usage[0, 1] == 2 and cols.usage[0, 4] == 0

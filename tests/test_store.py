@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import sqlite3
+
+import orjson
 import stat
 
 import pytest
 
 from batchkit.errors import StoreError
 from batchkit.store import Store, default_store_path
-
-RECORD = ("k1", "succeeded", "yes", "end_turn", None, None, 10, 2, 0, 0, 0)
 
 
 def test_default_location_follows_env_then_xdg(monkeypatch, tmp_path):
@@ -29,7 +29,7 @@ def test_file_is_private_wal_and_migrated(tmp_path):
     assert s.query("PRAGMA journal_mode")[0][0] == "wal"
     assert s.schema_version == 1
     tables = {r[0] for r in s.query("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"jobs", "job_keys", "requests", "batches", "results"} <= tables
+    assert {"jobs", "batches", "batch_results"} <= tables
     s.close()
     assert Store(path).schema_version == 1  # reopening does not re-run migrations
 
@@ -46,33 +46,65 @@ def test_a_store_from_a_newer_batchkit_is_refused(tmp_path):
 def test_atomic_rolls_back_everything_on_error(store):
     with pytest.raises(RuntimeError):
         with store.atomic() as conn:
-            store.add_requests(conn, [("k1", b"{}")])
+            store.insert_job(conn, job_id="j", fingerprint="f", model="m", kind="text", output="o",
+                             spec={}, row_keys=["a"], skipped={})
             raise RuntimeError("boom")
-    assert store.request_bodies(["k1"]) == {}
+    assert store.load_job("j") is None
 
 
-def test_results_upsert_never_replaces_a_success_and_counts_attempts(store):
-    failed = ("k1", "errored", None, None, "api_error", "oops", 0, 0, 0, 0, 0)
+def columns(key, status, batch_error=None):
+    from batchkit.results import parse_results
+
+    if status == "succeeded":
+        result = {"type": "succeeded", "message": {"content": [{"type": "text", "text": "yes"}],
+                                                   "stop_reason": "end_turn", "usage": {"input_tokens": 1, "output_tokens": 1}}}
+    else:
+        result = {"type": "errored", "error": {"type": "error", "error": {"type": "api_error", "message": "oops"}}}
+    return parse_results([orjson.dumps({"custom_id": key, "result": result})])
+
+
+def add_batch(store, conn, keys):
+    return store.add_batch(conn, job_id="j", keys=keys, body=b"{}", attempt=1, owner="me")
+
+
+def test_the_index_keeps_an_answer_over_later_failures_and_counts_attempts(store):
     with store.atomic() as conn:
-        store.store_results(conn, "msgbatch_a", "m", [failed])
-    with store.atomic() as conn:  # the same batch read twice is not another attempt
-        store.store_results(conn, "msgbatch_a", "m", [failed])
-    assert store.query("SELECT status, attempts FROM results")[0] == ("errored", 1)
+        store.insert_job(conn, job_id="j", fingerprint="f", model="m", kind="text", output="o",
+                         spec={}, row_keys=["k1"], skipped={})
+        b1, b2, b3 = (add_batch(store, conn, ["k1"]) for _ in range(3))
+        store.store_results(conn, b1, "m", columns("k1", "errored"))
+        store.store_results(conn, b1, "m", columns("k1", "errored"))  # the same batch twice: ignored
+    entry = store.entry("k1")
+    assert (entry.code, entry.attempts, entry.error_type) == (ord("e"), 1, "api_error")
     with store.atomic() as conn:
-        store.store_results(conn, "msgbatch_b", "m", [RECORD])
-    assert store.query("SELECT status, attempts FROM results")[0] == ("succeeded", 2)
+        store.store_results(conn, b2, "m", columns("k1", "succeeded"))
+    assert store.entry("k1").attempts == 2 and store.answered(["k1", "k2"]) == {"k1"}
     with store.atomic() as conn:
-        store.store_results(conn, "msgbatch_c", "m", [failed])
-    assert store.query("SELECT status, answer FROM results")[0] == ("succeeded", "yes")
-    assert store.answered(["k1", "k2"]) == {"k1"}
+        store.store_results(conn, b3, "m", columns("k1", "errored"))
+    entry = store.entry("k1")
+    assert entry.code == ord("s") and entry.attempts == 3
+    assert store.columns(entry.results_id).answers[entry.pos] == "yes"
+    # A second process sees the same, from the file.
+    other = Store(store.path)
+    assert other.entry("k1") == entry
+    other.close()
+
+
+def test_request_bodies_are_read_back_from_the_batches_that_carried_them(store):
+    body = b'{"requests":[{"custom_id":"a","params":{"x":1,"a":2}},{"custom_id":"b","params":{"y":2}}]}'
+    with store.atomic() as conn:
+        store.insert_job(conn, job_id="j", fingerprint="f", model="m", kind="text", output="o",
+                         spec={}, row_keys=["a", "b"], skipped={})
+        store.add_batch(conn, job_id="j", keys=["a", "b"], body=body, attempt=1, owner="me")
+    assert store.request_bodies(["b", "a", "zz"]) == {"a": b'{"a":2,"x":1}', "b": b'{"y":2}'}
 
 
 def test_in_flight_keys_cover_uncollected_batches_only(store):
     with store.atomic() as conn:
         store.insert_job(conn, job_id="j", fingerprint="f", model="m", kind="text", output="o",
                          spec={}, row_keys=["a", None, "b"], skipped={1: "missing"})
-        first = store.add_batch(conn, job_id="j", keys=["a"], attempt=1, owner="me")
-        store.add_batch(conn, job_id="j", keys=["b"], attempt=1, owner="me")
+        first = add_batch(store, conn, ["a"])
+        add_batch(store, conn, ["b"])
         store.update_batch_in(conn, first, state="collected")
         assert store.in_flight_keys(conn) == {"b"}
     job = store.load_job("j")
