@@ -1,0 +1,903 @@
+"""A job's progress: one pure snapshot, three views (text, HTML, a live ipywidgets widget).
+
+The Message Batches API says nothing about a batch's progress until the whole batch ends:
+``request_counts`` stay at "processing" until then. So nothing here shows a percentage of a
+running batch. A batch shows its state and how long it has run against the typical (under an
+hour) and the maximum (24 h, then it expires) duration; the rows fill in when their batch ends.
+
+:func:`snapshot` reads a :class:`~batchkit.Job` through its public methods only — ``summary()``
+and ``batches()`` on every refresh, ``outcomes()`` only when a batch has been collected — so
+a refresh stays cheap for a job of a million rows. The views are plain functions of the
+snapshot:
+
+=====================  ======================================================================
+:func:`render_line`    one line, for logs and a terminal's live status
+:func:`render_text`    a few lines: rows by status, batches, cost, errors
+:func:`render_html`    the same as HTML (what ``Job._repr_html_`` shows)
+:class:`JobWidget`     ipywidgets, refreshed by a background thread while the kernel stays
+                       free; Cancel and Retry failed buttons call ``job.cancel()`` and
+                       ``job.retry()``, exactly as code does
+:func:`display_job`    the widget inside a Jupyter kernel with ipywidgets, else text lines
+=====================  ======================================================================
+
+The bar turns green when every row succeeded and red when any row failed for good; once a
+widget has turned red, a later success does not turn it green (tqdm's rule), until the
+user asks for a retry from the widget.
+
+>>> job = df.claude.submit("Sentiment of: {review}", output="sentiment")  # doctest: +SKIP
+>>> display_job(job)                                                     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any
+
+import orjson
+import pandas as pd
+
+from .errors import UnknownModelError
+from .results import TRANSIENT_ERRORS
+
+if TYPE_CHECKING:
+    from .jobs import Job
+
+__all__ = [
+    "MAX_BATCH_SECONDS",
+    "TYPICAL_BATCH_SECONDS",
+    "BatchProgress",
+    "JobWidget",
+    "Snapshot",
+    "TextProgress",
+    "display_job",
+    "render_html",
+    "render_line",
+    "render_text",
+    "snapshot",
+]
+
+TYPICAL_BATCH_SECONDS = 3600.0
+"""Anthropic: most batches end within an hour."""
+MAX_BATCH_SECONDS = 24 * 3600.0
+"""A batch not ended 24 h after it was created expires (its unprocessed requests ``expired``)."""
+
+FAILED_STATUSES = ("errored", "expired", "invalid_output")
+"""Row statuses that mean "no usable answer" and that the Retry button resubmits."""
+_ANSWERED = ("succeeded", "truncated")
+_ENDED_STATES = frozenset({"ended", "collected", "failed", "abandoned"})
+_STATE_LABELS = {
+    "submitting": "submitting",
+    "in_progress": "in progress",
+    "canceling": "canceling",
+    "ended": "ended",
+    "collected": "ended",
+    "failed": "refused",
+    "abandoned": "abandoned",
+}
+_COLORS = {
+    "succeeded": "#2ca02c",
+    "truncated": "#98c93c",
+    "retrying": "#f0ad4e",
+    "errored": "#d62728",
+    "expired": "#e4574f",
+    "invalid_output": "#a50f15",
+    "canceled": "#7f7f7f",
+    "skipped": "#c7c7c7",
+    "pending": "#e8e8e8",
+}
+_ORDER = ("succeeded", "truncated", "retrying", "errored", "expired", "invalid_output", "canceled", "skipped", "pending")
+_LABELS = {"pending": "waiting for their batch", "retrying": "failed, retry pending"}
+_MAX_LISTED_BATCHES = 12
+
+
+# --------------------------------------------------------------------------- the snapshot
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """One batch of a job as the store last saw it."""
+
+    api_id: str | None
+    """The API's batch id; None while the batch is only planned (``submitting``)."""
+    state: str
+    """The store's state: submitting, in_progress, canceling, ended, collected, failed, abandoned."""
+    attempt: int
+    """1 for the first submission of its rows, 2 for their first retry, … (0: cache primer)."""
+    requests: int
+    created_at: dt.datetime | None
+    ended_at: dt.datetime | None
+    expires_at: dt.datetime | None
+    elapsed: float | None
+    """Seconds it has run: API clock from create to end once ended, else since it was submitted."""
+    counts: Mapping[str, int] | None
+    """The API's ``request_counts`` — only once the batch has ended (before that they say nothing)."""
+    error: str | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self.state in _ENDED_STATES
+
+    @property
+    def label(self) -> str:
+        return _STATE_LABELS.get(self.state, self.state)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything a progress view shows about a job at one moment. Plain data, no I/O."""
+
+    job_id: str
+    model: str
+    output: str
+    status: str
+    """The job's status: ``running``, ``ended`` or ``canceled``."""
+    taken_at: dt.datetime
+    started_at: dt.datetime | None
+    rows: int
+    by_status: Mapping[str, int]
+    """Rows by status (``pending``: its batch has not ended yet)."""
+    by_error: Mapping[str, int]
+    """Failed rows by error type."""
+    batches: tuple[BatchProgress, ...] = ()
+    cost: float | None = None
+    """Dollars for the results received so far; None when they could not be priced."""
+    cost_requests: int = 0
+    """Requests whose results are in that :attr:`cost` covers."""
+    estimated_total: float | None = None
+    """Dollars the whole job is expected to cost; None until there is a basis for it."""
+    estimate_basis: str = ""
+    """Where :attr:`estimated_total` comes from, in a few words."""
+    estimate_range: tuple[float, float] | None = None
+    """The (low, high) dollars estimated when the job was submitted, if it was."""
+    typical_seconds: float = TYPICAL_BATCH_SECONDS
+    max_seconds: float = MAX_BATCH_SECONDS
+
+    # -- derived figures
+
+    @property
+    def done(self) -> bool:
+        return self.status != "running"
+
+    @property
+    def pending(self) -> int:
+        """Rows whose batch has not ended yet (or whose retry is planned and not back)."""
+        return int(self.by_status.get("pending", 0))
+
+    @property
+    def rows_done(self) -> int:
+        """Rows with an outcome, final or about to be retried."""
+        return self.rows - self.pending
+
+    @property
+    def succeeded(self) -> int:
+        return sum(int(self.by_status.get(s, 0)) for s in _ANSWERED)
+
+    @property
+    def failed(self) -> int:
+        """Rows that came back without a usable answer (some may still be retried)."""
+        return sum(int(self.by_status.get(s, 0)) for s in FAILED_STATUSES)
+
+    @property
+    def retrying(self) -> int:
+        """Failed rows the job will resubmit by itself while it runs (transient errors,
+        expiries, invalid output). An upper bound: a row past ``max_retries`` stays failed."""
+        return dict(self.segments()).get("retrying", 0)
+
+    @property
+    def failed_for_good(self) -> int:
+        """Failed rows that will stay failed unless retried by hand."""
+        return self.failed - self.retrying
+
+    @property
+    def attempts(self) -> int:
+        """The highest attempt among the job's batches (1: no retry yet; 0 without batches)."""
+        return max((b.attempt for b in self.batches), default=0)
+
+    @property
+    def elapsed(self) -> float | None:
+        """Seconds since the job was submitted, while it runs; once done, the API's time from
+        the first batch created to the last one ended (None if it sent nothing)."""
+        if not self.done:
+            return None if self.started_at is None else max(0.0, (self.taken_at - self.started_at).total_seconds())
+        created = [b.created_at for b in self.batches if b.created_at is not None]
+        ended = [b.ended_at for b in self.batches if b.ended_at is not None]
+        if not created or not ended:
+            return None
+        return max(0.0, (max(ended) - min(created)).total_seconds())
+
+    @property
+    def style(self) -> str:
+        """``"success"`` (green), ``"danger"`` (red), ``"warning"`` (canceled) or ``""`` (running)."""
+        if self.failed_for_good:
+            return "danger"
+        if not self.done:
+            return ""
+        if self.status == "canceled" or self.by_status.get("canceled"):
+            return "warning"
+        return "success"
+
+    @property
+    def state_label(self) -> str:
+        """The job's state in a word or two, for a header."""
+        if not self.done:
+            return "running"
+        if self.status == "canceled":
+            return "canceled"
+        return "ended with failures" if self.failed else "succeeded"
+
+    def segments(self) -> list[tuple[str, int]]:
+        """Rows by display category, in bar order, zero counts dropped."""
+        counts = {s: int(self.by_status.get(s, 0)) for s in _ORDER}
+        if not self.done:
+            transient = sum(int(n) for t, n in self.by_error.items() if t in TRANSIENT_ERRORS)
+            moved = {"errored": min(counts["errored"], transient), "expired": counts["expired"],
+                     "invalid_output": counts["invalid_output"]}
+            for status, n in moved.items():
+                counts[status] -= n
+                counts["retrying"] += n
+        extra = [(s, int(n)) for s, n in self.by_status.items() if s not in counts and n]
+        return [(s, counts[s]) for s in _ORDER if counts[s]] + extra
+
+
+class _Cache:
+    """What a job's previous snapshot read, reused while the store has not changed."""
+
+    def __init__(self) -> None:
+        self.version: Any = None
+        self.read: tuple[str, Any, pd.DataFrame] | None = None
+        self.cost_key: Any = None
+        self.cost: tuple[float | None, int, tuple[float, float, float] | None] = (None, 0, None)
+
+
+_CACHES: weakref.WeakKeyDictionary[Any, _Cache] = weakref.WeakKeyDictionary()
+_CACHES_LOCK = threading.Lock()
+
+
+def snapshot(job: Job, *, now: dt.datetime | None = None, prices: Any = None) -> Snapshot:
+    """Read ``job``'s progress into a :class:`Snapshot`.
+
+    Cheap enough to call every second on a job of a million rows: ``summary()`` and
+    ``batches()`` are read again only when the store has changed, and the cost only when a
+    batch has been collected.
+    """
+    now = now or dt.datetime.now(dt.timezone.utc)
+    with _CACHES_LOCK:
+        cache = _CACHES.setdefault(job, _Cache())
+    version = _store_version(job)
+    if cache.read is None or version is None or version != cache.version:
+        status = job.status  # first: a summary read after it is at least as new
+        cache.read = (status, job.summary(), job.batches())
+        cache.version = version
+    status, summary, frame = cache.read
+    batches = tuple(_batch_progress(row, now) for row in frame.itertuples(index=False))
+    cost, cost_requests, bounds = _cost(job, cache, batches, status, prices)
+    estimated, basis = _estimated_total(batches, cost, cost_requests, status, bounds)
+    return Snapshot(
+        job_id=job.job_id,
+        model=job.model,
+        output=job.output,
+        status=status,
+        taken_at=now,
+        started_at=_timestamp(job.created_at),
+        rows=int(summary.rows),
+        by_status=dict(summary.by_status),
+        by_error=dict(summary.by_error),
+        batches=batches,
+        cost=cost,
+        cost_requests=cost_requests,
+        estimated_total=estimated,
+        estimate_basis=basis,
+        estimate_range=None if bounds is None else (bounds[0], bounds[2]),
+    )
+
+
+def _store_version(job: Job) -> Any:
+    version = getattr(job.store, "version", None)
+    return version() if callable(version) else None
+
+
+def _timestamp(value: Any) -> dt.datetime | None:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    try:
+        stamp = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)
+
+
+def _batch_progress(row: Any, now: dt.datetime) -> BatchProgress:
+    created, ended = _timestamp(row.created_at), _timestamp(row.ended_at)
+    intent = _timestamp(row.intent_at)
+    state = str(row.state)
+    elapsed: float | None
+    if created is not None and ended is not None:
+        elapsed = (ended - created).total_seconds()
+    elif created is not None and created <= now:
+        elapsed = (now - created).total_seconds()
+    elif intent is not None and state not in _ENDED_STATES:
+        # The API's clock can run ahead of ours (a simulator's fast clock): count from our
+        # own record of when the batch was submitted instead.
+        elapsed = (now - intent).total_seconds()
+    else:
+        elapsed = None
+    counts = None
+    raw = row.request_counts
+    if state in _ENDED_STATES and isinstance(raw, (str, bytes)) and raw:
+        counts = {str(k): int(v) for k, v in orjson.loads(raw).items()}
+    api_id = row.api_id if isinstance(row.api_id, str) else None
+    error = row.error if isinstance(row.error, str) else None
+    return BatchProgress(
+        api_id=api_id, state=state, attempt=int(row.attempt), requests=int(row.n_requests),
+        created_at=created, ended_at=ended, expires_at=_timestamp(row.expires_at),
+        elapsed=None if elapsed is None else max(0.0, elapsed), counts=counts, error=error,
+    )
+
+
+def _cost(
+    job: Job, cache: _Cache, batches: tuple[BatchProgress, ...], status: str, prices: Any
+) -> tuple[float | None, int, tuple[float, float, float] | None]:
+    """Dollars for the results received so far, their request count and the estimate made at
+    submission (low, typical, high) — recomputed only when another batch has been collected."""
+    collected = tuple(b.api_id for b in batches if b.state == "collected")
+    key = (collected, status)
+    if key == cache.cost_key:
+        return cache.cost
+    result: tuple[float | None, int, tuple[float, float, float] | None]
+    if hasattr(type(job), "cost"):  # Job.cost: a JobCost with total, requests_paid, estimate
+        value = job.cost  # type: ignore[attr-defined]
+        value = value() if callable(value) else value
+        estimate = getattr(value, "estimate", None)
+        bounds = None
+        if estimate is not None:
+            bounds = (float(estimate.low), float(estimate.typical), float(estimate.high))
+        total = getattr(value, "total", value)
+        result = (None if total is None else float(total), int(getattr(value, "requests_paid", 0)), bounds)
+    elif not collected:
+        result = (0.0, 0, None)
+    else:
+        result = (*_cost_from_outcomes(job, batches, prices), None)
+    cache.cost_key, cache.cost = key, result
+    return result
+
+
+def _cost_from_outcomes(job: Job, batches: tuple[BatchProgress, ...], prices: Any) -> tuple[float | None, int]:
+    """The cost of the answers this job's own batches brought back, from its outcomes.
+
+    ``outcomes()`` also holds answers an earlier job paid for (a request answered once serves
+    every later job), and it does not say which batch brought each one. So the job's priced
+    answers are scaled to the number its batches report as succeeded: exact when this job
+    paid for every answer it holds, a per-request average otherwise.
+    """
+    from .pricing import usage_cost_frame
+
+    paid = sum((b.counts or {}).get("succeeded", 0) for b in batches)
+    if not paid:
+        return 0.0, 0
+    outcomes = job.outcomes()
+    answered = outcomes[outcomes["status"].isin(_ANSWERED)]
+    if "request_key" in answered:  # a request shared by several rows is sent, and paid, once
+        answered = answered.drop_duplicates("request_key")
+    if not len(answered):
+        return None, paid
+    try:
+        dollars = float(usage_cost_frame(answered, job.model, batch=True, prices=prices)["total"].sum())
+    except UnknownModelError:  # an unpriced model: show no cost rather than break the display
+        return None, paid
+    return dollars * min(1.0, paid / len(answered)), paid
+
+
+def _estimated_total(
+    batches: tuple[BatchProgress, ...], cost: float | None, cost_requests: int, status: str,
+    bounds: tuple[float, float, float] | None,
+) -> tuple[float | None, str]:
+    if status != "running":
+        return (cost, "final") if cost is not None else (None, "")
+    if bounds is not None:
+        return bounds[1], "estimated at submission"
+    to_send = sum(b.requests for b in batches if b.attempt <= 1)
+    if cost is None or not cost_requests or not to_send:
+        return None, ""
+    return cost / cost_requests * to_send, f"projected from {cost_requests:,} answered requests"
+
+
+# --------------------------------------------------------------------------- text
+
+
+def _duration(seconds: float | None) -> str:
+    """``42 s``, ``3 min 05 s``, ``1 h``, ``2 h 04 min``, ``24 h``, ``3 d 2 h``.
+
+    >>> _duration(59.6), _duration(185), _duration(3600), _duration(86400)
+    ('1 min 00 s', '3 min 05 s', '1 h', '24 h')
+    """
+    if seconds is None:
+        return "—"
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    if s < 2 * 86400:
+        h, m = divmod(s // 60, 60)
+        return f"{h} h {m:02d} min" if m else f"{h} h"
+    return f"{s // 86400} d {s % 86400 // 3600} h"
+
+
+def _dollars(value: float | None) -> str:
+    if value is None:
+        return "unknown"
+    if value == 0:
+        return "$0"
+    if abs(value) < 0.01:
+        return f"${value:.4f}"
+    return f"${value:,.2f}"
+
+
+def _row_parts(snap: Snapshot) -> list[str]:
+    return [f"{n:,} {_LABELS.get(s, s)}" for s, n in snap.segments()]
+
+
+def _batch_summary(snap: Snapshot) -> str:
+    if not snap.batches:
+        return "none sent (every row was already answered or skipped)" if snap.done else "none yet"
+    by_state: dict[str, int] = {}
+    for b in snap.batches:
+        by_state[b.label] = by_state.get(b.label, 0) + 1
+    states = ", ".join(f"{n} {s}" for s, n in by_state.items())
+    retries = f"; {snap.attempts - 1} round(s) of retries" if snap.attempts > 1 else ""
+    return f"{len(snap.batches)} ({states}){retries}"
+
+
+def _batch_time(b: BatchProgress, snap: Snapshot) -> str:
+    if b.ended:
+        return f"took {_duration(b.elapsed)}" if b.elapsed is not None else ""
+    if b.state == "submitting":
+        return "being created"
+    limit = f"typical < {_duration(snap.typical_seconds)}, limit {_duration(snap.max_seconds)}"
+    return f"{_duration(b.elapsed)} so far ({limit})"
+
+
+def _batch_result(b: BatchProgress) -> str:
+    if b.error:
+        return b.error
+    if b.counts is None:
+        return "counts come when the batch ends" if not b.ended else ""
+    return ", ".join(f"{n:,} {k}" for k, n in b.counts.items() if n and k != "processing") or "no results"
+
+
+def _cost_text(snap: Snapshot) -> str:
+    if snap.done:
+        text = f"{_dollars(snap.cost)} (batch prices)" if snap.cost is not None else "unknown"
+        if snap.estimate_range is not None:
+            low, high = snap.estimate_range
+            text += f"; estimated {_dollars(low)}–{_dollars(high)}"
+        return text
+    text = f"{_dollars(snap.cost)} so far"
+    if snap.cost_requests:
+        text += f" for {snap.cost_requests:,} answered requests"
+    if snap.estimated_total is not None:
+        text += f"; about {_dollars(snap.estimated_total)} in all ({snap.estimate_basis})"
+    else:
+        text += "; a total is projected once the first batch ends"
+    return text
+
+
+def render_line(snap: Snapshot) -> str:
+    """One line: state, rows with an outcome, batches ended, cost.
+
+    >>> snap = Snapshot("job_1", "claude-haiku-4-5", "out", "running",
+    ...                 dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc), None, 10,
+    ...                 {"pending": 4, "succeeded": 6}, {})
+    >>> render_line(snap)
+    'job_1 running: 6 of 10 rows back (6 succeeded, 4 waiting for their batch); batches: none yet; $0 so far'
+    """
+    when = f" {_duration(snap.elapsed)}" if snap.elapsed is not None else ""
+    rows = f"{snap.rows_done:,} of {snap.rows:,} rows back" if not snap.done else f"{snap.rows:,} rows"
+    parts = ", ".join(_row_parts(snap))
+    ended = sum(b.ended for b in snap.batches)
+    batches = f"{ended} of {len(snap.batches)} batches ended" if snap.batches else _batch_summary(snap)
+    cost = _dollars(snap.cost) + ("" if snap.done else " so far")
+    return f"{snap.job_id} {snap.state_label}{when}: {rows} ({parts}); batches: {batches}; {cost}"
+
+
+def render_text(snap: Snapshot, *, max_batches: int = _MAX_LISTED_BATCHES) -> str:
+    """A few lines for a terminal or a log: header, rows, batches (each with its time), cost, errors."""
+    when = f", {_duration(snap.elapsed)}" if snap.elapsed is not None else ""
+    lines = [
+        f"batchkit job {snap.job_id} ({snap.model} → {snap.output!r}): {snap.state_label}{when}",
+        f"  rows     {snap.rows:,}: " + (", ".join(_row_parts(snap)) or "none"),
+        f"  batches  {_batch_summary(snap)}",
+    ]
+    for b in snap.batches[:max_batches]:
+        name = b.api_id or "(planned)"
+        lines.append(
+            f"    {name:<34} attempt {b.attempt}  {b.label:<11} {b.requests:>7,} requests  "
+            f"{_batch_time(b, snap)}  {_batch_result(b)}".rstrip()
+        )
+    if len(snap.batches) > max_batches:
+        lines.append(f"    … and {len(snap.batches) - max_batches} more")
+    lines.append(f"  cost     {_cost_text(snap)}")
+    if snap.by_error:
+        lines.append("  errors   " + ", ".join(f"{t}: {n:,}" for t, n in snap.by_error.items()))
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- HTML
+
+
+_BAR_STYLE_COLORS = {"success": "#2ca02c", "danger": "#d62728", "warning": "#f0ad4e", "": "#4c72b0"}
+
+
+def _rows_bar_html(snap: Snapshot) -> str:
+    esc = html.escape
+    total = max(snap.rows, 1)
+    cells = []
+    for status, n in snap.segments():
+        width = 100.0 * n / total
+        label = _LABELS.get(status, status)
+        pattern = (";background-image:repeating-linear-gradient(45deg,transparent 0 6px,"
+                   "rgba(255,255,255,.55) 6px 12px)") if status == "pending" else ""
+        cells.append(
+            f'<div class="batchkit-seg batchkit-seg-{esc(status)}" title="{n:,} {esc(label)}" '
+            f'style="width:{width:.3f}%;background:{_COLORS.get(status, "#999")}{pattern}"></div>'
+        )
+    return ('<div class="batchkit-rows-bar" style="display:flex;height:12px;border-radius:3px;'
+            'overflow:hidden;background:#eee;margin:4px 0;max-width:640px">' + "".join(cells) + "</div>")
+
+
+def _time_gauge_html(b: BatchProgress, snap: Snapshot) -> str:
+    """Time used of the 24 h limit, with a tick at the typical duration — time, not progress."""
+    if b.elapsed is None or b.state == "submitting":
+        return ""
+    share = min(1.0, b.elapsed / snap.max_seconds)
+    tick = 100.0 * snap.typical_seconds / snap.max_seconds
+    color = "#999" if b.ended else ("#4c72b0" if b.elapsed <= snap.typical_seconds else "#dd8452")
+    title = (f"{_duration(b.elapsed)} of the {_duration(snap.max_seconds)} limit "
+             f"(most batches end within {_duration(snap.typical_seconds)})")
+    return (
+        f'<div title="{html.escape(title)}" style="position:relative;width:120px;height:6px;background:#eee;'
+        f'border-radius:3px"><div style="width:{100 * share:.2f}%;min-width:2px;height:100%;'
+        f'background:{color};border-radius:3px"></div><div style="position:absolute;left:{tick:.2f}%;'
+        'top:-2px;width:1px;height:10px;background:#555"></div></div>'
+    )
+
+
+def render_html(snap: Snapshot, *, max_batches: int = _MAX_LISTED_BATCHES, bar: bool = True) -> str:
+    """The snapshot as one self-contained HTML block (inline styles, no scripts).
+
+    ``bar=False`` leaves out the rows bar (the widget draws its own).
+    """
+    esc = html.escape
+    color = _BAR_STYLE_COLORS[snap.style]
+    when = f" · {_duration(snap.elapsed)}" if snap.elapsed is not None else ""
+    head = (
+        f'<div><b>batchkit job</b> <code>{esc(snap.job_id)}</code> · {esc(snap.model)} → '
+        f'<code>{esc(snap.output)}</code> · <span class="batchkit-state" data-state="{esc(snap.status)}" '
+        f'style="color:{color};font-weight:600">{esc(snap.state_label)}</span>{esc(when)}</div>'
+    )
+    rows = (f'<div class="batchkit-rows">{snap.rows:,} rows: '
+            + esc(", ".join(_row_parts(snap)) or "none") + "</div>")
+    cell = 'style="padding:1px 8px 1px 0;text-align:{}"'
+    body = []
+    for b in snap.batches[:max_batches]:
+        body.append(
+            "<tr>"
+            f"<td {cell.format('left')}><code>{esc(b.api_id or '(planned)')}</code></td>"
+            f"<td {cell.format('right')}>{b.attempt}</td>"
+            f'<td {cell.format("left")} class="batchkit-batch-state">{esc(b.label)}</td>'
+            f"<td {cell.format('right')}>{b.requests:,}</td>"
+            f"<td {cell.format('left')}>{esc(_batch_time(b, snap))}</td>"
+            f"<td {cell.format('left')}>{_time_gauge_html(b, snap)}</td>"
+            f"<td {cell.format('left')}>{esc(_batch_result(b))}</td>"
+            "</tr>"
+        )
+    more = ""
+    if len(snap.batches) > max_batches:
+        more = f'<div style="color:#666">… and {len(snap.batches) - max_batches} more batches</div>'
+    table = ""
+    if snap.batches:
+        heads = ("batch", "attempt", "state", "requests", "time", "of 24 h limit", "results")
+        header = "".join(f"<th {cell.format('left')}>{h}</th>" for h in heads)
+        table = (f'<table class="batchkit-batches" style="border-collapse:collapse;font-size:90%">'
+                 f"<thead><tr>{header}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}")
+    else:
+        table = f"<div>batches: {esc(_batch_summary(snap))}</div>"
+    errors = ""
+    if snap.by_error:
+        errors = ('<div class="batchkit-errors">errors: '
+                  + esc(", ".join(f"{t}: {n:,}" for t, n in snap.by_error.items())) + "</div>")
+    cost = f'<div class="batchkit-cost">cost: {esc(_cost_text(snap))}</div>'
+    return (
+        f'<div class="batchkit-job" data-status="{esc(snap.status)}" data-style="{esc(snap.style)}" '
+        'style="font-size:13px;line-height:1.45">'
+        + head + (_rows_bar_html(snap) if bar else "") + rows + table + cost + errors + "</div>"
+    )
+
+
+# --------------------------------------------------------------------------- live views
+
+
+def _in_kernel() -> bool:
+    """Whether this code runs inside a Jupyter kernel (not a terminal IPython, not a script)."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return False
+    shell = ipython.get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def _import_widgets() -> Any:
+    try:
+        import ipywidgets
+    except ImportError as exc:
+        raise ImportError(
+            "batchkit's live job widget needs ipywidgets: pip install 'ipywidgets>=8' "
+            "(JupyterLab then shows it; no extension to enable)"
+        ) from exc
+    return ipywidgets
+
+
+class _Poller:
+    """A daemon thread that calls ``tick`` every ``interval`` seconds until it returns True."""
+
+    def __init__(
+        self, tick: Callable[[], bool], interval: float, name: str,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        self._tick = tick
+        self._on_error = on_error
+        self.interval = interval
+        self._name = name
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                if self._tick():
+                    return
+            except Exception as exc:  # noqa: BLE001 — a view thread must not die silently; shown in the view
+                self.error = exc
+                if self._on_error is not None:
+                    self._on_error(exc)
+                return
+            # A refresh must not eat the process: wait at least five times what it took.
+            spent = time.monotonic() - started
+            self._stop.wait(max(self.interval, 5 * spent))
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            return not thread.is_alive()
+        return True
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+
+class JobWidget:
+    """A live ipywidgets view of a job: a rows bar, the batches with their times, cost, errors,
+    and Cancel / Retry failed buttons.
+
+    A daemon thread refreshes it every ``interval`` seconds until the job is done, so it stays
+    current while the kernel runs other cells (or waits in ``job.wait()``). The buttons act in
+    a worker thread through ``job.cancel()`` and ``job.retry()``. Note that a kernel busy in a
+    blocking cell handles button clicks only when that cell ends; interrupt it to detach.
+
+    >>> w = JobWidget(job)   # doctest: +SKIP
+    >>> w                    # doctest: +SKIP  (the last expression of a cell displays it)
+    """
+
+    def __init__(self, job: Job, *, interval: float = 0.5, start: bool = True) -> None:
+        widgets = _import_widgets()
+        self.job = job
+        self.snapshot: Snapshot | None = None
+        self._red = False
+        self._lock = threading.RLock()
+        self._action: threading.Thread | None = None
+        self.bar = widgets.IntProgress(
+            value=0, min=0, max=1, description="", bar_style="",
+            layout=widgets.Layout(width="100%", max_width="640px"),
+        )
+        self.details = widgets.HTML()
+        self.message = widgets.HTML()
+        self.cancel_button = widgets.Button(description="Cancel", icon="stop", tooltip="job.cancel()",
+                                            layout=widgets.Layout(width="auto"))
+        self.retry_button = widgets.Button(description="Retry failed", icon="redo",
+                                           tooltip="job.retry(statuses=...)",
+                                           layout=widgets.Layout(width="auto", display="none"))
+        self.cancel_button.on_click(lambda _b: self._act("cancel"))
+        self.retry_button.on_click(lambda _b: self._act("retry"))
+        buttons = widgets.HBox([self.cancel_button, self.retry_button, self.message])
+        self.widget = widgets.VBox([self.bar, self.details, buttons])
+        self.widget.add_class("batchkit-job-widget")
+        self._poller = _Poller(self._tick, interval, name=f"batchkit-view-{job.job_id}",
+                               on_error=self._show_error)
+        self.refresh()
+        if start:
+            self.start()
+
+    # -- display
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def __repr__(self) -> str:
+        return render_text(self.snapshot) if self.snapshot is not None else f"<JobWidget {self.job.job_id}>"
+
+    # -- refreshing
+
+    def start(self) -> JobWidget:
+        """Refresh from a background thread until the job is done (idempotent)."""
+        self._poller.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop refreshing (the job itself is not affected)."""
+        self._poller.stop()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the refresh thread to finish (it does once the job is done)."""
+        return self._poller.join(timeout)
+
+    def _tick(self) -> bool:
+        snap = self.refresh()
+        return snap.done and not self._busy()
+
+    def _busy(self) -> bool:
+        return self._action is not None and self._action.is_alive()
+
+    def refresh(self) -> Snapshot:
+        """Read the job now and redraw; returns the snapshot shown."""
+        snap = snapshot(self.job)
+        with self._lock:
+            self.snapshot = snap
+            style = snap.style
+            if style == "danger":
+                self._red = True
+            elif self._red:
+                style = "danger"  # green never overwrites red
+            self.bar.max = max(snap.rows, 1)
+            self.bar.value = snap.rows_done
+            self.bar.bar_style = style
+            self.bar.description = f"{snap.rows_done:,}/{snap.rows:,}"
+            self.details.value = render_html(snap, bar=False)
+            busy = self._busy()
+            self.cancel_button.disabled = snap.done or busy
+            self.cancel_button.layout.display = "none" if snap.done else ""
+            retryable = snap.done and snap.failed > 0 and snap.status != "canceled"
+            self.retry_button.disabled = busy or not retryable
+            self.retry_button.layout.display = "" if retryable or busy else "none"
+        return snap
+
+    def _show_error(self, exc: BaseException) -> None:
+        self.message.value = (f'<span style="color:#d62728">stopped refreshing: '
+                              f"{html.escape(f'{type(exc).__name__}: {exc}')}</span>")
+
+    # -- actions
+
+    def cancel(self) -> threading.Thread:
+        """What the Cancel button does: ``job.cancel()`` in a worker thread."""
+        return self._act("cancel")
+
+    def retry(self) -> threading.Thread:
+        """What the Retry failed button does: ``job.retry(statuses=<failed ones>, wait=False)``."""
+        return self._act("retry")
+
+    def _act(self, what: str) -> threading.Thread:
+        with self._lock:
+            if self._busy():
+                assert self._action is not None
+                return self._action
+            self.cancel_button.disabled = True
+            self.retry_button.disabled = True
+            self.message.value = "canceling…" if what == "cancel" else "resubmitting failed rows…"
+            if what == "retry":
+                self._red = False  # a new attempt: its outcome decides the colour again
+            self._action = threading.Thread(target=self._run_action, args=(what,),
+                                            name=f"batchkit-{what}-{self.job.job_id}", daemon=True)
+            self._action.start()
+            return self._action
+
+    def _run_action(self, what: str) -> None:
+        try:
+            if what == "cancel":
+                self.job.cancel()
+                note = "canceled"
+            else:
+                statuses = [s for s in FAILED_STATUSES if self.snapshot and self.snapshot.by_status.get(s)]
+                self.job.retry(statuses=statuses or FAILED_STATUSES, wait=False)
+                note = "failed rows resubmitted"
+            self.message.value = f'<span style="color:#666">{html.escape(note)}</span>'
+        except Exception as exc:  # noqa: BLE001 — a button's thread has no caller to raise to
+            self.message.value = f'<span style="color:#d62728">{html.escape(f"{what} failed: {exc}")}</span>'
+        finally:
+            with self._lock:
+                self._action = None
+            self.refresh()
+            self._poller.start()  # a retry makes the job run again
+
+
+class TextProgress:
+    """Text lines for terminals and logs: a line whenever the job's counts change, then the
+    full :func:`render_text` once it is done."""
+
+    def __init__(self, job: Job, *, file: IO[str] | None = None, interval: float = 1.0, start: bool = True) -> None:
+        self.job = job
+        self.file = file
+        self.snapshot: Snapshot | None = None
+        self._last: Any = None
+        self._poller = _Poller(self._tick, interval, name=f"batchkit-text-{job.job_id}",
+                               on_error=self._show_error)
+        if start:
+            self.start()
+
+    def start(self) -> TextProgress:
+        self._poller.start()
+        return self
+
+    def stop(self) -> None:
+        self._poller.stop()
+
+    def join(self, timeout: float | None = None) -> bool:
+        return self._poller.join(timeout)
+
+    def _show_error(self, exc: BaseException) -> None:
+        out = self.file if self.file is not None else sys.stderr
+        print(f"batchkit: stopped showing job {self.job.job_id}: {type(exc).__name__}: {exc}", file=out)
+
+    def _tick(self) -> bool:
+        snap = self.snapshot = snapshot(self.job)
+        out = self.file if self.file is not None else sys.stderr
+        if snap.done:
+            print(render_text(snap), file=out, flush=True)
+            return True
+        key = (dict(snap.by_status), tuple(b.state for b in snap.batches))
+        if key != self._last:
+            self._last = key
+            print(render_line(snap), file=out, flush=True)
+        return False
+
+
+def display_job(job: Job, *, interval: float = 0.5, file: IO[str] | None = None) -> JobWidget | TextProgress:
+    """Show ``job``'s progress where the user is looking, and keep it current.
+
+    In a Jupyter kernel with ipywidgets: a :class:`JobWidget`, displayed in the cell's output.
+    Anywhere else (a terminal, a script, a kernel without ipywidgets): a :class:`TextProgress`
+    printing to ``file`` (default stderr). Either way a daemon thread does the refreshing and
+    the call returns at once; ``.join()`` waits for the final state to be shown.
+    """
+    if _in_kernel():
+        try:
+            widget = JobWidget(job, interval=interval)
+        except ImportError:
+            pass
+        else:
+            from IPython.display import display
+
+            display(widget.widget)
+            return widget
+    return TextProgress(job, file=file, interval=max(interval, 1.0))

@@ -1,0 +1,150 @@
+"""The notebooks run top to bottom in a real Jupyter kernel against the simulator, unedited.
+
+Each notebook is executed by nbclient in an ipykernel — the same kernel JupyterLab starts — so a
+blocking ``batch()`` and a background widget thread both run inside a live kernel event loop.
+Any error output fails the test, and so does a traceback a background thread printed to stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+BUDGET_SECONDS = 60.0
+"""Each notebook should run in under a minute on the CI machine (2 cores)."""
+
+pytestmark = pytest.mark.filterwarnings(
+    # jupyter_client warns about its own platform-dirs migration on some installs; not ours.
+    "ignore::DeprecationWarning:jupyter_client",
+    "ignore::DeprecationWarning:jupyter_core",
+)
+
+
+def _notebooks() -> list[Path]:
+    return sorted(NOTEBOOKS.glob("*.ipynb"))
+
+
+_EXECUTED: dict[str, tuple[Any, float]] = {}
+
+
+def _run(name: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, float]:
+    """Execute a notebook once per test session; returns the executed book and its seconds."""
+    if name in _EXECUTED:
+        return _EXECUTED[name]
+    tmp = tmp_path_factory.mktemp(name.split(".")[0])
+    book = nbformat.read(NOTEBOOKS / name, as_version=4)
+    client = nbclient.NotebookClient(
+        book, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}},
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        # The kernel inherits this environment: no ANTHROPIC_* (see conftest), no store of the
+        # user's, temp files (the notebooks' job stores) under the test's own directory.
+        for var in [v for v in os.environ if v.startswith("ANTHROPIC_")]:
+            mp.delenv(var)
+        mp.setenv("BATCHKIT_STORE", str(tmp / "default-store.sqlite3"))
+        mp.setenv("TMPDIR", str(tmp))
+        mp.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+        started = time.perf_counter()
+        client.execute()
+        seconds = time.perf_counter() - started
+    _EXECUTED[name] = (book, seconds)
+    return book, seconds
+
+
+def _outputs(book: Any) -> list[tuple[int, dict[str, Any]]]:
+    return [(i, out) for i, cell in enumerate(book.cells) if cell.cell_type == "code" for out in cell.outputs]
+
+
+def _text(book: Any) -> str:
+    parts = []
+    for _, out in _outputs(book):
+        if out.output_type == "stream":
+            parts.append(out.text)
+        elif "data" in out and "text/plain" in out["data"]:
+            parts.append(out["data"]["text/plain"])
+    return "\n".join(parts)
+
+
+def _check_clean(book: Any) -> None:
+    for i, out in _outputs(book):
+        assert out.output_type != "error", f"cell {i}: {out.get('ename')}: {out.get('evalue')}"
+        if out.output_type == "stream" and out.name == "stderr":
+            for marker in ("Traceback", "Exception in thread", "Error:"):
+                assert marker not in out.text, f"cell {i} printed to stderr:\n{out.text}"
+
+
+def test_notebooks_are_committed_without_outputs():
+    assert [p.name for p in _notebooks()] == [
+        "01_quickstart.ipynb", "02_classify_at_scale.ipynb", "03_cost_explorer.ipynb",
+    ]
+    for path in _notebooks():
+        book = nbformat.read(path, as_version=4)
+        nbformat.validate(book)
+        code = [c for c in book.cells if c.cell_type == "code"]
+        assert all(not c.outputs and c.execution_count is None for c in code), f"{path.name} has outputs"
+        # The first code cell starts the simulator, and the markdown before it says how to use a key.
+        assert "start_simulator(" in code[0].source
+        intro = "".join(c.source for c in book.cells[: book.cells.index(code[0])])
+        assert "ANTHROPIC_API_KEY" in intro
+
+
+@pytest.mark.slow
+def test_quickstart_runs_top_to_bottom(tmp_path_factory):
+    book, seconds = _run("01_quickstart.ipynb", tmp_path_factory)
+    _check_clean(book)
+    text = _text(book)
+    assert "2,000 rows: 2,000 succeeded" in text  # the re-submitted call found the finished job
+    assert "with the Batch API" in text and "at standard prices" in text
+    assert seconds < BUDGET_SECONDS, f"quickstart took {seconds:.0f} s"
+
+
+@pytest.mark.slow
+def test_classify_at_scale_shows_the_widget_retries_and_reattaches(tmp_path_factory):
+    book, seconds = _run("02_classify_at_scale.ipynb", tmp_path_factory)
+    _check_clean(book)
+    widgets = [out for _, out in _outputs(book) if WIDGET_MIME in out.get("data", {})]
+    assert len(widgets) >= 2  # the job's widget and the re-attached job's
+    text = _text(book)
+    attempts = re.search(r"attempts\n((?:\d+\s+\d+\n?)+)", text)
+    assert attempts and len(attempts.group(1).split()) >= 4, "no row needed a second attempt"
+    assert "retries of failed rows, 0 created twice)" in text  # re-attached, nothing paid twice
+    assert "0 batches created, 0 requests sent" in text  # the same call again
+    sent = re.search(r"requests sent for 3,003 rows: (\d+) \(3 new texts, (\d+) rows", text)
+    assert sent and int(sent[1]) == 3 + int(sent[2])  # overlapping rows: only those without an answer
+    assert seconds < BUDGET_SECONDS, f"classify at scale took {seconds:.0f} s"
+
+
+@pytest.mark.slow
+def test_cost_explorer_draws_and_compares(tmp_path_factory):
+    book, seconds = _run("03_cost_explorer.ipynb", tmp_path_factory)
+    _check_clean(book)
+    images = [out for _, out in _outputs(book) if "image/png" in out.get("data", {})]
+    assert len(images) >= 3  # the estimate, the two savings curves, estimate vs actual
+    htmls = "".join(out["data"].get("text/html", "") for _, out in _outputs(book) if "data" in out)
+    assert "CostEstimate" in htmls
+    assert "1,850 rows: 1,850 succeeded" in _text(book)
+    assert seconds < BUDGET_SECONDS, f"cost explorer took {seconds:.0f} s"
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="pricing.usage_cost_frame ignores the outcome columns cache_write_5m/cache_write_1h/"
+    "cache_read, so a cached job's actual cost leaves out its cache tokens (fix pending in pricing)",
+)
+def test_cost_explorer_actual_cost_is_within_the_estimate(tmp_path_factory):
+    book, _ = _run("03_cost_explorer.ipynb", tmp_path_factory)
+    found = re.search(r"actual: \$([\d.]+); estimated \$([\d.]+)–\$([\d.]+)", _text(book))
+    assert found, "the notebook printed no actual-against-estimate line"
+    actual, low, high = map(float, found.groups())
+    assert low <= actual <= high
