@@ -243,9 +243,23 @@ def submit(
     resolved_store = Store.resolve(store)
     # Nothing to send (empty frame, every row skipped) needs no client or key.
     resolved_client = backend.resolve_client(client) if call.plan.bodies else client
-    if max_cost is not None:
-        guess = estimate(call, client=resolved_client, store=resolved_store, prices=prices)
-        guess.check_budget(max_cost, mode=run_mode(call))
+    mode = run_mode(call)
+    try:
+        guess = estimate(
+            call, client=resolved_client if max_cost is not None else None, store=resolved_store,
+            prices=prices, count=max_cost is not None,
+        )
+    except UnknownModelError:
+        if max_cost is not None:
+            raise
+    else:
+        if max_cost is not None:
+            guess.check_budget(max_cost, mode=mode)
+        figures = guess[mode]
+        call.spec["estimate"] = {
+            "mode": mode, "low": figures.low, "typical": figures.typical, "high": figures.high,
+            "upper_bound": figures.upper_bound, "token_source": guess.token_source,
+        }
     return open_job(
         resolved_store, resolved_client, call.frame, call.plan, call.template,
         kind=call.kind, output=call.output, spec=call.spec,
@@ -272,18 +286,21 @@ def estimate(
     hit_rate: float | tuple[float, float] | None = None,
     sample: int = 20,
     prices: Any = None,
+    count: bool = True,
 ) -> CostEstimate:
     """Price a call before it runs.
 
     Input tokens come from the ``count_tokens`` endpoint on a random sample of up to
     ``sample`` requests, scaled to all of them, when a client is available (counting is
-    free); otherwise from the offline estimate. The estimate says which.
+    free) and ``count`` is true; otherwise from the offline estimate. The estimate says which.
     """
     resolved_store = Store.resolve(store)
     bodies = call.plan.bodies
     answered = resolved_store.answered(bodies) if bodies else set()
     to_send = [k for k in bodies if k not in answered]
-    if client is None:
+    if not count:
+        client = None
+    elif client is None:
         client = backend.get_default_client()
         if client is None and (os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN")):
             client = backend.resolve_client(None)

@@ -34,7 +34,9 @@ import numpy as np
 import pandas as pd
 
 from . import _json, backend
-from .errors import BatchkitWarning, JobNotFoundError, JobStateError
+from .accounting import EstimateRange, JobCost, request_costs, usage_frame
+from .errors import BatchkitWarning, JobNotFoundError, JobStateError, UnknownModelError
+from .pricing import KINDS, CostBreakdown, usage_cost_frame
 from .requests import (
     MAX_BATCH_BYTES,
     MAX_BATCH_REQUESTS,
@@ -701,8 +703,44 @@ class Job:
 
     result = to_frame
 
+    @property
+    def cost(self) -> JobCost:
+        """What this job's batches were billed, from the usage in every result they returned.
+
+        Counts every billed result of the job's own batches (answers, truncated answers, and
+        answers that failed validation — the model did produce them); errored, expired and
+        canceled requests are not billed. Rows answered from the store cost nothing.
+        """
+        billed = (STATUS_CODE["succeeded"], STATUS_CODE["truncated"], _INVALID)
+        mine = self.store.results_of_job(self.job_id)
+        usage = [np.zeros((0, len(USAGE_FIELDS)), dtype=np.int64)]
+        for results_id in mine:
+            cols = self.store.columns(results_id)
+            usage.append(cols.usage[np.isin(np.frombuffer(bytes(cols.statuses), dtype=np.uint8), billed)])
+        all_usage = np.concatenate(usage)
+        breakdown, standard = CostBreakdown(), 0.0
+        if len(all_usage):
+            paid = usage_cost_frame(usage_frame(all_usage), self.model, batch=True)
+            breakdown = CostBreakdown(**{k: float(paid[k].sum()) for k in KINDS})
+            plain = np.zeros_like(all_usage)  # every prompt token at the input price, no discount
+            plain[:, 0] = all_usage[:, [0, 2, 3, 4]].sum(axis=1)
+            plain[:, 1] = all_usage[:, 1]
+            standard = float(request_costs(plain, self.model, batch=False).sum())
+        view = self._view()
+        answered = np.isin(view.codes, tuple(ANSWERED))
+        reused = int((answered & ~np.isin(view.results_ids, mine)).sum())
+        return JobCost(
+            self.model, breakdown, len(all_usage), reused, standard,
+            EstimateRange.from_json(self._record["spec"].get("estimate")),
+        )
+
     def outcomes(self) -> pd.DataFrame:
-        """One row per input row: status, error, stop reason, tokens, attempts and request key."""
+        """One row per input row: status, error, stop reason, tokens, attempts, cost and request key.
+
+        ``cost`` is in dollars, on the first row that asked each request this job paid for (rows
+        that repeat a request, or whose answer was already in the store, show 0), so the column
+        sums to what the job paid for its answers.
+        """
         keys, row_pos = self._layout()
         view = self._view()
         canceled = self._record["status"] == "canceled"
@@ -727,6 +765,14 @@ class Job:
                 out[skipped_rows] = fill
             return out
 
+        mine = np.isin(view.results_ids, self.store.results_of_job(self.job_id)) & (view.codes != 0)
+        try:
+            key_cost = np.where(mine, request_costs(usage, self.model), 0.0)
+        except UnknownModelError:
+            key_cost = np.full(len(keys), np.nan)
+        first = np.zeros(len(row_pos), dtype=bool)  # a request's cost goes on the first row that asked it
+        sent_rows = np.flatnonzero(row_pos >= 0)
+        first[sent_rows[np.unique(row_pos[sent_rows], return_index=True)[1]]] = True
         frame = pd.DataFrame(
             {
                 "status": per_row(key_status, "skipped"),
@@ -735,6 +781,7 @@ class Job:
                 "stop_reason": per_row(stops, None),
                 **{name: per_row(usage[:, i], 0) for i, name in enumerate(USAGE_FIELDS)},
                 "attempts": per_row(attempts, 0),
+                "cost": np.where(first, per_row(key_cost, 0.0), 0.0),
                 "request_key": per_row(np.array(keys, dtype=object), None),
             }
         )

@@ -377,6 +377,14 @@ class Store:
                     self._columns.pop(next(iter(self._columns)))
             return found
 
+    def results_of_job(self, job_id: str) -> list[int]:
+        """The ids of the stored batch results that came from this job's own batches."""
+        return [
+            r for (r,) in self.query(
+                "SELECT r.id FROM batch_results r JOIN batches b ON b.id = r.batch_id WHERE b.job_id = ?", (job_id,)
+            )
+        ]
+
     def answered(self, keys: Iterable[str]) -> set[str]:
         """The keys among ``keys`` that already have an answer (paid for: never send again)."""
         index = self.index()

@@ -1,0 +1,145 @@
+"""What a job actually cost, from the usage in each result. Pure.
+
+Every answered request carries its usage (input, output, cache writes by TTL, cache reads); a
+job pays for the requests its own batches answered — rows answered earlier, by another job or a
+previous run, cost it nothing — at the batch price of its model. :class:`JobCost` puts that next
+to what the same tokens would have cost sent one by one to the standard API without caching,
+and next to the estimate made when the job was submitted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from .pricing import KINDS, MODE_LABELS, CostBreakdown, usage_cost_frame
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+__all__ = ["JobCost", "usage_frame"]
+
+
+def usage_frame(usage: np.ndarray) -> pd.DataFrame:
+    """Token counts ``(n, 5)`` in batchkit's order as the API's usage columns."""
+    return pd.DataFrame(
+        {
+            "input_tokens": usage[:, 0],
+            "output_tokens": usage[:, 1],
+            "ephemeral_5m_input_tokens": usage[:, 2],
+            "ephemeral_1h_input_tokens": usage[:, 3],
+            "cache_creation_input_tokens": usage[:, 2] + usage[:, 3],
+            "cache_read_input_tokens": usage[:, 4],
+        }
+    )
+
+
+def request_costs(usage: np.ndarray, model: str, *, batch: bool = True, prices: Any = None) -> np.ndarray:
+    """Dollars per request from its usage (``(n, 5)`` token counts)."""
+    if not len(usage):
+        return np.zeros(0)
+    return usage_cost_frame(usage_frame(usage), model, batch=batch, prices=prices)["total"].to_numpy()
+
+
+@dataclass(frozen=True)
+class EstimateRange:
+    """The figures of a submitted job's estimate for the mode it ran in."""
+
+    mode: str
+    low: float
+    typical: float
+    high: float
+    upper_bound: float
+    token_source: str
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> EstimateRange | None:
+        return cls(**data) if data else None
+
+
+@dataclass(frozen=True)
+class JobCost:
+    """The actual cost of a job.
+
+    Attributes:
+        model: the model priced.
+        paid: dollars this job's batches were billed, by kind of token.
+        requests_paid: requests answered (and billed) by this job's batches.
+        requests_reused: requests whose answers were already in the store: free.
+        standard: what the same requests would cost sent one by one to the standard API
+            (no batch discount, no caching) — the baseline batch + caching is measured against.
+        estimate: the estimate made at submission, for the mode the job ran in (if the model
+            has a price).
+    """
+
+    model: str
+    paid: CostBreakdown
+    requests_paid: int
+    requests_reused: int
+    standard: float
+    estimate: EstimateRange | None = None
+
+    @property
+    def total(self) -> float:
+        return self.paid.total
+
+    @property
+    def saving(self) -> float:
+        """The share of the standard-API cost not paid (0.93 = 93% saved)."""
+        return 1.0 - self.total / self.standard if self.standard else 0.0
+
+    def to_frame(self) -> pd.DataFrame:
+        """Dollars by kind of token, with the total."""
+        values = self.paid.to_dict()
+        return pd.DataFrame({"dollars": [values[k] for k in KINDS] + [self.total]}, index=[*KINDS, "total"])
+
+    def _lines(self) -> list[str]:
+        lines = [
+            f"${self.total:,.4f} for {self.requests_paid:,} requests on {self.model}"
+            + (f" ({self.requests_reused:,} more answered from the store at $0)" if self.requests_reused else ""),
+            "  " + ", ".join(
+                f"{k.replace('_', ' ')} ${v:,.4f}" for k, v in self.paid.to_dict().items() if v and k != "total"
+            ),
+            f"  standard API, one by one, no caching: ${self.standard:,.4f} — {self.saving:.0%} saved",
+        ]
+        if self.estimate is not None:
+            e = self.estimate
+            where = "within" if e.low <= self.total <= e.high else ("below" if self.total < e.low else "above")
+            lines.append(
+                f"  estimate ({MODE_LABELS.get(e.mode, e.mode)}, {e.token_source} tokens): ${e.low:,.4f}–${e.high:,.4f}"
+                f", typical ${e.typical:,.4f} — actual is {where} it"
+            )
+        return lines
+
+    def __str__(self) -> str:
+        return "\n".join(self._lines())
+
+    def __repr__(self) -> str:
+        return f"<JobCost ${self.total:,.4f}, {self.saving:.0%} below standard>"
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<div>{line.strip()}</div>" for line in self._lines())
+        return f'<div style="font-family: monospace; font-size: 12px">{rows}</div>'
+
+    def plot(self, ax: Axes | None = None) -> Axes:
+        """The estimate's range against the actual cost (needs an estimate)."""
+        from .plots import plot_estimate_vs_actual
+
+        if self.estimate is None:
+            raise ValueError("this job has no estimate to compare with (its model has no price)")
+        return plot_estimate_vs_actual(_EstimateView(self.model, self.estimate), self.paid, mode=self.estimate.mode, ax=ax)
+
+
+class _EstimateView:
+    """Just enough of a :class:`~batchkit.pricing.CostEstimate` for the estimate-vs-actual plot."""
+
+    def __init__(self, model: str, estimate: EstimateRange) -> None:
+        self.model = model
+        self._estimate = estimate
+
+    def __getitem__(self, mode: str) -> EstimateRange:
+        return self._estimate
