@@ -160,6 +160,8 @@ def _demo(args: argparse.Namespace) -> int:
         "Answer with one word.\n\nReview: {document}"
     )
     started = time.monotonic()
+    estimate = reviews.claude.estimate(prompt, output="sentiment", model=args.model, max_tokens=5, store=store)
+    print(estimate, "\n")
     job = reviews.claude.submit(prompt, output="sentiment", model=args.model, max_tokens=5, store=store)
     print(f"submitted job {job.job_id}: {len(job.row_keys):,} rows → {len(set(job.row_keys)):,} requests")
     last = None
@@ -176,6 +178,7 @@ def _demo(args: argparse.Namespace) -> int:
     print(out[["document", "label", "sentiment"]].head(8).to_string(index=False), "\n")
     outcomes = job.outcomes()
     print("tokens used:", {c: int(outcomes[c].sum()) for c in ("input_tokens", "output_tokens")})
+    print("cost:", job.cost, "\n")
 
     before = sim.stats()["batches_created"]
     calls_before = api_calls(sim.stats())
