@@ -892,10 +892,16 @@ def jobs(store: Store | str | os.PathLike[str] | None = None) -> pd.DataFrame:
 def warn_failures(job: Job) -> Summary:
     """Tell the user, never silently, how many rows have no answer and why."""
     summary = job.summary()
-    if summary.failed:
+    truncated = summary.by_status.get("truncated", 0)
+    if summary.failed or truncated:
+        hints = []
+        if summary.failed:
+            hints.append(f"failed rows are NA in {job.output!r}; job.retry() resubmits them")
+        if truncated:
+            cut = "NA" if job.output_spec is not None else "cut short"
+            hints.append(f"truncated rows stopped at max_tokens ({cut}); job.retry(truncated=True, max_tokens=N) re-runs them")
         warnings.warn(
-            f"batchkit job {job.job_id}: {summary}. Failed rows are NA in {job.output!r}; "
-            "job.outcomes() has the reason for each row and job.retry() resubmits them.",
+            f"batchkit job {job.job_id}: {summary}. " + "; ".join(hints) + ". job.outcomes() has each row's status.",
             BatchkitWarning,
             stacklevel=3,
         )

@@ -103,3 +103,96 @@ def test_bad_schema_is_refused():
         extract_spec(["sector"])
     with pytest.raises(ConfigurationError, match="identifiers"):
         extract_spec({"not valid": str})
+
+
+# --------------------------------------------------------------------------- end to end on the simulator
+
+import hashlib  # noqa: E402
+
+import batchkit  # noqa: E402
+from batchkit import BatchkitWarning  # noqa: E402
+from batchkit.simulator import Processing, SimConfig, Simulator  # noqa: E402
+from tests.conftest import DATA  # noqa: E402
+
+
+def sim_client(responder=None):
+    return Simulator(config=SimConfig(processing=Processing.instant()), responder=responder).client()
+
+
+def test_classifying_tweets_gives_only_the_labels_and_accounts_for_every_row():
+    tweets = pd.read_csv(DATA / "tweeteval_sentiment_val.csv")
+    labels = ["negative", "neutral", "positive"]
+    out = tweets.claude.classify("Sentiment of this tweet: {text}", labels=labels, output="sentiment",
+                                 client=sim_client(), poll_interval=0.01)
+    assert isinstance(out["sentiment"].dtype, pd.CategoricalDtype)
+    assert list(out["sentiment"].cat.categories) == labels
+    assert out["sentiment"].notna().all() and set(out["sentiment"].unique()) <= set(labels)
+    job = batchkit.Job.load(batchkit.jobs()["job_id"].iloc[0])
+    assert job.summary().by_status == {"succeeded": len(tweets)}
+
+
+def _share(params, salt):
+    digest = hashlib.blake2b((salt + str(params["messages"])).encode(), digest_size=2).digest()
+    return int.from_bytes(digest, "big") / 65536
+
+
+def flaky(params, attempt=1):
+    """Off-schema for ~15% of rows on the first try, a long ramble that truncates for ~5%."""
+    share = _share(params, "x")
+    if share < 0.05:
+        return {"reasoning": "because " * 400, "label": "positive"}
+    if attempt == 1 and share < 0.20:
+        return {"reasoning": "sure", "label": "very positive"} if share < 0.12 else "I think it is positive"
+    return {"reasoning": "short", "label": "negative" if _share(params, "y") < 0.5 else "positive"}
+
+
+def test_off_schema_answers_are_caught_retried_and_truncated_ones_reported():
+    df = pd.DataFrame({"text": [f"tweet number {i}" for i in range(300)]})
+    client = sim_client(flaky)
+    with pytest.warns(BatchkitWarning, match="truncated"):
+        out = df.claude.classify("{text}", labels=["negative", "positive"], reasoning=True, max_tokens=60,
+                                 client=client, poll_interval=0.01)
+    job = batchkit.Job.load(batchkit.jobs()["job_id"].iloc[0], client=client)
+    outcomes = job.outcomes()
+    retried = outcomes["attempts"] == 2
+    assert 20 < retried.sum() < 80  # the off-schema first answers, sent again once
+    assert (outcomes.loc[retried, "status"] == "succeeded").all()
+    truncated = outcomes["status"] == "truncated"
+    assert 3 < truncated.sum() < 40
+    assert out["label"][truncated.to_numpy()].isna().all() and out["label"][~truncated.to_numpy()].notna().all()
+    job.retry(truncated=True, max_tokens=2000)
+    assert (job.outcomes()["status"] == "succeeded").all()
+    assert job.to_frame(df)["label"].notna().all()
+
+
+def test_invalid_answers_that_stay_invalid_end_invalid_output_with_the_reason():
+    df = pd.DataFrame({"text": ["a", "b"]})
+    client = sim_client(lambda params: {"label": "maybe"})
+    with pytest.warns(BatchkitWarning, match="invalid_output"):
+        out = df.claude.classify("{text}", labels=["yes", "no"], client=client, poll_interval=0.01)
+    assert out["label"].isna().all()
+    outcomes = batchkit.Job.load(batchkit.jobs()["job_id"].iloc[0], client=client).outcomes()
+    assert (outcomes["status"] == "invalid_output").all() and (outcomes["attempts"] == 2).all()
+    assert outcomes["error_message"].str.contains("'maybe', not one of").all()
+
+
+def test_multi_label_and_reasoning_through_the_pipeline():
+    df = pd.DataFrame({"text": ["x", "y", "z"]})
+    client = sim_client()
+    out = df.claude.classify("{text}", labels=["a", "b", "c"], multi=True, client=client, poll_interval=0.01)
+    assert all(isinstance(v, list) and set(v) <= {"a", "b", "c"} for v in out["label"])
+    out = df.claude.classify("{text}", labels=["a", "b"], reasoning=True, client=client, poll_interval=0.01)
+    assert out["label_reasoning"].dtype == "string" and out["label"].notna().all()
+
+
+def test_extracting_sp500_facts_gives_typed_columns():
+    companies = pd.read_csv(DATA / "sp500_constituents.csv").head(120)
+    out = companies.claude.extract(
+        "Company: {Security}. Give its GICS sector, headquarters city and founding year.",
+        schema={"sector": str, "hq_city": str, "founded": int}, prefix="llm_",
+        client=sim_client(), poll_interval=0.01,
+    )
+    assert str(out["llm_sector"].dtype) == "string" and str(out["llm_hq_city"].dtype) == "string"
+    assert str(out["llm_founded"].dtype) == "Int64"
+    assert out[["llm_sector", "llm_hq_city", "llm_founded"]].notna().all().all()
+    assert list(out.columns[:8]) == list(companies.columns)
