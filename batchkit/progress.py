@@ -72,6 +72,8 @@ FAILED_STATUSES = ("errored", "expired", "invalid_output")
 """Row statuses that mean "no usable answer" and that the Retry button resubmits."""
 _ANSWERED = ("succeeded", "truncated")
 _ENDED_STATES = frozenset({"ended", "collected", "failed", "abandoned"})
+_ACTIVE_STATES = frozenset({"in_progress", "canceling", "ended"})
+"""Batch states whose results have not been collected (a planned batch of a finished job never will)."""
 _STATE_LABELS = {
     "submitting": "submitting",
     "in_progress": "in progress",
@@ -163,7 +165,9 @@ class Snapshot:
 
     @property
     def done(self) -> bool:
-        return self.status != "running"
+        """The job has finished and none of its batches is still running or uncollected
+        (a canceled job's batches settle a little after the cancel)."""
+        return self.status != "running" and not any(b.state in _ACTIVE_STATES for b in self.batches)
 
     @property
     def pending(self) -> int:
@@ -226,16 +230,16 @@ class Snapshot:
     @property
     def state_label(self) -> str:
         """The job's state in a word or two, for a header."""
+        if self.status == "canceled":
+            return "canceled" if self.done else "canceling"
         if not self.done:
             return "running"
-        if self.status == "canceled":
-            return "canceled"
         return "ended with failures" if self.failed else "succeeded"
 
     def segments(self) -> list[tuple[str, int]]:
         """Rows by display category, in bar order, zero counts dropped."""
         counts = {s: int(self.by_status.get(s, 0)) for s in _ORDER}
-        if not self.done:
+        if self.status == "running":
             transient = sum(int(n) for t, n in self.by_error.items() if t in TRANSIENT_ERRORS)
             moved = {"errored": min(counts["errored"], transient), "expired": counts["expired"],
                      "invalid_output": counts["invalid_output"]}
