@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import time
 
-import orjson
+import msgspec
 from anthropic.types.messages import MessageBatch
 
 from batchkit.simulator import Processing, spawn
@@ -30,7 +30,7 @@ REVIEWS = (
 
 
 def body(batch: int, n: int) -> bytes:
-    return orjson.dumps({"requests": [
+    return msgspec.json.encode({"requests": [
         {"custom_id": f"b{batch}-row-{i:07d}",
          "params": {"model": "claude-haiku-4-5", "max_tokens": 20,
                     "messages": [{"role": "user", "content":

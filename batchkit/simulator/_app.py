@@ -32,10 +32,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 import httpx2
-import orjson
 
 from ._clock import rfc3339
 from ._engine import RateLimited, iter_chunks, paused_gc
+from ._json import DECODE_ERRORS, decode, encode
 from ._params import ApiError
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ class _Response:
 
 
 def _json(status: int, obj: Any, headers: dict[str, str] | None = None) -> _Response:
-    body = orjson.dumps(obj)
+    body = encode(obj)
     return _Response(status, [body], headers, length=len(body))
 
 
@@ -131,10 +131,10 @@ class App:
 
     @staticmethod
     def _with_request_id(response: _Response, request_id: str) -> _Response:
-        body = orjson.loads(b"".join(response.body))
+        body = decode(b"".join(response.body))
         if body.get("type") == "error":
             body["request_id"] = request_id
-        data = orjson.dumps(body)
+        data = encode(body)
         response.body, response.length = [data], len(data)
         return response
 
@@ -229,8 +229,8 @@ class App:
             raise ApiError(413, "request_too_large",
                            f"Request exceeds the maximum allowed number of bytes ({limit}).")
         try:
-            return orjson.loads(data) if data else None
-        except orjson.JSONDecodeError as exc:
+            return decode(data) if data else None
+        except DECODE_ERRORS as exc:
             raise ApiError(400, "invalid_request_error", f"body: Invalid JSON: {exc}") from None
 
     @staticmethod

@@ -46,12 +46,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import orjson
-
 from ._catalogue import Catalogue
 from ._clock import IdFactory, SimClock, rfc3339
 from ._config import ENDPOINT_KINDS, SimConfig
 from ._faults import FaultPlan, RateLimiter, request_draw
+from ._json import encode
 from ._params import CUSTOM_ID_RE, Analysis, ApiError, analyze
 from ._responder import default_responder, responder_caller, shape_answer
 
@@ -302,8 +301,6 @@ class Engine:
         append = batch.lines.append
         counts = batch.counts
         answered = self._answered
-        dumps = orjson.dumps
-        newline = orjson.OPT_APPEND_NEWLINE
         succeeded = duplicates = 0
         for i in range(lo, hi):
             item = requests[i]
@@ -315,7 +312,7 @@ class Engine:
                 u = request_draw(seed, batch.id, cid)
                 if u < expired_edge:
                     if u >= acc:
-                        append(dumps({"custom_id": cid, "result": {"type": "expired"}}, option=newline))
+                        append(encode({"custom_id": cid, "result": {"type": "expired"}}) + b"\n")
                         counts["expired"] += 1
                         self._counters["requests_expired"] += 1
                         continue
@@ -342,8 +339,7 @@ class Engine:
                 continue
             if beta:
                 message["context_management"] = None
-            append(dumps({"custom_id": cid, "result": {"type": "succeeded", "message": message}},
-                         option=newline))
+            append(encode({"custom_id": cid, "result": {"type": "succeeded", "message": message}}) + b"\n")
             succeeded += 1
             if (seen & 0xFFFFFFFF) == 1:
                 duplicates += 1
@@ -357,8 +353,7 @@ class Engine:
         assert batch.lines is not None
         error = {"type": "error", "error": {"type": kind, "message": message},
                  "request_id": f"req_01{batch.stem}{i:08d}"}
-        batch.lines.append(orjson.dumps({"custom_id": cid, "result": {"type": "errored", "error": error}},
-                                        option=orjson.OPT_APPEND_NEWLINE))
+        batch.lines.append(encode({"custom_id": cid, "result": {"type": "errored", "error": error}}) + b"\n")
         batch.counts["errored"] += 1
         self._counters["requests_errored"] += 1
 
@@ -454,8 +449,7 @@ class Engine:
             else:
                 kind = "expired"
             if lines is not None:
-                lines.append(orjson.dumps({"custom_id": cid, "result": {"type": kind}},
-                                          option=orjson.OPT_APPEND_NEWLINE))
+                lines.append(encode({"custom_id": cid, "result": {"type": kind}}) + b"\n")
             batch.counts[kind] += 1
             self._counters["requests_" + kind] += 1
         batch.next_index = batch.n

@@ -6,9 +6,11 @@ Token estimate (documented, used everywhere in the simulator)::
     input  = 3
            + Σ over messages (4 + Σ tok(text) over its text blocks; a string content is one block)
            + Σ tok(text) over system text blocks (a string system prompt is one block)
-           + Σ tok(orjson.dumps(tool definition)) over tools
-           + tok(orjson.dumps(output_config.format.schema))
-    output = tok(answer text), or tok(orjson.dumps(tool input)) for a tool call; at least 1
+           + Σ tok(json(tool definition)) over tools
+           + tok(json(output_config.format.schema))
+    output = tok(answer text), or tok(json(tool input)) for a tool call; at least 1
+
+where ``json`` is compact JSON with keys in the order sent.
 
 Images, documents and tool-use/tool-result blocks count 0. ``count_tokens`` returns the same
 ``input`` number. Real tokenizers differ by model and language; this rule is stable and cheap,
@@ -27,7 +29,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import orjson
+from ._json import encode
 
 __all__ = ["Analysis", "ApiError", "analyze", "tok"]
 
@@ -117,18 +119,18 @@ def _prefix_pieces(params: dict) -> Iterator[tuple[int, bytes]]:
     """The prompt in cache order as ``(block ordinal, canonical bytes)``; markers get ``-1``."""
     ordinal = 0
     for tool in params.get("tools") or ():
-        yield ordinal, b"T" + orjson.dumps(_strip_cc(tool))
+        yield ordinal, b"T" + encode(_strip_cc(tool))
         ordinal += 1
     system = params.get("system")
     if system is not None:
         for block in [system] if isinstance(system, str) else system:
-            yield ordinal, b"S" + orjson.dumps(_strip_cc(block))
+            yield ordinal, b"S" + encode(_strip_cc(block))
             ordinal += 1
     for message in params["messages"]:
         yield -1, b"M" + message.get("role", "").encode()
         content = message.get("content")
         for block in [content] if isinstance(content, str) else content:
-            yield ordinal, b"B" + orjson.dumps(_strip_cc(block))
+            yield ordinal, b"B" + encode(_strip_cc(block))
             ordinal += 1
 
 
@@ -142,7 +144,7 @@ def _ttl(cc: Any, where: str) -> float:
 
 
 def _json_tokens(value: Any) -> int:
-    return tok(orjson.dumps(value).decode())
+    return (len(encode(value)) + 3) >> 2  # tok() of the JSON text: its UTF-8 bytes
 
 
 _SIMPLE_KEYS = frozenset({"model", "max_tokens", "messages", "system", "metadata"})

@@ -33,8 +33,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
-import orjson
-
+from ._json import encode
 from ._params import tok
 
 __all__ = ["answer_mode", "chosen_tool", "default_responder", "responder_caller", "shape_answer"]
@@ -68,7 +67,7 @@ _OPENERS = (
 def _hash(params: dict) -> int:
     """A stable hash of the prompt (model, system, messages): decoding knobs such as
     ``max_tokens`` or ``stop_sequences`` do not change the answer, only how it is cut."""
-    return _mix(zlib.crc32(orjson.dumps([params.get("model"), params.get("system"), params.get("messages")])), 0)
+    return _mix(zlib.crc32(encode([params.get("model"), params.get("system"), params.get("messages")])), 0)
 
 
 def _mix(h: int, salt: int) -> int:
@@ -374,7 +373,7 @@ def shape_answer(
     mode = answer_mode(params)
     if mode == "tool" and isinstance(answer, dict):
         tool = chosen_tool(params)
-        out = tok(orjson.dumps(answer).decode())
+        out = (len(encode(answer)) + 3) >> 2  # tok() of its JSON
         if out > max_tokens:
             return [], "max_tokens", None, max_tokens
         return ([{"type": "tool_use", "id": tool_id, "name": tool["name"], "input": answer,
@@ -382,7 +381,7 @@ def shape_answer(
     if isinstance(answer, str):
         text = answer
     elif isinstance(answer, (dict, list)):
-        text = orjson.dumps(answer).decode()
+        text = encode(answer).decode()
     else:
         raise TypeError(f"a responder must return str or dict, not {type(answer).__name__}")
     stop_reason = "end_turn"

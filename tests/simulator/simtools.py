@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import anthropic
-import orjson
+import msgspec
 from anthropic.types.messages import MessageBatchIndividualResponse
 
 from batchkit.simulator import Simulator
@@ -37,7 +37,7 @@ def strict_results(client: anthropic.Anthropic, batch_id: str) -> dict[str, Mess
     with client.messages.batches.with_streaming_response.results(batch_id) as response:
         for line in response.iter_lines():
             assert line, "blank line in results"
-            item = MessageBatchIndividualResponse.model_validate(orjson.loads(line))
+            item = MessageBatchIndividualResponse.model_validate(msgspec.json.decode(line))
             assert item.custom_id not in out
             out[item.custom_id] = item
     return out

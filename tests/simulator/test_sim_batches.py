@@ -7,7 +7,7 @@ import re
 from datetime import timedelta
 
 import anthropic
-import orjson
+import msgspec
 import pytest
 from anthropic.types.beta.messages import BetaMessageBatchIndividualResponse
 from anthropic.types.messages import MessageBatch
@@ -52,7 +52,7 @@ def test_wire_shape_every_field_present_and_timestamps_rfc3339(instant: Simulato
     created = iclient.messages.batches.create(requests=requests(2))
     raw = iclient.messages.batches.with_raw_response.retrieve(created.id)
     assert re.fullmatch(r"req_[0-9A-Za-z]+", raw.headers["request-id"])
-    body = orjson.loads(raw.http_response.content)
+    body = msgspec.json.decode(raw.http_response.content)
     assert set(body) == {"id", "type", "processing_status", "request_counts", "created_at", "expires_at",
                          "ended_at", "cancel_initiated_at", "archived_at", "results_url"}
     assert body["cancel_initiated_at"] is None and body["archived_at"] is None
@@ -241,7 +241,7 @@ def test_beta_namespace_same_paths_and_records_the_header(instant: Simulator) ->
     assert [r.custom_id for r in client.beta.messages.batches.results(created.id)] == ["r0", "r1"]
     with client.beta.messages.batches.with_streaming_response.results(created.id) as response:
         for line in response.iter_lines():
-            item = BetaMessageBatchIndividualResponse.model_validate(orjson.loads(line))
+            item = BetaMessageBatchIndividualResponse.model_validate(msgspec.json.decode(line))
             assert item.result.type == "succeeded" and item.result.message.usage.service_tier == "batch"
     assert created.id in [b.id for b in client.beta.messages.batches.list()]
     assert instant._engine.get(created.id).betas == ("output-300k-2026-03-24",)

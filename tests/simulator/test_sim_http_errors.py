@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import anthropic
 import httpx2
-import orjson
+import msgspec
 import pytest
 from anthropic.types.messages import MessageBatch
 from simtools import MODEL, request, requests
@@ -55,12 +55,17 @@ def test_every_response_has_a_request_id_header(sim: Simulator) -> None:
         (b"{}", "requests: Field required"),
         (b'{"requests": 5}', "valid list"),
         (b'{"requests": []}', "at least 1 item"),
-        (orjson.dumps({"requests": [{"params": {}}]}), "requests.0.custom_id: Field required"),
-        (orjson.dumps({"requests": [request("a" * 65)]}),
+        (msgspec.json.encode({"requests": [{"params": {}}]}), "requests.0.custom_id: Field required"),
+        (msgspec.json.encode({"requests": [request("a" * 65)]}),
          "requests.0.custom_id: String should have at most 64 characters"),
-        (orjson.dumps({"requests": [request("has space")]}), "should match pattern"),
-        (orjson.dumps({"requests": [request("a"), request("b"), request("a")]}), "requests.2.custom_id: Duplicate"),
-        (orjson.dumps({"requests": [{"custom_id": "a"}]}), "requests.0.params: Field required"),
+        (msgspec.json.encode({"requests": [request("has space")]}), "should match pattern"),
+        (msgspec.json.encode({"requests": [request("a"), request("b"), request("a")]}), "requests.2.custom_id: Duplicate"),
+        (msgspec.json.encode({"requests": [{"custom_id": "a"}]}), "requests.0.params: Field required"),
+        (msgspec.json.encode({"requests": [request("a\n")]}), "should match pattern"),
+        (msgspec.json.encode({"requests": [{**request("a"), "extra": 1}]}), "requests.0.extra: Extra inputs"),
+        (msgspec.json.encode({"requests": [request("a")], "model": "x"}), "model: Extra inputs"),
+        (b'{"requests": [{"custom_id": "a", "params": {"x": "\xff"}}]}', "Invalid JSON"),
+        (b'{"requests": [{"custom_id": "a", "params": {"x": 1e400}}]}', "Invalid JSON"),
     ],
 )
 def test_create_envelope_errors_are_400(client: anthropic.Anthropic, body: bytes, fragment: str) -> None:
@@ -148,7 +153,7 @@ def test_count_tokens_follows_the_documented_estimate(client: anthropic.Anthropi
     assert client.messages.count_tokens(model=MODEL, messages=[{"role": "user", "content": "hello world"}]).input_tokens == 10
     tool = {"name": "get_weather", "description": "Weather", "input_schema": {"type": "object", "properties": {}}}
     system = "You are terse."
-    expected = 3 + 4 + 3 + 4 + (len(orjson.dumps(tool)) + 3) // 4
+    expected = 3 + 4 + 3 + 4 + (len(msgspec.json.encode(tool)) + 3) // 4
     got = client.messages.count_tokens(model=MODEL, system=system, tools=[tool],
                                        messages=[{"role": "user", "content": "hello world"}]).input_tokens
     assert got == expected

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import enum
 from typing import Literal
 
 import anthropic
-import orjson
+import msgspec
 import pydantic
 import pytest
 from simtools import MODEL, request, strict_results
@@ -127,7 +128,7 @@ def test_custom_responder_with_extras_in_a_batch() -> None:
     results = strict_results(client, batch.id)
     assert results["plain"].result.message.content[0].text == "echo plain"
     assert results["tool"].result.message.content[0].input == {"city": "Oslo"}
-    assert orjson.loads(results["json"].result.message.content[0].text) == {"answer": 42}
+    assert msgspec.json.decode(results["json"].result.message.content[0].text) == {"answer": 42}
     again = client.messages.batches.create(requests=[request("plain")])
     strict_results(client, again.id)
     assert ("plain", 2) in seen and ("plain", 1) in seen
@@ -144,3 +145,29 @@ def test_a_failing_responder_errors_the_request() -> None:
     assert error.type == "api_error" and "no answer" in error.message
     with pytest.raises(anthropic.InternalServerError):
         ask(client, "hi")
+
+
+def test_answers_may_use_subclasses_of_builtin_types() -> None:
+    class Label(str, enum.Enum):
+        POS = "pos"
+
+    class Text(str):
+        pass
+
+    class Count(int):
+        pass
+
+    def responder(params: dict) -> str | dict:
+        if "output_config" in params:
+            return {"label": Label.POS, "count": Count(3), "tags": (Text("a"), 1.5)}
+        return Text("plain text")
+
+    sim = Simulator(SimConfig(processing=Processing.instant()), responder=responder)
+    client = sim.client(_strict_response_validation=True)
+    schema = {"type": "object", "properties": {"label": {"type": "string"}}}
+    batch = client.messages.batches.create(requests=[
+        request("plain"), request("json", output_config={"format": {"type": "json_schema", "schema": schema}})])
+    results = strict_results(client, batch.id)
+    assert results["plain"].result.message.content[0].text == "plain text"
+    assert msgspec.json.decode(results["json"].result.message.content[0].text) == {
+        "label": "pos", "count": 3, "tags": ["a", 1.5]}
