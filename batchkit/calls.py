@@ -214,17 +214,17 @@ def _mark_system(system: Any, marker: dict[str, str]) -> list[dict[str, Any]]:
 
 def _check_sizes(plan: Plan, max_bytes: int) -> None:
     """Refuse a row whose request alone cannot fit in a batch, naming the row."""
-    limit = max_bytes - len(b'{"requests":[]}') - 61  # the JSON around one request, key included
-    if not plan.bodies or max(map(len, plan.bodies.values())) <= limit:
+    limit = max_bytes - len(b'{"requests":[]}') - 1
+    if not plan.lines or max(map(len, plan.lines.values())) <= limit:
         return
-    for key, body in plan.bodies.items():
-        if len(body) > limit:
+    for key, line in plan.lines.items():
+        if len(line) > limit:
             row = plan.row_keys.index(key)
             raise RequestTooLargeError(
-                f"row {row}'s request is {len(body):,} bytes, more than a whole batch may be "
+                f"row {row}'s request is {len(line):,} bytes, more than a whole batch may be "
                 f"({max_bytes:,} bytes). Shorten that row's text or split it.",
                 row=row,
-                size=len(body),
+                size=len(line),
             )
 
 
@@ -242,7 +242,7 @@ def submit(
     """Check the budget, write the job down and start it."""
     resolved_store = Store.resolve(store)
     # Nothing to send (empty frame, every row skipped) needs no client or key.
-    resolved_client = backend.resolve_client(client) if call.plan.bodies else client
+    resolved_client = backend.resolve_client(client) if call.plan.lines else client
     mode = run_mode(call)
     try:
         guess = estimate(
@@ -295,9 +295,9 @@ def estimate(
     free) and ``count`` is true; otherwise from the offline estimate. The estimate says which.
     """
     resolved_store = Store.resolve(store)
-    bodies = call.plan.bodies
-    answered = resolved_store.answered(bodies) if bodies else set()
-    to_send = [k for k in bodies if k not in answered]
+    plan = call.plan
+    answered = resolved_store.answered(plan.lines) if plan.lines else set()
+    to_send = [k for k in plan.lines if k not in answered]
     if not count:
         client = None
     elif client is None:
@@ -309,18 +309,18 @@ def estimate(
     if to_send and client is not None:
         picked = random.Random(0).sample(to_send, min(sample, len(to_send)))
         counted = [
-            client.messages.count_tokens(**_countable(_json.loads(bodies[key]))).input_tokens
+            client.messages.count_tokens(**_countable(_json.loads(plan.body(key)))).input_tokens
             for key in picked
         ]
         input_tokens = round(sum(counted) / len(counted) * len(to_send))
         source = "count_tokens"
     elif to_send:
         picked = random.Random(0).sample(to_send, min(OFFLINE_SAMPLE, len(to_send)))
-        counted = [estimate_request_tokens(_json.loads(bodies[key])) for key in picked]
+        counted = [estimate_request_tokens(_json.loads(plan.body(key))) for key in picked]
         input_tokens = round(sum(counted) / len(counted) * len(to_send))
     prefix = 0
     if call.cached and to_send:
-        prefix = shared_prefix_tokens(_json.loads(bodies[to_send[0]]))
+        prefix = shared_prefix_tokens(_json.loads(plan.body(to_send[0])))
         prefix = min(prefix, input_tokens // len(to_send))
     if hit_rate is None:
         hit_rate = PRIME_HIT_RATE if call.spec.get("cache") == "prime" else AUTO_HIT_RATE
@@ -328,7 +328,7 @@ def estimate(
         model=call.model,
         rows=len(call.plan.row_keys),
         rows_skipped=len(call.plan.skipped),
-        unique_requests=len(bodies),
+        unique_requests=len(plan.lines),
         already_answered=len(answered),
         input_tokens=input_tokens,
         max_tokens=int(call.spec["max_tokens"]),

@@ -43,6 +43,7 @@ from .requests import (
     Plan,
     RequestTemplate,
     chunk_requests,
+    make_line,
     request_key,
 )
 from .results import (
@@ -53,8 +54,8 @@ from .results import (
     USAGE_FIELDS,
     ResultColumns,
     Summary,
-    iter_lines,
     parse_results,
+    split_lines,
 )
 from .store import ACTIVE_STATES, Store, unpack
 from .structured import OutputSpec
@@ -135,7 +136,7 @@ class Job:
         store: Store,
         client: anthropic.Anthropic | None,
         frame: pd.DataFrame | None = None,
-        bodies: Mapping[str, bytes] | None = None,
+        lines: Mapping[str, bytes] | None = None,
     ) -> None:
         record = store.load_job(job_id)
         if record is None:
@@ -145,7 +146,7 @@ class Job:
         self._client = client
         self.frame = frame
         self._record = record
-        self._bodies: dict[str, bytes] = dict(bodies or {})
+        self._lines: dict[str, bytes] = dict(lines or {})
         self._batch_bodies: dict[int, bytes] = {}
         self._done = threading.Event()
         self._wake = threading.Event()
@@ -227,14 +228,14 @@ class Job:
         client: anthropic.Anthropic | None,
         *,
         frame: pd.DataFrame | None = None,
-        bodies: Mapping[str, bytes] | None = None,
+        lines: Mapping[str, bytes] | None = None,
         batch_bodies: Mapping[int, bytes] | None = None,
     ) -> Job:
         key = (str(store.path), job_id)
         with cls._live_lock:
             job = cls._live.get(key)
             if job is None:
-                job = cls._live[key] = cls(job_id, store=store, client=client, frame=frame, bodies=bodies)
+                job = cls._live[key] = cls(job_id, store=store, client=client, frame=frame, lines=lines)
             else:
                 if frame is not None:
                     job.frame = frame
@@ -486,20 +487,20 @@ class Job:
         if not truncated:
             return self
         new_key_of: dict[str, str] = {}
-        new_bodies: dict[str, bytes] = {}
+        new_lines: dict[str, bytes] = {}
         for key, body in self.store.request_bodies(truncated).items():
             params = _json.loads(body)
             params["max_tokens"] = max_tokens
             new_body = _json.dumps_sorted(params)
             new_key_of[key] = request_key(new_body)
-            new_bodies[new_key_of[key]] = new_body
+            new_lines[new_key_of[key]] = make_line(new_key_of[key], new_body)
         row_keys = [new_key_of.get(k, k) if k else k for k in self.row_keys]
         with self.store.atomic() as conn:
             self.store.set_row_keys(conn, self.job_id, row_keys)
-            answered = self.store.answered(new_bodies)
+            answered = self.store.answered(new_lines)
             in_flight = self.store.in_flight_keys(conn)
-            self._bodies.update(new_bodies)
-            self._plan_batches(conn, [k for k in new_bodies if k not in answered and k not in in_flight], 1)
+            self._lines.update(new_lines)
+            self._plan_batches(conn, [k for k in new_lines if k not in answered and k not in in_flight], 1)
             conn.execute("UPDATE jobs SET status = 'running' WHERE job_id = ?", (self.job_id,))
         self._record = self.store.load_job(self.job_id) or self._record
         self._layout_cache = None
@@ -597,10 +598,7 @@ class Job:
         """Stream an ended batch's results into the store, all in one transaction."""
         api_id = batch["api_id"]
         try:
-            lines = iter_lines(backend.result_chunks(self.client, api_id))
-            first = next(lines, None)
-            _crashpoint("streaming")
-            columns = parse_results(lines if first is None else _prepend(first, lines))
+            columns = parse_results(split_lines(_crash_after_first(backend.result_chunks(self.client, api_id))))
         except anthropic.NotFoundError as exc:
             # Results are gone (archived 29 days after creation): record that, do not loop.
             keys = self.store.batch_keys(batch["id"])
@@ -642,11 +640,11 @@ class Job:
         if not keys:
             return
         spec = self._record["spec"]
-        missing = [k for k in keys if k not in self._bodies]
+        missing = [k for k in keys if k not in self._lines]
         if missing:
-            self._bodies.update(self.store.request_bodies(missing))
+            self._lines.update((k, make_line(k, b)) for k, b in self.store.request_bodies(missing).items())
         for chunk in chunk_requests(
-            {k: self._bodies[k] for k in keys},
+            {k: self._lines[k] for k in keys},
             max_requests=int(spec.get("chunk_size") or MAX_BATCH_REQUESTS),
             max_bytes=int(spec.get("chunk_bytes") or MAX_BATCH_BYTES),
         ):
@@ -795,9 +793,11 @@ class Job:
         return frame
 
 
-def _prepend(first: bytes, rest: Iterable[bytes]) -> Iterable[bytes]:
-    yield first
-    yield from rest
+def _crash_after_first(chunks: Iterable[bytes]) -> Iterable[bytes]:
+    for n, chunk in enumerate(chunks):
+        yield chunk
+        if n == 0:
+            _crashpoint("streaming")
 
 
 def _state_of(batch: Any) -> str:
@@ -835,10 +835,10 @@ def open_job(
                     conn, job_id=job_id, fingerprint=fp, model=template.model, kind=kind,
                     output=output, spec=spec, row_keys=plan.row_keys, skipped=plan.skipped,
                 )
-                answered = store.answered(plan.bodies)
+                answered = store.answered(plan.lines)
                 in_flight = store.in_flight_keys(conn)
                 skip = answered | in_flight
-                to_send = {k: b for k, b in plan.bodies.items() if k not in skip} if skip else dict(plan.bodies)
+                to_send = {k: b for k, b in plan.lines.items() if k not in skip} if skip else dict(plan.lines)
                 chunks = []
                 if spec.get("cache") == "prime" and len(to_send) > 1:
                     # A one-request batch first writes the shared prefix to the cache; the rest
@@ -855,7 +855,7 @@ def open_job(
                     )
                     batch_bodies[batch_id] = chunk.body
             _crashpoint("after_intent")
-    job = Job._attach(job_id, store, client, frame=frame, bodies=plan.bodies, batch_bodies=batch_bodies)
+    job = Job._attach(job_id, store, client, frame=frame, lines=plan.lines, batch_bodies=batch_bodies)
     return job.start()
 
 

@@ -343,36 +343,47 @@ def request_key(body: bytes) -> str:
 
 @dataclass
 class Plan:
-    """What a call sends: a key per row and one body per distinct key."""
+    """What a call sends: a key per row and one batch entry per distinct key."""
 
     row_keys: list[str | None]
     """Row position → request key (None for skipped rows)."""
-    bodies: dict[str, bytes]
-    """Request key → canonical params JSON, in first-seen order."""
+    lines: dict[str, bytes]
+    """Request key → its ``{"custom_id": …, "params": …}`` entry of a batch body, first-seen order."""
     skipped: dict[int, str]
+
+    def body(self, key: str) -> bytes:
+        """The canonical params JSON of one request."""
+        return line_body(self.lines[key])
+
+
+def make_line(key: str, body: bytes) -> bytes:
+    """One entry of a batch create body."""
+    return b'{"custom_id":"%s","params":%s}' % (key.encode(), body)
+
+
+def line_body(line: bytes) -> bytes:
+    """The params JSON inside a batch entry made by :func:`make_line`."""
+    return line[line.index(b'","params":') + 11 : -1]
 
 
 def plan_requests(rendered: Rendered, template: RequestTemplate) -> Plan:
-    """Key every row's request and keep one body per distinct key."""
+    """Key every row's request and keep one batch entry per distinct key."""
     prefix, suffix = template.prefix, template.suffix
     dumps = _json.dumps
     blake = hashlib.blake2b
-    bodies: dict[str, bytes] = {}
-    by_text: dict[str, str] = {}
+    lines: dict[str, bytes] = {}
     row_keys: list[str | None] = []
     append = row_keys.append
     for text in rendered.texts:
         if text is None:
             append(None)
             continue
-        key = by_text.get(text)
-        if key is None:
-            body = prefix + dumps(text) + suffix
-            key = blake(body, digest_size=16).hexdigest()
-            by_text[text] = key
-            bodies[key] = body
+        body = b"%s%s%s" % (prefix, dumps(text), suffix)
+        key = blake(body, digest_size=16).hexdigest()
+        # A repeated row lands on the same key: sent once.
+        lines[key] = b'{"custom_id":"%s","params":%s}' % (key.encode(), body)
         append(key)
-    return Plan(row_keys, bodies, dict(rendered.skipped))
+    return Plan(row_keys, lines, dict(rendered.skipped))
 
 
 # --------------------------------------------------------------------------- chunks
@@ -387,18 +398,15 @@ class Chunk:
     """The whole ``{"requests": [...]}`` create body, ready to send."""
 
 
-def _chunk(keys: list[str], values: list[bytes]) -> Chunk:
-    line = b'{"custom_id":"%s","params":%s}'
-    return Chunk(keys, b'{"requests":[' + b",".join([line % (k.encode(), v) for k, v in zip(keys, values)]) + b"]}")
-
-
 def chunk_requests(
-    bodies: Mapping[str, bytes],
+    lines: Mapping[str, bytes],
     *,
     max_requests: int = MAX_BATCH_REQUESTS,
     max_bytes: int = MAX_BATCH_BYTES,
 ) -> list[Chunk]:
-    """Split requests into batches of at most ``max_requests`` and ``max_bytes`` serialized.
+    """Split batch entries (key → :func:`make_line`) into batches within the API's limits.
+
+    At most ``max_requests`` requests and ``max_bytes`` bytes of serialized body per batch.
 
     Raises:
         RequestTooLargeError: one request alone would not fit in a batch.
@@ -409,14 +417,14 @@ def chunk_requests(
         raise ConfigurationError(
             f"chunk_size {max_requests:,} is over the API's {MAX_BATCH_REQUESTS:,} requests per batch"
         )
-    keys = list(bodies)
-    values = list(bodies.values())
-    # Each entry costs its line plus a comma: '{"custom_id":"KEY","params":BODY}' is the body,
-    # the key and 28 bytes of JSON around them.
-    costs = [len(k) + len(v) + 29 for k, v in zip(keys, values)]
+    keys = list(lines)
+    values = list(lines.values())
     chunks: list[Chunk] = []
+    if len(values) <= max_requests and _ENVELOPE_BYTES + sum(map(len, values)) + len(values) <= max_bytes:
+        return [_chunk(keys, values)] if values else []
     start, size = 0, _ENVELOPE_BYTES
-    for i, cost in enumerate(costs):
+    for i, value in enumerate(values):
+        cost = len(value) + 1  # the entry and its comma
         if _ENVELOPE_BYTES + cost > max_bytes:
             raise RequestTooLargeError(
                 f"one request is {cost - 1:,} bytes, more than a whole batch may be "
@@ -430,3 +438,7 @@ def chunk_requests(
     if start < len(keys):
         chunks.append(_chunk(keys[start:], values[start:]))
     return chunks
+
+
+def _chunk(keys: list[str], values: list[bytes]) -> Chunk:
+    return Chunk(keys, b'{"requests":[' + b",".join(values) + b"]}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
-import orjson
+from batchkit import _json
 import pandas as pd
 import pytest
 
@@ -14,6 +14,7 @@ from batchkit.requests import (
     MAX_BATCH_REQUESTS,
     build_template,
     chunk_requests,
+    make_line,
     parse_prompt,
     plan_requests,
     render_prompts,
@@ -87,7 +88,7 @@ def test_prompt_without_placeholder_warns_that_rows_collapse_to_one_request():
     with pytest.warns(BatchkitWarning, match="same prompt"):
         out = render_prompts(df, "Tell me a joke")
     plan = plan_requests(out, template())
-    assert len(plan.bodies) == 1 and len(set(plan.row_keys)) == 1
+    assert len(plan.lines) == 1 and len(set(plan.row_keys)) == 1
 
 
 def test_malformed_template_is_a_prompt_error():
@@ -99,15 +100,17 @@ def test_keys_are_content_hashes_that_meet_the_custom_id_rule():
     df = pd.DataFrame({"t": ["same", "other", "same"]})
     plan = plan_requests(render_prompts(df, "{t}"), template())
     assert plan.row_keys[0] == plan.row_keys[2] != plan.row_keys[1]
-    assert len(plan.bodies) == 2
-    for key in plan.bodies:
+    assert len(plan.lines) == 2
+    for key in plan.lines:
         assert re.fullmatch(r"[A-Za-z0-9_-]{1,64}", key)
     # The key depends on every param, not just the text.
     other = plan_requests(render_prompts(df, "{t}"), template(max_tokens=51))
-    assert set(other.bodies).isdisjoint(plan.bodies)
+    assert set(other.lines).isdisjoint(plan.lines)
     # And is reproducible: the same params in another order hash the same.
-    body = next(iter(plan.bodies.values()))
-    assert request_key(orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS)) == plan.row_keys[0]
+    key = plan.row_keys[0]
+    body = plan.body(key)
+    assert _json.loads(plan.lines[key]) == {"custom_id": key, "params": _json.loads(body)}
+    assert request_key(_json.dumps_sorted(_json.loads(body))) == plan.row_keys[0]
 
 
 def test_template_body_is_the_full_request_params():
@@ -140,19 +143,19 @@ def test_bad_params_are_refused_before_anything_is_sent(kwargs, match):
 
 
 def test_chunks_respect_count_and_byte_limits():
-    bodies = {f"k{i}": b'{"x":"' + b"a" * 100 + b'"}' for i in range(25)}
-    by_count = chunk_requests(bodies, max_requests=10)
+    lines = {f"k{i}": make_line(f"k{i}", b'{"x":"' + b"a" * 100 + b'"}') for i in range(25)}
+    by_count = chunk_requests(lines, max_requests=10)
     assert [len(c.keys) for c in by_count] == [10, 10, 5]
-    by_bytes = chunk_requests(bodies, max_bytes=1000)
+    by_bytes = chunk_requests(lines, max_bytes=1000)
     assert all(len(c.body) <= 1000 for c in by_bytes)
     assert sum(len(c.keys) for c in by_bytes) == 25
-    body = orjson.loads(by_bytes[0].body)
+    body = _json.loads(by_bytes[0].body)
     assert body["requests"][0]["custom_id"] == "k0"
     assert body["requests"][0]["params"] == {"x": "a" * 100}
 
 
 def test_a_request_larger_than_a_batch_is_refused():
     with pytest.raises(RequestTooLargeError, match="more than a whole batch"):
-        chunk_requests({"k": b'"' + b"a" * 2000 + b'"'}, max_bytes=1000)
+        chunk_requests({"k": make_line("k", b'"' + b"a" * 2000 + b'"')}, max_bytes=1000)
     with pytest.raises(ConfigurationError, match="100,000"):
         chunk_requests({"k": b"{}"}, max_requests=MAX_BATCH_REQUESTS + 1)

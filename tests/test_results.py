@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from batchkit.results import ResultColumns, Summary, iter_lines, parse_results
+from batchkit.results import ResultColumns, Summary, parse_results, split_lines
 
 
 def line(custom_id, result):
@@ -75,11 +75,11 @@ def test_columns_round_trip_through_blobs_and_marks():
     assert back.usage.tolist() == cols.usage.tolist()
 
 
-def test_iter_lines_handles_any_chunking_and_line_ending():
+def test_split_lines_handles_any_chunking_and_line_ending():
     payload = b'{"a":1}\r\n{"b":2}\n\n{"c":3}\r{"d":4}'
     for size in (1, 2, 3, 5, 64):
         chunks = [payload[i : i + size] for i in range(0, len(payload), size)]
-        assert [orjson.loads(x) for x in iter_lines(chunks)] == [{"a": 1}, {"b": 2}, {"c": 3}, {"d": 4}]
+        assert [orjson.loads(x) for x in split_lines(chunks)] == [{"a": 1}, {"b": 2}, {"c": 3}, {"d": 4}]
 
 
 def test_summary_reads_well():
