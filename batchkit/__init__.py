@@ -26,8 +26,10 @@ from .errors import (
     StoreError,
     UnknownModelError,
 )
+from .accounting import JobCost
 from .jobs import Job, jobs
 from .local import start_simulator
+from .pricing import CostEstimate
 from .store import Store
 
 __version__ = "0.1.0"
@@ -39,7 +41,9 @@ __all__ = [
     "BatchkitWarning",
     "BudgetExceededError",
     "ConfigurationError",
+    "CostEstimate",
     "Job",
+    "JobCost",
     "JobNotFoundError",
     "JobStateError",
     "MissingColumnError",

@@ -1,0 +1,41 @@
+"""The public surface: one explicit __all__, and every public command documented."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import batchkit
+from batchkit.cli import _parser
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+
+
+def test_public_names():
+    assert sorted(batchkit.__all__) == sorted([
+        "DEFAULT_MAX_TOKENS", "DEFAULT_MODEL", "BatchkitError", "BatchkitWarning", "BudgetExceededError",
+        "ConfigurationError", "CostEstimate", "Job", "JobCost", "JobNotFoundError", "JobStateError",
+        "MissingColumnError", "NoCredentialsError", "PromptError", "RequestTooLargeError", "Store",
+        "StoreError", "UnknownModelError", "__version__", "get_default_client", "jobs", "set_default_client",
+        "start_simulator",
+    ])
+    for name in batchkit.__all__:
+        assert hasattr(batchkit, name), name
+
+
+def test_every_error_is_a_batchkit_error():
+    for name in batchkit.__all__:
+        obj = getattr(batchkit, name)
+        if isinstance(obj, type) and issubclass(obj, Exception) and not issubclass(obj, Warning):
+            assert issubclass(obj, batchkit.BatchkitError), name
+
+
+def test_every_command_is_in_the_readme():
+    commands = _parser()._subparsers._group_actions[0].choices  # argparse keeps them here
+    for command in commands:
+        assert re.search(rf"batchkit {command}\b", README), f"`batchkit {command}` is not in the README"
+
+
+def test_the_accessor_methods_are_in_the_readme():
+    for method in ("batch", "submit", "estimate", "classify", "extract"):
+        assert f"df.claude.{method}(" in README, method
