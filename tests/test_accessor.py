@@ -181,3 +181,17 @@ def test_start_simulator_makes_calls_work_without_a_client():
         assert server.base_url.startswith("http://127.0.0.1:")
     finally:
         server.stop()
+
+
+def test_fifty_thousand_real_rows_get_their_own_answers_and_duplicates_go_once():
+    from tests.conftest import DATA
+
+    reviews = pd.read_csv(DATA / "nsmc_sample.tsv", sep="\t", quoting=3)
+    big = pd.concat([reviews] * 25, ignore_index=True).sample(frac=1.0, random_state=7)  # shuffled index
+    assert len(big) == 50_000
+    sim = Simulator(config=SimConfig(processing=Processing.instant()), responder=echo)
+    out = big.claude.batch("Sentiment: {document}", output="s", client=sim.client(), chunk_size=700, poll_interval=0.01)
+    assert out.index.equals(big.index)
+    assert (out["s"] == "re:Sentiment: " + big["document"]).all()
+    assert sim.stats()["batch_requests_received"] == big["document"].nunique()
+    assert sim.stats()["batches_created"] == -(-big["document"].nunique() // 700)
