@@ -77,3 +77,23 @@ def test_two_processes_running_the_same_call_do_not_submit_twice(tmp_path):
         assert f"ANSWERED {ROWS + 2}" in out
     assert stats["batches_created"] == 3
     assert stats["batch_requests_received"] == ROWS
+
+
+def test_injected_faults_end_with_every_row_succeeded_after_automatic_retries(tmp_path):
+    import anthropic
+    import pandas as pd
+
+    import batchkit
+    from batchkit.simulator import Faults
+
+    faults = Faults(errored_rate={"api_error": 0.05, "overloaded_error": 0.02}, expired_rate=0.01)
+    with spawn(processing=Processing.instant(), faults=faults, seed=11) as sim:
+        client = anthropic.Anthropic(base_url=sim.base_url, api_key="sk-sim-test")
+        df = pd.DataFrame({"t": [f"row {i}" for i in range(1000)]})
+        job = df.claude.submit("{t}", client=client, store=str(tmp_path / "s.sqlite3"), poll_interval=0.05).wait()
+        stats = sim.stats()
+    outcomes = job.outcomes()
+    assert (outcomes["status"] == "succeeded").all()
+    assert outcomes["attempts"].value_counts().to_dict().get(2, 0) > 40  # ~8% needed a second batch
+    assert stats["duplicate_custom_ids_answered"] == 0
+    assert isinstance(job, batchkit.Job)
