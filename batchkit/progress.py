@@ -459,11 +459,13 @@ def _batch_summary(snap: Snapshot) -> str:
     return f"{len(snap.batches)} ({states}){retries}"
 
 
-def _batch_time(b: BatchProgress, snap: Snapshot) -> str:
+def _batch_time(b: BatchProgress, snap: Snapshot, *, limits: bool = True) -> str:
     if b.ended:
         return f"took {_duration(b.elapsed)}" if b.elapsed is not None else ""
     if b.state == "submitting":
         return "being created"
+    if not limits:
+        return f"{_duration(b.elapsed)} so far"
     limit = f"typical < {_duration(snap.typical_seconds)}, limit {_duration(snap.max_seconds)}"
     return f"{_duration(b.elapsed)} so far ({limit})"
 
@@ -597,7 +599,7 @@ def render_html(snap: Snapshot, *, max_batches: int = _MAX_LISTED_BATCHES, bar: 
             f"<td {cell.format('right')}>{b.attempt}</td>"
             f'<td {cell.format("left")} class="batchkit-batch-state">{esc(b.label)}</td>'
             f"<td {cell.format('right')}>{b.requests:,}</td>"
-            f"<td {cell.format('left')}>{esc(_batch_time(b, snap))}</td>"
+            f"<td {cell.format('left')}>{esc(_batch_time(b, snap, limits=False))}</td>"
             f"<td {cell.format('left')}>{_time_gauge_html(b, snap)}</td>"
             f"<td {cell.format('left')}>{esc(_batch_result(b))}</td>"
             "</tr>"
@@ -607,7 +609,8 @@ def render_html(snap: Snapshot, *, max_batches: int = _MAX_LISTED_BATCHES, bar: 
         more = f'<div style="color:#666">… and {len(snap.batches) - max_batches} more batches</div>'
     table = ""
     if snap.batches:
-        heads = ("batch", "attempt", "state", "requests", "time", "of 24 h limit", "results")
+        heads = ("batch", "attempt", "state", "requests", f"time (typical < {_duration(snap.typical_seconds)})",
+                 f"of the {_duration(snap.max_seconds)} limit", "results")
         header = "".join(f"<th {cell.format('left')}>{h}</th>" for h in heads)
         table = (f'<table class="batchkit-batches" style="border-collapse:collapse;font-size:90%">'
                  f"<thead><tr>{header}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}")
