@@ -665,6 +665,9 @@ class Job:
         if self._record["status"] == "running":
             self.store.set_job_status(self.job_id, "ended")
             self._record["status"] = "ended"
+        # Request bodies are only needed to create batches; a retry reads them back from the store.
+        self._lines.clear()
+        self._batch_bodies.clear()
         return True
 
     # ------------------------------------------------------------------ results
