@@ -127,31 +127,10 @@ def prepare(
 
     # Checked once up front (model, max_tokens, params) so bad input fails before rendering.
     build_template(model=model, max_tokens=max_tokens, system=system, stop_sequences=stop_sequences, **params)
-    if not callable(prompt):
-        parse_prompt(prompt, list(frame.columns), positional=positional)
     rendered = render_prompts(frame, prompt, positional=positional)
-    lead = _shared_lead(prompt, rendered, frame, positional) if cache else ""
-    cached = False
-    content = None
-    if cache:
-        shared = _shared_tokens(system, params.get("tools"), lead)
-        minimum = _min_cacheable(model, prices)
-        if minimum is not None and shared >= minimum:
-            cached = True
-            marker = {"type": "ephemeral", "ttl": cache_ttl}
-            if lead:
-                def content(text: str) -> list[dict[str, Any]]:
-                    return [
-                        {"type": "text", "text": lead, "cache_control": marker},
-                        {"type": "text", "text": text},
-                    ]
-
-                cut = len(lead)
-                rendered = Rendered(
-                    [t[cut:] if t is not None else None for t in rendered.texts], rendered.skipped
-                )
-            else:
-                system = _mark_system(system, marker)
+    content, system, rendered, cached = _cache_layout(
+        cache, cache_ttl, prompt, rendered, frame, positional, system, params.get("tools"), model, prices
+    )
     template = build_template(
         model=model, max_tokens=max_tokens, system=system, stop_sequences=stop_sequences,
         content=content, **params,
@@ -170,6 +149,43 @@ def prepare(
         **(extra_spec or {}),
     }
     return Call(frame, template, plan, kind, output, spec, cache, cached)
+
+
+def _cache_layout(
+    cache: str | bool,
+    ttl: str,
+    prompt: str | Callable[..., Any],
+    rendered: Rendered,
+    frame: pd.DataFrame,
+    positional: Hashable,
+    system: Any,
+    tools: Any,
+    model: str,
+    prices: Any,
+) -> tuple[Callable[[str], Any] | None, Any, Rendered, bool]:
+    """Where the cache breakpoint goes: (user content builder, system, row texts, marked?).
+
+    The shared lead text of the prompt becomes its own marked block and the rows keep only what
+    follows it; with no lead, the last system block is marked. Nothing changes below the
+    model's minimum cacheable length (or for a model with no known minimum).
+    """
+    if not cache:
+        return None, system, rendered, False
+    lead = _shared_lead(prompt, rendered, frame, positional)
+    minimum = _min_cacheable(model, prices)
+    if minimum is None or _shared_tokens(system, tools, lead) < minimum:
+        return None, system, rendered, False
+    marker = {"type": "ephemeral", "ttl": ttl}
+    if not lead:
+        if not system:  # only tools are shared: mark those yourself with cache_control
+            return None, system, rendered, False
+        return None, _mark_system(system, marker), rendered, True
+
+    def content(text: str) -> list[dict[str, Any]]:
+        return [{"type": "text", "text": lead, "cache_control": marker}, {"type": "text", "text": text}]
+
+    cut = len(lead)
+    return content, system, Rendered([t[cut:] if t is not None else None for t in rendered.texts], rendered.skipped), True
 
 
 def _shared_lead(
