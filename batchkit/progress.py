@@ -622,7 +622,8 @@ def render_html(snap: Snapshot, *, max_batches: int = _MAX_LISTED_BATCHES, bar: 
                   + esc(", ".join(f"{t}: {n:,}" for t, n in snap.by_error.items())) + "</div>")
     cost = f'<div class="batchkit-cost">cost: {esc(_cost_text(snap))}</div>'
     return (
-        f'<div class="batchkit-job" data-status="{esc(snap.status)}" data-style="{esc(snap.style)}" '
+        f'<div class="batchkit-job" data-job="{esc(snap.job_id)}" data-status="{esc(snap.status)}" '
+        f'data-done="{str(snap.done).lower()}" data-style="{esc(snap.style)}" '
         'style="font-size:13px;line-height:1.45">'
         + head + (_rows_bar_html(snap) if bar else "") + rows + table + cost + errors + "</div>"
     )

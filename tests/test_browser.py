@@ -56,6 +56,13 @@ job = reviews.claude.submit("Sentiment, one of positive or negative: {text}",
 view = display_job(job)
 '''
 
+SLOW_JOB = '''\
+# A job whose batch would take ten minutes: the test cancels it with the widget's button.
+slow_sim = batchkit.start_simulator(seed=1, processing=Processing(fixed_latency=600.0))  # own batch ids
+slow = reviews.head(10).claude.submit("Summarise: {text}", output="summary", max_tokens=20)
+slow_view = display_job(slow)
+'''
+
 KERNEL_STATE = """(() => {
   const app = window.jupyterapp;
   if (!app || !app.shell) return 'no app';
@@ -67,21 +74,28 @@ KERNEL_STATE = """(() => {
   return kernel ? kernel.status : 'no kernel';
 })()"""
 
-WIDGET_STATE = """(() => {
-  const root = document.querySelector('.batchkit-job-widget');
+WIDGET_STATE = """((n) => {
+  const root = document.querySelectorAll('.batchkit-job-widget')[n];
   if (!root) return null;
   const job = root.querySelector('.batchkit-job');
   const bar = root.querySelector('.progress-bar');
-  const cancel = Array.from(root.querySelectorAll('button')).find(b => b.innerText.includes('Cancel'));
+  const button = (label) => Array.from(root.querySelectorAll('button')).find(b => b.innerText.includes(label));
+  const box = (b) => {
+    if (!b || b.offsetParent === null) return null;
+    const r = b.getBoundingClientRect();
+    return {x: r.x + r.width / 2, y: r.y + r.height / 2};
+  };
   return {
+    job: job ? job.dataset.job : null,
     status: job ? job.dataset.status : null,
+    done: job ? job.dataset.done === 'true' : null,
     style: job ? job.dataset.style : null,
     bar: bar ? bar.className : '',
     width: bar ? parseFloat(bar.style.width || '0') : -1,
-    cancel_visible: !!(cancel && cancel.offsetParent !== null),
+    cancel: box(button('Cancel')),
     text: root.innerText,
   };
-})()"""
+})(%d)"""
 
 
 def _free_port() -> int:
@@ -105,7 +119,7 @@ def lab(tmp_path: Path) -> Iterator[str]:
     """JupyterLab on 127.0.0.1 serving a directory with the live-job notebook; yields its URL."""
     root = tmp_path / "root"
     root.mkdir()
-    book = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(LIVE_JOB)])
+    book = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(LIVE_JOB), nbformat.v4.new_code_cell(SLOW_JOB)])
     book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(book, root / "live_job.ipynb")
     settings = tmp_path / "settings"
@@ -159,7 +173,16 @@ def lab(tmp_path: Path) -> Iterator[str]:
         log.close()
 
 
-def test_the_job_widget_renders_and_changes_state_in_jupyterlab(chromium: str, lab: str) -> None:
+def _click(page: Any, point: dict[str, float]) -> None:
+    """A real mouse click (press and release) at a point of the page."""
+    for kind in ("mousePressed", "mouseReleased"):
+        page.send("Input.dispatchMouseEvent",
+                  {"type": kind, "x": point["x"], "y": point["y"], "button": "left", "clickCount": 1})
+
+
+def test_the_job_widget_renders_changes_state_and_cancels_in_jupyterlab(chromium: str, lab: str) -> None:
+    live = WIDGET_STATE % 0
+    slow = WIDGET_STATE % 1
     states: list[dict[str, Any]] = []
     with Browser.launch(chromium) as browser:
         page = browser.open(lab)
@@ -168,7 +191,7 @@ def test_the_job_widget_renders_and_changes_state_in_jupyterlab(chromium: str, l
             time.sleep(1.0)  # let the widget manager finish registering with the new kernel
             page.wait_for(KERNEL_STATE, timeout=30, until=lambda s: s == "idle")
             page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')", timeout=60)
-            running = page.wait_for(WIDGET_STATE, timeout=60, poll=0.1,
+            running = page.wait_for(live, timeout=60, poll=0.1,
                                     until=lambda s: bool(s) and s["status"] == "running")
         except TimeoutError as exc:
             page.screenshot(ARTIFACTS / "failure.png")
@@ -179,21 +202,33 @@ def test_the_job_widget_renders_and_changes_state_in_jupyterlab(chromium: str, l
         page.screenshot(ARTIFACTS / "widget-running.png")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            state = page.evaluate(WIDGET_STATE)
+            state = page.evaluate(live)
             states.append(state)
-            if state and state["status"] == "ended" and "progress-bar-success" in state["bar"]:
+            if state and state["done"] and "progress-bar-success" in state["bar"]:
                 break
             time.sleep(0.1)
         page.screenshot(ARTIFACTS / "widget-ended.png")
+
+        # The second job's Cancel button, clicked with the mouse, cancels it through job.cancel().
+        before = page.wait_for(slow, timeout=30, until=lambda s: bool(s) and bool(s["cancel"]))
+        assert before["status"] == "running" and "in progress" in before["text"]
+        page.evaluate("document.querySelectorAll('.batchkit-job-widget')[1].scrollIntoView()")
+        _click(page, page.evaluate(slow)["cancel"])
+        canceled = page.wait_for(slow, timeout=60, until=lambda s: bool(s) and bool(s["done"]))
+        page.screenshot(ARTIFACTS / "widget-canceled.png")
+
     first, last = states[0], states[-1]
     # Rendered, running: batches in progress, no counts yet, nothing coloured, Cancel offered.
     assert "in progress" in first["text"] and "counts come when the batch ends" in first["text"]
-    assert first["style"] == "" and first["cancel_visible"]
+    assert first["style"] == "" and first["cancel"]
     assert not any(c in first["bar"] for c in ("progress-bar-success", "progress-bar-danger"))
     # Changed state: ended, green, full, counts filled in, Cancel gone.
-    assert last["status"] == "ended", f"the widget never showed the job ended: {last}"
+    assert last["status"] == "ended" and last["done"], f"the widget never showed the job ended: {last}"
     assert "progress-bar-success" in last["bar"] and last["width"] == pytest.approx(100.0)
-    assert "60 rows: 60 succeeded" in last["text"] and not last["cancel_visible"]
+    assert "60 rows: 60 succeeded" in last["text"] and not last["cancel"]
     widths = sorted({s["width"] for s in states if s})
     assert any(0 < w < 100 for w in widths), f"rows never filled in batch by batch: {widths}"
     assert (ARTIFACTS / "widget-ended.png").stat().st_size > 10_000
+    # Canceled from the browser: every row canceled, amber, no Cancel button any more.
+    assert canceled["status"] == "canceled" and "progress-bar-warning" in canceled["bar"]
+    assert "10 rows: 10 canceled" in canceled["text"] and not canceled["cancel"]
