@@ -545,3 +545,28 @@ def test_offline_counts_agree_with_the_simulator() -> None:
                                   model_known=lambda _model: True)
     assert analysis.input_tokens == estimate_request_tokens(params)
     assert analysis.breakpoints[-1][0] == shared_prefix_tokens(params)
+
+
+def test_the_issue_case_a_1000_token_system_prompt_cached_1h_in_a_batch() -> None:
+    # A Sonnet-class model at $3/$15 whose minimum cacheable length admits 1,000 tokens (the real
+    # Sonnet 4.5 needs 1,024 — see the test above). 100,000 requests of a 1,000-token shared
+    # system prompt + 500 other input + 200 output, 1h TTL, batch rates: input $1.50, output $7.50,
+    # 1h write $3.00, read $0.15.
+    #   primed (1 write):   0.003 + 99,999 × 1,000 × 0.15 / 1e6 (14.99985) + 75 + 150 = 240.00285
+    #   at h = 0.64:        36,000 writes × 1,000 × 3.00 / 1e6 = 108 + reads 9.6 + 75 + 150 = 342.6
+    #   naive (90% off the cached share, writes ignored): 36,000 × 1,000 × 1.50 / 1e6 = 54
+    #                       + 9.6 + 75 + 150 = 288.6 — overstates the saving by $54.
+    prices = {"sonnet-class": {"input": 3.0, "output": 15.0, "min_cacheable_tokens": 1000}}
+    common = dict(rows=100_000, prefix_tokens=1000, other_input_tokens=500, output_tokens=200, ttl="1h",
+                  prices=prices)
+    plain = estimate_cost(model="sonnet-class", rows=100_000, unique_requests=100_000, input_tokens=100_000 * 1500,
+                          max_tokens=200, typical_output_tokens=200, prices=prices)
+    # 100,000 × (1,500 in × $3 + 200 out × $15) / 1e6 = 450 + 300; the batch pays half
+    assert (plain["standard"].typical, plain["batch"].typical) == (pytest.approx(750.0), pytest.approx(375.0))
+    primed = caching_savings("sonnet-class", hit_rate=1.0, **common)
+    assert primed["with_cache"] == pytest.approx(240.00285)
+    assert primed["without_cache"] == pytest.approx(100_000 * (1500 * 1.5 + 200 * 7.5) / 1e6)  # 375
+    real = caching_savings("sonnet-class", hit_rate=0.64, **common)
+    assert real["with_cache"] == pytest.approx(342.6)
+    naive = 100_000 * 1000 * (0.64 * 0.15 + 0.36 * 1.50) / 1e6 + 75 + 150
+    assert naive == pytest.approx(288.6) and real["with_cache"] - naive == pytest.approx(54.0)
