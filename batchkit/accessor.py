@@ -25,6 +25,8 @@ pandas 3 builds a new accessor object on every attribute access, so nothing is k
 ``max_cost``           refuse, before any paid call, when the estimate's upper bound is over it
 ``prices``             price overrides (a dict or a JSON/TOML file), see :mod:`batchkit.pricing`
 ``store``              the job store (a path or :class:`batchkit.Store`)
+``progress``           ``batch``/``classify``/``extract``: show live progress (a widget in a
+                       notebook, text lines on stderr elsewhere); default True
 ``**params``           other Messages API params, passed through (``tools``, ``metadata``, …)
 =====================  ==========================================================================
 """
@@ -39,6 +41,7 @@ import pandas as pd
 from . import calls
 from .jobs import Job, warn_failures
 from .pricing import CostEstimate
+from .progress import display_job
 from .structured import OutputSpec, classify_spec, extract_spec
 
 __all__ = ["DEFAULT_MAX_TOKENS", "DEFAULT_MODEL", "ClaudeFrameAccessor", "ClaudeSeriesAccessor"]
@@ -61,6 +64,15 @@ def _split(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     kwargs.setdefault("model", DEFAULT_MODEL)
     kwargs.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
     return run, kwargs
+
+
+def _wait(job: Job, progress: bool) -> None:
+    """Wait for a blocking call, showing progress where the user looks, then report failures."""
+    view = display_job(job) if progress else None
+    job.wait()  # a KeyboardInterrupt propagates: the job and its view keep running
+    if view is not None:
+        view.finish()  # draw the final state now
+    warn_failures(job)
 
 
 @pd.api.extensions.register_dataframe_accessor("claude")
@@ -93,9 +105,9 @@ class ClaudeFrameAccessor:
             row has no answer — ``job.outcomes()`` says why). Failed rows are also summarised in a
             :class:`batchkit.BatchkitWarning`.
         """
+        progress = kwargs.pop("progress", True)
         job = self.submit(prompt, output=output, **kwargs)
-        job.wait()
-        warn_failures(job)
+        _wait(job, progress)
         return job.to_frame(self._frame)
 
     def estimate(
@@ -177,6 +189,7 @@ class ClaudeFrameAccessor:
     ) -> pd.DataFrame:
         if "output" in kwargs:
             raise TypeError("extract names its columns by prefix=, not output=")
+        progress = kwargs.pop("progress", True)
         run, rest = _split({"max_tokens": max_tokens, **kwargs})
         output_config = dict(rest.pop("output_config", None) or {})
         output_config.update(spec.output_config)
@@ -186,8 +199,7 @@ class ClaudeFrameAccessor:
             **rest,
         )
         job = calls.submit(call, **run)
-        job.wait()
-        warn_failures(job)
+        _wait(job, progress)
         return job.to_frame(self._frame)
 
 
@@ -219,9 +231,9 @@ class ClaudeSeriesAccessor:
 
         The result is a ``string`` Series on the same index, named like this Series.
         """
+        progress = kwargs.pop("progress", True)
         job = self.submit(prompt, **kwargs)
-        job.wait()
-        warn_failures(job)
+        _wait(job, progress)
         frame, _ = self._frame()
         out = job.to_frame(frame)[job.output]
         out.name = self._series.name

@@ -259,6 +259,8 @@ def submit(
     resolved_store = Store.resolve(store)
     # Nothing to send (empty frame, every row skipped) needs no client or key.
     resolved_client = backend.resolve_client(client) if call.plan.lines else client
+    if resolved_client is not None:
+        resolved_store.claim_backend("simulator" if backend.is_local(resolved_client) else "Anthropic API")
     mode = run_mode(call)
     try:
         guess = estimate(

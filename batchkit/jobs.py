@@ -194,7 +194,14 @@ class Job:
         return str(self._record["created_at"])
 
     def __repr__(self) -> str:
-        return f"<batchkit.Job {self.job_id} {self.status}: {self.summary()}>"
+        from .progress import render_line, snapshot
+
+        return f"<batchkit.Job {render_line(snapshot(self))}>"
+
+    def _repr_html_(self) -> str:
+        from .progress import render_html, snapshot
+
+        return render_html(snapshot(self))
 
     @classmethod
     def load(

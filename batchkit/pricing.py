@@ -588,11 +588,11 @@ _USAGE_COLUMNS = {
     "input_tokens": ("input_tokens",),
     "output_tokens": ("output_tokens",),
     "cache_creation_input_tokens": ("cache_creation_input_tokens",),
-    "cache_read_input_tokens": ("cache_read_input_tokens",),
+    "cache_read_input_tokens": ("cache_read_input_tokens", "cache_read"),
     "ephemeral_5m": ("ephemeral_5m_input_tokens", "cache_creation.ephemeral_5m_input_tokens",
-                     "cache_creation_ephemeral_5m_input_tokens"),
+                     "cache_creation_ephemeral_5m_input_tokens", "cache_write_5m"),
     "ephemeral_1h": ("ephemeral_1h_input_tokens", "cache_creation.ephemeral_1h_input_tokens",
-                     "cache_creation_ephemeral_1h_input_tokens"),
+                     "cache_creation_ephemeral_1h_input_tokens", "cache_write_1h"),
 }
 
 
@@ -619,7 +619,9 @@ def usage_cost_frame(
             ``cache_creation_input_tokens``, ``cache_read_input_tokens``, and the TTL split as
             ``ephemeral_5m_input_tokens`` / ``ephemeral_1h_input_tokens`` or
             ``cache_creation.ephemeral_…``), optionally prefixed ``usage.`` or ``usage_`` as
-            :func:`pandas.json_normalize` leaves them. Missing columns and NA count as 0.
+            :func:`pandas.json_normalize` leaves them, or named as in ``Job.outcomes()``
+            (``cache_write_5m``, ``cache_write_1h``, ``cache_read``). Missing columns and NA count
+            as 0.
         model: one model id, or one per row.
 
     Returns:

@@ -664,6 +664,7 @@ class _Poller:
         self.interval = interval
         self._name = name
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.error: BaseException | None = None
@@ -689,10 +690,16 @@ class _Poller:
                 return
             # A refresh must not eat the process: wait at least five times what it took.
             spent = time.monotonic() - started
-            self._stop.wait(max(self.interval, 5 * spent))
+            self._wake.wait(max(self.interval, 5 * spent))
+            self._wake.clear()
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Refresh now rather than at the next interval."""
+        self._wake.set()
 
     def join(self, timeout: float | None = None) -> bool:
         thread = self._thread
@@ -770,6 +777,11 @@ class JobWidget:
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the refresh thread to finish (it does once the job is done)."""
         return self._poller.join(timeout)
+
+    def finish(self, timeout: float = 2.0) -> bool:
+        """Show the final state now (the job has just ended) and let the refresh thread end."""
+        self._poller.wake()
+        return self.join(timeout)
 
     def _tick(self) -> bool:
         snap = self.refresh()
@@ -872,6 +884,11 @@ class TextProgress:
 
     def join(self, timeout: float | None = None) -> bool:
         return self._poller.join(timeout)
+
+    def finish(self, timeout: float = 2.0) -> bool:
+        """Show the final state now (the job has just ended) and let the refresh thread end."""
+        self._poller.wake()
+        return self.join(timeout)
 
     def _show_error(self, exc: BaseException) -> None:
         out = self.file if self.file is not None else sys.stderr

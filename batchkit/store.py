@@ -34,6 +34,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -128,6 +129,13 @@ _MIGRATIONS: tuple[str, ...] = (
         errors        BLOB NOT NULL
     );
     """,
+    # 2 — which API the answers came from, so simulated answers never serve real calls.
+    """
+    CREATE TABLE meta (
+        name   TEXT PRIMARY KEY,
+        value  TEXT NOT NULL
+    );
+    """,
 )
 
 ACTIVE_STATES = ("submitting", "in_progress", "canceling", "ended")
@@ -140,12 +148,26 @@ def utcnow() -> str:
 
 
 def default_store_path() -> Path:
-    """Where the store lives when neither ``store=`` nor ``BATCHKIT_STORE`` says otherwise."""
+    """Where the store lives when neither ``store=`` nor ``BATCHKIT_STORE`` says otherwise.
+
+    Calls on the local simulator (the default client is one, or ``ANTHROPIC_BASE_URL`` points at
+    this machine) get a store of their own, ``simulator.sqlite3``: its answers are canned, and a
+    real call with the same content must never be answered from them.
+    """
     env = os.environ.get("BATCHKIT_STORE")
     if env:
         return Path(env).expanduser()
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(base) / "batchkit" / "jobs.sqlite3"
+    return Path(base) / "batchkit" / ("simulator.sqlite3" if _simulated() else "jobs.sqlite3")
+
+
+def _simulated() -> bool:
+    from .backend import LOCAL_HOSTS, get_default_client, is_local
+
+    client = get_default_client()
+    if client is not None:
+        return is_local(client)
+    return (urlsplit(os.environ.get("ANTHROPIC_BASE_URL", "")).hostname or "") in LOCAL_HOSTS
 
 
 class Store:
@@ -240,6 +262,23 @@ class Store:
     def query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._conn.execute(sql, args).fetchall()
+
+    def claim_backend(self, backend: str) -> None:
+        """Record which API this store's answers come from; refuse to mix two.
+
+        Raises:
+            StoreError: the store already holds answers from another API.
+        """
+        with self.atomic() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE name = 'backend'").fetchone()
+            if row is None:
+                conn.execute("INSERT INTO meta VALUES ('backend', ?)", (backend,))
+            elif row[0] != backend:
+                raise StoreError(
+                    f"the job store at {self.path} holds answers from the {row[0]}, and this call goes to "
+                    f"the {backend}: answers are reused by content, so the two must not share a store. "
+                    "Pass another store= (or set BATCHKIT_STORE) for this one."
+                )
 
     def close(self) -> None:
         with self._lock:

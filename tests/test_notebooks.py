@@ -137,11 +137,6 @@ def test_cost_explorer_draws_and_compares(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="pricing.usage_cost_frame ignores the outcome columns cache_write_5m/cache_write_1h/"
-    "cache_read, so a cached job's actual cost leaves out its cache tokens (fix pending in pricing)",
-)
 def test_cost_explorer_actual_cost_is_within_the_estimate(tmp_path_factory):
     book, _ = _run("03_cost_explorer.ipynb", tmp_path_factory)
     found = re.search(r"actual: \$([\d.]+); estimated \$([\d.]+)–\$([\d.]+)", _text(book))

@@ -570,3 +570,12 @@ def test_the_issue_case_a_1000_token_system_prompt_cached_1h_in_a_batch() -> Non
     assert real["with_cache"] == pytest.approx(342.6)
     naive = 100_000 * 1000 * (0.64 * 0.15 + 0.36 * 1.50) / 1e6 + 75 + 150
     assert naive == pytest.approx(288.6) and real["with_cache"] - naive == pytest.approx(54.0)
+
+
+def test_usage_cost_frame_reads_job_outcome_columns() -> None:
+    outcomes = pd.DataFrame({"input_tokens": [100], "output_tokens": [10], "cache_write_5m": [0],
+                             "cache_write_1h": [4000], "cache_read": [0]})
+    api = pd.DataFrame({"input_tokens": [100], "output_tokens": [10], "cache_creation_input_tokens": [4000],
+                        "ephemeral_1h_input_tokens": [4000], "cache_read_input_tokens": [0]})
+    assert usage_cost_frame(outcomes, SONNET)["total"].iloc[0] == pytest.approx(usage_cost_frame(api, SONNET)["total"].iloc[0])
+    assert usage_cost_frame(outcomes, SONNET)["cache_write_1h"].iloc[0] > 0

@@ -14,12 +14,21 @@ from batchkit.errors import StoreError
 from batchkit.store import Store, default_store_path
 
 
-def test_default_location_follows_env_then_xdg(monkeypatch, tmp_path):
+def test_default_location_follows_env_then_xdg_and_keeps_simulated_answers_apart(monkeypatch, tmp_path):
     monkeypatch.setenv("BATCHKIT_STORE", str(tmp_path / "x.db"))
     assert default_store_path() == tmp_path / "x.db"
     monkeypatch.delenv("BATCHKIT_STORE")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     assert default_store_path() == tmp_path / "xdg" / "batchkit" / "jobs.sqlite3"
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:8765")
+    assert default_store_path() == tmp_path / "xdg" / "batchkit" / "simulator.sqlite3"
+
+
+def test_a_store_never_mixes_simulated_and_real_answers(store):
+    store.claim_backend("simulator")
+    store.claim_backend("simulator")
+    with pytest.raises(StoreError, match="holds answers from the simulator.*store="):
+        store.claim_backend("Anthropic API")
 
 
 def test_file_is_private_wal_and_migrated(tmp_path):
@@ -27,11 +36,11 @@ def test_file_is_private_wal_and_migrated(tmp_path):
     s = Store(path)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert s.query("PRAGMA journal_mode")[0][0] == "wal"
-    assert s.schema_version == 1
+    assert s.schema_version == 2
     tables = {r[0] for r in s.query("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"jobs", "batches", "batch_results"} <= tables
+    assert {"jobs", "batches", "batch_requests", "batch_results", "meta"} <= tables
     s.close()
-    assert Store(path).schema_version == 1  # reopening does not re-run migrations
+    assert Store(path).schema_version == 2  # reopening does not re-run migrations
 
 
 def test_a_store_from_a_newer_batchkit_is_refused(tmp_path):
