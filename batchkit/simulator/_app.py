@@ -34,8 +34,8 @@ from urllib.parse import parse_qs
 import httpx2
 
 from ._clock import rfc3339
-from ._engine import RateLimited, iter_chunks, paused_gc
-from ._json import DECODE_ERRORS, decode, encode
+from ._engine import RateLimited, decode_body, iter_chunks, paused_gc
+from ._json import decode, encode
 from ._params import ApiError
 
 if TYPE_CHECKING:
@@ -219,6 +219,10 @@ class App:
         return f"{environ.get('wsgi.url_scheme', 'http')}://{host}{prefix}"
 
     def _body(self, environ: dict, limit: int) -> Any:
+        return decode_body(self._read(environ, limit))
+
+    @staticmethod
+    def _read(environ: dict, limit: int) -> bytes:
         length = environ.get("CONTENT_LENGTH")
         if length and int(length) > limit:
             raise ApiError(413, "request_too_large",
@@ -228,10 +232,7 @@ class App:
         if len(data) > limit:
             raise ApiError(413, "request_too_large",
                            f"Request exceeds the maximum allowed number of bytes ({limit}).")
-        try:
-            return decode(data) if data else None
-        except DECODE_ERRORS as exc:
-            raise ApiError(400, "invalid_request_error", f"body: Invalid JSON: {exc}") from None
+        return data
 
     @staticmethod
     def _query(environ: dict) -> dict[str, list[str]]:
@@ -260,8 +261,7 @@ class App:
     def _batches_create(self, environ: dict, _arg: str, version: str, prefix: str, drop: bool) -> _Response:
         engine = self.engine
         with paused_gc():
-            body = self._body(environ, self.sim.config.max_batch_body_bytes)
-            requests = engine.validate_envelope(body)
+            requests = engine.parse_create(self._read(environ, self.sim.config.max_batch_body_bytes))
         betas = tuple(b.strip() for b in environ.get("HTTP_ANTHROPIC_BETA", "").split(",") if b.strip())
         batch = engine.create(requests, version, betas)
         return _json(200, engine.render(batch, batch.created, self._base(environ, prefix)))

@@ -31,7 +31,7 @@ from typing import Any
 
 from ._json import encode
 
-__all__ = ["Analysis", "ApiError", "analyze", "tok"]
+__all__ = ["Analysis", "ApiError", "analyze", "analyze_simple", "tok"]
 
 CUSTOM_ID_RE = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 
@@ -89,7 +89,7 @@ class Analysis:
 
     __slots__ = ("_params", "breakpoints", "input_tokens")
 
-    def __init__(self, params: dict, input_tokens: int, breakpoints: list) -> None:
+    def __init__(self, params: dict, input_tokens: int, breakpoints: list | tuple) -> None:
         self._params = params
         self.input_tokens = input_tokens
         self.breakpoints = breakpoints
@@ -150,12 +150,18 @@ def _json_tokens(value: Any) -> int:
 _SIMPLE_KEYS = frozenset({"model", "max_tokens", "messages", "system", "metadata"})
 
 
-def _analyze_simple(params: dict, in_batch: bool, model_known: Callable[[str], bool]) -> Analysis | None:
+_NO_BREAKPOINTS: tuple = ()
+
+
+def analyze_simple(params: Any, in_batch: bool, model_known: Callable[[str], bool]) -> Analysis | None:
     """The common shape (string contents, string system, no tools or caching), fast.
 
     Returns ``None`` whenever anything is unusual; :func:`analyze` then does the full check
-    and raises the precise error.
+    and raises the precise error. Valid params of this shape get the same :class:`Analysis`
+    from both (this one is what :func:`analyze` tries first).
     """
+    if type(params) is not dict or not params.keys() <= _SIMPLE_KEYS:
+        return None
     model = params.get("model")
     max_tokens = params.get("max_tokens")
     messages = params.get("messages")
@@ -175,7 +181,7 @@ def _analyze_simple(params: dict, in_batch: bool, model_known: Callable[[str], b
         if type(content) is not str or not content or message.get("role") not in _PLAIN_ROLES:
             return None
         total += 4 + (((len(content) if content.isascii() else len(content.encode())) + 3) >> 2)
-    return Analysis(params, total, [])
+    return Analysis(params, total, _NO_BREAKPOINTS)
 
 
 _PLAIN_ROLES = frozenset({"user", "assistant"})
@@ -197,10 +203,9 @@ def analyze(
     Raises:
         ApiError: ``invalid_request_error`` (400) or ``not_found_error`` (404, unknown model).
     """
-    if type(params) is dict and params.keys() <= _SIMPLE_KEYS:
-        fast = _analyze_simple(params, in_batch, model_known)
-        if fast is not None:
-            return fast
+    fast = analyze_simple(params, in_batch, model_known)
+    if fast is not None:
+        return fast
     if not isinstance(params, dict):
         raise _bad("params: Input should be a valid dictionary")
     for key in params:

@@ -36,7 +36,7 @@ from typing import Any
 from ._json import encode
 from ._params import tok
 
-__all__ = ["answer_mode", "chosen_tool", "default_responder", "responder_caller", "shape_answer"]
+__all__ = ["answer_mode", "chosen_tool", "default_answer", "default_responder", "responder_caller", "shape_answer"]
 
 _MASK = (1 << 64) - 1
 _OPTION_KEYS = (" one of", " as ", " among ", " from ", "labels", "label:", "options", "categories",
@@ -132,6 +132,8 @@ def pick_label(labels: list[Any], low: str, h: int) -> Any:
 def _options(text: str, low: str) -> list[str]:
     """The option list a prompt names ("... as positive, negative or neutral: ..."), if any."""
     for key in _OPTION_KEYS:
+        if key not in low:  # cheaper than find() with bounds, and usually enough
+            continue
         at = low.find(key, 0, 1000)
         while at != -1:
             rest = text[at + len(key):at + len(key) + 240].lstrip(" :-[(")
@@ -327,7 +329,11 @@ def default_responder(params: dict) -> str | dict:
     ...     {"role": "user", "content": "Sentiment (positive or negative): I love it, great!"}]})
     'positive'
     """
-    mode = answer_mode(params)
+    return default_answer(params, answer_mode(params))
+
+
+def default_answer(params: dict, mode: str) -> str | dict:
+    """:func:`default_responder`'s answer, for a request of known :func:`answer_mode`."""
     if mode == "text":
         return _text_answer(params)
     h = _hash(params)
@@ -366,11 +372,13 @@ def responder_caller(responder: Callable[..., Any]) -> Callable[[dict, Any, Any,
 
 
 def shape_answer(
-    params: dict, answer: Any, tool_id: str
+    params: dict, answer: Any, tool_id: str, mode: str | None = None
 ) -> tuple[list[dict], str, str | None, int]:
-    """Answer → ``(content, stop_reason, stop_sequence, output_tokens)``."""
+    """Answer → ``(content, stop_reason, stop_sequence, output_tokens)``; ``mode`` is
+    ``answer_mode(params)`` when the caller knows it already."""
     max_tokens = params["max_tokens"]
-    mode = answer_mode(params)
+    if mode is None:
+        mode = answer_mode(params)
     if mode == "tool" and isinstance(answer, dict):
         tool = chosen_tool(params)
         out = (len(encode(answer)) + 3) >> 2  # tok() of its JSON
