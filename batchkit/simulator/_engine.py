@@ -439,8 +439,7 @@ class Engine:
                     reject_sampling=config.reject_sampling_params, model_known=known)
                 stem = f"{prefix}{i:08d}"
                 message = self._message(params, analysis, start, finish, "msg_01" + stem,
-                                        "toolu_01" + stem, "batch", cid, batch_id, (seen >> 32) + 1,
-                                        (batch_id, cid), beta)
+                                        "toolu_01" + stem, "batch", cid, batch_id, (seen >> 32) + 1, beta)
             except ApiError as exc:
                 self._error_line(batch, i, cid, exc.type, exc.message)
                 answered[key] = seen + (1 << 32)
@@ -465,11 +464,12 @@ class Engine:
 
     def _message(self, params: dict, analysis: Analysis, start: float, finish: float,
                  msg_id: str, tool_id: str, tier: str, custom_id: str | None,
-                 batch_id: str | None, attempt: int, miss_key: tuple[str, str] | None,
-                 beta: bool = False) -> Message:
+                 batch_id: str | None, attempt: int, beta: bool = False) -> Message:
+        """The answer to valid ``params``, with usage as of ``start``; batch requests have a
+        ``custom_id`` and ``batch_id`` (``None`` for ``/v1/messages``)."""
         model = params["model"]
         if analysis.breakpoints:
-            input_tokens, w5, w1, read = self._cache_usage(model, analysis, start, finish, miss_key)
+            input_tokens, w5, w1, read = self._cache_usage(model, analysis, start, finish, batch_id, custom_id)
         else:
             input_tokens, w5, w1, read = analysis.input_tokens, 0, 0, 0
         try:
@@ -487,7 +487,7 @@ class Engine:
                                                   stop_sequence, None, None, None, usage)
 
     def _cache_usage(self, model: str, analysis: Analysis, start: float, finish: float,
-                     miss_key: tuple[str, str] | None) -> tuple[int, int, int, int]:
+                     batch_id: str | None, custom_id: str | None) -> tuple[int, int, int, int]:
         """``(uncached input, 5m writes, 1h writes, reads)`` for a request starting at ``start``."""
         total = analysis.input_tokens
         bps = analysis.breakpoints
@@ -501,8 +501,8 @@ class Engine:
         cache = self._cache
         read_at = -1
         rate = self.config.cache_miss_rate
-        forced_miss = bool(rate) and miss_key is not None and request_draw(
-            self.config.seed, miss_key[0], miss_key[1], "cache") < rate
+        forced_miss = bool(rate) and batch_id is not None and custom_id is not None and request_draw(
+            self.config.seed, batch_id, custom_id, "cache") < rate
         if not forced_miss:
             for j in range(len(bps) - 1, first - 1, -1):
                 entry = cache.get(keys[j])
@@ -662,7 +662,7 @@ class Engine:
                 raise RateLimited(wait / self.clock.time_scale, headers)
             token = self.ids.token(22)
             message = self._message(params, analysis, now, now, "msg_01" + token, "toolu_01" + token,
-                                    "standard", None, None, 1, None)
+                                    "standard", None, None, 1)
             self._counters["messages_answered"] += 1
             return message
 

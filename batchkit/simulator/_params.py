@@ -162,9 +162,12 @@ def analyze_simple(params: Any, in_batch: bool, model_known: Callable[[str], boo
     """
     if type(params) is not dict or not params.keys() <= _SIMPLE_KEYS:
         return None
-    model = params.get("model")
-    max_tokens = params.get("max_tokens")
-    messages = params.get("messages")
+    try:
+        model = params["model"]
+        max_tokens = params["max_tokens"]
+        messages = params["messages"]
+    except KeyError:
+        return None
     if (type(model) is not str or type(max_tokens) is not int or max_tokens < (1 if in_batch else 0)
             or type(messages) is not list or not messages or not model_known(model)):
         return None
@@ -175,9 +178,9 @@ def analyze_simple(params: Any, in_batch: bool, model_known: Callable[[str], boo
             return None
         total += ((len(system) if system.isascii() else len(system.encode())) + 3) >> 2
     for message in messages:
-        if type(message) is not dict or len(message) != 2:
+        if type(message) is not dict or len(message) != 2 or "content" not in message:
             return None
-        content = message.get("content")
+        content = message["content"]
         if type(content) is not str or not content or message.get("role") not in _PLAIN_ROLES:
             return None
         total += 4 + (((len(content) if content.isascii() else len(content.encode())) + 3) >> 2)

@@ -34,7 +34,6 @@ from collections.abc import Callable
 from typing import Any
 
 from ._json import encode
-from ._params import tok
 
 __all__ = ["answer_mode", "chosen_tool", "default_answer", "default_responder", "responder_caller", "shape_answer"]
 
@@ -108,7 +107,7 @@ def _words(text: str, limit: int = 8) -> list[str]:
 
 def _sentiment_pick(labels: list[str] | tuple[str, ...], low: str, h: int) -> str:
     """A sentiment label that follows the (lower-cased) text's wording, else one by hash."""
-    words = set(low.split())
+    words = low.split()  # intersection() counts each distinct word once
     score = len(_POSITIVE.intersection(words)) - len(_NEGATIVE.intersection(words))
     want = "positive" if score > 0 else "negative" if score < 0 else "neutral"
     if labels is _DEFAULT_LABELS:
@@ -405,7 +404,7 @@ def shape_answer(
         if cut != -1:
             text = text[:cut]
             stop_reason = "stop_sequence"
-    out = tok(text)
+    out = ((len(text) if text.isascii() else len(text.encode())) + 3) >> 2  # tok(text)
     if out > max_tokens:
         limit = max_tokens * 4
         text = text[:limit] if text.isascii() else text.encode()[:limit].decode("utf-8", "ignore")
