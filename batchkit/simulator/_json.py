@@ -3,9 +3,9 @@ batchkit, so that ``spawn`` children start without the client side).
 
 ``encode`` is compact JSON in insertion order, byte-for-byte what the simulator has always
 produced (token estimates and prompt hashes depend on it), except that floats with a positive
-exponent are written ``1e20`` rather than ``1e+20``. Like orjson before it, it also encodes
-subclasses of ``str``, ``int``, ``float``, ``dict``, ``list`` and ``tuple`` as their base type,
-which a custom responder may return.
+exponent are written ``1e20`` rather than ``1e+20`` (the client side writes them the same way).
+It also encodes subclasses of ``str``, ``int``, ``float``, ``dict``, ``list`` and ``tuple`` as
+their base type, as the simulator always has: a custom responder may return them.
 """
 
 from __future__ import annotations

@@ -29,6 +29,8 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import msgspec
+
 from ._json import encode
 
 __all__ = ["Analysis", "ApiError", "analyze", "analyze_simple", "tok"]
@@ -79,20 +81,20 @@ def tok(s: str) -> int:
     return (n + 3) >> 2
 
 
-class Analysis:
+class Analysis(msgspec.Struct, gc=False):
     """What the engine needs from valid params: token total and cache breakpoints.
 
+    (A struct: built in C, one per request.)
+
     Attributes:
+        params: the params analysed.
         input_tokens: the full input estimate (before caching).
         breakpoints: ``(prefix_tokens, ttl_seconds, ordinal)`` per cache breakpoint, in order.
     """
 
-    __slots__ = ("_params", "breakpoints", "input_tokens")
-
-    def __init__(self, params: dict, input_tokens: int, breakpoints: list | tuple) -> None:
-        self._params = params
-        self.input_tokens = input_tokens
-        self.breakpoints = breakpoints
+    params: dict
+    input_tokens: int
+    breakpoints: list | tuple
 
     def prefix_keys(self, model: str) -> list[bytes]:
         """A content hash of the prompt prefix ending at each breakpoint (per model)."""
@@ -100,7 +102,7 @@ class Analysis:
         last = max(wanted)
         h = hashlib.blake2b(model.encode(), digest_size=16)
         keys: list[bytes] = []
-        for ordinal, piece in _prefix_pieces(self._params):
+        for ordinal, piece in _prefix_pieces(self.params):
             h.update(piece)
             if ordinal in wanted:
                 keys.append(h.copy().digest())
