@@ -31,6 +31,7 @@ from .jobs import Job, jobs
 from .local import start_simulator
 from .pricing import CostEstimate
 from .store import Store
+from .views import display_job
 
 __version__ = "0.1.0"
 
@@ -54,6 +55,7 @@ __all__ = [
     "StoreError",
     "UnknownModelError",
     "__version__",
+    "display_job",
     "get_default_client",
     "jobs",
     "set_default_client",

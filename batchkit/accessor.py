@@ -41,7 +41,7 @@ import pandas as pd
 from . import calls
 from .jobs import Job, warn_failures
 from .pricing import CostEstimate
-from .progress import display_job
+from .views import display_job
 from .structured import OutputSpec, classify_spec, extract_spec
 
 __all__ = ["DEFAULT_MAX_TOKENS", "DEFAULT_MODEL", "ClaudeFrameAccessor", "ClaudeSeriesAccessor"]

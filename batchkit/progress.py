@@ -1,4 +1,4 @@
-"""A job's progress: one pure snapshot, three views (text, HTML, a live ipywidgets widget).
+"""A job's progress: one pure snapshot and its text and HTML renderings.
 
 The Message Batches API says nothing about a batch's progress until the whole batch ends:
 ``request_counts`` stay at "processing" until then. So nothing here shows a percentage of a
@@ -14,35 +14,31 @@ snapshot:
 :func:`render_line`    one line, for logs and a terminal's live status
 :func:`render_text`    a few lines: rows by status, batches, cost, errors
 :func:`render_html`    the same as HTML (what ``Job._repr_html_`` shows)
-:class:`JobWidget`     ipywidgets, refreshed by a background thread while the kernel stays
-                       free; Cancel and Retry failed buttons call ``job.cancel()`` and
-                       ``job.retry()``, exactly as code does
-:func:`display_job`    the widget inside a Jupyter kernel with ipywidgets, else text lines
 =====================  ======================================================================
+
+The live views — an ipywidgets widget with Cancel and Retry failed buttons, and text lines
+for terminals — are in :mod:`batchkit.views`.
 
 The bar turns green when every row succeeded and red when any row failed for good; once a
 widget has turned red, a later success does not turn it green (tqdm's rule), until the
 user asks for a retry from the widget.
 
->>> job = df.claude.submit("Sentiment of: {review}", output="sentiment")  # doctest: +SKIP
->>> display_job(job)                                                     # doctest: +SKIP
+>>> print(render_text(snapshot(job)))      # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import html
-import sys
 import threading
-import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
-import orjson
 import pandas as pd
 
+from . import _json
 from .errors import UnknownModelError
 from .results import TRANSIENT_ERRORS
 
@@ -53,10 +49,7 @@ __all__ = [
     "MAX_BATCH_SECONDS",
     "TYPICAL_BATCH_SECONDS",
     "BatchProgress",
-    "JobWidget",
     "Snapshot",
-    "TextProgress",
-    "display_job",
     "render_html",
     "render_line",
     "render_text",
@@ -335,7 +328,7 @@ def _batch_progress(row: Any, now: dt.datetime) -> BatchProgress:
     counts = None
     raw = row.request_counts
     if state in _ENDED_STATES and isinstance(raw, (str, bytes)) and raw:
-        counts = {str(k): int(v) for k, v in orjson.loads(raw).items()}
+        counts = {str(k): int(v) for k, v in _json.loads(raw).items()}
     api_id = row.api_id if isinstance(row.api_id, str) else None
     error = row.error if isinstance(row.error, str) else None
     return BatchProgress(
@@ -630,299 +623,3 @@ def render_html(snap: Snapshot, *, max_batches: int = _MAX_LISTED_BATCHES, bar: 
 
 
 # --------------------------------------------------------------------------- live views
-
-
-def _in_kernel() -> bool:
-    """Whether this code runs inside a Jupyter kernel (not a terminal IPython, not a script)."""
-    ipython = sys.modules.get("IPython")
-    if ipython is None:
-        return False
-    shell = ipython.get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
-
-
-def _import_widgets() -> Any:
-    try:
-        import ipywidgets
-    except ImportError as exc:
-        raise ImportError(
-            "batchkit's live job widget needs ipywidgets: pip install 'ipywidgets>=8' "
-            "(JupyterLab then shows it; no extension to enable)"
-        ) from exc
-    return ipywidgets
-
-
-class _Poller:
-    """A daemon thread that calls ``tick`` every ``interval`` seconds until it returns True."""
-
-    def __init__(
-        self, tick: Callable[[], bool], interval: float, name: str,
-        on_error: Callable[[BaseException], None] | None = None,
-    ) -> None:
-        self._tick = tick
-        self._on_error = on_error
-        self.interval = interval
-        self._name = name
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self.error: BaseException | None = None
-
-    def start(self) -> None:
-        with self._lock:
-            if self._thread is not None and self._thread.is_alive():
-                return
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            started = time.monotonic()
-            try:
-                if self._tick():
-                    return
-            except Exception as exc:  # noqa: BLE001 — a view thread must not die silently; shown in the view
-                self.error = exc
-                if self._on_error is not None:
-                    self._on_error(exc)
-                return
-            # A refresh must not eat the process: wait at least five times what it took.
-            spent = time.monotonic() - started
-            self._wake.wait(max(self.interval, 5 * spent))
-            self._wake.clear()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-
-    def wake(self) -> None:
-        """Refresh now rather than at the next interval."""
-        self._wake.set()
-
-    def join(self, timeout: float | None = None) -> bool:
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-            return not thread.is_alive()
-        return True
-
-    @property
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-
-class JobWidget:
-    """A live ipywidgets view of a job: a rows bar, the batches with their times, cost, errors,
-    and Cancel / Retry failed buttons.
-
-    A daemon thread refreshes it every ``interval`` seconds until the job is done, so it stays
-    current while the kernel runs other cells (or waits in ``job.wait()``). The buttons act in
-    a worker thread through ``job.cancel()`` and ``job.retry()``. Note that a kernel busy in a
-    blocking cell handles button clicks only when that cell ends; interrupt it to detach.
-
-    >>> w = JobWidget(job)   # doctest: +SKIP
-    >>> w                    # doctest: +SKIP  (the last expression of a cell displays it)
-    """
-
-    def __init__(self, job: Job, *, interval: float = 0.5, start: bool = True) -> None:
-        widgets = _import_widgets()
-        self.job = job
-        self.snapshot: Snapshot | None = None
-        self._red = False
-        self._lock = threading.RLock()
-        self._action: threading.Thread | None = None
-        self.bar = widgets.IntProgress(
-            value=0, min=0, max=1, description="", bar_style="",
-            layout=widgets.Layout(width="100%", max_width="640px"),
-        )
-        self.details = widgets.HTML()
-        self.message = widgets.HTML()
-        self.cancel_button = widgets.Button(description="Cancel", icon="stop", tooltip="job.cancel()",
-                                            layout=widgets.Layout(width="auto"))
-        self.retry_button = widgets.Button(description="Retry failed", icon="redo",
-                                           tooltip="job.retry(statuses=...)",
-                                           layout=widgets.Layout(width="auto", display="none"))
-        self.cancel_button.on_click(lambda _b: self._act("cancel"))
-        self.retry_button.on_click(lambda _b: self._act("retry"))
-        buttons = widgets.HBox([self.cancel_button, self.retry_button, self.message])
-        self.widget = widgets.VBox([self.bar, self.details, buttons])
-        self.widget.add_class("batchkit-job-widget")
-        self._poller = _Poller(self._tick, interval, name=f"batchkit-view-{job.job_id}",
-                               on_error=self._show_error)
-        self.refresh()
-        if start:
-            self.start()
-
-    # -- display
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
-
-    def __repr__(self) -> str:
-        return render_text(self.snapshot) if self.snapshot is not None else f"<JobWidget {self.job.job_id}>"
-
-    # -- refreshing
-
-    def start(self) -> JobWidget:
-        """Refresh from a background thread until the job is done (idempotent)."""
-        self._poller.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop refreshing (the job itself is not affected)."""
-        self._poller.stop()
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait for the refresh thread to finish (it does once the job is done)."""
-        return self._poller.join(timeout)
-
-    def finish(self, timeout: float = 2.0) -> bool:
-        """Show the final state now (the job has just ended) and let the refresh thread end."""
-        self._poller.wake()
-        return self.join(timeout)
-
-    def _tick(self) -> bool:
-        snap = self.refresh()
-        return snap.done and not self._busy()
-
-    def _busy(self) -> bool:
-        return self._action is not None and self._action.is_alive()
-
-    def refresh(self) -> Snapshot:
-        """Read the job now and redraw; returns the snapshot shown."""
-        snap = snapshot(self.job)
-        with self._lock:
-            self.snapshot = snap
-            style = snap.style
-            if style == "danger":
-                self._red = True
-            elif self._red:
-                style = "danger"  # green never overwrites red
-            self.bar.max = max(snap.rows, 1)
-            self.bar.value = snap.rows_done
-            self.bar.bar_style = style
-            self.bar.description = f"{snap.rows_done:,}/{snap.rows:,}"
-            self.details.value = render_html(snap, bar=False)
-            busy = self._busy()
-            self.cancel_button.disabled = snap.done or busy
-            self.cancel_button.layout.display = "none" if snap.done else ""
-            retryable = snap.done and snap.failed > 0 and snap.status != "canceled"
-            self.retry_button.disabled = busy or not retryable
-            self.retry_button.layout.display = "" if retryable or busy else "none"
-        return snap
-
-    def _show_error(self, exc: BaseException) -> None:
-        self.message.value = (f'<span style="color:#d62728">stopped refreshing: '
-                              f"{html.escape(f'{type(exc).__name__}: {exc}')}</span>")
-
-    # -- actions
-
-    def cancel(self) -> threading.Thread:
-        """What the Cancel button does: ``job.cancel()`` in a worker thread."""
-        return self._act("cancel")
-
-    def retry(self) -> threading.Thread:
-        """What the Retry failed button does: ``job.retry(statuses=<failed ones>, wait=False)``."""
-        return self._act("retry")
-
-    def _act(self, what: str) -> threading.Thread:
-        with self._lock:
-            if self._busy():
-                assert self._action is not None
-                return self._action
-            self.cancel_button.disabled = True
-            self.retry_button.disabled = True
-            self.message.value = "canceling…" if what == "cancel" else "resubmitting failed rows…"
-            if what == "retry":
-                self._red = False  # a new attempt: its outcome decides the colour again
-            self._action = threading.Thread(target=self._run_action, args=(what,),
-                                            name=f"batchkit-{what}-{self.job.job_id}", daemon=True)
-            self._action.start()
-            return self._action
-
-    def _run_action(self, what: str) -> None:
-        try:
-            if what == "cancel":
-                self.job.cancel()
-                note = "canceled"
-            else:
-                statuses = [s for s in FAILED_STATUSES if self.snapshot and self.snapshot.by_status.get(s)]
-                self.job.retry(statuses=statuses or FAILED_STATUSES, wait=False)
-                note = "failed rows resubmitted"
-            self.message.value = f'<span style="color:#666">{html.escape(note)}</span>'
-        except Exception as exc:  # noqa: BLE001 — a button's thread has no caller to raise to
-            self.message.value = f'<span style="color:#d62728">{html.escape(f"{what} failed: {exc}")}</span>'
-        finally:
-            with self._lock:
-                self._action = None
-            self.refresh()
-            self._poller.start()  # a retry makes the job run again
-
-
-class TextProgress:
-    """Text lines for terminals and logs: a line whenever the job's counts change, then the
-    full :func:`render_text` once it is done."""
-
-    def __init__(self, job: Job, *, file: IO[str] | None = None, interval: float = 1.0, start: bool = True) -> None:
-        self.job = job
-        self.file = file
-        self.snapshot: Snapshot | None = None
-        self._last: Any = None
-        self._poller = _Poller(self._tick, interval, name=f"batchkit-text-{job.job_id}",
-                               on_error=self._show_error)
-        if start:
-            self.start()
-
-    def start(self) -> TextProgress:
-        self._poller.start()
-        return self
-
-    def stop(self) -> None:
-        self._poller.stop()
-
-    def join(self, timeout: float | None = None) -> bool:
-        return self._poller.join(timeout)
-
-    def finish(self, timeout: float = 2.0) -> bool:
-        """Show the final state now (the job has just ended) and let the refresh thread end."""
-        self._poller.wake()
-        return self.join(timeout)
-
-    def _show_error(self, exc: BaseException) -> None:
-        out = self.file if self.file is not None else sys.stderr
-        print(f"batchkit: stopped showing job {self.job.job_id}: {type(exc).__name__}: {exc}", file=out)
-
-    def _tick(self) -> bool:
-        snap = self.snapshot = snapshot(self.job)
-        out = self.file if self.file is not None else sys.stderr
-        if snap.done:
-            print(render_text(snap), file=out, flush=True)
-            return True
-        key = (dict(snap.by_status), tuple(b.state for b in snap.batches))
-        if key != self._last:
-            self._last = key
-            print(render_line(snap), file=out, flush=True)
-        return False
-
-
-def display_job(job: Job, *, interval: float = 0.5, file: IO[str] | None = None) -> JobWidget | TextProgress:
-    """Show ``job``'s progress where the user is looking, and keep it current.
-
-    In a Jupyter kernel with ipywidgets: a :class:`JobWidget`, displayed in the cell's output.
-    Anywhere else (a terminal, a script, a kernel without ipywidgets): a :class:`TextProgress`
-    printing to ``file`` (default stderr). Either way a daemon thread does the refreshing and
-    the call returns at once; ``.join()`` waits for the final state to be shown.
-    """
-    if _in_kernel():
-        try:
-            widget = JobWidget(job, interval=interval)
-        except ImportError:
-            pass
-        else:
-            from IPython.display import display
-
-            display(widget.widget)
-            return widget
-    return TextProgress(job, file=file, interval=max(interval, 1.0))

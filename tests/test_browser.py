@@ -44,7 +44,7 @@ LIVE_JOB = '''\
 import os, tempfile
 import pandas as pd
 import batchkit
-from batchkit.progress import display_job
+from batchkit import display_job
 from batchkit.simulator import Processing
 
 # Batches of 40 and 20 requests, 10 at a time: the small one ends after ~4 s, the other ~5 s.

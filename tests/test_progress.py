@@ -10,16 +10,15 @@ import threading
 import pandas as pd
 import pytest
 
-from batchkit import progress
+from batchkit import progress, views
 from batchkit.progress import (
     BatchProgress,
-    JobWidget,
     Snapshot,
-    TextProgress,
     render_html,
     render_line,
     render_text,
 )
+from batchkit.views import JobWidget, TextProgress
 from batchkit.simulator import Faults, Processing, SimConfig, Simulator
 
 UTC = dt.timezone.utc
@@ -257,7 +256,7 @@ def test_outside_a_kernel_display_job_prints_text_lines():
     sim = make_sim(processing=Processing(fixed_latency=0.3, per_request=0.0))
     job = frame(6).claude.submit("{t}", client=sim.client(), poll_interval=0.02)
     out = io.StringIO()
-    view = progress.display_job(job, file=out)
+    view = views.display_job(job, file=out)
     assert isinstance(view, TextProgress) and view.join(10)
     lines = out.getvalue().splitlines()
     assert lines[0].startswith(f"{job.job_id} running") and "6 waiting for their batch" in lines[0]
@@ -271,12 +270,12 @@ def test_without_ipywidgets_the_widget_says_how_to_install_it_and_display_falls_
     monkeypatch.setitem(sys.modules, "ipywidgets", None)
     with pytest.raises(ImportError, match=r"pip install 'ipywidgets>=8'"):
         JobWidget(job)
-    monkeypatch.setattr(progress, "_in_kernel", lambda: True)
+    monkeypatch.setattr(views, "_in_kernel", lambda: True)
     out = io.StringIO()
-    view = progress.display_job(job, file=out)
+    view = views.display_job(job, file=out)
     assert isinstance(view, TextProgress) and view.join(5)
     assert "rows     2: 2 succeeded" in out.getvalue()
 
 
 def test_not_in_a_kernel_under_pytest():
-    assert progress._in_kernel() is False
+    assert views._in_kernel() is False
