@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import orjson
-
+from batchkit import _json
 from batchkit.results import ResultColumns, Summary, parse_results, split_lines
 
 
 def line(custom_id, result):
-    return orjson.dumps({"custom_id": custom_id, "result": result})
+    return _json.dumps({"custom_id": custom_id, "result": result})
 
 
 def message(content, stop_reason="end_turn", **usage):
@@ -46,7 +45,7 @@ def test_tool_use_answer_is_the_tool_input_as_json():
     cols = parse_results(
         [line("k", message([{"type": "tool_use", "id": "toolu_1", "name": "f", "input": {"label": "neg"}}], stop_reason="tool_use"))]
     )
-    assert orjson.loads(cols.answers[0]) == {"label": "neg"}
+    assert _json.loads(cols.answers[0]) == {"label": "neg"}
 
 
 def test_errored_reads_the_type_inside_the_error_envelope():
@@ -79,7 +78,7 @@ def test_split_lines_handles_any_chunking_and_line_ending():
     payload = b'{"a":1}\r\n{"b":2}\n\n{"c":3}\r{"d":4}'
     for size in (1, 2, 3, 5, 64):
         chunks = [payload[i : i + size] for i in range(0, len(payload), size)]
-        assert [orjson.loads(x) for x in split_lines(chunks)] == [{"a": 1}, {"b": 2}, {"c": 3}, {"d": 4}]
+        assert [_json.loads(x) for x in split_lines(chunks)] == [{"a": 1}, {"b": 2}, {"c": 3}, {"d": 4}]
 
 
 def test_summary_reads_well():

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import sqlite3
-
-import orjson
 import stat
 
 import pytest
 
+from batchkit import _json
 from batchkit.errors import StoreError
 from batchkit.store import Store, default_store_path
 
@@ -69,7 +68,7 @@ def columns(key, status, batch_error=None):
                                                    "stop_reason": "end_turn", "usage": {"input_tokens": 1, "output_tokens": 1}}}
     else:
         result = {"type": "errored", "error": {"type": "error", "error": {"type": "api_error", "message": "oops"}}}
-    return parse_results([orjson.dumps({"custom_id": key, "result": result})])
+    return parse_results([_json.dumps({"custom_id": key, "result": result})])
 
 
 def add_batch(store, conn, keys):

@@ -6,11 +6,11 @@ import datetime as dt
 import enum
 from typing import Literal, Optional
 
-import orjson
 import pandas as pd
 import pydantic
 import pytest
 
+from batchkit import _json
 from batchkit.errors import ConfigurationError
 from batchkit.structured import classify_spec, extract_spec
 
@@ -67,9 +67,9 @@ class Company(pydantic.BaseModel):
 def test_extract_types_every_field_with_a_nullable_dtype():
     spec = extract_spec(Company, prefix="co_")
     answers = [
-        orjson.dumps({"sector": "Tech", "founded": 1998, "revenue": 2.5, "public": True, "listed_on": "2004-08-19",
+        _json.dumps({"sector": "Tech", "founded": 1998, "revenue": 2.5, "public": True, "listed_on": "2004-08-19",
                       "size": "large", "kind": "b2c", "tags": ["search"]}).decode(),
-        orjson.dumps({"sector": "Energy", "founded": None, "revenue": 1, "public": False, "listed_on": "1990-01-02",
+        _json.dumps({"sector": "Energy", "founded": None, "revenue": 1, "public": False, "listed_on": "1990-01-02",
                       "size": "small", "kind": "b2b", "tags": []}).decode(),
         None,
     ]
