@@ -58,7 +58,7 @@ view = display_job(job)
 
 SLOW_JOB = '''\
 # A job whose batch would take ten minutes: the test cancels it with the widget's button.
-slow_sim = batchkit.start_simulator(seed=1, processing=Processing(fixed_latency=600.0))  # own batch ids
+slow_sim = batchkit.start_simulator(processing=Processing(fixed_latency=600.0))
 slow = reviews.head(10).claude.submit("Summarise: {text}", output="summary", max_tokens=20)
 slow_view = display_job(slow)
 '''

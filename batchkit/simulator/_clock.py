@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -82,14 +83,16 @@ def rfc3339(ts: float) -> str:
 class IdFactory:
     """Ids shaped like the API's: ``msgbatch_`` + 24 base62 characters, and so on.
 
-    Batch and request ids come from a PRNG seeded by the simulator's seed, so a run with the
-    same seed and the same calls gets the same ids. Message and tool-use ids inside a batch
-    are the batch's own random stem plus the request's index, which is cheap at a million
-    requests and still unique.
+    Ids are unique across simulator instances, as the API's are across its life: a client that
+    keeps a store of batch ids (batchkit does) must not see a restarted simulator hand out the
+    same ids again. So the PRNG is seeded by the simulator's seed *and* a random nonce; what
+    must repeat for a seed (fault draws) depends on a batch's place in creation order instead.
+    Message and tool-use ids inside a batch are the batch's own random stem plus the request's
+    index, which is cheap at a million requests and still unique.
     """
 
     def __init__(self, seed: int) -> None:
-        self._rng = random.Random(f"ids:{seed}")
+        self._rng = random.Random(f"ids:{seed}:{os.urandom(8).hex()}")
         self._lock = threading.Lock()
 
     def token(self, n: int = 24) -> str:

@@ -422,7 +422,7 @@ class Engine:
             key = hash(cid)
             seen = answered.get(key, 0)
             if draw_faults:
-                u = request_draw(seed, batch.id, cid)
+                u = request_draw(seed, f"#{batch.seq}", cid)
                 if u < expired_edge:
                     if u >= acc:
                         append(encode({"custom_id": cid, "result": {"type": "expired"}}) + b"\n")
@@ -502,7 +502,7 @@ class Engine:
         read_at = -1
         rate = self.config.cache_miss_rate
         forced_miss = bool(rate) and batch_id is not None and custom_id is not None and request_draw(
-            self.config.seed, batch_id, custom_id, "cache") < rate
+            self.config.seed, f"#{self._seq_of.get(batch_id, batch_id)}", custom_id, "cache") < rate
         if not forced_miss:
             for j in range(len(bps) - 1, first - 1, -1):
                 entry = cache.get(keys[j])

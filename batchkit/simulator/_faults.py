@@ -31,9 +31,14 @@ from ._config import ENDPOINT_KINDS, Faults
 __all__ = ["FaultPlan", "RateLimiter", "request_draw"]
 
 
-def request_draw(seed: int, batch_id: str, custom_id: str, salt: str = "") -> float:
-    """A uniform number in [0, 1) fixed by ``(seed, batch id, custom_id, salt)``."""
-    digest = hashlib.blake2b(f"{seed}|{batch_id}|{custom_id}|{salt}".encode(), digest_size=8).digest()
+def request_draw(seed: int, batch: str, custom_id: str, salt: str = "") -> float:
+    """A uniform number in [0, 1) fixed by ``(seed, batch, custom_id, salt)``.
+
+    ``batch`` is the batch's place in creation order (``"#0"``, ``"#1"``, …), not its id: ids
+    are unique per simulator instance, as the API's are, while the same seed and the same
+    calls must draw the same faults.
+    """
+    digest = hashlib.blake2b(f"{seed}|{batch}|{custom_id}|{salt}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") / 18446744073709551616.0
 
 

@@ -142,6 +142,12 @@ class _HTTPServer(ThreadingMixIn, HTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client closing its keep-alive connection is normal; anything else is reported.
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
+
 
 class _HTTPServer6(_HTTPServer):
     address_family = socket.AF_INET6

@@ -164,3 +164,22 @@ def test_control_endpoints_are_never_faulted() -> None:
         assert http.get("/_sim/stats").status_code == 200
         assert http.post("/_sim/clock/advance", json={"seconds": 10}).status_code == 200
         assert http.get("/v1/models", headers={"x-api-key": "k", "anthropic-version": "2023-06-01"}).status_code == 500
+
+
+def test_batch_ids_are_unique_across_instances_while_fault_draws_repeat_for_a_seed():
+    from batchkit.simulator import Faults, Processing, SimConfig, Simulator
+
+    def run():
+        sim = Simulator(config=SimConfig(seed=5, processing=Processing.instant(),
+                                         faults=Faults(errored_rate={"api_error": 0.3})))
+        client = sim.client()
+        batch = client.messages.batches.create(requests=[
+            {"custom_id": f"r{i}", "params": {"model": "claude-haiku-4-5", "max_tokens": 5,
+                                             "messages": [{"role": "user", "content": f"hi {i}"}]}}
+            for i in range(40)])
+        client.messages.batches.retrieve(batch.id)
+        return batch.id, sorted(r.custom_id for r in client.messages.batches.results(batch.id) if r.result.type == "errored")
+
+    (id1, errored1), (id2, errored2) = run(), run()
+    assert id1 != id2  # a restarted simulator never reuses an id a client may have stored
+    assert errored1 == errored2 and 3 < len(errored1) < 25
