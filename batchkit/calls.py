@@ -333,7 +333,8 @@ def estimate(
         input_tokens = round(sum(counted) / len(counted) * len(to_send))
         source = "count_tokens"
     elif to_send:
-        picked = random.Random(0).sample(to_send, min(OFFLINE_SAMPLE, len(to_send)))
+        # Every request when there are few (exact), else a sample scaled up.
+        picked = to_send if len(to_send) <= OFFLINE_SAMPLE else random.Random(0).sample(to_send, OFFLINE_SAMPLE // 5)
         counted = [estimate_request_tokens(_json.loads(plan.body(key))) for key in picked]
         input_tokens = round(sum(counted) / len(counted) * len(to_send))
     prefix = 0

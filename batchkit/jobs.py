@@ -25,6 +25,7 @@ import threading
 import time
 import uuid
 import warnings
+import weakref
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, NamedTuple
@@ -126,7 +127,9 @@ class Job:
     re-running the same call.
     """
 
-    _live: ClassVar[dict[tuple[str, str], Job]] = {}
+    # The Job objects of this process, so a re-attach finds the running one. Weak: a job nobody
+    # holds (and whose worker has finished) is let go with its frame and caches.
+    _live: ClassVar[weakref.WeakValueDictionary[tuple[str, str], Job]] = weakref.WeakValueDictionary()
     _live_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(
@@ -266,9 +269,11 @@ class Job:
         return self._layout_cache
 
     def _view(self) -> _View:
-        version = self.store.version()
+        # Rebuilt only when results have arrived (from any process), not on every store write.
+        index = self.store.index()
+        version = (self.store.index_version, id(self._layout()[0]))
         if self._view_cache is None or self._view_cache[0] != version:
-            get = self.store.index().get
+            get = index.get
             keys, _ = self._layout()
             packed = np.fromiter((get(k, 0) for k in keys), dtype=np.int64, count=len(keys))
             self._view_cache = (version, _View(*unpack(packed)))
@@ -349,11 +354,9 @@ class Job:
     @property
     def status(self) -> str:
         """``running`` while any row waits for an answer, then ``ended`` (or ``canceled``)."""
-        stored = self.store.load_job(self.job_id)
-        if stored is not None:
-            if stored["row_keys"] != self._record["row_keys"]:
-                self._layout_cache = None
-            self._record = stored
+        rows = self.store.query("SELECT status FROM jobs WHERE job_id = ?", (self.job_id,))
+        if rows:  # another process (or the worker) may have moved it on
+            self._record["status"] = rows[0][0]
         return str(self._record["status"])
 
     @property
@@ -815,7 +818,7 @@ def _state_of(batch: Any) -> str:
 
 
 def _live_job_ids() -> set[str]:
-    return {job_id for (_, job_id) in Job._live}
+    return {job_id for (_, job_id) in list(Job._live.keys())}
 
 
 # --------------------------------------------------------------------------- opening
@@ -848,13 +851,14 @@ def open_job(
                 answered = store.answered(plan.lines)
                 in_flight = store.in_flight_keys(conn)
                 skip = answered | in_flight
-                to_send = {k: b for k, b in plan.lines.items() if k not in skip} if skip else dict(plan.lines)
+                to_send = {k: b for k, b in plan.lines.items() if k not in skip} if skip else plan.lines
                 chunks = []
                 if spec.get("cache") == "prime" and len(to_send) > 1:
                     # A one-request batch first writes the shared prefix to the cache; the rest
                     # are created only once it has ended, so they read it (attempt 0 = primer).
                     primer = next(iter(to_send))
-                    chunks.append((0, chunk_requests({primer: to_send.pop(primer)})[0]))
+                    chunks.append((0, chunk_requests({primer: to_send[primer]})[0]))
+                    to_send = {k: b for k, b in to_send.items() if k != primer}
                 chunks += [
                     (1, chunk)
                     for chunk in chunk_requests(to_send, max_requests=spec["chunk_size"], max_bytes=spec["chunk_bytes"])

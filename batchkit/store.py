@@ -388,6 +388,11 @@ class Store:
                     error_types[keys[int(pos)]] = error_type
             return index
 
+    @property
+    def index_version(self) -> int:
+        """Grows whenever :meth:`index` takes in newly stored results."""
+        return self._index_upto
+
     def error_type(self, key: str) -> str | None:
         """The error type of ``key``'s latest failure (meaningful when its best outcome failed)."""
         self.index()
@@ -412,7 +417,7 @@ class Store:
                 ).fetchone()
                 found = ResultColumns.from_blobs(*row)
                 self._columns[results_id] = found
-                while len(self._columns) > 32:
+                while len(self._columns) > 8:
                     self._columns.pop(next(iter(self._columns)))
             return found
 
