@@ -105,7 +105,32 @@ class _Poller:
         return self._thread is not None and self._thread.is_alive()
 
 
-class JobWidget:
+class _LiveView:
+    """What both views share: a refresh thread over the job and its lifecycle."""
+
+    job: Job
+    _poller: _Poller
+
+    def start(self) -> _LiveView:
+        """Refresh from a background thread until the job is done (idempotent)."""
+        self._poller.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop refreshing (the job itself is not affected)."""
+        self._poller.stop()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the refresh thread to finish (it does once the job is done)."""
+        return self._poller.join(timeout)
+
+    def finish(self, timeout: float = 2.0) -> bool:
+        """Show the final state now (the job has just ended) and let the refresh thread end."""
+        self._poller.wake()
+        return self.join(timeout)
+
+
+class JobWidget(_LiveView):
     """A live ipywidgets view of a job: a rows bar, the batches with their times, cost, errors,
     and Cancel / Retry failed buttons.
 
@@ -156,24 +181,6 @@ class JobWidget:
         return render_text(self.snapshot) if self.snapshot is not None else f"<JobWidget {self.job.job_id}>"
 
     # -- refreshing
-
-    def start(self) -> JobWidget:
-        """Refresh from a background thread until the job is done (idempotent)."""
-        self._poller.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop refreshing (the job itself is not affected)."""
-        self._poller.stop()
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait for the refresh thread to finish (it does once the job is done)."""
-        return self._poller.join(timeout)
-
-    def finish(self, timeout: float = 2.0) -> bool:
-        """Show the final state now (the job has just ended) and let the refresh thread end."""
-        self._poller.wake()
-        return self.join(timeout)
 
     def _tick(self) -> bool:
         snap = self.refresh()
@@ -253,7 +260,7 @@ class JobWidget:
             self._poller.start()  # a retry makes the job run again
 
 
-class TextProgress:
+class TextProgress(_LiveView):
     """Text lines for terminals and logs: a line whenever the job's counts change, then the
     full :func:`render_text` once it is done."""
 
@@ -266,21 +273,6 @@ class TextProgress:
                                on_error=self._show_error)
         if start:
             self.start()
-
-    def start(self) -> TextProgress:
-        self._poller.start()
-        return self
-
-    def stop(self) -> None:
-        self._poller.stop()
-
-    def join(self, timeout: float | None = None) -> bool:
-        return self._poller.join(timeout)
-
-    def finish(self, timeout: float = 2.0) -> bool:
-        """Show the final state now (the job has just ended) and let the refresh thread end."""
-        self._poller.wake()
-        return self.join(timeout)
 
     def _show_error(self, exc: BaseException) -> None:
         out = self.file if self.file is not None else sys.stderr

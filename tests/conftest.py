@@ -31,3 +31,26 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s = Store(tmp_path / "jobs.sqlite3")
     yield s
     s.close()
+
+
+# --------------------------------------------------------------------------- helpers for job tests
+
+
+def echo(params):
+    """An answer that is a function of the prompt, so a misplaced answer shows."""
+    return "re:" + str(params["messages"][0]["content"])
+
+
+def make_sim(**config):
+    """An in-process simulator (instant unless told otherwise) that echoes the prompt."""
+    from batchkit.simulator import Processing, SimConfig, Simulator
+
+    config.setdefault("processing", Processing.instant())
+    return Simulator(config=SimConfig(**config), responder=echo)
+
+
+def frame(n):
+    """A frame of ``n`` distinct texts in column ``t``."""
+    import pandas as pd
+
+    return pd.DataFrame({"t": [f"row {i}" for i in range(n)]})

@@ -8,11 +8,7 @@ import pytest
 import batchkit
 from batchkit import BatchkitWarning, ConfigurationError, MissingColumnError, NoCredentialsError, RequestTooLargeError
 from batchkit.simulator import Faults, Processing, SimConfig, Simulator
-
-
-def echo(params):
-    """An answer that is a function of the prompt, so misplaced answers show."""
-    return "re:" + params["messages"][0]["content"]
+from tests.conftest import echo
 
 
 @pytest.fixture

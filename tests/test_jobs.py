@@ -11,19 +11,7 @@ import pytest
 import batchkit
 from batchkit import BatchkitWarning, Job, JobNotFoundError
 from batchkit.simulator import Faults, Processing, SimConfig, Simulator
-
-
-def echo(params):
-    return "re:" + str(params["messages"][0]["content"])
-
-
-def make_sim(**config):
-    config.setdefault("processing", Processing.instant())
-    return Simulator(config=SimConfig(**config), responder=echo)
-
-
-def frame(n):
-    return pd.DataFrame({"t": [f"row {i}" for i in range(n)]})
+from tests.conftest import frame, make_sim
 
 
 def test_transient_failures_and_expiries_are_retried_until_every_row_succeeds():

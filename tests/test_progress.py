@@ -7,7 +7,6 @@ import io
 import sys
 import threading
 
-import pandas as pd
 import pytest
 
 from batchkit import progress, views
@@ -19,7 +18,8 @@ from batchkit.progress import (
     render_text,
 )
 from batchkit.views import JobWidget, TextProgress
-from batchkit.simulator import Faults, Processing, SimConfig, Simulator
+from batchkit.simulator import Faults, Processing
+from tests.conftest import frame, make_sim
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -150,19 +150,6 @@ def test_durations_read_naturally(seconds, text):
 
 
 # --------------------------------------------------------------------------- on real jobs
-
-
-def echo(params):
-    return "re:" + str(params["messages"][0]["content"])
-
-
-def make_sim(**config):
-    config.setdefault("processing", Processing.instant())
-    return Simulator(config=SimConfig(**config), responder=echo)
-
-
-def frame(n):
-    return pd.DataFrame({"t": [f"row {i}" for i in range(n)]})
 
 
 def test_snapshot_of_a_job_follows_it_from_submitted_to_ended():
