@@ -156,7 +156,8 @@ class Job:
         self._worker: threading.Thread | None = None
         self._error: BaseException | None = None
         self._layout_cache: tuple[list[str], np.ndarray] | None = None
-        self._view_cache: tuple[tuple[int, int], _View] | None = None
+        # (index version, layout keys, packed outcomes, view, key → position or None)
+        self._view_cache: tuple[int, list[str], np.ndarray, _View, dict[str, int] | None] | None = None
         self._pending_cache: tuple[_View, str, set[str]] | None = None
         spec = record["spec"]
         self._poll_interval: float | None = spec.get("poll_interval")
@@ -269,15 +270,30 @@ class Job:
         return self._layout_cache
 
     def _view(self) -> _View:
-        # Rebuilt only when results have arrived (from any process), not on every store write.
+        """The job's results as arrays, brought up to date from results stored since last time.
+
+        Built once from the store's index; after that only the keys of newly stored batch
+        results are looked at, so a job of N rows over B batches costs O(N), not O(N·B).
+        """
         index = self.store.index()
-        version = (self.store.index_version, id(self._layout()[0]))
-        if self._view_cache is None or self._view_cache[0] != version:
+        version = self.store.index_version
+        keys, _ = self._layout()
+        cache = self._view_cache
+        if cache is None or cache[1] is not keys:
             get = index.get
-            keys, _ = self._layout()
             packed = np.fromiter((get(k, 0) for k in keys), dtype=np.int64, count=len(keys))
-            self._view_cache = (version, _View(*unpack(packed)))
-        return self._view_cache[1]
+            self._view_cache = cache = (version, keys, packed, _View(*unpack(packed)), None)
+        elif cache[0] != version:
+            _, _, packed, _, position = cache
+            if position is None:
+                position = {k: i for i, k in enumerate(keys)}
+            for results_id in self.store.results_since(cache[0], version):
+                for key in self.store.result_keys(results_id):
+                    i = position.get(key)
+                    if i is not None:
+                        packed[i] = index[key]
+            self._view_cache = cache = (version, keys, packed, _View(*unpack(packed)), position)
+        return cache[3]
 
     def _retry_mask(self, view: _View) -> np.ndarray:
         """Which keys the worker should resubmit by itself (transient failures, expiries, invalid)."""

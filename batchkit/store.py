@@ -393,6 +393,17 @@ class Store:
         """Grows whenever :meth:`index` takes in newly stored results."""
         return self._index_upto
 
+    def results_since(self, after: int, upto: int) -> list[int]:
+        """Ids of the batch results stored after index version ``after``, up to ``upto``."""
+        return [r for (r,) in self.query("SELECT id FROM batch_results WHERE id > ? AND id <= ? ORDER BY id", (after, upto))]
+
+    def result_keys(self, results_id: int) -> list[str]:
+        """The request keys of one stored batch's results."""
+        if results_id in self._columns:
+            return self._columns[results_id].keys
+        (blob,) = self.query("SELECT keys FROM batch_results WHERE id = ?", (results_id,))[0]
+        return blob.decode().split("\n") if blob else []
+
     def error_type(self, key: str) -> str | None:
         """The error type of ``key``'s latest failure (meaningful when its best outcome failed)."""
         self.index()
