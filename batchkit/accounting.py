@@ -108,7 +108,9 @@ class JobCost:
         ]
         if self.estimate is not None:
             e = self.estimate
-            where = "within" if e.low <= self.total <= e.high else ("below" if self.total < e.low else "above")
+            slack = 1e-9 * max(1.0, e.high)  # sums in another order differ in the last digit
+            inside = e.low - slack <= self.total <= e.high + slack
+            where = "within" if inside else ("below" if self.total < e.low else "above")
             lines.append(
                 f"  estimate ({MODE_LABELS.get(e.mode, e.mode)}, {e.token_source} tokens): ${e.low:,.4f}–${e.high:,.4f}"
                 f", typical ${e.typical:,.4f} — actual is {where} it"

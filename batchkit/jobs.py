@@ -159,6 +159,7 @@ class Job:
         # (index version, layout keys, packed outcomes, view, key → position or None)
         self._view_cache: tuple[int, list[str], np.ndarray, _View, dict[str, int] | None] | None = None
         self._pending_cache: tuple[_View, str, set[str]] | None = None
+        self._cost_parts: dict[int, tuple[CostBreakdown, float, int]] = {}
         spec = record["spec"]
         self._poll_interval: float | None = spec.get("poll_interval")
         self.max_retries: int = int(spec.get("max_retries", 2))
@@ -738,28 +739,34 @@ class Job:
         answers that failed validation — the model did produce them); errored, expired and
         canceled requests are not billed. Rows answered from the store cost nothing.
         """
-        billed = (STATUS_CODE["succeeded"], STATUS_CODE["truncated"], _INVALID)
         mine = self.store.results_of_job(self.job_id)
-        usage = [np.zeros((0, len(USAGE_FIELDS)), dtype=np.int64)]
+        breakdown, standard, paid = CostBreakdown(), 0.0, 0
         for results_id in mine:
-            cols = self.store.columns(results_id)
-            usage.append(cols.usage[np.isin(np.frombuffer(bytes(cols.statuses), dtype=np.uint8), billed)])
-        all_usage = np.concatenate(usage)
-        breakdown, standard = CostBreakdown(), 0.0
-        if len(all_usage):
-            paid = usage_cost_frame(usage_frame(all_usage), self.model, batch=True)
-            breakdown = CostBreakdown(**{k: float(paid[k].sum()) for k in KINDS})
-            plain = np.zeros_like(all_usage)  # every prompt token at the input price, no discount
-            plain[:, 0] = all_usage[:, [0, 2, 3, 4]].sum(axis=1)
-            plain[:, 1] = all_usage[:, 1]
-            standard = float(request_costs(plain, self.model, batch=False).sum())
+            part = self._cost_parts.get(results_id)
+            if part is None:  # stored results never change: price each batch once
+                part = self._cost_parts[results_id] = self._price_results(results_id)
+            breakdown, standard, paid = breakdown + part[0], standard + part[1], paid + part[2]
         view = self._view()
         answered = np.isin(view.codes, tuple(ANSWERED))
         reused = int((answered & ~np.isin(view.results_ids, mine)).sum())
         return JobCost(
-            self.model, breakdown, len(all_usage), reused, standard,
+            self.model, breakdown, paid, reused, standard,
             EstimateRange.from_json(self._record["spec"].get("estimate")),
         )
+
+    def _price_results(self, results_id: int) -> tuple[CostBreakdown, float, int]:
+        """(batch price by kind, standard-API price, billed requests) of one stored batch."""
+        billed = (STATUS_CODE["succeeded"], STATUS_CODE["truncated"], _INVALID)
+        statuses, usage = self.store.result_usage(results_id)
+        usage = usage[np.isin(statuses, billed)]
+        if not len(usage):
+            return CostBreakdown(), 0.0, 0
+        paid = usage_cost_frame(usage_frame(usage), self.model, batch=True)
+        plain = np.zeros_like(usage)  # every prompt token at the input price, no discount
+        plain[:, 0] = usage[:, [0, 2, 3, 4]].sum(axis=1)
+        plain[:, 1] = usage[:, 1]
+        standard = float(request_costs(plain, self.model, batch=False).sum())
+        return CostBreakdown(**{k: float(paid[k].sum()) for k in KINDS}), standard, len(usage)
 
     def outcomes(self) -> pd.DataFrame:
         """One row per input row: status, error, stop reason, tokens, attempts, cost and request key.

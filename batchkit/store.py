@@ -397,6 +397,12 @@ class Store:
         """Ids of the batch results stored after index version ``after``, up to ``upto``."""
         return [r for (r,) in self.query("SELECT id FROM batch_results WHERE id > ? AND id <= ? ORDER BY id", (after, upto))]
 
+    def result_usage(self, results_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """(status codes, ``(n, 5)`` token counts) of one stored batch, without its answers."""
+        statuses, usage = self.query("SELECT statuses, usage FROM batch_results WHERE id = ?", (results_id,))[0]
+        n = len(statuses)
+        return np.frombuffer(statuses, dtype=np.uint8), np.frombuffer(usage, dtype="<i8").reshape(n, -1)
+
     def result_keys(self, results_id: int) -> list[str]:
         """The request keys of one stored batch's results."""
         if results_id in self._columns:

@@ -47,7 +47,8 @@ def test_prime_costs_at_most_12_percent_of_the_standard_api_and_a_rerun_costs_no
     assert cost.total == pytest.approx(job.outcomes()["cost"].sum())
     outcomes = job.outcomes()
     assert (outcomes["cache_read"] > 2000).sum() >= 1990  # everything after the primer read the prefix
-    assert cost.estimate is not None and cost.estimate.low <= cost.total <= cost.estimate.high, str(cost)
+    # (exact up to float rounding: the offline count is the simulator's own rule)
+    assert cost.estimate is not None and cost.estimate.low - 1e-9 <= cost.total <= cost.estimate.high + 1e-9, str(cost)
     # A re-run: nothing sent, nothing paid.
     created = sim.stats()["batches_created"]
     again = reviews.claude.classify(INSTRUCTIONS + "{document}", **kwargs)
