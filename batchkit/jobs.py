@@ -160,6 +160,7 @@ class Job:
         self._view_cache: tuple[int, list[str], np.ndarray, _View, dict[str, int] | None] | None = None
         self._pending_cache: tuple[_View, str, set[str]] | None = None
         self._cost_parts: dict[int, tuple[CostBreakdown, float, int]] = {}
+        self._summary_cache: tuple[_View, str, Summary] | None = None
         spec = record["spec"]
         self._poll_interval: float | None = spec.get("poll_interval")
         self.max_retries: int = int(spec.get("max_retries", 2))
@@ -348,8 +349,16 @@ class Job:
 
     def summary(self) -> Summary:
         """Rows by status, and failed rows by error type."""
-        keys, row_pos = self._layout()
         view = self._view()
+        cached = self._summary_cache
+        if cached is not None and cached[0] is view and cached[1] == self._record["status"]:
+            return cached[2]  # nothing came back since: a progress view asks every second
+        summary = self._summarize(view)
+        self._summary_cache = (view, self._record["status"], summary)
+        return summary
+
+    def _summarize(self, view: _View) -> Summary:
+        keys, row_pos = self._layout()
         sent = row_pos[row_pos >= 0]
         rows_per_key = np.bincount(sent, minlength=len(keys))
         by_code = np.bincount(view.codes, weights=rows_per_key, minlength=256)

@@ -35,13 +35,16 @@ def start_simulator(*, port: int = 0, responder: Any = None, **config: Any) -> A
     server = context.__enter__()
     server.simulator = simulator
 
+    client = server.client()
+
     def stop() -> None:
         set_default_client(None)
+        client.close()
         context.__exit__(None, None, None)
         if server in _running:
             _running.remove(server)
 
     server.stop = stop
     _running.append(server)
-    set_default_client(server.client())
+    set_default_client(client)
     return server
