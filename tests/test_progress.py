@@ -204,8 +204,8 @@ def test_widget_turns_red_and_retry_failed_resubmits_them():
     assert widget.retry_button.layout.display == "" and not widget.retry_button.disabled
     before = sim.stats()["batch_requests_received"]
     widget.retry().join(10)
+    job.wait()  # the retry batch is created by the job's worker, after the button's thread returns
     assert sim.stats()["batch_requests_received"] - before == failed  # only the failed rows went out
-    job.wait()
     assert widget.join(10)
     assert widget.snapshot.done and widget.snapshot.failed < failed
     assert widget.bar.bar_style == widget.snapshot.style  # a retry from the widget starts afresh

@@ -1,0 +1,296 @@
+"""The read side of a job: what its rows got back, as columns, counts and dollars.
+
+:class:`JobResults` is the part of :class:`batchkit.Job` that only reads the store: the rows'
+outcomes as arrays over the job's distinct request keys (kept current from newly stored results
+only), the merged frame, per-row outcomes, the summary and the actual cost. The lifecycle half —
+creating, polling, collecting, retrying — is in :mod:`batchkit.jobs`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from ._crash import crashpoint
+from .accounting import EstimateRange, JobCost, request_costs, usage_frame
+from .errors import JobStateError, UnknownModelError
+from .pricing import KINDS, CostBreakdown, usage_cost_frame
+from .results import ANSWERED, CODE_STATUS, STATUS_CODE, USAGE_FIELDS, Summary
+from .store import unpack
+
+if TYPE_CHECKING:
+    from .store import Store
+    from .structured import OutputSpec
+
+__all__ = ["JobResults"]
+
+_ERRORED, _INVALID = STATUS_CODE["errored"], STATUS_CODE["invalid_output"]
+_SUCCEEDED = STATUS_CODE["succeeded"]
+
+
+class _View(NamedTuple):
+    """A job's results at one version of the store: arrays over its distinct request keys."""
+
+    codes: np.ndarray
+    """Status code of each key's best result; 0 where none has come back yet."""
+    positions: np.ndarray
+    results_ids: np.ndarray
+    attempts: np.ndarray
+
+
+class JobResults:
+    """Reading a job's results. Mixed into :class:`batchkit.Job`, which provides the state."""
+
+    job_id: str
+    store: Store
+    frame: pd.DataFrame | None
+    output_spec: OutputSpec | None
+    _record: dict[str, Any]
+    _layout_cache: tuple[list[str], np.ndarray] | None
+    _view_cache: tuple[int, list[str], np.ndarray, _View, dict[str, int] | None] | None
+    _summary_cache: tuple[_View, str, Summary] | None
+    _cost_parts: dict[int, tuple[CostBreakdown, float, int]]
+
+    @property
+    def model(self) -> str:
+        return str(self._record["model"])
+
+    @property
+    def output(self) -> str:
+        """The (first) output column's name."""
+        return str(self._record["output"])
+
+    @property
+    def row_keys(self) -> list[str | None]:
+        """Each row's request key (None for a skipped row)."""
+        return self._record["row_keys"]
+
+    @property
+    def skipped(self) -> dict[int, str]:
+        """Row position → why that row was not sent."""
+        return self._record["skipped"]
+
+    def _layout(self) -> tuple[list[str], np.ndarray]:
+        """The job's distinct keys, and for each row the position of its key (-1 if skipped)."""
+        if self._layout_cache is None:
+            position: dict[str, int] = {}
+            row_pos = np.fromiter(
+                (-1 if k is None else position.setdefault(k, len(position)) for k in self.row_keys),
+                dtype=np.int64,
+                count=len(self.row_keys),
+            )
+            self._layout_cache = (list(position), row_pos)
+        return self._layout_cache
+
+    def _view(self) -> _View:
+        """The job's results as arrays, brought up to date from results stored since last time.
+
+        Built once from the store's index; after that only the keys of newly stored batch
+        results are looked at, so a job of N rows over B batches costs O(N), not O(N·B).
+        """
+        index = self.store.index()
+        version = self.store.index_version
+        keys, _ = self._layout()
+        cache = self._view_cache
+        if cache is None or cache[1] is not keys:
+            get = index.get
+            packed = np.fromiter((get(k, 0) for k in keys), dtype=np.int64, count=len(keys))
+            self._view_cache = cache = (version, keys, packed, _View(*unpack(packed)), None)
+        elif cache[0] != version:
+            _, _, packed, _, position = cache
+            if position is None:
+                position = {k: i for i, k in enumerate(keys)}
+            for results_id in self.store.results_since(cache[0], version):
+                for key in self.store.result_keys(results_id):
+                    i = position.get(key)
+                    if i is not None:
+                        packed[i] = index[key]
+            self._view_cache = cache = (version, keys, packed, _View(*unpack(packed)), position)
+        return cache[3]
+
+    def _gather(self, view: _View, select: np.ndarray, what: str) -> np.ndarray:
+        """One field (``answers``, ``stop_reasons``, ``messages`` or ``usage``) per distinct key.
+
+        Only keys where ``select`` is true are read; the others get None (or zero usage).
+        """
+        n = len(view.codes)
+        if what == "usage":
+            out = np.zeros((n, len(USAGE_FIELDS)), dtype=np.int64)
+        else:
+            out = np.full(n, None, dtype=object)
+        select = select & (view.codes != 0)
+        for results_id in np.unique(view.results_ids[select]):
+            rows = np.flatnonzero(select & (view.results_ids == results_id))
+            positions = view.positions[rows]
+            cols = self.store.columns(int(results_id))
+            if what == "usage":
+                out[rows] = cols.usage[positions]
+            elif what == "messages":
+                out[rows] = [cols.errors.get(int(p), (None, None))[1] for p in positions]
+            else:
+                values = np.empty(len(cols), dtype=object)
+                values[:] = getattr(cols, what)
+                out[rows] = values[positions]
+        return out
+
+    def summary(self) -> Summary:
+        """Rows by status, and failed rows by error type."""
+        view = self._view()
+        cached = self._summary_cache
+        if cached is not None and cached[0] is view and cached[1] == self._record["status"]:
+            return cached[2]  # nothing came back since: a progress view asks every second
+        summary = self._summarize(view)
+        self._summary_cache = (view, self._record["status"], summary)
+        return summary
+
+    def _summarize(self, view: _View) -> Summary:
+        keys, row_pos = self._layout()
+        sent = row_pos[row_pos >= 0]
+        rows_per_key = np.bincount(sent, minlength=len(keys))
+        by_code = np.bincount(view.codes, weights=rows_per_key, minlength=256)
+        canceled = self._record["status"] == "canceled"
+        by_status: dict[str, int] = {}
+        for code in np.flatnonzero(by_code):
+            status = "pending" if code == 0 else CODE_STATUS[int(code)]
+            if status == "pending" and canceled:
+                status = "canceled"
+            by_status[status] = by_status.get(status, 0) + int(by_code[code])
+        if self.skipped:
+            by_status["skipped"] = len(self.skipped)
+        errors: Counter[str] = Counter()
+        error_type = self.store.error_type
+        for i in np.flatnonzero(np.isin(view.codes, (_ERRORED, _INVALID))):
+            errors[error_type(keys[i]) or "unknown_error"] += int(rows_per_key[i])
+        return Summary(len(row_pos), by_status, dict(errors.most_common()))
+
+    def to_frame(self, frame: pd.DataFrame | None = None) -> pd.DataFrame:
+        """The caller's frame with the output column(s) added (a new frame; the input is untouched).
+
+        After :meth:`load` in a fresh process pass the original frame; without it the columns
+        come on a plain row-number index.
+        """
+        frame = frame if frame is not None else self.frame
+        keys, row_pos = self._layout()
+        view = self._view()
+        crashpoint("merging")
+        if frame is None:
+            index: pd.Index = pd.RangeIndex(len(row_pos), name="row")
+            out = pd.DataFrame(index=index)
+        else:
+            if len(frame) != len(row_pos):
+                raise JobStateError(
+                    f"job {self.job_id} has {len(row_pos):,} rows but this frame has {len(frame):,}", job_id=self.job_id
+                )
+            index = frame.index
+            out = frame.copy(deep=False)
+        usable = (_SUCCEEDED,) if self.output_spec is not None else tuple(ANSWERED)
+        answers = self._gather(view, np.isin(view.codes, usable), "answers")
+        per_row = np.append(answers, None)[row_pos]  # -1 (skipped) picks the trailing None
+        if self.output_spec is None:
+            out[self.output] = pd.array(per_row, dtype="string")
+            return out
+        for name, column in self.output_spec.frame(list(per_row), index).items():
+            out[name] = column.array
+        return out
+
+    result = to_frame
+
+    @property
+    def cost(self) -> JobCost:
+        """What this job's batches were billed, from the usage in every result they returned.
+
+        Counts every billed result of the job's own batches (answers, truncated answers, and
+        answers that failed validation — the model did produce them); errored, expired and
+        canceled requests are not billed. Rows answered from the store cost nothing.
+        """
+        mine = self.store.results_of_job(self.job_id)
+        breakdown, standard, paid = CostBreakdown(), 0.0, 0
+        for results_id in mine:
+            part = self._cost_parts.get(results_id)
+            if part is None:  # stored results never change: price each batch once
+                part = self._cost_parts[results_id] = self._price_results(results_id)
+            breakdown, standard, paid = breakdown + part[0], standard + part[1], paid + part[2]
+        view = self._view()
+        answered = np.isin(view.codes, tuple(ANSWERED))
+        reused = int((answered & ~np.isin(view.results_ids, mine)).sum())
+        return JobCost(
+            self.model, breakdown, paid, reused, standard,
+            EstimateRange.from_json(self._record["spec"].get("estimate")),
+        )
+
+    def _price_results(self, results_id: int) -> tuple[CostBreakdown, float, int]:
+        """(batch price by kind, standard-API price, billed requests) of one stored batch."""
+        billed = (STATUS_CODE["succeeded"], STATUS_CODE["truncated"], _INVALID)
+        statuses, usage = self.store.result_usage(results_id)
+        usage = usage[np.isin(statuses, billed)]
+        if not len(usage):
+            return CostBreakdown(), 0.0, 0
+        paid = usage_cost_frame(usage_frame(usage), self.model, batch=True)
+        plain = np.zeros_like(usage)  # every prompt token at the input price, no discount
+        plain[:, 0] = usage[:, [0, 2, 3, 4]].sum(axis=1)
+        plain[:, 1] = usage[:, 1]
+        standard = float(request_costs(plain, self.model, batch=False).sum())
+        return CostBreakdown(**{k: float(paid[k].sum()) for k in KINDS}), standard, len(usage)
+
+    def outcomes(self) -> pd.DataFrame:
+        """One row per input row: status, error, stop reason, tokens, attempts, cost and request key.
+
+        ``cost`` is in dollars, on the first row that asked each request this job paid for (rows
+        that repeat a request, or whose answer was already in the store, show 0), so the column
+        sums to what the job paid for its answers.
+        """
+        keys, row_pos = self._layout()
+        view = self._view()
+        canceled = self._record["status"] == "canceled"
+        key_status = np.array(
+            [("canceled" if canceled else "pending") if c == 0 else CODE_STATUS[int(c)] for c in view.codes], dtype=object
+        )
+        failed = np.isin(view.codes, (_ERRORED, _INVALID))
+        error_types = np.full(len(keys), None, dtype=object)
+        error_types[failed] = [self.store.error_type(keys[i]) for i in np.flatnonzero(failed)]
+        attempts = view.attempts
+        everything = np.ones(len(keys), dtype=bool)
+        messages = self._gather(view, failed, "messages")
+        stops = self._gather(view, everything, "stop_reasons")
+        usage = self._gather(view, everything, "usage")
+        skipped_rows = row_pos < 0
+        pick = np.where(skipped_rows, 0, row_pos)
+
+        def per_row(values: np.ndarray, fill: Any) -> np.ndarray:
+            out = values[pick] if len(values) else np.full(len(row_pos), fill, dtype=values.dtype)
+            if skipped_rows.any():
+                out = out.copy()
+                out[skipped_rows] = fill
+            return out
+
+        mine = np.isin(view.results_ids, self.store.results_of_job(self.job_id)) & (view.codes != 0)
+        try:
+            key_cost = np.where(mine, request_costs(usage, self.model), 0.0)
+        except UnknownModelError:
+            key_cost = np.full(len(keys), np.nan)
+        first = np.zeros(len(row_pos), dtype=bool)  # a request's cost goes on the first row that asked it
+        sent_rows = np.flatnonzero(row_pos >= 0)
+        first[sent_rows[np.unique(row_pos[sent_rows], return_index=True)[1]]] = True
+        frame = pd.DataFrame(
+            {
+                "status": per_row(key_status, "skipped"),
+                "error_type": per_row(error_types, None),
+                "error_message": per_row(messages, None),
+                "stop_reason": per_row(stops, None),
+                **{name: per_row(usage[:, i], 0) for i, name in enumerate(USAGE_FIELDS)},
+                "attempts": per_row(attempts, 0),
+                "cost": np.where(first, per_row(key_cost, 0.0), 0.0),
+                "request_key": per_row(np.array(keys, dtype=object), None),
+            }
+        )
+        if self.skipped:
+            reasons = frame["error_message"].to_numpy(copy=True)
+            for pos, reason in self.skipped.items():
+                reasons[pos] = reason
+            frame["error_message"] = reasons
+        if self.frame is not None and len(self.frame) == len(frame):
+            frame.index = self.frame.index
+        return frame
