@@ -158,7 +158,25 @@ def _check_loopback(host: str) -> None:
         raise ValueError(f"the simulator binds loopback addresses only ({', '.join(LOOPBACK)}), not {host!r}")
 
 
-class Server:
+class _OverHTTP:
+    """SDK clients for a simulator reached over real HTTP at ``base_url``."""
+
+    base_url: str
+
+    def client(self, **kwargs: Any) -> anthropic.Anthropic:
+        """A sync SDK client over real HTTP to this simulator."""
+        kwargs.setdefault("api_key", SIM_API_KEY)
+        kwargs.setdefault("base_url", self.base_url)
+        return anthropic.Anthropic(**kwargs)
+
+    def async_client(self, **kwargs: Any) -> anthropic.AsyncAnthropic:
+        """An async SDK client over real HTTP to this simulator."""
+        kwargs.setdefault("api_key", SIM_API_KEY)
+        kwargs.setdefault("base_url", self.base_url)
+        return anthropic.AsyncAnthropic(**kwargs)
+
+
+class Server(_OverHTTP):
     """A :class:`Simulator` served over HTTP on loopback from a background thread.
 
     Use :func:`serve` to make one. ``base_url`` is ``http://127.0.0.1:PORT``.
@@ -177,18 +195,6 @@ class Server:
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
                                         name=f"batchkit-sim:{self.port}", daemon=True)
         self._thread.start()
-
-    def client(self, **kwargs: Any) -> anthropic.Anthropic:
-        """A sync SDK client over real HTTP to this server."""
-        kwargs.setdefault("api_key", SIM_API_KEY)
-        kwargs.setdefault("base_url", self.base_url)
-        return anthropic.Anthropic(**kwargs)
-
-    def async_client(self, **kwargs: Any) -> anthropic.AsyncAnthropic:
-        """An async SDK client over real HTTP to this server."""
-        kwargs.setdefault("api_key", SIM_API_KEY)
-        kwargs.setdefault("base_url", self.base_url)
-        return anthropic.AsyncAnthropic(**kwargs)
 
     def stats(self) -> dict[str, Any]:
         return self.simulator.stats()
@@ -266,7 +272,7 @@ def cli_args(processing: Processing | None = None, faults: Faults | None = None)
     return args
 
 
-class SpawnedSimulator:
+class SpawnedSimulator(_OverHTTP):
     """A simulator running as a separate process (``python -m batchkit.simulator``)."""
 
     def __init__(self, argv: list[str], env: dict[str, str], startup_timeout: float) -> None:
@@ -294,16 +300,6 @@ class SpawnedSimulator:
             raise RuntimeError(f"the simulator failed to start (exit code {code}): {first!r}")
         self.base_url = first[len(READY_PREFIX):].strip()
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-    def client(self, **kwargs: Any) -> anthropic.Anthropic:
-        kwargs.setdefault("api_key", SIM_API_KEY)
-        kwargs.setdefault("base_url", self.base_url)
-        return anthropic.Anthropic(**kwargs)
-
-    def async_client(self, **kwargs: Any) -> anthropic.AsyncAnthropic:
-        kwargs.setdefault("api_key", SIM_API_KEY)
-        kwargs.setdefault("base_url", self.base_url)
-        return anthropic.AsyncAnthropic(**kwargs)
 
     def _control(self, method: str, path: str, body: dict | None = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
