@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pandas as pd
 import pytest
@@ -47,7 +48,7 @@ def test_cancel_from_the_command_line(tmp_path, capsys):
         store = str(tmp_path / "jobs.sqlite3")
         job = pd.DataFrame({"t": ["a", "b"]}).claude.submit("{t}", store=store, poll_interval=0.05)
         while job.batches()["api_id"].isna().any():
-            pass
+            time.sleep(0.01)
         assert main(["cancel", job.job_id, "--store", store]) == 0
         assert "2 canceled" in capsys.readouterr().out
     finally:
