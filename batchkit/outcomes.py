@@ -104,10 +104,9 @@ class JobResults:
             if position is None:
                 position = {k: i for i, k in enumerate(keys)}
             for results_id in self.store.results_since(cache[0], version):
-                for key in self.store.result_keys(results_id):
-                    i = position.get(key)
-                    if i is not None:
-                        packed[i] = index[key]
+                mine = [k for k in self.store.result_keys(results_id) if k in position]
+                if mine:
+                    packed[[position[k] for k in mine]] = [index[k] for k in mine]
             self._view_cache = cache = (version, keys, packed, _View(*unpack(packed)), position)
         return cache[3]
 
