@@ -136,7 +136,7 @@ def find_created_batch(
         total = counts.processing + counts.succeeded + counts.errored + counts.canceled + counts.expired
         if created <= latest and total == n_requests and batch.id not in claimed:
             matches.append(batch)
-    return matches[-1] if len(matches) == 1 else None
+    return matches[0] if len(matches) == 1 else None  # two candidates: adopt neither
 
 
 def batch_fields(batch: MessageBatch) -> dict[str, Any]:
