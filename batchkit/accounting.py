@@ -16,33 +16,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .pricing import KINDS, MODE_LABELS, CostBreakdown, usage_cost_frame
+from .pricing import KINDS, MODE_LABELS, CostBreakdown, kind_costs
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["JobCost", "usage_frame"]
-
-
-def usage_frame(usage: np.ndarray) -> pd.DataFrame:
-    """Token counts ``(n, 5)`` in batchkit's order as the API's usage columns."""
-    return pd.DataFrame(
-        {
-            "input_tokens": usage[:, 0],
-            "output_tokens": usage[:, 1],
-            "ephemeral_5m_input_tokens": usage[:, 2],
-            "ephemeral_1h_input_tokens": usage[:, 3],
-            "cache_creation_input_tokens": usage[:, 2] + usage[:, 3],
-            "cache_read_input_tokens": usage[:, 4],
-        }
-    )
+__all__ = ["JobCost", "request_costs"]
 
 
 def request_costs(usage: np.ndarray, model: str, *, batch: bool = True, prices: Any = None) -> np.ndarray:
     """Dollars per request from its usage (``(n, 5)`` token counts)."""
-    if not len(usage):
-        return np.zeros(0)
-    return usage_cost_frame(usage_frame(usage), model, batch=batch, prices=prices)["total"].to_numpy()
+    return kind_costs(usage, model, batch=batch, prices=prices).sum(axis=1)
 
 
 @dataclass(frozen=True)

@@ -53,8 +53,7 @@ from .results import (
     TRANSIENT_ERRORS,
     ResultColumns,
     Summary,
-    parse_results,
-    split_lines,
+    parse_result_stream,
 )
 from .store import ACTIVE_STATES, Store
 from .structured import OutputSpec
@@ -133,10 +132,11 @@ class Job(JobResults):
         self._wake = threading.Event()
         self._worker: threading.Thread | None = None
         self._error: BaseException | None = None
+        self._read_lock = threading.RLock()
         self._layout_cache: tuple[list[str], np.ndarray] | None = None
         # (index version, layout keys, packed outcomes, view, key → position or None)
         self._view_cache: tuple[int, list[str], np.ndarray, _View, dict[str, int] | None] | None = None
-        self._pending_cache: tuple[_View, str, set[str]] | None = None
+        self._pending_cache: tuple[_View, str, _Pending] | None = None
         self._cost_parts: dict[int, tuple[CostBreakdown, float, int]] = {}
         self._summary_cache: tuple[_View, str, Summary] | None = None
         spec = record["spec"]
@@ -230,14 +230,14 @@ class Job(JobResults):
             mask[[i for i in errored if error_type(keys[i]) in TRANSIENT_ERRORS]] = True
         return mask
 
-    def _pending_keys(self) -> set[str]:
+    def _pending(self) -> _Pending:
         """Keys still waiting for a final result: none yet, or one the worker will resubmit."""
         view = self._view()
         cached = self._pending_cache
         if cached is not None and cached[0] is view and cached[1] == self._record["status"]:
             return cached[2]
         keys, _ = self._layout()
-        pending = {keys[i] for i in np.flatnonzero((view.codes == 0) | self._retry_mask(view))}
+        pending = _Pending(keys, (view.codes == 0) | self._retry_mask(view))
         self._pending_cache = (view, self._record["status"], pending)
         return pending
 
@@ -411,20 +411,20 @@ class Job(JobResults):
 
     def _step(self) -> bool:
         """Create planned batches, poll running ones, collect ended ones, plan retries."""
-        pending = self._pending_keys()
+        pending = self._pending()
         self._create_planned(pending)
         self._poll(pending)
         if self._record["status"] == "running":
             self._plan_retries()
         return self._finish_if_done()
 
-    def _relevant(self, batch: Mapping[str, Any], pending: set[str]) -> bool:
+    def _relevant(self, batch: Mapping[str, Any], pending: _Pending) -> bool:
         """A batch of this job, or of another one that carries keys this job waits for."""
         if batch["job_id"] == self.job_id:
             return True
         return bool(pending) and not pending.isdisjoint(self.store.batch_keys(batch["id"]))
 
-    def _create_planned(self, pending: set[str]) -> None:
+    def _create_planned(self, pending: _Pending) -> None:
         priming = any(b["attempt"] == 0 and b["state"] in ACTIVE_STATES for b in self.store.batches(job_id=self.job_id))
         for batch in self.store.batches(states=("submitting",)):
             if not self._relevant(batch, pending):
@@ -480,7 +480,7 @@ class Job(JobResults):
         crashpoint("after_create")
         self.store.update_batch(batch["id"], api_id=created.id, state=_state_of(created), **backend.batch_fields(created))
 
-    def _poll(self, pending: set[str]) -> None:
+    def _poll(self, pending: _Pending) -> None:
         for batch in self.store.batches(states=("in_progress", "canceling", "ended")):
             if not batch["api_id"] or not self._relevant(batch, pending):
                 continue
@@ -498,7 +498,7 @@ class Job(JobResults):
         """Stream an ended batch's results into the store, all in one transaction."""
         api_id = batch["api_id"]
         try:
-            columns = parse_results(split_lines(_crash_after_first(backend.result_chunks(self.client, api_id))))
+            columns = parse_result_stream(_crash_after_first(backend.result_chunks(self.client, api_id)))
         except anthropic.NotFoundError as exc:
             # Results are gone (archived 29 days after creation): record that, do not loop.
             keys = self.store.batch_keys(batch["id"])
@@ -554,7 +554,7 @@ class Job(JobResults):
             self._batch_bodies[batch_id] = chunk.body
 
     def _finish_if_done(self) -> bool:
-        if self._record["status"] == "running" and self._pending_keys():
+        if self._record["status"] == "running" and self._pending():
             return False
         keys, _ = self._layout()
         for batch in self.store.batches(states=ACTIVE_STATES):
@@ -569,6 +569,28 @@ class Job(JobResults):
         self._lines.clear()
         self._batch_bodies.clear()
         return True
+
+class _Pending:
+    """The keys a job still waits for, as a mask over its distinct keys.
+
+    The worker asks every round whether anything is pending and, only for batches of other
+    jobs, whether they carry a pending key; the set of keys is built for that alone.
+    """
+
+    def __init__(self, keys: Sequence[str], mask: np.ndarray) -> None:
+        self._keys = keys
+        self._mask = mask
+        self._set: set[str] | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self._mask.any())
+
+    def isdisjoint(self, other: Iterable[str]) -> bool:
+        if self._set is None:
+            keys = self._keys
+            self._set = {keys[i] for i in np.flatnonzero(self._mask)}
+        return self._set.isdisjoint(other)
+
 
 def _crash_after_first(chunks: Iterable[bytes]) -> Iterable[bytes]:
     for n, chunk in enumerate(chunks):

@@ -8,16 +8,18 @@ creating, polling, collecting, retrying — is in :mod:`batchkit.jobs`.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from ._crash import crashpoint
-from .accounting import EstimateRange, JobCost, request_costs, usage_frame
+from .accounting import EstimateRange, JobCost, request_costs
 from .errors import JobStateError, UnknownModelError
-from .pricing import KINDS, CostBreakdown, usage_cost_frame
+from .pricing import CostBreakdown, kind_costs
 from .results import ANSWERED, CODE_STATUS, STATUS_CODE, USAGE_FIELDS, Summary
 from .store import unpack
 
@@ -49,6 +51,7 @@ class JobResults:
     frame: pd.DataFrame | None
     output_spec: OutputSpec | None
     _record: dict[str, Any]
+    _read_lock: threading.RLock
     _layout_cache: tuple[list[str], np.ndarray] | None
     _view_cache: tuple[int, list[str], np.ndarray, _View, dict[str, int] | None] | None
     _summary_cache: tuple[_View, str, Summary] | None
@@ -75,40 +78,42 @@ class JobResults:
 
     def _layout(self) -> tuple[list[str], np.ndarray]:
         """The job's distinct keys, and for each row the position of its key (-1 if skipped)."""
-        if self._layout_cache is None:
-            position: dict[str, int] = {}
-            row_pos = np.fromiter(
-                (-1 if k is None else position.setdefault(k, len(position)) for k in self.row_keys),
-                dtype=np.int64,
-                count=len(self.row_keys),
-            )
-            self._layout_cache = (list(position), row_pos)
-        return self._layout_cache
+        with self._read_lock:  # the worker and a progress view ask at the same moment
+            if self._layout_cache is None:
+                positions, keys = pd.factorize(np.array(self.row_keys, dtype=object))  # None → -1
+                self._layout_cache = (keys.tolist(), positions.astype(np.int64, copy=False))
+            return self._layout_cache
 
     def _view(self) -> _View:
         """The job's results as arrays, brought up to date from results stored since last time.
 
-        Built once from the store's index; after that only the keys of newly stored batch
-        results are looked at, so a job of N rows over B batches costs O(N), not O(N·B).
+        Built from the store's index; after that only the keys of newly stored batch results are
+        looked at (unless they are a good part of the job, when one pass over the index is
+        cheaper), so a job of N rows over B batches costs O(N), not O(N·B).
         """
-        index = self.store.index()
-        version = self.store.index_version
-        keys, _ = self._layout()
-        cache = self._view_cache
-        if cache is None or cache[1] is not keys:
-            get = index.get
-            packed = np.fromiter((get(k, 0) for k in keys), dtype=np.int64, count=len(keys))
-            self._view_cache = cache = (version, keys, packed, _View(*unpack(packed)), None)
-        elif cache[0] != version:
-            _, _, packed, _, position = cache
-            if position is None:
-                position = {k: i for i, k in enumerate(keys)}
-            for results_id in self.store.results_since(cache[0], version):
-                mine = [k for k in self.store.result_keys(results_id) if k in position]
-                if mine:
-                    packed[[position[k] for k in mine]] = [index[k] for k in mine]
-            self._view_cache = cache = (version, keys, packed, _View(*unpack(packed)), position)
-        return cache[3]
+        with self._read_lock:
+            index = self.store.index()
+            version = self.store.index_version
+            keys, _ = self._layout()
+            cache = self._view_cache
+            new_keys: list[list[str]] | None = None  # the keys of each batch stored since
+            if cache is not None and cache[1] is keys:
+                if cache[0] == version:
+                    return cache[3]
+                new_keys = [self.store.result_keys(r) for r in self.store.results_since(cache[0], version)]
+            if cache is None or new_keys is None or sum(map(len, new_keys)) * 4 > len(keys):
+                packed = np.fromiter(map(index.get, keys, repeat(0)), dtype=np.int64, count=len(keys))
+                position = cache[4] if cache is not None and new_keys is not None else None
+            else:
+                _, _, packed, _, position = cache
+                if position is None:
+                    position = dict(zip(keys, range(len(keys))))
+                for result_keys in new_keys:
+                    mine = [k for k in result_keys if k in position]
+                    if mine:
+                        packed[[position[k] for k in mine]] = [index[k] for k in mine]
+            self._view_cache = (version, keys, packed, _View(*unpack(packed)), position)
+            return self._view_cache[3]
 
     def _gather(self, view: _View, select: np.ndarray, what: str) -> np.ndarray:
         """One field (``answers``, ``stop_reasons``, ``messages`` or ``usage``) per distinct key.
@@ -227,12 +232,11 @@ class JobResults:
         usage = usage[np.isin(statuses, billed)]
         if not len(usage):
             return CostBreakdown(), 0.0, 0
-        paid = usage_cost_frame(usage_frame(usage), self.model, batch=True)
-        plain = np.zeros_like(usage)  # every prompt token at the input price, no discount
-        plain[:, 0] = usage[:, [0, 2, 3, 4]].sum(axis=1)
-        plain[:, 1] = usage[:, 1]
+        paid = kind_costs(usage, self.model, batch=True).sum(axis=0)
+        prompt = usage[:, [0, 2, 3, 4]].sum(axis=1)  # every prompt token at the input price, no discount
+        plain = np.column_stack([prompt, usage[:, 1], np.zeros((len(usage), 3), dtype=usage.dtype)])
         standard = float(request_costs(plain, self.model, batch=False).sum())
-        return CostBreakdown(**{k: float(paid[k].sum()) for k in KINDS}), standard, len(usage)
+        return CostBreakdown(*map(float, paid)), standard, len(usage)
 
     def outcomes(self) -> pd.DataFrame:
         """One row per input row: status, error, stop reason, tokens, attempts, cost and request key.

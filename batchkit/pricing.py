@@ -67,6 +67,7 @@ __all__ = [
     "estimate_cost",
     "estimate_request_tokens",
     "estimate_tokens",
+    "kind_costs",
     "load_prices",
     "savings_vs_prefix",
     "savings_vs_rows",
@@ -267,6 +268,30 @@ def _usage_column(frame: pd.DataFrame, names: Sequence[str]) -> np.ndarray:
     return np.zeros(len(frame))
 
 
+def kind_costs(
+    usage: np.ndarray, model: str, *, batch: bool = True, prices: PriceSource = None
+) -> np.ndarray:
+    """Dollars by kind of token, ``(n, 5)`` in :data:`KINDS` order, for token counts in that order.
+
+    Each request is priced on its own, so the long-prompt tier applies to just the requests
+    whose prompt (input + cache writes + cache reads) is over the model's threshold.
+
+    >>> kind_costs(np.array([[1_000_000, 0, 0, 0, 0]]), "claude-haiku-4-5").tolist()
+    [[0.5, 0.0, 0.0, 0.0, 0.0]]
+    """
+    price = load_prices(prices).get(model)
+    usage = np.asarray(usage, dtype=np.float64).reshape(-1, len(KINDS))
+    short = np.array(list(price.rates(batch=batch, long_prompt=False).values())) / _MTOK
+    out = usage * short
+    threshold = price.long_prompt_threshold
+    if threshold is not None:
+        is_long = usage[:, 0] + usage[:, 2:].sum(axis=1) > threshold
+        if is_long.any():
+            long = np.array(list(price.rates(batch=batch, long_prompt=True).values())) / _MTOK
+            out[is_long] = usage[is_long] * long
+    return out
+
+
 def usage_cost_frame(
     frame: pd.DataFrame,
     model: str | Sequence[str] | pd.Series,
@@ -293,20 +318,14 @@ def usage_cost_frame(
     w5, w1 = cols["ephemeral_5m"], cols["ephemeral_1h"]
     w5 = w5 + np.maximum(0.0, cols["cache_creation_input_tokens"] - w5 - w1)
     counts = np.stack([cols["input_tokens"], cols["output_tokens"], w5, w1, cols["cache_read_input_tokens"]])
-    prompt = counts[0] + counts[2] + counts[3] + counts[4]
     table = load_prices(prices)
     out = np.zeros_like(counts)
     models = np.asarray(model, dtype=object) if not isinstance(model, str) else None
     if models is not None and len(models) != len(frame):
         raise ValueError(f"model has {len(models)} values for {len(frame)} rows")
     for name in [model] if models is None else pd.unique(models):
-        price = table.get(name)
-        sel = np.ones(len(frame), dtype=bool) if models is None else models == name
-        short, long = (np.array(list(price.rates(batch=batch, long_prompt=tier).values()))[:, None]
-                       for tier in (False, True))
-        threshold = price.long_prompt_threshold
-        is_long = prompt[sel] > (threshold if threshold is not None else np.inf)
-        out[:, sel] = counts[:, sel] * np.where(is_long, long, short) / _MTOK
+        sel = slice(None) if models is None else models == name
+        out[:, sel] = kind_costs(counts[:, sel].T, name, batch=batch, prices=table).T
     result = pd.DataFrame(out.T, index=frame.index, columns=list(KINDS))
     result["total"] = out.sum(axis=0)
     return result

@@ -248,7 +248,7 @@ class _Cache:
 
     def __init__(self) -> None:
         self.version: Any = None
-        self.read: tuple[str, Any, pd.DataFrame] | None = None
+        self.read: tuple[str, Any, list[dict[str, Any]]] | None = None
         self.cost_key: Any = None
         self.cost: tuple[float | None, int, tuple[float, float, float] | None] = (None, 0, None)
 
@@ -260,9 +260,9 @@ _CACHES_LOCK = threading.Lock()
 def snapshot(job: Job, *, now: dt.datetime | None = None, prices: Any = None) -> Snapshot:
     """Read ``job``'s progress into a :class:`Snapshot`.
 
-    Cheap enough to call every second on a job of a million rows: ``summary()`` and
-    ``batches()`` are read again only when the store has changed, and the cost only when a
-    batch has been collected.
+    Cheap enough to call every second on a job of a million rows: its summary and batch
+    records are read again only when the store has changed, and the cost only when a batch
+    has been collected.
     """
     now = now or dt.datetime.now(dt.timezone.utc)
     with _CACHES_LOCK:
@@ -270,10 +270,10 @@ def snapshot(job: Job, *, now: dt.datetime | None = None, prices: Any = None) ->
     version = _store_version(job)
     if cache.read is None or version is None or version != cache.version:
         status = job.status  # first: a summary read after it is at least as new
-        cache.read = (status, job.summary(), job.batches())
+        cache.read = (status, job.summary(), job.store.batches(job_id=job.job_id))
         cache.version = version
-    status, summary, frame = cache.read
-    batches = tuple(_batch_progress(row, now) for row in frame.itertuples(index=False))
+    status, summary, rows = cache.read
+    batches = tuple(_batch_progress(row, now) for row in rows)
     cost, cost_requests, bounds = _cost(job, cache, batches, status, prices)
     estimated, basis = _estimated_total(batches, cost, cost_requests, status, bounds)
     return Snapshot(
@@ -310,10 +310,10 @@ def _timestamp(value: Any) -> dt.datetime | None:
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)
 
 
-def _batch_progress(row: Any, now: dt.datetime) -> BatchProgress:
-    created, ended = _timestamp(row.created_at), _timestamp(row.ended_at)
-    intent = _timestamp(row.intent_at)
-    state = str(row.state)
+def _batch_progress(row: Mapping[str, Any], now: dt.datetime) -> BatchProgress:
+    created, ended = _timestamp(row["created_at"]), _timestamp(row["ended_at"])
+    intent = _timestamp(row["intent_at"])
+    state = str(row["state"])
     elapsed: float | None
     if created is not None and ended is not None:
         elapsed = (ended - created).total_seconds()
@@ -326,14 +326,14 @@ def _batch_progress(row: Any, now: dt.datetime) -> BatchProgress:
     else:
         elapsed = None
     counts = None
-    raw = row.request_counts
+    raw = row["request_counts"]
     if state in _ENDED_STATES and isinstance(raw, (str, bytes)) and raw:
         counts = {str(k): int(v) for k, v in _json.loads(raw).items()}
-    api_id = row.api_id if isinstance(row.api_id, str) else None
-    error = row.error if isinstance(row.error, str) else None
+    api_id = row["api_id"] if isinstance(row["api_id"], str) else None
+    error = row["error"] if isinstance(row["error"], str) else None
     return BatchProgress(
-        api_id=api_id, state=state, attempt=int(row.attempt), requests=int(row.n_requests),
-        created_at=created, ended_at=ended, expires_at=_timestamp(row.expires_at),
+        api_id=api_id, state=state, attempt=int(row["attempt"]), requests=int(row["n_requests"]),
+        created_at=created, ended_at=ended, expires_at=_timestamp(row["expires_at"]),
         elapsed=None if elapsed is None else max(0.0, elapsed), counts=counts, error=error,
     )
 

@@ -9,7 +9,7 @@ merging maps every row's request key to its place in them, so results are joined
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -26,8 +26,9 @@ __all__ = [
     "USAGE_FIELDS",
     "ResultColumns",
     "Summary",
-    "split_lines",
+    "parse_result_stream",
     "parse_results",
+    "split_lines",
 ]
 
 FINAL_STATUSES = ("succeeded", "truncated", "errored", "expired", "canceled", "skipped", "invalid_output")
@@ -164,7 +165,8 @@ class _Line(msgspec.Struct, gc=False):
     result: _Result
 
 
-_decode_line = msgspec.json.Decoder(_Line).decode
+_line_decoder = msgspec.json.Decoder(_Line)
+_decode_line, _decode_lines = _line_decoder.decode, _line_decoder.decode_lines
 _EMPTY_USAGE = _Usage()
 
 
@@ -175,6 +177,47 @@ def parse_results(lines: Iterable[bytes]) -> ResultColumns:
     >>> cols.keys, cols.status(0)
     (['k'], 'expired')
     """
+    return _columns(_decode_each(line) for line in lines)
+
+
+def parse_result_stream(chunks: Iterable[bytes]) -> ResultColumns:
+    """Parse a batch's results file, read in chunks of any size, into columns as it arrives.
+
+    Each chunk's complete lines are decoded in one call (no bytes object per line; a line
+    straddling two chunks is carried over), so a results file of hundreds of MB is never held
+    whole. A chunk with a line the fast decoder does not take is read again line by line.
+
+    >>> cols = parse_result_stream([b'{"custom_id":"k","res', b'ult":{"type":"expired"}}'])
+    >>> cols.keys, cols.status(0)
+    (['k'], 'expired')
+    """
+    return _columns(_records_of_chunks(chunks))
+
+
+def _decode_each(line: bytes) -> _Line:
+    try:
+        return _decode_line(line)
+    except msgspec.ValidationError:
+        return _lenient(line)
+
+
+def _records_of_chunks(chunks: Iterable[bytes]) -> Iterator[_Line]:
+    tail = b""
+    for chunk in chunks:
+        data = tail + chunk if tail else chunk
+        cut = data.rfind(b"\n") + 1
+        if cut:
+            whole = memoryview(data)[:cut]
+            try:
+                yield from _decode_lines(whole)
+            except (msgspec.ValidationError, msgspec.DecodeError):  # odd types, or CR line endings
+                yield from map(_decode_each, split_lines([bytes(whole)]))
+        tail = data[cut:]
+    if tail.strip():
+        yield from map(_decode_each, split_lines([tail]))
+
+
+def _columns(records: Iterable[_Line]) -> ResultColumns:
     keys: list[str] = []
     codes = bytearray()
     answers: list[str | None] = []
@@ -184,11 +227,7 @@ def parse_results(lines: Iterable[bytes]) -> ResultColumns:
     add_key, add_code, add_answer, add_stop, add_usage = (
         keys.append, codes.append, answers.append, stops.append, usage.extend,
     )
-    for pos, line in enumerate(lines):
-        try:
-            record = _decode_line(line)
-        except msgspec.ValidationError:
-            record = _lenient(line)
+    for pos, record in enumerate(records):
         result = record.result
         add_key(record.custom_id)
         kind = result.type
@@ -271,14 +310,27 @@ def _answer_of(content: Iterable[_Block]) -> str:
     return "".join(texts)
 
 
-def split_lines(chunks: Iterable[bytes]) -> list[bytes]:
-    """The non-empty lines (LF, CRLF or CR endings) of a byte stream read in chunks.
+def split_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The non-empty lines (LF, CRLF or CR endings) of a byte stream read in chunks, as they come.
 
-    One batch's results are at most a few hundred MB, so they are joined and split in one C
-    call: a line straddling two chunks, or a CRLF split between them, needs no special case.
+    Each chunk is split as it arrives (a line straddling two chunks, or a CRLF split between
+    them, is carried over), so a results file of hundreds of MB is never held whole: the lines
+    are parsed while the rest is still downloading.
     """
-    lines = b"".join(chunks).splitlines()
-    return [line for line in lines if line] if b"" in lines else lines
+    tail = b""
+    for chunk in chunks:
+        data = tail + chunk if tail else chunk
+        held = b""
+        if b"\r" in data:
+            if data.endswith(b"\r"):  # maybe the first half of a CRLF: decide with the next chunk
+                data, held = data[:-1], b"\r"
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        lines = data.split(b"\n")
+        tail = lines.pop() + held
+        yield from filter(None, lines)
+    tail = tail.rstrip(b"\r")
+    if tail:
+        yield from filter(None, tail.replace(b"\r", b"\n").split(b"\n"))
 
 
 class Summary(NamedTuple):

@@ -212,6 +212,10 @@ class Store:
         conn = sqlite3.connect(
             self.path, timeout=60.0, isolation_level=None, check_same_thread=False
         )
+        # Large pages for a new store: batch bodies and result columns are blobs of up to
+        # hundreds of MB, and SQLite writes a blob page by page (64 KB pages write a 30 MB body
+        # in about a third of the CPU time of the default 4 KB). A no-op on an existing store.
+        conn.execute("PRAGMA page_size=65536")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
@@ -550,7 +554,7 @@ _OPEN_LOCK = threading.Lock()
 
 def encode_keys(keys: Sequence[str | None]) -> bytes:
     """Row keys as one blob: newline-separated, empty for a row with no request."""
-    return "\n".join(k or "" for k in keys).encode()
+    return "\n".join(keys if None not in keys else [k or "" for k in keys]).encode()  # type: ignore[arg-type]
 
 
 def decode_keys(blob: bytes, n: int | None = None) -> list[str | None]:

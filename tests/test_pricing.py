@@ -23,6 +23,7 @@ from batchkit.pricing import (
     estimate_cost,
     estimate_request_tokens,
     estimate_tokens,
+    kind_costs,
     load_prices,
     shared_prefix_tokens,
     usage_cost,
@@ -267,6 +268,18 @@ def test_haiku_5_5_long_prompt_tier_multiplies_the_whole_request_by_five() -> No
                        "claude-haiku-5-5", batch=True)
     assert mixed.cache_read == pytest.approx(60_000 * 0.01 * 5 * 0.5 / 1e6)
     assert mixed.input == pytest.approx(50_000 * 0.10 * 5 * 0.5 / 1e6)
+
+
+def test_kind_costs_prices_each_request_in_its_own_tier() -> None:
+    usage = np.array([[100_000, 1000, 0, 0, 0], [50_000, 0, 0, 0, 60_000], [0, 0, 0, 0, 0]])
+    dollars = kind_costs(usage, "claude-haiku-5-5", batch=False)
+    assert dollars.shape == (3, 5)
+    for row, counts in zip(dollars, usage):
+        one = usage_cost(dict(zip(("input_tokens", "output_tokens", "ephemeral_5m_input_tokens",
+                                   "ephemeral_1h_input_tokens", "cache_read_input_tokens"), counts.tolist())),
+                         "claude-haiku-5-5", batch=False)
+        assert row.tolist() == pytest.approx([one.input, one.output, one.cache_write_5m, one.cache_write_1h, one.cache_read])
+    assert dollars[1, 4] == pytest.approx(60_000 * 0.01 * 5 / 1e6)  # the second request is long: all of it ×5
 
 
 def test_cost_breakdowns_add_and_sum() -> None:

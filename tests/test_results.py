@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from batchkit import _json
-from batchkit.results import ResultColumns, Summary, parse_results, split_lines
+from batchkit.results import ResultColumns, Summary, parse_result_stream, parse_results, split_lines
 
 
 def line(custom_id, result):
@@ -79,6 +79,27 @@ def test_split_lines_handles_any_chunking_and_line_ending():
     for size in (1, 2, 3, 5, 64):
         chunks = [payload[i : i + size] for i in range(0, len(payload), size)]
         assert [_json.loads(x) for x in split_lines(chunks)] == [{"a": 1}, {"b": 2}, {"c": 3}, {"d": 4}]
+
+
+def test_a_results_stream_in_chunks_of_any_size_reads_like_its_lines():
+    lines = [
+        line("a", message([{"type": "text", "text": "한국어 \\n ok"}], cache_read_input_tokens=5)),
+        line("b", {"type": "errored", "error": {"type": "error", "error": {"type": "api_error", "message": "x"}}}),
+        line("c", message([{"type": "text", "text": "odd"}], output_tokens=2.0, cache_read_input_tokens="n/a")),
+        line("d", {"type": "expired"}),
+        line("e", {"type": "paused"}),
+    ]
+    expected = parse_results(lines)
+    for ending in (b"\n", b"\r\n", b"\n\n"):
+        payload = ending.join(lines) + ending
+        for size in (1, 2, 7, 64, 100, len(payload)):
+            chunks = [payload[i : i + size] for i in range(0, len(payload), size)]
+            got = parse_result_stream(chunks)
+            assert got.keys == expected.keys == ["a", "b", "c", "d", "e"]
+            assert (got.statuses, got.answers, got.errors) == (expected.statuses, expected.answers, expected.errors)
+            assert got.usage.tolist() == expected.usage.tolist()
+    assert parse_result_stream([lines[0]]).answers == expected.answers[:1]  # no final newline
+    assert len(parse_result_stream([])) == 0
 
 
 def test_summary_reads_well():
