@@ -269,12 +269,16 @@ class App:
     def _batches_retrieve(self, environ: dict, batch_id: str, version: str, prefix: str, drop: bool) -> _Response:
         engine = self.engine
         with engine._lock:
-            now = engine.advance()
+            batch = engine.get(batch_id)
+        engine.advance(until=batch)  # the bulk of the work outside the lock: a create can go on meanwhile
+        with engine._lock:
+            now = engine.advance(until=batch)
             return _json(200, engine.render(engine.get(batch_id), now, self._base(environ, prefix)))
 
     def _batches_list(self, environ: dict, _arg: str, version: str, prefix: str, drop: bool) -> _Response:
         limit, after, before = self._page_args(self._query(environ))
         engine = self.engine
+        engine.advance()
         with engine._lock:
             page, has_more = engine.page(limit, after, before)
             now = engine.advance()
@@ -357,7 +361,7 @@ class App:
             try:
                 body = self._body(environ, 1 << 20) or {}
                 seconds = float(body["seconds"])
-                sim.clock.advance(seconds)
+                sim.advance(seconds)
             except (ApiError, KeyError, TypeError, ValueError) as exc:
                 return _error(400, f'send {{"seconds": N}} with N >= 0 ({exc})')
             return _json(200, {"now": rfc3339(sim.clock.timestamp()), "advanced": seconds})

@@ -1,14 +1,16 @@
 """The engine: batches, their lifecycle on the simulated clock, the prompt cache, and stats.
 
-Processing model (a lazy discrete-event simulation; no background threads):
+Processing model (a discrete-event simulation on the simulated clock):
 
 - A batch created at ``t0`` with ``n`` requests is worked through in waves of
   ``Processing.concurrency`` requests, in the order sent. Wave ``w`` starts at
   ``t0 + fixed_latency + w * per_request`` and finishes ``per_request`` later.
-- Whenever any endpoint is hit, the engine first catches up to the simulated "now": it starts
-  every wave whose start time has passed, across all batches in global start order (prompt
-  caching depends on that order). A request's answer, usage and result line are fixed when it
-  starts; its cache writes become readable when it finishes.
+- Catching up to the simulated "now" starts every wave whose start time has passed, across all
+  batches in global start order (prompt caching depends on that order), a slice of requests at
+  a time. Endpoints catch up (a poll only as far as its batch needs; a create not at all), and
+  a served simulator's background worker catches up as waves come due. A request's answer,
+  usage and result line are fixed when it starts; its cache writes become readable when it
+  finishes. So who does the work, and when, never changes what comes back.
 - The batch ends when its last request finishes. A request that would finish after
   ``expires_at`` (created + 24 h) is ``expired``, and then the batch ends at ``expires_at``.
 - Cancel at ``t``: the batch shows ``canceling`` (``cancel_initiated_at`` = t); requests already
@@ -45,7 +47,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Self
 
 import msgspec
 
@@ -66,11 +68,24 @@ from ._responder import (
 __all__ = ["Batch", "BatchItem", "Engine", "decode_body"]
 
 _KIND_KEYS = tuple(ENDPOINT_KINDS)
+
+SLICE = 2_000
+"""Requests processed per hold of the engine's lock (a few tens of milliseconds of work)."""
 _ALLOWED_ITEM_KEYS = frozenset({"custom_id", "params"})
 
 
 def _bad(message: str) -> ApiError:
     return ApiError(400, "invalid_request_error", message)
+
+
+def _decode_params(raw: msgspec.Raw) -> Any:
+    """A request's params, decoded when it is processed. The body was well-formed JSON, but a
+    value may still not be: a number out of range, a string that is not UTF-8 (the request
+    then comes back ``errored``)."""
+    try:
+        return decode(raw)
+    except DECODE_ERRORS as exc:
+        raise ApiError(400, "invalid_request_error", f"params: Invalid JSON: {exc}") from None
 
 
 def decode_body(data: bytes) -> Any:
@@ -83,10 +98,15 @@ def decode_body(data: bytes) -> Any:
 
 class BatchItem(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     """One request of a create body: its ``custom_id`` and the ``params`` as sent (checked
-    later, when the request is processed)."""
+    later, when the request is processed).
+
+    ``params`` stay undecoded JSON (a slice of the body) until then: a million waiting
+    requests are a million small structs, not tens of millions of objects for the garbage
+    collector to walk.
+    """
 
     custom_id: str
-    params: Any
+    params: msgspec.Raw
 
 
 class _CreateBody(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -151,21 +171,70 @@ class _SucceededLine(msgspec.Struct, gc=False):
 _JOINED_IDS_RE = re.compile(r"(?:[a-zA-Z0-9_-]{1,64}\n)*[a-zA-Z0-9_-]{1,64}")
 
 
+_gc_lock = threading.Lock()
+_gc_pauses = 0
+_gc_was_enabled = False
+
+
 @contextmanager
 def paused_gc() -> Iterator[None]:
     """Pause the cyclic garbage collector around bulk work.
 
     Parsing and answering 100,000 requests allocates millions of objects that stay alive; each
     automatic collection would walk all of them again. Nothing in this bulk work creates
-    reference cycles, and the collector is resumed (if it was running) right after.
+    reference cycles. Threads share one pause (a create parsed while a batch is processed):
+    the collector is resumed, if it was running, only when the last of them is done.
     """
-    was_enabled = gc.isenabled()
-    gc.disable()
+    global _gc_pauses, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pauses == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pauses += 1
     try:
         yield
     finally:
-        if was_enabled:
-            gc.enable()
+        with _gc_lock:
+            _gc_pauses -= 1
+            if _gc_pauses == 0 and _gc_was_enabled:
+                gc.enable()
+
+
+class _YieldingLock:
+    """The engine's lock (re-entrant), which long work lets go of when someone waits for it.
+
+    Processing a big batch takes the lock a slice at a time. A thread that lets go of a lock
+    and takes it again at once nearly always beats a waiting thread to it, so
+    :meth:`Engine.advance` checks :attr:`waiting` between slices and pauses while others go
+    first: a create arriving meanwhile waits one slice, not the whole batch.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._owner: int | None = None
+        self._depth = 0
+        self.waiting = 0
+
+    def __enter__(self) -> Self:
+        if not self._lock.acquire(blocking=False):
+            self.waiting += 1
+            try:
+                self._lock.acquire()
+            finally:
+                self.waiting -= 1
+        self._owner = threading.get_ident()
+        self._depth += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        if not self._depth:
+            self._owner = None
+        self._lock.release()
+
+    def others_waiting(self) -> bool:
+        """Someone waits for the lock, and this thread does not hold it (and could let go)."""
+        return bool(self.waiting) and self._owner != threading.get_ident()
 
 
 class Batch:
@@ -244,7 +313,7 @@ class Engine:
         self.clock = clock
         self.catalogue = Catalogue(config.models)
         self.ids = IdFactory(config.seed)
-        self._lock = threading.RLock()
+        self._lock = _YieldingLock()
         self._responder = responder_caller(responder or default_responder)
         self._default_responder = responder is None or responder is default_responder
         self._batches: dict[str, Batch] = {}
@@ -252,6 +321,10 @@ class Engine:
         self._seq_of: dict[str, int] = {}
         self._deleted: set[str] = set()
         self._heap: list[tuple[float, int, int, Batch]] = []
+        self._partial: tuple[Batch, int, int, float] | None = None  # (batch, next, end, start) of a wave under way
+        self._worker: threading.Thread | None = None
+        self._worker_stop = threading.Event()
+        self._worker_wake = threading.Event()
         self._open: dict[str, Batch] = {}
         self._cache: dict[bytes, list[float]] = {}
         self._min_cache: dict[str, int] = {}
@@ -283,11 +356,48 @@ class Engine:
 
     # ------------------------------------------------------------------ the clock
 
-    def advance(self) -> float:
-        """Catch up with the simulated now; returns it."""
-        with self._lock, paused_gc():
-            now = self.clock.timestamp()
-            p = self.config.processing
+    def advance(self, until: Batch | None = None) -> float:
+        """Catch up with the simulated now (or only as far as ``until`` needs); returns now.
+
+        Due work is done a slice of at most :data:`SLICE` requests at a time, always the
+        earliest first (a wave is finished before the next one starts, as in one pass).
+        Between slices the lock is let go — unless the caller holds it — so other requests
+        (a create above all) go on while a big batch is worked through. With ``until``, work
+        stops once that batch is settled: a poll of the first batch need not wait for the
+        ninth to be processed.
+        """
+        with paused_gc():  # for the whole catch-up: resumed between slices, it would walk everything
+            while True:
+                with self._lock:
+                    now = self.clock.timestamp()
+                    worked = (until is None or self._has_due_work(until, now)) and self._work_slice(now)
+                if worked:
+                    for _ in range(100):  # let others go first, for up to 50 ms
+                        if not self._lock.others_waiting():
+                            break
+                        time.sleep(0.0005)
+                    continue
+                with self._lock:
+                    for batch in [b for b in self._open.values() if b.end_time <= now]:
+                        if not self._has_due_work(batch, now):
+                            self._finalize(batch)
+                    for batch in self._batches.values():
+                        if batch.lines is not None and batch.archive_at <= now:
+                            batch.lines = None   # archived: results are gone
+                    if len(self._cache) > 200_000:
+                        self._cache = {k: e for k, e in self._cache.items() if e[1] >= now}
+                    return now
+
+    def _has_due_work(self, batch: Batch, now: float) -> bool:
+        """Whether requests of ``batch`` that have started by ``now`` are still unprocessed."""
+        if batch.finalized or batch.next_index >= batch.n_live:
+            return False
+        return batch.wave_start(batch.next_index // self.config.processing.concurrency, self.config.processing) <= now
+
+    def _work_slice(self, now: float) -> bool:
+        """Process the next slice of the earliest due wave; False when nothing is due."""
+        p = self.config.processing
+        if self._partial is None:
             heap = self._heap
             while heap and heap[0][0] <= now:
                 start, _seq, wave, batch = heapq.heappop(heap)
@@ -295,17 +405,51 @@ class Engine:
                 if batch.finalized or lo >= batch.n_live:
                     continue
                 hi = min(batch.n_live, lo + p.concurrency)
-                self._run_wave(batch, lo, hi, start, start + p.per_request)
                 if hi < batch.n_live:
                     heapq.heappush(heap, (batch.wave_start(wave + 1, p), batch.seq, wave + 1, batch))
-            for batch in [b for b in self._open.values() if b.end_time <= now]:
-                self._finalize(batch)
-            for batch in self._batches.values():
-                if batch.lines is not None and batch.archive_at <= now:
-                    batch.lines = None   # archived: results are gone
-            if len(self._cache) > 200_000:
-                self._cache = {k: e for k, e in self._cache.items() if e[1] >= now}
-            return now
+                self._partial = (batch, lo, hi, start)
+                break
+            else:
+                return False
+        batch, lo, hi, start = self._partial
+        cut = min(hi, lo + SLICE)
+        if not batch.finalized:
+            self._run_wave(batch, lo, cut, start, start + p.per_request)
+        self._partial = None if cut >= hi or batch.finalized else (batch, cut, hi, start)
+        return True
+
+    # ------------------------------------------------------------------ background work
+
+    def start_worker(self) -> None:
+        """Work batches through in a background thread as they come due, as the API does,
+        rather than when the next request arrives (idempotent). Results and timings are the
+        same either way: they follow from the simulated clock, not from when the work is done."""
+        with self._lock:
+            if self._worker is not None and self._worker.is_alive():
+                return
+            self._worker_stop.clear()
+            self._worker = threading.Thread(target=self._work, name="batchkit-sim-worker", daemon=True)
+            self._worker.start()
+
+    def stop_worker(self) -> None:
+        self._worker_stop.set()
+        self._worker_wake.set()
+        worker = self._worker
+        if worker is not None and worker is not threading.current_thread():
+            worker.join()
+
+    def wake(self) -> None:
+        """Tell the worker there may be work due (a batch was created, the clock moved)."""
+        self._worker_wake.set()
+
+    def _work(self) -> None:
+        while not self._worker_stop.is_set():
+            self._worker_wake.clear()  # a wake during this round makes the next wait return at once
+            now = self.advance()
+            with self._lock:
+                due = self._heap[0][0] if self._heap else None
+            wait = 1.0 if due is None else min(1.0, max(0.0, self.clock.wall_seconds(due - now)))
+            self._worker_wake.wait(wait)
 
     # ------------------------------------------------------------------ create
 
@@ -327,7 +471,7 @@ class Engine:
             if (joined.count("\n") == n - 1 and _JOINED_IDS_RE.fullmatch(joined) is not None
                     and len(set(ids)) == n):
                 return requests
-        return [BatchItem(item["custom_id"], item["params"])
+        return [BatchItem(item["custom_id"], msgspec.Raw(encode(item["params"])))
                 for item in self.validate_envelope(decode_body(data))]
 
     def validate_envelope(self, body: Any) -> list:
@@ -374,8 +518,10 @@ class Engine:
         return requests
 
     def create(self, requests: list[BatchItem], version: str, betas: tuple[str, ...]) -> Batch:
+        # No catching up first: work already due keeps its place ahead of this batch's (it
+        # starts no earlier than now), so a create never waits for another batch's processing.
         with self._lock:
-            now = self.advance()
+            now = self.clock.timestamp()
             batch_id = self.ids.batch_id()
             seq = len(self._order)
             batch = Batch(batch_id, seq, now, requests, version, betas, self.ids.token(14), self.config)
@@ -387,7 +533,8 @@ class Engine:
                 heapq.heappush(self._heap, (batch.wave_start(0, self.config.processing), seq, 0, batch))
             self._counters["batches_created"] += 1
             self._counters["batch_requests_received"] += batch.n
-            return batch
+        self.wake()
+        return batch
 
     # ------------------------------------------------------------------ processing
 
@@ -418,7 +565,6 @@ class Engine:
         for i in range(lo, hi):
             item = requests[i]
             cid = item.custom_id
-            params = item.params
             key = hash(cid)
             seen = answered.get(key, 0)
             if draw_faults:
@@ -434,6 +580,7 @@ class Engine:
                     answered[key] = seen + (1 << 32)
                     continue
             try:
+                params = _decode_params(item.params)
                 analysis = analyze_simple(params, True, known) or analyze(
                     params, version=batch.version, in_batch=True,
                     reject_sampling=config.reject_sampling_params, model_known=known)
@@ -561,6 +708,7 @@ class Engine:
         return batch
 
     def cancel(self, batch_id: str) -> Batch:
+        self.advance()
         with self._lock:
             now = self.advance()
             batch = self.get(batch_id)
@@ -587,6 +735,7 @@ class Engine:
             return batch
 
     def delete(self, batch_id: str) -> None:
+        self.advance()
         with self._lock:
             now = self.advance()
             batch = self.get(batch_id)
@@ -598,8 +747,11 @@ class Engine:
 
     def results(self, batch_id: str) -> list[bytes]:
         with self._lock:
-            now = self.advance()
             batch = self.get(batch_id)
+        self.advance(until=batch)
+        with self._lock:
+            now = self.advance(until=batch)
+            batch = self.get(batch_id)  # still there (not deleted meanwhile)
             if batch.end_time > now:
                 raise _bad(f"Message batch {batch_id} is still {batch.status(now)}; results are "
                            "available once processing has ended")
@@ -611,6 +763,7 @@ class Engine:
 
     def page(self, limit: int, after_id: str | None, before_id: str | None) -> tuple[list[Batch], bool]:
         """Newest first; ``after_id`` pages towards older batches, ``before_id`` towards newer."""
+        self.advance()
         with self._lock:
             self.advance()
             live = [self._batches[i] for i in reversed(self._order) if i in self._batches]
@@ -655,6 +808,7 @@ class Engine:
         analysis = analyze(params, version=version, in_batch=False,
                            reject_sampling=self.config.reject_sampling_params,
                            model_known=self.catalogue.known)
+        self.advance()
         with self._lock:
             now = self.advance()
             allowed, wait, headers = self.limiter.check(now, analysis.input_tokens)
@@ -674,6 +828,8 @@ class Engine:
     # ------------------------------------------------------------------ stats
 
     def stats(self, catch_up: bool = True) -> dict:
+        if catch_up:
+            self.advance()
         with self._lock:
             now = self.advance() if catch_up else self.clock.timestamp()
             counters = self._counters

@@ -27,10 +27,11 @@ The default responder is deterministic: every choice comes from a stable hash of
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ._json import encode
@@ -105,30 +106,43 @@ def _words(text: str, limit: int = 8) -> list[str]:
     return seen
 
 
-def _sentiment_pick(labels: list[str] | tuple[str, ...], low: str, h: int) -> str:
-    """A sentiment label that follows the (lower-cased) text's wording, else one by hash."""
+def _sentiment_pick(labels: Sequence[str], low: str, h: int | Callable[[], int]) -> str:
+    """A sentiment label that follows the (lower-cased) text's wording, else one by hash.
+
+    ``h`` may be a function giving the hash: it is needed only when the wording decides
+    nothing the labels can say.
+    """
     words = low.split()  # intersection() counts each distinct word once
     score = len(_POSITIVE.intersection(words)) - len(_NEGATIVE.intersection(words))
     want = "positive" if score > 0 else "negative" if score < 0 else "neutral"
     if labels is _DEFAULT_LABELS:
         return want
-    by_low = {label.lower(): label for label in labels}
+    by_low = _by_lower(tuple(labels))
     if want in by_low:
         return by_low[want]
     if score == 0 and "mixed" in by_low:
         return by_low["mixed"]
-    return labels[h % len(labels)]
+    return labels[(h() if callable(h) else h) % len(labels)]
 
 
-def pick_label(labels: list[Any], low: str, h: int) -> Any:
-    """One of ``labels``: sentiment-aware when they are sentiment words, else by hash."""
+@functools.lru_cache(maxsize=1024)
+def _by_lower(labels: tuple[str, ...]) -> dict[str, str]:
+    return {label.lower(): label for label in labels}
+
+
+def pick_label(labels: Sequence[Any], low: str, h: int | Callable[[], int]) -> Any:
+    """One of ``labels``: sentiment-aware when they are sentiment words, else by hash (``h``, or
+    a function giving it, called only if the hash decides)."""
     strings = [label for label in labels if isinstance(label, str)]
-    if strings and {s.lower() for s in strings} & {"positive", "negative"}:
+    if strings and not _SENTIMENT_WORDS.isdisjoint(_by_lower(tuple(strings))):
         return _sentiment_pick(strings, low, h)
-    return labels[h % len(labels)]
+    return labels[(h() if callable(h) else h) % len(labels)]
 
 
-def _options(text: str, low: str) -> list[str]:
+_SENTIMENT_WORDS = frozenset({"positive", "negative"})
+
+
+def _options(text: str, low: str) -> tuple[str, ...]:
     """The option list a prompt names ("... as positive, negative or neutral: ..."), if any."""
     for key in _OPTION_KEYS:
         if key not in low:  # cheaper than find() with bounds, and usually enough
@@ -139,15 +153,20 @@ def _options(text: str, low: str) -> list[str]:
             if rest[:13].lower() == "the following":
                 rest = rest[13:].lstrip(" :-[(")
             end = _OPTIONS_END_RE.search(rest)
-            if end is not None:
-                rest = rest[:end.start()]
-            rest = rest.replace(" or ", ",").replace("/", ",").replace("|", ",")
-            items = [item.strip(" \"'`*") for item in rest.split(",")]
-            items = [item for item in items if item and len(item) <= 30 and item.count(" ") <= 2]
+            items = _option_items(rest if end is None else rest[:end.start()])
             if len(items) >= 2:
                 return items
             at = low.find(key, at + 1, 1000)
-    return []
+    return ()
+
+
+@functools.lru_cache(maxsize=4096)
+def _option_items(listed: str) -> tuple[str, ...]:
+    """The items of an option list's text. Cached: a prompt template names the same list on
+    every row."""
+    listed = listed.replace(" or ", ",").replace("/", ",").replace("|", ",")
+    items = [item.strip(" \"'`*") for item in listed.split(",")]
+    return tuple(item for item in items if item and len(item) <= 30 and item.count(" ") <= 2)
 
 
 def _text_answer(params: dict) -> str:
@@ -157,11 +176,11 @@ def _text_answer(params: dict) -> str:
         if "," in low or " or " in low or "/" in low or "|" in low:
             options = _options(text, low)
             if options:
-                return pick_label(options, low, _hash(params))
+                return pick_label(options, low, lambda: _hash(params))
         present = [w for w in _SENTIMENT if w in low]
         if "sentiment" in low or len(present) >= 2:
             labels = present or _DEFAULT_LABELS
-            return _sentiment_pick(labels, low, 0 if labels is _DEFAULT_LABELS else _hash(params))
+            return _sentiment_pick(labels, low, 0 if labels is _DEFAULT_LABELS else lambda: _hash(params))
     words = _words(text)
     if not words:
         return "Understood."

@@ -195,12 +195,15 @@ class Server(_OverHTTP):
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
                                         name=f"batchkit-sim:{self.port}", daemon=True)
         self._thread.start()
+        # Served, batches are worked through in the background as they come due (in process,
+        # lazily, when the next request arrives): a client's next create need not wait.
+        simulator._engine.start_worker()
 
     def stats(self) -> dict[str, Any]:
         return self.simulator.stats()
 
     def advance(self, seconds: float) -> None:
-        self.simulator.clock.advance(seconds)
+        self.simulator.advance(seconds)
 
     def close(self) -> None:
         """Stop serving and release the port (idempotent)."""
@@ -208,6 +211,7 @@ class Server(_OverHTTP):
             self._httpd.shutdown()
             self._thread.join()
             self._httpd.server_close()
+        self.simulator._engine.stop_worker()
 
     def __enter__(self) -> Self:
         return self

@@ -82,8 +82,10 @@ class Simulator:
         self._engine.reset_stats()
 
     def advance(self, seconds: float) -> None:
-        """Move the simulated clock forward (same as ``sim.clock.advance``)."""
+        """Move the simulated clock forward (as ``sim.clock.advance``, and wakes a served
+        simulator's background worker to do what is now due)."""
         self.clock.advance(seconds)
+        self._engine.wake()
 
 
 class _AsyncBody(httpx2.AsyncByteStream):
