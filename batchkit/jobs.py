@@ -55,7 +55,7 @@ from .results import (
     Summary,
     parse_result_stream,
 )
-from .store import ACTIVE_STATES, Store
+from .store import ACTIVE_STATES, Store, encode_keys
 from .structured import OutputSpec
 
 __all__ = ["Job", "fingerprint", "jobs", "open_job", "warn_failures"]
@@ -93,7 +93,7 @@ def fingerprint(kind: str, output: str, row_keys: Sequence[str | None]) -> str:
     """The identity of a call: the same rows rendering the same requests, for the same output."""
     h = hashlib.blake2b(digest_size=20)
     h.update(f"{kind}\x00{output}\x00{len(row_keys)}\x00".encode())
-    h.update("\n".join(k or "" for k in row_keys).encode())
+    h.update(encode_keys(row_keys))
     return base64.b32encode(h.digest()).decode().lower()
 
 
@@ -116,9 +116,10 @@ class Job(JobResults):
         store: Store,
         client: anthropic.Anthropic | None,
         frame: pd.DataFrame | None = None,
-        lines: Mapping[str, bytes] | None = None,
+        lines: dict[str, bytes] | None = None,
+        record: dict[str, Any] | None = None,
     ) -> None:
-        record = store.load_job(job_id)
+        record = record or store.load_job(job_id)
         if record is None:
             raise JobNotFoundError(f"no job {job_id!r} in the store at {store.path}", job_id=job_id)
         self.job_id = job_id
@@ -126,7 +127,7 @@ class Job(JobResults):
         self._client = client
         self.frame = frame
         self._record = record
-        self._lines: dict[str, bytes] = dict(lines or {})
+        self._lines: dict[str, bytes] = lines if lines is not None else {}  # the job's own from here on
         self._batch_bodies: dict[int, bytes] = {}
         self._done = threading.Event()
         self._wake = threading.Event()
@@ -200,14 +201,15 @@ class Job(JobResults):
         client: anthropic.Anthropic | None,
         *,
         frame: pd.DataFrame | None = None,
-        lines: Mapping[str, bytes] | None = None,
+        lines: dict[str, bytes] | None = None,
         batch_bodies: Mapping[int, bytes] | None = None,
+        record: dict[str, Any] | None = None,
     ) -> Job:
         key = (str(store.path), job_id)
         with cls._live_lock:
             job = cls._live.get(key)
             if job is None:
-                job = cls._live[key] = cls(job_id, store=store, client=client, frame=frame, lines=lines)
+                job = cls._live[key] = cls(job_id, store=store, client=client, frame=frame, lines=lines, record=record)
             else:
                 if frame is not None:
                     job.frame = frame
@@ -621,16 +623,20 @@ def open_job(
     output: str,
     spec: dict[str, Any],
 ) -> Job:
-    """Find the job this call already is, or write it down with its planned batches."""
+    """Find the job this call already is, or write it down with its planned batches.
+
+    The job takes ``plan.lines`` over as its own (no copy of a million request bodies).
+    """
     fp = fingerprint(kind, output, plan.row_keys)
     job_id = store.find_job(fp)
     batch_bodies: dict[int, bytes] = {}
+    record = None
     if job_id is None:
         with store.atomic() as conn:
             job_id = store.find_job(fp)  # another process may have won the race
             if job_id is None:
                 job_id = "job_" + fp[:16]
-                store.insert_job(
+                record = store.insert_job(
                     conn, job_id=job_id, fingerprint=fp, model=template.model, kind=kind,
                     output=output, spec=spec, row_keys=plan.row_keys, skipped=plan.skipped,
                 )
@@ -655,7 +661,7 @@ def open_job(
                     )
                     batch_bodies[batch_id] = chunk.body
             crashpoint("after_intent")
-    job = Job._attach(job_id, store, client, frame=frame, lines=plan.lines, batch_bodies=batch_bodies)
+    job = Job._attach(job_id, store, client, frame=frame, lines=plan.lines, batch_bodies=batch_bodies, record=record)
     return job.start()
 
 

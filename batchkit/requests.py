@@ -189,6 +189,12 @@ def render_prompts(
             skipped.setdefault(int(pos), f"missing value in column {str(f.column)!r}")
         rendered_columns[key] = strs
     columns = [rendered_columns[(f.column, f.spec, f.conversion)] for f in parsed.fields]
+    if len(columns) == 1:  # the common case; concatenation is about twice as fast as formatting
+        head, tail = parsed.literals
+        cells = columns[0]
+        if skipped:  # a row is skipped exactly where its one cell is missing
+            return Rendered([None if c is None else head + c + tail for c in cells], skipped)
+        return Rendered([head + c + tail for c in cells] if tail else [head + c for c in cells], skipped)
     pattern = parsed.literals[0].replace("%", "%%") + "".join(
         "%s" + lit.replace("%", "%%") for lit in parsed.literals[1:]
     )
@@ -222,8 +228,10 @@ def _cells_to_str(values: pd.Series, spec: str, conversion: str | None) -> tuple
     missing_mask = values.isna().to_numpy()
     missing = missing_mask.nonzero()[0]
     cells = values.tolist()
-    if not spec and conversion is None and pd.api.types.is_string_dtype(values.dtype):
-        if not len(missing) and all(type(c) is str for c in cells):
+    if not spec and conversion is None and not len(missing):
+        if isinstance(values.dtype, pd.StringDtype):  # every cell present is a str
+            return cells, missing
+        if pd.api.types.is_string_dtype(values.dtype) and all(type(c) is str for c in cells):
             return cells, missing
     out: list[Any] = []
     for cell, absent in zip(cells, missing_mask):

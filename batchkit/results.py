@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import NamedTuple
 
 import msgspec
@@ -177,7 +178,7 @@ def parse_results(lines: Iterable[bytes]) -> ResultColumns:
     >>> cols.keys, cols.status(0)
     (['k'], 'expired')
     """
-    return _columns(_decode_each(line) for line in lines)
+    return _columns([list(map(_decode_each, lines))])
 
 
 def parse_result_stream(chunks: Iterable[bytes]) -> ResultColumns:
@@ -201,7 +202,8 @@ def _decode_each(line: bytes) -> _Line:
         return _lenient(line)
 
 
-def _records_of_chunks(chunks: Iterable[bytes]) -> Iterator[_Line]:
+def _records_of_chunks(chunks: Iterable[bytes]) -> Iterator[list[_Line]]:
+    """The records of each chunk's complete lines, a list per chunk."""
     tail = b""
     for chunk in chunks:
         data = tail + chunk if tail else chunk
@@ -209,15 +211,15 @@ def _records_of_chunks(chunks: Iterable[bytes]) -> Iterator[_Line]:
         if cut:
             whole = memoryview(data)[:cut]
             try:
-                yield from _decode_lines(whole)
+                yield _decode_lines(whole)
             except (msgspec.ValidationError, msgspec.DecodeError):  # odd types, or CR line endings
-                yield from map(_decode_each, split_lines([bytes(whole)]))
+                yield list(map(_decode_each, split_lines([bytes(whole)])))
         tail = data[cut:]
     if tail.strip():
-        yield from map(_decode_each, split_lines([tail]))
+        yield list(map(_decode_each, split_lines([tail])))
 
 
-def _columns(records: Iterable[_Line]) -> ResultColumns:
+def _columns(batches: Iterable[list[_Line]]) -> ResultColumns:
     keys: list[str] = []
     codes = bytearray()
     answers: list[str | None] = []
@@ -227,7 +229,7 @@ def _columns(records: Iterable[_Line]) -> ResultColumns:
     add_key, add_code, add_answer, add_stop, add_usage = (
         keys.append, codes.append, answers.append, stops.append, usage.extend,
     )
-    for pos, record in enumerate(records):
+    for pos, record in enumerate(chain.from_iterable(batches)):
         result = record.result
         add_key(record.custom_id)
         kind = result.type

@@ -310,15 +310,23 @@ class Store:
         spec: dict[str, Any],
         row_keys: Sequence[str | None],
         skipped: dict[int, str],
-    ) -> None:
+    ) -> dict[str, Any]:
+        """Write a new job down; returns its record as :meth:`load_job` would read it back."""
+        spec_json = _json.dumps(spec)
+        record = {
+            "job_id": job_id, "fingerprint": fingerprint, "created_at": utcnow(), "model": model,
+            "kind": kind, "output": output, "spec": _json.loads(spec_json), "n_rows": len(row_keys),
+            "row_keys": list(row_keys), "skipped": dict(skipped), "status": "running",
+        }
         conn.execute(
             "INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (
-                job_id, fingerprint, utcnow(), model, kind, output,
-                _json.dumps(spec).decode(), len(row_keys), encode_keys(row_keys),
+                job_id, fingerprint, record["created_at"], model, kind, output, spec_json.decode(),
+                len(row_keys), encode_keys(row_keys),
                 _json.dumps({str(k): v for k, v in skipped.items()}).decode(), "running",
             ),
         )
+        return record
 
     def load_job(self, job_id: str) -> dict[str, Any] | None:
         rows = self.query(
