@@ -2,7 +2,8 @@
 
 Starts the simulator with ``spawn`` and ``Processing.instant()``, then for each of N batches
 of 100,000 requests: sends the pre-serialized create body through the SDK's generic
-``client.post``, retrieves it (which processes it), streams its results with
+``client.post``, retrieves it (which waits for its processing: a served simulator starts on
+a batch as soon as it is created), streams its results with
 ``client.messages.batches.with_streaming_response.results(id)`` line by line, and deletes it.
 Prints requests/second for each phase (wall time seen by the client) and the simulator's own
 CPU seconds per phase (from ``/_sim/stats``' ``cpu_seconds``, the child's process time).
