@@ -572,6 +572,7 @@ class Job(JobResults):
         self._batch_bodies.clear()
         return True
 
+
 class _Pending:
     """The keys a job still waits for, as a mask over its distinct keys.
 
