@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import _thread
+import sys
 import threading
+import time
 
 import pandas as pd
 import pytest
@@ -63,13 +65,28 @@ def test_cancel_stops_the_batches_and_records_canceled_rows():
     assert job.summary().by_status.get("pending", 0) == 0
 
 
+def _ctrl_c_while_waiting(stop: threading.Event) -> None:
+    """Press Ctrl-C (a simulated SIGINT) once the main thread is inside ``Job.wait``."""
+    main = threading.main_thread().ident
+    while not stop.is_set():
+        frame_ = sys._current_frames().get(main)
+        while frame_ is not None and frame_.f_code is not Job.wait.__code__:
+            frame_ = frame_.f_back
+        if frame_ is not None:
+            _thread.interrupt_main()
+            return
+        time.sleep(0.005)
+
+
 def test_keyboard_interrupt_detaches_without_cancelling_and_reattaches(capsys):
-    sim = make_sim(processing=Processing(fixed_latency=0.6, per_request=0.0))
+    sim = make_sim(processing=Processing(fixed_latency=1.5, per_request=0.0))
     df = frame(10)
-    timer = threading.Timer(0.2, _thread.interrupt_main)
-    timer.start()
+    stop = threading.Event()
+    presser = threading.Thread(target=_ctrl_c_while_waiting, args=(stop,), daemon=True)
+    presser.start()
     with pytest.raises(KeyboardInterrupt):
         df.claude.batch("{t}", client=sim.client(), poll_interval=0.01)
+    stop.set()
     assert "detached" in capsys.readouterr().err
     assert sim.stats()["batches.cancel"] == 0
     out = df.claude.batch("{t}", client=sim.client(), poll_interval=0.01)  # re-run re-attaches
