@@ -356,12 +356,23 @@ class Store:
     def store_results(
         self, conn: sqlite3.Connection, batch_id: int, model: str | None, columns: ResultColumns
     ) -> None:
-        """Keep one batch's results. A batch already stored (by another process) is left as is."""
-        conn.execute(
+        """Keep one batch's results. A batch already stored (by another process) is left as is.
+
+        The columns stay decoded in memory too: the job that stored them reads them next.
+        """
+        cur = conn.execute(
             "INSERT OR IGNORE INTO batch_results (batch_id, model, received_at, keys, statuses, answers,"
             " stop_reasons, usage, errors) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (batch_id, model, utcnow(), *columns.to_blobs()),
         )
+        if cur.rowcount == 1:
+            with self._lock:
+                self._remember(int(cur.lastrowid), columns)  # type: ignore[arg-type]
+
+    def _remember(self, results_id: int, columns: ResultColumns) -> None:
+        self._columns[results_id] = columns
+        while len(self._columns) > 8:
+            self._columns.pop(next(iter(self._columns)))
 
     def index(self) -> dict[str, int]:
         """Every stored result's key → its best outcome, packed in an int (see :func:`unpack`).
@@ -370,34 +381,39 @@ class Store:
         Brought up to date from the batches stored since the last call, by any process.
         """
         with self._lock:
-            rows = self._conn.execute(
-                "SELECT id, keys, statuses, errors FROM batch_results WHERE id > ? ORDER BY id",
-                (self._index_upto,),
-            ).fetchall()
+            new = [r for (r,) in self._conn.execute(
+                "SELECT id FROM batch_results WHERE id > ? ORDER BY id", (self._index_upto,)
+            )]
             index, error_types = self._index, self._error_types
-            for results_id, keys_blob, statuses, errors_blob in rows:
+            for results_id in new:
                 self._index_upto = results_id
+                cols = self._columns.get(results_id)
+                if cols is not None:
+                    keys, statuses, errors = cols.keys, bytes(cols.statuses), cols.errors
+                else:
+                    keys_blob, statuses, errors_blob = self._conn.execute(
+                        "SELECT keys, statuses, errors FROM batch_results WHERE id = ?", (results_id,)
+                    ).fetchone()
+                    keys = keys_blob.decode().split("\n") if statuses else []
+                    errors = {int(pos): tuple(v) for pos, v in _json.loads(errors_blob).items()}
                 if not statuses:
                     continue
-                keys = keys_blob.decode().split("\n")
                 codes = np.frombuffer(statuses, dtype=np.uint8).astype(np.int64)
                 packed = (
                     codes | (np.arange(len(codes), dtype=np.int64) << _POS_SHIFT)
                     | (results_id << _RID_SHIFT) | (1 << _ATTEMPTS_SHIFT)
                 ).tolist()
-                if not index:
-                    index.update(zip(keys, packed))
-                else:
-                    get = index.get
-                    for key, new in zip(keys, packed):
-                        old = get(key)
-                        if old is not None:
-                            attempts = ((old >> _ATTEMPTS_SHIFT) + 1) << _ATTEMPTS_SHIFT
-                            keep = (old & 0xFF) in ANSWERED and (new & 0xFF) not in ANSWERED
-                            new = ((old if keep else new) & _NO_ATTEMPTS) | attempts
-                        index[key] = new
-                for pos, (error_type, _message) in _json.loads(errors_blob).items():
-                    error_types[keys[int(pos)]] = error_type
+                # Keys seen before (retries, repeats across jobs) merge with what is known of
+                # them; the rest, usually all of them, go in at once.
+                seen = {key: index[key] for key in index.keys() & keys} if index else {}
+                index.update(zip(keys, packed))
+                for key, old in seen.items():
+                    new_value = index[key]
+                    attempts = ((old >> _ATTEMPTS_SHIFT) + 1) << _ATTEMPTS_SHIFT
+                    keep = (old & 0xFF) in ANSWERED and (new_value & 0xFF) not in ANSWERED
+                    index[key] = ((old if keep else new_value) & _NO_ATTEMPTS) | attempts
+                for pos, (error_type, _message) in errors.items():
+                    error_types[keys[pos]] = error_type
             return index
 
     @property
@@ -445,9 +461,7 @@ class Store:
                     (results_id,),
                 ).fetchone()
                 found = ResultColumns.from_blobs(*row)
-                self._columns[results_id] = found
-                while len(self._columns) > 8:
-                    self._columns.pop(next(iter(self._columns)))
+                self._remember(results_id, found)
             return found
 
     def results_of_job(self, job_id: str) -> list[int]:
