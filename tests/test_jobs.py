@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _thread
+import signal
 import sys
 import threading
 import time
@@ -78,7 +79,15 @@ def _ctrl_c_while_waiting(stop: threading.Event) -> None:
         time.sleep(0.005)
 
 
-def test_keyboard_interrupt_detaches_without_cancelling_and_reattaches(capsys):
+@pytest.fixture
+def default_sigint():
+    """Ctrl-C handled as in a plain Python process, whatever an earlier test left installed."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield previous
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_keyboard_interrupt_detaches_without_cancelling_and_reattaches(capsys, default_sigint):
     sim = make_sim(processing=Processing(fixed_latency=1.5, per_request=0.0))
     df = frame(10)
     stop = threading.Event()
