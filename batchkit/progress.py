@@ -257,7 +257,7 @@ _CACHES: weakref.WeakKeyDictionary[Any, _Cache] = weakref.WeakKeyDictionary()
 _CACHES_LOCK = threading.Lock()
 
 
-def snapshot(job: Job, *, now: dt.datetime | None = None, prices: Any = None) -> Snapshot:
+def snapshot(job: Job, *, now: dt.datetime | None = None) -> Snapshot:
     """Read ``job``'s progress into a :class:`Snapshot`.
 
     Cheap enough to call every second on a job of a million rows: its summary and batch
@@ -274,7 +274,7 @@ def snapshot(job: Job, *, now: dt.datetime | None = None, prices: Any = None) ->
         cache.version = version
     status, summary, rows = cache.read
     batches = tuple(_batch_progress(row, now) for row in rows)
-    cost, cost_requests, bounds = _cost(job, cache, batches, status, prices)
+    cost, cost_requests, bounds = _cost(job, cache, batches, status)
     estimated, basis = _estimated_total(batches, cost, cost_requests, status, bounds)
     return Snapshot(
         job_id=job.job_id,
@@ -339,56 +339,25 @@ def _batch_progress(row: Mapping[str, Any], now: dt.datetime) -> BatchProgress:
 
 
 def _cost(
-    job: Job, cache: _Cache, batches: tuple[BatchProgress, ...], status: str, prices: Any
+    job: Job, cache: _Cache, batches: tuple[BatchProgress, ...], status: str
 ) -> tuple[float | None, int, tuple[float, float, float] | None]:
     """Dollars for the results received so far, their request count and the estimate made at
-    submission (low, typical, high) — recomputed only when another batch has been collected."""
+    submission (low, typical, high) — recomputed only when another batch has been collected.
+    A model batchkit cannot price shows no cost rather than stopping the view."""
     collected = tuple(b.api_id for b in batches if b.state == "collected")
     key = (collected, status)
     if key == cache.cost_key:
         return cache.cost
-    result: tuple[float | None, int, tuple[float, float, float] | None]
-    if hasattr(type(job), "cost"):  # Job.cost: a JobCost with total, requests_paid, estimate
-        value = job.cost  # type: ignore[attr-defined]
-        value = value() if callable(value) else value
-        estimate = getattr(value, "estimate", None)
-        bounds = None
-        if estimate is not None:
-            bounds = (float(estimate.low), float(estimate.typical), float(estimate.high))
-        total = getattr(value, "total", value)
-        result = (None if total is None else float(total), int(getattr(value, "requests_paid", 0)), bounds)
-    elif not collected:
-        result = (0.0, 0, None)
+    try:
+        cost = job.cost
+    except UnknownModelError:
+        result: tuple[float | None, int, tuple[float, float, float] | None] = (None, 0, None)
     else:
-        result = (*_cost_from_outcomes(job, batches, prices), None)
+        estimate = cost.estimate
+        bounds = None if estimate is None else (float(estimate.low), float(estimate.typical), float(estimate.high))
+        result = (float(cost.total), int(cost.requests_paid), bounds)
     cache.cost_key, cache.cost = key, result
     return result
-
-
-def _cost_from_outcomes(job: Job, batches: tuple[BatchProgress, ...], prices: Any) -> tuple[float | None, int]:
-    """The cost of the answers this job's own batches brought back, from its outcomes.
-
-    ``outcomes()`` also holds answers an earlier job paid for (a request answered once serves
-    every later job), and it does not say which batch brought each one. So the job's priced
-    answers are scaled to the number its batches report as succeeded: exact when this job
-    paid for every answer it holds, a per-request average otherwise.
-    """
-    from .pricing import usage_cost_frame
-
-    paid = sum((b.counts or {}).get("succeeded", 0) for b in batches)
-    if not paid:
-        return 0.0, 0
-    outcomes = job.outcomes()
-    answered = outcomes[outcomes["status"].isin(_ANSWERED)]
-    if "request_key" in answered:  # a request shared by several rows is sent, and paid, once
-        answered = answered.drop_duplicates("request_key")
-    if not len(answered):
-        return None, paid
-    try:
-        dollars = float(usage_cost_frame(answered, job.model, batch=True, prices=prices)["total"].sum())
-    except UnknownModelError:  # an unpriced model: show no cost rather than break the display
-        return None, paid
-    return dollars * min(1.0, paid / len(answered)), paid
 
 
 def _estimated_total(
