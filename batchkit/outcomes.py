@@ -96,20 +96,20 @@ class JobResults:
             version = self.store.index_version
             keys, _ = self._layout()
             cache = self._view_cache
-            new_keys: list[list[str]] | None = None  # the keys of each batch stored since
+            new: list[tuple[int, int]] | None = None  # (id, size) of each batch stored since
             if cache is not None and cache[1] is keys:
                 if cache[0] == version:
                     return cache[3]
-                new_keys = [self.store.result_keys(r) for r in self.store.results_since(cache[0], version)]
-            if cache is None or new_keys is None or sum(map(len, new_keys)) * 4 > len(keys):
+                new = self.store.results_since(cache[0], version)
+            if cache is None or new is None or sum(n for _, n in new) * 4 > len(keys):
                 packed = np.fromiter(map(index.get, keys, repeat(0)), dtype=np.int64, count=len(keys))
-                position = cache[4] if cache is not None and new_keys is not None else None
+                position = cache[4] if cache is not None and new is not None else None
             else:
                 _, _, packed, _, position = cache
                 if position is None:
                     position = dict(zip(keys, range(len(keys))))
-                for result_keys in new_keys:
-                    mine = [k for k in result_keys if k in position]
+                for results_id, _ in new:
+                    mine = [k for k in self.store.result_keys(results_id) if k in position]
                     if mine:
                         packed[[position[k] for k in mine]] = [index[k] for k in mine]
             self._view_cache = (version, keys, packed, _View(*unpack(packed)), position)

@@ -421,9 +421,12 @@ class Store:
         """Grows whenever :meth:`index` takes in newly stored results."""
         return self._index_upto
 
-    def results_since(self, after: int, upto: int) -> list[int]:
-        """Ids of the batch results stored after index version ``after``, up to ``upto``."""
-        return [r for (r,) in self.query("SELECT id FROM batch_results WHERE id > ? AND id <= ? ORDER BY id", (after, upto))]
+    def results_since(self, after: int, upto: int) -> list[tuple[int, int]]:
+        """(id, number of results) of the batch results stored after index version ``after``,
+        up to ``upto``."""
+        return self.query(
+            "SELECT id, length(statuses) FROM batch_results WHERE id > ? AND id <= ? ORDER BY id", (after, upto)
+        )  # type: ignore[return-value]
 
     def result_usage(self, results_id: int) -> tuple[np.ndarray, np.ndarray]:
         """(status codes, ``(n, 5)`` token counts) of one stored batch, without its answers."""
