@@ -268,20 +268,14 @@ class App:
 
     def _batches_retrieve(self, environ: dict, batch_id: str, version: str, prefix: str, drop: bool) -> _Response:
         engine = self.engine
-        with engine._lock:
-            batch = engine.get(batch_id)
-        engine.advance(until=batch)  # the bulk of the work outside the lock: a create can go on meanwhile
-        with engine._lock:
-            now = engine.advance(until=batch)
+        with engine.caught_up(batch_id) as now:  # only as far as this batch needs
             return _json(200, engine.render(engine.get(batch_id), now, self._base(environ, prefix)))
 
     def _batches_list(self, environ: dict, _arg: str, version: str, prefix: str, drop: bool) -> _Response:
         limit, after, before = self._page_args(self._query(environ))
         engine = self.engine
-        engine.advance()
-        with engine._lock:
+        with engine.caught_up() as now:
             page, has_more = engine.page(limit, after, before)
-            now = engine.advance()
             base = self._base(environ, prefix)
             data = [engine.render(b, now, base) for b in page]
         return _json(200, {"data": data, "has_more": has_more,
@@ -290,9 +284,8 @@ class App:
 
     def _batches_cancel(self, environ: dict, batch_id: str, version: str, prefix: str, drop: bool) -> _Response:
         engine = self.engine
-        with engine._lock:
-            batch = engine.cancel(batch_id)
-            now = engine.advance()
+        batch = engine.cancel(batch_id)
+        with engine.caught_up() as now:
             return _json(200, engine.render(batch, now, self._base(environ, prefix)))
 
     def _batches_delete(self, environ: dict, batch_id: str, version: str, prefix: str, drop: bool) -> _Response:

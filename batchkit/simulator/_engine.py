@@ -419,6 +419,19 @@ class Engine:
         self._partial = None if cut >= hi or batch.finalized else (batch, cut, hi, start)
         return True
 
+    @contextmanager
+    def caught_up(self, batch_id: str | None = None) -> Iterator[float]:
+        """Hold the lock, caught up with the simulated now (yielded). The bulk of the due work
+        is done before taking the lock, so a create goes on meanwhile; with ``batch_id``, only
+        as far as that batch needs (404 if there is no such batch)."""
+        until = None
+        if batch_id is not None:
+            with self._lock:
+                until = self.get(batch_id)
+        self.advance(until)
+        with self._lock:
+            yield self.advance(until)
+
     # ------------------------------------------------------------------ background work
 
     def start_worker(self) -> None:
@@ -709,9 +722,7 @@ class Engine:
         return batch
 
     def cancel(self, batch_id: str) -> Batch:
-        self.advance()
-        with self._lock:
-            now = self.advance()
+        with self.caught_up() as now:
             batch = self.get(batch_id)
             if batch.finalized or batch.cancel_at is not None:
                 return batch  # cancelling an ended or canceling batch changes nothing
@@ -736,9 +747,7 @@ class Engine:
             return batch
 
     def delete(self, batch_id: str) -> None:
-        self.advance()
-        with self._lock:
-            now = self.advance()
+        with self.caught_up() as now:
             batch = self.get(batch_id)
             if batch.end_time > now:
                 raise _bad(f"Message batch {batch_id} is still {batch.status(now)}; "
@@ -747,11 +756,7 @@ class Engine:
             self._deleted.add(batch_id)
 
     def results(self, batch_id: str) -> list[bytes]:
-        with self._lock:
-            batch = self.get(batch_id)
-        self.advance(until=batch)
-        with self._lock:
-            now = self.advance(until=batch)
+        with self.caught_up(batch_id) as now:
             batch = self.get(batch_id)  # still there (not deleted meanwhile)
             if batch.end_time > now:
                 raise _bad(f"Message batch {batch_id} is still {batch.status(now)}; results are "
@@ -764,9 +769,7 @@ class Engine:
 
     def page(self, limit: int, after_id: str | None, before_id: str | None) -> tuple[list[Batch], bool]:
         """Newest first; ``after_id`` pages towards older batches, ``before_id`` towards newer."""
-        self.advance()
-        with self._lock:
-            self.advance()
+        with self.caught_up():
             live = [self._batches[i] for i in reversed(self._order) if i in self._batches]
             if after_id is not None:
                 cut = self._cursor(after_id, "after_id")
@@ -809,9 +812,7 @@ class Engine:
         analysis = analyze(params, version=version, in_batch=False,
                            reject_sampling=self.config.reject_sampling_params,
                            model_known=self.catalogue.known)
-        self.advance()
-        with self._lock:
-            now = self.advance()
+        with self.caught_up() as now:
             allowed, wait, headers = self.limiter.check(now, analysis.input_tokens)
             if not allowed:
                 raise RateLimited(wait / self.clock.time_scale, headers)
