@@ -240,11 +240,8 @@ def usage_cost(
     >>> round(cost.total, 6), round(cost.output, 6)
     (0.0045, 0.003)
     """
-    price = load_prices(prices).get(model)
-    counts = _usage_counts(usage)
-    prompt = counts[0] + counts[2] + counts[3] + counts[4]  # input + cache writes + cache reads
-    rates = price.rates(batch=batch, long_prompt=price.is_long(prompt))
-    return CostBreakdown(*(n * rates[kind] / _MTOK for n, kind in zip(counts, KINDS)))
+    dollars = kind_costs(np.array([_usage_counts(usage)]), model, batch=batch, prices=prices)[0]
+    return CostBreakdown(*map(float, dollars))
 
 
 _USAGE_COLUMNS = {
