@@ -118,7 +118,7 @@ def plot_savings_vs_prefix(
     """
     ax = _axes(ax)
     lo, hi = _hit_range(hit_rate)
-    kw = {"rows": rows, "other_input_tokens": other_input_tokens, "output_tokens": output_tokens,
+    kw: dict[str, Any] = {"rows": rows, "other_input_tokens": other_input_tokens, "output_tokens": output_tokens,
           "prefix_range": prefix_range, "ttl": ttl, "batch": batch, "prices": prices}
     mid = pricing.savings_vs_prefix(model, hit_rate=(lo + hi) / 2, **kw)
     mode = "batch" if batch else "standard"
@@ -161,7 +161,7 @@ def plot_savings_vs_rows(
     break-even row count (:func:`~batchkit.pricing.break_even_rows`) as a vertical line."""
     ax = _axes(ax)
     lo, hi = _hit_range(hit_rate)
-    kw = {"prefix_tokens": prefix_tokens, "other_input_tokens": other_input_tokens,
+    kw: dict[str, Any] = {"prefix_tokens": prefix_tokens, "other_input_tokens": other_input_tokens,
           "output_tokens": output_tokens, "rows_range": rows_range, "ttl": ttl, "batch": batch,
           "prices": prices}
     mid_rate = (lo + hi) / 2

@@ -104,7 +104,7 @@ class ResultColumns:
             _json.loads(answers),
             _json.loads(stops),
             np.frombuffer(usage, dtype="<i8").reshape(n, len(USAGE_FIELDS)),
-            {int(k): tuple(v) for k, v in _json.loads(errors).items()},  # type: ignore[misc]
+            {int(k): tuple(v) for k, v in _json.loads(errors).items()},
         )
 
     @classmethod
