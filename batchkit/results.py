@@ -1,9 +1,10 @@
 """Result lines → columns → outcomes aligned to the caller's rows. Pure.
 
-A batch's results arrive as JSONL in any order. Each line is decoded once by msgspec into a typed struct of just the fields batchkit keeps; its
-few useful fields go straight into columns (:class:`ResultColumns`) — no pydantic object and
-no record object per line. The store keeps a batch's columns as a handful of blobs, and
-merging maps every row's request key to its place in them, so results are joined by
+A batch's results arrive as JSONL in any order. Each line is decoded once by msgspec into a
+typed struct of just the fields batchkit keeps; its few useful fields go straight into
+columns (:class:`ResultColumns`) — no pydantic object and no record object per line. The
+store keeps a batch's columns as a handful of blobs, and merging maps every row's request key
+to its place in them, so results are joined by
 ``custom_id`` and never by position.
 """
 
@@ -348,7 +349,7 @@ class Summary(NamedTuple):
         return sum(n for s, n in self.by_status.items() if s not in ("succeeded", "truncated"))
 
     def __str__(self) -> str:
-        order = {s: i for i, s in enumerate(("pending",) + FINAL_STATUSES)}
+        order = {s: i for i, s in enumerate(("pending", *FINAL_STATUSES))}
         counts = sorted(((s, n) for s, n in self.by_status.items() if n), key=lambda kv: order.get(kv[0], 99))
         text = f"{self.rows:,} rows: " + ", ".join(f"{n:,} {s}" for s, n in counts) if counts else f"{self.rows:,} rows"
         if self.by_error:
