@@ -10,7 +10,7 @@ import pytest
 
 from batchkit import _json
 from batchkit.errors import StoreError
-from batchkit.store import Store, default_store_path
+from batchkit.store import APPLICATION_ID, Store, default_store_path
 
 
 def test_default_location_follows_env_then_xdg_and_keeps_simulated_answers_apart(monkeypatch, tmp_path):
@@ -45,6 +45,7 @@ def test_file_is_private_wal_and_migrated(tmp_path):
 def test_a_store_from_a_newer_batchkit_is_refused(tmp_path):
     path = tmp_path / "jobs.sqlite3"
     conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     conn.execute("PRAGMA user_version = 99")
     conn.close()
     with pytest.raises(StoreError, match="newer batchkit"):
