@@ -766,8 +766,15 @@ class Store:
 
     def request_bodies(self, keys: Iterable[str]) -> dict[str, bytes]:
         """The params JSON of requests sent before, read back from the batches that carried them."""
+        return {key: _json.dumps_sorted(params) for key, params in self.request_params(keys).items()}
+
+    def request_params(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The params of requests sent before (what the model saw), from the batches that carried them.
+
+        Keys never sent (or whose batches are gone) are left out.
+        """
         wanted = set(keys)
-        found: dict[str, bytes] = {}
+        found: dict[str, dict[str, Any]] = {}
         for (batch_id,) in self.query("SELECT id FROM batches ORDER BY id DESC"):
             if not wanted:
                 break
@@ -776,7 +783,7 @@ class Store:
             body = self.batch_body(batch_id)
             for item in _json.loads(body)["requests"]:
                 if item["custom_id"] in wanted:
-                    found[item["custom_id"]] = _json.dumps_sorted(item["params"])
+                    found[item["custom_id"]] = item["params"]
                     wanted.discard(item["custom_id"])
         return found
 
