@@ -51,8 +51,18 @@ def connect_readonly(path: Path) -> sqlite3.Connection:
         conn = sqlite3.connect(
             f"{uri}?mode=ro&immutable=1", uri=True, timeout=60.0, isolation_level=None, check_same_thread=False
         )
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise _not_sqlite(path, exc) from exc
     conn.execute("PRAGMA busy_timeout=60000")
     return conn
+
+
+_FIX = "batchkit writes only to its own stores: pass store= a new path (or an existing batchkit store)"
+
+
+def _not_sqlite(path: Path, exc: sqlite3.Error) -> NotAStoreError:
+    return NotAStoreError(f"{path} is not a batchkit job store (not an SQLite database: {exc}); {_FIX}", path=path)
 
 
 def existing(path: Path, *, create: bool) -> bool:
@@ -136,7 +146,7 @@ def verdict(conn: sqlite3.Connection, path: Path) -> tuple[int, int]:
     Raises:
         NotAStoreError: anything else — another application's database, or not a database.
     """
-    fix = "batchkit writes only to its own stores: pass store= a new path (or an existing batchkit store)"
+    fix = _FIX
     try:
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
         version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -144,8 +154,7 @@ def verdict(conn: sqlite3.Connection, path: Path) -> tuple[int, int]:
     except sqlite3.DatabaseError as exc:
         if isinstance(exc, sqlite3.OperationalError) and "not a database" not in str(exc):
             raise
-        raise NotAStoreError(f"{path} is not a batchkit job store (not an SQLite database: {exc}); {fix}",
-                             path=path) from exc
+        raise _not_sqlite(path, exc) from exc
     if app_id == APPLICATION_ID or (app_id == 0 and not tables and version == 0):
         return app_id, version
     if app_id != 0:

@@ -262,10 +262,9 @@ def test_backup_is_one_consistent_file_and_refuses_to_clobber(store, tmp_path):
 def test_a_full_disk_says_so_and_keeps_nothing_half_written(store):
     pages = store.query("PRAGMA page_count")[0][0]
     store.query(f"PRAGMA max_page_count = {pages}")  # the file cannot grow: SQLite's SQLITE_FULL path
-    with pytest.raises(StoreError, match="the disk is full") as caught:
-        with store.atomic() as conn:
-            store.insert_job(conn, job_id="big", fingerprint="fb", model="m", kind="text", output="o",
-                             spec={}, row_keys=["x" * 100_000] * 20, skipped={})
+    with pytest.raises(StoreError, match="the disk is full") as caught, store.atomic() as conn:
+        store.insert_job(conn, job_id="big", fingerprint="fb", model="m", kind="text", output="o",
+                         spec={}, row_keys=["x" * 100_000] * 20, skipped={})
     assert "cannot rollback" not in str(caught.value) and "batchkit backup" in str(caught.value)
     assert store.load_job("big") is None
     store.query("PRAGMA max_page_count = 1073741823")
