@@ -118,7 +118,7 @@ def _os_reason(exc: OSError, path: Path) -> str:
 
 def unwritable(path: Path) -> str | None:
     """Why SQLite could not write the store at ``path``, or None if it can."""
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError, AttributeError):  # no statvfs on Windows
         if os.statvfs(path).f_flag & os.ST_RDONLY:
             return "it is on a read-only file system"
     if not os.access(path, os.W_OK):
@@ -133,10 +133,13 @@ def unwritable(path: Path) -> str | None:
 
 def tighten(path: Path) -> None:
     """Make an existing store the user owns (and its WAL files) readable by its owner only."""
+    getuid = getattr(os, "getuid", None)  # POSIX only
+    if getuid is None:
+        return
     for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         with contextlib.suppress(OSError):
             info = file.stat()
-            if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & 0o077:
+            if info.st_uid == getuid() and stat.S_IMODE(info.st_mode) & 0o077:
                 os.chmod(file, stat.S_IMODE(info.st_mode) & 0o700)
 
 

@@ -229,6 +229,7 @@ class Store:
     ) -> None:
         self.path = Path(path).expanduser() if path is not None else default_store_path()
         self.readonly_reason: str | None = "it was opened with readonly=True" if readonly else None
+        self._asked_readonly = readonly
         self._lock = threading.RLock()
         self._commits = 0
         self._index: dict[str, int] = {}
@@ -283,12 +284,12 @@ class Store:
             except BaseException:
                 probe.close()
                 raise
+            tighten(path)
             why = self.readonly_reason or unwritable(path)
             if why is not None:
                 self.readonly_reason = why
                 return probe
             probe.close()
-            tighten(path)
         else:
             create_file(path)
         return self._configure(connect(path))
@@ -357,8 +358,9 @@ class Store:
             if conn.in_transaction:  # nested: the outer transaction owns the commit
                 yield conn
                 return
-            if self.readonly:
+            if self.readonly and not self._writable_again():
                 raise StoreReadOnlyError(self._readonly_message(), path=self.path)
+            conn = self._conn
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
@@ -378,6 +380,20 @@ class Store:
                         raise translated from exc
                 raise
             self._commits += 1
+
+    def _writable_again(self) -> bool:
+        """Reopen for writing a store that opened read-only by itself, if it can now be written
+        (the user followed the advice, e.g. ``chmod u+w``, in the same notebook)."""
+        if self._asked_readonly or str(self.path) == ":memory:" or unwritable(self.path) is not None:
+            return False
+        try:
+            conn = self._configure(connect(self.path))
+        except sqlite3.Error:
+            return False
+        old, self._conn, self.readonly_reason = self._conn, conn, None
+        old.close()
+        self._migrate()
+        return True
 
     def _readonly_message(self) -> str:
         reason = self.readonly_reason or "it is read-only"
@@ -445,7 +461,7 @@ class Store:
         with self._lock:
             try:
                 return self._conn.execute(sql, args).fetchall()
-            except sqlite3.OperationalError as exc:
+            except sqlite3.DatabaseError as exc:
                 translated = self._translate(exc, "read")
                 if translated is exc:
                     raise
@@ -474,18 +490,19 @@ class Store:
 
     # ------------------------------------------------------------------ closing, backup
 
-    def checkpoint(self) -> bool:
+    def checkpoint(self, *, wait: float = -1) -> bool:
         """Move everything in the write-ahead log into the main file (and empty the log).
 
         Done by :meth:`close` and at interpreter exit, so the ``.sqlite3`` file alone holds the
         whole store afterwards. Returns False if another connection kept it from completing
-        (nothing is lost: that connection's own close finishes it).
+        (nothing is lost: that connection's own close finishes it), or if this store's lock was
+        not free within ``wait`` seconds (-1: wait as long as it takes).
         """
-        if self.readonly or self._closed:
+        if self.readonly or self._closed or not self._lock.acquire(timeout=wait):
             return False
-        with self._lock:
+        try:
             conn = self._conn
-            if conn.in_transaction:
+            if self._closed or conn.in_transaction:
                 return False
             try:
                 conn.execute("PRAGMA busy_timeout=2000")  # never hang an exit on another process
@@ -496,6 +513,8 @@ class Store:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("PRAGMA busy_timeout=60000")
             return not busy
+        finally:
+            self._lock.release()
 
     def close(self) -> None:
         """Checkpoint the write-ahead log into the main file and close the connection."""
@@ -872,7 +891,7 @@ def _checkpoint_at_exit() -> None:
     """After a normal exit the main file holds everything (a copy of it alone loses nothing)."""
     for store in list(_LIVE):
         with contextlib.suppress(Exception):
-            store.checkpoint()
+            store.checkpoint(wait=5.0)  # a worker thread mid-transaction must not hang the exit
 
 
 def encode_keys(keys: Sequence[str | None]) -> bytes:

@@ -332,10 +332,16 @@ def test_read_only_file_and_folder_open_read_only_and_an_unwritable_folder_is_na
             f"    Store({str(path.parent / 'new.sqlite3')!r})\n"
             "except batchkit.StoreError as e:\n"
             "    out['create'] = str(e)\n"
+            "import os\n"
+            f"os.chmod({str(path.parent)!r}, 0o755); os.chmod({str(path)!r}, 0o600)  # the advice, followed\n"
+            "with s.atomic() as conn:  # the same Store object now writes\n"
+            "    conn.execute(\"INSERT INTO meta VALUES ('note', 'written')\")\n"
+            "out['after'] = [s.readonly, s.query(\"SELECT value FROM meta WHERE name = 'note'\")[0][0]]\n"
             "print(json.dumps(out))\n"
         )
     finally:
         os.chmod(path.parent, 0o755)
+    assert found["after"] == [False, "written"]
     assert found["readonly"] and found["why"] == "the file is read-only for this user"
     assert found["jobs"] == ["ended"]
     assert f"cannot write to the job store at {path}" in found["write"] and f"chmod u+w {path}" in found["write"]
@@ -375,6 +381,8 @@ try:
 except batchkit.StoreReadOnlyError as e:
     out["write"] = str(e)
 sim = Simulator(config=SimConfig(processing=Processing.instant()))
+again = pd.DataFrame({{"t": ["a", "b"]}}).claude.batch("{{t}}", store={str(path)!r}, client=sim.client())
+out["again"] = again["response"].tolist()
 try:
     pd.DataFrame({{"t": [str(i) * 3000 for i in range(200)]}}).claude.submit(
         "{{t}}", store={str(full / "jobs.sqlite3")!r}, client=sim.client())
@@ -395,4 +403,5 @@ print(json.dumps(out))
     assert len(pd.read_csv(tmp_path / "out.csv")) == 2
     assert "it is on a read-only file system" in found["write"] and "batchkit backup" in found["write"]
     assert "the disk is full" in found["full"] and "cannot rollback" not in found["full"]
+    assert found["again"] == ["re:a", "re:b"]  # a finished call re-runs from a read-only store, sending nothing
     assert found["batches"] == 0
