@@ -375,6 +375,8 @@ from batchkit.cli import main
 from batchkit.simulator import Processing, SimConfig, Simulator
 out = {{"jobs": main(["jobs", "--store", {str(path)!r}]),
        "results": main(["results", {job_id!r}, "--store", {str(path)!r}, "-o", {str(tmp_path / "out.csv")!r}]),
+       "status": main(["status", {job_id!r}, "--store", {str(path)!r}]),
+       "listed": batchkit.jobs({str(path)!r})["status"].tolist(),
        "outcomes": batchkit.Job.load({job_id!r}, store={str(path)!r}).outcomes()["status"].tolist()}}
 try:
     batchkit.Store({str(path)!r}).set_job_status({job_id!r}, "canceled")
@@ -398,7 +400,8 @@ print(json.dumps(out))
     )
     assert proc.returncode == 0, proc.stderr
     found = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert found["jobs"] == 0 and found["results"] == 0 and found["outcomes"] == ["succeeded", "succeeded"]
+    assert found["jobs"] == found["status"] == found["results"] == 0
+    assert found["listed"] == ["ended"] and found["outcomes"] == ["succeeded", "succeeded"]
     assert f"job store: {path} (read-only): 1 job" in proc.stdout
     assert len(pd.read_csv(tmp_path / "out.csv")) == 2
     assert "it is on a read-only file system" in found["write"] and "batchkit backup" in found["write"]
