@@ -53,7 +53,7 @@ import uuid
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -239,9 +239,15 @@ class Store:
         self._closed = False
         try:
             self._conn = self._open(create=create)
-            self._migrate()
         except sqlite3.Error as exc:
-            raise self._translate(exc, "open") from exc
+            self._reraise(exc, "open")
+        try:
+            self._migrate()
+        except BaseException as exc:
+            self._conn.close()
+            if isinstance(exc, sqlite3.Error):
+                self._reraise(exc, "open")
+            raise
         _LIVE.add(self)
 
     @property
@@ -364,7 +370,7 @@ class Store:
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise self._translate(exc, "write to") from exc
+                self._reraise(exc, "write to")
             try:
                 yield conn
                 conn.execute("COMMIT")
@@ -375,9 +381,7 @@ class Store:
                     with contextlib.suppress(sqlite3.Error):
                         conn.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.Error):
-                    translated = self._translate(exc, "write to")
-                    if translated is not exc:
-                        raise translated from exc
+                    self._reraise(exc, "write to")
                 raise
             self._commits += 1
 
@@ -409,6 +413,12 @@ class Store:
             fix = (f"make it writable (chmod u+w {self.path}) or copy it somewhere writable with "
                    "`batchkit backup NEW_PATH` and use that")
         return f"cannot write to the job store at {self.path}: {reason}. Reading works; to write, {fix}"
+
+    def _reraise(self, exc: sqlite3.Error, action: str) -> NoReturn:
+        translated = self._translate(exc, action)
+        if translated is exc:
+            raise exc
+        raise translated from exc
 
     def _translate(self, exc: sqlite3.Error, action: str) -> Exception:
         """A :class:`StoreError` naming the real cause of a SQLite failure and its fix.
@@ -462,10 +472,7 @@ class Store:
             try:
                 return self._conn.execute(sql, args).fetchall()
             except sqlite3.DatabaseError as exc:
-                translated = self._translate(exc, "read")
-                if translated is exc:
-                    raise
-                raise translated from exc
+                self._reraise(exc, "read")
 
     def claim_backend(self, backend: str) -> None:
         """Record which API this store's answers come from; refuse to mix two.
