@@ -256,6 +256,17 @@ def test_backup_is_one_consistent_file_and_refuses_to_clobber(store, tmp_path):
     assert Store(store.path, readonly=True).backup(tmp_path / "from-ro.sqlite3").exists()
 
 
+def test_backup_while_a_write_is_in_progress_copies_what_was_committed(store, tmp_path):
+    add_job(store, "done")
+    with store.atomic() as conn:  # a worker in the middle of storing results
+        store.insert_job(conn, job_id="half", fingerprint="fh", model="m", kind="text", output="o",
+                         spec={}, row_keys=["k"], skipped={})
+        dest = store.backup(tmp_path / "during.sqlite3")  # neither waits for it nor copies half of it
+    copy = Store(dest)
+    assert copy.load_job("done") is not None and copy.load_job("half") is None
+    assert store.load_job("half") is not None
+
+
 # --------------------------------------------------------------------------- disks that say no
 
 
