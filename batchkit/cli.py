@@ -65,10 +65,11 @@ class _Parser(argparse.ArgumentParser):
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the console script; returns the exit status (see the module docstring)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "sim":
+    rest = argv[2:] if argv[:1] == ["--store"] else argv[1:] if argv[:1] and argv[0].startswith("--store=") else argv
+    if rest and rest[0] == "sim":  # its own flags, parsed by the simulator (a --store before it is moot)
         from .simulator.__main__ import main as sim_main
 
-        return int(sim_main(argv[1:]) or 0)
+        return int(sim_main(rest[1:]) or 0)
     parser = _parser()
     try:
         args = parser.parse_args(argv)
