@@ -65,7 +65,11 @@ class _Parser(argparse.ArgumentParser):
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the console script; returns the exit status (see the module docstring)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    rest = argv[2:] if argv[:1] == ["--store"] else argv[1:] if argv[:1] and argv[0].startswith("--store=") else argv
+    rest = argv  # what follows a leading --store
+    if rest[:1] == ["--store"]:
+        rest = rest[2:]
+    elif rest[:1] and rest[0].startswith("--store="):
+        rest = rest[1:]
     if rest and rest[0] == "sim":  # its own flags, parsed by the simulator (a --store before it is moot)
         from .simulator.__main__ import main as sim_main
 
