@@ -16,8 +16,8 @@ def test_public_names():
         "DEFAULT_MAX_TOKENS", "DEFAULT_MODEL", "BatchkitError", "BatchkitWarning", "BudgetExceededError",
         "ConfigurationError", "CostEstimate", "Job", "JobCost", "JobNotFoundError", "JobStateError",
         "MissingColumnError", "NoCredentialsError", "NotAStoreError", "OutputPathError", "PromptError",
-        "RequestTooLargeError", "Store", "StoreError", "StoreNotFoundError", "StoreReadOnlyError", "UnknownModelError", "__version__", "display_job", "get_default_client", "jobs", "set_default_client",
-        "start_simulator",
+        "RequestTooLargeError", "Store", "StoreError", "StoreNotFoundError", "StoreReadOnlyError", "UnknownModelError",
+        "__version__", "display_job", "get_default_client", "jobs", "set_default_client", "start_simulator",
     ])
     for name in batchkit.__all__:
         assert hasattr(batchkit, name), name
