@@ -9,6 +9,7 @@ and next to the estimate made when the job was submitted.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -108,7 +109,8 @@ class JobCost:
         return f"<JobCost ${self.total:,.4f}, {self.saving:.0%} below standard>"
 
     def _repr_html_(self) -> str:
-        rows = "".join(f"<div>{line.strip()}</div>" for line in self._lines())
+        # The model id comes from the caller (or the API): escaped like every other line.
+        rows = "".join(f"<div>{html.escape(line.strip())}</div>" for line in self._lines())
         return f'<div style="font-family: monospace; font-size: 12px">{rows}</div>'
 
     def plot(self, ax: Axes | None = None) -> Axes:

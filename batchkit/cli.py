@@ -8,60 +8,148 @@
 ``batchkit status JOB``                one job's rows by status and its batches
 ``batchkit wait JOB``                  block until the job has every answer
 ``batchkit cancel JOB``                cancel the job's running batches
-``batchkit results JOB -o FILE``       write outcomes and answers to .csv or .parquet
+``batchkit results JOB -o FILE``       write each row's input, outputs and outcome to .csv
+                                       or .parquet (``--force`` replaces an existing file)
+``batchkit backup DEST``               copy the store, consistently, to one file
 =====================================  ===============================================
 
-Every command but ``demo`` and ``sim`` takes ``--store PATH`` (default: ``BATCHKIT_STORE``,
-then the standard location) and talks to the API configured by the environment
-(``ANTHROPIC_API_KEY``, ``ANTHROPIC_BASE_URL``).
+Every command but ``demo`` and ``sim`` takes ``--store PATH``, before or after the command
+(default: ``BATCHKIT_STORE``, then the standard location), and never creates a store: a path
+with no store is an error. Commands that reach the API (``wait``, ``cancel``) use the one
+configured by the environment (``ANTHROPIC_API_KEY``, ``ANTHROPIC_BASE_URL``).
+
+Exit status: 0 on success; **2 on any error**, reported as one line on stderr starting
+``batchkit:`` that names the problem and the fix (``BATCHKIT_DEBUG=1`` shows the traceback of
+an unexpected one); 130 on Ctrl-C. Output cut short by a closed pipe (``batchkit jobs | head``)
+ends quietly.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import sqlite3
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pandas as pd
 
+if TYPE_CHECKING:
+    from .jobs import Job
+    from .store import Store
+
 __all__ = ["main"]
+
+ERROR_EXIT = 2
+"""The exit status of every failed command."""
+
+_STORE_NAMES = {"jobs.sqlite3": "the real API's", "simulator.sqlite3": "the simulator's"}
+"""The default stores' file names, which live side by side in the standard location."""
+
+
+class _UsageError(Exception):
+    """A command line argparse cannot parse (raised instead of argparse's exit)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(f"{message} (see `{self.prog} --help`)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the console script; returns the exit status (see the module docstring)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "sim":
+    rest = argv  # what follows a leading --store
+    if rest[:1] == ["--store"]:
+        rest = rest[2:]
+    elif rest[:1] and rest[0].startswith("--store="):
+        rest = rest[1:]
+    if rest and rest[0] == "sim":  # its own flags, parsed by the simulator (a --store before it is moot)
         from .simulator.__main__ import main as sim_main
 
-        return int(sim_main(argv[1:]) or 0)
+        return int(sim_main(rest[1:]) or 0)
     parser = _parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
     try:
-        return int(args.func(args) or 0)
+        args = parser.parse_args(argv)
+    except _UsageError as exc:
+        return _fail(str(exc))
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
+    if not getattr(args, "func", None):
+        commands = ", ".join(
+            name for action in parser._actions if isinstance(action, argparse._SubParsersAction)
+            for name in action.choices
+        )
+        return _fail(f"name a command: {commands} (see `batchkit --help`)")
+    try:
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # a clear one-line error, not a traceback, for known failures
-        from .errors import BatchkitError
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 0
+    except Exception as exc:  # one line, never a traceback
+        if os.environ.get("BATCHKIT_DEBUG"):
+            raise
+        return _fail(_describe(exc))
 
-        if isinstance(exc, BatchkitError):
-            print(f"batchkit: {exc}", file=sys.stderr)
-            return 1
-        raise
+
+def _fail(message: str) -> int:
+    print("batchkit: " + re.sub(r"\s*\n\s*", " ", message.strip()), file=sys.stderr)
+    return ERROR_EXIT
+
+
+def _describe(exc: Exception) -> str:
+    """The one-line message for an error that ends a command."""
+    import anthropic
+
+    from .errors import BatchkitError
+
+    if isinstance(exc, BatchkitError):
+        return str(exc)
+    if isinstance(exc, anthropic.APIConnectionError):
+        return (f"cannot reach the API ({exc}): check ANTHROPIC_BASE_URL, or start the simulator "
+                "(`batchkit sim --port 8765`) if the job ran on it")
+    if isinstance(exc, anthropic.APIStatusError):
+        return f"the API answered {exc.status_code}: {exc.message}"
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror or exc}{where}: check the path and its permissions"
+    if isinstance(exc, sqlite3.Error):
+        return f"the job store failed: {exc}. Check its disk, or pass another --store"
+    return (f"unexpected {type(exc).__name__}: {exc}. This is a bug in batchkit; please report it "
+            "(BATCHKIT_DEBUG=1 shows the traceback)")
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's last flush into a closed pipe is silent."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (e.g. captured)
+        pass
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="batchkit", description="Claude Message Batches for pandas")
+    parser = _Parser(prog="batchkit", description="Claude Message Batches for pandas")
+    parser.add_argument("--store", help="job store path (default: BATCHKIT_STORE, then the standard location)")
     sub = parser.add_subparsers(title="commands")
+    # On each command too, so --store goes before or after it; SUPPRESS keeps a command's
+    # unset --store from overwriting one given before it.
+    store_help = "job store path (default: BATCHKIT_STORE, then the standard location)"
 
     demo = sub.add_parser("demo", help="run a real batch through the SDK on the local simulator")
     demo.add_argument("--rows", type=int, default=300, help="how many reviews to classify (default 300)")
     demo.add_argument("--model", default="claude-sonnet-4-6")
-    demo.add_argument("--store", help="job store path (default: a fresh temporary one)")
+    demo.add_argument("--store", default=argparse.SUPPRESS, help="job store path (default: a fresh temporary one)")
     demo.set_defaults(func=_demo)
 
     sub.add_parser("sim", help="serve the local Anthropic API simulator (see --help of it)")
@@ -71,33 +159,96 @@ def _parser() -> argparse.ArgumentParser:
         ("status", _status, "show one job's rows by status and its batches"),
         ("wait", _wait, "wait until a job has every answer"),
         ("cancel", _cancel, "cancel a job's running batches"),
-        ("results", _results, "write a job's outcomes and answers to a file"),
+        ("results", _results, "write each row's input, outputs and outcome to a file"),
+        ("backup", _backup, "copy the store, consistently, to one file (also to move it)"),
     ):
         cmd = sub.add_parser(name, help=text)
-        if name != "jobs":
+        if name == "backup":
+            cmd.add_argument("dest", help="the file to write (or a folder: the copy keeps the store's name)")
+        elif name != "jobs":
             cmd.add_argument("job", help="the job id (see `batchkit jobs`)")
-        cmd.add_argument("--store", help="job store path")
+        cmd.add_argument("--store", default=argparse.SUPPRESS, help=store_help)
         if name == "results":
             cmd.add_argument("-o", "--output", required=True, help="a .csv or .parquet file")
+        if name in ("results", "backup"):
+            cmd.add_argument("--force", action="store_true", help="replace the file if it exists")
         cmd.set_defaults(func=func)
     return parser
+
+
+# --------------------------------------------------------------------------- the store
+
+
+def _store_path(args: argparse.Namespace) -> tuple[Path, bool]:
+    """The store a command reads, and whether the user named it (``--store`` or ``BATCHKIT_STORE``)."""
+    from .store import default_store_path
+
+    if args.store:
+        return Path(args.store).expanduser(), True
+    return default_store_path(), bool(os.environ.get("BATCHKIT_STORE"))
+
+
+def _open_store(args: argparse.Namespace) -> Store:
+    """The store a command reads, opened without creating it."""
+    from .errors import StoreNotFoundError
+    from .store import Store
+
+    path, named = _store_path(args)
+    if not path.exists() and not path.is_symlink():
+        how = ("--store" if args.store else "BATCHKIT_STORE") if named else "the default location"
+        raise StoreNotFoundError(
+            f"no job store at {path} (from {how}): the file does not exist, and batchkit only creates a "
+            "store when a call writes to it. Check the path, or pass --store PATH of an existing store",
+            path=path,
+        )
+    return Store.resolve(path, create=False)
+
+
+def _other_store_note(path: Path) -> str | None:
+    """A pointer to the other default store beside this one, when it has jobs."""
+    from .store import peek_job_count
+
+    if path.name not in _STORE_NAMES:
+        return None
+    other_name = next(name for name in _STORE_NAMES if name != path.name)
+    other = path.with_name(other_name)
+    count = peek_job_count(other)
+    if not count:
+        return None
+    return (f"note: {other} ({_STORE_NAMES[other_name]} store) has {count:,} job{'s' * (count != 1)}: "
+            f"batchkit jobs --store {other}")
+
+
+def _load(args: argparse.Namespace) -> Job:
+    from .jobs import Job
+
+    return Job.load(args.job, store=_open_store(args))
+
+
+# --------------------------------------------------------------------------- commands
 
 
 def _jobs(args: argparse.Namespace) -> int:
     from .jobs import jobs
 
-    frame = jobs(args.store)
-    if frame.empty:
-        print("no jobs in the store")
+    path, named = _store_path(args)
+    if not named and not path.exists():
+        print(f"job store: {path} (does not exist yet: no jobs)")
     else:
-        print(frame.to_string(index=False))
+        store = _open_store(args)
+        frame = jobs(store)
+        mode = " (read-only)" if store.readonly else ""
+        print(f"job store: {store.path}{mode}: {len(frame):,} job{'s' * (len(frame) != 1)}")
+        if not frame.empty:
+            print(frame.to_string(index=False))
+    note = _other_store_note(path)
+    if note:
+        print(note)
     return 0
 
 
 def _status(args: argparse.Namespace) -> int:
-    from .jobs import Job
-
-    job = Job.load(args.job, store=args.store)
+    job = _load(args)
     print(f"{job.job_id}  {job.status}  model={job.model}  created={job.created_at}")
     print(job.summary())
     batches = job.batches()
@@ -107,36 +258,131 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _wait(args: argparse.Namespace) -> int:
-    from .jobs import Job
-
-    job = Job.load(args.job, store=args.store).wait()
+    job = _load(args).wait()
     print(f"{job.job_id}: {job.summary()}")
     return 0
 
 
 def _cancel(args: argparse.Namespace) -> int:
-    from .jobs import Job
-
-    job = Job.load(args.job, store=args.store).cancel()
+    job = _load(args)
+    status = job.status
+    if status != "running":
+        what = "had already been canceled" if status == "canceled" else "had already ended"
+        print(f"{job.job_id} {what}: nothing to cancel ({job.summary()})")
+        return 0
+    job.cancel()
     print(f"{job.job_id} canceled: {job.summary()}")
     return 0
 
 
-def _results(args: argparse.Namespace) -> int:
-    from .jobs import Job
+_FORMATS = (".csv", ".parquet")
 
-    job = Job.load(args.job, store=args.store)
-    frame = job.to_frame().join(job.outcomes().set_axis(pd.RangeIndex(len(job.row_keys), name="row")))
-    path = Path(args.output)
+
+def _results(args: argparse.Namespace) -> int:
+    from .store import check_output_path
+
+    path = Path(args.output).expanduser()
+    check_output_path(path, overwrite=args.force, what="the results")
+    if path.suffix not in _FORMATS:
+        raise _error(f"-o {args.output}: the file must end in .csv or .parquet")
     if path.suffix == ".parquet":
-        frame.to_parquet(path)
-    elif path.suffix == ".csv":
-        frame.to_csv(path)
-    else:
-        print("batchkit: -o must end in .csv or .parquet", file=sys.stderr)
-        return 2
-    print(f"wrote {len(frame):,} rows of job {job.job_id} to {path}")
+        try:
+            pd.io.parquet.get_engine("auto")
+        except ImportError:
+            raise _error(
+                "writing .parquet needs pyarrow (pip install pyarrow) or fastparquet; "
+                f"or write .csv: -o {path.with_suffix('.csv')}"
+            ) from None
+    job = _load(args)
+    frame = results_frame(job)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        if path.suffix == ".parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(tmp, index=False)
+        os.replace(tmp, path)  # replaces a link's name, never writes through it
+    finally:
+        tmp.unlink(missing_ok=True)
+    pending = int((frame["status"] == "pending").sum())
+    note = f" (the job is still running: {pending:,} rows pending)" if pending else ""
+    print(f"wrote {len(frame):,} rows of job {job.job_id} to {path}{note}")
     return 0
+
+
+def _backup(args: argparse.Namespace) -> int:
+    store = _open_store(args)
+    written = store.backup(args.dest, overwrite=args.force)
+    size = written.stat().st_size
+    print(f"backed up the job store at {store.path} to {written} ({size / 1e6:,.1f} MB)")
+    return 0
+
+
+def _error(message: str) -> Exception:
+    from .errors import OutputPathError
+
+    return OutputPathError(message)
+
+
+# --------------------------------------------------------------------------- results
+
+
+RESULT_COLUMNS = ("row", "prompt", "system")
+"""The leading columns of ``batchkit results``; the job's outputs and :meth:`Job.outcomes` follow."""
+
+
+def results_frame(job: Job) -> pd.DataFrame:
+    """One row per input row: its position, what the model saw, the outputs and the outcome.
+
+    Columns: ``row`` (the row's position in the frame the job was run on), ``prompt`` (the
+    rendered messages as sent; a conversation shows each message as ``role: text``),
+    ``system`` (only when the job had a system prompt), then the job's output column(s), then
+    :meth:`batchkit.Job.outcomes` (``status``, ``error_type``, ``error_message``,
+    ``stop_reason``, token counts, ``attempts``, ``cost``, ``request_key``). Skipped rows have
+    no prompt. An output named like one of these columns is written as ``output_<name>``.
+    """
+    keys = job.row_keys
+    params = job.store.request_params({k for k in keys if k})
+    texts = {key: (_prompt_text(p), _system_text(p.get("system"))) for key, p in params.items()}
+    none: tuple[str | None, str | None] = (None, None)
+    inputs = [texts.get(k, none) if k else none for k in keys]
+    out = pd.DataFrame(
+        {
+            "row": range(len(keys)),
+            "prompt": pd.array([i[0] for i in inputs], dtype="string"),
+            "system": pd.array([i[1] for i in inputs], dtype="string"),
+        }
+    )
+    if out["system"].isna().all():
+        out = out.drop(columns="system")
+    outcomes = job.outcomes().reset_index(drop=True)
+    outputs = job.to_frame(pd.DataFrame(index=out.index))  # the outputs alone, whatever frame the job holds
+    taken = set(out.columns) | set(outcomes.columns)
+    outputs = outputs.rename(columns={c: f"output_{c}" for c in outputs.columns if c in taken})
+    return pd.concat([out, outputs, outcomes], axis=1)
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            block.get("text", "") if block.get("type") == "text" else f"[{block.get('type', 'block')}]"
+            for block in content
+            if isinstance(block, dict)
+        )
+    return str(content)
+
+
+def _prompt_text(params: dict[str, Any]) -> str:
+    messages = params.get("messages") or []
+    if len(messages) == 1:
+        return _content_text(messages[0].get("content"))
+    return "\n\n".join(f"{m.get('role')}: {_content_text(m.get('content'))}" for m in messages)
+
+
+def _system_text(system: Any) -> str | None:
+    return None if system is None else _content_text(system)
 
 
 # --------------------------------------------------------------------------- demo

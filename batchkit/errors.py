@@ -14,7 +14,11 @@ data (a row's ``status`` in :meth:`batchkit.Job.outcomes`), never exceptions. Er
     ├── RequestTooLargeError (ValueError)   one row alone exceeds the batch size limit
     ├── UnknownModelError (KeyError)  no price for a model
     ├── BudgetExceededError           the estimate's upper bound is over ``max_cost``
-    ├── StoreError                    the job store cannot be opened or is from a newer version
+    ├── StoreError                    the job store cannot be opened, written, or is from a newer version
+    │   ├── StoreNotFoundError (FileNotFoundError)  no store at the path (reading never creates one)
+    │   ├── StoreReadOnlyError (PermissionError)    the store can be read but not written
+    │   └── NotAStoreError (ValueError)             the file is not a batchkit job store
+    ├── OutputPathError (ValueError)  a file batchkit will not write (exists, symlink, folder…)
     ├── JobNotFoundError (KeyError)
     └── JobStateError                 e.g. results of a job that has not ended
 """
@@ -30,9 +34,13 @@ __all__ = [
     "JobStateError",
     "MissingColumnError",
     "NoCredentialsError",
+    "NotAStoreError",
+    "OutputPathError",
     "PromptError",
     "RequestTooLargeError",
     "StoreError",
+    "StoreNotFoundError",
+    "StoreReadOnlyError",
     "UnknownModelError",
 ]
 
@@ -97,6 +105,31 @@ class BudgetExceededError(BatchkitError):
 
 class StoreError(BatchkitError):
     """The job store cannot be opened, migrated or written."""
+
+    def __init__(self, message: str, *, path: object = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class StoreNotFoundError(StoreError, FileNotFoundError):
+    """No job store exists at the path, and the call only reads (it never creates one)."""
+
+
+class StoreReadOnlyError(StoreError, PermissionError):
+    """The job store can be read but not written (read-only file, folder or file system)."""
+
+
+class NotAStoreError(StoreError, ValueError):
+    """The path holds a file that is not a batchkit job store; batchkit leaves it untouched."""
+
+
+class OutputPathError(BatchkitError, ValueError):
+    """A file batchkit refuses to write: its folder is missing, it is a folder or a symlink, or
+    it exists and overwriting was not asked for."""
+
+    def __init__(self, message: str, *, path: object = None) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class JobNotFoundError(BatchkitError, KeyError):

@@ -20,30 +20,64 @@ SQLite row per answer costs more client CPU than everything else batchkit does f
 Lookups by request key go through an in-memory index of every stored result, built once per
 process and brought up to date incrementally (it costs about 0.1 µs per stored result).
 
-The file is created readable by its owner only. It holds no API key and no pickles: params
-are JSON, timestamps ISO-8601 UTC, and the schema is a list of numbered migrations recorded in
-``PRAGMA user_version``.
+The file is created readable by its owner only (an existing store the user owns is tightened
+to that on open). It holds no API key and no pickles: params are JSON, timestamps ISO-8601 UTC,
+and the schema is a list of numbered migrations recorded in ``PRAGMA user_version``.
+
+A batchkit store is marked with SQLite's ``PRAGMA application_id`` (:data:`APPLICATION_ID`);
+a store written before the mark existed is recognised by its tables and marked on open. Any
+other database — or any other file — is refused before anything is written to it.
+
+The store uses SQLite's write-ahead log while open and checkpoints it into the main file on
+:meth:`Store.close` and at interpreter exit, so after a normal exit the ``.sqlite3`` file alone
+holds every job. :meth:`Store.backup` (``batchkit backup DEST``) copies a store consistently
+even while jobs run.
+
+A store that cannot be written — a read-only file, folder or file system — opens read-only:
+everything that only reads (``batchkit jobs``, ``status``, ``results``, :func:`batchkit.jobs`,
+``Job.load(...).outcomes()``) works, and anything that writes raises
+:class:`~batchkit.errors.StoreReadOnlyError` naming the cause and the fix. SQLite failures while
+writing (a full disk, an I/O error) surface as :class:`~batchkit.errors.StoreError` with their
+real cause, and the transaction is rolled back.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime as dt
 import os
 import sqlite3
 import threading
+import uuid
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any, NamedTuple, NoReturn
 from urllib.parse import urlsplit
-from typing import Any, NamedTuple
 
 import numpy as np
 
 from . import _json
-from .errors import StoreError
+from ._storefile import (
+    APPLICATION_ID,
+    check_output_path,
+    connect,
+    connect_readonly,
+    create_file,
+    existing,
+    peek_job_count,
+    tighten,
+    unwritable,
+    verdict,
+)
+from .errors import NotAStoreError, OutputPathError, StoreError, StoreReadOnlyError
 from .results import ANSWERED, ResultColumns
 
-__all__ = ["IndexEntry", "Store", "default_store_path", "utcnow"]
+__all__ = [
+    "APPLICATION_ID", "IndexEntry", "Store", "check_output_path", "default_store_path", "peek_job_count", "utcnow",
+]
+
 
 
 _POS_SHIFT, _RID_SHIFT, _ATTEMPTS_SHIFT = 8, 28, 52
@@ -175,25 +209,61 @@ class Store:
 
     Writes go through :meth:`atomic`, which takes SQLite's write lock up front
     (``BEGIN IMMEDIATE``) so two processes planning the same requests see each other's intent.
+
+    Args:
+        path: the store's file (default: :func:`default_store_path`).
+        create: create the store if the file does not exist (``False``: raise
+            :class:`~batchkit.errors.StoreNotFoundError` instead — what reading calls want).
+        readonly: open for reading only, even if the file could be written. A store that cannot
+            be written opens read-only by itself; :attr:`readonly_reason` says why.
+
+    Raises:
+        StoreError: the path cannot hold a store (its folder is a file, it is a folder, …), or
+            the store is from a newer batchkit.
+        StoreNotFoundError: no file at ``path`` and ``create`` is false (or ``readonly``).
+        NotAStoreError: the file is not a batchkit store; nothing was written to it.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str] | None = None, *, create: bool = True, readonly: bool = False
+    ) -> None:
         self.path = Path(path).expanduser() if path is not None else default_store_path()
+        self.readonly_reason: str | None = "it was opened with readonly=True" if readonly else None
+        self._asked_readonly = readonly
         self._lock = threading.RLock()
         self._commits = 0
         self._index: dict[str, int] = {}
         self._error_types: dict[str, str] = {}
         self._index_upto = 0
         self._columns: dict[int, ResultColumns] = {}
+        self._closed = False
         try:
-            self._conn = self._open()
-            self._migrate()
+            self._conn = self._open(create=create)
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the job store at {self.path}: {exc}") from exc
+            self._reraise(exc, "open")
+        try:
+            self._migrate()
+        except BaseException as exc:
+            self._conn.close()
+            if isinstance(exc, sqlite3.Error):
+                self._reraise(exc, "open")
+            raise
+        _LIVE.add(self)
+
+    @property
+    def readonly(self) -> bool:
+        """Whether this store was opened for reading only (see :attr:`readonly_reason`)."""
+        return self.readonly_reason is not None
 
     @classmethod
-    def resolve(cls, store: Store | str | os.PathLike[str] | None) -> Store:
-        """A :class:`Store` from a ``store=`` argument (an open store, a path, or None)."""
+    def resolve(
+        cls, store: Store | str | os.PathLike[str] | None, *, create: bool = True
+    ) -> Store:
+        """A :class:`Store` from a ``store=`` argument (an open store, a path, or None).
+
+        One :class:`Store` per file per process. ``create=False`` raises
+        :class:`~batchkit.errors.StoreNotFoundError` rather than create a missing store.
+        """
         if isinstance(store, Store):
             return store
         path = Path(store).expanduser() if store is not None else default_store_path()
@@ -201,17 +271,37 @@ class Store:
         with _OPEN_LOCK:
             found = _OPEN.get(key)
             if found is None:
-                found = _OPEN[key] = cls(path)
+                found = _OPEN[key] = cls(path, create=create)
             return found
 
-    def _open(self) -> sqlite3.Connection:
-        if str(self.path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            os.close(fd)
-        conn = sqlite3.connect(
-            self.path, timeout=60.0, isolation_level=None, check_same_thread=False
-        )
+    # ------------------------------------------------------------------ opening
+
+    def _open(self, *, create: bool) -> sqlite3.Connection:
+        path = self.path
+        if str(path) == ":memory:":
+            return self._configure(connect(path))
+        exists = existing(path, create=create and not self.readonly)
+        if exists:
+            # Look before writing anything: a read-only connection, which changes neither the
+            # file nor its journal mode, decides whether this is a batchkit store at all.
+            probe = connect_readonly(path)
+            try:
+                verdict(probe, path)
+            except BaseException:
+                probe.close()
+                raise
+            tighten(path)
+            why = self.readonly_reason or unwritable(path)
+            if why is not None:
+                self.readonly_reason = why
+                return probe
+            probe.close()
+        else:
+            create_file(path)
+        return self._configure(connect(path))
+
+    @staticmethod
+    def _configure(conn: sqlite3.Connection) -> sqlite3.Connection:
         # Large pages for a new store: batch bodies and result columns are blobs of up to
         # hundreds of MB, and SQLite writes a blob page by page (64 KB pages write a 30 MB body
         # in about a third of the CPU time of the default 4 KB). A no-op on an existing store.
@@ -223,40 +313,154 @@ class Store:
         return conn
 
     def _migrate(self) -> None:
-        with self.atomic() as conn:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > len(_MIGRATIONS):
-                raise StoreError(
-                    f"the job store at {self.path} was written by a newer batchkit (schema "
-                    f"{version}, this one knows {len(_MIGRATIONS)}); upgrade batchkit or use another store="
+        if self.readonly:
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            self._check_version(version)
+            if version < len(_MIGRATIONS):
+                raise StoreReadOnlyError(
+                    f"the job store at {self.path} is read-only ({self.readonly_reason}) and was written by "
+                    f"an older batchkit (schema {version}; this one reads {len(_MIGRATIONS)}): open it once "
+                    "where it can be written so batchkit can upgrade it, or read it with that batchkit",
+                    path=self.path,
                 )
+            return
+        with self.atomic() as conn:
+            app_id, version = verdict(conn, self.path)  # again, under the write lock
+            self._check_version(version)
             for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
                 for statement in script.split(";"):
                     if statement.strip():
                         conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {number}")
+            if app_id != APPLICATION_ID:
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+
+    def _check_version(self, version: int) -> None:
+        if version > len(_MIGRATIONS):
+            raise StoreError(
+                f"the job store at {self.path} was written by a newer batchkit (schema "
+                f"{version}, this one knows {len(_MIGRATIONS)}); upgrade batchkit or use another store=",
+                path=self.path,
+            )
 
     @property
     def schema_version(self) -> int:
         with self._lock:
             return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
 
+    # ------------------------------------------------------------------ transactions
+
     @contextlib.contextmanager
     def atomic(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: everything inside commits together or not at all."""
+        """A write transaction: everything inside commits together or not at all.
+
+        Raises:
+            StoreReadOnlyError: the store is read-only.
+            StoreError: SQLite could not write (a full disk, an I/O error, a lock held too long);
+                the message gives the real cause, and nothing of the transaction was kept.
+        """
         with self._lock:
             conn = self._conn
             if conn.in_transaction:  # nested: the outer transaction owns the commit
                 yield conn
                 return
-            conn.execute("BEGIN IMMEDIATE")
+            if self.readonly and not self._writable_again():
+                raise StoreReadOnlyError(self._readonly_message(), path=self.path)
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                self._reraise(exc, "write to")
             try:
                 yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                # SQLite may have rolled back already (a full disk does): a second ROLLBACK
+                # would fail with "cannot rollback" and hide the real cause.
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    self._reraise(exc, "write to")
                 raise
-            conn.execute("COMMIT")
             self._commits += 1
+
+    def _writable_again(self) -> bool:
+        """Reopen for writing a store that opened read-only by itself, if it can now be written
+        (the user followed the advice, e.g. ``chmod u+w``, in the same notebook)."""
+        if self._asked_readonly or str(self.path) == ":memory:" or unwritable(self.path) is not None:
+            return False
+        try:
+            conn = self._configure(connect(self.path))
+        except sqlite3.Error:
+            return False
+        old, self._conn, self.readonly_reason = self._conn, conn, None
+        old.close()
+        self._migrate()
+        return True
+
+    def _readonly_message(self) -> str:
+        reason = self.readonly_reason or "it is read-only"
+        if "readonly=True" in reason:
+            fix = "open it without readonly=True to write"
+        elif "file system" in reason:
+            fix = (f"copy it somewhere writable (`batchkit backup NEW_PATH --store {self.path}` reads it) "
+                   "and pass store=NEW_PATH or set BATCHKIT_STORE")
+        elif "folder" in reason:
+            fix = (f"make the folder writable (chmod u+w {self.path.parent}) or copy the store somewhere "
+                   "writable with `batchkit backup NEW_PATH` and use that")
+        else:
+            fix = (f"make it writable (chmod u+w {self.path}) or copy it somewhere writable with "
+                   "`batchkit backup NEW_PATH` and use that")
+        return f"cannot write to the job store at {self.path}: {reason}. Reading works; to write, {fix}"
+
+    def _reraise(self, exc: sqlite3.Error, action: str) -> NoReturn:
+        translated = self._translate(exc, action)
+        if translated is exc:
+            raise exc
+        raise translated from exc
+
+    def _translate(self, exc: sqlite3.Error, action: str) -> Exception:
+        """A :class:`StoreError` naming the real cause of a SQLite failure and its fix.
+
+        Errors that are bugs rather than conditions of the disk (a wrong SQL statement, a
+        broken constraint) are returned unchanged.
+        """
+        name = getattr(exc, "sqlite_errorname", "") or ""
+        text = str(exc)
+        where = f"cannot {action} the job store at {self.path}"
+        if name == "SQLITE_FULL" or "disk is full" in text:
+            return StoreError(
+                f"{where}: the disk is full (SQLite: {text}); nothing of this step was written. Free "
+                "some space on that disk, or move the store to a disk with room (`batchkit backup "
+                "NEW_PATH`, then store=NEW_PATH or BATCHKIT_STORE)",
+                path=self.path,
+            )
+        if name.startswith("SQLITE_READONLY") or "readonly database" in text:
+            if self.readonly_reason is None:
+                self.readonly_reason = unwritable(self.path) or f"SQLite refused to write ({text})"
+            return StoreReadOnlyError(self._readonly_message(), path=self.path)
+        if name.startswith("SQLITE_BUSY") or "database is locked" in text:
+            return StoreError(
+                f"{where}: another process has held its write lock for over a minute ({text}). Let that "
+                "process finish (or stop it) and run this again",
+                path=self.path,
+            )
+        if name in ("SQLITE_NOTADB", "SQLITE_CORRUPT") or "not a database" in text or "malformed" in text:
+            return NotAStoreError(
+                f"{where}: the file is damaged or is not an SQLite database ({text}). Restore it from a "
+                "backup (`batchkit backup`), or pass another store= path",
+                path=self.path,
+            )
+        if name.startswith(("SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_PERM")) or any(
+            cause in text for cause in ("disk I/O error", "unable to open")
+        ):
+            return StoreError(
+                f"{where}: the operating system refused the file ({text}). Check that its disk is mounted "
+                "and writable and that the file and its folder are yours, or pass another store= path",
+                path=self.path,
+            )
+        return exc
 
     def version(self) -> tuple[int, int]:
         """Changes whenever anything is written, by this process or another one."""
@@ -265,7 +469,10 @@ class Store:
 
     def query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
-            return self._conn.execute(sql, args).fetchall()
+            try:
+                return self._conn.execute(sql, args).fetchall()
+            except sqlite3.DatabaseError as exc:
+                self._reraise(exc, "read")
 
     def claim_backend(self, backend: str) -> None:
         """Record which API this store's answers come from; refuse to mix two.
@@ -273,24 +480,125 @@ class Store:
         Raises:
             StoreError: the store already holds answers from another API.
         """
+        row = self.query("SELECT value FROM meta WHERE name = 'backend'")
+        if row and row[0][0] == backend:
+            return  # nothing to write: a read-only store can still serve a finished call
         with self.atomic() as conn:
-            row = conn.execute("SELECT value FROM meta WHERE name = 'backend'").fetchone()
-            if row is None:
+            found = conn.execute("SELECT value FROM meta WHERE name = 'backend'").fetchone()
+            if found is None:
                 conn.execute("INSERT INTO meta VALUES ('backend', ?)", (backend,))
-            elif row[0] != backend:
+            elif found[0] != backend:
                 raise StoreError(
-                    f"the job store at {self.path} holds answers from the {row[0]}, and this call goes to "
+                    f"the job store at {self.path} holds answers from the {found[0]}, and this call goes to "
                     f"the {backend}: answers are reused by content, so the two must not share a store. "
-                    "Pass another store= (or set BATCHKIT_STORE) for this one."
+                    "Pass another store= (or set BATCHKIT_STORE) for this one.",
+                    path=self.path,
                 )
 
+    # ------------------------------------------------------------------ closing, backup
+
+    def checkpoint(self, *, wait: float = -1) -> bool:
+        """Move everything in the write-ahead log into the main file (and empty the log).
+
+        Done by :meth:`close` and at interpreter exit, so the ``.sqlite3`` file alone holds the
+        whole store afterwards. Returns False if another connection kept it from completing
+        (nothing is lost: that connection's own close finishes it), or if this store's lock was
+        not free within ``wait`` seconds (-1: wait as long as it takes).
+        """
+        if self.readonly or self._closed or not self._lock.acquire(timeout=wait):
+            return False
+        try:
+            conn = self._conn
+            if self._closed or conn.in_transaction:
+                return False
+            try:
+                conn.execute("PRAGMA busy_timeout=2000")  # never hang an exit on another process
+                busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            except sqlite3.Error:
+                return False
+            finally:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("PRAGMA busy_timeout=60000")
+            return not busy
+        finally:
+            self._lock.release()
+
     def close(self) -> None:
+        """Checkpoint the write-ahead log into the main file and close the connection."""
         with self._lock:
-            self._conn.close()
+            if not self._closed:
+                self.checkpoint()
+                self._conn.close()
+                self._closed = True
+        _LIVE.discard(self)
         with _OPEN_LOCK:
             for key, store in list(_OPEN.items()):
                 if store is self:
                     del _OPEN[key]
+
+    def backup(self, dest: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+        """Copy the whole store, consistently, to one self-contained file at ``dest``.
+
+        Safe while jobs run (the copy is one snapshot; writers are not held up) and from a
+        read-only store. To move a store: back it up to the new place, point ``store=`` or
+        ``BATCHKIT_STORE`` at the copy, and delete the old file with its ``-wal`` and ``-shm``.
+
+        >>> batchkit.Store().backup("~/backups/jobs.sqlite3")   # doctest: +SKIP
+
+        Args:
+            dest: a file path, or an existing folder (the copy keeps the store's file name).
+            overwrite: replace an existing file at ``dest``.
+
+        Returns:
+            The path written.
+
+        Raises:
+            OutputPathError: ``dest``'s folder is missing, ``dest`` exists (without
+                ``overwrite``), is a symlink, or is the store itself.
+            StoreError: the copy could not be written (e.g. a full disk); ``dest`` is untouched.
+        """
+        target_path = Path(dest).expanduser()
+        if target_path.is_dir() and not target_path.is_symlink():
+            target_path = target_path / self.path.name
+        check_output_path(target_path, overwrite=overwrite, what="the backup")
+        if str(self.path) != ":memory:" and target_path.exists() and target_path.samefile(self.path):
+            raise OutputPathError(
+                f"{target_path} is the job store itself: name another file to back it up to", path=target_path
+            )
+        tmp = target_path.with_name(f".{target_path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            os.close(fd)
+            target = sqlite3.connect(tmp)
+            try:
+                if str(self.path) == ":memory:":
+                    with self._lock:
+                        self._conn.backup(target)
+                else:
+                    # A connection of its own: one read transaction, so the store's threads and
+                    # other processes keep writing while the pages are copied.
+                    source = connect_readonly(self.path)
+                    try:
+                        source.backup(target)
+                    finally:
+                        source.close()
+                target.execute("PRAGMA journal_mode=DELETE")  # one file, no -wal beside it
+            finally:
+                target.close()
+            os.replace(tmp, target_path)
+        except sqlite3.Error as exc:
+            tmp.unlink(missing_ok=True)
+            what = f"cannot write the backup at {target_path}: {exc}"
+            if "full" in str(exc):
+                what += ". Free some space on that disk or back up to another one"
+            raise StoreError(what, path=target_path) from exc
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StoreError(
+                f"cannot write the backup at {target_path}: {exc.strerror or exc}. Back up to a folder "
+                "you can write to", path=target_path,
+            ) from exc
+        return target_path
 
     # ------------------------------------------------------------------ jobs
 
@@ -484,8 +792,15 @@ class Store:
 
     def request_bodies(self, keys: Iterable[str]) -> dict[str, bytes]:
         """The params JSON of requests sent before, read back from the batches that carried them."""
+        return {key: _json.dumps_sorted(params) for key, params in self.request_params(keys).items()}
+
+    def request_params(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The params of requests sent before (what the model saw), from the batches that carried them.
+
+        Keys never sent (or whose batches are gone) are left out.
+        """
         wanted = set(keys)
-        found: dict[str, bytes] = {}
+        found: dict[str, dict[str, Any]] = {}
         for (batch_id,) in self.query("SELECT id FROM batches ORDER BY id DESC"):
             if not wanted:
                 break
@@ -494,7 +809,7 @@ class Store:
             body = self.batch_body(batch_id)
             for item in _json.loads(body)["requests"]:
                 if item["custom_id"] in wanted:
-                    found[item["custom_id"]] = _json.dumps_sorted(item["params"])
+                    found[item["custom_id"]] = item["params"]
                     wanted.discard(item["custom_id"])
         return found
 
@@ -575,6 +890,15 @@ class Store:
 
 _OPEN: dict[str, Store] = {}
 _OPEN_LOCK = threading.Lock()
+_LIVE: weakref.WeakSet[Store] = weakref.WeakSet()
+
+
+@atexit.register
+def _checkpoint_at_exit() -> None:
+    """After a normal exit the main file holds everything (a copy of it alone loses nothing)."""
+    for store in list(_LIVE):
+        with contextlib.suppress(Exception):
+            store.checkpoint(wait=5.0)  # a worker thread mid-transaction must not hang the exit
 
 
 def encode_keys(keys: Sequence[str | None]) -> bytes:

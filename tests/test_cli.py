@@ -1,9 +1,14 @@
-"""The batchkit console script, run in process against a simulator served on loopback."""
+"""The batchkit console script, run in process against a simulator (served on loopback where
+a command reaches the API)."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -11,6 +16,10 @@ import pytest
 import batchkit
 from batchkit.cli import main
 from batchkit.simulator import Processing
+from batchkit.store import Store
+from tests.conftest import make_sim
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -18,6 +27,27 @@ def served():
     server = batchkit.start_simulator(processing=Processing(fixed_latency=0.2, per_request=0.0))
     yield server
     server.stop()
+
+
+@pytest.fixture
+def finished(tmp_path):
+    """(store path, job) of a finished job: two answered rows and a skipped one, with a system prompt."""
+    store = str(tmp_path / "jobs.sqlite3")
+    sim = make_sim()
+    df = pd.DataFrame({"t": ["a", "b", None]})
+    with pytest.warns(batchkit.BatchkitWarning):
+        df.claude.batch("Say {t}", system="Be brief.", store=store, client=sim.client(), poll_interval=0.01)
+    job = batchkit.Job.load(batchkit.jobs(store)["job_id"][0], store=store)
+    return store, job
+
+
+def one_line_error(capsys) -> str:
+    """The command's stderr, checked to be one ``batchkit:`` line and no traceback."""
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert err.startswith("batchkit: ") and "\n" not in err, err
+    assert "Traceback" not in captured.err
+    return err
 
 
 def test_jobs_status_wait_results(served, tmp_path, capsys):
@@ -42,6 +72,62 @@ def test_jobs_status_wait_results(served, tmp_path, capsys):
     assert len(pd.read_parquet(parquet)) == 3
 
 
+def test_results_show_the_input_the_model_saw_beside_the_outputs(finished, tmp_path, capsys):
+    store, job = finished
+    out = tmp_path / "out.csv"
+    assert main(["results", job.job_id, "--store", store, "-o", str(out)]) == 0
+    written = pd.read_csv(out, keep_default_na=False, na_values=[""])
+    assert list(written.columns[:4]) == ["row", "prompt", "system", "response"]
+    assert written["row"].tolist() == [0, 1, 2]
+    assert written["prompt"].tolist()[:2] == ["Say a", "Say b"] and pd.isna(written["prompt"][2])
+    assert written["system"].tolist()[:2] == ["Be brief.", "Be brief."]
+    assert written["response"].tolist()[:2] == ["re:Say a", "re:Say b"]  # the echo responder
+    assert written["status"].tolist() == ["succeeded", "succeeded", "skipped"]
+    assert "t" not in written.columns  # the outputs alone, never the caller's frame half-included
+
+
+def test_jobs_says_which_store_it_read_and_points_at_the_other_default_store(monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv("BATCHKIT_STORE")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    folder = tmp_path / "xdg" / "batchkit"
+    sim_store = folder / "simulator.sqlite3"
+    pd.DataFrame({"t": ["a"]}).claude.batch("{t}", store=sim_store, client=make_sim().client(), poll_interval=0.01)
+    job_id = batchkit.jobs(sim_store)["job_id"][0]
+
+    assert main(["jobs"]) == 0
+    out = capsys.readouterr().out
+    assert f"job store: {folder / 'jobs.sqlite3'}" in out and "no jobs" in out
+    assert f"note: {sim_store} (the simulator's store) has 1 job: batchkit jobs --store {sim_store}" in out
+    assert not (folder / "jobs.sqlite3").exists()  # reading never creates a store
+
+    assert main(["jobs", "--store", str(sim_store)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"job store: {sim_store}: 1 job\n") and job_id in out
+
+
+def test_store_goes_before_or_after_the_command(finished, capsys):
+    store, job = finished
+    for argv in (["--store", store, "jobs"], ["jobs", "--store", store], ["--store", store, "status", job.job_id]):
+        assert main(argv) == 0, argv
+        assert job.job_id in capsys.readouterr().out
+
+
+def test_a_store_path_that_does_not_exist_is_an_error_and_is_not_created(tmp_path, capsys):
+    missing = tmp_path / "typo.sqlite3"
+    for argv in (["jobs", "--store", str(missing)], ["status", "job_x", "--store", str(missing)]):
+        assert main(argv) == 2
+        err = one_line_error(capsys)
+        assert f"no job store at {missing}" in err and "--store" in err
+    assert not missing.exists()
+
+
+def test_unknown_job_is_a_one_line_error(tmp_path, capsys):
+    path = tmp_path / "s.sqlite3"
+    Store(path).close()
+    assert main(["status", "job_nope", "--store", str(path)]) == 2
+    assert "no job 'job_nope'" in one_line_error(capsys)
+
+
 def test_cancel_from_the_command_line(tmp_path, capsys):
     server = batchkit.start_simulator(processing=Processing(fixed_latency=30.0, per_request=0.0))
     try:
@@ -55,13 +141,107 @@ def test_cancel_from_the_command_line(tmp_path, capsys):
         server.stop()
 
 
-def test_unknown_job_is_a_one_line_error(tmp_path, capsys):
-    assert main(["status", "job_nope", "--store", str(tmp_path / "s.sqlite3")]) == 1
-    assert "no job 'job_nope'" in capsys.readouterr().err
+def test_cancel_of_a_finished_job_says_so_and_leaves_it_ended(finished, capsys):
+    store, job = finished
+    assert main(["cancel", job.job_id, "--store", store]) == 0
+    assert f"{job.job_id} had already ended: nothing to cancel" in capsys.readouterr().out
+    assert batchkit.jobs(store)["status"].tolist() == ["ended"]
+    assert job.outcomes()["status"].tolist() == ["succeeded", "succeeded", "skipped"]
 
 
-def test_results_needs_a_known_format(served, tmp_path, capsys):
-    store = str(tmp_path / "jobs.sqlite3")
-    job = pd.DataFrame({"t": ["a"]}).claude.submit("{t}", store=store, poll_interval=0.05).wait()
+def test_results_needs_a_known_format(finished, tmp_path, capsys):
+    store, job = finished
     assert main(["results", job.job_id, "--store", store, "-o", str(tmp_path / "x.txt")]) == 2
-    assert ".csv or .parquet" in capsys.readouterr().err
+    assert ".csv or .parquet" in one_line_error(capsys)
+
+
+def test_results_never_clobber_a_file_or_write_through_a_link(finished, tmp_path, capsys):
+    store, job = finished
+    existing = tmp_path / "mine.csv"
+    existing.write_text("precious\n")
+    assert main(["results", job.job_id, "--store", store, "-o", str(existing)]) == 2
+    assert "already exists" in one_line_error(capsys) and existing.read_text() == "precious\n"
+
+    target = tmp_path / "elsewhere.csv"
+    target.write_text("precious\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    for force in ([], ["--force"]):
+        assert main(["results", job.job_id, "--store", store, "-o", str(link), *force]) == 2
+        assert "symbolic link" in one_line_error(capsys)
+    assert target.read_text() == "precious\n"
+
+    assert main(["results", job.job_id, "--store", store, "-o", str(existing), "--force"]) == 0
+    assert len(pd.read_csv(existing)) == 3
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # written in place atomically
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("missing/out.csv", "does not exist: create it first (mkdir -p"),
+        ("adir", "is a folder: name a file"),
+    ],
+)
+def test_results_into_a_missing_folder_or_onto_a_folder(finished, tmp_path, capsys, where, message):
+    store, job = finished
+    (tmp_path / "adir").mkdir()
+    assert main(["results", job.job_id, "--store", store, "-o", str(tmp_path / where)]) == 2
+    assert message in one_line_error(capsys)
+
+
+def test_parquet_without_pyarrow_is_a_clear_error(finished, tmp_path, capsys, monkeypatch):
+    store, job = finished
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # as if it were not installed
+    monkeypatch.setitem(sys.modules, "fastparquet", None)
+    assert main(["results", job.job_id, "--store", store, "-o", str(tmp_path / "o.parquet")]) == 2
+    err = one_line_error(capsys)
+    assert "needs pyarrow (pip install pyarrow)" in err and "o.csv" in err
+    assert not (tmp_path / "o.parquet").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "name a command: demo, sim, jobs"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["status"], "required: job"),
+        (["results", "job_x"], "required: -o/--output"),
+        (["jobs", "--frob"], "unrecognized arguments: --frob"),
+    ],
+)
+def test_usage_errors_are_one_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = one_line_error(capsys)
+    assert message in err and "--help" in err
+
+
+def test_a_closed_pipe_ends_quietly(finished):
+    store, _ = finished
+    read, write = os.pipe()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from batchkit.cli import main; sys.exit(main(sys.argv[1:]))",
+         "jobs", "--store", store],
+        stdout=write, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    os.close(write)
+    os.close(read)  # like `| head` that has already exited: every write hits a closed pipe
+    _, err = proc.communicate(timeout=60)
+    assert err.decode() == "" and proc.returncode == 0
+
+
+def test_backup_copies_the_store_to_one_file(finished, tmp_path, capsys):
+    store, job = finished
+    dest = tmp_path / "backups"
+    dest.mkdir()
+    assert main(["backup", str(dest), "--store", store]) == 0
+    copy = dest / "jobs.sqlite3"
+    assert f"to {copy}" in capsys.readouterr().out
+    assert sorted(p.name for p in dest.iterdir()) == ["jobs.sqlite3"]  # no -wal beside it
+    assert batchkit.jobs(copy)["job_id"].tolist() == [job.job_id]
+    assert batchkit.Job.load(job.job_id, store=copy).outcomes()["status"].tolist() == [
+        "succeeded", "succeeded", "skipped",
+    ]
+    assert main(["backup", str(copy), "--store", store]) == 2
+    assert "already exists: pass --force" in one_line_error(capsys)
+    assert main(["backup", str(copy), "--store", store, "--force"]) == 0

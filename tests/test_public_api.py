@@ -15,9 +15,9 @@ def test_public_names():
     assert sorted(batchkit.__all__) == sorted([
         "DEFAULT_MAX_TOKENS", "DEFAULT_MODEL", "BatchkitError", "BatchkitWarning", "BudgetExceededError",
         "ConfigurationError", "CostEstimate", "Job", "JobCost", "JobNotFoundError", "JobStateError",
-        "MissingColumnError", "NoCredentialsError", "PromptError", "RequestTooLargeError", "Store",
-        "StoreError", "UnknownModelError", "__version__", "display_job", "get_default_client", "jobs", "set_default_client",
-        "start_simulator",
+        "MissingColumnError", "NoCredentialsError", "NotAStoreError", "OutputPathError", "PromptError",
+        "RequestTooLargeError", "Store", "StoreError", "StoreNotFoundError", "StoreReadOnlyError", "UnknownModelError",
+        "__version__", "display_job", "get_default_client", "jobs", "set_default_client", "start_simulator",
     ])
     for name in batchkit.__all__:
         assert hasattr(batchkit, name), name

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import ctypes
+import json
 import os
+import shutil
 import sqlite3
 import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
+import batchkit
 from batchkit import _json
-from batchkit.errors import StoreError
-from batchkit.store import Store, default_store_path
+from batchkit.errors import NotAStoreError, OutputPathError, StoreError, StoreReadOnlyError
+from batchkit.store import _MIGRATIONS, APPLICATION_ID, Store, default_store_path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_default_location_follows_env_then_xdg_and_keeps_simulated_answers_apart(monkeypatch, tmp_path):
@@ -45,6 +54,7 @@ def test_file_is_private_wal_and_migrated(tmp_path):
 def test_a_store_from_a_newer_batchkit_is_refused(tmp_path):
     path = tmp_path / "jobs.sqlite3"
     conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     conn.execute("PRAGMA user_version = 99")
     conn.close()
     with pytest.raises(StoreError, match="newer batchkit"):
@@ -117,3 +127,295 @@ def test_in_flight_keys_cover_uncollected_batches_only(store):
         assert store.in_flight_keys(conn) == {"b"}
     job = store.load_job("j")
     assert job["row_keys"] == ["a", None, "b"] and job["skipped"] == {1: "missing"}
+
+
+# --------------------------------------------------------------------------- whose file it is
+
+
+def add_job(store, job_id="j"):
+    with store.atomic() as conn:
+        store.insert_job(conn, job_id=job_id, fingerprint="f" + job_id, model="m", kind="text", output="o",
+                         spec={}, row_keys=["k"], skipped={})
+
+
+def unrelated_database(path):
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.execute("INSERT INTO customers VALUES (1, 'Ada')")
+    conn.commit()
+    conn.close()
+
+
+def test_a_database_that_is_not_a_store_is_refused_and_left_untouched(tmp_path):
+    path = tmp_path / "crm.sqlite3"
+    unrelated_database(path)
+    before = path.read_bytes()
+    with pytest.raises(NotAStoreError, match=r"not a batchkit job store \(an SQLite database with tables customers\)"):
+        Store(path)
+    assert path.read_bytes() == before  # no tables added, no mark, no WAL switch
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["crm.sqlite3"]
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")] == ["customers"]
+    conn.close()
+
+
+def test_another_applications_database_and_a_non_database_are_refused(tmp_path):
+    other = tmp_path / "other.db"
+    conn = sqlite3.connect(other)
+    conn.execute("PRAGMA application_id = 1234")
+    conn.close()
+    with pytest.raises(NotAStoreError, match="another application, application_id 0x4d2"):
+        Store(other)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a database at all\n" * 20)
+    with pytest.raises(NotAStoreError, match="not an SQLite database"):
+        Store(notes)
+    assert notes.read_text() == "not a database at all\n" * 20
+
+
+def test_a_store_is_marked_and_a_store_from_before_the_mark_opens_and_gets_marked(tmp_path):
+    new = Store(tmp_path / "new.sqlite3")
+    assert new.query("PRAGMA application_id")[0][0] == APPLICATION_ID
+    new.close()
+    # A store as the last release wrote it: its schema, no application_id, its data still in the WAL.
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    for number, script in enumerate(_MIGRATIONS[:2], start=1):
+        conn.executescript(script)
+        conn.execute(f"PRAGMA user_version = {number}")
+    conn.execute("INSERT INTO jobs VALUES ('job_old', 'fp', '2025-01-01T00:00:00Z', 'm', 'text', 'o', '{}', 1,"
+                 " X'6b', '{}', 'ended')")
+    assert conn.execute("PRAGMA application_id").fetchone()[0] == 0
+    old = Store(path)
+    assert old.query("PRAGMA application_id")[0][0] == APPLICATION_ID
+    assert old.load_job("job_old")["status"] == "ended"
+    assert old.schema_version == len(_MIGRATIONS)
+    old.close()
+    conn.close()
+
+
+def test_an_existing_store_is_tightened_to_its_owner(tmp_path):
+    path = tmp_path / "jobs.sqlite3"
+    s = Store(path)
+    add_job(s)
+    s.close()
+    os.chmod(path, 0o644)
+    s = Store(path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    wal = path.with_name(path.name + "-wal")
+    assert not wal.exists() or stat.S_IMODE(os.stat(wal).st_mode) == 0o600
+    s.close()
+
+
+# --------------------------------------------------------------------------- the main file holds everything
+
+
+def test_close_leaves_everything_in_the_main_file(tmp_path):
+    path = tmp_path / "jobs.sqlite3"
+    s = Store(path)
+    reader = Store(path, readonly=True)  # another connection keeps SQLite from cleaning up by itself
+    add_job(s)
+    s.close()
+    copy = tmp_path / "copy.sqlite3"
+    copy.write_bytes(path.read_bytes())  # the main file alone, as `cp jobs.sqlite3` would take it
+    assert Store(copy).load_job("j") is not None
+    reader.close()
+
+
+def test_a_normal_exit_leaves_everything_in_the_main_file(tmp_path):
+    path = tmp_path / "jobs.sqlite3"
+    script = (
+        "import sys; from batchkit.store import Store\n"
+        "s = Store(sys.argv[1])\n"
+        "with s.atomic() as conn:\n"
+        "    s.insert_job(conn, job_id='j', fingerprint='f', model='m', kind='text', output='o', spec={},"
+        " row_keys=['k'], skipped={})\n"
+        "s._keep_alive = s  # no close(): the script just ends\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(path)], check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    copy = tmp_path / "copy.sqlite3"
+    copy.write_bytes(path.read_bytes())
+    conn = sqlite3.connect(copy)
+    assert conn.execute("SELECT job_id FROM jobs").fetchall() == [("j",)]
+    conn.close()
+
+
+def test_backup_is_one_consistent_file_and_refuses_to_clobber(store, tmp_path):
+    add_job(store)
+    dest = store.backup(tmp_path / "backup.sqlite3")
+    assert dest == tmp_path / "backup.sqlite3"
+    assert stat.S_IMODE(os.stat(dest).st_mode) == 0o600
+    assert not dest.with_name(dest.name + "-wal").exists()
+    assert Store(dest).load_job("j") is not None
+    with pytest.raises(OutputPathError, match="already exists"):
+        store.backup(dest)
+    with pytest.raises(OutputPathError, match="is the job store itself"):
+        store.backup(store.path, overwrite=True)
+    assert Store(store.path, readonly=True).backup(tmp_path / "from-ro.sqlite3").exists()
+
+
+def test_backup_while_a_write_is_in_progress_copies_what_was_committed(store, tmp_path):
+    add_job(store, "done")
+    with store.atomic() as conn:  # a worker in the middle of storing results
+        store.insert_job(conn, job_id="half", fingerprint="fh", model="m", kind="text", output="o",
+                         spec={}, row_keys=["k"], skipped={})
+        dest = store.backup(tmp_path / "during.sqlite3")  # neither waits for it nor copies half of it
+    copy = Store(dest)
+    assert copy.load_job("done") is not None and copy.load_job("half") is None
+    assert store.load_job("half") is not None
+
+
+# --------------------------------------------------------------------------- disks that say no
+
+
+def test_a_full_disk_says_so_and_keeps_nothing_half_written(store):
+    pages = store.query("PRAGMA page_count")[0][0]
+    store.query(f"PRAGMA max_page_count = {pages}")  # the file cannot grow: SQLite's SQLITE_FULL path
+    with pytest.raises(StoreError, match="the disk is full") as caught, store.atomic() as conn:
+        store.insert_job(conn, job_id="big", fingerprint="fb", model="m", kind="text", output="o",
+                         spec={}, row_keys=["x" * 100_000] * 20, skipped={})
+    assert "cannot rollback" not in str(caught.value) and "batchkit backup" in str(caught.value)
+    assert store.load_job("big") is None
+    store.query("PRAGMA max_page_count = 1073741823")
+    add_job(store)  # the store still works once there is room
+    assert store.load_job("j") is not None
+
+
+def test_a_read_only_store_reads_and_refuses_writes_clearly(tmp_path):
+    import pandas as pd
+
+    from tests.conftest import make_sim
+
+    path = tmp_path / "jobs.sqlite3"
+    pd.DataFrame({"t": ["a", "b"]}).claude.batch("{t}", store=path, client=make_sim().client(), poll_interval=0.01)
+    ro = Store(path, readonly=True)
+    listing = batchkit.jobs(ro)
+    assert listing["status"].tolist() == ["ended"]
+    job = batchkit.Job.load(listing["job_id"][0], store=ro)
+    assert job.outcomes()["status"].tolist() == ["succeeded", "succeeded"]
+    with pytest.raises(StoreReadOnlyError, match=r"cannot write to the job store at .*: it was opened with "
+                                                 r"readonly=True\. Reading works"):
+        ro.set_job_status(job.job_id, "canceled")
+    assert batchkit.jobs(path)["status"].tolist() == ["ended"]
+
+
+def _drop_file_privileges() -> None:
+    """In the child, before exec: drop root's power to ignore file modes (CAP_DAC_OVERRIDE and
+    CAP_DAC_READ_SEARCH leave the bounding set), so a mode of 0444 means what it says."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2):
+        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def without_root_file_powers(code: str) -> dict:
+    """Run ``code`` in a fresh interpreter for which file modes hold, even when tests run as root."""
+    kwargs = {"preexec_fn": _drop_file_privileges} if os.geteuid() == 0 else {}
+    proc = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          capture_output=True, text=True, timeout=120, **kwargs)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_read_only_file_and_folder_open_read_only_and_an_unwritable_folder_is_named(tmp_path):
+    import pandas as pd
+
+    from tests.conftest import make_sim
+
+    path = tmp_path / "data" / "jobs.sqlite3"
+    pd.DataFrame({"t": ["a"]}).claude.batch("{t}", store=path, client=make_sim().client(), poll_interval=0.01)
+    os.chmod(path, 0o444)  # writable by no one
+    os.chmod(path.parent, 0o555)
+    try:
+        found = without_root_file_powers(
+            "import json, batchkit\n"
+            "from batchkit.store import Store\n"
+            f"s = Store({str(path)!r})\n"
+            "out = {'readonly': s.readonly, 'why': s.readonly_reason,\n"
+            "       'jobs': batchkit.jobs(s)['status'].tolist()}\n"
+            "try:\n"
+            "    s.claim_backend('Anthropic API')\n"
+            "except batchkit.StoreReadOnlyError as e:\n"
+            "    out['write'] = str(e)\n"
+            "try:\n"
+            f"    Store({str(path.parent / 'new.sqlite3')!r})\n"
+            "except batchkit.StoreError as e:\n"
+            "    out['create'] = str(e)\n"
+            "import os\n"
+            f"os.chmod({str(path.parent)!r}, 0o755); os.chmod({str(path)!r}, 0o600)  # the advice, followed\n"
+            "with s.atomic() as conn:  # the same Store object now writes\n"
+            "    conn.execute(\"INSERT INTO meta VALUES ('note', 'written')\")\n"
+            "out['after'] = [s.readonly, s.query(\"SELECT value FROM meta WHERE name = 'note'\")[0][0]]\n"
+            "print(json.dumps(out))\n"
+        )
+    finally:
+        os.chmod(path.parent, 0o755)
+    assert found["after"] == [False, "written"]
+    assert found["readonly"] and found["why"] == "the file is read-only for this user"
+    assert found["jobs"] == ["ended"]
+    assert f"cannot write to the job store at {path}" in found["write"] and f"chmod u+w {path}" in found["write"]
+    assert f"no permission to write in {path.parent}" in found["create"]
+
+
+def in_namespace(script: str) -> subprocess.CompletedProcess:
+    """Run a shell script as root of a new user and mount namespace, where it may mount file systems."""
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-rm", "true"]).returncode != 0:
+        pytest.fail("this test needs `unshare -rm` (util-linux, user namespaces) to mount a read-only "
+                    "or a full file system")
+    return subprocess.run(["unshare", "-rm", "sh", "-ec", script], capture_output=True, text=True, timeout=180,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_a_read_only_file_system_still_lists_and_exports_and_a_full_one_says_disk_full(tmp_path):
+    import pandas as pd
+
+    from tests.conftest import make_sim
+
+    ro, full = tmp_path / "ro", tmp_path / "full"
+    full.mkdir()
+    path = ro / "jobs.sqlite3"
+    pd.DataFrame({"t": ["a", "b"]}).claude.batch("{t}", store=path, client=make_sim().client(), poll_interval=0.01)
+    job_id = batchkit.jobs(path)["job_id"][0]
+    Store.resolve(path).close()  # a normal close: no -wal or -shm left beside it
+    assert sorted(p.name for p in ro.iterdir()) == ["jobs.sqlite3"]
+    code = f"""
+import json, pandas as pd, batchkit
+from batchkit.cli import main
+from batchkit.simulator import Processing, SimConfig, Simulator
+out = {{"jobs": main(["jobs", "--store", {str(path)!r}]),
+       "results": main(["results", {job_id!r}, "--store", {str(path)!r}, "-o", {str(tmp_path / "out.csv")!r}]),
+       "status": main(["status", {job_id!r}, "--store", {str(path)!r}]),
+       "listed": batchkit.jobs({str(path)!r})["status"].tolist(),
+       "outcomes": batchkit.Job.load({job_id!r}, store={str(path)!r}).outcomes()["status"].tolist()}}
+try:
+    batchkit.Store({str(path)!r}).set_job_status({job_id!r}, "canceled")
+except batchkit.StoreReadOnlyError as e:
+    out["write"] = str(e)
+sim = Simulator(config=SimConfig(processing=Processing.instant()))
+again = pd.DataFrame({{"t": ["a", "b"]}}).claude.batch("{{t}}", store={str(path)!r}, client=sim.client())
+out["again"] = again["response"].tolist()
+try:
+    pd.DataFrame({{"t": [str(i) * 3000 for i in range(200)]}}).claude.submit(
+        "{{t}}", store={str(full / "jobs.sqlite3")!r}, client=sim.client())
+except batchkit.StoreError as e:
+    out["full"] = str(e)
+out["batches"] = sim.stats()["batches_created"]
+print(json.dumps(out))
+"""
+    (tmp_path / "inner.py").write_text(code)
+    proc = in_namespace(
+        f"mount --bind {ro} {ro}; mount -o remount,ro,bind {ro}; mount -t tmpfs -o size=256k tmpfs {full}; "
+        f"{sys.executable} {tmp_path / 'inner.py'}"
+    )
+    assert proc.returncode == 0, proc.stderr
+    found = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert found["jobs"] == found["status"] == found["results"] == 0
+    assert found["listed"] == ["ended"] and found["outcomes"] == ["succeeded", "succeeded"]
+    assert f"job store: {path} (read-only): 1 job" in proc.stdout
+    assert len(pd.read_csv(tmp_path / "out.csv")) == 2
+    assert "it is on a read-only file system" in found["write"] and "batchkit backup" in found["write"]
+    assert "the disk is full" in found["full"] and "cannot rollback" not in found["full"]
+    assert found["again"] == ["re:a", "re:b"]  # a finished call re-runs from a read-only store, sending nothing
+    assert found["batches"] == 0
