@@ -138,9 +138,12 @@ _MYTHOS_PREVIEW = (25.00, 31.25, 50.00, 2.50, 125.00)
 _HAIKU_3_5 = (0.80, 1.00, 1.60, 0.08, 4.00)
 
 _BUILTIN: dict[str, Price] = {
+    # (rates, minimum cacheable tokens, max_tokens cap; the caps are those the simulator's catalogue
+    # and /v1/models report; batch_output_300k per the reference's list for the 300k-output beta)
     "claude-haiku-4-5": _p(_HAIKU_4, 4096, max_output_tokens=64_000),
     "claude-sonnet-4-5": _p(_SONNET_4, 1024, max_output_tokens=64_000, note="SDK lists end of life 2026-11-30"),
-    "claude-sonnet-4-6": _p(_SONNET_4, 2048, max_output_tokens=64_000, batch_output_300k=True, note=_MIN_CONFLICT.replace("4096", "2048")),
+    "claude-sonnet-4-6": _p(_SONNET_4, 2048, max_output_tokens=64_000, batch_output_300k=True,
+                            note=_MIN_CONFLICT.replace("4096", "2048")),
     "claude-opus-4-5": _p(_OPUS_4, 4096, max_output_tokens=64_000),
     "claude-opus-4-6": _p(_OPUS_4, 4096, max_output_tokens=128_000, batch_output_300k=True, note=_MIN_CONFLICT),
     "claude-opus-4-7": _p(_OPUS_4, 4096, max_output_tokens=128_000, batch_output_300k=True),
@@ -151,7 +154,8 @@ _BUILTIN: dict[str, Price] = {
     "claude-fable-5-1": _p(_FABLE_5_1, None, max_output_tokens=128_000, note="cache read $0.25 (0.025× input)"),
     "claude-mythos-5-1": _p(_FABLE_5_1, None, max_output_tokens=128_000, note="cache read $0.25 (0.025× input)"),
     "claude-fable-5-2": _p(
-        _FABLE_5_2, None, max_output_tokens=128_000, source="a reseller's price list (no primary source)", uncertain=True,
+        _FABLE_5_2, None, max_output_tokens=128_000,
+        source="a reseller's price list (no primary source)", uncertain=True,
         note="$8/$40 and the $0.20 read from a reseller only; cache writes unpublished, so the "
         "standard 1.25× / 2× of input ($10 / $16) are assumed",
     ),
@@ -161,15 +165,18 @@ _BUILTIN: dict[str, Price] = {
         "choices (Fable 5.2 is $8/$40), so estimates and the budget guard err high",
     ),
     "claude-sonnet-5": _p(
-        _SONNET_5, None, max_output_tokens=128_000, batch_output_300k=True, source=f"official model pages ($2/$10); cache rates from {_3P}",
+        _SONNET_5, None, max_output_tokens=128_000, batch_output_300k=True,
+        source=f"official model pages ($2/$10); cache rates from {_3P}",
         note="launched as an intro price through 2026-08-31; standard since 2026-09-01 per trackers",
     ),
     "claude-sonnet-5-5": _p(
-        _SONNET_5_5, None, max_output_tokens=128_000, source=f"official lineup ($2/$10); cache rates from {_3P}", uncertain=True,
+        _SONNET_5_5, None, max_output_tokens=128_000,
+        source=f"official lineup ($2/$10); cache rates from {_3P}", uncertain=True,
         note="cache read cut from $0.20 to $0.10 (0.05×) on 2026-10-07 per trackers only",
     ),
     "claude-opus-5-5": _p(
-        _OPUS_5_5, None, max_output_tokens=128_000, batch_output_300k=True, source=f"official lineup ($4/$20); cache rates from {_3P}", uncertain=True,
+        _OPUS_5_5, None, max_output_tokens=128_000, batch_output_300k=True,
+        source=f"official lineup ($4/$20); cache rates from {_3P}", uncertain=True,
         note="cache rates (read $0.20 = 0.05×) from trackers only",
     ),
     "claude-haiku-5-5": _p(
@@ -179,7 +186,8 @@ _BUILTIN: dict[str, Price] = {
         "100,000 tokens — tier boundary from trackers only",
     ),
     "claude-mythos-preview": _p(
-        _MYTHOS_PREVIEW, None, max_output_tokens=64_000, source="third-party coverage; not in the reference table", uncertain=True,
+        _MYTHOS_PREVIEW, None, max_output_tokens=64_000,
+        source="third-party coverage; not in the reference table", uncertain=True,
         note="$25/$125 from third-party coverage (Fable 5 at $10 was 'less than half' its price); "
         "cache rates by the standard multipliers; retired 2026-06-30 per the SDK",
     ),
@@ -202,7 +210,7 @@ _DATE_SUFFIX = re.compile(r"-\d{8}$")
 _PRICE_FIELDS = {f.name for f in dataclasses.fields(Price)}
 _CACHE_RATES = ("cache_write_5m", "cache_write_1h", "cache_read")
 
-PriceSource = Union["PriceTable", Mapping[str, Any], str, Path, None]
+PriceSource = Union["PriceTable", Mapping[str, Any], str, "os.PathLike[str]", None]
 
 
 class PriceTable:
@@ -353,7 +361,7 @@ def _check_price_field(model: str, key: str, value: Any) -> Any:
             f"price field {key!r} for {model!r} must be a number >= 0 (US dollars per million tokens), "
             f"not {value!r}"
         )
-    if key == "batch_multiplier" and not 0 < value <= 1:
+    if key == "batch_multiplier" and not 0 < float(value) <= 1:
         raise ConfigurationError(
             f"price field 'batch_multiplier' for {model!r} is the fraction of the standard price a batch "
             f"pays (0.5 = 50% off), so it must be in (0, 1], not {value!r}"
