@@ -383,8 +383,16 @@ def _count(client: anthropic.Anthropic, body: bytes) -> int | None:
     """``count_tokens`` of one request, or None when the endpoint cannot take it (too large)."""
     if len(body) > COUNT_TOKENS_MAX_BYTES:
         return None
+    params = _countable(_json.loads(body))
     try:
-        return int(client.messages.count_tokens(**_countable(_json.loads(body))).input_tokens)
+        return int(client.messages.count_tokens(**params).input_tokens)
+    except anthropic.NotFoundError as exc:  # the model id: nothing else in the path can be missing
+        model = params.get("model")
+        raise UnknownModelError(
+            f"the API at {client.base_url} does not know the model {model!r} (count_tokens answered 404: "
+            f"{exc.message}). Check the model id; client.models.list() lists the models it serves.",
+            model=str(model),
+        ) from None
     except anthropic.APIStatusError as exc:
         if exc.status_code == 413:  # over the endpoint's own request size limit
             return None

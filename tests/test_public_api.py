@@ -14,9 +14,10 @@ README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 def test_public_names():
     assert sorted(batchkit.__all__) == sorted([
         "DEFAULT_MAX_TOKENS", "DEFAULT_MODEL", "BatchkitError", "BatchkitWarning", "BudgetExceededError",
-        "ConfigurationError", "CostEstimate", "Job", "JobCost", "JobNotFoundError", "JobStateError",
-        "MissingColumnError", "NoCredentialsError", "PromptError", "RequestTooLargeError", "Store",
-        "StoreError", "UnknownModelError", "__version__", "display_job", "get_default_client", "jobs", "set_default_client",
+        "CellError", "ColumnCollisionError", "ConfigurationError", "CostEstimate", "InvalidOptionError", "Job",
+        "JobCost", "JobNotFoundError", "JobStateError", "MissingColumnError", "NoCredentialsError",
+        "NotAFrameError", "OptionTypeError", "PromptError", "RequestTooLargeError", "Store", "StoreError",
+        "UnknownModelError", "UnknownOptionError", "__version__", "display_job", "get_default_client", "jobs", "set_default_client",
         "start_simulator",
     ])
     for name in batchkit.__all__:
