@@ -17,8 +17,8 @@ def test_public_names():
         "CellError", "ColumnCollisionError", "ConfigurationError", "CostEstimate", "InvalidOptionError", "Job",
         "JobCost", "JobNotFoundError", "JobStateError", "MissingColumnError", "NoCredentialsError",
         "NotAFrameError", "OptionTypeError", "PromptError", "RequestTooLargeError", "Store", "StoreError",
-        "UnknownModelError", "UnknownOptionError", "__version__", "display_job", "get_default_client", "jobs", "set_default_client",
-        "start_simulator",
+        "UnknownModelError", "UnknownOptionError", "__version__", "display_job", "get_default_client", "jobs",
+        "set_default_client", "start_simulator",
     ])
     for name in batchkit.__all__:
         assert hasattr(batchkit, name), name
