@@ -279,9 +279,17 @@ class RunOptions(_Checked):
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> RunOptions:
-        """The stored options of a job, typed; keys an older version did not write take the defaults."""
-        stored = {f.name for f in dataclasses.fields(cls) if f.metadata.get("stored")}
-        return cls(**{k: v for k, v in spec.items() if k in stored})
+        """The stored options of a job, typed. Keys an older version did not write, and values that
+        today's checks refuse, take the defaults: a stored job always loads."""
+        values = {}
+        for f in dataclasses.fields(cls):
+            if not f.metadata.get("stored") or spec.get(f.name) is None:
+                continue
+            try:  # older versions checked less (poll_interval=inf, chunk_size=True were stored)
+                values[f.name] = f.metadata["check"](f.name, spec[f.name])
+            except InvalidOptionError:
+                continue  # such a value takes today's default rather than make the job unreadable
+        return cls(**values)
 
 
 # --------------------------------------------------------------------------- what to send

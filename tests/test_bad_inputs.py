@@ -408,6 +408,9 @@ def _old_spec_loads(df: pd.DataFrame, sim: Any) -> None:
     assert (spec.run.max_retries, spec.run.chunk_size, spec.run.max_invalid_retries, spec.max_tokens) == (3, 500, 1, 20)
     assert spec.to_json() == {**old, "max_invalid_retries": 1}
     assert JobSpec.from_json({}).run.chunk_size == 100_000  # an older, sparser spec: today's defaults
+    # values older versions let through load too, with today's defaults in their place
+    lax = JobSpec.from_json({**old, "poll_interval": float("inf"), "chunk_size": True, "cache": "maybe"})
+    assert (lax.run.poll_interval, lax.run.chunk_size, lax.run.cache) == (None, 100_000, "auto")
 
 
 SURPRISING = [
