@@ -254,9 +254,9 @@ class RunOptions(_Checked):
     chunk_bytes: int = _option(MAX_BATCH_BYTES, _whole(
         MIN_CHUNK_BYTES, MAX_BATCH_BYTES, fix="Leave it out for the API's limit (256 MB per batch)."), stored=True)
     """At most this many bytes of serialized body per batch."""
-    max_retries: int = _option(2, _whole(0), stored=True)
+    max_retries: int = _option(2, _whole(0, fix="0 turns automatic retries off."), stored=True)
     """Automatic resubmissions of transiently failed or expired rows."""
-    max_invalid_retries: int = _option(1, _whole(0), stored=True)
+    max_invalid_retries: int = _option(1, _whole(0, fix="0 turns them off."), stored=True)
     """Resubmissions of structured answers that fail their schema (``classify``/``extract``)."""
     cache: str | bool = _option("auto", _one_of(
         "auto", "prime", False, fix="Use cache='auto' to cache a long shared prefix, cache=False to never mark one."),
