@@ -314,10 +314,11 @@ def _beta_only_params() -> frozenset[str]:
 
 
 @functools.cache
-def _adapter(name: str) -> Any:
+def _adapter(name: str, variant: str | None = None) -> Any:
+    """A pydantic validator of param ``name``'s SDK type (of one variant of a tagged union)."""
     import pydantic
 
-    return pydantic.TypeAdapter(sdk_params()[name])
+    return pydantic.TypeAdapter(_variants(name)[variant] if variant is not None else sdk_params()[name])
 
 
 _FIRST_CLASS = ("model", "max_tokens", "system", "stop_sequences")
@@ -401,12 +402,36 @@ def _check_tools(name: str, value: Any) -> None:
         seen.add(tool["name"])
 
 
+@functools.cache
+def _variants(name: str) -> dict[str, Any]:
+    """``type`` value → TypedDict, for a param whose type is a union of TypedDicts told apart by
+    their ``type`` (``tool_choice``, ``thinking``); empty for any other param."""
+    from typing_extensions import is_typeddict
+
+    out: dict[str, Any] = {}
+    for member in typing.get_args(sdk_params()[name]):
+        if not is_typeddict(member):
+            continue
+        kind = typing.get_type_hints(member).get("type")
+        for literal in typing.get_args(kind):  # Required[Literal["auto"]] → Literal["auto"] → "auto"
+            out.update({v: member for v in (typing.get_args(literal) or (literal,)) if isinstance(v, str)})
+    return out
+
+
 def _pydantic_problem(name: str, value: Any) -> str | None:
     """Why ``value`` is not of the SDK's type for param ``name`` (None when it is)."""
     import pydantic
 
+    variants = _variants(name)
+    if variants and isinstance(value, Mapping):
+        if value.get("type") not in variants:
+            return (f"{name}['type'] must be one of {', '.join(map(repr, variants))}, "
+                    f"not {value.get('type')!r}")
+        adapter = _adapter(name, value["type"])
+    else:
+        adapter = _adapter(name)
     try:
-        _adapter(name).validate_python(value, strict=True)
+        adapter.validate_python(value, strict=True)
     except pydantic.ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"] if not str(p).endswith("Param"))
