@@ -363,6 +363,13 @@ def estimate(
     hit_rate = options.hit_rate
     if hit_rate is None:
         hit_rate = PRIME_HIT_RATE if call.spec.run.cache == "prime" else AUTO_HIT_RATE
+    if call.model not in run.prices:
+        raise UnknownModelError(
+            f"no price for model {call.model!r}, so there is no cost to estimate (check_model=False sends it "
+            f"unchecked but cannot price it). Give its price in US dollars per million tokens: "
+            f"prices={{{call.model!r}: {{'input': 3.0, 'output': 15.0}}}}.",
+            model=call.model,
+        )
     return estimate_cost(
         model=call.model,
         rows=len(call.plan.row_keys),

@@ -34,6 +34,7 @@ import functools
 import math
 import numbers
 import os
+import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -356,6 +357,11 @@ def _check_system(name: str, value: Any) -> str | tuple[dict[str, Any], ...] | N
             raise OptionTypeError(
                 f"system[{i}] must be a text block {{'type': 'text', 'text': '…'}}, not {_describe(block)}",
                 option=name)
+    try:
+        _json.dumps(value)
+    except RecursionError:
+        raise InvalidOptionError("system= is nested too deep to send as JSON; flatten its blocks",
+                                 option=name) from None
     return tuple(dict(block) for block in value)
 
 
@@ -520,7 +526,7 @@ class RequestParams(_Checked):
             raise InvalidOptionError(
                 f"thinking budget_tokens ({budget:,}) must be less than max_tokens "
                 f"({self.max_tokens:,}); raise max_tokens or lower the budget", option="thinking")
-        object.__setattr__(self, "extra", extra)
+        object.__setattr__(self, "extra", types.MappingProxyType(extra))  # frozen all the way down
 
     def template_kwargs(self, system: Any = ...) -> dict[str, Any]:
         """Keyword arguments of :func:`batchkit.requests.build_template` (``system`` as laid out)."""

@@ -372,6 +372,11 @@ def build_template(
         blob = _json.dumps_sorted(body)
     except TypeError as exc:
         raise ConfigurationError(f"request params must be JSON-serializable: {exc}") from None
+    except RecursionError:
+        raise ConfigurationError(
+            "the request params are nested too deep to send as JSON (thousands of levels); flatten the "
+            "system blocks or params that hold such a value"
+        ) from None
     if blob.count(_SENTINEL_JSON) != 1:
         raise ConfigurationError("the row text must appear exactly once in the request")
     prefix, suffix = blob.split(_SENTINEL_JSON)

@@ -164,6 +164,8 @@ BAD = [
     Case("tools-no-name", batch(tools=[{"input_schema": {"type": "object"}}]), OptionTypeError, ("'name'",)),
     Case("tools-no-schema", batch(tools=[{"name": "x"}]), InvalidOptionError, ("input_schema",)),
     Case("tools-duplicate", batch(tools=[TOOL, TOOL]), InvalidOptionError, ("distinct",)),
+    Case("system-too-deep", batch(system=[{"type": "text", "text": "x", "citations": deep(5000)}]),
+         InvalidOptionError, ("nested too deep", "flatten")),
     Case("tools-too-deep", batch(tools=[{**TOOL, "description": deep(5000)}]), InvalidOptionError,
          ("nested too deep", "flatten")),
     Case("tool_choice-unknown-tool", batch(tools=[TOOL], tool_choice={"type": "tool", "name": "other"}),
@@ -384,6 +386,9 @@ def _unknown_model_unchecked(df: pd.DataFrame, sim: Any) -> None:
     assert job.outcomes()["status"].tolist() == ["succeeded", "succeeded"]
     with pytest.raises(UnknownModelError, match="prices="):  # the budget guard needs a price
         df.claude.batch("{review} again", model="my-finetune", check_model=False, max_cost=1.0, client=sim2.client())
+    with pytest.raises(UnknownModelError, match="no cost to estimate"):
+        df.claude.estimate("{review}", model="my-finetune", check_model=False)
+    assert sim2.stats()["batches_created"] == 1  # the refused calls sent nothing
 
 
 def _a_row_too_large_for_count_tokens(df: pd.DataFrame, sim: Any) -> None:
