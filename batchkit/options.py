@@ -38,7 +38,7 @@ import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, Literal
 
 import numpy as np
 
@@ -259,11 +259,11 @@ class RunOptions(_Checked):
     """Automatic resubmissions of transiently failed or expired rows."""
     max_invalid_retries: int = _option(1, _whole(0, fix="0 turns them off."), stored=True)
     """Resubmissions of structured answers that fail their schema (``classify``/``extract``)."""
-    cache: str | bool = _option("auto", _one_of(
+    cache: Literal["auto", "prime", False] = _option("auto", _one_of(
         "auto", "prime", False, fix="Use cache='auto' to cache a long shared prefix, cache=False to never mark one."),
         stored=True)
     """Prompt caching of the shared prefix: ``"auto"``, ``"prime"`` or ``False``."""
-    cache_ttl: str = _option("1h", _one_of("5m", "1h"), stored=True)
+    cache_ttl: Literal["5m", "1h"] = _option("1h", _one_of("5m", "1h"), stored=True)
     """The cache breakpoint's time to live."""
     max_cost: float | None = _option(None, _optional(_dollars))
     """Refuse, before any paid call, when the estimate's upper bound is over this many dollars."""
@@ -567,8 +567,6 @@ class Options:
     params: RequestParams = field(default_factory=RequestParams)
     run: RunOptions = field(default_factory=RunOptions)
     estimate: EstimateOptions = field(default_factory=EstimateOptions)
-
-    VERBS: ClassVar[tuple[str, ...]] = ("batch", "submit", "estimate", "classify", "extract", "prepare")
 
     def __post_init__(self) -> None:
         if not self.run.check_model:
