@@ -1,10 +1,14 @@
-"""The price table: per-model rates, dated and sourced, and user overrides. Pure.
+"""The model and price table: per-model rates and limits, dated and sourced, and user overrides. Pure.
 
 Every rate is in US dollars per million tokens at the standard (non-batch) price. Each model
 stores its own input, output, 5-minute and 1-hour cache-write and cache-read rates (newer models
 read the cache cheaper than the old 0.1× rule), its batch multiplier, its minimum cacheable prompt
-length and, where one exists, a long-prompt tier. The arithmetic that uses them is in
-:mod:`batchkit.pricing`.
+length, where one exists a long-prompt tier, its cap on ``max_tokens`` (``max_output_tokens``) and
+whether the ``output-300k-2026-03-24`` beta covers it on the Batches API (``batch_output_300k``).
+It is the one table calls are checked against: an id it does not know is refused before sending
+(unless ``check_model=False``), and ``max_tokens`` over the cap too. Users extend it with
+``prices={"model-id": {"input": …, "output": …, "max_output_tokens": …}}`` (or a JSON/TOML
+file). The arithmetic that uses the rates is in :mod:`batchkit.pricing`.
 
 >>> load_prices().get("claude-haiku-4-5").input
 1.0
