@@ -183,11 +183,11 @@ def test_every_current_model_has_an_output_cap_and_the_300k_beta_list_is_in_the_
 
 
 def test_a_missing_or_malformed_price_file_names_its_path(tmp_path) -> None:
-    with pytest.raises(ConfigurationError, match="nope.json.*does not exist"):
+    with pytest.raises(ConfigurationError, match=r"nope\.json.*does not exist"):
         load_prices(tmp_path / "nope.json")
     bad = tmp_path / "bad.json"
     bad.write_text("{oops")
-    with pytest.raises(ConfigurationError, match="bad.json.*not valid JSON"):
+    with pytest.raises(ConfigurationError, match=r"bad\.json.*not valid JSON"):
         load_prices(bad)
 
 

@@ -101,7 +101,7 @@ def test_prompt_without_placeholder_warns_that_rows_collapse_to_one_request():
 def test_conversions_other_than_r_s_a_are_refused():
     df = pd.DataFrame({"x": ["a"]})
     assert render_prompts(df, "{x!r}").texts == ["'a'"]
-    with pytest.raises(PromptError, match="!z.*use !r"):
+    with pytest.raises(PromptError, match=r"!z.*use !r"):
         render_prompts(df, "{x!z}")
 
 
@@ -117,7 +117,7 @@ def test_a_cell_nested_too_deep_is_named_not_a_recursion_error():
     for _ in range(5000):
         deep = {"k": deep}
     df = pd.DataFrame({"doc": pd.Series([{"k": 1}, deep], dtype=object)})
-    with pytest.raises(CellError, match="row 1, column 'doc'.*nested too deep"):
+    with pytest.raises(CellError, match=r"row 1, column 'doc'.*nested too deep"):
         render_prompts(df, "{doc}")
 
 

@@ -62,10 +62,10 @@ def test_types_that_cannot_be_typed_are_refused_with_the_supported_list(annotati
 
 def test_supported_types_nest():
     class Inner(pydantic.BaseModel):
-        when: Optional[dt.date]
+        when: dt.date | None
         kind: Literal["a", "b"]
 
-    spec = extract_spec({"inner": Inner, "tags": list[str], "size": Optional[Size], "n": int | None})
+    spec = extract_spec({"inner": Inner, "tags": list[str], "size": Size | None, "n": int | None})
     assert [c for c, _ in spec.columns] == ["inner", "tags", "size", "n"]
 
 
