@@ -201,7 +201,7 @@ def _hit_rate(name: str, value: Any) -> tuple[float, float] | None:
     if value is None:
         return None
     pair = (value, value) if _is_number(value) else value
-    if (not isinstance(pair, (tuple, list)) or len(pair) != 2 or not all(map(_is_number, pair))):
+    if not isinstance(pair, (tuple, list, np.ndarray)) or len(pair) != 2 or not all(map(_is_number, pair)):
         raise OptionTypeError(
             f"{name} must be a fraction such as 0.9 or a (low, high) pair such as (0.3, 0.98), "
             f"not {_describe(value)}", option=name)

@@ -435,3 +435,11 @@ SURPRISING = [
 @pytest.mark.parametrize("check", SURPRISING)
 def test_valid_but_surprising_input_behaves_as_documented(check, sim):
     check(frame(), sim)
+
+
+def test_the_options_docstring_example_runs():
+    import doctest
+
+    from batchkit import options
+
+    assert doctest.testmod(options).failed == 0
