@@ -217,7 +217,14 @@ def _render_callable(frame: pd.DataFrame, fn: Callable[[pd.Series], str | None])
     texts: list[str | None] = []
     skipped: dict[int, str] = {}
     for pos, (_, row) in enumerate(frame.iterrows()):
-        text = fn(row)
+        try:
+            text = fn(row)
+        except Exception as exc:  # the caller's own code: say which row, keep its traceback
+            raise PromptError(
+                f"the prompt function raised {type(exc).__name__} ({exc}) on row {pos}. Fix the function, "
+                f"or have it return None for rows it cannot render (they are then skipped). "
+                f"Columns a row has: {_list_columns(list(frame.columns))}"
+            ) from exc
         if text is None:
             skipped[pos] = "the prompt function returned None"
         elif not isinstance(text, str):

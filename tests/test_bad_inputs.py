@@ -248,6 +248,8 @@ BAD = [
     Case("empty-placeholder", prompt("{}"), PromptError, ("name a column",)),
     Case("prompt-int", prompt(123), PromptError, ("string or a callable",)),
     Case("callable-returns-int", prompt(lambda row: 5), PromptError, ("must return a string",)),
+    Case("callable-raises", prompt(lambda row: row["revew"]), PromptError,
+         ("raised KeyError", "row 0", "return None", "'review'")),
     Case("deep-cell", deep_cell, CellError, ("row 1", "'notes'", "nested too deep")),
     # ---- output columns never replace input columns
     Case("output-is-input", batch(output="review"), ColumnCollisionError, ("'review'", "another output=", "drop")),
