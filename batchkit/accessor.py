@@ -2,14 +2,17 @@
 
 pandas 3 builds a new accessor object on every attribute access, so nothing is kept on it:
 ``__init__`` stores the frame and each method turns its arguments into one checked
-:class:`batchkit.options.Options` and delegates to :mod:`batchkit.calls`. Every method returns a new object and never mutates the caller's.
+:class:`batchkit.options.Options` (every check in one place, before anything is rendered or sent)
+and delegates to :mod:`batchkit.calls`. Every method returns a new object and never mutates the
+caller's.
 
 ``batch``, ``submit``, ``estimate``, ``classify`` and ``extract`` share their arguments:
 
 =====================  ==========================================================================
 ``prompt``             a template with ``{column}`` placeholders (``{{``/``}}`` for literal
                        braces), or a callable ``row -> str`` (return None to skip a row)
-``output``             the new column's name (``batch``/``submit``/``classify``)
+``output``             the new column's name (``batch``/``submit``/``classify``); never the name
+                       of an input column (``ColumnCollisionError``)
 ``model``              model id (default :data:`DEFAULT_MODEL`)
 ``system``             a system prompt: a string or a list of text blocks
 ``max_tokens``         the cap on each answer's length
@@ -28,7 +31,8 @@ pandas 3 builds a new accessor object on every attribute access, so nothing is k
 ``progress``           ``batch``/``classify``/``extract``: show live progress (a widget in a
                        notebook, text lines on stderr elsewhere); default True
 ``check_model``        False sends a model id the price table does not know (cost unknown)
-``**params``           other Messages API params, passed through (``tools``, ``metadata``, …)
+``**params``           other Messages API params, passed through after a check against the SDK's
+                       request types (``tools``, ``metadata``, …); a typo names the nearest option
 =====================  ==========================================================================
 """
 
