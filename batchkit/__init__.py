@@ -11,17 +11,23 @@ from __future__ import annotations
 
 from . import accessor as _accessor  # noqa: F401  (registers the pandas accessors)
 from .accessor import DEFAULT_MAX_TOKENS, DEFAULT_MODEL
+from .accounting import JobCost
 from .backend import get_default_client, set_default_client
 from .errors import (
     BatchkitError,
     BatchkitWarning,
     BudgetExceededError,
+    CellError,
+    ColumnCollisionError,
     ConfigurationError,
+    InvalidOptionError,
     JobNotFoundError,
     JobStateError,
     MissingColumnError,
     NoCredentialsError,
+    NotAFrameError,
     NotAStoreError,
+    OptionTypeError,
     OutputPathError,
     PromptError,
     RequestTooLargeError,
@@ -29,8 +35,8 @@ from .errors import (
     StoreNotFoundError,
     StoreReadOnlyError,
     UnknownModelError,
+    UnknownOptionError,
 )
-from .accounting import JobCost
 from .jobs import Job, jobs
 from .local import start_simulator
 from .pricing import CostEstimate
@@ -45,15 +51,20 @@ __all__ = [
     "BatchkitError",
     "BatchkitWarning",
     "BudgetExceededError",
+    "CellError",
+    "ColumnCollisionError",
     "ConfigurationError",
     "CostEstimate",
+    "InvalidOptionError",
     "Job",
     "JobCost",
     "JobNotFoundError",
     "JobStateError",
     "MissingColumnError",
     "NoCredentialsError",
+    "NotAFrameError",
     "NotAStoreError",
+    "OptionTypeError",
     "OutputPathError",
     "PromptError",
     "RequestTooLargeError",
@@ -62,6 +73,7 @@ __all__ = [
     "StoreNotFoundError",
     "StoreReadOnlyError",
     "UnknownModelError",
+    "UnknownOptionError",
     "__version__",
     "display_job",
     "get_default_client",

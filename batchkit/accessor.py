@@ -1,15 +1,18 @@
 """``df.claude`` and ``series.claude``: thin, stateless pandas accessors.
 
 pandas 3 builds a new accessor object on every attribute access, so nothing is kept on it:
-``__init__`` stores the frame and each method checks its arguments and delegates to
-:mod:`batchkit.calls`. Every method returns a new object and never mutates the caller's.
+``__init__`` stores the frame and each method turns its arguments into one checked
+:class:`batchkit.options.Options` (every check in one place, before anything is rendered or sent)
+and delegates to :mod:`batchkit.calls`. Every method returns a new object and never mutates the
+caller's.
 
 ``batch``, ``submit``, ``estimate``, ``classify`` and ``extract`` share their arguments:
 
 =====================  ==========================================================================
 ``prompt``             a template with ``{column}`` placeholders (``{{``/``}}`` for literal
                        braces), or a callable ``row -> str`` (return None to skip a row)
-``output``             the new column's name (``batch``/``submit``/``classify``)
+``output``             the new column's name (``batch``/``submit``/``classify``); never the name
+                       of an input column (``ColumnCollisionError``)
 ``model``              model id (default :data:`DEFAULT_MODEL`)
 ``system``             a system prompt: a string or a list of text blocks
 ``max_tokens``         the cap on each answer's length
@@ -27,7 +30,9 @@ pandas 3 builds a new accessor object on every attribute access, so nothing is k
 ``store``              the job store (a path or :class:`batchkit.Store`)
 ``progress``           ``batch``/``classify``/``extract``: show live progress (a widget in a
                        notebook, text lines on stderr elsewhere); default True
-``**params``           other Messages API params, passed through (``tools``, ``metadata``, …)
+``check_model``        False sends a model id the price table does not know (cost unknown)
+``**params``           other Messages API params, passed through after a check against the SDK's
+                       request types (``tools``, ``metadata``, …); a typo names the nearest option
 =====================  ==========================================================================
 """
 
@@ -40,30 +45,14 @@ import pandas as pd
 
 from . import calls
 from .jobs import Job, warn_failures
+from .options import DEFAULT_MAX_TOKENS, DEFAULT_MODEL, Options
 from .pricing import CostEstimate
-from .views import display_job
 from .structured import OutputSpec, classify_spec, extract_spec
+from .views import display_job
 
 __all__ = ["DEFAULT_MAX_TOKENS", "DEFAULT_MODEL", "ClaudeFrameAccessor", "ClaudeSeriesAccessor"]
 
-DEFAULT_MODEL = "claude-haiku-4-5"
-"""The model used when a call names none: the cheapest current model that classifies well."""
-
-DEFAULT_MAX_TOKENS = 1024
-"""The output cap used when a call names none."""
-
 Prompt = str | Callable[[pd.Series], str | None]
-_RUN_ARGS = ("client", "store", "max_cost", "prices")
-
-
-def _split(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Separate where-and-how-to-run arguments from what-to-send arguments."""
-    run = {k: kwargs.pop(k) for k in _RUN_ARGS if k in kwargs}
-    if "prices" in run:
-        kwargs["prices"] = run["prices"]
-    kwargs.setdefault("model", DEFAULT_MODEL)
-    kwargs.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
-    return run, kwargs
 
 
 def _wait(job: Job, progress: bool) -> None:
@@ -73,6 +62,10 @@ def _wait(job: Job, progress: bool) -> None:
     if view is not None:
         view.finish()  # draw the final state now
     warn_failures(job)
+
+
+def _estimate_kwargs(kwargs: dict[str, Any], typical_output_tokens: Any, hit_rate: Any, sample: Any) -> dict[str, Any]:
+    return {**kwargs, "typical_output_tokens": typical_output_tokens, "hit_rate": hit_rate, "sample": sample}
 
 
 @pd.api.extensions.register_dataframe_accessor("claude")
@@ -91,9 +84,8 @@ class ClaudeFrameAccessor:
         Takes the same arguments as :meth:`batch`. Re-running the same call returns the same
         job — still running, or finished with its stored answers and no API call.
         """
-        run, rest = _split(kwargs)
-        call = calls.prepare(self._frame, prompt, output=output, **rest)
-        return calls.submit(call, **run)
+        options = Options.build(kwargs, verb="submit")
+        return calls.submit(calls.prepare(self._frame, prompt, output=output, options=options))
 
     def batch(self, prompt: Prompt, *, output: str = "response", **kwargs: Any) -> pd.DataFrame:
         """Render one prompt per row, run them as Message Batches, and add the answers.
@@ -105,9 +97,9 @@ class ClaudeFrameAccessor:
             row has no answer — ``job.outcomes()`` says why). Failed rows are also summarised in a
             :class:`batchkit.BatchkitWarning`.
         """
-        progress = kwargs.pop("progress", True)
-        job = self.submit(prompt, output=output, **kwargs)
-        _wait(job, progress)
+        options = Options.build(kwargs, verb="batch")
+        job = calls.submit(calls.prepare(self._frame, prompt, output=output, options=options))
+        _wait(job, options.run.progress)
         return job.to_frame(self._frame)
 
     def estimate(
@@ -127,13 +119,8 @@ class ClaudeFrameAccessor:
         hit range) and ``sample`` (requests counted with ``count_tokens`` when a client is
         available). Requests already answered in the store cost 0.
         """
-        run, rest = _split(kwargs)
-        run.pop("max_cost", None)
-        call = calls.prepare(self._frame, prompt, output=output, **rest)
-        return calls.estimate(
-            call, client=run.get("client"), store=run.get("store"), prices=run.get("prices"),
-            typical_output_tokens=typical_output_tokens, hit_rate=hit_rate, sample=sample,
-        )
+        options = Options.build(_estimate_kwargs(kwargs, typical_output_tokens, hit_rate, sample), verb="estimate")
+        return calls.estimate(calls.prepare(self._frame, prompt, output=output, options=options))
 
     def classify(
         self,
@@ -156,7 +143,8 @@ class ClaudeFrameAccessor:
         Other arguments are those of :meth:`batch`.
         """
         spec = classify_spec(labels, output=output, multi=multi, reasoning=reasoning)
-        return self._structured(prompt, spec, output, max_invalid_retries, max_tokens, kwargs)
+        kwargs.update(max_tokens=max_tokens, max_invalid_retries=max_invalid_retries)
+        return self._structured(prompt, spec, output, Options.build(kwargs, verb="classify"))
 
     def extract(
         self,
@@ -176,36 +164,25 @@ class ClaudeFrameAccessor:
         named ``prefix + field``. Answers that fail the schema are ``invalid_output`` (NA).
         """
         spec = extract_spec(schema, prefix=prefix)
-        return self._structured(prompt, spec, spec.columns[0][0], max_invalid_retries, max_tokens, kwargs)
+        kwargs.update(max_tokens=max_tokens, max_invalid_retries=max_invalid_retries)
+        return self._structured(prompt, spec, spec.columns[0][0], Options.build(kwargs, verb="extract"))
 
-    def _structured(
-        self,
-        prompt: Prompt,
-        spec: OutputSpec,
-        output: str,
-        max_invalid_retries: int,
-        max_tokens: int,
-        kwargs: dict[str, Any],
-    ) -> pd.DataFrame:
-        if "output" in kwargs:
-            raise TypeError("extract names its columns by prefix=, not output=")
-        progress = kwargs.pop("progress", True)
-        run, rest = _split({"max_tokens": max_tokens, **kwargs})
-        output_config = dict(rest.pop("output_config", None) or {})
-        output_config.update(spec.output_config)
-        call = calls.prepare(
-            self._frame, prompt, output=output, kind=spec.kind, output_config=output_config,
-            extra_spec={"output_spec": spec.to_json(), "max_invalid_retries": max_invalid_retries},
-            **rest,
-        )
-        job = calls.submit(call, **run)
-        _wait(job, progress)
+    def _structured(self, prompt: Prompt, spec: OutputSpec, output: str, options: Options) -> pd.DataFrame:
+        params = options.params.with_output_format(spec.output_config, verb=spec.kind)
+        options = Options(params, options.run, options.estimate)
+        call = calls.prepare(self._frame, prompt, output=output, options=options, kind=spec.kind, output_spec=spec)
+        job = calls.submit(call)
+        _wait(job, options.run.progress)
         return job.to_frame(self._frame)
 
 
 @pd.api.extensions.register_series_accessor("claude")
 class ClaudeSeriesAccessor:
-    """The same for one column: ``{}`` in the prompt is the Series' value."""
+    """The same for one column: ``{}`` in the prompt is the Series' value.
+
+    ``output=`` names the result (and the job's output); by default it is the Series' own name
+    (``"response"`` for an unnamed Series).
+    """
 
     def __init__(self, series: pd.Series) -> None:
         self._series = series
@@ -215,37 +192,44 @@ class ClaudeSeriesAccessor:
         name = self._series.name if isinstance(self._series.name, str) else "__value__"
         return pd.DataFrame({name: self._series.array}, index=self._series.index), name
 
-    def _output(self, kwargs: dict[str, Any]) -> str:
-        return kwargs.pop("output", None) or (str(self._series.name) if self._series.name is not None else "response")
+    def _output(self, output: str | None) -> str:
+        if output is not None:
+            return output
+        return str(self._series.name) if self._series.name is not None else "response"
 
-    def submit(self, prompt: str, **kwargs: Any) -> Job:
-        """Start a job over this Series' values; see ``DataFrame.claude.submit``."""
+    def _prepare(self, prompt: str, output: str | None, options: Options) -> calls.Call:
         frame, name = self._frame()
-        output = self._output(kwargs)
-        run, rest = _split(kwargs)
-        call = calls.prepare(frame, prompt, output=output, positional=name, **rest)
-        return calls.submit(call, **run)
+        return calls.prepare(frame, prompt, output=self._output(output), options=options, positional=name)
 
-    def batch(self, prompt: str, **kwargs: Any) -> pd.Series:
+    def submit(self, prompt: str, *, output: str | None = None, **kwargs: Any) -> Job:
+        """Start a job over this Series' values; see ``DataFrame.claude.submit``."""
+        return calls.submit(self._prepare(prompt, output, Options.build(kwargs, verb="submit")))
+
+    def batch(self, prompt: str, *, output: str | None = None, **kwargs: Any) -> pd.Series:
         """Run ``prompt`` (with ``{}`` for the value) over every value; returns the answers.
 
-        The result is a ``string`` Series on the same index, named like this Series.
+        The result is a ``string`` Series on the same index, named ``output`` when given, else
+        like this Series.
         """
-        progress = kwargs.pop("progress", True)
-        job = self.submit(prompt, **kwargs)
-        _wait(job, progress)
+        options = Options.build(kwargs, verb="batch")
+        job = calls.submit(self._prepare(prompt, output, options))
+        _wait(job, options.run.progress)
         frame, _ = self._frame()
         out = job.to_frame(frame)[job.output]
-        out.name = self._series.name
+        out.name = output if output is not None else self._series.name
         return out
 
-    def estimate(self, prompt: str, **kwargs: Any) -> CostEstimate:
-        """Price ``series.claude.batch(prompt, ...)`` before running it."""
-        frame, name = self._frame()
-        output = self._output(kwargs)
-        keep = {k: kwargs.pop(k) for k in ("typical_output_tokens", "hit_rate", "sample") if k in kwargs}
-        run, rest = _split(kwargs)
-        run.pop("max_cost", None)
-        call = calls.prepare(frame, prompt, output=output, positional=name, **rest)
-        return calls.estimate(call, client=run.get("client"), store=run.get("store"), prices=run.get("prices"), **keep)
-
+    def estimate(
+        self,
+        prompt: str,
+        *,
+        output: str | None = None,
+        typical_output_tokens: int | None = None,
+        hit_rate: float | tuple[float, float] | None = None,
+        sample: int = 20,
+        **kwargs: Any,
+    ) -> CostEstimate:
+        """Price ``series.claude.batch(prompt, ...)`` before running it; takes the same arguments,
+        plus those of ``DataFrame.claude.estimate``."""
+        options = Options.build(_estimate_kwargs(kwargs, typical_output_tokens, hit_rate, sample), verb="estimate")
+        return calls.estimate(self._prepare(prompt, output, options))

@@ -20,9 +20,10 @@ Prompt caching (``cache=``):
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,10 +31,19 @@ import anthropic
 import pandas as pd
 
 from . import _json, backend
-from .errors import ConfigurationError, RequestTooLargeError, UnknownModelError
+from .errors import (
+    ColumnCollisionError,
+    NotAFrameError,
+    OptionTypeError,
+    RequestTooLargeError,
+    UnknownModelError,
+    UnknownOptionError,
+)
 from .jobs import Job, open_job
+from .options import JobSpec, Options
 from .pricing import (
     CostEstimate,
+    TokenSource,
     estimate_cost,
     estimate_request_tokens,
     estimate_tokens,
@@ -41,8 +51,6 @@ from .pricing import (
     shared_prefix_tokens,
 )
 from .requests import (
-    MAX_BATCH_BYTES,
-    MAX_BATCH_REQUESTS,
     Plan,
     Rendered,
     RequestTemplate,
@@ -52,30 +60,33 @@ from .requests import (
     render_prompts,
 )
 from .store import Store
+from .structured import OutputSpec
 
 __all__ = ["Call", "estimate", "prepare", "submit"]
 
-CACHE_MODES = ("auto", "prime", False)
 PRIME_HIT_RATE = (0.9, 1.0)
 """Hit rate a primed batch can expect: every request after the primer reads the prefix."""
 AUTO_HIT_RATE = (0.3, 0.98)
 """Best-effort hit rate without priming (the docs quote roughly 30%–98%)."""
 OFFLINE_SAMPLE = 5000
 """Requests whose tokens are counted offline; the total is scaled from them."""
+COUNT_TOKENS_MAX_BYTES = 32_000_000
+"""The largest request the standard endpoints (``count_tokens`` among them) take; a batch takes 256 MB."""
 
 
 @dataclass
 class Call:
-    """A call, rendered and keyed, not yet written down or sent."""
+    """A call, checked, rendered and keyed, not yet written down or sent."""
 
     frame: pd.DataFrame
     template: RequestTemplate
     plan: Plan
     kind: str
     output: str
-    spec: dict[str, Any]
-    cache: str | bool
-    """The caching mode asked for."""
+    spec: JobSpec
+    """What the job will store about this call."""
+    options: Options
+    """Everything the call was asked to do, checked."""
     cached: bool
     """Whether requests carry a cache breakpoint (the shared prefix is long enough)."""
 
@@ -83,72 +94,81 @@ class Call:
     def model(self) -> str:
         return self.template.model
 
+    @property
+    def cache(self) -> str | bool:
+        """The caching mode asked for."""
+        return self.options.run.cache
+
 
 def prepare(
     frame: pd.DataFrame,
     prompt: str | Callable[[pd.Series], str | None],
     *,
     output: str,
-    model: str,
-    max_tokens: int,
-    system: str | Sequence[Mapping[str, Any]] | None = None,
-    stop_sequences: Sequence[str] | None = None,
-    poll_interval: float | None = None,
-    chunk_size: int | None = None,
-    chunk_bytes: int | None = None,
-    max_retries: int = 2,
-    cache: str | bool = "auto",
-    cache_ttl: str = "1h",
-    prices: Any = None,
+    options: Options | None = None,
     positional: Hashable = None,
     kind: str = "text",
-    extra_spec: Mapping[str, Any] | None = None,
-    **params: Any,
+    output_spec: OutputSpec | None = None,
+    **kwargs: Any,
 ) -> Call:
-    """Check, render and key a call. Pure: no network, no store."""
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"expected a DataFrame, not {type(frame).__name__}")
-    if not isinstance(output, str) or not output:
-        raise ConfigurationError(f"output must be a non-empty column name, not {output!r}")
-    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-        raise ConfigurationError(f"max_retries must be a whole number ≥ 0, not {max_retries!r}")
-    if cache not in CACHE_MODES:
-        raise ConfigurationError(f"cache must be 'auto', 'prime' or False, not {cache!r}")
-    if cache_ttl not in ("5m", "1h"):
-        raise ConfigurationError(f"cache_ttl must be '5m' or '1h', not {cache_ttl!r}")
-    if poll_interval is not None and not poll_interval > 0:
-        raise ConfigurationError(f"poll_interval must be a number of seconds > 0, not {poll_interval!r}")
-    max_requests = chunk_size or MAX_BATCH_REQUESTS
-    max_bytes = chunk_bytes or MAX_BATCH_BYTES
-    if not isinstance(max_requests, int) or not 1 <= max_requests <= MAX_BATCH_REQUESTS:
-        raise ConfigurationError(f"chunk_size must be a whole number from 1 to 100,000, not {chunk_size!r}")
-    if not isinstance(max_bytes, int) or not 1000 <= max_bytes <= MAX_BATCH_BYTES:
-        raise ConfigurationError(f"chunk_bytes must be from 1,000 to 256,000,000, not {chunk_bytes!r}")
+    """Check, render and key a call. Pure: no network, no store.
 
-    # Checked once up front (model, max_tokens, params) so bad input fails before rendering.
-    build_template(model=model, max_tokens=max_tokens, system=system, stop_sequences=stop_sequences, **params)
+    ``options`` are the call's checked options; without them the keyword arguments are turned
+    into options here (``prepare(df, "{t}", output="o", model=..., max_tokens=5)``).
+    ``positional`` is the column a bare ``{}`` reads (the Series accessor's own values);
+    ``output_spec`` is the structured output of ``classify``/``extract``.
+
+    Raises:
+        NotAFrameError: ``frame`` is not a DataFrame.
+        ColumnCollisionError: an output column is named like an input column.
+        BatchkitError: any other problem with the call, before anything is sent.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise NotAFrameError(
+            f"expected a pandas DataFrame, not {type(frame).__name__}. Use df.claude on a DataFrame, "
+            "or series.claude on a Series."
+        )
+    if options is None:
+        options = Options.build(kwargs, verb="prepare")
+    elif kwargs:
+        raise UnknownOptionError(f"pass options= or keyword options, not both (got {sorted(kwargs)})",
+                                 option=next(iter(kwargs)))
+    if not isinstance(output, str) or not output:
+        raise OptionTypeError(f"output must be a non-empty column name, not {output!r}", option="output")
+    outputs = [column for column, _ in output_spec.columns] if output_spec is not None else [output]
+    if positional is None:
+        _check_collisions(frame, outputs, kind)
+    params, run = options.params, options.run
     rendered = render_prompts(frame, prompt, positional=positional)
     content, system, rendered, cached = _cache_layout(
-        cache, cache_ttl, prompt, rendered, frame, positional, system, params.get("tools"), model, prices
+        run.cache, run.cache_ttl, prompt, rendered, frame, positional, params.system,
+        params.extra.get("tools"), params.model, run.prices,
     )
-    template = build_template(
-        model=model, max_tokens=max_tokens, system=system, stop_sequences=stop_sequences,
-        content=content, **params,
-    )
+    template = build_template(**params.template_kwargs(system=system), content=content)
     plan = plan_requests(rendered, template)
-    _check_sizes(plan, max_bytes)
-    spec = {
-        "prompt": prompt if isinstance(prompt, str) else getattr(prompt, "__name__", "<callable>"),
-        "max_tokens": max_tokens,
-        "max_retries": max_retries,
-        "poll_interval": poll_interval,
-        "chunk_size": max_requests,
-        "chunk_bytes": max_bytes,
-        "cache": cache if cached else False,
-        "cache_ttl": cache_ttl,
-        **(extra_spec or {}),
-    }
-    return Call(frame, template, plan, kind, output, spec, cache, cached)
+    _check_sizes(plan, run.chunk_bytes)
+    stored_run = run if cached or run.cache is False else dataclasses.replace(run, cache=False)
+    spec = JobSpec(
+        run=stored_run,
+        prompt=prompt if isinstance(prompt, str) else getattr(prompt, "__name__", "<callable>"),
+        max_tokens=params.max_tokens,
+        output_spec=output_spec.to_json() if output_spec is not None else None,
+    )
+    return Call(frame, template, plan, kind, output, spec, options, cached)
+
+
+def _check_collisions(frame: pd.DataFrame, outputs: Sequence[str], kind: str) -> None:
+    """Refuse an output column that would silently replace an input column."""
+    inputs = {str(c) for c in frame.columns}
+    for column in outputs:
+        if column in inputs:
+            fix = {"extract": "choose another prefix= (e.g. prefix='llm_')"}.get(kind, "choose another output=")
+            raise ColumnCollisionError(
+                f"the output column {column!r} has the name of an input column, which it would replace. "
+                f"{fix[0].upper() + fix[1:]}, or drop the column first: "
+                f"df.drop(columns=[{column!r}]).claude.…",
+                column=column,
+            )
 
 
 def _cache_layout(
@@ -247,25 +267,21 @@ def _check_sizes(plan: Plan, max_bytes: int) -> None:
 # --------------------------------------------------------------------------- submit / estimate
 
 
-def submit(
-    call: Call,
-    *,
-    client: anthropic.Anthropic | None = None,
-    store: Store | str | os.PathLike[str] | None = None,
-    max_cost: float | None = None,
-    prices: Any = None,
-) -> Job:
+def submit(call: Call) -> Job:
     """Check the budget, write the job down and start it."""
-    resolved_store = Store.resolve(store)
+    run = call.options.run
+    resolved_store = Store.resolve(run.store)
     # Nothing to send (empty frame, every row skipped) needs no client or key.
-    resolved_client = backend.resolve_client(client) if call.plan.lines else client
+    resolved_client = backend.resolve_client(run.client) if call.plan.lines else run.client
     if resolved_client is not None:
         resolved_store.claim_backend("simulator" if backend.is_local(resolved_client) else "Anthropic API")
     mode = run_mode(call)
+    max_cost = run.max_cost
+    spec = call.spec
     try:
         guess = estimate(
             call, client=resolved_client if max_cost is not None else None, store=resolved_store,
-            prices=prices, count=max_cost is not None,
+            count=max_cost is not None,
         )
     except UnknownModelError:
         if max_cost is not None:
@@ -274,19 +290,19 @@ def submit(
         if max_cost is not None:
             guess.check_budget(max_cost, mode=mode)
         figures = guess[mode]
-        call.spec["estimate"] = {
+        spec = dataclasses.replace(spec, estimate={
             "mode": mode, "low": figures.low, "typical": figures.typical, "high": figures.high,
             "upper_bound": figures.upper_bound, "token_source": guess.token_source,
-        }
+        })
     return open_job(
         resolved_store, resolved_client, call.frame, call.plan, call.template,
-        kind=call.kind, output=call.output, spec=call.spec,
+        kind=call.kind, output=call.output, spec=spec.to_json(),
     )
 
 
 def run_mode(call: Call) -> str:
     """The pricing mode the call will actually run in."""
-    return f"batch+{call.spec['cache_ttl']}" if call.cached else "batch"
+    return f"batch+{call.options.run.cache_ttl}" if call.cached else "batch"
 
 
 def _countable(params: dict[str, Any]) -> dict[str, Any]:
@@ -300,38 +316,41 @@ def estimate(
     *,
     client: anthropic.Anthropic | None = None,
     store: Store | str | os.PathLike[str] | None = None,
-    typical_output_tokens: int | None = None,
-    hit_rate: float | tuple[float, float] | None = None,
-    sample: int = 20,
-    prices: Any = None,
     count: bool = True,
 ) -> CostEstimate:
-    """Price a call before it runs.
+    """Price a call before it runs (``typical_output_tokens``, ``hit_rate`` and ``sample`` come
+    from ``call.options.estimate``; ``client`` and ``store`` default to the call's own).
 
     Input tokens come from the ``count_tokens`` endpoint on a random sample of up to
     ``sample`` requests, scaled to all of them, when a client is available (counting is
-    free) and ``count`` is true; otherwise from the offline estimate. The estimate says which.
+    free) and ``count`` is true; otherwise from the offline estimate. A request larger than
+    ``count_tokens`` takes (:data:`COUNT_TOKENS_MAX_BYTES`; it still fits a batch) is counted
+    offline, and the estimate's ``token_source`` says so (``"count_tokens+offline"``).
     """
-    resolved_store = Store.resolve(store)
+    run, options = call.options.run, call.options.estimate
+    resolved_store = Store.resolve(store if store is not None else run.store)
     plan = call.plan
     answered = resolved_store.answered(plan.lines) if plan.lines else set()
     to_send = [k for k in plan.lines if k not in answered]
     if not count:
         client = None
     elif client is None:
-        client = backend.get_default_client()
+        client = run.client or backend.get_default_client()
         if client is None and (os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN")):
             client = backend.resolve_client(None)
-    source = "offline"
+    source: TokenSource = "offline"
     input_tokens = 0
     if to_send and client is not None:
-        picked = random.Random(0).sample(to_send, min(sample, len(to_send)))
-        counted = [
-            client.messages.count_tokens(**_countable(_json.loads(plan.body(key)))).input_tokens
-            for key in picked
-        ]
+        picked = random.Random(0).sample(to_send, min(options.sample, len(to_send)))
+        counted, offline = [], 0
+        for key in picked:
+            tokens = _count(client, plan.body(key))
+            if tokens is None:
+                offline += 1
+                tokens = estimate_request_tokens(_json.loads(plan.body(key)))
+            counted.append(tokens)
         input_tokens = round(sum(counted) / len(counted) * len(to_send))
-        source = "count_tokens"
+        source = "count_tokens" if not offline else "offline" if offline == len(picked) else "count_tokens+offline"
     elif to_send:
         # Every request when there are few (exact), else a sample scaled up.
         picked = to_send if len(to_send) <= OFFLINE_SAMPLE else random.Random(0).sample(to_send, OFFLINE_SAMPLE // 5)
@@ -341,8 +360,16 @@ def estimate(
     if call.cached and to_send:
         prefix = shared_prefix_tokens(_json.loads(plan.body(to_send[0])))
         prefix = min(prefix, input_tokens // len(to_send))
+    hit_rate = options.hit_rate
     if hit_rate is None:
-        hit_rate = PRIME_HIT_RATE if call.spec.get("cache") == "prime" else AUTO_HIT_RATE
+        hit_rate = PRIME_HIT_RATE if call.spec.run.cache == "prime" else AUTO_HIT_RATE
+    if call.model not in run.prices:
+        raise UnknownModelError(
+            f"no price for model {call.model!r}, so there is no cost to estimate (check_model=False sends it "
+            f"unchecked but cannot price it). Give its price in US dollars per million tokens: "
+            f"prices={{{call.model!r}: {{'input': 3.0, 'output': 15.0}}}}.",
+            model=call.model,
+        )
     return estimate_cost(
         model=call.model,
         rows=len(call.plan.row_keys),
@@ -350,10 +377,30 @@ def estimate(
         unique_requests=len(plan.lines),
         already_answered=len(answered),
         input_tokens=input_tokens,
-        max_tokens=int(call.spec["max_tokens"]),
+        max_tokens=call.spec.max_tokens,
         shared_prefix_tokens=prefix,
-        typical_output_tokens=typical_output_tokens,
+        typical_output_tokens=options.typical_output_tokens,
         token_source=source,
         hit_rate=hit_rate,
-        prices=prices,
+        prices=run.prices,
     )
+
+
+def _count(client: anthropic.Anthropic, body: bytes) -> int | None:
+    """``count_tokens`` of one request, or None when the endpoint cannot take it (too large)."""
+    if len(body) > COUNT_TOKENS_MAX_BYTES:
+        return None
+    params = _countable(_json.loads(body))
+    try:
+        return int(client.messages.count_tokens(**params).input_tokens)
+    except anthropic.NotFoundError as exc:  # the model id: nothing else in the path can be missing
+        model = params.get("model")
+        raise UnknownModelError(
+            f"the API at {client.base_url} does not know the model {model!r} (count_tokens answered 404: "
+            f"{exc.message}). Check the model id; client.models.list() lists the models it serves.",
+            model=str(model),
+        ) from None
+    except anthropic.APIStatusError as exc:
+        if exc.status_code == 413:  # over the endpoint's own request size limit
+            return None
+        raise

@@ -8,9 +8,15 @@ data (a row's ``status`` in :meth:`batchkit.Job.outcomes`), never exceptions. Er
 
     BatchkitError
     ├── ConfigurationError            no API key and no simulator, bad option values
-    │   └── NoCredentialsError
+    │   ├── NoCredentialsError
+    │   ├── UnknownOptionError (TypeError)     a keyword neither batchkit nor the API knows
+    │   ├── InvalidOptionError (ValueError)    an option with a value the call cannot use
+    │   │   └── OptionTypeError (TypeError)    … because it is of the wrong type
+    │   └── ColumnCollisionError (ValueError)  an output column named like an input column
+    ├── NotAFrameError (TypeError)    the core was handed something that is not a DataFrame
     ├── PromptError (ValueError)      a template that cannot render
-    │   └── MissingColumnError (KeyError)
+    │   ├── MissingColumnError (KeyError)
+    │   └── CellError                 one cell cannot be rendered (names the row and column)
     ├── RequestTooLargeError (ValueError)   one row alone exceeds the batch size limit
     ├── UnknownModelError (KeyError)  no price for a model
     ├── BudgetExceededError           the estimate's upper bound is over ``max_cost``
@@ -29,12 +35,17 @@ __all__ = [
     "BatchkitError",
     "BatchkitWarning",
     "BudgetExceededError",
+    "CellError",
+    "ColumnCollisionError",
     "ConfigurationError",
+    "InvalidOptionError",
     "JobNotFoundError",
     "JobStateError",
     "MissingColumnError",
     "NoCredentialsError",
+    "NotAFrameError",
     "NotAStoreError",
+    "OptionTypeError",
     "OutputPathError",
     "PromptError",
     "RequestTooLargeError",
@@ -42,6 +53,7 @@ __all__ = [
     "StoreNotFoundError",
     "StoreReadOnlyError",
     "UnknownModelError",
+    "UnknownOptionError",
 ]
 
 
@@ -64,6 +76,48 @@ class NoCredentialsError(ConfigurationError):
     """No API key is configured and no simulator is running."""
 
 
+class UnknownOptionError(ConfigurationError, TypeError):
+    """A keyword argument that is neither a batchkit option nor a Messages API param.
+
+    Attributes:
+        option: the keyword as given.
+        suggestion: the nearest valid name, or None.
+    """
+
+    def __init__(self, message: str, *, option: str, suggestion: str | None = None) -> None:
+        super().__init__(message)
+        self.option = option
+        self.suggestion = suggestion
+
+
+class InvalidOptionError(ConfigurationError, ValueError):
+    """An option (or a Messages API param) whose value the call cannot use.
+
+    Attributes:
+        option: the option's name, e.g. ``"max_tokens"`` or ``"prices"``.
+    """
+
+    def __init__(self, message: str, *, option: str) -> None:
+        super().__init__(message)
+        self.option = option
+
+
+class OptionTypeError(InvalidOptionError, TypeError):
+    """An option of the wrong type (e.g. ``max_cost="10"``, ``system=123``)."""
+
+
+class ColumnCollisionError(ConfigurationError, ValueError):
+    """An output column would carry the name of an input column and silently replace it."""
+
+    def __init__(self, message: str, *, column: str) -> None:
+        super().__init__(message)
+        self.column = column
+
+
+class NotAFrameError(BatchkitError, TypeError):
+    """The call was given something other than a pandas DataFrame."""
+
+
 class PromptError(BatchkitError, ValueError):
     """A prompt template that cannot be rendered for this frame."""
 
@@ -75,6 +129,21 @@ class MissingColumnError(PromptError, KeyError):
         super().__init__(message)
         self.column = column
         self.available = available
+
+
+class CellError(PromptError):
+    """One cell cannot be rendered into a prompt (a format spec that does not fit its value,
+    a value nested too deep to serialize, …).
+
+    Attributes:
+        column: the column's name.
+        row: the row's position (0-based) in the frame.
+    """
+
+    def __init__(self, message: str, *, column: str, row: int) -> None:
+        super().__init__(message)
+        self.column = column
+        self.row = row
 
 
 class RequestTooLargeError(BatchkitError, ValueError):

@@ -36,6 +36,7 @@ import pandas as pd
 from . import _json, backend
 from ._crash import crashpoint
 from .errors import BatchkitWarning, JobNotFoundError, JobStateError
+from .options import JobSpec
 from .outcomes import JobResults, _View
 from .pricing import CostBreakdown
 from .requests import (
@@ -140,11 +141,11 @@ class Job(JobResults):
         self._pending_cache: tuple[_View, str, _Pending] | None = None
         self._cost_parts: dict[int, tuple[CostBreakdown, float, int]] = {}
         self._summary_cache: tuple[_View, str, Summary] | None = None
-        spec = record["spec"]
-        self._poll_interval: float | None = spec.get("poll_interval")
-        self.max_retries: int = int(spec.get("max_retries", 2))
-        self.max_invalid_retries: int = int(spec.get("max_invalid_retries", 1))
-        self.output_spec = OutputSpec.from_json(spec["output_spec"]) if spec.get("output_spec") else None
+        self.spec = JobSpec.from_json(record["spec"])  # typed; older specs load with today's defaults
+        self._poll_interval: float | None = self.spec.run.poll_interval
+        self.max_retries: int = self.spec.run.max_retries
+        self.max_invalid_retries: int = self.spec.run.max_invalid_retries
+        self.output_spec = OutputSpec.from_json(self.spec.output_spec) if self.spec.output_spec else None
 
     @property
     def client(self) -> anthropic.Anthropic:

@@ -1,10 +1,14 @@
-"""The price table: per-model rates, dated and sourced, and user overrides. Pure.
+"""The model and price table: per-model rates and limits, dated and sourced, and user overrides. Pure.
 
 Every rate is in US dollars per million tokens at the standard (non-batch) price. Each model
 stores its own input, output, 5-minute and 1-hour cache-write and cache-read rates (newer models
 read the cache cheaper than the old 0.1× rule), its batch multiplier, its minimum cacheable prompt
-length and, where one exists, a long-prompt tier. The arithmetic that uses them is in
-:mod:`batchkit.pricing`.
+length, where one exists a long-prompt tier, its cap on ``max_tokens`` (``max_output_tokens``) and
+whether the ``output-300k-2026-03-24`` beta covers it on the Batches API (``batch_output_300k``).
+It is the one table calls are checked against: an id it does not know is refused before sending
+(unless ``check_model=False``), and ``max_tokens`` over the cap too. Users extend it with
+``prices={"model-id": {"input": …, "output": …, "max_output_tokens": …}}`` (or a JSON/TOML
+file). The arithmetic that uses the rates is in :mod:`batchkit.pricing`.
 
 >>> load_prices().get("claude-haiku-4-5").input
 1.0
@@ -15,12 +19,16 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
+import numbers
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
+import numpy as np
 import pandas as pd
 
 from .errors import ConfigurationError, UnknownModelError
@@ -63,6 +71,10 @@ class Price:
     """Prompt size (input + cache read + cache write) above which the long tier applies."""
     long_prompt_multiplier: float = 1.0
     """Multiplier of every rate, for the whole request, above ``long_prompt_threshold``."""
+    max_output_tokens: int | None = None
+    """The model's cap on ``max_tokens`` (standard API and batches); None when unknown (not checked)."""
+    batch_output_300k: bool = False
+    """Whether the ``output-300k-2026-03-24`` beta raises the cap to 300,000 on the Batches API."""
     uncertain: bool = False
     """True when some figure rests on weak sources; ``note`` says which."""
     source: str = ""
@@ -130,56 +142,64 @@ _MYTHOS_PREVIEW = (25.00, 31.25, 50.00, 2.50, 125.00)
 _HAIKU_3_5 = (0.80, 1.00, 1.60, 0.08, 4.00)
 
 _BUILTIN: dict[str, Price] = {
-    "claude-haiku-4-5": _p(_HAIKU_4, 4096),
-    "claude-sonnet-4-5": _p(_SONNET_4, 1024, note="SDK lists end of life 2026-11-30"),
-    "claude-sonnet-4-6": _p(_SONNET_4, 2048, note=_MIN_CONFLICT.replace("4096", "2048")),
-    "claude-opus-4-5": _p(_OPUS_4, 4096),
-    "claude-opus-4-6": _p(_OPUS_4, 4096, note=_MIN_CONFLICT),
-    "claude-opus-4-7": _p(_OPUS_4, 4096),
-    "claude-opus-4-8": _p(_OPUS_4, 4096, note=_MIN_CONFLICT),
-    "claude-opus-5": _p(_OPUS_4, None),
-    "claude-fable-5": _p(_FABLE_5, 2048),
-    "claude-mythos-5": _p(_FABLE_5, None),
-    "claude-fable-5-1": _p(_FABLE_5_1, None, note="cache read $0.25 (0.025× input)"),
-    "claude-mythos-5-1": _p(_FABLE_5_1, None, note="cache read $0.25 (0.025× input)"),
+    # (rates, minimum cacheable tokens, max_tokens cap; the caps are those the simulator's catalogue
+    # and /v1/models report; batch_output_300k per the reference's list for the 300k-output beta)
+    "claude-haiku-4-5": _p(_HAIKU_4, 4096, max_output_tokens=64_000),
+    "claude-sonnet-4-5": _p(_SONNET_4, 1024, max_output_tokens=64_000, note="SDK lists end of life 2026-11-30"),
+    "claude-sonnet-4-6": _p(_SONNET_4, 2048, max_output_tokens=64_000, batch_output_300k=True,
+                            note=_MIN_CONFLICT.replace("4096", "2048")),
+    "claude-opus-4-5": _p(_OPUS_4, 4096, max_output_tokens=64_000),
+    "claude-opus-4-6": _p(_OPUS_4, 4096, max_output_tokens=128_000, batch_output_300k=True, note=_MIN_CONFLICT),
+    "claude-opus-4-7": _p(_OPUS_4, 4096, max_output_tokens=128_000, batch_output_300k=True),
+    "claude-opus-4-8": _p(_OPUS_4, 4096, max_output_tokens=128_000, batch_output_300k=True, note=_MIN_CONFLICT),
+    "claude-opus-5": _p(_OPUS_4, None, max_output_tokens=128_000, batch_output_300k=True),
+    "claude-fable-5": _p(_FABLE_5, 2048, max_output_tokens=128_000),
+    "claude-mythos-5": _p(_FABLE_5, None, max_output_tokens=128_000),
+    "claude-fable-5-1": _p(_FABLE_5_1, None, max_output_tokens=128_000, note="cache read $0.25 (0.025× input)"),
+    "claude-mythos-5-1": _p(_FABLE_5_1, None, max_output_tokens=128_000, note="cache read $0.25 (0.025× input)"),
     "claude-fable-5-2": _p(
-        _FABLE_5_2, None, source="a reseller's price list (no primary source)", uncertain=True,
+        _FABLE_5_2, None, max_output_tokens=128_000,
+        source="a reseller's price list (no primary source)", uncertain=True,
         note="$8/$40 and the $0.20 read from a reseller only; cache writes unpublished, so the "
         "standard 1.25× / 2× of input ($10 / $16) are assumed",
     ),
     "claude-mythos-5-2": _p(
-        _FABLE_5_1, None, source="none: Mythos 5.1 prices carried forward", uncertain=True,
+        _FABLE_5_1, None, max_output_tokens=128_000, source="none: Mythos 5.1 prices carried forward", uncertain=True,
         note="no published price; Mythos 5.1's are assumed, the higher of the two plausible "
         "choices (Fable 5.2 is $8/$40), so estimates and the budget guard err high",
     ),
     "claude-sonnet-5": _p(
-        _SONNET_5, None, source=f"official model pages ($2/$10); cache rates from {_3P}",
+        _SONNET_5, None, max_output_tokens=128_000, batch_output_300k=True,
+        source=f"official model pages ($2/$10); cache rates from {_3P}",
         note="launched as an intro price through 2026-08-31; standard since 2026-09-01 per trackers",
     ),
     "claude-sonnet-5-5": _p(
-        _SONNET_5_5, None, source=f"official lineup ($2/$10); cache rates from {_3P}", uncertain=True,
+        _SONNET_5_5, None, max_output_tokens=128_000,
+        source=f"official lineup ($2/$10); cache rates from {_3P}", uncertain=True,
         note="cache read cut from $0.20 to $0.10 (0.05×) on 2026-10-07 per trackers only",
     ),
     "claude-opus-5-5": _p(
-        _OPUS_5_5, None, source=f"official lineup ($4/$20); cache rates from {_3P}", uncertain=True,
+        _OPUS_5_5, None, max_output_tokens=128_000, batch_output_300k=True,
+        source=f"official lineup ($4/$20); cache rates from {_3P}", uncertain=True,
         note="cache rates (read $0.20 = 0.05×) from trackers only",
     ),
     "claude-haiku-5-5": _p(
-        _HAIKU_5_5, None, long_prompt_threshold=100_000, long_prompt_multiplier=5.0,
+        _HAIKU_5_5, None, max_output_tokens=64_000, long_prompt_threshold=100_000, long_prompt_multiplier=5.0,
         source=f"official lineup ('from $0.10 / $0.50'); tiers from {_3P}", uncertain=True,
         note="×5 on every rate for the whole request when input + cache read + cache write > "
         "100,000 tokens — tier boundary from trackers only",
     ),
     "claude-mythos-preview": _p(
-        _MYTHOS_PREVIEW, None, source="third-party coverage; not in the reference table", uncertain=True,
+        _MYTHOS_PREVIEW, None, max_output_tokens=64_000,
+        source="third-party coverage; not in the reference table", uncertain=True,
         note="$25/$125 from third-party coverage (Fable 5 at $10 was 'less than half' its price); "
         "cache rates by the standard multipliers; retired 2026-06-30 per the SDK",
     ),
     # Legacy and retired ids, for re-pricing old jobs.
-    "claude-sonnet-4-0": _p(_SONNET_4, 1024, note="SDK lists end of life 2026-06-15"),
-    "claude-opus-4-1": _p(_OPUS_4_0, 1024, note="retired 2026-08-05"),
-    "claude-opus-4-0": _p(_OPUS_4_0, None, note="retired"),
-    "claude-3-5-haiku-20241022": _p(_HAIKU_3_5, 2048, note="retired 2026-02-19"),
+    "claude-sonnet-4-0": _p(_SONNET_4, 1024, max_output_tokens=64_000, note="SDK lists end of life 2026-06-15"),
+    "claude-opus-4-1": _p(_OPUS_4_0, 1024, max_output_tokens=32_000, note="retired 2026-08-05"),
+    "claude-opus-4-0": _p(_OPUS_4_0, None, max_output_tokens=32_000, note="retired"),
+    "claude-3-5-haiku-20241022": _p(_HAIKU_3_5, 2048, max_output_tokens=8_192, note="retired 2026-02-19"),
 }
 _BUILTIN_ALIASES = {
     "claude-haiku-4-5-20251001": "claude-haiku-4-5",
@@ -194,7 +214,7 @@ _DATE_SUFFIX = re.compile(r"-\d{8}$")
 _PRICE_FIELDS = {f.name for f in dataclasses.fields(Price)}
 _CACHE_RATES = ("cache_write_5m", "cache_write_1h", "cache_read")
 
-PriceSource = Union["PriceTable", Mapping[str, Any], str, Path, None]
+PriceSource = Union["PriceTable", Mapping[str, Any], str, "os.PathLike[str]", None]
 
 
 class PriceTable:
@@ -254,7 +274,11 @@ class PriceTable:
     def with_overrides(self, overrides: Mapping[str, Any]) -> PriceTable:
         """A new table with ``{model: {field: value} | Price}`` applied (see :func:`load_prices`)."""
         if not isinstance(overrides, Mapping):
-            raise ConfigurationError(f"price overrides must be a mapping of model id to price, not {overrides!r}")
+            raise ConfigurationError(
+                "prices= must be a dict of model id -> price fields (e.g. "
+                '{"my-model": {"input": 3.0, "output": 15.0}}), a PriceTable, or the path of a JSON or '
+                f"TOML file holding that dict; not {type(overrides).__name__} {overrides!r:.80}"
+            )
         prices = dict(self._prices)
         for model, spec in overrides.items():
             known = self._lookup(str(model))
@@ -277,7 +301,9 @@ class PriceTable:
             f"    df.claude.estimate(..., model={model!r}, prices={spec})\n"
             f"or build a table once: batchkit.pricing.load_prices({spec}) (a JSON or TOML file "
             f"path works too). Cache rates you leave out are derived from input as 1.25× (5m write), "
-            f"2× (1h write) and 0.1× (read)."
+            f"2× (1h write) and 0.1× (read); add \"max_output_tokens\" to have max_tokens checked too.\n"
+            f"To send to a model whose price you do not know, pass check_model=False: it is then "
+            f"sent unchecked, costs show as unknown, and max_cost= cannot be used."
         )
 
 
@@ -295,10 +321,7 @@ def _override_price(model: str, spec: Any, base: Price | None) -> Price:
             f"{model!r} is not in the price table, so its price needs at least 'input' and "
             f"'output' (US dollars per million tokens), e.g. {{'input': 3.0, 'output': 15.0}}"
         )
-    for key, value in spec.items():
-        numeric = key not in ("uncertain", "min_cacheable_known", "source", "note", "long_prompt_threshold")
-        if numeric and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
-            raise ConfigurationError(f"price field {key!r} for {model!r} must be a number >= 0, not {value!r}")
+    spec = {key: _check_price_field(model, key, value) for key, value in spec.items()}
     fields: dict[str, Any] = {"source": "user override", "note": ""}
     if base is not None:
         fields = dataclasses.asdict(base)
@@ -313,8 +336,56 @@ def _override_price(model: str, spec: Any, base: Price | None) -> Price:
     return Price.from_input_output(**fields)
 
 
+_TEXT_FIELDS = ("source", "note")
+_FLAG_FIELDS = ("uncertain", "min_cacheable_known", "batch_output_300k")
+_COUNT_FIELDS = ("min_cacheable_tokens", "long_prompt_threshold", "max_output_tokens")
+
+
+def _check_price_field(model: str, key: str, value: Any) -> Any:
+    """One override field, checked and normalised (numpy numbers become Python numbers)."""
+    if key in _TEXT_FIELDS:
+        if not isinstance(value, str):
+            raise ConfigurationError(f"price field {key!r} for {model!r} must be text, not {value!r}")
+        return value
+    if key in _FLAG_FIELDS:
+        if not isinstance(value, (bool, np.bool_)):
+            raise ConfigurationError(f"price field {key!r} for {model!r} must be True or False, not {value!r}")
+        return bool(value)
+    if key in _COUNT_FIELDS:
+        if value is None and key != "min_cacheable_tokens":
+            return None
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ConfigurationError(
+                f"price field {key!r} for {model!r} must be a whole number of tokens >= 1, not {value!r}"
+            )
+        return int(value)
+    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
+            or not math.isfinite(value) or value < 0):
+        raise ConfigurationError(
+            f"price field {key!r} for {model!r} must be a number >= 0 (US dollars per million tokens), "
+            f"not {value!r}"
+        )
+    if key == "batch_multiplier" and not 0 < float(value) <= 1:
+        raise ConfigurationError(
+            f"price field 'batch_multiplier' for {model!r} is the fraction of the standard price a batch "
+            f"pays (0.5 = 50% off), so it must be in (0, 1], not {value!r}"
+        )
+    return float(value)
+
+
 def _read_price_file(path: Path) -> Mapping[str, Any]:
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigurationError(
+            f"prices= names the file {str(path)!r}, which does not exist. Pass the path of a JSON or TOML "
+            'file of {"model-id": {"input": 3.0, "output": 15.0}}, or the same mapping as a dict.'
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(
+            f"cannot read the prices file {str(path)!r} ({exc}). Pass a readable UTF-8 JSON or TOML file, "
+            "or the prices as a dict."
+        ) from None
     if path.suffix.lower() == ".toml":
         try:
             import tomllib
@@ -325,13 +396,24 @@ def _read_price_file(path: Path) -> Mapping[str, Any]:
                 raise ConfigurationError(
                     f"reading {path} needs Python 3.11+ or `pip install tomli`; or use a JSON file"
                 ) from None
-        data: Any = tomllib.loads(text)
+        try:
+            data: Any = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigurationError(f"the prices file {str(path)!r} is not valid TOML ({exc}); fix it") from None
     else:
-        data = json.loads(text)
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ConfigurationError(
+                f"the prices file {str(path)!r} is not valid JSON ({exc}); fix it, or name a .toml file"
+            ) from None
     if isinstance(data, Mapping) and set(data) == {"prices"}:
         data = data["prices"]
     if not isinstance(data, Mapping):
-        raise ConfigurationError(f"{path} must hold a table of model id -> price fields")
+        raise ConfigurationError(
+            f"the prices file {str(path)!r} must hold a table of model id -> price fields, "
+            'e.g. {"my-model": {"input": 3.0, "output": 15.0}}'
+        )
     return data
 
 
@@ -355,7 +437,7 @@ def load_prices(overrides: PriceSource = None) -> PriceTable:
         return _DEFAULT_TABLE
     if isinstance(overrides, PriceTable):
         return overrides
-    if isinstance(overrides, (str, Path)):
+    if isinstance(overrides, (str, os.PathLike)):
         overrides = _read_price_file(Path(overrides))
     return _DEFAULT_TABLE.with_overrides(overrides)
 

@@ -78,6 +78,9 @@ __all__ = [
 
 
 Mode = Literal["standard", "batch", "batch+5m", "batch+1h"]
+TokenSource = Literal["offline", "count_tokens", "count_tokens+offline"]
+"""Where an estimate's input tokens come from; ``count_tokens+offline``: requests too large for the
+``count_tokens`` endpoint (over 32 MB, though they fit a batch) were counted offline."""
 MODES: tuple[str, ...] = ("standard", "batch", "batch+5m", "batch+1h")
 """The ways to run a job an estimate compares: Messages API, Batch API, Batch API + prompt cache."""
 MODE_LABELS = {
@@ -478,6 +481,9 @@ class CostEstimate:
     def _token_note(self) -> str:
         if self.token_source == "count_tokens":
             return "counted by the API"
+        if self.token_source == "count_tokens+offline":
+            return ("counted by the API, except requests too large for count_tokens, "
+                    "estimated offline at ≈4 UTF-8 bytes per token")
         return "offline estimate, ≈4 UTF-8 bytes per token"
 
     def _summary(self) -> list[str]:
@@ -561,7 +567,7 @@ def estimate_cost(
     already_answered: int = 0,
     shared_prefix_tokens: int = 0,
     typical_output_tokens: int | None = None,
-    token_source: Literal["offline", "count_tokens"] = "offline",
+    token_source: TokenSource = "offline",
     hit_rate: float | tuple[float, float] = (0.3, 0.98),
     prices: PriceSource = None,
 ) -> CostEstimate:

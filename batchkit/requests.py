@@ -26,6 +26,7 @@ import pandas as pd
 from . import _json
 from .errors import (
     BatchkitWarning,
+    CellError,
     ConfigurationError,
     MissingColumnError,
     PromptError,
@@ -108,6 +109,11 @@ def parse_prompt(prompt: str, columns: Sequence[Hashable], *, positional: Hashab
         pending += literal
         if name is None:
             continue
+        if conversion not in (None, "r", "s", "a"):
+            raise PromptError(
+                f"prompt placeholder {{{name}!{conversion}}} uses !{conversion}, which is not a conversion: "
+                "use !r (repr), !s (str) or !a (ascii), or none. Write a literal '!' outside the braces."
+            )
         if name == "":
             if positional is None:
                 raise PromptError(
@@ -184,7 +190,7 @@ def render_prompts(
                 f"column {str(f.column)!r} appears more than once in the DataFrame; "
                 "rename the duplicates so the prompt is unambiguous"
             )
-        strs, missing = _cells_to_str(values, f.spec, f.conversion)
+        strs, missing = _cells_to_str(values, f.spec, f.conversion, column=f.column)
         for pos in missing:
             skipped.setdefault(int(pos), f"missing value in column {str(f.column)!r}")
         rendered_columns[key] = strs
@@ -211,7 +217,14 @@ def _render_callable(frame: pd.DataFrame, fn: Callable[[pd.Series], str | None])
     texts: list[str | None] = []
     skipped: dict[int, str] = {}
     for pos, (_, row) in enumerate(frame.iterrows()):
-        text = fn(row)
+        try:
+            text = fn(row)
+        except Exception as exc:  # the caller's own code: say which row, keep its traceback
+            raise PromptError(
+                f"the prompt function raised {type(exc).__name__} ({exc}) on row {pos}. Fix the function, "
+                f"or have it return None for rows it cannot render (they are then skipped). "
+                f"Columns a row has: {_list_columns(list(frame.columns))}"
+            ) from exc
         if text is None:
             skipped[pos] = "the prompt function returned None"
         elif not isinstance(text, str):
@@ -223,8 +236,15 @@ def _render_callable(frame: pd.DataFrame, fn: Callable[[pd.Series], str | None])
     return Rendered(texts, skipped)
 
 
-def _cells_to_str(values: pd.Series, spec: str, conversion: str | None) -> tuple[list[Any], Iterable[int]]:
-    """A column's cells as strings (None where missing) and the positions that are missing."""
+def _cells_to_str(
+    values: pd.Series, spec: str, conversion: str | None, *, column: Hashable = None
+) -> tuple[list[Any], Iterable[int]]:
+    """A column's cells as strings (None where missing) and the positions that are missing.
+
+    Raises:
+        CellError: a cell the format spec does not fit, or one nested too deep to render;
+            the message names the row, the column and the placeholder.
+    """
     missing_mask = values.isna().to_numpy()
     missing = missing_mask.nonzero()[0]
     cells = values.tolist()
@@ -234,18 +254,39 @@ def _cells_to_str(values: pd.Series, spec: str, conversion: str | None) -> tuple
         if pd.api.types.is_string_dtype(values.dtype) and all(type(c) is str for c in cells):
             return cells, missing
     out: list[Any] = []
-    for cell, absent in zip(cells, missing_mask):
-        if absent:
-            out.append(None)
-            continue
-        if conversion == "r":
-            cell = repr(cell)
-        elif conversion == "s":
-            cell = str(cell)
-        elif conversion == "a":
-            cell = ascii(cell)
-        out.append(format(cell, spec) if spec else _cell_text(cell))
+    try:
+        for cell, absent in zip(cells, missing_mask, strict=True):
+            if absent:
+                out.append(None)
+                continue
+            if conversion == "r":
+                cell = repr(cell)
+            elif conversion == "s":
+                cell = str(cell)
+            elif conversion == "a":
+                cell = ascii(cell)
+            out.append(format(cell, spec) if spec else _cell_text(cell))
+    except (ValueError, TypeError, RecursionError) as exc:  # only on failure: no per-row cost
+        _raise_cell_error(exc, len(out), cells[len(out)], column, spec, conversion)
     return out, missing
+
+
+def _raise_cell_error(
+    exc: BaseException, row: int, cell: Any, column: Hashable, spec: str, conversion: str | None
+) -> None:
+    field_text = "{" + str(column) + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+    if isinstance(exc, RecursionError):
+        raise CellError(
+            f"row {row}, column {str(column)!r}: the value is nested too deep to render as text (lists or dicts "
+            f"thousands of levels deep). Flatten that cell, or skip the row (set it to None).",
+            column=str(column), row=row,
+        ) from None
+    raise CellError(
+        f"row {row}, column {str(column)!r}: the placeholder {field_text} cannot format "
+        f"{type(cell).__name__} {cell!r:.40} ({exc}). Use a format that fits the column's values "
+        f"(e.g. {{{column}}} with no spec for text), or convert the column first (df[{str(column)!r}].astype(float)).",
+        column=str(column), row=row,
+    ) from None
 
 
 def _cell_text(cell: Any) -> str:
@@ -338,6 +379,11 @@ def build_template(
         blob = _json.dumps_sorted(body)
     except TypeError as exc:
         raise ConfigurationError(f"request params must be JSON-serializable: {exc}") from None
+    except RecursionError:
+        raise ConfigurationError(
+            "the request params are nested too deep to send as JSON (thousands of levels); flatten the "
+            "system blocks or params that hold such a value"
+        ) from None
     if blob.count(_SENTINEL_JSON) != 1:
         raise ConfigurationError("the row text must appear exactly once in the request")
     prefix, suffix = blob.split(_SENTINEL_JSON)

@@ -12,14 +12,18 @@ fresh process validates and types its answers exactly as the process that submit
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+import enum
+import types
+import typing
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from . import _json
-from .errors import ConfigurationError
+from .errors import ConfigurationError, InvalidOptionError, OptionTypeError
 
 __all__ = ["OutputSpec", "classify_spec", "extract_spec"]
 
@@ -98,15 +102,35 @@ def classify_spec(
     """The spec of ``df.claude.classify``.
 
     Raises:
-        ConfigurationError: ``labels`` is not a non-empty list of distinct strings.
+        InvalidOptionError: ``labels`` is not a list of at least two distinct, non-blank strings
+            (``OptionTypeError`` when a label is not a string: nothing is converted silently).
     """
-    if isinstance(labels, str) or not isinstance(labels, Sequence) or not labels:
-        raise ConfigurationError(
-            f"labels must be a non-empty list of strings such as ['negative', 'neutral', 'positive'], not {labels!r}"
+    for name, flag in (("multi", multi), ("reasoning", reasoning)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise OptionTypeError(f"{name} must be True or False, not {flag!r}", option=name)
+    if isinstance(labels, (str, bytes, Mapping)) or not isinstance(labels, Iterable):
+        raise OptionTypeError(
+            f"labels must be a list of strings such as ['negative', 'neutral', 'positive'], not {labels!r:.80}",
+            option="labels",
         )
-    labels = [str(label) for label in labels]
+    labels = list(labels)
+    odd = [label for label in labels if not isinstance(label, str)]
+    if odd:
+        raise OptionTypeError(
+            f"labels must be strings, but {odd[0]!r} is {type(odd[0]).__name__}; the column can only hold "
+            f"the labels as given, so write them as strings: labels={[str(label) for label in labels]!r:.120}",
+            option="labels",
+        )
+    if len(labels) < 2:
+        raise InvalidOptionError(
+            f"classify needs at least two labels to choose from, not {labels!r}; for a yes/no question use "
+            "labels=['yes', 'no'], for free text use df.claude.batch",
+            option="labels",
+        )
+    if any(not label.strip() for label in labels):
+        raise InvalidOptionError(f"labels must not be blank; got {labels!r}", option="labels")
     if len(set(labels)) != len(labels):
-        raise ConfigurationError(f"labels must be distinct; got {labels}")
+        raise InvalidOptionError(f"labels must be distinct; got {labels}", option="labels")
     properties: dict[str, Any] = {}
     columns: list[tuple[str, str]] = []
     if reasoning:  # before the label, so the model reasons first
@@ -136,6 +160,8 @@ def extract_spec(schema: Any, *, prefix: str = "") -> OutputSpec:
     """
     import pydantic
 
+    if not isinstance(prefix, str):
+        raise OptionTypeError(f"prefix must be a string such as 'llm_', not {prefix!r}", option="prefix")
     if isinstance(schema, Mapping):
         if not schema:
             raise ConfigurationError("schema must name at least one field")
@@ -143,12 +169,14 @@ def extract_spec(schema: Any, *, prefix: str = "") -> OutputSpec:
         for name, annotation in schema.items():
             if not isinstance(name, str) or not name.isidentifier():
                 raise ConfigurationError(f"schema field names must be identifiers, not {name!r}")
+            _check_field_type(annotation, name)
             fields[name] = (annotation, ...)
         try:
             model = pydantic.create_model("Extraction", **fields)  # type: ignore[call-overload]
         except (TypeError, pydantic.PydanticSchemaGenerationError) as exc:
             raise ConfigurationError(f"cannot build a schema from {schema!r}: {exc}") from None
     elif isinstance(schema, type) and issubclass(schema, pydantic.BaseModel):
+        _check_field_type(schema, schema.__name__)
         model = schema
     else:
         raise ConfigurationError(
@@ -161,6 +189,45 @@ def extract_spec(schema: Any, *, prefix: str = "") -> OutputSpec:
         raise ConfigurationError(f"cannot build a JSON schema for {model.__name__}: {exc}") from None
     columns = tuple((f"{prefix}{name}", name) for name in json_schema["properties"])
     return OutputSpec("extract", json_schema, columns)
+
+
+SUPPORTED_TYPES = (
+    "str, int, float, bool, datetime.date, datetime.datetime, Literal[...] of strings or numbers, an Enum, "
+    "list[...] of these, a nested pydantic model, and X | None of any of them"
+)
+
+
+def _check_field_type(annotation: Any, path: str) -> None:
+    """Refuse a type that cannot become a typed column (or that structured outputs cannot ask for)."""
+    import pydantic
+
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation in (str, int, float, bool, dt.date, dt.datetime):
+        return
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return
+    if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+        for name, info in annotation.model_fields.items():
+            _check_field_type(info.annotation, f"{path}.{name}")
+        return
+    if origin is typing.Literal and args and all(isinstance(a, (str, int, float, bool)) for a in args):
+        return
+    if origin is typing.Annotated:
+        return _check_field_type(args[0], path)
+    if origin in (typing.Union, types.UnionType) and any(a is not type(None) for a in args):
+        for arg in args:
+            if arg is not type(None):
+                _check_field_type(arg, path)
+        return
+    if origin is list and len(args) == 1:
+        return _check_field_type(args[0], f"{path}[]")
+    shown = getattr(annotation, "__name__", None) if origin is None else None
+    raise InvalidOptionError(
+        f"schema field {path!r} has type {shown or annotation!r}, which extract cannot ask for or type into a "
+        f"column. Supported: {SUPPORTED_TYPES}. E.g. use float for a number, str for free text, "
+        f"list[str] for a list.",
+        option="schema",
+    )
 
 
 def _strict(node: Any) -> Any:

@@ -190,3 +190,31 @@ def test_fifty_thousand_real_rows_get_their_own_answers_and_duplicates_go_once()
     assert (out["s"] == "re:Sentiment: " + big["document"]).all()
     assert sim.stats()["batch_requests_received"] == big["document"].nunique()
     assert sim.stats()["batches_created"] == -(-big["document"].nunique() // 700)
+
+
+# --------------------------------------------------------------------------- options: checked once, stored, typed
+
+
+def test_options_are_stored_under_their_old_keys_and_read_back_typed(client):
+    df = pd.DataFrame({"t": [f"r{i}" for i in range(12)]})
+    job = df.claude.submit("{t}", client=client, chunk_size=5, max_retries=3, poll_interval=0.01,
+                           max_tokens=40, cache=False).wait()
+    stored = job.store.load_job(job.job_id)["spec"]
+    assert {"prompt", "max_tokens", "max_retries", "poll_interval", "chunk_size", "chunk_bytes", "cache",
+            "cache_ttl", "estimate"} <= set(stored)
+    assert (stored["chunk_size"], stored["max_retries"], stored["max_tokens"]) == (5, 3, 40)
+    fresh = batchkit.Job(job.job_id, store=job.store, client=client)  # as a new process would read it
+    assert fresh.spec.run.chunk_size == 5 and fresh.spec.run.poll_interval == 0.01 and fresh.spec.max_tokens == 40
+    assert fresh.max_retries == 3 and fresh.output_spec is None
+    assert job.batches()["n_requests"].tolist() == [5, 5, 2]
+
+
+def test_series_takes_output_in_every_method(sim, client):
+    s = pd.Series(["x", "y"], name="review")
+    job = s.claude.submit("Say {}", output="said", client=client, poll_interval=0.01).wait()
+    assert job.output == "said"
+    out = s.claude.batch("Say {}", output="said", client=client, poll_interval=0.01)
+    assert out.name == "said" and out.tolist() == ["re:Say x", "re:Say y"]
+    calls = api_calls(sim)
+    guess = s.claude.estimate("Say {}", output="said", client=client)
+    assert guess.already_answered == 2 and api_calls(sim) == calls  # nothing left to count

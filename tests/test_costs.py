@@ -35,12 +35,12 @@ def test_prime_costs_at_most_12_percent_of_the_standard_api_and_a_rerun_costs_no
     sim = Simulator(config=SimConfig(time_scale=20.0))  # default concurrency, no extra miss rate
     client = sim.client()
     kwargs = dict(labels=["positive", "negative"], model="claude-sonnet-4-6", max_tokens=20, client=client,
-                  cache="prime", poll_interval=0.02)
+                  cache="prime", poll_interval=0.02, output="predicted")  # the data has its own "label"
     guess = reviews.claude.estimate(INSTRUCTIONS + "{document}", max_tokens=20, model="claude-sonnet-4-6",
                                     client=client, cache="prime", typical_output_tokens=10)
     assert isinstance(guess, CostEstimate) and guess.token_source == "count_tokens"
     out = reviews.claude.classify(INSTRUCTIONS + "{document}", **kwargs)
-    assert out["label"].notna().all()
+    assert out["predicted"].notna().all()
     job = batchkit.Job.load(batchkit.jobs()["job_id"].iloc[0], client=client)
     cost = job.cost
     assert cost.total <= 0.12 * cost.standard, str(cost)
@@ -52,7 +52,7 @@ def test_prime_costs_at_most_12_percent_of_the_standard_api_and_a_rerun_costs_no
     # A re-run: nothing sent, nothing paid.
     created = sim.stats()["batches_created"]
     again = reviews.claude.classify(INSTRUCTIONS + "{document}", **kwargs)
-    assert again["label"].equals(out["label"]) and sim.stats()["batches_created"] == created
+    assert again["predicted"].equals(out["predicted"]) and sim.stats()["batches_created"] == created
 
 
 def test_auto_marks_a_long_shared_prefix_and_not_a_short_one():

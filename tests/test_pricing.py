@@ -156,11 +156,39 @@ def test_dict_override_of_a_known_model() -> None:
         ({"new-model": {"input": 1, "output": 2, "cache_hit": 0.1}}, "unknown price field"),
         ({"new-model": {"input": -1, "output": 2}}, "must be a number >= 0"),
         ({"new-model": 3.0}, "must be a mapping"),
+        ({"new-model": {"input": float("nan"), "output": 2}}, "must be a number >= 0"),
+        ({"new-model": {"input": 1, "output": float("inf")}}, "must be a number >= 0"),
+        ({"new-model": {"input": 1, "output": 2, "max_output_tokens": 2.5}}, "whole number of tokens"),
+        ({"new-model": {"input": 1, "output": 2, "batch_multiplier": 2}}, "in \\(0, 1\\]"),
+        ({"new-model": {"input": 1, "output": 2, "uncertain": "no"}}, "True or False"),
     ],
 )
 def test_bad_overrides_are_configuration_errors(spec: dict, match: str) -> None:
     with pytest.raises(ConfigurationError, match=match):
         load_prices(spec)
+
+
+def test_every_current_model_has_an_output_cap_and_the_300k_beta_list_is_in_the_table() -> None:
+    table = load_prices()
+    for model in sdk_model_ids():
+        assert table.get(model).max_output_tokens is not None, model
+    assert table.get("claude-haiku-4-5").max_output_tokens == 64_000
+    assert table.get("claude-opus-4-8").max_output_tokens == 128_000
+    covered = {m for m in table if table.get(m).batch_output_300k}
+    assert {"claude-opus-4-6", "claude-opus-5", "claude-sonnet-4-6"} <= covered
+    assert not covered & {"claude-haiku-4-5", "claude-sonnet-4-5", "claude-fable-5"}
+    # users extend it like any price field; numpy numbers are numbers
+    price = load_prices({"new": {"input": np.float64(1), "output": 5, "max_output_tokens": np.int64(9000)}}).get("new")
+    assert (price.max_output_tokens, type(price.max_output_tokens), price.input) == (9000, int, 1.0)
+
+
+def test_a_missing_or_malformed_price_file_names_its_path(tmp_path) -> None:
+    with pytest.raises(ConfigurationError, match=r"nope\.json.*does not exist"):
+        load_prices(tmp_path / "nope.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{oops")
+    with pytest.raises(ConfigurationError, match=r"bad\.json.*not valid JSON"):
+        load_prices(bad)
 
 
 def test_file_overrides_json_and_toml(tmp_path) -> None:

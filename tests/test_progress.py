@@ -179,15 +179,18 @@ def test_a_rerun_that_sends_nothing_shows_no_batches_and_no_cost():
 
 def test_a_job_on_a_model_with_no_price_still_shows_its_progress_without_a_cost():
     sim = make_sim(models=("my-finetune",))
-    job = frame(3).claude.submit("{t}", model="my-finetune", client=sim.client(), poll_interval=0.01).wait()
+    job = frame(3).claude.submit(
+        "{t}", model="my-finetune", check_model=False, client=sim.client(), poll_interval=0.01
+    ).wait()
     snapshot = progress.snapshot(job)
     assert snapshot.done and snapshot.by_status == {"succeeded": 3} and snapshot.cost is None
     assert "3 succeeded" in repr(job) and "unknown" in render_text(snapshot)
 
 
 def test_widget_fills_in_and_turns_green():
-    # Batches of 5, 5 and 2 requests, one at a time: the small one ends first.
-    sim = make_sim(processing=Processing(fixed_latency=0.2, per_request=0.1, concurrency=1))
+    # Batches of 5, 5 and 2 requests, one at a time: the small one ends first. The first ends
+    # 0.6 s in, long enough for a loaded machine to draw the widget before any row is done.
+    sim = make_sim(processing=Processing(fixed_latency=0.6, per_request=0.1, concurrency=1))
     job = frame(12).claude.submit("{t}", client=sim.client(), poll_interval=0.02, chunk_size=5)
     widget = JobWidget(job, interval=0.05)
     assert (widget.bar.value, widget.bar.max, widget.bar.bar_style) == (0, 12, "")

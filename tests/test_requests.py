@@ -9,7 +9,14 @@ from batchkit import _json
 import pandas as pd
 import pytest
 
-from batchkit.errors import BatchkitWarning, ConfigurationError, MissingColumnError, PromptError, RequestTooLargeError
+from batchkit.errors import (
+    BatchkitWarning,
+    CellError,
+    ConfigurationError,
+    MissingColumnError,
+    PromptError,
+    RequestTooLargeError,
+)
 from batchkit.requests import (
     MAX_BATCH_REQUESTS,
     build_template,
@@ -89,6 +96,29 @@ def test_prompt_without_placeholder_warns_that_rows_collapse_to_one_request():
         out = render_prompts(df, "Tell me a joke")
     plan = plan_requests(out, template())
     assert len(plan.lines) == 1 and len(set(plan.row_keys)) == 1
+
+
+def test_conversions_other_than_r_s_a_are_refused():
+    df = pd.DataFrame({"x": ["a"]})
+    assert render_prompts(df, "{x!r}").texts == ["'a'"]
+    with pytest.raises(PromptError, match=r"!z.*use !r"):
+        render_prompts(df, "{x!z}")
+
+
+def test_a_format_that_does_not_fit_a_cell_names_the_row_column_and_format():
+    df = pd.DataFrame({"price": [1.5, "n/a", 2.0]})
+    with pytest.raises(CellError, match=r"row 1, column 'price'.*\{price:\.2f\}") as info:
+        render_prompts(df, "{price:.2f}")
+    assert (info.value.row, info.value.column) == (1, "price")
+
+
+def test_a_cell_nested_too_deep_is_named_not_a_recursion_error():
+    deep: object = "x"
+    for _ in range(5000):
+        deep = {"k": deep}
+    df = pd.DataFrame({"doc": pd.Series([{"k": 1}, deep], dtype=object)})
+    with pytest.raises(CellError, match=r"row 1, column 'doc'.*nested too deep"):
+        render_prompts(df, "{doc}")
 
 
 def test_malformed_template_is_a_prompt_error():

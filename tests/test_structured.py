@@ -42,10 +42,31 @@ def test_multi_label_gives_lists():
     assert frame["label"].iloc[0] == ["a", "c"]
 
 
-@pytest.mark.parametrize("labels", [[], "pos,neg", ["a", "a"], None])
+@pytest.mark.parametrize("labels", [[], "pos,neg", ["a", "a"], None, [1, 2], ["only"], ["a", ""]])
 def test_bad_label_sets_are_refused(labels):
     with pytest.raises(ConfigurationError):
         classify_spec(labels)
+
+
+def test_labels_are_never_converted_silently():
+    with pytest.raises(TypeError, match=r"labels=\['1', '2'\]"):  # also a ConfigurationError
+        classify_spec([1, 2])
+    assert classify_spec(("b", "a")).labels == ("b", "a")  # any sequence of strings, order kept
+
+
+@pytest.mark.parametrize("annotation", [complex, object, dict, list, set, bytes, dict[str, int], list[complex]])
+def test_types_that_cannot_be_typed_are_refused_with_the_supported_list(annotation):
+    with pytest.raises(ConfigurationError, match="Supported: str, int, float, bool"):
+        extract_spec({"x": annotation})
+
+
+def test_supported_types_nest():
+    class Inner(pydantic.BaseModel):
+        when: dt.date | None
+        kind: Literal["a", "b"]
+
+    spec = extract_spec({"inner": Inner, "tags": list[str], "size": Size | None, "n": int | None})
+    assert [c for c, _ in spec.columns] == ["inner", "tags", "size", "n"]
 
 
 class Size(enum.Enum):
