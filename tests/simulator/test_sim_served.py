@@ -133,7 +133,7 @@ def test_cli_prints_exactly_one_line_and_stops_on_sigterm() -> None:
         line = proc.stdout.readline()
         assert line.startswith("batchkit simulator listening on http://127.0.0.1:")
         base_url = line.split()[-1]
-        assert httpx2.get(f"{base_url}/_sim/stats").json()["batches_created"] == 0
+        assert httpx2.get(f"{base_url}/_sim/stats", headers={"x-api-key": "k"}).json()["batches_created"] == 0
     finally:
         proc.terminate()
         rest = proc.communicate(timeout=10)[0]
