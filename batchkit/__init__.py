@@ -23,6 +23,7 @@ from .errors import (
     NoCredentialsError,
     PromptError,
     RequestTooLargeError,
+    ServerUnreachableError,
     StoreError,
     UnknownModelError,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "NoCredentialsError",
     "PromptError",
     "RequestTooLargeError",
+    "ServerUnreachableError",
     "Store",
     "StoreError",
     "UnknownModelError",

@@ -51,7 +51,7 @@ from .requests import (
     plan_requests,
     render_prompts,
 )
-from .store import Store
+from .store import Store, default_store_path
 
 __all__ = ["Call", "estimate", "prepare", "submit"]
 
@@ -256,11 +256,12 @@ def submit(
     prices: Any = None,
 ) -> Job:
     """Check the budget, write the job down and start it."""
-    resolved_store = Store.resolve(store)
-    # Nothing to send (empty frame, every row skipped) needs no client or key.
+    # Nothing to send (empty frame, every row skipped) needs no client or key. The default store
+    # depends on what the client talks to (asked once per client): the simulator's is its own.
     resolved_client = backend.resolve_client(client) if call.plan.lines else client
+    resolved_store = Store.resolve(store if store is not None else default_store_path(resolved_client))
     if resolved_client is not None:
-        resolved_store.claim_backend("simulator" if backend.is_local(resolved_client) else "Anthropic API")
+        resolved_store.claim_backend(backend.api_name(resolved_client))
     mode = run_mode(call)
     try:
         guess = estimate(

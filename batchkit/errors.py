@@ -8,7 +8,8 @@ data (a row's ``status`` in :meth:`batchkit.Job.outcomes`), never exceptions. Er
 
     BatchkitError
     ├── ConfigurationError            no API key and no simulator, bad option values
-    │   └── NoCredentialsError
+    │   ├── NoCredentialsError
+    │   └── ServerUnreachableError (ConnectionError)   the base URL does not answer
     ├── PromptError (ValueError)      a template that cannot render
     │   └── MissingColumnError (KeyError)
     ├── RequestTooLargeError (ValueError)   one row alone exceeds the batch size limit
@@ -32,6 +33,7 @@ __all__ = [
     "NoCredentialsError",
     "PromptError",
     "RequestTooLargeError",
+    "ServerUnreachableError",
     "StoreError",
     "UnknownModelError",
 ]
@@ -54,6 +56,14 @@ class ConfigurationError(BatchkitError):
 
 class NoCredentialsError(ConfigurationError):
     """No API key is configured and no simulator is running."""
+
+
+class ServerUnreachableError(ConfigurationError, ConnectionError):
+    """The base URL does not answer, so batchkit cannot ask whether it is the simulator or the API."""
+
+    def __init__(self, message: str, *, url: str) -> None:
+        super().__init__(message)
+        self.url = url
 
 
 class PromptError(BatchkitError, ValueError):

@@ -16,6 +16,7 @@ def test_public_names():
         "DEFAULT_MAX_TOKENS", "DEFAULT_MODEL", "BatchkitError", "BatchkitWarning", "BudgetExceededError",
         "ConfigurationError", "CostEstimate", "Job", "JobCost", "JobNotFoundError", "JobStateError",
         "MissingColumnError", "NoCredentialsError", "PromptError", "RequestTooLargeError", "Store",
+        "ServerUnreachableError",
         "StoreError", "UnknownModelError", "__version__", "display_job", "get_default_client", "jobs", "set_default_client",
         "start_simulator",
     ])
