@@ -74,17 +74,17 @@ class SimClock:
                 past :data:`LATEST`. The clock is left as it was.
         """
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-            raise ValueError(f"seconds must be a number, not {type(seconds).__name__}")
+            raise ValueError(f"must be a number of seconds, not {type(seconds).__name__}")
         seconds = float(seconds)
         if not math.isfinite(seconds):
-            raise ValueError(f"seconds must be a finite number, not {seconds}")
+            raise ValueError(f"must be a finite number of seconds, not {seconds}")
         if seconds < 0:
-            raise ValueError(f"the clock only moves forward (seconds must be >= 0, not {seconds:g})")
+            raise ValueError(f"the clock only moves forward: must be >= 0, not {seconds:g}")
         with self._lock:
             room = LATEST - self._now_unlocked()
             if seconds > room:
-                raise ValueError(f"seconds={seconds:g} would take the clock past 9999-01-01; "
-                                 f"at most {room:.0f} more seconds can be advanced")
+                raise ValueError(f"{seconds:g} s would take the clock past 9999-01-01; "
+                                 f"at most {room:.0f} s more can be advanced")
             self._sim0 += seconds
 
     def wall_seconds(self, sim_seconds: float) -> float:

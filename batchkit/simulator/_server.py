@@ -100,6 +100,8 @@ class _Handler(BaseHTTPRequestHandler):
         # API's error shape rather than an HTML page.
         if code == 501:  # a method no route knows
             code, message = 405, f"Method {self.command} not allowed"
+        if self.request_version == "HTTP/0.9":  # the request line was not understood: answer in 1.1
+            self.request_version = "HTTP/1.1"
         try:
             self._refuse(code, message or explain or _REASONS.get(code, "Bad Request"))
         except OSError:
