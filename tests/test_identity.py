@@ -17,13 +17,13 @@ import anthropic
 import httpx2
 import pandas as pd
 import pytest
-from conftest import frame, make_sim
 
 import batchkit
 from batchkit import backend
 from batchkit.errors import NoCredentialsError, ServerUnreachableError
 from batchkit.simulator import serve
 from batchkit.store import default_store_path
+from tests.conftest import frame, make_sim
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "host", "content-length"}
 
@@ -104,7 +104,7 @@ def closed_port_url() -> str:
 
 
 def test_a_loopback_gateway_to_the_real_api_gets_the_real_store_and_poll_schedule(served, xdg) -> None:
-    sim, server = served
+    _, server = served
     gateway = Gateway(server.base_url, strip=True)
     try:
         client = anthropic.Anthropic(base_url=gateway.base_url, api_key="sk-ant-real", max_retries=0)
@@ -125,7 +125,7 @@ def test_a_loopback_gateway_to_the_real_api_gets_the_real_store_and_poll_schedul
 
 
 def test_a_proxy_in_front_of_the_simulator_is_still_the_simulator(served, xdg) -> None:
-    sim, server = served
+    _, server = served
     gateway = Gateway(server.base_url, strip=False)
     try:
         client = anthropic.Anthropic(base_url=gateway.base_url, api_key="k")

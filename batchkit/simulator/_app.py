@@ -77,8 +77,8 @@ _ERROR_TYPES = {
     400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
     403: "permission_error", 404: "not_found_error", 405: "invalid_request_error", 408: "timeout_error",
     409: "conflict_error", 411: "invalid_request_error", 413: "request_too_large", 414: "invalid_request_error",
-    415: "invalid_request_error", 431: "invalid_request_error", 429: "rate_limit_error", 500: "api_error", 502: "api_error",
-    503: "api_error", 504: "timeout_error", 529: "overloaded_error",
+    415: "invalid_request_error", 429: "rate_limit_error", 431: "invalid_request_error", 500: "api_error",
+    502: "api_error", 503: "api_error", 504: "timeout_error", 529: "overloaded_error",
 }
 _REASONS = {
     200: "OK", 400: "Bad Request", 401: "Unauthorized", 402: "Payment Required",

@@ -75,7 +75,10 @@ class SimClock:
         """
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
             raise ValueError(f"must be a number of seconds, not {type(seconds).__name__}")
-        seconds = float(seconds)
+        try:
+            seconds = float(seconds)
+        except OverflowError:  # an int with hundreds of digits
+            seconds = math.inf
         if not math.isfinite(seconds):
             raise ValueError(f"must be a finite number of seconds, not {seconds}")
         if seconds < 0:

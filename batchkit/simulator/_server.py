@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import threading
+import traceback
 import urllib.request
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -153,6 +154,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         except TimeoutError:  # the body stopped arriving before Content-Length was reached
             self._refuse(408, f"the request body did not arrive within {self.timeout} s")
+            return
+        except Exception as exc:  # a bug: still an answer (and the traceback on stderr), not a cut
+            traceback.print_exc()
+            self._refuse(500, f"the simulator failed on this request: {type(exc).__name__}: {exc}")
             return
         status, headers = started
         if body.left:  # body not consumed (e.g. 413, 401): drain a little, else close
