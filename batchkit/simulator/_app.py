@@ -450,6 +450,7 @@ def _too_large(limit: int) -> ApiError:
 
 
 _ALL_BUT_STRUCTURE = bytes(range(256)).translate(None, b'{}[]"')
+_ESCAPED_QUOTE_OR_BACKSLASH = re.compile(rb'\\["\\]')
 _STRING = re.compile(rb'"[^"]*"')
 _SQUARE = bytes.maketrans(b"{}", b"[]")
 
@@ -457,22 +458,24 @@ _SQUARE = bytes.maketrans(b"{}", b"[]")
 def too_deep(data: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     """Whether the JSON in ``data`` nests arrays and objects more than ``limit`` deep.
 
-    Without recursion, and in passes that run at C speed: fewer brackets than ``limit`` settle
-    it at once (most bodies); otherwise escaped backslashes and quotes are dropped, everything
-    but brackets and quotes is deleted, strings (now only the brackets they held) are cut out,
-    and each pass of ``replace("[]", "")`` removes the innermost level. Input that is not
-    well-formed is left for the decoder to refuse.
+    Without recursion, in passes that run at C speed (about 5 ms per MB when a body has more
+    brackets than ``limit``; a few µs for a typical message). Everything but brackets and
+    quotes is deleted — after escaped quotes and backslashes, which delimit nothing — and a
+    body with at most ``limit`` brackets is settled. Otherwise the strings are cut out (the
+    brackets they hold are text) and each ``replace("[]", "")`` removes the innermost level.
+    Input that is not well-formed is left for the decoder to refuse.
 
     >>> too_deep(b'["[[[[", [[1]]]', limit=3), too_deep(b"[[[[1]]]]", limit=3)
     (False, True)
     """
-    if data.count(b"[") + data.count(b"{") <= limit:
+    structure = data.translate(None, _ALL_BUT_STRUCTURE)
+    if structure.count(b"[") + structure.count(b"{") <= limit:
         return False
-    if b"\\\\" in data:
-        data = data.replace(b"\\\\", b"")  # first: in \\\" the quote is escaped, in \\" it is not
-    if b'\\"' in data:
-        data = data.replace(b'\\"', b"")
-    brackets = _STRING.sub(b"", data.translate(None, _ALL_BUT_STRUCTURE)).translate(_SQUARE)
+    if b'\\"' in data:  # some quote is escaped (or follows an escaped backslash): tell which
+        structure = _ESCAPED_QUOTE_OR_BACKSLASH.sub(b"", data).translate(None, _ALL_BUT_STRUCTURE)
+    # Two adjacent quotes go together (an empty string, or the end of one and the start of the
+    # next): dropping them keeps every bracket on its side of every string, and leaves few strings.
+    brackets = _STRING.sub(b"", structure.replace(b'""', b"")).translate(_SQUARE)
     for _ in range(limit):
         inner = brackets.replace(b"[]", b"")
         if not inner or len(inner) == len(brackets):  # done, or not well-formed
