@@ -174,6 +174,17 @@ def url_is_simulator(base_url: str) -> bool:
     return known
 
 
+def forget_server_identities() -> None:
+    """Forget what every server said it is, so the next call asks again.
+
+    Only needed when, in one process, a different kind of server takes over a URL already asked
+    (the simulator stopped and a gateway to the real API started on the same port).
+    """
+    with _identity_lock:
+        _said.clear()
+        _said_by_url.clear()
+
+
 def _ask(client: anthropic.Anthropic, url: str) -> bool:
     try:
         headers = client.with_options(max_retries=1, timeout=PROBE_TIMEOUT).models.with_raw_response.list(

@@ -184,8 +184,11 @@ def test_the_environment_base_url_is_asked_once_per_process(served, xdg, monkeyp
         for _ in range(3):  # each call without client= builds a client from the environment
             assert backend.is_simulator(backend.resolve_client())
         assert sim.stats()["models.list"] == 1
+        backend.forget_server_identities()
+        assert default_store_path() == xdg / "simulator.sqlite3"
+        assert sim.stats()["models.list"] == 2  # asked again
     finally:
-        backend._said_by_url.pop(server.base_url, None)  # the port may serve something else later
+        backend.forget_server_identities()  # the port may serve something else later
 
 
 def test_a_server_that_does_not_answer_stops_the_call_before_anything_is_stored(xdg, monkeypatch) -> None:
