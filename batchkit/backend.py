@@ -25,7 +25,7 @@ import datetime as dt
 import os
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -54,7 +54,7 @@ PROBE_TIMEOUT = 10.0
 # client built from the environment shares.
 _said: weakref.WeakKeyDictionary[Any, dict[str, bool]] = weakref.WeakKeyDictionary()
 _said_by_url: dict[str, bool] = {}
-_asking: dict[Any, threading.Lock] = {}
+_asking: dict[tuple[int, str], threading.Lock] = {}
 _identity_lock = threading.Lock()
 
 REAL_API_POLL_SCHEDULE = (30.0, 60.0, 120.0, 300.0, 600.0)
@@ -121,27 +121,11 @@ def is_simulator(client: anthropic.Anthropic) -> bool:
     if _in_process_simulator(http):
         return True
     env_url = (os.environ.get("ANTHROPIC_BASE_URL") or "").rstrip("/")
-    shared = url == env_url and type(http).__name__ == "SyncHttpxClientWrapper"  # the SDK's own, not one passed in
-    known = _said_by_url.get(url) if shared else _said.get(http, {}).get(url)
-    if known is not None:
-        return known
-    key = url if shared else (id(http), url)
+    if url == env_url and type(http).__name__ == "SyncHttpxClientWrapper":  # built from the environment
+        return _once(_said_by_url, url, lambda: _ask(client, url))
     with _identity_lock:
-        asking = _asking.setdefault(key, threading.Lock())
-    try:
-        with asking:  # a second thread waits for the first one's answer instead of asking again
-            known = _said_by_url.get(url) if shared else _said.get(http, {}).get(url)
-            if known is None:
-                known = _ask(client, url)
-                with _identity_lock:
-                    if shared:
-                        _said_by_url[url] = known
-                    else:
-                        _said.setdefault(http, {})[url] = known
-    finally:
-        with _identity_lock:
-            _asking.pop(key, None)  # later callers find the answer (or, unreachable, ask again)
-    return known
+        answers = _said.setdefault(http, {})
+    return _once(answers, url, lambda: _ask(client, url))
 
 
 is_local = is_simulator
@@ -163,14 +147,35 @@ def url_is_simulator(base_url: str) -> bool:
     url = base_url.rstrip("/")
     if (urlsplit(url).hostname or "") in ANTHROPIC_HOSTS:
         return False
-    known = _said_by_url.get(url)
-    if known is None:
+
+    def ask() -> bool:
         try:
             response = httpx2.get(f"{url}/v1/models", params={"limit": 1}, timeout=PROBE_TIMEOUT,
                                   headers={"anthropic-version": "2023-06-01"})
         except httpx2.HTTPError as exc:
             raise _unreachable(url, exc) from exc
-        known = _said_by_url[url] = SIMULATOR_HEADER in response.headers
+        return SIMULATOR_HEADER in response.headers
+
+    return _once(_said_by_url, url, ask)
+
+
+def _once(answers: dict[str, bool], url: str, ask: Callable[[], bool]) -> bool:
+    """``answers[url]``, else ``ask()`` and remember it — one asker at a time: a second thread
+    waits for the first one's answer instead of asking again."""
+    known = answers.get(url)
+    if known is not None:
+        return known
+    key = (id(answers), url)
+    with _identity_lock:
+        asking = _asking.setdefault(key, threading.Lock())
+    try:
+        with asking:
+            known = answers.get(url)
+            if known is None:
+                known = answers[url] = ask()
+    finally:
+        with _identity_lock:
+            _asking.pop(key, None)  # later callers find the answer (or, unreachable, ask again)
     return known
 
 
