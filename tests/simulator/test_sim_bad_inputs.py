@@ -177,6 +177,7 @@ def test_a_bad_request_gets_an_api_error_and_changes_nothing(
     after = sim.stats()
     assert after["batches_created"] == before["batches_created"]
     assert after["batch_requests_received"] == before["batch_requests_received"]
+    assert after["messages_answered"] == before["messages_answered"]
     assert clock <= sim.clock.timestamp() < clock + 3600  # at most the wall time the test took
     client = server.client(max_retries=0)
     created = client.messages.batches.create(requests=requests(2))
