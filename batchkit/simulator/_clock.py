@@ -16,6 +16,7 @@ _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 LATEST = 253_370_764_800.0
 """9999-01-01T00:00:00Z: the clock never passes it, so every timestamp the simulator writes
 (a batch's expiry a day later, its archive 29 days after that) is still a valid RFC 3339 time."""
+_EARLIEST = -62_135_596_800.0  # 0001-01-01T00:00:00Z
 
 
 class SimClock:
@@ -32,6 +33,8 @@ class SimClock:
 
     def __init__(self, time_scale: float = 1.0, start: float | None = None) -> None:
         _check_scale(time_scale)
+        if start is not None and not (isinstance(start, (int, float)) and _EARLIEST <= start <= LATEST):
+            raise ValueError(f"start must be a Unix timestamp from year 1 to 9999, not {start!r}")
         self._lock = threading.Lock()
         self._wall0 = time.monotonic()
         self._sim0 = time.time() if start is None else float(start)
