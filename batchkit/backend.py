@@ -13,6 +13,10 @@ Which client a call uses, first that is set wins:
 ``ANTHROPIC_API_KEY`` (or auth token)      ``anthropic.Anthropic()`` reads the environment,
                                            including ``ANTHROPIC_BASE_URL``
 =========================================  ==============================================
+
+Whether a client talks to batchkit's simulator or to Anthropic's API is asked of the server,
+never guessed from its host name (a gateway on 127.0.0.1 may well forward to the real API):
+see :func:`is_simulator`. The answer picks the default store and the poll schedule.
 """
 
 from __future__ import annotations
@@ -20,21 +24,38 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import anthropic
+import httpx2
 from anthropic.types.messages import MessageBatch
 
-from .errors import NoCredentialsError
+from .errors import NoCredentialsError, ServerUnreachableError
 
-__all__ = ["get_default_client", "resolve_client", "set_default_client"]
+__all__ = ["get_default_client", "is_simulator", "resolve_client", "set_default_client"]
 
 _default_client: anthropic.Anthropic | None = None
 _default_lock = threading.Lock()
 
-LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "sim.local"})
+SIMULATOR_HEADER = "x-batchkit-simulator"
+"""The response header by which batchkit's simulator says what it is (the real API never sends it)."""
+
+ANTHROPIC_HOSTS = frozenset({"api.anthropic.com"})
+"""Hosts that are Anthropic's API itself: no need to ask them (and no request offline)."""
+
+PROBE_TIMEOUT = 10.0
+"""Seconds to wait for the identity question's answer."""
+
+# What each server said, asked once: per SDK http client (shared by a client's with_options()
+# copies) and base URL; and per URL for the environment's ANTHROPIC_BASE_URL, which every
+# client built from the environment shares.
+_said: weakref.WeakKeyDictionary[Any, dict[str, bool]] = weakref.WeakKeyDictionary()
+_said_by_url: dict[str, bool] = {}
+_asking: dict[tuple[int, str], threading.Lock] = {}
+_identity_lock = threading.Lock()
 
 REAL_API_POLL_SCHEDULE = (30.0, 60.0, 120.0, 300.0, 600.0)
 """Seconds between polls of the real API: most batches take minutes to an hour."""
@@ -79,16 +100,138 @@ def resolve_client(client: anthropic.Anthropic | None = None) -> anthropic.Anthr
     )
 
 
-def is_local(client: anthropic.Anthropic) -> bool:
-    """Whether ``client`` talks to a simulator on this machine rather than to Anthropic."""
-    return (urlsplit(str(client.base_url)).hostname or "") in LOCAL_HOSTS
+def is_simulator(client: anthropic.Anthropic) -> bool:
+    """Whether ``client`` talks to batchkit's simulator rather than to Anthropic's API.
+
+    Asked of the server, once per client: a free ``GET /v1/models?limit=1`` through the client
+    itself (its base URL, transport, proxy and key), whose response — any status, even a 401 —
+    carries an ``x-batchkit-simulator`` header only if the simulator sent it. A client wired
+    in process to a :class:`batchkit.simulator.Simulator` is known without a request, and
+    ``api.anthropic.com`` is the API without one. Copies of a client (``with_options``) share
+    the answer; clients built from the environment share the answer for ``ANTHROPIC_BASE_URL``.
+    Thread-safe: concurrent first calls send one request.
+
+    Raises:
+        ServerUnreachableError: the server did not answer, so what it is cannot be known.
+    """
+    url = str(client.base_url).rstrip("/")
+    if (urlsplit(url).hostname or "") in ANTHROPIC_HOSTS:
+        return False
+    http = client._client
+    if _in_process_simulator(http):
+        return True
+    env_url = (os.environ.get("ANTHROPIC_BASE_URL") or "").rstrip("/")
+    if url == env_url and type(http).__name__ == "SyncHttpxClientWrapper":  # built from the environment
+        return _once(_said_by_url, url, lambda: _ask(client, url))
+    with _identity_lock:
+        answers = _said.setdefault(http, {})
+    return _once(answers, url, lambda: _ask(client, url))
+
+
+is_local = is_simulator
+"""The old name of :func:`is_simulator` (it used to go by host name)."""
+
+
+def api_name(client: anthropic.Anthropic) -> str:
+    """What the store records as the source of its answers: ``"simulator"`` or ``"Anthropic API"``."""
+    return "simulator" if is_simulator(client) else "Anthropic API"
+
+
+def url_is_simulator(base_url: str) -> bool:
+    """:func:`is_simulator` for a base URL with no client yet (e.g. ``ANTHROPIC_BASE_URL``),
+    asked once per process without a key: any answer, a 401 too, says what the server is.
+
+    Raises:
+        ServerUnreachableError: the server did not answer.
+    """
+    url = base_url.rstrip("/")
+    if (urlsplit(url).hostname or "") in ANTHROPIC_HOSTS:
+        return False
+
+    def ask() -> bool:
+        try:
+            response = httpx2.get(f"{url}/v1/models", params={"limit": 1}, timeout=PROBE_TIMEOUT,
+                                  headers={"anthropic-version": "2023-06-01"})
+        except httpx2.HTTPError as exc:
+            raise _unreachable(url, exc) from exc
+        return SIMULATOR_HEADER in response.headers
+
+    return _once(_said_by_url, url, ask)
+
+
+def _once(answers: dict[str, bool], url: str, ask: Callable[[], bool]) -> bool:
+    """``answers[url]``, else ``ask()`` and remember it — one asker at a time: a second thread
+    waits for the first one's answer instead of asking again."""
+    known = answers.get(url)
+    if known is not None:
+        return known
+    key = (id(answers), url)
+    with _identity_lock:
+        asking = _asking.setdefault(key, threading.Lock())
+    try:
+        with asking:
+            known = answers.get(url)
+            if known is None:
+                known = answers[url] = ask()
+    finally:
+        with _identity_lock:
+            _asking.pop(key, None)  # later callers find the answer (or, unreachable, ask again)
+    return known
+
+
+def forget_server_identities() -> None:
+    """Forget what every server said it is, so the next call asks again.
+
+    Only needed when, in one process, a different kind of server takes over a URL already asked
+    (the simulator stopped and a gateway to the real API started on the same port).
+    """
+    with _identity_lock:
+        _said.clear()
+        _said_by_url.clear()
+
+
+def _ask(client: anthropic.Anthropic, url: str) -> bool:
+    try:
+        headers = client.with_options(max_retries=1, timeout=PROBE_TIMEOUT).models.with_raw_response.list(
+            limit=1).headers
+    except anthropic.APIStatusError as exc:  # 401, 404 from a gateway…: an answer all the same
+        headers = exc.response.headers
+    except anthropic.APIConnectionError as exc:
+        raise _unreachable(url, exc) from exc
+    return SIMULATOR_HEADER in headers
+
+
+def _unreachable(url: str, exc: Exception) -> ServerUnreachableError:
+    return ServerUnreachableError(
+        f"cannot reach {url} to ask whether it is batchkit's simulator or Anthropic's API "
+        f"({type(exc).__name__}: {exc}). Start the simulator there (`batchkit sim --port N`), or "
+        "fix the client's base_url / ANTHROPIC_BASE_URL.",
+        url=url,
+    )
+
+
+def _in_process_simulator(http: Any) -> bool:
+    """Whether an SDK http client is wired straight to a simulator's WSGI app (``Simulator.client()``)."""
+    app = getattr(getattr(http, "_transport", None), "app", None)
+    if app is None:
+        return False
+    from .simulator._app import App
+
+    return isinstance(app, App)
 
 
 def poll_schedule(client: anthropic.Anthropic, poll_interval: float | None) -> tuple[float, ...]:
-    """Intervals between polls: fixed if the caller set one, else a backoff fit for the server."""
+    """Intervals between polls: fixed if the caller set one, else a backoff fit for the server.
+
+    Fast polls only for the simulator; a server that cannot be asked gets the real API's.
+    """
     if poll_interval is not None:
         return (float(poll_interval),)
-    return LOCAL_POLL_SCHEDULE if is_local(client) else REAL_API_POLL_SCHEDULE
+    try:
+        simulator = is_simulator(client)
+    except ServerUnreachableError:
+        simulator = False
+    return LOCAL_POLL_SCHEDULE if simulator else REAL_API_POLL_SCHEDULE
 
 
 def create_batch(client: anthropic.Anthropic, body: bytes) -> MessageBatch:

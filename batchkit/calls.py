@@ -59,7 +59,7 @@ from .requests import (
     plan_requests,
     render_prompts,
 )
-from .store import Store
+from .store import Store, default_store_path
 from .structured import OutputSpec
 
 __all__ = ["Call", "estimate", "prepare", "submit"]
@@ -270,11 +270,12 @@ def _check_sizes(plan: Plan, max_bytes: int) -> None:
 def submit(call: Call) -> Job:
     """Check the budget, write the job down and start it."""
     run = call.options.run
-    resolved_store = Store.resolve(run.store)
-    # Nothing to send (empty frame, every row skipped) needs no client or key.
+    # Nothing to send (empty frame, every row skipped) needs no client or key. The default store
+    # depends on what the client talks to (asked once per client): the simulator's is its own.
     resolved_client = backend.resolve_client(run.client) if call.plan.lines else run.client
+    resolved_store = Store.resolve(run.store if run.store is not None else default_store_path(resolved_client))
     if resolved_client is not None:
-        resolved_store.claim_backend("simulator" if backend.is_local(resolved_client) else "Anthropic API")
+        resolved_store.claim_backend(backend.api_name(resolved_client))
     mode = run_mode(call)
     max_cost = run.max_cost
     spec = call.spec
@@ -328,7 +329,11 @@ def estimate(
     offline, and the estimate's ``token_source`` says so (``"count_tokens+offline"``).
     """
     run, options = call.options.run, call.options.estimate
-    resolved_store = Store.resolve(store if store is not None else run.store)
+    if store is None:
+        store = run.store
+    if store is None and run.client is not None:
+        store = default_store_path(run.client)  # the simulator's answers live in its own store
+    resolved_store = Store.resolve(store)
     plan = call.plan
     answered = resolved_store.answered(plan.lines) if plan.lines else set()
     to_send = [k for k in plan.lines if k not in answered]

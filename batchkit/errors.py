@@ -12,7 +12,8 @@ data (a row's ``status`` in :meth:`batchkit.Job.outcomes`), never exceptions. Er
     │   ├── UnknownOptionError (TypeError)     a keyword neither batchkit nor the API knows
     │   ├── InvalidOptionError (ValueError)    an option with a value the call cannot use
     │   │   └── OptionTypeError (TypeError)    … because it is of the wrong type
-    │   └── ColumnCollisionError (ValueError)  an output column named like an input column
+    │   ├── ColumnCollisionError (ValueError)  an output column named like an input column
+    │   └── ServerUnreachableError (ConnectionError)   the base URL does not answer
     ├── NotAFrameError (TypeError)    the core was handed something that is not a DataFrame
     ├── PromptError (ValueError)      a template that cannot render
     │   ├── MissingColumnError (KeyError)
@@ -49,6 +50,7 @@ __all__ = [
     "OutputPathError",
     "PromptError",
     "RequestTooLargeError",
+    "ServerUnreachableError",
     "StoreError",
     "StoreNotFoundError",
     "StoreReadOnlyError",
@@ -116,6 +118,14 @@ class ColumnCollisionError(ConfigurationError, ValueError):
 
 class NotAFrameError(BatchkitError, TypeError):
     """The call was given something other than a pandas DataFrame."""
+
+
+class ServerUnreachableError(ConfigurationError, ConnectionError):
+    """The base URL does not answer, so batchkit cannot ask whether it is the simulator or the API."""
+
+    def __init__(self, message: str, *, url: str) -> None:
+        super().__init__(message)
+        self.url = url
 
 
 class PromptError(BatchkitError, ValueError):

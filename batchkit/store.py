@@ -54,7 +54,6 @@ import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, NoReturn
-from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -181,27 +180,42 @@ def utcnow() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def default_store_path() -> Path:
+def default_store_path(client: Any = None) -> Path:
     """Where the store lives when neither ``store=`` nor ``BATCHKIT_STORE`` says otherwise.
 
-    Calls on the local simulator (the default client is one, or ``ANTHROPIC_BASE_URL`` points at
-    this machine) get a store of their own, ``simulator.sqlite3``: its answers are canned, and a
-    real call with the same content must never be answered from them.
+    Calls answered by batchkit's simulator get a store of their own, ``simulator.sqlite3``: its
+    answers are canned, and a real call with the same content must never be answered from
+    them. Which server answers is asked of it (:func:`batchkit.backend.is_simulator`), for
+    ``client`` — else the default client, else ``ANTHROPIC_BASE_URL`` — never guessed from a
+    host name: a gateway to the real API on 127.0.0.1 gets the real store.
+
+    Raises:
+        ServerUnreachableError: ``client`` was given and its server does not answer.
     """
     env = os.environ.get("BATCHKIT_STORE")
     if env:
         return Path(env).expanduser()
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(base) / "batchkit" / ("simulator.sqlite3" if _simulated() else "jobs.sqlite3")
+    return Path(base) / "batchkit" / ("simulator.sqlite3" if _simulated(client) else "jobs.sqlite3")
 
 
-def _simulated() -> bool:
-    from .backend import LOCAL_HOSTS, get_default_client, is_local
+def _simulated(client: Any = None) -> bool:
+    """Whether calls go to the simulator: ``client``'s, the default client's or the
+    environment's server says so. Without a client of the caller's, a server that does not
+    answer counts as the real API (it answers nothing either way; asked again next time)."""
+    from .backend import get_default_client, is_simulator, url_is_simulator
+    from .errors import ServerUnreachableError
 
-    client = get_default_client()
     if client is not None:
-        return is_local(client)
-    return (urlsplit(os.environ.get("ANTHROPIC_BASE_URL", "")).hostname or "") in LOCAL_HOSTS
+        return is_simulator(client)
+    try:
+        client = get_default_client()
+        if client is not None:
+            return is_simulator(client)
+        url = os.environ.get("ANTHROPIC_BASE_URL")
+        return url_is_simulator(url) if url else False
+    except ServerUnreachableError:
+        return False
 
 
 class Store:

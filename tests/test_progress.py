@@ -17,8 +17,8 @@ from batchkit.progress import (
     render_line,
     render_text,
 )
-from batchkit.views import JobWidget, TextProgress
 from batchkit.simulator import Faults, Processing
+from batchkit.views import JobWidget, TextProgress
 from tests.conftest import frame, make_sim
 
 UTC = dt.timezone.utc

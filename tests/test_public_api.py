@@ -17,9 +17,9 @@ def test_public_names():
         "CellError", "ColumnCollisionError", "ConfigurationError", "CostEstimate", "InvalidOptionError",
         "Job", "JobCost", "JobNotFoundError", "JobStateError", "MissingColumnError", "NoCredentialsError",
         "NotAFrameError", "NotAStoreError", "OptionTypeError", "OutputPathError", "PromptError",
-        "RequestTooLargeError", "Store", "StoreError", "StoreNotFoundError", "StoreReadOnlyError",
-        "UnknownModelError", "UnknownOptionError", "__version__", "display_job", "get_default_client", "jobs",
-        "set_default_client", "start_simulator",
+        "RequestTooLargeError", "ServerUnreachableError", "Store", "StoreError", "StoreNotFoundError",
+        "StoreReadOnlyError", "UnknownModelError", "UnknownOptionError", "__version__", "display_job",
+        "get_default_client", "jobs", "set_default_client", "start_simulator",
     ])
     for name in batchkit.__all__:
         assert hasattr(batchkit, name), name

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 import numpy as np
-from batchkit import _json
 import pandas as pd
 import pytest
 
+from batchkit import _json
 from batchkit.errors import (
     BatchkitWarning,
     CellError,

@@ -28,8 +28,13 @@ def test_default_location_follows_env_then_xdg_and_keeps_simulated_answers_apart
     monkeypatch.delenv("BATCHKIT_STORE")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     assert default_store_path() == tmp_path / "xdg" / "batchkit" / "jobs.sqlite3"
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:8765")
-    assert default_store_path() == tmp_path / "xdg" / "batchkit" / "simulator.sqlite3"
+    from batchkit.backend import forget_server_identities
+    from batchkit.simulator import Simulator, serve
+
+    with serve(Simulator()) as server:  # the server says what it is (tests/test_identity.py)
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
+        assert default_store_path() == tmp_path / "xdg" / "batchkit" / "simulator.sqlite3"
+    forget_server_identities()  # its port may serve something else later
 
 
 def test_a_store_never_mixes_simulated_and_real_answers(store):

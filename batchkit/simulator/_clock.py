@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import threading
@@ -11,6 +12,11 @@ from datetime import datetime, timezone
 __all__ = ["IdFactory", "SimClock", "rfc3339"]
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+LATEST = 253_370_764_800.0
+"""9999-01-01T00:00:00Z: the clock never passes it, so every timestamp the simulator writes
+(a batch's expiry a day later, its archive 29 days after that) is still a valid RFC 3339 time."""
+_EARLIEST = -62_135_596_800.0  # 0001-01-01T00:00:00Z
 
 
 class SimClock:
@@ -26,8 +32,9 @@ class SimClock:
     """
 
     def __init__(self, time_scale: float = 1.0, start: float | None = None) -> None:
-        if time_scale <= 0:
-            raise ValueError("time_scale must be > 0")
+        _check_scale(time_scale)
+        if start is not None and not (isinstance(start, (int, float)) and _EARLIEST <= start <= LATEST):
+            raise ValueError(f"start must be a Unix timestamp from year 1 to 9999, not {start!r}")
         self._lock = threading.Lock()
         self._wall0 = time.monotonic()
         self._sim0 = time.time() if start is None else float(start)
@@ -41,8 +48,7 @@ class SimClock:
 
     @time_scale.setter
     def time_scale(self, value: float) -> None:
-        if value <= 0:
-            raise ValueError("time_scale must be > 0")
+        _check_scale(value)
         with self._lock:
             self._sim0 = self._now_unlocked()
             self._wall0 = time.monotonic()
@@ -50,7 +56,7 @@ class SimClock:
 
     def _now_unlocked(self) -> float:
         t = self._sim0 + (time.monotonic() - self._wall0) * self._scale
-        t = max(t, self._last)  # float noise after a re-base must not move time backwards
+        t = min(max(t, self._last), LATEST)  # float noise after a re-base must not move time backwards
         self._last = t
         return t
 
@@ -64,15 +70,37 @@ class SimClock:
         return datetime.fromtimestamp(self.timestamp(), timezone.utc)
 
     def advance(self, seconds: float) -> None:
-        """Move the simulated clock forward by ``seconds`` (never backwards)."""
+        """Move the simulated clock forward by ``seconds`` (never backwards).
+
+        Raises:
+            ValueError: ``seconds`` is negative, not a finite number, or would take the clock
+                past :data:`LATEST`. The clock is left as it was.
+        """
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+            raise ValueError(f"must be a number of seconds, not {type(seconds).__name__}")
+        try:
+            seconds = float(seconds)
+        except OverflowError:  # an int with hundreds of digits
+            seconds = math.inf
+        if not math.isfinite(seconds):
+            raise ValueError(f"must be a finite number of seconds, not {seconds}")
         if seconds < 0:
-            raise ValueError("the clock only moves forward")
+            raise ValueError(f"the clock only moves forward: must be >= 0, not {seconds:g}")
         with self._lock:
-            self._sim0 += float(seconds)
+            room = LATEST - self._now_unlocked()
+            if seconds > room:
+                raise ValueError(f"{seconds:g} s would take the clock past 9999-01-01; "
+                                 f"at most {room:.0f} s more can be advanced")
+            self._sim0 += seconds
 
     def wall_seconds(self, sim_seconds: float) -> float:
         """How many wall seconds ``sim_seconds`` of simulated time take."""
         return sim_seconds / self._scale
+
+
+def _check_scale(value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value < math.inf):
+        raise ValueError(f"time_scale must be a finite number > 0, not {value!r}")
 
 
 def rfc3339(ts: float) -> str:

@@ -4,6 +4,11 @@ separate process (:func:`spawn`).
 The HTTP server is the stdlib's ``http.server`` with one thread per connection, HTTP/1.1
 keep-alive, and one thing a generic WSGI server cannot do: drop a connection on purpose
 (mid-body for results) when a fault says so. It binds loopback addresses only.
+
+Every request gets an HTTP answer in the API's error shape, however malformed: a
+``Content-Length`` that is not a whole number (or two that disagree) is a 400, a chunked body a
+411, a body that stops arriving a 408, a bad request line or oversized headers the stdlib's
+status — each then closes the connection, since where the next request starts is unknown.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import socket
 import subprocess
 import sys
 import threading
+import traceback
 import urllib.request
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -26,7 +32,7 @@ from typing import Any, BinaryIO
 import anthropic
 from typing_extensions import Self
 
-from ._app import DroppedConnection
+from ._app import _REASONS, DroppedConnection
 from ._config import Faults, Processing
 from ._simulator import SIM_API_KEY, Simulator
 
@@ -59,10 +65,56 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def _body_length(self) -> int | tuple[int, str]:
+        """The body's length from the headers, or ``(status, message)`` when it cannot be known."""
+        if "Transfer-Encoding" in self.headers:
+            return 411, "Transfer-Encoding is not supported: send the body with a Content-Length"
+        values = {value.strip() for value in self.headers.get_all("Content-Length") or ()}
+        if len(values) > 1:
+            return 400, f"Content-Length: conflicting values {sorted(values)}"
+        raw = values.pop() if values else "0"
+        if not (raw.isascii() and raw.isdigit()):
+            return 400, f"Content-Length: {raw!r} is not a whole number of bytes"
+        return int(raw)
+
+    def _refuse(self, status: int, message: str) -> None:
+        """Answer in the API's error shape and close: the request's framing cannot be trusted."""
+        self.close_connection = True
+        started: list[Any] = []
+
+        def start_response(status_line: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            started[:] = [status_line, headers]
+
+        body = b"".join(self.server.app.refuse(status, message, start_response))  # type: ignore[attr-defined]
+        status_line, headers = started
+        self.send_response(status, status_line.split(" ", 1)[1])
+        for key, value in headers:
+            self.send_header(key, value)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        self.wfile.flush()
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # The stdlib's own refusals (bad request line, headers too long, unknown method) in the
+        # API's error shape rather than an HTML page.
+        if code == 501:  # a method no route knows
+            code, message = 405, f"Method {self.command} not allowed"
+        if self.request_version == "HTTP/0.9":  # the request line was not understood: answer in 1.1
+            self.request_version = "HTTP/1.1"
+        try:
+            self._refuse(code, message or explain or _REASONS.get(code, "Bad Request"))
+        except OSError:
+            self.close_connection = True
+
     def _serve(self) -> None:
         app = self.server.app  # type: ignore[attr-defined]
         path, _, query = self.path.partition("?")
-        length = int(self.headers.get("Content-Length") or 0)
+        length = self._body_length()
+        if isinstance(length, tuple):
+            self._refuse(*length)
+            return
         body = _Input(self.rfile, length)
         environ: dict[str, Any] = {
             "REQUEST_METHOD": self.command,
@@ -82,7 +134,7 @@ class _Handler(BaseHTTPRequestHandler):
             "wsgi.run_once": False,
         }
         if "Content-Length" in self.headers:
-            environ["CONTENT_LENGTH"] = self.headers["Content-Length"]
+            environ["CONTENT_LENGTH"] = str(length)
         if "Content-Type" in self.headers:
             environ["CONTENT_TYPE"] = self.headers["Content-Type"]
         for key, value in self.headers.items():
@@ -99,6 +151,13 @@ class _Handler(BaseHTTPRequestHandler):
             result = app(environ, start_response)
         except DroppedConnection:
             self._drop()
+            return
+        except TimeoutError:  # the body stopped arriving before Content-Length was reached
+            self._refuse(408, f"the request body did not arrive within {self.timeout} s")
+            return
+        except Exception as exc:  # a bug: still an answer (and the traceback on stderr), not a cut
+            traceback.print_exc()
+            self._refuse(500, f"the simulator failed on this request: {type(exc).__name__}: {exc}")
             return
         status, headers = started
         if body.left:  # body not consumed (e.g. 413, 401): drain a little, else close
@@ -134,7 +193,7 @@ class _Handler(BaseHTTPRequestHandler):
             pass
         self.close_connection = True
 
-    do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = do_HEAD = _serve
+    do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = do_HEAD = do_OPTIONS = do_TRACE = _serve
 
 
 class _HTTPServer(ThreadingMixIn, HTTPServer):
@@ -162,16 +221,17 @@ class _OverHTTP:
     """SDK clients for a simulator reached over real HTTP at ``base_url``."""
 
     base_url: str
+    api_key: str = SIM_API_KEY
 
     def client(self, **kwargs: Any) -> anthropic.Anthropic:
         """A sync SDK client over real HTTP to this simulator."""
-        kwargs.setdefault("api_key", SIM_API_KEY)
+        kwargs.setdefault("api_key", self.api_key)
         kwargs.setdefault("base_url", self.base_url)
         return anthropic.Anthropic(**kwargs)
 
     def async_client(self, **kwargs: Any) -> anthropic.AsyncAnthropic:
         """An async SDK client over real HTTP to this simulator."""
-        kwargs.setdefault("api_key", SIM_API_KEY)
+        kwargs.setdefault("api_key", self.api_key)
         kwargs.setdefault("base_url", self.base_url)
         return anthropic.AsyncAnthropic(**kwargs)
 
@@ -280,6 +340,8 @@ class SpawnedSimulator(_OverHTTP):
     """A simulator running as a separate process (``python -m batchkit.simulator``)."""
 
     def __init__(self, argv: list[str], env: dict[str, str], startup_timeout: float) -> None:
+        if "--api-key" in argv[:-1]:  # the child accepts only the keys given: use the first
+            self.api_key = argv[argv.index("--api-key") + 1]
         self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, env=env, text=True)
         self.pid = self.process.pid
         lines: queue.Queue[str] = queue.Queue()
@@ -308,7 +370,7 @@ class SpawnedSimulator(_OverHTTP):
     def _control(self, method: str, path: str, body: dict | None = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(self.base_url + path, data=data, method=method,
-                                         headers={"content-type": "application/json"})
+                                         headers={"content-type": "application/json", "x-api-key": self.api_key})
         with self._opener.open(request, timeout=30) as response:
             return json.loads(response.read())
 

@@ -160,7 +160,8 @@ def test_tpm_limit_counts_input_tokens() -> None:
 
 def test_control_endpoints_are_never_faulted() -> None:
     sim = faulty(http_error_rate={500: 1.0})
-    with httpx2.Client(transport=httpx2.WSGITransport(app=sim.wsgi_app), base_url="http://sim.local") as http:
+    with httpx2.Client(transport=httpx2.WSGITransport(app=sim.wsgi_app), base_url="http://sim.local",
+                       headers={"x-api-key": "k"}) as http:
         assert http.get("/_sim/stats").status_code == 200
         assert http.post("/_sim/clock/advance", json={"seconds": 10}).status_code == 200
         assert http.get("/v1/models", headers={"x-api-key": "k", "anthropic-version": "2023-06-01"}).status_code == 500

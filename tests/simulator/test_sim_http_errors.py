@@ -42,10 +42,55 @@ def test_anthropic_version_is_required_and_checked(sim: Simulator) -> None:
     assert raw(sim, "GET", "/v1/models", headers={"anthropic-version": "1999-01-01"}).status_code == 400
 
 
-def test_every_response_has_a_request_id_header(sim: Simulator) -> None:
+def test_every_response_has_a_request_id_and_says_it_is_the_simulator(sim: Simulator) -> None:
     for method, path in [("GET", "/v1/models"), ("GET", "/v1/nope"), ("GET", "/_sim/stats"),
-                         ("POST", "/v1/messages/batches")]:
-        assert raw(sim, method, path).headers["request-id"].startswith("req_")
+                         ("POST", "/v1/messages/batches"), ("POST", "/_sim/clock/advance")]:
+        response = raw(sim, method, path)
+        assert response.headers["request-id"].startswith("req_")
+        assert response.headers["x-batchkit-simulator"]  # the real API never sends it
+
+
+def test_control_endpoints_need_a_key_a_json_body_and_a_local_origin(sim: Simulator) -> None:
+    def post(headers: dict[str, str], content: bytes = b'{"seconds": 5}') -> httpx2.Response:
+        return raw(sim, "POST", "/_sim/clock/advance", headers=headers, content=content)
+
+    json_ = {"content-type": "application/json"}
+    assert post({**json_, "x-api-key": ""}).status_code == 401
+    assert post({"content-type": "text/plain"}).status_code == 415
+    assert post({"content-type": "application/x-www-form-urlencoded"}, b"seconds=5").status_code == 415
+    refused = post({**json_, "origin": "https://example.com"})
+    assert refused.status_code == 403 and refused.json()["error"]["type"] == "permission_error"
+    assert post({**json_, "origin": "null"}).status_code == 403
+    assert raw(sim, "GET", "/_sim/stats", headers={"origin": "http://evil.localhost.example.com"}).status_code == 403
+    assert raw(sim, "GET", "/_sim/stats", headers={"x-api-key": ""}).status_code == 401
+    before = sim.clock.timestamp()
+    assert post({**json_, "origin": "http://localhost:8888"}).json()["advanced"] == 5
+    assert post({**json_, "origin": "http://[::1]:3000"}).status_code == 200
+    assert post({**json_, "content-type": "application/json; charset=utf-8"}).status_code == 200
+    assert sim.clock.timestamp() >= before + 15
+    assert raw(sim, "GET", "/_sim/clock/advance").status_code == 405
+    locked = Simulator(SimConfig(api_keys=frozenset({"sk-good"})))
+    assert raw(locked, "GET", "/_sim/stats").status_code == 401  # the key the API would refuse
+    assert raw(locked, "GET", "/_sim/stats", headers={"x-api-key": "sk-good"}).status_code == 200
+
+
+@pytest.mark.parametrize("seconds", [1e300, float("nan"), float("inf"), -1.0, 10**400, True, "5"])
+def test_a_clock_advance_that_would_break_the_clock_is_refused_and_changes_nothing(seconds: object) -> None:
+    sim = Simulator(SimConfig(time_scale=1e-9, start_time=1_000_000.0))
+    with pytest.raises(ValueError):
+        sim.advance(seconds)  # type: ignore[arg-type]
+    assert sim.clock.timestamp() == pytest.approx(1_000_000.0)
+    assert sim.stats()["clock"].startswith("1970-01-12")
+    sim.advance(60)
+    assert sim.clock.timestamp() == pytest.approx(1_000_060.0)
+
+
+@pytest.mark.parametrize("scale", [0, -1, float("nan"), float("inf")])
+def test_a_time_scale_that_is_not_a_positive_finite_number_is_refused(scale: float) -> None:
+    from batchkit.simulator import SimClock
+
+    with pytest.raises(ValueError, match="time_scale"):
+        SimClock(time_scale=scale)
 
 
 @pytest.mark.parametrize(

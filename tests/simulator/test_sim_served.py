@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import http.client
+import json
+import socket
 import subprocess
 import sys
 import textwrap
@@ -63,6 +66,33 @@ def test_body_over_limit_over_http_is_413() -> None:
         client.close()
 
 
+def test_a_body_that_stops_arriving_gets_408_not_a_hang(monkeypatch: pytest.MonkeyPatch) -> None:
+    from batchkit.simulator import _server
+
+    monkeypatch.setattr(_server._Handler, "timeout", 0.5)  # instead of two minutes
+    with serve(Simulator()) as server, socket.create_connection((server.host, server.port), timeout=10) as sock:
+        sock.sendall(b"POST /v1/messages HTTP/1.1\r\nhost: x\r\nx-api-key: k\r\nanthropic-version: 2023-06-01"
+                     b"\r\ncontent-length: 1000\r\n\r\n{\"model\"")
+        response = http.client.HTTPResponse(sock, method="POST")
+        response.begin()
+        assert response.status == 408 and response.getheader("connection") == "close"
+        assert json.loads(response.read())["error"]["type"] == "timeout_error"
+        assert server.client(max_retries=0).models.list().data  # still serving
+
+
+def test_a_content_length_that_is_not_a_number_is_answered_not_dropped() -> None:
+    with serve(Simulator()) as server:
+        for length in ("-1", "abc", "1e3", " 12 34"):
+            with socket.create_connection((server.host, server.port), timeout=10) as sock:
+                sock.sendall(f"POST /v1/messages/batches HTTP/1.1\r\nhost: x\r\ncontent-length: {length}\r\n\r\n"
+                             .encode() + b"x" * 100)
+                response = http.client.HTTPResponse(sock, method="POST")
+                response.begin()
+                assert response.status == 400, length
+                assert "Content-Length" in json.loads(response.read())["error"]["message"]
+        assert server.stats()["batches_created"] == 0
+
+
 def test_cli_flags_build_the_config() -> None:
     args = build_parser().parse_args([
         "--port", "0", "--time-scale", "60", "--seed", "9", "--fixed-latency", "2", "--per-request", "0.1",
@@ -96,6 +126,19 @@ def test_spawn_separate_process_stats_and_clock() -> None:
         assert stats["faults"] == {"http_500": 1} and stats["cpu_seconds"] > 0
         client.close()
     assert proc.process.returncode == 0  # stopped cleanly on SIGTERM
+
+
+@pytest.mark.slow
+def test_a_spawned_simulator_with_its_own_keys_is_still_controlled() -> None:
+    with spawn(port=0, extra_args=["--api-key", "sk-mine", "--instant"]) as proc:
+        proc.advance(60)
+        proc.reset_stats()
+        client = proc.client(max_retries=0)
+        assert client.messages.batches.create(requests=requests(2)).request_counts.processing == 2
+        assert proc.stats()["batches_created"] == 1
+        refused = httpx2.get(f"{proc.base_url}/_sim/stats", headers={"x-api-key": "sk-other"})
+        assert refused.status_code == 401 and refused.headers["x-batchkit-simulator"]
+        client.close()
 
 
 @pytest.mark.slow
@@ -133,7 +176,7 @@ def test_cli_prints_exactly_one_line_and_stops_on_sigterm() -> None:
         line = proc.stdout.readline()
         assert line.startswith("batchkit simulator listening on http://127.0.0.1:")
         base_url = line.split()[-1]
-        assert httpx2.get(f"{base_url}/_sim/stats").json()["batches_created"] == 0
+        assert httpx2.get(f"{base_url}/_sim/stats", headers={"x-api-key": "k"}).json()["batches_created"] == 0
     finally:
         proc.terminate()
         rest = proc.communicate(timeout=10)[0]
