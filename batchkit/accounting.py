@@ -119,7 +119,8 @@ class JobCost:
 
         if self.estimate is None:
             raise ValueError("this job has no estimate to compare with (its model has no price)")
-        return plot_estimate_vs_actual(_EstimateView(self.model, self.estimate), self.paid, mode=self.estimate.mode, ax=ax)
+        view = _EstimateView(self.model, self.estimate)
+        return plot_estimate_vs_actual(view, self.paid, mode=self.estimate.mode, ax=ax)
 
 
 class _EstimateView:

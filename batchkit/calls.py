@@ -205,7 +205,8 @@ def _cache_layout(
         return [{"type": "text", "text": lead, "cache_control": marker}, {"type": "text", "text": text}]
 
     cut = len(lead)
-    return content, system, Rendered([t[cut:] if t is not None else None for t in rendered.texts], rendered.skipped), True
+    rows = Rendered([t[cut:] if t is not None else None for t in rendered.texts], rendered.skipped)
+    return content, system, rows, True
 
 
 def _shared_lead(
@@ -218,7 +219,7 @@ def _shared_lead(
     texts = [t for t in rendered.texts if t is not None]
     if len(texts) < 2:
         return ""
-    common = os.path.commonprefix(texts)
+    common = os.path.commonprefix(texts)  # noqa: RUF071 (texts, not paths: the common characters)
     cut = max(common.rfind("\n"), common.rfind(" "))
     return common[: cut + 1] if cut >= 0 else ""
 
@@ -243,7 +244,9 @@ def _min_cacheable(model: str, prices: Any) -> int | None:
 
 
 def _mark_system(system: Any, marker: dict[str, str]) -> list[dict[str, Any]]:
-    blocks = [{"type": "text", "text": system}] if isinstance(system, str) else [dict(b) for b in system]
+    blocks: list[dict[str, Any]] = (
+        [{"type": "text", "text": system}] if isinstance(system, str) else [dict(b) for b in system]
+    )
     blocks[-1]["cache_control"] = marker
     return blocks
 

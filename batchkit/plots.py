@@ -13,7 +13,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -29,6 +29,29 @@ __all__ = [
     "plot_savings_vs_prefix",
     "plot_savings_vs_rows",
 ]
+
+
+
+class _Range(Protocol):
+    """The figures of an estimate for one mode."""
+
+    @property
+    def low(self) -> float: ...
+    @property
+    def typical(self) -> float: ...
+    @property
+    def high(self) -> float: ...
+    @property
+    def upper_bound(self) -> float: ...
+
+
+class _Estimate(Protocol):
+    """What the estimate-vs-actual plot reads: a :class:`CostEstimate`, or a job's stored figures."""
+
+    @property
+    def model(self) -> str: ...
+    def __getitem__(self, mode: str) -> _Range: ...
+
 
 _COLORS = {"standard": "#8c8c8c", "batch": "#4c72b0", "batch+5m": "#55a868", "batch+1h": "#2a7a44"}
 _NO_CACHE, _CACHE, _MARK, _OVER = "#4c72b0", "#2a7a44", "#c44e52", "#dd8452"
@@ -193,7 +216,7 @@ def plot_savings_vs_rows(
 
 
 def plot_estimate_vs_actual(
-    estimate: CostEstimate, actual: CostBreakdown | float, *, mode: str = "batch", ax: Axes | None = None
+    estimate: _Estimate, actual: CostBreakdown | float, *, mode: str = "batch", ax: Axes | None = None
 ) -> Axes:
     """The estimate's low–high range for ``mode`` as a band, its typical figure and upper bound
     as ticks, and the job's actual cost as a line: green inside the range, orange outside."""

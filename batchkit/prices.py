@@ -23,7 +23,7 @@ import math
 import numbers
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
@@ -262,7 +262,7 @@ class PriceTable:
     def __contains__(self, model: object) -> bool:
         return isinstance(model, str) and self._lookup(model) is not None
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[str]:
         return iter(self._prices)
 
     def __len__(self) -> int:

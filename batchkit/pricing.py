@@ -325,7 +325,7 @@ def usage_cost_frame(
         raise ValueError(f"model has {len(models)} values for {len(frame)} rows")
     for name in [model] if models is None else pd.unique(models):
         sel = slice(None) if models is None else models == name
-        out[:, sel] = kind_costs(counts[:, sel].T, name, batch=batch, prices=table).T
+        out[:, sel] = kind_costs(counts[:, sel].T, str(name), batch=batch, prices=table).T
     result = pd.DataFrame(out.T, index=frame.index, columns=list(KINDS))
     result["total"] = out.sum(axis=0)
     return result
@@ -519,7 +519,9 @@ class CostEstimate:
         rows = [header, *self._table_rows()]
         widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
         table = [
-            "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths)))
+            "  ".join(
+                cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths, strict=True))
+            )
             for r in rows
         ]
         notes = [f"- {n}" for n in self.notes]
@@ -736,7 +738,7 @@ def caching_savings(
     _write_rate(price, ttl)
     hit_rate = _check_hit_rate(hit_rate)[0]
     cached = prefix_tokens >= price.min_cacheable_tokens
-    common = {"requests": rows, "input_tokens": rows * (prefix_tokens + other_input_tokens),
+    common: dict[str, Any] = {"requests": rows, "input_tokens": rows * (prefix_tokens + other_input_tokens),
               "output_tokens": rows * output_tokens, "batch": batch}
     without = _run_cost(price, **common).total
     with_cache = _run_cost(price, **common, ttl=ttl, prefix_tokens=prefix_tokens if cached else 0,
@@ -768,13 +770,16 @@ def savings_vs_prefix(
     axis is the model's minimum cacheable length.
     """
     minimum = load_prices(prices).get(model).min_cacheable_tokens
+    points: Sequence[int]
     if prefix_range is None:
         grid = np.linspace(0, max(4 * minimum, 8192), 129).round().astype(int)
-        prefix_range = np.unique(np.concatenate([grid, [minimum - 1, minimum]]))
-    kw = {"other_input_tokens": other_input_tokens, "output_tokens": output_tokens,
+        points = np.unique(np.concatenate([grid, [minimum - 1, minimum]])).tolist()
+    else:
+        points = prefix_range
+    kw: dict[str, Any] = {"other_input_tokens": other_input_tokens, "output_tokens": output_tokens,
           "hit_rate": hit_rate, "ttl": ttl, "batch": batch, "prices": prices}
-    data = [caching_savings(model, rows=rows, prefix_tokens=int(p), **kw) for p in prefix_range]
-    index = pd.Index([int(p) for p in prefix_range], name="prefix_tokens")
+    data = [caching_savings(model, rows=rows, prefix_tokens=int(p), **kw) for p in points]
+    index = pd.Index([int(p) for p in points], name="prefix_tokens")
     return pd.DataFrame(data, index=index)[_CURVE_COLUMNS]
 
 
@@ -785,11 +790,14 @@ def savings_vs_rows(
 ) -> pd.DataFrame:
     """:func:`caching_savings` for each row count (default 1 to 100,000, log-spaced).
     Indexed by ``rows``; :func:`break_even_rows` gives the crossing point."""
+    points: Sequence[int]
     if rows_range is None:
-        rows_range = np.unique(np.geomspace(1, 100_000, 121).round().astype(int))
-    kw = {"prefix_tokens": prefix_tokens, "other_input_tokens": other_input_tokens,
+        points = np.unique(np.geomspace(1, 100_000, 121).round().astype(int)).tolist()
+    else:
+        points = rows_range
+    kw: dict[str, Any] = {"prefix_tokens": prefix_tokens, "other_input_tokens": other_input_tokens,
           "output_tokens": output_tokens, "hit_rate": hit_rate, "ttl": ttl, "batch": batch,
           "prices": prices}
-    data = [caching_savings(model, rows=int(n), **kw) for n in rows_range]
-    index = pd.Index([int(n) for n in rows_range], name="rows")
+    data = [caching_savings(model, rows=int(n), **kw) for n in points]
+    index = pd.Index([int(n) for n in points], name="rows")
     return pd.DataFrame(data, index=index)[_CURVE_COLUMNS]

@@ -19,7 +19,7 @@ import string
 import warnings
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -197,19 +197,20 @@ def render_prompts(
     columns = [rendered_columns[(f.column, f.spec, f.conversion)] for f in parsed.fields]
     if len(columns) == 1:  # the common case; concatenation is about twice as fast as formatting
         head, tail = parsed.literals
-        cells = columns[0]
+        cells = columns[0]  # str, or None exactly where the row is skipped
         if skipped:  # a row is skipped exactly where its one cell is missing
             return Rendered([None if c is None else head + c + tail for c in cells], skipped)
-        return Rendered([head + c + tail for c in cells] if tail else [head + c for c in cells], skipped)
+        present = cast(list[str], cells)
+        return Rendered([head + c + tail for c in present] if tail else [head + c for c in present], skipped)
     pattern = parsed.literals[0].replace("%", "%%") + "".join(
         "%s" + lit.replace("%", "%%") for lit in parsed.literals[1:]
     )
     if skipped:
         texts: list[str | None] = [
-            None if i in skipped else pattern % parts for i, parts in enumerate(zip(*columns))
+            None if i in skipped else pattern % parts for i, parts in enumerate(zip(*columns, strict=True))
         ]
     else:
-        texts = [pattern % parts for parts in zip(*columns)]
+        texts = [pattern % parts for parts in zip(*columns, strict=True)]
     return Rendered(texts, skipped)
 
 

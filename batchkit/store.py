@@ -728,7 +728,7 @@ class Store:
                 # Keys seen before (retries, repeats across jobs) merge with what is known of
                 # them; the rest, usually all of them, go in at once.
                 seen = {key: index[key] for key in index.keys() & keys} if index else {}
-                index.update(zip(keys, packed))
+                index.update(zip(keys, packed, strict=True))
                 for key, old in seen.items():
                     new_value = index[key]
                     attempts = ((old >> _ATTEMPTS_SHIFT) + 1) << _ATTEMPTS_SHIFT
@@ -748,7 +748,7 @@ class Store:
         up to ``upto``."""
         return self.query(
             "SELECT id, length(statuses) FROM batch_results WHERE id > ? AND id <= ? ORDER BY id", (after, upto)
-        )  # type: ignore[return-value]
+        )
 
     def result_usage(self, results_id: int) -> tuple[np.ndarray, np.ndarray]:
         """(status codes, ``(n, 5)`` token counts) of one stored batch, without its answers."""
@@ -847,7 +847,7 @@ class Store:
             "id", "job_id", "api_id", "state", "owner", "attempt", "n_requests", "intent_at",
             "created_at", "ended_at", "expires_at", "request_counts", "error",
         )
-        return [dict(zip(names, row)) for row in self.query(sql + " ORDER BY id", args)]
+        return [dict(zip(names, row, strict=True)) for row in self.query(sql + " ORDER BY id", args)]
 
     def batch_body(self, batch_id: int) -> bytes:
         return bytes(self.query("SELECT body FROM batch_requests WHERE batch_id = ?", (batch_id,))[0][0])

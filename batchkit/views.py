@@ -75,7 +75,7 @@ class _Poller:
             try:
                 if self._tick():
                     return
-            except Exception as exc:  # noqa: BLE001 — a view thread must not die silently; shown in the view
+            except Exception as exc:
                 self.error = exc
                 if self._on_error is not None:
                     self._on_error(exc)
@@ -251,7 +251,7 @@ class JobWidget(_LiveView):
                 self.job.retry(statuses=statuses or FAILED_STATUSES, wait=False)
                 note = "failed rows resubmitted"
             self.message.value = f'<span style="color:#666">{html.escape(note)}</span>'
-        except Exception as exc:  # noqa: BLE001 — a button's thread has no caller to raise to
+        except Exception as exc:
             self.message.value = f'<span style="color:#d62728">{html.escape(f"{what} failed: {exc}")}</span>'
         finally:
             with self._lock:

@@ -136,7 +136,7 @@ def test_stop_sequences_and_system_pass_through(client):
 
 def test_unknown_column_fails_before_any_call(sim, client):
     df = pd.DataFrame({"review": ["x"]})
-    with pytest.raises(MissingColumnError, match="'revew'.*'review'"):
+    with pytest.raises(MissingColumnError, match=r"'revew'.*'review'"):
         df.claude.batch("{revew}", client=client)
     assert api_calls(sim) == 0
 

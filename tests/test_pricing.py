@@ -302,9 +302,9 @@ def test_kind_costs_prices_each_request_in_its_own_tier() -> None:
     usage = np.array([[100_000, 1000, 0, 0, 0], [50_000, 0, 0, 0, 60_000], [0, 0, 0, 0, 0]])
     dollars = kind_costs(usage, "claude-haiku-5-5", batch=False)
     assert dollars.shape == (3, 5)
-    for row, counts in zip(dollars, usage):
+    for row, counts in zip(dollars, usage, strict=True):
         one = usage_cost(dict(zip(("input_tokens", "output_tokens", "ephemeral_5m_input_tokens",
-                                   "ephemeral_1h_input_tokens", "cache_read_input_tokens"), counts.tolist())),
+                                   "ephemeral_1h_input_tokens", "cache_read_input_tokens"), counts.tolist(), strict=True)),
                          "claude-haiku-5-5", batch=False)
         assert row.tolist() == pytest.approx([one.input, one.output, one.cache_write_5m, one.cache_write_1h, one.cache_read])
     assert dollars[1, 4] == pytest.approx(60_000 * 0.01 * 5 / 1e6)  # the second request is long: all of it ×5
@@ -348,7 +348,7 @@ def test_usage_cost_frame_equals_summed_usage_cost(batch: bool) -> None:
     models = np.array(["claude-haiku-5-5", "claude-sonnet-5-5", "claude-haiku-4-5-20251001"])[np.arange(300) % 3]
     dollars = usage_cost_frame(frame, pd.Series(models), batch=batch)
     assert list(dollars.columns) == [*pricing.KINDS, "total"] and dollars.index.equals(frame.index)
-    expected = [usage_cost(as_usage_dict(row), m, batch=batch) for (_, row), m in zip(frame.iterrows(), models)]
+    expected = [usage_cost(as_usage_dict(row), m, batch=batch) for (_, row), m in zip(frame.iterrows(), models, strict=True)]
     for kind in pricing.KINDS:
         np.testing.assert_allclose(dollars[kind], [getattr(c, kind) for c in expected], rtol=1e-12)
     assert dollars["total"].sum() == pytest.approx(sum(expected).total, rel=1e-12)

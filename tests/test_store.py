@@ -40,7 +40,7 @@ def test_default_location_follows_env_then_xdg_and_keeps_simulated_answers_apart
 def test_a_store_never_mixes_simulated_and_real_answers(store):
     store.claim_backend("simulator")
     store.claim_backend("simulator")
-    with pytest.raises(StoreError, match="holds answers from the simulator.*store="):
+    with pytest.raises(StoreError, match=r"holds answers from the simulator.*store="):
         store.claim_backend("Anthropic API")
 
 
@@ -67,11 +67,10 @@ def test_a_store_from_a_newer_batchkit_is_refused(tmp_path):
 
 
 def test_atomic_rolls_back_everything_on_error(store):
-    with pytest.raises(RuntimeError):
-        with store.atomic() as conn:
-            store.insert_job(conn, job_id="j", fingerprint="f", model="m", kind="text", output="o",
-                             spec={}, row_keys=["a"], skipped={})
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), store.atomic() as conn:
+        store.insert_job(conn, job_id="j", fingerprint="f", model="m", kind="text", output="o",
+                         spec={}, row_keys=["a"], skipped={})
+        raise RuntimeError("boom")
     assert store.load_job("j") is None
 
 

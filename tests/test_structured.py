@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Literal, Optional
+from typing import Literal
 
 import pandas as pd
 import pydantic
@@ -76,7 +76,7 @@ class Size(enum.Enum):
 
 class Company(pydantic.BaseModel):
     sector: str
-    founded: Optional[int]
+    founded: int | None
     revenue: float
     public: bool
     listed_on: dt.date

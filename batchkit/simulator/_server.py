@@ -23,11 +23,12 @@ import sys
 import threading
 import traceback
 import urllib.request
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from types import TracebackType
-from typing import Any, BinaryIO
+from typing import IO, Any, cast
 
 import anthropic
 from typing_extensions import Self
@@ -45,7 +46,7 @@ READY_PREFIX = "batchkit simulator listening on "
 class _Input:
     """``wsgi.input`` over the socket, limited to Content-Length, counting what was read."""
 
-    def __init__(self, rfile: BinaryIO, length: int) -> None:
+    def __init__(self, rfile: IO[bytes], length: int) -> None:
         self._rfile = rfile
         self.left = length
 
@@ -115,14 +116,15 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(length, tuple):
             self._refuse(*length)
             return
-        body = _Input(self.rfile, length)
+        body = _Input(cast(IO[bytes], self.rfile), length)
+        host, port = cast(tuple[str, int], self.server.server_address)[:2]
         environ: dict[str, Any] = {
             "REQUEST_METHOD": self.command,
             "SCRIPT_NAME": "",
             "PATH_INFO": path,
             "QUERY_STRING": query,
-            "SERVER_NAME": self.server.server_address[0],
-            "SERVER_PORT": str(self.server.server_address[1]),
+            "SERVER_NAME": host,
+            "SERVER_PORT": str(port),
             "SERVER_PROTOCOL": self.request_version,
             "REMOTE_ADDR": self.client_address[0],
             "wsgi.version": (1, 0),
@@ -245,6 +247,8 @@ class Server(_OverHTTP):
     def __init__(self, simulator: Simulator, *, host: str = "127.0.0.1", port: int = 0) -> None:
         _check_loopback(host)
         self.simulator = simulator
+        self.stop: Callable[[], None] = self.close
+        """Stop serving (:func:`batchkit.start_simulator` also restores the default client)."""
         server_class = _HTTPServer6 if host == "::1" else _HTTPServer
         self._httpd = server_class((host, port), _Handler)
         self._httpd.app = simulator.wsgi_app  # type: ignore[attr-defined]
