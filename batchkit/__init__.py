@@ -13,6 +13,7 @@ from . import accessor as _accessor  # noqa: F401  (registers the pandas accesso
 from .accessor import DEFAULT_MAX_TOKENS, DEFAULT_MODEL
 from .backend import get_default_client, set_default_client
 from .errors import (
+    APIRefusedError,
     BatchkitError,
     BatchkitWarning,
     BudgetExceededError,
@@ -38,6 +39,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_MAX_TOKENS",
     "DEFAULT_MODEL",
+    "APIRefusedError",
     "BatchkitError",
     "BatchkitWarning",
     "BudgetExceededError",

@@ -17,11 +17,13 @@ data (a row's ``status`` in :meth:`batchkit.Job.outcomes`), never exceptions. Er
     ├── StoreError                    the job store cannot be opened or is from a newer version
     ├── JobNotFoundError (KeyError)
     └── JobStateError                 e.g. results of a job that has not ended
+        └── APIRefusedError           the API refused to take the job's requests (no credit, …)
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "APIRefusedError",
     "BatchkitError",
     "BatchkitWarning",
     "BudgetExceededError",
@@ -113,3 +115,26 @@ class JobStateError(BatchkitError):
     def __init__(self, message: str, *, job_id: str | None = None) -> None:
         super().__init__(message)
         self.job_id = job_id
+
+
+class APIRefusedError(JobStateError):
+    """The API refused the job's requests for a reason a retry cannot fix; the job stopped.
+
+    Nothing more is sent until the cause is fixed (the message names the API's reason and the
+    fix). Answers that came back before are kept; re-running the same call, or ``job.retry()``,
+    sends what is left.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        job_id: str | None = None,
+        status_code: int | None = None,
+        error_type: str | None = None,
+        api_message: str | None = None,
+    ) -> None:
+        super().__init__(message, job_id=job_id)
+        self.status_code = status_code
+        self.error_type = error_type
+        self.api_message = api_message

@@ -9,7 +9,7 @@ Each job has at most one worker thread per process. The worker creates the batch
 says are planned, polls them with backoff, streams each ended batch's results into the store
 in one transaction, and resubmits transient failures. The caller's thread only plans (pure
 work plus one store transaction) and waits, so a notebook cell stays interruptible and a
-KeyboardInterrupt detaches without cancelling anything.
+KeyboardInterrupt detaches without canceling anything.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ import pandas as pd
 
 from . import _json, backend
 from ._crash import crashpoint
-from .errors import BatchkitWarning, JobNotFoundError, JobStateError
+from .backends.errors import Action, Decision, decide
+from .errors import APIRefusedError, BatchkitWarning, JobNotFoundError
 from .outcomes import JobResults, _View
 from .pricing import CostBreakdown
 from .requests import (
@@ -132,6 +133,8 @@ class Job(JobResults):
         self._done = threading.Event()
         self._wake = threading.Event()
         self._worker: threading.Thread | None = None
+        self._running = False  # a worker is looping (set and cleared under _live_lock)
+        self._again = False  # start() was called while the worker was finishing: go round again
         self._error: BaseException | None = None
         self._read_lock = threading.RLock()
         self._layout_cache: tuple[list[str], np.ndarray] | None = None
@@ -245,7 +248,11 @@ class Job(JobResults):
 
     @property
     def status(self) -> str:
-        """``running`` while any row waits for an answer, then ``ended`` (or ``canceled``)."""
+        """``running`` while any row waits for an answer, then ``ended``, ``canceled`` or ``failed``.
+
+        ``failed``: the API refused the job's requests for a reason a retry cannot fix (no
+        credit, a bad key, …); nothing more is sent until the call is re-run or ``retry()``.
+        """
         rows = self.store.query("SELECT status FROM jobs WHERE job_id = ?", (self.job_id,))
         if rows:  # another process (or the worker) may have moved it on
             self._record["status"] = rows[0][0]
@@ -272,13 +279,16 @@ class Job(JobResults):
     def start(self) -> Job:
         """Run the worker in the background (idempotent). Returns the job."""
         with self._live_lock:
-            if self._worker is not None and self._worker.is_alive():
+            if self._running:
+                self._again = True  # the worker may be deciding to stop: make it look again
+                self._wake.set()
                 return self
             if self.status != "running":
                 self._done.set()
                 return self
             self._done.clear()
             self._error = None
+            self._running = True
             self._worker = threading.Thread(target=self._run, name=f"batchkit-{self.job_id}", daemon=True)
             self._worker.start()
         return self
@@ -287,7 +297,15 @@ class Job(JobResults):
         tick = 0
         try:
             schedule: tuple[float, ...] = ()
-            while not self._step():
+            while True:
+                if self._step():
+                    with self._live_lock:
+                        if not self._again:
+                            self._running = False
+                            self._done.set()
+                            return
+                        self._again = False
+                    continue
                 # Resolved only now: a job with nothing to send never needs a client or a key.
                 schedule = schedule or backend.poll_schedule(self.client, self._poll_interval)
                 self._wake.wait(schedule[min(tick, len(schedule) - 1)])
@@ -295,7 +313,8 @@ class Job(JobResults):
                 tick += 1
         except BaseException as exc:  # surfaced to the waiting thread
             self._error = exc
-        finally:
+        with self._live_lock:
+            self._running = False
             self._done.set()
 
     def wait(self, timeout: float | None = None) -> Job:
@@ -311,6 +330,8 @@ class Job(JobResults):
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             while not self._done.wait(0.1):
+                if isinstance(self._error, APIRefusedError):
+                    break  # the worker still collects what was sent; the caller hears now
                 if deadline is not None and time.monotonic() > deadline:
                     raise TimeoutError(
                         f"job {self.job_id} is still running after {timeout} s; it keeps going — "
@@ -319,7 +340,7 @@ class Job(JobResults):
         except KeyboardInterrupt:
             print(
                 f"\nbatchkit: detached from job {self.job_id}. Its batches keep running and nothing "
-                f"was cancelled. Re-run the cell, or batchkit.Job.load({self.job_id!r}).wait(), to "
+                f"was canceled. Re-run the cell, or batchkit.Job.load({self.job_id!r}).wait(), to "
                 f"pick up the results; job.cancel() stops it.",
                 file=sys.stderr,
             )
@@ -327,7 +348,20 @@ class Job(JobResults):
         if self._error is not None:
             error, self._error = self._error, None
             raise error
+        if self._record["status"] == "failed":
+            raise self._refusal()
         return self
+
+    def _refusal(self) -> APIRefusedError:
+        """The error a failed job ends with, rebuilt from the store (e.g. in another process)."""
+        failed = [b for b in self.store.batches(job_id=self.job_id, states=("failed",)) if b["error"]]
+        reason = failed[-1]["error"] if failed else "the API refused its requests"
+        return APIRefusedError(
+            f"job {self.job_id} stopped: {reason}. Nothing more was sent; answers that came back are "
+            f"kept. After fixing the cause, re-run the same call or batchkit.Job.load({self.job_id!r}).retry() "
+            f"to send the rest; job.cancel() gives up on them.",
+            job_id=self.job_id,
+        )
 
     def cancel(self) -> Job:
         """Cancel every batch of the job still running; rows not yet answered end ``canceled``.
@@ -365,20 +399,38 @@ class Job(JobResults):
             if max_tokens is None:
                 raise ValueError("retry(truncated=True) needs max_tokens=N, larger than the job's")
             return self._retry_truncated(max_tokens, wait=wait)
+        statuses = list(statuses)
         codes = [STATUS_CODE[s] for s in statuses if s in STATUS_CODE and STATUS_CODE[s] not in ANSWERED]
         keys, _ = self._layout()
         view = self._view()
         chosen = [keys[i] for i in np.flatnonzero(np.isin(view.codes, codes))]
-        if not chosen:
+        status = self.status
+        # Rows a refusal left unsent (a failed job), or a cancel left uncreated, have no result.
+        unsent = status == "failed" or (status == "canceled" and "canceled" in statuses)
+        if not chosen and not unsent:
             return self
         with self.store.atomic() as conn:
             in_flight = self.store.in_flight_keys(conn)
-            chosen = [k for k in chosen if k not in in_flight]
-            self._plan_batches(conn, chosen, attempt=2)
+            self._plan_batches(conn, [k for k in chosen if k not in in_flight], attempt=2)
+            if unsent:
+                self._plan_unsent(conn, in_flight)
             conn.execute("UPDATE jobs SET status = 'running' WHERE job_id = ?", (self.job_id,))
         self._record["status"] = "running"
         self.start()
         return self.wait() if wait else self
+
+    def _plan_unsent(self, conn: Any, in_flight: set[str]) -> None:
+        """Plan batches for the keys that have no result and are in no batch still running."""
+        keys, _ = self._layout()
+        view = self._view()
+        self._plan_batches(conn, [keys[i] for i in np.flatnonzero(view.codes == 0) if keys[i] not in in_flight], 1)
+
+    def _resume(self) -> None:
+        """Send what a refusal left unsent, e.g. when the same call is re-run after the fix."""
+        with self.store.atomic() as conn:
+            self._plan_unsent(conn, self.store.in_flight_keys(conn))
+            conn.execute("UPDATE jobs SET status = 'running' WHERE job_id = ?", (self.job_id,))
+        self._record["status"] = "running"
 
     def _retry_truncated(self, max_tokens: int, *, wait: bool) -> Job:
         if max_tokens <= int(self._record["spec"].get("max_tokens", 0)):
@@ -429,7 +481,10 @@ class Job(JobResults):
     def _create_planned(self, pending: _Pending) -> None:
         priming = any(b["attempt"] == 0 and b["state"] in ACTIVE_STATES for b in self.store.batches(job_id=self.job_id))
         for batch in self.store.batches(states=("submitting",)):
-            if not self._relevant(batch, pending):
+            if self._record["status"] == "failed":
+                return  # a create was refused: nothing more is sent (not even another job's batch)
+            mine = batch["job_id"] == self.job_id
+            if not self._relevant(batch, pending) or (mine and self._record["status"] != "running"):
                 continue
             if priming and batch["job_id"] == self.job_id and batch["attempt"] != 0:
                 continue  # wait for the cache-priming batch to end
@@ -468,19 +523,35 @@ class Job(JobResults):
         # be a second, paid batch. Failures are reconciled against the batch list instead.
         try:
             created = backend.create_batch(self.client.with_options(max_retries=0), body)
-        except (anthropic.RateLimitError, anthropic.OverloadedError):
-            return  # refused before anything was created: try again next round
-        except (anthropic.APIConnectionError, anthropic.InternalServerError):
-            if not reconciled:
-                self._reconcile(batch)
+        except anthropic.APIError as exc:
+            decision = decide(exc, call="create")
+            if decision.action is Action.RECONCILE:
+                if not reconciled:
+                    self._reconcile(batch)
+            elif decision.action is not Action.RETRY:  # else: refused before anything was created
+                self._stop(batch, decision, exc)
             return
-        except anthropic.APIStatusError as exc:
-            self.store.update_batch(batch["id"], state="failed", error=f"{exc.status_code}: {exc.message}")
-            raise JobStateError(
-                f"the API refused to create a batch of job {self.job_id}: {exc.message}", job_id=self.job_id
-            ) from exc
         crashpoint("after_create")
         self.store.update_batch(batch["id"], api_id=created.id, state=_state_of(created), **backend.batch_fields(created))
+
+    def _stop(self, batch: Mapping[str, Any], decision: Decision, exc: BaseException) -> None:
+        """The API refused a create for a reason a retry cannot fix: the job fails, loudly.
+
+        The refused batch and the job's other batches not yet created are marked ``failed`` (so
+        no other job waits on them); batches already created keep running and are collected.
+        """
+        reason = f"the API refused to create a batch ({decision.describe()}) — to fix: {decision.fix}"
+        with self.store.atomic() as conn:
+            self.store.update_batch_in(conn, batch["id"], state="failed", error=reason)
+            for other in self.store.batches(job_id=self.job_id, states=("submitting",)):
+                if other["owner"] == OWNER:
+                    self.store.update_batch_in(conn, other["id"], state="failed", error="not created: " + reason)
+            conn.execute("UPDATE jobs SET status = 'failed' WHERE job_id = ? AND status = 'running'", (self.job_id,))
+        self._record["status"] = "failed"
+        error = self._refusal()
+        error.status_code, error.error_type, error.api_message = decision.status, decision.error_type, decision.message
+        error.__cause__ = exc
+        self._error = error
 
     def _poll(self, pending: _Pending) -> None:
         for batch in self.store.batches(states=("in_progress", "canceling", "ended")):
@@ -556,12 +627,19 @@ class Job(JobResults):
             self._batch_bodies[batch_id] = chunk.body
 
     def _finish_if_done(self) -> bool:
-        if self._record["status"] == "running" and self._pending():
+        status = self._record["status"]
+        pending = self._pending()
+        if status == "running" and pending:
+            if not any(self._relevant(b, pending) for b in self.store.batches(states=ACTIVE_STATES)):
+                # Waiting on nothing: the batch that carried these keys (another job's) was
+                # refused or abandoned. Send them ourselves.
+                with self.store.atomic() as conn:
+                    self._plan_unsent(conn, self.store.in_flight_keys(conn))
             return False
         keys, _ = self._layout()
         for batch in self.store.batches(states=ACTIVE_STATES):
             if batch["job_id"] == self.job_id or not set(keys).isdisjoint(self.store.batch_keys(batch["id"])):
-                if batch["state"] == "submitting" and self._record["status"] == "canceled":
+                if batch["state"] == "submitting" and status in ("canceled", "failed"):
                     continue
                 return False
         if self._record["status"] == "running":
@@ -663,6 +741,8 @@ def open_job(
                     batch_bodies[batch_id] = chunk.body
             crashpoint("after_intent")
     job = Job._attach(job_id, store, client, frame=frame, lines=plan.lines, batch_bodies=batch_bodies, record=record)
+    if job.status == "failed":
+        job._resume()  # the same call again, presumably after fixing what the API refused
     return job.start()
 
 

@@ -137,3 +137,47 @@ def test_jobs_lists_every_job_newest_first_and_load_finds_them():
     assert job.to_frame()["response"].tolist() == ["re:row 0", "re:row 1", "re:row 2"]
     with pytest.raises(JobNotFoundError, match="batchkit.jobs"):
         Job.load("job_nope")
+
+
+# --------------------------------------------------------------------------- a refused create
+
+
+def test_a_refused_create_ends_with_the_apis_message_and_the_fix_and_a_rerun_finishes():
+    sim = make_sim(faults=Faults(schedule=(("batches.create", 1, 402),)))  # no credit, once
+    df = frame(6)
+    with pytest.raises(batchkit.APIRefusedError, match=r"402 billing_error: Simulated 402 fault.*add credit") as info:
+        df.claude.batch("{t}", client=sim.client(), poll_interval=0.01, progress=False)
+    assert info.value.status_code == 402 and info.value.error_type == "billing_error"
+    job = Job.load(info.value.job_id)
+    assert job.status == "failed" and sim.stats()["batches_created"] == 0
+    with pytest.raises(batchkit.APIRefusedError, match="re-run the same call"):
+        job.wait()  # still failed, from the store: says so again rather than blocking
+    out = df.claude.batch("{t}", client=sim.client(), poll_interval=0.01, progress=False)  # after the "fix"
+    assert out["response"].tolist() == [f"re:row {i}" for i in range(6)]
+    assert sim.stats()["batches_created"] == 1 and job.status == "ended"
+
+
+def test_a_refusal_midway_keeps_what_came_back_and_retry_sends_only_the_rest():
+    sim = make_sim(faults=Faults(schedule=(("batches.create", 2, 400),)))
+    df = frame(10)
+    job = df.claude.submit("{t}", client=sim.client(), poll_interval=0.01, chunk_size=4)
+    with pytest.raises(batchkit.APIRefusedError, match="400 invalid_request_error"):
+        job.wait(timeout=10)
+    job._done.wait(10)  # the worker still collects the batch that was created
+    by_status = job.summary().by_status
+    assert by_status["succeeded"] >= 3 and by_status["pending"] >= 3  # the refused batch's rows wait
+    assert sim.stats()["batches_created"] == 1  # nothing created after the refusal
+    job.retry(wait=False).wait(timeout=10)
+    assert (job.outcomes()["status"] == "succeeded").all()
+    assert sim.stats()["batch_requests_received"] == 10  # nothing sent twice
+
+
+def test_cancel_gives_up_on_a_job_whose_create_was_refused():
+    sim = make_sim(faults=Faults(schedule=(("batches.create", 1, 401),)))
+    job = frame(3).claude.submit("{t}", client=sim.client(), poll_interval=0.01)
+    with pytest.raises(batchkit.APIRefusedError, match="check the API key"):
+        job.wait(timeout=10)
+    job.cancel()
+    assert job.status == "canceled"
+    assert (job.outcomes()["status"] == "canceled").all()
+    assert sim.stats()["batches_created"] == 0

@@ -13,7 +13,8 @@ README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
 def test_public_names():
     assert sorted(batchkit.__all__) == sorted([
-        "DEFAULT_MAX_TOKENS", "DEFAULT_MODEL", "BatchkitError", "BatchkitWarning", "BudgetExceededError",
+        "DEFAULT_MAX_TOKENS", "DEFAULT_MODEL", "APIRefusedError", "BatchkitError", "BatchkitWarning",
+        "BudgetExceededError",
         "ConfigurationError", "CostEstimate", "Job", "JobCost", "JobNotFoundError", "JobStateError",
         "MissingColumnError", "NoCredentialsError", "PromptError", "RequestTooLargeError", "Store",
         "StoreError", "UnknownModelError", "__version__", "display_job", "get_default_client", "jobs", "set_default_client",
