@@ -10,14 +10,22 @@ says are planned, polls them with backoff, streams each ended batch's results in
 in one transaction, and resubmits transient failures. The caller's thread only plans (pure
 work plus one store transaction) and waits, so a notebook cell stays interruptible and a
 KeyboardInterrupt detaches without canceling anything.
+
+Workers are daemon threads, so a script that ends does not wait hours for its batches. But a
+script that ends right after ``submit()`` must not take the *creation* of its batches with it:
+at interpreter exit a hook lets every worker finish creating what it planned (bounded by
+:data:`EXIT_GRACE` seconds, without waiting for results) and says on stderr how to pick each
+job up later.
 """
 
 from __future__ import annotations
 
+import atexit
 import base64
 import datetime as dt
 import hashlib
 import os
+import shlex
 import socket
 import sys
 import threading
@@ -66,6 +74,9 @@ OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 _EXPIRED, _ERRORED, _INVALID = STATUS_CODE["expired"], STATUS_CODE["errored"], STATUS_CODE["invalid_output"]
 _SUCCEEDED = STATUS_CODE["succeeded"]
+
+EXIT_GRACE = 120.0
+"""Seconds a process that is exiting waits for its workers to finish creating planned batches."""
 
 
 def _owner_alive(owner: str | None) -> bool:
@@ -135,6 +146,7 @@ class Job(JobResults):
         self._worker: threading.Thread | None = None
         self._running = False  # a worker is looping (set and cleared under _live_lock)
         self._again = False  # start() was called while the worker was finishing: go round again
+        self._exiting = threading.Event()  # the interpreter is exiting: create what is planned, then stop
         self._error: BaseException | None = None
         self._read_lock = threading.RLock()
         self._layout_cache: tuple[list[str], np.ndarray] | None = None
@@ -288,6 +300,7 @@ class Job(JobResults):
                 return self
             self._done.clear()
             self._error = None
+            self._exiting.clear()
             self._running = True
             self._worker = threading.Thread(target=self._run, name=f"batchkit-{self.job_id}", daemon=True)
             self._worker.start()
@@ -306,6 +319,8 @@ class Job(JobResults):
                             return
                         self._again = False
                     continue
+                if self._exiting.is_set():
+                    break  # batches are created; the results are for a later process to collect
                 # Resolved only now: a job with nothing to send never needs a client or a key.
                 schedule = schedule or backend.poll_schedule(self.client, self._poll_interval)
                 self._wake.wait(schedule[min(tick, len(schedule) - 1)])
@@ -361,6 +376,32 @@ class Job(JobResults):
             f"kept. After fixing the cause, re-run the same call or batchkit.Job.load({self.job_id!r}).retry() "
             f"to send the rest; job.cancel() gives up on them.",
             job_id=self.job_id,
+        )
+
+    def _exit_note(self) -> str:
+        """What became of this job as the process exits, and how to pick it up."""
+        if isinstance(self._error, APIRefusedError):
+            return f"batchkit: {self._error}"
+        if self._error is not None:
+            return f"batchkit: job {self.job_id} stopped: {self._error!r}"
+        status = self.status
+        if status != "running":
+            return "" if status != "failed" else f"batchkit: {self._refusal()}"
+        batches = self.store.batches(job_id=self.job_id, states=ACTIVE_STATES)
+        created = sum(1 for b in batches if b["api_id"])
+        left = len(batches) - created
+        head = f"batchkit: job {self.job_id} keeps running without this process: "
+        if left and self._done.is_set():
+            head += f"{created} batch(es) created, {left} not yet (e.g. waiting for the cache-priming batch). "
+        elif left:
+            head += f"{left} batch(es) were still being created after {EXIT_GRACE:g} s; exiting anyway. "
+        else:
+            head += f"its {created} batch(es) are created. "
+        store = shlex.quote(str(self.store.path))
+        return (
+            head + f"Nothing is lost: `batchkit wait {self.job_id} --store {store}` (or "
+            f"batchkit.Job.load({self.job_id!r}, store={str(self.store.path)!r}).wait()) creates what is left "
+            f"and collects the answers; re-running the same call picks it up too."
         )
 
     def cancel(self) -> Job:
@@ -467,6 +508,8 @@ class Job(JobResults):
         """Create planned batches, poll running ones, collect ended ones, plan retries."""
         pending = self._pending()
         self._create_planned(pending)
+        if self._exiting.is_set():
+            return False
         self._poll(pending)
         if self._record["status"] == "running":
             self._plan_retries()
@@ -686,6 +729,40 @@ def _state_of(batch: Any) -> str:
 
 def _live_job_ids() -> set[str]:
     return {job_id for (_, job_id) in list(Job._live.keys())}
+
+
+def _finish_creating_at_exit() -> None:
+    """At interpreter exit: let every running worker create what it planned, then say how to go on.
+
+    Runs before the interpreter stops its daemon threads (``threading``'s own exit hooks, the
+    ones ``concurrent.futures`` uses; plain ``atexit`` where those are missing).
+    """
+    running = [job for job in list(Job._live.values()) if job._running]
+    if not running:
+        return
+    for job in running:
+        job._exiting.set()
+        job._wake.set()
+    deadline = time.monotonic() + EXIT_GRACE
+    for job in running:
+        job._done.wait(max(0.0, deadline - time.monotonic()))
+    for job in running:
+        note = job._exit_note()
+        if note:
+            print(note, file=sys.stderr)
+
+
+def _register_exit_hook() -> None:
+    register = getattr(threading, "_register_atexit", None)
+    try:
+        if register is None:
+            raise RuntimeError
+        register(_finish_creating_at_exit)
+    except RuntimeError:  # no such hook, or the interpreter is already shutting down
+        atexit.register(_finish_creating_at_exit)
+
+
+_register_exit_hook()
 
 
 # --------------------------------------------------------------------------- opening
