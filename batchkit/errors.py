@@ -22,6 +22,10 @@ data (a row's ``status`` in :meth:`batchkit.Job.outcomes`), never exceptions. Er
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
+
 __all__ = [
     "APIRefusedError",
     "BatchkitError",
@@ -36,6 +40,7 @@ __all__ = [
     "RequestTooLargeError",
     "StoreError",
     "UnknownModelError",
+    "warn",
 ]
 
 
@@ -48,6 +53,23 @@ class BatchkitError(Exception):
 
 class BatchkitWarning(UserWarning):
     """Something the user should know about a call that still goes ahead (e.g. rows that failed)."""
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def warn(message: str, category: type[Warning] = BatchkitWarning) -> None:
+    """Warn at the user's line: the first caller outside the batchkit package.
+
+    However deep in batchkit the warning is raised (``df.claude.batch`` → job → report), the
+    warning's file and line are those of the call the user wrote.
+    """
+    frame = sys._getframe(1)
+    level = 2  # 1 is this function, 2 its caller
+    while frame.f_back is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 class ConfigurationError(BatchkitError):
@@ -102,9 +124,9 @@ class StoreError(BatchkitError):
 
 
 class JobNotFoundError(BatchkitError, KeyError):
-    """No job with this id is in the store."""
+    """No job with this id is in the store (or, from :meth:`batchkit.Job.of`, no job id at all)."""
 
-    def __init__(self, message: str, *, job_id: str) -> None:
+    def __init__(self, message: str, *, job_id: str | None) -> None:
         super().__init__(message)
         self.job_id = job_id
 

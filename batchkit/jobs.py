@@ -31,9 +31,8 @@ import sys
 import threading
 import time
 import uuid
-import warnings
 import weakref
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -44,7 +43,7 @@ import pandas as pd
 from . import _json, backend
 from ._crash import crashpoint
 from .backends.errors import Action, Decision, decide
-from .errors import APIRefusedError, BatchkitWarning, JobNotFoundError
+from .errors import APIRefusedError, JobNotFoundError, UnknownModelError, warn
 from .outcomes import JobResults, _View
 from .pricing import CostBreakdown
 from .requests import (
@@ -67,7 +66,7 @@ from .results import (
 from .store import ACTIVE_STATES, Store, encode_keys
 from .structured import OutputSpec
 
-__all__ = ["Job", "fingerprint", "jobs", "open_job", "warn_failures"]
+__all__ = ["Job", "failure_report", "fingerprint", "jobs", "open_job", "warn_failures"]
 
 OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 """This process, as written on the batches it is about to create."""
@@ -207,6 +206,41 @@ class Job(JobResults):
                 job_id=job_id,
             )
         return cls._attach(job_id, resolved, client)
+
+    @classmethod
+    def of(
+        cls,
+        frame: pd.DataFrame | pd.Series,
+        *,
+        store: Store | str | os.PathLike[str] | None = None,
+        client: anthropic.Anthropic | None = None,
+    ) -> Job:
+        """The job a frame returned by ``df.claude.batch``/``classify``/``extract`` came from.
+
+        The frame (or a Series or a copy of it) carries the job's id and store path in
+        ``frame.attrs``; pandas keeps ``attrs`` through most operations (copies, selections,
+        ``head``, writing to Parquet) but drops them where inputs disagree (e.g. ``pd.concat`` of
+        frames from two jobs) or on a few operations such as ``merge``.
+
+        >>> out = df.claude.batch("Sentiment of: {review}")     # doctest: +SKIP
+        >>> batchkit.Job.of(out).outcomes()                       # doctest: +SKIP
+
+        Raises:
+            JobNotFoundError: the frame carries no job id (keep ``out.attrs``, or find the job
+                with ``batchkit.jobs()`` and :meth:`load`).
+        """
+        attrs = getattr(frame, "attrs", None)
+        if not isinstance(attrs, Mapping):
+            attrs = {}
+        job_id = attrs.get("batchkit_job_id")
+        if not isinstance(job_id, str):
+            raise JobNotFoundError(
+                f"this {type(frame).__name__} carries no batchkit job id in .attrs (it was not returned by "
+                "df.claude.batch/classify/extract, or an operation dropped its attrs). batchkit.jobs() lists "
+                "the jobs; batchkit.Job.load(job_id) opens one.",
+                job_id=None,
+            )
+        return cls.load(job_id, store=store if store is not None else attrs.get("batchkit_store"), client=client)
 
     @classmethod
     def _attach(
@@ -823,13 +857,30 @@ def open_job(
     return job.start()
 
 
+PROMPT_WIDTH = 60
+"""Characters of the prompt :func:`jobs` shows (the full prompt is in the job's options)."""
+
+
 def jobs(store: Store | str | os.PathLike[str] | None = None) -> pd.DataFrame:
-    """Every job in the store, newest first: when, how many rows, how they ended, the model."""
+    """Every job in the store, newest first: when, what it asked, how its rows ended, what it cost.
+
+    Columns: ``job_id``, ``created_at``, ``status``, ``model``, ``kind``, ``output``, ``prompt``
+    (the template, or the prompt function's name, shortened to :data:`PROMPT_WIDTH` characters),
+    ``rows``, ``succeeded``, ``truncated``, ``failed`` (errored, expired, invalid or canceled),
+    ``skipped`` (not sent on purpose), ``pending``, ``batches`` and ``cost`` (dollars paid at batch
+    prices; NaN for a model with no price). Two jobs of the same output differ by prompt or cost.
+    """
     resolved = Store.resolve(store)
     rows = []
     for job_id, created_at, model, kind, output, n_rows, status in resolved.job_rows():
-        summary = Job._attach(job_id, resolved, None).summary()
+        job = Job._attach(job_id, resolved, None)
+        summary = job.summary()
         counts = summary.by_status
+        try:
+            cost = job.cost.total
+        except UnknownModelError:
+            cost = float("nan")
+        prompt = " ".join(str(job._record["spec"].get("prompt") or "").split())
         rows.append(
             {
                 "job_id": job_id,
@@ -838,35 +889,85 @@ def jobs(store: Store | str | os.PathLike[str] | None = None) -> pd.DataFrame:
                 "model": model,
                 "kind": kind,
                 "output": output,
+                "prompt": prompt if len(prompt) <= PROMPT_WIDTH else prompt[: PROMPT_WIDTH - 1] + "…",
                 "rows": n_rows,
                 "succeeded": counts.get("succeeded", 0),
                 "truncated": counts.get("truncated", 0),
-                "failed": summary.failed - counts.get("pending", 0),
+                "failed": summary.failed - counts.get("pending", 0) - counts.get("skipped", 0),
+                "skipped": counts.get("skipped", 0),
                 "pending": counts.get("pending", 0),
                 "batches": len(resolved.batches(job_id=job_id)),
+                "cost": cost,
             }
         )
     columns = [
-        "job_id", "created_at", "status", "model", "kind", "output", "rows", "succeeded",
-        "truncated", "failed", "pending", "batches",
+        "job_id", "created_at", "status", "model", "kind", "output", "prompt", "rows", "succeeded",
+        "truncated", "failed", "skipped", "pending", "batches", "cost",
     ]
     return pd.DataFrame(rows, columns=columns)
 
 
+RETRY_CAN_FIX = TRANSIENT_ERRORS | {"results_unavailable", "expired"}
+"""Error types (and ``expired``) a resubmission can fix; others fail the same way again."""
+
+
 def warn_failures(job: Job) -> Summary:
-    """Tell the user, never silently, how many rows have no answer and why."""
+    """Tell the user, never silently, how many rows have no answer, why, and what to do.
+
+    The :class:`BatchkitWarning` points at the user's own line, names the most common errors
+    with the API's message and their row counts, suggests ``job.retry()`` only where a retry can
+    help, and reports rows skipped on purpose as skipped, with the reason.
+    """
+    report = failure_report(job)
+    if report:
+        warn(report)
+    return job.summary()
+
+
+def failure_report(job: Job, *, kinds: int = 3) -> str | None:
+    """The text of :func:`warn_failures`' warning; None when every sent row has its answer."""
     summary = job.summary()
-    truncated = summary.by_status.get("truncated", 0)
-    if summary.failed or truncated:
-        hints = []
-        if summary.failed:
-            hints.append(f"failed rows are NA in {job.output!r}; job.retry() resubmits them")
-        if truncated:
-            cut = "NA" if job.output_spec is not None else "cut short"
-            hints.append(f"truncated rows stopped at max_tokens ({cut}); job.retry(truncated=True, max_tokens=N) re-runs them")
-        warnings.warn(
-            f"batchkit job {job.job_id}: {summary}. " + "; ".join(hints) + ". job.outcomes() has each row's status.",
-            BatchkitWarning,
-            stacklevel=3,
+    by_status = summary.by_status
+    lines = []
+    groups = job.failure_counts()
+    for status, error_type, message, n in groups[:kinds]:
+        if status == "invalid_output":
+            hint = "job.retry(statuses=['invalid_output']) asks again; a clearer prompt or schema helps more"
+        elif error_type in RETRY_CAN_FIX:
+            hint = "a retry can fix this: job.retry() resubmits them"
+        else:
+            hint = "a retry would fail the same way: fix what the message names, then re-run the call"
+        label = status if status == error_type else f"{status} ({error_type})"
+        lines.append(f"  {n:,} {label}: {_shorten(message, 200)} → {hint}")
+    if len(groups) > kinds:
+        lines.append(f"  … and {sum(g[3] for g in groups[kinds:]):,} more rows with other errors")
+    if by_status.get("canceled"):
+        lines.append(
+            f"  {by_status['canceled']:,} canceled (the job was canceled) → job.retry(statuses=['canceled']) sends them"
         )
-    return summary
+    if by_status.get("pending"):
+        lines.append(f"  {by_status['pending']:,} not answered yet → job.wait() waits for them")
+    truncated = by_status.get("truncated", 0)
+    if truncated:
+        cut = "NA" if job.output_spec is not None else "cut short"
+        lines.append(
+            f"  {truncated:,} truncated: stopped at max_tokens ({cut}) → "
+            "job.retry(truncated=True, max_tokens=N) re-runs them with more room"
+        )
+    if job.skipped:
+        reasons = Counter(job.skipped.values()).most_common(kinds)
+        lines.append(
+            f"  {len(job.skipped):,} skipped on purpose, not sent: "
+            + "; ".join(f"{reason} ({n:,})" for reason, n in reasons)
+        )
+    if not lines:
+        return None
+    return (
+        f"batchkit job {job.job_id}: {summary}.\n" + "\n".join(lines)
+        + f"\n  Failed rows are NA in {job.output!r}; job.outcomes() has each row's status and error."
+    )
+
+
+def _shorten(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return repr(text if len(text) <= width else text[: width - 1] + "…")

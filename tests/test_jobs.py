@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 
 import pandas as pd
 import pytest
@@ -181,3 +182,76 @@ def test_cancel_gives_up_on_a_job_whose_create_was_refused():
     assert job.status == "canceled"
     assert (job.outcomes()["status"] == "canceled").all()
     assert sim.stats()["batches_created"] == 0
+
+
+# --------------------------------------------------------------------------- what the user is told
+
+
+def _one_warning(call):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = call()
+    mine = [w for w in caught if issubclass(w.category, BatchkitWarning)]
+    assert len(mine) == 1, [str(w.message) for w in caught]
+    return result, mine[0]
+
+
+def test_the_warning_names_the_apis_message_and_does_not_offer_a_retry_that_cannot_help():
+    sim = make_sim(faults=Faults(errored_rate={"invalid_request_error": 1.0}))
+    _, warning = _one_warning(lambda: frame(4).claude.batch("{t}", client=sim.client(), poll_interval=0.01))
+    text = str(warning.message)
+    assert warning.filename == __file__  # the user's line, not batchkit's
+    assert "4 errored (invalid_request_error): 'Invalid request (simulated fault)'" in text
+    assert "a retry would fail the same way" in text and "job.retry() resubmits" not in text
+
+
+def test_the_warning_offers_retry_for_errors_a_retry_can_fix():
+    sim = make_sim(faults=Faults(errored_rate={"overloaded_error": 1.0}))
+    _, warning = _one_warning(
+        lambda: frame(3).claude.batch("{t}", client=sim.client(), poll_interval=0.01, max_retries=0)
+    )
+    assert "3 errored (overloaded_error): 'Overloaded (simulated fault)'" in str(warning.message)
+    assert "job.retry() resubmits them" in str(warning.message)
+
+
+def test_skipped_rows_are_reported_as_skipped_with_the_reason_not_as_failed():
+    sim = make_sim()
+    df = pd.DataFrame({"t": ["a", None, "c"]})
+    _, warning = _one_warning(lambda: df.claude.batch("{t}", client=sim.client(), poll_interval=0.01))
+    text = str(warning.message)
+    assert "1 skipped on purpose, not sent: missing value in column 't' (1)" in text
+    assert "retry" not in text and "errored" not in text
+    assert batchkit.jobs()[["failed", "skipped"]].iloc[0].tolist() == [0, 1]
+
+
+def test_classify_and_extract_warn_at_the_callers_line():
+    sim = make_sim(faults=Faults(errored_rate={"invalid_request_error": 1.0}))
+    df = frame(2)
+    run = {"client": sim.client(), "poll_interval": 0.01}
+    _, warning = _one_warning(lambda: df.claude.classify("{t}", labels=["a", "b"], **run))
+    assert warning.filename == __file__
+    _, warning = _one_warning(lambda: df.claude.extract("{t}", schema={"x": int}, **run))
+    assert warning.filename == __file__
+
+
+def test_a_returned_frame_leads_back_to_its_job():
+    sim = make_sim()
+    out = frame(3).claude.batch("{t}", client=sim.client(), poll_interval=0.01)
+    job = Job.of(out)
+    assert job.job_id == batchkit.jobs()["job_id"].iloc[0]
+    assert Job.of(out["response"].head(2)) is job and Job.of(out[out["t"] != "row 0"].copy()) is job
+    assert Job.of(job.outcomes()) is job
+    assert "batchkit_job_id" not in frame(3).attrs  # the caller's frame is untouched
+    with pytest.raises(JobNotFoundError, match=r"carries no batchkit job id.*batchkit\.jobs\(\)"):
+        Job.of(pd.DataFrame({"t": ["x"]}))
+
+
+def test_jobs_tells_two_jobs_of_the_same_output_apart_by_prompt_and_cost():
+    sim = make_sim()
+    frame(3).claude.batch("Summarise {t}", client=sim.client(), poll_interval=0.01)
+    frame(3).claude.batch("Translate into French, keeping every name as it is: {t}", client=sim.client(),
+                          poll_interval=0.01)
+    listing = batchkit.jobs()
+    assert listing["output"].tolist() == ["response", "response"]
+    assert listing["prompt"].tolist() == ["Translate into French, keeping every name as it is: {t}", "Summarise {t}"]
+    assert (listing["cost"] > 0).all()
