@@ -255,3 +255,13 @@ def test_jobs_tells_two_jobs_of_the_same_output_apart_by_prompt_and_cost():
     assert listing["output"].tolist() == ["response", "response"]
     assert listing["prompt"].tolist() == ["Translate into French, keeping every name as it is: {t}", "Summarise {t}"]
     assert (listing["cost"] > 0).all()
+
+
+def test_canceled_rows_can_be_sent_again():
+    sim = make_sim(processing=Processing(fixed_latency=30.0, per_request=0.0), time_scale=100)
+    job = frame(6).claude.submit("{t}", client=sim.client(), poll_interval=0.01, chunk_size=3)
+    job.cancel()  # one batch may not even be created yet: its rows have no result at all
+    assert job.status == "canceled" and (job.outcomes()["status"] == "canceled").all()
+    job.retry(statuses=["canceled"], wait=False).wait(timeout=30)
+    assert job.status == "ended" and (job.outcomes()["status"] == "succeeded").all()
+    assert job.to_frame()["response"].tolist() == [f"re:row {i}" for i in range(6)]
