@@ -34,15 +34,17 @@ import uuid
 import weakref
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 import anthropic
 import numpy as np
 import pandas as pd
 
-from . import _json, backend
+from . import _json
 from ._crash import crashpoint
-from .backends.errors import Action, Decision, decide
+from .backend import resolve_client
+from .backends import Action, Backend, CallFailed, Decision, Tracked
+from .backends.batches import MessageBatches
 from .errors import APIRefusedError, JobNotFoundError, UnknownModelError, warn
 from .outcomes import JobResults, _View
 from .pricing import CostBreakdown
@@ -61,7 +63,6 @@ from .results import (
     TRANSIENT_ERRORS,
     ResultColumns,
     Summary,
-    parse_result_stream,
 )
 from .store import ACTIVE_STATES, Store, encode_keys
 from .structured import OutputSpec
@@ -136,6 +137,7 @@ class Job(JobResults):
         self.job_id = job_id
         self.store = store
         self._client = client
+        self._backend: Backend | None = None
         self.frame = frame
         self._record = record
         self._lines: dict[str, bytes] = lines if lines is not None else {}  # the job's own from here on
@@ -164,8 +166,15 @@ class Job(JobResults):
     def client(self) -> anthropic.Anthropic:
         """The SDK client, resolved only when the job first needs the network."""
         if self._client is None:
-            self._client = backend.resolve_client(None)
+            self._client = resolve_client(None)
         return self._client
+
+    @property
+    def backend(self) -> Backend:
+        """How this job's requests reach Claude (the one place a backend is chosen)."""
+        if self._backend is None:
+            self._backend = MessageBatches(self.client)
+        return self._backend
 
     # ------------------------------------------------------------------ identity
 
@@ -264,6 +273,7 @@ class Job(JobResults):
                     job.frame = frame
                 if client is not None:
                     job._client = client
+                    job._backend = None
             job._batch_bodies.update(batch_bodies or {})
         return job
 
@@ -356,7 +366,7 @@ class Job(JobResults):
                 if self._exiting.is_set():
                     break  # batches are created; the results are for a later process to collect
                 # Resolved only now: a job with nothing to send never needs a client or a key.
-                schedule = schedule or backend.poll_schedule(self.client, self._poll_interval)
+                schedule = schedule or self.backend.poll_schedule(self._poll_interval)
                 self._wake.wait(schedule[min(tick, len(schedule) - 1)])
                 self._wake.clear()
                 tick += 1
@@ -447,8 +457,10 @@ class Job(JobResults):
         self._record["status"] = "canceled"
         for batch in self.store.batches(job_id=self.job_id, states=("submitting", "in_progress")):
             if batch["api_id"]:
-                canceled = backend.cancel_batch(self.client, batch["api_id"])
-                self.store.update_batch(batch["id"], state=_state_of(canceled), **backend.batch_fields(canceled))
+                try:
+                    self._record_unit(batch, self.backend.cancel(batch["api_id"]))
+                except CallFailed as failure:
+                    _reraise(failure)
             elif batch["owner"] == OWNER or not _owner_alive(batch["owner"]):
                 self._reconcile(batch, adopt_only=True)
         # Collect what the cancel left behind, so canceled rows are recorded as such.
@@ -584,11 +596,12 @@ class Job(JobResults):
         """Adopt the batch a dead process may have created, or create it if it never was."""
         claimed = {b["api_id"] for b in self.store.batches() if b["api_id"]}
         intent = dt.datetime.fromisoformat(batch["intent_at"].replace("Z", "+00:00"))
-        found = backend.find_created_batch(
-            self.client, n_requests=batch["n_requests"], intent_at=intent, claimed=claimed
-        )
+        try:
+            found = self.backend.find_sent(n_requests=batch["n_requests"], intent_at=intent, claimed=claimed)
+        except CallFailed as failure:
+            _reraise(failure)  # never create what may exist: the batch stays planned and claimed
         if found is not None:
-            self.store.update_batch(batch["id"], api_id=found.id, state=_state_of(found), **backend.batch_fields(found))
+            self._record_unit(batch, found)
         elif adopt_only:
             self.store.update_batch(batch["id"], state="abandoned", error="canceled before it was created")
         else:
@@ -596,20 +609,22 @@ class Job(JobResults):
 
     def _create(self, batch: Mapping[str, Any], *, reconciled: bool = False) -> None:
         body = self._batch_bodies.pop(batch["id"], None) or self.store.batch_body(batch["id"])
-        # No SDK retries on create: a retried create whose first attempt did reach the API would
-        # be a second, paid batch. Failures are reconciled against the batch list instead.
         try:
-            created = backend.create_batch(self.client.with_options(max_retries=0), body)
-        except anthropic.APIError as exc:
-            decision = decide(exc, call="create")
-            if decision.action is Action.RECONCILE:
+            sent = self.backend.send(body)
+        except CallFailed as failure:
+            decision = failure.decision
+            if decision.action is Action.RECONCILE:  # it may have reached the API: look first
                 if not reconciled:
                     self._reconcile(batch)
             elif decision.action is not Action.RETRY:  # else: refused before anything was created
-                self._stop(batch, decision, exc)
+                self._stop(batch, decision, failure.__cause__ or failure)
             return
         crashpoint("after_create")
-        self.store.update_batch(batch["id"], api_id=created.id, state=_state_of(created), **backend.batch_fields(created))
+        self._record_unit(batch, sent)
+
+    def _record_unit(self, batch: Mapping[str, Any], unit: Tracked) -> None:
+        """Write down what the backend said of a unit: its id, state and timestamps."""
+        self.store.update_batch(batch["id"], api_id=unit.id, state=unit.state, **unit.fields)
 
     def _stop(self, batch: Mapping[str, Any], decision: Decision, exc: BaseException) -> None:
         """The API refused a create for a reason a retry cannot fix: the job fails, loudly.
@@ -617,7 +632,7 @@ class Job(JobResults):
         The refused batch and the job's other batches not yet created are marked ``failed`` (so
         no other job waits on them); batches already created keep running and are collected.
         """
-        reason = f"the API refused to create a batch ({decision.describe()}) — to fix: {decision.fix}"
+        reason = f"the API refused its requests ({decision.describe()}) — to fix: {decision.fix}"
         with self.store.atomic() as conn:
             self.store.update_batch_in(conn, batch["id"], state="failed", error=reason)
             for other in self.store.batches(job_id=self.job_id, states=("submitting",)):
@@ -636,11 +651,15 @@ class Job(JobResults):
                 continue
             if batch["state"] != "ended":
                 crashpoint("polling")
-                current = backend.retrieve_batch(self.client, batch["api_id"])
-                state = _state_of(current)
-                if state != batch["state"] or state == "ended":
-                    self.store.update_batch(batch["id"], state=state, **backend.batch_fields(current))
-                if state != "ended":
+                try:
+                    current = self.backend.track(batch["api_id"])
+                except CallFailed as failure:
+                    if failure.decision.action is Action.RETRY:
+                        continue  # a blip: ask again next round
+                    _reraise(failure)
+                if current.state != batch["state"] or current.state == "ended":
+                    self._record_unit(batch, current)
+                if current.state != "ended":
                     continue
             self._collect(batch)
 
@@ -648,15 +667,18 @@ class Job(JobResults):
         """Stream an ended batch's results into the store, all in one transaction."""
         api_id = batch["api_id"]
         try:
-            columns = parse_result_stream(_crash_after_first(backend.result_chunks(self.client, api_id)))
-        except anthropic.NotFoundError as exc:
+            columns = self.backend.collect(api_id)
+        except CallFailed as failure:
+            decision = failure.decision
+            if decision.action is Action.RETRY:
+                return  # a dropped stream: the batch stays "ended" and is read again next round
+            if decision.action is not Action.FAIL_ROWS:
+                _reraise(failure)
             # Results are gone (archived 29 days after creation): record that, do not loop.
-            keys = self.store.batch_keys(batch["id"])
             columns = ResultColumns.failed(
-                keys, "results_unavailable", f"results of batch {api_id} are no longer available: {exc.message}"
+                self.store.batch_keys(batch["id"]), "results_unavailable",
+                f"results of batch {api_id} are no longer available: {decision.message}",
             )
-        except (anthropic.APIConnectionError, anthropic.APIStatusError, OSError):
-            return  # a dropped stream: the batch stays "ended" and is read again next round
         if self.output_spec is not None:
             self._check_answers(columns)
         with self.store.atomic() as conn:
@@ -750,15 +772,9 @@ class _Pending:
         return self._set.isdisjoint(other)
 
 
-def _crash_after_first(chunks: Iterable[bytes]) -> Iterable[bytes]:
-    for n, chunk in enumerate(chunks):
-        yield chunk
-        if n == 0:
-            crashpoint("streaming")
-
-
-def _state_of(batch: Any) -> str:
-    return str(batch.processing_status)
+def _reraise(failure: CallFailed) -> NoReturn:
+    """Raise the SDK's own error (untouched: wrapping it would add nothing here)."""
+    raise failure.__cause__ or failure
 
 
 def _live_job_ids() -> set[str]:

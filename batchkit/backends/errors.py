@@ -34,7 +34,9 @@ from typing import Literal
 
 import anthropic
 
-__all__ = ["Action", "CallKind", "Decision", "decide", "fix_for"]
+from ..errors import BatchkitError
+
+__all__ = ["Action", "CallFailed", "CallKind", "Decision", "decide", "failing", "fix_for"]
 
 CallKind = Literal["create", "read", "message"]
 
@@ -73,6 +75,40 @@ class Decision:
         return f"{head}: {self.message}"
 
 
+class CallFailed(BatchkitError):
+    """A backend call failed; ``decision`` says what the engine does about it.
+
+    Raised by backends with the SDK's error as ``__cause__``; the engine handles every one, and
+    re-raises the SDK error itself (untouched) where it has nothing to add.
+    """
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(decision.describe())
+        self.decision = decision
+
+
+def failing(call: CallKind) -> _Translate:
+    """A context manager that turns an SDK (or socket) error into :class:`CallFailed`.
+
+    >>> with failing("read"):                        # doctest: +SKIP
+    ...     client.messages.batches.retrieve(batch_id)
+    """
+    return _Translate(call)
+
+
+class _Translate:
+    def __init__(self, call: CallKind) -> None:
+        self.call = call
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> Literal[False]:
+        if exc is not None and isinstance(exc, (anthropic.APIError, OSError)):
+            raise CallFailed(decide(exc, call=self.call)) from exc
+        return False
+
+
 _SPEND_LIMIT_CODES = frozenset({"enforced_spend_limit_reached", "contract_spend_limit_reached"})
 _USAGE_LIMIT_TEXT = ("usage limit", "spend limit")
 
@@ -87,8 +123,9 @@ def decide(exc: BaseException, *, call: CallKind) -> Decision:
         # Covers timeouts too. A create that may have reached the API is looked for, not resent.
         action = Action.RECONCILE if call == "create" else Action.RETRY
         return Decision(action, "connection_error", str(exc) or type(exc).__name__)
-    if not isinstance(exc, anthropic.APIStatusError):
-        raise TypeError(f"not an API error: {exc!r}")
+    if not isinstance(exc, anthropic.APIStatusError):  # e.g. an answer the SDK could not read
+        action = Action.RECONCILE if call == "create" else Action.RETRY
+        return Decision(action, "api_error", str(exc) or type(exc).__name__)
     status = exc.status_code
     error_type = str(exc.type or _TYPE_OF_STATUS.get(status, "api_error"))
     message = str(exc.api_message or exc.message)
@@ -106,6 +143,8 @@ def decide(exc: BaseException, *, call: CallKind) -> Decision:
     if call == "read":
         if status == 404:
             return decision(Action.FAIL_ROWS)  # e.g. results archived 29 days after creation
+        if status in _ACCOUNT_STATUSES:
+            return decision(Action.STOP)
         return decision(Action.RETRY)
     if call == "message" and status not in _ACCOUNT_STATUSES:
         return decision(Action.FAIL_ROWS)  # this request is wrong; the others may be fine
