@@ -14,6 +14,7 @@ import pytest
 
 import batchkit
 from batchkit import BatchkitWarning, Job, JobNotFoundError
+from batchkit.progress import snapshot
 from batchkit.simulator import Faults, Processing, SimConfig, Simulator
 from tests.conftest import frame, make_sim
 
@@ -151,6 +152,8 @@ def test_a_refused_create_ends_with_the_apis_message_and_the_fix_and_a_rerun_fin
     assert info.value.status_code == 402 and info.value.error_type == "billing_error"
     job = Job.load(info.value.job_id)
     assert job.status == "failed" and sim.stats()["batches_created"] == 0
+    view = snapshot(job)  # the progress view and the widget say so, in red
+    assert view.style == "danger" and "refused" in view.state_label
     with pytest.raises(batchkit.APIRefusedError, match="re-run the same call"):
         job.wait()  # still failed, from the store: says so again rather than blocking
     out = df.claude.batch("{t}", client=sim.client(), poll_interval=0.01, progress=False)  # after the "fix"
@@ -258,7 +261,7 @@ def test_jobs_tells_two_jobs_of_the_same_output_apart_by_prompt_and_cost():
 
 
 def test_canceled_rows_can_be_sent_again():
-    sim = make_sim(processing=Processing(fixed_latency=30.0, per_request=0.0), time_scale=100)
+    sim = make_sim(processing=Processing(fixed_latency=200.0, per_request=0.0), time_scale=100)  # 2 s
     job = frame(6).claude.submit("{t}", client=sim.client(), poll_interval=0.01, chunk_size=3)
     job.cancel()  # one batch may not even be created yet: its rows have no result at all
     assert job.status == "canceled" and (job.outcomes()["status"] == "canceled").all()
