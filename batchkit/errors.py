@@ -18,6 +18,10 @@ data (a row's ``status`` in :meth:`batchkit.Job.outcomes`), never exceptions. Er
     ├── JobNotFoundError (KeyError)
     └── JobStateError                 e.g. results of a job that has not ended
         └── APIRefusedError           the API refused to take the job's requests (no credit, …)
+
+Internal, never raised to the user: ``batchkit.backends.errors.CallFailed`` (a backend call
+failed; it carries the engine's decision and the SDK error as ``__cause__``).
+:func:`warn` issues a :class:`BatchkitWarning` at the user's own line.
 """
 
 from __future__ import annotations
