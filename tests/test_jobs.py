@@ -268,3 +268,17 @@ def test_canceled_rows_can_be_sent_again():
     job.retry(statuses=["canceled"], wait=False).wait(timeout=30)
     assert job.status == "ended" and (job.outcomes()["status"] == "succeeded").all()
     assert job.to_frame()["response"].tolist() == [f"re:row {i}" for i in range(6)]
+
+
+def test_rows_waiting_in_another_jobs_refused_batch_are_sent_by_the_job_that_waits():
+    refusing = make_sim(faults=Faults(slow=0.5, schedule=(("batches.create", 1, 402),)))
+    working = make_sim()
+    df = frame(4)
+    first = df.claude.submit("{t}", output="a", client=refusing.client(), poll_interval=0.01)
+    second = df.claude.submit("{t}", output="b", client=working.client(), poll_interval=0.01)
+    assert second.batches().empty  # its rows ride in the first job's batch, still being created
+    with pytest.raises(batchkit.APIRefusedError):
+        first.wait(timeout=10)
+    second.wait(timeout=10)  # not forever: it sends them itself
+    assert (second.outcomes()["status"] == "succeeded").all()
+    assert working.stats()["batch_requests_received"] == 4
