@@ -45,6 +45,7 @@ from ._crash import crashpoint
 from .backend import resolve_client
 from .backends import Action, Backend, CallFailed, Decision, Tracked
 from .backends.batches import MessageBatches
+from .backends.errors import AUTO_RETRY_ERRORS
 from .errors import APIRefusedError, JobNotFoundError
 from .outcomes import JobResults, _View
 from .pricing import CostBreakdown
@@ -61,7 +62,6 @@ from .requests import (
 from .results import (
     ANSWERED,
     STATUS_CODE,
-    TRANSIENT_ERRORS,
     ResultColumns,
     Summary,
 )
@@ -289,7 +289,7 @@ class Job(JobResults):
         if len(errored):
             keys, _ = self._layout()
             error_type = self.store.error_type
-            mask[[i for i in errored if error_type(keys[i]) in TRANSIENT_ERRORS]] = True
+            mask[[i for i in errored if error_type(keys[i]) in AUTO_RETRY_ERRORS]] = True
         return mask
 
     def _pending(self) -> _Pending:
@@ -457,13 +457,13 @@ class Job(JobResults):
         self.store.set_job_status(self.job_id, "canceled")
         self._record["status"] = "canceled"
         for batch in self.store.batches(job_id=self.job_id, states=("submitting", "in_progress")):
-            if batch["api_id"]:
-                try:
-                    self._record_unit(batch, self.backend.cancel(batch["api_id"]))
-                except CallFailed as failure:
-                    _reraise(failure)
-            elif batch["owner"] == OWNER or not _owner_alive(batch["owner"]):
-                self._reconcile(batch, adopt_only=True)
+            api_id = batch["api_id"]
+            if not api_id and (batch["owner"] == OWNER or not _owner_alive(batch["owner"])):
+                # Not recorded as created; it may have been a moment ago (e.g. by our worker).
+                found = self._reconcile(batch, adopt_only=True)
+                api_id = found.id if found is not None and found.state == "in_progress" else None
+            if api_id:
+                self._cancel_unit(batch, api_id)
         # Collect what the cancel left behind, so canceled rows are recorded as such.
         self._wake.set()
         self.start()
@@ -593,8 +593,17 @@ class Job(JobResults):
             )
             return cur.rowcount == 1
 
-    def _reconcile(self, batch: Mapping[str, Any], *, adopt_only: bool = False) -> None:
-        """Adopt the batch a dead process may have created, or create it if it never was."""
+    def _cancel_unit(self, batch: Mapping[str, Any], api_id: str) -> None:
+        try:
+            self._record_unit(batch, self.backend.cancel(api_id))
+        except CallFailed as failure:
+            _reraise(failure)
+
+    def _reconcile(self, batch: Mapping[str, Any], *, adopt_only: bool = False) -> Tracked | None:
+        """Adopt the batch a dead process may have created, or create it if it never was.
+
+        Returns what was adopted, if anything.
+        """
         claimed = {b["api_id"] for b in self.store.batches() if b["api_id"]}
         intent = dt.datetime.fromisoformat(batch["intent_at"].replace("Z", "+00:00"))
         try:
@@ -607,6 +616,7 @@ class Job(JobResults):
             self.store.update_batch(batch["id"], state="abandoned", error="canceled before it was created")
         else:
             self._create(batch, reconciled=True)
+        return found
 
     def _create(self, batch: Mapping[str, Any], *, reconciled: bool = False) -> None:
         body = self._batch_bodies.pop(batch["id"], None) or self.store.batch_body(batch["id"])
@@ -622,6 +632,8 @@ class Job(JobResults):
             return
         crashpoint("after_create")
         self._record_unit(batch, sent)
+        if batch["job_id"] == self.job_id and self.status == "canceled":
+            self._cancel_unit(batch, sent.id)  # canceled while it was being created
 
     def _record_unit(self, batch: Mapping[str, Any], unit: Tracked) -> None:
         """Write down what the backend said of a unit: its id, state and timestamps."""

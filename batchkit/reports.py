@@ -13,14 +13,15 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from .backends.errors import RETRY_CAN_FIX
 from .errors import UnknownModelError, warn
-from .results import TRANSIENT_ERRORS, Summary
+from .results import Summary
 from .store import Store
 
 if TYPE_CHECKING:
     from .jobs import Job
 
-__all__ = ["PROMPT_WIDTH", "RETRY_CAN_FIX", "failure_report", "jobs", "warn_failures"]
+__all__ = ["PROMPT_WIDTH", "failure_report", "jobs", "warn_failures"]
 
 PROMPT_WIDTH = 60
 """Characters of the prompt :func:`jobs` shows (the full prompt is in the job's options)."""
@@ -72,10 +73,6 @@ def jobs(store: Store | str | os.PathLike[str] | None = None) -> pd.DataFrame:
         "truncated", "failed", "skipped", "pending", "batches", "cost",
     ]
     return pd.DataFrame(rows, columns=columns)
-
-
-RETRY_CAN_FIX = TRANSIENT_ERRORS | {"results_unavailable", "expired"}
-"""Error types (and ``expired``) a resubmission can fix; others fail the same way again."""
 
 
 def warn_failures(job: Job) -> Summary:

@@ -1,5 +1,8 @@
 """The one place where an error from the ``anthropic`` SDK becomes a decision of the engine.
 
+Rows that come back failed are decided here too: :data:`AUTO_RETRY_ERRORS` are resubmitted by
+the engine, :data:`RETRY_CAN_FIX` are worth a ``job.retry()``.
+
 Every call a backend makes can fail; what the engine does about it depends only on what failed
 and on what kind of call it was, never on which backend made it. :func:`decide` answers:
 
@@ -35,8 +38,27 @@ from typing import Literal
 import anthropic
 
 from ..errors import BatchkitError
+from ..results import TRANSIENT_ERRORS
 
-__all__ = ["Action", "CallFailed", "CallKind", "Decision", "decide", "failing", "fix_for"]
+__all__ = [
+    "AUTO_RETRY_ERRORS",
+    "RETRY_CAN_FIX",
+    "Action",
+    "CallFailed",
+    "CallKind",
+    "Decision",
+    "decide",
+    "failing",
+    "fix_for",
+]
+
+AUTO_RETRY_ERRORS = TRANSIENT_ERRORS
+"""Error types of rows that came back ``errored`` which the engine resubmits by itself (up to
+``max_retries``): the same request may well succeed next time."""
+
+RETRY_CAN_FIX = AUTO_RETRY_ERRORS | {"results_unavailable", "expired"}
+"""Row outcomes a resubmission by hand (``job.retry()``) can fix; any other error comes back the
+same way, so the user is told to fix the request instead."""
 
 CallKind = Literal["create", "read", "message"]
 
