@@ -229,8 +229,9 @@ class Job(JobResults):
 
         The frame (or a Series or a copy of it) carries the job's id and store path in
         ``frame.attrs``; pandas keeps ``attrs`` through most operations (copies, selections,
-        ``head``, writing to Parquet) but drops them where inputs disagree (e.g. ``pd.concat`` of
-        frames from two jobs) or on a few operations such as ``merge``.
+        ``head``, ``merge``, ``groupby``, a Parquet round trip) but drops them where inputs
+        disagree (e.g. ``pd.concat`` of frames from two jobs) and on formats without metadata
+        (CSV).
 
         >>> out = df.claude.batch("Sentiment of: {review}")     # doctest: +SKIP
         >>> batchkit.Job.of(out).outcomes()                       # doctest: +SKIP
