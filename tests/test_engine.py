@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -26,10 +28,10 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def run_script(base_url: str, store: str) -> subprocess.CompletedProcess[str]:
+def run_script(base_url: str, store: str, script: str = SCRIPT) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "BATCHKIT_"))}
     env.update(ANTHROPIC_BASE_URL=base_url, ANTHROPIC_API_KEY="sk-sim-test", BATCHKIT_STORE=store)
-    return subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
 
 
 def test_a_script_that_exits_right_after_submit_still_creates_its_batches(tmp_path):
@@ -40,10 +42,14 @@ def test_a_script_that_exits_right_after_submit_still_creates_its_batches(tmp_pa
         assert done.returncode == 0, done.stderr
         assert sim.stats()["batches_created"] == 2  # created before the process ended
         job_id = done.stdout.split()[-1]
-        assert f"batchkit wait {job_id} --store" in done.stderr and "its 2 batch(es) are created" in done.stderr
+        assert "its 2 batch(es) are created" in done.stderr
+        command = re.search(r"`batchkit (wait [^`]+)`", done.stderr)
+        assert command is not None and command.group(1).startswith(f"wait {job_id} --store")
+        argv = shlex.split(command.group(1))
+        waited = run_script(sim.base_url, store, f"from batchkit.cli import main; main({argv!r})")
+        assert waited.returncode == 0, waited.stderr  # the command it printed collects the job
         job = Job.load(job_id, store=store, client=anthropic.Anthropic(base_url=sim.base_url, api_key="sk-sim"))
-        job.wait(timeout=30)
-        assert (job.outcomes()["status"] == "succeeded").all()
+        assert job.status == "ended" and (job.outcomes()["status"] == "succeeded").all()
         assert sim.stats()["batches_created"] == 2  # picked up, nothing sent twice
 
 
