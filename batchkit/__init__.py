@@ -14,6 +14,7 @@ from .accessor import DEFAULT_MAX_TOKENS, DEFAULT_MODEL
 from .accounting import JobCost
 from .backend import get_default_client, set_default_client
 from .errors import (
+    APIRefusedError,
     BatchkitError,
     BatchkitWarning,
     BudgetExceededError,
@@ -49,6 +50,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_MAX_TOKENS",
     "DEFAULT_MODEL",
+    "APIRefusedError",
     "BatchkitError",
     "BatchkitWarning",
     "BudgetExceededError",

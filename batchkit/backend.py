@@ -1,9 +1,7 @@
-"""The thin I/O shell over the ``anthropic`` SDK: which client, and the few batch calls.
+"""Which ``anthropic`` SDK client a call uses, and how often to poll the server behind it.
 
-The SDK supplies auth, headers, retries with backoff and typed errors. batchkit sends each
-batch as one pre-serialized body through the SDK's generic ``post`` and reads results as raw
-bytes through ``with_streaming_response`` — one pydantic object per *batch*, never one per
-request or result line.
+The calls that send requests are the backends' (:mod:`batchkit.backends`); this module only
+resolves the client they are given.
 
 Which client a call uses, first that is set wins:
 
@@ -21,17 +19,15 @@ see :func:`is_simulator`. The answer picks the default store and the poll schedu
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 import anthropic
 import httpx2
-from anthropic.types.messages import MessageBatch
 
 from .errors import NoCredentialsError, ServerUnreachableError
 
@@ -232,74 +228,3 @@ def poll_schedule(client: anthropic.Anthropic, poll_interval: float | None) -> t
     except ServerUnreachableError:
         simulator = False
     return LOCAL_POLL_SCHEDULE if simulator else REAL_API_POLL_SCHEDULE
-
-
-def create_batch(client: anthropic.Anthropic, body: bytes) -> MessageBatch:
-    """Create a batch from a pre-serialized ``{"requests": [...]}`` body."""
-    return client.post("/v1/messages/batches", content=body, cast_to=MessageBatch)
-
-
-def retrieve_batch(client: anthropic.Anthropic, batch_id: str) -> MessageBatch:
-    return client.messages.batches.retrieve(batch_id)
-
-
-def cancel_batch(client: anthropic.Anthropic, batch_id: str) -> MessageBatch:
-    return client.messages.batches.cancel(batch_id)
-
-
-def result_chunks(client: anthropic.Anthropic, batch_id: str) -> Iterator[bytes]:
-    """The raw bytes of a batch's results file, streamed."""
-    with client.messages.batches.with_streaming_response.results(batch_id) as response:
-        yield from response.iter_bytes()  # as they arrive: re-chunking would only copy
-
-
-def find_created_batch(
-    client: anthropic.Anthropic,
-    *,
-    n_requests: int,
-    intent_at: dt.datetime,
-    claimed: set[str],
-    window: dt.timedelta = dt.timedelta(minutes=10),
-) -> MessageBatch | None:
-    """Find a batch a dead process created but did not record.
-
-    Lists batches newest first back to a little before ``intent_at`` and returns the one with
-    ``n_requests`` requests created within ``window`` after the intent, not already ``claimed``
-    by another record. None when there is none (the create never reached the API) or when the
-    match is ambiguous — see the README's "Recovery" section for the limits of this rule.
-    """
-    earliest = intent_at - dt.timedelta(seconds=60)  # tolerate clock skew between us and the API
-    latest = intent_at + window
-    matches: list[MessageBatch] = []
-    for batch in client.messages.batches.list(limit=100):
-        created = batch.created_at
-        if created < earliest:
-            break
-        counts = batch.request_counts
-        total = counts.processing + counts.succeeded + counts.errored + counts.canceled + counts.expired
-        if created <= latest and total == n_requests and batch.id not in claimed:
-            matches.append(batch)
-    return matches[0] if len(matches) == 1 else None  # two candidates: adopt neither
-
-
-def batch_fields(batch: MessageBatch) -> dict[str, Any]:
-    """The fields of a batch the store keeps."""
-    counts = batch.request_counts
-    return {
-        "created_at": _iso(batch.created_at),
-        "ended_at": _iso(batch.ended_at),
-        "expires_at": _iso(batch.expires_at),
-        "request_counts": {
-            "processing": counts.processing,
-            "succeeded": counts.succeeded,
-            "errored": counts.errored,
-            "canceled": counts.canceled,
-            "expired": counts.expired,
-        },
-    }
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(dt.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")

@@ -28,11 +28,21 @@ data (a row's ``status`` in :meth:`batchkit.Job.outcomes`), never exceptions. Er
     ├── OutputPathError (ValueError)  a file batchkit will not write (exists, symlink, folder…)
     ├── JobNotFoundError (KeyError)
     └── JobStateError                 e.g. results of a job that has not ended
+        └── APIRefusedError           the API refused to take the job's requests (no credit, …)
+
+Internal, never raised to the user: ``batchkit.backends.errors.CallFailed`` (a backend call
+failed; it carries the engine's decision and the SDK error as ``__cause__``).
+:func:`warn` issues a :class:`BatchkitWarning` at the user's own line.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
+
 __all__ = [
+    "APIRefusedError",
     "BatchkitError",
     "BatchkitWarning",
     "BudgetExceededError",
@@ -56,6 +66,7 @@ __all__ = [
     "StoreReadOnlyError",
     "UnknownModelError",
     "UnknownOptionError",
+    "warn",
 ]
 
 
@@ -68,6 +79,23 @@ class BatchkitError(Exception):
 
 class BatchkitWarning(UserWarning):
     """Something the user should know about a call that still goes ahead (e.g. rows that failed)."""
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def warn(message: str, category: type[Warning] = BatchkitWarning) -> None:
+    """Warn at the user's line: the first caller outside the batchkit package.
+
+    However deep in batchkit the warning is raised (``df.claude.batch`` → job → report), the
+    warning's file and line are those of the call the user wrote.
+    """
+    frame = sys._getframe(1)
+    level = 2  # 1 is this function, 2 its caller
+    while frame.f_back is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 class ConfigurationError(BatchkitError):
@@ -212,9 +240,9 @@ class OutputPathError(BatchkitError, ValueError):
 
 
 class JobNotFoundError(BatchkitError, KeyError):
-    """No job with this id is in the store."""
+    """No job with this id is in the store (or, from :meth:`batchkit.Job.of`, no job id at all)."""
 
-    def __init__(self, message: str, *, job_id: str) -> None:
+    def __init__(self, message: str, *, job_id: str | None) -> None:
         super().__init__(message)
         self.job_id = job_id
 
@@ -225,3 +253,26 @@ class JobStateError(BatchkitError):
     def __init__(self, message: str, *, job_id: str | None = None) -> None:
         super().__init__(message)
         self.job_id = job_id
+
+
+class APIRefusedError(JobStateError):
+    """The API refused the job's requests for a reason a retry cannot fix; the job stopped.
+
+    Nothing more is sent until the cause is fixed (the message names the API's reason and the
+    fix). Answers that came back before are kept; re-running the same call, or ``job.retry()``,
+    sends what is left.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        job_id: str | None = None,
+        status_code: int | None = None,
+        error_type: str | None = None,
+        api_message: str | None = None,
+    ) -> None:
+        super().__init__(message, job_id=job_id)
+        self.status_code = status_code
+        self.error_type = error_type
+        self.api_message = api_message

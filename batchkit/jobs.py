@@ -9,36 +9,48 @@ Each job has at most one worker thread per process. The worker creates the batch
 says are planned, polls them with backoff, streams each ended batch's results into the store
 in one transaction, and resubmits transient failures. The caller's thread only plans (pure
 work plus one store transaction) and waits, so a notebook cell stays interruptible and a
-KeyboardInterrupt detaches without cancelling anything.
+KeyboardInterrupt detaches without canceling anything.
+
+Workers are daemon threads, so a script that ends does not wait hours for its batches. But a
+script that ends right after ``submit()`` must not take the *creation* of its batches with it:
+at interpreter exit a hook lets every worker finish creating what it planned (bounded by
+:data:`EXIT_GRACE` seconds, without waiting for results) and says on stderr how to pick each
+job up later.
 """
 
 from __future__ import annotations
 
+import atexit
 import base64
 import datetime as dt
 import hashlib
 import os
+import shlex
 import socket
 import sys
 import threading
 import time
 import uuid
-import warnings
 import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 import anthropic
 import numpy as np
 import pandas as pd
 
-from . import _json, backend
+from . import _json
 from ._crash import crashpoint
-from .errors import BatchkitWarning, JobNotFoundError, JobStateError
+from .backend import resolve_client
+from .backends import Action, Backend, CallFailed, Decision, Tracked
+from .backends.batches import MessageBatches
+from .backends.errors import AUTO_RETRY_ERRORS
+from .errors import APIRefusedError, JobNotFoundError
 from .options import JobSpec
 from .outcomes import JobResults, _View
 from .pricing import CostBreakdown
+from .reports import failure_report, jobs, warn_failures
 from .requests import (
     MAX_BATCH_BYTES,
     MAX_BATCH_REQUESTS,
@@ -51,21 +63,22 @@ from .requests import (
 from .results import (
     ANSWERED,
     STATUS_CODE,
-    TRANSIENT_ERRORS,
     ResultColumns,
     Summary,
-    parse_result_stream,
 )
 from .store import ACTIVE_STATES, Store, encode_keys
 from .structured import OutputSpec
 
-__all__ = ["Job", "fingerprint", "jobs", "open_job", "warn_failures"]
+__all__ = ["Job", "failure_report", "fingerprint", "jobs", "open_job", "warn_failures"]
 
 OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 """This process, as written on the batches it is about to create."""
 
 _EXPIRED, _ERRORED, _INVALID = STATUS_CODE["expired"], STATUS_CODE["errored"], STATUS_CODE["invalid_output"]
 _SUCCEEDED = STATUS_CODE["succeeded"]
+
+EXIT_GRACE = 120.0
+"""Seconds a process that is exiting waits for its workers to finish creating planned batches."""
 
 
 def _owner_alive(owner: str | None) -> bool:
@@ -126,6 +139,7 @@ class Job(JobResults):
         self.job_id = job_id
         self.store = store
         self._client = client
+        self._backend: Backend | None = None
         self.frame = frame
         self._record = record
         self._lines: dict[str, bytes] = lines if lines is not None else {}  # the job's own from here on
@@ -133,6 +147,9 @@ class Job(JobResults):
         self._done = threading.Event()
         self._wake = threading.Event()
         self._worker: threading.Thread | None = None
+        self._running = False  # a worker is looping (set and cleared under _live_lock)
+        self._again = False  # start() was called while the worker was finishing: go round again
+        self._exiting = threading.Event()  # the interpreter is exiting: create what is planned, then stop
         self._error: BaseException | None = None
         self._read_lock = threading.RLock()
         self._layout_cache: tuple[list[str], np.ndarray] | None = None
@@ -151,8 +168,15 @@ class Job(JobResults):
     def client(self) -> anthropic.Anthropic:
         """The SDK client, resolved only when the job first needs the network."""
         if self._client is None:
-            self._client = backend.resolve_client(None)
+            self._client = resolve_client(None)
         return self._client
+
+    @property
+    def backend(self) -> Backend:
+        """How this job's requests reach Claude (the one place a backend is chosen)."""
+        if self._backend is None:
+            self._backend = MessageBatches(self.client)
+        return self._backend
 
     # ------------------------------------------------------------------ identity
 
@@ -195,6 +219,42 @@ class Job(JobResults):
         return cls._attach(job_id, resolved, client)
 
     @classmethod
+    def of(
+        cls,
+        frame: pd.DataFrame | pd.Series,
+        *,
+        store: Store | str | os.PathLike[str] | None = None,
+        client: anthropic.Anthropic | None = None,
+    ) -> Job:
+        """The job a frame returned by ``df.claude.batch``/``classify``/``extract`` came from.
+
+        The frame (or a Series or a copy of it) carries the job's id and store path in
+        ``frame.attrs``; pandas keeps ``attrs`` through most operations (copies, selections,
+        ``head``, ``merge``, ``groupby``, a Parquet round trip) but drops them where inputs
+        disagree (e.g. ``pd.concat`` of frames from two jobs) and on formats without metadata
+        (CSV).
+
+        >>> out = df.claude.batch("Sentiment of: {review}")     # doctest: +SKIP
+        >>> batchkit.Job.of(out).outcomes()                       # doctest: +SKIP
+
+        Raises:
+            JobNotFoundError: the frame carries no job id (keep ``out.attrs``, or find the job
+                with ``batchkit.jobs()`` and :meth:`load`).
+        """
+        attrs = getattr(frame, "attrs", None)
+        if not isinstance(attrs, Mapping):
+            attrs = {}
+        job_id = attrs.get("batchkit_job_id")
+        if not isinstance(job_id, str):
+            raise JobNotFoundError(
+                f"this {type(frame).__name__} carries no batchkit job id in .attrs (it was not returned by "
+                "df.claude.batch/classify/extract, or an operation dropped its attrs). batchkit.jobs() lists "
+                "the jobs; batchkit.Job.load(job_id) opens one.",
+                job_id=None,
+            )
+        return cls.load(job_id, store=store if store is not None else attrs.get("batchkit_store"), client=client)
+
+    @classmethod
     def _attach(
         cls,
         job_id: str,
@@ -216,6 +276,7 @@ class Job(JobResults):
                     job.frame = frame
                 if client is not None:
                     job._client = client
+                    job._backend = None
             job._batch_bodies.update(batch_bodies or {})
         return job
 
@@ -230,7 +291,7 @@ class Job(JobResults):
         if len(errored):
             keys, _ = self._layout()
             error_type = self.store.error_type
-            mask[[i for i in errored if error_type(keys[i]) in TRANSIENT_ERRORS]] = True
+            mask[[i for i in errored if error_type(keys[i]) in AUTO_RETRY_ERRORS]] = True
         return mask
 
     def _pending(self) -> _Pending:
@@ -246,7 +307,11 @@ class Job(JobResults):
 
     @property
     def status(self) -> str:
-        """``running`` while any row waits for an answer, then ``ended`` (or ``canceled``)."""
+        """``running`` while any row waits for an answer, then ``ended``, ``canceled`` or ``failed``.
+
+        ``failed``: the API refused the job's requests for a reason a retry cannot fix (no
+        credit, a bad key, …); nothing more is sent until the call is re-run or ``retry()``.
+        """
         rows = self.store.query("SELECT status FROM jobs WHERE job_id = ?", (self.job_id,))
         if rows:  # another process (or the worker) may have moved it on
             self._record["status"] = rows[0][0]
@@ -273,13 +338,17 @@ class Job(JobResults):
     def start(self) -> Job:
         """Run the worker in the background (idempotent). Returns the job."""
         with self._live_lock:
-            if self._worker is not None and self._worker.is_alive():
+            if self._running:
+                self._again = True  # the worker may be deciding to stop: make it look again
+                self._wake.set()
                 return self
             if self.status != "running":
                 self._done.set()
                 return self
             self._done.clear()
             self._error = None
+            self._exiting.clear()
+            self._running = True
             self._worker = threading.Thread(target=self._run, name=f"batchkit-{self.job_id}", daemon=True)
             self._worker.start()
         return self
@@ -288,15 +357,26 @@ class Job(JobResults):
         tick = 0
         try:
             schedule: tuple[float, ...] = ()
-            while not self._step():
+            while True:
+                if self._step():
+                    with self._live_lock:
+                        if not self._again:
+                            self._running = False
+                            self._done.set()
+                            return
+                        self._again = False
+                    continue
+                if self._exiting.is_set():
+                    break  # batches are created; the results are for a later process to collect
                 # Resolved only now: a job with nothing to send never needs a client or a key.
-                schedule = schedule or backend.poll_schedule(self.client, self._poll_interval)
+                schedule = schedule or self.backend.poll_schedule(self._poll_interval)
                 self._wake.wait(schedule[min(tick, len(schedule) - 1)])
                 self._wake.clear()
                 tick += 1
         except BaseException as exc:  # surfaced to the waiting thread
             self._error = exc
-        finally:
+        with self._live_lock:
+            self._running = False
             self._done.set()
 
     def wait(self, timeout: float | None = None) -> Job:
@@ -312,6 +392,8 @@ class Job(JobResults):
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             while not self._done.wait(0.1):
+                if isinstance(self._error, APIRefusedError):
+                    break  # the worker still collects what was sent; the caller hears now
                 if deadline is not None and time.monotonic() > deadline:
                     raise TimeoutError(
                         f"job {self.job_id} is still running after {timeout} s; it keeps going — "
@@ -320,7 +402,7 @@ class Job(JobResults):
         except KeyboardInterrupt:
             print(
                 f"\nbatchkit: detached from job {self.job_id}. Its batches keep running and nothing "
-                f"was cancelled. Re-run the cell, or batchkit.Job.load({self.job_id!r}).wait(), to "
+                f"was canceled. Re-run the cell, or batchkit.Job.load({self.job_id!r}).wait(), to "
                 f"pick up the results; job.cancel() stops it.",
                 file=sys.stderr,
             )
@@ -328,7 +410,46 @@ class Job(JobResults):
         if self._error is not None:
             error, self._error = self._error, None
             raise error
+        if self._record["status"] == "failed":
+            raise self._refusal()
         return self
+
+    def _refusal(self) -> APIRefusedError:
+        """The error a failed job ends with, rebuilt from the store (e.g. in another process)."""
+        failed = [b for b in self.store.batches(job_id=self.job_id, states=("failed",)) if b["error"]]
+        reason = failed[-1]["error"] if failed else "the API refused its requests"
+        return APIRefusedError(
+            f"job {self.job_id} stopped: {reason}. Nothing more was sent; answers that came back are "
+            f"kept. After fixing the cause, re-run the same call or batchkit.Job.load({self.job_id!r}).retry() "
+            f"to send the rest; job.cancel() gives up on them.",
+            job_id=self.job_id,
+        )
+
+    def _exit_note(self) -> str:
+        """What became of this job as the process exits, and how to pick it up."""
+        if isinstance(self._error, APIRefusedError):
+            return f"batchkit: {self._error}"
+        if self._error is not None:
+            return f"batchkit: job {self.job_id} stopped: {self._error!r}"
+        status = self.status
+        if status != "running":
+            return "" if status != "failed" else f"batchkit: {self._refusal()}"
+        batches = self.store.batches(job_id=self.job_id, states=ACTIVE_STATES)
+        created = sum(1 for b in batches if b["api_id"])
+        left = len(batches) - created
+        head = f"batchkit: job {self.job_id} keeps running without this process: "
+        if left and self._done.is_set():
+            head += f"{created} batch(es) created, {left} not yet (e.g. waiting for the cache-priming batch). "
+        elif left:
+            head += f"{left} batch(es) were still being created after {EXIT_GRACE:g} s; exiting anyway. "
+        else:
+            head += f"its {created} batch(es) are created. "
+        store = shlex.quote(str(self.store.path))
+        return (
+            head + f"Nothing is lost: `batchkit wait {self.job_id} --store {store}` (or "
+            f"batchkit.Job.load({self.job_id!r}, store={str(self.store.path)!r}).wait()) creates what is left "
+            f"and collects the answers; re-running the same call picks it up too."
+        )
 
     def cancel(self) -> Job:
         """Cancel every batch of the job still running; rows not yet answered end ``canceled``.
@@ -338,11 +459,13 @@ class Job(JobResults):
         self.store.set_job_status(self.job_id, "canceled")
         self._record["status"] = "canceled"
         for batch in self.store.batches(job_id=self.job_id, states=("submitting", "in_progress")):
-            if batch["api_id"]:
-                canceled = backend.cancel_batch(self.client, batch["api_id"])
-                self.store.update_batch(batch["id"], state=_state_of(canceled), **backend.batch_fields(canceled))
-            elif batch["owner"] == OWNER or not _owner_alive(batch["owner"]):
-                self._reconcile(batch, adopt_only=True)
+            api_id = batch["api_id"]
+            if not api_id and (batch["owner"] == OWNER or not _owner_alive(batch["owner"])):
+                # Not recorded as created; it may have been a moment ago (e.g. by our worker).
+                found = self._reconcile(batch, adopt_only=True)
+                api_id = found.id if found is not None and found.state == "in_progress" else None
+            if api_id:
+                self._cancel_unit(batch, api_id)
         # Collect what the cancel left behind, so canceled rows are recorded as such.
         self._wake.set()
         self.start()
@@ -366,24 +489,42 @@ class Job(JobResults):
             if max_tokens is None:
                 raise ValueError("retry(truncated=True) needs max_tokens=N, larger than the job's")
             return self._retry_truncated(max_tokens, wait=wait)
+        statuses = list(statuses)
         codes = [STATUS_CODE[s] for s in statuses if s in STATUS_CODE and STATUS_CODE[s] not in ANSWERED]
         keys, _ = self._layout()
         view = self._view()
         chosen = [keys[i] for i in np.flatnonzero(np.isin(view.codes, codes))]
-        if not chosen:
+        status = self.status
+        # Rows a refusal left unsent (a failed job), or a cancel left uncreated, have no result.
+        unsent = status == "failed" or (status == "canceled" and "canceled" in statuses)
+        if not chosen and not unsent:
             return self
         with self.store.atomic() as conn:
             in_flight = self.store.in_flight_keys(conn)
-            chosen = [k for k in chosen if k not in in_flight]
-            self._plan_batches(conn, chosen, attempt=2)
+            self._plan_batches(conn, [k for k in chosen if k not in in_flight], attempt=2)
+            if unsent:
+                self._plan_unsent(conn, in_flight)
             conn.execute("UPDATE jobs SET status = 'running' WHERE job_id = ?", (self.job_id,))
         self._record["status"] = "running"
         self.start()
         return self.wait() if wait else self
 
+    def _plan_unsent(self, conn: Any, in_flight: set[str]) -> None:
+        """Plan batches for the keys that have no result and are in no batch still running."""
+        keys, _ = self._layout()
+        view = self._view()
+        self._plan_batches(conn, [keys[i] for i in np.flatnonzero(view.codes == 0) if keys[i] not in in_flight], 1)
+
+    def _resume(self) -> None:
+        """Send what a refusal left unsent, e.g. when the same call is re-run after the fix."""
+        with self.store.atomic() as conn:
+            self._plan_unsent(conn, self.store.in_flight_keys(conn))
+            conn.execute("UPDATE jobs SET status = 'running' WHERE job_id = ?", (self.job_id,))
+        self._record["status"] = "running"
+
     def _retry_truncated(self, max_tokens: int, *, wait: bool) -> Job:
-        if max_tokens <= int(self._record["spec"].get("max_tokens", 0)):
-            raise ValueError(f"max_tokens={max_tokens} is not more than the job's {self._record['spec'].get('max_tokens')}")
+        if max_tokens <= self.spec.max_tokens:
+            raise ValueError(f"max_tokens={max_tokens} is not more than the job's {self.spec.max_tokens}")
         keys, _ = self._layout()
         view = self._view()
         truncated = [keys[i] for i in np.flatnonzero(view.codes == STATUS_CODE["truncated"])]
@@ -416,6 +557,8 @@ class Job(JobResults):
         """Create planned batches, poll running ones, collect ended ones, plan retries."""
         pending = self._pending()
         self._create_planned(pending)
+        if self._exiting.is_set():
+            return False
         self._poll(pending)
         if self._record["status"] == "running":
             self._plan_retries()
@@ -430,7 +573,10 @@ class Job(JobResults):
     def _create_planned(self, pending: _Pending) -> None:
         priming = any(b["attempt"] == 0 and b["state"] in ACTIVE_STATES for b in self.store.batches(job_id=self.job_id))
         for batch in self.store.batches(states=("submitting",)):
-            if not self._relevant(batch, pending):
+            if self._record["status"] == "failed":
+                return  # a create was refused: nothing more is sent (not even another job's batch)
+            mine = batch["job_id"] == self.job_id
+            if not self._relevant(batch, pending) or (mine and self._record["status"] != "running"):
                 continue
             if priming and batch["job_id"] == self.job_id and batch["attempt"] != 0:
                 continue  # wait for the cache-priming batch to end
@@ -449,39 +595,70 @@ class Job(JobResults):
             )
             return cur.rowcount == 1
 
-    def _reconcile(self, batch: Mapping[str, Any], *, adopt_only: bool = False) -> None:
-        """Adopt the batch a dead process may have created, or create it if it never was."""
+    def _cancel_unit(self, batch: Mapping[str, Any], api_id: str) -> None:
+        try:
+            self._record_unit(batch, self.backend.cancel(api_id))
+        except CallFailed as failure:
+            _reraise(failure)
+
+    def _reconcile(self, batch: Mapping[str, Any], *, adopt_only: bool = False) -> Tracked | None:
+        """Adopt the batch a dead process may have created, or create it if it never was.
+
+        Returns what was adopted, if anything.
+        """
         claimed = {b["api_id"] for b in self.store.batches() if b["api_id"]}
         intent = dt.datetime.fromisoformat(batch["intent_at"].replace("Z", "+00:00"))
-        found = backend.find_created_batch(
-            self.client, n_requests=batch["n_requests"], intent_at=intent, claimed=claimed
-        )
+        try:
+            found = self.backend.find_sent(n_requests=batch["n_requests"], intent_at=intent, claimed=claimed)
+        except CallFailed as failure:
+            _reraise(failure)  # never create what may exist: the batch stays planned and claimed
         if found is not None:
-            self.store.update_batch(batch["id"], api_id=found.id, state=_state_of(found), **backend.batch_fields(found))
+            self._record_unit(batch, found)
         elif adopt_only:
             self.store.update_batch(batch["id"], state="abandoned", error="canceled before it was created")
         else:
             self._create(batch, reconciled=True)
+        return found
 
     def _create(self, batch: Mapping[str, Any], *, reconciled: bool = False) -> None:
         body = self._batch_bodies.pop(batch["id"], None) or self.store.batch_body(batch["id"])
-        # No SDK retries on create: a retried create whose first attempt did reach the API would
-        # be a second, paid batch. Failures are reconciled against the batch list instead.
         try:
-            created = backend.create_batch(self.client.with_options(max_retries=0), body)
-        except (anthropic.RateLimitError, anthropic.OverloadedError):
-            return  # refused before anything was created: try again next round
-        except (anthropic.APIConnectionError, anthropic.InternalServerError):
-            if not reconciled:
-                self._reconcile(batch)
+            sent = self.backend.send(body)
+        except CallFailed as failure:
+            decision = failure.decision
+            if decision.action is Action.RECONCILE:  # it may have reached the API: look first
+                if not reconciled:
+                    self._reconcile(batch)
+            elif decision.action is not Action.RETRY:  # else: refused before anything was created
+                self._stop(batch, decision, failure.__cause__ or failure)
             return
-        except anthropic.APIStatusError as exc:
-            self.store.update_batch(batch["id"], state="failed", error=f"{exc.status_code}: {exc.message}")
-            raise JobStateError(
-                f"the API refused to create a batch of job {self.job_id}: {exc.message}", job_id=self.job_id
-            ) from exc
         crashpoint("after_create")
-        self.store.update_batch(batch["id"], api_id=created.id, state=_state_of(created), **backend.batch_fields(created))
+        self._record_unit(batch, sent)
+        if batch["job_id"] == self.job_id and self.status == "canceled":
+            self._cancel_unit(batch, sent.id)  # canceled while it was being created
+
+    def _record_unit(self, batch: Mapping[str, Any], unit: Tracked) -> None:
+        """Write down what the backend said of a unit: its id, state and timestamps."""
+        self.store.update_batch(batch["id"], api_id=unit.id, state=unit.state, **unit.fields)
+
+    def _stop(self, batch: Mapping[str, Any], decision: Decision, exc: BaseException) -> None:
+        """The API refused a create for a reason a retry cannot fix: the job fails, loudly.
+
+        The refused batch and the job's other batches not yet created are marked ``failed`` (so
+        no other job waits on them); batches already created keep running and are collected.
+        """
+        reason = f"the API refused its requests ({decision.describe()}) — to fix: {decision.fix}"
+        with self.store.atomic() as conn:
+            self.store.update_batch_in(conn, batch["id"], state="failed", error=reason)
+            for other in self.store.batches(job_id=self.job_id, states=("submitting",)):
+                if other["owner"] == OWNER:
+                    self.store.update_batch_in(conn, other["id"], state="failed", error="not created: " + reason)
+            conn.execute("UPDATE jobs SET status = 'failed' WHERE job_id = ? AND status = 'running'", (self.job_id,))
+        self._record["status"] = "failed"
+        error = self._refusal()
+        error.status_code, error.error_type, error.api_message = decision.status, decision.error_type, decision.message
+        error.__cause__ = exc
+        self._error = error
 
     def _poll(self, pending: _Pending) -> None:
         for batch in self.store.batches(states=("in_progress", "canceling", "ended")):
@@ -489,11 +666,15 @@ class Job(JobResults):
                 continue
             if batch["state"] != "ended":
                 crashpoint("polling")
-                current = backend.retrieve_batch(self.client, batch["api_id"])
-                state = _state_of(current)
-                if state != batch["state"] or state == "ended":
-                    self.store.update_batch(batch["id"], state=state, **backend.batch_fields(current))
-                if state != "ended":
+                try:
+                    current = self.backend.track(batch["api_id"])
+                except CallFailed as failure:
+                    if failure.decision.action is Action.RETRY:
+                        continue  # a blip: ask again next round
+                    _reraise(failure)
+                if current.state != batch["state"] or current.state == "ended":
+                    self._record_unit(batch, current)
+                if current.state != "ended":
                     continue
             self._collect(batch)
 
@@ -501,15 +682,18 @@ class Job(JobResults):
         """Stream an ended batch's results into the store, all in one transaction."""
         api_id = batch["api_id"]
         try:
-            columns = parse_result_stream(_crash_after_first(backend.result_chunks(self.client, api_id)))
-        except anthropic.NotFoundError as exc:
+            columns = self.backend.collect(api_id)
+        except CallFailed as failure:
+            decision = failure.decision
+            if decision.action is Action.RETRY:
+                return  # a dropped stream: the batch stays "ended" and is read again next round
+            if decision.action is not Action.FAIL_ROWS:
+                _reraise(failure)
             # Results are gone (archived 29 days after creation): record that, do not loop.
-            keys = self.store.batch_keys(batch["id"])
             columns = ResultColumns.failed(
-                keys, "results_unavailable", f"results of batch {api_id} are no longer available: {exc.message}"
+                self.store.batch_keys(batch["id"]), "results_unavailable",
+                f"results of batch {api_id} are no longer available: {decision.message}",
             )
-        except (anthropic.APIConnectionError, anthropic.APIStatusError, OSError):
-            return  # a dropped stream: the batch stays "ended" and is read again next round
         if self.output_spec is not None:
             self._check_answers(columns)
         with self.store.atomic() as conn:
@@ -557,12 +741,19 @@ class Job(JobResults):
             self._batch_bodies[batch_id] = chunk.body
 
     def _finish_if_done(self) -> bool:
-        if self._record["status"] == "running" and self._pending():
+        status = self._record["status"]
+        pending = self._pending()
+        if status == "running" and pending:
+            if not any(self._relevant(b, pending) for b in self.store.batches(states=ACTIVE_STATES)):
+                # Waiting on nothing: the batch that carried these keys (another job's) was
+                # refused or abandoned. Send them ourselves.
+                with self.store.atomic() as conn:
+                    self._plan_unsent(conn, self.store.in_flight_keys(conn))
             return False
         keys, _ = self._layout()
         for batch in self.store.batches(states=ACTIVE_STATES):
             if batch["job_id"] == self.job_id or not set(keys).isdisjoint(self.store.batch_keys(batch["id"])):
-                if batch["state"] == "submitting" and self._record["status"] == "canceled":
+                if batch["state"] == "submitting" and status in ("canceled", "failed"):
                     continue
                 return False
         if self._record["status"] == "running":
@@ -592,23 +783,51 @@ class _Pending:
     def isdisjoint(self, other: Iterable[str]) -> bool:
         if self._set is None:
             keys = self._keys
-            self._set = {keys[i] for i in np.flatnonzero(self._mask)}
+            self._set = {keys[int(i)] for i in np.flatnonzero(self._mask)}
         return self._set.isdisjoint(other)
 
 
-def _crash_after_first(chunks: Iterable[bytes]) -> Iterable[bytes]:
-    for n, chunk in enumerate(chunks):
-        yield chunk
-        if n == 0:
-            crashpoint("streaming")
-
-
-def _state_of(batch: Any) -> str:
-    return str(batch.processing_status)
+def _reraise(failure: CallFailed) -> NoReturn:
+    """Raise the SDK's own error (untouched: wrapping it would add nothing here)."""
+    raise failure.__cause__ or failure
 
 
 def _live_job_ids() -> set[str]:
     return {job_id for (_, job_id) in list(Job._live.keys())}
+
+
+def _finish_creating_at_exit() -> None:
+    """At interpreter exit: let every running worker create what it planned, then say how to go on.
+
+    Runs before the interpreter stops its daemon threads (``threading``'s own exit hooks, the
+    ones ``concurrent.futures`` uses; plain ``atexit`` where those are missing).
+    """
+    running = [job for job in list(Job._live.values()) if job._running]
+    if not running:
+        return
+    for job in running:
+        job._exiting.set()
+        job._wake.set()
+    deadline = time.monotonic() + EXIT_GRACE
+    for job in running:
+        job._done.wait(max(0.0, deadline - time.monotonic()))
+    for job in running:
+        note = job._exit_note()
+        if note:
+            print(note, file=sys.stderr)
+
+
+def _register_exit_hook() -> None:
+    register = getattr(threading, "_register_atexit", None)
+    try:
+        if register is None:
+            raise RuntimeError
+        register(_finish_creating_at_exit)
+    except RuntimeError:  # no such hook, or the interpreter is already shutting down
+        atexit.register(_finish_creating_at_exit)
+
+
+_register_exit_hook()
 
 
 # --------------------------------------------------------------------------- opening
@@ -664,53 +883,6 @@ def open_job(
                     batch_bodies[batch_id] = chunk.body
             crashpoint("after_intent")
     job = Job._attach(job_id, store, client, frame=frame, lines=plan.lines, batch_bodies=batch_bodies, record=record)
+    if job.status == "failed":
+        job._resume()  # the same call again, presumably after fixing what the API refused
     return job.start()
-
-
-def jobs(store: Store | str | os.PathLike[str] | None = None) -> pd.DataFrame:
-    """Every job in the store, newest first: when, how many rows, how they ended, the model."""
-    resolved = Store.resolve(store)
-    rows = []
-    for job_id, created_at, model, kind, output, n_rows, status in resolved.job_rows():
-        summary = Job._attach(job_id, resolved, None).summary()
-        counts = summary.by_status
-        rows.append(
-            {
-                "job_id": job_id,
-                "created_at": pd.Timestamp(created_at),
-                "status": status,
-                "model": model,
-                "kind": kind,
-                "output": output,
-                "rows": n_rows,
-                "succeeded": counts.get("succeeded", 0),
-                "truncated": counts.get("truncated", 0),
-                "failed": summary.failed - counts.get("pending", 0),
-                "pending": counts.get("pending", 0),
-                "batches": len(resolved.batches(job_id=job_id)),
-            }
-        )
-    columns = [
-        "job_id", "created_at", "status", "model", "kind", "output", "rows", "succeeded",
-        "truncated", "failed", "pending", "batches",
-    ]
-    return pd.DataFrame(rows, columns=columns)
-
-
-def warn_failures(job: Job) -> Summary:
-    """Tell the user, never silently, how many rows have no answer and why."""
-    summary = job.summary()
-    truncated = summary.by_status.get("truncated", 0)
-    if summary.failed or truncated:
-        hints = []
-        if summary.failed:
-            hints.append(f"failed rows are NA in {job.output!r}; job.retry() resubmits them")
-        if truncated:
-            cut = "NA" if job.output_spec is not None else "cut short"
-            hints.append(f"truncated rows stopped at max_tokens ({cut}); job.retry(truncated=True, max_tokens=N) re-runs them")
-        warnings.warn(
-            f"batchkit job {job.job_id}: {summary}. " + "; ".join(hints) + ". job.outcomes() has each row's status.",
-            BatchkitWarning,
-            stacklevel=3,
-        )
-    return summary

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["JobResults"]
 
 _ERRORED, _INVALID = STATUS_CODE["errored"], STATUS_CODE["invalid_output"]
+_EXPIRED = STATUS_CODE["expired"]
 _SUCCEEDED = STATUS_CODE["succeeded"]
 
 
@@ -107,7 +108,7 @@ class JobResults:
             else:
                 _, _, packed, _, position = cache
                 if position is None:
-                    position = dict(zip(keys, range(len(keys))))
+                    position = dict(zip(keys, range(len(keys)), strict=True))
                 for results_id, _ in new:
                     mine = [k for k in self.store.result_keys(results_id) if k in position]
                     if mine:
@@ -121,6 +122,7 @@ class JobResults:
         Only keys where ``select`` is true are read; the others get None (or zero usage).
         """
         n = len(view.codes)
+        out: np.ndarray
         if what == "usage":
             out = np.zeros((n, len(USAGE_FIELDS)), dtype=np.int64)
         else:
@@ -170,6 +172,29 @@ class JobResults:
             errors[error_type(keys[i]) or "unknown_error"] += int(rows_per_key[i])
         return Summary(len(row_pos), by_status, dict(errors.most_common()))
 
+    def failure_counts(self) -> list[tuple[str, str, str, int]]:
+        """``(status, error type, message, rows)`` of the rows that failed, most rows first.
+
+        Errored and ``invalid_output`` rows by their error; expired rows as one group.
+        """
+        keys, row_pos = self._layout()
+        view = self._view()
+        rows_per_key = np.bincount(row_pos[row_pos >= 0], minlength=len(keys))
+        failed = np.isin(view.codes, (_ERRORED, _INVALID, _EXPIRED))
+        if not failed.any():
+            return []
+        messages = self._gather(view, failed & (view.codes != _EXPIRED), "messages")
+        counts: Counter[tuple[str, str, str]] = Counter()
+        error_type = self.store.error_type
+        for i in np.flatnonzero(failed):
+            code = int(view.codes[i])
+            if code == _EXPIRED:
+                group = ("expired", "expired", "the batch ended (24 h) before this request was processed")
+            else:
+                group = (CODE_STATUS[code], error_type(keys[i]) or "unknown_error", str(messages[i] or ""))
+            counts[group] += int(rows_per_key[i])
+        return [(*group, n) for group, n in counts.most_common()]
+
     def to_frame(self, frame: pd.DataFrame | None = None) -> pd.DataFrame:
         """The caller's frame with the output column(s) added (a new frame; the input is untouched).
 
@@ -177,7 +202,7 @@ class JobResults:
         come on a plain row-number index.
         """
         frame = frame if frame is not None else self.frame
-        keys, row_pos = self._layout()
+        _, row_pos = self._layout()
         view = self._view()
         crashpoint("merging")
         if frame is None:
@@ -192,13 +217,22 @@ class JobResults:
             out = frame.copy(deep=False)
         usable = (_SUCCEEDED,) if self.output_spec is not None else tuple(ANSWERED)
         answers = self._gather(view, np.isin(view.codes, usable), "answers")
-        per_row = np.append(answers, None)[row_pos]  # -1 (skipped) picks the trailing None
+        per_row = np.append(answers, [None])[row_pos]  # -1 (skipped) picks the trailing None
+        out.attrs = {**out.attrs, **self._attrs()}  # a new dict: the caller's frame keeps its own
         if self.output_spec is None:
             out[self.output] = pd.array(per_row, dtype="string")
             return out
         for name, column in self.output_spec.frame(list(per_row), index).items():
             out[name] = column.array
         return out
+
+    def _attrs(self) -> dict[str, str]:
+        """What a returned frame carries in ``attrs`` to find its job again (:meth:`Job.of`).
+
+        Two short strings: pandas copies ``attrs`` on most operations and writes them to Parquet,
+        so nothing else (no object, no connection) is put there.
+        """
+        return {"batchkit_job_id": self.job_id, "batchkit_store": str(self.store.path)}
 
     result = to_frame
 
@@ -249,7 +283,8 @@ class JobResults:
         view = self._view()
         canceled = self._record["status"] == "canceled"
         key_status = np.array(
-            [("canceled" if canceled else "pending") if c == 0 else CODE_STATUS[int(c)] for c in view.codes], dtype=object
+            [("canceled" if canceled else "pending") if c == 0 else CODE_STATUS[int(c)] for c in view.codes],
+            dtype=object,
         )
         failed = np.isin(view.codes, (_ERRORED, _INVALID))
         error_types = np.full(len(keys), None, dtype=object)
@@ -296,4 +331,5 @@ class JobResults:
             frame["error_message"] = reasons
         if self.frame is not None and len(self.frame) == len(frame):
             frame.index = self.frame.index
+        frame.attrs = self._attrs()
         return frame

@@ -132,7 +132,7 @@ class Snapshot:
     model: str
     output: str
     status: str
-    """The job's status: ``running``, ``ended`` or ``canceled``."""
+    """The job's status: ``running``, ``ended``, ``canceled`` or ``failed``."""
     taken_at: dt.datetime
     started_at: dt.datetime | None
     rows: int
@@ -212,7 +212,7 @@ class Snapshot:
     @property
     def style(self) -> str:
         """``"success"`` (green), ``"danger"`` (red), ``"warning"`` (canceled) or ``""`` (running)."""
-        if self.failed_for_good:
+        if self.failed_for_good or self.status == "failed":
             return "danger"
         if not self.done:
             return ""
@@ -225,6 +225,8 @@ class Snapshot:
         """The job's state in a word or two, for a header."""
         if self.status == "canceled":
             return "canceled" if self.done else "canceling"
+        if self.status == "failed":  # the API refused its requests: job.retry() after the fix
+            return "stopped: the API refused its requests"
         if not self.done:
             return "running"
         return "ended with failures" if self.failed else "succeeded"

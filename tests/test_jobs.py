@@ -7,12 +7,14 @@ import signal
 import sys
 import threading
 import time
+import warnings
 
 import pandas as pd
 import pytest
 
 import batchkit
 from batchkit import BatchkitWarning, Job, JobNotFoundError
+from batchkit.progress import snapshot
 from batchkit.simulator import Faults, Processing, SimConfig, Simulator
 from tests.conftest import frame, make_sim
 
@@ -135,5 +137,148 @@ def test_jobs_lists_every_job_newest_first_and_load_finds_them():
     assert (listing["succeeded"] == listing["rows"]).all() and (listing["status"] == "ended").all()
     job = Job.load(listing["job_id"].iloc[1], client=sim.client())
     assert job.to_frame()["response"].tolist() == ["re:row 0", "re:row 1", "re:row 2"]
-    with pytest.raises(JobNotFoundError, match="batchkit.jobs"):
+    with pytest.raises(JobNotFoundError, match=r"batchkit\.jobs"):
         Job.load("job_nope")
+
+
+# --------------------------------------------------------------------------- a refused create
+
+
+def test_a_refused_create_ends_with_the_apis_message_and_the_fix_and_a_rerun_finishes():
+    sim = make_sim(faults=Faults(schedule=(("batches.create", 1, 402),)))  # no credit, once
+    df = frame(6)
+    with pytest.raises(batchkit.APIRefusedError, match=r"402 billing_error: Simulated 402 fault.*add credit") as info:
+        df.claude.batch("{t}", client=sim.client(), poll_interval=0.01, progress=False)
+    assert info.value.status_code == 402 and info.value.error_type == "billing_error"
+    job = Job.load(info.value.job_id)
+    assert job.status == "failed" and sim.stats()["batches_created"] == 0
+    view = snapshot(job)  # the progress view and the widget say so, in red
+    assert view.style == "danger" and "refused" in view.state_label
+    with pytest.raises(batchkit.APIRefusedError, match="re-run the same call"):
+        job.wait()  # still failed, from the store: says so again rather than blocking
+    out = df.claude.batch("{t}", client=sim.client(), poll_interval=0.01, progress=False)  # after the "fix"
+    assert out["response"].tolist() == [f"re:row {i}" for i in range(6)]
+    assert sim.stats()["batches_created"] == 1 and job.status == "ended"
+
+
+def test_a_refusal_midway_keeps_what_came_back_and_retry_sends_only_the_rest():
+    sim = make_sim(faults=Faults(schedule=(("batches.create", 2, 400),)))
+    df = frame(10)
+    job = df.claude.submit("{t}", client=sim.client(), poll_interval=0.01, chunk_size=4)
+    with pytest.raises(batchkit.APIRefusedError, match="400 invalid_request_error"):
+        job.wait(timeout=10)
+    job._done.wait(10)  # the worker still collects the batch that was created
+    by_status = job.summary().by_status
+    assert by_status["succeeded"] >= 3 and by_status["pending"] >= 3  # the refused batch's rows wait
+    assert sim.stats()["batches_created"] == 1  # nothing created after the refusal
+    job.retry(wait=False).wait(timeout=10)
+    assert (job.outcomes()["status"] == "succeeded").all()
+    assert sim.stats()["batch_requests_received"] == 10  # nothing sent twice
+
+
+def test_cancel_gives_up_on_a_job_whose_create_was_refused():
+    sim = make_sim(faults=Faults(schedule=(("batches.create", 1, 401),)))
+    job = frame(3).claude.submit("{t}", client=sim.client(), poll_interval=0.01)
+    with pytest.raises(batchkit.APIRefusedError, match="check the API key"):
+        job.wait(timeout=10)
+    job.cancel()
+    assert job.status == "canceled"
+    assert (job.outcomes()["status"] == "canceled").all()
+    assert sim.stats()["batches_created"] == 0
+
+
+# --------------------------------------------------------------------------- what the user is told
+
+
+def _one_warning(call):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = call()
+    mine = [w for w in caught if issubclass(w.category, BatchkitWarning)]
+    assert len(mine) == 1, [str(w.message) for w in caught]
+    return result, mine[0]
+
+
+def test_the_warning_names_the_apis_message_and_does_not_offer_a_retry_that_cannot_help():
+    sim = make_sim(faults=Faults(errored_rate={"invalid_request_error": 1.0}))
+    _, warning = _one_warning(lambda: frame(4).claude.batch("{t}", client=sim.client(), poll_interval=0.01))
+    text = str(warning.message)
+    assert warning.filename == __file__  # the user's line, not batchkit's
+    assert "4 errored (invalid_request_error): 'Invalid request (simulated fault)'" in text
+    assert "a retry would fail the same way" in text and "job.retry() resubmits" not in text
+
+
+def test_the_warning_offers_retry_for_errors_a_retry_can_fix():
+    sim = make_sim(faults=Faults(errored_rate={"overloaded_error": 1.0}))
+    _, warning = _one_warning(
+        lambda: frame(3).claude.batch("{t}", client=sim.client(), poll_interval=0.01, max_retries=0)
+    )
+    assert "3 errored (overloaded_error): 'Overloaded (simulated fault)'" in str(warning.message)
+    assert "job.retry() resubmits them" in str(warning.message)
+
+
+def test_skipped_rows_are_reported_as_skipped_with_the_reason_not_as_failed():
+    sim = make_sim()
+    df = pd.DataFrame({"t": ["a", None, "c"]})
+    _, warning = _one_warning(lambda: df.claude.batch("{t}", client=sim.client(), poll_interval=0.01))
+    text = str(warning.message)
+    assert "1 skipped on purpose, not sent: missing value in column 't' (1)" in text
+    assert "retry" not in text and "errored" not in text
+    assert batchkit.jobs()[["failed", "skipped"]].iloc[0].tolist() == [0, 1]
+
+
+def test_classify_and_extract_warn_at_the_callers_line():
+    sim = make_sim(faults=Faults(errored_rate={"invalid_request_error": 1.0}))
+    df = frame(2)
+    run = {"client": sim.client(), "poll_interval": 0.01}
+    _, warning = _one_warning(lambda: df.claude.classify("{t}", labels=["a", "b"], **run))
+    assert warning.filename == __file__
+    _, warning = _one_warning(lambda: df.claude.extract("{t}", schema={"x": int}, **run))
+    assert warning.filename == __file__
+
+
+def test_a_returned_frame_leads_back_to_its_job():
+    sim = make_sim()
+    out = frame(3).claude.batch("{t}", client=sim.client(), poll_interval=0.01)
+    job = Job.of(out)
+    assert job.job_id == batchkit.jobs()["job_id"].iloc[0]
+    assert Job.of(out["response"].head(2)) is job and Job.of(out[out["t"] != "row 0"].copy()) is job
+    assert Job.of(job.outcomes()) is job
+    assert "batchkit_job_id" not in frame(3).attrs  # the caller's frame is untouched
+    with pytest.raises(JobNotFoundError, match=r"carries no batchkit job id.*batchkit\.jobs\(\)"):
+        Job.of(pd.DataFrame({"t": ["x"]}))
+
+
+def test_jobs_tells_two_jobs_of_the_same_output_apart_by_prompt_and_cost():
+    sim = make_sim()
+    frame(3).claude.batch("Summarise {t}", client=sim.client(), poll_interval=0.01)
+    frame(3).claude.batch("Translate into French, keeping every name as it is: {t}", client=sim.client(),
+                          poll_interval=0.01)
+    listing = batchkit.jobs()
+    assert listing["output"].tolist() == ["response", "response"]
+    assert listing["prompt"].tolist() == ["Translate into French, keeping every name as it is: {t}", "Summarise {t}"]
+    assert (listing["cost"] > 0).all()
+
+
+def test_canceled_rows_can_be_sent_again():
+    sim = make_sim(processing=Processing(fixed_latency=200.0, per_request=0.0), time_scale=100)  # 2 s
+    job = frame(6).claude.submit("{t}", client=sim.client(), poll_interval=0.01, chunk_size=3)
+    job.cancel()  # one batch may not even be created yet: its rows have no result at all
+    assert job.status == "canceled" and (job.outcomes()["status"] == "canceled").all()
+    job.retry(statuses=["canceled"], wait=False).wait(timeout=30)
+    assert job.status == "ended" and (job.outcomes()["status"] == "succeeded").all()
+    assert job.to_frame()["response"].tolist() == [f"re:row {i}" for i in range(6)]
+
+
+def test_rows_waiting_in_another_jobs_refused_batch_are_sent_by_the_job_that_waits():
+    refusing = make_sim(faults=Faults(slow=0.5, schedule=(("batches.create", 1, 402),)))
+    working = make_sim()
+    df = frame(4)
+    first = df.claude.submit("{t}", output="a", client=refusing.client(), poll_interval=0.01)
+    second = df.claude.submit("{t}", output="b", client=working.client(), poll_interval=0.01)
+    assert second.batches().empty  # its rows ride in the first job's batch, still being created
+    with pytest.raises(batchkit.APIRefusedError):
+        first.wait(timeout=10)
+    second.wait(timeout=10)  # not forever: it sends them itself
+    assert (second.outcomes()["status"] == "succeeded").all()
+    assert working.stats()["batch_requests_received"] == 4

@@ -13,13 +13,13 @@ README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
 def test_public_names():
     assert sorted(batchkit.__all__) == sorted([
-        "DEFAULT_MAX_TOKENS", "DEFAULT_MODEL", "BatchkitError", "BatchkitWarning", "BudgetExceededError",
-        "CellError", "ColumnCollisionError", "ConfigurationError", "CostEstimate", "InvalidOptionError",
-        "Job", "JobCost", "JobNotFoundError", "JobStateError", "MissingColumnError", "NoCredentialsError",
-        "NotAFrameError", "NotAStoreError", "OptionTypeError", "OutputPathError", "PromptError",
-        "RequestTooLargeError", "ServerUnreachableError", "Store", "StoreError", "StoreNotFoundError",
-        "StoreReadOnlyError", "UnknownModelError", "UnknownOptionError", "__version__", "display_job",
-        "get_default_client", "jobs", "set_default_client", "start_simulator",
+        "APIRefusedError", "BatchkitError", "BatchkitWarning", "BudgetExceededError", "CellError",
+        "ColumnCollisionError", "ConfigurationError", "CostEstimate", "DEFAULT_MAX_TOKENS", "DEFAULT_MODEL",
+        "InvalidOptionError", "Job", "JobCost", "JobNotFoundError", "JobStateError", "MissingColumnError",
+        "NoCredentialsError", "NotAFrameError", "NotAStoreError", "OptionTypeError", "OutputPathError",
+        "PromptError", "RequestTooLargeError", "ServerUnreachableError", "Store", "StoreError",
+        "StoreNotFoundError", "StoreReadOnlyError", "UnknownModelError", "UnknownOptionError", "__version__",
+        "display_job", "get_default_client", "jobs", "set_default_client", "start_simulator",
     ])
     for name in batchkit.__all__:
         assert hasattr(batchkit, name), name

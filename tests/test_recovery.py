@@ -28,13 +28,12 @@ CHILD = textwrap.dedent(
     import batchkit
     base_url, store = sys.argv[1], sys.argv[2]
     client = anthropic.Anthropic(base_url=base_url, api_key="sk-sim-test")
-    df = pd.DataFrame({"t": [f"row {i}" for i in range(%d)] + ["row 0", "row 1"]})
-    out = df.claude.batch("Echo {t}", client=client, store=store, poll_interval=0.05, chunk_size=%d)
+    df = pd.DataFrame({"t": [f"row {i}" for i in range(ROWS)] + ["row 0", "row 1"]})
+    out = df.claude.batch("Echo {t}", client=client, store=store, poll_interval=0.05, chunk_size=CHUNK)
     job = batchkit.jobs(store).iloc[0]
     print("ANSWERED", int(out["response"].notna().sum()), job["job_id"])
     """
-    % (ROWS, CHUNK)
-)
+).replace("ROWS", str(ROWS)).replace("CHUNK", str(CHUNK))
 
 
 def run_child(base_url, store, crash_at=None, timeout=90):
@@ -72,7 +71,7 @@ def test_two_processes_running_the_same_call_do_not_submit_twice(tmp_path):
         ]
         outputs = [p.communicate(timeout=90) for p in procs]
         stats = sim.stats()
-    for proc, (out, err) in zip(procs, outputs):
+    for proc, (out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err
         assert f"ANSWERED {ROWS + 2}" in out
     assert stats["batches_created"] == 3

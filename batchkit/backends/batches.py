@@ -1,0 +1,135 @@
+"""The Message Batches backend: a unit of work is one batch.
+
+Half the standard price; a batch holds up to 100,000 requests or 256 MB and ends within 24 h
+(most within an hour); the API reports its counts only when it ends. Each batch is sent as one
+pre-serialized body through the SDK's generic ``post`` and its results are read as raw bytes
+through ``with_streaming_response`` — one pydantic object per *batch*, never one per request
+or result line.
+
+``create`` is sent with the SDK's retries off: a retried create whose first attempt did reach
+the API would be a second, paid batch. Its failures are decided by :mod:`.errors` (a dropped
+connection or a 5xx is *reconciled* against the batch list instead).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import anthropic
+from anthropic.types.messages import MessageBatch
+
+from .. import backend as clients
+from .._crash import crashpoint
+from ..results import ResultColumns, parse_result_stream
+from . import Tracked, UnitState
+from .errors import failing
+
+__all__ = ["MessageBatches", "batch_fields", "find_created_batch"]
+
+
+class MessageBatches:
+    """:class:`~batchkit.backends.Backend` over ``/v1/messages/batches``."""
+
+    mode = "batch"
+
+    def __init__(self, client: anthropic.Anthropic) -> None:
+        self.client = client
+        self._create_client = client.with_options(max_retries=0)
+
+    def send(self, body: bytes) -> Tracked:
+        """Create a batch from a pre-serialized ``{"requests": [...]}`` body."""
+        with failing("create"):
+            created = self._create_client.post("/v1/messages/batches", content=body, cast_to=MessageBatch)
+        return _tracked(created)
+
+    def find_sent(self, *, n_requests: int, intent_at: dt.datetime, claimed: set[str]) -> Tracked | None:
+        with failing("read"):
+            found = find_created_batch(self.client, n_requests=n_requests, intent_at=intent_at, claimed=claimed)
+        return None if found is None else _tracked(found)
+
+    def track(self, unit_id: str) -> Tracked:
+        with failing("read"):
+            return _tracked(self.client.messages.batches.retrieve(unit_id))
+
+    def collect(self, unit_id: str) -> ResultColumns:
+        """Stream an ended batch's results file and parse it as it downloads."""
+        with failing("read"):
+            return parse_result_stream(_crash_after_first(self._result_chunks(unit_id)))
+
+    def cancel(self, unit_id: str) -> Tracked:
+        with failing("read"):
+            return _tracked(self.client.messages.batches.cancel(unit_id))
+
+    def poll_schedule(self, poll_interval: float | None) -> tuple[float, ...]:
+        return clients.poll_schedule(self.client, poll_interval)
+
+    def _result_chunks(self, batch_id: str) -> Iterator[bytes]:
+        """The raw bytes of a batch's results file, streamed."""
+        with self.client.messages.batches.with_streaming_response.results(batch_id) as response:
+            yield from response.iter_bytes()  # as they arrive: re-chunking would only copy
+
+
+def _crash_after_first(chunks: Iterable[bytes]) -> Iterable[bytes]:
+    for n, chunk in enumerate(chunks):
+        yield chunk
+        if n == 0:
+            crashpoint("streaming")
+
+
+def _tracked(batch: MessageBatch) -> Tracked:
+    state: UnitState = batch.processing_status
+    return Tracked(batch.id, state, batch_fields(batch))
+
+
+def find_created_batch(
+    client: anthropic.Anthropic,
+    *,
+    n_requests: int,
+    intent_at: dt.datetime,
+    claimed: set[str],
+    window: dt.timedelta = dt.timedelta(minutes=10),
+) -> MessageBatch | None:
+    """Find a batch a dead process created but did not record.
+
+    Lists batches newest first back to a little before ``intent_at`` and returns the one with
+    ``n_requests`` requests created within ``window`` after the intent, not already ``claimed``
+    by another record. None when there is none (the create never reached the API) or when the
+    match is ambiguous — see the README's "Recovery" section for the limits of this rule.
+    """
+    earliest = intent_at - dt.timedelta(seconds=60)  # tolerate clock skew between us and the API
+    latest = intent_at + window
+    matches: list[MessageBatch] = []
+    for batch in client.messages.batches.list(limit=100):
+        created = batch.created_at
+        if created < earliest:
+            break
+        counts = batch.request_counts
+        total = counts.processing + counts.succeeded + counts.errored + counts.canceled + counts.expired
+        if created <= latest and total == n_requests and batch.id not in claimed:
+            matches.append(batch)
+    return matches[0] if len(matches) == 1 else None  # two candidates: adopt neither
+
+
+def batch_fields(batch: MessageBatch) -> dict[str, Any]:
+    """The fields of a batch the store keeps."""
+    counts = batch.request_counts
+    return {
+        "created_at": _iso(batch.created_at),
+        "ended_at": _iso(batch.ended_at),
+        "expires_at": _iso(batch.expires_at),
+        "request_counts": {
+            "processing": counts.processing,
+            "succeeded": counts.succeeded,
+            "errored": counts.errored,
+            "canceled": counts.canceled,
+            "expired": counts.expired,
+        },
+    }
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(dt.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")

@@ -1,0 +1,134 @@
+"""The package's import boundaries, read from the source (every import, lazy ones too).
+
+- nothing in ``batchkit/backends`` imports pandas, the store or the engine: a backend moves
+  bytes and reports states;
+- the simulator imports nothing from the client side (it is served on its own);
+- pure modules (render, keys, results, prices, costs, schemas) import neither the store nor
+  the network;
+- SDK exceptions are caught in one place, ``batchkit/backends``.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from functools import cache
+from pathlib import Path
+
+import batchkit
+
+PKG = Path(batchkit.__file__).resolve().parent
+ROOT = PKG.parent
+
+PURE = ("batchkit._json", "batchkit.requests", "batchkit.results", "batchkit.prices", "batchkit.pricing",
+        "batchkit.structured")
+NETWORK = ("anthropic", "httpx", "httpx2", "socket", "urllib.request", "batchkit.backend", "batchkit.backends")
+STORE = ("sqlite3", "batchkit.store")
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for path in PKG.rglob("*.py"):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        found[".".join(parts)] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+@cache
+def direct_imports(module: str) -> frozenset[str]:
+    """Every module ``module`` imports at run time (``if TYPE_CHECKING:`` blocks left out)."""
+    path = MODULES[module]
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    names: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and _is_type_checking(node):
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in MODULES)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(path.read_text(), str(path)))
+    return frozenset(names)
+
+
+def closure(module: str) -> set[str]:
+    """What importing ``module`` brings in, following batchkit's own modules (and the sub-package
+    ``__init__`` each lives in; the top ``batchkit/__init__`` registers everything by design)."""
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in MODULES and name != "batchkit":  # `from . import x` names the package, not its __init__
+            todo.extend(direct_imports(name))
+            parent = name.rpartition(".")[0]
+            if parent != "batchkit" and parent in MODULES:
+                todo.append(parent)
+    return seen
+
+
+def _hits(names: set[str], banned: tuple[str, ...]) -> list[str]:
+    return sorted(n for n in names if any(n == b or n.startswith(b + ".") for b in banned))
+
+
+def test_the_check_sees_imports_through_other_modules():
+    assert {"pandas", "batchkit.store", "batchkit.backends.batches"} <= closure("batchkit.jobs")
+    assert "anthropic" in closure("batchkit.backends")  # through .errors, the SDK-error map
+
+
+def test_backends_import_neither_pandas_nor_the_store_nor_the_engine():
+    backends = [m for m in MODULES if m.startswith("batchkit.backends")]
+    assert "batchkit.backends.batches" in backends and "batchkit.backends.errors" in backends
+    for module in backends:
+        assert not _hits(closure(module), ("pandas", *STORE, "batchkit.jobs", "batchkit.outcomes")), module
+
+
+def test_the_backend_interface_does_not_import_any_implementation():
+    assert not _hits(set(direct_imports("batchkit.backends")), (
+        "batchkit.backends.batches", "batchkit.backends.realtime", "batchkit.backends.ratelimit"))
+
+
+def test_the_simulator_imports_nothing_from_the_client_side():
+    for module in (m for m in MODULES if m.startswith("batchkit.simulator")):
+        outside = [n for n in direct_imports(module) if n.split(".")[0] == "batchkit" and not n.startswith(
+            "batchkit.simulator")]
+        assert not outside, (module, outside)
+
+
+def test_pure_modules_import_neither_the_store_nor_the_network():
+    for module in PURE:
+        assert module in MODULES
+        assert not _hits(closure(module), (*STORE, *NETWORK)), module
+
+
+def test_sdk_errors_are_caught_only_in_the_backends():
+    pattern = re.compile(r"except\b[^:\n]*\banthropic\.")
+    for module, path in MODULES.items():
+        if module.startswith(("batchkit.backends", "batchkit.simulator")):
+            continue
+        assert not pattern.search(path.read_text()), f"{module} catches an SDK error: map it in backends/errors.py"
