@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 import anthropic
 import httpx2
 
+from .backends.identity import PROBE_TIMEOUT, SIMULATOR_HEADER, ask, unreachable
 from .errors import NoCredentialsError, ServerUnreachableError
 
 __all__ = ["get_default_client", "is_simulator", "resolve_client", "set_default_client"]
@@ -36,14 +37,9 @@ __all__ = ["get_default_client", "is_simulator", "resolve_client", "set_default_
 _default_client: anthropic.Anthropic | None = None
 _default_lock = threading.Lock()
 
-SIMULATOR_HEADER = "x-batchkit-simulator"
-"""The response header by which batchkit's simulator says what it is (the real API never sends it)."""
-
 ANTHROPIC_HOSTS = frozenset({"api.anthropic.com"})
 """Hosts that are Anthropic's API itself: no need to ask them (and no request offline)."""
 
-PROBE_TIMEOUT = 10.0
-"""Seconds to wait for the identity question's answer."""
 
 # What each server said, asked once: per SDK http client (shared by a client's with_options()
 # copies) and base URL; and per URL for the environment's ANTHROPIC_BASE_URL, which every
@@ -118,10 +114,10 @@ def is_simulator(client: anthropic.Anthropic) -> bool:
         return True
     env_url = (os.environ.get("ANTHROPIC_BASE_URL") or "").rstrip("/")
     if url == env_url and type(http).__name__ == "SyncHttpxClientWrapper":  # built from the environment
-        return _once(_said_by_url, url, lambda: _ask(client, url))
+        return _once(_said_by_url, url, lambda: ask(client, url))
     with _identity_lock:
         answers = _said.setdefault(http, {})
-    return _once(answers, url, lambda: _ask(client, url))
+    return _once(answers, url, lambda: ask(client, url))
 
 
 is_local = is_simulator
@@ -149,7 +145,7 @@ def url_is_simulator(base_url: str) -> bool:
             response = httpx2.get(f"{url}/v1/models", params={"limit": 1}, timeout=PROBE_TIMEOUT,
                                   headers={"anthropic-version": "2023-06-01"})
         except httpx2.HTTPError as exc:
-            raise _unreachable(url, exc) from exc
+            raise unreachable(url, exc) from exc
         return SIMULATOR_HEADER in response.headers
 
     return _once(_said_by_url, url, ask)
@@ -184,26 +180,6 @@ def forget_server_identities() -> None:
     with _identity_lock:
         _said.clear()
         _said_by_url.clear()
-
-
-def _ask(client: anthropic.Anthropic, url: str) -> bool:
-    try:
-        headers = client.with_options(max_retries=1, timeout=PROBE_TIMEOUT).models.with_raw_response.list(
-            limit=1).headers
-    except anthropic.APIStatusError as exc:  # 401, 404 from a gateway…: an answer all the same
-        headers = exc.response.headers
-    except anthropic.APIConnectionError as exc:
-        raise _unreachable(url, exc) from exc
-    return SIMULATOR_HEADER in headers
-
-
-def _unreachable(url: str, exc: Exception) -> ServerUnreachableError:
-    return ServerUnreachableError(
-        f"cannot reach {url} to ask whether it is batchkit's simulator or Anthropic's API "
-        f"({type(exc).__name__}: {exc}). Start the simulator there (`batchkit sim --port N`), or "
-        "fix the client's base_url / ANTHROPIC_BASE_URL.",
-        url=url,
-    )
 
 
 def _in_process_simulator(http: Any) -> bool:

@@ -31,6 +31,7 @@ import anthropic
 import pandas as pd
 
 from . import _json, backend
+from .backends.tokens import count_tokens
 from .errors import (
     ColumnCollisionError,
     NotAFrameError,
@@ -70,8 +71,6 @@ AUTO_HIT_RATE = (0.3, 0.98)
 """Best-effort hit rate without priming (the docs quote roughly 30%–98%)."""
 OFFLINE_SAMPLE = 5000
 """Requests whose tokens are counted offline; the total is scaled from them."""
-COUNT_TOKENS_MAX_BYTES = 32_000_000
-"""The largest request the standard endpoints (``count_tokens`` among them) take; a batch takes 256 MB."""
 
 
 @dataclass
@@ -309,12 +308,6 @@ def run_mode(call: Call) -> str:
     return f"batch+{call.options.run.cache_ttl}" if call.cached else "batch"
 
 
-def _countable(params: dict[str, Any]) -> dict[str, Any]:
-    """A request's params as ``count_tokens`` takes them (it has no max_tokens and the like)."""
-    allowed = ("messages", "model", "system", "tools", "tool_choice", "thinking", "output_config", "cache_control")
-    return {k: v for k, v in params.items() if k in allowed}
-
-
 def estimate(
     call: Call,
     *,
@@ -352,7 +345,7 @@ def estimate(
         picked = random.Random(0).sample(to_send, min(options.sample, len(to_send)))
         counted, offline = [], 0
         for key in picked:
-            tokens = _count(client, plan.body(key))
+            tokens = count_tokens(client, plan.body(key))
             if tokens is None:
                 offline += 1
                 tokens = estimate_request_tokens(_json.loads(plan.body(key)))
@@ -392,23 +385,3 @@ def estimate(
         hit_rate=hit_rate,
         prices=run.prices,
     )
-
-
-def _count(client: anthropic.Anthropic, body: bytes) -> int | None:
-    """``count_tokens`` of one request, or None when the endpoint cannot take it (too large)."""
-    if len(body) > COUNT_TOKENS_MAX_BYTES:
-        return None
-    params = _countable(_json.loads(body))
-    try:
-        return int(client.messages.count_tokens(**params).input_tokens)
-    except anthropic.NotFoundError as exc:  # the model id: nothing else in the path can be missing
-        model = params.get("model")
-        raise UnknownModelError(
-            f"the API at {client.base_url} does not know the model {model!r} (count_tokens answered 404: "
-            f"{exc.message}). Check the model id; client.models.list() lists the models it serves.",
-            model=str(model),
-        ) from None
-    except anthropic.APIStatusError as exc:
-        if exc.status_code == 413:  # over the endpoint's own request size limit
-            return None
-        raise

@@ -1,0 +1,40 @@
+"""Asking a server whether it is batchkit's simulator: one free SDK call, its errors mapped here.
+
+The simulator says what it is on every response (the :data:`SIMULATOR_HEADER` header); the real
+API never sends it. :mod:`batchkit.backend` asks once per client and remembers the answer.
+"""
+
+from __future__ import annotations
+
+import anthropic
+
+from ..errors import ServerUnreachableError
+
+__all__ = ["PROBE_TIMEOUT", "SIMULATOR_HEADER", "ask", "unreachable"]
+
+SIMULATOR_HEADER = "x-batchkit-simulator"
+"""The response header by which batchkit's simulator says what it is (the real API never sends it)."""
+
+PROBE_TIMEOUT = 10.0
+"""Seconds to wait for the identity question's answer."""
+
+
+def ask(client: anthropic.Anthropic, url: str) -> bool:
+    """Whether the server behind ``client`` (at ``url``) says it is the simulator (a free ``GET /v1/models``)."""
+    try:
+        headers = client.with_options(max_retries=1, timeout=PROBE_TIMEOUT).models.with_raw_response.list(
+            limit=1).headers
+    except anthropic.APIStatusError as exc:  # 401, 404 from a gateway…: an answer all the same
+        headers = exc.response.headers
+    except anthropic.APIConnectionError as exc:
+        raise unreachable(url, exc) from exc
+    return SIMULATOR_HEADER in headers
+
+
+def unreachable(url: str, exc: Exception) -> ServerUnreachableError:
+    return ServerUnreachableError(
+        f"cannot reach {url} to ask whether it is batchkit's simulator or Anthropic's API "
+        f"({type(exc).__name__}: {exc}). Start the simulator there (`batchkit sim --port N`), or "
+        "fix the client's base_url / ANTHROPIC_BASE_URL.",
+        url=url,
+    )
