@@ -14,11 +14,13 @@ How it scores:
   ("not bad"). ``can't wait`` is positive.
 - **Korean**: Korean runs particles and endings into words and reviews often skip spaces, so
   stems are found anywhere in the text (``재밌``, ``최고``, ``감동`` …, ``최악``, ``지루``,
-  ``아깝`` …), the longest stem first (``재미없`` before ``재미``). A positive stem followed
-  within a few characters by ``없`` / ``않`` / ``못`` / ``아니`` (``재미가 없다``, ``좋지 않다``),
-  or preceded by ``안`` / ``못`` (``안 좋다``), counts as negative; a negative stem followed by
-  ``않`` (``지루하지 않다``) counts as mildly positive. Expectation turned round (``재밌는 줄
-  알았는데``) counts against the stem, as do a few marks of disgust (``ㅡㅡ``).
+  ``아깝`` …), the longest stem first (``재미없`` before ``재미``). A positive stem counts as
+  negative when followed within a few characters by ``없`` / ``않`` / ``못`` / ``아니``
+  (``재미가 없다``, ``좋지 않다``), preceded by ``안`` / ``못`` (``안 좋다``), or near
+  ``하나도`` / ``전혀`` ("not at all"); a negative stem followed by ``않`` (``지루하지 않다``)
+  counts as mildly positive. Expectation turned round (``재밌는 줄 알았는데``) counts against
+  the stem. Weak marks of tone (``?``, ``..``, ``!``, ``~``) lean a text one way when no word
+  decides, and the last sentiment word counts half again: a Korean review ends on its verdict.
 
 The responder turns the score into a label (see ``_responder.pick_label``); a model-specific
 quality later can be had by perturbing that choice, leaving this function as it is.
@@ -152,6 +154,8 @@ _KO_PHRASES = {
 _KO_AFTER_NEGATION = ("없", "않", "못", "아니", "안 ", "줄 알", "줄알", "줄 았", "척")
 _KO_BEFORE_NEGATION = ("안", "못", "안 ", "못 ", "덜", "덜 ")
 _KO_AFTER_WINDOW = 5
+# "Not at all" words come only with a negation, which may sit further away ("재미가 하나도 없다").
+_KO_NOT_AT_ALL = ("하나도", "전혀", "1도")
 
 
 def _trie_pattern(stems: list[str]) -> str:
@@ -196,7 +200,8 @@ def _korean_score(text: str) -> float:
         after = text[end:end + _KO_AFTER_WINDOW]
         if weight > 0:
             before = text[max(0, start - 2):start]
-            if any(n in after for n in _KO_AFTER_NEGATION) or before.endswith(_KO_BEFORE_NEGATION):
+            if (any(n in after for n in _KO_AFTER_NEGATION) or before.endswith(_KO_BEFORE_NEGATION)
+                    or any(n in text[max(0, start - 5):end + 6] for n in _KO_NOT_AT_ALL)):
                 weight = -weight
         elif "않" in after:
             weight = -0.5 * weight  # "지루하지 않다": mildly positive
