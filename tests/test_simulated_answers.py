@@ -68,3 +68,12 @@ def test_a_snapshot_built_by_hand_is_not_simulated() -> None:
     snap = Snapshot("job_1", "claude-haiku-4-5", "out", "running", dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
                     None, 10, {"pending": 10}, {})
     assert not snap.simulated and "simulator" not in render_text(snap)
+
+
+def test_the_notebooks_say_their_answers_are_simulated() -> None:
+    import json
+
+    for path in sorted((DATA.parent / "notebooks").glob("*.ipynb")):
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        intro = "".join(cells[0]["source"])
+        assert "**simulated**" in intro and "not Claude" in intro and "ANTHROPIC_API_KEY" in intro, path.name
