@@ -11,6 +11,7 @@ responder never sees.
 - ``data/nsmc_sample.tsv``: 2,000 Korean movie reviews, positive / negative. The lexicon was
   written while looking at rows 0–999 only; rows 1,000–1,999 are held out and shown apart.
 - ``data/tweeteval_sentiment_val.csv``: 2,000 English tweets, negative / neutral / positive.
+  The English lexicon was extended while looking at rows 0–999; rows 1,000–1,999 are shown apart.
 
 It also times the responder alone on each dataset's requests (µs per request).
 
@@ -41,7 +42,7 @@ ENGLISH_PROMPT = (
     "Answer with one word.\n\nTweet: {text}"
 )
 HELD_OUT = slice(1000, 2000)
-"""NSMC rows not looked at while the Korean lexicon was written."""
+"""Rows not looked at while the lexicons were written (in both datasets)."""
 
 
 def _run(frame: pd.DataFrame, how: str, prompt: str, labels: list[str], client, store: str) -> pd.Series:
@@ -89,8 +90,10 @@ def main() -> None:
         for how in ("batch", "classify"):
             answer = _run(tweets, how, ENGLISH_PROMPT, ["negative", "neutral", "positive"], client, store)
             kind = "free text, 3 labels" if how == "batch" else "classify (JSON-schema enum)"
-            print(f"{'TweetEval English tweets':<34} {kind:<28} {len(tweets):>6,} "
+            print(f"{'TweetEval English tweets, all':<34} {kind:<28} {len(tweets):>6,} "
                   f"{_accuracy(answer, english_gold):>9.1%}")
+            print(f"{'  held out (rows 1,000–1,999)':<34} {'':<28} {1000:>6,} "
+                  f"{_accuracy(answer[HELD_OUT], english_gold[HELD_OUT]):>9.1%}")
             if how == "batch":
                 table = pd.crosstab(english_gold.rename("gold"), answer.rename("answer"))
         client.close()

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import DATA
 
 import batchkit  # noqa: F401  (registers df.claude)
 from batchkit.progress import Snapshot, render_html, render_text, snapshot
 from batchkit.simulator import Processing, SimConfig, Simulator
 
+DATA = Path(__file__).resolve().parent.parent / "data"
 PROMPT = ("Classify the sentiment of this movie review as positive or negative. Answer with one word."
           "\n\nReview: {document}")
 

@@ -40,23 +40,30 @@ _EN_POSITIVE = {
     2.0: "love loved lovely amazing awesome excellent fantastic perfect wonderful brilliant superb "
          "best great beautiful gorgeous incredible outstanding excited exciting congrats congratulations "
          "delighted glad happy enjoy enjoyed enjoying fun favorite favourite thank thanks grateful proud "
-         "yay woohoo recommend recommended win won winner blessed",
+         "yay woohoo recommend recommended win won winner blessed bless happiest happier loving adore "
+         "hilarious fabulous stunning thrilled stoked pumped greatest coolest legend legendary champion "
+         "champions victory joy",
     1.0: "good nice cool fine pleased helpful friendly fast works worked satisfied hope hoping ready "
          "like liked likes beauty smile smiling laugh lol haha funny cute sweet wow interesting impressive "
          "support supporting safe welcome well better pretty fresh glory celebrate celebrating cheers "
-         "luck lucky honored honoured peace success successful inspiring kind awesome! epic solid",
+         "luck lucky honored honoured peace success successful inspiring kind epic solid forward fave faves "
+         "hero heroes winning wins sweetest finest wish xoxo",
 }
 _EN_NEGATIVE = {
     2.0: "hate hated hates terrible awful horrible worst disgusting pathetic useless sucks suck sucked "
          "stupid idiot idiots angry furious disappointed disappointing disappointment fail failed fails "
          "failure ruined ruin broken shit crap fuck fucking wtf dumb racist rude scam waste wasted "
-         "ridiculous annoying annoyed ugh boring bored sad upset",
+         "ridiculous annoying annoyed ugh boring bored sad upset loser losers screwed pissed disgrace "
+         "disgraceful shameful corrupt fraud hypocrite pathetic trash garbage moron morons idiotic",
     1.0: "bad poor wrong worse problem problems issue issues slow late damaged refund cheap unhappy "
          "missing miss missed sorry sick tired lost lose losing kill killed killing dead death die died "
          "war attack attacks fear scared worry worried hell damn cry crying pain hurt lie lies liar "
-         "fake shame sadly unfortunately mess weird crazy evil",
+         "fake shame sadly unfortunately mess weird crazy evil jealous stuck struggle struggled crash crashed "
+         "murder murdered terror terrorist terrorists bomb bombing injured guilty crook crooks lying gross "
+         "nasty ugly lame meh smh predictable",
 }
-_EMOTICONS = {":)": 2.0, ":-)": 2.0, ":d": 2.0, ":p": 1.0, ";)": 1.0, "<3": 2.0, "(:": 2.0,
+_EMOTICONS = {":)": 2.0, ":-)": 2.0, ":))": 2.0, "=)": 2.0, ":d": 2.0, ":-d": 2.0, ":p": 1.0, ";)": 1.0,
+              ";-)": 1.0, "<3": 2.0, "(:": 2.0, "xx": 1.0,
               ":(": -2.0, ":-(": -2.0, ":'(": -2.0, "):": -2.0, ":/": -1.0}
 _PUNCT = ".,!?;:\"'()[]{}<>*`#@…“”‘’"
 
