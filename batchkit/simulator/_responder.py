@@ -47,7 +47,10 @@ import msgspec
 from ._json import _enc_hook, encode
 from ._sentiment import polarity_lower
 
-__all__ = ["answer_mode", "chosen_tool", "default_answer", "default_responder", "responder_caller", "shape_answer"]
+__all__ = [
+    "answer_mode", "canonical_prompt", "chosen_tool", "default_answer", "default_responder", "pick_label",
+    "responder_caller", "sentiment_label", "shape_answer",
+]
 
 _MASK = (1 << 64) - 1
 _OPTION_KEYS = (" one of", " as ", " among ", " from ", "labels", "label:", "options", "categories",
