@@ -183,7 +183,7 @@ def sentiment_label(score: float) -> str:
     return "positive" if score > 0 else "negative" if score < 0 else "neutral"
 
 
-def _sentiment_pick(labels: Sequence[str], low: str, h: int | Callable[[], int]) -> str:
+def _sentiment_pick(labels: Sequence[Any], low: str, h: int | Callable[[], int]) -> Any:
     """A sentiment label that follows the (lower-cased) text's wording (see ``_sentiment``).
 
     ``labels`` may name the polarities in other words (``good``/``bad``, ``긍정``/``부정``).
@@ -193,32 +193,39 @@ def _sentiment_pick(labels: Sequence[str], low: str, h: int | Callable[[], int])
     want = sentiment_label(polarity_lower(low))
     if labels is _DEFAULT_LABELS:
         return want
-    by_polarity: dict[str, str] = {}
-    for label in labels:
-        polarity = _POLARITY_OF_LABEL.get(label.lower().strip())
-        if polarity is not None:
-            by_polarity.setdefault(polarity, label)
-    if want in by_polarity:
-        return by_polarity[want]
+    by_polarity = _by_polarity(labels if type(labels) is tuple else tuple(labels))
+    found = by_polarity.get(want)
+    if found is not None:
+        return found
     if want == "neutral" and "mixed" in by_polarity:
         return by_polarity["mixed"]
     pool = [by_polarity[p] for p in ("positive", "negative") if p in by_polarity] or list(labels)
     return pool[(h() if callable(h) else h) % len(pool)]
 
 
+@functools.lru_cache(maxsize=1024)
+def _by_polarity(labels: tuple[Any, ...]) -> dict[str, Any]:
+    """``{polarity: label}`` for the labels that name one (the first of each). Cached: a
+    prompt template or a schema names the same labels on every row."""
+    found: dict[str, Any] = {}
+    for label in labels:
+        polarity = _POLARITY_OF_LABEL.get(label.lower().strip()) if isinstance(label, str) else None
+        if polarity is not None:
+            found.setdefault(polarity, label)
+    return found
+
+
 def pick_label(labels: Sequence[Any], low: str, h: int | Callable[[], int]) -> Any:
     """One of ``labels``: following the text's sentiment when they are sentiment labels, else
     by hash (``h``, or a function giving it, called only if the hash decides)."""
-    strings = tuple(label for label in labels if isinstance(label, str))
-    if strings and _is_sentiment(strings):
-        return _sentiment_pick(strings, low, h)
+    key = labels if type(labels) is tuple else tuple(labels)
+    try:
+        by_polarity = _by_polarity(key)
+    except TypeError:  # an unhashable enum value (a list or an object): not sentiment labels
+        by_polarity = {}
+    if "positive" in by_polarity or "negative" in by_polarity:
+        return _sentiment_pick(key, low, h)
     return labels[(h() if callable(h) else h) % len(labels)]
-
-
-@functools.lru_cache(maxsize=1024)
-def _is_sentiment(labels: tuple[str, ...]) -> bool:
-    """Whether ``labels`` name a positive or a negative polarity (a labelling task about sentiment)."""
-    return any(_POLARITY_OF_LABEL.get(label.lower().strip()) in ("positive", "negative") for label in labels)
 
 
 def _options(text: str, low: str) -> tuple[str, ...]:

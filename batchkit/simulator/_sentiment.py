@@ -103,9 +103,9 @@ def _english_score(low: str) -> float:
     hits = _EN_OR_NEGATOR.intersection(words)  # one pass in C finds both
     if not hits:
         return 0.0
-    negators = _NEGATORS.intersection(hits)
-    if not negators:  # the usual case: each distinct word counts once
+    if _NEGATORS.isdisjoint(hits):  # the usual case: each distinct word counts once
         return sum(map(_EN.__getitem__, hits))
+    negators = _NEGATORS.intersection(hits)
     # The words each negator governs (after its first use): Python work per negator, not per word.
     score = 0.0
     negated: set[str] = set()
@@ -162,6 +162,9 @@ _KO_PHRASES = {
     # Weak marks of tone, enough to lean one way when no word decides: rhetorical questions and
     # trailing ellipses go with complaint, exclamation and the tilde with enthusiasm.
     "?": -0.5, "..": -0.5, "냐": -1.0, "안 ": -0.5, "못 ": -0.5, "!": 0.5, "~": 0.5,
+    # A run of a mark counts once (up to eight long), not once per pair.
+    **{mark * n: weight for mark, weight in (("ㅋ", 1.0), ("ㅎ", 1.0), ("ㅠ", 1.0), (".", -0.5), ("?", -0.5),
+                                            ("!", 0.5), ("~", 0.5)) for n in range(2, 9)},
 }
 _KO_AFTER_NEGATION = ("없", "않", "못", "아니", "안 ", "줄 알", "줄알", "줄 았", "척")
 _KO_BEFORE_NEGATION = ("안", "못", "안 ", "못 ", "덜", "덜 ")
