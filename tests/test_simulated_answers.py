@@ -78,3 +78,14 @@ def test_the_notebooks_say_their_answers_are_simulated() -> None:
         cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
         intro = "".join(cells[0]["source"])
         assert "**simulated**" in intro and "not Claude" in intro and "ANTHROPIC_API_KEY" in intro, path.name
+
+
+def test_batchkit_and_a_plain_sdk_script_get_the_same_answers(client) -> None:
+    """The issue's case: the same prompt sent by batchkit (its own key order, in a batch) and by
+    a plain script (``{"role", "content"}``, one by one) must not get different simulated labels."""
+    reviews = pd.read_csv(DATA / "nsmc_sample.tsv", sep="\t", quoting=3).head(60)
+    ours = reviews.claude.batch(PROMPT, output="s", model="claude-haiku-4-5", max_tokens=5, client=client,
+                                progress=False, poll_interval=0.01)["s"].tolist()
+    theirs = [client.messages.create(model="claude-haiku-4-5", max_tokens=5, messages=[
+        {"role": "user", "content": PROMPT.format(document=text)}]).content[0].text for text in reviews["document"]]
+    assert ours == theirs

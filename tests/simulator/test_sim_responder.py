@@ -305,6 +305,7 @@ def _variations(params: dict, n: int) -> list[dict]:
     ("I loved it, a wonderful film", "positive"),
     ("This was not good at all", "negative"),
     ("Never disappointed by this director", "positive"),
+    ("Not bad at all, honestly", "positive"),
     ("I can't wait to see it again", "positive"),
     ("Terrible plot and a boring cast", "negative"),
 ])
