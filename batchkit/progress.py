@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import sqlite3
 import threading
 import weakref
 from collections.abc import Mapping
@@ -90,6 +91,8 @@ _COLORS = {
 _ORDER = ("succeeded", "truncated", "retrying", "errored", "expired", "invalid_output", "canceled", "skipped", "pending")
 _LABELS = {"pending": "waiting for their batch", "retrying": "failed, retry pending"}
 _MAX_LISTED_BATCHES = 12
+SIMULATED_NOTE = "from batchkit's local simulator, not Claude (set ANTHROPIC_API_KEY for real ones)"
+"""What the views say under a job whose answers are simulated."""
 
 
 # --------------------------------------------------------------------------- the snapshot
@@ -153,6 +156,8 @@ class Snapshot:
     """The (low, high) dollars estimated when the job was submitted, if it was."""
     typical_seconds: float = TYPICAL_BATCH_SECONDS
     max_seconds: float = MAX_BATCH_SECONDS
+    simulated: bool = False
+    """The answers come from batchkit's local simulator (the job's store says so), not Claude."""
 
     # -- derived figures
 
@@ -251,6 +256,7 @@ class _Cache:
     def __init__(self) -> None:
         self.version: Any = None
         self.read: tuple[str, Any, list[dict[str, Any]]] | None = None
+        self.simulated = False
         self.cost_key: Any = None
         self.cost: tuple[float | None, int, tuple[float, float, float] | None] = (None, 0, None)
 
@@ -273,6 +279,7 @@ def snapshot(job: Job, *, now: dt.datetime | None = None) -> Snapshot:
     if cache.read is None or version is None or version != cache.version:
         status = job.status  # first: a summary read after it is at least as new
         cache.read = (status, job.summary(), job.store.batches(job_id=job.job_id))
+        cache.simulated = _simulated(job)
         cache.version = version
     status, summary, rows = cache.read
     batches = tuple(_batch_progress(row, now) for row in rows)
@@ -294,7 +301,17 @@ def snapshot(job: Job, *, now: dt.datetime | None = None) -> Snapshot:
         estimated_total=estimated,
         estimate_basis=basis,
         estimate_range=None if bounds is None else (bounds[0], bounds[2]),
+        simulated=cache.simulated,
     )
+
+
+def _simulated(job: Job) -> bool:
+    """Whether the job's store holds answers from the local simulator (recorded when it first sent)."""
+    try:
+        rows = job.store.query("SELECT value FROM meta WHERE name = 'backend'")
+    except (AttributeError, sqlite3.Error):
+        return False
+    return bool(rows) and rows[0][0] == "simulator"
 
 
 def _store_version(job: Job) -> Any:
@@ -496,6 +513,8 @@ def render_text(snap: Snapshot, *, max_batches: int = _MAX_LISTED_BATCHES) -> st
     lines.append(f"  cost     {_cost_text(snap)}")
     if snap.by_error:
         lines.append("  errors   " + ", ".join(f"{t}: {n:,}" for t, n in snap.by_error.items()))
+    if snap.simulated:
+        lines.append(f"  answers  {SIMULATED_NOTE}")
     return "\n".join(lines)
 
 
@@ -585,6 +604,8 @@ def render_html(snap: Snapshot, *, max_batches: int = _MAX_LISTED_BATCHES, bar: 
         errors = ('<div class="batchkit-errors">errors: '
                   + esc(", ".join(f"{t}: {n:,}" for t, n in snap.by_error.items())) + "</div>")
     cost = f'<div class="batchkit-cost">cost: {esc(_cost_text(snap))}</div>'
+    if snap.simulated:
+        errors += f'<div class="batchkit-simulated" style="color:#666">answers: {esc(SIMULATED_NOTE)}</div>'
     return (
         f'<div class="batchkit-job" data-job="{esc(snap.job_id)}" data-status="{esc(snap.status)}" '
         f'data-done="{str(snap.done).lower()}" data-style="{esc(snap.style)}" '

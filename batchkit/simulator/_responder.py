@@ -21,8 +21,16 @@ and ``max_tokens`` truncates it (``stop_reason`` ``max_tokens``; a tool call tha
 comes back as no content at all). A responder that raises makes the request ``errored`` with
 ``api_error`` (batches) or a 500 (``/v1/messages``), its message naming the exception.
 
-The default responder is deterministic: every choice comes from a stable hash of the prompt
-(model, system, messages).
+The default responder is deterministic and answers what a request *means*, not how its
+bytes are laid out: every choice comes from a hash of :func:`canonical_prompt` (model, system,
+messages with their media blocks, tools, output format; keys sorted, a plain-string content the
+same as one text block), so two clients that write the same request differently get the same
+answer. Labelling tasks — a JSON-schema ``enum`` of sentiment labels, or a prompt asking for
+the sentiment or naming positive/negative — are answered by a small lexicon heuristic
+(:mod:`._sentiment`, Korean and English, with negation) that reads the prompt's text only;
+its accuracy on the shipped data is measured in ``bench/bench_responder.py`` and stated in the
+simulator's README. These are simulated answers, not Claude's: plausible enough that a demo
+reads right, never a measure of a model's quality.
 """
 
 from __future__ import annotations
@@ -34,9 +42,15 @@ import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ._json import encode
+import msgspec
 
-__all__ = ["answer_mode", "chosen_tool", "default_answer", "default_responder", "responder_caller", "shape_answer"]
+from ._json import _enc_hook, encode
+from ._sentiment import polarity_lower
+
+__all__ = [
+    "answer_mode", "canonical_prompt", "chosen_tool", "default_answer", "default_responder", "pick_label",
+    "responder_caller", "sentiment_label", "shape_answer",
+]
 
 _MASK = (1 << 64) - 1
 _OPTION_KEYS = (" one of", " as ", " among ", " from ", "labels", "label:", "options", "categories",
@@ -46,14 +60,6 @@ _PUNCT = ".,!?;:\"'()[]{}<>*`"
 _STOPWORDS = frozenset(
     ["this", "that", "with", "from", "have", "will", "your", "what", "when", "where", "which", "there", "their", "they", "them", "then", "than", "into", "about", "would", "could", "should", "these", "those", "been", "were", "also", "just", "like", "only", "some", "such", "very", "more", "most", "other", "over", "each", "does", "following", "text", "review", "answer", "classify", "given", "please", "write", "respond", "reply", "sentence", "word", "words", "following", "below", "above", "tell", "explain", "describe", "summarize", "summarise", "list", "give"]
 )
-_POSITIVE = frozenset(
-    ["good", "great", "excellent", "love", "loved", "lovely", "amazing", "awesome", "fantastic", "perfect", "happy", "best", "nice", "wonderful", "recommend", "recommended", "fast", "friendly", "helpful", "pleased", "delighted", "superb", "works", "enjoy", "enjoyed", "beautiful", "brilliant", "satisfied", "favorite", "favourite"]
-)
-_NEGATIVE = frozenset(
-    ["bad", "terrible", "awful", "hate", "hated", "worst", "poor", "broken", "slow", "rude", "disappointing", "disappointed", "useless", "horrible", "refund", "never", "angry", "late", "damaged", "waste", "wrong", "failed", "fails", "problem", "problems", "issue", "issues", "cheap", "annoying", "unhappy", "missing"]
-)
-_POSITIVE = frozenset(w + p for w in _POSITIVE for p in ("", ",", ".", "!"))
-_NEGATIVE = frozenset(w + p for w in _NEGATIVE for p in ("", ",", ".", "!"))
 _SENTIMENT = ("positive", "negative", "neutral", "mixed")
 _DEFAULT_LABELS = ("positive", "negative", "neutral")
 _OPENERS = (
@@ -64,10 +70,62 @@ _OPENERS = (
 )
 
 
+_canonical_json = msgspec.json.Encoder(enc_hook=_enc_hook, order="sorted").encode
+"""Compact JSON with every object's keys sorted: the same value whatever order it was written in."""
+
+
 def _hash(params: dict) -> int:
-    """A stable hash of the prompt (model, system, messages): decoding knobs such as
-    ``max_tokens`` or ``stop_sequences`` do not change the answer, only how it is cut."""
-    return _mix(zlib.crc32(encode([params.get("model"), params.get("system"), params.get("messages")])), 0)
+    """A stable hash of what the request means (:func:`canonical_prompt`): decoding knobs such
+    as ``max_tokens`` or ``stop_sequences`` do not change the answer, only how it is cut."""
+    return _mix(zlib.crc32(_canonical_json(canonical_prompt(params))), 0)
+
+
+def canonical_prompt(params: dict) -> list:
+    """The part of a request that decides its answer, in one canonical form.
+
+    Model, system, messages (text, images, documents, tool calls and results), tools,
+    ``tool_choice`` and the output format — not ``max_tokens``, ``stop_sequences``, sampling
+    knobs or ``cache_control`` marks, which change how an answer is cut or billed but not what
+    it is. A plain-string ``content`` (or ``system``) is the same as a list holding one text
+    block with that string. Hashed as JSON with sorted keys, so key order and whitespace in
+    what the client sent make no difference.
+    """
+    messages = []
+    for message in params.get("messages") or ():
+        content = message.get("content")
+        messages.append((message.get("role"), content if type(content) is str else _content(content)))
+    system = params.get("system")
+    if system is not None and type(system) is not str:
+        system = _content(system)
+    prompt = [params.get("model"), system or None, messages]
+    if "tools" in params or "output_config" in params:
+        prompt.append([_strip(t) for t in params.get("tools") or ()])
+        prompt.append(params.get("tool_choice"))
+        prompt.append((params.get("output_config") or {}).get("format"))
+    return prompt
+
+
+def _content(content: Any) -> Any:
+    """A message's block list in canonical form: one lone text block is its string."""
+    if not isinstance(content, list):
+        return content
+    if len(content) == 1:
+        block = content[0]
+        if isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str):
+            return block["text"]
+    return [_strip(block) for block in content]
+
+
+def _strip(block: Any) -> Any:
+    """A block or tool without its ``cache_control`` mark (and nested ones, in tool results)."""
+    if not isinstance(block, dict):
+        return block
+    if block.get("type") == "text" and len(block) > 2:
+        return {"type": "text", "text": block.get("text")}
+    out = {k: v for k, v in block.items() if k != "cache_control"}
+    if isinstance(out.get("content"), list):
+        out["content"] = _content(out["content"])
+    return out
 
 
 def _mix(h: int, salt: int) -> int:
@@ -106,40 +164,68 @@ def _words(text: str, limit: int = 8) -> list[str]:
     return seen
 
 
-def _sentiment_pick(labels: Sequence[str], low: str, h: int | Callable[[], int]) -> str:
-    """A sentiment label that follows the (lower-cased) text's wording, else one by hash.
+_POLARITY_OF_LABEL = {
+    **dict.fromkeys(("positive", "pos", "good", "favorable", "favourable", "happy", "praise",
+                     "satisfied", "like", "긍정", "긍정적", "호평"), "positive"),
+    **dict.fromkeys(("negative", "neg", "bad", "unfavorable", "unfavourable", "unhappy", "complaint",
+                     "dissatisfied", "dislike", "부정", "부정적", "혹평"), "negative"),
+    **dict.fromkeys(("neutral", "neither", "none", "중립", "중립적", "보통"), "neutral"),
+    **dict.fromkeys(("mixed", "both", "복합"), "mixed"),
+}
 
-    ``h`` may be a function giving the hash: it is needed only when the wording decides
-    nothing the labels can say.
+
+def sentiment_label(score: float) -> str:
+    """``"positive"``, ``"negative"`` or ``"neutral"`` for a :func:`polarity` score.
+
+    The one place a score becomes a verdict: a model-specific quality, if the simulator ever
+    simulates one, perturbs this choice (by model and request hash), not the lexicons.
     """
-    words = low.split()  # intersection() counts each distinct word once
-    score = len(_POSITIVE.intersection(words)) - len(_NEGATIVE.intersection(words))
-    want = "positive" if score > 0 else "negative" if score < 0 else "neutral"
+    return "positive" if score > 0 else "negative" if score < 0 else "neutral"
+
+
+def _sentiment_pick(labels: Sequence[Any], low: str, h: int | Callable[[], int]) -> Any:
+    """A sentiment label that follows the (lower-cased) text's wording (see ``_sentiment``).
+
+    ``labels`` may name the polarities in other words (``good``/``bad``, ``긍정``/``부정``).
+    With no evidence either way the answer is the neutral label if there is one, else
+    ``mixed``, else a polar label by hash (``h``, or a function giving it, called only then).
+    """
+    want = sentiment_label(polarity_lower(low))
     if labels is _DEFAULT_LABELS:
         return want
-    by_low = _by_lower(tuple(labels))
-    if want in by_low:
-        return by_low[want]
-    if score == 0 and "mixed" in by_low:
-        return by_low["mixed"]
-    return labels[(h() if callable(h) else h) % len(labels)]
+    by_polarity = _by_polarity(labels if type(labels) is tuple else tuple(labels))
+    found = by_polarity.get(want)
+    if found is not None:
+        return found
+    if want == "neutral" and "mixed" in by_polarity:
+        return by_polarity["mixed"]
+    pool = [by_polarity[p] for p in ("positive", "negative") if p in by_polarity] or list(labels)
+    return pool[(h() if callable(h) else h) % len(pool)]
 
 
 @functools.lru_cache(maxsize=1024)
-def _by_lower(labels: tuple[str, ...]) -> dict[str, str]:
-    return {label.lower(): label for label in labels}
+def _by_polarity(labels: tuple[Any, ...]) -> dict[str, Any]:
+    """``{polarity: label}`` for the labels that name one (the first of each). Cached: a
+    prompt template or a schema names the same labels on every row."""
+    found: dict[str, Any] = {}
+    for label in labels:
+        polarity = _POLARITY_OF_LABEL.get(label.lower().strip()) if isinstance(label, str) else None
+        if polarity is not None:
+            found.setdefault(polarity, label)
+    return found
 
 
 def pick_label(labels: Sequence[Any], low: str, h: int | Callable[[], int]) -> Any:
-    """One of ``labels``: sentiment-aware when they are sentiment words, else by hash (``h``, or
-    a function giving it, called only if the hash decides)."""
-    strings = [label for label in labels if isinstance(label, str)]
-    if strings and not _SENTIMENT_WORDS.isdisjoint(_by_lower(tuple(strings))):
-        return _sentiment_pick(strings, low, h)
+    """One of ``labels``: following the text's sentiment when they are sentiment labels, else
+    by hash (``h``, or a function giving it, called only if the hash decides)."""
+    key = labels if type(labels) is tuple else tuple(labels)
+    try:
+        by_polarity = _by_polarity(key)
+    except TypeError:  # an unhashable enum value (a list or an object): not sentiment labels
+        by_polarity = {}
+    if "positive" in by_polarity or "negative" in by_polarity:
+        return _sentiment_pick(key, low, h)
     return labels[(h() if callable(h) else h) % len(labels)]
-
-
-_SENTIMENT_WORDS = frozenset({"positive", "negative"})
 
 
 def _options(text: str, low: str) -> tuple[str, ...]:
@@ -172,7 +258,7 @@ def _option_items(listed: str) -> tuple[str, ...]:
 def _text_answer(params: dict) -> str:
     text = _last_user_text(params)
     low = text.lower()
-    if "sentiment" in low or "positive" in low or "one of" in low or "label" in low:
+    if "sentiment" in low or "positive" in low or "negative" in low or "one of" in low or "label" in low:
         if "," in low or " or " in low or "/" in low or "|" in low:
             options = _options(text, low)
             if options:
@@ -181,6 +267,9 @@ def _text_answer(params: dict) -> str:
         if "sentiment" in low or len(present) >= 2:
             labels = present or _DEFAULT_LABELS
             return _sentiment_pick(labels, low, 0 if labels is _DEFAULT_LABELS else lambda: _hash(params))
+    if "긍정" in low and "부정" in low:  # "긍정인지 부정인지 답하세요"
+        named = tuple(w for w in ("긍정", "부정", "중립") if w in low)
+        return _sentiment_pick(named, low, lambda: _hash(params))
     words = _words(text)
     if not words:
         return "Understood."
@@ -290,8 +379,10 @@ def json_value(schema: Any, root: dict, words: list[str], text: str, h: int, dep
         required = schema.get("required") or []
         if depth >= 8:
             props = {k: v for k, v in props.items() if k in required}
-        return {name: json_value(sub, root, words, text, _mix(h, i + 2), depth + 1)
-                for i, (name, sub) in enumerate(props.items())}
+        # Salted by name, not position: a schema with its properties in another order asks
+        # the same question and gets the same values.
+        return {name: json_value(sub, root, words, text, _mix(h, _name_salt(name)), depth + 1)
+                for name, sub in props.items()}
     if kind == "array":
         lo = schema.get("minItems", 0)
         hi = schema.get("maxItems", max(lo, 3))
@@ -307,6 +398,11 @@ def json_value(schema: Any, root: dict, words: list[str], text: str, h: int, dep
     if kind == "boolean":
         return bool(h & 1)
     return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _name_salt(name: str) -> int:
+    return zlib.crc32(name.encode()) + 2
 
 
 # --------------------------------------------------------------------------- modes
@@ -326,12 +422,14 @@ def answer_mode(params: dict) -> str:
 
 
 def chosen_tool(params: dict) -> dict:
-    """The tool a ``tool``-mode request calls: the named one, or one picked by content hash."""
+    """The tool a ``tool``-mode request calls: the named one, or one picked by content hash
+    (from the tools in name order: listing them in another order changes nothing)."""
     tools = params["tools"]
     choice = params["tool_choice"]
     if choice.get("type") == "tool":
         return next(t for t in tools if t.get("name") == choice.get("name"))
-    return tools[_hash({"tools": [t.get("name") for t in tools], "p": params.get("messages")}) % len(tools)]
+    ordered = sorted(tools, key=lambda t: str(t.get("name")))
+    return ordered[_mix(_hash(params), 3) % len(ordered)]
 
 
 def default_responder(params: dict) -> str | dict:

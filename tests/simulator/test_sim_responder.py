@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 from typing import Literal
 
 import anthropic
@@ -171,3 +172,163 @@ def test_answers_may_use_subclasses_of_builtin_types() -> None:
     assert results["plain"].result.message.content[0].text == "plain text"
     assert msgspec.json.decode(results["json"].result.message.content[0].text) == {
         "label": "pos", "count": 3, "tags": ["a", 1.5]}
+
+
+# --------------------------------------------------------------------------- answers follow meaning, not bytes
+
+_SCHEMA = {"type": "object", "required": ["title", "year", "rating", "genres"], "additionalProperties": False,
+           "properties": {"title": {"type": "string"}, "year": {"type": "integer", "minimum": 1900, "maximum": 2030},
+                          "rating": {"type": "number", "minimum": 0, "maximum": 10},
+                          "genres": {"type": "array", "items": {"type": "string"}}}}
+_TOOLS = [{"name": "lookup_film", "description": "find a film",
+           "input_schema": {"type": "object",
+                            "properties": {"title": {"type": "string"}, "year": {"type": "integer"}}}},
+          {"name": "lookup_person", "description": "find a person",
+           "input_schema": {"type": "object", "properties": {"name": {"type": "string"}}}}]
+_PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+
+
+def _variety() -> list[dict]:
+    """Requests whose answers depend on the hash (openers, JSON values, the tool picked) or on
+    the sentiment heuristic, each with a system prompt, some with an image block."""
+    out = []
+    for i in range(8):
+        out.append({"model": MODEL, "max_tokens": 200, "system": f"You are terse. Case {i}.",
+                    "messages": [{"role": "user", "content": f"Summarize the history of glassmaking in town {i}"}]})
+    for review in ("재밌군", "정말 비디오마저 돈주고 보고 아깝다..최악...", "평소 시간이 정 가지 않거든 보길",
+                   "그냥 그랬다", "난 프랑스 영화가 이래서 좋다.."):
+        out.append({"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content":
+                    "Classify the sentiment of this movie review as positive or negative.\n\nReview: " + review}]})
+    for i in range(4):
+        out.append({"model": MODEL, "max_tokens": 300,
+                    "output_config": {"format": {"type": "json_schema", "schema": _SCHEMA}},
+                    "messages": [{"role": "user", "content": f"Extract the film from synopsis {i}: a quiet drama"}]})
+        out.append({"model": MODEL, "max_tokens": 300, "tools": _TOOLS, "tool_choice": {"type": "any"},
+                    "messages": [{"role": "user", "content": f"Who made film number {i}?"}]})
+    out.append({"model": MODEL, "max_tokens": 100, "messages": [{"role": "user", "content": [
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": _PIXEL}},
+        {"type": "text", "text": "Describe this picture of a lighthouse"}]}]})
+    return out
+
+
+def _reordered(value):
+    """Every object's keys in reverse order; a plain-string content or system becomes the
+    equivalent list of one text block (with a cache_control mark, which changes nothing)."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in reversed(list(value.items())):
+            if key in ("content", "system") and isinstance(item, str):
+                item = [{"text": item, "cache_control": {"type": "ephemeral"}, "type": "text"}]
+            out[key] = _reordered(item)
+        return out
+    if isinstance(value, list):
+        return [_reordered(item) for item in value]
+    return value
+
+
+def _answer(message) -> list:
+    """What was answered, without the per-request ids: text (as JSON when it is JSON), or the tool's name and input."""
+    out = []
+    for block in message.content:
+        if block.type == "tool_use":
+            out.append(("tool_use", block.name, block.input))
+        else:
+            try:
+                out.append(("json", msgspec.json.decode(block.text)))
+            except msgspec.DecodeError:
+                out.append(("text", block.text))
+    return [out, message.stop_reason]
+
+
+def test_the_same_request_written_differently_gets_the_same_answer(iclient: anthropic.Anthropic) -> None:
+    from anthropic.types import Message
+    from anthropic.types.messages import MessageBatch
+
+    plain = _variety()
+    # The same requests: keys in reverse order, strings as one-block lists, pretty-printed.
+    spellings = {
+        "compact": lambda p: msgspec.json.encode(p),
+        "reordered": lambda p: json.dumps(_reordered(p), indent=2, ensure_ascii=False).encode(),
+        "spaced": lambda p: json.dumps(p, separators=(" , ", " :  "), ensure_ascii=True).encode(),
+    }
+    realtime = {name: [_answer(iclient.post("/v1/messages", cast_to=Message, body=None,
+                                            options={"headers": {"content-type": "application/json"}},
+                                            content=spell(p)))
+                       for p in plain]
+                for name, spell in spellings.items()}
+    assert realtime["reordered"] == realtime["compact"] == realtime["spaced"]
+    texts = [a[0][0] for a in realtime["compact"]]
+    assert len({t[1] for t in texts[:8]}) > 1  # the hash-chosen answers do vary between prompts
+    assert {t[1] for t in texts if t[0] == "tool_use"} <= {"lookup_film", "lookup_person"}
+
+    batched = {}
+    for name, spell in spellings.items():
+        items = b",\n".join(b'{"params": ' + spell(p) + b', "custom_id": "r%d"}' % i for i, p in enumerate(plain))
+        batch = iclient.post("/v1/messages/batches", cast_to=MessageBatch, body=None,
+                             options={"headers": {"content-type": "application/json"}},
+                             content=b'{ "requests" : [\n' + items + b"\n] }")
+        results = strict_results(iclient, batch.id)
+        batched[name] = [_answer(results[f"r{i}"].result.message) for i in range(len(plain))]
+    assert batched["reordered"] == batched["compact"] == batched["spaced"] == realtime["compact"]
+
+
+def test_a_one_block_content_list_is_the_same_as_its_string() -> None:
+    as_string = {"model": MODEL, "max_tokens": 50, "system": "Be brief.",
+                 "messages": [{"role": "user", "content": "Summarize the history of Venetian glassmaking"}]}
+    as_blocks = {"messages": [{"content": [{"type": "text", "text": "Summarize the history of Venetian glassmaking"}],
+                               "role": "user"}],
+                 "system": [{"type": "text", "text": "Be brief."}], "max_tokens": 50, "model": MODEL}
+    assert default_responder(as_string) == default_responder(as_blocks)
+    other_model = {**as_string, "model": "claude-sonnet-4-6"}
+    other_system = {**as_string, "system": "Be thorough."}
+    answers = {default_responder(p) for p in _variations(as_string, 12)}
+    assert len(answers) > 1, "the answer must still depend on the prompt"
+    assert isinstance(default_responder(other_model), str) and isinstance(default_responder(other_system), str)
+
+
+def _variations(params: dict, n: int) -> list[dict]:
+    return [{**params, "messages": [{"role": "user", "content": f"Summarize the history of glass in town {i}"}]}
+            for i in range(n)]
+
+
+# --------------------------------------------------------------------------- the sentiment heuristic
+
+
+@pytest.mark.parametrize(("review", "expected"), [
+    ("정말 재미있어요 최고!", "positive"),
+    ("배우들 연기가 일품이었고 감동적인 영화", "positive"),
+    ("지루하지 않고 끝까지 몰입해서 봤다", "positive"),
+    ("재미없다. 시간 아깝다", "negative"),
+    ("재미가 하나도 없네요", "negative"),
+    ("기대했는데 안 좋았어요", "negative"),
+    ("재밌는 줄 알았는데 별로", "negative"),
+    ("I loved it, a wonderful film", "positive"),
+    ("This was not good at all", "negative"),
+    ("Never disappointed by this director", "positive"),
+    ("Not bad at all, honestly", "positive"),
+    ("I can't wait to see it again", "positive"),
+    ("Terrible plot and a boring cast", "negative"),
+])
+def test_sentiment_follows_the_text_with_negation(review: str, expected: str) -> None:
+    params = {"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content":
+              f"Classify the sentiment of this movie review as positive or negative.\n\nReview: {review}"}]}
+    assert default_responder(params) == expected
+    for labels, want in ((["positive", "negative"], expected),
+                         (["긍정", "부정"], {"positive": "긍정", "negative": "부정"}[expected]),
+                         (["good", "neutral", "bad"], {"positive": "good", "negative": "bad"}[expected])):
+        schema = {"type": "object", "properties": {"label": {"type": "string", "enum": labels}}, "required": ["label"]}
+        labelled = {**params, "messages": [{"role": "user", "content": f"Review: {review}"}],
+                    "output_config": {"format": {"type": "json_schema", "schema": schema}}}
+        assert default_responder(labelled) == {"label": want}
+
+
+def test_no_evidence_is_neutral_when_neutral_is_a_label() -> None:
+    params = {"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content":
+              "Classify the sentiment as positive, negative or neutral: The meeting is on Tuesday at noon"}]}
+    assert default_responder(params) == "neutral"
+
+
+def test_korean_prompt_naming_its_labels_gets_one_of_them() -> None:
+    params = {"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content":
+              "다음 리뷰가 긍정인지 부정인지 한 단어로 답하세요.\n\n리뷰: 최고의 음악영화"}]}
+    assert default_responder(params) == "긍정"

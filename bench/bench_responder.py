@@ -1,0 +1,111 @@
+"""How often the simulator's default responder labels the shipped data right.
+
+The simulator's answers are simulated, not Claude's: this measures the small lexicon heuristic
+behind its labelling answers (``batchkit/simulator/_sentiment.py``), so that the figures stated
+in ``batchkit/simulator/README.md`` are measured, not claimed. Each dataset goes through the
+real request path — ``df.claude.batch`` (free-text prompt) and ``df.claude.classify`` (a
+JSON-schema enum) rendered by batchkit, sent through the ``anthropic`` SDK to an in-process
+simulator, answers merged back — and the answers are compared with the gold labels, which the
+responder never sees.
+
+- ``data/nsmc_sample.tsv``: 2,000 Korean movie reviews, positive / negative. The lexicon was
+  written while looking at rows 0–999 only; rows 1,000–1,999 are held out and shown apart.
+- ``data/tweeteval_sentiment_val.csv``: 2,000 English tweets, negative / neutral / positive.
+  The English lexicon was extended while looking at rows 0–999; rows 1,000–1,999 are shown apart.
+
+It also times the responder alone on each dataset's requests (µs per request).
+
+Usage: ``python bench/bench_responder.py``
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import batchkit  # noqa: E402
+from batchkit.simulator import Processing, SimConfig, Simulator, default_responder  # noqa: E402
+
+KOREAN_PROMPT = (
+    "Classify the sentiment of this movie review as positive or negative. "
+    "Answer with one word.\n\nReview: {document}"
+)
+ENGLISH_PROMPT = (
+    "Classify the sentiment of this tweet as positive, negative or neutral. "
+    "Answer with one word.\n\nTweet: {text}"
+)
+HELD_OUT = slice(1000, 2000)
+"""Rows not looked at while the lexicons were written (in both datasets)."""
+
+
+def _run(frame: pd.DataFrame, how: str, prompt: str, labels: list[str], client, store: str) -> pd.Series:
+    common = {"model": "claude-haiku-4-5", "client": client, "store": store}
+    if how == "batch":
+        out = frame.claude.batch(prompt, output="answer", max_tokens=5, progress=False, poll_interval=0.01, **common)
+        return out["answer"].astype("string").str.strip().str.lower()
+    out = frame.claude.classify(prompt, labels=labels, output="answer", progress=False, poll_interval=0.01, **common)
+    return out["answer"].astype("string")
+
+
+def _accuracy(answer: pd.Series, gold: pd.Series) -> float:
+    return float((answer.to_numpy() == gold.to_numpy()).mean())
+
+
+def _responder_microseconds(frame: pd.DataFrame, prompt: str) -> float:
+    params = [{"model": "claude-haiku-4-5", "max_tokens": 5,
+               "messages": [{"role": "user", "content": prompt.format(**row)}]}
+              for row in frame.to_dict("records")]
+    started = time.perf_counter()
+    for p in params:
+        default_responder(p)
+    return (time.perf_counter() - started) / len(params) * 1e6
+
+
+def main() -> None:
+    reviews = pd.read_csv(ROOT / "data" / "nsmc_sample.tsv", sep="\t", quoting=3)
+    tweets = pd.read_csv(ROOT / "data" / "tweeteval_sentiment_val.csv")
+    korean_gold = reviews["label"].map({0: "negative", 1: "positive"})
+    english_gold = tweets["label_name"]
+
+    sim = Simulator(config=SimConfig(processing=Processing.instant()))
+    client = sim.client()
+    print("Default responder (simulated answers, not Claude's) against the gold labels it never sees\n")
+    print(f"{'dataset':<34} {'request':<28} {'rows':>6} {'accuracy':>9}")
+    with tempfile.TemporaryDirectory() as tmp:
+        store = str(Path(tmp) / "jobs.sqlite3")
+        for how in ("batch", "classify"):
+            answer = _run(reviews, how, KOREAN_PROMPT, ["negative", "positive"], client, store)
+            kind = "free text, positive/negative" if how == "batch" else "classify (JSON-schema enum)"
+            print(f"{'NSMC Korean reviews, all':<34} {kind:<28} {len(reviews):>6,} "
+                  f"{_accuracy(answer, korean_gold):>9.1%}")
+            print(f"{'  held out (rows 1,000–1,999)':<34} {'':<28} {1000:>6,} "
+                  f"{_accuracy(answer[HELD_OUT], korean_gold[HELD_OUT]):>9.1%}")
+        for how in ("batch", "classify"):
+            answer = _run(tweets, how, ENGLISH_PROMPT, ["negative", "neutral", "positive"], client, store)
+            kind = "free text, 3 labels" if how == "batch" else "classify (JSON-schema enum)"
+            print(f"{'TweetEval English tweets, all':<34} {kind:<28} {len(tweets):>6,} "
+                  f"{_accuracy(answer, english_gold):>9.1%}")
+            print(f"{'  held out (rows 1,000–1,999)':<34} {'':<28} {1000:>6,} "
+                  f"{_accuracy(answer[HELD_OUT], english_gold[HELD_OUT]):>9.1%}")
+            if how == "batch":
+                table = pd.crosstab(english_gold.rename("gold"), answer.rename("answer"))
+        client.close()
+    majority = english_gold.value_counts(normalize=True).iloc[0]
+    print(f"\nBaselines: NSMC majority class {korean_gold.value_counts(normalize=True).iloc[0]:.1%}, "
+          f"TweetEval majority class (neutral) {majority:.1%}.")
+    print("\nTweetEval, free text: gold (rows) × answer (columns)")
+    print(table.to_string())
+    print(f"\nResponder alone: {_responder_microseconds(reviews, KOREAN_PROMPT):.1f} µs per Korean review, "
+          f"{_responder_microseconds(tweets, ENGLISH_PROMPT):.1f} µs per tweet")
+    assert batchkit  # imported for df.claude
+
+
+if __name__ == "__main__":
+    main()
