@@ -23,6 +23,7 @@ from .errors import (
     NoCredentialsError,
     PromptError,
     RequestTooLargeError,
+    SpendLimitError,
     StoreError,
     UnknownModelError,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "NoCredentialsError",
     "PromptError",
     "RequestTooLargeError",
+    "SpendLimitError",
     "Store",
     "StoreError",
     "UnknownModelError",

@@ -15,7 +15,7 @@ def test_public_names():
     assert sorted(batchkit.__all__) == sorted([
         "DEFAULT_MAX_TOKENS", "DEFAULT_MODEL", "BatchkitError", "BatchkitWarning", "BudgetExceededError",
         "ConfigurationError", "CostEstimate", "Job", "JobCost", "JobNotFoundError", "JobStateError",
-        "MissingColumnError", "NoCredentialsError", "PromptError", "RequestTooLargeError", "Store",
+        "MissingColumnError", "NoCredentialsError", "PromptError", "RequestTooLargeError", "SpendLimitError", "Store",
         "StoreError", "UnknownModelError", "__version__", "display_job", "get_default_client", "jobs", "set_default_client",
         "start_simulator",
     ])
