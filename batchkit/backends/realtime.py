@@ -28,9 +28,10 @@ How it runs:
   before sending and reconciled after, re-synced from the ``anthropic-ratelimit-*`` headers,
   a global pause on 429, a global backoff on 529, a gentle start.
 - A spend-limit refusal (429 ``enforced_spend_limit_reached`` without ``retry-after``, or 400
-  "…reached your specified API usage limits") stops everything at once and raises
-  :class:`~batchkit.errors.SpendLimitError`; 401/403 stop everything and re-raise the SDK's
-  error. What came back before is delivered first.
+  "…reached your specified API usage limits") stops sending at once and raises
+  :class:`~batchkit.errors.SpendLimitError` once the requests already in flight have come back
+  (their answers were paid for, so they are delivered; further refusals are dropped); 401/403
+  do the same and re-raise the SDK's error.
 - A ``stop`` event stops sending; requests in flight finish and are delivered. Ctrl-C in
   :meth:`~RealtimeSender.send` (or cancelling :meth:`~RealtimeSender.send_async`) stops at once,
   delivers what came back, and re-raises.
@@ -283,6 +284,7 @@ class _Run:
         self.buffer: list[bytes] = []
         self.buffered_at = 0.0
         self.halt: BaseException | None = None
+        """Why the run ended early (raised to the caller once what came back is delivered)."""
         self.loop: asyncio.AbstractEventLoop | None = None
         self.main: asyncio.Task[None] | None = None
 
@@ -326,9 +328,6 @@ class _Run:
             await self._dispatch(api, tasks)
         except asyncio.CancelledError:
             self.progress.stopped = True
-        except _Halt as halt:
-            self.halt = halt.error
-            self.progress.stopped = True
         finally:
             for task in tasks:
                 task.cancel()
@@ -358,15 +357,20 @@ class _Run:
         def finished(task: asyncio.Task[None]) -> None:
             tasks.discard(task)
             self.progress.in_flight = len(tasks)
-            if not task.cancelled() and task.exception() is not None:
-                failure.append(task.exception())  # type: ignore[arg-type]
+            if not task.cancelled():
+                error = task.exception()
+                if isinstance(error, _Halt):
+                    if self.halt is None:  # the first refusal names the cause; the rest repeat it
+                        self.halt = error.error
+                elif error is not None:
+                    failure.append(error)
             freed.set()
 
         exhausted = False
         while True:
             if failure:
                 raise failure[0]
-            if self.stop.is_set():
+            if self.stop.is_set() or self.halt is not None:
                 self.progress.stopped = True
                 break
             if retry:
@@ -386,7 +390,7 @@ class _Run:
             while True:  # wait until the governor lets it go
                 if failure:
                     raise failure[0]
-                if self.stop.is_set():
+                if self.stop.is_set() or self.halt is not None:
                     retry.appendleft(item)
                     break
                 granted = governor.acquire(item.group, item.input_tokens, item.max_tokens)
@@ -402,7 +406,8 @@ class _Run:
                         await asyncio.wait_for(freed.wait(), 0.25)
                 else:
                     await asyncio.sleep(min(granted, 0.25))
-        # stopped: let what is in flight finish (it is paid for) and deliver it
+        # stopped (or halted: nothing more is sent): what is in flight finishes — an answer is
+        # paid for and delivered, a refusal is dropped — and the run ends
         while tasks:
             if failure:
                 raise failure[0]
