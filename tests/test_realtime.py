@@ -15,7 +15,6 @@ from batchkit.backends.ratelimit import Governor, Limits, Reservation, rate_limi
 from batchkit.backends.realtime import RealtimeSender
 from batchkit.results import parse_result_stream
 from batchkit.simulator import Faults, Latency, RateLimits, SimConfig, Simulator, SpendLimit, serve
-
 from tests.conftest import echo
 
 MODEL = "claude-haiku-4-5"
@@ -50,7 +49,8 @@ def grant(governor: Governor, group: str = "g", tokens: int = 10, max_tokens: in
 
 
 def test_buckets_are_keyed_by_rate_limit_group_not_model_id() -> None:
-    assert rate_limit_group("claude-opus-4-6") == rate_limit_group("claude-opus-4-8") == rate_limit_group("claude-opus-4-1")
+    opus = rate_limit_group("claude-opus-4-6")
+    assert opus == rate_limit_group("claude-opus-4-8") == rate_limit_group("claude-opus-4-1")
     assert rate_limit_group("claude-sonnet-4-5-20250929") == rate_limit_group("claude-sonnet-4-6")
     assert rate_limit_group("claude-haiku-4-5") != rate_limit_group("claude-sonnet-4-6")
     clock = Clock()
@@ -180,7 +180,7 @@ def test_transient_errors_are_retried_by_one_bounded_loop_and_others_come_back_e
                               ("messages.create", 7, 500), ("messages.create", 9, "drop")], retry_after=0.01)
     sim = sim_of(faults=faults)
     chunks: list[bytes] = []
-    todo = requests(20) + [("bad-model", body(0, model="claude-nope")), ("bad-param", body(0, temperature=0.5))]
+    todo = [*requests(20), ("bad-model", body(0, model="claude-nope")), ("bad-param", body(0, temperature=0.5))]
     progress = RealtimeSender(sim.client()).send(todo, chunks.append)
     cols = parse_result_stream(chunks)
     by_key = {key: pos for pos, key in enumerate(cols.keys)}
