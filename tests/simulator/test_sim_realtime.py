@@ -237,7 +237,10 @@ def test_latency_is_slept_per_request_so_concurrent_requests_overlap() -> None:
                 start = time.monotonic()
                 await aclient.messages.create(**ASK)
                 return time.monotonic() - start
-            return await asyncio.gather(*(one() for _ in range(12)))
+            try:
+                return await asyncio.gather(*(one() for _ in range(12)))
+            finally:
+                await aclient.close()
 
         start = time.monotonic()
         each = asyncio.run(run())
