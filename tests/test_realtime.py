@@ -288,3 +288,23 @@ def test_rate_limits_from_headers_avoid_429s_over_http() -> None:
         client.close()
     assert progress.succeeded == 306 and progress.rate_limited <= 1
     assert progress.elapsed >= 1.0  # paced by the limit the headers gave
+
+
+def test_the_async_client_comes_from_a_registered_twin_or_is_given() -> None:
+    from batchkit.backends.realtime import register_async_twin
+
+    sim = sim_of()
+    client = sim.client()
+    made: list[anthropic.AsyncAnthropic] = []
+
+    def factory() -> anthropic.AsyncAnthropic:
+        made.append(sim.async_client())
+        return made[-1]
+
+    register_async_twin(client, factory)
+    assert RealtimeSender(client).send(requests(3), lambda chunk: None).succeeded == 3
+    assert len(made) == 1
+    assert RealtimeSender(async_client=factory).send(requests(2), lambda chunk: None).succeeded == 2
+    assert len(made) == 2
+    assert RealtimeSender(client).send([], lambda chunk: None).done == 0  # nothing to send: no call
+    assert sim.stats()["messages.create"] == 5
