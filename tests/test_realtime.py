@@ -71,7 +71,11 @@ def test_gentle_start_then_one_more_in_flight_per_answer_until_a_429() -> None:
         governor.succeeded()
     assert governor.concurrency == 6
     governor.rate_limited_for(2.0)
-    assert governor.concurrency == 3  # halved, then growing by about one per round
+    assert governor.concurrency == 3  # halved...
+    clock.t += 0.5
+    governor.rate_limited_for(2.0)    # ...once for the whole round that met the limit
+    assert governor.concurrency == 3
+    clock.t += 2.0                    # then growing by about one per round
     for _ in range(3):
         governor.succeeded()
     assert 3.9 < governor.concurrency < 4.1
@@ -89,6 +93,15 @@ def test_limits_are_learned_from_headers_and_pace_the_requests() -> None:
     assert wait == pytest.approx(1.0)  # 60 a minute: one a second once the bucket is empty
     clock.t += 1.0
     grant(governor)
+
+
+def test_requests_sent_before_the_limits_were_known_are_accounted_when_they_are() -> None:
+    clock = Clock()
+    governor = Governor(clock=clock, initial_concurrency=4)
+    held = [grant(governor) for _ in range(4)]           # gentle start, limits still unknown
+    governor.release(held[0], input_tokens=10, output_tokens=5, headers=headers(100, 99))
+    # the server had counted only the first: the three still in flight must come off too
+    assert governor._groups["g"].buckets[0].level == pytest.approx(96)
 
 
 def test_reserve_expected_output_and_reconcile_with_usage() -> None:
@@ -187,6 +200,7 @@ def test_transient_errors_are_retried_by_one_bounded_loop_and_others_come_back_e
     assert len(by_key) == 22 and progress.succeeded == 20 and progress.errored == 2
     assert cols.errors[by_key["bad-model"]][0] == "not_found_error"
     assert cols.errors[by_key["bad-param"]][0] == "invalid_request_error"
+    assert progress.errored == 2
     assert progress.rate_limited == 2 and progress.overloaded == 1 and progress.retries == 5
     assert sim.stats()["messages.create"] == 22 + 5  # the SDK's own retries were off
 
@@ -286,7 +300,7 @@ def test_rate_limits_from_headers_avoid_429s_over_http() -> None:
         chunks: list[bytes] = []
         progress = RealtimeSender(client).send(requests(306), chunks.append)  # 6 past the bucket: 1.2 s
         client.close()
-    assert progress.succeeded == 306 and progress.rate_limited <= 1
+    assert progress.succeeded == 306 and progress.rate_limited == 0
     assert progress.elapsed >= 1.0  # paced by the limit the headers gave
 
 
@@ -308,3 +322,14 @@ def test_the_async_client_comes_from_a_registered_twin_or_is_given() -> None:
     assert len(made) == 2
     assert RealtimeSender(client).send([], lambda chunk: None).done == 0  # nothing to send: no call
     assert sim.stats()["messages.create"] == 5
+
+
+def test_a_429_that_says_no_retry_comes_back_errored_at_once() -> None:
+    sim = sim_of(rate_limits=RateLimits(input_tokens_per_minute=50))
+    chunks: list[bytes] = []
+    long = msgspec.json.encode({"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content": "x" * 400}]})
+    progress = RealtimeSender(sim.client()).send([("long", long), *requests(1)], chunks.append)
+    cols = parse_result_stream(chunks)
+    assert progress.errored == 1 and progress.retries == 0
+    assert cols.errors[cols.keys.index("long")][0] == "rate_limit_error"
+    assert sim.stats()["messages.create"] == 2

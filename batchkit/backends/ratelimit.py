@@ -123,6 +123,8 @@ class _Group:
     buckets: list[Bucket | None]
     output_seen: float = 0.0
     answers: int = 0
+    reserved: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    """What the requests now in flight reserved (requests, input, output)."""
 
 
 _KINDS = ("requests", "input-tokens", "output-tokens")
@@ -174,6 +176,7 @@ class Governor:
     rate_limited: int = field(init=False, default=0)
     overloaded: int = field(init=False, default=0)
     _streak_529: int = field(init=False, default=0)
+    _cut_until: float = field(init=False, default=0.0)
     _slow_start: bool = field(init=False, default=True)
     _groups: dict[str, _Group] = field(init=False, default_factory=dict)
 
@@ -205,7 +208,8 @@ class Governor:
         wait = max((b.wait(a, now) for b, a in zip(g.buckets, amounts, strict=True) if b is not None), default=0.0)
         if wait > 0:
             return wait
-        for bucket, amount in zip(g.buckets, amounts, strict=True):
+        for i, (bucket, amount) in enumerate(zip(g.buckets, amounts, strict=True)):
+            g.reserved[i] += amount
             if bucket is not None:
                 bucket.level -= amount
         self.in_flight += 1
@@ -220,6 +224,8 @@ class Governor:
         self.in_flight = max(0, self.in_flight - 1)
         now = self.clock()
         g = self._group(reservation.group, now)
+        for i, amount in enumerate((1.0, reservation.input_tokens, reservation.output_tokens)):
+            g.reserved[i] = max(0.0, g.reserved[i] - amount)
         _, in_bucket, out_bucket = g.buckets
         if in_bucket is not None and input_tokens is not None:
             in_bucket.refill(now)
@@ -247,8 +253,9 @@ class Governor:
             limit, remaining = parse_rate_limit_headers(headers).get(kind, (None, None))
             bucket = g.buckets[i]
             if limit is not None and limit > 0:
-                if bucket is None:
+                if bucket is None:  # first seen: what is in flight was sent unaccounted
                     bucket = g.buckets[i] = Bucket(limit, now)
+                    bucket.level = (limit if remaining is None else min(limit, remaining)) - g.reserved[i]
                 elif bucket.capacity != limit:
                     bucket.resize(limit, now)
             if bucket is not None and remaining is not None:
@@ -257,12 +264,16 @@ class Governor:
 
     def rate_limited_for(self, retry_after: float | None, group: str | None = None,
                          headers: Mapping[str, str] | None = None) -> None:
-        """A 429: pause everyone until ``retry-after`` (1 s when absent), halve the concurrency."""
+        """A 429: pause everyone until ``retry-after`` (1 s when absent), halve the concurrency
+        (once per pause: the other requests of the same round meet the same limit)."""
         self.rate_limited += 1
+        now = self.clock()
         wait = 1.0 if retry_after is None else max(0.0, retry_after)
-        self.paused_until = max(self.paused_until, self.clock() + wait)
+        self.paused_until = max(self.paused_until, now + wait)
         self._slow_start = False
-        self.concurrency = max(1.0, self.concurrency / 2.0)
+        if now >= self._cut_until:
+            self.concurrency = max(1.0, self.concurrency / 2.0)
+            self._cut_until = self.paused_until
         if group is not None and headers is not None:
             self.sync(group, headers)
 

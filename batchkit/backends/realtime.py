@@ -23,7 +23,8 @@ How it runs:
   ``Message`` per answer) and only its ``usage`` is decoded, to reconcile the rate limits.
 - The SDK's retries are off (``max_retries=0``); this module owns the one retry loop, bounded
   (``max_attempts``), for transient errors only: 429 (after the pause it asks for), 529,
-  5xx, 408/409 and connection errors. Other errors become ``errored`` lines at once.
+  5xx, 408/409 and connection errors — unless the response says ``x-should-retry: false``.
+  Other errors become ``errored`` lines at once.
 - A :class:`~batchkit.backends.ratelimit.Governor` paces the requests: buckets reserved
   before sending and reconciled after, re-synced from the ``anthropic-ratelimit-*`` headers,
   a global pause on 429, a global backoff on 529, a gentle start.
@@ -462,6 +463,10 @@ class _Run:
         if status in (401, 403):
             governor.release(reservation)
             raise _Halt(exc)
+        if headers.get("x-should-retry", "").lower() == "false":  # the server says a retry cannot help
+            governor.release(reservation, headers=headers)
+            self.deliver(_errored_line(item.key, envelope), False)
+            return
         if status == 429:
             self.progress.rate_limited += 1
             governor.release(reservation, headers=headers)
