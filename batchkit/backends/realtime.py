@@ -220,11 +220,13 @@ class _Item:
 
 
 class _Halt(Exception):
-    """Ends a run at once: ``error`` is raised to the caller after delivery."""
+    """Ends a run at once: ``error`` is raised to the caller after delivery (as a
+    :class:`SpendLimitError` when ``spend_limit``)."""
 
-    def __init__(self, error: BaseException) -> None:
+    def __init__(self, error: anthropic.APIStatusError, spend_limit: bool = False) -> None:
         super().__init__(str(error))
         self.error = error
+        self.spend_limit = spend_limit
 
 
 def _item(key: str, body: bytes) -> _Item:
@@ -283,9 +285,9 @@ class _Run:
         self.governor = Governor(fallback=sender.fallback, initial_concurrency=sender.initial_concurrency,
                                  max_concurrency=sender.max_concurrency)
         self.buffer: list[bytes] = []
-        self.buffered_at = 0.0
         self.halt: BaseException | None = None
         """Why the run ended early (raised to the caller once what came back is delivered)."""
+        self.spend_limit = False
         self.loop: asyncio.AbstractEventLoop | None = None
         self.main: asyncio.Task[None] | None = None
 
@@ -304,8 +306,6 @@ class _Run:
             self.progress.succeeded += 1
         else:
             self.progress.errored += 1
-        if not self.buffer:
-            self.buffered_at = time.monotonic()
         self.buffer.append(line)
         if len(self.buffer) >= self.sender.group_size:
             self.flush()
@@ -362,7 +362,7 @@ class _Run:
                 error = task.exception()
                 if isinstance(error, _Halt):
                     if self.halt is None:  # the first refusal names the cause; the rest repeat it
-                        self.halt = error.error
+                        self.halt, self.spend_limit = error.error, error.spend_limit
                 elif error is not None:
                     failure.append(error)
             freed.set()
@@ -396,7 +396,7 @@ class _Run:
                     break
                 granted = governor.acquire(item.group, item.input_tokens, item.max_tokens)
                 if isinstance(granted, Reservation):
-                    task = asyncio.create_task(self._call(api, item, granted, retry, freed))
+                    task = asyncio.create_task(self._call(api, item, granted, retry))
                     tasks.add(task)
                     task.add_done_callback(finished)
                     self.progress.in_flight = len(tasks)
@@ -418,7 +418,7 @@ class _Run:
             raise failure[0]
 
     async def _call(self, api: anthropic.AsyncAnthropic, item: _Item, reservation: Reservation,
-                    retry: collections.deque[_Item], freed: asyncio.Event) -> None:
+                    retry: collections.deque[_Item]) -> None:
         governor = self.governor
         item.attempt += 1
         try:
@@ -452,14 +452,7 @@ class _Run:
             "api_error" if status >= 500 else "invalid_request_error", exc.message, exc.request_id)
         if _spend_limit(exc):
             governor.release(reservation)
-            raise _Halt(SpendLimitError(
-                f"The API refused a request because a spend limit is reached ({exc.error_code or status}: "
-                f"{getattr(exc, 'api_message', None) or exc.message}). Sending stopped at once; "
-                f"{self.progress.succeeded:,} answers that came back are kept. Raise the limit in the "
-                "Claude Console (Settings > Limits) or wait until it resets, then run again: only "
-                "requests with no answer are sent.",
-                status_code=status, error_code=exc.error_code, api_message=exc.message,
-                answered=self.progress.succeeded))
+            raise _Halt(exc, spend_limit=True)
         if status in (401, 403):
             governor.release(reservation)
             raise _Halt(exc)
@@ -620,15 +613,26 @@ class RealtimeSender:
         finally:
             emit_end(_END)
 
-    def _finish(self, run: _Run) -> Progress:
-        if run.halt is not None:
-            if isinstance(run.halt, SpendLimitError):
-                progress = run.progress
-                run.halt.answered = progress.succeeded
-                if progress.total is not None:
-                    run.halt.unsent = max(0, progress.total - progress.done)
-            raise run.halt
-        return run.progress
+    @staticmethod
+    def _finish(run: _Run) -> Progress:
+        halt = run.halt
+        if halt is None:
+            return run.progress
+        if run.spend_limit and isinstance(halt, anthropic.APIStatusError):
+            progress = run.progress
+            unsent = None if progress.total is None else max(0, progress.total - progress.done)
+            api_message = getattr(halt, "api_message", None) or halt.message
+            raise SpendLimitError(
+                f"The API refused a request because a spend limit is reached "
+                f"({halt.error_code or halt.status_code}: {api_message}). Sending stopped at once: "
+                f"{progress.succeeded:,} answers that came back are kept"
+                + ("" if unsent is None else f", {unsent:,} requests have none")
+                + ". Raise the limit in the Claude Console (Settings > Limits) or wait until it "
+                "resets, then run again: only requests with no answer are sent.",
+                status_code=halt.status_code, error_code=halt.error_code, api_message=api_message,
+                answered=progress.succeeded, unsent=unsent or 0,
+            ) from halt
+        raise halt
 
     # ---------------------------------------------------------------- awaitable
 
