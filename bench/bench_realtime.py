@@ -17,8 +17,9 @@ minute's worth at the start and refills continuously: ``limit + limit/60 × seco
 binding limit is the one used most; the target for batchkit is ≥ 90 % of it with zero failed
 rows and 429s on ≤ 1 % of requests.
 
-Usage: ``python bench/bench_realtime.py [--requests 3000] [--rpm 4000] [--itpm 300000]
-[--otpm 23000] [--latency 0.25,0.005,0.3]``
+Usage (from the repository root, with it on ``PYTHONPATH``): ``python bench/bench_realtime.py
+[--requests 3000] [--rpm 4000] [--itpm 300000] [--otpm 23000] [--latency 0.25,0.005,0.3]
+[--skip-asyncio]``
 """
 
 from __future__ import annotations
@@ -28,15 +29,12 @@ import asyncio
 import os
 import sys
 import time
-from pathlib import Path
 
 import msgspec
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from batchkit.backends.realtime import RealtimeSender  # noqa: E402
-from batchkit.results import parse_result_stream  # noqa: E402
-from batchkit.simulator import spawn  # noqa: E402
+from batchkit.backends.realtime import RealtimeSender
+from batchkit.results import parse_result_stream
+from batchkit.simulator import spawn
 
 MODEL = "claude-haiku-4-5"
 MAX_TOKENS = 64
