@@ -21,6 +21,7 @@ data (a row's ``status`` in :meth:`batchkit.Job.outcomes`), never exceptions. Er
     ├── RequestTooLargeError (ValueError)   one row alone exceeds the batch size limit
     ├── UnknownModelError (KeyError)  no price for a model
     ├── BudgetExceededError           the estimate's upper bound is over ``max_cost``
+    ├── SpendLimitError               the API refused a request: a spend or usage limit is reached
     ├── StoreError                    the job store cannot be opened, written, or is from a newer version
     │   ├── StoreNotFoundError (FileNotFoundError)  no store at the path (reading never creates one)
     │   ├── StoreReadOnlyError (PermissionError)    the store can be read but not written
@@ -61,6 +62,7 @@ __all__ = [
     "PromptError",
     "RequestTooLargeError",
     "ServerUnreachableError",
+    "SpendLimitError",
     "StoreError",
     "StoreNotFoundError",
     "StoreReadOnlyError",
@@ -208,6 +210,31 @@ class BudgetExceededError(BatchkitError):
         super().__init__(message)
         self.limit = limit
         self.estimate = estimate
+
+
+class SpendLimitError(BatchkitError):
+    """The API refused a request because a spend or usage limit is reached.
+
+    Raised at once by the realtime sender, which stops sending (every further request would be
+    refused as well); answers that came back before it are kept.
+
+    Attributes:
+        status_code: 429 (the organisation's spend cap) or 400 (a workspace usage limit).
+        error_code: the API's ``error.details.error_code`` (e.g.
+            ``"enforced_spend_limit_reached"``), if it sent one.
+        api_message: the API's own message.
+        answered: requests answered before the refusal.
+        unsent: requests not sent (or refused) because of it.
+    """
+
+    def __init__(self, message: str, *, status_code: int, error_code: str | None, api_message: str,
+                 answered: int = 0, unsent: int = 0) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.error_code = error_code
+        self.api_message = api_message
+        self.answered = answered
+        self.unsent = unsent
 
 
 class StoreError(BatchkitError):

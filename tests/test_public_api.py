@@ -17,9 +17,9 @@ def test_public_names():
         "ColumnCollisionError", "ConfigurationError", "CostEstimate", "DEFAULT_MAX_TOKENS", "DEFAULT_MODEL",
         "InvalidOptionError", "Job", "JobCost", "JobNotFoundError", "JobStateError", "MissingColumnError",
         "NoCredentialsError", "NotAFrameError", "NotAStoreError", "OptionTypeError", "OutputPathError",
-        "PromptError", "RequestTooLargeError", "ServerUnreachableError", "Store", "StoreError",
-        "StoreNotFoundError", "StoreReadOnlyError", "UnknownModelError", "UnknownOptionError", "__version__",
-        "display_job", "get_default_client", "jobs", "set_default_client", "start_simulator",
+        "PromptError", "RequestTooLargeError", "ServerUnreachableError", "SpendLimitError", "Store",
+        "StoreError", "StoreNotFoundError", "StoreReadOnlyError", "UnknownModelError", "UnknownOptionError",
+        "__version__", "display_job", "get_default_client", "jobs", "set_default_client", "start_simulator",
     ])
     for name in batchkit.__all__:
         assert hasattr(batchkit, name), name

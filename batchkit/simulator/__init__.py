@@ -18,21 +18,22 @@ or from a shell: ``python -m batchkit.simulator --port 8765`` and then
 Modules, one concept each: ``_config`` (SimConfig, Processing, Faults), ``_clock`` (the fast
 clock, ids), ``_params`` (validation and the token estimate), ``_responder`` (answers),
 ``_sentiment`` (the responder's Korean/English sentiment heuristic), ``_engine`` (lifecycle,
-caching, stats), ``_faults`` (fault draws, rate limits), ``_app`` (the WSGI app), ``_catalogue``
-(models), ``_server`` (serve/spawn), ``__main__`` (the CLI).
+caching, stats), ``_faults`` (fault draws), ``_ratelimit`` (rate-limit buckets), ``_realtime``
+(what ``/v1/messages`` does around an answer), ``_output`` (output caps, the 300K beta), ``_app``
+(the WSGI app), ``_catalogue`` (models), ``_server`` (serve/spawn), ``__main__`` (the CLI).
 
 Limits of fidelity: answers are simulated by a small heuristic, not Claude (no model runs; the
 README's "Answers" says how often its sentiment labels match the shipped data's); token counts
 are an estimate (``ceil(UTF-8 bytes / 4)``, see :mod:`._params`); there is no streaming
 (``stream: true`` is refused), no server tools, no thinking blocks, no files or skills APIs;
-rate limits exist only as opt-in faults; the exact wording of error messages is modelled on the
-real API's style, not copied from it; everything lives in memory and is lost when the simulator stops.
+the exact wording of error messages is modelled on the real API's style, not copied from it;
+everything lives in memory and is lost when the simulator stops.
 """
 
 from __future__ import annotations
 
 from ._clock import SimClock
-from ._config import ENDPOINT_KINDS, Faults, Processing, SimConfig
+from ._config import ENDPOINT_KINDS, Faults, Latency, Processing, RateLimits, SimConfig, SpendLimit
 from ._params import tok as estimate_tokens
 from ._responder import default_responder
 from ._server import Server, SpawnedSimulator, serve, spawn
@@ -41,12 +42,15 @@ from ._simulator import Simulator
 __all__ = [
     "ENDPOINT_KINDS",
     "Faults",
+    "Latency",
     "Processing",
+    "RateLimits",
     "Server",
     "SimClock",
     "SimConfig",
     "Simulator",
     "SpawnedSimulator",
+    "SpendLimit",
     "default_responder",
     "estimate_tokens",
     "serve",

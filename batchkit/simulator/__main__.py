@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ._config import Faults, Processing, SimConfig
+from ._config import Faults, Latency, Processing, RateLimits, SimConfig, SpendLimit
 from ._server import READY_PREFIX, Server
 from ._simulator import Simulator
 
@@ -48,6 +48,30 @@ def _retry_after(text: str) -> float | None:
     return None if text.lower() == "none" else float(text)
 
 
+def _latency(text: str) -> Latency:
+    if text.lower() in ("none", "instant", "0"):
+        return Latency()
+    if text.lower() == "typical":
+        return Latency.typical()
+    try:
+        return Latency(*(float(x) for x in text.split(",")))
+    except (TypeError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(
+            f"expected typical, none or FIRST_TOKEN,PER_TOKEN[,JITTER] (e.g. 0.5,0.01,0.2), got {text!r} ({exc})"
+        ) from None
+
+
+def _bursts(text: str) -> tuple[float, float]:
+    period, sep, length = text.partition(":")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected PERIOD:LENGTH in simulated seconds (e.g. 60:5), got {text!r}")
+    return float(period), float(length)
+
+
+def _limit(text: str) -> int | None:
+    return None if text.lower() in ("none", "off") else int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m batchkit.simulator",
@@ -71,8 +95,22 @@ def build_parser() -> argparse.ArgumentParser:
     add("--http-error-rate", type=lambda t: _rates(t, int), default={}, help="e.g. 429=0.05,500=0.01,529=0.01")
     add("--drop-results-rate", type=float, default=0.0, help="share of results downloads dropped mid-body")
     add("--slow", type=float, default=0.0, help="wall seconds added to every API response")
-    add("--rpm", type=int, help="requests per minute allowed on /v1/messages")
-    add("--tpm", type=int, help="input tokens per minute allowed on /v1/messages")
+    add("--rpm", type=int, help="requests per minute allowed on /v1/messages (default 4000)")
+    add("--tpm", "--itpm", type=int, dest="tpm",
+        help="input tokens per minute allowed on /v1/messages (default 2000000)")
+    add("--otpm", type=_limit, default=400_000,
+        help="output tokens per minute allowed on /v1/messages ('none' for no limit; default 400000)")
+    add("--no-rate-limits", action="store_true", help="no rate limits on /v1/messages (and no headers)")
+    add("--latency", type=_latency, default=Latency(),
+        help="/v1/messages latency: typical, none (default) or FIRST_TOKEN,PER_TOKEN[,JITTER] "
+             "in simulated seconds")
+    add("--overloaded-bursts", type=_bursts, help="PERIOD:LENGTH: 529s on /v1/messages for LENGTH "
+        "simulated seconds of every PERIOD")
+    add("--spend-limit-dollars", type=float, help="refuse /v1/messages once this many USD are spent")
+    add("--spend-limit-requests", type=int, help="refuse /v1/messages after this many answers")
+    add("--spend-limit-kind", choices=("monthly", "workspace"), default="monthly",
+        help="monthly: 429 enforced_spend_limit_reached; workspace: 400 usage limits (default monthly)")
+    add("--queue-limit", type=int, help="batch requests the workspace may have in the processing queue")
     add("--retry-after", type=_retry_after, default=0.05,
         help="retry-after seconds on injected 429/5xx ('none' to omit; default 0.05)")
     add("--fault-schedule", type=_schedule, default=(),
@@ -98,13 +136,20 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         errored_rate=args.errored_rate, expired_rate=args.expired_rate,
         http_error_rate=args.http_error_rate, drop_results_rate=args.drop_results_rate,
         slow=args.slow, rpm=args.rpm, tpm=args.tpm, retry_after=args.retry_after,
-        schedule=args.fault_schedule,
+        schedule=args.fault_schedule, overloaded_bursts=args.overloaded_bursts,
     )
+    limits = RateLimits.off() if args.no_rate_limits else RateLimits(output_tokens_per_minute=args.otpm)
+    spend = None
+    if args.spend_limit_dollars is not None or args.spend_limit_requests is not None:
+        spend = SpendLimit(dollars=args.spend_limit_dollars, requests=args.spend_limit_requests,
+                           kind=args.spend_limit_kind)
     return SimConfig(
         time_scale=args.time_scale, seed=args.seed, processing=processing, faults=faults,
         api_keys=frozenset(args.api_keys) if args.api_keys else None,
         reject_sampling_params=not args.allow_sampling_params,
         cache_miss_rate=args.cache_miss_rate, max_batch_body_bytes=args.max_batch_bytes,
+        latency=args.latency, rate_limits=limits, spend_limit=spend,
+        max_queued_batch_requests=args.queue_limit,
     )
 
 

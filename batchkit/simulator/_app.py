@@ -45,9 +45,10 @@ from urllib.parse import parse_qs, urlsplit
 import httpx2
 
 from ._clock import rfc3339
-from ._engine import RateLimited, decode_body, iter_chunks, paused_gc
+from ._engine import QueueFull, decode_body, iter_chunks, paused_gc
 from ._json import decode, encode
 from ._params import ApiError
+from ._realtime import Realtime, Refused
 
 if TYPE_CHECKING:
     from ._simulator import Simulator
@@ -148,6 +149,7 @@ class App:
     def __init__(self, sim: Simulator) -> None:
         self.sim = sim
         self.engine = sim._engine
+        self.realtime = Realtime(sim.config, sim.clock, sim._engine)
 
     # ------------------------------------------------------------------ WSGI
 
@@ -233,16 +235,6 @@ class App:
         except ApiError as exc:
             headers = {"x-should-retry": "false"} if exc.status == 413 else None
             return _error(exc.status, exc.message, exc.type, headers)
-        except RateLimited as exc:
-            engine.count_fault("rate_limit")
-            headers = dict(exc.headers)
-            if exc.wall_wait == float("inf"):
-                headers["x-should-retry"] = "false"
-                return _error(429, "This request would exceed your organization's rate limit of "
-                                   "input tokens per minute on its own", headers=headers)
-            headers["retry-after"] = f"{max(exc.wall_wait, 0.001):.3f}"
-            return _error(429, "Number of requests has exceeded your per-minute rate limit "
-                               "(simulated)", headers=headers)
 
     def _check_auth(self, environ: dict) -> _Response | None:
         key = environ.get("HTTP_X_API_KEY")
@@ -315,7 +307,12 @@ class App:
         with paused_gc():
             requests = engine.parse_create(self._read(environ, self.sim.config.max_batch_body_bytes))
         betas = tuple(b.strip() for b in environ.get("HTTP_ANTHROPIC_BETA", "").split(",") if b.strip())
-        batch = engine.create(requests, version, betas)
+        try:
+            batch = engine.create(requests, version, betas)
+        except QueueFull as exc:  # the workspace's queue limit: wait for room
+            engine.count_fault("queue_full")
+            wait = {"x-should-retry": "false"} if exc.wall_wait is None else {"retry-after": f"{exc.wall_wait:.3f}"}
+            return _error(429, exc.message, exc.type, wait)
         return _json(200, engine.render(batch, batch.created, self._base(environ, prefix)))
 
     def _batches_retrieve(self, environ: dict, batch_id: str, version: str, prefix: str, drop: bool) -> _Response:
@@ -355,7 +352,16 @@ class App:
 
     def _messages_create(self, environ: dict, _arg: str, version: str, prefix: str, drop: bool) -> _Response:
         params = self._body(environ, self.sim.config.max_message_body_bytes)
-        return _json(200, self.engine.message(params, version))
+        realtime = self.realtime
+        try:
+            message, headers, sleep = realtime.answer(params, version)
+        except Refused as exc:
+            return _json(exc.status, {"type": "error", "error": exc.error}, exc.headers)
+        except ApiError as exc:
+            return _error(exc.status, exc.message, exc.type, realtime.headers())
+        if sleep > 0:  # the latency model: each request waits in its own thread
+            time.sleep(sleep)
+        return _json(200, message, headers)
 
     def _messages_count_tokens(self, environ: dict, _arg: str, version: str, prefix: str, drop: bool) -> _Response:
         params = self._body(environ, self.sim.config.max_message_body_bytes)

@@ -54,9 +54,10 @@ from typing_extensions import Self
 
 from ._catalogue import Catalogue
 from ._clock import IdFactory, SimClock, rfc3339
-from ._config import ENDPOINT_KINDS, SimConfig
-from ._faults import FaultPlan, RateLimiter, request_draw
+from ._config import ENDPOINT_KINDS, OUTPUT_300K_BETA, SimConfig
+from ._faults import FaultPlan, request_draw
 from ._json import DECODE_ERRORS, decode, encode, encoder
+from ._output import SMALLEST_CAP, OutputCaps
 from ._params import CUSTOM_ID_RE, Analysis, ApiError, analyze, analyze_simple
 from ._responder import (
     answer_mode,
@@ -66,7 +67,7 @@ from ._responder import (
     shape_answer,
 )
 
-__all__ = ["Batch", "BatchItem", "Engine", "decode_body"]
+__all__ = ["Batch", "BatchItem", "Engine", "QueueFull", "decode_body"]
 
 _KIND_KEYS = tuple(ENDPOINT_KINDS)
 
@@ -300,6 +301,18 @@ class Batch:
     def wave_start(self, wave: int, p: Any) -> float:
         return self.created + p.fixed_latency + wave * p.per_request
 
+    def unfinished(self, now: float, p: Any) -> int:
+        """Requests of this batch still in the processing queue at ``now`` (not finished,
+        not canceled)."""
+        if self.end_time <= now or self.finalized:
+            return 0
+        total = self.n if self.cancel_at is None else self.n_live
+        first_end = self.created + p.fixed_latency + p.per_request
+        if now < first_end:
+            return total
+        waves = self.n_live if p.per_request == 0 else int((now - first_end) // p.per_request) + 1
+        return max(0, total - min(self.n_live, waves * p.concurrency))
+
     def status(self, now: float) -> str:
         if self.end_time <= now:
             return "ended"
@@ -330,7 +343,7 @@ class Engine:
         self._cache: dict[bytes, list[float]] = {}
         self._min_cache: dict[str, int] = {}
         self._answered: dict[int, int] = {}   # hash(custom_id) → processed << 32 | succeeded
-        self.limiter = RateLimiter(config.faults.rpm, config.faults.tpm)
+        self.output_caps = OutputCaps(self.catalogue, config)
         self.plan = FaultPlan(config.faults, config.seed)
         self._counters: Counter[str] = Counter()
         self._faults_seen: Counter[str] = Counter()
@@ -536,6 +549,8 @@ class Engine:
         # starts no earlier than now), so a create never waits for another batch's processing.
         with self._lock:
             now = self.clock.timestamp()
+            if self.config.max_queued_batch_requests is not None:
+                self._check_queue_room(len(requests), now)
             batch_id = self.ids.batch_id()
             seq = len(self._order)
             batch = Batch(batch_id, seq, now, requests, version, betas, self.ids.token(14), self.config)
@@ -549,6 +564,35 @@ class Engine:
             self._counters["batch_requests_received"] += batch.n
         self.wake()
         return batch
+
+    def queued(self, now: float) -> int:
+        """Batch requests waiting in the processing queue at ``now`` (not yet finished)."""
+        p = self.config.processing
+        return sum(b.unfinished(now, p) for b in self._open.values())
+
+    def _check_queue_room(self, n: int, now: float) -> None:
+        """Raise :class:`QueueFull` if ``n`` more requests would overfill the queue."""
+        limit = self.config.max_queued_batch_requests
+        assert limit is not None
+        queued = self.queued(now)
+        if queued + n <= limit:
+            return
+        if n > limit:
+            raise QueueFull(f"This batch's {n:,} requests alone exceed your workspace's limit of "
+                            f"{limit:,} batch requests in the processing queue; split it into smaller "
+                            "batches", None)
+        # the queue only shrinks as time passes: find when it has room, by bisection
+        lo, hi = now, max((b.end_time for b in self._open.values()), default=now)
+        for _ in range(50):
+            mid = (lo + hi) / 2
+            if self.queued(mid) + n <= limit:
+                hi = mid
+            else:
+                lo = mid
+        wait = min(60.0, max(0.001, self.clock.wall_seconds(hi - now)))
+        raise QueueFull(f"Number of batch requests in the processing queue would exceed your "
+                        f"workspace's limit of {limit:,} ({queued:,} queued, {n:,} more requested); "
+                        "wait for earlier batches to finish", wait)
 
     # ------------------------------------------------------------------ processing
 
@@ -568,6 +612,8 @@ class Engine:
                 err_bands.append((acc, kind))
         expired_edge = acc + faults.expired_rate
         beta = bool(batch.betas)
+        beta_300k = OUTPUT_300K_BETA in batch.betas
+        output_problem = self.output_caps.problem
         append = batch.lines.append
         counts = batch.counts
         answered = self._answered
@@ -598,6 +644,11 @@ class Engine:
                 analysis = analyze_simple(params, True, known) or analyze(
                     params, version=batch.version, in_batch=True,
                     reject_sampling=config.reject_sampling_params, model_known=known)
+                if params["max_tokens"] > SMALLEST_CAP:
+                    problem = output_problem(params["model"], params["max_tokens"], beta=beta_300k,
+                                             in_batch=True)
+                    if problem is not None:
+                        raise ApiError(400, "invalid_request_error", problem)
                 stem = f"{prefix}{i:08d}"
                 message = self._message(params, analysis, start, finish, "msg_01" + stem,
                                         "toolu_01" + stem, "batch", cid, batch_id, (seen >> 32) + 1, beta)
@@ -808,14 +859,17 @@ class Engine:
 
     # ------------------------------------------------------------------ messages
 
-    def message(self, params: Any, version: str) -> Message:
-        analysis = analyze(params, version=version, in_batch=False,
-                           reject_sampling=self.config.reject_sampling_params,
-                           model_known=self.catalogue.known)
+    def analyze_message(self, params: Any, version: str) -> Analysis:
+        """Validate ``/v1/messages`` params (400/404 :class:`ApiError`) and estimate their input."""
+        return analyze(params, version=version, in_batch=False,
+                       reject_sampling=self.config.reject_sampling_params,
+                       model_known=self.catalogue.known)
+
+    def message(self, params: Any, version: str, analysis: Analysis | None = None) -> Message:
+        """The answer to ``/v1/messages`` params (``analysis``: from :meth:`analyze_message`)."""
+        if analysis is None:
+            analysis = self.analyze_message(params, version)
         with self.caught_up() as now:
-            allowed, wait, headers = self.limiter.check(now, analysis.input_tokens)
-            if not allowed:
-                raise RateLimited(wait / self.clock.time_scale, headers)
             token = self.ids.token(22)
             message = self._message(params, analysis, now, now, "msg_01" + token, "toolu_01" + token,
                                     "standard", None, None, 1)
@@ -858,13 +912,14 @@ class Engine:
             self._answered.clear()
 
 
-class RateLimited(Exception):
-    """A ``/v1/messages`` call over the configured RPM/TPM."""
+class QueueFull(ApiError):
+    """A create that would put more batch requests in the processing queue than the workspace
+    may hold (``SimConfig.max_queued_batch_requests``): 429, retry after ``wall_wait`` s
+    (``None``: the batch alone is over the limit, so no wait helps)."""
 
-    def __init__(self, wall_wait: float, headers: dict[str, str]) -> None:
-        super().__init__("rate limited")
+    def __init__(self, message: str, wall_wait: float | None) -> None:
+        super().__init__(429, "rate_limit_error", message)
         self.wall_wait = wall_wait
-        self.headers = headers
 
 
 _FAULT_MESSAGES = {

@@ -11,9 +11,10 @@ Forms (see :class:`batchkit.simulator.Faults`):
   simulator started, 1-based, including calls that themselves failed) gets the action. A
   scheduled fault wins over a drawn one. Example: ``("batches.create", 1, 500)``,
   ``("batches.results", 2, "drop")``, ``("*", [3, 4], 529)``, ``("models.list", 1, "slow:0.2")``.
-- **limits** — ``rpm``/``tpm`` on ``POST /v1/messages``: token buckets on the simulated clock
-  (capacity one minute's worth, refilled continuously); a call over either gets 429 with a
-  ``retry-after`` of the wall time until it would fit.
+- **bursts** — ``overloaded_bursts=(period, length)``: ``POST /v1/messages`` answers 529 during
+  a window of every period, placed by the seed (see :mod:`._realtime`).
+
+Rate limits (``rpm``/``tpm`` are shorthands for :class:`RateLimits`) live in :mod:`._ratelimit`.
 
 ``/_sim/`` control endpoints are never faulted.
 """
@@ -28,7 +29,7 @@ from typing import Any
 
 from ._config import ENDPOINT_KINDS, Faults
 
-__all__ = ["FaultPlan", "RateLimiter", "request_draw"]
+__all__ = ["FaultPlan", "request_draw"]
 
 
 def request_draw(seed: int, batch: str, custom_id: str, salt: str = "") -> float:
@@ -82,53 +83,3 @@ class FaultPlan:
                     and self._rng.random() < self.faults.drop_results_rate):
                 return "drop"
         return None
-
-
-class RateLimiter:
-    """Token buckets for requests and input tokens per minute, on the simulated clock."""
-
-    def __init__(self, rpm: int | None, tpm: int | None) -> None:
-        self.rpm = rpm
-        self.tpm = tpm
-        self._lock = threading.Lock()
-        self._req = float(rpm or 0)
-        self._tok = float(tpm or 0)
-        self._at: float | None = None
-
-    def check(self, now: float, tokens: int) -> tuple[bool, float, dict[str, str]]:
-        """Take one request and ``tokens``; → ``(allowed, sim seconds to wait, headers)``."""
-        if self.rpm is None and self.tpm is None:
-            return True, 0.0, {}
-        with self._lock:
-            if self._at is not None:
-                elapsed = max(0.0, now - self._at)
-                if self.rpm:
-                    self._req = min(float(self.rpm), self._req + elapsed * self.rpm / 60.0)
-                if self.tpm:
-                    self._tok = min(float(self.tpm), self._tok + elapsed * self.tpm / 60.0)
-            self._at = now
-            wait = 0.0
-            if self.rpm and self._req < 1.0:
-                wait = max(wait, (1.0 - self._req) * 60.0 / self.rpm)
-            if self.tpm:
-                if tokens > self.tpm:
-                    return False, float("inf"), self._headers()
-                if self._tok < tokens:
-                    wait = max(wait, (tokens - self._tok) * 60.0 / self.tpm)
-            if wait > 0:
-                return False, wait, self._headers()
-            if self.rpm:
-                self._req -= 1.0
-            if self.tpm:
-                self._tok -= tokens
-            return True, 0.0, self._headers()
-
-    def _headers(self) -> dict[str, str]:
-        headers: dict[str, str] = {}
-        if self.rpm:
-            headers["anthropic-ratelimit-requests-limit"] = str(self.rpm)
-            headers["anthropic-ratelimit-requests-remaining"] = str(int(self._req))
-        if self.tpm:
-            headers["anthropic-ratelimit-input-tokens-limit"] = str(self.tpm)
-            headers["anthropic-ratelimit-input-tokens-remaining"] = str(int(self._tok))
-        return headers

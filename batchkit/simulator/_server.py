@@ -337,6 +337,9 @@ def cli_args(processing: Processing | None = None, faults: Faults | None = None)
         args += ["--retry-after", "none" if faults.retry_after is None else repr(faults.retry_after)]
         if faults.schedule:
             args += ["--fault-schedule", _schedule_arg(faults)]
+        if faults.overloaded_bursts is not None:
+            period, length = faults.overloaded_bursts
+            args += ["--overloaded-bursts", f"{period!r}:{length!r}"]
     return args
 
 
