@@ -88,7 +88,9 @@ _COLORS = {
     "skipped": "#c7c7c7",
     "pending": "#e8e8e8",
 }
-_ORDER = ("succeeded", "truncated", "retrying", "errored", "expired", "invalid_output", "canceled", "skipped", "pending")
+_ORDER = (
+    "succeeded", "truncated", "retrying", "errored", "expired", "invalid_output", "canceled", "skipped", "pending",
+)
 _LABELS = {"pending": "waiting for their batch", "retrying": "failed, retry pending"}
 _MAX_LISTED_BATCHES = 12
 SIMULATED_NOTE = "from batchkit's local simulator, not Claude (set ANTHROPIC_API_KEY for real ones)"

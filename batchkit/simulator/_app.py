@@ -233,8 +233,8 @@ class App:
             handler = getattr(self, "_" + kind.replace(".", "_"))
             return handler(environ, arg, version, prefix, drop=(fault == "drop"))
         except ApiError as exc:
-            headers = {"x-should-retry": "false"} if exc.status == 413 else None
-            return _error(exc.status, exc.message, exc.type, headers)
+            never_retry = {"x-should-retry": "false"} if exc.status == 413 else None
+            return _error(exc.status, exc.message, exc.type, never_retry)
 
     def _check_auth(self, environ: dict) -> _Response | None:
         key = environ.get("HTTP_X_API_KEY")
@@ -253,7 +253,9 @@ class App:
 
     @staticmethod
     def _base(environ: dict, prefix: str) -> str:
-        host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME', '127.0.0.1')}:{environ.get('SERVER_PORT', '80')}"
+        host = environ.get("HTTP_HOST")
+        if not host:
+            host = f"{environ.get('SERVER_NAME', '127.0.0.1')}:{environ.get('SERVER_PORT', '80')}"
         return f"{environ.get('wsgi.url_scheme', 'http')}://{host}{prefix}"
 
     def _body(self, environ: dict, limit: int) -> Any:

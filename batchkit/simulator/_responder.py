@@ -58,7 +58,14 @@ _OPTION_KEYS = (" one of", " as ", " among ", " from ", "labels", "label:", "opt
 _OPTIONS_END_RE = re.compile(r"[.\n\]):;?]")
 _PUNCT = ".,!?;:\"'()[]{}<>*`"
 _STOPWORDS = frozenset(
-    ["this", "that", "with", "from", "have", "will", "your", "what", "when", "where", "which", "there", "their", "they", "them", "then", "than", "into", "about", "would", "could", "should", "these", "those", "been", "were", "also", "just", "like", "only", "some", "such", "very", "more", "most", "other", "over", "each", "does", "following", "text", "review", "answer", "classify", "given", "please", "write", "respond", "reply", "sentence", "word", "words", "following", "below", "above", "tell", "explain", "describe", "summarize", "summarise", "list", "give"]
+    [
+        "this", "that", "with", "from", "have", "will", "your", "what", "when", "where", "which", "there",
+        "their", "they", "them", "then", "than", "into", "about", "would", "could", "should", "these",
+        "those", "been", "were", "also", "just", "like", "only", "some", "such", "very", "more", "most",
+        "other", "over", "each", "does", "following", "text", "review", "answer", "classify", "given",
+        "please", "write", "respond", "reply", "sentence", "word", "words", "following", "below", "above",
+        "tell", "explain", "describe", "summarize", "summarise", "list", "give"
+    ]
 )
 _SENTIMENT = ("positive", "negative", "neutral", "mixed")
 _DEFAULT_LABELS = ("positive", "negative", "neutral")
@@ -328,8 +335,8 @@ def _string_value(schema: dict, words: list[str], h: int) -> str:
 
 
 def _number(schema: dict, h: int, integer: bool) -> int | float:
-    lo = schema.get("minimum")
-    hi = schema.get("maximum")
+    lo: float | None = schema.get("minimum")
+    hi: float | None = schema.get("maximum")
     if schema.get("exclusiveMinimum") is not None:
         lo = schema["exclusiveMinimum"] + (1 if integer else 1e-6)
     if schema.get("exclusiveMaximum") is not None:
@@ -337,9 +344,11 @@ def _number(schema: dict, h: int, integer: bool) -> int | float:
     if lo is None and hi is None:
         lo, hi = 0, 100
     elif lo is None:
+        assert hi is not None
         lo = hi - 100
     elif hi is None:
         hi = lo + 100
+    assert lo is not None and hi is not None
     if integer:
         lo_i, hi_i = int(-(-lo // 1)), int(hi // 1)
         return lo_i if hi_i <= lo_i else lo_i + h % (hi_i - lo_i + 1)
