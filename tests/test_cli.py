@@ -245,3 +245,9 @@ def test_backup_copies_the_store_to_one_file(finished, tmp_path, capsys):
     assert main(["backup", str(copy), "--store", store]) == 2
     assert "already exists: pass --force" in one_line_error(capsys)
     assert main(["backup", str(copy), "--store", store, "--force"]) == 0
+
+
+def test_python_dash_m_batchkit_is_the_console_script():
+    done = subprocess.run([sys.executable, "-m", "batchkit", "jobs", "--store", "/nonexistent/jobs.sqlite3"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "/nonexistent/jobs.sqlite3" in done.stderr and "Traceback" not in done.stderr
