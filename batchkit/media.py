@@ -43,8 +43,8 @@ __all__ = [
     "IMAGE_MAX_SIDE",
     "IMAGE_MAX_SIDE_MANY",
     "IMAGE_MEDIA_TYPES",
-    "MAX_IMAGES_PER_REQUEST",
     "MANY_IMAGES",
+    "MAX_IMAGES_PER_REQUEST",
     "PDF_MAX_BYTES",
     "PDF_MAX_PAGES",
     "MediaRef",
@@ -307,7 +307,8 @@ def read_cell(cell: Any, want: str) -> MediaRef:
         TypeError: the cell is of a type that cannot hold media.
     """
     if isinstance(cell, str) and cell.startswith(("http://", "https://")):
-        kind = "document" if want == "pdf" or (want == "media" and _url_path(cell).lower().endswith(".pdf")) else "image"
+        pdf = want == "pdf" or (want == "media" and _url_path(cell).lower().endswith(".pdf"))
+        kind = "document" if pdf else "image"
         return MediaRef(kind, None, hashlib.blake2b(cell.encode(), digest_size=16).hexdigest(), 0, cell, is_url=True)
     if isinstance(cell, (str, os.PathLike)):
         return _read_path(os.fspath(cell), want)
