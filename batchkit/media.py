@@ -17,7 +17,7 @@ holding the bytes. The base64 block is built only when a batch body is written
 Limits (``shared/reference/anthropic-api.md`` §16; the API documents them, they may change):
 media types ``image/jpeg``, ``image/png``, ``image/gif``, ``image/webp`` and
 ``application/pdf``; at most 8000×8000 px per image (2000×2000 when a request holds more than
-20 images); 100 images per request; 5 MB per image; PDFs of at most 100 pages and 32 MB.
+20 images); 100 images per request; 5 MB of base64 per image; PDFs of at most 100 pages and 32 MB.
 
 Token rules (the API's documented ones): an image whose long edge is over 1568 px is first
 scaled down to it, then costs ``ceil(width × height / 750)`` tokens; a PDF page costs an image
@@ -56,6 +56,7 @@ __all__ = [
     "pdf_tokens",
     "read_cell",
     "sniff",
+    "text_pdf",
 ]
 
 IMAGE_MEDIA_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
@@ -69,7 +70,7 @@ MANY_IMAGES = 20
 MAX_IMAGES_PER_REQUEST = 100
 """Images per request (200k-context models; others take more)."""
 IMAGE_MAX_BYTES = 5 * 1024 * 1024
-"""Largest image file the API takes (5 MB)."""
+"""Largest image the API takes: 5 MB of base64 (a file of about 3.9 MB)."""
 PDF_MAX_BYTES = 32_000_000
 """Largest PDF (a standard request's 32 MB)."""
 PDF_MAX_PAGES = 100
@@ -373,8 +374,9 @@ def _ref(head: bytes, data: bytes | None, size: int, digest: str, want: str, pat
         return MediaRef("document", media_type, digest, size, source, pages=pages, page_size=pdf_page_size(data))
     if want == "pdf":
         raise Refused(f"is an image ({media_type}), in a {{…:pdf}} placeholder: use {{…:image}} (or {{…:media}})")
-    if size > IMAGE_MAX_BYTES:
-        raise Refused(f"is an image of {size:,} bytes, over the API's {IMAGE_MAX_BYTES:,} (5 MB) per image")
+    if b64_len(size) > IMAGE_MAX_BYTES:
+        raise Refused(f"is an image of {size:,} bytes ({b64_len(size):,} as base64), over the API's 5 MB "
+                      f"({IMAGE_MAX_BYTES:,} bytes of base64) per image")
     dims = image_dimensions(head, media_type)
     if dims is None and media_type == "image/jpeg" and (data is not None or path is not None):
         whole = data if data is not None else Path(str(path)).read_bytes()
@@ -383,3 +385,52 @@ def _ref(head: bytes, data: bytes | None, size: int, digest: str, want: str, pat
         raise Refused(f"is an image of {dims[0]}×{dims[1]} px, over the API's {IMAGE_MAX_SIDE}×{IMAGE_MAX_SIDE}")
     w, h = dims if dims is not None else (None, None)
     return MediaRef("image", media_type, digest, size, source, width=w, height=h)
+
+
+# --------------------------------------------------------------------------- generated PDFs
+
+
+def text_pdf(pages: list[str], *, size: tuple[float, float] = _LETTER, compress: bool = False) -> bytes:
+    """A minimal valid PDF with one page of text per item of ``pages`` (lines split on ``\n``),
+    in Helvetica 11 pt — for tests, demos and notebooks that need documents with known text.
+
+    >>> pdf = text_pdf(["invoice_number: INV-7", "page two"])
+    >>> sniff(pdf), pdf_pages(pdf)
+    ('application/pdf', 2)
+    """
+    import zlib
+
+    w, h = size
+    objects: list[bytes] = [b"", b""]  # 1: catalog, 2: page tree (filled in below)
+    font = 3
+    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    kids = []
+    for text in pages:
+        lines = text.split("\n")
+        ops = [b"BT /F1 11 Tf 14 TL 72 %d Td" % int(h - 72)]
+        for line in lines:
+            escaped = line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+            ops.append(b"(" + escaped.encode("latin-1", "replace") + b") Tj T*")
+        ops.append(b"ET")
+        stream = b"\n".join(ops)
+        if compress:
+            stream = zlib.compress(stream)
+            objects.append(b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream")
+        else:
+            objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+        content = len(objects)
+        objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %g %g] /Contents %d 0 R "
+                       b"/Resources << /Font << /F1 %d 0 R >> >> >>" % (w, h, content, font))
+        kids.append(len(objects))
+    objects[0] = b"<< /Type /Catalog /Pages 2 0 R >>"
+    objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % k for k in kids), len(kids))
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
