@@ -179,7 +179,7 @@ def test_limits_are_checked_before_any_call_naming_the_row(sim: Simulator, tmp_p
         pd.DataFrame({"x": [3]}).claude.batch("{x:image}")
     big = tmp_path / "big.png"
     Image.new("RGB", (2001, 2)).save(big)
-    with pytest.raises(MediaError, match="21 images .* at most 2000×2000"):
+    with pytest.raises(MediaError, match=r"21 images .* at most 2000×2000"):
         pd.DataFrame({"x": [str(ok)]}).claude.batch(lambda row: [Path(ok)] * 20 + [big])
     with pytest.raises(MediaError, match="101 images, over the API's 100"):
         pd.DataFrame({"x": [str(ok)]}).claude.batch(lambda row: [Path(ok)] * 101)
