@@ -737,7 +737,7 @@ class Job(JobResults):
             max_bytes=int(spec.get("chunk_bytes") or MAX_BATCH_BYTES),
         ):
             batch_id = self.store.add_batch(
-                conn, job_id=self.job_id, keys=chunk.keys, body=chunk.body, attempt=attempt, owner=OWNER
+                conn, job_id=self.job_id, keys=chunk.keys, body=chunk.stored(), attempt=attempt, owner=OWNER
             )
             if not chunk.streamed:
                 self._batch_bodies[batch_id] = chunk.body
@@ -880,7 +880,7 @@ def open_job(
                 ]
                 for attempt, chunk in chunks:
                     batch_id = store.add_batch(
-                        conn, job_id=job_id, keys=chunk.keys, body=chunk.body, attempt=attempt, owner=OWNER
+                        conn, job_id=job_id, keys=chunk.keys, body=chunk.stored(), attempt=attempt, owner=OWNER
                     )
                     if not chunk.streamed:  # images: built once, read back from the store to send
                         batch_bodies[batch_id] = chunk.body

@@ -787,17 +787,51 @@ class Chunk:
     def streamed(self) -> bool:
         return self._body is None
 
+    def stored(self) -> bytes | tuple[int, Iterator[bytes]]:
+        """The body as the store takes it: bytes, or for a streamed chunk ``(size, pieces)``
+        (entries built one at a time as the store writes them)."""
+        if self._body is not None:
+            return self._body
+        lines = self._lines
+        assert isinstance(lines, MediaLines)
+        keys = self.keys
+        total = _ENVELOPE_BYTES + sum(lines.size(k) for k in keys) + len(keys) - 1
+
+        def pieces() -> Iterator[bytes]:
+            yield b'{"requests":['
+            for i, key in enumerate(keys):
+                if i:
+                    yield b","
+                yield lines[key]
+            yield b"]}"
+
+        return total, pieces()
+
     @property
     def body(self) -> bytes:
         if self._body is not None:
             return self._body
-        assert self._lines is not None
-        buf = bytearray(b'{"requests":[')
+        lines = self._lines
+        assert lines is not None
+        sized = isinstance(lines, MediaLines)
+        if not sized:
+            return _chunk(self.keys, [lines[k] for k in self.keys]).body
+        # One buffer of the final size, filled an entry at a time: a 256 MB body is never
+        # copied while it grows, and only one file's bytes are read at once.
+        total = _ENVELOPE_BYTES + sum(lines.size(k) for k in self.keys) + len(self.keys) - 1
+        buf = bytearray(total)
+        view = memoryview(buf)
+        at = len(b'{"requests":[')
+        view[:at] = b'{"requests":['
         for i, key in enumerate(self.keys):
             if i:
-                buf += b","
-            buf += self._lines[key]
-        buf += b"]}"
+                view[at:at + 1] = b","
+                at += 1
+            line = lines[key]
+            view[at:at + len(line)] = line
+            at += len(line)
+        view[at:] = b"]}"
+        view.release()
         return buf  # type: ignore[return-value]  # bytes-like: sqlite3 and httpx take it as is
 
 
