@@ -813,8 +813,7 @@ class Chunk:
             return self._body
         lines = self._lines
         assert lines is not None
-        sized = isinstance(lines, MediaLines)
-        if not sized:
+        if not isinstance(lines, MediaLines):
             return _chunk(self.keys, [lines[k] for k in self.keys]).body
         # One buffer of the final size, filled an entry at a time: a 256 MB body is never
         # copied while it grows, and only one file's bytes are read at once.
