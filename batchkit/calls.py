@@ -255,9 +255,9 @@ def _mark_system(system: Any, marker: dict[str, str]) -> list[dict[str, Any]]:
 def _check_sizes(plan: Plan, max_bytes: int) -> None:
     """Refuse a row whose request alone cannot fit in a batch, naming the row."""
     limit = max_bytes - len(b'{"requests":[]}') - 1
-    if not plan.lines or max(size for _, size in plan.line_sizes()) <= limit:
+    if not plan.lines or max(plan.line_sizes()) <= limit:
         return
-    for key, size in plan.line_sizes():
+    for key, size in zip(plan.lines, plan.line_sizes(), strict=True):
         if size > limit:
             row = plan.row_keys.index(key)
             raise RequestTooLargeError(

@@ -597,12 +597,12 @@ class Plan:
         """The canonical params JSON of one request."""
         return line_body(self.lines[key])
 
-    def line_sizes(self) -> Iterator[tuple[str, int]]:
-        """(key, bytes of its batch entry) for every request, without building media entries."""
+    def line_sizes(self) -> Iterator[int]:
+        """Bytes of each request's batch entry, in key order, without building media entries."""
         lines = self.lines
         if isinstance(lines, MediaLines):
-            return ((k, lines.size(k)) for k in lines)
-        return ((k, len(v)) for k, v in lines.items())
+            return map(lines.size, lines)
+        return map(len, lines.values())
 
 
 class MediaLines(MutableMapping[str, bytes]):
