@@ -50,6 +50,7 @@ __all__ = [
     "MediaRef",
     "Refused",
     "Skip",
+    "block_tokens",
     "image_dimensions",
     "image_tokens",
     "pdf_pages",
@@ -282,6 +283,27 @@ def _jstr(text: str) -> bytes:
     import json
 
     return json.dumps(text, ensure_ascii=False).encode()
+
+
+def block_tokens(block: Any) -> int:
+    """Input tokens of an ``image`` or ``document`` content block with a base64 source, by the
+    documented rules (only an image's header is decoded); 0 for other sources (URL, file id)."""
+    source = block.get("source") if hasattr(block, "get") else None
+    if not hasattr(source, "get") or source.get("type") != "base64" or not isinstance(source.get("data"), str):
+        return 0
+    data = source["data"]
+    try:
+        if block.get("type") == "image":
+            head = base64.b64decode(data[: 4 * (_HEAD // 3)])
+            kind = sniff(head)
+            dims = image_dimensions(head, kind) if kind else None
+            if dims is None and kind == "image/jpeg":
+                dims = image_dimensions(base64.b64decode(data), kind)
+            return image_tokens(*dims) if dims else 0
+        raw = base64.b64decode(data)
+    except ValueError:  # not base64: the API refuses it; nothing to count
+        return 0
+    return pdf_tokens(pdf_pages(raw), pdf_page_size(raw))
 
 
 # --------------------------------------------------------------------------- reading cells

@@ -230,3 +230,15 @@ def test_count_tokens_sees_the_images_too(sim: Simulator, tmp_path: Path):
     offline = df.claude.estimate("{f:image}", model="claude-haiku-4-5")
     assert counted.token_source == "count_tokens"
     assert counted.input_tokens == offline.input_tokens
+
+
+def test_blocks_a_prompt_function_returns_are_priced_too(tmp_path: Path):
+    import base64
+
+    buf = io.BytesIO()
+    Image.new("RGB", (1500, 750)).save(buf, format="JPEG")
+    block = {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg",
+                                         "data": base64.b64encode(buf.getvalue()).decode()}}
+    df = pd.DataFrame({"t": ["a"]})
+    guess = df.claude.estimate(lambda row: [block, "Describe it."], model="claude-haiku-4-5")
+    assert guess.input_tokens == 3 + 4 + 1500 + 3  # 1500×750/750, and "Describe it." is 3 tokens
