@@ -288,10 +288,10 @@ def _jstr(text: str) -> bytes:
 def block_tokens(block: Any) -> int:
     """Input tokens of an ``image`` or ``document`` content block with a base64 source, by the
     documented rules (only an image's header is decoded); 0 for other sources (URL, file id)."""
-    source = block.get("source") if hasattr(block, "get") else None
-    if not hasattr(source, "get") or source.get("type") != "base64" or not isinstance(source.get("data"), str):
+    source = block.get("source") if isinstance(block, dict) else None
+    if not isinstance(source, dict) or source.get("type") != "base64" or not isinstance(source.get("data"), str):
         return 0
-    data = source["data"]
+    data: str = source["data"]
     try:
         if block.get("type") == "image":
             head = base64.b64decode(data[: 4 * (_HEAD // 3)])

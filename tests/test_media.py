@@ -242,3 +242,26 @@ def test_blocks_a_prompt_function_returns_are_priced_too(tmp_path: Path):
     df = pd.DataFrame({"t": ["a"]})
     guess = df.claude.estimate(lambda row: [block, "Describe it."], model="claude-haiku-4-5")
     assert guess.input_tokens == 3 + 4 + 1500 + 3  # 1500×750/750, and "Describe it." is 3 tokens
+
+
+def test_entry_sizes_are_known_before_any_entry_is_built(tmp_path: Path):
+    pdf = tmp_path / "d.pdf"
+    pdf.write_bytes(media.text_pdf(["été: 3 \"quoted\"", "two"]))
+    df = make_images(tmp_path, 8)
+    df["other"] = [str(pdf), b"GIF89a" + bytes(20), "https://example.com/a b.png?x=\"1\"", *df.photo[:5]]
+    df["note"] = ["naïve \"text\" \\ with escapes", "", "x", "y", "z", "w", "v", "\n"]
+    call = calls.prepare(df, "{note} {photo:image} then {other:media} {note}", output="o",
+                         model="claude-haiku-4-5", system="Be brief.")
+    lines = call.plan.lines
+    assert isinstance(lines, batchkit.requests.MediaLines)
+    for key in lines:
+        line = lines[key]
+        assert len(line) == lines.size(key), key
+        assert json.loads(line)["custom_id"] == key
+    chunks = batchkit.requests.chunk_requests(lines, max_bytes=3_000)
+    assert len(chunks) > 1
+    for chunk in chunks:
+        size, pieces = chunk.stored()
+        body = b"".join(pieces)
+        assert len(body) == size == len(chunk.body) <= 3_000
+        assert [r["custom_id"] for r in json.loads(body)["requests"]] == chunk.keys
