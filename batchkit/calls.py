@@ -139,7 +139,7 @@ def prepare(
     if positional is None:
         _check_collisions(frame, outputs, kind)
     params, run = options.params, options.run
-    rendered = render_prompts(frame, prompt, positional=positional)
+    rendered = render_prompts(frame, prompt, positional=positional, media_errors=run.media_errors)
     content, system, rendered, cached = _cache_layout(
         run.cache if rendered.contents is None else False,  # images and PDFs: the content is the row's
         run.cache_ttl, prompt, rendered, frame, positional, params.system,

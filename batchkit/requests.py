@@ -166,21 +166,23 @@ class Rendered:
 
 def render_prompts(
     frame: pd.DataFrame,
-    prompt: str | Callable[[pd.Series], str | None],
+    prompt: str | Callable[[pd.Series], Any],
     *,
     positional: Hashable = None,
+    media_errors: str = "raise",
 ) -> Rendered:
     """Render one prompt text per row of ``frame``.
 
     A row whose referenced value is missing (None, NaN, NaT, pd.NA) is skipped with that reason,
-    never sent with a blank. Empty strings are sent as they are.
+    never sent with a blank. Empty strings are sent as they are. An image or PDF cell the API
+    would refuse raises :class:`MediaError`, or with ``media_errors="skip"`` skips its row.
     """
     n = len(frame)
     if callable(prompt):
-        return _render_callable(frame, prompt)
+        return _render_callable(frame, prompt, media_errors == "skip")
     parsed = parse_prompt(prompt, list(frame.columns), positional=positional)
     if any(f.spec in MEDIA_SPECS for f in parsed.fields):
-        return _render_media(frame, parsed)
+        return _render_media(frame, parsed, media_errors == "skip")
     if not parsed.fields:
         if n > 1:
             warnings.warn(
@@ -226,7 +228,7 @@ def render_prompts(
     return Rendered(texts, skipped)
 
 
-def _render_callable(frame: pd.DataFrame, fn: Callable[[pd.Series], Any]) -> Rendered:
+def _render_callable(frame: pd.DataFrame, fn: Callable[[pd.Series], Any], skip_bad: bool = False) -> Rendered:
     texts: list[str | None] = []
     skipped: dict[int, str] = {}
     contents: dict[int, tuple[Any, ...]] = {}
@@ -247,6 +249,11 @@ def _render_callable(frame: pd.DataFrame, fn: Callable[[pd.Series], Any]) -> Ren
             except media.Skip as why:
                 skipped[pos] = str(why)
                 parts = None
+            except MediaError as exc:
+                if not skip_bad:
+                    raise
+                skipped[pos] = str(exc).partition(". Convert")[0].removeprefix(f"row {pos}, ")
+                parts = None
             if parts is not None:
                 contents[pos] = parts
             text = None if parts is None else "".join(p for p in parts if isinstance(p, str))
@@ -261,7 +268,7 @@ def _render_callable(frame: pd.DataFrame, fn: Callable[[pd.Series], Any]) -> Ren
     rows: list[tuple[Any, ...] | None] = [
         None if pos in skipped else contents.get(pos, (t,)) for pos, t in enumerate(texts)
     ]
-    return Rendered(texts, skipped, _check_requests(rows))
+    return Rendered(texts, skipped, _check_requests(rows, skipped if skip_bad else None))
 
 
 _BLOCK_TYPES = ("text", "image", "document")
@@ -324,7 +331,7 @@ def _read_media(cell: Any, want: str, row: int, column: Hashable) -> media.Media
         ) from None
 
 
-def _render_media(frame: pd.DataFrame, parsed: ParsedPrompt) -> Rendered:
+def _render_media(frame: pd.DataFrame, parsed: ParsedPrompt, skip_bad: bool = False) -> Rendered:
     """Rows of a prompt with ``{col:image}``/``{col:pdf}``/``{col:media}`` placeholders as parts.
 
     A missing value, or a file that is missing or unreadable, skips the row (with the reason);
@@ -365,6 +372,12 @@ def _render_media(frame: pd.DataFrame, parsed: ParsedPrompt) -> Rendered:
                 skipped.setdefault(pos, f"column {str(f.column)!r}: {why}")
                 refs.append(None)
                 continue
+            except MediaError as exc:
+                if not skip_bad:
+                    raise
+                skipped.setdefault(pos, str(exc).partition(". Convert")[0].removeprefix(f"row {pos}, "))
+                refs.append(None)
+                continue
             refs.append(ref)
         columns.append(refs)
     lits = parsed.literals
@@ -391,33 +404,45 @@ def _render_media(frame: pd.DataFrame, parsed: ParsedPrompt) -> Rendered:
             parts.append(text)
         rows.append(tuple(parts))
         texts.append("".join(p for p in parts if isinstance(p, str)))
-    return Rendered(texts, skipped, _check_requests(rows))
+    return Rendered(texts, skipped, _check_requests(rows, skipped if skip_bad else None))
 
 
-def _check_requests(rows: list[tuple[Any, ...] | None]) -> list[tuple[Any, ...] | None]:
+def _check_requests(
+    rows: list[tuple[Any, ...] | None], skipped: dict[int, str] | None = None
+) -> list[tuple[Any, ...] | None]:
     """Refuse a row whose request holds more images than the API takes, or images too large
-    for a request of that many."""
+    for a request of that many (or, given ``skipped``, skip it there with the reason)."""
     for pos, parts in enumerate(rows):
         if not parts:
             continue
-        images = [p for p in parts if isinstance(p, media.MediaRef) and p.kind == "image"]
-        if len(images) > media.MAX_IMAGES_PER_REQUEST:
-            raise MediaError(
-                f"row {pos}: its request holds {len(images)} images, over the API's "
-                f"{media.MAX_IMAGES_PER_REQUEST} per request. Split the row's images over several rows.",
-                column="", row=pos,
-            )
-        if len(images) > media.MANY_IMAGES:
-            side = media.IMAGE_MAX_SIDE_MANY
-            for ref in images:
-                if max(ref.width or 0, ref.height or 0) > side:
-                    raise MediaError(
-                        f"row {pos}: its request holds {len(images)} images (over {media.MANY_IMAGES}), and then "
-                        f"each may be at most {side}×{side} px; one is {ref.width}×{ref.height}. Resize the "
-                        f"images to {side} px or less, or send at most {media.MANY_IMAGES} per row.",
-                        column="", row=pos,
-                    )
+        try:
+            _check_request(pos, parts)
+        except MediaError as exc:
+            if skipped is None:
+                raise
+            skipped[pos] = str(exc).partition(". ")[0].removeprefix(f"row {pos}: ")
+            rows[pos] = None
     return rows
+
+
+def _check_request(pos: int, parts: tuple[Any, ...]) -> None:
+    images = [p for p in parts if isinstance(p, media.MediaRef) and p.kind == "image"]
+    if len(images) > media.MAX_IMAGES_PER_REQUEST:
+        raise MediaError(
+            f"row {pos}: its request holds {len(images)} images, over the API's "
+            f"{media.MAX_IMAGES_PER_REQUEST} per request. Split the row's images over several rows.",
+            column="", row=pos,
+        )
+    if len(images) > media.MANY_IMAGES:
+        side = media.IMAGE_MAX_SIDE_MANY
+        for ref in images:
+            if max(ref.width or 0, ref.height or 0) > side:
+                raise MediaError(
+                    f"row {pos}: its request holds {len(images)} images (over {media.MANY_IMAGES}), and then "
+                    f"each may be at most {side}×{side} px; one is {ref.width}×{ref.height}. Resize the "
+                    f"images to {side} px or less, or send at most {media.MANY_IMAGES} per row.",
+                    column="", row=pos,
+                )
 
 
 def _cells_to_str(

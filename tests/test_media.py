@@ -265,3 +265,29 @@ def test_entry_sizes_are_known_before_any_entry_is_built(tmp_path: Path):
         body = b"".join(pieces)
         assert len(body) == size == len(chunk.body) <= 3_000
         assert [r["custom_id"] for r in json.loads(body)["requests"]] == chunk.keys
+
+
+def test_media_errors_skip_leaves_refused_files_out_with_the_reason(sim: Simulator, tmp_path: Path):
+    df = make_images(tmp_path, 4)
+    Image.new("RGB", (4, 4)).save(tmp_path / "scan.bmp")
+    Image.new("L", (8001, 2)).save(tmp_path / "wide.png")
+    df.loc[1, "photo"] = str(tmp_path / "scan.bmp")
+    df.loc[2, "photo"] = str(tmp_path / "wide.png")
+    with pytest.raises(MediaError, match="row 1"):
+        df.claude.classify("{photo:image}", list(COLOURS), poll_interval=0.01, progress=False)
+    with pytest.warns(batchkit.BatchkitWarning, match="2 skipped on purpose"):
+        out = df.claude.classify("{photo:image}", list(COLOURS), media_errors="skip", poll_interval=0.01,
+                                 progress=False)
+    assert out.label.isna().tolist() == [False, True, True, False]
+    assert (out.label[[0, 3]].astype(str) == df.colour[[0, 3]]).all()
+    call = calls.prepare(df, "{photo:image}", output="o", model="claude-haiku-4-5", media_errors="skip")
+    assert call.plan.skipped == {
+        1: "column 'photo': the cell is BMP data, not a type the API accepts (image/jpeg, image/png, image/gif, "
+           "image/webp or application/pdf)",
+        2: "column 'photo': the cell is an image of 8001×2 px, over the API's 8000×8000",
+    }
+    many = pd.DataFrame({"x": [1, 2]})
+    call = calls.prepare(many, lambda row: [Path(df.photo[0])] * (101 if row.x == 1 else 1), output="o",
+                         model="claude-haiku-4-5", media_errors="skip")
+    assert call.plan.skipped == {0: "its request holds 101 images, over the API's 100 per request"}
+    assert call.plan.row_keys[1] is not None
