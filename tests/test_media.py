@@ -291,3 +291,47 @@ def test_media_errors_skip_leaves_refused_files_out_with_the_reason(sim: Simulat
                          model="claude-haiku-4-5", media_errors="skip")
     assert call.plan.skipped == {0: "its request holds 101 images, over the API's 100 per request"}
     assert call.plan.row_keys[1] is not None
+
+
+MEDIA_CHILD = """
+import sys
+import anthropic, pandas as pd
+import batchkit
+base_url, store, folder = sys.argv[1:4]
+client = anthropic.Anthropic(base_url=base_url, api_key="sk-sim-test")
+df = pd.read_csv(folder + "/photos.csv")
+out = df.claude.classify("Colour? {photo:image}", sorted(set(df.colour)), client=client, store=store,
+                         poll_interval=0.05, chunk_bytes=4_000, progress=False)
+print("MATCHED", int((out.label.astype(str) == out.colour).sum()))
+"""
+
+
+@pytest.mark.slow
+def test_an_image_job_killed_after_its_first_create_resumes_from_the_stored_bodies(tmp_path: Path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from batchkit.simulator import spawn
+
+    df = make_images(tmp_path, 12)
+    df.to_csv(tmp_path / "photos.csv", index=False)
+    store = str(tmp_path / "jobs.sqlite3")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "BATCHKIT_CRASH"))}
+
+    def child(**extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", MEDIA_CHILD, sim.base_url, store, str(tmp_path)],
+                              capture_output=True, text=True, env={**env, **extra}, timeout=90)
+
+    with spawn(processing=Processing(fixed_latency=0.2, per_request=0.0)) as sim:
+        crashed = child(BATCHKIT_CRASH_AT="after_create")  # the first batch created, the rest only written down
+        assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+        planned = Store.resolve(store).batches()
+        assert len(planned) >= 3 and sum(b["state"] == "submitting" for b in planned) >= 2
+        resumed = child()
+        assert resumed.returncode == 0, resumed.stderr
+        assert "MATCHED 12" in resumed.stdout
+        stats = sim.stats()
+    assert stats["batches_created"] == len(planned)  # the stored bodies, each created once
+    assert stats["batch_requests_received"] == 12
