@@ -173,13 +173,40 @@ _PAGE_RE = re.compile(rb"/Type\s*/Page(?![a-zA-Z])")
 _MEDIABOX_RE = re.compile(rb"/MediaBox\s*\[\s*([-\d.]+)\s+([-\d.]+)\s+([-\d.]+)\s+([-\d.]+)\s*\]")
 
 
+_STREAM_RE = re.compile(rb"<<(.*?)>>\s*stream\r?\n(.*?)\r?\nendstream", re.S)
+
+
 def pdf_pages(data: bytes) -> int:
     """The page count of a PDF: the page tree's ``/Count`` (the largest, the root's), else its
-    ``/Type /Page`` objects; 0 if neither is found (e.g. pages inside compressed object streams)."""
-    counts = [int(a or b) for a, b in _COUNT_RE.findall(data)]
-    if counts:
-        return max(counts)
-    return len(_PAGE_RE.findall(data))
+    ``/Type /Page`` objects — looked for in the file, then inside its compressed object streams
+    (PDF 1.5+ writers put the page tree there); at least 1.
+
+    >>> pdf_pages(text_pdf(["one", "two", "three"]))
+    3
+    """
+    for text in _pdf_texts(data):
+        counts = [int(a or b) for a, b in _COUNT_RE.findall(text)]
+        if counts:
+            return max(counts)
+        pages = len(_PAGE_RE.findall(text))
+        if pages:
+            return pages
+    return 1
+
+
+def _pdf_texts(data: bytes) -> Any:
+    """The file, then its Flate-compressed object streams inflated (lazily: most PDFs stop at the first)."""
+    yield data
+    import zlib
+
+    objects = [body for head, body in _STREAM_RE.findall(data) if b"/ObjStm" in head and b"/FlateDecode" in head]
+    inflated = []
+    for body in objects:
+        try:
+            inflated.append(zlib.decompress(body))
+        except zlib.error:
+            continue
+    yield b"\n".join(inflated)
 
 
 def pdf_page_size(data: bytes) -> tuple[float, float]:

@@ -335,3 +335,17 @@ def test_an_image_job_killed_after_its_first_create_resumes_from_the_stored_bodi
         stats = sim.stats()
     assert stats["batches_created"] == len(planned)  # the stored bodies, each created once
     assert stats["batch_requests_received"] == 12
+
+
+def test_pdf_pages_are_found_in_compressed_object_streams_too():
+    import zlib
+
+    objects = b"<< /Type /Pages /Kids [4 0 R 5 0 R 6 0 R] /Count 3 >> << /Type /Page >> << /Type /Page >>"
+    packed = zlib.compress(objects)
+    pdf = (b"%PDF-1.5\n3 0 obj\n<< /Type /ObjStm /N 3 /First 0 /Length " + str(len(packed)).encode()
+           + b" /Filter /FlateDecode >>\nstream\n" + packed + b"\nendstream\nendobj\n%%EOF\n")
+    assert media.pdf_pages(pdf) == 3
+    buf = io.BytesIO()  # Pillow writes PDFs too: one page per image
+    Image.new("RGB", (100, 100)).save(buf, format="PDF", save_all=True, append_images=[Image.new("RGB", (9, 9))] * 4)
+    assert media.pdf_pages(buf.getvalue()) == 5
+    assert media.pdf_pages(media.text_pdf(["a"] * 7, compress=True)) == 7

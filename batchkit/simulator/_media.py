@@ -123,8 +123,25 @@ _STRING_RE = re.compile(rb"\(((?:\\.|[^\\)])*)\)")
 
 
 def _pdf_pages(data: bytes) -> int:
-    counts = [int(a or b) for a, b in _COUNT_RE.findall(data)]
-    return max(counts) if counts else len(_PAGE_RE.findall(data))
+    """The page tree's ``/Count``, else the ``/Type /Page`` objects — in the file, then in its
+    Flate-compressed object streams (where PDF 1.5+ writers put them); at least 1."""
+    for text in (data, None):
+        if text is None:
+            inflated = []
+            for head, body in _STREAM_RE.findall(data):
+                if b"/ObjStm" in head and b"/FlateDecode" in head:
+                    try:
+                        inflated.append(zlib.decompress(body))
+                    except zlib.error:
+                        continue
+            text = b"\n".join(inflated)
+        counts = [int(a or b) for a, b in _COUNT_RE.findall(text)]
+        if counts:
+            return max(counts)
+        pages = len(_PAGE_RE.findall(text))
+        if pages:
+            return pages
+    return 1
 
 
 def _unescape(raw: bytes) -> str:
