@@ -349,3 +349,9 @@ def test_pdf_pages_are_found_in_compressed_object_streams_too():
     Image.new("RGB", (100, 100)).save(buf, format="PDF", save_all=True, append_images=[Image.new("RGB", (9, 9))] * 4)
     assert media.pdf_pages(buf.getvalue()) == 5
     assert media.pdf_pages(media.text_pdf(["a"] * 7, compress=True)) == 7
+
+
+def test_the_media_module_examples_hold():
+    import doctest
+
+    assert doctest.testmod(media).failed == 0
