@@ -351,7 +351,8 @@ def read_cell(cell: Any, want: str) -> MediaRef:
     ``want`` is ``"image"``, ``"pdf"`` or ``"media"`` (either, by what the bytes are).
 
     Raises:
-        Skip: the file is missing or unreadable (the row is skipped with this reason).
+        Skip: the file is missing or unreadable, or an image's header is damaged (the row is
+            skipped with this reason).
         Refused: the value is of no media type the API accepts, or breaks a per-item limit
             (the caller names the row and column).
         TypeError: the cell is of a type that cannot hold media.
@@ -430,10 +431,12 @@ def _ref(head: bytes, data: bytes | None, size: int, digest: str, want: str, pat
     if dims is None and media_type == "image/jpeg" and (data is not None or path is not None):
         whole = data if data is not None else Path(str(path)).read_bytes()
         dims = image_dimensions(whole, media_type)
-    if dims is not None and max(dims) > IMAGE_MAX_SIDE:
+    if dims is None or min(dims) < 1:
+        where = f" {path}" if path is not None else ""
+        raise Skip(f"cannot read the size of the {media_type} image{where} from its header (damaged or truncated?)")
+    if max(dims) > IMAGE_MAX_SIDE:
         raise Refused(f"is an image of {dims[0]}×{dims[1]} px, over the API's {IMAGE_MAX_SIDE}×{IMAGE_MAX_SIDE}")
-    w, h = dims if dims is not None else (None, None)
-    return MediaRef("image", media_type, digest, size, source, width=w, height=h)
+    return MediaRef("image", media_type, digest, size, source, width=dims[0], height=dims[1])
 
 
 # --------------------------------------------------------------------------- generated PDFs

@@ -248,7 +248,7 @@ def test_entry_sizes_are_known_before_any_entry_is_built(tmp_path: Path):
     pdf = tmp_path / "d.pdf"
     pdf.write_bytes(media.text_pdf(["été: 3 \"quoted\"", "two"]))
     df = make_images(tmp_path, 8)
-    df["other"] = [str(pdf), b"GIF89a" + bytes(20), "https://example.com/a b.png?x=\"1\"", *df.photo[:5]]
+    df["other"] = [str(pdf), b"GIF89a\x05\x00\x03\x00" + bytes(20), "https://example.com/a b.png?x=\"1\"", *df.photo[:5]]
     df["note"] = ["naïve \"text\" \\ with escapes", "", "x", "y", "z", "w", "v", "\n"]
     call = calls.prepare(df, "{note} {photo:image} then {other:media} {note}", output="o",
                          model="claude-haiku-4-5", system="Be brief.")
@@ -355,3 +355,11 @@ def test_the_media_module_examples_hold():
     import doctest
 
     assert doctest.testmod(media).failed == 0
+
+
+def test_a_damaged_image_skips_its_row(sim: Simulator, tmp_path: Path):
+    df = make_images(tmp_path, 3)
+    Path(df.photo[1]).write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(4))  # a PNG cut short
+    call = calls.prepare(df, "{photo:image}", output="o", model="claude-haiku-4-5")
+    assert call.plan.skipped == {1: f"column 'photo': cannot read the size of the image/png image {df.photo[1]} "
+                                    "from its header (damaged or truncated?)"}
