@@ -141,8 +141,7 @@ def prepare(
     params, run = options.params, options.run
     rendered = render_prompts(frame, prompt, positional=positional, media_errors=run.media_errors)
     content, system, rendered, cached = _cache_layout(
-        run.cache if rendered.contents is None else False,  # images and PDFs: the content is the row's
-        run.cache_ttl, prompt, rendered, frame, positional, params.system,
+        run.cache, run.cache_ttl, prompt, rendered, frame, positional, params.system,
         params.extra.get("tools"), params.model, run.prices,
     )
     template = build_template(**params.template_kwargs(system=system), content=content)
@@ -192,7 +191,8 @@ def _cache_layout(
     """
     if not cache:
         return None, system, rendered, False
-    lead = _shared_lead(prompt, rendered, frame, positional)
+    # With images or PDFs the user content is the row's own blocks: only a system prompt is marked.
+    lead = _shared_lead(prompt, rendered, frame, positional) if rendered.contents is None else ""
     minimum = _min_cacheable(model, prices)
     if minimum is None or _shared_tokens(system, tools, lead) < minimum:
         return None, system, rendered, False

@@ -363,3 +363,14 @@ def test_a_damaged_image_skips_its_row(sim: Simulator, tmp_path: Path):
     call = calls.prepare(df, "{photo:image}", output="o", model="claude-haiku-4-5")
     assert call.plan.skipped == {1: f"column 'photo': cannot read the size of the image/png image {df.photo[1]} "
                                     "from its header (damaged or truncated?)"}
+
+
+def test_a_long_system_prompt_is_cached_in_image_calls(tmp_path: Path):
+    df = make_images(tmp_path, 3)
+    system = "You tag product photos by their main colour. " * 400  # well over 4,096 tokens
+    call = calls.prepare(df, "Colour? {photo:image}", output="o", model="claude-haiku-4-5", system=system)
+    params = json.loads(call.plan.body(call.plan.row_keys[0]))
+    assert call.cached and params["system"][-1]["cache_control"]["type"] == "ephemeral"
+    assert [b["type"] for b in params["messages"][0]["content"]] == ["text", "image"]
+    short = calls.prepare(df, "Colour? {photo:image}", output="o", model="claude-haiku-4-5", system="Be brief.")
+    assert not short.cached and "cache_control" not in short.plan.body(short.plan.row_keys[0]).decode()
