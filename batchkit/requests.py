@@ -1,4 +1,5 @@
-"""Rows → request params → content keys → batch chunks. Pure: no network, no disk.
+"""Rows → request params → content keys → batch chunks. Pure: no network, no store (image and
+PDF files named in a prompt are read, see below).
 
 The hot path never builds a dict per row. Every request of a call shares the same params but
 for the user's text, so the params are serialized once (canonical JSON, sorted keys) around a
@@ -9,6 +10,14 @@ The **request key** is a content hash of that canonical body: the same params gi
 key in any process, on any day. It is the batch ``custom_id`` (32 hex digits, well inside the
 API's 64 characters of ``[A-Za-z0-9_-]``), it deduplicates identical rows, and it is how the
 job store knows a request is already paid for.
+
+**Images and PDFs.** ``{col:image}``, ``{col:pdf}`` and ``{col:media}`` placeholders (or a prompt
+function returning a list of blocks) make a row's user content a list of content blocks. Such a
+row keeps a recipe — its text parts and a :class:`~batchkit.media.MediaRef` per file — and is
+keyed by its params with each file's bytes standing in by their digest. :class:`MediaLines`
+builds the base64 entry of a request only when it is read, from sizes known up front, so
+:func:`chunk_requests` cuts batches by bytes before any body exists and the store writes each
+body entry by entry (:meth:`Chunk.stored`).
 """
 
 from __future__ import annotations
@@ -92,7 +101,8 @@ def parse_prompt(prompt: str, columns: Sequence[Hashable], *, positional: Hashab
     """Parse ``prompt`` and check every ``{column}`` against ``columns``.
 
     ``{{`` and ``}}`` are literal braces; ``{col:spec}`` and ``{col!r}`` work as in ``str.format``.
-    A bare ``{}`` reads ``positional`` (the Series accessor's own values).
+    A bare ``{}`` reads ``positional`` (the Series accessor's own values). The specs in
+    :data:`MEDIA_SPECS` (``{photo:image}``, ``{scan:pdf}``, ``{file:media}``) mark image/PDF columns.
 
     Raises:
         MissingColumnError: a placeholder names no column; the message lists the available ones.
