@@ -21,6 +21,8 @@ caller's.
 ``poll_interval``      seconds between status checks (default: a backoff fit for the server)
 ``chunk_size``         at most this many requests per batch (≤ 100,000)
 ``chunk_bytes``        at most this many bytes per batch body (≤ 256 MB)
+``media_errors``       ``"raise"`` (default) or ``"skip"``: an image or PDF cell the API would
+                       refuse stops the call before sending, or skips its row
 ``max_retries``        resubmissions of transiently failed or expired rows (default 2)
 ``cache``              ``"auto"`` (default), ``"prime"`` or ``False``: prompt caching of the
                        shared prefix, see :mod:`batchkit.calls`

@@ -52,6 +52,7 @@ from .pricing import (
     shared_prefix_tokens,
 )
 from .requests import (
+    MediaLines,
     Plan,
     Rendered,
     RequestTemplate,
@@ -138,7 +139,7 @@ def prepare(
     if positional is None:
         _check_collisions(frame, outputs, kind)
     params, run = options.params, options.run
-    rendered = render_prompts(frame, prompt, positional=positional)
+    rendered = render_prompts(frame, prompt, positional=positional, media_errors=run.media_errors)
     content, system, rendered, cached = _cache_layout(
         run.cache, run.cache_ttl, prompt, rendered, frame, positional, params.system,
         params.extra.get("tools"), params.model, run.prices,
@@ -190,7 +191,8 @@ def _cache_layout(
     """
     if not cache:
         return None, system, rendered, False
-    lead = _shared_lead(prompt, rendered, frame, positional)
+    # With images or PDFs the user content is the row's own blocks: only a system prompt is marked.
+    lead = _shared_lead(prompt, rendered, frame, positional) if rendered.contents is None else ""
     minimum = _min_cacheable(model, prices)
     if minimum is None or _shared_tokens(system, tools, lead) < minimum:
         return None, system, rendered, False
@@ -253,16 +255,16 @@ def _mark_system(system: Any, marker: dict[str, str]) -> list[dict[str, Any]]:
 def _check_sizes(plan: Plan, max_bytes: int) -> None:
     """Refuse a row whose request alone cannot fit in a batch, naming the row."""
     limit = max_bytes - len(b'{"requests":[]}') - 1
-    if not plan.lines or max(map(len, plan.lines.values())) <= limit:
+    if not plan.lines or max(plan.line_sizes()) <= limit:
         return
-    for key, line in plan.lines.items():
-        if len(line) > limit:
+    for key, size in zip(plan.lines, plan.line_sizes(), strict=True):
+        if size > limit:
             row = plan.row_keys.index(key)
             raise RequestTooLargeError(
-                f"row {row}'s request is {len(line):,} bytes, more than a whole batch may be "
-                f"({max_bytes:,} bytes). Shorten that row's text or split it.",
+                f"row {row}'s request is {size:,} bytes, more than a whole batch may be "
+                f"({max_bytes:,} bytes). Shorten that row's text, send fewer or smaller images, or split it.",
                 row=row,
-                size=len(line),
+                size=size,
             )
 
 
@@ -348,14 +350,14 @@ def estimate(
             tokens = count_tokens(client, plan.body(key))
             if tokens is None:
                 offline += 1
-                tokens = estimate_request_tokens(_json.loads(plan.body(key)))
+                tokens = _offline_tokens(plan, key)
             counted.append(tokens)
         input_tokens = round(sum(counted) / len(counted) * len(to_send))
         source = "count_tokens" if not offline else "offline" if offline == len(picked) else "count_tokens+offline"
     elif to_send:
         # Every request when there are few (exact), else a sample scaled up.
         picked = to_send if len(to_send) <= OFFLINE_SAMPLE else random.Random(0).sample(to_send, OFFLINE_SAMPLE // 5)
-        counted = [estimate_request_tokens(_json.loads(plan.body(key))) for key in picked]
+        counted = [_offline_tokens(plan, key) for key in picked]
         input_tokens = round(sum(counted) / len(counted) * len(to_send))
     prefix = 0
     if call.cached and to_send:
@@ -371,7 +373,7 @@ def estimate(
             f"prices={{{call.model!r}: {{'input': 3.0, 'output': 15.0}}}}.",
             model=call.model,
         )
-    return estimate_cost(
+    guess = estimate_cost(
         model=call.model,
         rows=len(call.plan.row_keys),
         rows_skipped=len(call.plan.skipped),
@@ -385,3 +387,23 @@ def estimate(
         hit_rate=hit_rate,
         prices=run.prices,
     )
+    if isinstance(plan.lines, MediaLines):
+        guess = dataclasses.replace(guess, notes=(*guess.notes, MEDIA_NOTE))
+    return guess
+
+
+MEDIA_NOTE = (
+    "Images and PDFs are priced by the API's documented rules: an image costs width×height/750 tokens "
+    "after a long edge over 1568 px is scaled down (dimensions read from its header), a PDF page an image "
+    "of the page (~2,500 tokens for Letter) plus its text"
+    ", which is not read offline."
+)
+"""The estimate's note for a call with images or PDFs."""
+
+
+def _offline_tokens(plan: Plan, key: str) -> int:
+    """Offline input tokens of one request: its text by the usual rule, its images and PDFs by
+    the API's documented ones (without reading the files again)."""
+    if isinstance(plan.lines, MediaLines):
+        return estimate_request_tokens(_json.loads(plan.lines.light_body(key))) + plan.lines.media_tokens(key)
+    return estimate_request_tokens(_json.loads(plan.body(key)))

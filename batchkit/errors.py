@@ -186,6 +186,13 @@ class CellError(PromptError):
         self.row = row
 
 
+class MediaError(CellError):
+    """An image or PDF cell the API would refuse: a media type it does not accept, or over a
+    per-image or per-document limit (size, pixels, pages, images per request). Raised before
+    anything is sent, naming the row and the column. (A missing or unreadable file is not an
+    error: its row is skipped, with the reason.)"""
+
+
 class RequestTooLargeError(BatchkitError, ValueError):
     """One rendered request alone is larger than a whole batch may be."""
 

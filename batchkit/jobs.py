@@ -33,7 +33,7 @@ import time
 import uuid
 import weakref
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from typing import Any, ClassVar, NoReturn
 
 import anthropic
@@ -59,6 +59,7 @@ from .requests import (
     chunk_requests,
     make_line,
     request_key,
+    select_lines,
 )
 from .results import (
     ANSWERED,
@@ -130,7 +131,7 @@ class Job(JobResults):
         store: Store,
         client: anthropic.Anthropic | None,
         frame: pd.DataFrame | None = None,
-        lines: dict[str, bytes] | None = None,
+        lines: MutableMapping[str, bytes] | None = None,
         record: dict[str, Any] | None = None,
     ) -> None:
         record = record or store.load_job(job_id)
@@ -142,7 +143,7 @@ class Job(JobResults):
         self._backend: Backend | None = None
         self.frame = frame
         self._record = record
-        self._lines: dict[str, bytes] = lines if lines is not None else {}  # the job's own from here on
+        self._lines: MutableMapping[str, bytes] = lines if lines is not None else {}  # the job's own from here on
         self._batch_bodies: dict[int, bytes] = {}
         self._done = threading.Event()
         self._wake = threading.Event()
@@ -262,7 +263,7 @@ class Job(JobResults):
         client: anthropic.Anthropic | None,
         *,
         frame: pd.DataFrame | None = None,
-        lines: dict[str, bytes] | None = None,
+        lines: MutableMapping[str, bytes] | None = None,
         batch_bodies: Mapping[int, bytes] | None = None,
         record: dict[str, Any] | None = None,
     ) -> Job:
@@ -731,14 +732,15 @@ class Job(JobResults):
         if missing:
             self._lines.update((k, make_line(k, b)) for k, b in self.store.request_bodies(missing).items())
         for chunk in chunk_requests(
-            {k: self._lines[k] for k in keys},
+            select_lines(self._lines, keys),
             max_requests=int(spec.get("chunk_size") or MAX_BATCH_REQUESTS),
             max_bytes=int(spec.get("chunk_bytes") or MAX_BATCH_BYTES),
         ):
             batch_id = self.store.add_batch(
-                conn, job_id=self.job_id, keys=chunk.keys, body=chunk.body, attempt=attempt, owner=OWNER
+                conn, job_id=self.job_id, keys=chunk.keys, body=chunk.stored(), attempt=attempt, owner=OWNER
             )
-            self._batch_bodies[batch_id] = chunk.body
+            if not chunk.streamed:
+                self._batch_bodies[batch_id] = chunk.body
 
     def _finish_if_done(self) -> bool:
         status = self._record["status"]
@@ -864,7 +866,7 @@ def open_job(
                 answered = store.answered(plan.lines)
                 in_flight = store.in_flight_keys(conn)
                 skip = answered | in_flight
-                to_send = {k: b for k, b in plan.lines.items() if k not in skip} if skip else plan.lines
+                to_send = select_lines(plan.lines, [k for k in plan.lines if k not in skip]) if skip else plan.lines
                 chunks = []
                 if spec.get("cache") == "prime" and len(to_send) > 1:
                     # A one-request batch first writes the shared prefix to the cache; the rest
@@ -878,9 +880,10 @@ def open_job(
                 ]
                 for attempt, chunk in chunks:
                     batch_id = store.add_batch(
-                        conn, job_id=job_id, keys=chunk.keys, body=chunk.body, attempt=attempt, owner=OWNER
+                        conn, job_id=job_id, keys=chunk.keys, body=chunk.stored(), attempt=attempt, owner=OWNER
                     )
-                    batch_bodies[batch_id] = chunk.body
+                    if not chunk.streamed:  # images: built once, read back from the store to send
+                        batch_bodies[batch_id] = chunk.body
             crashpoint("after_intent")
     job = Job._attach(job_id, store, client, frame=frame, lines=plan.lines, batch_bodies=batch_bodies, record=record)
     if job.status == "failed":

@@ -255,6 +255,10 @@ class RunOptions(_Checked):
     chunk_bytes: int = _option(MAX_BATCH_BYTES, _whole(
         MIN_CHUNK_BYTES, MAX_BATCH_BYTES, fix="Leave it out for the API's limit (256 MB per batch)."), stored=True)
     """At most this many bytes of serialized body per batch."""
+    media_errors: Literal["raise", "skip"] = _option("raise", _one_of(
+        "raise", "skip", fix="Use 'raise' to stop before sending, 'skip' to leave such rows out."))
+    """An image or PDF cell the API would refuse (type, size, pixels, pages): ``"raise"`` a
+    :class:`~batchkit.MediaError` before anything is sent, or ``"skip"`` its row with the reason."""
     max_retries: int = _option(2, _whole(0, fix="0 turns automatic retries off."), stored=True)
     """Automatic resubmissions of transiently failed or expired rows."""
     max_invalid_retries: int = _option(1, _whole(0, fix="0 turns them off."), stored=True)

@@ -45,6 +45,7 @@ import pandas as pd
 
 from . import _json
 from .errors import BudgetExceededError
+from .media import block_tokens
 from .prices import _MTOK, KINDS, PRICES_AS_OF, Price, PriceSource, PriceTable, load_prices
 
 if TYPE_CHECKING:
@@ -116,7 +117,9 @@ def _block_tokens(block: Any) -> int:
         return estimate_tokens(block)
     if isinstance(block, Mapping) and block.get("type") == "text":
         return estimate_tokens(str(block.get("text", "")))
-    return 0  # images, documents, tool blocks: not counted offline (see estimate_request_tokens)
+    if isinstance(block, Mapping) and block.get("type") in ("image", "document"):
+        return block_tokens(block)  # the API's documented rules, from the image header / PDF pages
+    return 0  # tool blocks: not counted offline (see estimate_request_tokens)
 
 
 def _has_breakpoint(block: Any) -> bool:
@@ -145,7 +148,8 @@ def estimate_request_tokens(params: Mapping[str, Any]) -> int:
 
     ``3 + Σ messages (4 + Σ text blocks or string content) + system text (string or text blocks)
     + each tool definition as JSON + the ``output_config.format`` schema as JSON``, each piece
-    by :func:`estimate_tokens`. Images, documents and tool-use/result blocks count 0 offline.
+    by :func:`estimate_tokens`. Base64 images and PDFs count by the API's documented rules
+    (:func:`batchkit.media.block_tokens`); tool-use/result blocks count 0 offline.
 
     >>> estimate_request_tokens({"messages": [{"role": "user", "content": "hello world"}]})
     10

@@ -1,4 +1,5 @@
-"""Rows → request params → content keys → batch chunks. Pure: no network, no disk.
+"""Rows → request params → content keys → batch chunks. Pure: no network, no store (image and
+PDF files named in a prompt are read, see below).
 
 The hot path never builds a dict per row. Every request of a call shares the same params but
 for the user's text, so the params are serialized once (canonical JSON, sorted keys) around a
@@ -9,6 +10,14 @@ The **request key** is a content hash of that canonical body: the same params gi
 key in any process, on any day. It is the batch ``custom_id`` (32 hex digits, well inside the
 API's 64 characters of ``[A-Za-z0-9_-]``), it deduplicates identical rows, and it is how the
 job store knows a request is already paid for.
+
+**Images and PDFs.** ``{col:image}``, ``{col:pdf}`` and ``{col:media}`` placeholders (or a prompt
+function returning a list of blocks) make a row's user content a list of content blocks. Such a
+row keeps a recipe — its text parts and a :class:`~batchkit.media.MediaRef` per file — and is
+keyed by its params with each file's bytes standing in by their digest. :class:`MediaLines`
+builds the base64 entry of a request only when it is read, from sizes known up front, so
+:func:`chunk_requests` cuts batches by bytes before any body exists and the store writes each
+body entry by entry (:meth:`Chunk.stored`).
 """
 
 from __future__ import annotations
@@ -17,17 +26,18 @@ import datetime as _dt
 import hashlib
 import string
 import warnings
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import pandas as pd
 
-from . import _json
+from . import _json, media
 from .errors import (
     BatchkitWarning,
     CellError,
     ConfigurationError,
+    MediaError,
     MissingColumnError,
     PromptError,
     RequestTooLargeError,
@@ -36,7 +46,9 @@ from .errors import (
 __all__ = [
     "MAX_BATCH_BYTES",
     "MAX_BATCH_REQUESTS",
+    "MEDIA_SPECS",
     "Chunk",
+    "MediaLines",
     "Rendered",
     "RequestTemplate",
     "build_template",
@@ -55,6 +67,9 @@ _ENVELOPE_BYTES = len(b'{"requests":[]}')
 _SENTINEL = "\x00batchkit-text\x00"
 _SENTINEL_JSON = _json.dumps(_SENTINEL)
 _SAMPLING_PARAMS = ("temperature", "top_p", "top_k")
+MEDIA_SPECS = ("image", "pdf", "media")
+"""Placeholder specs that make a column's cells content blocks: ``{photo:image}``,
+``{scan:pdf}``, ``{file:media}`` (an image or a PDF, by what the bytes are)."""
 
 
 # --------------------------------------------------------------------------- prompts
@@ -86,7 +101,8 @@ def parse_prompt(prompt: str, columns: Sequence[Hashable], *, positional: Hashab
     """Parse ``prompt`` and check every ``{column}`` against ``columns``.
 
     ``{{`` and ``}}`` are literal braces; ``{col:spec}`` and ``{col!r}`` work as in ``str.format``.
-    A bare ``{}`` reads ``positional`` (the Series accessor's own values).
+    A bare ``{}`` reads ``positional`` (the Series accessor's own values). The specs in
+    :data:`MEDIA_SPECS` (``{photo:image}``, ``{scan:pdf}``, ``{file:media}``) mark image/PDF columns.
 
     Raises:
         MissingColumnError: a placeholder names no column; the message lists the available ones.
@@ -152,23 +168,31 @@ class Rendered:
     """One entry per row, in row order; None where the row is skipped."""
     skipped: dict[int, str] = field(default_factory=dict)
     """Row position → the reason it is not sent."""
+    contents: list[tuple[Any, ...] | None] | None = None
+    """For a prompt with images or PDFs: each row's content as parts — text (str), a
+    :class:`~batchkit.media.MediaRef`, or a content block (dict) — None where skipped.
+    ``texts`` then holds only the rows' text parts joined (for display)."""
 
 
 def render_prompts(
     frame: pd.DataFrame,
-    prompt: str | Callable[[pd.Series], str | None],
+    prompt: str | Callable[[pd.Series], Any],
     *,
     positional: Hashable = None,
+    media_errors: str = "raise",
 ) -> Rendered:
     """Render one prompt text per row of ``frame``.
 
     A row whose referenced value is missing (None, NaN, NaT, pd.NA) is skipped with that reason,
-    never sent with a blank. Empty strings are sent as they are.
+    never sent with a blank. Empty strings are sent as they are. An image or PDF cell the API
+    would refuse raises :class:`MediaError`, or with ``media_errors="skip"`` skips its row.
     """
     n = len(frame)
     if callable(prompt):
-        return _render_callable(frame, prompt)
+        return _render_callable(frame, prompt, media_errors == "skip")
     parsed = parse_prompt(prompt, list(frame.columns), positional=positional)
+    if any(f.spec in MEDIA_SPECS for f in parsed.fields):
+        return _render_media(frame, parsed, media_errors == "skip")
     if not parsed.fields:
         if n > 1:
             warnings.warn(
@@ -214,9 +238,10 @@ def render_prompts(
     return Rendered(texts, skipped)
 
 
-def _render_callable(frame: pd.DataFrame, fn: Callable[[pd.Series], str | None]) -> Rendered:
+def _render_callable(frame: pd.DataFrame, fn: Callable[[pd.Series], Any], skip_bad: bool = False) -> Rendered:
     texts: list[str | None] = []
     skipped: dict[int, str] = {}
+    contents: dict[int, tuple[Any, ...]] = {}
     for pos, (_, row) in enumerate(frame.iterrows()):
         try:
             text = fn(row)
@@ -228,13 +253,206 @@ def _render_callable(frame: pd.DataFrame, fn: Callable[[pd.Series], str | None])
             ) from exc
         if text is None:
             skipped[pos] = "the prompt function returned None"
+        elif isinstance(text, list):
+            try:
+                parts = _block_parts(text, pos)
+            except media.Skip as why:
+                skipped[pos] = str(why)
+                parts = None
+            except MediaError as exc:
+                if not skip_bad:
+                    raise
+                skipped[pos] = str(exc).partition(". Convert")[0].removeprefix(f"row {pos}, ")
+                parts = None
+            if parts is not None:
+                contents[pos] = parts
+            text = None if parts is None else "".join(p for p in parts if isinstance(p, str))
         elif not isinstance(text, str):
             raise PromptError(
-                f"the prompt function must return a string (or None to skip the row); "
-                f"for row {pos} it returned {type(text).__name__}"
+                f"the prompt function must return a string, a list of content blocks, or None to skip "
+                f"the row; for row {pos} it returned {type(text).__name__}"
             )
         texts.append(text)
-    return Rendered(texts, skipped)
+    if not contents:
+        return Rendered(texts, skipped)
+    rows: list[tuple[Any, ...] | None] = [
+        None if pos in skipped else contents.get(pos, (t,)) for pos, t in enumerate(texts)
+    ]
+    return Rendered(texts, skipped, _check_requests(rows, skipped if skip_bad else None))
+
+
+_BLOCK_TYPES = ("text", "image", "document")
+
+
+def _block_parts(items: list[Any], pos: int) -> tuple[Any, ...]:
+    """A prompt function's list of content blocks as row parts, checked.
+
+    Items may be text (str), content blocks (dicts with a ``type`` of text, image or
+    document), or media cells (bytes, a :class:`~pathlib.Path`, a Pillow image).
+    """
+    if not items:
+        raise PromptError(f"the prompt function returned an empty list for row {pos}; return None to skip it")
+    parts: list[Any] = []
+    for i, item in enumerate(items):
+        if isinstance(item, str):
+            parts.append(item)
+        elif isinstance(item, Mapping):
+            kind = item.get("type")
+            if kind not in _BLOCK_TYPES:
+                raise PromptError(
+                    f"the prompt function's block {i} for row {pos} has type {kind!r}; content blocks here "
+                    f"are {', '.join(map(repr, _BLOCK_TYPES))} (e.g. {{'type': 'text', 'text': ...}})"
+                )
+            if kind == "text" and not isinstance(item.get("text"), str):
+                raise PromptError(f"the prompt function's text block {i} for row {pos} has no 'text' string")
+            if kind != "text" and not isinstance(item.get("source"), Mapping):
+                raise PromptError(
+                    f"the prompt function's {kind} block {i} for row {pos} has no 'source' dict; give "
+                    f"{{'type': {kind!r}, 'source': {{'type': 'base64', 'media_type': ..., 'data': ...}}}}, "
+                    "or put the path, bytes or Pillow image itself in the list"
+                )
+            parts.append(dict(item))
+        elif media.is_media_cell(item):
+            parts.append(_read_media(item, "media", pos, f"<prompt function, item {i}>"))
+        else:
+            raise PromptError(
+                f"the prompt function's item {i} for row {pos} is {type(item).__name__}; a list may hold text, "
+                "content-block dicts, bytes, pathlib.Path or Pillow images"
+            )
+    return tuple(parts)
+
+
+def _read_media(cell: Any, want: str, row: int, column: Hashable) -> media.MediaRef:
+    """One media cell, or the error naming its row and column (a missing file raises Skip)."""
+    try:
+        return media.read_cell(cell, want)
+    except media.Refused as exc:
+        raise MediaError(
+            f"row {row}, column {str(column)!r}: the cell {exc}. Convert or resize it (e.g. with Pillow: "
+            "Image.open(p).convert('RGB').save(q, 'JPEG')), or set the cell to None to skip the row.",
+            column=str(column), row=row,
+        ) from None
+    except TypeError:
+        raise CellError(
+            f"row {row}, column {str(column)!r}: a {{…:{want}}} cell must be a file path, an http(s) URL, bytes "
+            f"or a Pillow image, not {type(cell).__name__} {cell!r:.40}. Set cells that hold none to None "
+            "(the row is skipped).",
+            column=str(column), row=row,
+        ) from None
+
+
+def _render_media(frame: pd.DataFrame, parsed: ParsedPrompt, skip_bad: bool = False) -> Rendered:
+    """Rows of a prompt with ``{col:image}``/``{col:pdf}``/``{col:media}`` placeholders as parts.
+
+    A missing value, or a file that is missing or unreadable, skips the row (with the reason);
+    a cell the API would refuse raises :class:`MediaError` naming the row.
+    """
+    n = len(frame)
+    skipped: dict[int, str] = {}
+    columns: list[list[Any]] = []
+    for f in parsed.fields:
+        values = frame[f.column]
+        if isinstance(values, pd.DataFrame):
+            raise PromptError(
+                f"column {str(f.column)!r} appears more than once in the DataFrame; "
+                "rename the duplicates so the prompt is unambiguous"
+            )
+        if f.spec not in MEDIA_SPECS:
+            strs, missing = _cells_to_str(values, f.spec, f.conversion, column=f.column)
+            for pos in missing:
+                skipped.setdefault(int(pos), f"missing value in column {str(f.column)!r}")
+            columns.append(strs)
+            continue
+        refs: list[Any] = []
+        seen: dict[str, media.MediaRef] = {}  # a path named twice is read once
+        missing_mask = values.isna().to_numpy()
+        for pos, (cell, absent) in enumerate(zip(values.tolist(), missing_mask, strict=True)):
+            if absent:
+                skipped.setdefault(pos, f"missing value in column {str(f.column)!r}")
+                refs.append(None)
+                continue
+            try:
+                if isinstance(cell, str) and cell in seen:
+                    ref = seen[cell]
+                else:
+                    ref = _read_media(cell, f.spec, pos, f.column)
+                    if isinstance(cell, str):
+                        seen[cell] = ref
+            except media.Skip as why:
+                skipped.setdefault(pos, f"column {str(f.column)!r}: {why}")
+                refs.append(None)
+                continue
+            except MediaError as exc:
+                if not skip_bad:
+                    raise
+                skipped.setdefault(pos, str(exc).partition(". Convert")[0].removeprefix(f"row {pos}, "))
+                refs.append(None)
+                continue
+            refs.append(ref)
+        columns.append(refs)
+    lits = parsed.literals
+    rows: list[tuple[Any, ...] | None] = []
+    texts: list[str | None] = []
+    for pos in range(n):
+        if pos in skipped:
+            rows.append(None)
+            texts.append(None)
+            continue
+        parts: list[Any] = []
+        text = lits[0]
+        for i, col in enumerate(columns):
+            cell = col[pos]
+            if isinstance(cell, str):
+                text += cell
+            else:
+                if text.strip():
+                    parts.append(text)
+                parts.append(cell)
+                text = ""
+            text += lits[i + 1]
+        if text.strip():
+            parts.append(text)
+        rows.append(tuple(parts))
+        texts.append("".join(p for p in parts if isinstance(p, str)))
+    return Rendered(texts, skipped, _check_requests(rows, skipped if skip_bad else None))
+
+
+def _check_requests(
+    rows: list[tuple[Any, ...] | None], skipped: dict[int, str] | None = None
+) -> list[tuple[Any, ...] | None]:
+    """Refuse a row whose request holds more images than the API takes, or images too large
+    for a request of that many (or, given ``skipped``, skip it there with the reason)."""
+    for pos, parts in enumerate(rows):
+        if not parts:
+            continue
+        try:
+            _check_request(pos, parts)
+        except MediaError as exc:
+            if skipped is None:
+                raise
+            skipped[pos] = str(exc).partition(". ")[0].removeprefix(f"row {pos}: ")
+            rows[pos] = None
+    return rows
+
+
+def _check_request(pos: int, parts: tuple[Any, ...]) -> None:
+    images = [p for p in parts if isinstance(p, media.MediaRef) and p.kind == "image"]
+    if len(images) > media.MAX_IMAGES_PER_REQUEST:
+        raise MediaError(
+            f"row {pos}: its request holds {len(images)} images, over the API's "
+            f"{media.MAX_IMAGES_PER_REQUEST} per request. Split the row's images over several rows.",
+            column="", row=pos,
+        )
+    if len(images) > media.MANY_IMAGES:
+        side = media.IMAGE_MAX_SIDE_MANY
+        for ref in images:
+            if max(ref.width or 0, ref.height or 0) > side:
+                raise MediaError(
+                    f"row {pos}: its request holds {len(images)} images (over {media.MANY_IMAGES}), and then "
+                    f"each may be at most {side}×{side} px; one is {ref.width}×{ref.height}. Resize the "
+                    f"images to {side} px or less, or send at most {media.MANY_IMAGES} per row.",
+                    column="", row=pos,
+                )
 
 
 def _cells_to_str(
@@ -316,6 +534,9 @@ class RequestTemplate:
     prefix: bytes
     suffix: bytes
     model: str
+    content_at_top: bool = True
+    """Whether the row's part is the user message's whole content (no ``content`` builder), so
+    a row may put a list of content blocks there (images, PDFs)."""
 
     def body(self, text: str) -> bytes:
         """The canonical params JSON of one request."""
@@ -388,7 +609,7 @@ def build_template(
     if blob.count(_SENTINEL_JSON) != 1:
         raise ConfigurationError("the row text must appear exactly once in the request")
     prefix, suffix = blob.split(_SENTINEL_JSON)
-    return RequestTemplate(prefix, suffix, model)
+    return RequestTemplate(prefix, suffix, model, content_at_top=content is None)
 
 
 def request_key(body: bytes) -> str:
@@ -402,13 +623,125 @@ class Plan:
 
     row_keys: list[str | None]
     """Row position → request key (None for skipped rows)."""
-    lines: dict[str, bytes]
-    """Request key → its ``{"custom_id": …, "params": …}`` entry of a batch body, first-seen order."""
+    lines: dict[str, bytes] | MediaLines
+    """Request key → its ``{"custom_id": …, "params": …}`` entry of a batch body, first-seen order.
+    With images or PDFs, a :class:`MediaLines` that builds an entry only when it is read."""
     skipped: dict[int, str]
 
     def body(self, key: str) -> bytes:
         """The canonical params JSON of one request."""
         return line_body(self.lines[key])
+
+    def line_sizes(self) -> Iterator[int]:
+        """Bytes of each request's batch entry, in key order, without building media entries."""
+        lines = self.lines
+        if isinstance(lines, MediaLines):
+            return map(lines.size, lines)
+        return map(len, lines.values())
+
+
+class MediaLines(MutableMapping[str, bytes]):
+    """Batch entries of requests with images or PDFs, built (files read, base64-encoded) only
+    when one is read: a plan over 10 GB of images holds its rows' recipes, not their bytes.
+
+    Keys and sizes are known up front (the size of a base64 block follows from the file's), so
+    batches are cut by bytes before any body exists; :func:`chunk_requests` then builds one
+    batch body at a time. Entries set on it (a retry's, read back from the store) are kept as
+    given.
+    """
+
+    def __init__(self, prefix: bytes, suffix: bytes) -> None:
+        self._prefix, self._suffix = prefix, suffix
+        self._recipes: dict[str, tuple[Any, ...]] = {}
+        self._sizes: dict[str, int] = {}
+        self._given: dict[str, bytes] = {}
+
+    def add(self, key: str, parts: tuple[Any, ...], size: int) -> None:
+        self._recipes[key] = parts
+        self._sizes[key] = size
+
+    def __getitem__(self, key: str) -> bytes:
+        given = self._given.get(key)
+        if given is not None:
+            return given
+        parts = self._recipes[key]
+        return make_line(key, self._prefix + _content_json(parts, sent=True) + self._suffix)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._recipes or key in self._given
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._recipes
+        yield from (k for k in self._given if k not in self._recipes)
+
+    def __len__(self) -> int:
+        return len(self._recipes) + sum(1 for k in self._given if k not in self._recipes)
+
+    def __setitem__(self, key: str, line: bytes) -> None:
+        self._given[key] = line
+
+    def __delitem__(self, key: str) -> None:
+        found = self._recipes.pop(key, None) is not None
+        self._sizes.pop(key, None)
+        if self._given.pop(key, None) is None and not found:
+            raise KeyError(key)
+
+    def clear(self) -> None:
+        self._recipes.clear()
+        self._sizes.clear()
+        self._given.clear()
+
+    def size(self, key: str) -> int:
+        """Bytes of the entry of ``key``, without building it."""
+        given = self._given.get(key)
+        return len(given) if given is not None else self._sizes[key]
+
+    def parts(self, key: str) -> tuple[Any, ...] | None:
+        """The row parts of ``key`` (text, media references, blocks), or None for a given entry."""
+        return self._recipes.get(key)
+
+    def media_tokens(self, key: str) -> int:
+        """Input tokens of the images and PDFs of ``key`` by the API's documented rules."""
+        return sum(p.tokens() for p in self._recipes.get(key, ()) if isinstance(p, media.MediaRef))
+
+    def light_body(self, key: str) -> bytes:
+        """The params of ``key`` with each image or PDF standing in by its digest (for counting
+        text tokens offline without reading files)."""
+        parts = self._recipes.get(key)
+        if parts is None:
+            return line_body(self._given[key])
+        return self._prefix + _content_json(parts, sent=False) + self._suffix
+
+    def select(self, keys: Iterable[str]) -> MediaLines:
+        """A view holding only ``keys`` (recipes shared, nothing built)."""
+        out = MediaLines(self._prefix, self._suffix)
+        for k in keys:
+            if k in self._given:
+                out._given[k] = self._given[k]
+            else:
+                out._recipes[k] = self._recipes[k]
+                out._sizes[k] = self._sizes[k]
+        return out
+
+
+def select_lines(lines: Mapping[str, bytes], keys: Iterable[str]) -> Mapping[str, bytes]:
+    """The entries of ``keys`` — a lazy view for :class:`MediaLines` (nothing is read)."""
+    if isinstance(lines, MediaLines):
+        return lines.select(keys)
+    return {k: lines[k] for k in keys}
+
+
+def _content_json(parts: tuple[Any, ...], *, sent: bool) -> bytes:
+    """A row's user content as a JSON array of blocks: media as sent (base64 read now) or as keyed."""
+    out = []
+    for part in parts:
+        if isinstance(part, str):
+            out.append(b'{"text":%s,"type":"text"}' % _json.dumps(part))
+        elif isinstance(part, media.MediaRef):
+            out.append(part.block_json() if sent else part.key_json())
+        else:
+            out.append(_json.dumps_sorted(part))
+    return b"[" + b",".join(out) + b"]"
 
 
 def make_line(key: str, body: bytes) -> bytes:
@@ -423,6 +756,8 @@ def line_body(line: bytes) -> bytes:
 
 def plan_requests(rendered: Rendered, template: RequestTemplate) -> Plan:
     """Key every row's request and keep one batch entry per distinct key."""
+    if rendered.contents is not None:
+        return _plan_media(rendered.contents, rendered.skipped, template)
     prefix, suffix = template.prefix, template.suffix
     dumps = _json.dumps
     blake = hashlib.blake2b
@@ -441,16 +776,97 @@ def plan_requests(rendered: Rendered, template: RequestTemplate) -> Plan:
     return Plan(row_keys, lines, dict(rendered.skipped))
 
 
+def _plan_media(contents: list[tuple[Any, ...] | None], skipped: dict[int, str], template: RequestTemplate) -> Plan:
+    """Key requests with images or PDFs by their content: each file's bytes stand in by their
+    digest, so the same photo under two names is one request and a changed file a new one."""
+    prefix, suffix = template.prefix, template.suffix
+    if not template.content_at_top:
+        raise ConfigurationError(
+            "images and PDFs go in the user message's content, which this call already shapes "
+            "(prompt caching of a shared lead text): pass cache=False"
+        )
+    lines = MediaLines(prefix, suffix)
+    row_keys: list[str | None] = []
+    for parts in contents:
+        if parts is None:
+            row_keys.append(None)
+            continue
+        body = prefix + _content_json(parts, sent=False) + suffix
+        key = request_key(body)
+        if key not in lines:
+            size = len(make_line(key, body)) + sum(
+                p.block_size() - len(p.key_json()) for p in parts if isinstance(p, media.MediaRef)
+            )
+            lines.add(key, parts, size)
+        row_keys.append(key)
+    return Plan(row_keys, lines, dict(skipped))
+
+
 # --------------------------------------------------------------------------- chunks
 
 
-@dataclass
 class Chunk:
-    """One batch's worth of requests."""
+    """One batch's worth of requests.
 
-    keys: list[str]
-    body: bytes
-    """The whole ``{"requests": [...]}`` create body, ready to send."""
+    ``body`` is the whole ``{"requests": [...]}`` create body, ready to send. A chunk of
+    :class:`MediaLines` is ``streamed``: its body is built (files read, base64-encoded) each
+    time it is read, so hold on to it only as long as it takes to write it down.
+    """
+
+    def __init__(self, keys: list[str], body: bytes | None = None, *, lines: Mapping[str, bytes] | None = None) -> None:
+        self.keys = keys
+        self._body = body
+        self._lines = lines
+
+    @property
+    def streamed(self) -> bool:
+        return self._body is None
+
+    def stored(self) -> bytes | tuple[int, Iterator[bytes]]:
+        """The body as the store takes it: bytes, or for a streamed chunk ``(size, pieces)``
+        (entries built one at a time as the store writes them)."""
+        if self._body is not None:
+            return self._body
+        lines = self._lines
+        assert isinstance(lines, MediaLines)
+        keys = self.keys
+        total = _ENVELOPE_BYTES + sum(lines.size(k) for k in keys) + len(keys) - 1
+
+        def pieces() -> Iterator[bytes]:
+            yield b'{"requests":['
+            for i, key in enumerate(keys):
+                if i:
+                    yield b","
+                yield lines[key]
+            yield b"]}"
+
+        return total, pieces()
+
+    @property
+    def body(self) -> bytes:
+        if self._body is not None:
+            return self._body
+        lines = self._lines
+        assert lines is not None
+        if not isinstance(lines, MediaLines):
+            return _chunk(self.keys, [lines[k] for k in self.keys]).body
+        # One buffer of the final size, filled an entry at a time: a 256 MB body is never
+        # copied while it grows, and only one file's bytes are read at once.
+        total = _ENVELOPE_BYTES + sum(lines.size(k) for k in self.keys) + len(self.keys) - 1
+        buf = bytearray(total)
+        view = memoryview(buf)
+        at = len(b'{"requests":[')
+        view[:at] = b'{"requests":['
+        for i, key in enumerate(self.keys):
+            if i:
+                view[at:at + 1] = b","
+                at += 1
+            line = lines[key]
+            view[at:at + len(line)] = line
+            at += len(line)
+        view[at:] = b"]}"
+        view.release()
+        return buf  # type: ignore[return-value]  # bytes-like: sqlite3 and httpx take it as is
 
 
 def chunk_requests(
@@ -472,6 +888,8 @@ def chunk_requests(
         raise ConfigurationError(
             f"chunk_size {max_requests:,} is over the API's {MAX_BATCH_REQUESTS:,} requests per batch"
         )
+    if isinstance(lines, MediaLines):
+        return _chunk_sized(lines, max_requests, max_bytes)
     keys = list(lines)
     values = list(lines.values())
     chunks: list[Chunk] = []
@@ -492,6 +910,29 @@ def chunk_requests(
         size += cost
     if start < len(keys):
         chunks.append(_chunk(keys[start:], values[start:]))
+    return chunks
+
+
+def _chunk_sized(lines: MediaLines, max_requests: int, max_bytes: int) -> list[Chunk]:
+    """Cut :class:`MediaLines` into batches by their known sizes; bodies are built later."""
+    chunks: list[Chunk] = []
+    keys: list[str] = []
+    size = _ENVELOPE_BYTES
+    for key in lines:
+        cost = lines.size(key) + 1
+        if _ENVELOPE_BYTES + cost > max_bytes:
+            raise RequestTooLargeError(
+                f"one request is {cost - 1:,} bytes, more than a whole batch may be "
+                f"({max_bytes:,} bytes). Send fewer or smaller images in that row (request key {key}).",
+                size=cost - 1,
+            )
+        if keys and (len(keys) >= max_requests or size + cost > max_bytes):
+            chunks.append(Chunk(keys, lines=lines))
+            keys, size = [], _ENVELOPE_BYTES
+        keys.append(key)
+        size += cost
+    if keys:
+        chunks.append(Chunk(keys, lines=lines))
     return chunks
 
 

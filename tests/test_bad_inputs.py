@@ -28,6 +28,7 @@ from batchkit import (
     CellError,
     ColumnCollisionError,
     InvalidOptionError,
+    MediaError,
     MissingColumnError,
     NotAFrameError,
     OptionTypeError,
@@ -87,6 +88,28 @@ def price_file(content: str, name: str = "prices.json") -> Callable[[pd.DataFram
         return df.claude.estimate("{review}", prices=path)
 
     return call
+
+
+def media_cells(make: Callable[[Path], list[Any]], text: str = "Describe {photo:image}") -> Callable[
+        [pd.DataFrame, Path], Any]:
+    """A batch over a column of media cells that ``make`` writes into the test's folder."""
+    return lambda df, tmp: df.assign(photo=make(tmp)).claude.batch(text)
+
+
+def _image(tmp: Path, name: str, size: tuple[int, int] = (4, 4), fmt: str | None = None) -> str:
+    from PIL import Image
+
+    path = tmp / name
+    Image.new("RGB", size).save(path, format=fmt)
+    return str(path)
+
+
+def _pdf(tmp: Path, pages: int = 1) -> str:
+    from batchkit.media import text_pdf
+
+    path = tmp / f"doc{pages}.pdf"
+    path.write_bytes(text_pdf(["page"] * pages))
+    return str(path)
 
 
 def deep(levels: int) -> Any:
@@ -251,6 +274,31 @@ BAD = [
     Case("callable-raises", prompt(lambda row: row["revew"]), PromptError,
          ("raised KeyError", "row 0", "return None", "'review'")),
     Case("deep-cell", deep_cell, CellError, ("row 1", "'notes'", "nested too deep")),
+    # ---- images and PDFs (a missing file is no error: its row is skipped)
+    Case("media-bmp", media_cells(lambda t: [_image(t, "a.png"), _image(t, "b.bmp")]), MediaError,
+         ("row 1", "'photo'", "BMP data", "image/png", "set the cell to None")),
+    Case("media-text-file", media_cells(lambda t: [_image(t, "a.png"), __file__]), MediaError,
+         ("row 1", "unrecognised data", "Convert")),
+    Case("media-pdf-as-image", media_cells(lambda t: [_pdf(t), _pdf(t)]), MediaError,
+         ("row 0", "is a PDF", "use \\{…:pdf\\}")),
+    Case("media-image-as-pdf", media_cells(lambda t: [_image(t, "a.png")] * 2, "{photo:pdf}"), MediaError,
+         ("row 0", "image/png", "use \\{…:image\\}")),
+    Case("media-too-wide", media_cells(lambda t: [_image(t, "w.png", (8001, 1)), None]), MediaError,
+         ("row 0", "8001×1 px", "8000×8000", "resize")),
+    Case("media-too-many-pages", media_cells(lambda t: [_pdf(t, 101)] * 2, "{photo:media}"), MediaError,
+         ("101 pages", "100 per request")),
+    Case("media-cell-int", media_cells(lambda t: [1, 2]), CellError,
+         ("row 0", "file path, an http\\(s\\) URL, bytes or a Pillow image", "None")),
+    Case("media-too-many-images", lambda df, tmp: df.claude.batch(
+         lambda row: [Path(_image(tmp, "a.png"))] * 101), MediaError, ("101 images", "over the API's 100", "Split")),
+    Case("media-large-among-many", lambda df, tmp: df.claude.batch(
+         lambda row: [Path(_image(tmp, "a.png"))] * 20 + [Path(_image(tmp, "b.png", (2100, 2)))]), MediaError,
+         ("21 images", "2000×2000", "2100×2")),
+    Case("callable-bad-block", prompt(lambda row: [{"type": "audio", "data": "x"}]), PromptError,
+         ("type 'audio'", "'text', 'image', 'document'")),
+    Case("callable-block-no-source", prompt(lambda row: [{"type": "image", "data": "x"}]), PromptError,
+         ("no 'source' dict", "base64")),
+    Case("callable-empty-list", prompt(lambda row: []), PromptError, ("empty list", "return None")),
     # ---- output columns never replace input columns
     Case("output-is-input", batch(output="review"), ColumnCollisionError, ("'review'", "another output=", "drop")),
     Case("submit-output-is-input", submit(output="stars"), ColumnCollisionError, ("'stars'", "another output=")),

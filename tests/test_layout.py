@@ -21,7 +21,7 @@ PKG = Path(batchkit.__file__).resolve().parent
 ROOT = PKG.parent
 
 PURE = ("batchkit._json", "batchkit.requests", "batchkit.results", "batchkit.prices", "batchkit.pricing",
-        "batchkit.structured")
+        "batchkit.structured", "batchkit.media")
 NETWORK = ("anthropic", "httpx", "httpx2", "socket", "urllib.request", "batchkit.backend", "batchkit.backends")
 STORE = ("sqlite3", "batchkit.store")
 

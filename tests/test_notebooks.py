@@ -86,6 +86,7 @@ def _check_clean(book: Any) -> None:
 def test_notebooks_are_committed_without_outputs():
     assert [p.name for p in _notebooks()] == [
         "01_quickstart.ipynb", "02_classify_at_scale.ipynb", "03_cost_explorer.ipynb",
+        "04_images_and_pdfs.ipynb",
     ]
     for path in _notebooks():
         book = nbformat.read(path, as_version=4)
@@ -143,3 +144,16 @@ def test_cost_explorer_actual_cost_is_within_the_estimate(tmp_path_factory):
     assert found, "the notebook printed no actual-against-estimate line"
     actual, low, high = map(float, found.groups())
     assert low <= actual <= high
+
+
+@pytest.mark.slow
+def test_images_and_pdfs_classify_extract_and_refuse_bad_files(tmp_path_factory):
+    book, seconds = _run("04_images_and_pdfs.ipynb", tmp_path_factory)
+    _check_clean(book)
+    text = _text(book)
+    assert "120 requests for 130 rows" in text  # ten copies under other names: sent once
+    assert "width×height/750" in text  # the estimate says how images are priced
+    assert "answers matching their own photo: 1.0" in text
+    assert "INV-2024011" in text and "Float64" in text and "boolean" in text
+    assert "file not found" in text and "refused before sending: row 0, column 'photo'" in text
+    assert seconds < 30, f"images and PDFs took {seconds:.0f} s"

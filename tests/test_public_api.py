@@ -15,7 +15,7 @@ def test_public_names():
     assert sorted(batchkit.__all__) == sorted([
         "APIRefusedError", "BatchkitError", "BatchkitWarning", "BudgetExceededError", "CellError",
         "ColumnCollisionError", "ConfigurationError", "CostEstimate", "DEFAULT_MAX_TOKENS", "DEFAULT_MODEL",
-        "InvalidOptionError", "Job", "JobCost", "JobNotFoundError", "JobStateError", "MissingColumnError",
+        "InvalidOptionError", "Job", "JobCost", "JobNotFoundError", "JobStateError", "MediaError", "MissingColumnError",
         "NoCredentialsError", "NotAFrameError", "NotAStoreError", "OptionTypeError", "OutputPathError",
         "PromptError", "RequestTooLargeError", "ServerUnreachableError", "SpendLimitError", "Store",
         "StoreError", "StoreNotFoundError", "StoreReadOnlyError", "UnknownModelError", "UnknownOptionError",

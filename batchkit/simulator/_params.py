@@ -12,7 +12,9 @@ Token estimate (documented, used everywhere in the simulator)::
 
 where ``json`` is compact JSON with keys in the order sent.
 
-Images, documents and tool-use/tool-result blocks count 0. ``count_tokens`` returns the same
+Images and PDF documents count by the API's documented rules (:mod:`._media`: ``w×h/750``
+after scaling a long edge over 1568 px; a PDF page as an image of the page plus its text);
+tool-use/tool-result blocks count 0. ``count_tokens`` returns the same
 ``input`` number. Real tokenizers differ by model and language; this rule is stable and cheap,
 and batchkit's offline estimates use the same one.
 
@@ -32,6 +34,7 @@ from typing import Any
 import msgspec
 
 from ._json import encode
+from ._media import MediaCheck, check_media_block, check_request
 
 __all__ = ["Analysis", "ApiError", "analyze", "analyze_simple", "tok"]
 
@@ -292,6 +295,7 @@ def analyze(
     if not messages:
         raise _bad("messages: at least one message is required")
     last_m = len(messages) - 1
+    media = MediaCheck()
     for m, message in enumerate(messages):
         if not isinstance(message, dict):
             raise _bad(f"messages.{m}: Input should be a valid dictionary")
@@ -323,6 +327,8 @@ def analyze(
                 if not text:
                     raise _bad(f"messages.{m}.content.{b}.text: text content blocks must be non-empty")
                 cum += tok(text)
+            elif btype == "image" or btype == "document":
+                cum += check_media_block(block, f"messages.{m}.content.{b}", media, _bad)
             elif btype not in _BLOCK_TYPES:
                 raise _bad(f"messages.{m}.content.{b}.type: Input tag {btype!r} found using 'type' "
                            "does not match any of the expected tags")
@@ -331,6 +337,7 @@ def analyze(
                 breakpoints.append((cum, _ttl(cc, f"messages.{m}.content.{b}"), ordinal))
             ordinal += 1
 
+    check_request(media, _bad)
     top_cc = params.get("cache_control")
     if top_cc is not None:
         ttl = _ttl(top_cc, "")

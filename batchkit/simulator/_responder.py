@@ -45,6 +45,7 @@ from typing import Any
 import msgspec
 
 from ._json import _enc_hook, encode
+from ._media import media_answer
 from ._sentiment import polarity_lower
 
 __all__ = [
@@ -458,7 +459,18 @@ def default_responder(params: dict) -> str | dict:
 
 
 def default_answer(params: dict, mode: str) -> str | dict:
-    """:func:`default_responder`'s answer, for a request of known :func:`answer_mode`."""
+    """:func:`default_responder`'s answer, for a request of known :func:`answer_mode`.
+
+    A request with images or PDFs is answered from their content (:mod:`._media`)."""
+    last: dict = (params.get("messages") or ({},))[-1]
+    if type(last.get("content")) is list:
+        found = media_answer(params, mode, lambda: _default_answer(params, mode))
+        if found is not None:
+            return found
+    return _default_answer(params, mode)
+
+
+def _default_answer(params: dict, mode: str) -> str | dict:
     if mode == "text":
         return _text_answer(params)
     h = _hash(params)

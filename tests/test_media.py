@@ -1,0 +1,376 @@
+"""Images and PDFs in columns: placeholders, keys by content, limits before any call, batches
+cut by bytes, estimates by the API's token rules — end to end against the simulator, whose
+answers come from each file's content (an image's colour, a PDF's ``name: value`` lines).
+
+The images and PDFs are generated here (solid colours with Pillow; PDFs by
+:func:`batchkit.media.text_pdf`): see data/README.md.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+import batchkit
+from batchkit import CellError, MediaError, PromptError, calls, media
+from batchkit.simulator import Processing, SimConfig, Simulator
+from batchkit.store import Store
+
+COLOURS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 70, 220), "yellow": (240, 220, 40),
+           "purple": (140, 50, 170), "orange": (250, 140, 20)}
+FORMATS = ("PNG", "JPEG", "GIF", "WEBP")
+
+
+@pytest.fixture
+def sim() -> Simulator:
+    sim = Simulator(config=SimConfig(processing=Processing.instant()))
+    batchkit.set_default_client(sim.client())
+    return sim
+
+
+def make_images(folder: Path, n: int) -> pd.DataFrame:
+    """``n`` small distinct images of known colours in four formats; a frame of (path, colour)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    names = list(COLOURS)
+    rows = []
+    for i in range(n):
+        colour = names[i % len(names)]
+        fmt = FORMATS[(i // len(names)) % len(FORMATS)]
+        image = Image.new("RGB", (20 + i % 20, 10 + i // 20), COLOURS[colour])  # each its own size
+        path = folder / f"img_{i:04d}.{fmt.lower()}"
+        image.save(path, format=fmt)
+        rows.append((str(path), colour))
+    return pd.DataFrame(rows, columns=["photo", "colour"])
+
+
+def sent(sim: Simulator) -> int:
+    return int(sim.stats()["batch_requests_received"])
+
+
+def test_a_folder_of_images_is_classified_each_answer_its_own_image(sim: Simulator, tmp_path: Path):
+    df = make_images(tmp_path / "photos", 300)
+    # the same photos under other names: sent once
+    for i in range(0, 40, 2):
+        copy = tmp_path / "photos" / f"copy_of_{i}{Path(df.photo[i]).suffix}"
+        shutil.copy(df.photo[i], copy)
+    copies = pd.DataFrame({"photo": [str(p) for p in sorted((tmp_path / "photos").glob("copy_of_*"))]})
+    copies["colour"] = [df.colour[int(p.split("copy_of_")[1].split(".")[0])] for p in copies.photo]
+    frame = pd.concat([df, copies], ignore_index=True)
+
+    out = frame.claude.classify("Which colour is this product photo? {photo:image}", list(COLOURS),
+                                poll_interval=0.01, progress=False)
+
+    assert isinstance(out["label"].dtype, pd.CategoricalDtype)
+    assert list(out["label"].cat.categories) == list(COLOURS)
+    assert (out["label"].astype(str) == out["colour"]).all(), out[out["label"].astype(str) != out["colour"]]
+    assert sent(sim) == 300  # 320 rows, 20 of them copies of others under new names
+
+
+def test_a_changed_file_is_sent_again_an_unchanged_one_is_not(sim: Simulator, tmp_path: Path):
+    df = make_images(tmp_path, 12)
+    prompt = "Colour? {photo:image}"
+    first = df.claude.classify(prompt, list(COLOURS), poll_interval=0.01, progress=False)
+    assert sent(sim) == 12
+    Image.new("RGB", (24, 16), COLOURS["blue"]).save(df.photo[0], format="PNG")  # was red (same name)
+    again = df.claude.classify(prompt, list(COLOURS), poll_interval=0.01, progress=False)
+    assert sent(sim) == 13  # only the changed file
+    assert first.label[0] == "red" and again.label[0] == "blue"
+    assert (again.label[1:] == first.label[1:]).all()
+
+
+def test_pdfs_are_extracted_into_typed_columns(sim: Simulator, tmp_path: Path):
+    rows = []
+    for i in range(30):
+        pages = [f"ACME Corp\ninvoice_number: INV-{1000 + i}\ncustomer: Customer {i}",
+                 *[f"line items, page {p}" for p in range(1 + i % 3)],
+                 f"total: {i * 10.25:.2f}\nitems: {i + 1}\npaid: {'yes' if i % 2 else 'no'}"]
+        path = tmp_path / f"invoice_{i}.pdf"
+        path.write_bytes(media.text_pdf(pages, compress=bool(i % 2)))
+        rows.append((str(path), len(pages)))
+    df = pd.DataFrame(rows, columns=["scan", "n_pages"])
+
+    out = df.claude.extract("Extract the invoice fields. {scan:pdf}",
+                            {"invoice_number": str, "customer": str, "total": float, "items": int, "paid": bool},
+                            poll_interval=0.01, progress=False)
+
+    assert str(out["invoice_number"].dtype) == "string" and str(out["total"].dtype) == "Float64"
+    assert str(out["items"].dtype) == "Int64" and str(out["paid"].dtype) == "boolean"
+    assert list(out["invoice_number"]) == [f"INV-{1000 + i}" for i in range(30)]
+    assert list(out["customer"]) == [f"Customer {i}" for i in range(30)]
+    assert list(out["total"]) == [round(i * 10.25, 2) for i in range(30)]
+    assert list(out["items"]) == [i + 1 for i in range(30)]
+    assert list(out["paid"]) == [bool(i % 2) for i in range(30)]
+
+
+def test_text_before_and_after_a_placeholder_becomes_text_blocks(tmp_path: Path):
+    df = make_images(tmp_path, 2)
+    df["sku"] = ["A1", "B2"]
+    call = calls.prepare(df, "Product {sku}:\n{photo:image}\nName its colour.", output="o", model="claude-haiku-4-5")
+    params = json.loads(call.plan.body(call.plan.row_keys[0]))
+    blocks = params["messages"][0]["content"]
+    assert [b["type"] for b in blocks] == ["text", "image", "text"]
+    assert blocks[0]["text"] == "Product A1:\n" and blocks[2]["text"] == "\nName its colour."
+    assert blocks[1]["source"]["media_type"] == "image/png"
+    assert blocks[1]["source"]["data"] == media.read_cell(df.photo[0], "image").block()["source"]["data"]
+
+
+def test_cells_may_be_paths_bytes_pillow_images_or_urls(sim: Simulator, tmp_path: Path):
+    path = tmp_path / "red.png"
+    Image.new("RGB", (20, 20), COLOURS["red"]).save(path)
+    buf = io.BytesIO()
+    Image.new("RGB", (20, 20), COLOURS["green"]).save(buf, format="JPEG")
+    df = pd.DataFrame({"img": [path, buf.getvalue(), Image.new("RGB", (20, 20), COLOURS["blue"]),
+                               "https://example.com/cat.jpg", None, str(tmp_path / "gone.png")]})
+    call = calls.prepare(df, "{img:image}", output="o", model="claude-haiku-4-5")
+    assert call.plan.skipped == {4: "missing value in column 'img'",
+                                 5: f"column 'img': file not found: {tmp_path / 'gone.png'}"}
+    url = json.loads(call.plan.body(call.plan.row_keys[3]))["messages"][0]["content"][0]
+    assert url == {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.jpg"}}
+
+    with pytest.warns(batchkit.BatchkitWarning, match="2 skipped on purpose"):
+        out = df.claude.classify("{img:image}", list(COLOURS), poll_interval=0.01, progress=False)
+    assert list(out.label[:3]) == ["red", "green", "blue"]
+    assert out.label[4:].isna().all()
+
+
+def test_a_prompt_function_may_return_content_blocks(sim: Simulator, tmp_path: Path):
+    df = make_images(tmp_path, 6)
+
+    def prompt(row: pd.Series) -> list:
+        return ["Two photos; name the first one's colour.", Path(row.photo), Path(df.photo[5])]
+
+    out = df.claude.classify(prompt, list(COLOURS), poll_interval=0.01, progress=False)
+    assert (out["label"].astype(str) == df["colour"]).all()
+    with pytest.raises(PromptError, match="type 'video'"):
+        df.claude.batch(lambda row: [{"type": "video", "url": "x"}])
+
+
+def test_limits_are_checked_before_any_call_naming_the_row(sim: Simulator, tmp_path: Path):
+    wide = tmp_path / "wide.png"
+    Image.new("L", (8001, 2)).save(wide)
+    bmp = tmp_path / "photo.bmp"
+    Image.new("RGB", (4, 4)).save(bmp)
+    pdf = tmp_path / "doc.pdf"
+    pdf.write_bytes(media.text_pdf(["hello"]))
+    long_pdf = tmp_path / "long.pdf"
+    long_pdf.write_bytes(media.text_pdf(["p"] * 101))
+    ok = tmp_path / "ok.png"
+    Image.new("RGB", (4, 4)).save(ok)
+    cases = [
+        (ok, wide, "{x:image}", "8001×2 px, over the API's 8000×8000"),
+        (ok, bmp, "{x:image}", "BMP data, not a type the API accepts"),
+        (ok, pdf, "{x:image}", "is a PDF, in an {…:image} placeholder"),
+        (pdf, ok, "{x:pdf}", "is an image \\(image/png\\), in a {…:pdf} placeholder"),
+        (ok, long_pdf, "{x:media}", "101 pages, over the API's 100"),
+    ]
+    for good, bad, prompt, words in cases:
+        df = pd.DataFrame({"x": [str(good), str(bad)]})
+        with pytest.raises(MediaError, match=words) as info:
+            df.claude.batch(prompt)
+        assert info.value.row == 1 and info.value.column == "x"
+        assert "row 1, column 'x'" in str(info.value) and "set the cell to None" in str(info.value)
+    with pytest.raises(CellError, match="must be a file path, an http\\(s\\) URL, bytes or a Pillow image"):
+        pd.DataFrame({"x": [3]}).claude.batch("{x:image}")
+    big = tmp_path / "big.png"
+    Image.new("RGB", (2001, 2)).save(big)
+    with pytest.raises(MediaError, match=r"21 images .* at most 2000×2000"):
+        pd.DataFrame({"x": [str(ok)]}).claude.batch(lambda row: [Path(ok)] * 20 + [big])
+    with pytest.raises(MediaError, match="101 images, over the API's 100"):
+        pd.DataFrame({"x": [str(ok)]}).claude.batch(lambda row: [Path(ok)] * 101)
+    assert sim.stats()["batches_created"] == 0
+
+
+def test_images_are_cut_into_batches_by_bytes(sim: Simulator, tmp_path: Path):
+    rng = __import__("numpy").random.default_rng(0)
+    paths = []
+    for i in range(24):
+        path = tmp_path / f"noise_{i}.png"
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype="uint8")).save(path)  # ~12 KB, incompressible
+        paths.append(str(path))
+    df = pd.DataFrame({"p": paths})
+    size = sum(Path(p).stat().st_size for p in paths)
+    limit = 60_000
+    out = df.claude.batch("Describe {p:image}", chunk_bytes=limit, poll_interval=0.01, progress=False)
+    assert out["response"].notna().all()
+    batches = Store.resolve(out.attrs["batchkit_store"]).batches()
+    assert len(batches) >= size * 4 / 3 / limit  # base64 makes them a third larger
+    assert sum(b["n_requests"] for b in batches) == 24
+    for b in batches:
+        assert len(Store.resolve(out.attrs["batchkit_store"]).batch_body(b["id"])) <= limit
+
+
+def test_estimate_prices_images_and_pdfs_by_the_documented_rules(tmp_path: Path):
+    rows = []
+    for i, (w, h) in enumerate([(1000, 1000), (3136, 1568), (300, 200)]):
+        path = tmp_path / f"i{i}.png"
+        Image.new("RGB", (w, h), (i, 0, 0)).save(path)
+        rows.append(str(path))
+    pdf = tmp_path / "doc.pdf"
+    pdf.write_bytes(media.text_pdf(["a", "b", "c"]))
+    df = pd.DataFrame({"f": [*rows, str(pdf)]})
+    guess = df.claude.estimate("{f:media}", model="claude-haiku-4-5", typical_output_tokens=10)
+    # 1334 + 1640 (scaled to 1568×784) + 80, and three Letter pages at 2534 each
+    media_tokens = 1334 + 1640 + 80 + 3 * 2534
+    assert guess.token_source == "offline"
+    assert guess.input_tokens == media_tokens + 4 * (3 + 4)  # and each request's and message's overhead
+    assert any("width×height/750" in note for note in guess.notes)
+
+
+def test_count_tokens_sees_the_images_too(sim: Simulator, tmp_path: Path):
+    path = tmp_path / "a.png"
+    Image.new("RGB", (1000, 1000), (1, 2, 3)).save(path)
+    df = pd.DataFrame({"f": [str(path)]})
+    counted = df.claude.estimate("{f:image}", model="claude-haiku-4-5", client=sim.client())
+    offline = df.claude.estimate("{f:image}", model="claude-haiku-4-5")
+    assert counted.token_source == "count_tokens"
+    assert counted.input_tokens == offline.input_tokens
+
+
+def test_blocks_a_prompt_function_returns_are_priced_too(tmp_path: Path):
+    import base64
+
+    buf = io.BytesIO()
+    Image.new("RGB", (1500, 750)).save(buf, format="JPEG")
+    block = {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg",
+                                         "data": base64.b64encode(buf.getvalue()).decode()}}
+    df = pd.DataFrame({"t": ["a"]})
+    guess = df.claude.estimate(lambda row: [block, "Describe it."], model="claude-haiku-4-5")
+    assert guess.input_tokens == 3 + 4 + 1500 + 3  # 1500×750/750, and "Describe it." is 3 tokens
+
+
+def test_entry_sizes_are_known_before_any_entry_is_built(tmp_path: Path):
+    pdf = tmp_path / "d.pdf"
+    pdf.write_bytes(media.text_pdf(["été: 3 \"quoted\"", "two"]))
+    df = make_images(tmp_path, 8)
+    df["other"] = [str(pdf), b"GIF89a\x05\x00\x03\x00" + bytes(20), "https://example.com/a b.png?x=\"1\"", *df.photo[:5]]
+    df["note"] = ["naïve \"text\" \\ with escapes", "", "x", "y", "z", "w", "v", "\n"]
+    call = calls.prepare(df, "{note} {photo:image} then {other:media} {note}", output="o",
+                         model="claude-haiku-4-5", system="Be brief.")
+    lines = call.plan.lines
+    assert isinstance(lines, batchkit.requests.MediaLines)
+    for key in lines:
+        line = lines[key]
+        assert len(line) == lines.size(key), key
+        assert json.loads(line)["custom_id"] == key
+    chunks = batchkit.requests.chunk_requests(lines, max_bytes=3_000)
+    assert len(chunks) > 1
+    for chunk in chunks:
+        size, pieces = chunk.stored()
+        body = b"".join(pieces)
+        assert len(body) == size == len(chunk.body) <= 3_000
+        assert [r["custom_id"] for r in json.loads(body)["requests"]] == chunk.keys
+
+
+def test_media_errors_skip_leaves_refused_files_out_with_the_reason(sim: Simulator, tmp_path: Path):
+    df = make_images(tmp_path, 4)
+    Image.new("RGB", (4, 4)).save(tmp_path / "scan.bmp")
+    Image.new("L", (8001, 2)).save(tmp_path / "wide.png")
+    df.loc[1, "photo"] = str(tmp_path / "scan.bmp")
+    df.loc[2, "photo"] = str(tmp_path / "wide.png")
+    with pytest.raises(MediaError, match="row 1"):
+        df.claude.classify("{photo:image}", list(COLOURS), poll_interval=0.01, progress=False)
+    with pytest.warns(batchkit.BatchkitWarning, match="2 skipped on purpose"):
+        out = df.claude.classify("{photo:image}", list(COLOURS), media_errors="skip", poll_interval=0.01,
+                                 progress=False)
+    assert out.label.isna().tolist() == [False, True, True, False]
+    assert (out.label[[0, 3]].astype(str) == df.colour[[0, 3]]).all()
+    call = calls.prepare(df, "{photo:image}", output="o", model="claude-haiku-4-5", media_errors="skip")
+    assert call.plan.skipped == {
+        1: "column 'photo': the cell is BMP data, not a type the API accepts (image/jpeg, image/png, image/gif, "
+           "image/webp or application/pdf)",
+        2: "column 'photo': the cell is an image of 8001×2 px, over the API's 8000×8000",
+    }
+    many = pd.DataFrame({"x": [1, 2]})
+    call = calls.prepare(many, lambda row: [Path(df.photo[0])] * (101 if row.x == 1 else 1), output="o",
+                         model="claude-haiku-4-5", media_errors="skip")
+    assert call.plan.skipped == {0: "its request holds 101 images, over the API's 100 per request"}
+    assert call.plan.row_keys[1] is not None
+
+
+MEDIA_CHILD = """
+import sys
+import anthropic, pandas as pd
+import batchkit
+base_url, store, folder = sys.argv[1:4]
+client = anthropic.Anthropic(base_url=base_url, api_key="sk-sim-test")
+df = pd.read_csv(folder + "/photos.csv")
+out = df.claude.classify("Colour? {photo:image}", sorted(set(df.colour)), client=client, store=store,
+                         poll_interval=0.05, chunk_bytes=4_000, progress=False)
+print("MATCHED", int((out.label.astype(str) == out.colour).sum()))
+"""
+
+
+@pytest.mark.slow
+def test_an_image_job_killed_after_its_first_create_resumes_from_the_stored_bodies(tmp_path: Path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from batchkit.simulator import spawn
+
+    df = make_images(tmp_path, 12)
+    df.to_csv(tmp_path / "photos.csv", index=False)
+    store = str(tmp_path / "jobs.sqlite3")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "BATCHKIT_CRASH"))}
+
+    def child(**extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", MEDIA_CHILD, sim.base_url, store, str(tmp_path)],
+                              capture_output=True, text=True, env={**env, **extra}, timeout=90)
+
+    with spawn(processing=Processing(fixed_latency=0.2, per_request=0.0)) as sim:
+        crashed = child(BATCHKIT_CRASH_AT="after_create")  # the first batch created, the rest only written down
+        assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+        planned = Store.resolve(store).batches()
+        assert len(planned) >= 3 and sum(b["state"] == "submitting" for b in planned) >= 2
+        resumed = child()
+        assert resumed.returncode == 0, resumed.stderr
+        assert "MATCHED 12" in resumed.stdout
+        stats = sim.stats()
+    assert stats["batches_created"] == len(planned)  # the stored bodies, each created once
+    assert stats["batch_requests_received"] == 12
+
+
+def test_pdf_pages_are_found_in_compressed_object_streams_too():
+    import zlib
+
+    objects = b"<< /Type /Pages /Kids [4 0 R 5 0 R 6 0 R] /Count 3 >> << /Type /Page >> << /Type /Page >>"
+    packed = zlib.compress(objects)
+    pdf = (b"%PDF-1.5\n3 0 obj\n<< /Type /ObjStm /N 3 /First 0 /Length " + str(len(packed)).encode()
+           + b" /Filter /FlateDecode >>\nstream\n" + packed + b"\nendstream\nendobj\n%%EOF\n")
+    assert media.pdf_pages(pdf) == 3
+    buf = io.BytesIO()  # Pillow writes PDFs too: one page per image
+    Image.new("RGB", (100, 100)).save(buf, format="PDF", save_all=True, append_images=[Image.new("RGB", (9, 9))] * 4)
+    assert media.pdf_pages(buf.getvalue()) == 5
+    assert media.pdf_pages(media.text_pdf(["a"] * 7, compress=True)) == 7
+
+
+def test_the_media_module_examples_hold():
+    import doctest
+
+    assert doctest.testmod(media).failed == 0
+
+
+def test_a_damaged_image_skips_its_row(sim: Simulator, tmp_path: Path):
+    df = make_images(tmp_path, 3)
+    Path(df.photo[1]).write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(4))  # a PNG cut short
+    call = calls.prepare(df, "{photo:image}", output="o", model="claude-haiku-4-5")
+    assert call.plan.skipped == {1: f"column 'photo': cannot read the size of the image/png image {df.photo[1]} "
+                                    "from its header (damaged or truncated?)"}
+
+
+def test_a_long_system_prompt_is_cached_in_image_calls(tmp_path: Path):
+    df = make_images(tmp_path, 3)
+    system = "You tag product photos by their main colour. " * 400  # well over 4,096 tokens
+    call = calls.prepare(df, "Colour? {photo:image}", output="o", model="claude-haiku-4-5", system=system)
+    params = json.loads(call.plan.body(call.plan.row_keys[0]))
+    assert call.cached and params["system"][-1]["cache_control"]["type"] == "ephemeral"
+    assert [b["type"] for b in params["messages"][0]["content"]] == ["text", "image"]
+    short = calls.prepare(df, "Colour? {photo:image}", output="o", model="claude-haiku-4-5", system="Be brief.")
+    assert not short.cached and "cache_control" not in short.plan.body(short.plan.row_keys[0]).decode()
