@@ -32,6 +32,7 @@ import pandas as pd
 
 from . import _json, backend
 from .backends.tokens import count_tokens
+from .calibration import measure
 from .errors import (
     ColumnCollisionError,
     NotAFrameError,
@@ -45,10 +46,12 @@ from .options import JobSpec, Options
 from .pricing import (
     CostEstimate,
     TokenSource,
+    cache_hit_range,
     estimate_cost,
     estimate_request_tokens,
     estimate_tokens,
     load_prices,
+    schema_output_tokens,
     shared_prefix_tokens,
 )
 from .requests import (
@@ -65,10 +68,6 @@ from .structured import OutputSpec
 
 __all__ = ["Call", "estimate", "prepare", "submit"]
 
-PRIME_HIT_RATE = (0.9, 1.0)
-"""Hit rate a primed batch can expect: every request after the primer reads the prefix."""
-AUTO_HIT_RATE = (0.3, 0.98)
-"""Best-effort hit rate without priming (the docs quote roughly 30%–98%)."""
 OFFLINE_SAMPLE = 5000
 """Requests whose tokens are counted offline; the total is scaled from them."""
 
@@ -361,9 +360,12 @@ def estimate(
     if call.cached and to_send:
         prefix = shared_prefix_tokens(_json.loads(plan.body(to_send[0])))
         prefix = min(prefix, input_tokens // len(to_send))
-    hit_rate = options.hit_rate
-    if hit_rate is None:
-        hit_rate = PRIME_HIT_RATE if call.spec.run.cache == "prime" else AUTO_HIT_RATE
+    hit_rate: tuple[float, float] | None = options.hit_rate
+    typical_hit: float | None = None
+    bound_hit = 0.0
+    if hit_rate is None:  # from what priming and the batch's size make likely
+        worst, typical_hit, best = cache_hit_range(len(to_send), primed=call.spec.run.cache == "prime")
+        hit_rate, bound_hit = (worst, best), worst
     if call.model not in run.prices:
         raise UnknownModelError(
             f"no price for model {call.model!r}, so there is no cost to estimate (check_model=False sends it "
@@ -371,7 +373,9 @@ def estimate(
             f"prices={{{call.model!r}: {{'input': 3.0, 'output': 15.0}}}}.",
             model=call.model,
         )
-    return estimate_cost(
+    output = _output_figures(call, options.typical_output_tokens)
+    calibrated_on = output.pop("calibrated_on", None)
+    guess = estimate_cost(
         model=call.model,
         rows=len(call.plan.row_keys),
         rows_skipped=len(call.plan.skipped),
@@ -380,8 +384,42 @@ def estimate(
         input_tokens=input_tokens,
         max_tokens=call.spec.max_tokens,
         shared_prefix_tokens=prefix,
-        typical_output_tokens=options.typical_output_tokens,
         token_source=source,
         hit_rate=hit_rate,
+        typical_hit_rate=typical_hit,
+        bound_hit_rate=bound_hit,
         prices=run.prices,
+        **output,
     )
+    return dataclasses.replace(guess, calibrated_on=calibrated_on) if calibrated_on else guess
+
+
+def _output_figures(call: Call, given: int | None) -> dict[str, Any]:
+    """The output figures of a call's estimate (keyword arguments of :func:`estimate_cost`).
+
+    Measured on ``calibrate=`` when given (typical: the sample's mean; range: what the sample
+    supports), else from the output schema for ``classify``/``extract`` (the longest valid answer
+    bounds it, the label set gives the typical), else ``typical_output_tokens`` or a guess.
+    """
+    figures: dict[str, Any] = {"typical_output_tokens": given}
+    if call.spec.output_spec is not None:
+        typical, longest = schema_output_tokens(call.spec.output_spec["schema"])
+        figures.update(output_basis="schema" if given is None else "given", output_bound=longest)
+        if given is None:
+            figures["typical_output_tokens"] = typical
+            if longest is not None:
+                figures["output_range"] = (typical, longest)
+    source = call.options.run.calibrate
+    if source is None:
+        return figures
+    measured = measure(source, model=call.model, prompt=call.spec.prompt, kind=call.kind)
+    low, high = measured.output_range()
+    bound = measured.output_bound()
+    if figures.get("output_bound") is not None:
+        bound = min(bound, figures["output_bound"])
+    return {
+        "typical_output_tokens": measured.output_mean, "output_range": (low, high), "output_bound": bound,
+        "output_basis": "measured", "calibrated_on": measured.source,
+        "extra_notes": (f"Calibrated on {measured.source}: {measured.output_mean:.1f} output tokens per "
+                        f"answer on average; the range is what that sample supports.",),
+    }

@@ -62,6 +62,7 @@ __all__ = [
     "PriceTable",
     "break_even_hit_rate",
     "break_even_rows",
+    "cache_hit_range",
     "caching_savings",
     "default_typical_output_tokens",
     "estimate_cost",
@@ -71,6 +72,7 @@ __all__ = [
     "load_prices",
     "savings_vs_prefix",
     "savings_vs_rows",
+    "schema_output_tokens",
     "shared_prefix_tokens",
     "usage_cost",
     "usage_cost_frame",
@@ -382,6 +384,132 @@ def default_typical_output_tokens(max_tokens: int) -> int:
     return max(1, min(max_tokens, 1024, math.ceil(max_tokens / 4)))
 
 
+_STRING_TYPICAL_CHARS = 24
+"""A free string field's typical answer: a name or a short phrase, three or four words."""
+_ARRAY_TYPICAL_ITEMS = 2
+_NUMBER_CHARS = {"integer": (3, 20), "number": (6, 24), "boolean": (4.5, 5), "null": (4, 4)}
+_FORMAT_CHARS = {"date": 12, "date-time": 22, "time": 10, "uuid": 38}
+
+
+def _json_len(value: Any) -> int:
+    return len(_json.dumps(value))
+
+
+def _schema_chars(node: Any, defs: Mapping[str, Any], depth: int = 0) -> tuple[float, float | None]:
+    """(typical, longest) length in bytes of a compact JSON value valid against ``node``;
+    longest is None when the schema does not bound it (a free string, an open list)."""
+    if not isinstance(node, Mapping) or depth > 16:
+        return float(_STRING_TYPICAL_CHARS), None
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        return _schema_chars(defs.get(ref.rsplit("/", 1)[1], {}), defs, depth + 1)
+    if "const" in node:
+        n = _json_len(node["const"])
+        return float(n), float(n)
+    if node.get("enum"):
+        sizes = [_json_len(v) for v in node["enum"]]
+        return sum(sizes) / len(sizes), float(max(sizes))
+    for key in ("anyOf", "oneOf"):
+        if node.get(key):
+            options = [_schema_chars(o, defs, depth + 1) for o in node[key]]
+            real = [o for o, sub in zip(options, node[key], strict=True)
+                    if not (isinstance(sub, Mapping) and sub.get("type") == "null")] or options
+            longest = [o[1] for o in options]
+            return real[0][0], None if None in longest else max(x for x in longest if x is not None)
+    kind = node.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind is None:
+        kind = "object" if "properties" in node else "array" if "items" in node else "string"
+    if kind == "object":
+        props = node.get("properties") or {}
+        typical = longest = 1.0 if props else 2.0  # the braces, less the last comma
+        bounded = True
+        for name, sub in props.items():
+            t, m = _schema_chars(sub, defs, depth + 1)
+            key = _json_len(name) + 2  # "name": and a comma after the value
+            typical += key + t
+            if m is None:
+                bounded = False
+            else:
+                longest += key + m
+        if node.get("additionalProperties") not in (None, False):
+            bounded = False
+        return typical, longest if bounded else None
+    if kind == "array":
+        t, m = _schema_chars(node.get("items", {}), defs, depth + 1)
+        lo = int(node.get("minItems", 0))
+        cap = node.get("maxItems")
+        items = node.get("items", {})
+        if cap is None and node.get("uniqueItems") and isinstance(items, Mapping) and items.get("enum"):
+            cap = len(items["enum"])
+        typical_items = max(lo, min(_ARRAY_TYPICAL_ITEMS, cap if cap is not None else _ARRAY_TYPICAL_ITEMS))
+        typical = 2 + typical_items * (t + 1)
+        longest = None if cap is None or m is None else 2 + int(cap) * (m + 1)
+        return typical, longest
+    if kind == "string":
+        fmt = node.get("format")
+        if fmt in _FORMAT_CHARS:
+            n = float(_FORMAT_CHARS[fmt])
+            return n, n
+        cap = node.get("maxLength")
+        typical = float(_STRING_TYPICAL_CHARS)
+        if cap is not None:
+            typical = min(typical, 2 + int(cap))
+            return typical, 2.0 + 4 * int(cap)  # quotes + up to 4 UTF-8 bytes a character
+        return typical, None
+    return _NUMBER_CHARS.get(str(kind), (float(_STRING_TYPICAL_CHARS), None))
+
+
+def schema_output_tokens(schema: Mapping[str, Any]) -> tuple[float, int | None]:
+    """Output tokens of an answer to a JSON schema: ``(typical, longest)`` per request.
+
+    The longest valid answer bounds the output whenever the schema bounds every value (labels
+    from an enum, numbers, booleans, dates, strings with ``maxLength``, lists with
+    ``maxItems`` or unique enum items); it is None when a value is free (a free string, an
+    open list), and then ``max_tokens`` is the bound. The typical answer takes every label as
+    likely as the others, a free string as a short phrase (about 24 bytes) and a list as two
+    items. Tokens by the offline rule (≈4 UTF-8 bytes a token, as the simulator counts them);
+    calibrate on a sample for the real tokenizer.
+
+    >>> schema = {"type": "object", "properties": {"label": {"enum": ["negative", "positive"]}}}
+    >>> schema_output_tokens(schema)
+    (5.375, 5)
+    """
+    typical, longest = _schema_chars(schema, schema.get("$defs", {}) or {})
+    # a request's output tokens are ceil(bytes / 4): on average a quarter token over bytes / 4
+    return (typical + 1.5) / 4, None if longest is None else math.ceil(longest / 4)
+
+
+ASSUMED_CONCURRENCY = (20, 100, 500)
+"""Requests of one batch that start at the same moment (low, typical, high): batchkit's
+assumption where the API documents none; they all miss a cache nobody has written yet."""
+PRIMED_HIT_RATE = (0.9, 1.0, 1.0)
+"""(worst, typical, best) hit rate of a primed batch: every request after the primer reads the
+prefix, unless the cache drops it (best effort)."""
+
+
+def cache_hit_range(requests: int, *, primed: bool) -> tuple[float, float, float]:
+    """(worst, typical, best) share of requests that read a shared cached prefix.
+
+    Primed (``cache="prime"``): :data:`PRIMED_HIT_RATE`. Not primed: the first requests of a
+    batch run at once and all miss (nobody has written the prefix yet), later ones read it, so
+    the share that hits is ``1 - concurrency / requests`` over :data:`ASSUMED_CONCURRENCY` —
+    a small batch hardly hits at all, a large one almost always does.
+
+    >>> [round(h, 3) for h in cache_hit_range(2000, primed=False)]
+    [0.75, 0.95, 0.99]
+    >>> cache_hit_range(50, primed=False)
+    (0.0, 0.0, 0.6)
+    """
+    if primed:
+        return PRIMED_HIT_RATE
+    if requests <= 0:
+        return 0.0, 0.0, 0.0
+    worst, typical, best = (max(0.0, 1.0 - c / requests) for c in reversed(ASSUMED_CONCURRENCY))
+    return worst, typical, best
+
+
 @dataclass(frozen=True)
 class ModeCost:
     """Dollars for one way of running the job."""
@@ -428,6 +556,12 @@ class CostEstimate:
     modes: tuple[ModeCost, ...]
     notes: tuple[str, ...] = ()
     prices_as_of: str = PRICES_AS_OF
+    output_bound: int | None = None
+    """The most output tokens a request can take (``max_tokens``, or less when the schema bounds it)."""
+    output_basis: str | None = None
+    """Where the output figures come from: ``"schema"``, ``"measured"``, ``"given"`` or None (a guess)."""
+    calibrated_on: str | None = None
+    """What the estimate was calibrated on (``estimate(..., calibrate=...)``), or None."""
 
     def __getitem__(self, mode: str) -> ModeCost:
         for cost in self.modes:
@@ -449,7 +583,7 @@ class CostEstimate:
         raise BudgetExceededError(
             f"The {MODE_LABELS[mode]} run could cost up to {_usd(bound)}, over max_cost={_usd(max_cost)}: "
             f"{self.requests:,} requests, {self.input_tokens:,} input tokens ({self._token_note()}), "
-            f"every answer {self.max_tokens:,} tokens long{hits}. Typical estimate {_usd(cost.typical)} "
+            f"every answer {self._bound:,} tokens long{hits}. Typical estimate {_usd(cost.typical)} "
             f"(range {_usd(cost.low)}–{_usd(cost.high)}). Lower max_tokens, send fewer rows, or raise max_cost.",
             limit=max_cost,
             estimate=bound,
@@ -464,7 +598,7 @@ class CostEstimate:
                 "input_tokens": self.input_tokens,
                 "cached_prefix_tokens": self.cached_prefix_tokens if c.mode.startswith("batch+") else 0,
                 "output_tokens_typical": self.requests * self.typical_output_tokens,
-                "output_tokens_max": self.requests * self.max_tokens,
+                "output_tokens_max": self.requests * self._bound,
             }
             for c in self.modes
         ]
@@ -475,6 +609,10 @@ class CostEstimate:
         from .plots import plot_estimate
 
         return plot_estimate(self, ax=ax)
+
+    @property
+    def _bound(self) -> int:
+        return self.output_bound if self.output_bound is not None else self.max_tokens
 
     # -- display
 
@@ -488,15 +626,19 @@ class CostEstimate:
 
     def _summary(self) -> list[str]:
         dupes = self.rows - self.rows_skipped - self.unique_requests
-        guess = ", a guess" if self.typical_output_assumed else ""
+        basis = {"schema": ", from the output schema", "measured": ", measured",
+                 "given": ", your figure"}.get(self.output_basis or "", "")
+        guess = ", a guess" if self.typical_output_assumed else basis
         typical = f"{self.typical_output_tokens:,}{guess}"
         lines = [
             (f"{self.model}: {self.requests:,} requests to send ({self.rows:,} rows: "
              f"{self.rows_skipped:,} skipped, {dupes:,} duplicates, "
              f"{self.already_answered:,} already answered)"),
             (f"input {self.input_tokens:,} tokens ({self._token_note()}); output up to "
-             f"{self.max_tokens:,} tokens per request (typical {typical})"),
+             f"{self._bound:,} tokens per request (typical {typical})"),
         ]
+        if self.calibrated_on:
+            lines.append(f"calibrated on {self.calibrated_on}")
         if self.cached_prefix_tokens:
             lo, hi = self.hit_rate
             lines.append(f"cached prefix {self.cached_prefix_tokens:,} tokens per request; cache hit "
@@ -568,10 +710,16 @@ def estimate_cost(
     rows_skipped: int = 0,
     already_answered: int = 0,
     shared_prefix_tokens: int = 0,
-    typical_output_tokens: int | None = None,
+    typical_output_tokens: float | None = None,
     token_source: TokenSource = "offline",
     hit_rate: float | tuple[float, float] = (0.3, 0.98),
     prices: PriceSource = None,
+    typical_hit_rate: float | None = None,
+    output_range: tuple[float, float] | None = None,
+    output_bound: int | None = None,
+    bound_hit_rate: float = 0.0,
+    output_basis: str | None = None,
+    extra_notes: Sequence[str] = (),
 ) -> CostEstimate:
     """Dollars under standard, batch, batch + 5 min cache and batch + 1 h cache.
 
@@ -587,7 +735,16 @@ def estimate_cost(
             :func:`default_typical_output_tokens` (flagged as a guess).
         hit_rate: (worst, best) fraction of requests that read the cache; the caching modes'
             ``low`` uses the best, ``typical`` the midpoint, ``high`` the worst, and
-            ``upper_bound`` assumes no hit at all. See the module docstring for the model.
+            ``upper_bound`` assumes ``bound_hit_rate`` (default: no hit at all). See the module
+            docstring for the model.
+        typical_hit_rate: the hit rate of the ``typical`` figure (default: the middle of ``hit_rate``).
+        output_range: (fewest, most) output tokens per request that are likely — for the
+            ``low`` and ``high`` figures (default: the typical length and ``output_bound``).
+        output_bound: the most output tokens a request can take (default ``max_tokens``; less
+            when the output schema bounds the answer) — for ``high`` and ``upper_bound``.
+        output_basis: where the output figures come from (``"schema"``, ``"measured"``, …);
+            with one given, the typical length is not flagged as a guess.
+        extra_notes: more notes to show with the estimate (e.g. what it was calibrated on).
 
     >>> e = estimate_cost(model="claude-sonnet-4-5", rows=100_000, unique_requests=100_000,
     ...                   input_tokens=50_000_000, max_tokens=200, typical_output_tokens=200)
@@ -612,31 +769,42 @@ def estimate_cost(
     if requests and shared_prefix_tokens * requests > input_tokens:
         raise ValueError("shared_prefix_tokens × requests is more than input_tokens "
                          "(which includes the prefix)")
-    assumed = typical_output_tokens is None
-    typical_out = (default_typical_output_tokens(max_tokens) if typical_output_tokens is None
-                   else min(int(typical_output_tokens), max_tokens))
+    assumed = typical_output_tokens is None and output_basis is None
+    bound = max_tokens if output_bound is None else max(1, min(int(output_bound), max_tokens))
+    typical_exact: float = (default_typical_output_tokens(max_tokens) if typical_output_tokens is None
+                            else min(float(typical_output_tokens), bound))
+    typical_out = max(1, round(typical_exact))
+    out_lo, out_hi = output_range if output_range is not None else (typical_exact, bound)
+    out_lo, out_hi = min(out_lo, typical_exact), min(max(out_hi, typical_exact), bound)
+    mid = (lo + hi) / 2 if typical_hit_rate is None else min(hi, max(lo, typical_hit_rate))
     below_min = 0 < shared_prefix_tokens < price.min_cacheable_tokens
     prefix = 0 if below_min else shared_prefix_tokens
 
-    def cost(mode: str, out_per_request: int, h: float) -> CostBreakdown:
+    def cost(mode: str, out_per_request: float, h: float) -> CostBreakdown:
         ttl = mode.partition("+")[2] or None
         return _run_cost(price, requests=requests, input_tokens=input_tokens, batch=mode != "standard",
                          output_tokens=requests * out_per_request, ttl=ttl, prefix_tokens=prefix, hit_rate=h)
 
     modes = []
     for m in MODES:
-        typical = cost(m, typical_out, (lo + hi) / 2)
-        modes.append(ModeCost(mode=m, low=cost(m, typical_out, hi).total, typical=typical.total,
-                              high=cost(m, max_tokens, lo).total, upper_bound=cost(m, max_tokens, 0.0).total,
+        typical = cost(m, typical_exact, mid)
+        modes.append(ModeCost(mode=m, low=cost(m, out_lo, hi).total, typical=typical.total,
+                              high=cost(m, out_hi, lo).total,
+                              upper_bound=max(cost(m, out_hi, lo).total, cost(m, bound, min(bound_hit_rate, lo)).total),
                               breakdown=typical))
     notes = _estimate_notes(model, price, {c.mode: c for c in modes}, shared_prefix_tokens,
                             below_min, assumed, input_tokens / requests if requests else 0.0, lo)
+    if output_bound is not None and bound < max_tokens:
+        notes.append(f"Answers are at most {bound:,} tokens: the longest answer the output schema allows "
+                     f"(max_tokens is {max_tokens:,}).")
+    notes = list(dict.fromkeys([*notes, *extra_notes]))
     return CostEstimate(
         model=model, rows=rows, rows_skipped=rows_skipped, unique_requests=unique_requests,
         already_answered=already_answered, requests=requests, input_tokens=input_tokens,
         shared_prefix_tokens=shared_prefix_tokens, cached_prefix_tokens=prefix, max_tokens=max_tokens,
         typical_output_tokens=typical_out, typical_output_assumed=assumed, token_source=token_source,
-        hit_rate=(lo, hi), price=price, modes=tuple(modes), notes=tuple(notes),
+        hit_rate=(lo, hi), price=price, modes=tuple(modes), notes=tuple(notes), output_bound=bound,
+        output_basis=output_basis if output_basis is not None else None if assumed else "given",
     )
 
 

@@ -55,8 +55,8 @@ from ._json import _enc_hook, encode
 from ._sentiment import polarity_lower
 
 __all__ = [
-    "SIMULATED_MODELS", "answer_mode", "canonical_prompt", "chosen_tool", "default_answer", "default_responder", "pick_label",
-    "responder_caller", "sentiment_label", "shape_answer",
+    "SIMULATED_MODELS", "answer_mode", "canonical_prompt", "chosen_tool", "default_answer", "default_responder",
+    "pick_label", "responder_caller", "sentiment_label", "shape_answer",
 ]
 
 _MASK = (1 << 64) - 1
