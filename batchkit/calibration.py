@@ -40,6 +40,8 @@ class Calibration:
         answers: distinct answered requests measured.
         output_mean: mean output tokens per answered request.
         output_sd: their standard deviation.
+        cache_warm: the run wrote or read a cached prefix, so a run of the same template soon
+            after (within the cache's TTL) finds it in the cache, as if primed.
     """
 
     source: str
@@ -47,6 +49,7 @@ class Calibration:
     answers: int
     output_mean: float
     output_sd: float
+    cache_warm: bool = False
 
     def output_range(self, z: float = RANGE_Z) -> tuple[float, float]:
         """(low, high) mean output tokens per request that the sample supports."""
@@ -102,6 +105,7 @@ def measure(source: Any, *, model: str, prompt: str, kind: str) -> Calibration:
             f"(job.wait()) or calibrate on a finished run."
         )
     tokens = billed["output_tokens"].to_numpy(dtype=np.float64)
+    cached = billed[["cache_write_5m", "cache_write_1h", "cache_read"]].to_numpy().sum()
     sd = float(tokens.std(ddof=1)) if len(tokens) > 1 else 0.0
     measured_on = job.model if job.model == model else f"{job.model}, not {model}"
     return Calibration(
@@ -110,4 +114,5 @@ def measure(source: Any, *, model: str, prompt: str, kind: str) -> Calibration:
         answers=len(tokens),
         output_mean=float(tokens.mean()),
         output_sd=sd,
+        cache_warm=bool(cached > 0),
     )

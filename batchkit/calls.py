@@ -21,6 +21,7 @@ Prompt caching (``cache=``):
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import random
 from collections.abc import Callable, Hashable, Sequence
@@ -32,7 +33,7 @@ import pandas as pd
 
 from . import _json, backend
 from .backends.tokens import count_tokens
-from .calibration import measure
+from .calibration import Calibration, measure
 from .errors import (
     ColumnCollisionError,
     NotAFrameError,
@@ -340,6 +341,7 @@ def estimate(
             client = backend.resolve_client(None)
     source: TokenSource = "offline"
     input_tokens = 0
+    input_range: tuple[float, float] | None = None
     if to_send and client is not None:
         picked = random.Random(0).sample(to_send, min(options.sample, len(to_send)))
         counted, offline = [], 0
@@ -350,12 +352,14 @@ def estimate(
                 tokens = estimate_request_tokens(_json.loads(plan.body(key)))
             counted.append(tokens)
         input_tokens = round(sum(counted) / len(counted) * len(to_send))
+        input_range = _scaled_range(counted, len(to_send))
         source = "count_tokens" if not offline else "offline" if offline == len(picked) else "count_tokens+offline"
     elif to_send:
         # Every request when there are few (exact), else a sample scaled up.
         picked = to_send if len(to_send) <= OFFLINE_SAMPLE else random.Random(0).sample(to_send, OFFLINE_SAMPLE // 5)
         counted = [estimate_request_tokens(_json.loads(plan.body(key))) for key in picked]
         input_tokens = round(sum(counted) / len(counted) * len(to_send))
+        input_range = _scaled_range(counted, len(to_send))
     prefix = 0
     if call.cached and to_send:
         prefix = shared_prefix_tokens(_json.loads(plan.body(to_send[0])))
@@ -363,8 +367,13 @@ def estimate(
     hit_rate: tuple[float, float] | None = options.hit_rate
     typical_hit: float | None = None
     bound_hit = 0.0
-    if hit_rate is None:  # from what priming and the batch's size make likely
-        worst, typical_hit, best = cache_hit_range(len(to_send), primed=call.spec.run.cache == "prime")
+    measured = None
+    if run.calibrate is not None:
+        measured = measure(run.calibrate, model=call.model, prompt=call.spec.prompt, kind=call.kind)
+    warm = measured is not None and measured.cache_warm and call.cached
+    if hit_rate is None:  # from what priming (or a sample run just before) and the batch's size make likely
+        primed = call.spec.run.cache == "prime" or warm
+        worst, typical_hit, best = cache_hit_range(len(to_send), primed=primed)
         hit_rate, bound_hit = (worst, best), worst
     if call.model not in run.prices:
         raise UnknownModelError(
@@ -373,7 +382,10 @@ def estimate(
             f"prices={{{call.model!r}: {{'input': 3.0, 'output': 15.0}}}}.",
             model=call.model,
         )
-    output = _output_figures(call, options.typical_output_tokens)
+    output = _output_figures(call, options.typical_output_tokens, measured)
+    if warm:
+        output["extra_notes"] += ("The sample's run wrote the shared prefix to the cache: a run started within the "
+                                  "cache's TTL reads it from the first request, as if primed.",)
     calibrated_on = output.pop("calibrated_on", None)
     guess = estimate_cost(
         model=call.model,
@@ -388,13 +400,31 @@ def estimate(
         hit_rate=hit_rate,
         typical_hit_rate=typical_hit,
         bound_hit_rate=bound_hit,
+        input_range=input_range,
+        cache_warm=warm,
         prices=run.prices,
         **output,
     )
     return dataclasses.replace(guess, calibrated_on=calibrated_on) if calibrated_on else guess
 
 
-def _output_figures(call: Call, given: int | None) -> dict[str, Any]:
+INPUT_Z = 3.0
+"""Standard errors either side of a scaled-up input count that the estimate's range spans."""
+
+
+def _scaled_range(counted: Sequence[int], total: int) -> tuple[float, float] | None:
+    """(low, high) total input tokens when ``counted`` is a random sample of ``total`` requests:
+    the scaled mean ± :data:`INPUT_Z` standard errors (finite population); None when all were counted."""
+    k = len(counted)
+    if k >= total or k < 2:
+        return None
+    mean = sum(counted) / k
+    sd = math.sqrt(sum((c - mean) ** 2 for c in counted) / (k - 1))
+    half = INPUT_Z * total * sd / math.sqrt(k) * math.sqrt((total - k) / (total - 1))
+    return max(0.0, mean * total - half), mean * total + half
+
+
+def _output_figures(call: Call, given: int | None, measured: Calibration | None) -> dict[str, Any]:
     """The output figures of a call's estimate (keyword arguments of :func:`estimate_cost`).
 
     Measured on ``calibrate=`` when given (typical: the sample's mean; range: what the sample
@@ -403,16 +433,15 @@ def _output_figures(call: Call, given: int | None) -> dict[str, Any]:
     """
     figures: dict[str, Any] = {"typical_output_tokens": given}
     if call.spec.output_spec is not None:
-        typical, longest = schema_output_tokens(call.spec.output_spec["schema"])
+        shortest, typical, longest = schema_output_tokens(call.spec.output_spec["schema"])
         figures.update(output_basis="schema" if given is None else "given", output_bound=longest)
         if given is None:
             figures["typical_output_tokens"] = typical
-            if longest is not None:
-                figures["output_range"] = (typical, longest)
-    source = call.options.run.calibrate
-    if source is None:
+            figures["output_range"] = (shortest, longest if longest is not None else call.spec.max_tokens)
+    elif given is not None:  # the user's figure for free text: answers may run half as long, or to the cap
+        figures["output_range"] = (given / 2, call.spec.max_tokens)
+    if measured is None:
         return figures
-    measured = measure(source, model=call.model, prompt=call.spec.prompt, kind=call.kind)
     low, high = measured.output_range()
     bound = measured.output_bound()
     if figures.get("output_bound") is not None:

@@ -356,6 +356,7 @@ def _run_cost(
     ttl: str | None = None,
     prefix_tokens: float = 0,
     hit_rate: float = 0.0,
+    min_writes: float = 1.0,
 ) -> CostBreakdown:
     """Cost of ``requests`` requests under the caching model in the module docstring.
 
@@ -369,7 +370,7 @@ def _run_cost(
     dollars = {"input": input_tokens * rates["input"] / _MTOK,
                "output": output_tokens * rates["output"] / _MTOK}
     if ttl is not None and prefix_tokens > 0:
-        writes = min(requests, max(1.0, (1.0 - hit_rate) * requests))
+        writes = min(requests, max(min_writes, (1.0 - hit_rate) * requests))
         reads = requests - writes
         write_kind = f"cache_write_{ttl}"
         dollars["input"] = (input_tokens - requests * prefix_tokens) * rates["input"] / _MTOK
@@ -387,35 +388,39 @@ def default_typical_output_tokens(max_tokens: int) -> int:
 _STRING_TYPICAL_CHARS = 24
 """A free string field's typical answer: a name or a short phrase, three or four words."""
 _ARRAY_TYPICAL_ITEMS = 2
-_NUMBER_CHARS = {"integer": (3, 20), "number": (6, 24), "boolean": (4.5, 5), "null": (4, 4)}
+_SCALAR_CHARS = {"integer": (1, 3, 20), "number": (1, 6, 24), "boolean": (4, 4.5, 5), "null": (4, 4, 4)}
 _FORMAT_CHARS = {"date": 12, "date-time": 22, "time": 10, "uuid": 38}
+
+Chars = tuple[float, float, float | None]
+"""(shortest, typical, longest) bytes of a JSON value; longest None: not bounded by the schema."""
 
 
 def _json_len(value: Any) -> int:
     return len(_json.dumps(value))
 
 
-def _schema_chars(node: Any, defs: Mapping[str, Any], depth: int = 0) -> tuple[float, float | None]:
-    """(typical, longest) length in bytes of a compact JSON value valid against ``node``;
+def _schema_chars(node: Any, defs: Mapping[str, Any], depth: int = 0) -> Chars:
+    """(shortest, typical, longest) length in bytes of a compact JSON value valid against ``node``;
     longest is None when the schema does not bound it (a free string, an open list)."""
     if not isinstance(node, Mapping) or depth > 16:
-        return float(_STRING_TYPICAL_CHARS), None
+        return 2.0, float(_STRING_TYPICAL_CHARS), None
     ref = node.get("$ref")
     if isinstance(ref, str) and ref.startswith("#/$defs/"):
         return _schema_chars(defs.get(ref.rsplit("/", 1)[1], {}), defs, depth + 1)
     if "const" in node:
-        n = _json_len(node["const"])
-        return float(n), float(n)
+        n = float(_json_len(node["const"]))
+        return n, n, n
     if node.get("enum"):
         sizes = [_json_len(v) for v in node["enum"]]
-        return sum(sizes) / len(sizes), float(max(sizes))
+        return float(min(sizes)), sum(sizes) / len(sizes), float(max(sizes))
     for key in ("anyOf", "oneOf"):
         if node.get(key):
             options = [_schema_chars(o, defs, depth + 1) for o in node[key]]
             real = [o for o, sub in zip(options, node[key], strict=True)
                     if not (isinstance(sub, Mapping) and sub.get("type") == "null")] or options
-            longest = [o[1] for o in options]
-            return real[0][0], None if None in longest else max(x for x in longest if x is not None)
+            longest = [o[2] for o in options]
+            top = None if None in longest else max(x for x in longest if x is not None)
+            return min(o[0] for o in options), real[0][1], top
     kind = node.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
@@ -423,62 +428,60 @@ def _schema_chars(node: Any, defs: Mapping[str, Any], depth: int = 0) -> tuple[f
         kind = "object" if "properties" in node else "array" if "items" in node else "string"
     if kind == "object":
         props = node.get("properties") or {}
-        typical = longest = 1.0 if props else 2.0  # the braces, less the last comma
-        bounded = True
+        required = set(node.get("required") or props)
+        shortest = typical = 1.0 if props else 2.0  # the braces, less the last comma
+        longest: float | None = typical
         for name, sub in props.items():
-            t, m = _schema_chars(sub, defs, depth + 1)
+            lo, t, m = _schema_chars(sub, defs, depth + 1)
             key = _json_len(name) + 2  # "name": and a comma after the value
             typical += key + t
-            if m is None:
-                bounded = False
-            else:
-                longest += key + m
+            shortest += key + lo if name in required else 0
+            longest = None if longest is None or m is None else longest + key + m
         if node.get("additionalProperties") not in (None, False):
-            bounded = False
-        return typical, longest if bounded else None
+            longest = None
+        return shortest, typical, longest
     if kind == "array":
-        t, m = _schema_chars(node.get("items", {}), defs, depth + 1)
-        lo = int(node.get("minItems", 0))
+        lo, t, m = _schema_chars(node.get("items", {}), defs, depth + 1)
+        fewest = int(node.get("minItems", 0))
         cap = node.get("maxItems")
         items = node.get("items", {})
         if cap is None and node.get("uniqueItems") and isinstance(items, Mapping) and items.get("enum"):
             cap = len(items["enum"])
-        typical_items = max(lo, min(_ARRAY_TYPICAL_ITEMS, cap if cap is not None else _ARRAY_TYPICAL_ITEMS))
-        typical = 2 + typical_items * (t + 1)
-        longest = None if cap is None or m is None else 2 + int(cap) * (m + 1)
-        return typical, longest
+        typical_items = max(fewest, min(_ARRAY_TYPICAL_ITEMS, cap if cap is not None else _ARRAY_TYPICAL_ITEMS))
+        top = None if cap is None or m is None else 2 + int(cap) * (m + 1)
+        return 2 + fewest * (lo + 1), 2 + typical_items * (t + 1), top
     if kind == "string":
         fmt = node.get("format")
         if fmt in _FORMAT_CHARS:
             n = float(_FORMAT_CHARS[fmt])
-            return n, n
+            return n, n, n
         cap = node.get("maxLength")
-        typical = float(_STRING_TYPICAL_CHARS)
+        least = 2.0 + int(node.get("minLength", 0))
         if cap is not None:
-            typical = min(typical, 2 + int(cap))
-            return typical, 2.0 + 4 * int(cap)  # quotes + up to 4 UTF-8 bytes a character
-        return typical, None
-    return _NUMBER_CHARS.get(str(kind), (float(_STRING_TYPICAL_CHARS), None))
+            return least, min(float(_STRING_TYPICAL_CHARS), 2 + int(cap)), 2.0 + 4 * int(cap)  # ≤ 4 bytes a char
+        return least, float(_STRING_TYPICAL_CHARS), None
+    return _SCALAR_CHARS.get(str(kind), (2.0, float(_STRING_TYPICAL_CHARS), None))
 
 
-def schema_output_tokens(schema: Mapping[str, Any]) -> tuple[float, int | None]:
-    """Output tokens of an answer to a JSON schema: ``(typical, longest)`` per request.
+def schema_output_tokens(schema: Mapping[str, Any]) -> tuple[float, float, int | None]:
+    """Output tokens of an answer to a JSON schema: ``(shortest, typical, longest)`` per request.
 
     The longest valid answer bounds the output whenever the schema bounds every value (labels
     from an enum, numbers, booleans, dates, strings with ``maxLength``, lists with
     ``maxItems`` or unique enum items); it is None when a value is free (a free string, an
     open list), and then ``max_tokens`` is the bound. The typical answer takes every label as
     likely as the others, a free string as a short phrase (about 24 bytes) and a list as two
-    items. Tokens by the offline rule (≈4 UTF-8 bytes a token, as the simulator counts them);
-    calibrate on a sample for the real tokenizer.
+    items; the shortest, every value as short as the schema allows. Tokens by the offline rule
+    (≈4 UTF-8 bytes a token, as the simulator counts them); calibrate on a sample for the real
+    tokenizer.
 
-    >>> schema = {"type": "object", "properties": {"label": {"enum": ["negative", "positive"]}}}
+    >>> schema = {"type": "object", "properties": {"label": {"enum": ["negative", "neutral"]}}}
     >>> schema_output_tokens(schema)
-    (5.375, 5)
+    (4.75, 5.25, 5)
     """
-    typical, longest = _schema_chars(schema, schema.get("$defs", {}) or {})
-    # a request's output tokens are ceil(bytes / 4): on average a quarter token over bytes / 4
-    return (typical + 1.5) / 4, None if longest is None else math.ceil(longest / 4)
+    shortest, typical, longest = _schema_chars(schema, schema.get("$defs", {}) or {})
+    # a request's output tokens are ceil(bytes / 4): a quarter token over bytes / 4 on average
+    return max(1.0, shortest / 4), (typical + 1.5) / 4, None if longest is None else math.ceil(longest / 4)
 
 
 ASSUMED_CONCURRENCY = (20, 100, 500)
@@ -720,6 +723,8 @@ def estimate_cost(
     bound_hit_rate: float = 0.0,
     output_basis: str | None = None,
     extra_notes: Sequence[str] = (),
+    input_range: tuple[float, float] | None = None,
+    cache_warm: bool = False,
 ) -> CostEstimate:
     """Dollars under standard, batch, batch + 5 min cache and batch + 1 h cache.
 
@@ -745,6 +750,10 @@ def estimate_cost(
         output_basis: where the output figures come from (``"schema"``, ``"measured"``, …);
             with one given, the typical length is not flagged as a guess.
         extra_notes: more notes to show with the estimate (e.g. what it was calibrated on).
+        input_range: (low, high) total input tokens when they were counted on a sample of the
+            requests and scaled (for the ``low`` and ``high`` figures).
+        cache_warm: the prefix is in the cache already (a run of the same template just before):
+            no request needs to write it.
 
     >>> e = estimate_cost(model="claude-sonnet-4-5", rows=100_000, unique_requests=100_000,
     ...                   input_tokens=50_000_000, max_tokens=200, typical_output_tokens=200)
@@ -780,17 +789,21 @@ def estimate_cost(
     below_min = 0 < shared_prefix_tokens < price.min_cacheable_tokens
     prefix = 0 if below_min else shared_prefix_tokens
 
-    def cost(mode: str, out_per_request: float, h: float) -> CostBreakdown:
+    in_lo, in_hi = (input_tokens, input_tokens) if input_range is None else input_range
+    in_lo, in_hi = max(min(in_lo, input_tokens), prefix * requests), max(in_hi, input_tokens)
+
+    def cost(mode: str, out_per_request: float, h: float, tokens: float = input_tokens) -> CostBreakdown:
         ttl = mode.partition("+")[2] or None
-        return _run_cost(price, requests=requests, input_tokens=input_tokens, batch=mode != "standard",
-                         output_tokens=requests * out_per_request, ttl=ttl, prefix_tokens=prefix, hit_rate=h)
+        return _run_cost(price, requests=requests, input_tokens=tokens, batch=mode != "standard",
+                         output_tokens=requests * out_per_request, ttl=ttl, prefix_tokens=prefix, hit_rate=h,
+                         min_writes=0.0 if cache_warm else 1.0)
 
     modes = []
     for m in MODES:
         typical = cost(m, typical_exact, mid)
-        modes.append(ModeCost(mode=m, low=cost(m, out_lo, hi).total, typical=typical.total,
-                              high=cost(m, out_hi, lo).total,
-                              upper_bound=max(cost(m, out_hi, lo).total, cost(m, bound, min(bound_hit_rate, lo)).total),
+        high = cost(m, out_hi, lo, in_hi).total
+        modes.append(ModeCost(mode=m, low=cost(m, out_lo, hi, in_lo).total, typical=typical.total, high=high,
+                              upper_bound=max(high, cost(m, bound, min(bound_hit_rate, lo), in_hi).total),
                               breakdown=typical))
     notes = _estimate_notes(model, price, {c.mode: c for c in modes}, shared_prefix_tokens,
                             below_min, assumed, input_tokens / requests if requests else 0.0, lo)
