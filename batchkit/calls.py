@@ -408,6 +408,10 @@ def estimate(
     return dataclasses.replace(guess, calibrated_on=calibrated_on) if calibrated_on else guess
 
 
+LIKELY_HIGH = 4.0
+"""Where nothing bounds an answer's length (free text, a free string field), the estimate's
+``high`` takes answers this many times the typical length; ``upper_bound`` (the budget guard)
+still takes ``max_tokens``."""
 INPUT_Z = 3.0
 """Standard errors either side of a scaled-up input count that the estimate's range spans."""
 
@@ -428,8 +432,9 @@ def _output_figures(call: Call, given: int | None, measured: Calibration | None)
     """The output figures of a call's estimate (keyword arguments of :func:`estimate_cost`).
 
     Measured on ``calibrate=`` when given (typical: the sample's mean; range: what the sample
-    supports), else from the output schema for ``classify``/``extract`` (the longest valid answer
-    bounds it, the label set gives the typical), else ``typical_output_tokens`` or a guess.
+    supports), else from the output schema for ``classify``/``extract`` (the shortest and longest
+    valid answers bound it, the label set gives the typical), else ``typical_output_tokens`` (from
+    half of it to :data:`LIKELY_HIGH` times it) or a guess (up to ``max_tokens``).
     """
     figures: dict[str, Any] = {"typical_output_tokens": given}
     if call.spec.output_spec is not None:
@@ -437,9 +442,9 @@ def _output_figures(call: Call, given: int | None, measured: Calibration | None)
         figures.update(output_basis="schema" if given is None else "given", output_bound=longest)
         if given is None:
             figures["typical_output_tokens"] = typical
-            figures["output_range"] = (shortest, longest if longest is not None else call.spec.max_tokens)
-    elif given is not None:  # the user's figure for free text: answers may run half as long, or to the cap
-        figures["output_range"] = (given / 2, call.spec.max_tokens)
+            figures["output_range"] = (shortest, longest if longest is not None else LIKELY_HIGH * typical)
+    elif given is not None:  # the user's figure for free text
+        figures["output_range"] = (given / 2, LIKELY_HIGH * given)
     if measured is None:
         return figures
     low, high = measured.output_range()

@@ -1,7 +1,8 @@
 """Estimates that hold: estimate vs actual for batch, classify and extract on every dataset in data/.
 
-For each dataset, verb and caching mode (``cache=False``; ``"auto"`` and ``"prime"`` with a shared
-instruction block of ~5,000 tokens, over claude-haiku-4-5's 4,096-token minimum), on the
+For each dataset, verb and caching mode — ``cache=False`` with the bare prompt (the row's text is
+most of the input, so the output estimate matters most), and ``"auto"`` and ``"prime"`` behind a
+shared instruction block of ~5,000 tokens (over claude-haiku-4-5's 4,096-token minimum) — on the
 simulator (default processing concurrency, clock sped up 20×):
 
 1. **Uncalibrated**: ``df.claude.estimate(...)`` in a fresh store, then the same call run on every
@@ -87,7 +88,7 @@ def _call(frame: pd.DataFrame, verb: str, args: dict[str, Any], cache: Any, stor
     from batchkit.structured import classify_spec, extract_spec
 
     args = dict(args)
-    prompt = (INSTRUCTIONS if cache is not False else INSTRUCTIONS) + args.pop("prompt")
+    prompt = (INSTRUCTIONS if cache is not False else "") + args.pop("prompt")
     typical = args.pop("typical_output_tokens", None)
     kw: dict[str, Any] = {"model": MODEL, "cache": cache, "store": store, "client": client, "poll_interval": 0.02}
     spec = None
@@ -144,12 +145,15 @@ def one(frame: pd.DataFrame, verb: str, args: dict[str, Any], cache: Any) -> dic
     }
 
 
+CACHES: tuple[Any, ...] = (False, "auto", "prime")
+
+
 def main() -> int:
     started = time.monotonic()
     rows = []
     for name, (frame, verbs) in datasets().items():
         for verb, args in verbs.items():
-            for cache in (False, "auto", "prime"):
+            for cache in CACHES:
                 r = one(frame, verb, args, cache)
                 rows.append({"dataset": name, "verb": verb, "cache": str(cache), **r})
                 print(f"{name:<24} {verb:<8} {cache!s:<6} {r['mode']:<9} est ${r['low']:.4f}–${r['high']:.4f} "
