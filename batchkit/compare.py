@@ -572,7 +572,7 @@ def _check_truth(frame: pd.DataFrame, truth: Any, task: str) -> Any:
             raise OptionTypeError(f"truth must name a column of the frame (a string), not {name!r:.60}", option="truth")
         if name not in frame.columns:
             raise MissingColumnError(f"truth={name!r} is not a column of the frame; its columns are {columns}",
-                                     column=name)
+                                     column=name, available=columns)
     return truth
 
 
