@@ -73,7 +73,7 @@ def wilson_interval(successes: float, n: int, z: float = Z95) -> tuple[float, fl
     Better than the normal approximation near 0 and 1 and for small samples.
 
     >>> [round(x, 3) for x in wilson_interval(160, 200)]
-    [0.739, 0.849]
+    [0.739, 0.85]
     """
     if n <= 0:
         return math.nan, math.nan
