@@ -95,7 +95,7 @@ def test_wilson_interval_matches_the_formula():
 
 
 def test_without_truth_quality_is_agreement_with_the_strongest_model(tweets, sim):
-    cmp = tweets.claude.compare(PROMPT, task="classify", labels=LABELS, models=MODELS[:2] + ["claude-opus-4-7"],
+    cmp = tweets.claude.compare(PROMPT, task="classify", labels=LABELS, models=MODELS,
                                 sample=60, client=sim.client(), poll_interval=0.02)
     assert cmp.truth is None and cmp.reference is not None and cmp.reference.model == "claude-opus-4-7"
     assert cmp.quality_label == "agreement with claude-opus-4-7 · p1"
