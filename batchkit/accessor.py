@@ -113,6 +113,8 @@ class ClaudeFrameAccessor:
         typical_output_tokens: int | None = None,
         hit_rate: float | tuple[float, float] | None = None,
         sample: int = 20,
+        labels: Sequence[str] | None = None,
+        schema: Any = None,
         **kwargs: Any,
     ) -> CostEstimate:
         """Tokens and dollars for this call under standard, batch and batch + caching — free.
@@ -120,8 +122,21 @@ class ClaudeFrameAccessor:
         Takes the same arguments as :meth:`batch`, plus ``typical_output_tokens`` (the answer
         length you expect; ``max_tokens`` is the upper bound), ``hit_rate`` (the best-effort cache
         hit range) and ``sample`` (requests counted with ``count_tokens`` when a client is
-        available). Requests already answered in the store cost 0.
+        available). Requests already answered in the store cost 0. ``labels=`` prices
+        :meth:`classify`, ``schema=`` prices :meth:`extract`: their answers' length comes from
+        the label set or schema. ``calibrate=`` (a finished :class:`batchkit.Job` or
+        :class:`batchkit.Comparison` of the same prompt) measures it instead.
         """
+        if labels is not None or schema is not None:
+            kind = "classify" if labels is not None else "extract"
+            spec = classify_spec(labels, output=output) if labels is not None else extract_spec(schema)
+            kwargs.setdefault("max_tokens", 256 if kind == "classify" else DEFAULT_MAX_TOKENS)
+            options = Options.build(_estimate_kwargs(kwargs, typical_output_tokens, hit_rate, sample), verb="estimate")
+            options = Options(options.params.with_output_format(spec.output_config, verb=kind), options.run,
+                              options.estimate)
+            first = output if labels is not None else spec.columns[0][0]
+            return calls.estimate(calls.prepare(self._frame, prompt, output=first, options=options, kind=kind,
+                                                output_spec=spec))
         options = Options.build(_estimate_kwargs(kwargs, typical_output_tokens, hit_rate, sample), verb="estimate")
         return calls.estimate(calls.prepare(self._frame, prompt, output=output, options=options))
 

@@ -477,11 +477,13 @@ def schema_output_tokens(schema: Mapping[str, Any]) -> tuple[float, float, int |
 
     >>> schema = {"type": "object", "properties": {"label": {"enum": ["negative", "neutral"]}}}
     >>> schema_output_tokens(schema)
-    (4.75, 5.25, 5)
+    (4.75, 5.0, 5)
     """
     shortest, typical, longest = _schema_chars(schema, schema.get("$defs", {}) or {})
     # a request's output tokens are ceil(bytes / 4): a quarter token over bytes / 4 on average
-    return max(1.0, shortest / 4), (typical + 1.5) / 4, None if longest is None else math.ceil(longest / 4)
+    top = None if longest is None else math.ceil(longest / 4)
+    mean = (typical + 1.5) / 4 if top is None else min((typical + 1.5) / 4, float(top))
+    return max(1.0, shortest / 4), mean, top
 
 
 ASSUMED_CONCURRENCY = (20, 100, 500)
