@@ -395,7 +395,7 @@ class Comparison:
     # ------------------------------------------------------------------ display
 
     def _rows(self) -> list[tuple[str, ...]]:
-        out = []
+        out: list[tuple[str, ...]] = []
         for v in self.variants:
             lo, hi = v.interval
             quality = "—" if math.isnan(v.quality) else f"{v.quality:.1%} ({lo:.0%}–{hi:.0%})"

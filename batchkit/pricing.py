@@ -413,13 +413,13 @@ def _schema_chars(node: Any, defs: Mapping[str, Any], depth: int = 0) -> Chars:
     if node.get("enum"):
         sizes = [_json_len(v) for v in node["enum"]]
         return float(min(sizes)), sum(sizes) / len(sizes), float(max(sizes))
-    for key in ("anyOf", "oneOf"):
-        if node.get(key):
-            options = [_schema_chars(o, defs, depth + 1) for o in node[key]]
-            real = [o for o, sub in zip(options, node[key], strict=True)
+    for union in ("anyOf", "oneOf"):
+        if node.get(union):
+            options = [_schema_chars(o, defs, depth + 1) for o in node[union]]
+            real = [o for o, sub in zip(options, node[union], strict=True)
                     if not (isinstance(sub, Mapping) and sub.get("type") == "null")] or options
-            longest = [o[2] for o in options]
-            top = None if None in longest else max(x for x in longest if x is not None)
+            tops = [o[2] for o in options]
+            top = None if None in tops else max(x for x in tops if x is not None)
             return min(o[0] for o in options), real[0][1], top
     kind = node.get("type")
     if isinstance(kind, list):
