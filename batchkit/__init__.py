@@ -13,7 +13,7 @@ from . import accessor as _accessor  # noqa: F401  (registers the pandas accesso
 from .accessor import DEFAULT_MAX_TOKENS, DEFAULT_MODEL
 from .accounting import JobCost
 from .backend import get_default_client, set_default_client
-from .compare import Comparison
+from .comparison import Comparison
 from .errors import (
     APIRefusedError,
     BatchkitError,

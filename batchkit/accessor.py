@@ -51,7 +51,7 @@ from .structured import OutputSpec, classify_spec, extract_spec
 from .views import display_job
 
 if TYPE_CHECKING:
-    from .compare import Comparison
+    from .comparison import Comparison
 
 __all__ = ["DEFAULT_MAX_TOKENS", "DEFAULT_MODEL", "ClaudeFrameAccessor", "ClaudeSeriesAccessor"]
 

@@ -11,7 +11,8 @@ import pytest
 
 import batchkit
 from batchkit import CalibrationError, Comparison, InvalidOptionError
-from batchkit.compare import sample_positions, wilson_interval
+from batchkit.compare import sample_positions
+from batchkit.comparison import wilson_interval
 from batchkit.simulator import SimConfig, Simulator
 from batchkit.simulator._responder import default_responder
 from tests.conftest import DATA
