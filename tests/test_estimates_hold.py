@@ -135,3 +135,18 @@ def test_calibrating_on_another_prompt_is_refused(tweets, client, tmp_path):
     guess = tweets.claude.estimate("Say something about: {text}", client=client, store=tmp_path / "j.sqlite3",
                                    calibrate=job)
     assert guess.requests == 1980 and guess.output_basis == "measured"
+
+
+def test_the_budget_guard_uses_the_calibrated_bound_for_free_text(companies, client, tmp_path):
+    prompt = "Describe {Security} ({Symbol}), of {Headquarters Location}, in one short sentence."
+    common = dict(model="claude-haiku-4-5", client=client, progress=False, poll_interval=0.02)
+    whole = companies.claude.batch(prompt, store=tmp_path / "whole.sqlite3", **common)
+    budget = 1.5 * batchkit.Job.of(whole).cost.total
+    store = tmp_path / "jobs.sqlite3"
+    sample_job = companies.sample(100, random_state=0).claude.submit(prompt, store=store, **common).wait()
+    with pytest.raises(BudgetExceededError, match="1,024 tokens long"):  # every answer at max_tokens
+        companies.claude.batch(prompt, store=store, max_cost=budget, **common)
+    out = companies.claude.batch(prompt, store=store, max_cost=budget, calibrate=sample_job, **common)
+    cost = batchkit.Job.of(out).cost
+    assert out["response"].notna().all() and cost.requests_paid == 403 and cost.total <= budget
+    assert cost.estimate is not None and cost.estimate.upper_bound <= budget
