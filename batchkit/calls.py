@@ -45,6 +45,7 @@ from .errors import (
 from .jobs import Job, open_job
 from .options import JobSpec, Options
 from .pricing import (
+    ASSUMED_CONCURRENCY,
     CostEstimate,
     TokenSource,
     cache_hit_range,
@@ -383,6 +384,15 @@ def estimate(
             model=call.model,
         )
     output = _output_figures(call, options.typical_output_tokens, measured)
+    if call.cached and to_send and typical_hit is not None:
+        lo, hi = hit_rate
+        why = ("the cache is primed: every request after the first reads it" if call.spec.run.cache == "prime"
+               or warm else f"in a batch of {len(to_send):,} requests not primed, the first ones (batchkit assumes "
+               f"about {ASSUMED_CONCURRENCY[1]}, {ASSUMED_CONCURRENCY[0]}–{ASSUMED_CONCURRENCY[2]}) run at once "
+               f"and all miss; cache='prime' avoids that")
+        output.setdefault("extra_notes", ())
+        output["extra_notes"] = (f"Cache hits {lo:.0%}–{hi:.0%}, typically {typical_hit:.0%}: {why}.",
+                                 *output["extra_notes"])
     if warm:
         output["extra_notes"] += ("The sample's run wrote the shared prefix to the cache: a run started within the "
                                   "cache's TTL reads it from the first request, as if primed.",)
