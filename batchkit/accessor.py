@@ -26,6 +26,8 @@ caller's.
                        shared prefix, see :mod:`batchkit.calls`
 ``cache_ttl``          ``"1h"`` (default) or ``"5m"``
 ``max_cost``           refuse, before any paid call, when the estimate's upper bound is over it
+``calibrate``          a finished Job or Comparison of the same prompt: the estimate and the
+                       ``max_cost`` guard use its measured answer lengths
 ``prices``             price overrides (a dict or a JSON/TOML file), see :mod:`batchkit.pricing`
 ``store``              the job store (a path or :class:`batchkit.Store`)
 ``progress``           ``batch``/``classify``/``extract``: show live progress (a widget in a
