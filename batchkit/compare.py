@@ -3,7 +3,8 @@
 :func:`compare` draws a seeded sample of the frame (stratified by the ``truth`` column when there
 is one), runs it under every model × prompt variant — each variant is an ordinary job, submitted
 through the same path as ``df.claude.submit`` with the call's keyword arguments passed through,
-all submitted first and then waited for together — and returns a :class:`Comparison`:
+all submitted first and then waited for together, with the usual progress views unless
+``progress=False`` — and returns a :class:`Comparison`:
 
 * **quality** per variant: accuracy against ``truth`` with a Wilson 95% interval (a confusion
   matrix for labels, per-field accuracy for extraction) — or, without ``truth``, *agreement*
@@ -50,6 +51,7 @@ from .jobs import Job, warn_failures
 from .options import Options
 from .pricing import CostEstimate, load_prices, usage_cost_frame
 from .structured import OutputSpec, classify_spec, extract_spec
+from .views import display_job
 
 __all__ = ["Comparison", "compare", "sample_positions"]
 
@@ -272,7 +274,10 @@ def compare(
     # Submit every variant, then wait for them together: N variants take about as long as one.
     started = time.monotonic()
     variants = [Variant(f"{m} · {name}", m, name, p, calls.submit(call)) for m, name, p, call in prepared]
+    views = [display_job(v.job) for v in variants] if options[model_ids[0]].run.progress else []
     _wait_all(variants, started)
+    for view in views:
+        view.finish()  # draw the final state now
 
     _score_variants(variants, rows, truth, task, spec, reference, named)
     for v, (m, _, p, _call) in zip(variants, prepared, strict=True):
