@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Comparison", "Variant", "wilson_interval"]
 
+SAMPLE_ONLY = ("mode", "deadline")
+"""Options of ``compare`` that are about how its sample is sent, not carried over to :meth:`Comparison.run`."""
 Z95 = 1.959963984540054
 """The standard normal quantile of a two-sided 95% interval."""
 
@@ -345,7 +347,9 @@ class Comparison:
 
         The same call as the sample's (the comparison's keyword arguments, ``overrides`` on top),
         so the sample's requests are already answered in the store and only the other rows are
-        sent. Returns what ``df.claude.batch``/``classify``/``extract`` returns.
+        sent. How the sample was sent (:data:`SAMPLE_ONLY`: ``mode``, ``deadline``) is not
+        carried over — a sample wants answers in seconds, the whole frame the batch price — pass
+        them here to choose. Returns what ``df.claude.batch``/``classify``/``extract`` returns.
         """
         return self.apply(self.frame, variant, **overrides)
 
@@ -354,7 +358,8 @@ class Comparison:
         the prompt reads; rows whose requests the comparison already answered are not sent again."""
         v = self._variant(variant)
         output = overrides.pop("output", self._output)
-        kwargs = {**self._kwargs, **overrides, "model": v.model}
+        kept = {k: val for k, val in self._kwargs.items() if k not in SAMPLE_ONLY}
+        kwargs = {**kept, **overrides, "model": v.model}
         if self.task == "classify":
             return frame.claude.classify(v.prompt, self._structure["labels"], **_named_output(output), **kwargs)
         if self.task == "extract":
