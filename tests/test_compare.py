@@ -116,6 +116,12 @@ def test_a_target_picks_the_cheapest_variant_whose_lower_bound_meets_it(tweets, 
     cheaper = [v for v in easy.variants if easy.cost_per_row(v) < easy.cost_per_row(easy.recommended)]
     assert all(v.interval[0] < 0.3 for v in cheaper)
     assert "at least 30%" in easy.reason
+    # apply() runs the choice on another frame: only the rows the sample did not answer are sent
+    head = tweets.head(300)
+    before = sim.stats()["batch_requests_received"]
+    out = easy.apply(head, output="predicted", progress=False)
+    assert out["predicted"].notna().all()
+    assert sim.stats()["batch_requests_received"] - before == 300 - int((easy.positions < 300).sum())
     hard = tweets.claude.compare(PROMPT, target=0.99, **kwargs)  # answered from the store: nothing sent
     assert hard.recommended is None and "99%" in hard.reason and "lower target" in hard.reason
     with pytest.raises(InvalidOptionError, match="no recommended variant"):
