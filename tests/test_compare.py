@@ -122,7 +122,9 @@ def test_a_target_picks_the_cheapest_variant_whose_lower_bound_meets_it(tweets, 
     out = easy.apply(head, output="predicted", progress=False)
     assert out["predicted"].notna().all()
     assert sim.stats()["batch_requests_received"] - before == 300 - int((easy.positions < 300).sum())
-    hard = tweets.claude.compare(PROMPT, target=0.99, **kwargs)  # answered from the store: nothing sent
+    before = sim.stats()["batch_requests_received"]
+    hard = tweets.claude.compare(PROMPT, target=0.99, **kwargs)  # the same sample: answered from the store
+    assert sim.stats()["batch_requests_received"] == before
     assert hard.recommended is None and "99%" in hard.reason and "lower target" in hard.reason
     with pytest.raises(InvalidOptionError, match="no recommended variant"):
         hard.run()
