@@ -13,11 +13,13 @@ from . import accessor as _accessor  # noqa: F401  (registers the pandas accesso
 from .accessor import DEFAULT_MAX_TOKENS, DEFAULT_MODEL
 from .accounting import JobCost
 from .backend import get_default_client, set_default_client
+from .comparison import Comparison
 from .errors import (
     APIRefusedError,
     BatchkitError,
     BatchkitWarning,
     BudgetExceededError,
+    CalibrationError,
     CellError,
     ColumnCollisionError,
     ConfigurationError,
@@ -56,8 +58,10 @@ __all__ = [
     "BatchkitError",
     "BatchkitWarning",
     "BudgetExceededError",
+    "CalibrationError",
     "CellError",
     "ColumnCollisionError",
+    "Comparison",
     "ConfigurationError",
     "CostEstimate",
     "InvalidOptionError",

@@ -28,6 +28,8 @@ caller's.
                        shared prefix, see :mod:`batchkit.calls`
 ``cache_ttl``          ``"1h"`` (default) or ``"5m"``
 ``max_cost``           refuse, before any paid call, when the estimate's upper bound is over it
+``calibrate``          a finished Job or Comparison of the same prompt: the estimate and the
+                       ``max_cost`` guard use its measured answer lengths
 ``prices``             price overrides (a dict or a JSON/TOML file), see :mod:`batchkit.pricing`
 ``store``              the job store (a path or :class:`batchkit.Store`)
 ``progress``           ``batch``/``classify``/``extract``: show live progress (a widget in a
@@ -40,8 +42,8 @@ caller's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -51,6 +53,9 @@ from .options import DEFAULT_MAX_TOKENS, DEFAULT_MODEL, Options
 from .pricing import CostEstimate
 from .structured import OutputSpec, classify_spec, extract_spec
 from .views import display_job
+
+if TYPE_CHECKING:
+    from .comparison import Comparison
 
 __all__ = ["DEFAULT_MAX_TOKENS", "DEFAULT_MODEL", "ClaudeFrameAccessor", "ClaudeSeriesAccessor"]
 
@@ -112,6 +117,8 @@ class ClaudeFrameAccessor:
         typical_output_tokens: int | None = None,
         hit_rate: float | tuple[float, float] | None = None,
         sample: int = 20,
+        labels: Sequence[str] | None = None,
+        schema: Any = None,
         **kwargs: Any,
     ) -> CostEstimate:
         """Tokens and dollars for this call under standard, batch and batch + caching — free.
@@ -119,8 +126,21 @@ class ClaudeFrameAccessor:
         Takes the same arguments as :meth:`batch`, plus ``typical_output_tokens`` (the answer
         length you expect; ``max_tokens`` is the upper bound), ``hit_rate`` (the best-effort cache
         hit range) and ``sample`` (requests counted with ``count_tokens`` when a client is
-        available). Requests already answered in the store cost 0.
+        available). Requests already answered in the store cost 0. ``labels=`` prices
+        :meth:`classify`, ``schema=`` prices :meth:`extract`: their answers' length comes from
+        the label set or schema. ``calibrate=`` (a finished :class:`batchkit.Job` or
+        :class:`batchkit.Comparison` of the same prompt) measures it instead.
         """
+        if labels is not None or schema is not None:
+            kind = "classify" if labels is not None else "extract"
+            spec = classify_spec(labels, output=output) if labels is not None else extract_spec(schema)
+            kwargs.setdefault("max_tokens", 256 if kind == "classify" else DEFAULT_MAX_TOKENS)
+            options = Options.build(_estimate_kwargs(kwargs, typical_output_tokens, hit_rate, sample), verb="estimate")
+            options = Options(options.params.with_output_format(spec.output_config, verb=kind), options.run,
+                              options.estimate)
+            first = output if labels is not None else spec.columns[0][0]
+            return calls.estimate(calls.prepare(self._frame, prompt, output=first, options=options, kind=kind,
+                                                output_spec=spec))
         options = Options.build(_estimate_kwargs(kwargs, typical_output_tokens, hit_rate, sample), verb="estimate")
         return calls.estimate(calls.prepare(self._frame, prompt, output=output, options=options))
 
@@ -168,6 +188,66 @@ class ClaudeFrameAccessor:
         spec = extract_spec(schema, prefix=prefix)
         kwargs.update(max_tokens=max_tokens, max_invalid_retries=max_invalid_retries)
         return self._structured(prompt, spec, spec.columns[0][0], Options.build(kwargs, verb="extract"))
+
+    def compare(
+        self,
+        prompt: Prompt,
+        *,
+        models: Sequence[str],
+        prompts: Sequence[Prompt] | Mapping[str, Prompt] | None = None,
+        sample: float = 200,
+        truth: str | Mapping[str, str] | None = None,
+        task: str = "batch",
+        labels: Sequence[str] | None = None,
+        schema: Any = None,
+        target: float | None = None,
+        reference: str | None = None,
+        seed: int = 0,
+        output: str | None = None,
+        **kwargs: Any,
+    ) -> Comparison:
+        """Which model and prompt are good enough, and what the whole frame will cost.
+
+        Runs a sample of the rows under every model × prompt variant (all at once) and compares
+        their quality and cost; see :mod:`batchkit.compare`.
+
+        Args:
+            prompt: the prompt template, as for :meth:`batch`.
+            models: the models to compare, e.g. ``["claude-haiku-4-5", "claude-sonnet-4-6"]``.
+            prompts: other prompts to try: a list (named ``p2``, ``p3``, …; ``prompt`` is ``p1``)
+                or ``{name: prompt}``.
+            sample: rows in the sample (default 200), or a fraction of the frame such as 0.1.
+            truth: the column holding the right answer (the sample is then stratified by it):
+                quality is accuracy. For ``extract``, ``{field: column}``. Without it, quality is
+                agreement with ``reference`` — labelled as such, never as accuracy.
+            task: ``"batch"`` (free text), ``"classify"`` (needs ``labels``) or ``"extract"``
+                (needs ``schema``).
+            labels, schema: as for :meth:`classify` and :meth:`extract`.
+            target: the quality you need (e.g. 0.8): the recommendation is the cheapest variant
+                whose 95% lower bound meets it. Without it: the cheapest variant on the
+                cost–quality front that cannot be told apart from the best.
+            reference: the model the others are compared with when there is no truth
+                (default: the most expensive of ``models``).
+            seed: the sample's random seed.
+            output: the output column of :meth:`Comparison.run` (``classify``/``batch``).
+            **kwargs: every other argument of :meth:`batch` (``system``, ``max_tokens``,
+                ``cache``, ``store``, ``client``, …), passed to every variant's run as given.
+
+        Returns:
+            A :class:`batchkit.Comparison`: ``print`` or display it, ``.to_frame()``,
+            ``.plot()``, ``.recommended`` and ``.reason``, and ``.run()`` to run the choice on
+            the whole frame — the sample's rows are not sent again.
+
+        >>> cmp = df.claude.compare("Sentiment of: {text}", task="classify", truth="gold",  # doctest: +SKIP
+        ...                         labels=["negative", "neutral", "positive"],
+        ...                         models=["claude-haiku-4-5", "claude-sonnet-4-6"])
+        >>> out = cmp.run()                                                               # doctest: +SKIP
+        """
+        from .compare import compare
+
+        return compare(self._frame, prompt, models=models, prompts=prompts, sample=sample, truth=truth, task=task,
+                       labels=labels, schema=schema, target=target, reference=reference, seed=seed, output=output,
+                       **kwargs)
 
     def _structured(self, prompt: Prompt, spec: OutputSpec, output: str, options: Options) -> pd.DataFrame:
         params = options.params.with_output_format(spec.output_config, verb=spec.kind)

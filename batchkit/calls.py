@@ -21,6 +21,7 @@ Prompt caching (``cache=``):
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import random
 from collections.abc import Callable, Hashable, Sequence
@@ -32,6 +33,7 @@ import pandas as pd
 
 from . import _json, backend
 from .backends.tokens import count_tokens
+from .calibration import Calibration, measure
 from .errors import (
     ColumnCollisionError,
     NotAFrameError,
@@ -43,12 +45,15 @@ from .errors import (
 from .jobs import Job, open_job
 from .options import JobSpec, Options
 from .pricing import (
+    ASSUMED_CONCURRENCY,
     CostEstimate,
     TokenSource,
+    cache_hit_range,
     estimate_cost,
     estimate_request_tokens,
     estimate_tokens,
     load_prices,
+    schema_output_tokens,
     shared_prefix_tokens,
 )
 from .requests import (
@@ -66,10 +71,6 @@ from .structured import OutputSpec
 
 __all__ = ["Call", "estimate", "prepare", "submit"]
 
-PRIME_HIT_RATE = (0.9, 1.0)
-"""Hit rate a primed batch can expect: every request after the primer reads the prefix."""
-AUTO_HIT_RATE = (0.3, 0.98)
-"""Best-effort hit rate without priming (the docs quote roughly 30%–98%)."""
 OFFLINE_SAMPLE = 5000
 """Requests whose tokens are counted offline; the total is scaled from them."""
 
@@ -343,6 +344,7 @@ def estimate(
             client = backend.resolve_client(None)
     source: TokenSource = "offline"
     input_tokens = 0
+    input_range: tuple[float, float] | None = None
     if to_send and client is not None:
         picked = random.Random(0).sample(to_send, min(options.sample, len(to_send)))
         counted, offline = [], 0
@@ -353,19 +355,29 @@ def estimate(
                 tokens = _offline_tokens(plan, key)
             counted.append(tokens)
         input_tokens = round(sum(counted) / len(counted) * len(to_send))
+        input_range = _scaled_range(counted, len(to_send))
         source = "count_tokens" if not offline else "offline" if offline == len(picked) else "count_tokens+offline"
     elif to_send:
         # Every request when there are few (exact), else a sample scaled up.
         picked = to_send if len(to_send) <= OFFLINE_SAMPLE else random.Random(0).sample(to_send, OFFLINE_SAMPLE // 5)
         counted = [_offline_tokens(plan, key) for key in picked]
         input_tokens = round(sum(counted) / len(counted) * len(to_send))
+        input_range = _scaled_range(counted, len(to_send))
     prefix = 0
     if call.cached and to_send:
         prefix = shared_prefix_tokens(_json.loads(plan.body(to_send[0])))
         prefix = min(prefix, input_tokens // len(to_send))
-    hit_rate = options.hit_rate
-    if hit_rate is None:
-        hit_rate = PRIME_HIT_RATE if call.spec.run.cache == "prime" else AUTO_HIT_RATE
+    hit_rate: tuple[float, float] | None = options.hit_rate
+    typical_hit: float | None = None
+    bound_hit = 0.0
+    measured = None
+    if run.calibrate is not None:
+        measured = measure(run.calibrate, model=call.model, prompt=call.spec.prompt, kind=call.kind)
+    warm = measured is not None and measured.cache_warm and call.cached
+    if hit_rate is None:  # from what priming (or a sample run just before) and the batch's size make likely
+        primed = call.spec.run.cache == "prime" or warm
+        worst, typical_hit, best = cache_hit_range(len(to_send), primed=primed)
+        hit_rate, bound_hit = (worst, best), worst
     if call.model not in run.prices:
         raise UnknownModelError(
             f"no price for model {call.model!r}, so there is no cost to estimate (check_model=False sends it "
@@ -373,6 +385,20 @@ def estimate(
             f"prices={{{call.model!r}: {{'input': 3.0, 'output': 15.0}}}}.",
             model=call.model,
         )
+    output = _output_figures(call, options.typical_output_tokens, measured)
+    if call.cached and to_send and typical_hit is not None:
+        lo, hi = hit_rate
+        why = ("the cache is primed: every request after the first reads it" if call.spec.run.cache == "prime"
+               or warm else f"in a batch of {len(to_send):,} requests not primed, the first ones (batchkit assumes "
+               f"about {ASSUMED_CONCURRENCY[1]}, {ASSUMED_CONCURRENCY[0]}–{ASSUMED_CONCURRENCY[2]}) run at once "
+               f"and all miss; cache='prime' avoids that")
+        output.setdefault("extra_notes", ())
+        output["extra_notes"] = (f"Cache hits {lo:.0%}–{hi:.0%}, typically {typical_hit:.0%}: {why}.",
+                                 *output["extra_notes"])
+    if warm:
+        output["extra_notes"] += ("The sample's run wrote the shared prefix to the cache: a run started within the "
+                                  "cache's TTL reads it from the first request, as if primed.",)
+    calibrated_on = output.pop("calibrated_on", None)
     guess = estimate_cost(
         model=call.model,
         rows=len(call.plan.row_keys),
@@ -382,14 +408,18 @@ def estimate(
         input_tokens=input_tokens,
         max_tokens=call.spec.max_tokens,
         shared_prefix_tokens=prefix,
-        typical_output_tokens=options.typical_output_tokens,
         token_source=source,
         hit_rate=hit_rate,
+        typical_hit_rate=typical_hit,
+        bound_hit_rate=bound_hit,
+        input_range=input_range,
+        cache_warm=warm,
         prices=run.prices,
+        **output,
     )
     if isinstance(plan.lines, MediaLines):
         guess = dataclasses.replace(guess, notes=(*guess.notes, MEDIA_NOTE))
-    return guess
+    return dataclasses.replace(guess, calibrated_on=calibrated_on) if calibrated_on else guess
 
 
 MEDIA_NOTE = (
@@ -407,3 +437,54 @@ def _offline_tokens(plan: Plan, key: str) -> int:
     if isinstance(plan.lines, MediaLines):
         return estimate_request_tokens(_json.loads(plan.lines.light_body(key))) + plan.lines.media_tokens(key)
     return estimate_request_tokens(_json.loads(plan.body(key)))
+
+
+LIKELY_HIGH = 4.0
+"""Where nothing bounds an answer's length (free text, a free string field), the estimate's
+``high`` takes answers this many times the typical length; ``upper_bound`` (the budget guard)
+still takes ``max_tokens``."""
+INPUT_Z = 3.0
+"""Standard errors either side of a scaled-up input count that the estimate's range spans."""
+
+
+def _scaled_range(counted: Sequence[int], total: int) -> tuple[float, float] | None:
+    """(low, high) total input tokens when ``counted`` is a random sample of ``total`` requests:
+    the scaled mean ± :data:`INPUT_Z` standard errors (finite population); None when all were counted."""
+    k = len(counted)
+    if k >= total or k < 2:
+        return None
+    mean = sum(counted) / k
+    sd = math.sqrt(sum((c - mean) ** 2 for c in counted) / (k - 1))
+    half = INPUT_Z * total * sd / math.sqrt(k) * math.sqrt((total - k) / (total - 1))
+    return max(0.0, mean * total - half), mean * total + half
+
+
+def _output_figures(call: Call, given: int | None, measured: Calibration | None) -> dict[str, Any]:
+    """The output figures of a call's estimate (keyword arguments of :func:`estimate_cost`).
+
+    Measured on ``calibrate=`` when given (typical: the sample's mean; range: what the sample
+    supports), else from the output schema for ``classify``/``extract`` (the shortest and longest
+    valid answers bound it, the label set gives the typical), else ``typical_output_tokens`` (from
+    half of it to :data:`LIKELY_HIGH` times it) or a guess (up to ``max_tokens``).
+    """
+    figures: dict[str, Any] = {"typical_output_tokens": given}
+    if call.spec.output_spec is not None:
+        shortest, typical, longest = schema_output_tokens(call.spec.output_spec["schema"])
+        figures.update(output_basis="schema" if given is None else "given", output_bound=longest)
+        if given is None:
+            figures["typical_output_tokens"] = typical
+            figures["output_range"] = (shortest, longest if longest is not None else LIKELY_HIGH * typical)
+    elif given is not None:  # the user's figure for free text
+        figures["output_range"] = (given / 2, LIKELY_HIGH * given)
+    if measured is None:
+        return figures
+    low, high = measured.output_range()
+    bound = measured.output_bound()
+    if figures.get("output_bound") is not None:
+        bound = min(bound, figures["output_bound"])
+    return {
+        "typical_output_tokens": measured.output_mean, "output_range": (low, high), "output_bound": bound,
+        "output_basis": "measured", "calibrated_on": measured.source,
+        "extra_notes": (f"Calibrated on {measured.source}: {measured.output_mean:.1f} output tokens per "
+                        f"answer on average; the range is what that sample supports.",),
+    }

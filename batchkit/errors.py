@@ -11,7 +11,8 @@ data (a row's ``status`` in :meth:`batchkit.Job.outcomes`), never exceptions. Er
     │   ├── NoCredentialsError
     │   ├── UnknownOptionError (TypeError)     a keyword neither batchkit nor the API knows
     │   ├── InvalidOptionError (ValueError)    an option with a value the call cannot use
-    │   │   └── OptionTypeError (TypeError)    … because it is of the wrong type
+    │   │   ├── OptionTypeError (TypeError)    … because it is of the wrong type
+    │   │   └── CalibrationError               calibrate= names a run that cannot calibrate this call
     │   ├── ColumnCollisionError (ValueError)  an output column named like an input column
     │   └── ServerUnreachableError (ConnectionError)   the base URL does not answer
     ├── NotAFrameError (TypeError)    the core was handed something that is not a DataFrame
@@ -47,6 +48,7 @@ __all__ = [
     "BatchkitError",
     "BatchkitWarning",
     "BudgetExceededError",
+    "CalibrationError",
     "CellError",
     "ColumnCollisionError",
     "ConfigurationError",
@@ -136,6 +138,14 @@ class InvalidOptionError(ConfigurationError, ValueError):
 
 class OptionTypeError(InvalidOptionError, TypeError):
     """An option of the wrong type (e.g. ``max_cost="10"``, ``system=123``)."""
+
+
+class CalibrationError(InvalidOptionError):
+    """``estimate(..., calibrate=...)`` names a job or comparison that cannot calibrate this call:
+    it asked another prompt or kind of answer, or has no answers yet."""
+
+    def __init__(self, message: str, *, option: str = "calibrate") -> None:
+        super().__init__(message, option=option)
 
 
 class ColumnCollisionError(ConfigurationError, ValueError):

@@ -8,7 +8,7 @@ Every ``df.claude`` / ``series.claude`` call turns its keyword arguments into on
     │                              other Messages API params (checked against the SDK's request types)
     ├── run       RunOptions       how to run: client, store, poll_interval, chunk_size, chunk_bytes,
     │                              max_retries, max_invalid_retries, cache, cache_ttl, max_cost,
-    │                              prices, check_model, progress
+    │                              calibrate, prices, check_model, progress
     └── estimate  EstimateOptions  what only ``estimate`` takes: typical_output_tokens, hit_rate, sample
 
 Each option is declared once, as a dataclass field made by :func:`_option`: its default, its
@@ -213,6 +213,17 @@ def _hit_rate(name: str, value: Any) -> tuple[float, float] | None:
     return lo, hi
 
 
+def _calibration_source(name: str, value: Any) -> Any:
+    """A finished run to calibrate on: a :class:`batchkit.Job` or a :class:`batchkit.Comparison`."""
+    if value is None or callable(getattr(value, "job_for", None)) or (
+            hasattr(value, "outcomes") and hasattr(value, "spec")):
+        return value
+    raise OptionTypeError(
+        f"{name}= takes a batchkit.Job or a batchkit.Comparison (a run of the same prompt whose answers "
+        f"were measured), not {_describe(value)}. Run the call on a sample first, e.g. "
+        f"job = df.sample(100).claude.submit(...); df.claude.estimate(..., {name}=job.wait()).", option=name)
+
+
 def _option(default: Any, check: Check, *, stored: bool = False) -> Any:
     """A dataclass field that is an option: its default, its check, whether a job stores it."""
     return field(default=default, metadata={"check": check, "stored": stored})
@@ -271,6 +282,10 @@ class RunOptions(_Checked):
     """The cache breakpoint's time to live."""
     max_cost: float | None = _option(None, _optional(_dollars))
     """Refuse, before any paid call, when the estimate's upper bound is over this many dollars."""
+    calibrate: Any = _option(None, _calibration_source)  # noqa: RUF009 (_option is dataclasses.field with a check)
+    """A finished run of the same prompt (a Job or a Comparison) whose answers' measured length
+    replaces the offline output figures of the estimate and the budget guard (see
+    :mod:`batchkit.calibration`)."""
     prices: PriceTable = _option(None, _prices)  # noqa: RUF009 (_option is dataclasses.field with a check)
     """The model and price table, with the caller's overrides applied (see :mod:`batchkit.prices`)."""
     check_model: bool = _option(True, _flag)

@@ -63,6 +63,7 @@ __all__ = [
     "PriceTable",
     "break_even_hit_rate",
     "break_even_rows",
+    "cache_hit_range",
     "caching_savings",
     "default_typical_output_tokens",
     "estimate_cost",
@@ -72,6 +73,7 @@ __all__ = [
     "load_prices",
     "savings_vs_prefix",
     "savings_vs_rows",
+    "schema_output_tokens",
     "shared_prefix_tokens",
     "usage_cost",
     "usage_cost_frame",
@@ -358,6 +360,7 @@ def _run_cost(
     ttl: str | None = None,
     prefix_tokens: float = 0,
     hit_rate: float = 0.0,
+    min_writes: float = 1.0,
 ) -> CostBreakdown:
     """Cost of ``requests`` requests under the caching model in the module docstring.
 
@@ -371,7 +374,7 @@ def _run_cost(
     dollars = {"input": input_tokens * rates["input"] / _MTOK,
                "output": output_tokens * rates["output"] / _MTOK}
     if ttl is not None and prefix_tokens > 0:
-        writes = min(requests, max(1.0, (1.0 - hit_rate) * requests))
+        writes = min(requests, max(min_writes, (1.0 - hit_rate) * requests))
         reads = requests - writes
         write_kind = f"cache_write_{ttl}"
         dollars["input"] = (input_tokens - requests * prefix_tokens) * rates["input"] / _MTOK
@@ -384,6 +387,136 @@ def default_typical_output_tokens(max_tokens: int) -> int:
     """The guess used when the caller gives no typical output length: a quarter of
     ``max_tokens`` (rounded up), at most 1,024 — answers rarely run to the cap."""
     return max(1, min(max_tokens, 1024, math.ceil(max_tokens / 4)))
+
+
+_STRING_TYPICAL_CHARS = 24
+"""A free string field's typical answer: a name or a short phrase, three or four words."""
+_ARRAY_TYPICAL_ITEMS = 2
+_SCALAR_CHARS = {"integer": (1, 3, 20), "number": (1, 6, 24), "boolean": (4, 4.5, 5), "null": (4, 4, 4)}
+_FORMAT_CHARS = {"date": 12, "date-time": 22, "time": 10, "uuid": 38}
+
+Chars = tuple[float, float, float | None]
+"""(shortest, typical, longest) bytes of a JSON value; longest None: not bounded by the schema."""
+
+
+def _json_len(value: Any) -> int:
+    return len(_json.dumps(value))
+
+
+def _schema_chars(node: Any, defs: Mapping[str, Any], depth: int = 0) -> Chars:
+    """(shortest, typical, longest) length in bytes of a compact JSON value valid against ``node``;
+    longest is None when the schema does not bound it (a free string, an open list)."""
+    if not isinstance(node, Mapping) or depth > 16:
+        return 2.0, float(_STRING_TYPICAL_CHARS), None
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        return _schema_chars(defs.get(ref.rsplit("/", 1)[1], {}), defs, depth + 1)
+    if "const" in node:
+        n = float(_json_len(node["const"]))
+        return n, n, n
+    if node.get("enum"):
+        sizes = [_json_len(v) for v in node["enum"]]
+        return float(min(sizes)), sum(sizes) / len(sizes), float(max(sizes))
+    for union in ("anyOf", "oneOf"):
+        if node.get(union):
+            options = [_schema_chars(o, defs, depth + 1) for o in node[union]]
+            real = [o for o, sub in zip(options, node[union], strict=True)
+                    if not (isinstance(sub, Mapping) and sub.get("type") == "null")] or options
+            tops = [o[2] for o in options]
+            top = None if None in tops else max(x for x in tops if x is not None)
+            return min(o[0] for o in options), real[0][1], top
+    kind = node.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind is None:
+        kind = "object" if "properties" in node else "array" if "items" in node else "string"
+    if kind == "object":
+        props = node.get("properties") or {}
+        required = set(node.get("required") or props)
+        shortest = typical = 1.0 if props else 2.0  # the braces, less the last comma
+        longest: float | None = typical
+        for name, sub in props.items():
+            lo, t, m = _schema_chars(sub, defs, depth + 1)
+            key = _json_len(name) + 2  # "name": and a comma after the value
+            typical += key + t
+            shortest += key + lo if name in required else 0
+            longest = None if longest is None or m is None else longest + key + m
+        if node.get("additionalProperties") not in (None, False):
+            longest = None
+        return shortest, typical, longest
+    if kind == "array":
+        lo, t, m = _schema_chars(node.get("items", {}), defs, depth + 1)
+        fewest = int(node.get("minItems", 0))
+        cap = node.get("maxItems")
+        items = node.get("items", {})
+        if cap is None and node.get("uniqueItems") and isinstance(items, Mapping) and items.get("enum"):
+            cap = len(items["enum"])
+        typical_items = max(fewest, min(_ARRAY_TYPICAL_ITEMS, cap if cap is not None else _ARRAY_TYPICAL_ITEMS))
+        top = None if cap is None or m is None else 2 + int(cap) * (m + 1)
+        return 2 + fewest * (lo + 1), 2 + typical_items * (t + 1), top
+    if kind == "string":
+        fmt = node.get("format")
+        if fmt in _FORMAT_CHARS:
+            n = float(_FORMAT_CHARS[fmt])
+            return n, n, n
+        cap = node.get("maxLength")
+        least = 2.0 + int(node.get("minLength", 0))
+        if cap is not None:
+            return least, min(float(_STRING_TYPICAL_CHARS), 2 + int(cap)), 2.0 + 4 * int(cap)  # ≤ 4 bytes a char
+        return least, float(_STRING_TYPICAL_CHARS), None
+    return _SCALAR_CHARS.get(str(kind), (2.0, float(_STRING_TYPICAL_CHARS), None))
+
+
+def schema_output_tokens(schema: Mapping[str, Any]) -> tuple[float, float, int | None]:
+    """Output tokens of an answer to a JSON schema: ``(shortest, typical, longest)`` per request.
+
+    The longest valid answer bounds the output whenever the schema bounds every value (labels
+    from an enum, numbers, booleans, dates, strings with ``maxLength``, lists with
+    ``maxItems`` or unique enum items); it is None when a value is free (a free string, an
+    open list), and then ``max_tokens`` is the bound. The typical answer takes every label as
+    likely as the others, a free string as a short phrase (about 24 bytes) and a list as two
+    items; the shortest, every value as short as the schema allows. Tokens by the offline rule
+    (≈4 UTF-8 bytes a token, as the simulator counts them); calibrate on a sample for the real
+    tokenizer.
+
+    >>> schema = {"type": "object", "properties": {"label": {"enum": ["negative", "neutral"]}}}
+    >>> schema_output_tokens(schema)
+    (4.75, 5.0, 5)
+    """
+    shortest, typical, longest = _schema_chars(schema, schema.get("$defs", {}) or {})
+    # a request's output tokens are ceil(bytes / 4): a quarter token over bytes / 4 on average
+    top = None if longest is None else math.ceil(longest / 4)
+    mean = (typical + 1.5) / 4 if top is None else min((typical + 1.5) / 4, float(top))
+    return max(1.0, shortest / 4), mean, top
+
+
+ASSUMED_CONCURRENCY = (20, 100, 500)
+"""Requests of one batch that start at the same moment (low, typical, high): batchkit's
+assumption where the API documents none; they all miss a cache nobody has written yet."""
+PRIMED_HIT_RATE = (0.9, 1.0, 1.0)
+"""(worst, typical, best) hit rate of a primed batch: every request after the primer reads the
+prefix, unless the cache drops it (best effort)."""
+
+
+def cache_hit_range(requests: int, *, primed: bool) -> tuple[float, float, float]:
+    """(worst, typical, best) share of requests that read a shared cached prefix.
+
+    Primed (``cache="prime"``): :data:`PRIMED_HIT_RATE`. Not primed: the first requests of a
+    batch run at once and all miss (nobody has written the prefix yet), later ones read it, so
+    the share that hits is ``1 - concurrency / requests`` over :data:`ASSUMED_CONCURRENCY` —
+    a small batch hardly hits at all, a large one almost always does.
+
+    >>> [round(h, 3) for h in cache_hit_range(2000, primed=False)]
+    [0.75, 0.95, 0.99]
+    >>> cache_hit_range(50, primed=False)
+    (0.0, 0.0, 0.6)
+    """
+    if primed:
+        return PRIMED_HIT_RATE
+    if requests <= 0:
+        return 0.0, 0.0, 0.0
+    worst, typical, best = (max(0.0, 1.0 - c / requests) for c in reversed(ASSUMED_CONCURRENCY))
+    return worst, typical, best
 
 
 @dataclass(frozen=True)
@@ -432,6 +565,12 @@ class CostEstimate:
     modes: tuple[ModeCost, ...]
     notes: tuple[str, ...] = ()
     prices_as_of: str = PRICES_AS_OF
+    output_bound: int | None = None
+    """The most output tokens a request can take (``max_tokens``, or less when the schema bounds it)."""
+    output_basis: str | None = None
+    """Where the output figures come from: ``"schema"``, ``"measured"``, ``"given"`` or None (a guess)."""
+    calibrated_on: str | None = None
+    """What the estimate was calibrated on (``estimate(..., calibrate=...)``), or None."""
 
     def __getitem__(self, mode: str) -> ModeCost:
         for cost in self.modes:
@@ -453,7 +592,7 @@ class CostEstimate:
         raise BudgetExceededError(
             f"The {MODE_LABELS[mode]} run could cost up to {_usd(bound)}, over max_cost={_usd(max_cost)}: "
             f"{self.requests:,} requests, {self.input_tokens:,} input tokens ({self._token_note()}), "
-            f"every answer {self.max_tokens:,} tokens long{hits}. Typical estimate {_usd(cost.typical)} "
+            f"every answer {self._bound:,} tokens long{hits}. Typical estimate {_usd(cost.typical)} "
             f"(range {_usd(cost.low)}–{_usd(cost.high)}). Lower max_tokens, send fewer rows, or raise max_cost.",
             limit=max_cost,
             estimate=bound,
@@ -468,7 +607,7 @@ class CostEstimate:
                 "input_tokens": self.input_tokens,
                 "cached_prefix_tokens": self.cached_prefix_tokens if c.mode.startswith("batch+") else 0,
                 "output_tokens_typical": self.requests * self.typical_output_tokens,
-                "output_tokens_max": self.requests * self.max_tokens,
+                "output_tokens_max": self.requests * self._bound,
             }
             for c in self.modes
         ]
@@ -479,6 +618,10 @@ class CostEstimate:
         from .plots import plot_estimate
 
         return plot_estimate(self, ax=ax)
+
+    @property
+    def _bound(self) -> int:
+        return self.output_bound if self.output_bound is not None else self.max_tokens
 
     # -- display
 
@@ -492,15 +635,19 @@ class CostEstimate:
 
     def _summary(self) -> list[str]:
         dupes = self.rows - self.rows_skipped - self.unique_requests
-        guess = ", a guess" if self.typical_output_assumed else ""
+        basis = {"schema": ", from the output schema", "measured": ", measured",
+                 "given": ", your figure"}.get(self.output_basis or "", "")
+        guess = ", a guess" if self.typical_output_assumed else basis
         typical = f"{self.typical_output_tokens:,}{guess}"
         lines = [
             (f"{self.model}: {self.requests:,} requests to send ({self.rows:,} rows: "
              f"{self.rows_skipped:,} skipped, {dupes:,} duplicates, "
              f"{self.already_answered:,} already answered)"),
             (f"input {self.input_tokens:,} tokens ({self._token_note()}); output up to "
-             f"{self.max_tokens:,} tokens per request (typical {typical})"),
+             f"{self._bound:,} tokens per request (typical {typical})"),
         ]
+        if self.calibrated_on:
+            lines.append(f"calibrated on {self.calibrated_on}")
         if self.cached_prefix_tokens:
             lo, hi = self.hit_rate
             lines.append(f"cached prefix {self.cached_prefix_tokens:,} tokens per request; cache hit "
@@ -572,10 +719,18 @@ def estimate_cost(
     rows_skipped: int = 0,
     already_answered: int = 0,
     shared_prefix_tokens: int = 0,
-    typical_output_tokens: int | None = None,
+    typical_output_tokens: float | None = None,
     token_source: TokenSource = "offline",
     hit_rate: float | tuple[float, float] = (0.3, 0.98),
     prices: PriceSource = None,
+    typical_hit_rate: float | None = None,
+    output_range: tuple[float, float] | None = None,
+    output_bound: int | None = None,
+    bound_hit_rate: float = 0.0,
+    output_basis: str | None = None,
+    extra_notes: Sequence[str] = (),
+    input_range: tuple[float, float] | None = None,
+    cache_warm: bool = False,
 ) -> CostEstimate:
     """Dollars under standard, batch, batch + 5 min cache and batch + 1 h cache.
 
@@ -591,7 +746,20 @@ def estimate_cost(
             :func:`default_typical_output_tokens` (flagged as a guess).
         hit_rate: (worst, best) fraction of requests that read the cache; the caching modes'
             ``low`` uses the best, ``typical`` the midpoint, ``high`` the worst, and
-            ``upper_bound`` assumes no hit at all. See the module docstring for the model.
+            ``upper_bound`` assumes ``bound_hit_rate`` (default: no hit at all). See the module
+            docstring for the model.
+        typical_hit_rate: the hit rate of the ``typical`` figure (default: the middle of ``hit_rate``).
+        output_range: (fewest, most) output tokens per request that are likely — for the
+            ``low`` and ``high`` figures (default: the typical length and ``output_bound``).
+        output_bound: the most output tokens a request can take (default ``max_tokens``; less
+            when the output schema bounds the answer) — for ``high`` and ``upper_bound``.
+        output_basis: where the output figures come from (``"schema"``, ``"measured"``, …);
+            with one given, the typical length is not flagged as a guess.
+        extra_notes: more notes to show with the estimate (e.g. what it was calibrated on).
+        input_range: (low, high) total input tokens when they were counted on a sample of the
+            requests and scaled (for the ``low`` and ``high`` figures).
+        cache_warm: the prefix is in the cache already (a run of the same template just before):
+            no request needs to write it.
 
     >>> e = estimate_cost(model="claude-sonnet-4-5", rows=100_000, unique_requests=100_000,
     ...                   input_tokens=50_000_000, max_tokens=200, typical_output_tokens=200)
@@ -616,31 +784,46 @@ def estimate_cost(
     if requests and shared_prefix_tokens * requests > input_tokens:
         raise ValueError("shared_prefix_tokens × requests is more than input_tokens "
                          "(which includes the prefix)")
-    assumed = typical_output_tokens is None
-    typical_out = (default_typical_output_tokens(max_tokens) if typical_output_tokens is None
-                   else min(int(typical_output_tokens), max_tokens))
+    assumed = typical_output_tokens is None and output_basis is None
+    bound = max_tokens if output_bound is None else max(1, min(int(output_bound), max_tokens))
+    typical_exact: float = (default_typical_output_tokens(max_tokens) if typical_output_tokens is None
+                            else min(float(typical_output_tokens), bound))
+    typical_out = max(1, round(typical_exact))
+    out_lo, out_hi = output_range if output_range is not None else (typical_exact, bound)
+    out_lo, out_hi = min(out_lo, typical_exact), min(max(out_hi, typical_exact), bound)
+    mid = (lo + hi) / 2 if typical_hit_rate is None else min(hi, max(lo, typical_hit_rate))
     below_min = 0 < shared_prefix_tokens < price.min_cacheable_tokens
     prefix = 0 if below_min else shared_prefix_tokens
 
-    def cost(mode: str, out_per_request: int, h: float) -> CostBreakdown:
+    in_lo, in_hi = (input_tokens, input_tokens) if input_range is None else input_range
+    in_lo, in_hi = max(min(in_lo, input_tokens), prefix * requests), max(in_hi, input_tokens)
+
+    def cost(mode: str, out_per_request: float, h: float, tokens: float = input_tokens) -> CostBreakdown:
         ttl = mode.partition("+")[2] or None
-        return _run_cost(price, requests=requests, input_tokens=input_tokens, batch=mode != "standard",
-                         output_tokens=requests * out_per_request, ttl=ttl, prefix_tokens=prefix, hit_rate=h)
+        return _run_cost(price, requests=requests, input_tokens=tokens, batch=mode != "standard",
+                         output_tokens=requests * out_per_request, ttl=ttl, prefix_tokens=prefix, hit_rate=h,
+                         min_writes=0.0 if cache_warm else 1.0)
 
     modes = []
     for m in MODES:
-        typical = cost(m, typical_out, (lo + hi) / 2)
-        modes.append(ModeCost(mode=m, low=cost(m, typical_out, hi).total, typical=typical.total,
-                              high=cost(m, max_tokens, lo).total, upper_bound=cost(m, max_tokens, 0.0).total,
+        typical = cost(m, typical_exact, mid)
+        high = cost(m, out_hi, lo, in_hi).total
+        modes.append(ModeCost(mode=m, low=cost(m, out_lo, hi, in_lo).total, typical=typical.total, high=high,
+                              upper_bound=max(high, cost(m, bound, min(bound_hit_rate, lo), in_hi).total),
                               breakdown=typical))
     notes = _estimate_notes(model, price, {c.mode: c for c in modes}, shared_prefix_tokens,
                             below_min, assumed, input_tokens / requests if requests else 0.0, lo)
+    if output_bound is not None and bound < max_tokens:
+        notes.append(f"Answers are at most {bound:,} tokens: the longest answer the output schema allows "
+                     f"(max_tokens is {max_tokens:,}).")
+    notes = list(dict.fromkeys([*notes, *extra_notes]))
     return CostEstimate(
         model=model, rows=rows, rows_skipped=rows_skipped, unique_requests=unique_requests,
         already_answered=already_answered, requests=requests, input_tokens=input_tokens,
         shared_prefix_tokens=shared_prefix_tokens, cached_prefix_tokens=prefix, max_tokens=max_tokens,
         typical_output_tokens=typical_out, typical_output_assumed=assumed, token_source=token_source,
-        hit_rate=(lo, hi), price=price, modes=tuple(modes), notes=tuple(notes),
+        hit_rate=(lo, hi), price=price, modes=tuple(modes), notes=tuple(notes), output_bound=bound,
+        output_basis=output_basis if output_basis is not None else None if assumed else "given",
     )
 
 

@@ -45,8 +45,9 @@ HELD_OUT = slice(1000, 2000)
 """Rows not looked at while the lexicons were written (in both datasets)."""
 
 
-def _run(frame: pd.DataFrame, how: str, prompt: str, labels: list[str], client, store: str) -> pd.Series:
-    common = {"model": "claude-haiku-4-5", "client": client, "store": store}
+def _run(frame: pd.DataFrame, how: str, prompt: str, labels: list[str], client, store: str,
+         model: str = "claude-haiku-4-5") -> pd.Series:
+    common = {"model": model, "client": client, "store": store}
     if how == "batch":
         out = frame.claude.batch(prompt, output="answer", max_tokens=5, progress=False, poll_interval=0.01, **common)
         return out["answer"].astype("string").str.strip().str.lower()
@@ -96,6 +97,12 @@ def main() -> None:
                   f"{_accuracy(answer[HELD_OUT], english_gold[HELD_OUT]):>9.1%}")
             if how == "batch":
                 table = pd.crosstab(english_gold.rename("gold"), answer.rename("answer"))
+        print("\nSimulated per-model differences (SIMULATED_MODELS; simulated, not a benchmark of Claude):")
+        for model in ("claude-haiku-4-5", "claude-sonnet-4-6", "claude-opus-4-7"):
+            answer = _run(tweets, "classify", ENGLISH_PROMPT, ["negative", "neutral", "positive"], client, store,
+                          model)
+            print(f"{'TweetEval English tweets, all':<34} {'classify, ' + model:<28} {len(tweets):>6,} "
+                  f"{_accuracy(answer, english_gold):>9.1%}")
         client.close()
     majority = english_gold.value_counts(normalize=True).iloc[0]
     print(f"\nBaselines: NSMC majority class {korean_gold.value_counts(normalize=True).iloc[0]:.1%}, "

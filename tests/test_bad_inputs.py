@@ -73,6 +73,11 @@ def extract(schema: Any = None, **kw: Any) -> Callable[[pd.DataFrame, Path], Any
     return lambda df, tmp: df.claude.extract("Facts: {review}", schema=schema or {"year": int}, **kw)
 
 
+def compare(**kw: Any) -> Callable[[pd.DataFrame, Path], Any]:
+    kw.setdefault("models", ["claude-haiku-4-5", "claude-sonnet-4-6"])
+    return lambda df, tmp: df.claude.compare("Sentiment: {review}", **kw)
+
+
 def prompt(text: Any, **kw: Any) -> Callable[[pd.DataFrame, Path], Any]:
     return lambda df, tmp: df.claude.batch(text, **kw)
 
@@ -327,6 +332,33 @@ BAD = [
     Case("schema-list", extract(["year"]), batchkit.ConfigurationError, ("pydantic model class or a dict",)),
     Case("schema-bad-name", extract({"not valid": str}), batchkit.ConfigurationError, ("identifiers",)),
     Case("prefix-int", extract(prefix=5), OptionTypeError, ("prefix must be a string",)),
+    # ---- compare and calibrate
+    Case("compare-models-empty", compare(models=[]), OptionTypeError, ("list of model ids",)),
+    Case("compare-models-int", compare(models=[3]), OptionTypeError, ("model id strings",)),
+    Case("compare-models-twice", compare(models=["claude-haiku-4-5"] * 2), InvalidOptionError, ("twice",)),
+    Case("compare-model-unknown", compare(models=["claude-haiku-4-5", "claude-nope"]), UnknownModelError,
+         ("prices=",)),
+    Case("compare-model-singular", compare(model="claude-haiku-4-5"), UnknownOptionError, ("models=",)),
+    Case("compare-sample-0", compare(sample=0), InvalidOptionError, ("at least 1 row",)),
+    Case("compare-sample-fraction", compare(sample=1.5), InvalidOptionError, ("fraction", "number of rows")),
+    Case("compare-sample-string", compare(sample="200"), OptionTypeError, ("number of rows",)),
+    Case("compare-truth-missing", compare(truth="gold"), MissingColumnError, ("'gold'", "review")),
+    Case("compare-truth-not-labels", compare(task="classify", labels=["pos", "neg"], truth="review"),
+         InvalidOptionError, ("not labels", "map")),
+    Case("compare-task-unknown", compare(task="label"), InvalidOptionError, ("'classify'",)),
+    Case("compare-labels-without-task", compare(labels=["a", "b"]), InvalidOptionError, ("task=",)),
+    Case("compare-classify-no-labels", compare(task="classify"), InvalidOptionError, ("labels=",)),
+    Case("compare-extract-no-schema", compare(task="extract"), InvalidOptionError, ("schema=",)),
+    Case("compare-target-percent", compare(target=80), InvalidOptionError, ("fraction", "0.8")),
+    Case("compare-target-string", compare(target="high"), OptionTypeError, ("fraction",)),
+    Case("compare-reference-other", compare(reference="claude-opus-4-7"), InvalidOptionError, ("not one of",)),
+    Case("compare-prompts-int", compare(prompts=5), OptionTypeError, ("prompts",)),
+    Case("compare-prompts-repeat", compare(prompts=["Sentiment: {review}"]), InvalidOptionError, ("repeats",)),
+    Case("compare-unknown-column", compare(prompts=["Say {x}"]), MissingColumnError, ("'x'",)),
+    Case("compare-max-tokens-0", compare(max_tokens=0), InvalidOptionError, ("max_tokens",)),
+    Case("compare-seed-float", compare(seed=1.5), OptionTypeError, ("seed",)),
+    Case("estimate-calibrate-string", estimate(calibrate="job_1"), OptionTypeError, ("Job", "Comparison")),
+    Case("estimate-calibrate-frame", estimate(calibrate=pd.DataFrame()), OptionTypeError, ("sample",)),
     # ---- series.claude
     Case("series-sample-0", series("estimate", sample=0), InvalidOptionError, ("sample",)),
     Case("series-unknown-column", series("batch", "Say {x}"), MissingColumnError, ("'x'",)),

@@ -87,6 +87,7 @@ def test_notebooks_are_committed_without_outputs():
     assert [p.name for p in _notebooks()] == [
         "01_quickstart.ipynb", "02_classify_at_scale.ipynb", "03_cost_explorer.ipynb",
         "04_images_and_pdfs.ipynb",
+        "05_compare_models.ipynb",
     ]
     for path in _notebooks():
         book = nbformat.read(path, as_version=4)
@@ -157,3 +158,23 @@ def test_images_and_pdfs_classify_extract_and_refuse_bad_files(tmp_path_factory)
     assert "INV-2024011" in text and "Float64" in text and "boolean" in text
     assert "file not found" in text and "refused before sending: row 0, column 'photo'" in text
     assert seconds < 30, f"images and PDFs took {seconds:.0f} s"
+
+
+COMPARE_BUDGET_SECONDS = 30.0
+"""The compare notebook should stay quick: a sample of six variants, then one run."""
+
+
+@pytest.mark.slow
+def test_compare_notebook_estimates_compares_chooses_runs_and_checks_the_actual(tmp_path_factory):
+    book, seconds = _run("05_compare_models.ipynb", tmp_path_factory)
+    _check_clean(book)
+    text = _text(book)
+    htmls = "".join(out["data"].get("text/html", "") for _, out in _outputs(book) if "data" in out)
+    assert "batchkit-comparison" in htmls and "CostEstimate" in htmls and "calibrated on job" in htmls
+    assert any("image/png" in out.get("data", {}) for _, out in _outputs(book))  # cost vs quality
+    assert "requests sent: 1,800 (of 2,000 rows; 200 reused from the sample)" in text
+    found = re.search(r"actual: \$([\d.]+); estimated \$([\d.]+)–\$([\d.]+) \(typical \$([\d.]+)\)", text)
+    assert found, "the notebook printed no actual-against-estimate line"
+    actual, low, high, typical = map(float, found.groups())
+    assert low <= actual <= high and abs(typical / actual - 1) <= 0.10
+    assert seconds < COMPARE_BUDGET_SECONDS, f"compare notebook took {seconds:.0f} s"

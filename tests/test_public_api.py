@@ -13,9 +13,10 @@ README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
 def test_public_names():
     assert sorted(batchkit.__all__) == sorted([
-        "APIRefusedError", "BatchkitError", "BatchkitWarning", "BudgetExceededError", "CellError",
-        "ColumnCollisionError", "ConfigurationError", "CostEstimate", "DEFAULT_MAX_TOKENS", "DEFAULT_MODEL",
-        "InvalidOptionError", "Job", "JobCost", "JobNotFoundError", "JobStateError", "MediaError", "MissingColumnError",
+        "APIRefusedError", "BatchkitError", "BatchkitWarning", "BudgetExceededError", "CalibrationError",
+        "CellError", "ColumnCollisionError", "Comparison", "ConfigurationError", "CostEstimate",
+        "DEFAULT_MAX_TOKENS", "DEFAULT_MODEL", "InvalidOptionError", "Job", "JobCost", "JobNotFoundError",
+        "JobStateError", "MediaError", "MissingColumnError",
         "NoCredentialsError", "NotAFrameError", "NotAStoreError", "OptionTypeError", "OutputPathError",
         "PromptError", "RequestTooLargeError", "ServerUnreachableError", "SpendLimitError", "Store",
         "StoreError", "StoreNotFoundError", "StoreReadOnlyError", "UnknownModelError", "UnknownOptionError",
@@ -39,5 +40,5 @@ def test_every_command_is_in_the_readme():
 
 
 def test_the_accessor_methods_are_in_the_readme():
-    for method in ("batch", "submit", "estimate", "classify", "extract"):
+    for method in ("batch", "submit", "estimate", "classify", "extract", "compare"):
         assert f"df.claude.{method}(" in README, method

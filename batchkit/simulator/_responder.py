@@ -31,6 +31,13 @@ the sentiment or naming positive/negative — are answered by a small lexicon he
 its accuracy on the shipped data is measured in ``bench/bench_responder.py`` and stated in the
 simulator's README. These are simulated answers, not Claude's: plausible enough that a demo
 reads right, never a measure of a model's quality.
+
+Models answer differently, in a simulated, deterministic way (:data:`SIMULATED_MODELS`), so that
+``df.claude.compare`` shows differences offline: where the text shows no sentiment, a weaker
+model family guesses a polar label for a fixed share of texts (chosen by a hash of the model and
+the prompt's text, so the same request always gets the same answer), and a stronger one names
+more words in a free-text answer. The rates are
+made up to make a comparison show something; they are **not** a benchmark of Claude.
 """
 
 from __future__ import annotations
@@ -49,8 +56,8 @@ from ._media import media_answer
 from ._sentiment import polarity_lower
 
 __all__ = [
-    "answer_mode", "canonical_prompt", "chosen_tool", "default_answer", "default_responder", "pick_label",
-    "responder_caller", "sentiment_label", "shape_answer",
+    "SIMULATED_MODELS", "answer_mode", "canonical_prompt", "chosen_tool", "default_answer", "default_responder",
+    "pick_label", "responder_caller", "sentiment_label", "shape_answer",
 ]
 
 _MASK = (1 << 64) - 1
@@ -182,23 +189,57 @@ _POLARITY_OF_LABEL = {
 }
 
 
-def sentiment_label(score: float) -> str:
+SIMULATED_MODELS: dict[str, tuple[float, int]] = {
+    "haiku": (0.35, 3),
+    "sonnet": (0.15, 4),
+    "opus": (0.05, 6),
+    "fable": (0.03, 6),
+    "mythos": (0.03, 6),
+}
+"""Simulated per-model differences, by the model family named in the id: ``(share of verdicts
+without evidence that the model turns into a guess, words named in a free-text answer)``. Where
+the lexicons find no sentiment at all (the heuristic would answer neutral), a weaker simulated
+model guesses positive or negative instead; a verdict with evidence is never changed. A model id
+naming none of these families answers like ``sonnet``. Made up so that a comparison on the
+simulator shows differences — **simulated quality, never a benchmark of Claude**."""
+_SIMULATED_DEFAULT = SIMULATED_MODELS["sonnet"]
+
+
+@functools.lru_cache(maxsize=256)
+def _simulated(model: Any) -> tuple[int, int, int]:
+    """``(guess threshold out of 2**32, crc32 seed of the model, free-text words)`` for a model."""
+    name = model.lower() if isinstance(model, str) else ""
+    rate, words = next((v for family, v in SIMULATED_MODELS.items() if family in name), _SIMULATED_DEFAULT)
+    return int(rate * (1 << 32)), zlib.crc32(name.encode()), words
+
+
+def sentiment_label(score: float, model: Any = None, low: str = "") -> str:
     """``"positive"``, ``"negative"`` or ``"neutral"`` for a :func:`polarity` score.
 
-    The one place a score becomes a verdict: a model-specific quality, if the simulator ever
-    simulates one, perturbs this choice (by model and request hash), not the lexicons.
+    The one place a score becomes a verdict, and so the one place a model's simulated quality
+    acts: with no evidence (score 0), ``model`` guesses a polar label for its share of texts
+    (:data:`SIMULATED_MODELS`), chosen by a crc32 of the model and the (lower-cased) text
+    ``low`` — deterministic, and cheap on the hot path.
     """
-    return "positive" if score > 0 else "negative" if score < 0 else "neutral"
+    if score:
+        return "positive" if score > 0 else "negative"
+    if model is None:
+        return "neutral"
+    threshold, seed, _ = _simulated(model)
+    draw = zlib.crc32(low.encode(), seed)
+    if draw >= threshold:
+        return "neutral"
+    return "positive" if draw & 1 else "negative"
 
 
-def _sentiment_pick(labels: Sequence[Any], low: str, h: int | Callable[[], int]) -> Any:
+def _sentiment_pick(labels: Sequence[Any], low: str, h: int | Callable[[], int], model: Any = None) -> Any:
     """A sentiment label that follows the (lower-cased) text's wording (see ``_sentiment``).
 
     ``labels`` may name the polarities in other words (``good``/``bad``, ``긍정``/``부정``).
     With no evidence either way the answer is the neutral label if there is one, else
     ``mixed``, else a polar label by hash (``h``, or a function giving it, called only then).
     """
-    want = sentiment_label(polarity_lower(low))
+    want = sentiment_label(polarity_lower(low), model, low)
     if labels is _DEFAULT_LABELS:
         return want
     by_polarity = _by_polarity(labels if type(labels) is tuple else tuple(labels))
@@ -223,16 +264,17 @@ def _by_polarity(labels: tuple[Any, ...]) -> dict[str, Any]:
     return found
 
 
-def pick_label(labels: Sequence[Any], low: str, h: int | Callable[[], int]) -> Any:
-    """One of ``labels``: following the text's sentiment when they are sentiment labels, else
-    by hash (``h``, or a function giving it, called only if the hash decides)."""
+def pick_label(labels: Sequence[Any], low: str, h: int | Callable[[], int], model: Any = None) -> Any:
+    """One of ``labels``: following the text's sentiment when they are sentiment labels (as
+    ``model`` would, see :data:`SIMULATED_MODELS`), else by hash (``h``, or a function giving
+    it, called only if the hash decides)."""
     key = labels if type(labels) is tuple else tuple(labels)
     try:
         by_polarity = _by_polarity(key)
     except TypeError:  # an unhashable enum value (a list or an object): not sentiment labels
         by_polarity = {}
     if "positive" in by_polarity or "negative" in by_polarity:
-        return _sentiment_pick(key, low, h)
+        return _sentiment_pick(key, low, h, model)
     return labels[(h() if callable(h) else h) % len(labels)]
 
 
@@ -266,22 +308,23 @@ def _option_items(listed: str) -> tuple[str, ...]:
 def _text_answer(params: dict) -> str:
     text = _last_user_text(params)
     low = text.lower()
+    model = params.get("model")
     if "sentiment" in low or "positive" in low or "negative" in low or "one of" in low or "label" in low:
         if "," in low or " or " in low or "/" in low or "|" in low:
             options = _options(text, low)
             if options:
-                return pick_label(options, low, lambda: _hash(params))
+                return pick_label(options, low, lambda: _hash(params), model)
         present = [w for w in _SENTIMENT if w in low]
         if "sentiment" in low or len(present) >= 2:
             labels = present or _DEFAULT_LABELS
-            return _sentiment_pick(labels, low, 0 if labels is _DEFAULT_LABELS else lambda: _hash(params))
+            return _sentiment_pick(labels, low, 0 if labels is _DEFAULT_LABELS else lambda: _hash(params), model)
     if "긍정" in low and "부정" in low:  # "긍정인지 부정인지 답하세요"
         named = tuple(w for w in ("긍정", "부정", "중립") if w in low)
-        return _sentiment_pick(named, low, lambda: _hash(params))
+        return _sentiment_pick(named, low, lambda: _hash(params), model)
     words = _words(text)
     if not words:
         return "Understood."
-    shown = words[:3]
+    shown = words[:_simulated(model)[2]]
     listed = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
     return _OPENERS[_hash(params) % len(_OPENERS)].format(listed)
 
@@ -356,28 +399,31 @@ def _number(schema: dict, h: int, integer: bool) -> int | float:
     return round(lo + (hi - lo) * ((h % 10_000) / 10_000), 2) if hi > lo else lo
 
 
-def json_value(schema: Any, root: dict, words: list[str], text: str, h: int, depth: int = 0) -> Any:
-    """A value valid against ``schema`` (the subset pydantic emits), chosen by hash ``h``."""
+def json_value(
+    schema: Any, root: dict, words: list[str], text: str, h: int, depth: int = 0, model: Any = None
+) -> Any:
+    """A value valid against ``schema`` (the subset pydantic emits), chosen by hash ``h``
+    (sentiment enums as ``model`` would answer them)."""
     if not isinstance(schema, dict):
         return None
     schema = _resolve(schema, root)
     if "const" in schema:
         return schema["const"]
     if schema.get("enum"):
-        return pick_label(list(schema["enum"]), text.lower(), h)
+        return pick_label(list(schema["enum"]), text.lower(), h, model)
     for key in ("anyOf", "oneOf"):
         if schema.get(key):
             options = [_resolve(o, root) if isinstance(o, dict) else o for o in schema[key]]
             non_null = [o for o in options if not (isinstance(o, dict) and o.get("type") == "null")]
             pool = non_null if non_null and depth < 6 else options
-            return json_value(pool[h % len(pool)], root, words, text, _mix(h, 1), depth + 1)
+            return json_value(pool[h % len(pool)], root, words, text, _mix(h, 1), depth + 1, model)
     if schema.get("allOf"):
         merged: dict = {}
         for part in schema["allOf"]:
             part = _resolve(part, root) if isinstance(part, dict) else {}
             merged.update(part)
         merged.update({k: v for k, v in schema.items() if k != "allOf"})
-        return json_value(merged, root, words, text, h, depth + 1)
+        return json_value(merged, root, words, text, h, depth + 1, model)
     kind = schema.get("type")
     if isinstance(kind, list):
         non_null = [k for k in kind if k != "null"]
@@ -391,14 +437,14 @@ def json_value(schema: Any, root: dict, words: list[str], text: str, h: int, dep
             props = {k: v for k, v in props.items() if k in required}
         # Salted by name, not position: a schema with its properties in another order asks
         # the same question and gets the same values.
-        return {name: json_value(sub, root, words, text, _mix(h, _name_salt(name)), depth + 1)
+        return {name: json_value(sub, root, words, text, _mix(h, _name_salt(name)), depth + 1, model)
                 for name, sub in props.items()}
     if kind == "array":
         lo = schema.get("minItems", 0)
         hi = schema.get("maxItems", max(lo, 3))
         n = lo if depth >= 8 else min(hi, max(lo, 1 + h % 3))
         items = schema.get("items", {})
-        return [json_value(items, root, words, text, _mix(h, i + 101), depth + 1) for i in range(n)]
+        return [json_value(items, root, words, text, _mix(h, i + 101), depth + 1, model) for i in range(n)]
     if kind == "string":
         return _string_value(schema, words, h)
     if kind == "integer":
@@ -480,7 +526,7 @@ def _default_answer(params: dict, mode: str) -> str | dict:
         schema = chosen_tool(params).get("input_schema") or {}
     else:
         schema = params["output_config"]["format"]["schema"]
-    value = json_value(schema, schema, words, text, h)
+    value = json_value(schema, schema, words, text, h, model=params.get("model"))
     return value if isinstance(value, dict) or mode == "json" else {"value": value}
 
 

@@ -22,8 +22,8 @@ How it scores:
   the stem. Weak marks of tone (``?``, ``..``, ``!``, ``~``) lean a text one way when no word
   decides, and the last sentiment word counts half again: a Korean review ends on its verdict.
 
-The responder turns the score into a label (see ``_responder.pick_label``); a model-specific
-quality later can be had by perturbing that choice, leaving this function as it is.
+The responder turns the score into a label (see ``_responder.sentiment_label``), where each
+model's simulated quality flips a share of verdicts; this function stays the same for every model.
 Its measured accuracy on the shipped data is in the simulator's README
 (``bench/bench_responder.py`` prints it).
 """

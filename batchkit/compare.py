@@ -1,0 +1,372 @@
+"""Which model (and prompt) is good enough, and what the whole frame will cost: ``df.claude.compare``.
+
+:func:`compare` draws a seeded sample of the frame (stratified by the ``truth`` column when there
+is one), runs it under every model × prompt variant — each variant is an ordinary job, submitted
+through the same path as ``df.claude.submit`` with the call's keyword arguments passed through,
+all submitted first and then waited for together, with the usual progress views unless
+``progress=False`` — and returns a :class:`Comparison`:
+
+* **quality** per variant: accuracy against ``truth`` with a Wilson 95% interval (a confusion
+  matrix for labels, per-field accuracy for extraction) — or, without ``truth``, *agreement*
+  with a reference variant (the most expensive model, i.e. presumably the strongest), always
+  labelled as agreement, never as accuracy;
+* **cost** per variant from the sample's real usage: dollars per row at the batch and the
+  standard price, the whole frame projected in every mode (with and without prompt caching,
+  calibrated on the sample's measured answer lengths — see :mod:`batchkit.calibration`),
+  dollars per correct row, and wall seconds per row;
+* a **recommendation**: the cheapest variant whose lower quality bound meets ``target``, or,
+  without a target, the cheapest one on the cost–quality Pareto front whose quality cannot be
+  told apart from the best (its interval reaches the best point estimate) — with the reason;
+* ``to_frame()``, text and HTML reprs, ``plot(ax=None)`` (cost vs quality, front marked), and
+  :meth:`Comparison.run` / :meth:`Comparison.apply`, which run the chosen variant on the whole
+  frame. The sample's answers are reused, not paid twice: a request's key is the hash of its
+  content, so the sample's rows are already answered in the store and only the rest are sent.
+
+On the simulator the per-model differences are simulated (see ``batchkit.simulator``): a
+comparison there shows how the tool works, never how Claude's models compare.
+"""
+
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from . import calls
+from .comparison import Comparison, Variant, _normal, _score, _truth_values
+from .errors import (
+    InvalidOptionError,
+    MissingColumnError,
+    OptionTypeError,
+    UnknownOptionError,
+)
+from .jobs import Job, warn_failures
+from .options import Options
+from .pricing import CostEstimate, load_prices, usage_cost_frame
+from .structured import OutputSpec, classify_spec, extract_spec
+from .views import display_job
+
+__all__ = ["Comparison", "compare", "sample_positions"]
+
+Task = Literal["batch", "classify", "extract"]
+TASKS: tuple[str, ...] = ("batch", "classify", "extract")
+_SAMPLE_OUTPUT = "_compare_answer"
+"""The sample jobs' output column (internal: the user's frame may hold a column named like theirs)."""
+_SAMPLE_PREFIX = "_compare_"
+_DEFAULT_MAX_TOKENS = {"classify": 256, "extract": 1024}
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+def sample_positions(n: int, size: int, *, strata: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
+    """``size`` row positions of ``n``, drawn with ``seed``, in their original order.
+
+    With ``strata`` (one value per row), every stratum gets its share of the sample in
+    proportion to its size (largest remainders), so a rare class is represented as in the frame.
+    """
+    rng = np.random.default_rng(seed)
+    if size >= n:
+        return np.arange(n)
+    if strata is None:
+        return np.sort(rng.choice(n, size=size, replace=False))
+    codes, uniques = pd.factorize(pd.Series(strata, dtype=object), use_na_sentinel=False)
+    counts = np.bincount(codes, minlength=len(uniques))
+    exact = counts * size / n
+    take = np.floor(exact).astype(int)
+    short = size - int(take.sum())
+    take[np.argsort(-(exact - take), kind="stable")[:short]] += 1
+    picked = [rng.choice(np.flatnonzero(codes == c), size=int(k), replace=False) for c, k in enumerate(take) if k]
+    return np.sort(np.concatenate(picked)) if picked else np.arange(0)
+
+
+# --------------------------------------------------------------------------- building one
+
+
+def _check_models(models: Any) -> list[str]:
+    if isinstance(models, str):
+        models = [models]
+    if not isinstance(models, Sequence) or not models:
+        raise OptionTypeError(
+            f"models must be a list of model ids such as ['claude-haiku-4-5', 'claude-sonnet-4-6'], not {models!r:.80}",
+            option="models")
+    models = list(models)
+    for m in models:
+        if not isinstance(m, str) or not m.strip():
+            raise OptionTypeError(f"models must hold model id strings, not {m!r:.60}", option="models")
+    if len(set(models)) != len(models):
+        raise InvalidOptionError(f"models lists a model twice ({models}); name each once", option="models")
+    return models
+
+
+def _check_prompts(prompt: Any, prompts: Any) -> dict[str, Any]:
+    named: dict[str, Any] = {"p1": prompt}
+    if prompts is None:
+        return named
+    if isinstance(prompts, str) or callable(prompts):
+        prompts = [prompts]
+    if isinstance(prompts, Mapping):
+        items = [(str(k), p) for k, p in prompts.items()]
+    elif isinstance(prompts, Sequence):
+        items = [(f"p{i}", p) for i, p in enumerate(prompts, start=2)]
+    else:
+        raise OptionTypeError(
+            f"prompts must be a list of other prompt templates (or {{name: template}}), not {type(prompts).__name__}",
+            option="prompts")
+    for name, p in items:
+        if not (isinstance(p, str) or callable(p)):
+            raise OptionTypeError(f"prompts[{name!r}] must be a template string or a callable row -> str, "
+                                  f"not {type(p).__name__}", option="prompts")
+        if name in named or p in named.values():
+            raise InvalidOptionError(f"prompts repeats a prompt or a name ({name!r}); give each variant once",
+                                     option="prompts")
+        named[name] = p
+    return named
+
+
+def _check_sample(sample: Any, n: int) -> int:
+    if isinstance(sample, (bool, np.bool_)) or not isinstance(sample, (int, float, np.integer, np.floating)):
+        raise OptionTypeError(f"sample must be a number of rows such as 200 (or a fraction such as 0.1), "
+                              f"not {sample!r:.60}", option="sample")
+    if isinstance(sample, (float, np.floating)) and not float(sample).is_integer():
+        if not 0 < sample <= 1:
+            raise InvalidOptionError(f"sample={sample!r}: a fraction must be within (0, 1]; or give a number of rows",
+                                     option="sample")
+        return max(1, round(sample * n))
+    if sample < 1:
+        raise InvalidOptionError(f"sample must be at least 1 row, not {sample!r}", option="sample")
+    return min(int(sample), n)
+
+
+def _check_target(target: Any) -> float | None:
+    if target is None:
+        return None
+    if isinstance(target, (bool, np.bool_)) or not isinstance(target, (int, float, np.integer, np.floating)):
+        raise OptionTypeError(f"target must be the quality you need as a fraction such as 0.8, not {target!r:.60}",
+                              option="target")
+    if not 0 < target <= 1:
+        raise InvalidOptionError(f"target must be a fraction within (0, 1] such as 0.8 (80% accuracy), not {target!r}",
+                                 option="target")
+    return float(target)
+
+
+def _check_truth(frame: pd.DataFrame, truth: Any, task: str) -> Any:
+    if truth is None:
+        return None
+    columns = [str(c) for c in frame.columns]
+    names = list(truth.values()) if isinstance(truth, Mapping) else [truth]
+    if isinstance(truth, Mapping) and task != "extract":
+        raise OptionTypeError("truth= as {field: column} is for extraction; name one column: truth='label'",
+                              option="truth")
+    for name in names:
+        if not isinstance(name, str):
+            raise OptionTypeError(f"truth must name a column of the frame (a string), not {name!r:.60}", option="truth")
+        if name not in frame.columns:
+            raise MissingColumnError(f"truth={name!r} is not a column of the frame; its columns are {columns}",
+                                     column=name, available=columns)
+    return truth
+
+
+def _sample_usage_cost(job: Job, model: str, prices: Any) -> tuple[float, float]:
+    """Dollars of the sample's distinct requests at (batch, standard) price, from their usage."""
+    outcomes = job.outcomes()
+    billed = outcomes[outcomes["status"].isin(("succeeded", "truncated", "invalid_output"))]
+    billed = billed.drop_duplicates("request_key")
+    if billed.empty:
+        return 0.0, 0.0
+    batch = float(usage_cost_frame(billed, model, batch=True, prices=prices)["total"].sum())
+    standard = float(usage_cost_frame(billed, model, batch=False, prices=prices)["total"].sum())
+    return batch, standard
+
+
+def compare(
+    frame: pd.DataFrame,
+    prompt: str | Callable[[pd.Series], str | None],
+    *,
+    models: Sequence[str],
+    prompts: Sequence[Any] | Mapping[str, Any] | None = None,
+    sample: float = 200,
+    truth: str | Mapping[str, str] | None = None,
+    task: str = "batch",
+    labels: Sequence[str] | None = None,
+    schema: Any = None,
+    target: float | None = None,
+    reference: str | None = None,
+    seed: int = 0,
+    output: str | None = None,
+    **kwargs: Any,
+) -> Comparison:
+    """Run a sample of ``frame`` under every model × prompt and compare quality and cost.
+
+    See :meth:`batchkit.accessor.ClaudeFrameAccessor.compare` for the arguments. Every check
+    runs before anything is sent.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise OptionTypeError(f"compare needs a DataFrame, not {type(frame).__name__}", option="frame")
+    if task not in TASKS:
+        raise InvalidOptionError(f"task must be one of {', '.join(map(repr, TASKS))}, not {task!r}", option="task")
+    if task == "batch" and (labels is not None or schema is not None):
+        raise InvalidOptionError(
+            "labels= and schema= are for task='classify' and task='extract'; pass the task too", option="task")
+    if task == "classify" and labels is None:
+        raise InvalidOptionError("task='classify' needs labels=[...]", option="labels")
+    if task == "extract" and schema is None:
+        raise InvalidOptionError("task='extract' needs schema= (a pydantic model or {name: type})", option="schema")
+    if "model" in kwargs:
+        raise UnknownOptionError("compare takes models=[...] (a list), not model=", option="model",
+                                 suggestion="models")
+    extract_args = {"prefix": kwargs.pop("prefix")} if task == "extract" and "prefix" in kwargs else {}
+    model_ids = _check_models(models)
+    named = _check_prompts(prompt, prompts)
+    size = _check_sample(sample, len(frame))
+    target = _check_target(target)
+    truth = _check_truth(frame, truth, task)
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise OptionTypeError(f"seed must be a whole number, not {seed!r:.60}", option="seed")
+    if reference is not None and reference not in model_ids:
+        raise InvalidOptionError(f"reference={reference!r} is not one of models={model_ids}", option="reference")
+    if task == "classify" and truth is not None and isinstance(truth, str):
+        unknown = set(frame[truth].dropna().astype(str)) - {str(label) for label in labels or ()}
+        if unknown:
+            raise InvalidOptionError(
+                f"the truth column {truth!r} holds values that are not labels: {sorted(unknown)[:5]}; "
+                f"labels are {list(labels or ())}. Map them first, e.g. df.assign(gold=df[{truth!r}].map({{...}}))",
+                option="truth")
+
+    # The structured spec and the options of every variant, all checked before anything is sent.
+    spec: OutputSpec | None = None
+    structure: dict[str, Any] = {}
+    if task == "classify":
+        assert labels is not None
+        spec = classify_spec(labels, output=_SAMPLE_OUTPUT)
+        structure["labels"] = list(labels)
+    elif task == "extract":
+        spec = extract_spec(schema, prefix=_SAMPLE_PREFIX)
+        structure.update(schema=schema, extract=extract_args)
+    call_kwargs = dict(kwargs)
+    if task in _DEFAULT_MAX_TOKENS:
+        call_kwargs.setdefault("max_tokens", _DEFAULT_MAX_TOKENS[task])
+    options = {}
+    for m in model_ids:
+        built = Options.build({**call_kwargs, "model": m}, verb="submit")
+        if spec is not None:
+            built = Options(built.params.with_output_format(spec.output_config, verb=task), built.run, built.estimate)
+        options[m] = built
+    if reference is None:
+        table = load_prices(options[model_ids[0]].run.prices)
+        reference = max(model_ids, key=lambda m: (table.get(m).output, table.get(m).input) if m in table else (0, 0))
+
+    strata = frame[truth].to_numpy() if isinstance(truth, str) else None
+    positions = sample_positions(len(frame), size, strata=strata, seed=int(seed))
+    rows = frame.iloc[positions]
+    kind = spec.kind if spec is not None else "text"
+    prepared = [
+        (m, name, p, calls.prepare(rows, p, output=_SAMPLE_OUTPUT, options=options[m], kind=kind, output_spec=spec))
+        for name, p in named.items() for m in model_ids
+    ]
+    # Submit every variant, then wait for them together: N variants take about as long as one.
+    started = time.monotonic()
+    variants = [Variant(f"{m} · {name}", m, name, p, calls.submit(call)) for m, name, p, call in prepared]
+    views = [display_job(v.job) for v in variants] if options[model_ids[0]].run.progress else []
+    _wait_all(variants, started)
+    for view in views:
+        view.finish()  # draw the final state now
+
+    _score_variants(variants, rows, truth, task, spec, reference, named)
+    for v, (m, _, p, _call) in zip(variants, prepared, strict=True):
+        v.usage_cost = _sample_usage_cost(v.job, m, options[m].run.prices)
+        v.projector = _projector(frame, p, _calibrated(options[m], v.job), kind, spec)
+    ref = next((v for v in variants if v.model == reference and v.prompt_name == "p1"), None) if truth is None else None
+    return Comparison(
+        frame=frame, positions=positions, task=task, variants=variants, truth=truth, reference=ref,
+        target=target, call_kwargs=call_kwargs, structure=structure, output=output,
+        simulated=_is_simulated(variants[0].job),
+    )
+
+
+def _wait_all(variants: list[Variant], started: float) -> None:
+    """Wait for every variant's job at once, noting when each ended; then raise what one raised."""
+    errors: list[BaseException] = []
+
+    def wait(v: Variant) -> None:
+        try:
+            v.job.wait()
+        except BaseException as exc:  # re-raised below, on the caller's thread
+            errors.append(exc)
+        v.seconds = time.monotonic() - started
+
+    threads = [threading.Thread(target=wait, args=(v,), daemon=True, name=f"batchkit-compare-{i}")
+               for i, v in enumerate(variants)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    for v in variants:
+        warn_failures(v.job)
+
+
+def _projector(frame: pd.DataFrame, prompt: Any, options: Options, kind: str,
+               spec: OutputSpec | None) -> Callable[[], CostEstimate]:
+    def project() -> CostEstimate:
+        whole = calls.prepare(frame, prompt, output=_SAMPLE_OUTPUT, options=options, kind=kind, output_spec=spec)
+        return calls.estimate(whole, count=False)
+
+    return project
+
+
+def _calibrated(options: Options, job: Job) -> Options:
+    return Options(options.params, dataclasses.replace(options.run, calibrate=job, max_cost=None), options.estimate)
+
+
+def _is_simulated(job: Job) -> bool:
+    from .progress import _simulated
+
+    return _simulated(job)
+
+
+def _score_variants(
+    variants: list[Variant], rows: pd.DataFrame, truth: Any, task: str, spec: OutputSpec | None,
+    reference: str, named: Mapping[str, Any],
+) -> None:
+    """Fill each variant's answers and per-row correctness (against truth, else the reference)."""
+    for v in variants:
+        out = v.job.to_frame(rows)
+        if spec is None:
+            v.answers = out[[_SAMPLE_OUTPUT]]
+        else:
+            v.answers = out[[c for c, _ in spec.columns]].rename(columns={c: f for c, f in spec.columns})
+    ref = next(v for v in variants if v.model == reference and v.prompt_name == next(iter(named)))
+    for v in variants:
+        if task == "extract":
+            fields = list(v.answers.columns)
+            per_field: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+            for f in fields:
+                if truth is not None:
+                    column = truth.get(f) if isinstance(truth, Mapping) else (truth if len(fields) == 1 else None)
+                    if column is None:
+                        continue
+                    expected = _truth_values(rows, column, task)
+                else:
+                    expected = _normal(ref.answers[f].to_numpy()).reset_index(drop=True)
+                per_field[f] = _score(v.answers[f], expected)
+            if not per_field:
+                v.correct, v.scored = np.zeros(len(rows), bool), np.zeros(len(rows), bool)
+                continue
+            v.correct = np.logical_and.reduce([c for c, _ in per_field.values()])
+            v.scored = np.logical_and.reduce([s for _, s in per_field.values()])
+            v.field_scores = {f: float(c[s].mean()) if s.any() else math.nan for f, (c, s) in per_field.items()}
+            continue
+        if truth is not None:
+            expected = _truth_values(rows, truth, task)
+        else:
+            expected = _normal(ref.answers.iloc[:, 0].astype("string").to_numpy()).reset_index(drop=True)
+        v.correct, v.scored = _score(v.answers.iloc[:, 0].astype("string"), expected)
