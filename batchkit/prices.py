@@ -33,13 +33,29 @@ import pandas as pd
 
 from .errors import ConfigurationError, UnknownModelError
 
-__all__ = ["KINDS", "PRICES_AS_OF", "Price", "PriceSource", "PriceTable", "load_prices"]
+__all__ = [
+    "KINDS",
+    "OUTPUT_300K_BETA",
+    "OUTPUT_300K_TOKENS",
+    "PRICES_AS_OF",
+    "Price",
+    "PriceSource",
+    "PriceTable",
+    "load_prices",
+]
 
 KINDS = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
 """The kinds of tokens a request is billed for, in the order used by every breakdown."""
 
 PRICES_AS_OF = "2026-11-26"
 """Date the built-in table was assembled (from batchkit's API reference, compiled 2026-11)."""
+
+OUTPUT_300K_BETA = "output-300k-2026-03-24"
+"""The beta that raises ``max_tokens`` to :data:`OUTPUT_300K_TOKENS` on the Message Batches API
+only, for the models whose ``batch_output_300k`` is set."""
+
+OUTPUT_300K_TOKENS = 300_000
+"""The output cap under :data:`OUTPUT_300K_BETA`."""
 
 # Standard cache multipliers of input price; used when a rate is not given (user overrides).
 CACHE_WRITE_5M_MULTIPLIER = 1.25

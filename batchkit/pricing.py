@@ -631,6 +631,12 @@ def estimate_cost(
                               breakdown=typical))
     notes = _estimate_notes(model, price, {c.mode: c for c in modes}, shared_prefix_tokens,
                             below_min, assumed, input_tokens / requests if requests else 0.0, lo)
+    if price.max_output_tokens is not None and max_tokens > price.max_output_tokens:
+        worst = modes[MODES.index("batch")].upper_bound / requests if requests else 0.0
+        notes.append(f"max_tokens={max_tokens:,} is over {model}'s standard output cap "
+                     f"({price.max_output_tokens:,}): batches go out with the output-300k beta. The worst "
+                     f"case per row is large — {max_tokens:,} output tokens, {_usd(worst)} at batch price — "
+                     f"and one answer that long can take over an hour.")
     return CostEstimate(
         model=model, rows=rows, rows_skipped=rows_skipped, unique_requests=unique_requests,
         already_answered=already_answered, requests=requests, input_tokens=input_tokens,
