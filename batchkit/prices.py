@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import json
 import math
 import numbers
@@ -31,6 +32,7 @@ from typing import Any, Union
 import numpy as np
 import pandas as pd
 
+from . import _json
 from .errors import ConfigurationError, UnknownModelError
 
 __all__ = [
@@ -42,6 +44,7 @@ __all__ = [
     "PriceSource",
     "PriceTable",
     "load_prices",
+    "output_betas",
 ]
 
 KINDS = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
@@ -459,3 +462,62 @@ def load_prices(overrides: PriceSource = None) -> PriceTable:
 
 
 _DEFAULT_TABLE = PriceTable(_BUILTIN, aliases=_BUILTIN_ALIASES)
+
+
+# --------------------------------------------------------------------------- the 300K-output beta
+
+
+def output_betas(body: bytes, prices: PriceSource = None) -> tuple[str, ...]:
+    """The ``anthropic-beta`` values a batch body needs: ``(OUTPUT_300K_BETA,)`` when some
+    request asks for more than its model's standard output cap on a model the beta covers.
+
+    Finding that out costs one regular-expression scan of the body (no per-request object)
+    and, only when some ``max_tokens`` is above the smallest cap a covered model has, one parse
+    of the body.
+
+    A model the table does not know (one a call added with ``prices=``, or sent with
+    ``check_model=False``) gets the header when it asks for more than the smallest cap of a
+    covered model: the call's own checks let it through, and the beta only ever raises a cap.
+
+    >>> line = b'{"custom_id":"k","params":{"max_tokens":%d,"model":"claude-opus-4-6"}}'
+    >>> output_betas(b'{"requests":[' + line % 100_000 + b']}'), output_betas(b'{"requests":[' + line % 200_000 + b']}')
+    ((), ('output-300k-2026-03-24',))
+    """
+    table = load_prices(prices)
+    floor, pattern = _over_cap_pattern(table)
+    if pattern is None or pattern.search(body) is None:
+        return ()  # the usual case: one scan in C, no per-request object
+    for item in _json.loads(body)["requests"]:
+        params = item["params"]
+        asked, model = params.get("max_tokens"), params.get("model")
+        if not isinstance(asked, int) or asked <= floor or not isinstance(model, str):
+            continue
+        if model not in table:
+            return (OUTPUT_300K_BETA,)
+        price = table.get(model)
+        if price.batch_output_300k and price.max_output_tokens is not None and asked > price.max_output_tokens:
+            return (OUTPUT_300K_BETA,)
+    return ()
+
+
+@functools.lru_cache(maxsize=8)
+def _over_cap_pattern(table: PriceTable) -> tuple[int, re.Pattern[bytes] | None]:
+    """The smallest standard cap of a model the beta covers, and a pattern that finds a
+    ``"max_tokens":N`` with N above it (None: the table covers no model)."""
+    caps = [table.get(m).max_output_tokens for m in table if table.get(m).batch_output_300k]
+    known = [c for c in caps if c is not None and c < OUTPUT_300K_TOKENS]
+    if not known:
+        return OUTPUT_300K_TOKENS, None
+    floor = min(known)
+    return floor, re.compile(rb'"max_tokens":\s*(?:' + _greater_than(floor) + rb")(?![0-9])")
+
+
+def _greater_than(n: int) -> bytes:
+    """A regular expression (bytes) for the decimal integers above ``n`` (no leading zeros)."""
+    digits = str(n)
+    width = len(digits)
+    options = [b"[1-9][0-9]{%d,}" % width]  # more digits
+    for i, d in enumerate(digits):
+        if d != "9":
+            options.append(b"%s[%d-9][0-9]{%d}" % (digits[:i].encode(), int(d) + 1, width - i - 1))
+    return b"|".join(options)

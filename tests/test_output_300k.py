@@ -14,10 +14,10 @@ import httpx2
 import pytest
 
 import batchkit  # noqa: F401  (registers df.claude)
-from batchkit.backends.batches import MessageBatches, _greater_than, betas_for
+from batchkit.backends.batches import MessageBatches
 from batchkit.errors import InvalidOptionError
 from batchkit.options import Options, RequestParams, RunOptions
-from batchkit.prices import OUTPUT_300K_BETA, load_prices
+from batchkit.prices import OUTPUT_300K_BETA, _greater_than, load_prices, output_betas
 from batchkit.requests import chunk_requests, make_line
 from batchkit.results import CODE_STATUS
 from tests.conftest import frame, make_sim
@@ -73,7 +73,7 @@ def test_the_header_is_what_makes_the_difference_on_the_simulator():
     client = sim.client()
     body = _body("claude-opus-4-6", 200_000)
     plain = client.post("/v1/messages/batches", content=body, cast_to=anthropic.types.messages.MessageBatch)
-    beta = MessageBatches(client).send(body)
+    beta = MessageBatches(client, betas_for=output_betas).send(body)
     statuses = {
         batch_id: {CODE_STATUS[c] for c in MessageBatches(client).collect(batch_id).statuses}
         for batch_id in (plain.id, beta.id)
@@ -85,7 +85,7 @@ def test_a_long_batch_can_be_canceled_and_collected():
     from batchkit.simulator import Processing
 
     sim = make_sim(processing=Processing(fixed_latency=60.0, per_request=0.0))
-    backend = MessageBatches(sim.client())
+    backend = MessageBatches(sim.client(), betas_for=output_betas)
     sent = backend.send(_body("claude-sonnet-4-6", 250_000, n=3))
     assert backend.track(sent.id).state == "in_progress"
     assert backend.cancel(sent.id).state in ("canceling", "ended")
@@ -94,20 +94,22 @@ def test_a_long_batch_can_be_canceled_and_collected():
     assert {CODE_STATUS[c] for c in backend.collect(sent.id).statuses} == {"canceled"}
 
 
-def test_betas_for_reads_each_model_cap():
-    assert betas_for(_body("claude-opus-4-6", 128_000)) == ()
-    assert betas_for(_body("claude-opus-4-6", 128_001)) == (OUTPUT_300K_BETA,)
-    assert betas_for(_body("claude-sonnet-4-6", 64_001)) == (OUTPUT_300K_BETA,)
+def test_output_betas_reads_each_model_cap():
+    assert output_betas(_body("claude-opus-4-6", 128_000)) == ()
+    assert output_betas(_body("claude-opus-4-6", 128_001)) == (OUTPUT_300K_BETA,)
+    assert output_betas(_body("claude-sonnet-4-6", 64_001)) == (OUTPUT_300K_BETA,)
     # Fable 5 is not covered: its 100K answers fit its standard cap and need no beta
-    assert betas_for(_body("claude-fable-5", 100_000)) == ()
+    assert output_betas(_body("claude-fable-5", 100_000)) == ()
     # a model the user marked as covered, with its own cap
     table = load_prices({"claude-opus-6": {"input": 5, "output": 25, "max_output_tokens": 32_000,
                                            "batch_output_300k": True}})
-    assert betas_for(_body("claude-opus-6", 40_000), table) == (OUTPUT_300K_BETA,)
-    assert betas_for(_body("claude-opus-6", 40_000)) == ()  # unknown to the built-in table, under any cap
+    assert output_betas(_body("claude-opus-6", 40_000), table) == (OUTPUT_300K_BETA,)
+    # unknown to the built-in table: the header once it asks for more than any covered model's cap
+    assert output_betas(_body("claude-opus-6", 40_000)) == ()
+    assert output_betas(_body("claude-opus-6", 100_000)) == (OUTPUT_300K_BETA,)
     # max_tokens in a prompt's text is not a request's max_tokens
     tricky = _body("claude-opus-4-6", 20).replace(b'"hi 0"', b'"\\"max_tokens\\":999999"')
-    assert betas_for(tricky) == ()
+    assert output_betas(tricky) == ()
 
 
 @pytest.mark.parametrize("n", [9, 10, 64_000, 99_999, 100_000, 128_000, 199_999])

@@ -18,36 +18,35 @@ million-row job waits for room instead of knocking once per planned batch per ro
 :attr:`MessageBatches.creates_refused` counts the refusals.
 
 **300K output.** A body in which some request asks for more than its model's standard output
-cap (``max_output_tokens`` in :mod:`batchkit.prices`) on a model the ``output-300k-2026-03-24``
-beta covers is created in the beta namespace — what ``client.beta.messages.batches.create(
-betas=[...])`` sends: the same path and body with the ``anthropic-beta`` header. Finding that
-out costs one regular-expression scan of the body (no per-request object) and, only when some
-``max_tokens`` is above the smallest cap a covered model has, one parse of the body. The same
-batch is retrieved, read and canceled through the usual paths (they are the beta's too).
+cap on a model the ``output-300k-2026-03-24`` beta covers (the engine passes
+:func:`batchkit.prices.output_betas` as ``betas_for``) is created in the beta namespace — what
+``client.beta.messages.batches.create(betas=[...])`` sends: the same path and body with the
+``anthropic-beta`` header. The same batch is retrieved, read and canceled through the usual
+paths (they are the beta's too).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import anthropic
 from anthropic.types.beta.messages import BetaMessageBatch
 from anthropic.types.messages import MessageBatch
 
-from .. import _json
 from .. import backend as clients
 from .._crash import crashpoint
-from ..prices import OUTPUT_300K_BETA, OUTPUT_300K_TOKENS, PriceTable, load_prices
 from ..results import ResultColumns, parse_result_stream
 from . import Tracked, UnitState
 from .errors import Action, CallFailed, Decision, failing
 
-__all__ = ["MessageBatches", "batch_fields", "betas_for", "find_created_batch"]
+__all__ = ["BetasFor", "MessageBatches", "batch_fields", "find_created_batch"]
+
+BetasFor = Callable[[bytes], Sequence[str]]
+"""The ``anthropic-beta`` values a batch body needs (empty: none); the engine passes
+:func:`batchkit.prices.output_betas`, which reads the model table."""
 
 
 class MessageBatches:
@@ -55,16 +54,17 @@ class MessageBatches:
 
     mode = "batch"
 
-    def __init__(self, client: anthropic.Anthropic, *, prices: PriceTable | None = None) -> None:
+    def __init__(self, client: anthropic.Anthropic, *, betas_for: BetasFor | None = None) -> None:
         """
         Args:
             client: the SDK client every call goes through.
-            prices: the model table whose output caps and ``batch_output_300k`` flags decide
-                when a batch needs the 300K-output beta (default: the built-in table).
+            betas_for: the betas a batch body needs, e.g. :func:`batchkit.prices.output_betas`
+                (the 300K-output beta when a request asks for more than its model's standard
+                cap); None: every batch goes out in the GA namespace.
         """
         self.client = client
         self._create_client = client.with_options(max_retries=0)
-        self.prices = load_prices(prices)
+        self._betas_for = betas_for
         self.creates_refused = 0
         """Creates the API refused for want of room in the processing queue (429 with ``retry-after``)."""
         self._room_at = 0.0  # time.monotonic() before which no create is sent
@@ -73,12 +73,12 @@ class MessageBatches:
     def send(self, body: bytes) -> Tracked:
         """Create a batch from a pre-serialized ``{"requests": [...]}`` body.
 
-        In the beta namespace when a request needs the 300K-output beta (:func:`betas_for`).
+        In the beta namespace when ``betas_for`` says the body needs a beta.
         While an earlier create waits for room in the processing queue, fails at once with the
         same ``retry`` decision, without a call.
         """
         self._hold_for_room()
-        betas = betas_for(body, self.prices)
+        betas = tuple(self._betas_for(body)) if self._betas_for is not None else ()
         try:
             with failing("create"):
                 if betas:
@@ -198,58 +198,3 @@ def _iso(value: dt.datetime | None) -> str | None:
     if value is None:
         return None
     return value.astimezone(dt.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-# --------------------------------------------------------------------------- the 300K-output beta
-
-
-def betas_for(body: bytes, prices: PriceTable | None = None) -> tuple[str, ...]:
-    """The ``anthropic-beta`` values a batch body needs: ``(OUTPUT_300K_BETA,)`` when some
-    request asks for more than its model's standard output cap on a model the beta covers.
-
-    A model the table does not know (sent with ``check_model=False``) is taken as covered
-    once it asks for more than any covered model's cap: batchkit cannot know its cap, and
-    without the header such a request would surely be refused.
-
-    >>> line = b'{"custom_id":"k","params":{"max_tokens":%d,"model":"claude-opus-4-6"}}'
-    >>> betas_for(b'{"requests":[' + line % 100_000 + b']}'), betas_for(b'{"requests":[' + line % 200_000 + b']}')
-    ((), ('output-300k-2026-03-24',))
-    """
-    table = load_prices(prices)
-    floor, pattern = _over_cap_pattern(table)
-    if pattern is None or pattern.search(body) is None:
-        return ()  # the usual case: one scan in C, no per-request object
-    for item in _json.loads(body)["requests"]:
-        params = item["params"]
-        asked, model = params.get("max_tokens"), params.get("model")
-        if not isinstance(asked, int) or asked <= floor or not isinstance(model, str):
-            continue
-        if model not in table:
-            return (OUTPUT_300K_BETA,)
-        price = table.get(model)
-        if price.batch_output_300k and price.max_output_tokens is not None and asked > price.max_output_tokens:
-            return (OUTPUT_300K_BETA,)
-    return ()
-
-
-@functools.lru_cache(maxsize=8)
-def _over_cap_pattern(table: PriceTable) -> tuple[int, re.Pattern[bytes] | None]:
-    """The smallest standard cap of a model the beta covers, and a pattern that finds a
-    ``"max_tokens":N`` with N above it (None: the table covers no model)."""
-    caps = [table.get(m).max_output_tokens for m in table if table.get(m).batch_output_300k]
-    known = [c for c in caps if c is not None and c < OUTPUT_300K_TOKENS]
-    if not known:
-        return OUTPUT_300K_TOKENS, None
-    floor = min(known)
-    return floor, re.compile(rb'"max_tokens":\s*(?:' + _greater_than(floor) + rb")(?![0-9])")
-
-
-def _greater_than(n: int) -> bytes:
-    """A regular expression (bytes) for the decimal integers above ``n`` (no leading zeros)."""
-    digits = str(n)
-    width = len(digits)
-    options = [b"[1-9][0-9]{%d,}" % width]  # more digits
-    for i, d in enumerate(digits):
-        if d != "9":
-            options.append(b"%s[%d-9][0-9]{%d}" % (digits[:i].encode(), int(d) + 1, width - i - 1))
-    return b"|".join(options)
