@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Union
 import numpy as np
 
 from .backends import CallFailed
+from .backends.ratelimit import Limits
 from .errors import InvalidOptionError
 from .pricing import kind_costs
 from .requests import MAX_BATCH_REQUESTS, make_line
@@ -55,6 +56,7 @@ __all__ = [
     "deadline_at",
     "hedge_report",
     "plan_hedge",
+    "realtime_rate",
     "rows_waiting",
     "run_with_deadline",
     "send_unanswered",
@@ -99,6 +101,23 @@ def deadline_at(deadline: Deadline, now: float) -> float:
             f"deadline= has passed ({at - now:,.0f} s from now); give a time in the future, or leave it out "
             "to wait for the batches however long they take", option="deadline")
     return at
+
+
+def realtime_rate(limits: Limits, *, input_tokens: float, output_tokens: float) -> float:
+    """Requests per second realtime can sustain within ``limits``: the slowest of the request,
+    input-token and output-token limits, for requests of ``input_tokens`` and ``output_tokens``
+    on average. ``inf`` when no limit is known.
+
+    >>> realtime_rate(Limits(1_000, 2_000_000, 400_000), input_tokens=500, output_tokens=200)
+    16.666666666666668
+    """
+    per_minute = [
+        limit / each
+        for limit, each in ((limits.requests_per_minute, 1.0), (limits.input_tokens_per_minute, input_tokens),
+                            (limits.output_tokens_per_minute, output_tokens))
+        if limit is not None and each > 0
+    ]
+    return min(per_minute) / 60.0 if per_minute else math.inf
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import time
 import pytest
 
 import batchkit  # noqa: F401  (registers df.claude)
+from batchkit.backends.ratelimit import Limits
 from batchkit.backends.realtime import RealtimeSender
 from batchkit.errors import InvalidOptionError
 from batchkit.hedge import (
@@ -18,6 +19,7 @@ from batchkit.hedge import (
     deadline_at,
     hedge_report,
     plan_hedge,
+    realtime_rate,
     rows_waiting,
     run_with_deadline,
     send_unanswered,
@@ -106,6 +108,14 @@ def test_the_plan_splits_the_job_and_cancels_when_realtime_just_has_time():
     # big jobs: as many batches as the 100,000-request limit needs
     assert plan_hedge(1_000_000, deadline=3_600, now=0.0, realtime_rate=100.0).chunk_size == 100_000
     assert plan_hedge(3, deadline=60, now=0.0, realtime_rate=1.0).chunk_size == 1
+
+
+def test_the_realtime_rate_is_the_slowest_of_the_three_limits():
+    limits = Limits(requests_per_minute=600, input_tokens_per_minute=60_000, output_tokens_per_minute=12_000)
+    assert realtime_rate(limits, input_tokens=100, output_tokens=10) == 10.0  # requests bind
+    assert realtime_rate(limits, input_tokens=1_000, output_tokens=10) == 1.0  # input tokens bind
+    assert realtime_rate(limits, input_tokens=100, output_tokens=400) == 0.5  # output tokens bind
+    assert realtime_rate(Limits(), input_tokens=100, output_tokens=10) == float("inf")
 
 
 def test_deadlines_are_times_timedeltas_or_seconds_and_must_be_ahead():
