@@ -469,15 +469,16 @@ _DEFAULT_TABLE = PriceTable(_BUILTIN, aliases=_BUILTIN_ALIASES)
 
 def output_betas(body: bytes, prices: PriceSource = None) -> tuple[str, ...]:
     """The ``anthropic-beta`` values a batch body needs: ``(OUTPUT_300K_BETA,)`` when some
-    request asks for more than its model's standard output cap on a model the beta covers.
+    request asks for more than its model's standard output cap (``max_output_tokens``).
 
-    Finding that out costs one regular-expression scan of the body (no per-request object)
-    and, only when some ``max_tokens`` is above the smallest cap a covered model has, one parse
-    of the body.
+    Whether the beta *covers* the model is not decided here but by the call's checks, against
+    the call's own table (``prices=`` may mark a model covered): a request over its model's
+    standard cap reaches a batch only when they found the beta allows it. A model this table
+    does not know gets the header when it asks for more than the smallest cap of a covered
+    model (below that, the beta raises no cap it could need).
 
-    A model the table does not know (one a call added with ``prices=``, or sent with
-    ``check_model=False``) gets the header when it asks for more than the smallest cap of a
-    covered model: the call's own checks let it through, and the beta only ever raises a cap.
+    Finding out costs one regular-expression scan of the body (no per-request object) and,
+    only when some ``max_tokens`` is above that smallest cap, one parse of the body.
 
     >>> line = b'{"custom_id":"k","params":{"max_tokens":%d,"model":"claude-opus-4-6"}}'
     >>> output_betas(b'{"requests":[' + line % 100_000 + b']}'), output_betas(b'{"requests":[' + line % 200_000 + b']}')
@@ -492,10 +493,8 @@ def output_betas(body: bytes, prices: PriceSource = None) -> tuple[str, ...]:
         asked, model = params.get("max_tokens"), params.get("model")
         if not isinstance(asked, int) or asked <= floor or not isinstance(model, str):
             continue
-        if model not in table:
-            return (OUTPUT_300K_BETA,)
-        price = table.get(model)
-        if price.batch_output_300k and price.max_output_tokens is not None and asked > price.max_output_tokens:
+        cap = table.get(model).max_output_tokens if model in table else None
+        if cap is None or asked > cap:
             return (OUTPUT_300K_BETA,)
     return ()
 

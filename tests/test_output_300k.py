@@ -14,6 +14,7 @@ import httpx2
 import pytest
 
 import batchkit  # noqa: F401  (registers df.claude)
+from batchkit import BatchkitWarning, Job
 from batchkit.backends.batches import MessageBatches
 from batchkit.errors import InvalidOptionError
 from batchkit.options import Options, RequestParams, RunOptions
@@ -98,8 +99,10 @@ def test_output_betas_reads_each_model_cap():
     assert output_betas(_body("claude-opus-4-6", 128_000)) == ()
     assert output_betas(_body("claude-opus-4-6", 128_001)) == (OUTPUT_300K_BETA,)
     assert output_betas(_body("claude-sonnet-4-6", 64_001)) == (OUTPUT_300K_BETA,)
-    # Fable 5 is not covered: its 100K answers fit its standard cap and need no beta
+    # Fable 5 is not covered, but its 100K answers fit its standard cap: no beta
     assert output_betas(_body("claude-fable-5", 100_000)) == ()
+    # over its cap: the call's checks refused it unless the caller's table marks it covered
+    assert output_betas(_body("claude-sonnet-4-5", 100_000)) == (OUTPUT_300K_BETA,)
     # a model the user marked as covered, with its own cap
     table = load_prices({"claude-opus-6": {"input": 5, "output": 25, "max_output_tokens": 32_000,
                                            "batch_output_300k": True}})
@@ -119,6 +122,20 @@ def test_the_over_cap_pattern_matches_exactly_the_larger_numbers(n):
     pattern = re.compile(b"(?:" + _greater_than(n) + b")$")
     for value in {0, 1, n - 1, n, n + 1, n * 10, n + 10 ** len(str(n))} - {-1}:
         assert bool(pattern.match(str(value).encode())) == (value > n), value
+
+
+def test_a_model_the_caller_marks_covered_gets_the_beta():
+    sim = make_sim()
+    client, seen = _recording_client(sim)
+    with pytest.raises(InvalidOptionError):
+        frame(2).claude.batch("Say {t}", output="a", model="claude-sonnet-4-5", max_tokens=100_000, client=client)
+    with pytest.warns(BatchkitWarning, match="invalid_request_error"):
+        out = frame(2).claude.batch("Say {t}", output="a", model="claude-sonnet-4-5", max_tokens=100_000,
+                                    client=client, prices={"claude-sonnet-4-5": {"batch_output_300k": True}},
+                                    progress=False)
+    assert _creates(seen) == [OUTPUT_300K_BETA]
+    # the simulator's own list does not cover it, so the API's verdict comes back per row
+    assert out["a"].isna().all() and set(Job.of(out).outcomes()["error_type"]) == {"invalid_request_error"}
 
 
 def test_an_uncovered_model_is_refused_before_any_call():
