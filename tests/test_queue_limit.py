@@ -15,9 +15,9 @@ import pytest
 import batchkit  # noqa: F401  (registers df.claude)
 from batchkit import APIRefusedError
 from batchkit.backends import Action, CallFailed
-from batchkit.backends.batches import MessageBatches
+from batchkit.backends.batches import DEFAULT_ROOM_WAIT, MessageBatches
 from batchkit.requests import chunk_requests, make_line
-from batchkit.simulator import Processing
+from batchkit.simulator import Faults, Processing
 from tests.conftest import frame, make_sim
 
 # 100 requests at a time, 1 simulated second each, 20× faster than the wall clock:
@@ -71,3 +71,14 @@ def test_a_batch_alone_over_the_queue_limit_stops_the_job_naming_chunk_size():
     # the fix it names works (a new call: a failed job re-run keeps the chunk size it stored)
     out = frame(300).claude.batch("Say {t}", output="b", client=sim.client(), chunk_size=100, progress=False)
     assert out["b"].notna().all()
+
+
+def test_a_429_that_does_not_say_when_holds_creates_for_a_backoff():
+    sim = make_sim(faults=Faults(retry_after=None, schedule=(("batches.create", 1, 429),)))
+    backend = MessageBatches(sim.client())
+    for _ in range(3):
+        with pytest.raises(CallFailed) as info:
+            backend.send(_unit(1))
+        assert info.value.decision.action is Action.RETRY
+    assert sim.stats()["batches.create"] == 1 and backend.creates_refused == 1
+    assert 25 < backend.seconds_until_room() <= DEFAULT_ROOM_WAIT

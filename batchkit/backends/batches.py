@@ -14,7 +14,9 @@ connection or a 5xx is *reconciled* against the batch list instead).
 processed (e.g. 200,000); a create that would go over is refused with 429 and a ``retry-after``
 saying when there will be room. The backend then holds every create until that time — no other
 create is sent meanwhile, each fails at once with the same ``retry`` decision — so a
-million-row job waits for room instead of knocking once per planned batch per round.
+million-row job waits for room instead of knocking once per planned batch per round. A 429
+that does not say when is held :data:`DEFAULT_ROOM_WAIT` seconds, doubling per refusal in a row
+up to :data:`MAX_ROOM_WAIT`.
 :attr:`MessageBatches.creates_refused` counts the refusals.
 
 **300K output.** A body in which some request asks for more than its model's standard output
@@ -44,6 +46,11 @@ from .errors import Action, CallFailed, Decision, failing
 
 __all__ = ["BetasFor", "MessageBatches", "batch_fields", "find_created_batch"]
 
+DEFAULT_ROOM_WAIT = 30.0
+"""Seconds a create refused with 429 but no ``retry-after`` is held (doubling per refusal in a row)."""
+MAX_ROOM_WAIT = 300.0
+"""The longest such hold."""
+
 BetasFor = Callable[[bytes], Sequence[str]]
 """The ``anthropic-beta`` values a batch body needs (empty: none); the engine passes
 :func:`batchkit.prices.output_betas`, which reads the model table."""
@@ -66,8 +73,9 @@ class MessageBatches:
         self._create_client = client.with_options(max_retries=0)
         self._betas_for = betas_for
         self.creates_refused = 0
-        """Creates the API refused for want of room in the processing queue (429 with ``retry-after``)."""
+        """Creates the API refused with 429 (no room in the processing queue, or the batch endpoints' rate limit)."""
         self._room_at = 0.0  # time.monotonic() before which no create is sent
+        self._refused_in_a_row = 0
         self._room_wait: Decision | None = None
 
     def send(self, body: bytes) -> Tracked:
@@ -91,6 +99,7 @@ class MessageBatches:
         except CallFailed as failure:
             self._note_refusal(failure.decision)
             raise
+        self._refused_in_a_row = 0
         return _tracked(created)
 
     def seconds_until_room(self) -> float:
@@ -104,9 +113,13 @@ class MessageBatches:
             raise CallFailed(Decision(Action.RETRY, held.error_type, held.message, held.status, wait))
 
     def _note_refusal(self, decision: Decision) -> None:
-        if decision.status == 429 and decision.action is Action.RETRY and decision.retry_after is not None:
+        if decision.status == 429 and decision.action is Action.RETRY:
             self.creates_refused += 1
-            self._room_at = time.monotonic() + decision.retry_after
+            self._refused_in_a_row += 1
+            wait = decision.retry_after
+            if wait is None:  # no word on when: back off, 30 s doubling to 5 min
+                wait = min(MAX_ROOM_WAIT, DEFAULT_ROOM_WAIT * 2 ** (self._refused_in_a_row - 1))
+            self._room_at = time.monotonic() + wait
             self._room_wait = decision
 
     def find_sent(self, *, n_requests: int, intent_at: dt.datetime, claimed: set[str]) -> Tracked | None:
