@@ -49,6 +49,7 @@ from .backends.errors import AUTO_RETRY_ERRORS
 from .errors import APIRefusedError, JobNotFoundError
 from .options import JobSpec
 from .outcomes import JobResults, _View
+from .prices import output_betas
 from .pricing import CostBreakdown
 from .reports import failure_report, jobs, warn_failures
 from .requests import (
@@ -176,7 +177,7 @@ class Job(JobResults):
     def backend(self) -> Backend:
         """How this job's requests reach Claude (the one place a backend is chosen)."""
         if self._backend is None:
-            self._backend = MessageBatches(self.client)
+            self._backend = MessageBatches(self.client, betas_for=output_betas)
         return self._backend
 
     # ------------------------------------------------------------------ identity

@@ -49,7 +49,7 @@ from .errors import (
     UnknownModelError,
     UnknownOptionError,
 )
-from .prices import PriceTable, load_prices
+from .prices import OUTPUT_300K_BETA, OUTPUT_300K_TOKENS, PriceTable, load_prices
 from .requests import MAX_BATCH_BYTES, MAX_BATCH_REQUESTS
 
 __all__ = [
@@ -600,13 +600,33 @@ class Options:
             ) from None
         cap = price.max_output_tokens
         if cap is not None and self.params.max_tokens > cap:
-            beta = (" The output-300k beta that raises it to 300,000 on batches is not sent by batchkit yet."
-                    if price.batch_output_300k else "")
+            self._check_long_output(price.batch_output_300k, cap, table)
+
+    def _check_long_output(self, covered: bool, cap: int, table: PriceTable) -> None:
+        """``max_tokens`` over the model's standard cap: fine on a batch within the 300K-output
+        beta (the batch is then sent with its header); refused otherwise, naming the fix."""
+        asked, model = self.params.max_tokens, self.params.model
+        changed = f" (A cap that changed can be given with prices={{{model!r}: {{'max_output_tokens': N}}}}.)"
+        over = f"max_tokens={asked:,} is over {model}'s output cap of {cap:,} tokens"
+        if not covered:
+            others = ", ".join(m for m in table if table.get(m).batch_output_300k)
             raise InvalidOptionError(
-                f"max_tokens={self.params.max_tokens:,} is over {self.params.model}'s output cap of "
-                f"{cap:,} tokens; every request would come back errored. Pass max_tokens={cap:,} or less.{beta} "
-                f"(A cap that changed can be given with prices={{{self.params.model!r}: "
-                f"{{'max_output_tokens': N}}}}.)", option="max_tokens")
+                f"{over}, and the {OUTPUT_300K_BETA} beta that raises it to {OUTPUT_300K_TOKENS:,} on batches "
+                f"does not cover {model}; every request would come back errored. Pass max_tokens={cap:,} or "
+                f"less, or use a model the beta covers ({others}).{changed} (A model the beta has come to "
+                f"cover can be marked with prices={{{model!r}: {{'batch_output_300k': True}}}}.)",
+                option="max_tokens")
+        if asked > OUTPUT_300K_TOKENS:
+            raise InvalidOptionError(
+                f"{over}, and the {OUTPUT_300K_BETA} beta raises it to {OUTPUT_300K_TOKENS:,} at most; every "
+                f"request would come back errored. Pass max_tokens={OUTPUT_300K_TOKENS:,} or less.",
+                option="max_tokens")
+        mode = getattr(self.run, "mode", "batch")  # the mode option; batch where none exists
+        if mode != "batch":
+            raise InvalidOptionError(
+                f"{over}; the {OUTPUT_300K_BETA} beta raises it to {OUTPUT_300K_TOKENS:,} on the Message "
+                f"Batches API only, not on realtime calls, which mode={mode!r} may make. Pass mode='batch', "
+                f"or max_tokens={cap:,} or less.", option="max_tokens")
 
     @classmethod
     def build(cls, kwargs: Mapping[str, Any], *, verb: str = "batch") -> Options:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import json
 import math
 import numbers
@@ -31,15 +32,33 @@ from typing import Any, Union
 import numpy as np
 import pandas as pd
 
+from . import _json
 from .errors import ConfigurationError, UnknownModelError
 
-__all__ = ["KINDS", "PRICES_AS_OF", "Price", "PriceSource", "PriceTable", "load_prices"]
+__all__ = [
+    "KINDS",
+    "OUTPUT_300K_BETA",
+    "OUTPUT_300K_TOKENS",
+    "PRICES_AS_OF",
+    "Price",
+    "PriceSource",
+    "PriceTable",
+    "load_prices",
+    "output_betas",
+]
 
 KINDS = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
 """The kinds of tokens a request is billed for, in the order used by every breakdown."""
 
 PRICES_AS_OF = "2026-11-26"
 """Date the built-in table was assembled (from batchkit's API reference, compiled 2026-11)."""
+
+OUTPUT_300K_BETA = "output-300k-2026-03-24"
+"""The beta that raises ``max_tokens`` to :data:`OUTPUT_300K_TOKENS` on the Message Batches API
+only, for the models whose ``batch_output_300k`` is set."""
+
+OUTPUT_300K_TOKENS = 300_000
+"""The output cap under :data:`OUTPUT_300K_BETA`."""
 
 # Standard cache multipliers of input price; used when a rate is not given (user overrides).
 CACHE_WRITE_5M_MULTIPLIER = 1.25
@@ -443,3 +462,61 @@ def load_prices(overrides: PriceSource = None) -> PriceTable:
 
 
 _DEFAULT_TABLE = PriceTable(_BUILTIN, aliases=_BUILTIN_ALIASES)
+
+
+# --------------------------------------------------------------------------- the 300K-output beta
+
+
+def output_betas(body: bytes, prices: PriceSource = None) -> tuple[str, ...]:
+    """The ``anthropic-beta`` values a batch body needs: ``(OUTPUT_300K_BETA,)`` when some
+    request asks for more than its model's standard output cap (``max_output_tokens``).
+
+    Whether the beta *covers* the model is not decided here but by the call's checks, against
+    the call's own table (``prices=`` may mark a model covered): a request over its model's
+    standard cap reaches a batch only when they found the beta allows it. A model this table
+    does not know gets the header when it asks for more than the smallest cap of a covered
+    model (below that, the beta raises no cap it could need).
+
+    Finding out costs one regular-expression scan of the body (no per-request object) and,
+    only when some ``max_tokens`` is above that smallest cap, one parse of the body.
+
+    >>> line = b'{"custom_id":"k","params":{"max_tokens":%d,"model":"claude-opus-4-6"}}'
+    >>> output_betas(b'{"requests":[' + line % 100_000 + b']}'), output_betas(b'{"requests":[' + line % 200_000 + b']}')
+    ((), ('output-300k-2026-03-24',))
+    """
+    table = load_prices(prices)
+    floor, pattern = _over_cap_pattern(table)
+    if pattern is None or pattern.search(body) is None:
+        return ()  # the usual case: one scan in C, no per-request object
+    for item in _json.loads(body)["requests"]:
+        params = item["params"]
+        asked, model = params.get("max_tokens"), params.get("model")
+        if not isinstance(asked, int) or asked <= floor or not isinstance(model, str):
+            continue
+        cap = table.get(model).max_output_tokens if model in table else None
+        if cap is None or asked > cap:
+            return (OUTPUT_300K_BETA,)
+    return ()
+
+
+@functools.lru_cache(maxsize=8)
+def _over_cap_pattern(table: PriceTable) -> tuple[int, re.Pattern[bytes] | None]:
+    """The smallest standard cap of a model the beta covers, and a pattern that finds a
+    ``"max_tokens":N`` with N above it (None: the table covers no model)."""
+    caps = [table.get(m).max_output_tokens for m in table if table.get(m).batch_output_300k]
+    known = [c for c in caps if c is not None and c < OUTPUT_300K_TOKENS]
+    if not known:
+        return OUTPUT_300K_TOKENS, None
+    floor = min(known)
+    return floor, re.compile(rb'"max_tokens":\s*(?:' + _greater_than(floor) + rb")(?![0-9])")
+
+
+def _greater_than(n: int) -> bytes:
+    """A regular expression (bytes) for the decimal integers above ``n`` (no leading zeros)."""
+    digits = str(n)
+    width = len(digits)
+    options = [b"[1-9][0-9]{%d,}" % width]  # more digits
+    for i, d in enumerate(digits):
+        if d != "9":
+            options.append(b"%s[%d-9][0-9]{%d}" % (digits[:i].encode(), int(d) + 1, width - i - 1))
+    return b"|".join(options)

@@ -816,6 +816,12 @@ def estimate_cost(
     if output_bound is not None and bound < max_tokens:
         notes.append(f"Answers are at most {bound:,} tokens: the longest answer the output schema allows "
                      f"(max_tokens is {max_tokens:,}).")
+    if price.max_output_tokens is not None and max_tokens > price.max_output_tokens:
+        worst = modes[MODES.index("batch")].upper_bound / requests if requests else 0.0
+        notes.append(f"max_tokens={max_tokens:,} is over {model}'s standard output cap "
+                     f"({price.max_output_tokens:,}): batches go out with the output-300k beta. The worst "
+                     f"case per row is large — {max_tokens:,} output tokens, {_usd(worst)} at batch price — "
+                     f"and one answer that long can take over an hour.")
     notes = list(dict.fromkeys([*notes, *extra_notes]))
     return CostEstimate(
         model=model, rows=rows, rows_skipped=rows_skipped, unique_requests=unique_requests,

@@ -8,7 +8,9 @@ and on what kind of call it was, never on which backend made it. :func:`decide` 
 
 ============  ==================================================================================
 ``retry``     refused before anything happened (429 with ``retry-after``, 529, a 5xx or a dropped
-              connection on a call that is safe to repeat): send it again next round.
+              connection on a call that is safe to repeat): send it again next round (a create
+              refused with 429 — e.g. no room in the processing queue — not before its
+              ``retry-after``: see :class:`~.batches.MessageBatches`).
 ``reconcile`` a call that creates paid work may or may not have reached the API (a dropped
               connection, a 5xx, 408, 409 on ``create``): look before sending it again, or it
               could be paid for twice.
@@ -158,8 +160,12 @@ def decide(exc: BaseException, *, call: CallKind) -> Decision:
 
     if _spend_limit(exc, status, message):
         return decision(Action.STOP)  # retries fail until the limit resets: never a retry storm
+    if status == 429 and call == "create" and retry_after is None and _no_retry(exc):
+        # e.g. a batch that alone holds more requests than the workspace's processing queue
+        # may: no wait helps, and resending it every round would be a storm of refusals
+        return decision(Action.STOP)
     if status == 429 or status == 529:
-        return decision(Action.RETRY)  # refused before anything was done
+        return decision(Action.RETRY)  # refused before anything was done (a create: held until retry-after)
     if status in (408, 409) or status >= 500:
         return decision(Action.RECONCILE if call == "create" else Action.RETRY)
     if call == "read":
@@ -190,6 +196,11 @@ def _spend_limit(exc: anthropic.APIStatusError, status: int, message: str) -> bo
     return status == 400 and any(text in message.lower() for text in _USAGE_LIMIT_TEXT)
 
 
+def _no_retry(exc: anthropic.APIStatusError) -> bool:
+    """The API said not to send the same call again (``x-should-retry: false``)."""
+    return exc.response is not None and exc.response.headers.get("x-should-retry", "").lower() == "false"
+
+
 def _retry_after(exc: anthropic.APIStatusError) -> float | None:
     value = exc.response.headers.get("retry-after") if exc.response is not None else None
     try:
@@ -214,6 +225,11 @@ def fix_for(status: int | None, error_type: str, message: str) -> str:
         return "use a key whose workspace may use this model and the Message Batches API"
     if status == 404 or error_type == "not_found_error":
         return "check the model id and the client's base_url"
+    if "processing queue" in lowered:
+        return (
+            "send smaller batches: pass a lower chunk_size= (a batch may hold no more requests than "
+            "the workspace's processing queue)"
+        )
     if status == 413 or error_type == "request_too_large":
         return "send smaller batches: pass a lower chunk_bytes= (or chunk_size=)"
     if status is None:
