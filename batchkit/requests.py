@@ -25,7 +25,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import string
-import warnings
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -34,13 +33,13 @@ import pandas as pd
 
 from . import _json, media
 from .errors import (
-    BatchkitWarning,
     CellError,
     ConfigurationError,
     MediaError,
     MissingColumnError,
     PromptError,
     RequestTooLargeError,
+    warn,
 )
 
 __all__ = [
@@ -195,11 +194,9 @@ def render_prompts(
         return _render_media(frame, parsed, media_errors == "skip")
     if not parsed.fields:
         if n > 1:
-            warnings.warn(
+            warn(
                 f"the prompt has no {{column}} placeholder, so all {n:,} rows get the same prompt and "
-                "one request is sent for them all. Add a placeholder such as {review} to send each row's value.",
-                BatchkitWarning,
-                stacklevel=4,
+                "one request is sent for them all. Add a placeholder such as {review} to send each row's value."
             )
         return Rendered([parsed.literals[0]] * n)
     skipped: dict[int, str] = {}

@@ -218,3 +218,10 @@ def test_series_takes_output_in_every_method(sim, client):
     calls = api_calls(sim)
     guess = s.claude.estimate("Say {}", output="said", client=client)
     assert guess.already_answered == 2 and api_calls(sim) == calls  # nothing left to count
+
+
+def test_the_no_placeholder_warning_points_at_the_callers_line():
+    df = pd.DataFrame({"a": [1, 2, 3]})
+    with pytest.warns(BatchkitWarning, match="same prompt") as caught:
+        df.claude.estimate("Tell me a joke")
+    assert caught[0].filename == __file__
