@@ -21,6 +21,7 @@ Prompt caching (``cache=``):
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 import random
 from collections.abc import Callable, Hashable, Sequence
@@ -30,7 +31,7 @@ from typing import Any
 import anthropic
 import pandas as pd
 
-from . import _json, backend
+from . import _json, backend, modes
 from .backends.tokens import count_tokens
 from .errors import (
     ColumnCollisionError,
@@ -278,9 +279,9 @@ def submit(call: Call) -> Job:
     resolved_store = Store.resolve(run.store if run.store is not None else default_store_path(resolved_client))
     if resolved_client is not None:
         resolved_store.claim_backend(backend.api_name(resolved_client))
-    mode = run_mode(call)
     max_cost = run.max_cost
     spec = call.spec
+    chosen, reason = run.mode, None
     try:
         guess = estimate(
             call, client=resolved_client if max_cost is not None else None, store=resolved_store,
@@ -289,7 +290,14 @@ def submit(call: Call) -> Job:
     except UnknownModelError:
         if max_cost is not None:
             raise
+        if run.mode == "auto":
+            answered = resolved_store.answered(call.plan.lines) if call.plan.lines else set()
+            chosen, reason = choose_mode(call, requests=len(call.plan.lines) - len(answered), input_tokens=0,
+                                         output_tokens=0)
     else:
+        chosen, reason = choose_mode(call, requests=guess.requests, input_tokens=guess.input_tokens,
+                                     output_tokens=guess.requests * guess.typical_output_tokens)
+        mode = pricing_mode(call, chosen)
         if max_cost is not None:
             guess.check_budget(max_cost, mode=mode)
         figures = guess[mode]
@@ -299,13 +307,40 @@ def submit(call: Call) -> Job:
         })
     return open_job(
         resolved_store, resolved_client, call.frame, call.plan, call.template,
-        kind=call.kind, output=call.output, spec=spec.to_json(),
+        kind=call.kind, output=call.output, spec=spec.to_json(), mode=chosen, mode_reason=reason,
     )
 
 
 def run_mode(call: Call) -> str:
-    """The pricing mode the call will actually run in."""
+    """The pricing mode the call will actually run in, were it sent as batches."""
     return f"batch+{call.options.run.cache_ttl}" if call.cached else "batch"
+
+
+def pricing_mode(call: Call, mode: str) -> str:
+    """The estimate's row for a job sent in ``mode`` (realtime is the standard price)."""
+    return "standard" if mode == "realtime" else run_mode(call)
+
+
+def choose_mode(call: Call, *, requests: int, input_tokens: float, output_tokens: float) -> tuple[str, str]:
+    """The call's mode (``auto`` resolved with the job's own numbers) and why."""
+    run = call.options.run
+    return modes.choose(run.mode, requests=requests, input_tokens=input_tokens, output_tokens=output_tokens,
+                        deadline_seconds=_deadline_seconds(getattr(run, "deadline", None)))
+
+
+def _deadline_seconds(deadline: Any) -> float | None:
+    """Seconds until ``deadline=`` (seconds, a timedelta or an aware datetime), if one was given."""
+    if deadline is None:
+        return None
+    if isinstance(deadline, dt.timedelta):
+        return deadline.total_seconds()
+    if isinstance(deadline, dt.datetime):
+        now = dt.datetime.now(deadline.tzinfo or dt.timezone.utc)
+        return (deadline - now).total_seconds()
+    try:
+        return float(deadline)
+    except (TypeError, ValueError):
+        return None
 
 
 def estimate(

@@ -43,10 +43,9 @@ import pandas as pd
 from . import _json
 from ._crash import crashpoint
 from .backend import resolve_client
-from .backends import Action, Backend, CallFailed, Decision, Tracked
-from .backends.batches import MessageBatches
+from .backends import Action, Backend, CallFailed, Decision, Tracked, backend_for
 from .backends.errors import AUTO_RETRY_ERRORS
-from .errors import APIRefusedError, JobNotFoundError
+from .errors import APIRefusedError, JobNotFoundError, SpendLimitError
 from .options import JobSpec
 from .outcomes import JobResults, _View
 from .pricing import CostBreakdown
@@ -139,7 +138,8 @@ class Job(JobResults):
         self.job_id = job_id
         self.store = store
         self._client = client
-        self._backend: Backend | None = None
+        self._backends: dict[str, Backend] = {}
+        self._stopping = False  # Ctrl-C on a realtime job: stop sending, store what comes back, stop
         self.frame = frame
         self._record = record
         self._lines: dict[str, bytes] = lines if lines is not None else {}  # the job's own from here on
@@ -173,10 +173,27 @@ class Job(JobResults):
 
     @property
     def backend(self) -> Backend:
-        """How this job's requests reach Claude (the one place a backend is chosen)."""
-        if self._backend is None:
-            self._backend = MessageBatches(self.client)
-        return self._backend
+        """How this job's requests reach Claude, in the job's :attr:`mode`."""
+        return self._backend_of(self.mode)
+
+    def _backend_of(self, mode: str) -> Backend:
+        """The backend that sends units of ``mode`` (chosen by :func:`~batchkit.backends.backend_for`)."""
+        found = self._backends.get(mode)
+        if found is None:
+            found = self._backends[mode] = backend_for(mode, self.client)
+        return found
+
+    @property
+    def mode(self) -> str:
+        """How the job sends what it has left: ``"batch"`` (Message Batches, half price) or
+        ``"realtime"`` (``POST /v1/messages``, standard price, answers in seconds)."""
+        return str(self._record.get("mode") or "batch")
+
+    @property
+    def mode_reason(self) -> str:
+        """Why the job runs in its :attr:`mode` (the ``auto`` rule's reasoning, or that it was asked)."""
+        reason = self._record.get("mode_reason")
+        return str(reason) if reason else f"mode={self.mode!r} was asked"
 
     # ------------------------------------------------------------------ identity
 
@@ -274,9 +291,10 @@ class Job(JobResults):
             else:
                 if frame is not None:
                     job.frame = frame
-                if client is not None:
+                if client is not None and client is not job._client:
                     job._client = client
-                    job._backend = None
+                    # A backend still sending (realtime) keeps its units; the others are rebuilt.
+                    job._backends = {m: b for m, b in job._backends.items() if getattr(b, "busy", False)}
             job._batch_bodies.update(batch_bodies or {})
         return job
 
@@ -328,7 +346,7 @@ class Job(JobResults):
             rows,
             columns=[
                 "id", "job_id", "api_id", "state", "owner", "attempt", "n_requests", "intent_at",
-                "created_at", "ended_at", "expires_at", "request_counts", "error",
+                "created_at", "ended_at", "expires_at", "request_counts", "error", "mode",
             ],
         )
         return frame.drop(columns=["job_id", "owner"])
@@ -347,6 +365,7 @@ class Job(JobResults):
                 return self
             self._done.clear()
             self._error = None
+            self._stopping = False
             self._exiting.clear()
             self._running = True
             self._worker = threading.Thread(target=self._run, name=f"batchkit-{self.job_id}", daemon=True)
@@ -369,7 +388,9 @@ class Job(JobResults):
                 if self._exiting.is_set():
                     break  # batches are created; the results are for a later process to collect
                 # Resolved only now: a job with nothing to send never needs a client or a key.
-                schedule = schedule or self.backend.poll_schedule(self._poll_interval)
+                backend = self._backend_of(self._round_mode())
+                if backend.mode != getattr(self, "_schedule_mode", None):
+                    schedule, tick, self._schedule_mode = backend.poll_schedule(self._poll_interval), 0, backend.mode
                 self._wake.wait(schedule[min(tick, len(schedule) - 1)])
                 self._wake.clear()
                 tick += 1
@@ -400,6 +421,8 @@ class Job(JobResults):
                         f"call .wait() again or batchkit.Job.load({self.job_id!r}) later"
                     )
         except KeyboardInterrupt:
+            if self._stop_sending():
+                raise
             print(
                 f"\nbatchkit: detached from job {self.job_id}. Its batches keep running and nothing "
                 f"was canceled. Re-run the cell, or batchkit.Job.load({self.job_id!r}).wait(), to "
@@ -414,11 +437,43 @@ class Job(JobResults):
             raise self._refusal()
         return self
 
+    def _round_mode(self) -> str:
+        """The mode whose pace the worker keeps: realtime while a realtime unit of the job runs."""
+        for batch in self.store.batches(job_id=self.job_id, states=("submitting", "in_progress", "canceling")):
+            if batch["mode"] != "batch":
+                return str(batch["mode"])
+        return "batch" if self.mode == "batch" else self.mode if self._record["status"] == "running" else "batch"
+
+    def _stop_sending(self) -> bool:
+        """Ctrl-C on a job whose requests go one by one: stop sending, keep what came back.
+
+        Returns False when nothing of the job is being sent that way (its batches keep running
+        without this process, and the caller only detaches).
+        """
+        streaming = [b for b in self._backends.values() if getattr(b, "busy", False)]
+        if not streaming:
+            return False
+        self._stopping = True
+        for backend in streaming:
+            backend.stop_all()  # type: ignore[attr-defined]
+        self._wake.set()
+        self._done.wait(30)  # the requests on the wire come back and are stored
+        summary = self.summary()
+        answered = sum(n for s, n in summary.by_status.items() if s in ("succeeded", "truncated"))
+        print(
+            f"\nbatchkit: stopped sending job {self.job_id} ({self.mode}). {answered:,} of {summary.rows:,} rows "
+            f"are answered and kept in the store; nothing answered is sent again. Re-run the cell, or "
+            f"batchkit.Job.load({self.job_id!r}).wait(), to send the rest.",
+            file=sys.stderr,
+        )
+        return True
+
     def _refusal(self) -> APIRefusedError:
         """The error a failed job ends with, rebuilt from the store (e.g. in another process)."""
         failed = [b for b in self.store.batches(job_id=self.job_id, states=("failed",)) if b["error"]]
         reason = failed[-1]["error"] if failed else "the API refused its requests"
-        return APIRefusedError(
+        kind = SpendLimitError if "spend or usage limit" in reason else APIRefusedError
+        return kind(
             f"job {self.job_id} stopped: {reason}. Nothing more was sent; answers that came back are "
             f"kept. After fixing the cause, re-run the same call or batchkit.Job.load({self.job_id!r}).retry() "
             f"to send the rest; job.cancel() gives up on them.",
@@ -556,6 +611,10 @@ class Job(JobResults):
     def _step(self) -> bool:
         """Create planned batches, poll running ones, collect ended ones, plan retries."""
         pending = self._pending()
+        if self._stopping:  # Ctrl-C: send nothing more, keep what the units on the wire bring back
+            self._poll(pending)
+            return not any(b["mode"] != "batch" for b in self.store.batches(
+                job_id=self.job_id, states=("in_progress", "canceling")))
         self._create_planned(pending)
         if self._exiting.is_set():
             return False
@@ -597,7 +656,7 @@ class Job(JobResults):
 
     def _cancel_unit(self, batch: Mapping[str, Any], api_id: str) -> None:
         try:
-            self._record_unit(batch, self.backend.cancel(api_id))
+            self._record_unit(batch, self._backend_of(batch["mode"]).cancel(api_id))
         except CallFailed as failure:
             _reraise(failure)
 
@@ -609,7 +668,8 @@ class Job(JobResults):
         claimed = {b["api_id"] for b in self.store.batches() if b["api_id"]}
         intent = dt.datetime.fromisoformat(batch["intent_at"].replace("Z", "+00:00"))
         try:
-            found = self.backend.find_sent(n_requests=batch["n_requests"], intent_at=intent, claimed=claimed)
+            found = self._backend_of(batch["mode"]).find_sent(
+                n_requests=batch["n_requests"], intent_at=intent, claimed=claimed)
         except CallFailed as failure:
             _reraise(failure)  # never create what may exist: the batch stays planned and claimed
         if found is not None:
@@ -622,8 +682,11 @@ class Job(JobResults):
 
     def _create(self, batch: Mapping[str, Any], *, reconciled: bool = False) -> None:
         body = self._batch_bodies.pop(batch["id"], None) or self.store.batch_body(batch["id"])
+        backend = self._backend_of(batch["mode"])
+        if getattr(backend, "streams", False):
+            body = self._unanswered_body(batch, body)
         try:
-            sent = self.backend.send(body)
+            sent = backend.send(body)
         except CallFailed as failure:
             decision = failure.decision
             if decision.action is Action.RECONCILE:  # it may have reached the API: look first
@@ -636,6 +699,21 @@ class Job(JobResults):
         self._record_unit(batch, sent)
         if batch["job_id"] == self.job_id and self.status == "canceled":
             self._cancel_unit(batch, sent.id)  # canceled while it was being created
+
+    def _unanswered_body(self, batch: Mapping[str, Any], body: bytes) -> bytes:
+        """A unit's body without the requests answered since it was planned (a unit a dead
+        process had started: it stored some answers one by one)."""
+        keys = self.store.batch_keys(batch["id"])
+        answered = self.store.answered(keys)
+        if not answered:
+            return body
+        rest = [k for k in keys if k not in answered]
+        missing = [k for k in rest if k not in self._lines]
+        if missing:
+            self._lines.update((k, make_line(k, b)) for k, b in self.store.request_bodies(missing).items())
+        chunks = chunk_requests({k: self._lines[k] for k in rest}, max_requests=len(rest) or 1,
+                                max_bytes=max(len(body), 1000)) if rest else []
+        return chunks[0].body if chunks else b'{"requests":[]}'
 
     def _record_unit(self, batch: Mapping[str, Any], unit: Tracked) -> None:
         """Write down what the backend said of a unit: its id, state and timestamps."""
@@ -664,19 +742,51 @@ class Job(JobResults):
         for batch in self.store.batches(states=("in_progress", "canceling", "ended")):
             if not batch["api_id"] or not self._relevant(batch, pending):
                 continue
+            backend = self._backend_of(batch["mode"])
+            if getattr(backend, "local", False) and batch["job_id"] != self.job_id and _owner_alive(batch["owner"]):
+                continue  # sent one by one by another job (or process) that is alive: its to collect
             if batch["state"] != "ended":
                 crashpoint("polling")
                 try:
-                    current = self.backend.track(batch["api_id"])
+                    current = backend.track(batch["api_id"])
                 except CallFailed as failure:
                     if failure.decision.action is Action.RETRY:
                         continue  # a blip: ask again next round
                     _reraise(failure)
+                if current.state != "ended" and getattr(backend, "streams", False):
+                    self._store_answers(batch, backend)  # what came back so far, kept at once
                 if current.state != batch["state"] or current.state == "ended":
                     self._record_unit(batch, current)
                 if current.state != "ended":
                     continue
-            self._collect(batch)
+            if getattr(backend, "streams", False):
+                self._store_answers(batch, backend, final=True)
+            else:
+                self._collect(batch)
+
+    def _store_answers(self, batch: Mapping[str, Any], backend: Backend, *, final: bool = False) -> None:
+        """Keep the answers a streaming (realtime) unit handed over since the last round, in one
+        small transaction; ``final``: the unit has ended, so it is collected (or stopped)."""
+        try:
+            columns = backend.collect(batch["api_id"])
+        except CallFailed as failure:
+            decision = failure.decision
+            if decision.action is Action.RETRY:
+                return
+            with self.store.atomic() as conn:
+                self.store.update_batch_in(conn, batch["id"], state="collected")
+            if batch["job_id"] == self.job_id:
+                self._stop(batch, decision, failure.__cause__ or failure)
+            return
+        if columns.keys:
+            crashpoint("realtime_answers")
+            if self.output_spec is not None:
+                self._check_answers(columns)
+            with self.store.atomic() as conn:
+                self.store.add_answers(conn, unit=batch["id"], job_id=batch["job_id"], attempt=batch["attempt"],
+                                       mode=batch["mode"], model=self.model, columns=columns)
+        if final:
+            self.store.update_batch(batch["id"], state="collected")
 
     def _collect(self, batch: Mapping[str, Any]) -> None:
         """Stream an ended batch's results into the store, all in one transaction."""
@@ -724,7 +834,7 @@ class Job(JobResults):
                 self._plan_batches(conn, [k for k in chosen if k not in in_flight], attempt)
 
     def _plan_batches(self, conn: Any, keys: Sequence[str], attempt: int) -> None:
-        if not keys:
+        if not keys or self._stopping:
             return
         spec = self._record["spec"]
         missing = [k for k in keys if k not in self._lines]
@@ -736,7 +846,8 @@ class Job(JobResults):
             max_bytes=int(spec.get("chunk_bytes") or MAX_BATCH_BYTES),
         ):
             batch_id = self.store.add_batch(
-                conn, job_id=self.job_id, keys=chunk.keys, body=chunk.body, attempt=attempt, owner=OWNER
+                conn, job_id=self.job_id, keys=chunk.keys, body=chunk.body, attempt=attempt, owner=OWNER,
+                mode=self.mode,
             )
             self._batch_bodies[batch_id] = chunk.body
 
@@ -843,9 +954,13 @@ def open_job(
     kind: str,
     output: str,
     spec: dict[str, Any],
+    mode: str = "batch",
+    mode_reason: str | None = None,
 ) -> Job:
-    """Find the job this call already is, or write it down with its planned batches.
+    """Find the job this call already is, or write it down with its planned units.
 
+    ``mode`` is how its requests go (``batch`` or ``realtime``, the ``auto`` choice already made)
+    and ``mode_reason`` why; the same call re-run in another mode sends what it has left that way.
     The job takes ``plan.lines`` over as its own (no copy of a million request bodies).
     """
     fp = fingerprint(kind, output, plan.row_keys)
@@ -861,12 +976,14 @@ def open_job(
                     conn, job_id=job_id, fingerprint=fp, model=template.model, kind=kind,
                     output=output, spec=spec, row_keys=plan.row_keys, skipped=plan.skipped,
                 )
+                store.set_job_mode(conn, job_id, mode, mode_reason)
+                record.update(mode=mode, mode_reason=mode_reason)
                 answered = store.answered(plan.lines)
                 in_flight = store.in_flight_keys(conn)
                 skip = answered | in_flight
                 to_send = {k: b for k, b in plan.lines.items() if k not in skip} if skip else plan.lines
                 chunks = []
-                if spec.get("cache") == "prime" and len(to_send) > 1:
+                if spec.get("cache") == "prime" and len(to_send) > 1 and mode == "batch":
                     # A one-request batch first writes the shared prefix to the cache; the rest
                     # are created only once it has ended, so they read it (attempt 0 = primer).
                     primer = next(iter(to_send))
@@ -878,11 +995,17 @@ def open_job(
                 ]
                 for attempt, chunk in chunks:
                     batch_id = store.add_batch(
-                        conn, job_id=job_id, keys=chunk.keys, body=chunk.body, attempt=attempt, owner=OWNER
+                        conn, job_id=job_id, keys=chunk.keys, body=chunk.body, attempt=attempt, owner=OWNER,
+                        mode=mode,
                     )
                     batch_bodies[batch_id] = chunk.body
             crashpoint("after_intent")
+    elif (store.load_job(job_id) or {}).get("mode", "batch") != mode:
+        with store.atomic() as conn:  # the same call in another mode: what is left goes that way
+            store.set_job_mode(conn, job_id, mode, mode_reason)
     job = Job._attach(job_id, store, client, frame=frame, lines=plan.lines, batch_bodies=batch_bodies, record=record)
+    if record is None:
+        job._record.update(mode=mode, mode_reason=mode_reason)
     if job.status == "failed":
         job._resume()  # the same call again, presumably after fixing what the API refused
     return job.start()

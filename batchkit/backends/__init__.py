@@ -8,8 +8,8 @@ their pre-serialized body, with an intent written down before anything is sent) 
 ========================  ====================================================================
 :mod:`.batches`           Message Batches: a unit is one batch (≤ 100,000 requests / 256 MB),
                           half price, minutes to 24 h, counts only when it ends
-(realtime, next)          ``POST /v1/messages``: a unit is a slice of keys sent concurrently
-                          within the rate limits, answers one by one
+`.realtime.Realtime`      ``POST /v1/messages``: a unit is a set of keys sent concurrently
+                          within the rate limits, answers handed over as they arrive
 ========================  ====================================================================
 
 Every SDK error a backend meets is turned into a :class:`~.errors.Decision` by the one map in
@@ -29,7 +29,10 @@ from typing import Any, Literal, Protocol
 from ..results import ResultColumns
 from .errors import Action, CallFailed, Decision, decide
 
-__all__ = ["Action", "Backend", "CallFailed", "Decision", "Tracked", "UnitState", "decide"]
+__all__ = ["MODES", "Action", "Backend", "CallFailed", "Decision", "Tracked", "UnitState", "backend_for", "decide"]
+
+MODES = ("batch", "realtime")
+"""The ways a unit can be sent; each stored answer records the one it was paid at."""
 
 UnitState = Literal["in_progress", "canceling", "ended"]
 """Where a sent unit is: still working, being canceled, or ended (every request has an outcome)."""
@@ -108,3 +111,20 @@ class Backend(Protocol):
     def poll_schedule(self, poll_interval: float | None) -> tuple[float, ...]:
         """Seconds between the engine's rounds: fixed when the user set ``poll_interval``, else a backoff."""
         ...
+
+
+def backend_for(mode: str, client: Any) -> Backend:
+    """The backend that sends units of ``mode`` (the one place a backend is chosen).
+
+    >>> backend_for("realtime", client).mode          # doctest: +SKIP
+    'realtime'
+    """
+    if mode == "realtime":
+        from .realtime import Realtime
+
+        return Realtime(client)
+    if mode == "batch":
+        from .batches import MessageBatches
+
+        return MessageBatches(client)
+    raise ValueError(f"no backend for mode {mode!r}; modes are {', '.join(MODES)}")
