@@ -156,7 +156,7 @@ class Job(JobResults):
         # (index version, layout keys, packed outcomes, view, key → position or None)
         self._view_cache: tuple[int, list[str], np.ndarray, _View, dict[str, int] | None] | None = None
         self._pending_cache: tuple[_View, str, _Pending] | None = None
-        self._cost_parts: dict[int, tuple[CostBreakdown, float, int]] = {}
+        self._cost_parts: dict[int, tuple[CostBreakdown, float, int, str]] = {}
         self._summary_cache: tuple[_View, str, Summary] | None = None
         self.spec = JobSpec.from_json(record["spec"])  # typed; older specs load with today's defaults
         self._poll_interval: float | None = self.spec.run.poll_interval
