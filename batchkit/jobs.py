@@ -43,7 +43,8 @@ import pandas as pd
 from . import _json
 from ._crash import crashpoint
 from .backend import resolve_client
-from .backends import Action, Backend, CallFailed, Decision, Tracked, backend_for
+from .backends import Action, Backend, CallFailed, Decision, Tracked
+from .backends.choice import backend_for
 from .backends.errors import AUTO_RETRY_ERRORS
 from .errors import APIRefusedError, JobNotFoundError, SpendLimitError
 from .options import JobSpec

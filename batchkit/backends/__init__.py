@@ -12,6 +12,8 @@ their pre-serialized body, with an intent written down before anything is sent) 
                           within the rate limits, answers handed over as they arrive
 ========================  ====================================================================
 
+:func:`.choice.backend_for` is the one place a backend is chosen for a mode.
+
 Every SDK error a backend meets is turned into a :class:`~.errors.Decision` by the one map in
 :mod:`.errors` and raised as :class:`~.errors.CallFailed`; the engine acts on the decision
 (retry next round, reconcile, fail the rows, stop the job) and never sees an SDK type.
@@ -29,10 +31,7 @@ from typing import Any, Literal, Protocol
 from ..results import ResultColumns
 from .errors import Action, CallFailed, Decision, decide
 
-__all__ = ["MODES", "Action", "Backend", "CallFailed", "Decision", "Tracked", "UnitState", "backend_for", "decide"]
-
-MODES = ("batch", "realtime")
-"""The ways a unit can be sent; each stored answer records the one it was paid at."""
+__all__ = ["Action", "Backend", "CallFailed", "Decision", "Tracked", "UnitState", "decide"]
 
 UnitState = Literal["in_progress", "canceling", "ended"]
 """Where a sent unit is: still working, being canceled, or ended (every request has an outcome)."""
@@ -112,19 +111,3 @@ class Backend(Protocol):
         """Seconds between the engine's rounds: fixed when the user set ``poll_interval``, else a backoff."""
         ...
 
-
-def backend_for(mode: str, client: Any) -> Backend:
-    """The backend that sends units of ``mode`` (the one place a backend is chosen).
-
-    >>> backend_for("realtime", client).mode          # doctest: +SKIP
-    'realtime'
-    """
-    if mode == "realtime":
-        from .realtime import Realtime
-
-        return Realtime(client)
-    if mode == "batch":
-        from .batches import MessageBatches
-
-        return MessageBatches(client)
-    raise ValueError(f"no backend for mode {mode!r}; modes are {', '.join(MODES)}")
