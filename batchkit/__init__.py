@@ -13,6 +13,7 @@ from . import accessor as _accessor  # noqa: F401  (registers the pandas accesso
 from .accessor import DEFAULT_MAX_TOKENS, DEFAULT_MODEL
 from .accounting import JobCost
 from .backend import get_default_client, set_default_client
+from .modes import default_mode, set_default_mode
 from .errors import (
     APIRefusedError,
     BatchkitError,
@@ -84,6 +85,8 @@ __all__ = [
     "display_job",
     "get_default_client",
     "jobs",
+    "default_mode",
     "set_default_client",
+    "set_default_mode",
     "start_simulator",
 ]

@@ -406,7 +406,7 @@ def estimate(
             f"prices={{{call.model!r}: {{'input': 3.0, 'output': 15.0}}}}.",
             model=call.model,
         )
-    return estimate_cost(
+    guess = estimate_cost(
         model=call.model,
         rows=len(call.plan.row_keys),
         rows_skipped=len(call.plan.skipped),
@@ -420,3 +420,20 @@ def estimate(
         hit_rate=hit_rate,
         prices=run.prices,
     )
+    return _with_times(call, guess)
+
+
+def _with_times(call: Call, guess: CostEstimate) -> CostEstimate:
+    """The estimate with the time each mode takes to finish, and what ``auto`` would choose."""
+    output_tokens = guess.requests * guess.typical_output_tokens
+    seconds, binding = modes.realtime_seconds(guess.requests, guess.input_tokens, output_tokens)
+    times = {"realtime": seconds, "batch": modes.TYPICAL_BATCH_SECONDS, "batch_max": modes.MAX_BATCH_SECONDS}
+    note = (f"Time to finish: realtime ≈ {modes.duration(seconds)} at the standard price ({binding} binds, "
+            f"at default rate limits); batch typically within 1 h, at most 24 h, at half the price.")
+    notes = (*guess.notes, note)
+    if guess.requests:
+        chosen, reason = choose_mode(call, requests=guess.requests, input_tokens=guess.input_tokens,
+                                     output_tokens=output_tokens)
+        if call.options.run.mode == "auto":
+            notes += (f"mode='auto' sends these as {chosen}: {reason.removeprefix('auto: ')}.",)
+    return dataclasses.replace(guess, notes=notes, finish_seconds=times)

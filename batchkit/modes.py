@@ -23,8 +23,8 @@ from .errors import InvalidOptionError
 __all__ = [
     "AUTO_REALTIME_BELOW",
     "MODES",
-    "RealtimeLimits",
     "TYPICAL_BATCH_SECONDS",
+    "RealtimeLimits",
     "choose",
     "default_mode",
     "realtime_seconds",
@@ -132,18 +132,19 @@ def choose(asked: str, *, requests: int, input_tokens: float, output_tokens: flo
     if requests <= 0:
         return "realtime", "auto: every request already has an answer in the store; nothing is sent"
     seconds, binding = realtime_seconds(requests, input_tokens, output_tokens, limits)
-    rt = f"realtime ≈ {_duration(seconds)} ({binding} binds)"
+    rt = f"realtime ≈ {duration(seconds)} ({binding} binds)"
     if requests < AUTO_REALTIME_BELOW:
         return "realtime", (f"auto: {requests:,} requests to send, fewer than {AUTO_REALTIME_BELOW} — {rt}, "
                             f"a batch typically ≈ 1 h; realtime costs the standard price (2× batch)")
     if deadline_seconds is not None and deadline_seconds < TYPICAL_BATCH_SECONDS and seconds <= deadline_seconds:
-        return "realtime", (f"auto: the deadline is in {_duration(deadline_seconds)}, sooner than a batch's "
+        return "realtime", (f"auto: the deadline is in {duration(deadline_seconds)}, sooner than a batch's "
                             f"typical hour, and {rt} meets it")
     return "batch", (f"auto: {requests:,} requests to send (≥ {AUTO_REALTIME_BELOW}) — {rt}, a batch typically "
                      f"≈ 1 h (at most 24 h) at half the price")
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """``40 s``, ``12 min``, ``1.5 h``."""
     if not math.isfinite(seconds):
         return "?"
     if seconds < 90:

@@ -67,6 +67,8 @@ import msgspec
 from .. import _json
 from ..errors import SpendLimitError
 from ..results import ResultColumns, parse_result_stream
+from . import Tracked
+from .errors import CallFailed, decide
 from .ratelimit import Governor, Limits, Reservation, rate_limit_group
 
 __all__ = [
@@ -744,10 +746,8 @@ class Realtime:
         self._units: dict[str, _Unit] = {}
         self._lock = threading.Lock()
 
-    def send(self, body: bytes) -> Any:
+    def send(self, body: bytes) -> Tracked:
         """Start sending a planned unit's requests; returns at once."""
-        from . import Tracked
-
         requests = [(line.custom_id, bytes(line.params)) for line in _decode_body(body).requests]
         unit = _Unit()
         unit_id = f"realtime_{uuid.uuid4().hex[:20]}"
@@ -768,12 +768,10 @@ class Realtime:
         unit.thread.start()
         return Tracked(unit_id, "in_progress", {"created_at": unit.created_at})
 
-    def find_sent(self, *, n_requests: int, intent_at: dt.datetime, claimed: set[str]) -> Any:
+    def find_sent(self, *, n_requests: int, intent_at: dt.datetime, claimed: set[str]) -> Tracked | None:
         return None  # nothing survives the process that sent it: unanswered keys are sent again
 
-    def track(self, unit_id: str) -> Any:
-        from . import Tracked
-
+    def track(self, unit_id: str) -> Tracked:
         unit = self._units.get(unit_id)
         if unit is None:  # sent by a process that is gone
             return Tracked(unit_id, "ended", {"ended_at": _utcnow()})
@@ -788,8 +786,6 @@ class Realtime:
             CallFailed: the unit ended on a refusal (spend limit, key, permission); raised once
                 every answer that came back before it has been collected.
         """
-        from .errors import CallFailed, decide
-
         unit = self._units.get(unit_id)
         if unit is None:
             return parse_result_stream([])
@@ -813,10 +809,8 @@ class Realtime:
                 raise CallFailed(decide(cause or error, call="message")) from error
         return parse_result_stream([])
 
-    def cancel(self, unit_id: str) -> Any:
+    def cancel(self, unit_id: str) -> Tracked:
         """Stop sending; the requests on the wire finish and their answers are kept."""
-        from . import Tracked
-
         unit = self._units.get(unit_id)
         if unit is None:
             return Tracked(unit_id, "ended", {})
