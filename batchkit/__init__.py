@@ -13,7 +13,6 @@ from . import accessor as _accessor  # noqa: F401  (registers the pandas accesso
 from .accessor import DEFAULT_MAX_TOKENS, DEFAULT_MODEL
 from .accounting import JobCost
 from .backend import get_default_client, set_default_client
-from .modes import default_mode, set_default_mode
 from .errors import (
     APIRefusedError,
     BatchkitError,
@@ -43,6 +42,7 @@ from .errors import (
 )
 from .jobs import Job, jobs
 from .local import start_simulator
+from .modes import default_mode, set_default_mode
 from .pricing import CostEstimate
 from .store import Store
 from .views import display_job
@@ -82,10 +82,10 @@ __all__ = [
     "UnknownModelError",
     "UnknownOptionError",
     "__version__",
+    "default_mode",
     "display_job",
     "get_default_client",
     "jobs",
-    "default_mode",
     "set_default_client",
     "set_default_mode",
     "start_simulator",
