@@ -780,12 +780,12 @@ class Job(JobResults):
                 self._stop(batch, decision, failure.__cause__ or failure)
             return
         if columns.keys:
-            crashpoint("realtime_answers")
             if self.output_spec is not None:
                 self._check_answers(columns)
             with self.store.atomic() as conn:
                 self.store.add_answers(conn, unit=batch["id"], job_id=batch["job_id"], attempt=batch["attempt"],
                                        mode=batch["mode"], model=self.model, columns=columns)
+            crashpoint("realtime_stored")  # a kernel dying mid-run: what is stored stays
         if final:
             self.store.update_batch(batch["id"], state="collected")
 

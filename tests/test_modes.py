@@ -1,0 +1,177 @@
+"""mode="batch" | "realtime" | "auto": one call, one store, either backend.
+
+On the in-process simulator with a latency model for ``POST /v1/messages`` (``start_simulator``
+and ``make_sim`` answer at once unless told otherwise), what a user notices: a sample in
+realtime comes back in about one request's latency; ``auto`` chooses by the job's size and
+says why; answers are reused across modes; each answer is priced at the mode it was paid at.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import pytest
+
+import batchkit
+from batchkit import APIRefusedError, InvalidOptionError, SpendLimitError
+from batchkit.progress import render_html, render_text, snapshot
+from batchkit.simulator import Latency, Processing, SimConfig, Simulator, SpendLimit
+
+from conftest import frame, make_sim
+
+LATENCY = Latency(first_token=1.0)
+"""Every realtime answer takes one second: a sample of 20 in realtime should take about that."""
+
+
+@pytest.fixture(autouse=True)
+def _default_mode_restored():
+    yield
+    batchkit.set_default_mode(None)
+
+
+def _slow_batches():
+    """Batches that take 30 s, realtime answers that take 1 s."""
+    return make_sim(latency=LATENCY, processing=Processing(fixed_latency=30.0, per_request=0.0))
+
+
+def test_a_sample_in_realtime_returns_in_about_one_requests_latency():
+    sim = _slow_batches()
+    started = time.monotonic()
+    out = frame(20).claude.batch("Say {t}", mode="realtime", client=sim.client(), progress=False)
+    took = time.monotonic() - started
+    assert out["response"].tolist() == [f"re:Say row {i}" for i in range(20)]
+    assert 1.0 <= took < 3.0, took  # one request's latency (1 s), not a batch's (30 s)
+    stats = sim.stats()
+    assert stats["messages_answered"] == 20 and stats["batches_created"] == 0
+    job = batchkit.Job.of(out)
+    assert job.mode == "realtime" and "asked" in job.mode_reason
+    assert set(job.outcomes()["mode"]) == {"realtime"}
+
+
+def test_auto_picks_realtime_for_20_rows_and_batch_for_5000_and_says_why():
+    sim = make_sim(latency=Latency(first_token=0.2))
+    few = frame(20).claude.submit("Say {t}", mode="auto", client=sim.client()).wait()
+    assert few.mode == "realtime"
+    assert "20 requests to send, fewer than 100" in few.mode_reason
+    assert "realtime — auto: 20 requests" in render_text(snapshot(few))
+    many = frame(5000).claude.submit("Echo {t}", mode="auto", client=sim.client()).wait()
+    assert many.mode == "batch"
+    assert "5,000 requests to send (≥ 100)" in many.mode_reason and "half the price" in many.mode_reason
+    assert 'data-mode="batch"' in render_html(snapshot(many))
+    stats = sim.stats()
+    assert stats["messages_answered"] == 20 and stats["batch_requests_received"] == 5000
+
+
+def test_realtime_answers_are_reused_by_a_later_batch_of_the_whole_frame():
+    sim = make_sim(latency=Latency(first_token=0.1))
+    df = frame(100)
+    sample = df.head(20).claude.batch("Say {t}", mode="realtime", client=sim.client(), progress=False)
+    whole = df.claude.batch("Say {t}", client=sim.client(), progress=False)  # mode="batch", the default
+    assert whole["response"].head(20).tolist() == sample["response"].tolist()
+    assert whole["response"].tolist() == [f"re:Say row {i}" for i in range(100)]
+    stats = sim.stats()
+    assert stats["messages_answered"] == 20 and stats["batch_requests_received"] == 80  # only the rest
+    job = batchkit.Job.of(whole)
+    outcomes = job.outcomes()
+    assert outcomes["mode"].tolist() == ["realtime"] * 20 + ["batch"] * 80
+    assert (outcomes["cost"].head(20) == 0).all()  # paid by the sample's job
+    assert job.cost.requests_reused == 20 and job.cost.requests_paid == 80
+
+
+def test_the_cost_splits_by_mode_at_standard_and_batch_prices():
+    sim = make_sim()
+    df = frame(10)
+    realtime = batchkit.Job.of(df.claude.batch("Say {t}", mode="realtime", client=sim.client(), progress=False))
+    batch = batchkit.Job.of(df.claude.batch("Say {t}!", client=sim.client(), progress=False))
+    rt, bt = realtime.cost, batch.cost
+    assert set(rt.by_mode) == {"realtime"} and set(bt.by_mode) == {"batch"}
+    assert rt.by_mode["realtime"][1] == 10
+    assert rt.total == pytest.approx(rt.standard)  # realtime pays the standard price
+    assert "by mode: realtime $" in str(rt)
+    assert realtime.outcomes()["cost"].sum() == pytest.approx(rt.total)
+    per_answer_rt = rt.total / rt.requests_paid
+    per_answer_batch = bt.total / bt.requests_paid
+    assert per_answer_batch < per_answer_rt  # half price, on prompts one character longer
+
+
+def test_a_default_mode_for_the_notebook(monkeypatch):
+    sim = make_sim()
+    batchkit.set_default_mode("realtime")
+    assert batchkit.default_mode() == "realtime"
+    job = batchkit.Job.of(frame(3).claude.batch("Say {t}", client=sim.client(), progress=False))
+    assert job.mode == "realtime"
+    batchkit.set_default_mode(None)
+    monkeypatch.setenv("BATCHKIT_MODE", "auto")
+    assert batchkit.default_mode() == "auto"
+    job = frame(4).claude.submit("Say {t}", client=sim.client()).wait()
+    assert job.mode == "realtime" and job.mode_reason.startswith("auto:")
+    job = frame(5).claude.submit("Echo {t}", mode="batch", client=sim.client()).wait()  # the call wins
+    assert job.mode == "batch"
+    assert sim.stats()["batch_requests_received"] == 5
+
+
+def test_a_mode_that_does_not_exist_is_refused_before_any_call(monkeypatch):
+    sim = make_sim()
+    with pytest.raises(InvalidOptionError, match="'batch'.*'realtime'.*'auto'.*not 'fast'"):
+        frame(3).claude.batch("Say {t}", mode="fast", client=sim.client())
+    with pytest.raises(InvalidOptionError):
+        batchkit.set_default_mode("sometimes")
+    monkeypatch.setenv("BATCHKIT_MODE", "quick")
+    with pytest.raises(InvalidOptionError, match="BATCHKIT_MODE"):
+        frame(3).claude.batch("Say {t}", client=sim.client())
+    assert sim.stats()["messages.create"] == 0 and sim.stats()["batches_created"] == 0
+
+
+@pytest.mark.parametrize("kind", ["monthly", "workspace"])
+def test_a_spend_limit_stops_a_realtime_job_within_one_round(kind):
+    sim = make_sim(latency=Latency(first_token=0.05), spend_limit=SpendLimit(requests=30, kind=kind))
+    job = frame(300).claude.submit("Say {t}", mode="realtime", client=sim.client())
+    with pytest.raises(SpendLimitError, match="spend or usage limit") as caught:
+        job.wait()
+    assert isinstance(caught.value, APIRefusedError) and caught.value.job_id == job.job_id
+    assert "re-run the same call" in str(caught.value)
+    stats = sim.stats()
+    assert stats["messages_answered"] == 30
+    # Sending stops at the first refusal: only the requests already on the wire were refused too.
+    assert stats["messages.create"] - 30 <= 64, stats["messages.create"]
+    assert job.status == "failed"
+    assert job.summary().by_status.get("succeeded") == 30  # what came back is kept
+    time.sleep(0.3)
+    assert sim.stats()["messages.create"] == stats["messages.create"]  # and nothing more is sent
+
+
+def test_an_auth_error_stops_a_realtime_job_with_the_apis_reason():
+    sim = make_sim(api_keys=frozenset({"sk-right"}))
+    client = sim.client()
+    wrong = client.with_options(api_key="sk-wrong")
+    with pytest.raises(APIRefusedError, match="authentication_error.*check the API key"):
+        frame(10).claude.batch("Say {t}", mode="realtime", client=wrong, progress=False)
+
+
+def test_series_and_structured_calls_take_mode():
+    sim = make_sim()
+    s = pd.Series(["good", "bad"], name="t")
+    out = s.claude.batch("Say {}", mode="realtime", client=sim.client(), progress=False)
+    assert out.tolist() == ["re:Say good", "re:Say bad"]
+    assert sim.stats()["messages_answered"] == 2 and sim.stats()["batches_created"] == 0
+    schema_sim = Simulator(config=SimConfig(processing=Processing.instant()))  # answers within the schema
+    labels = frame(3).claude.classify("{t}", labels=["a", "b"], mode="realtime", client=schema_sim.client(),
+                                      progress=False)
+    assert labels["label"].isin(["a", "b"]).all()
+    assert batchkit.Job.of(labels).mode == "realtime"
+    facts = frame(2).claude.extract("{t}", schema={"n": int}, mode="realtime", client=schema_sim.client(),
+                                    progress=False)
+    assert facts["n"].notna().all()
+    assert schema_sim.stats()["messages_answered"] == 5 and schema_sim.stats()["batches_created"] == 0
+
+
+def test_estimate_shows_the_time_to_finish_in_each_mode():
+    sim = make_sim()
+    e = frame(5000).claude.estimate("Say {t}", mode="auto", client=sim.client(), max_tokens=20)
+    assert e.finish_seconds["batch"] == 3600 and e.finish_seconds["batch_max"] == 86400
+    assert 0 < e.finish_seconds["realtime"] < 3600
+    text = str(e)
+    assert "Time to finish: realtime ≈" in text and "batch typically within 1 h, at most 24 h" in text
+    assert "mode='auto' sends these as batch" in text
+    assert e["standard"].typical == pytest.approx(2 * e["batch"].typical)
