@@ -12,13 +12,12 @@ import time
 
 import pandas as pd
 import pytest
+from conftest import frame, make_sim
 
 import batchkit
 from batchkit import APIRefusedError, InvalidOptionError, SpendLimitError
 from batchkit.progress import render_html, render_text, snapshot
 from batchkit.simulator import Latency, Processing, SimConfig, Simulator, SpendLimit
-
-from conftest import frame, make_sim
 
 LATENCY = Latency(first_token=1.0)
 """Every realtime answer takes one second: a sample of 20 in realtime should take about that."""
@@ -113,7 +112,7 @@ def test_a_default_mode_for_the_notebook(monkeypatch):
 
 def test_a_mode_that_does_not_exist_is_refused_before_any_call(monkeypatch):
     sim = make_sim()
-    with pytest.raises(InvalidOptionError, match="'batch'.*'realtime'.*'auto'.*not 'fast'"):
+    with pytest.raises(InvalidOptionError, match=r"'batch'.*'realtime'.*'auto'.*not 'fast'"):
         frame(3).claude.batch("Say {t}", mode="fast", client=sim.client())
     with pytest.raises(InvalidOptionError):
         batchkit.set_default_mode("sometimes")
@@ -145,7 +144,7 @@ def test_an_auth_error_stops_a_realtime_job_with_the_apis_reason():
     sim = make_sim(api_keys=frozenset({"sk-right"}))
     client = sim.client()
     wrong = client.with_options(api_key="sk-wrong")
-    with pytest.raises(APIRefusedError, match="authentication_error.*check the API key"):
+    with pytest.raises(APIRefusedError, match=r"authentication_error.*check the API key"):
         frame(10).claude.batch("Say {t}", mode="realtime", client=wrong, progress=False)
 
 
