@@ -86,6 +86,7 @@ def _check_clean(book: Any) -> None:
 def test_notebooks_are_committed_without_outputs():
     assert [p.name for p in _notebooks()] == [
         "01_quickstart.ipynb", "02_classify_at_scale.ipynb", "03_cost_explorer.ipynb",
+        "06_realtime_then_batch.ipynb",
     ]
     for path in _notebooks():
         book = nbformat.read(path, as_version=4)
@@ -143,3 +144,19 @@ def test_cost_explorer_actual_cost_is_within_the_estimate(tmp_path_factory):
     assert found, "the notebook printed no actual-against-estimate line"
     actual, low, high = map(float, found.groups())
     assert low <= actual <= high
+
+
+@pytest.mark.slow
+def test_realtime_then_batch_reuses_the_samples_answers(tmp_path_factory):
+    book, seconds = _run("06_realtime_then_batch.ipynb", tmp_path_factory)
+    _check_clean(book)
+    text = _text(book)
+    took = re.search(r"20 rows in realtime: ([\d.]+) s", text)
+    assert took and float(took[1]) < 5.0  # about one request's latency, not a batch's
+    assert "realtime — mode='realtime' was asked" in text
+    assert "Time to finish: realtime ≈" in text and "mode='auto' sends these as batch" in text
+    # The sample was not sent again (and the frame's 11 repeated reviews were sent once).
+    assert "sent in realtime: 20; sent in batches: 1,969" in text
+    assert "(20 more answered from the store at $0)" in text
+    assert "realtime — auto: 50 requests to send, fewer than 100" in text
+    assert seconds < 30, f"realtime then batch took {seconds:.0f} s"
