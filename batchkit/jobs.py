@@ -491,6 +491,13 @@ class Job(JobResults):
         if status != "running":
             return "" if status != "failed" else f"batchkit: {self._refusal()}"
         batches = self.store.batches(job_id=self.job_id, states=ACTIVE_STATES)
+        if any(b["mode"] != "batch" for b in batches):  # requests sent one by one stop with the process
+            store = shlex.quote(str(self.store.path))
+            return (
+                f"batchkit: job {self.job_id} was sending in realtime when this process exited; the answers "
+                f"that came back are stored. `batchkit wait {self.job_id} --store {store}` (or re-running the "
+                f"same call) sends only the rows with no answer."
+            )
         created = sum(1 for b in batches if b["api_id"])
         left = len(batches) - created
         head = f"batchkit: job {self.job_id} keeps running without this process: "
