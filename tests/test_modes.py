@@ -16,8 +16,8 @@ from conftest import frame, make_sim
 
 import batchkit
 from batchkit import APIRefusedError, InvalidOptionError, SpendLimitError
-from batchkit.progress import render_html, render_text, snapshot
-from batchkit.simulator import Latency, Processing, SimConfig, Simulator, SpendLimit
+from batchkit.progress import render_html, render_line, render_text, snapshot
+from batchkit.simulator import Latency, Processing, RateLimits, SimConfig, Simulator, SpendLimit
 
 LATENCY = Latency(first_token=1.0)
 """Every realtime answer takes one second: a sample of 20 in realtime should take about that."""
@@ -174,3 +174,25 @@ def test_estimate_shows_the_time_to_finish_in_each_mode():
     assert "Time to finish: realtime ≈" in text and "batch typically within 1 h, at most 24 h" in text
     assert "mode='auto' sends these as batch" in text
     assert e["standard"].typical == pytest.approx(2 * e["batch"].typical)
+
+
+def test_the_progress_views_show_realtime_rows_rate_eta_and_cost_so_far():
+    sim = make_sim(latency=Latency(first_token=0.4, jitter=0.5), rate_limits=RateLimits(requests_per_minute=2400))
+    job = frame(120).claude.submit("Say {t}", mode="realtime", client=sim.client())
+    seen = None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        snap = snapshot(job)
+        if snap.status == "running" and 0 < snap.realtime_answers < 120 and snap.eta is not None:
+            seen = snap
+            break
+        time.sleep(0.05)
+    assert seen is not None, "no snapshot caught the job mid-run"
+    line = render_line(seen)
+    assert " rows/s, ETA " in line and "so far" in line and "waiting for their answer" in line
+    assert seen.rows_done < 120 and seen.rate and seen.rate > 0
+    assert 'class="batchkit-speed"' in render_html(seen)  # the widget's details
+    job.wait()
+    done = snapshot(job)
+    assert done.realtime_answers == 120 and done.eta is None
+    assert "(standard prices)" in render_text(done)
