@@ -32,6 +32,7 @@ import anthropic
 import pandas as pd
 
 from . import _json, backend, modes
+from .backends.realtime import learned_limits
 from .backends.tokens import count_tokens
 from .errors import (
     ColumnCollisionError,
@@ -325,7 +326,23 @@ def choose_mode(call: Call, *, requests: int, input_tokens: float, output_tokens
     """The call's mode (``auto`` resolved with the job's own numbers) and why."""
     run = call.options.run
     return modes.choose(run.mode, requests=requests, input_tokens=input_tokens, output_tokens=output_tokens,
-                        deadline_seconds=_deadline_seconds(getattr(run, "deadline", None)))
+                        deadline_seconds=_deadline_seconds(getattr(run, "deadline", None)),
+                        limits=realtime_limits(call))
+
+
+def realtime_limits(call: Call) -> modes.RealtimeLimits:
+    """The rate limits realtime is timed by: the workspace's, once a realtime answer's headers gave
+    them in this process, else :class:`~batchkit.modes.RealtimeLimits`'s defaults."""
+    learned = learned_limits(call.model, call.options.run.client or backend.get_default_client())
+    if learned is None:
+        return modes.RealtimeLimits()
+    default = modes.RealtimeLimits()
+    return modes.RealtimeLimits(
+        requests_per_minute=learned.requests_per_minute or default.requests_per_minute,
+        input_tokens_per_minute=learned.input_tokens_per_minute or default.input_tokens_per_minute,
+        output_tokens_per_minute=learned.output_tokens_per_minute or default.output_tokens_per_minute,
+        learned=True,
+    )
 
 
 def _deadline_seconds(deadline: Any) -> float | None:
@@ -426,10 +443,12 @@ def estimate(
 def _with_times(call: Call, guess: CostEstimate) -> CostEstimate:
     """The estimate with the time each mode takes to finish, and what ``auto`` would choose."""
     output_tokens = guess.requests * guess.typical_output_tokens
-    seconds, binding = modes.realtime_seconds(guess.requests, guess.input_tokens, output_tokens)
+    limits = realtime_limits(call)
+    seconds, binding = modes.realtime_seconds(guess.requests, guess.input_tokens, output_tokens, limits)
     times = {"realtime": seconds, "batch": modes.TYPICAL_BATCH_SECONDS, "batch_max": modes.MAX_BATCH_SECONDS}
-    note = (f"Time to finish: realtime ≈ {modes.duration(seconds)} at the standard price ({binding} binds, "
-            f"at default rate limits); batch typically within 1 h, at most 24 h, at half the price.")
+    note = (f"Time to finish: realtime ≈ {modes.duration(seconds)} at the standard price ({binding} binds"
+            f"{modes.where(limits)}); "
+            f"batch typically within 1 h, at most 24 h, at half the price.")
     notes = (*guess.notes, note)
     if guess.requests:
         chosen, reason = choose_mode(call, requests=guess.requests, input_tokens=guess.input_tokens,

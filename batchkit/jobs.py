@@ -774,27 +774,36 @@ class Job(JobResults):
 
     def _store_answers(self, batch: Mapping[str, Any], backend: Backend, *, final: bool = False) -> None:
         """Keep the answers a streaming (realtime) unit handed over since the last round, in one
-        small transaction; ``final``: the unit has ended, so it is collected (or stopped)."""
+        small transaction; ``final``: the unit has ended, so everything it has left is stored and
+        it is collected (or, when it ended on a refusal, the job stops)."""
+        while (outcome := self._store_group(batch, backend)) == "stored" and final:
+            pass
+        if final and outcome == "empty":
+            self.store.update_batch(batch["id"], state="collected")
+
+    def _store_group(self, batch: Mapping[str, Any], backend: Backend) -> str:
+        """Store one group of a streaming unit's answers: ``stored``, ``empty`` (none came) or
+        ``stopped`` (the unit ended on a refusal: the job stops)."""
         try:
             columns = backend.collect(batch["api_id"])
         except CallFailed as failure:
             decision = failure.decision
             if decision.action is Action.RETRY:
-                return
+                return "empty"
             with self.store.atomic() as conn:
                 self.store.update_batch_in(conn, batch["id"], state="collected")
             if batch["job_id"] == self.job_id:
                 self._stop(batch, decision, failure.__cause__ or failure)
-            return
-        if columns.keys:
-            if self.output_spec is not None:
-                self._check_answers(columns)
-            with self.store.atomic() as conn:
-                self.store.add_answers(conn, unit=batch["id"], job_id=batch["job_id"], attempt=batch["attempt"],
-                                       mode=batch["mode"], model=self.model, columns=columns)
-            crashpoint("realtime_stored")  # a kernel dying mid-run: what is stored stays
-        if final:
-            self.store.update_batch(batch["id"], state="collected")
+            return "stopped"
+        if not columns.keys:
+            return "empty"
+        if self.output_spec is not None:
+            self._check_answers(columns)
+        with self.store.atomic() as conn:
+            self.store.add_answers(conn, unit=batch["id"], job_id=batch["job_id"], attempt=batch["attempt"],
+                                   mode=batch["mode"], model=self.model, columns=columns)
+        crashpoint("realtime_stored")  # a kernel dying mid-run: what is stored stays
+        return "stored"
 
     def _collect(self, batch: Mapping[str, Any]) -> None:
         """Stream an ended batch's results into the store, all in one transaction."""

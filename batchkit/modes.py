@@ -57,6 +57,8 @@ class RealtimeLimits:
     output_tokens_per_minute: float = 90_000.0
     latency_seconds: float = 2.0
     """About one request's latency: the least a realtime run takes."""
+    learned: bool = False
+    """The figures are the workspace's own, from the API's ``anthropic-ratelimit-*`` headers."""
 
 
 def _check(mode: object, *, name: str = "mode") -> str:
@@ -132,7 +134,7 @@ def choose(asked: str, *, requests: int, input_tokens: float, output_tokens: flo
     if requests <= 0:
         return "realtime", "auto: every request already has an answer in the store; nothing is sent"
     seconds, binding = realtime_seconds(requests, input_tokens, output_tokens, limits)
-    rt = f"realtime ≈ {duration(seconds)} ({binding} binds)"
+    rt = f"realtime ≈ {duration(seconds)} ({binding} binds{where(limits)})"
     if requests < AUTO_REALTIME_BELOW:
         return "realtime", (f"auto: {requests:,} requests to send, fewer than {AUTO_REALTIME_BELOW} — {rt}, "
                             f"a batch typically ≈ 1 h; realtime costs the standard price (2× batch)")
@@ -141,6 +143,11 @@ def choose(asked: str, *, requests: int, input_tokens: float, output_tokens: flo
                             f"typical hour, and {rt} meets it")
     return "batch", (f"auto: {requests:,} requests to send (≥ {AUTO_REALTIME_BELOW}) — {rt}, a batch typically "
                      f"≈ 1 h (at most 24 h) at half the price")
+
+
+def where(limits: RealtimeLimits | None) -> str:
+    """Whose rate limits a realtime time is computed from, as a clause."""
+    return ", the workspace's limits" if limits is not None and limits.learned else ", at default limits"
 
 
 def duration(seconds: float) -> str:

@@ -16,6 +16,7 @@ from conftest import frame, make_sim
 
 import batchkit
 from batchkit import APIRefusedError, InvalidOptionError, SpendLimitError
+from batchkit.backends.realtime import forget_learned_limits
 from batchkit.progress import render_html, render_line, render_text, snapshot
 from batchkit.simulator import Latency, Processing, RateLimits, SimConfig, Simulator, SpendLimit
 
@@ -25,8 +26,10 @@ LATENCY = Latency(first_token=1.0)
 
 @pytest.fixture(autouse=True)
 def _default_mode_restored():
+    forget_learned_limits()  # every in-process simulator has the same base URL
     yield
     batchkit.set_default_mode(None)
+    forget_learned_limits()
 
 
 def _slow_batches():
@@ -172,6 +175,7 @@ def test_estimate_shows_the_time_to_finish_in_each_mode():
     assert 0 < e.finish_seconds["realtime"] < 3600
     text = str(e)
     assert "Time to finish: realtime ≈" in text and "batch typically within 1 h, at most 24 h" in text
+    assert "at default limits" in text  # no realtime answer yet: the default limits
     assert "mode='auto' sends these as batch" in text
     assert e["standard"].typical == pytest.approx(2 * e["batch"].typical)
 
@@ -196,3 +200,12 @@ def test_the_progress_views_show_realtime_rows_rate_eta_and_cost_so_far():
     done = snapshot(job)
     assert done.realtime_answers == 120 and done.eta is None
     assert "(standard prices)" in render_text(done)
+
+
+def test_auto_times_realtime_by_the_workspaces_limits_once_the_api_gave_them():
+    # A workspace allowed 60 requests a minute: 150 requests take 2.5 min in realtime.
+    sim = make_sim(rate_limits=RateLimits(requests_per_minute=60))
+    frame(2).claude.batch("Hi {t}", mode="realtime", client=sim.client(), progress=False)  # headers seen
+    e = frame(150).claude.estimate("Echo {t}", mode="auto", client=sim.client(), max_tokens=20)
+    assert e.finish_seconds["realtime"] == pytest.approx(150.0)
+    assert "requests per minute binds, the workspace's limits" in str(e)

@@ -77,6 +77,8 @@ __all__ = [
     "Realtime",
     "RealtimeSender",
     "async_twin",
+    "forget_learned_limits",
+    "learned_limits",
     "register_async_twin",
 ]
 
@@ -544,6 +546,8 @@ class RealtimeSender:
         self.on_progress = on_progress
         self.progress = Progress(total=0)
         """The counters of the current (or last) run."""
+        self.governor: Governor | None = None
+        """The rate-limit governor of the current (or last) blocking run: the limits it learned."""
 
     def _make_async_client(self) -> anthropic.AsyncAnthropic:
         source = self._async_source
@@ -575,6 +579,7 @@ class RealtimeSender:
         chunks: queue.SimpleQueue[Any] = queue.SimpleQueue()
         run = _Run(self, requests, chunks.put, stop)
         self.progress = run.progress
+        self.governor = run.governor
         worker = threading.Thread(target=self._worker, args=(run, chunks.put), name="batchkit-realtime",
                                   daemon=True)
         worker.start()
@@ -761,6 +766,7 @@ class Realtime:
                 unit.error = exc
             finally:
                 unit.ended_at = _utcnow()
+                _learn(self.client, sender.governor)
 
         unit.thread = threading.Thread(target=run, name=f"batchkit-{unit_id}", daemon=True)
         with self._lock:
@@ -803,10 +809,10 @@ class Realtime:
                 self._units.pop(unit_id, None)
             error = unit.error
             if error is not None:
-                cause = error.__cause__ if isinstance(error, SpendLimitError) else error
-                if isinstance(error, KeyboardInterrupt):
-                    raise error
-                raise CallFailed(decide(cause or error, call="message")) from error
+                cause = (error.__cause__ if isinstance(error, SpendLimitError) else error) or error
+                if not isinstance(cause, (anthropic.APIError, OSError)):
+                    raise error  # not an answer of the API (a bug, an interrupt): the caller hears it
+                raise CallFailed(decide(cause, call="message")) from error
         return parse_result_stream([])
 
     def cancel(self, unit_id: str) -> Tracked:
@@ -833,6 +839,31 @@ class Realtime:
 
     def poll_schedule(self, poll_interval: float | None) -> tuple[float, ...]:
         return (REALTIME_ROUND,)
+
+
+_LEARNED: dict[tuple[str, str], Limits] = {}
+
+
+def _where(client: Any) -> str:
+    return str(getattr(client, "base_url", "") or "")
+
+
+def _learn(client: Any, governor: Governor | None) -> None:
+    if governor is not None:
+        for group in governor.groups():
+            _LEARNED[(_where(client), group)] = governor.limits(group)
+
+
+def forget_learned_limits() -> None:
+    """Forget every rate limit learned in this process (e.g. after changing the key's tier)."""
+    _LEARNED.clear()
+
+
+def learned_limits(model: str, client: Any) -> Limits | None:
+    """The rate limits of ``model``'s group at ``client``'s server, as its headers last gave them
+    in this process (None before any realtime answer): what ``auto`` and the estimate time
+    realtime by."""
+    return _LEARNED.get((_where(client), rate_limit_group(model)))
 
 
 def _utcnow() -> str:
