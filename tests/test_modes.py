@@ -209,3 +209,20 @@ def test_auto_times_realtime_by_the_workspaces_limits_once_the_api_gave_them():
     e = frame(150).claude.estimate("Echo {t}", mode="auto", client=sim.client(), max_tokens=20)
     assert e.finish_seconds["realtime"] == pytest.approx(150.0)
     assert "requests per minute binds, the workspace's limits" in str(e)
+
+
+def test_cancel_stops_a_realtime_job_and_keeps_what_came_back():
+    sim = make_sim(latency=Latency(first_token=0.3), rate_limits=RateLimits(requests_per_minute=600))
+    job = frame(200).claude.submit("Say {t}", mode="realtime", client=sim.client())
+    deadline = time.monotonic() + 30
+    while sim.stats()["messages_answered"] < 10 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    job.cancel()
+    assert job.status == "canceled"
+    sent = sim.stats()["messages.create"]
+    time.sleep(0.5)
+    assert sim.stats()["messages.create"] == sent  # nothing more goes out
+    outcomes = job.outcomes()
+    answered = int((outcomes["status"] == "succeeded").sum())
+    assert answered == sim.stats()["messages_answered"] and 10 <= answered < 200
+    assert set(outcomes["status"]) == {"succeeded", "canceled"}
