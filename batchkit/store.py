@@ -20,6 +20,13 @@ SQLite row per answer costs more client CPU than everything else batchkit does f
 Lookups by request key go through an in-memory index of every stored result, built once per
 process and brought up to date incrementally (it costs about 0.1 µs per stored result).
 
+A unit of work is a row of ``batches`` whatever sends it; its ``mode`` says how (``batch``: one
+Message Batch; ``realtime``: its requests one by one, see :mod:`batchkit.backends.realtime`) and
+so the price its answers were paid at. Realtime answers are stored as they arrive, a small group
+per transaction: each group is a ``batches`` row of its own (``state='collected'``, no
+``api_id``, ``error='answers of unit N'``) with its ``batch_results`` columns, so a dead process
+loses only the requests on the wire and every reader treats realtime and batch answers alike.
+
 The file is created readable by its owner only (an existing store the user owns is tightened
 to that on open). It holds no API key and no pickles: params are JSON, timestamps ISO-8601 UTC,
 and the schema is a list of numbered migrations recorded in ``PRAGMA user_version``.
