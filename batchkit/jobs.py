@@ -850,7 +850,8 @@ class Job(JobResults):
             for attempt, chosen in retry.items():
                 self._plan_batches(conn, [k for k in chosen if k not in in_flight], attempt)
 
-    def _plan_batches(self, conn: Any, keys: Sequence[str], attempt: int) -> None:
+    def _plan_batches(self, conn: Any, keys: Sequence[str], attempt: int, mode: str | None = None) -> None:
+        """Plan units that send ``keys`` in ``mode`` (default: the job's), within the batch limits."""
         if not keys or self._stopping:
             return
         spec = self._record["spec"]
@@ -864,7 +865,7 @@ class Job(JobResults):
         ):
             batch_id = self.store.add_batch(
                 conn, job_id=self.job_id, keys=chunk.keys, body=chunk.body, attempt=attempt, owner=OWNER,
-                mode=self.mode,
+                mode=mode or self.mode,
             )
             self._batch_bodies[batch_id] = chunk.body
 

@@ -226,3 +226,23 @@ def test_cancel_stops_a_realtime_job_and_keeps_what_came_back():
     answered = int((outcomes["status"] == "succeeded").sum())
     assert answered == sim.stats()["messages_answered"] and 10 <= answered < 200
     assert set(outcomes["status"]) == {"succeeded", "canceled"}
+
+
+def test_the_auto_rule_with_a_deadline():
+    from batchkit.modes import RealtimeLimits, choose
+
+    limits = RealtimeLimits(requests_per_minute=600, input_tokens_per_minute=1e6, output_tokens_per_minute=1e6)
+    # 3,000 requests take 5 min in realtime: a 20-minute deadline is met, a batch's hour is not.
+    mode, why = choose("auto", requests=3000, input_tokens=3e5, output_tokens=3e4, deadline_seconds=1200,
+                       limits=limits)
+    assert mode == "realtime" and "deadline is in 20 min" in why and "5 min" in why
+    # A deadline realtime cannot meet either, or one a batch meets: batch, at half the price.
+    assert choose("auto", requests=30000, input_tokens=3e6, output_tokens=3e5, deadline_seconds=1200,
+                  limits=limits)[0] == "batch"
+    assert choose("auto", requests=3000, input_tokens=3e5, output_tokens=3e4, deadline_seconds=8 * 3600,
+                  limits=limits)[0] == "batch"
+    # The binding limit is the slowest of the three.
+    slow_output = RealtimeLimits(requests_per_minute=1e6, input_tokens_per_minute=1e9, output_tokens_per_minute=1000)
+    assert "output tokens per minute binds" in choose("auto", requests=500, input_tokens=1e4, output_tokens=60_000,
+                                                      limits=slow_output)[1]
+    assert choose("realtime", requests=10**6, input_tokens=0, output_tokens=0) == ("realtime", "mode='realtime' was asked")
