@@ -95,6 +95,10 @@ def test_the_cost_splits_by_mode_at_standard_and_batch_prices():
     per_answer_rt = rt.total / rt.requests_paid
     per_answer_batch = bt.total / bt.requests_paid
     assert per_answer_batch < per_answer_rt  # half price, on prompts one character longer
+    listing = batchkit.jobs().set_index("job_id")
+    assert listing.loc[realtime.job_id, "mode"] == "realtime" and listing.loc[batch.job_id, "mode"] == "batch"
+    assert listing.loc[realtime.job_id, "batches"] == 1  # one realtime run, however many answer groups
+    assert listing.loc[realtime.job_id, "cost"] == pytest.approx(rt.total)
 
 
 def test_a_default_mode_for_the_notebook(monkeypatch):
