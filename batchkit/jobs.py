@@ -438,6 +438,20 @@ class Job(JobResults):
             raise self._refusal()
         return self
 
+    async def wait_async(self, timeout: float | None = None) -> Job:
+        """:meth:`wait` for async code: awaiting it never blocks the caller's event loop.
+
+        The job's worker (and, in realtime, its sender's private loop) run in their own threads;
+        this only waits for them on an executor thread. Cancelling the awaiting task stops
+        waiting, not the job.
+
+        >>> job = await df.claude.submit(prompt, mode="realtime").wait_async()   # doctest: +SKIP
+        """
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, lambda: self.wait(timeout))
+
     def _round_mode(self) -> str:
         """The mode whose pace the worker keeps: realtime while a realtime unit of the job runs."""
         for batch in self.store.batches(job_id=self.job_id, states=("submitting", "in_progress", "canceling")):

@@ -250,3 +250,27 @@ def test_the_auto_rule_with_a_deadline():
     assert "output tokens per minute binds" in choose("auto", requests=500, input_tokens=1e4, output_tokens=60_000,
                                                       limits=slow_output)[1]
     assert choose("realtime", requests=10**6, input_tokens=0, output_tokens=0) == ("realtime", "mode='realtime' was asked")
+
+
+def test_a_realtime_job_can_be_awaited_without_blocking_the_callers_loop():
+    import asyncio
+
+    sim = make_sim(latency=Latency(first_token=0.5))
+
+    async def main():
+        ticks = 0
+
+        async def ticker():
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.05)
+                ticks += 1
+
+        task = asyncio.create_task(ticker())
+        job = await frame(10).claude.submit("Say {t}", mode="realtime", client=sim.client()).wait_async()
+        task.cancel()
+        return job, ticks
+
+    job, ticks = asyncio.run(main())
+    assert job.summary().by_status == {"succeeded": 10}
+    assert ticks >= 5  # the caller's loop kept running while the answers came
