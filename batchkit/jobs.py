@@ -452,12 +452,17 @@ class Job(JobResults):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, lambda: self.wait(timeout))
 
+    def _streams(self, mode: str) -> bool:
+        """Whether units of ``mode`` are sent one by one by this process (and end with it)."""
+        return bool(getattr(self._backend_of(mode), "local", False))
+
     def _round_mode(self) -> str:
-        """The mode whose pace the worker keeps: realtime while a realtime unit of the job runs."""
+        """The mode whose pace the worker keeps: that of a unit of the job being sent one by one
+        (its answers are stored every round), else the job's own."""
         for batch in self.store.batches(job_id=self.job_id, states=("submitting", "in_progress", "canceling")):
-            if batch["mode"] != "batch":
+            if self._streams(batch["mode"]):
                 return str(batch["mode"])
-        return "batch" if self.mode == "batch" else self.mode if self._record["status"] == "running" else "batch"
+        return self.mode
 
     def _stop_sending(self) -> bool:
         """Ctrl-C on a job whose requests go one by one: stop sending, keep what came back.
@@ -505,7 +510,7 @@ class Job(JobResults):
         if status != "running":
             return "" if status != "failed" else f"batchkit: {self._refusal()}"
         batches = self.store.batches(job_id=self.job_id, states=ACTIVE_STATES)
-        if any(b["mode"] != "batch" for b in batches):  # requests sent one by one stop with the process
+        if any(self._streams(b["mode"]) for b in batches):  # requests sent one by one stop with the process
             store = shlex.quote(str(self.store.path))
             return (
                 f"batchkit: job {self.job_id} was sending in realtime when this process exited; the answers "
@@ -635,7 +640,7 @@ class Job(JobResults):
         pending = self._pending()
         if self._stopping:  # Ctrl-C: send nothing more, keep what the units on the wire bring back
             self._poll(pending)
-            return not any(b["mode"] != "batch" for b in self.store.batches(
+            return not any(self._streams(b["mode"]) for b in self.store.batches(
                 job_id=self.job_id, states=("in_progress", "canceling")))
         self._create_planned(pending)
         if self._exiting.is_set():
