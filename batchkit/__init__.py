@@ -45,6 +45,7 @@ from .errors import (
 )
 from .jobs import Job, jobs
 from .local import start_simulator
+from .modes import default_mode, set_default_mode
 from .pricing import CostEstimate
 from .store import Store
 from .views import display_job
@@ -87,9 +88,11 @@ __all__ = [
     "UnknownModelError",
     "UnknownOptionError",
     "__version__",
+    "default_mode",
     "display_job",
     "get_default_client",
     "jobs",
     "set_default_client",
+    "set_default_mode",
     "start_simulator",
 ]

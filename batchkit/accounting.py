@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -59,6 +59,8 @@ class JobCost:
             (no batch discount, no caching) — the baseline batch + caching is measured against.
         estimate: the estimate made at submission, for the mode the job ran in (if the model
             has a price).
+        by_mode: ``{mode: (dollars, requests)}`` — what was paid at the batch price and what at
+            the standard (realtime) price.
     """
 
     model: str
@@ -67,6 +69,7 @@ class JobCost:
     requests_reused: int
     standard: float
     estimate: EstimateRange | None = None
+    by_mode: Mapping[str, tuple[float, int]] = field(default_factory=dict)
 
     @property
     def total(self) -> float:
@@ -91,6 +94,9 @@ class JobCost:
             ),
             f"  standard API, one by one, no caching: ${self.standard:,.4f} — {self.saving:.0%} saved",
         ]
+        if len(self.by_mode) > 1 or "realtime" in self.by_mode:
+            lines.insert(2, "  by mode: " + ", ".join(
+                f"{mode} ${dollars:,.4f} ({count:,} requests)" for mode, (dollars, count) in self.by_mode.items()))
         if self.estimate is not None:
             e = self.estimate
             slack = 1e-9 * max(1.0, e.high)  # sums in another order differ in the last digit

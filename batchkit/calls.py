@@ -21,6 +21,7 @@ Prompt caching (``cache=``):
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import math
 import os
 import random
@@ -31,7 +32,8 @@ from typing import Any
 import anthropic
 import pandas as pd
 
-from . import _json, backend
+from . import _json, backend, modes
+from .backends.realtime import learned_limits
 from .backends.tokens import count_tokens
 from .calibration import Calibration, measure
 from .errors import (
@@ -281,9 +283,9 @@ def submit(call: Call) -> Job:
     resolved_store = Store.resolve(run.store if run.store is not None else default_store_path(resolved_client))
     if resolved_client is not None:
         resolved_store.claim_backend(backend.api_name(resolved_client))
-    mode = run_mode(call)
     max_cost = run.max_cost
     spec = call.spec
+    chosen, reason = run.mode, None
     try:
         guess = estimate(
             call, client=resolved_client if max_cost is not None else None, store=resolved_store,
@@ -292,7 +294,14 @@ def submit(call: Call) -> Job:
     except UnknownModelError:
         if max_cost is not None:
             raise
+        if run.mode == "auto":
+            answered = resolved_store.answered(call.plan.lines) if call.plan.lines else set()
+            chosen, reason = choose_mode(call, requests=len(call.plan.lines) - len(answered), input_tokens=0,
+                                         output_tokens=0)
     else:
+        chosen, reason = choose_mode(call, requests=guess.requests, input_tokens=guess.input_tokens,
+                                     output_tokens=guess.requests * guess.typical_output_tokens)
+        mode = pricing_mode(call, chosen)
         if max_cost is not None:
             guess.check_budget(max_cost, mode=mode)
         figures = guess[mode]
@@ -302,13 +311,56 @@ def submit(call: Call) -> Job:
         })
     return open_job(
         resolved_store, resolved_client, call.frame, call.plan, call.template,
-        kind=call.kind, output=call.output, spec=spec.to_json(),
+        kind=call.kind, output=call.output, spec=spec.to_json(), mode=chosen, mode_reason=reason,
     )
 
 
 def run_mode(call: Call) -> str:
-    """The pricing mode the call will actually run in."""
+    """The pricing mode the call will actually run in, were it sent as batches."""
     return f"batch+{call.options.run.cache_ttl}" if call.cached else "batch"
+
+
+def pricing_mode(call: Call, mode: str) -> str:
+    """The estimate's row for a job sent in ``mode`` (realtime is the standard price)."""
+    return "standard" if mode == "realtime" else run_mode(call)
+
+
+def choose_mode(call: Call, *, requests: int, input_tokens: float, output_tokens: float) -> tuple[str, str]:
+    """The call's mode (``auto`` resolved with the job's own numbers) and why."""
+    run = call.options.run
+    return modes.choose(run.mode, requests=requests, input_tokens=input_tokens, output_tokens=output_tokens,
+                        deadline_seconds=_deadline_seconds(getattr(run, "deadline", None)),
+                        limits=realtime_limits(call))
+
+
+def realtime_limits(call: Call) -> modes.RealtimeLimits:
+    """The rate limits realtime is timed by: the workspace's, once a realtime answer's headers gave
+    them in this process, else :class:`~batchkit.modes.RealtimeLimits`'s defaults."""
+    learned = learned_limits(call.model, call.options.run.client or backend.get_default_client())
+    if learned is None:
+        return modes.RealtimeLimits()
+    default = modes.RealtimeLimits()
+    return modes.RealtimeLimits(
+        requests_per_minute=learned.requests_per_minute or default.requests_per_minute,
+        input_tokens_per_minute=learned.input_tokens_per_minute or default.input_tokens_per_minute,
+        output_tokens_per_minute=learned.output_tokens_per_minute or default.output_tokens_per_minute,
+        learned=True,
+    )
+
+
+def _deadline_seconds(deadline: Any) -> float | None:
+    """Seconds until ``deadline=`` (seconds, a timedelta or an aware datetime), if one was given."""
+    if deadline is None:
+        return None
+    if isinstance(deadline, dt.timedelta):
+        return deadline.total_seconds()
+    if isinstance(deadline, dt.datetime):
+        now = dt.datetime.now(deadline.tzinfo or dt.timezone.utc)
+        return (deadline - now).total_seconds()
+    try:
+        return float(deadline)
+    except (TypeError, ValueError):
+        return None
 
 
 def estimate(
@@ -419,7 +471,9 @@ def estimate(
     )
     if isinstance(plan.lines, MediaLines):
         guess = dataclasses.replace(guess, notes=(*guess.notes, MEDIA_NOTE))
-    return dataclasses.replace(guess, calibrated_on=calibrated_on) if calibrated_on else guess
+    if calibrated_on:
+        guess = dataclasses.replace(guess, calibrated_on=calibrated_on)
+    return _with_times(call, guess)
 
 
 MEDIA_NOTE = (
@@ -488,3 +542,21 @@ def _output_figures(call: Call, given: int | None, measured: Calibration | None)
         "extra_notes": (f"Calibrated on {measured.source}: {measured.output_mean:.1f} output tokens per "
                         f"answer on average; the range is what that sample supports.",),
     }
+
+
+def _with_times(call: Call, guess: CostEstimate) -> CostEstimate:
+    """The estimate with the time each mode takes to finish, and what ``auto`` would choose."""
+    output_tokens = guess.requests * guess.typical_output_tokens
+    limits = realtime_limits(call)
+    seconds, binding = modes.realtime_seconds(guess.requests, guess.input_tokens, output_tokens, limits)
+    times = {"realtime": seconds, "batch": modes.TYPICAL_BATCH_SECONDS, "batch_max": modes.MAX_BATCH_SECONDS}
+    note = (f"Time to finish: realtime ≈ {modes.duration(seconds)} at the standard price ({binding} binds"
+            f"{modes.where(limits)}); "
+            f"batch typically within 1 h, at most 24 h, at half the price.")
+    notes = (*guess.notes, note)
+    if guess.requests:
+        chosen, reason = choose_mode(call, requests=guess.requests, input_tokens=guess.input_tokens,
+                                     output_tokens=output_tokens)
+        if call.options.run.mode == "auto":
+            notes += (f"mode='auto' sends these as {chosen}: {reason.removeprefix('auto: ')}.",)
+    return dataclasses.replace(guess, notes=notes, finish_seconds=times)

@@ -229,31 +229,6 @@ class BudgetExceededError(BatchkitError):
         self.estimate = estimate
 
 
-class SpendLimitError(BatchkitError):
-    """The API refused a request because a spend or usage limit is reached.
-
-    Raised at once by the realtime sender, which stops sending (every further request would be
-    refused as well); answers that came back before it are kept.
-
-    Attributes:
-        status_code: 429 (the organisation's spend cap) or 400 (a workspace usage limit).
-        error_code: the API's ``error.details.error_code`` (e.g.
-            ``"enforced_spend_limit_reached"``), if it sent one.
-        api_message: the API's own message.
-        answered: requests answered before the refusal.
-        unsent: requests not sent (or refused) because of it.
-    """
-
-    def __init__(self, message: str, *, status_code: int, error_code: str | None, api_message: str,
-                 answered: int = 0, unsent: int = 0) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.error_code = error_code
-        self.api_message = api_message
-        self.answered = answered
-        self.unsent = unsent
-
-
 class StoreError(BatchkitError):
     """The job store cannot be opened, migrated or written."""
 
@@ -320,3 +295,32 @@ class APIRefusedError(JobStateError):
         self.status_code = status_code
         self.error_type = error_type
         self.api_message = api_message
+
+
+class SpendLimitError(APIRefusedError):
+    """The API refused a request because a spend or usage limit is reached.
+
+    Raised by the realtime sender, which stops sending at once (every further request would be
+    refused as well), and by a job whose requests met the limit: the job stops within one round
+    of requests, as for any :class:`APIRefusedError`. Answers that came back before it are kept;
+    a re-run after the limit is raised sends only the rest.
+
+    Attributes:
+        status_code: 429 (the organisation's spend cap) or 400 (a workspace usage limit).
+        error_code: the API's ``error.details.error_code`` (e.g.
+            ``"enforced_spend_limit_reached"``), if it sent one.
+        api_message: the API's own message.
+        answered: requests answered before the refusal.
+        unsent: requests not sent (or refused) because of it.
+    """
+
+    def __init__(self, message: str, *, status_code: int | None = None, error_code: str | None = None,
+                 api_message: str | None = None, answered: int = 0, unsent: int = 0, job_id: str | None = None,
+                 error_type: str | None = None) -> None:
+        super().__init__(message, job_id=job_id, status_code=status_code, error_type=error_type,
+                         api_message=api_message)
+        self.error_code = error_code
+        self.answered = answered
+        self.unsent = unsent
+
+

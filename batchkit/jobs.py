@@ -44,9 +44,9 @@ from . import _json
 from ._crash import crashpoint
 from .backend import resolve_client
 from .backends import Action, Backend, CallFailed, Decision, Tracked
-from .backends.batches import MessageBatches
+from .backends.choice import backend_for
 from .backends.errors import AUTO_RETRY_ERRORS
-from .errors import APIRefusedError, JobNotFoundError
+from .errors import APIRefusedError, JobNotFoundError, SpendLimitError
 from .options import JobSpec
 from .outcomes import JobResults, _View
 from .prices import output_betas
@@ -141,7 +141,8 @@ class Job(JobResults):
         self.job_id = job_id
         self.store = store
         self._client = client
-        self._backend: Backend | None = None
+        self._backends: dict[str, Backend] = {}
+        self._stopping = False  # Ctrl-C on a realtime job: stop sending, store what comes back, stop
         self.frame = frame
         self._record = record
         self._lines: MutableMapping[str, bytes] = lines if lines is not None else {}  # the job's own from here on
@@ -158,7 +159,7 @@ class Job(JobResults):
         # (index version, layout keys, packed outcomes, view, key → position or None)
         self._view_cache: tuple[int, list[str], np.ndarray, _View, dict[str, int] | None] | None = None
         self._pending_cache: tuple[_View, str, _Pending] | None = None
-        self._cost_parts: dict[int, tuple[CostBreakdown, float, int]] = {}
+        self._cost_parts: dict[int, tuple[CostBreakdown, float, int, str]] = {}
         self._summary_cache: tuple[_View, str, Summary] | None = None
         self.spec = JobSpec.from_json(record["spec"])  # typed; older specs load with today's defaults
         self._poll_interval: float | None = self.spec.run.poll_interval
@@ -175,10 +176,27 @@ class Job(JobResults):
 
     @property
     def backend(self) -> Backend:
-        """How this job's requests reach Claude (the one place a backend is chosen)."""
-        if self._backend is None:
-            self._backend = MessageBatches(self.client, betas_for=output_betas)
-        return self._backend
+        """How this job's requests reach Claude, in the job's :attr:`mode`."""
+        return self._backend_of(self.mode)
+
+    def _backend_of(self, mode: str) -> Backend:
+        """The backend that sends units of ``mode`` (chosen by :func:`~batchkit.backends.backend_for`)."""
+        found = self._backends.get(mode)
+        if found is None:
+            found = self._backends[mode] = backend_for(mode, self.client, betas_for=output_betas)
+        return found
+
+    @property
+    def mode(self) -> str:
+        """How the job sends what it has left: ``"batch"`` (Message Batches, half price) or
+        ``"realtime"`` (``POST /v1/messages``, standard price, answers in seconds)."""
+        return str(self._record.get("mode") or "batch")
+
+    @property
+    def mode_reason(self) -> str:
+        """Why the job runs in its :attr:`mode` (the ``auto`` rule's reasoning, or that it was asked)."""
+        reason = self._record.get("mode_reason")
+        return str(reason) if reason else f"mode={self.mode!r} was asked"
 
     # ------------------------------------------------------------------ identity
 
@@ -276,9 +294,10 @@ class Job(JobResults):
             else:
                 if frame is not None:
                     job.frame = frame
-                if client is not None:
+                if client is not None and client is not job._client:
                     job._client = client
-                    job._backend = None
+                    # A backend still sending (realtime) keeps its units; the others are rebuilt.
+                    job._backends = {m: b for m, b in job._backends.items() if getattr(b, "busy", False)}
             job._batch_bodies.update(batch_bodies or {})
         return job
 
@@ -330,7 +349,7 @@ class Job(JobResults):
             rows,
             columns=[
                 "id", "job_id", "api_id", "state", "owner", "attempt", "n_requests", "intent_at",
-                "created_at", "ended_at", "expires_at", "request_counts", "error",
+                "created_at", "ended_at", "expires_at", "request_counts", "error", "mode",
             ],
         )
         return frame.drop(columns=["job_id", "owner"])
@@ -349,6 +368,7 @@ class Job(JobResults):
                 return self
             self._done.clear()
             self._error = None
+            self._stopping = False
             self._exiting.clear()
             self._running = True
             self._worker = threading.Thread(target=self._run, name=f"batchkit-{self.job_id}", daemon=True)
@@ -371,7 +391,9 @@ class Job(JobResults):
                 if self._exiting.is_set():
                     break  # batches are created; the results are for a later process to collect
                 # Resolved only now: a job with nothing to send never needs a client or a key.
-                schedule = schedule or self.backend.poll_schedule(self._poll_interval)
+                backend = self._backend_of(self._round_mode())
+                if backend.mode != getattr(self, "_schedule_mode", None):
+                    schedule, tick, self._schedule_mode = backend.poll_schedule(self._poll_interval), 0, backend.mode
                 self._wake.wait(schedule[min(tick, len(schedule) - 1)])
                 self._wake.clear()
                 tick += 1
@@ -402,6 +424,8 @@ class Job(JobResults):
                         f"call .wait() again or batchkit.Job.load({self.job_id!r}) later"
                     )
         except KeyboardInterrupt:
+            if self._stop_sending():
+                raise
             print(
                 f"\nbatchkit: detached from job {self.job_id}. Its batches keep running and nothing "
                 f"was canceled. Re-run the cell, or batchkit.Job.load({self.job_id!r}).wait(), to "
@@ -416,11 +440,62 @@ class Job(JobResults):
             raise self._refusal()
         return self
 
+    async def wait_async(self, timeout: float | None = None) -> Job:
+        """:meth:`wait` for async code: awaiting it never blocks the caller's event loop.
+
+        The job's worker (and, in realtime, its sender's private loop) run in their own threads;
+        this only waits for them on an executor thread. Cancelling the awaiting task stops
+        waiting, not the job.
+
+        >>> job = await df.claude.submit(prompt, mode="realtime").wait_async()   # doctest: +SKIP
+        """
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, lambda: self.wait(timeout))
+
+    def _streams(self, mode: str) -> bool:
+        """Whether units of ``mode`` are sent one by one by this process (and end with it)."""
+        return bool(getattr(self._backend_of(mode), "local", False))
+
+    def _round_mode(self) -> str:
+        """The mode whose pace the worker keeps: that of a unit of the job being sent one by one
+        (its answers are stored every round), else the job's own."""
+        for batch in self.store.batches(job_id=self.job_id, states=("submitting", "in_progress", "canceling")):
+            if self._streams(batch["mode"]):
+                return str(batch["mode"])
+        return self.mode
+
+    def _stop_sending(self) -> bool:
+        """Ctrl-C on a job whose requests go one by one: stop sending, keep what came back.
+
+        Returns False when nothing of the job is being sent that way (its batches keep running
+        without this process, and the caller only detaches).
+        """
+        streaming = [b for b in self._backends.values() if getattr(b, "busy", False)]
+        if not streaming:
+            return False
+        self._stopping = True
+        for backend in streaming:
+            backend.stop_all()  # type: ignore[attr-defined]
+        self._wake.set()
+        self._done.wait(30)  # the requests on the wire come back and are stored
+        summary = self.summary()
+        answered = sum(n for s, n in summary.by_status.items() if s in ("succeeded", "truncated"))
+        print(
+            f"\nbatchkit: stopped sending job {self.job_id} ({self.mode}). {answered:,} of {summary.rows:,} rows "
+            f"are answered and kept in the store; nothing answered is sent again. Re-run the cell, or "
+            f"batchkit.Job.load({self.job_id!r}).wait(), to send the rest.",
+            file=sys.stderr,
+        )
+        return True
+
     def _refusal(self) -> APIRefusedError:
         """The error a failed job ends with, rebuilt from the store (e.g. in another process)."""
         failed = [b for b in self.store.batches(job_id=self.job_id, states=("failed",)) if b["error"]]
         reason = failed[-1]["error"] if failed else "the API refused its requests"
-        return APIRefusedError(
+        kind = SpendLimitError if "spend or usage limit" in reason else APIRefusedError
+        return kind(
             f"job {self.job_id} stopped: {reason}. Nothing more was sent; answers that came back are "
             f"kept. After fixing the cause, re-run the same call or batchkit.Job.load({self.job_id!r}).retry() "
             f"to send the rest; job.cancel() gives up on them.",
@@ -437,6 +512,13 @@ class Job(JobResults):
         if status != "running":
             return "" if status != "failed" else f"batchkit: {self._refusal()}"
         batches = self.store.batches(job_id=self.job_id, states=ACTIVE_STATES)
+        if any(self._streams(b["mode"]) for b in batches):  # requests sent one by one stop with the process
+            store = shlex.quote(str(self.store.path))
+            return (
+                f"batchkit: job {self.job_id} was sending in realtime when this process exited; the answers "
+                f"that came back are stored. `batchkit wait {self.job_id} --store {store}` (or re-running the "
+                f"same call) sends only the rows with no answer."
+            )
         created = sum(1 for b in batches if b["api_id"])
         left = len(batches) - created
         head = f"batchkit: job {self.job_id} keeps running without this process: "
@@ -558,6 +640,10 @@ class Job(JobResults):
     def _step(self) -> bool:
         """Create planned batches, poll running ones, collect ended ones, plan retries."""
         pending = self._pending()
+        if self._stopping:  # Ctrl-C: send nothing more, keep what the units on the wire bring back
+            self._poll(pending)
+            return not any(self._streams(b["mode"]) for b in self.store.batches(
+                job_id=self.job_id, states=("in_progress", "canceling")))
         self._create_planned(pending)
         if self._exiting.is_set():
             return False
@@ -599,7 +685,7 @@ class Job(JobResults):
 
     def _cancel_unit(self, batch: Mapping[str, Any], api_id: str) -> None:
         try:
-            self._record_unit(batch, self.backend.cancel(api_id))
+            self._record_unit(batch, self._backend_of(batch["mode"]).cancel(api_id))
         except CallFailed as failure:
             _reraise(failure)
 
@@ -611,7 +697,8 @@ class Job(JobResults):
         claimed = {b["api_id"] for b in self.store.batches() if b["api_id"]}
         intent = dt.datetime.fromisoformat(batch["intent_at"].replace("Z", "+00:00"))
         try:
-            found = self.backend.find_sent(n_requests=batch["n_requests"], intent_at=intent, claimed=claimed)
+            found = self._backend_of(batch["mode"]).find_sent(
+                n_requests=batch["n_requests"], intent_at=intent, claimed=claimed)
         except CallFailed as failure:
             _reraise(failure)  # never create what may exist: the batch stays planned and claimed
         if found is not None:
@@ -624,8 +711,11 @@ class Job(JobResults):
 
     def _create(self, batch: Mapping[str, Any], *, reconciled: bool = False) -> None:
         body = self._batch_bodies.pop(batch["id"], None) or self.store.batch_body(batch["id"])
+        backend = self._backend_of(batch["mode"])
+        if getattr(backend, "streams", False):
+            body = self._unanswered_body(batch, body)
         try:
-            sent = self.backend.send(body)
+            sent = backend.send(body)
         except CallFailed as failure:
             decision = failure.decision
             if decision.action is Action.RECONCILE:  # it may have reached the API: look first
@@ -638,6 +728,21 @@ class Job(JobResults):
         self._record_unit(batch, sent)
         if batch["job_id"] == self.job_id and self.status == "canceled":
             self._cancel_unit(batch, sent.id)  # canceled while it was being created
+
+    def _unanswered_body(self, batch: Mapping[str, Any], body: bytes) -> bytes:
+        """A unit's body without the requests answered since it was planned (a unit a dead
+        process had started: it stored some answers one by one)."""
+        keys = self.store.batch_keys(batch["id"])
+        answered = self.store.answered(keys)
+        if not answered:
+            return body
+        rest = [k for k in keys if k not in answered]
+        missing = [k for k in rest if k not in self._lines]
+        if missing:
+            self._lines.update((k, make_line(k, b)) for k, b in self.store.request_bodies(missing).items())
+        chunks = chunk_requests({k: self._lines[k] for k in rest}, max_requests=len(rest) or 1,
+                                max_bytes=max(len(body), 1000)) if rest else []
+        return chunks[0].body if chunks else b'{"requests":[]}'
 
     def _record_unit(self, batch: Mapping[str, Any], unit: Tracked) -> None:
         """Write down what the backend said of a unit: its id, state and timestamps."""
@@ -666,19 +771,60 @@ class Job(JobResults):
         for batch in self.store.batches(states=("in_progress", "canceling", "ended")):
             if not batch["api_id"] or not self._relevant(batch, pending):
                 continue
+            backend = self._backend_of(batch["mode"])
+            if getattr(backend, "local", False) and batch["job_id"] != self.job_id and _owner_alive(batch["owner"]):
+                continue  # sent one by one by another job (or process) that is alive: its to collect
             if batch["state"] != "ended":
                 crashpoint("polling")
                 try:
-                    current = self.backend.track(batch["api_id"])
+                    current = backend.track(batch["api_id"])
                 except CallFailed as failure:
                     if failure.decision.action is Action.RETRY:
                         continue  # a blip: ask again next round
                     _reraise(failure)
+                if current.state != "ended" and getattr(backend, "streams", False):
+                    self._store_answers(batch, backend)  # what came back so far, kept at once
                 if current.state != batch["state"] or current.state == "ended":
                     self._record_unit(batch, current)
                 if current.state != "ended":
                     continue
-            self._collect(batch)
+            if getattr(backend, "streams", False):
+                self._store_answers(batch, backend, final=True)
+            else:
+                self._collect(batch)
+
+    def _store_answers(self, batch: Mapping[str, Any], backend: Backend, *, final: bool = False) -> None:
+        """Keep the answers a streaming (realtime) unit handed over since the last round, in one
+        small transaction; ``final``: the unit has ended, so everything it has left is stored and
+        it is collected (or, when it ended on a refusal, the job stops)."""
+        while (outcome := self._store_group(batch, backend)) == "stored" and final:
+            pass
+        if final and outcome == "empty":
+            self.store.update_batch(batch["id"], state="collected")
+
+    def _store_group(self, batch: Mapping[str, Any], backend: Backend) -> str:
+        """Store one group of a streaming unit's answers: ``stored``, ``empty`` (none came) or
+        ``stopped`` (the unit ended on a refusal: the job stops)."""
+        try:
+            columns = backend.collect(batch["api_id"])
+        except CallFailed as failure:
+            decision = failure.decision
+            if decision.action is Action.RETRY:
+                return "empty"
+            with self.store.atomic() as conn:
+                self.store.update_batch_in(conn, batch["id"], state="collected")
+            if batch["job_id"] == self.job_id:
+                self._stop(batch, decision, failure.__cause__ or failure)
+            return "stopped"
+        if not columns.keys:
+            return "empty"
+        if self.output_spec is not None:
+            self._check_answers(columns)
+        with self.store.atomic() as conn:
+            self.store.add_answers(conn, unit=batch["id"], job_id=batch["job_id"], attempt=batch["attempt"],
+                                   mode=batch["mode"], model=self.model, columns=columns)
+        crashpoint("realtime_stored")  # a kernel dying mid-run: what is stored stays
+        return "stored"
 
     def _collect(self, batch: Mapping[str, Any]) -> None:
         """Stream an ended batch's results into the store, all in one transaction."""
@@ -725,8 +871,9 @@ class Job(JobResults):
             for attempt, chosen in retry.items():
                 self._plan_batches(conn, [k for k in chosen if k not in in_flight], attempt)
 
-    def _plan_batches(self, conn: Any, keys: Sequence[str], attempt: int) -> None:
-        if not keys:
+    def _plan_batches(self, conn: Any, keys: Sequence[str], attempt: int, mode: str | None = None) -> None:
+        """Plan units that send ``keys`` in ``mode`` (default: the job's), within the batch limits."""
+        if not keys or self._stopping:
             return
         spec = self._record["spec"]
         missing = [k for k in keys if k not in self._lines]
@@ -738,7 +885,8 @@ class Job(JobResults):
             max_bytes=int(spec.get("chunk_bytes") or MAX_BATCH_BYTES),
         ):
             batch_id = self.store.add_batch(
-                conn, job_id=self.job_id, keys=chunk.keys, body=chunk.stored(), attempt=attempt, owner=OWNER
+                conn, job_id=self.job_id, keys=chunk.keys, body=chunk.stored(), attempt=attempt, owner=OWNER,
+                mode=mode or self.mode,
             )
             if not chunk.streamed:
                 self._batch_bodies[batch_id] = chunk.body
@@ -846,9 +994,13 @@ def open_job(
     kind: str,
     output: str,
     spec: dict[str, Any],
+    mode: str = "batch",
+    mode_reason: str | None = None,
 ) -> Job:
-    """Find the job this call already is, or write it down with its planned batches.
+    """Find the job this call already is, or write it down with its planned units.
 
+    ``mode`` is how its requests go (``batch`` or ``realtime``, the ``auto`` choice already made)
+    and ``mode_reason`` why; the same call re-run in another mode sends what it has left that way.
     The job takes ``plan.lines`` over as its own (no copy of a million request bodies).
     """
     fp = fingerprint(kind, output, plan.row_keys)
@@ -864,12 +1016,14 @@ def open_job(
                     conn, job_id=job_id, fingerprint=fp, model=template.model, kind=kind,
                     output=output, spec=spec, row_keys=plan.row_keys, skipped=plan.skipped,
                 )
+                store.set_job_mode(conn, job_id, mode, mode_reason)
+                record.update(mode=mode, mode_reason=mode_reason)
                 answered = store.answered(plan.lines)
                 in_flight = store.in_flight_keys(conn)
                 skip = answered | in_flight
                 to_send = select_lines(plan.lines, [k for k in plan.lines if k not in skip]) if skip else plan.lines
                 chunks = []
-                if spec.get("cache") == "prime" and len(to_send) > 1:
+                if spec.get("cache") == "prime" and len(to_send) > 1 and mode == "batch":
                     # A one-request batch first writes the shared prefix to the cache; the rest
                     # are created only once it has ended, so they read it (attempt 0 = primer).
                     primer = next(iter(to_send))
@@ -881,12 +1035,18 @@ def open_job(
                 ]
                 for attempt, chunk in chunks:
                     batch_id = store.add_batch(
-                        conn, job_id=job_id, keys=chunk.keys, body=chunk.stored(), attempt=attempt, owner=OWNER
+                        conn, job_id=job_id, keys=chunk.keys, body=chunk.stored(), attempt=attempt, owner=OWNER,
+                        mode=mode,
                     )
                     if not chunk.streamed:  # images: built once, read back from the store to send
                         batch_bodies[batch_id] = chunk.body
             crashpoint("after_intent")
+    elif (store.load_job(job_id) or {}).get("mode", "batch") != mode:
+        with store.atomic() as conn:  # the same call in another mode: what is left goes that way
+            store.set_job_mode(conn, job_id, mode, mode_reason)
     job = Job._attach(job_id, store, client, frame=frame, lines=plan.lines, batch_bodies=batch_bodies, record=record)
+    if record is None:
+        job._record.update(mode=mode, mode_reason=mode_reason)
     if job.status == "failed":
         job._resume()  # the same call again, presumably after fixing what the API refused
     return job.start()

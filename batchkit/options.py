@@ -8,7 +8,7 @@ Every ``df.claude`` / ``series.claude`` call turns its keyword arguments into on
     │                              other Messages API params (checked against the SDK's request types)
     ├── run       RunOptions       how to run: client, store, poll_interval, chunk_size, chunk_bytes,
     │                              max_retries, max_invalid_retries, cache, cache_ttl, max_cost,
-    │                              calibrate, prices, check_model, progress
+    │                              calibrate, prices, check_model, progress, mode
     └── estimate  EstimateOptions  what only ``estimate`` takes: typical_output_tokens, hit_rate, sample
 
 Each option is declared once, as a dataclass field made by :func:`_option`: its default, its
@@ -49,6 +49,7 @@ from .errors import (
     UnknownModelError,
     UnknownOptionError,
 )
+from .modes import check_mode
 from .prices import OUTPUT_300K_BETA, OUTPUT_300K_TOKENS, PriceTable, load_prices
 from .requests import MAX_BATCH_BYTES, MAX_BATCH_REQUESTS
 
@@ -292,6 +293,10 @@ class RunOptions(_Checked):
     """Refuse a model id the table does not know (False: send it unchecked, cost unknown)."""
     progress: bool = _option(True, _flag)
     """Blocking calls: show live progress."""
+    mode: str = _option(None, check_mode)
+    """How requests go: ``"batch"`` (Message Batches, half price), ``"realtime"`` (answers in seconds,
+    standard price) or ``"auto"`` (the rule of thumb, see :mod:`batchkit.modes`); None: the default
+    mode (:func:`batchkit.set_default_mode`, ``BATCHKIT_MODE``, else batch)."""
 
     def to_spec(self) -> dict[str, Any]:
         """The options a job stores, under their JSON keys."""

@@ -56,7 +56,7 @@ class JobResults:
     _layout_cache: tuple[list[str], np.ndarray] | None
     _view_cache: tuple[int, list[str], np.ndarray, _View, dict[str, int] | None] | None
     _summary_cache: tuple[_View, str, Summary] | None
-    _cost_parts: dict[int, tuple[CostBreakdown, float, int]]
+    _cost_parts: dict[int, tuple[CostBreakdown, float, int, str]]
 
     @property
     def model(self) -> str:
@@ -246,31 +246,51 @@ class JobResults:
         """
         mine = self.store.results_of_job(self.job_id)
         breakdown, standard, paid = CostBreakdown(), 0.0, 0
+        by_mode: dict[str, tuple[float, int]] = {}
+        unpriced = [r for r in mine if r not in self._cost_parts]
+        modes = self.store.results_modes(unpriced) if unpriced else {}
         for results_id in mine:
             part = self._cost_parts.get(results_id)
             if part is None:  # stored results never change: price each batch once
-                part = self._cost_parts[results_id] = self._price_results(results_id)
+                part = self._cost_parts[results_id] = self._price_results(results_id, modes.get(results_id, "batch"))
             breakdown, standard, paid = breakdown + part[0], standard + part[1], paid + part[2]
+            dollars, count = by_mode.get(part[3], (0.0, 0))
+            by_mode[part[3]] = (dollars + part[0].total, count + part[2])
         view = self._view()
         answered = np.isin(view.codes, tuple(ANSWERED))
         reused = int((answered & ~np.isin(view.results_ids, mine)).sum())
         return JobCost(
             self.model, breakdown, paid, reused, standard,
             EstimateRange.from_json(self._record["spec"].get("estimate")),
+            by_mode={m: by_mode[m] for m in sorted(by_mode)},
         )
 
-    def _price_results(self, results_id: int) -> tuple[CostBreakdown, float, int]:
-        """(batch price by kind, standard-API price, billed requests) of one stored batch."""
+    def _price_results(self, results_id: int, mode: str = "batch") -> tuple[CostBreakdown, float, int, str]:
+        """(price by kind at the mode it was paid at, standard-API price, billed requests, mode) of one
+        stored result set."""
         billed = (STATUS_CODE["succeeded"], STATUS_CODE["truncated"], _INVALID)
         statuses, usage = self.store.result_usage(results_id)
         usage = usage[np.isin(statuses, billed)]
         if not len(usage):
-            return CostBreakdown(), 0.0, 0
-        paid = kind_costs(usage, self.model, batch=True).sum(axis=0)
+            return CostBreakdown(), 0.0, 0, mode
+        paid = kind_costs(usage, self.model, batch=mode == "batch").sum(axis=0)
         prompt = usage[:, [0, 2, 3, 4]].sum(axis=1)  # every prompt token at the input price, no discount
         plain = np.column_stack([prompt, usage[:, 1], np.zeros((len(usage), 3), dtype=usage.dtype)])
         standard = float(request_costs(plain, self.model, batch=False).sum())
-        return CostBreakdown(*map(float, paid)), standard, len(usage)
+        return CostBreakdown(*map(float, paid)), standard, len(usage), mode
+
+    def _key_modes(self, view: _View) -> np.ndarray:
+        """The mode each key's answer was paid at (``batch``/``realtime``; None: no result yet)."""
+        out = np.full(len(view.codes), None, dtype=object)
+        has = view.codes != 0
+        if not has.any():
+            return out
+        ids = view.results_ids[has]
+        unique = np.unique(ids)
+        found = self.store.results_modes(int(i) for i in unique)
+        table = np.array([found.get(int(i), "batch") for i in unique], dtype=object)
+        out[has] = table[np.searchsorted(unique, ids)]
+        return out
 
     def outcomes(self) -> pd.DataFrame:
         """One row per input row: status, error, stop reason, tokens, attempts, cost and request key.
@@ -304,9 +324,15 @@ class JobResults:
                 out[skipped_rows] = fill
             return out
 
-        mine = np.isin(view.results_ids, self.store.results_of_job(self.job_id)) & (view.codes != 0)
+        own = self.store.results_of_job(self.job_id)
+        mine = np.isin(view.results_ids, own) & (view.codes != 0)
+        key_modes = self._key_modes(view)
         try:
-            key_cost = np.where(mine, request_costs(usage, self.model), 0.0)
+            key_cost = request_costs(usage, self.model)
+            realtime = key_modes == "realtime"
+            if realtime.any():
+                key_cost[realtime] = request_costs(usage[realtime], self.model, batch=False)
+            key_cost = np.where(mine, key_cost, 0.0)
         except UnknownModelError:
             key_cost = np.full(len(keys), np.nan)
         first = np.zeros(len(row_pos), dtype=bool)  # a request's cost goes on the first row that asked it
@@ -321,6 +347,7 @@ class JobResults:
                 **{name: per_row(usage[:, i], 0) for i, name in enumerate(USAGE_FIELDS)},
                 "attempts": per_row(attempts, 0),
                 "cost": np.where(first, per_row(key_cost, 0.0), 0.0),
+                "mode": per_row(key_modes, None),
                 "request_key": per_row(np.array(keys, dtype=object), None),
             }
         )

@@ -37,7 +37,7 @@ import html
 import math
 import numbers
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -571,6 +571,8 @@ class CostEstimate:
     """Where the output figures come from: ``"schema"``, ``"measured"``, ``"given"`` or None (a guess)."""
     calibrated_on: str | None = None
     """What the estimate was calibrated on (``estimate(..., calibrate=...)``), or None."""
+    finish_seconds: Mapping[str, float] = field(default_factory=dict)
+    """Expected seconds to finish per way of sending (``realtime``, ``batch`` typical, ``batch_max``)."""
 
     def __getitem__(self, mode: str) -> ModeCost:
         for cost in self.modes:

@@ -160,8 +160,31 @@ class Snapshot:
     max_seconds: float = MAX_BATCH_SECONDS
     simulated: bool = False
     """The answers come from batchkit's local simulator (the job's store says so), not Claude."""
+    mode: str = "batch"
+    """How the job sends what it has left: ``batch`` or ``realtime`` (see :attr:`batchkit.Job.mode`)."""
+    mode_reason: str = ""
+    """Why (the ``auto`` rule's reasoning, or that the mode was asked)."""
+    realtime_answers: int = 0
+    """Requests answered one by one (realtime) so far."""
+    realtime_seconds: float | None = None
+    """Seconds since the first realtime request of the job was sent."""
 
     # -- derived figures
+
+    @property
+    def rate(self) -> float | None:
+        """Realtime answers per second so far (None for a job sent as batches)."""
+        if not self.realtime_answers or not self.realtime_seconds:
+            return None
+        return self.realtime_answers / self.realtime_seconds
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds until every pending row is answered at the realtime :attr:`rate` (None if unknown)."""
+        rate = self.rate
+        if rate is None or self.status != "running":
+            return None
+        return self.pending / rate
 
     @property
     def done(self) -> bool:
@@ -284,8 +307,15 @@ def snapshot(job: Job, *, now: dt.datetime | None = None) -> Snapshot:
         cache.simulated = _simulated(job)
         cache.version = version
     status, summary, rows = cache.read
-    batches = tuple(_batch_progress(row, now) for row in rows)
-    cost, cost_requests, bounds = _cost(job, cache, batches, status)
+    groups = [r for r in rows if _is_group(r)]  # answers stored one group at a time (realtime)
+    batches = tuple(_batch_progress(row, now) for row in rows if not _is_group(row))
+    cost, cost_requests, bounds = _cost(job, cache, batches, status, len(groups))
+    started = [t for b in batches if b.created_at is not None and not str(b.api_id or "").startswith("msgbatch")
+               for t in (b.created_at,)]
+    realtime_answers = sum(int(r["n_requests"]) for r in groups)
+    last = max((_timestamp(r["ended_at"]) for r in groups), default=None, key=lambda t: t or now)
+    until = now if status == "running" else (last or now)
+    realtime_seconds = (until - min(started)).total_seconds() if started and groups else None
     estimated, basis = _estimated_total(batches, cost, cost_requests, status, bounds)
     return Snapshot(
         job_id=job.job_id,
@@ -304,7 +334,16 @@ def snapshot(job: Job, *, now: dt.datetime | None = None) -> Snapshot:
         estimate_basis=basis,
         estimate_range=None if bounds is None else (bounds[0], bounds[2]),
         simulated=cache.simulated,
+        mode=str(getattr(job, "mode", "batch")),
+        mode_reason=str(getattr(job, "mode_reason", "")),
+        realtime_answers=realtime_answers,
+        realtime_seconds=realtime_seconds,
     )
+
+
+def _is_group(row: Mapping[str, Any]) -> bool:
+    """A group of realtime answers stored as they arrived (not a unit of work of its own)."""
+    return row.get("mode", "batch") != "batch" and not row["api_id"] and row["state"] == "collected"
 
 
 def _simulated(job: Job) -> bool:
@@ -360,13 +399,13 @@ def _batch_progress(row: Mapping[str, Any], now: dt.datetime) -> BatchProgress:
 
 
 def _cost(
-    job: Job, cache: _Cache, batches: tuple[BatchProgress, ...], status: str
+    job: Job, cache: _Cache, batches: tuple[BatchProgress, ...], status: str, groups: int = 0
 ) -> tuple[float | None, int, tuple[float, float, float] | None]:
     """Dollars for the results received so far, their request count and the estimate made at
     submission (low, typical, high) — recomputed only when another batch has been collected.
     A model batchkit cannot price shows no cost rather than stopping the view."""
     collected = tuple(b.api_id for b in batches if b.state == "collected")
-    key = (collected, status)
+    key = (collected, status, groups)
     if key == cache.cost_key:
         return cache.cost
     try:
@@ -428,7 +467,8 @@ def _dollars(value: float | None) -> str:
 
 
 def _row_parts(snap: Snapshot) -> list[str]:
-    return [f"{n:,} {_LABELS.get(s, s)}" for s, n in snap.segments()]
+    labels = _LABELS if snap.mode == "batch" else {**_LABELS, "pending": "waiting for their answer"}
+    return [f"{n:,} {labels.get(s, s)}" for s, n in snap.segments()]
 
 
 def _batch_summary(snap: Snapshot) -> str:
@@ -463,7 +503,10 @@ def _batch_result(b: BatchProgress) -> str:
 
 def _cost_text(snap: Snapshot) -> str:
     if snap.done:
-        text = f"{_dollars(snap.cost)} (batch prices)" if snap.cost is not None else "unknown"
+        prices = "batch prices" if not snap.realtime_answers else (
+            "standard prices" if snap.mode != "batch" and snap.batches and all(
+                not str(b.api_id or "").startswith("msgbatch") for b in snap.batches) else "batch and standard prices")
+        text = f"{_dollars(snap.cost)} ({prices})" if snap.cost is not None else "unknown"
         if snap.estimate_range is not None:
             low, high = snap.estimate_range
             text += f"; estimated {_dollars(low)}–{_dollars(high)}"
@@ -493,7 +536,18 @@ def render_line(snap: Snapshot) -> str:
     ended = sum(b.ended for b in snap.batches)
     batches = f"{ended} of {len(snap.batches)} batches ended" if snap.batches else _batch_summary(snap)
     cost = _dollars(snap.cost) + ("" if snap.done else " so far")
+    if snap.mode != "batch" or snap.realtime_answers:
+        return f"{snap.job_id} {snap.state_label}{when}: {rows} ({parts}); {_realtime_text(snap)}; {cost}"
     return f"{snap.job_id} {snap.state_label}{when}: {rows} ({parts}); batches: {batches}; {cost}"
+
+
+def _realtime_text(snap: Snapshot) -> str:
+    """``realtime: 12.5 rows/s, ETA 8 s`` (what a realtime job shows instead of batch times)."""
+    rate = snap.rate
+    text = f"{snap.mode}: " + (f"{rate:,.1f} rows/s" if rate is not None else "starting")
+    if snap.eta is not None:
+        text += f", ETA {_duration(snap.eta)}"
+    return text
 
 
 def render_text(snap: Snapshot, *, max_batches: int = _MAX_LISTED_BATCHES) -> str:
@@ -502,8 +556,11 @@ def render_text(snap: Snapshot, *, max_batches: int = _MAX_LISTED_BATCHES) -> st
     lines = [
         f"batchkit job {snap.job_id} ({snap.model} → {snap.output!r}): {snap.state_label}{when}",
         f"  rows     {snap.rows:,}: " + (", ".join(_row_parts(snap)) or "none"),
+        f"  mode     {snap.mode} — {snap.mode_reason}" if snap.mode_reason else f"  mode     {snap.mode}",
         f"  batches  {_batch_summary(snap)}",
     ]
+    if snap.mode != "batch" or snap.realtime_answers:
+        lines.insert(2, f"  speed    {_realtime_text(snap)}")
     for b in snap.batches[:max_batches]:
         name = b.api_id or "(planned)"
         lines.append(
@@ -575,6 +632,11 @@ def render_html(snap: Snapshot, *, max_batches: int = _MAX_LISTED_BATCHES, bar: 
     )
     rows = (f'<div class="batchkit-rows">{snap.rows:,} rows: '
             + esc(", ".join(_row_parts(snap)) or "none") + "</div>")
+    rows += (f'<div class="batchkit-mode" data-mode="{esc(snap.mode)}">mode: <b>{esc(snap.mode)}</b>'
+             + (f" — {esc(snap.mode_reason)}" if snap.mode_reason else "") + "</div>")
+    if snap.mode != "batch" or snap.realtime_answers:
+        rows += f'<div class="batchkit-speed">{esc(_realtime_text(snap))}</div>'
+
     cell = 'style="padding:1px 8px 1px 0;text-align:{}"'
     body = []
     for b in snap.batches[:max_batches]:

@@ -30,11 +30,12 @@ PROMPT_WIDTH = 60
 def jobs(store: Store | str | os.PathLike[str] | None = None) -> pd.DataFrame:
     """Every job in the store, newest first: when, what it asked, how its rows ended, what it cost.
 
-    Columns: ``job_id``, ``created_at``, ``status``, ``model``, ``kind``, ``output``, ``prompt``
+    Columns: ``job_id``, ``created_at``, ``status``, ``mode``, ``model``, ``kind``, ``output``, ``prompt``
     (the template, or the prompt function's name, shortened to :data:`PROMPT_WIDTH` characters),
     ``rows``, ``succeeded``, ``truncated``, ``failed`` (errored, expired, invalid or canceled),
-    ``skipped`` (not sent on purpose), ``pending``, ``batches`` and ``cost`` (dollars paid at batch
-    prices; NaN for a model with no price). Two jobs of the same output differ by prompt or cost.
+    ``skipped`` (not sent on purpose), ``pending``, ``batches`` (units of work: batches, or realtime
+    runs) and ``cost`` (dollars paid, each answer at the price of the mode it was sent in; NaN for a
+    model with no price). Two jobs of the same output differ by prompt or cost.
     """
     from .jobs import Job  # the engine imports this module: not at import time
 
@@ -54,6 +55,7 @@ def jobs(store: Store | str | os.PathLike[str] | None = None) -> pd.DataFrame:
                 "job_id": job_id,
                 "created_at": pd.Timestamp(created_at),
                 "status": status,
+                "mode": job.mode,
                 "model": model,
                 "kind": kind,
                 "output": output,
@@ -64,12 +66,13 @@ def jobs(store: Store | str | os.PathLike[str] | None = None) -> pd.DataFrame:
                 "failed": summary.failed - counts.get("pending", 0) - counts.get("skipped", 0),
                 "skipped": counts.get("skipped", 0),
                 "pending": counts.get("pending", 0),
-                "batches": len(resolved.batches(job_id=job_id)),
+                "batches": sum(1 for b in resolved.batches(job_id=job_id)
+                               if b["mode"] == "batch" or b["api_id"] or b["state"] != "collected"),
                 "cost": cost,
             }
         )
     columns = [
-        "job_id", "created_at", "status", "model", "kind", "output", "prompt", "rows", "succeeded",
+        "job_id", "created_at", "status", "mode", "model", "kind", "output", "prompt", "rows", "succeeded",
         "truncated", "failed", "skipped", "pending", "batches", "cost",
     ]
     return pd.DataFrame(rows, columns=columns)

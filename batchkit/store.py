@@ -20,6 +20,13 @@ SQLite row per answer costs more client CPU than everything else batchkit does f
 Lookups by request key go through an in-memory index of every stored result, built once per
 process and brought up to date incrementally (it costs about 0.1 µs per stored result).
 
+A unit of work is a row of ``batches`` whatever sends it; its ``mode`` says how (``batch``: one
+Message Batch; ``realtime``: its requests one by one, see :mod:`batchkit.backends.realtime`) and
+so the price its answers were paid at. Realtime answers are stored as they arrive, a small group
+per transaction: each group is a ``batches`` row of its own (``state='collected'``, no
+``api_id``, ``error='answers of unit N'``) with its ``batch_results`` columns, so a dead process
+loses only the requests on the wire and every reader treats realtime and batch answers alike.
+
 The file is created readable by its owner only (an existing store the user owns is tightened
 to that on open). It holds no API key and no pickles: params are JSON, timestamps ISO-8601 UTC,
 and the schema is a list of numbered migrations recorded in ``PRAGMA user_version``.
@@ -168,6 +175,13 @@ _MIGRATIONS: tuple[str, ...] = (
         name   TEXT PRIMARY KEY,
         value  TEXT NOT NULL
     );
+    """,
+    # 3 — how each unit's requests went (its answers are paid at that mode's price), and the
+    # mode a job runs in with the reason it was chosen. Every unit before this was a batch.
+    """
+    ALTER TABLE batches ADD COLUMN mode TEXT NOT NULL DEFAULT 'batch';
+    ALTER TABLE jobs ADD COLUMN mode TEXT NOT NULL DEFAULT 'batch';
+    ALTER TABLE jobs ADD COLUMN mode_reason TEXT
     """,
 )
 
@@ -639,9 +653,11 @@ class Store:
             "job_id": job_id, "fingerprint": fingerprint, "created_at": utcnow(), "model": model,
             "kind": kind, "output": output, "spec": _json.loads(spec_json), "n_rows": len(row_keys),
             "row_keys": list(row_keys), "skipped": dict(skipped), "status": "running",
+            "mode": "batch", "mode_reason": None,
         }
         conn.execute(
-            "INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO jobs (job_id, fingerprint, created_at, model, kind, output, spec, n_rows, row_keys,"
+            " skipped, status) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (
                 job_id, fingerprint, record["created_at"], model, kind, output, spec_json.decode(),
                 len(row_keys), encode_keys(row_keys),
@@ -659,12 +675,17 @@ class Store:
         if not rows:
             return None
         r = rows[0]
+        mode, reason = self.query("SELECT mode, mode_reason FROM jobs WHERE job_id = ?", (job_id,))[0]
         return {
             "job_id": r[0], "fingerprint": r[1], "created_at": r[2], "model": r[3], "kind": r[4],
             "output": r[5], "spec": _json.loads(r[6]), "n_rows": r[7],
             "row_keys": decode_keys(r[8], r[7]), "skipped": {int(k): v for k, v in _json.loads(r[9]).items()},
-            "status": r[10],
+            "status": r[10], "mode": mode, "mode_reason": reason,
         }
+
+    def set_job_mode(self, conn: sqlite3.Connection, job_id: str, mode: str, reason: str | None) -> None:
+        """Write down the mode a job sends its requests in (``batch``/``realtime``) and why."""
+        conn.execute("UPDATE jobs SET mode = ?, mode_reason = ? WHERE job_id = ?", (mode, reason, job_id))
 
     def set_job_status(self, job_id: str, status: str) -> None:
         with self.atomic() as conn:
@@ -832,7 +853,7 @@ class Store:
     def batches(self, job_id: str | None = None, states: Sequence[str] | None = None) -> list[dict[str, Any]]:
         sql = (
             "SELECT id, job_id, api_id, state, owner, attempt, n_requests, intent_at, created_at,"
-            " ended_at, expires_at, request_counts, error FROM batches"
+            " ended_at, expires_at, request_counts, error, mode FROM batches"
         )
         where, args = [], []
         if job_id is not None:
@@ -845,7 +866,7 @@ class Store:
             sql += " WHERE " + " AND ".join(where)
         names = (
             "id", "job_id", "api_id", "state", "owner", "attempt", "n_requests", "intent_at",
-            "created_at", "ended_at", "expires_at", "request_counts", "error",
+            "created_at", "ended_at", "expires_at", "request_counts", "error", "mode",
         )
         return [dict(zip(names, row, strict=True)) for row in self.query(sql + " ORDER BY id", args)]
 
@@ -875,14 +896,18 @@ class Store:
 
     def add_batch(
         self, conn: sqlite3.Connection, *, job_id: str, keys: Sequence[str],
-        body: bytes | tuple[int, Iterable[bytes]], attempt: int, owner: str,
+        body: bytes | tuple[int, Iterable[bytes]], attempt: int, owner: str, mode: str = "batch",
     ) -> int:
-        """Record the intent to create a batch (state ``submitting``), with its whole body
-        (bytes, or ``(size, pieces)`` written piece by piece)."""
+        """Record the intent to send a unit (state ``submitting``), with its whole body (bytes, or
+        ``(size, pieces)`` written piece by piece).
+
+        ``mode`` is the backend that will send it (``batch``: one Message Batch; ``realtime``: its
+        requests one by one, each answer stored by :meth:`add_answers` as it arrives).
+        """
         cur = conn.execute(
-            "INSERT INTO batches (job_id, state, owner, attempt, n_requests, intent_at)"
-            " VALUES (?, 'submitting', ?, ?, ?, ?)",
-            (job_id, owner, attempt, len(keys), utcnow()),
+            "INSERT INTO batches (job_id, state, owner, attempt, n_requests, intent_at, mode)"
+            " VALUES (?, 'submitting', ?, ?, ?, ?, ?)",
+            (job_id, owner, attempt, len(keys), utcnow(), mode),
         )
         batch_id = int(cur.lastrowid)  # type: ignore[arg-type]
         # Kept apart from the batch's own row, which is updated at every poll: SQLite rewrites a
@@ -900,6 +925,41 @@ class Store:
             if blob.tell() != size:
                 raise ValueError(f"a streamed batch body was {blob.tell():,} bytes, not the {size:,} announced")
         return batch_id
+
+    def add_answers(
+        self, conn: sqlite3.Connection, *, unit: int, job_id: str, attempt: int, mode: str, model: str | None,
+        columns: ResultColumns,
+    ) -> int:
+        """Keep a group of answers that arrived one by one (realtime) while their unit runs.
+
+        Each group is a record of its own in ``batches`` (state ``collected``, ``api_id`` NULL,
+        ``error`` naming the unit it belongs to) with its results in ``batch_results``, exactly
+        as a collected batch's: the index, the cost and the outcomes read both alike. A group has
+        no ``batch_requests`` row — its request bodies are in its unit's.
+        """
+        now = utcnow()
+        cur = conn.execute(
+            "INSERT INTO batches (job_id, state, attempt, n_requests, intent_at, created_at, ended_at, error, mode)"
+            " VALUES (?, 'collected', ?, ?, ?, ?, ?, ?, ?)",
+            (job_id, attempt, len(columns.keys), now, now, now, f"answers of unit {unit}", mode),
+        )
+        group = int(cur.lastrowid)  # type: ignore[arg-type]
+        self.store_results(conn, group, model, columns)
+        return group
+
+    def results_modes(self, results_ids: Iterable[int]) -> dict[int, str]:
+        """The mode (``batch``/``realtime``) each stored result set was paid at."""
+        ids = list(results_ids)
+        if not ids:
+            return {}
+        found: dict[int, str] = {}
+        for start in range(0, len(ids), 500):
+            part = ids[start:start + 500]
+            found.update(self.query(
+                "SELECT r.id, b.mode FROM batch_results r JOIN batches b ON b.id = r.batch_id"
+                f" WHERE r.id IN ({','.join('?' * len(part))})", part,
+            ))
+        return found
 
     def update_batch(self, batch_id: int, **fields: Any) -> None:
         with self.atomic() as conn:

@@ -88,6 +88,7 @@ def test_notebooks_are_committed_without_outputs():
         "01_quickstart.ipynb", "02_classify_at_scale.ipynb", "03_cost_explorer.ipynb",
         "04_images_and_pdfs.ipynb",
         "05_compare_models.ipynb",
+        "06_realtime_then_batch.ipynb",
     ]
     for path in _notebooks():
         book = nbformat.read(path, as_version=4)
@@ -178,3 +179,19 @@ def test_compare_notebook_estimates_compares_chooses_runs_and_checks_the_actual(
     actual, low, high, typical = map(float, found.groups())
     assert low <= actual <= high and abs(typical / actual - 1) <= 0.10
     assert seconds < COMPARE_BUDGET_SECONDS, f"compare notebook took {seconds:.0f} s"
+
+
+@pytest.mark.slow
+def test_realtime_then_batch_reuses_the_samples_answers(tmp_path_factory):
+    book, seconds = _run("06_realtime_then_batch.ipynb", tmp_path_factory)
+    _check_clean(book)
+    text = _text(book)
+    took = re.search(r"20 rows in realtime: ([\d.]+) s", text)
+    assert took and float(took[1]) < 5.0  # about one request's latency, not a batch's
+    assert "realtime — mode='realtime' was asked" in text
+    assert "Time to finish: realtime ≈" in text and "mode='auto' sends these as batch" in text
+    # The sample was not sent again (and the frame's 11 repeated reviews were sent once).
+    assert "sent in realtime: 20; sent in batches: 1,969" in text
+    assert "(20 more answered from the store at $0)" in text
+    assert "realtime — auto: 50 requests to send, fewer than 100" in text
+    assert seconds < 30, f"realtime then batch took {seconds:.0f} s"

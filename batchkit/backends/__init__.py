@@ -8,9 +8,11 @@ their pre-serialized body, with an intent written down before anything is sent) 
 ========================  ====================================================================
 :mod:`.batches`           Message Batches: a unit is one batch (≤ 100,000 requests / 256 MB),
                           half price, minutes to 24 h, counts only when it ends
-(realtime, next)          ``POST /v1/messages``: a unit is a slice of keys sent concurrently
-                          within the rate limits, answers one by one
+`.realtime.Realtime`      ``POST /v1/messages``: a unit is a set of keys sent concurrently
+                          within the rate limits, answers handed over as they arrive
 ========================  ====================================================================
+
+:func:`.choice.backend_for` is the one place a backend is chosen for a mode.
 
 Every SDK error a backend meets is turned into a :class:`~.errors.Decision` by the one map in
 :mod:`.errors` and raised as :class:`~.errors.CallFailed`; the engine acts on the decision
@@ -108,3 +110,4 @@ class Backend(Protocol):
     def poll_schedule(self, poll_interval: float | None) -> tuple[float, ...]:
         """Seconds between the engine's rounds: fixed when the user set ``poll_interval``, else a backoff."""
         ...
+

@@ -292,6 +292,10 @@ class Governor:
 
     # ------------------------------------------------------------------ reading
 
+    def groups(self) -> list[str]:
+        """The rate-limit groups this governor has paced."""
+        return list(self._groups)
+
     def limits(self, group: str) -> Limits:
         """The limits known for ``group`` (from headers, else the fallback)."""
         g = self._groups.get(group)

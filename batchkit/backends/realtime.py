@@ -49,10 +49,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import datetime as dt
 import math
 import queue
 import threading
 import time
+import uuid
 import weakref
 from collections.abc import Callable, Iterable, Sized
 from dataclasses import dataclass, field
@@ -64,13 +66,19 @@ import msgspec
 
 from .. import _json
 from ..errors import SpendLimitError
+from ..results import ResultColumns, parse_result_stream
+from . import Tracked
+from .errors import CallFailed, decide
 from .ratelimit import Governor, Limits, Reservation, rate_limit_group
 
 __all__ = [
     "AsyncClientSource",
     "Progress",
+    "Realtime",
     "RealtimeSender",
     "async_twin",
+    "forget_learned_limits",
+    "learned_limits",
     "register_async_twin",
 ]
 
@@ -538,6 +546,8 @@ class RealtimeSender:
         self.on_progress = on_progress
         self.progress = Progress(total=0)
         """The counters of the current (or last) run."""
+        self.governor: Governor | None = None
+        """The rate-limit governor of the current (or last) blocking run: the limits it learned."""
 
     def _make_async_client(self) -> anthropic.AsyncAnthropic:
         source = self._async_source
@@ -569,6 +579,7 @@ class RealtimeSender:
         chunks: queue.SimpleQueue[Any] = queue.SimpleQueue()
         run = _Run(self, requests, chunks.put, stop)
         self.progress = run.progress
+        self.governor = run.governor
         worker = threading.Thread(target=self._worker, args=(run, chunks.put), name="batchkit-realtime",
                                   daemon=True)
         worker.start()
@@ -677,3 +688,183 @@ class RealtimeSender:
             raise
         await loop.run_in_executor(None, worker.join)
         return self._finish(run)
+
+
+# --------------------------------------------------------------------------- the backend
+
+
+class _Line(msgspec.Struct):
+    custom_id: str
+    params: msgspec.Raw
+
+
+class _Body(msgspec.Struct):
+    requests: list[_Line]
+
+
+_decode_body = msgspec.json.Decoder(_Body).decode
+
+REALTIME_INITIAL_CONCURRENCY = 32
+"""Requests in flight when a realtime unit starts (then growing while free of 429s): enough for
+a sample of a few dozen rows to come back in about one request's latency."""
+REALTIME_ROUND = 0.1
+"""Seconds between the engine's rounds over a realtime unit: how often answers are stored."""
+
+
+class _Unit:
+    """One realtime unit being sent: its sender's thread, the answers not yet collected, the end."""
+
+    def __init__(self) -> None:
+        self.chunks: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+        self.created_at = _utcnow()
+        self.ended_at: str | None = None
+        self.sender: RealtimeSender | None = None
+
+
+class Realtime:
+    """:class:`~batchkit.backends.Backend` over ``POST /v1/messages``: a unit is a set of request
+    keys sent concurrently, within the rate limits, by a :class:`RealtimeSender`.
+
+    :meth:`send` starts the unit's sender in a thread of its own and returns at once;
+    :meth:`collect` hands over the answers that have arrived since the last call (the engine
+    stores each such group in a small transaction, so a dead process loses only the requests on
+    the wire); :meth:`track` says ``in_progress`` until every request has its answer. A spend
+    limit or an account refusal ends the unit: once what came back is collected, :meth:`collect`
+    raises :class:`~.errors.CallFailed` with the ``stop`` decision of :func:`~.errors.decide`.
+
+    Handles live in this process only (``local``): a unit whose process died is ``ended`` with
+    nothing more to collect, and the engine sends its unanswered keys again.
+    """
+
+    mode = "realtime"
+    streams = True
+    """Hands over a unit's answers while the rest are in flight."""
+    local = True
+    """Its units' handles do not survive the process that sent them."""
+
+    def __init__(self, client: anthropic.Anthropic, *, sender_options: dict[str, Any] | None = None) -> None:
+        self.client = client
+        self.sender_options = {"initial_concurrency": REALTIME_INITIAL_CONCURRENCY, **(sender_options or {})}
+        self._units: dict[str, _Unit] = {}
+        self._lock = threading.Lock()
+
+    def send(self, body: bytes) -> Tracked:
+        """Start sending a planned unit's requests; returns at once."""
+        requests = [(line.custom_id, bytes(line.params)) for line in _decode_body(body).requests]
+        unit = _Unit()
+        unit_id = f"realtime_{uuid.uuid4().hex[:20]}"
+        sender = RealtimeSender(self.client, **self.sender_options)
+        unit.sender = sender
+
+        def run() -> None:
+            try:
+                sender.send(requests, unit.chunks.put, stop=unit.stop)
+            except BaseException as exc:  # handed to the engine by collect()
+                unit.error = exc
+            finally:
+                unit.ended_at = _utcnow()
+                _learn(self.client, sender.governor)
+
+        unit.thread = threading.Thread(target=run, name=f"batchkit-{unit_id}", daemon=True)
+        with self._lock:
+            self._units[unit_id] = unit
+        unit.thread.start()
+        return Tracked(unit_id, "in_progress", {"created_at": unit.created_at})
+
+    def find_sent(self, *, n_requests: int, intent_at: dt.datetime, claimed: set[str]) -> Tracked | None:
+        return None  # nothing survives the process that sent it: unanswered keys are sent again
+
+    def track(self, unit_id: str) -> Tracked:
+        unit = self._units.get(unit_id)
+        if unit is None:  # sent by a process that is gone
+            return Tracked(unit_id, "ended", {"ended_at": _utcnow()})
+        if unit.thread is not None and unit.thread.is_alive():
+            return Tracked(unit_id, "canceling" if unit.stop.is_set() else "in_progress", {})
+        return Tracked(unit_id, "ended", {"created_at": unit.created_at, "ended_at": unit.ended_at})
+
+    def collect(self, unit_id: str) -> ResultColumns:
+        """The answers that arrived since the last call (all that are left once it has ended).
+
+        Raises:
+            CallFailed: the unit ended on a refusal (spend limit, key, permission); raised once
+                every answer that came back before it has been collected.
+        """
+        unit = self._units.get(unit_id)
+        if unit is None:
+            return parse_result_stream([])
+        ended = unit.thread is None or not unit.thread.is_alive()
+        chunks = []
+        while True:
+            try:
+                chunks.append(unit.chunks.get_nowait())
+            except queue.Empty:
+                break
+        if chunks:
+            return parse_result_stream(chunks)
+        if ended:
+            with self._lock:
+                self._units.pop(unit_id, None)
+            error = unit.error
+            if error is not None:
+                cause = (error.__cause__ if isinstance(error, SpendLimitError) else error) or error
+                if not isinstance(cause, (anthropic.APIError, OSError)):
+                    raise error  # not an answer of the API (a bug, an interrupt): the caller hears it
+                raise CallFailed(decide(cause, call="message")) from error
+        return parse_result_stream([])
+
+    def cancel(self, unit_id: str) -> Tracked:
+        """Stop sending; the requests on the wire finish and their answers are kept."""
+        unit = self._units.get(unit_id)
+        if unit is None:
+            return Tracked(unit_id, "ended", {})
+        unit.stop.set()
+        return self.track(unit_id)
+
+    @property
+    def busy(self) -> bool:
+        """Whether a unit is still being sent."""
+        return any(u.thread is not None and u.thread.is_alive() for u in list(self._units.values()))
+
+    def stop_all(self) -> None:
+        """Stop sending every unit of this backend (Ctrl-C): what came back is kept."""
+        for unit in list(self._units.values()):
+            unit.stop.set()
+
+    def progress(self) -> list[Progress]:
+        """The live counters of the units being sent."""
+        return [u.sender.progress for u in list(self._units.values()) if u.sender is not None]
+
+    def poll_schedule(self, poll_interval: float | None) -> tuple[float, ...]:
+        return (REALTIME_ROUND,)
+
+
+_LEARNED: dict[tuple[str, str], Limits] = {}
+
+
+def _where(client: Any) -> str:
+    return str(getattr(client, "base_url", "") or "")
+
+
+def _learn(client: Any, governor: Governor | None) -> None:
+    if governor is not None:
+        for group in governor.groups():
+            _LEARNED[(_where(client), group)] = governor.limits(group)
+
+
+def forget_learned_limits() -> None:
+    """Forget every rate limit learned in this process (e.g. after changing the key's tier)."""
+    _LEARNED.clear()
+
+
+def learned_limits(model: str, client: Any) -> Limits | None:
+    """The rate limits of ``model``'s group at ``client``'s server, as its headers last gave them
+    in this process (None before any realtime answer): what ``auto`` and the estimate time
+    realtime by."""
+    return _LEARNED.get((_where(client), rate_limit_group(model)))
+
+
+def _utcnow() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
