@@ -68,7 +68,7 @@ from .results import (
     ResultColumns,
     Summary,
 )
-from .store import ACTIVE_STATES, Store, encode_keys
+from .store import ACTIVE_STATES, Store, default_store_path, encode_keys
 from .structured import OutputSpec
 
 __all__ = ["Job", "failure_report", "fingerprint", "jobs", "open_job", "warn_failures"]
@@ -224,10 +224,15 @@ class Job(JobResults):
     ) -> Job:
         """Re-attach to a job by id, e.g. after a kernel restart.
 
+        The store is ``store=``, else the default one for ``client`` (the simulator's answers live
+        in a store of their own); loading never creates a store.
+
         >>> job = Job.load("job_…")          # doctest: +SKIP
         >>> job.wait().to_frame(df)          # doctest: +SKIP
         """
-        resolved = Store.resolve(store)
+        if store is None and client is not None:
+            store = default_store_path(client)
+        resolved = Store.resolve(store, create=False)
         live = cls._live.get((str(resolved.path), job_id))
         if live is not None:
             return live
@@ -538,8 +543,11 @@ class Job(JobResults):
     def cancel(self) -> Job:
         """Cancel every batch of the job still running; rows not yet answered end ``canceled``.
 
-        Answers that came back before the cancel took effect are kept (and were paid for).
+        Answers that came back before the cancel took effect are kept (and were paid for). A job
+        that has already ended is left as it ended (there is nothing to cancel).
         """
+        if self.status == "ended":
+            return self
         self.store.set_job_status(self.job_id, "canceled")
         self._record["status"] = "canceled"
         for batch in self.store.batches(job_id=self.job_id, states=("submitting", "in_progress")):

@@ -16,7 +16,7 @@ import pandas as pd
 from .backends.errors import RETRY_CAN_FIX
 from .errors import UnknownModelError, warn
 from .results import Summary
-from .store import Store
+from .store import Store, default_store_path
 
 if TYPE_CHECKING:
     from .jobs import Job
@@ -36,10 +36,19 @@ def jobs(store: Store | str | os.PathLike[str] | None = None) -> pd.DataFrame:
     ``skipped`` (not sent on purpose), ``pending``, ``batches`` (units of work: batches, or realtime
     runs) and ``cost`` (dollars paid, each answer at the price of the mode it was sent in; NaN for a
     model with no price). Two jobs of the same output differ by prompt or cost.
+
+    Reading never creates a store: with no store at the default location yet it returns no rows; a
+    ``store=`` path with no store there raises :class:`~batchkit.errors.StoreNotFoundError`.
     """
     from .jobs import Job  # the engine imports this module: not at import time
 
-    resolved = Store.resolve(store)
+    columns = [
+        "job_id", "created_at", "status", "mode", "model", "kind", "output", "prompt", "rows", "succeeded",
+        "truncated", "failed", "skipped", "pending", "batches", "cost",
+    ]
+    if store is None and not default_store_path().exists():
+        return pd.DataFrame([], columns=columns)
+    resolved = Store.resolve(store, create=False)
     rows = []
     for job_id, created_at, model, kind, output, n_rows, status in resolved.job_rows():
         job = Job._attach(job_id, resolved, None)
@@ -71,10 +80,6 @@ def jobs(store: Store | str | os.PathLike[str] | None = None) -> pd.DataFrame:
                 "cost": cost,
             }
         )
-    columns = [
-        "job_id", "created_at", "status", "mode", "model", "kind", "output", "prompt", "rows", "succeeded",
-        "truncated", "failed", "skipped", "pending", "batches", "cost",
-    ]
     return pd.DataFrame(rows, columns=columns)
 
 

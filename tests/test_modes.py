@@ -12,13 +12,13 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import frame, make_sim
 
 import batchkit
 from batchkit import APIRefusedError, InvalidOptionError, SpendLimitError
 from batchkit.backends.realtime import forget_learned_limits
 from batchkit.progress import render_html, render_line, render_text, snapshot
 from batchkit.simulator import Latency, Processing, RateLimits, SimConfig, Simulator, SpendLimit
+from tests.conftest import frame, make_sim
 
 LATENCY = Latency(first_token=1.0)
 """Every realtime answer takes one second: a sample of 20 in realtime should take about that."""
