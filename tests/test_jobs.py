@@ -282,3 +282,21 @@ def test_rows_waiting_in_another_jobs_refused_batch_are_sent_by_the_job_that_wai
     second.wait(timeout=10)  # not forever: it sends them itself
     assert (second.outcomes()["status"] == "succeeded").all()
     assert working.stats()["batch_requests_received"] == 4
+
+
+def test_cancel_on_an_ended_job_leaves_it_ended(tmp_path):
+    sim = make_sim()
+    job = frame(3).claude.submit("{t}", client=sim.client(), store=tmp_path / "s.sqlite3", poll_interval=0.01).wait()
+    assert job.cancel().status == "ended"
+    assert Job.load(job.job_id, store=tmp_path / "s.sqlite3").status == "ended"
+    assert job.to_frame()["response"].tolist() == ["re:row 0", "re:row 1", "re:row 2"]
+
+
+def test_reading_jobs_never_creates_a_store(tmp_path, monkeypatch):
+    monkeypatch.setenv("BATCHKIT_STORE", str(tmp_path / "default" / "jobs.sqlite3"))
+    assert batchkit.jobs().empty and not (tmp_path / "default").exists()
+    with pytest.raises(batchkit.StoreNotFoundError, match="no job store"):
+        batchkit.jobs(tmp_path / "elsewhere.sqlite3")
+    with pytest.raises(batchkit.StoreNotFoundError):
+        Job.load("job_nope", store=tmp_path / "elsewhere.sqlite3")
+    assert not (tmp_path / "elsewhere.sqlite3").exists()
