@@ -251,6 +251,9 @@ def compare(
         spec = extract_spec(schema, prefix=_SAMPLE_PREFIX)
         structure.update(schema=schema, extract=extract_args)
     call_kwargs = dict(kwargs)
+    # A sample is for a person waiting: realtime answers in seconds unless the call says otherwise
+    # (Comparison.run sends the whole frame in the notebook's default mode, batch unless set).
+    call_kwargs.setdefault("mode", "realtime")
     if task in _DEFAULT_MAX_TOKENS:
         call_kwargs.setdefault("max_tokens", _DEFAULT_MAX_TOKENS[task])
     options = {}
