@@ -384,6 +384,7 @@ class Job(JobResults):
         tick = 0
         try:
             schedule: tuple[float, ...] = ()
+            schedule_mode: str | None = None  # this run's: a retry starts a new run, and reads it anew
             while True:
                 if self._step():
                     with self._live_lock:
@@ -397,8 +398,8 @@ class Job(JobResults):
                     break  # batches are created; the results are for a later process to collect
                 # Resolved only now: a job with nothing to send never needs a client or a key.
                 backend = self._backend_of(self._round_mode())
-                if backend.mode != getattr(self, "_schedule_mode", None):
-                    schedule, tick, self._schedule_mode = backend.poll_schedule(self._poll_interval), 0, backend.mode
+                if backend.mode != schedule_mode:
+                    schedule, tick, schedule_mode = backend.poll_schedule(self._poll_interval), 0, backend.mode
                 self._wake.wait(schedule[min(tick, len(schedule) - 1)])
                 self._wake.clear()
                 tick += 1

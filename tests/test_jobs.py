@@ -300,3 +300,15 @@ def test_reading_jobs_never_creates_a_store(tmp_path, monkeypatch):
     with pytest.raises(batchkit.StoreNotFoundError):
         Job.load("job_nope", store=tmp_path / "elsewhere.sqlite3")
     assert not (tmp_path / "elsewhere.sqlite3").exists()
+
+
+def test_retry_after_the_job_ended_runs_a_second_worker_to_the_end():
+    # A second run of the worker in the same process (the first ended the job) polls as the first.
+    sim = make_sim(seed=3, faults=Faults(errored_rate={"invalid_request_error": 0.3}),
+                   processing=Processing(fixed_latency=0.3, per_request=0.0))
+    job = frame(40).claude.submit("{t}", client=sim.client(), poll_interval=None).wait()  # polls a few times
+    failed = job.summary().failed
+    assert failed and job.status == "ended"
+    before = sim.stats()["batch_requests_received"]
+    job.retry(statuses=["errored"])
+    assert sim.stats()["batch_requests_received"] - before == failed and job.status == "ended"
