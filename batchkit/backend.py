@@ -19,8 +19,10 @@ see :func:`is_simulator`. The answer picks the default store and the poll schedu
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -204,3 +206,37 @@ def poll_schedule(client: anthropic.Anthropic, poll_interval: float | None) -> t
     except ServerUnreachableError:
         simulator = False
     return LOCAL_POLL_SCHEDULE if simulator else REAL_API_POLL_SCHEDULE
+
+
+def server_clock(client: anthropic.Anthropic) -> Callable[[], float]:
+    """The clock a deadline is kept on: seconds since the epoch as the server behind ``client`` counts them.
+
+    Anthropic's API runs on real time (``time.time``). The simulator may run a fast clock (its
+    ``time_scale``) or be advanced, so its own time is read: straight from the clock of a
+    simulator wired in process (``Simulator.client()``), else with its free ``GET /_sim/clock``
+    (a served simulator, in this process or another). A clock read that fails falls back to the
+    last reading plus the wall time since, scaled.
+    """
+    try:
+        simulator = is_simulator(client)
+    except ServerUnreachableError:
+        simulator = False
+    if not simulator:
+        return time.time
+    app = getattr(getattr(client._client, "_transport", None), "app", None)
+    sim = getattr(app, "sim", None)
+    if sim is not None:
+        return sim.clock.timestamp  # type: ignore[no-any-return]
+    last = [time.time(), time.monotonic(), 1.0]
+
+    def read() -> float:
+        try:
+            answer = client.with_options(max_retries=0, timeout=PROBE_TIMEOUT).get(
+                "/_sim/clock", cast_to=httpx2.Response).json()
+            now = dt.datetime.fromisoformat(str(answer["now"]).replace("Z", "+00:00")).timestamp()
+            last[:] = [now, time.monotonic(), float(answer.get("time_scale") or 1.0)]
+            return now
+        except (anthropic.APIError, ValueError, KeyError, TypeError):
+            return last[0] + (time.monotonic() - last[1]) * last[2]
+
+    return read
