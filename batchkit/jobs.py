@@ -212,6 +212,32 @@ class Job(JobResults):
             return None
         return hedge_report(self, deadline=plan.deadline, finished_at=self._end_time())
 
+    def deadline_text(self) -> str:
+        """The progress view's deadline line: when it is, when the hedge will fire, or what it did."""
+        plan = self._hedge_plan()
+        if plan is None:
+            return ""
+        at = dt.datetime.fromtimestamp(plan.deadline, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        if self.hedged or self.status != "running":
+            return f"{at} — {str(self.hedge).removeprefix('deadline hedge: ')}"
+        waiting = sum(int(b["n_requests"]) for b in self.store.batches(job_id=self.job_id, states=ACTIVE_STATES)
+                      if b["mode"] == "batch")
+        now = self.clock()
+        head = f"{at} (in {plan.deadline - now:,.0f} s)"
+        if not waiting:
+            return head
+        cancel_at = plan.cancel_at(waiting)
+        when = dt.datetime.fromtimestamp(cancel_at, dt.timezone.utc)
+        return (f"{head}; if the {waiting:,} rows still in batches wait until {when:%H:%M:%S} "
+                f"(in {max(0.0, cancel_at - now):,.0f} s), those batches are canceled and the rows they did not "
+                f"answer go through realtime")
+
+    def _answered_twice(self) -> int:
+        if not self.hedged:
+            return 0
+        report = self.hedge
+        return 0 if report is None else report.answered_twice
+
     def _hedge_plan(self) -> HedgePlan | None:
         hedge = self.spec.hedge
         if not hedge:
