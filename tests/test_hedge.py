@@ -13,6 +13,7 @@ import batchkit  # noqa: F401  (registers df.claude)
 from batchkit.backends.ratelimit import Limits
 from batchkit.backends.realtime import forget_learned_limits
 from batchkit.errors import InvalidOptionError
+from batchkit.jobs import Job
 from batchkit.hedge import deadline_at, plan_hedge, realtime_rate, settle_seconds
 from batchkit.progress import render_text, snapshot
 from batchkit.simulator import Processing
@@ -90,6 +91,19 @@ def test_a_job_that_finishes_before_the_deadline_never_hedges():
     assert job.mode == "batch" and set(job.outcomes()["mode"]) == {"batch"}
     _answers_once(job)
     assert "not needed" in render_text(snapshot(job))
+    # the deadline is the job's: read back from the store, as a re-attached job sees it
+    assert Job(job.job_id, store=job.store, client=None).deadline == job.deadline
+
+
+def test_a_deadline_past_on_the_servers_clock_is_refused_before_any_call():
+    """The simulator's clock is two hours ahead of the wall clock: a deadline an hour from now
+    (wall) has passed there."""
+    sim = make_sim(processing=Processing.instant(), start_time=dt.datetime.now(dt.timezone.utc).timestamp() + 7200)
+    in_an_hour = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    with pytest.raises(InvalidOptionError, match="has passed"):
+        _submit(sim, deadline=in_an_hour)
+    stats = sim.stats()
+    assert (stats["batches.create"], stats["messages.create"]) == (0, 0)
 
 
 def test_rows_answered_both_ways_are_counted_and_merged_once():
