@@ -19,7 +19,6 @@ see :func:`is_simulator`. The answer picks the default store and the poll schedu
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import threading
 import time
@@ -31,7 +30,7 @@ from urllib.parse import urlsplit
 import anthropic
 import httpx2
 
-from .backends.identity import PROBE_TIMEOUT, SIMULATOR_HEADER, ask, unreachable
+from .backends.identity import PROBE_TIMEOUT, SIMULATOR_HEADER, ask, read_clock, unreachable
 from .errors import NoCredentialsError, ServerUnreachableError
 
 __all__ = ["get_default_client", "is_simulator", "resolve_client", "set_default_client"]
@@ -230,13 +229,10 @@ def server_clock(client: anthropic.Anthropic) -> Callable[[], float]:
     last = [time.time(), time.monotonic(), 1.0]
 
     def read() -> float:
-        try:
-            answer = client.with_options(max_retries=0, timeout=PROBE_TIMEOUT).get(
-                "/_sim/clock", cast_to=httpx2.Response).json()
-            now = dt.datetime.fromisoformat(str(answer["now"]).replace("Z", "+00:00")).timestamp()
-            last[:] = [now, time.monotonic(), float(answer.get("time_scale") or 1.0)]
-            return now
-        except (anthropic.APIError, ValueError, KeyError, TypeError):
+        reading = read_clock(client)
+        if reading is None:
             return last[0] + (time.monotonic() - last[1]) * last[2]
+        last[:] = [reading[0], time.monotonic(), reading[1]]
+        return reading[0]
 
     return read
