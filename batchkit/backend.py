@@ -225,7 +225,7 @@ def server_clock(client: anthropic.Anthropic) -> Callable[[], float]:
     app = getattr(getattr(client._client, "_transport", None), "app", None)
     sim = getattr(app, "sim", None)
     if sim is not None:
-        return sim.clock.timestamp  # type: ignore[no-any-return]
+        return sim.clock.timestamp
     last = [time.time(), time.monotonic(), 1.0]
 
     def read() -> float:
