@@ -172,6 +172,7 @@ class Job(JobResults):
         self.output_spec = OutputSpec.from_json(self.spec.output_spec) if self.spec.output_spec else None
         self._clock: Callable[[], float] | None = None
         self._finished_at: float | None = None  # on the clock, when this process saw the job end
+        self._hedge_cache: tuple[tuple[Any, ...], HedgeReport] | None = None
 
     @property
     def clock(self) -> Callable[[], float]:
@@ -210,7 +211,13 @@ class Job(JobResults):
         plan = self._hedge_plan()
         if plan is None:
             return None
-        return hedge_report(self, deadline=plan.deadline, finished_at=self._end_time())
+        # Stored results never change: count and price them again only when new ones came in.
+        key = (tuple(self.store.results_of_job(self.job_id)), self._end_time(),
+               len(self.store.batches(job_id=self.job_id, states=("canceling",))))
+        cached = self._hedge_cache
+        if cached is None or cached[0] != key:
+            cached = self._hedge_cache = (key, hedge_report(self, deadline=plan.deadline, finished_at=key[1]))
+        return cached[1]
 
     def deadline_text(self) -> str:
         """The progress view's deadline line: when it is, when the hedge will fire, or what it did."""
