@@ -13,8 +13,8 @@ import batchkit  # noqa: F401  (registers df.claude)
 from batchkit.backends.ratelimit import Limits
 from batchkit.backends.realtime import forget_learned_limits
 from batchkit.errors import InvalidOptionError
-from batchkit.jobs import Job
 from batchkit.hedge import deadline_at, plan_hedge, realtime_rate, settle_seconds
+from batchkit.jobs import Job
 from batchkit.progress import render_text, snapshot
 from batchkit.simulator import Processing
 from tests.conftest import frame, make_sim
