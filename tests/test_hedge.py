@@ -19,9 +19,10 @@ from batchkit.progress import render_text, snapshot
 from batchkit.simulator import Processing
 from tests.conftest import frame, make_sim
 
-# 20 requests of a batch at a time, 40 simulated seconds each: a batch of 100 needs 201 s;
-# the clock runs 30× faster than the wall clock
-SLOW = Processing(fixed_latency=1.0, per_request=40.0, concurrency=20, cancel_latency=0.5)
+# 20 requests of a batch at a time, 80 simulated seconds each: a batch of 100 needs 401 s, well past
+# the deadline of 300 s; the clock runs 20× faster than the wall clock (a hedge test takes ~10 s)
+SLOW = Processing(fixed_latency=1.0, per_request=80.0, concurrency=20, cancel_latency=0.5)
+FAST = 20
 ROWS = 400
 
 
@@ -47,7 +48,7 @@ def _answers_once(job) -> None:
 
 
 def test_a_job_whose_batches_run_past_the_deadline_ends_in_time_with_every_row_answered():
-    sim = make_sim(processing=SLOW, time_scale=30)
+    sim = make_sim(processing=SLOW, time_scale=FAST)
     job = _submit(sim, deadline=300)
     # split into several batches, the deadline kept as an absolute time on the simulator's clock
     assert job.deadline is not None
@@ -107,11 +108,11 @@ def test_a_deadline_past_on_the_servers_clock_is_refused_before_any_call():
 
 
 def test_rows_answered_both_ways_are_counted_and_merged_once():
-    """The cancel settles late (the simulator takes 150 s over it): at the last moment to wait,
+    """The cancel settles late (the simulator takes 100 s over it): at the last moment to wait,
     the rows of the batches still canceling go through realtime, and the ones the batches had
     processed come back from both."""
-    slow_cancel = Processing(fixed_latency=1.0, per_request=40.0, concurrency=20, cancel_latency=150.0)
-    sim = make_sim(processing=slow_cancel, time_scale=30)
+    slow_cancel = Processing(fixed_latency=1.0, per_request=80.0, concurrency=20, cancel_latency=100.0)
+    sim = make_sim(processing=slow_cancel, time_scale=FAST)
     job = _submit(sim, deadline=300).wait(timeout=60)
     report = job.hedge
     assert report is not None and report.met, report
