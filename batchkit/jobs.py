@@ -7,9 +7,11 @@ key), and :meth:`Job.load` finds it by id.
 
 Each job has at most one worker thread per process. The worker creates the batches the store
 says are planned, polls them with backoff, streams each ended batch's results into the store
-in one transaction, and resubmits transient failures. The caller's thread only plans (pure
-work plus one store transaction) and waits, so a notebook cell stays interruptible and a
-KeyboardInterrupt detaches without canceling anything.
+in one transaction, and resubmits transient failures. A batch job with a ``deadline=`` is
+hedged by the same worker: near the deadline it cancels the job's batches still running and
+sends what they did not answer as a realtime unit (:mod:`batchkit.hedge` plans when).
+The caller's thread only plans (pure work plus one store transaction) and waits, so a
+notebook cell stays interruptible and a KeyboardInterrupt detaches without canceling anything.
 
 Workers are daemon threads, so a script that ends does not wait hours for its batches. But a
 script that ends right after ``submit()`` must not take the *creation* of its batches with it:
@@ -79,6 +81,9 @@ OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 _EXPIRED, _ERRORED, _INVALID = STATUS_CODE["expired"], STATUS_CODE["errored"], STATUS_CODE["invalid_output"]
 _SUCCEEDED, _CANCELED = STATUS_CODE["succeeded"], STATUS_CODE["canceled"]
+
+CANCEL_POLL = 10.0
+"""Seconds between looks at batches the deadline hedge canceled, at most (the API's batch backoff is minutes)."""
 
 HEDGE_REASON = "deadline hedge"
 """How the ``mode_reason`` of a job the deadline hedge moved to realtime begins."""
@@ -809,12 +814,14 @@ class Job(JobResults):
     def _hedge_wait(self, wait: float) -> float:
         """``wait`` shortened so the worker looks again by the time the hedge must fire."""
         plan = self._hedge_plan()
-        if plan is None or self.hedged:
+        if plan is None:
             return wait
         waiting = sum(int(b["n_requests"]) for b in self.store.batches(job_id=self.job_id, states=ACTIVE_STATES)
                       if b["mode"] == "batch")
         if not waiting:
             return wait
+        if self.hedged:  # a cancel is settling: look often, and by the last moment to wait for it
+            return min(wait, CANCEL_POLL, max(0.05, plan.stop_waiting_at(waiting) - self.clock()))
         return min(wait, max(0.05, plan.cancel_at(waiting) - self.clock()))
 
     def _relevant(self, batch: Mapping[str, Any], pending: _Pending) -> bool:
