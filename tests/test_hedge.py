@@ -127,6 +127,17 @@ def test_rows_answered_both_ways_are_counted_and_merged_once():
     assert "answered both ways" in str(report)
 
 
+def test_auto_with_a_deadline_goes_realtime_when_realtime_meets_it_and_hedges_its_batches_otherwise():
+    sim = make_sim(processing=Processing.instant(), time_scale=20)
+    soon = _submit(sim, deadline=300, mode="auto").wait(timeout=30)
+    assert soon.mode == "realtime" and "deadline" in soon.mode_reason and soon.hedge is None
+    assert sim.stats()["batches_created"] == 0
+    later = frame(ROWS).claude.submit("Tell {t}", output="a", client=sim.client(), deadline=dt.timedelta(hours=3),
+                                      mode="auto", poll_interval=0.02, progress=False).wait(timeout=30)
+    assert later.mode == "batch" and later.deadline is not None and later.hedge is not None
+    assert sim.stats()["batches_created"] == 4 and not later.hedge.hedged
+
+
 def test_a_job_sent_realtime_or_without_a_deadline_has_no_hedge():
     sim = make_sim(processing=Processing.instant(), time_scale=20)
     job = frame(5).claude.submit("Say {t}", output="a", client=sim.client(), progress=False).wait(timeout=30)
