@@ -312,7 +312,7 @@ def submit(call: Call) -> Job:
             "mode": mode, "low": figures.low, "typical": figures.typical, "high": figures.high,
             "upper_bound": figures.upper_bound, "token_source": guess.token_source,
         })
-    if run.deadline is not None and chosen == "batch" and resolved_client is not None:
+    if run.deadline is not None and chosen == "batch" and resolved_client is not None and to_send > 0:
         spec = _hedged(call, spec, resolved_client, requests=to_send, input_tokens=input_tokens,
                        output_tokens=output_tokens)
     return open_job(
