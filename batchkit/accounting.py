@@ -70,6 +70,9 @@ class JobCost:
     standard: float
     estimate: EstimateRange | None = None
     by_mode: Mapping[str, tuple[float, int]] = field(default_factory=dict)
+    answered_twice: int = 0
+    """Requests the deadline hedge had answered both ways (a batch finished them while it was being
+    canceled, and realtime answered them too): both were paid and are in the cost; each row is merged once."""
 
     @property
     def total(self) -> float:
@@ -97,6 +100,9 @@ class JobCost:
         if len(self.by_mode) > 1 or "realtime" in self.by_mode:
             lines.insert(2, "  by mode: " + ", ".join(
                 f"{mode} ${dollars:,.4f} ({count:,} requests)" for mode, (dollars, count) in self.by_mode.items()))
+        if self.answered_twice:
+            lines.insert(3, f"  hedge: {self.answered_twice:,} requests answered both by batch and realtime "
+                            "(both paid, each row merged once)")
         if self.estimate is not None:
             e = self.estimate
             slack = 1e-9 * max(1.0, e.high)  # sums in another order differ in the last digit

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -29,7 +30,7 @@ from urllib.parse import urlsplit
 import anthropic
 import httpx2
 
-from .backends.identity import PROBE_TIMEOUT, SIMULATOR_HEADER, ask, unreachable
+from .backends.identity import PROBE_TIMEOUT, SIMULATOR_HEADER, ask, read_clock, unreachable
 from .errors import NoCredentialsError, ServerUnreachableError
 
 __all__ = ["get_default_client", "is_simulator", "resolve_client", "set_default_client"]
@@ -204,3 +205,34 @@ def poll_schedule(client: anthropic.Anthropic, poll_interval: float | None) -> t
     except ServerUnreachableError:
         simulator = False
     return LOCAL_POLL_SCHEDULE if simulator else REAL_API_POLL_SCHEDULE
+
+
+def server_clock(client: anthropic.Anthropic) -> Callable[[], float]:
+    """The clock a deadline is kept on: seconds since the epoch as the server behind ``client`` counts them.
+
+    Anthropic's API runs on real time (``time.time``). The simulator may run a fast clock (its
+    ``time_scale``) or be advanced, so its own time is read: straight from the clock of a
+    simulator wired in process (``Simulator.client()``), else with its free ``GET /_sim/clock``
+    (a served simulator, in this process or another). A clock read that fails falls back to the
+    last reading plus the wall time since, scaled.
+    """
+    try:
+        simulator = is_simulator(client)
+    except ServerUnreachableError:
+        simulator = False
+    if not simulator:
+        return time.time
+    app = getattr(getattr(client._client, "_transport", None), "app", None)
+    sim = getattr(app, "sim", None)
+    if sim is not None:
+        return sim.clock.timestamp
+    last = [time.time(), time.monotonic(), 1.0]
+
+    def read() -> float:
+        reading = read_clock(client)
+        if reading is None:
+            return last[0] + (time.monotonic() - last[1]) * last[2]
+        last[:] = [reading[0], time.monotonic(), reading[1]]
+        return reading[0]
+
+    return read

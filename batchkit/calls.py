@@ -32,7 +32,7 @@ from typing import Any
 import anthropic
 import pandas as pd
 
-from . import _json, backend, modes
+from . import _json, backend, hedge, modes
 from .backends.realtime import learned_limits
 from .backends.tokens import count_tokens
 from .calibration import Calibration, measure
@@ -286,6 +286,7 @@ def submit(call: Call) -> Job:
     max_cost = run.max_cost
     spec = call.spec
     chosen, reason = run.mode, None
+    to_send, input_tokens, output_tokens = len(call.plan.lines), 0.0, 0.0
     try:
         guess = estimate(
             call, client=resolved_client if max_cost is not None else None, store=resolved_store,
@@ -299,6 +300,8 @@ def submit(call: Call) -> Job:
             chosen, reason = choose_mode(call, requests=len(call.plan.lines) - len(answered), input_tokens=0,
                                          output_tokens=0)
     else:
+        to_send, input_tokens = guess.requests, guess.input_tokens
+        output_tokens = guess.requests * guess.typical_output_tokens
         chosen, reason = choose_mode(call, requests=guess.requests, input_tokens=guess.input_tokens,
                                      output_tokens=guess.requests * guess.typical_output_tokens)
         mode = pricing_mode(call, chosen)
@@ -309,10 +312,40 @@ def submit(call: Call) -> Job:
             "mode": mode, "low": figures.low, "typical": figures.typical, "high": figures.high,
             "upper_bound": figures.upper_bound, "token_source": guess.token_source,
         })
+    if run.deadline is not None and chosen == "batch" and resolved_client is not None and to_send > 0:
+        spec = _hedged(call, spec, resolved_client, requests=to_send, input_tokens=input_tokens,
+                       output_tokens=output_tokens)
     return open_job(
         resolved_store, resolved_client, call.frame, call.plan, call.template,
         kind=call.kind, output=call.output, spec=spec.to_json(), mode=chosen, mode_reason=reason,
     )
+
+
+def _hedged(call: Call, spec: JobSpec, client: anthropic.Anthropic, *, requests: int, input_tokens: float,
+            output_tokens: float) -> JobSpec:
+    """The spec of a batch job with a ``deadline=``: split into several batches (:func:`~batchkit.hedge.plan_hedge`)
+    and its hedge written down with the deadline as an absolute time on the server's clock.
+
+    Raises:
+        InvalidOptionError: the deadline has passed on the server's clock (before any paid call).
+    """
+    deadline = call.options.run.deadline
+    now = backend.server_clock(client)()
+    if isinstance(deadline, dt.datetime):
+        ahead = deadline.timestamp() - now
+    elif isinstance(deadline, dt.timedelta):
+        ahead = deadline.total_seconds()
+    else:
+        ahead = float(deadline)  # type: ignore[arg-type]
+    seconds, _ = modes.realtime_seconds(max(requests, 1), input_tokens, output_tokens, realtime_limits(call))
+    plan = hedge.plan_hedge(requests, deadline=ahead, now=now, realtime_rate=max(requests, 1) / max(seconds, 1e-9),
+                            settle_seconds=hedge.settle_seconds(ahead))
+    run = dataclasses.replace(spec.run, chunk_size=min(spec.run.chunk_size, plan.chunk_size))
+    return dataclasses.replace(spec, run=run, hedge={
+        "deadline_at": plan.deadline,
+        "deadline": dt.datetime.fromtimestamp(plan.deadline, dt.timezone.utc).isoformat(),
+        "realtime_rate": plan.realtime_rate, "settle_seconds": plan.settle_seconds, "safety": plan.safety,
+    })
 
 
 def run_mode(call: Call) -> str:

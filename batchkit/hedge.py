@@ -1,65 +1,54 @@
-"""The deadline hedge: batch prices for what finishes in time, realtime for the rest.
+"""The deadline hedge: batch prices for what finishes in time, realtime for the rest. Pure planning.
 
 A batch is all-or-nothing — its results come only when it ends — and can only be canceled
-whole. So a job with a ``deadline=`` is split into several batches (:func:`plan_hedge`); while
-they run, :meth:`HedgePlan.should_cancel` says, from the clock and the rows still waiting, when
-the time left is only just enough to send those rows through realtime; then the batches still
-running are canceled (:func:`cancel_running`) — requests already processed are kept and paid at
-batch price, the rest come back ``canceled`` — and only the rows that came back canceled (or
-were never sent) go through realtime (:func:`send_unanswered`), each answer stored as it
-arrives. :func:`run_with_deadline` does all of it for a submitted job.
+whole. So a job sent as batches with a ``deadline=`` is split into several batches
+(:func:`plan_hedge`). The job's worker (:class:`batchkit.Job`) asks :meth:`HedgePlan.should_cancel`
+every round, from the clock and the rows still waiting, whether the time left is only just
+enough to send those rows through realtime; then it cancels the batches still running (not the
+job), waits for them to end — requests already processed are kept and paid at batch price, the
+rest come back ``canceled`` — and sends only the rows that came back canceled (or were never
+sent) as a realtime unit, each answer stored as it arrives and priced at the standard price.
+From then on the job's mode is ``realtime`` (its :attr:`~batchkit.Job.mode_reason` says why).
 
-A row can be answered twice: when the deadline comes while a cancel is still settling, its rows
-are sent realtime at once, and some of them may still finish in the batch. Both answers were
-paid for and both are counted (:attr:`HedgeReport.answered_twice`), but a row is merged once:
-the store keeps one answer per request key.
+A row can be answered twice: when the deadline comes while a cancel is still settling
+(:meth:`HedgePlan.stop_waiting_at`), its rows are sent realtime at once, and some of them may
+still finish in the batch. Both answers were paid for and both are counted
+(:attr:`HedgeReport.answered_twice`, ``job.hedge``), but a row is merged once.
 
-The clock is a function returning seconds since the epoch: ``time.time`` for the real API; for
-the simulator on a fast clock, its simulated time (``sim.clock.timestamp``), so a deadline of an
-hour is tested in seconds.
-
-Pure planning (:func:`plan_hedge`, :class:`HedgePlan`) is apart from the I/O (the rest, which
-drives a :class:`batchkit.Job`'s store and backend and a
-:class:`~batchkit.backends.realtime.RealtimeSender`).
+The clock is seconds since the epoch on the server's clock
+(:func:`batchkit.backend.server_clock`): ``time.time`` for the real API; for the simulator on a
+fast clock, its simulated time, so a deadline of an hour is tested in seconds.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Union
 
 import numpy as np
 
-from .backends import CallFailed
 from .backends.ratelimit import Limits
 from .errors import InvalidOptionError
 from .pricing import kind_costs
-from .requests import MAX_BATCH_REQUESTS, make_line
-from .results import ANSWERED, STATUS_CODE, parse_result_stream
+from .requests import MAX_BATCH_REQUESTS
+from .results import ANSWERED, STATUS_CODE
 
 if TYPE_CHECKING:
-    from .backends.realtime import RealtimeSender
     from .jobs import Job
 
 __all__ = [
-    "REALTIME_UNIT_PREFIX",
     "Clock",
     "Deadline",
     "HedgePlan",
     "HedgeReport",
-    "cancel_running",
     "deadline_at",
     "hedge_report",
     "plan_hedge",
     "realtime_rate",
-    "rows_waiting",
-    "run_with_deadline",
-    "send_unanswered",
+    "settle_seconds",
 ]
 
 Clock = Callable[[], float]
@@ -68,11 +57,8 @@ Clock = Callable[[], float]
 Deadline = Union[dt.datetime, dt.timedelta, float, int]  # noqa: UP007
 """A ``datetime`` (naive: local time), a ``timedelta`` from now, or seconds from now."""
 
-REALTIME_UNIT_PREFIX = "realtime_"
-"""The ``api_id`` prefix of the store's units that hold answers sent through realtime."""
-
-_WAITING = ("submitting", "in_progress", "canceling", "ended")
-"""Unit states whose rows have no final result yet (``ended``: not yet collected)."""
+MAX_SETTLE_SECONDS = 60.0
+"""Time a cancel is given to settle, at most (a cancel of the real API's batches takes seconds to minutes)."""
 
 
 # --------------------------------------------------------------------------- planning (pure)
@@ -156,6 +142,16 @@ class HedgePlan:
         return self.deadline - self.realtime_seconds(rows_waiting)
 
 
+def settle_seconds(ahead: float) -> float:
+    """Time a cancel is given to settle for a deadline ``ahead`` seconds away: a fifth of it, at
+    most :data:`MAX_SETTLE_SECONDS`.
+
+    >>> settle_seconds(3_600), settle_seconds(100)
+    (60.0, 20.0)
+    """
+    return min(MAX_SETTLE_SECONDS, max(0.0, 0.2 * float(ahead)))
+
+
 def plan_hedge(
     n_requests: int,
     *,
@@ -191,91 +187,16 @@ def plan_hedge(
                      settle_seconds=float(settle_seconds), safety=float(safety))
 
 
-# --------------------------------------------------------------------------- the job's side
-
-
-def rows_waiting(job: Job) -> int:
-    """Requests of ``job`` in units that have no final result yet (cheap: the store's counts)."""
-    return sum(int(b["n_requests"]) for b in job.store.batches(job_id=job.job_id, states=_WAITING))
-
-
-def cancel_running(job: Job) -> list[str]:
-    """Cancel every batch of ``job`` still running, without canceling the job.
-
-    Requests already processed are kept (and paid at batch price); the others come back
-    ``canceled`` when the batch ends, and the job's worker collects them as usual. Batches
-    planned but not yet created are left to the engine (call again next round: they are
-    canceled once created; wired into the engine, the hedge should drop them from the plan
-    instead). Returns the ids of the batches asked to cancel.
-    """
-    canceled = []
-    for unit in job.store.batches(job_id=job.job_id, states=("in_progress",)):
-        if not unit["api_id"] or unit["api_id"].startswith(REALTIME_UNIT_PREFIX):
-            continue
-        try:
-            tracked = job.backend.cancel(unit["api_id"])
-        except CallFailed:
-            continue  # a blip, or it ended meanwhile: the next round looks again
-        job.store.update_batch(unit["id"], state=tracked.state, **tracked.fields)
-        canceled.append(unit["api_id"])
-    return canceled
-
-
-def send_unanswered(job: Job, sender: RealtimeSender, *, include_waiting: bool = False) -> int:
-    """Send the rows of ``job`` that came back ``canceled`` (or were never sent) through realtime.
-
-    Each answer is stored as it arrives (a few at a time, in a unit of the store whose
-    ``api_id`` starts with :data:`REALTIME_UNIT_PREFIX`), so the job's results include it and a
-    crash loses only the requests in flight. ``include_waiting=True`` also sends the rows of
-    batches that have not ended yet (the deadline is too close to wait for a cancel to settle):
-    some of those may be answered twice, and :func:`hedge_report` counts them.
-
-    Returns:
-        The number of requests sent.
-    """
-    from .jobs import OWNER
-
-    keys = _unanswered_keys(job, include_waiting=include_waiting)
-    if not keys:
-        return 0
-    bodies = job.store.request_bodies(keys)
-    requests = [(k, bodies[k]) for k in keys if k in bodies]
-
-    def store(chunk: bytes) -> None:
-        columns = parse_result_stream([chunk])
-        lines = [make_line(k, bodies[k]) for k in columns.keys]
-        body = b'{"requests":[' + b",".join(lines) + b"]}"
-        with job.store.atomic() as conn:
-            unit = job.store.add_batch(conn, job_id=job.job_id, keys=columns.keys, body=body, attempt=1, owner=OWNER)
-            job.store.store_results(conn, unit, job.model, columns)
-            job.store.update_batch_in(conn, unit, api_id=REALTIME_UNIT_PREFIX + uuid.uuid4().hex, state="collected")
-
-    sender.send(requests, store)
-    return len(requests)
-
-
-def _unanswered_keys(job: Job, *, include_waiting: bool) -> list[str]:
-    outcomes = job.outcomes()
-    waiting: set[str] = set()
-    if not include_waiting:
-        for unit in job.store.batches(job_id=job.job_id, states=_WAITING):
-            waiting.update(job.store.batch_keys(unit["id"]))
-    mask = outcomes["status"].isin(("canceled", "pending")).to_numpy() & outcomes["request_key"].notna().to_numpy()
-    chosen = dict.fromkeys(outcomes["request_key"].to_numpy()[mask].tolist())
-    answered = job.store.answered(chosen)
-    return [k for k in chosen if k not in waiting and k not in answered]
-
-
 # --------------------------------------------------------------------------- the report
 
 
 @dataclass(frozen=True)
 class HedgeReport:
-    """How a job with a deadline went, and what each way of sending cost.
+    """How a job with a deadline went, and what each way of sending cost (``job.hedge``).
 
     Attributes:
-        deadline: the deadline (seconds since the epoch, on the hedge's clock).
-        finished_at: when the last row got its answer, on the same clock.
+        deadline: the deadline (seconds since the epoch, on the server's clock).
+        finished_at: when the job ended, on the same clock; None while rows still wait.
         batches_canceled: batches canceled when the deadline neared.
         rows_canceled: requests that came back ``canceled`` from them.
         answered_batch: requests answered by the job's batches (paid at batch price).
@@ -287,7 +208,7 @@ class HedgeReport:
     """
 
     deadline: float
-    finished_at: float
+    finished_at: float | None
     batches_canceled: int
     rows_canceled: int
     answered_batch: int
@@ -297,89 +218,62 @@ class HedgeReport:
     cost_realtime: float
 
     @property
+    def hedged(self) -> bool:
+        """The hedge fired: batches were canceled, or rows were sent through realtime."""
+        return self.batches_canceled > 0 or self.answered_realtime > 0
+
+    @property
     def met(self) -> bool:
         """Every row was answered by the deadline."""
-        return self.finished_at <= self.deadline
+        return self.finished_at is not None and self.finished_at <= self.deadline
 
     @property
     def cost(self) -> float:
         return self.cost_batch + self.cost_realtime
 
     def __str__(self) -> str:
-        late = self.finished_at - self.deadline
-        when = f"{-late:,.0f} s before the deadline" if late <= 0 else f"{late:,.0f} s AFTER the deadline"
+        if self.finished_at is None:
+            when = "running"
+        else:
+            late = self.finished_at - self.deadline
+            when = (f"finished {-late:,.0f} s before the deadline" if late <= 0
+                    else f"finished {late:,.0f} s AFTER the deadline")
+        if not self.hedged:
+            return (f"deadline hedge: {when}; not needed — {self.answered_batch:,} answered by batch "
+                    f"(${self.cost_batch:,.4f})")
         twice = f"; {self.answered_twice:,} answered both ways (both paid, merged once)" if self.answered_twice else ""
-        return (f"deadline hedge: finished {when}; {self.answered_batch:,} answered by batch "
+        return (f"deadline hedge: {when}; {self.answered_batch:,} answered by batch "
                 f"(${self.cost_batch:,.4f}), {self.answered_realtime:,} through realtime (${self.cost_realtime:,.4f}) "
                 f"after {self.batches_canceled} batch(es) were canceled with {self.rows_canceled:,} rows "
                 f"unprocessed{twice}; total ${self.cost:,.4f}")
 
 
-def hedge_report(job: Job, *, deadline: float, finished_at: float, batches_canceled: int) -> HedgeReport:
-    """Count and price what the job's batches and its realtime units answered."""
+def hedge_report(job: Job, *, deadline: float, finished_at: float | None) -> HedgeReport:
+    """Count and price what the job's batches and its realtime units answered (from the store)."""
     units = job.store.query(
-        "SELECT r.id, b.api_id FROM batch_results r JOIN batches b ON b.id = r.batch_id WHERE b.job_id = ?",
+        "SELECT r.id, b.mode FROM batch_results r JOIN batches b ON b.id = r.batch_id WHERE b.job_id = ?",
         (job.job_id,),
     )
     answered: dict[bool, set[str]] = {True: set(), False: set()}
     cost = {True: 0.0, False: 0.0}
     canceled = 0
+    batches_canceled = 0
     billed = (*ANSWERED, STATUS_CODE["invalid_output"])
-    for results_id, api_id in units:
-        realtime = bool(api_id) and str(api_id).startswith(REALTIME_UNIT_PREFIX)
+    for results_id, mode in units:
+        realtime = mode == "realtime"
         statuses, usage = job.store.result_usage(results_id)
         keys = job.store.result_keys(results_id)
         ok = np.isin(statuses, tuple(ANSWERED))
         answered[realtime].update(k for k, good in zip(keys, ok.tolist(), strict=True) if good)
-        canceled += int((statuses == STATUS_CODE["canceled"]).sum())
+        n_canceled = int((statuses == STATUS_CODE["canceled"]).sum())
+        canceled += n_canceled
+        batches_canceled += bool(n_canceled) and not realtime
         paid = usage[np.isin(statuses, billed)]
         if len(paid):
             cost[realtime] += float(kind_costs(paid, job.model, batch=not realtime).sum())
+    batches_canceled += len(job.store.batches(job_id=job.job_id, states=("canceling",)))
     return HedgeReport(
         deadline=deadline, finished_at=finished_at, batches_canceled=batches_canceled, rows_canceled=canceled,
         answered_batch=len(answered[False]), answered_realtime=len(answered[True]),
         answered_twice=len(answered[True] & answered[False]), cost_batch=cost[False], cost_realtime=cost[True],
     )
-
-
-# --------------------------------------------------------------------------- the whole hedge
-
-
-def run_with_deadline(
-    job: Job,
-    plan: HedgePlan,
-    sender: RealtimeSender,
-    *,
-    clock: Clock = time.time,
-    sleep: Callable[[float], None] = time.sleep,
-    poll: float = 1.0,
-) -> HedgeReport:
-    """Run a submitted ``job`` (its batches of ``plan.chunk_size``) against ``plan.deadline``.
-
-    Waits while the batches run; when :meth:`HedgePlan.should_cancel` says so, cancels those
-    still running and waits for them to end — but no longer than
-    :meth:`HedgePlan.stop_waiting_at` — then sends the rows with no answer through ``sender``.
-    ``poll`` is the wall seconds between looks (the job's own worker polls the API).
-
-    >>> job = df.claude.submit(prompt, chunk_size=plan.chunk_size)       # doctest: +SKIP
-    >>> print(run_with_deadline(job, plan, RealtimeSender(client)))     # doctest: +SKIP
-    deadline hedge: finished 1,412 s before the deadline; 8,000 answered by batch ...
-    """
-    canceled: list[str] = []
-    canceling = False
-    while True:
-        waiting = rows_waiting(job)
-        if waiting == 0:
-            break
-        now = clock()
-        if not canceling and plan.should_cancel(now, waiting):
-            canceling = True
-        if canceling:
-            canceled += cancel_running(job)  # again each round: a batch created late is canceled too
-            if now >= plan.stop_waiting_at(waiting):
-                break  # no time left to let the cancel settle
-        job.start()  # the worker collects what ends (it may have stopped between rounds)
-        sleep(poll)
-    send_unanswered(job, sender, include_waiting=rows_waiting(job) > 0)
-    finished_at = clock()
-    return hedge_report(job, deadline=plan.deadline, finished_at=finished_at, batches_canceled=len(set(canceled)))

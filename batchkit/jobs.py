@@ -7,9 +7,11 @@ key), and :meth:`Job.load` finds it by id.
 
 Each job has at most one worker thread per process. The worker creates the batches the store
 says are planned, polls them with backoff, streams each ended batch's results into the store
-in one transaction, and resubmits transient failures. The caller's thread only plans (pure
-work plus one store transaction) and waits, so a notebook cell stays interruptible and a
-KeyboardInterrupt detaches without canceling anything.
+in one transaction, and resubmits transient failures. A batch job with a ``deadline=`` is
+hedged by the same worker: near the deadline it cancels the job's batches still running and
+sends what they did not answer as a realtime unit (:mod:`batchkit.hedge` plans when).
+The caller's thread only plans (pure work plus one store transaction) and waits, so a
+notebook cell stays interruptible and a KeyboardInterrupt detaches without canceling anything.
 
 Workers are daemon threads, so a script that ends does not wait hours for its batches. But a
 script that ends right after ``submit()`` must not take the *creation* of its batches with it:
@@ -33,7 +35,7 @@ import time
 import uuid
 import weakref
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from typing import Any, ClassVar, NoReturn
 
 import anthropic
@@ -42,11 +44,12 @@ import pandas as pd
 
 from . import _json
 from ._crash import crashpoint
-from .backend import resolve_client
+from .backend import resolve_client, server_clock
 from .backends import Action, Backend, CallFailed, Decision, Tracked
 from .backends.choice import backend_for
 from .backends.errors import AUTO_RETRY_ERRORS
 from .errors import APIRefusedError, JobNotFoundError, SpendLimitError
+from .hedge import HedgePlan, HedgeReport, hedge_report
 from .options import JobSpec
 from .outcomes import JobResults, _View
 from .prices import output_betas
@@ -77,7 +80,13 @@ OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 """This process, as written on the batches it is about to create."""
 
 _EXPIRED, _ERRORED, _INVALID = STATUS_CODE["expired"], STATUS_CODE["errored"], STATUS_CODE["invalid_output"]
-_SUCCEEDED = STATUS_CODE["succeeded"]
+_SUCCEEDED, _CANCELED = STATUS_CODE["succeeded"], STATUS_CODE["canceled"]
+
+CANCEL_POLL = 10.0
+"""Seconds between looks at batches the deadline hedge canceled, at most (the API's batch backoff is minutes)."""
+
+HEDGE_REASON = "deadline hedge"
+"""How the ``mode_reason`` of a job the deadline hedge moved to realtime begins."""
 
 EXIT_GRACE = 120.0
 """Seconds a process that is exiting waits for its workers to finish creating planned batches."""
@@ -166,6 +175,100 @@ class Job(JobResults):
         self.max_retries: int = self.spec.run.max_retries
         self.max_invalid_retries: int = self.spec.run.max_invalid_retries
         self.output_spec = OutputSpec.from_json(self.spec.output_spec) if self.spec.output_spec else None
+        self._clock: Callable[[], float] | None = None
+        self._finished_at: float | None = None  # on the clock, when this process saw the job end
+        self._hedge_cache: tuple[tuple[Any, ...], HedgeReport] | None = None
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """Seconds since the epoch on the server's clock, which a ``deadline=`` is kept on: ``time.time``
+        for Anthropic's API, the simulated time for batchkit's simulator (see
+        :func:`batchkit.backend.server_clock`). Assign another callable to drive the hedge by it."""
+        if self._clock is None:
+            self._clock = server_clock(self.client)
+        return self._clock
+
+    @clock.setter
+    def clock(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+
+    @property
+    def deadline(self) -> dt.datetime | None:
+        """When every row must be answered (UTC, on the server's clock), for a batch job given a
+        ``deadline=``; None otherwise."""
+        plan = self._hedge_plan()
+        return None if plan is None else dt.datetime.fromtimestamp(plan.deadline, dt.timezone.utc)
+
+    @property
+    def hedged(self) -> bool:
+        """Whether the deadline hedge has fired: the job's batches were canceled and what they had
+        not answered goes through realtime."""
+        return str(self._record.get("mode_reason") or "").startswith(HEDGE_REASON)
+
+    @property
+    def hedge(self) -> HedgeReport | None:
+        """What the deadline hedge did — rows and dollars by batch and by realtime, batches canceled,
+        rows answered twice (paid both ways, merged once) — for a job with a ``deadline=``; else None.
+
+        >>> print(job.hedge)        # doctest: +SKIP
+        deadline hedge: finished 12 s before the deadline; 240 answered by batch ($0.0010), 160 through ...
+        """
+        plan = self._hedge_plan()
+        if plan is None:
+            return None
+        # Stored results never change: count and price them again only when new ones came in.
+        key = (tuple(self.store.results_of_job(self.job_id)), self._end_time(),
+               len(self.store.batches(job_id=self.job_id, states=("canceling",))))
+        cached = self._hedge_cache
+        if cached is None or cached[0] != key:
+            cached = self._hedge_cache = (key, hedge_report(self, deadline=plan.deadline, finished_at=key[1]))
+        return cached[1]
+
+    def deadline_text(self) -> str:
+        """The progress view's deadline line: when it is, when the hedge will fire, or what it did."""
+        plan = self._hedge_plan()
+        if plan is None:
+            return ""
+        at = dt.datetime.fromtimestamp(plan.deadline, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        if self.hedged or self.status != "running":
+            return f"{at} — {str(self.hedge).removeprefix('deadline hedge: ')}"
+        waiting = sum(int(b["n_requests"]) for b in self.store.batches(job_id=self.job_id, states=ACTIVE_STATES)
+                      if b["mode"] == "batch")
+        now = self.clock()
+        head = f"{at} (in {plan.deadline - now:,.0f} s)"
+        if not waiting:
+            return head
+        cancel_at = plan.cancel_at(waiting)
+        when = dt.datetime.fromtimestamp(cancel_at, dt.timezone.utc)
+        return (f"{head}; if the {waiting:,} rows still in batches wait until {when:%H:%M:%S} "
+                f"(in {max(0.0, cancel_at - now):,.0f} s), those batches are canceled and the rows they did not "
+                f"answer go through realtime")
+
+    def _answered_twice(self) -> int:
+        if not self.hedged:
+            return 0
+        report = self.hedge
+        return 0 if report is None else report.answered_twice
+
+    def _hedge_plan(self) -> HedgePlan | None:
+        hedge = self.spec.hedge
+        if not hedge:
+            return None
+        return HedgePlan(deadline=float(hedge["deadline_at"]), chunk_size=int(self.spec.run.chunk_size),
+                         realtime_rate=float(hedge["realtime_rate"]),
+                         settle_seconds=float(hedge.get("settle_seconds", 60.0)),
+                         safety=float(hedge.get("safety", 1.5)))
+
+    def _end_time(self) -> float | None:
+        """When the job ended, on the server's clock: as this process saw it, else its last unit's end."""
+        if self.status == "running":
+            return None
+        if self._finished_at is not None:
+            return self._finished_at
+        ended = [b["ended_at"] for b in self.store.batches(job_id=self.job_id) if b["ended_at"]]
+        if not ended:
+            return None
+        return max(dt.datetime.fromisoformat(str(e).replace("Z", "+00:00")).timestamp() for e in ended)
 
     @property
     def client(self) -> anthropic.Anthropic:
@@ -400,7 +503,7 @@ class Job(JobResults):
                 backend = self._backend_of(self._round_mode())
                 if backend.mode != schedule_mode:
                     schedule, tick, schedule_mode = backend.poll_schedule(self._poll_interval), 0, backend.mode
-                self._wake.wait(schedule[min(tick, len(schedule) - 1)])
+                self._wake.wait(self._hedge_wait(schedule[min(tick, len(schedule) - 1)]))
                 self._wake.clear()
                 tick += 1
         except BaseException as exc:  # surfaced to the waiting thread
@@ -658,8 +761,77 @@ class Job(JobResults):
             return False
         self._poll(pending)
         if self._record["status"] == "running":
+            self._hedge_round()
             self._plan_retries()
         return self._finish_if_done()
+
+    # ------------------------------------------------------------------ the deadline hedge
+
+    def _hedge_round(self) -> None:
+        """A job with a deadline: fire the hedge when :meth:`HedgePlan.should_cancel` says so, then
+        cancel its batches still running, and send what they did not answer as a realtime unit.
+
+        Before the cancel has settled only rows that came back ``canceled`` (or were never sent) go;
+        when the deadline is too close to wait longer (:meth:`HedgePlan.stop_waiting_at`), the rows
+        of batches still canceling go too (some may be answered twice: counted in :attr:`hedge`).
+        """
+        plan = self._hedge_plan()
+        if plan is None:
+            return
+        units = [b for b in self.store.batches(job_id=self.job_id, states=ACTIVE_STATES) if b["mode"] == "batch"]
+        waiting = sum(int(b["n_requests"]) for b in units)
+        if not self.hedged:
+            now = self.clock()
+            if not plan.should_cancel(now, waiting):
+                return
+            reason = (f"{HEDGE_REASON}: {waiting:,} rows still in batches "
+                      f"{plan.deadline - now:,.0f} s before the deadline; those batches were canceled and "
+                      f"what they did not answer goes through realtime (standard price)")
+            with self.store.atomic() as conn:
+                self.store.set_job_mode(conn, self.job_id, "realtime", reason)
+            self._record.update(mode="realtime", mode_reason=reason)
+        for unit in units:
+            if unit["state"] == "submitting" and unit["owner"] == OWNER:
+                self.store.update_batch(unit["id"], state="abandoned", error=f"not created: {HEDGE_REASON}")
+            elif unit["state"] == "in_progress" and unit["api_id"]:
+                try:
+                    self._record_unit(unit, self._backend_of("batch").cancel(unit["api_id"]))
+                except CallFailed:
+                    continue  # a blip, or it ended meanwhile: the next round looks again
+        still = [b for b in self.store.batches(job_id=self.job_id, states=ACTIVE_STATES) if b["mode"] == "batch"]
+        give_up = bool(still) and self.clock() >= plan.stop_waiting_at(sum(int(b["n_requests"]) for b in still))
+        keys, _ = self._layout()
+        view = self._view()
+        chosen = np.flatnonzero((view.codes == 0) | (view.codes == _CANCELED))
+        if not len(chosen):
+            return
+        with self.store.atomic() as conn:
+            in_flight = self.store.in_flight_keys(conn)
+            if give_up:  # only what realtime already carries: the canceling batches' rows go too
+                in_flight = set()
+                for b in self.store.batches(job_id=self.job_id, states=ACTIVE_STATES):
+                    if b["mode"] != "batch":
+                        in_flight.update(self.store.batch_keys(b["id"]))
+            by_attempt: dict[int, list[str]] = defaultdict(list)
+            for i in chosen:
+                if keys[i] not in in_flight:
+                    by_attempt[int(view.attempts[i]) + 1].append(keys[i])
+            for attempt, chosen_keys in by_attempt.items():
+                self._plan_batches(conn, chosen_keys, attempt, mode="realtime")
+        self._wake.set()  # create the realtime unit now, not after a batch poll interval
+
+    def _hedge_wait(self, wait: float) -> float:
+        """``wait`` shortened so the worker looks again by the time the hedge must fire."""
+        plan = self._hedge_plan()
+        if plan is None:
+            return wait
+        waiting = sum(int(b["n_requests"]) for b in self.store.batches(job_id=self.job_id, states=ACTIVE_STATES)
+                      if b["mode"] == "batch")
+        if not waiting:
+            return wait
+        if self.hedged:  # a cancel is settling: look often, and by the last moment to wait for it
+            return min(wait, CANCEL_POLL, max(0.05, plan.stop_waiting_at(waiting) - self.clock()))
+        return min(wait, max(0.05, plan.cancel_at(waiting) - self.clock()))
 
     def _relevant(self, batch: Mapping[str, Any], pending: _Pending) -> bool:
         """A batch of this job, or of another one that carries keys this job waits for."""
@@ -839,7 +1011,7 @@ class Job(JobResults):
         """Stream an ended batch's results into the store, all in one transaction."""
         api_id = batch["api_id"]
         try:
-            columns = self.backend.collect(api_id)
+            columns = self._backend_of(batch["mode"]).collect(api_id)
         except CallFailed as failure:
             decision = failure.decision
             if decision.action is Action.RETRY:
@@ -919,6 +1091,8 @@ class Job(JobResults):
         if self._record["status"] == "running":
             self.store.set_job_status(self.job_id, "ended")
             self._record["status"] = "ended"
+            if self._hedge_plan() is not None:
+                self._finished_at = self.clock()
         # Request bodies are only needed to create batches; a retry reads them back from the store.
         self._lines.clear()
         self._batch_bodies.clear()

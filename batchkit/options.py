@@ -8,7 +8,7 @@ Every ``df.claude`` / ``series.claude`` call turns its keyword arguments into on
     │                              other Messages API params (checked against the SDK's request types)
     ├── run       RunOptions       how to run: client, store, poll_interval, chunk_size, chunk_bytes,
     │                              max_retries, max_invalid_retries, cache, cache_ttl, max_cost,
-    │                              calibrate, prices, check_model, progress, mode
+    │                              calibrate, prices, check_model, progress, mode, deadline
     └── estimate  EstimateOptions  what only ``estimate`` takes: typical_output_tokens, hit_rate, sample
 
 Each option is declared once, as a dataclass field made by :func:`_option`: its default, its
@@ -29,6 +29,7 @@ needs it), plus a row in the README's options table.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import difflib
 import functools
 import math
@@ -142,6 +143,27 @@ def _dollars(name: str, value: Any) -> float:
             f"{name} must be a finite number of US dollars >= 0, not {value!r}. "
             f"Leave it out for no budget limit.", option=name)
     return float(value)
+
+
+def _deadline(name: str, value: Any) -> float | dt.timedelta | dt.datetime:
+    """Seconds from now (> 0), a ``timedelta`` (> 0) or a ``datetime`` in the future (naive: local
+    time, made aware). Where the clock is the simulator's, a datetime is checked again against it."""
+    if isinstance(value, dt.datetime):
+        value = value if value.tzinfo is not None else value.astimezone()
+        ahead = (value - dt.datetime.now(dt.timezone.utc)).total_seconds()
+    elif isinstance(value, dt.timedelta):
+        ahead = value.total_seconds()
+    elif _is_number(value) and math.isfinite(value):
+        value = ahead = float(value)
+    else:
+        raise OptionTypeError(
+            f"{name} must be seconds from now (e.g. 3600), a datetime.timedelta or a datetime, not "
+            f"{_describe(value)}. Leave it out to wait for the batches however long they take.", option=name)
+    if ahead <= 0:
+        raise InvalidOptionError(
+            f"{name} has passed ({ahead:,.0f} s from now); give a time in the future, or leave it out to wait "
+            f"for the batches however long they take.", option=name)
+    return value
 
 
 def _flag(name: str, value: Any) -> bool:
@@ -297,6 +319,10 @@ class RunOptions(_Checked):
     """How requests go: ``"batch"`` (Message Batches, half price), ``"realtime"`` (answers in seconds,
     standard price) or ``"auto"`` (the rule of thumb, see :mod:`batchkit.modes`); None: the default
     mode (:func:`batchkit.set_default_mode`, ``BATCHKIT_MODE``, else batch)."""
+    deadline: float | dt.timedelta | dt.datetime | None = _option(None, _optional(_deadline))  # noqa: RUF009
+    """When every row must be answered: seconds from now, a ``timedelta`` or a ``datetime`` (naive: local
+    time). ``auto`` weighs it; a batch job is split and hedged (see :mod:`batchkit.hedge`). The job
+    stores it as an absolute time (:attr:`JobSpec.hedge`)."""
 
     def to_spec(self) -> dict[str, Any]:
         """The options a job stores, under their JSON keys."""
@@ -703,6 +729,10 @@ class JobSpec:
     max_tokens: int = DEFAULT_MAX_TOKENS
     output_spec: Mapping[str, Any] | None = None
     estimate: Mapping[str, Any] | None = None
+    hedge: Mapping[str, Any] | None = None
+    """A job with a ``deadline=`` sent as batches: ``deadline_at`` (seconds since the epoch, UTC, on the
+    server's clock), ``deadline`` (the same as ISO-8601), ``realtime_rate`` (requests per second planned
+    for the rows sent realtime) and ``settle_seconds`` (see :class:`batchkit.hedge.HedgePlan`)."""
 
     def to_json(self) -> dict[str, Any]:
         spec: dict[str, Any] = {"prompt": self.prompt, "max_tokens": self.max_tokens, **self.run.to_spec()}
@@ -710,6 +740,8 @@ class JobSpec:
             spec["output_spec"] = dict(self.output_spec)
         if self.estimate is not None:
             spec["estimate"] = dict(self.estimate)
+        if self.hedge is not None:
+            spec["hedge"] = dict(self.hedge)
         return spec
 
     @classmethod
@@ -721,4 +753,5 @@ class JobSpec:
             max_tokens=int(max_tokens) if max_tokens is not None else DEFAULT_MAX_TOKENS,
             output_spec=spec.get("output_spec") or None,
             estimate=spec.get("estimate") or None,
+            hedge=spec.get("hedge") or None,
         )

@@ -262,8 +262,12 @@ class JobResults:
         return JobCost(
             self.model, breakdown, paid, reused, standard,
             EstimateRange.from_json(self._record["spec"].get("estimate")),
-            by_mode={m: by_mode[m] for m in sorted(by_mode)},
+            by_mode={m: by_mode[m] for m in sorted(by_mode)}, answered_twice=self._answered_twice(),
         )
+
+    def _answered_twice(self) -> int:
+        """Requests answered both by batch and by realtime (the deadline hedge's; 0 here)."""
+        return 0
 
     def _price_results(self, results_id: int, mode: str = "batch") -> tuple[CostBreakdown, float, int, str]:
         """(price by kind at the mode it was paid at, standard-API price, billed requests, mode) of one

@@ -168,6 +168,8 @@ class Snapshot:
     """Requests answered one by one (realtime) so far."""
     realtime_seconds: float | None = None
     """Seconds since the first realtime request of the job was sent."""
+    deadline: str = ""
+    """A job with a ``deadline=``: when it is, when the hedge fires (or what it did); else empty."""
 
     # -- derived figures
 
@@ -338,6 +340,7 @@ def snapshot(job: Job, *, now: dt.datetime | None = None) -> Snapshot:
         mode_reason=str(getattr(job, "mode_reason", "")),
         realtime_answers=realtime_answers,
         realtime_seconds=realtime_seconds,
+        deadline=str(getattr(job, "deadline_text", lambda: "")()),
     )
 
 
@@ -559,6 +562,8 @@ def render_text(snap: Snapshot, *, max_batches: int = _MAX_LISTED_BATCHES) -> st
         f"  mode     {snap.mode} — {snap.mode_reason}" if snap.mode_reason else f"  mode     {snap.mode}",
         f"  batches  {_batch_summary(snap)}",
     ]
+    if snap.deadline:
+        lines.insert(3, f"  deadline {snap.deadline}")
     if snap.mode != "batch" or snap.realtime_answers:
         lines.insert(2, f"  speed    {_realtime_text(snap)}")
     for b in snap.batches[:max_batches]:
@@ -636,6 +641,8 @@ def render_html(snap: Snapshot, *, max_batches: int = _MAX_LISTED_BATCHES, bar: 
              + (f" — {esc(snap.mode_reason)}" if snap.mode_reason else "") + "</div>")
     if snap.mode != "batch" or snap.realtime_answers:
         rows += f'<div class="batchkit-speed">{esc(_realtime_text(snap))}</div>'
+    if snap.deadline:
+        rows += f'<div class="batchkit-deadline">deadline: {esc(snap.deadline)}</div>'
 
     cell = 'style="padding:1px 8px 1px 0;text-align:{}"'
     body = []

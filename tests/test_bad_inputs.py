@@ -10,6 +10,7 @@ get wrong, each asserting the behaviour the README documents.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -367,6 +368,18 @@ BAD = [
     Case("series-chunk_size-0", series("submit", chunk_size=0), InvalidOptionError, ("chunk_size",)),
     Case("series-system-int", series("batch", system=123), OptionTypeError, ("system",)),
     Case("series-model-unknown", series("estimate", model="claude-nope"), UnknownModelError, ("prices=",)),
+    # ---- deadline=: a time ahead, checked before anything is sent
+    Case("deadline-past-seconds", batch(deadline=-60), InvalidOptionError, ("deadline has passed", "leave it out")),
+    Case("deadline-zero-timedelta", submit(deadline=dt.timedelta(0)), InvalidOptionError,
+         ("deadline has passed", "in the future")),
+    Case("deadline-past-datetime", classify(deadline=dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)),
+         InvalidOptionError, ("deadline has passed", "in the future")),
+    Case("deadline-past-auto", extract(deadline=-1.5, mode="auto"), InvalidOptionError, ("deadline has passed",)),
+    Case("deadline-past-estimate", estimate(deadline=dt.timedelta(minutes=-5)), InvalidOptionError,
+         ("deadline has passed",)),
+    Case("deadline-string", batch(deadline="tomorrow"), OptionTypeError,
+         ("seconds from now", "timedelta", "the string 'tomorrow'")),
+    Case("deadline-nan", submit(deadline=float("nan")), OptionTypeError, ("seconds from now",)),
     # ---- the core takes a DataFrame
     Case("core-not-a-frame", lambda df, tmp: calls.prepare(["a"], "{t}", output="o"), NotAFrameError,
          ("pandas DataFrame", "df.claude")),

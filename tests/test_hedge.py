@@ -1,101 +1,147 @@
-"""The deadline hedge on the simulator's fast clock: batches the simulator holds past the deadline
-are canceled in time, the rows they had not processed are answered through realtime, the cost
-shows the split, and no row is merged twice."""
+"""The deadline hedge on the simulator's fast clock: a batch job with ``deadline=`` is split into
+several batches; batches the simulator holds past the deadline are canceled in time by the job's
+own worker, the rows they had not processed are answered through realtime (the simulator counts
+messages apart from batch requests), the cost shows the split, and no row is merged twice."""
 
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 import pytest
 
 import batchkit  # noqa: F401  (registers df.claude)
 from batchkit.backends.ratelimit import Limits
-from batchkit.backends.realtime import RealtimeSender
+from batchkit.backends.realtime import forget_learned_limits
 from batchkit.errors import InvalidOptionError
-from batchkit.hedge import (
-    HedgePlan,
-    cancel_running,
-    deadline_at,
-    hedge_report,
-    plan_hedge,
-    realtime_rate,
-    rows_waiting,
-    run_with_deadline,
-    send_unanswered,
-)
+from batchkit.hedge import deadline_at, plan_hedge, realtime_rate, settle_seconds
+from batchkit.jobs import Job
+from batchkit.progress import render_text, snapshot
 from batchkit.simulator import Processing
 from tests.conftest import frame, make_sim
 
-# 20 requests of a batch at a time, 20 simulated seconds each: a batch of 100 needs 101 s;
-# the clock runs 10× faster than the wall clock
-SLOW = Processing(fixed_latency=1.0, per_request=20.0, concurrency=20, cancel_latency=0.5)
+# 20 requests of a batch at a time, 80 simulated seconds each: a batch of 100 needs 401 s, well past
+# the deadline of 300 s; the clock runs 20× faster than the wall clock (a hedge test takes ~10 s)
+SLOW = Processing(fixed_latency=1.0, per_request=80.0, concurrency=20, cancel_latency=0.5)
+FAST = 20
 ROWS = 400
 
 
-def _submit(sim, plan: HedgePlan):
-    return frame(ROWS).claude.submit("Say {t}", output="a", client=sim.client(), chunk_size=plan.chunk_size,
-                                     poll_interval=0.05, progress=False)
+@pytest.fixture(autouse=True)
+def _default_limits():
+    """Every in-process simulator has the same base URL: the hedge plans realtime by the default
+    limits, not by what an earlier test's realtime answers taught this process."""
+    forget_learned_limits()
+    yield
+    forget_learned_limits()
+
+
+def _submit(sim, deadline, **options):
+    return frame(ROWS).claude.submit("Say {t}", output="a", client=sim.client(), deadline=deadline,
+                                     poll_interval=0.02, progress=False, **options)
+
+
+def _answers_once(job) -> None:
+    out = job.result()
+    assert out["a"].tolist() == [f"re:Say row {i}" for i in range(ROWS)]
+    outcomes = job.outcomes()
+    assert len(outcomes) == ROWS and set(outcomes["status"]) == {"succeeded"}
 
 
 def test_a_job_whose_batches_run_past_the_deadline_ends_in_time_with_every_row_answered():
-    sim = make_sim(processing=SLOW, time_scale=10)
-    clock = sim.clock.timestamp
-    plan = plan_hedge(ROWS, deadline=100, now=clock(), realtime_rate=20.0, settle_seconds=30.0)
-    assert plan.chunk_size == 100
-    job = _submit(sim, plan)
-    report = run_with_deadline(job, plan, RealtimeSender(sim.client()), clock=clock, poll=0.02)
-    # every row answered, by the deadline, each once
-    assert report.met, report
-    out = job.result()
-    assert out["a"].tolist() == [f"re:Say row {i}" for i in range(ROWS)]
-    assert set(job.outcomes()["status"]) == {"succeeded"}
+    sim = make_sim(processing=SLOW, time_scale=FAST)
+    job = _submit(sim, deadline=300)
+    # split into several batches, the deadline kept as an absolute time on the simulator's clock
+    assert job.deadline is not None
+    assert job.deadline.timestamp() == pytest.approx(sim.clock.timestamp() + 300, abs=5)
+    assert "deadline" in render_text(snapshot(job)) and "go through realtime" in render_text(snapshot(job))
+    job.wait(timeout=60)
+    report = job.hedge
+    assert report is not None and report.hedged and report.met, report
+    _answers_once(job)
     # the batches were canceled part way: what they had processed is kept at batch price,
     # and only the rows that came back canceled went through realtime
     stats = sim.stats()
+    assert stats["batches_created"] == 4 and stats["batch_requests_received"] == ROWS
     assert report.batches_canceled == 4 and stats["requests_canceled"] == report.rows_canceled > 0
-    assert report.answered_realtime == report.rows_canceled == stats["messages_answered"]
-    assert report.answered_batch + report.answered_realtime == ROWS and report.answered_twice == 0
+    assert stats["messages_answered"] == report.answered_realtime == report.rows_canceled
+    assert stats["requests_processed"] == report.answered_batch == ROWS - report.rows_canceled
+    assert report.answered_twice == 0
+    assert job.outcomes()["mode"].value_counts().to_dict() == {
+        "batch": report.answered_batch, "realtime": report.answered_realtime}
+    assert job.mode == "realtime" and job.mode_reason.startswith("deadline hedge")
     # the cost shows the split: a realtime answer costs about twice a batch one
-    assert report.cost_batch > 0 and report.cost_realtime > 0
-    per_batch_row = report.cost_batch / report.answered_batch
-    per_realtime_row = report.cost_realtime / report.answered_realtime
-    assert per_realtime_row == pytest.approx(2 * per_batch_row, rel=0.1)
-    assert "through realtime" in str(report) and "before the deadline" in str(report)
+    cost = job.cost
+    (batch_dollars, batch_n), (rt_dollars, rt_n) = cost.by_mode["batch"], cost.by_mode["realtime"]
+    assert (batch_n, rt_n) == (report.answered_batch, report.answered_realtime)
+    assert rt_dollars / rt_n == pytest.approx(2 * batch_dollars / batch_n, rel=0.1)
+    assert report.cost == pytest.approx(cost.total)
+    assert "by mode: batch" in str(cost) and "answered both" not in str(cost)
+    # the progress view says what the hedge did
+    text = render_text(snapshot(job))
+    assert "through realtime" in text and "before the deadline" in text
 
 
-def test_a_job_that_finishes_early_sends_nothing_through_realtime():
+def test_a_job_that_finishes_before_the_deadline_never_hedges():
     sim = make_sim(processing=Processing.instant(), time_scale=20)
-    clock = sim.clock.timestamp
-    plan = plan_hedge(ROWS, deadline=3_600, now=clock(), realtime_rate=20.0)
-    job = _submit(sim, plan)
-    report = run_with_deadline(job, plan, RealtimeSender(sim.client()), clock=clock, poll=0.02)
-    assert report.met and report.batches_canceled == 0 and report.answered_realtime == 0
-    assert report.answered_batch == ROWS and sim.stats()["messages_answered"] == 0
+    job = _submit(sim, deadline=dt.timedelta(hours=1)).wait(timeout=30)
+    report = job.hedge
+    assert report is not None and report.met and not report.hedged
+    assert report.batches_canceled == 0 and report.answered_realtime == 0 and report.answered_batch == ROWS
+    stats = sim.stats()
+    assert stats["batches_created"] == 4 and stats["messages_answered"] == 0
+    assert job.mode == "batch" and set(job.outcomes()["mode"]) == {"batch"}
+    _answers_once(job)
+    assert "not needed" in render_text(snapshot(job))
+    # the deadline is the job's: read back from the store, as a re-attached job sees it
+    assert Job(job.job_id, store=job.store, client=None).deadline == job.deadline
+
+
+def test_a_deadline_past_on_the_servers_clock_is_refused_before_any_call():
+    """The simulator's clock is two hours ahead of the wall clock: a deadline an hour from now
+    (wall) has passed there."""
+    sim = make_sim(processing=Processing.instant(), start_time=dt.datetime.now(dt.timezone.utc).timestamp() + 7200)
+    in_an_hour = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    with pytest.raises(InvalidOptionError, match="has passed"):
+        _submit(sim, deadline=in_an_hour)
+    stats = sim.stats()
+    assert (stats["batches.create"], stats["messages.create"]) == (0, 0)
 
 
 def test_rows_answered_both_ways_are_counted_and_merged_once():
-    """The deadline came while the cancel was settling: every row went realtime at once, and
-    the rows the batches had processed are answered twice."""
-    sim = make_sim(processing=SLOW, time_scale=10)
-    clock = sim.clock.timestamp
-    plan = plan_hedge(ROWS, deadline=600, now=clock(), realtime_rate=20.0)
-    job = _submit(sim, plan)
-    give_up = time.monotonic() + 10
-    while job.store.batches(job_id=job.job_id, states=("submitting",)) and time.monotonic() < give_up:
-        time.sleep(0.01)  # until the worker has created the batches
-    assert rows_waiting(job) == ROWS
-    sim.advance(30)  # one wave of 20 done per batch, the next in flight
-    assert len(cancel_running(job)) == 4
-    sent = send_unanswered(job, RealtimeSender(sim.client()), include_waiting=True)
-    assert sent == ROWS  # nothing had come back yet
-    job.wait(timeout=30)
-    report = hedge_report(job, deadline=plan.deadline, finished_at=clock(), batches_canceled=4)
-    assert report.answered_realtime == ROWS
-    assert report.answered_twice == report.answered_batch == 4 * 40  # processed, and in flight at the cancel
+    """The cancel settles late (the simulator takes 100 s over it): at the last moment to wait,
+    the rows of the batches still canceling go through realtime, and the ones the batches had
+    processed come back from both."""
+    slow_cancel = Processing(fixed_latency=1.0, per_request=80.0, concurrency=20, cancel_latency=100.0)
+    sim = make_sim(processing=slow_cancel, time_scale=FAST)
+    job = _submit(sim, deadline=300).wait(timeout=60)
+    report = job.hedge
+    assert report is not None and report.met, report
+    _answers_once(job)
+    stats = sim.stats()
+    assert report.answered_realtime == stats["messages_answered"] == ROWS - stats["requests_processed"] + \
+        report.answered_twice
+    assert report.answered_twice > 0 and report.answered_twice == report.answered_batch
+    # both were paid and both are in the cost, which says so; each row is merged once
+    assert job.cost.by_mode["realtime"][1] + job.cost.by_mode["batch"][1] == ROWS + report.answered_twice
+    assert f"{report.answered_twice:,} requests answered both" in str(job.cost)
     assert "answered both ways" in str(report)
-    out = job.result()
-    assert len(out) == ROWS and out["a"].tolist() == [f"re:Say row {i}" for i in range(ROWS)]
+
+
+def test_auto_with_a_deadline_goes_realtime_when_realtime_meets_it_and_hedges_its_batches_otherwise():
+    sim = make_sim(processing=Processing.instant(), time_scale=20)
+    soon = _submit(sim, deadline=300, mode="auto").wait(timeout=30)
+    assert soon.mode == "realtime" and "deadline" in soon.mode_reason and soon.hedge is None
+    assert sim.stats()["batches_created"] == 0
+    later = frame(ROWS).claude.submit("Tell {t}", output="a", client=sim.client(), deadline=dt.timedelta(hours=3),
+                                      mode="auto", poll_interval=0.02, progress=False).wait(timeout=30)
+    assert later.mode == "batch" and later.deadline is not None and later.hedge is not None
+    assert sim.stats()["batches_created"] == 4 and not later.hedge.hedged
+
+
+def test_a_job_sent_realtime_or_without_a_deadline_has_no_hedge():
+    sim = make_sim(processing=Processing.instant(), time_scale=20)
+    job = frame(5).claude.submit("Say {t}", output="a", client=sim.client(), progress=False).wait(timeout=30)
+    assert job.deadline is None and job.hedge is None and "deadline" not in render_text(snapshot(job))
 
 
 def test_the_plan_splits_the_job_and_cancels_when_realtime_just_has_time():
@@ -108,6 +154,7 @@ def test_the_plan_splits_the_job_and_cancels_when_realtime_just_has_time():
     # big jobs: as many batches as the 100,000-request limit needs
     assert plan_hedge(1_000_000, deadline=3_600, now=0.0, realtime_rate=100.0).chunk_size == 100_000
     assert plan_hedge(3, deadline=60, now=0.0, realtime_rate=1.0).chunk_size == 1
+    assert settle_seconds(3_600) == 60.0 and settle_seconds(100) == 20.0
 
 
 def test_the_realtime_rate_is_the_slowest_of_the_three_limits():

@@ -6,11 +6,14 @@ API never sends it. :mod:`batchkit.backend` asks once per client and remembers t
 
 from __future__ import annotations
 
+import datetime as dt
+
 import anthropic
+import httpx2
 
 from ..errors import ServerUnreachableError
 
-__all__ = ["PROBE_TIMEOUT", "SIMULATOR_HEADER", "ask", "unreachable"]
+__all__ = ["PROBE_TIMEOUT", "SIMULATOR_HEADER", "ask", "read_clock", "unreachable"]
 
 SIMULATOR_HEADER = "x-batchkit-simulator"
 """The response header by which batchkit's simulator says what it is (the real API never sends it)."""
@@ -29,6 +32,18 @@ def ask(client: anthropic.Anthropic, url: str) -> bool:
     except anthropic.APIConnectionError as exc:
         raise unreachable(url, exc) from exc
     return SIMULATOR_HEADER in headers
+
+
+def read_clock(client: anthropic.Anthropic) -> tuple[float, float] | None:
+    """The simulator's clock (``GET /_sim/clock``): its now, as seconds since the epoch, and its
+    ``time_scale``; None when it cannot be read (the caller keeps counting from its last reading)."""
+    try:
+        answer = client.with_options(max_retries=0, timeout=PROBE_TIMEOUT).get(
+            "/_sim/clock", cast_to=httpx2.Response).json()
+        now = dt.datetime.fromisoformat(str(answer["now"]).replace("Z", "+00:00")).timestamp()
+        return now, float(answer.get("time_scale") or 1.0)
+    except (anthropic.APIError, ValueError, KeyError, TypeError):
+        return None
 
 
 def unreachable(url: str, exc: Exception) -> ServerUnreachableError:
