@@ -168,10 +168,10 @@ def _unmarked_keys(conn: sqlite3.Connection) -> None:
         if batch_id in active:  # sent (or maybe sent) under the old custom_ids
             conn.executemany("INSERT OR REPLACE INTO key_aliases VALUES (?, ?)", moved)
     for results_id, blob in conn.execute("SELECT id, keys FROM batch_results").fetchall():
-        keys = bytes(blob).decode().split("\n")
-        if not new_of.keys().isdisjoint(keys):
+        answered = bytes(blob).decode().split("\n")
+        if not new_of.keys().isdisjoint(answered):
             conn.execute("UPDATE batch_results SET keys = ? WHERE id = ?",
-                         ("\n".join(new_of.get(k, k) for k in keys).encode(), results_id))
+                         ("\n".join(new_of.get(k, k) for k in answered).encode(), results_id))
     taken = {r[0] for r in conn.execute("SELECT fingerprint FROM jobs")}
     for job_id, kind, output, n_rows, blob in conn.execute(
         "SELECT job_id, kind, output, n_rows, row_keys FROM jobs ORDER BY created_at"
