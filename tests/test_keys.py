@@ -215,3 +215,24 @@ def test_a_batch_sent_under_old_keys_is_collected_after_the_migration(tmp_path, 
     outcomes = batchkit.Job.load(batchkit.jobs(s)["job_id"].iloc[0], store=s).outcomes()
     assert (outcomes["status"] == "succeeded").all() and (outcomes["attempts"] == 1).all()
     s.close()
+
+
+def test_images_under_a_marked_system_key_like_uncached_and_the_migration_finds_that_key(tmp_path):
+    from batchkit import _json
+    from batchkit.requests import line_body
+    from batchkit.store import _new_keys
+    from tests.test_media import make_images
+
+    df = make_images(tmp_path, 3)
+    kwargs = dict(output="o", model=MODEL, max_tokens=5, system=INSTRUCTIONS)
+    cached = calls.prepare(df, "Colour? {photo:image}", **kwargs)
+    plain = calls.prepare(df, "Colour? {photo:image}", cache=False, **kwargs)
+    assert cached.cached and cached.plan.row_keys == plain.plan.row_keys
+    # The previous release keyed these by the marked params; migration 4 reads the sent body
+    # (base64 data and all) and finds the key this release renders.
+    key = cached.plan.row_keys[0]
+    sent = _json.loads(line_body(cached.plan.lines[key]))
+    assert sent["system"][0]["cache_control"] == {"type": "ephemeral", "ttl": "1h"}
+    assert sent["messages"][0]["content"][1]["source"]["type"] == "base64"
+    body = b'{"requests":[' + cached.plan.lines[key].replace(key.encode(), b"0" * 32) + b"]}"
+    assert _new_keys(body) == {"0" * 32: key}
