@@ -236,3 +236,29 @@ def test_images_under_a_marked_system_key_like_uncached_and_the_migration_finds_
     assert sent["messages"][0]["content"][1]["source"]["type"] == "base64"
     body = b'{"requests":[' + cached.plan.lines[key].replace(key.encode(), b"0" * 32) + b"]}"
     assert _new_keys(body) == {"0" * 32: key}
+
+
+def test_two_jobs_of_the_previous_release_that_now_share_keys_both_survive_the_migration(tmp_path, monkeypatch):
+    sim = make_sim()
+    df = frame(4)
+    path = tmp_path / "jobs.sqlite3"
+    kwargs = dict(model=MODEL, max_tokens=20, client=sim.client(), poll_interval=0.01)
+    with monkeypatch.context() as patch:
+        _old_keys(patch)
+        store = Store(path)
+        cached = df.claude.submit(PROMPT, store=store, **kwargs).wait()
+        plain = df.claude.submit(PROMPT, store=store, cache=False, **kwargs).wait()
+        assert cached.job_id != plain.job_id  # two jobs, each paid, before
+        answers = plain.to_frame()["response"]
+        store.close()
+    _as_schema_3(path)
+    shutil.copy(path, tmp_path / "copy.sqlite3")
+    store = Store(tmp_path / "copy.sqlite3")
+    jobs = dict(store.query("SELECT job_id, row_keys FROM jobs"))
+    assert jobs[cached.job_id] == jobs[plain.job_id]  # one key per row now, fingerprints still distinct
+    sent = sim.stats()["batch_requests_received"]
+    for cache in ("auto", False):
+        again = df.claude.submit(PROMPT, store=store, cache=cache, **kwargs).wait()
+        assert again.job_id in (cached.job_id, plain.job_id) and again.to_frame()["response"].equals(answers)
+    assert sim.stats()["batch_requests_received"] == sent
+    store.close()
