@@ -262,3 +262,13 @@ def test_two_jobs_of_the_previous_release_that_now_share_keys_both_survive_the_m
         assert again.job_id in (cached.job_id, plain.job_id) and again.to_frame()["response"].equals(answers)
     assert sim.stats()["batch_requests_received"] == sent
     store.close()
+
+
+def test_a_breakpoint_of_your_own_on_tools_is_left_out_of_the_key_too():
+    df = pd.DataFrame({"t": ["a", "b"]})
+    tool = {"name": "label", "description": "Label the text.", "input_schema": {"type": "object"}}
+    plain = _keys(df, "Label {t}", cache=False, tools=[tool])
+    marked = calls.prepare(df, "Label {t}", output="o", model=MODEL, max_tokens=5, cache=False,
+                           tools=[{**tool, "cache_control": {"type": "ephemeral", "ttl": "5m"}}])
+    assert b"cache_control" in marked.template.suffix and marked.plan.row_keys == plain
+    assert plain != _keys(df, "Label {t}", cache=False)  # the tools themselves are in the key
