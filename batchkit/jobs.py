@@ -62,7 +62,7 @@ from .requests import (
     RequestTemplate,
     chunk_requests,
     make_line,
-    request_key,
+    params_key,
     select_lines,
 )
 from .results import (
@@ -732,7 +732,7 @@ class Job(JobResults):
             params = _json.loads(body)
             params["max_tokens"] = max_tokens
             new_body = _json.dumps_sorted(params)
-            new_key_of[key] = request_key(new_body)
+            new_key_of[key] = params_key(params)
             new_lines[new_key_of[key]] = make_line(new_key_of[key], new_body)
         row_keys = [new_key_of.get(k, k) if k else k for k in self.row_keys]
         with self.store.atomic() as conn:

@@ -11,6 +11,15 @@ key in any process, on any day. It is the batch ``custom_id`` (32 hex digits, we
 API's 64 characters of ``[A-Za-z0-9_-]``), it deduplicates identical rows, and it is how the
 job store knows a request is already paid for.
 
+The key leaves out what cannot change an answer: **cache breakpoints and their TTL**. A request
+carrying ``cache_control`` markers is keyed by its params without them (:func:`unmarked_params`:
+markers dropped, batchkit's own layout undone — the marked lead block merged back into the row's
+text, a marked lone system block back to a string), so the same question asked with
+``cache=False``, ``cache_ttl="5m"`` or ``"1h"`` is one key and is paid once. A template with
+markers carries a second prefix/suffix pair serialized that way (:attr:`RequestTemplate.key_prefix`);
+a template without keeps today's key, byte for byte, at today's cost. The store's migration 4
+moved the keys of stores written before this (:mod:`batchkit.store`).
+
 **Images and PDFs.** ``{col:image}``, ``{col:pdf}`` and ``{col:media}`` placeholders (or a prompt
 function returning a list of blocks) make a row's user content a list of content blocks. Such a
 row keeps a recipe — its text parts and a :class:`~batchkit.media.MediaRef` per file — and is
@@ -65,6 +74,9 @@ MAX_BATCH_BYTES = 256_000_000
 _ENVELOPE_BYTES = len(b'{"requests":[]}')
 _SENTINEL = "\x00batchkit-text\x00"
 _SENTINEL_JSON = _json.dumps(_SENTINEL)
+_SENTINEL_OPEN = _SENTINEL_JSON[1:]
+"""The sentinel's JSON without its opening quote: where the row text goes in a key template,
+whose string may open earlier (the lead text merged back in front of it)."""
 _SAMPLING_PARAMS = ("temperature", "top_p", "top_k")
 MEDIA_SPECS = ("image", "pdf", "media")
 """Placeholder specs that make a column's cells content blocks: ``{photo:image}``,
@@ -534,10 +546,21 @@ class RequestTemplate:
     content_at_top: bool = True
     """Whether the row's part is the user message's whole content (no ``content`` builder), so
     a row may put a list of content blocks there (images, PDFs)."""
+    key_prefix: bytes | None = None
+    """With cache markers: the params serialized without them (:func:`unmarked_params`), up to
+    the row's JSON *without its opening quote* — a row is keyed by
+    ``key_prefix + json(text)[1:] + key_suffix``. None without markers: the key is the body's."""
+    key_suffix: bytes = b""
 
     def body(self, text: str) -> bytes:
         """The canonical params JSON of one request."""
         return self.prefix + _json.dumps(text) + self.suffix
+
+    def key(self, text: str) -> str:
+        """The request key of one row (not the hot path: :func:`plan_requests` inlines it)."""
+        if self.key_prefix is None:
+            return request_key(self.body(text))
+        return request_key(self.key_prefix + _json.dumps(text)[1:] + self.key_suffix)
 
     def params(self, text: str) -> dict[str, Any]:
         """The params of one request as a dict (for display and tests; not the hot path)."""
@@ -606,12 +629,89 @@ def build_template(
     if blob.count(_SENTINEL_JSON) != 1:
         raise ConfigurationError("the row text must appear exactly once in the request")
     prefix, suffix = blob.split(_SENTINEL_JSON)
-    return RequestTemplate(prefix, suffix, model, content_at_top=content is None)
+    key_prefix, key_suffix = None, b""
+    unmarked = unmarked_params(body)
+    if unmarked is not None:
+        key_blob = _json.dumps_sorted(unmarked)
+        if key_blob.count(_SENTINEL_OPEN) != 1:
+            raise ConfigurationError("the row text must appear exactly once in the request")
+        key_prefix, key_suffix = key_blob.split(_SENTINEL_OPEN)
+    return RequestTemplate(prefix, suffix, model, content_at_top=content is None,
+                           key_prefix=key_prefix, key_suffix=key_suffix)
 
 
 def request_key(body: bytes) -> str:
-    """The content key of a request body: the 32 hex digits of its 128-bit BLAKE2b digest."""
+    """The content key of a request body: the 32 hex digits of its 128-bit BLAKE2b digest.
+
+    For a body that may carry cache markers use :func:`params_key`.
+    """
     return hashlib.blake2b(body, digest_size=16).hexdigest()
+
+
+def params_key(params: Mapping[str, Any]) -> str:
+    """The request key of one request's params: of the params themselves, or — when they carry
+    cache markers — of :func:`unmarked_params`. Equal to what :func:`plan_requests` gives the
+    row that rendered them (a media row's params with each file's data as its ``blake2b:`` digest)."""
+    unmarked = unmarked_params(params)
+    return request_key(_json.dumps_sorted(params if unmarked is None else unmarked))
+
+
+_TEXT_BLOCK = frozenset(("type", "text"))
+_MARKED_TEXT_BLOCK = frozenset(("type", "text", "cache_control"))
+
+
+def unmarked_params(params: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The params as keyed when they carry cache markers, or None when they carry none.
+
+    Every ``cache_control`` is dropped (outside the messages: system blocks, tools), and what
+    prompt caching changed in the layout is undone, so a cached request keys like the same
+    request sent uncached (``cache=False``):
+
+    * a user content of exactly a marked text block and a text block (batchkit's shared lead
+      and the row's text) becomes the one string they spell;
+    * a system of one text block that was marked becomes its text.
+    """
+    found = False
+
+    def strip(value: Any) -> Any:
+        nonlocal found
+        if isinstance(value, dict):
+            if "cache_control" in value:
+                found = True
+            return {k: strip(v) for k, v in value.items() if k != "cache_control"}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    out: dict[str, Any] = {}
+    for name, value in params.items():
+        if name == "messages":
+            out[name] = [_unmarked_message(m) for m in value] if isinstance(value, list) else value
+            if out[name] != value:
+                found = True
+        elif name == "system" and isinstance(value, list) and len(value) == 1 \
+                and isinstance(value[0], dict) and value[0].keys() == _MARKED_TEXT_BLOCK \
+                and value[0].get("type") == "text" and isinstance(value[0].get("text"), str):
+            out[name] = value[0]["text"]
+            found = True
+        else:
+            out[name] = strip(value)
+    return out if found else None
+
+
+def _unmarked_message(message: Any) -> Any:
+    """A message with batchkit's cached lead merged back into the row's text (else as is)."""
+    if not isinstance(message, dict):
+        return message
+    content = message.get("content")
+    if (
+        isinstance(content, list) and len(content) == 2
+        and all(isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str)
+                for b in content)
+        and content[0].keys() == _MARKED_TEXT_BLOCK and content[1].keys() == _TEXT_BLOCK
+    ):
+        return {**message, "content": content[0]["text"] + content[1]["text"]}
+    return message
 
 
 @dataclass
@@ -761,6 +861,9 @@ def plan_requests(rendered: Rendered, template: RequestTemplate) -> Plan:
     lines: dict[str, bytes] = {}
     row_keys: list[str | None] = []
     append = row_keys.append
+    if template.key_prefix is not None:
+        _plan_marked(rendered.texts, template, lines, append)
+        return Plan(row_keys, lines, dict(rendered.skipped))
     for text in rendered.texts:
         if text is None:
             append(None)
@@ -771,6 +874,32 @@ def plan_requests(rendered: Rendered, template: RequestTemplate) -> Plan:
         lines[key] = b'{"custom_id":"%s","params":%s}' % (key.encode(), body)
         append(key)
     return Plan(row_keys, lines, dict(rendered.skipped))
+
+
+def _plan_marked(texts: Iterable[str | None], template: RequestTemplate, lines: dict[str, bytes],
+                 append: Callable[[str | None], None]) -> None:
+    """:func:`plan_requests` for a template with cache markers: each row's body as sent, keyed
+    by the same row in the unmarked params.
+
+    The key's long shared part (the cached prefix, thousands of tokens by definition) is hashed
+    once: each row copies that hash state and adds only its own text and the short suffix —
+    less hashing per row than keying the body as sent.
+    """
+    prefix, suffix = template.prefix, template.suffix
+    ksuffix = template.key_suffix
+    shared = hashlib.blake2b(cast(bytes, template.key_prefix), digest_size=16)
+    dumps = _json.dumps
+    for text in texts:
+        if text is None:
+            append(None)
+            continue
+        row = dumps(text)
+        h = shared.copy()
+        h.update(memoryview(row)[1:])
+        h.update(ksuffix)
+        key = h.hexdigest()
+        lines[key] = b'{"custom_id":"%s","params":%s%s%s}' % (key.encode(), prefix, row, suffix)
+        append(key)
 
 
 def _plan_media(contents: list[tuple[Any, ...] | None], skipped: dict[int, str], template: RequestTemplate) -> Plan:
@@ -788,8 +917,11 @@ def _plan_media(contents: list[tuple[Any, ...] | None], skipped: dict[int, str],
         if parts is None:
             row_keys.append(None)
             continue
-        body = prefix + _content_json(parts, sent=False) + suffix
-        key = request_key(body)
+        row = _content_json(parts, sent=False)
+        body = prefix + row + suffix
+        # Markers only in the system or tools here: the key template's row string opens right
+        # before the sentinel, so the row's array goes in place of that quote.
+        key = request_key(body if template.key_prefix is None else template.key_prefix[:-1] + row + template.key_suffix)
         if key not in lines:
             size = len(make_line(key, body)) + sum(
                 p.block_size() - len(p.key_json()) for p in parts if isinstance(p, media.MediaRef)

@@ -29,7 +29,9 @@ loses only the requests on the wire and every reader treats realtime and batch a
 
 The file is created readable by its owner only (an existing store the user owns is tightened
 to that on open). It holds no API key and no pickles: params are JSON, timestamps ISO-8601 UTC,
-and the schema is a list of numbered migrations recorded in ``PRAGMA user_version``.
+and the schema is a list of numbered migrations recorded in ``PRAGMA user_version`` — SQL, or a
+Python step run in the same transaction (4: request keys leave out cache breakpoints, see
+:func:`_unmarked_keys`; about 3 s for 20,000 cached requests, once).
 
 A batchkit store is marked with SQLite's ``PRAGMA application_id`` (:data:`APPLICATION_ID`);
 a store written before the mark existed is recognised by its tables and marked on open. Any
@@ -51,14 +53,17 @@ real cause, and the transaction is rolled back.
 from __future__ import annotations
 
 import atexit
+import base64
 import contextlib
 import datetime as dt
+import hashlib
 import os
+import re
 import sqlite3
 import threading
 import uuid
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, NoReturn
 
@@ -78,6 +83,7 @@ from ._storefile import (
     verdict,
 )
 from .errors import NotAStoreError, OutputPathError, StoreError, StoreReadOnlyError
+from .requests import params_key, unmarked_params
 from .results import ANSWERED, ResultColumns
 
 __all__ = [
@@ -119,7 +125,114 @@ class IndexEntry(NamedTuple):
     """How many batches brought back a result for it."""
     error_type: str | None
 
-_MIGRATIONS: tuple[str, ...] = (
+def _unmarked_keys(conn: sqlite3.Connection) -> None:
+    """4 — request keys leave out cache breakpoints and their TTL (:func:`batchkit.requests.params_key`).
+
+    A request that carried ``cache_control`` markers was keyed by its body as sent; it is now
+    keyed by its params without them, so the same question asked with ``cache=False`` or another
+    ``cache_ttl`` finds its answer. Every stored body with markers gives its old key's new key
+    (:func:`_new_keys`), and the keys move everywhere the store keeps them: results
+    (``batch_results.keys``), units (``batch_requests.keys`` and the ``custom_id`` inside their
+    bodies), jobs (``row_keys`` and the fingerprint a re-run looks its job up by). A unit
+    already created with the API carries the old custom ids, so its results come back under
+    old keys: those keys are kept in ``key_aliases`` and mapped when its results are stored.
+    """
+    from .jobs import fingerprint  # the store is below the jobs: imported when a store upgrades
+
+    conn.execute("CREATE TABLE key_aliases (old TEXT PRIMARY KEY, new TEXT NOT NULL)")
+    new_of: dict[str, str] = {}
+    units = [r[0] for r in conn.execute("SELECT batch_id FROM batch_requests ORDER BY batch_id")]
+    for batch_id in units:
+        (body,) = conn.execute("SELECT body FROM batch_requests WHERE batch_id = ?", (batch_id,)).fetchone()
+        if b'"cache_control"' in body:
+            new_of.update(_new_keys(bytes(body)))
+    if not new_of:
+        return
+    active = {r[0] for r in conn.execute(
+        f"SELECT id FROM batches WHERE state IN ({','.join('?' * len(ACTIVE_STATES))})", ACTIVE_STATES)}
+    custom_id = re.compile(rb'"custom_id":"([0-9a-f]{32})"')
+
+    def renamed(m: re.Match[bytes]) -> bytes:
+        new = new_of.get(m.group(1).decode())
+        return m.group(0) if new is None else b'"custom_id":"%s"' % new.encode()
+
+    for batch_id in units:
+        (blob,) = conn.execute("SELECT keys FROM batch_requests WHERE batch_id = ?", (batch_id,)).fetchone()
+        keys = decode_keys(blob)
+        moved = [(k, new_of[k]) for k in keys if k in new_of]
+        if not moved:
+            continue
+        (body,) = conn.execute("SELECT body FROM batch_requests WHERE batch_id = ?", (batch_id,)).fetchone()
+        conn.execute(
+            "UPDATE batch_requests SET keys = ?, body = ? WHERE batch_id = ?",
+            (encode_keys([new_of.get(k, k) if k else k for k in keys]), custom_id.sub(renamed, bytes(body)), batch_id),
+        )
+        if batch_id in active:  # sent (or maybe sent) under the old custom_ids
+            conn.executemany("INSERT OR REPLACE INTO key_aliases VALUES (?, ?)", moved)
+    for results_id, blob in conn.execute("SELECT id, keys FROM batch_results").fetchall():
+        answered = bytes(blob).decode().split("\n")
+        if not new_of.keys().isdisjoint(answered):
+            conn.execute("UPDATE batch_results SET keys = ? WHERE id = ?",
+                         ("\n".join(new_of.get(k, k) for k in answered).encode(), results_id))
+    taken = {r[0] for r in conn.execute("SELECT fingerprint FROM jobs")}
+    for job_id, kind, output, n_rows, blob in conn.execute(
+        "SELECT job_id, kind, output, n_rows, row_keys FROM jobs ORDER BY created_at"
+    ).fetchall():
+        keys = decode_keys(blob, n_rows)
+        if new_of.keys().isdisjoint(keys):
+            continue
+        row_keys = [new_of.get(k, k) if k else k for k in keys]
+        fp = fingerprint(kind, output, row_keys)
+        # Two jobs of the same call (cached and not) now render the same keys: the first keeps
+        # the fingerprint a re-run finds; the other keeps its own and still loads by id.
+        if fp in taken:
+            conn.execute("UPDATE jobs SET row_keys = ? WHERE job_id = ?", (encode_keys(row_keys), job_id))
+        else:
+            taken.add(fp)
+            conn.execute("UPDATE jobs SET row_keys = ?, fingerprint = ? WHERE job_id = ?",
+                         (encode_keys(row_keys), fp, job_id))
+
+
+def _new_keys(body: bytes) -> dict[str, str]:
+    """Old key → new key of each request of a unit's body that carried cache markers."""
+    try:
+        items = _json.loads(body)["requests"]
+    except (_json.DecodeError, KeyError, TypeError, UnicodeDecodeError):
+        return {}  # a body never fully written (a crash mid-stream): nothing was sent from it
+    out: dict[str, str] = {}
+    for item in items:
+        params = item.get("params") if isinstance(item, dict) else None
+        old = item.get("custom_id") if isinstance(item, dict) else None
+        if not isinstance(params, dict) or not isinstance(old, str) or unmarked_params(params) is None:
+            continue
+        new = params_key(_keyed_media(params))
+        if new != old:
+            out[old] = new
+    return out
+
+
+def _keyed_media(params: dict[str, Any]) -> dict[str, Any]:
+    """The params with each base64 image or PDF standing in by its digest, as such rows are keyed."""
+    messages = params.get("messages")
+    if not isinstance(messages, list):
+        return params
+    out = []
+    for message in messages:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list):
+            blocks = []
+            for block in content:
+                source = block.get("source") if isinstance(block, dict) else None
+                if isinstance(source, dict) and source.get("type") == "base64" and isinstance(source.get("data"), str):
+                    digest = hashlib.blake2b(base64.b64decode(source["data"]), digest_size=16).hexdigest()
+                    block = {**block, "source": {**source, "data": f"blake2b:{digest}"}}
+                blocks.append(block)
+            message = {**message, "content": blocks}
+        out.append(message)
+    return {**params, "messages": out}
+
+
+_MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     # 1 — the first schema.
     """
     CREATE TABLE jobs (
@@ -183,6 +296,8 @@ _MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN mode TEXT NOT NULL DEFAULT 'batch';
     ALTER TABLE jobs ADD COLUMN mode_reason TEXT
     """,
+    # 4 — request keys leave out cache breakpoints and their TTL: a Python step.
+    _unmarked_keys,
 )
 
 ACTIVE_STATES = ("submitting", "in_progress", "canceling", "ended")
@@ -264,6 +379,7 @@ class Store:
         self._error_types: dict[str, str] = {}
         self._index_upto = 0
         self._columns: dict[int, ResultColumns] = {}
+        self._aliases: dict[str, str] | None = None
         self._closed = False
         try:
             self._conn = self._open(create=create)
@@ -356,9 +472,12 @@ class Store:
             app_id, version = verdict(conn, self.path)  # again, under the write lock
             self._check_version(version)
             for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
-                for statement in script.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
+                if callable(script):  # a step SQL cannot express, in the same transaction
+                    script(conn)
+                else:
+                    for statement in script.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {number}")
             if app_id != APPLICATION_ID:
                 conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
@@ -701,8 +820,12 @@ class Store:
     ) -> None:
         """Keep one batch's results. A batch already stored (by another process) is left as is.
 
-        The columns stay decoded in memory too: the job that stored them reads them next.
+        The columns stay decoded in memory too: the job that stored them reads them next. Results
+        of a unit sent before migration 4 come back under old keys and are stored under new ones.
         """
+        aliases = self._key_aliases(conn)
+        if aliases and not aliases.keys().isdisjoint(columns.keys):
+            columns.keys = [aliases.get(k, k) for k in columns.keys]
         cur = conn.execute(
             "INSERT OR IGNORE INTO batch_results (batch_id, model, received_at, keys, statuses, answers,"
             " stop_reasons, usage, errors) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -711,6 +834,12 @@ class Store:
         if cur.rowcount == 1:
             with self._lock:
                 self._remember(int(cur.lastrowid), columns)  # type: ignore[arg-type]
+
+    def _key_aliases(self, conn: sqlite3.Connection) -> dict[str, str]:
+        """Old key → new key of units created before migration 4 (read once; empty in a new store)."""
+        if self._aliases is None:
+            self._aliases = dict(conn.execute("SELECT old, new FROM key_aliases").fetchall())
+        return self._aliases
 
     def _remember(self, results_id: int, columns: ResultColumns) -> None:
         self._columns[results_id] = columns
