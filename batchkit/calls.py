@@ -343,7 +343,7 @@ def _hedged(call: Call, spec: JobSpec, client: anthropic.Anthropic, *, requests:
     run = dataclasses.replace(spec.run, chunk_size=min(spec.run.chunk_size, plan.chunk_size))
     return dataclasses.replace(spec, run=run, hedge={
         "deadline_at": plan.deadline,
-        "deadline": dt.datetime.fromtimestamp(plan.deadline, dt.timezone.utc).isoformat(),
+        "deadline": dt.datetime.fromtimestamp(plan.deadline, dt.UTC).isoformat(),
         "realtime_rate": plan.realtime_rate, "settle_seconds": plan.settle_seconds, "safety": plan.safety,
     })
 
@@ -388,7 +388,7 @@ def _deadline_seconds(deadline: Any) -> float | None:
     if isinstance(deadline, dt.timedelta):
         return deadline.total_seconds()
     if isinstance(deadline, dt.datetime):
-        now = dt.datetime.now(deadline.tzinfo or dt.timezone.utc)
+        now = dt.datetime.now(deadline.tzinfo or dt.UTC)
         return (deadline - now).total_seconds()
     try:
         return float(deadline)

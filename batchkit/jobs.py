@@ -197,7 +197,7 @@ class Job(JobResults):
         """When every row must be answered (UTC, on the server's clock), for a batch job given a
         ``deadline=``; None otherwise."""
         plan = self._hedge_plan()
-        return None if plan is None else dt.datetime.fromtimestamp(plan.deadline, dt.timezone.utc)
+        return None if plan is None else dt.datetime.fromtimestamp(plan.deadline, dt.UTC)
 
     @property
     def hedged(self) -> bool:
@@ -229,7 +229,7 @@ class Job(JobResults):
         plan = self._hedge_plan()
         if plan is None:
             return ""
-        at = dt.datetime.fromtimestamp(plan.deadline, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        at = dt.datetime.fromtimestamp(plan.deadline, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         if self.hedged or self.status != "running":
             return f"{at} — {str(self.hedge).removeprefix('deadline hedge: ')}"
         waiting = sum(int(b["n_requests"]) for b in self.store.batches(job_id=self.job_id, states=ACTIVE_STATES)
@@ -239,7 +239,7 @@ class Job(JobResults):
         if not waiting:
             return head
         cancel_at = plan.cancel_at(waiting)
-        when = dt.datetime.fromtimestamp(cancel_at, dt.timezone.utc)
+        when = dt.datetime.fromtimestamp(cancel_at, dt.UTC)
         return (f"{head}; if the {waiting:,} rows still in batches wait until {when:%H:%M:%S} "
                 f"(in {max(0.0, cancel_at - now):,.0f} s), those batches are canceled and the rows they did not "
                 f"answer go through realtime")

@@ -150,7 +150,7 @@ def _deadline(name: str, value: Any) -> float | dt.timedelta | dt.datetime:
     time, made aware). Where the clock is the simulator's, a datetime is checked again against it."""
     if isinstance(value, dt.datetime):
         value = value if value.tzinfo is not None else value.astimezone()
-        ahead = (value - dt.datetime.now(dt.timezone.utc)).total_seconds()
+        ahead = (value - dt.datetime.now(dt.UTC)).total_seconds()
     elif isinstance(value, dt.timedelta):
         ahead = value.total_seconds()
     elif _is_number(value) and math.isfinite(value):

@@ -299,7 +299,7 @@ def snapshot(job: Job, *, now: dt.datetime | None = None) -> Snapshot:
     records are read again only when the store has changed, and the cost only when a batch
     has been collected.
     """
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     with _CACHES_LOCK:
         cache = _CACHES.setdefault(job, _Cache())
     version = _store_version(job)
@@ -370,7 +370,7 @@ def _timestamp(value: Any) -> dt.datetime | None:
         stamp = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         return None
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
 
 
 def _batch_progress(row: Mapping[str, Any], now: dt.datetime) -> BatchProgress:

@@ -306,7 +306,7 @@ ACTIVE_STATES = ("submitting", "in_progress", "canceling", "ended")
 
 def utcnow() -> str:
     """Now, as an ISO-8601 UTC timestamp with microseconds."""
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def default_store_path(client: Any = None) -> Path:

@@ -42,9 +42,9 @@ def test_message_batches_sends_tracks_and_collects_a_unit():
     sent = backend.send(body)
     assert sent.id.startswith("msgbatch_") and sent.state == "in_progress"
     assert sent.fields["request_counts"]["processing"] == 3 and sent.fields["created_at"].endswith("Z")
-    found = backend.find_sent(n_requests=3, intent_at=dt.datetime.now(dt.timezone.utc), claimed=set())
+    found = backend.find_sent(n_requests=3, intent_at=dt.datetime.now(dt.UTC), claimed=set())
     assert found is not None and found.id == sent.id
-    assert backend.find_sent(n_requests=3, intent_at=dt.datetime.now(dt.timezone.utc), claimed={sent.id}) is None
+    assert backend.find_sent(n_requests=3, intent_at=dt.datetime.now(dt.UTC), claimed={sent.id}) is None
     sim.clock.advance(10)
     ended = backend.track(sent.id)
     assert ended.state == "ended" and ended.fields["request_counts"]["succeeded"] == 3

@@ -372,7 +372,7 @@ BAD = [
     Case("deadline-past-seconds", batch(deadline=-60), InvalidOptionError, ("deadline has passed", "leave it out")),
     Case("deadline-zero-timedelta", submit(deadline=dt.timedelta(0)), InvalidOptionError,
          ("deadline has passed", "in the future")),
-    Case("deadline-past-datetime", classify(deadline=dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)),
+    Case("deadline-past-datetime", classify(deadline=dt.datetime(2020, 1, 1, tzinfo=dt.UTC)),
          InvalidOptionError, ("deadline has passed", "in the future")),
     Case("deadline-past-auto", extract(deadline=-1.5, mode="auto"), InvalidOptionError, ("deadline has passed",)),
     Case("deadline-past-estimate", estimate(deadline=dt.timedelta(minutes=-5)), InvalidOptionError,

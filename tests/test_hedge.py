@@ -99,8 +99,8 @@ def test_a_job_that_finishes_before_the_deadline_never_hedges():
 def test_a_deadline_past_on_the_servers_clock_is_refused_before_any_call():
     """The simulator's clock is two hours ahead of the wall clock: a deadline an hour from now
     (wall) has passed there."""
-    sim = make_sim(processing=Processing.instant(), start_time=dt.datetime.now(dt.timezone.utc).timestamp() + 7200)
-    in_an_hour = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    sim = make_sim(processing=Processing.instant(), start_time=dt.datetime.now(dt.UTC).timestamp() + 7200)
+    in_an_hour = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
     with pytest.raises(InvalidOptionError, match="has passed"):
         _submit(sim, deadline=in_an_hour)
     stats = sim.stats()
@@ -167,7 +167,7 @@ def test_the_realtime_rate_is_the_slowest_of_the_three_limits():
 
 def test_deadlines_are_times_timedeltas_or_seconds_and_must_be_ahead():
     assert deadline_at(dt.timedelta(hours=1), now=100.0) == 3_700.0
-    at = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+    at = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
     assert deadline_at(at, now=0.0) == at.timestamp()
     with pytest.raises(InvalidOptionError, match="has passed"):
         deadline_at(-5, now=100.0)

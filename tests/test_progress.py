@@ -21,7 +21,7 @@ from batchkit.simulator import Faults, Processing
 from batchkit.views import JobWidget, TextProgress
 from tests.conftest import frame, make_sim
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 T0 = dt.datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 

@@ -66,7 +66,7 @@ def test_the_progress_views_say_the_answers_are_simulated(client) -> None:
 
 
 def test_a_snapshot_built_by_hand_is_not_simulated() -> None:
-    snap = Snapshot("job_1", "claude-haiku-4-5", "out", "running", dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    snap = Snapshot("job_1", "claude-haiku-4-5", "out", "running", dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
                     None, 10, {"pending": 10}, {})
     assert not snap.simulated and "simulator" not in render_text(snap)
 

@@ -65,7 +65,7 @@ same way, so the user is told to fix the request instead."""
 CallKind = Literal["create", "read", "message"]
 
 
-class Action(str, enum.Enum):
+class Action(enum.StrEnum):
     """What the engine does after a failed call."""
 
     RETRY = "retry"

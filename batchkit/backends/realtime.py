@@ -677,7 +677,7 @@ class RealtimeSender:
             while True:
                 try:
                     chunk = await asyncio.wait_for(chunks.get(), 30)
-                except (asyncio.TimeoutError, asyncio.CancelledError):
+                except (TimeoutError, asyncio.CancelledError):
                     break
                 if chunk is _END:
                     break
@@ -867,4 +867,4 @@ def learned_limits(model: str, client: Any) -> Limits | None:
 
 
 def _utcnow() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")

@@ -7,7 +7,7 @@ import os
 import random
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 __all__ = ["IdFactory", "SimClock", "rfc3339"]
 
@@ -67,7 +67,7 @@ class SimClock:
 
     def now(self) -> datetime:
         """Simulated now as an aware UTC datetime."""
-        return datetime.fromtimestamp(self.timestamp(), timezone.utc)
+        return datetime.fromtimestamp(self.timestamp(), UTC)
 
     def advance(self, seconds: float) -> None:
         """Move the simulated clock forward by ``seconds`` (never backwards).
@@ -105,7 +105,7 @@ def _check_scale(value: float) -> None:
 
 def rfc3339(ts: float) -> str:
     """Unix timestamp → RFC 3339 with microseconds and ``Z``, as the API writes them."""
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class IdFactory:

@@ -47,10 +47,9 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Self
 
 import msgspec
-from typing_extensions import Self
 
 from ._catalogue import Catalogue
 from ._clock import IdFactory, SimClock, rfc3339

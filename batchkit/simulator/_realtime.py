@@ -129,7 +129,7 @@ class Realtime:
         if not over:
             return
         self.engine.count_fault("spend_limit")
-        day = dt.datetime.fromtimestamp(now, dt.timezone.utc)
+        day = dt.datetime.fromtimestamp(now, dt.UTC)
         first = (day.replace(day=1) + dt.timedelta(days=32)).replace(day=1, hour=0, minute=0, second=0,
                                                                      microsecond=0)
         when = rfc3339(first.timestamp())

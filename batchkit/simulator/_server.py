@@ -28,10 +28,9 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from types import TracebackType
-from typing import IO, Any, cast
+from typing import IO, Any, Self, cast
 
 import anthropic
-from typing_extensions import Self
 
 from ._app import _REASONS, DroppedConnection
 from ._config import Faults, Processing

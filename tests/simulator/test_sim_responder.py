@@ -149,7 +149,7 @@ def test_a_failing_responder_errors_the_request() -> None:
 
 
 def test_answers_may_use_subclasses_of_builtin_types() -> None:
-    class Label(str, enum.Enum):
+    class Label(str, enum.Enum):  # noqa: UP042 (a user's str-mixin enum, as the test means)
         POS = "pos"
 
     class Text(str):
