@@ -102,7 +102,7 @@ def test_results_that_are_gone_fail_their_rows_and_a_bad_key_stops_the_job():
 
 
 def _status_error(cls, status, body, headers=None):
-    request = httpx2.Request("POST", "https://api.anthropic.com/v1/messages")
+    request = httpx2.Request("POST", "http://sim.local/v1/messages")  # never sent
     response = httpx2.Response(status, json=body, headers=headers or {}, request=request)
     return cls(f"Error code: {status}", response=response, body=body)
 
