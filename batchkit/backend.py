@@ -121,9 +121,6 @@ def is_simulator(client: anthropic.Anthropic) -> bool:
     return _once(answers, url, lambda: ask(client, url))
 
 
-is_local = is_simulator
-"""The old name of :func:`is_simulator` (it used to go by host name)."""
-
 
 def api_name(client: anthropic.Anthropic) -> str:
     """What the store records as the source of its answers: ``"simulator"`` or ``"Anthropic API"``."""
