@@ -130,7 +130,8 @@ def as_table(source: Any) -> Table:
         raise NotAFrameError(f"expected {ACCEPTED}; got {type(source).__name__}.")
     lengths: dict[Hashable, int] = {}
     for name, column in source.items():
-        if isinstance(column, (str, bytes)) or not hasattr(column, "__len__") or getattr(column, "ndim", 1) != 1:
+        if (isinstance(column, (str, bytes, Mapping, set, frozenset))  # no row order, or one value
+                or not hasattr(column, "__len__") or getattr(column, "ndim", 1) != 1):
             raise NotAFrameError(
                 f"column {str(name)!r} is {_describe(column)}, not a sequence of values (one per row). "
                 f"Pass {ACCEPTED}."
