@@ -44,11 +44,12 @@ from typing import IO, TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ._crash import crashpoint
 from .accounting import EstimateRange, JobCost
 from .errors import InvalidOptionError, OptionTypeError, RunNotFoundError, StoreNotFoundError
 from .pricing import CostBreakdown
 from .results import ANSWERED, CODE_STATUS, STATUS_CODE, Summary
-from .store import Store, default_store_path, unpack
+from .store import ACTIVE_STATES, Store, default_store_path, unpack
 
 if TYPE_CHECKING:
     from .calls import Call
@@ -58,6 +59,9 @@ __all__ = ["PartAnswers", "PartOutput", "Run", "read_answers", "run_partitions"]
 
 DEFAULT_QUEUE_LIMIT = 500_000
 """Requests a workspace's batch processing queue is assumed to hold when nothing says otherwise."""
+
+CREATE_POLL = 0.02
+"""Seconds between looks at whether a partition's batches are created."""
 
 _SUCCEEDED = STATUS_CODE["succeeded"]
 _ANSWERED_CODES = tuple(sorted(ANSWERED))
@@ -523,6 +527,7 @@ class _Driver:
             n_rows = len(call.plan.row_keys)
             job = submit(call)
             del call  # the job holds the plan's lines until its batches are created; nothing else
+            self._wait_created(job)
             run.store.add_run_part(run.run_id, p.pulled, job.job_id, n_rows)
             self.ahead.append((p.pulled, job, n_rows))
             p.in_flight.append(job)
@@ -532,6 +537,21 @@ class _Driver:
                 self._output_head()
         while self.ahead and not run._stop.is_set():
             self._output_head()
+
+    def _wait_created(self, job: Job) -> None:
+        """Wait until the job's batches are created (or it stops) before planning the next partition.
+
+        A process killed between a create and recording it leaves a batch that the next run adopts
+        by its size and creation time; with equal partitions two such batches would be ambiguous,
+        and an ambiguous one is created again. Creating one partition's batches at a time leaves at
+        most one unrecorded, so recovery adopts it.
+        """
+        store = job.store
+        while not self.run._stop.is_set() and job._running:
+            waiting = [b for b in store.batches(job_id=job.job_id, states=("submitting",)) if b["mode"] == "batch"]
+            if not waiting or any(b["attempt"] == 0 for b in store.batches(job_id=job.job_id, states=ACTIVE_STATES)):
+                return  # created (or held back by a cache-priming batch, which is created first)
+            job._done.wait(CREATE_POLL)
 
     def _check_store(self, call: Call) -> None:
         opts = call.options.run
@@ -554,6 +574,7 @@ class _Driver:
         p.rows_done += n_rows
         if self.on_output is not None:
             self.on_output(out)
+        crashpoint("run_part_output")  # a client killed mid-run: the re-run finds every partition's job
         self.ahead.popleft()
         p.output += 1
         p.in_flight.remove(job)

@@ -322,20 +322,20 @@ _MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     # the on-disk key index their jobs look keys up in (bounded memory; see :meth:`Store.lookup`),
     # filled lazily from ``batch_results`` past the ``result_index_upto`` mark in ``meta``.
     """
-    CREATE TABLE runs (
+    CREATE TABLE IF NOT EXISTS runs (
         run_id      TEXT PRIMARY KEY,
         source      TEXT NOT NULL,
         created_at  TEXT NOT NULL,
         status      TEXT NOT NULL
     );
-    CREATE TABLE run_parts (
+    CREATE TABLE IF NOT EXISTS run_parts (
         run_id  TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
         part    INTEGER NOT NULL,
         job_id  TEXT NOT NULL REFERENCES jobs(job_id) ON DELETE CASCADE,
         n_rows  INTEGER NOT NULL,
         PRIMARY KEY (run_id, part)
     ) WITHOUT ROWID;
-    CREATE TABLE result_index (
+    CREATE TABLE IF NOT EXISTS result_index (
         key         TEXT PRIMARY KEY,
         packed      INTEGER NOT NULL,
         error_type  TEXT
