@@ -94,6 +94,8 @@ class JobResults:
         looked at (unless they are a good part of the job, when one pass over the index is
         cheaper), so a job of N rows over B batches costs O(N), not O(N·B).
         """
+        if self.store.index_on_disk:
+            return self._view_on_disk()
         with self._read_lock:
             index = self.store.index()
             version = self.store.index_version
@@ -115,6 +117,31 @@ class JobResults:
                     mine = [k for k in self.store.result_keys(results_id) if k in position]
                     if mine:
                         packed[[position[k] for k in mine]] = [index[k] for k in mine]
+            self._view_cache = (version, keys, packed, _View(*unpack(packed)), position)
+            return self._view_cache[3]
+
+    def _view_on_disk(self) -> _View:
+        """:meth:`_view` from the store's on-disk index (a partitioned run's jobs): the job's keys
+        are looked up once; after that only those among the keys of newly stored results."""
+        with self._read_lock:
+            version = self.store.sync_index()
+            keys, _ = self._layout()
+            cache = self._view_cache
+            position = None
+            if cache is not None and cache[1] is keys:
+                if cache[0] == version:
+                    return cache[3]
+                _, _, packed, _, position = cache
+                if position is None:
+                    position = dict(zip(keys, range(len(keys)), strict=True))
+                mine = list(dict.fromkeys(
+                    k for results_id, _ in self.store.results_since(cache[0], version)
+                    for k in self.store.result_keys(results_id) if k in position
+                ))
+                if mine:
+                    packed[[position[k] for k in mine]] = self.store.lookup(mine)
+            else:
+                packed = self.store.lookup(keys)
             self._view_cache = (version, keys, packed, _View(*unpack(packed)), position)
             return self._view_cache[3]
 
