@@ -5,6 +5,9 @@
     import batchkit
     out = df.claude.batch("Classify the sentiment of this review: {review}",
                           output="sentiment", model="claude-haiku-4-5", max_tokens=20)
+
+and ``pl.DataFrame.claude`` / ``pl.LazyFrame.claude`` once Polars is imported, before or after
+batchkit (batchkit never imports Polars itself).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from .errors import (
     UnknownModelError,
     UnknownOptionError,
 )
+from .frontends._hooks import when_imported as _when_imported
 from .jobs import Job, jobs
 from .local import start_simulator
 from .modes import default_mode, set_default_mode
@@ -51,6 +55,8 @@ from .store import Store
 from .views import display_job
 
 __version__ = "0.1.0"
+
+_when_imported("polars", "batchkit.frontends.polars")  # registers pl.DataFrame.claude, pl.LazyFrame.claude
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
