@@ -38,7 +38,6 @@ answers are found in the store by request key. ``.head(n)`` on the result sends 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -54,7 +53,6 @@ from ..errors import InvalidOptionError, JobStateError, OptionTypeError
 from ..jobs import Job, warn_failures
 from ..options import DEFAULT_MAX_TOKENS, Options
 from ..pricing import CostEstimate
-from ..results import ANSWERED, STATUS_CODE
 from ..structured import ColumnType, OutputSpec, classify_spec, extract_spec
 from ..views import display_job
 
@@ -84,8 +82,8 @@ class _Verb:
 
     def prepare(self, frame: pl.DataFrame) -> calls.Call:
         """Check, render and key the rows of ``frame`` (pure: no network, no store)."""
-        return calls.prepare(_table(frame), _row_prompt(self.prompt), output=self.output, options=self.options,
-                             kind=self.kind, output_spec=self.spec)
+        return calls.prepare(frame, self.prompt, output=self.output, options=self.options, kind=self.kind,
+                             output_spec=self.spec)
 
     def schema(self) -> dict[str, pl.DataType]:
         """The output columns and their Polars dtypes."""
@@ -121,24 +119,6 @@ def _structured_verb(prompt: Prompt, spec: OutputSpec, output: str, options: Opt
     return _Verb(prompt, output, Options(params, options.run, options.estimate), spec)
 
 
-def _table(frame: pl.DataFrame) -> Any:
-    """The frame as the core takes it. Arrow-backed, so an integer column with nulls renders as
-    ``1``, not ``1.0``, and a null is a missing value (its row is skipped, never sent)."""
-    return frame.to_pandas(use_pyarrow_extension_array=True)
-
-
-def _row_prompt(prompt: Prompt) -> Any:
-    """A callable prompt receives a row as a ``{column: value}`` mapping (the Polars way of a row)."""
-    if isinstance(prompt, str) or not callable(prompt):
-        return prompt
-
-    @functools.wraps(prompt)
-    def row_prompt(row: Any) -> str | None:
-        return prompt(row.to_dict())
-
-    return row_prompt
-
-
 def _wait(job: Job, progress: bool) -> None:
     """Wait for a blocking call, showing progress where the user looks, then report failures."""
     view = display_job(job) if progress else None
@@ -149,16 +129,9 @@ def _wait(job: Job, progress: bool) -> None:
 
 
 def _row_answers(job: Job) -> list[str | None]:
-    """Each row's usable answer text (None: skipped, pending or failed), read from the store.
-
-    Structured answers count only when they passed validation; free text also when truncated.
-    """
-    _, row_pos = job._layout()
-    view = job._view()
-    usable = (STATUS_CODE["succeeded"],) if job.output_spec is not None else tuple(ANSWERED)
-    answers = job._gather(view, np.isin(view.codes, usable), "answers")
-    per_row: list[str | None] = np.append(answers, [None])[row_pos].tolist()  # -1 (skipped) picks None
-    return per_row
+    """Each row's usable answer text (None: skipped, pending or failed), read from the store."""
+    answers: list[str | None] = job.answers().tolist()
+    return answers
 
 
 # --------------------------------------------------------------------------- typed columns
