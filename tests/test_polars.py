@@ -311,3 +311,14 @@ def test_import_batchkit_does_not_import_polars():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
                           check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_the_lazy_example_runs(tmp_path):
+    done = subprocess.run([sys.executable, "-W", "error", str(ROOT / "examples" / "polars_lazy.py"), str(tmp_path)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "2,000 tweets classified in 4 batches" in done.stdout
+    assert "collected again: the same frame, 0 new batches" in done.stdout
+    labelled = pl.read_parquet(tmp_path / "labelled.parquet")
+    assert labelled.schema["sentiment"] == pl.Enum(["negative", "neutral", "positive"])
+    assert labelled["sentiment"].null_count() == 0
