@@ -180,6 +180,7 @@ def test_estimate_prices_the_frame_before_any_paid_call(sim, client):
     est = df.claude.estimate("Summarise: {t}", **run(client=client))
     assert isinstance(est, batchkit.CostEstimate) and est.requests == 40
     assert df.claude.estimate("{t}", labels=["a", "b"], client=client).requests == 40
+    assert df.lazy().claude.estimate("{t}", schema={"x": int}, client=client).requests == 40
     assert sim.stats()["batches.create"] == 0 and sim.stats()["messages.create"] == 0
 
 
