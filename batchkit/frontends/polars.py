@@ -37,8 +37,11 @@ answers are found in the store by request key. ``.head(n)`` on the result sends 
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import hashlib
+import queue
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -49,10 +52,11 @@ import polars as pl
 from polars.io.plugins import register_io_source
 
 from .. import _json, calls
-from ..errors import InvalidOptionError, JobStateError, OptionTypeError
+from ..errors import InvalidOptionError, JobStateError, OptionTypeError, warn
 from ..jobs import Job, warn_failures
 from ..options import DEFAULT_MAX_TOKENS, Options
 from ..pricing import CostEstimate
+from ..runs import PartOutput, Run, run_partitions
 from ..structured import ColumnType, OutputSpec, classify_spec, extract_spec
 from ..views import display_job
 
@@ -398,17 +402,75 @@ def _source(plan: pl.LazyFrame, verb: _Verb, empty: calls.Call, partition_rows: 
     return f"polars:{digest.hexdigest()[:32]}"
 
 
-def _answered(verb: _Verb, parts: Iterator[pl.DataFrame], source: str) -> Iterator[pl.DataFrame]:
-    """Each partition with its answers as typed columns, in input order.
+class _Closed(Exception):
+    """The engine stopped reading the plan's output: plan no further partition."""
 
-    Each partition is its own job; a partition already answered in the store is found there by
-    its request keys (no API call).
+
+def _answered(verb: _Verb, parts: Iterator[pl.DataFrame], source: str) -> Iterator[pl.DataFrame]:
+    """Each partition with its answers as typed columns, in input order, as the run outputs them.
+
+    :func:`batchkit.runs.run_partitions` drives the partitions' jobs on a background thread (the
+    only one that talks to the API and the store) and plans a few ahead to keep the queue full;
+    this generator yields each one as soon as it and those before it are final. A partition waits
+    in memory only while its job runs, and the run waits while the engine has not taken the last
+    output, so memory stays bounded by the run's look-ahead. If the engine stops reading (an error
+    downstream), no further partition is planned; what was sent keeps running and a re-run finds it.
     """
-    del source  # the identity of a run once runs are recorded; jobs are already found by content
-    for part in parts:
-        job = calls.submit(verb.prepare(part))
-        _wait(job, verb.progress())
-        yield part.hstack(verb.columns(_row_answers(job)))
+    inputs: dict[int, pl.DataFrame] = {}
+    outputs: queue.Queue[PartOutput | None] = queue.Queue(maxsize=1)
+    closed = threading.Event()
+
+    def prepared() -> Iterator[calls.Call]:
+        for i, part in enumerate(parts):
+            if closed.is_set():
+                return
+            call = verb.prepare(part)
+            inputs[i] = part
+            yield call
+
+    def on_output(out: PartOutput) -> None:
+        while not closed.is_set():
+            try:
+                outputs.put(out, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+        raise _Closed
+
+    run = run_partitions(prepared(), source=source, on_output=on_output, wait=False, progress=verb.progress())
+    finished = threading.Thread(target=lambda: _join(run, outputs), name=f"batchkit-polars-{run.run_id}", daemon=True)
+    finished.start()
+    counts: collections.Counter[str] = collections.Counter()
+    try:
+        while (out := outputs.get()) is not None:
+            counts.update(out.statuses)
+            yield inputs.pop(out.part).hstack(verb.columns(out.answers))
+        run.wait()  # raises what stopped the run (the input's error, a refused partition)
+    finally:
+        closed.set()
+        finished.join()
+    _warn_unanswered(run.run_id, verb, counts)
+
+
+def _join(run: Run, outputs: queue.Queue[PartOutput | None]) -> None:
+    """Wait for the run to end, then tell the generator there is nothing more."""
+    try:
+        run._done.wait()
+    finally:
+        outputs.put(None)
+
+
+def _warn_unanswered(run_id: str, verb: _Verb, counts: Mapping[str, int]) -> None:
+    """One warning for the whole run when rows have no answer (never silently null)."""
+    answered = ("succeeded",) if verb.spec is not None else ("succeeded", "truncated")
+    if all(status in answered for status in counts):
+        return
+    rows = sum(counts.values())
+    parts = ", ".join(f"{n:,} {status}" for status, n in counts.most_common())
+    columns = ", ".join(repr(c) for c in verb.schema())
+    warn(f"batchkit run {run_id}: {rows:,} rows: {parts}. Rows without an answer are null in {columns}; "
+         f"batchkit.runs.Run.load({run_id!r}).summary() counts them by error, and each partition's "
+         f"batchkit.Job.load(job_id).outcomes() says why (Run.load(...).parts lists the jobs).")
 
 
 @pl.api.register_lazyframe_namespace("claude")
