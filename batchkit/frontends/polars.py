@@ -460,7 +460,7 @@ def _join(run: Run, outputs: queue.Queue[PartOutput | None]) -> None:
         outputs.put(None)
 
 
-def _warn_unanswered(run_id: str, verb: _Verb, counts: Mapping[str, int]) -> None:
+def _warn_unanswered(run_id: str, verb: _Verb, counts: collections.Counter[str]) -> None:
     """One warning for the whole run when rows have no answer (never silently null)."""
     answered = ("succeeded",) if verb.spec is not None else ("succeeded", "truncated")
     if all(status in answered for status in counts):
