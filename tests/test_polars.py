@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Literal
 
@@ -20,6 +23,7 @@ from batchkit import (
     JobStateError,
     MissingColumnError,
     OptionTypeError,
+    RequestTooLargeError,
     UnknownOptionError,
 )
 from batchkit.frontends.polars import dtype_of
@@ -271,6 +275,29 @@ def test_sink_parquet_streams_the_answers_to_a_file(tmp_path, sim, client):
     written = pl.read_parquet(target)
     assert written.height == 120 and written["o"].to_list() == [f"re:row {i}" for i in range(120)]
     assert sim.stats()["batches_created"] == 3
+
+
+def _run_threads():
+    return [t.name for t in threading.enumerate() if t.name.startswith(("batchkit-run_", "batchkit-polars-"))]
+
+
+def test_an_error_downstream_stops_the_run_and_leaves_no_thread(sim, client):
+    out = texts(50).lazy().claude.batch("{t}", output="o", partition_rows=10, **run(client=client))
+    with pytest.raises(pl.exceptions.ComputeError, match="re:row"):
+        out.with_columns(pl.col("o").str.to_integer()).collect()
+    gc.collect()  # Polars drops its source without closing it: the pipeline is closed when collected
+    deadline = time.monotonic() + 10
+    while _run_threads() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _run_threads() == []
+    assert out.collect()["o"].to_list() == [f"re:row {i}" for i in range(50)]  # the same plan runs again
+
+
+def test_a_bad_row_found_at_collect_raises_naming_its_row_in_the_plan(client):
+    lf = pl.LazyFrame({"t": ["x"] * 5 + ["y" * 5000]})
+    with pytest.raises(RequestTooLargeError, match="row 1's request") as caught:
+        lf.claude.batch("{t}", chunk_bytes=2000, partition_rows=2, **run(client=client)).collect()
+    assert "row 1 of partition 2: row 5 of the plan" in caught.value.__notes__[0]
 
 
 # --------------------------------------------------------------------------- types and registration

@@ -37,22 +37,23 @@ answers are found in the store by request key. ``.head(n)`` on the result sends 
 
 from __future__ import annotations
 
+import atexit
 import collections
 import datetime as dt
 import hashlib
 import queue
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import polars as pl
 from polars.io.plugins import register_io_source
 
 from .. import _json, calls
-from ..errors import InvalidOptionError, JobStateError, OptionTypeError, warn
+from ..errors import BatchkitError, InvalidOptionError, JobStateError, OptionTypeError, warn
 from ..jobs import Job, warn_failures
 from ..options import DEFAULT_MAX_TOKENS, Options
 from ..pricing import CostEstimate
@@ -406,58 +407,121 @@ class _Closed(Exception):
     """The engine stopped reading the plan's output: plan no further partition."""
 
 
-def _answered(verb: _Verb, parts: Iterator[pl.DataFrame], source: str) -> Iterator[pl.DataFrame]:
-    """Each partition with its answers as typed columns, in input order, as the run outputs them.
+class _Pipeline:
+    """One collection of a lazy plan: the input's partitions into a run, their answers out in order.
 
     :func:`batchkit.runs.run_partitions` drives the partitions' jobs on a background thread (the
-    only one that talks to the API and the store) and plans a few ahead to keep the queue full;
-    this generator yields each one as soon as it and those before it are final. A partition waits
-    in memory only while its job runs, and the run waits while the engine has not taken the last
-    output, so memory stays bounded by the run's look-ahead. If the engine stops reading (an error
-    downstream), no further partition is planned; what was sent keeps running and a re-run finds it.
-    """
-    inputs: dict[int, pl.DataFrame] = {}
-    outputs: queue.Queue[PartOutput | None] = queue.Queue(maxsize=1)
-    closed = threading.Event()
+    only one that talks to the API and the store) and plans a few ahead to keep the queue full; the
+    engine's thread takes each partition's output (:meth:`outputs`) as soon as it and those before
+    it are final. A partition waits in memory only until its output is taken, and the run waits
+    while the engine has not taken the last one, so memory stays bounded by the run's look-ahead.
 
-    def prepared() -> Iterator[calls.Call]:
-        for i, part in enumerate(parts):
-            if closed.is_set():
+    Polars does not close its source's generator when a later step fails, so a pipeline left
+    behind is closed when the same plan is collected again (same source, same run) and at exit:
+    no further partition is planned; what was sent keeps running and a re-run finds it.
+    """
+
+    live: ClassVar[dict[str, _Pipeline]] = {}
+    lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, verb: _Verb, parts: Iterator[pl.DataFrame], source: str) -> None:
+        self.verb = verb
+        self.source = source
+        self.closed = threading.Event()
+        self._parts = parts
+        self._inputs: dict[int, pl.DataFrame] = {}
+        self._outputs: queue.Queue[PartOutput | None] = queue.Queue(maxsize=1)
+        self._prepared = self._prepare()
+        self.run: Run | None = None
+        self._ended: threading.Thread | None = None
+
+    def _prepare(self) -> Generator[calls.Call, None, None]:
+        offset = 0
+        for i, part in enumerate(self._parts):
+            if self.closed.is_set():
                 return
-            call = verb.prepare(part)
-            inputs[i] = part
+            try:
+                call = self.verb.prepare(part)
+            except BatchkitError as exc:
+                row = getattr(exc, "row", None)
+                if isinstance(row, int):
+                    exc.add_note(f"(row {row:,} of partition {i}: row {offset + row:,} of the plan)")
+                raise
+            self._inputs[i] = part
+            offset += part.height
             yield call
 
-    def on_output(out: PartOutput) -> None:
-        while not closed.is_set():
+    def _on_output(self, out: PartOutput) -> None:
+        while not self.closed.is_set():
             try:
-                outputs.put(out, timeout=0.1)
+                self._outputs.put(out, timeout=0.1)
                 return
             except queue.Full:
                 continue
         raise _Closed
 
-    run = run_partitions(prepared(), source=source, on_output=on_output, wait=False, progress=verb.progress())
-    finished = threading.Thread(target=lambda: _join(run, outputs), name=f"batchkit-polars-{run.run_id}", daemon=True)
-    finished.start()
-    counts: collections.Counter[str] = collections.Counter()
-    try:
-        while (out := outputs.get()) is not None:
-            counts.update(out.statuses)
-            yield inputs.pop(out.part).hstack(verb.columns(out.answers))
-        run.wait()  # raises what stopped the run (the input's error, a refused partition)
-    finally:
-        closed.set()
-        finished.join()
-    _warn_unanswered(run.run_id, verb, counts)
+    def start(self) -> None:
+        with self.lock:
+            stale = self.live.pop(self.source, None)
+            self.live[self.source] = self
+        if stale is not None:
+            stale.close()
+        self.run = run_partitions(self._prepared, source=self.source, on_output=self._on_output, wait=False,
+                                  progress=self.verb.progress())
+        self._ended = threading.Thread(target=self._outputs_end, args=(self.run,), daemon=True,
+                                       name=f"batchkit-polars-{self.run.run_id}")
+        self._ended.start()
 
-
-def _join(run: Run, outputs: queue.Queue[PartOutput | None]) -> None:
-    """Wait for the run to end, then tell the generator there is nothing more."""
-    try:
+    def _outputs_end(self, run: Run) -> None:
+        """Tell the engine's thread there is nothing more once the run has ended."""
         run._done.wait()
-    finally:
-        outputs.put(None)
+        while not self.closed.is_set():  # nobody reads once closed: never block on a full queue
+            try:
+                self._outputs.put(None, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def frames(self) -> Iterator[pl.DataFrame]:
+        """Each partition with its answers as typed columns, in input order; then one warning for
+        the rows without an answer."""
+        assert self.run is not None
+        counts: collections.Counter[str] = collections.Counter()
+        try:
+            while (out := self._outputs.get()) is not None:
+                counts.update(out.statuses)
+                yield self._inputs.pop(out.part).hstack(self.verb.columns(out.answers))
+            self.run.wait()  # raises what stopped the run (the input's error, a refused partition)
+        finally:
+            self.close()
+        _warn_unanswered(self.run.run_id, self.verb, counts)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Plan no further partition and let the driver go (idempotent)."""
+        self.closed.set()
+        with self.lock:
+            if self.live.get(self.source) is self:
+                del self.live[self.source]
+        thread = self.run._thread if self.run is not None else None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+        if thread is None or not thread.is_alive():
+            self._prepared.close()  # stops reading the input (its streaming query ends)
+        self._inputs.clear()
+
+
+@atexit.register
+def _close_pipelines() -> None:
+    """Leave no driver inside Polars' engine when the interpreter shuts down."""
+    for pipeline in list(_Pipeline.live.values()):
+        pipeline.close(timeout=2.0)
+
+
+def _answered(verb: _Verb, parts: Iterator[pl.DataFrame], source: str) -> Iterator[pl.DataFrame]:
+    """Each partition with its answers as typed columns, in input order (see :class:`_Pipeline`)."""
+    pipeline = _Pipeline(verb, parts, source)
+    pipeline.start()
+    yield from pipeline.frames()
 
 
 def _warn_unanswered(run_id: str, verb: _Verb, counts: collections.Counter[str]) -> None:
