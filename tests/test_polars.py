@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import os
 import subprocess
 import sys
 import threading
@@ -236,6 +237,10 @@ def test_collecting_twice_makes_no_api_call(sim, client):
     assert api_calls(sim) == calls
     rebuilt = texts(30).lazy().claude.batch("{t}", partition_rows=8, **run(client=client))  # the same plan anew
     assert rebuilt.collect().equals(first) and api_calls(sim) == calls
+    store = batchkit.Store.resolve(os.environ["BATCHKIT_STORE"])
+    assert store.query("SELECT status, count(*) FROM runs GROUP BY status") == [("ended", 1)]  # one run
+    texts(30).lazy().claude.batch("Again: {t}", partition_rows=8, **run(client=client)).collect()
+    assert store.query("SELECT count(*) FROM runs") == [(2,)]  # another prompt: another run
 
 
 def test_lazy_equals_eager_row_for_row():
@@ -257,6 +262,18 @@ def test_head_sends_only_those_rows_and_filters_and_projections_apply(sim, clien
     assert sim.stats()["batch_requests_received"] == 4
     picked = out.filter(pl.col("i") % 10 == 3).select("o").collect()
     assert picked.columns == ["o"] and picked["o"].to_list() == [f"re:row {i}" for i in (3, 13, 23, 33)]
+
+
+def _unreadable(series):
+    raise RuntimeError("this column was read")
+
+
+def test_a_projection_after_claude_reads_only_the_columns_it_needs(client):
+    lf = texts(20).lazy().with_columns(extra=pl.col("i").map_batches(_unreadable, return_dtype=pl.Int64))
+    out = lf.claude.batch("{t}", output="o", partition_rows=8, **run(client=client))
+    assert out.select("o").collect()["o"].to_list() == [f"re:row {i}" for i in range(20)]  # extra never read
+    with pytest.raises(Exception, match="this column was read"):
+        out.collect()
 
 
 def test_a_lazy_null_row_stays_null(sim, client):

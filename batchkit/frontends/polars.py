@@ -57,6 +57,7 @@ from ..errors import BatchkitError, InvalidOptionError, JobStateError, OptionTyp
 from ..jobs import Job, warn_failures
 from ..options import DEFAULT_MAX_TOKENS, Options
 from ..pricing import CostEstimate
+from ..requests import parse_prompt
 from ..runs import PartOutput, Run, run_partitions
 from ..structured import ColumnType, OutputSpec, classify_spec, extract_spec
 from ..views import display_job
@@ -617,6 +618,9 @@ class ClaudeLazyFrame:
         # Every check that needs no data, now: options, placeholders against the schema, collisions.
         empty = verb.prepare(pl.DataFrame(schema=schema))
         out_schema = pl.Schema({**schema, **verb.schema()})
+        # The columns a template reads (a callable may read any): the rest need not be read at all
+        # when a projection after ``claude`` leaves them out.
+        reads = set(parse_prompt(verb.prompt, schema.names()).columns) if isinstance(verb.prompt, str) else None
         outputs = ", ".join(verb.schema())
 
         def io_source(
@@ -624,6 +628,9 @@ class ClaudeLazyFrame:
         ) -> Iterator[pl.DataFrame]:
             del batch_size  # a partition is one job; the engine re-chunks what it is given
             head = plan if n_rows is None else plan.head(n_rows)
+            if with_columns is not None and reads is not None:  # read only what is kept or rendered
+                wanted = {*with_columns, *reads, *(predicate.meta.root_names() if predicate is not None else ())}
+                head = head.select([name for name in schema.names() if name in wanted])
             source = _source(head, verb, empty, rows)
             for frame in _answered(verb, _partitions(head, rows), source):
                 if predicate is not None:
