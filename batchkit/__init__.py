@@ -12,8 +12,7 @@ batchkit (batchkit never imports Polars itself).
 
 from __future__ import annotations
 
-from . import accessor as _accessor  # noqa: F401  (registers the pandas accessors)
-from .accessor import DEFAULT_MAX_TOKENS, DEFAULT_MODEL
+from ._hooks import when_imported as _when_imported
 from .accounting import JobCost
 from .backend import get_default_client, set_default_client
 from .comparison import Comparison
@@ -48,10 +47,11 @@ from .errors import (
     UnknownModelError,
     UnknownOptionError,
 )
-from .frontends._hooks import when_imported as _when_imported
+from .frontends import pandas as _pandas  # noqa: F401  (registers the pandas accessors)
 from .jobs import Job, jobs
 from .local import start_simulator
 from .modes import default_mode, set_default_mode
+from .options import DEFAULT_MAX_TOKENS, DEFAULT_MODEL
 from .pricing import CostEstimate
 from .store import Store
 from .views import display_job
