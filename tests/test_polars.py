@@ -28,6 +28,7 @@ from batchkit import (
     UnknownOptionError,
 )
 from batchkit.frontends.polars import dtype_of
+from batchkit.runs import Run
 from batchkit.simulator import Processing, SimConfig, Simulator
 from batchkit.structured import ColumnType, classify_spec, extract_spec
 from tests.conftest import DATA, echo
@@ -241,6 +242,17 @@ def test_collecting_twice_makes_no_api_call(sim, client):
     assert store.query("SELECT status, count(*) FROM runs GROUP BY status") == [("ended", 1)]  # one run
     texts(30).lazy().claude.batch("Again: {t}", partition_rows=8, **run(client=client)).collect()
     assert store.query("SELECT count(*) FROM runs") == [(2,)]  # another prompt: another run
+
+
+def test_a_submitted_run_is_the_run_a_collect_reads_with_no_api_call(sim, client):
+    lf = texts(30).lazy()
+    started = lf.claude.submit("{t}", output="o", partition_rows=8, **run(client=client))
+    assert isinstance(started, Run)
+    assert started.wait().status == "ended" and len(started.parts) == 4
+    calls = api_calls(sim)
+    out = lf.claude.batch("{t}", output="o", partition_rows=8, **run(client=client)).collect()
+    assert out["o"].to_list() == [f"re:row {i}" for i in range(30)]
+    assert api_calls(sim) == calls
 
 
 def test_lazy_equals_eager_row_for_row():

@@ -511,11 +511,37 @@ class _Pipeline:
         self._inputs.clear()
 
 
+_SUBMITTED: list[tuple[threading.Event, Run]] = []
+"""Runs started by ``lf.claude.submit`` in this process, and the flag that stops their input."""
+
+
+def _submit_run(verb: _Verb, plan: pl.LazyFrame, rows: int, source: str) -> Run:
+    """Start the run of a lazy plan in the background, its answers going to the store only."""
+    closed = threading.Event()
+
+    def prepared() -> Iterator[calls.Call]:
+        for part in _partitions(plan, rows):
+            if closed.is_set():
+                return
+            yield verb.prepare(part)
+
+    run = run_partitions(prepared(), source=source, wait=False, progress=verb.progress())
+    _SUBMITTED[:] = [(flag, r) for flag, r in _SUBMITTED if not r._done.is_set()]
+    _SUBMITTED.append((closed, run))
+    return run
+
+
 @atexit.register
 def _close_pipelines() -> None:
-    """Leave no driver inside Polars' engine when the interpreter shuts down."""
+    """Leave no driver inside Polars' engine when the interpreter shuts down: no further partition
+    is read (what was sent keeps running and a re-run finds it)."""
     for pipeline in list(_Pipeline.live.values()):
         pipeline.close(timeout=2.0)
+    for closed, _ in _SUBMITTED:
+        closed.set()
+    for _, run in _SUBMITTED:
+        if run._thread is not None:
+            run._thread.join(2.0)
 
 
 def _answered(verb: _Verb, parts: Iterator[pl.DataFrame], source: str) -> Iterator[pl.DataFrame]:
@@ -593,6 +619,26 @@ class ClaudeLazyFrame:
         """:meth:`ClaudeFrame.extract` as a lazy plan (one typed column per schema field)."""
         verb = _extract_verb(prompt, schema, prefix, max_invalid_retries, max_tokens, kwargs)
         return self._lazy(verb, partition_rows)
+
+    def submit(
+        self, prompt: Prompt, *, output: str = "response", partition_rows: int = DEFAULT_PARTITION_ROWS,
+        **kwargs: Any,
+    ) -> Run:
+        """Start the run of :meth:`batch` in the background and return it at once.
+
+        The plan is read and sent a partition at a time on a background thread; the answers go to
+        the store. ``run.wait()`` blocks until every partition is answered, and collecting
+        ``lf.claude.batch(...)`` with the same arguments — now or in a later session — then reads
+        them from the store with no API call (it is the same run).
+
+        Returns:
+            A :class:`batchkit.runs.Run`: ``.status``, ``.summary()``, ``.cost``, ``.parts`` (the
+            partitions' job ids), ``.wait()``.
+        """
+        verb = _text_verb(prompt, output, kwargs, "submit")
+        rows = _partition_rows(partition_rows)
+        empty = verb.prepare(pl.DataFrame(schema=self._frame.collect_schema()))
+        return _submit_run(verb, self._frame, rows, _source(self._frame, verb, empty, rows))
 
     def estimate(
         self,
