@@ -28,11 +28,15 @@ then ``batchkit.Job.load(job_id)``) and rebuild the frame with ``df.claude.resul
 
 On a ``LazyFrame``, ``batch``, ``classify`` and ``extract`` return a ``LazyFrame``. Nothing is read
 or sent until it is collected (``collect``, ``sink_parquet``, ``collect_batches``…); then the input
-streams through the engine ``partition_rows`` rows at a time (default 100,000): each partition is
-rendered, sent as its own job and yielded with its answers, in input order, so the client holds a
-partition, not the plan. Every option is checked — and the prompt's placeholders against the
-plan's schema — when the method is called. Collecting the same plan again makes no API call: the
-answers are found in the store by request key. ``.head(n)`` on the result sends only ``n`` rows.
+streams through the engine ``partition_rows`` rows at a time (default 100,000) into one
+partitioned run (:func:`batchkit.runs.run_partitions`): each partition is rendered and sent as its
+own job, a few are planned ahead to keep the processing queue full, and each is yielded with its
+answers in input order, so the client holds the partitions in flight, not the plan. Every option is
+checked — and the prompt's placeholders against the plan's schema — when the method is called.
+The run is named by the plan, the call and ``partition_rows``, so collecting the same plan again
+makes no API call (each partition's job is found in the store). ``.head(n)`` on the result sends
+only ``n`` rows; a ``select`` after it reads only the columns kept and rendered. ``submit`` starts
+the run in the background and returns the :class:`batchkit.runs.Run`.
 """
 
 from __future__ import annotations
