@@ -417,16 +417,16 @@ class _Pipeline:
 
     :func:`batchkit.runs.run_partitions` drives the partitions' jobs on a background thread (the
     only one that talks to the API and the store) and plans a few ahead to keep the queue full; the
-    engine's thread takes each partition's output (:meth:`outputs`) as soon as it and those before
+    engine's thread takes each partition's output (:meth:`frames`) as soon as it and those before
     it are final. A partition waits in memory only until its output is taken, and the run waits
     while the engine has not taken the last one, so memory stays bounded by the run's look-ahead.
 
-    Polars does not close its source's generator when a later step fails, so a pipeline left
-    behind is closed when the same plan is collected again (same source, same run) and at exit:
-    no further partition is planned; what was sent keeps running and a re-run finds it.
+    When a later step fails, Polars stops reading without closing the source's generator; the
+    pipeline is closed when the generator is collected, or at exit. Then no further partition is
+    planned; what was sent keeps running and a re-run finds it.
     """
 
-    live: ClassVar[dict[str, _Pipeline]] = {}
+    live: ClassVar[set[_Pipeline]] = set()
     lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, verb: _Verb, parts: Iterator[pl.DataFrame], source: str) -> None:
@@ -467,10 +467,7 @@ class _Pipeline:
 
     def start(self) -> None:
         with self.lock:
-            stale = self.live.pop(self.source, None)
-            self.live[self.source] = self
-        if stale is not None:
-            stale.close()
+            self.live.add(self)
         self.run = run_partitions(self._prepared, source=self.source, on_output=self._on_output, wait=False,
                                   progress=self.verb.progress())
         self._ended = threading.Thread(target=self._outputs_end, args=(self.run,), daemon=True,
@@ -493,20 +490,29 @@ class _Pipeline:
         assert self.run is not None
         counts: collections.Counter[str] = collections.Counter()
         try:
-            while (out := self._outputs.get()) is not None:
+            while (out := self._next()) is not None:
                 counts.update(out.statuses)
                 yield self._inputs.pop(out.part).hstack(self.verb.columns(out.answers))
-            self.run.wait()  # raises what stopped the run (the input's error, a refused partition)
+            if not self.closed.is_set():
+                self.run.wait()  # raises what stopped the run (the input's error, a refused partition)
         finally:
             self.close()
         _warn_unanswered(self.run.run_id, self.verb, counts)
+
+    def _next(self) -> PartOutput | None:
+        """The next partition's output; None once the run has ended (or the pipeline was closed)."""
+        while True:
+            try:
+                return self._outputs.get(timeout=0.1)
+            except queue.Empty:
+                if self.closed.is_set():
+                    return None
 
     def close(self, timeout: float = 5.0) -> None:
         """Plan no further partition and let the driver go (idempotent)."""
         self.closed.set()
         with self.lock:
-            if self.live.get(self.source) is self:
-                del self.live[self.source]
+            self.live.discard(self)
         thread = self.run._thread if self.run is not None else None
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
@@ -539,7 +545,7 @@ def _submit_run(verb: _Verb, plan: pl.LazyFrame, rows: int, source: str) -> Run:
 def _close_pipelines() -> None:
     """Leave no driver inside Polars' engine when the interpreter shuts down: no further partition
     is read (what was sent keeps running and a re-run finds it)."""
-    for pipeline in list(_Pipeline.live.values()):
+    for pipeline in list(_Pipeline.live):
         pipeline.close(timeout=2.0)
     for closed, _ in _SUBMITTED:
         closed.set()
