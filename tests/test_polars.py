@@ -288,6 +288,13 @@ def test_a_projection_after_claude_reads_only_the_columns_it_needs(client):
         out.collect()
 
 
+def test_a_query_that_reads_the_plan_twice_sends_each_row_once(sim, client):
+    out = texts(30).lazy().claude.batch("{t}", output="o", partition_rows=7, **run(client=client))
+    both = pl.concat([out, out.with_columns(pl.col("o").str.to_uppercase())]).collect()
+    assert both["o"].to_list() == [f"re:row {i}" for i in range(30)] + [f"RE:ROW {i}" for i in range(30)]
+    assert sim.stats()["batch_requests_received"] == 30
+
+
 def test_a_lazy_null_row_stays_null(sim, client):
     lf = pl.LazyFrame({"t": ["a", None, "c", None]})
     with pytest.warns(BatchkitWarning, match="skipped"):
