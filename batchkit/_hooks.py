@@ -17,7 +17,10 @@ import importlib.util
 import sys
 import threading
 import types
+import warnings
 from collections.abc import Sequence
+
+from .errors import BatchkitWarning
 
 __all__ = ["when_imported"]
 
@@ -84,7 +87,14 @@ class _Loader(importlib.abc.Loader):
             if not _pending and _FINDER in sys.meta_path:
                 sys.meta_path.remove(_FINDER)
         for frontend in frontends:
-            importlib.import_module(frontend)
+            try:
+                importlib.import_module(frontend)
+            except Exception as exc:  # a front end that cannot load must not break the library's import
+                warnings.warn(
+                    f"batchkit could not register its {self._name} front end ({type(exc).__name__}: {exc}); "
+                    f"{self._name} works as before, without .claude. Upgrading batchkit and {self._name} "
+                    f"usually fixes it.", BatchkitWarning, stacklevel=2,
+                )
 
 
 _FINDER = _Finder()

@@ -386,3 +386,25 @@ def test_the_lazy_example_runs(tmp_path):
     labelled = pl.read_parquet(tmp_path / "labelled.parquet")
     assert labelled.schema["sentiment"] == pl.Enum(["negative", "neutral", "positive"])
     assert labelled["sentiment"].null_count() == 0
+
+
+def test_the_import_hook_registers_after_the_library_and_never_breaks_its_import(tmp_path, monkeypatch):
+    from batchkit import _hooks
+
+    (tmp_path / "fakelib_bk").mkdir()
+    (tmp_path / "fakelib_bk" / "__init__.py").write_text("import sys\nREADY = True\n")
+    (tmp_path / "fakefront_bk.py").write_text("import fakelib_bk\nSAW_READY = fakelib_bk.READY\n")
+    (tmp_path / "brokenfront_bk.py").write_text("raise AttributeError('no register_io_source here')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("fakelib_bk", "fakefront_bk", "brokenfront_bk"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    _hooks.when_imported("fakelib_bk", "fakefront_bk")
+    _hooks.when_imported("fakelib_bk", "brokenfront_bk")
+    assert "fakefront_bk" not in sys.modules
+    with pytest.warns(BatchkitWarning, match="could not register its fakelib_bk front end"):
+        import fakelib_bk  # noqa: F401  (the import under test)
+    assert sys.modules["fakefront_bk"].SAW_READY  # imported once the library had fully run
+    assert type(sys.modules["fakelib_bk"].__spec__.loader).__name__ == "SourceFileLoader"
+    assert _hooks._FINDER not in sys.meta_path  # gone once nothing is pending
+    _hooks.when_imported("fakelib_bk", "fakefront_bk")  # already imported: at once, no finder
+    assert _hooks._FINDER not in sys.meta_path
