@@ -5,10 +5,14 @@
     import batchkit
     out = df.claude.batch("Classify the sentiment of this review: {review}",
                           output="sentiment", model="claude-haiku-4-5", max_tokens=20)
+
+and ``pl.DataFrame.claude`` / ``pl.LazyFrame.claude`` once Polars is imported, before or after
+batchkit (batchkit never imports Polars itself).
 """
 
 from __future__ import annotations
 
+from ._hooks import when_imported as _when_imported
 from .accounting import JobCost
 from .backend import get_default_client, set_default_client
 from .comparison import Comparison
@@ -53,6 +57,8 @@ from .store import Store
 from .views import display_job
 
 __version__ = "0.1.0"
+
+_when_imported("polars", "batchkit.frontends.polars")  # registers pl.DataFrame.claude, pl.LazyFrame.claude
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",

@@ -25,7 +25,55 @@ import pandas as pd
 from . import _json
 from .errors import ConfigurationError, InvalidOptionError, OptionTypeError
 
-__all__ = ["OutputSpec", "classify_spec", "extract_spec"]
+__all__ = ["ColumnType", "OutputSpec", "classify_spec", "extract_spec"]
+
+
+@dataclass(frozen=True)
+class ColumnType:
+    """The type of one output column (or of a value nested in it), for any DataFrame library.
+
+    Each front end maps it to its own dtypes (pandas: ``Int64``, ``Categorical``…; Polars:
+    ``Int64``, ``Enum``…), so the schema is read in one place.
+
+    Attributes:
+        kind: ``string``, ``integer``, ``number``, ``boolean``, ``date``, ``datetime`` (UTC),
+            ``enum`` (a closed set, see ``values``), ``list`` (of ``item``), ``struct`` (of
+            ``fields``) or ``object`` (anything else, e.g. a union of several types).
+        values: the allowed values of an ``enum``, in order (strings, or numbers for a
+            numeric ``Literal``).
+        item: the type of a ``list``'s items.
+        fields: ``(name, type)`` of a ``struct``'s fields, in order.
+    """
+
+    kind: str
+    values: tuple[Any, ...] = ()
+    item: ColumnType | None = None
+    fields: tuple[tuple[str, ColumnType], ...] = ()
+
+
+def column_type(prop: Mapping[str, Any], defs: Mapping[str, Any]) -> ColumnType:
+    """The :class:`ColumnType` of a JSON-schema node (``X | None`` is ``X``: every column is nullable)."""
+    options = [_resolve(o, defs) for o in _resolve(prop, defs).get("anyOf", [prop])]
+    options = [o for o in options if o.get("type") != "null"] or options
+    if len(options) != 1:
+        return ColumnType("object")
+    node = _resolve(options[0], defs)
+    kind = node.get("type")
+    if "enum" in node:
+        return ColumnType("enum", values=tuple(node["enum"]))
+    if "const" in node:
+        return ColumnType("enum", values=(node["const"],))
+    if kind == "string" and node.get("format") in ("date", "date-time"):
+        return ColumnType("date" if node["format"] == "date" else "datetime")
+    if kind in ("string", "integer", "number", "boolean"):
+        return ColumnType(kind)
+    if kind == "array" and "items" in node:
+        return ColumnType("list", item=column_type(node["items"], defs))
+    if kind == "object" and node.get("properties"):
+        return ColumnType("struct", fields=tuple(
+            (name, column_type(sub, defs)) for name, sub in node["properties"].items()
+        ))
+    return ColumnType("object")
 
 
 @dataclass(frozen=True)
@@ -72,6 +120,22 @@ class OutputSpec:
         except _json.DecodeError as exc:
             return f"the answer is not JSON ({exc})"
         return schema_error(value, self.schema, self.schema.get("$defs", {}), "answer")
+
+    def types(self) -> dict[str, ColumnType]:
+        """Each output column's :class:`ColumnType`, in output order.
+
+        ``classify`` gives an ``enum`` of the labels (``multi``: a ``list`` of it) and a
+        ``string`` reasoning column; ``extract`` one type per schema field.
+        """
+        defs = self.schema.get("$defs", {})
+        out = {}
+        for column, fieldname in self.columns:
+            if self.kind == "classify" and fieldname in ("label", "labels"):
+                labels = ColumnType("enum", values=self.labels)
+                out[column] = ColumnType("list", item=labels) if self.multi else labels
+            else:
+                out[column] = column_type(self.schema["properties"][fieldname], defs)
+        return out
 
     def values(self, answers: Sequence[str | None]) -> dict[str, list[Any]]:
         """Each output column's field value per row, as parsed from valid answers (None where a

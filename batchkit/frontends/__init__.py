@@ -9,6 +9,9 @@ store itself.
 
 To add one: a module here named after its library (``frontends/pandas.py`` is the model), which
 registers the ``claude`` namespace through the library's own extension API when imported, and an
-import of it in ``batchkit/__init__.py`` (guarded when the library is optional). Front ends import
-the core; nothing in the core imports a front end (``tests/test_layout.py`` checks both).
+import of it in ``batchkit/__init__.py`` — for an optional library,
+``batchkit._hooks.when_imported("polars", "batchkit.frontends.polars")``, which imports the front
+end as soon as the library is imported (at once if it already is), so ``import batchkit`` never
+imports the library itself. Front ends import the core; nothing in the core imports a front end
+(``tests/test_layout.py`` checks both).
 """

@@ -1,0 +1,701 @@
+"""``pl.DataFrame.claude`` and ``pl.LazyFrame.claude``: the Polars front end.
+
+Registered through Polars' own namespace API the moment both Polars and batchkit are imported,
+in either order (``import batchkit`` never imports Polars itself). The accessors are thin and
+stateless, like the pandas one: each method turns its arguments into one checked
+:class:`batchkit.options.Options` and a :class:`_Verb`, hands the rows to the core
+(:func:`batchkit.calls.prepare`) and builds Polars columns from the core's per-row answers.
+
+On a ``DataFrame`` the verbs take the arguments of ``df.claude`` on pandas and return a new
+``DataFrame`` with the answers as typed columns:
+
+=============  ===================================================================================
+``batch``      one ``String`` column (null where a row has no answer)
+``classify``   ``Enum(labels)`` (``multi=True``: ``List(Enum(labels))``; ``reasoning=True`` adds a
+               ``String`` column)
+``extract``    one nullable column per schema field: ``str`` → ``String``, ``int`` → ``Int64``,
+               ``float`` → ``Float64``, ``bool`` → ``Boolean``, ``date`` → ``Date``,
+               ``datetime`` → ``Datetime("us", "UTC")``, ``Literal``/``Enum`` of strings →
+               ``Enum``, ``list[X]`` → ``List``, a nested model → ``Struct``, a union of several
+               types → ``Object``
+``submit``     the :class:`batchkit.Job` at once; ``df.claude.result(job)`` builds the frame later
+``estimate``   a :class:`batchkit.CostEstimate`, before any paid call
+=============  ===================================================================================
+
+Polars frames carry no metadata, so a returned frame cannot name its job the way a pandas frame's
+``attrs`` do: keep the :class:`~batchkit.Job` from ``submit`` (or find it in ``batchkit.jobs()``,
+then ``batchkit.Job.load(job_id)``) and rebuild the frame with ``df.claude.result(job)``.
+
+On a ``LazyFrame``, ``batch``, ``classify`` and ``extract`` return a ``LazyFrame``. Nothing is read
+or sent until it is collected (``collect``, ``sink_parquet``, ``collect_batches``…); then the input
+streams through the engine ``partition_rows`` rows at a time (default 100,000) into one
+partitioned run (:func:`batchkit.runs.run_partitions`): each partition is rendered and sent as its
+own job, a few are planned ahead to keep the processing queue full, and each is yielded with its
+answers in input order, so the client holds the partitions in flight, not the plan. Every option is
+checked — and the prompt's placeholders against the plan's schema — when the method is called.
+The run is named by the plan, the call and ``partition_rows``, so collecting the same plan again
+makes no API call (each partition's job is found in the store). ``.head(n)`` on the result sends
+only ``n`` rows; a ``select`` after it reads only the columns kept and rendered. ``submit`` starts
+the run in the background and returns the :class:`batchkit.runs.Run`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import datetime as dt
+import hashlib
+import queue
+import threading
+import uuid
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import polars as pl
+from polars.io.plugins import register_io_source
+
+from .. import _json, calls
+from ..errors import BatchkitError, InvalidOptionError, JobStateError, OptionTypeError, warn
+from ..jobs import Job, warn_failures
+from ..options import DEFAULT_MAX_TOKENS, Options
+from ..pricing import CostEstimate
+from ..requests import parse_prompt
+from ..runs import PartOutput, Run, run_partitions
+from ..structured import ColumnType, OutputSpec, classify_spec, extract_spec
+from ..views import display_job
+
+__all__ = ["DEFAULT_PARTITION_ROWS", "ClaudeFrame", "ClaudeLazyFrame", "dtype_of"]
+
+DEFAULT_PARTITION_ROWS = 100_000
+"""Rows per partition of a LazyFrame run (one job each): a full batch, and a bounded slice of memory."""
+
+Prompt = str | Callable[[Mapping[str, Any]], str | None]
+
+
+# --------------------------------------------------------------------------- one checked call
+
+
+@dataclass(frozen=True)
+class _Verb:
+    """One checked call, to be prepared over a whole frame or over each of its partitions."""
+
+    prompt: Prompt
+    output: str
+    options: Options
+    spec: OutputSpec | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.spec.kind if self.spec is not None else "text"
+
+    def prepare(self, frame: pl.DataFrame) -> calls.Call:
+        """Check, render and key the rows of ``frame`` (pure: no network, no store)."""
+        return calls.prepare(frame, self.prompt, output=self.output, options=self.options, kind=self.kind,
+                             output_spec=self.spec)
+
+    def schema(self) -> dict[str, pl.DataType]:
+        """The output columns and their Polars dtypes."""
+        return _output_schema(self.output, self.spec)
+
+    def columns(self, answers: Sequence[str | None]) -> list[pl.Series]:
+        return _output_columns(self.output, self.spec, answers)
+
+    def progress(self) -> bool:
+        return self.options.run.progress
+
+
+def _text_verb(prompt: Prompt, output: str, kwargs: dict[str, Any], verb: str) -> _Verb:
+    return _Verb(prompt, output, Options.build(kwargs, verb=verb))
+
+
+def _classify_verb(prompt: Prompt, labels: Sequence[str], output: str, multi: bool, reasoning: bool,
+                   max_invalid_retries: int, max_tokens: int, kwargs: dict[str, Any]) -> _Verb:
+    spec = classify_spec(labels, output=output, multi=multi, reasoning=reasoning)
+    kwargs.update(max_tokens=max_tokens, max_invalid_retries=max_invalid_retries)
+    return _structured_verb(prompt, spec, output, Options.build(kwargs, verb="classify"))
+
+
+def _extract_verb(prompt: Prompt, schema: Any, prefix: str, max_invalid_retries: int, max_tokens: int,
+                  kwargs: dict[str, Any]) -> _Verb:
+    spec = extract_spec(schema, prefix=prefix)
+    kwargs.update(max_tokens=max_tokens, max_invalid_retries=max_invalid_retries)
+    return _structured_verb(prompt, spec, spec.columns[0][0], Options.build(kwargs, verb="extract"))
+
+
+def _structured_verb(prompt: Prompt, spec: OutputSpec, output: str, options: Options) -> _Verb:
+    params = options.params.with_output_format(spec.output_config, verb=spec.kind)
+    return _Verb(prompt, output, Options(params, options.run, options.estimate), spec)
+
+
+def _wait(job: Job, progress: bool) -> None:
+    """Wait for a blocking call, showing progress where the user looks, then report failures."""
+    view = display_job(job) if progress else None
+    job.wait()  # a KeyboardInterrupt propagates: the job and its view keep running
+    if view is not None:
+        view.finish()
+    warn_failures(job)
+
+
+def _row_answers(job: Job) -> list[str | None]:
+    """Each row's usable answer text (None: skipped, pending or failed), read from the store."""
+    answers: list[str | None] = job.answers().tolist()
+    return answers
+
+
+# --------------------------------------------------------------------------- typed columns
+
+
+def dtype_of(ctype: ColumnType) -> pl.DataType:
+    """The Polars dtype of an output column's :class:`~batchkit.structured.ColumnType`.
+
+    >>> dtype_of(ColumnType("enum", values=("no", "yes")))
+    Enum(categories=['no', 'yes'])
+    """
+    kind = ctype.kind
+    simple: dict[str, pl.DataType] = {
+        "string": pl.String(), "integer": pl.Int64(), "number": pl.Float64(), "boolean": pl.Boolean(),
+        "date": pl.Date(), "datetime": pl.Datetime("us", "UTC"),
+    }
+    if kind in simple:
+        return simple[kind]
+    if kind == "enum":
+        values = ctype.values
+        if all(isinstance(v, str) for v in values):
+            return pl.Enum(list(values))
+        if all(isinstance(v, bool) for v in values):
+            return pl.Boolean()
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            return pl.Int64()
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            return pl.Float64()
+        return pl.Object()
+    if kind == "list" and ctype.item is not None:
+        item = dtype_of(ctype.item)
+        return pl.Object() if isinstance(item, pl.Object) else pl.List(item)
+    if kind == "struct":
+        fields = {name: dtype_of(sub) for name, sub in ctype.fields}
+        if any(isinstance(d, pl.Object) for d in fields.values()):
+            return pl.Object()
+        return pl.Struct(fields)
+    return pl.Object()
+
+
+def _needs_conversion(ctype: ColumnType) -> bool:
+    """Whether parsed JSON values must be converted before Polars takes them (dates, numbers)."""
+    if ctype.kind in ("date", "datetime", "number"):
+        return True
+    if ctype.kind == "enum":
+        return isinstance(dtype_of(ctype), pl.Float64)
+    if ctype.kind == "list" and ctype.item is not None:
+        return _needs_conversion(ctype.item)
+    return ctype.kind == "struct" and any(_needs_conversion(sub) for _, sub in ctype.fields)
+
+
+def _convert(value: Any, ctype: ColumnType) -> Any:
+    """A parsed JSON value as the Python value its Polars dtype takes."""
+    if value is None:
+        return None
+    kind = ctype.kind
+    if kind == "date":
+        return dt.date.fromisoformat(value[:10])
+    if kind == "datetime":
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+    if kind in ("number", "enum") and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind == "list" and ctype.item is not None and isinstance(value, list):
+        return [_convert(v, ctype.item) for v in value]
+    if kind == "struct" and isinstance(value, dict):
+        return {name: _convert(value.get(name), sub) for name, sub in ctype.fields}
+    return value
+
+
+def _output_schema(output: str, spec: OutputSpec | None) -> dict[str, pl.DataType]:
+    if spec is None:
+        return {output: pl.String()}
+    return {column: dtype_of(ctype) for column, ctype in spec.types().items()}
+
+
+def _output_columns(output: str, spec: OutputSpec | None, answers: Sequence[str | None]) -> list[pl.Series]:
+    """The output columns, typed, from each row's answer (None where a row has none)."""
+    if spec is None:
+        return [pl.Series(output, answers, dtype=pl.String)]
+    types = spec.types()
+    out = []
+    for column, cells in spec.values(answers).items():
+        ctype = types[column]
+        dtype = dtype_of(ctype)
+        if _needs_conversion(ctype):
+            cells = [_convert(c, ctype) for c in cells]
+        out.append(pl.Series(column, cells, dtype=dtype))
+    return out
+
+
+# --------------------------------------------------------------------------- DataFrame
+
+
+def _estimate(frame: pl.DataFrame, prompt: Prompt, output: str, typical_output_tokens: Any, hit_rate: Any,
+              sample: Any, labels: Any, schema: Any, kwargs: dict[str, Any]) -> CostEstimate:
+    """``estimate`` of either accessor: the options of ``batch`` (or ``classify``/``extract`` with
+    ``labels=``/``schema=``) plus those of estimate only."""
+    kwargs = {**kwargs, "typical_output_tokens": typical_output_tokens, "hit_rate": hit_rate, "sample": sample}
+    if labels is not None or schema is not None:
+        kind = "classify" if labels is not None else "extract"
+        spec = classify_spec(labels, output=output) if labels is not None else extract_spec(schema)
+        kwargs.setdefault("max_tokens", 256 if kind == "classify" else DEFAULT_MAX_TOKENS)
+        first = output if labels is not None else spec.columns[0][0]
+        verb = _structured_verb(prompt, spec, first, Options.build(kwargs, verb="estimate"))
+    else:
+        verb = _text_verb(prompt, output, kwargs, "estimate")
+    return calls.estimate(verb.prepare(frame))
+
+
+@pl.api.register_dataframe_namespace("claude")
+class ClaudeFrame:
+    """Send every row of a Polars DataFrame to Claude through Message Batches.
+
+    >>> out = df.claude.batch("Sentiment of: {review}", output="sentiment")  # doctest: +SKIP
+    """
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self._frame = frame
+
+    def submit(self, prompt: Prompt, *, output: str = "response", **kwargs: Any) -> Job:
+        """Start a job and return it at once; ``df.claude.result(job)`` builds the frame later.
+
+        Takes the arguments of :meth:`batch`. Re-running the same call returns the same job.
+        """
+        verb = _text_verb(prompt, output, kwargs, "submit")
+        return calls.submit(verb.prepare(self._frame))
+
+    def batch(self, prompt: Prompt, *, output: str = "response", **kwargs: Any) -> pl.DataFrame:
+        """Render one prompt per row, run them as Message Batches, and add the answers.
+
+        ``prompt`` is a template with ``{column}`` placeholders or a callable ``row -> str``
+        (``row`` a ``{column: value}`` dict; return None to skip the row). The other arguments are
+        those of pandas' ``df.claude.batch`` (see :mod:`batchkit.accessor`).
+
+        Returns:
+            A new DataFrame: the input columns plus ``output``, a ``String`` column (null where a
+            row has no answer — ``job.outcomes()`` says why; failures are also summarised in a
+            :class:`batchkit.BatchkitWarning`).
+        """
+        return self._run(_text_verb(prompt, output, kwargs, "batch"))
+
+    def classify(
+        self,
+        prompt: Prompt,
+        labels: Sequence[str],
+        *,
+        output: str = "label",
+        multi: bool = False,
+        reasoning: bool = False,
+        max_invalid_retries: int = 1,
+        max_tokens: int = 256,
+        **kwargs: Any,
+    ) -> pl.DataFrame:
+        """Classify every row into ``labels``: an ``Enum(labels)`` column that can hold nothing else.
+
+        ``multi=True`` gives ``List(Enum(labels))``; ``reasoning=True`` adds a ``String`` column
+        ``{output}_reasoning``. An answer outside the labels is ``invalid_output`` (null).
+        """
+        return self._run(_classify_verb(prompt, labels, output, multi, reasoning, max_invalid_retries, max_tokens,
+                                        kwargs))
+
+    def extract(
+        self,
+        prompt: Prompt,
+        schema: Any,
+        *,
+        prefix: str = "",
+        max_invalid_retries: int = 1,
+        max_tokens: int = 1024,
+        **kwargs: Any,
+    ) -> pl.DataFrame:
+        """Extract typed fields from every row: one nullable column per field of ``schema``
+        (a pydantic model or ``{name: type}``), named ``prefix + field``; dtypes in the module
+        docstring. Answers that fail the schema are ``invalid_output`` (null)."""
+        return self._run(_extract_verb(prompt, schema, prefix, max_invalid_retries, max_tokens, kwargs))
+
+    def estimate(
+        self,
+        prompt: Prompt,
+        *,
+        output: str = "response",
+        typical_output_tokens: int | None = None,
+        hit_rate: float | tuple[float, float] | None = None,
+        sample: int = 20,
+        labels: Sequence[str] | None = None,
+        schema: Any = None,
+        **kwargs: Any,
+    ) -> CostEstimate:
+        """Tokens and dollars for this call under standard, batch and batch + caching — free.
+
+        The arguments of pandas' ``df.claude.estimate``: those of :meth:`batch`, plus
+        ``typical_output_tokens``, ``hit_rate``, ``sample``, and ``labels=`` / ``schema=`` to
+        price :meth:`classify` / :meth:`extract`.
+        """
+        return _estimate(self._frame, prompt, output, typical_output_tokens, hit_rate, sample, labels, schema,
+                         kwargs)
+
+    def result(self, job: Job | str) -> pl.DataFrame:
+        """This frame with ``job``'s answers as typed columns (a job of this frame, or its id).
+
+        What ``batch`` returns once the job has ended; before that, rows not yet answered are null.
+
+        >>> job = df.claude.submit("Sentiment of: {review}")  # doctest: +SKIP
+        >>> out = df.claude.result(job.wait())                # doctest: +SKIP
+        """
+        if isinstance(job, str):
+            job = Job.load(job)
+        if len(job.row_keys) != self._frame.height:
+            raise JobStateError(
+                f"job {job.job_id} has {len(job.row_keys):,} rows but this frame has {self._frame.height:,}; "
+                f"call result() on the frame the job was submitted from", job_id=job.job_id)
+        return self._frame.hstack(_output_columns(job.output, job.output_spec, _row_answers(job)))
+
+    def _run(self, verb: _Verb) -> pl.DataFrame:
+        job = calls.submit(verb.prepare(self._frame))
+        _wait(job, verb.progress())
+        return self._frame.hstack(verb.columns(_row_answers(job)))
+
+
+# --------------------------------------------------------------------------- LazyFrame
+
+
+def _partition_rows(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise OptionTypeError(
+            f"partition_rows must be a whole number of rows such as 100_000, not {value!r:.80}",
+            option="partition_rows")
+    if value < 1:
+        raise InvalidOptionError(
+            f"partition_rows must be at least 1, not {value}; leave it out for {DEFAULT_PARTITION_ROWS:,} rows "
+            f"per partition", option="partition_rows")
+    return int(value)
+
+
+def _partitions(plan: pl.LazyFrame, rows: int) -> Iterator[pl.DataFrame]:
+    """The plan's rows in partitions of exactly ``rows`` (the last one shorter), in order, streamed
+    by the engine: at most a partition plus one engine chunk is held."""
+    buffer: list[pl.DataFrame] = []
+    held = 0
+    for chunk in plan.collect_batches(chunk_size=rows):
+        while chunk.height:
+            take = min(rows - held, chunk.height)
+            buffer.append(chunk.slice(0, take))
+            held += take
+            chunk = chunk.slice(take)
+            if held == rows:
+                yield pl.concat(buffer, rechunk=True) if len(buffer) > 1 else buffer[0]
+                buffer, held = [], 0
+    if held:
+        yield pl.concat(buffer, rechunk=True) if len(buffer) > 1 else buffer[0]
+
+
+def _source(plan: pl.LazyFrame, verb: _Verb, empty: calls.Call, partition_rows: int) -> str:
+    """A stable identity of the input plan and the call: the same plan, prompt and options give the
+    same source (and run); anything that changes a request or a partition gives another."""
+    digest = hashlib.sha256()
+    try:
+        digest.update(plan.serialize())
+    except Exception:  # a plan Polars cannot serialize (a Python UDF) is simply not recognised again
+        digest.update(uuid.uuid4().bytes)
+    digest.update(empty.template.body(""))
+    digest.update(_json.dumps([verb.kind, verb.output, empty.spec.to_json(), partition_rows]))
+    return f"polars:{digest.hexdigest()[:32]}"
+
+
+class _Closed(Exception):
+    """The engine stopped reading the plan's output: plan no further partition."""
+
+
+class _Pipeline:
+    """One collection of a lazy plan: the input's partitions into a run, their answers out in order.
+
+    :func:`batchkit.runs.run_partitions` drives the partitions' jobs on a background thread (the
+    only one that talks to the API and the store) and plans a few ahead to keep the queue full; the
+    engine's thread takes each partition's output (:meth:`frames`) as soon as it and those before
+    it are final. A partition waits in memory only until its output is taken, and the run waits
+    while the engine has not taken the last one, so memory stays bounded by the run's look-ahead.
+
+    When a later step fails, Polars stops reading without closing the source's generator; the
+    pipeline is closed when the generator is collected, or at exit. Then no further partition is
+    planned; what was sent keeps running and a re-run finds it.
+    """
+
+    live: ClassVar[set[_Pipeline]] = set()
+    lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, verb: _Verb, parts: Iterator[pl.DataFrame], source: str) -> None:
+        self.verb = verb
+        self.source = source
+        self.closed = threading.Event()
+        self._parts = parts
+        self._inputs: dict[int, pl.DataFrame] = {}
+        self._outputs: queue.Queue[PartOutput | None] = queue.Queue(maxsize=1)
+        self._prepared = self._prepare()
+        self.run: Run | None = None
+        self._ended: threading.Thread | None = None
+
+    def _prepare(self) -> Generator[calls.Call, None, None]:
+        offset = 0
+        for i, part in enumerate(self._parts):
+            if self.closed.is_set():
+                return
+            try:
+                call = self.verb.prepare(part)
+            except BatchkitError as exc:
+                row = getattr(exc, "row", None)
+                if isinstance(row, int):
+                    exc.add_note(f"(row {row:,} of partition {i}: row {offset + row:,} of the plan)")
+                raise
+            self._inputs[i] = part
+            offset += part.height
+            yield call
+
+    def _on_output(self, out: PartOutput) -> None:
+        while not self.closed.is_set():
+            try:
+                self._outputs.put(out, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+        raise _Closed
+
+    def start(self) -> None:
+        with self.lock:
+            self.live.add(self)
+        self.run = run_partitions(self._prepared, source=self.source, on_output=self._on_output, wait=False,
+                                  progress=self.verb.progress())
+        self._ended = threading.Thread(target=self._outputs_end, args=(self.run,), daemon=True,
+                                       name=f"batchkit-polars-{self.run.run_id}")
+        self._ended.start()
+
+    def _outputs_end(self, run: Run) -> None:
+        """Tell the engine's thread there is nothing more once the run has ended."""
+        run._done.wait()
+        while not self.closed.is_set():  # nobody reads once closed: never block on a full queue
+            try:
+                self._outputs.put(None, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def frames(self) -> Iterator[pl.DataFrame]:
+        """Each partition with its answers as typed columns, in input order; then one warning for
+        the rows without an answer."""
+        assert self.run is not None
+        counts: collections.Counter[str] = collections.Counter()
+        try:
+            while (out := self._next()) is not None:
+                counts.update(out.statuses)
+                yield self._inputs.pop(out.part).hstack(self.verb.columns(out.answers))
+            if not self.closed.is_set():
+                self.run.wait()  # raises what stopped the run (the input's error, a refused partition)
+        finally:
+            self.close()
+        _warn_unanswered(self.run.run_id, self.verb, counts)
+
+    def _next(self) -> PartOutput | None:
+        """The next partition's output; None once the run has ended (or the pipeline was closed)."""
+        while True:
+            try:
+                return self._outputs.get(timeout=0.1)
+            except queue.Empty:
+                if self.closed.is_set():
+                    return None
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Plan no further partition and let the driver go (idempotent)."""
+        self.closed.set()
+        with self.lock:
+            self.live.discard(self)
+        thread = self.run._thread if self.run is not None else None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+        if thread is None or not thread.is_alive():
+            self._prepared.close()  # stops reading the input (its streaming query ends)
+        self._inputs.clear()
+
+
+_SUBMITTED: list[tuple[threading.Event, Run]] = []
+"""Runs started by ``lf.claude.submit`` in this process, and the flag that stops their input."""
+
+
+def _submit_run(verb: _Verb, plan: pl.LazyFrame, rows: int, source: str) -> Run:
+    """Start the run of a lazy plan in the background, its answers going to the store only."""
+    closed = threading.Event()
+
+    def prepared() -> Iterator[calls.Call]:
+        for part in _partitions(plan, rows):
+            if closed.is_set():
+                return
+            yield verb.prepare(part)
+
+    run = run_partitions(prepared(), source=source, wait=False, progress=verb.progress())
+    _SUBMITTED[:] = [(flag, r) for flag, r in _SUBMITTED if not r._done.is_set()]
+    _SUBMITTED.append((closed, run))
+    return run
+
+
+@atexit.register
+def _close_pipelines() -> None:
+    """Leave no driver inside Polars' engine when the interpreter shuts down: no further partition
+    is read (what was sent keeps running and a re-run finds it)."""
+    for pipeline in list(_Pipeline.live):
+        pipeline.close(timeout=2.0)
+    for closed, _ in _SUBMITTED:
+        closed.set()
+    for _, run in _SUBMITTED:
+        if run._thread is not None:
+            run._thread.join(2.0)
+
+
+def _answered(verb: _Verb, parts: Iterator[pl.DataFrame], source: str) -> Iterator[pl.DataFrame]:
+    """Each partition with its answers as typed columns, in input order (see :class:`_Pipeline`)."""
+    pipeline = _Pipeline(verb, parts, source)
+    pipeline.start()
+    yield from pipeline.frames()
+
+
+def _warn_unanswered(run_id: str, verb: _Verb, counts: collections.Counter[str]) -> None:
+    """One warning for the whole run when rows have no answer (never silently null)."""
+    answered = ("succeeded",) if verb.spec is not None else ("succeeded", "truncated")
+    if all(status in answered for status in counts):
+        return
+    rows = sum(counts.values())
+    parts = ", ".join(f"{n:,} {status}" for status, n in counts.most_common())
+    columns = ", ".join(repr(c) for c in verb.schema())
+    warn(f"batchkit run {run_id}: {rows:,} rows: {parts}. Rows without an answer are null in {columns}; "
+         f"batchkit.runs.Run.load({run_id!r}).summary() counts them by error, and each partition's "
+         f"batchkit.Job.load(job_id).outcomes() says why (Run.load(...).parts lists the jobs).")
+
+
+@pl.api.register_lazyframe_namespace("claude")
+class ClaudeLazyFrame:
+    """The verbs on a Polars LazyFrame: each returns a LazyFrame that streams through the engine.
+
+    >>> lf = pl.scan_parquet("tickets/*.parquet")                               # doctest: +SKIP
+    >>> out = lf.claude.classify("Topic of: {text}", labels=["bug", "billing"])  # doctest: +SKIP
+    >>> out.sink_parquet("labelled.parquet")                                     # doctest: +SKIP
+    """
+
+    def __init__(self, frame: pl.LazyFrame) -> None:
+        self._frame = frame
+
+    def batch(
+        self, prompt: Prompt, *, output: str = "response", partition_rows: int = DEFAULT_PARTITION_ROWS,
+        **kwargs: Any,
+    ) -> pl.LazyFrame:
+        """:meth:`ClaudeFrame.batch` as a lazy plan: a ``String`` column ``output`` is added when
+        collected, ``partition_rows`` rows (one job) at a time.
+
+        Raises (at once, before anything is read or sent): every error of the eager call that does
+        not need the data — an unknown column, a bad option, an output named like an input.
+        """
+        return self._lazy(_text_verb(prompt, output, kwargs, "batch"), partition_rows)
+
+    def classify(
+        self,
+        prompt: Prompt,
+        labels: Sequence[str],
+        *,
+        output: str = "label",
+        multi: bool = False,
+        reasoning: bool = False,
+        max_invalid_retries: int = 1,
+        max_tokens: int = 256,
+        partition_rows: int = DEFAULT_PARTITION_ROWS,
+        **kwargs: Any,
+    ) -> pl.LazyFrame:
+        """:meth:`ClaudeFrame.classify` as a lazy plan (an ``Enum(labels)`` column)."""
+        verb = _classify_verb(prompt, labels, output, multi, reasoning, max_invalid_retries, max_tokens, kwargs)
+        return self._lazy(verb, partition_rows)
+
+    def extract(
+        self,
+        prompt: Prompt,
+        schema: Any,
+        *,
+        prefix: str = "",
+        max_invalid_retries: int = 1,
+        max_tokens: int = 1024,
+        partition_rows: int = DEFAULT_PARTITION_ROWS,
+        **kwargs: Any,
+    ) -> pl.LazyFrame:
+        """:meth:`ClaudeFrame.extract` as a lazy plan (one typed column per schema field)."""
+        verb = _extract_verb(prompt, schema, prefix, max_invalid_retries, max_tokens, kwargs)
+        return self._lazy(verb, partition_rows)
+
+    def submit(
+        self, prompt: Prompt, *, output: str = "response", partition_rows: int = DEFAULT_PARTITION_ROWS,
+        **kwargs: Any,
+    ) -> Run:
+        """Start the run of :meth:`batch` in the background and return it at once.
+
+        The plan is read and sent a partition at a time on a background thread; the answers go to
+        the store. ``run.wait()`` blocks until every partition is answered, and collecting
+        ``lf.claude.batch(...)`` with the same arguments — now or in a later session — then reads
+        them from the store with no API call (it is the same run).
+
+        Returns:
+            A :class:`batchkit.runs.Run`: ``.status``, ``.summary()``, ``.cost``, ``.parts`` (the
+            partitions' job ids), ``.wait()``.
+        """
+        verb = _text_verb(prompt, output, kwargs, "submit")
+        rows = _partition_rows(partition_rows)
+        empty = verb.prepare(pl.DataFrame(schema=self._frame.collect_schema()))
+        return _submit_run(verb, self._frame, rows, _source(self._frame, verb, empty, rows))
+
+    def estimate(
+        self,
+        prompt: Prompt,
+        *,
+        output: str = "response",
+        typical_output_tokens: int | None = None,
+        hit_rate: float | tuple[float, float] | None = None,
+        sample: int = 20,
+        labels: Sequence[str] | None = None,
+        schema: Any = None,
+        **kwargs: Any,
+    ) -> CostEstimate:
+        """:meth:`ClaudeFrame.estimate` over the plan's rows (collected to price them: estimate a
+        large plan on a sample, e.g. ``lf.head(100_000).claude.estimate(...)``, and scale)."""
+        return _estimate(self._frame.collect(), prompt, output, typical_output_tokens, hit_rate, sample, labels,
+                         schema, kwargs)
+
+    def _lazy(self, verb: _Verb, partition_rows: int) -> pl.LazyFrame:
+        rows = _partition_rows(partition_rows)
+        plan = self._frame
+        schema = plan.collect_schema()
+        # Every check that needs no data, now: options, placeholders against the schema, collisions.
+        empty = verb.prepare(pl.DataFrame(schema=schema))
+        out_schema = pl.Schema({**schema, **verb.schema()})
+        # The columns a template reads (a callable may read any): the rest need not be read at all
+        # when a projection after ``claude`` leaves them out.
+        reads = set(parse_prompt(verb.prompt, schema.names()).columns) if isinstance(verb.prompt, str) else None
+        outputs = ", ".join(verb.schema())
+
+        def io_source(
+            with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None, batch_size: int | None
+        ) -> Iterator[pl.DataFrame]:
+            del batch_size  # a partition is one job; the engine re-chunks what it is given
+            head = plan if n_rows is None else plan.head(n_rows)
+            if with_columns is not None and reads is not None:  # read only what is kept or rendered
+                wanted = {*with_columns, *reads, *(predicate.meta.root_names() if predicate is not None else ())}
+                head = head.select([name for name in schema.names() if name in wanted])
+            source = _source(head, verb, empty, rows)
+            for frame in _answered(verb, _partitions(head, rows), source):
+                if predicate is not None:
+                    frame = frame.filter(predicate)
+                if with_columns is not None:
+                    frame = frame.select(with_columns)
+                yield frame
+
+        return register_io_source(
+            io_source, schema=out_schema, explain_name="batchkit",
+            explain_detail=f"{verb.kind} → {outputs}; {rows:,} rows per partition",
+        )
