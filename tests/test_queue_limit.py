@@ -48,7 +48,7 @@ def _unit(n: int, start: int = 0) -> bytes:
 def test_a_refused_create_holds_the_next_ones_until_its_retry_after_without_a_call():
     sim = make_sim(processing=PACED, time_scale=20, max_queued_batch_requests=10)
     backend = MessageBatches(sim.client())
-    backend.send(_unit(10))
+    first = backend.send(_unit(10))
     calls = sim.stats()["batches.create"]
     for start in (10, 20, 30):
         with pytest.raises(CallFailed) as info:
@@ -59,7 +59,15 @@ def test_a_refused_create_holds_the_next_ones_until_its_retry_after_without_a_ca
     assert sim.stats()["batches.create"] == calls + 1  # only the first of the three reached the API
     assert backend.creates_refused == 1 and backend.seconds_until_room() > 0
     time.sleep(backend.seconds_until_room() + 0.05)
+    # the refusal taught the limit (10): the next create is held until a poll sees the first end
+    assert backend.queue.limit == 10 and backend.queue.source == "learned"
+    with pytest.raises(CallFailed) as info:
+        backend.send(_unit(10, 10))
+    assert info.value.decision.action is Action.RETRY and "held locally" in info.value.decision.message
+    assert sim.stats()["batches.create"] == calls + 1
+    assert backend.track(first.id).state == "ended"
     assert backend.send(_unit(10, 10)).state == "in_progress"
+    assert sim.stats()["faults"] == {"queue_full": 1}
 
 
 def test_a_batch_alone_over_the_queue_limit_stops_the_job_naming_chunk_size():
