@@ -49,7 +49,7 @@ from .backends import Action, Backend, CallFailed, Decision, Tracked
 from .backends.batches import MessageBatches
 from .backends.choice import backend_for
 from .backends.errors import AUTO_RETRY_ERRORS
-from .backends.queue import known_view
+from .backends.queue import QueueView, known_view
 from .errors import APIRefusedError, JobNotFoundError, SpendLimitError
 from .hedge import HedgePlan, HedgeReport, hedge_report
 from .options import JobSpec
@@ -304,6 +304,13 @@ class Job(JobResults):
                      if b["api_id"] and b["mode"] == "batch"}
         backend.queue.sync(str(self.store.path), in_flight)
         return backend.queue.state().in_flight
+
+    @property
+    def queue(self) -> QueueView | None:
+        """The workspace's processing queue as this process knows it (shared by every job of the
+        workspace; see :mod:`batchkit.backends.queue`); None before the job has needed a client."""
+        backend = self._backends.get("batch")
+        return backend.queue if isinstance(backend, MessageBatches) else None
 
     @property
     def mode(self) -> str:
