@@ -663,7 +663,8 @@ class Job(JobResults):
         left = len(batches) - created
         head = f"batchkit: job {self.job_id} keeps running without this process: "
         if left and self._done.is_set():
-            head += f"{created} batch(es) created, {left} not yet (e.g. waiting for the cache-priming batch). "
+            head += (f"{created} batch(es) created, {left} not yet (waiting for room in the processing queue, or "
+                     "for the cache-priming batch). ")
         elif left:
             head += f"{left} batch(es) were still being created after {EXIT_GRACE:g} s; exiting anyway. "
         else:
@@ -881,6 +882,9 @@ class Job(JobResults):
     def _create_planned(self, pending: _Pending) -> None:
         if self._holds_creates():
             self._sync_queue()  # batches created by another process, or before a restart, count
+        queue = self.queue
+        if queue is not None:  # batches given up since they were held (a hedge, a cancel) wait no more
+            queue.withdraw(self.job_id, keep={int(b["id"]) for b in self.store.batches(states=("submitting",))})
         priming = any(b["attempt"] == 0 and b["state"] in ACTIVE_STATES for b in self.store.batches(job_id=self.job_id))
         for batch in self.store.batches(states=("submitting",)):
             if self._record["status"] == "failed":

@@ -40,7 +40,7 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -244,14 +244,17 @@ class QueueView:
             self._room_at = time.monotonic() + wait
             self._room_wait = decision
 
-    def withdraw(self, owner: str) -> None:
-        """``owner`` will not ask again (its job stopped or finished): its held creates no longer
-        keep later ones waiting."""
+    def withdraw(self, owner: str, *, keep: Collection[int] = ()) -> None:
+        """``owner`` will not ask again for its held creates but those in ``keep`` (its job stopped,
+        finished, or gave some up, e.g. to a deadline hedge): they no longer keep later ones waiting."""
         with self._lock:
-            for key in [k for k in self._waiting if k[0] == owner]:
+            gone = [k for k in self._waiting if k[0] == owner and k[1] not in keep]
+            for key in gone:
                 del self._waiting[key]
-            self._wakers.pop(owner, None)
-        self._wake_all()
+            if not keep:
+                self._wakers.pop(owner, None)
+        if gone:
+            self._wake_all()
 
     # -- ends
 
