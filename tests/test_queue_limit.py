@@ -110,6 +110,7 @@ def test_a_queue_limit_setting_keeps_the_queue_under_it_without_a_single_refusal
     assert job.backend.creates_refused == 0 and job.queue is not None
     assert (job.queue.limit, job.queue.source) == (1_000, "setting")
     assert job.queue.state().in_flight == 0  # every batch seen to end
+    assert job.store.load_job(job.job_id)["spec"]["queue_limit"] == 1_000  # a re-attached job keeps it
 
 
 def test_a_queue_limit_setting_cuts_batches_to_fit_before_they_are_written_down():
@@ -230,3 +231,13 @@ def test_queue_limit_is_checked_like_the_other_options():
         with pytest.raises(error) as info:
             frame(3).claude.estimate("Say {t}", queue_limit=bad)
         assert "queue_limit" in str(info.value) and "processing queue" in str(info.value)
+
+
+def test_the_docstring_examples_run():
+    import doctest
+
+    import batchkit.backends.queue
+    import batchkit.queues
+
+    for module in (batchkit.backends.queue, batchkit.queues):
+        assert doctest.testmod(module).failed == 0
