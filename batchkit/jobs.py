@@ -158,6 +158,7 @@ class Job(JobResults):
         self._record = record
         self._lines: MutableMapping[str, bytes] = lines if lines is not None else {}  # the job's own from here on
         self._batch_bodies: dict[int, bytes] = {}
+        self._unrelated: set[int] = set()  # other jobs' units that carry none of this job's pending keys
         self._done = threading.Event()
         self._wake = threading.Event()
         self._worker: threading.Thread | None = None
@@ -873,7 +874,14 @@ class Job(JobResults):
         """A batch of this job, or of another one that carries keys this job waits for."""
         if batch["job_id"] == self.job_id:
             return True
-        return bool(pending) and not pending.isdisjoint(self.store.batch_keys(batch["id"]))
+        if not pending or batch["id"] in self._unrelated:
+            return False
+        if pending.isdisjoint(self.store.batch_keys(batch["id"])):
+            # A unit's keys never change and a job's pending keys only shrink until it plans again:
+            # not read again every round (a partitioned run has several jobs' batches in flight).
+            self._unrelated.add(batch["id"])
+            return False
+        return True
 
     def _holds_creates(self) -> bool:
         """Batches of this job are planned and not created (e.g. held for room in the queue)."""
@@ -1105,6 +1113,7 @@ class Job(JobResults):
         """Plan units that send ``keys`` in ``mode`` (default: the job's), within the batch limits."""
         if not keys or self._stopping:
             return
+        self._unrelated.clear()  # pending again: other jobs' units may carry these keys
         spec = self._record["spec"]
         missing = [k for k in keys if k not in self._lines]
         if missing:
