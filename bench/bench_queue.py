@@ -87,7 +87,8 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="batchkit-bench-queue-")
     print(f"rows: {args.rows:,}  queue limit: {args.queue_limit:,}  batches of {args.chunk_size:,} requests "
           f"({1 + args.chunk_size / 20_000:.0f} s each)")
-    with spawn(processing=processing, extra_args=["--queue-limit", str(args.queue_limit)]) as proc:
+    with spawn(processing=processing, extra_args=["--queue-limit", str(args.queue_limit)],
+               startup_timeout=300) as proc:  # a loaded machine can take a minute to start it
         run = subprocess.run(
             [sys.executable, __file__, "--chunk-size", str(args.chunk_size), "--queue-limit", str(args.queue_limit),
              *(["--queue-limit-setting"] if args.queue_limit_setting else []),
