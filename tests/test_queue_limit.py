@@ -58,8 +58,11 @@ def test_a_refused_create_holds_the_next_ones_until_its_retry_after_without_a_ca
         with pytest.raises(CallFailed) as info:
             backend.send(_unit(10, start))
         decision = info.value.decision
-        assert decision.action is Action.RETRY and decision.status == 429
-        assert "processing queue" in decision.message and 0 < (decision.retry_after or 0) <= 60
+        assert decision.action is Action.RETRY and "processing queue" in decision.message
+        if decision.status == 429:  # held until the refusal's retry-after …
+            assert 0 < (decision.retry_after or 0) <= 60
+        else:  # … or, once that has passed (a slow machine), by the limit the refusal taught
+            assert "held locally" in decision.message
     assert sim.stats()["batches.create"] == calls + 1  # only the first of the three reached the API
     assert backend.creates_refused == 1 and backend.seconds_until_room() > 0
     time.sleep(backend.seconds_until_room() + 0.05)
