@@ -46,8 +46,10 @@ from . import _json
 from ._crash import crashpoint
 from .backend import resolve_client, server_clock
 from .backends import Action, Backend, CallFailed, Decision, Tracked
+from .backends.batches import MessageBatches
 from .backends.choice import backend_for
 from .backends.errors import AUTO_RETRY_ERRORS
+from .backends.queue import QueueView, known_view
 from .errors import APIRefusedError, JobNotFoundError, SpendLimitError
 from .hedge import HedgePlan, HedgeReport, hedge_report
 from .options import JobSpec
@@ -288,7 +290,28 @@ class Job(JobResults):
         found = self._backends.get(mode)
         if found is None:
             found = self._backends[mode] = backend_for(mode, self.client, betas_for=output_betas)
+            limit = self.spec.run.queue_limit
+            if isinstance(found, MessageBatches) and limit is not None:
+                found.queue.set_limit(limit, "setting")
         return found
+
+    def _sync_queue(self) -> int:
+        """Tell the workspace's queue view what the store has in flight; the requests it counts
+        in flight after that (0 when the job sends no batches)."""
+        backend = self._backend_of("batch")
+        if not isinstance(backend, MessageBatches):
+            return 0
+        in_flight = {b["api_id"]: int(b["n_requests"]) for b in self.store.batches(states=("in_progress", "canceling"))
+                     if b["api_id"] and b["mode"] == "batch"}
+        backend.queue.sync(str(self.store.path), in_flight)
+        return backend.queue.state().in_flight
+
+    @property
+    def queue(self) -> QueueView | None:
+        """The workspace's processing queue as this process knows it (shared by every job of the
+        workspace; see :mod:`batchkit.backends.queue`); None before the job has needed a client."""
+        backend = self._backends.get("batch")
+        return backend.queue if isinstance(backend, MessageBatches) else None
 
     @property
     def mode(self) -> str:
@@ -495,6 +518,7 @@ class Job(JobResults):
                         if not self._again:
                             self._running = False
                             self._done.set()
+                            self._leave_queue()
                             return
                         self._again = False
                     continue
@@ -509,9 +533,16 @@ class Job(JobResults):
                 tick += 1
         except BaseException as exc:  # surfaced to the waiting thread
             self._error = exc
+        self._leave_queue()
         with self._live_lock:
             self._running = False
             self._done.set()
+
+    def _leave_queue(self) -> None:
+        """This worker asks the queue nothing more: its held creates stop keeping others waiting."""
+        backend = self._backends.get("batch")
+        if isinstance(backend, MessageBatches):
+            backend.queue.withdraw(self.job_id)
 
     def wait(self, timeout: float | None = None) -> Job:
         """Block until every row has its final outcome. Returns the job.
@@ -633,7 +664,8 @@ class Job(JobResults):
         left = len(batches) - created
         head = f"batchkit: job {self.job_id} keeps running without this process: "
         if left and self._done.is_set():
-            head += f"{created} batch(es) created, {left} not yet (e.g. waiting for the cache-priming batch). "
+            head += (f"{created} batch(es) created, {left} not yet (waiting for room in the processing queue, or "
+                     "for the cache-priming batch). ")
         elif left:
             head += f"{left} batch(es) were still being created after {EXIT_GRACE:g} s; exiting anyway. "
         else:
@@ -760,7 +792,11 @@ class Job(JobResults):
         self._create_planned(pending)
         if self._exiting.is_set():
             return False
+        held = self._holds_creates()
+        used = self._sync_queue() if held else 0
         self._poll(pending)
+        if held and self._sync_queue() < used:  # batches ended: their room goes to what is held, now
+            self._create_planned(self._pending())
         if self._record["status"] == "running":
             self._hedge_round()
             self._plan_retries()
@@ -847,7 +883,16 @@ class Job(JobResults):
             return False
         return True
 
+    def _holds_creates(self) -> bool:
+        """Batches of this job are planned and not created (e.g. held for room in the queue)."""
+        return self.mode == "batch" and bool(self.store.batches(job_id=self.job_id, states=("submitting",)))
+
     def _create_planned(self, pending: _Pending) -> None:
+        if self._holds_creates():
+            self._sync_queue()  # batches created by another process, or before a restart, count
+        queue = self.queue
+        if queue is not None:  # batches given up since they were held (a hedge, a cancel) wait no more
+            queue.withdraw(self.job_id, keep={int(b["id"]) for b in self.store.batches(states=("submitting",))})
         priming = any(b["attempt"] == 0 and b["state"] in ACTIVE_STATES for b in self.store.batches(job_id=self.job_id))
         for batch in self.store.batches(states=("submitting",)):
             if self._record["status"] == "failed":
@@ -904,7 +949,11 @@ class Job(JobResults):
         if getattr(backend, "streams", False):
             body = self._unanswered_body(batch, body)
         try:
-            sent = backend.send(body)
+            if isinstance(backend, MessageBatches):  # the workspace's queue holds it until there is room
+                sent = backend.send(body, n_requests=int(batch["n_requests"]), order=int(batch["id"]),
+                                    owner=self.job_id, wake=self._wake.set)
+            else:
+                sent = backend.send(body)
         except CallFailed as failure:
             decision = failure.decision
             if decision.action is Action.RECONCILE:  # it may have reached the API: look first
@@ -1071,7 +1120,7 @@ class Job(JobResults):
             self._lines.update((k, make_line(k, b)) for k, b in self.store.request_bodies(missing).items())
         for chunk in chunk_requests(
             select_lines(self._lines, keys),
-            max_requests=int(spec.get("chunk_size") or MAX_BATCH_REQUESTS),
+            max_requests=batch_size(spec, self._client),
             max_bytes=int(spec.get("chunk_bytes") or MAX_BATCH_BYTES),
         ):
             batch_id = self.store.add_batch(
@@ -1176,6 +1225,18 @@ _register_exit_hook()
 # --------------------------------------------------------------------------- opening
 
 
+def batch_size(spec: Mapping[str, Any], client: anthropic.Anthropic | None) -> int:
+    """Requests per planned batch: ``chunk_size=``, cut to the workspace's processing queue limit
+    when it is known (``queue_limit=``, or learned from a refusal in this process) — a batch
+    larger than the whole queue could never be created."""
+    size = int(spec.get("chunk_size") or MAX_BATCH_REQUESTS)
+    limit = spec.get("queue_limit")
+    if limit is None and client is not None:
+        view = known_view(client)
+        limit = view.limit if view is not None else None
+    return min(size, int(limit)) if limit else size
+
+
 def open_job(
     store: Store,
     client: anthropic.Anthropic | None,
@@ -1223,10 +1284,8 @@ def open_job(
                     primer = next(iter(to_send))
                     chunks.append((0, chunk_requests({primer: to_send[primer]})[0]))
                     to_send = {k: b for k, b in to_send.items() if k != primer}
-                chunks += [
-                    (1, chunk)
-                    for chunk in chunk_requests(to_send, max_requests=spec["chunk_size"], max_bytes=spec["chunk_bytes"])
-                ]
+                size, max_bytes = batch_size(spec, client), spec["chunk_bytes"]
+                chunks += [(1, chunk) for chunk in chunk_requests(to_send, max_requests=size, max_bytes=max_bytes)]
                 for attempt, chunk in chunks:
                     batch_id = store.add_batch(
                         conn, job_id=job_id, keys=chunk.keys, body=chunk.stored(), attempt=attempt, owner=OWNER,

@@ -7,7 +7,7 @@ Every ``df.claude`` / ``series.claude`` call turns its keyword arguments into on
     ├── params    RequestParams    what to send: model, max_tokens, system, stop_sequences and the
     │                              other Messages API params (checked against the SDK's request types)
     ├── run       RunOptions       how to run: client, store, poll_interval, chunk_size, chunk_bytes,
-    │                              max_retries, max_invalid_retries, cache, cache_ttl, max_cost,
+    │                              queue_limit, max_retries, max_invalid_retries, cache, cache_ttl, max_cost,
     │                              calibrate, prices, check_model, progress, mode, deadline
     └── estimate  EstimateOptions  what only ``estimate`` takes: typical_output_tokens, hit_rate, sample
 
@@ -247,8 +247,9 @@ def _calibration_source(name: str, value: Any) -> Any:
         f"job = df.sample(100).claude.submit(...); df.claude.estimate(..., {name}=job.wait()).", option=name)
 
 
-def _option(default: Any, check: Check, *, stored: bool = False) -> Any:
-    """A dataclass field that is an option: its default, its check, whether a job stores it."""
+def _option(default: Any, check: Check, *, stored: bool | Literal["if_set"] = False) -> Any:
+    """A dataclass field that is an option: its default, its check, whether a job stores it
+    (``"if_set"``: only when given, so a spec without it reads as it did before the option)."""
     return field(default=default, metadata={"check": check, "stored": stored})
 
 
@@ -289,6 +290,12 @@ class RunOptions(_Checked):
     chunk_bytes: int = _option(MAX_BATCH_BYTES, _whole(
         MIN_CHUNK_BYTES, MAX_BATCH_BYTES, fix="Leave it out for the API's limit (256 MB per batch)."), stored=True)
     """At most this many bytes of serialized body per batch."""
+    queue_limit: int | None = _option(None, _optional(_whole(
+        1, fix="It is the number of batch requests your workspace's processing queue may hold "
+               "(e.g. 200000); leave it out to learn it from the API.")), stored="if_set")
+    """Batch requests the workspace's processing queue may hold (see :mod:`batchkit.backends.queue`):
+    creates beyond it are held locally until batches end, and no batch is planned larger. None:
+    learned from the first refusal."""
     media_errors: Literal["raise", "skip"] = _option("raise", _one_of(
         "raise", "skip", fix="Use 'raise' to stop before sending, 'skip' to leave such rows out."))
     """An image or PDF cell the API would refuse (type, size, pixels, pages): ``"raise"`` a
@@ -326,7 +333,8 @@ class RunOptions(_Checked):
 
     def to_spec(self) -> dict[str, Any]:
         """The options a job stores, under their JSON keys."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.metadata.get("stored")}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.metadata.get("stored")
+                and not (f.metadata["stored"] == "if_set" and getattr(self, f.name) is None)}
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> RunOptions:

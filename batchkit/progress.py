@@ -41,6 +41,7 @@ import pandas as pd
 
 from . import _json
 from .errors import UnknownModelError
+from .queues import QueueSnapshot, queue_of
 from .results import TRANSIENT_ERRORS
 
 if TYPE_CHECKING:
@@ -170,6 +171,9 @@ class Snapshot:
     """Seconds since the first realtime request of the job was sent."""
     deadline: str = ""
     """A job with a ``deadline=``: when it is, when the hedge fires (or what it did); else empty."""
+    queue: QueueSnapshot | None = None
+    """The job's batches in the workspace's processing queue — waiting (planned, not created), in
+    flight, done — and the queue's limit with where it came from (see :mod:`batchkit.queues`)."""
 
     # -- derived figures
 
@@ -341,7 +345,17 @@ def snapshot(job: Job, *, now: dt.datetime | None = None) -> Snapshot:
         realtime_answers=realtime_answers,
         realtime_seconds=realtime_seconds,
         deadline=str(getattr(job, "deadline_text", lambda: "")()),
+        queue=_queue(job, rows),
     )
+
+
+def _queue(job: Job, rows: list[dict[str, Any]]) -> QueueSnapshot | None:
+    """The job's batches in the processing queue (None for a job that sends none as batches)."""
+    if not any(r.get("mode", "batch") == "batch" for r in rows):
+        return None
+    spec = getattr(job, "spec", None)
+    setting = getattr(getattr(spec, "run", None), "queue_limit", None)
+    return queue_of(rows, getattr(job, "queue", None), setting=setting)
 
 
 def _is_group(row: Mapping[str, Any]) -> bool:
@@ -541,6 +555,9 @@ def render_line(snap: Snapshot) -> str:
     cost = _dollars(snap.cost) + ("" if snap.done else " so far")
     if snap.mode != "batch" or snap.realtime_answers:
         return f"{snap.job_id} {snap.state_label}{when}: {rows} ({parts}); {_realtime_text(snap)}; {cost}"
+    queue = snap.queue
+    if queue is not None and queue.waiting_batches and snap.status == "running":
+        batches += f", {queue.waiting_batches} waiting for room in the queue"
     return f"{snap.job_id} {snap.state_label}{when}: {rows} ({parts}); batches: {batches}; {cost}"
 
 
@@ -562,6 +579,8 @@ def render_text(snap: Snapshot, *, max_batches: int = _MAX_LISTED_BATCHES) -> st
         f"  mode     {snap.mode} — {snap.mode_reason}" if snap.mode_reason else f"  mode     {snap.mode}",
         f"  batches  {_batch_summary(snap)}",
     ]
+    if snap.queue is not None and snap.queue.batches:
+        lines.append(f"  queue    {snap.queue.text()}")
     if snap.deadline:
         lines.insert(3, f"  deadline {snap.deadline}")
     if snap.mode != "batch" or snap.realtime_answers:
@@ -622,6 +641,17 @@ def _time_gauge_html(b: BatchProgress, snap: Snapshot) -> str:
     )
 
 
+def _queue_html(queue: QueueSnapshot) -> str:
+    """The queue in one line: waiting / in flight / done, and the limit with where it came from."""
+    cells = [("waiting", queue.waiting_batches, queue.waiting), ("in-flight", queue.in_flight_batches, queue.in_flight),
+             ("done", queue.done_batches, queue.done)]
+    parts = " · ".join(
+        f'<span class="batchkit-queue-{name}" data-batches="{n}" data-requests="{requests}">'
+        f'{n:,} {name.replace("-", " ")}</span>' for name, n, requests in cells)
+    return (f'<div class="batchkit-queue" data-limit="{queue.limit or ""}" data-source="{queue.source or ""}">'
+            f"queue: {parts}; limit {html.escape(queue.limit_text())}</div>")
+
+
 def render_html(snap: Snapshot, *, max_batches: int = _MAX_LISTED_BATCHES, bar: bool = True) -> str:
     """The snapshot as one self-contained HTML block (inline styles, no scripts).
 
@@ -643,6 +673,8 @@ def render_html(snap: Snapshot, *, max_batches: int = _MAX_LISTED_BATCHES, bar: 
         rows += f'<div class="batchkit-speed">{esc(_realtime_text(snap))}</div>'
     if snap.deadline:
         rows += f'<div class="batchkit-deadline">deadline: {esc(snap.deadline)}</div>'
+    if snap.queue is not None and snap.queue.batches:
+        rows += _queue_html(snap.queue)
 
     cell = 'style="padding:1px 8px 1px 0;text-align:{}"'
     body = []

@@ -180,14 +180,16 @@ def test_results_never_clobber_a_file_or_write_through_a_link(finished, tmp_path
     ("where", "message"),
     [
         ("missing/out.csv", "does not exist: create it first (mkdir -p"),
-        ("adir", "is a folder: name a file"),
+        ("missing/dataset/", "does not exist: create it first (mkdir -p"),
+        ("afile.csv/", "is a file: name a folder for the dataset"),
     ],
 )
 def test_results_into_a_missing_folder_or_onto_a_folder(finished, tmp_path, capsys, where, message):
     store, job = finished
-    (tmp_path / "adir").mkdir()
-    assert main(["results", job.job_id, "--store", store, "-o", str(tmp_path / where)]) == 2
+    (tmp_path / "afile.csv").write_text("x")
+    assert main(["results", job.job_id, "--store", store, "-o", f"{tmp_path}/{where}"]) == 2
     assert message in one_line_error(capsys)
+    assert not (tmp_path / "missing").exists() and (tmp_path / "afile.csv").read_text() == "x"
 
 
 def test_parquet_without_pyarrow_is_a_clear_error(finished, tmp_path, capsys, monkeypatch):
@@ -251,3 +253,92 @@ def test_python_dash_m_batchkit_is_the_console_script():
     done = subprocess.run([sys.executable, "-m", "batchkit", "jobs", "--store", "/nonexistent/jobs.sqlite3"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "/nonexistent/jobs.sqlite3" in done.stderr and "Traceback" not in done.stderr
+
+
+# --------------------------------------------------------------------------- results as a Parquet dataset
+
+
+def _dataset(folder):
+    import pyarrow.parquet as pq
+
+    files = sorted(p.name for p in folder.iterdir())
+    return files, pq.read_table(folder).to_pandas()
+
+
+def test_results_into_a_folder_write_a_parquet_dataset_a_slice_at_a_time(tmp_path, capsys):
+    store = str(tmp_path / "jobs.sqlite3")
+    sim = make_sim()
+    df = pd.DataFrame({"t": [f"row {i}" for i in range(25)]})
+    out = df.claude.batch("Say {t}", store=store, client=sim.client(), progress=False)
+    job = batchkit.Job.of(out)
+    folder = tmp_path / "ds"
+    assert main(["results", job.job_id, "--store", store, "-o", f"{folder}/", "--rows-per-file", "10"]) == 0
+    assert f"wrote 25 rows of job {job.job_id} to {folder}/ as 3 Parquet files" in capsys.readouterr().out
+    files, read = _dataset(folder)
+    assert files == ["part-00000.parquet", "part-00001.parquet", "part-00002.parquet"]
+    assert read["row"].tolist() == list(range(25))
+    assert read["response"].tolist() == [f"re:Say row {i}" for i in range(25)]
+    assert (read["status"] == "succeeded").all() and read["error_type"].isna().all()
+    # the same rows, columns and values as the one-file form
+    single = tmp_path / "one.parquet"
+    assert main(["results", job.job_id, "--store", store, "-o", str(single)]) == 0
+    whole = pd.read_parquet(single)
+    assert list(read.columns) == list(whole.columns)
+
+    def values(df):  # a column with no value is typed text in the dataset (one schema for every file)
+        return {c: [None if pd.isna(v) else v for v in df[c]] for c in df.columns}
+
+    assert values(read) == values(whole)
+
+
+def test_a_dataset_folder_is_never_clobbered_and_overwrite_replaces_only_its_parts(finished, tmp_path, capsys):
+    store, job = finished
+    folder = tmp_path / "ds"
+    assert main(["results", job.job_id, "--store", store, "-o", str(folder) + "/", "--rows-per-file", "1"]) == 0
+    capsys.readouterr()
+    assert len(list(folder.iterdir())) == 3
+    before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    # an existing folder is a dataset destination too, with or without the slash
+    assert main(["results", job.job_id, "--store", store, "-o", str(folder)]) == 2
+    assert "already holds a dataset (3 part files): pass --overwrite" in one_line_error(capsys)
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before
+    assert main(["results", job.job_id, "--store", store, "-o", str(folder), "--overwrite"]) == 0
+    capsys.readouterr()
+    files, read = _dataset(folder)
+    assert files == ["part-00000.parquet"] and len(read) == 3  # one file now: no stale parts left behind
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    assert main(["results", job.job_id, "--store", store, "-o", str(mine), "--overwrite"]) == 2
+    assert "notes.txt" in one_line_error(capsys) and (mine / "notes.txt").read_text() == "keep me"
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+
+
+def test_an_unknown_id_writes_no_dataset(finished, tmp_path, capsys):
+    store, _ = finished
+    folder = tmp_path / "ds"
+    assert main(["results", "job_nope", "--store", store, "-o", f"{folder}/"]) == 2
+    assert "no job or run 'job_nope'" in one_line_error(capsys)
+    assert not folder.exists()
+
+
+def test_a_runs_results_are_one_file_per_partition_in_order(tmp_path, capsys):
+    from batchkit import calls
+    from batchkit.runs import run_partitions
+
+    store = tmp_path / "jobs.sqlite3"
+    sim = make_sim()
+    df = pd.DataFrame({"t": [f"row {i}" for i in range(23)]})
+    parts = (calls.prepare(df.iloc[i:i + 10], "Say {t}", output="response", client=sim.client(), store=store,
+                           poll_interval=0.01) for i in range(0, 23, 10))
+    run = run_partitions(parts, source="test_cli:dataset", progress=False)
+    folder = tmp_path / "ds"
+    assert main(["results", run.run_id, "--store", str(store), "-o", f"{folder}/", "--rows-per-file", "4"]) == 0
+    assert f"wrote 23 rows of run {run.run_id} (3 partitions)" in capsys.readouterr().out
+    files, read = _dataset(folder)
+    assert files == ["part-00000.parquet", "part-00001.parquet", "part-00002.parquet"]
+    assert read["row"].tolist() == list(range(23))  # numbered over the whole input
+    assert read["response"].tolist() == [f"re:Say row {i}" for i in range(23)]
+    import pyarrow.parquet as pq
+
+    assert [pq.read_metadata(folder / f).num_rows for f in files] == [10, 10, 3]

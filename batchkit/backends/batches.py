@@ -12,12 +12,14 @@ connection or a 5xx is *reconciled* against the batch list instead).
 
 **The processing queue.** A workspace may hold only so many batch requests waiting to be
 processed (e.g. 200,000); a create that would go over is refused with 429 and a ``retry-after``
-saying when there will be room. The backend then holds every create until that time — no other
-create is sent meanwhile, each fails at once with the same ``retry`` decision — so a
-million-row job waits for room instead of knocking once per planned batch per round. A 429
-that does not say when is held :data:`DEFAULT_ROOM_WAIT` seconds, doubling per refusal in a row
-up to :data:`MAX_ROOM_WAIT`.
-:attr:`MessageBatches.creates_refused` counts the refusals.
+saying when there will be room. Every :class:`MessageBatches` of a workspace asks the one
+process-wide :class:`~.queue.QueueView` of that workspace before it calls ``create``: a create
+over a known limit (a setting, or learned from a refusal) is held locally without a call,
+earlier-planned batches first; after a refusal no create of the workspace is sent until its
+``retry-after``. Either way ``send`` fails at once with a ``retry`` decision, so a million-row
+job, or a run of many partitions, waits for room instead of knocking once per planned batch per
+round. :attr:`MessageBatches.creates_refused` counts this backend's refusals; the view counts
+the workspace's.
 
 **300K output.** A body in which some request asks for more than its model's standard output
 cap on a model the ``output-300k-2026-03-24`` beta covers (the engine passes
@@ -30,7 +32,6 @@ paths (they are the beta's too).
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -42,14 +43,10 @@ from .. import backend as clients
 from .._crash import crashpoint
 from ..results import ResultColumns, parse_result_stream
 from . import Tracked, UnitState
-from .errors import Action, CallFailed, Decision, failing
+from .errors import Action, CallFailed, failing
+from .queue import DEFAULT_ROOM_WAIT, MAX_ROOM_WAIT, QueueView, view_for
 
-__all__ = ["BetasFor", "MessageBatches", "batch_fields", "find_created_batch"]
-
-DEFAULT_ROOM_WAIT = 30.0
-"""Seconds a create refused with 429 but no ``retry-after`` is held (doubling per refusal in a row)."""
-MAX_ROOM_WAIT = 300.0
-"""The longest such hold."""
+__all__ = ["DEFAULT_ROOM_WAIT", "MAX_ROOM_WAIT", "BetasFor", "MessageBatches", "batch_fields", "find_created_batch"]
 
 BetasFor = Callable[[bytes], Sequence[str]]
 """The ``anthropic-beta`` values a batch body needs (empty: none); the engine passes
@@ -72,20 +69,29 @@ class MessageBatches:
         self.client = client
         self._create_client = client.with_options(max_retries=0)
         self._betas_for = betas_for
+        self.queue: QueueView = view_for(client)
+        """The workspace's processing queue as this process knows it (shared by every job)."""
         self.creates_refused = 0
-        """Creates the API refused with 429 (no room in the processing queue, or the batch endpoints' rate limit)."""
-        self._room_at = 0.0  # time.monotonic() before which no create is sent
-        self._refused_in_a_row = 0
-        self._room_wait: Decision | None = None
+        """Creates of this backend the API refused with 429 (no room in the processing queue, or
+        the batch endpoints' rate limit)."""
 
-    def send(self, body: bytes) -> Tracked:
+    def send(self, body: bytes, *, n_requests: int | None = None, order: int | None = None,
+             owner: str = "", wake: Callable[[], None] | None = None) -> Tracked:
         """Create a batch from a pre-serialized ``{"requests": [...]}`` body.
 
-        In the beta namespace when ``betas_for`` says the body needs a beta.
-        While an earlier create waits for room in the processing queue, fails at once with the
-        same ``retry`` decision, without a call.
+        In the beta namespace when ``betas_for`` says the body needs a beta. Asks the workspace's
+        :attr:`queue` first: while it has no room (or an earlier create waits for a refusal's
+        ``retry-after``) fails at once with a ``retry`` decision, without a call.
+
+        Args:
+            body: the batch's body, as planned and stored.
+            n_requests: how many requests it holds (default: counted in ``body``).
+            order: its place among planned batches (the store's batch id; earlier goes first).
+            owner: the job asking (see :meth:`QueueView.withdraw`).
+            wake: called when room may have appeared for a create held for want of it.
         """
-        self._hold_for_room()
+        n = n_requests if n_requests is not None else body.count(b'{"custom_id":')
+        ticket = self.queue.admit(n, order=order, owner=owner, wake=wake)
         betas = tuple(self._betas_for(body)) if self._betas_for is not None else ()
         try:
             with failing("create"):
@@ -97,30 +103,21 @@ class MessageBatches:
                 else:
                     created = self._create_client.post("/v1/messages/batches", content=body, cast_to=MessageBatch)
         except CallFailed as failure:
-            self._note_refusal(failure.decision)
+            self.queue.release(ticket)
+            if failure.decision.status == 429:
+                self.queue.refused_create(failure.decision)
+                if failure.decision.action is Action.RETRY:
+                    self.creates_refused += 1
             raise
-        self._refused_in_a_row = 0
+        except BaseException:
+            self.queue.release(ticket)
+            raise
+        self.queue.created(ticket, created.id, n)
         return _tracked(created)
 
     def seconds_until_room(self) -> float:
         """Seconds until a create refused for want of queue room may be sent again (0: now)."""
-        return max(0.0, self._room_at - time.monotonic())
-
-    def _hold_for_room(self) -> None:
-        wait = self._room_at - time.monotonic()
-        if wait > 0 and self._room_wait is not None:
-            held = self._room_wait
-            raise CallFailed(Decision(Action.RETRY, held.error_type, held.message, held.status, wait))
-
-    def _note_refusal(self, decision: Decision) -> None:
-        if decision.status == 429 and decision.action is Action.RETRY:
-            self.creates_refused += 1
-            self._refused_in_a_row += 1
-            wait = decision.retry_after
-            if wait is None:  # no word on when: back off, 30 s doubling to 5 min
-                wait = min(MAX_ROOM_WAIT, DEFAULT_ROOM_WAIT * 2 ** (self._refused_in_a_row - 1))
-            self._room_at = time.monotonic() + wait
-            self._room_wait = decision
+        return self.queue.seconds_until_room()
 
     def find_sent(self, *, n_requests: int, intent_at: dt.datetime, claimed: set[str]) -> Tracked | None:
         with failing("read"):
@@ -129,7 +126,10 @@ class MessageBatches:
 
     def track(self, unit_id: str) -> Tracked:
         with failing("read"):
-            return _tracked(self.client.messages.batches.retrieve(unit_id))
+            tracked = _tracked(self.client.messages.batches.retrieve(unit_id))
+        if tracked.state == "ended":
+            self.queue.ended(unit_id)
+        return tracked
 
     def collect(self, unit_id: str) -> ResultColumns:
         """Stream an ended batch's results file and parse it as it downloads."""
