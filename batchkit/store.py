@@ -765,22 +765,29 @@ class Store:
         spec: dict[str, Any],
         row_keys: Sequence[str | None],
         skipped: dict[int, str],
+        mode: str = "batch",
+        mode_reason: str | None = None,
     ) -> dict[str, Any]:
-        """Write a new job down; returns its record as :meth:`load_job` would read it back."""
+        """Write a new job down; returns its record as :meth:`load_job` would read it back.
+
+        ``mode`` and ``mode_reason`` go in with the row: a job's row holds every row key, and
+        SQLite rewrites a whole row on update (3 MB for 100,000 rows), so a new job's mode is
+        never written by a separate :meth:`set_job_mode`.
+        """
         spec_json = _json.dumps(spec)
         record = {
             "job_id": job_id, "fingerprint": fingerprint, "created_at": utcnow(), "model": model,
             "kind": kind, "output": output, "spec": _json.loads(spec_json), "n_rows": len(row_keys),
             "row_keys": list(row_keys), "skipped": dict(skipped), "status": "running",
-            "mode": "batch", "mode_reason": None,
+            "mode": mode, "mode_reason": mode_reason,
         }
         conn.execute(
             "INSERT INTO jobs (job_id, fingerprint, created_at, model, kind, output, spec, n_rows, row_keys,"
-            " skipped, status) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            " skipped, status, mode, mode_reason) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 job_id, fingerprint, record["created_at"], model, kind, output, spec_json.decode(),
                 len(row_keys), encode_keys(row_keys),
-                _json.dumps({str(k): v for k, v in skipped.items()}).decode(), "running",
+                _json.dumps({str(k): v for k, v in skipped.items()}).decode(), "running", mode, mode_reason,
             ),
         )
         return record
