@@ -1048,12 +1048,11 @@ class Store:
         batch_id = int(cur.lastrowid)  # type: ignore[arg-type]
         # Kept apart from the batch's own row, which is updated at every poll: SQLite rewrites a
         # whole row on update, and this one can be 256 MB.
-        if isinstance(body, (bytes, bytearray, memoryview)):
-            conn.execute("INSERT INTO batch_requests VALUES (?, ?, ?)", (batch_id, encode_keys(keys), body))
-            return batch_id
+        # Written into the blob in place, bytes or not: bound as a parameter, a body is copied
+        # twice more in memory (the bound value, then the row SQLite builds from it).
+        size, pieces = (len(body), (body,)) if isinstance(body, (bytes, bytearray, memoryview)) else body
         # A streamed body (size, pieces) — images: written into the blob piece by piece, so
         # neither it nor SQLite's copy of it is ever whole in memory.
-        size, pieces = body
         conn.execute("INSERT INTO batch_requests VALUES (?, ?, zeroblob(?))", (batch_id, encode_keys(keys), size))
         with conn.blobopen("batch_requests", "body", batch_id) as blob:
             for piece in pieces:
