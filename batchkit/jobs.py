@@ -1270,9 +1270,8 @@ def open_job(
                 record = store.insert_job(
                     conn, job_id=job_id, fingerprint=fp, model=template.model, kind=kind,
                     output=output, spec=spec, row_keys=plan.row_keys, skipped=plan.skipped,
+                    mode=mode, mode_reason=mode_reason,
                 )
-                store.set_job_mode(conn, job_id, mode, mode_reason)
-                record.update(mode=mode, mode_reason=mode_reason)
                 answered = store.answered(plan.lines)
                 in_flight = store.in_flight_keys(conn)
                 skip = answered | in_flight
