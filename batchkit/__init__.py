@@ -43,6 +43,7 @@ from .errors import (
     UnknownModelError,
     UnknownOptionError,
 )
+from .frontends import dask as _dask_frontend
 from .jobs import Job, jobs
 from .local import start_simulator
 from .modes import default_mode, set_default_mode
@@ -51,6 +52,8 @@ from .store import Store
 from .views import display_job
 
 __version__ = "0.1.0"
+
+_dask_frontend.install()  # ddf.claude, now if dask.dataframe is imported, else once it is
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
