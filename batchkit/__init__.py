@@ -9,8 +9,6 @@
 
 from __future__ import annotations
 
-from . import accessor as _accessor  # noqa: F401  (registers the pandas accessors)
-from .accessor import DEFAULT_MAX_TOKENS, DEFAULT_MODEL
 from .accounting import JobCost
 from .backend import get_default_client, set_default_client
 from .comparison import Comparison
@@ -22,6 +20,7 @@ from .errors import (
     CalibrationError,
     CellError,
     ColumnCollisionError,
+    ColumnLengthError,
     ConfigurationError,
     InvalidOptionError,
     JobNotFoundError,
@@ -44,9 +43,11 @@ from .errors import (
     UnknownOptionError,
 )
 from .frontends import dask as _dask_frontend
+from .frontends import pandas as _pandas  # noqa: F401  (registers the pandas accessors)
 from .jobs import Job, jobs
 from .local import start_simulator
 from .modes import default_mode, set_default_mode
+from .options import DEFAULT_MAX_TOKENS, DEFAULT_MODEL
 from .pricing import CostEstimate
 from .store import Store
 from .views import display_job
@@ -65,6 +66,7 @@ __all__ = [
     "CalibrationError",
     "CellError",
     "ColumnCollisionError",
+    "ColumnLengthError",
     "Comparison",
     "ConfigurationError",
     "CostEstimate",

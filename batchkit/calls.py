@@ -25,7 +25,7 @@ import datetime as dt
 import math
 import os
 import random
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +36,7 @@ from . import _json, backend, hedge, modes
 from .backends.realtime import learned_limits
 from .backends.tokens import count_tokens
 from .calibration import Calibration, measure
+from .columns import Table, as_table
 from .errors import (
     ColumnCollisionError,
     NotAFrameError,
@@ -81,7 +82,8 @@ OFFLINE_SAMPLE = 5000
 class Call:
     """A call, checked, rendered and keyed, not yet written down or sent."""
 
-    frame: pd.DataFrame
+    table: Table
+    """The columns the call read (:func:`~batchkit.columns.as_table` of what was given)."""
     template: RequestTemplate
     plan: Plan
     kind: str
@@ -98,14 +100,19 @@ class Call:
         return self.template.model
 
     @property
+    def frame(self) -> pd.DataFrame | None:
+        """The pandas DataFrame the call read, or None for any other table."""
+        return self.table.frame
+
+    @property
     def cache(self) -> str | bool:
         """The caching mode asked for."""
         return self.options.run.cache
 
 
 def prepare(
-    frame: pd.DataFrame,
-    prompt: str | Callable[[pd.Series], str | None],
+    table: pd.DataFrame | Mapping[Any, Any] | Table,
+    prompt: str | Callable[[Any], Any],
     *,
     output: str,
     options: Options | None = None,
@@ -116,21 +123,29 @@ def prepare(
 ) -> Call:
     """Check, render and key a call. Pure: no network, no store.
 
+    ``table`` is a pandas DataFrame or a mapping of column name → values, all of one length
+    (list, numpy array, pandas Series, pyarrow Array/ChunkedArray, polars Series; see
+    :mod:`batchkit.columns`): the same rows give the same request keys whichever it is. A
+    callable ``prompt`` gets each row as a mapping of column name → value (a ``pd.Series`` for
+    a pandas frame).
+
     ``options`` are the call's checked options; without them the keyword arguments are turned
     into options here (``prepare(df, "{t}", output="o", model=..., max_tokens=5)``).
     ``positional`` is the column a bare ``{}`` reads (the Series accessor's own values);
     ``output_spec`` is the structured output of ``classify``/``extract``.
 
     Raises:
-        NotAFrameError: ``frame`` is not a DataFrame.
+        NotAFrameError: ``table`` is no table (neither a DataFrame nor a mapping of columns).
+        ColumnLengthError: the columns of a mapping are not all of one length.
         ColumnCollisionError: an output column is named like an input column.
         BatchkitError: any other problem with the call, before anything is sent.
     """
-    if not isinstance(frame, pd.DataFrame):
+    if isinstance(table, pd.Series):
         raise NotAFrameError(
-            f"expected a pandas DataFrame, not {type(frame).__name__}. Use df.claude on a DataFrame, "
-            "or series.claude on a Series."
+            "expected a table, not a pandas Series: use series.claude, or pass a DataFrame or "
+            "{name: series}."
         )
+    table = as_table(table)
     if options is None:
         options = Options.build(kwargs, verb="prepare")
     elif kwargs:
@@ -140,11 +155,11 @@ def prepare(
         raise OptionTypeError(f"output must be a non-empty column name, not {output!r}", option="output")
     outputs = [column for column, _ in output_spec.columns] if output_spec is not None else [output]
     if positional is None:
-        _check_collisions(frame, outputs, kind)
+        _check_collisions(table, outputs, kind)
     params, run = options.params, options.run
-    rendered = render_prompts(frame, prompt, positional=positional, media_errors=run.media_errors)
+    rendered = render_prompts(table, prompt, positional=positional, media_errors=run.media_errors)
     content, system, rendered, cached = _cache_layout(
-        run.cache, run.cache_ttl, prompt, rendered, frame, positional, params.system,
+        run.cache, run.cache_ttl, prompt, rendered, table, positional, params.system,
         params.extra.get("tools"), params.model, run.prices,
     )
     template = build_template(**params.template_kwargs(system=system), content=content)
@@ -157,12 +172,12 @@ def prepare(
         max_tokens=params.max_tokens,
         output_spec=output_spec.to_json() if output_spec is not None else None,
     )
-    return Call(frame, template, plan, kind, output, spec, options, cached)
+    return Call(table, template, plan, kind, output, spec, options, cached)
 
 
-def _check_collisions(frame: pd.DataFrame, outputs: Sequence[str], kind: str) -> None:
+def _check_collisions(table: Table, outputs: Sequence[str], kind: str) -> None:
     """Refuse an output column that would silently replace an input column."""
-    inputs = {str(c) for c in frame.columns}
+    inputs = {str(c) for c in table.names}
     for column in outputs:
         if column in inputs:
             fix = {"extract": "choose another prefix= (e.g. prefix='llm_')"}.get(kind, "choose another output=")
@@ -179,7 +194,7 @@ def _cache_layout(
     ttl: str,
     prompt: str | Callable[..., Any],
     rendered: Rendered,
-    frame: pd.DataFrame,
+    table: Table,
     positional: Hashable,
     system: Any,
     tools: Any,
@@ -195,7 +210,7 @@ def _cache_layout(
     if not cache:
         return None, system, rendered, False
     # With images or PDFs the user content is the row's own blocks: only a system prompt is marked.
-    lead = _shared_lead(prompt, rendered, frame, positional) if rendered.contents is None else ""
+    lead = _shared_lead(prompt, rendered, table, positional) if rendered.contents is None else ""
     minimum = _min_cacheable(model, prices)
     if minimum is None or _shared_tokens(system, tools, lead) < minimum:
         return None, system, rendered, False
@@ -214,11 +229,11 @@ def _cache_layout(
 
 
 def _shared_lead(
-    prompt: str | Callable[..., Any], rendered: Rendered, frame: pd.DataFrame, positional: Hashable
+    prompt: str | Callable[..., Any], rendered: Rendered, table: Table, positional: Hashable
 ) -> str:
     """The text every rendered prompt starts with, ending at a word boundary."""
     if isinstance(prompt, str):
-        parsed = parse_prompt(prompt, list(frame.columns), positional=positional)
+        parsed = parse_prompt(prompt, table.names, positional=positional)
         return parsed.literals[0] if parsed.fields else ""
     texts = [t for t in rendered.texts if t is not None]
     if len(texts) < 2:

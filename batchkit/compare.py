@@ -205,7 +205,7 @@ def compare(
 ) -> Comparison:
     """Run a sample of ``frame`` under every model × prompt and compare quality and cost.
 
-    See :meth:`batchkit.accessor.ClaudeFrameAccessor.compare` for the arguments. Every check
+    See :meth:`batchkit.frontends.pandas.ClaudeFrameAccessor.compare` for the arguments. Every check
     runs before anything is sent.
     """
     if not isinstance(frame, pd.DataFrame):

@@ -15,7 +15,8 @@ data (a row's ``status`` in :meth:`batchkit.Job.outcomes`), never exceptions. Er
     │   │   └── CalibrationError               calibrate= names a run that cannot calibrate this call
     │   ├── ColumnCollisionError (ValueError)  an output column named like an input column
     │   └── ServerUnreachableError (ConnectionError)   the base URL does not answer
-    ├── NotAFrameError (TypeError)    the core was handed something that is not a DataFrame
+    ├── NotAFrameError (TypeError)    the core was handed something that is no table (DataFrame or columns)
+    ├── ColumnLengthError (ValueError)  columns given as a mapping are not all of one length
     ├── PromptError (ValueError)      a template that cannot render
     │   ├── MissingColumnError (KeyError)
     │   └── CellError                 one cell cannot be rendered (names the row and column)
@@ -51,6 +52,7 @@ __all__ = [
     "CalibrationError",
     "CellError",
     "ColumnCollisionError",
+    "ColumnLengthError",
     "ConfigurationError",
     "InvalidOptionError",
     "JobNotFoundError",
@@ -157,7 +159,16 @@ class ColumnCollisionError(ConfigurationError, ValueError):
 
 
 class NotAFrameError(BatchkitError, TypeError):
-    """The call was given something other than a pandas DataFrame."""
+    """The call was given something that is no table: neither a DataFrame nor a mapping of
+    column name → values (:func:`batchkit.columns.as_table` lists what is accepted)."""
+
+
+class ColumnLengthError(BatchkitError, ValueError):
+    """The columns of a table given as a mapping are not all of one length."""
+
+    def __init__(self, message: str, *, lengths: dict[str, int]) -> None:
+        super().__init__(message)
+        self.lengths = lengths
 
 
 class ServerUnreachableError(ConfigurationError, ConnectionError):

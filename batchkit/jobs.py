@@ -1170,7 +1170,7 @@ _register_exit_hook()
 def open_job(
     store: Store,
     client: anthropic.Anthropic | None,
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | None,
     plan: Plan,
     template: RequestTemplate,
     *,
@@ -1185,6 +1185,8 @@ def open_job(
     ``mode`` is how its requests go (``batch`` or ``realtime``, the ``auto`` choice already made)
     and ``mode_reason`` why; the same call re-run in another mode sends what it has left that way.
     The job takes ``plan.lines`` over as its own (no copy of a million request bodies).
+    ``frame`` is the pandas DataFrame the call read, kept for :meth:`Job.to_frame`; None for a
+    call over any other table (a job needs no frame: its rows are its request keys).
     """
     fp = fingerprint(kind, output, plan.row_keys)
     job_id = store.find_job(fp)

@@ -2,7 +2,9 @@
 
 :class:`JobResults` is the part of :class:`batchkit.Job` that only reads the store: the rows'
 outcomes as arrays over the job's distinct request keys (kept current from newly stored results
-only), the merged frame, per-row outcomes, the summary and the actual cost. The lifecycle half —
+only), each row's answer and status as plain arrays (:meth:`~JobResults.answers`,
+:meth:`~JobResults.statuses`: what every front end builds its columns from), the merged pandas
+frame, per-row outcomes, the summary and the actual cost. The lifecycle half —
 creating, polling, collecting, retrying — is in :mod:`batchkit.jobs`.
 """
 
@@ -195,15 +197,41 @@ class JobResults:
             counts[group] += int(rows_per_key[i])
         return [(*group, n) for group, n in counts.most_common()]
 
+    def answers(self) -> np.ndarray:
+        """Each row's usable answer text, in row order: an object array of ``str``, None where the
+        row has none (skipped, failed, not back yet; for ``classify``/``extract`` also an
+        answer that failed its schema). Structured answers are their JSON text.
+
+        What every front end builds its output column(s) from (:meth:`to_frame` for pandas);
+        :meth:`statuses` says why a row has none.
+        """
+        _, row_pos = self._layout()
+        view = self._view()
+        usable = (_SUCCEEDED,) if self.output_spec is not None else tuple(ANSWERED)
+        answers = self._gather(view, np.isin(view.codes, usable), "answers")
+        return np.append(answers, [None])[row_pos]  # -1 (skipped) picks the trailing None
+
+    def statuses(self) -> np.ndarray:
+        """Each row's status, in row order, as an object array of strings: ``succeeded``,
+        ``truncated``, ``errored``, ``expired``, ``canceled``, ``invalid_output``, ``skipped``, or
+        ``pending`` while its request has no result yet (``canceled`` once the job was)."""
+        _, row_pos = self._layout()
+        view = self._view()
+        names = np.full(256, None, dtype=object)
+        for code, status in CODE_STATUS.items():
+            names[code] = status
+        names[0] = "canceled" if self._record["status"] == "canceled" else "pending"
+        return np.append(names[view.codes], ["skipped"])[row_pos]
+
     def to_frame(self, frame: pd.DataFrame | None = None) -> pd.DataFrame:
         """The caller's frame with the output column(s) added (a new frame; the input is untouched).
 
-        After :meth:`load` in a fresh process pass the original frame; without it the columns
-        come on a plain row-number index.
+        The pandas front end's view of :meth:`answers`. After :meth:`load` in a fresh process
+        pass the original frame; without it the columns come on a plain row-number index.
         """
         frame = frame if frame is not None else self.frame
         _, row_pos = self._layout()
-        view = self._view()
+        self._view()  # results read before the merge point (crash tests stop there)
         crashpoint("merging")
         if frame is None:
             index: pd.Index = pd.RangeIndex(len(row_pos), name="row")
@@ -215,9 +243,7 @@ class JobResults:
                 )
             index = frame.index
             out = frame.copy(deep=False)
-        usable = (_SUCCEEDED,) if self.output_spec is not None else tuple(ANSWERED)
-        answers = self._gather(view, np.isin(view.codes, usable), "answers")
-        per_row = np.append(answers, [None])[row_pos]  # -1 (skipped) picks the trailing None
+        per_row = self.answers()
         out.attrs = {**out.attrs, **self._attrs()}  # a new dict: the caller's frame keeps its own
         if self.output_spec is None:
             out[self.output] = pd.array(per_row, dtype="string")

@@ -41,6 +41,7 @@ from typing import Any, cast
 import pandas as pd
 
 from . import _json, media
+from .columns import Cells, Table, as_table
 from .errors import (
     CellError,
     ConfigurationError,
@@ -186,24 +187,31 @@ class Rendered:
 
 
 def render_prompts(
-    frame: pd.DataFrame,
-    prompt: str | Callable[[pd.Series], Any],
+    frame: Table | pd.DataFrame | Mapping[Any, Any],
+    prompt: str | Callable[[Any], Any],
     *,
     positional: Hashable = None,
     media_errors: str = "raise",
 ) -> Rendered:
-    """Render one prompt text per row of ``frame``.
+    """Render one prompt text per row of ``frame``: a pandas DataFrame, a mapping of column
+    name → values (list, numpy, pyarrow, polars…) or a :class:`~batchkit.columns.Table`.
 
-    A row whose referenced value is missing (None, NaN, NaT, pd.NA) is skipped with that reason,
-    never sent with a blank. Empty strings are sent as they are. An image or PDF cell the API
-    would refuse raises :class:`MediaError`, or with ``media_errors="skip"`` skips its row.
+    A row whose referenced value is missing (None, NaN, NaT, pd.NA, a pyarrow or polars null)
+    is skipped with that reason, never sent with a blank. Empty strings are sent as they are.
+    An image or PDF cell the API would refuse raises :class:`MediaError`, or with
+    ``media_errors="skip"`` skips its row. A callable prompt gets each row as a mapping of
+    column name → value (a ``pd.Series`` for a pandas frame).
+
+    >>> render_prompts({"t": ["a", None]}, "Say {t}").texts
+    ['Say a', None]
     """
-    n = len(frame)
+    table = as_table(frame)
+    n = len(table)
     if callable(prompt):
-        return _render_callable(frame, prompt, media_errors == "skip")
-    parsed = parse_prompt(prompt, list(frame.columns), positional=positional)
+        return _render_callable(table, prompt, media_errors == "skip")
+    parsed = parse_prompt(prompt, table.names, positional=positional)
     if any(f.spec in MEDIA_SPECS for f in parsed.fields):
-        return _render_media(frame, parsed, media_errors == "skip")
+        return _render_media(table, parsed, media_errors == "skip")
     if not parsed.fields:
         if n > 1:
             warn(
@@ -217,13 +225,7 @@ def render_prompts(
         key = (f.column, f.spec, f.conversion)
         if key in rendered_columns:
             continue
-        values = frame[f.column]
-        if isinstance(values, pd.DataFrame):
-            raise PromptError(
-                f"column {str(f.column)!r} appears more than once in the DataFrame; "
-                "rename the duplicates so the prompt is unambiguous"
-            )
-        strs, missing = _cells_to_str(values, f.spec, f.conversion, column=f.column)
+        strs, missing = _cells_to_str(table.cells(f.column), f.spec, f.conversion, column=f.column)
         for pos in missing:
             skipped.setdefault(int(pos), f"missing value in column {str(f.column)!r}")
         rendered_columns[key] = strs
@@ -247,18 +249,18 @@ def render_prompts(
     return Rendered(texts, skipped)
 
 
-def _render_callable(frame: pd.DataFrame, fn: Callable[[pd.Series], Any], skip_bad: bool = False) -> Rendered:
+def _render_callable(table: Table, fn: Callable[[Any], Any], skip_bad: bool = False) -> Rendered:
     texts: list[str | None] = []
     skipped: dict[int, str] = {}
     contents: dict[int, tuple[Any, ...]] = {}
-    for pos, (_, row) in enumerate(frame.iterrows()):
+    for pos, row in enumerate(table.rows()):
         try:
             text = fn(row)
         except Exception as exc:  # the caller's own code: say which row, keep its traceback
             raise PromptError(
                 f"the prompt function raised {type(exc).__name__} ({exc}) on row {pos}. Fix the function, "
                 f"or have it return None for rows it cannot render (they are then skipped). "
-                f"Columns a row has: {_list_columns(list(frame.columns))}"
+                f"Columns a row has: {_list_columns(table.names)}"
             ) from exc
         if text is None:
             skipped[pos] = "the prompt function returned None"
@@ -350,22 +352,17 @@ def _read_media(cell: Any, want: str, row: int, column: Hashable) -> media.Media
         ) from None
 
 
-def _render_media(frame: pd.DataFrame, parsed: ParsedPrompt, skip_bad: bool = False) -> Rendered:
+def _render_media(table: Table, parsed: ParsedPrompt, skip_bad: bool = False) -> Rendered:
     """Rows of a prompt with ``{col:image}``/``{col:pdf}``/``{col:media}`` placeholders as parts.
 
     A missing value, or a file that is missing or unreadable, skips the row (with the reason);
     a cell the API would refuse raises :class:`MediaError` naming the row.
     """
-    n = len(frame)
+    n = len(table)
     skipped: dict[int, str] = {}
     columns: list[list[Any]] = []
     for f in parsed.fields:
-        values = frame[f.column]
-        if isinstance(values, pd.DataFrame):
-            raise PromptError(
-                f"column {str(f.column)!r} appears more than once in the DataFrame; "
-                "rename the duplicates so the prompt is unambiguous"
-            )
+        values = table.cells(f.column)
         if f.spec not in MEDIA_SPECS:
             strs, missing = _cells_to_str(values, f.spec, f.conversion, column=f.column)
             for pos in missing:
@@ -374,8 +371,7 @@ def _render_media(frame: pd.DataFrame, parsed: ParsedPrompt, skip_bad: bool = Fa
             continue
         refs: list[Any] = []
         seen: dict[str, media.MediaRef] = {}  # a path named twice is read once
-        missing_mask = values.isna().to_numpy()
-        for pos, (cell, absent) in enumerate(zip(values.tolist(), missing_mask, strict=True)):
+        for pos, (cell, absent) in enumerate(zip(values.values, values.missing, strict=True)):
             if absent:
                 skipped.setdefault(pos, f"missing value in column {str(f.column)!r}")
                 refs.append(None)
@@ -465,7 +461,7 @@ def _check_request(pos: int, parts: tuple[Any, ...]) -> None:
 
 
 def _cells_to_str(
-    values: pd.Series, spec: str, conversion: str | None, *, column: Hashable = None
+    values: Cells, spec: str, conversion: str | None, *, column: Hashable = None
 ) -> tuple[list[Any], Iterable[int]]:
     """A column's cells as strings (None where missing) and the positions that are missing.
 
@@ -473,13 +469,13 @@ def _cells_to_str(
         CellError: a cell the format spec does not fit, or one nested too deep to render;
             the message names the row, the column and the placeholder.
     """
-    missing_mask = values.isna().to_numpy()
+    missing_mask = values.missing
     missing = missing_mask.nonzero()[0]
-    cells = values.tolist()
+    cells = values.values
     if not spec and conversion is None and not len(missing):
-        if isinstance(values.dtype, pd.StringDtype):  # every cell present is a str
+        if values.strings:  # the dtype says every cell present is a str
             return cells, missing
-        if pd.api.types.is_string_dtype(values.dtype) and all(type(c) is str for c in cells):
+        if values.strings is None and all(type(c) is str for c in cells):
             return cells, missing
     out: list[Any] = []
     try:

@@ -28,6 +28,7 @@ from batchkit import (
     BudgetExceededError,
     CellError,
     ColumnCollisionError,
+    ColumnLengthError,
     InvalidOptionError,
     MediaError,
     MissingColumnError,
@@ -380,9 +381,15 @@ BAD = [
     Case("deadline-string", batch(deadline="tomorrow"), OptionTypeError,
          ("seconds from now", "timedelta", "the string 'tomorrow'")),
     Case("deadline-nan", submit(deadline=float("nan")), OptionTypeError, ("seconds from now",)),
-    # ---- the core takes a DataFrame
+    # ---- the core takes a table: a DataFrame or a mapping of columns
     Case("core-not-a-frame", lambda df, tmp: calls.prepare(["a"], "{t}", output="o"), NotAFrameError,
-         ("pandas DataFrame", "df.claude")),
+         ("pandas DataFrame", "mapping of column name", "got list")),
+    Case("core-a-scalar-column", lambda df, tmp: calls.prepare({"t": 5}, "{t}", output="o"), NotAFrameError,
+         ("column 't' is int 5", "not a sequence of values")),
+    Case("core-a-text-column", lambda df, tmp: calls.prepare({"t": "abc"}, "{t}", output="o"), NotAFrameError,
+         ("column 't' is str 'abc'",)),
+    Case("core-ragged-columns", lambda df, tmp: calls.prepare({"t": ["a", "b"], "u": ["c"]}, "{t}{u}", output="o"),
+         ColumnLengthError, ("not all of one length", "'t' has 2", "'u' has 1", "None where a row has none")),
     Case("core-a-series", lambda df, tmp: calls.prepare(df["review"], "{review}", output="o"), NotAFrameError,
          ("series.claude",)),
 ]

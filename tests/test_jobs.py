@@ -10,6 +10,7 @@ import time
 import warnings
 
 import pandas as pd
+import polars as pl
 import pytest
 
 import batchkit
@@ -312,3 +313,32 @@ def test_retry_after_the_job_ended_runs_a_second_worker_to_the_end():
     before = sim.stats()["batch_requests_received"]
     job.retry(statuses=["errored"])
     assert sim.stats()["batch_requests_received"] - before == failed and job.status == "ended"
+
+
+def test_a_job_over_plain_columns_needs_no_frame_and_gives_each_rows_answer_and_status():
+    from batchkit import calls
+
+    sim = make_sim(seed=3, faults=Faults(errored_rate={"invalid_request_error": 1.0}), time_scale=100,
+                   processing=Processing(fixed_latency=300.0, per_request=0.0))  # 3 s
+    texts = ["a", None, "b", "a"]
+    call = calls.prepare({"t": pl.Series(texts)}, "{t}", output="o", client=sim.client(), poll_interval=0.01,
+                         max_retries=0)
+    job = calls.submit(call)
+    assert job.frame is None
+    assert job.statuses().tolist() == ["pending", "skipped", "pending", "pending"]
+    assert job.answers().tolist() == [None] * 4
+    job.wait(timeout=30)
+    assert job.statuses().tolist() == ["errored", "skipped", "errored", "errored"]
+    assert job.answers().tolist() == [None] * 4  # a failed row has no answer; its status says why
+
+    ok = make_sim()
+    job = calls.submit(calls.prepare({"t": texts}, "{t}", output="a", client=ok.client(), poll_interval=0.01))
+    job.wait(timeout=30)
+    assert job.answers().tolist() == ["re:a", None, "re:b", "re:a"]
+    assert job.statuses().tolist() == ["succeeded", "skipped", "succeeded", "succeeded"]
+    assert ok.stats()["batch_requests_received"] == 2  # a repeated row is one request
+    out = job.to_frame()  # no frame to merge into: the answers on a row-number index
+    assert out.index.equals(pd.RangeIndex(4, name="row")) and out["a"].tolist()[::2] == ["re:a", "re:b"]
+    again = pd.DataFrame({"t": texts}).claude.submit("{t}", output="a", client=ok.client(), poll_interval=0.01)
+    assert again.job_id == job.job_id  # the same rows from pandas are the same job: nothing sent again
+    assert ok.stats()["batch_requests_received"] == 2 and ok.stats()["batches_created"] == 1

@@ -5,7 +5,9 @@
 - the simulator imports nothing from the client side (it is served on its own);
 - pure modules (render, keys, results, prices, costs, schemas) import neither the store nor
   the network;
-- SDK exceptions are caught in one place, ``batchkit/backends``.
+- SDK exceptions are caught in one place, ``batchkit/backends``;
+- front ends (``batchkit/frontends``) import the core; nothing in the core imports a front end
+  (only the top ``batchkit/__init__`` does, to register them).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import batchkit
 PKG = Path(batchkit.__file__).resolve().parent
 ROOT = PKG.parent
 
-PURE = ("batchkit._json", "batchkit.requests", "batchkit.results", "batchkit.prices", "batchkit.pricing",
+PURE = ("batchkit._json", "batchkit.columns", "batchkit.requests", "batchkit.results", "batchkit.prices", "batchkit.pricing",
         "batchkit.structured", "batchkit.media")
 NETWORK = ("anthropic", "httpx", "httpx2", "socket", "urllib.request", "batchkit.backend", "batchkit.backends")
 STORE = ("sqlite3", "batchkit.store")
@@ -132,3 +134,27 @@ def test_sdk_errors_are_caught_only_in_the_backends():
         if module.startswith(("batchkit.backends", "batchkit.simulator")):
             continue
         assert not pattern.search(path.read_text()), f"{module} catches an SDK error: map it in backends/errors.py"
+
+
+FRONTENDS = "batchkit.frontends"
+
+
+def test_nothing_in_the_core_imports_a_front_end():
+    core = [m for m in MODULES if m != "batchkit" and not m.startswith(FRONTENDS)]
+    assert "batchkit.calls" in core and "batchkit.jobs" in core and "batchkit.outcomes" in core
+    for module in core:
+        assert not _hits(closure(module), (FRONTENDS,)), f"{module} imports a front end"
+
+
+def test_front_ends_are_adapters_over_the_core():
+    frontends = [m for m in MODULES if m.startswith(FRONTENDS + ".")]
+    assert "batchkit.frontends.pandas" in frontends
+    for module in frontends:
+        imported = direct_imports(module)
+        assert "batchkit.calls" in imported, f"{module} does not go through batchkit.calls"
+        others = [n for n in imported if n.startswith(FRONTENDS + ".") and n != module]
+        assert not others, f"{module} imports another front end: {others}"
+        assert not _hits(set(imported), ("sqlite3", "batchkit.store", *NETWORK)), (
+            f"{module} talks to the store or the network itself; go through the core")
+    assert not direct_imports(FRONTENDS), "batchkit/frontends/__init__.py imports nothing (each front end is optional)"
+    assert {"batchkit.frontends", "batchkit.frontends.pandas"} & direct_imports("batchkit")

@@ -1,5 +1,14 @@
-"""Front ends: thin adapters from a DataFrame library to batchkit's core.
+"""Front ends: one thin adapter per DataFrame library over the core, which reads columns.
 
-A front end turns its library's rows into the core's calls (:func:`batchkit.calls.prepare`) and
-builds its own typed columns from the core's per-row outcomes; it holds no state of its own.
+A front end turns its library's table into what the core takes — a pandas DataFrame or a mapping
+of column name → values (:mod:`batchkit.columns`) — calls :func:`batchkit.calls.prepare` and
+:func:`batchkit.calls.submit` (or, a partition at a time, :mod:`batchkit.runs`), and builds its
+own typed columns from each row's answer and status (:meth:`batchkit.Job.answers`,
+:meth:`batchkit.Job.statuses`). It keeps no state of its own and never talks to the API or the
+store itself.
+
+To add one: a module here named after its library (``frontends/pandas.py`` is the model), which
+registers the ``claude`` namespace through the library's own extension API when imported, and an
+import of it in ``batchkit/__init__.py`` (guarded when the library is optional). Front ends import
+the core; nothing in the core imports a front end (``tests/test_layout.py`` checks both).
 """

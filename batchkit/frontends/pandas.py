@@ -1,4 +1,4 @@
-"""``df.claude`` and ``series.claude``: thin, stateless pandas accessors.
+"""The pandas front end: ``df.claude`` and ``series.claude``, thin, stateless accessors.
 
 pandas 3 builds a new accessor object on every attribute access, so nothing is kept on it:
 ``__init__`` stores the frame and each method turns its arguments into one checked
@@ -47,15 +47,15 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from . import calls
-from .jobs import Job, warn_failures
-from .options import DEFAULT_MAX_TOKENS, DEFAULT_MODEL, Options
-from .pricing import CostEstimate
-from .structured import OutputSpec, classify_spec, extract_spec
-from .views import display_job
+from .. import calls
+from ..jobs import Job, warn_failures
+from ..options import DEFAULT_MAX_TOKENS, DEFAULT_MODEL, Options
+from ..pricing import CostEstimate
+from ..structured import OutputSpec, classify_spec, extract_spec
+from ..views import display_job
 
 if TYPE_CHECKING:
-    from .comparison import Comparison
+    from ..comparison import Comparison
 
 __all__ = ["DEFAULT_MAX_TOKENS", "DEFAULT_MODEL", "ClaudeFrameAccessor", "ClaudeSeriesAccessor"]
 
@@ -243,7 +243,7 @@ class ClaudeFrameAccessor:
         ...                         models=["claude-haiku-4-5", "claude-sonnet-4-6"])
         >>> out = cmp.run()                                                               # doctest: +SKIP
         """
-        from .compare import compare
+        from ..compare import compare
 
         return compare(self._frame, prompt, models=models, prompts=prompts, sample=sample, truth=truth, task=task,
                        labels=labels, schema=schema, target=target, reference=reference, seed=seed, output=output,
