@@ -30,6 +30,7 @@ data (a row's ``status`` in :meth:`batchkit.Job.outcomes`), never exceptions. Er
     │   └── NotAStoreError (ValueError)             the file is not a batchkit job store
     ├── OutputPathError (ValueError)  a file batchkit will not write (exists, symlink, folder…)
     ├── JobNotFoundError (KeyError)
+    ├── RunNotFoundError (KeyError)   no partitioned run with that id
     └── JobStateError                 e.g. results of a job that has not ended
         └── APIRefusedError           the API refused to take the job's requests (no credit, …)
 
@@ -275,6 +276,14 @@ class JobNotFoundError(BatchkitError, KeyError):
     def __init__(self, message: str, *, job_id: str | None) -> None:
         super().__init__(message)
         self.job_id = job_id
+
+
+class RunNotFoundError(BatchkitError, KeyError):
+    """No partitioned run with that id in the store (:meth:`batchkit.runs.Run.load`)."""
+
+    def __init__(self, message: str, *, run_id: str | None = None) -> None:
+        super().__init__(message)
+        self.run_id = run_id
 
 
 class JobStateError(BatchkitError):

@@ -94,6 +94,8 @@ class JobResults:
         looked at (unless they are a good part of the job, when one pass over the index is
         cheaper), so a job of N rows over B batches costs O(N), not O(N·B).
         """
+        if self.store.index_on_disk:
+            return self._view_on_disk()
         with self._read_lock:
             index = self.store.index()
             version = self.store.index_version
@@ -116,6 +118,25 @@ class JobResults:
                     if mine:
                         packed[[position[k] for k in mine]] = [index[k] for k in mine]
             self._view_cache = (version, keys, packed, _View(*unpack(packed)), position)
+            return self._view_cache[3]
+
+    def _view_on_disk(self) -> _View:
+        """:meth:`_view` from the store's on-disk index (a partitioned run's jobs): the job's keys
+        are looked up once, then only those not yet answered, whenever results were stored."""
+        with self._read_lock:
+            version = self.store.sync_index()
+            keys, _ = self._layout()
+            cache = self._view_cache
+            if cache is not None and cache[1] is keys:
+                if cache[0] == version:
+                    return cache[3]
+                packed = cache[2]
+                todo = np.flatnonzero(~np.isin(packed & 0xFF, tuple(ANSWERED)))
+                if len(todo):
+                    packed[todo] = self.store.lookup([keys[i] for i in todo])
+            else:
+                packed = self.store.lookup(keys)
+            self._view_cache = (version, keys, packed, _View(*unpack(packed)), None)
             return self._view_cache[3]
 
     def _gather(self, view: _View, select: np.ndarray, what: str) -> np.ndarray:

@@ -94,6 +94,17 @@ __all__ = [
 
 _POS_SHIFT, _RID_SHIFT, _ATTEMPTS_SHIFT = 8, 28, 52
 _NO_ATTEMPTS = (1 << _ATTEMPTS_SHIFT) - 1
+_LOOKUP_CHUNK = 900
+"""Keys per ``IN (…)`` query of the on-disk index (under SQLite's oldest variable limit, 999)."""
+_ANSWERED_SQL = ",".join(str(code) for code in sorted(ANSWERED))
+# A key seen before merges as in the in-memory index: one more attempt, and an answer is never
+# replaced by a later failure (the latest failure's error type is kept).
+_UPSERT = (
+    "INSERT INTO result_index (key, packed, error_type) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET"
+    f" packed = ((CASE WHEN (packed & 255) IN ({_ANSWERED_SQL}) AND (excluded.packed & 255) NOT IN ({_ANSWERED_SQL})"
+    f" THEN packed ELSE excluded.packed END) & {_NO_ATTEMPTS}) | (((packed >> {_ATTEMPTS_SHIFT}) + 1)"
+    f" << {_ATTEMPTS_SHIFT}), error_type = coalesce(excluded.error_type, error_type)"
+)
 
 
 def unpack(packed: Any) -> tuple[Any, Any, Any, Any]:
@@ -124,6 +135,15 @@ class IndexEntry(NamedTuple):
     attempts: int
     """How many batches brought back a result for it."""
     error_type: str | None
+
+
+def _merge(old: int | None, new: int) -> int:
+    """Two packed outcomes of one key, merged as the index merges them (see :data:`_UPSERT`)."""
+    if old is None:
+        return new
+    keep = (old & 0xFF) in ANSWERED and (new & 0xFF) not in ANSWERED
+    return ((old if keep else new) & _NO_ATTEMPTS) | (((old >> _ATTEMPTS_SHIFT) + 1) << _ATTEMPTS_SHIFT)
+
 
 def _unmarked_keys(conn: sqlite3.Connection) -> None:
     """4 — request keys leave out cache breakpoints and their TTL (:func:`batchkit.requests.params_key`).
@@ -298,6 +318,29 @@ _MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     """,
     # 4 — request keys leave out cache breakpoints and their TTL: a Python step.
     _unmarked_keys,
+    # 5 — partitioned runs (:mod:`batchkit.runs`): a run and the job of each of its partitions, and
+    # the on-disk key index their jobs look keys up in (bounded memory; see :meth:`Store.lookup`),
+    # filled lazily from ``batch_results`` past the ``result_index_upto`` mark in ``meta``.
+    """
+    CREATE TABLE IF NOT EXISTS runs (
+        run_id      TEXT PRIMARY KEY,
+        source      TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        status      TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS run_parts (
+        run_id  TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+        part    INTEGER NOT NULL,
+        job_id  TEXT NOT NULL REFERENCES jobs(job_id) ON DELETE CASCADE,
+        n_rows  INTEGER NOT NULL,
+        PRIMARY KEY (run_id, part)
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS result_index (
+        key         TEXT PRIMARY KEY,
+        packed      INTEGER NOT NULL,
+        error_type  TEXT
+    ) WITHOUT ROWID
+    """,
 )
 
 ACTIVE_STATES = ("submitting", "in_progress", "canceling", "ended")
@@ -381,6 +424,9 @@ class Store:
         self._columns: dict[int, ResultColumns] = {}
         self._aliases: dict[str, str] | None = None
         self._closed = False
+        self.index_on_disk = False
+        """Look keys up in the on-disk index (:meth:`lookup`) instead of the in-memory one, so memory
+        does not grow with every key ever stored: set by a partitioned run (:mod:`batchkit.runs`)."""
         try:
             self._conn = self._open(create=create)
         except sqlite3.Error as exc:
@@ -915,11 +961,19 @@ class Store:
 
     def error_type(self, key: str) -> str | None:
         """The error type of ``key``'s latest failure (meaningful when its best outcome failed)."""
+        if self.index_on_disk:
+            return self._disk_entries([key]).get(key, (0, None))[1]
         self.index()
         return self._error_types.get(key)
 
     def entry(self, key: str) -> IndexEntry | None:
         """What the store knows of one request key, unpacked."""
+        if self.index_on_disk:
+            found = self._disk_entries([key]).get(key)
+            if found is None:
+                return None
+            code, pos, results_id, attempts = unpack(found[0])
+            return IndexEntry(code, results_id, pos, attempts, found[1])
         packed = self.index().get(key)
         if packed is None:
             return None
@@ -949,6 +1003,9 @@ class Store:
 
     def answered(self, keys: Iterable[str]) -> set[str]:
         """The keys among ``keys`` that already have an answer (paid for: never send again)."""
+        if self.index_on_disk:
+            wanted = list(keys)
+            return {k for k, p in zip(wanted, self.lookup(wanted).tolist(), strict=True) if (p & 0xFF) in ANSWERED}
         index = self.index()
         if not index:
             return set()
@@ -976,6 +1033,133 @@ class Store:
                     found[item["custom_id"]] = item["params"]
                     wanted.discard(item["custom_id"])
         return found
+
+    # ------------------------------------------------------------------ the on-disk key index
+
+    def sync_index(self) -> int:
+        """Bring the on-disk key index (``result_index``) up to date with every stored result.
+
+        Results stored since its mark — by a partition job, a pandas job or another process — go
+        in one transaction, a stored batch at a time (memory bounded by one batch). A read-only
+        store is left as it is (:meth:`lookup` reads what is not indexed yet from the results).
+
+        Returns:
+            The mark: the id of the last stored batch results the index holds.
+        """
+        with self._lock:
+            upto = self._index_mark(self._conn)
+            last = self._conn.execute("SELECT max(id) FROM batch_results").fetchone()[0] or 0
+            if last <= upto or self.readonly:
+                return upto
+            with self.atomic() as conn:
+                upto = self._index_mark(conn)  # again, under the write lock: another process may have synced
+                for (results_id,) in conn.execute(
+                    "SELECT id FROM batch_results WHERE id > ? ORDER BY id", (upto,)
+                ).fetchall():
+                    keys, packed, errors = self._packed_results(conn, results_id)
+                    conn.executemany(_UPSERT, zip(keys, packed, errors, strict=True))
+                    upto = results_id
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('result_index_upto', ?)", (str(upto),))
+            return upto
+
+    @staticmethod
+    def _index_mark(conn: sqlite3.Connection) -> int:
+        row = conn.execute("SELECT value FROM meta WHERE name = 'result_index_upto'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _packed_results(
+        self, conn: sqlite3.Connection, results_id: int
+    ) -> tuple[list[str], list[int], list[str | None]]:
+        """(keys, packed outcomes, error types) of one stored batch's results, for the on-disk index."""
+        cols = self._columns.get(results_id)
+        if cols is not None:
+            keys, statuses, errors = cols.keys, bytes(cols.statuses), cols.errors
+        else:
+            keys_blob, statuses, errors_blob = conn.execute(
+                "SELECT keys, statuses, errors FROM batch_results WHERE id = ?", (results_id,)
+            ).fetchone()
+            keys = keys_blob.decode().split("\n") if statuses else []
+            errors = {int(pos): tuple(v) for pos, v in _json.loads(errors_blob).items()}
+        if not statuses:
+            return [], [], []
+        codes = np.frombuffer(statuses, dtype=np.uint8).astype(np.int64)
+        packed = (
+            codes | (np.arange(len(codes), dtype=np.int64) << _POS_SHIFT)
+            | (results_id << _RID_SHIFT) | (1 << _ATTEMPTS_SHIFT)
+        ).tolist()
+        error_types: list[str | None] = [None] * len(keys)
+        for pos, (error_type, _message) in errors.items():
+            error_types[pos] = error_type
+        return keys, packed, error_types
+
+    def lookup(self, keys: Sequence[str]) -> np.ndarray:
+        """Each key's best outcome, packed (see :func:`unpack`; 0: nothing stored), from the on-disk
+        index: memory grows with ``len(keys)``, not with the store.
+
+        >>> store.lookup(job.row_keys[:3])   # doctest: +SKIP
+        array([...], dtype=int64)
+        """
+        found = self._disk_entries(keys)
+        return np.fromiter((found[k][0] if k in found else 0 for k in keys), dtype=np.int64, count=len(keys))
+
+    def _disk_entries(self, keys: Sequence[str]) -> dict[str, tuple[int, str | None]]:
+        """key → (packed outcome, error type) of the keys among ``keys`` the store has a result for."""
+        found: dict[str, tuple[int, str | None]] = {}
+        if not len(keys):
+            return found
+        with self._lock:
+            upto = self.sync_index()
+            conn = self._conn
+            for start in range(0, len(keys), _LOOKUP_CHUNK):
+                part = keys[start:start + _LOOKUP_CHUNK]
+                for key, packed, error_type in conn.execute(
+                    f"SELECT key, packed, error_type FROM result_index WHERE key IN ({','.join('?' * len(part))})",
+                    list(part),
+                ):
+                    found[key] = (packed, error_type)
+            tail = [r for (r,) in conn.execute("SELECT id FROM batch_results WHERE id > ? ORDER BY id", (upto,))]
+            if tail:  # a read-only store: what is not indexed yet is read from the results themselves
+                wanted = set(keys)
+                for results_id in tail:
+                    for key, packed, error_type in zip(*self._packed_results(conn, results_id), strict=True):
+                        if key in wanted:
+                            old = found.get(key)
+                            found[key] = (_merge(old[0] if old else None, packed),
+                                          error_type or (old[1] if old else None))
+        return found
+
+    # ------------------------------------------------------------------ runs
+
+    def open_run(self, run_id: str, source: str) -> None:
+        """Write a partitioned run down (or mark an existing one running again)."""
+        with self.atomic() as conn:
+            conn.execute("INSERT OR IGNORE INTO runs VALUES (?, ?, ?, 'running')", (run_id, source, utcnow()))
+            conn.execute("UPDATE runs SET status = 'running' WHERE run_id = ?", (run_id,))
+
+    def add_run_part(self, run_id: str, part: int, job_id: str, n_rows: int) -> None:
+        """Record the job of a run's partition ``part`` (0-based, input order)."""
+        with self.atomic() as conn:
+            conn.execute("INSERT OR REPLACE INTO run_parts VALUES (?, ?, ?, ?)", (run_id, part, job_id, n_rows))
+
+    def end_run(self, run_id: str, status: str, n_parts: int | None = None) -> None:
+        """Set a run's status; with ``n_parts``, forget partitions past its last (a shorter input)."""
+        with self.atomic() as conn:
+            conn.execute("UPDATE runs SET status = ? WHERE run_id = ?", (status, run_id))
+            if n_parts is not None:
+                conn.execute("DELETE FROM run_parts WHERE run_id = ? AND part >= ?", (run_id, n_parts))
+
+    def load_run(self, run_id: str) -> dict[str, Any] | None:
+        """A run's record (``run_id``, ``source``, ``created_at``, ``status``), or None."""
+        rows = self.query("SELECT run_id, source, created_at, status FROM runs WHERE run_id = ?", (run_id,))
+        return dict(zip(("run_id", "source", "created_at", "status"), rows[0], strict=True)) if rows else None
+
+    def run_parts(self, run_id: str) -> list[str]:
+        """The job ids of a run's partitions, in partition order (empty for an unknown run)."""
+        return [r[0] for r in self.query("SELECT job_id FROM run_parts WHERE run_id = ? ORDER BY part", (run_id,))]
+
+    def run_part_rows(self, run_id: str) -> list[tuple[int, str, int]]:
+        """``(part, job id, rows)`` of each of a run's partitions, in order."""
+        return self.query("SELECT part, job_id, n_rows FROM run_parts WHERE run_id = ? ORDER BY part", (run_id,))
 
     # ------------------------------------------------------------------ batches
 

@@ -23,7 +23,7 @@ import batchkit
 from batchkit import calls, requests
 from batchkit.requests import params_key
 from batchkit.simulator import Processing, spawn
-from batchkit.store import Store
+from batchkit.store import _MIGRATIONS, Store
 from tests.conftest import frame
 from tests.test_costs import INSTRUCTIONS
 
@@ -126,7 +126,7 @@ def test_a_store_of_the_previous_release_keeps_its_answers_and_finds_its_job(tmp
     assert sent == 5
 
     store = Store(path)
-    assert store.schema_version == 4
+    assert store.schema_version == len(_MIGRATIONS)
     new_row_keys = _keys(df, max_tokens=20)
     assert store.answered(new_row_keys) == set(new_row_keys) and not store.answered(old_row_keys)
     assert store.load_job(first.job_id)["row_keys"] == new_row_keys
@@ -142,7 +142,7 @@ def test_a_store_of_the_previous_release_keeps_its_answers_and_finds_its_job(tmp
     assert set(params) == set(new_row_keys)
     assert params[new_row_keys[0]]["messages"][0]["content"][0]["cache_control"] == {"type": "ephemeral", "ttl": "1h"}
     store.close()
-    assert Store(path).schema_version == 4  # reopening does not migrate again
+    assert Store(path).schema_version == len(_MIGRATIONS)  # reopening does not migrate again
 
 
 def test_uncached_jobs_of_the_previous_release_are_left_as_they_were(tmp_path):
@@ -208,7 +208,7 @@ def test_a_batch_sent_under_old_keys_is_collected_after_the_migration(tmp_path, 
     assert stats["batch_requests_received"] == 40  # the in-flight batch was collected, not sent again
     assert stats["batches_created"] == 2
     s = Store(store)
-    assert s.schema_version == 4 and s.query("SELECT count(*) FROM key_aliases")[0][0] > 0
+    assert s.schema_version == len(_MIGRATIONS) and s.query("SELECT count(*) FROM key_aliases")[0][0] > 0
     df = pd.DataFrame({"t": [f"row {i}" for i in range(40)]})
     keys = _keys(df, max_tokens=20, cache=False)
     assert s.answered(keys) == set(keys)  # every answer under its new key, whoever sent it
