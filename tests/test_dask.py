@@ -275,7 +275,7 @@ def run_child(base_url: str, store: str, crash_at: str | None = None) -> subproc
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("point", ["after_create", "polling"])
+@pytest.mark.parametrize("point", ["after_create", "polling", "run_part_output"])
 def test_a_run_killed_mid_way_resumes_without_a_duplicate_batch(tmp_path, point):
     store = str(tmp_path / "jobs.sqlite3")
     with spawn(processing=Processing(fixed_latency=0.3, per_request=0.0)) as sim:

@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from .. import backend, calls
+from ..columns import Table
 from ..errors import OutputPathError
 from ..options import DEFAULT_MAX_TOKENS, Options
 from ..pricing import CostBreakdown, CostEstimate, ModeCost
@@ -120,10 +121,8 @@ class PartitionCall:
 def _plan_partition(part: pd.DataFrame, call: PartitionCall) -> calls.Call:
     """On a worker: the partition's plan, without the partition's rows."""
     prepared = call.prepare(part)
-    if any(f.name == "frame" for f in dataclasses.fields(prepared)):
-        without_rows: dict[str, Any] = {"frame": None}  # the rows stay on the worker
-        prepared = dataclasses.replace(prepared, **without_rows)
-    return prepared
+    rows = prepared.table  # names and length only: the rows stay on the worker
+    return dataclasses.replace(prepared, table=Table(list(rows.names), len(rows), None))
 
 
 def _answer_partition(part: pd.DataFrame, call: PartitionCall) -> pd.DataFrame:
@@ -391,18 +390,6 @@ def _checked_structured(options: Options, spec: OutputSpec) -> Options:
     return Options(params, options.run, options.estimate)
 
 
-def _wait(run: Run, progress: bool) -> None:
-    view = None
-    if progress:
-        from .. import views
-
-        display_run = getattr(views, "display_run", None)
-        view = display_run(run) if display_run is not None else None
-    run.wait()
-    if view is not None:
-        view.finish()
-
-
 class DaskFrameAccessor:
     """``ddf.claude``: send every row of a Dask DataFrame to Claude, one job per partition.
 
@@ -533,15 +520,14 @@ class DaskFrameAccessor:
             unguarded = dataclasses.replace(prepared.options.run, max_cost=None)
             prepared.options = Options(prepared.options.params, unguarded, prepared.options.estimate)
         if path is None:
-            _wait(self._start(prepared, wait=False), prepared.options.run.progress)
+            self._start(prepared, wait=True)  # with progress, as the call's progress= says
             return prepared.answers()
         import dask.dataframe as dd
 
         tasks = _Tasks(_default_ahead(_distributed_client()))
         writer = _ParquetWriter(prepared, path, tasks)
         try:
-            run = run_partitions(prepared.plans(tasks), source=prepared.source, on_output=writer, wait=False)
-            _wait(run, prepared.options.run.progress)
+            run_partitions(prepared.plans(tasks), source=prepared.source, on_output=writer, wait=True)
             writer.finish()
         finally:
             tasks.close()
