@@ -52,13 +52,12 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .. import backend, calls
+from .. import calls
 from ..columns import Table
 from ..errors import OutputPathError
 from ..options import DEFAULT_MAX_TOKENS, Options
 from ..pricing import CostBreakdown, CostEstimate, ModeCost
 from ..runs import PartOutput, Run, read_answers, run_partitions
-from ..store import Store, default_store_path
 from ..structured import OutputSpec, classify_spec, extract_spec
 
 if TYPE_CHECKING:
@@ -250,12 +249,6 @@ def _source(ddf: dd.DataFrame, call: PartitionCall) -> str:
     return f"dask:{tokenize(ddf)}:{tokenize(*what)}"
 
 
-def _store_path(store: Any, client: Any) -> Path:
-    if isinstance(store, Store):
-        return store.path.absolute()
-    return Path(store if store is not None else default_store_path(client)).expanduser().absolute()
-
-
 def _prepare(
     ddf: dd.DataFrame,
     prompt: Prompt,
@@ -268,16 +261,12 @@ def _prepare(
 ) -> _Prepared:
     """Check a call against the frame's columns (its ``_meta``), resolve the client and the store
     — everything that can be wrong is raised here, before anything is computed or sent."""
-    run = options.run
     calls.prepare(ddf._meta, prompt, output=output, options=options, kind=kind, output_spec=output_spec)
-    client = backend.resolve_client(run.client) if need_client else run.client
-    path = _store_path(run.store, client)
-    store = run.store if isinstance(run.store, Store) else Store.resolve(path)
-    worker_run = dataclasses.replace(run, client=None, store=None, calibrate=None)
-    call = PartitionCall(prompt, output, kind, Options(options.params, worker_run, options.estimate), output_spec,
-                         str(path))
-    client_run = dataclasses.replace(run, client=client, store=store)
-    return _Prepared(ddf, call, Options(options.params, client_run, options.estimate), _source(ddf, call))
+    options = calls.resolve(options, client=need_client)
+    path = Path(options.run.store.path).absolute()
+    worker_run = dataclasses.replace(options.run, client=None, store=None, calibrate=None)
+    call = PartitionCall(prompt, output, kind, dataclasses.replace(options, run=worker_run), output_spec, str(path))
+    return _Prepared(ddf, call, options, _source(ddf, call))
 
 
 # --------------------------------------------------------------------------- estimates over partitions
