@@ -180,6 +180,14 @@ def test_to_parquet_writes_each_partition_and_needs_no_store_afterwards(cluster,
     assert got["response"].iloc[0] == "re:Echo row 0" and pd.isna(got["response"].iloc[5])
     assert got["response"].dtype == "string"
 
+    # Again into the same folder in fewer partitions: the old part files are replaced, none left over.
+    created = counts(sim)
+    again = frame_of(pdf, parts=2).claude.batch("Echo {t}", client=sim.client(), store=tmp_path / "other.sqlite3",
+                                                poll_interval=0.01, progress=False, to_parquet=tmp_path / "answers")
+    assert sorted(p.name for p in (tmp_path / "answers").iterdir()) == ["part.00000.parquet", "part.00001.parquet"]
+    pd.testing.assert_frame_equal(again.compute(), got)
+    assert counts(sim)[0] == created[0] + 2  # a new store knows no answer: each partition sent once
+
 
 def test_to_parquet_refuses_a_folder_of_other_files_before_any_call(cluster, tmp_path):
     sim = make_sim()

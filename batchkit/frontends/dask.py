@@ -344,9 +344,9 @@ class _ParquetWriter:
             self.rows += self._pending.popleft().result()
 
 
-def _parquet_dir(value: Any, npartitions: int) -> Path:
-    """Check ``to_parquet=`` and make its folder ready: a new or empty folder, or one holding only
-    an earlier run's part files (replaced; those past this run's partitions are removed).
+def _parquet_dir(value: Any) -> Path:
+    """Check ``to_parquet=`` (nothing is written): a new or empty folder, or one holding only an
+    earlier run's part files.
 
     Raises:
         OutputPathError: the path is a file, or a folder holding other files.
@@ -364,11 +364,16 @@ def _parquet_dir(value: Any, npartitions: int) -> Path:
             raise OutputPathError(
                 f"to_parquet={str(value)!r} holds files batchkit did not write ({', '.join(others[:3])}"
                 f"{', …' if len(others) > 3 else ''}); give a new or empty folder", path=str(path))
-        for stale in path.iterdir():
-            if int(stale.name.split(".")[1]) >= npartitions:
-                stale.unlink()
-    path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _ready(path: Path, npartitions: int) -> None:
+    """Make the checked folder ready: created, and an earlier run's part files past this run's
+    partitions removed (the others are replaced as their partitions are written)."""
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.iterdir():
+        if _PART_FILE.fullmatch(stale.name) and int(stale.name.split(".")[1]) >= npartitions:
+            stale.unlink()
 
 
 # --------------------------------------------------------------------------- the accessor
@@ -498,7 +503,7 @@ class DaskFrameAccessor:
                                   output_spec=spec), to_parquet)
 
     def _run(self, prepared: _Prepared, to_parquet: str | os.PathLike[str] | None) -> dd.DataFrame:
-        path = _parquet_dir(to_parquet, self._ddf.npartitions) if to_parquet is not None else None
+        path = _parquet_dir(to_parquet) if to_parquet is not None else None
         max_cost = prepared.options.run.max_cost
         if max_cost is not None:  # the whole frame's bound, before any paid call; not each partition's
             from ..calls import pricing_mode
@@ -513,6 +518,7 @@ class DaskFrameAccessor:
             return prepared.answers()
         import dask.dataframe as dd
 
+        _ready(path, self._ddf.npartitions)
         tasks = _Tasks(_default_ahead(_distributed_client()))
         writer = _ParquetWriter(prepared, path, tasks)
         try:
