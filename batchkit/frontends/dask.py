@@ -64,7 +64,7 @@ if TYPE_CHECKING:
     import dask.dataframe as dd
     from dask.delayed import Delayed
 
-__all__ = ["DaskFrameAccessor", "PartitionCall", "install", "register"]
+__all__ = ["DaskFrameAccessor", "DaskSeriesAccessor", "PartitionCall", "install", "register"]
 
 Prompt = str | Callable[[pd.Series], str | None]
 
@@ -258,14 +258,17 @@ def _prepare(
     kind: str = "text",
     output_spec: OutputSpec | None = None,
     need_client: bool = True,
+    positional: Hashable = None,
 ) -> _Prepared:
     """Check a call against the frame's columns (its ``_meta``), resolve the client and the store
     — everything that can be wrong is raised here, before anything is computed or sent."""
-    calls.prepare(ddf._meta, prompt, output=output, options=options, kind=kind, output_spec=output_spec)
+    calls.prepare(ddf._meta, prompt, output=output, options=options, kind=kind, output_spec=output_spec,
+                  positional=positional)
     options = calls.resolve(options, client=need_client)
     path = Path(options.run.store.path).absolute()
     worker_run = dataclasses.replace(options.run, client=None, store=None, calibrate=None)
-    call = PartitionCall(prompt, output, kind, dataclasses.replace(options, run=worker_run), output_spec, str(path))
+    call = PartitionCall(prompt, output, kind, dataclasses.replace(options, run=worker_run), output_spec, str(path),
+                         positional)
     return _Prepared(ddf, call, options, _source(ddf, call))
 
 
@@ -405,7 +408,7 @@ class DaskFrameAccessor:
         """
         options = Options.build(kwargs, verb="submit")
         prepared = _prepare(self._ddf, prompt, output=output, options=options)
-        return self._start(prepared, wait=False)
+        return _start(prepared, wait=False)
 
     def batch(self, prompt: Prompt, *, output: str = "response", to_parquet: str | os.PathLike[str] | None = None,
               **kwargs: Any) -> dd.DataFrame:
@@ -514,7 +517,7 @@ class DaskFrameAccessor:
             unguarded = dataclasses.replace(prepared.options.run, max_cost=None)
             prepared.options = Options(prepared.options.params, unguarded, prepared.options.estimate)
         if path is None:
-            self._start(prepared, wait=True)  # with progress, as the call's progress= says
+            _start(prepared, wait=True)  # with progress, as the call's progress= says
             return prepared.answers()
         import dask.dataframe as dd
 
@@ -528,10 +531,62 @@ class DaskFrameAccessor:
             tasks.close()
         return dd.read_parquet(str(path))
 
-    @staticmethod
-    def _start(prepared: _Prepared, *, wait: bool) -> Run:
-        tasks = _Tasks(_default_ahead(_distributed_client()))
-        return run_partitions(_closing(prepared.plans(tasks), tasks), source=prepared.source, wait=wait)
+
+class DaskSeriesAccessor:
+    """``series.claude`` on a Dask Series: ``{}`` in the prompt is the Series' value.
+
+    ``output=`` names the result (and the jobs' output); by default it is the Series' own name
+    (``"response"`` for an unnamed Series). The requests are those of the same prompt over a frame
+    column, so answers already paid for either way are reused.
+
+    >>> summaries = ddf["review"].claude.batch("Summarise: {}", max_tokens=100)  # doctest: +SKIP
+    """
+
+    def __init__(self, series: dd.Series) -> None:
+        self._series = series
+
+    def _prepare(self, prompt: str, output: str | None, options: Options, *, need_client: bool = True) -> _Prepared:
+        name = self._series.name if isinstance(self._series.name, str) else "__value__"
+        out = output if output is not None else str(self._series.name) if self._series.name is not None else "response"
+        return _prepare(self._series.to_frame(name=name), prompt, output=out, options=options,
+                        need_client=need_client, positional=name)
+
+    def submit(self, prompt: str, *, output: str | None = None, **kwargs: Any) -> Run:
+        """Start the run over this Series' values and return it at once; see ``ddf.claude.submit``."""
+        return _start(self._prepare(prompt, output, Options.build(kwargs, verb="submit")),
+                                        wait=False)
+
+    def batch(self, prompt: str, *, output: str | None = None, **kwargs: Any) -> dd.Series:
+        """Run ``prompt`` (with ``{}`` for the value) over every value; blocks with progress.
+
+        Returns:
+            A lazy ``string`` Dask Series on the same index, named ``output`` when given, else like
+            this Series; its answers are read from the store by key.
+        """
+        options = Options.build(kwargs, verb="batch")
+        prepared = self._prepare(prompt, output, options)
+        _start(prepared, wait=True)
+        answers = prepared.answers()[prepared.call.output]
+        return answers.rename(output if output is not None else self._series.name)
+
+    def estimate(
+        self,
+        prompt: str,
+        *,
+        output: str | None = None,
+        typical_output_tokens: int | None = None,
+        hit_rate: float | tuple[float, float] | None = None,
+        **kwargs: Any,
+    ) -> CostEstimate:
+        """Price ``series.claude.batch(prompt, ...)`` over every partition before running it — free."""
+        kwargs.update(typical_output_tokens=typical_output_tokens, hit_rate=hit_rate)
+        return _estimate(self._prepare(prompt, output, Options.build(kwargs, verb="estimate"), need_client=False))
+
+
+def _start(prepared: _Prepared, *, wait: bool) -> Run:
+    """Run the partitions' jobs from this process (``wait``: here, with progress; else in the background)."""
+    tasks = _Tasks(_default_ahead(_distributed_client()))
+    return run_partitions(_closing(prepared.plans(tasks), tasks), source=prepared.source, wait=wait)
 
 
 def _closing(plans: Iterator[calls.Call], tasks: _Tasks) -> Iterator[calls.Call]:
@@ -545,7 +600,7 @@ def _any_call(prepared: _Prepared) -> calls.Call:
     """The call rendered on the frame's (empty) meta: what every partition's call shares."""
     c = prepared.call
     return calls.prepare(prepared.ddf._meta, c.prompt, output=c.output, options=prepared.options, kind=c.kind,
-                         output_spec=c.output_spec)
+                         output_spec=c.output_spec, positional=c.positional)
 
 
 def _estimate(prepared: _Prepared) -> CostEstimate:
@@ -568,14 +623,15 @@ _registered = False
 
 
 def register() -> None:
-    """Register ``claude`` on Dask DataFrames (imports ``dask.dataframe``; idempotent)."""
+    """Register ``claude`` on Dask DataFrames and Series (imports ``dask.dataframe``; idempotent)."""
     global _registered
     with _register_lock:
         if _registered:
             return
-        from dask.dataframe.extensions import register_dataframe_accessor
+        from dask.dataframe.extensions import register_dataframe_accessor, register_series_accessor
 
         register_dataframe_accessor("claude")(DaskFrameAccessor)
+        register_series_accessor("claude")(DaskSeriesAccessor)
         _registered = True
 
 
