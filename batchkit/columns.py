@@ -6,7 +6,8 @@ so every front end hands it the same thing: a :class:`Table`, made by :func:`as_
 * a pandas DataFrame (the pandas front end's source: columns read exactly as before), or
 * any mapping of column name → sequence, all of one length: a list or tuple, a numpy array,
   a pandas Series, a pyarrow Array or ChunkedArray, a polars Series (what the polars and dask
-  front ends pass, a partition at a time); also a pyarrow Table or a polars DataFrame.
+  front ends pass, a partition at a time); also a pyarrow Table or a polars DataFrame. Rows
+  are matched by position (a pandas Series' index is not read).
 
 A column is read only when a prompt names it, and then once, as a :class:`Cells`: the Python
 value of each cell (what ``tolist``/``to_pylist``/``to_list`` give) and a mask of the missing
@@ -129,7 +130,8 @@ def as_table(source: Any) -> Table:
         raise NotAFrameError(f"expected {ACCEPTED}; got {type(source).__name__}.")
     lengths: dict[Hashable, int] = {}
     for name, column in source.items():
-        if isinstance(column, (str, bytes)) or not hasattr(column, "__len__") or getattr(column, "ndim", 1) != 1:
+        if (isinstance(column, (str, bytes, Mapping, set, frozenset))  # no row order, or one value
+                or not hasattr(column, "__len__") or getattr(column, "ndim", 1) != 1):
             raise NotAFrameError(
                 f"column {str(name)!r} is {_describe(column)}, not a sequence of values (one per row). "
                 f"Pass {ACCEPTED}."

@@ -244,6 +244,17 @@ class JobResults:
         names[0] = "canceled" if self._record["status"] == "canceled" else "pending"
         return np.append(names[view.codes], ["skipped"])[row_pos]
 
+    def output_values(self) -> dict[str, list[Any]]:
+        """Each output column's value per row, in row order, None where a row has no usable
+        answer: ``{output: answer texts}`` for free text; for ``classify``/``extract`` each
+        field's parsed value (:meth:`~batchkit.structured.OutputSpec.values`). A front end types
+        these in its own library's dtypes.
+        """
+        answers = self.answers()
+        if self.output_spec is None:
+            return {self.output: answers.tolist()}
+        return self.output_spec.values(answers.tolist())
+
     def to_frame(self, frame: pd.DataFrame | None = None) -> pd.DataFrame:
         """The caller's frame with the output column(s) added (a new frame; the input is untouched).
 

@@ -73,13 +73,26 @@ class OutputSpec:
             return f"the answer is not JSON ({exc})"
         return schema_error(value, self.schema, self.schema.get("$defs", {}), "answer")
 
+    def values(self, answers: Sequence[str | None]) -> dict[str, list[Any]]:
+        """Each output column's field value per row, as parsed from valid answers (None where a
+        row has none): what every front end types in its own library's dtypes.
+
+        >>> classify_spec(["no", "yes"], output="ok").values(['{"label":"yes"}', None])
+        {'ok': ['yes', None]}
+        """
+        parsed = [_json.loads(a) if a is not None else None for a in answers]
+        return {
+            column: [v.get(fieldname) if isinstance(v, dict) else None for v in parsed]
+            for column, fieldname in self.columns
+        }
+
     def frame(self, answers: Sequence[str | None], index: pd.Index) -> pd.DataFrame:
-        """Typed columns from valid answers (None where a row has none)."""
-        values = [_json.loads(a) if a is not None else None for a in answers]
+        """Typed pandas columns from valid answers (None where a row has none)."""
+        values = self.values(answers)
         out = {}
         defs = self.schema.get("$defs", {})
         for column, fieldname in self.columns:
-            cells = [v.get(fieldname) if isinstance(v, dict) else None for v in values]
+            cells = values[column]
             prop = _resolve(self.schema["properties"][fieldname], defs)
             if self.kind == "classify" and fieldname in ("label", "labels"):
                 if self.multi:

@@ -336,6 +336,7 @@ def test_a_job_over_plain_columns_needs_no_frame_and_gives_each_rows_answer_and_
     job.wait(timeout=30)
     assert job.answers().tolist() == ["re:a", None, "re:b", "re:a"]
     assert job.statuses().tolist() == ["succeeded", "skipped", "succeeded", "succeeded"]
+    assert job.output_values() == {"a": ["re:a", None, "re:b", "re:a"]}
     assert ok.stats()["batch_requests_received"] == 2  # a repeated row is one request
     out = job.to_frame()  # no frame to merge into: the answers on a row-number index
     assert out.index.equals(pd.RangeIndex(4, name="row")) and out["a"].tolist()[::2] == ["re:a", "re:b"]

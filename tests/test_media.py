@@ -120,6 +120,24 @@ def test_text_before_and_after_a_placeholder_becomes_text_blocks(tmp_path: Path)
     assert blocks[1]["source"]["data"] == media.read_cell(df.photo[0], "image").block()["source"]["data"]
 
 
+def test_image_columns_from_polars_or_pyarrow_key_like_pandas_and_nulls_skip(tmp_path: Path):
+    import polars as pl
+    import pyarrow as pa
+
+    df = make_images(tmp_path, 4)
+    photos = [p if i != 2 else None for i, p in enumerate(df["photo"])]
+    df["photo"] = photos
+    df["sku"] = ["A1", "B2", "C3", "D4"]
+    prompt = "Product {sku}: {photo:image}"
+    kw = {"output": "o", "model": "claude-haiku-4-5"}
+    keys = calls.prepare(df, prompt, **kw).plan.row_keys
+    assert keys[2] is None and len(set(keys)) == 4
+    assert calls.prepare({"photo": pl.Series(photos), "sku": pl.Series(df["sku"].tolist())},
+                         prompt, **kw).plan.row_keys == keys
+    assert calls.prepare({"photo": pa.array(photos), "sku": df["sku"].tolist()},
+                         prompt, **kw).plan.row_keys == keys
+
+
 def test_cells_may_be_paths_bytes_pillow_images_or_urls(sim: Simulator, tmp_path: Path):
     path = tmp_path / "red.png"
     Image.new("RGB", (20, 20), COLOURS["red"]).save(path)

@@ -34,6 +34,14 @@ def test_classify_column_is_categorical_in_the_given_order_with_na_for_invalid()
     assert frame["s_reasoning"].dtype == "string"
 
 
+def test_values_give_each_output_columns_parsed_fields_without_pandas():
+    spec = extract_spec({"city": str, "year": int}, prefix="llm_")
+    values = spec.values(['{"city": "Oslo", "year": 1048}', None, '{"city": "Rome", "year": null}'])
+    assert values == {"llm_city": ["Oslo", None, "Rome"], "llm_year": [1048, None, None]}
+    labels = classify_spec(["a", "b"], output="s", reasoning=True).values(['{"reasoning": "r", "label": "b"}'])
+    assert labels == {"s": ["b"], "s_reasoning": ["r"]}
+
+
 def test_multi_label_gives_lists():
     spec = classify_spec(["a", "b", "c"], multi=True)
     assert spec.check('{"labels": ["a", "c"]}') is None
@@ -217,3 +225,8 @@ def test_extracting_sp500_facts_gives_typed_columns():
     assert str(out["llm_founded"].dtype) == "Int64"
     assert out[["llm_sector", "llm_hq_city", "llm_founded"]].notna().all().all()
     assert list(out.columns[:8]) == list(companies.columns)
+    job = batchkit.Job.of(out)
+    values = job.output_values()  # what a front end other than pandas types the columns from
+    assert list(values) == ["llm_sector", "llm_hq_city", "llm_founded"]
+    assert values["llm_founded"] == out["llm_founded"].tolist() and all(type(v) is int for v in values["llm_founded"])
+    assert set(job.statuses()) == {"succeeded"}
