@@ -156,6 +156,7 @@ class Job(JobResults):
         self._record = record
         self._lines: MutableMapping[str, bytes] = lines if lines is not None else {}  # the job's own from here on
         self._batch_bodies: dict[int, bytes] = {}
+        self._unrelated: set[int] = set()  # other jobs' units that carry none of this job's pending keys
         self._done = threading.Event()
         self._wake = threading.Event()
         self._worker: threading.Thread | None = None
@@ -837,7 +838,14 @@ class Job(JobResults):
         """A batch of this job, or of another one that carries keys this job waits for."""
         if batch["job_id"] == self.job_id:
             return True
-        return bool(pending) and not pending.isdisjoint(self.store.batch_keys(batch["id"]))
+        if not pending or batch["id"] in self._unrelated:
+            return False
+        if pending.isdisjoint(self.store.batch_keys(batch["id"])):
+            # A unit's keys never change and a job's pending keys only shrink until it plans again:
+            # not read again every round (a partitioned run has several jobs' batches in flight).
+            self._unrelated.add(batch["id"])
+            return False
+        return True
 
     def _create_planned(self, pending: _Pending) -> None:
         priming = any(b["attempt"] == 0 and b["state"] in ACTIVE_STATES for b in self.store.batches(job_id=self.job_id))
@@ -1056,6 +1064,7 @@ class Job(JobResults):
         """Plan units that send ``keys`` in ``mode`` (default: the job's), within the batch limits."""
         if not keys or self._stopping:
             return
+        self._unrelated.clear()  # pending again: other jobs' units may carry these keys
         spec = self._record["spec"]
         missing = [k for k in keys if k not in self._lines]
         if missing:

@@ -122,21 +122,27 @@ class JobResults:
 
     def _view_on_disk(self) -> _View:
         """:meth:`_view` from the store's on-disk index (a partitioned run's jobs): the job's keys
-        are looked up once, then only those not yet answered, whenever results were stored."""
+        are looked up once; after that only those among the keys of newly stored results."""
         with self._read_lock:
             version = self.store.sync_index()
             keys, _ = self._layout()
             cache = self._view_cache
+            position = None
             if cache is not None and cache[1] is keys:
                 if cache[0] == version:
                     return cache[3]
-                packed = cache[2]
-                todo = np.flatnonzero(~np.isin(packed & 0xFF, tuple(ANSWERED)))
-                if len(todo):
-                    packed[todo] = self.store.lookup([keys[i] for i in todo])
+                _, _, packed, _, position = cache
+                if position is None:
+                    position = dict(zip(keys, range(len(keys)), strict=True))
+                mine = list(dict.fromkeys(
+                    k for results_id, _ in self.store.results_since(cache[0], version)
+                    for k in self.store.result_keys(results_id) if k in position
+                ))
+                if mine:
+                    packed[[position[k] for k in mine]] = self.store.lookup(mine)
             else:
                 packed = self.store.lookup(keys)
-            self._view_cache = (version, keys, packed, _View(*unpack(packed)), None)
+            self._view_cache = (version, keys, packed, _View(*unpack(packed)), position)
             return self._view_cache[3]
 
     def _gather(self, view: _View, select: np.ndarray, what: str) -> np.ndarray:

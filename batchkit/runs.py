@@ -113,10 +113,15 @@ def _values(store: Store, row_keys: Sequence[str | None], *, structured: bool,
     keys: list[str] = uniques.tolist()
     if "" in keys:  # an empty key is a skipped row too
         row_pos[row_pos == keys.index("")] = -1
-    packed = store.lookup(keys)
-    codes, positions, results_ids, _ = unpack(packed)
+    codes, positions, results_ids, _ = unpack(store.lookup(keys))
+    return _per_row(store, row_pos, codes, positions, results_ids, structured=structured, canceled=canceled)
+
+
+def _per_row(store: Store, row_pos: np.ndarray, codes: np.ndarray, positions: np.ndarray, results_ids: np.ndarray,
+             *, structured: bool, canceled: bool) -> PartAnswers:
+    """Per-row answers and statuses from the outcomes of the distinct keys (-1 in ``row_pos``: skipped)."""
     usable = np.isin(codes, (_SUCCEEDED,) if structured else _ANSWERED_CODES)
-    answers = np.full(len(keys) + 1, None, dtype=object)  # the last: skipped rows (-1)
+    answers = np.full(len(codes) + 1, None, dtype=object)  # the last: skipped rows (-1)
     for results_id in np.unique(results_ids[usable]):
         rows = np.flatnonzero(usable & (results_ids == results_id))
         cols = store.columns(int(results_id))
@@ -528,6 +533,11 @@ class _Driver:
             job = submit(call)
             del call  # the job holds the plan's lines until its batches are created; nothing else
             self._wait_created(job)
+            if not any(b["mode"] != "batch" for b in run.store.batches(job_id=job.job_id, states=ACTIVE_STATES)):
+                # Created: a retry reads its requests back from the store, so the partition's
+                # rendered requests and frame are let go now, not when its answers are in.
+                job._lines = {}
+                job.frame = None
             run.store.add_run_part(run.run_id, p.pulled, job.job_id, n_rows)
             self.ahead.append((p.pulled, job, n_rows))
             p.in_flight.append(job)
@@ -565,8 +575,11 @@ class _Driver:
     def _output_head(self) -> None:
         part, job, n_rows = self.ahead[0]
         job.wait()
-        values = _values(job.store, job.row_keys, structured=job.output_spec is not None,
-                         canceled=job.status == "canceled")
+        _, row_pos = job._layout()
+        view = job._view()  # current: the job's own view, no lookup again
+        values = _per_row(job.store, row_pos, view.codes, view.positions, view.results_ids,
+                          structured=job.output_spec is not None, canceled=job.status == "canceled")
+        del view
         out = PartOutput(part, job.job_id, n_rows, values.answers, values.statuses)
         del values
         p = self.run._progress

@@ -94,6 +94,8 @@ __all__ = [
 
 _POS_SHIFT, _RID_SHIFT, _ATTEMPTS_SHIFT = 8, 28, 52
 _NO_ATTEMPTS = (1 << _ATTEMPTS_SHIFT) - 1
+_MEMO_MIN, _MEMO_SLOTS = 1000, 4
+"""On-disk lookups of at least this many keys are remembered, the last few of them (see ``_disk_entries``)."""
 _LOOKUP_CHUNK = 900
 """Keys per ``IN (…)`` query of the on-disk index (under SQLite's oldest variable limit, 999)."""
 _ANSWERED_SQL = ",".join(str(code) for code in sorted(ANSWERED))
@@ -424,6 +426,8 @@ class Store:
         self._columns: dict[int, ResultColumns] = {}
         self._aliases: dict[str, str] | None = None
         self._closed = False
+        # The last few large on-disk lookups (keys → (index mark, what was found)): bounded by a few partitions.
+        self._memo: dict[frozenset[str], tuple[int, dict[str, tuple[int, str | None]]]] = {}
         self.index_on_disk = False
         """Look keys up in the on-disk index (:meth:`lookup`) instead of the in-memory one, so memory
         does not grow with every key ever stored: set by a partitioned run (:mod:`batchkit.runs`)."""
@@ -1056,8 +1060,9 @@ class Store:
                 for (results_id,) in conn.execute(
                     "SELECT id FROM batch_results WHERE id > ? ORDER BY id", (upto,)
                 ).fetchall():
-                    keys, packed, errors = self._packed_results(conn, results_id)
-                    conn.executemany(_UPSERT, zip(keys, packed, errors, strict=True))
+                    # In key order: SQLite then appends to a few pages instead of splitting pages
+                    # all over the index (about 4x less CPU than in the results' order).
+                    conn.executemany(_UPSERT, sorted(zip(*self._packed_results(conn, results_id), strict=True)))
                     upto = results_id
                 conn.execute("INSERT OR REPLACE INTO meta VALUES ('result_index_upto', ?)", (str(upto),))
             return upto
@@ -1110,22 +1115,55 @@ class Store:
         with self._lock:
             upto = self.sync_index()
             conn = self._conn
-            for start in range(0, len(keys), _LOOKUP_CHUNK):
-                part = keys[start:start + _LOOKUP_CHUNK]
-                for key, packed, error_type in conn.execute(
-                    f"SELECT key, packed, error_type FROM result_index WHERE key IN ({','.join('?' * len(part))})",
-                    list(part),
-                ):
-                    found[key] = (packed, error_type)
+            wanted = frozenset(keys)
+            if len(wanted) >= _MEMO_MIN:
+                memo = self._memo.get(wanted)
+                if memo is not None:  # a partition's keys are asked for several times as it is planned
+                    found = self._memo_update(conn, wanted, memo, upto)
+                    return dict(found)
+            found = self._indexed(conn, wanted)
             tail = [r for (r,) in conn.execute("SELECT id FROM batch_results WHERE id > ? ORDER BY id", (upto,))]
             if tail:  # a read-only store: what is not indexed yet is read from the results themselves
-                wanted = set(keys)
                 for results_id in tail:
                     for key, packed, error_type in zip(*self._packed_results(conn, results_id), strict=True):
                         if key in wanted:
                             old = found.get(key)
                             found[key] = (_merge(old[0] if old else None, packed),
                                           error_type or (old[1] if old else None))
+            if len(wanted) >= _MEMO_MIN and not tail:
+                self._memo[wanted] = (upto, dict(found))
+                while len(self._memo) > _MEMO_SLOTS:
+                    self._memo.pop(next(iter(self._memo)))
+        return found
+
+    @staticmethod
+    def _indexed(conn: sqlite3.Connection, keys: Iterable[str]) -> dict[str, tuple[int, str | None]]:
+        """What the on-disk index holds of ``keys`` (as synced: see :meth:`sync_index`)."""
+        found: dict[str, tuple[int, str | None]] = {}
+        ordered = sorted(keys)  # neighbouring keys share pages: about 2x faster than in any order
+        for start in range(0, len(ordered), _LOOKUP_CHUNK):
+            part = ordered[start:start + _LOOKUP_CHUNK]
+            for key, packed, error_type in conn.execute(
+                f"SELECT key, packed, error_type FROM result_index WHERE key IN ({','.join('?' * len(part))})", part,
+            ):
+                found[key] = (packed, error_type)
+        return found
+
+    def _memo_update(
+        self, conn: sqlite3.Connection, wanted: frozenset[str], memo: tuple[int, dict[str, tuple[int, str | None]]],
+        upto: int,
+    ) -> dict[str, tuple[int, str | None]]:
+        """A remembered lookup brought up to ``upto``: only its keys among newly stored results are read again."""
+        mark, found = memo
+        if mark != upto:
+            changed: set[str] = set()
+            for (results_id,) in conn.execute(
+                "SELECT id FROM batch_results WHERE id > ? AND id <= ? ORDER BY id", (mark, upto)
+            ).fetchall():
+                changed.update(k for k in self.result_keys(results_id) if k in wanted)
+            if changed:
+                found.update(self._indexed(conn, changed))
+            self._memo[wanted] = (upto, found)
         return found
 
     # ------------------------------------------------------------------ runs
