@@ -2,7 +2,7 @@
 
     python examples/dask_local.py [OUT_DIR]
 
-The tweets go to a Parquet dataset of 8 partitions, as a large dataset would sit on disk. Each
+The tweets go to a Parquet dataset of 4 partitions, as a large dataset would sit on disk. Each
 partition is rendered into requests on the cluster's workers; this process alone sends them (one
 job per partition) and keeps the answers in its job store. The result is a lazy Dask DataFrame
 that reads its answers from the store by key: computing it again sends nothing. With
@@ -29,7 +29,7 @@ LABELS = ["negative", "neutral", "positive"]
 
 def main(out: Path) -> None:
     server = batchkit.start_simulator(time_scale=60)  # the local Anthropic API (a minute a second), used below
-    dd.from_pandas(pd.read_csv(DATA), npartitions=8).to_parquet(out / "tweets")
+    dd.from_pandas(pd.read_csv(DATA), npartitions=4).to_parquet(out / "tweets")
 
     with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster, Client(cluster):
         tweets = dd.read_parquet(out / "tweets")

@@ -321,7 +321,7 @@ def test_the_dask_example_runs(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
     env.update(PYTHONPATH=str(ROOT), BATCHKIT_STORE=str(tmp_path / "jobs.sqlite3"))
     done = subprocess.run([sys.executable, str(ROOT / "examples" / "dask_local.py"), str(tmp_path / "out")],
-                          capture_output=True, text=True, env=env, timeout=180, cwd=tmp_path)
+                          capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "answered 2,000 of 2,000 rows" in done.stdout
     assert "second compute: 0 new batches" in done.stdout
