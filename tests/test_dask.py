@@ -243,7 +243,13 @@ def test_max_cost_guards_the_whole_frame_not_each_partition(tmp_path):
     with pytest.raises(BudgetExceededError):  # each partition alone is under it; the frame is not
         ddf.claude.batch("Echo {t}", max_tokens=1000, max_cost=whole * 0.6, client=sim.client(),
                          store=tmp_path / "s.sqlite3", progress=False)
+    with pytest.raises(BudgetExceededError):
+        ddf.claude.submit("Echo {t}", max_tokens=1000, max_cost=whole * 0.6, client=sim.client(),
+                          store=tmp_path / "s.sqlite3")
     assert counts(sim) == (0, 0)
+    out = ddf.claude.batch("Echo {t}", max_tokens=1000, max_cost=whole * 1.01, client=sim.client(),
+                           store=tmp_path / "s.sqlite3", progress=False, poll_interval=0.01)
+    assert out["response"].count().compute() == ROWS - 1
 
 
 # --------------------------------------------------------------------------- estimate / submit

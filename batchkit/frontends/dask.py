@@ -507,15 +507,7 @@ class DaskFrameAccessor:
 
     def _run(self, prepared: _Prepared, to_parquet: str | os.PathLike[str] | None) -> dd.DataFrame:
         path = _parquet_dir(to_parquet) if to_parquet is not None else None
-        max_cost = prepared.options.run.max_cost
-        if max_cost is not None:  # the whole frame's bound, before any paid call; not each partition's
-            from ..calls import pricing_mode
-
-            total = _estimate(prepared)
-            mode = "realtime" if prepared.options.run.mode == "realtime" else "batch"
-            total.check_budget(max_cost, mode=pricing_mode(_any_call(prepared), mode))
-            unguarded = dataclasses.replace(prepared.options.run, max_cost=None)
-            prepared.options = Options(prepared.options.params, unguarded, prepared.options.estimate)
+        _check_budget(prepared)
         if path is None:
             _start(prepared, wait=True)  # with progress, as the call's progress= says
             return prepared.answers()
@@ -583,8 +575,25 @@ class DaskSeriesAccessor:
         return _estimate(self._prepare(prompt, output, Options.build(kwargs, verb="estimate"), need_client=False))
 
 
+def _check_budget(prepared: _Prepared) -> None:
+    """``max_cost=``: the whole frame's upper bound, checked before any paid call (the partitions'
+    jobs then run unguarded: each one's bound is part of the total).
+
+    Raises:
+        BudgetExceededError: the estimate's upper bound over every partition is over ``max_cost``.
+    """
+    run = prepared.options.run
+    if run.max_cost is None:
+        return
+    total = _estimate(prepared)
+    mode = "realtime" if run.mode == "realtime" else "batch"
+    total.check_budget(run.max_cost, mode=calls.pricing_mode(_any_call(prepared), mode))
+    prepared.options = dataclasses.replace(prepared.options, run=dataclasses.replace(run, max_cost=None))
+
+
 def _start(prepared: _Prepared, *, wait: bool) -> Run:
     """Run the partitions' jobs from this process (``wait``: here, with progress; else in the background)."""
+    _check_budget(prepared)
     tasks = _Tasks(_default_ahead(_distributed_client()))
     return run_partitions(_closing(prepared.plans(tasks), tasks), source=prepared.source, wait=wait)
 
