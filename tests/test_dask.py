@@ -212,6 +212,9 @@ def test_to_parquet_refuses_a_folder_of_other_files_before_any_call(cluster, tmp
     with pytest.raises(OutputPathError, match="give a new or empty folder"):
         frame_of(texts()).claude.batch("Echo {t}", client=sim.client(), store=tmp_path / "s.sqlite3",
                                        progress=False, to_parquet=tmp_path / "mine")
+    with pytest.raises(OutputPathError, match="is a file"):
+        frame_of(texts()).claude.batch("Echo {t}", client=sim.client(), store=tmp_path / "s.sqlite3",
+                                       progress=False, to_parquet=tmp_path / "mine" / "notes.txt")
     assert counts(sim) == (0, 0)
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
 

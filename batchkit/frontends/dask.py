@@ -9,6 +9,7 @@ the pandas accessor::
     ddf = dd.read_parquet("tickets/")
     out = ddf.claude.batch("Summarise this ticket: {body}", output="summary", max_tokens=200)
     out.to_parquet("summaries/")                          # or: out.head(), out.compute(), …
+    ddf["body"].claude.batch("Summarise: {}")             # a Dask Series: {} is the value
 
 Where the work happens:
 
