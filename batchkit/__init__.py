@@ -59,6 +59,7 @@ from .views import display_job
 __version__ = "0.1.0"
 
 _when_imported("polars", "batchkit.frontends.polars")  # registers pl.DataFrame.claude, pl.LazyFrame.claude
+_when_imported("dask.dataframe", "batchkit.frontends.dask")  # registers ddf.claude and dask series.claude
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",

@@ -72,7 +72,7 @@ from .requests import (
 from .store import Store, default_store_path
 from .structured import OutputSpec
 
-__all__ = ["Call", "estimate", "prepare", "submit"]
+__all__ = ["Call", "estimate", "prepare", "resolve", "submit"]
 
 OFFLINE_SAMPLE = 5000
 """Requests whose tokens are counted offline; the total is scaled from them."""
@@ -287,6 +287,24 @@ def _check_sizes(plan: Plan, max_bytes: int) -> None:
 
 
 # --------------------------------------------------------------------------- submit / estimate
+
+
+def resolve(options: Options, *, client: bool = True) -> Options:
+    """The options with the store (and the client) resolved as :func:`submit` resolves them.
+
+    For a front end that must know before any partition is sent where the answers will be (Dask
+    workers read them back from the store's path): ``run.store`` becomes an open
+    :class:`~batchkit.Store` (``store=``, else the default store for the call's client), and with
+    ``client=True`` ``run.client`` the client (``client=``, the default one, or one from the
+    environment).
+
+    Raises:
+        NoCredentialsError: ``client=True`` and no client can be made, before anything is sent.
+    """
+    run = options.run
+    resolved_client = backend.resolve_client(run.client) if client else run.client
+    store = Store.resolve(run.store if run.store is not None else default_store_path(resolved_client))
+    return dataclasses.replace(options, run=dataclasses.replace(run, client=resolved_client, store=store))
 
 
 def submit(call: Call) -> Job:

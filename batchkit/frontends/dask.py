@@ -1,0 +1,645 @@
+"""``ddf.claude``: batchkit on Dask DataFrames, one job per partition.
+
+``import batchkit`` registers ``claude`` on :class:`dask.dataframe.DataFrame` through Dask's own
+accessor API — at once if ``dask.dataframe`` is already imported, else the moment it is (a small
+import hook; ``import batchkit`` never imports Dask itself). The verbs and options are those of
+the pandas accessor::
+
+    import batchkit, dask.dataframe as dd
+    ddf = dd.read_parquet("tickets/")
+    out = ddf.claude.batch("Summarise this ticket: {body}", output="summary", max_tokens=200)
+    out.to_parquet("summaries/")                          # or: out.head(), out.compute(), …
+    ddf["body"].claude.batch("Summarise: {}")             # a Dask Series: {} is the value
+
+Where the work happens:
+
+* **Rendering and keying run where the partitions live.** Each partition is rendered into request
+  bodies and keyed on the workers (:func:`batchkit.calls.prepare`: pure, no client, no store);
+  only the plan (keys and request bodies) comes back, never the partition's data.
+* **The client process alone talks to the API and the store.** It pulls the planned partitions a
+  few at a time (bounded memory) and hands them to :func:`batchkit.runs.run_partitions`, which
+  runs one job per partition under one view of the workspace's rate and queue limits.
+* **The result is read from the store by key.** ``batch``/``classify``/``extract`` return a lazy
+  Dask DataFrame whose partitions are rendered and keyed again on the workers and whose answers
+  are read from the job store (opened read-only). Computing it twice, ``head()``, or running the
+  same call again after the client died sends nothing that was answered or is in flight.
+* **Or straight to Parquet.** ``to_parquet="dir/"`` writes each partition (its columns and its
+  answers) as soon as it is answered, and returns ``dd.read_parquet("dir/")``: the answers travel
+  from the client to the workers, so the workers never need the store.
+
+Which to use: a cluster on this machine (``LocalCluster``, the threaded scheduler) shares the disk,
+so the lazy result works as is. A remote cluster's workers must reach the store's file on shared
+storage (``store="/shared/jobs.sqlite3"``) to read the lazy result; without that, pass
+``to_parquet=`` with a path the workers can write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import os
+import re
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from .. import calls
+from ..columns import Table
+from ..errors import OutputPathError
+from ..options import DEFAULT_MAX_TOKENS, Options
+from ..pricing import CostBreakdown, CostEstimate, ModeCost
+from ..runs import PartOutput, Run, read_answers, run_partitions
+from ..structured import OutputSpec, classify_spec, extract_spec
+
+if TYPE_CHECKING:
+    import dask.dataframe as dd
+    from dask.delayed import Delayed
+
+__all__ = ["DaskFrameAccessor", "DaskSeriesAccessor", "PartitionCall", "register"]
+
+Prompt = str | Callable[[pd.Series], str | None]
+
+PART_FILE = "part.{:05d}.parquet"
+"""The file each partition's output is written to under ``to_parquet=``."""
+_PART_FILE = re.compile(r"part\.\d{5,}\.parquet")
+
+
+# --------------------------------------------------------------------------- the worker side (pure)
+
+
+@dataclass(frozen=True)
+class PartitionCall:
+    """Everything a worker needs to render, key and answer one partition. Picklable: no client,
+    no store connection — only the store's path, for reading answers back.
+
+    Attributes:
+        prompt: the template or the callable ``row -> str``.
+        output: the (first) output column.
+        kind: ``text``, ``classify`` or ``extract``.
+        options: the call's checked options, without client, store or calibration.
+        output_spec: the structured output of ``classify``/``extract``.
+        store: the job store's absolute path.
+        positional: the column a bare ``{}`` reads (none for a frame).
+    """
+
+    prompt: Prompt
+    output: str
+    kind: str
+    options: Options
+    output_spec: OutputSpec | None
+    store: str
+    positional: Hashable = None
+
+    def prepare(self, part: pd.DataFrame) -> calls.Call:
+        """Render and key one partition (pure)."""
+        return calls.prepare(part, self.prompt, output=self.output, options=self.options, kind=self.kind,
+                             output_spec=self.output_spec, positional=self.positional)
+
+    def with_answers(self, part: pd.DataFrame, answers: Sequence[str | None]) -> pd.DataFrame:
+        """``part`` with the typed output column(s) built from its rows' answers, as the pandas
+        accessor builds them: ``string`` for text, Categorical for ``classify``, nullable typed
+        columns for ``extract``."""
+        out = part.copy(deep=False)
+        if self.output_spec is None:
+            out[self.output] = pd.array(list(answers), dtype="string")
+            return out
+        for name, column in self.output_spec.frame(list(answers), part.index).items():
+            out[name] = column.array
+        return out
+
+
+def _plan_partition(part: pd.DataFrame, call: PartitionCall) -> calls.Call:
+    """On a worker: the partition's plan, without the partition's rows."""
+    prepared = call.prepare(part)
+    rows = prepared.table  # names and length only: the rows stay on the worker
+    return dataclasses.replace(prepared, table=Table(list(rows.names), len(rows), None))
+
+
+def _answer_partition(part: pd.DataFrame, call: PartitionCall) -> pd.DataFrame:
+    """On a worker: the partition with its answers, read from the store by key (no API call)."""
+    keys = call.prepare(part).plan.row_keys
+    found = read_answers(call.store, keys, structured=call.output_spec is not None)
+    return call.with_answers(part, found.answers)
+
+
+def _write_partition(part: pd.DataFrame, call: PartitionCall, answers: Sequence[str | None], path: str) -> int:
+    """On a worker: write the partition with the answers the client sent; returns its rows."""
+    if len(part) != len(answers):
+        raise RuntimeError(  # the input changed between planning and writing (not deterministic)
+            f"this partition has {len(part):,} rows but was planned with {len(answers):,}; the input must "
+            f"read the same rows every time it is computed")
+    call.with_answers(part, answers).to_parquet(path)
+    return len(part)
+
+
+# --------------------------------------------------------------------------- the client side
+
+
+def _distributed_client() -> Any:
+    """The current ``distributed.Client``, if the user made one (never imports distributed)."""
+    if "distributed" not in sys.modules:
+        return None
+    from distributed import default_client
+
+    try:
+        return default_client()
+    except ValueError:
+        return None
+
+
+class _Tasks:
+    """Computes Dask tasks a bounded number at a time, on the user's distributed client if there
+    is one, else on Dask's default scheduler (from a small thread pool)."""
+
+    def __init__(self, ahead: int) -> None:
+        self.client = _distributed_client()
+        self.ahead = max(1, ahead)
+        self._pool: Any = None
+
+    def submit(self, task: Delayed) -> Any:
+        if self.client is not None:
+            return self.client.compute(task)
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=min(self.ahead, os.cpu_count() or 1),
+                                            thread_name_prefix="batchkit-dask")
+        import dask
+
+        return self._pool.submit(lambda: dask.compute(task)[0])
+
+    def ordered(self, tasks: Iterator[Delayed]) -> Iterator[Any]:
+        """The tasks' results in order, with at most :attr:`ahead` computing or held at once."""
+        pending: deque[Any] = deque()
+        try:
+            for task in tasks:
+                pending.append(self.submit(task))
+                if len(pending) >= self.ahead:
+                    yield self._take(pending.popleft())
+            while pending:
+                yield self._take(pending.popleft())
+        finally:
+            for future in pending:
+                future.cancel()
+
+    @staticmethod
+    def _take(future: Any) -> Any:
+        result = future.result()
+        if hasattr(future, "release"):
+            future.release()  # a distributed future: let the worker drop its copy
+        return result
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def _default_ahead(client: Any) -> int:
+    """Partitions planned ahead of the run: one per worker thread (at least 2)."""
+    if client is not None:
+        with contextlib.suppress(Exception):
+            return max(2, sum(client.nthreads().values()))
+    return max(2, os.cpu_count() or 1)
+
+
+@dataclass
+class _Prepared:
+    """A call checked on the client, ready to run over the partitions."""
+
+    ddf: dd.DataFrame
+    call: PartitionCall
+    options: Options
+    """The call's options as the client process uses them (its own client, the store)."""
+    source: str
+
+    def partitions(self) -> list[Delayed]:
+        return list(self.ddf.to_delayed())
+
+    def plans(self, tasks: _Tasks) -> Iterator[calls.Call]:
+        """Each partition's plan in order, made on the workers, with the client's options put in."""
+        import dask
+
+        plan = dask.delayed(functools.partial(_plan_partition, call=self.call), pure=True)
+        for prepared in tasks.ordered(plan(part) for part in self.partitions()):
+            yield dataclasses.replace(prepared, options=self.options)
+
+    def answers(self) -> dd.DataFrame:
+        """The lazy result: each partition with its answers read from the store by key."""
+        meta = self.call.with_answers(self.ddf._meta, [])
+        return self.ddf.map_partitions(functools.partial(_answer_partition, call=self.call), meta=meta,
+                                       enforce_metadata=False, align_dataframes=False)
+
+
+def _source(ddf: dd.DataFrame, call: PartitionCall) -> str:
+    """A stable identity of the input and the call (same data and call → same run)."""
+    from dask.base import tokenize
+
+    spec = call.output_spec.to_json() if call.output_spec is not None else None
+    what = (call.prompt, call.output, call.kind, repr(call.options.params), spec, call.positional)
+    return f"dask:{tokenize(ddf)}:{tokenize(*what)}"
+
+
+def _prepare(
+    ddf: dd.DataFrame,
+    prompt: Prompt,
+    *,
+    output: str,
+    options: Options,
+    kind: str = "text",
+    output_spec: OutputSpec | None = None,
+    need_client: bool = True,
+    positional: Hashable = None,
+) -> _Prepared:
+    """Check a call against the frame's columns (its ``_meta``), resolve the client and the store
+    — everything that can be wrong is raised here, before anything is computed or sent."""
+    calls.prepare(ddf._meta, prompt, output=output, options=options, kind=kind, output_spec=output_spec,
+                  positional=positional)
+    options = calls.resolve(options, client=need_client)
+    path = Path(options.run.store.path).absolute()
+    worker_run = dataclasses.replace(options.run, client=None, store=None, calibrate=None)
+    call = PartitionCall(prompt, output, kind, dataclasses.replace(options, run=worker_run), output_spec, str(path),
+                         positional)
+    return _Prepared(ddf, call, options, _source(ddf, call))
+
+
+# --------------------------------------------------------------------------- estimates over partitions
+
+
+def _sum_estimates(parts: Sequence[CostEstimate], npartitions: int) -> CostEstimate:
+    """One estimate for a run of one job per partition: the partitions' counts and dollars added up
+    (each partition's cache-hit range is its own job's)."""
+    first = parts[0]
+    modes = tuple(
+        ModeCost(
+            mode.mode,
+            sum(p[mode.mode].low for p in parts),
+            sum(p[mode.mode].typical for p in parts),
+            sum(p[mode.mode].high for p in parts),
+            sum(p[mode.mode].upper_bound for p in parts),
+            sum((p[mode.mode].breakdown for p in parts), CostBreakdown()),
+        )
+        for mode in first.modes
+    )
+    requests = sum(p.requests for p in parts)
+    lo = min((p.hit_rate[0] for p in parts if p.requests), default=first.hit_rate[0])
+    hi = max((p.hit_rate[1] for p in parts if p.requests), default=first.hit_rate[1])
+    realtime = sum(p.finish_seconds.get("realtime", 0.0) for p in parts)
+    notes = tuple(n for n in first.notes if not n.startswith(("Time to finish", "mode='auto'")))
+    note = (f"Over {npartitions:,} partitions, each its own job: input tokens estimated offline on each "
+            f"partition; realtime would take ≈ {_duration(realtime)} at the standard price, batches typically "
+            f"finish within 1 h, at most 24 h, at half the price.")
+    return dataclasses.replace(
+        first,
+        rows=sum(p.rows for p in parts),
+        rows_skipped=sum(p.rows_skipped for p in parts),
+        unique_requests=sum(p.unique_requests for p in parts),
+        already_answered=sum(p.already_answered for p in parts),
+        requests=requests,
+        input_tokens=sum(p.input_tokens for p in parts),
+        hit_rate=(lo, hi),
+        modes=modes,
+        notes=(*notes, note),
+        finish_seconds={**first.finish_seconds, "realtime": realtime},
+    )
+
+
+def _duration(seconds: float) -> str:
+    from ..modes import duration
+
+    return duration(seconds)
+
+
+# --------------------------------------------------------------------------- to_parquet
+
+
+class _ParquetWriter:
+    """``on_output`` of a run with ``to_parquet=``: writes each answered partition on the workers."""
+
+    def __init__(self, prepared: _Prepared, path: Path, tasks: _Tasks) -> None:
+        self._prepared = prepared
+        self._parts = prepared.partitions()
+        self._path = path
+        self._tasks = tasks
+        self._pending: deque[Any] = deque()
+        self.rows = 0
+
+    def __call__(self, out: PartOutput) -> None:
+        import dask
+
+        write = functools.partial(_write_partition, call=self._prepared.call, answers=out.answers,
+                                  path=str(self._path / PART_FILE.format(out.part)))
+        self._pending.append(self._tasks.submit(dask.delayed(write, pure=True)(self._parts[out.part])))
+        while len(self._pending) > self._tasks.ahead:
+            self.rows += self._pending.popleft().result()
+
+    def finish(self) -> None:
+        while self._pending:
+            self.rows += self._pending.popleft().result()
+
+
+def _parquet_dir(value: Any) -> Path:
+    """Check ``to_parquet=`` (nothing is written): a new or empty folder, or one holding only an
+    earlier run's part files.
+
+    Raises:
+        OutputPathError: the path is a file, or a folder holding other files.
+    """
+    if not isinstance(value, (str, os.PathLike)) or not str(value):
+        raise OutputPathError(f"to_parquet= must be the path of a folder, not {value!r}", path=str(value))
+    path = Path(value).expanduser().absolute()
+    if path.exists() and not path.is_dir():
+        raise OutputPathError(
+            f"to_parquet={str(value)!r} is a file; give the path of a folder for the dataset "
+            f"(one {PART_FILE.format(0)} per partition)", path=str(path))
+    if path.is_dir():
+        others = sorted(p.name for p in path.iterdir() if not _PART_FILE.fullmatch(p.name))
+        if others:
+            raise OutputPathError(
+                f"to_parquet={str(value)!r} holds files batchkit did not write ({', '.join(others[:3])}"
+                f"{', …' if len(others) > 3 else ''}); give a new or empty folder", path=str(path))
+    return path
+
+
+def _ready(path: Path, npartitions: int) -> None:
+    """Make the checked folder ready: created, and an earlier run's part files past this run's
+    partitions removed (the others are replaced as their partitions are written)."""
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.iterdir():
+        if _PART_FILE.fullmatch(stale.name) and int(stale.name.split(".")[1]) >= npartitions:
+            stale.unlink()
+
+
+# --------------------------------------------------------------------------- the accessor
+
+
+def _checked_structured(options: Options, spec: OutputSpec) -> Options:
+    params = options.params.with_output_format(spec.output_config, verb=spec.kind)
+    return Options(params, options.run, options.estimate)
+
+
+class DaskFrameAccessor:
+    """``ddf.claude``: send every row of a Dask DataFrame to Claude, one job per partition.
+
+    The verbs and options are those of ``df.claude`` (see :mod:`batchkit.frontends.pandas`), plus
+    ``to_parquet=`` on ``batch``/``classify``/``extract``. Stateless: it keeps the frame only.
+
+    >>> out = ddf.claude.batch("Sentiment of: {review}", output="sentiment")  # doctest: +SKIP
+    """
+
+    def __init__(self, ddf: dd.DataFrame) -> None:
+        self._ddf = ddf
+
+    def submit(self, prompt: Prompt, *, output: str = "response", **kwargs: Any) -> Run:
+        """Start the run and return it at once (:class:`batchkit.runs.Run`); the partitions are
+        planned on the workers and sent from this process in the background.
+
+        Takes the arguments of :meth:`batch` (but not ``to_parquet``). Running the same call on
+        the same data again returns the same run with no API call for what is answered or in flight.
+        """
+        options = Options.build(kwargs, verb="submit")
+        prepared = _prepare(self._ddf, prompt, output=output, options=options)
+        return _start(prepared, wait=False)
+
+    def batch(self, prompt: Prompt, *, output: str = "response", to_parquet: str | os.PathLike[str] | None = None,
+              **kwargs: Any) -> dd.DataFrame:
+        """Run one prompt per row as Message Batches (one job per partition) and add the answers.
+
+        Blocks until every partition is answered, showing progress. See the pandas accessor for
+        the options; ``max_cost=`` is checked against the estimate of the whole frame, before any
+        paid call.
+
+        Args:
+            to_parquet: a folder: each partition is written there with its answers as soon as it
+                is answered, and the result is ``dd.read_parquet(to_parquet)``. Without it the
+                result is lazy and reads its answers from the job store by key.
+
+        Returns:
+            A Dask DataFrame: the original columns plus ``output`` (``string``; NA where a row
+            has no answer).
+        """
+        options = Options.build(kwargs, verb="batch")
+        return self._run(_prepare(self._ddf, prompt, output=output, options=options), to_parquet)
+
+    def estimate(
+        self,
+        prompt: Prompt,
+        *,
+        output: str = "response",
+        typical_output_tokens: int | None = None,
+        hit_rate: float | tuple[float, float] | None = None,
+        labels: Sequence[str] | None = None,
+        schema: Any = None,
+        **kwargs: Any,
+    ) -> CostEstimate:
+        """Tokens and dollars of :meth:`batch` (or ``classify`` with ``labels=``, ``extract`` with
+        ``schema=``) over every partition — free: partitions are rendered on the workers and
+        priced with offline token counts, requests already answered in the store cost 0.
+        """
+        kind, spec = "text", None
+        if labels is not None:
+            kind, spec = "classify", classify_spec(labels, output=output)
+        elif schema is not None:
+            kind, spec = "extract", extract_spec(schema)
+        if spec is not None:
+            kwargs.setdefault("max_tokens", 256 if kind == "classify" else DEFAULT_MAX_TOKENS)
+        kwargs.update(typical_output_tokens=typical_output_tokens, hit_rate=hit_rate)
+        options = Options.build(kwargs, verb="estimate")
+        if spec is not None:
+            options = _checked_structured(options, spec)
+            output = output if kind == "classify" else spec.columns[0][0]
+        prepared = _prepare(self._ddf, prompt, output=output, options=options, kind=kind, output_spec=spec,
+                            need_client=False)
+        return _estimate(prepared)
+
+    def classify(
+        self,
+        prompt: Prompt,
+        labels: Sequence[str],
+        *,
+        output: str = "label",
+        multi: bool = False,
+        reasoning: bool = False,
+        max_invalid_retries: int = 1,
+        max_tokens: int = 256,
+        to_parquet: str | os.PathLike[str] | None = None,
+        **kwargs: Any,
+    ) -> dd.DataFrame:
+        """Classify every row into ``labels``: a Categorical column that can hold nothing else.
+
+        As ``df.claude.classify``; ``to_parquet=`` as for :meth:`batch`.
+        """
+        spec = classify_spec(labels, output=output, multi=multi, reasoning=reasoning)
+        kwargs.update(max_tokens=max_tokens, max_invalid_retries=max_invalid_retries)
+        options = _checked_structured(Options.build(kwargs, verb="classify"), spec)
+        return self._run(_prepare(self._ddf, prompt, output=output, options=options, kind="classify",
+                                  output_spec=spec), to_parquet)
+
+    def extract(
+        self,
+        prompt: Prompt,
+        schema: Any,
+        *,
+        prefix: str = "",
+        max_invalid_retries: int = 1,
+        max_tokens: int = 1024,
+        to_parquet: str | os.PathLike[str] | None = None,
+        **kwargs: Any,
+    ) -> dd.DataFrame:
+        """Extract typed fields from every row: one nullable typed column per field of ``schema``.
+
+        As ``df.claude.extract``; ``to_parquet=`` as for :meth:`batch`.
+        """
+        spec = extract_spec(schema, prefix=prefix)
+        kwargs.update(max_tokens=max_tokens, max_invalid_retries=max_invalid_retries)
+        options = _checked_structured(Options.build(kwargs, verb="extract"), spec)
+        return self._run(_prepare(self._ddf, prompt, output=spec.columns[0][0], options=options, kind="extract",
+                                  output_spec=spec), to_parquet)
+
+    def _run(self, prepared: _Prepared, to_parquet: str | os.PathLike[str] | None) -> dd.DataFrame:
+        path = _parquet_dir(to_parquet) if to_parquet is not None else None
+        _check_budget(prepared)
+        if path is None:
+            _start(prepared, wait=True)  # with progress, as the call's progress= says
+            return prepared.answers()
+        import dask.dataframe as dd
+
+        _ready(path, self._ddf.npartitions)
+        tasks = _Tasks(_default_ahead(_distributed_client()))
+        writer = _ParquetWriter(prepared, path, tasks)
+        try:
+            run_partitions(prepared.plans(tasks), source=prepared.source, on_output=writer, wait=True)
+            writer.finish()
+        finally:
+            tasks.close()
+        return dd.read_parquet(str(path))
+
+
+class DaskSeriesAccessor:
+    """``series.claude`` on a Dask Series: ``{}`` in the prompt is the Series' value.
+
+    ``output=`` names the result (and the jobs' output); by default it is the Series' own name
+    (``"response"`` for an unnamed Series). The requests are those of the same prompt over a frame
+    column, so answers already paid for either way are reused.
+
+    >>> summaries = ddf["review"].claude.batch("Summarise: {}", max_tokens=100)  # doctest: +SKIP
+    """
+
+    def __init__(self, series: dd.Series) -> None:
+        self._series = series
+
+    def _prepare(self, prompt: str, output: str | None, options: Options, *, need_client: bool = True) -> _Prepared:
+        name = self._series.name if isinstance(self._series.name, str) else "__value__"
+        out = output if output is not None else str(self._series.name) if self._series.name is not None else "response"
+        return _prepare(self._series.to_frame(name=name), prompt, output=out, options=options,
+                        need_client=need_client, positional=name)
+
+    def submit(self, prompt: str, *, output: str | None = None, **kwargs: Any) -> Run:
+        """Start the run over this Series' values and return it at once; see ``ddf.claude.submit``."""
+        return _start(self._prepare(prompt, output, Options.build(kwargs, verb="submit")),
+                                        wait=False)
+
+    def batch(self, prompt: str, *, output: str | None = None, **kwargs: Any) -> dd.Series:
+        """Run ``prompt`` (with ``{}`` for the value) over every value; blocks with progress.
+
+        Returns:
+            A lazy ``string`` Dask Series on the same index, named ``output`` when given, else like
+            this Series; its answers are read from the store by key.
+        """
+        options = Options.build(kwargs, verb="batch")
+        prepared = self._prepare(prompt, output, options)
+        _start(prepared, wait=True)
+        answers = prepared.answers()[prepared.call.output]
+        return answers.rename(output if output is not None else self._series.name)
+
+    def estimate(
+        self,
+        prompt: str,
+        *,
+        output: str | None = None,
+        typical_output_tokens: int | None = None,
+        hit_rate: float | tuple[float, float] | None = None,
+        **kwargs: Any,
+    ) -> CostEstimate:
+        """Price ``series.claude.batch(prompt, ...)`` over every partition before running it — free."""
+        kwargs.update(typical_output_tokens=typical_output_tokens, hit_rate=hit_rate)
+        return _estimate(self._prepare(prompt, output, Options.build(kwargs, verb="estimate"), need_client=False))
+
+
+def _check_budget(prepared: _Prepared) -> None:
+    """``max_cost=``: the whole frame's upper bound, checked before any paid call (the partitions'
+    jobs then run unguarded: each one's bound is part of the total).
+
+    Raises:
+        BudgetExceededError: the estimate's upper bound over every partition is over ``max_cost``.
+    """
+    run = prepared.options.run
+    if run.max_cost is None:
+        return
+    total = _estimate(prepared)
+    mode = "realtime" if run.mode == "realtime" else "batch"
+    total.check_budget(run.max_cost, mode=calls.pricing_mode(_any_call(prepared), mode))
+    prepared.options = dataclasses.replace(prepared.options, run=dataclasses.replace(run, max_cost=None))
+
+
+def _start(prepared: _Prepared, *, wait: bool) -> Run:
+    """Run the partitions' jobs from this process (``wait``: here, with progress; else in the background)."""
+    _check_budget(prepared)
+    tasks = _Tasks(_default_ahead(_distributed_client()))
+    return run_partitions(_closing(prepared.plans(tasks), tasks), source=prepared.source, wait=wait)
+
+
+def _closing(plans: Iterator[calls.Call], tasks: _Tasks) -> Iterator[calls.Call]:
+    try:
+        yield from plans
+    finally:
+        tasks.close()
+
+
+def _any_call(prepared: _Prepared) -> calls.Call:
+    """The call rendered on the frame's (empty) meta: what every partition's call shares."""
+    c = prepared.call
+    return calls.prepare(prepared.ddf._meta, c.prompt, output=c.output, options=prepared.options, kind=c.kind,
+                         output_spec=c.output_spec, positional=c.positional)
+
+
+def _estimate(prepared: _Prepared) -> CostEstimate:
+    tasks = _Tasks(_default_ahead(_distributed_client()))
+    store = prepared.options.run.store
+    try:
+        parts = [calls.estimate(call, store=store, count=False) for call in prepared.plans(tasks)]
+    finally:
+        tasks.close()
+    if not parts:  # a frame with no partitions: the estimate of no rows
+        return calls.estimate(_any_call(prepared), store=store, count=False)
+    return _sum_estimates(parts, len(parts))
+
+
+# --------------------------------------------------------------------------- registration
+
+
+_register_lock = threading.Lock()
+_registered = False
+
+
+def register() -> None:
+    """Register ``claude`` on Dask DataFrames and Series (imports ``dask.dataframe``; idempotent)."""
+    global _registered
+    with _register_lock:
+        if _registered:
+            return
+        from dask.dataframe.extensions import register_dataframe_accessor, register_series_accessor
+
+        register_dataframe_accessor("claude")(DaskFrameAccessor)
+        register_series_accessor("claude")(DaskSeriesAccessor)
+        _registered = True
+
+
+register()  # imported by batchkit's import hook once dask.dataframe is (batchkit._hooks)
