@@ -57,6 +57,13 @@ class Ctx:
         return path
 
     @property
+    def folder_of_files(self) -> Path:
+        path = self.tmp / "notes"
+        path.mkdir(exist_ok=True)
+        (path / "notes.txt").write_text("mine\n")
+        return path
+
+    @property
     def crm(self) -> Path:
         path = self.tmp / "crm.sqlite3"
         if not path.exists():
@@ -202,8 +209,9 @@ CASES: dict[str, Api | Cli] = {
     "cli-results-into-a-missing-folder": Cli(
         lambda c: ["results", c.job, "--store", c.store, "-o", str(c.tmp / "no" / "o.csv")],
         ("does not exist", "mkdir -p")),
-    "cli-results-onto-a-folder": Cli(lambda c: ["results", c.job, "--store", c.store, "-o", str(c.folder)],
-                                     ("is a folder", "name a file")),
+    "cli-results-into-a-folder-of-other-files": Cli(
+        lambda c: ["results", c.job, "--store", c.store, "-o", str(c.folder_of_files), "--overwrite"],
+        ("not a batchkit dataset", "empty or new folder")),
     "cli-results-onto-an-existing-file": Cli(lambda c: ["results", c.job, "--store", c.store, "-o", str(c.existing)],
                                              ("already exists", "--force")),
     "cli-results-through-a-symlink": Cli(
