@@ -182,6 +182,19 @@ def test_held_creates_go_in_planned_order_and_a_batch_over_the_limit_is_refused_
     assert "limit of 10" in decision.message and "queue_limit=" in decision.message
 
 
+def test_until_the_limit_is_known_one_create_is_in_the_air_and_the_held_one_is_woken_when_it_lands():
+    view = QueueView("test")
+    woken: list[str] = []
+    first = view.admit(500, order=1, owner="a", wake=lambda: woken.append("a"))
+    with pytest.raises(CallFailed) as held:  # another job's create, sent together, could be refused too
+        view.admit(500, order=7, owner="b", wake=lambda: woken.append("b"))
+    assert held.value.decision.action is Action.RETRY and "not known yet" in held.value.decision.message
+    view.created(first, "msgbatch_1", 500)
+    assert "b" in woken
+    view.created(view.admit(500, order=7, owner="b"), "msgbatch_2", 500)  # now it goes
+    assert view.state().in_flight == 1_000 and view.state().held == 0
+
+
 def test_a_store_sync_counts_batches_of_other_processes_and_frees_those_that_ended():
     view = QueueView("test")
     view.set_limit(10, "learned")

@@ -10,7 +10,7 @@ of that workspace consults before it calls ``create``:
 * **The limit** comes from a setting (``queue_limit=``, :meth:`QueueView.set_limit`) or is
   *learned* from a refusal whose message states it ("… your workspace's limit of 200,000 …").
   The API documents no header carrying it, so none is read. Until it is known, creates go out
-  and a refusal teaches it.
+  one at a time per workspace (two sent together could both be refused) and a refusal teaches it.
 * **In flight** are the requests of batches created and not yet ended: the view is told on
   create (:meth:`QueueView.admit` → :meth:`QueueView.created`), on end (:meth:`QueueView.ended`,
   when a poll sees it), and re-synced from the job store's batches table
@@ -191,8 +191,16 @@ class QueueView:
                 held = self._room_wait
                 raise CallFailed(Decision(Action.RETRY, held.error_type, held.message, held.status,
                                           self._room_at - now))
-            if limit is None:  # not known yet: send, and let a refusal teach it
-                return self._reserve(n_requests)
+            if limit is None:  # not known yet: one create in the air at a time, and let a refusal teach it
+                if not self._reserved:
+                    self._waiting.pop(key, None)
+                    return self._reserve(n_requests)
+                if order is not None:
+                    self._waiting[key] = (n_requests, now)
+                raise CallFailed(Decision(
+                    Action.RETRY, "queue_probe",
+                    "held locally until another create of this workspace is answered: the processing "
+                    "queue's limit is not known yet, and two creates sent together could both be refused"))
             for stale in [k for k, (_, seen) in self._waiting.items() if now - seen > STALE_AFTER]:
                 del self._waiting[stale]
             if order is not None:
@@ -217,6 +225,7 @@ class QueueView:
             reserved = self._reserved.pop(ticket, 0)
             self._refused_in_a_row = 0
             self._in_flight.setdefault(batch_id, (n_requests if n_requests is not None else reserved, None))
+        self._wake_all()  # a create held while this one was in the air may go now
 
     def release(self, ticket: int) -> None:
         """The create of ``ticket`` did not happen: give its room back."""
