@@ -260,7 +260,7 @@ def compare(
     for m in model_ids:
         built = Options.build({**call_kwargs, "model": m}, verb="submit")
         if spec is not None:
-            built = Options(built.params.with_output_format(spec.output_config, verb=task), built.run, built.estimate)
+            built = built.with_output_spec(spec)
         options[m] = built
     if reference is None:
         table = load_prices(options[model_ids[0]].run.prices)

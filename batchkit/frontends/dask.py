@@ -380,11 +380,6 @@ def _ready(path: Path, npartitions: int) -> None:
 # --------------------------------------------------------------------------- the accessor
 
 
-def _checked_structured(options: Options, spec: OutputSpec) -> Options:
-    params = options.params.with_output_format(spec.output_config, verb=spec.kind)
-    return Options(params, options.run, options.estimate)
-
-
 class DaskFrameAccessor:
     """``ddf.claude``: send every row of a Dask DataFrame to Claude, one job per partition.
 
@@ -453,7 +448,7 @@ class DaskFrameAccessor:
         kwargs.update(typical_output_tokens=typical_output_tokens, hit_rate=hit_rate)
         options = Options.build(kwargs, verb="estimate")
         if spec is not None:
-            options = _checked_structured(options, spec)
+            options = options.with_output_spec(spec)
             output = output if kind == "classify" else spec.columns[0][0]
         prepared = _prepare(self._ddf, prompt, output=output, options=options, kind=kind, output_spec=spec,
                             need_client=False)
@@ -478,7 +473,7 @@ class DaskFrameAccessor:
         """
         spec = classify_spec(labels, output=output, multi=multi, reasoning=reasoning)
         kwargs.update(max_tokens=max_tokens, max_invalid_retries=max_invalid_retries)
-        options = _checked_structured(Options.build(kwargs, verb="classify"), spec)
+        options = Options.build(kwargs, verb="classify").with_output_spec(spec)
         return self._run(_prepare(self._ddf, prompt, output=output, options=options, kind="classify",
                                   output_spec=spec), to_parquet)
 
@@ -499,7 +494,7 @@ class DaskFrameAccessor:
         """
         spec = extract_spec(schema, prefix=prefix)
         kwargs.update(max_tokens=max_tokens, max_invalid_retries=max_invalid_retries)
-        options = _checked_structured(Options.build(kwargs, verb="extract"), spec)
+        options = Options.build(kwargs, verb="extract").with_output_spec(spec)
         return self._run(_prepare(self._ddf, prompt, output=spec.columns[0][0], options=options, kind="extract",
                                   output_spec=spec), to_parquet)
 

@@ -136,8 +136,7 @@ class ClaudeFrameAccessor:
             spec = classify_spec(labels, output=output) if labels is not None else extract_spec(schema)
             kwargs.setdefault("max_tokens", 256 if kind == "classify" else DEFAULT_MAX_TOKENS)
             options = Options.build(_estimate_kwargs(kwargs, typical_output_tokens, hit_rate, sample), verb="estimate")
-            options = Options(options.params.with_output_format(spec.output_config, verb=kind), options.run,
-                              options.estimate)
+            options = options.with_output_spec(spec)
             first = output if labels is not None else spec.columns[0][0]
             return calls.estimate(calls.prepare(self._frame, prompt, output=first, options=options, kind=kind,
                                                 output_spec=spec))
@@ -250,8 +249,7 @@ class ClaudeFrameAccessor:
                        **kwargs)
 
     def _structured(self, prompt: Prompt, spec: OutputSpec, output: str, options: Options) -> pd.DataFrame:
-        params = options.params.with_output_format(spec.output_config, verb=spec.kind)
-        options = Options(params, options.run, options.estimate)
+        options = options.with_output_spec(spec)
         call = calls.prepare(self._frame, prompt, output=output, options=options, kind=spec.kind, output_spec=spec)
         job = calls.submit(call)
         _wait(job, options.run.progress)

@@ -125,8 +125,7 @@ def _extract_verb(prompt: Prompt, schema: Any, prefix: str, max_invalid_retries:
 
 
 def _structured_verb(prompt: Prompt, spec: OutputSpec, output: str, options: Options) -> _Verb:
-    params = options.params.with_output_format(spec.output_config, verb=spec.kind)
-    return _Verb(prompt, output, Options(params, options.run, options.estimate), spec)
+    return _Verb(prompt, output, options.with_output_spec(spec), spec)
 
 
 def _wait(job: Job, progress: bool) -> None:
