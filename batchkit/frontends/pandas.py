@@ -48,11 +48,11 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from .. import calls
-from ..jobs import Job, warn_failures
+from ..jobs import Job
 from ..options import DEFAULT_MAX_TOKENS, DEFAULT_MODEL, Options
 from ..pricing import CostEstimate
 from ..structured import OutputSpec, classify_spec, extract_spec
-from ..views import display_job
+from ..views import wait_with_progress
 
 if TYPE_CHECKING:
     from ..comparison import Comparison
@@ -60,15 +60,6 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_MAX_TOKENS", "DEFAULT_MODEL", "ClaudeFrameAccessor", "ClaudeSeriesAccessor"]
 
 Prompt = str | Callable[[pd.Series], str | None]
-
-
-def _wait(job: Job, progress: bool) -> None:
-    """Wait for a blocking call, showing progress where the user looks, then report failures."""
-    view = display_job(job) if progress else None
-    job.wait()  # a KeyboardInterrupt propagates: the job and its view keep running
-    if view is not None:
-        view.finish()  # draw the final state now
-    warn_failures(job)
 
 
 def _estimate_kwargs(kwargs: dict[str, Any], typical_output_tokens: Any, hit_rate: Any, sample: Any) -> dict[str, Any]:
@@ -106,7 +97,7 @@ class ClaudeFrameAccessor:
         """
         options = Options.build(kwargs, verb="batch")
         job = calls.submit(calls.prepare(self._frame, prompt, output=output, options=options))
-        _wait(job, options.run.progress)
+        wait_with_progress(job, progress=options.run.progress)
         return job.to_frame(self._frame)
 
     def estimate(
@@ -252,7 +243,7 @@ class ClaudeFrameAccessor:
         options = options.with_output_spec(spec)
         call = calls.prepare(self._frame, prompt, output=output, options=options, kind=spec.kind, output_spec=spec)
         job = calls.submit(call)
-        _wait(job, options.run.progress)
+        wait_with_progress(job, progress=options.run.progress)
         return job.to_frame(self._frame)
 
 
@@ -293,7 +284,7 @@ class ClaudeSeriesAccessor:
         """
         options = Options.build(kwargs, verb="batch")
         job = calls.submit(self._prepare(prompt, output, options))
-        _wait(job, options.run.progress)
+        wait_with_progress(job, progress=options.run.progress)
         frame, _ = self._frame()
         out = job.to_frame(frame)[job.output]
         out.name = output if output is not None else self._series.name

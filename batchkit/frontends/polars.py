@@ -58,13 +58,13 @@ from polars.io.plugins import register_io_source
 
 from .. import _json, calls
 from ..errors import BatchkitError, InvalidOptionError, JobStateError, OptionTypeError, warn
-from ..jobs import Job, warn_failures
+from ..jobs import Job
 from ..options import DEFAULT_MAX_TOKENS, Options
 from ..pricing import CostEstimate
 from ..requests import parse_prompt
 from ..runs import PartOutput, Run, run_partitions
 from ..structured import ColumnType, OutputSpec, classify_spec, extract_spec
-from ..views import display_job
+from ..views import wait_with_progress
 
 __all__ = ["DEFAULT_PARTITION_ROWS", "ClaudeFrame", "ClaudeLazyFrame", "dtype_of"]
 
@@ -126,15 +126,6 @@ def _extract_verb(prompt: Prompt, schema: Any, prefix: str, max_invalid_retries:
 
 def _structured_verb(prompt: Prompt, spec: OutputSpec, output: str, options: Options) -> _Verb:
     return _Verb(prompt, output, options.with_output_spec(spec), spec)
-
-
-def _wait(job: Job, progress: bool) -> None:
-    """Wait for a blocking call, showing progress where the user looks, then report failures."""
-    view = display_job(job) if progress else None
-    job.wait()  # a KeyboardInterrupt propagates: the job and its view keep running
-    if view is not None:
-        view.finish()
-    warn_failures(job)
 
 
 def _row_answers(job: Job) -> list[str | None]:
@@ -357,7 +348,7 @@ class ClaudeFrame:
 
     def _run(self, verb: _Verb) -> pl.DataFrame:
         job = calls.submit(verb.prepare(self._frame))
-        _wait(job, verb.progress())
+        wait_with_progress(job, progress=verb.progress())
         return self._frame.hstack(verb.columns(_row_answers(job)))
 
 
