@@ -48,7 +48,7 @@ from .errors import (
     UnknownOptionError,
 )
 from .jobs import Job, warn_failures
-from .options import Options
+from .options import CLASSIFY_MAX_TOKENS, DEFAULT_MAX_TOKENS, Options
 from .pricing import CostEstimate, load_prices, usage_cost_frame
 from .structured import OutputSpec, classify_spec, extract_spec
 from .views import display_job
@@ -60,7 +60,7 @@ TASKS: tuple[str, ...] = ("batch", "classify", "extract")
 _SAMPLE_OUTPUT = "_compare_answer"
 """The sample jobs' output column (internal: the user's frame may hold a column named like theirs)."""
 _SAMPLE_PREFIX = "_compare_"
-_DEFAULT_MAX_TOKENS = {"classify": 256, "extract": 1024}
+_DEFAULT_MAX_TOKENS = {"classify": CLASSIFY_MAX_TOKENS, "extract": DEFAULT_MAX_TOKENS}
 
 
 # --------------------------------------------------------------------------- sampling

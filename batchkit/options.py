@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from .structured import OutputSpec
 
 __all__ = [
+    "CLASSIFY_MAX_TOKENS",
     "DEFAULT_MAX_TOKENS",
     "DEFAULT_MODEL",
     "EstimateOptions",
@@ -71,7 +72,10 @@ DEFAULT_MODEL = "claude-haiku-4-5"
 """The model used when a call names none: the cheapest current model that classifies well."""
 
 DEFAULT_MAX_TOKENS = 1024
-"""The output cap used when a call names none (``classify`` uses 256)."""
+"""The output cap used when a call names none (``classify`` uses :data:`CLASSIFY_MAX_TOKENS`)."""
+
+CLASSIFY_MAX_TOKENS = 256
+"""The output cap of ``classify`` when the call names none: a label, or a few with reasons, is short."""
 
 MIN_CHUNK_BYTES = 1000
 SAMPLING_PARAMS = ("temperature", "top_p", "top_k")

@@ -53,10 +53,11 @@ import pandas as pd
 from .. import calls
 from ..columns import Table
 from ..errors import OutputPathError
-from ..options import DEFAULT_MAX_TOKENS, Options
+from ..options import Options
 from ..pricing import CostBreakdown, CostEstimate, ModeCost
 from ..runs import PartOutput, Run, read_answers, run_partitions
 from ..structured import OutputSpec, classify_spec, extract_spec
+from . import _verbs
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -438,21 +439,10 @@ class DaskFrameAccessor:
         ``schema=``) over every partition — free: partitions are rendered on the workers and
         priced with offline token counts, requests already answered in the store cost 0.
         """
-        kind, spec = "text", None
-        if labels is not None:
-            kind, spec = "classify", classify_spec(labels, output=output)
-        elif schema is not None:
-            kind, spec = "extract", extract_spec(schema)
-        if spec is not None:
-            kwargs.setdefault("max_tokens", 256 if kind == "classify" else DEFAULT_MAX_TOKENS)
-        kwargs.update(typical_output_tokens=typical_output_tokens, hit_rate=hit_rate)
-        options = Options.build(kwargs, verb="estimate")
-        if spec is not None:
-            options = options.with_output_spec(spec)
-            output = output if kind == "classify" else spec.columns[0][0]
-        prepared = _prepare(self._ddf, prompt, output=output, options=options, kind=kind, output_spec=spec,
-                            need_client=False)
-        return _estimate(prepared)
+        verb = _verbs.estimate(prompt, output=output, typical_output_tokens=typical_output_tokens, hit_rate=hit_rate,
+                               labels=labels, schema=schema, kwargs=kwargs)
+        return _estimate(_prepare(self._ddf, prompt, output=verb.output, options=verb.options, kind=verb.kind,
+                                  output_spec=verb.spec, need_client=False))
 
     def classify(
         self,
@@ -564,8 +554,9 @@ class DaskSeriesAccessor:
         **kwargs: Any,
     ) -> CostEstimate:
         """Price ``series.claude.batch(prompt, ...)`` over every partition before running it — free."""
-        kwargs.update(typical_output_tokens=typical_output_tokens, hit_rate=hit_rate)
-        return _estimate(self._prepare(prompt, output, Options.build(kwargs, verb="estimate"), need_client=False))
+        verb = _verbs.estimate(prompt, output="response", typical_output_tokens=typical_output_tokens,
+                               hit_rate=hit_rate, kwargs=kwargs)
+        return _estimate(self._prepare(prompt, output, verb.options, need_client=False))
 
 
 def _check_budget(prepared: _Prepared) -> None:

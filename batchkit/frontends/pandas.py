@@ -53,6 +53,7 @@ from ..options import DEFAULT_MAX_TOKENS, DEFAULT_MODEL, Options
 from ..pricing import CostEstimate
 from ..structured import OutputSpec, classify_spec, extract_spec
 from ..views import wait_with_progress
+from . import _verbs
 
 if TYPE_CHECKING:
     from ..comparison import Comparison
@@ -60,10 +61,6 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_MAX_TOKENS", "DEFAULT_MODEL", "ClaudeFrameAccessor", "ClaudeSeriesAccessor"]
 
 Prompt = str | Callable[[pd.Series], str | None]
-
-
-def _estimate_kwargs(kwargs: dict[str, Any], typical_output_tokens: Any, hit_rate: Any, sample: Any) -> dict[str, Any]:
-    return {**kwargs, "typical_output_tokens": typical_output_tokens, "hit_rate": hit_rate, "sample": sample}
 
 
 @pd.api.extensions.register_dataframe_accessor("claude")
@@ -122,17 +119,9 @@ class ClaudeFrameAccessor:
         the label set or schema. ``calibrate=`` (a finished :class:`batchkit.Job` or
         :class:`batchkit.Comparison` of the same prompt) measures it instead.
         """
-        if labels is not None or schema is not None:
-            kind = "classify" if labels is not None else "extract"
-            spec = classify_spec(labels, output=output) if labels is not None else extract_spec(schema)
-            kwargs.setdefault("max_tokens", 256 if kind == "classify" else DEFAULT_MAX_TOKENS)
-            options = Options.build(_estimate_kwargs(kwargs, typical_output_tokens, hit_rate, sample), verb="estimate")
-            options = options.with_output_spec(spec)
-            first = output if labels is not None else spec.columns[0][0]
-            return calls.estimate(calls.prepare(self._frame, prompt, output=first, options=options, kind=kind,
-                                                output_spec=spec))
-        options = Options.build(_estimate_kwargs(kwargs, typical_output_tokens, hit_rate, sample), verb="estimate")
-        return calls.estimate(calls.prepare(self._frame, prompt, output=output, options=options))
+        verb = _verbs.estimate(prompt, output=output, typical_output_tokens=typical_output_tokens, hit_rate=hit_rate,
+                               sample=sample, labels=labels, schema=schema, kwargs=kwargs)
+        return calls.estimate(verb.prepare(self._frame))
 
     def classify(
         self,
@@ -302,5 +291,7 @@ class ClaudeSeriesAccessor:
     ) -> CostEstimate:
         """Price ``series.claude.batch(prompt, ...)`` before running it; takes the same arguments,
         plus those of ``DataFrame.claude.estimate``."""
-        options = Options.build(_estimate_kwargs(kwargs, typical_output_tokens, hit_rate, sample), verb="estimate")
-        return calls.estimate(self._prepare(prompt, output, options))
+        verb = _verbs.estimate(prompt, output=self._output(output), typical_output_tokens=typical_output_tokens,
+                               hit_rate=hit_rate, sample=sample, kwargs=kwargs)
+        frame, name = self._frame()
+        return calls.estimate(verb.prepare(frame, positional=name))

@@ -59,12 +59,13 @@ from polars.io.plugins import register_io_source
 from .. import _json, calls
 from ..errors import BatchkitError, InvalidOptionError, JobStateError, OptionTypeError, warn
 from ..jobs import Job
-from ..options import DEFAULT_MAX_TOKENS, Options
+from ..options import Options
 from ..pricing import CostEstimate
 from ..requests import parse_prompt
 from ..runs import PartOutput, Run, run_partitions
 from ..structured import ColumnType, OutputSpec, classify_spec, extract_spec
 from ..views import wait_with_progress
+from . import _verbs
 
 __all__ = ["DEFAULT_PARTITION_ROWS", "ClaudeFrame", "ClaudeLazyFrame", "dtype_of"]
 
@@ -226,22 +227,6 @@ def _output_columns(output: str, spec: OutputSpec | None, answers: Sequence[str 
 # --------------------------------------------------------------------------- DataFrame
 
 
-def _estimate(frame: pl.DataFrame, prompt: Prompt, output: str, typical_output_tokens: Any, hit_rate: Any,
-              sample: Any, labels: Any, schema: Any, kwargs: dict[str, Any]) -> CostEstimate:
-    """``estimate`` of either accessor: the options of ``batch`` (or ``classify``/``extract`` with
-    ``labels=``/``schema=``) plus those of estimate only."""
-    kwargs = {**kwargs, "typical_output_tokens": typical_output_tokens, "hit_rate": hit_rate, "sample": sample}
-    if labels is not None or schema is not None:
-        kind = "classify" if labels is not None else "extract"
-        spec = classify_spec(labels, output=output) if labels is not None else extract_spec(schema)
-        kwargs.setdefault("max_tokens", 256 if kind == "classify" else DEFAULT_MAX_TOKENS)
-        first = output if labels is not None else spec.columns[0][0]
-        verb = _structured_verb(prompt, spec, first, Options.build(kwargs, verb="estimate"))
-    else:
-        verb = _text_verb(prompt, output, kwargs, "estimate")
-    return calls.estimate(verb.prepare(frame))
-
-
 @pl.api.register_dataframe_namespace("claude")
 class ClaudeFrame:
     """Send every row of a Polars DataFrame to Claude through Message Batches.
@@ -327,8 +312,9 @@ class ClaudeFrame:
         ``typical_output_tokens``, ``hit_rate``, ``sample``, and ``labels=`` / ``schema=`` to
         price :meth:`classify` / :meth:`extract`.
         """
-        return _estimate(self._frame, prompt, output, typical_output_tokens, hit_rate, sample, labels, schema,
-                         kwargs)
+        verb = _verbs.estimate(prompt, output=output, typical_output_tokens=typical_output_tokens, hit_rate=hit_rate,
+                               sample=sample, labels=labels, schema=schema, kwargs=kwargs)
+        return calls.estimate(verb.prepare(self._frame))
 
     def result(self, job: Job | str) -> pl.DataFrame:
         """This frame with ``job``'s answers as typed columns (a job of this frame, or its id).
@@ -654,8 +640,9 @@ class ClaudeLazyFrame:
     ) -> CostEstimate:
         """:meth:`ClaudeFrame.estimate` over the plan's rows (collected to price them: estimate a
         large plan on a sample, e.g. ``lf.head(100_000).claude.estimate(...)``, and scale)."""
-        return _estimate(self._frame.collect(), prompt, output, typical_output_tokens, hit_rate, sample, labels,
-                         schema, kwargs)
+        verb = _verbs.estimate(prompt, output=output, typical_output_tokens=typical_output_tokens, hit_rate=hit_rate,
+                               sample=sample, labels=labels, schema=schema, kwargs=kwargs)
+        return calls.estimate(verb.prepare(self._frame.collect()))
 
     def _lazy(self, verb: _Verb, partition_rows: int) -> pl.LazyFrame:
         rows = _partition_rows(partition_rows)

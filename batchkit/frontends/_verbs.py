@@ -1,0 +1,102 @@
+"""What each verb of the front ends means, said once: its options, their defaults and checks,
+its output spec, and what its estimate prices.
+
+pandas (``df.claude``), Polars (``pl.DataFrame.claude``, ``pl.LazyFrame.claude``) and Dask
+(``ddf.claude``) offer the same verbs. Each front end's method keeps its own explicit signature
+and docstring — what ``help()`` and an IDE show — and turns its arguments into one :class:`Verb`
+with the function of the same name here; the front end only adapts the rows going in (a whole
+frame, a partition, a Dask frame's empty ``_meta``) and builds its own typed columns from the
+answers. ``tests/test_verbs.py`` holds every front end's signatures to the keywords and defaults
+of these functions.
+
+==============  =================================================================================
+:func:`batch`   one free-text answer per row, in the column ``output``
+:func:`submit`  the same, started without waiting
+:func:`classify`  a label set the API enforces (``output_config.format``), checked on the way back
+:func:`extract`   the typed fields of a schema, one column each, named ``prefix + field``
+:func:`estimate`  the call of ``batch`` — or of ``classify`` with ``labels=``, of ``extract`` with
+                  ``schema=`` at their default ``max_tokens`` — plus estimate's own options
+==============  =================================================================================
+
+``kwargs`` is always the rest of the call's keyword arguments (batchkit options and Messages
+params), checked together by :meth:`batchkit.options.Options.build`; it is a plain dict, not
+``**kwargs``, so a keyword one front end does not take (``labels=`` on a Series' estimate) is
+refused by name there rather than bound here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .. import calls
+from ..options import CLASSIFY_MAX_TOKENS, DEFAULT_MAX_TOKENS, Options
+from ..structured import OutputSpec, classify_spec, extract_spec
+
+__all__ = ["Verb", "estimate"]
+
+Prompt = str | Callable[[Any], str | None]
+"""A template with ``{column}`` placeholders, or a callable ``row -> str`` (None skips the row)."""
+
+
+@dataclass(frozen=True)
+class Verb:
+    """One checked call, to be prepared over a whole table or over each of its partitions.
+
+    Attributes:
+        prompt: the template or the callable ``row -> str``.
+        output: the (first) output column.
+        options: the call's checked options, the output format set for ``classify``/``extract``.
+        spec: the structured output of ``classify``/``extract``; None for free text.
+    """
+
+    prompt: Prompt
+    output: str
+    options: Options
+    spec: OutputSpec | None = None
+
+    @property
+    def kind(self) -> str:
+        """``text``, ``classify`` or ``extract``."""
+        return self.spec.kind if self.spec is not None else "text"
+
+    @property
+    def progress(self) -> bool:
+        """Whether a blocking call shows live progress (``progress=``)."""
+        return self.options.run.progress
+
+    def prepare(self, table: Any, *, positional: Hashable = None) -> calls.Call:
+        """Check, render and key the rows of ``table`` (pure: no network, no store); see
+        :func:`batchkit.calls.prepare`. ``positional`` is the column a bare ``{}`` reads."""
+        return calls.prepare(table, self.prompt, output=self.output, options=self.options, kind=self.kind,
+                             output_spec=self.spec, positional=positional)
+
+
+def estimate(
+    prompt: Prompt,
+    *,
+    output: str = "response",
+    typical_output_tokens: int | None = None,
+    hit_rate: float | tuple[float, float] | None = None,
+    sample: int = 20,
+    labels: Sequence[str] | None = None,
+    schema: Any = None,
+    kwargs: Mapping[str, Any],
+) -> Verb:
+    """``estimate``: the call of :func:`batch`; with ``labels=`` that of :func:`classify`, with
+    ``schema=`` that of :func:`extract` (``labels=`` wins when both are given), each at its own
+    default ``max_tokens`` unless ``kwargs`` sets one; plus estimate's own options
+    (``typical_output_tokens``, ``hit_rate``, ``sample``, checked by
+    :class:`batchkit.options.EstimateOptions`).
+    """
+    # After ``own``: a front end without a ``sample`` parameter (Dask) passes the user's in kwargs.
+    own = {"typical_output_tokens": typical_output_tokens, "hit_rate": hit_rate, "sample": sample}
+    if labels is None and schema is None:
+        return Verb(prompt, output, Options.build({**own, **kwargs}, verb="estimate"))
+    if labels is not None:
+        spec, max_tokens = classify_spec(labels, output=output), CLASSIFY_MAX_TOKENS
+    else:
+        spec, max_tokens = extract_spec(schema), DEFAULT_MAX_TOKENS
+    options = Options.build({"max_tokens": max_tokens, **own, **kwargs}, verb="estimate")
+    return Verb(prompt, spec.columns[0][0], options.with_output_spec(spec), spec)
