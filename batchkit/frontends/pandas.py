@@ -1,10 +1,10 @@
 """The pandas front end: ``df.claude`` and ``series.claude``, thin, stateless accessors.
 
 pandas 3 builds a new accessor object on every attribute access, so nothing is kept on it:
-``__init__`` stores the frame and each method turns its arguments into one checked
-:class:`batchkit.options.Options` (every check in one place, before anything is rendered or sent)
-and delegates to :mod:`batchkit.calls`. Every method returns a new object and never mutates the
-caller's.
+``__init__`` stores the frame and each method turns its arguments into one checked verb
+(:mod:`batchkit.verbs`, shared with Polars and Dask: every check in one place, before
+anything is rendered or sent) and delegates to :mod:`batchkit.calls`. Every method returns a new
+object and never mutates the caller's.
 
 ``batch``, ``submit``, ``estimate``, ``classify`` and ``extract`` share their arguments:
 
@@ -47,13 +47,11 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .. import calls
+from .. import calls, verbs
 from ..jobs import Job
-from ..options import DEFAULT_MAX_TOKENS, DEFAULT_MODEL, Options
+from ..options import DEFAULT_MAX_TOKENS, DEFAULT_MODEL
 from ..pricing import CostEstimate
-from ..structured import OutputSpec, classify_spec, extract_spec
 from ..views import wait_with_progress
-from . import _verbs
 
 if TYPE_CHECKING:
     from ..comparison import Comparison
@@ -79,8 +77,7 @@ class ClaudeFrameAccessor:
         Takes the same arguments as :meth:`batch`. Re-running the same call returns the same
         job — still running, or finished with its stored answers and no API call.
         """
-        options = Options.build(kwargs, verb="submit")
-        return calls.submit(calls.prepare(self._frame, prompt, output=output, options=options))
+        return calls.submit(verbs.submit(prompt, output=output, kwargs=kwargs).prepare(self._frame))
 
     def batch(self, prompt: Prompt, *, output: str = "response", **kwargs: Any) -> pd.DataFrame:
         """Render one prompt per row, run them as Message Batches, and add the answers.
@@ -92,10 +89,7 @@ class ClaudeFrameAccessor:
             row has no answer — ``job.outcomes()`` says why). Failed rows are also summarised in a
             :class:`batchkit.BatchkitWarning`.
         """
-        options = Options.build(kwargs, verb="batch")
-        job = calls.submit(calls.prepare(self._frame, prompt, output=output, options=options))
-        wait_with_progress(job, progress=options.run.progress)
-        return job.to_frame(self._frame)
+        return self._run(verbs.batch(prompt, output=output, kwargs=kwargs))
 
     def estimate(
         self,
@@ -119,7 +113,7 @@ class ClaudeFrameAccessor:
         the label set or schema. ``calibrate=`` (a finished :class:`batchkit.Job` or
         :class:`batchkit.Comparison` of the same prompt) measures it instead.
         """
-        verb = _verbs.estimate(prompt, output=output, typical_output_tokens=typical_output_tokens, hit_rate=hit_rate,
+        verb = verbs.estimate(prompt, output=output, typical_output_tokens=typical_output_tokens, hit_rate=hit_rate,
                                sample=sample, labels=labels, schema=schema, kwargs=kwargs)
         return calls.estimate(verb.prepare(self._frame))
 
@@ -143,9 +137,8 @@ class ClaudeFrameAccessor:
         ``reasoning=True`` adds a short ``{output}_reasoning`` column, kept out of the labels.
         Other arguments are those of :meth:`batch`.
         """
-        spec = classify_spec(labels, output=output, multi=multi, reasoning=reasoning)
-        kwargs.update(max_tokens=max_tokens, max_invalid_retries=max_invalid_retries)
-        return self._structured(prompt, spec, output, Options.build(kwargs, verb="classify"))
+        return self._run(verbs.classify(prompt, labels, output=output, multi=multi, reasoning=reasoning,
+                                         max_invalid_retries=max_invalid_retries, max_tokens=max_tokens, kwargs=kwargs))
 
     def extract(
         self,
@@ -164,9 +157,8 @@ class ClaudeFrameAccessor:
         ``Literal``/``Enum`` → ``Categorical``, lists and nested models → object). Columns are
         named ``prefix + field``. Answers that fail the schema are ``invalid_output`` (NA).
         """
-        spec = extract_spec(schema, prefix=prefix)
-        kwargs.update(max_tokens=max_tokens, max_invalid_retries=max_invalid_retries)
-        return self._structured(prompt, spec, spec.columns[0][0], Options.build(kwargs, verb="extract"))
+        return self._run(verbs.extract(prompt, schema, prefix=prefix, max_invalid_retries=max_invalid_retries,
+                                        max_tokens=max_tokens, kwargs=kwargs))
 
     def compare(
         self,
@@ -228,11 +220,9 @@ class ClaudeFrameAccessor:
                        labels=labels, schema=schema, target=target, reference=reference, seed=seed, output=output,
                        **kwargs)
 
-    def _structured(self, prompt: Prompt, spec: OutputSpec, output: str, options: Options) -> pd.DataFrame:
-        options = options.with_output_spec(spec)
-        call = calls.prepare(self._frame, prompt, output=output, options=options, kind=spec.kind, output_spec=spec)
-        job = calls.submit(call)
-        wait_with_progress(job, progress=options.run.progress)
+    def _run(self, verb: verbs.Verb) -> pd.DataFrame:
+        job = calls.submit(verb.prepare(self._frame))
+        wait_with_progress(job, progress=verb.progress)
         return job.to_frame(self._frame)
 
 
@@ -257,13 +247,13 @@ class ClaudeSeriesAccessor:
             return output
         return str(self._series.name) if self._series.name is not None else "response"
 
-    def _prepare(self, prompt: str, output: str | None, options: Options) -> calls.Call:
+    def _prepare(self, verb: verbs.Verb) -> calls.Call:
         frame, name = self._frame()
-        return calls.prepare(frame, prompt, output=self._output(output), options=options, positional=name)
+        return verb.prepare(frame, positional=name)
 
     def submit(self, prompt: str, *, output: str | None = None, **kwargs: Any) -> Job:
         """Start a job over this Series' values; see ``DataFrame.claude.submit``."""
-        return calls.submit(self._prepare(prompt, output, Options.build(kwargs, verb="submit")))
+        return calls.submit(self._prepare(verbs.submit(prompt, output=self._output(output), kwargs=kwargs)))
 
     def batch(self, prompt: str, *, output: str | None = None, **kwargs: Any) -> pd.Series:
         """Run ``prompt`` (with ``{}`` for the value) over every value; returns the answers.
@@ -271,9 +261,9 @@ class ClaudeSeriesAccessor:
         The result is a ``string`` Series on the same index, named ``output`` when given, else
         like this Series.
         """
-        options = Options.build(kwargs, verb="batch")
-        job = calls.submit(self._prepare(prompt, output, options))
-        wait_with_progress(job, progress=options.run.progress)
+        verb = verbs.batch(prompt, output=self._output(output), kwargs=kwargs)
+        job = calls.submit(self._prepare(verb))
+        wait_with_progress(job, progress=verb.progress)
         frame, _ = self._frame()
         out = job.to_frame(frame)[job.output]
         out.name = output if output is not None else self._series.name
@@ -291,7 +281,6 @@ class ClaudeSeriesAccessor:
     ) -> CostEstimate:
         """Price ``series.claude.batch(prompt, ...)`` before running it; takes the same arguments,
         plus those of ``DataFrame.claude.estimate``."""
-        verb = _verbs.estimate(prompt, output=self._output(output), typical_output_tokens=typical_output_tokens,
+        verb = verbs.estimate(prompt, output=self._output(output), typical_output_tokens=typical_output_tokens,
                                hit_rate=hit_rate, sample=sample, kwargs=kwargs)
-        frame, name = self._frame()
-        return calls.estimate(verb.prepare(frame, positional=name))
+        return calls.estimate(self._prepare(verb))

@@ -7,21 +7,21 @@ and docstring — what ``help()`` and an IDE show — and turns its arguments in
 with the function of the same name here; the front end only adapts the rows going in (a whole
 frame, a partition, a Dask frame's empty ``_meta``) and builds its own typed columns from the
 answers. ``tests/test_verbs.py`` holds every front end's signatures to the keywords and defaults
-of these functions.
+of these functions. This is core, not a front end: it knows no DataFrame library.
 
-==============  =================================================================================
-:func:`batch`   one free-text answer per row, in the column ``output``
-:func:`submit`  the same, started without waiting
+================  ===============================================================================
+:func:`batch`     one free-text answer per row, in the column ``output``
+:func:`submit`    the same, started without waiting
 :func:`classify`  a label set the API enforces (``output_config.format``), checked on the way back
 :func:`extract`   the typed fields of a schema, one column each, named ``prefix + field``
 :func:`estimate`  the call of ``batch`` — or of ``classify`` with ``labels=``, of ``extract`` with
-                  ``schema=`` at their default ``max_tokens`` — plus estimate's own options
-==============  =================================================================================
+                  ``schema=``, at their default ``max_tokens`` — plus estimate's own options
+================  ===============================================================================
 
 ``kwargs`` is always the rest of the call's keyword arguments (batchkit options and Messages
-params), checked together by :meth:`batchkit.options.Options.build`; it is a plain dict, not
-``**kwargs``, so a keyword one front end does not take (``labels=`` on a Series' estimate) is
-refused by name there rather than bound here.
+params), checked together by :meth:`batchkit.options.Options.build`. It is a plain dict, not
+``**kwargs``, so a keyword a front end's method does not take (``labels=`` on a Series'
+estimate) is refused by name there rather than bound here.
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .. import calls
-from ..options import CLASSIFY_MAX_TOKENS, DEFAULT_MAX_TOKENS, Options
-from ..structured import OutputSpec, classify_spec, extract_spec
+from . import calls
+from .options import CLASSIFY_MAX_TOKENS, DEFAULT_MAX_TOKENS, Options
+from .structured import OutputSpec, classify_spec, extract_spec
 
-__all__ = ["Verb", "estimate"]
+__all__ = ["Verb", "batch", "classify", "estimate", "extract", "submit"]
 
 Prompt = str | Callable[[Any], str | None]
 """A template with ``{column}`` placeholders, or a callable ``row -> str`` (None skips the row)."""
@@ -71,6 +71,62 @@ class Verb:
         :func:`batchkit.calls.prepare`. ``positional`` is the column a bare ``{}`` reads."""
         return calls.prepare(table, self.prompt, output=self.output, options=self.options, kind=self.kind,
                              output_spec=self.spec, positional=positional)
+
+
+def batch(prompt: Prompt, *, output: str = "response", kwargs: Mapping[str, Any]) -> Verb:
+    """``batch``: one free-text answer per row, in the column ``output``."""
+    return Verb(prompt, output, Options.build(kwargs, verb="batch"))
+
+
+def submit(prompt: Prompt, *, output: str = "response", kwargs: Mapping[str, Any]) -> Verb:
+    """``submit``: the call of :func:`batch`, started without waiting."""
+    return Verb(prompt, output, Options.build(kwargs, verb="submit"))
+
+
+def classify(
+    prompt: Prompt,
+    labels: Sequence[str],
+    *,
+    output: str = "label",
+    multi: bool = False,
+    reasoning: bool = False,
+    max_invalid_retries: int = 1,
+    max_tokens: int = CLASSIFY_MAX_TOKENS,
+    kwargs: Mapping[str, Any],
+) -> Verb:
+    """``classify``: each row into ``labels``, enforced by the API and checked on the way back.
+
+    Raises:
+        InvalidOptionError: ``labels`` is no list of two or more distinct, non-blank strings, or
+            ``output_config=`` sets its own ``format``; any error of :meth:`Options.build`.
+    """
+    spec = classify_spec(labels, output=output, multi=multi, reasoning=reasoning)
+    options = Options.build({**kwargs, "max_tokens": max_tokens, "max_invalid_retries": max_invalid_retries},
+                            verb="classify")
+    return Verb(prompt, output, options.with_output_spec(spec), spec)
+
+
+def extract(
+    prompt: Prompt,
+    schema: Any,
+    *,
+    prefix: str = "",
+    max_invalid_retries: int = 1,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    kwargs: Mapping[str, Any],
+) -> Verb:
+    """``extract``: the fields of ``schema`` (a pydantic model or ``{name: type}``), one column
+    each, named ``prefix + field``.
+
+    Raises:
+        ConfigurationError: ``schema`` is no model or field mapping batchkit can type.
+        InvalidOptionError: ``output_config=`` sets its own ``format``; any error of
+            :meth:`Options.build`.
+    """
+    spec = extract_spec(schema, prefix=prefix)
+    options = Options.build({**kwargs, "max_tokens": max_tokens, "max_invalid_retries": max_invalid_retries},
+                            verb="extract")
+    return Verb(prompt, spec.columns[0][0], options.with_output_spec(spec), spec)
 
 
 def estimate(
