@@ -6,8 +6,10 @@ pandas (``df.claude``), Polars (``pl.DataFrame.claude``, ``pl.LazyFrame.claude``
 and docstring — what ``help()`` and an IDE show — and turns its arguments into one :class:`Verb`
 with the function of the same name here; the front end only adapts the rows going in (a whole
 frame, a partition, a Dask frame's empty ``_meta``) and builds its own typed columns from the
-answers. ``tests/test_verbs.py`` holds every front end's signatures to the keywords and defaults
-of these functions. This is core, not a front end: it knows no DataFrame library.
+answers. The defaults are the public signatures' (pandas' ``df.claude`` is the reference):
+these functions take every keyword explicitly, and ``tests/test_verbs.py`` holds each front
+end's signatures to the reference, so none can drift. This is core, not a front end: it knows
+no DataFrame library.
 
 ================  ===============================================================================
 :func:`batch`     one free-text answer per row, in the column ``output``
@@ -73,28 +75,20 @@ class Verb:
                              output_spec=self.spec, positional=positional)
 
 
-def batch(prompt: Prompt, *, output: str = "response", kwargs: Mapping[str, Any]) -> Verb:
+def batch(prompt: Prompt, *, output: str, kwargs: Mapping[str, Any]) -> Verb:
     """``batch``: one free-text answer per row, in the column ``output``."""
     return Verb(prompt, output, Options.build(kwargs, verb="batch"))
 
 
-def submit(prompt: Prompt, *, output: str = "response", kwargs: Mapping[str, Any]) -> Verb:
+def submit(prompt: Prompt, *, output: str, kwargs: Mapping[str, Any]) -> Verb:
     """``submit``: the call of :func:`batch`, started without waiting."""
     return Verb(prompt, output, Options.build(kwargs, verb="submit"))
 
 
-def classify(
-    prompt: Prompt,
-    labels: Sequence[str],
-    *,
-    output: str = "label",
-    multi: bool = False,
-    reasoning: bool = False,
-    max_invalid_retries: int = 1,
-    max_tokens: int = CLASSIFY_MAX_TOKENS,
-    kwargs: Mapping[str, Any],
-) -> Verb:
-    """``classify``: each row into ``labels``, enforced by the API and checked on the way back.
+def classify(prompt: Prompt, labels: Sequence[str], *, output: str, multi: bool, reasoning: bool,
+             max_invalid_retries: int, max_tokens: int, kwargs: Mapping[str, Any]) -> Verb:
+    """``classify``: each row into ``labels``, enforced by the API and checked on the way back;
+    ``multi`` gives a list of labels, ``reasoning`` a ``{output}_reasoning`` column.
 
     Raises:
         InvalidOptionError: ``labels`` is no list of two or more distinct, non-blank strings, or
@@ -106,15 +100,8 @@ def classify(
     return Verb(prompt, output, options.with_output_spec(spec), spec)
 
 
-def extract(
-    prompt: Prompt,
-    schema: Any,
-    *,
-    prefix: str = "",
-    max_invalid_retries: int = 1,
-    max_tokens: int = DEFAULT_MAX_TOKENS,
-    kwargs: Mapping[str, Any],
-) -> Verb:
+def extract(prompt: Prompt, schema: Any, *, prefix: str, max_invalid_retries: int, max_tokens: int,
+            kwargs: Mapping[str, Any]) -> Verb:
     """``extract``: the fields of ``schema`` (a pydantic model or ``{name: type}``), one column
     each, named ``prefix + field``.
 
@@ -129,30 +116,22 @@ def extract(
     return Verb(prompt, spec.columns[0][0], options.with_output_spec(spec), spec)
 
 
-def estimate(
-    prompt: Prompt,
-    *,
-    output: str = "response",
-    typical_output_tokens: int | None = None,
-    hit_rate: float | tuple[float, float] | None = None,
-    sample: int = 20,
-    labels: Sequence[str] | None = None,
-    schema: Any = None,
-    kwargs: Mapping[str, Any],
-) -> Verb:
+def estimate(prompt: Prompt, *, output: str, labels: Sequence[str] | None = None, schema: Any = None,
+             kwargs: Mapping[str, Any], **own: Any) -> Verb:
     """``estimate``: the call of :func:`batch`; with ``labels=`` that of :func:`classify`, with
     ``schema=`` that of :func:`extract` (``labels=`` wins when both are given), each at its own
-    default ``max_tokens`` unless ``kwargs`` sets one; plus estimate's own options
-    (``typical_output_tokens``, ``hit_rate``, ``sample``, checked by
-    :class:`batchkit.options.EstimateOptions`).
+    default ``max_tokens`` (:data:`~batchkit.options.CLASSIFY_MAX_TOKENS`,
+    :data:`~batchkit.options.DEFAULT_MAX_TOKENS`) unless ``kwargs`` sets one.
+
+    ``own`` are the estimate-only options the front end's method takes as parameters
+    (``typical_output_tokens``, ``hit_rate``, ``sample``: Dask takes no ``sample``, which then
+    comes in ``kwargs`` if given), checked with the rest by :meth:`Options.build`.
     """
-    # After ``own``: a front end without a ``sample`` parameter (Dask) passes the user's in kwargs.
-    own = {"typical_output_tokens": typical_output_tokens, "hit_rate": hit_rate, "sample": sample}
     if labels is None and schema is None:
-        return Verb(prompt, output, Options.build({**own, **kwargs}, verb="estimate"))
+        return Verb(prompt, output, Options.build({**kwargs, **own}, verb="estimate"))
     if labels is not None:
         spec, max_tokens = classify_spec(labels, output=output), CLASSIFY_MAX_TOKENS
     else:
         spec, max_tokens = extract_spec(schema), DEFAULT_MAX_TOKENS
-    options = Options.build({"max_tokens": max_tokens, **own, **kwargs}, verb="estimate")
+    options = Options.build({"max_tokens": max_tokens, **kwargs, **own}, verb="estimate")
     return Verb(prompt, spec.columns[0][0], options.with_output_spec(spec), spec)

@@ -1,15 +1,15 @@
 """batchkit.verbs: each verb means the same through every front end.
 
-The front ends keep explicit signatures (for ``help()`` and IDEs); these tests hold them to the
-keywords and defaults of :mod:`batchkit.verbs`, so a default changed in one place cannot drift
-from the others, and check what the shared spec decides: which requests a verb sends and which
-an estimate prices.
+The front ends keep explicit signatures (for ``help()`` and IDEs); these tests hold every one to
+pandas' ``df.claude`` (keywords, order, defaults; only the documented differences allowed) and
+:mod:`batchkit.verbs` to the same keywords, so a default changed in one place cannot drift from
+the others. Then what the shared spec decides: which requests a verb sends, and that an estimate
+prices exactly those.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
 from typing import Any
 
 import dask.dataframe as dd
@@ -27,29 +27,20 @@ from tests.conftest import frame
 VERBS = ("batch", "submit", "estimate", "classify", "extract")
 LABELS = ["negative", "positive"]
 SCHEMA = {"score": int, "topic": str}
+ESTIMATE_OWN = ("typical_output_tokens", "hit_rate", "sample")
 
 
-def _spec(verb: str) -> list[tuple[str, Any, Any]]:
-    """The keywords of ``verbs.<verb>`` as (name, kind, default), ``kwargs`` as ``**kwargs``."""
-    out = []
-    for p in inspect.signature(getattr(verbs, verb)).parameters.values():
-        if p.name == "kwargs":
-            out.append(("kwargs", inspect.Parameter.VAR_KEYWORD, inspect.Parameter.empty))
-        else:
-            out.append((p.name, p.kind, p.default))
-    return out
-
-
-def _method(cls: type, verb: str) -> list[tuple[str, Any, Any]]:
-    params = list(inspect.signature(getattr(cls, verb)).parameters.values())[1:]  # without self
+def _keywords(cls: type, verb: str) -> list[tuple[str, Any, Any]]:
+    """A method's parameters after ``self`` as (name, kind, default)."""
+    params = list(inspect.signature(getattr(cls, verb)).parameters.values())[1:]
     return [(p.name, p.kind, p.default) for p in params]
 
 
-def _changed(spec: list[tuple[str, Any, Any]], *, drop: tuple[str, ...] = (), output: Any = "same",
+def _changed(reference: list[tuple[str, Any, Any]], *, drop: tuple[str, ...] = (), output: Any = "same",
              extra: tuple[tuple[str, Any], ...] = ()) -> list[tuple[str, Any, Any]]:
-    """The spec with a front end's documented differences: keywords it does not take, the Series'
-    ``output=None`` (its own name), keywords of its own before ``**kwargs``."""
-    out = [(n, k, output if n == "output" and output != "same" else d) for n, k, d in spec if n not in drop]
+    """The reference with a front end's documented differences: keywords it does not take, the
+    Series' ``output=None`` (its own name), keywords of its own before ``**kwargs``."""
+    out = [(n, k, output if n == "output" and output != "same" else d) for n, k, d in reference if n not in drop]
     own = [(n, inspect.Parameter.KEYWORD_ONLY, d) for n, d in extra]
     return out[:-1] + own + out[-1:]
 
@@ -57,9 +48,8 @@ def _changed(spec: list[tuple[str, Any, Any]], *, drop: tuple[str, ...] = (), ou
 LAZY = (("partition_rows", DEFAULT_PARTITION_ROWS),)
 PARQUET = (("to_parquet", None),)
 
-# Each front end's methods and how their keywords may differ from the spec — and only so.
+# Each front end's methods and how their keywords may differ from pandas' df.claude — and only so.
 FRONT_ENDS: dict[str, tuple[type, dict[str, dict[str, Any]]]] = {
-    "pandas DataFrame": (ClaudeFrameAccessor, {v: {} for v in VERBS}),
     "pandas Series": (ClaudeSeriesAccessor, {
         "batch": {"output": None}, "submit": {"output": None},
         "estimate": {"output": None, "drop": ("labels", "schema")}}),
@@ -77,17 +67,39 @@ FRONT_ENDS: dict[str, tuple[type, dict[str, dict[str, Any]]]] = {
 
 
 @pytest.mark.parametrize("front_end", FRONT_ENDS)
-def test_every_front_end_takes_the_keywords_and_defaults_of_the_shared_verbs(front_end):
+def test_every_front_end_takes_the_keywords_and_defaults_of_df_claude(front_end):
     cls, differences = FRONT_ENDS[front_end]
     for verb, difference in differences.items():
-        assert _method(cls, verb) == _changed(_spec(verb), **difference), f"{front_end}.{verb}"
+        assert _keywords(cls, verb) == _changed(_keywords(ClaudeFrameAccessor, verb), **difference), (
+            f"{front_end}.{verb}")
         assert getattr(cls, verb).__doc__, f"{front_end}.{verb} has no docstring for help()"
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_the_shared_verb_takes_every_keyword_of_df_claude_by_name(verb):
+    shared = inspect.signature(getattr(verbs, verb)).parameters
+    public = [name for name, _, _ in _keywords(ClaudeFrameAccessor, verb)]
+    own = ESTIMATE_OWN if verb == "estimate" else ()
+    assert [n for n in shared if n not in ("own",)] == [n for n in public if n not in own]
+    assert all(p.default is inspect.Parameter.empty for p in shared.values() if p.name not in ("labels", "schema")), (
+        "the defaults are the public signature's only")
 
 
 def test_a_front_end_verb_shows_its_keywords_to_help_not_only_kwargs():
     shown = inspect.signature(ClaudeFrame.classify)
     assert {"labels", "output", "multi", "reasoning", "max_invalid_retries", "max_tokens"} <= set(shown.parameters)
-    assert shown.parameters["max_tokens"].default == 256
+    assert shown.parameters["max_tokens"].default == CLASSIFY_MAX_TOKENS == 256
+
+
+def _as_called(verb: str, *args: Any, **kw: Any) -> verbs.Verb:
+    """The Verb of ``df.claude.<verb>(*args, **kw)``: the call bound to the public signature,
+    its defaults applied, handed to the shared verb as the accessors hand it."""
+    bound = inspect.signature(getattr(ClaudeFrameAccessor, verb)).bind(None, *args, **kw)
+    bound.apply_defaults()
+    given = dict(bound.arguments)
+    del given["self"]
+    rest = given.pop("kwargs")
+    return getattr(verbs, verb)(**given, kwargs=rest)
 
 
 @pytest.mark.parametrize("table", [
@@ -95,35 +107,36 @@ def test_a_front_end_verb_shows_its_keywords_to_help_not_only_kwargs():
     pytest.param(lambda df: pl.from_pandas(df), id="polars"),
     pytest.param(lambda df: {"t": df["t"].tolist()}, id="mapping"),
 ])
-@pytest.mark.parametrize(("priced", "sent"), [
-    pytest.param({}, lambda: verbs.batch("Say {t}", kwargs={}), id="batch"),
-    pytest.param({"labels": LABELS}, lambda: verbs.classify("Say {t}", LABELS, kwargs={}), id="classify"),
-    pytest.param({"labels": LABELS, "output": "mood"},
-                 lambda: verbs.classify("Say {t}", LABELS, output="mood", kwargs={}), id="classify-output"),
-    pytest.param({"schema": SCHEMA}, lambda: verbs.extract("Say {t}", SCHEMA, kwargs={}), id="extract"),
-    pytest.param({"labels": LABELS, "kwargs": {"max_tokens": 12}},
-                 lambda: verbs.classify("Say {t}", LABELS, max_tokens=12, kwargs={}), id="classify-max-tokens"),
+@pytest.mark.parametrize(("priced", "verb", "sent"), [
+    pytest.param({}, "batch", {}, id="batch"),
+    pytest.param({"labels": LABELS}, "classify", {"labels": LABELS}, id="classify"),
+    pytest.param({"labels": LABELS, "output": "mood"}, "classify", {"labels": LABELS, "output": "mood"},
+                 id="classify-output"),
+    pytest.param({"schema": SCHEMA}, "extract", {"schema": SCHEMA}, id="extract"),
+    pytest.param({"labels": LABELS, "max_tokens": 12}, "classify", {"labels": LABELS, "max_tokens": 12},
+                 id="classify-cap"),
+    pytest.param({"labels": LABELS, "schema": SCHEMA}, "classify", {"labels": LABELS}, id="labels-win"),
 ])
-def test_an_estimate_prices_exactly_the_requests_its_verb_sends(table, priced, sent: Callable[[], verbs.Verb]):
+def test_an_estimate_prices_exactly_the_requests_its_verb_sends(table, priced, verb, sent):
     rows = table(frame(6))
-    estimate = verbs.estimate("Say {t}", **{"kwargs": {}, **priced})
-    verb = sent()
-    assert estimate.kind == verb.kind
-    assert estimate.prepare(rows).plan.row_keys == verb.prepare(rows).plan.row_keys
+    estimate = _as_called("estimate", "Say {t}", **priced)
+    call = _as_called(verb, "Say {t}", **sent)
+    assert estimate.kind == call.kind
+    assert estimate.prepare(rows).plan.row_keys == call.prepare(rows).plan.row_keys
 
 
 def test_the_verbs_send_the_same_requests_whatever_library_holds_the_rows():
     df = frame(5)
-    for verb in (verbs.batch("Say {t}", kwargs={"max_tokens": 9}), verbs.classify("Say {t}", LABELS, kwargs={}),
-                 verbs.extract("Say {t}", SCHEMA, prefix="llm_", kwargs={})):
+    for verb in (_as_called("batch", "Say {t}", max_tokens=9), _as_called("classify", "Say {t}", LABELS),
+                 _as_called("extract", "Say {t}", SCHEMA, prefix="llm_")):
         keys = verb.prepare(df).plan.row_keys
         assert verb.prepare(pl.from_pandas(df)).plan.row_keys == keys
         assert len(set(keys)) == 5
 
 
 def test_classify_and_extract_caps_and_format_are_those_of_the_spec():
-    classify = verbs.classify("Say {t}", LABELS, kwargs={})
-    extract = verbs.extract("Say {t}", SCHEMA, prefix="llm_", kwargs={})
+    classify = _as_called("classify", "Say {t}", LABELS)
+    extract = _as_called("extract", "Say {t}", SCHEMA, prefix="llm_")
     assert classify.options.params.max_tokens == CLASSIFY_MAX_TOKENS == 256
     assert extract.options.params.max_tokens == batchkit.DEFAULT_MAX_TOKENS
     assert extract.output == "llm_score"
@@ -134,10 +147,11 @@ def test_classify_and_extract_caps_and_format_are_those_of_the_spec():
 
 def test_a_format_of_the_callers_own_is_refused_by_every_structured_verb():
     own = {"output_config": {"format": {"type": "json_schema", "schema": {"type": "object"}}}}
-    for make in (lambda: verbs.classify("{t}", LABELS, kwargs=own), lambda: verbs.extract("{t}", SCHEMA, kwargs=own),
-                 lambda: verbs.estimate("{t}", labels=LABELS, kwargs=own)):
+    for call in (lambda: _as_called("classify", "{t}", LABELS, **own),
+                 lambda: _as_called("extract", "{t}", SCHEMA, **own),
+                 lambda: _as_called("estimate", "{t}", labels=LABELS, **own)):
         with pytest.raises(InvalidOptionError, match="sets output_config\\['format'\\] itself"):
-            make()
+            call()
 
 
 @pytest.mark.parametrize("series", [
