@@ -191,22 +191,23 @@ def compare(
     prompt: str | Callable[[pd.Series], str | None],
     *,
     models: Sequence[str],
-    prompts: Sequence[Any] | Mapping[str, Any] | None = None,
-    sample: float = 200,
-    truth: str | Mapping[str, str] | None = None,
-    task: str = "batch",
-    labels: Sequence[str] | None = None,
-    schema: Any = None,
-    target: float | None = None,
-    reference: str | None = None,
-    seed: int = 0,
-    output: str | None = None,
+    prompts: Sequence[Any] | Mapping[str, Any] | None,
+    sample: float,
+    truth: str | Mapping[str, str] | None,
+    task: str,
+    labels: Sequence[str] | None,
+    schema: Any,
+    target: float | None,
+    reference: str | None,
+    seed: int,
+    output: str | None,
     **kwargs: Any,
 ) -> Comparison:
     """Run a sample of ``frame`` under every model × prompt and compare quality and cost.
 
-    See :meth:`batchkit.frontends.pandas.ClaudeFrameAccessor.compare` for the arguments. Every check
-    runs before anything is sent.
+    See :meth:`batchkit.frontends.pandas.ClaudeFrameAccessor.compare` for the arguments and their
+    defaults (the public signature is their one home: ``df.claude.compare`` passes every one by
+    name). Every check runs before anything is sent.
     """
     if not isinstance(frame, pd.DataFrame):
         raise OptionTypeError(f"compare needs a DataFrame, not {type(frame).__name__}", option="frame")
