@@ -36,7 +36,7 @@ from . import calls
 from .options import CLASSIFY_MAX_TOKENS, DEFAULT_MAX_TOKENS, Options
 from .structured import OutputSpec, classify_spec, extract_spec
 
-__all__ = ["Verb", "batch", "classify", "estimate", "extract", "submit"]
+__all__ = ["Verb", "batch", "classify", "estimate", "extract", "series_column", "series_output", "submit"]
 
 Prompt = str | Callable[[Any], str | None]
 """A template with ``{column}`` placeholders, or a callable ``row -> str`` (None skips the row)."""
@@ -135,3 +135,20 @@ def estimate(prompt: Prompt, *, output: str, labels: Sequence[str] | None = None
         spec, max_tokens = extract_spec(schema), DEFAULT_MAX_TOKENS
     options = Options.build({"max_tokens": max_tokens, **kwargs, **own}, verb="estimate")
     return Verb(prompt, spec.columns[0][0], options.with_output_spec(spec), spec)
+
+
+# --------------------------------------------------------------------------- a Series' names
+
+
+def series_column(name: Hashable) -> str:
+    """The column a Series' values are read from in its verbs: named like the Series, so
+    ``{review}`` works as well as ``{}`` (``__value__`` for a Series whose name is no string)."""
+    return name if isinstance(name, str) else "__value__"
+
+
+def series_output(name: Hashable, output: str | None) -> str:
+    """A Series verb's output column: ``output=`` when given, else the Series' own name, else
+    ``"response"``."""
+    if output is not None:
+        return output
+    return str(name) if name is not None else "response"

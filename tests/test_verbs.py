@@ -13,6 +13,7 @@ import inspect
 from typing import Any
 
 import dask.dataframe as dd
+import pandas as pd
 import polars as pl
 import pytest
 
@@ -168,3 +169,17 @@ def test_dask_estimate_still_checks_a_sample_given_among_its_options():
     ddf = dd.from_pandas(frame(3), npartitions=1)
     with pytest.raises(InvalidOptionError, match="sample must be a whole number of at least 1"):
         ddf.claude.estimate("Say {t}", sample=0)
+
+
+@pytest.mark.parametrize(("name", "output", "column", "named"), [
+    ("review", None, "review", "review"),
+    ("review", "summary", "review", "summary"),
+    (None, None, "__value__", "response"),
+    (3, None, "__value__", "3"),
+])
+def test_a_series_reads_its_values_and_names_its_output_by_one_rule(name, output, column, named):
+    assert (verbs.series_column(name), verbs.series_output(name, output)) == (column, named)
+    if isinstance(name, str):  # "{name}" reads the values as "{}" does, in pandas and in Dask
+        series = pd.Series(["a", "b"], name=name)
+        for s in (series, dd.from_pandas(series, npartitions=1)):
+            assert s.claude.estimate(f"Say {{{name}}}").input_tokens == s.claude.estimate("Say {}").input_tokens

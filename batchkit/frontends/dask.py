@@ -503,12 +503,10 @@ class DaskSeriesAccessor:
         self._series = series
 
     def _output(self, output: str | None) -> str:
-        if output is not None:
-            return output
-        return str(self._series.name) if self._series.name is not None else "response"
+        return verbs.series_output(self._series.name, output)
 
     def _prepare(self, verb: verbs.Verb, *, need_client: bool = True) -> _Prepared:
-        name = self._series.name if isinstance(self._series.name, str) else "__value__"
+        name = verbs.series_column(self._series.name)
         return _prepare(self._series.to_frame(name=name), verb, need_client=need_client, positional=name)
 
     def submit(self, prompt: str, *, output: str | None = None, **kwargs: Any) -> Run:

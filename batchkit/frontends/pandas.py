@@ -238,14 +238,11 @@ class ClaudeSeriesAccessor:
         self._series = series
 
     def _frame(self) -> tuple[pd.DataFrame, str]:
-        # Named like the Series, so "{review}" works as well as "{}".
-        name = self._series.name if isinstance(self._series.name, str) else "__value__"
+        name = verbs.series_column(self._series.name)
         return pd.DataFrame({name: self._series.array}, index=self._series.index), name
 
     def _output(self, output: str | None) -> str:
-        if output is not None:
-            return output
-        return str(self._series.name) if self._series.name is not None else "response"
+        return verbs.series_output(self._series.name, output)
 
     def _prepare(self, verb: verbs.Verb) -> calls.Call:
         frame, name = self._frame()
