@@ -1,4 +1,4 @@
-"""What each verb of the front ends means, said once: its options, their defaults and checks,
+"""What each verb of the front ends means, said once: how its arguments become checked options,
 its output spec, and what its estimate prices.
 
 pandas (``df.claude``), Polars (``pl.DataFrame.claude``, ``pl.LazyFrame.claude``) and Dask
@@ -11,14 +11,18 @@ these functions take every keyword explicitly, and ``tests/test_verbs.py`` holds
 end's signatures to the reference, so none can drift. This is core, not a front end: it knows
 no DataFrame library.
 
-================  ===============================================================================
-:func:`batch`     one free-text answer per row, in the column ``output``
-:func:`submit`    the same, started without waiting
-:func:`classify`  a label set the API enforces (``output_config.format``), checked on the way back
-:func:`extract`   the typed fields of a schema, one column each, named ``prefix + field``
-:func:`estimate`  the call of ``batch`` — or of ``classify`` with ``labels=``, of ``extract`` with
-                  ``schema=``, at their default ``max_tokens`` — plus estimate's own options
-================  ===============================================================================
+=====================  ==========================================================================
+:func:`batch`          one free-text answer per row, in the column ``output``
+:func:`submit`         the same, started without waiting
+:func:`classify`       a label set the API enforces (``output_config.format``), checked on the
+                       way back
+:func:`extract`        the typed fields of a schema, one column each, named ``prefix + field``
+:func:`estimate`       the call of ``batch`` — or of ``classify`` with ``labels=``, of ``extract``
+                       with ``schema=``, at their default ``max_tokens`` — plus estimate's own
+                       options
+:func:`series_column`  a Series' verbs: the column its values are read from, and its output's
+:func:`series_output`  name
+=====================  ==========================================================================
 
 ``kwargs`` is always the rest of the call's keyword arguments (batchkit options and Messages
 params), checked together by :meth:`batchkit.options.Options.build`. It is a plain dict, not
