@@ -48,7 +48,7 @@ from .errors import (
     UnknownOptionError,
 )
 from .jobs import Job, warn_failures
-from .options import Options
+from .options import CLASSIFY_MAX_TOKENS, DEFAULT_MAX_TOKENS, Options
 from .pricing import CostEstimate, load_prices, usage_cost_frame
 from .structured import OutputSpec, classify_spec, extract_spec
 from .views import display_job
@@ -60,7 +60,7 @@ TASKS: tuple[str, ...] = ("batch", "classify", "extract")
 _SAMPLE_OUTPUT = "_compare_answer"
 """The sample jobs' output column (internal: the user's frame may hold a column named like theirs)."""
 _SAMPLE_PREFIX = "_compare_"
-_DEFAULT_MAX_TOKENS = {"classify": 256, "extract": 1024}
+_DEFAULT_MAX_TOKENS = {"classify": CLASSIFY_MAX_TOKENS, "extract": DEFAULT_MAX_TOKENS}
 
 
 # --------------------------------------------------------------------------- sampling
@@ -191,22 +191,23 @@ def compare(
     prompt: str | Callable[[pd.Series], str | None],
     *,
     models: Sequence[str],
-    prompts: Sequence[Any] | Mapping[str, Any] | None = None,
-    sample: float = 200,
-    truth: str | Mapping[str, str] | None = None,
-    task: str = "batch",
-    labels: Sequence[str] | None = None,
-    schema: Any = None,
-    target: float | None = None,
-    reference: str | None = None,
-    seed: int = 0,
-    output: str | None = None,
+    prompts: Sequence[Any] | Mapping[str, Any] | None,
+    sample: float,
+    truth: str | Mapping[str, str] | None,
+    task: str,
+    labels: Sequence[str] | None,
+    schema: Any,
+    target: float | None,
+    reference: str | None,
+    seed: int,
+    output: str | None,
     **kwargs: Any,
 ) -> Comparison:
     """Run a sample of ``frame`` under every model × prompt and compare quality and cost.
 
-    See :meth:`batchkit.frontends.pandas.ClaudeFrameAccessor.compare` for the arguments. Every check
-    runs before anything is sent.
+    See :meth:`batchkit.frontends.pandas.ClaudeFrameAccessor.compare` for the arguments and their
+    defaults (the public signature is their one home: ``df.claude.compare`` passes every one by
+    name). Every check runs before anything is sent.
     """
     if not isinstance(frame, pd.DataFrame):
         raise OptionTypeError(f"compare needs a DataFrame, not {type(frame).__name__}", option="frame")
@@ -260,7 +261,7 @@ def compare(
     for m in model_ids:
         built = Options.build({**call_kwargs, "model": m}, verb="submit")
         if spec is not None:
-            built = Options(built.params.with_output_format(spec.output_config, verb=task), built.run, built.estimate)
+            built = built.with_output_spec(spec)
         options[m] = built
     if reference is None:
         table = load_prices(options[model_ids[0]].run.prices)

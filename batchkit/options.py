@@ -39,7 +39,7 @@ import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -54,7 +54,11 @@ from .modes import check_mode
 from .prices import OUTPUT_300K_BETA, OUTPUT_300K_TOKENS, PriceTable, load_prices
 from .requests import MAX_BATCH_BYTES, MAX_BATCH_REQUESTS
 
+if TYPE_CHECKING:
+    from .structured import OutputSpec
+
 __all__ = [
+    "CLASSIFY_MAX_TOKENS",
     "DEFAULT_MAX_TOKENS",
     "DEFAULT_MODEL",
     "EstimateOptions",
@@ -68,7 +72,10 @@ DEFAULT_MODEL = "claude-haiku-4-5"
 """The model used when a call names none: the cheapest current model that classifies well."""
 
 DEFAULT_MAX_TOKENS = 1024
-"""The output cap used when a call names none (``classify`` uses 256)."""
+"""The output cap used when a call names none (``classify`` uses :data:`CLASSIFY_MAX_TOKENS`)."""
+
+CLASSIFY_MAX_TOKENS = 256
+"""The output cap of ``classify`` when the call names none: a label, or a few with reasons, is short."""
 
 MIN_CHUNK_BYTES = 1000
 SAMPLING_PARAMS = ("temperature", "top_p", "top_k")
@@ -666,6 +673,15 @@ class Options:
                 f"{over}; the {OUTPUT_300K_BETA} beta raises it to {OUTPUT_300K_TOKENS:,} on the Message "
                 f"Batches API only, not on realtime calls, which mode={mode!r} may make. Pass mode='batch', "
                 f"or max_tokens={cap:,} or less.", option="max_tokens")
+
+    def with_output_spec(self, spec: OutputSpec) -> Options:
+        """These options with ``output_config.format`` set from ``spec``: the label set of
+        ``classify`` or the schema of ``extract``, enforced by the API.
+
+        Raises:
+            InvalidOptionError: the call's own ``output_config=`` already sets a ``format``.
+        """
+        return dataclasses.replace(self, params=self.params.with_output_format(spec.output_config, verb=spec.kind))
 
     @classmethod
     def build(cls, kwargs: Mapping[str, Any], *, verb: str = "batch") -> Options:

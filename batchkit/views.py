@@ -17,11 +17,12 @@ from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
 from .progress import FAILED_STATUSES, Snapshot, render_html, render_line, render_text, snapshot
+from .reports import warn_failures
 
 if TYPE_CHECKING:
     from .jobs import Job
 
-__all__ = ["JobWidget", "TextProgress", "display_job"]
+__all__ = ["JobWidget", "TextProgress", "display_job", "wait_with_progress"]
 
 
 def _in_kernel() -> bool:
@@ -310,3 +311,17 @@ def display_job(job: Job, *, interval: float = 0.5, file: IO[str] | None = None)
             display(widget.widget)
             return widget
     return TextProgress(job, file=file, interval=max(interval, 1.0))
+
+
+def wait_with_progress(job: Job, *, progress: bool = True) -> None:
+    """Wait for the job of a blocking call (``batch``, ``classify``, ``extract``), showing its
+    progress where the user looks (:func:`display_job`) unless ``progress`` is False; then warn
+    once of the rows without an answer (:func:`batchkit.jobs.warn_failures`).
+
+    A KeyboardInterrupt propagates: the job and its view keep running (``Job.load`` re-attaches).
+    """
+    view = display_job(job) if progress else None
+    job.wait()
+    if view is not None:
+        view.finish()  # draw the final state now
+    warn_failures(job)

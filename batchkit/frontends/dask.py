@@ -50,13 +50,13 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .. import calls
+from .. import calls, verbs
 from ..columns import Table
 from ..errors import OutputPathError
-from ..options import DEFAULT_MAX_TOKENS, Options
+from ..options import Options
 from ..pricing import CostBreakdown, CostEstimate, ModeCost
 from ..runs import PartOutput, Run, read_answers, run_partitions
-from ..structured import OutputSpec, classify_spec, extract_spec
+from ..structured import OutputSpec
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -247,26 +247,16 @@ def _source(ddf: dd.DataFrame, call: PartitionCall) -> str:
     return f"dask:{tokenize(ddf)}:{tokenize(*what)}"
 
 
-def _prepare(
-    ddf: dd.DataFrame,
-    prompt: Prompt,
-    *,
-    output: str,
-    options: Options,
-    kind: str = "text",
-    output_spec: OutputSpec | None = None,
-    need_client: bool = True,
-    positional: Hashable = None,
-) -> _Prepared:
+def _prepare(ddf: dd.DataFrame, verb: verbs.Verb, *, need_client: bool = True,
+             positional: Hashable = None) -> _Prepared:
     """Check a call against the frame's columns (its ``_meta``), resolve the client and the store
     — everything that can be wrong is raised here, before anything is computed or sent."""
-    calls.prepare(ddf._meta, prompt, output=output, options=options, kind=kind, output_spec=output_spec,
-                  positional=positional)
-    options = calls.resolve(options, client=need_client)
+    verb.prepare(ddf._meta, positional=positional)
+    options = calls.resolve(verb.options, client=need_client)
     path = Path(options.run.store.path).absolute()
     worker_run = dataclasses.replace(options.run, client=None, store=None, calibrate=None)
-    call = PartitionCall(prompt, output, kind, dataclasses.replace(options, run=worker_run), output_spec, str(path),
-                         positional)
+    call = PartitionCall(verb.prompt, verb.output, verb.kind, dataclasses.replace(options, run=worker_run), verb.spec,
+                         str(path), positional)
     return _Prepared(ddf, call, options, _source(ddf, call))
 
 
@@ -380,11 +370,6 @@ def _ready(path: Path, npartitions: int) -> None:
 # --------------------------------------------------------------------------- the accessor
 
 
-def _checked_structured(options: Options, spec: OutputSpec) -> Options:
-    params = options.params.with_output_format(spec.output_config, verb=spec.kind)
-    return Options(params, options.run, options.estimate)
-
-
 class DaskFrameAccessor:
     """``ddf.claude``: send every row of a Dask DataFrame to Claude, one job per partition.
 
@@ -404,9 +389,7 @@ class DaskFrameAccessor:
         Takes the arguments of :meth:`batch` (but not ``to_parquet``). Running the same call on
         the same data again returns the same run with no API call for what is answered or in flight.
         """
-        options = Options.build(kwargs, verb="submit")
-        prepared = _prepare(self._ddf, prompt, output=output, options=options)
-        return _start(prepared, wait=False)
+        return _start(_prepare(self._ddf, verbs.submit(prompt, output=output, kwargs=kwargs)), wait=False)
 
     def batch(self, prompt: Prompt, *, output: str = "response", to_parquet: str | os.PathLike[str] | None = None,
               **kwargs: Any) -> dd.DataFrame:
@@ -425,8 +408,7 @@ class DaskFrameAccessor:
             A Dask DataFrame: the original columns plus ``output`` (``string``; NA where a row
             has no answer).
         """
-        options = Options.build(kwargs, verb="batch")
-        return self._run(_prepare(self._ddf, prompt, output=output, options=options), to_parquet)
+        return self._run(verbs.batch(prompt, output=output, kwargs=kwargs), to_parquet)
 
     def estimate(
         self,
@@ -443,21 +425,9 @@ class DaskFrameAccessor:
         ``schema=``) over every partition — free: partitions are rendered on the workers and
         priced with offline token counts, requests already answered in the store cost 0.
         """
-        kind, spec = "text", None
-        if labels is not None:
-            kind, spec = "classify", classify_spec(labels, output=output)
-        elif schema is not None:
-            kind, spec = "extract", extract_spec(schema)
-        if spec is not None:
-            kwargs.setdefault("max_tokens", 256 if kind == "classify" else DEFAULT_MAX_TOKENS)
-        kwargs.update(typical_output_tokens=typical_output_tokens, hit_rate=hit_rate)
-        options = Options.build(kwargs, verb="estimate")
-        if spec is not None:
-            options = _checked_structured(options, spec)
-            output = output if kind == "classify" else spec.columns[0][0]
-        prepared = _prepare(self._ddf, prompt, output=output, options=options, kind=kind, output_spec=spec,
-                            need_client=False)
-        return _estimate(prepared)
+        verb = verbs.estimate(prompt, output=output, typical_output_tokens=typical_output_tokens, hit_rate=hit_rate,
+                               labels=labels, schema=schema, kwargs=kwargs)
+        return _estimate(_prepare(self._ddf, verb, need_client=False))
 
     def classify(
         self,
@@ -476,11 +446,9 @@ class DaskFrameAccessor:
 
         As ``df.claude.classify``; ``to_parquet=`` as for :meth:`batch`.
         """
-        spec = classify_spec(labels, output=output, multi=multi, reasoning=reasoning)
-        kwargs.update(max_tokens=max_tokens, max_invalid_retries=max_invalid_retries)
-        options = _checked_structured(Options.build(kwargs, verb="classify"), spec)
-        return self._run(_prepare(self._ddf, prompt, output=output, options=options, kind="classify",
-                                  output_spec=spec), to_parquet)
+        verb = verbs.classify(prompt, labels, output=output, multi=multi, reasoning=reasoning,
+                               max_invalid_retries=max_invalid_retries, max_tokens=max_tokens, kwargs=kwargs)
+        return self._run(verb, to_parquet)
 
     def extract(
         self,
@@ -497,13 +465,12 @@ class DaskFrameAccessor:
 
         As ``df.claude.extract``; ``to_parquet=`` as for :meth:`batch`.
         """
-        spec = extract_spec(schema, prefix=prefix)
-        kwargs.update(max_tokens=max_tokens, max_invalid_retries=max_invalid_retries)
-        options = _checked_structured(Options.build(kwargs, verb="extract"), spec)
-        return self._run(_prepare(self._ddf, prompt, output=spec.columns[0][0], options=options, kind="extract",
-                                  output_spec=spec), to_parquet)
+        verb = verbs.extract(prompt, schema, prefix=prefix, max_invalid_retries=max_invalid_retries,
+                              max_tokens=max_tokens, kwargs=kwargs)
+        return self._run(verb, to_parquet)
 
-    def _run(self, prepared: _Prepared, to_parquet: str | os.PathLike[str] | None) -> dd.DataFrame:
+    def _run(self, verb: verbs.Verb, to_parquet: str | os.PathLike[str] | None) -> dd.DataFrame:
+        prepared = _prepare(self._ddf, verb)
         path = _parquet_dir(to_parquet) if to_parquet is not None else None
         _check_budget(prepared)
         if path is None:
@@ -535,16 +502,16 @@ class DaskSeriesAccessor:
     def __init__(self, series: dd.Series) -> None:
         self._series = series
 
-    def _prepare(self, prompt: str, output: str | None, options: Options, *, need_client: bool = True) -> _Prepared:
-        name = self._series.name if isinstance(self._series.name, str) else "__value__"
-        out = output if output is not None else str(self._series.name) if self._series.name is not None else "response"
-        return _prepare(self._series.to_frame(name=name), prompt, output=out, options=options,
-                        need_client=need_client, positional=name)
+    def _output(self, output: str | None) -> str:
+        return verbs.series_output(self._series.name, output)
+
+    def _prepare(self, verb: verbs.Verb, *, need_client: bool = True) -> _Prepared:
+        name = verbs.series_column(self._series.name)
+        return _prepare(self._series.to_frame(name=name), verb, need_client=need_client, positional=name)
 
     def submit(self, prompt: str, *, output: str | None = None, **kwargs: Any) -> Run:
         """Start the run over this Series' values and return it at once; see ``ddf.claude.submit``."""
-        return _start(self._prepare(prompt, output, Options.build(kwargs, verb="submit")),
-                                        wait=False)
+        return _start(self._prepare(verbs.submit(prompt, output=self._output(output), kwargs=kwargs)), wait=False)
 
     def batch(self, prompt: str, *, output: str | None = None, **kwargs: Any) -> dd.Series:
         """Run ``prompt`` (with ``{}`` for the value) over every value; blocks with progress.
@@ -553,8 +520,7 @@ class DaskSeriesAccessor:
             A lazy ``string`` Dask Series on the same index, named ``output`` when given, else like
             this Series; its answers are read from the store by key.
         """
-        options = Options.build(kwargs, verb="batch")
-        prepared = self._prepare(prompt, output, options)
+        prepared = self._prepare(verbs.batch(prompt, output=self._output(output), kwargs=kwargs))
         _start(prepared, wait=True)
         answers = prepared.answers()[prepared.call.output]
         return answers.rename(output if output is not None else self._series.name)
@@ -569,8 +535,9 @@ class DaskSeriesAccessor:
         **kwargs: Any,
     ) -> CostEstimate:
         """Price ``series.claude.batch(prompt, ...)`` over every partition before running it — free."""
-        kwargs.update(typical_output_tokens=typical_output_tokens, hit_rate=hit_rate)
-        return _estimate(self._prepare(prompt, output, Options.build(kwargs, verb="estimate"), need_client=False))
+        verb = verbs.estimate(prompt, output=self._output(output), typical_output_tokens=typical_output_tokens,
+                               hit_rate=hit_rate, kwargs=kwargs)
+        return _estimate(self._prepare(verb, need_client=False))
 
 
 def _check_budget(prepared: _Prepared) -> None:

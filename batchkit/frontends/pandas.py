@@ -1,10 +1,10 @@
 """The pandas front end: ``df.claude`` and ``series.claude``, thin, stateless accessors.
 
 pandas 3 builds a new accessor object on every attribute access, so nothing is kept on it:
-``__init__`` stores the frame and each method turns its arguments into one checked
-:class:`batchkit.options.Options` (every check in one place, before anything is rendered or sent)
-and delegates to :mod:`batchkit.calls`. Every method returns a new object and never mutates the
-caller's.
+``__init__`` stores the frame and each method turns its arguments into one checked verb
+(:mod:`batchkit.verbs`, shared with Polars and Dask: every check in one place, before
+anything is rendered or sent) and delegates to :mod:`batchkit.calls`. Every method returns a new
+object and never mutates the caller's.
 
 ``batch``, ``submit``, ``estimate``, ``classify`` and ``extract`` share their arguments:
 
@@ -47,12 +47,11 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .. import calls
-from ..jobs import Job, warn_failures
-from ..options import DEFAULT_MAX_TOKENS, DEFAULT_MODEL, Options
+from .. import calls, verbs
+from ..jobs import Job
+from ..options import DEFAULT_MAX_TOKENS, DEFAULT_MODEL
 from ..pricing import CostEstimate
-from ..structured import OutputSpec, classify_spec, extract_spec
-from ..views import display_job
+from ..views import wait_with_progress
 
 if TYPE_CHECKING:
     from ..comparison import Comparison
@@ -60,19 +59,6 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_MAX_TOKENS", "DEFAULT_MODEL", "ClaudeFrameAccessor", "ClaudeSeriesAccessor"]
 
 Prompt = str | Callable[[pd.Series], str | None]
-
-
-def _wait(job: Job, progress: bool) -> None:
-    """Wait for a blocking call, showing progress where the user looks, then report failures."""
-    view = display_job(job) if progress else None
-    job.wait()  # a KeyboardInterrupt propagates: the job and its view keep running
-    if view is not None:
-        view.finish()  # draw the final state now
-    warn_failures(job)
-
-
-def _estimate_kwargs(kwargs: dict[str, Any], typical_output_tokens: Any, hit_rate: Any, sample: Any) -> dict[str, Any]:
-    return {**kwargs, "typical_output_tokens": typical_output_tokens, "hit_rate": hit_rate, "sample": sample}
 
 
 @pd.api.extensions.register_dataframe_accessor("claude")
@@ -91,8 +77,7 @@ class ClaudeFrameAccessor:
         Takes the same arguments as :meth:`batch`. Re-running the same call returns the same
         job — still running, or finished with its stored answers and no API call.
         """
-        options = Options.build(kwargs, verb="submit")
-        return calls.submit(calls.prepare(self._frame, prompt, output=output, options=options))
+        return calls.submit(verbs.submit(prompt, output=output, kwargs=kwargs).prepare(self._frame))
 
     def batch(self, prompt: Prompt, *, output: str = "response", **kwargs: Any) -> pd.DataFrame:
         """Render one prompt per row, run them as Message Batches, and add the answers.
@@ -104,10 +89,7 @@ class ClaudeFrameAccessor:
             row has no answer — ``job.outcomes()`` says why). Failed rows are also summarised in a
             :class:`batchkit.BatchkitWarning`.
         """
-        options = Options.build(kwargs, verb="batch")
-        job = calls.submit(calls.prepare(self._frame, prompt, output=output, options=options))
-        _wait(job, options.run.progress)
-        return job.to_frame(self._frame)
+        return self._run(verbs.batch(prompt, output=output, kwargs=kwargs))
 
     def estimate(
         self,
@@ -131,18 +113,9 @@ class ClaudeFrameAccessor:
         the label set or schema. ``calibrate=`` (a finished :class:`batchkit.Job` or
         :class:`batchkit.Comparison` of the same prompt) measures it instead.
         """
-        if labels is not None or schema is not None:
-            kind = "classify" if labels is not None else "extract"
-            spec = classify_spec(labels, output=output) if labels is not None else extract_spec(schema)
-            kwargs.setdefault("max_tokens", 256 if kind == "classify" else DEFAULT_MAX_TOKENS)
-            options = Options.build(_estimate_kwargs(kwargs, typical_output_tokens, hit_rate, sample), verb="estimate")
-            options = Options(options.params.with_output_format(spec.output_config, verb=kind), options.run,
-                              options.estimate)
-            first = output if labels is not None else spec.columns[0][0]
-            return calls.estimate(calls.prepare(self._frame, prompt, output=first, options=options, kind=kind,
-                                                output_spec=spec))
-        options = Options.build(_estimate_kwargs(kwargs, typical_output_tokens, hit_rate, sample), verb="estimate")
-        return calls.estimate(calls.prepare(self._frame, prompt, output=output, options=options))
+        verb = verbs.estimate(prompt, output=output, typical_output_tokens=typical_output_tokens, hit_rate=hit_rate,
+                               sample=sample, labels=labels, schema=schema, kwargs=kwargs)
+        return calls.estimate(verb.prepare(self._frame))
 
     def classify(
         self,
@@ -164,9 +137,8 @@ class ClaudeFrameAccessor:
         ``reasoning=True`` adds a short ``{output}_reasoning`` column, kept out of the labels.
         Other arguments are those of :meth:`batch`.
         """
-        spec = classify_spec(labels, output=output, multi=multi, reasoning=reasoning)
-        kwargs.update(max_tokens=max_tokens, max_invalid_retries=max_invalid_retries)
-        return self._structured(prompt, spec, output, Options.build(kwargs, verb="classify"))
+        return self._run(verbs.classify(prompt, labels, output=output, multi=multi, reasoning=reasoning,
+                                         max_invalid_retries=max_invalid_retries, max_tokens=max_tokens, kwargs=kwargs))
 
     def extract(
         self,
@@ -185,9 +157,8 @@ class ClaudeFrameAccessor:
         ``Literal``/``Enum`` → ``Categorical``, lists and nested models → object). Columns are
         named ``prefix + field``. Answers that fail the schema are ``invalid_output`` (NA).
         """
-        spec = extract_spec(schema, prefix=prefix)
-        kwargs.update(max_tokens=max_tokens, max_invalid_retries=max_invalid_retries)
-        return self._structured(prompt, spec, spec.columns[0][0], Options.build(kwargs, verb="extract"))
+        return self._run(verbs.extract(prompt, schema, prefix=prefix, max_invalid_retries=max_invalid_retries,
+                                        max_tokens=max_tokens, kwargs=kwargs))
 
     def compare(
         self,
@@ -249,12 +220,9 @@ class ClaudeFrameAccessor:
                        labels=labels, schema=schema, target=target, reference=reference, seed=seed, output=output,
                        **kwargs)
 
-    def _structured(self, prompt: Prompt, spec: OutputSpec, output: str, options: Options) -> pd.DataFrame:
-        params = options.params.with_output_format(spec.output_config, verb=spec.kind)
-        options = Options(params, options.run, options.estimate)
-        call = calls.prepare(self._frame, prompt, output=output, options=options, kind=spec.kind, output_spec=spec)
-        job = calls.submit(call)
-        _wait(job, options.run.progress)
+    def _run(self, verb: verbs.Verb) -> pd.DataFrame:
+        job = calls.submit(verb.prepare(self._frame))
+        wait_with_progress(job, progress=verb.progress)
         return job.to_frame(self._frame)
 
 
@@ -270,22 +238,19 @@ class ClaudeSeriesAccessor:
         self._series = series
 
     def _frame(self) -> tuple[pd.DataFrame, str]:
-        # Named like the Series, so "{review}" works as well as "{}".
-        name = self._series.name if isinstance(self._series.name, str) else "__value__"
+        name = verbs.series_column(self._series.name)
         return pd.DataFrame({name: self._series.array}, index=self._series.index), name
 
     def _output(self, output: str | None) -> str:
-        if output is not None:
-            return output
-        return str(self._series.name) if self._series.name is not None else "response"
+        return verbs.series_output(self._series.name, output)
 
-    def _prepare(self, prompt: str, output: str | None, options: Options) -> calls.Call:
+    def _prepare(self, verb: verbs.Verb) -> calls.Call:
         frame, name = self._frame()
-        return calls.prepare(frame, prompt, output=self._output(output), options=options, positional=name)
+        return verb.prepare(frame, positional=name)
 
     def submit(self, prompt: str, *, output: str | None = None, **kwargs: Any) -> Job:
         """Start a job over this Series' values; see ``DataFrame.claude.submit``."""
-        return calls.submit(self._prepare(prompt, output, Options.build(kwargs, verb="submit")))
+        return calls.submit(self._prepare(verbs.submit(prompt, output=self._output(output), kwargs=kwargs)))
 
     def batch(self, prompt: str, *, output: str | None = None, **kwargs: Any) -> pd.Series:
         """Run ``prompt`` (with ``{}`` for the value) over every value; returns the answers.
@@ -293,9 +258,9 @@ class ClaudeSeriesAccessor:
         The result is a ``string`` Series on the same index, named ``output`` when given, else
         like this Series.
         """
-        options = Options.build(kwargs, verb="batch")
-        job = calls.submit(self._prepare(prompt, output, options))
-        _wait(job, options.run.progress)
+        verb = verbs.batch(prompt, output=self._output(output), kwargs=kwargs)
+        job = calls.submit(self._prepare(verb))
+        wait_with_progress(job, progress=verb.progress)
         frame, _ = self._frame()
         out = job.to_frame(frame)[job.output]
         out.name = output if output is not None else self._series.name
@@ -313,5 +278,6 @@ class ClaudeSeriesAccessor:
     ) -> CostEstimate:
         """Price ``series.claude.batch(prompt, ...)`` before running it; takes the same arguments,
         plus those of ``DataFrame.claude.estimate``."""
-        options = Options.build(_estimate_kwargs(kwargs, typical_output_tokens, hit_rate, sample), verb="estimate")
-        return calls.estimate(self._prepare(prompt, output, options))
+        verb = verbs.estimate(prompt, output=self._output(output), typical_output_tokens=typical_output_tokens,
+                               hit_rate=hit_rate, sample=sample, kwargs=kwargs)
+        return calls.estimate(self._prepare(verb))

@@ -3,8 +3,9 @@
 Registered through Polars' own namespace API the moment both Polars and batchkit are imported,
 in either order (``import batchkit`` never imports Polars itself). The accessors are thin and
 stateless, like the pandas one: each method turns its arguments into one checked
-:class:`batchkit.options.Options` and a :class:`_Verb`, hands the rows to the core
-(:func:`batchkit.calls.prepare`) and builds Polars columns from the core's per-row answers.
+:class:`batchkit.frontends.verbs.Verb` (what the verb means, said once for pandas, Polars and
+Dask), hands the rows to the core (:func:`batchkit.calls.prepare`) and builds Polars columns from
+the core's per-row answers.
 
 On a ``DataFrame`` the verbs take the arguments of ``df.claude`` on pandas and return a new
 ``DataFrame`` with the answers as typed columns:
@@ -49,22 +50,20 @@ import queue
 import threading
 import uuid
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 import polars as pl
 from polars.io.plugins import register_io_source
 
-from .. import _json, calls
+from .. import _json, calls, verbs
 from ..errors import BatchkitError, InvalidOptionError, JobStateError, OptionTypeError, warn
-from ..jobs import Job, warn_failures
-from ..options import DEFAULT_MAX_TOKENS, Options
+from ..jobs import Job
 from ..pricing import CostEstimate
 from ..requests import parse_prompt
 from ..runs import PartOutput, Run, run_partitions
-from ..structured import ColumnType, OutputSpec, classify_spec, extract_spec
-from ..views import display_job
+from ..structured import ColumnType, OutputSpec
+from ..views import wait_with_progress
 
 __all__ = ["DEFAULT_PARTITION_ROWS", "ClaudeFrame", "ClaudeLazyFrame", "dtype_of"]
 
@@ -74,68 +73,7 @@ DEFAULT_PARTITION_ROWS = 100_000
 Prompt = str | Callable[[Mapping[str, Any]], str | None]
 
 
-# --------------------------------------------------------------------------- one checked call
-
-
-@dataclass(frozen=True)
-class _Verb:
-    """One checked call, to be prepared over a whole frame or over each of its partitions."""
-
-    prompt: Prompt
-    output: str
-    options: Options
-    spec: OutputSpec | None = None
-
-    @property
-    def kind(self) -> str:
-        return self.spec.kind if self.spec is not None else "text"
-
-    def prepare(self, frame: pl.DataFrame) -> calls.Call:
-        """Check, render and key the rows of ``frame`` (pure: no network, no store)."""
-        return calls.prepare(frame, self.prompt, output=self.output, options=self.options, kind=self.kind,
-                             output_spec=self.spec)
-
-    def schema(self) -> dict[str, pl.DataType]:
-        """The output columns and their Polars dtypes."""
-        return _output_schema(self.output, self.spec)
-
-    def columns(self, answers: Sequence[str | None]) -> list[pl.Series]:
-        return _output_columns(self.output, self.spec, answers)
-
-    def progress(self) -> bool:
-        return self.options.run.progress
-
-
-def _text_verb(prompt: Prompt, output: str, kwargs: dict[str, Any], verb: str) -> _Verb:
-    return _Verb(prompt, output, Options.build(kwargs, verb=verb))
-
-
-def _classify_verb(prompt: Prompt, labels: Sequence[str], output: str, multi: bool, reasoning: bool,
-                   max_invalid_retries: int, max_tokens: int, kwargs: dict[str, Any]) -> _Verb:
-    spec = classify_spec(labels, output=output, multi=multi, reasoning=reasoning)
-    kwargs.update(max_tokens=max_tokens, max_invalid_retries=max_invalid_retries)
-    return _structured_verb(prompt, spec, output, Options.build(kwargs, verb="classify"))
-
-
-def _extract_verb(prompt: Prompt, schema: Any, prefix: str, max_invalid_retries: int, max_tokens: int,
-                  kwargs: dict[str, Any]) -> _Verb:
-    spec = extract_spec(schema, prefix=prefix)
-    kwargs.update(max_tokens=max_tokens, max_invalid_retries=max_invalid_retries)
-    return _structured_verb(prompt, spec, spec.columns[0][0], Options.build(kwargs, verb="extract"))
-
-
-def _structured_verb(prompt: Prompt, spec: OutputSpec, output: str, options: Options) -> _Verb:
-    params = options.params.with_output_format(spec.output_config, verb=spec.kind)
-    return _Verb(prompt, output, Options(params, options.run, options.estimate), spec)
-
-
-def _wait(job: Job, progress: bool) -> None:
-    """Wait for a blocking call, showing progress where the user looks, then report failures."""
-    view = display_job(job) if progress else None
-    job.wait()  # a KeyboardInterrupt propagates: the job and its view keep running
-    if view is not None:
-        view.finish()
-    warn_failures(job)
+# --------------------------------------------------------------------------- answers
 
 
 def _row_answers(job: Job) -> list[str | None]:
@@ -236,22 +174,6 @@ def _output_columns(output: str, spec: OutputSpec | None, answers: Sequence[str 
 # --------------------------------------------------------------------------- DataFrame
 
 
-def _estimate(frame: pl.DataFrame, prompt: Prompt, output: str, typical_output_tokens: Any, hit_rate: Any,
-              sample: Any, labels: Any, schema: Any, kwargs: dict[str, Any]) -> CostEstimate:
-    """``estimate`` of either accessor: the options of ``batch`` (or ``classify``/``extract`` with
-    ``labels=``/``schema=``) plus those of estimate only."""
-    kwargs = {**kwargs, "typical_output_tokens": typical_output_tokens, "hit_rate": hit_rate, "sample": sample}
-    if labels is not None or schema is not None:
-        kind = "classify" if labels is not None else "extract"
-        spec = classify_spec(labels, output=output) if labels is not None else extract_spec(schema)
-        kwargs.setdefault("max_tokens", 256 if kind == "classify" else DEFAULT_MAX_TOKENS)
-        first = output if labels is not None else spec.columns[0][0]
-        verb = _structured_verb(prompt, spec, first, Options.build(kwargs, verb="estimate"))
-    else:
-        verb = _text_verb(prompt, output, kwargs, "estimate")
-    return calls.estimate(verb.prepare(frame))
-
-
 @pl.api.register_dataframe_namespace("claude")
 class ClaudeFrame:
     """Send every row of a Polars DataFrame to Claude through Message Batches.
@@ -267,7 +189,7 @@ class ClaudeFrame:
 
         Takes the arguments of :meth:`batch`. Re-running the same call returns the same job.
         """
-        verb = _text_verb(prompt, output, kwargs, "submit")
+        verb = verbs.submit(prompt, output=output, kwargs=kwargs)
         return calls.submit(verb.prepare(self._frame))
 
     def batch(self, prompt: Prompt, *, output: str = "response", **kwargs: Any) -> pl.DataFrame:
@@ -282,7 +204,7 @@ class ClaudeFrame:
             row has no answer — ``job.outcomes()`` says why; failures are also summarised in a
             :class:`batchkit.BatchkitWarning`).
         """
-        return self._run(_text_verb(prompt, output, kwargs, "batch"))
+        return self._run(verbs.batch(prompt, output=output, kwargs=kwargs))
 
     def classify(
         self,
@@ -301,8 +223,8 @@ class ClaudeFrame:
         ``multi=True`` gives ``List(Enum(labels))``; ``reasoning=True`` adds a ``String`` column
         ``{output}_reasoning``. An answer outside the labels is ``invalid_output`` (null).
         """
-        return self._run(_classify_verb(prompt, labels, output, multi, reasoning, max_invalid_retries, max_tokens,
-                                        kwargs))
+        return self._run(verbs.classify(prompt, labels, output=output, multi=multi, reasoning=reasoning,
+                                         max_invalid_retries=max_invalid_retries, max_tokens=max_tokens, kwargs=kwargs))
 
     def extract(
         self,
@@ -317,7 +239,8 @@ class ClaudeFrame:
         """Extract typed fields from every row: one nullable column per field of ``schema``
         (a pydantic model or ``{name: type}``), named ``prefix + field``; dtypes in the module
         docstring. Answers that fail the schema are ``invalid_output`` (null)."""
-        return self._run(_extract_verb(prompt, schema, prefix, max_invalid_retries, max_tokens, kwargs))
+        return self._run(verbs.extract(prompt, schema, prefix=prefix, max_invalid_retries=max_invalid_retries,
+                                        max_tokens=max_tokens, kwargs=kwargs))
 
     def estimate(
         self,
@@ -337,8 +260,9 @@ class ClaudeFrame:
         ``typical_output_tokens``, ``hit_rate``, ``sample``, and ``labels=`` / ``schema=`` to
         price :meth:`classify` / :meth:`extract`.
         """
-        return _estimate(self._frame, prompt, output, typical_output_tokens, hit_rate, sample, labels, schema,
-                         kwargs)
+        verb = verbs.estimate(prompt, output=output, typical_output_tokens=typical_output_tokens, hit_rate=hit_rate,
+                               sample=sample, labels=labels, schema=schema, kwargs=kwargs)
+        return calls.estimate(verb.prepare(self._frame))
 
     def result(self, job: Job | str) -> pl.DataFrame:
         """This frame with ``job``'s answers as typed columns (a job of this frame, or its id).
@@ -356,10 +280,10 @@ class ClaudeFrame:
                 f"call result() on the frame the job was submitted from", job_id=job.job_id)
         return self._frame.hstack(_output_columns(job.output, job.output_spec, _row_answers(job)))
 
-    def _run(self, verb: _Verb) -> pl.DataFrame:
+    def _run(self, verb: verbs.Verb) -> pl.DataFrame:
         job = calls.submit(verb.prepare(self._frame))
-        _wait(job, verb.progress())
-        return self._frame.hstack(verb.columns(_row_answers(job)))
+        wait_with_progress(job, progress=verb.progress)
+        return self._frame.hstack(_output_columns(verb.output, verb.spec, _row_answers(job)))
 
 
 # --------------------------------------------------------------------------- LazyFrame
@@ -395,7 +319,7 @@ def _partitions(plan: pl.LazyFrame, rows: int) -> Iterator[pl.DataFrame]:
         yield pl.concat(buffer, rechunk=True) if len(buffer) > 1 else buffer[0]
 
 
-def _source(plan: pl.LazyFrame, verb: _Verb, empty: calls.Call, partition_rows: int) -> str:
+def _source(plan: pl.LazyFrame, verb: verbs.Verb, empty: calls.Call, partition_rows: int) -> str:
     """A stable identity of the input plan and the call: the same plan, prompt and options give the
     same source (and run); anything that changes a request or a partition gives another."""
     digest = hashlib.sha256()
@@ -429,7 +353,7 @@ class _Pipeline:
     live: ClassVar[set[_Pipeline]] = set()
     lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def __init__(self, verb: _Verb, parts: Iterator[pl.DataFrame], source: str) -> None:
+    def __init__(self, verb: verbs.Verb, parts: Iterator[pl.DataFrame], source: str) -> None:
         self.verb = verb
         self.source = source
         self.closed = threading.Event()
@@ -469,7 +393,7 @@ class _Pipeline:
         with self.lock:
             self.live.add(self)
         self.run = run_partitions(self._prepared, source=self.source, on_output=self._on_output, wait=False,
-                                  progress=self.verb.progress())
+                                  progress=self.verb.progress)
         self._ended = threading.Thread(target=self._outputs_end, args=(self.run,), daemon=True,
                                        name=f"batchkit-polars-{self.run.run_id}")
         self._ended.start()
@@ -492,7 +416,7 @@ class _Pipeline:
         try:
             while (out := self._next()) is not None:
                 counts.update(out.statuses)
-                yield self._inputs.pop(out.part).hstack(self.verb.columns(out.answers))
+                yield self._inputs.pop(out.part).hstack(_output_columns(self.verb.output, self.verb.spec, out.answers))
             if not self.closed.is_set():
                 self.run.wait()  # raises what stopped the run (the input's error, a refused partition)
         finally:
@@ -525,7 +449,7 @@ _SUBMITTED: list[tuple[threading.Event, Run]] = []
 """Runs started by ``lf.claude.submit`` in this process, and the flag that stops their input."""
 
 
-def _submit_run(verb: _Verb, plan: pl.LazyFrame, rows: int, source: str) -> Run:
+def _submit_run(verb: verbs.Verb, plan: pl.LazyFrame, rows: int, source: str) -> Run:
     """Start the run of a lazy plan in the background, its answers going to the store only."""
     closed = threading.Event()
 
@@ -535,7 +459,7 @@ def _submit_run(verb: _Verb, plan: pl.LazyFrame, rows: int, source: str) -> Run:
                 return
             yield verb.prepare(part)
 
-    run = run_partitions(prepared(), source=source, wait=False, progress=verb.progress())
+    run = run_partitions(prepared(), source=source, wait=False, progress=verb.progress)
     _SUBMITTED[:] = [(flag, r) for flag, r in _SUBMITTED if not r._done.is_set()]
     _SUBMITTED.append((closed, run))
     return run
@@ -554,21 +478,21 @@ def _close_pipelines() -> None:
             run._thread.join(2.0)
 
 
-def _answered(verb: _Verb, parts: Iterator[pl.DataFrame], source: str) -> Iterator[pl.DataFrame]:
+def _answered(verb: verbs.Verb, parts: Iterator[pl.DataFrame], source: str) -> Iterator[pl.DataFrame]:
     """Each partition with its answers as typed columns, in input order (see :class:`_Pipeline`)."""
     pipeline = _Pipeline(verb, parts, source)
     pipeline.start()
     yield from pipeline.frames()
 
 
-def _warn_unanswered(run_id: str, verb: _Verb, counts: collections.Counter[str]) -> None:
+def _warn_unanswered(run_id: str, verb: verbs.Verb, counts: collections.Counter[str]) -> None:
     """One warning for the whole run when rows have no answer (never silently null)."""
     answered = ("succeeded",) if verb.spec is not None else ("succeeded", "truncated")
     if all(status in answered for status in counts):
         return
     rows = sum(counts.values())
     parts = ", ".join(f"{n:,} {status}" for status, n in counts.most_common())
-    columns = ", ".join(repr(c) for c in verb.schema())
+    columns = ", ".join(repr(c) for c in _output_schema(verb.output, verb.spec))
     warn(f"batchkit run {run_id}: {rows:,} rows: {parts}. Rows without an answer are null in {columns}; "
          f"batchkit.runs.Run.load({run_id!r}).summary() counts them by error, and each partition's "
          f"batchkit.Job.load(job_id).outcomes() says why (Run.load(...).parts lists the jobs).")
@@ -596,7 +520,7 @@ class ClaudeLazyFrame:
         Raises (at once, before anything is read or sent): every error of the eager call that does
         not need the data — an unknown column, a bad option, an output named like an input.
         """
-        return self._lazy(_text_verb(prompt, output, kwargs, "batch"), partition_rows)
+        return self._lazy(verbs.batch(prompt, output=output, kwargs=kwargs), partition_rows)
 
     def classify(
         self,
@@ -612,7 +536,8 @@ class ClaudeLazyFrame:
         **kwargs: Any,
     ) -> pl.LazyFrame:
         """:meth:`ClaudeFrame.classify` as a lazy plan (an ``Enum(labels)`` column)."""
-        verb = _classify_verb(prompt, labels, output, multi, reasoning, max_invalid_retries, max_tokens, kwargs)
+        verb = verbs.classify(prompt, labels, output=output, multi=multi, reasoning=reasoning,
+                               max_invalid_retries=max_invalid_retries, max_tokens=max_tokens, kwargs=kwargs)
         return self._lazy(verb, partition_rows)
 
     def extract(
@@ -627,7 +552,8 @@ class ClaudeLazyFrame:
         **kwargs: Any,
     ) -> pl.LazyFrame:
         """:meth:`ClaudeFrame.extract` as a lazy plan (one typed column per schema field)."""
-        verb = _extract_verb(prompt, schema, prefix, max_invalid_retries, max_tokens, kwargs)
+        verb = verbs.extract(prompt, schema, prefix=prefix, max_invalid_retries=max_invalid_retries,
+                              max_tokens=max_tokens, kwargs=kwargs)
         return self._lazy(verb, partition_rows)
 
     def submit(
@@ -645,7 +571,7 @@ class ClaudeLazyFrame:
             A :class:`batchkit.runs.Run`: ``.status``, ``.summary()``, ``.cost``, ``.parts`` (the
             partitions' job ids), ``.wait()``.
         """
-        verb = _text_verb(prompt, output, kwargs, "submit")
+        verb = verbs.submit(prompt, output=output, kwargs=kwargs)
         rows = _partition_rows(partition_rows)
         empty = verb.prepare(pl.DataFrame(schema=self._frame.collect_schema()))
         return _submit_run(verb, self._frame, rows, _source(self._frame, verb, empty, rows))
@@ -664,20 +590,21 @@ class ClaudeLazyFrame:
     ) -> CostEstimate:
         """:meth:`ClaudeFrame.estimate` over the plan's rows (collected to price them: estimate a
         large plan on a sample, e.g. ``lf.head(100_000).claude.estimate(...)``, and scale)."""
-        return _estimate(self._frame.collect(), prompt, output, typical_output_tokens, hit_rate, sample, labels,
-                         schema, kwargs)
+        verb = verbs.estimate(prompt, output=output, typical_output_tokens=typical_output_tokens, hit_rate=hit_rate,
+                               sample=sample, labels=labels, schema=schema, kwargs=kwargs)
+        return calls.estimate(verb.prepare(self._frame.collect()))
 
-    def _lazy(self, verb: _Verb, partition_rows: int) -> pl.LazyFrame:
+    def _lazy(self, verb: verbs.Verb, partition_rows: int) -> pl.LazyFrame:
         rows = _partition_rows(partition_rows)
         plan = self._frame
         schema = plan.collect_schema()
         # Every check that needs no data, now: options, placeholders against the schema, collisions.
         empty = verb.prepare(pl.DataFrame(schema=schema))
-        out_schema = pl.Schema({**schema, **verb.schema()})
+        out_schema = pl.Schema({**schema, **_output_schema(verb.output, verb.spec)})
         # The columns a template reads (a callable may read any): the rest need not be read at all
         # when a projection after ``claude`` leaves them out.
         reads = set(parse_prompt(verb.prompt, schema.names()).columns) if isinstance(verb.prompt, str) else None
-        outputs = ", ".join(verb.schema())
+        outputs = ", ".join(_output_schema(verb.output, verb.spec))
 
         def io_source(
             with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None, batch_size: int | None
