@@ -82,6 +82,9 @@ SAMPLING_PARAMS = ("temperature", "top_p", "top_k")
 
 ACCESSOR_ARGUMENTS = ("output", "labels", "multi", "reasoning", "schema", "prefix")
 """Arguments the accessor methods take themselves (offered as suggestions for a typo)."""
+_VERB_OF_ARGUMENT = {"labels": "classify", "multi": "classify", "reasoning": "classify",
+                     "schema": "extract", "prefix": "extract"}
+"""The one verb each verb-specific argument belongs to, to point a misplaced one at it."""
 
 
 # --------------------------------------------------------------------------- checks
@@ -725,7 +728,13 @@ class Options:
             raise UnknownOptionError(
                 f"{name}= is a beta Messages param; batchkit sends GA Message Batches requests, which do not "
                 f"take it. Remove {name}=.", option=name)
-        candidates = [*RunOptions.names(), *_FIRST_CLASS, *sdk_params(), *ACCESSOR_ARGUMENTS]
+        owner = _VERB_OF_ARGUMENT.get(name)
+        if owner is not None and verb not in (owner, "estimate"):  # e.g. labels= given to batch()
+            raise UnknownOptionError(
+                f"{name}= is an argument of {owner}(), not of {verb}(): call df.claude.{owner}(prompt, "
+                f"{name}=...) instead, or remove {name}=", option=name, suggestion=None)
+        candidates = [c for c in (*RunOptions.names(), *_FIRST_CLASS, *sdk_params(), *ACCESSOR_ARGUMENTS)
+                      if c != name]
         if verb == "estimate":
             candidates += EstimateOptions.names()
         near = _suggest(name, candidates)

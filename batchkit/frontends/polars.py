@@ -197,7 +197,7 @@ class ClaudeFrame:
 
         ``prompt`` is a template with ``{column}`` placeholders or a callable ``row -> str``
         (``row`` a ``{column: value}`` dict; return None to skip the row). The other arguments are
-        those of pandas' ``df.claude.batch`` (see :mod:`batchkit.accessor`).
+        those of pandas' ``df.claude.batch`` (see :mod:`batchkit.frontends.pandas`).
 
         Returns:
             A new DataFrame: the input columns plus ``output``, a ``String`` column (null where a
