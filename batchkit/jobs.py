@@ -42,7 +42,7 @@ import anthropic
 import numpy as np
 import pandas as pd
 
-from . import _json
+from . import _json, _workers
 from ._crash import crashpoint
 from .backend import resolve_client, server_clock
 from .backends import Action, Backend, CallFailed, Decision, Tracked
@@ -161,7 +161,6 @@ class Job(JobResults):
         self._unrelated: set[int] = set()  # other jobs' units that carry none of this job's pending keys
         self._done = threading.Event()
         self._wake = threading.Event()
-        self._worker: threading.Thread | None = None
         self._running = False  # a worker is looping (set and cleared under _live_lock)
         self._again = False  # start() was called while the worker was finishing: go round again
         self._exiting = threading.Event()  # the interpreter is exiting: create what is planned, then stop
@@ -503,8 +502,7 @@ class Job(JobResults):
             self._stopping = False
             self._exiting.clear()
             self._running = True
-            self._worker = threading.Thread(target=self._run, name=f"batchkit-{self.job_id}", daemon=True)
-            self._worker.start()
+            _workers.start(self._run, f"batchkit-{self.job_id}")  # a kept thread: its malloc arena is warm
         return self
 
     def _run(self) -> None:
