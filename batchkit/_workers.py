@@ -17,6 +17,7 @@ planned, and does not wait for their batches to end.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 
@@ -37,6 +38,17 @@ class _Worker:
 
 _idle: list[_Worker] = []  # kept workers waiting for a task; the last one in is the first out (the warmest)
 _lock = threading.Lock()
+
+
+def _forget_in_child() -> None:
+    """A forked child has none of its parent's threads: it must not hand a job to one of them."""
+    global _lock
+    _idle.clear()
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
+    os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def start(target: Callable[[], None], name: str) -> None:

@@ -81,3 +81,29 @@ def test_jobs_one_after_another_run_on_one_kept_thread(monkeypatch: pytest.Monke
         assert out["a"].notna().all()
         _idle_again(ran_on[-1])
     assert len(ran_on) >= 4 and len(set(ran_on)) == 1  # not a thread per job
+
+
+def _start_in_child(conn) -> None:
+    ran = threading.Event()
+    _workers.start(ran.set, "batchkit-test-child")
+    conn.send(ran.wait(5))
+
+
+def test_a_forked_child_starts_its_own_workers():
+    import multiprocessing
+    import warnings
+
+    ran, _ = _run_on_worker("batchkit-test-parent")
+    assert ran.wait(5)
+    deadline = time.monotonic() + 5
+    while not _workers._idle and time.monotonic() < deadline:  # the parent keeps an idle worker
+        time.sleep(0.01)
+    assert _workers._idle
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads: what users' pools do
+        context = multiprocessing.get_context("fork")
+        parent, child = context.Pipe()
+        process = context.Process(target=_start_in_child, args=(child,))
+        process.start()
+    assert parent.poll(10) and parent.recv() is True  # the child's job ran: no hand-off to a thread it lacks
+    process.join(10)
