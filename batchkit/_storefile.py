@@ -151,9 +151,15 @@ def verdict(conn: sqlite3.Connection, path: Path) -> tuple[int, int]:
     """
     fix = _FIX
     try:
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        # One statement, so one snapshot: read one by one, a store another process creates (its
+        # tables, version and mark land in one commit) could be seen half made — unmarked, with
+        # tables — and refused as someone else's.
+        app_id, version, names = conn.execute(
+            "SELECT (SELECT application_id FROM pragma_application_id()), "
+            "(SELECT user_version FROM pragma_user_version()), "
+            "(SELECT group_concat(name, char(10)) FROM sqlite_master WHERE type = 'table')"
+        ).fetchone()
+        tables = set(names.split("\n")) if names else set()
     except sqlite3.DatabaseError as exc:
         if isinstance(exc, sqlite3.OperationalError) and "not a database" not in str(exc):
             raise

@@ -423,3 +423,33 @@ print(json.dumps(out))
     assert "the disk is full" in found["full"] and "cannot rollback" not in found["full"]
     assert found["again"] == ["re:a", "re:b"]  # a finished call re-runs from a read-only store, sending nothing
     assert found["batches"] == 0
+
+
+def test_a_store_another_process_is_making_is_never_taken_for_someone_elses(tmp_path):
+    # Its tables, version and mark land in one commit; a look in between must see all or none.
+    # Read one by one, about 6% of such looks refused a store half made (two processes running
+    # the same cell at once, one creating the store).
+    import threading
+
+    from batchkit._storefile import connect_readonly, verdict
+
+    refused = []
+    for i in range(100):
+        path = tmp_path / f"s{i}.sqlite3"
+        sqlite3.connect(path).close()  # the other process has made the empty file...
+        made = threading.Event()
+        maker = threading.Thread(target=lambda p=path, m=made: (Store(p, create=True).close(), m.set()))
+        maker.start()  # ... and now makes the store, while this one looks
+        while not made.is_set():
+            try:
+                conn = connect_readonly(path)
+            except sqlite3.OperationalError:
+                continue
+            try:
+                verdict(conn, path)
+            except NotAStoreError as exc:
+                refused.append(str(exc))
+            finally:
+                conn.close()
+        maker.join()
+    assert refused == []
