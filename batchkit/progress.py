@@ -557,7 +557,9 @@ def render_line(snap: Snapshot) -> str:
         return f"{snap.job_id} {snap.state_label}{when}: {rows} ({parts}); {_realtime_text(snap)}; {cost}"
     queue = snap.queue
     if queue is not None and queue.waiting_batches and snap.status == "running":
-        batches += f", {queue.waiting_batches} waiting for room in the queue"
+        used = queue.workspace_in_flight if queue.workspace_in_flight is not None else queue.in_flight
+        held = queue.limit is not None and used + queue.waiting > queue.limit  # else: about to be created
+        batches += f", {queue.waiting_batches} " + ("waiting for room in the queue" if held else "not created yet")
     return f"{snap.job_id} {snap.state_label}{when}: {rows} ({parts}); batches: {batches}; {cost}"
 
 

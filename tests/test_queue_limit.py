@@ -8,6 +8,7 @@ refusal, not one per planned batch per round.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import anthropic
@@ -228,6 +229,9 @@ def test_the_progress_view_shows_the_queue_waiting_in_flight_done_and_where_the_
     assert ("  queue    2 waiting (1,000 requests) · 2 in flight (1,000 requests) · 0 done; "
             "limit 1,000 requests (setting: queue_limit=)") in text
     assert "2 waiting for room in the queue" in render_line(snap)
+    # planned and not created, with no limit known to hold them: not said to wait for room
+    unheld = dataclasses.replace(snap, queue=dataclasses.replace(queue, limit=None, source=None))
+    assert "2 not created yet" in render_line(unheld) and "room" not in render_line(unheld)
     page = render_html(snap)
     assert 'class="batchkit-queue" data-limit="1000" data-source="setting"' in page
     assert 'class="batchkit-queue-waiting" data-batches="2" data-requests="1000"' in page
