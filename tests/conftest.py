@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +13,8 @@ import pytest
 from batchkit import set_default_client
 from batchkit.store import Store
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data"
 
 
 @pytest.fixture(autouse=True)
@@ -34,6 +37,18 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 # --------------------------------------------------------------------------- helpers for job tests
+
+
+def run_script(code: str, *args: str, crash_at: str | None = None, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh Python process with ``args`` as its arguments, as a user's kernel:
+    this checkout's batchkit, no ``ANTHROPIC_*`` key, and — with ``crash_at`` — killed with SIGKILL
+    at that crash point (``BATCHKIT_CRASH_AT``)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "BATCHKIT_CRASH"))}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    if crash_at:
+        env["BATCHKIT_CRASH_AT"] = crash_at
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env,
+                          timeout=timeout)
 
 
 def echo(params):

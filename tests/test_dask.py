@@ -28,7 +28,7 @@ from batchkit import (
 from batchkit.frontends.dask import PartitionCall, _plan_partition
 from batchkit.options import Options
 from batchkit.simulator import Processing, SimConfig, Simulator, spawn
-from tests.conftest import make_sim
+from tests.conftest import make_sim, run_script
 
 dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
@@ -299,12 +299,7 @@ CHILD = textwrap.dedent("""
 
 
 def run_child(base_url: str, store: str, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "BATCHKIT_CRASH"))}
-    env["PYTHONPATH"] = str(ROOT)
-    if crash_at:
-        env["BATCHKIT_CRASH_AT"] = crash_at
-    return subprocess.run([sys.executable, "-c", CHILD, base_url, store], capture_output=True, text=True, env=env,
-                          timeout=120)
+    return run_script(CHILD, base_url, store, crash_at=crash_at, timeout=120)
 
 
 @pytest.mark.slow

@@ -12,7 +12,6 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from batchkit import calls, requests
 from batchkit.requests import params_key
 from batchkit.simulator import Processing, spawn
 from batchkit.store import _MIGRATIONS, Store
-from tests.conftest import frame
+from tests.conftest import frame, run_script
 from tests.test_costs import INSTRUCTIONS
 
 PROMPT = INSTRUCTIONS + "{t}"
@@ -184,14 +183,7 @@ CHILD = textwrap.dedent(
 
 
 def _child(base_url: str, store: Path, scheme: str, crash_at: str | None = None) -> subprocess.CompletedProcess:
-    import os
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "BATCHKIT_CRASH"))}
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent.parent), env.get("PYTHONPATH", "")])
-    if crash_at:
-        env["BATCHKIT_CRASH_AT"] = crash_at
-    return subprocess.run([sys.executable, "-c", CHILD, base_url, str(store), scheme], capture_output=True,
-                          text=True, env=env, timeout=90)
+    return run_script(CHILD, base_url, str(store), scheme, crash_at=crash_at)
 
 
 @pytest.mark.parametrize("point", ["after_create", "polling"])

@@ -19,6 +19,7 @@ import pytest
 from batchkit.results import ANSWERED
 from batchkit.simulator import spawn
 from batchkit.store import Store, unpack
+from tests.conftest import run_script
 
 pytestmark = pytest.mark.slow
 
@@ -47,8 +48,7 @@ def _env(crash_at=None):
 
 
 def run_child(base_url, store, crash_at=None, timeout=90):
-    return subprocess.run([sys.executable, "-c", CHILD, base_url, store], capture_output=True, text=True,
-                          env=_env(crash_at), timeout=timeout)
+    return run_script(CHILD, base_url, store, crash_at=crash_at, timeout=timeout)
 
 
 def stored_answers(path) -> int:

@@ -15,6 +15,7 @@ import textwrap
 import pytest
 
 from batchkit.simulator import Processing, spawn
+from tests.conftest import run_script
 
 pytestmark = pytest.mark.slow
 
@@ -37,12 +38,7 @@ CHILD = textwrap.dedent(
 
 
 def run_child(base_url, store, crash_at=None, timeout=90):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "BATCHKIT_CRASH"))}
-    if crash_at:
-        env["BATCHKIT_CRASH_AT"] = crash_at
-    return subprocess.run(
-        [sys.executable, "-c", CHILD, base_url, store], capture_output=True, text=True, env=env, timeout=timeout
-    )
+    return run_script(CHILD, base_url, store, crash_at=crash_at, timeout=timeout)
 
 
 @pytest.mark.parametrize("point", ["after_intent", "after_create", "polling", "streaming", "merging"])
