@@ -80,11 +80,11 @@ CLASSIFY_MAX_TOKENS = 256
 MIN_CHUNK_BYTES = 1000
 SAMPLING_PARAMS = ("temperature", "top_p", "top_k")
 
-ACCESSOR_ARGUMENTS = ("output", "labels", "multi", "reasoning", "schema", "prefix")
-"""Arguments the accessor methods take themselves (offered as suggestions for a typo)."""
 _VERB_OF_ARGUMENT = {"labels": "classify", "multi": "classify", "reasoning": "classify",
                      "schema": "extract", "prefix": "extract"}
 """The one verb each verb-specific argument belongs to, to point a misplaced one at it."""
+ACCESSOR_ARGUMENTS = ("output", *_VERB_OF_ARGUMENT)
+"""Arguments the accessor methods take themselves (offered as suggestions for a typo)."""
 
 
 # --------------------------------------------------------------------------- checks
