@@ -11,13 +11,14 @@ import errno
 import os
 import sqlite3
 import stat
+import time
 from pathlib import Path
 
 from .errors import NotAStoreError, OutputPathError, StoreError, StoreNotFoundError
 
 __all__ = [
     "APPLICATION_ID", "check_output_path", "connect", "connect_readonly", "create_file", "existing",
-    "peek_job_count", "tighten", "unwritable", "verdict",
+    "peek_job_count", "tighten", "unwritable", "use_wal", "verdict",
 ]
 
 APPLICATION_ID = 0x626B6974
@@ -29,8 +30,32 @@ _FIRST_TABLES = frozenset({"jobs", "batches", "batch_requests", "batch_results"}
 
 
 
+BUSY_TIMEOUT = 60.0
+"""Seconds a store waits for another process's write lock before it says so."""
+
+
 def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
-    return sqlite3.connect(path, timeout=60.0, isolation_level=None, check_same_thread=False)
+    return sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
+
+
+def use_wal(conn: sqlite3.Connection) -> None:
+    """Put the store in WAL mode, waiting for other processes as any write does.
+
+    Switching the journal mode is the one step SQLite may refuse at once, without its busy
+    handler: while another process is making the same new store, the two connections would
+    otherwise wait on each other. So the switch is retried here, within the same timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    pause = 0.001
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
 
 
 def connect_readonly(path: Path) -> sqlite3.Connection:

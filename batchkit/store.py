@@ -84,6 +84,7 @@ from ._storefile import (
     peek_job_count,
     tighten,
     unwritable,
+    use_wal,
     verdict,
 )
 from .errors import NotAStoreError, OutputPathError, StoreError, StoreReadOnlyError
@@ -504,7 +505,7 @@ class Store:
         # hundreds of MB, and SQLite writes a blob page by page (64 KB pages write a 30 MB body
         # in about a third of the CPU time of the default 4 KB). A no-op on an existing store.
         conn.execute("PRAGMA page_size=65536")
-        conn.execute("PRAGMA journal_mode=WAL")
+        use_wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=60000")

@@ -453,3 +453,29 @@ def test_a_store_another_process_is_making_is_never_taken_for_someone_elses(tmp_
                 conn.close()
         maker.join()
     assert refused == []
+
+
+def test_processes_opening_one_new_store_at_once_all_open_it(tmp_path):
+    # Two notebooks running the same cell make the same store at the same moment. SQLite refuses
+    # the switch to WAL at once, without waiting, when the two would wait on each other; about one
+    # opening in thirty failed with "database is locked" before the switch was retried.
+    import threading
+
+    failed = []
+
+    def open_it(path, barrier):
+        barrier.wait()
+        try:
+            Store(path).close()
+        except StoreError as exc:
+            failed.append(str(exc))
+
+    for i in range(150):
+        path = tmp_path / f"s{i}.sqlite3"
+        barrier = threading.Barrier(3)
+        openers = [threading.Thread(target=open_it, args=(path, barrier)) for _ in range(3)]
+        for opener in openers:
+            opener.start()
+        for opener in openers:
+            opener.join()
+    assert failed == []
