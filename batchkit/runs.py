@@ -579,6 +579,7 @@ class _Driver:
         view = job._view()  # current: the job's own view, no lookup again
         values = _per_row(job.store, row_pos, view.codes, view.positions, view.results_ids,
                           structured=job.output_spec is not None, canceled=job.status == "canceled")
+        job.store.release(np.unique(view.results_ids[view.codes != 0]).tolist(), job._layout()[0])
         del view
         out = PartOutput(part, job.job_id, n_rows, values.answers, values.statuses)
         del values

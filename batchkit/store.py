@@ -908,6 +908,21 @@ class Store:
         while len(self._columns) > 8:
             self._columns.pop(next(iter(self._columns)))
 
+    def release(self, results_ids: Iterable[int], keys: Iterable[str] = ()) -> None:
+        """Let go of what is kept in memory for results no longer needed: the decoded columns of
+        ``results_ids`` and the remembered lookup of exactly ``keys``. Both are read from disk again
+        if asked for.
+
+        A partitioned run releases each partition once it is output, so what the store keeps in
+        memory is the partitions still in flight, however long the run.
+        """
+        with self._lock:
+            for results_id in results_ids:
+                self._columns.pop(int(results_id), None)
+            wanted = frozenset(keys)
+            if wanted:
+                self._memo.pop(wanted, None)
+
     def index(self) -> dict[str, int]:
         """Every stored result's key → its best outcome, packed in an int (see :func:`unpack`).
 

@@ -99,6 +99,17 @@ def test_the_run_keeps_no_in_memory_index_of_every_stored_key(tmp_path):
     assert store.query("SELECT count(*) FROM result_index")[0][0] == 50
 
 
+def test_a_partition_output_is_let_go_by_the_store_so_its_memory_does_not_grow_with_the_run(tmp_path):
+    sim = make_sim()
+    store = Store(tmp_path / "s.sqlite3")
+    kept: list[tuple[int, int]] = []  # (decoded result columns, remembered lookups) as each partition is output
+    run = run_partitions(partitions(frame(6000), 1000, sim.client(), store), source="let-go", max_ahead=2,
+                         on_output=lambda out: kept.append((len(store._columns), len(store._memo))), progress=False)
+    assert (len(store._columns), len(store._memo)) == (0, 0)  # nothing of an output partition stays
+    assert max(columns for columns, _ in kept) <= 2 and max(memos for _, memos in kept) <= 2  # the look-ahead's
+    assert len(kept) == 6 and run.summary().by_status == {"succeeded": 6000}  # read from disk again
+
+
 def test_look_ahead_is_bounded(tmp_path):
     sim = make_sim(processing=Processing(fixed_latency=0.05, per_request=0.0))
     client = sim.client()
