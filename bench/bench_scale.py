@@ -158,6 +158,17 @@ def child(path: str, base_url: str, data: str, store: str, out: str) -> None:
 # --------------------------------------------------------------------------- the parent
 
 
+OFFLINE = {"polars-read"}
+"""Paths that make no API call."""
+
+
+def _run_child(path: str, base_url: str, data: Path, work: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, __file__, "--child", path, base_url, str(data), str(work / "store.sqlite3"), str(work)],
+        capture_output=True, text=True,
+    )
+
+
 def measure(path: str, rows: int, data: Path, tmp: Path, queue_limit: int) -> dict:
     from batchkit.simulator import Processing, spawn
 
@@ -167,14 +178,13 @@ def measure(path: str, rows: int, data: Path, tmp: Path, queue_limit: int) -> di
     work = tmp / f"{path}-{rows}"
     work.mkdir()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(BENCH), os.environ.get("PYTHONPATH")]))}
-    with spawn(processing=processing, responder="_scale_responder:respond", env=env,
-               extra_args=["--queue-limit", str(queue_limit)]) as proc:
-        run = subprocess.run(
-            [sys.executable, __file__, "--child", path, proc.base_url, str(data), str(work / "store.sqlite3"),
-             str(work)],
-            capture_output=True, text=True,
-        )
-        stats = proc.stats()
+    if path in OFFLINE:  # reads the data only: no simulator to start
+        run, stats = _run_child(path, "", data, work), {"batches_created": 0, "faults": {}}
+    else:
+        with spawn(processing=processing, responder="_scale_responder:respond", env=env,
+                   extra_args=["--queue-limit", str(queue_limit)]) as proc:
+            run = _run_child(path, proc.base_url, data, work)
+            stats = proc.stats()
     if run.returncode:
         raise SystemExit(f"{path} at {rows:,} rows failed:\n{run.stderr[-4000:]}")
     found = json.loads(run.stdout.strip().splitlines()[-1])
