@@ -20,9 +20,10 @@ import pytest
 
 import batchkit
 from batchkit import calls, requests
+from batchkit._schema import MIGRATIONS as _MIGRATIONS
 from batchkit.requests import params_key
 from batchkit.simulator import Processing, spawn
-from batchkit.store import _MIGRATIONS, Store
+from batchkit.store import Store
 from tests.conftest import frame, run_script
 from tests.test_costs import INSTRUCTIONS
 
@@ -211,8 +212,8 @@ def test_a_batch_sent_under_old_keys_is_collected_after_the_migration(tmp_path, 
 
 def test_images_under_a_marked_system_key_like_uncached_and_the_migration_finds_that_key(tmp_path):
     from batchkit import _json
+    from batchkit._schema import _new_keys
     from batchkit.requests import line_body
-    from batchkit.store import _new_keys
     from tests.test_media import make_images
 
     df = make_images(tmp_path, 3)

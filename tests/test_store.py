@@ -16,8 +16,9 @@ import pytest
 
 import batchkit
 from batchkit import _json
+from batchkit._schema import MIGRATIONS as _MIGRATIONS
 from batchkit.errors import NotAStoreError, OutputPathError, StoreError, StoreReadOnlyError
-from batchkit.store import _MIGRATIONS, APPLICATION_ID, Store, default_store_path
+from batchkit.store import APPLICATION_ID, Store, default_store_path
 
 ROOT = Path(__file__).resolve().parent.parent
 
