@@ -14,7 +14,9 @@ processes of their own, not counted; their CPU is printed apart), rows answered 
 batches created, creates refused; then per path the ratio of peak memory at the large size to
 the small one (target ≤ 1.2× for Polars lazy and Dask) beside the pandas path's. For reference,
 ``polars-read`` reads the same plan with Polars alone (no batchkit, no API), taking 100,000-row
-chunks as slowly as a run takes partitions: the memory the engine holds reading ahead.
+chunks as slowly as a run takes partitions: the memory the engine holds reading ahead; and
+``polars-1scan`` is path (a) with ``POLARS_MAX_CONCURRENT_SCANS=1`` (Polars reading one file of the
+dataset at a time), to show how much of that path's growth is the engine's read-ahead.
 
 Usage: ``python bench/bench_scale.py [--rows 5000000] [--small 1000000] [--paths polars,dask,pandas]``
 (pandas at 5,000,000 rows needs about 10 GB; ``--pandas-rows 1000000`` runs it at the small size only).
@@ -131,11 +133,16 @@ def run_dask(base_url: str, data: Path, store: str, out: Path) -> dict:
     return {"rows": int(rows), "answered": int(counts["answered"]), "aligned": int(counts["aligned"])}
 
 
-PATHS = {"polars": run_polars, "polars-read": run_polars_read, "dask": run_dask, "pandas": run_pandas}
+PATHS = {"polars": run_polars, "polars-1scan": run_polars, "polars-read": run_polars_read, "dask": run_dask,
+         "pandas": run_pandas}
+
+CHILD_ENV = {"polars-1scan": {"POLARS_MAX_CONCURRENT_SCANS": "1"}}
+"""A path's own environment: ``polars-1scan`` is the Polars path with Polars reading one file at a
+time (its multi-file scan otherwise reads several ahead: see the README's Which front end)."""
 
 
-IMPORTS = {"polars": ("polars",), "polars-read": ("polars",), "dask": ("dask.dataframe", "distributed"),
-           "pandas": ("pandas",)}
+IMPORTS = {"polars": ("polars",), "polars-1scan": ("polars",), "polars-read": ("polars",),
+           "dask": ("dask.dataframe", "distributed"), "pandas": ("pandas",)}
 
 
 def child(path: str, base_url: str, data: str, store: str, out: str) -> None:
@@ -165,7 +172,7 @@ OFFLINE = {"polars-read"}
 def _run_child(path: str, base_url: str, data: Path, work: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, __file__, "--child", path, base_url, str(data), str(work / "store.sqlite3"), str(work)],
-        capture_output=True, text=True,
+        capture_output=True, text=True, env={**os.environ, **CHILD_ENV.get(path, {})},
     )
 
 
@@ -198,7 +205,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=5_000_000)
     parser.add_argument("--small", type=int, default=1_000_000)
     parser.add_argument("--pandas-rows", type=int, default=None, help="largest size pandas runs at (default --rows)")
-    parser.add_argument("--paths", default="polars,polars-read,dask,pandas")
+    parser.add_argument("--paths", default="polars,polars-1scan,polars-read,dask,pandas")
     parser.add_argument("--queue-limit", type=int, default=500_000)
     parser.add_argument("--child", nargs=5, metavar=("PATH", "BASE_URL", "DATA", "STORE", "OUT"),
                         help=argparse.SUPPRESS)
@@ -234,7 +241,7 @@ def main() -> None:
             small, large = results.get((path, args.small)), results.get((path, args.rows))
             if small and large:
                 ratio = large["rss_mb"] / small["rss_mb"]
-                target = "" if path in ("pandas", "polars-read") else (
+                target = "" if path in ("pandas", "polars-read", "polars-1scan") else (
                     f"  (target ≤ 1.2×: {'met' if ratio <= 1.2 else 'NOT met'})")
                 print(f"{path:<12} peak memory {args.rows:,} / {args.small:,} rows: {ratio:.2f}× "
                       f"({small['rss_mb']:,.0f} → {large['rss_mb']:,.0f} MB){target}")
