@@ -27,9 +27,12 @@ ROWS = 150
 
 CHILD = textwrap.dedent(
     """
-    import sys
+    import signal, sys
     import anthropic, pandas as pd
     import batchkit
+    # Ctrl-C raises KeyboardInterrupt, as in a notebook, even when the tests were started in the
+    # background (a shell then starts them with SIGINT ignored, and the child inherits that).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     base_url, store = sys.argv[1], sys.argv[2]
     client = anthropic.Anthropic(base_url=base_url, api_key="sk-sim-test")
     df = pd.DataFrame({"t": [f"row {i}" for i in range(ROWS)]})
