@@ -120,7 +120,7 @@ def run_dask(base_url: str, data: Path, store: str, out: Path) -> dict:
 
     import batchkit  # noqa: F401
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster):
         frame = dd.read_parquet(data)
         result = frame.claude.batch(PROMPT, output="answer", client=_client(base_url), store=store,

@@ -46,7 +46,7 @@ def cluster() -> Iterator[distributed.Client]:
             if name.startswith("ANTHROPIC_"):
                 mp.delenv(name)
         mp.setenv("PYTHONPATH", str(ROOT))
-        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                                       worker_dashboard_address=None) as local, distributed.Client(local) as client:
             yield client
 
