@@ -39,16 +39,21 @@ def store(tmp_path: Path) -> Iterator[Store]:
 # --------------------------------------------------------------------------- helpers for job tests
 
 
-def run_script(code: str, *args: str, crash_at: str | None = None, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    """Run ``code`` in a fresh Python process with ``args`` as its arguments, as a user's kernel:
-    this checkout's batchkit, no ``ANTHROPIC_*`` key, and — with ``crash_at`` — killed with SIGKILL
-    at that crash point (``BATCHKIT_CRASH_AT``)."""
+def child_env(crash_at: str | None = None, **extra: str) -> dict[str, str]:
+    """The environment of a child process run as a user's kernel: this checkout's batchkit, no
+    ``ANTHROPIC_*`` key, and — with ``crash_at`` — killed with SIGKILL at that crash point
+    (``BATCHKIT_CRASH_AT``); ``extra`` variables on top."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "BATCHKIT_CRASH"))}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     if crash_at:
         env["BATCHKIT_CRASH_AT"] = crash_at
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env,
-                          timeout=timeout)
+    return {**env, **extra}
+
+
+def run_script(code: str, *args: str, crash_at: str | None = None, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh Python process with ``args`` as its arguments (see :func:`child_env`)."""
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          env=child_env(crash_at), timeout=timeout)
 
 
 def echo(params):

@@ -28,7 +28,7 @@ from batchkit import (
 from batchkit.frontends.dask import PartitionCall, _plan_partition
 from batchkit.options import Options
 from batchkit.simulator import Processing, SimConfig, Simulator, spawn
-from tests.conftest import make_sim, run_script
+from tests.conftest import child_env, make_sim, run_script
 
 dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
@@ -322,10 +322,9 @@ def test_a_run_killed_mid_way_resumes_without_a_duplicate_batch(tmp_path, point)
 
 
 def test_the_dask_example_runs(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
-    env.update(PYTHONPATH=str(ROOT), BATCHKIT_STORE=str(tmp_path / "jobs.sqlite3"))
     done = subprocess.run([sys.executable, str(ROOT / "examples" / "dask_local.py"), str(tmp_path / "out")],
-                          capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path)
+                          capture_output=True, text=True, env=child_env(BATCHKIT_STORE=str(tmp_path / "jobs.sqlite3")),
+                          timeout=600, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "answered 2,000 of 2,000 rows" in done.stdout
     assert "second compute: 0 new batches" in done.stdout

@@ -326,24 +326,21 @@ print("MATCHED", int((out.label.astype(str) == out.colour).sum()))
 
 @pytest.mark.slow
 def test_an_image_job_killed_after_its_first_create_resumes_from_the_stored_bodies(tmp_path: Path):
-    import os
     import signal
     import subprocess
-    import sys
 
     from batchkit.simulator import spawn
+    from tests.conftest import run_script
 
     df = make_images(tmp_path, 12)
     df.to_csv(tmp_path / "photos.csv", index=False)
     store = str(tmp_path / "jobs.sqlite3")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "BATCHKIT_CRASH"))}
 
-    def child(**extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-c", MEDIA_CHILD, sim.base_url, store, str(tmp_path)],
-                              capture_output=True, text=True, env={**env, **extra}, timeout=90)
+    def child(crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
+        return run_script(MEDIA_CHILD, sim.base_url, store, str(tmp_path), crash_at=crash_at)
 
     with spawn(processing=Processing(fixed_latency=0.2, per_request=0.0)) as sim:
-        crashed = child(BATCHKIT_CRASH_AT="after_create")  # the first batch created, the rest only written down
+        crashed = child("after_create")  # the first batch created, the rest only written down
         assert crashed.returncode == -signal.SIGKILL, crashed.stderr
         planned = Store.resolve(store).batches()
         assert len(planned) >= 3 and sum(b["state"] == "submitting" for b in planned) >= 2

@@ -7,7 +7,6 @@ client runs in child processes that are SIGKILLed right after an answer group is
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import pytest
 from batchkit.results import ANSWERED
 from batchkit.simulator import spawn
 from batchkit.store import Store, unpack
-from tests.conftest import run_script
+from tests.conftest import child_env, run_script
 
 pytestmark = pytest.mark.slow
 
@@ -42,12 +41,6 @@ CHILD = textwrap.dedent(
     """
 ).replace("ROWS", str(ROWS))
 
-
-def _env(crash_at=None):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "BATCHKIT_CRASH"))}
-    if crash_at:
-        env["BATCHKIT_CRASH_AT"] = crash_at
-    return env
 
 
 def run_child(base_url, store, crash_at=None, timeout=90):
@@ -90,7 +83,7 @@ def test_ctrl_c_stops_sending_keeps_what_came_back_and_a_rerun_sends_the_rest(tm
     store = str(tmp_path / "jobs.sqlite3")
     with _spawn() as sim:
         child = subprocess.Popen([sys.executable, "-c", CHILD, sim.base_url, store], stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True, env=_env())
+                                 stderr=subprocess.PIPE, text=True, env=child_env())
         assert child.stdout is not None and child.stdout.readline().startswith("STARTED")
         deadline = time.monotonic() + 30
         while sim.stats()["messages_answered"] < 20 and time.monotonic() < deadline:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import textwrap
 
 import pandas as pd
@@ -17,7 +14,7 @@ from batchkit.errors import OptionTypeError, RunNotFoundError, StoreNotFoundErro
 from batchkit.runs import DEFAULT_QUEUE_LIMIT, PartOutput, Run, _default_ahead, read_answers, run_partitions
 from batchkit.simulator import Processing, spawn
 from batchkit.store import Store
-from tests.conftest import frame, make_sim
+from tests.conftest import frame, make_sim, run_script
 
 PROMPT = "Echo {t}"
 
@@ -237,13 +234,10 @@ ROWS, PART = 120, 30
 def test_killed_mid_run_resumes_without_sending_anything_twice(tmp_path, point):
     store = str(tmp_path / "jobs.sqlite3")
     child = CHILD.replace("ROWS", str(ROWS)).replace("PART", str(PART))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "BATCHKIT_CRASH"))}
     with spawn(processing=Processing(fixed_latency=0.3, per_request=0.0)) as sim:
-        crashed = subprocess.run([sys.executable, "-c", child, sim.base_url, store], capture_output=True, text=True,
-                                 env={**env, "BATCHKIT_CRASH_AT": point}, timeout=90)
+        crashed = run_script(child, sim.base_url, store, crash_at=point)
         assert crashed.returncode == -signal.SIGKILL, crashed.stderr
-        resumed = subprocess.run([sys.executable, "-c", child, sim.base_url, store], capture_output=True, text=True,
-                                 env=env, timeout=90)
+        resumed = run_script(child, sim.base_url, store)
         assert resumed.returncode == 0, resumed.stderr
         assert f"ANSWERED {ROWS}" in resumed.stdout
         stats = sim.stats()
