@@ -17,8 +17,8 @@ from pathlib import Path
 from .errors import NotAStoreError, OutputPathError, StoreError, StoreNotFoundError
 
 __all__ = [
-    "APPLICATION_ID", "check_output_path", "connect", "connect_readonly", "create_file", "existing",
-    "peek_job_count", "tighten", "unwritable", "use_wal", "verdict",
+    "APPLICATION_ID", "BUSY_TIMEOUT", "check_output_path", "connect", "connect_readonly", "create_file",
+    "existing", "peek_job_count", "tighten", "unwritable", "use_wal", "verdict",
 ]
 
 APPLICATION_ID = 0x626B6974
@@ -66,7 +66,9 @@ def connect_readonly(path: Path) -> sqlite3.Connection:
     which is right there, since nothing can be writing it either.
     """
     uri = path.absolute().as_uri()
-    conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=60.0, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(
+        f"{uri}?mode=ro", uri=True, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+    )
     try:
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.OperationalError as exc:
@@ -74,12 +76,11 @@ def connect_readonly(path: Path) -> sqlite3.Connection:
         if "unable to open" not in str(exc):
             raise
         conn = sqlite3.connect(
-            f"{uri}?mode=ro&immutable=1", uri=True, timeout=60.0, isolation_level=None, check_same_thread=False
+            f"{uri}?mode=ro&immutable=1", uri=True, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
         )
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise _not_sqlite(path, exc) from exc
-    conn.execute("PRAGMA busy_timeout=60000")
     return conn
 
 

@@ -75,6 +75,7 @@ from ._schema import ACTIVE_STATES, decode_keys, encode_keys
 from ._schema import MIGRATIONS as _MIGRATIONS
 from ._storefile import (
     APPLICATION_ID,
+    BUSY_TIMEOUT,
     check_output_path,
     connect,
     connect_readonly,
@@ -306,7 +307,6 @@ class Store:
         use_wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=60000")
         return conn
 
     def _migrate(self) -> None:
@@ -518,7 +518,7 @@ class Store:
                 return False
             finally:
                 with contextlib.suppress(sqlite3.Error):
-                    conn.execute("PRAGMA busy_timeout=60000")
+                    conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")  # as connect() set it
             return not busy
         finally:
             self._lock.release()
