@@ -459,7 +459,8 @@ def test_a_store_another_process_is_making_is_never_taken_for_someone_elses(tmp_
 def test_processes_opening_one_new_store_at_once_all_open_it(tmp_path):
     # Two notebooks running the same cell make the same store at the same moment. SQLite refuses
     # the switch to WAL at once, without waiting, when the two would wait on each other; about one
-    # opening in thirty failed with "database is locked" before the switch was retried.
+    # opening in thirty failed with "database is locked" before the switch was retried. Threads
+    # stand in for the processes: each opens its own connection, and SQLite locks them alike.
     import threading
 
     failed = []
