@@ -233,4 +233,9 @@ MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
         error_type  TEXT
     ) WITHOUT ROWID
     """,
+    # 6 — ownership leases (:mod:`batchkit.leases`): until when a unit's owner holds it. A unit
+    # planned before has none; its owner is judged by its process id, as before.
+    """
+    ALTER TABLE batches ADD COLUMN lease_until TEXT
+    """,
 )

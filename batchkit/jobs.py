@@ -28,11 +28,9 @@ import datetime as dt
 import hashlib
 import os
 import shlex
-import socket
 import sys
 import threading
 import time
-import uuid
 import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
@@ -52,6 +50,7 @@ from .backends.errors import AUTO_RETRY_ERRORS
 from .backends.queue import QueueView, known_view
 from .errors import APIRefusedError, JobNotFoundError, SpendLimitError
 from .hedge import HedgePlan, HedgeReport, hedge_report
+from .leases import me, owner_alive
 from .options import JobSpec
 from .outcomes import JobResults, _View
 from .prices import output_betas
@@ -78,8 +77,6 @@ from .structured import OutputSpec
 
 __all__ = ["Job", "failure_report", "fingerprint", "jobs", "open_job", "warn_failures"]
 
-OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-"""This process, as written on the batches it is about to create."""
 
 _EXPIRED, _ERRORED, _INVALID = STATUS_CODE["expired"], STATUS_CODE["errored"], STATUS_CODE["invalid_output"]
 _SUCCEEDED, _CANCELED = STATUS_CODE["succeeded"], STATUS_CODE["canceled"]
@@ -94,26 +91,9 @@ EXIT_GRACE = 120.0
 """Seconds a process that is exiting waits for its workers to finish creating planned batches."""
 
 
-def _owner_alive(owner: str | None) -> bool:
-    """Whether the process that wrote ``owner`` may still be creating its batch."""
-    if not owner:
-        return False
-    if owner == OWNER:
-        return True
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False  # another machine: treat its intent as abandoned after reconciliation
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return False  # an earlier life of this pid, not this process
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _owner_alive(batch: Mapping[str, Any]) -> bool:
+    """Whether another process still owns ``batch`` (a unit), by the one rule of :mod:`.leases`."""
+    return owner_alive(batch["owner"], batch.get("lease_until"))
 
 
 def fingerprint(kind: str, output: str, row_keys: Sequence[str | None]) -> str:
@@ -687,7 +667,7 @@ class Job(JobResults):
         self._record["status"] = "canceled"
         for batch in self.store.batches(job_id=self.job_id, states=("submitting", "in_progress")):
             api_id = batch["api_id"]
-            if not api_id and (batch["owner"] == OWNER or not _owner_alive(batch["owner"])):
+            if not api_id and (batch["owner"] == me() or not _owner_alive(batch)):
                 # Not recorded as created; it may have been a moment ago (e.g. by our worker).
                 found = self._reconcile(batch, adopt_only=True)
                 api_id = found.id if found is not None and found.state == "in_progress" else None
@@ -826,7 +806,7 @@ class Job(JobResults):
                 self.store.set_job_mode(conn, self.job_id, "realtime", reason)
             self._record.update(mode="realtime", mode_reason=reason)
         for unit in units:
-            if unit["state"] == "submitting" and unit["owner"] == OWNER:
+            if unit["state"] == "submitting" and unit["owner"] == me():
                 self.store.update_batch(unit["id"], state="abandoned", error=f"not created: {HEDGE_REASON}")
             elif unit["state"] == "in_progress" and unit["api_id"]:
                 try:
@@ -900,20 +880,15 @@ class Job(JobResults):
                 continue
             if priming and batch["job_id"] == self.job_id and batch["attempt"] != 0:
                 continue  # wait for the cache-priming batch to end
-            if batch["owner"] == OWNER:
+            if batch["owner"] == me():
                 if batch["job_id"] == self.job_id or batch["job_id"] not in _live_job_ids():
                     self._create(batch)
-            elif not _owner_alive(batch["owner"]) and self._claim(batch):
+            elif not _owner_alive(batch) and self._claim(batch, states=("submitting",)):
                 self._reconcile(batch)
 
-    def _claim(self, batch: Mapping[str, Any]) -> bool:
-        """Take over a dead process's planned batch (compare-and-set on its owner)."""
-        with self.store.atomic() as conn:
-            cur = conn.execute(
-                "UPDATE batches SET owner = ? WHERE id = ? AND state = 'submitting' AND owner IS ?",
-                (OWNER, batch["id"], batch["owner"]),
-            )
-            return cur.rowcount == 1
+    def _claim(self, batch: Mapping[str, Any], *, states: Sequence[str] = ACTIVE_STATES) -> bool:
+        """Take a unit over from its dead owner (compare-and-set on its owner, see :mod:`.leases`)."""
+        return self.store.claim_unit(int(batch["id"]), me(), was=batch["owner"], states=states)
 
     def _cancel_unit(self, batch: Mapping[str, Any], api_id: str) -> None:
         try:
@@ -994,7 +969,7 @@ class Job(JobResults):
         with self.store.atomic() as conn:
             self.store.update_batch_in(conn, batch["id"], state="failed", error=reason)
             for other in self.store.batches(job_id=self.job_id, states=("submitting",)):
-                if other["owner"] == OWNER:
+                if other["owner"] == me():
                     self.store.update_batch_in(conn, other["id"], state="failed", error="not created: " + reason)
             conn.execute("UPDATE jobs SET status = 'failed' WHERE job_id = ? AND status = 'running'", (self.job_id,))
         self._record["status"] = "failed"
@@ -1008,8 +983,13 @@ class Job(JobResults):
             if not batch["api_id"] or not self._relevant(batch, pending):
                 continue
             backend = self._backend_of(batch["mode"])
-            if getattr(backend, "local", False) and batch["job_id"] != self.job_id and _owner_alive(batch["owner"]):
-                continue  # sent one by one by another job (or process) that is alive: its to collect
+            # A unit sent one by one by another job of this process, or by another process: only
+            # its sender can collect it. While that owner lives, wait for the answers it stores;
+            # once it is dead, one process takes the unit over and ends it (its unanswered keys
+            # are sent again; only what was on the wire may have been paid twice).
+            if getattr(backend, "local", False) and not self._sent_here(batch) and (
+                    _owner_alive(batch) or not self._claim(batch, states=("in_progress", "canceling", "ended"))):
+                continue
             if batch["state"] != "ended":
                 crashpoint("polling")
                 try:
@@ -1028,6 +1008,10 @@ class Job(JobResults):
                 self._store_answers(batch, backend, final=True)
             else:
                 self._collect(batch)
+
+    def _sent_here(self, batch: Mapping[str, Any]) -> bool:
+        """Whether this job's worker sent ``batch`` (a unit whose handle lives in this process)."""
+        return batch["owner"] == me() and batch["job_id"] == self.job_id
 
     def _store_answers(self, batch: Mapping[str, Any], backend: Backend, *, final: bool = False) -> None:
         """Keep the answers a streaming (realtime) unit handed over since the last round, in one
@@ -1122,7 +1106,7 @@ class Job(JobResults):
             max_bytes=int(spec.get("chunk_bytes") or MAX_BATCH_BYTES),
         ):
             batch_id = self.store.add_batch(
-                conn, job_id=self.job_id, keys=chunk.keys, body=chunk.stored(), attempt=attempt, owner=OWNER,
+                conn, job_id=self.job_id, keys=chunk.keys, body=chunk.stored(), attempt=attempt, owner=me(),
                 mode=mode or self.mode,
             )
             if not chunk.streamed:
@@ -1285,7 +1269,7 @@ def open_job(
                 chunks += [(1, chunk) for chunk in chunk_requests(to_send, max_requests=size, max_bytes=max_bytes)]
                 for attempt, chunk in chunks:
                     batch_id = store.add_batch(
-                        conn, job_id=job_id, keys=chunk.keys, body=chunk.stored(), attempt=attempt, owner=OWNER,
+                        conn, job_id=job_id, keys=chunk.keys, body=chunk.stored(), attempt=attempt, owner=me(),
                         mode=mode,
                     )
                     if not chunk.streamed:  # images: built once, read back from the store to send

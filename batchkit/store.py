@@ -88,6 +88,7 @@ from ._storefile import (
     verdict,
 )
 from .errors import NotAStoreError, OutputPathError, StoreError, StoreReadOnlyError
+from .leases import keep_leases, lease_until
 from .results import ANSWERED, ResultColumns
 
 __all__ = [
@@ -1029,7 +1030,7 @@ class Store:
     def batches(self, job_id: str | None = None, states: Sequence[str] | None = None) -> list[dict[str, Any]]:
         sql = (
             "SELECT id, job_id, api_id, state, owner, attempt, n_requests, intent_at, created_at,"
-            " ended_at, expires_at, request_counts, error, mode FROM batches"
+            " ended_at, expires_at, request_counts, error, mode, lease_until FROM batches"
         )
         where, args = [], []
         if job_id is not None:
@@ -1042,7 +1043,7 @@ class Store:
             sql += " WHERE " + " AND ".join(where)
         names = (
             "id", "job_id", "api_id", "state", "owner", "attempt", "n_requests", "intent_at",
-            "created_at", "ended_at", "expires_at", "request_counts", "error", "mode",
+            "created_at", "ended_at", "expires_at", "request_counts", "error", "mode", "lease_until",
         )
         return [dict(zip(names, row, strict=True)) for row in self.query(sql + " ORDER BY id", args)]
 
@@ -1081,10 +1082,11 @@ class Store:
         requests one by one, each answer stored by :meth:`add_answers` as it arrives).
         """
         cur = conn.execute(
-            "INSERT INTO batches (job_id, state, owner, attempt, n_requests, intent_at, mode)"
-            " VALUES (?, 'submitting', ?, ?, ?, ?, ?)",
-            (job_id, owner, attempt, len(keys), utcnow(), mode),
+            "INSERT INTO batches (job_id, state, owner, attempt, n_requests, intent_at, mode, lease_until)"
+            " VALUES (?, 'submitting', ?, ?, ?, ?, ?, ?)",
+            (job_id, owner, attempt, len(keys), utcnow(), mode, lease_until()),
         )
+        keep_leases(self)
         batch_id = int(cur.lastrowid)  # type: ignore[arg-type]
         # Kept apart from the batch's own row, which is updated at every poll: SQLite rewrites a
         # whole row on update, and this one can be 256 MB.
@@ -1135,6 +1137,32 @@ class Store:
                 f" WHERE r.id IN ({','.join('?' * len(part))})", part,
             ))
         return found
+
+    # ------------------------------------------------------------------ ownership (see batchkit.leases)
+
+    def claim_unit(self, unit_id: int, owner: str, *, was: str | None, states: Sequence[str] = ACTIVE_STATES) -> bool:
+        """Take unit ``unit_id`` over from ``was`` (its owner as last read), if it still is
+        theirs and in one of ``states``: a compare-and-set, so of several processes taking over
+        the same dead owner's unit exactly one wins. The winner holds it with a fresh lease."""
+        with self.atomic() as conn:
+            cur = conn.execute(
+                f"UPDATE batches SET owner = ?, lease_until = ? WHERE id = ? AND owner IS ?"
+                f" AND state IN ({','.join('?' * len(states))})",
+                (owner, lease_until(), unit_id, was, *states),
+            )
+            won = cur.rowcount == 1
+        if won:
+            keep_leases(self)
+        return won
+
+    def renew_leases(self, owner: str, until: str) -> int:
+        """Extend every lease ``owner`` holds on a unit still in flight; how many."""
+        with self.atomic() as conn:
+            return conn.execute(
+                f"UPDATE batches SET lease_until = ? WHERE owner = ?"
+                f" AND state IN ({','.join('?' * len(ACTIVE_STATES))})",
+                (until, owner, *ACTIVE_STATES),
+            ).rowcount
 
     def update_batch(self, batch_id: int, **fields: Any) -> None:
         with self.atomic() as conn:
