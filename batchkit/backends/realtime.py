@@ -68,7 +68,7 @@ from .. import _json
 from ..errors import SpendLimitError
 from ..results import ResultColumns, parse_result_stream
 from . import Tracked
-from .errors import CallFailed, decide
+from .errors import Action, CallFailed, decide
 from .ratelimit import Governor, Limits, Reservation, rate_limit_group
 
 __all__ = [
@@ -461,7 +461,7 @@ class _Run:
         if _spend_limit(exc):
             governor.release(reservation)
             raise _Halt(exc, spend_limit=True)
-        if status in (401, 403):
+        if decide(exc, call="message").action is Action.STOP:  # the key or the account, not this request
             governor.release(reservation)
             raise _Halt(exc)
         if headers.get("x-should-retry", "").lower() == "false":  # the server says a retry cannot help
