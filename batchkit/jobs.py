@@ -48,13 +48,13 @@ from .backends.batches import MessageBatches
 from .backends.choice import backend_for
 from .backends.errors import AUTO_RETRY_ERRORS
 from .backends.queue import QueueView, known_view
-from .errors import APIRefusedError, JobNotFoundError, SpendLimitError
+from .errors import APIRefusedError, BatchLostError, CancelFailedError, JobNotFoundError, SpendLimitError
 from .hedge import HedgePlan, HedgeReport, hedge_report
 from .leases import me, owner_alive
 from .options import JobSpec
 from .outcomes import JobResults, _View
-from .prices import output_betas
-from .pricing import CostBreakdown
+from .prices import load_prices, output_betas
+from .pricing import CostBreakdown, default_typical_output_tokens, estimate_request_tokens
 from .reports import failure_report, jobs, warn_failures
 from .requests import (
     MAX_BATCH_BYTES,
@@ -139,6 +139,7 @@ class Job(JobResults):
         self._lines: MutableMapping[str, bytes] = lines if lines is not None else {}  # the job's own from here on
         self._batch_bodies: dict[int, bytes] = {}
         self._unrelated: set[int] = set()  # other jobs' units that carry none of this job's pending keys
+        self._lost_now = False  # a unit of this job was found lost in this round (see _lose)
         self._done = threading.Event()
         self._wake = threading.Event()
         self._running = False  # a worker is looping (set and cleared under _live_lock)
@@ -339,9 +340,8 @@ class Job(JobResults):
         if store is None and client is not None:
             store = default_store_path(client)
         resolved = Store.resolve(store, create=False)
-        live = cls._live.get((str(resolved.path), job_id))
-        if live is not None:
-            return live
+        if (str(resolved.path), job_id) in cls._live:
+            return cls._attach(job_id, resolved, client)  # the job this process runs, on ``client`` if given
         if resolved.load_job(job_id) is None:
             raise JobNotFoundError(
                 f"no job {job_id!r} in the store at {resolved.path}; batchkit.jobs() lists the jobs there",
@@ -535,7 +535,7 @@ class Job(JobResults):
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             while not self._done.wait(0.1):
-                if isinstance(self._error, APIRefusedError):
+                if isinstance(self._error, (APIRefusedError, BatchLostError)):
                     break  # the worker still collects what was sent; the caller hears now
                 if deadline is not None and time.monotonic() > deadline:
                     raise TimeoutError(
@@ -609,9 +609,11 @@ class Job(JobResults):
         )
         return True
 
-    def _refusal(self) -> APIRefusedError:
+    def _refusal(self) -> APIRefusedError | BatchLostError:
         """The error a failed job ends with, rebuilt from the store (e.g. in another process)."""
-        failed = [b for b in self.store.batches(job_id=self.job_id, states=("failed",)) if b["error"]]
+        failed = [b for b in self.store.batches(job_id=self.job_id, states=("failed", "lost")) if b["error"]]
+        if failed and failed[-1]["state"] == "lost":
+            return self._lost_error([b for b in failed if b["state"] == "lost"])
         reason = failed[-1]["error"] if failed else "the API refused its requests"
         kind = SpendLimitError if "spend or usage limit" in reason else APIRefusedError
         return kind(
@@ -619,6 +621,20 @@ class Job(JobResults):
             f"kept. After fixing the cause, re-run the same call or batchkit.Job.load({self.job_id!r}).retry() "
             f"to send the rest; job.cancel() gives up on them.",
             job_id=self.job_id,
+        )
+
+    def _lost_error(self, lost: Sequence[Mapping[str, Any]]) -> BatchLostError:
+        """The error a job ends with when the API no longer knows some of its batches."""
+        rows = sum(int(b["n_requests"]) for b in lost)
+        keys = [k for b in lost for k in self.store.batch_keys(b["id"])]
+        ids = ", ".join(str(b["api_id"]) for b in lost[:3]) + (f" and {len(lost) - 3} more" if len(lost) > 3 else "")
+        why = lost[-1]["error"].partition(": it was deleted")[2].partition(". Its")[0]
+        return BatchLostError(
+            f"job {self.job_id} stopped: the API no longer knows {len(lost)} of its batches ({ids}): it was deleted"
+            f"{why}. Their {rows:,} rows have no answer{self._resend_cost(keys, lost[-1]['mode'])}. Everything "
+            f"else was collected. Re-run the same call or batchkit.Job.load({self.job_id!r}).retry() to send "
+            f"them again; job.cancel() gives up on them.",
+            job_id=self.job_id, batch_id=lost[-1]["api_id"], rows=rows,
         )
 
     def _exit_note(self) -> str:
@@ -663,16 +679,17 @@ class Job(JobResults):
         """
         if self.status == "ended":
             return self
+        # The API first: a cancel that cannot reach it leaves the job exactly as it was.
+        self._cancel_sent()
         self.store.set_job_status(self.job_id, "canceled")
         self._record["status"] = "canceled"
-        for batch in self.store.batches(job_id=self.job_id, states=("submitting", "in_progress")):
-            api_id = batch["api_id"]
-            if not api_id and (batch["owner"] == me() or not _owner_alive(batch)):
+        for batch in self.store.batches(job_id=self.job_id, states=("submitting",)):
+            if batch["owner"] == me() or not _owner_alive(batch):
                 # Not recorded as created; it may have been a moment ago (e.g. by our worker).
                 found = self._reconcile(batch, adopt_only=True)
-                api_id = found.id if found is not None and found.state == "in_progress" else None
-            if api_id:
-                self._cancel_unit(batch, api_id)
+                if found is not None and found.state == "in_progress":
+                    self._cancel_unit(batch, found.id)
+        self._cancel_sent()  # created by the worker while the job was being canceled
         # Collect what the cancel left behind, so canceled rows are recorded as such.
         self._wake.set()
         self.start()
@@ -890,10 +907,27 @@ class Job(JobResults):
         """Take a unit over from its dead owner (compare-and-set on its owner, see :mod:`.leases`)."""
         return self.store.claim_unit(int(batch["id"]), me(), was=batch["owner"], states=states)
 
+    def _cancel_sent(self) -> None:
+        """Cancel every unit of this job the API is running."""
+        for batch in self.store.batches(job_id=self.job_id, states=("in_progress",)):
+            if batch["api_id"]:
+                self._cancel_unit(batch, batch["api_id"])
+
     def _cancel_unit(self, batch: Mapping[str, Any], api_id: str) -> None:
         try:
             self._record_unit(batch, self._backend_of(batch["mode"]).cancel(api_id))
         except CallFailed as failure:
+            decision = failure.decision
+            if decision.action is Action.FAIL_ROWS:  # 404: nothing left to cancel at the API
+                self._lose(batch, decision)
+                return
+            if decision.action in (Action.RETRY, Action.RECONCILE):
+                raise CancelFailedError(
+                    f"could not cancel job {self.job_id}: the API did not answer the cancel of batch {api_id} "
+                    f"({decision.describe()}). Nothing was changed: its batches keep running. Try again when the "
+                    f"API answers (batchkit cancel {self.job_id}, or job.cancel()).",
+                    job_id=self.job_id,
+                ) from failure.__cause__
             _reraise(failure)
 
     def _reconcile(self, batch: Mapping[str, Any], *, adopt_only: bool = False) -> Tracked | None:
@@ -978,7 +1012,47 @@ class Job(JobResults):
         error.__cause__ = exc
         self._error = error
 
+    def _lose(self, batch: Mapping[str, Any], decision: Decision) -> None:
+        """The API no longer knows a unit the store recorded (404): deleted, expired, another
+        workspace's key, or a simulator that died with it. The unit ends ``lost``; its rows have
+        no answer and are in flight no more, so nothing waits on them. Its own job stops (a
+        :class:`BatchLostError` says how many rows and about what sending them again costs;
+        re-running the call or ``job.retry()`` sends them); another job waiting on those keys
+        sends them itself."""
+        rows = int(batch["n_requests"])
+        cost = self._resend_cost(self.store.batch_keys(batch["id"]), batch["mode"])
+        reason = (f"the API no longer knows batch {batch['api_id']} ({decision.describe()}): it was deleted, its "
+                  f"results expired (29 days after creation), it belongs to another workspace's API key, or it "
+                  f"died with a simulator that was stopped. Its {rows:,} rows have no answer{cost}")
+        with self.store.atomic() as conn:
+            self.store.update_batch_in(conn, batch["id"], state="lost", error=reason)
+            if batch["job_id"] == self.job_id:
+                conn.execute("UPDATE jobs SET status = 'failed' WHERE job_id = ? AND status = 'running'",
+                             (self.job_id,))
+        if batch["job_id"] == self.job_id:
+            self._record["status"] = "failed"
+            self._lost_now = True  # the error is built once the round has seen every lost unit
+
+    def _resend_cost(self, keys: Sequence[str], mode: str) -> str:
+        """'; sending them again costs about $X at <mode> prices' for ``keys`` (offline estimate)."""
+        try:
+            params = self.store.request_params(keys)
+            price = load_prices(self._record["spec"].get("prices")).get(self.model)
+        except Exception:  # an unknown model: say nothing rather than guess
+            return ""
+        tokens = sum(estimate_request_tokens(p) for p in params.values())
+        out = sum(default_typical_output_tokens(int(p.get("max_tokens") or 1)) for p in params.values())
+        discount = price.batch_multiplier if mode == "batch" else 1.0
+        dollars = (tokens * price.input + out * price.output) / 1e6 * discount
+        return f"; sending them again costs about ${dollars:,.4f} at {mode} prices"
+
     def _poll(self, pending: _Pending) -> None:
+        self._lost_now = False
+        self._poll_units(pending)
+        if self._lost_now:
+            self._error = self._refusal()
+
+    def _poll_units(self, pending: _Pending) -> None:
         for batch in self.store.batches(states=("in_progress", "canceling", "ended")):
             if not batch["api_id"] or not self._relevant(batch, pending):
                 continue
@@ -997,6 +1071,9 @@ class Job(JobResults):
                 except CallFailed as failure:
                     if failure.decision.action is Action.RETRY:
                         continue  # a blip: ask again next round
+                    if failure.decision.action is Action.FAIL_ROWS:  # 404: the API forgot it
+                        self._lose(batch, failure.decision)
+                        continue
                     _reraise(failure)
                 if current.state != "ended" and getattr(backend, "streams", False):
                     self._store_answers(batch, backend)  # what came back so far, kept at once
@@ -1036,7 +1113,7 @@ class Job(JobResults):
             if batch["job_id"] == self.job_id:
                 self._stop(batch, decision, failure.__cause__ or failure)
             return "stopped"
-        if not columns.keys:
+        if not columns.keys and not columns.lost:
             return "empty"
         if self.output_spec is not None:
             self._check_answers(columns)
