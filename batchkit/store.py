@@ -1060,14 +1060,14 @@ class Store:
         rows = self.query("SELECT keys FROM batch_requests WHERE batch_id = ?", (batch_id,))
         return [k for k in decode_keys(rows[0][0]) if k] if rows else []
 
-    def in_flight_keys(self, conn: sqlite3.Connection) -> set[str]:
-        """Keys in any batch that has not yet been collected, by any job or process."""
+    def in_flight_keys(self, conn: sqlite3.Connection | None = None) -> set[str]:
+        """Keys in any batch that has not yet been collected, by any job or process (read in
+        ``conn``'s transaction when given, e.g. while planning)."""
+        sql = ("SELECT r.keys FROM batches b JOIN batch_requests r ON r.batch_id = b.id"
+               f" WHERE b.state IN ({','.join('?' * len(ACTIVE_STATES))})")
+        rows = conn.execute(sql, ACTIVE_STATES) if conn is not None else self.query(sql, ACTIVE_STATES)
         found: set[str] = set()
-        for (blob,) in conn.execute(
-            "SELECT r.keys FROM batches b JOIN batch_requests r ON r.batch_id = b.id"
-            f" WHERE b.state IN ({','.join('?' * len(ACTIVE_STATES))})",
-            ACTIVE_STATES,
-        ):
+        for (blob,) in rows:
             found.update(k for k in decode_keys(blob) if k)
         return found
 
@@ -1116,13 +1116,20 @@ class Store:
         """
         now = utcnow()
         cur = conn.execute(
-            "INSERT INTO batches (job_id, state, attempt, n_requests, intent_at, created_at, ended_at, error, mode)"
-            " VALUES (?, 'collected', ?, ?, ?, ?, ?, ?, ?)",
-            (job_id, attempt, len(columns.keys), now, now, now, f"answers of unit {unit}", mode),
+            "INSERT INTO batches (job_id, state, attempt, n_requests, intent_at, created_at, ended_at, error, mode,"
+            " lost_keys) VALUES (?, 'collected', ?, ?, ?, ?, ?, ?, ?, ?)",
+            (job_id, attempt, len(columns.keys), now, now, now, f"answers of unit {unit}", mode,
+             encode_keys(columns.lost) if columns.lost else None),
         )
         group = int(cur.lastrowid)  # type: ignore[arg-type]
         self.store_results(conn, group, model, columns)
         return group
+
+    def lost_responses(self, job_id: str) -> list[str]:
+        """Keys of ``job_id``'s realtime requests whose responses were lost on the way back, once
+        per lost response (see :attr:`batchkit.results.ResultColumns.lost`)."""
+        rows = self.query("SELECT lost_keys FROM batches WHERE job_id = ? AND lost_keys IS NOT NULL", (job_id,))
+        return [k for (blob,) in rows for k in decode_keys(blob) if k]
 
     def results_modes(self, results_ids: Iterable[int]) -> dict[int, str]:
         """The mode (``batch``/``realtime``) each stored result set was paid at."""

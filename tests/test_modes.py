@@ -172,6 +172,22 @@ def test_no_credit_in_realtime_stops_at_the_first_refusal_and_the_same_call_runs
     assert paid.stats()["messages_answered"] == 300
 
 
+def test_a_realtime_answer_lost_on_the_way_back_is_sent_again_counted_and_shown():
+    from batchkit import BatchkitWarning
+    from batchkit.simulator import Faults
+
+    # The API answers (and charges) calls 3 and 7, but the connection drops before the response.
+    sim = make_sim(faults=Faults(schedule=(("messages.create", [3, 7], "lose"),)))
+    with pytest.warns(BatchkitWarning, match="2 realtime responses .* were lost on the way back"):
+        out = frame(20).claude.batch("Say {t}", mode="realtime", client=sim.client(), progress=False)
+    assert out["response"].tolist() == [f"re:Say row {i}" for i in range(20)]
+    assert sim.stats()["messages_answered"] == 22  # what the API charged: two answers twice
+    cost = batchkit.Job.of(out).cost
+    assert cost.requests_paid == 20 and cost.lost_responses == 2
+    assert cost.lost_cost == pytest.approx(2 * cost.total / 20)
+    assert "2 realtime responses were lost on the way back" in str(cost)
+
+
 def test_series_and_structured_calls_take_mode():
     sim = make_sim()
     s = pd.Series(["good", "bad"], name="t")

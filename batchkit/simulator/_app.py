@@ -231,10 +231,14 @@ class App:
             raise DroppedConnection("Server disconnected without sending a response (simulated fault)")
         try:
             handler = getattr(self, "_" + kind.replace(".", "_"))
-            return handler(environ, arg, version, prefix, drop=(fault == "drop"))
+            response = handler(environ, arg, version, prefix, drop=(fault == "drop"))
         except ApiError as exc:
             never_retry = {"x-should-retry": "false"} if exc.status == 413 else None
             return _error(exc.status, exc.message, exc.type, never_retry)
+        if fault == "lose":  # done (and, for a message, paid), but the response never arrives
+            engine.count_fault("lose")
+            raise DroppedConnection("Server disconnected after doing the call, before its response (simulated fault)")
+        return response
 
     def _check_auth(self, environ: dict) -> _Response | None:
         key = environ.get("HTTP_X_API_KEY")
