@@ -686,9 +686,10 @@ class Engine:
         else:
             input_tokens, w5, w1, read = analysis.input_tokens, 0, 0, 0
         try:
+            mode: str | None
             if self._default_responder:
-                mode: str | None = answer_mode(params)
-                answer = default_answer(params, mode)
+                mode = known = answer_mode(params)
+                answer = default_answer(params, known)
             else:  # a custom responder may change params: its answer is shaped by what they are after
                 mode = None
                 answer = self._responder(params, custom_id, batch_id, attempt)

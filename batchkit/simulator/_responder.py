@@ -506,10 +506,11 @@ def chosen_tool(params: dict) -> dict:
     return ordered[_mix(_hash(params), 3) % len(ordered)]
 
 
-def default_responder(params: dict) -> str | dict:
+def default_responder(params: dict) -> str | dict | list:
     """The simulator's built-in answer: deterministic, cheap, plausible for demos.
 
-    - tool request: schema-valid input for the tool being called;
+    - tool request: schema-valid input for the tool being called (a list of them when the
+      model calls several under ``auto``, :mod:`._tools`);
     - JSON-schema request: a schema-valid object (enums pick a listed value);
     - sentiment/label questions: one of the options named in the prompt, following the
       wording of the text for positive/negative/neutral;
@@ -522,7 +523,7 @@ def default_responder(params: dict) -> str | dict:
     return default_answer(params, answer_mode(params))
 
 
-def default_answer(params: dict, mode: str) -> str | dict:
+def default_answer(params: dict, mode: str) -> str | dict | list:
     """:func:`default_responder`'s answer, for a request of known :func:`answer_mode`.
 
     A request with images or PDFs is answered from their content (:mod:`._media`)."""
@@ -534,7 +535,7 @@ def default_answer(params: dict, mode: str) -> str | dict:
     return _default_answer(params, mode)
 
 
-def _default_answer(params: dict, mode: str) -> str | dict:
+def _default_answer(params: dict, mode: str) -> str | dict | list:
     if mode == "text":
         return _text_answer(params)
     h = _hash(params)
