@@ -1,6 +1,6 @@
 """Answers: the default responder and turning any responder's answer into message content.
 
-A responder is ``(params: dict) -> str | dict``. It may also accept any of the keyword
+A responder is ``(params: dict) -> str | dict | list``. It may also accept any of the keyword
 arguments ``custom_id`` (``None`` outside batches), ``batch_id`` (``None`` outside batches) and
 ``attempt`` (1 for the first time a ``custom_id`` is processed, 2 for its first retry in a
 later batch, …); they are passed only when its signature names them (or takes ``**kwargs``).

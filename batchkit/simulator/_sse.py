@@ -56,7 +56,7 @@ def text_pieces(text: str, size: int = PIECE) -> list[str]:
     """``text`` in pieces of about ``size`` characters, cut after whitespace where it can be.
 
     >>> text_pieces("The weather in Paris is mild today.", 10)
-    ['The weather ', 'in Paris ', 'is mild ', 'today.']
+    ['The ', 'weather ', 'in Paris ', 'is mild ', 'today.']
     """
     pieces: list[str] = []
     current = ""
