@@ -360,7 +360,11 @@ def compare(
     if reference is not None and reference not in model_ids:
         raise InvalidOptionError(f"reference={reference!r} is not one of models={model_ids}", option="reference")
     if task == "classify" and truth is not None and isinstance(truth, str):
-        unknown = set(frame[truth].dropna().astype(str)) - {str(label) for label in labels or ()}
+        # Read as scoring reads it: " Positive." is the label "positive"; a blank cell is no truth.
+        distinct = frame[truth].dropna().drop_duplicates()
+        normal = _normal(distinct.to_numpy())
+        allowed = set(_normal(list(labels or ())).dropna())
+        unknown = {str(v) for v, n in zip(distinct, normal, strict=True) if n is not pd.NA and n not in allowed}
         if unknown:
             raise InvalidOptionError(
                 f"the truth column {truth!r} holds values that are not labels: {sorted(unknown)[:5]}; "

@@ -566,9 +566,7 @@ class Comparison:
             import matplotlib.pyplot as plt
 
             _, ax = plt.subplots(figsize=(6.5, 4))
-        for v in self.variants:
-            if math.isnan(v.quality):
-                continue
+        for v in self._scorable():  # a variant without answers has no point to draw (the table says why)
             lo, hi = v.interval
             x = self.cost_per_row(v)
             ax.errorbar([x], [v.quality], yerr=[[v.quality - lo], [hi - v.quality]], fmt="o",
@@ -585,7 +583,10 @@ class Comparison:
         ax.set_xlabel("$ per row (batch price, measured on the sample)")
         ax.set_ylabel(self.quality_label)
         ax.set_title("Cost vs quality" + (" (simulated answers)" if self.simulated else ""))
-        ax.legend(loc="lower right", fontsize=8)
+        if not self._scorable():
+            ax.text(0.5, 0.5, "no variant has answers to score", transform=ax.transAxes, ha="center", va="center")
+        if ax.get_legend_handles_labels()[0]:  # matplotlib warns about a legend of nothing
+            ax.legend(loc="lower right", fontsize=8)
         return ax
 
 

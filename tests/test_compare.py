@@ -282,6 +282,7 @@ def test_without_answers_from_the_reference_there_is_no_choice_and_run_says_why(
     assert cmp.recommended is None and "reference claude-sonnet-4-6 · p1 has no answers (10 errored)" in cmp.reason
     assert "reference=" in cmp.reason and "truth=" in cmp.reason
     assert "recommended: none" in str(cmp) and "<table" in cmp._repr_html_()
+    assert "no variant has answers to score" in [t.get_text() for t in cmp.plot().texts]
     before = sim.stats()["batch_requests_received"]
     with pytest.raises(InvalidOptionError, match=r"no recommended variant .*has no answers"):
         cmp.run()
@@ -300,3 +301,17 @@ def test_extraction_truth_is_read_as_the_fields_kind():
         cmp = df.claude.compare("{t}", task="extract", schema={"year": int}, truth={"year": column},
                                 models=MODELS[:2], sample=20, client=sim.client(), progress=False)
         assert (cmp.to_frame()["quality"] == 1.0).all(), (column, cmp.to_frame()["quality"])
+
+
+def test_a_classify_truth_is_matched_as_it_is_scored_case_and_final_period_aside():
+    def label(params):
+        return {"label": "positive" if "good" in str(params["messages"][0]["content"]) else "negative"}
+
+    sim = Simulator(config=SimConfig(processing=Processing.instant()), responder=label)
+    df = pd.DataFrame({"t": [f"good {i}" if i % 2 else f"bad {i}" for i in range(20)]})
+    df["gold"] = [" Positive." if i % 2 else "NEGATIVE" for i in range(20)]
+    df.loc[0, "gold"] = ""  # a blank truth is no truth: not scored
+    cmp = df.claude.compare("{t}", task="classify", labels=["positive", "negative"], truth="gold",
+                            models=MODELS[:2], sample=20, client=sim.client(), progress=False)
+    table = cmp.to_frame()
+    assert (table["quality"] == 1.0).all() and (table["scored_rows"] == 19).all()
