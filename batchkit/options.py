@@ -765,7 +765,7 @@ class JobSpec:
     hedge: Mapping[str, Any] | None = None
     """A job with a ``deadline=`` sent as batches: ``deadline_at`` (seconds since the epoch, UTC, on the
     server's clock), ``deadline`` (the same as ISO-8601), ``realtime_rate`` (requests per second planned
-    for the rows sent realtime) and ``settle_seconds`` (see :class:`batchkit.hedge.HedgePlan`)."""
+    for the rows sent realtime), ``settle_seconds`` and ``clock_rate`` (see :class:`batchkit.hedge.HedgePlan`)."""
 
     def to_json(self) -> dict[str, Any]:
         spec: dict[str, Any] = {"prompt": self.prompt, "max_tokens": self.max_tokens, **self.run.to_spec()}
