@@ -119,6 +119,21 @@ def _pdf(tmp: Path, pages: int = 1) -> str:
     return str(path)
 
 
+def _fifo(tmp: Path) -> str:
+    import os
+
+    os.mkfifo(tmp / "pipe")
+    return str(tmp / "pipe")
+
+
+def _sparse_png(tmp: Path) -> str:
+    """A 50 GB file (sparse: nothing on disk) that starts like a PNG."""
+    path = Path(_image(tmp, "huge.png"))
+    with open(path, "r+b") as f:
+        f.truncate(50 * 10**9)
+    return str(path)
+
+
 def deep(levels: int) -> Any:
     value: Any = "x"
     for _ in range(levels):
@@ -309,6 +324,17 @@ BAD = [
          ("row 0", "8001×1 px", "8000×8000", "resize")),
     Case("media-too-many-pages", media_cells(lambda t: [_pdf(t, 101)] * 2, "{photo:media}"), MediaError,
          ("101 pages", "100 per request")),
+    Case("media-dev-zero", media_cells(lambda t: [_image(t, "a.png"), "/dev/zero"]), MediaError,
+         ("row 1", "'photo'", "/dev/zero, which is a character device, not a regular file", "regular files only",
+          "set the cell to None")),
+    Case("media-fifo", media_cells(lambda t: [_fifo(t), _image(t, "a.png")]), MediaError,
+         ("row 0", "FIFO \\(named pipe\\), not a regular file", "Point the cell at an image or PDF file")),
+    Case("media-directory", media_cells(lambda t: [str(t), _image(t, "a.png")]), MediaError,
+         ("row 0", "which is a directory", "regular files only")),
+    Case("media-nul-byte-path", media_cells(lambda t: [_image(t, "a.png"), "/tmp/photo\x00.png"]), MediaError,
+         ("row 1", "NUL byte", "Fix the path in the cell")),
+    Case("media-huge-sparse-file", media_cells(lambda t: [_sparse_png(t), None]), MediaError,
+         ("row 0", "50,000,000,000 bytes", "over the API's 5 MB")),
     Case("media-cell-int", media_cells(lambda t: [1, 2]), CellError,
          ("row 0", "file path, an http\\(s\\) URL, bytes or a Pillow image", "None")),
     Case("media-too-many-images", lambda df, tmp: df.claude.batch(
