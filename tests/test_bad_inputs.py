@@ -134,6 +134,16 @@ def _sparse_png(tmp: Path) -> str:
     return str(path)
 
 
+def dask_to_parquet(where: str) -> Callable[[pd.DataFrame, Path], Any]:
+    def call(df: pd.DataFrame, tmp: Path) -> Any:
+        import dask.dataframe as dd
+
+        return dd.from_pandas(df, npartitions=1).claude.batch("Sentiment: {review}", progress=False,
+                                                             to_parquet=where)
+
+    return call
+
+
 def deep(levels: int) -> Any:
     value: Any = "x"
     for _ in range(levels):
@@ -347,6 +357,11 @@ BAD = [
     Case("callable-block-no-source", prompt(lambda row: [{"type": "image", "data": "x"}]), PromptError,
          ("no 'source' dict", "base64")),
     Case("callable-empty-list", prompt(lambda row: []), PromptError, ("empty list", "return None")),
+    # ---- Dask's to_parquet=: a folder batchkit can write
+    Case("dask-to_parquet-proc", dask_to_parquet("/proc/x"), batchkit.OutputPathError,
+         ("'/proc/x' cannot be written", "give a folder this process can create and write")),
+    Case("dask-to_parquet-nul", dask_to_parquet("/tmp/answers\x00"), batchkit.OutputPathError,
+         ("NUL byte", "fix the path")),
     # ---- output columns never replace input columns
     Case("output-is-input", batch(output="review"), ColumnCollisionError, ("'review'", "another output=", "drop")),
     Case("submit-output-is-input", submit(output="stars"), ColumnCollisionError, ("'stars'", "another output=")),
