@@ -233,3 +233,21 @@ def server_clock(client: anthropic.Anthropic) -> Callable[[], float]:
         return reading[0]
 
     return read
+
+
+def server_clock_rate(client: anthropic.Anthropic) -> float:
+    """Seconds of :func:`server_clock` per wall-clock second: 1.0 for Anthropic's API, the
+    simulator's ``time_scale`` (1.0 when it cannot be read). What batchkit itself does — polls,
+    storing answers, starting a realtime unit — takes wall time, which this many times as much
+    passes on a fast clock (see :class:`batchkit.hedge.HedgePlan`)."""
+    try:
+        simulator = is_simulator(client)
+    except ServerUnreachableError:
+        simulator = False
+    if not simulator:
+        return 1.0
+    sim = getattr(getattr(getattr(client._client, "_transport", None), "app", None), "sim", None)
+    if sim is not None:
+        return float(sim.clock.time_scale)
+    reading = read_clock(client)
+    return reading[1] if reading is not None else 1.0

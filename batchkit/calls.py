@@ -372,12 +372,13 @@ def _hedged(call: Call, spec: JobSpec, client: anthropic.Anthropic, *, requests:
         ahead = float(deadline)  # type: ignore[arg-type]
     seconds, _ = modes.realtime_seconds(max(requests, 1), input_tokens, output_tokens, realtime_limits(call))
     plan = hedge.plan_hedge(requests, deadline=ahead, now=now, realtime_rate=max(requests, 1) / max(seconds, 1e-9),
-                            settle_seconds=hedge.settle_seconds(ahead))
+                            settle_seconds=hedge.settle_seconds(ahead), clock_rate=backend.server_clock_rate(client))
     run = dataclasses.replace(spec.run, chunk_size=min(spec.run.chunk_size, plan.chunk_size))
     return dataclasses.replace(spec, run=run, hedge={
         "deadline_at": plan.deadline,
         "deadline": dt.datetime.fromtimestamp(plan.deadline, dt.UTC).isoformat(),
         "realtime_rate": plan.realtime_rate, "settle_seconds": plan.settle_seconds, "safety": plan.safety,
+        "clock_rate": plan.clock_rate,
     })
 
 

@@ -214,9 +214,18 @@ class CellError(PromptError):
 
 class MediaError(CellError):
     """An image or PDF cell the API would refuse: a media type it does not accept, or over a
-    per-image or per-document limit (size, pixels, pages, images per request). Raised before
-    anything is sent, naming the row and the column. (A missing or unreadable file is not an
-    error: its row is skipped, with the reason.)"""
+    per-image or per-document limit (size, pixels, pages, images per request); or a cell naming
+    no file batchkit reads (a directory, FIFO, socket or device, a path with a NUL byte); or a
+    file that changed between being read and its request being built. Raised before anything of
+    it is sent, naming the row and the column. (A missing or unreadable file is not an error: its
+    row is skipped, with the reason.)
+
+    Attributes:
+        reason: the problem without the row and the fix (the reason its row is skipped with
+            ``media_errors="skip"``); empty when the message is all there is.
+    """
+
+    reason: str = ""
 
 
 class RequestTooLargeError(BatchkitError, ValueError):

@@ -18,6 +18,16 @@ still finish in the batch. Both answers were paid for and both are counted
 The clock is seconds since the epoch on the server's clock
 (:func:`batchkit.backend.server_clock`): ``time.time`` for the real API; for the simulator on a
 fast clock, its simulated time, so a deadline of an hour is tested in seconds.
+
+Two kinds of time go into the plan. The server's (a cancel settling, the realtime rate limits)
+is counted on its clock. batchkit's own (the worker waking up, collecting the canceled
+batches, starting realtime, storing the answers) takes wall-clock seconds, which on a clock
+``clock_rate`` times faster are ``clock_rate`` times as many clock seconds: the plan keeps
+:data:`LOCAL_SECONDS` of wall time in hand, and plans realtime no faster than
+:data:`LOCAL_REALTIME_RATE` requests per wall second, both scaled by the clock's rate. On the
+real API's clock that is a second and a rate above most workspaces' limits; on the simulator
+at ``time_scale=120`` it is two simulated minutes, and a realtime rate of about 2 requests per
+simulated second.
 """
 
 from __future__ import annotations
@@ -40,6 +50,8 @@ if TYPE_CHECKING:
     from .jobs import Job
 
 __all__ = [
+    "LOCAL_REALTIME_RATE",
+    "LOCAL_SECONDS",
     "Clock",
     "Deadline",
     "HedgePlan",
@@ -59,6 +71,18 @@ Deadline = Union[dt.datetime, dt.timedelta, float, int]  # noqa: UP007
 
 MAX_SETTLE_SECONDS = 60.0
 """Time a cancel is given to settle, at most (a cancel of the real API's batches takes seconds to minutes)."""
+
+LOCAL_SECONDS = 1.0
+"""Wall-clock seconds of batchkit's own work the plan keeps in hand: the worker noticing the
+moment (a poll interval of the simulator's), collecting the canceled batches, starting the
+realtime unit and storing its last answers. On a fast clock it is worth ``clock_rate`` times as
+many clock seconds (without it, a job on the simulator at ``time_scale=120`` ended minutes past
+a 300 s deadline)."""
+
+LOCAL_REALTIME_RATE = 250.0
+"""Realtime requests per wall-clock second batchkit plans on sending at most, whatever the rate
+limits allow: each costs client work (measured ~420–550 a second on a shared two-core machine,
+answers stored; halved here). Binds only on a fast clock (2 requests per clock second at 120×)."""
 
 
 # --------------------------------------------------------------------------- planning (pure)
@@ -117,6 +141,9 @@ class HedgePlan:
             workspace's request, input-token and output-token limits).
         settle_seconds: time a cancel is given to settle before the rows are sent anyway.
         safety: the realtime time is planned this many times longer than the rate says.
+        clock_rate: seconds of the hedge's clock per wall-clock second (1.0 for the real API,
+            the simulator's ``time_scale``): batchkit's own work, in wall seconds, is scaled by it.
+        local_seconds: wall-clock seconds of batchkit's own work kept in hand (:data:`LOCAL_SECONDS`).
     """
 
     deadline: float
@@ -124,14 +151,22 @@ class HedgePlan:
     realtime_rate: float
     settle_seconds: float = 60.0
     safety: float = 1.5
+    clock_rate: float = 1.0
+    local_seconds: float = LOCAL_SECONDS
+
+    @property
+    def margin(self) -> float:
+        """Clock seconds kept for batchkit's own work: :attr:`local_seconds` at the clock's rate."""
+        return self.local_seconds * self.clock_rate
 
     def realtime_seconds(self, rows: int) -> float:
-        """Time planned for sending ``rows`` through realtime."""
-        return self.safety * rows / self.realtime_rate
+        """Clock seconds planned for sending ``rows`` through realtime: at the rate limits' pace, or
+        batchkit's own (:data:`LOCAL_REALTIME_RATE` a wall second) on a clock fast enough for it to bind."""
+        return self.safety * rows / min(self.realtime_rate, LOCAL_REALTIME_RATE / self.clock_rate)
 
     def cancel_at(self, rows_waiting: int) -> float:
         """The last moment to cancel, with ``rows_waiting`` rows still in batches."""
-        return self.deadline - self.settle_seconds - self.realtime_seconds(rows_waiting)
+        return self.stop_waiting_at(rows_waiting) - self.settle_seconds
 
     def should_cancel(self, now: float, rows_waiting: int) -> bool:
         """Whether the batches still running must be canceled now."""
@@ -139,7 +174,12 @@ class HedgePlan:
 
     def stop_waiting_at(self, rows_waiting: int) -> float:
         """The last moment to wait for canceled batches to end before their rows go realtime anyway."""
-        return self.deadline - self.realtime_seconds(rows_waiting)
+        return self.deadline - self.margin - self.realtime_seconds(rows_waiting)
+
+    def wall_seconds(self, clock_seconds: float) -> float:
+        """Wall-clock seconds until ``clock_seconds`` of the hedge's clock have passed (what a
+        worker sleeping until a moment of the plan must wait)."""
+        return clock_seconds / self.clock_rate
 
 
 def settle_seconds(ahead: float) -> float:
@@ -160,6 +200,7 @@ def plan_hedge(
     realtime_rate: float,
     settle_seconds: float = 60.0,
     safety: float = 1.5,
+    clock_rate: float = 1.0,
     min_batches: int = 4,
     max_requests: int = MAX_BATCH_REQUESTS,
 ) -> HedgePlan:
@@ -167,11 +208,14 @@ def plan_hedge(
 
     At least ``min_batches`` batches (as many as the 100,000-request limit needs, if more), of
     equal size: each ends, and is collected at batch price, on its own, so a late one costs only
-    its own rows at realtime price.
+    its own rows at realtime price. ``clock_rate`` is the clock's seconds per wall second
+    (:func:`batchkit.backend.server_clock_rate`).
 
     >>> plan = plan_hedge(1_000, deadline=3_600, now=0.0, realtime_rate=10.0)
     >>> plan.chunk_size, plan.cancel_at(rows_waiting=400)
-    (250, 3480.0)
+    (250, 3479.0)
+    >>> plan_hedge(1_000, deadline=3_600, now=0.0, realtime_rate=10.0, clock_rate=120).cancel_at(400)
+    3132.0
 
     Raises:
         InvalidOptionError: the deadline has passed, or realtime could not send a single row
@@ -181,10 +225,12 @@ def plan_hedge(
     if not realtime_rate > 0:
         raise InvalidOptionError(f"realtime_rate must be > 0 requests per second, not {realtime_rate!r}",
                                  option="deadline")
+    if not (math.isfinite(clock_rate) and clock_rate > 0):
+        raise InvalidOptionError(f"clock_rate must be a finite number > 0, not {clock_rate!r}", option="deadline")
     n = max(0, int(n_requests))
     batches = max(int(min_batches), math.ceil(n / max_requests), 1)
     return HedgePlan(deadline=at, chunk_size=max(1, math.ceil(n / batches)), realtime_rate=float(realtime_rate),
-                     settle_seconds=float(settle_seconds), safety=float(safety))
+                     settle_seconds=float(settle_seconds), safety=float(safety), clock_rate=float(clock_rate))
 
 
 # --------------------------------------------------------------------------- the report

@@ -82,7 +82,8 @@ _EXPIRED, _ERRORED, _INVALID = STATUS_CODE["expired"], STATUS_CODE["errored"], S
 _SUCCEEDED, _CANCELED = STATUS_CODE["succeeded"], STATUS_CODE["canceled"]
 
 CANCEL_POLL = 10.0
-"""Seconds between looks at batches the deadline hedge canceled, at most (the API's batch backoff is minutes)."""
+"""Seconds (of the server's clock) between looks at batches the deadline hedge canceled, at most
+(the API's batch backoff is minutes)."""
 
 HEDGE_REASON = "deadline hedge"
 """How the ``mode_reason`` of a job the deadline hedge moved to realtime begins."""
@@ -240,7 +241,7 @@ class Job(JobResults):
         return HedgePlan(deadline=float(hedge["deadline_at"]), chunk_size=int(self.spec.run.chunk_size),
                          realtime_rate=float(hedge["realtime_rate"]),
                          settle_seconds=float(hedge.get("settle_seconds", 60.0)),
-                         safety=float(hedge.get("safety", 1.5)))
+                         safety=float(hedge.get("safety", 1.5)), clock_rate=float(hedge.get("clock_rate", 1.0)))
 
     def _end_time(self) -> float | None:
         """When the job ended, on the server's clock: as this process saw it, else its last unit's end."""
@@ -853,7 +854,9 @@ class Job(JobResults):
         self._wake.set()  # create the realtime unit now, not after a batch poll interval
 
     def _hedge_wait(self, wait: float) -> float:
-        """``wait`` shortened so the worker looks again by the time the hedge must fire."""
+        """``wait`` (wall seconds) shortened so the worker looks again by the time the hedge must
+        fire. The plan's moments are on the server's clock: the time until one is converted to wall
+        seconds at the clock's rate (a simulator's clock may run 120× faster)."""
         plan = self._hedge_plan()
         if plan is None:
             return wait
@@ -862,8 +865,9 @@ class Job(JobResults):
         if not waiting:
             return wait
         if self.hedged:  # a cancel is settling: look often, and by the last moment to wait for it
-            return min(wait, CANCEL_POLL, max(0.05, plan.stop_waiting_at(waiting) - self.clock()))
-        return min(wait, max(0.05, plan.cancel_at(waiting) - self.clock()))
+            return min(wait, plan.wall_seconds(CANCEL_POLL),
+                       max(0.05, plan.wall_seconds(plan.stop_waiting_at(waiting) - self.clock())))
+        return min(wait, max(0.05, plan.wall_seconds(plan.cancel_at(waiting) - self.clock())))
 
     def _relevant(self, batch: Mapping[str, Any], pending: _Pending) -> bool:
         """A batch of this job, or of another one that carries keys this job waits for."""

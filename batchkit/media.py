@@ -2,7 +2,8 @@
 
 Pure: no network, no store. A cell of a media column may be
 
-* a local path (``str`` or :class:`pathlib.Path`) — read in pieces to hash it, never whole;
+* a local path (``str`` or :class:`pathlib.Path`) of a regular file — read once up to the
+  API's limit for its type to key it (see "Reading files" below);
 * an ``http(s)://`` URL — sent as a ``url`` source (the API fetches it; nothing is read here);
 * raw ``bytes`` (``bytearray``, ``memoryview``);
 * a Pillow image (Pillow is imported only if such a cell is met) — encoded as PNG.
@@ -13,6 +14,14 @@ under two names is one request and a changed file is sent again), the size, and 
 header says (pixel dimensions, PDF pages) — enough to check limits and estimate tokens without
 holding the bytes. The base64 block is built only when a batch body is written
 (:meth:`MediaRef.block_json`).
+
+Reading files. Only regular files are read: a path naming a directory, a FIFO, a socket or a
+device (``/dev/zero`` would hash forever, a FIFO block forever) is refused, as is a path with a
+NUL byte, and a file over the API's limit for its type is refused by its size before it is
+read (and no more than the limit is ever read, should it grow). The file is not held in memory:
+its request body is built when the batch is written, from the file read again — and those bytes
+must hash to the digest the request was keyed by (:class:`Changed` otherwise), so a file
+rewritten after it was keyed never has another content's answer stored under its key.
 
 Limits (``shared/reference/anthropic-api.md`` §16; the API documents them, they may change):
 media types ``image/jpeg``, ``image/png``, ``image/gif``, ``image/webp`` and
@@ -33,13 +42,15 @@ import io
 import math
 import os
 import re
+import stat
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 __all__ = [
     "IMAGE_MAX_BYTES",
+    "IMAGE_MAX_FILE_BYTES",
     "IMAGE_MAX_SIDE",
     "IMAGE_MAX_SIDE_MANY",
     "IMAGE_MEDIA_TYPES",
@@ -47,6 +58,7 @@ __all__ = [
     "MAX_IMAGES_PER_REQUEST",
     "PDF_MAX_BYTES",
     "PDF_MAX_PAGES",
+    "Changed",
     "MediaRef",
     "Refused",
     "Skip",
@@ -81,8 +93,10 @@ SCALE_EDGE = 1568
 PIXELS_PER_TOKEN = 750
 _LETTER = (612.0, 792.0)  # points: the page size assumed when a PDF does not say
 
+IMAGE_MAX_FILE_BYTES = IMAGE_MAX_BYTES // 4 * 3
+"""Largest image file whose base64 fits :data:`IMAGE_MAX_BYTES` (3,932,160 bytes)."""
+
 _HEAD = 1 << 16  # bytes read to sniff a file and find its dimensions
-_PIECE = 1 << 20  # bytes read at a time to hash a file
 
 
 class Skip(Exception):
@@ -90,7 +104,26 @@ class Skip(Exception):
 
 
 class Refused(Exception):
-    """A cell the API would refuse (type or limit): the call stops before sending, naming the row."""
+    """A cell the API would refuse (type or limit), or that names no file batchkit reads (a
+    directory, FIFO, socket or device): the call stops before sending, naming the row.
+
+    Attributes:
+        fix: what to do about it, when it is not to convert or resize the file.
+    """
+
+    def __init__(self, message: str, *, fix: str | None = None) -> None:
+        super().__init__(message)
+        self.fix = fix
+
+
+class Changed(Exception):
+    """A file that no longer holds the bytes its request was keyed by (rewritten, grown, removed
+    or replaced after it was read): its body is not built, so no answer to other bytes is ever
+    stored under its key."""
+
+
+_NOT_A_FILE_FIX = ("Point the cell at an image or PDF file, or give the bytes themselves (batchkit reads "
+                   "regular files only, never a device, FIFO, socket or folder)")
 
 
 def sniff(head: bytes) -> str | None:
@@ -263,13 +296,30 @@ class MediaRef:
     height: int | None = None
     pages: int | None = None
     page_size: tuple[float, float] | None = None
+    row: int = field(default=-1, compare=False)
+    """The position of the first row it was read for, to name it in errors (-1: not known)."""
+    column: str = field(default="", compare=False)
+    """The column it was read from, likewise."""
 
     def read(self) -> bytes:
-        """The bytes (read again from the file for a path)."""
+        """The bytes: read again from the file for a path, and checked to be the ones keyed.
+
+        Raises:
+            Changed: the file no longer holds the bytes its digest was made of (or is gone).
+        """
         if isinstance(self.source, (bytes, bytearray, memoryview)):
             return bytes(self.source)
-        with open(self.source, "rb") as f:
-            return f.read()
+        try:
+            data = _read_regular(self.source, self.size)
+        except (OSError, Refused) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise Changed(f"the file {self.source} can no longer be read as it was when batchkit keyed its "
+                          f"request ({why})") from None
+        if len(data) != self.size or hashlib.blake2b(data, digest_size=16).hexdigest() != self.digest:
+            raise Changed(f"the file {self.source} changed after batchkit read it and keyed its request "
+                          f"({self.size:,} bytes then, {len(data):,}{'+' if len(data) > self.size else ''} "
+                          "now, other content)")
+        return data
 
     def key_json(self) -> bytes:
         """The block as it is keyed: the data stands in by its digest."""
@@ -379,31 +429,77 @@ def _url_path(url: str) -> str:
     return url.split("?", 1)[0].split("#", 1)[0]
 
 
+def _max_file_bytes(media_type: str | None) -> int:
+    """The largest file of ``media_type`` the API takes (0 for a type it does not take)."""
+    if media_type == PDF_MEDIA_TYPE:
+        return PDF_MAX_BYTES
+    return IMAGE_MAX_FILE_BYTES if media_type is not None else 0
+
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def _check_regular(path: str, mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS if test(mode)), "a special file")
+        raise Refused(f"names {path}, which is {kind}, not a regular file", fix=_NOT_A_FILE_FIX)
+
+
+def _open_regular(path: str) -> tuple[int, os.stat_result]:
+    """A descriptor open for reading the regular file at ``path``, and its status.
+
+    The path is looked at before it is opened (a FIFO is never opened, so it cannot block; a
+    device never read), then opened without blocking and looked at again: it may have been
+    replaced in between.
+
+    Raises:
+        Refused: a path with a NUL byte, or one that names no regular file.
+        OSError: the file is missing or cannot be opened.
+    """
+    if "\x00" in path:
+        raise Refused(f"names a path with a NUL byte ({path!r:.80}), which no file can have",
+                      fix="Fix the path in the cell (a NUL byte often means binary data was read as text)")
+    _check_regular(path, os.stat(path).st_mode)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+                 | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        st = os.fstat(fd)
+        _check_regular(path, st.st_mode)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st
+
+
+def _read_regular(path: str, limit: int) -> bytes:
+    """At most ``limit + 1`` bytes of the regular file at ``path`` (one more than a caller
+    takes shows the file is over it)."""
+    fd, _ = _open_regular(path)
+    with open(fd, "rb", closefd=True) as f:
+        return f.read(limit + 1)
+
+
 def _read_path(path: str, want: str) -> MediaRef:
     if not path.strip():
         raise Skip("empty file path")
     try:
-        with open(path, "rb") as f:
+        fd, st = _open_regular(path)
+        with open(fd, "rb", closefd=True) as f:
             head = f.read(_HEAD)
-            h = hashlib.blake2b(head, digest_size=16)
-            size = len(head)
             media_type = sniff(head)
-            whole = None
-            if media_type == PDF_MEDIA_TYPE:
-                rest = f.read(PDF_MAX_BYTES + 1)  # a PDF is read whole (pages), up to its limit
-                whole = head + rest
-                h.update(rest)
-                size += len(rest)
-            while piece := f.read(_PIECE):
-                h.update(piece)
-                size += len(piece)
+            limit = _max_file_bytes(media_type)
+            if media_type is None or st.st_size > limit:  # refused by its type or its size, unread
+                return _ref(head, None, max(st.st_size, len(head)), "", want, path)
+            data = head + f.read(limit + 1 - len(head))  # never past the limit, should the file grow
     except FileNotFoundError:
         raise Skip(f"file not found: {path}") from None
-    except IsADirectoryError:
-        raise Skip(f"is a directory, not a file: {path}") from None
+    except ValueError as exc:  # a path the operating system cannot take (e.g. unencodable)
+        raise Refused(f"names a path that cannot be a file name ({exc})",
+                      fix="Fix the path in the cell") from None
     except OSError as exc:
         raise Skip(f"cannot read {path}: {exc.strerror or exc}") from None
-    return _ref(head, whole, size, h.hexdigest(), want, path)
+    return _ref(head, data, len(data), hashlib.blake2b(data, digest_size=16).hexdigest(), want, path)
 
 
 def _ref(head: bytes, data: bytes | None, size: int, digest: str, want: str, path: str | None) -> MediaRef:
@@ -428,9 +524,8 @@ def _ref(head: bytes, data: bytes | None, size: int, digest: str, want: str, pat
         raise Refused(f"is an image of {size:,} bytes ({b64_len(size):,} as base64), over the API's 5 MB "
                       f"({IMAGE_MAX_BYTES:,} bytes of base64) per image")
     dims = image_dimensions(head, media_type)
-    if dims is None and media_type == "image/jpeg" and (data is not None or path is not None):
-        whole = data if data is not None else Path(str(path)).read_bytes()
-        dims = image_dimensions(whole, media_type)
+    if dims is None and media_type == "image/jpeg" and data is not None:
+        dims = image_dimensions(data, media_type)
     if dims is None or min(dims) < 1:
         where = f" {path}" if path is not None else ""
         raise Skip(f"cannot read the size of the {media_type} image{where} from its header (damaged or truncated?)")

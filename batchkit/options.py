@@ -155,23 +155,40 @@ def _dollars(name: str, value: Any) -> float:
     return float(value)
 
 
+MAX_DEADLINE = dt.timedelta(days=36_500)
+"""The farthest ``deadline=`` taken: a hundred years. Farther is no deadline, and past the times a
+job can store (``datetime`` ends in the year 9999; ``1e300`` seconds overflows every clock)."""
+
+
 def _deadline(name: str, value: Any) -> float | dt.timedelta | dt.datetime:
     """Seconds from now (> 0), a ``timedelta`` (> 0) or a ``datetime`` in the future (naive: local
-    time, made aware). Where the clock is the simulator's, a datetime is checked again against it."""
-    if isinstance(value, dt.datetime):
-        value = value if value.tzinfo is not None else value.astimezone()
-        ahead = (value - dt.datetime.now(dt.UTC)).total_seconds()
-    elif isinstance(value, dt.timedelta):
-        ahead = value.total_seconds()
-    elif _is_number(value) and math.isfinite(value):
-        value = ahead = float(value)
-    else:
-        raise OptionTypeError(
-            f"{name} must be seconds from now (e.g. 3600), a datetime.timedelta or a datetime, not "
-            f"{_describe(value)}. Leave it out to wait for the batches however long they take.", option=name)
-    if ahead <= 0:
+    time, made aware), at most :data:`MAX_DEADLINE` ahead. Where the clock is the simulator's, a
+    datetime is checked again against it."""
+    try:
+        if isinstance(value, dt.datetime):
+            value = value if value.tzinfo is not None else value.astimezone()
+            ahead = (value - dt.datetime.now(dt.UTC)).total_seconds()
+        elif isinstance(value, dt.timedelta):
+            ahead = value.total_seconds()
+        elif _is_number(value) and math.isfinite(value):
+            value = ahead = float(value)
+        else:
+            raise OptionTypeError(
+                f"{name} must be seconds from now (e.g. 3600), a datetime.timedelta or a datetime, not "
+                f"{_describe(value)}. Leave it out to wait for the batches however long they take.", option=name)
+    except (OverflowError, ValueError) as exc:  # datetime.max as local time, or an offset past year 9999
+        if isinstance(exc, InvalidOptionError):
+            raise
+        ahead = math.inf if value.year > dt.date.today().year else -math.inf
+    if ahead > MAX_DEADLINE.total_seconds():
         raise InvalidOptionError(
-            f"{name} has passed ({ahead:,.0f} s from now); give a time in the future, or leave it out to wait "
+            f"{name}={value!r:.60} is more than {MAX_DEADLINE.days // 365} years from now, farther than "
+            f"any deadline batchkit can keep (a batch ends within 24 hours). Leave {name} out to wait for the "
+            f"batches however long they take, or give a time within that.", option=name)
+    if ahead <= 0:
+        when = f"{ahead:,.0f} s from now" if math.isfinite(ahead) else "long ago"
+        raise InvalidOptionError(
+            f"{name} has passed ({when}); give a time in the future, or leave it out to wait "
             f"for the batches however long they take.", option=name)
     return value
 
@@ -257,10 +274,12 @@ def _calibration_source(name: str, value: Any) -> Any:
         f"job = df.sample(100).claude.submit(...); df.claude.estimate(..., {name}=job.wait()).", option=name)
 
 
-def _option(default: Any, check: Check, *, stored: bool | Literal["if_set"] = False) -> Any:
+def _option(default: Any, check: Check, *, stored: bool | Literal["if_set"] = False,
+            none_is_default: bool = True) -> Any:
     """A dataclass field that is an option: its default, its check, whether a job stores it
-    (``"if_set"``: only when given, so a spec without it reads as it did before the option)."""
-    return field(default=default, metadata={"check": check, "stored": stored})
+    (``"if_set"``: only when given, so a spec without it reads as it did before the option), and
+    whether ``None`` given for it means the default (else the check sees the ``None``)."""
+    return field(default=default, metadata={"check": check, "stored": stored, "none_is_default": none_is_default})
 
 
 class _Checked:
@@ -272,7 +291,7 @@ class _Checked:
             if check is None:
                 continue
             value = getattr(self, f.name)
-            if value is None and f.default is not None:
+            if value is None and f.default is not None and f.metadata["none_is_default"]:
                 value = f.default
             object.__setattr__(self, f.name, check(f.name, value))
 
@@ -398,6 +417,10 @@ _BATCHKIT_BUILT = {
 
 
 def _check_model_id(name: str, value: Any) -> str:
+    if value is None:
+        raise OptionTypeError(
+            f"model=None is not a model. Pass a model id such as model={DEFAULT_MODEL!r} (the default), or "
+            "leave model= out to use the default.", option=name)
     if not isinstance(value, str) or not value.strip():
         raise OptionTypeError(
             f"model must be a model id string such as 'claude-haiku-4-5', not {_describe(value)}", option=name)
@@ -566,7 +589,7 @@ def _suggest(name: str, candidates: Sequence[str]) -> str | None:
 class RequestParams(_Checked):
     """What every request of a call sends, besides the row's prompt text."""
 
-    model: str = _option(DEFAULT_MODEL, _check_model_id)
+    model: str = _option(DEFAULT_MODEL, _check_model_id, none_is_default=False)
     max_tokens: int = _option(DEFAULT_MAX_TOKENS, _whole(1, fix="It caps each answer's length in tokens."))
     system: str | tuple[dict[str, Any], ...] | None = _option(None, _check_system)
     stop_sequences: tuple[str, ...] = _option((), _check_stop_sequences)
@@ -765,7 +788,7 @@ class JobSpec:
     hedge: Mapping[str, Any] | None = None
     """A job with a ``deadline=`` sent as batches: ``deadline_at`` (seconds since the epoch, UTC, on the
     server's clock), ``deadline`` (the same as ISO-8601), ``realtime_rate`` (requests per second planned
-    for the rows sent realtime) and ``settle_seconds`` (see :class:`batchkit.hedge.HedgePlan`)."""
+    for the rows sent realtime), ``settle_seconds`` and ``clock_rate`` (see :class:`batchkit.hedge.HedgePlan`)."""
 
     def to_json(self) -> dict[str, Any]:
         spec: dict[str, Any] = {"prompt": self.prompt, "max_tokens": self.max_tokens, **self.run.to_spec()}

@@ -31,6 +31,7 @@ body entry by entry (:meth:`Chunk.stored`).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import hashlib
 import string
@@ -266,14 +267,14 @@ def _render_callable(table: Table, fn: Callable[[Any], Any], skip_bad: bool = Fa
             skipped[pos] = "the prompt function returned None"
         elif isinstance(text, list):
             try:
-                parts = _block_parts(text, pos)
+                parts = _block_parts(text, pos, table)
             except media.Skip as why:
                 skipped[pos] = str(why)
                 parts = None
             except MediaError as exc:
                 if not skip_bad:
                     raise
-                skipped[pos] = str(exc).partition(". Convert")[0].removeprefix(f"row {pos}, ")
+                skipped[pos] = exc.reason or str(exc)
                 parts = None
             if parts is not None:
                 contents[pos] = parts
@@ -295,7 +296,7 @@ def _render_callable(table: Table, fn: Callable[[Any], Any], skip_bad: bool = Fa
 _BLOCK_TYPES = ("text", "image", "document")
 
 
-def _block_parts(items: list[Any], pos: int) -> tuple[Any, ...]:
+def _block_parts(items: list[Any], pos: int, table: Table | None = None) -> tuple[Any, ...]:
     """A prompt function's list of content blocks as row parts, checked.
 
     Items may be text (str), content blocks (dicts with a ``type`` of text, image or
@@ -324,7 +325,7 @@ def _block_parts(items: list[Any], pos: int) -> tuple[Any, ...]:
                 )
             parts.append(dict(item))
         elif media.is_media_cell(item):
-            parts.append(_read_media(item, "media", pos, f"<prompt function, item {i}>"))
+            parts.append(_read_media(item, "media", pos, f"<prompt function, item {i}>", table))
         else:
             raise PromptError(
                 f"the prompt function's item {i} for row {pos} is {type(item).__name__}; a list may hold text, "
@@ -333,16 +334,30 @@ def _block_parts(items: list[Any], pos: int) -> tuple[Any, ...]:
     return tuple(parts)
 
 
-def _read_media(cell: Any, want: str, row: int, column: Hashable) -> media.MediaRef:
-    """One media cell, or the error naming its row and column (a missing file raises Skip)."""
+def _row_name(table: Table | None, pos: int) -> str:
+    """``row 3``, and its index label when a pandas frame's index is not its positions."""
+    frame = table.frame if table is not None else None
+    if frame is None or frame.index.equals(pd.RangeIndex(len(frame))):
+        return f"row {pos}"
+    return f"row {pos} (index {frame.index[pos]!r:.60})"
+
+
+def _read_media(cell: Any, want: str, row: int, column: Hashable, table: Table | None = None) -> media.MediaRef:
+    """One media cell, or the error naming its row and column (a missing file raises Skip).
+
+    The reference keeps the row and column it was first read for, to name them should its file
+    change before its request is built (:func:`_content_json`)."""
     try:
-        return media.read_cell(cell, want)
+        ref = media.read_cell(cell, want)
     except media.Refused as exc:
-        raise MediaError(
-            f"row {row}, column {str(column)!r}: the cell {exc}. Convert or resize it (e.g. with Pillow: "
-            "Image.open(p).convert('RGB').save(q, 'JPEG')), or set the cell to None to skip the row.",
+        fix = exc.fix or "Convert or resize it (e.g. with Pillow: Image.open(p).convert('RGB').save(q, 'JPEG'))"
+        error = MediaError(
+            f"{_row_name(table, row)}, column {str(column)!r}: the cell {exc}. {fix}, or set the cell to None "
+            "to skip the row.",
             column=str(column), row=row,
-        ) from None
+        )
+        error.reason = f"column {str(column)!r}: the cell {exc}"
+        raise error from None
     except TypeError:
         raise CellError(
             f"row {row}, column {str(column)!r}: a {{…:{want}}} cell must be a file path, an http(s) URL, bytes "
@@ -350,6 +365,7 @@ def _read_media(cell: Any, want: str, row: int, column: Hashable) -> media.Media
             "(the row is skipped).",
             column=str(column), row=row,
         ) from None
+    return dataclasses.replace(ref, row=row, column=str(column)) if not ref.is_url else ref
 
 
 def _render_media(table: Table, parsed: ParsedPrompt, skip_bad: bool = False) -> Rendered:
@@ -380,7 +396,7 @@ def _render_media(table: Table, parsed: ParsedPrompt, skip_bad: bool = False) ->
                 if isinstance(cell, str) and cell in seen:
                     ref = seen[cell]
                 else:
-                    ref = _read_media(cell, f.spec, pos, f.column)
+                    ref = _read_media(cell, f.spec, pos, f.column, table)
                     if isinstance(cell, str):
                         seen[cell] = ref
             except media.Skip as why:
@@ -390,7 +406,7 @@ def _render_media(table: Table, parsed: ParsedPrompt, skip_bad: bool = False) ->
             except MediaError as exc:
                 if not skip_bad:
                     raise
-                skipped.setdefault(pos, str(exc).partition(". Convert")[0].removeprefix(f"row {pos}, "))
+                skipped.setdefault(pos, exc.reason or str(exc))
                 refs.append(None)
                 continue
             refs.append(ref)
@@ -831,10 +847,23 @@ def _content_json(parts: tuple[Any, ...], *, sent: bool) -> bytes:
         if isinstance(part, str):
             out.append(b'{"text":%s,"type":"text"}' % _json.dumps(part))
         elif isinstance(part, media.MediaRef):
-            out.append(part.block_json() if sent else part.key_json())
+            out.append(_sent_block(part) if sent else part.key_json())
         else:
             out.append(_json.dumps_sorted(part))
     return b"[" + b",".join(out) + b"]"
+
+
+def _sent_block(ref: media.MediaRef) -> bytes:
+    """An image or PDF block as sent, from bytes checked to be the ones its request was keyed by."""
+    try:
+        return ref.block_json()
+    except media.Changed as exc:
+        raise MediaError(
+            f"row {ref.row}, column {ref.column!r}: {exc}. Its request is keyed by the bytes read when the call "
+            "was planned, so it is not sent with others (nor is an answer stored under that key). Keep files "
+            "unchanged while a call reads them, and run the call again to send the file as it is now.",
+            column=ref.column, row=ref.row,
+        ) from None
 
 
 def make_line(key: str, body: bytes) -> bytes:

@@ -124,6 +124,31 @@ def _pdf(tmp: Path, pages: int = 1) -> str:
     return str(path)
 
 
+def _fifo(tmp: Path) -> str:
+    import os
+
+    os.mkfifo(tmp / "pipe")
+    return str(tmp / "pipe")
+
+
+def _sparse_png(tmp: Path) -> str:
+    """A 50 GB file (sparse: nothing on disk) that starts like a PNG."""
+    path = Path(_image(tmp, "huge.png"))
+    with open(path, "r+b") as f:
+        f.truncate(50 * 10**9)
+    return str(path)
+
+
+def dask_to_parquet(where: str) -> Callable[[pd.DataFrame, Path], Any]:
+    def call(df: pd.DataFrame, tmp: Path) -> Any:
+        import dask.dataframe as dd
+
+        return dd.from_pandas(df, npartitions=1).claude.batch("Sentiment: {review}", progress=False,
+                                                             to_parquet=where)
+
+    return call
+
+
 def deep(levels: int) -> Any:
     value: Any = "x"
     for _ in range(levels):
@@ -175,6 +200,15 @@ BAD = [
     Case("model-unknown-estimate", estimate(model="my-finetune"), UnknownModelError, ("prices=",)),
     Case("model-int", batch(model=42), OptionTypeError, ("model must be a model id string", "claude-haiku-4-5")),
     Case("model-empty", batch(model=""), OptionTypeError, ("model must be",)),
+    Case("model-None-batch", batch(model=None), OptionTypeError, ("model=None is not a model", "'claude-haiku-4-5'",
+                                                                   "leave model= out")),
+    Case("model-None-submit", submit(model=None), OptionTypeError, ("model=None", "'claude-haiku-4-5'")),
+    Case("model-None-estimate", estimate(model=None), OptionTypeError, ("model=None", "'claude-haiku-4-5'")),
+    Case("model-None-classify", classify(model=None), OptionTypeError, ("model=None", "'claude-haiku-4-5'")),
+    Case("model-None-extract", extract(model=None), OptionTypeError, ("model=None", "'claude-haiku-4-5'")),
+    Case("model-None-series", series("batch", model=None), OptionTypeError, ("model=None", "'claude-haiku-4-5'")),
+    Case("compare-models-None", compare(models=["claude-haiku-4-5", None]), OptionTypeError,
+         ("model id strings", "None")),
     # ---- max_tokens
     Case("max_tokens-0", batch(max_tokens=0), InvalidOptionError, ("max_tokens", "at least 1")),
     Case("max_tokens-negative", batch(max_tokens=-5), InvalidOptionError, ("max_tokens", "at least 1")),
@@ -305,6 +339,17 @@ BAD = [
          ("row 0", "8001×1 px", "8000×8000", "resize")),
     Case("media-too-many-pages", media_cells(lambda t: [_pdf(t, 101)] * 2, "{photo:media}"), MediaError,
          ("101 pages", "100 per request")),
+    Case("media-dev-zero", media_cells(lambda t: [_image(t, "a.png"), "/dev/zero"]), MediaError,
+         ("row 1", "'photo'", "/dev/zero, which is a character device, not a regular file", "regular files only",
+          "set the cell to None")),
+    Case("media-fifo", media_cells(lambda t: [_fifo(t), _image(t, "a.png")]), MediaError,
+         ("row 0", "FIFO \\(named pipe\\), not a regular file", "Point the cell at an image or PDF file")),
+    Case("media-directory", media_cells(lambda t: [str(t), _image(t, "a.png")]), MediaError,
+         ("row 0", "which is a directory", "regular files only")),
+    Case("media-nul-byte-path", media_cells(lambda t: [_image(t, "a.png"), "/tmp/photo\x00.png"]), MediaError,
+         ("row 1", "NUL byte", "Fix the path in the cell")),
+    Case("media-huge-sparse-file", media_cells(lambda t: [_sparse_png(t), None]), MediaError,
+         ("row 0", "50,000,000,000 bytes", "over the API's 5 MB")),
     Case("media-cell-int", media_cells(lambda t: [1, 2]), CellError,
          ("row 0", "file path, an http\\(s\\) URL, bytes or a Pillow image", "None")),
     Case("media-too-many-images", lambda df, tmp: df.claude.batch(
@@ -317,6 +362,11 @@ BAD = [
     Case("callable-block-no-source", prompt(lambda row: [{"type": "image", "data": "x"}]), PromptError,
          ("no 'source' dict", "base64")),
     Case("callable-empty-list", prompt(lambda row: []), PromptError, ("empty list", "return None")),
+    # ---- Dask's to_parquet=: a folder batchkit can write
+    Case("dask-to_parquet-proc", dask_to_parquet("/proc/x"), batchkit.OutputPathError,
+         ("'/proc/x' cannot be written", "give a folder this process can create and write")),
+    Case("dask-to_parquet-nul", dask_to_parquet("/tmp/answers\x00"), batchkit.OutputPathError,
+         ("NUL byte", "fix the path")),
     # ---- output columns never replace input columns
     Case("output-is-input", batch(output="review"), ColumnCollisionError, ("'review'", "another output=", "drop")),
     Case("submit-output-is-input", submit(output="stars"), ColumnCollisionError, ("'stars'", "another output=")),
@@ -417,6 +467,17 @@ BAD = [
     Case("deadline-string", batch(deadline="tomorrow"), OptionTypeError,
          ("seconds from now", "timedelta", "the string 'tomorrow'")),
     Case("deadline-nan", submit(deadline=float("nan")), OptionTypeError, ("seconds from now",)),
+    Case("deadline-1e300", batch(deadline=1e300), InvalidOptionError,
+         ("deadline=1e\\+300", "100 years", "leave deadline out")),
+    Case("deadline-1e300-auto", batch(deadline=1e300, mode="auto"), InvalidOptionError, ("100 years",)),
+    Case("deadline-timedelta-max", submit(deadline=dt.timedelta.max), InvalidOptionError,
+         ("timedelta\\(days=999999999", "100 years", "leave deadline out")),
+    Case("deadline-datetime-max", classify(deadline=dt.datetime.max), InvalidOptionError,
+         ("datetime\\(9999", "100 years", "leave deadline out")),
+    Case("deadline-datetime-max-aware", extract(deadline=dt.datetime.max.replace(tzinfo=dt.UTC)), InvalidOptionError,
+         ("100 years",)),
+    Case("deadline-datetime-max-estimate", estimate(deadline=dt.datetime.max), InvalidOptionError, ("100 years",)),
+    Case("deadline-datetime-min", submit(deadline=dt.datetime.min), InvalidOptionError, ("deadline has passed",)),
     # ---- the core takes a table: a DataFrame or a mapping of columns
     Case("core-not-a-frame", lambda df, tmp: calls.prepare(["a"], "{t}", output="o"), NotAFrameError,
          ("pandas DataFrame", "mapping of column name", "got list")),

@@ -219,6 +219,22 @@ def test_to_parquet_refuses_a_folder_of_other_files_before_any_call(cluster, tmp
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
 
 
+@pytest.mark.parametrize("where", ["/proc/x", "/proc/batchkit/answers", "notes.txt/answers"],
+                         ids=["proc", "proc-nested", "under-a-file"])
+def test_to_parquet_that_cannot_be_written_is_refused_before_any_call(cluster, tmp_path, where):
+    """The README promises OutputPathError for a to_parquet= batchkit cannot write: not a raw
+    FileNotFoundError once the partitions are planned."""
+    sim = make_sim()
+    (tmp_path / "notes.txt").write_text("keep me")
+    target = where if where.startswith("/") else tmp_path / where
+    with pytest.raises(OutputPathError, match=r"cannot be written .*give a folder this process can create"):
+        frame_of(texts()).claude.batch("Echo {t}", client=sim.client(), store=tmp_path / "s.sqlite3",
+                                       progress=False, to_parquet=target)
+    assert counts(sim) == (0, 0)
+    assert not [p.name for p in tmp_path.iterdir() if "probe" in p.name]  # the write probe is gone
+    assert (tmp_path / "notes.txt").read_text() == "keep me"
+
+
 # --------------------------------------------------------------------------- checks before any call
 
 

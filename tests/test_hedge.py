@@ -13,7 +13,7 @@ import batchkit  # noqa: F401  (registers df.claude)
 from batchkit.backends.ratelimit import Limits
 from batchkit.backends.realtime import forget_learned_limits
 from batchkit.errors import InvalidOptionError
-from batchkit.hedge import deadline_at, plan_hedge, realtime_rate, settle_seconds
+from batchkit.hedge import LOCAL_REALTIME_RATE, LOCAL_SECONDS, deadline_at, plan_hedge, realtime_rate, settle_seconds
 from batchkit.jobs import Job
 from batchkit.progress import render_text, snapshot
 from batchkit.simulator import Processing
@@ -79,6 +79,36 @@ def test_a_job_whose_batches_run_past_the_deadline_ends_in_time_with_every_row_a
     # the progress view says what the hedge did
     text = render_text(snapshot(job))
     assert "through realtime" in text and "before the deadline" in text
+
+
+def test_on_a_clock_120_times_faster_the_job_still_ends_before_the_deadline():
+    """batchkit's own work (waking up, collecting, starting realtime) takes wall seconds, each 120
+    simulated ones here: the plan keeps them in hand, and the worker sleeps until the cancel moment
+    converted to wall time — with the default poll schedule (up to 1 wall second = 2 simulated
+    minutes), as a user runs it."""
+    sim = make_sim(processing=SLOW, time_scale=120)
+    job = frame(ROWS).claude.submit("Say {t}", output="a", client=sim.client(), deadline=300, progress=False)
+    job.wait(timeout=60)
+    report = job.hedge
+    assert report is not None and report.hedged and report.finished_at is not None
+    assert report.finished_at <= report.deadline, f"{report.finished_at - report.deadline:.0f} simulated s late"
+    assert report.met and job.deadline is not None
+    assert report.finished_at <= sim.clock.timestamp()  # simulated seconds, read from the simulator
+    _answers_once(job)
+    assert job.outcomes()["mode"].isin(["batch", "realtime"]).all()
+
+
+def test_the_plan_keeps_batchkits_own_wall_time_in_hand_at_the_clocks_rate():
+    real = plan_hedge(1_000, deadline=3_600, now=0.0, realtime_rate=10.0, settle_seconds=60.0)
+    fast = plan_hedge(1_000, deadline=3_600, now=0.0, realtime_rate=10.0, settle_seconds=60.0, clock_rate=120.0)
+    assert real.margin == LOCAL_SECONDS and fast.margin == 120 * LOCAL_SECONDS
+    # the rate limits bind on the real clock; batchkit's own pace (per wall second) on the fast one
+    assert real.realtime_seconds(400) == 1.5 * 400 / 10.0
+    assert fast.realtime_seconds(400) == pytest.approx(1.5 * 400 / (LOCAL_REALTIME_RATE / 120))
+    assert fast.cancel_at(400) == pytest.approx(3_600 - 60 - 120 * LOCAL_SECONDS - fast.realtime_seconds(400))
+    assert fast.wall_seconds(120.0) == 1.0 and real.wall_seconds(120.0) == 120.0
+    with pytest.raises(InvalidOptionError, match="clock_rate"):
+        plan_hedge(10, deadline=60, now=0.0, realtime_rate=1.0, clock_rate=0.0)
 
 
 def test_a_job_that_finishes_before_the_deadline_never_hedges():
@@ -147,10 +177,10 @@ def test_a_job_sent_realtime_or_without_a_deadline_has_no_hedge():
 def test_the_plan_splits_the_job_and_cancels_when_realtime_just_has_time():
     plan = plan_hedge(1_000, deadline=3_600, now=0.0, realtime_rate=10.0, settle_seconds=60.0)
     assert plan.chunk_size == 250
-    assert plan.cancel_at(400) == 3_600 - 60 - 1.5 * 40
-    assert not plan.should_cancel(3_479.0, 400) and plan.should_cancel(3_480.0, 400)
+    assert plan.cancel_at(400) == 3_600 - 60 - 1.5 * 40 - LOCAL_SECONDS
+    assert not plan.should_cancel(3_478.0, 400) and plan.should_cancel(3_479.0, 400)
     assert not plan.should_cancel(3_599.0, 0)  # nothing waiting: nothing to cancel
-    assert plan.stop_waiting_at(400) == 3_600 - 60
+    assert plan.stop_waiting_at(400) == 3_600 - 60 - LOCAL_SECONDS
     # big jobs: as many batches as the 100,000-request limit needs
     assert plan_hedge(1_000_000, deadline=3_600, now=0.0, realtime_rate=100.0).chunk_size == 100_000
     assert plan_hedge(3, deadline=60, now=0.0, realtime_rate=1.0).chunk_size == 1

@@ -84,6 +84,114 @@ def test_a_changed_file_is_sent_again_an_unchanged_one_is_not(sim: Simulator, tm
     assert (again.label[1:] == first.label[1:]).all()
 
 
+def _within(seconds: float, call, unblock=None):
+    """``call()``'s outcome, failing the test if it takes longer than ``seconds`` (a read that
+    never ends: ``unblock`` then lets it go, so the thread does not outlive the test)."""
+    import threading
+
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as exc:  # handed to the test
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        if unblock is not None:
+            unblock()
+        pytest.fail(f"still reading after {seconds} s")
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome.get("value")
+
+
+def test_cells_naming_no_regular_file_are_refused_at_once_naming_the_row(sim: Simulator, tmp_path: Path):
+    """A FIFO would block the read forever, /dev/zero hash forever, a folder or a socket is no
+    image: each is refused before anything is read or sent, naming the row (and its label)."""
+    import os
+    import socket
+
+    ok = tmp_path / "ok.png"
+    Image.new("RGB", (4, 4)).save(ok)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    sock_path = tmp_path / "s.sock"
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(sock_path))
+
+    def unblock_fifo() -> None:
+        with open(fifo, "wb"):  # a writer that closes: the blocked reader sees the end
+            pass
+
+    cases = [
+        (str(fifo), "which is a FIFO \\(named pipe\\), not a regular file", unblock_fifo),
+        ("/dev/zero", "/dev/zero, which is a character device, not a regular file", None),
+        (str(tmp_path), "which is a directory, not a regular file", None),
+        (str(sock_path), "which is a socket, not a regular file", None),
+        (str(ok) + "\x00.png", "a path with a NUL byte", None),
+    ]
+    try:
+        for bad, words, unblock in cases:
+            df = pd.DataFrame({"x": [str(ok), bad]}, index=["a", "b"])
+            with pytest.raises(MediaError, match=words) as info:
+                _within(10, lambda df=df: df.claude.batch("{x:image}", progress=False), unblock)
+            message = str(info.value)
+            assert message.startswith("row 1 (index 'b'), column 'x': the cell ") and "set the cell to None" in message
+            assert info.value.row == 1 and info.value.column == "x"
+        # media_errors="skip" skips those rows instead, with the reason
+        df = pd.DataFrame({"x": [str(ok), "/dev/zero", str(fifo)]})
+        call = _within(10, lambda: calls.prepare(df, "{x:image}", output="o", model="claude-haiku-4-5",
+                                                 media_errors="skip"), unblock_fifo)
+        assert call.plan.skipped == {
+            1: "column 'x': the cell names /dev/zero, which is a character device, not a regular file",
+            2: f"column 'x': the cell names {fifo}, which is a FIFO (named pipe), not a regular file"}
+    finally:
+        sock.close()
+    assert sim.stats()["batches.create"] == 0
+
+
+def test_a_file_over_the_limit_is_refused_by_its_size_unread(sim: Simulator, tmp_path: Path):
+    """A 100 GB (sparse) file that starts like a PNG: refused at once by its size, not hashed."""
+    huge = tmp_path / "huge.png"
+    with open(huge, "wb") as f:
+        Image.new("RGB", (4, 4)).save(f, format="PNG")
+        f.truncate(100 * 10**9)
+    df = pd.DataFrame({"x": [str(huge)]})
+    with pytest.raises(MediaError, match=r"is an image of 100,000,000,000 bytes .* over the API's 5 MB"):
+        _within(10, lambda: df.claude.batch("{x:image}", progress=False))
+    assert sim.stats()["batches.create"] == 0
+
+
+def test_a_file_rewritten_between_planning_and_sending_is_not_sent_under_its_old_key(sim: Simulator,
+                                                                                       tmp_path: Path):
+    """The key is of the bytes read when the call was planned; a file rewritten before its batch
+    body is built must not be sent under that key (its answer would then be the answer to the old
+    bytes for every later run): the call stops, naming the row, before anything is sent."""
+    df = make_images(tmp_path, 3)
+    red = Path(df.photo[0]).read_bytes()
+    call = calls.prepare(df, "Colour? {photo:image}", output="label", model="claude-haiku-4-5")
+    Image.new("RGB", (20, 10), COLOURS["blue"]).save(df.photo[0], format="PNG")  # was red: same name, same size
+    assert len(Path(df.photo[0]).read_bytes()) == len(red)
+    with pytest.raises(MediaError, match="changed after batchkit read it") as info:
+        calls.submit(call)
+    assert info.value.row == 0 and info.value.column == "photo"
+    assert "row 0, column 'photo'" in str(info.value) and "run the call again" in str(info.value)
+    assert sim.stats()["batches.create"] == 0
+    Path(df.photo[0]).unlink()  # gone before sending: refused the same way
+    with pytest.raises(MediaError, match="can no longer be read"):
+        calls.submit(call)
+    # run again: each file's answer is keyed by its own bytes, the red one's too
+    Image.new("RGB", (24, 16), COLOURS["blue"]).save(df.photo[0], format="PNG")
+    blue = df.claude.classify("Colour? {photo:image}", list(COLOURS), poll_interval=0.01, progress=False)
+    Path(df.photo[0]).write_bytes(red)
+    back = df.claude.classify("Colour? {photo:image}", list(COLOURS), poll_interval=0.01, progress=False)
+    assert blue.label[0] == "blue" and back.label[0] == "red"
+
+
 def test_pdfs_are_extracted_into_typed_columns(sim: Simulator, tmp_path: Path):
     rows = []
     for i in range(30):

@@ -37,10 +37,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import functools
 import os
 import re
 import sys
+import tempfile
 import threading
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator, Sequence
@@ -337,14 +339,28 @@ class _ParquetWriter:
 
 
 def _parquet_dir(value: Any) -> Path:
-    """Check ``to_parquet=`` (nothing is written): a new or empty folder, or one holding only an
-    earlier run's part files.
+    """Check ``to_parquet=`` (nothing is left written): a new or empty folder, or one holding only
+    an earlier run's part files, that this process can write (or create) — tried with a probe
+    folder made and removed at once in it or in its nearest existing parent.
 
     Raises:
-        OutputPathError: the path is a file, or a folder holding other files.
+        OutputPathError: the path is a file, or a folder holding other files, or one that cannot
+            be written or created (``/proc/x``, a read-only place, a parent that is a file).
     """
     if not isinstance(value, (str, os.PathLike)) or not str(value):
         raise OutputPathError(f"to_parquet= must be the path of a folder, not {value!r}", path=str(value))
+    if "\x00" in str(value):
+        raise OutputPathError(f"to_parquet={str(value)!r} holds a NUL byte, which no path can; fix the path",
+                              path=str(value))
+    try:
+        return _checked_dir(value)
+    except OSError as exc:
+        raise OutputPathError(
+            f"to_parquet={str(value)!r} cannot be written ({exc.strerror or exc}); give a folder this process "
+            "can create and write (and, on a cluster, the workers too)", path=str(value)) from None
+
+
+def _checked_dir(value: str | os.PathLike[str]) -> Path:
     path = Path(value).expanduser().absolute()
     if path.exists() and not path.is_dir():
         raise OutputPathError(
@@ -356,13 +372,25 @@ def _parquet_dir(value: Any) -> Path:
             raise OutputPathError(
                 f"to_parquet={str(value)!r} holds files batchkit did not write ({', '.join(others[:3])}"
                 f"{', …' if len(others) > 3 else ''}); give a new or empty folder", path=str(path))
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, f"{existing} is a file, not a folder")
+    os.rmdir(tempfile.mkdtemp(prefix=".batchkit-probe-", dir=existing))  # can it be written here?
     return path
 
 
 def _ready(path: Path, npartitions: int) -> None:
     """Make the checked folder ready: created, and an earlier run's part files past this run's
-    partitions removed (the others are replaced as their partitions are written)."""
-    path.mkdir(parents=True, exist_ok=True)
+    partitions removed (the others are replaced as their partitions are written).
+
+    Raises:
+        OutputPathError: it cannot be created after all (e.g. the place changed since the check).
+    """
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputPathError(f"to_parquet={str(path)!r} cannot be created ({exc.strerror or exc}); give a "
+                              "folder this process can create and write", path=str(path)) from None
     for stale in path.iterdir():
         if _PART_FILE.fullmatch(stale.name) and int(stale.name.split(".")[1]) >= npartitions:
             stale.unlink()
