@@ -11,6 +11,7 @@ fresh process validates and types its answers exactly as the process that submit
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import enum
 import types
@@ -243,11 +244,13 @@ def extract_spec(schema: Any, *, prefix: str = "") -> OutputSpec:
         if not schema:
             raise ConfigurationError("schema must name at least one field")
         fields = {}
-        for name, annotation in schema.items():
+        for i, (name, annotation) in enumerate(schema.items()):
             if not isinstance(name, str) or not name.isidentifier():
                 raise ConfigurationError(f"schema field names must be identifiers, not {name!r}")
             _check_field_type(annotation, name)
-            fields[name] = (annotation, ...)
+            # The name is the field's alias: as an attribute, ``_x`` would be private (left out of
+            # the schema), ``json`` would shadow a BaseModel method and ``model_config`` would break.
+            fields[f"field_{i}"] = (annotation, pydantic.Field(..., alias=name))
         try:
             model = pydantic.create_model("Extraction", **fields)  # type: ignore[call-overload]
         except (TypeError, pydantic.PydanticSchemaGenerationError) as exc:
@@ -307,21 +310,50 @@ def _check_field_type(annotation: Any, path: str) -> None:
     )
 
 
+_SUBSCHEMA = (  # keywords whose value is one schema (``items``: or a list of them, the old tuple form)
+    "items", "additionalItems", "additionalProperties", "unevaluatedItems", "unevaluatedProperties",
+    "contains", "propertyNames", "not", "if", "then", "else",
+)
+_SUBSCHEMAS = ("anyOf", "oneOf", "allOf", "prefixItems")  # a list of schemas
+_NAMED_SUBSCHEMAS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")  # name → schema
+_DROPPED = ("default", "title")
+
+
 def _strict(node: Any) -> Any:
     """Make a pydantic schema strict the way structured outputs want it.
 
     Every object lists all its properties as required (optional ones are already nullable) and
     forbids extra ones; defaults and titles are dropped.
+
+    Only the schema nodes are rewritten, found by the keywords that hold them: the keys of
+    ``properties`` or ``$defs`` are names chosen by the user (a field may be called ``title``,
+    ``default`` or ``type``), and ``enum``, ``const`` or ``required`` hold values, so neither is
+    ever mistaken for a keyword.
+
+    >>> _strict({"title": "M", "type": "object", "properties": {"title": {"title": "Title", "type": "string"}}})
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'type': 'object', 'properties': {'title': {'type': 'string'}}, 'required': ['title'],
+     'additionalProperties': False}
     """
-    if isinstance(node, dict):
-        out = {k: _strict(v) for k, v in node.items() if k not in ("default", "title")}
-        if out.get("type") == "object" and "properties" in out:
-            out["required"] = list(out["properties"])
-            out["additionalProperties"] = False
-        return out
-    if isinstance(node, list):
-        return [_strict(v) for v in node]
-    return node
+    if not isinstance(node, Mapping):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _DROPPED:
+            continue
+        if key in _NAMED_SUBSCHEMAS and isinstance(value, Mapping):
+            value = {name: _strict(sub) for name, sub in value.items()}
+        elif key in _SUBSCHEMAS and isinstance(value, list):
+            value = [_strict(sub) for sub in value]
+        elif key in _SUBSCHEMA:
+            value = [_strict(sub) for sub in value] if isinstance(value, list) else _strict(value)
+        else:
+            value = copy.deepcopy(value)  # a value, not a schema: kept exactly
+        out[key] = value
+    if out.get("type") == "object" and "properties" in out:
+        out["required"] = list(out["properties"])
+        out["additionalProperties"] = False
+    return out
 
 
 # --------------------------------------------------------------------------- checking

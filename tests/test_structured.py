@@ -127,6 +127,59 @@ def test_extract_from_a_dict_and_strict_schema():
     assert "unexpected" in spec.check('{"sector": "x", "city": "y", "year": 1, "z": 0}')
 
 
+class Genre(enum.Enum):  # values that are schema keywords too
+    type = "type"
+    title = "title"
+
+
+Edition = pydantic.create_model("default", title=(str, ...), default=(int | None, None))  # $defs key "default"
+
+
+class Book(pydantic.BaseModel):
+    """Fields named like JSON-schema keywords, at the top level and nested."""
+
+    title: str
+    default: int = 0
+    description: str = pydantic.Field(description="one sentence")
+    type: Literal["title", "default", "properties"]
+    properties: list[Edition]
+    required: bool
+    enum: Genre
+    ref: str = pydantic.Field(alias="$ref")
+    items: dt.date
+    anyOf: Edition | None
+
+
+BOOK_FIELDS = ["title", "default", "description", "type", "properties", "required", "enum", "$ref", "items", "anyOf"]
+
+
+def test_fields_named_like_schema_keywords_stay_in_the_schema():
+    spec = extract_spec(Book)
+    assert list(spec.schema["properties"]) == BOOK_FIELDS
+    assert spec.schema["required"] == BOOK_FIELDS
+    assert "title" not in spec.schema and "title" not in spec.schema["properties"]["title"]  # keywords still go
+    edition = spec.schema["$defs"]["default"]
+    assert list(edition["properties"]) == ["title", "default"] and edition["required"] == ["title", "default"]
+    assert spec.schema["properties"]["type"]["enum"] == ["title", "default", "properties"]
+    assert spec.schema["properties"]["description"]["description"] == "one sentence"
+    assert [c for c, _ in spec.columns] == BOOK_FIELDS
+    answer = {"title": "Dune", "default": 2, "description": "sand", "type": "title",
+              "properties": [{"title": "first", "default": None}], "required": True, "enum": "type",
+              "$ref": "x", "items": "1965-08-01", "anyOf": None}
+    assert spec.check(_json.dumps(answer).decode()) is None
+    assert "missing 'title'" in spec.check(_json.dumps({k: v for k, v in answer.items() if k != "title"}).decode())
+    assert "missing 'default'" in spec.check(_json.dumps({**answer, "properties": [{"title": "t"}]}).decode())
+
+
+def test_any_identifier_is_a_field_name_in_a_dict_schema():
+    names = ["title", "default", "_private", "json", "model_config", "field_0"]
+    spec = extract_spec(dict.fromkeys(names, int))  # no pydantic warning either: warnings are errors here
+    assert list(spec.schema["properties"]) == names and spec.schema["required"] == names
+    assert spec.check(_json.dumps(dict.fromkeys(names, 1)).decode()) is None
+    frame = spec.frame([_json.dumps(dict.fromkeys(names, 7)).decode()], pd.RangeIndex(1))
+    assert list(frame.columns) == names and (frame.dtypes == "Int64").all() and (frame.iloc[0] == 7).all()
+
+
 def test_bad_schema_is_refused():
     with pytest.raises(ConfigurationError, match="pydantic model class or a dict"):
         extract_spec(["sector"])
@@ -140,7 +193,7 @@ import hashlib  # noqa: E402
 
 import batchkit  # noqa: E402
 from batchkit import BatchkitWarning  # noqa: E402
-from batchkit.simulator import Processing, SimConfig, Simulator  # noqa: E402
+from batchkit.simulator import Processing, SimConfig, Simulator, default_responder  # noqa: E402
 from tests.conftest import DATA  # noqa: E402
 
 
@@ -230,3 +283,32 @@ def test_extracting_sp500_facts_gives_typed_columns():
     assert list(values) == ["llm_sector", "llm_hq_city", "llm_founded"]
     assert values["llm_founded"] == out["llm_founded"].tolist() and all(type(v) is int for v in values["llm_founded"])
     assert set(job.statuses()) == {"succeeded"}
+
+
+def test_extracting_fields_named_like_schema_keywords_gives_every_column_typed():
+    sent = []
+
+    def responder(params):
+        sent.append(params["output_config"]["format"]["schema"])
+        return default_responder(params)
+
+    books = pd.DataFrame({"text": ["Dune by Frank Herbert", "Emma by Jane Austen", "Ulysses by James Joyce"]})
+    client = sim_client(responder)
+    out = books.claude.extract("Book: {text}", schema=Book, prefix="b_", client=client, poll_interval=0.01)
+    assert len(sent) == 3  # the body is sent with sorted keys: compare the names, not their order
+    assert all(sorted(schema["properties"]) == sorted(schema["required"]) == sorted(BOOK_FIELDS) for schema in sent)
+    assert list(out.columns) == ["text"] + [f"b_{name}" for name in BOOK_FIELDS]
+    assert set(batchkit.Job.of(out).statuses()) == {"succeeded"}
+    assert out.notna().all().all()
+    dtypes = {c: str(t) for c, t in out.dtypes.items()}
+    assert dtypes["b_title"] == dtypes["b_description"] == dtypes["b_$ref"] == "string"
+    assert dtypes["b_default"] == "Int64" and dtypes["b_required"] == "boolean"
+    assert dtypes["b_items"].startswith("datetime64")
+    assert list(out["b_type"].cat.categories) == ["title", "default", "properties"]
+    assert list(out["b_enum"].cat.categories) == ["type", "title"]
+    assert all(set(e) == {"title", "default"} for editions in out["b_properties"] for e in editions)
+    assert all(set(e) == {"title", "default"} for e in out["b_anyOf"])
+    dict_out = books.claude.extract("Book: {text}", schema={"title": str, "default": int, "year": int},
+                                    client=client, poll_interval=0.01)
+    assert [str(dict_out[c].dtype) for c in ("title", "default", "year")] == ["string", "Int64", "Int64"]
+    assert dict_out[["title", "default", "year"]].notna().all().all()
