@@ -144,6 +144,15 @@ def _keyed_media(params: dict[str, Any]) -> dict[str, Any]:
     return {**params, "messages": out}
 
 
+def _leases_and_lost_keys(conn: sqlite3.Connection) -> None:
+    """Migration 6's columns, each added unless it is there (a store whose recorded version was
+    set back by hand, e.g. to replay an older release's upgrade, has them already)."""
+    have = {row[1] for row in conn.execute("PRAGMA table_info(batches)")}
+    for name, kind in (("lease_until", "TEXT"), ("lost_keys", "BLOB")):
+        if name not in have:
+            conn.execute(f"ALTER TABLE batches ADD COLUMN {name} {kind}")
+
+
 MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     # 1 — the first schema.
     """
@@ -237,8 +246,5 @@ MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     # planned before has none; its owner is judged by its process id, as before). And, on a
     # group of realtime answers, the keys whose responses were lost on the way back (each may
     # have been paid twice: see :attr:`batchkit.accounting.JobCost.lost_responses`).
-    """
-    ALTER TABLE batches ADD COLUMN lease_until TEXT;
-    ALTER TABLE batches ADD COLUMN lost_keys BLOB
-    """,
+    _leases_and_lost_keys,
 )

@@ -557,7 +557,7 @@ class Job(JobResults):
             error, self._error = self._error, None
             raise error
         if self._record["status"] == "failed":
-            raise self._refusal()
+            raise self._failure()
         return self
 
     async def wait_async(self, timeout: float | None = None) -> Job:
@@ -610,11 +610,17 @@ class Job(JobResults):
         )
         return True
 
-    def _refusal(self) -> APIRefusedError | BatchLostError:
-        """The error a failed job ends with, rebuilt from the store (e.g. in another process)."""
+    def _failure(self) -> APIRefusedError | BatchLostError:
+        """The error a failed job ends with, rebuilt from the store (e.g. in another process): the
+        API refused its requests, or no longer knows some of its batches."""
         failed = [b for b in self.store.batches(job_id=self.job_id, states=("failed", "lost")) if b["error"]]
         if failed and failed[-1]["state"] == "lost":
             return self._lost_error([b for b in failed if b["state"] == "lost"])
+        return self._refusal()
+
+    def _refusal(self) -> APIRefusedError:
+        """The error of a job the API refused, with the API's reason as the store recorded it."""
+        failed = [b for b in self.store.batches(job_id=self.job_id, states=("failed",)) if b["error"]]
         reason = failed[-1]["error"] if failed else "the API refused its requests"
         kind = SpendLimitError if "spend or usage limit" in reason else APIRefusedError
         return kind(
@@ -646,7 +652,7 @@ class Job(JobResults):
             return f"batchkit: job {self.job_id} stopped: {self._error!r}"
         status = self.status
         if status != "running":
-            return "" if status != "failed" else f"batchkit: {self._refusal()}"
+            return "" if status != "failed" else f"batchkit: {self._failure()}"
         batches = self.store.batches(job_id=self.job_id, states=ACTIVE_STATES)
         if any(self._streams(b["mode"]) for b in batches):  # requests sent one by one stop with the process
             store = shlex.quote(str(self.store.path))
@@ -1054,7 +1060,7 @@ class Job(JobResults):
         self._lost_now = False
         self._poll_units(pending)
         if self._lost_now:
-            self._error = self._refusal()
+            self._error = self._failure()
 
     def _poll_units(self, pending: _Pending) -> None:
         for batch in self.store.batches(states=("in_progress", "canceling", "ended")):
