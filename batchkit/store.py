@@ -541,7 +541,10 @@ class Store:
         """Copy the whole store, consistently, to one self-contained file at ``dest``.
 
         Safe while jobs run (the copy is one snapshot; writers are not held up) and from a
-        read-only store. To move a store: back it up to the new place, point ``store=`` or
+        read-only store. The copy is written to a temporary file beside ``dest``, must pass
+        SQLite's ``PRAGMA integrity_check``, and is then renamed into place, after any ``-wal``
+        and ``-shm`` left beside ``dest`` are removed (SQLite would replay a stale ``-wal`` over
+        the new copy). To move a store: back it up to the new place, point ``store=`` or
         ``BATCHKIT_STORE`` at the copy, and delete the old file with its ``-wal`` and ``-shm``.
 
         >>> batchkit.Store().backup("~/backups/jobs.sqlite3")   # doctest: +SKIP
@@ -584,8 +587,15 @@ class Store:
                     finally:
                         source.close()
                 target.execute("PRAGMA journal_mode=DELETE")  # one file, no -wal beside it
+                problems = [r[0] for r in target.execute("PRAGMA integrity_check").fetchall()]
             finally:
                 target.close()
+            if problems != ["ok"]:
+                raise sqlite3.DatabaseError(f"the copy failed SQLite's integrity check ({'; '.join(problems[:3])})")
+            # SQLite replays a -wal it finds beside a database over it, whatever the file: one left
+            # by a process that had the old DEST open would overwrite the new copy with old pages.
+            for suffix in ("-wal", "-shm"):
+                target_path.with_name(target_path.name + suffix).unlink(missing_ok=True)
             os.replace(tmp, target_path)
         except sqlite3.Error as exc:
             tmp.unlink(missing_ok=True)

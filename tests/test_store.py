@@ -272,6 +272,31 @@ def test_backup_while_a_write_is_in_progress_copies_what_was_committed(store, tm
     assert store.load_job("half") is not None
 
 
+def test_backup_over_a_copy_with_a_stale_wal_beside_it_is_the_new_copy_whole(store, tmp_path):
+    # A backup that was once opened as a store, by a process that died: its -wal is left beside it.
+    add_job(store, "old")
+    dest = store.backup(tmp_path / "backup.sqlite3")
+    wal, shm = dest.with_name(dest.name + "-wal"), dest.with_name(dest.name + "-shm")
+    conn = sqlite3.connect(dest, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    conn.execute("DELETE FROM jobs")
+    conn.execute("CREATE TABLE stale_scribbles (x BLOB)")
+    conn.execute("INSERT INTO stale_scribbles VALUES (zeroblob(500000))")
+    left = wal.read_bytes(), shm.read_bytes()
+    conn.close()  # checkpoints; the copies of -wal and -shm above stand for the dead process's
+    wal.write_bytes(left[0])
+    shm.write_bytes(left[1])
+    add_job(store, "new")
+    assert store.backup(dest, overwrite=True) == dest
+    assert not wal.exists() and not shm.exists()
+    check = sqlite3.connect(dest)
+    assert check.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    assert sorted(r[0] for r in check.execute("SELECT job_id FROM jobs")) == ["new", "old"]
+    assert not check.execute("SELECT 1 FROM sqlite_master WHERE name = 'stale_scribbles'").fetchall()
+    check.close()
+
+
 # --------------------------------------------------------------------------- disks that say no
 
 
