@@ -75,9 +75,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif rest[:1] and rest[0].startswith("--store="):
         rest = rest[1:]
     if rest and rest[0] == "sim":  # its own flags, parsed by the simulator (a --store before it is moot)
+        from .simulator.__main__ import build_parser as sim_parser
         from .simulator.__main__ import main as sim_main
 
-        return int(sim_main(rest[1:]) or 0)
+        try:
+            return int(sim_main(rest[1:], parser=sim_parser(_Parser, prog="batchkit sim")) or 0)
+        except _UsageError as exc:  # a bad argument, checked before anything is served
+            return _fail(str(exc))
+        except SystemExit as exc:  # --help
+            return int(exc.code or 0)
     parser = _parser()
     try:
         args = parser.parse_args(argv)
@@ -151,7 +157,8 @@ def _parser() -> argparse.ArgumentParser:
     store_help = "job store path (default: BATCHKIT_STORE, then the standard location)"
 
     demo = sub.add_parser("demo", help="run a real batch through the SDK on the local simulator")
-    demo.add_argument("--rows", type=int, default=300, help="how many reviews to classify (default 300)")
+    demo.add_argument("--rows", type=_demo_rows, default=300,
+                      help=f"how many reviews to classify, 1–{DEMO_REVIEWS:,} (default 300)")
     demo.add_argument("--model", default="claude-sonnet-4-6")
     demo.add_argument("--store", default=argparse.SUPPRESS,
                       help="job store path to keep (default: a temporary one, removed at the end)")
@@ -654,6 +661,22 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def api_calls(stats: dict) -> int:
     """API calls the simulator has answered, from its stats."""
     return sum(v for k, v in stats.items() if k.startswith(("batches.", "messages.", "models.")))
+
+
+DEMO_REVIEWS = 2000
+"""Reviews in the shipped sample (``batchkit/data/nsmc_sample.tsv``): the most ``demo --rows`` takes."""
+
+
+def _demo_rows(text: str) -> int:
+    try:
+        rows = int(text)
+    except ValueError:
+        rows = 0
+    if not 1 <= rows <= DEMO_REVIEWS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} rows: the demo classifies 1 to {DEMO_REVIEWS:,} reviews (the sample it ships); pass "
+            f"--rows N with N in that range")
+    return rows
 
 
 def demo_data_path() -> Path:

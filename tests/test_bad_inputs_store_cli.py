@@ -221,6 +221,24 @@ CASES: dict[str, Api | Cli] = {
                                             ("already exists", "--force")),
     "cli-backup-into-a-missing-folder": Cli(lambda c: ["backup", str(c.tmp / "no" / "b.sqlite3"), "--store", c.store],
                                             ("does not exist", "mkdir -p")),
+    # --------------------------------------------------------------- sim and demo arguments
+    "cli-sim-port-too-high": Cli(lambda c: ["sim", "--port", "70000"], ("'70000' is not a port", "pass 1–65535")),
+    "cli-sim-port-negative": Cli(lambda c: ["sim", "--port", "-5"], ("'-5' is not a port", "0 for a free one")),
+    "cli-sim-time-scale-nan": Cli(lambda c: ["sim", "--time-scale", "nan"],
+                                  ("'nan' is not a time scale", "a finite number > 0")),
+    "cli-sim-time-scale-zero": Cli(lambda c: ["sim", "--time-scale", "0"],
+                                   ("'0' is not a time scale", "a finite number > 0")),
+    "cli-sim-responder-no-such-function": Cli(lambda c: ["sim", "--responder", "os:nonexistent"],
+                                              ("'os' has no 'nonexistent'", "name a function")),
+    "cli-sim-responder-no-such-module": Cli(lambda c: ["sim", "--responder", "no_such_module_here:f"],
+                                            ("cannot import 'no_such_module_here'", "PYTHONPATH")),
+    "cli-sim-responder-not-callable": Cli(lambda c: ["sim", "--responder", "os:sep"],
+                                          ("'sep' is not callable", "name a function")),
+    "cli-sim-responder-without-a-function": Cli(lambda c: ["sim", "--responder", "os"],
+                                                ("module:function", "got 'os'")),
+    "cli-demo-no-rows": Cli(lambda c: ["demo", "--rows", "0"], ("'0' rows", "1 to 2,000 reviews", "--rows N")),
+    "cli-demo-negative-rows": Cli(lambda c: ["demo", "--rows", "-5"], ("'-5' rows", "1 to 2,000 reviews")),
+    "cli-demo-more-rows-than-it-ships": Cli(lambda c: ["demo", "--rows", "2001"], ("'2001' rows", "1 to 2,000")),
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -232,6 +233,16 @@ def test_usage_errors_are_one_line(argv, message, capsys):
     assert main(argv) == 2
     err = one_line_error(capsys)
     assert message in err and "--help" in err
+
+
+def test_sim_on_a_port_in_use_is_one_line_naming_the_port_and_the_fix(capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["sim", "--port", str(port)]) == 2
+    err = one_line_error(capsys)
+    assert f"cannot listen on 127.0.0.1 port {port}" in err and "--port (0 picks a free one)" in err
 
 
 def test_a_closed_pipe_ends_quietly(finished):
