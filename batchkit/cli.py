@@ -13,6 +13,9 @@
 ``batchkit results ID -o DIR/``        the same as a partitioned Parquet dataset, a slice of
                                        rows per file; a run's id: one file per partition
 ``batchkit backup DEST``               copy the store, consistently, to one file
+``batchkit forget JOB``                remove a job and what it holds; the file shrinks
+``batchkit prune --older-than 30d``    the same for every job older than that
+                                       (``--dry-run``: only say what would go)
 =====================================  ===============================================
 
 Every command but ``demo`` and ``sim`` takes ``--store PATH``, before or after the command
@@ -173,10 +176,16 @@ def _parser() -> argparse.ArgumentParser:
         ("cancel", _cancel, "cancel a job's running batches"),
         ("results", _results, "write each row's input, outputs and outcome to a file"),
         ("backup", _backup, "copy the store, consistently, to one file (also to move it)"),
+        ("forget", _forget, "remove a job, its batches and answers from the store (answers other jobs use stay)"),
+        ("prune", _prune, "remove every job older than --older-than, as forget does one"),
     ):
         cmd = sub.add_parser(name, help=text)
         if name == "backup":
             cmd.add_argument("dest", help="the file to write (or a folder: the copy keeps the store's name)")
+        elif name == "prune":
+            cmd.add_argument("--older-than", required=True, type=_age, metavar="AGE",
+                             help="jobs created longer ago than this: 30d, 12h, 90m (days, hours, minutes)")
+            cmd.add_argument("--dry-run", action="store_true", help="say what would be removed; remove nothing")
         elif name != "jobs":
             cmd.add_argument("job", help="the job id (see `batchkit jobs`)")
         cmd.add_argument("--store", default=argparse.SUPPRESS, help=store_help)
@@ -188,6 +197,10 @@ def _parser() -> argparse.ArgumentParser:
         if name in ("results", "backup"):
             cmd.add_argument("--force", "--overwrite", dest="force", action="store_true",
                              help="replace the file (or a dataset's part files) if it exists")
+        if name in ("forget", "prune"):
+            cmd.add_argument("--force", action="store_true",
+                             help="remove jobs with batches still in flight too: those keep running at the API "
+                                  "and their answers are no longer collected")
         cmd.set_defaults(func=func)
     return parser
 
@@ -450,6 +463,27 @@ def _backup(args: argparse.Namespace) -> int:
     size = written.stat().st_size
     print(f"backed up the job store at {store.path} to {written} ({size / 1e6:,.1f} MB)")
     return 0
+
+
+def _forget(args: argparse.Namespace) -> int:
+    print(_open_store(args).forget(args.job, force=args.force))
+    return 0
+
+
+def _prune(args: argparse.Namespace) -> int:
+    print(_open_store(args).prune(older_than=args.older_than, force=args.force, dry_run=args.dry_run))
+    return 0
+
+
+def _age(text: str) -> str:
+    from ._prune import parse_age
+    from .errors import InvalidOptionError
+
+    try:
+        parse_age(text)
+    except InvalidOptionError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("older_than=", "")) from None
+    return text
 
 
 def _error(message: str) -> Exception:

@@ -276,6 +276,40 @@ def test_backup_copies_the_store_to_one_file(finished, tmp_path, capsys):
     assert main(["backup", str(copy), "--store", store, "--force"]) == 0
 
 
+def test_forget_and_prune_from_the_command_line(finished, capsys):
+    store, job = finished
+    capsys.readouterr()
+    assert main(["prune", "--older-than", "30d", "--store", store]) == 0
+    assert capsys.readouterr().out.strip() == "no job to remove: the store is unchanged"
+    assert main(["prune", "--older-than", "90m", "--dry-run", "--store", store]) == 0  # the job is seconds old
+    assert "no job to remove" in capsys.readouterr().out
+    assert main(["forget", job.job_id, "--store", store]) == 0
+    out = capsys.readouterr().out
+    assert f"removed 1 job ({job.job_id}): 1 unit (batches and realtime rounds), 2 stored results" in out
+    assert f"the store at {store}:" in out and "MB freed" in out
+    assert batchkit.jobs(store).empty
+    assert main(["forget", job.job_id, "--store", store]) == 2
+    assert f"no job {job.job_id!r}" in one_line_error(capsys)
+
+
+def test_forget_of_a_job_in_flight_says_what_force_means(tmp_path, capsys):
+    path = tmp_path / "jobs.sqlite3"
+    store = Store(path)
+    with store.atomic() as conn:
+        store.insert_job(conn, job_id="busy", fingerprint="f", model="m", kind="text", output="o",
+                         spec={}, row_keys=["k"], skipped={})
+        unit = store.add_batch(conn, job_id="busy", keys=["k"], body=b"{}", attempt=1, owner="me")
+        store.update_batch_in(conn, unit, state="in_progress", api_id="msgbatch_busy")
+    store.close()
+    assert main(["forget", "busy", "--store", str(path)]) == 2
+    err = one_line_error(capsys)
+    assert "job busy has 1 batch still in flight (msgbatch_busy in_progress)" in err
+    assert "pass --force" in err and "keep running at the API" in err
+    assert main(["forget", "busy", "--force", "--store", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "gave up on 1 unit still in flight (msgbatch_busy)" in out and "no longer collected" in out
+
+
 def test_python_dash_m_batchkit_is_the_console_script():
     done = subprocess.run([sys.executable, "-m", "batchkit", "jobs", "--store", "/nonexistent/jobs.sqlite3"],
                           capture_output=True, text=True, timeout=60)
