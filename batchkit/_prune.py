@@ -72,8 +72,8 @@ class Plan:
     jobs: list[str]
     units: dict[int, tuple[str, str | None, str]] = field(default_factory=dict)
     """Every unit of the removed jobs: id → (job id, API id, state)."""
-    in_flight: dict[str, list[tuple[int, str | None, str]]] = field(default_factory=dict)
-    """Job id → its units in an active state: (id, API id, state)."""
+    in_flight: dict[str, list[tuple[int, str | None, str, str]]] = field(default_factory=dict)
+    """Job id → its units in an active state: (id, API id, state, mode)."""
     kept: dict[int, str] = field(default_factory=dict)
     """Units that stay because a remaining job needs their results: id → that job."""
     kept_results: dict[str, int] = field(default_factory=dict)
@@ -93,12 +93,14 @@ def plan(conn: sqlite3.Connection, job_ids: Sequence[str], *, active: Sequence[s
     if not gone:
         return out
     groups: dict[int, int] = {}  # a group of realtime answers → the unit holding its bodies
-    for unit, job_id, api_id, state, error in conn.execute("SELECT id, job_id, api_id, state, error FROM batches"):
+    for unit, job_id, api_id, state, mode, error in conn.execute(
+        "SELECT id, job_id, api_id, state, mode, error FROM batches"
+    ):
         if job_id not in gone:
             continue
         out.units[unit] = (job_id, api_id, state)
         if state in active:
-            out.in_flight.setdefault(job_id, []).append((unit, api_id, state))
+            out.in_flight.setdefault(job_id, []).append((unit, api_id, state, mode))
         found = _GROUP_OF.fullmatch(error or "")
         if found:
             groups[unit] = int(found.group(1))
@@ -183,9 +185,12 @@ def apply(conn: sqlite3.Connection, removal: Plan) -> None:
 
 def in_flight_error(removal: Plan, *, command: str) -> JobStateError:
     """Why jobs with units in flight are not removed, and the fixes (``command``: what was asked)."""
-    def described(units: Iterable[tuple[int, str | None, str]]) -> str:
-        return ", ".join(f"{api_id} {state}" if api_id else f"unit {unit} {state} (not created yet)"
-                         for unit, api_id, state in units)
+    def described(units: Iterable[tuple[int, str | None, str, str]]) -> str:
+        return ", ".join(
+            f"{api_id} {state}" if api_id else f"realtime unit {unit} {state}" if mode == "realtime"
+            else f"unit {unit} {state} (not created yet)"
+            for unit, api_id, state, mode in units
+        )
 
     jobs = removal.in_flight
     first = next(iter(jobs))

@@ -697,7 +697,7 @@ class Store:
         return Removal(
             tuple(plan.jobs), sum(1 for unit in plan.units if unit not in plan.kept), plan.results_removed,
             dict(plan.kept_results), adopted,
-            tuple(api_id or f"unit {unit}" for unit, api_id, _ in in_flight) if force else (),
+            tuple(api_id or f"unit {unit}" for unit, api_id, _, _ in in_flight) if force else (),
             tuple(plan.runs), before, after, dry_run=dry_run, path=str(self.path),
             in_flight=() if force else tuple(plan.in_flight),
         )

@@ -407,16 +407,20 @@ def _in_flight(store, job_id):
 
 def test_a_job_in_flight_is_refused_unless_forced(store):
     _in_flight(store, "busy")
+    with store.atomic() as conn:
+        rt = store.add_batch(conn, job_id="busy", keys=["k3"], body=b"{}", attempt=1, owner="me", mode="realtime")
+        store.update_batch_in(conn, rt, state="in_progress")
     with pytest.raises(batchkit.JobStateError) as caught:
         store.forget("busy")
     message = str(caught.value)
-    assert "job busy has 2 batches still in flight" in message and "msgbatch_busy in_progress" in message
-    assert "submitting (not created yet)" in message and "nothing was removed" in message
+    assert "job busy has 3 batches still in flight" in message and "msgbatch_busy in_progress" in message
+    assert "submitting (not created yet)" in message and f"realtime unit {rt} in_progress" in message
+    assert "nothing was removed" in message
     assert "--force" in message and "keep running at the API" in message and "no longer collected" in message
-    assert store.load_job("busy") is not None and len(store.batches(job_id="busy")) == 2
+    assert store.load_job("busy") is not None and len(store.batches(job_id="busy")) == 3
     removed = store.forget("busy", force=True)
     assert removed.jobs == ("busy",) and removed.abandoned[0] == "msgbatch_busy"
-    assert "gave up on 2 units still in flight" in str(removed) and "no longer collected" in str(removed)
+    assert "gave up on 3 units still in flight" in str(removed) and "no longer collected" in str(removed)
     assert store.load_job("busy") is None and store.batches() == []
 
 
