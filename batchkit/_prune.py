@@ -240,6 +240,9 @@ class Removal:
     path: str = ""
     in_flight: tuple[str, ...] = ()
     """``dry_run``: jobs among ``jobs`` that have batches in flight (removing them needs ``force``)."""
+    not_shrunk: str | None = None
+    """Why the file could not be made smaller after the removal (e.g. no room on the disk for
+    ``VACUUM``'s copy), or None. What was removed stays removed; SQLite reuses its space."""
 
     @property
     def bytes_freed(self) -> int:
@@ -269,7 +272,10 @@ class Removal:
             lines.append(f"still in flight, so removing {'it' if len(self.in_flight) == 1 else 'them'} needs "
                          f"--force: {', '.join(self.in_flight)}")
         mb = 1e6
-        if self.dry_run:
+        if self.not_shrunk:
+            lines.append(f"the file was not made smaller: {self.not_shrunk}. The space is reused by new jobs; "
+                         "Store.vacuum() (or the next forget or prune) shrinks it once there is room")
+        elif self.dry_run:
             lines.append(f"the store at {self.path} ({self.bytes_before / mb:,.1f} MB) would shrink by about "
                          f"{self.bytes_freed / mb:,.1f} MB")
         else:

@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import datetime as dt
 import os
 import sqlite3
@@ -686,7 +687,11 @@ class Store:
             _prune.apply(conn, plan)
         with self._lock:
             self._after_removals()  # what this process kept of the results that went
-        self.vacuum()
+        try:
+            self.vacuum()
+        except StoreError as exc:  # the removal stands; SQLite reuses the freed pages meanwhile
+            return dataclasses.replace(self._removal(plan, force, before, self._file_bytes(), dry_run=False),
+                                       not_shrunk=str(exc))
         return self._removal(plan, force, before, self._file_bytes(), dry_run=False)
 
     def _removal(self, plan: _prune.Plan, force: bool, before: int, after: int, *, dry_run: bool) -> Removal:

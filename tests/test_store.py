@@ -373,7 +373,7 @@ def test_forget_keeps_the_answers_a_remaining_job_uses(tmp_path):
     assert [fresh.columns(e.results_id).answers[e.pos] for e in entries] == ["re:Say b", "re:Say c", "re:Say d"]
     fresh.close()
     # Forgetting the job that holds them now takes them.
-    assert store.forget(second.job_id).results == 4
+    assert batchkit.forget(second.job_id, store=path).results == 4
     assert _rows(path)["batch_results"] == 0
 
 
