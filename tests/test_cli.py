@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import batchkit
-from batchkit.cli import main
+from batchkit.cli import DEMO_REVIEWS, load_reviews, main
 from batchkit.simulator import Processing
 from batchkit.store import Store
 from tests.conftest import make_sim
@@ -243,6 +243,12 @@ def test_sim_on_a_port_in_use_is_one_line_naming_the_port_and_the_fix(capsys):
         assert main(["sim", "--port", str(port)]) == 2
     err = one_line_error(capsys)
     assert f"cannot listen on 127.0.0.1 port {port}" in err and "--port (0 picks a free one)" in err
+
+
+def test_demo_rows_go_up_to_the_reviews_it_ships(capsys):
+    assert len(load_reviews(10 * DEMO_REVIEWS)) == DEMO_REVIEWS  # the limit is the sample's size
+    assert main(["demo", "--rows", str(DEMO_REVIEWS + 1)]) == 2
+    assert f"the demo classifies 1 to {DEMO_REVIEWS:,} reviews" in one_line_error(capsys)
 
 
 def test_a_closed_pipe_ends_quietly(finished):
