@@ -396,6 +396,25 @@ def test_a_process_that_looked_the_answers_up_before_does_not_use_forgotten_ones
     assert again.to_frame()["response"].tolist() == ["re:Say b", "re:Say a"]
 
 
+def test_a_running_job_sees_its_answers_after_a_newer_job_is_forgotten(tmp_path):
+    from batchkit.simulator import Processing
+    from tests.conftest import make_sim
+
+    slow = make_sim(processing=Processing(fixed_latency=3600, per_request=0.0))  # ends when its clock is advanced
+    path = tmp_path / "jobs.sqlite3"
+    running = pd.DataFrame({"t": ["a", "b"]}).claude.submit("Say {t}", store=str(path), client=slow.client(),
+                                                            poll_interval=0.01)
+    newest = pd.DataFrame({"t": ["c"]}).claude.submit("Say {t}", store=str(path), client=make_sim().client(),
+                                                      poll_interval=0.01).wait()
+    assert running.outcomes()["status"].tolist() == ["pending"] * 2  # seen after the newest job's answers
+    terminal = Store(path)  # `batchkit forget` in a terminal
+    terminal.forget(newest.job_id)
+    terminal.close()
+    slow.advance(3600)
+    running.wait(timeout=60)  # its answers take the forgotten results' id: this process's index lets go first
+    assert running.to_frame()["response"].tolist() == ["re:Say a", "re:Say b"]
+
+
 def _in_flight(store, job_id):
     with store.atomic() as conn:
         store.insert_job(conn, job_id=job_id, fingerprint="f" + job_id, model="m", kind="text", output="o",
