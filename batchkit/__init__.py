@@ -52,6 +52,7 @@ from .errors import (
 from .frontends import pandas as _pandas  # noqa: F401  (registers the pandas accessors)
 from .jobs import Job, jobs
 from .local import start_simulator
+from .maintenance import forget, prune
 from .modes import default_mode, set_default_mode
 from .options import DEFAULT_MAX_TOKENS, DEFAULT_MODEL
 from .pricing import CostEstimate
@@ -105,8 +106,10 @@ __all__ = [
     "__version__",
     "default_mode",
     "display_job",
+    "forget",
     "get_default_client",
     "jobs",
+    "prune",
     "set_default_client",
     "set_default_mode",
     "start_simulator",

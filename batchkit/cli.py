@@ -13,6 +13,9 @@
 ``batchkit results ID -o DIR/``        the same as a partitioned Parquet dataset, a slice of
                                        rows per file; a run's id: one file per partition
 ``batchkit backup DEST``               copy the store, consistently, to one file
+``batchkit forget JOB``                remove a job and what it holds; the file shrinks
+``batchkit prune --older-than 30d``    the same for every job older than that
+                                       (``--dry-run``: only say what would go)
 =====================================  ===============================================
 
 Every command but ``demo`` and ``sim`` takes ``--store PATH``, before or after the command
@@ -75,9 +78,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif rest[:1] and rest[0].startswith("--store="):
         rest = rest[1:]
     if rest and rest[0] == "sim":  # its own flags, parsed by the simulator (a --store before it is moot)
+        from .simulator.__main__ import build_parser as sim_parser
         from .simulator.__main__ import main as sim_main
 
-        return int(sim_main(rest[1:]) or 0)
+        try:
+            return int(sim_main(rest[1:], parser=sim_parser(_Parser, prog="batchkit sim")) or 0)
+        except _UsageError as exc:  # a bad argument, checked before anything is served
+            return _fail(str(exc))
+        except SystemExit as exc:  # --help
+            return int(exc.code or 0)
     parser = _parser()
     try:
         args = parser.parse_args(argv)
@@ -151,7 +160,8 @@ def _parser() -> argparse.ArgumentParser:
     store_help = "job store path (default: BATCHKIT_STORE, then the standard location)"
 
     demo = sub.add_parser("demo", help="run a real batch through the SDK on the local simulator")
-    demo.add_argument("--rows", type=int, default=300, help="how many reviews to classify (default 300)")
+    demo.add_argument("--rows", type=_demo_rows, default=300,
+                      help=f"how many reviews to classify, 1–{DEMO_REVIEWS:,} (default 300)")
     demo.add_argument("--model", default="claude-sonnet-4-6")
     demo.add_argument("--store", default=argparse.SUPPRESS,
                       help="job store path to keep (default: a temporary one, removed at the end)")
@@ -166,10 +176,16 @@ def _parser() -> argparse.ArgumentParser:
         ("cancel", _cancel, "cancel a job's running batches"),
         ("results", _results, "write each row's input, outputs and outcome to a file"),
         ("backup", _backup, "copy the store, consistently, to one file (also to move it)"),
+        ("forget", _forget, "remove a job, its batches and answers from the store (answers other jobs use stay)"),
+        ("prune", _prune, "remove every job older than --older-than, as forget does one"),
     ):
         cmd = sub.add_parser(name, help=text)
         if name == "backup":
             cmd.add_argument("dest", help="the file to write (or a folder: the copy keeps the store's name)")
+        elif name == "prune":
+            cmd.add_argument("--older-than", required=True, type=_age, metavar="AGE",
+                             help="jobs created longer ago than this: 30d, 12h, 90m (days, hours, minutes)")
+            cmd.add_argument("--dry-run", action="store_true", help="say what would be removed; remove nothing")
         elif name != "jobs":
             cmd.add_argument("job", help="the job id (see `batchkit jobs`)")
         cmd.add_argument("--store", default=argparse.SUPPRESS, help=store_help)
@@ -181,6 +197,10 @@ def _parser() -> argparse.ArgumentParser:
         if name in ("results", "backup"):
             cmd.add_argument("--force", "--overwrite", dest="force", action="store_true",
                              help="replace the file (or a dataset's part files) if it exists")
+        if name in ("forget", "prune"):
+            cmd.add_argument("--force", action="store_true",
+                             help="remove jobs with batches still in flight too: those keep running at the API "
+                                  "and their answers are no longer collected")
         cmd.set_defaults(func=func)
     return parser
 
@@ -445,6 +465,27 @@ def _backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _forget(args: argparse.Namespace) -> int:
+    print(_open_store(args).forget(args.job, force=args.force))
+    return 0
+
+
+def _prune(args: argparse.Namespace) -> int:
+    print(_open_store(args).prune(older_than=args.older_than, force=args.force, dry_run=args.dry_run))
+    return 0
+
+
+def _age(text: str) -> str:
+    from ._prune import parse_age
+    from .errors import InvalidOptionError
+
+    try:
+        parse_age(text)
+    except InvalidOptionError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("older_than=", "")) from None
+    return text
+
+
 def _error(message: str) -> Exception:
     from .errors import OutputPathError
 
@@ -654,6 +695,22 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def api_calls(stats: dict) -> int:
     """API calls the simulator has answered, from its stats."""
     return sum(v for k, v in stats.items() if k.startswith(("batches.", "messages.", "models.")))
+
+
+DEMO_REVIEWS = 2000
+"""Reviews in the shipped sample (``batchkit/data/nsmc_sample.tsv``): the most ``demo --rows`` takes."""
+
+
+def _demo_rows(text: str) -> int:
+    try:
+        rows = int(text)
+    except ValueError:
+        rows = 0
+    if not 1 <= rows <= DEMO_REVIEWS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} rows: the demo classifies 1 to {DEMO_REVIEWS:,} reviews (the sample it ships); pass "
+            f"--rows N with N in that range")
+    return rows
 
 
 def demo_data_path() -> Path:

@@ -44,7 +44,9 @@ other database — or any other file — is refused before anything is written t
 The store uses SQLite's write-ahead log while open and checkpoints it into the main file on
 :meth:`Store.close` and at interpreter exit, so after a normal exit the ``.sqlite3`` file alone
 holds every job. :meth:`Store.backup` (``batchkit backup DEST``) copies a store consistently
-even while jobs run.
+even while jobs run. :meth:`Store.forget` and :meth:`Store.prune` (``batchkit forget JOB``,
+``batchkit prune --older-than 30d``) remove jobs and what they hold — keeping the answers a
+remaining job uses (:mod:`batchkit._prune`) — and then shrink the file.
 
 A store that cannot be written — a read-only file, folder or file system — opens read-only:
 everything that only reads (``batchkit jobs``, ``status``, ``results``, :func:`batchkit.jobs`,
@@ -58,6 +60,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import datetime as dt
 import os
 import sqlite3
@@ -70,7 +73,8 @@ from typing import Any, NamedTuple, NoReturn
 
 import numpy as np
 
-from . import _json
+from . import _json, _prune
+from ._prune import Removal
 from ._schema import ACTIVE_STATES, decode_keys, encode_keys
 from ._schema import MIGRATIONS as _MIGRATIONS
 from ._storefile import (
@@ -87,12 +91,13 @@ from ._storefile import (
     use_wal,
     verdict,
 )
-from .errors import NotAStoreError, OutputPathError, StoreError, StoreReadOnlyError
+from .errors import JobNotFoundError, NotAStoreError, OutputPathError, StoreError, StoreReadOnlyError
 from .leases import keep_leases, lease_until
 from .results import ANSWERED, ResultColumns
 
 __all__ = [
-    "APPLICATION_ID", "IndexEntry", "Store", "check_output_path", "default_store_path", "peek_job_count", "utcnow",
+    "APPLICATION_ID", "IndexEntry", "Removal", "Store", "check_output_path", "default_store_path", "peek_job_count",
+    "utcnow",
 ]
 
 
@@ -230,6 +235,7 @@ class Store:
         self._index_upto = 0
         self._columns: dict[int, ResultColumns] = {}
         self._aliases: dict[str, str] | None = None
+        self._removals: str | None = None  # meta 'removals' as last seen (see _after_removals)
         self._closed = False
         # The last few large on-disk lookups (keys → (index mark, what was found)): bounded by a few partitions.
         self._memo: dict[frozenset[str], tuple[int, dict[str, tuple[int, str | None]]]] = {}
@@ -541,7 +547,10 @@ class Store:
         """Copy the whole store, consistently, to one self-contained file at ``dest``.
 
         Safe while jobs run (the copy is one snapshot; writers are not held up) and from a
-        read-only store. To move a store: back it up to the new place, point ``store=`` or
+        read-only store. The copy is written to a temporary file beside ``dest``, must pass
+        SQLite's ``PRAGMA integrity_check``, and is then renamed into place, after any ``-wal``
+        and ``-shm`` left beside ``dest`` are removed (SQLite would replay a stale ``-wal`` over
+        the new copy). To move a store: back it up to the new place, point ``store=`` or
         ``BATCHKIT_STORE`` at the copy, and delete the old file with its ``-wal`` and ``-shm``.
 
         >>> batchkit.Store().backup("~/backups/jobs.sqlite3")   # doctest: +SKIP
@@ -584,8 +593,15 @@ class Store:
                     finally:
                         source.close()
                 target.execute("PRAGMA journal_mode=DELETE")  # one file, no -wal beside it
+                problems = [r[0] for r in target.execute("PRAGMA integrity_check").fetchall()]
             finally:
                 target.close()
+            if problems != ["ok"]:
+                raise sqlite3.DatabaseError(f"the copy failed SQLite's integrity check ({'; '.join(problems[:3])})")
+            # SQLite replays a -wal it finds beside a database over it, whatever the file: one left
+            # by a process that had the old DEST open would overwrite the new copy with old pages.
+            for suffix in ("-wal", "-shm"):
+                target_path.with_name(target_path.name + suffix).unlink(missing_ok=True)
             os.replace(tmp, target_path)
         except sqlite3.Error as exc:
             tmp.unlink(missing_ok=True)
@@ -600,6 +616,132 @@ class Store:
                 "you can write to", path=target_path,
             ) from exc
         return target_path
+
+    # ------------------------------------------------------------------ removing jobs
+
+    def forget(self, job_id: str, *, force: bool = False) -> Removal:
+        """Remove one job and what it holds, then shrink the file.
+
+        What goes, and what stays because another job still uses it, is described in
+        :mod:`batchkit._prune`: answers another remaining job's rows need are kept (and pass to
+        that job). Run it while no other process uses the job; a process that has the store open
+        reads the answers it looked up before from disk again only after it reopens the store.
+
+        >>> print(batchkit.Store().forget("job_1a2b3c"))   # doctest: +SKIP
+        removed 1 job (job_1a2b3c): 2 units (batches and realtime rounds), 300 stored results
+        the store at …/jobs.sqlite3: 4.2 MB → 0.4 MB (3.8 MB freed)
+
+        Args:
+            job_id: the job (``batchkit.jobs()`` lists them).
+            force: remove it even if some of its batches are still in flight: they keep running
+                at the API (and are billed), and their answers are no longer collected.
+
+        Raises:
+            JobNotFoundError: no such job in this store.
+            JobStateError: the job has batches in flight and ``force`` is false; nothing was removed.
+            StoreReadOnlyError: the store cannot be written.
+        """
+        if not self.query("SELECT 1 FROM jobs WHERE job_id = ?", (job_id,)):
+            raise JobNotFoundError(
+                f"no job {job_id!r} in the store at {self.path}; `batchkit jobs` (batchkit.jobs()) lists the "
+                "jobs there", job_id=job_id,
+            )
+        return self._remove([job_id], force=force, dry_run=False, command=f"forget job {job_id}")
+
+    def prune(self, *, older_than: str | dt.timedelta, force: bool = False, dry_run: bool = False) -> Removal:
+        """Remove every job created more than ``older_than`` ago, as :meth:`forget` does one.
+
+        >>> print(batchkit.Store().prune(older_than="30d", dry_run=True))   # doctest: +SKIP
+
+        Args:
+            older_than: ``"30d"``, ``"12h"``, ``"90m"`` (also ``w``, ``s``) or a ``timedelta``.
+            force: remove jobs with batches still in flight too (see :meth:`forget`).
+            dry_run: say what would go, remove nothing.
+
+        Raises:
+            InvalidOptionError: ``older_than`` is not a positive duration.
+            JobStateError: some of those jobs have batches in flight and ``force`` is false;
+                nothing was removed (they are named).
+        """
+        cutoff = (dt.datetime.now(dt.UTC) - _prune.parse_age(older_than)).isoformat(timespec="microseconds")
+        cutoff = cutoff.replace("+00:00", "Z")  # as utcnow() writes created_at
+        ids = [r[0] for r in self.query("SELECT job_id FROM jobs WHERE created_at < ? ORDER BY created_at", (cutoff,))]
+        return self._remove(ids, force=force, dry_run=dry_run, command=f"prune jobs older than {older_than}")
+
+    def _remove(self, job_ids: Sequence[str], *, force: bool, dry_run: bool, command: str) -> Removal:
+        path = str(self.path)
+        if dry_run:
+            with self._lock:
+                plan = _prune.plan(self._conn, job_ids, active=ACTIVE_STATES)
+            size = self._file_bytes()
+            return self._removal(plan, force, size, max(size - plan.payload_bytes, 0), dry_run=True)
+        if not job_ids:
+            size = self._file_bytes()
+            return Removal((), 0, 0, {}, {}, (), (), size, size, path=path)
+        self.checkpoint()
+        before = self._file_bytes()
+        with self.atomic() as conn:
+            plan = _prune.plan(conn, job_ids, active=ACTIVE_STATES)
+            if plan.in_flight and not force:
+                raise _prune.in_flight_error(plan, command=command)
+            _prune.apply(conn, plan)
+        with self._lock:
+            self._after_removals()  # what this process kept of the results that went
+        try:
+            self.vacuum()
+        except StoreError as exc:  # the removal stands; SQLite reuses the freed pages meanwhile
+            return dataclasses.replace(self._removal(plan, force, before, self._file_bytes(), dry_run=False),
+                                       not_shrunk=str(exc))
+        return self._removal(plan, force, before, self._file_bytes(), dry_run=False)
+
+    def _removal(self, plan: _prune.Plan, force: bool, before: int, after: int, *, dry_run: bool) -> Removal:
+        in_flight = [unit for units in plan.in_flight.values() for unit in units]
+        adopted: dict[str, int] = {}
+        for job_id in plan.kept.values():
+            adopted[job_id] = adopted.get(job_id, 0) + 1
+        return Removal(
+            tuple(plan.jobs), sum(1 for unit in plan.units if unit not in plan.kept), plan.results_removed,
+            dict(plan.kept_results), adopted,
+            tuple(api_id or f"unit {unit}" for unit, api_id, _, _ in in_flight) if force else (),
+            tuple(plan.runs), before, after, dry_run=dry_run, path=str(self.path),
+            in_flight=() if force else tuple(plan.in_flight),
+        )
+
+    def _after_removals(self) -> None:
+        """Let go of everything this process remembers of stored results (the in-memory index,
+        decoded columns, remembered lookups) once jobs were removed, by any process: it may point
+        into results that are gone. Removals are counted in ``meta`` (``removals``); called with
+        the lock held, before each use of the index."""
+        row = self._conn.execute("SELECT value FROM meta WHERE name = 'removals'").fetchone()
+        seen = row[0] if row else None
+        if seen != self._removals:
+            self._removals = seen
+            self._index, self._error_types, self._index_upto = {}, {}, 0
+            self._columns.clear()
+            self._memo.clear()
+            self._aliases = None
+
+    def vacuum(self) -> None:
+        """Give the space of removed rows back to the file system (SQLite's ``VACUUM``).
+
+        Rewrites the whole file (it needs that much free disk for a moment), outside any
+        transaction, then moves the write-ahead log into the main file so the file itself shrinks.
+        """
+        if str(self.path) == ":memory:":
+            return
+        with self._lock:
+            try:
+                self._conn.execute("VACUUM")
+            except sqlite3.Error as exc:
+                self._reraise(exc, "write to")
+        self.checkpoint()
+
+    def _file_bytes(self) -> int:
+        """Size of the store's main file and its write-ahead log."""
+        if str(self.path) == ":memory:":
+            return 0
+        wal = self.path.with_name(self.path.name + "-wal")
+        return sum(p.stat().st_size for p in (self.path, wal) if p.exists())
 
     # ------------------------------------------------------------------ jobs
 
@@ -729,6 +871,7 @@ class Store:
         Brought up to date from the batches stored since the last call, by any process.
         """
         with self._lock:
+            self._after_removals()
             new = [r for (r,) in self._conn.execute(
                 "SELECT id FROM batch_results WHERE id > ? ORDER BY id", (self._index_upto,)
             )]
@@ -939,6 +1082,7 @@ class Store:
         if not len(keys):
             return found
         with self._lock:
+            self._after_removals()
             upto = self.sync_index()
             conn = self._conn
             wanted = frozenset(keys)

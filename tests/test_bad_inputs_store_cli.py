@@ -21,6 +21,7 @@ import pytest
 import batchkit
 from batchkit import (
     BatchkitError,
+    InvalidOptionError,
     JobNotFoundError,
     NotAStoreError,
     OutputPathError,
@@ -183,6 +184,15 @@ CASES: dict[str, Api | Cli] = {
                                     ("symbolic link", "name the real file")),
     "backup-onto-the-store-itself": Api(lambda c: Store(c.store).backup(c.store, overwrite=True), OutputPathError,
                                         ("is the job store itself", "another file")),
+    # --------------------------------------------------------------- forgetting jobs
+    "forget-an-unknown-job": Api(lambda c: Store(c.store).forget("job_nope"), JobNotFoundError,
+                                 ("no job 'job_nope'", "lists the jobs")),
+    "forget-in-a-read-only-store": Api(lambda c: c.readonly.forget(c.job), StoreReadOnlyError,
+                                       ("cannot write to the job store", "without readonly=True")),
+    "prune-with-an-age-that-is-no-duration": Api(lambda c: batchkit.prune(older_than="soon", store=c.store),
+                                                 InvalidOptionError, ("'soon' is not a duration", "30d, 12h")),
+    "prune-with-a-negative-age": Api(lambda c: batchkit.prune(older_than="-3d", store=c.store),
+                                     InvalidOptionError, ("not a duration", "30d, 12h")),
     # --------------------------------------------------------------- the command line
     "cli-no-command": Cli(lambda c: [], ("name a command", "--help")),
     "cli-unknown-command": Cli(lambda c: ["frobnicate"], ("invalid choice", "--help")),
@@ -221,6 +231,31 @@ CASES: dict[str, Api | Cli] = {
                                             ("already exists", "--force")),
     "cli-backup-into-a-missing-folder": Cli(lambda c: ["backup", str(c.tmp / "no" / "b.sqlite3"), "--store", c.store],
                                             ("does not exist", "mkdir -p")),
+    "cli-forget-unknown-job": Cli(lambda c: ["forget", "job_nope", "--store", c.store],
+                                  ("no job 'job_nope'", "`batchkit jobs`")),
+    "cli-prune-without-an-age": Cli(lambda c: ["prune", "--store", c.store], ("required: --older-than", "--help")),
+    "cli-prune-with-an-age-that-is-no-duration": Cli(lambda c: ["prune", "--older-than", "30x", "--store", c.store],
+                                                     ("'30x' is not a duration", "30d, 12h or 90m")),
+    "cli-prune-with-a-zero-age": Cli(lambda c: ["prune", "--older-than", "0d", "--store", c.store],
+                                     ("is not more than zero", "30d, 12h or 90m")),
+    # --------------------------------------------------------------- sim and demo arguments
+    "cli-sim-port-too-high": Cli(lambda c: ["sim", "--port", "70000"], ("'70000' is not a port", "pass 1–65535")),
+    "cli-sim-port-negative": Cli(lambda c: ["sim", "--port", "-5"], ("'-5' is not a port", "0 for a free one")),
+    "cli-sim-time-scale-nan": Cli(lambda c: ["sim", "--time-scale", "nan"],
+                                  ("'nan' is not a time scale", "a finite number > 0")),
+    "cli-sim-time-scale-zero": Cli(lambda c: ["sim", "--time-scale", "0"],
+                                   ("'0' is not a time scale", "a finite number > 0")),
+    "cli-sim-responder-no-such-function": Cli(lambda c: ["sim", "--responder", "os:nonexistent"],
+                                              ("'os' has no 'nonexistent'", "name a function")),
+    "cli-sim-responder-no-such-module": Cli(lambda c: ["sim", "--responder", "no_such_module_here:f"],
+                                            ("cannot import 'no_such_module_here'", "PYTHONPATH")),
+    "cli-sim-responder-not-callable": Cli(lambda c: ["sim", "--responder", "os:sep"],
+                                          ("'sep' is not callable", "name a function")),
+    "cli-sim-responder-without-a-function": Cli(lambda c: ["sim", "--responder", "os"],
+                                                ("module:function", "got 'os'")),
+    "cli-demo-no-rows": Cli(lambda c: ["demo", "--rows", "0"], ("'0' rows", "1 to 2,000 reviews", "--rows N")),
+    "cli-demo-negative-rows": Cli(lambda c: ["demo", "--rows", "-5"], ("'-5' rows", "1 to 2,000 reviews")),
+    "cli-demo-more-rows-than-it-ships": Cli(lambda c: ["demo", "--rows", "2001"], ("'2001' rows", "1 to 2,000")),
 }
 
 

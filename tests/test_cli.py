@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ import pandas as pd
 import pytest
 
 import batchkit
-from batchkit.cli import main
+from batchkit.cli import DEMO_REVIEWS, load_reviews, main
 from batchkit.simulator import Processing
 from batchkit.store import Store
 from tests.conftest import make_sim
@@ -234,6 +235,22 @@ def test_usage_errors_are_one_line(argv, message, capsys):
     assert message in err and "--help" in err
 
 
+def test_sim_on_a_port_in_use_is_one_line_naming_the_port_and_the_fix(capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["sim", "--port", str(port)]) == 2
+    err = one_line_error(capsys)
+    assert f"cannot listen on 127.0.0.1 port {port}" in err and "--port (0 picks a free one)" in err
+
+
+def test_demo_rows_go_up_to_the_reviews_it_ships(capsys):
+    assert len(load_reviews(10 * DEMO_REVIEWS)) == DEMO_REVIEWS  # the limit is the sample's size
+    assert main(["demo", "--rows", str(DEMO_REVIEWS + 1)]) == 2
+    assert f"the demo classifies 1 to {DEMO_REVIEWS:,} reviews" in one_line_error(capsys)
+
+
 def test_a_closed_pipe_ends_quietly(finished):
     store, _ = finished
     read, write = os.pipe()
@@ -263,6 +280,40 @@ def test_backup_copies_the_store_to_one_file(finished, tmp_path, capsys):
     assert main(["backup", str(copy), "--store", store]) == 2
     assert "already exists: pass --force" in one_line_error(capsys)
     assert main(["backup", str(copy), "--store", store, "--force"]) == 0
+
+
+def test_forget_and_prune_from_the_command_line(finished, capsys):
+    store, job = finished
+    capsys.readouterr()
+    assert main(["prune", "--older-than", "30d", "--store", store]) == 0
+    assert capsys.readouterr().out.strip() == "no job to remove: the store is unchanged"
+    assert main(["prune", "--older-than", "90m", "--dry-run", "--store", store]) == 0  # the job is seconds old
+    assert "no job to remove" in capsys.readouterr().out
+    assert main(["forget", job.job_id, "--store", store]) == 0
+    out = capsys.readouterr().out
+    assert f"removed 1 job ({job.job_id}): 1 unit (batches and realtime rounds), 2 stored results" in out
+    assert f"the store at {store}:" in out and "MB freed" in out
+    assert batchkit.jobs(store).empty
+    assert main(["forget", job.job_id, "--store", store]) == 2
+    assert f"no job {job.job_id!r}" in one_line_error(capsys)
+
+
+def test_forget_of_a_job_in_flight_says_what_force_means(tmp_path, capsys):
+    path = tmp_path / "jobs.sqlite3"
+    store = Store(path)
+    with store.atomic() as conn:
+        store.insert_job(conn, job_id="busy", fingerprint="f", model="m", kind="text", output="o",
+                         spec={}, row_keys=["k"], skipped={})
+        unit = store.add_batch(conn, job_id="busy", keys=["k"], body=b"{}", attempt=1, owner="me")
+        store.update_batch_in(conn, unit, state="in_progress", api_id="msgbatch_busy")
+    store.close()
+    assert main(["forget", "busy", "--store", str(path)]) == 2
+    err = one_line_error(capsys)
+    assert "job busy has 1 batch still in flight (msgbatch_busy in_progress)" in err
+    assert "pass --force" in err and "keep running at the API" in err
+    assert main(["forget", "busy", "--force", "--store", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "gave up on 1 unit still in flight (msgbatch_busy)" in out and "no longer collected" in out
 
 
 def test_python_dash_m_batchkit_is_the_console_script():

@@ -20,8 +20,8 @@ def test_public_names():
         "NoCredentialsError", "NotAFrameError", "NotAStoreError", "OptionTypeError", "OutputPathError",
         "PromptError", "RequestTooLargeError", "RunNotFoundError", "ServerUnreachableError", "SpendLimitError", "Store",
         "StoreError", "StoreNotFoundError", "StoreReadOnlyError", "UnknownModelError", "UnknownOptionError",
-        "__version__", "default_mode", "display_job", "get_default_client", "jobs", "set_default_client",
-        "set_default_mode", "start_simulator",
+        "__version__", "default_mode", "display_job", "forget", "get_default_client", "jobs", "prune",
+        "set_default_client", "set_default_mode", "start_simulator",
     ])
     for name in batchkit.__all__:
         assert hasattr(batchkit, name), name

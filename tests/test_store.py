@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import datetime as dt
 import json
 import os
 import shutil
@@ -12,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import batchkit
@@ -270,6 +272,207 @@ def test_backup_while_a_write_is_in_progress_copies_what_was_committed(store, tm
     copy = Store(dest)
     assert copy.load_job("done") is not None and copy.load_job("half") is None
     assert store.load_job("half") is not None
+
+
+def test_backup_over_a_copy_with_a_stale_wal_beside_it_is_the_new_copy_whole(store, tmp_path):
+    # A backup that was once opened as a store, by a process that died: its -wal is left beside it.
+    add_job(store, "old")
+    dest = store.backup(tmp_path / "backup.sqlite3")
+    wal, shm = dest.with_name(dest.name + "-wal"), dest.with_name(dest.name + "-shm")
+    conn = sqlite3.connect(dest, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    conn.execute("DELETE FROM jobs")
+    conn.execute("CREATE TABLE stale_scribbles (x BLOB)")
+    conn.execute("INSERT INTO stale_scribbles VALUES (zeroblob(500000))")
+    left = wal.read_bytes(), shm.read_bytes()
+    conn.close()  # checkpoints; the copies of -wal and -shm above stand for the dead process's
+    wal.write_bytes(left[0])
+    shm.write_bytes(left[1])
+    add_job(store, "new")
+    assert store.backup(dest, overwrite=True) == dest
+    assert not wal.exists() and not shm.exists()
+    check = sqlite3.connect(dest)
+    assert check.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    assert sorted(r[0] for r in check.execute("SELECT job_id FROM jobs")) == ["new", "old"]
+    assert not check.execute("SELECT 1 FROM sqlite_master WHERE name = 'stale_scribbles'").fetchall()
+    check.close()
+
+
+# --------------------------------------------------------------------------- forgetting jobs
+
+
+def _rows(store_path):
+    conn = sqlite3.connect(store_path)
+    try:
+        return {table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                for table in ("jobs", "batches", "batch_requests", "batch_results", "runs", "run_parts")}
+    finally:
+        conn.close()
+
+
+def test_forget_removes_a_job_and_all_it_holds_and_the_file_shrinks(tmp_path):
+    from tests.conftest import make_sim
+
+    sim = make_sim()
+    path = tmp_path / "jobs.sqlite3"
+    big = pd.DataFrame({"t": [f"row {i} " + "words " * 400 for i in range(200)]})
+    old = big.claude.submit("Say {t}", store=str(path), client=sim.client(), poll_interval=0.01).wait()
+    keep = pd.DataFrame({"t": ["x", "y"]}).claude.submit("Say {t}", store=str(path), client=sim.client(),
+                                                         poll_interval=0.01).wait()
+    store = Store.resolve(path)
+    store.open_run("run1", "src")
+    store.add_run_part("run1", 0, old.job_id, 200)
+    store.checkpoint()
+    size = path.stat().st_size
+
+    removed = store.forget(old.job_id)
+
+    assert removed.jobs == (old.job_id,) and removed.results == 200 and removed.kept == {}
+    assert removed.runs == ("run1",) and removed.bytes_freed > 400_000
+    assert path.stat().st_size < size - 400_000  # the file itself, not only its free pages
+    assert _rows(path) == {"jobs": 1, "batches": 1, "batch_requests": 1, "batch_results": 1, "runs": 0,
+                           "run_parts": 0}
+    assert f"removed 1 job ({old.job_id})" in str(removed) and "MB freed" in str(removed)
+    assert store.load_job(old.job_id) is None
+    assert batchkit.jobs(path)["job_id"].tolist() == [keep.job_id]
+    assert batchkit.Job.load(keep.job_id, store=path).to_frame()["response"].tolist() == ["re:Say x", "re:Say y"]
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    conn.close()
+    # Its answers are gone too: the same call is a new job, sent again.
+    created = sim.stats()["batches_created"]
+    again = big.claude.submit("Say {t}", store=str(path), client=sim.client(), poll_interval=0.01).wait()
+    assert sim.stats()["batches_created"] == created + 1
+    assert again.outcomes()["status"].tolist() == ["succeeded"] * 200 and again.cost.requests_paid == 200
+
+
+def test_forget_keeps_the_answers_a_remaining_job_uses(tmp_path):
+    from tests.conftest import make_sim
+
+    sim = make_sim()
+    path = tmp_path / "jobs.sqlite3"
+    first = pd.DataFrame({"t": ["a", "b", "c"]}).claude.submit("Say {t}", store=str(path), client=sim.client(),
+                                                               poll_interval=0.01).wait()
+    second = pd.DataFrame({"t": ["b", "c", "d"]}).claude.submit("Say {t}", store=str(path), client=sim.client(),
+                                                                poll_interval=0.01).wait()  # sends only d
+    store = Store.resolve(path)
+    store.index_on_disk = True
+    store.sync_index()  # the on-disk index points into the first job's results too
+
+    removed = store.forget(first.job_id)
+
+    assert removed.kept == {second.job_id: 2} and removed.adopted == {second.job_id: 1}
+    assert "the stored results of 2 requests that job" in str(removed)
+    answers = batchkit.Job.load(second.job_id, store=path)
+    assert answers.to_frame()["response"].tolist() == ["re:Say b", "re:Say c", "re:Say d"]
+    assert answers.outcomes()["status"].tolist() == ["succeeded"] * 3
+    fresh = Store(path)
+    fresh.index_on_disk = True
+    entries = [fresh.entry(k) for k in answers.row_keys]
+    assert [fresh.columns(e.results_id).answers[e.pos] for e in entries] == ["re:Say b", "re:Say c", "re:Say d"]
+    fresh.close()
+    # Forgetting the job that holds them now takes them.
+    assert batchkit.forget(second.job_id, store=path).results == 4
+    assert _rows(path)["batch_results"] == 0
+
+
+def test_a_process_that_looked_the_answers_up_before_does_not_use_forgotten_ones(tmp_path):
+    from tests.conftest import make_sim
+
+    sim = make_sim()
+    path = tmp_path / "jobs.sqlite3"
+    rows = pd.DataFrame({"t": ["a", "b"]})
+    job = rows.claude.submit("Say {t}", store=str(path), client=sim.client(), poll_interval=0.01).wait()
+    kernel = Store.resolve(path)  # a notebook's store, its index holding the job's answers
+    assert kernel.answered(job.row_keys) == set(job.row_keys)
+    terminal = Store(path)  # `batchkit forget JOB` from another process
+    terminal.forget(job.job_id)
+    terminal.close()
+    assert kernel.answered(job.row_keys) == set()
+    again = pd.DataFrame({"t": ["b", "a"]}).claude.submit("Say {t}", store=str(path), client=sim.client(),
+                                                          poll_interval=0.01).wait()
+    assert sim.stats()["batches_created"] == 2  # sent again (its results reuse the forgotten ones' ids)
+    assert again.to_frame()["response"].tolist() == ["re:Say b", "re:Say a"]
+
+
+def test_a_running_job_sees_its_answers_after_a_newer_job_is_forgotten(tmp_path):
+    from batchkit.simulator import Processing
+    from tests.conftest import make_sim
+
+    slow = make_sim(processing=Processing(fixed_latency=3600, per_request=0.0))  # ends when its clock is advanced
+    path = tmp_path / "jobs.sqlite3"
+    running = pd.DataFrame({"t": ["a", "b"]}).claude.submit("Say {t}", store=str(path), client=slow.client(),
+                                                            poll_interval=0.01)
+    newest = pd.DataFrame({"t": ["c"]}).claude.submit("Say {t}", store=str(path), client=make_sim().client(),
+                                                      poll_interval=0.01).wait()
+    assert running.outcomes()["status"].tolist() == ["pending"] * 2  # seen after the newest job's answers
+    terminal = Store(path)  # `batchkit forget` in a terminal
+    terminal.forget(newest.job_id)
+    terminal.close()
+    slow.advance(3600)
+    running.wait(timeout=60)  # its answers take the forgotten results' id: this process's index lets go first
+    assert running.to_frame()["response"].tolist() == ["re:Say a", "re:Say b"]
+
+
+def _in_flight(store, job_id):
+    with store.atomic() as conn:
+        store.insert_job(conn, job_id=job_id, fingerprint="f" + job_id, model="m", kind="text", output="o",
+                         spec={}, row_keys=["k1", "k2"], skipped={})
+        sent = store.add_batch(conn, job_id=job_id, keys=["k1"], body=b"{}", attempt=1, owner="me")
+        store.update_batch_in(conn, sent, state="in_progress", api_id=f"msgbatch_{job_id}")
+        store.add_batch(conn, job_id=job_id, keys=["k2"], body=b"{}", attempt=1, owner="me")
+
+
+def test_a_job_in_flight_is_refused_unless_forced(store):
+    _in_flight(store, "busy")
+    with store.atomic() as conn:
+        rt = store.add_batch(conn, job_id="busy", keys=["k3"], body=b"{}", attempt=1, owner="me", mode="realtime")
+        store.update_batch_in(conn, rt, state="in_progress")
+    with pytest.raises(batchkit.JobStateError) as caught:
+        store.forget("busy")
+    message = str(caught.value)
+    assert "job busy has 3 batches still in flight" in message and "msgbatch_busy in_progress" in message
+    assert "submitting (not created yet)" in message and f"realtime unit {rt} in_progress" in message
+    assert "nothing was removed" in message
+    assert "--force" in message and "keep running at the API" in message and "no longer collected" in message
+    assert store.load_job("busy") is not None and len(store.batches(job_id="busy")) == 3
+    removed = store.forget("busy", force=True)
+    assert removed.jobs == ("busy",) and removed.abandoned[0] == "msgbatch_busy"
+    assert "gave up on 3 units still in flight" in str(removed) and "no longer collected" in str(removed)
+    assert store.load_job("busy") is None and store.batches() == []
+
+
+def test_prune_removes_jobs_older_than_the_age_and_dry_run_only_says_so(store):
+    for job_id, days in (("ancient", 40), ("old", 31), ("recent", 2)):
+        add_job(store, job_id)
+        with store.atomic() as conn:
+            created = (dt.datetime.now(dt.UTC) - dt.timedelta(days=days)).isoformat(timespec="microseconds")
+            conn.execute("UPDATE jobs SET created_at = ? WHERE job_id = ?", (created.replace("+00:00", "Z"), job_id))
+    _in_flight(store, "stuck")
+    with store.atomic() as conn:
+        conn.execute("UPDATE jobs SET created_at = '2020-01-01T00:00:00.000000Z' WHERE job_id = 'stuck'")
+    preview = store.prune(older_than="30d", dry_run=True)
+    assert preview.dry_run and preview.jobs == ("stuck", "ancient", "old") and preview.in_flight == ("stuck",)
+    assert "would remove 3 jobs" in str(preview) and "needs --force: stuck" in str(preview)
+    assert len(store.job_rows()) == 4
+    with pytest.raises(batchkit.JobStateError, match="job stuck has 2 batches still in flight"):
+        store.prune(older_than="30d")
+    assert len(store.job_rows()) == 4  # all or nothing
+    assert store.prune(older_than=dt.timedelta(days=30), force=True).jobs == ("stuck", "ancient", "old")
+    assert [r[0] for r in store.job_rows()] == ["recent"]
+    assert store.prune(older_than="12h").jobs == ("recent",)
+    assert str(store.prune(older_than="90m")) == "no job to remove: the store is unchanged"
+
+
+@pytest.mark.parametrize("age", ["30", "30x", "d", "-1d", "0d", "1e400d", ""])
+def test_prune_refuses_an_age_that_is_no_duration(store, age):
+    add_job(store)
+    with pytest.raises(batchkit.InvalidOptionError, match="such as 30d, 12h or 90m"):
+        store.prune(older_than=age)
+    with pytest.raises(batchkit.OptionTypeError):
+        store.prune(older_than=30)  # type: ignore[arg-type]
+    assert store.load_job("j") is not None
 
 
 # --------------------------------------------------------------------------- disks that say no

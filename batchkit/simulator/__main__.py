@@ -1,13 +1,17 @@
 """``python -m batchkit.simulator``: serve the simulator over HTTP until SIGINT/SIGTERM.
 
 Prints exactly one line, ``batchkit simulator listening on http://127.0.0.1:PORT``, once it
-accepts connections. ``batchkit sim`` calls :func:`main`.
+accepts connections. ``batchkit sim`` calls :func:`main` with a parser of its own, which turns
+every bad argument (a port outside 0–65535, a time scale that is not a finite number > 0, a
+``--responder`` that does not import or is not a function, a port in use) into its one-line
+``batchkit: …`` error; here they are argparse's usage errors (exit 2), never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import signal
 import threading
 from collections.abc import Callable, Sequence
@@ -44,6 +48,28 @@ def _schedule(text: str) -> tuple:
     return tuple(entries)
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: pass 1–65535, or 0 for a free one")
+    return port
+
+
+def _time_scale(text: str) -> float:
+    try:
+        scale = float(text)
+    except ValueError:
+        scale = math.nan
+    if not 0 < scale < math.inf:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time scale: pass a finite number > 0 of simulated seconds per wall second "
+            "(1: real time, 60: a minute per second)")
+    return scale
+
+
 def _retry_after(text: str) -> float | None:
     return None if text.lower() == "none" else float(text)
 
@@ -72,16 +98,19 @@ def _limit(text: str) -> int | None:
     return None if text.lower() in ("none", "off") else int(text)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m batchkit.simulator",
+def build_parser(
+    parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser, prog: str = "python -m batchkit.simulator",
+) -> argparse.ArgumentParser:
+    """The simulator's command line (``batchkit sim`` passes its own ``parser_class`` and ``prog``)."""
+    parser = parser_class(
+        prog=prog,
         description="Serve batchkit's simulator of the Anthropic API on loopback. Point any client "
                     "at it with ANTHROPIC_BASE_URL=http://127.0.0.1:PORT and any ANTHROPIC_API_KEY.",
     )
     add = parser.add_argument
-    add("--port", type=int, default=8765, help="port to listen on; 0 picks a free one (default 8765)")
+    add("--port", type=_port, default=8765, help="port to listen on; 0 picks a free one (default 8765)")
     add("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
-    add("--time-scale", type=float, default=1.0, help="simulated seconds per wall second (default 1)")
+    add("--time-scale", type=_time_scale, default=1.0, help="simulated seconds per wall second (default 1)")
     add("--seed", type=int, default=0, help="seed for ids and fault draws (default 0)")
     add("--responder", help="module:function writing the answers (default: the built-in one)")
     add("--instant", action="store_true", help="batches end right after creation")
@@ -155,32 +184,50 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
 
 
 def load_responder(spec: str) -> Callable[..., Any]:
-    """``"module:function"`` → the function."""
+    """``"module:function"`` → the function.
+
+    Raises:
+        ValueError: ``spec`` is not ``module:function``, the module does not import, or it has
+            no such function (the message names which, and the fix).
+    """
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
-        raise SystemExit(f"--responder must look like module:function, got {spec!r}")
-    target: Any = importlib.import_module(module_name)
+        raise ValueError(f"--responder must look like module:function (e.g. mymodule:answer), got {spec!r}")
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"--responder {spec}: cannot import {module_name!r} ({exc}); check the name, and "
+                         "that its folder is on PYTHONPATH") from None
     for part in attr.split("."):
+        if not hasattr(target, part):
+            raise ValueError(f"--responder {spec}: {module_name!r} has no {attr!r}; name a function it defines")
         target = getattr(target, part)
     if not callable(target):
-        raise SystemExit(f"--responder {spec!r} is not callable")
+        raise ValueError(f"--responder {spec}: {attr!r} is not callable; name a function (params -> answer)")
     return target
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parse ``argv``, serve until SIGINT/SIGTERM, return the exit code."""
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, *, parser: argparse.ArgumentParser | None = None) -> int:
+    """Parse ``argv``, serve until SIGINT/SIGTERM, return the exit code.
+
+    Every bad argument goes to ``parser.error`` (default: :func:`build_parser`'s), before the
+    server starts.
+    """
+    parser = parser or build_parser()
     args = parser.parse_args(argv)
     try:
         config = config_from_args(args)
+        responder = load_responder(args.responder) if args.responder else None
     except ValueError as exc:
         parser.error(str(exc))
-    responder = load_responder(args.responder) if args.responder else None
     simulator = Simulator(config=config, responder=responder)
     try:
         server = Server(simulator, host=args.host, port=args.port)
-    except (ValueError, OSError) as exc:
-        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+    except ValueError as exc:
+        parser.error(str(exc))
+    except OSError as exc:
+        parser.error(f"cannot listen on {args.host} port {args.port}: {exc.strerror or exc}; pass another "
+                     "--port (0 picks a free one)")
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     print(f"{READY_PREFIX}{server.base_url}", flush=True)
