@@ -18,7 +18,7 @@ def test_public_names():
         "DEFAULT_MAX_TOKENS", "DEFAULT_MODEL", "InvalidOptionError", "Job", "JobCost", "JobNotFoundError",
         "JobStateError", "MediaError", "MissingColumnError",
         "NoCredentialsError", "NotAFrameError", "NotAStoreError", "OptionTypeError", "OutputPathError",
-        "PromptError", "RequestTooLargeError", "RunNotFoundError", "ServerUnreachableError", "SpendLimitError", "Store",
+        "PromptError", "RequestTooLargeError", "ResultsDownloadError", "RunNotFoundError", "ServerUnreachableError", "SpendLimitError", "Store",
         "StoreError", "StoreNotFoundError", "StoreReadOnlyError", "UnknownModelError", "UnknownOptionError",
         "__version__", "default_mode", "display_job", "get_default_client", "jobs", "set_default_client",
         "set_default_mode", "start_simulator",
