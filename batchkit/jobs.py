@@ -1199,7 +1199,7 @@ def _download_error(job_id: str, api_id: str, reason: str) -> ResultsDownloadErr
         f"job {job_id} stopped: {reason}. The batch has ended and its answers are kept by the API for 29 days "
         f"after it was created; nothing was sent or paid again. Check the network connection (a proxy or VPN "
         f"that cuts long downloads), then re-run the same call or batchkit.Job.load({job_id!r}).retry() to "
-        f"download them; job.cancel() gives up on them.",
+        f"download them.",
         job_id=job_id, batch_id=api_id,
     )
 

@@ -112,7 +112,8 @@ def test_a_results_download_cut_every_time_is_a_decision_of_the_sdks_own_error_c
     assert isinstance(failure.__cause__, anthropic.APIConnectionError)  # not the transport's own error type
     decision = failure.decision
     assert decision.action is Action.STOP and decision.error_type == RESULTS_CUT and decision.status is None
-    assert f"batch {sent.id}'s results was cut {RESULTS_ATTEMPTS} times" in decision.message
+    assert f"results of batch {sent.id} could not be downloaded" in decision.message
+    assert f"lost {RESULTS_ATTEMPTS} times in a row" in decision.message
     assert "peer closed connection" in decision.message
     assert sim.stats()["batches.results"] == RESULTS_ATTEMPTS
 

@@ -176,8 +176,8 @@ class MessageBatches:
                 if attempt == RESULTS_ATTEMPTS:
                     raise CallFailed(Decision(
                         Action.STOP, RESULTS_CUT,
-                        f"the download of batch {unit_id}'s results was cut {RESULTS_ATTEMPTS} times in a row "
-                        f"(last: {decision.message})",
+                        f"the results of batch {unit_id} could not be downloaded: the connection was lost "
+                        f"{RESULTS_ATTEMPTS} times in a row (last: {decision.message})",
                     )) from failure.__cause__
                 time.sleep(RESULTS_RETRY_PAUSE * 2 ** (attempt - 1))
         raise AssertionError("unreachable")
