@@ -233,4 +233,12 @@ MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
         error_type  TEXT
     ) WITHOUT ROWID
     """,
+    # 6 — ownership leases (:mod:`batchkit.leases`): until when a unit's owner holds it (a unit
+    # planned before has none; its owner is judged by its process id, as before). And, on a
+    # group of realtime answers, the keys whose responses were lost on the way back (each may
+    # have been paid twice: see :attr:`batchkit.accounting.JobCost.lost_responses`).
+    """
+    ALTER TABLE batches ADD COLUMN lease_until TEXT;
+    ALTER TABLE batches ADD COLUMN lost_keys BLOB
+    """,
 )

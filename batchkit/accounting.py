@@ -73,6 +73,14 @@ class JobCost:
     answered_twice: int = 0
     """Requests the deadline hedge had answered both ways (a batch finished them while it was being
     canceled, and realtime answered them too): both were paid and are in the cost; each row is merged once."""
+    lost_responses: int = 0
+    """Realtime responses lost on the way back (the connection failed or timed out after the request
+    was sent): the API may have answered and charged each of them, and the request was sent again.
+    The Messages API cannot tell, so these are counted, not known: at most this many answers were
+    paid twice. Not in :attr:`total`."""
+    lost_cost: float = 0.0
+    """About what :attr:`lost_responses` may have cost on top of :attr:`total` (at the job's average
+    realtime cost per answer): an upper estimate, not a charge known to have happened."""
 
     @property
     def total(self) -> float:
@@ -103,6 +111,10 @@ class JobCost:
         if self.answered_twice:
             lines.insert(3, f"  hedge: {self.answered_twice:,} requests answered both by batch and realtime "
                             "(both paid, each row merged once)")
+        if self.lost_responses:
+            lines.append(f"  {self.lost_responses:,} realtime responses were lost on the way back and their requests "
+                         f"sent again: the API may have charged them too — up to about ${self.lost_cost:,.4f} more "
+                         "than this total")
         if self.estimate is not None:
             e = self.estimate
             slack = 1e-9 * max(1.0, e.high)  # sums in another order differ in the last digit

@@ -453,7 +453,9 @@ def estimate(
     resolved_store = Store.resolve(store)
     plan = call.plan
     answered = resolved_store.answered(plan.lines) if plan.lines else set()
-    to_send = [k for k in plan.lines if k not in answered]
+    # Requests already in a batch (this call's, resumed, or another's): paid for, waited for, not sent again.
+    in_flight = {k for k in resolved_store.in_flight_keys() if k in plan.lines} - answered if plan.lines else set()
+    to_send = [k for k in plan.lines if k not in answered and k not in in_flight]
     if not count:
         client = None
     elif client is None:
@@ -523,6 +525,7 @@ def estimate(
         rows_skipped=len(call.plan.skipped),
         unique_requests=len(plan.lines),
         already_answered=len(answered),
+        in_flight=len(in_flight),
         input_tokens=input_tokens,
         max_tokens=call.spec.max_tokens,
         shared_prefix_tokens=prefix,

@@ -606,7 +606,8 @@ def _demo_run(reviews: pd.DataFrame, model: str, store: str, server: Any) -> Non
 
 
 _BATCH_STATES = {"in_progress": "in progress", "ended": "ended", "collected": "ended, results collected",
-                 "canceling": "canceling", "failed": "refused by the API"}
+                 "canceling": "canceling", "failed": "refused by the API",
+                 "lost": "lost: the API no longer knows it (its rows have no answer)"}
 
 
 def _close_store(path: str) -> None:

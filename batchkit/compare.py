@@ -22,6 +22,13 @@ all submitted first and then waited for together, with the usual progress views 
   frame. The sample's answers are reused, not paid twice: a request's key is the hash of its
   content, so the sample's rows are already answered in the store and only the rest are sent.
 
+Nothing is sent for a sample that could not be scored: an empty frame, a truth column that is
+missing, empty or blank, a truth naming no field of the schema (or one column for several
+fields), truth values that can never equal an answer of the field's kind (a word for a number,
+a boolean or a date; a value outside a label set or a ``Literal``), and a sample that drew no
+row with a truth are refused first, each naming the fix. A variant whose rows all failed or were
+skipped is shown as having no answers (and why), never chosen, and never stops the comparison.
+
 On the simulator the per-model differences are simulated (see ``batchkit.simulator``): a
 comparison there shows how the tool works, never how Claude's models compare.
 """
@@ -40,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from . import calls
-from .comparison import Comparison, Variant, _normal, _score, _truth_values
+from .comparison import Comparison, Variant, _as_kind, _normal, _present, _score, _truth_values
 from .errors import (
     InvalidOptionError,
     MissingColumnError,
@@ -174,11 +181,126 @@ def _check_truth(frame: pd.DataFrame, truth: Any, task: str) -> Any:
     return truth
 
 
-def _sample_usage_cost(job: Job, model: str, prices: Any) -> tuple[float, float]:
-    """Dollars of the sample's distinct requests at (batch, standard) price, from their usage."""
+_KIND_WORDS = {"number": "numbers", "boolean": "True or False", "date": "dates"}
+_KIND_FIX = {
+    "number": "pd.to_numeric(df[{c!r}], errors='coerce') makes them missing (not scored)",
+    "boolean": "df[{c!r}].map({{'yes': True, 'no': False}}) maps them",
+    "date": "pd.to_datetime(df[{c!r}], errors='coerce') makes them missing (not scored)",
+}
+
+
+def _field_kinds(spec: OutputSpec) -> dict[str, tuple[str, tuple[Any, ...]]]:
+    """Each extracted field's kind of answer (see :data:`batchkit.comparison.TRUTH_KINDS`) and,
+    for a closed set (``Literal``, ``Enum``), its values: what a truth column is read as."""
+    defs = spec.schema.get("$defs", {})
+
+    def resolve(prop: Mapping[str, Any]) -> Mapping[str, Any]:
+        if "$ref" in prop:
+            prop = defs.get(str(prop["$ref"]).rsplit("/", 1)[-1], {})
+        branches = [b for b in prop.get("anyOf", ()) if b.get("type") != "null"]
+        return resolve(branches[0]) if len(branches) == 1 else prop  # X | None is read as X
+
+    kinds: dict[str, tuple[str, tuple[Any, ...]]] = {}
+    for name, raw in spec.schema.get("properties", {}).items():
+        prop = resolve(raw)
+        if "enum" in prop:
+            kinds[name] = ("enum", tuple(prop["enum"]))
+        elif prop.get("type") in ("integer", "number"):
+            kinds[name] = ("number", ())
+        elif prop.get("type") == "boolean":
+            kinds[name] = ("boolean", ())
+        elif prop.get("type") == "string" and prop.get("format") in ("date", "date-time"):
+            kinds[name] = ("date", ())
+        else:
+            kinds[name] = ("text", ())
+    return kinds
+
+
+def _truth_pairs(frame: pd.DataFrame, truth: Any, task: str, spec: OutputSpec | None) -> dict[str, str]:
+    """``{answer field: truth column}`` — after refusing a truth that could score no answer.
+
+    Refused: a truth naming no field of the schema or one column for several fields; a column
+    with no value at all (missing or blank); values that cannot be the field's kind of answer
+    (a word where a number, True/False or a date is extracted, or a value outside a closed set);
+    and, for several fields, no row with a value in every truth column (a row is scored on all).
+    """
+    if truth is None:
+        return {}
+    kinds: dict[str, tuple[str, tuple[Any, ...]]] = {_SAMPLE_OUTPUT: ("text", ())}
+    if task != "extract":
+        pairs = {_SAMPLE_OUTPUT: truth}
+    else:
+        assert spec is not None
+        kinds = _field_kinds(spec)
+        fields = list(kinds)
+        if isinstance(truth, str):
+            if len(fields) != 1:
+                raise InvalidOptionError(
+                    f"truth={truth!r} names one column, but the schema has {len(fields)} fields {fields}: say which "
+                    f"column holds which field's right answer, e.g. truth={{{fields[0]!r}: {truth!r}}}",
+                    option="truth")
+            pairs = {fields[0]: truth}
+        else:
+            if not truth:
+                raise InvalidOptionError(
+                    f"truth={{}} names no field: give {{field: column}}, e.g. truth={{{fields[0]!r}: 'a column'}}, "
+                    "or leave truth= out to measure agreement", option="truth")
+            unknown = [f for f in truth if f not in kinds]
+            if unknown:
+                raise InvalidOptionError(
+                    f"truth= names {unknown}, not a field of the schema; its fields are {fields}. Key truth= by the "
+                    f"schema's field names, e.g. truth={{{fields[0]!r}: {next(iter(truth.values()))!r}}}",
+                    option="truth")
+            pairs = dict(truth)
+    for field_name, column in pairs.items():
+        values = frame[column]
+        present = _present(values)
+        if not present.any():
+            raise InvalidOptionError(
+                f"the truth column {column!r} has no values (all {len(frame):,} are missing or blank), so no answer "
+                "could be scored: fill it in, or leave truth= out to measure agreement with the reference model",
+                option="truth")
+        kind, choices = kinds[field_name]
+        distinct = values[present].drop_duplicates() if kind != "text" else values.iloc[:0]
+        _, bad = _as_kind(distinct, kind)
+        if bad.any():
+            examples = [repr(v) for v in distinct[bad].iloc[:5]]
+            wrong = int(values[present].isin(distinct[bad]).sum())
+            raise InvalidOptionError(
+                f"the truth column {column!r} holds values that are not {_KIND_WORDS[kind]}, but the field "
+                f"{field_name!r} is extracted as {_KIND_WORDS[kind]}, so they could never match: {', '.join(examples)} "
+                f"({wrong:,} of {len(frame):,} rows). Convert the column first: "
+                + _KIND_FIX[kind].format(c=column), option="truth")
+        if kind == "enum":
+            allowed = set(_normal(list(choices)).dropna())
+            outside = sorted(set(_normal(distinct.to_numpy()).dropna()) - allowed)
+            if outside:
+                raise InvalidOptionError(
+                    f"the truth column {column!r} holds values that are not among the field {field_name!r}'s choices "
+                    f"{list(choices)}: {outside[:5]}. Map them first, e.g. df[{column!r}].map({{...}})",
+                    option="truth")
+    if len(pairs) > 1 and not _have_truth(frame, pairs).any():
+        raise InvalidOptionError(
+            f"no row has a value in every truth column {list(pairs.values())}, and a row is scored on all its "
+            "fields: fill them in, or score fewer fields", option="truth")
+    return pairs
+
+
+def _have_truth(rows: pd.DataFrame, pairs: Mapping[str, str]) -> np.ndarray:
+    """Per row: a value in every truth column (the rows that can be scored)."""
+    return np.logical_and.reduce([_present(rows[c]) for c in pairs.values()])
+
+
+def _billed(job: Job) -> pd.DataFrame:
+    """The sample's distinct requests that were paid for (answered, even if cut short or invalid)."""
     outcomes = job.outcomes()
     billed = outcomes[outcomes["status"].isin(("succeeded", "truncated", "invalid_output"))]
-    billed = billed.drop_duplicates("request_key")
+    return billed.drop_duplicates("request_key")
+
+
+def _sample_usage_cost(job: Job, model: str, prices: Any) -> tuple[float, float]:
+    """Dollars of the sample's distinct requests at (batch, standard) price, from their usage."""
+    billed = _billed(job)
     if billed.empty:
         return 0.0, 0.0
     batch = float(usage_cost_frame(billed, model, batch=True, prices=prices)["total"].sum())
@@ -207,10 +329,14 @@ def compare(
 
     See :meth:`batchkit.frontends.pandas.ClaudeFrameAccessor.compare` for the arguments and their
     defaults (the public signature is their one home: ``df.claude.compare`` passes every one by
-    name). Every check runs before anything is sent.
+    name). Every check runs before anything is sent, that the sample can be scored included
+    (see the module docstring).
     """
     if not isinstance(frame, pd.DataFrame):
         raise OptionTypeError(f"compare needs a DataFrame, not {type(frame).__name__}", option="frame")
+    if len(frame) == 0:
+        raise InvalidOptionError("the frame has no rows, so there is no sample to compare on: compare a frame "
+                                 "with rows (did a filter above remove them all?)", option="frame")
     if task not in TASKS:
         raise InvalidOptionError(f"task must be one of {', '.join(map(repr, TASKS))}, not {task!r}", option="task")
     if task == "batch" and (labels is not None or schema is not None):
@@ -234,7 +360,11 @@ def compare(
     if reference is not None and reference not in model_ids:
         raise InvalidOptionError(f"reference={reference!r} is not one of models={model_ids}", option="reference")
     if task == "classify" and truth is not None and isinstance(truth, str):
-        unknown = set(frame[truth].dropna().astype(str)) - {str(label) for label in labels or ()}
+        # Read as scoring reads it: " Positive." is the label "positive"; a blank cell is no truth.
+        distinct = frame[truth].dropna().drop_duplicates()
+        normal = _normal(distinct.to_numpy())
+        allowed = set(_normal(list(labels or ())).dropna())
+        unknown = {str(v) for v, n in zip(distinct, normal, strict=True) if n is not pd.NA and n not in allowed}
         if unknown:
             raise InvalidOptionError(
                 f"the truth column {truth!r} holds values that are not labels: {sorted(unknown)[:5]}; "
@@ -251,6 +381,7 @@ def compare(
     elif task == "extract":
         spec = extract_spec(schema, prefix=_SAMPLE_PREFIX)
         structure.update(schema=schema, extract=extract_args)
+    pairs = _truth_pairs(frame, truth, task, spec)
     call_kwargs = dict(kwargs)
     # A sample is for a person waiting: realtime answers in seconds unless the call says otherwise
     # (Comparison.run sends the whole frame in the notebook's default mode, batch unless set).
@@ -270,6 +401,12 @@ def compare(
     strata = frame[truth].to_numpy() if isinstance(truth, str) else None
     positions = sample_positions(len(frame), size, strata=strata, seed=int(seed))
     rows = frame.iloc[positions]
+    if pairs and not _have_truth(rows, pairs).any():
+        columns = list(dict.fromkeys(pairs.values()))
+        raise InvalidOptionError(
+            f"none of the sample's {len(rows):,} rows has a truth value in {columns} (the frame has "
+            f"{int(_have_truth(frame, pairs).sum()):,} of {len(frame):,}), so no answer could be scored: pass a "
+            f"larger sample=, or fill in the truth", option="sample")
     kind = spec.kind if spec is not None else "text"
     prepared = [
         (m, name, p, calls.prepare(rows, p, output=_SAMPLE_OUTPUT, options=options[m], kind=kind, output_spec=spec))
@@ -285,8 +422,11 @@ def compare(
 
     _score_variants(variants, rows, truth, task, spec, reference, named)
     for v, (m, _, p, _call) in zip(variants, prepared, strict=True):
+        v.outcome_counts = {str(k): int(n) for k, n in v.job.outcomes()["status"].value_counts().items()}
         v.usage_cost = _sample_usage_cost(v.job, m, options[m].run.prices)
-        v.projector = _projector(frame, p, _calibrated(options[m], v.job), kind, spec)
+        # Calibrated on the sample's answers; a variant without any is priced on the usual guess.
+        basis = _calibrated(options[m], v.job) if not _billed(v.job).empty else _uncapped(options[m])
+        v.projector = _projector(frame, p, basis, kind, spec)
     ref = next((v for v in variants if v.model == reference and v.prompt_name == "p1"), None) if truth is None else None
     return Comparison(
         frame=frame, positions=positions, task=task, variants=variants, truth=truth, reference=ref,
@@ -331,6 +471,10 @@ def _calibrated(options: Options, job: Job) -> Options:
     return Options(options.params, dataclasses.replace(options.run, calibrate=job, max_cost=None), options.estimate)
 
 
+def _uncapped(options: Options) -> Options:
+    return Options(options.params, dataclasses.replace(options.run, max_cost=None), options.estimate)
+
+
 def _is_simulated(job: Job) -> bool:
     from .progress import _simulated
 
@@ -349,6 +493,7 @@ def _score_variants(
         else:
             v.answers = out[[c for c, _ in spec.columns]].rename(columns={c: f for c, f in spec.columns})
     ref = next(v for v in variants if v.model == reference and v.prompt_name == next(iter(named)))
+    kinds = _field_kinds(spec) if task == "extract" and spec is not None else {}
     for v in variants:
         if task == "extract":
             fields = list(v.answers.columns)
@@ -358,7 +503,7 @@ def _score_variants(
                     column = truth.get(f) if isinstance(truth, Mapping) else (truth if len(fields) == 1 else None)
                     if column is None:
                         continue
-                    expected = _truth_values(rows, column, task)
+                    expected = _truth_values(rows, column, task, kinds.get(f, ("text", ()))[0])
                 else:
                     expected = _normal(ref.answers[f].to_numpy()).reset_index(drop=True)
                 per_field[f] = _score(v.answers[f], expected)

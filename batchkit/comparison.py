@@ -6,6 +6,7 @@ How a comparison is made — the sample, the runs, the scoring — is in :mod:`b
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import math
 from collections.abc import Callable, Mapping
@@ -28,6 +29,8 @@ SAMPLE_ONLY = ("mode", "deadline")
 """Options of ``compare`` that are about how its sample is sent, not carried over to :meth:`Comparison.run`."""
 Z95 = 1.959963984540054
 """The standard normal quantile of a two-sided 95% interval."""
+TOLERANCE = 1e-9
+"""How far apart two qualities may be and still count as equal (they are floats)."""
 
 
 def wilson_interval(successes: float, n: int, z: float = Z95) -> tuple[float, float]:
@@ -44,18 +47,101 @@ def wilson_interval(successes: float, n: int, z: float = Z95) -> tuple[float, fl
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # The interval always holds the point estimate. In exact arithmetic it does; in floating point
+    # n/n's upper bound comes out as 0.9999999999999999 for hundreds of n (and 0/n's lower bound
+    # a hair above 0), and a best variant whose own interval missed its quality broke the choice.
+    return max(0.0, min(centre - half, p)), min(1.0, max(centre + half, p))
+
+
+def _normal_value(v: Any) -> str | None:
+    if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and math.isnan(v)):
+        return None  # missing (None, NaN, pandas' NA and NaT alike): nothing to compare
+    if isinstance(v, (bool, np.bool_)):
+        return "true" if v else "false"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):  # 5.0 and 5 are one number: an int field against a float column
+        return str(int(v)) if math.isfinite(v) and float(v).is_integer() else repr(float(v))
+    if isinstance(v, np.datetime64) and np.isnat(v):
+        return None
+    if isinstance(v, (dt.datetime, np.datetime64)):
+        stamp = pd.Timestamp(v)
+        return stamp.date().isoformat() if stamp == stamp.normalize() else stamp.isoformat()
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    text = str(v).strip().casefold().rstrip(".")
+    return text or None  # a blank cell holds no answer and no truth
 
 
 def _normal(values: Any) -> pd.Series:
-    """Answers and truths in one form for comparing: strings, stripped, case-folded, no end dot."""
-    s = pd.Series(values, dtype=object).map(lambda v: v if v is None or (isinstance(v, float) and math.isnan(v))
-                                            else str(v).strip().casefold().rstrip("."))
-    return s.astype("string")
+    """Answers and truths in one form for comparing: strings, stripped, case-folded, no end dot;
+    numbers as numbers (``5.0`` is ``5``), dates as ISO dates; missing and blank values as NA."""
+    return pd.Series([_normal_value(v) for v in np.asarray(values, dtype=object)], dtype="string")
 
 
-def _truth_values(sample: pd.DataFrame, column: str, task: str) -> pd.Series:
-    return _normal(sample[column].to_numpy()).reset_index(drop=True)
+TRUTH_KINDS = ("text", "number", "boolean", "date", "enum")
+"""How a truth value is read before it is compared with an answer: by the kind of the answer's field."""
+_BOOLEAN_WORDS = {"true": True, "false": False, "1": True, "0": False}
+
+
+def _read_number(v: Any) -> Any:
+    if isinstance(v, (bool, np.bool_)):
+        return None  # True is no number
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        return v
+    if isinstance(v, str) and "_" not in v:  # Python reads "1_000"; a truth column means no such number
+        for read in (int, float):
+            try:
+                return read(v.strip())
+            except ValueError:
+                pass
+    return None
+
+
+def _read_boolean(v: Any) -> Any:
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    return _BOOLEAN_WORDS.get(_normal_value(v) or "")
+
+
+def _read_date(v: Any) -> Any:
+    if not isinstance(v, (str, dt.date, np.datetime64)):
+        return None  # a number is no date (pandas would read 2020 as nanoseconds after 1970)
+    try:
+        stamp = pd.Timestamp(v.strip() if isinstance(v, str) else v)
+    except (TypeError, ValueError):
+        return None
+    return None if stamp is pd.NaT else stamp
+
+
+_READERS: dict[str, Callable[[Any], Any]] = {"number": _read_number, "boolean": _read_boolean, "date": _read_date}
+
+
+def _as_kind(values: pd.Series, kind: str) -> tuple[pd.Series, pd.Series]:
+    """``values`` read as ``kind`` (an object Series), and where a present value could not be read."""
+    values = values.astype(object)
+    reader = _READERS.get(kind)
+    if reader is None:  # text and enum values are compared as text
+        return values, pd.Series(False, index=values.index)
+    read = values.map(reader, na_action="ignore").astype(object)
+    return read, values.notna() & read.isna()
+
+
+def _present(values: pd.Series) -> np.ndarray:
+    """Per row: a value to compare with (not missing, not blank). Each distinct value is looked
+    at once, so a frame of millions of rows with a few labels is checked at once."""
+    try:
+        codes, uniques = pd.factorize(values.astype(object))
+    except TypeError:  # unhashable cells (lists): one by one
+        return _normal(values.to_numpy()).notna().to_numpy()
+    known = _normal(np.asarray(uniques, dtype=object)).notna().to_numpy()
+    return (codes >= 0) & known[np.maximum(codes, 0)] if len(known) else np.zeros(len(values), dtype=bool)
+
+
+def _truth_values(sample: pd.DataFrame, column: str, task: str, kind: str = "text") -> pd.Series:
+    """The truth column's values on the sample, read as the answers' ``kind`` and normalised."""
+    read, _ = _as_kind(sample[column].reset_index(drop=True), kind)
+    return _normal(read.to_numpy())
 
 
 def _score(answers: pd.Series, expected: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -97,6 +183,8 @@ class Variant:
     scored: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     """Per sample row: counted in the quality figure (a truth or a reference answer to compare with)."""
     field_scores: dict[str, float] = field(default_factory=dict)
+    outcome_counts: dict[str, int] = field(default_factory=dict)
+    """Sample rows per outcome status (``succeeded``, ``errored``, ``skipped``, …)."""
     usage_cost: tuple[float, float] = (0.0, 0.0)
     """Dollars of the sample's requests at (batch, standard) price, from their usage."""
     projector: Callable[[], CostEstimate] | None = field(default=None, repr=False)
@@ -110,6 +198,21 @@ class Variant:
         if self._projection is None and self.projector is not None:
             self._projection = self.projector()
         return self._projection
+
+    @property
+    def answered(self) -> int:
+        """Sample rows with an answer (in any field)."""
+        if not len(self.answers.columns):
+            return 0
+        return int((~pd.isna(self.answers.to_numpy(dtype=object))).any(axis=1).sum())
+
+    @property
+    def missing(self) -> str:
+        """Why sample rows have no answer, e.g. ``"8 errored, 2 skipped"`` (from :attr:`outcome_counts`)."""
+        counts = {k: n for k, n in self.outcome_counts.items() if k != "succeeded" and n}
+        if not counts:
+            return f"{len(self.answers) - self.answered} rows without an answer"
+        return ", ".join(f"{n:,} {status}" for status, n in sorted(counts.items(), key=lambda kv: -kv[1]))
 
     @property
     def quality(self) -> float:
@@ -162,6 +265,7 @@ class Comparison:
         self._kwargs = dict(call_kwargs)
         self._structure = dict(structure)
         self._output = output
+        self._answerless = {id(v) for v in variants if not v.answered}
         self.front = self._pareto_front()
         self.recommended, self.reason = self._recommend()
 
@@ -222,9 +326,17 @@ class Comparison:
 
     # ------------------------------------------------------------------ the choice
 
+    def _scorable(self) -> list[Variant]:
+        """Variants with answers and a quality: the ones a choice can be made among."""
+        return [v for v in self.variants if id(v) not in self._answerless and not math.isnan(v.quality)]
+
+    def _silent(self) -> str:
+        """The variants without a single answer, and why: ``""`` when every variant answered."""
+        return "; ".join(f"{v.name} has no answers ({v.missing})" for v in self.variants if id(v) in self._answerless)
+
     def _pareto_front(self) -> list[Variant]:
         """Variants no other is both cheaper (batch $/row) and better than (at least as good in both)."""
-        scored = [v for v in self.variants if not math.isnan(v.quality)]
+        scored = self._scorable()
         front = []
         for v in scored:
             c, q = self.cost_per_row(v), v.quality
@@ -238,19 +350,27 @@ class Comparison:
 
     def _recommend(self) -> tuple[Variant | None, str]:
         label = self.quality_label
-        candidates = [v for v in self.variants if not math.isnan(v.quality)]
-        if self.truth is None and self.reference is not None:
-            candidates = [v for v in candidates if v is not self.reference] + [self.reference]
+        silent = self._silent()
+        see = f" ({silent}: each variant's job.outcomes() says why)" if silent else ""
+        ref = self.reference if self.truth is None else None
+        if ref is not None and id(ref) in self._answerless:
+            return None, (
+                f"the reference {ref.name} has no answers ({ref.missing}), so there is nothing to agree with; "
+                f"pass reference= another of the models, or truth= a column holding the right answers"
+            )
+        candidates = self._scorable()
+        if ref is not None:  # the reference last: among equals, another variant is the choice
+            candidates = [v for v in candidates if v is not ref] + [ref]
         if not candidates:
-            return None, "no variant has answers to score"
+            return None, "no variant has answers to score" + see
         if self.target is not None:
-            good = [v for v in candidates if v.interval[0] >= self.target]
+            good = [v for v in candidates if v.interval[0] + TOLERANCE >= self.target]
             if not good:
                 best = max(candidates, key=lambda v: v.interval[0])
                 return None, (
                     f"no variant's {label} is surely at least {self.target:.0%}: the best lower bound is "
                     f"{best.interval[0]:.1%} ({best.name}). Try a stronger model or prompt, a larger sample, "
-                    f"or a lower target."
+                    f"or a lower target{see}."
                 )
             pick = min(good, key=self.cost_per_row)
             return pick, (
@@ -258,16 +378,20 @@ class Comparison:
                 f"(interval {pick.interval[0]:.1%}–{pick.interval[1]:.1%}; {_usd(self.cost_per_row(pick))} a row "
                 f"at batch price)"
             )
-        others = [v for v in self.front if v is not self.reference or self.truth is not None] or self.front
+        front = self.front or candidates  # the front is drawn among the candidates
+        others = [v for v in front if v is not ref] or front
         best = max(others, key=lambda v: v.quality)
-        pick = next(v for v in others if v.interval[1] >= best.quality)
+        # "Cannot be told apart from the best": its interval reaches the best's quality. The bounds are
+        # floats, so this is no equality test, and the best itself always qualifies: there is a pick.
+        pick = next((v for v in others if v is best or v.interval[1] + TOLERANCE >= best.quality), best)
         if pick is best:
             return pick, f"the best {label} ({best.quality:.1%}); no cheaper variant comes close enough to it"
+        share = self.cost_per_row(pick) / self.cost_per_row(best) if self.cost_per_row(best) > 0 else math.nan
         return pick, (
             f"the cheapest variant on the cost–quality front whose {label} cannot be told apart from the best "
-            f"({pick.quality:.1%}, interval up to {pick.interval[1]:.1%}, vs {best.quality:.1%} for {best.name}) "
-            f"at {self.cost_per_row(pick) / self.cost_per_row(best):.0%} of its cost; pass target= to require a "
-            f"minimum {label}"
+            f"({pick.quality:.1%}, interval up to {pick.interval[1]:.1%}, vs {best.quality:.1%} for {best.name})"
+            + ("" if math.isnan(share) else f" at {share:.0%} of its cost")
+            + f"; pass target= to require a minimum {label}"
         )
 
     # ------------------------------------------------------------------ tables
@@ -280,7 +404,7 @@ class Comparison:
             row: dict[str, Any] = {
                 "variant": v.name, "model": v.model, "prompt": v.prompt_name,
                 "quality": v.quality, "quality_low": lo, "quality_high": hi,
-                "scored_rows": int(v.scored.sum()),
+                "scored_rows": int(v.scored.sum()), "answered_rows": v.answered,
                 "cost_per_row_batch": self.cost_per_row(v),
                 "cost_per_row_standard": self.cost_per_row(v, standard=True),
                 "cost_per_correct_row": self.cost_per_correct_row(v),
@@ -375,6 +499,8 @@ class Comparison:
             quality = "—" if math.isnan(v.quality) else f"{v.quality:.1%} ({lo:.0%}–{hi:.0%})"
             if v is self.reference and self.truth is None:
                 quality = "reference"
+            if id(v) in self._answerless:
+                quality = "no answers"
             mark = ("✓ " if v is self.recommended else "") + ("★" if v in self.front else "")
             best = self._best_mode(v)
             projected = self.projected(v, best)
@@ -396,6 +522,10 @@ class Comparison:
                  f"(no truth given: this is not accuracy)")
         lines = [f"{self.task} on a sample of {n:,} of {total:,} rows; quality = {basis}, 95% Wilson intervals",
                  f"recommended: {self.recommended.name if self.recommended else 'none'} — {self.reason}"]
+        for v in self.variants:
+            if id(v) in self._answerless:
+                lines.append(f"no answers from {v.name} ({v.missing}): its rows count as wrong; "
+                             f"cmp[{v.name!r}].job.outcomes() has each row's status and error")
         if self.simulated:
             lines.append("answers from batchkit's simulator: per-model differences are simulated, not Claude's")
         return lines
@@ -436,9 +566,7 @@ class Comparison:
             import matplotlib.pyplot as plt
 
             _, ax = plt.subplots(figsize=(6.5, 4))
-        for v in self.variants:
-            if math.isnan(v.quality):
-                continue
+        for v in self._scorable():  # a variant without answers has no point to draw (the table says why)
             lo, hi = v.interval
             x = self.cost_per_row(v)
             ax.errorbar([x], [v.quality], yerr=[[v.quality - lo], [hi - v.quality]], fmt="o",
@@ -455,7 +583,10 @@ class Comparison:
         ax.set_xlabel("$ per row (batch price, measured on the sample)")
         ax.set_ylabel(self.quality_label)
         ax.set_title("Cost vs quality" + (" (simulated answers)" if self.simulated else ""))
-        ax.legend(loc="lower right", fontsize=8)
+        if not self._scorable():
+            ax.text(0.5, 0.5, "no variant has answers to score", transform=ax.transAxes, ha="center", va="center")
+        if ax.get_legend_handles_labels()[0]:  # matplotlib warns about a legend of nothing
+            ax.legend(loc="lower right", fontsize=8)
         return ax
 
 

@@ -32,7 +32,9 @@ data (a row's ``status`` in :meth:`batchkit.Job.outcomes`), never exceptions. Er
     ├── JobNotFoundError (KeyError)
     ├── RunNotFoundError (KeyError)   no partitioned run with that id
     ├── JobStateError                 e.g. results of a job that has not ended
-    │   └── APIRefusedError           the API refused to take the job's requests (no credit, …)
+    │   ├── APIRefusedError           the API refused to take the job's requests (no credit, …)
+    │   ├── BatchLostError            the API no longer knows one of the job's batches (404)
+    │   └── CancelFailedError         a cancel could not reach the API: nothing was changed
     └── ResultsDownloadError (ConnectionError)   an ended batch's results could not be downloaded
 
 Internal, never raised to the user: ``batchkit.backends.errors.CallFailed`` (a backend call
@@ -48,10 +50,12 @@ import warnings
 
 __all__ = [
     "APIRefusedError",
+    "BatchLostError",
     "BatchkitError",
     "BatchkitWarning",
     "BudgetExceededError",
     "CalibrationError",
+    "CancelFailedError",
     "CellError",
     "ColumnCollisionError",
     "ColumnLengthError",
@@ -317,6 +321,28 @@ class APIRefusedError(JobStateError):
         self.status_code = status_code
         self.error_type = error_type
         self.api_message = api_message
+
+
+class BatchLostError(JobStateError):
+    """The API no longer knows a batch the store recorded (404): it was deleted, its results
+    expired (29 days after creation), it belongs to another workspace's key, or it died with a
+    simulator that was stopped.
+
+    The batch is marked ``lost`` and its rows have no answer; nothing else is blocked. Re-running
+    the same call, or ``job.retry()``, sends them again (the message says how many and about what
+    that costs); ``job.cancel()`` gives up on them.
+    """
+
+    def __init__(self, message: str, *, job_id: str | None = None, batch_id: str | None = None,
+                 rows: int = 0) -> None:
+        super().__init__(message, job_id=job_id)
+        self.batch_id = batch_id
+        self.rows = rows
+
+
+class CancelFailedError(JobStateError):
+    """A cancel could not reach the API (or the API failed); the job was left exactly as it was:
+    its batches keep running. Try again when the API answers."""
 
 
 class SpendLimitError(APIRefusedError):

@@ -28,11 +28,9 @@ import datetime as dt
 import hashlib
 import os
 import shlex
-import socket
 import sys
 import threading
 import time
-import uuid
 import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
@@ -50,12 +48,21 @@ from .backends.batches import RESULTS_CUT, MessageBatches
 from .backends.choice import backend_for
 from .backends.errors import AUTO_RETRY_ERRORS
 from .backends.queue import QueueView, known_view
-from .errors import APIRefusedError, BatchkitError, JobNotFoundError, ResultsDownloadError, SpendLimitError
+from .errors import (
+    APIRefusedError,
+    BatchkitError,
+    BatchLostError,
+    CancelFailedError,
+    JobNotFoundError,
+    ResultsDownloadError,
+    SpendLimitError,
+)
 from .hedge import HedgePlan, HedgeReport, hedge_report
+from .leases import me, owner_alive
 from .options import JobSpec
 from .outcomes import JobResults, _View
-from .prices import output_betas
-from .pricing import CostBreakdown
+from .prices import load_prices, output_betas
+from .pricing import CostBreakdown, default_typical_output_tokens, estimate_request_tokens
 from .reports import failure_report, jobs, warn_failures
 from .requests import (
     MAX_BATCH_BYTES,
@@ -78,8 +85,6 @@ from .structured import OutputSpec
 
 __all__ = ["Job", "failure_report", "fingerprint", "jobs", "open_job", "warn_failures"]
 
-OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-"""This process, as written on the batches it is about to create."""
 
 _EXPIRED, _ERRORED, _INVALID = STATUS_CODE["expired"], STATUS_CODE["errored"], STATUS_CODE["invalid_output"]
 _SUCCEEDED, _CANCELED = STATUS_CODE["succeeded"], STATUS_CODE["canceled"]
@@ -94,26 +99,9 @@ EXIT_GRACE = 120.0
 """Seconds a process that is exiting waits for its workers to finish creating planned batches."""
 
 
-def _owner_alive(owner: str | None) -> bool:
-    """Whether the process that wrote ``owner`` may still be creating its batch."""
-    if not owner:
-        return False
-    if owner == OWNER:
-        return True
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False  # another machine: treat its intent as abandoned after reconciliation
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return False  # an earlier life of this pid, not this process
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _owner_alive(batch: Mapping[str, Any]) -> bool:
+    """Whether another process still owns ``batch`` (a unit), by the one rule of :mod:`.leases`."""
+    return owner_alive(batch["owner"], batch.get("lease_until"))
 
 
 def fingerprint(kind: str, output: str, row_keys: Sequence[str | None]) -> str:
@@ -159,6 +147,7 @@ class Job(JobResults):
         self._lines: MutableMapping[str, bytes] = lines if lines is not None else {}  # the job's own from here on
         self._batch_bodies: dict[int, bytes] = {}
         self._unrelated: set[int] = set()  # other jobs' units that carry none of this job's pending keys
+        self._lost_now = False  # a unit of this job was found lost in this round (see _lose)
         self._done = threading.Event()
         self._wake = threading.Event()
         self._running = False  # a worker is looping (set and cleared under _live_lock)
@@ -359,9 +348,8 @@ class Job(JobResults):
         if store is None and client is not None:
             store = default_store_path(client)
         resolved = Store.resolve(store, create=False)
-        live = cls._live.get((str(resolved.path), job_id))
-        if live is not None:
-            return live
+        if (str(resolved.path), job_id) in cls._live:
+            return cls._attach(job_id, resolved, client)  # the job this process runs, on ``client`` if given
         if resolved.load_job(job_id) is None:
             raise JobNotFoundError(
                 f"no job {job_id!r} in the store at {resolved.path}; batchkit.jobs() lists the jobs there",
@@ -555,7 +543,7 @@ class Job(JobResults):
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             while not self._done.wait(0.1):
-                if isinstance(self._error, APIRefusedError):
+                if isinstance(self._error, (APIRefusedError, BatchLostError)):
                     break  # the worker still collects what was sent; the caller hears now
                 if deadline is not None and time.monotonic() > deadline:
                     raise TimeoutError(
@@ -629,9 +617,11 @@ class Job(JobResults):
         )
         return True
 
-    def _refusal(self) -> APIRefusedError:
+    def _refusal(self) -> APIRefusedError | BatchLostError:
         """The error a failed job ends with, rebuilt from the store (e.g. in another process)."""
-        failed = [b for b in self.store.batches(job_id=self.job_id, states=("failed",)) if b["error"]]
+        failed = [b for b in self.store.batches(job_id=self.job_id, states=("failed", "lost")) if b["error"]]
+        if failed and failed[-1]["state"] == "lost":
+            return self._lost_error([b for b in failed if b["state"] == "lost"])
         reason = failed[-1]["error"] if failed else "the API refused its requests"
         kind = SpendLimitError if "spend or usage limit" in reason else APIRefusedError
         return kind(
@@ -643,11 +633,25 @@ class Job(JobResults):
 
     def _stopped(self) -> BatchkitError:
         """The error a failed job ends with: the API's refusal, or a results download cut every time."""
-        if not self.store.batches(job_id=self.job_id, states=("failed",)):
+        if not self.store.batches(job_id=self.job_id, states=("failed", "lost")):
             cut = [b for b in self.store.batches(job_id=self.job_id, states=("ended",)) if b["error"]]
             if cut:
                 return _download_error(self.job_id, cut[-1]["api_id"], cut[-1]["error"])
         return self._refusal()
+
+    def _lost_error(self, lost: Sequence[Mapping[str, Any]]) -> BatchLostError:
+        """The error a job ends with when the API no longer knows some of its batches."""
+        rows = sum(int(b["n_requests"]) for b in lost)
+        keys = [k for b in lost for k in self.store.batch_keys(b["id"])]
+        ids = ", ".join(str(b["api_id"]) for b in lost[:3]) + (f" and {len(lost) - 3} more" if len(lost) > 3 else "")
+        why = lost[-1]["error"].partition(": it was deleted")[2].partition(". Its")[0]
+        return BatchLostError(
+            f"job {self.job_id} stopped: the API no longer knows {len(lost)} of its batches ({ids}): it was deleted"
+            f"{why}. Their {rows:,} rows have no answer{self._resend_cost(keys, lost[-1]['mode'])}. Everything "
+            f"else was collected. Re-run the same call or batchkit.Job.load({self.job_id!r}).retry() to send "
+            f"them again; job.cancel() gives up on them.",
+            job_id=self.job_id, batch_id=lost[-1]["api_id"], rows=rows,
+        )
 
     def _exit_note(self) -> str:
         """What became of this job as the process exits, and how to pick it up."""
@@ -691,16 +695,17 @@ class Job(JobResults):
         """
         if self.status == "ended":
             return self
+        # The API first: a cancel that cannot reach it leaves the job exactly as it was.
+        self._cancel_sent()
         self.store.set_job_status(self.job_id, "canceled")
         self._record["status"] = "canceled"
-        for batch in self.store.batches(job_id=self.job_id, states=("submitting", "in_progress")):
-            api_id = batch["api_id"]
-            if not api_id and (batch["owner"] == OWNER or not _owner_alive(batch["owner"])):
+        for batch in self.store.batches(job_id=self.job_id, states=("submitting",)):
+            if batch["owner"] == me() or not _owner_alive(batch):
                 # Not recorded as created; it may have been a moment ago (e.g. by our worker).
                 found = self._reconcile(batch, adopt_only=True)
-                api_id = found.id if found is not None and found.state == "in_progress" else None
-            if api_id:
-                self._cancel_unit(batch, api_id)
+                if found is not None and found.state == "in_progress":
+                    self._cancel_unit(batch, found.id)
+        self._cancel_sent()  # created by the worker while the job was being canceled
         # Collect what the cancel left behind, so canceled rows are recorded as such.
         self._wake.set()
         self.start()
@@ -834,7 +839,7 @@ class Job(JobResults):
                 self.store.set_job_mode(conn, self.job_id, "realtime", reason)
             self._record.update(mode="realtime", mode_reason=reason)
         for unit in units:
-            if unit["state"] == "submitting" and unit["owner"] == OWNER:
+            if unit["state"] == "submitting" and unit["owner"] == me():
                 self.store.update_batch(unit["id"], state="abandoned", error=f"not created: {HEDGE_REASON}")
             elif unit["state"] == "in_progress" and unit["api_id"]:
                 try:
@@ -908,25 +913,37 @@ class Job(JobResults):
                 continue
             if priming and batch["job_id"] == self.job_id and batch["attempt"] != 0:
                 continue  # wait for the cache-priming batch to end
-            if batch["owner"] == OWNER:
+            if batch["owner"] == me():
                 if batch["job_id"] == self.job_id or batch["job_id"] not in _live_job_ids():
                     self._create(batch)
-            elif not _owner_alive(batch["owner"]) and self._claim(batch):
+            elif not _owner_alive(batch) and self._claim(batch, states=("submitting",)):
                 self._reconcile(batch)
 
-    def _claim(self, batch: Mapping[str, Any]) -> bool:
-        """Take over a dead process's planned batch (compare-and-set on its owner)."""
-        with self.store.atomic() as conn:
-            cur = conn.execute(
-                "UPDATE batches SET owner = ? WHERE id = ? AND state = 'submitting' AND owner IS ?",
-                (OWNER, batch["id"], batch["owner"]),
-            )
-            return cur.rowcount == 1
+    def _claim(self, batch: Mapping[str, Any], *, states: Sequence[str] = ACTIVE_STATES) -> bool:
+        """Take a unit over from its dead owner (compare-and-set on its owner, see :mod:`.leases`)."""
+        return self.store.claim_unit(int(batch["id"]), me(), was=batch["owner"], states=states)
+
+    def _cancel_sent(self) -> None:
+        """Cancel every unit of this job the API is running."""
+        for batch in self.store.batches(job_id=self.job_id, states=("in_progress",)):
+            if batch["api_id"]:
+                self._cancel_unit(batch, batch["api_id"])
 
     def _cancel_unit(self, batch: Mapping[str, Any], api_id: str) -> None:
         try:
             self._record_unit(batch, self._backend_of(batch["mode"]).cancel(api_id))
         except CallFailed as failure:
+            decision = failure.decision
+            if decision.action is Action.FAIL_ROWS:  # 404: nothing left to cancel at the API
+                self._lose(batch, decision)
+                return
+            if decision.action in (Action.RETRY, Action.RECONCILE):
+                raise CancelFailedError(
+                    f"could not cancel job {self.job_id}: the API did not answer the cancel of batch {api_id} "
+                    f"({decision.describe()}). Nothing was changed: its batches keep running. Try again when the "
+                    f"API answers (batchkit cancel {self.job_id}, or job.cancel()).",
+                    job_id=self.job_id,
+                ) from failure.__cause__
             _reraise(failure)
 
     def _reconcile(self, batch: Mapping[str, Any], *, adopt_only: bool = False) -> Tracked | None:
@@ -1002,7 +1019,7 @@ class Job(JobResults):
         with self.store.atomic() as conn:
             self.store.update_batch_in(conn, batch["id"], state="failed", error=reason)
             for other in self.store.batches(job_id=self.job_id, states=("submitting",)):
-                if other["owner"] == OWNER:
+                if other["owner"] == me():
                     self.store.update_batch_in(conn, other["id"], state="failed", error="not created: " + reason)
             conn.execute("UPDATE jobs SET status = 'failed' WHERE job_id = ? AND status = 'running'", (self.job_id,))
         self._record["status"] = "failed"
@@ -1011,13 +1028,58 @@ class Job(JobResults):
         error.__cause__ = exc
         self._error = error
 
+    def _lose(self, batch: Mapping[str, Any], decision: Decision) -> None:
+        """The API no longer knows a unit the store recorded (404): deleted, expired, another
+        workspace's key, or a simulator that died with it. The unit ends ``lost``; its rows have
+        no answer and are in flight no more, so nothing waits on them. Its own job stops (a
+        :class:`BatchLostError` says how many rows and about what sending them again costs;
+        re-running the call or ``job.retry()`` sends them); another job waiting on those keys
+        sends them itself."""
+        rows = int(batch["n_requests"])
+        cost = self._resend_cost(self.store.batch_keys(batch["id"]), batch["mode"])
+        reason = (f"the API no longer knows batch {batch['api_id']} ({decision.describe()}): it was deleted, its "
+                  f"results expired (29 days after creation), it belongs to another workspace's API key, or it "
+                  f"died with a simulator that was stopped. Its {rows:,} rows have no answer{cost}")
+        with self.store.atomic() as conn:
+            self.store.update_batch_in(conn, batch["id"], state="lost", error=reason)
+            if batch["job_id"] == self.job_id:
+                conn.execute("UPDATE jobs SET status = 'failed' WHERE job_id = ? AND status = 'running'",
+                             (self.job_id,))
+        if batch["job_id"] == self.job_id:
+            self._record["status"] = "failed"
+            self._lost_now = True  # the error is built once the round has seen every lost unit
+
+    def _resend_cost(self, keys: Sequence[str], mode: str) -> str:
+        """'; sending them again costs about $X at <mode> prices' for ``keys`` (offline estimate)."""
+        try:
+            params = self.store.request_params(keys)
+            price = load_prices(self._record["spec"].get("prices")).get(self.model)
+        except Exception:  # an unknown model: say nothing rather than guess
+            return ""
+        tokens = sum(estimate_request_tokens(p) for p in params.values())
+        out = sum(default_typical_output_tokens(int(p.get("max_tokens") or 1)) for p in params.values())
+        discount = price.batch_multiplier if mode == "batch" else 1.0
+        dollars = (tokens * price.input + out * price.output) / 1e6 * discount
+        return f"; sending them again costs about ${dollars:,.4f} at {mode} prices"
+
     def _poll(self, pending: _Pending) -> None:
+        self._lost_now = False
+        self._poll_units(pending)
+        if self._lost_now:
+            self._error = self._refusal()
+
+    def _poll_units(self, pending: _Pending) -> None:
         for batch in self.store.batches(states=("in_progress", "canceling", "ended")):
             if not batch["api_id"] or not self._relevant(batch, pending):
                 continue
             backend = self._backend_of(batch["mode"])
-            if getattr(backend, "local", False) and batch["job_id"] != self.job_id and _owner_alive(batch["owner"]):
-                continue  # sent one by one by another job (or process) that is alive: its to collect
+            # A unit sent one by one by another job of this process, or by another process: only
+            # its sender can collect it. While that owner lives, wait for the answers it stores;
+            # once it is dead, one process takes the unit over and ends it (its unanswered keys
+            # are sent again; only what was on the wire may have been paid twice).
+            if getattr(backend, "local", False) and not self._sent_here(batch) and (
+                    _owner_alive(batch) or not self._claim(batch, states=("in_progress", "canceling", "ended"))):
+                continue
             if batch["state"] != "ended":
                 crashpoint("polling")
                 try:
@@ -1025,6 +1087,9 @@ class Job(JobResults):
                 except CallFailed as failure:
                     if failure.decision.action is Action.RETRY:
                         continue  # a blip: ask again next round
+                    if failure.decision.action is Action.FAIL_ROWS:  # 404: the API forgot it
+                        self._lose(batch, failure.decision)
+                        continue
                     _reraise(failure)
                 if current.state != "ended" and getattr(backend, "streams", False):
                     self._store_answers(batch, backend)  # what came back so far, kept at once
@@ -1036,6 +1101,10 @@ class Job(JobResults):
                 self._store_answers(batch, backend, final=True)
             else:
                 self._collect(batch)
+
+    def _sent_here(self, batch: Mapping[str, Any]) -> bool:
+        """Whether this job's worker sent ``batch`` (a unit whose handle lives in this process)."""
+        return batch["owner"] == me() and batch["job_id"] == self.job_id
 
     def _store_answers(self, batch: Mapping[str, Any], backend: Backend, *, final: bool = False) -> None:
         """Keep the answers a streaming (realtime) unit handed over since the last round, in one
@@ -1060,7 +1129,7 @@ class Job(JobResults):
             if batch["job_id"] == self.job_id:
                 self._stop(batch, decision, failure.__cause__ or failure)
             return "stopped"
-        if not columns.keys:
+        if not columns.keys and not columns.lost:
             return "empty"
         if self.output_spec is not None:
             self._check_answers(columns)
@@ -1139,7 +1208,7 @@ class Job(JobResults):
             max_bytes=int(spec.get("chunk_bytes") or MAX_BATCH_BYTES),
         ):
             batch_id = self.store.add_batch(
-                conn, job_id=self.job_id, keys=chunk.keys, body=chunk.stored(), attempt=attempt, owner=OWNER,
+                conn, job_id=self.job_id, keys=chunk.keys, body=chunk.stored(), attempt=attempt, owner=me(),
                 mode=mode or self.mode,
             )
             if not chunk.streamed:
@@ -1312,7 +1381,7 @@ def open_job(
                 chunks += [(1, chunk) for chunk in chunk_requests(to_send, max_requests=size, max_bytes=max_bytes)]
                 for attempt, chunk in chunks:
                     batch_id = store.add_batch(
-                        conn, job_id=job_id, keys=chunk.keys, body=chunk.stored(), attempt=attempt, owner=OWNER,
+                        conn, job_id=job_id, keys=chunk.keys, body=chunk.stored(), attempt=attempt, owner=me(),
                         mode=mode,
                     )
                     if not chunk.streamed:  # images: built once, read back from the store to send

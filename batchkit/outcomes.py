@@ -323,10 +323,13 @@ class JobResults:
         view = self._view()
         answered = np.isin(view.codes, tuple(ANSWERED))
         reused = int((answered & ~np.isin(view.results_ids, mine)).sum())
+        lost = len(self.store.lost_responses(self.job_id))
+        realtime_dollars, realtime_count = by_mode.get("realtime", (0.0, 0))
         return JobCost(
             self.model, breakdown, paid, reused, standard,
             EstimateRange.from_json(self._record["spec"].get("estimate")),
             by_mode={m: by_mode[m] for m in sorted(by_mode)}, answered_twice=self._answered_twice(),
+            lost_responses=lost, lost_cost=lost * realtime_dollars / realtime_count if realtime_count else 0.0,
         )
 
     def _answered_twice(self) -> int:

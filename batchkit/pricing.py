@@ -564,6 +564,9 @@ class CostEstimate:
     price: Price
     modes: tuple[ModeCost, ...]
     notes: tuple[str, ...] = ()
+    in_flight: int = 0
+    """Requests already in batches that were sent (a resumed job, or another call): paid for,
+    waited for, and not sent again — not in :attr:`requests`."""
     prices_as_of: str = PRICES_AS_OF
     output_bound: int | None = None
     """The most output tokens a request can take (``max_tokens``, or less when the schema bounds it)."""
@@ -644,7 +647,9 @@ class CostEstimate:
         lines = [
             (f"{self.model}: {self.requests:,} requests to send ({self.rows:,} rows: "
              f"{self.rows_skipped:,} skipped, {dupes:,} duplicates, "
-             f"{self.already_answered:,} already answered)"),
+             f"{self.already_answered:,} already answered"
+             + (f", {self.in_flight:,} in batches already sent: paid for, not sent again" if self.in_flight else "")
+             + ")"),
             (f"input {self.input_tokens:,} tokens ({self._token_note()}); output up to "
              f"{self._bound:,} tokens per request (typical {typical})"),
         ]
@@ -720,6 +725,7 @@ def estimate_cost(
     max_tokens: int,
     rows_skipped: int = 0,
     already_answered: int = 0,
+    in_flight: int = 0,
     shared_prefix_tokens: int = 0,
     typical_output_tokens: float | None = None,
     token_source: TokenSource = "offline",
@@ -739,7 +745,8 @@ def estimate_cost(
     Args:
         rows: rows in the frame; ``rows_skipped`` of them are not sent (missing values).
         unique_requests: distinct requests among the rows that are sent;
-            ``already_answered`` of them are in the store and cost nothing.
+            ``already_answered`` of them are in the store and cost nothing; ``in_flight`` more
+            are in batches already sent (paid for, and waited for: not sent again).
         input_tokens: total input tokens of the requests to be sent (unique, not answered),
             including the shared prefix.
         shared_prefix_tokens: tokens of the cacheable prefix every request shares. A prefix
@@ -771,18 +778,19 @@ def estimate_cost(
     price = load_prices(prices).get(model)
     lo, hi = _check_hit_rate(hit_rate)
     counts = {"rows": rows, "rows_skipped": rows_skipped, "unique_requests": unique_requests,
-              "already_answered": already_answered, "input_tokens": input_tokens,
+              "already_answered": already_answered, "in_flight": in_flight, "input_tokens": input_tokens,
               "max_tokens": max_tokens, "shared_prefix_tokens": shared_prefix_tokens}
     for name, value in counts.items():
         whole = isinstance(value, numbers.Real) and not isinstance(value, bool) and value == int(value)
         if not whole or value < 0:
             raise ValueError(f"{name} must be a whole number >= 0, not {value!r}")
-    (rows, rows_skipped, unique_requests, already_answered, input_tokens, max_tokens,
+    (rows, rows_skipped, unique_requests, already_answered, in_flight, input_tokens, max_tokens,
      shared_prefix_tokens) = (int(v) for v in counts.values())
-    if rows_skipped + unique_requests > rows or already_answered > unique_requests:
+    if rows_skipped + unique_requests > rows or already_answered + in_flight > unique_requests:
         raise ValueError(f"inconsistent counts: rows={rows}, rows_skipped={rows_skipped}, "
-                         f"unique_requests={unique_requests}, already_answered={already_answered}")
-    requests = unique_requests - already_answered
+                         f"unique_requests={unique_requests}, already_answered={already_answered}, "
+                         f"in_flight={in_flight}")
+    requests = unique_requests - already_answered - in_flight
     if requests and shared_prefix_tokens * requests > input_tokens:
         raise ValueError("shared_prefix_tokens × requests is more than input_tokens "
                          "(which includes the prefix)")
@@ -827,7 +835,7 @@ def estimate_cost(
     notes = list(dict.fromkeys([*notes, *extra_notes]))
     return CostEstimate(
         model=model, rows=rows, rows_skipped=rows_skipped, unique_requests=unique_requests,
-        already_answered=already_answered, requests=requests, input_tokens=input_tokens,
+        already_answered=already_answered, in_flight=in_flight, requests=requests, input_tokens=input_tokens,
         shared_prefix_tokens=shared_prefix_tokens, cached_prefix_tokens=prefix, max_tokens=max_tokens,
         typical_output_tokens=typical_out, typical_output_assumed=assumed, token_source=token_source,
         hit_rate=(lo, hi), price=price, modes=tuple(modes), notes=tuple(notes), output_bound=bound,

@@ -66,7 +66,7 @@ MAX_BATCH_SECONDS = 24 * 3600.0
 FAILED_STATUSES = ("errored", "expired", "invalid_output")
 """Row statuses that mean "no usable answer" and that the Retry button resubmits."""
 _ANSWERED = ("succeeded", "truncated")
-_ENDED_STATES = frozenset({"ended", "collected", "failed", "abandoned"})
+_ENDED_STATES = frozenset({"ended", "collected", "failed", "abandoned", "lost"})
 _ACTIVE_STATES = frozenset({"in_progress", "canceling", "ended"})
 """Batch states whose results have not been collected (a planned batch of a finished job never will)."""
 _STATE_LABELS = {
@@ -77,6 +77,7 @@ _STATE_LABELS = {
     "collected": "ended",
     "failed": "refused",
     "abandoned": "abandoned",
+    "lost": "lost (the API no longer knows it)",
 }
 _COLORS = {
     "succeeded": "#2ca02c",

@@ -27,7 +27,7 @@ __all__ = ["QueueSnapshot", "queue_of", "snapshot"]
 
 _WAITING = frozenset({"submitting"})
 _IN_FLIGHT = frozenset({"in_progress", "canceling"})
-_DONE = frozenset({"ended", "collected", "failed", "abandoned"})
+_DONE = frozenset({"ended", "collected", "failed", "abandoned", "lost"})
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,12 @@ def warn_failures(job: Job) -> Summary:
     report = failure_report(job)
     if report:
         warn(report)
+    lost = job.cost.lost_responses if job.mode != "batch" else 0
+    if lost:
+        warn(f"{lost:,} realtime responses of job {job.job_id} were lost on the way back (the connection failed "
+             f"after the request was sent), so their requests were sent again: the API may have charged them "
+             f"twice, up to about ${job.cost.lost_cost:,.4f} more than job.cost.total. The Messages API cannot "
+             f"say; batch mode never pays twice this way.")
     return job.summary()
 
 

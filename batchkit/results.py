@@ -72,6 +72,10 @@ class ResultColumns:
     """``(n, 5)`` int64 token counts in :data:`USAGE_FIELDS` order."""
     errors: dict[int, tuple[str, str | None]] = field(default_factory=dict)
     """Position → (error type, message), for results that did not succeed."""
+    lost: list[str] = field(default_factory=list)
+    """Keys of realtime requests whose response was lost on the way back (one entry per lost
+    response): the API may have answered and charged them before they were sent again. Kept
+    with the unit's answers (:meth:`batchkit.store.Store.add_answers`), not in the columns."""
 
     def __len__(self) -> int:
         return len(self.keys)

@@ -88,6 +88,7 @@ from ._storefile import (
     verdict,
 )
 from .errors import NotAStoreError, OutputPathError, StoreError, StoreReadOnlyError
+from .leases import keep_leases, lease_until
 from .results import ANSWERED, ResultColumns
 
 __all__ = [
@@ -1029,7 +1030,7 @@ class Store:
     def batches(self, job_id: str | None = None, states: Sequence[str] | None = None) -> list[dict[str, Any]]:
         sql = (
             "SELECT id, job_id, api_id, state, owner, attempt, n_requests, intent_at, created_at,"
-            " ended_at, expires_at, request_counts, error, mode FROM batches"
+            " ended_at, expires_at, request_counts, error, mode, lease_until FROM batches"
         )
         where, args = [], []
         if job_id is not None:
@@ -1042,7 +1043,7 @@ class Store:
             sql += " WHERE " + " AND ".join(where)
         names = (
             "id", "job_id", "api_id", "state", "owner", "attempt", "n_requests", "intent_at",
-            "created_at", "ended_at", "expires_at", "request_counts", "error", "mode",
+            "created_at", "ended_at", "expires_at", "request_counts", "error", "mode", "lease_until",
         )
         return [dict(zip(names, row, strict=True)) for row in self.query(sql + " ORDER BY id", args)]
 
@@ -1059,14 +1060,14 @@ class Store:
         rows = self.query("SELECT keys FROM batch_requests WHERE batch_id = ?", (batch_id,))
         return [k for k in decode_keys(rows[0][0]) if k] if rows else []
 
-    def in_flight_keys(self, conn: sqlite3.Connection) -> set[str]:
-        """Keys in any batch that has not yet been collected, by any job or process."""
+    def in_flight_keys(self, conn: sqlite3.Connection | None = None) -> set[str]:
+        """Keys in any batch that has not yet been collected, by any job or process (read in
+        ``conn``'s transaction when given, e.g. while planning)."""
+        sql = ("SELECT r.keys FROM batches b JOIN batch_requests r ON r.batch_id = b.id"
+               f" WHERE b.state IN ({','.join('?' * len(ACTIVE_STATES))})")
+        rows = conn.execute(sql, ACTIVE_STATES) if conn is not None else self.query(sql, ACTIVE_STATES)
         found: set[str] = set()
-        for (blob,) in conn.execute(
-            "SELECT r.keys FROM batches b JOIN batch_requests r ON r.batch_id = b.id"
-            f" WHERE b.state IN ({','.join('?' * len(ACTIVE_STATES))})",
-            ACTIVE_STATES,
-        ):
+        for (blob,) in rows:
             found.update(k for k in decode_keys(blob) if k)
         return found
 
@@ -1081,10 +1082,11 @@ class Store:
         requests one by one, each answer stored by :meth:`add_answers` as it arrives).
         """
         cur = conn.execute(
-            "INSERT INTO batches (job_id, state, owner, attempt, n_requests, intent_at, mode)"
-            " VALUES (?, 'submitting', ?, ?, ?, ?, ?)",
-            (job_id, owner, attempt, len(keys), utcnow(), mode),
+            "INSERT INTO batches (job_id, state, owner, attempt, n_requests, intent_at, mode, lease_until)"
+            " VALUES (?, 'submitting', ?, ?, ?, ?, ?, ?)",
+            (job_id, owner, attempt, len(keys), utcnow(), mode, lease_until()),
         )
+        keep_leases(self)
         batch_id = int(cur.lastrowid)  # type: ignore[arg-type]
         # Kept apart from the batch's own row, which is updated at every poll: SQLite rewrites a
         # whole row on update, and this one can be 256 MB.
@@ -1114,13 +1116,20 @@ class Store:
         """
         now = utcnow()
         cur = conn.execute(
-            "INSERT INTO batches (job_id, state, attempt, n_requests, intent_at, created_at, ended_at, error, mode)"
-            " VALUES (?, 'collected', ?, ?, ?, ?, ?, ?, ?)",
-            (job_id, attempt, len(columns.keys), now, now, now, f"answers of unit {unit}", mode),
+            "INSERT INTO batches (job_id, state, attempt, n_requests, intent_at, created_at, ended_at, error, mode,"
+            " lost_keys) VALUES (?, 'collected', ?, ?, ?, ?, ?, ?, ?, ?)",
+            (job_id, attempt, len(columns.keys), now, now, now, f"answers of unit {unit}", mode,
+             encode_keys(columns.lost) if columns.lost else None),
         )
         group = int(cur.lastrowid)  # type: ignore[arg-type]
         self.store_results(conn, group, model, columns)
         return group
+
+    def lost_responses(self, job_id: str) -> list[str]:
+        """Keys of ``job_id``'s realtime requests whose responses were lost on the way back, once
+        per lost response (see :attr:`batchkit.results.ResultColumns.lost`)."""
+        rows = self.query("SELECT lost_keys FROM batches WHERE job_id = ? AND lost_keys IS NOT NULL", (job_id,))
+        return [k for (blob,) in rows for k in decode_keys(blob) if k]
 
     def results_modes(self, results_ids: Iterable[int]) -> dict[int, str]:
         """The mode (``batch``/``realtime``) each stored result set was paid at."""
@@ -1135,6 +1144,32 @@ class Store:
                 f" WHERE r.id IN ({','.join('?' * len(part))})", part,
             ))
         return found
+
+    # ------------------------------------------------------------------ ownership (see batchkit.leases)
+
+    def claim_unit(self, unit_id: int, owner: str, *, was: str | None, states: Sequence[str] = ACTIVE_STATES) -> bool:
+        """Take unit ``unit_id`` over from ``was`` (its owner as last read), if it still is
+        theirs and in one of ``states``: a compare-and-set, so of several processes taking over
+        the same dead owner's unit exactly one wins. The winner holds it with a fresh lease."""
+        with self.atomic() as conn:
+            cur = conn.execute(
+                f"UPDATE batches SET owner = ?, lease_until = ? WHERE id = ? AND owner IS ?"
+                f" AND state IN ({','.join('?' * len(states))})",
+                (owner, lease_until(), unit_id, was, *states),
+            )
+            won = cur.rowcount == 1
+        if won:
+            keep_leases(self)
+        return won
+
+    def renew_leases(self, owner: str, until: str) -> int:
+        """Extend every lease ``owner`` holds on a unit still in flight; how many."""
+        with self.atomic() as conn:
+            return conn.execute(
+                f"UPDATE batches SET lease_until = ? WHERE owner = ?"
+                f" AND state IN ({','.join('?' * len(ACTIVE_STATES))})",
+                (until, owner, *ACTIVE_STATES),
+            ).rowcount
 
     def update_batch(self, batch_id: int, **fields: Any) -> None:
         with self.atomic() as conn:

@@ -14,7 +14,7 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anthropic
 import numpy as np
@@ -78,6 +78,11 @@ def extract(schema: Any = None, **kw: Any) -> Callable[[pd.DataFrame, Path], Any
 def compare(**kw: Any) -> Callable[[pd.DataFrame, Path], Any]:
     kw.setdefault("models", ["claude-haiku-4-5", "claude-sonnet-4-6"])
     return lambda df, tmp: df.claude.compare("Sentiment: {review}", **kw)
+
+
+def compare_on(change: Callable[[pd.DataFrame], pd.DataFrame], **kw: Any) -> Callable[[pd.DataFrame, Path], Any]:
+    """``compare`` on the test frame as ``change`` leaves it."""
+    return lambda df, tmp: compare(**kw)(change(df), tmp)
 
 
 def prompt(text: Any, **kw: Any) -> Callable[[pd.DataFrame, Path], Any]:
@@ -365,6 +370,33 @@ BAD = [
     Case("compare-unknown-column", compare(prompts=["Say {x}"]), MissingColumnError, ("'x'",)),
     Case("compare-max-tokens-0", compare(max_tokens=0), InvalidOptionError, ("max_tokens",)),
     Case("compare-seed-float", compare(seed=1.5), OptionTypeError, ("seed",)),
+    # a sample compare could not score is refused before it is paid for
+    Case("compare-empty-frame", compare_on(lambda df: df.iloc[:0]), InvalidOptionError, ("no rows", "filter")),
+    Case("compare-truth-all-missing", compare_on(lambda df: df.assign(gold=None), truth="gold"), InvalidOptionError,
+         ("'gold' has no values", "fill it in", "leave truth= out")),
+    Case("compare-truth-all-blank", compare_on(lambda df: df.assign(gold=["", " "]), truth="gold"),
+         InvalidOptionError, ("missing or blank",)),
+    Case("compare-truth-not-in-sample", compare_on(lambda df: df.assign(gold=[None, "good"]), truth="gold", sample=1),
+         InvalidOptionError, ("none of the sample's 1 rows has a truth value", "1 of 2", "larger sample=")),
+    Case("compare-truth-field-not-in-schema", compare(task="extract", schema={"year": int}, truth={"yr": "stars"}),
+         InvalidOptionError, ("\\['yr'\\], not a field of the schema", "\\['year'\\]", "truth=\\{'year': 'stars'\\}")),
+    Case("compare-truth-no-field", compare(task="extract", schema={"year": int}, truth={}), InvalidOptionError,
+         ("names no field", "\\{field: column\\}")),
+    Case("compare-truth-one-column-many-fields", compare(task="extract", schema={"year": int, "name": str},
+                                                          truth="stars"), InvalidOptionError,
+         ("one column", "2 fields", "truth=\\{'year': 'stars'\\}")),
+    Case("compare-truth-words-for-a-number", compare(task="extract", schema={"year": int}, truth="review"),
+         InvalidOptionError, ("not numbers", "'year'", "'good film'", "pd.to_numeric")),
+    Case("compare-truth-words-for-a-boolean", compare(task="extract", schema={"good": bool}, truth={"good": "review"}),
+         InvalidOptionError, ("not True or False", "map")),
+    Case("compare-truth-words-for-a-date", compare(task="extract", schema={"seen": dt.date}, truth="review"),
+         InvalidOptionError, ("not dates", "pd.to_datetime")),
+    Case("compare-truth-outside-the-choices", compare(task="extract", schema={"mood": Literal["happy", "sad"]},
+                                                       truth="review"), InvalidOptionError,
+         ("not among", "'happy', 'sad'", "good film", "map")),
+    Case("compare-truth-no-row-scorable", compare_on(lambda df: df.assign(a=[1, None], b=[None, 2]), task="extract",
+                                                     schema={"a": int, "b": int}, truth={"a": "a", "b": "b"}),
+         InvalidOptionError, ("no row has a value in every truth column",)),
     Case("estimate-calibrate-string", estimate(calibrate="job_1"), OptionTypeError, ("Job", "Comparison")),
     Case("estimate-calibrate-frame", estimate(calibrate=pd.DataFrame()), OptionTypeError, ("sample",)),
     # ---- series.claude

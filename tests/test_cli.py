@@ -141,6 +141,22 @@ def test_cancel_from_the_command_line(tmp_path, capsys):
         server.stop()
 
 
+def test_cancel_that_cannot_reach_the_api_exits_2_and_leaves_the_job_as_it_was(tmp_path, capsys):
+    server = batchkit.start_simulator(processing=Processing(fixed_latency=30.0, per_request=0.0))
+    store = str(tmp_path / "jobs.sqlite3")
+    try:
+        job = pd.DataFrame({"t": ["a", "b"]}).claude.submit("{t}", store=store, poll_interval=60)
+        while job.batches()["api_id"].isna().any():
+            time.sleep(0.01)
+    finally:
+        server.stop()  # the API is gone
+    assert main(["cancel", job.job_id, "--store", store]) == 2
+    err = one_line_error(capsys)
+    assert f"could not cancel job {job.job_id}" in err and "Nothing was changed" in err
+    assert batchkit.jobs(store)["status"].tolist() == ["running"]
+    assert job.batches()["state"].tolist() == ["in_progress"]
+
+
 def test_cancel_of_a_finished_job_says_so_and_leaves_it_ended(finished, capsys):
     store, job = finished
     assert main(["cancel", job.job_id, "--store", store]) == 0

@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 
 import batchkit
-from batchkit import CalibrationError, Comparison, InvalidOptionError
+from batchkit import BatchkitWarning, CalibrationError, Comparison, InvalidOptionError
 from batchkit.compare import sample_positions
 from batchkit.comparison import wilson_interval
-from batchkit.simulator import SimConfig, Simulator
+from batchkit.simulator import Processing, SimConfig, Simulator
 from batchkit.simulator._responder import default_responder
-from tests.conftest import DATA
+from tests.conftest import DATA, echo, make_sim
 
 matplotlib.use("Agg")
 
@@ -181,3 +181,137 @@ def test_simulated_models_differ_deterministically_only_where_the_text_shows_no_
     for model in ("claude-haiku-4-5", "claude-opus-4-7"):  # a verdict with evidence is never changed
         assert ask(model, "I love it, a wonderful day") == "positive"
         assert ask(model, "Terrible, I hate it") == "negative"
+
+
+# --------------------------------------------------------------------------- easy samples, silent variants
+
+
+def _variant(name: str, model: str, right: int, n: int, cost: float, answers: pd.DataFrame):
+    from batchkit.comparison import Variant
+
+    return Variant(name, model, "p1", PROMPT, job=None, answers=answers, correct=np.arange(n) < right,
+                   scored=np.ones(n, dtype=bool), usage_cost=(cost * n, 2 * cost * n))
+
+
+def _comparison(variants, n: int, *, truth="gold", target=None, reference=None) -> Comparison:
+    return Comparison(frame=pd.DataFrame(index=range(n)), positions=np.arange(n), task="batch",
+                      variants=variants, truth=truth, reference=reference, target=target, call_kwargs={},
+                      structure={}, output=None, simulated=True)
+
+
+def test_wilson_interval_holds_its_proportion_for_every_sample_size_up_to_1000():
+    rng = np.random.default_rng(0)
+    for n in range(1, 1001):
+        for k in {0, 1, n // 3, n // 2, (4 * n) // 5, n - 1, n, int(rng.integers(0, n + 1))}:
+            lo, hi = wilson_interval(k, n)
+            assert 0.0 <= lo <= k / n <= hi <= 1.0, (k, n, lo, hi)
+        assert wilson_interval(n, n)[1] == 1.0 and wilson_interval(0, n)[0] == 0.0, n
+
+
+def test_the_choice_never_fails_whatever_the_sample_size_and_the_proportions():
+    for n in range(1, 1001):
+        answers = pd.DataFrame({"a": ["x"] * n})
+        haiku, sonnet = (_variant(m, f"claude-{m}", n, n, cost, answers)
+                         for m, cost in (("haiku", 0.001), ("sonnet", 0.003)))
+        for k in (n, (9 * n) // 10, n // 2):  # an easy sample (every variant right on every row) and harder ones
+            opus = _variant("opus", "claude-opus-4-7", k, n, 0.005, answers)
+            easy = _comparison([haiku, sonnet, opus], n)
+            assert easy.recommended is haiku and "best accuracy (100.0%)" in easy.reason, (n, k, easy.reason)
+            # without truth: agreement with the reference (the dearest), which agrees with itself on every row
+            agree = _comparison([haiku, sonnet, opus], n, truth=None, reference=opus)
+            assert agree.recommended is haiku, (n, k, agree.reason)
+        worse = [_variant("haiku", "claude-haiku-4-5", n // 2, n, 0.001, answers),
+                 _variant("sonnet", "claude-sonnet-4-6", (9 * n) // 10, n, 0.003, answers),
+                 _variant("opus", "claude-opus-4-7", n, n, 0.005, answers)]
+        cmp = _comparison(worse, n)
+        assert cmp.recommended is not None and cmp.recommended.interval[1] >= 1.0 - 1e-9, (n, cmp.reason)
+        # a target no variant can be sure of: no choice, said in words
+        far = _comparison(worse, n, target=1.0)
+        assert far.recommended is None and "lower target" in far.reason, (n, far.reason)
+    assert "recommended: none" in str(far) and "<table" in far._repr_html_()
+
+
+def test_a_sample_every_variant_answers_right_recommends_the_cheapest_without_error():
+    sim = make_sim()
+    easy = pd.DataFrame({"t": [f"row {i}" for i in range(400)]}).assign(gold=lambda d: "re:" + d["t"])
+    for size in (10, 300):  # the upper bound of n/n was 0.9999999999999999 for both
+        cmp = easy.claude.compare("{t}", models=MODELS[:2], sample=size, truth="gold", client=sim.client(),
+                                  progress=False)
+        assert (cmp.to_frame()["quality"] == 1.0).all() and (cmp.to_frame()["quality_high"] == 1.0).all()
+        assert cmp.recommended is not None and cmp.recommended.model == "claude-haiku-4-5", cmp.reason
+        assert "best accuracy (100.0%)" in cmp.reason and "✓" in str(cmp)
+        agree = easy.claude.compare("{t}", models=MODELS[:2], sample=size, client=sim.client(), progress=False)
+        assert agree.recommended is not None and agree.recommended.model == "claude-haiku-4-5", agree.reason
+
+
+def _fails_on(model: str):
+    def responder(params):
+        if params["model"] == model:
+            raise RuntimeError("this model is down")
+        return echo(params)
+
+    return responder
+
+
+def test_a_variant_without_answers_prints_says_why_and_is_never_the_choice():
+    sim = Simulator(config=SimConfig(processing=Processing.instant()), responder=_fails_on("claude-haiku-4-5"))
+    df = pd.DataFrame({"t": [f"row {i}" for i in range(30)], "none": None}).assign(gold=lambda d: "re:" + d["t"])
+    with pytest.warns(BatchkitWarning) as warned:  # each failed job says so, as any job does
+        cmp = df.claude.compare("{t}", prompts={"blank": "{none}"}, models=MODELS[:2], sample=10, truth="gold",
+                                mode="batch", max_retries=0, client=sim.client(), progress=False)
+    assert {"errored" in str(w.message) for w in warned} == {True, False}
+    silent = cmp["claude-haiku-4-5 · p1"]
+    assert silent.answered == 0 and silent.missing == "10 errored"
+    assert cmp["claude-sonnet-4-6 · blank"].missing == "10 skipped"  # no value to fill the prompt: not sent
+    assert cmp.recommended is cmp["claude-sonnet-4-6 · p1"], cmp.reason
+    text = str(cmp)
+    assert "no answers from claude-haiku-4-5 · p1 (10 errored)" in text and "no answers" in cmp._repr_html_()
+    table = cmp.to_frame()
+    assert table.loc["claude-haiku-4-5 · p1", "answered_rows"] == 0 and not table.loc["claude-haiku-4-5 · p1",
+                                                                                      "recommended"]
+    assert np.isfinite(cmp.projected(silent))  # priced without calibration: it has no answers to measure
+
+
+def test_without_answers_from_the_reference_there_is_no_choice_and_run_says_why():
+    sim = Simulator(config=SimConfig(processing=Processing.instant()), responder=_fails_on("claude-sonnet-4-6"))
+    df = pd.DataFrame({"t": [f"row {i}" for i in range(30)]})
+    with pytest.warns(BatchkitWarning, match="errored"):
+        cmp = df.claude.compare("{t}", models=MODELS[:2], sample=10, mode="batch", max_retries=0,
+                                client=sim.client(), progress=False)
+    assert cmp.reference is not None and cmp.reference.model == "claude-sonnet-4-6"
+    assert cmp.recommended is None and "reference claude-sonnet-4-6 · p1 has no answers (10 errored)" in cmp.reason
+    assert "reference=" in cmp.reason and "truth=" in cmp.reason
+    assert "recommended: none" in str(cmp) and "<table" in cmp._repr_html_()
+    assert "no variant has answers to score" in [t.get_text() for t in cmp.plot().texts]
+    before = sim.stats()["batch_requests_received"]
+    with pytest.raises(InvalidOptionError, match=r"no recommended variant .*has no answers"):
+        cmp.run()
+    assert sim.stats()["batch_requests_received"] == before
+
+
+def test_extraction_truth_is_read_as_the_fields_kind():
+    def year(params):
+        return {"year": 2000 + int(str(params["messages"][0]["content"]).split()[-1])}
+
+    sim = Simulator(config=SimConfig(processing=Processing.instant()), responder=year)
+    df = pd.DataFrame({"t": [f"founded in {i}" for i in range(40)]})
+    df["as_float"] = [2000.0 + i if i % 4 else np.nan for i in range(40)]  # ints with gaps are floats
+    df["as_text"] = [f" {2000 + i} " for i in range(40)]
+    for column in ("as_float", "as_text"):
+        cmp = df.claude.compare("{t}", task="extract", schema={"year": int}, truth={"year": column},
+                                models=MODELS[:2], sample=20, client=sim.client(), progress=False)
+        assert (cmp.to_frame()["quality"] == 1.0).all(), (column, cmp.to_frame()["quality"])
+
+
+def test_a_classify_truth_is_matched_as_it_is_scored_case_and_final_period_aside():
+    def label(params):
+        return {"label": "positive" if "good" in str(params["messages"][0]["content"]) else "negative"}
+
+    sim = Simulator(config=SimConfig(processing=Processing.instant()), responder=label)
+    df = pd.DataFrame({"t": [f"good {i}" if i % 2 else f"bad {i}" for i in range(20)]})
+    df["gold"] = [" Positive." if i % 2 else "NEGATIVE" for i in range(20)]
+    df.loc[0, "gold"] = ""  # a blank truth is no truth: not scored
+    cmp = df.claude.compare("{t}", task="classify", labels=["positive", "negative"], truth="gold",
+                            models=MODELS[:2], sample=20, client=sim.client(), progress=False)
+    table = cmp.to_frame()
+    assert (table["quality"] == 1.0).all() and (table["scored_rows"] == 19).all()

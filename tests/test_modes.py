@@ -155,6 +155,39 @@ def test_an_auth_error_stops_a_realtime_job_with_the_apis_reason():
         frame(10).claude.batch("Say {t}", mode="realtime", client=wrong, progress=False)
 
 
+def test_no_credit_in_realtime_stops_at_the_first_refusal_and_the_same_call_runs_after_the_fix():
+    from batchkit.simulator import Faults
+
+    # No credit: every call is refused with 402.
+    broke = make_sim(latency=Latency(first_token=0.05),
+                     faults=Faults(schedule=(("messages.create", range(1, 10_000), 402),)))
+    df = frame(300)
+    with pytest.raises(APIRefusedError, match=r"402 billing_error.*add credit") as caught:
+        df.claude.batch("Say {t}", mode="realtime", client=broke.client(), progress=False)
+    assert caught.value.status_code == 402
+    assert broke.stats()["messages.create"] <= 64  # not one refused call per row: only what was on the wire
+    paid = make_sim(latency=Latency(first_token=0.05))  # the same API once credit is added
+    out = df.claude.batch("Say {t}", mode="realtime", client=paid.client(), progress=False)
+    assert out["response"].notna().all()  # the refused rows were not kept as (failed) answers
+    assert paid.stats()["messages_answered"] == 300
+
+
+def test_a_realtime_answer_lost_on_the_way_back_is_sent_again_counted_and_shown():
+    from batchkit import BatchkitWarning
+    from batchkit.simulator import Faults
+
+    # The API answers (and charges) calls 3 and 7, but the connection drops before the response.
+    sim = make_sim(faults=Faults(schedule=(("messages.create", [3, 7], "lose"),)))
+    with pytest.warns(BatchkitWarning, match="2 realtime responses .* were lost on the way back"):
+        out = frame(20).claude.batch("Say {t}", mode="realtime", client=sim.client(), progress=False)
+    assert out["response"].tolist() == [f"re:Say row {i}" for i in range(20)]
+    assert sim.stats()["messages_answered"] == 22  # what the API charged: two answers twice
+    cost = batchkit.Job.of(out).cost
+    assert cost.requests_paid == 20 and cost.lost_responses == 2
+    assert cost.lost_cost == pytest.approx(2 * cost.total / 20)
+    assert "2 realtime responses were lost on the way back" in str(cost)
+
+
 def test_series_and_structured_calls_take_mode():
     sim = make_sim()
     s = pd.Series(["good", "bad"], name="t")

@@ -13,8 +13,8 @@ README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
 def test_public_names():
     assert sorted(batchkit.__all__) == sorted([
-        "APIRefusedError", "BatchkitError", "BatchkitWarning", "BudgetExceededError", "CalibrationError",
-        "CellError", "ColumnCollisionError", "ColumnLengthError", "Comparison", "ConfigurationError", "CostEstimate",
+        "APIRefusedError", "BatchLostError", "BatchkitError", "BatchkitWarning", "BudgetExceededError",
+        "CalibrationError", "CancelFailedError", "CellError", "ColumnCollisionError", "ColumnLengthError", "Comparison", "ConfigurationError", "CostEstimate",
         "DEFAULT_MAX_TOKENS", "DEFAULT_MODEL", "InvalidOptionError", "Job", "JobCost", "JobNotFoundError",
         "JobStateError", "MediaError", "MissingColumnError",
         "NoCredentialsError", "NotAFrameError", "NotAStoreError", "OptionTypeError", "OutputPathError",

@@ -68,7 +68,7 @@ from .. import _json
 from ..errors import SpendLimitError
 from ..results import ResultColumns, parse_result_stream
 from . import Tracked
-from .errors import CallFailed, decide
+from .errors import Action, CallFailed, decide
 from .ratelimit import Governor, Limits, Reservation, rate_limit_group
 
 __all__ = [
@@ -150,6 +150,9 @@ class Progress:
         rate_limited: 429 responses met (each paused every worker).
         overloaded: 529 responses met.
         retries: requests sent again after a transient error.
+        lost: responses lost on the way back (the connection failed or timed out after the
+            request was sent): the API may have answered, and charged, a request whose answer
+            never arrived; :attr:`lost_keys` names them, once per lost response.
         concurrency: requests allowed in flight at the moment.
         stopped: the run ended early (stop event, Ctrl-C, spend limit, auth error).
     """
@@ -161,8 +164,10 @@ class Progress:
     rate_limited: int = 0
     overloaded: int = 0
     retries: int = 0
+    lost: int = 0
     concurrency: int = 0
     stopped: bool = False
+    lost_keys: collections.deque[str] = field(default_factory=collections.deque, repr=False)
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None
 
@@ -436,6 +441,10 @@ class _Run:
             self._status_error(exc, item, reservation, retry)
             return
         except anthropic.APIConnectionError as exc:  # includes timeouts
+            # The request may have reached the API and been answered (and charged) before the
+            # connection failed: counted, since sending it again may pay for it twice.
+            self.progress.lost += 1
+            self.progress.lost_keys.append(item.key)
             governor.release(reservation)
             kind = "timeout_error" if isinstance(exc, anthropic.APITimeoutError) else "api_error"
             governor.pause(min(8.0, 0.25 * 2 ** (item.attempt - 1)))
@@ -461,7 +470,7 @@ class _Run:
         if _spend_limit(exc):
             governor.release(reservation)
             raise _Halt(exc, spend_limit=True)
-        if status in (401, 403):
+        if decide(exc, call="message").action is Action.STOP:  # the key or the account, not this request
             governor.release(reservation)
             raise _Halt(exc)
         if headers.get("x-should-retry", "").lower() == "false":  # the server says a retry cannot help
@@ -802,8 +811,15 @@ class Realtime:
                 chunks.append(unit.chunks.get_nowait())
             except queue.Empty:
                 break
+        lost = _drain_lost(unit)
         if chunks:
-            return parse_result_stream(chunks)
+            columns = parse_result_stream(chunks)
+            columns.lost = lost
+            return columns
+        if lost:  # answers lost on the way back, and nothing else yet: still written down
+            columns = parse_result_stream([])
+            columns.lost = lost
+            return columns
         if ended:
             with self._lock:
                 self._units.pop(unit_id, None)
@@ -842,6 +858,16 @@ class Realtime:
 
 
 _LEARNED: dict[tuple[str, str], Limits] = {}
+
+
+def _drain_lost(unit: _Unit) -> list[str]:
+    """The keys whose responses were lost since the last call (one entry per lost response)."""
+    lost: list[str] = []
+    if unit.sender is not None:
+        keys = unit.sender.progress.lost_keys
+        while keys:
+            lost.append(keys.popleft())
+    return lost
 
 
 def _where(client: Any) -> str:

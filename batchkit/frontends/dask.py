@@ -292,6 +292,7 @@ def _sum_estimates(parts: Sequence[CostEstimate], npartitions: int) -> CostEstim
         rows_skipped=sum(p.rows_skipped for p in parts),
         unique_requests=sum(p.unique_requests for p in parts),
         already_answered=sum(p.already_answered for p in parts),
+        in_flight=sum(p.in_flight for p in parts),
         requests=requests,
         input_tokens=sum(p.input_tokens for p in parts),
         hit_rate=(lo, hi),

@@ -17,17 +17,20 @@ or from a shell: ``python -m batchkit.simulator --port 8765`` and then
 
 Modules, one concept each: ``_config`` (SimConfig, Processing, Faults), ``_clock`` (the fast
 clock, ids), ``_params`` (validation and the token estimate), ``_responder`` (answers),
-``_sentiment`` (the responder's Korean/English sentiment heuristic), ``_engine`` (lifecycle,
+``_sentiment`` (the responder's Korean/English sentiment heuristic), ``_tools`` (when a tool
+is called under ``tool_choice: auto``), ``_thinking`` (thinking blocks), ``_engine`` (lifecycle,
 caching, stats), ``_faults`` (fault draws), ``_ratelimit`` (rate-limit buckets), ``_realtime``
-(what ``/v1/messages`` does around an answer), ``_output`` (output caps, the 300K beta), ``_app``
-(the WSGI app), ``_catalogue`` (models), ``_server`` (serve/spawn), ``__main__`` (the CLI).
+(what ``/v1/messages`` does around an answer), ``_sse`` (streamed answers as server-sent
+events), ``_output`` (output caps, the 300K beta), ``_app`` (the WSGI app), ``_catalogue``
+(models), ``_server`` (serve/spawn), ``__main__`` (the CLI).
 
 Limits of fidelity: answers are simulated by a small heuristic, not Claude (no model runs; the
 README's "Answers" says how often its sentiment labels match the shipped data's); token counts
-are an estimate (``ceil(UTF-8 bytes / 4)``, see :mod:`._params`); there is no streaming
-(``stream: true`` is refused), no server tools, no thinking blocks, no files or skills APIs;
-the exact wording of error messages is modelled on the real API's style, not copied from it;
-everything lives in memory and is lost when the simulator stops.
+are an estimate (``ceil(UTF-8 bytes / 4)``, see :mod:`._params`); tools are called by a
+documented word-matching rule (:mod:`._tools`), thinking is a short canned note; there are no
+server tools, no citations, no files or skills APIs; the exact wording of error messages is
+modelled on the real API's style, not copied from it; everything lives in memory and is lost
+when the simulator stops.
 """
 
 from __future__ import annotations

@@ -114,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--retry-after", type=_retry_after, default=0.05,
         help="retry-after seconds on injected 429/5xx ('none' to omit; default 0.05)")
     add("--fault-schedule", type=_schedule, default=(),
-        help="TARGET:NTH:ACTION;... e.g. 'batches.create:1:500;batches.results:2:drop;*:3/4:529'")
+        help="TARGET:NTH:ACTION;... e.g. 'batches.create:1:500;batches.results:2:drop;*:3/4:529;"
+             "messages.create:5:midstream:529'")
     add("--cache-miss-rate", type=float, default=0.0, help="extra share of cache lookups that miss")
     add("--api-key", action="append", dest="api_keys",
         help="accept only this key (repeatable; default: any non-empty key)")

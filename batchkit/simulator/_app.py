@@ -9,7 +9,8 @@ Routes (any path prefix before ``/v1/`` is kept, so ``base_url=".../prefix"`` wo
 ``POST   /v1/messages/batches/{id}/cancel`` cancel
 ``DELETE /v1/messages/batches/{id}``       delete (ended batches only, else 400)
 ``GET    /v1/messages/batches/{id}/results`` JSONL results (404 once archived)
-``POST   /v1/messages``                    a message, answered now (no streaming)
+``POST   /v1/messages``                    a message, answered now (``stream: true``: as
+                                           server-sent events, :mod:`._sse`)
 ``POST   /v1/messages/count_tokens``       ``{"input_tokens": n}``
 ``GET    /v1/models``, ``/v1/models/{id}``  the catalogue
 ``GET    /_sim/stats``                     counters
@@ -49,6 +50,7 @@ from ._engine import QueueFull, decode_body, iter_chunks, paused_gc
 from ._json import decode, encode
 from ._params import ApiError
 from ._realtime import Realtime, Refused
+from ._sse import MessageStream
 
 if TYPE_CHECKING:
     from ._simulator import Simulator
@@ -90,6 +92,9 @@ _REASONS = {
     504: "Gateway Timeout", 529: "Overloaded",
 }
 _JSON = "application/json"
+_EVENT_STREAM = "text/event-stream; charset=utf-8"
+_MIDSTREAM = "batchkit.midstream"
+"""The environ key by which a scheduled ``midstream:STATUS`` fault reaches the messages handler."""
 _CONTROL_ROUTES = {
     "/_sim/stats": "GET", "/_sim/clock": "GET", "/_sim/clock/advance": "POST", "/_sim/reset-stats": "POST",
 }
@@ -229,12 +234,22 @@ class App:
         if fault == "drop" and kind != "batches.results":
             engine.count_fault("drop")
             raise DroppedConnection("Server disconnected without sending a response (simulated fault)")
+        if isinstance(fault, str) and fault.startswith("midstream:"):
+            status = int(fault[10:])
+            if kind != "messages.create":  # only a stream can fail after its 200
+                engine.count_fault(f"http_{status}")
+                return _error(status, f"Simulated {status} fault")
+            environ[_MIDSTREAM] = status
         try:
             handler = getattr(self, "_" + kind.replace(".", "_"))
-            return handler(environ, arg, version, prefix, drop=(fault == "drop"))
+            response = handler(environ, arg, version, prefix, drop=(fault == "drop"))
         except ApiError as exc:
             never_retry = {"x-should-retry": "false"} if exc.status == 413 else None
             return _error(exc.status, exc.message, exc.type, never_retry)
+        if fault == "lose":  # done (and, for a message, paid), but the response never arrives
+            engine.count_fault("lose")
+            raise DroppedConnection("Server disconnected after doing the call, before its response (simulated fault)")
+        return response
 
     def _check_auth(self, environ: dict) -> _Response | None:
         key = environ.get("HTTP_X_API_KEY")
@@ -361,9 +376,30 @@ class App:
             return _json(exc.status, {"type": "error", "error": exc.error}, exc.headers)
         except ApiError as exc:
             return _error(exc.status, exc.message, exc.type, realtime.headers())
+        midstream = environ.get(_MIDSTREAM)
+        if params.get("stream") is True:
+            return self._stream(message, headers, sleep, midstream)
+        if midstream is not None:
+            self.engine.count_fault(f"http_{midstream}")
+            return _error(midstream, f"Simulated {midstream} fault", headers=headers)
         if sleep > 0:  # the latency model: each request waits in its own thread
             time.sleep(sleep)
         return _json(200, message, headers)
+
+    def _stream(self, message: Any, headers: dict[str, str], sleep: float, midstream: int | None) -> _Response:
+        """The answer as server-sent events (:mod:`._sse`), its latency spread over the pieces."""
+        latency = self.sim.config.latency
+        first = latency.first_token
+        total = first + message.usage.output_tokens * latency.per_output_token
+        first_wait = sleep * first / total if total > 0 else 0.0
+        error = None
+        if midstream is not None:
+            self.engine.count_fault(f"midstream_{midstream}")
+            error = {"type": _ERROR_TYPES.get(midstream, "api_error"),
+                     "message": f"Simulated {midstream} fault (mid-stream)"}
+        body = MessageStream.of(message, first_wait=first_wait, token_wait=max(sleep - first_wait, 0.0),
+                                error=error)
+        return _Response(200, body, {**headers, "cache-control": "no-cache"}, content_type=_EVENT_STREAM)
 
     def _messages_count_tokens(self, environ: dict, _arg: str, version: str, prefix: str, drop: bool) -> _Response:
         params = self._body(environ, self.sim.config.max_message_body_bytes)

@@ -102,7 +102,11 @@ _PRICE_OTHER = (3.0, 15.0)
 _SUFFIX = re.compile(r"-(?:\d{8}|latest)$")
 
 #: What a scheduled fault does: an HTTP status (``429``, ``500``, ``529``, any 4xx/5xx),
-#: ``"drop"`` (close the connection; mid-body for results), or ``"slow:SECONDS"``.
+#: ``"drop"`` (close the connection; mid-body for results), ``"lose"`` (do the call — answer
+#: and charge a message — then close the connection before the response: the answer is lost
+#: on the way back), ``"slow:SECONDS"``, or ``"midstream:STATUS"`` (a streamed
+#: ``/v1/messages`` answer starts, then fails with an ``error`` event of that status's type;
+#: anything else gets the status).
 Action = Union[int, str]  # noqa: UP007 (a runtime alias; X | Y needs 3.10 at runtime too)
 #: ``(target, nth, action)``: the ``nth`` call (1-based; an int or an iterable of ints) of
 #: endpoint ``target`` (a kind such as ``"batches.results"``, its route such as
@@ -231,10 +235,16 @@ def _check_schedule_entry(entry: ScheduleEntry) -> None:
     if isinstance(action, int):
         if not 400 <= action <= 599:
             raise ValueError(f"scheduled status must be 4xx or 5xx, got {action}")
-    elif action != "drop" and not (isinstance(action, str) and action.startswith("slow:")):
-        raise ValueError(f"schedule action must be a status, 'drop' or 'slow:SECONDS', got {action!r}")
+    elif action not in ("drop", "lose") and not (
+            isinstance(action, str) and action.startswith(("slow:", "midstream:"))):
+        raise ValueError("schedule action must be a status, 'drop', 'lose', 'slow:SECONDS' or 'midstream:STATUS', "
+                         f"got {action!r}")
     elif isinstance(action, str) and action.startswith("slow:"):
         float(action[5:])
+    elif isinstance(action, str) and action.startswith("midstream:"):
+        status = action[10:]
+        if not (status.isdigit() and 400 <= int(status) <= 599):
+            raise ValueError(f"a midstream status must be 4xx or 5xx, got {action!r}")
 
 
 @dataclass(frozen=True)

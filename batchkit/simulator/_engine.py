@@ -64,7 +64,9 @@ from ._responder import (
     default_responder,
     responder_caller,
     shape_answer,
+    shape_thought,
 )
+from ._thinking import thinking_on
 
 __all__ = ["Batch", "BatchItem", "Engine", "QueueFull", "decode_body"]
 
@@ -684,13 +686,17 @@ class Engine:
         else:
             input_tokens, w5, w1, read = analysis.input_tokens, 0, 0, 0
         try:
+            mode: str | None
             if self._default_responder:
-                mode = answer_mode(params)
-                content, stop_reason, stop_sequence, out = shape_answer(
-                    params, default_answer(params, mode), tool_id, mode)
+                mode = known = answer_mode(params)
+                answer = default_answer(params, known)
             else:  # a custom responder may change params: its answer is shaped by what they are after
+                mode = None
                 answer = self._responder(params, custom_id, batch_id, attempt)
-                content, stop_reason, stop_sequence, out = shape_answer(params, answer, tool_id)
+            if "thinking" in params and thinking_on(params):
+                content, stop_reason, stop_sequence, out = shape_thought(params, answer, tool_id, mode)
+            else:
+                content, stop_reason, stop_sequence, out = shape_answer(params, answer, tool_id, mode)
         except Exception as exc:  # a user's responder failing is a simulated server error
             raise ApiError(500, "api_error", f"responder failed: {type(exc).__name__}: {exc}") from exc
         usage = Usage(input_tokens, out, w5 + w1, read, CacheCreation(w5, w1), None, tier, None, None, None)

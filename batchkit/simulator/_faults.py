@@ -10,7 +10,8 @@ Forms (see :class:`batchkit.simulator.Faults`):
 - **by schedule** — ``(target, nth, action)``: the nth call of an endpoint (counted since the
   simulator started, 1-based, including calls that themselves failed) gets the action. A
   scheduled fault wins over a drawn one. Example: ``("batches.create", 1, 500)``,
-  ``("batches.results", 2, "drop")``, ``("*", [3, 4], 529)``, ``("models.list", 1, "slow:0.2")``.
+  ``("batches.results", 2, "drop")``, ``("*", [3, 4], 529)``, ``("models.list", 1, "slow:0.2")``,
+  ``("messages.create", 1, "midstream:529")`` (a streamed answer fails after its 200, :mod:`._sse`).
 - **bursts** — ``overloaded_bursts=(period, length)``: ``POST /v1/messages`` answers 529 during
   a window of every period, placed by the seed (see :mod:`._realtime`).
 
@@ -67,7 +68,8 @@ class FaultPlan:
                 self._error_bands.append((acc, status))
 
     def on_call(self, kind: str) -> Any:
-        """The fault for this call: an HTTP status, ``"drop"``, ``"slow:S"``, or ``None``."""
+        """The fault for this call: an HTTP status, ``"drop"``, ``"slow:S"``, ``"midstream:STATUS"``,
+        or ``None``."""
         with self._lock:
             self._calls[kind] += 1
             self._calls["*"] += 1

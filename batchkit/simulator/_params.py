@@ -35,6 +35,7 @@ import msgspec
 
 from ._json import encode
 from ._media import MediaCheck, check_media_block, check_request
+from ._thinking import check_thinking
 
 __all__ = ["Analysis", "ApiError", "analyze", "analyze_simple", "tok"]
 
@@ -236,9 +237,11 @@ def analyze(
             raise _bad("max_tokens: Input should be a valid integer")
         if max_tokens < (1 if in_batch else 0):
             raise _bad(f"max_tokens: Input should be greater than or equal to {1 if in_batch else 0}")
-        if params.get("stream"):
-            raise _bad("stream: Streaming is not supported for batch requests" if in_batch
-                       else "stream: the simulator does not stream; send stream=false")
+        stream = params.get("stream")
+        if stream is not None and not isinstance(stream, bool):
+            raise _bad("stream: Input should be a valid boolean")
+        if stream and in_batch:
+            raise _bad("stream: Streaming is not supported for batch requests")
 
     breakpoints: list = []
     ordinal = 0
@@ -347,6 +350,7 @@ def analyze(
         raise _bad(f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. "
                    f"Found {len(breakpoints)}.")
 
+    check_thinking(params, count_only, _bad)
     stops = params.get("stop_sequences")
     if stops is not None and (not isinstance(stops, list) or not all(isinstance(s, str) for s in stops)):
         raise _bad("stop_sequences: Input should be a valid list of strings")

@@ -6,8 +6,9 @@ Order of checks for one call (after auth, version and injected faults, see :mod:
 2. the spend limit reached (:class:`SpendLimit`) → 429 ``enforced_spend_limit_reached``
    without ``retry-after``, or 400 "You have reached your specified workspace API usage
    limits";
-3. the params (400/404 as the engine finds them), and ``max_tokens`` against the model's
-   output cap (:mod:`._output`);
+3. the params (400/404 as the engine finds them; a ``thread`` continued gets its history
+   first, :mod:`._threads`), and ``max_tokens`` against the model's output cap
+   (:mod:`._output`);
 4. the rate limits (:mod:`._ratelimit`) → 429 with ``retry-after``;
 5. the answer; its usage settles the buckets and the spend meter;
 6. the latency (:class:`Latency`): the handler sleeps before responding.
@@ -29,6 +30,7 @@ from ._engine import Engine, Message
 from ._faults import request_draw
 from ._params import ApiError
 from ._ratelimit import Buckets
+from ._threads import ThreadNotFound, Threads
 
 __all__ = ["Realtime", "Refused"]
 
@@ -51,6 +53,7 @@ class Realtime:
         self.clock = clock
         self.engine = engine
         self.buckets = Buckets(config.rate_limits)
+        self.threads = Threads()
         self._lock = threading.Lock()
         self._spent = 0.0
         self._answered = 0
@@ -76,6 +79,11 @@ class Realtime:
             engine.count_fault("overloaded_burst")
             raise Refused(529, {"type": "overloaded_error", "message": "Overloaded"}, {})
         self._check_spend(now)
+        try:
+            params = self.threads.expand(params)
+        except ThreadNotFound as exc:
+            raise Refused(exc.status, {"type": exc.type, "message": exc.message, "details": exc.details},
+                          self.buckets.headers(now)) from None
         analysis = engine.analyze_message(params, version)
         problem = engine.output_caps.problem(params["model"], params["max_tokens"], beta=False,
                                              in_batch=False)
@@ -96,6 +104,7 @@ class Realtime:
         except BaseException:
             self.buckets.release(now, reserved)
             raise
+        self.threads.keep(params, message.id, message.content)
         usage = message.usage
         counted = usage.input_tokens + usage.cache_creation_input_tokens
         done = self.clock.timestamp()

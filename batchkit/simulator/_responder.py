@@ -1,6 +1,6 @@
 """Answers: the default responder and turning any responder's answer into message content.
 
-A responder is ``(params: dict) -> str | dict``. It may also accept any of the keyword
+A responder is ``(params: dict) -> str | dict | list``. It may also accept any of the keyword
 arguments ``custom_id`` (``None`` outside batches), ``batch_id`` (``None`` outside batches) and
 ``attempt`` (1 for the first time a ``custom_id`` is processed, 2 for its first retry in a
 later batch, …); they are passed only when its signature names them (or takes ``**kwargs``).
@@ -12,9 +12,16 @@ request                                          answer → content
 ===============================================  =============================================
 ``tools`` + ``tool_choice`` ``any``/``tool``     dict → ``tool_use`` input (``stop_reason``
                                                  ``tool_use``); a str → a plain text answer
+``tools`` under ``auto`` naming a tool           dict → ``tool_use`` input of the first tool
+(:mod:`._tools`: which tools it calls)           called; a list of dicts → one call per tool
+                                                 called, in order (parallel); a str → text
 ``output_config.format`` json_schema             dict/list → its JSON as the text; str as is
 anything else                                    str as the text; dict → its JSON
 ===============================================  =============================================
+
+When ``thinking`` is enabled (``enabled`` or ``adaptive``), a ``thinking`` block with a
+signature comes first (:mod:`._thinking`). The last message being the user's tool results,
+the default answer is the final text: what the tools returned.
 
 Then ``stop_sequences`` cut the text at the first one found (``stop_reason`` ``stop_sequence``)
 and ``max_tokens`` truncates it (``stop_reason`` ``max_tokens``; a tool call that does not fit
@@ -54,10 +61,12 @@ import msgspec
 from ._json import _enc_hook, encode
 from ._media import media_answer
 from ._sentiment import polarity_lower
+from ._thinking import thinking_block
+from ._tools import called_tools, tool_results_text
 
 __all__ = [
     "SIMULATED_MODELS", "answer_mode", "canonical_prompt", "chosen_tool", "default_answer", "default_responder",
-    "pick_label", "responder_caller", "sentiment_label", "shape_answer",
+    "pick_label", "responder_caller", "sentiment_label", "shape_answer", "shape_thought",
 ]
 
 _MASK = (1 << 64) - 1
@@ -306,6 +315,12 @@ def _option_items(listed: str) -> tuple[str, ...]:
 
 
 def _text_answer(params: dict) -> str:
+    if type(params["messages"][-1].get("content")) is list:
+        found = tool_results_text(params)
+        if found is not None:  # the final answer of a tool loop: what the tools returned
+            names, results = found
+            said = results[:300] if results else "nothing"
+            return f"{' and '.join(names) or 'The tool'} returned: {said}"
     text = _last_user_text(params)
     low = text.lower()
     model = params.get("model")
@@ -465,12 +480,15 @@ def _name_salt(name: str) -> int:
 
 
 def answer_mode(params: dict) -> str:
-    """``"tool"``, ``"json"`` or ``"text"``: what kind of answer the request asks for."""
+    """``"tool"``, ``"calls"``, ``"json"`` or ``"text"``: what kind of answer the request asks
+    for (``calls``: tools the model chooses to call under ``auto``, :mod:`._tools`)."""
     if "tools" not in params and "output_config" not in params:
         return "text"
     choice = params.get("tool_choice")
     if params.get("tools") and isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
         return "tool"
+    if called_tools(params):
+        return "calls"
     fmt = (params.get("output_config") or {}).get("format")
     if fmt and fmt.get("type") == "json_schema":
         return "json"
@@ -488,10 +506,11 @@ def chosen_tool(params: dict) -> dict:
     return ordered[_mix(_hash(params), 3) % len(ordered)]
 
 
-def default_responder(params: dict) -> str | dict:
+def default_responder(params: dict) -> str | dict | list:
     """The simulator's built-in answer: deterministic, cheap, plausible for demos.
 
-    - tool request: schema-valid input for the tool being called;
+    - tool request: schema-valid input for the tool being called (a list of them when the
+      model calls several under ``auto``, :mod:`._tools`);
     - JSON-schema request: a schema-valid object (enums pick a listed value);
     - sentiment/label questions: one of the options named in the prompt, following the
       wording of the text for positive/negative/neutral;
@@ -504,7 +523,7 @@ def default_responder(params: dict) -> str | dict:
     return default_answer(params, answer_mode(params))
 
 
-def default_answer(params: dict, mode: str) -> str | dict:
+def default_answer(params: dict, mode: str) -> str | dict | list:
     """:func:`default_responder`'s answer, for a request of known :func:`answer_mode`.
 
     A request with images or PDFs is answered from their content (:mod:`._media`)."""
@@ -516,12 +535,20 @@ def default_answer(params: dict, mode: str) -> str | dict:
     return _default_answer(params, mode)
 
 
-def _default_answer(params: dict, mode: str) -> str | dict:
+def _default_answer(params: dict, mode: str) -> str | dict | list:
     if mode == "text":
         return _text_answer(params)
     h = _hash(params)
     text = _last_user_text(params)
     words = _words(text)
+    if mode == "calls":  # one input per tool called, each salted by its name
+        inputs = []
+        for tool in called_tools(params):
+            schema = tool.get("input_schema") or {}
+            value = json_value(schema, schema, words, text, _mix(h, _name_salt(str(tool.get("name")))),
+                               model=params.get("model"))
+            inputs.append(value if isinstance(value, dict) else {"value": value})
+        return inputs[0] if len(inputs) == 1 else inputs
     if mode == "tool":
         schema = chosen_tool(params).get("input_schema") or {}
     else:
@@ -562,6 +589,19 @@ def shape_answer(
     max_tokens = params["max_tokens"]
     if mode is None:
         mode = answer_mode(params)
+    if mode == "calls" and isinstance(answer, (dict, list)):
+        called = called_tools(params)
+        inputs = [answer] if isinstance(answer, dict) else [a for a in answer if isinstance(a, dict)]
+        if inputs:
+            content = []
+            out = 0
+            for k, (tool, given) in enumerate(zip(called, inputs, strict=False)):
+                out += (len(encode(given)) + 3) >> 2
+                content.append({"type": "tool_use", "id": tool_id if k == 0 else f"{tool_id}{k}",
+                                "name": tool["name"], "input": given, "caller": {"type": "direct"}})
+            if out > max_tokens:
+                return [], "max_tokens", None, max_tokens
+            return content, "tool_use", None, max(out, 1)
     if mode == "tool" and isinstance(answer, dict):
         tool = chosen_tool(params)
         out = (len(encode(answer)) + 3) >> 2  # tok() of its JSON
@@ -596,3 +636,20 @@ def shape_answer(
     if max_tokens == 0:
         return [], "max_tokens", None, 0
     return [{"type": "text", "text": text, "citations": None}], stop_reason, stop_sequence, max(out, 1)
+
+
+def shape_thought(
+    params: dict, answer: Any, tool_id: str, mode: str | None = None
+) -> tuple[list[dict], str, str | None, int]:
+    """:func:`shape_answer` with thinking on: the thinking block first, then the answer in the
+    tokens ``max_tokens`` leaves it."""
+    if mode is None:
+        mode = answer_mode(params)
+    calls = [str(t.get("name")) for t in called_tools(params)] if mode == "calls" else []
+    block, used = thinking_block(params, _words(_last_user_text(params), 4), calls,
+                                 tool_results_text(params) is not None, params["max_tokens"])
+    rest = {**params, "max_tokens": params["max_tokens"] - used}
+    content, stop_reason, stop_sequence, out = shape_answer(rest, answer, tool_id, mode)
+    if rest["max_tokens"] == 0:
+        out = 0
+    return [block, *content], stop_reason, stop_sequence, used + out

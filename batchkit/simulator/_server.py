@@ -169,11 +169,21 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(int(status.split()[0]), status.split(" ", 1)[1])
         for key, value in headers:
             self.send_header(key, value)
+        # A body of unknown length (a stream of server-sent events) goes out chunked, each
+        # piece as it is made, and the connection stays open for the next request.
+        chunked = self.command != "HEAD" and not any(k.lower() == "content-length" for k, _ in headers)
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
         try:
-            if self.command != "HEAD":
+            if chunked:
+                for chunk in result:
+                    if chunk:
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.write(b"0\r\n\r\n")
+            elif self.command != "HEAD":
                 for chunk in result:
                     self.wfile.write(chunk)
             self.wfile.flush()

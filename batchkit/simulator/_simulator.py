@@ -25,7 +25,7 @@ class Simulator:
 
     Args:
         config: everything but the responder (:class:`SimConfig`).
-        responder: ``(params) -> str | dict`` writing the answers; ``None`` →
+        responder: ``(params) -> str | dict | list`` writing the answers; ``None`` →
             :func:`batchkit.simulator.default_responder`.
 
     >>> sim = Simulator(config=SimConfig(time_scale=3600))

@@ -180,7 +180,7 @@ def test_messages_create_answers_with_standard_tier(client: anthropic.Anthropic)
         ({"model": MODEL, "max_tokens": 5, "messages": [{"role": "robot", "content": "x"}]}, "role"),
         ({"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content": 7}]}, "content"),
         ({"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "bogus"}]}]}, "type"),
-        ({"model": MODEL, "max_tokens": 5, "stream": True, "messages": [{"role": "user", "content": "x"}]}, "stream"),
+        ({"model": MODEL, "max_tokens": 5, "stream": "yes", "messages": [{"role": "user", "content": "x"}]}, "stream"),
         ({"model": MODEL, "max_tokens": 5, "top_p": 0.9, "messages": [{"role": "user", "content": "x"}]}, "top_p"),
         ({"model": MODEL, "max_tokens": 5, "whatever": 1, "messages": [{"role": "user", "content": "x"}]}, "Extra inputs"),
     ],

@@ -48,8 +48,12 @@ def test_tool_choice_any_and_tool_give_schema_valid_tool_use(client: anthropic.A
     assert 1 <= block.input["days"] <= 7
     anyone = ask(client, "Weather in Paris?", tools=[weather, other], tool_choice={"type": "any"})
     assert anyone.stop_reason == "tool_use" and anyone.content[0].name in ("get_weather", "noop")
-    auto = ask(client, "Weather in Paris?", tools=[weather])
-    assert auto.stop_reason == "end_turn" and auto.content[0].type == "text"
+    auto = ask(client, "Weather in Paris?", tools=[weather])  # names the tool: called (see _tools)
+    assert auto.stop_reason == "tool_use" and auto.content[0].name == "get_weather"
+    chat = ask(client, "Tell me a joke", tools=[weather])
+    assert chat.stop_reason == "end_turn" and chat.content[0].type == "text"
+    none = ask(client, "Weather in Paris?", tools=[weather], tool_choice={"type": "none"})
+    assert none.stop_reason == "end_turn" and none.content[0].type == "text"
 
 
 class Address(pydantic.BaseModel):
