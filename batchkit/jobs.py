@@ -1024,7 +1024,9 @@ class Job(JobResults):
             conn.execute("UPDATE jobs SET status = 'failed' WHERE job_id = ? AND status = 'running'", (self.job_id,))
         self._record["status"] = "failed"
         error = self._refusal()
-        error.status_code, error.error_type, error.api_message = decision.status, decision.error_type, decision.message
+        if isinstance(error, APIRefusedError):  # not a BatchLostError of an earlier round
+            error.status_code, error.error_type = decision.status, decision.error_type
+            error.api_message = decision.message
         error.__cause__ = exc
         self._error = error
 
