@@ -44,11 +44,19 @@ from . import _json, _workers
 from ._crash import crashpoint
 from .backend import resolve_client, server_clock
 from .backends import Action, Backend, CallFailed, Decision, Tracked
-from .backends.batches import MessageBatches
+from .backends.batches import RESULTS_CUT, MessageBatches
 from .backends.choice import backend_for
 from .backends.errors import AUTO_RETRY_ERRORS
 from .backends.queue import QueueView, known_view
-from .errors import APIRefusedError, BatchLostError, CancelFailedError, JobNotFoundError, SpendLimitError
+from .errors import (
+    APIRefusedError,
+    BatchkitError,
+    BatchLostError,
+    CancelFailedError,
+    JobNotFoundError,
+    ResultsDownloadError,
+    SpendLimitError,
+)
 from .hedge import HedgePlan, HedgeReport, hedge_report
 from .leases import me, owner_alive
 from .options import JobSpec
@@ -557,7 +565,7 @@ class Job(JobResults):
             error, self._error = self._error, None
             raise error
         if self._record["status"] == "failed":
-            raise self._failure()
+            raise self._stopped()
         return self
 
     async def wait_async(self, timeout: float | None = None) -> Job:
@@ -630,6 +638,15 @@ class Job(JobResults):
             job_id=self.job_id,
         )
 
+    def _stopped(self) -> BatchkitError:
+        """The error a failed job ends with, rebuilt from the store (e.g. in another process): the
+        API's refusal, a batch it no longer knows, or a results download cut every time."""
+        if not self.store.batches(job_id=self.job_id, states=("failed", "lost")):
+            cut = [b for b in self.store.batches(job_id=self.job_id, states=("ended",)) if b["error"]]
+            if cut:
+                return _download_error(self.job_id, cut[-1]["api_id"], cut[-1]["error"])
+        return self._failure()
+
     def _lost_error(self, lost: Sequence[Mapping[str, Any]]) -> BatchLostError:
         """The error a job ends with when the API no longer knows some of its batches."""
         rows = sum(int(b["n_requests"]) for b in lost)
@@ -652,7 +669,7 @@ class Job(JobResults):
             return f"batchkit: job {self.job_id} stopped: {self._error!r}"
         status = self.status
         if status != "running":
-            return "" if status != "failed" else f"batchkit: {self._failure()}"
+            return "" if status != "failed" else f"batchkit: {self._stopped()}"
         batches = self.store.batches(job_id=self.job_id, states=ACTIVE_STATES)
         if any(self._streams(b["mode"]) for b in batches):  # requests sent one by one stop with the process
             store = shlex.quote(str(self.store.path))
@@ -1141,7 +1158,16 @@ class Job(JobResults):
         except CallFailed as failure:
             decision = failure.decision
             if decision.action is Action.RETRY:
-                return  # a dropped stream: the batch stays "ended" and is read again next round
+                return  # a refused download (5xx, 429): the batch stays "ended" and is read again next round
+            if decision.error_type == RESULTS_CUT:
+                # Cut every time it was read: the job stops and says so; the batch stays "ended",
+                # so re-running the call downloads it again and never sends its requests again.
+                with self.store.atomic() as conn:
+                    self.store.update_batch_in(conn, batch["id"], error=decision.message)
+                    conn.execute("UPDATE jobs SET status = 'failed' WHERE job_id = ? AND status = 'running'",
+                                 (self.job_id,))
+                self._record["status"] = "failed"
+                raise _download_error(self.job_id, api_id, decision.message) from failure.__cause__
             if decision.action is not Action.FAIL_ROWS:
                 _reraise(failure)
             # Results are gone (archived 29 days after creation): record that, do not loop.
@@ -1153,7 +1179,7 @@ class Job(JobResults):
             self._check_answers(columns)
         with self.store.atomic() as conn:
             self.store.store_results(conn, batch["id"], self.model, columns)
-            self.store.update_batch_in(conn, batch["id"], state="collected")
+            self.store.update_batch_in(conn, batch["id"], state="collected", error=None)
 
     def _check_answers(self, columns: ResultColumns) -> None:
         """Mark structured answers that do not parse or fail the schema ``invalid_output``."""
@@ -1246,6 +1272,16 @@ class _Pending:
             keys = self._keys
             self._set = {keys[int(i)] for i in np.flatnonzero(self._mask)}
         return self._set.isdisjoint(other)
+
+
+def _download_error(job_id: str, api_id: str, reason: str) -> ResultsDownloadError:
+    return ResultsDownloadError(
+        f"job {job_id} stopped: {reason}. The batch has ended and its answers are kept by the API for 29 days "
+        f"after it was created; nothing was sent or paid again. Check the network connection (a proxy or VPN "
+        f"that cuts long downloads), then re-run the same call or batchkit.Job.load({job_id!r}).retry() to "
+        f"download them.",
+        job_id=job_id, batch_id=api_id,
+    )
 
 
 def _reraise(failure: CallFailed) -> NoReturn:

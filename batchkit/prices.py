@@ -164,7 +164,8 @@ _BUILTIN: dict[str, Price] = {
     # (rates, minimum cacheable tokens, max_tokens cap; the caps are those the simulator's catalogue
     # and /v1/models report; batch_output_300k per the reference's list for the 300k-output beta)
     "claude-haiku-4-5": _p(_HAIKU_4, 4096, max_output_tokens=64_000),
-    "claude-sonnet-4-5": _p(_SONNET_4, 1024, max_output_tokens=64_000, note="SDK lists end of life 2026-11-30"),
+    "claude-sonnet-4-5": _p(_SONNET_4, 1024, max_output_tokens=64_000,
+                            note="end of life 2026-11-30; no longer in the SDK's model list from 2.15"),
     "claude-sonnet-4-6": _p(_SONNET_4, 2048, max_output_tokens=64_000, batch_output_300k=True,
                             note=_MIN_CONFLICT.replace("4096", "2048")),
     "claude-opus-4-5": _p(_OPUS_4, 4096, max_output_tokens=64_000),

@@ -262,7 +262,9 @@ class Snapshot:
         """The job's state in a word or two, for a header."""
         if self.status == "canceled":
             return "canceled" if self.done else "canceling"
-        if self.status == "failed":  # the API refused its requests: job.retry() after the fix
+        if self.status == "failed":  # job.retry() after the fix
+            if any(b.state == "ended" and b.error for b in self.batches):
+                return "stopped: results download cut"
             return "stopped: the API refused its requests"
         if not self.done:
             return "running"

@@ -18,7 +18,7 @@ def test_public_names():
         "DEFAULT_MAX_TOKENS", "DEFAULT_MODEL", "InvalidOptionError", "Job", "JobCost", "JobNotFoundError",
         "JobStateError", "MediaError", "MissingColumnError",
         "NoCredentialsError", "NotAFrameError", "NotAStoreError", "OptionTypeError", "OutputPathError",
-        "PromptError", "RequestTooLargeError", "RunNotFoundError", "ServerUnreachableError", "SpendLimitError", "Store",
+        "PromptError", "RequestTooLargeError", "ResultsDownloadError", "RunNotFoundError", "ServerUnreachableError", "SpendLimitError", "Store",
         "StoreError", "StoreNotFoundError", "StoreReadOnlyError", "UnknownModelError", "UnknownOptionError",
         "__version__", "default_mode", "display_job", "forget", "get_default_client", "jobs", "prune",
         "set_default_client", "set_default_mode", "start_simulator",
@@ -43,3 +43,12 @@ def test_every_command_is_in_the_readme():
 def test_the_accessor_methods_are_in_the_readme():
     for method in ("batch", "submit", "estimate", "classify", "extract", "compare"):
         assert f"df.claude.{method}(" in README, method
+
+
+def test_ci_runs_exactly_the_readmes_test_command():
+    ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text()
+    section = README.split("## The two commands", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"```bash\n(.+?)\n```", section)
+    assert len(commands) == 2 and "pytest" in commands[1]
+    assert commands[1] in [line.strip() for line in ci.splitlines()]
+    assert "--no-cache-dir" in commands[1] and "--clear" in commands[1]  # the newest releases, as a new user gets them
