@@ -16,6 +16,7 @@ from typing import Any
 from ._config import Faults, Latency, Processing, RateLimits, SimConfig, SpendLimit
 from ._server import READY_PREFIX, Server
 from ._simulator import Simulator
+from ._state import StateError
 
 __all__ = ["build_parser", "config_from_args", "main"]
 
@@ -122,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--allow-sampling-params", action="store_true",
         help="accept temperature/top_p/top_k on API version 2026-10-21")
     add("--max-batch-bytes", type=int, default=256_000_000, help="413 above this create body size")
+    add("--state", metavar="PATH", help="keep batches in this state file (SQLite, created if missing), "
+        "so a simulator started again on it carries on with them (default: in memory only)")
     return parser
 
 
@@ -176,10 +179,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     responder = load_responder(args.responder) if args.responder else None
-    simulator = Simulator(config=config, responder=responder)
+    try:
+        simulator = Simulator(config=config, responder=responder, state=args.state)
+    except StateError as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
     try:
         server = Server(simulator, host=args.host, port=args.port)
     except (ValueError, OSError) as exc:
+        simulator.close()
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -189,6 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             pass
     finally:
         server.close()
+        simulator.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
