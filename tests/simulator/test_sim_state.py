@@ -126,12 +126,11 @@ def test_without_a_state_file_nothing_is_written(tmp_path, monkeypatch):
 def test_a_served_simulator_killed_with_sigkill_keeps_its_batches(tmp_path, capsys):
     path = tmp_path / "sim-state.sqlite3"
     args = ["--state", str(path), "--fixed-latency", "1", "--per-request", "0"]
-    with spawn(extra_args=args) as proc:
-        batch = proc.client(max_retries=0).messages.batches.create(requests=requests(5))
+    with spawn(extra_args=args) as proc, proc.client(max_retries=0) as client:
+        batch = client.messages.batches.create(requests=requests(5))
         proc.process.send_signal(signal.SIGKILL)
         proc.process.wait()
-    with spawn(extra_args=args) as proc:
-        client = proc.client(max_retries=0)
+    with spawn(extra_args=args) as proc, proc.client(max_retries=0) as client:
         proc.advance(60)
         assert client.messages.batches.retrieve(batch.id).request_counts.succeeded == 5
         assert len(list(client.messages.batches.results(batch.id))) == 5
