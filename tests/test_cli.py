@@ -156,6 +156,12 @@ def test_cancel_that_cannot_reach_the_api_exits_2_and_leaves_the_job_as_it_was(t
     assert f"could not cancel job {job.job_id}" in err and "Nothing was changed" in err
     assert batchkit.jobs(store)["status"].tolist() == ["running"]
     assert job.batches()["state"].tolist() == ["in_progress"]
+    server = batchkit.start_simulator()  # the API is back (with its batches: they are kept on disk)
+    try:
+        batchkit.Job.load(job.job_id, store=store, client=server.client()).cancel()
+    finally:
+        server.stop()
+    assert batchkit.jobs(store)["status"].tolist() == ["canceled"]
 
 
 def test_cancel_of_a_finished_job_says_so_and_leaves_it_ended(finished, capsys):
