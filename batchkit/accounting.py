@@ -112,8 +112,8 @@ class JobCost:
             lines.insert(3, f"  hedge: {self.answered_twice:,} requests answered both by batch and realtime "
                             "(both paid, each row merged once)")
         if self.lost_responses:
-            lines.append(f"  {self.lost_responses:,} realtime responses were lost on the way back and their requests "
-                         f"sent again: the API may have charged them too — up to about ${self.lost_cost:,.4f} more "
+            lines.append(f"  {self.lost_responses:,} realtime responses were lost on the way back (their requests "
+                         f"tried again): the API may have charged them too — up to about ${self.lost_cost:,.4f} more "
                          "than this total")
         if self.estimate is not None:
             e = self.estimate

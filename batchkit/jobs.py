@@ -935,24 +935,31 @@ class Job(JobResults):
         return self.store.claim_unit(int(batch["id"]), me(), was=batch["owner"], states=states)
 
     def _cancel_sent(self) -> None:
-        """Cancel every unit of this job the API is running."""
-        for batch in self.store.batches(job_id=self.job_id, states=("in_progress",)):
-            if batch["api_id"]:
-                self._cancel_unit(batch, batch["api_id"])
+        """Cancel every unit of this job the API is running (a unit another live process sends
+        one by one is left to it: its worker stops it when it sees the job canceled)."""
+        units = [b for b in self.store.batches(job_id=self.job_id, states=("in_progress",)) if b["api_id"]]
+        for done, batch in enumerate(units):
+            if self._streams(batch["mode"]) and not self._sent_here(batch) and _owner_alive(batch):
+                continue
+            self._cancel_unit(batch, batch["api_id"], canceled_before=done, of=len(units))
 
-    def _cancel_unit(self, batch: Mapping[str, Any], api_id: str) -> None:
+    def _cancel_unit(self, batch: Mapping[str, Any], api_id: str, *, canceled_before: int = 0, of: int = 1) -> None:
         try:
             self._record_unit(batch, self._backend_of(batch["mode"]).cancel(api_id))
         except CallFailed as failure:
             decision = failure.decision
             if decision.action is Action.FAIL_ROWS:  # 404: nothing left to cancel at the API
-                self._lose(batch, decision)
+                if self._owns(batch):
+                    self._lose(batch, decision)
                 return
             if decision.action in (Action.RETRY, Action.RECONCILE):
+                changed = ("Nothing was changed: its batches keep running" if not canceled_before else
+                           f"{canceled_before} of its {of} running batches were canceled before that; the others, "
+                           f"and the job, were left as they were")
                 raise CancelFailedError(
                     f"could not cancel job {self.job_id}: the API did not answer the cancel of batch {api_id} "
-                    f"({decision.describe()}). Nothing was changed: its batches keep running. Try again when the "
-                    f"API answers (batchkit cancel {self.job_id}, or job.cancel()).",
+                    f"({decision.describe()}). {changed}. Try again when the API answers (batchkit cancel "
+                    f"{self.job_id}, or job.cancel()).",
                     job_id=self.job_id,
                 ) from failure.__cause__
             _reraise(failure)
@@ -1091,6 +1098,10 @@ class Job(JobResults):
             if getattr(backend, "local", False) and not self._sent_here(batch) and (
                     _owner_alive(batch) or not self._claim(batch, states=("in_progress", "canceling", "ended"))):
                 continue
+            if (batch["state"] == "in_progress" and batch["job_id"] == self.job_id and self._streams(batch["mode"])
+                    and self.status == "canceled"):  # canceled from another process: stop sending
+                self._record_unit(batch, backend.cancel(batch["api_id"]))
+                batch = {**batch, "state": "canceling"}
             if batch["state"] != "ended":
                 crashpoint("polling")
                 try:
@@ -1098,8 +1109,11 @@ class Job(JobResults):
                 except CallFailed as failure:
                     if failure.decision.action is Action.RETRY:
                         continue  # a blip: ask again next round
-                    if failure.decision.action is Action.FAIL_ROWS:  # 404: the API forgot it
-                        self._lose(batch, failure.decision)
+                    if failure.decision.action is Action.FAIL_ROWS:  # 404: the API (as we reach it) forgot it
+                        if self._owns(batch):
+                            self._lose(batch, failure.decision)
+                        # else its live owner may reach an API that knows it (another key, another
+                        # simulator): it collects it, or finds it lost itself
                         continue
                     _reraise(failure)
                 if current.state != "ended" and getattr(backend, "streams", False):
@@ -1112,6 +1126,12 @@ class Job(JobResults):
                 self._store_answers(batch, backend, final=True)
             else:
                 self._collect(batch)
+
+    def _owns(self, batch: Mapping[str, Any]) -> bool:
+        """Whether this process owns ``batch``, or has just taken it over from a dead owner."""
+        if batch["owner"] == me():
+            return True
+        return not _owner_alive(batch) and self._claim(batch)
 
     def _sent_here(self, batch: Mapping[str, Any]) -> bool:
         """Whether this job's worker sent ``batch`` (a unit whose handle lives in this process)."""
