@@ -146,7 +146,7 @@ def test_cancel_that_cannot_reach_the_api_exits_2_and_leaves_the_job_as_it_was(t
     server = batchkit.start_simulator(processing=Processing(fixed_latency=30.0, per_request=0.0))
     store = str(tmp_path / "jobs.sqlite3")
     try:
-        job = pd.DataFrame({"t": ["a", "b"]}).claude.submit("{t}", store=store, poll_interval=60)
+        job = pd.DataFrame({"t": ["a", "b"]}).claude.submit("{t}", store=store, poll_interval=0.05)
         while job.batches()["api_id"].isna().any():
             time.sleep(0.01)
     finally:

@@ -104,7 +104,7 @@ def test_retry_sends_the_rows_of_a_lost_batch():
 
 def test_cancel_of_a_forgotten_batch_marks_it_lost_and_cancels_the_job():
     first = _slow()
-    job = frame(8).claude.submit("{t}", client=first.client(), poll_interval=60)
+    job = frame(8).claude.submit("{t}", client=first.client(), poll_interval=0.05)
     _created(job)
     job = Job.load(job.job_id, client=make_sim().client())
     job.cancel()
@@ -116,7 +116,7 @@ def test_a_cancel_that_cannot_reach_the_api_changes_nothing():
     import anthropic
 
     first = _slow()
-    job = frame(8).claude.submit("{t}", client=first.client(), poll_interval=60)
+    job = frame(8).claude.submit("{t}", client=first.client(), poll_interval=0.05)
     _created(job)
     unreachable = anthropic.Anthropic(base_url="http://127.0.0.1:9", api_key="sk-sim-test", max_retries=0)
     job = Job.load(job.job_id, client=unreachable)
