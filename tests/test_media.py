@@ -497,3 +497,39 @@ def test_a_long_system_prompt_is_cached_in_image_calls(tmp_path: Path):
     assert [b["type"] for b in params["messages"][0]["content"]] == ["text", "image"]
     short = calls.prepare(df, "Colour? {photo:image}", output="o", model="claude-haiku-4-5", system="Be brief.")
     assert not short.cached and "cache_control" not in short.plan.body(short.plan.row_keys[0]).decode()
+
+
+def _shapes(folder: Path) -> pd.DataFrame:
+    """Simple shapes on white: a circle, a square and a triangle in each colour, three sizes, PNG and JPEG."""
+    from PIL import ImageDraw
+
+    rows = []
+    for colour, rgb in COLOURS.items():
+        for kind in ("circle", "square", "triangle"):
+            for size in (0.3, 0.5, 0.8):
+                for fmt in ("PNG", "JPEG"):
+                    image = Image.new("RGB", (200, 150), (255, 255, 255))
+                    draw, r = ImageDraw.Draw(image), size * 75
+                    box = [100 - r, 75 - r, 100 + r, 75 + r]
+                    if kind == "circle":
+                        draw.ellipse(box, fill=rgb)
+                    elif kind == "square":
+                        draw.rectangle(box, fill=rgb)
+                    else:
+                        draw.polygon([(100, 75 - r), (100 - r, 75 + r), (100 + r, 75 + r)], fill=rgb)
+                    path = folder / f"{colour}-{kind}-{size}.{fmt.lower()}"
+                    image.save(path, format=fmt)
+                    rows.append({"photo": str(path), "colour": colour})
+    return pd.DataFrame(rows)
+
+
+def test_shapes_on_white_are_answered_by_the_shape_colour_as_the_simulator_readme_says(sim: Simulator,
+                                                                                        tmp_path: Path):
+    df = _shapes(tmp_path)
+    out = df.claude.classify("Which colour is the shape? {photo:image}", list(COLOURS), output="answer",
+                             poll_interval=0.01, progress=False)
+    right = int((out["answer"].astype(str) == out["colour"]).sum())
+    assert right == len(df), out[out["answer"].astype(str) != out["colour"]]  # a red circle on white is red
+    readme = (Path(batchkit.__file__).parent / "simulator" / "README.md").read_text(encoding="utf-8")
+    assert f"Measured on {len(df)} simple shapes on white" in " ".join(readme.split())
+    assert f"is named for {right} of {len(df)}" in " ".join(readme.split())
