@@ -20,8 +20,11 @@
 
 Every command but ``demo`` and ``sim`` takes ``--store PATH``, before or after the command
 (default: ``BATCHKIT_STORE``, then the standard location), and never creates a store: a path
-with no store is an error. Commands that reach the API (``wait``, ``cancel``) use the one
-configured by the environment (``ANTHROPIC_API_KEY``, ``ANTHROPIC_BASE_URL``).
+with no store is an error. Without either, ``status``, ``wait``, ``cancel`` and ``results``
+look for the job in both default stores (``jobs.sqlite3`` and ``simulator.sqlite3`` beside it)
+and say which one they read. Commands that reach the API (``wait``, ``cancel``) use the one
+configured by the environment (``ANTHROPIC_API_KEY``, ``ANTHROPIC_BASE_URL``); ``wait`` shows
+the job's progress on stderr when that is a terminal.
 
 Exit status: 0 on success; **2 on any error**, reported as one line on stderr starting
 ``batchkit:`` that names the problem and the fix (``BATCHKIT_DEBUG=1`` shows the traceback of
@@ -248,10 +251,38 @@ def _other_store_note(path: Path) -> str | None:
             f"batchkit jobs --store {other}")
 
 
+def _job_store(args: argparse.Namespace) -> Store:
+    """The store that holds ``args.job`` (a job's or a run's id): the store the user named, else
+    the default store, else the other default store beside it — so a simulator job is found
+    from a plain shell too. It says which store it read, first thing on stdout."""
+    from .errors import JobNotFoundError
+    from .store import Store
+
+    path, named = _store_path(args)
+    if named or path.name not in _STORE_NAMES:
+        store = _open_store(args)
+        print(f"job store: {store.path}")
+        return store
+    other = path.with_name(next(name for name in _STORE_NAMES if name != path.name))
+    existing = [p for p in (path, other) if p.exists()]
+    if not existing:
+        return _open_store(args)  # the usual "no job store" error
+    for candidate in existing:
+        store = Store.resolve(candidate, create=False)
+        if store.load_job(args.job) is not None or store.run_parts(args.job):
+            print(f"job store: {store.path} ({_STORE_NAMES[candidate.name]} store)")
+            return store
+    raise JobNotFoundError(
+        f"no job or run {args.job!r} in either default store ({' or '.join(str(p) for p in existing)}): "
+        "`batchkit jobs` lists the jobs, or pass --store PATH of the store that holds it",
+        job_id=args.job,
+    )
+
+
 def _load(args: argparse.Namespace) -> Job:
     from .jobs import Job
 
-    return Job.load(args.job, store=_open_store(args))
+    return Job.load(args.job, store=_job_store(args))
 
 
 # --------------------------------------------------------------------------- commands
@@ -287,7 +318,14 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _wait(args: argparse.Namespace) -> int:
-    job = _load(args).wait()
+    from .views import TextProgress
+
+    job = _load(args)
+    # On a terminal, the job's progress on stderr while it runs (stdout keeps its one line for scripts).
+    view = TextProgress(job, file=sys.stderr) if sys.stderr.isatty() else None
+    job.wait()
+    if view is not None:
+        view.finish()
     print(f"{job.job_id}: {job.summary()}")
     return 0
 
@@ -435,7 +473,7 @@ def _dataset_jobs(args: argparse.Namespace) -> Any:
     from .errors import JobNotFoundError
     from .jobs import Job
 
-    store = _open_store(args)
+    store = _job_store(args)
     args.is_run = False
     if store.load_job(args.job) is not None:
         return lambda: iter([Job.load(args.job, store=store)])
