@@ -155,6 +155,8 @@ def _quiet_stdout() -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .options import DEFAULT_MODEL
+
     parser = _Parser(prog="batchkit", description="Claude Message Batches for pandas")
     parser.add_argument("--store", help="job store path (default: BATCHKIT_STORE, then the standard location)")
     sub = parser.add_subparsers(title="commands")
@@ -165,7 +167,8 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run a real batch through the SDK on the local simulator")
     demo.add_argument("--rows", type=_demo_rows, default=300,
                       help=f"how many reviews to classify, 1–{DEMO_REVIEWS:,} (default 300)")
-    demo.add_argument("--model", default="claude-sonnet-4-6")
+    demo.add_argument("--model", default=DEFAULT_MODEL,
+                      help=f"the model the requests name (default {DEFAULT_MODEL}, batchkit's own default)")
     demo.add_argument("--store", default=argparse.SUPPRESS,
                       help="job store path to keep (default: a temporary one, removed at the end)")
     demo.set_defaults(func=_demo)
@@ -625,8 +628,9 @@ def _demo(args: argparse.Namespace) -> int:
 def _demo_run(reviews: pd.DataFrame, model: str, store: str, server: Any) -> None:
     sim = server.simulator
     print(
-        f"batchkit demo: {len(reviews):,} Korean movie reviews (NSMC) classified as Message Batches through\n"
-        f"the anthropic SDK, sent to batchkit's local simulator of the Anthropic API ({server.base_url}).\n"
+        f"batchkit demo: {len(reviews):,} Korean movie reviews (NSMC) classified as Message Batches naming\n"
+        f"{model}, through the anthropic SDK, sent to batchkit's local simulator of the Anthropic API\n"
+        f"({server.base_url}).\n"
         "The answers are SIMULATED: a small word-list heuristic in the simulator, not Claude. They show\n"
         "how batchkit works (estimate, batches, answers, cost, re-runs), not how well Claude classifies.\n"
         "For real answers, set ANTHROPIC_API_KEY=sk-ant-... and run the same calls in Python\n"
@@ -663,7 +667,7 @@ def _demo_run(reviews: pd.DataFrame, model: str, store: str, server: Any) -> Non
     rows = [(_clip(str(d), 46), g, str(a)) for d, g, a in zip(out["document"], gold, out["sentiment"], strict=True)]
     print(_table(("review", "label", "simulated answer"), rows[:10]))
     print(f"The simulator's heuristic agrees with the labels on {agree:,} of {len(out):,} reviews "
-          f"({agree / len(out):.0%}):\na figure about the simulator, not about Claude.\n")
+          f"({agree / len(out):.1%}):\na figure about the simulator, not about Claude.\n")
 
     outcomes = job.outcomes()
     cost = job.cost
