@@ -361,7 +361,8 @@ class Run:
                 f"({rows}); {cost}")
 
     def __repr__(self) -> str:
-        return f"<batchkit.Run {self.progress_text()} [{self.status}]>"
+        text, status = self.progress_text().removeprefix("run "), self.status
+        return f"<batchkit.Run {text}" + ("" if f" {status}:" in text else f" [{status}]") + ">"
 
     def _repr_html_(self) -> str:
         return _progress_html(self)

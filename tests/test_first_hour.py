@@ -246,3 +246,27 @@ def test_the_demo_and_the_readme_agree_on_its_model_and_its_figure(capsys):
     row = next(line for line in sim_readme.splitlines() if line.startswith("| `nsmc_sample.tsv`"))
     assert row.split("|")[3].strip() == f"**{figure.group(1)}**", row  # the free-text column, measured on all 2,000
     assert not re.search(r"about \d+% of\s+the Korean reviews", readme)  # no second copy of the figure to drift
+
+
+def test_every_object_a_user_prints_fits_on_a_screen_without_internal_names_or_raw_arrays():
+    import polars as pl
+
+    client = Simulator(config=SimConfig(processing=Processing.instant())).client()
+    batchkit.set_default_client(client)
+    tweets = pd.read_csv(DATA / "tweeteval_sentiment_val.csv").head(30)
+    prompt = "Sentiment of: {text}"
+    job = tweets.claude.submit(prompt, output="s", max_tokens=5).wait()
+    estimate = tweets.claude.estimate(prompt, output="s", max_tokens=5)
+    cmp = tweets.claude.compare(prompt, models=["claude-haiku-4-5", "claude-sonnet-4-6"], sample=10,
+                                max_tokens=5, progress=False)
+    run = pl.from_pandas(tweets).lazy().claude.submit(prompt, output="s", max_tokens=5, partition_rows=10,
+                                                      progress=False)
+    run.wait()
+    objects = {"Job": job, "JobCost": job.cost, "CostEstimate": estimate, "Comparison": cmp,
+               "Variant": cmp.recommended, "Run": run, "sample job": cmp.recommended.job}
+    for name, obj in objects.items():
+        views = [repr(obj), str(obj)] + ([obj._repr_html_()] if hasattr(obj, "_repr_html_") else [])
+        for view in views:
+            assert len(view.splitlines()) <= 25 and len(view) <= 6000, (name, view)
+            for noise in ("_compare_answer", "array(", "Variant(", "dtype=", "Run run run_", "-0%", "? waiting"):
+                assert noise not in view, (name, noise, view)
