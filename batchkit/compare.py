@@ -13,7 +13,7 @@ all submitted first and then waited for together, with the usual progress views 
 * **cost** per variant from the sample's real usage: dollars per row at the batch and the
   standard price, the whole frame projected in every mode (with and without prompt caching,
   calibrated on the sample's measured answer lengths — see :mod:`batchkit.calibration`),
-  dollars per correct row, and wall seconds per row;
+  dollars per correct row, and seconds per row (the sample job's own, as the store recorded it);
 * a **recommendation**: the cheapest variant whose lower quality bound meets ``target``, or,
   without a target, the cheapest one on the cost–quality Pareto front whose quality cannot be
   told apart from the best (its interval reaches the best point estimate) — with the reason;

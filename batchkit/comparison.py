@@ -167,7 +167,9 @@ class Variant:
             the keys of a ``prompts=`` dict).
         prompt: the prompt template (or callable).
         job: the sample's job.
-        seconds: wall seconds from submission until the job ended.
+        seconds: the sample job's own time, first request sent to last answer, as the store
+            recorded it (the same when the comparison is answered from the store later); NaN
+            for a job that sent nothing (shown as "— (stored)").
     """
 
     name: str
