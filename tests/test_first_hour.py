@@ -172,7 +172,7 @@ def test_batchkit_wait_on_a_terminal_shows_the_jobs_progress(tmp_path):
     import pty
 
     store = tmp_path / "jobs.sqlite3"
-    slow = Processing(fixed_latency=3.0, per_request=0.0, concurrency=1 << 40, cancel_latency=0.0)
+    slow = Processing(fixed_latency=8.0, per_request=0.0, concurrency=1 << 40, cancel_latency=0.0)  # the child starts first
     with serve(Simulator(config=SimConfig(processing=slow)), port=0) as server:
         job = pd.DataFrame({"t": ["good", "bad"]}).claude.submit("Sentiment: {t}", output="s", store=store,
                                                                  client=server.client(), poll_interval=0.05)
