@@ -314,7 +314,11 @@ class PriceTable:
     def _unknown_message(self, model: str) -> str:
         near = difflib.get_close_matches(model, [*self._prices, *self._aliases], n=3, cutoff=0.6)
         hint = f" Did you mean {', '.join(map(repr, near))}?" if near else ""
-        spec = f'{{"{model}": {{"input": 3.00, "output": 15.00}}}}'
+        # The example price is the nearest known model's (a Haiku-like id gets Haiku's rates), so
+        # a copy-paste of the example is at least the right order of magnitude.
+        like = next((self._prices.get(m) or self._prices.get(self._aliases.get(m, "")) for m in near), None)
+        rates = (like.input, like.output) if like is not None else (3.00, 15.00)
+        spec = f'{{"{model}": {{"input": {rates[0]:.2f}, "output": {rates[1]:.2f}}}}}'
         return (
             f"No price for model {model!r} in batchkit's price table (prices as of {self.as_of}).{hint}\n"
             f"Give its price in US dollars per million tokens with the prices= argument, e.g.\n"

@@ -15,7 +15,7 @@ import pandas as pd
 
 from .backends.errors import RETRY_CAN_FIX
 from .errors import UnknownModelError, warn
-from .results import Summary
+from .results import Summary, output_label
 from .store import Store, default_store_path
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def jobs(store: Store | str | os.PathLike[str] | None = None) -> pd.DataFrame:
                 "mode": job.mode,
                 "model": model,
                 "kind": kind,
-                "output": output,
+                "output": output_label(output),
                 "prompt": prompt if len(prompt) <= PROMPT_WIDTH else prompt[: PROMPT_WIDTH - 1] + "…",
                 "rows": n_rows,
                 "succeeded": counts.get("succeeded", 0),
