@@ -18,10 +18,11 @@ def test_public_names():
         "DEFAULT_MAX_TOKENS", "DEFAULT_MODEL", "InvalidOptionError", "Job", "JobCost", "JobNotFoundError",
         "JobStateError", "MediaError", "MissingColumnError",
         "NoCredentialsError", "NotAFrameError", "NotAStoreError", "OptionTypeError", "OutputPathError",
-        "PromptError", "RequestTooLargeError", "RunNotFoundError", "ServerUnreachableError", "SpendLimitError", "Store",
+        "PromptError", "RequestTooLargeError", "Run", "RunNotFoundError", "ServerUnreachableError", "SpendLimitError", "Store",
         "StoreError", "StoreNotFoundError", "StoreReadOnlyError", "UnknownModelError", "UnknownOptionError",
-        "__version__", "default_mode", "display_job", "forget", "get_default_client", "jobs", "prune",
-        "set_default_client", "set_default_mode", "start_simulator",
+        "__version__", "default_mode", "display_job", "forget", "forget_server_identities", "get_default_client",
+        "jobs", "load_prices", "plot_estimate", "plot_estimate_vs_actual", "plot_savings_vs_prefix", "plot_savings_vs_rows",
+        "prune", "set_default_client", "set_default_mode", "start_simulator", "text_pdf",
     ])
     for name in batchkit.__all__:
         assert hasattr(batchkit, name), name
