@@ -162,7 +162,7 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run a real batch through the SDK on the local simulator")
     demo.add_argument("--rows", type=_demo_rows, default=300,
                       help=f"how many reviews to classify, 1–{DEMO_REVIEWS:,} (default 300)")
-    demo.add_argument("--model", default="claude-sonnet-4-6")
+    demo.add_argument("--model", default="claude-sonnet-4-6", help="the model to ask (default claude-sonnet-4-6)")
     demo.add_argument("--store", default=argparse.SUPPRESS,
                       help="job store path to keep (default: a temporary one, removed at the end)")
     demo.set_defaults(func=_demo)
