@@ -165,6 +165,14 @@ def apply(conn: sqlite3.Connection, removal: Plan) -> None:
     conn.executemany("UPDATE batches SET job_id = ? WHERE id = ?",
                      [(job_id, unit) for unit, job_id in removal.kept.items()])
     going = [(unit,) for unit in removal.units if unit not in removal.kept]
+    # Ids are never given out again (SQLite would reuse the highest ones removed): a process
+    # still holding one must not take a new unit or result set for the one it knew.
+    for table, sql in (("batches", "SELECT max(id) FROM batches"),
+                       ("batch_results", "SELECT max(id) FROM batch_results")):
+        top = conn.execute(sql).fetchone()[0]
+        if top is not None:
+            conn.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET"
+                         " value = max(CAST(value AS INTEGER), excluded.value)", (f"{table}_id_floor", top))
     # Child rows first, by hand: the same whether or not the connection enforces foreign keys.
     conn.executemany("DELETE FROM batch_results WHERE batch_id = ?", going)
     conn.executemany("DELETE FROM batch_requests WHERE batch_id = ?", going)

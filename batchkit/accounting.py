@@ -91,6 +91,14 @@ class JobCost:
         """The share of the standard-API cost not paid (0.93 = 93% saved)."""
         return 1.0 - self.total / self.standard if self.standard else 0.0
 
+    @property
+    def saving_text(self) -> str:
+        """The saving in words: ``"50% saved"``, ``"no saving"`` (a realtime job pays the standard
+        price; never ``"-0% saved"``), or ``"3% more"``."""
+        if abs(self.saving) < 0.005:
+            return "no saving"
+        return f"{self.saving:.0%} saved" if self.saving > 0 else f"{-self.saving:.0%} more"
+
     def to_frame(self) -> pd.DataFrame:
         """Dollars by kind of token, with the total."""
         values = self.paid.to_dict()
@@ -103,7 +111,7 @@ class JobCost:
             "  " + ", ".join(
                 f"{k.replace('_', ' ')} ${v:,.4f}" for k, v in self.paid.to_dict().items() if v and k != "total"
             ),
-            f"  standard API, one by one, no caching: ${self.standard:,.4f} — {self.saving:.0%} saved",
+            f"  standard API, one by one, no caching: ${self.standard:,.4f} — {self.saving_text}",
         ]
         if len(self.by_mode) > 1 or "realtime" in self.by_mode:
             lines.insert(2, "  by mode: " + ", ".join(
@@ -112,8 +120,8 @@ class JobCost:
             lines.insert(3, f"  hedge: {self.answered_twice:,} requests answered both by batch and realtime "
                             "(both paid, each row merged once)")
         if self.lost_responses:
-            lines.append(f"  {self.lost_responses:,} realtime responses were lost on the way back and their requests "
-                         f"sent again: the API may have charged them too — up to about ${self.lost_cost:,.4f} more "
+            lines.append(f"  {self.lost_responses:,} realtime responses were lost on the way back (their requests "
+                         f"tried again): the API may have charged them too — up to about ${self.lost_cost:,.4f} more "
                          "than this total")
         if self.estimate is not None:
             e = self.estimate
@@ -130,7 +138,7 @@ class JobCost:
         return "\n".join(self._lines())
 
     def __repr__(self) -> str:
-        return f"<JobCost ${self.total:,.4f}, {self.saving:.0%} below standard>"
+        return f"<JobCost ${self.total:,.4f} on {self.model}, {self.saving_text} against the standard price>"
 
     def _repr_html_(self) -> str:
         # The model id comes from the caller (or the API): escaped like every other line.

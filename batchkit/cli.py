@@ -20,8 +20,11 @@
 
 Every command but ``demo`` and ``sim`` takes ``--store PATH``, before or after the command
 (default: ``BATCHKIT_STORE``, then the standard location), and never creates a store: a path
-with no store is an error. Commands that reach the API (``wait``, ``cancel``) use the one
-configured by the environment (``ANTHROPIC_API_KEY``, ``ANTHROPIC_BASE_URL``).
+with no store is an error. Without either, ``status``, ``wait``, ``cancel`` and ``results``
+look for the job in both default stores (``jobs.sqlite3`` and ``simulator.sqlite3`` beside it)
+and say which one they read. Commands that reach the API (``wait``, ``cancel``) use the one
+configured by the environment (``ANTHROPIC_API_KEY``, ``ANTHROPIC_BASE_URL``); ``wait`` shows
+the job's progress on stderr when that is a terminal.
 
 Exit status: 0 on success; **2 on any error**, reported as one line on stderr starting
 ``batchkit:`` that names the problem and the fix (``BATCHKIT_DEBUG=1`` shows the traceback of
@@ -152,6 +155,8 @@ def _quiet_stdout() -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .options import DEFAULT_MODEL
+
     parser = _Parser(prog="batchkit", description="Claude Message Batches for pandas")
     parser.add_argument("--store", help="job store path (default: BATCHKIT_STORE, then the standard location)")
     sub = parser.add_subparsers(title="commands")
@@ -162,7 +167,8 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run a real batch through the SDK on the local simulator")
     demo.add_argument("--rows", type=_demo_rows, default=300,
                       help=f"how many reviews to classify, 1–{DEMO_REVIEWS:,} (default 300)")
-    demo.add_argument("--model", default="claude-sonnet-4-6", help="the model to ask (default claude-sonnet-4-6)")
+    demo.add_argument("--model", default=DEFAULT_MODEL,
+                      help=f"the model the requests name (default {DEFAULT_MODEL}, batchkit's own default)")
     demo.add_argument("--store", default=argparse.SUPPRESS,
                       help="job store path to keep (default: a temporary one, removed at the end)")
     demo.set_defaults(func=_demo)
@@ -248,10 +254,38 @@ def _other_store_note(path: Path) -> str | None:
             f"batchkit jobs --store {other}")
 
 
+def _job_store(args: argparse.Namespace) -> Store:
+    """The store that holds ``args.job`` (a job's or a run's id): the store the user named, else
+    the default store, else the other default store beside it — so a simulator job is found
+    from a plain shell too. It says which store it read, first thing on stdout."""
+    from .errors import JobNotFoundError
+    from .store import Store
+
+    path, named = _store_path(args)
+    if named or path.name not in _STORE_NAMES:
+        store = _open_store(args)
+        print(f"job store: {store.path}")
+        return store
+    other = path.with_name(next(name for name in _STORE_NAMES if name != path.name))
+    existing = [p for p in (path, other) if p.exists()]
+    if not existing:
+        return _open_store(args)  # the usual "no job store" error
+    for candidate in existing:
+        store = Store.resolve(candidate, create=False)
+        if store.load_job(args.job) is not None or store.run_parts(args.job):
+            print(f"job store: {store.path} ({_STORE_NAMES[candidate.name]} store)")
+            return store
+    raise JobNotFoundError(
+        f"no job or run {args.job!r} in either default store ({' or '.join(str(p) for p in existing)}): "
+        "`batchkit jobs` lists the jobs, or pass --store PATH of the store that holds it",
+        job_id=args.job,
+    )
+
+
 def _load(args: argparse.Namespace) -> Job:
     from .jobs import Job
 
-    return Job.load(args.job, store=_open_store(args))
+    return Job.load(args.job, store=_job_store(args))
 
 
 # --------------------------------------------------------------------------- commands
@@ -287,7 +321,14 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _wait(args: argparse.Namespace) -> int:
-    job = _load(args).wait()
+    from .views import TextProgress
+
+    job = _load(args)
+    # On a terminal, the job's progress on stderr while it runs (stdout keeps its one line for scripts).
+    view = TextProgress(job, file=sys.stderr) if sys.stderr.isatty() else None
+    job.wait()
+    if view is not None:
+        view.finish()
     print(f"{job.job_id}: {job.summary()}")
     return 0
 
@@ -435,7 +476,7 @@ def _dataset_jobs(args: argparse.Namespace) -> Any:
     from .errors import JobNotFoundError
     from .jobs import Job
 
-    store = _open_store(args)
+    store = _job_store(args)
     args.is_run = False
     if store.load_job(args.job) is not None:
         return lambda: iter([Job.load(args.job, store=store)])
@@ -587,8 +628,9 @@ def _demo(args: argparse.Namespace) -> int:
 def _demo_run(reviews: pd.DataFrame, model: str, store: str, server: Any) -> None:
     sim = server.simulator
     print(
-        f"batchkit demo: {len(reviews):,} Korean movie reviews (NSMC) classified as Message Batches through\n"
-        f"the anthropic SDK, sent to batchkit's local simulator of the Anthropic API ({server.base_url}).\n"
+        f"batchkit demo: {len(reviews):,} Korean movie reviews (NSMC) classified as Message Batches naming\n"
+        f"{model}, through the anthropic SDK, sent to batchkit's local simulator of the Anthropic API\n"
+        f"({server.base_url}).\n"
         "The answers are SIMULATED: a small word-list heuristic in the simulator, not Claude. They show\n"
         "how batchkit works (estimate, batches, answers, cost, re-runs), not how well Claude classifies.\n"
         "For real answers, set ANTHROPIC_API_KEY=sk-ant-... and run the same calls in Python\n"
@@ -625,7 +667,7 @@ def _demo_run(reviews: pd.DataFrame, model: str, store: str, server: Any) -> Non
     rows = [(_clip(str(d), 46), g, str(a)) for d, g, a in zip(out["document"], gold, out["sentiment"], strict=True)]
     print(_table(("review", "label", "simulated answer"), rows[:10]))
     print(f"The simulator's heuristic agrees with the labels on {agree:,} of {len(out):,} reviews "
-          f"({agree / len(out):.0%}):\na figure about the simulator, not about Claude.\n")
+          f"({agree / len(out):.1%}):\na figure about the simulator, not about Claude.\n")
 
     outcomes = job.outcomes()
     cost = job.cost

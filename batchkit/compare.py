@@ -13,7 +13,7 @@ all submitted first and then waited for together, with the usual progress views 
 * **cost** per variant from the sample's real usage: dollars per row at the batch and the
   standard price, the whole frame projected in every mode (with and without prompt caching,
   calibrated on the sample's measured answer lengths — see :mod:`batchkit.calibration`),
-  dollars per correct row, and wall seconds per row;
+  dollars per correct row, and seconds per row (the sample job's own, as the store recorded it);
 * a **recommendation**: the cheapest variant whose lower quality bound meets ``target``, or,
   without a target, the cheapest one on the cost–quality Pareto front whose quality cannot be
   told apart from the best (its interval reaches the best point estimate) — with the reason;
@@ -57,14 +57,15 @@ from .errors import (
 from .jobs import Job, warn_failures
 from .options import CLASSIFY_MAX_TOKENS, DEFAULT_MAX_TOKENS, Options
 from .pricing import CostEstimate, load_prices, usage_cost_frame
+from .results import SAMPLE_OUTPUT
 from .structured import OutputSpec, classify_spec, extract_spec
-from .views import display_job
+from .views import show_job
 
 __all__ = ["Comparison", "compare", "sample_positions"]
 
 Task = Literal["batch", "classify", "extract"]
 TASKS: tuple[str, ...] = ("batch", "classify", "extract")
-_SAMPLE_OUTPUT = "_compare_answer"
+_SAMPLE_OUTPUT = SAMPLE_OUTPUT
 """The sample jobs' output column (internal: the user's frame may hold a column named like theirs)."""
 _SAMPLE_PREFIX = "_compare_"
 _DEFAULT_MAX_TOKENS = {"classify": CLASSIFY_MAX_TOKENS, "extract": DEFAULT_MAX_TOKENS}
@@ -415,10 +416,11 @@ def compare(
     # Submit every variant, then wait for them together: N variants take about as long as one.
     started = time.monotonic()
     variants = [Variant(f"{m} · {name}", m, name, p, calls.submit(call)) for m, name, p, call in prepared]
-    views = [display_job(v.job) for v in variants] if options[model_ids[0]].run.progress else []
+    views = [show_job(v.job, brief=True) for v in variants] if options[model_ids[0]].run.progress else []
     _wait_all(variants, started)
     for view in views:
-        view.finish()  # draw the final state now
+        if view is not None:
+            view.finish()  # draw the final state now
 
     _score_variants(variants, rows, truth, task, spec, reference, named)
     for v, (m, _, p, _call) in zip(variants, prepared, strict=True):
@@ -444,7 +446,7 @@ def _wait_all(variants: list[Variant], started: float) -> None:
             v.job.wait()
         except BaseException as exc:  # re-raised below, on the caller's thread
             errors.append(exc)
-        v.seconds = time.monotonic() - started
+        v.seconds = _job_seconds(v.job, time.monotonic() - started)
 
     threads = [threading.Thread(target=wait, args=(v,), daemon=True, name=f"batchkit-compare-{i}")
                for i, v in enumerate(variants)]
@@ -456,6 +458,18 @@ def _wait_all(variants: list[Variant], started: float) -> None:
         raise errors[0]
     for v in variants:
         warn_failures(v.job)
+
+
+def _job_seconds(job: Job, wall: float) -> float:
+    """The sample job's own time, as the store recorded it (first request sent to last answer), so
+    a comparison answered from the store later shows the same time/row; NaN for a job that sent
+    nothing (every answer came from the store); the wall time if no batch recorded its times."""
+    from .progress import snapshot
+
+    snap = snapshot(job)
+    if snap.elapsed is not None:
+        return snap.elapsed
+    return math.nan if not snap.batches else wall
 
 
 def _projector(frame: pd.DataFrame, prompt: Any, options: Options, kind: str,

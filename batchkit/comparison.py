@@ -167,7 +167,9 @@ class Variant:
             the keys of a ``prompts=`` dict).
         prompt: the prompt template (or callable).
         job: the sample's job.
-        seconds: wall seconds from submission until the job ended.
+        seconds: the sample job's own time, first request sent to last answer, as the store
+            recorded it (the same when the comparison is answered from the store later); NaN
+            for a job that sent nothing (shown as "— (stored)").
     """
 
     name: str
@@ -198,6 +200,13 @@ class Variant:
         if self._projection is None and self.projector is not None:
             self._projection = self.projector()
         return self._projection
+
+    def __repr__(self) -> str:
+        # One line: the arrays and the answers frame are for code (.correct, .answers), not for reading.
+        lo, hi = self.interval
+        quality = "no score" if math.isnan(self.quality) else f"quality {self.quality:.1%} ({lo:.0%}–{hi:.0%})"
+        return (f"<Variant {self.name}: {quality} on {int(self.scored.sum()):,} scored of {len(self.answers):,} "
+                f"sample rows; sample cost ${self.usage_cost[0]:,.4f} at batch prices; job {self.job.job_id}>")
 
     @property
     def answered(self) -> int:
@@ -508,7 +517,7 @@ class Comparison:
                 mark.strip(), v.name, quality, _usd(self.cost_per_row(v)), _usd(self.cost_per_row(v, standard=True)),
                 "—" if math.isinf(self.cost_per_correct_row(v)) else _usd(self.cost_per_correct_row(v)),
                 "—" if math.isnan(projected) else f"{_usd(projected)} ({best})",
-                f"{v.seconds / max(1, len(self.positions)):.3f}s",
+                "— (stored)" if math.isnan(v.seconds) else f"{v.seconds / max(1, len(self.positions)):.3f}s",
             ))
         return out
 

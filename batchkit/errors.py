@@ -31,10 +31,11 @@ data (a row's ``status`` in :meth:`batchkit.Job.outcomes`), never exceptions. Er
     ├── OutputPathError (ValueError)  a file batchkit will not write (exists, symlink, folder…)
     ├── JobNotFoundError (KeyError)
     ├── RunNotFoundError (KeyError)   no partitioned run with that id
-    └── JobStateError                 e.g. results of a job that has not ended
-        ├── APIRefusedError           the API refused to take the job's requests (no credit, …)
-        ├── BatchLostError            the API no longer knows one of the job's batches (404)
-        └── CancelFailedError         a cancel could not reach the API: nothing was changed
+    ├── JobStateError                 e.g. results of a job that has not ended
+    │   ├── APIRefusedError           the API refused to take the job's requests (no credit, …)
+    │   ├── BatchLostError            the API no longer knows one of the job's batches (404)
+    │   └── CancelFailedError         a cancel could not reach the API: nothing was changed
+    └── ResultsDownloadError (ConnectionError)   an ended batch's results could not be downloaded
 
 Internal, never raised to the user: ``batchkit.backends.errors.CallFailed`` (a backend call
 failed; it carries the engine's decision and the SDK error as ``__cause__``).
@@ -70,6 +71,7 @@ __all__ = [
     "OutputPathError",
     "PromptError",
     "RequestTooLargeError",
+    "ResultsDownloadError",
     "ServerUnreachableError",
     "SpendLimitError",
     "StoreError",
@@ -379,3 +381,22 @@ class SpendLimitError(APIRefusedError):
         self.unsent = unsent
 
 
+
+
+class ResultsDownloadError(BatchkitError, ConnectionError):
+    """An ended batch's results could not be downloaded: the connection was cut mid-download
+    every time batchkit tried (it tries a few times, from the start, before giving up).
+
+    The job stops (status ``failed``) with the batch left ``ended``: its answers wait at the API
+    (for 29 days after the batch was created) and nothing is sent or paid again. Re-running the
+    same call, or ``job.retry()``, downloads them again.
+
+    Attributes:
+        job_id: the job that stopped.
+        batch_id: the API's id of the batch whose results were cut (``msgbatch_…``).
+    """
+
+    def __init__(self, message: str, *, job_id: str | None = None, batch_id: str | None = None) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+        self.batch_id = batch_id

@@ -44,11 +44,19 @@ from . import _json, _workers
 from ._crash import crashpoint
 from .backend import resolve_client, server_clock
 from .backends import Action, Backend, CallFailed, Decision, Tracked
-from .backends.batches import MessageBatches
+from .backends.batches import RESULTS_CUT, MessageBatches
 from .backends.choice import backend_for
 from .backends.errors import AUTO_RETRY_ERRORS
 from .backends.queue import QueueView, known_view
-from .errors import APIRefusedError, BatchLostError, CancelFailedError, JobNotFoundError, SpendLimitError
+from .errors import (
+    APIRefusedError,
+    BatchkitError,
+    BatchLostError,
+    CancelFailedError,
+    JobNotFoundError,
+    ResultsDownloadError,
+    SpendLimitError,
+)
 from .hedge import HedgePlan, HedgeReport, hedge_report
 from .leases import me, owner_alive
 from .options import JobSpec
@@ -557,7 +565,7 @@ class Job(JobResults):
             error, self._error = self._error, None
             raise error
         if self._record["status"] == "failed":
-            raise self._failure()
+            raise self._stopped()
         return self
 
     async def wait_async(self, timeout: float | None = None) -> Job:
@@ -630,6 +638,15 @@ class Job(JobResults):
             job_id=self.job_id,
         )
 
+    def _stopped(self) -> BatchkitError:
+        """The error a failed job ends with, rebuilt from the store (e.g. in another process): the
+        API's refusal, a batch it no longer knows, or a results download cut every time."""
+        if not self.store.batches(job_id=self.job_id, states=("failed", "lost")):
+            cut = [b for b in self.store.batches(job_id=self.job_id, states=("ended",)) if b["error"]]
+            if cut:
+                return _download_error(self.job_id, cut[-1]["api_id"], cut[-1]["error"])
+        return self._failure()
+
     def _lost_error(self, lost: Sequence[Mapping[str, Any]]) -> BatchLostError:
         """The error a job ends with when the API no longer knows some of its batches."""
         rows = sum(int(b["n_requests"]) for b in lost)
@@ -652,7 +669,7 @@ class Job(JobResults):
             return f"batchkit: job {self.job_id} stopped: {self._error!r}"
         status = self.status
         if status != "running":
-            return "" if status != "failed" else f"batchkit: {self._failure()}"
+            return "" if status != "failed" else f"batchkit: {self._stopped()}"
         batches = self.store.batches(job_id=self.job_id, states=ACTIVE_STATES)
         if any(self._streams(b["mode"]) for b in batches):  # requests sent one by one stop with the process
             store = shlex.quote(str(self.store.path))
@@ -918,24 +935,31 @@ class Job(JobResults):
         return self.store.claim_unit(int(batch["id"]), me(), was=batch["owner"], states=states)
 
     def _cancel_sent(self) -> None:
-        """Cancel every unit of this job the API is running."""
-        for batch in self.store.batches(job_id=self.job_id, states=("in_progress",)):
-            if batch["api_id"]:
-                self._cancel_unit(batch, batch["api_id"])
+        """Cancel every unit of this job the API is running (a unit another live process sends
+        one by one is left to it: its worker stops it when it sees the job canceled)."""
+        units = [b for b in self.store.batches(job_id=self.job_id, states=("in_progress",)) if b["api_id"]]
+        for done, batch in enumerate(units):
+            if self._streams(batch["mode"]) and not self._sent_here(batch) and _owner_alive(batch):
+                continue
+            self._cancel_unit(batch, batch["api_id"], canceled_before=done, of=len(units))
 
-    def _cancel_unit(self, batch: Mapping[str, Any], api_id: str) -> None:
+    def _cancel_unit(self, batch: Mapping[str, Any], api_id: str, *, canceled_before: int = 0, of: int = 1) -> None:
         try:
             self._record_unit(batch, self._backend_of(batch["mode"]).cancel(api_id))
         except CallFailed as failure:
             decision = failure.decision
             if decision.action is Action.FAIL_ROWS:  # 404: nothing left to cancel at the API
-                self._lose(batch, decision)
+                if self._owns(batch):
+                    self._lose(batch, decision)
                 return
             if decision.action in (Action.RETRY, Action.RECONCILE):
+                changed = ("Nothing was changed: its batches keep running" if not canceled_before else
+                           f"{canceled_before} of its {of} running batches were canceled before that; the others, "
+                           f"and the job, were left as they were")
                 raise CancelFailedError(
                     f"could not cancel job {self.job_id}: the API did not answer the cancel of batch {api_id} "
-                    f"({decision.describe()}). Nothing was changed: its batches keep running. Try again when the "
-                    f"API answers (batchkit cancel {self.job_id}, or job.cancel()).",
+                    f"({decision.describe()}). {changed}. Try again when the API answers (batchkit cancel "
+                    f"{self.job_id}, or job.cancel()).",
                     job_id=self.job_id,
                 ) from failure.__cause__
             _reraise(failure)
@@ -1074,6 +1098,10 @@ class Job(JobResults):
             if getattr(backend, "local", False) and not self._sent_here(batch) and (
                     _owner_alive(batch) or not self._claim(batch, states=("in_progress", "canceling", "ended"))):
                 continue
+            if (batch["state"] == "in_progress" and batch["job_id"] == self.job_id and self._streams(batch["mode"])
+                    and self.status == "canceled"):  # canceled from another process: stop sending
+                self._record_unit(batch, backend.cancel(batch["api_id"]))
+                batch = {**batch, "state": "canceling"}
             if batch["state"] != "ended":
                 crashpoint("polling")
                 try:
@@ -1081,8 +1109,11 @@ class Job(JobResults):
                 except CallFailed as failure:
                     if failure.decision.action is Action.RETRY:
                         continue  # a blip: ask again next round
-                    if failure.decision.action is Action.FAIL_ROWS:  # 404: the API forgot it
-                        self._lose(batch, failure.decision)
+                    if failure.decision.action is Action.FAIL_ROWS:  # 404: the API (as we reach it) forgot it
+                        if self._owns(batch):
+                            self._lose(batch, failure.decision)
+                        # else its live owner may reach an API that knows it (another key, another
+                        # simulator): it collects it, or finds it lost itself
                         continue
                     _reraise(failure)
                 if current.state != "ended" and getattr(backend, "streams", False):
@@ -1095,6 +1126,12 @@ class Job(JobResults):
                 self._store_answers(batch, backend, final=True)
             else:
                 self._collect(batch)
+
+    def _owns(self, batch: Mapping[str, Any]) -> bool:
+        """Whether this process owns ``batch``, or has just taken it over from a dead owner."""
+        if batch["owner"] == me():
+            return True
+        return not _owner_alive(batch) and self._claim(batch)
 
     def _sent_here(self, batch: Mapping[str, Any]) -> bool:
         """Whether this job's worker sent ``batch`` (a unit whose handle lives in this process)."""
@@ -1141,7 +1178,16 @@ class Job(JobResults):
         except CallFailed as failure:
             decision = failure.decision
             if decision.action is Action.RETRY:
-                return  # a dropped stream: the batch stays "ended" and is read again next round
+                return  # a refused download (5xx, 429): the batch stays "ended" and is read again next round
+            if decision.error_type == RESULTS_CUT:
+                # Cut every time it was read: the job stops and says so; the batch stays "ended",
+                # so re-running the call downloads it again and never sends its requests again.
+                with self.store.atomic() as conn:
+                    self.store.update_batch_in(conn, batch["id"], error=decision.message)
+                    conn.execute("UPDATE jobs SET status = 'failed' WHERE job_id = ? AND status = 'running'",
+                                 (self.job_id,))
+                self._record["status"] = "failed"
+                raise _download_error(self.job_id, api_id, decision.message) from failure.__cause__
             if decision.action is not Action.FAIL_ROWS:
                 _reraise(failure)
             # Results are gone (archived 29 days after creation): record that, do not loop.
@@ -1153,7 +1199,7 @@ class Job(JobResults):
             self._check_answers(columns)
         with self.store.atomic() as conn:
             self.store.store_results(conn, batch["id"], self.model, columns)
-            self.store.update_batch_in(conn, batch["id"], state="collected")
+            self.store.update_batch_in(conn, batch["id"], state="collected", error=None)
 
     def _check_answers(self, columns: ResultColumns) -> None:
         """Mark structured answers that do not parse or fail the schema ``invalid_output``."""
@@ -1246,6 +1292,16 @@ class _Pending:
             keys = self._keys
             self._set = {keys[int(i)] for i in np.flatnonzero(self._mask)}
         return self._set.isdisjoint(other)
+
+
+def _download_error(job_id: str, api_id: str, reason: str) -> ResultsDownloadError:
+    return ResultsDownloadError(
+        f"job {job_id} stopped: {reason}. The batch has ended and its answers are kept by the API for 29 days "
+        f"after it was created; nothing was sent or paid again. Check the network connection (a proxy or VPN "
+        f"that cuts long downloads), then re-run the same call or batchkit.Job.load({job_id!r}).retry() to "
+        f"download them.",
+        job_id=job_id, batch_id=api_id,
+    )
 
 
 def _reraise(failure: CallFailed) -> NoReturn:

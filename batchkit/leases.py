@@ -11,9 +11,10 @@ The rule (:func:`owner_alive`), for a unit another process owns:
 
 * on this host, the owner's process id is looked up: a process that is gone has lost its units
   at once (a killed kernel's units are taken over by the next process that needs them, without
-  waiting for the lease to run out);
-* a lease that has run out is lost, whoever held it (another machine sharing the store, or a
-  process that is alive but stopped working on it);
+  waiting for the lease to run out), and a process that runs keeps them, whatever its lease
+  says (a laptop that slept, or a store held busy by a long ``VACUUM``, must not make a live
+  owner look dead);
+* on another host (a store shared between machines), a lease that has run out is lost;
 * otherwise the owner is alive, and a process that needs the unit's answers waits for them: it
   never sends the unit's requests again nor collects it as empty.
 
@@ -23,8 +24,8 @@ so of several processes that find the same dead owner, exactly one wins.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
+import logging
 import os
 import socket
 import threading
@@ -34,6 +35,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .store import Store
+
+_log = logging.getLogger("batchkit")
 
 __all__ = ["LEASE_SECONDS", "RENEW_EVERY", "keep_leases", "lease_until", "me", "owner_alive"]
 
@@ -80,10 +83,9 @@ def owner_alive(owner: str | None, lease: str | None = None) -> bool:
         return True
     host, _, rest = owner.partition(":")
     pid_text = rest.partition(":")[0]
-    if lease is not None and lease <= lease_until(0):
-        return False  # not renewed in time: its owner is gone or has stopped working on it
     if host != socket.gethostname() or not pid_text.isdigit():
-        return lease is not None  # another machine: its lease says
+        # Another machine: its lease says (a live owner renews it far more often than it runs out).
+        return lease is not None and lease > lease_until(0)
     pid = int(pid_text)
     if pid == os.getpid():
         return False  # an earlier life of this pid (or the parent of a fork), not this process
@@ -116,6 +118,7 @@ class _Keeper:
         self._stores = weakref.WeakSet()
         self._lock = threading.Lock()
         self._thread = None
+        self._wake = threading.Event()
 
     def _run(self) -> None:
         while not self._wake.wait(RENEW_EVERY):
@@ -124,8 +127,10 @@ class _Keeper:
             for store in stores:
                 # A store that is busy now is renewed next time (a lease outlasts several
                 # renewals); a closed one holds nothing of ours any more.
-                with contextlib.suppress(Exception):
+                try:
                     store.renew_leases(_ME, lease_until())
+                except Exception as exc:  # said, not raised: this thread has no caller
+                    _log.warning("batchkit could not renew its leases in %s: %s", getattr(store, "path", "?"), exc)
 
 
 _KEEPER = _Keeper()

@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from .backend import set_default_client
+from .errors import ConfigurationError, warn
 
-__all__ = ["start_simulator"]
+__all__ = ["default_state_path", "start_simulator"]
 
 _running: list[Any] = []
+_DEFAULT: Any = object()
 
 
-def start_simulator(*, port: int = 0, responder: Any = None, **config: Any) -> Any:
+def default_state_path() -> Path:
+    """Where :func:`start_simulator` keeps the simulator's batches unless told otherwise:
+    ``simulator-api.sqlite3`` beside the default job store (the folder of ``BATCHKIT_STORE`` if
+    set, else ``$XDG_DATA_HOME/batchkit`` or ``~/.local/share/batchkit``; see
+    :func:`batchkit.store.default_store_path`)."""
+    env = os.environ.get("BATCHKIT_STORE")
+    if env:
+        return Path(env).expanduser().parent / "simulator-api.sqlite3"
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "batchkit" / "simulator-api.sqlite3"
+
+
+def start_simulator(*, port: int = 0, responder: Any = None, state: str | Path | None = _DEFAULT,
+                    **config: Any) -> Any:
     """Serve batchkit's simulator of the Anthropic API on 127.0.0.1 and use it by default.
 
     Every later call that passes no ``client=`` talks to it. The server runs in a background
@@ -19,19 +36,45 @@ def start_simulator(*, port: int = 0, responder: Any = None, **config: Any) -> A
     for other clients and ``.simulator`` for its stats, clock and faults. To use a real API
     key instead, skip this call and set ``ANTHROPIC_API_KEY``.
 
+    Its batches are written to a state file, so a kernel killed while they run can call this
+    again and its jobs carry on with the same batches (nothing is sent twice).
+
     Args:
         port: the port to listen on (0 picks a free one).
         responder: a function ``params -> str | dict`` that writes the answers.
+        state: the state file; by default :func:`default_state_path` — or, when another
+            simulator is running on that file, none (with a warning). ``None``: keep batches
+            in memory only. A path: that file (``ConfigurationError`` if another simulator is
+            running on it).
         **config: :class:`batchkit.simulator.SimConfig` fields, e.g. ``time_scale=60``.
+
+    Raises:
+        ConfigurationError: ``state`` names a file another simulator is running on, or one that
+            is not a simulator state file.
 
     >>> sim = batchkit.start_simulator()      # doctest: +SKIP
     >>> sim.base_url                           # doctest: +SKIP
     'http://127.0.0.1:50123'
     """
-    from .simulator import SimConfig, Simulator, serve
+    from .simulator import SimConfig, Simulator, StateError, StateLockedError, serve
 
-    simulator = Simulator(config=SimConfig(**config), responder=responder)
-    context = serve(simulator, port=port)
+    sim_config = SimConfig(**config)
+    path = default_state_path() if state is _DEFAULT else state
+    try:
+        simulator = Simulator(config=sim_config, responder=responder, state=path)
+    except StateLockedError as exc:
+        if state is not _DEFAULT:
+            raise ConfigurationError(f"{exc} (state=None keeps batches in memory only)") from None
+        warn(f"another simulator is running on {path}, so this one keeps its batches in memory "
+             "only (they end with this process); pass state=PATH for a file of its own")
+        simulator = Simulator(config=sim_config, responder=responder)
+    except StateError as exc:
+        raise ConfigurationError(f"{exc} (state=None keeps batches in memory only)") from None
+    try:
+        context = serve(simulator, port=port)
+    except BaseException:
+        simulator.close()
+        raise
     server = context.__enter__()
     server.simulator = simulator
 
@@ -41,6 +84,7 @@ def start_simulator(*, port: int = 0, responder: Any = None, **config: Any) -> A
         set_default_client(None)
         client.close()
         context.__exit__(None, None, None)
+        simulator.close()
         if server in _running:
             _running.remove(server)
 

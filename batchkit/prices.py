@@ -164,7 +164,8 @@ _BUILTIN: dict[str, Price] = {
     # (rates, minimum cacheable tokens, max_tokens cap; the caps are those the simulator's catalogue
     # and /v1/models report; batch_output_300k per the reference's list for the 300k-output beta)
     "claude-haiku-4-5": _p(_HAIKU_4, 4096, max_output_tokens=64_000),
-    "claude-sonnet-4-5": _p(_SONNET_4, 1024, max_output_tokens=64_000, note="SDK lists end of life 2026-11-30"),
+    "claude-sonnet-4-5": _p(_SONNET_4, 1024, max_output_tokens=64_000,
+                            note="end of life 2026-11-30; no longer in the SDK's model list from 2.15"),
     "claude-sonnet-4-6": _p(_SONNET_4, 2048, max_output_tokens=64_000, batch_output_300k=True,
                             note=_MIN_CONFLICT.replace("4096", "2048")),
     "claude-opus-4-5": _p(_OPUS_4, 4096, max_output_tokens=64_000),
@@ -313,7 +314,11 @@ class PriceTable:
     def _unknown_message(self, model: str) -> str:
         near = difflib.get_close_matches(model, [*self._prices, *self._aliases], n=3, cutoff=0.6)
         hint = f" Did you mean {', '.join(map(repr, near))}?" if near else ""
-        spec = f'{{"{model}": {{"input": 3.00, "output": 15.00}}}}'
+        # The example price is the nearest known model's (a Haiku-like id gets Haiku's rates), so
+        # a copy-paste of the example is at least the right order of magnitude.
+        like = next((self._prices.get(m) or self._prices.get(self._aliases.get(m, "")) for m in near), None)
+        rates = (like.input, like.output) if like is not None else (3.00, 15.00)
+        spec = f'{{"{model}": {{"input": {rates[0]:.2f}, "output": {rates[1]:.2f}}}}}'
         return (
             f"No price for model {model!r} in batchkit's price table (prices as of {self.as_of}).{hint}\n"
             f"Give its price in US dollars per million tokens with the prices= argument, e.g.\n"

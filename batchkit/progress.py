@@ -42,7 +42,7 @@ import pandas as pd
 from . import _json
 from .errors import UnknownModelError
 from .queues import QueueSnapshot, queue_of
-from .results import TRANSIENT_ERRORS
+from .results import TRANSIENT_ERRORS, output_label
 
 if TYPE_CHECKING:
     from .jobs import Job
@@ -262,7 +262,9 @@ class Snapshot:
         """The job's state in a word or two, for a header."""
         if self.status == "canceled":
             return "canceled" if self.done else "canceling"
-        if self.status == "failed":  # the API refused its requests: job.retry() after the fix
+        if self.status == "failed":  # job.retry() after the fix
+            if any(b.state == "ended" and b.error for b in self.batches):
+                return "stopped: results download cut"
             return "stopped: the API refused its requests"
         if not self.done:
             return "running"
@@ -327,7 +329,7 @@ def snapshot(job: Job, *, now: dt.datetime | None = None) -> Snapshot:
     return Snapshot(
         job_id=job.job_id,
         model=job.model,
-        output=job.output,
+        output=output_label(job.output),
         status=status,
         taken_at=now,
         started_at=_timestamp(job.created_at),
@@ -519,7 +521,19 @@ def _batch_result(b: BatchProgress) -> str:
     return ", ".join(f"{n:,} {k}" for k, n in b.counts.items() if n and k != "processing") or "no results"
 
 
+def _queue_matters(snap: Snapshot) -> bool:
+    """Whether the processing queue is worth a line: a limit the user set or batchkit learned from
+    a refusal, or batches of a running job still waiting to be created. A finished job on a queue
+    whose limit nobody knows shows none (there is nothing to act on)."""
+    queue = snap.queue
+    if queue is None or not queue.batches:
+        return False
+    return queue.limit is not None or queue.refused > 0 or (snap.status == "running" and queue.waiting_batches > 0)
+
+
 def _cost_text(snap: Snapshot) -> str:
+    if snap.done and not snap.batches and not snap.cost:
+        return "$0 (nothing sent: " + ("no rows)" if not snap.rows else "every row was already answered or skipped)")
     if snap.done:
         prices = "batch prices" if not snap.realtime_answers else (
             "standard prices" if snap.mode != "batch" and snap.batches and all(
@@ -582,11 +596,11 @@ def render_text(snap: Snapshot, *, max_batches: int = _MAX_LISTED_BATCHES) -> st
         f"  mode     {snap.mode} — {snap.mode_reason}" if snap.mode_reason else f"  mode     {snap.mode}",
         f"  batches  {_batch_summary(snap)}",
     ]
-    if snap.queue is not None and snap.queue.batches:
-        lines.append(f"  queue    {snap.queue.text()}")
+    if _queue_matters(snap):
+        lines.append(f"  queue    {snap.queue.text()}")  # type: ignore[union-attr]
     if snap.deadline:
         lines.insert(3, f"  deadline {snap.deadline}")
-    if snap.mode != "batch" or snap.realtime_answers:
+    if snap.realtime_answers or (snap.mode != "batch" and not snap.done):  # no "starting" once done
         lines.insert(2, f"  speed    {_realtime_text(snap)}")
     for b in snap.batches[:max_batches]:
         name = b.api_id or "(planned)"

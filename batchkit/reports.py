@@ -15,7 +15,7 @@ import pandas as pd
 
 from .backends.errors import RETRY_CAN_FIX
 from .errors import UnknownModelError, warn
-from .results import Summary
+from .results import Summary, output_label
 from .store import Store, default_store_path
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def jobs(store: Store | str | os.PathLike[str] | None = None) -> pd.DataFrame:
                 "mode": job.mode,
                 "model": model,
                 "kind": kind,
-                "output": output,
+                "output": output_label(output),
                 "prompt": prompt if len(prompt) <= PROMPT_WIDTH else prompt[: PROMPT_WIDTH - 1] + "…",
                 "rows": n_rows,
                 "succeeded": counts.get("succeeded", 0),
@@ -96,9 +96,9 @@ def warn_failures(job: Job) -> Summary:
     lost = job.cost.lost_responses if job.mode != "batch" else 0
     if lost:
         warn(f"{lost:,} realtime responses of job {job.job_id} were lost on the way back (the connection failed "
-             f"after the request was sent), so their requests were sent again: the API may have charged them "
-             f"twice, up to about ${job.cost.lost_cost:,.4f} more than job.cost.total. The Messages API cannot "
-             f"say; batch mode never pays twice this way.")
+             f"after the request was sent): the API may have charged them although no answer arrived — up to "
+             f"about ${job.cost.lost_cost:,.4f} more than job.cost.total. Their requests were tried again. The "
+             f"Messages API cannot say; batch mode never pays twice this way.")
     return job.summary()
 
 

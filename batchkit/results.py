@@ -60,6 +60,17 @@ _S, _T, _E = STATUS_CODE["succeeded"], STATUS_CODE["truncated"], STATUS_CODE["er
 _NO_USAGE = (0, 0, 0, 0, 0)
 
 
+SAMPLE_OUTPUT = "_compare_answer"
+"""The output name of a comparison's sample jobs: internal, so what users read says
+:data:`SAMPLE_OUTPUT_LABEL` instead (see :func:`output_label`)."""
+SAMPLE_OUTPUT_LABEL = "(compare sample)"
+
+
+def output_label(output: str) -> str:
+    """A job's output name as users read it (a comparison's sample job has no column of its own)."""
+    return SAMPLE_OUTPUT_LABEL if output == SAMPLE_OUTPUT else output
+
+
 @dataclass
 class ResultColumns:
     """One batch's results as columns, position ``i`` being the ``i``-th result line."""

@@ -46,7 +46,7 @@ import pandas as pd
 
 from ._crash import crashpoint
 from .accounting import EstimateRange, JobCost
-from .errors import InvalidOptionError, OptionTypeError, RunNotFoundError, StoreNotFoundError
+from .errors import InvalidOptionError, OptionTypeError, RunNotFoundError, StoreNotFoundError, UnknownModelError
 from .pricing import CostBreakdown
 from .results import ANSWERED, CODE_STATUS, STATUS_CODE, Summary
 from .store import ACTIVE_STATES, Store, default_store_path, unpack
@@ -218,6 +218,7 @@ class Run:
         self._stop = threading.Event()
         self._summaries: dict[str, Summary] = {}
         self._costs: dict[str, JobCost] = {}
+        self._view: _RunView | None = None
 
     @classmethod
     def load(cls, run_id: str, *, store: Store | str | os.PathLike[str] | None = None) -> Run:
@@ -314,6 +315,8 @@ class Run:
         except KeyboardInterrupt:
             self._detach()
             raise
+        if self._view is not None:
+            self._view.finish()  # the run's final line, now
         if self._error is not None:
             error, self._error = self._error, None
             raise error
@@ -332,15 +335,34 @@ class Run:
     # ------------------------------------------------------------------ display
 
     def progress_text(self) -> str:
-        """One line: partitions done / in flight / waiting, and rows answered."""
+        """One line: while it runs, partitions done / in flight / waiting (when the input's size is
+        known) and rows answered; once it has ended, its partitions, rows by status and cost."""
         p = self._progress
-        waiting = "?" if p.total is None else f"{max(0, p.total - p.pulled):,}"
+        status = self.status
+        if status != "running" and self._done.is_set():
+            return self._final_text(status)
+        if p.pulled == 0:
+            return f"run {self.run_id}: starting — reading the first partition"
+        waiting = "" if p.total is None else f", {max(0, p.total - p.pulled):,} waiting"
         answered = p.rows_answered + sum(_answered_rows(job) for job in list(p.in_flight))
-        return (f"run {self.run_id}: partitions {p.output:,} done, {len(p.in_flight):,} in flight, {waiting} waiting"
+        return (f"run {self.run_id}: partitions {p.output:,} done, {len(p.in_flight):,} in flight{waiting}"
                 f" — {answered:,} of {p.rows:,} rows planned answered")
 
+    def _final_text(self, status: str) -> str:
+        """The line of a run that has ended: ``run … ended: 3 partitions, 1,000 rows (…); $0.0123``."""
+        summary = self.summary()
+        rows = ", ".join(f"{n:,} {s}" for s, n in summary.by_status.items() if n) or "none"
+        try:
+            cost = f"${self.cost.total:,.4f}"
+        except UnknownModelError:
+            cost = "cost unknown (a model without a price)"
+        parts = len(self.parts)
+        return (f"run {self.run_id} {status}: {parts:,} partition{'s' * (parts != 1)}, {summary.rows:,} rows "
+                f"({rows}); {cost}")
+
     def __repr__(self) -> str:
-        return f"<batchkit.Run {self.progress_text()} [{self.status}]>"
+        text, status = self.progress_text().removeprefix("run "), self.status
+        return f"<batchkit.Run {text}" + ("" if f" {status}:" in text else f" [{status}]") + ">"
 
     def _repr_html_(self) -> str:
         return _progress_html(self)
@@ -444,7 +466,7 @@ def run_partitions(
     driver = _Driver(run, first, it, on_output, max_ahead)
     run._done.clear()
     show = progress if progress is not None else (wait and first is not None and bool(first.options.run.progress))
-    view = _display(run) if show else None
+    view = run._view = _display(run) if show else None
     try:
         if wait:
             try:
@@ -510,6 +532,8 @@ class _Driver:
         finally:
             if self.run._thread is not None:
                 run._done.set()
+                if run._view is not None:
+                    run._view.wake()  # its final line, without waiting for the next refresh
 
     def _drive(self) -> None:
         from .calls import Call, submit
@@ -664,6 +688,9 @@ class _RunView:
             self._last = text
             print("batchkit: " + text, file=self.file if self.file is not None else sys.stderr, flush=True)
         return done
+
+    def wake(self) -> None:
+        self._poller.wake()
 
     def finish(self, timeout: float = 2.0) -> None:
         self._poller.wake()

@@ -109,6 +109,10 @@ _MEMO_MIN, _MEMO_SLOTS = 1000, 4
 _LOOKUP_CHUNK = 900
 """Keys per ``IN (…)`` query of the on-disk index (under SQLite's oldest variable limit, 999)."""
 _ANSWERED_SQL = ",".join(str(code) for code in sorted(ANSWERED))
+# The id of a new row: above every id the table holds or ever held (removing jobs records the
+# highest id it took away in ``meta``: SQLite alone would give it out again).
+_NEXT_ID = ("(SELECT max(coalesce((SELECT max(id) FROM {table}), 0),"
+            " coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE name = '{table}_id_floor'), 0)) + 1)")
 # A key seen before merges as in the in-memory index: one more attempt, and an answer is never
 # replaced by a later failure (the latest failure's error type is kept).
 _UPSERT = (
@@ -830,8 +834,9 @@ class Store:
         if aliases and not aliases.keys().isdisjoint(columns.keys):
             columns.keys = [aliases.get(k, k) for k in columns.keys]
         cur = conn.execute(
-            "INSERT OR IGNORE INTO batch_results (batch_id, model, received_at, keys, statuses, answers,"
-            " stop_reasons, usage, errors) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO batch_results (id, batch_id, model, received_at, keys, statuses, answers,"
+            f" stop_reasons, usage, errors) VALUES ({_NEXT_ID.format(table='batch_results')},"
+            " ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (batch_id, model, utcnow(), *columns.to_blobs()),
         )
         if cur.rowcount == 1:
@@ -1226,8 +1231,8 @@ class Store:
         requests one by one, each answer stored by :meth:`add_answers` as it arrives).
         """
         cur = conn.execute(
-            "INSERT INTO batches (job_id, state, owner, attempt, n_requests, intent_at, mode, lease_until)"
-            " VALUES (?, 'submitting', ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO batches (id, job_id, state, owner, attempt, n_requests, intent_at, mode, lease_until)"
+            f" VALUES ({_NEXT_ID.format(table='batches')}, ?, 'submitting', ?, ?, ?, ?, ?, ?)",
             (job_id, owner, attempt, len(keys), utcnow(), mode, lease_until()),
         )
         keep_leases(self)
@@ -1260,8 +1265,8 @@ class Store:
         """
         now = utcnow()
         cur = conn.execute(
-            "INSERT INTO batches (job_id, state, attempt, n_requests, intent_at, created_at, ended_at, error, mode,"
-            " lost_keys) VALUES (?, 'collected', ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO batches (id, job_id, state, attempt, n_requests, intent_at, created_at, ended_at, error, mode,"
+            f" lost_keys) VALUES ({_NEXT_ID.format(table='batches')}, ?, 'collected', ?, ?, ?, ?, ?, ?, ?, ?)",
             (job_id, attempt, len(columns.keys), now, now, now, f"answers of unit {unit}", mode,
              encode_keys(columns.lost) if columns.lost else None),
         )
@@ -1307,13 +1312,15 @@ class Store:
         return won
 
     def renew_leases(self, owner: str, until: str) -> int:
-        """Extend every lease ``owner`` holds on a unit still in flight; how many."""
+        """Extend every lease ``owner`` holds on a unit still in flight; how many (a closed or
+        read-only store, or one where ``owner`` holds nothing, is not written to)."""
+        active = f"owner = ? AND state IN ({','.join('?' * len(ACTIVE_STATES))})"
+        if self._closed or self.readonly or not self.query(
+                f"SELECT 1 FROM batches WHERE {active} LIMIT 1", (owner, *ACTIVE_STATES)):
+            return 0
         with self.atomic() as conn:
-            return conn.execute(
-                f"UPDATE batches SET lease_until = ? WHERE owner = ?"
-                f" AND state IN ({','.join('?' * len(ACTIVE_STATES))})",
-                (until, owner, *ACTIVE_STATES),
-            ).rowcount
+            return conn.execute(f"UPDATE batches SET lease_until = ? WHERE {active}",
+                                (until, owner, *ACTIVE_STATES)).rowcount
 
     def update_batch(self, batch_id: int, **fields: Any) -> None:
         with self.atomic() as conn:

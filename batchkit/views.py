@@ -22,7 +22,7 @@ from .reports import warn_failures
 if TYPE_CHECKING:
     from .jobs import Job
 
-__all__ = ["JobWidget", "TextProgress", "display_job", "wait_with_progress"]
+__all__ = ["JobWidget", "TextProgress", "display_job", "render_from_store", "show_job", "wait_with_progress"]
 
 
 def _in_kernel() -> bool:
@@ -263,11 +263,15 @@ class JobWidget(_LiveView):
 
 class TextProgress(_LiveView):
     """Text lines for terminals and logs: a line whenever the job's counts change, then the
-    full :func:`render_text` once it is done."""
+    full :func:`render_text` once it is done (one line with ``brief``: a comparison shows its
+    own table). A job that sent nothing — every row answered from the store — gets one line
+    that says so, nothing else."""
 
-    def __init__(self, job: Job, *, file: IO[str] | None = None, interval: float = 1.0, start: bool = True) -> None:
+    def __init__(self, job: Job, *, file: IO[str] | None = None, interval: float = 1.0, start: bool = True,
+                 brief: bool = False) -> None:
         self.job = job
         self.file = file
+        self.brief = brief
         self.snapshot: Snapshot | None = None
         self._last: Any = None
         self._poller = _Poller(self._tick, interval, name=f"batchkit-text-{job.job_id}",
@@ -283,16 +287,33 @@ class TextProgress(_LiveView):
         snap = self.snapshot = snapshot(self.job)
         out = self.file if self.file is not None else sys.stderr
         if snap.done:
-            print(render_text(snap), file=out, flush=True)
+            if snap.status == "ended" and not snap.batches:
+                text = render_from_store(snap)
+            else:
+                text = render_line(snap) if self.brief else render_text(snap)
+            out.write(text + "\n")  # one write, so lines of views in other threads never interleave
+            out.flush()
             return True
         key = (dict(snap.by_status), tuple(b.state for b in snap.batches))
-        if key != self._last:
+        if key != self._last and snap.rows:  # an empty frame has nothing to show until its one line
             self._last = key
-            print(render_line(snap), file=out, flush=True)
+            out.write(render_line(snap) + "\n")
+            out.flush()
         return False
 
 
-def display_job(job: Job, *, interval: float = 0.5, file: IO[str] | None = None) -> JobWidget | TextProgress:
+def render_from_store(snap: Snapshot) -> str:
+    """The one line of a job answered from the store: nothing was sent for it, nothing paid now."""
+    head = f"batchkit job {snap.job_id} ({snap.model} → {snap.output!r})"
+    if not snap.rows:
+        return f"{head}: no rows, nothing sent, $0"
+    parts = ", ".join(f"{n:,} {s}" for s, n in snap.by_status.items() if n)
+    how = "answered from the store" if not snap.by_status.get("skipped") else "answered from the store or skipped"
+    return f"{head}: {snap.rows:,} rows {how} ({parts}), nothing sent, $0"
+
+
+def display_job(job: Job, *, interval: float = 0.5, file: IO[str] | None = None,
+                brief: bool = False) -> JobWidget | TextProgress:
     """Show ``job``'s progress where the user is looking, and keep it current.
 
     In a Jupyter kernel with ipywidgets: a :class:`JobWidget`, displayed in the cell's output.
@@ -310,7 +331,17 @@ def display_job(job: Job, *, interval: float = 0.5, file: IO[str] | None = None)
 
             display(widget.widget)
             return widget
-    return TextProgress(job, file=file, interval=max(interval, 1.0))
+    return TextProgress(job, file=file, interval=max(interval, 1.0), brief=brief)
+
+
+def show_job(job: Job, *, brief: bool = False) -> JobWidget | TextProgress | None:
+    """:func:`display_job` for a call that just submitted ``job`` — except that a job already
+    finished (a re-run of the same call, answered from the store) gets one line on a terminal,
+    not its whole story again; returns the live view, if any."""
+    if job.status == "ended" and not _in_kernel():
+        print(render_from_store(snapshot(job)), file=sys.stderr, flush=True)
+        return None
+    return display_job(job, brief=brief)
 
 
 def wait_with_progress(job: Job, *, progress: bool = True) -> None:
@@ -320,7 +351,7 @@ def wait_with_progress(job: Job, *, progress: bool = True) -> None:
 
     A KeyboardInterrupt propagates: the job and its view keep running (``Job.load`` re-attaches).
     """
-    view = display_job(job) if progress else None
+    view = show_job(job) if progress else None
     job.wait()
     if view is not None:
         view.finish()  # draw the final state now

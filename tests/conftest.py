@@ -17,6 +17,20 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
 
 
+def pytest_report_header() -> str:
+    """The releases this run tests, at the top of every run (CI's newest and its floors alike)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def of(name: str) -> str:
+        try:
+            return f"{name} {version(name)}"
+        except PackageNotFoundError:
+            return f"{name} (not installed)"
+
+    names = ("anthropic", "httpx2", "pandas", "numpy", "msgspec", "ipywidgets", "matplotlib")
+    return "dependencies: " + ", ".join(map(of, names))
+
+
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """Clear ANTHROPIC_* so nothing can reach Anthropic; point the store at a temp dir."""

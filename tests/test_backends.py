@@ -13,10 +13,10 @@ import httpx2
 import pytest
 
 from batchkit.backends import Action, Backend, CallFailed, decide
-from batchkit.backends.batches import MessageBatches
+from batchkit.backends.batches import RESULTS_ATTEMPTS, RESULTS_CUT, MessageBatches
 from batchkit.requests import chunk_requests, make_line
 from batchkit.results import CODE_STATUS
-from batchkit.simulator import Faults, Processing
+from batchkit.simulator import Faults, Processing, serve
 from tests.conftest import make_sim
 
 BODY = b'{"model":"claude-haiku-4-5","max_tokens":20,"messages":[{"role":"user","content":"hi %d"}]}'
@@ -92,6 +92,42 @@ def test_a_dropped_create_is_reconciled_and_a_dropped_read_retried():
     sent = MessageBatches(sim.client()).send(_unit(1)[1])
     dropped = _failure(sim, lambda b: b.track(sent.id)).decision
     assert dropped.action is Action.RETRY and dropped.error_type == "connection_error"
+
+
+def test_a_results_download_cut_midway_is_read_again_from_the_start():
+    sim = make_sim(faults=Faults(schedule=(("batches.results", 1, "drop"),)))
+    backend = MessageBatches(sim.client())
+    keys, body = _unit(40)
+    sent = backend.send(body)
+    columns = backend.collect(sent.id)  # the first download is cut halfway; the second is whole
+    assert sorted(columns.keys) == sorted(keys) and len(columns.keys) == 40
+    assert {CODE_STATUS[c] for c in columns.statuses} == {"succeeded"}
+    assert sim.stats()["batches.results"] == 2
+
+
+def test_a_results_download_cut_every_time_is_a_decision_of_the_sdks_own_error_class():
+    sim = make_sim(faults=Faults(schedule=(("batches.results", [1, 2, 3], "drop"),)))
+    sent = MessageBatches(sim.client()).send(_unit(5)[1])
+    failure = _failure(sim, lambda b: b.collect(sent.id))
+    assert isinstance(failure.__cause__, anthropic.APIConnectionError)  # not the transport's own error type
+    decision = failure.decision
+    assert decision.action is Action.STOP and decision.error_type == RESULTS_CUT and decision.status is None
+    assert f"results of batch {sent.id} could not be downloaded" in decision.message
+    assert f"lost {RESULTS_ATTEMPTS} times in a row" in decision.message
+    assert "peer closed connection" in decision.message
+    assert sim.stats()["batches.results"] == RESULTS_ATTEMPTS
+
+
+def test_a_results_download_cut_over_a_real_socket_is_read_again():
+    sim = make_sim(faults=Faults(schedule=(("batches.results", 1, "drop"),)))
+    with serve(sim) as server:
+        client = server.client()
+        backend = MessageBatches(client)
+        keys, body = _unit(300)
+        sent = backend.send(body)
+        assert sorted(backend.collect(sent.id).keys) == sorted(keys)
+        client.close()
+    assert sim.stats()["batches.results"] == 2
 
 
 def test_results_that_are_gone_fail_their_rows_and_a_bad_key_stops_the_job():

@@ -146,7 +146,7 @@ def test_cancel_that_cannot_reach_the_api_exits_2_and_leaves_the_job_as_it_was(t
     server = batchkit.start_simulator(processing=Processing(fixed_latency=30.0, per_request=0.0))
     store = str(tmp_path / "jobs.sqlite3")
     try:
-        job = pd.DataFrame({"t": ["a", "b"]}).claude.submit("{t}", store=store, poll_interval=60)
+        job = pd.DataFrame({"t": ["a", "b"]}).claude.submit("{t}", store=store, poll_interval=0.05)
         while job.batches()["api_id"].isna().any():
             time.sleep(0.01)
     finally:
@@ -156,6 +156,12 @@ def test_cancel_that_cannot_reach_the_api_exits_2_and_leaves_the_job_as_it_was(t
     assert f"could not cancel job {job.job_id}" in err and "Nothing was changed" in err
     assert batchkit.jobs(store)["status"].tolist() == ["running"]
     assert job.batches()["state"].tolist() == ["in_progress"]
+    server = batchkit.start_simulator()  # the API is back (with its batches: they are kept on disk)
+    try:
+        batchkit.Job.load(job.job_id, store=store, client=server.client()).cancel()
+    finally:
+        server.stop()
+    assert batchkit.jobs(store)["status"].tolist() == ["canceled"]
 
 
 def test_cancel_of_a_finished_job_says_so_and_leaves_it_ended(finished, capsys):

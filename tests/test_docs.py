@@ -227,4 +227,4 @@ def test_ci_builds_the_docs_with_the_readmes_command():
     readme = (ROOT / "README.md").read_text()
     command = next(line for line in readme.splitlines() if "sphinx" in line and line.startswith("python3 -m venv"))
     assert " -W " in command
-    assert command in (ROOT / ".ci" / "run").read_text().splitlines()
+    assert command in [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]

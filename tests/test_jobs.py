@@ -188,6 +188,39 @@ def test_cancel_gives_up_on_a_job_whose_create_was_refused():
     assert sim.stats()["batches_created"] == 0
 
 
+# --------------------------------------------------------------------------- a results download cut
+
+
+def test_a_results_download_cut_once_is_read_again_and_the_call_returns():
+    sim = make_sim(faults=Faults(schedule=(("batches.results", 1, "drop"),)))
+    out = frame(30).claude.batch("{t}", client=sim.client(), poll_interval=0.01, progress=False)
+    assert out["response"].tolist() == [f"re:row {i}" for i in range(30)]
+    assert sim.stats()["batches.results"] == 2 and sim.stats()["batches_created"] == 1
+
+
+def test_a_results_download_cut_every_time_stops_the_job_with_a_clear_error_and_a_rerun_collects():
+    sim = make_sim(faults=Faults(schedule=(("batches.results", [1, 2, 3], "drop"),)))
+    df = frame(30)
+    with pytest.raises(batchkit.ResultsDownloadError) as info:
+        df.claude.batch("{t}", client=sim.client(), poll_interval=0.01, progress=False)
+    err = info.value
+    assert isinstance(err, batchkit.BatchkitError) and isinstance(err, ConnectionError)
+    message = str(err)
+    for part in (f"job {err.job_id} stopped", f"results of batch {err.batch_id} could not be downloaded", "3 times in a row",
+                 "nothing was sent or paid again", "re-run the same call", ".retry()"):
+        assert part in message, part
+    job = Job.load(err.job_id)
+    assert job.status == "failed"  # not "running" with no one to collect it
+    assert job.batches()["state"].tolist() == ["ended"]  # its answers wait at the API
+    assert "results download cut" in snapshot(job).state_label
+    with pytest.raises(batchkit.ResultsDownloadError, match="re-run the same call"):
+        job.wait()  # from the store, in any process: says so again rather than blocking
+    out = df.claude.batch("{t}", client=sim.client(), poll_interval=0.01, progress=False)  # the network is back
+    assert out["response"].tolist() == [f"re:row {i}" for i in range(30)]
+    assert job.status == "ended" and job.batches()["error"].isna().all()
+    assert sim.stats()["batches_created"] == 1 and sim.stats()["batch_requests_received"] == 30  # nothing resent
+
+
 # --------------------------------------------------------------------------- what the user is told
 
 

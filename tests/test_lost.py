@@ -53,6 +53,30 @@ def test_a_forgotten_batch_ends_lost_says_what_it_costs_and_a_rerun_sends_its_ro
     assert job.status == "ended"
 
 
+def test_a_404_is_acted_on_only_by_the_owner_of_the_batch_or_whoever_takes_it_over():
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    first = _slow()
+    job = frame(10).claude.submit("{t}", client=first.client(), poll_interval=0.01)
+    _created(job)
+    unit = int(job.batches()["id"][0])
+    # Another live process owns it (e.g. a second notebook on its own simulator, or another key).
+    job.store.update_batch(unit, owner=f"{socket.gethostname()}:{os.getppid()}:other")
+    elsewhere = make_sim()
+    with pytest.raises(TimeoutError):
+        Job.load(job.job_id, client=elsewhere.client()).wait(timeout=0.5)
+    assert list(job.batches()["state"]) == ["in_progress"]  # not lost: its owner may still collect it
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    job.store.update_batch(unit, owner=f"{socket.gethostname()}:{child.pid}:dead")  # now its owner is gone
+    with pytest.raises(BatchLostError):
+        job.wait(timeout=30)
+    assert list(job.batches()["state"]) == ["lost"]
+
+
 def test_another_call_over_the_same_texts_is_not_blocked_by_a_lost_batch():
     first = _slow()
     job = frame(10).claude.submit("{t}", client=first.client(), poll_interval=0.01)
@@ -80,7 +104,7 @@ def test_retry_sends_the_rows_of_a_lost_batch():
 
 def test_cancel_of_a_forgotten_batch_marks_it_lost_and_cancels_the_job():
     first = _slow()
-    job = frame(8).claude.submit("{t}", client=first.client(), poll_interval=60)
+    job = frame(8).claude.submit("{t}", client=first.client(), poll_interval=0.05)
     _created(job)
     job = Job.load(job.job_id, client=make_sim().client())
     job.cancel()
@@ -92,7 +116,7 @@ def test_a_cancel_that_cannot_reach_the_api_changes_nothing():
     import anthropic
 
     first = _slow()
-    job = frame(8).claude.submit("{t}", client=first.client(), poll_interval=60)
+    job = frame(8).claude.submit("{t}", client=first.client(), poll_interval=0.05)
     _created(job)
     unreachable = anthropic.Anthropic(base_url="http://127.0.0.1:9", api_key="sk-sim-test", max_retries=0)
     job = Job.load(job.job_id, client=unreachable)

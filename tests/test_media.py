@@ -66,9 +66,9 @@ def test_a_folder_of_images_is_classified_each_answer_its_own_image(sim: Simulat
     out = frame.claude.classify("Which colour is this product photo? {photo:image}", list(COLOURS),
                                 poll_interval=0.01, progress=False)
 
-    assert isinstance(out["label"].dtype, pd.CategoricalDtype)
-    assert list(out["label"].cat.categories) == list(COLOURS)
-    assert (out["label"].astype(str) == out["colour"]).all(), out[out["label"].astype(str) != out["colour"]]
+    assert isinstance(out["classification"].dtype, pd.CategoricalDtype)
+    assert list(out["classification"].cat.categories) == list(COLOURS)
+    assert (out["classification"].astype(str) == out["colour"]).all(), out[out["classification"].astype(str) != out["colour"]]
     assert sent(sim) == 300  # 320 rows, 20 of them copies of others under new names
 
 
@@ -80,8 +80,8 @@ def test_a_changed_file_is_sent_again_an_unchanged_one_is_not(sim: Simulator, tm
     Image.new("RGB", (24, 16), COLOURS["blue"]).save(df.photo[0], format="PNG")  # was red (same name)
     again = df.claude.classify(prompt, list(COLOURS), poll_interval=0.01, progress=False)
     assert sent(sim) == 13  # only the changed file
-    assert first.label[0] == "red" and again.label[0] == "blue"
-    assert (again.label[1:] == first.label[1:]).all()
+    assert first.classification[0] == "red" and again.classification[0] == "blue"
+    assert (again.classification[1:] == first.classification[1:]).all()
 
 
 def _within(seconds: float, call, unblock=None):
@@ -189,7 +189,7 @@ def test_a_file_rewritten_between_planning_and_sending_is_not_sent_under_its_old
     blue = df.claude.classify("Colour? {photo:image}", list(COLOURS), poll_interval=0.01, progress=False)
     Path(df.photo[0]).write_bytes(red)
     back = df.claude.classify("Colour? {photo:image}", list(COLOURS), poll_interval=0.01, progress=False)
-    assert blue.label[0] == "blue" and back.label[0] == "red"
+    assert blue.classification[0] == "blue" and back.classification[0] == "red"
 
 
 def test_pdfs_are_extracted_into_typed_columns(sim: Simulator, tmp_path: Path):
@@ -261,8 +261,8 @@ def test_cells_may_be_paths_bytes_pillow_images_or_urls(sim: Simulator, tmp_path
 
     with pytest.warns(batchkit.BatchkitWarning, match="2 skipped on purpose"):
         out = df.claude.classify("{img:image}", list(COLOURS), poll_interval=0.01, progress=False)
-    assert list(out.label[:3]) == ["red", "green", "blue"]
-    assert out.label[4:].isna().all()
+    assert list(out.classification[:3]) == ["red", "green", "blue"]
+    assert out.classification[4:].isna().all()
 
 
 def test_a_prompt_function_may_return_content_blocks(sim: Simulator, tmp_path: Path):
@@ -272,7 +272,7 @@ def test_a_prompt_function_may_return_content_blocks(sim: Simulator, tmp_path: P
         return ["Two photos; name the first one's colour.", Path(row.photo), Path(df.photo[5])]
 
     out = df.claude.classify(prompt, list(COLOURS), poll_interval=0.01, progress=False)
-    assert (out["label"].astype(str) == df["colour"]).all()
+    assert (out["classification"].astype(str) == df["colour"]).all()
     with pytest.raises(PromptError, match="type 'video'"):
         df.claude.batch(lambda row: [{"type": "video", "url": "x"}])
 
@@ -404,8 +404,8 @@ def test_media_errors_skip_leaves_refused_files_out_with_the_reason(sim: Simulat
     with pytest.warns(batchkit.BatchkitWarning, match="2 skipped on purpose"):
         out = df.claude.classify("{photo:image}", list(COLOURS), media_errors="skip", poll_interval=0.01,
                                  progress=False)
-    assert out.label.isna().tolist() == [False, True, True, False]
-    assert (out.label[[0, 3]].astype(str) == df.colour[[0, 3]]).all()
+    assert out.classification.isna().tolist() == [False, True, True, False]
+    assert (out.classification[[0, 3]].astype(str) == df.colour[[0, 3]]).all()
     call = calls.prepare(df, "{photo:image}", output="o", model="claude-haiku-4-5", media_errors="skip")
     assert call.plan.skipped == {
         1: "column 'photo': the cell is BMP data, not a type the API accepts (image/jpeg, image/png, image/gif, "
@@ -428,7 +428,7 @@ client = anthropic.Anthropic(base_url=base_url, api_key="sk-sim-test")
 df = pd.read_csv(folder + "/photos.csv")
 out = df.claude.classify("Colour? {photo:image}", sorted(set(df.colour)), client=client, store=store,
                          poll_interval=0.05, chunk_bytes=4_000, progress=False)
-print("MATCHED", int((out.label.astype(str) == out.colour).sum()))
+print("MATCHED", int((out.classification.astype(str) == out.colour).sum()))
 """
 
 
@@ -497,3 +497,39 @@ def test_a_long_system_prompt_is_cached_in_image_calls(tmp_path: Path):
     assert [b["type"] for b in params["messages"][0]["content"]] == ["text", "image"]
     short = calls.prepare(df, "Colour? {photo:image}", output="o", model="claude-haiku-4-5", system="Be brief.")
     assert not short.cached and "cache_control" not in short.plan.body(short.plan.row_keys[0]).decode()
+
+
+def _shapes(folder: Path) -> pd.DataFrame:
+    """Simple shapes on white: a circle, a square and a triangle in each colour, three sizes, PNG and JPEG."""
+    from PIL import ImageDraw
+
+    rows = []
+    for colour, rgb in COLOURS.items():
+        for kind in ("circle", "square", "triangle"):
+            for size in (0.3, 0.5, 0.8):
+                for fmt in ("PNG", "JPEG"):
+                    image = Image.new("RGB", (200, 150), (255, 255, 255))
+                    draw, r = ImageDraw.Draw(image), size * 75
+                    box = [100 - r, 75 - r, 100 + r, 75 + r]
+                    if kind == "circle":
+                        draw.ellipse(box, fill=rgb)
+                    elif kind == "square":
+                        draw.rectangle(box, fill=rgb)
+                    else:
+                        draw.polygon([(100, 75 - r), (100 - r, 75 + r), (100 + r, 75 + r)], fill=rgb)
+                    path = folder / f"{colour}-{kind}-{size}.{fmt.lower()}"
+                    image.save(path, format=fmt)
+                    rows.append({"photo": str(path), "colour": colour})
+    return pd.DataFrame(rows)
+
+
+def test_shapes_on_white_are_answered_by_the_shape_colour_as_the_simulator_readme_says(sim: Simulator,
+                                                                                        tmp_path: Path):
+    df = _shapes(tmp_path)
+    out = df.claude.classify("Which colour is the shape? {photo:image}", list(COLOURS), output="answer",
+                             poll_interval=0.01, progress=False)
+    right = int((out["answer"].astype(str) == out["colour"]).sum())
+    assert right == len(df), out[out["answer"].astype(str) != out["colour"]]  # a red circle on white is red
+    readme = (Path(batchkit.__file__).parent / "simulator" / "README.md").read_text(encoding="utf-8")
+    assert f"Measured on {len(df)} simple shapes on white" in " ".join(readme.split())
+    assert f"is named for {right} of {len(df)}" in " ".join(readme.split())

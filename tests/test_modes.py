@@ -197,7 +197,7 @@ def test_series_and_structured_calls_take_mode():
     schema_sim = Simulator(config=SimConfig(processing=Processing.instant()))  # answers within the schema
     labels = frame(3).claude.classify("{t}", labels=["a", "b"], mode="realtime", client=schema_sim.client(),
                                       progress=False)
-    assert labels["label"].isin(["a", "b"]).all()
+    assert labels["classification"].isin(["a", "b"]).all()
     assert batchkit.Job.of(labels).mode == "realtime"
     facts = frame(2).claude.extract("{t}", schema={"n": int}, mode="realtime", client=schema_sim.client(),
                                     progress=False)

@@ -18,7 +18,7 @@ def test_public_names():
         "DEFAULT_MAX_TOKENS", "DEFAULT_MODEL", "InvalidOptionError", "Job", "JobCost", "JobNotFoundError",
         "JobStateError", "MediaError", "MissingColumnError",
         "NoCredentialsError", "NotAFrameError", "NotAStoreError", "OptionTypeError", "OutputPathError",
-        "PromptError", "RequestTooLargeError", "Run", "RunNotFoundError", "ServerUnreachableError", "SpendLimitError", "Store",
+        "PromptError", "RequestTooLargeError", "ResultsDownloadError", "Run", "RunNotFoundError", "ServerUnreachableError", "SpendLimitError", "Store",
         "StoreError", "StoreNotFoundError", "StoreReadOnlyError", "UnknownModelError", "UnknownOptionError",
         "__version__", "default_mode", "display_job", "forget", "forget_server_identities", "get_default_client",
         "jobs", "load_prices", "plot_estimate", "plot_estimate_vs_actual", "plot_savings_vs_prefix", "plot_savings_vs_rows",
@@ -44,3 +44,12 @@ def test_every_command_is_in_the_readme():
 def test_the_accessor_methods_are_in_the_readme():
     for method in ("batch", "submit", "estimate", "classify", "extract", "compare"):
         assert f"df.claude.{method}(" in README, method
+
+
+def test_ci_runs_exactly_the_readmes_test_command():
+    ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text()
+    section = README.split("## The two commands", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"```bash\n(.+?)\n```", section)
+    assert len(commands) == 3 and "pytest" in commands[1] and "sphinx" in commands[2]  # the demo, the tests, the docs
+    assert commands[1] in [line.strip() for line in ci.splitlines()]
+    assert "--no-cache-dir" in commands[1] and "--clear" in commands[1]  # the newest releases, as a new user gets them

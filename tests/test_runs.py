@@ -206,7 +206,7 @@ def test_progress_lines_name_partitions_and_rows(tmp_path, capsys):
     parts = list(partitions(frame(30), 10, sim.client(), tmp_path / "s.sqlite3"))
     run = run_partitions(parts, source="shown", progress=True)
     err = capsys.readouterr().err
-    assert f"run {run.run_id}: partitions 3 done, 0 in flight, 0 waiting — 30 of 30 rows planned answered" in err
+    assert f"run {run.run_id} ended: 3 partitions, 30 rows (30 succeeded); $" in err  # the final line
 
 
 CHILD = textwrap.dedent(

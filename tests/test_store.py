@@ -377,6 +377,24 @@ def test_forget_keeps_the_answers_a_remaining_job_uses(tmp_path):
     assert _rows(path)["batch_results"] == 0
 
 
+def test_ids_of_forgotten_units_and_results_are_never_given_out_again(tmp_path):
+    from tests.conftest import make_sim
+
+    sim = make_sim()
+    path = tmp_path / "jobs.sqlite3"
+    newest = pd.DataFrame({"t": ["a", "b"]}).claude.submit("Say {t}", store=str(path), client=sim.client(),
+                                                           poll_interval=0.01).wait()
+    store = Store.resolve(path)
+    top_unit = max(store.query("SELECT id FROM batches"))[0]
+    top_results = max(store.query("SELECT id FROM batch_results"))[0]
+    store.forget(newest.job_id)  # the newest units and results go: SQLite alone would reuse their ids
+    again = pd.DataFrame({"t": ["c"]}).claude.submit("Say {t}", store=str(path), client=sim.client(),
+                                                     poll_interval=0.01).wait()
+    assert min(b for (b,) in store.query("SELECT id FROM batches WHERE job_id = ?", (again.job_id,))) > top_unit
+    assert min(r for (r,) in store.query("SELECT id FROM batch_results")) > top_results
+    assert again.to_frame()["response"].tolist() == ["re:Say c"]
+
+
 def test_a_process_that_looked_the_answers_up_before_does_not_use_forgotten_ones(tmp_path):
     from tests.conftest import make_sim
 

@@ -241,10 +241,10 @@ def test_off_schema_answers_are_caught_retried_and_truncated_ones_reported():
     assert (outcomes.loc[retried, "status"] == "succeeded").all()
     truncated = outcomes["status"] == "truncated"
     assert 3 < truncated.sum() < 40
-    assert out["label"][truncated.to_numpy()].isna().all() and out["label"][~truncated.to_numpy()].notna().all()
+    assert out["classification"][truncated.to_numpy()].isna().all() and out["classification"][~truncated.to_numpy()].notna().all()
     job.retry(truncated=True, max_tokens=2000)
     assert (job.outcomes()["status"] == "succeeded").all()
-    assert job.to_frame(df)["label"].notna().all()
+    assert job.to_frame(df)["classification"].notna().all()
 
 
 def test_invalid_answers_that_stay_invalid_end_invalid_output_with_the_reason():
@@ -252,7 +252,7 @@ def test_invalid_answers_that_stay_invalid_end_invalid_output_with_the_reason():
     client = sim_client(lambda params: {"label": "maybe"})
     with pytest.warns(BatchkitWarning, match="invalid_output"):
         out = df.claude.classify("{text}", labels=["yes", "no"], client=client, poll_interval=0.01)
-    assert out["label"].isna().all()
+    assert out["classification"].isna().all()
     outcomes = batchkit.Job.load(batchkit.jobs()["job_id"].iloc[0], client=client).outcomes()
     assert (outcomes["status"] == "invalid_output").all() and (outcomes["attempts"] == 2).all()
     assert outcomes["error_message"].str.contains("'maybe', not one of").all()
@@ -262,9 +262,9 @@ def test_multi_label_and_reasoning_through_the_pipeline():
     df = pd.DataFrame({"text": ["x", "y", "z"]})
     client = sim_client()
     out = df.claude.classify("{text}", labels=["a", "b", "c"], multi=True, client=client, poll_interval=0.01)
-    assert all(isinstance(v, list) and set(v) <= {"a", "b", "c"} for v in out["label"])
+    assert all(isinstance(v, list) and set(v) <= {"a", "b", "c"} for v in out["classification"])
     out = df.claude.classify("{text}", labels=["a", "b"], reasoning=True, client=client, poll_interval=0.01)
-    assert out["label_reasoning"].dtype == "string" and out["label"].notna().all()
+    assert out["classification_reasoning"].dtype == "string" and out["classification"].notna().all()
 
 
 def test_extracting_sp500_facts_gives_typed_columns():

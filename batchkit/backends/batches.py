@@ -21,6 +21,15 @@ job, or a run of many partitions, waits for room instead of knocking once per pl
 round. :attr:`MessageBatches.creates_refused` counts this backend's refusals; the view counts
 the workspace's.
 
+**A results download cut mid-body** (the connection dropped after the headers came) is read
+again from the start — the download is idempotent, and nothing of a cut one is kept — up to
+:data:`RESULTS_ATTEMPTS` downloads in one ``collect``, a short pause between them. If every one
+is cut, ``collect`` fails with a ``stop`` decision of error type :data:`RESULTS_CUT`: the engine
+stops the job with :class:`~batchkit.errors.ResultsDownloadError` and leaves the batch
+``ended``, so a re-run downloads it again (and never sends its requests again). A refusal of the
+download (a 5xx, a 429) is left to the SDK's own retries and then to the engine's next round,
+as before.
+
 **300K output.** A body in which some request asks for more than its model's standard output
 cap on a model the ``output-300k-2026-03-24`` beta covers (the engine passes
 :func:`batchkit.prices.output_betas` as ``betas_for``) is created in the beta namespace — what
@@ -32,6 +41,7 @@ paths (they are the beta's too).
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -43,10 +53,28 @@ from .. import backend as clients
 from .._crash import crashpoint
 from ..results import ResultColumns, parse_result_stream
 from . import Tracked, UnitState
-from .errors import Action, CallFailed, failing
+from .errors import Action, CallFailed, Decision, body_chunks, failing
 from .queue import DEFAULT_ROOM_WAIT, MAX_ROOM_WAIT, QueueView, view_for
 
-__all__ = ["DEFAULT_ROOM_WAIT", "MAX_ROOM_WAIT", "BetasFor", "MessageBatches", "batch_fields", "find_created_batch"]
+__all__ = [
+    "DEFAULT_ROOM_WAIT",
+    "MAX_ROOM_WAIT",
+    "RESULTS_ATTEMPTS",
+    "RESULTS_CUT",
+    "BetasFor",
+    "MessageBatches",
+    "batch_fields",
+    "find_created_batch",
+]
+
+RESULTS_ATTEMPTS = 3
+"""Downloads of one batch's results file that ``collect`` makes when each is cut mid-body."""
+
+RESULTS_RETRY_PAUSE = 0.5
+"""Seconds before the second download of a cut results file; doubled before each later one."""
+
+RESULTS_CUT = "results_download_cut"
+"""The ``error_type`` of the decision after :data:`RESULTS_ATTEMPTS` cut downloads."""
 
 BetasFor = Callable[[bytes], Sequence[str]]
 """The ``anthropic-beta`` values a batch body needs (empty: none); the engine passes
@@ -132,9 +160,27 @@ class MessageBatches:
         return tracked
 
     def collect(self, unit_id: str) -> ResultColumns:
-        """Stream an ended batch's results file and parse it as it downloads."""
-        with failing("read"):
-            return parse_result_stream(_crash_after_first(self._result_chunks(unit_id)))
+        """Stream an ended batch's results file and parse it as it downloads.
+
+        A download cut mid-body is made again, up to :data:`RESULTS_ATTEMPTS` in all; after the
+        last, :class:`CallFailed` with a ``stop`` decision of type :data:`RESULTS_CUT`.
+        """
+        for attempt in range(1, RESULTS_ATTEMPTS + 1):
+            try:
+                with failing("read"):
+                    return parse_result_stream(_crash_after_first(self._result_chunks(unit_id)))
+            except CallFailed as failure:
+                decision = failure.decision
+                if decision.status is not None or decision.action is not Action.RETRY:
+                    raise  # the API answered (a refusal): the engine decides, as for any read
+                if attempt == RESULTS_ATTEMPTS:
+                    raise CallFailed(Decision(
+                        Action.STOP, RESULTS_CUT,
+                        f"the results of batch {unit_id} could not be downloaded: the connection was lost "
+                        f"{RESULTS_ATTEMPTS} times in a row (last: {decision.message})",
+                    )) from failure.__cause__
+                time.sleep(RESULTS_RETRY_PAUSE * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")
 
     def cancel(self, unit_id: str) -> Tracked:
         with failing("read"):
@@ -146,7 +192,7 @@ class MessageBatches:
     def _result_chunks(self, batch_id: str) -> Iterator[bytes]:
         """The raw bytes of a batch's results file, streamed."""
         with self.client.messages.batches.with_streaming_response.results(batch_id) as response:
-            yield from response.iter_bytes()  # as they arrive: re-chunking would only copy
+            yield from body_chunks(response)  # as they arrive: re-chunking would only copy
 
 
 def _crash_after_first(chunks: Iterable[bytes]) -> Iterable[bytes]:

@@ -29,13 +29,21 @@ The kinds of call (``call=``):
 * ``"read"``: retrieve, list, results, cancel — safe to repeat;
 * ``"message"``: one realtime ``POST /v1/messages`` for one request key — a request-level
   refusal fails that row only; an account-level one stops the job.
+
+Failures are told apart by the SDK's public exception classes and the HTTP status alone, never
+by the types of the SDK's transport library (``httpx2``), which change between SDK releases: a
+body cut mid-download, for one, reached callers as ``httpx2.RemoteProtocolError`` up to SDK
+2.16 and as ``anthropic.APIConnectionError`` from 2.17 on, and only when read through the SDK's
+own decoders. :func:`body_chunks` reads a streamed body so that a failure to read it is always
+the SDK's :class:`anthropic.APIConnectionError`, whatever the release.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import anthropic
 
@@ -49,6 +57,7 @@ __all__ = [
     "CallFailed",
     "CallKind",
     "Decision",
+    "body_chunks",
     "decide",
     "failing",
     "fix_for",
@@ -131,6 +140,29 @@ class _Translate:
         if exc is not None and isinstance(exc, (anthropic.APIError, OSError)):
             raise CallFailed(decide(exc, call=self.call)) from exc
         return False
+
+
+def body_chunks(response: Any) -> Iterator[bytes]:
+    """The bytes of a streamed SDK response (``with_streaming_response``) as they arrive; a
+    failure to read them (the connection cut mid-body, a read timeout) is raised as the SDK's
+    :class:`anthropic.APIConnectionError` (the transport's error as ``__cause__``), as the SDK
+    itself does from 2.17 on for the bodies it decodes. Only the read is covered: an error of
+    the caller's own, raised while it handles a chunk, passes through as it is.
+    """
+    chunks = response.iter_bytes()
+    while True:
+        try:
+            chunk = next(chunks, None)
+        except anthropic.AnthropicError:
+            raise
+        except Exception as exc:
+            raise anthropic.APIConnectionError(
+                message=f"the response body was cut after its headers came: {exc or type(exc).__name__}",
+                request=response.http_request,
+            ) from exc
+        if chunk is None:
+            return
+        yield chunk
 
 
 _SPEND_LIMIT_CODES = frozenset({"enforced_spend_limit_reached", "contract_spend_limit_reached"})

@@ -441,10 +441,11 @@ class _Run:
             self._status_error(exc, item, reservation, retry)
             return
         except anthropic.APIConnectionError as exc:  # includes timeouts
-            # The request may have reached the API and been answered (and charged) before the
-            # connection failed: counted, since sending it again may pay for it twice.
-            self.progress.lost += 1
-            self.progress.lost_keys.append(item.key)
+            # Unless the connection was never made, the request may have reached the API and been
+            # answered (and charged) before it failed: counted, since it may be paid for twice.
+            if not _never_sent(exc):
+                self.progress.lost += 1
+                self.progress.lost_keys.append(item.key)
             governor.release(reservation)
             kind = "timeout_error" if isinstance(exc, anthropic.APITimeoutError) else "api_error"
             governor.pause(min(8.0, 0.25 * 2 ** (item.attempt - 1)))
@@ -858,6 +859,13 @@ class Realtime:
 
 
 _LEARNED: dict[tuple[str, str], Limits] = {}
+
+
+def _never_sent(exc: anthropic.APIConnectionError) -> bool:
+    """The connection failed before the request could leave this machine (refused, no route,
+    no name, a connect timeout). Anything else — a read error or timeout, a dropped connection
+    — may have come after the API answered. An error of a kind not known here counts as lost."""
+    return isinstance(exc.__cause__, (httpx2.ConnectError, httpx2.ConnectTimeout))
 
 
 def _drain_lost(unit: _Unit) -> list[str]:

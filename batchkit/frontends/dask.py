@@ -463,7 +463,7 @@ class DaskFrameAccessor:
         prompt: Prompt,
         labels: Sequence[str],
         *,
-        output: str = "label",
+        output: str = "classification",
         multi: bool = False,
         reasoning: bool = False,
         max_invalid_retries: int = 1,

@@ -98,7 +98,7 @@ class ClaudeFrameAccessor:
         prompt: Prompt,
         labels: Sequence[str],
         *,
-        output: str = "label",
+        output: str = "classification",
         multi: bool = False,
         reasoning: bool = False,
         max_invalid_retries: int = 1,

@@ -21,8 +21,9 @@ clock, ids), ``_params`` (validation and the token estimate), ``_responder`` (an
 is called under ``tool_choice: auto``), ``_thinking`` (thinking blocks), ``_engine`` (lifecycle,
 caching, stats), ``_faults`` (fault draws), ``_ratelimit`` (rate-limit buckets), ``_realtime``
 (what ``/v1/messages`` does around an answer), ``_sse`` (streamed answers as server-sent
-events), ``_output`` (output caps, the 300K beta), ``_app`` (the WSGI app), ``_catalogue``
-(models), ``_server`` (serve/spawn), ``__main__`` (the CLI).
+events), ``_state`` (the state file: batches kept across a restart), ``_output`` (output
+caps, the 300K beta), ``_app`` (the WSGI app), ``_catalogue`` (models), ``_server``
+(serve/spawn), ``__main__`` (the CLI).
 
 Limits of fidelity: answers are simulated by a small heuristic, not Claude (no model runs; the
 README's "Answers" says how often its sentiment labels match the shipped data's); token counts
@@ -30,7 +31,8 @@ are an estimate (``ceil(UTF-8 bytes / 4)``, see :mod:`._params`); tools are call
 documented word-matching rule (:mod:`._tools`), thinking is a short canned note; there are no
 server tools, no citations, no files or skills APIs; the exact wording of error messages is
 modelled on the real API's style, not copied from it; everything lives in memory and is lost
-when the simulator stops.
+when the simulator stops — except batches, with a state file (``Simulator(state=PATH)``,
+``--state PATH``; see ``_state``).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from ._params import tok as estimate_tokens
 from ._responder import SIMULATED_MODELS, default_responder
 from ._server import Server, SpawnedSimulator, serve, spawn
 from ._simulator import Simulator
+from ._state import StateError, StateLockedError
 
 __all__ = [
     "ENDPOINT_KINDS",
@@ -55,6 +58,8 @@ __all__ = [
     "Simulator",
     "SpawnedSimulator",
     "SpendLimit",
+    "StateError",
+    "StateLockedError",
     "default_responder",
     "estimate_tokens",
     "serve",

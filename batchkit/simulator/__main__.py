@@ -20,6 +20,7 @@ from typing import Any
 from ._config import Faults, Latency, Processing, RateLimits, SimConfig, SpendLimit
 from ._server import READY_PREFIX, Server
 from ._simulator import Simulator
+from ._state import StateError
 
 __all__ = ["build_parser", "config_from_args", "main"]
 
@@ -151,6 +152,8 @@ def build_parser(
     add("--allow-sampling-params", action="store_true",
         help="accept temperature/top_p/top_k on API version 2026-10-21")
     add("--max-batch-bytes", type=int, default=256_000_000, help="413 above this create body size")
+    add("--state", metavar="PATH", help="keep batches in this state file (SQLite, created if missing), "
+        "so a simulator started again on it carries on with them (default: in memory only)")
     return parser
 
 
@@ -220,12 +223,17 @@ def main(argv: Sequence[str] | None = None, *, parser: argparse.ArgumentParser |
         responder = load_responder(args.responder) if args.responder else None
     except ValueError as exc:
         parser.error(str(exc))
-    simulator = Simulator(config=config, responder=responder)
+    try:
+        simulator = Simulator(config=config, responder=responder, state=args.state)
+    except StateError as exc:
+        parser.error(str(exc))
     try:
         server = Server(simulator, host=args.host, port=args.port)
     except ValueError as exc:
+        simulator.close()
         parser.error(str(exc))
     except OSError as exc:
+        simulator.close()
         parser.error(f"cannot listen on {args.host} port {args.port}: {exc.strerror or exc}; pass another "
                      "--port (0 picks a free one)")
     stop = threading.Event()
@@ -236,6 +244,7 @@ def main(argv: Sequence[str] | None = None, *, parser: argparse.ArgumentParser |
             pass
     finally:
         server.close()
+        simulator.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0

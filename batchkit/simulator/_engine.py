@@ -66,6 +66,7 @@ from ._responder import (
     shape_answer,
     shape_thought,
 )
+from ._state import StateFile
 from ._thinking import thinking_on
 
 __all__ = ["Batch", "BatchItem", "Engine", "QueueFull", "decode_body"]
@@ -117,6 +118,7 @@ class _CreateBody(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 
 _decode_create = msgspec.json.Decoder(_CreateBody).decode
+_decode_saved = msgspec.json.Decoder(list[BatchItem]).decode
 
 
 # Messages as msgspec structs: they encode about twice as fast as the same dicts (field names
@@ -323,7 +325,8 @@ class Batch:
 class Engine:
     """All state of one simulator: batches, cache, counters. Thread-safe (one lock)."""
 
-    def __init__(self, config: SimConfig, responder: Callable[..., Any] | None, clock: SimClock) -> None:
+    def __init__(self, config: SimConfig, responder: Callable[..., Any] | None, clock: SimClock,
+                 state: StateFile | None = None) -> None:
         self.config = config
         self.clock = clock
         self.catalogue = Catalogue(config.models)
@@ -349,6 +352,51 @@ class Engine:
         self._counters: Counter[str] = Counter()
         self._faults_seen: Counter[str] = Counter()
         self._started = time.monotonic()
+        self._state = state
+        if state is not None:
+            self._restore(state)
+
+    def _restore(self, state: StateFile) -> None:
+        """Take up the batches written in ``state``: each is worked through again from its
+        requests, on the clock, as if the simulator had never stopped."""
+        p = self.config.processing
+        now = self.clock.timestamp()
+        for saved in state.batches():
+            self._order.append(saved.id)
+            self._seq_of[saved.id] = saved.seq
+            if saved.deleted_at is not None:
+                self._deleted.add(saved.id)
+                continue
+            archived = (saved.counts is not None and saved.ended_at is not None
+                        and saved.created + self.config.archive_seconds <= now)
+            requests = [] if archived else _decode_saved(saved.requests)
+            batch = Batch(saved.id, saved.seq, saved.created, requests, saved.version,
+                          saved.betas, saved.stem, self.config)
+            if archived:  # nothing to work through: its results are gone, its counts are kept
+                assert saved.counts is not None and saved.ended_at is not None
+                batch.n = sum(saved.counts.values())
+                batch.counts = dict(saved.counts)
+                batch.cancel_at = saved.cancel_at
+                batch.end_time = saved.ended_at
+                batch.requests = batch.lines = None
+                batch.finalized = True
+                self._batches[batch.id] = batch
+                if saved.requests:
+                    state.archived(batch.id)
+                continue
+            if saved.cancel_at is not None:
+                self._settle_cancel(batch, saved.cancel_at)
+            self._batches[batch.id] = batch
+            self._open[batch.id] = batch
+            if batch.n_live:
+                heapq.heappush(self._heap, (batch.wave_start(0, p), batch.seq, 0, batch))
+
+    def close(self) -> None:
+        """Stop the background worker and let go of the state file (idempotent)."""
+        self.stop_worker()
+        if self._state is not None:
+            with self._lock:
+                self._state.close()
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -401,6 +449,8 @@ class Engine:
                             batch.lines = None   # archived: results are gone
                     if len(self._cache) > 200_000:
                         self._cache = {k: e for k, e in self._cache.items() if e[1] >= now}
+                    if self._state is not None:
+                        self._state.clock(now, self.clock.time_scale)
                     return now
 
     def _has_due_work(self, batch: Batch, now: float) -> bool:
@@ -555,6 +605,9 @@ class Engine:
             batch_id = self.ids.batch_id()
             seq = len(self._order)
             batch = Batch(batch_id, seq, now, requests, version, betas, self.ids.token(14), self.config)
+            if self._state is not None:  # written down before it exists, and so before it is answered
+                self._state.created(seq, batch_id, now, version, betas, batch.stem, encoder.encode(requests))
+                self._state.clock(now, self.clock.time_scale)
             self._batches[batch_id] = batch
             self._order.append(batch_id)
             self._seq_of[batch_id] = seq
@@ -767,6 +820,8 @@ class Engine:
         batch.requests = None
         batch.finalized = True
         del self._open[batch.id]
+        if self._state is not None:
+            self._state.ended(batch.id, batch.counts, batch.end_time)
 
     # ------------------------------------------------------------------ batch endpoints
 
@@ -782,25 +837,32 @@ class Engine:
             batch = self.get(batch_id)
             if batch.finalized or batch.cancel_at is not None:
                 return batch  # cancelling an ended or canceling batch changes nothing
-            p = self.config.processing
-            batch.cancel_at = now
-            if now < batch.created + p.fixed_latency:
-                started = 0
-            elif p.per_request == 0:
-                started = batch.n
-            else:
-                waves = int((now - batch.created - p.fixed_latency) // p.per_request) + 1
-                started = min(batch.n, waves * p.concurrency)
-            batch.n_started_at_cancel = started
-            batch.n_live = min(batch.n_live, started)
-            if batch.n_live:
-                last_finish = batch.wave_start((batch.n_live - 1) // p.concurrency, p) + p.per_request
-            else:
-                last_finish = now
-            batch.end_time = min(batch.expires, max(now + p.cancel_latency, last_finish))
+            self._settle_cancel(batch, now)
+            if self._state is not None:
+                self._state.canceled(batch_id, now)
             if batch.end_time <= now:
                 self._finalize(batch)
             return batch
+
+    def _settle_cancel(self, batch: Batch, now: float) -> None:
+        """Cancel ``batch`` at ``now``: requests started by then still finish, the rest will be
+        ``canceled``; sets when the batch ends."""
+        p = self.config.processing
+        batch.cancel_at = now
+        if now < batch.created + p.fixed_latency:
+            started = 0
+        elif p.per_request == 0:
+            started = batch.n
+        else:
+            waves = int((now - batch.created - p.fixed_latency) // p.per_request) + 1
+            started = min(batch.n, waves * p.concurrency)
+        batch.n_started_at_cancel = started
+        batch.n_live = min(batch.n_live, started)
+        if batch.n_live:
+            last_finish = batch.wave_start((batch.n_live - 1) // p.concurrency, p) + p.per_request
+        else:
+            last_finish = now
+        batch.end_time = min(batch.expires, max(now + p.cancel_latency, last_finish))
 
     def delete(self, batch_id: str) -> None:
         with self.caught_up() as now:
@@ -810,6 +872,8 @@ class Engine:
                            "cancel it and wait for it to end before deleting it")
             del self._batches[batch_id]
             self._deleted.add(batch_id)
+            if self._state is not None:
+                self._state.deleted(batch_id, now)
 
     def results(self, batch_id: str) -> list[bytes]:
         with self.caught_up(batch_id) as now:

@@ -13,8 +13,9 @@ in points, Letter if none, scaled the same way) plus ``tok()`` of the page's tex
 source counts as a 1000×1000 image (its bytes are not fetched).
 
 Answers (deterministic, from the content, so a test can check each row against its own file):
-an image's dominant colour (the nearest of a few named colours to its mean pixel; needs
-Pillow, else the answer falls back to the usual hash), a PDF's text: its ``name: value``
+an image's dominant colour that is not its background (pixels named by the nearest of a few
+colours; the background is the colour most of the border shares; needs Pillow, else the answer
+falls back to the usual hash), a PDF's text: its ``name: value``
 lines fill the fields of the same name in a JSON schema.
 """
 
@@ -27,6 +28,7 @@ import math
 import re
 import struct
 import zlib
+from collections import Counter
 from typing import Any
 
 __all__ = ["MediaCheck", "check_media_block", "colour_of", "media_answer", "pdf_text"]
@@ -45,7 +47,7 @@ COLOURS = {
     "orange": (250, 140, 20), "purple": (140, 50, 170), "black": (15, 15, 15), "white": (240, 240, 240),
     "gray": (128, 128, 128),
 }
-"""The colours an image's answer is named by (nearest to its mean pixel)."""
+"""The colours an image's answer is named by (each pixel by the nearest; see :func:`colour_of`)."""
 
 
 class MediaCheck:
@@ -258,7 +260,13 @@ def check_request(seen: MediaCheck, bad: Any) -> None:
 
 
 def colour_of(data: bytes) -> str | None:
-    """The named colour nearest to an image's mean pixel; None without Pillow or if undecodable."""
+    """The image's dominant colour that is not its background; None without Pillow or if undecodable.
+
+    Each pixel of a 32×32 thumbnail is named by the nearest of :data:`COLOURS`. The background
+    is the name most of the border's pixels share (when most do); the answer is the commonest
+    other name, if it covers at least :data:`MIN_SUBJECT` of the picture — a red circle on white
+    is red — else the background's (a plain picture is its own colour).
+    """
     try:
         from PIL import Image
     except ImportError:
@@ -266,12 +274,30 @@ def colour_of(data: bytes) -> str | None:
     try:
         with Image.open(io.BytesIO(data)) as image:
             image.draft("RGB", (64, 64))  # JPEG: decode at a fraction of the size
-            small = image.convert("RGB").resize((16, 16))
+            small = image.convert("RGB").resize((_THUMB, _THUMB))
     except Exception:  # any decoding failure: no colour, the hash answers
         return None
     raw = small.tobytes()
-    mean = [sum(raw[i::3]) / (len(raw) // 3) for i in range(3)]
-    return min(COLOURS, key=lambda c: sum((a - b) ** 2 for a, b in zip(COLOURS[c], mean, strict=True)))
+    names = [_nearest(raw[i: i + 3]) for i in range(0, len(raw), 3)]
+    border = [names[y * _THUMB + x] for y in range(_THUMB) for x in range(_THUMB)
+              if x in (0, _THUMB - 1) or y in (0, _THUMB - 1)]
+    background, on_border = Counter(border).most_common(1)[0]
+    counts = Counter(names)
+    if on_border * 2 > len(border):
+        del counts[background]
+        if not counts or counts.most_common(1)[0][1] < MIN_SUBJECT * len(names):
+            return background
+    return counts.most_common(1)[0][0]
+
+
+_THUMB = 32
+MIN_SUBJECT = 0.02
+"""The least share of the picture a colour other than the background must cover to be its answer
+(less is taken for edges and noise)."""
+
+
+def _nearest(pixel: bytes) -> str:
+    return min(COLOURS, key=lambda c: sum((a - b) ** 2 for a, b in zip(COLOURS[c], pixel, strict=True)))
 
 
 def _media_blocks(params: dict) -> list[dict]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -13,6 +15,7 @@ from ._app import App
 from ._clock import SimClock
 from ._config import SimConfig
 from ._engine import Engine
+from ._state import StateFile
 
 __all__ = ["IN_PROCESS_BASE_URL", "SIM_API_KEY", "Simulator"]
 
@@ -27,6 +30,11 @@ class Simulator:
         config: everything but the responder (:class:`SimConfig`).
         responder: ``(params) -> str | dict | list`` writing the answers; ``None`` →
             :func:`batchkit.simulator.default_responder`.
+        state: a state file (created if missing) where batches are written down as they are
+            created, canceled and deleted, so a simulator started again on it carries on with
+            them (see :mod:`batchkit.simulator._state`); ``None`` (the default): in memory only.
+            One simulator at a time may use a file (:class:`StateLockedError` otherwise);
+            :meth:`close` lets go of it.
 
     >>> sim = Simulator(config=SimConfig(time_scale=3600))
     >>> client = sim.client()
@@ -35,11 +43,29 @@ class Simulator:
     10
     """
 
-    def __init__(self, config: SimConfig | None = None, responder: Callable[..., Any] | None = None) -> None:
+    def __init__(self, config: SimConfig | None = None, responder: Callable[..., Any] | None = None, *,
+                 state: str | Path | None = None) -> None:
         self.config = config or SimConfig()
-        self.clock = SimClock(self.config.time_scale, self.config.start_time)
-        self._engine = Engine(self.config, responder, self.clock)
+        store = None if state is None else StateFile(state)
+        self.state_path: Path | None = None if store is None else store.path
+        """The state file, or ``None`` when the simulator keeps its batches in memory only."""
+        try:
+            start = self.config.start_time
+            floor = None if store is None else store.clock_floor()
+            if floor is not None:  # never earlier than a time a client has already been shown
+                start = max(time.time() if start is None else start, floor)
+            self.clock = SimClock(self.config.time_scale, start)
+            self._engine = Engine(self.config, responder, self.clock, store)
+        except BaseException:
+            if store is not None:
+                store.close()
+            raise
         self.wsgi_app = App(self)
+
+    def close(self) -> None:
+        """Stop background work and let go of the state file, if any (idempotent). The
+        simulator must not be used afterwards."""
+        self._engine.close()
 
     def client(self, **kwargs: Any) -> anthropic.Anthropic:
         """A sync SDK client wired to this simulator in process (no sockets).

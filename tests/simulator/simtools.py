@@ -5,12 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 import anthropic
+import httpx2
 import msgspec
 from anthropic.types.messages import MessageBatchIndividualResponse
 
 from batchkit.simulator import Simulator
 
 MODEL = "claude-haiku-4-5"
+
+SDK_VERSION = tuple(int(part) for part in anthropic.__version__.split(".")[:2])
+BODY_CUT: type[Exception] = anthropic.APIConnectionError if SDK_VERSION >= (2, 17) else httpx2.RemoteProtocolError
+"""What iterating the SDK's decoded results (``client.messages.batches.results``) raises when the
+body is cut mid-download: the SDK's own ``APIConnectionError`` from 2.17 on; up to 2.16 the
+transport's error passed through. Pinned per release, so that a new SDK changing it again shows
+here. (batchkit reads result bodies through ``backends.errors.body_chunks``: the SDK's error with
+every release.)"""
 
 
 def request(custom_id: str, content: str = "Say hello", **params: Any) -> dict:

@@ -13,7 +13,7 @@ from pathlib import Path
 import anthropic
 import httpx2
 import pytest
-from simtools import requests, strict_results
+from simtools import BODY_CUT, requests, strict_results
 
 from batchkit.simulator import Faults, Processing, SimConfig, Simulator, serve, spawn
 from batchkit.simulator.__main__ import build_parser, config_from_args
@@ -49,7 +49,7 @@ def test_dropped_results_stream_over_http_cuts_the_socket() -> None:
         created = client.messages.batches.create(requests=requests(300))
         client.messages.batches.retrieve(created.id)
         got = []
-        with pytest.raises(httpx2.RemoteProtocolError):
+        with pytest.raises(BODY_CUT):
             for item in client.messages.batches.results(created.id):
                 got.append(item.custom_id)
         assert 0 < len(got) < 300
