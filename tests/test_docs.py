@@ -177,6 +177,18 @@ def test_every_public_name_is_in_the_api_reference():
         assert re.search(rf"batchkit\.{re.escape(name)}\b", api), f"batchkit.{name} is not in docs/reference/api.md"
 
 
+def test_every_simulator_error_is_in_the_api_reference():
+    """The errors batchkit.simulator exports (a state file it cannot use, …) are documented with it."""
+    import batchkit.simulator
+
+    api = _reference("api.md")
+    exported = [getattr(batchkit.simulator, name) for name in batchkit.simulator.__all__]
+    errors = [obj.__name__ for obj in exported if isinstance(obj, type) and issubclass(obj, Exception)]
+    assert "StateError" in errors
+    for name in errors:
+        assert f"batchkit.simulator.{name}\n" in api, f"batchkit.simulator.{name} is not in docs/reference/api.md"
+
+
 NAMED = re.compile(r"(?<![\w/.])batchkit\.([A-Za-z_]\w*)(?:\.([A-Za-z_]\w*))?")
 SOURCE_FILE = re.compile(r"batchkit/[\w/]+\.py")
 
