@@ -240,3 +240,13 @@ def test_ci_builds_the_docs_with_the_readmes_command():
     command = next(line for line in readme.splitlines() if "sphinx" in line and line.startswith("python3 -m venv"))
     assert " -W " in command
     assert command in [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+
+
+def test_every_page_gives_the_readmes_test_command():
+    """The pages that repeat the test command (getting started, contributing) give CI's very line."""
+    readme = (ROOT / "README.md").read_text()
+    command = next(line for line in readme.splitlines() if line.startswith("python3 -m venv") and "pytest" in line)
+    for page in PAGES:
+        for line in page.read_text().splitlines():
+            if line.startswith("python3 -m venv") and "pytest" in line:
+                assert line == command, f"{_id(page)} gives another test command than the README's: {line}"
