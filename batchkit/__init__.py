@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from ._hooks import when_imported as _when_imported
 from .accounting import JobCost
-from .backend import get_default_client, set_default_client
+from .backend import forget_server_identities, get_default_client, set_default_client
 from .comparison import Comparison
 from .errors import (
     APIRefusedError,
@@ -54,9 +54,13 @@ from .frontends import pandas as _pandas  # noqa: F401  (registers the pandas ac
 from .jobs import Job, jobs
 from .local import start_simulator
 from .maintenance import forget, prune
+from .media import text_pdf
 from .modes import default_mode, set_default_mode
 from .options import DEFAULT_MAX_TOKENS, DEFAULT_MODEL
+from .plots import plot_estimate, plot_estimate_vs_actual, plot_savings_vs_prefix, plot_savings_vs_rows
+from .prices import load_prices
 from .pricing import CostEstimate
+from .runs import Run
 from .store import Store
 from .views import display_job
 
@@ -96,6 +100,7 @@ __all__ = [
     "PromptError",
     "RequestTooLargeError",
     "ResultsDownloadError",
+    "Run",
     "RunNotFoundError",
     "ServerUnreachableError",
     "SpendLimitError",
@@ -109,10 +114,17 @@ __all__ = [
     "default_mode",
     "display_job",
     "forget",
+    "forget_server_identities",
     "get_default_client",
     "jobs",
+    "load_prices",
+    "plot_estimate",
+    "plot_estimate_vs_actual",
+    "plot_savings_vs_prefix",
+    "plot_savings_vs_rows",
     "prune",
     "set_default_client",
     "set_default_mode",
     "start_simulator",
+    "text_pdf",
 ]

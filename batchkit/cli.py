@@ -634,7 +634,7 @@ def _demo_run(reviews: pd.DataFrame, model: str, store: str, server: Any) -> Non
         "The answers are SIMULATED: a small word-list heuristic in the simulator, not Claude. They show\n"
         "how batchkit works (estimate, batches, answers, cost, re-runs), not how well Claude classifies.\n"
         "For real answers, set ANTHROPIC_API_KEY=sk-ant-... and run the same calls in Python\n"
-        "(see \"Using it\" in the README); batchkit then talks to Anthropic and bills your account.\n"
+        "(see \"A short tour\" in the README); batchkit then talks to Anthropic and bills your account.\n"
     )
     print("Prompt, one request per row:")
     print(_indent(DEMO_PROMPT) + "\n")

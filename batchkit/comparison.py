@@ -580,7 +580,6 @@ class Comparison:
             x = self.cost_per_row(v)
             ax.errorbar([x], [v.quality], yerr=[[v.quality - lo], [hi - v.quality]], fmt="o",
                         color="#1f77b4" if v in self.front else "#999999", capsize=3)
-            ax.annotate(v.name, (x, v.quality), textcoords="offset points", xytext=(5, 4), fontsize=8)
         if self.front:
             ax.plot([self.cost_per_row(v) for v in self.front], [v.quality for v in self.front], "-",
                     color="#1f77b4", linewidth=1, label="cost–quality front")
@@ -592,12 +591,49 @@ class Comparison:
         ax.set_xlabel("$ per row (batch price, measured on the sample)")
         ax.set_ylabel(self.quality_label)
         ax.set_title("Cost vs quality" + (" (simulated answers)" if self.simulated else ""))
+        _label_points(ax, [(v.name, self.cost_per_row(v), v.quality) for v in self._scorable()])
         if not self._scorable():
             ax.text(0.5, 0.5, "no variant has answers to score", transform=ax.transAxes, ha="center", va="center")
         if ax.get_legend_handles_labels()[0]:  # matplotlib warns about a legend of nothing
-            ax.legend(loc="lower right", fontsize=8)
+            ax.legend(loc="best", fontsize=8)
         return ax
 
+
+
+def _label_points(ax: Axes, points: list[tuple[str, float, float]]) -> None:
+    """Name each point beside it, inside the axes and clear of the names already placed: the first of
+    a few places around the point that fits (right, left, above, below, further out), else the
+    least crowded one."""
+    if not points:
+        return
+    ax.margins(x=0.08, y=0.1)
+    ax.autoscale_view()
+    figure = ax.figure
+    renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
+    frame = ax.get_window_extent(renderer)
+    places = [((6, 3), "left", "bottom"), ((-6, 3), "right", "bottom"), ((6, -3), "left", "top"),
+              ((-6, -3), "right", "top"), ((0, 9), "center", "bottom"), ((0, -9), "center", "top"),
+              ((6, 15), "left", "bottom"), ((-6, 15), "right", "bottom"), ((6, -15), "left", "top"),
+              ((-6, -15), "right", "top")]
+    placed: list[Any] = []
+    for name, x, y in sorted(points, key=lambda p: (p[1], p[2])):
+        best = None
+        for offset, ha, va in places:
+            label = ax.annotate(name, (x, y), textcoords="offset points", xytext=offset, fontsize=8, ha=ha, va=va)
+            box = label.get_window_extent(renderer).expanded(1.04, 1.1)
+            overlaps = sum(box.overlaps(other) for other in placed)
+            outside = not (frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1)
+            score = overlaps + 10 * outside
+            if best is None or score < best[0]:
+                if best is not None:
+                    best[1].remove()
+                best = (score, label, box)
+            else:
+                label.remove()
+            if score == 0:
+                break
+        assert best is not None
+        placed.append(best[2])
 
 
 def _named_output(output: str | None) -> dict[str, str]:

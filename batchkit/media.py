@@ -538,7 +538,7 @@ def _ref(head: bytes, data: bytes | None, size: int, digest: str, want: str, pat
 
 
 def text_pdf(pages: list[str], *, size: tuple[float, float] = _LETTER, compress: bool = False) -> bytes:
-    """A minimal valid PDF with one page of text per item of ``pages`` (lines split on ``\n``),
+    r"""A minimal valid PDF with one page of text per item of ``pages`` (lines split on ``\n``),
     in Helvetica 11 pt — for tests, demos and notebooks that need documents with known text.
 
     >>> pdf = text_pdf(["invoice_number: INV-7", "page two"])

@@ -20,7 +20,8 @@ older version loads unchanged, its missing keys taking today's defaults.
 
 Adding an option — say ``mode="batch" | "realtime" | "auto"`` or ``deadline=`` — is one
 ``_option(...)`` field on :class:`RunOptions` with its check (``stored=True`` if a re-attached job
-needs it), plus a row in the README's options table.
+needs it) and a docstring under it: the docs' options reference is generated from these fields
+(``docs/reference/options.md``), and a test fails for an option without one.
 
 >>> Options.build({"model": "claude-haiku-4-5", "max_tokens": 20}).params.max_tokens
 20
@@ -308,57 +309,65 @@ class RunOptions(_Checked):
     """How a call runs: where, how often, in what chunks, with what guards. Never sent to the API."""
 
     client: Any = _option(None, _client)  # noqa: RUF009 (_option is dataclasses.field with a check)
-    """An ``anthropic.Anthropic``; default: ``set_default_client`` / the environment."""
+    """An ``anthropic.Anthropic`` (not ``AsyncAnthropic``); default: :func:`batchkit.set_default_client`
+    (what :func:`batchkit.start_simulator` sets), else one built from ``ANTHROPIC_API_KEY`` and the environment."""
     store: Any = _option(None, _store)  # noqa: RUF009 (_option is dataclasses.field with a check)
-    """The job store: a path or a :class:`batchkit.Store`; default: see the README."""
+    """The job store: a path or a :class:`batchkit.Store`; default: ``BATCHKIT_STORE``, else
+    ``jobs.sqlite3`` (``simulator.sqlite3`` for the simulator) under ``$XDG_DATA_HOME/batchkit/``."""
     poll_interval: float | None = _option(None, _optional(_positive_seconds), stored=True)
-    """Seconds between status checks; None: a backoff fit for the server."""
+    """Seconds (finite, > 0) between status checks; None: a backoff fit for the server, 30 → 60 → 120 →
+    300 → 600 s for the real API, 0.1 → 1 s for the simulator."""
     chunk_size: int = _option(MAX_BATCH_REQUESTS, _whole(
         1, MAX_BATCH_REQUESTS, fix="Leave it out for the API's limit (100,000 requests per batch)."), stored=True)
-    """At most this many requests per batch."""
+    """At most this many requests per batch (1–100,000; None: the API's limit; 0 is refused)."""
     chunk_bytes: int = _option(MAX_BATCH_BYTES, _whole(
         MIN_CHUNK_BYTES, MAX_BATCH_BYTES, fix="Leave it out for the API's limit (256 MB per batch)."), stored=True)
-    """At most this many bytes of serialized body per batch."""
+    """At most this many bytes of serialized body per batch (1,000 B–256 MB; None: the API's limit)."""
     queue_limit: int | None = _option(None, _optional(_whole(
         1, fix="It is the number of batch requests your workspace's processing queue may hold "
                "(e.g. 200000); leave it out to learn it from the API.")), stored="if_set")
-    """Batch requests the workspace's processing queue may hold (see :mod:`batchkit.backends.queue`):
-    creates beyond it are held locally until batches end, and no batch is planned larger. None:
-    learned from the first refusal."""
+    """Batch requests the workspace's processing queue may hold (a whole number ≥ 1): creates beyond
+    it are held locally until batches end, and no batch is planned larger. None: learned from the
+    first refusal."""
     media_errors: Literal["raise", "skip"] = _option("raise", _one_of(
         "raise", "skip", fix="Use 'raise' to stop before sending, 'skip' to leave such rows out."))
     """An image or PDF cell the API would refuse (type, size, pixels, pages): ``"raise"`` a
     :class:`~batchkit.MediaError` before anything is sent, or ``"skip"`` its row with the reason."""
     max_retries: int = _option(2, _whole(0, fix="0 turns automatic retries off."), stored=True)
-    """Automatic resubmissions of transiently failed or expired rows."""
+    """Automatic resubmissions of transiently failed (``api_error``, ``overloaded_error``,
+    ``rate_limit_error``, ``timeout_error``) or expired rows."""
     max_invalid_retries: int = _option(1, _whole(0, fix="0 turns them off."), stored=True)
     """Resubmissions of structured answers that fail their schema (``classify``/``extract``)."""
     cache: Literal["auto", "prime", False] = _option("auto", _one_of(
         "auto", "prime", False, fix="Use cache='auto' to cache a long shared prefix, cache=False to never mark one."),
         stored=True)
-    """Prompt caching of the shared prefix: ``"auto"``, ``"prime"`` or ``False``."""
+    """Prompt caching of the shared prefix: ``"auto"`` (mark it when it reaches the model's minimum
+    cacheable length), ``"prime"`` (the same, and a one-request batch first writes the cache) or ``False``."""
     cache_ttl: Literal["5m", "1h"] = _option("1h", _one_of("5m", "1h"), stored=True)
-    """The cache breakpoint's time to live."""
+    """The cache breakpoint's time to live: ``"5m"`` or ``"1h"`` (batches can outlast 5 minutes)."""
     max_cost: float | None = _option(None, _optional(_dollars))
-    """Refuse, before any paid call, when the estimate's upper bound is over this many dollars."""
+    """Refuse (:class:`~batchkit.BudgetExceededError`), before any paid call, when the estimate's upper
+    bound is over this many dollars (a number ≥ 0)."""
     calibrate: Any = _option(None, _calibration_source)  # noqa: RUF009 (_option is dataclasses.field with a check)
     """A finished run of the same prompt (a Job or a Comparison) whose answers' measured length
-    replaces the offline output figures of the estimate and the budget guard (see
-    :mod:`batchkit.calibration`)."""
+    replaces the offline output figures of the estimate and the budget guard; a run of another prompt
+    is refused (:class:`~batchkit.CalibrationError`)."""
     prices: PriceTable = _option(None, _prices)  # noqa: RUF009 (_option is dataclasses.field with a check)
-    """The model and price table, with the caller's overrides applied (see :mod:`batchkit.prices`)."""
+    """Model and price overrides: a dict ``{"model-id": {"input": …, "output": …, "max_output_tokens": …}}``
+    or the path of a JSON/TOML file of one, applied over the built-in table."""
     check_model: bool = _option(True, _flag)
-    """Refuse a model id the table does not know (False: send it unchecked, cost unknown)."""
+    """Refuse a model id the table does not know (:class:`~batchkit.UnknownModelError`); False: send it
+    unchecked (cost unknown; ``max_cost`` then needs ``prices=``)."""
     progress: bool = _option(True, _flag)
-    """Blocking calls: show live progress."""
+    """``batch``/``classify``/``extract``: show live progress while waiting."""
     mode: str = _option(None, check_mode)
     """How requests go: ``"batch"`` (Message Batches, half price), ``"realtime"`` (answers in seconds,
-    standard price) or ``"auto"`` (the rule of thumb, see :mod:`batchkit.modes`); None: the default
-    mode (:func:`batchkit.set_default_mode`, ``BATCHKIT_MODE``, else batch)."""
+    standard price) or ``"auto"`` (realtime for under 100 requests or a near deadline, else batch);
+    None: the default mode (:func:`batchkit.set_default_mode`, ``BATCHKIT_MODE``, else batch)."""
     deadline: float | dt.timedelta | dt.datetime | None = _option(None, _optional(_deadline))  # noqa: RUF009
     """When every row must be answered: seconds from now, a ``timedelta`` or a ``datetime`` (naive: local
-    time). ``auto`` weighs it; a batch job is split and hedged (see :mod:`batchkit.hedge`). The job
-    stores it as an absolute time (:attr:`JobSpec.hedge`)."""
+    time). ``auto`` weighs it; a batch job is split and hedged. The job stores it as an absolute time.
+    Refused before any call when it has passed or is more than 100 years ahead."""
 
     def to_spec(self) -> dict[str, Any]:
         """The options a job stores, under their JSON keys."""
@@ -590,11 +599,19 @@ class RequestParams(_Checked):
     """What every request of a call sends, besides the row's prompt text."""
 
     model: str = _option(DEFAULT_MODEL, _check_model_id, none_is_default=False)
+    """The model id, checked against the model table (:class:`~batchkit.UnknownModelError` before
+    anything is sent); ``model=None`` is refused (leave it out for the default)."""
     max_tokens: int = _option(DEFAULT_MAX_TOKENS, _whole(1, fix="It caps each answer's length in tokens."))
+    """The cap on each answer (256 for ``classify``); at most the model's output cap (64,000 for
+    Haiku 4.5, 128,000 for Opus 4.6+; up to 300,000 on batches for the models the 300K-output beta covers)."""
     system: str | tuple[dict[str, Any], ...] | None = _option(None, _check_system)
+    """A system prompt: a string, or a list of text blocks ``[{"type": "text", "text": …}]``."""
     stop_sequences: tuple[str, ...] = _option((), _check_stop_sequences)
+    """A list of strings that end an answer (one string is one stop sequence)."""
     extra: Mapping[str, Any] = field(default_factory=dict)
-    """Other Messages API params (``tools``, ``tool_choice``, ``metadata``, ``output_config``, …)."""
+    """Other Messages API params (``tools``, ``tool_choice``, ``metadata``, ``output_config``,
+    ``thinking``, ``service_tier``, …), passed through and checked against the SDK's own request types;
+    beta-only params, ``temperature``/``top_p``/``top_k``, ``stream=True`` and ``messages=`` are refused."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -647,8 +664,11 @@ class EstimateOptions(_Checked):
 
     typical_output_tokens: int | None = _option(None, _optional(_whole(
         1, fix="It is the answer length you expect, in tokens; max_tokens is the upper bound.")))
+    """The answer length you expect, in tokens (≥ 1); None: from the labels or schema, else a marked guess."""
     hit_rate: tuple[float, float] | None = _option(None, _hit_rate)
+    """The prompt cache's hit rate: a fraction or a ``(low, high)`` pair in 0..1; None: from priming and size."""
     sample: int = _option(20, _whole(1, fix="It is how many requests count_tokens counts (free)."))
+    """How many requests the free ``count_tokens`` endpoint counts (≥ 1)."""
 
 
 @dataclass(frozen=True)

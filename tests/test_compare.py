@@ -153,6 +153,26 @@ def test_plot_marks_the_front_and_the_choice(tweets, sim):
     assert ax.get_ylabel() == "accuracy" and "$ per row" in ax.get_xlabel()
 
 
+def test_the_plots_names_sit_inside_the_figure_and_apart(tweets, sim):
+    """Six variants, the opus ones at nearly the same point: every name is drawn whole and legible."""
+    cmp = tweets.claude.compare(PROMPT, prompts=[OTHER], task="classify", labels=LABELS, truth="gold",
+                                models=MODELS, sample=200, client=sim.client(), poll_interval=0.02)
+    ax = cmp.plot()
+    figure = ax.figure
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    names = [t for t in ax.texts if t.get_text() in {v.name for v in cmp.variants}]
+    assert len(names) == 6
+    frame, boxes = ax.get_window_extent(renderer), [t.get_window_extent(renderer) for t in names]
+    for text, box in zip(names, boxes, strict=True):
+        assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1, text.get_text()
+    for i, box in enumerate(boxes):
+        for other, text in zip(boxes[i + 1:], names[i + 1:], strict=True):
+            assert not box.overlaps(other), (names[i].get_text(), text.get_text())
+    legend = ax.get_legend().get_window_extent(renderer)
+    assert not any(legend.overlaps(box) for box in boxes)
+
+
 def test_free_text_compare_and_estimate_calibrated_on_the_comparison(tweets, sim):
     client = sim.client()
     prompt = "Summarise this tweet in one sentence: {text}"

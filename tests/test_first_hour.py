@@ -233,19 +233,25 @@ def test_an_unknown_haiku_like_model_is_given_a_haiku_price_as_its_example():
     assert '"input": 3.00' not in str(raised.value)
 
 
-def test_the_demo_and_the_readme_agree_on_its_model_and_its_figure(capsys):
+def test_the_demo_and_the_readme_agree_on_its_model_and_its_figure(capsys, monkeypatch):
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    started = (ROOT / "docs" / "getting-started.md").read_text(encoding="utf-8")
     sim_readme = (ROOT / "batchkit" / "simulator" / "README.md").read_text(encoding="utf-8")
+    monkeypatch.syspath_prepend(str(ROOT / "docs" / "_ext"))
+    import batchkit_reference as options_reference
+
     assert main(["demo", "--rows", str(DEMO_REVIEWS)]) == 0
     printed = capsys.readouterr().out
     assert f"Message Batches naming\n{batchkit.DEFAULT_MODEL}," in printed
-    assert f"Message Batch for `{batchkit.DEFAULT_MODEL}`, batchkit's default model" in readme
-    assert f"| `model` | `{batchkit.DEFAULT_MODEL}` |" in readme
+    assert f"Message Batch for `{batchkit.DEFAULT_MODEL}`, batchkit's default model" in " ".join(readme.split())
+    assert f"Message Batch for `{batchkit.DEFAULT_MODEL}`, batchkit's default model" in " ".join(started.split())
+    assert f"| `model` | `{batchkit.DEFAULT_MODEL!r}` |" in options_reference.options_markdown()  # the docs' options table
     figure = re.search(r"agrees with the labels on [\d,]+ of 2,000 reviews \(([\d.]+%)\)", printed)
     assert figure, printed
     row = next(line for line in sim_readme.splitlines() if line.startswith("| `nsmc_sample.tsv`"))
     assert row.split("|")[3].strip() == f"**{figure.group(1)}**", row  # the free-text column, measured on all 2,000
-    assert not re.search(r"about \d+% of\s+the Korean reviews", readme)  # no second copy of the figure to drift
+    for page in [ROOT / "README.md", *(ROOT / "docs").rglob("*.md")]:  # no second copy of the figure to drift
+        assert not re.search(r"\d+% of\s+the Korean reviews", page.read_text(encoding="utf-8")), page
 
 
 def test_every_object_a_user_prints_fits_on_a_screen_without_internal_names_or_raw_arrays():

@@ -18,10 +18,11 @@ def test_public_names():
         "DEFAULT_MAX_TOKENS", "DEFAULT_MODEL", "InvalidOptionError", "Job", "JobCost", "JobNotFoundError",
         "JobStateError", "MediaError", "MissingColumnError",
         "NoCredentialsError", "NotAFrameError", "NotAStoreError", "OptionTypeError", "OutputPathError",
-        "PromptError", "RequestTooLargeError", "ResultsDownloadError", "RunNotFoundError", "ServerUnreachableError", "SpendLimitError", "Store",
+        "PromptError", "RequestTooLargeError", "ResultsDownloadError", "Run", "RunNotFoundError", "ServerUnreachableError", "SpendLimitError", "Store",
         "StoreError", "StoreNotFoundError", "StoreReadOnlyError", "UnknownModelError", "UnknownOptionError",
-        "__version__", "default_mode", "display_job", "forget", "get_default_client", "jobs", "prune",
-        "set_default_client", "set_default_mode", "start_simulator",
+        "__version__", "default_mode", "display_job", "forget", "forget_server_identities", "get_default_client",
+        "jobs", "load_prices", "plot_estimate", "plot_estimate_vs_actual", "plot_savings_vs_prefix", "plot_savings_vs_rows",
+        "prune", "set_default_client", "set_default_mode", "start_simulator", "text_pdf",
     ])
     for name in batchkit.__all__:
         assert hasattr(batchkit, name), name
@@ -49,6 +50,6 @@ def test_ci_runs_exactly_the_readmes_test_command():
     ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text()
     section = README.split("## The two commands", 1)[1].split("\n## ", 1)[0]
     commands = re.findall(r"```bash\n(.+?)\n```", section)
-    assert len(commands) == 2 and "pytest" in commands[1]
+    assert len(commands) == 3 and "pytest" in commands[1] and "sphinx" in commands[2]  # the demo, the tests, the docs
     assert commands[1] in [line.strip() for line in ci.splitlines()]
     assert "--no-cache-dir" in commands[1] and "--clear" in commands[1]  # the newest releases, as a new user gets them

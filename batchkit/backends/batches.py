@@ -220,7 +220,7 @@ def find_created_batch(
     Lists batches newest first back to a little before ``intent_at`` and returns the one with
     ``n_requests`` requests created within ``window`` after the intent, not already ``claimed``
     by another record. None when there is none (the create never reached the API) or when the
-    match is ambiguous — see the README's "Recovery" section for the limits of this rule.
+    match is ambiguous — see "Intent before money" in the docs (docs/explanations/) for the limits of this rule.
     """
     earliest = intent_at - dt.timedelta(seconds=60)  # tolerate clock skew between us and the API
     latest = intent_at + window

@@ -6,38 +6,14 @@ pandas 3 builds a new accessor object on every attribute access, so nothing is k
 anything is rendered or sent) and delegates to :mod:`batchkit.calls`. Every method returns a new
 object and never mutates the caller's.
 
-``batch``, ``submit``, ``estimate``, ``classify`` and ``extract`` share their arguments:
-
-=====================  ==========================================================================
-``prompt``             a template with ``{column}`` placeholders (``{{``/``}}`` for literal
-                       braces), or a callable ``row -> str`` (return None to skip a row)
-``output``             the new column's name (``batch``/``submit``/``classify``); never the name
-                       of an input column (``ColumnCollisionError``)
-``model``              model id (default :data:`DEFAULT_MODEL`)
-``system``             a system prompt: a string or a list of text blocks
-``max_tokens``         the cap on each answer's length
-``stop_sequences``     strings that end an answer early
-``client``             an ``anthropic.Anthropic``; default: see the README's client table
-``poll_interval``      seconds between status checks (default: a backoff fit for the server)
-``chunk_size``         at most this many requests per batch (≤ 100,000)
-``chunk_bytes``        at most this many bytes per batch body (≤ 256 MB)
-``media_errors``       ``"raise"`` (default) or ``"skip"``: an image or PDF cell the API would
-                       refuse stops the call before sending, or skips its row
-``max_retries``        resubmissions of transiently failed or expired rows (default 2)
-``cache``              ``"auto"`` (default), ``"prime"`` or ``False``: prompt caching of the
-                       shared prefix, see :mod:`batchkit.calls`
-``cache_ttl``          ``"1h"`` (default) or ``"5m"``
-``max_cost``           refuse, before any paid call, when the estimate's upper bound is over it
-``calibrate``          a finished Job or Comparison of the same prompt: the estimate and the
-                       ``max_cost`` guard use its measured answer lengths
-``prices``             price overrides (a dict or a JSON/TOML file), see :mod:`batchkit.pricing`
-``store``              the job store (a path or :class:`batchkit.Store`)
-``progress``           ``batch``/``classify``/``extract``: show live progress (a widget in a
-                       notebook, text lines on stderr elsewhere); default True
-``check_model``        False sends a model id the price table does not know (cost unknown)
-``**params``           other Messages API params, passed through after a check against the SDK's
-                       request types (``tools``, ``metadata``, …); a typo names the nearest option
-=====================  ==========================================================================
+``batch``, ``submit``, ``estimate``, ``classify`` and ``extract`` share their arguments: the
+``prompt`` (a template with ``{column}`` placeholders, ``{{``/``}}`` for literal braces, or a
+callable ``row -> str`` returning None to skip a row), ``output`` (the new column's name; never
+the name of an input column, ``ColumnCollisionError``) and the call options — ``model``,
+``max_tokens``, ``mode``, ``deadline``, ``max_cost``, ``cache``, ``store``, … and other Messages API
+params. The options are defined, checked and documented once, one docstring per field, in
+:mod:`batchkit.options`; the docs' options reference (``docs/reference/options.md``) is generated
+from there, so this docstring does not copy them.
 """
 
 from __future__ import annotations

@@ -40,13 +40,14 @@ from __future__ import annotations
 from ._clock import SimClock
 from ._config import ENDPOINT_KINDS, Faults, Latency, Processing, RateLimits, SimConfig, SpendLimit
 from ._params import tok as estimate_tokens
-from ._responder import default_responder
+from ._responder import SIMULATED_MODELS, default_responder
 from ._server import Server, SpawnedSimulator, serve, spawn
 from ._simulator import Simulator
 from ._state import StateError, StateLockedError
 
 __all__ = [
     "ENDPOINT_KINDS",
+    "SIMULATED_MODELS",
     "Faults",
     "Latency",
     "Processing",
