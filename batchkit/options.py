@@ -9,7 +9,8 @@ Every ``df.claude`` / ``series.claude`` call turns its keyword arguments into on
     ├── run       RunOptions       how to run: client, store, poll_interval, chunk_size, chunk_bytes,
     │                              queue_limit, max_retries, max_invalid_retries, cache, cache_ttl, max_cost,
     │                              calibrate, prices, check_model, progress, mode, deadline
-    └── estimate  EstimateOptions  what only ``estimate`` takes: typical_output_tokens, hit_rate, sample
+    └── estimate  EstimateOptions  what only ``estimate`` takes: typical_output_tokens, hit_rate, sample,
+                                   sample_answers
 
 Each option is declared once, as a dataclass field made by :func:`_option`: its default, its
 check (which also normalises, e.g. a numpy integer to ``int``) and whether the job store keeps it.
@@ -61,6 +62,7 @@ __all__ = [
     "CLASSIFY_MAX_TOKENS",
     "DEFAULT_MAX_TOKENS",
     "DEFAULT_MODEL",
+    "MAX_SAMPLE_ANSWERS",
     "EstimateOptions",
     "JobSpec",
     "Options",
@@ -641,6 +643,11 @@ class RequestParams(_Checked):
 # --------------------------------------------------------------------------- estimate, all together
 
 
+MAX_SAMPLE_ANSWERS = 1000
+"""The most rows ``estimate(..., sample_answers=N)`` answers: a sample is small by design (paid at
+the standard price); a larger one is a run of its own (``calibrate=job``)."""
+
+
 @dataclass(frozen=True)
 class EstimateOptions(_Checked):
     """What ``estimate`` takes besides the call's own options."""
@@ -649,6 +656,10 @@ class EstimateOptions(_Checked):
         1, fix="It is the answer length you expect, in tokens; max_tokens is the upper bound.")))
     hit_rate: tuple[float, float] | None = _option(None, _hit_rate)
     sample: int = _option(20, _whole(1, fix="It is how many requests count_tokens counts (free)."))
+    sample_answers: int | None = _option(None, _optional(_whole(1, MAX_SAMPLE_ANSWERS, fix=(
+        "It is how many rows a paid realtime sample answers to measure the answers' length; 20 calibrates "
+        "within about ±10%. For a larger sample run the call on df.sample(n) and pass calibrate=job."))))
+    """Rows answered in realtime before pricing (paid, stored, reused by the run) to measure the output."""
 
 
 @dataclass(frozen=True)
