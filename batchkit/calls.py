@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import anthropic
+import numpy as np
 import pandas as pd
 
 from . import _json, backend, hedge, modes
@@ -39,6 +40,7 @@ from .calibration import Calibration, measure
 from .columns import Table, as_table
 from .errors import (
     ColumnCollisionError,
+    InvalidOptionError,
     NotAFrameError,
     OptionTypeError,
     RequestTooLargeError,
@@ -46,9 +48,10 @@ from .errors import (
     UnknownOptionError,
 )
 from .jobs import Job, open_job
-from .options import JobSpec, Options
+from .options import EstimateOptions, JobSpec, Options
 from .pricing import (
     ASSUMED_CONCURRENCY,
+    SHORTEST_ANSWER_TOKENS,
     CostEstimate,
     TokenSource,
     cache_hit_range,
@@ -445,8 +448,13 @@ def estimate(
     free) and ``count`` is true; otherwise from the offline estimate. A request larger than
     ``count_tokens`` takes (:data:`COUNT_TOKENS_MAX_BYTES`; it still fits a batch) is counted
     offline, and the estimate's ``token_source`` says so (``"count_tokens+offline"``).
+
+    With ``sample_answers=N`` (in ``call.options.estimate``) N rows are answered first, in realtime
+    and paid (see :func:`_estimate_on_sample`), and the estimate is calibrated on them.
     """
     run, options = call.options.run, call.options.estimate
+    if options.sample_answers is not None:
+        return _estimate_on_sample(call, options.sample_answers, client=client, store=store, count=count)
     if store is None:
         store = run.store
     if store is None and run.client is not None:
@@ -467,7 +475,7 @@ def estimate(
     input_tokens = 0
     input_range: tuple[float, float] | None = None
     if to_send and client is not None:
-        picked = random.Random(0).sample(to_send, min(options.sample, len(to_send)))
+        picked = _spread_sample(plan, to_send, options.sample)
         counted, offline = [], 0
         for key in picked:
             tokens = count_tokens(client, plan.body(key))
@@ -546,6 +554,90 @@ def estimate(
     return _with_times(call, guess)
 
 
+def _estimate_on_sample(
+    call: Call, wanted: int, *, client: anthropic.Anthropic | None, store: Store | str | os.PathLike[str] | None,
+    count: bool,
+) -> CostEstimate:
+    """``estimate(..., sample_answers=N)``: answer N random rows in realtime, then price the rest on them.
+
+    The sample goes through :func:`submit` like any call (mode ``realtime``, the store the run
+    will use), so its answers are stored under their request keys and the run reuses them: the
+    estimate that follows counts them as already answered and prices only the other requests,
+    with the output length measured on the sample (``calibrate=`` that job). The rows are drawn
+    across request sizes (:func:`_spread_sample`, seeded) from every request of the call not in a
+    batch already — answered or not — so the same cell run again draws the same rows, finds the
+    same job and pays nothing more.
+
+    Raises:
+        InvalidOptionError: ``calibrate=`` is given too, or the sample would be every request of
+            the call (before anything is sent).
+        NoCredentialsError: no client can be made (before anything is sent).
+    """
+    run = call.options.run
+    if run.calibrate is not None:
+        raise InvalidOptionError(
+            "pass sample_answers= or calibrate=, not both: sample_answers=N answers N rows now to measure "
+            "the answers' length; calibrate=job measures a run that already answered. Remove one of them.",
+            option="sample_answers")
+    population = list(call.plan.lines)
+    if population and wanted >= len(population):
+        raise InvalidOptionError(
+            f"sample_answers={wanted:,} is as many as the call's {len(population):,} distinct requests: the "
+            f"sample would be the whole run, answered in realtime at the standard price (twice the batch "
+            f"price). Ask for fewer (sample_answers={max(1, len(population) // 10):,}), or run the call itself.",
+            option="sample_answers")
+    resolved_client = backend.resolve_client(client if client is not None else run.client)
+    resolved_store = Store.resolve(store if store is not None else run.store if run.store is not None
+                                   else default_store_path(resolved_client))
+    rest = dataclasses.replace(call.options.estimate, sample_answers=None)
+    if not population:  # no row to send: nothing to sample
+        return estimate(dataclasses.replace(call, options=dataclasses.replace(call.options, estimate=rest)),
+                        client=client, store=resolved_store, count=count)
+    in_flight = {k for k in resolved_store.in_flight_keys() if k in call.plan.lines}
+    free = [k for k in population if k not in in_flight]
+    picked = _spread_sample(call.plan, free, wanted)
+    job = submit(_sample_call(call, picked, resolved_client, resolved_store)).wait()
+    calibrated = dataclasses.replace(call.options, run=dataclasses.replace(run, calibrate=job), estimate=rest)
+    guess = estimate(dataclasses.replace(call, options=calibrated), client=client, store=resolved_store, count=count)
+    return dataclasses.replace(guess, sample_answers=len(picked), sample_cost=job.cost.total, sample_job=job.job_id)
+
+
+def _spread_sample(plan: Plan, keys: Sequence[str], k: int) -> list[str]:
+    """``k`` of ``keys`` drawn across their sizes: ordered by request size, one from each of ``k``
+    equal slices at a random (seeded) offset — systematic sampling. Each request is as likely to be
+    drawn as in a simple random sample, so the scaled-up figures stay unbiased, but the sample
+    spans short and long requests alike: what grows with a request's length (its input tokens, and
+    often its answer's) is measured closer (the ranges still take a simple random sample's spread,
+    which is wider)."""
+    if k >= len(keys):
+        return list(keys)
+    size_of = dict(zip(plan.lines, plan.line_sizes(), strict=True))
+    order = np.argsort(np.fromiter((size_of[key] for key in keys), np.int64, len(keys)), kind="stable")
+    step = len(keys) / k
+    start = random.Random(0).random() * step
+    return [keys[int(order[int(start + i * step)])] for i in range(k)]
+
+
+def _sample_call(call: Call, keys: Sequence[str], client: anthropic.Anthropic, store: Store) -> Call:
+    """The call of ``keys`` alone (one row each), sent in realtime to ``store``: the same request
+    bodies, hence the same keys, as the whole call's."""
+    wanted, first = set(keys), {}
+    for row, key in enumerate(call.plan.row_keys):
+        if key in wanted and key not in first:
+            first[key] = row
+    rows = [first[k] for k in keys]
+    lines = call.plan.lines
+    plan = Plan(list(keys), lines.select(keys) if isinstance(lines, MediaLines) else {k: lines[k] for k in keys}, {})
+    # A job keeps a pandas frame for to_frame(); of any other table only the names and length are kept.
+    table = (as_table(call.frame.iloc[rows]) if call.frame is not None
+             else Table(list(call.table.names), len(rows), {}))
+    run = dataclasses.replace(call.options.run, mode="realtime", deadline=None, calibrate=None, client=client,
+                              store=store)
+    options = dataclasses.replace(call.options, run=run, estimate=EstimateOptions())
+    spec = dataclasses.replace(call.spec, run=dataclasses.replace(call.spec.run, mode="realtime", deadline=None))
+    return dataclasses.replace(call, table=table, plan=plan, options=options, spec=spec)
+
+
 MEDIA_NOTE = (
     "Images and PDFs are priced by the API's documented rules: an image costs width×height/750 tokens "
     "after a long edge over 1568 px is scaled down (dimensions read from its header), a PDF page an image "
@@ -564,7 +656,7 @@ def _offline_tokens(plan: Plan, key: str) -> int:
 
 
 LIKELY_HIGH = 4.0
-"""Where nothing bounds an answer's length (free text, a free string field), the estimate's
+"""Where the schema does not bound an answer's length (a free string field), the estimate's
 ``high`` takes answers this many times the typical length; ``upper_bound`` (the budget guard)
 still takes ``max_tokens``."""
 INPUT_Z = 3.0
@@ -588,8 +680,10 @@ def _output_figures(call: Call, given: int | None, measured: Calibration | None)
 
     Measured on ``calibrate=`` when given (typical: the sample's mean; range: what the sample
     supports), else from the output schema for ``classify``/``extract`` (the shortest and longest
-    valid answers bound it, the label set gives the typical), else ``typical_output_tokens`` (from
-    half of it to :data:`LIKELY_HIGH` times it) or a guess (up to ``max_tokens``).
+    valid answers bound it, the label set gives the typical), else — free text — a prior for the
+    typical (``typical_output_tokens``, or a quarter of ``max_tokens``) and a range that holds
+    whatever the answers are: from answers of :data:`~batchkit.pricing.SHORTEST_ANSWER_TOKENS` to
+    answers of ``max_tokens``.
     """
     figures: dict[str, Any] = {"typical_output_tokens": given}
     if call.spec.output_spec is not None:
@@ -598,8 +692,8 @@ def _output_figures(call: Call, given: int | None, measured: Calibration | None)
         if given is None:
             figures["typical_output_tokens"] = typical
             figures["output_range"] = (shortest, longest if longest is not None else LIKELY_HIGH * typical)
-    elif given is not None:  # the user's figure for free text
-        figures["output_range"] = (given / 2, LIKELY_HIGH * given)
+    else:  # free text: a prior (the user's figure or a quarter of max_tokens) in a range that holds
+        figures["output_range"] = (SHORTEST_ANSWER_TOKENS, call.spec.max_tokens)
     if measured is None:
         return figures
     low, high = measured.output_range()

@@ -9,7 +9,8 @@ Every ``df.claude`` / ``series.claude`` call turns its keyword arguments into on
     ├── run       RunOptions       how to run: client, store, poll_interval, chunk_size, chunk_bytes,
     │                              queue_limit, max_retries, max_invalid_retries, cache, cache_ttl, max_cost,
     │                              calibrate, prices, check_model, progress, mode, deadline
-    └── estimate  EstimateOptions  what only ``estimate`` takes: typical_output_tokens, hit_rate, sample
+    └── estimate  EstimateOptions  what only ``estimate`` takes: typical_output_tokens, hit_rate, sample,
+                                   sample_answers
 
 Each option is declared once, as a dataclass field made by :func:`_option`: its default, its
 check (which also normalises, e.g. a numpy integer to ``int``) and whether the job store keeps it.
@@ -62,6 +63,7 @@ __all__ = [
     "CLASSIFY_MAX_TOKENS",
     "DEFAULT_MAX_TOKENS",
     "DEFAULT_MODEL",
+    "MAX_SAMPLE_ANSWERS",
     "EstimateOptions",
     "JobSpec",
     "Options",
@@ -658,6 +660,11 @@ class RequestParams(_Checked):
 # --------------------------------------------------------------------------- estimate, all together
 
 
+MAX_SAMPLE_ANSWERS = 1000
+"""The most rows ``estimate(..., sample_answers=N)`` answers: a sample is small by design (paid at
+the standard price); a larger one is a run of its own (``calibrate=job``)."""
+
+
 @dataclass(frozen=True)
 class EstimateOptions(_Checked):
     """What ``estimate`` takes besides the call's own options."""
@@ -669,6 +676,11 @@ class EstimateOptions(_Checked):
     """The prompt cache's hit rate: a fraction or a ``(low, high)`` pair in 0..1; None: from priming and size."""
     sample: int = _option(20, _whole(1, fix="It is how many requests count_tokens counts (free)."))
     """How many requests the free ``count_tokens`` endpoint counts (≥ 1)."""
+    sample_answers: int | None = _option(None, _optional(_whole(1, MAX_SAMPLE_ANSWERS, fix=(
+        "It is how many rows a paid realtime sample answers to measure the answers' length; 20 calibrates "
+        "within about ±10%. For a larger sample run the call on df.sample(n) and pass calibrate=job."))))
+    """Rows answered in realtime before pricing (paid, stored, reused by the run) to measure the output
+    length: the estimate's typical is then measured, not a prior (≤ 1,000; None: no sample)."""
 
 
 @dataclass(frozen=True)

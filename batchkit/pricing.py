@@ -56,6 +56,7 @@ __all__ = [
     "MODES",
     "MODE_LABELS",
     "PRICES_AS_OF",
+    "SHORTEST_ANSWER_TOKENS",
     "CostBreakdown",
     "CostEstimate",
     "ModeCost",
@@ -389,6 +390,15 @@ def default_typical_output_tokens(max_tokens: int) -> int:
     return max(1, min(max_tokens, 1024, math.ceil(max_tokens / 4)))
 
 
+SHORTEST_ANSWER_TOKENS = 1
+"""Output tokens of the shortest answer an uncalibrated free-text estimate's ``low`` assumes for
+every request: nothing bounds a free answer from below but the answer itself, and an answer is at
+least one token. Measured on the simulator over every dataset in ``data/`` (one-sentence
+summaries, translations, bare prompts, yes/no questions; haiku and opus), the shortest answers
+are 2 tokens (a bare label such as ``negative``) and 3 (``Understood.``), and a job's mean was
+2–26 tokens; on the real API a one-word answer (``Yes``, ``Positive``) is one token. So a job
+whose every answer is that short pays no less than ``low``, whatever the prompt asks for."""
+
 _STRING_TYPICAL_CHARS = 24
 """A free string field's typical answer: a name or a short phrase, three or four words."""
 _ARRAY_TYPICAL_ITEMS = 2
@@ -525,11 +535,11 @@ class ModeCost:
 
     mode: str
     low: float
-    """Typical output, best hit rate of the range."""
+    """The fewest likely output tokens (free text uncalibrated: one-token answers), best hit rate of the range."""
     typical: float
     """Typical output, middle of the hit-rate range."""
     high: float
-    """Every answer at ``max_tokens``, worst hit rate of the range."""
+    """The most likely output tokens (free text uncalibrated: ``max_tokens``), worst hit rate of the range."""
     upper_bound: float
     """Every answer at ``max_tokens`` and no cache hit at all: what the budget guard checks."""
     breakdown: CostBreakdown
@@ -576,6 +586,13 @@ class CostEstimate:
     """What the estimate was calibrated on (``estimate(..., calibrate=...)``), or None."""
     finish_seconds: Mapping[str, float] = field(default_factory=dict)
     """Expected seconds to finish per way of sending (``realtime``, ``batch`` typical, ``batch_max``)."""
+    sample_answers: int = 0
+    """Rows answered in realtime to calibrate this estimate (``estimate(..., sample_answers=N)``): paid,
+    stored, and reused by the run, so they are in :attr:`already_answered`, not in :attr:`requests`."""
+    sample_cost: float = 0.0
+    """Dollars those answers cost (standard price, realtime), already paid; not in any mode's figures."""
+    sample_job: str | None = None
+    """The job id of that sample."""
 
     def __getitem__(self, mode: str) -> ModeCost:
         for cost in self.modes:
@@ -641,8 +658,8 @@ class CostEstimate:
     def _summary(self) -> list[str]:
         dupes = self.rows - self.rows_skipped - self.unique_requests
         basis = {"schema": ", from the output schema", "measured": ", measured",
-                 "given": ", your figure"}.get(self.output_basis or "", "")
-        guess = ", a guess" if self.typical_output_assumed else basis
+                 "given": ", your figure: a prior, not measured"}.get(self.output_basis or "", "")
+        guess = ", a prior: not measured" if self.typical_output_assumed else basis
         typical = f"{self.typical_output_tokens:,}{guess}"
         lines = [
             (f"{self.model}: {self.requests:,} requests to send ({self.rows:,} rows: "
@@ -653,6 +670,9 @@ class CostEstimate:
             (f"input {self.input_tokens:,} tokens ({self._token_note()}); output up to "
              f"{self._bound:,} tokens per request (typical {typical})"),
         ]
+        if self.sample_answers:
+            lines.append(f"sample: {self.sample_answers:,} rows answered in realtime ({self.sample_job}) for "
+                         f"{_usd(self.sample_cost)}, paid at the standard price; the run reuses their answers")
         if self.calibrated_on:
             lines.append(f"calibrated on {self.calibrated_on}")
         if self.cached_prefix_tokens:
@@ -823,7 +843,10 @@ def estimate_cost(
                               breakdown=typical))
     notes = _estimate_notes(model, price, {c.mode: c for c in modes}, shared_prefix_tokens,
                             below_min, assumed, input_tokens / requests if requests else 0.0, lo)
-    if output_bound is not None and bound < max_tokens:
+    if output_bound is not None and bound < max_tokens and output_basis == "measured":
+        notes.append(f"The budget guard takes answers of {bound:,} tokens on average, from the measurement "
+                     f"(max_tokens is {max_tokens:,}).")
+    elif output_bound is not None and bound < max_tokens:
         notes.append(f"Answers are at most {bound:,} tokens: the longest answer the output schema allows "
                      f"(max_tokens is {max_tokens:,}).")
     if price.max_output_tokens is not None and max_tokens > price.max_output_tokens:
@@ -858,8 +881,9 @@ def _estimate_notes(
         notes.append(f"At a {_pct(worst_hit)} hit rate a 1h cache costs more than no cache: every miss "
                      f"writes the prefix at {price.cache_write_1h / price.input:g}× the input price.")
     if assumed:
-        notes.append("Typical output length is a guess (a quarter of max_tokens, at most 1,024); "
-                     "pass typical_output_tokens for a better figure.")
+        notes.append("Typical output length is a prior, not a measurement (a quarter of max_tokens, at most "
+                     "1,024). sample_answers=20 measures it on 20 rows answered in realtime (paid; the run "
+                     "reuses them), or pass typical_output_tokens or calibrate=job.")
     if price.is_long(prompt_per_request):
         notes.append(f"Prompts average over {price.long_prompt_threshold:,} tokens: {model}'s "
                      f"long-prompt rates (×{price.long_prompt_multiplier:g}) apply.")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -315,6 +316,17 @@ BAD = [
     Case("hit_rate-reversed", estimate(hit_rate=(0.9, 0.3)), InvalidOptionError, ("low <= high",)),
     Case("hit_rate-string", estimate(hit_rate="high"), OptionTypeError, ("fraction",)),
     Case("hit_rate-nan", estimate(hit_rate=float("nan")), InvalidOptionError, ("within 0..1",)),
+    Case("sample_answers-0", estimate(sample_answers=0), InvalidOptionError, ("sample_answers", "from 1")),
+    Case("sample_answers-string", estimate(sample_answers="20"), OptionTypeError, ("sample_answers", "whole number")),
+    Case("sample_answers-bool", estimate(sample_answers=True), OptionTypeError, ("sample_answers", "whole number")),
+    Case("sample_answers-huge", estimate(sample_answers=100_000), InvalidOptionError,
+         ("1,000", "calibrate=job")),
+    Case("sample_answers-whole-run", estimate(sample_answers=2), InvalidOptionError,
+         ("sample_answers=2", "2 distinct requests", "whole run", "standard price", "fewer")),
+    Case("sample_answers-and-calibrate",
+         estimate(sample_answers=1, calibrate=types.SimpleNamespace(outcomes=None, spec=None)), InvalidOptionError,
+         ("sample_answers= or calibrate=, not both",)),
+    Case("sample_answers-in-batch", batch(sample_answers=20), UnknownOptionError, ("option of estimate",)),
     # ---- the prompt and the cells
     Case("conversion-x", prompt("{review!x}"), PromptError, ("!x", "!r", "!s", "!a")),
     Case("format-on-text", prompt("{review:.2f}"), CellError, ("row 0", "'review'", ":.2f", "convert the column")),

@@ -21,6 +21,7 @@ import pytest
 from batchkit import (
     BudgetExceededError,
     ColumnCollisionError,
+    InvalidOptionError,
     MissingColumnError,
     OutputPathError,
     UnknownOptionError,
@@ -244,6 +245,7 @@ def test_to_parquet_that_cannot_be_written_is_refused_before_any_call(cluster, t
     (lambda c: c.batch("Echo {t}", max_tokns=5), UnknownOptionError),
     (lambda c: c.classify("Echo {t}", labels=["a", "b"], mode_typo=1), UnknownOptionError),
     (lambda c: c.extract("Echo {t}", {"n": int}), ColumnCollisionError),
+    (lambda c: c.estimate("Echo {t}", sample_answers=5), InvalidOptionError),  # each partition would pay a sample
 ])
 def test_bad_calls_raise_before_anything_is_computed_or_sent(tmp_path, call, error):
     sim = make_sim()

@@ -150,3 +150,90 @@ def test_the_budget_guard_uses_the_calibrated_bound_for_free_text(companies, cli
     cost = batchkit.Job.of(out).cost
     assert out["response"].notna().all() and cost.requests_paid == 403 and cost.total <= budget
     assert cost.estimate is not None and cost.estimate.upper_bound <= budget
+
+
+# --------------------------------------------------------------------------- free text, and a paid sample
+
+SUMMARY = "Summarise this review in one sentence: {document}"
+"""The issue's call: on 1,500 reviews with max_tokens=80 the old range ($0.1034–$0.3270) sat above
+the actual ($0.0716): its low end took answers a quarter of max_tokens long."""
+SHIPPED = {  # dataset → (file, read options, {verb: call arguments})
+    "nsmc": ("nsmc_sample.tsv", {"sep": "\t", "quoting": 3}, {
+        "batch": {"prompt": SUMMARY, "max_tokens": 80},
+        "classify": {"prompt": "Sentiment of this movie review: {document}", "labels": ["positive", "negative"]},
+        "extract": {"prompt": "From this movie review: {document}",
+                    "schema": {"sentiment": str, "aspect": str, "recommends": bool}}}),
+    "tweets": ("tweeteval_sentiment_val.csv", {}, {
+        "batch": {"prompt": "Summarise this tweet in one sentence: {text}", "max_tokens": 80},
+        "classify": {"prompt": TWEET, "labels": LABELS},
+        "extract": {"prompt": "From this tweet: {text}", "schema": {"topic": str, "mentions_person": bool}}}),
+    "sp500": ("sp500_constituents.csv", {}, {
+        "batch": {"prompt": "Describe {Security} ({Symbol}), of {Headquarters Location}, in one sentence.",
+                  "max_tokens": 80},
+        "classify": {"prompt": "Which sector is {Security} ({GICS Sub-Industry}) in?",
+                     "labels": ["Energy", "Financials", "Health Care", "Industrials", "Information Technology",
+                                "Utilities", "Other"]},
+        "extract": {"prompt": "About {Security}, founded {Founded}, based in {Headquarters Location}:",
+                    "schema": {"city": str, "state": str, "founded_year": int}}}),
+    "synopses": ("nsmc_synopses.csv", {}, {
+        "batch": {"prompt": "Summarise this synopsis in one sentence: {synopsis}", "max_tokens": 80},
+        "classify": {"prompt": "Genre of this film: {synopsis}", "labels": ["drama", "action", "comedy", "other"]},
+        "extract": {"prompt": "From this synopsis: {synopsis}", "schema": {"protagonist": str, "setting": str}}}),
+}
+
+
+def _run(frame: pd.DataFrame, verb: str, args: dict, **common) -> batchkit.Job:
+    args = dict(args)
+    prompt = args.pop("prompt")
+    if verb == "classify":
+        out = frame.claude.classify(prompt, labels=args.pop("labels"), **args, **common)
+    elif verb == "extract":
+        out = frame.claude.extract(prompt, args.pop("schema"), **args, **common)
+    else:
+        out = frame.claude.batch(prompt, **args, **common)
+    return batchkit.Job.of(out)
+
+
+@pytest.mark.parametrize("verb", ["batch", "classify", "extract"])
+@pytest.mark.parametrize("dataset", list(SHIPPED))
+def test_on_the_shipped_data_the_actual_is_inside_the_range_and_twenty_answers_calibrate_to_ten_percent(
+        dataset, verb, tmp_path):
+    name, read, calls = SHIPPED[dataset]
+    frame = pd.read_csv(DATA / name, **read)
+    sim = Simulator(config=SimConfig(time_scale=50.0))
+    common = dict(model="claude-haiku-4-5", client=sim.client(), progress=False, poll_interval=0.02)
+    args = dict(calls[verb])
+    prompt = args.pop("prompt")
+
+    # Uncalibrated: free text's range runs from one-token answers to max_tokens, its typical a prior.
+    prior = frame.claude.estimate(prompt, store=tmp_path / "a.sqlite3", **args, **common)
+    actual = _run(frame, verb, calls[verb], store=tmp_path / "a.sqlite3", **common).cost.total
+    assert prior["batch"].low <= actual <= prior["batch"].high, (prior, actual)
+    if verb == "batch":
+        assert prior.typical_output_assumed and "a prior: not measured" in str(prior)
+        assert prior["batch"].high == prior["batch"].upper_bound  # every answer max_tokens long
+
+    # Twenty rows answered in realtime first: their cost shown, their answers reused by the run.
+    store = tmp_path / "b.sqlite3"
+    sampled = frame.claude.estimate(prompt, store=store, sample_answers=20, **args, **common)
+    assert sampled.sample_answers == 20 and sampled.already_answered == 20 and sampled.output_basis == "measured"
+    assert sampled.sample_cost > 0 and f"20 rows answered in realtime ({sampled.sample_job}) for $" in str(sampled)
+    run = _run(frame, verb, calls[verb], store=store, **common)
+    assert run.cost.requests_paid == sampled.requests  # the sample's answers are not paid again
+    figures = sampled["batch"]
+    assert figures.low <= run.cost.total <= figures.high, (sampled, run.cost.total)
+    assert abs(figures.typical / run.cost.total - 1) <= 0.10, (sampled, run.cost.total)
+
+
+def test_a_sample_of_answers_is_paid_once_and_the_run_sends_only_the_rest(tweets, tmp_path):
+    sim = Simulator(config=SimConfig(time_scale=50.0))
+    common = dict(client=sim.client(), store=tmp_path / "jobs.sqlite3", max_tokens=80)
+    frame = tweets.head(300)
+    first = frame.claude.estimate("Summarise this tweet in one sentence: {text}", sample_answers=20, **common)
+    again = frame.claude.estimate("Summarise this tweet in one sentence: {text}", sample_answers=20, **common)
+    assert again.sample_job == first.sample_job and again.sample_cost == first.sample_cost
+    assert sim.stats()["messages_answered"] == 20 and sim.stats()["batches_created"] == 0  # the same cell re-run pays nothing
+    job = frame.claude.submit("Summarise this tweet in one sentence: {text}", poll_interval=0.02, **common).wait()
+    assert sim.stats()["messages_answered"] == 20 and job.cost.requests_paid == first.requests == 280
+    sample = batchkit.Job.load(first.sample_job, store=tmp_path / "jobs.sqlite3")
+    assert sample.cost.total == pytest.approx(first.sample_cost)

@@ -54,7 +54,7 @@ import pandas as pd
 
 from .. import calls, verbs
 from ..columns import Table
-from ..errors import OutputPathError
+from ..errors import InvalidOptionError, OutputPathError
 from ..options import Options
 from ..pricing import CostBreakdown, CostEstimate, ModeCost
 from ..runs import PartOutput, Run, read_answers, run_partitions
@@ -607,6 +607,11 @@ def _any_call(prepared: _Prepared) -> calls.Call:
 
 
 def _estimate(prepared: _Prepared) -> CostEstimate:
+    if prepared.options.estimate.sample_answers is not None:  # each partition would answer its own sample
+        raise InvalidOptionError(
+            "sample_answers= is not taken by a Dask frame's estimate: its partitions are priced apart. Answer a "
+            "sample yourself and calibrate on it: job = ddf.head(1000).claude.submit(...).wait(), then "
+            "ddf.claude.estimate(..., calibrate=job).", option="sample_answers")
     tasks = _Tasks(_default_ahead(_distributed_client()))
     store = prepared.options.run.store
     try:

@@ -87,7 +87,9 @@ class ClaudeFrameAccessor:
         available). Requests already answered in the store cost 0. ``labels=`` prices
         :meth:`classify`, ``schema=`` prices :meth:`extract`: their answers' length comes from
         the label set or schema. ``calibrate=`` (a finished :class:`batchkit.Job` or
-        :class:`batchkit.Comparison` of the same prompt) measures it instead.
+        :class:`batchkit.Comparison` of the same prompt) measures it instead, and so does
+        ``sample_answers=N``: N rows answered now in realtime (paid at the standard price, shown in
+        the estimate; the run reuses their answers).
         """
         verb = verbs.estimate(prompt, output=output, typical_output_tokens=typical_output_tokens, hit_rate=hit_rate,
                                sample=sample, labels=labels, schema=schema, kwargs=kwargs)
