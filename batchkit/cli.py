@@ -614,7 +614,9 @@ def _demo(args: argparse.Namespace) -> int:
     reviews = load_reviews(args.rows)
     with tempfile.TemporaryDirectory(prefix="batchkit-demo-") as scratch:
         store = args.store or str(Path(scratch) / "jobs.sqlite3")
-        server = start_simulator()
+        # The simulator keeps its batches beside the demo's store (removed with it), not beside
+        # the user's default store: the demo leaves no files behind.
+        server = start_simulator(state=Path(store).with_name("simulator-api.sqlite3"))
         try:
             _demo_run(reviews, args.model, store, server)
         finally:

@@ -41,6 +41,9 @@ def test_the_demo_reads_well_says_it_is_simulated_and_leaves_nothing(
 ) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.chdir(tmp_path)
+    data_home = tmp_path / "data-home"  # where batchkit keeps its files by default, as for a new user
+    monkeypatch.delenv("BATCHKIT_STORE")
+    monkeypatch.setenv("XDG_DATA_HOME", str(data_home))
     assert main(["demo"]) == 0
     printed = capsys.readouterr()
     out = printed.out
@@ -63,6 +66,7 @@ def test_the_demo_reads_well_says_it_is_simulated_and_leaves_nothing(
         assert display_width(line[: line.rindex(label + "  ")]) == header_at, line  # Korean text lines up
 
     assert not list(tmp_path.glob("batchkit-demo-*")), "the demo's temporary store was left behind"
+    assert not data_home.exists() or not any(data_home.rglob("*")), "the demo left files where batchkit keeps its own"
     assert "removed" in out
 
 
