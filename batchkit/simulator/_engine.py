@@ -62,6 +62,7 @@ from ._responder import (
     answer_mode,
     default_answer,
     default_responder,
+    plain_answer,
     responder_caller,
     shape_answer,
     shape_thought,
@@ -173,11 +174,11 @@ class _SucceededLine(msgspec.Struct, gc=False):
     result: _Succeeded
 # The result line of the commonest answer (the default responder's text to string-only params,
 # no cache), written from a template: the same bytes as encoding the structs above (a test
-# holds them to it), for a third of the cost. Fields in order: custom_id, the id's stem, model,
-# text (each JSON-encoded), stop_reason, input and output tokens; the beta line ends its
-# message with ``context_management``.
+# holds them to it), for a third of the cost. Fields in order: custom_id (JSON), the batch's
+# stem and the request's index, model and text (JSON), stop_reason, input and output tokens;
+# the beta line ends its message with ``context_management``.
 _PLAIN_LINE = (
-    b'{"custom_id":%b,"result":{"type":"succeeded","message":{"id":"msg_01%b","type":"message",'
+    b'{"custom_id":%b,"result":{"type":"succeeded","message":{"id":"msg_01%b%08d","type":"message",'
     b'"role":"assistant","model":%b,"content":[{"type":"text","text":%b,"citations":null}],'
     b'"stop_reason":"%b","stop_sequence":null,"stop_details":null,"container":null,'
     b'"diagnostics":null,"usage":{"input_tokens":%d,"output_tokens":%d,'
@@ -694,6 +695,7 @@ class Engine:
         batch_id = batch.id
         prefix = batch.stem
         plain = self._default_responder
+        stem_bytes = prefix.encode()
         tail = _BETA_TAIL if beta else b""
         succeeded = duplicates = 0
         for i in range(lo, hi):
@@ -723,11 +725,11 @@ class Engine:
                     problem = output_problem(params["model"], max_tokens, beta=beta_300k, in_batch=True)
                     if problem is not None:
                         raise ApiError(400, "invalid_request_error", problem)
-                stem = f"{prefix}{i:08d}"
                 line = None
                 if plain and simple is not None:
-                    line = self._plain_line(params, analysis.input_tokens, max_tokens, cid, stem, tail)
+                    line = self._plain_line(params, analysis.input_tokens, max_tokens, cid, stem_bytes, i, tail)
                 if line is None:
+                    stem = f"{prefix}{i:08d}"
                     message = self._message(params, analysis, start, finish, "msg_01" + stem,
                                             "toolu_01" + stem, "batch", cid, batch_id, (seen >> 32) + 1, beta)
                     line = encode_lines((_SucceededLine(cid, _Succeeded(message)),))
@@ -745,7 +747,7 @@ class Engine:
         self._counters["duplicate_custom_ids_answered"] += duplicates
         batch.next_index = hi
 
-    def _plain_line(self, params: dict, input_tokens: int, max_tokens: int, cid: str, stem: str,
+    def _plain_line(self, params: dict, input_tokens: int, max_tokens: int, cid: str, stem: bytes, i: int,
                     tail: bytes) -> bytes | None:
         """The result line of a request of the simplest shape (string contents, no tools, output
         format, thinking, stop sequences or cache marks: what :func:`analyze_simple` accepts)
@@ -753,7 +755,7 @@ class Engine:
         detour through ``answer_mode``, ``shape_answer`` and the structs. ``None`` when this
         path does not apply (the caller then takes the general one)."""
         try:
-            text = default_answer(params, "text")
+            text = plain_answer(params)
         except Exception:  # the general path turns it into the same error line
             return None
         if type(text) is not str:
@@ -764,7 +766,7 @@ class Engine:
             limit = max_tokens * 4
             text = text[:limit] if text.isascii() else text.encode()[:limit].decode("utf-8", "ignore")
             stop_reason, out = b"max_tokens", max_tokens
-        return _PLAIN_LINE % (_json_str(cid), stem.encode(), _json_str(params["model"]), _json_str(text),
+        return _PLAIN_LINE % (_json_str(cid), stem, i, _json_str(params["model"]), _json_str(text),
                               stop_reason, input_tokens, max(out, 1), tail)
 
     def _error_line(self, batch: Batch, i: int, cid: str, kind: str, message: str) -> None:
