@@ -696,6 +696,7 @@ class Engine:
         prefix = batch.stem
         plain = self._default_responder
         stem_bytes = prefix.encode()
+        model_json: dict[str, bytes] = {}
         tail = _BETA_TAIL if beta else b""
         succeeded = duplicates = 0
         for i in range(lo, hi):
@@ -716,7 +717,10 @@ class Engine:
                     answered[key] = seen + (1 << 32)
                     continue
             try:
-                params = _decode_params(item.params)
+                try:
+                    params = decode(item.params)
+                except DECODE_ERRORS as exc:  # as _decode_params, without a call per request
+                    raise ApiError(400, "invalid_request_error", f"params: Invalid JSON: {exc}") from None
                 simple = analyze_simple(params, True, known)
                 analysis = simple or analyze(params, version=batch.version, in_batch=True,
                                              reject_sampling=config.reject_sampling_params, model_known=known)
@@ -727,7 +731,8 @@ class Engine:
                         raise ApiError(400, "invalid_request_error", problem)
                 line = None
                 if plain and simple is not None:
-                    line = self._plain_line(params, analysis.input_tokens, max_tokens, cid, stem_bytes, i, tail)
+                    line = self._plain_line(params, analysis.input_tokens, max_tokens, cid, stem_bytes, i, tail,
+                                            model_json)
                 if line is None:
                     stem = f"{prefix}{i:08d}"
                     message = self._message(params, analysis, start, finish, "msg_01" + stem,
@@ -748,7 +753,7 @@ class Engine:
         batch.next_index = hi
 
     def _plain_line(self, params: dict, input_tokens: int, max_tokens: int, cid: str, stem: bytes, i: int,
-                    tail: bytes) -> bytes | None:
+                    tail: bytes, model_json: dict[str, bytes]) -> bytes | None:
         """The result line of a request of the simplest shape (string contents, no tools, output
         format, thinking, stop sequences or cache marks: what :func:`analyze_simple` accepts)
         answered by the default responder: what :meth:`_message` would encode, without the
@@ -766,7 +771,11 @@ class Engine:
             limit = max_tokens * 4
             text = text[:limit] if text.isascii() else text.encode()[:limit].decode("utf-8", "ignore")
             stop_reason, out = b"max_tokens", max_tokens
-        return _PLAIN_LINE % (_json_str(cid), stem, i, _json_str(params["model"]), _json_str(text),
+        model = params["model"]
+        encoded_model = model_json.get(model)
+        if encoded_model is None:
+            encoded_model = model_json[model] = _json_str(model)
+        return _PLAIN_LINE % (_json_str(cid), stem, i, encoded_model, _json_str(text),
                               stop_reason, input_tokens, max(out, 1), tail)
 
     def _error_line(self, batch: Batch, i: int, cid: str, kind: str, message: str) -> None:
