@@ -11,7 +11,9 @@ buckets start full for both). Measured in one run and printed side by side:
 2. **asyncio pattern** — ``AsyncAnthropic`` + ``asyncio.Semaphore(50)`` + ``asyncio.gather``,
    SDK default retries (2, honouring ``retry-after``), the way most tutorials show it.
 
-For each: wall time, answers per second, 429s (counted by the simulator), failed rows, and the
+For each: wall time, answers per second, 429s (counted by the simulator), failed rows, CPU per
+request — the client's (its whole process: every thread, from the first request to the decoded
+answers) and the simulator's (its process, from ``/_sim/stats``), in µs — and the
 use of each limit — what was used over what the limit allowed in that time (a bucket holds one
 minute's worth at the start and refills continuously: ``limit + limit/60 × seconds``). The
 binding limit is the one used most; the target for batchkit is ≥ 90 % of it with zero failed
@@ -58,13 +60,15 @@ def run_batchkit(base_url: str, n: int) -> dict:
     requests = [(f"r{i}", msgspec.json.encode(params(i))) for i in range(n)]
     chunks: list[bytes] = []
     sender = RealtimeSender(client)
-    start = time.perf_counter()
+    cpu, start = time.process_time(), time.perf_counter()
     progress = sender.send(requests, chunks.append)
     wall = time.perf_counter() - start
     cols = parse_result_stream(chunks)
+    cpu = time.process_time() - cpu
     ok = [i for i in range(len(cols)) if cols.status(i) in ("succeeded", "truncated")]
     usage = cols.usage[ok]
-    return {"wall": wall, "answered": len(ok), "failed": n - len(ok), "client_429": progress.rate_limited,
+    return {"wall": wall, "cpu": cpu, "answered": len(ok), "failed": n - len(ok),
+            "client_429": progress.rate_limited,
             "input": int(usage[:, 0].sum() + usage[:, 2].sum() + usage[:, 3].sum()),
             "output": int(usage[:, 1].sum()), "requests": progress.succeeded + progress.retries}
 
@@ -72,7 +76,7 @@ def run_batchkit(base_url: str, n: int) -> dict:
 def run_asyncio_pattern(base_url: str, n: int) -> dict:
     import anthropic
 
-    async def main() -> tuple[list, float]:
+    async def main() -> tuple[list, float, float]:
         client = anthropic.AsyncAnthropic(base_url=base_url, api_key="sk-sim-bench")  # default retries
         semaphore = asyncio.Semaphore(50)
 
@@ -80,15 +84,16 @@ def run_asyncio_pattern(base_url: str, n: int) -> dict:
             async with semaphore:
                 return await client.messages.create(**params(i))
 
-        start = time.perf_counter()
+        cpu, start = time.process_time(), time.perf_counter()
         results = await asyncio.gather(*(one(i) for i in range(n)), return_exceptions=True)
         wall = time.perf_counter() - start
+        cpu = time.process_time() - cpu
         await client.close()
-        return results, wall
+        return results, wall, cpu
 
-    results, wall = asyncio.run(main())
+    results, wall, cpu = asyncio.run(main())
     ok = [r for r in results if not isinstance(r, BaseException)]
-    return {"wall": wall, "answered": len(ok), "failed": n - len(ok), "client_429": None,
+    return {"wall": wall, "cpu": cpu, "answered": len(ok), "failed": n - len(ok), "client_429": None,
             "input": sum(r.usage.input_tokens + (r.usage.cache_creation_input_tokens or 0) for r in ok),
             "output": sum(r.usage.output_tokens for r in ok), "requests": None}
 
@@ -117,8 +122,10 @@ def main() -> None:
         runs.append(("asyncio Semaphore(50)+gather", run_asyncio_pattern))
     for name, run in runs:
         with simulator(args) as proc:
+            sim_cpu = proc.stats(catch_up=False)["cpu_seconds"]
             result = run(proc.base_url, n)
             stats = proc.stats()
+        result["sim_cpu"] = stats["cpu_seconds"] - sim_cpu
         result["server_429"] = stats["faults"].get("rate_limit", 0)
         result["calls"] = stats["messages.create"]
         wall = result["wall"]
@@ -132,11 +139,18 @@ def main() -> None:
 
     print()
     print(f"{'':30}{'wall':>8}{'answers/s':>11}{'calls':>8}{'429s':>7}{'429 %':>7}{'failed':>8}"
-          f"{'  use of each limit (requests / input / output)':>48}")
+          f"{'client µs/req':>15}{'sim µs/req':>12}{'  use of each limit (requests / input / output)':>48}")
     for name, r, shares, binding in rows:
         share = " / ".join(f"{v:5.1%}" for v in shares.values())
         print(f"{name:30}{r['wall']:7.1f}s{r['answered'] / r['wall']:11.1f}{r['calls']:8,}{r['server_429']:7,}"
-              f"{r['server_429'] / n:7.1%}{r['failed']:8,}   {share}  (binding: {binding})")
+              f"{r['server_429'] / n:7.1%}{r['failed']:8,}{r['cpu'] / n * 1e6:15,.0f}{r['sim_cpu'] / n * 1e6:12,.0f}"
+              f"   {share}  (binding: {binding})")
+    if len(rows) == 2:
+        (_, bk, *_), (_, aio, *_) = rows
+        print(f"\nclient CPU per request: batchkit {bk['cpu'] / n * 1e6:,.0f} µs, asyncio pattern "
+              f"{aio['cpu'] / n * 1e6:,.0f} µs ({aio['cpu'] / bk['cpu']:.1f}x batchkit's; per answered "
+              f"request {bk['cpu'] / max(bk['answered'], 1) * 1e6:,.0f} µs and "
+              f"{aio['cpu'] / max(aio['answered'], 1) * 1e6:,.0f} µs)")
     name, r, shares, binding = rows[0]
     ok = shares[binding] >= 0.9 and r["failed"] == 0 and r["server_429"] <= 0.01 * n
     print()

@@ -66,7 +66,7 @@ from ._tools import called_tools, tool_results_text
 
 __all__ = [
     "SIMULATED_MODELS", "answer_mode", "canonical_prompt", "chosen_tool", "default_answer", "default_responder",
-    "pick_label", "responder_caller", "sentiment_label", "shape_answer", "shape_thought",
+    "pick_label", "plain_answer", "responder_caller", "sentiment_label", "shape_answer", "shape_thought",
 ]
 
 _MASK = (1 << 64) - 1
@@ -343,6 +343,11 @@ def _text_answer(params: dict) -> str:
     listed = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
     return _OPENERS[_hash(params) % len(_OPENERS)].format(listed)
 
+
+plain_answer = _text_answer
+"""The default responder's answer to params of the simplest shape (string contents and system,
+no tools, output format or thinking: what ``_params.analyze_simple`` accepts), without the
+dispatch of :func:`default_answer`: the engine's shortest road for the commonest request."""
 
 # --------------------------------------------------------------------------- JSON schema
 

@@ -336,3 +336,36 @@ def test_korean_prompt_naming_its_labels_gets_one_of_them() -> None:
     params = {"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content":
               "다음 리뷰가 긍정인지 부정인지 한 단어로 답하세요.\n\n리뷰: 최고의 음악영화"}]}
     assert default_responder(params) == "긍정"
+
+
+def _result_lines(sim: Simulator, requests: list[dict], beta: bool) -> list[bytes]:
+    client = sim.client(max_retries=0)
+    headers = {"anthropic-beta": "output-300k-2026-03-24"} if beta else {}
+    batch = client.post("/v1/messages/batches", body={"requests": requests}, cast_to=object,
+                        options={"headers": headers})
+    with client.messages.batches.with_streaming_response.results(batch["id"]) as response:
+        return [line.encode() for line in response.iter_lines()]
+
+
+@pytest.mark.parametrize("beta", [False, True])
+def test_default_answers_are_the_same_bytes_as_any_responder_giving_them(beta: bool) -> None:
+    """The default responder's plain answers take a shorter road to their result line; a custom
+    responder giving the same answers takes the general one: the lines are the same bytes
+    (message ids aside, which are random per simulator)."""
+    texts = ["Classify the sentiment of this review as positive or negative: I love it, great value",
+             "이 리뷰가 긍정인지 부정인지 답하세요: 재미없다. 시간 아깝다",
+             'Summarise "quoted\\ text" with\nnew lines, tabs\tand emoji 🎬 in one sentence, please',
+             "Summarize the history of Venetian glassmaking and its furnaces on Murano island"]
+    requests = [request(f"r{i}-{cap}", text, max_tokens=cap, system="Be brief.") if i % 2
+                else request(f"r{i}-{cap}", text, max_tokens=cap)
+                for i, text in enumerate(texts) for cap in (1, 3, 200)]
+    config = SimConfig(seed=7, processing=Processing.instant())
+    fast = _result_lines(Simulator(config=config), requests, beta)
+    general = _result_lines(Simulator(config=config, responder=lambda params: default_responder(params)),
+                            requests, beta)
+    assert len(fast) == len(general) == len(requests)
+    for one, other in zip(fast, general, strict=True):
+        one_id = msgspec.json.decode(one)["result"]["message"]["id"].encode()
+        other_id = msgspec.json.decode(other)["result"]["message"]["id"].encode()
+        assert one.replace(one_id, other_id) == other
+    assert b'"stop_reason":"max_tokens"' in fast[0] and (b"context_management" in fast[0]) == beta
