@@ -70,6 +70,18 @@ def run_script(code: str, *args: str, crash_at: str | None = None, timeout: floa
                           env=child_env(crash_at), timeout=timeout)
 
 
+def stored_answers(path) -> int:
+    """How many requests have an answer in the store at ``path`` (read by a store of its own)."""
+    from batchkit.results import ANSWERED
+    from batchkit.store import unpack
+
+    store = Store(path)
+    try:
+        return sum(1 for packed in store.index().values() if unpack(packed)[0] in ANSWERED)
+    finally:
+        store.close()
+
+
 def echo(params):
     """An answer that is a function of the prompt, so a misplaced answer shows."""
     return "re:" + str(params["messages"][0]["content"])

@@ -15,10 +15,8 @@ import time
 
 import pytest
 
-from batchkit.results import ANSWERED
 from batchkit.simulator import Processing, spawn
-from batchkit.store import Store, unpack
-from tests.conftest import child_env, run_script
+from tests.conftest import child_env, run_script, stored_answers
 
 pytestmark = pytest.mark.slow
 
@@ -43,14 +41,6 @@ CHILD = textwrap.dedent(
 def _start(sim, store, mode):
     return subprocess.Popen([sys.executable, "-c", CHILD, sim.base_url, store, mode], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=child_env())
-
-
-def _stored_answers(path) -> int:
-    store = Store(path)
-    try:
-        return sum(1 for packed in store.index().values() if unpack(packed)[0] in ANSWERED)
-    finally:
-        store.close()
 
 
 @pytest.mark.parametrize("mode", ["realtime", "batch"])
@@ -94,7 +84,7 @@ def test_a_realtime_call_killed_at_any_point_pays_twice_only_what_was_in_flight(
         assert crashed.returncode == -signal.SIGKILL, crashed.stderr
         time.sleep(0.5)  # what was on the wire when the process died is answered (and paid) by now
         paid_before = sim.stats()["messages_answered"]
-        kept = _stored_answers(store)
+        kept = stored_answers(store)
         assert kept <= paid_before
         sim.reset_stats()
         resumed = run_script(CHILD, sim.base_url, store, "realtime")
@@ -135,5 +125,5 @@ def test_a_cancel_from_another_process_stops_the_realtime_unit_its_owner_sends(t
         assert sim.stats()["messages.create"] == sent  # the owner stopped sending
         answered = sim.stats()["messages_answered"]
     assert answered < ROWS
-    assert _stored_answers(store) == answered  # every answer paid for was kept
+    assert stored_answers(store) == answered  # every answer paid for was kept
     assert batchkit.jobs(store).iloc[0]["status"] == "canceled"

@@ -15,10 +15,8 @@ import time
 
 import pytest
 
-from batchkit.results import ANSWERED
 from batchkit.simulator import spawn
-from batchkit.store import Store, unpack
-from tests.conftest import child_env, run_script
+from tests.conftest import child_env, run_script, stored_answers
 
 pytestmark = pytest.mark.slow
 
@@ -45,14 +43,6 @@ CHILD = textwrap.dedent(
 
 def run_child(base_url, store, crash_at=None, timeout=90):
     return run_script(CHILD, base_url, store, crash_at=crash_at, timeout=timeout)
-
-
-def stored_answers(path) -> int:
-    store = Store(path)
-    try:
-        return sum(1 for packed in store.index().values() if unpack(packed)[0] in ANSWERED)
-    finally:
-        store.close()
 
 
 def _spawn():
