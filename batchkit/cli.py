@@ -324,7 +324,8 @@ def _wait(args: argparse.Namespace) -> int:
     from .views import TextProgress
 
     job = _load(args)
-    # On a terminal, the job's progress on stderr while it runs (stdout keeps its one line for scripts).
+    # On a terminal, the job's progress on stderr while it runs (stdout keeps its store line and its
+    # one summary line, for scripts).
     view = TextProgress(job, file=sys.stderr) if sys.stderr.isatty() else None
     job.wait()
     if view is not None:
@@ -614,9 +615,9 @@ def _demo(args: argparse.Namespace) -> int:
     reviews = load_reviews(args.rows)
     with tempfile.TemporaryDirectory(prefix="batchkit-demo-") as scratch:
         store = args.store or str(Path(scratch) / "jobs.sqlite3")
-        # The simulator keeps its batches beside the demo's store (removed with it), not beside
-        # the user's default store: the demo leaves no files behind.
-        server = start_simulator(state=Path(store).with_name("simulator-api.sqlite3"))
+        # The simulator keeps its batches in the demo's scratch folder (removed with it), never
+        # beside a store of the user's: the demo leaves no files behind and touches no other state.
+        server = start_simulator(state=Path(scratch) / "simulator-api.sqlite3")
         try:
             _demo_run(reviews, args.model, store, server)
         finally:

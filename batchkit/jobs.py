@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import atexit
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import os
@@ -42,7 +43,7 @@ import pandas as pd
 
 from . import _json, _workers
 from ._crash import crashpoint
-from .backend import resolve_client, server_clock
+from .backend import api_name, resolve_client, server_clock
 from .backends import Action, Backend, CallFailed, Decision, Tracked
 from .backends.batches import RESULTS_CUT, MessageBatches
 from .backends.choice import backend_for
@@ -55,6 +56,7 @@ from .errors import (
     CancelFailedError,
     JobNotFoundError,
     ResultsDownloadError,
+    ServerUnreachableError,
     SpendLimitError,
 )
 from .hedge import HedgePlan, HedgeReport, hedge_report
@@ -149,6 +151,7 @@ class Job(JobResults):
         self._batch_bodies: dict[int, bytes] = {}
         self._unrelated: set[int] = set()  # other jobs' units that carry none of this job's pending keys
         self._lost_now = False  # a unit of this job was found lost in this round (see _lose)
+        self._api_checked: anthropic.Anthropic | None = None  # the client whose API the store agreed to
         self._done = threading.Event()
         self._wake = threading.Event()
         self._running = False  # a worker is looping (set and cleared under _live_lock)
@@ -276,6 +279,14 @@ class Job(JobResults):
 
     def _backend_of(self, mode: str) -> Backend:
         """The backend that sends units of ``mode`` (chosen by :func:`~batchkit.backends.backend_for`)."""
+        if self._api_checked is not self._client:
+            # The store's answers and batches belong to one API: a client of the other one (the
+            # simulator for a real job, or the reverse) would find none of its batches and mark
+            # them lost while they run on, paid. Refused before anything is asked of it. A server
+            # that does not answer is asked again next time (its calls fail and are retried).
+            with contextlib.suppress(ServerUnreachableError):
+                self.store.claim_backend(api_name(self.client))
+                self._api_checked = self._client
         found = self._backends.get(mode)
         if found is None:
             found = self._backends[mode] = backend_for(mode, self.client, betas_for=output_betas)

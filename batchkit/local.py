@@ -56,16 +56,18 @@ def start_simulator(*, port: int = 0, responder: Any = None, state: str | Path |
     >>> sim.base_url                           # doctest: +SKIP
     'http://127.0.0.1:50123'
     """
-    from .simulator import SimConfig, Simulator, StateError, StateLockedError, serve
+    from .simulator import SimConfig, Simulator, StateConfigError, StateError, StateLockedError, serve
 
     sim_config = SimConfig(**config)
     path = default_state_path() if state is _DEFAULT else state
     try:
         simulator = Simulator(config=sim_config, responder=responder, state=path)
-    except StateLockedError as exc:
+    except (StateLockedError, StateConfigError) as exc:
         if state is not _DEFAULT:
             raise ConfigurationError(f"{exc} (state=None keeps batches in memory only)") from None
-        warn(f"another simulator is running on {path}, so this one keeps its batches in memory "
+        why = ("another simulator is running on it" if isinstance(exc, StateLockedError) else
+               "its batches were answered under another configuration (seed, faults, processing or responder)")
+        warn(f"the simulator's state file {path} is not used: {why}. This simulator keeps its batches in memory "
              "only (they end with this process); pass state=PATH for a file of its own")
         simulator = Simulator(config=sim_config, responder=responder)
     except StateError as exc:

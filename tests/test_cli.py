@@ -156,7 +156,8 @@ def test_cancel_that_cannot_reach_the_api_exits_2_and_leaves_the_job_as_it_was(t
     assert f"could not cancel job {job.job_id}" in err and "Nothing was changed" in err
     assert batchkit.jobs(store)["status"].tolist() == ["running"]
     assert job.batches()["state"].tolist() == ["in_progress"]
-    server = batchkit.start_simulator()  # the API is back (with its batches: they are kept on disk)
+    # The API is back, as it was, with its batches: they are kept on disk.
+    server = batchkit.start_simulator(processing=Processing(fixed_latency=30.0, per_request=0.0))
     try:
         batchkit.Job.load(job.job_id, store=store, client=server.client()).cancel()
     finally:

@@ -68,6 +68,27 @@ def test_start_simulator_keeps_its_batches_beside_the_job_store():
         server.stop()
 
 
+def test_start_simulator_under_another_configuration_keeps_its_batches_in_memory(tmp_path):
+    first = batchkit.start_simulator(seed=1)
+    try:
+        first.client().messages.batches.create(requests=[
+            {"custom_id": "a", "params": {"model": "claude-haiku-4-5", "max_tokens": 5,
+                                          "messages": [{"role": "user", "content": "hi"}]}}])
+    finally:
+        first.stop()
+    with pytest.warns(BatchkitWarning, match="answered under another configuration"):
+        other = batchkit.start_simulator(seed=2)  # its batches would be answered differently
+    try:
+        assert other.simulator.state_path is None
+    finally:
+        other.stop()
+    again = batchkit.start_simulator(seed=1)  # as it was: restored
+    try:
+        assert len(again.client().messages.batches.list().data) == 1
+    finally:
+        again.stop()
+
+
 def test_a_second_start_simulator_on_a_state_file_in_use(tmp_path):
     first = batchkit.start_simulator()
     try:

@@ -77,6 +77,22 @@ def test_a_404_is_acted_on_only_by_the_owner_of_the_batch_or_whoever_takes_it_ov
     assert list(job.batches()["state"]) == ["lost"]
 
 
+def test_a_job_of_one_api_is_never_polled_through_the_other():
+    from batchkit import StoreError
+
+    first = _slow()
+    job = frame(6).claude.submit("{t}", client=first.client(), poll_interval=0.01)
+    _created(job)
+    job.cancel()
+    with job.store.atomic() as conn:  # as if its batches were at Anthropic
+        conn.execute("UPDATE meta SET value = 'Anthropic API' WHERE name = 'backend'")
+        conn.execute("UPDATE jobs SET status = 'running'")
+        conn.execute("UPDATE batches SET state = 'in_progress'")
+    with pytest.raises(StoreError, match="holds answers from the Anthropic API"):
+        Job.load(job.job_id, client=make_sim().client()).wait(timeout=10)
+    assert list(job.batches()["state"]) == ["in_progress"]  # not lost: it was never asked about
+
+
 def test_another_call_over_the_same_texts_is_not_blocked_by_a_lost_batch():
     first = _slow()
     job = frame(10).claude.submit("{t}", client=first.client(), poll_interval=0.01)

@@ -43,7 +43,7 @@ from ._params import tok as estimate_tokens
 from ._responder import SIMULATED_MODELS, default_responder
 from ._server import Server, SpawnedSimulator, serve, spawn
 from ._simulator import Simulator
-from ._state import StateError, StateLockedError
+from ._state import StateConfigError, StateError, StateLockedError
 
 __all__ = [
     "ENDPOINT_KINDS",
@@ -58,6 +58,7 @@ __all__ = [
     "Simulator",
     "SpawnedSimulator",
     "SpendLimit",
+    "StateConfigError",
     "StateError",
     "StateLockedError",
     "default_responder",

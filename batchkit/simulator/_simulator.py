@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -12,7 +13,7 @@ import anyio.to_thread
 import httpx2
 
 from ._app import App
-from ._clock import SimClock
+from ._clock import LATEST, SimClock
 from ._config import SimConfig
 from ._engine import Engine
 from ._state import StateFile
@@ -50,10 +51,12 @@ class Simulator:
         self.state_path: Path | None = None if store is None else store.path
         """The state file, or ``None`` when the simulator keeps its batches in memory only."""
         try:
+            if store is not None:
+                store.check_config(_answers_fingerprint(self.config, responder))
             start = self.config.start_time
             floor = None if store is None else store.clock_floor()
             if floor is not None:  # never earlier than a time a client has already been shown
-                start = max(time.time() if start is None else start, floor)
+                start = min(max(time.time() if start is None else start, floor), LATEST)
             self.clock = SimClock(self.config.time_scale, start)
             self._engine = Engine(self.config, responder, self.clock, store)
         except BaseException:
@@ -141,3 +144,12 @@ class AsyncWSGITransport(httpx2.AsyncBaseTransport):
         response = await anyio.to_thread.run_sync(self._sync.handle_request, request)
         return httpx2.Response(response.status_code, headers=response.headers,
                                stream=_AsyncBody(response.stream))
+
+
+def _answers_fingerprint(config: SimConfig, responder: Callable[..., Any] | None) -> str:
+    """What decides the answers and the timing of a batch a state file restores: the seed, the
+    faults, the processing and the responder (by name; ``time_scale`` and ports may change)."""
+    name = "default" if responder is None else (
+        f"{getattr(responder, '__module__', '')}.{getattr(responder, '__qualname__', type(responder).__name__)}")
+    text = repr((config.seed, config.faults, config.processing, name))
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()

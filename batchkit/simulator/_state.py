@@ -35,7 +35,9 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-__all__ = ["CLOCK_STEP", "SavedBatch", "StateError", "StateFile", "StateLockedError"]
+from ._clock import LATEST
+
+__all__ = ["CLOCK_STEP", "SavedBatch", "StateConfigError", "StateError", "StateFile", "StateLockedError"]
 
 CLOCK_STEP = 1.0
 """Wall seconds of simulated time the saved clock floor runs ahead of the clock."""
@@ -67,6 +69,11 @@ class StateError(RuntimeError):
 
 class StateLockedError(StateError):
     """Another simulator is running on this state file."""
+
+
+class StateConfigError(StateError):
+    """The state file was written by a simulator whose answers differ (another seed, faults,
+    processing or responder): restoring its batches would answer them differently."""
 
 
 class SavedBatch(NamedTuple):
@@ -154,6 +161,24 @@ class StateFile:
                 for seq, bid, created, version, betas, stem, requests, cancel_at, deleted_at, counts, ended_at
                 in rows]
 
+    def check_config(self, fingerprint: str) -> None:
+        """Write down the configuration the batches are answered under, or refuse another one.
+
+        Raises:
+            StateConfigError: the file's batches were answered under another configuration.
+        """
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
+            if row is None:
+                self._conn.execute("INSERT INTO meta (key, value) VALUES ('config', ?)", (fingerprint,))
+                return
+        if row[0] != fingerprint and self.batches():
+            raise StateConfigError(
+                f"the simulator state file {self.path} holds batches answered under another configuration (seed, "
+                "faults, processing or responder): restored, they would be answered differently. Start the "
+                "simulator as it was, or give it another state file (or delete this one while no simulator runs)")
+        self._write("UPDATE meta SET value = ? WHERE key = 'config'", (fingerprint,))
+
     def clock_floor(self) -> float | None:
         """The saved clock floor (``None`` for a new file)."""
         with self._lock:
@@ -194,7 +219,7 @@ class StateFile:
         """Keep the saved floor ahead of ``now`` (a write at most every half step)."""
         if now + 0.5 * CLOCK_STEP * time_scale < self._clock_floor:
             return
-        floor = now + CLOCK_STEP * time_scale
+        floor = min(now + CLOCK_STEP * time_scale, LATEST)  # a clock that fast must still reopen
         self._write("INSERT INTO meta (key, value) VALUES ('clock', ?) "
                     "ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)", (floor,))
         self._clock_floor = max(self._clock_floor, floor)

@@ -13,6 +13,7 @@ from batchkit.simulator import (
     Processing,
     SimConfig,
     Simulator,
+    StateConfigError,
     StateError,
     StateLockedError,
     spawn,
@@ -65,6 +66,35 @@ def test_batches_carry_on_after_a_restart_with_the_same_results(tmp_path):
         assert sim.stats()["batch_requests_received"] == 1  # the restored batches were not sent again
     finally:
         sim.close()
+
+
+def test_batches_are_not_restored_under_a_configuration_that_answers_them_differently(tmp_path):
+    path = tmp_path / "sim-state.sqlite3"
+    sim, client = start(path)
+    client.messages.batches.create(requests=requests(3, "x"))
+    sim.close()
+    with pytest.raises(StateConfigError, match="another configuration"):
+        Simulator(config=SimConfig(seed=8, processing=SLOW), state=path)  # another seed: other fault draws
+    with pytest.raises(StateConfigError):
+        Simulator(config=SimConfig(seed=7, processing=SLOW), responder=lambda params: "other", state=path)
+    sim, client = start(path, time_scale=60)  # the same answers, only faster: restored
+    try:
+        assert len(client.messages.batches.list().data) == 1
+    finally:
+        sim.close()
+    empty = tmp_path / "empty.sqlite3"
+    start(empty)[0].close()
+    Simulator(config=SimConfig(seed=9), state=empty).close()  # no batches yet: any configuration
+
+
+def test_a_clock_run_far_ahead_still_reopens(tmp_path):
+    path = tmp_path / "sim-state.sqlite3"
+    sim, _ = start(path, time_scale=1e12)
+    sim.clock.timestamp()
+    sim.stats()
+    sim.close()
+    sim, _ = start(path, time_scale=1e12)  # its saved clock is clamped to the clock's last day
+    sim.close()
 
 
 def test_the_clock_never_runs_backwards_across_a_restart(tmp_path):
