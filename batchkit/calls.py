@@ -593,7 +593,7 @@ def _estimate_on_sample(
     if not population:  # no row to send: nothing to sample
         return estimate(dataclasses.replace(call, options=dataclasses.replace(call.options, estimate=rest)),
                         client=client, store=resolved_store, count=count)
-    in_flight = {k for k in resolved_store.in_flight_keys() if k in call.plan.lines}
+    in_flight = resolved_store.in_flight_keys()
     free = [k for k in population if k not in in_flight]
     picked = _spread_sample(call.plan, free, wanted)
     job = submit(_sample_call(call, picked, resolved_client, resolved_store)).wait()

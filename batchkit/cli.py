@@ -239,18 +239,22 @@ def _open_store(args: argparse.Namespace) -> Store:
     return Store.resolve(path, create=False)
 
 
+def _other_default(path: Path) -> Path:
+    """The other default store beside ``path`` (one of :data:`_STORE_NAMES`)."""
+    return path.with_name(next(name for name in _STORE_NAMES if name != path.name))
+
+
 def _other_store_note(path: Path) -> str | None:
     """A pointer to the other default store beside this one, when it has jobs."""
     from .store import peek_job_count
 
     if path.name not in _STORE_NAMES:
         return None
-    other_name = next(name for name in _STORE_NAMES if name != path.name)
-    other = path.with_name(other_name)
+    other = _other_default(path)
     count = peek_job_count(other)
     if not count:
         return None
-    return (f"note: {other} ({_STORE_NAMES[other_name]} store) has {count:,} job{'s' * (count != 1)}: "
+    return (f"note: {other} ({_STORE_NAMES[other.name]} store) has {count:,} job{'s' * (count != 1)}: "
             f"batchkit jobs --store {other}")
 
 
@@ -266,7 +270,7 @@ def _job_store(args: argparse.Namespace) -> Store:
         store = _open_store(args)
         print(f"job store: {store.path}")
         return store
-    other = path.with_name(next(name for name in _STORE_NAMES if name != path.name))
+    other = _other_default(path)
     existing = [p for p in (path, other) if p.exists()]
     if not existing:
         return _open_store(args)  # the usual "no job store" error

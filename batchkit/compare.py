@@ -292,16 +292,16 @@ def _have_truth(rows: pd.DataFrame, pairs: Mapping[str, str]) -> np.ndarray:
     return np.logical_and.reduce([_present(rows[c]) for c in pairs.values()])
 
 
-def _billed(job: Job) -> pd.DataFrame:
-    """The sample's distinct requests that were paid for (answered, even if cut short or invalid)."""
-    outcomes = job.outcomes()
+def _billed(outcomes: pd.DataFrame) -> pd.DataFrame:
+    """The sample's distinct requests that were paid for (answered, even if cut short or invalid),
+    from its job's ``outcomes()``."""
     billed = outcomes[outcomes["status"].isin(("succeeded", "truncated", "invalid_output"))]
     return billed.drop_duplicates("request_key")
 
 
-def _sample_usage_cost(job: Job, model: str, prices: Any) -> tuple[float, float]:
-    """Dollars of the sample's distinct requests at (batch, standard) price, from their usage."""
-    billed = _billed(job)
+def _sample_usage_cost(billed: pd.DataFrame, model: str, prices: Any) -> tuple[float, float]:
+    """Dollars of the sample's distinct billed requests (:func:`_billed`) at (batch, standard)
+    price, from their usage."""
     if billed.empty:
         return 0.0, 0.0
     batch = float(usage_cost_frame(billed, model, batch=True, prices=prices)["total"].sum())
@@ -424,10 +424,12 @@ def compare(
 
     _score_variants(variants, rows, truth, task, spec, reference, named)
     for v, (m, _, p, _call) in zip(variants, prepared, strict=True):
-        v.outcome_counts = {str(k): int(n) for k, n in v.job.outcomes()["status"].value_counts().items()}
-        v.usage_cost = _sample_usage_cost(v.job, m, options[m].run.prices)
+        outcomes = v.job.outcomes()  # a whole frame: built once per variant
+        billed = _billed(outcomes)
+        v.outcome_counts = {str(k): int(n) for k, n in outcomes["status"].value_counts().items()}
+        v.usage_cost = _sample_usage_cost(billed, m, options[m].run.prices)
         # Calibrated on the sample's answers; a variant without any is priced on the usual guess.
-        basis = _calibrated(options[m], v.job) if not _billed(v.job).empty else _uncapped(options[m])
+        basis = _calibrated(options[m], v.job) if not billed.empty else _uncapped(options[m])
         v.projector = _projector(frame, p, basis, kind, spec)
     ref = next((v for v in variants if v.model == reference and v.prompt_name == "p1"), None) if truth is None else None
     return Comparison(

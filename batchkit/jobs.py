@@ -58,6 +58,7 @@ from .errors import (
     ResultsDownloadError,
     ServerUnreachableError,
     SpendLimitError,
+    UnknownModelError,
 )
 from .hedge import HedgePlan, HedgeReport, hedge_report
 from .leases import me, owner_alive
@@ -94,6 +95,10 @@ _SUCCEEDED, _CANCELED = STATUS_CODE["succeeded"], STATUS_CODE["canceled"]
 CANCEL_POLL = 10.0
 """Seconds (of the server's clock) between looks at batches the deadline hedge canceled, at most
 (the API's batch backoff is minutes)."""
+
+LOST_WHY = ("it was deleted, its results expired (29 days after creation), it belongs to another workspace's "
+            "API key, or it died with a simulator that was stopped")
+"""Why the API may no longer know a batch the store recorded (a 404)."""
 
 HEDGE_REASON = "deadline hedge"
 """How the ``mode_reason`` of a job the deadline hedge moved to realtime begins."""
@@ -629,14 +634,6 @@ class Job(JobResults):
         )
         return True
 
-    def _failure(self) -> APIRefusedError | BatchLostError:
-        """The error a failed job ends with, rebuilt from the store (e.g. in another process): the
-        API refused its requests, or no longer knows some of its batches."""
-        failed = [b for b in self.store.batches(job_id=self.job_id, states=("failed", "lost")) if b["error"]]
-        if failed and failed[-1]["state"] == "lost":
-            return self._lost_error([b for b in failed if b["state"] == "lost"])
-        return self._refusal()
-
     def _refusal(self) -> APIRefusedError:
         """The error of a job the API refused, with the API's reason as the store recorded it."""
         failed = [b for b in self.store.batches(job_id=self.job_id, states=("failed",)) if b["error"]]
@@ -652,21 +649,23 @@ class Job(JobResults):
     def _stopped(self) -> BatchkitError:
         """The error a failed job ends with, rebuilt from the store (e.g. in another process): the
         API's refusal, a batch it no longer knows, or a results download cut every time."""
-        if not self.store.batches(job_id=self.job_id, states=("failed", "lost")):
+        failed = [b for b in self.store.batches(job_id=self.job_id, states=("failed", "lost")) if b["error"]]
+        if failed and failed[-1]["state"] == "lost":
+            return self._lost_error([b for b in failed if b["state"] == "lost"])
+        if not failed:
             cut = [b for b in self.store.batches(job_id=self.job_id, states=("ended",)) if b["error"]]
             if cut:
                 return _download_error(self.job_id, cut[-1]["api_id"], cut[-1]["error"])
-        return self._failure()
+        return self._refusal()
 
     def _lost_error(self, lost: Sequence[Mapping[str, Any]]) -> BatchLostError:
         """The error a job ends with when the API no longer knows some of its batches."""
         rows = sum(int(b["n_requests"]) for b in lost)
         keys = [k for b in lost for k in self.store.batch_keys(b["id"])]
         ids = ", ".join(str(b["api_id"]) for b in lost[:3]) + (f" and {len(lost) - 3} more" if len(lost) > 3 else "")
-        why = lost[-1]["error"].partition(": it was deleted")[2].partition(". Its")[0]
         return BatchLostError(
-            f"job {self.job_id} stopped: the API no longer knows {len(lost)} of its batches ({ids}): it was deleted"
-            f"{why}. Their {rows:,} rows have no answer{self._resend_cost(keys, lost[-1]['mode'])}. Everything "
+            f"job {self.job_id} stopped: the API no longer knows {len(lost)} of its batches ({ids}): {LOST_WHY}. "
+            f"Their {rows:,} rows have no answer{self._resend_cost(keys, lost[-1]['mode'])}. Everything "
             f"else was collected. Re-run the same call or batchkit.Job.load({self.job_id!r}).retry() to send "
             f"them again; job.cancel() gives up on them.",
             job_id=self.job_id, batch_id=lost[-1]["api_id"], rows=rows,
@@ -1064,11 +1063,8 @@ class Job(JobResults):
         :class:`BatchLostError` says how many rows and about what sending them again costs;
         re-running the call or ``job.retry()`` sends them); another job waiting on those keys
         sends them itself."""
-        rows = int(batch["n_requests"])
-        cost = self._resend_cost(self.store.batch_keys(batch["id"]), batch["mode"])
-        reason = (f"the API no longer knows batch {batch['api_id']} ({decision.describe()}): it was deleted, its "
-                  f"results expired (29 days after creation), it belongs to another workspace's API key, or it "
-                  f"died with a simulator that was stopped. Its {rows:,} rows have no answer{cost}")
+        reason = (f"the API no longer knows batch {batch['api_id']} ({decision.describe()}): {LOST_WHY}. "
+                  f"Its {int(batch['n_requests']):,} rows have no answer")
         with self.store.atomic() as conn:
             self.store.update_batch_in(conn, batch["id"], state="lost", error=reason)
             if batch["job_id"] == self.job_id:
@@ -1081,10 +1077,10 @@ class Job(JobResults):
     def _resend_cost(self, keys: Sequence[str], mode: str) -> str:
         """'; sending them again costs about $X at <mode> prices' for ``keys`` (offline estimate)."""
         try:
-            params = self.store.request_params(keys)
             price = load_prices(self._record["spec"].get("prices")).get(self.model)
-        except Exception:  # an unknown model: say nothing rather than guess
+        except UnknownModelError:  # say nothing rather than guess
             return ""
+        params = self.store.request_params(keys)
         tokens = sum(estimate_request_tokens(p) for p in params.values())
         out = sum(default_typical_output_tokens(int(p.get("max_tokens") or 1)) for p in params.values())
         discount = price.batch_multiplier if mode == "batch" else 1.0
@@ -1095,7 +1091,7 @@ class Job(JobResults):
         self._lost_now = False
         self._poll_units(pending)
         if self._lost_now:
-            self._error = self._failure()
+            self._error = self._stopped()
 
     def _poll_units(self, pending: _Pending) -> None:
         for batch in self.store.batches(states=("in_progress", "canceling", "ended")):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from .backend import set_default_client
 from .errors import ConfigurationError, warn
+from .store import default_store_dir
 
 __all__ = ["default_state_path", "start_simulator"]
 
@@ -20,11 +20,7 @@ def default_state_path() -> Path:
     ``simulator-api.sqlite3`` beside the default job store (the folder of ``BATCHKIT_STORE`` if
     set, else ``$XDG_DATA_HOME/batchkit`` or ``~/.local/share/batchkit``; see
     :func:`batchkit.store.default_store_path`)."""
-    env = os.environ.get("BATCHKIT_STORE")
-    if env:
-        return Path(env).expanduser().parent / "simulator-api.sqlite3"
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(base) / "batchkit" / "simulator-api.sqlite3"
+    return default_store_dir() / "simulator-api.sqlite3"
 
 
 def start_simulator(*, port: int = 0, responder: Any = None, state: str | Path | None = _DEFAULT,

@@ -183,8 +183,17 @@ def default_store_path(client: Any = None) -> Path:
     env = os.environ.get("BATCHKIT_STORE")
     if env:
         return Path(env).expanduser()
+    return default_store_dir() / ("simulator.sqlite3" if _simulated(client) else "jobs.sqlite3")
+
+
+def default_store_dir() -> Path:
+    """The folder of the default store: that of ``BATCHKIT_STORE`` if set, else
+    ``$XDG_DATA_HOME/batchkit`` or ``~/.local/share/batchkit`` (no server is asked)."""
+    env = os.environ.get("BATCHKIT_STORE")
+    if env:
+        return Path(env).expanduser().parent
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(base) / "batchkit" / ("simulator.sqlite3" if _simulated(client) else "jobs.sqlite3")
+    return Path(base) / "batchkit"
 
 
 def _simulated(client: Any = None) -> bool:

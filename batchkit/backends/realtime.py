@@ -813,12 +813,8 @@ class Realtime:
             except queue.Empty:
                 break
         lost = _drain_lost(unit)
-        if chunks:
+        if chunks or lost:  # responses lost on the way back are written down, even with no answer yet
             columns = parse_result_stream(chunks)
-            columns.lost = lost
-            return columns
-        if lost:  # answers lost on the way back, and nothing else yet: still written down
-            columns = parse_result_stream([])
             columns.lost = lost
             return columns
         if ended:

@@ -172,12 +172,16 @@ class StateFile:
             if row is None:
                 self._conn.execute("INSERT INTO meta (key, value) VALUES ('config', ?)", (fingerprint,))
                 return
-        if row[0] != fingerprint and self.batches():
+        if row[0] != fingerprint and self._has_batches():
             raise StateConfigError(
                 f"the simulator state file {self.path} holds batches answered under another configuration (seed, "
                 "faults, processing or responder): restored, they would be answered differently. Start the "
                 "simulator as it was, or give it another state file (or delete this one while no simulator runs)")
         self._write("UPDATE meta SET value = ? WHERE key = 'config'", (fingerprint,))
+
+    def _has_batches(self) -> bool:
+        with self._lock:
+            return self._conn.execute("SELECT 1 FROM batches LIMIT 1").fetchone() is not None
 
     def clock_floor(self) -> float | None:
         """The saved clock floor (``None`` for a new file)."""

@@ -24,7 +24,7 @@ from anthropic import beta_async_tool, beta_tool
 from PIL import Image
 
 from batchkit.media import text_pdf
-from batchkit.simulator import Faults, Latency, Processing, SimConfig, Simulator, serve
+from batchkit.simulator import Faults, Latency, SimConfig, Simulator, serve
 
 MODEL = "claude-haiku-4-5"
 
@@ -48,13 +48,8 @@ TIME = {
 
 
 @pytest.fixture
-def fsim() -> Simulator:
-    return Simulator(config=SimConfig(seed=11, processing=Processing.instant()))
-
-
-@pytest.fixture
-def fclient(fsim: Simulator) -> Iterator[anthropic.Anthropic]:
-    client = fsim.client(_strict_response_validation=True, max_retries=0)
+def fclient(instant: Simulator) -> Iterator[anthropic.Anthropic]:
+    client = instant.client(_strict_response_validation=True, max_retries=0)
     yield client
     client.close()
 
@@ -351,9 +346,9 @@ ASYNC_SNIPPETS: dict[str, Callable[[anthropic.AsyncAnthropic], Awaitable[None]]]
 
 
 @pytest.mark.parametrize("name", ASYNC_SNIPPETS)
-def test_async_snippet_runs_unchanged(name: str, fsim: Simulator) -> None:
+def test_async_snippet_runs_unchanged(name: str, instant: Simulator) -> None:
     async def main() -> None:
-        client = fsim.async_client(_strict_response_validation=True, max_retries=0)
+        client = instant.async_client(_strict_response_validation=True, max_retries=0)
         try:
             await ASYNC_SNIPPETS[name](client)
         finally:
@@ -393,8 +388,8 @@ def test_streamed_and_plain_answers_are_identical(case: str, fclient: anthropic.
     assert without_ids(streamed) == without_ids(fclient.messages.create(**ask))
 
 
-def test_streams_over_http_one_after_another_on_one_connection(fsim: Simulator) -> None:
-    with serve(fsim) as server:
+def test_streams_over_http_one_after_another_on_one_connection(instant: Simulator) -> None:
+    with serve(instant) as server:
         client = server.client(_strict_response_validation=True, max_retries=0)
         texts = []
         for topic in ("rivers", "mountains"):
