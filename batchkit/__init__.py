@@ -12,10 +12,23 @@ batchkit (batchkit never imports Polars itself).
 
 from __future__ import annotations
 
-from ._hooks import when_imported as _when_imported
-from .accounting import JobCost
-from .backend import forget_server_identities, get_default_client, set_default_client
-from .comparison import Comparison
+from .backends.clients import forget_server_identities, get_default_client, set_default_client
+from .compare.comparison import Comparison
+from .core.media import text_pdf
+from .core.modes import default_mode, set_default_mode
+from .core.options import DEFAULT_MAX_TOKENS, DEFAULT_MODEL
+from .costs.accounting import JobCost
+from .costs.prices import load_prices
+from .costs.pricing import CostEstimate
+from .display.plots import (
+    plot_estimate,
+    plot_estimate_vs_actual,
+    plot_savings_vs_prefix,
+    plot_savings_vs_rows,
+)
+from .display.views import display_job
+from .engine.jobs import Job, jobs
+from .engine.runs import Run
 from .errors import (
     APIRefusedError,
     BatchkitError,
@@ -51,18 +64,10 @@ from .errors import (
     UnknownOptionError,
 )
 from .frontends import pandas as _pandas  # noqa: F401  (registers the pandas accessors)
-from .jobs import Job, jobs
+from .frontends._hooks import when_imported as _when_imported
 from .local import start_simulator
-from .maintenance import forget, prune
-from .media import text_pdf
-from .modes import default_mode, set_default_mode
-from .options import DEFAULT_MAX_TOKENS, DEFAULT_MODEL
-from .plots import plot_estimate, plot_estimate_vs_actual, plot_savings_vs_prefix, plot_savings_vs_rows
-from .prices import load_prices
-from .pricing import CostEstimate
-from .runs import Run
-from .store import Store
-from .views import display_job
+from .stores.maintenance import forget, prune
+from .stores.store import Store
 
 __version__ = "0.1.0"
 

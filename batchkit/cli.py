@@ -51,8 +51,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import pandas as pd
 
 if TYPE_CHECKING:
-    from .jobs import Job
-    from .store import Store
+    from .engine.jobs import Job
+    from .stores.store import Store
 
 __all__ = ["main"]
 
@@ -99,7 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     if not getattr(args, "func", None):
         commands = ", ".join(
-            name for action in parser._actions if isinstance(action, argparse._SubParsersAction)
+            name
+            for action in parser._actions
+            if isinstance(action, argparse._SubParsersAction)
             for name in action.choices
         )
         return _fail(f"name a command: {commands} (see `batchkit --help`)")
@@ -132,8 +134,10 @@ def _describe(exc: Exception) -> str:
     if isinstance(exc, BatchkitError):
         return str(exc)
     if isinstance(exc, anthropic.APIConnectionError):
-        return (f"cannot reach the API ({exc}): check ANTHROPIC_BASE_URL, or start the simulator "
-                "(`batchkit sim --port 8765`) if the job ran on it")
+        return (
+            f"cannot reach the API ({exc}): check ANTHROPIC_BASE_URL, or start the simulator "
+            "(`batchkit sim --port 8765`) if the job ran on it"
+        )
     if isinstance(exc, anthropic.APIStatusError):
         return f"the API answered {exc.status_code}: {exc.message}"
     if isinstance(exc, OSError):
@@ -141,8 +145,10 @@ def _describe(exc: Exception) -> str:
         return f"{exc.strerror or exc}{where}: check the path and its permissions"
     if isinstance(exc, sqlite3.Error):
         return f"the job store failed: {exc}. Check its disk, or pass another --store"
-    return (f"unexpected {type(exc).__name__}: {exc}. This is a bug in batchkit; please report it "
-            "(BATCHKIT_DEBUG=1 shows the traceback)")
+    return (
+        f"unexpected {type(exc).__name__}: {exc}. This is a bug in batchkit; please report it "
+        "(BATCHKIT_DEBUG=1 shows the traceback)"
+    )
 
 
 def _quiet_stdout() -> None:
@@ -155,7 +161,7 @@ def _quiet_stdout() -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .options import DEFAULT_MODEL
+    from .core.options import DEFAULT_MODEL
 
     parser = _Parser(prog="batchkit", description="Claude Message Batches for pandas")
     parser.add_argument("--store", help="job store path (default: BATCHKIT_STORE, then the standard location)")
@@ -165,12 +171,19 @@ def _parser() -> argparse.ArgumentParser:
     store_help = "job store path (default: BATCHKIT_STORE, then the standard location)"
 
     demo = sub.add_parser("demo", help="run a real batch through the SDK on the local simulator")
-    demo.add_argument("--rows", type=_demo_rows, default=300,
-                      help=f"how many reviews to classify, 1–{DEMO_REVIEWS:,} (default 300)")
-    demo.add_argument("--model", default=DEFAULT_MODEL,
-                      help=f"the model the requests name (default {DEFAULT_MODEL}, batchkit's own default)")
-    demo.add_argument("--store", default=argparse.SUPPRESS,
-                      help="job store path to keep (default: a temporary one, removed at the end)")
+    demo.add_argument(
+        "--rows", type=_demo_rows, default=300, help=f"how many reviews to classify, 1–{DEMO_REVIEWS:,} (default 300)"
+    )
+    demo.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help=f"the model the requests name (default {DEFAULT_MODEL}, batchkit's own default)",
+    )
+    demo.add_argument(
+        "--store",
+        default=argparse.SUPPRESS,
+        help="job store path to keep (default: a temporary one, removed at the end)",
+    )
     demo.set_defaults(func=_demo)
 
     sub.add_parser("sim", help="serve the local Anthropic API simulator (see --help of it)")
@@ -189,24 +202,45 @@ def _parser() -> argparse.ArgumentParser:
         if name == "backup":
             cmd.add_argument("dest", help="the file to write (or a folder: the copy keeps the store's name)")
         elif name == "prune":
-            cmd.add_argument("--older-than", required=True, type=_age, metavar="AGE",
-                             help="jobs created longer ago than this: 30d, 12h, 90m (days, hours, minutes)")
+            cmd.add_argument(
+                "--older-than",
+                required=True,
+                type=_age,
+                metavar="AGE",
+                help="jobs created longer ago than this: 30d, 12h, 90m (days, hours, minutes)",
+            )
             cmd.add_argument("--dry-run", action="store_true", help="say what would be removed; remove nothing")
         elif name != "jobs":
             cmd.add_argument("job", help="the job id (see `batchkit jobs`)")
         cmd.add_argument("--store", default=argparse.SUPPRESS, help=store_help)
         if name == "results":
-            cmd.add_argument("-o", "--output", required=True,
-                             help="a .csv or .parquet file, or a folder (ending in /) for a Parquet dataset")
-            cmd.add_argument("--rows-per-file", type=int, default=DATASET_ROWS_PER_FILE,
-                             help=f"rows per dataset file (default {DATASET_ROWS_PER_FILE:,}; a run: a file per part)")
+            cmd.add_argument(
+                "-o",
+                "--output",
+                required=True,
+                help="a .csv or .parquet file, or a folder (ending in /) for a Parquet dataset",
+            )
+            cmd.add_argument(
+                "--rows-per-file",
+                type=int,
+                default=DATASET_ROWS_PER_FILE,
+                help=f"rows per dataset file (default {DATASET_ROWS_PER_FILE:,}; a run: a file per part)",
+            )
         if name in ("results", "backup"):
-            cmd.add_argument("--force", "--overwrite", dest="force", action="store_true",
-                             help="replace the file (or a dataset's part files) if it exists")
+            cmd.add_argument(
+                "--force",
+                "--overwrite",
+                dest="force",
+                action="store_true",
+                help="replace the file (or a dataset's part files) if it exists",
+            )
         if name in ("forget", "prune"):
-            cmd.add_argument("--force", action="store_true",
-                             help="remove jobs with batches still in flight too: those keep running at the API "
-                                  "and their answers are no longer collected")
+            cmd.add_argument(
+                "--force",
+                action="store_true",
+                help="remove jobs with batches still in flight too: those keep running at the API "
+                "and their answers are no longer collected",
+            )
         cmd.set_defaults(func=func)
     return parser
 
@@ -216,7 +250,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _store_path(args: argparse.Namespace) -> tuple[Path, bool]:
     """The store a command reads, and whether the user named it (``--store`` or ``BATCHKIT_STORE``)."""
-    from .store import default_store_path
+    from .stores.store import default_store_path
 
     if args.store:
         return Path(args.store).expanduser(), True
@@ -226,7 +260,7 @@ def _store_path(args: argparse.Namespace) -> tuple[Path, bool]:
 def _open_store(args: argparse.Namespace) -> Store:
     """The store a command reads, opened without creating it."""
     from .errors import StoreNotFoundError
-    from .store import Store
+    from .stores.store import Store
 
     path, named = _store_path(args)
     if not path.exists() and not path.is_symlink():
@@ -246,7 +280,7 @@ def _other_default(path: Path) -> Path:
 
 def _other_store_note(path: Path) -> str | None:
     """A pointer to the other default store beside this one, when it has jobs."""
-    from .store import peek_job_count
+    from .stores.store import peek_job_count
 
     if path.name not in _STORE_NAMES:
         return None
@@ -254,8 +288,10 @@ def _other_store_note(path: Path) -> str | None:
     count = peek_job_count(other)
     if not count:
         return None
-    return (f"note: {other} ({_STORE_NAMES[other.name]} store) has {count:,} job{'s' * (count != 1)}: "
-            f"batchkit jobs --store {other}")
+    return (
+        f"note: {other} ({_STORE_NAMES[other.name]} store) has {count:,} job{'s' * (count != 1)}: "
+        f"batchkit jobs --store {other}"
+    )
 
 
 def _job_store(args: argparse.Namespace) -> Store:
@@ -263,7 +299,7 @@ def _job_store(args: argparse.Namespace) -> Store:
     the default store, else the other default store beside it — so a simulator job is found
     from a plain shell too. It says which store it read, first thing on stdout."""
     from .errors import JobNotFoundError
-    from .store import Store
+    from .stores.store import Store
 
     path, named = _store_path(args)
     if named or path.name not in _STORE_NAMES:
@@ -287,7 +323,7 @@ def _job_store(args: argparse.Namespace) -> Store:
 
 
 def _load(args: argparse.Namespace) -> Job:
-    from .jobs import Job
+    from .engine.jobs import Job
 
     return Job.load(args.job, store=_job_store(args))
 
@@ -296,7 +332,7 @@ def _load(args: argparse.Namespace) -> Job:
 
 
 def _jobs(args: argparse.Namespace) -> int:
-    from .jobs import jobs
+    from .engine.jobs import jobs
 
     path, named = _store_path(args)
     if not named and not path.exists():
@@ -325,7 +361,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _wait(args: argparse.Namespace) -> int:
-    from .views import TextProgress
+    from .display.views import TextProgress
 
     job = _load(args)
     # On a terminal, the job's progress on stderr while it runs (stdout keeps its store line and its
@@ -354,7 +390,7 @@ _FORMATS = (".csv", ".parquet")
 
 
 def _results(args: argparse.Namespace) -> int:
-    from .store import check_output_path
+    from .stores.store import check_output_path
 
     path = Path(args.output).expanduser()
     if args.output.endswith(("/", os.sep)) or (path.is_dir() and not path.is_symlink()):
@@ -398,7 +434,7 @@ def _results_dataset(args: argparse.Namespace, folder: Path) -> int:
     """``batchkit results ID -o DIR/``: a partitioned Parquet dataset, ``part-00000.parquet``, …
 
     For a job, a slice of ``--rows-per-file`` rows per file; for a partitioned run (its id from
-    :func:`batchkit.runs.run_partitions`), one file per partition, in partition order, each read
+    :func:`batchkit.engine.runs.run_partitions`), one file per partition, in partition order, each read
     and written before the next, so memory holds one partition. The ``row`` column numbers the
     rows of the whole input. Everything is checked before a file is written: the folder (missing
     parent, a file or a link in its place, not empty without ``--overwrite``), the id, pyarrow.
@@ -409,8 +445,9 @@ def _results_dataset(args: argparse.Namespace, folder: Path) -> int:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
-        raise _error("writing a Parquet dataset needs pyarrow (pip install pyarrow); "
-                     "or write one file: -o results.csv") from None
+        raise _error(
+            "writing a Parquet dataset needs pyarrow (pip install pyarrow); or write one file: -o results.csv"
+        ) from None
     _check_dataset_folder(folder, overwrite=args.force)
     jobs = _dataset_jobs(args)  # raises for an unknown id, before anything is written
     folder.mkdir(exist_ok=True)
@@ -422,8 +459,11 @@ def _results_dataset(args: argparse.Namespace, folder: Path) -> int:
         for job in jobs():
             frame = results_frame(job)
             frame["row"] += rows
-            slices = [frame] if args.is_run else [
-                frame.iloc[i: i + args.rows_per_file] for i in range(0, max(len(frame), 1), args.rows_per_file)]
+            slices = (
+                [frame]
+                if args.is_run
+                else [frame.iloc[i : i + args.rows_per_file] for i in range(0, max(len(frame), 1), args.rows_per_file)]
+            )
             for piece in slices:
                 table = pa.Table.from_pandas(piece, preserve_index=False)
                 schema = schema or _typed(table.schema)  # the first file's, for every file
@@ -449,16 +489,16 @@ def _results_dataset(args: argparse.Namespace, folder: Path) -> int:
             p.unlink(missing_ok=True)  # --overwrite: a shorter dataset leaves no stale parts behind
     note = f" (still running: {pending:,} rows pending)" if pending else ""
     what = f"run {args.job} ({len(written)} partitions)" if args.is_run else f"job {args.job}"
-    print(f"wrote {rows:,} rows of {what} to {folder}/ as {len(written)} Parquet file"
-          f"{'s' * (len(written) != 1)}{note}")
+    print(f"wrote {rows:,} rows of {what} to {folder}/ as {len(written)} Parquet file{'s' * (len(written) != 1)}{note}")
     return 0
 
 
 def _check_dataset_folder(folder: Path, *, overwrite: bool) -> None:
     """Refuse a dataset folder a user would not expect written (before anything is read or written)."""
     if folder.is_symlink():
-        raise _error(f"{folder} is a symbolic link: batchkit does not write results through links; "
-                     "name the real folder")
+        raise _error(
+            f"{folder} is a symbolic link: batchkit does not write results through links; name the real folder"
+        )
     if folder.exists() and not folder.is_dir():
         raise _error(f"{folder} is a file: name a folder for the dataset (ending in /), or a .parquet file")
     if not folder.parent.is_dir():
@@ -468,18 +508,22 @@ def _check_dataset_folder(folder: Path, *, overwrite: bool) -> None:
     entries = sorted(p.name for p in folder.iterdir())
     others = [n for n in entries if not _PART_FILE.fullmatch(n)]
     if others:
-        raise _error(f"{folder} holds files that are not a batchkit dataset's ({', '.join(others[:3])}"
-                     f"{', …' if len(others) > 3 else ''}): name an empty or new folder")
+        raise _error(
+            f"{folder} holds files that are not a batchkit dataset's ({', '.join(others[:3])}"
+            f"{', …' if len(others) > 3 else ''}): name an empty or new folder"
+        )
     if entries and not overwrite:
-        raise _error(f"{folder} already holds a dataset ({len(entries)} part files): pass --overwrite to "
-                     "replace it, or name a new folder")
+        raise _error(
+            f"{folder} already holds a dataset ({len(entries)} part files): pass --overwrite to "
+            "replace it, or name a new folder"
+        )
 
 
 def _dataset_jobs(args: argparse.Namespace) -> Any:
     """What ``args.job`` names — a job, or a partitioned run's jobs in order — as a function
     yielding the jobs one at a time (so a run holds one partition's job at a time)."""
+    from .engine.jobs import Job
     from .errors import JobNotFoundError
-    from .jobs import Job
 
     store = _job_store(args)
     args.is_run = False
@@ -489,7 +533,9 @@ def _dataset_jobs(args: argparse.Namespace) -> Any:
     if not parts:
         raise JobNotFoundError(
             f"no job or run {args.job!r} in the store at {store.path}: `batchkit jobs --store {store.path}` "
-            "lists the jobs (a run's id is Run.run_id)", job_id=args.job)
+            "lists the jobs (a run's id is Run.run_id)",
+            job_id=args.job,
+        )
     args.is_run = True
     return lambda: (Job.load(job_id, store=store) for job_id in parts)
 
@@ -522,8 +568,8 @@ def _prune(args: argparse.Namespace) -> int:
 
 
 def _age(text: str) -> str:
-    from ._prune import parse_age
     from .errors import InvalidOptionError
+    from .stores.prune import parse_age
 
     try:
         parse_age(text)
@@ -602,8 +648,7 @@ def _system_text(system: Any) -> str | None:
 # --------------------------------------------------------------------------- demo
 
 DEMO_PROMPT = (
-    "Classify the sentiment of this movie review as positive or negative. "
-    "Answer with one word.\n\nReview: {document}"
+    "Classify the sentiment of this movie review as positive or negative. Answer with one word.\n\nReview: {document}"
 )
 
 
@@ -641,7 +686,7 @@ def _demo_run(reviews: pd.DataFrame, model: str, store: str, server: Any) -> Non
         "The answers are SIMULATED: a small word-list heuristic in the simulator, not Claude. They show\n"
         "how batchkit works (estimate, batches, answers, cost, re-runs), not how well Claude classifies.\n"
         "For real answers, set ANTHROPIC_API_KEY=sk-ant-... and run the same calls in Python\n"
-        "(see \"A short tour\" in the README); batchkit then talks to Anthropic and bills your account.\n"
+        '(see "A short tour" in the README); batchkit then talks to Anthropic and bills your account.\n'
     )
     print("Prompt, one request per row:")
     print(_indent(DEMO_PROMPT) + "\n")
@@ -654,12 +699,16 @@ def _demo_run(reviews: pd.DataFrame, model: str, store: str, server: Any) -> Non
     job = reviews.claude.submit(DEMO_PROMPT, output="sentiment", model=model, max_tokens=5, store=store)
     requests = len(set(job.row_keys))
     same = len(job.row_keys) - requests
-    print(f"reviews.claude.submit(...) → job {job.job_id}: {len(job.row_keys):,} rows, {requests:,} requests"
-          + (f" ({same:,} duplicate review{'s' * (same != 1)} sent once)" if same else ""))
+    print(
+        f"reviews.claude.submit(...) → job {job.job_id}: {len(job.row_keys):,} rows, {requests:,} requests"
+        + (f" ({same:,} duplicate review{'s' * (same != 1)} sent once)" if same else "")
+    )
     last = None
     while not job.done:
-        line = ", ".join(f"batch {b.api_id} {_BATCH_STATES.get(b.state, b.state)}" if b.api_id
-                         else "a batch being created" for b in job.batches().itertuples())
+        line = ", ".join(
+            f"batch {b.api_id} {_BATCH_STATES.get(b.state, b.state)}" if b.api_id else "a batch being created"
+            for b in job.batches().itertuples()
+        )
         if line != last:
             print(f"  {time.monotonic() - started:5.1f} s  {line}")
             last = line
@@ -673,36 +722,50 @@ def _demo_run(reviews: pd.DataFrame, model: str, store: str, server: Any) -> Non
     print("Simulated answers next to the reviewers' own labels (first 10):")
     rows = [(_clip(str(d), 46), g, str(a)) for d, g, a in zip(out["document"], gold, out["sentiment"], strict=True)]
     print(_table(("review", "label", "simulated answer"), rows[:10]))
-    print(f"The simulator's heuristic agrees with the labels on {agree:,} of {len(out):,} reviews "
-          f"({agree / len(out):.1%}):\na figure about the simulator, not about Claude.\n")
+    print(
+        f"The simulator's heuristic agrees with the labels on {agree:,} of {len(out):,} reviews "
+        f"({agree / len(out):.1%}):\na figure about the simulator, not about Claude.\n"
+    )
 
     outcomes = job.outcomes()
     cost = job.cost
     batch = estimate["batch"]
     inside = batch.low - 1e-9 <= cost.total <= batch.high + 1e-9
-    print(f"Usage: {int(outcomes['input_tokens'].sum()):,} input and {int(outcomes['output_tokens'].sum()):,} "
-          f"output tokens for {cost.requests_paid:,} requests.")
-    print(f"Cost at batch prices: ${cost.total:,.4f} (simulated: nothing is billed). Sent one by one to the\n"
-          f"standard API it would be ${cost.standard:,.4f}, so {cost.saving:.0%} saved. The estimate above said "
-          f"${batch.low:,.4f}–${batch.high:,.4f}:\nthe actual cost is {'within' if inside else 'outside'} it.\n")
+    print(
+        f"Usage: {int(outcomes['input_tokens'].sum()):,} input and {int(outcomes['output_tokens'].sum()):,} "
+        f"output tokens for {cost.requests_paid:,} requests."
+    )
+    print(
+        f"Cost at batch prices: ${cost.total:,.4f} (simulated: nothing is billed). Sent one by one to the\n"
+        f"standard API it would be ${cost.standard:,.4f}, so {cost.saving:.0%} saved. The estimate above said "
+        f"${batch.low:,.4f}–${batch.high:,.4f}:\nthe actual cost is {'within' if inside else 'outside'} it.\n"
+    )
 
     batches_before, calls_before = sim.stats()["batches_created"], api_calls(sim.stats())
-    again = reviews.claude.batch(DEMO_PROMPT, output="sentiment", model=model, max_tokens=5, store=store,
-                                 progress=False)
+    again = reviews.claude.batch(
+        DEMO_PROMPT, output="sentiment", model=model, max_tokens=5, store=store, progress=False
+    )
     assert again["sentiment"].equals(out["sentiment"])
-    print(f"Re-run of the same call, reviews.claude.batch(...): the same {len(again):,} answers, read from the\n"
-          f"job store — {sim.stats()['batches_created'] - batches_before} new batches, "
-          f"{api_calls(sim.stats()) - calls_before} API calls, $0.")
+    print(
+        f"Re-run of the same call, reviews.claude.batch(...): the same {len(again):,} answers, read from the\n"
+        f"job store — {sim.stats()['batches_created'] - batches_before} new batches, "
+        f"{api_calls(sim.stats()) - calls_before} API calls, $0."
+    )
 
 
-_BATCH_STATES = {"in_progress": "in progress", "ended": "ended", "collected": "ended, results collected",
-                 "canceling": "canceling", "failed": "refused by the API",
-                 "lost": "lost: the API no longer knows it (its rows have no answer)"}
+_BATCH_STATES = {
+    "in_progress": "in progress",
+    "ended": "ended",
+    "collected": "ended, results collected",
+    "canceling": "canceling",
+    "failed": "refused by the API",
+    "lost": "lost: the API no longer knows it (its rows have no answer)",
+}
 
 
 def _close_store(path: str) -> None:
     """Close the demo's store so its folder can go (the store keeps one connection per path)."""
-    from .store import Store
+    from .stores.store import Store
 
     Store.resolve(path).close()
 
@@ -758,7 +821,8 @@ def _demo_rows(text: str) -> int:
     if not 1 <= rows <= DEMO_REVIEWS:
         raise argparse.ArgumentTypeError(
             f"{text!r} rows: the demo classifies 1 to {DEMO_REVIEWS:,} reviews (the sample it ships); pass "
-            f"--rows N with N in that range")
+            f"--rows N with N in that range"
+        )
     return rows
 
 

@@ -167,7 +167,7 @@ class ColumnCollisionError(ConfigurationError, ValueError):
 
 class NotAFrameError(BatchkitError, TypeError):
     """The call was given something that is no table: neither a DataFrame nor a mapping of
-    column name → values (:func:`batchkit.columns.as_table` lists what is accepted)."""
+    column name → values (:func:`batchkit.core.columns.as_table` lists what is accepted)."""
 
 
 class ColumnLengthError(BatchkitError, ValueError):
@@ -294,7 +294,7 @@ class JobNotFoundError(BatchkitError, KeyError):
 
 
 class RunNotFoundError(BatchkitError, KeyError):
-    """No partitioned run with that id in the store (:meth:`batchkit.runs.Run.load`)."""
+    """No partitioned run with that id in the store (:meth:`batchkit.engine.runs.Run.load`)."""
 
     def __init__(self, message: str, *, run_id: str | None = None) -> None:
         super().__init__(message)
@@ -342,8 +342,7 @@ class BatchLostError(JobStateError):
     that costs); ``job.cancel()`` gives up on them.
     """
 
-    def __init__(self, message: str, *, job_id: str | None = None, batch_id: str | None = None,
-                 rows: int = 0) -> None:
+    def __init__(self, message: str, *, job_id: str | None = None, batch_id: str | None = None, rows: int = 0) -> None:
         super().__init__(message, job_id=job_id)
         self.batch_id = batch_id
         self.rows = rows
@@ -371,16 +370,24 @@ class SpendLimitError(APIRefusedError):
         unsent: requests not sent (or refused) because of it.
     """
 
-    def __init__(self, message: str, *, status_code: int | None = None, error_code: str | None = None,
-                 api_message: str | None = None, answered: int = 0, unsent: int = 0, job_id: str | None = None,
-                 error_type: str | None = None) -> None:
-        super().__init__(message, job_id=job_id, status_code=status_code, error_type=error_type,
-                         api_message=api_message)
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        error_code: str | None = None,
+        api_message: str | None = None,
+        answered: int = 0,
+        unsent: int = 0,
+        job_id: str | None = None,
+        error_type: str | None = None,
+    ) -> None:
+        super().__init__(
+            message, job_id=job_id, status_code=status_code, error_type=error_type, api_message=api_message
+        )
         self.error_code = error_code
         self.answered = answered
         self.unsent = unsent
-
-
 
 
 class ResultsDownloadError(BatchkitError, ConnectionError):

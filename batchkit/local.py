@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .backend import set_default_client
+from .backends.clients import set_default_client
 from .errors import ConfigurationError, warn
-from .store import default_store_dir
+from .stores.store import default_store_dir
 
 __all__ = ["default_state_path", "start_simulator"]
 
@@ -19,12 +19,11 @@ def default_state_path() -> Path:
     """Where :func:`start_simulator` keeps the simulator's batches unless told otherwise:
     ``simulator-api.sqlite3`` beside the default job store (the folder of ``BATCHKIT_STORE`` if
     set, else ``$XDG_DATA_HOME/batchkit`` or ``~/.local/share/batchkit``; see
-    :func:`batchkit.store.default_store_path`)."""
+    :func:`batchkit.stores.store.default_store_path`)."""
     return default_store_dir() / "simulator-api.sqlite3"
 
 
-def start_simulator(*, port: int = 0, responder: Any = None, state: str | Path | None = _DEFAULT,
-                    **config: Any) -> Any:
+def start_simulator(*, port: int = 0, responder: Any = None, state: str | Path | None = _DEFAULT, **config: Any) -> Any:
     """Serve batchkit's simulator of the Anthropic API on 127.0.0.1 and use it by default.
 
     Every later call that passes no ``client=`` talks to it. The server runs in a background
@@ -61,10 +60,15 @@ def start_simulator(*, port: int = 0, responder: Any = None, state: str | Path |
     except (StateLockedError, StateConfigError) as exc:
         if state is not _DEFAULT:
             raise ConfigurationError(f"{exc} (state=None keeps batches in memory only)") from None
-        why = ("another simulator is running on it" if isinstance(exc, StateLockedError) else
-               "its batches were answered under another configuration (seed, faults, processing or responder)")
-        warn(f"the simulator's state file {path} is not used: {why}. This simulator keeps its batches in memory "
-             "only (they end with this process); pass state=PATH for a file of its own")
+        why = (
+            "another simulator is running on it"
+            if isinstance(exc, StateLockedError)
+            else "its batches were answered under another configuration (seed, faults, processing or responder)"
+        )
+        warn(
+            f"the simulator's state file {path} is not used: {why}. This simulator keeps its batches in memory "
+            "only (they end with this process); pass state=PATH for a file of its own"
+        )
         simulator = Simulator(config=sim_config, responder=responder)
     except StateError as exc:
         raise ConfigurationError(f"{exc} (state=None keeps batches in memory only)") from None

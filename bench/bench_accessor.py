@@ -61,8 +61,9 @@ def run_batchkit(client, df: pd.DataFrame, store: str) -> tuple[float, float, pd
     import batchkit  # noqa: F401
 
     cpu, wall = time.process_time(), time.perf_counter()
-    out = df.claude.batch(PROMPT, output="sentiment", model="claude-haiku-4-5", max_tokens=5,
-                          client=client, store=store)
+    out = df.claude.batch(
+        PROMPT, output="sentiment", model="claude-haiku-4-5", max_tokens=5, client=client, store=store
+    )
     return time.process_time() - cpu, time.perf_counter() - wall, out
 
 
@@ -78,7 +79,8 @@ def run_plain_sdk(client, df: pd.DataFrame) -> tuple[float, float, int]:
             Request(
                 custom_id=f"row-{start + i}",
                 params=MessageCreateParamsNonStreaming(
-                    model="claude-haiku-4-5", max_tokens=5,
+                    model="claude-haiku-4-5",
+                    max_tokens=5,
                     messages=[{"role": "user", "content": PROMPT.format(review=t)}],
                 ),
             )
@@ -106,8 +108,15 @@ def million_child(base_url: str, rows: int, store: str) -> None:
     client = anthropic.Anthropic(base_url=base_url, api_key="sk-sim-bench")
     df = reviews(rows)
     cpu, wall = time.process_time(), time.perf_counter()
-    out = df.claude.batch(PROMPT, output="sentiment", model="claude-haiku-4-5", max_tokens=5,
-                          client=client, store=store, poll_interval=0.2)
+    out = df.claude.batch(
+        PROMPT,
+        output="sentiment",
+        model="claude-haiku-4-5",
+        max_tokens=5,
+        client=client,
+        store=store,
+        poll_interval=0.2,
+    )
     result = {
         "rows": rows,
         "wall": time.perf_counter() - wall,
@@ -163,16 +172,22 @@ def main() -> None:
         assert again["sentiment"].equals(out["sentiment"])
     bk_cpu, bk_wall = min(bk_runs)
     sdk_cpu, sdk_wall = min(sdk_runs)
-    print("batchkit client CPU per run:", ", ".join(f"{c:.2f}s" for c, _ in bk_runs),
-          "| plain SDK:", ", ".join(f"{c:.2f}s" for c, _ in sdk_runs))
+    print(
+        "batchkit client CPU per run:",
+        ", ".join(f"{c:.2f}s" for c, _ in bk_runs),
+        "| plain SDK:",
+        ", ".join(f"{c:.2f}s" for c, _ in sdk_runs),
+    )
 
     per_row = lambda s: s / args.rows * 1e6  # noqa: E731
     print(f"{'':34}{'client CPU':>12}{'µs/row':>9}{'wall':>9}")
     print(f"{'batchkit df.claude.batch':34}{bk_cpu:11.2f}s{per_row(bk_cpu):9.1f}{bk_wall:8.2f}s")
     print(f"{'plain SDK (Request per row)':34}{sdk_cpu:11.2f}s{per_row(sdk_cpu):9.1f}{sdk_wall:8.2f}s")
     print(f"client CPU ratio (plain SDK / batchkit): {sdk_cpu / bk_cpu:.1f}x   (target >= 10x)")
-    print(f"simulator CPU (its own process), mean per run: batchkit {sim_bk / args.repeat:.2f}s, "
-          f"plain SDK {sim_sdk / args.repeat:.2f}s")
+    print(
+        f"simulator CPU (its own process), mean per run: batchkit {sim_bk / args.repeat:.2f}s, "
+        f"plain SDK {sim_sdk / args.repeat:.2f}s"
+    )
     print(f"re-run of the finished call: {rr_wall:.2f}s wall, {rerun_calls} API calls   (target <= 2 s, 0 calls)")
 
     if args.million:
@@ -181,7 +196,9 @@ def main() -> None:
             sim0 = sim_cpu(proc)
             child = subprocess.run(
                 [sys.executable, __file__, "--child", proc.base_url, str(rows), f"{tmp}/million.sqlite3"],
-                capture_output=True, text=True, check=True,
+                capture_output=True,
+                text=True,
+                check=True,
             )
             sim1 = sim_cpu(proc)
             batches = proc.stats()["batches_created"]

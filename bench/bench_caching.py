@@ -27,25 +27,37 @@ from tests.test_costs import INSTRUCTIONS  # noqa: E402
 
 def main() -> None:
     reviews = pd.read_csv(ROOT / "data" / "nsmc_sample.tsv", sep="\t", quoting=3)
-    print(f"{len(reviews):,} reviews, shared instructions ≈{batchkit.pricing.estimate_tokens(INSTRUCTIONS):,} tokens,"
-          " claude-sonnet-4-6, batch API\n")
+    tokens = batchkit.costs.pricing.estimate_tokens(INSTRUCTIONS)
+    print(f"{len(reviews):,} reviews, shared instructions ≈{tokens:,} tokens, claude-sonnet-4-6, batch API\n")
     print(f"{'cache':>7} {'actual':>10} {'standard':>10} {'share':>7}  {'estimate range':>22}  cache reads")
     for mode in (False, "auto", "prime"):
         sim = Simulator(config=SimConfig(time_scale=20.0))
         store = str(Path(tempfile.mkdtemp()) / "jobs.sqlite3")
         job = reviews.claude.submit(
-            INSTRUCTIONS + "{document}", model="claude-sonnet-4-6", max_tokens=20, cache=mode,
-            client=sim.client(), store=store, poll_interval=0.02,
+            INSTRUCTIONS + "{document}",
+            model="claude-sonnet-4-6",
+            max_tokens=20,
+            cache=mode,
+            client=sim.client(),
+            store=store,
+            poll_interval=0.02,
         ).wait()
         cost = job.cost
         reads = int((job.outcomes()["cache_read"] > 0).sum())
         e = cost.estimate
         span = f"${e.low:,.2f}–${e.high:,.2f}" if e else "-"
-        print(f"{mode!s:>7} ${cost.total:>9,.2f} ${cost.standard:>9,.2f} {cost.total / cost.standard:>6.1%}  {span:>22}"
-              f"  {reads:,}/{len(reviews):,}")
+        print(
+            f"{mode!s:>7} ${cost.total:>9,.2f} ${cost.standard:>9,.2f} {cost.total / cost.standard:>6.1%}  {span:>22}"
+            f"  {reads:,}/{len(reviews):,}"
+        )
         rerun = reviews.claude.submit(
-            INSTRUCTIONS + "{document}", model="claude-sonnet-4-6", max_tokens=20, cache=mode,
-            client=sim.client(), store=store, poll_interval=0.02,
+            INSTRUCTIONS + "{document}",
+            model="claude-sonnet-4-6",
+            max_tokens=20,
+            cache=mode,
+            client=sim.client(),
+            store=store,
+            poll_interval=0.02,
         ).wait()
         assert rerun.job_id == job.job_id and sim.stats()["batches_created"] == len(job.batches())
     print("\nA re-run of each call: same job, no new batch, $0.")

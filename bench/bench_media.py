@@ -55,32 +55,47 @@ def child(base_url: str, folder: str, store: str) -> None:
     import pandas as pd
 
     import batchkit  # noqa: F401  (registers df.claude)
-    from batchkit import calls
-    from batchkit.store import Store
+    from batchkit.engine import calls
+    from batchkit.stores.store import Store
 
     client = anthropic.Anthropic(base_url=base_url, api_key="sk-sim-bench")
     df = pd.DataFrame({"p": sorted(str(p) for p in Path(folder).glob("*.png"))})
     t0 = time.perf_counter()
-    call = calls.prepare(df, "Describe {p:image}", output="response", model="claude-haiku-4-5", max_tokens=64,
-                         client=client, store=store)
+    call = calls.prepare(
+        df, "Describe {p:image}", output="response", model="claude-haiku-4-5", max_tokens=64, client=client, store=store
+    )
     planned = time.perf_counter() - t0
     rss_after_plan = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    out = df.claude.batch("Describe {p:image}", model="claude-haiku-4-5", max_tokens=64, client=client,
-                          store=store, poll_interval=0.2, progress=False)
+    out = df.claude.batch(
+        "Describe {p:image}",
+        model="claude-haiku-4-5",
+        max_tokens=64,
+        client=client,
+        store=store,
+        poll_interval=0.2,
+        progress=False,
+    )
     wall = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     s = Store.resolve(store)
     batches = s.batches()
-    sizes = [s.query("SELECT length(body) FROM batch_requests WHERE batch_id = ?", (b["id"],))[0][0]
-             for b in batches]
-    print(json.dumps({
-        "rows": len(df), "answered": int(out["response"].notna().sum()),
-        "unique_requests": len(call.plan.lines),
-        "batches": len(batches), "requests_per_batch": [b["n_requests"] for b in batches],
-        "batch_mb": [round(n / 1e6, 1) for n in sizes],
-        "plan_seconds": round(planned, 1), "wall_seconds": round(wall, 1),
-        "peak_rss_mb_after_plan": round(rss_after_plan), "peak_rss_mb": round(peak),
-    }))
+    sizes = [s.query("SELECT length(body) FROM batch_requests WHERE batch_id = ?", (b["id"],))[0][0] for b in batches]
+    print(
+        json.dumps(
+            {
+                "rows": len(df),
+                "answered": int(out["response"].notna().sum()),
+                "unique_requests": len(call.plan.lines),
+                "batches": len(batches),
+                "requests_per_batch": [b["n_requests"] for b in batches],
+                "batch_mb": [round(n / 1e6, 1) for n in sizes],
+                "plan_seconds": round(planned, 1),
+                "wall_seconds": round(wall, 1),
+                "peak_rss_mb_after_plan": round(rss_after_plan),
+                "peak_rss_mb": round(peak),
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -100,20 +115,27 @@ def main() -> None:
         t0 = time.perf_counter()
         paths = make_files(folder, args.gb * 1e9, args.mb * 1e6)
         total = sum(Path(p).stat().st_size for p in paths)
-        print(f"generated {len(paths)} noise PNGs, {total / 1e9:.2f} GB, in {time.perf_counter() - t0:.0f} s "
-              f"({folder})", flush=True)
+        print(
+            f"generated {len(paths)} noise PNGs, {total / 1e9:.2f} GB, in {time.perf_counter() - t0:.0f} s ({folder})",
+            flush=True,
+        )
         with spawn(processing=Processing.instant()) as proc:
             done = subprocess.run(
                 [sys.executable, __file__, "--child", proc.base_url, str(folder), str(folder / "jobs.sqlite3")],
-                capture_output=True, text=True, check=False, cwd=ROOT,
+                capture_output=True,
+                text=True,
+                check=False,
+                cwd=ROOT,
             )
         if done.returncode:
             print(done.stdout, done.stderr, file=sys.stderr)
             raise SystemExit(done.returncode)
         result = json.loads(done.stdout.strip().splitlines()[-1])
         print(json.dumps(result, indent=1))
-        print(f"\nclient peak RSS {result['peak_rss_mb']:,} MB for {total / 1e9:.2f} GB of images "
-              f"(target < 1,024 MB): {'OK' if result['peak_rss_mb'] < 1024 else 'OVER'}")
+        print(
+            f"\nclient peak RSS {result['peak_rss_mb']:,} MB for {total / 1e9:.2f} GB of images "
+            f"(target < 1,024 MB): {'OK' if result['peak_rss_mb'] < 1024 else 'OVER'}"
+        )
         print(f"{result['batches']} batches cut by bytes, largest {max(result['batch_mb'])} MB (limit 256 MB)")
     finally:
         if not args.keep:

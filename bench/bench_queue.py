@@ -53,18 +53,31 @@ def child(base_url: str, rows: int, store: str, chunk_size: int, queue_limit: in
     client = anthropic.Anthropic(base_url=base_url, api_key="sk-sim-bench")
     df = reviews(rows)
     cpu, wall = time.process_time(), time.perf_counter()
-    job = df.claude.submit(PROMPT, output="sentiment", model="claude-haiku-4-5", max_tokens=5,
-                           client=client, store=store, chunk_size=chunk_size, poll_interval=0.5,
-                           progress=False, **({"queue_limit": queue_limit} if queue_limit else {}))
+    job = df.claude.submit(
+        PROMPT,
+        output="sentiment",
+        model="claude-haiku-4-5",
+        max_tokens=5,
+        client=client,
+        store=store,
+        chunk_size=chunk_size,
+        poll_interval=0.5,
+        progress=False,
+        **({"queue_limit": queue_limit} if queue_limit else {}),
+    )
     job.wait()
     out = job.result()
-    print(json.dumps({
-        "wall": time.perf_counter() - wall,
-        "cpu": time.process_time() - cpu,
-        "answered": int(out["sentiment"].notna().sum()),
-        "creates_refused": getattr(job.backend, "creates_refused", None),
-        "status": job.status,
-    }))
+    print(
+        json.dumps(
+            {
+                "wall": time.perf_counter() - wall,
+                "cpu": time.process_time() - cpu,
+                "answered": int(out["sentiment"].notna().sum()),
+                "creates_refused": getattr(job.backend, "creates_refused", None),
+                "status": job.status,
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -72,28 +85,51 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--queue-limit", type=int, default=200_000)
     parser.add_argument("--chunk-size", type=int, default=100_000, help="requests per batch")
-    parser.add_argument("--queue-limit-setting", action="store_true",
-                        help="pass the limit as queue_limit= (default: batchkit learns it from a refusal)")
+    parser.add_argument(
+        "--queue-limit-setting",
+        action="store_true",
+        help="pass the limit as queue_limit= (default: batchkit learns it from a refusal)",
+    )
     parser.add_argument("--child", nargs=3, metavar=("BASE_URL", "ROWS", "STORE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child[0], int(args.child[1]), args.child[2], args.chunk_size,
-              args.queue_limit if args.queue_limit_setting else None)
+        child(
+            args.child[0],
+            int(args.child[1]),
+            args.child[2],
+            args.chunk_size,
+            args.queue_limit if args.queue_limit_setting else None,
+        )
         return
 
     # 20,000 requests of a batch at a time, 1 s each: a batch of 100,000 ends 6 s after it is
     # created, so two of them fill a 200,000-request queue most of that time
     processing = Processing(fixed_latency=1.0, per_request=1.0, concurrency=20_000)
     tmp = tempfile.mkdtemp(prefix="batchkit-bench-queue-")
-    print(f"rows: {args.rows:,}  queue limit: {args.queue_limit:,}  batches of {args.chunk_size:,} requests "
-          f"({1 + args.chunk_size / 20_000:.0f} s each)")
-    with spawn(processing=processing, extra_args=["--queue-limit", str(args.queue_limit)],
-               startup_timeout=300) as proc:  # a loaded machine can take a minute to start it
+    print(
+        f"rows: {args.rows:,}  queue limit: {args.queue_limit:,}  batches of {args.chunk_size:,} requests "
+        f"({1 + args.chunk_size / 20_000:.0f} s each)"
+    )
+    with spawn(
+        processing=processing, extra_args=["--queue-limit", str(args.queue_limit)], startup_timeout=300
+    ) as proc:  # a loaded machine can take a minute to start it
         run = subprocess.run(
-            [sys.executable, __file__, "--chunk-size", str(args.chunk_size), "--queue-limit", str(args.queue_limit),
-             *(["--queue-limit-setting"] if args.queue_limit_setting else []),
-             "--child", proc.base_url, str(args.rows), f"{tmp}/queue.sqlite3"],
-            capture_output=True, text=True, check=True,
+            [
+                sys.executable,
+                __file__,
+                "--chunk-size",
+                str(args.chunk_size),
+                "--queue-limit",
+                str(args.queue_limit),
+                *(["--queue-limit-setting"] if args.queue_limit_setting else []),
+                "--child",
+                proc.base_url,
+                str(args.rows),
+                f"{tmp}/queue.sqlite3",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         stats = proc.stats()
     result = json.loads(run.stdout.strip().splitlines()[-1])

@@ -35,7 +35,7 @@ import time
 import msgspec
 
 from batchkit.backends.realtime import RealtimeSender
-from batchkit.results import parse_result_stream
+from batchkit.core.results import parse_result_stream
 from batchkit.simulator import spawn
 
 MODEL = "claude-haiku-4-5"
@@ -43,14 +43,36 @@ MAX_TOKENS = 64
 
 
 def params(i: int) -> dict:
-    return {"model": MODEL, "max_tokens": MAX_TOKENS, "messages": [{"role": "user", "content": (
-        f"Summarise customer review number {i}: the blender arrived late but works great and is "
-        "quiet, although the lid cracked after a week.")}]}
+    return {
+        "model": MODEL,
+        "max_tokens": MAX_TOKENS,
+        "messages": [
+            {
+                "role": "user",
+                "content": (
+                    f"Summarise customer review number {i}: the blender arrived late but works great and is "
+                    "quiet, although the lid cracked after a week."
+                ),
+            }
+        ],
+    }
 
 
 def simulator(args: argparse.Namespace):
-    return spawn(time_scale=1.0, seed=11, extra_args=[
-        "--rpm", str(args.rpm), "--itpm", str(args.itpm), "--otpm", str(args.otpm), "--latency", args.latency])
+    return spawn(
+        time_scale=1.0,
+        seed=11,
+        extra_args=[
+            "--rpm",
+            str(args.rpm),
+            "--itpm",
+            str(args.itpm),
+            "--otpm",
+            str(args.otpm),
+            "--latency",
+            args.latency,
+        ],
+    )
 
 
 def run_batchkit(base_url: str, n: int) -> dict:
@@ -67,10 +89,16 @@ def run_batchkit(base_url: str, n: int) -> dict:
     cpu = time.process_time() - cpu
     ok = [i for i in range(len(cols)) if cols.status(i) in ("succeeded", "truncated")]
     usage = cols.usage[ok]
-    return {"wall": wall, "cpu": cpu, "answered": len(ok), "failed": n - len(ok),
-            "client_429": progress.rate_limited,
-            "input": int(usage[:, 0].sum() + usage[:, 2].sum() + usage[:, 3].sum()),
-            "output": int(usage[:, 1].sum()), "requests": progress.succeeded + progress.retries}
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "answered": len(ok),
+        "failed": n - len(ok),
+        "client_429": progress.rate_limited,
+        "input": int(usage[:, 0].sum() + usage[:, 2].sum() + usage[:, 3].sum()),
+        "output": int(usage[:, 1].sum()),
+        "requests": progress.succeeded + progress.retries,
+    }
 
 
 def run_asyncio_pattern(base_url: str, n: int) -> dict:
@@ -93,9 +121,16 @@ def run_asyncio_pattern(base_url: str, n: int) -> dict:
 
     results, wall, cpu = asyncio.run(main())
     ok = [r for r in results if not isinstance(r, BaseException)]
-    return {"wall": wall, "cpu": cpu, "answered": len(ok), "failed": n - len(ok), "client_429": None,
-            "input": sum(r.usage.input_tokens + (r.usage.cache_creation_input_tokens or 0) for r in ok),
-            "output": sum(r.usage.output_tokens for r in ok), "requests": None}
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "answered": len(ok),
+        "failed": n - len(ok),
+        "client_429": None,
+        "input": sum(r.usage.input_tokens + (r.usage.cache_creation_input_tokens or 0) for r in ok),
+        "output": sum(r.usage.output_tokens for r in ok),
+        "requests": None,
+    }
 
 
 def use(used: float, limit: float, seconds: float) -> float:
@@ -113,9 +148,11 @@ def main() -> None:
     parser.add_argument("--skip-asyncio", action="store_true", help="measure batchkit only")
     args = parser.parse_args()
     n = args.requests
-    print(f"requests: {n:,}  limits per minute: {args.rpm:,} requests, {args.itpm:,} input tokens, "
-          f"{args.otpm:,} output tokens  latency: {args.latency}  cpus: {os.cpu_count()}  "
-          f"python {sys.version.split()[0]}")
+    print(
+        f"requests: {n:,}  limits per minute: {args.rpm:,} requests, {args.itpm:,} input tokens, "
+        f"{args.otpm:,} output tokens  latency: {args.latency}  cpus: {os.cpu_count()}  "
+        f"python {sys.version.split()[0]}"
+    )
     rows = []
     runs = [("batchkit RealtimeSender", run_batchkit)]
     if not args.skip_asyncio:
@@ -138,25 +175,33 @@ def main() -> None:
         rows.append((name, result, shares, binding))
 
     print()
-    print(f"{'':30}{'wall':>8}{'answers/s':>11}{'calls':>8}{'429s':>7}{'429 %':>7}{'failed':>8}"
-          f"{'client µs/req':>15}{'sim µs/req':>12}{'  use of each limit (requests / input / output)':>48}")
+    print(
+        f"{'':30}{'wall':>8}{'answers/s':>11}{'calls':>8}{'429s':>7}{'429 %':>7}{'failed':>8}"
+        f"{'client µs/req':>15}{'sim µs/req':>12}{'  use of each limit (requests / input / output)':>48}"
+    )
     for name, r, shares, binding in rows:
         share = " / ".join(f"{v:5.1%}" for v in shares.values())
-        print(f"{name:30}{r['wall']:7.1f}s{r['answered'] / r['wall']:11.1f}{r['calls']:8,}{r['server_429']:7,}"
-              f"{r['server_429'] / n:7.1%}{r['failed']:8,}{r['cpu'] / n * 1e6:15,.0f}{r['sim_cpu'] / n * 1e6:12,.0f}"
-              f"   {share}  (binding: {binding})")
+        print(
+            f"{name:30}{r['wall']:7.1f}s{r['answered'] / r['wall']:11.1f}{r['calls']:8,}{r['server_429']:7,}"
+            f"{r['server_429'] / n:7.1%}{r['failed']:8,}{r['cpu'] / n * 1e6:15,.0f}{r['sim_cpu'] / n * 1e6:12,.0f}"
+            f"   {share}  (binding: {binding})"
+        )
     if len(rows) == 2:
         (_, bk, *_), (_, aio, *_) = rows
-        print(f"\nclient CPU per request: batchkit {bk['cpu'] / n * 1e6:,.0f} µs, asyncio pattern "
-              f"{aio['cpu'] / n * 1e6:,.0f} µs ({aio['cpu'] / bk['cpu']:.1f}x batchkit's; per answered "
-              f"request {bk['cpu'] / max(bk['answered'], 1) * 1e6:,.0f} µs and "
-              f"{aio['cpu'] / max(aio['answered'], 1) * 1e6:,.0f} µs)")
+        print(
+            f"\nclient CPU per request: batchkit {bk['cpu'] / n * 1e6:,.0f} µs, asyncio pattern "
+            f"{aio['cpu'] / n * 1e6:,.0f} µs ({aio['cpu'] / bk['cpu']:.1f}x batchkit's; per answered "
+            f"request {bk['cpu'] / max(bk['answered'], 1) * 1e6:,.0f} µs and "
+            f"{aio['cpu'] / max(aio['answered'], 1) * 1e6:,.0f} µs)"
+        )
     name, r, shares, binding = rows[0]
     ok = shares[binding] >= 0.9 and r["failed"] == 0 and r["server_429"] <= 0.01 * n
     print()
-    print(f"batchkit: {shares[binding]:.1%} of the binding limit ({binding}), {r['failed']} failed rows, "
-          f"429s on {r['server_429'] / n:.2%} of requests   (targets: >= 90 %, 0, <= 1 %)  "
-          f"{'PASS' if ok else 'FAIL'}")
+    print(
+        f"batchkit: {shares[binding]:.1%} of the binding limit ({binding}), {r['failed']} failed rows, "
+        f"429s on {r['server_429'] / n:.2%} of requests   (targets: >= 90 %, 0, <= 1 %)  "
+        f"{'PASS' if ok else 'FAIL'}"
+    )
 
 
 if __name__ == "__main__":

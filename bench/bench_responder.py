@@ -34,19 +34,18 @@ import batchkit  # noqa: E402
 from batchkit.simulator import Processing, SimConfig, Simulator, default_responder  # noqa: E402
 
 KOREAN_PROMPT = (
-    "Classify the sentiment of this movie review as positive or negative. "
-    "Answer with one word.\n\nReview: {document}"
+    "Classify the sentiment of this movie review as positive or negative. Answer with one word.\n\nReview: {document}"
 )
 ENGLISH_PROMPT = (
-    "Classify the sentiment of this tweet as positive, negative or neutral. "
-    "Answer with one word.\n\nTweet: {text}"
+    "Classify the sentiment of this tweet as positive, negative or neutral. Answer with one word.\n\nTweet: {text}"
 )
 HELD_OUT = slice(1000, 2000)
 """Rows not looked at while the lexicons were written (in both datasets)."""
 
 
-def _run(frame: pd.DataFrame, how: str, prompt: str, labels: list[str], client, store: str,
-         model: str = "claude-haiku-4-5") -> pd.Series:
+def _run(
+    frame: pd.DataFrame, how: str, prompt: str, labels: list[str], client, store: str, model: str = "claude-haiku-4-5"
+) -> pd.Series:
     common = {"model": model, "client": client, "store": store}
     if how == "batch":
         out = frame.claude.batch(prompt, output="answer", max_tokens=5, progress=False, poll_interval=0.01, **common)
@@ -60,9 +59,10 @@ def _accuracy(answer: pd.Series, gold: pd.Series) -> float:
 
 
 def _responder_microseconds(frame: pd.DataFrame, prompt: str) -> float:
-    params = [{"model": "claude-haiku-4-5", "max_tokens": 5,
-               "messages": [{"role": "user", "content": prompt.format(**row)}]}
-              for row in frame.to_dict("records")]
+    params = [
+        {"model": "claude-haiku-4-5", "max_tokens": 5, "messages": [{"role": "user", "content": prompt.format(**row)}]}
+        for row in frame.to_dict("records")
+    ]
     started = time.perf_counter()
     for p in params:
         default_responder(p)
@@ -84,33 +84,45 @@ def main() -> None:
         for how in ("batch", "classify"):
             answer = _run(reviews, how, KOREAN_PROMPT, ["negative", "positive"], client, store)
             kind = "free text, positive/negative" if how == "batch" else "classify (JSON-schema enum)"
-            print(f"{'NSMC Korean reviews, all':<34} {kind:<28} {len(reviews):>6,} "
-                  f"{_accuracy(answer, korean_gold):>9.1%}")
-            print(f"{'  held out (rows 1,000–1,999)':<34} {'':<28} {1000:>6,} "
-                  f"{_accuracy(answer[HELD_OUT], korean_gold[HELD_OUT]):>9.1%}")
+            print(
+                f"{'NSMC Korean reviews, all':<34} {kind:<28} {len(reviews):>6,} {_accuracy(answer, korean_gold):>9.1%}"
+            )
+            print(
+                f"{'  held out (rows 1,000–1,999)':<34} {'':<28} {1000:>6,} "
+                f"{_accuracy(answer[HELD_OUT], korean_gold[HELD_OUT]):>9.1%}"
+            )
         for how in ("batch", "classify"):
             answer = _run(tweets, how, ENGLISH_PROMPT, ["negative", "neutral", "positive"], client, store)
             kind = "free text, 3 labels" if how == "batch" else "classify (JSON-schema enum)"
-            print(f"{'TweetEval English tweets, all':<34} {kind:<28} {len(tweets):>6,} "
-                  f"{_accuracy(answer, english_gold):>9.1%}")
-            print(f"{'  held out (rows 1,000–1,999)':<34} {'':<28} {1000:>6,} "
-                  f"{_accuracy(answer[HELD_OUT], english_gold[HELD_OUT]):>9.1%}")
+            print(
+                f"{'TweetEval English tweets, all':<34} {kind:<28} {len(tweets):>6,} "
+                f"{_accuracy(answer, english_gold):>9.1%}"
+            )
+            print(
+                f"{'  held out (rows 1,000–1,999)':<34} {'':<28} {1000:>6,} "
+                f"{_accuracy(answer[HELD_OUT], english_gold[HELD_OUT]):>9.1%}"
+            )
             if how == "batch":
                 table = pd.crosstab(english_gold.rename("gold"), answer.rename("answer"))
         print("\nSimulated per-model differences (SIMULATED_MODELS; simulated, not a benchmark of Claude):")
         for model in ("claude-haiku-4-5", "claude-sonnet-4-6", "claude-opus-4-7"):
-            answer = _run(tweets, "classify", ENGLISH_PROMPT, ["negative", "neutral", "positive"], client, store,
-                          model)
-            print(f"{'TweetEval English tweets, all':<34} {'classify, ' + model:<28} {len(tweets):>6,} "
-                  f"{_accuracy(answer, english_gold):>9.1%}")
+            answer = _run(tweets, "classify", ENGLISH_PROMPT, ["negative", "neutral", "positive"], client, store, model)
+            print(
+                f"{'TweetEval English tweets, all':<34} {'classify, ' + model:<28} {len(tweets):>6,} "
+                f"{_accuracy(answer, english_gold):>9.1%}"
+            )
         client.close()
     majority = english_gold.value_counts(normalize=True).iloc[0]
-    print(f"\nBaselines: NSMC majority class {korean_gold.value_counts(normalize=True).iloc[0]:.1%}, "
-          f"TweetEval majority class (neutral) {majority:.1%}.")
+    print(
+        f"\nBaselines: NSMC majority class {korean_gold.value_counts(normalize=True).iloc[0]:.1%}, "
+        f"TweetEval majority class (neutral) {majority:.1%}."
+    )
     print("\nTweetEval, free text: gold (rows) × answer (columns)")
     print(table.to_string())
-    print(f"\nResponder alone: {_responder_microseconds(reviews, KOREAN_PROMPT):.1f} µs per Korean review, "
-          f"{_responder_microseconds(tweets, ENGLISH_PROMPT):.1f} µs per tweet")
+    print(
+        f"\nResponder alone: {_responder_microseconds(reviews, KOREAN_PROMPT):.1f} µs per Korean review, "
+        f"{_responder_microseconds(tweets, ENGLISH_PROMPT):.1f} µs per tweet"
+    )
     assert batchkit  # imported for df.claude
 
 

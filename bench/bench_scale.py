@@ -53,10 +53,12 @@ def make_dataset(path: Path, rows: int) -> None:
     path.mkdir(parents=True)
     for start in range(0, rows, FILE_ROWS):
         ids = range(start, min(rows, start + FILE_ROWS))
-        table = pa.table({
-            "id": pa.array(ids, type=pa.int64()),
-            "review": pa.array([f"{base[i % len(base)]} (#{i})" for i in ids], type=pa.string()),
-        })
+        table = pa.table(
+            {
+                "id": pa.array(ids, type=pa.int64()),
+                "review": pa.array([f"{base[i % len(base)]} (#{i})" for i in ids], type=pa.string()),
+            }
+        )
         pq.write_table(table, path / f"part-{start // FILE_ROWS:05d}.parquet")
 
 
@@ -77,8 +79,11 @@ def run_pandas(base_url: str, data: Path, store: str, out: Path) -> dict:
     frame = pd.read_parquet(data)
     result = frame.claude.batch(PROMPT, output="answer", client=_client(base_url), store=store, **OPTIONS)
     answers = result["answer"]
-    return {"rows": len(result), "answered": int(answers.notna().sum()),
-            "aligned": int((answers == result["id"].astype("string")).sum())}
+    return {
+        "rows": len(result),
+        "answered": int(answers.notna().sum()),
+        "aligned": int((answers == result["id"].astype("string")).sum()),
+    }
 
 
 def run_polars(base_url: str, data: Path, store: str, out: Path) -> dict:
@@ -87,14 +92,19 @@ def run_polars(base_url: str, data: Path, store: str, out: Path) -> dict:
     import batchkit  # noqa: F401
 
     lazy = pl.scan_parquet(data / "*.parquet").claude.batch(
-        PROMPT, output="answer", client=_client(base_url), store=store, **OPTIONS)
+        PROMPT, output="answer", client=_client(base_url), store=store, **OPTIONS
+    )
     target = out / "polars.parquet"
     lazy.sink_parquet(target)
-    checked = pl.scan_parquet(target).select(
-        rows=pl.len(),
-        answered=pl.col("answer").is_not_null().sum(),
-        aligned=(pl.col("answer") == pl.col("id").cast(pl.String)).sum(),
-    ).collect()
+    checked = (
+        pl.scan_parquet(target)
+        .select(
+            rows=pl.len(),
+            answered=pl.col("answer").is_not_null().sum(),
+            aligned=(pl.col("answer") == pl.col("id").cast(pl.String)).sum(),
+        )
+        .collect()
+    )
     return {k: int(v) for k, v in checked.row(0, named=True).items()}
 
 
@@ -120,29 +130,52 @@ def run_dask(base_url: str, data: Path, store: str, out: Path) -> dict:
 
     import batchkit  # noqa: F401
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
-            Client(cluster):
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
+        Client(cluster),
+    ):
         frame = dd.read_parquet(data)
-        result = frame.claude.batch(PROMPT, output="answer", client=_client(base_url), store=store,
-                                    to_parquet=str(out / "dask"), **OPTIONS)
-        counts = result.map_partitions(
-            lambda p: p.assign(answered=p["answer"].notna(), aligned=p["answer"] == p["id"].astype("string"))
-            [["answered", "aligned"]].sum().to_frame().T,
-        ).sum().compute()
+        result = frame.claude.batch(
+            PROMPT, output="answer", client=_client(base_url), store=store, to_parquet=str(out / "dask"), **OPTIONS
+        )
+        counts = (
+            result.map_partitions(
+                lambda p: (
+                    p.assign(answered=p["answer"].notna(), aligned=p["answer"] == p["id"].astype("string"))[
+                        ["answered", "aligned"]
+                    ]
+                    .sum()
+                    .to_frame()
+                    .T
+                ),
+            )
+            .sum()
+            .compute()
+        )
         rows = len(result)
     return {"rows": int(rows), "answered": int(counts["answered"]), "aligned": int(counts["aligned"])}
 
 
-PATHS = {"polars": run_polars, "polars-1scan": run_polars, "polars-read": run_polars_read, "dask": run_dask,
-         "pandas": run_pandas}
+PATHS = {
+    "polars": run_polars,
+    "polars-1scan": run_polars,
+    "polars-read": run_polars_read,
+    "dask": run_dask,
+    "pandas": run_pandas,
+}
 
 CHILD_ENV = {"polars-1scan": {"POLARS_MAX_CONCURRENT_SCANS": "1"}}
 """A path's own environment: ``polars-1scan`` is the Polars path with Polars reading one file at a
 time (its multi-file scan otherwise reads several ahead: see the README's Which front end)."""
 
 
-IMPORTS = {"polars": ("polars",), "polars-1scan": ("polars",), "polars-read": ("polars",),
-           "dask": ("dask.dataframe", "distributed"), "pandas": ("pandas",)}
+IMPORTS = {
+    "polars": ("polars",),
+    "polars-1scan": ("polars",),
+    "polars-read": ("polars",),
+    "dask": ("dask.dataframe", "distributed"),
+    "pandas": ("pandas",),
+}
 
 
 def child(path: str, base_url: str, data: str, store: str, out: str) -> None:
@@ -175,7 +208,9 @@ TARGETED = {"polars", "dask"}
 def _run_child(path: str, base_url: str, data: Path, work: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, __file__, "--child", path, base_url, str(data), str(work / "store.sqlite3"), str(work)],
-        capture_output=True, text=True, env={**os.environ, **CHILD_ENV.get(path, {})},
+        capture_output=True,
+        text=True,
+        env={**os.environ, **CHILD_ENV.get(path, {})},
     )
 
 
@@ -191,8 +226,12 @@ def measure(path: str, rows: int, data: Path, tmp: Path, queue_limit: int) -> di
     if path in OFFLINE:  # reads the data only: no simulator to start
         run, stats = _run_child(path, "", data, work), {"batches_created": 0, "faults": {}}
     else:
-        with spawn(processing=processing, responder="_scale_responder:respond", env=env,
-                   extra_args=["--queue-limit", str(queue_limit)]) as proc:
+        with spawn(
+            processing=processing,
+            responder="_scale_responder:respond",
+            env=env,
+            extra_args=["--queue-limit", str(queue_limit)],
+        ) as proc:
             run = _run_child(path, proc.base_url, data, work)
             stats = proc.stats()
     if run.returncode:
@@ -210,8 +249,9 @@ def main() -> None:
     parser.add_argument("--pandas-rows", type=int, default=None, help="largest size pandas runs at (default --rows)")
     parser.add_argument("--paths", default="polars,polars-1scan,polars-read,dask,pandas")
     parser.add_argument("--queue-limit", type=int, default=500_000)
-    parser.add_argument("--child", nargs=5, metavar=("PATH", "BASE_URL", "DATA", "STORE", "OUT"),
-                        help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", nargs=5, metavar=("PATH", "BASE_URL", "DATA", "STORE", "OUT"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.child:
         child(*args.child)
@@ -224,19 +264,26 @@ def main() -> None:
         for rows in sorted({args.small, args.rows}):
             datasets[rows] = tmp / f"data-{rows}"
             make_dataset(datasets[rows], rows)
-        print(f"input: Parquet datasets of {', '.join(f'{r:,}' for r in datasets)} rows ({FILE_ROWS:,} per file); "
-              f"simulator in its own process, queue limit {args.queue_limit:,} batch requests")
-        print(f"{'path':<12}{'rows':>11}{'wall s':>9}{'client µs/row':>15}{'peak RSS MB':>13}{'workers CPU s':>15}"
-              f"{'answered':>11}{'aligned':>11}{'batches':>9}{'refused':>9}")
+        print(
+            f"input: Parquet datasets of {', '.join(f'{r:,}' for r in datasets)} rows ({FILE_ROWS:,} per file); "
+            f"simulator in its own process, queue limit {args.queue_limit:,} batch requests"
+        )
+        print(
+            f"{'path':<12}{'rows':>11}{'wall s':>9}{'client µs/row':>15}{'peak RSS MB':>13}{'workers CPU s':>15}"
+            f"{'answered':>11}{'aligned':>11}{'batches':>9}{'refused':>9}"
+        )
         results: dict[tuple[str, int], dict] = {}
         for path in paths:
             for rows in sorted(datasets):
                 if path == "pandas" and args.pandas_rows is not None and rows > args.pandas_rows:
                     continue
                 r = results[path, rows] = measure(path, rows, datasets[rows], tmp, args.queue_limit)
-                print(f"{path:<12}{rows:>11,}{r['wall']:>9.1f}{r['cpu'] / rows * 1e6:>15.1f}{r['rss_mb']:>13,.0f}"
-                      f"{r['children_cpu']:>15.1f}{r['answered']:>11,}{r['aligned']:>11,}{r['batches']:>9}"
-                      f"{r['refused']:>9}", flush=True)
+                print(
+                    f"{path:<12}{rows:>11,}{r['wall']:>9.1f}{r['cpu'] / rows * 1e6:>15.1f}{r['rss_mb']:>13,.0f}"
+                    f"{r['children_cpu']:>15.1f}{r['answered']:>11,}{r['aligned']:>11,}{r['batches']:>9}"
+                    f"{r['refused']:>9}",
+                    flush=True,
+                )
                 if r["answered"] != rows or r["aligned"] != rows:
                     print(f"  !! {path}: {rows - r['aligned']:,} rows not answered and aligned")
         print()
@@ -245,8 +292,10 @@ def main() -> None:
             if small and large:
                 ratio = large["rss_mb"] / small["rss_mb"]
                 target = f"  (target ≤ 1.2×: {'met' if ratio <= 1.2 else 'NOT met'})" if path in TARGETED else ""
-                print(f"{path:<12} peak memory {args.rows:,} / {args.small:,} rows: {ratio:.2f}× "
-                      f"({small['rss_mb']:,.0f} → {large['rss_mb']:,.0f} MB){target}")
+                print(
+                    f"{path:<12} peak memory {args.rows:,} / {args.small:,} rows: {ratio:.2f}× "
+                    f"({small['rss_mb']:,.0f} → {large['rss_mb']:,.0f} MB){target}"
+                )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

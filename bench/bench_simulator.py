@@ -31,12 +31,26 @@ REVIEWS = (
 
 
 def body(batch: int, n: int) -> bytes:
-    return msgspec.json.encode({"requests": [
-        {"custom_id": f"b{batch}-row-{i:07d}",
-         "params": {"model": "claude-haiku-4-5", "max_tokens": 20,
-                    "messages": [{"role": "user", "content":
-                                  f"Classify the sentiment of this review: {REVIEWS[i % 4]} (order {i})"}]}}
-        for i in range(n)]})
+    return msgspec.json.encode(
+        {
+            "requests": [
+                {
+                    "custom_id": f"b{batch}-row-{i:07d}",
+                    "params": {
+                        "model": "claude-haiku-4-5",
+                        "max_tokens": 20,
+                        "messages": [
+                            {
+                                "role": "user",
+                                "content": f"Classify the sentiment of this review: {REVIEWS[i % 4]} (order {i})",
+                            }
+                        ],
+                    },
+                }
+                for i in range(n)
+            ]
+        }
+    )
 
 
 def main() -> None:
@@ -79,11 +93,12 @@ def main() -> None:
         client.close()
     assert lines == total and stats["requests_processed"] == total
     for phase, seconds in phases.items():
-        print(f"{phase:8s} {total / seconds:>12,.0f} requests/s wall   "
-              f"simulator CPU {cpu[phase]:6.2f} s ({cpu[phase] / total * 1e6:5.1f} µs/request)")
+        print(
+            f"{phase:8s} {total / seconds:>12,.0f} requests/s wall   "
+            f"simulator CPU {cpu[phase]:6.2f} s ({cpu[phase] / total * 1e6:5.1f} µs/request)"
+        )
     all_cpu = sum(cpu.values())
-    print(f"total    simulator CPU {all_cpu:.2f} s for {total:,} requests "
-          f"({all_cpu / total * 1e6:.1f} µs/request)")
+    print(f"total    simulator CPU {all_cpu:.2f} s for {total:,} requests ({all_cpu / total * 1e6:.1f} µs/request)")
 
 
 if __name__ == "__main__":

@@ -38,12 +38,22 @@ sim_clock.os = types.SimpleNamespace(urandom=lambda n: b"\0" * n)  # type: ignor
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "claude-haiku-4-5"
-SCHEMA = {"type": "object", "required": ["sentiment"], "properties": {
-    "sentiment": {"enum": ["positive", "negative", "neutral"]}, "topic": {"type": "string"},
-    "score": {"type": "integer", "minimum": 1, "maximum": 5}, "tags": {"type": "array", "items": {"type": "string"}}}}
+SCHEMA = {
+    "type": "object",
+    "required": ["sentiment"],
+    "properties": {
+        "sentiment": {"enum": ["positive", "negative", "neutral"]},
+        "topic": {"type": "string"},
+        "score": {"type": "integer", "minimum": 1, "maximum": 5},
+        "tags": {"type": "array", "items": {"type": "string"}},
+    },
+}
 RECORD = {"name": "record", "description": "record a sentiment", "input_schema": SCHEMA}
-WEATHER = {"name": "get_weather", "description": "weather for a city",
-           "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}
+WEATHER = {
+    "name": "get_weather",
+    "description": "weather for a city",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
+}
 LONG_SYSTEM = "You are a careful annotator. " * 400
 
 
@@ -67,25 +77,58 @@ def requests() -> list[dict]:
         return [{"role": "user", "content": content}]
 
     for i, text in enumerate(reviews):
-        add({"messages": user("Classify the sentiment of this movie review as positive or negative.\n\n"
-                              f"Review: {text}"), "max_tokens": 5})
+        add(
+            {
+                "messages": user(
+                    f"Classify the sentiment of this movie review as positive or negative.\n\nReview: {text}"
+                ),
+                "max_tokens": 5,
+            }
+        )
         add({"messages": user(f"이 리뷰가 긍정인지 부정인지 답하세요: {text}")})
         if i % 4 == 0:
             add({"messages": user(f"Summarise this review in one sentence: {text}"), "max_tokens": 3 + i % 40})
     for i, text in enumerate(tweets):
-        add({"messages": user(f"Sentiment (positive, negative or neutral): {text}"),
-             "model": ("claude-haiku-4-5", "claude-sonnet-4-5", "claude-opus-4-1")[i % 3]})
+        add(
+            {
+                "messages": user(f"Sentiment (positive, negative or neutral): {text}"),
+                "model": ("claude-haiku-4-5", "claude-sonnet-4-5", "claude-opus-4-1")[i % 3],
+            }
+        )
         add({"messages": user(text), "output_config": {"format": {"type": "json_schema", "schema": SCHEMA}}})
         add({"messages": user("Tell me about " + text), "stop_sequences": ["e", "."], "system": "Be brief."})
         if i % 5 == 0:
             add({"messages": user(text), "tools": [RECORD], "tool_choice": {"type": "tool", "name": "record"}})
-            add({"messages": user("What is the weather in Paris? " + text), "tools": [WEATHER, RECORD],
-                 "tool_choice": {"type": "auto"}})
-            add({"messages": user([{"type": "text", "text": "Describe this image. " + text},
-                                   {"type": "image", "source": {"type": "base64", "media_type": "image/png",
-                                                                "data": png((i * 7 % 255, 40, 200))}}])})
-            add({"system": [{"type": "text", "text": LONG_SYSTEM, "cache_control": {"type": "ephemeral"}}],
-                 "messages": user(text)})
+            add(
+                {
+                    "messages": user("What is the weather in Paris? " + text),
+                    "tools": [WEATHER, RECORD],
+                    "tool_choice": {"type": "auto"},
+                }
+            )
+            add(
+                {
+                    "messages": user(
+                        [
+                            {"type": "text", "text": "Describe this image. " + text},
+                            {
+                                "type": "image",
+                                "source": {
+                                    "type": "base64",
+                                    "media_type": "image/png",
+                                    "data": png((i * 7 % 255, 40, 200)),
+                                },
+                            },
+                        ]
+                    )
+                }
+            )
+            add(
+                {
+                    "system": [{"type": "text", "text": LONG_SYSTEM, "cache_control": {"type": "ephemeral"}}],
+                    "messages": user(text),
+                }
+            )
             add({"messages": user(text), "thinking": {"type": "enabled", "budget_tokens": 1024}, "max_tokens": 2000})
             marked = {"type": "text", "text": text, "cache_control": {"type": "ephemeral", "ttl": "1h"}}
             add({"messages": user([marked]), "cache_control": {"type": "ephemeral"}, "system": LONG_SYSTEM})
@@ -114,8 +157,9 @@ def main() -> None:
             ids = []
             for k in range(3):
                 headers = {"anthropic-beta": "output-300k-2026-03-24"} if k == 2 else {}
-                batch = client.post("/v1/messages/batches", body={"requests": body}, cast_to=object,
-                                    options={"headers": headers})
+                batch = client.post(
+                    "/v1/messages/batches", body={"requests": body}, cast_to=object, options={"headers": headers}
+                )
                 ids.append(batch["id"])  # type: ignore[index]
             sim.clock.advance(10**5)
             for batch_id in ids:
@@ -123,8 +167,9 @@ def main() -> None:
                     update("batch", response.read())
             for item in body[::11]:
                 try:
-                    update("message", msgspec.json.encode(client.post("/v1/messages", body=item["params"],
-                                                                      cast_to=object)))
+                    update(
+                        "message", msgspec.json.encode(client.post("/v1/messages", body=item["params"], cast_to=object))
+                    )
                 except Exception as exc:
                     update("error", repr(exc).encode())
                 try:

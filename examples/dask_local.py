@@ -35,8 +35,9 @@ def main(out: Path) -> None:
         tweets = dd.read_parquet(out / "tweets")
         print(tweets.claude.estimate("Sentiment of this tweet: {text}", labels=LABELS, output="sentiment"))
 
-        labelled = tweets.claude.classify("Sentiment of this tweet: {text}", labels=LABELS, output="sentiment",
-                                          progress=False)
+        labelled = tweets.claude.classify(
+            "Sentiment of this tweet: {text}", labels=LABELS, output="sentiment", progress=False
+        )
         answered = int(labelled["sentiment"].count().compute())
         print(f"answered {answered:,} of {len(tweets):,} rows")
         print(labelled["sentiment"].value_counts().compute().to_string())
@@ -48,8 +49,13 @@ def main(out: Path) -> None:
         print(f"second compute: {server.simulator.stats()['batches_created'] - before} new batches")
 
         # For results larger than memory, or workers that cannot reach the store: write as they come.
-        written = tweets.claude.classify("Sentiment of this tweet: {text}", labels=LABELS, output="sentiment",
-                                         progress=False, to_parquet=out / "labelled")
+        written = tweets.claude.classify(
+            "Sentiment of this tweet: {text}",
+            labels=LABELS,
+            output="sentiment",
+            progress=False,
+            to_parquet=out / "labelled",
+        )
         print(f"wrote {written.npartitions} partitions to {out / 'labelled'}")
         print(written.head(3)[["text", "sentiment"]].to_string())
     server.stop()

@@ -37,8 +37,12 @@ def main(out_dir: Path) -> pl.DataFrame:
 
         # Nothing is read or sent here; the options and the {text} placeholder are checked now.
         plan = pl.scan_parquet(dataset / "*.parquet").claude.classify(
-            "Sentiment of this tweet: {text}", labels=LABELS, output="sentiment",
-            partition_rows=500, progress=False, poll_interval=0.05,
+            "Sentiment of this tweet: {text}",
+            labels=LABELS,
+            output="sentiment",
+            partition_rows=500,
+            progress=False,
+            poll_interval=0.05,
         )
         print(plan.collect_schema())
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from batchkit import set_default_client
-from batchkit.store import Store
+from batchkit.stores.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
@@ -64,16 +64,19 @@ def child_env(crash_at: str | None = None, **extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-def run_script(code: str, *args: str, crash_at: str | None = None, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+def run_script(
+    code: str, *args: str, crash_at: str | None = None, timeout: float = 90
+) -> subprocess.CompletedProcess[str]:
     """Run ``code`` in a fresh Python process with ``args`` as its arguments (see :func:`child_env`)."""
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                          env=child_env(crash_at), timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=child_env(crash_at), timeout=timeout
+    )
 
 
 def stored_answers(path) -> int:
     """How many requests have an answer in the store at ``path`` (read by a store of its own)."""
-    from batchkit.results import ANSWERED
-    from batchkit.store import unpack
+    from batchkit.core.results import ANSWERED
+    from batchkit.stores.store import unpack
 
     store = Store(path)
     try:

@@ -76,8 +76,9 @@ def test_missing_values_are_skipped_with_a_reason_never_silent(sim, client):
 
 def test_failed_rows_are_na_and_summarised_by_error_type(client):
     sim = Simulator(
-        config=SimConfig(processing=Processing.instant(), seed=3,
-                         faults=Faults(errored_rate={"invalid_request_error": 0.3})),
+        config=SimConfig(
+            processing=Processing.instant(), seed=3, faults=Faults(errored_rate={"invalid_request_error": 0.3})
+        ),
         responder=echo,
     )
     df = pd.DataFrame({"t": [f"r{i}" for i in range(60)]})
@@ -197,11 +198,21 @@ def test_fifty_thousand_real_rows_get_their_own_answers_and_duplicates_go_once()
 
 def test_options_are_stored_under_their_old_keys_and_read_back_typed(client):
     df = pd.DataFrame({"t": [f"r{i}" for i in range(12)]})
-    job = df.claude.submit("{t}", client=client, chunk_size=5, max_retries=3, poll_interval=0.01,
-                           max_tokens=40, cache=False).wait()
+    job = df.claude.submit(
+        "{t}", client=client, chunk_size=5, max_retries=3, poll_interval=0.01, max_tokens=40, cache=False
+    ).wait()
     stored = job.store.load_job(job.job_id)["spec"]
-    assert {"prompt", "max_tokens", "max_retries", "poll_interval", "chunk_size", "chunk_bytes", "cache",
-            "cache_ttl", "estimate"} <= set(stored)
+    assert {
+        "prompt",
+        "max_tokens",
+        "max_retries",
+        "poll_interval",
+        "chunk_size",
+        "chunk_bytes",
+        "cache",
+        "cache_ttl",
+        "estimate",
+    } <= set(stored)
     assert (stored["chunk_size"], stored["max_retries"], stored["max_tokens"]) == (5, 3, 40)
     fresh = batchkit.Job(job.job_id, store=job.store, client=client)  # as a new process would read it
     assert fresh.spec.run.chunk_size == 5 and fresh.spec.run.poll_interval == 0.01 and fresh.spec.max_tokens == 40

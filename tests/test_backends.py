@@ -14,8 +14,8 @@ import pytest
 
 from batchkit.backends import Action, Backend, CallFailed, decide
 from batchkit.backends.batches import RESULTS_ATTEMPTS, RESULTS_CUT, MessageBatches
-from batchkit.requests import chunk_requests, make_line
-from batchkit.results import CODE_STATUS
+from batchkit.core.requests import chunk_requests, make_line
+from batchkit.core.results import CODE_STATUS
 from batchkit.simulator import Faults, Processing, serve
 from tests.conftest import make_sim
 
@@ -144,14 +144,35 @@ def _status_error(cls, status, body, headers=None):
 
 
 def test_spend_limits_stop_the_job_instead_of_being_retried():
-    capped = _status_error(anthropic.RateLimitError, 429, {"type": "error", "error": {
-        "type": "rate_limit_error", "message": "You have reached your monthly spend limit.",
-        "details": {"error_code": "enforced_spend_limit_reached"}}})
-    limited = _status_error(anthropic.BadRequestError, 400, {"type": "error", "error": {
-        "type": "invalid_request_error", "message": "You have reached your specified API usage limits."}})
-    busy = _status_error(anthropic.RateLimitError, 429, {"type": "error", "error": {
-        "type": "rate_limit_error", "message": "Number of requests has exceeded your rate limit"}},
-        {"retry-after": "2"})
+    capped = _status_error(
+        anthropic.RateLimitError,
+        429,
+        {
+            "type": "error",
+            "error": {
+                "type": "rate_limit_error",
+                "message": "You have reached your monthly spend limit.",
+                "details": {"error_code": "enforced_spend_limit_reached"},
+            },
+        },
+    )
+    limited = _status_error(
+        anthropic.BadRequestError,
+        400,
+        {
+            "type": "error",
+            "error": {"type": "invalid_request_error", "message": "You have reached your specified API usage limits."},
+        },
+    )
+    busy = _status_error(
+        anthropic.RateLimitError,
+        429,
+        {
+            "type": "error",
+            "error": {"type": "rate_limit_error", "message": "Number of requests has exceeded your rate limit"},
+        },
+        {"retry-after": "2"},
+    )
     for exc in (capped, limited):
         for call in ("create", "read", "message"):
             decision = decide(exc, call=call)
@@ -161,8 +182,11 @@ def test_spend_limits_stop_the_job_instead_of_being_retried():
 
 
 def test_a_realtime_request_the_api_finds_invalid_fails_its_row_only():
-    invalid = _status_error(anthropic.BadRequestError, 400, {"type": "error", "error": {
-        "type": "invalid_request_error", "message": "max_tokens: must be at most 64000"}})
+    invalid = _status_error(
+        anthropic.BadRequestError,
+        400,
+        {"type": "error", "error": {"type": "invalid_request_error", "message": "max_tokens: must be at most 64000"}},
+    )
     decision = decide(invalid, call="message")
     assert decision.action is Action.FAIL_ROWS
     assert decision.describe() == "400 invalid_request_error: max_tokens: must be at most 64000"

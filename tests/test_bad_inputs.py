@@ -38,8 +38,8 @@ from batchkit import (
     PromptError,
     UnknownModelError,
     UnknownOptionError,
-    calls,
 )
+from batchkit.engine import calls
 from tests.conftest import make_sim
 
 
@@ -103,8 +103,9 @@ def price_file(content: str, name: str = "prices.json") -> Callable[[pd.DataFram
     return call
 
 
-def media_cells(make: Callable[[Path], list[Any]], text: str = "Describe {photo:image}") -> Callable[
-        [pd.DataFrame, Path], Any]:
+def media_cells(
+    make: Callable[[Path], list[Any]], text: str = "Describe {photo:image}"
+) -> Callable[[pd.DataFrame, Path], Any]:
     """A batch over a column of media cells that ``make`` writes into the test's folder."""
     return lambda df, tmp: df.assign(photo=make(tmp)).claude.batch(text)
 
@@ -118,7 +119,7 @@ def _image(tmp: Path, name: str, size: tuple[int, int] = (4, 4), fmt: str | None
 
 
 def _pdf(tmp: Path, pages: int = 1) -> str:
-    from batchkit.media import text_pdf
+    from batchkit.core.media import text_pdf
 
     path = tmp / f"doc{pages}.pdf"
     path.write_bytes(text_pdf(["page"] * pages))
@@ -144,8 +145,7 @@ def dask_to_parquet(where: str) -> Callable[[pd.DataFrame, Path], Any]:
     def call(df: pd.DataFrame, tmp: Path) -> Any:
         import dask.dataframe as dd
 
-        return dd.from_pandas(df, npartitions=1).claude.batch("Sentiment: {review}", progress=False,
-                                                             to_parquet=where)
+        return dd.from_pandas(df, npartitions=1).claude.batch("Sentiment: {review}", progress=False, to_parquet=where)
 
     return call
 
@@ -182,13 +182,23 @@ BAD = [
     Case("typo-stop_sequences", batch(stop_sequence=["x"]), UnknownOptionError, ("did you mean stop_sequences",)),
     Case("typo-tools", batch(tool=[TOOL]), UnknownOptionError, ("did you mean tools",)),
     Case("typo-prefix-extract", extract(prefx="llm_"), UnknownOptionError, ("did you mean prefix",)),
-    Case("labels-on-batch", batch(labels=["a", "b"]), UnknownOptionError,
-         (r"labels= is an argument of classify\(\)", r"df\.claude\.classify\(prompt, labels=")),
+    Case(
+        "labels-on-batch",
+        batch(labels=["a", "b"]),
+        UnknownOptionError,
+        (r"labels= is an argument of classify\(\)", r"df\.claude\.classify\(prompt, labels="),
+    ),
     Case("schema-on-batch", batch(schema={"x": int}), UnknownOptionError, (r"schema= is an argument of extract\(\)",)),
-    Case("prefix-on-classify", classify(prefix="llm_"), UnknownOptionError, (r"prefix= is an argument of extract\(\)",)),
+    Case(
+        "prefix-on-classify", classify(prefix="llm_"), UnknownOptionError, (r"prefix= is an argument of extract\(\)",)
+    ),
     Case("extract-output", extract(output="x"), UnknownOptionError, ("prefix=",)),
-    Case("estimate-only-option-in-batch", batch(typical_output_tokens=5), UnknownOptionError,
-         ("estimate\\(\\) only", "remove it")),
+    Case(
+        "estimate-only-option-in-batch",
+        batch(typical_output_tokens=5),
+        UnknownOptionError,
+        ("estimate\\(\\) only", "remove it"),
+    ),
     Case("beta-betas", batch(betas=["output-300k-2026-03-24"]), UnknownOptionError, ("beta", "remove betas=")),
     Case("beta-context_management", batch(context_management={}), UnknownOptionError, ("beta", "remove")),
     Case("beta-mcp_servers", submit(mcp_servers=[]), UnknownOptionError, ("beta", "remove")),
@@ -196,29 +206,47 @@ BAD = [
     # ---- the model: checked against the model table
     Case("model-typo-dot", batch(model="claude-haiku-4.5"), UnknownModelError, ("prices=", "check_model=False")),
     Case("model-other-vendor", submit(model="gpt-4o"), UnknownModelError, ("'gpt-4o'", "prices=")),
-    Case("model-misspelt", classify(model="claude-sonet-4-6"), UnknownModelError,
-         ("did you mean 'claude-sonnet-4-6'",)),
+    Case(
+        "model-misspelt", classify(model="claude-sonet-4-6"), UnknownModelError, ("did you mean 'claude-sonnet-4-6'",)
+    ),
     Case("model-unknown-estimate", estimate(model="my-finetune"), UnknownModelError, ("prices=",)),
     Case("model-int", batch(model=42), OptionTypeError, ("model must be a model id string", "claude-haiku-4-5")),
     Case("model-empty", batch(model=""), OptionTypeError, ("model must be",)),
-    Case("model-None-batch", batch(model=None), OptionTypeError, ("model=None is not a model", "'claude-haiku-4-5'",
-                                                                   "leave model= out")),
+    Case(
+        "model-None-batch",
+        batch(model=None),
+        OptionTypeError,
+        ("model=None is not a model", "'claude-haiku-4-5'", "leave model= out"),
+    ),
     Case("model-None-submit", submit(model=None), OptionTypeError, ("model=None", "'claude-haiku-4-5'")),
     Case("model-None-estimate", estimate(model=None), OptionTypeError, ("model=None", "'claude-haiku-4-5'")),
     Case("model-None-classify", classify(model=None), OptionTypeError, ("model=None", "'claude-haiku-4-5'")),
     Case("model-None-extract", extract(model=None), OptionTypeError, ("model=None", "'claude-haiku-4-5'")),
     Case("model-None-series", series("batch", model=None), OptionTypeError, ("model=None", "'claude-haiku-4-5'")),
-    Case("compare-models-None", compare(models=["claude-haiku-4-5", None]), OptionTypeError,
-         ("model id strings", "None")),
+    Case(
+        "compare-models-None", compare(models=["claude-haiku-4-5", None]), OptionTypeError, ("model id strings", "None")
+    ),
     # ---- max_tokens
     Case("max_tokens-0", batch(max_tokens=0), InvalidOptionError, ("max_tokens", "at least 1")),
     Case("max_tokens-negative", batch(max_tokens=-5), InvalidOptionError, ("max_tokens", "at least 1")),
-    Case("max_tokens-over-haiku-cap", batch(max_tokens=100_000), InvalidOptionError,
-         ("output cap of 64,000", "max_tokens=64,000 or less")),
-    Case("max_tokens-over-opus-300k", batch(model="claude-opus-4-8", max_tokens=300_001), InvalidOptionError,
-         ("128,000", "300,000 at most", "max_tokens=300,000 or less")),
-    Case("max_tokens-over-cap-uncovered", batch(model="claude-fable-5", max_tokens=200_000), InvalidOptionError,
-         ("128,000", "does not cover claude-fable-5", "claude-opus-4-8")),
+    Case(
+        "max_tokens-over-haiku-cap",
+        batch(max_tokens=100_000),
+        InvalidOptionError,
+        ("output cap of 64,000", "max_tokens=64,000 or less"),
+    ),
+    Case(
+        "max_tokens-over-opus-300k",
+        batch(model="claude-opus-4-8", max_tokens=300_001),
+        InvalidOptionError,
+        ("128,000", "300,000 at most", "max_tokens=300,000 or less"),
+    ),
+    Case(
+        "max_tokens-over-cap-uncovered",
+        batch(model="claude-fable-5", max_tokens=200_000),
+        InvalidOptionError,
+        ("128,000", "does not cover claude-fable-5", "claude-opus-4-8"),
+    ),
     Case("max_tokens-over-cap-classify", classify(max_tokens=70_000), InvalidOptionError, ("64,000",)),
     Case("max_tokens-float", batch(max_tokens=20.5), OptionTypeError, ("whole number",)),
     Case("max_tokens-string", batch(max_tokens="20"), OptionTypeError, ("whole number", "the string '20'")),
@@ -240,33 +268,60 @@ BAD = [
     Case("tools-no-name", batch(tools=[{"input_schema": {"type": "object"}}]), OptionTypeError, ("'name'",)),
     Case("tools-no-schema", batch(tools=[{"name": "x"}]), InvalidOptionError, ("input_schema",)),
     Case("tools-duplicate", batch(tools=[TOOL, TOOL]), InvalidOptionError, ("distinct",)),
-    Case("system-too-deep", batch(system=[{"type": "text", "text": "x", "citations": deep(5000)}]),
-         InvalidOptionError, ("nested too deep", "flatten")),
-    Case("tools-too-deep", batch(tools=[{**TOOL, "description": deep(5000)}]), InvalidOptionError,
-         ("nested too deep", "flatten")),
-    Case("tool_choice-unknown-tool", batch(tools=[TOOL], tool_choice={"type": "tool", "name": "other"}),
-         InvalidOptionError, ("does not define", "lookup")),
+    Case(
+        "system-too-deep",
+        batch(system=[{"type": "text", "text": "x", "citations": deep(5000)}]),
+        InvalidOptionError,
+        ("nested too deep", "flatten"),
+    ),
+    Case(
+        "tools-too-deep",
+        batch(tools=[{**TOOL, "description": deep(5000)}]),
+        InvalidOptionError,
+        ("nested too deep", "flatten"),
+    ),
+    Case(
+        "tool_choice-unknown-tool",
+        batch(tools=[TOOL], tool_choice={"type": "tool", "name": "other"}),
+        InvalidOptionError,
+        ("does not define", "lookup"),
+    ),
     Case("tool_choice-any-no-tools", batch(tool_choice={"type": "any"}), InvalidOptionError, ("needs tools=",)),
-    Case("tool_choice-bad-type", batch(tool_choice={"type": "sometimes"}), InvalidOptionError,
-         ("tool_choice\\[.type.\\] must be one of", "'auto'")),
+    Case(
+        "tool_choice-bad-type",
+        batch(tool_choice={"type": "sometimes"}),
+        InvalidOptionError,
+        ("tool_choice\\[.type.\\] must be one of", "'auto'"),
+    ),
     # ---- other Messages params, against the SDK's types
     Case("metadata-int-user", batch(metadata={"user_id": 3}), InvalidOptionError, ("metadata.user_id", "string")),
     Case("metadata-typo-key", batch(metadata={"user": "u1"}), InvalidOptionError, ("did you mean 'user_id'",)),
     Case("metadata-string", batch(metadata="u1"), InvalidOptionError, ("metadata", "dict")),
-    Case("output_config-effort", batch(output_config={"effort": "hi"}), InvalidOptionError,
-         ("effort", "'low'")),
+    Case("output_config-effort", batch(output_config={"effort": "hi"}), InvalidOptionError, ("effort", "'low'")),
     Case("service_tier", batch(service_tier="fast"), InvalidOptionError, ("service_tier", "'auto'")),
-    Case("thinking-budget-over-max", batch(thinking={"type": "enabled", "budget_tokens": 2000}),
-         InvalidOptionError, ("less than max_tokens",)),
+    Case(
+        "thinking-budget-over-max",
+        batch(thinking={"type": "enabled", "budget_tokens": 2000}),
+        InvalidOptionError,
+        ("less than max_tokens",),
+    ),
     Case("thinking-no-budget", batch(thinking={"type": "enabled"}), InvalidOptionError, ("budget_tokens",)),
-    Case("cache_control-ttl", batch(cache_control={"type": "ephemeral", "ttl": "2h"}), InvalidOptionError,
-         ("ttl", "'5m' or '1h'")),
+    Case(
+        "cache_control-ttl",
+        batch(cache_control={"type": "ephemeral", "ttl": "2h"}),
+        InvalidOptionError,
+        ("ttl", "'5m' or '1h'"),
+    ),
     Case("temperature", batch(temperature=0.2), InvalidOptionError, ("temperature=", "remove")),
     Case("top_k", batch(top_k=5), InvalidOptionError, ("top_k=", "remove")),
     Case("stream", batch(stream=True), InvalidOptionError, ("stream=True", "remove")),
     Case("messages", batch(messages=[{"role": "user", "content": "x"}]), InvalidOptionError, ("prompt=",)),
-    Case("classify-own-format", classify(output_config={"format": {"type": "json_schema", "schema": {}}}),
-         InvalidOptionError, ("sets output_config\\['format'\\] itself", "remove")),
+    Case(
+        "classify-own-format",
+        classify(output_config={"format": {"type": "json_schema", "schema": {}}}),
+        InvalidOptionError,
+        ("sets output_config\\['format'\\] itself", "remove"),
+    ),
     # ---- how to run
     Case("poll_interval-string", batch(poll_interval="fast"), OptionTypeError, ("number of seconds", "the string")),
     Case("poll_interval-inf", batch(poll_interval=float("inf")), InvalidOptionError, ("finite", "leave it out")),
@@ -288,22 +343,46 @@ BAD = [
     Case("max_cost-nan", batch(max_cost=float("nan")), InvalidOptionError, ("finite", "no budget limit")),
     Case("max_cost-inf", submit(max_cost=float("inf")), InvalidOptionError, ("finite",)),
     Case("max_cost-negative", batch(max_cost=-1), InvalidOptionError, (">= 0",)),
-    Case("prices-missing-file", estimate(prices="/nonexistent/prices.json"), batchkit.ConfigurationError,
-         ("'/nonexistent/prices.json'", "does not exist", "JSON or TOML")),
+    Case(
+        "prices-missing-file",
+        estimate(prices="/nonexistent/prices.json"),
+        batchkit.ConfigurationError,
+        ("'/nonexistent/prices.json'", "does not exist", "JSON or TOML"),
+    ),
     Case("prices-bad-json", price_file("{not json"), batchkit.ConfigurationError, ("prices.json", "not valid JSON")),
-    Case("prices-bad-toml", price_file("= x", "prices.toml"), batchkit.ConfigurationError,
-         ("prices.toml", "not valid TOML")),
+    Case(
+        "prices-bad-toml",
+        price_file("= x", "prices.toml"),
+        batchkit.ConfigurationError,
+        ("prices.toml", "not valid TOML"),
+    ),
     Case("prices-file-a-list", price_file("[1, 2]"), batchkit.ConfigurationError, ("table of model id",)),
-    Case("prices-nan", batch(prices={"claude-haiku-4-5": {"input": float("nan")}}), batchkit.ConfigurationError,
-         ("'input'", "number >= 0")),
-    Case("prices-inf-new-model", batch(model="new", prices={"new": {"input": 1, "output": float("inf")}}),
-         batchkit.ConfigurationError, ("'output'", "number >= 0")),
+    Case(
+        "prices-nan",
+        batch(prices={"claude-haiku-4-5": {"input": float("nan")}}),
+        batchkit.ConfigurationError,
+        ("'input'", "number >= 0"),
+    ),
+    Case(
+        "prices-inf-new-model",
+        batch(model="new", prices={"new": {"input": 1, "output": float("inf")}}),
+        batchkit.ConfigurationError,
+        ("'output'", "number >= 0"),
+    ),
     Case("prices-int", batch(prices=42), OptionTypeError, ("prices= must be a dict",)),
-    Case("prices-zero-cap", batch(prices={"m": {"input": 1, "output": 2, "max_output_tokens": 0}}, model="m"),
-         batchkit.ConfigurationError, ("max_output_tokens", ">= 1")),
+    Case(
+        "prices-zero-cap",
+        batch(prices={"m": {"input": 1, "output": 2, "max_output_tokens": 0}}, model="m"),
+        batchkit.ConfigurationError,
+        ("max_output_tokens", ">= 1"),
+    ),
     Case("client-string", batch(client="sk-ant-xxx"), OptionTypeError, ("anthropic.Anthropic",)),
-    Case("client-async", batch(client=anthropic.AsyncAnthropic(api_key="x")), OptionTypeError,
-         ("AsyncAnthropic", "anthropic.Anthropic")),
+    Case(
+        "client-async",
+        batch(client=anthropic.AsyncAnthropic(api_key="x")),
+        OptionTypeError,
+        ("AsyncAnthropic", "anthropic.Anthropic"),
+    ),
     Case("store-int", batch(store=123), OptionTypeError, ("store=", "path")),
     Case("progress-string", batch(progress="yes"), OptionTypeError, ("True or False",)),
     Case("check_model-string", batch(check_model="no"), OptionTypeError, ("True or False",)),
@@ -319,13 +398,19 @@ BAD = [
     Case("sample_answers-0", estimate(sample_answers=0), InvalidOptionError, ("sample_answers", "from 1")),
     Case("sample_answers-string", estimate(sample_answers="20"), OptionTypeError, ("sample_answers", "whole number")),
     Case("sample_answers-bool", estimate(sample_answers=True), OptionTypeError, ("sample_answers", "whole number")),
-    Case("sample_answers-huge", estimate(sample_answers=100_000), InvalidOptionError,
-         ("1,000", "calibrate=job")),
-    Case("sample_answers-whole-run", estimate(sample_answers=2), InvalidOptionError,
-         ("sample_answers=2", "2 distinct requests", "whole run", "standard price", "fewer")),
-    Case("sample_answers-and-calibrate",
-         estimate(sample_answers=1, calibrate=types.SimpleNamespace(outcomes=None, spec=None)), InvalidOptionError,
-         ("sample_answers= or calibrate=, not both",)),
+    Case("sample_answers-huge", estimate(sample_answers=100_000), InvalidOptionError, ("1,000", "calibrate=job")),
+    Case(
+        "sample_answers-whole-run",
+        estimate(sample_answers=2),
+        InvalidOptionError,
+        ("sample_answers=2", "2 distinct requests", "whole run", "standard price", "fewer"),
+    ),
+    Case(
+        "sample_answers-and-calibrate",
+        estimate(sample_answers=1, calibrate=types.SimpleNamespace(outcomes=None, spec=None)),
+        InvalidOptionError,
+        ("sample_answers= or calibrate=, not both",),
+    ),
     Case("sample_answers-in-batch", batch(sample_answers=20), UnknownOptionError, ("option of estimate",)),
     # ---- the prompt and the cells
     Case("conversion-x", prompt("{review!x}"), PromptError, ("!x", "!r", "!s", "!a")),
@@ -335,58 +420,143 @@ BAD = [
     Case("empty-placeholder", prompt("{}"), PromptError, ("name a column",)),
     Case("prompt-int", prompt(123), PromptError, ("string or a callable",)),
     Case("callable-returns-int", prompt(lambda row: 5), PromptError, ("must return a string",)),
-    Case("callable-raises", prompt(lambda row: row["revew"]), PromptError,
-         ("raised KeyError", "row 0", "return None", "'review'")),
+    Case(
+        "callable-raises",
+        prompt(lambda row: row["revew"]),
+        PromptError,
+        ("raised KeyError", "row 0", "return None", "'review'"),
+    ),
     Case("deep-cell", deep_cell, CellError, ("row 1", "'notes'", "nested too deep")),
     # ---- images and PDFs (a missing file is no error: its row is skipped)
-    Case("media-bmp", media_cells(lambda t: [_image(t, "a.png"), _image(t, "b.bmp")]), MediaError,
-         ("row 1", "'photo'", "BMP data", "image/png", "set the cell to None")),
-    Case("media-text-file", media_cells(lambda t: [_image(t, "a.png"), __file__]), MediaError,
-         ("row 1", "unrecognised data", "Convert")),
-    Case("media-pdf-as-image", media_cells(lambda t: [_pdf(t), _pdf(t)]), MediaError,
-         ("row 0", "is a PDF", "use \\{…:pdf\\}")),
-    Case("media-image-as-pdf", media_cells(lambda t: [_image(t, "a.png")] * 2, "{photo:pdf}"), MediaError,
-         ("row 0", "image/png", "use \\{…:image\\}")),
-    Case("media-too-wide", media_cells(lambda t: [_image(t, "w.png", (8001, 1)), None]), MediaError,
-         ("row 0", "8001×1 px", "8000×8000", "resize")),
-    Case("media-too-many-pages", media_cells(lambda t: [_pdf(t, 101)] * 2, "{photo:media}"), MediaError,
-         ("101 pages", "100 per request")),
-    Case("media-dev-zero", media_cells(lambda t: [_image(t, "a.png"), "/dev/zero"]), MediaError,
-         ("row 1", "'photo'", "/dev/zero, which is a character device, not a regular file", "regular files only",
-          "set the cell to None")),
-    Case("media-fifo", media_cells(lambda t: [_fifo(t), _image(t, "a.png")]), MediaError,
-         ("row 0", "FIFO \\(named pipe\\), not a regular file", "Point the cell at an image or PDF file")),
-    Case("media-directory", media_cells(lambda t: [str(t), _image(t, "a.png")]), MediaError,
-         ("row 0", "which is a directory", "regular files only")),
-    Case("media-nul-byte-path", media_cells(lambda t: [_image(t, "a.png"), "/tmp/photo\x00.png"]), MediaError,
-         ("row 1", "NUL byte", "Fix the path in the cell")),
-    Case("media-huge-sparse-file", media_cells(lambda t: [_sparse_png(t), None]), MediaError,
-         ("row 0", "50,000,000,000 bytes", "over the API's 5 MB")),
-    Case("media-cell-int", media_cells(lambda t: [1, 2]), CellError,
-         ("row 0", "file path, an http\\(s\\) URL, bytes or a Pillow image", "None")),
-    Case("media-too-many-images", lambda df, tmp: df.claude.batch(
-         lambda row: [Path(_image(tmp, "a.png"))] * 101), MediaError, ("101 images", "over the API's 100", "Split")),
-    Case("media-large-among-many", lambda df, tmp: df.claude.batch(
-         lambda row: [Path(_image(tmp, "a.png"))] * 20 + [Path(_image(tmp, "b.png", (2100, 2)))]), MediaError,
-         ("21 images", "2000×2000", "2100×2")),
-    Case("callable-bad-block", prompt(lambda row: [{"type": "audio", "data": "x"}]), PromptError,
-         ("type 'audio'", "'text', 'image', 'document'")),
-    Case("callable-block-no-source", prompt(lambda row: [{"type": "image", "data": "x"}]), PromptError,
-         ("no 'source' dict", "base64")),
+    Case(
+        "media-bmp",
+        media_cells(lambda t: [_image(t, "a.png"), _image(t, "b.bmp")]),
+        MediaError,
+        ("row 1", "'photo'", "BMP data", "image/png", "set the cell to None"),
+    ),
+    Case(
+        "media-text-file",
+        media_cells(lambda t: [_image(t, "a.png"), __file__]),
+        MediaError,
+        ("row 1", "unrecognised data", "Convert"),
+    ),
+    Case(
+        "media-pdf-as-image",
+        media_cells(lambda t: [_pdf(t), _pdf(t)]),
+        MediaError,
+        ("row 0", "is a PDF", "use \\{…:pdf\\}"),
+    ),
+    Case(
+        "media-image-as-pdf",
+        media_cells(lambda t: [_image(t, "a.png")] * 2, "{photo:pdf}"),
+        MediaError,
+        ("row 0", "image/png", "use \\{…:image\\}"),
+    ),
+    Case(
+        "media-too-wide",
+        media_cells(lambda t: [_image(t, "w.png", (8001, 1)), None]),
+        MediaError,
+        ("row 0", "8001×1 px", "8000×8000", "resize"),
+    ),
+    Case(
+        "media-too-many-pages",
+        media_cells(lambda t: [_pdf(t, 101)] * 2, "{photo:media}"),
+        MediaError,
+        ("101 pages", "100 per request"),
+    ),
+    Case(
+        "media-dev-zero",
+        media_cells(lambda t: [_image(t, "a.png"), "/dev/zero"]),
+        MediaError,
+        (
+            "row 1",
+            "'photo'",
+            "/dev/zero, which is a character device, not a regular file",
+            "regular files only",
+            "set the cell to None",
+        ),
+    ),
+    Case(
+        "media-fifo",
+        media_cells(lambda t: [_fifo(t), _image(t, "a.png")]),
+        MediaError,
+        ("row 0", "FIFO \\(named pipe\\), not a regular file", "Point the cell at an image or PDF file"),
+    ),
+    Case(
+        "media-directory",
+        media_cells(lambda t: [str(t), _image(t, "a.png")]),
+        MediaError,
+        ("row 0", "which is a directory", "regular files only"),
+    ),
+    Case(
+        "media-nul-byte-path",
+        media_cells(lambda t: [_image(t, "a.png"), "/tmp/photo\x00.png"]),
+        MediaError,
+        ("row 1", "NUL byte", "Fix the path in the cell"),
+    ),
+    Case(
+        "media-huge-sparse-file",
+        media_cells(lambda t: [_sparse_png(t), None]),
+        MediaError,
+        ("row 0", "50,000,000,000 bytes", "over the API's 5 MB"),
+    ),
+    Case(
+        "media-cell-int",
+        media_cells(lambda t: [1, 2]),
+        CellError,
+        ("row 0", "file path, an http\\(s\\) URL, bytes or a Pillow image", "None"),
+    ),
+    Case(
+        "media-too-many-images",
+        lambda df, tmp: df.claude.batch(lambda row: [Path(_image(tmp, "a.png"))] * 101),
+        MediaError,
+        ("101 images", "over the API's 100", "Split"),
+    ),
+    Case(
+        "media-large-among-many",
+        lambda df, tmp: df.claude.batch(
+            lambda row: [Path(_image(tmp, "a.png"))] * 20 + [Path(_image(tmp, "b.png", (2100, 2)))]
+        ),
+        MediaError,
+        ("21 images", "2000×2000", "2100×2"),
+    ),
+    Case(
+        "callable-bad-block",
+        prompt(lambda row: [{"type": "audio", "data": "x"}]),
+        PromptError,
+        ("type 'audio'", "'text', 'image', 'document'"),
+    ),
+    Case(
+        "callable-block-no-source",
+        prompt(lambda row: [{"type": "image", "data": "x"}]),
+        PromptError,
+        ("no 'source' dict", "base64"),
+    ),
     Case("callable-empty-list", prompt(lambda row: []), PromptError, ("empty list", "return None")),
     # ---- Dask's to_parquet=: a folder batchkit can write
-    Case("dask-to_parquet-proc", dask_to_parquet("/proc/x"), batchkit.OutputPathError,
-         ("'/proc/x' cannot be written", "give a folder this process can create and write")),
-    Case("dask-to_parquet-nul", dask_to_parquet("/tmp/answers\x00"), batchkit.OutputPathError,
-         ("NUL byte", "fix the path")),
+    Case(
+        "dask-to_parquet-proc",
+        dask_to_parquet("/proc/x"),
+        batchkit.OutputPathError,
+        ("'/proc/x' cannot be written", "give a folder this process can create and write"),
+    ),
+    Case(
+        "dask-to_parquet-nul",
+        dask_to_parquet("/tmp/answers\x00"),
+        batchkit.OutputPathError,
+        ("NUL byte", "fix the path"),
+    ),
     # ---- output columns never replace input columns
     Case("output-is-input", batch(output="review"), ColumnCollisionError, ("'review'", "another output=", "drop")),
     Case("submit-output-is-input", submit(output="stars"), ColumnCollisionError, ("'stars'", "another output=")),
     Case("estimate-output-is-input", estimate(output="review"), ColumnCollisionError, ("another output=",)),
     Case("classify-output-is-input", classify(output="stars"), ColumnCollisionError, ("'stars'",)),
-    Case("classify-reasoning-is-input",
-         lambda df, tmp: df.assign(classification_reasoning=1).claude.classify("{review}", ["a", "b"], reasoning=True),
-         ColumnCollisionError, ("'classification_reasoning'",)),
+    Case(
+        "classify-reasoning-is-input",
+        lambda df, tmp: df.assign(classification_reasoning=1).claude.classify("{review}", ["a", "b"], reasoning=True),
+        ColumnCollisionError,
+        ("'classification_reasoning'",),
+    ),
     Case("extract-field-is-input", extract({"review": str}), ColumnCollisionError, ("another prefix=", "drop")),
     Case("output-empty", batch(output=""), OptionTypeError, ("non-empty column name",)),
     Case("output-int", batch(output=5), OptionTypeError, ("non-empty column name",)),
@@ -411,15 +581,18 @@ BAD = [
     Case("compare-models-empty", compare(models=[]), OptionTypeError, ("list of model ids",)),
     Case("compare-models-int", compare(models=[3]), OptionTypeError, ("model id strings",)),
     Case("compare-models-twice", compare(models=["claude-haiku-4-5"] * 2), InvalidOptionError, ("twice",)),
-    Case("compare-model-unknown", compare(models=["claude-haiku-4-5", "claude-nope"]), UnknownModelError,
-         ("prices=",)),
+    Case("compare-model-unknown", compare(models=["claude-haiku-4-5", "claude-nope"]), UnknownModelError, ("prices=",)),
     Case("compare-model-singular", compare(model="claude-haiku-4-5"), UnknownOptionError, ("models=",)),
     Case("compare-sample-0", compare(sample=0), InvalidOptionError, ("at least 1 row",)),
     Case("compare-sample-fraction", compare(sample=1.5), InvalidOptionError, ("fraction", "number of rows")),
     Case("compare-sample-string", compare(sample="200"), OptionTypeError, ("number of rows",)),
     Case("compare-truth-missing", compare(truth="gold"), MissingColumnError, ("'gold'", "review")),
-    Case("compare-truth-not-labels", compare(task="classify", labels=["pos", "neg"], truth="review"),
-         InvalidOptionError, ("not labels", "map")),
+    Case(
+        "compare-truth-not-labels",
+        compare(task="classify", labels=["pos", "neg"], truth="review"),
+        InvalidOptionError,
+        ("not labels", "map"),
+    ),
     Case("compare-task-unknown", compare(task="label"), InvalidOptionError, ("'classify'",)),
     Case("compare-labels-without-task", compare(labels=["a", "b"]), InvalidOptionError, ("task=",)),
     Case("compare-classify-no-labels", compare(task="classify"), InvalidOptionError, ("labels=",)),
@@ -434,31 +607,77 @@ BAD = [
     Case("compare-seed-float", compare(seed=1.5), OptionTypeError, ("seed",)),
     # a sample compare could not score is refused before it is paid for
     Case("compare-empty-frame", compare_on(lambda df: df.iloc[:0]), InvalidOptionError, ("no rows", "filter")),
-    Case("compare-truth-all-missing", compare_on(lambda df: df.assign(gold=None), truth="gold"), InvalidOptionError,
-         ("'gold' has no values", "fill it in", "leave truth= out")),
-    Case("compare-truth-all-blank", compare_on(lambda df: df.assign(gold=["", " "]), truth="gold"),
-         InvalidOptionError, ("missing or blank",)),
-    Case("compare-truth-not-in-sample", compare_on(lambda df: df.assign(gold=[None, "good"]), truth="gold", sample=1),
-         InvalidOptionError, ("none of the sample's 1 rows has a truth value", "1 of 2", "larger sample=")),
-    Case("compare-truth-field-not-in-schema", compare(task="extract", schema={"year": int}, truth={"yr": "stars"}),
-         InvalidOptionError, ("\\['yr'\\], not a field of the schema", "\\['year'\\]", "truth=\\{'year': 'stars'\\}")),
-    Case("compare-truth-no-field", compare(task="extract", schema={"year": int}, truth={}), InvalidOptionError,
-         ("names no field", "\\{field: column\\}")),
-    Case("compare-truth-one-column-many-fields", compare(task="extract", schema={"year": int, "name": str},
-                                                          truth="stars"), InvalidOptionError,
-         ("one column", "2 fields", "truth=\\{'year': 'stars'\\}")),
-    Case("compare-truth-words-for-a-number", compare(task="extract", schema={"year": int}, truth="review"),
-         InvalidOptionError, ("not numbers", "'year'", "'good film'", "pd.to_numeric")),
-    Case("compare-truth-words-for-a-boolean", compare(task="extract", schema={"good": bool}, truth={"good": "review"}),
-         InvalidOptionError, ("not True or False", "map")),
-    Case("compare-truth-words-for-a-date", compare(task="extract", schema={"seen": dt.date}, truth="review"),
-         InvalidOptionError, ("not dates", "pd.to_datetime")),
-    Case("compare-truth-outside-the-choices", compare(task="extract", schema={"mood": Literal["happy", "sad"]},
-                                                       truth="review"), InvalidOptionError,
-         ("not among", "'happy', 'sad'", "good film", "map")),
-    Case("compare-truth-no-row-scorable", compare_on(lambda df: df.assign(a=[1, None], b=[None, 2]), task="extract",
-                                                     schema={"a": int, "b": int}, truth={"a": "a", "b": "b"}),
-         InvalidOptionError, ("no row has a value in every truth column",)),
+    Case(
+        "compare-truth-all-missing",
+        compare_on(lambda df: df.assign(gold=None), truth="gold"),
+        InvalidOptionError,
+        ("'gold' has no values", "fill it in", "leave truth= out"),
+    ),
+    Case(
+        "compare-truth-all-blank",
+        compare_on(lambda df: df.assign(gold=["", " "]), truth="gold"),
+        InvalidOptionError,
+        ("missing or blank",),
+    ),
+    Case(
+        "compare-truth-not-in-sample",
+        compare_on(lambda df: df.assign(gold=[None, "good"]), truth="gold", sample=1),
+        InvalidOptionError,
+        ("none of the sample's 1 rows has a truth value", "1 of 2", "larger sample="),
+    ),
+    Case(
+        "compare-truth-field-not-in-schema",
+        compare(task="extract", schema={"year": int}, truth={"yr": "stars"}),
+        InvalidOptionError,
+        ("\\['yr'\\], not a field of the schema", "\\['year'\\]", "truth=\\{'year': 'stars'\\}"),
+    ),
+    Case(
+        "compare-truth-no-field",
+        compare(task="extract", schema={"year": int}, truth={}),
+        InvalidOptionError,
+        ("names no field", "\\{field: column\\}"),
+    ),
+    Case(
+        "compare-truth-one-column-many-fields",
+        compare(task="extract", schema={"year": int, "name": str}, truth="stars"),
+        InvalidOptionError,
+        ("one column", "2 fields", "truth=\\{'year': 'stars'\\}"),
+    ),
+    Case(
+        "compare-truth-words-for-a-number",
+        compare(task="extract", schema={"year": int}, truth="review"),
+        InvalidOptionError,
+        ("not numbers", "'year'", "'good film'", "pd.to_numeric"),
+    ),
+    Case(
+        "compare-truth-words-for-a-boolean",
+        compare(task="extract", schema={"good": bool}, truth={"good": "review"}),
+        InvalidOptionError,
+        ("not True or False", "map"),
+    ),
+    Case(
+        "compare-truth-words-for-a-date",
+        compare(task="extract", schema={"seen": dt.date}, truth="review"),
+        InvalidOptionError,
+        ("not dates", "pd.to_datetime"),
+    ),
+    Case(
+        "compare-truth-outside-the-choices",
+        compare(task="extract", schema={"mood": Literal["happy", "sad"]}, truth="review"),
+        InvalidOptionError,
+        ("not among", "'happy', 'sad'", "good film", "map"),
+    ),
+    Case(
+        "compare-truth-no-row-scorable",
+        compare_on(
+            lambda df: df.assign(a=[1, None], b=[None, 2]),
+            task="extract",
+            schema={"a": int, "b": int},
+            truth={"a": "a", "b": "b"},
+        ),
+        InvalidOptionError,
+        ("no row has a value in every truth column",),
+    ),
     Case("estimate-calibrate-string", estimate(calibrate="job_1"), OptionTypeError, ("Job", "Comparison")),
     Case("estimate-calibrate-frame", estimate(calibrate=pd.DataFrame()), OptionTypeError, ("sample",)),
     # ---- series.claude
@@ -469,42 +688,102 @@ BAD = [
     Case("series-model-unknown", series("estimate", model="claude-nope"), UnknownModelError, ("prices=",)),
     # ---- deadline=: a time ahead, checked before anything is sent
     Case("deadline-past-seconds", batch(deadline=-60), InvalidOptionError, ("deadline has passed", "leave it out")),
-    Case("deadline-zero-timedelta", submit(deadline=dt.timedelta(0)), InvalidOptionError,
-         ("deadline has passed", "in the future")),
-    Case("deadline-past-datetime", classify(deadline=dt.datetime(2020, 1, 1, tzinfo=dt.UTC)),
-         InvalidOptionError, ("deadline has passed", "in the future")),
+    Case(
+        "deadline-zero-timedelta",
+        submit(deadline=dt.timedelta(0)),
+        InvalidOptionError,
+        ("deadline has passed", "in the future"),
+    ),
+    Case(
+        "deadline-past-datetime",
+        classify(deadline=dt.datetime(2020, 1, 1, tzinfo=dt.UTC)),
+        InvalidOptionError,
+        ("deadline has passed", "in the future"),
+    ),
     Case("deadline-past-auto", extract(deadline=-1.5, mode="auto"), InvalidOptionError, ("deadline has passed",)),
-    Case("deadline-past-estimate", estimate(deadline=dt.timedelta(minutes=-5)), InvalidOptionError,
-         ("deadline has passed",)),
-    Case("deadline-string", batch(deadline="tomorrow"), OptionTypeError,
-         ("seconds from now", "timedelta", "the string 'tomorrow'")),
+    Case(
+        "deadline-past-estimate",
+        estimate(deadline=dt.timedelta(minutes=-5)),
+        InvalidOptionError,
+        ("deadline has passed",),
+    ),
+    Case(
+        "deadline-string",
+        batch(deadline="tomorrow"),
+        OptionTypeError,
+        ("seconds from now", "timedelta", "the string 'tomorrow'"),
+    ),
     Case("deadline-nan", submit(deadline=float("nan")), OptionTypeError, ("seconds from now",)),
-    Case("deadline-1e300", batch(deadline=1e300), InvalidOptionError,
-         ("deadline=1e\\+300", "100 years", "leave deadline out")),
+    Case(
+        "deadline-1e300",
+        batch(deadline=1e300),
+        InvalidOptionError,
+        ("deadline=1e\\+300", "100 years", "leave deadline out"),
+    ),
     Case("deadline-1e300-auto", batch(deadline=1e300, mode="auto"), InvalidOptionError, ("100 years",)),
-    Case("deadline-timedelta-max", submit(deadline=dt.timedelta.max), InvalidOptionError,
-         ("timedelta\\(days=999999999", "100 years", "leave deadline out")),
-    Case("deadline-datetime-max", classify(deadline=dt.datetime.max), InvalidOptionError,
-         ("datetime\\(9999", "100 years", "leave deadline out")),
-    Case("deadline-datetime-max-aware", extract(deadline=dt.datetime.max.replace(tzinfo=dt.UTC)), InvalidOptionError,
-         ("100 years",)),
+    Case(
+        "deadline-timedelta-max",
+        submit(deadline=dt.timedelta.max),
+        InvalidOptionError,
+        ("timedelta\\(days=999999999", "100 years", "leave deadline out"),
+    ),
+    Case(
+        "deadline-datetime-max",
+        classify(deadline=dt.datetime.max),
+        InvalidOptionError,
+        ("datetime\\(9999", "100 years", "leave deadline out"),
+    ),
+    Case(
+        "deadline-datetime-max-aware",
+        extract(deadline=dt.datetime.max.replace(tzinfo=dt.UTC)),
+        InvalidOptionError,
+        ("100 years",),
+    ),
     Case("deadline-datetime-max-estimate", estimate(deadline=dt.datetime.max), InvalidOptionError, ("100 years",)),
     Case("deadline-datetime-min", submit(deadline=dt.datetime.min), InvalidOptionError, ("deadline has passed",)),
     # ---- the core takes a table: a DataFrame or a mapping of columns
-    Case("core-not-a-frame", lambda df, tmp: calls.prepare(["a"], "{t}", output="o"), NotAFrameError,
-         ("pandas DataFrame", "mapping of column name", "got list")),
-    Case("core-a-scalar-column", lambda df, tmp: calls.prepare({"t": 5}, "{t}", output="o"), NotAFrameError,
-         ("column 't' is int 5", "not a sequence of values")),
-    Case("core-a-text-column", lambda df, tmp: calls.prepare({"t": "abc"}, "{t}", output="o"), NotAFrameError,
-         ("column 't' is str 'abc'",)),
-    Case("core-a-set-column", lambda df, tmp: calls.prepare({"t": {"a", "b"}}, "{t}", output="o"), NotAFrameError,
-         ("column 't' is set", "one per row")),
-    Case("core-a-2d-column", lambda df, tmp: calls.prepare({"t": np.zeros((2, 2))}, "{t}", output="o"),
-         NotAFrameError, ("column 't' is a 2-dimensional ndarray",)),
-    Case("core-ragged-columns", lambda df, tmp: calls.prepare({"t": ["a", "b"], "u": ["c"]}, "{t}{u}", output="o"),
-         ColumnLengthError, ("not all of one length", "'t' has 2", "'u' has 1", "None where a row has none")),
-    Case("core-a-series", lambda df, tmp: calls.prepare(df["review"], "{review}", output="o"), NotAFrameError,
-         ("series.claude",)),
+    Case(
+        "core-not-a-frame",
+        lambda df, tmp: calls.prepare(["a"], "{t}", output="o"),
+        NotAFrameError,
+        ("pandas DataFrame", "mapping of column name", "got list"),
+    ),
+    Case(
+        "core-a-scalar-column",
+        lambda df, tmp: calls.prepare({"t": 5}, "{t}", output="o"),
+        NotAFrameError,
+        ("column 't' is int 5", "not a sequence of values"),
+    ),
+    Case(
+        "core-a-text-column",
+        lambda df, tmp: calls.prepare({"t": "abc"}, "{t}", output="o"),
+        NotAFrameError,
+        ("column 't' is str 'abc'",),
+    ),
+    Case(
+        "core-a-set-column",
+        lambda df, tmp: calls.prepare({"t": {"a", "b"}}, "{t}", output="o"),
+        NotAFrameError,
+        ("column 't' is set", "one per row"),
+    ),
+    Case(
+        "core-a-2d-column",
+        lambda df, tmp: calls.prepare({"t": np.zeros((2, 2))}, "{t}", output="o"),
+        NotAFrameError,
+        ("column 't' is a 2-dimensional ndarray",),
+    ),
+    Case(
+        "core-ragged-columns",
+        lambda df, tmp: calls.prepare({"t": ["a", "b"], "u": ["c"]}, "{t}{u}", output="o"),
+        ColumnLengthError,
+        ("not all of one length", "'t' has 2", "'u' has 1", "None where a row has none"),
+    ),
+    Case(
+        "core-a-series",
+        lambda df, tmp: calls.prepare(df["review"], "{review}", output="o"),
+        NotAFrameError,
+        ("series.claude",),
+    ),
 ]
 
 
@@ -548,8 +827,15 @@ def test_errors_also_carry_the_built_in_type_a_caller_may_catch():
 
 
 def _numpy_numbers(df: pd.DataFrame, sim: Any) -> None:
-    out = df.claude.batch("{review}", max_tokens=np.int64(20), chunk_size=np.int32(1), max_cost=np.float64(5.0),
-                          poll_interval=np.float32(0.01), max_retries=np.int8(1), progress=False)
+    out = df.claude.batch(
+        "{review}",
+        max_tokens=np.int64(20),
+        chunk_size=np.int32(1),
+        max_cost=np.float64(5.0),
+        poll_interval=np.float32(0.01),
+        max_retries=np.int8(1),
+        progress=False,
+    )
     assert out["response"].tolist() == ["re:good film", "re:bad film"]
     assert sim.stats()["batches_created"] == 2  # chunk_size=1, as a numpy integer
 
@@ -559,14 +845,16 @@ def _numpy_labels(df: pd.DataFrame, sim: Any) -> None:
 
     schema_sim = Simulator(config=SimConfig(processing=Processing.instant()))  # answers within the schema
     labels = np.array(["positive", "negative"])  # numpy strings are strings
-    out = df.claude.classify("{review}", labels=labels, output="verdict", client=schema_sim.client(),
-                             poll_interval=0.01, progress=False)
+    out = df.claude.classify(
+        "{review}", labels=labels, output="verdict", client=schema_sim.client(), poll_interval=0.01, progress=False
+    )
     assert list(out["verdict"].cat.categories) == ["positive", "negative"] and out["verdict"].notna().all()
 
 
 def _one_stop_string(df: pd.DataFrame, sim: Any) -> None:
-    out = pd.DataFrame({"t": ["one STOP two"]}).claude.batch("{t}", stop_sequences="STOP", poll_interval=0.01,
-                                                             progress=False)
+    out = pd.DataFrame({"t": ["one STOP two"]}).claude.batch(
+        "{t}", stop_sequences="STOP", poll_interval=0.01, progress=False
+    )
     assert out["response"].iloc[0] == "re:one "  # one string is one stop sequence
 
 
@@ -592,14 +880,19 @@ def _unknown_model_with_its_price(df: pd.DataFrame, sim: Any) -> None:
     with pytest.raises(UnknownModelError, match="does not know the model 'claude-next'"):
         df.claude.estimate("{review}", model="claude-next", max_tokens=10, prices=prices)  # this API does not
     with pytest.raises(InvalidOptionError, match="output cap of 50"):
-        df.claude.estimate("{review}", model="claude-next", max_tokens=60,
-                           prices={"claude-next": {"input": 2.0, "output": 10.0, "max_output_tokens": 50}})
+        df.claude.estimate(
+            "{review}",
+            model="claude-next",
+            max_tokens=60,
+            prices={"claude-next": {"input": 2.0, "output": 10.0, "max_output_tokens": 50}},
+        )
 
 
 def _unknown_model_unchecked(df: pd.DataFrame, sim: Any) -> None:
     sim2 = make_sim(models=("my-finetune",))
-    job = df.claude.submit("{review}", model="my-finetune", check_model=False, client=sim2.client(),
-                           poll_interval=0.01).wait()
+    job = df.claude.submit(
+        "{review}", model="my-finetune", check_model=False, client=sim2.client(), poll_interval=0.01
+    ).wait()
     assert job.outcomes()["status"].tolist() == ["succeeded", "succeeded"]
     with pytest.raises(UnknownModelError, match="prices="):  # the budget guard needs a price
         df.claude.batch("{review} again", model="my-finetune", check_model=False, max_cost=1.0, client=sim2.client())
@@ -621,12 +914,26 @@ def _a_row_too_large_for_count_tokens(df: pd.DataFrame, sim: Any) -> None:
 
 def _old_spec_loads(df: pd.DataFrame, sim: Any) -> None:
     # A spec as today's code wrote it before options were typed: read back with the same values.
-    from batchkit.options import JobSpec
+    from batchkit.core.options import JobSpec
 
-    old = {"prompt": "{t}", "max_tokens": 20, "max_retries": 3, "poll_interval": None, "chunk_size": 500,
-           "chunk_bytes": 1_000_000, "cache": False, "cache_ttl": "1h",
-           "estimate": {"mode": "batch", "low": 0.1, "typical": 0.2, "high": 0.3, "upper_bound": 0.4,
-                        "token_source": "offline"}}
+    old = {
+        "prompt": "{t}",
+        "max_tokens": 20,
+        "max_retries": 3,
+        "poll_interval": None,
+        "chunk_size": 500,
+        "chunk_bytes": 1_000_000,
+        "cache": False,
+        "cache_ttl": "1h",
+        "estimate": {
+            "mode": "batch",
+            "low": 0.1,
+            "typical": 0.2,
+            "high": 0.3,
+            "upper_bound": 0.4,
+            "token_source": "offline",
+        },
+    }
     spec = JobSpec.from_json(old)
     assert (spec.run.max_retries, spec.run.chunk_size, spec.run.max_invalid_retries, spec.max_tokens) == (3, 500, 1, 20)
     assert spec.to_json() == {**old, "max_invalid_retries": 1}
@@ -657,6 +964,6 @@ def test_valid_but_surprising_input_behaves_as_documented(check, sim):
 def test_the_options_docstring_example_runs():
     import doctest
 
-    from batchkit import options
+    from batchkit.core import options
 
     assert doctest.testmod(options).failed == 0

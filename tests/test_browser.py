@@ -40,7 +40,7 @@ ARTIFACTS = Path(os.environ.get("BATCHKIT_ARTIFACTS") or ROOT / "artifacts") / "
 
 pytestmark = pytest.mark.slow
 
-LIVE_JOB = '''\
+LIVE_JOB = """\
 import os, tempfile
 import pandas as pd
 import batchkit
@@ -54,14 +54,14 @@ reviews = pd.DataFrame({"text": [f"review {i}: a great film, I loved it" for i i
 job = reviews.claude.submit("Sentiment, one of positive or negative: {text}",
                             output="sentiment", max_tokens=5, chunk_size=40)
 view = display_job(job)
-'''
+"""
 
-SLOW_JOB = '''\
+SLOW_JOB = """\
 # A job whose batch would take ten minutes: the test cancels it with the widget's button.
 slow_sim = batchkit.start_simulator(processing=Processing(fixed_latency=600.0))
 slow = reviews.head(10).claude.submit("Summarise: {text}", output="summary", max_tokens=20)
 slow_view = display_job(slow)
-'''
+"""
 
 KERNEL_STATE = """(() => {
   const app = window.jupyterapp;
@@ -140,14 +140,25 @@ def lab(tmp_path: Path) -> Iterator[str]:
     log = (tmp_path / "jupyterlab.log").open("wb")
     server = subprocess.Popen(
         [
-            sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-            f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}",
+            "--LabApp.expose_app_in_browser=True",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
             "--LabApp.extension_manager=readonly",
             *(["--allow-root"] if os.geteuid() == 0 else []),
         ],
-        env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=root,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        cwd=root,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -176,8 +187,10 @@ def lab(tmp_path: Path) -> Iterator[str]:
 def _click(page: Any, point: dict[str, float]) -> None:
     """A real mouse click (press and release) at a point of the page."""
     for kind in ("mousePressed", "mouseReleased"):
-        page.send("Input.dispatchMouseEvent",
-                  {"type": kind, "x": point["x"], "y": point["y"], "button": "left", "clickCount": 1})
+        page.send(
+            "Input.dispatchMouseEvent",
+            {"type": kind, "x": point["x"], "y": point["y"], "button": "left", "clickCount": 1},
+        )
 
 
 def test_the_job_widget_renders_changes_state_and_cancels_in_jupyterlab(chromium: str, lab: str) -> None:
@@ -194,12 +207,18 @@ def test_the_job_widget_renders_changes_state_and_cancels_in_jupyterlab(chromium
             # Running with its batch created: on a loaded machine the widget can first show the
             # moment before the create (rows "waiting for their batch"), which is right but not
             # the state this test checks.
-            running = page.wait_for(live, timeout=60, poll=0.1,
-                                    until=lambda s: bool(s) and s["status"] == "running" and "in progress" in s["text"])
+            running = page.wait_for(
+                live,
+                timeout=60,
+                poll=0.1,
+                until=lambda s: bool(s) and s["status"] == "running" and "in progress" in s["text"],
+            )
         except TimeoutError as exc:
             page.screenshot(ARTIFACTS / "failure.png")
-            shown = page.evaluate("document.querySelector('.jp-Notebook') ? "
-                                  "document.querySelector('.jp-Notebook').innerText : document.body.innerText")
+            shown = page.evaluate(
+                "document.querySelector('.jp-Notebook') ? "
+                "document.querySelector('.jp-Notebook').innerText : document.body.innerText"
+            )
             raise AssertionError(f"{exc}\npage shows:\n{shown}") from None
         states.append(running)
         page.screenshot(ARTIFACTS / "widget-running.png")

@@ -17,7 +17,7 @@ import pytest
 import batchkit
 from batchkit.cli import DEMO_REVIEWS, load_reviews, main
 from batchkit.simulator import Processing
-from batchkit.store import Store
+from batchkit.stores.store import Store
 from tests.conftest import make_sim
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -262,9 +262,17 @@ def test_a_closed_pipe_ends_quietly(finished):
     store, _ = finished
     read, write = os.pipe()
     proc = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from batchkit.cli import main; sys.exit(main(sys.argv[1:]))",
-         "jobs", "--store", store],
-        stdout=write, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        [
+            sys.executable,
+            "-c",
+            "import sys; from batchkit.cli import main; sys.exit(main(sys.argv[1:]))",
+            "jobs",
+            "--store",
+            store,
+        ],
+        stdout=write,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     os.close(write)
     os.close(read)  # like `| head` that has already exited: every write hits a closed pipe
@@ -282,7 +290,9 @@ def test_backup_copies_the_store_to_one_file(finished, tmp_path, capsys):
     assert sorted(p.name for p in dest.iterdir()) == ["jobs.sqlite3"]  # no -wal beside it
     assert batchkit.jobs(copy)["job_id"].tolist() == [job.job_id]
     assert batchkit.Job.load(job.job_id, store=copy).outcomes()["status"].tolist() == [
-        "succeeded", "succeeded", "skipped",
+        "succeeded",
+        "succeeded",
+        "skipped",
     ]
     assert main(["backup", str(copy), "--store", store]) == 2
     assert "already exists: pass --force" in one_line_error(capsys)
@@ -309,8 +319,17 @@ def test_forget_of_a_job_in_flight_says_what_force_means(tmp_path, capsys):
     path = tmp_path / "jobs.sqlite3"
     store = Store(path)
     with store.atomic() as conn:
-        store.insert_job(conn, job_id="busy", fingerprint="f", model="m", kind="text", output="o",
-                         spec={}, row_keys=["k"], skipped={})
+        store.insert_job(
+            conn,
+            job_id="busy",
+            fingerprint="f",
+            model="m",
+            kind="text",
+            output="o",
+            spec={},
+            row_keys=["k"],
+            skipped={},
+        )
         unit = store.add_batch(conn, job_id="busy", keys=["k"], body=b"{}", attempt=1, owner="me")
         store.update_batch_in(conn, unit, state="in_progress", api_id="msgbatch_busy")
     store.close()
@@ -324,8 +343,12 @@ def test_forget_of_a_job_in_flight_says_what_force_means(tmp_path, capsys):
 
 
 def test_python_dash_m_batchkit_is_the_console_script():
-    done = subprocess.run([sys.executable, "-m", "batchkit", "jobs", "--store", "/nonexistent/jobs.sqlite3"],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "batchkit", "jobs", "--store", "/nonexistent/jobs.sqlite3"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2 and "/nonexistent/jobs.sqlite3" in done.stderr and "Traceback" not in done.stderr
 
 
@@ -397,14 +420,18 @@ def test_an_unknown_id_writes_no_dataset(finished, tmp_path, capsys):
 
 
 def test_a_runs_results_are_one_file_per_partition_in_order(tmp_path, capsys):
-    from batchkit import calls
-    from batchkit.runs import run_partitions
+    from batchkit.engine import calls
+    from batchkit.engine.runs import run_partitions
 
     store = tmp_path / "jobs.sqlite3"
     sim = make_sim()
     df = pd.DataFrame({"t": [f"row {i}" for i in range(23)]})
-    parts = (calls.prepare(df.iloc[i:i + 10], "Say {t}", output="response", client=sim.client(), store=store,
-                           poll_interval=0.01) for i in range(0, 23, 10))
+    parts = (
+        calls.prepare(
+            df.iloc[i : i + 10], "Say {t}", output="response", client=sim.client(), store=store, poll_interval=0.01
+        )
+        for i in range(0, 23, 10)
+    )
     run = run_partitions(parts, source="test_cli:dataset", progress=False)
     folder = tmp_path / "ds"
     assert main(["results", run.run_id, "--store", str(store), "-o", f"{folder}/", "--rows-per-file", "4"]) == 0

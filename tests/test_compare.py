@@ -11,8 +11,8 @@ import pytest
 
 import batchkit
 from batchkit import BatchkitWarning, CalibrationError, Comparison, InvalidOptionError
-from batchkit.compare import sample_positions
-from batchkit.comparison import wilson_interval
+from batchkit.compare.comparison import wilson_interval
+from batchkit.compare.runner import sample_positions
 from batchkit.simulator import Processing, SimConfig, Simulator
 from batchkit.simulator._responder import default_responder
 from tests.conftest import DATA, echo, make_sim
@@ -39,8 +39,17 @@ def sim() -> Simulator:
 
 def test_three_models_two_prompts_on_200_tweets_then_the_choice_sends_only_the_other_1800(tweets, sim):
     started = time.monotonic()
-    cmp = tweets.claude.compare(PROMPT, prompts=[OTHER], task="classify", labels=LABELS, truth="gold",
-                                models=MODELS, sample=200, client=sim.client(), poll_interval=0.02)
+    cmp = tweets.claude.compare(
+        PROMPT,
+        prompts=[OTHER],
+        task="classify",
+        labels=LABELS,
+        truth="gold",
+        models=MODELS,
+        sample=200,
+        client=sim.client(),
+        poll_interval=0.02,
+    )
     seconds = time.monotonic() - started
     assert isinstance(cmp, Comparison) and seconds < 20, seconds
     assert len(cmp.variants) == 6 and len(cmp.positions) == 200
@@ -97,8 +106,9 @@ def test_wilson_interval_matches_the_formula():
 
 
 def test_without_truth_quality_is_agreement_with_the_strongest_model(tweets, sim):
-    cmp = tweets.claude.compare(PROMPT, task="classify", labels=LABELS, models=MODELS,
-                                sample=60, client=sim.client(), poll_interval=0.02)
+    cmp = tweets.claude.compare(
+        PROMPT, task="classify", labels=LABELS, models=MODELS, sample=60, client=sim.client(), poll_interval=0.02
+    )
     assert cmp.truth is None and cmp.reference is not None and cmp.reference.model == "claude-opus-4-7"
     assert cmp.quality_label == "agreement with claude-opus-4-7 · p1"
     text = str(cmp)
@@ -110,8 +120,9 @@ def test_without_truth_quality_is_agreement_with_the_strongest_model(tweets, sim
 
 
 def test_a_target_picks_the_cheapest_variant_whose_lower_bound_meets_it(tweets, sim):
-    kwargs = dict(task="classify", labels=LABELS, truth="gold", models=MODELS, sample=100, client=sim.client(),
-                  poll_interval=0.02)
+    kwargs = dict(
+        task="classify", labels=LABELS, truth="gold", models=MODELS, sample=100, client=sim.client(), poll_interval=0.02
+    )
     easy = tweets.claude.compare(PROMPT, target=0.3, **kwargs)
     assert easy.recommended is not None and easy.recommended.interval[0] >= 0.3
     cheaper = [v for v in easy.variants if easy.cost_per_row(v) < easy.cost_per_row(easy.recommended)]
@@ -134,8 +145,14 @@ def test_a_target_picks_the_cheapest_variant_whose_lower_bound_meets_it(tweets, 
 def test_extraction_has_per_field_quality_against_truth_columns(sim):
     companies = pd.read_csv(DATA / "sp500_constituents.csv")
     cmp = companies.claude.compare(
-        "Which sector is {Security} in?", task="extract", schema={"sector": str}, truth={"sector": "GICS Sector"},
-        models=["claude-haiku-4-5", "claude-sonnet-4-6"], sample=40, client=sim.client(), poll_interval=0.02,
+        "Which sector is {Security} in?",
+        task="extract",
+        schema={"sector": str},
+        truth={"sector": "GICS Sector"},
+        models=["claude-haiku-4-5", "claude-sonnet-4-6"],
+        sample=40,
+        client=sim.client(),
+        poll_interval=0.02,
     )
     table = cmp.to_frame()
     assert "quality_sector" in table.columns and (table["scored_rows"] == 40).all()
@@ -145,8 +162,16 @@ def test_extraction_has_per_field_quality_against_truth_columns(sim):
 
 
 def test_plot_marks_the_front_and_the_choice(tweets, sim):
-    cmp = tweets.claude.compare(PROMPT, task="classify", labels=LABELS, truth="gold", models=MODELS[:2],
-                                sample=50, client=sim.client(), poll_interval=0.02)
+    cmp = tweets.claude.compare(
+        PROMPT,
+        task="classify",
+        labels=LABELS,
+        truth="gold",
+        models=MODELS[:2],
+        sample=50,
+        client=sim.client(),
+        poll_interval=0.02,
+    )
     ax = cmp.plot()
     labels = [line.get_label() for line in ax.get_lines()]
     assert "cost–quality front" in labels and "recommended" in labels
@@ -155,8 +180,17 @@ def test_plot_marks_the_front_and_the_choice(tweets, sim):
 
 def test_the_plots_names_sit_inside_the_figure_and_apart(tweets, sim):
     """Six variants, the opus ones at nearly the same point: every name is drawn whole and legible."""
-    cmp = tweets.claude.compare(PROMPT, prompts=[OTHER], task="classify", labels=LABELS, truth="gold",
-                                models=MODELS, sample=200, client=sim.client(), poll_interval=0.02)
+    cmp = tweets.claude.compare(
+        PROMPT,
+        prompts=[OTHER],
+        task="classify",
+        labels=LABELS,
+        truth="gold",
+        models=MODELS,
+        sample=200,
+        client=sim.client(),
+        poll_interval=0.02,
+    )
     ax = cmp.plot()
     figure = ax.figure
     figure.canvas.draw()
@@ -167,7 +201,7 @@ def test_the_plots_names_sit_inside_the_figure_and_apart(tweets, sim):
     for text, box in zip(names, boxes, strict=True):
         assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1, text.get_text()
     for i, box in enumerate(boxes):
-        for other, text in zip(boxes[i + 1:], names[i + 1:], strict=True):
+        for other, text in zip(boxes[i + 1 :], names[i + 1 :], strict=True):
             assert not box.overlaps(other), (names[i].get_text(), text.get_text())
     legend = ax.get_legend().get_window_extent(renderer)
     assert not any(legend.overlaps(box) for box in boxes)
@@ -176,11 +210,16 @@ def test_the_plots_names_sit_inside_the_figure_and_apart(tweets, sim):
 def test_free_text_compare_and_estimate_calibrated_on_the_comparison(tweets, sim):
     client = sim.client()
     prompt = "Summarise this tweet in one sentence: {text}"
-    cmp = tweets.claude.compare(prompt, models=["claude-haiku-4-5", "claude-opus-4-7"], sample=40,
-                                max_tokens=100, client=client, poll_interval=0.02)
+    cmp = tweets.claude.compare(
+        prompt,
+        models=["claude-haiku-4-5", "claude-opus-4-7"],
+        sample=40,
+        max_tokens=100,
+        client=client,
+        poll_interval=0.02,
+    )
     assert cmp.truth is None and cmp.task == "batch"
-    guess = tweets.claude.estimate(prompt, model="claude-opus-4-7", max_tokens=100, client=client,
-                                   calibrate=cmp)
+    guess = tweets.claude.estimate(prompt, model="claude-opus-4-7", max_tokens=100, client=client, calibrate=cmp)
     assert guess.calibrated_on is not None and "claude-opus-4-7" in guess.calibrated_on
     assert guess.output_basis == "measured" and "calibrated on" in str(guess)
     with pytest.raises(CalibrationError, match="no variant with the prompt"):
@@ -189,8 +228,13 @@ def test_free_text_compare_and_estimate_calibrated_on_the_comparison(tweets, sim
 
 def test_simulated_models_differ_deterministically_only_where_the_text_shows_no_sentiment():
     def ask(model: str, text: str) -> str:
-        return default_responder({"model": model, "max_tokens": 5, "messages": [
-            {"role": "user", "content": f"Sentiment (positive, negative or neutral): {text}"}]})
+        return default_responder(
+            {
+                "model": model,
+                "max_tokens": 5,
+                "messages": [{"role": "user", "content": f"Sentiment (positive, negative or neutral): {text}"}],
+            }
+        )
 
     plain = [f"The meeting is on day {i} at the office." for i in range(300)]
     haiku = [ask("claude-haiku-4-5", t) for t in plain]
@@ -207,16 +251,35 @@ def test_simulated_models_differ_deterministically_only_where_the_text_shows_no_
 
 
 def _variant(name: str, model: str, right: int, n: int, cost: float, answers: pd.DataFrame):
-    from batchkit.comparison import Variant
+    from batchkit.compare.comparison import Variant
 
-    return Variant(name, model, "p1", PROMPT, job=None, answers=answers, correct=np.arange(n) < right,
-                   scored=np.ones(n, dtype=bool), usage_cost=(cost * n, 2 * cost * n))
+    return Variant(
+        name,
+        model,
+        "p1",
+        PROMPT,
+        job=None,
+        answers=answers,
+        correct=np.arange(n) < right,
+        scored=np.ones(n, dtype=bool),
+        usage_cost=(cost * n, 2 * cost * n),
+    )
 
 
 def _comparison(variants, n: int, *, truth="gold", target=None, reference=None) -> Comparison:
-    return Comparison(frame=pd.DataFrame(index=range(n)), positions=np.arange(n), task="batch",
-                      variants=variants, truth=truth, reference=reference, target=target, call_kwargs={},
-                      structure={}, output=None, simulated=True)
+    return Comparison(
+        frame=pd.DataFrame(index=range(n)),
+        positions=np.arange(n),
+        task="batch",
+        variants=variants,
+        truth=truth,
+        reference=reference,
+        target=target,
+        call_kwargs={},
+        structure={},
+        output=None,
+        simulated=True,
+    )
 
 
 def test_wilson_interval_holds_its_proportion_for_every_sample_size_up_to_1000():
@@ -231,8 +294,9 @@ def test_wilson_interval_holds_its_proportion_for_every_sample_size_up_to_1000()
 def test_the_choice_never_fails_whatever_the_sample_size_and_the_proportions():
     for n in range(1, 1001):
         answers = pd.DataFrame({"a": ["x"] * n})
-        haiku, sonnet = (_variant(m, f"claude-{m}", n, n, cost, answers)
-                         for m, cost in (("haiku", 0.001), ("sonnet", 0.003)))
+        haiku, sonnet = (
+            _variant(m, f"claude-{m}", n, n, cost, answers) for m, cost in (("haiku", 0.001), ("sonnet", 0.003))
+        )
         for k in (n, (9 * n) // 10, n // 2):  # an easy sample (every variant right on every row) and harder ones
             opus = _variant("opus", "claude-opus-4-7", k, n, 0.005, answers)
             easy = _comparison([haiku, sonnet, opus], n)
@@ -240,9 +304,11 @@ def test_the_choice_never_fails_whatever_the_sample_size_and_the_proportions():
             # without truth: agreement with the reference (the dearest), which agrees with itself on every row
             agree = _comparison([haiku, sonnet, opus], n, truth=None, reference=opus)
             assert agree.recommended is haiku, (n, k, agree.reason)
-        worse = [_variant("haiku", "claude-haiku-4-5", n // 2, n, 0.001, answers),
-                 _variant("sonnet", "claude-sonnet-4-6", (9 * n) // 10, n, 0.003, answers),
-                 _variant("opus", "claude-opus-4-7", n, n, 0.005, answers)]
+        worse = [
+            _variant("haiku", "claude-haiku-4-5", n // 2, n, 0.001, answers),
+            _variant("sonnet", "claude-sonnet-4-6", (9 * n) // 10, n, 0.003, answers),
+            _variant("opus", "claude-opus-4-7", n, n, 0.005, answers),
+        ]
         cmp = _comparison(worse, n)
         assert cmp.recommended is not None and cmp.recommended.interval[1] >= 1.0 - 1e-9, (n, cmp.reason)
         # a target no variant can be sure of: no choice, said in words
@@ -255,8 +321,9 @@ def test_a_sample_every_variant_answers_right_recommends_the_cheapest_without_er
     sim = make_sim()
     easy = pd.DataFrame({"t": [f"row {i}" for i in range(400)]}).assign(gold=lambda d: "re:" + d["t"])
     for size in (10, 300):  # the upper bound of n/n was 0.9999999999999999 for both
-        cmp = easy.claude.compare("{t}", models=MODELS[:2], sample=size, truth="gold", client=sim.client(),
-                                  progress=False)
+        cmp = easy.claude.compare(
+            "{t}", models=MODELS[:2], sample=size, truth="gold", client=sim.client(), progress=False
+        )
         assert (cmp.to_frame()["quality"] == 1.0).all() and (cmp.to_frame()["quality_high"] == 1.0).all()
         assert cmp.recommended is not None and cmp.recommended.model == "claude-haiku-4-5", cmp.reason
         assert "best accuracy (100.0%)" in cmp.reason and "✓" in str(cmp)
@@ -277,8 +344,17 @@ def test_a_variant_without_answers_prints_says_why_and_is_never_the_choice():
     sim = Simulator(config=SimConfig(processing=Processing.instant()), responder=_fails_on("claude-haiku-4-5"))
     df = pd.DataFrame({"t": [f"row {i}" for i in range(30)], "none": None}).assign(gold=lambda d: "re:" + d["t"])
     with pytest.warns(BatchkitWarning) as warned:  # each failed job says so, as any job does
-        cmp = df.claude.compare("{t}", prompts={"blank": "{none}"}, models=MODELS[:2], sample=10, truth="gold",
-                                mode="batch", max_retries=0, client=sim.client(), progress=False)
+        cmp = df.claude.compare(
+            "{t}",
+            prompts={"blank": "{none}"},
+            models=MODELS[:2],
+            sample=10,
+            truth="gold",
+            mode="batch",
+            max_retries=0,
+            client=sim.client(),
+            progress=False,
+        )
     assert {"errored" in str(w.message) for w in warned} == {True, False}
     silent = cmp["claude-haiku-4-5 · p1"]
     assert silent.answered == 0 and silent.missing == "10 errored"
@@ -287,8 +363,10 @@ def test_a_variant_without_answers_prints_says_why_and_is_never_the_choice():
     text = str(cmp)
     assert "no answers from claude-haiku-4-5 · p1 (10 errored)" in text and "no answers" in cmp._repr_html_()
     table = cmp.to_frame()
-    assert table.loc["claude-haiku-4-5 · p1", "answered_rows"] == 0 and not table.loc["claude-haiku-4-5 · p1",
-                                                                                      "recommended"]
+    assert (
+        table.loc["claude-haiku-4-5 · p1", "answered_rows"] == 0
+        and not table.loc["claude-haiku-4-5 · p1", "recommended"]
+    )
     assert np.isfinite(cmp.projected(silent))  # priced without calibration: it has no answers to measure
 
 
@@ -296,8 +374,9 @@ def test_without_answers_from_the_reference_there_is_no_choice_and_run_says_why(
     sim = Simulator(config=SimConfig(processing=Processing.instant()), responder=_fails_on("claude-sonnet-4-6"))
     df = pd.DataFrame({"t": [f"row {i}" for i in range(30)]})
     with pytest.warns(BatchkitWarning, match="errored"):
-        cmp = df.claude.compare("{t}", models=MODELS[:2], sample=10, mode="batch", max_retries=0,
-                                client=sim.client(), progress=False)
+        cmp = df.claude.compare(
+            "{t}", models=MODELS[:2], sample=10, mode="batch", max_retries=0, client=sim.client(), progress=False
+        )
     assert cmp.reference is not None and cmp.reference.model == "claude-sonnet-4-6"
     assert cmp.recommended is None and "reference claude-sonnet-4-6 · p1 has no answers (10 errored)" in cmp.reason
     assert "reference=" in cmp.reason and "truth=" in cmp.reason
@@ -318,8 +397,16 @@ def test_extraction_truth_is_read_as_the_fields_kind():
     df["as_float"] = [2000.0 + i if i % 4 else np.nan for i in range(40)]  # ints with gaps are floats
     df["as_text"] = [f" {2000 + i} " for i in range(40)]
     for column in ("as_float", "as_text"):
-        cmp = df.claude.compare("{t}", task="extract", schema={"year": int}, truth={"year": column},
-                                models=MODELS[:2], sample=20, client=sim.client(), progress=False)
+        cmp = df.claude.compare(
+            "{t}",
+            task="extract",
+            schema={"year": int},
+            truth={"year": column},
+            models=MODELS[:2],
+            sample=20,
+            client=sim.client(),
+            progress=False,
+        )
         assert (cmp.to_frame()["quality"] == 1.0).all(), (column, cmp.to_frame()["quality"])
 
 
@@ -331,7 +418,15 @@ def test_a_classify_truth_is_matched_as_it_is_scored_case_and_final_period_aside
     df = pd.DataFrame({"t": [f"good {i}" if i % 2 else f"bad {i}" for i in range(20)]})
     df["gold"] = [" Positive." if i % 2 else "NEGATIVE" for i in range(20)]
     df.loc[0, "gold"] = ""  # a blank truth is no truth: not scored
-    cmp = df.claude.compare("{t}", task="classify", labels=["positive", "negative"], truth="gold",
-                            models=MODELS[:2], sample=20, client=sim.client(), progress=False)
+    cmp = df.claude.compare(
+        "{t}",
+        task="classify",
+        labels=["positive", "negative"],
+        truth="gold",
+        models=MODELS[:2],
+        sample=20,
+        client=sim.client(),
+        progress=False,
+    )
     table = cmp.to_frame()
     assert (table["quality"] == 1.0).all() and (table["scored_rows"] == 19).all()

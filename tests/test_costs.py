@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 
 import batchkit
-from batchkit import BudgetExceededError, calls
-from batchkit.pricing import CostEstimate, estimate_tokens
+from batchkit import BudgetExceededError
+from batchkit.costs.pricing import CostEstimate, estimate_tokens
+from batchkit.engine import calls
 from batchkit.simulator import Processing, SimConfig, Simulator
 from tests.conftest import DATA
 
@@ -34,10 +35,23 @@ def test_the_instruction_block_is_about_2500_tokens():
 def test_prime_costs_at_most_12_percent_of_the_standard_api_and_a_rerun_costs_nothing(reviews):
     sim = Simulator(config=SimConfig(time_scale=20.0))  # default concurrency, no extra miss rate
     client = sim.client()
-    kwargs = dict(labels=["positive", "negative"], model="claude-sonnet-4-6", max_tokens=20, client=client,
-                  cache="prime", poll_interval=0.02, output="predicted")  # the data has its own "label"
-    guess = reviews.claude.estimate(INSTRUCTIONS + "{document}", max_tokens=20, model="claude-sonnet-4-6",
-                                    client=client, cache="prime", typical_output_tokens=10)
+    kwargs = dict(
+        labels=["positive", "negative"],
+        model="claude-sonnet-4-6",
+        max_tokens=20,
+        client=client,
+        cache="prime",
+        poll_interval=0.02,
+        output="predicted",
+    )  # the data has its own "label"
+    guess = reviews.claude.estimate(
+        INSTRUCTIONS + "{document}",
+        max_tokens=20,
+        model="claude-sonnet-4-6",
+        client=client,
+        cache="prime",
+        typical_output_tokens=10,
+    )
     assert isinstance(guess, CostEstimate) and guess.token_source == "count_tokens"
     out = reviews.claude.classify(INSTRUCTIONS + "{document}", **kwargs)
     assert out["predicted"].notna().all()
@@ -86,7 +100,9 @@ def test_actual_cost_counts_the_batch_discount_and_reuse():
     assert outcomes["cost"].iloc[2] == 0 and outcomes["cost"].iloc[0] > 0  # the repeated row costs nothing more
     assert "standard API" in str(cost) and "$" in cost._repr_html_()
     # The same rows in a new call (another output name): all answered from the store, $0.
-    again = df.claude.submit("{t}", output="other", model="claude-haiku-4-5", client=sim.client(), poll_interval=0.01).wait()
+    again = df.claude.submit(
+        "{t}", output="other", model="claude-haiku-4-5", client=sim.client(), poll_interval=0.01
+    ).wait()
     assert again.cost.total == 0 and again.cost.requests_reused == 2
 
 
@@ -110,8 +126,9 @@ def test_budget_guard_refuses_before_any_batch_with_the_numbers():
         df.claude.batch("{t}", model="claude-opus-4-8", max_tokens=4000, client=sim.client(), max_cost=0.01)
     assert info.value.estimate > 0.01
     assert sim.stats()["batches_created"] == 0 and sim.stats()["batches.create"] == 0
-    out = df.claude.batch("{t}", model="claude-haiku-4-5", max_tokens=5, client=sim.client(), max_cost=5.0,
-                          poll_interval=0.01)
+    out = df.claude.batch(
+        "{t}", model="claude-haiku-4-5", max_tokens=5, client=sim.client(), max_cost=5.0, poll_interval=0.01
+    )
     assert out["response"].notna().all()
 
 

@@ -26,8 +26,8 @@ from batchkit import (
     OutputPathError,
     UnknownOptionError,
 )
+from batchkit.core.options import Options
 from batchkit.frontends.dask import PartitionCall, _plan_partition
-from batchkit.options import Options
 from batchkit.simulator import Processing, SimConfig, Simulator, spawn
 from tests.conftest import child_env, make_sim, run_script
 
@@ -47,8 +47,12 @@ def cluster() -> Iterator[distributed.Client]:
             if name.startswith("ANTHROPIC_"):
                 mp.delenv(name)
         mp.setenv("PYTHONPATH", str(ROOT))
-        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                      worker_dashboard_address=None) as local, distributed.Client(local) as client:
+        with (
+            distributed.LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", worker_dashboard_address=None
+            ) as local,
+            distributed.Client(local) as client,
+        ):
             yield client
 
 
@@ -87,8 +91,9 @@ def test_ddf_claude_whichever_was_imported_first_and_batchkit_alone_imports_no_d
         print(type(ddf.claude).__name__, type(ddf["t"].claude).__name__, hasattr(pd.DataFrame, "claude"))
     """)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, env=env,
-                          timeout=300)  # importing dask and batchkit takes a while on a busy machine
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )  # importing dask and batchkit takes a while on a busy machine
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["DaskFrameAccessor", "DaskSeriesAccessor", "True"]
 
@@ -109,8 +114,9 @@ def test_batch_answers_every_row_by_key_and_recomputing_makes_no_api_call(cluste
     assert list(got.index) == list(pdf.index)
     assert got["response"].dtype == "string"
     assert dict(out.dtypes) == dict(got.dtypes)  # the meta is what the partitions hold
-    expected = ["re:Echo " + t if t is not None else None for t in pdf["t"].astype(object).where(pdf["t"].notna(),
-                                                                                             None)]
+    expected = [
+        "re:Echo " + t if t is not None else None for t in pdf["t"].astype(object).where(pdf["t"].notna(), None)
+    ]
     assert got["response"].astype(object).where(got["response"].notna(), None).tolist() == expected
     pd.testing.assert_frame_equal(got[["t", "n"]], pdf)
 
@@ -130,7 +136,8 @@ def test_workers_get_the_plan_without_the_rows_and_hold_no_client(cluster):
     assert len(planned.plan.row_keys) == 8 and planned.options.run.client is None
 
     def worker_client() -> str:
-        from batchkit import NoCredentialsError, backend
+        from batchkit import NoCredentialsError
+        from batchkit.backends import clients as backend
 
         try:
             backend.resolve_client(None)
@@ -187,8 +194,14 @@ def test_to_parquet_writes_each_partition_and_needs_no_store_afterwards(cluster,
     sim = make_sim()
     pdf = texts()
     store = tmp_path / "jobs.sqlite3"
-    out = frame_of(pdf).claude.batch("Echo {t}", client=sim.client(), store=store, poll_interval=0.01,
-                                     progress=False, to_parquet=tmp_path / "answers")
+    out = frame_of(pdf).claude.batch(
+        "Echo {t}",
+        client=sim.client(),
+        store=store,
+        poll_interval=0.01,
+        progress=False,
+        to_parquet=tmp_path / "answers",
+    )
     files = sorted(p.name for p in (tmp_path / "answers").iterdir())
     assert files == [f"part.{i:05d}.parquet" for i in range(PARTS)]
     store.unlink()  # the dataset holds the answers itself
@@ -199,8 +212,14 @@ def test_to_parquet_writes_each_partition_and_needs_no_store_afterwards(cluster,
 
     # Again into the same folder in fewer partitions: the old part files are replaced, none left over.
     created = counts(sim)
-    again = frame_of(pdf, parts=2).claude.batch("Echo {t}", client=sim.client(), store=tmp_path / "other.sqlite3",
-                                                poll_interval=0.01, progress=False, to_parquet=tmp_path / "answers")
+    again = frame_of(pdf, parts=2).claude.batch(
+        "Echo {t}",
+        client=sim.client(),
+        store=tmp_path / "other.sqlite3",
+        poll_interval=0.01,
+        progress=False,
+        to_parquet=tmp_path / "answers",
+    )
     assert sorted(p.name for p in (tmp_path / "answers").iterdir()) == ["part.00000.parquet", "part.00001.parquet"]
     pd.testing.assert_frame_equal(again.compute(), got)
     assert counts(sim)[0] == created[0] + 2  # a new store knows no answer: each partition sent once
@@ -211,17 +230,24 @@ def test_to_parquet_refuses_a_folder_of_other_files_before_any_call(cluster, tmp
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
     with pytest.raises(OutputPathError, match="give a new or empty folder"):
-        frame_of(texts()).claude.batch("Echo {t}", client=sim.client(), store=tmp_path / "s.sqlite3",
-                                       progress=False, to_parquet=tmp_path / "mine")
+        frame_of(texts()).claude.batch(
+            "Echo {t}", client=sim.client(), store=tmp_path / "s.sqlite3", progress=False, to_parquet=tmp_path / "mine"
+        )
     with pytest.raises(OutputPathError, match="is a file"):
-        frame_of(texts()).claude.batch("Echo {t}", client=sim.client(), store=tmp_path / "s.sqlite3",
-                                       progress=False, to_parquet=tmp_path / "mine" / "notes.txt")
+        frame_of(texts()).claude.batch(
+            "Echo {t}",
+            client=sim.client(),
+            store=tmp_path / "s.sqlite3",
+            progress=False,
+            to_parquet=tmp_path / "mine" / "notes.txt",
+        )
     assert counts(sim) == (0, 0)
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
 
 
-@pytest.mark.parametrize("where", ["/proc/x", "/proc/batchkit/answers", "notes.txt/answers"],
-                         ids=["proc", "proc-nested", "under-a-file"])
+@pytest.mark.parametrize(
+    "where", ["/proc/x", "/proc/batchkit/answers", "notes.txt/answers"], ids=["proc", "proc-nested", "under-a-file"]
+)
 def test_to_parquet_that_cannot_be_written_is_refused_before_any_call(cluster, tmp_path, where):
     """The README promises OutputPathError for a to_parquet= batchkit cannot write: not a raw
     FileNotFoundError once the partitions are planned."""
@@ -229,8 +255,9 @@ def test_to_parquet_that_cannot_be_written_is_refused_before_any_call(cluster, t
     (tmp_path / "notes.txt").write_text("keep me")
     target = where if where.startswith("/") else tmp_path / where
     with pytest.raises(OutputPathError, match=r"cannot be written .*give a folder this process can create"):
-        frame_of(texts()).claude.batch("Echo {t}", client=sim.client(), store=tmp_path / "s.sqlite3",
-                                       progress=False, to_parquet=target)
+        frame_of(texts()).claude.batch(
+            "Echo {t}", client=sim.client(), store=tmp_path / "s.sqlite3", progress=False, to_parquet=target
+        )
     assert counts(sim) == (0, 0)
     assert not [p.name for p in tmp_path.iterdir() if "probe" in p.name]  # the write probe is gone
     assert (tmp_path / "notes.txt").read_text() == "keep me"
@@ -239,14 +266,17 @@ def test_to_parquet_that_cannot_be_written_is_refused_before_any_call(cluster, t
 # --------------------------------------------------------------------------- checks before any call
 
 
-@pytest.mark.parametrize(("call", "error"), [
-    (lambda c: c.batch("Echo {missing}"), MissingColumnError),
-    (lambda c: c.batch("Echo {t}", output="n"), ColumnCollisionError),
-    (lambda c: c.batch("Echo {t}", max_tokns=5), UnknownOptionError),
-    (lambda c: c.classify("Echo {t}", labels=["a", "b"], mode_typo=1), UnknownOptionError),
-    (lambda c: c.extract("Echo {t}", {"n": int}), ColumnCollisionError),
-    (lambda c: c.estimate("Echo {t}", sample_answers=5), InvalidOptionError),  # each partition would pay a sample
-])
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        (lambda c: c.batch("Echo {missing}"), MissingColumnError),
+        (lambda c: c.batch("Echo {t}", output="n"), ColumnCollisionError),
+        (lambda c: c.batch("Echo {t}", max_tokns=5), UnknownOptionError),
+        (lambda c: c.classify("Echo {t}", labels=["a", "b"], mode_typo=1), UnknownOptionError),
+        (lambda c: c.extract("Echo {t}", {"n": int}), ColumnCollisionError),
+        (lambda c: c.estimate("Echo {t}", sample_answers=5), InvalidOptionError),  # each partition would pay a sample
+    ],
+)
 def test_bad_calls_raise_before_anything_is_computed_or_sent(tmp_path, call, error):
     sim = make_sim()
     from batchkit import set_default_client
@@ -262,14 +292,28 @@ def test_max_cost_guards_the_whole_frame_not_each_partition(tmp_path):
     ddf = frame_of(texts())
     whole = ddf.claude.estimate("Echo {t}", max_tokens=1000).upper_bound("batch")
     with pytest.raises(BudgetExceededError):  # each partition alone is under it; the frame is not
-        ddf.claude.batch("Echo {t}", max_tokens=1000, max_cost=whole * 0.6, client=sim.client(),
-                         store=tmp_path / "s.sqlite3", progress=False)
+        ddf.claude.batch(
+            "Echo {t}",
+            max_tokens=1000,
+            max_cost=whole * 0.6,
+            client=sim.client(),
+            store=tmp_path / "s.sqlite3",
+            progress=False,
+        )
     with pytest.raises(BudgetExceededError):
-        ddf.claude.submit("Echo {t}", max_tokens=1000, max_cost=whole * 0.6, client=sim.client(),
-                          store=tmp_path / "s.sqlite3")
+        ddf.claude.submit(
+            "Echo {t}", max_tokens=1000, max_cost=whole * 0.6, client=sim.client(), store=tmp_path / "s.sqlite3"
+        )
     assert counts(sim) == (0, 0)
-    out = ddf.claude.batch("Echo {t}", max_tokens=1000, max_cost=whole * 1.01, client=sim.client(),
-                           store=tmp_path / "s.sqlite3", progress=False, poll_interval=0.01)
+    out = ddf.claude.batch(
+        "Echo {t}",
+        max_tokens=1000,
+        max_cost=whole * 1.01,
+        client=sim.client(),
+        store=tmp_path / "s.sqlite3",
+        progress=False,
+        poll_interval=0.01,
+    )
     assert out["response"].count().compute() == ROWS - 1
 
 
@@ -304,7 +348,8 @@ def test_submit_returns_the_run_at_once_and_batch_then_reuses_it(tmp_path):
 
 # --------------------------------------------------------------------------- crash recovery
 
-CHILD = textwrap.dedent("""
+CHILD = (
+    textwrap.dedent("""
     import sys
     import anthropic, pandas as pd, dask.dataframe as dd
     import batchkit
@@ -313,7 +358,10 @@ CHILD = textwrap.dedent("""
     ddf = dd.from_pandas(pd.DataFrame({"t": [f"row {i}" for i in range(ROWS)]}), npartitions=PARTS)
     out = ddf.claude.batch("Echo {t}", client=client, store=store, poll_interval=0.05, progress=False)
     print("ANSWERED", int(out["response"].count().compute()))
-""").replace("ROWS", str(ROWS)).replace("PARTS", str(PARTS))
+""")
+    .replace("ROWS", str(ROWS))
+    .replace("PARTS", str(PARTS))
+)
 
 
 def run_child(base_url: str, store: str, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -340,9 +388,14 @@ def test_a_run_killed_mid_way_resumes_without_a_duplicate_batch(tmp_path, point)
 
 
 def test_the_dask_example_runs(tmp_path):
-    done = subprocess.run([sys.executable, str(ROOT / "examples" / "dask_local.py"), str(tmp_path / "out")],
-                          capture_output=True, text=True, env=child_env(BATCHKIT_STORE=str(tmp_path / "jobs.sqlite3")),
-                          timeout=600, cwd=tmp_path)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "dask_local.py"), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env=child_env(BATCHKIT_STORE=str(tmp_path / "jobs.sqlite3")),
+        timeout=600,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     assert "answered 2,000 of 2,000 rows" in done.stdout
     assert "second compute: 0 new batches" in done.stdout

@@ -25,8 +25,11 @@ def test_the_demo_data_ships_inside_the_package(tmp_path: Path, monkeypatch: pyt
     assert hashlib.sha256(data).hexdigest() == NSMC_SHA256
     assert data == (ROOT / "data" / "nsmc_sample.tsv").read_bytes()  # the two copies cannot drift
     assert (package / "data" / "README.md").is_file()  # provenance travels with it
-    section = re.search(r"^\[tool\.setuptools\.package-data\]\s*^batchkit\s*=\s*\[([^\]]*)\]",
-                        (ROOT / "pyproject.toml").read_text(), re.M)
+    section = re.search(
+        r"^\[tool\.setuptools\.package-data\]\s*^batchkit\s*=\s*\[([^\]]*)\]",
+        (ROOT / "pyproject.toml").read_text(),
+        re.M,
+    )
     assert section, "pyproject.toml has no [tool.setuptools.package-data] batchkit = [...]"
     globs = re.findall(r'"([^"]+)"', section.group(1))
     relative = path.relative_to(package)

@@ -207,7 +207,9 @@ def test_pages_name_public_objects_only(page: Path):
                 internal.add(match.group(0))
         elif name not in batchkit.__all__:
             internal.add(match.group(0))
-    assert not internal, f"{_id(page)} names what is not public (export it, or move it to contributing.md): {sorted(internal)}"
+    assert not internal, (
+        f"{_id(page)} names what is not public (export it, or move it to contributing.md): {sorted(internal)}"
+    )
 
 
 def test_every_environment_variable_is_documented():
@@ -229,8 +231,13 @@ def test_the_readme_is_a_front_door():
     lines = (ROOT / "README.md").read_text().splitlines()
     assert len(lines) <= 200, len(lines)
     first = "\n".join(lines[:110])
-    for needle in ('mode="realtime"', "claude-batchkit[polars]", "claude-batchkit[dask]", "Was my sample reused?",
-                   "docs/getting-started.md"):
+    for needle in (
+        'mode="realtime"',
+        "claude-batchkit[polars]",
+        "claude-batchkit[dask]",
+        "Was my sample reused?",
+        "docs/getting-started.md",
+    ):
         assert needle in first, needle
 
 

@@ -7,16 +7,20 @@ import pytest
 
 import batchkit
 from batchkit import BudgetExceededError, CalibrationError
-from batchkit.pricing import cache_hit_range, schema_output_tokens
+from batchkit.costs.pricing import cache_hit_range, schema_output_tokens
 from batchkit.simulator import SimConfig, Simulator
 from tests.conftest import DATA
 
 LABELS = ["negative", "neutral", "positive"]
 TWEET = "Classify the sentiment of this tweet: {text}"
-INSTRUCTIONS = " ".join(
-    f"Guideline {i}: read the whole text, weigh its overall meaning over isolated words, treat irony by its "
-    f"intent, and ignore spelling, slang and emoticons that do not change the meaning." for i in range(1, 121)
-) + "\n\n"
+INSTRUCTIONS = (
+    " ".join(
+        f"Guideline {i}: read the whole text, weigh its overall meaning over isolated words, treat irony by its "
+        f"intent, and ignore spelling, slang and emoticons that do not change the meaning."
+        for i in range(1, 121)
+    )
+    + "\n\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +57,10 @@ def test_the_schema_bounds_the_answer():
     assert schema_output_tokens(free)[2] is None  # a free string: max_tokens bounds it
     capped = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 10}, "ok": {"type": "boolean"}}}
     assert schema_output_tokens(capped)[2] == 16  # {"city":"<up to 40 bytes>","ok":false}: 62 bytes
-    many = {"type": "object", "properties": {"labels": {"type": "array", "uniqueItems": True,
-                                                          "items": {"enum": LABELS}}}}
+    many = {
+        "type": "object",
+        "properties": {"labels": {"type": "array", "uniqueItems": True, "items": {"enum": LABELS}}},
+    }
     assert schema_output_tokens(many)[2] == 12  # all three labels at most
 
 
@@ -65,8 +71,9 @@ def test_cache_hits_follow_priming_and_the_batch_size():
 
 
 def test_classify_estimate_holds_and_the_guard_passes_at_one_and_a_half_times_the_actual(tweets, client, tmp_path):
-    kwargs = dict(labels=LABELS, model="claude-haiku-4-5", client=client, output="predicted", progress=False,
-                  poll_interval=0.02)
+    kwargs = dict(
+        labels=LABELS, model="claude-haiku-4-5", client=client, output="predicted", progress=False, poll_interval=0.02
+    )
     out = tweets.claude.classify(TWEET, store=tmp_path / "a.sqlite3", **kwargs)
     cost = batchkit.Job.of(out).cost
     assert cost.estimate is not None
@@ -89,22 +96,25 @@ def test_extract_estimate_holds_and_calibration_narrows_it_to_ten_percent(compan
     sample = companies.sample(100, random_state=0)
     sample.claude.extract(prompt, schema, store=store, **common)
     sample_job = batchkit.Job.load(batchkit.jobs(store=store)["job_id"].iloc[0], store=store)
-    from batchkit import calls
-    from batchkit.options import Options
-    from batchkit.structured import extract_spec
+    from batchkit.core.options import Options
+    from batchkit.core.structured import extract_spec
+    from batchkit.engine import calls
 
     spec = extract_spec(schema)
-    options = Options.build({"model": "claude-haiku-4-5", "max_tokens": 1024, "client": client, "store": store},
-                            verb="estimate")
-    options = Options(options.params.with_output_format(spec.output_config, verb="extract"), options.run,
-                      options.estimate)
+    options = Options.build(
+        {"model": "claude-haiku-4-5", "max_tokens": 1024, "client": client, "store": store}, verb="estimate"
+    )
+    options = Options(
+        options.params.with_output_format(spec.output_config, verb="extract"), options.run, options.estimate
+    )
     call = calls.prepare(companies, prompt, output="city", options=options, kind="extract", output_spec=spec)
     uncalibrated = calls.estimate(call)
     assert uncalibrated.output_basis == "schema" and uncalibrated.requests == 403  # the sample's rows are answered
     import dataclasses
 
-    calibrated_options = Options(options.params, dataclasses.replace(options.run, calibrate=sample_job),
-                                 options.estimate)
+    calibrated_options = Options(
+        options.params, dataclasses.replace(options.run, calibrate=sample_job), options.estimate
+    )
     calibrated = calls.estimate(dataclasses.replace(call, options=calibrated_options))
     assert calibrated.calibrated_on is not None and sample_job.job_id in calibrated.calibrated_on
     assert "Calibrated on job" in " ".join(calibrated.notes) and "calibrated on" in str(calibrated)
@@ -120,20 +130,25 @@ def test_extract_estimate_holds_and_calibration_narrows_it_to_ten_percent(compan
 
 
 def test_a_primed_estimate_is_not_ten_times_its_typical_figure(tweets):
-    guess = tweets.claude.estimate(INSTRUCTIONS + TWEET, model="claude-haiku-4-5", max_tokens=20, cache="prime",
-                                   typical_output_tokens=3)
+    guess = tweets.claude.estimate(
+        INSTRUCTIONS + TWEET, model="claude-haiku-4-5", max_tokens=20, cache="prime", typical_output_tokens=3
+    )
     cost = guess["batch+1h"]
     assert guess.cached_prefix_tokens > 4096 and guess.hit_rate == (0.9, 1.0)
     assert cost.upper_bound < 4 * cost.typical, guess
 
 
 def test_calibrating_on_another_prompt_is_refused(tweets, client, tmp_path):
-    job = tweets.head(20).claude.submit("Say something about: {text}", client=client, store=tmp_path / "j.sqlite3",
-                                        poll_interval=0.02).wait()
+    job = (
+        tweets.head(20)
+        .claude.submit("Say something about: {text}", client=client, store=tmp_path / "j.sqlite3", poll_interval=0.02)
+        .wait()
+    )
     with pytest.raises(CalibrationError, match="same prompt"):
         tweets.claude.estimate(TWEET, client=client, store=tmp_path / "j.sqlite3", calibrate=job)
-    guess = tweets.claude.estimate("Say something about: {text}", client=client, store=tmp_path / "j.sqlite3",
-                                   calibrate=job)
+    guess = tweets.claude.estimate(
+        "Say something about: {text}", client=client, store=tmp_path / "j.sqlite3", calibrate=job
+    )
     assert guess.requests == 1980 and guess.output_basis == "measured"
 
 
@@ -158,27 +173,62 @@ SUMMARY = "Summarise this review in one sentence: {document}"
 """The issue's call: on 1,500 reviews with max_tokens=80 the old range ($0.1034–$0.3270) sat above
 the actual ($0.0716): its low end took answers a quarter of max_tokens long."""
 SHIPPED = {  # dataset → (file, read options, {verb: call arguments})
-    "nsmc": ("nsmc_sample.tsv", {"sep": "\t", "quoting": 3}, {
-        "batch": {"prompt": SUMMARY, "max_tokens": 80},
-        "classify": {"prompt": "Sentiment of this movie review: {document}", "labels": ["positive", "negative"]},
-        "extract": {"prompt": "From this movie review: {document}",
-                    "schema": {"sentiment": str, "aspect": str, "recommends": bool}}}),
-    "tweets": ("tweeteval_sentiment_val.csv", {}, {
-        "batch": {"prompt": "Summarise this tweet in one sentence: {text}", "max_tokens": 80},
-        "classify": {"prompt": TWEET, "labels": LABELS},
-        "extract": {"prompt": "From this tweet: {text}", "schema": {"topic": str, "mentions_person": bool}}}),
-    "sp500": ("sp500_constituents.csv", {}, {
-        "batch": {"prompt": "Describe {Security} ({Symbol}), of {Headquarters Location}, in one sentence.",
-                  "max_tokens": 80},
-        "classify": {"prompt": "Which sector is {Security} ({GICS Sub-Industry}) in?",
-                     "labels": ["Energy", "Financials", "Health Care", "Industrials", "Information Technology",
-                                "Utilities", "Other"]},
-        "extract": {"prompt": "About {Security}, founded {Founded}, based in {Headquarters Location}:",
-                    "schema": {"city": str, "state": str, "founded_year": int}}}),
-    "synopses": ("nsmc_synopses.csv", {}, {
-        "batch": {"prompt": "Summarise this synopsis in one sentence: {synopsis}", "max_tokens": 80},
-        "classify": {"prompt": "Genre of this film: {synopsis}", "labels": ["drama", "action", "comedy", "other"]},
-        "extract": {"prompt": "From this synopsis: {synopsis}", "schema": {"protagonist": str, "setting": str}}}),
+    "nsmc": (
+        "nsmc_sample.tsv",
+        {"sep": "\t", "quoting": 3},
+        {
+            "batch": {"prompt": SUMMARY, "max_tokens": 80},
+            "classify": {"prompt": "Sentiment of this movie review: {document}", "labels": ["positive", "negative"]},
+            "extract": {
+                "prompt": "From this movie review: {document}",
+                "schema": {"sentiment": str, "aspect": str, "recommends": bool},
+            },
+        },
+    ),
+    "tweets": (
+        "tweeteval_sentiment_val.csv",
+        {},
+        {
+            "batch": {"prompt": "Summarise this tweet in one sentence: {text}", "max_tokens": 80},
+            "classify": {"prompt": TWEET, "labels": LABELS},
+            "extract": {"prompt": "From this tweet: {text}", "schema": {"topic": str, "mentions_person": bool}},
+        },
+    ),
+    "sp500": (
+        "sp500_constituents.csv",
+        {},
+        {
+            "batch": {
+                "prompt": "Describe {Security} ({Symbol}), of {Headquarters Location}, in one sentence.",
+                "max_tokens": 80,
+            },
+            "classify": {
+                "prompt": "Which sector is {Security} ({GICS Sub-Industry}) in?",
+                "labels": [
+                    "Energy",
+                    "Financials",
+                    "Health Care",
+                    "Industrials",
+                    "Information Technology",
+                    "Utilities",
+                    "Other",
+                ],
+            },
+            "extract": {
+                "prompt": "About {Security}, founded {Founded}, based in {Headquarters Location}:",
+                "schema": {"city": str, "state": str, "founded_year": int},
+            },
+        },
+    ),
+    "synopses": (
+        "nsmc_synopses.csv",
+        {},
+        {
+            "batch": {"prompt": "Summarise this synopsis in one sentence: {synopsis}", "max_tokens": 80},
+            "classify": {"prompt": "Genre of this film: {synopsis}", "labels": ["drama", "action", "comedy", "other"]},
+            "extract": {"prompt": "From this synopsis: {synopsis}", "schema": {"protagonist": str, "setting": str}},
+        },
+    ),
 }
 
 
@@ -197,7 +247,8 @@ def _run(frame: pd.DataFrame, verb: str, args: dict, **common) -> batchkit.Job:
 @pytest.mark.parametrize("verb", ["batch", "classify", "extract"])
 @pytest.mark.parametrize("dataset", list(SHIPPED))
 def test_on_the_shipped_data_the_actual_is_inside_the_range_and_twenty_answers_calibrate_to_ten_percent(
-        dataset, verb, tmp_path):
+    dataset, verb, tmp_path
+):
     name, read, calls = SHIPPED[dataset]
     frame = pd.read_csv(DATA / name, **read)
     sim = Simulator(config=SimConfig(time_scale=50.0))
@@ -232,7 +283,9 @@ def test_a_sample_of_answers_is_paid_once_and_the_run_sends_only_the_rest(tweets
     first = frame.claude.estimate("Summarise this tweet in one sentence: {text}", sample_answers=20, **common)
     again = frame.claude.estimate("Summarise this tweet in one sentence: {text}", sample_answers=20, **common)
     assert again.sample_job == first.sample_job and again.sample_cost == first.sample_cost
-    assert sim.stats()["messages_answered"] == 20 and sim.stats()["batches_created"] == 0  # the same cell re-run pays nothing
+    assert (
+        sim.stats()["messages_answered"] == 20 and sim.stats()["batches_created"] == 0
+    )  # the same cell re-run pays nothing
     job = frame.claude.submit("Summarise this tweet in one sentence: {text}", poll_interval=0.02, **common).wait()
     assert sim.stats()["messages_answered"] == 20 and job.cost.requests_paid == first.requests == 280
     sample = batchkit.Job.load(first.sample_job, store=tmp_path / "jobs.sqlite3")

@@ -41,12 +41,15 @@ def _ok(proc: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_a_batch_call_shows_its_job_once_and_the_same_call_again_says_it_came_from_the_store():
-    code = SETUP + """
+    code = (
+        SETUP
+        + """
 out = tweets.claude.batch("Sentiment of: {text}", output="s", max_tokens=5)
 print("=== again", file=sys.stderr)
 again = tweets.claude.batch("Sentiment of: {text}", output="s", max_tokens=5)
 assert again["s"].equals(out["s"])
 """
+    )
     first, again = _ok(run_script(code, str(DATA / "tweeteval_sentiment_val.csv"))).split("=== again\n")
     assert re.search(r"^batchkit job job_\w+ \(claude-haiku-4-5 → 's'\): succeeded", first, re.M), first
     assert "  rows     40: 40 succeeded" in first and "(batch prices)" in first
@@ -54,27 +57,36 @@ assert again["s"].equals(out["s"])
     # The same call again: one line, nothing sent, nothing paid, and no block.
     lines = again.strip().splitlines()
     assert len(lines) == 1, again
-    assert re.fullmatch(r"batchkit job job_\w+ \(claude-haiku-4-5 → 's'\): 40 rows answered from the store "
-                        r"\(40 succeeded\), nothing sent, \$0", lines[0]), lines[0]
+    assert re.fullmatch(
+        r"batchkit job job_\w+ \(claude-haiku-4-5 → 's'\): 40 rows answered from the store "
+        r"\(40 succeeded\), nothing sent, \$0",
+        lines[0],
+    ), lines[0]
 
 
 def test_an_empty_frame_says_it_had_no_rows_in_one_line():
-    code = SETUP + """
+    code = (
+        SETUP
+        + """
 out = tweets.head(0).claude.batch("Sentiment of: {text}", output="s", max_tokens=5, mode="realtime")
 job = batchkit.Job.of(out)
-from batchkit.progress import render_text, snapshot
+from batchkit.display.progress import render_text, snapshot
 print(render_text(snapshot(job)))
 """
+    )
     proc = run_script(code, str(DATA / "tweeteval_sentiment_val.csv"))
-    assert re.fullmatch(r"batchkit job job_\w+ \(claude-haiku-4-5 → 's'\): no rows, nothing sent, \$0\n",
-                        _ok(proc)), proc.stderr
+    assert re.fullmatch(r"batchkit job job_\w+ \(claude-haiku-4-5 → 's'\): no rows, nothing sent, \$0\n", _ok(proc)), (
+        proc.stderr
+    )
     summary = proc.stdout
     assert "starting" not in summary and "batch prices" not in summary, summary
     assert "  cost     $0 (nothing sent: no rows)" in summary
 
 
 def test_a_compare_of_three_models_prints_no_job_blocks_and_reads_the_same_when_answered_from_the_store():
-    code = SETUP + """
+    code = (
+        SETUP
+        + """
 models = ["claude-haiku-4-5", "claude-sonnet-4-6", "claude-opus-4-6"]
 cmp = tweets.claude.compare("Sentiment of: {text}", models=models, sample=20, max_tokens=5)
 print("=== again", file=sys.stderr)
@@ -87,6 +99,7 @@ print(batchkit.jobs()[["model", "output"]].to_string())
 first, second = cmp.to_frame(), again.to_frame()
 assert first["seconds_per_row"].equals(second["seconds_per_row"]), (first["seconds_per_row"], second["seconds_per_row"])
 """
+    )
     proc = run_script(code, str(DATA / "tweeteval_sentiment_val.csv"))
     first, again = _ok(proc).split("=== again\n")
     assert not BLOCK_LINES.search(first + again), first + again  # no job block, let alone one twice
@@ -94,13 +107,17 @@ assert first["seconds_per_row"].equals(second["seconds_per_row"]), (first["secon
     finals = re.findall(r"^job_\w+ succeeded [^:]*: 20 rows \(20 succeeded\)", first, re.M)
     assert len(finals) == 3, first  # a final line per variant
     lines = again.strip().splitlines()
-    assert len(lines) == 3 and all("answered from the store" in line and "nothing sent, $0" in line
-                                   for line in lines), again
+    assert len(lines) == 3 and all(
+        "answered from the store" in line and "nothing sent, $0" in line for line in lines
+    ), again
     table, rest = proc.stdout.split("=== recommended\n")
     assert len(table.splitlines()) <= 15 and max(map(len, table.splitlines())) <= 160, table
     recommended, jobs = rest.split("=== jobs\n")
-    assert re.fullmatch(r"<Variant claude-\w+-\d-\d · p1: quality [\d.]+% \(\d+%–\d+%\) on 20 scored of 20 sample "
-                        r"rows; sample cost \$[\d.]+ at batch prices; job job_\w+>\n", recommended), recommended
+    assert re.fullmatch(
+        r"<Variant claude-\w+-\d-\d · p1: quality [\d.]+% \(\d+%–\d+%\) on 20 scored of 20 sample "
+        r"rows; sample cost \$[\d.]+ at batch prices; job job_\w+>\n",
+        recommended,
+    ), recommended
     assert "(compare sample)" in jobs
 
 
@@ -118,8 +135,9 @@ assert out.height == 120
     lines = _ok(run_script(code, str(DATA / "tweeteval_sentiment_val.csv"))).strip().splitlines()
     assert "? waiting" not in "\n".join(lines) and "0 of 0 rows" not in "\n".join(lines), lines
     assert re.fullmatch(r"batchkit: run run_\w+: starting — reading the first partition", lines[0]), lines
-    assert re.fullmatch(r"batchkit: run run_\w+ ended: 3 partitions, 120 rows \(120 succeeded\); \$[\d.]+",
-                        lines[-1]), lines
+    assert re.fullmatch(
+        r"batchkit: run run_\w+ ended: 3 partitions, 120 rows \(120 succeeded\); \$[\d.]+", lines[-1]
+    ), lines
 
 
 # --------------------------------------------------------------------------- the console script
@@ -136,19 +154,24 @@ def test_status_wait_results_and_cancel_find_a_simulator_job_from_a_plain_shell(
     folder = _plain_shell(monkeypatch, tmp_path)
     sim_store = folder / "simulator.sqlite3"
     client = Simulator(config=SimConfig(processing=Processing.instant())).client()
-    out = pd.DataFrame({"t": ["good", "bad"]}).claude.batch("Sentiment: {t}", output="s", client=client,
-                                                            store=sim_store, progress=False, poll_interval=0.01)
+    out = pd.DataFrame({"t": ["good", "bad"]}).claude.batch(
+        "Sentiment: {t}", output="s", client=client, store=sim_store, progress=False, poll_interval=0.01
+    )
     job_id = batchkit.Job.of(out).job_id
     said = f"job store: {sim_store} (the simulator's store)"
-    for argv in (["status", job_id], ["wait", job_id], ["cancel", job_id],
-                 ["results", job_id, "-o", str(tmp_path / "r.csv")]):
+    for argv in (
+        ["status", job_id],
+        ["wait", job_id],
+        ["cancel", job_id],
+        ["results", job_id, "-o", str(tmp_path / "r.csv")],
+    ):
         assert main(argv) == 0, capsys.readouterr().err
         printed = capsys.readouterr().out.splitlines()
         assert printed[0] == said, (argv, printed)
     assert len(pd.read_csv(tmp_path / "r.csv")) == 2
     # A job in neither store: the error names both, and the way to name another.
     (folder / "jobs.sqlite3").touch()
-    batchkit.store.Store(folder / "jobs.sqlite3").close()
+    batchkit.stores.store.Store(folder / "jobs.sqlite3").close()
     assert main(["status", "job_nosuchjob"]) == 2
     err = capsys.readouterr().err
     assert "in either default store" in err and str(sim_store) in err and "--store PATH" in err
@@ -172,15 +195,24 @@ def test_batchkit_wait_on_a_terminal_shows_the_jobs_progress(tmp_path):
     import pty
 
     store = tmp_path / "jobs.sqlite3"
-    slow = Processing(fixed_latency=8.0, per_request=0.0, concurrency=1 << 40, cancel_latency=0.0)  # the child starts first
+    slow = Processing(
+        fixed_latency=8.0, per_request=0.0, concurrency=1 << 40, cancel_latency=0.0
+    )  # the child starts first
     with serve(Simulator(config=SimConfig(processing=slow)), port=0) as server:
-        job = pd.DataFrame({"t": ["good", "bad"]}).claude.submit("Sentiment: {t}", output="s", store=store,
-                                                                 client=server.client(), poll_interval=0.05)
+        job = pd.DataFrame({"t": ["good", "bad"]}).claude.submit(
+            "Sentiment: {t}", output="s", store=store, client=server.client(), poll_interval=0.05
+        )
         master, slave = pty.openpty()
         env = child_env(ANTHROPIC_BASE_URL=server.base_url, ANTHROPIC_API_KEY="sk-ant-simulated")
         try:
-            proc = subprocess.Popen([sys.executable, "-m", "batchkit", "wait", job.job_id, "--store", str(store)],
-                                    stdout=subprocess.PIPE, stderr=slave, text=True, env=env, cwd=ROOT)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "batchkit", "wait", job.job_id, "--store", str(store)],
+                stdout=subprocess.PIPE,
+                stderr=slave,
+                text=True,
+                env=env,
+                cwd=ROOT,
+            )
             os.close(slave)
             shown = _read_all(master).decode().replace("\r\n", "\n")
             stdout = proc.communicate(timeout=60)[0]
@@ -204,8 +236,13 @@ def test_classify_runs_on_every_shipped_labelled_dataset_without_output(tmp_path
         path = DATA / name
         frame = pd.read_csv(path, sep="\t", quoting=3) if name.endswith(".tsv") else pd.read_csv(path)
         assert "label" in frame.columns  # the column a default named "label" collided with
-        out = frame.head(5).claude.classify(f"Sentiment of: {{{column}}}", labels=["negative", "positive"],
-                                            client=client, progress=False, poll_interval=0.01)
+        out = frame.head(5).claude.classify(
+            f"Sentiment of: {{{column}}}",
+            labels=["negative", "positive"],
+            client=client,
+            progress=False,
+            poll_interval=0.01,
+        )
         assert out["classification"].notna().all() and out["label"].equals(frame.head(5)["label"])
     for path in DATA.iterdir():  # no shipped table has a column of that name
         if path.suffix in (".csv", ".tsv"):
@@ -218,8 +255,9 @@ def test_classify_runs_on_every_shipped_labelled_dataset_without_output(tmp_path
 
 def test_a_realtime_jobs_cost_says_no_saving_rather_than_minus_zero_percent():
     client = Simulator(config=SimConfig(processing=Processing.instant())).client()
-    job = pd.DataFrame({"t": ["good", "bad", "fine"]}).claude.submit("Sentiment: {t}", output="s", client=client,
-                                                                     mode="realtime")
+    job = pd.DataFrame({"t": ["good", "bad", "fine"]}).claude.submit(
+        "Sentiment: {t}", output="s", client=client, mode="realtime"
+    )
     cost = job.wait().cost
     assert "-0%" not in repr(cost) + str(cost) + cost._repr_html_()
     assert repr(cost) == f"<JobCost ${cost.total:,.4f} on claude-haiku-4-5, no saving against the standard price>"
@@ -228,7 +266,7 @@ def test_a_realtime_jobs_cost_says_no_saving_rather_than_minus_zero_percent():
 
 def test_an_unknown_haiku_like_model_is_given_a_haiku_price_as_its_example():
     with pytest.raises(UnknownModelError) as raised:
-        batchkit.pricing.load_prices().get("claude-haiku-4-6")
+        batchkit.costs.pricing.load_prices().get("claude-haiku-4-6")
     assert '"input": 1.00, "output": 5.00' in str(raised.value)
     assert '"input": 3.00' not in str(raised.value)
 
@@ -245,7 +283,9 @@ def test_the_demo_and_the_readme_agree_on_its_model_and_its_figure(capsys, monke
     assert f"Message Batches naming\n{batchkit.DEFAULT_MODEL}," in printed
     assert f"Message Batch for `{batchkit.DEFAULT_MODEL}`, batchkit's default model" in " ".join(readme.split())
     assert f"Message Batch for `{batchkit.DEFAULT_MODEL}`, batchkit's default model" in " ".join(started.split())
-    assert f"| `model` | `{batchkit.DEFAULT_MODEL!r}` |" in options_reference.options_markdown()  # the docs' options table
+    assert (
+        f"| `model` | `{batchkit.DEFAULT_MODEL!r}` |" in options_reference.options_markdown()
+    )  # the docs' options table
     figure = re.search(r"agrees with the labels on [\d,]+ of 2,000 reviews \(([\d.]+%)\)", printed)
     assert figure, printed
     row = next(line for line in sim_readme.splitlines() if line.startswith("| `nsmc_sample.tsv`"))
@@ -263,13 +303,22 @@ def test_every_object_a_user_prints_fits_on_a_screen_without_internal_names_or_r
     prompt = "Sentiment of: {text}"
     job = tweets.claude.submit(prompt, output="s", max_tokens=5).wait()
     estimate = tweets.claude.estimate(prompt, output="s", max_tokens=5)
-    cmp = tweets.claude.compare(prompt, models=["claude-haiku-4-5", "claude-sonnet-4-6"], sample=10,
-                                max_tokens=5, progress=False)
-    run = pl.from_pandas(tweets).lazy().claude.submit(prompt, output="s", max_tokens=5, partition_rows=10,
-                                                      progress=False)
+    cmp = tweets.claude.compare(
+        prompt, models=["claude-haiku-4-5", "claude-sonnet-4-6"], sample=10, max_tokens=5, progress=False
+    )
+    run = (
+        pl.from_pandas(tweets).lazy().claude.submit(prompt, output="s", max_tokens=5, partition_rows=10, progress=False)
+    )
     run.wait()
-    objects = {"Job": job, "JobCost": job.cost, "CostEstimate": estimate, "Comparison": cmp,
-               "Variant": cmp.recommended, "Run": run, "sample job": cmp.recommended.job}
+    objects = {
+        "Job": job,
+        "JobCost": job.cost,
+        "CostEstimate": estimate,
+        "Comparison": cmp,
+        "Variant": cmp.recommended,
+        "Run": run,
+        "sample job": cmp.recommended.job,
+    }
     for name, obj in objects.items():
         views = [repr(obj), str(obj)] + ([obj._repr_html_()] if hasattr(obj, "_repr_html_") else [])
         for view in views:

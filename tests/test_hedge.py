@@ -12,10 +12,17 @@ import pytest
 import batchkit  # noqa: F401  (registers df.claude)
 from batchkit.backends.ratelimit import Limits
 from batchkit.backends.realtime import forget_learned_limits
+from batchkit.display.progress import render_text, snapshot
+from batchkit.engine.hedge import (
+    LOCAL_REALTIME_RATE,
+    LOCAL_SECONDS,
+    deadline_at,
+    plan_hedge,
+    realtime_rate,
+    settle_seconds,
+)
+from batchkit.engine.jobs import Job
 from batchkit.errors import InvalidOptionError
-from batchkit.hedge import LOCAL_REALTIME_RATE, LOCAL_SECONDS, deadline_at, plan_hedge, realtime_rate, settle_seconds
-from batchkit.jobs import Job
-from batchkit.progress import render_text, snapshot
 from batchkit.simulator import Processing
 from tests.conftest import frame, make_sim
 
@@ -36,8 +43,9 @@ def _default_limits():
 
 
 def _submit(sim, deadline, **options):
-    return frame(ROWS).claude.submit("Say {t}", output="a", client=sim.client(), deadline=deadline,
-                                     poll_interval=0.02, progress=False, **options)
+    return frame(ROWS).claude.submit(
+        "Say {t}", output="a", client=sim.client(), deadline=deadline, poll_interval=0.02, progress=False, **options
+    )
 
 
 def _answers_once(job) -> None:
@@ -67,7 +75,9 @@ def test_a_job_whose_batches_run_past_the_deadline_ends_in_time_with_every_row_a
     assert stats["requests_processed"] == report.answered_batch == ROWS - report.rows_canceled
     assert report.answered_twice == 0
     assert job.outcomes()["mode"].value_counts().to_dict() == {
-        "batch": report.answered_batch, "realtime": report.answered_realtime}
+        "batch": report.answered_batch,
+        "realtime": report.answered_realtime,
+    }
     assert job.mode == "realtime" and job.mode_reason.startswith("deadline hedge")
     # the cost shows the split: a realtime answer costs about twice a batch one
     cost = job.cost
@@ -148,8 +158,11 @@ def test_rows_answered_both_ways_are_counted_and_merged_once():
     assert report is not None and report.met, report
     _answers_once(job)
     stats = sim.stats()
-    assert report.answered_realtime == stats["messages_answered"] == ROWS - stats["requests_processed"] + \
-        report.answered_twice
+    assert (
+        report.answered_realtime
+        == stats["messages_answered"]
+        == ROWS - stats["requests_processed"] + report.answered_twice
+    )
     assert report.answered_twice > 0 and report.answered_twice == report.answered_batch
     # both were paid and both are in the cost, which says so; each row is merged once
     assert job.cost.by_mode["realtime"][1] + job.cost.by_mode["batch"][1] == ROWS + report.answered_twice
@@ -162,8 +175,19 @@ def test_auto_with_a_deadline_goes_realtime_when_realtime_meets_it_and_hedges_it
     soon = _submit(sim, deadline=300, mode="auto").wait(timeout=30)
     assert soon.mode == "realtime" and "deadline" in soon.mode_reason and soon.hedge is None
     assert sim.stats()["batches_created"] == 0
-    later = frame(ROWS).claude.submit("Tell {t}", output="a", client=sim.client(), deadline=dt.timedelta(hours=3),
-                                      mode="auto", poll_interval=0.02, progress=False).wait(timeout=30)
+    later = (
+        frame(ROWS)
+        .claude.submit(
+            "Tell {t}",
+            output="a",
+            client=sim.client(),
+            deadline=dt.timedelta(hours=3),
+            mode="auto",
+            poll_interval=0.02,
+            progress=False,
+        )
+        .wait(timeout=30)
+    )
     assert later.mode == "batch" and later.deadline is not None and later.hedge is not None
     assert sim.stats()["batches_created"] == 4 and not later.hedge.hedged
 

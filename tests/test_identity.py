@@ -19,10 +19,10 @@ import pandas as pd
 import pytest
 
 import batchkit
-from batchkit import backend
+from batchkit.backends import clients as backend
 from batchkit.errors import NoCredentialsError, ServerUnreachableError
 from batchkit.simulator import serve
-from batchkit.store import default_store_path
+from batchkit.stores.store import default_store_path
 from tests.conftest import frame, make_sim
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "host", "content-length"}

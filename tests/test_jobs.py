@@ -15,7 +15,7 @@ import pytest
 
 import batchkit
 from batchkit import BatchkitWarning, Job, JobNotFoundError
-from batchkit.progress import snapshot
+from batchkit.display.progress import snapshot
 from batchkit.simulator import Faults, Processing, SimConfig, Simulator
 from tests.conftest import frame, make_sim
 
@@ -206,8 +206,14 @@ def test_a_results_download_cut_every_time_stops_the_job_with_a_clear_error_and_
     err = info.value
     assert isinstance(err, batchkit.BatchkitError) and isinstance(err, ConnectionError)
     message = str(err)
-    for part in (f"job {err.job_id} stopped", f"results of batch {err.batch_id} could not be downloaded", "3 times in a row",
-                 "nothing was sent or paid again", "re-run the same call", ".retry()"):
+    for part in (
+        f"job {err.job_id} stopped",
+        f"results of batch {err.batch_id} could not be downloaded",
+        "3 times in a row",
+        "nothing was sent or paid again",
+        "re-run the same call",
+        ".retry()",
+    ):
         assert part in message, part
     job = Job.load(err.job_id)
     assert job.status == "failed"  # not "running" with no one to collect it
@@ -286,8 +292,9 @@ def test_a_returned_frame_leads_back_to_its_job():
 def test_jobs_tells_two_jobs_of_the_same_output_apart_by_prompt_and_cost():
     sim = make_sim()
     frame(3).claude.batch("Summarise {t}", client=sim.client(), poll_interval=0.01)
-    frame(3).claude.batch("Translate into French, keeping every name as it is: {t}", client=sim.client(),
-                          poll_interval=0.01)
+    frame(3).claude.batch(
+        "Translate into French, keeping every name as it is: {t}", client=sim.client(), poll_interval=0.01
+    )
     listing = batchkit.jobs()
     assert listing["output"].tolist() == ["response", "response"]
     assert listing["prompt"].tolist() == ["Translate into French, keeping every name as it is: {t}", "Summarise {t}"]
@@ -338,8 +345,11 @@ def test_reading_jobs_never_creates_a_store(tmp_path, monkeypatch):
 
 def test_retry_after_the_job_ended_runs_a_second_worker_to_the_end():
     # A second run of the worker in the same process (the first ended the job) polls as the first.
-    sim = make_sim(seed=3, faults=Faults(errored_rate={"invalid_request_error": 0.3}),
-                   processing=Processing(fixed_latency=0.3, per_request=0.0))
+    sim = make_sim(
+        seed=3,
+        faults=Faults(errored_rate={"invalid_request_error": 0.3}),
+        processing=Processing(fixed_latency=0.3, per_request=0.0),
+    )
     job = frame(40).claude.submit("{t}", client=sim.client(), poll_interval=None).wait()  # polls a few times
     failed = job.summary().failed
     assert failed and job.status == "ended"
@@ -349,13 +359,18 @@ def test_retry_after_the_job_ended_runs_a_second_worker_to_the_end():
 
 
 def test_a_job_over_plain_columns_needs_no_frame_and_gives_each_rows_answer_and_status():
-    from batchkit import calls
+    from batchkit.engine import calls
 
-    sim = make_sim(seed=3, faults=Faults(errored_rate={"invalid_request_error": 1.0}), time_scale=100,
-                   processing=Processing(fixed_latency=300.0, per_request=0.0))  # 3 s
+    sim = make_sim(
+        seed=3,
+        faults=Faults(errored_rate={"invalid_request_error": 1.0}),
+        time_scale=100,
+        processing=Processing(fixed_latency=300.0, per_request=0.0),
+    )  # 3 s
     texts = ["a", None, "b", "a"]
-    call = calls.prepare({"t": pl.Series(texts)}, "{t}", output="o", client=sim.client(), poll_interval=0.01,
-                         max_retries=0)
+    call = calls.prepare(
+        {"t": pl.Series(texts)}, "{t}", output="o", client=sim.client(), poll_interval=0.01, max_retries=0
+    )
     job = calls.submit(call)
     assert job.frame is None
     assert job.statuses().tolist() == ["pending", "skipped", "pending", "pending"]

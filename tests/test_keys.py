@@ -1,7 +1,7 @@
 """Request keys leave out cache breakpoints and their TTL, and stores written before keep their answers.
 
 "Before" is run for real: the previous key scheme is this code with no unmarked view of the
-params (``batchkit.requests.unmarked_params`` answering None keys every request by its body as
+params (``batchkit.core.requests.unmarked_params`` answering None keys every request by its body as
 sent, byte for byte what the previous release did), and a store at schema 3 is that store
 without migration 4's table and version.
 """
@@ -19,11 +19,12 @@ import pandas as pd
 import pytest
 
 import batchkit
-from batchkit import calls, requests
-from batchkit._schema import MIGRATIONS as _MIGRATIONS
-from batchkit.requests import params_key
+from batchkit.core import requests
+from batchkit.core.requests import params_key
+from batchkit.engine import calls
 from batchkit.simulator import Processing, spawn
-from batchkit.store import Store
+from batchkit.stores.schema import MIGRATIONS as _MIGRATIONS
+from batchkit.stores.store import Store
 from tests.conftest import frame, run_script
 from tests.test_costs import INSTRUCTIONS
 
@@ -59,9 +60,10 @@ def _as_schema_3(path: Path) -> None:
 
 def test_uncached_keys_are_unchanged_byte_for_byte():
     # Computed with the previous release (main before this change) for the same request.
-    df = pd.DataFrame({"t": ["row 0", "naïve \"quoted\" text"]})
+    df = pd.DataFrame({"t": ["row 0", 'naïve "quoted" text']})
     assert _keys(df, "Echo {t}", cache=False) == [
-        "71ba45d342bde44e98ad7460b9e36a17", "0003586536ebc67f224ae8f2954ecc17",
+        "71ba45d342bde44e98ad7460b9e36a17",
+        "0003586536ebc67f224ae8f2954ecc17",
     ]
     # ...and a cached request now has the key the previous release gave it sent uncached.
     uncached = ["667588b261e2e3678b4a2d95cd0c2d0b", "c8bf7e21955ee9f122771ad7bfd28192"]
@@ -69,7 +71,7 @@ def test_uncached_keys_are_unchanged_byte_for_byte():
 
 
 def test_cache_false_auto_and_either_ttl_render_one_key():
-    df = pd.DataFrame({"t": ["a", "b é \"x\" \\ \n", "a", None]})
+    df = pd.DataFrame({"t": ["a", 'b é "x" \\ \n', "a", None]})
     off = _keys(df, cache=False)
     assert off[0] == off[2] and off[0] != off[1] and off[3] is None
     assert _keys(df) == _keys(df, cache_ttl="5m") == _keys(df, cache="prime") == off
@@ -80,9 +82,11 @@ def test_cache_false_auto_and_either_ttl_render_one_key():
     marked_system = calls.prepare(df, output="o", model=MODEL, max_tokens=5, **system)
     assert marked_system.cached and marked_system.plan.row_keys == _keys(df, cache=False, **system)
     # The key of a request read back from the store (a retry) is the one its row renders.
-    for text, key in zip(["a", "b é \"x\" \\ \n"], _keys(df)[:2], strict=True):
+    for text, key in zip(["a", 'b é "x" \\ \n'], _keys(df)[:2], strict=True):
         assert params_key(marked.template.params(text)) == key == marked.template.key(text)
-        assert params_key(marked_system.template.params(text)) == _keys(df, cache=False, **system)[0 if text == "a" else 1]
+        assert (
+            params_key(marked_system.template.params(text)) == _keys(df, cache=False, **system)[0 if text == "a" else 1]
+        )
 
 
 def test_the_same_call_with_cache_false_or_another_ttl_sends_nothing(tmp_path):
@@ -115,7 +119,9 @@ def test_a_store_of_the_previous_release_keeps_its_answers_and_finds_its_job(tmp
     with monkeypatch.context() as patch:
         _old_keys(patch)
         old_row_keys = _keys(df, max_tokens=20)
-        assert old_row_keys != _keys(df, max_tokens=20, cache=False)  # the previous scheme: the breakpoint was in the key
+        assert old_row_keys != _keys(
+            df, max_tokens=20, cache=False
+        )  # the previous scheme: the breakpoint was in the key
         old_store = Store(old_path)
         first = df.claude.submit(PROMPT, store=old_store, **kwargs).wait()
         answers = first.to_frame()["response"]
@@ -149,8 +155,11 @@ def test_uncached_jobs_of_the_previous_release_are_left_as_they_were(tmp_path):
     sim = make_sim()
     path = tmp_path / "jobs.sqlite3"
     store = Store(path)
-    job = frame(3).claude.submit("Echo {t}", store=store, client=sim.client(), model=MODEL, max_tokens=5,
-                                 poll_interval=0.01).wait()
+    job = (
+        frame(3)
+        .claude.submit("Echo {t}", store=store, client=sim.client(), model=MODEL, max_tokens=5, poll_interval=0.01)
+        .wait()
+    )
     before = store.query("SELECT fingerprint, row_keys FROM jobs")
     results = store.query("SELECT keys FROM batch_results")
     store.close()
@@ -168,7 +177,7 @@ CHILD = textwrap.dedent(
     import sys
     import anthropic, pandas as pd
     import batchkit
-    from batchkit import requests
+    from batchkit.core import requests
     from tests.test_costs import INSTRUCTIONS
     base_url, store, scheme = sys.argv[1], sys.argv[2], sys.argv[3]
     if scheme == "old":
@@ -211,9 +220,9 @@ def test_a_batch_sent_under_old_keys_is_collected_after_the_migration(tmp_path, 
 
 
 def test_images_under_a_marked_system_key_like_uncached_and_the_migration_finds_that_key(tmp_path):
-    from batchkit import _json
-    from batchkit._schema import _new_keys
-    from batchkit.requests import line_body
+    from batchkit.core import _json
+    from batchkit.core.requests import line_body
+    from batchkit.stores.schema import _new_keys
     from tests.test_media import make_images
 
     df = make_images(tmp_path, 3)
@@ -261,7 +270,14 @@ def test_a_breakpoint_of_your_own_on_tools_is_left_out_of_the_key_too():
     df = pd.DataFrame({"t": ["a", "b"]})
     tool = {"name": "label", "description": "Label the text.", "input_schema": {"type": "object"}}
     plain = _keys(df, "Label {t}", cache=False, tools=[tool])
-    marked = calls.prepare(df, "Label {t}", output="o", model=MODEL, max_tokens=5, cache=False,
-                           tools=[{**tool, "cache_control": {"type": "ephemeral", "ttl": "5m"}}])
+    marked = calls.prepare(
+        df,
+        "Label {t}",
+        output="o",
+        model=MODEL,
+        max_tokens=5,
+        cache=False,
+        tools=[{**tool, "cache_control": {"type": "ephemeral", "ttl": "5m"}}],
+    )
     assert b"cache_control" in marked.template.suffix and marked.plan.row_keys == plain
     assert plain != _keys(df, "Label {t}", cache=False)  # the tools themselves are in the key

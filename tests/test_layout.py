@@ -22,10 +22,18 @@ import batchkit
 PKG = Path(batchkit.__file__).resolve().parent
 ROOT = PKG.parent
 
-PURE = ("batchkit._json", "batchkit.columns", "batchkit.requests", "batchkit.results", "batchkit.prices", "batchkit.pricing",
-        "batchkit.structured", "batchkit.media")
-NETWORK = ("anthropic", "httpx", "httpx2", "socket", "urllib.request", "batchkit.backend", "batchkit.backends")
-STORE = ("sqlite3", "batchkit.store")
+PURE = (
+    "batchkit.core._json",
+    "batchkit.core.columns",
+    "batchkit.core.requests",
+    "batchkit.core.results",
+    "batchkit.costs.prices",
+    "batchkit.costs.pricing",
+    "batchkit.core.structured",
+    "batchkit.core.media",
+)
+NETWORK = ("anthropic", "httpx", "httpx2", "socket", "urllib.request", "batchkit.backends.clients", "batchkit.backends")
+STORE = ("sqlite3", "batchkit.stores.store")
 
 
 def _modules() -> dict[str, Path]:
@@ -102,7 +110,7 @@ def _hits(names: set[str], banned: tuple[str, ...]) -> list[str]:
 
 
 def test_the_check_sees_imports_through_other_modules():
-    assert {"pandas", "batchkit.store", "batchkit.backends.batches"} <= closure("batchkit.jobs")
+    assert {"pandas", "batchkit.stores.store", "batchkit.backends.batches"} <= closure("batchkit.engine.jobs")
     assert "anthropic" in closure("batchkit.backends")  # through .errors, the SDK-error map
 
 
@@ -113,19 +121,26 @@ def test_backends_import_neither_pandas_nor_the_store_nor_the_engine():
         # not followed into the simulator, whose in-process transport the realtime backend borrows:
         # it is a program of its own, and its sqlite3 is its own state file, not the job store
         reached = closure(module, stop="batchkit.simulator")
-        assert not _hits(reached, ("pandas", *STORE, "batchkit.jobs", "batchkit.outcomes")), module
-        assert not _hits(closure(module), ("pandas", "batchkit.store", "batchkit.jobs", "batchkit.outcomes")), module
+        assert not _hits(reached, ("pandas", *STORE, "batchkit.engine.jobs", "batchkit.engine.outcomes")), module
+        assert not _hits(
+            closure(module), ("pandas", "batchkit.stores.store", "batchkit.engine.jobs", "batchkit.engine.outcomes")
+        ), module
 
 
 def test_the_backend_interface_does_not_import_any_implementation():
-    assert not _hits(set(direct_imports("batchkit.backends")), (
-        "batchkit.backends.batches", "batchkit.backends.realtime", "batchkit.backends.ratelimit"))
+    assert not _hits(
+        set(direct_imports("batchkit.backends")),
+        ("batchkit.backends.batches", "batchkit.backends.realtime", "batchkit.backends.ratelimit"),
+    )
 
 
 def test_the_simulator_imports_nothing_from_the_client_side():
     for module in (m for m in MODULES if m.startswith("batchkit.simulator")):
-        outside = [n for n in direct_imports(module) if n.split(".")[0] == "batchkit" and not n.startswith(
-            "batchkit.simulator")]
+        outside = [
+            n
+            for n in direct_imports(module)
+            if n.split(".")[0] == "batchkit" and not n.startswith("batchkit.simulator")
+        ]
         assert not outside, (module, outside)
 
 
@@ -148,7 +163,7 @@ FRONTENDS = "batchkit.frontends"
 
 def test_nothing_in_the_core_imports_a_front_end():
     core = [m for m in MODULES if m != "batchkit" and not m.startswith(FRONTENDS)]
-    assert "batchkit.calls" in core and "batchkit.jobs" in core and "batchkit.outcomes" in core
+    assert "batchkit.engine.calls" in core and "batchkit.engine.jobs" in core and "batchkit.engine.outcomes" in core
     for module in core:
         assert not _hits(closure(module), (FRONTENDS,)), f"{module} imports a front end"
 
@@ -158,10 +173,11 @@ def test_front_ends_are_adapters_over_the_core():
     assert "batchkit.frontends.pandas" in frontends
     for module in frontends:
         imported = direct_imports(module)
-        assert "batchkit.calls" in imported, f"{module} does not go through batchkit.calls"
+        assert "batchkit.engine.calls" in imported, f"{module} does not go through batchkit.engine.calls"
         others = [n for n in imported if n.startswith(FRONTENDS + ".") and n != module]
         assert not others, f"{module} imports another front end: {others}"
-        assert not _hits(set(imported), ("sqlite3", "batchkit.store", *NETWORK)), (
-            f"{module} talks to the store or the network itself; go through the core")
+        assert not _hits(set(imported), ("sqlite3", "batchkit.stores.store", *NETWORK)), (
+            f"{module} talks to the store or the network itself; go through the core"
+        )
     assert not direct_imports(FRONTENDS), "batchkit/frontends/__init__.py imports nothing (each front end is optional)"
     assert {"batchkit.frontends", "batchkit.frontends.pandas"} & direct_imports("batchkit")

@@ -1,4 +1,4 @@
-"""The one ownership rule (batchkit.leases) and the store's ownership verbs."""
+"""The one ownership rule (batchkit.stores.leases) and the store's ownership verbs."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import socket
 import subprocess
 import sys
 
-from batchkit.leases import lease_until, me, owner_alive
-from batchkit.store import Store
+from batchkit.stores.leases import lease_until, me, owner_alive
+from batchkit.stores.store import Store
 
 HOST = socket.gethostname()
 
@@ -42,8 +42,10 @@ def test_on_another_host_the_lease_says():
 
 def _unit(store: Store, owner: str, state: str = "in_progress") -> int:
     with store.atomic() as conn:
-        conn.execute("INSERT INTO jobs VALUES ('j', 'fp', '2026-01-01T00:00:00Z', 'm', 'batch', 'o', '{}', 0,"
-                     " x'', '[]', 'running', 'batch', NULL)")
+        conn.execute(
+            "INSERT INTO jobs VALUES ('j', 'fp', '2026-01-01T00:00:00Z', 'm', 'batch', 'o', '{}', 0,"
+            " x'', '[]', 'running', 'batch', NULL)"
+        )
         unit = store.add_batch(conn, job_id="j", keys=["k"], body=b"{}", attempt=1, owner=owner)
         conn.execute("UPDATE batches SET state = ?, lease_until = ? WHERE id = ?", (state, lease_until(-10), unit))
     return unit

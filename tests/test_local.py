@@ -21,8 +21,9 @@ CHUNK = 40  # → 3 batches
 
 # The README's story: a cell that starts the simulator and runs a job; the kernel is killed
 # while the batches run; the same cell, run again in a new kernel, returns every answer.
-SCRIPT = textwrap.dedent(
-    """
+SCRIPT = (
+    textwrap.dedent(
+        """
     import pandas as pd
     import batchkit
     from batchkit.simulator import Processing
@@ -33,12 +34,16 @@ SCRIPT = textwrap.dedent(
     print("ANSWERED", int(out["response"].notna().sum()), "CREATED", stats["batches_created"],
           "KNOWN", len(stats["batches"]), sum(b["request_count"] for b in stats["batches"]))
     """
-).replace("ROWS", str(ROWS)).replace("CHUNK", str(CHUNK))
+    )
+    .replace("ROWS", str(ROWS))
+    .replace("CHUNK", str(CHUNK))
+)
 
 
 def run(crash_at=None):
-    return subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
-                          env=child_env(crash_at), timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=child_env(crash_at), timeout=120
+    )
 
 
 @pytest.mark.slow
@@ -58,7 +63,7 @@ def test_start_simulator_keeps_its_batches_beside_the_job_store():
     server = batchkit.start_simulator(processing=Processing.instant())
     try:
         assert server.simulator.state_path == default_state_path()
-        assert default_state_path().parent == batchkit.store.default_store_path().parent
+        assert default_state_path().parent == batchkit.stores.store.default_store_path().parent
     finally:
         server.stop()
     server = batchkit.start_simulator(state=None)  # in memory only
@@ -71,9 +76,18 @@ def test_start_simulator_keeps_its_batches_beside_the_job_store():
 def test_start_simulator_under_another_configuration_keeps_its_batches_in_memory(tmp_path):
     first = batchkit.start_simulator(seed=1)
     try:
-        first.client().messages.batches.create(requests=[
-            {"custom_id": "a", "params": {"model": "claude-haiku-4-5", "max_tokens": 5,
-                                          "messages": [{"role": "user", "content": "hi"}]}}])
+        first.client().messages.batches.create(
+            requests=[
+                {
+                    "custom_id": "a",
+                    "params": {
+                        "model": "claude-haiku-4-5",
+                        "max_tokens": 5,
+                        "messages": [{"role": "user", "content": "hi"}],
+                    },
+                }
+            ]
+        )
     finally:
         first.stop()
     with pytest.warns(BatchkitWarning, match="answered under another configuration"):

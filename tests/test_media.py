@@ -3,7 +3,7 @@ cut by bytes, estimates by the API's token rules — end to end against the simu
 answers come from each file's content (an image's colour, a PDF's ``name: value`` lines).
 
 The images and PDFs are generated here (solid colours with Pillow; PDFs by
-:func:`batchkit.media.text_pdf`): see data/README.md.
+:func:`batchkit.core.media.text_pdf`): see data/README.md.
 """
 
 from __future__ import annotations
@@ -18,12 +18,20 @@ import pytest
 from PIL import Image
 
 import batchkit
-from batchkit import CellError, MediaError, PromptError, calls, media
+from batchkit import CellError, MediaError, PromptError
+from batchkit.core import media
+from batchkit.engine import calls
 from batchkit.simulator import Processing, SimConfig, Simulator
-from batchkit.store import Store
+from batchkit.stores.store import Store
 
-COLOURS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 70, 220), "yellow": (240, 220, 40),
-           "purple": (140, 50, 170), "orange": (250, 140, 20)}
+COLOURS = {
+    "red": (220, 40, 40),
+    "green": (40, 170, 60),
+    "blue": (40, 70, 220),
+    "yellow": (240, 220, 40),
+    "purple": (140, 50, 170),
+    "orange": (250, 140, 20),
+}
 FORMATS = ("PNG", "JPEG", "GIF", "WEBP")
 
 
@@ -63,12 +71,15 @@ def test_a_folder_of_images_is_classified_each_answer_its_own_image(sim: Simulat
     copies["colour"] = [df.colour[int(p.split("copy_of_")[1].split(".")[0])] for p in copies.photo]
     frame = pd.concat([df, copies], ignore_index=True)
 
-    out = frame.claude.classify("Which colour is this product photo? {photo:image}", list(COLOURS),
-                                poll_interval=0.01, progress=False)
+    out = frame.claude.classify(
+        "Which colour is this product photo? {photo:image}", list(COLOURS), poll_interval=0.01, progress=False
+    )
 
     assert isinstance(out["classification"].dtype, pd.CategoricalDtype)
     assert list(out["classification"].cat.categories) == list(COLOURS)
-    assert (out["classification"].astype(str) == out["colour"]).all(), out[out["classification"].astype(str) != out["colour"]]
+    assert (out["classification"].astype(str) == out["colour"]).all(), out[
+        out["classification"].astype(str) != out["colour"]
+    ]
     assert sent(sim) == 300  # 320 rows, 20 of them copies of others under new names
 
 
@@ -144,11 +155,15 @@ def test_cells_naming_no_regular_file_are_refused_at_once_naming_the_row(sim: Si
             assert info.value.row == 1 and info.value.column == "x"
         # media_errors="skip" skips those rows instead, with the reason
         df = pd.DataFrame({"x": [str(ok), "/dev/zero", str(fifo)]})
-        call = _within(10, lambda: calls.prepare(df, "{x:image}", output="o", model="claude-haiku-4-5",
-                                                 media_errors="skip"), unblock_fifo)
+        call = _within(
+            10,
+            lambda: calls.prepare(df, "{x:image}", output="o", model="claude-haiku-4-5", media_errors="skip"),
+            unblock_fifo,
+        )
         assert call.plan.skipped == {
             1: "column 'x': the cell names /dev/zero, which is a character device, not a regular file",
-            2: f"column 'x': the cell names {fifo}, which is a FIFO (named pipe), not a regular file"}
+            2: f"column 'x': the cell names {fifo}, which is a FIFO (named pipe), not a regular file",
+        }
     finally:
         sock.close()
     assert sim.stats()["batches.create"] == 0
@@ -166,8 +181,7 @@ def test_a_file_over_the_limit_is_refused_by_its_size_unread(sim: Simulator, tmp
     assert sim.stats()["batches.create"] == 0
 
 
-def test_a_file_rewritten_between_planning_and_sending_is_not_sent_under_its_old_key(sim: Simulator,
-                                                                                       tmp_path: Path):
+def test_a_file_rewritten_between_planning_and_sending_is_not_sent_under_its_old_key(sim: Simulator, tmp_path: Path):
     """The key is of the bytes read when the call was planned; a file rewritten before its batch
     body is built must not be sent under that key (its answer would then be the answer to the old
     bytes for every later run): the call stops, naming the row, before anything is sent."""
@@ -195,17 +209,22 @@ def test_a_file_rewritten_between_planning_and_sending_is_not_sent_under_its_old
 def test_pdfs_are_extracted_into_typed_columns(sim: Simulator, tmp_path: Path):
     rows = []
     for i in range(30):
-        pages = [f"ACME Corp\ninvoice_number: INV-{1000 + i}\ncustomer: Customer {i}",
-                 *[f"line items, page {p}" for p in range(1 + i % 3)],
-                 f"total: {i * 10.25:.2f}\nitems: {i + 1}\npaid: {'yes' if i % 2 else 'no'}"]
+        pages = [
+            f"ACME Corp\ninvoice_number: INV-{1000 + i}\ncustomer: Customer {i}",
+            *[f"line items, page {p}" for p in range(1 + i % 3)],
+            f"total: {i * 10.25:.2f}\nitems: {i + 1}\npaid: {'yes' if i % 2 else 'no'}",
+        ]
         path = tmp_path / f"invoice_{i}.pdf"
         path.write_bytes(media.text_pdf(pages, compress=bool(i % 2)))
         rows.append((str(path), len(pages)))
     df = pd.DataFrame(rows, columns=["scan", "n_pages"])
 
-    out = df.claude.extract("Extract the invoice fields. {scan:pdf}",
-                            {"invoice_number": str, "customer": str, "total": float, "items": int, "paid": bool},
-                            poll_interval=0.01, progress=False)
+    out = df.claude.extract(
+        "Extract the invoice fields. {scan:pdf}",
+        {"invoice_number": str, "customer": str, "total": float, "items": int, "paid": bool},
+        poll_interval=0.01,
+        progress=False,
+    )
 
     assert str(out["invoice_number"].dtype) == "string" and str(out["total"].dtype) == "Float64"
     assert str(out["items"].dtype) == "Int64" and str(out["paid"].dtype) == "boolean"
@@ -240,10 +259,11 @@ def test_image_columns_from_polars_or_pyarrow_key_like_pandas_and_nulls_skip(tmp
     kw = {"output": "o", "model": "claude-haiku-4-5"}
     keys = calls.prepare(df, prompt, **kw).plan.row_keys
     assert keys[2] is None and len(set(keys)) == 4
-    assert calls.prepare({"photo": pl.Series(photos), "sku": pl.Series(df["sku"].tolist())},
-                         prompt, **kw).plan.row_keys == keys
-    assert calls.prepare({"photo": pa.array(photos), "sku": df["sku"].tolist()},
-                         prompt, **kw).plan.row_keys == keys
+    assert (
+        calls.prepare({"photo": pl.Series(photos), "sku": pl.Series(df["sku"].tolist())}, prompt, **kw).plan.row_keys
+        == keys
+    )
+    assert calls.prepare({"photo": pa.array(photos), "sku": df["sku"].tolist()}, prompt, **kw).plan.row_keys == keys
 
 
 def test_cells_may_be_paths_bytes_pillow_images_or_urls(sim: Simulator, tmp_path: Path):
@@ -251,11 +271,23 @@ def test_cells_may_be_paths_bytes_pillow_images_or_urls(sim: Simulator, tmp_path
     Image.new("RGB", (20, 20), COLOURS["red"]).save(path)
     buf = io.BytesIO()
     Image.new("RGB", (20, 20), COLOURS["green"]).save(buf, format="JPEG")
-    df = pd.DataFrame({"img": [path, buf.getvalue(), Image.new("RGB", (20, 20), COLOURS["blue"]),
-                               "https://example.com/cat.jpg", None, str(tmp_path / "gone.png")]})
+    df = pd.DataFrame(
+        {
+            "img": [
+                path,
+                buf.getvalue(),
+                Image.new("RGB", (20, 20), COLOURS["blue"]),
+                "https://example.com/cat.jpg",
+                None,
+                str(tmp_path / "gone.png"),
+            ]
+        }
+    )
     call = calls.prepare(df, "{img:image}", output="o", model="claude-haiku-4-5")
-    assert call.plan.skipped == {4: "missing value in column 'img'",
-                                 5: f"column 'img': file not found: {tmp_path / 'gone.png'}"}
+    assert call.plan.skipped == {
+        4: "missing value in column 'img'",
+        5: f"column 'img': file not found: {tmp_path / 'gone.png'}",
+    }
     url = json.loads(call.plan.body(call.plan.row_keys[3]))["messages"][0]["content"][0]
     assert url == {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.jpg"}}
 
@@ -363,8 +395,10 @@ def test_blocks_a_prompt_function_returns_are_priced_too(tmp_path: Path):
 
     buf = io.BytesIO()
     Image.new("RGB", (1500, 750)).save(buf, format="JPEG")
-    block = {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg",
-                                         "data": base64.b64encode(buf.getvalue()).decode()}}
+    block = {
+        "type": "image",
+        "source": {"type": "base64", "media_type": "image/jpeg", "data": base64.b64encode(buf.getvalue()).decode()},
+    }
     df = pd.DataFrame({"t": ["a"]})
     guess = df.claude.estimate(lambda row: [block, "Describe it."], model="claude-haiku-4-5")
     assert guess.input_tokens == 3 + 4 + 1500 + 3  # 1500×750/750, and "Describe it." is 3 tokens
@@ -372,19 +406,20 @@ def test_blocks_a_prompt_function_returns_are_priced_too(tmp_path: Path):
 
 def test_entry_sizes_are_known_before_any_entry_is_built(tmp_path: Path):
     pdf = tmp_path / "d.pdf"
-    pdf.write_bytes(media.text_pdf(["été: 3 \"quoted\"", "two"]))
+    pdf.write_bytes(media.text_pdf(['été: 3 "quoted"', "two"]))
     df = make_images(tmp_path, 8)
-    df["other"] = [str(pdf), b"GIF89a\x05\x00\x03\x00" + bytes(20), "https://example.com/a b.png?x=\"1\"", *df.photo[:5]]
-    df["note"] = ["naïve \"text\" \\ with escapes", "", "x", "y", "z", "w", "v", "\n"]
-    call = calls.prepare(df, "{note} {photo:image} then {other:media} {note}", output="o",
-                         model="claude-haiku-4-5", system="Be brief.")
+    df["other"] = [str(pdf), b"GIF89a\x05\x00\x03\x00" + bytes(20), 'https://example.com/a b.png?x="1"', *df.photo[:5]]
+    df["note"] = ['naïve "text" \\ with escapes', "", "x", "y", "z", "w", "v", "\n"]
+    call = calls.prepare(
+        df, "{note} {photo:image} then {other:media} {note}", output="o", model="claude-haiku-4-5", system="Be brief."
+    )
     lines = call.plan.lines
-    assert isinstance(lines, batchkit.requests.MediaLines)
+    assert isinstance(lines, batchkit.core.requests.MediaLines)
     for key in lines:
         line = lines[key]
         assert len(line) == lines.size(key), key
         assert json.loads(line)["custom_id"] == key
-    chunks = batchkit.requests.chunk_requests(lines, max_bytes=3_000)
+    chunks = batchkit.core.requests.chunk_requests(lines, max_bytes=3_000)
     assert len(chunks) > 1
     for chunk in chunks:
         size, pieces = chunk.stored()
@@ -402,19 +437,25 @@ def test_media_errors_skip_leaves_refused_files_out_with_the_reason(sim: Simulat
     with pytest.raises(MediaError, match="row 1"):
         df.claude.classify("{photo:image}", list(COLOURS), poll_interval=0.01, progress=False)
     with pytest.warns(batchkit.BatchkitWarning, match="2 skipped on purpose"):
-        out = df.claude.classify("{photo:image}", list(COLOURS), media_errors="skip", poll_interval=0.01,
-                                 progress=False)
+        out = df.claude.classify(
+            "{photo:image}", list(COLOURS), media_errors="skip", poll_interval=0.01, progress=False
+        )
     assert out.classification.isna().tolist() == [False, True, True, False]
     assert (out.classification[[0, 3]].astype(str) == df.colour[[0, 3]]).all()
     call = calls.prepare(df, "{photo:image}", output="o", model="claude-haiku-4-5", media_errors="skip")
     assert call.plan.skipped == {
         1: "column 'photo': the cell is BMP data, not a type the API accepts (image/jpeg, image/png, image/gif, "
-           "image/webp or application/pdf)",
+        "image/webp or application/pdf)",
         2: "column 'photo': the cell is an image of 8001×2 px, over the API's 8000×8000",
     }
     many = pd.DataFrame({"x": [1, 2]})
-    call = calls.prepare(many, lambda row: [Path(df.photo[0])] * (101 if row.x == 1 else 1), output="o",
-                         model="claude-haiku-4-5", media_errors="skip")
+    call = calls.prepare(
+        many,
+        lambda row: [Path(df.photo[0])] * (101 if row.x == 1 else 1),
+        output="o",
+        model="claude-haiku-4-5",
+        media_errors="skip",
+    )
     assert call.plan.skipped == {0: "its request holds 101 images, over the API's 100 per request"}
     assert call.plan.row_keys[1] is not None
 
@@ -465,8 +506,13 @@ def test_pdf_pages_are_found_in_compressed_object_streams_too():
 
     objects = b"<< /Type /Pages /Kids [4 0 R 5 0 R 6 0 R] /Count 3 >> << /Type /Page >> << /Type /Page >>"
     packed = zlib.compress(objects)
-    pdf = (b"%PDF-1.5\n3 0 obj\n<< /Type /ObjStm /N 3 /First 0 /Length " + str(len(packed)).encode()
-           + b" /Filter /FlateDecode >>\nstream\n" + packed + b"\nendstream\nendobj\n%%EOF\n")
+    pdf = (
+        b"%PDF-1.5\n3 0 obj\n<< /Type /ObjStm /N 3 /First 0 /Length "
+        + str(len(packed)).encode()
+        + b" /Filter /FlateDecode >>\nstream\n"
+        + packed
+        + b"\nendstream\nendobj\n%%EOF\n"
+    )
     assert media.pdf_pages(pdf) == 3
     buf = io.BytesIO()  # Pillow writes PDFs too: one page per image
     Image.new("RGB", (100, 100)).save(buf, format="PDF", save_all=True, append_images=[Image.new("RGB", (9, 9))] * 4)
@@ -484,8 +530,10 @@ def test_a_damaged_image_skips_its_row(sim: Simulator, tmp_path: Path):
     df = make_images(tmp_path, 3)
     Path(df.photo[1]).write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(4))  # a PNG cut short
     call = calls.prepare(df, "{photo:image}", output="o", model="claude-haiku-4-5")
-    assert call.plan.skipped == {1: f"column 'photo': cannot read the size of the image/png image {df.photo[1]} "
-                                    "from its header (damaged or truncated?)"}
+    assert call.plan.skipped == {
+        1: f"column 'photo': cannot read the size of the image/png image {df.photo[1]} "
+        "from its header (damaged or truncated?)"
+    }
 
 
 def test_a_long_system_prompt_is_cached_in_image_calls(tmp_path: Path):
@@ -523,11 +571,11 @@ def _shapes(folder: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def test_shapes_on_white_are_answered_by_the_shape_colour_as_the_simulator_readme_says(sim: Simulator,
-                                                                                        tmp_path: Path):
+def test_shapes_on_white_are_answered_by_the_shape_colour_as_the_simulator_readme_says(sim: Simulator, tmp_path: Path):
     df = _shapes(tmp_path)
-    out = df.claude.classify("Which colour is the shape? {photo:image}", list(COLOURS), output="answer",
-                             poll_interval=0.01, progress=False)
+    out = df.claude.classify(
+        "Which colour is the shape? {photo:image}", list(COLOURS), output="answer", poll_interval=0.01, progress=False
+    )
     right = int((out["answer"].astype(str) == out["colour"]).sum())
     assert right == len(df), out[out["answer"].astype(str) != out["colour"]]  # a red circle on white is red
     readme = (Path(batchkit.__file__).parent / "simulator" / "README.md").read_text(encoding="utf-8")

@@ -16,7 +16,7 @@ import pytest
 import batchkit
 from batchkit import APIRefusedError, InvalidOptionError, SpendLimitError
 from batchkit.backends.realtime import forget_learned_limits
-from batchkit.progress import render_html, render_line, render_text, snapshot
+from batchkit.display.progress import render_html, render_line, render_text, snapshot
 from batchkit.simulator import Latency, Processing, RateLimits, SimConfig, Simulator, SpendLimit
 from tests.conftest import frame, make_sim
 
@@ -159,8 +159,9 @@ def test_no_credit_in_realtime_stops_at_the_first_refusal_and_the_same_call_runs
     from batchkit.simulator import Faults
 
     # No credit: every call is refused with 402.
-    broke = make_sim(latency=Latency(first_token=0.05),
-                     faults=Faults(schedule=(("messages.create", range(1, 10_000), 402),)))
+    broke = make_sim(
+        latency=Latency(first_token=0.05), faults=Faults(schedule=(("messages.create", range(1, 10_000), 402),))
+    )
     df = frame(300)
     with pytest.raises(APIRefusedError, match=r"402 billing_error.*add credit") as caught:
         df.claude.batch("Say {t}", mode="realtime", client=broke.client(), progress=False)
@@ -195,12 +196,14 @@ def test_series_and_structured_calls_take_mode():
     assert out.tolist() == ["re:Say good", "re:Say bad"]
     assert sim.stats()["messages_answered"] == 2 and sim.stats()["batches_created"] == 0
     schema_sim = Simulator(config=SimConfig(processing=Processing.instant()))  # answers within the schema
-    labels = frame(3).claude.classify("{t}", labels=["a", "b"], mode="realtime", client=schema_sim.client(),
-                                      progress=False)
+    labels = frame(3).claude.classify(
+        "{t}", labels=["a", "b"], mode="realtime", client=schema_sim.client(), progress=False
+    )
     assert labels["classification"].isin(["a", "b"]).all()
     assert batchkit.Job.of(labels).mode == "realtime"
-    facts = frame(2).claude.extract("{t}", schema={"n": int}, mode="realtime", client=schema_sim.client(),
-                                    progress=False)
+    facts = frame(2).claude.extract(
+        "{t}", schema={"n": int}, mode="realtime", client=schema_sim.client(), progress=False
+    )
     assert facts["n"].notna().all()
     assert schema_sim.stats()["messages_answered"] == 5 and schema_sim.stats()["batches_created"] == 0
 
@@ -266,23 +269,31 @@ def test_cancel_stops_a_realtime_job_and_keeps_what_came_back():
 
 
 def test_the_auto_rule_with_a_deadline():
-    from batchkit.modes import RealtimeLimits, choose
+    from batchkit.core.modes import RealtimeLimits, choose
 
     limits = RealtimeLimits(requests_per_minute=600, input_tokens_per_minute=1e6, output_tokens_per_minute=1e6)
     # 3,000 requests take 5 min in realtime: a 20-minute deadline is met, a batch's hour is not.
-    mode, why = choose("auto", requests=3000, input_tokens=3e5, output_tokens=3e4, deadline_seconds=1200,
-                       limits=limits)
+    mode, why = choose("auto", requests=3000, input_tokens=3e5, output_tokens=3e4, deadline_seconds=1200, limits=limits)
     assert mode == "realtime" and "deadline is in 20 min" in why and "5 min" in why
     # A deadline realtime cannot meet either, or one a batch meets: batch, at half the price.
-    assert choose("auto", requests=30000, input_tokens=3e6, output_tokens=3e5, deadline_seconds=1200,
-                  limits=limits)[0] == "batch"
-    assert choose("auto", requests=3000, input_tokens=3e5, output_tokens=3e4, deadline_seconds=8 * 3600,
-                  limits=limits)[0] == "batch"
+    assert (
+        choose("auto", requests=30000, input_tokens=3e6, output_tokens=3e5, deadline_seconds=1200, limits=limits)[0]
+        == "batch"
+    )
+    assert (
+        choose("auto", requests=3000, input_tokens=3e5, output_tokens=3e4, deadline_seconds=8 * 3600, limits=limits)[0]
+        == "batch"
+    )
     # The binding limit is the slowest of the three.
     slow_output = RealtimeLimits(requests_per_minute=1e6, input_tokens_per_minute=1e9, output_tokens_per_minute=1000)
-    assert "output tokens per minute binds" in choose("auto", requests=500, input_tokens=1e4, output_tokens=60_000,
-                                                      limits=slow_output)[1]
-    assert choose("realtime", requests=10**6, input_tokens=0, output_tokens=0) == ("realtime", "mode='realtime' was asked")
+    assert (
+        "output tokens per minute binds"
+        in choose("auto", requests=500, input_tokens=1e4, output_tokens=60_000, limits=slow_output)[1]
+    )
+    assert choose("realtime", requests=10**6, input_tokens=0, output_tokens=0) == (
+        "realtime",
+        "mode='realtime' was asked",
+    )
 
 
 def test_a_realtime_job_can_be_awaited_without_blocking_the_callers_loop():

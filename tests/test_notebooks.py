@@ -45,7 +45,10 @@ def _run(name: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
     tmp = tmp_path_factory.mktemp(name.split(".")[0])
     book = nbformat.read(NOTEBOOKS / name, as_version=4)
     client = nbclient.NotebookClient(
-        book, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}},
+        book,
+        timeout=180,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
     )
     with pytest.MonkeyPatch.context() as mp:
         # The kernel inherits this environment: no ANTHROPIC_* (see conftest), no store of the
@@ -84,7 +87,9 @@ def _check_clean(book: Any) -> None:
 
 def test_notebooks_are_committed_without_outputs():
     assert [p.name for p in _notebooks()] == [
-        "01_quickstart.ipynb", "02_classify_at_scale.ipynb", "03_cost_explorer.ipynb",
+        "01_quickstart.ipynb",
+        "02_classify_at_scale.ipynb",
+        "03_cost_explorer.ipynb",
         "04_images_and_pdfs.ipynb",
         "05_compare_models.ipynb",
         "06_realtime_then_batch.ipynb",

@@ -16,11 +16,11 @@ import pytest
 import batchkit  # noqa: F401  (registers df.claude)
 from batchkit import BatchkitWarning, Job
 from batchkit.backends.batches import MessageBatches
+from batchkit.core.options import Options, RequestParams, RunOptions
+from batchkit.core.requests import chunk_requests, make_line
+from batchkit.core.results import CODE_STATUS
+from batchkit.costs.prices import OUTPUT_300K_BETA, _greater_than, load_prices, output_betas
 from batchkit.errors import InvalidOptionError
-from batchkit.options import Options, RequestParams, RunOptions
-from batchkit.prices import OUTPUT_300K_BETA, _greater_than, load_prices, output_betas
-from batchkit.requests import chunk_requests, make_line
-from batchkit.results import CODE_STATUS
 from tests.conftest import frame, make_sim
 
 
@@ -50,8 +50,9 @@ def _body(model: str, max_tokens: int, n: int = 2) -> bytes:
 def test_a_batch_over_the_standard_cap_goes_through_the_beta_namespace_and_is_answered():
     sim = make_sim()
     client, seen = _recording_client(sim)
-    out = frame(3).claude.batch("Say {t}", output="a", model="claude-opus-4-6", max_tokens=200_000,
-                                client=client, progress=False)
+    out = frame(3).claude.batch(
+        "Say {t}", output="a", model="claude-opus-4-6", max_tokens=200_000, client=client, progress=False
+    )
     assert out["a"].tolist() == ["re:Say row 0", "re:Say row 1", "re:Say row 2"]  # not errored: the cap was 300K
     assert _creates(seen) == [OUTPUT_300K_BETA]
     assert sim.stats()["requests_errored"] == 0
@@ -62,8 +63,9 @@ def test_a_batch_over_the_standard_cap_goes_through_the_beta_namespace_and_is_an
 def test_a_batch_within_the_standard_cap_stays_in_the_ga_namespace():
     sim = make_sim()
     client, seen = _recording_client(sim)
-    out = frame(2).claude.batch("Say {t}", output="a", model="claude-opus-4-6", max_tokens=128_000,
-                                client=client, progress=False)
+    out = frame(2).claude.batch(
+        "Say {t}", output="a", model="claude-opus-4-6", max_tokens=128_000, client=client, progress=False
+    )
     assert out["a"].notna().all()
     assert _creates(seen) == [None]
 
@@ -104,8 +106,9 @@ def test_output_betas_reads_each_model_cap():
     # over its cap: the call's checks refused it unless the caller's table marks it covered
     assert output_betas(_body("claude-sonnet-4-5", 100_000)) == (OUTPUT_300K_BETA,)
     # a model the user marked as covered, with its own cap
-    table = load_prices({"claude-opus-6": {"input": 5, "output": 25, "max_output_tokens": 32_000,
-                                           "batch_output_300k": True}})
+    table = load_prices(
+        {"claude-opus-6": {"input": 5, "output": 25, "max_output_tokens": 32_000, "batch_output_300k": True}}
+    )
     assert output_betas(_body("claude-opus-6", 40_000), table) == (OUTPUT_300K_BETA,)
     # unknown to the built-in table: the header once it asks for more than any covered model's cap
     assert output_betas(_body("claude-opus-6", 40_000)) == ()
@@ -130,9 +133,15 @@ def test_a_model_the_caller_marks_covered_gets_the_beta():
     with pytest.raises(InvalidOptionError):
         frame(2).claude.batch("Say {t}", output="a", model="claude-sonnet-4-5", max_tokens=100_000, client=client)
     with pytest.warns(BatchkitWarning, match="invalid_request_error"):
-        out = frame(2).claude.batch("Say {t}", output="a", model="claude-sonnet-4-5", max_tokens=100_000,
-                                    client=client, prices={"claude-sonnet-4-5": {"batch_output_300k": True}},
-                                    progress=False)
+        out = frame(2).claude.batch(
+            "Say {t}",
+            output="a",
+            model="claude-sonnet-4-5",
+            max_tokens=100_000,
+            client=client,
+            prices={"claude-sonnet-4-5": {"batch_output_300k": True}},
+            progress=False,
+        )
     assert _creates(seen) == [OUTPUT_300K_BETA]
     # the simulator's own list does not cover it, so the API's verdict comes back per row
     assert out["a"].isna().all() and set(Job.of(out).outcomes()["error_type"]) == {"invalid_request_error"}

@@ -39,18 +39,23 @@ CHILD = textwrap.dedent(
 
 
 def _start(sim, store, mode):
-    return subprocess.Popen([sys.executable, "-c", CHILD, sim.base_url, store, mode], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=child_env())
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, sim.base_url, store, mode],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=child_env(),
+    )
 
 
 @pytest.mark.parametrize("mode", ["realtime", "batch"])
 @pytest.mark.parametrize(("processes", "stagger"), [(2, 0.0), (4, 0.0), (4, 0.3)])
 def test_processes_running_the_same_call_pay_every_row_once_and_all_return_every_answer(
-        tmp_path, mode, processes, stagger):
+    tmp_path, mode, processes, stagger
+):
     store = str(tmp_path / "jobs.sqlite3")
     # Each answer takes 0.4 s: the processes overlap for the whole run, at once or staggered.
-    with spawn(processing=Processing(fixed_latency=0.4, per_request=0.0),
-               extra_args=["--latency", "0.4,0"]) as sim:
+    with spawn(processing=Processing(fixed_latency=0.4, per_request=0.0), extra_args=["--latency", "0.4,0"]) as sim:
         procs = []
         for _ in range(processes):
             procs.append(_start(sim, store, mode))

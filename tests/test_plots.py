@@ -13,13 +13,13 @@ import pytest
 from matplotlib import cbook
 from matplotlib.axes import Axes
 
-from batchkit.plots import (
+from batchkit.costs.pricing import CostBreakdown, estimate_cost
+from batchkit.display.plots import (
     plot_estimate,
     plot_estimate_vs_actual,
     plot_savings_vs_prefix,
     plot_savings_vs_rows,
 )
-from batchkit.pricing import CostBreakdown, estimate_cost
 
 
 @pytest.fixture(autouse=True)
@@ -30,8 +30,14 @@ def _close_figures() -> Iterator[None]:
 
 @pytest.fixture
 def estimate():
-    return estimate_cost(model="claude-haiku-4-5", rows=10_000, unique_requests=10_000,
-                         input_tokens=10_000 * 5000, shared_prefix_tokens=4500, max_tokens=20)
+    return estimate_cost(
+        model="claude-haiku-4-5",
+        rows=10_000,
+        unique_requests=10_000,
+        input_tokens=10_000 * 5000,
+        shared_prefix_tokens=4500,
+        max_tokens=20,
+    )
 
 
 def shown(text: str) -> str:
@@ -48,8 +54,7 @@ def test_plot_estimate_draws_one_bar_per_mode(estimate) -> None:
     ax = plot_estimate(estimate)
     assert isinstance(ax, Axes)
     assert len(ax.patches) == 4
-    assert [t.get_text() for t in ax.get_xticklabels()] == [
-        "standard", "batch", "batch + 5m cache", "batch + 1h cache"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["standard", "batch", "batch + 5m cache", "batch + 1h cache"]
     heights = [p.get_height() for p in ax.patches]
     assert heights == pytest.approx([c.typical for c in estimate.modes])
     assert shown(ax.yaxis.get_major_formatter()(25.0, 0)) == "$25"
@@ -67,8 +72,7 @@ def test_plot_estimate_draws_on_the_given_axes(estimate) -> None:
 
 
 def test_plot_savings_vs_prefix_marks_the_minimum() -> None:
-    ax = plot_savings_vs_prefix("claude-sonnet-4-5", rows=1000, other_input_tokens=500, output_tokens=100,
-                                hit_rate=0.9)
+    ax = plot_savings_vs_prefix("claude-sonnet-4-5", rows=1000, other_input_tokens=500, output_tokens=100, hit_rate=0.9)
     lines = ax.get_lines()
     assert len(lines) == 3  # no cache, cache, minimum
     assert lines[2].get_xdata()[0] == 1024
@@ -80,15 +84,23 @@ def test_plot_savings_vs_prefix_marks_the_minimum() -> None:
 
 
 def test_plot_savings_vs_prefix_shades_a_hit_rate_range() -> None:
-    ax = plot_savings_vs_prefix("claude-opus-5", rows=1000, other_input_tokens=500, output_tokens=100,
-                                hit_rate=(0.3, 0.98), ttl="5m", prefix_range=[0, 500, 1000, 2000, 4000])
+    ax = plot_savings_vs_prefix(
+        "claude-opus-5",
+        rows=1000,
+        other_input_tokens=500,
+        output_tokens=100,
+        hit_rate=(0.3, 0.98),
+        ttl="5m",
+        prefix_range=[0, 500, 1000, 2000, 4000],
+    )
     assert len(ax.get_lines()) == 3 and len(ax.collections) == 1
     assert "assumed" in legend_texts(ax)[2]  # Opus 5's minimum is undocumented
 
 
 def test_plot_savings_vs_rows_marks_break_even() -> None:
-    ax = plot_savings_vs_rows("claude-sonnet-4-5", prefix_tokens=2000, other_input_tokens=500,
-                              output_tokens=100, hit_rate=1.0)
+    ax = plot_savings_vs_rows(
+        "claude-sonnet-4-5", prefix_tokens=2000, other_input_tokens=500, output_tokens=100, hit_rate=1.0
+    )
     lines = ax.get_lines()
     assert len(lines) == 3
     assert lines[2].get_xdata()[0] == 3  # primed 1h cache pays from the third request
@@ -97,11 +109,13 @@ def test_plot_savings_vs_rows_marks_break_even() -> None:
 
 
 def test_plot_savings_vs_rows_without_break_even() -> None:
-    never = plot_savings_vs_rows("claude-sonnet-4-5", prefix_tokens=2000, other_input_tokens=500,
-                                 output_tokens=100, hit_rate=(0.3, 0.5))
+    never = plot_savings_vs_rows(
+        "claude-sonnet-4-5", prefix_tokens=2000, other_input_tokens=500, output_tokens=100, hit_rate=(0.3, 0.5)
+    )
     assert len(never.get_lines()) == 2 and "never pays" in never.get_title()
-    small = plot_savings_vs_rows("claude-sonnet-4-5", prefix_tokens=500, other_input_tokens=500,
-                                 output_tokens=100, hit_rate=0.9)
+    small = plot_savings_vs_rows(
+        "claude-sonnet-4-5", prefix_tokens=500, other_input_tokens=500, output_tokens=100, hit_rate=0.9
+    )
     assert len(small.get_lines()) == 2 and "never cached" in small.get_title()
 
 
@@ -122,6 +136,12 @@ def test_plot_estimate_vs_actual(estimate, actual, verdict) -> None:
 def test_plots_leave_global_style_alone(estimate) -> None:
     before = dict(plt.rcParams)
     plot_estimate(estimate)
-    plot_savings_vs_rows("claude-haiku-4-5", prefix_tokens=5000, other_input_tokens=300, output_tokens=20,
-                         hit_rate=0.9, rows_range=[1, 10, 100])
+    plot_savings_vs_rows(
+        "claude-haiku-4-5",
+        prefix_tokens=5000,
+        other_input_tokens=300,
+        output_tokens=20,
+        hit_rate=0.9,
+        rows_range=[1, 10, 100],
+    )
     assert dict(plt.rcParams) == before

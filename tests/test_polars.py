@@ -27,10 +27,10 @@ from batchkit import (
     RequestTooLargeError,
     UnknownOptionError,
 )
+from batchkit.core.structured import ColumnType, classify_spec, extract_spec
+from batchkit.engine.runs import Run
 from batchkit.frontends.polars import dtype_of
-from batchkit.runs import Run
 from batchkit.simulator import Processing, SimConfig, Simulator
-from batchkit.structured import ColumnType, classify_spec, extract_spec
 from tests.conftest import DATA, echo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,7 +67,10 @@ def test_batch_adds_a_string_column_and_leaves_the_frame_alone(sim, client):
     assert df.columns == ["review", "stars"]
     assert out.schema == pl.Schema({"review": pl.String, "stars": pl.Int64, "sentiment": pl.String})
     assert out["sentiment"].to_list() == [
-        "re:Sentiment: good film (5)", "re:Sentiment: bad film (1)", "re:Sentiment: good film (5)"]
+        "re:Sentiment: good film (5)",
+        "re:Sentiment: bad film (1)",
+        "re:Sentiment: good film (5)",
+    ]
     assert sim.stats()["batch_requests_received"] == 2  # the repeated row once
 
 
@@ -117,13 +120,15 @@ def test_classify_gives_an_enum_of_the_labels_in_their_order():
     tweets = pl.read_csv(DATA / "tweeteval_sentiment_val.csv").head(60)
     labels = ["positive", "neutral", "negative"]
     client = Simulator(config=SimConfig(processing=Processing.instant())).client()
-    out = tweets.claude.classify("Sentiment of this tweet: {text}", labels=labels, output="sentiment",
-                                 **run(client=client))
+    out = tweets.claude.classify(
+        "Sentiment of this tweet: {text}", labels=labels, output="sentiment", **run(client=client)
+    )
     assert out.schema["sentiment"] == pl.Enum(labels)
     assert out["sentiment"].null_count() == 0
     assert out.columns == [*tweets.columns, "sentiment"]
-    multi = tweets.head(5).claude.classify("{text}", labels=labels, output="tones", multi=True, reasoning=True,
-                                           **run(client=client))
+    multi = tweets.head(5).claude.classify(
+        "{text}", labels=labels, output="tones", multi=True, reasoning=True, **run(client=client)
+    )
     assert multi.schema["tones"] == pl.List(pl.Enum(labels))
     assert multi.schema["tones_reasoning"] == pl.String
     assert all(set(v) <= set(labels) for v in multi["tones"].to_list())
@@ -153,9 +158,14 @@ def company(params):
         return {"sector": 3}
     big = "Big" in text
     return {
-        "sector": text.rsplit(" ", 1)[-1], "founded": 1998 if big else None, "revenue": 2 if big else 0.5,
-        "public": big, "listed": "2004-08-19", "updated": "2024-05-01T12:30:00+02:00",
-        "size": "large" if big else "small", "tags": ["search", "ads"] if big else [],
+        "sector": text.rsplit(" ", 1)[-1],
+        "founded": 1998 if big else None,
+        "revenue": 2 if big else 0.5,
+        "public": big,
+        "listed": "2004-08-19",
+        "updated": "2024-05-01T12:30:00+02:00",
+        "size": "large" if big else "small",
+        "tags": ["search", "ads"] if big else [],
         "hq": {"city": "Mountain View", "since": "1999-01-02" if big else None},
     }
 
@@ -165,12 +175,20 @@ def test_extract_gives_nullable_typed_columns():
     client = Simulator(config=SimConfig(processing=Processing.instant()), responder=company).client()
     with pytest.warns(BatchkitWarning, match="invalid_output"):
         out = df.claude.extract("{name}", schema=Company, prefix="co_", **run(client=client))
-    assert out.schema == pl.Schema({
-        "name": pl.String, "co_sector": pl.String, "co_founded": pl.Int64, "co_revenue": pl.Float64,
-        "co_public": pl.Boolean, "co_listed": pl.Date, "co_updated": pl.Datetime("us", "UTC"),
-        "co_size": pl.Enum(["small", "large"]), "co_tags": pl.List(pl.String),
-        "co_hq": pl.Struct({"city": pl.String, "since": pl.Date}),
-    })
+    assert out.schema == pl.Schema(
+        {
+            "name": pl.String,
+            "co_sector": pl.String,
+            "co_founded": pl.Int64,
+            "co_revenue": pl.Float64,
+            "co_public": pl.Boolean,
+            "co_listed": pl.Date,
+            "co_updated": pl.Datetime("us", "UTC"),
+            "co_size": pl.Enum(["small", "large"]),
+            "co_tags": pl.List(pl.String),
+            "co_hq": pl.Struct({"city": pl.String, "since": pl.Date}),
+        }
+    )
     big, small, broken = out.rows(named=True)
     assert big["co_sector"] == "Tech" and big["co_founded"] == 1998 and big["co_revenue"] == 2.0
     assert big["co_public"] is True and big["co_listed"] == dt.date(2004, 8, 19)
@@ -259,10 +277,16 @@ def test_lazy_equals_eager_row_for_row():
     client = Simulator(config=SimConfig(processing=Processing.instant())).client()
     tweets = pl.read_csv(DATA / "tweeteval_sentiment_val.csv").head(50)
     labels = ["negative", "neutral", "positive"]
-    eager = tweets.claude.classify("Sentiment: {text}", labels=labels, output="guess", reasoning=True,
-                                   **run(client=client))
-    lazy = tweets.lazy().claude.classify("Sentiment: {text}", labels=labels, output="guess", reasoning=True,
-                                         partition_rows=7, **run(client=client)).collect()
+    eager = tweets.claude.classify(
+        "Sentiment: {text}", labels=labels, output="guess", reasoning=True, **run(client=client)
+    )
+    lazy = (
+        tweets.lazy()
+        .claude.classify(
+            "Sentiment: {text}", labels=labels, output="guess", reasoning=True, partition_rows=7, **run(client=client)
+        )
+        .collect()
+    )
     assert lazy.schema == eager.schema
     assert lazy.equals(eager)
 
@@ -307,7 +331,9 @@ def test_sink_parquet_streams_the_answers_to_a_file(tmp_path, sim, client):
     source = tmp_path / "in.parquet"
     texts(120).write_parquet(source)
     target = tmp_path / "out.parquet"
-    pl.scan_parquet(source).claude.batch("{t}", output="o", partition_rows=50, **run(client=client)).sink_parquet(target)
+    pl.scan_parquet(source).claude.batch("{t}", output="o", partition_rows=50, **run(client=client)).sink_parquet(
+        target
+    )
     written = pl.read_parquet(target)
     assert written.height == 120 and written["o"].to_list() == [f"re:row {i}" for i in range(120)]
     assert sim.stats()["batches_created"] == 3
@@ -364,22 +390,35 @@ print(type(pl.DataFrame({{"a": [1]}}).claude).__name__, type(pl.LazyFrame().clau
 def test_the_namespace_is_registered_whichever_is_imported_first(polars_first):
     imports = ["import polars as pl", "import batchkit"]
     first, second = imports if polars_first else imports[::-1]
-    done = subprocess.run([sys.executable, "-W", "error", "-c", IMPORT_ORDER.format(first=first, second=second)],
-                          capture_output=True, text=True, cwd=ROOT, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", IMPORT_ORDER.format(first=first, second=second)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["ClaudeFrame", "ClaudeLazyFrame"]
 
 
 def test_import_batchkit_does_not_import_polars():
     code = "import sys, batchkit, pandas as pd; assert 'polars' not in sys.modules; pd.DataFrame().claude"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
-                          check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120, check=False
+    )
     assert done.returncode == 0, done.stderr
 
 
 def test_the_lazy_example_runs(tmp_path):
-    done = subprocess.run([sys.executable, "-W", "error", str(ROOT / "examples" / "polars_lazy.py"), str(tmp_path)],
-                          capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)
+    done = subprocess.run(
+        [sys.executable, "-W", "error", str(ROOT / "examples" / "polars_lazy.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert "2,000 tweets classified in 4 batches" in done.stdout
     assert "collected again: the same frame, 0 new batches" in done.stdout
@@ -389,7 +428,7 @@ def test_the_lazy_example_runs(tmp_path):
 
 
 def test_the_import_hook_registers_after_the_library_and_never_breaks_its_import(tmp_path, monkeypatch):
-    from batchkit import _hooks
+    from batchkit.frontends import _hooks
 
     (tmp_path / "fakelib_bk").mkdir()
     (tmp_path / "fakelib_bk" / "__init__.py").write_text("import sys\nREADY = True\n")

@@ -13,9 +13,8 @@ import pandas as pd
 import pytest
 from anthropic.types import Model
 
-from batchkit import pricing
-from batchkit.errors import BudgetExceededError, ConfigurationError, UnknownModelError
-from batchkit.pricing import (
+from batchkit.costs import pricing
+from batchkit.costs.pricing import (
     CostBreakdown,
     Price,
     break_even_hit_rate,
@@ -30,6 +29,7 @@ from batchkit.pricing import (
     usage_cost,
     usage_cost_frame,
 )
+from batchkit.errors import BudgetExceededError, ConfigurationError, UnknownModelError
 
 SONNET = "claude-sonnet-4-5"  # $3 in / $15 out; 1h write $6, read $0.30; minimum cacheable 1024
 
@@ -246,8 +246,7 @@ def test_request_tokens_follow_the_simulators_rule() -> None:
         "tools": [tool],
         "messages": [
             {"role": "user", "content": "u" * 8},
-            {"role": "assistant", "content": [{"type": "text", "text": "a" * 9},
-                                              {"type": "image", "source": {}}]},
+            {"role": "assistant", "content": [{"type": "text", "text": "a" * 9}, {"type": "image", "source": {}}]},
         ],
         "output_config": {"format": {"type": "json_schema", "schema": schema}},
     }
@@ -263,8 +262,15 @@ def test_shared_prefix_ends_at_the_last_breakpoint() -> None:
     params = {
         "tools": [{"name": "t", "input_schema": {"type": "object"}}],
         "system": [{"type": "text", "text": "x" * 4000, "cache_control": mark}],
-        "messages": [{"role": "user", "content": [{"type": "text", "text": "y" * 400, "cache_control": mark},
-                                                  {"type": "text", "text": "row text"}]}],
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "y" * 400, "cache_control": mark},
+                    {"type": "text", "text": "row text"},
+                ],
+            }
+        ],
     }
     tool = math.ceil(len(json.dumps(params["tools"][0], separators=(",", ":"))) / 4)
     assert shared_prefix_tokens(params) == tool + 1000 + 4 + 100
@@ -294,8 +300,13 @@ def test_usage_cost_by_kind() -> None:
 
 def test_usage_cost_with_missing_fields() -> None:
     assert usage_cost({}, SONNET).total == 0
-    nones = {"input_tokens": 1000, "output_tokens": None, "cache_creation_input_tokens": None,
-             "cache_read_input_tokens": None, "cache_creation": None}
+    nones = {
+        "input_tokens": 1000,
+        "output_tokens": None,
+        "cache_creation_input_tokens": None,
+        "cache_read_input_tokens": None,
+        "cache_creation": None,
+    }
     assert usage_cost(nones, SONNET, batch=False).total == pytest.approx(0.003)
     # no TTL split: writes are billed as 5-minute writes
     unsplit = usage_cost({"cache_creation_input_tokens": 1_000_000}, SONNET, batch=False)
@@ -315,8 +326,9 @@ def test_haiku_5_5_long_prompt_tier_multiplies_the_whole_request_by_five() -> No
     long = usage_cost({"input_tokens": 100_001, "output_tokens": 1000}, "claude-haiku-5-5", batch=False)
     assert long.total == pytest.approx(100_001 * 0.50 / 1e6 + 1000 * 2.50 / 1e6)
     # cache reads and writes count towards the threshold and are multiplied too
-    mixed = usage_cost({"input_tokens": 50_000, "cache_read_input_tokens": 60_000, "output_tokens": 0},
-                       "claude-haiku-5-5", batch=True)
+    mixed = usage_cost(
+        {"input_tokens": 50_000, "cache_read_input_tokens": 60_000, "output_tokens": 0}, "claude-haiku-5-5", batch=True
+    )
     assert mixed.cache_read == pytest.approx(60_000 * 0.01 * 5 * 0.5 / 1e6)
     assert mixed.input == pytest.approx(50_000 * 0.10 * 5 * 0.5 / 1e6)
 
@@ -326,10 +338,26 @@ def test_kind_costs_prices_each_request_in_its_own_tier() -> None:
     dollars = kind_costs(usage, "claude-haiku-5-5", batch=False)
     assert dollars.shape == (3, 5)
     for row, counts in zip(dollars, usage, strict=True):
-        one = usage_cost(dict(zip(("input_tokens", "output_tokens", "ephemeral_5m_input_tokens",
-                                   "ephemeral_1h_input_tokens", "cache_read_input_tokens"), counts.tolist(), strict=True)),
-                         "claude-haiku-5-5", batch=False)
-        assert row.tolist() == pytest.approx([one.input, one.output, one.cache_write_5m, one.cache_write_1h, one.cache_read])
+        one = usage_cost(
+            dict(
+                zip(
+                    (
+                        "input_tokens",
+                        "output_tokens",
+                        "ephemeral_5m_input_tokens",
+                        "ephemeral_1h_input_tokens",
+                        "cache_read_input_tokens",
+                    ),
+                    counts.tolist(),
+                    strict=True,
+                )
+            ),
+            "claude-haiku-5-5",
+            batch=False,
+        )
+        assert row.tolist() == pytest.approx(
+            [one.input, one.output, one.cache_write_5m, one.cache_write_1h, one.cache_read]
+        )
     assert dollars[1, 4] == pytest.approx(60_000 * 0.01 * 5 / 1e6)  # the second request is long: all of it ×5
 
 
@@ -343,15 +371,18 @@ def test_cost_breakdowns_add_and_sum() -> None:
 
 def random_usage(n: int, seed: int = 7) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({
-        "input_tokens": rng.integers(0, 150_000, n),
-        "output_tokens": rng.integers(0, 2000, n),
-        "cache_creation_input_tokens": rng.integers(0, 5000, n),
-        "cache_read_input_tokens": rng.integers(0, 20_000, n),
-        "cache_creation.ephemeral_1h_input_tokens": rng.integers(0, 3000, n),
-    })
+    frame = pd.DataFrame(
+        {
+            "input_tokens": rng.integers(0, 150_000, n),
+            "output_tokens": rng.integers(0, 2000, n),
+            "cache_creation_input_tokens": rng.integers(0, 5000, n),
+            "cache_read_input_tokens": rng.integers(0, 20_000, n),
+            "cache_creation.ephemeral_1h_input_tokens": rng.integers(0, 3000, n),
+        }
+    )
     frame["cache_creation.ephemeral_1h_input_tokens"] = np.minimum(
-        frame["cache_creation.ephemeral_1h_input_tokens"], frame["cache_creation_input_tokens"])
+        frame["cache_creation.ephemeral_1h_input_tokens"], frame["cache_creation_input_tokens"]
+    )
     frame = frame.astype("Int64")
     frame.loc[::5, "output_tokens"] = pd.NA
     return frame
@@ -360,8 +391,10 @@ def random_usage(n: int, seed: int = 7) -> pd.DataFrame:
 def as_usage_dict(row: pd.Series) -> dict:
     value = {k: (None if pd.isna(v) else int(v)) for k, v in row.items() if "." not in k}
     w1 = row["cache_creation.ephemeral_1h_input_tokens"]
-    value["cache_creation"] = {"ephemeral_1h_input_tokens": int(w1),
-                               "ephemeral_5m_input_tokens": int(row["cache_creation_input_tokens"] - w1)}
+    value["cache_creation"] = {
+        "ephemeral_1h_input_tokens": int(w1),
+        "ephemeral_5m_input_tokens": int(row["cache_creation_input_tokens"] - w1),
+    }
     return value
 
 
@@ -371,7 +404,9 @@ def test_usage_cost_frame_equals_summed_usage_cost(batch: bool) -> None:
     models = np.array(["claude-haiku-5-5", "claude-sonnet-5-5", "claude-haiku-4-5-20251001"])[np.arange(300) % 3]
     dollars = usage_cost_frame(frame, pd.Series(models), batch=batch)
     assert list(dollars.columns) == [*pricing.KINDS, "total"] and dollars.index.equals(frame.index)
-    expected = [usage_cost(as_usage_dict(row), m, batch=batch) for (_, row), m in zip(frame.iterrows(), models, strict=True)]
+    expected = [
+        usage_cost(as_usage_dict(row), m, batch=batch) for (_, row), m in zip(frame.iterrows(), models, strict=True)
+    ]
     for kind in pricing.KINDS:
         np.testing.assert_allclose(dollars[kind], [getattr(c, kind) for c in expected], rtol=1e-12)
     assert dollars["total"].sum() == pytest.approx(sum(expected).total, rel=1e-12)
@@ -387,9 +422,10 @@ def test_usage_cost_frame_handles_missing_columns_and_prefixes() -> None:
 
 
 def test_usage_cost_frame_is_vectorised() -> None:
-    frame = pd.DataFrame(np.ones((1_000_000, 4), dtype=np.int64) * 1000,
-                         columns=["input_tokens", "output_tokens", "cache_creation_input_tokens",
-                                  "cache_read_input_tokens"])
+    frame = pd.DataFrame(
+        np.ones((1_000_000, 4), dtype=np.int64) * 1000,
+        columns=["input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"],
+    )
     dollars = usage_cost_frame(frame, "claude-haiku-4-5")
     # per row, batch: 1000 × (0.5 + 2.5 + 0.625 + 0.05) / 1e6
     assert dollars["total"].sum() == pytest.approx(1_000_000 * 1000 * 3.675 / 1e6)
@@ -399,8 +435,14 @@ def test_usage_cost_frame_is_vectorised() -> None:
 
 
 def sonnet_estimate(**kw) -> pricing.CostEstimate:
-    args = {"model": SONNET, "rows": 100_000, "unique_requests": 100_000,
-            "input_tokens": 100_000 * 500, "max_tokens": 200, "typical_output_tokens": 200}
+    args = {
+        "model": SONNET,
+        "rows": 100_000,
+        "unique_requests": 100_000,
+        "input_tokens": 100_000 * 500,
+        "max_tokens": 200,
+        "typical_output_tokens": 200,
+    }
     return estimate_cost(**{**args, **kw})
 
 
@@ -420,8 +462,9 @@ def test_prefix_under_the_minimum_gives_no_caching_benefit() -> None:
         for mode in ("batch+5m", "batch+1h"):
             assert estimate[mode].typical == estimate["batch"].typical == 375.0
         assert any("under" in note and "minimum" in note for note in estimate.notes)
-    saving = caching_savings(SONNET, rows=100_000, prefix_tokens=1000, other_input_tokens=500,
-                             output_tokens=200, hit_rate=0.98)
+    saving = caching_savings(
+        SONNET, rows=100_000, prefix_tokens=1000, other_input_tokens=500, output_tokens=200, hit_rate=0.98
+    )
     assert not saving["cached"] and saving["saving"] == 0
 
 
@@ -434,8 +477,9 @@ def test_primed_1h_cache_in_a_batch_counts_the_write_premium() -> None:
     #   other   100,000 × 500 × 1.50 / 1e6        =  75
     #   output  100,000 × 200 × 7.50 / 1e6        = 150
     #   total                                     = 255.0057   (vs 525 without the cache)
-    primed = caching_savings(SONNET, rows=100_000, prefix_tokens=2000, other_input_tokens=500,
-                             output_tokens=200, hit_rate=1.0, ttl="1h")
+    primed = caching_savings(
+        SONNET, rows=100_000, prefix_tokens=2000, other_input_tokens=500, output_tokens=200, hit_rate=1.0, ttl="1h"
+    )
     assert primed["with_cache"] == pytest.approx(255.0057, abs=1e-9)
     assert primed["without_cache"] == pytest.approx(525.0)
     assert (primed["cache_writes"], primed["cache_reads"]) == (1, 99_999)
@@ -449,8 +493,9 @@ def test_realistic_hit_rate_saving_is_smaller_than_the_naive_calculation() -> No
     #   36,000 × 2,000 × 1.50 / 1e6 = 108;  + 19.2 + 75 + 150                  = 352.2
     # So the naive figure claims a $172.80 saving where the real one is $64.80.
     h = 0.64
-    real = caching_savings(SONNET, rows=100_000, prefix_tokens=2000, other_input_tokens=500,
-                           output_tokens=200, hit_rate=h, ttl="1h")
+    real = caching_savings(
+        SONNET, rows=100_000, prefix_tokens=2000, other_input_tokens=500, output_tokens=200, hit_rate=h, ttl="1h"
+    )
     assert real["with_cache"] == pytest.approx(460.2)
     naive = 100_000 * 2000 * (h * 0.15 + (1 - h) * 1.50) / 1e6 + 75 + 150
     assert naive == pytest.approx(352.2)
@@ -465,9 +510,16 @@ def test_realistic_hit_rate_saving_is_smaller_than_the_naive_calculation() -> No
 @pytest.mark.parametrize("model", ["claude-haiku-4-5", "claude-sonnet-5-5", "claude-haiku-5-5", "claude-opus-4-8"])
 @pytest.mark.parametrize("prefix", [0, 1000, 5000])
 def test_estimate_ranges_are_ordered(model: str, prefix: int) -> None:
-    estimate = estimate_cost(model=model, rows=5000, rows_skipped=10, unique_requests=4000,
-                             already_answered=500, input_tokens=3500 * (prefix + 300),
-                             shared_prefix_tokens=prefix, max_tokens=400)
+    estimate = estimate_cost(
+        model=model,
+        rows=5000,
+        rows_skipped=10,
+        unique_requests=4000,
+        already_answered=500,
+        input_tokens=3500 * (prefix + 300),
+        shared_prefix_tokens=prefix,
+        max_tokens=400,
+    )
     assert estimate.requests == 3500
     for cost in estimate.modes:
         assert 0 < cost.low <= cost.typical <= cost.high <= cost.upper_bound, cost
@@ -476,9 +528,15 @@ def test_estimate_ranges_are_ordered(model: str, prefix: int) -> None:
 
 
 def test_caching_modes_range_over_the_hit_rate() -> None:
-    estimate = estimate_cost(model="claude-haiku-4-5", rows=10_000, unique_requests=10_000,
-                             input_tokens=10_000 * 5000, shared_prefix_tokens=4500, max_tokens=20,
-                             typical_output_tokens=20)
+    estimate = estimate_cost(
+        model="claude-haiku-4-5",
+        rows=10_000,
+        unique_requests=10_000,
+        input_tokens=10_000 * 5000,
+        shared_prefix_tokens=4500,
+        max_tokens=20,
+        typical_output_tokens=20,
+    )
     one_hour = estimate["batch+1h"]
     # Per request: 500 other input at $0.50, 20 output at $2.50; prefix 4,500 written at $1.00 (1h)
     # or read at $0.05. Low: h = 0.98 → 200 writes, 9,800 reads.
@@ -492,8 +550,9 @@ def test_caching_modes_range_over_the_hit_rate() -> None:
 
 
 def test_already_answered_requests_cost_nothing() -> None:
-    estimate = estimate_cost(model=SONNET, rows=10, unique_requests=8, already_answered=8,
-                             input_tokens=0, max_tokens=100)
+    estimate = estimate_cost(
+        model=SONNET, rows=10, unique_requests=8, already_answered=8, input_tokens=0, max_tokens=100
+    )
     assert estimate.requests == 0
     assert all(c.upper_bound == 0 for c in estimate.modes)
 
@@ -508,8 +567,14 @@ def test_estimate_rejects_inconsistent_counts() -> None:
 
 
 def test_long_tier_in_estimates() -> None:
-    estimate = estimate_cost(model="claude-haiku-5-5", rows=10, unique_requests=10,
-                             input_tokens=10 * 150_000, max_tokens=100, typical_output_tokens=100)
+    estimate = estimate_cost(
+        model="claude-haiku-5-5",
+        rows=10,
+        unique_requests=10,
+        input_tokens=10 * 150_000,
+        max_tokens=100,
+        typical_output_tokens=100,
+    )
     # 1.5M input × $0.10 × 5 + 1,000 output × $0.50 × 5, standard
     assert estimate["standard"].typical == pytest.approx(1.5 * 0.5 + 0.001 * 2.5)
     assert any("long-prompt" in note for note in estimate.notes)
@@ -564,8 +629,9 @@ def test_break_even_hit_rates() -> None:
 @pytest.mark.parametrize("hit_rate", [1.0, 0.9, 0.6, 0.5, 0.2])
 def test_break_even_rows_matches_brute_force(model: str, ttl: str, hit_rate: float) -> None:
     def pays(n: int) -> bool:
-        s = caching_savings(model, rows=n, prefix_tokens=5000, other_input_tokens=100, output_tokens=10,
-                            hit_rate=hit_rate, ttl=ttl)
+        s = caching_savings(
+            model, rows=n, prefix_tokens=5000, other_input_tokens=100, output_tokens=10, hit_rate=hit_rate, ttl=ttl
+        )
         return s["with_cache"] < s["without_cache"] - 1e-12
 
     first = next((n for n in range(1, 200) if pays(n)), None)
@@ -575,22 +641,22 @@ def test_break_even_rows_matches_brute_force(model: str, ttl: str, hit_rate: flo
 
 
 def test_savings_curves() -> None:
-    by_prefix = pricing.savings_vs_prefix(SONNET, rows=1000, other_input_tokens=500, output_tokens=100,
-                                          hit_rate=0.9)
+    by_prefix = pricing.savings_vs_prefix(SONNET, rows=1000, other_input_tokens=500, output_tokens=100, hit_rate=0.9)
     assert by_prefix.index.name == "prefix_tokens" and 1023 in by_prefix.index and 1024 in by_prefix.index
     assert by_prefix.loc[1023, "saving"] == 0 and by_prefix.loc[1024, "saving"] > 0
-    by_rows = pricing.savings_vs_rows(SONNET, prefix_tokens=2000, other_input_tokens=500, output_tokens=100,
-                                      hit_rate=1.0, rows_range=[1, 2, 3, 10])
+    by_rows = pricing.savings_vs_rows(
+        SONNET, prefix_tokens=2000, other_input_tokens=500, output_tokens=100, hit_rate=1.0, rows_range=[1, 2, 3, 10]
+    )
     assert (by_rows["saving"] > 0).tolist() == [False, False, True, True]
 
 
 def test_savings_reject_bad_arguments() -> None:
     with pytest.raises(ValueError, match="ttl"):
-        caching_savings(SONNET, rows=1, prefix_tokens=2000, other_input_tokens=0, output_tokens=0,
-                        hit_rate=0.5, ttl="24h")
+        caching_savings(
+            SONNET, rows=1, prefix_tokens=2000, other_input_tokens=0, output_tokens=0, hit_rate=0.5, ttl="24h"
+        )
     with pytest.raises(ValueError, match="hit_rate"):
-        caching_savings(SONNET, rows=1, prefix_tokens=2000, other_input_tokens=0, output_tokens=0,
-                        hit_rate=1.5)
+        caching_savings(SONNET, rows=1, prefix_tokens=2000, other_input_tokens=0, output_tokens=0, hit_rate=1.5)
 
 
 def test_offline_counts_agree_with_the_simulator() -> None:
@@ -598,15 +664,21 @@ def test_offline_counts_agree_with_the_simulator() -> None:
     params_mod = pytest.importorskip("batchkit.simulator._params")
     mark = {"type": "ephemeral", "ttl": "1h"}
     params = {
-        "model": "claude-haiku-4-5", "max_tokens": 10,
+        "model": "claude-haiku-4-5",
+        "max_tokens": 10,
         "tools": [{"name": "t", "input_schema": {"type": "object"}, "cache_control": mark}],
         "system": [{"type": "text", "text": "시스템 " * 300, "cache_control": mark}],
-        "messages": [{"role": "user", "content": [{"type": "text", "text": "x" * 99, "cache_control": mark},
-                                                  {"type": "text", "text": "row"}]}],
+        "messages": [
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "x" * 99, "cache_control": mark}, {"type": "text", "text": "row"}],
+            }
+        ],
         "output_config": {"format": {"type": "json_schema", "schema": {"type": "object"}}},
     }
-    analysis = params_mod.analyze(params, version="2026-10-21", in_batch=True, reject_sampling=True,
-                                  model_known=lambda _model: True)
+    analysis = params_mod.analyze(
+        params, version="2026-10-21", in_batch=True, reject_sampling=True, model_known=lambda _model: True
+    )
     assert analysis.input_tokens == estimate_request_tokens(params)
     assert analysis.breakpoints[-1][0] == shared_prefix_tokens(params)
 
@@ -621,10 +693,16 @@ def test_the_issue_case_a_1000_token_system_prompt_cached_1h_in_a_batch() -> Non
     #   naive (90% off the cached share, writes ignored): 36,000 × 1,000 × 1.50 / 1e6 = 54
     #                       + 9.6 + 75 + 150 = 288.6 — overstates the saving by $54.
     prices = {"sonnet-class": {"input": 3.0, "output": 15.0, "min_cacheable_tokens": 1000}}
-    common = dict(rows=100_000, prefix_tokens=1000, other_input_tokens=500, output_tokens=200, ttl="1h",
-                  prices=prices)
-    plain = estimate_cost(model="sonnet-class", rows=100_000, unique_requests=100_000, input_tokens=100_000 * 1500,
-                          max_tokens=200, typical_output_tokens=200, prices=prices)
+    common = dict(rows=100_000, prefix_tokens=1000, other_input_tokens=500, output_tokens=200, ttl="1h", prices=prices)
+    plain = estimate_cost(
+        model="sonnet-class",
+        rows=100_000,
+        unique_requests=100_000,
+        input_tokens=100_000 * 1500,
+        max_tokens=200,
+        typical_output_tokens=200,
+        prices=prices,
+    )
     # 100,000 × (1,500 in × $3 + 200 out × $15) / 1e6 = 450 + 300; the batch pays half
     assert (plain["standard"].typical, plain["batch"].typical) == (pytest.approx(750.0), pytest.approx(375.0))
     primed = caching_savings("sonnet-class", hit_rate=1.0, **common)
@@ -637,9 +715,25 @@ def test_the_issue_case_a_1000_token_system_prompt_cached_1h_in_a_batch() -> Non
 
 
 def test_usage_cost_frame_reads_job_outcome_columns() -> None:
-    outcomes = pd.DataFrame({"input_tokens": [100], "output_tokens": [10], "cache_write_5m": [0],
-                             "cache_write_1h": [4000], "cache_read": [0]})
-    api = pd.DataFrame({"input_tokens": [100], "output_tokens": [10], "cache_creation_input_tokens": [4000],
-                        "ephemeral_1h_input_tokens": [4000], "cache_read_input_tokens": [0]})
-    assert usage_cost_frame(outcomes, SONNET)["total"].iloc[0] == pytest.approx(usage_cost_frame(api, SONNET)["total"].iloc[0])
+    outcomes = pd.DataFrame(
+        {
+            "input_tokens": [100],
+            "output_tokens": [10],
+            "cache_write_5m": [0],
+            "cache_write_1h": [4000],
+            "cache_read": [0],
+        }
+    )
+    api = pd.DataFrame(
+        {
+            "input_tokens": [100],
+            "output_tokens": [10],
+            "cache_creation_input_tokens": [4000],
+            "ephemeral_1h_input_tokens": [4000],
+            "cache_read_input_tokens": [0],
+        }
+    )
+    assert usage_cost_frame(outcomes, SONNET)["total"].iloc[0] == pytest.approx(
+        usage_cost_frame(api, SONNET)["total"].iloc[0]
+    )
     assert usage_cost_frame(outcomes, SONNET)["cache_write_1h"].iloc[0] > 0

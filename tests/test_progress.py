@@ -9,16 +9,10 @@ import threading
 
 import pytest
 
-from batchkit import progress, views
-from batchkit.progress import (
-    BatchProgress,
-    Snapshot,
-    render_html,
-    render_line,
-    render_text,
-)
+from batchkit.display import progress, views
+from batchkit.display.progress import BatchProgress, Snapshot, render_html, render_line, render_text
+from batchkit.display.views import JobWidget, TextProgress
 from batchkit.simulator import Faults, Processing
-from batchkit.views import JobWidget, TextProgress
 from tests.conftest import frame, make_sim
 
 UTC = dt.UTC
@@ -28,18 +22,31 @@ T0 = dt.datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 def snap(status="running", by_status=None, by_error=None, batches=(), **kw) -> Snapshot:
     by_status = by_status if by_status is not None else {"pending": 10}
     return Snapshot(
-        job_id="job_x", model="claude-haiku-4-5", output="label", status=status,
-        taken_at=T0 + dt.timedelta(seconds=90), started_at=T0, rows=sum(by_status.values()),
-        by_status=by_status, by_error=by_error or {}, batches=tuple(batches), **kw,
+        job_id="job_x",
+        model="claude-haiku-4-5",
+        output="label",
+        status=status,
+        taken_at=T0 + dt.timedelta(seconds=90),
+        started_at=T0,
+        rows=sum(by_status.values()),
+        by_status=by_status,
+        by_error=by_error or {},
+        batches=tuple(batches),
+        **kw,
     )
 
 
 def batch(state="in_progress", *, created=0.0, ended=None, counts=None, attempt=1, elapsed=None, n=5):
     return BatchProgress(
-        api_id=f"msgbatch_{state}_{attempt}", state=state, attempt=attempt, requests=n,
+        api_id=f"msgbatch_{state}_{attempt}",
+        state=state,
+        attempt=attempt,
+        requests=n,
         created_at=T0 + dt.timedelta(seconds=created),
         ended_at=None if ended is None else T0 + dt.timedelta(seconds=ended),
-        expires_at=T0 + dt.timedelta(hours=24), elapsed=elapsed, counts=counts,
+        expires_at=T0 + dt.timedelta(hours=24),
+        elapsed=elapsed,
+        counts=counts,
     )
 
 
@@ -47,8 +54,10 @@ def batch(state="in_progress", *, created=0.0, ended=None, counts=None, attempt=
 
 
 def test_transient_failures_of_a_running_job_are_retry_pending_not_red():
-    s = snap(by_status={"succeeded": 90, "errored": 6, "expired": 2, "pending": 2},
-             by_error={"api_error": 4, "overloaded_error": 2})
+    s = snap(
+        by_status={"succeeded": 90, "errored": 6, "expired": 2, "pending": 2},
+        by_error={"api_error": 4, "overloaded_error": 2},
+    )
     assert dict(s.segments()) == {"succeeded": 90, "retrying": 8, "pending": 2}
     assert (s.retrying, s.failed_for_good, s.style, s.state_label) == (8, 0, "", "running")
     assert s.rows_done == 98
@@ -83,8 +92,11 @@ def test_a_canceled_job_is_done_once_its_batches_have_settled():
 
 def test_elapsed_is_wall_time_while_running_and_the_batches_span_once_done():
     assert snap().elapsed == 90.0
-    done = snap(status="ended", by_status={"succeeded": 10},
-                batches=[batch("collected", created=5, ended=65), batch("collected", created=10, ended=125, attempt=2)])
+    done = snap(
+        status="ended",
+        by_status={"succeeded": 10},
+        batches=[batch("collected", created=5, ended=65), batch("collected", created=10, ended=125, attempt=2)],
+    )
     assert done.elapsed == 120.0 and done.attempts == 2
     assert snap(status="ended", by_status={"succeeded": 10}).elapsed is None  # nothing was sent
 
@@ -104,10 +116,22 @@ def test_a_running_batch_shows_its_time_against_the_limits_and_no_percentage():
 
 
 def test_an_ended_batch_shows_the_counts_the_api_reported():
-    s = snap(status="ended", by_status={"succeeded": 4, "errored": 1}, by_error={"invalid_request_error": 1},
-             batches=[batch("collected", ended=30, elapsed=30.0, counts={"processing": 0, "succeeded": 4,
-                                                                         "errored": 1, "canceled": 0})],
-             cost=0.0123, cost_requests=4, estimate_range=(0.01, 0.02))
+    s = snap(
+        status="ended",
+        by_status={"succeeded": 4, "errored": 1},
+        by_error={"invalid_request_error": 1},
+        batches=[
+            batch(
+                "collected",
+                ended=30,
+                elapsed=30.0,
+                counts={"processing": 0, "succeeded": 4, "errored": 1, "canceled": 0},
+            )
+        ],
+        cost=0.0123,
+        cost_requests=4,
+        estimate_range=(0.01, 0.02),
+    )
     text = render_text(s)
     assert "took 30 s  4 succeeded, 1 errored" in text
     assert "cost     $0.01 (batch prices); estimated $0.01–$0.02" in text
@@ -118,8 +142,13 @@ def test_an_ended_batch_shows_the_counts_the_api_reported():
 
 
 def test_cost_while_running_says_where_the_total_comes_from():
-    s = snap(by_status={"succeeded": 5, "pending": 5}, cost=0.5, cost_requests=5,
-             estimated_total=1.0, estimate_basis="projected from 5 answered requests")
+    s = snap(
+        by_status={"succeeded": 5, "pending": 5},
+        cost=0.5,
+        cost_requests=5,
+        estimated_total=1.0,
+        estimate_basis="projected from 5 answered requests",
+    )
     assert "$0.50 so far for 5 answered requests; about $1.00 in all (projected from 5 answered" in render_text(s)
     assert "a total is projected once the first batch ends" in render_text(snap())
 
@@ -142,8 +171,15 @@ def test_long_batch_lists_are_cut():
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(0.4, "0 s"), (59.4, "59 s"), (61, "1 min 01 s"), (3600, "1 h"), (5400, "1 h 30 min"),
-     (86400, "24 h"), (3 * 86400 + 7200, "3 d 2 h")],
+    [
+        (0.4, "0 s"),
+        (59.4, "59 s"),
+        (61, "1 min 01 s"),
+        (3600, "1 h"),
+        (5400, "1 h 30 min"),
+        (86400, "24 h"),
+        (3 * 86400 + 7200, "3 d 2 h"),
+    ],
 )
 def test_durations_read_naturally(seconds, text):
     assert progress._duration(seconds) == text
@@ -179,9 +215,11 @@ def test_a_rerun_that_sends_nothing_shows_no_batches_and_no_cost():
 
 def test_a_job_on_a_model_with_no_price_still_shows_its_progress_without_a_cost():
     sim = make_sim(models=("my-finetune",))
-    job = frame(3).claude.submit(
-        "{t}", model="my-finetune", check_model=False, client=sim.client(), poll_interval=0.01
-    ).wait()
+    job = (
+        frame(3)
+        .claude.submit("{t}", model="my-finetune", check_model=False, client=sim.client(), poll_interval=0.01)
+        .wait()
+    )
     snapshot = progress.snapshot(job)
     assert snapshot.done and snapshot.by_status == {"succeeded": 3} and snapshot.cost is None
     assert "3 succeeded" in repr(job) and "unknown" in render_text(snapshot)

@@ -19,9 +19,9 @@ from batchkit import APIRefusedError, InvalidOptionError, OptionTypeError
 from batchkit.backends import Action, CallFailed
 from batchkit.backends.batches import DEFAULT_ROOM_WAIT, MessageBatches
 from batchkit.backends.queue import QueueView, view_for
-from batchkit.progress import render_html, render_line, render_text, snapshot
-from batchkit.queues import snapshot as queue_snapshot
-from batchkit.requests import chunk_requests, make_line
+from batchkit.core.requests import chunk_requests, make_line
+from batchkit.display.progress import render_html, render_line, render_text, snapshot
+from batchkit.display.queues import snapshot as queue_snapshot
 from batchkit.simulator import Faults, Processing
 from tests.conftest import frame, make_sim
 
@@ -105,8 +105,9 @@ def test_a_429_that_does_not_say_when_holds_creates_for_a_backoff():
 
 def test_a_queue_limit_setting_keeps_the_queue_under_it_without_a_single_refusal():
     sim = make_sim(processing=PACED, time_scale=5, max_queued_batch_requests=1_000)
-    job = frame(2_000).claude.submit("Say {t}", output="a", client=sim.client(), chunk_size=500,
-                                     queue_limit=1_000, progress=False)
+    job = frame(2_000).claude.submit(
+        "Say {t}", output="a", client=sim.client(), chunk_size=500, queue_limit=1_000, progress=False
+    )
     job.wait(timeout=60)
     assert job.result()["a"].tolist() == [f"re:Say row {i}" for i in range(2_000)]
     stats = sim.stats()
@@ -140,8 +141,9 @@ def test_two_jobs_in_one_process_share_the_workspace_view_and_never_overfill_it(
     sim = make_sim(processing=PACED, time_scale=5, max_queued_batch_requests=1_000)
     client = sim.client()
     first = frame(1_500).claude.submit("Say {t}", output="a", client=client, chunk_size=500, progress=False)
-    second = frame(1_500).claude.submit("Tell {t}", output="b", client=sim.client(), chunk_size=500,
-                                        progress=False)  # another client object, the same workspace
+    second = frame(1_500).claude.submit(
+        "Tell {t}", output="b", client=sim.client(), chunk_size=500, progress=False
+    )  # another client object, the same workspace
     first.wait(timeout=90)
     second.wait(timeout=90)
     assert first.result()["a"].notna().all() and second.result()["b"].notna().all()
@@ -155,8 +157,14 @@ def test_two_simulators_in_one_process_are_two_workspaces():
     one, two = make_sim(), make_sim()
     assert view_for(one.client()) is view_for(one.client())
     assert view_for(one.client()) is not view_for(two.client())
-    served_like = [anthropic.Anthropic(api_key=key, base_url=url) for key, url in (
-        ("sk-a", "http://127.0.0.1:1"), ("sk-a", "http://127.0.0.1:1/"), ("sk-b", "http://127.0.0.1:1"))]
+    served_like = [
+        anthropic.Anthropic(api_key=key, base_url=url)
+        for key, url in (
+            ("sk-a", "http://127.0.0.1:1"),
+            ("sk-a", "http://127.0.0.1:1/"),
+            ("sk-b", "http://127.0.0.1:1"),
+        )
+    ]
     assert view_for(served_like[0]) is view_for(served_like[1]) is not view_for(served_like[2])
     assert "sk-a" not in repr(view_for(served_like[0]))
 
@@ -212,10 +220,20 @@ def test_a_store_sync_counts_batches_of_other_processes_and_frees_those_that_end
 
 
 def test_the_progress_view_shows_the_queue_waiting_in_flight_done_and_where_the_limit_came_from():
-    sim = make_sim(processing=Processing(fixed_latency=30.0, per_request=1.0, concurrency=100), time_scale=5,
-                   max_queued_batch_requests=1_000)
-    job = frame(2_000).claude.submit("Say {t}", output="a", client=sim.client(), chunk_size=500,
-                                     queue_limit=1_000, poll_interval=0.05, progress=False)
+    sim = make_sim(
+        processing=Processing(fixed_latency=30.0, per_request=1.0, concurrency=100),
+        time_scale=5,
+        max_queued_batch_requests=1_000,
+    )
+    job = frame(2_000).claude.submit(
+        "Say {t}",
+        output="a",
+        client=sim.client(),
+        chunk_size=500,
+        queue_limit=1_000,
+        poll_interval=0.05,
+        progress=False,
+    )
     deadline = time.monotonic() + 10
     snap = snapshot(job)
     while (snap.queue is None or snap.queue.in_flight_batches < 2) and time.monotonic() < deadline:
@@ -226,8 +244,10 @@ def test_the_progress_view_shows_the_queue_waiting_in_flight_done_and_where_the_
     assert (queue.waiting_batches, queue.in_flight_batches, queue.done_batches) == (2, 2, 0)
     assert (queue.waiting, queue.in_flight, queue.limit, queue.source) == (1_000, 1_000, 1_000, "setting")
     text = render_text(snap)
-    assert ("  queue    2 waiting (1,000 requests) · 2 in flight (1,000 requests) · 0 done; "
-            "limit 1,000 requests (setting: queue_limit=)") in text
+    assert (
+        "  queue    2 waiting (1,000 requests) · 2 in flight (1,000 requests) · 0 done; "
+        "limit 1,000 requests (setting: queue_limit=)"
+    ) in text
     assert "2 waiting for room in the queue" in render_line(snap)
     # planned and not created, with no limit known to hold them: not said to wait for room
     unheld = dataclasses.replace(snap, queue=dataclasses.replace(queue, limit=None, source=None))
@@ -246,8 +266,13 @@ def test_the_progress_view_shows_the_queue_waiting_in_flight_done_and_where_the_
 
 
 def test_queue_limit_is_checked_like_the_other_options():
-    for bad, error in ((0, InvalidOptionError), (-5, InvalidOptionError), (1.5, OptionTypeError),
-                       ("200000", OptionTypeError), (True, OptionTypeError)):
+    for bad, error in (
+        (0, InvalidOptionError),
+        (-5, InvalidOptionError),
+        (1.5, OptionTypeError),
+        ("200000", OptionTypeError),
+        (True, OptionTypeError),
+    ):
         with pytest.raises(error) as info:
             frame(3).claude.estimate("Say {t}", queue_limit=bad)
         assert "queue_limit" in str(info.value) and "processing queue" in str(info.value)
@@ -257,7 +282,7 @@ def test_the_docstring_examples_run():
     import doctest
 
     import batchkit.backends.queue
-    import batchkit.queues
+    import batchkit.display.queues
 
-    for module in (batchkit.backends.queue, batchkit.queues):
+    for module in (batchkit.backends.queue, batchkit.display.queues):
         assert doctest.testmod(module).failed == 0

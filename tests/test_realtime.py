@@ -13,7 +13,7 @@ import pytest
 from batchkit import SpendLimitError
 from batchkit.backends.ratelimit import Governor, Limits, Reservation, rate_limit_group
 from batchkit.backends.realtime import RealtimeSender
-from batchkit.results import parse_result_stream
+from batchkit.core.results import parse_result_stream
 from batchkit.simulator import Faults, Latency, RateLimits, SimConfig, Simulator, SpendLimit, serve
 from tests.conftest import echo
 
@@ -31,11 +31,15 @@ class Clock:
 def headers(rpm: int, rpm_left: int, itpm: int = 0, itpm_left: int = 0, otpm: int = 0, otpm_left: int = 0) -> dict:
     out = {"anthropic-ratelimit-requests-limit": str(rpm), "anthropic-ratelimit-requests-remaining": str(rpm_left)}
     if itpm:
-        out |= {"anthropic-ratelimit-input-tokens-limit": str(itpm),
-                "anthropic-ratelimit-input-tokens-remaining": str(itpm_left)}
+        out |= {
+            "anthropic-ratelimit-input-tokens-limit": str(itpm),
+            "anthropic-ratelimit-input-tokens-remaining": str(itpm_left),
+        }
     if otpm:
-        out |= {"anthropic-ratelimit-output-tokens-limit": str(otpm),
-                "anthropic-ratelimit-output-tokens-remaining": str(otpm_left)}
+        out |= {
+            "anthropic-ratelimit-output-tokens-limit": str(otpm),
+            "anthropic-ratelimit-output-tokens-remaining": str(otpm_left),
+        }
     return out
 
 
@@ -73,9 +77,9 @@ def test_gentle_start_then_one_more_in_flight_per_answer_until_a_429() -> None:
     governor.rate_limited_for(2.0)
     assert governor.concurrency == 3  # halved...
     clock.t += 0.5
-    governor.rate_limited_for(2.0)    # ...once for the whole round that met the limit
+    governor.rate_limited_for(2.0)  # ...once for the whole round that met the limit
     assert governor.concurrency == 3
-    clock.t += 2.0                    # then growing by about one per round
+    clock.t += 2.0  # then growing by about one per round
     for _ in range(3):
         governor.succeeded()
     assert 3.9 < governor.concurrency < 4.1
@@ -98,7 +102,7 @@ def test_limits_are_learned_from_headers_and_pace_the_requests() -> None:
 def test_requests_sent_before_the_limits_were_known_are_accounted_when_they_are() -> None:
     clock = Clock()
     governor = Governor(clock=clock, initial_concurrency=4)
-    held = [grant(governor) for _ in range(4)]           # gentle start, limits still unknown
+    held = [grant(governor) for _ in range(4)]  # gentle start, limits still unknown
     governor.release(held[0], input_tokens=10, output_tokens=5, headers=headers(100, 99))
     # the server had counted only the first: the three still in flight must come off too
     assert governor._groups["g"].buckets[0].level == pytest.approx(96)
@@ -114,7 +118,7 @@ def test_reserve_expected_output_and_reconcile_with_usage() -> None:
     buckets = governor._groups["g"].buckets
     assert buckets[1].level == pytest.approx(1000 - 40)  # 100 reserved, 40 counted: 60 back
     assert buckets[2].level == pytest.approx(1000 - 10)  # 1,024 reserved, 10 produced
-    assert governor.expected_output("g", 5000) == 11     # what answers produce, +10%, not max_tokens
+    assert governor.expected_output("g", 5000) == 11  # what answers produce, +10%, not max_tokens
     assert governor.expected_output("g", 8) == 8
     second = grant(governor, tokens=100, max_tokens=5000)
     assert second.output_tokens == 11
@@ -127,9 +131,9 @@ def test_headers_lower_the_level_but_never_raise_it() -> None:
     for _ in range(4):
         grant(governor)
     assert governor._groups["g"].buckets[0].level == pytest.approx(96)
-    governor.sync("g", headers(100, 99))    # stale: the server had not seen the others yet
+    governor.sync("g", headers(100, 99))  # stale: the server had not seen the others yet
     assert governor._groups["g"].buckets[0].level == pytest.approx(96)
-    governor.sync("g", headers(100, 10))    # someone else uses the same key
+    governor.sync("g", headers(100, 10))  # someone else uses the same key
     assert governor._groups["g"].buckets[0].level == pytest.approx(10)
 
 
@@ -162,8 +166,9 @@ def test_529_backs_off_globally_without_shrinking_the_rate_estimate() -> None:
 
 
 def body(i: int, model: str = MODEL, **extra) -> bytes:
-    return msgspec.json.encode({"model": model, "max_tokens": 20,
-                                "messages": [{"role": "user", "content": f"question {i}"}], **extra})
+    return msgspec.json.encode(
+        {"model": model, "max_tokens": 20, "messages": [{"role": "user", "content": f"question {i}"}], **extra}
+    )
 
 
 def requests(n: int, **extra) -> list[tuple[str, bytes]]:
@@ -183,14 +188,21 @@ def test_every_request_is_answered_under_its_own_key_whatever_the_order() -> Non
     cols = parse_result_stream(chunks)
     assert sorted(cols.keys) == sorted(f"k{i}" for i in range(120))
     assert cols.keys != [f"k{i}" for i in range(120)]  # they came back out of order...
-    for pos, key in enumerate(cols.keys):             # ...and each answer is its own row's
+    for pos, key in enumerate(cols.keys):  # ...and each answer is its own row's
         assert cols.status(pos) == "succeeded" and cols.answers[pos] == f"re:question {key[1:]}"
     assert (cols.usage[:, 0] > 0).all() and sim.stats()["messages.create"] == 120
 
 
 def test_transient_errors_are_retried_by_one_bounded_loop_and_others_come_back_errored() -> None:
-    faults = Faults(schedule=[("messages.create", [2, 3], 429), ("messages.create", 5, 529),
-                              ("messages.create", 7, 500), ("messages.create", 9, "drop")], retry_after=0.01)
+    faults = Faults(
+        schedule=[
+            ("messages.create", [2, 3], 429),
+            ("messages.create", 5, 529),
+            ("messages.create", 7, 500),
+            ("messages.create", 9, "drop"),
+        ],
+        retry_after=0.01,
+    )
     sim = sim_of(faults=faults)
     chunks: list[bytes] = []
     todo = [*requests(20), ("bad-model", body(0, model="claude-nope")), ("bad-param", body(0, temperature=0.5))]
@@ -221,8 +233,8 @@ def test_a_spend_limit_stops_everything_within_one_round_and_keeps_the_answers()
     error = info.value
     assert "spend limit" in str(error) and "enforced_spend_limit_reached" in str(error)
     assert error.status_code == 429 and error.answered == 30 and error.unsent == 370
-    assert len(parse_result_stream(chunks)) == 30           # every answer that came back is kept
-    assert sim.stats()["messages.create"] <= 30 + 16        # at most one round was refused: no storm
+    assert len(parse_result_stream(chunks)) == 30  # every answer that came back is kept
+    assert sim.stats()["messages.create"] <= 30 + 16  # at most one round was refused: no storm
 
     workspace = sim_of(spend_limit=SpendLimit(requests=5, kind="workspace"))
     with pytest.raises(SpendLimitError) as info:
@@ -293,8 +305,10 @@ def test_send_works_inside_a_running_event_loop_and_send_async_does_not_block_it
 
 
 def test_rate_limits_from_headers_avoid_429s_over_http() -> None:
-    sim = sim_of(rate_limits=RateLimits(requests_per_minute=300, input_tokens_per_minute=None,
-                                        output_tokens_per_minute=None), latency=Latency(first_token=0.02))
+    sim = sim_of(
+        rate_limits=RateLimits(requests_per_minute=300, input_tokens_per_minute=None, output_tokens_per_minute=None),
+        latency=Latency(first_token=0.02),
+    )
     with serve(sim, port=0) as server:
         client = server.client()
         chunks: list[bytes] = []

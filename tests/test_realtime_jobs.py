@@ -40,7 +40,6 @@ CHILD = textwrap.dedent(
 ).replace("ROWS", str(ROWS))
 
 
-
 def run_child(base_url, store, crash_at=None, timeout=90):
     return run_script(CHILD, base_url, store, crash_at=crash_at, timeout=timeout)
 
@@ -72,8 +71,13 @@ def test_a_realtime_job_killed_mid_run_resends_nothing_it_had_stored(tmp_path):
 def test_ctrl_c_stops_sending_keeps_what_came_back_and_a_rerun_sends_the_rest(tmp_path):
     store = str(tmp_path / "jobs.sqlite3")
     with _spawn() as sim:
-        child = subprocess.Popen([sys.executable, "-c", CHILD, sim.base_url, store], stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True, env=child_env())
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, sim.base_url, store],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=child_env(),
+        )
         assert child.stdout is not None and child.stdout.readline().startswith("STARTED")
         deadline = time.monotonic() + 30
         while sim.stats()["messages_answered"] < 20 and time.monotonic() < deadline:

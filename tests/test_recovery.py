@@ -21,8 +21,9 @@ pytestmark = pytest.mark.slow
 ROWS = 120
 CHUNK = 50  # → 3 batches
 
-CHILD = textwrap.dedent(
-    """
+CHILD = (
+    textwrap.dedent(
+        """
     import sys
     import anthropic, pandas as pd
     import batchkit
@@ -33,7 +34,10 @@ CHILD = textwrap.dedent(
     job = batchkit.jobs(store).iloc[0]
     print("ANSWERED", int(out["response"].notna().sum()), job["job_id"])
     """
-).replace("ROWS", str(ROWS)).replace("CHUNK", str(CHUNK))
+    )
+    .replace("ROWS", str(ROWS))
+    .replace("CHUNK", str(CHUNK))
+)
 
 
 def run_child(base_url, store, crash_at=None, timeout=90):
@@ -60,8 +64,13 @@ def test_two_processes_running_the_same_call_do_not_submit_twice(tmp_path):
     with spawn(processing=Processing(fixed_latency=0.5, per_request=0.0)) as sim:
         env = child_env()
         procs = [
-            subprocess.Popen([sys.executable, "-c", CHILD, sim.base_url, store], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env=env)
+            subprocess.Popen(
+                [sys.executable, "-c", CHILD, sim.base_url, store],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
             for _ in range(2)
         ]
         outputs = [p.communicate(timeout=90) for p in procs]
@@ -84,8 +93,9 @@ def test_injected_faults_end_with_every_row_succeeded_after_automatic_retries(tm
     with spawn(processing=Processing.instant(), faults=faults, seed=11) as sim:
         client = anthropic.Anthropic(base_url=sim.base_url, api_key="sk-sim-test")
         df = pd.DataFrame({"t": [f"row {i}" for i in range(1000)]})
-        job = df.claude.submit("{t}", client=client, store=str(tmp_path / "s.sqlite3"), poll_interval=0.05,
-                               max_retries=3).wait()  # the draws are seeded: this run is the same every time
+        job = df.claude.submit(
+            "{t}", client=client, store=str(tmp_path / "s.sqlite3"), poll_interval=0.05, max_retries=3
+        ).wait()  # the draws are seeded: this run is the same every time
         stats = sim.stats()
     outcomes = job.outcomes()
     assert (outcomes["status"] == "succeeded").all()

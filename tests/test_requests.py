@@ -11,7 +11,18 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from batchkit import _json, calls
+from batchkit.core import _json
+from batchkit.core.requests import (
+    MAX_BATCH_REQUESTS,
+    build_template,
+    chunk_requests,
+    make_line,
+    parse_prompt,
+    plan_requests,
+    render_prompts,
+    request_key,
+)
+from batchkit.engine import calls
 from batchkit.errors import (
     BatchkitWarning,
     CellError,
@@ -21,16 +32,6 @@ from batchkit.errors import (
     MissingColumnError,
     PromptError,
     RequestTooLargeError,
-)
-from batchkit.requests import (
-    MAX_BATCH_REQUESTS,
-    build_template,
-    chunk_requests,
-    make_line,
-    parse_prompt,
-    plan_requests,
-    render_prompts,
-    request_key,
 )
 
 
@@ -55,7 +56,9 @@ def test_unknown_column_names_it_and_lists_the_available_ones():
 
 
 def test_missing_values_skip_the_row_with_a_reason_and_empty_strings_are_sent():
-    df = pd.DataFrame({"t": ["a", None, "", np.nan], "d": pd.to_datetime(["2024-01-02", "2024-01-03", None, "2024-01-05"])})
+    df = pd.DataFrame(
+        {"t": ["a", None, "", np.nan], "d": pd.to_datetime(["2024-01-02", "2024-01-03", None, "2024-01-05"])}
+    )
     out = render_prompts(df, "{t} on {d}")
     assert out.texts[0] == "a on 2024-01-02"
     assert out.texts[1] is None and "'t'" in out.skipped[1]
@@ -209,15 +212,22 @@ def _parquet_pair(tmp_path):
     import polars as pl
 
     path = tmp_path / "rows.parquet"
-    pl.DataFrame({
-        "text": ["great film", None, "dull", "ok", ""],
-        "n": [1, 2, 3, 4, 5],
-        "score": [0.5, float("nan"), 2.25, None, 1e-7],
-        "seen": [dt.datetime(2024, 1, 2), dt.datetime(2024, 1, 3, 4, 5, 6), None,
-                 dt.datetime(2024, 2, 1, 0, 0, 0, 500), dt.datetime(2024, 3, 1)],
-        "day": [dt.date(2024, 1, 2)] * 5,
-        "flag": [True, False, None, True, False],
-    }).write_parquet(path)
+    pl.DataFrame(
+        {
+            "text": ["great film", None, "dull", "ok", ""],
+            "n": [1, 2, 3, 4, 5],
+            "score": [0.5, float("nan"), 2.25, None, 1e-7],
+            "seen": [
+                dt.datetime(2024, 1, 2),
+                dt.datetime(2024, 1, 3, 4, 5, 6),
+                None,
+                dt.datetime(2024, 2, 1, 0, 0, 0, 500),
+                dt.datetime(2024, 3, 1),
+            ],
+            "day": [dt.date(2024, 1, 2)] * 5,
+            "flag": [True, False, None, True, False],
+        }
+    ).write_parquet(path)
     return pd.read_parquet(path), pl.read_parquet(path)
 
 
@@ -239,7 +249,8 @@ def test_polars_columns_key_like_the_same_rows_in_pandas_so_moving_over_pays_not
     out = render_prompts(pldf, PROMPT)
     assert out.texts[0] == "Review great film (#1, score 0.5, seen 2024-01-02 on 2024-01-02, flag True)"
     assert out.texts[3] is None and out.texts[4] == (
-        "Review  (#5, score 1e-07, seen 2024-03-01 on 2024-01-02, flag False)")  # "" is sent as it is
+        "Review  (#5, score 1e-07, seen 2024-03-01 on 2024-01-02, flag False)"
+    )  # "" is sent as it is
     assert set(out.skipped) == {1, 2, 3} == set(render_prompts(pdf, PROMPT).skipped)
 
 
@@ -254,23 +265,33 @@ def test_plain_lists_and_numpy_arrays_render_and_key_like_a_frame_of_them():
     assert out.texts == ["on 2024-01-02", None, "on 2024-01-02T03:04:00"] and set(out.skipped) == {1}
 
 
-@pytest.mark.parametrize("column", [
-    ["a", None, "c", float("nan"), pd.NA, pd.NaT],
-    np.array(["a", None, "c", np.nan, pd.NA, pd.NaT], dtype=object),
-    pd.Series(["a", None, "c", None, None, None], dtype="string"),
-    pa.array(["a", None, "c", None, None, None]),
-    pa.chunked_array([["a", None], ["c", None, None, None]]),
-    pl.Series(["a", None, "c", None, None, None]),
-], ids=["list", "numpy", "pandas", "pyarrow", "pyarrow-chunked", "polars"])
+@pytest.mark.parametrize(
+    "column",
+    [
+        ["a", None, "c", float("nan"), pd.NA, pd.NaT],
+        np.array(["a", None, "c", np.nan, pd.NA, pd.NaT], dtype=object),
+        pd.Series(["a", None, "c", None, None, None], dtype="string"),
+        pa.array(["a", None, "c", None, None, None]),
+        pa.chunked_array([["a", None], ["c", None, None, None]]),
+        pl.Series(["a", None, "c", None, None, None]),
+    ],
+    ids=["list", "numpy", "pandas", "pyarrow", "pyarrow-chunked", "polars"],
+)
 def test_every_librarys_missing_values_skip_the_row_never_send_a_blank(column):
     out = render_prompts({"t": column}, "Say {t}")
     assert out.texts == ["Say a", None, "Say c", None, None, None]
     assert out.skipped == {i: "missing value in column 't'" for i in (1, 3, 4, 5)}
 
 
-@pytest.mark.parametrize("column", [
-    pa.array([1.5, None, float("nan")]), pl.Series([1.5, None, float("nan")]), np.array([1.5, np.nan, np.nan]),
-], ids=["pyarrow", "polars", "numpy"])
+@pytest.mark.parametrize(
+    "column",
+    [
+        pa.array([1.5, None, float("nan")]),
+        pl.Series([1.5, None, float("nan")]),
+        np.array([1.5, np.nan, np.nan]),
+    ],
+    ids=["pyarrow", "polars", "numpy"],
+)
 def test_nan_in_a_float_column_is_missing_as_in_pandas(column):
     out = render_prompts({"x": column}, "{x}")
     assert out.texts == ["1.5", None, None] and set(out.skipped) == {1, 2}
@@ -296,8 +317,9 @@ def test_a_callable_prompt_gets_each_row_as_a_mapping_with_none_for_missing_valu
     frame_rows = []
     render_prompts(pd.DataFrame({"t": ["a"]}), lambda row: frame_rows.append(row) or "x")
     assert isinstance(frame_rows[0], pd.Series)  # a pandas frame's rows stay Series, as before
-    assert _keys({"t": ["a", "b"]}, lambda row: row["t"]) == _keys(pd.DataFrame({"t": ["a", "b"]}),
-                                                                    lambda row: row["t"])
+    assert _keys({"t": ["a", "b"]}, lambda row: row["t"]) == _keys(
+        pd.DataFrame({"t": ["a", "b"]}), lambda row: row["t"]
+    )
 
 
 def test_a_callable_prompt_that_raises_names_the_row_and_the_columns_of_a_mapping():

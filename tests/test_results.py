@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from batchkit import _json
-from batchkit.results import ResultColumns, Summary, parse_result_stream, parse_results, split_lines
+from batchkit.core import _json
+from batchkit.core.results import (
+    ResultColumns,
+    Summary,
+    parse_result_stream,
+    parse_results,
+    split_lines,
+)
 
 
 def line(custom_id, result):
@@ -14,19 +20,32 @@ def message(content, stop_reason="end_turn", **usage):
     return {
         "type": "succeeded",
         "message": {
-            "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-haiku-4-5",
-            "content": content, "stop_reason": stop_reason, "stop_sequence": None,
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-haiku-4-5",
+            "content": content,
+            "stop_reason": stop_reason,
+            "stop_sequence": None,
             "usage": {"input_tokens": 10, "output_tokens": 3, **usage},
         },
     }
 
 
 def test_succeeded_text_and_usage_with_cache_split():
-    cols = parse_results([
-        line("k1", message([{"type": "text", "text": "positive"}], cache_creation_input_tokens=100,
-                           cache_read_input_tokens=7,
-                           cache_creation={"ephemeral_5m_input_tokens": 40, "ephemeral_1h_input_tokens": 60}))
-    ])
+    cols = parse_results(
+        [
+            line(
+                "k1",
+                message(
+                    [{"type": "text", "text": "positive"}],
+                    cache_creation_input_tokens=100,
+                    cache_read_input_tokens=7,
+                    cache_creation={"ephemeral_5m_input_tokens": 40, "ephemeral_1h_input_tokens": 60},
+                ),
+            )
+        ]
+    )
     assert cols.keys == ["k1"] and cols.status(0) == "succeeded" and cols.answers == ["positive"]
     assert cols.usage.tolist() == [[10, 3, 40, 60, 7]]
 
@@ -43,29 +62,53 @@ def test_max_tokens_is_truncated_and_keeps_partial_text():
 
 def test_tool_use_answer_is_the_tool_input_as_json():
     cols = parse_results(
-        [line("k", message([{"type": "tool_use", "id": "toolu_1", "name": "f", "input": {"label": "neg"}}], stop_reason="tool_use"))]
+        [
+            line(
+                "k",
+                message(
+                    [{"type": "tool_use", "id": "toolu_1", "name": "f", "input": {"label": "neg"}}],
+                    stop_reason="tool_use",
+                ),
+            )
+        ]
     )
     assert _json.loads(cols.answers[0]) == {"label": "neg"}
 
 
 def test_errored_reads_the_type_inside_the_error_envelope():
     cols = parse_results(
-        [line("k", {"type": "errored", "error": {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}, "request_id": "req_1"}})]
+        [
+            line(
+                "k",
+                {
+                    "type": "errored",
+                    "error": {
+                        "type": "error",
+                        "error": {"type": "overloaded_error", "message": "busy"},
+                        "request_id": "req_1",
+                    },
+                },
+            )
+        ]
     )
     assert cols.status(0) == "errored" and cols.errors == {0: ("overloaded_error", "busy")} and cols.answers == [None]
 
 
 def test_canceled_expired_and_unknown_types_are_kept():
-    cols = parse_results([line("a", {"type": "canceled"}), line("b", {"type": "expired"}), line("c", {"type": "paused"})])
+    cols = parse_results(
+        [line("a", {"type": "canceled"}), line("b", {"type": "expired"}), line("c", {"type": "paused"})]
+    )
     assert [cols.status(i) for i in range(3)] == ["canceled", "expired", "errored"]
     assert cols.errors[2][0] == "unknown_result_paused"
 
 
 def test_columns_round_trip_through_blobs_and_marks():
-    cols = parse_results([
-        line("a", message([{"type": "text", "text": "é"}])),
-        line("b", {"type": "errored", "error": {"type": "error", "error": {"type": "api_error", "message": "x"}}}),
-    ])
+    cols = parse_results(
+        [
+            line("a", message([{"type": "text", "text": "é"}])),
+            line("b", {"type": "errored", "error": {"type": "error", "error": {"type": "api_error", "message": "x"}}}),
+        ]
+    )
     cols.mark(0, "invalid_output", "invalid_output", "not JSON")
     back = ResultColumns.from_blobs(*cols.to_blobs())
     assert back.keys == ["a", "b"] and back.answers == ["é", None]

@@ -9,11 +9,18 @@ import pandas as pd
 import pytest
 
 import batchkit
-from batchkit import calls
+from batchkit.engine import calls
+from batchkit.engine.runs import (
+    DEFAULT_QUEUE_LIMIT,
+    PartOutput,
+    Run,
+    _default_ahead,
+    read_answers,
+    run_partitions,
+)
 from batchkit.errors import OptionTypeError, RunNotFoundError, StoreNotFoundError
-from batchkit.runs import DEFAULT_QUEUE_LIMIT, PartOutput, Run, _default_ahead, read_answers, run_partitions
 from batchkit.simulator import Processing, spawn
-from batchkit.store import Store
+from batchkit.stores.store import Store
 from tests.conftest import frame, make_sim, run_script
 
 PROMPT = "Echo {t}"
@@ -22,14 +29,22 @@ PROMPT = "Echo {t}"
 def partitions(df, size, client, store, **kwargs):
     """Prepared calls over ``df`` in slices of ``size`` rows, made only when pulled."""
     for start in range(0, len(df), size):
-        yield calls.prepare(df.iloc[start:start + size], PROMPT, output="response", client=client, store=store,
-                            poll_interval=0.01, **kwargs)
+        yield calls.prepare(
+            df.iloc[start : start + size],
+            PROMPT,
+            output="response",
+            client=client,
+            store=store,
+            poll_interval=0.01,
+            **kwargs,
+        )
 
 
 def collect(df, size, client, store, *, source="test-run", **kwargs):
     outputs: list[PartOutput] = []
-    run = run_partitions(partitions(df, size, client, store), source=source, on_output=outputs.append,
-                         progress=False, **kwargs)
+    run = run_partitions(
+        partitions(df, size, client, store), source=source, on_output=outputs.append, progress=False, **kwargs
+    )
     return run, outputs
 
 
@@ -100,8 +115,13 @@ def test_a_partition_output_is_let_go_by_the_store_so_its_memory_does_not_grow_w
     sim = make_sim()
     store = Store(tmp_path / "s.sqlite3")
     kept: list[tuple[int, int]] = []  # (decoded result columns, remembered lookups) as each partition is output
-    run = run_partitions(partitions(frame(6000), 1000, sim.client(), store), source="let-go", max_ahead=2,
-                         on_output=lambda out: kept.append((len(store._columns), len(store._memo))), progress=False)
+    run = run_partitions(
+        partitions(frame(6000), 1000, sim.client(), store),
+        source="let-go",
+        max_ahead=2,
+        on_output=lambda out: kept.append((len(store._columns), len(store._memo))),
+        progress=False,
+    )
     assert (len(store._columns), len(store._memo)) == (0, 0)  # nothing of an output partition stays
     assert max(columns for columns, _ in kept) <= 2 and max(memos for _, memos in kept) <= 2  # the look-ahead's
     assert len(kept) == 6 and run.summary().by_status == {"succeeded": 6000}  # read from disk again
@@ -181,9 +201,20 @@ def test_skipped_rows_keep_their_place(tmp_path):
 
     outputs: list[PartOutput] = []
     run_partitions(
-        (calls.prepare(df.iloc[i:i + 2], prompt, output="response", client=client, store=tmp_path / "s.sqlite3",
-                       poll_interval=0.01) for i in (0, 2)),
-        source="skips", on_output=outputs.append, progress=False,
+        (
+            calls.prepare(
+                df.iloc[i : i + 2],
+                prompt,
+                output="response",
+                client=client,
+                store=tmp_path / "s.sqlite3",
+                poll_interval=0.01,
+            )
+            for i in (0, 2)
+        ),
+        source="skips",
+        on_output=outputs.append,
+        progress=False,
     )
     assert outputs[0].statuses == ["succeeded", "skipped"]
     assert outputs[0].answers == ["re:Echo a", None]
@@ -213,8 +244,8 @@ CHILD = textwrap.dedent(
     """
     import sys
     import anthropic, pandas as pd
-    from batchkit import calls
-    from batchkit.runs import run_partitions
+    from batchkit.engine import calls
+    from batchkit.engine.runs import run_partitions
     base_url, store = sys.argv[1], sys.argv[2]
     client = anthropic.Anthropic(base_url=base_url, api_key="sk-sim-test")
     df = pd.DataFrame({"t": [f"row {i}" for i in range(ROWS)]})
@@ -249,8 +280,12 @@ def test_killed_mid_run_resumes_without_sending_anything_twice(tmp_path, point):
 def test_a_run_driven_in_the_background_is_joined_by_wait(tmp_path):
     sim = make_sim(processing=Processing(fixed_latency=0.05, per_request=0.0))
     outputs: list[PartOutput] = []
-    run = run_partitions(partitions(frame(30), 10, sim.client(), tmp_path / "s.sqlite3"), source="bg",
-                         on_output=outputs.append, wait=False)
+    run = run_partitions(
+        partitions(frame(30), 10, sim.client(), tmp_path / "s.sqlite3"),
+        source="bg",
+        on_output=outputs.append,
+        wait=False,
+    )
     assert run.wait(timeout=60) is run
     assert [o.part for o in outputs] == [0, 1, 2] and run.status == "ended"
     assert [a for o in outputs for a in o.answers] == [f"re:Echo row {i}" for i in range(30)]

@@ -17,10 +17,10 @@ import pandas as pd
 import pytest
 
 import batchkit
-from batchkit import _json
-from batchkit._schema import MIGRATIONS as _MIGRATIONS
+from batchkit.core import _json
 from batchkit.errors import NotAStoreError, OutputPathError, StoreError, StoreReadOnlyError
-from batchkit.store import APPLICATION_ID, Store, default_store_path
+from batchkit.stores.schema import MIGRATIONS as _MIGRATIONS
+from batchkit.stores.store import APPLICATION_ID, Store, default_store_path
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,7 +31,7 @@ def test_default_location_follows_env_then_xdg_and_keeps_simulated_answers_apart
     monkeypatch.delenv("BATCHKIT_STORE")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     assert default_store_path() == tmp_path / "xdg" / "batchkit" / "jobs.sqlite3"
-    from batchkit.backend import forget_server_identities
+    from batchkit.backends.clients import forget_server_identities
     from batchkit.simulator import Simulator, serve
 
     with serve(Simulator()) as server:  # the server says what it is (tests/test_identity.py)
@@ -71,18 +71,25 @@ def test_a_store_from_a_newer_batchkit_is_refused(tmp_path):
 
 def test_atomic_rolls_back_everything_on_error(store):
     with pytest.raises(RuntimeError), store.atomic() as conn:
-        store.insert_job(conn, job_id="j", fingerprint="f", model="m", kind="text", output="o",
-                         spec={}, row_keys=["a"], skipped={})
+        store.insert_job(
+            conn, job_id="j", fingerprint="f", model="m", kind="text", output="o", spec={}, row_keys=["a"], skipped={}
+        )
         raise RuntimeError("boom")
     assert store.load_job("j") is None
 
 
 def columns(key, status, batch_error=None):
-    from batchkit.results import parse_results
+    from batchkit.core.results import parse_results
 
     if status == "succeeded":
-        result = {"type": "succeeded", "message": {"content": [{"type": "text", "text": "yes"}],
-                                                   "stop_reason": "end_turn", "usage": {"input_tokens": 1, "output_tokens": 1}}}
+        result = {
+            "type": "succeeded",
+            "message": {
+                "content": [{"type": "text", "text": "yes"}],
+                "stop_reason": "end_turn",
+                "usage": {"input_tokens": 1, "output_tokens": 1},
+            },
+        }
     else:
         result = {"type": "errored", "error": {"type": "error", "error": {"type": "api_error", "message": "oops"}}}
     return parse_results([_json.dumps({"custom_id": key, "result": result})])
@@ -94,8 +101,9 @@ def add_batch(store, conn, keys):
 
 def test_the_index_keeps_an_answer_over_later_failures_and_counts_attempts(store):
     with store.atomic() as conn:
-        store.insert_job(conn, job_id="j", fingerprint="f", model="m", kind="text", output="o",
-                         spec={}, row_keys=["k1"], skipped={})
+        store.insert_job(
+            conn, job_id="j", fingerprint="f", model="m", kind="text", output="o", spec={}, row_keys=["k1"], skipped={}
+        )
         b1, b2, b3 = (add_batch(store, conn, ["k1"]) for _ in range(3))
         store.store_results(conn, b1, "m", columns("k1", "errored"))
         store.store_results(conn, b1, "m", columns("k1", "errored"))  # the same batch twice: ignored
@@ -118,16 +126,34 @@ def test_the_index_keeps_an_answer_over_later_failures_and_counts_attempts(store
 def test_request_bodies_are_read_back_from_the_batches_that_carried_them(store):
     body = b'{"requests":[{"custom_id":"a","params":{"x":1,"a":2}},{"custom_id":"b","params":{"y":2}}]}'
     with store.atomic() as conn:
-        store.insert_job(conn, job_id="j", fingerprint="f", model="m", kind="text", output="o",
-                         spec={}, row_keys=["a", "b"], skipped={})
+        store.insert_job(
+            conn,
+            job_id="j",
+            fingerprint="f",
+            model="m",
+            kind="text",
+            output="o",
+            spec={},
+            row_keys=["a", "b"],
+            skipped={},
+        )
         store.add_batch(conn, job_id="j", keys=["a", "b"], body=body, attempt=1, owner="me")
     assert store.request_bodies(["b", "a", "zz"]) == {"a": b'{"a":2,"x":1}', "b": b'{"y":2}'}
 
 
 def test_in_flight_keys_cover_uncollected_batches_only(store):
     with store.atomic() as conn:
-        store.insert_job(conn, job_id="j", fingerprint="f", model="m", kind="text", output="o",
-                         spec={}, row_keys=["a", None, "b"], skipped={1: "missing"})
+        store.insert_job(
+            conn,
+            job_id="j",
+            fingerprint="f",
+            model="m",
+            kind="text",
+            output="o",
+            spec={},
+            row_keys=["a", None, "b"],
+            skipped={1: "missing"},
+        )
         first = add_batch(store, conn, ["a"])
         add_batch(store, conn, ["b"])
         store.update_batch_in(conn, first, state="collected")
@@ -141,8 +167,17 @@ def test_in_flight_keys_cover_uncollected_batches_only(store):
 
 def add_job(store, job_id="j"):
     with store.atomic() as conn:
-        store.insert_job(conn, job_id=job_id, fingerprint="f" + job_id, model="m", kind="text", output="o",
-                         spec={}, row_keys=["k"], skipped={})
+        store.insert_job(
+            conn,
+            job_id=job_id,
+            fingerprint="f" + job_id,
+            model="m",
+            kind="text",
+            output="o",
+            spec={},
+            row_keys=["k"],
+            skipped={},
+        )
 
 
 def unrelated_database(path):
@@ -192,8 +227,10 @@ def test_a_store_is_marked_and_a_store_from_before_the_mark_opens_and_gets_marke
     for number, script in enumerate(_MIGRATIONS[:2], start=1):
         conn.executescript(script)
         conn.execute(f"PRAGMA user_version = {number}")
-    conn.execute("INSERT INTO jobs VALUES ('job_old', 'fp', '2025-01-01T00:00:00Z', 'm', 'text', 'o', '{}', 1,"
-                 " X'6b', '{}', 'ended')")
+    conn.execute(
+        "INSERT INTO jobs VALUES ('job_old', 'fp', '2025-01-01T00:00:00Z', 'm', 'text', 'o', '{}', 1,"
+        " X'6b', '{}', 'ended')"
+    )
     assert conn.execute("PRAGMA application_id").fetchone()[0] == 0
     old = Store(path)
     assert old.query("PRAGMA application_id")[0][0] == APPLICATION_ID
@@ -234,7 +271,7 @@ def test_close_leaves_everything_in_the_main_file(tmp_path):
 def test_a_normal_exit_leaves_everything_in_the_main_file(tmp_path):
     path = tmp_path / "jobs.sqlite3"
     script = (
-        "import sys; from batchkit.store import Store\n"
+        "import sys; from batchkit.stores.store import Store\n"
         "s = Store(sys.argv[1])\n"
         "with s.atomic() as conn:\n"
         "    s.insert_job(conn, job_id='j', fingerprint='f', model='m', kind='text', output='o', spec={},"
@@ -266,8 +303,17 @@ def test_backup_is_one_consistent_file_and_refuses_to_clobber(store, tmp_path):
 def test_backup_while_a_write_is_in_progress_copies_what_was_committed(store, tmp_path):
     add_job(store, "done")
     with store.atomic() as conn:  # a worker in the middle of storing results
-        store.insert_job(conn, job_id="half", fingerprint="fh", model="m", kind="text", output="o",
-                         spec={}, row_keys=["k"], skipped={})
+        store.insert_job(
+            conn,
+            job_id="half",
+            fingerprint="fh",
+            model="m",
+            kind="text",
+            output="o",
+            spec={},
+            row_keys=["k"],
+            skipped={},
+        )
         dest = store.backup(tmp_path / "during.sqlite3")  # neither waits for it nor copies half of it
     copy = Store(dest)
     assert copy.load_job("done") is not None and copy.load_job("half") is None
@@ -305,8 +351,10 @@ def test_backup_over_a_copy_with_a_stale_wal_beside_it_is_the_new_copy_whole(sto
 def _rows(store_path):
     conn = sqlite3.connect(store_path)
     try:
-        return {table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-                for table in ("jobs", "batches", "batch_requests", "batch_results", "runs", "run_parts")}
+        return {
+            table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("jobs", "batches", "batch_requests", "batch_results", "runs", "run_parts")
+        }
     finally:
         conn.close()
 
@@ -318,8 +366,11 @@ def test_forget_removes_a_job_and_all_it_holds_and_the_file_shrinks(tmp_path):
     path = tmp_path / "jobs.sqlite3"
     big = pd.DataFrame({"t": [f"row {i} " + "words " * 400 for i in range(200)]})
     old = big.claude.submit("Say {t}", store=str(path), client=sim.client(), poll_interval=0.01).wait()
-    keep = pd.DataFrame({"t": ["x", "y"]}).claude.submit("Say {t}", store=str(path), client=sim.client(),
-                                                         poll_interval=0.01).wait()
+    keep = (
+        pd.DataFrame({"t": ["x", "y"]})
+        .claude.submit("Say {t}", store=str(path), client=sim.client(), poll_interval=0.01)
+        .wait()
+    )
     store = Store.resolve(path)
     store.open_run("run1", "src")
     store.add_run_part("run1", 0, old.job_id, 200)
@@ -331,8 +382,7 @@ def test_forget_removes_a_job_and_all_it_holds_and_the_file_shrinks(tmp_path):
     assert removed.jobs == (old.job_id,) and removed.results == 200 and removed.kept == {}
     assert removed.runs == ("run1",) and removed.bytes_freed > 400_000
     assert path.stat().st_size < size - 400_000  # the file itself, not only its free pages
-    assert _rows(path) == {"jobs": 1, "batches": 1, "batch_requests": 1, "batch_results": 1, "runs": 0,
-                           "run_parts": 0}
+    assert _rows(path) == {"jobs": 1, "batches": 1, "batch_requests": 1, "batch_results": 1, "runs": 0, "run_parts": 0}
     assert f"removed 1 job ({old.job_id})" in str(removed) and "MB freed" in str(removed)
     assert store.load_job(old.job_id) is None
     assert batchkit.jobs(path)["job_id"].tolist() == [keep.job_id]
@@ -352,10 +402,16 @@ def test_forget_keeps_the_answers_a_remaining_job_uses(tmp_path):
 
     sim = make_sim()
     path = tmp_path / "jobs.sqlite3"
-    first = pd.DataFrame({"t": ["a", "b", "c"]}).claude.submit("Say {t}", store=str(path), client=sim.client(),
-                                                               poll_interval=0.01).wait()
-    second = pd.DataFrame({"t": ["b", "c", "d"]}).claude.submit("Say {t}", store=str(path), client=sim.client(),
-                                                                poll_interval=0.01).wait()  # sends only d
+    first = (
+        pd.DataFrame({"t": ["a", "b", "c"]})
+        .claude.submit("Say {t}", store=str(path), client=sim.client(), poll_interval=0.01)
+        .wait()
+    )
+    second = (
+        pd.DataFrame({"t": ["b", "c", "d"]})
+        .claude.submit("Say {t}", store=str(path), client=sim.client(), poll_interval=0.01)
+        .wait()
+    )  # sends only d
     store = Store.resolve(path)
     store.index_on_disk = True
     store.sync_index()  # the on-disk index points into the first job's results too
@@ -382,14 +438,20 @@ def test_ids_of_forgotten_units_and_results_are_never_given_out_again(tmp_path):
 
     sim = make_sim()
     path = tmp_path / "jobs.sqlite3"
-    newest = pd.DataFrame({"t": ["a", "b"]}).claude.submit("Say {t}", store=str(path), client=sim.client(),
-                                                           poll_interval=0.01).wait()
+    newest = (
+        pd.DataFrame({"t": ["a", "b"]})
+        .claude.submit("Say {t}", store=str(path), client=sim.client(), poll_interval=0.01)
+        .wait()
+    )
     store = Store.resolve(path)
     top_unit = max(store.query("SELECT id FROM batches"))[0]
     top_results = max(store.query("SELECT id FROM batch_results"))[0]
     store.forget(newest.job_id)  # the newest units and results go: SQLite alone would reuse their ids
-    again = pd.DataFrame({"t": ["c"]}).claude.submit("Say {t}", store=str(path), client=sim.client(),
-                                                     poll_interval=0.01).wait()
+    again = (
+        pd.DataFrame({"t": ["c"]})
+        .claude.submit("Say {t}", store=str(path), client=sim.client(), poll_interval=0.01)
+        .wait()
+    )
     assert min(b for (b,) in store.query("SELECT id FROM batches WHERE job_id = ?", (again.job_id,))) > top_unit
     assert min(r for (r,) in store.query("SELECT id FROM batch_results")) > top_results
     assert again.to_frame()["response"].tolist() == ["re:Say c"]
@@ -408,8 +470,11 @@ def test_a_process_that_looked_the_answers_up_before_does_not_use_forgotten_ones
     terminal.forget(job.job_id)
     terminal.close()
     assert kernel.answered(job.row_keys) == set()
-    again = pd.DataFrame({"t": ["b", "a"]}).claude.submit("Say {t}", store=str(path), client=sim.client(),
-                                                          poll_interval=0.01).wait()
+    again = (
+        pd.DataFrame({"t": ["b", "a"]})
+        .claude.submit("Say {t}", store=str(path), client=sim.client(), poll_interval=0.01)
+        .wait()
+    )
     assert sim.stats()["batches_created"] == 2  # sent again (its results reuse the forgotten ones' ids)
     assert again.to_frame()["response"].tolist() == ["re:Say b", "re:Say a"]
 
@@ -420,10 +485,14 @@ def test_a_running_job_sees_its_answers_after_a_newer_job_is_forgotten(tmp_path)
 
     slow = make_sim(processing=Processing(fixed_latency=3600, per_request=0.0))  # ends when its clock is advanced
     path = tmp_path / "jobs.sqlite3"
-    running = pd.DataFrame({"t": ["a", "b"]}).claude.submit("Say {t}", store=str(path), client=slow.client(),
-                                                            poll_interval=0.01)
-    newest = pd.DataFrame({"t": ["c"]}).claude.submit("Say {t}", store=str(path), client=make_sim().client(),
-                                                      poll_interval=0.01).wait()
+    running = pd.DataFrame({"t": ["a", "b"]}).claude.submit(
+        "Say {t}", store=str(path), client=slow.client(), poll_interval=0.01
+    )
+    newest = (
+        pd.DataFrame({"t": ["c"]})
+        .claude.submit("Say {t}", store=str(path), client=make_sim().client(), poll_interval=0.01)
+        .wait()
+    )
     assert running.outcomes()["status"].tolist() == ["pending"] * 2  # seen after the newest job's answers
     terminal = Store(path)  # `batchkit forget` in a terminal
     terminal.forget(newest.job_id)
@@ -435,8 +504,17 @@ def test_a_running_job_sees_its_answers_after_a_newer_job_is_forgotten(tmp_path)
 
 def _in_flight(store, job_id):
     with store.atomic() as conn:
-        store.insert_job(conn, job_id=job_id, fingerprint="f" + job_id, model="m", kind="text", output="o",
-                         spec={}, row_keys=["k1", "k2"], skipped={})
+        store.insert_job(
+            conn,
+            job_id=job_id,
+            fingerprint="f" + job_id,
+            model="m",
+            kind="text",
+            output="o",
+            spec={},
+            row_keys=["k1", "k2"],
+            skipped={},
+        )
         sent = store.add_batch(conn, job_id=job_id, keys=["k1"], body=b"{}", attempt=1, owner="me")
         store.update_batch_in(conn, sent, state="in_progress", api_id=f"msgbatch_{job_id}")
         store.add_batch(conn, job_id=job_id, keys=["k2"], body=b"{}", attempt=1, owner="me")
@@ -500,8 +578,17 @@ def test_a_full_disk_says_so_and_keeps_nothing_half_written(store):
     pages = store.query("PRAGMA page_count")[0][0]
     store.query(f"PRAGMA max_page_count = {pages}")  # the file cannot grow: SQLite's SQLITE_FULL path
     with pytest.raises(StoreError, match="the disk is full") as caught, store.atomic() as conn:
-        store.insert_job(conn, job_id="big", fingerprint="fb", model="m", kind="text", output="o",
-                         spec={}, row_keys=["x" * 100_000] * 20, skipped={})
+        store.insert_job(
+            conn,
+            job_id="big",
+            fingerprint="fb",
+            model="m",
+            kind="text",
+            output="o",
+            spec={},
+            row_keys=["x" * 100_000] * 20,
+            skipped={},
+        )
     assert "cannot rollback" not in str(caught.value) and "batchkit backup" in str(caught.value)
     assert store.load_job("big") is None
     store.query("PRAGMA max_page_count = 1073741823")
@@ -521,8 +608,11 @@ def test_a_read_only_store_reads_and_refuses_writes_clearly(tmp_path):
     assert listing["status"].tolist() == ["ended"]
     job = batchkit.Job.load(listing["job_id"][0], store=ro)
     assert job.outcomes()["status"].tolist() == ["succeeded", "succeeded"]
-    with pytest.raises(StoreReadOnlyError, match=r"cannot write to the job store at .*: it was opened with "
-                                                 r"readonly=True\. Reading works"):
+    with pytest.raises(
+        StoreReadOnlyError,
+        match=r"cannot write to the job store at .*: it was opened with "
+        r"readonly=True\. Reading works",
+    ):
         ro.set_job_status(job.job_id, "canceled")
     assert batchkit.jobs(path)["status"].tolist() == ["ended"]
 
@@ -539,8 +629,14 @@ def _drop_file_privileges() -> None:
 def without_root_file_powers(code: str) -> dict:
     """Run ``code`` in a fresh interpreter for which file modes hold, even when tests run as root."""
     kwargs = {"preexec_fn": _drop_file_privileges} if os.geteuid() == 0 else {}
-    proc = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(ROOT)},
-                          capture_output=True, text=True, timeout=120, **kwargs)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **kwargs,
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -557,7 +653,7 @@ def test_read_only_file_and_folder_open_read_only_and_an_unwritable_folder_is_na
     try:
         found = without_root_file_powers(
             "import json, batchkit\n"
-            "from batchkit.store import Store\n"
+            "from batchkit.stores.store import Store\n"
             f"s = Store({str(path)!r})\n"
             "out = {'readonly': s.readonly, 'why': s.readonly_reason,\n"
             "       'jobs': batchkit.jobs(s)['status'].tolist()}\n"
@@ -588,10 +684,16 @@ def test_read_only_file_and_folder_open_read_only_and_an_unwritable_folder_is_na
 def in_namespace(script: str) -> subprocess.CompletedProcess:
     """Run a shell script as root of a new user and mount namespace, where it may mount file systems."""
     if shutil.which("unshare") is None or subprocess.run(["unshare", "-rm", "true"]).returncode != 0:
-        pytest.fail("this test needs `unshare -rm` (util-linux, user namespaces) to mount a read-only "
-                    "or a full file system")
-    return subprocess.run(["unshare", "-rm", "sh", "-ec", script], capture_output=True, text=True, timeout=180,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+        pytest.fail(
+            "this test needs `unshare -rm` (util-linux, user namespaces) to mount a read-only or a full file system"
+        )
+    return subprocess.run(
+        ["unshare", "-rm", "sh", "-ec", script],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
 
 
 def test_a_read_only_file_system_still_lists_and_exports_and_a_full_one_says_disk_full(tmp_path):
@@ -653,7 +755,7 @@ def test_a_store_another_process_is_making_is_never_taken_for_someone_elses(tmp_
     # the same cell at once, one creating the store).
     import threading
 
-    from batchkit._storefile import connect_readonly, verdict
+    from batchkit.stores.storefile import connect_readonly, verdict
 
     refused = []
     for i in range(100):

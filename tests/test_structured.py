@@ -10,9 +10,9 @@ import pandas as pd
 import pydantic
 import pytest
 
-from batchkit import _json
+from batchkit.core import _json
+from batchkit.core.structured import classify_spec, extract_spec
 from batchkit.errors import ConfigurationError
-from batchkit.structured import classify_spec, extract_spec
 
 
 def test_classify_schema_is_an_enum_of_exactly_the_labels():
@@ -96,10 +96,30 @@ class Company(pydantic.BaseModel):
 def test_extract_types_every_field_with_a_nullable_dtype():
     spec = extract_spec(Company, prefix="co_")
     answers = [
-        _json.dumps({"sector": "Tech", "founded": 1998, "revenue": 2.5, "public": True, "listed_on": "2004-08-19",
-                      "size": "large", "kind": "b2c", "tags": ["search"]}).decode(),
-        _json.dumps({"sector": "Energy", "founded": None, "revenue": 1, "public": False, "listed_on": "1990-01-02",
-                      "size": "small", "kind": "b2b", "tags": []}).decode(),
+        _json.dumps(
+            {
+                "sector": "Tech",
+                "founded": 1998,
+                "revenue": 2.5,
+                "public": True,
+                "listed_on": "2004-08-19",
+                "size": "large",
+                "kind": "b2c",
+                "tags": ["search"],
+            }
+        ).decode(),
+        _json.dumps(
+            {
+                "sector": "Energy",
+                "founded": None,
+                "revenue": 1,
+                "public": False,
+                "listed_on": "1990-01-02",
+                "size": "small",
+                "kind": "b2b",
+                "tags": [],
+            }
+        ).decode(),
         None,
     ]
     for a in answers[:2]:
@@ -163,9 +183,18 @@ def test_fields_named_like_schema_keywords_stay_in_the_schema():
     assert spec.schema["properties"]["type"]["enum"] == ["title", "default", "properties"]
     assert spec.schema["properties"]["description"]["description"] == "one sentence"
     assert [c for c, _ in spec.columns] == BOOK_FIELDS
-    answer = {"title": "Dune", "default": 2, "description": "sand", "type": "title",
-              "properties": [{"title": "first", "default": None}], "required": True, "enum": "type",
-              "$ref": "x", "items": "1965-08-01", "anyOf": None}
+    answer = {
+        "title": "Dune",
+        "default": 2,
+        "description": "sand",
+        "type": "title",
+        "properties": [{"title": "first", "default": None}],
+        "required": True,
+        "enum": "type",
+        "$ref": "x",
+        "items": "1965-08-01",
+        "anyOf": None,
+    }
     assert spec.check(_json.dumps(answer).decode()) is None
     assert "missing 'title'" in spec.check(_json.dumps({k: v for k, v in answer.items() if k != "title"}).decode())
     assert "missing 'default'" in spec.check(_json.dumps({**answer, "properties": [{"title": "t"}]}).decode())
@@ -204,8 +233,9 @@ def sim_client(responder=None):
 def test_classifying_tweets_gives_only_the_labels_and_accounts_for_every_row():
     tweets = pd.read_csv(DATA / "tweeteval_sentiment_val.csv")
     labels = ["negative", "neutral", "positive"]
-    out = tweets.claude.classify("Sentiment of this tweet: {text}", labels=labels, output="sentiment",
-                                 client=sim_client(), poll_interval=0.01)
+    out = tweets.claude.classify(
+        "Sentiment of this tweet: {text}", labels=labels, output="sentiment", client=sim_client(), poll_interval=0.01
+    )
     assert isinstance(out["sentiment"].dtype, pd.CategoricalDtype)
     assert list(out["sentiment"].cat.categories) == labels
     assert out["sentiment"].notna().all() and set(out["sentiment"].unique()) <= set(labels)
@@ -232,8 +262,9 @@ def test_off_schema_answers_are_caught_retried_and_truncated_ones_reported():
     df = pd.DataFrame({"text": [f"tweet number {i}" for i in range(300)]})
     client = sim_client(flaky)
     with pytest.warns(BatchkitWarning, match="truncated"):
-        out = df.claude.classify("{text}", labels=["negative", "positive"], reasoning=True, max_tokens=60,
-                                 client=client, poll_interval=0.01)
+        out = df.claude.classify(
+            "{text}", labels=["negative", "positive"], reasoning=True, max_tokens=60, client=client, poll_interval=0.01
+        )
     job = batchkit.Job.load(batchkit.jobs()["job_id"].iloc[0], client=client)
     outcomes = job.outcomes()
     retried = outcomes["attempts"] == 2
@@ -241,7 +272,10 @@ def test_off_schema_answers_are_caught_retried_and_truncated_ones_reported():
     assert (outcomes.loc[retried, "status"] == "succeeded").all()
     truncated = outcomes["status"] == "truncated"
     assert 3 < truncated.sum() < 40
-    assert out["classification"][truncated.to_numpy()].isna().all() and out["classification"][~truncated.to_numpy()].notna().all()
+    assert (
+        out["classification"][truncated.to_numpy()].isna().all()
+        and out["classification"][~truncated.to_numpy()].notna().all()
+    )
     job.retry(truncated=True, max_tokens=2000)
     assert (job.outcomes()["status"] == "succeeded").all()
     assert job.to_frame(df)["classification"].notna().all()
@@ -271,8 +305,10 @@ def test_extracting_sp500_facts_gives_typed_columns():
     companies = pd.read_csv(DATA / "sp500_constituents.csv").head(120)
     out = companies.claude.extract(
         "Company: {Security}. Give its GICS sector, headquarters city and founding year.",
-        schema={"sector": str, "hq_city": str, "founded": int}, prefix="llm_",
-        client=sim_client(), poll_interval=0.01,
+        schema={"sector": str, "hq_city": str, "founded": int},
+        prefix="llm_",
+        client=sim_client(),
+        poll_interval=0.01,
     )
     assert str(out["llm_sector"].dtype) == "string" and str(out["llm_hq_city"].dtype) == "string"
     assert str(out["llm_founded"].dtype) == "Int64"
@@ -308,7 +344,8 @@ def test_extracting_fields_named_like_schema_keywords_gives_every_column_typed()
     assert list(out["b_enum"].cat.categories) == ["type", "title"]
     assert all(set(e) == {"title", "default"} for editions in out["b_properties"] for e in editions)
     assert all(set(e) == {"title", "default"} for e in out["b_anyOf"])
-    dict_out = books.claude.extract("Book: {text}", schema={"title": str, "default": int, "year": int},
-                                    client=client, poll_interval=0.01)
+    dict_out = books.claude.extract(
+        "Book: {text}", schema={"title": str, "default": int, "year": int}, client=client, poll_interval=0.01
+    )
     assert [str(dict_out[c].dtype) for c in ("title", "default", "year")] == ["string", "Int64", "Int64"]
     assert dict_out[["title", "default", "year"]].notna().all().all()

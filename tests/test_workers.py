@@ -8,7 +8,7 @@ import time
 import pytest
 
 import batchkit  # noqa: F401  (registers df.claude)
-from batchkit import _workers
+from batchkit.engine import workers as _workers
 from tests.conftest import frame, make_sim
 
 
@@ -70,6 +70,7 @@ def test_jobs_one_after_another_run_on_one_kept_thread(monkeypatch: pytest.Monke
         def run() -> None:
             ran_on.append(threading.current_thread())
             target()
+
         start(run, name)
 
     monkeypatch.setattr(_workers, "start", recording)

@@ -1,6 +1,6 @@
 """How requests reach Claude: the interface the job engine drives, and its implementations.
 
-The engine (:mod:`batchkit.jobs`) plans, sends, tracks, collects and retries; it knows request
+The engine (:mod:`batchkit.engine.jobs`) plans, sends, tracks, collects and retries; it knows request
 keys, planned *units* of work (a row of the store's ``batches`` table: some request keys and
 their pre-serialized body, with an intent written down before anything is sent) and outcomes.
 *How* a unit's requests reach Claude is a :class:`Backend`:
@@ -28,7 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from ..results import ResultColumns
+from batchkit.core.results import ResultColumns
+
 from .errors import Action, CallFailed, Decision, decide
 
 __all__ = ["Action", "Backend", "CallFailed", "Decision", "Tracked", "UnitState", "decide"]
@@ -69,7 +70,7 @@ class Backend(Protocol):
       (counts only at the end). Realtime: from the sender's own books (no network call);
       requests it still holds or has on the wire are in flight.
     * **collect what has ended** — :meth:`collect` returns the unit's outcomes as
-      :class:`~batchkit.results.ResultColumns` keyed by request key (in any order). Batches:
+      :class:`~batchkit.core.results.ResultColumns` keyed by request key (in any order). Batches:
       the results file of an ended batch, streamed and parsed as it downloads. Realtime: the
       answers that arrived, each with its usage; a backend that answers one by one may hand
       over part of a unit while the rest is in flight, and the engine stores each part as it
@@ -110,4 +111,3 @@ class Backend(Protocol):
     def poll_schedule(self, poll_interval: float | None) -> tuple[float, ...]:
         """Seconds between the engine's rounds: fixed when the user set ``poll_interval``, else a backoff."""
         ...
-

@@ -32,7 +32,7 @@ as before.
 
 **300K output.** A body in which some request asks for more than its model's standard output
 cap on a model the ``output-300k-2026-03-24`` beta covers (the engine passes
-:func:`batchkit.prices.output_betas` as ``betas_for``) is created in the beta namespace — what
+:func:`batchkit.costs.prices.output_betas` as ``betas_for``) is created in the beta namespace — what
 ``client.beta.messages.batches.create(betas=[...])`` sends: the same path and body with the
 ``anthropic-beta`` header. The same batch is retrieved, read and canceled through the usual
 paths (they are the beta's too).
@@ -49,10 +49,10 @@ import anthropic
 from anthropic.types.beta.messages import BetaMessageBatch
 from anthropic.types.messages import MessageBatch
 
-from .. import backend as clients
+from batchkit.core.results import ResultColumns, parse_result_stream
+
 from .._crash import crashpoint
-from ..results import ResultColumns, parse_result_stream
-from . import Tracked, UnitState
+from . import Tracked, UnitState, clients
 from .errors import Action, CallFailed, Decision, body_chunks, failing
 from .queue import DEFAULT_ROOM_WAIT, MAX_ROOM_WAIT, QueueView, view_for
 
@@ -78,7 +78,7 @@ RESULTS_CUT = "results_download_cut"
 
 BetasFor = Callable[[bytes], Sequence[str]]
 """The ``anthropic-beta`` values a batch body needs (empty: none); the engine passes
-:func:`batchkit.prices.output_betas`, which reads the model table."""
+:func:`batchkit.costs.prices.output_betas`, which reads the model table."""
 
 
 class MessageBatches:
@@ -90,7 +90,7 @@ class MessageBatches:
         """
         Args:
             client: the SDK client every call goes through.
-            betas_for: the betas a batch body needs, e.g. :func:`batchkit.prices.output_betas`
+            betas_for: the betas a batch body needs, e.g. :func:`batchkit.costs.prices.output_betas`
                 (the 300K-output beta when a request asks for more than its model's standard
                 cap); None: every batch goes out in the GA namespace.
         """
@@ -103,8 +103,15 @@ class MessageBatches:
         """Creates of this backend the API refused with 429 (no room in the processing queue, or
         the batch endpoints' rate limit)."""
 
-    def send(self, body: bytes, *, n_requests: int | None = None, order: int | None = None,
-             owner: str = "", wake: Callable[[], None] | None = None) -> Tracked:
+    def send(
+        self,
+        body: bytes,
+        *,
+        n_requests: int | None = None,
+        order: int | None = None,
+        owner: str = "",
+        wake: Callable[[], None] | None = None,
+    ) -> Tracked:
         """Create a batch from a pre-serialized ``{"requests": [...]}`` body.
 
         In the beta namespace when ``betas_for`` says the body needs a beta. Asks the workspace's
@@ -125,7 +132,9 @@ class MessageBatches:
             with failing("create"):
                 if betas:
                     created: MessageBatch | BetaMessageBatch = self._create_client.post(
-                        "/v1/messages/batches", content=body, cast_to=BetaMessageBatch,
+                        "/v1/messages/batches",
+                        content=body,
+                        cast_to=BetaMessageBatch,
                         options={"headers": {"anthropic-beta": ",".join(betas)}},
                     )
                 else:
@@ -174,11 +183,14 @@ class MessageBatches:
                 if decision.status is not None or decision.action is not Action.RETRY:
                     raise  # the API answered (a refusal): the engine decides, as for any read
                 if attempt == RESULTS_ATTEMPTS:
-                    raise CallFailed(Decision(
-                        Action.STOP, RESULTS_CUT,
-                        f"the results of batch {unit_id} could not be downloaded: the connection was lost "
-                        f"{RESULTS_ATTEMPTS} times in a row (last: {decision.message})",
-                    )) from failure.__cause__
+                    raise CallFailed(
+                        Decision(
+                            Action.STOP,
+                            RESULTS_CUT,
+                            f"the results of batch {unit_id} could not be downloaded: the connection was lost "
+                            f"{RESULTS_ATTEMPTS} times in a row (last: {decision.message})",
+                        )
+                    ) from failure.__cause__
                 time.sleep(RESULTS_RETRY_PAUSE * 2 ** (attempt - 1))
         raise AssertionError("unreachable")
 

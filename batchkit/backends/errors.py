@@ -47,8 +47,9 @@ from typing import Any, Literal
 
 import anthropic
 
+from batchkit.core.results import TRANSIENT_ERRORS
+
 from ..errors import BatchkitError
-from ..results import TRANSIENT_ERRORS
 
 __all__ = [
     "AUTO_RETRY_ERRORS",
@@ -212,9 +213,15 @@ def decide(exc: BaseException, *, call: CallKind) -> Decision:
 
 
 _TYPE_OF_STATUS = {
-    400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
-    403: "permission_error", 404: "not_found_error", 413: "request_too_large",
-    429: "rate_limit_error", 500: "api_error", 529: "overloaded_error",
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
 }
 _ACCOUNT_STATUSES = frozenset({401, 402, 403})
 """Statuses that say the key or the account cannot go on, whatever the request."""

@@ -1,7 +1,7 @@
 """Asking a server whether it is batchkit's simulator: one free SDK call, its errors mapped here.
 
 The simulator says what it is on every response (the :data:`SIMULATOR_HEADER` header); the real
-API never sends it. :mod:`batchkit.backend` asks once per client and remembers the answer.
+API never sends it. :mod:`batchkit.backends.clients` asks once per client and remembers the answer.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ PROBE_TIMEOUT = 10.0
 def ask(client: anthropic.Anthropic, url: str) -> bool:
     """Whether the server behind ``client`` (at ``url``) says it is the simulator (a free ``GET /v1/models``)."""
     try:
-        headers = client.with_options(max_retries=1, timeout=PROBE_TIMEOUT).models.with_raw_response.list(
-            limit=1).headers
+        headers = (
+            client.with_options(max_retries=1, timeout=PROBE_TIMEOUT).models.with_raw_response.list(limit=1).headers
+        )
     except anthropic.APIStatusError as exc:  # 401, 404 from a gateway…: an answer all the same
         headers = exc.response.headers
     except anthropic.APIConnectionError as exc:
@@ -38,8 +39,9 @@ def read_clock(client: anthropic.Anthropic) -> tuple[float, float] | None:
     """The simulator's clock (``GET /_sim/clock``): its now, as seconds since the epoch, and its
     ``time_scale``; None when it cannot be read (the caller keeps counting from its last reading)."""
     try:
-        answer = client.with_options(max_retries=0, timeout=PROBE_TIMEOUT).get(
-            "/_sim/clock", cast_to=httpx2.Response).json()
+        answer = (
+            client.with_options(max_retries=0, timeout=PROBE_TIMEOUT).get("/_sim/clock", cast_to=httpx2.Response).json()
+        )
         now = dt.datetime.fromisoformat(str(answer["now"]).replace("Z", "+00:00")).timestamp()
         return now, float(answer.get("time_scale") or 1.0)
     except (anthropic.APIError, ValueError, KeyError, TypeError):

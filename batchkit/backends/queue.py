@@ -28,7 +28,7 @@ of that workspace consults before it calls ``create``:
 Counting a batch whole until it ends is conservative (the API frees a batch's requests as they
 are processed), so with a known limit the API has no reason to refuse a create of this process.
 
-Nothing here imports the store: :func:`batchkit.queues.snapshot` reads the store for the
+Nothing here imports the store: :func:`batchkit.display.queues.snapshot` reads the store for the
 progress view.
 """
 
@@ -69,8 +69,9 @@ LimitSource = Literal["setting", "learned"]
 """Where a view's limit comes from: the ``queue_limit=`` option, or a refusal's message."""
 
 _LIMIT_IN_MESSAGE = re.compile(r"limit of ([\d,]+)(?: batch)? requests?", re.IGNORECASE)
-_LIMIT_LOOSE = re.compile(r"processing queue.*?limit of ([\d,]+)|limit of ([\d,]+).*?processing queue",
-                          re.IGNORECASE | re.DOTALL)
+_LIMIT_LOOSE = re.compile(
+    r"processing queue.*?limit of ([\d,]+)|limit of ([\d,]+).*?processing queue", re.IGNORECASE | re.DOTALL
+)
 
 
 def limit_in(message: str) -> int | None:
@@ -156,8 +157,9 @@ class QueueView:
 
     # -- creates
 
-    def admit(self, n_requests: int, *, order: int | None = None, owner: str = "",
-              wake: Callable[[], None] | None = None) -> int:
+    def admit(
+        self, n_requests: int, *, order: int | None = None, owner: str = "", wake: Callable[[], None] | None = None
+    ) -> int:
         """Room for a create of ``n_requests``: a ticket to pass to :meth:`created` or :meth:`release`.
 
         Args:
@@ -178,29 +180,38 @@ class QueueView:
             limit = self.limit
             if limit is not None and n_requests > limit:
                 self._waiting.pop(key, None)
-                raise CallFailed(Decision(
-                    Action.STOP, "queue_limit",
-                    f"this batch's {n_requests:,} requests alone exceed the workspace's processing queue "
-                    f"limit of {limit:,} requests ({self._source_text()}); it can never be sent whole — "
-                    f"pass chunk_size={limit} or lower"))
+                raise CallFailed(
+                    Decision(
+                        Action.STOP,
+                        "queue_limit",
+                        f"this batch's {n_requests:,} requests alone exceed the workspace's processing queue "
+                        f"limit of {limit:,} requests ({self._source_text()}); it can never be sent whole — "
+                        f"pass chunk_size={limit} or lower",
+                    )
+                )
             if wake is not None and owner:
                 self._wakers[owner] = wake
             if self._room_at > now and self._room_wait is not None:
                 if order is not None:
                     self._waiting[key] = (n_requests, now)
                 held = self._room_wait
-                raise CallFailed(Decision(Action.RETRY, held.error_type, held.message, held.status,
-                                          self._room_at - now))
+                raise CallFailed(
+                    Decision(Action.RETRY, held.error_type, held.message, held.status, self._room_at - now)
+                )
             if limit is None:  # not known yet: one create in the air at a time, and let a refusal teach it
                 if not self._reserved:
                     self._waiting.pop(key, None)
                     return self._reserve(n_requests)
                 if order is not None:
                     self._waiting[key] = (n_requests, now)
-                raise CallFailed(Decision(
-                    Action.RETRY, "queue_probe",
-                    "held locally until another create of this workspace is answered: the processing "
-                    "queue's limit is not known yet, and two creates sent together could both be refused"))
+                raise CallFailed(
+                    Decision(
+                        Action.RETRY,
+                        "queue_probe",
+                        "held locally until another create of this workspace is answered: the processing "
+                        "queue's limit is not known yet, and two creates sent together could both be refused",
+                    )
+                )
             for stale in [k for k, (_, seen) in self._waiting.items() if now - seen > STALE_AFTER]:
                 del self._waiting[stale]
             if order is not None:
@@ -214,10 +225,14 @@ class QueueView:
                 why = f"a batch planned earlier (#{first[1] if first else '?'}) goes first"
             else:
                 why = f"it holds {used:,} of {limit:,} requests"
-            raise CallFailed(Decision(
-                Action.RETRY, "queue_full",
-                f"held locally until the workspace's processing queue has room for this batch's "
-                f"{n_requests:,} requests: {why} (limit {self._source_text()})"))
+            raise CallFailed(
+                Decision(
+                    Action.RETRY,
+                    "queue_full",
+                    f"held locally until the workspace's processing queue has room for this batch's "
+                    f"{n_requests:,} requests: {why} (limit {self._source_text()})",
+                )
+            )
 
     def created(self, ticket: int, batch_id: str, n_requests: int | None = None) -> None:
         """The create of ``ticket`` made batch ``batch_id``: its requests are in flight until it ends."""
@@ -299,16 +314,21 @@ class QueueView:
             now = time.monotonic()
             held = [n for n, seen in self._waiting.values() if now - seen <= STALE_AFTER]
             return QueueState(
-                limit=self.limit, source=self.source, in_flight=self._used(),
+                limit=self.limit,
+                source=self.source,
+                in_flight=self._used(),
                 in_flight_batches=len(self._in_flight) + len(self._reserved),
-                held=sum(held), held_batches=len(held), refused=self.refused,
+                held=sum(held),
+                held_batches=len(held),
+                refused=self.refused,
                 room_in=max(0.0, self._room_at - now),
             )
 
     def __repr__(self) -> str:
         s = self.state()
-        return (f"<QueueView {self.name or '?'}: {s.in_flight:,} requests in flight, {s.held:,} held; "
-                f"limit {s.limit_text}>")
+        return (
+            f"<QueueView {self.name or '?'}: {s.in_flight:,} requests in flight, {s.held:,} held; limit {s.limit_text}>"
+        )
 
     # -- internals (under the lock)
 

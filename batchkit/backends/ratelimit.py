@@ -45,7 +45,7 @@ __all__ = [
 
 _SUFFIX = re.compile(r"-(?:\d{8}|latest)$")
 _SHARED_GROUPS = (
-    ("claude-opus-4", "claude-opus-4"),          # Opus 4, 4.1, 4.5, 4.6, 4.7, 4.8 share limits
+    ("claude-opus-4", "claude-opus-4"),  # Opus 4, 4.1, 4.5, 4.6, 4.7, 4.8 share limits
     ("claude-sonnet-4-5", "claude-sonnet-4.x"),  # Sonnet 4.5 and 4.6 share limits
     ("claude-sonnet-4-6", "claude-sonnet-4.x"),
 )
@@ -217,8 +217,14 @@ class Governor:
 
     # ------------------------------------------------------------------ after an answer
 
-    def release(self, reservation: Reservation, *, input_tokens: int | None = None,
-                output_tokens: int | None = None, headers: Mapping[str, str] | None = None) -> None:
+    def release(
+        self,
+        reservation: Reservation,
+        *,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         """The request is done: reconcile with the tokens it counted (``None``: as reserved —
         e.g. no answer) and re-sync from the response headers."""
         self.in_flight = max(0, self.in_flight - 1)
@@ -262,8 +268,9 @@ class Governor:
                 bucket.refill(now)
                 bucket.level = min(bucket.level, remaining)
 
-    def rate_limited_for(self, retry_after: float | None, group: str | None = None,
-                         headers: Mapping[str, str] | None = None) -> None:
+    def rate_limited_for(
+        self, retry_after: float | None, group: str | None = None, headers: Mapping[str, str] | None = None
+    ) -> None:
         """A 429: pause everyone until ``retry-after`` (1 s when absent), halve the concurrency
         (once per pause: the other requests of the same round meet the same limit)."""
         self.rate_limited += 1
@@ -281,7 +288,7 @@ class Governor:
         """A 529: back off everyone (0.5 s doubling to 16 s while they continue, or the
         server's ``retry-after``); the rate estimate is left as it is. Returns the pause."""
         self.overloaded += 1
-        wait = min(16.0, 0.5 * 2.0 ** self._streak_529) if retry_after is None else retry_after
+        wait = min(16.0, 0.5 * 2.0**self._streak_529) if retry_after is None else retry_after
         self._streak_529 += 1
         self.paused_until = max(self.paused_until, self.clock() + wait)
         return wait
@@ -308,8 +315,10 @@ class Governor:
         g = self._groups.get(group)
         if g is None:
             f = self.fallback
-            g = self._groups[group] = _Group([
-                None if per_minute is None else Bucket(per_minute, now)
-                for per_minute in (f.requests_per_minute, f.input_tokens_per_minute, f.output_tokens_per_minute)
-            ])
+            g = self._groups[group] = _Group(
+                [
+                    None if per_minute is None else Bucket(per_minute, now)
+                    for per_minute in (f.requests_per_minute, f.input_tokens_per_minute, f.output_tokens_per_minute)
+                ]
+            )
         return g

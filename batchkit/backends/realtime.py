@@ -7,8 +7,8 @@ pre-serialized JSON of the Messages params, exactly what batchkit puts in a batc
     {"custom_id": "k1", "result": {"type": "succeeded", "message": {...}}}
     {"custom_id": "k2", "result": {"type": "errored", "error": {"type": "error", "error": {...}}}}
 
-so :func:`batchkit.results.parse_result_stream` turns them into the same
-:class:`~batchkit.results.ResultColumns` a batch's results become. Answers are delivered to a
+so :func:`batchkit.core.results.parse_result_stream` turns them into the same
+:class:`~batchkit.core.results.ResultColumns` a batch's results become. Answers are delivered to a
 callback a few lines at a time as they arrive, **on the caller's thread** (so the callback may
 write to the caller's SQLite store): a crash loses only the requests in flight.
 
@@ -64,9 +64,10 @@ import anthropic
 import httpx2
 import msgspec
 
-from .. import _json
+from batchkit.core import _json
+from batchkit.core.results import ResultColumns, parse_result_stream
+
 from ..errors import SpendLimitError
-from ..results import ResultColumns, parse_result_stream
 from . import Tracked
 from .errors import Action, CallFailed, decide
 from .ratelimit import Governor, Limits, Reservation, rate_limit_group
@@ -121,16 +122,26 @@ def async_twin(client: anthropic.Anthropic) -> Callable[[], anthropic.AsyncAnthr
 
         def in_process() -> anthropic.AsyncAnthropic:
             return anthropic.AsyncAnthropic(
-                api_key=client.api_key, auth_token=client.auth_token, base_url=client.base_url,
-                default_headers=client._custom_headers, timeout=client.timeout, max_retries=0,
-                http_client=httpx2.AsyncClient(transport=AsyncWSGITransport(app)))
+                api_key=client.api_key,
+                auth_token=client.auth_token,
+                base_url=client.base_url,
+                default_headers=client._custom_headers,
+                timeout=client.timeout,
+                max_retries=0,
+                http_client=httpx2.AsyncClient(transport=AsyncWSGITransport(app)),
+            )
 
         return in_process
 
     def over_http() -> anthropic.AsyncAnthropic:
         return anthropic.AsyncAnthropic(
-            api_key=client.api_key, auth_token=client.auth_token, base_url=client.base_url,
-            default_headers=client._custom_headers, timeout=client.timeout, max_retries=0)
+            api_key=client.api_key,
+            auth_token=client.auth_token,
+            base_url=client.base_url,
+            default_headers=client._custom_headers,
+            timeout=client.timeout,
+            max_retries=0,
+        )
 
     return over_http
 
@@ -196,8 +207,10 @@ class Progress:
     def __str__(self) -> str:
         total = "?" if self.total is None else f"{self.total:,}"
         eta = "" if self.eta is None else f", ETA {self.eta:,.0f} s"
-        return (f"{self.done:,}/{total} answered ({self.errored:,} errored), {self.rate:,.1f}/s{eta}, "
-                f"{self.in_flight} in flight, {self.rate_limited} 429s, {self.overloaded} 529s")
+        return (
+            f"{self.done:,}/{total} answered ({self.errored:,} errored), {self.rate:,.1f}/s{eta}, "
+            f"{self.in_flight} in flight, {self.rate_limited} 429s, {self.overloaded} 529s"
+        )
 
 
 # --------------------------------------------------------------------------- one run
@@ -288,15 +301,23 @@ def _spend_limit(exc: anthropic.APIStatusError) -> bool:
 class _Run:
     """The state of one :meth:`RealtimeSender.send` shared by the worker and the caller."""
 
-    def __init__(self, sender: RealtimeSender, requests: Iterable[Request], emit: Callable[[Any], None],
-                 stop: threading.Event | None) -> None:
+    def __init__(
+        self,
+        sender: RealtimeSender,
+        requests: Iterable[Request],
+        emit: Callable[[Any], None],
+        stop: threading.Event | None,
+    ) -> None:
         self.sender = sender
         self.requests = requests
         self.emit = emit
         self.stop = stop or threading.Event()
         self.progress = Progress(total=len(requests) if isinstance(requests, Sized) else None)
-        self.governor = Governor(fallback=sender.fallback, initial_concurrency=sender.initial_concurrency,
-                                 max_concurrency=sender.max_concurrency)
+        self.governor = Governor(
+            fallback=sender.fallback,
+            initial_concurrency=sender.initial_concurrency,
+            max_concurrency=sender.max_concurrency,
+        )
         self.buffer: list[bytes] = []
         self.halt: BaseException | None = None
         """Why the run ended early (raised to the caller once what came back is delivered)."""
@@ -430,13 +451,15 @@ class _Run:
         if failure:
             raise failure[0]
 
-    async def _call(self, api: anthropic.AsyncAnthropic, item: _Item, reservation: Reservation,
-                    retry: collections.deque[_Item]) -> None:
+    async def _call(
+        self, api: anthropic.AsyncAnthropic, item: _Item, reservation: Reservation, retry: collections.deque[_Item]
+    ) -> None:
         governor = self.governor
         item.attempt += 1
         try:
-            response = await api.post("/v1/messages", content=item.body, cast_to=httpx2.Response,
-                                      options={"headers": _JSON_HEADERS})
+            response = await api.post(
+                "/v1/messages", content=item.body, cast_to=httpx2.Response, options={"headers": _JSON_HEADERS}
+            )
         except anthropic.APIStatusError as exc:
             self._status_error(exc, item, reservation, retry)
             return
@@ -456,18 +479,26 @@ class _Run:
             usage = _decode_answer(body).usage or _Usage()
         except (msgspec.DecodeError, msgspec.ValidationError):
             usage = _Usage()
-        governor.release(reservation, input_tokens=(usage.input_tokens or 0) + (usage.cache_creation_input_tokens or 0),
-                         output_tokens=usage.output_tokens or 0, headers=response.headers)
+        governor.release(
+            reservation,
+            input_tokens=(usage.input_tokens or 0) + (usage.cache_creation_input_tokens or 0),
+            output_tokens=usage.output_tokens or 0,
+            headers=response.headers,
+        )
         governor.succeeded()
         self.deliver(_succeeded_line(item.key, body), True)
 
-    def _status_error(self, exc: anthropic.APIStatusError, item: _Item, reservation: Reservation,
-                      retry: collections.deque[_Item]) -> None:
+    def _status_error(
+        self, exc: anthropic.APIStatusError, item: _Item, reservation: Reservation, retry: collections.deque[_Item]
+    ) -> None:
         governor = self.governor
         status = exc.status_code
         headers = exc.response.headers
-        envelope = exc.body if isinstance(exc.body, dict) and "error" in exc.body else _error_envelope(
-            "api_error" if status >= 500 else "invalid_request_error", exc.message, exc.request_id)
+        envelope = (
+            exc.body
+            if isinstance(exc.body, dict) and "error" in exc.body
+            else _error_envelope("api_error" if status >= 500 else "invalid_request_error", exc.message, exc.request_id)
+        )
         if _spend_limit(exc):
             governor.release(reservation)
             raise _Halt(exc, spend_limit=True)
@@ -536,10 +567,19 @@ class RealtimeSender:
     b'{"custom_id":"k1","result":{"type":"succeeded","'
     """
 
-    def __init__(self, client: anthropic.Anthropic | None = None, *, async_client: AsyncClientSource | None = None,
-                 max_attempts: int = 8, group_size: int = 16, flush_seconds: float = 0.1,
-                 fallback: Limits | None = None, initial_concurrency: int = 4, max_concurrency: int = 256,
-                 on_progress: Callable[[Progress], None] | None = None) -> None:
+    def __init__(
+        self,
+        client: anthropic.Anthropic | None = None,
+        *,
+        async_client: AsyncClientSource | None = None,
+        max_attempts: int = 8,
+        group_size: int = 16,
+        flush_seconds: float = 0.1,
+        fallback: Limits | None = None,
+        initial_concurrency: int = 4,
+        max_concurrency: int = 256,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be >= 1")
         if group_size < 1 or flush_seconds <= 0:
@@ -565,14 +605,15 @@ class RealtimeSender:
             return source
         if source is not None:
             return source()
-        from ..backend import resolve_client
+        from .clients import resolve_client
 
         return async_twin(resolve_client(self.client))()
 
     # ---------------------------------------------------------------- blocking
 
-    def send(self, requests: Iterable[Request], on_results: Callable[[bytes], Any], *,
-             stop: threading.Event | None = None) -> Progress:
+    def send(
+        self, requests: Iterable[Request], on_results: Callable[[bytes], Any], *, stop: threading.Event | None = None
+    ) -> Progress:
         """Send every request; call ``on_results(chunk)`` on this thread as answers arrive.
 
         Each ``chunk`` is one or more LF-terminated result lines (see the module docstring).
@@ -590,8 +631,7 @@ class RealtimeSender:
         run = _Run(self, requests, chunks.put, stop)
         self.progress = run.progress
         self.governor = run.governor
-        worker = threading.Thread(target=self._worker, args=(run, chunks.put), name="batchkit-realtime",
-                                  daemon=True)
+        worker = threading.Thread(target=self._worker, args=(run, chunks.put), name="batchkit-realtime", daemon=True)
         worker.start()
         try:
             while True:
@@ -650,15 +690,19 @@ class RealtimeSender:
                 + ("" if unsent is None else f", {unsent:,} requests have none")
                 + ". Raise the limit in the Claude Console (Settings > Limits) or wait until it "
                 "resets, then run again: only requests with no answer are sent.",
-                status_code=halt.status_code, error_code=halt.error_code, api_message=api_message,
-                answered=progress.succeeded, unsent=unsent or 0,
+                status_code=halt.status_code,
+                error_code=halt.error_code,
+                api_message=api_message,
+                answered=progress.succeeded,
+                unsent=unsent or 0,
             ) from halt
         raise halt
 
     # ---------------------------------------------------------------- awaitable
 
-    async def send_async(self, requests: Iterable[Request], on_results: Callable[[bytes], Any], *,
-                         stop: threading.Event | None = None) -> Progress:
+    async def send_async(
+        self, requests: Iterable[Request], on_results: Callable[[bytes], Any], *, stop: threading.Event | None = None
+    ) -> Progress:
         """:meth:`send` for async code: awaiting it never blocks the caller's event loop.
 
         The calls still run on the sender's own loop in its own thread; ``on_results`` is

@@ -6,7 +6,8 @@ from typing import Any
 
 import anthropic
 
-from .. import _json
+from batchkit.core import _json
+
 from ..errors import UnknownModelError
 
 __all__ = ["COUNT_TOKENS_MAX_BYTES", "count_tokens"]

@@ -14,10 +14,10 @@ the pandas accessor::
 Where the work happens:
 
 * **Rendering and keying run where the partitions live.** Each partition is rendered into request
-  bodies and keyed on the workers (:func:`batchkit.calls.prepare`: pure, no client, no store);
+  bodies and keyed on the workers (:func:`batchkit.engine.calls.prepare`: pure, no client, no store);
   only the plan (keys and request bodies) comes back, never the partition's data.
 * **The client process alone talks to the API and the store.** It pulls the planned partitions a
-  few at a time (bounded memory) and hands them to :func:`batchkit.runs.run_partitions`, which
+  few at a time (bounded memory) and hands them to :func:`batchkit.engine.runs.run_partitions`, which
   runs one job per partition under one view of the workspace's rate and queue limits.
 * **The result is read from the store by key.** ``batch``/``classify``/``extract`` return a lazy
   Dask DataFrame whose partitions are rendered and keyed again on the workers and whose answers
@@ -52,13 +52,15 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .. import calls, verbs
-from ..columns import Table
+from batchkit.core.columns import Table
+from batchkit.core.options import Options
+from batchkit.core.structured import OutputSpec
+from batchkit.costs.pricing import CostBreakdown, CostEstimate, ModeCost
+from batchkit.engine import calls
+from batchkit.engine.runs import PartOutput, Run, read_answers, run_partitions
+
 from ..errors import InvalidOptionError, OutputPathError
-from ..options import Options
-from ..pricing import CostBreakdown, CostEstimate, ModeCost
-from ..runs import PartOutput, Run, read_answers, run_partitions
-from ..structured import OutputSpec
+from . import verbs
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -101,8 +103,15 @@ class PartitionCall:
 
     def prepare(self, part: pd.DataFrame) -> calls.Call:
         """Render and key one partition (pure)."""
-        return calls.prepare(part, self.prompt, output=self.output, options=self.options, kind=self.kind,
-                             output_spec=self.output_spec, positional=self.positional)
+        return calls.prepare(
+            part,
+            self.prompt,
+            output=self.output,
+            options=self.options,
+            kind=self.kind,
+            output_spec=self.output_spec,
+            positional=self.positional,
+        )
 
     def with_answers(self, part: pd.DataFrame, answers: Sequence[str | None]) -> pd.DataFrame:
         """``part`` with the typed output column(s) built from its rows' answers, as the pandas
@@ -136,7 +145,8 @@ def _write_partition(part: pd.DataFrame, call: PartitionCall, answers: Sequence[
     if len(part) != len(answers):
         raise RuntimeError(  # the input changed between planning and writing (not deterministic)
             f"this partition has {len(part):,} rows but was planned with {len(answers):,}; the input must "
-            f"read the same rows every time it is computed")
+            f"read the same rows every time it is computed"
+        )
     call.with_answers(part, answers).to_parquet(path)
     return len(part)
 
@@ -171,8 +181,9 @@ class _Tasks:
         if self._pool is None:
             from concurrent.futures import ThreadPoolExecutor
 
-            self._pool = ThreadPoolExecutor(max_workers=min(self.ahead, os.cpu_count() or 1),
-                                            thread_name_prefix="batchkit-dask")
+            self._pool = ThreadPoolExecutor(
+                max_workers=min(self.ahead, os.cpu_count() or 1), thread_name_prefix="batchkit-dask"
+            )
         import dask
 
         return self._pool.submit(lambda: dask.compute(task)[0])
@@ -236,8 +247,12 @@ class _Prepared:
     def answers(self) -> dd.DataFrame:
         """The lazy result: each partition with its answers read from the store by key."""
         meta = self.call.with_answers(self.ddf._meta, [])
-        return self.ddf.map_partitions(functools.partial(_answer_partition, call=self.call), meta=meta,
-                                       enforce_metadata=False, align_dataframes=False)
+        return self.ddf.map_partitions(
+            functools.partial(_answer_partition, call=self.call),
+            meta=meta,
+            enforce_metadata=False,
+            align_dataframes=False,
+        )
 
 
 def _source(ddf: dd.DataFrame, call: PartitionCall) -> str:
@@ -249,16 +264,24 @@ def _source(ddf: dd.DataFrame, call: PartitionCall) -> str:
     return f"dask:{tokenize(ddf)}:{tokenize(*what)}"
 
 
-def _prepare(ddf: dd.DataFrame, verb: verbs.Verb, *, need_client: bool = True,
-             positional: Hashable = None) -> _Prepared:
+def _prepare(
+    ddf: dd.DataFrame, verb: verbs.Verb, *, need_client: bool = True, positional: Hashable = None
+) -> _Prepared:
     """Check a call against the frame's columns (its ``_meta``), resolve the client and the store
     — everything that can be wrong is raised here, before anything is computed or sent."""
     verb.prepare(ddf._meta, positional=positional)
     options = calls.resolve(verb.options, client=need_client)
     path = Path(options.run.store.path).absolute()
     worker_run = dataclasses.replace(options.run, client=None, store=None, calibrate=None)
-    call = PartitionCall(verb.prompt, verb.output, verb.kind, dataclasses.replace(options, run=worker_run), verb.spec,
-                         str(path), positional)
+    call = PartitionCall(
+        verb.prompt,
+        verb.output,
+        verb.kind,
+        dataclasses.replace(options, run=worker_run),
+        verb.spec,
+        str(path),
+        positional,
+    )
     return _Prepared(ddf, call, options, _source(ddf, call))
 
 
@@ -285,9 +308,11 @@ def _sum_estimates(parts: Sequence[CostEstimate], npartitions: int) -> CostEstim
     hi = max((p.hit_rate[1] for p in parts if p.requests), default=first.hit_rate[1])
     realtime = sum(p.finish_seconds.get("realtime", 0.0) for p in parts)
     notes = tuple(n for n in first.notes if not n.startswith(("Time to finish", "mode='auto'")))
-    note = (f"Over {npartitions:,} partitions, each its own job: input tokens estimated offline on each "
-            f"partition; realtime would take ≈ {_duration(realtime)} at the standard price, batches typically "
-            f"finish within 1 h, at most 24 h, at half the price.")
+    note = (
+        f"Over {npartitions:,} partitions, each its own job: input tokens estimated offline on each "
+        f"partition; realtime would take ≈ {_duration(realtime)} at the standard price, batches typically "
+        f"finish within 1 h, at most 24 h, at half the price."
+    )
     return dataclasses.replace(
         first,
         rows=sum(p.rows for p in parts),
@@ -305,7 +330,7 @@ def _sum_estimates(parts: Sequence[CostEstimate], npartitions: int) -> CostEstim
 
 
 def _duration(seconds: float) -> str:
-    from ..modes import duration
+    from batchkit.core.modes import duration
 
     return duration(seconds)
 
@@ -327,8 +352,12 @@ class _ParquetWriter:
     def __call__(self, out: PartOutput) -> None:
         import dask
 
-        write = functools.partial(_write_partition, call=self._prepared.call, answers=out.answers,
-                                  path=str(self._path / PART_FILE.format(out.part)))
+        write = functools.partial(
+            _write_partition,
+            call=self._prepared.call,
+            answers=out.answers,
+            path=str(self._path / PART_FILE.format(out.part)),
+        )
         self._pending.append(self._tasks.submit(dask.delayed(write, pure=True)(self._parts[out.part])))
         while len(self._pending) > self._tasks.ahead:
             self.rows += self._pending.popleft().result()
@@ -350,14 +379,17 @@ def _parquet_dir(value: Any) -> Path:
     if not isinstance(value, (str, os.PathLike)) or not str(value):
         raise OutputPathError(f"to_parquet= must be the path of a folder, not {value!r}", path=str(value))
     if "\x00" in str(value):
-        raise OutputPathError(f"to_parquet={str(value)!r} holds a NUL byte, which no path can; fix the path",
-                              path=str(value))
+        raise OutputPathError(
+            f"to_parquet={str(value)!r} holds a NUL byte, which no path can; fix the path", path=str(value)
+        )
     try:
         return _checked_dir(value)
     except OSError as exc:
         raise OutputPathError(
             f"to_parquet={str(value)!r} cannot be written ({exc.strerror or exc}); give a folder this process "
-            "can create and write (and, on a cluster, the workers too)", path=str(value)) from None
+            "can create and write (and, on a cluster, the workers too)",
+            path=str(value),
+        ) from None
 
 
 def _checked_dir(value: str | os.PathLike[str]) -> Path:
@@ -365,13 +397,17 @@ def _checked_dir(value: str | os.PathLike[str]) -> Path:
     if path.exists() and not path.is_dir():
         raise OutputPathError(
             f"to_parquet={str(value)!r} is a file; give the path of a folder for the dataset "
-            f"(one {PART_FILE.format(0)} per partition)", path=str(path))
+            f"(one {PART_FILE.format(0)} per partition)",
+            path=str(path),
+        )
     if path.is_dir():
         others = sorted(p.name for p in path.iterdir() if not _PART_FILE.fullmatch(p.name))
         if others:
             raise OutputPathError(
                 f"to_parquet={str(value)!r} holds files batchkit did not write ({', '.join(others[:3])}"
-                f"{', …' if len(others) > 3 else ''}); give a new or empty folder", path=str(path))
+                f"{', …' if len(others) > 3 else ''}); give a new or empty folder",
+                path=str(path),
+            )
     existing = next(p for p in (path, *path.parents) if p.exists())
     if not existing.is_dir():
         raise NotADirectoryError(errno.ENOTDIR, f"{existing} is a file, not a folder")
@@ -389,8 +425,11 @@ def _ready(path: Path, npartitions: int) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputPathError(f"to_parquet={str(path)!r} cannot be created ({exc.strerror or exc}); give a "
-                              "folder this process can create and write", path=str(path)) from None
+        raise OutputPathError(
+            f"to_parquet={str(path)!r} cannot be created ({exc.strerror or exc}); give a "
+            "folder this process can create and write",
+            path=str(path),
+        ) from None
     for stale in path.iterdir():
         if _PART_FILE.fullmatch(stale.name) and int(stale.name.split(".")[1]) >= npartitions:
             stale.unlink()
@@ -412,7 +451,7 @@ class DaskFrameAccessor:
         self._ddf = ddf
 
     def submit(self, prompt: Prompt, *, output: str = "response", **kwargs: Any) -> Run:
-        """Start the run and return it at once (:class:`batchkit.runs.Run`); the partitions are
+        """Start the run and return it at once (:class:`batchkit.engine.runs.Run`); the partitions are
         planned on the workers and sent from this process in the background.
 
         Takes the arguments of :meth:`batch` (but not ``to_parquet``). Running the same call on
@@ -420,8 +459,14 @@ class DaskFrameAccessor:
         """
         return _start(_prepare(self._ddf, verbs.submit(prompt, output=output, kwargs=kwargs)), wait=False)
 
-    def batch(self, prompt: Prompt, *, output: str = "response", to_parquet: str | os.PathLike[str] | None = None,
-              **kwargs: Any) -> dd.DataFrame:
+    def batch(
+        self,
+        prompt: Prompt,
+        *,
+        output: str = "response",
+        to_parquet: str | os.PathLike[str] | None = None,
+        **kwargs: Any,
+    ) -> dd.DataFrame:
         """Run one prompt per row as Message Batches (one job per partition) and add the answers.
 
         Blocks until every partition is answered, showing progress. See the pandas accessor for
@@ -454,8 +499,15 @@ class DaskFrameAccessor:
         ``schema=``) over every partition — free: partitions are rendered on the workers and
         priced with offline token counts, requests already answered in the store cost 0.
         """
-        verb = verbs.estimate(prompt, output=output, typical_output_tokens=typical_output_tokens, hit_rate=hit_rate,
-                               labels=labels, schema=schema, kwargs=kwargs)
+        verb = verbs.estimate(
+            prompt,
+            output=output,
+            typical_output_tokens=typical_output_tokens,
+            hit_rate=hit_rate,
+            labels=labels,
+            schema=schema,
+            kwargs=kwargs,
+        )
         return _estimate(_prepare(self._ddf, verb, need_client=False))
 
     def classify(
@@ -475,8 +527,16 @@ class DaskFrameAccessor:
 
         As ``df.claude.classify``; ``to_parquet=`` as for :meth:`batch`.
         """
-        verb = verbs.classify(prompt, labels, output=output, multi=multi, reasoning=reasoning,
-                               max_invalid_retries=max_invalid_retries, max_tokens=max_tokens, kwargs=kwargs)
+        verb = verbs.classify(
+            prompt,
+            labels,
+            output=output,
+            multi=multi,
+            reasoning=reasoning,
+            max_invalid_retries=max_invalid_retries,
+            max_tokens=max_tokens,
+            kwargs=kwargs,
+        )
         return self._run(verb, to_parquet)
 
     def extract(
@@ -494,8 +554,9 @@ class DaskFrameAccessor:
 
         As ``df.claude.extract``; ``to_parquet=`` as for :meth:`batch`.
         """
-        verb = verbs.extract(prompt, schema, prefix=prefix, max_invalid_retries=max_invalid_retries,
-                              max_tokens=max_tokens, kwargs=kwargs)
+        verb = verbs.extract(
+            prompt, schema, prefix=prefix, max_invalid_retries=max_invalid_retries, max_tokens=max_tokens, kwargs=kwargs
+        )
         return self._run(verb, to_parquet)
 
     def _run(self, verb: verbs.Verb, to_parquet: str | os.PathLike[str] | None) -> dd.DataFrame:
@@ -564,8 +625,13 @@ class DaskSeriesAccessor:
         **kwargs: Any,
     ) -> CostEstimate:
         """Price ``series.claude.batch(prompt, ...)`` over every partition before running it — free."""
-        verb = verbs.estimate(prompt, output=self._output(output), typical_output_tokens=typical_output_tokens,
-                               hit_rate=hit_rate, kwargs=kwargs)
+        verb = verbs.estimate(
+            prompt,
+            output=self._output(output),
+            typical_output_tokens=typical_output_tokens,
+            hit_rate=hit_rate,
+            kwargs=kwargs,
+        )
         return _estimate(self._prepare(verb, need_client=False))
 
 
@@ -602,8 +668,15 @@ def _closing(plans: Iterator[calls.Call], tasks: _Tasks) -> Iterator[calls.Call]
 def _any_call(prepared: _Prepared) -> calls.Call:
     """The call rendered on the frame's (empty) meta: what every partition's call shares."""
     c = prepared.call
-    return calls.prepare(prepared.ddf._meta, c.prompt, output=c.output, options=prepared.options, kind=c.kind,
-                         output_spec=c.output_spec, positional=c.positional)
+    return calls.prepare(
+        prepared.ddf._meta,
+        c.prompt,
+        output=c.output,
+        options=prepared.options,
+        kind=c.kind,
+        output_spec=c.output_spec,
+        positional=c.positional,
+    )
 
 
 def _estimate(prepared: _Prepared) -> CostEstimate:
@@ -611,7 +684,9 @@ def _estimate(prepared: _Prepared) -> CostEstimate:
         raise InvalidOptionError(
             "sample_answers= is not taken by a Dask frame's estimate: its partitions are priced apart. Answer a "
             "sample yourself and calibrate on it: job = ddf.head(1000).claude.submit(...).wait(), then "
-            "ddf.claude.estimate(..., calibrate=job).", option="sample_answers")
+            "ddf.claude.estimate(..., calibrate=job).",
+            option="sample_answers",
+        )
     tasks = _Tasks(_default_ahead(_distributed_client()))
     store = prepared.options.run.store
     try:
@@ -643,4 +718,4 @@ def register() -> None:
         _registered = True
 
 
-register()  # imported by batchkit's import hook once dask.dataframe is (batchkit._hooks)
+register()  # imported by batchkit's import hook once dask.dataframe is (batchkit.frontends._hooks)

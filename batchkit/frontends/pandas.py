@@ -2,8 +2,8 @@
 
 pandas 3 builds a new accessor object on every attribute access, so nothing is kept on it:
 ``__init__`` stores the frame and each method turns its arguments into one checked verb
-(:mod:`batchkit.verbs`, shared with Polars and Dask: every check in one place, before
-anything is rendered or sent) and delegates to :mod:`batchkit.calls`. Every method returns a new
+(:mod:`batchkit.frontends.verbs`, shared with Polars and Dask: every check in one place, before
+anything is rendered or sent) and delegates to :mod:`batchkit.engine.calls`. Every method returns a new
 object and never mutates the caller's.
 
 ``batch``, ``submit``, ``estimate``, ``classify`` and ``extract`` share their arguments: the
@@ -12,7 +12,7 @@ callable ``row -> str`` returning None to skip a row), ``output`` (the new colum
 the name of an input column, ``ColumnCollisionError``) and the call options — ``model``,
 ``max_tokens``, ``mode``, ``deadline``, ``max_cost``, ``cache``, ``store``, … and other Messages API
 params. The options are defined, checked and documented once, one docstring per field, in
-:mod:`batchkit.options`; the docs' options reference (``docs/reference/options.md``) is generated
+:mod:`batchkit.core.options`; the docs' options reference (``docs/reference/options.md``) is generated
 from there, so this docstring does not copy them.
 """
 
@@ -23,14 +23,16 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .. import calls, verbs
-from ..jobs import Job
-from ..options import DEFAULT_MAX_TOKENS, DEFAULT_MODEL
-from ..pricing import CostEstimate
-from ..views import wait_with_progress
+from batchkit.core.options import DEFAULT_MAX_TOKENS, DEFAULT_MODEL
+from batchkit.costs.pricing import CostEstimate
+from batchkit.display.views import wait_with_progress
+from batchkit.engine import calls
+from batchkit.engine.jobs import Job
+
+from . import verbs
 
 if TYPE_CHECKING:
-    from ..comparison import Comparison
+    from batchkit.compare.comparison import Comparison
 
 __all__ = ["DEFAULT_MAX_TOKENS", "DEFAULT_MODEL", "ClaudeFrameAccessor", "ClaudeSeriesAccessor"]
 
@@ -91,8 +93,16 @@ class ClaudeFrameAccessor:
         ``sample_answers=N``: N rows answered now in realtime (paid at the standard price, shown in
         the estimate; the run reuses their answers).
         """
-        verb = verbs.estimate(prompt, output=output, typical_output_tokens=typical_output_tokens, hit_rate=hit_rate,
-                               sample=sample, labels=labels, schema=schema, kwargs=kwargs)
+        verb = verbs.estimate(
+            prompt,
+            output=output,
+            typical_output_tokens=typical_output_tokens,
+            hit_rate=hit_rate,
+            sample=sample,
+            labels=labels,
+            schema=schema,
+            kwargs=kwargs,
+        )
         return calls.estimate(verb.prepare(self._frame))
 
     def classify(
@@ -115,8 +125,18 @@ class ClaudeFrameAccessor:
         ``reasoning=True`` adds a short ``{output}_reasoning`` column, kept out of the labels.
         Other arguments are those of :meth:`batch`.
         """
-        return self._run(verbs.classify(prompt, labels, output=output, multi=multi, reasoning=reasoning,
-                                         max_invalid_retries=max_invalid_retries, max_tokens=max_tokens, kwargs=kwargs))
+        return self._run(
+            verbs.classify(
+                prompt,
+                labels,
+                output=output,
+                multi=multi,
+                reasoning=reasoning,
+                max_invalid_retries=max_invalid_retries,
+                max_tokens=max_tokens,
+                kwargs=kwargs,
+            )
+        )
 
     def extract(
         self,
@@ -135,8 +155,16 @@ class ClaudeFrameAccessor:
         ``Literal``/``Enum`` → ``Categorical``, lists and nested models → object). Columns are
         named ``prefix + field``. Answers that fail the schema are ``invalid_output`` (NA).
         """
-        return self._run(verbs.extract(prompt, schema, prefix=prefix, max_invalid_retries=max_invalid_retries,
-                                        max_tokens=max_tokens, kwargs=kwargs))
+        return self._run(
+            verbs.extract(
+                prompt,
+                schema,
+                prefix=prefix,
+                max_invalid_retries=max_invalid_retries,
+                max_tokens=max_tokens,
+                kwargs=kwargs,
+            )
+        )
 
     def compare(
         self,
@@ -192,11 +220,24 @@ class ClaudeFrameAccessor:
         ...                         models=["claude-haiku-4-5", "claude-sonnet-4-6"])
         >>> out = cmp.run()                                                               # doctest: +SKIP
         """
-        from ..compare import compare
+        from batchkit.compare.runner import compare
 
-        return compare(self._frame, prompt, models=models, prompts=prompts, sample=sample, truth=truth, task=task,
-                       labels=labels, schema=schema, target=target, reference=reference, seed=seed, output=output,
-                       **kwargs)
+        return compare(
+            self._frame,
+            prompt,
+            models=models,
+            prompts=prompts,
+            sample=sample,
+            truth=truth,
+            task=task,
+            labels=labels,
+            schema=schema,
+            target=target,
+            reference=reference,
+            seed=seed,
+            output=output,
+            **kwargs,
+        )
 
     def _run(self, verb: verbs.Verb) -> pd.DataFrame:
         job = calls.submit(verb.prepare(self._frame))
@@ -256,6 +297,12 @@ class ClaudeSeriesAccessor:
     ) -> CostEstimate:
         """Price ``series.claude.batch(prompt, ...)`` before running it; takes the same arguments,
         plus those of ``DataFrame.claude.estimate``."""
-        verb = verbs.estimate(prompt, output=self._output(output), typical_output_tokens=typical_output_tokens,
-                               hit_rate=hit_rate, sample=sample, kwargs=kwargs)
+        verb = verbs.estimate(
+            prompt,
+            output=self._output(output),
+            typical_output_tokens=typical_output_tokens,
+            hit_rate=hit_rate,
+            sample=sample,
+            kwargs=kwargs,
+        )
         return calls.estimate(self._prepare(verb))

@@ -4,7 +4,7 @@ Registered through Polars' own namespace API the moment both Polars and batchkit
 in either order (``import batchkit`` never imports Polars itself). The accessors are thin and
 stateless, like the pandas one: each method turns its arguments into one checked
 :class:`batchkit.frontends.verbs.Verb` (what the verb means, said once for pandas, Polars and
-Dask), hands the rows to the core (:func:`batchkit.calls.prepare`) and builds Polars columns from
+Dask), hands the rows to the core (:func:`batchkit.engine.calls.prepare`) and builds Polars columns from
 the core's per-row answers.
 
 On a ``DataFrame`` the verbs take the arguments of ``df.claude`` on pandas and return a new
@@ -30,14 +30,14 @@ then ``batchkit.Job.load(job_id)``) and rebuild the frame with ``df.claude.resul
 On a ``LazyFrame``, ``batch``, ``classify`` and ``extract`` return a ``LazyFrame``. Nothing is read
 or sent until it is collected (``collect``, ``sink_parquet``, ``collect_batches``…); then the input
 streams through the engine ``partition_rows`` rows at a time (default 100,000) into one
-partitioned run (:func:`batchkit.runs.run_partitions`): each partition is rendered and sent as its
+partitioned run (:func:`batchkit.engine.runs.run_partitions`): each partition is rendered and sent as its
 own job, a few are planned ahead to keep the processing queue full, and each is yielded with its
 answers in input order, so the client holds the partitions in flight, not the plan. Every option is
 checked — and the prompt's placeholders against the plan's schema — when the method is called.
 The run is named by the plan, the call and ``partition_rows``, so collecting the same plan again
 makes no API call (each partition's job is found in the store). ``.head(n)`` on the result sends
 only ``n`` rows; a ``select`` after it reads only the columns kept and rendered. ``submit`` starts
-the run in the background and returns the :class:`batchkit.runs.Run`.
+the run in the background and returns the :class:`batchkit.engine.runs.Run`.
 """
 
 from __future__ import annotations
@@ -56,14 +56,17 @@ import numpy as np
 import polars as pl
 from polars.io.plugins import register_io_source
 
-from .. import _json, calls, verbs
+from batchkit.core import _json
+from batchkit.core.requests import parse_prompt
+from batchkit.core.structured import ColumnType, OutputSpec
+from batchkit.costs.pricing import CostEstimate
+from batchkit.display.views import wait_with_progress
+from batchkit.engine import calls
+from batchkit.engine.jobs import Job
+from batchkit.engine.runs import PartOutput, Run, run_partitions
+
 from ..errors import BatchkitError, InvalidOptionError, JobStateError, OptionTypeError, warn
-from ..jobs import Job
-from ..pricing import CostEstimate
-from ..requests import parse_prompt
-from ..runs import PartOutput, Run, run_partitions
-from ..structured import ColumnType, OutputSpec
-from ..views import wait_with_progress
+from . import verbs
 
 __all__ = ["DEFAULT_PARTITION_ROWS", "ClaudeFrame", "ClaudeLazyFrame", "dtype_of"]
 
@@ -86,15 +89,19 @@ def _row_answers(job: Job) -> list[str | None]:
 
 
 def dtype_of(ctype: ColumnType) -> pl.DataType:
-    """The Polars dtype of an output column's :class:`~batchkit.structured.ColumnType`.
+    """The Polars dtype of an output column's :class:`~batchkit.core.structured.ColumnType`.
 
     >>> dtype_of(ColumnType("enum", values=("no", "yes")))
     Enum(categories=['no', 'yes'])
     """
     kind = ctype.kind
     simple: dict[str, pl.DataType] = {
-        "string": pl.String(), "integer": pl.Int64(), "number": pl.Float64(), "boolean": pl.Boolean(),
-        "date": pl.Date(), "datetime": pl.Datetime("us", "UTC"),
+        "string": pl.String(),
+        "integer": pl.Int64(),
+        "number": pl.Float64(),
+        "boolean": pl.Boolean(),
+        "date": pl.Date(),
+        "datetime": pl.Datetime("us", "UTC"),
     }
     if kind in simple:
         return simple[kind]
@@ -223,8 +230,18 @@ class ClaudeFrame:
         ``multi=True`` gives ``List(Enum(labels))``; ``reasoning=True`` adds a ``String`` column
         ``{output}_reasoning``. An answer outside the labels is ``invalid_output`` (null).
         """
-        return self._run(verbs.classify(prompt, labels, output=output, multi=multi, reasoning=reasoning,
-                                         max_invalid_retries=max_invalid_retries, max_tokens=max_tokens, kwargs=kwargs))
+        return self._run(
+            verbs.classify(
+                prompt,
+                labels,
+                output=output,
+                multi=multi,
+                reasoning=reasoning,
+                max_invalid_retries=max_invalid_retries,
+                max_tokens=max_tokens,
+                kwargs=kwargs,
+            )
+        )
 
     def extract(
         self,
@@ -239,8 +256,16 @@ class ClaudeFrame:
         """Extract typed fields from every row: one nullable column per field of ``schema``
         (a pydantic model or ``{name: type}``), named ``prefix + field``; dtypes in the module
         docstring. Answers that fail the schema are ``invalid_output`` (null)."""
-        return self._run(verbs.extract(prompt, schema, prefix=prefix, max_invalid_retries=max_invalid_retries,
-                                        max_tokens=max_tokens, kwargs=kwargs))
+        return self._run(
+            verbs.extract(
+                prompt,
+                schema,
+                prefix=prefix,
+                max_invalid_retries=max_invalid_retries,
+                max_tokens=max_tokens,
+                kwargs=kwargs,
+            )
+        )
 
     def estimate(
         self,
@@ -260,8 +285,16 @@ class ClaudeFrame:
         ``typical_output_tokens``, ``hit_rate``, ``sample``, and ``labels=`` / ``schema=`` to
         price :meth:`classify` / :meth:`extract`.
         """
-        verb = verbs.estimate(prompt, output=output, typical_output_tokens=typical_output_tokens, hit_rate=hit_rate,
-                               sample=sample, labels=labels, schema=schema, kwargs=kwargs)
+        verb = verbs.estimate(
+            prompt,
+            output=output,
+            typical_output_tokens=typical_output_tokens,
+            hit_rate=hit_rate,
+            sample=sample,
+            labels=labels,
+            schema=schema,
+            kwargs=kwargs,
+        )
         return calls.estimate(verb.prepare(self._frame))
 
     def result(self, job: Job | str) -> pl.DataFrame:
@@ -277,7 +310,9 @@ class ClaudeFrame:
         if len(job.row_keys) != self._frame.height:
             raise JobStateError(
                 f"job {job.job_id} has {len(job.row_keys):,} rows but this frame has {self._frame.height:,}; "
-                f"call result() on the frame the job was submitted from", job_id=job.job_id)
+                f"call result() on the frame the job was submitted from",
+                job_id=job.job_id,
+            )
         return self._frame.hstack(_output_columns(job.output, job.output_spec, _row_answers(job)))
 
     def _run(self, verb: verbs.Verb) -> pl.DataFrame:
@@ -292,12 +327,14 @@ class ClaudeFrame:
 def _partition_rows(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise OptionTypeError(
-            f"partition_rows must be a whole number of rows such as 100_000, not {value!r:.80}",
-            option="partition_rows")
+            f"partition_rows must be a whole number of rows such as 100_000, not {value!r:.80}", option="partition_rows"
+        )
     if value < 1:
         raise InvalidOptionError(
             f"partition_rows must be at least 1, not {value}; leave it out for {DEFAULT_PARTITION_ROWS:,} rows "
-            f"per partition", option="partition_rows")
+            f"per partition",
+            option="partition_rows",
+        )
     return int(value)
 
 
@@ -339,7 +376,7 @@ class _Closed(Exception):
 class _Pipeline:
     """One collection of a lazy plan: the input's partitions into a run, their answers out in order.
 
-    :func:`batchkit.runs.run_partitions` drives the partitions' jobs on a background thread (the
+    :func:`batchkit.engine.runs.run_partitions` drives the partitions' jobs on a background thread (the
     only one that talks to the API and the store) and plans a few ahead to keep the queue full; the
     engine's thread takes each partition's output (:meth:`frames`) as soon as it and those before
     it are final. A partition waits in memory only until its output is taken, and the run waits
@@ -392,10 +429,12 @@ class _Pipeline:
     def start(self) -> None:
         with self.lock:
             self.live.add(self)
-        self.run = run_partitions(self._prepared, source=self.source, on_output=self._on_output, wait=False,
-                                  progress=self.verb.progress)
-        self._ended = threading.Thread(target=self._outputs_end, args=(self.run,), daemon=True,
-                                       name=f"batchkit-polars-{self.run.run_id}")
+        self.run = run_partitions(
+            self._prepared, source=self.source, on_output=self._on_output, wait=False, progress=self.verb.progress
+        )
+        self._ended = threading.Thread(
+            target=self._outputs_end, args=(self.run,), daemon=True, name=f"batchkit-polars-{self.run.run_id}"
+        )
         self._ended.start()
 
     def _outputs_end(self, run: Run) -> None:
@@ -493,9 +532,11 @@ def _warn_unanswered(run_id: str, verb: verbs.Verb, counts: collections.Counter[
     rows = sum(counts.values())
     parts = ", ".join(f"{n:,} {status}" for status, n in counts.most_common())
     columns = ", ".join(repr(c) for c in _output_schema(verb.output, verb.spec))
-    warn(f"batchkit run {run_id}: {rows:,} rows: {parts}. Rows without an answer are null in {columns}; "
-         f"batchkit.runs.Run.load({run_id!r}).summary() counts them by error, and each partition's "
-         f"batchkit.Job.load(job_id).outcomes() says why (Run.load(...).parts lists the jobs).")
+    warn(
+        f"batchkit run {run_id}: {rows:,} rows: {parts}. Rows without an answer are null in {columns}; "
+        f"batchkit.engine.runs.Run.load({run_id!r}).summary() counts them by error, and each partition's "
+        f"batchkit.Job.load(job_id).outcomes() says why (Run.load(...).parts lists the jobs)."
+    )
 
 
 @pl.api.register_lazyframe_namespace("claude")
@@ -511,7 +552,11 @@ class ClaudeLazyFrame:
         self._frame = frame
 
     def batch(
-        self, prompt: Prompt, *, output: str = "response", partition_rows: int = DEFAULT_PARTITION_ROWS,
+        self,
+        prompt: Prompt,
+        *,
+        output: str = "response",
+        partition_rows: int = DEFAULT_PARTITION_ROWS,
         **kwargs: Any,
     ) -> pl.LazyFrame:
         """:meth:`ClaudeFrame.batch` as a lazy plan: a ``String`` column ``output`` is added when
@@ -536,8 +581,16 @@ class ClaudeLazyFrame:
         **kwargs: Any,
     ) -> pl.LazyFrame:
         """:meth:`ClaudeFrame.classify` as a lazy plan (an ``Enum(labels)`` column)."""
-        verb = verbs.classify(prompt, labels, output=output, multi=multi, reasoning=reasoning,
-                               max_invalid_retries=max_invalid_retries, max_tokens=max_tokens, kwargs=kwargs)
+        verb = verbs.classify(
+            prompt,
+            labels,
+            output=output,
+            multi=multi,
+            reasoning=reasoning,
+            max_invalid_retries=max_invalid_retries,
+            max_tokens=max_tokens,
+            kwargs=kwargs,
+        )
         return self._lazy(verb, partition_rows)
 
     def extract(
@@ -552,12 +605,17 @@ class ClaudeLazyFrame:
         **kwargs: Any,
     ) -> pl.LazyFrame:
         """:meth:`ClaudeFrame.extract` as a lazy plan (one typed column per schema field)."""
-        verb = verbs.extract(prompt, schema, prefix=prefix, max_invalid_retries=max_invalid_retries,
-                              max_tokens=max_tokens, kwargs=kwargs)
+        verb = verbs.extract(
+            prompt, schema, prefix=prefix, max_invalid_retries=max_invalid_retries, max_tokens=max_tokens, kwargs=kwargs
+        )
         return self._lazy(verb, partition_rows)
 
     def submit(
-        self, prompt: Prompt, *, output: str = "response", partition_rows: int = DEFAULT_PARTITION_ROWS,
+        self,
+        prompt: Prompt,
+        *,
+        output: str = "response",
+        partition_rows: int = DEFAULT_PARTITION_ROWS,
         **kwargs: Any,
     ) -> Run:
         """Start the run of :meth:`batch` in the background and return it at once.
@@ -568,7 +626,7 @@ class ClaudeLazyFrame:
         them from the store with no API call (it is the same run).
 
         Returns:
-            A :class:`batchkit.runs.Run`: ``.status``, ``.summary()``, ``.cost``, ``.parts`` (the
+            A :class:`batchkit.engine.runs.Run`: ``.status``, ``.summary()``, ``.cost``, ``.parts`` (the
             partitions' job ids), ``.wait()``.
         """
         verb = verbs.submit(prompt, output=output, kwargs=kwargs)
@@ -590,8 +648,16 @@ class ClaudeLazyFrame:
     ) -> CostEstimate:
         """:meth:`ClaudeFrame.estimate` over the plan's rows (collected to price them: estimate a
         large plan on a sample, e.g. ``lf.head(100_000).claude.estimate(...)``, and scale)."""
-        verb = verbs.estimate(prompt, output=output, typical_output_tokens=typical_output_tokens, hit_rate=hit_rate,
-                               sample=sample, labels=labels, schema=schema, kwargs=kwargs)
+        verb = verbs.estimate(
+            prompt,
+            output=output,
+            typical_output_tokens=typical_output_tokens,
+            hit_rate=hit_rate,
+            sample=sample,
+            labels=labels,
+            schema=schema,
+            kwargs=kwargs,
+        )
         return calls.estimate(verb.prepare(self._frame.collect()))
 
     def _lazy(self, verb: verbs.Verb, partition_rows: int) -> pl.LazyFrame:
@@ -623,6 +689,8 @@ class ClaudeLazyFrame:
                 yield frame
 
         return register_io_source(
-            io_source, schema=out_schema, explain_name="batchkit",
+            io_source,
+            schema=out_schema,
+            explain_name="batchkit",
             explain_detail=f"{verb.kind} → {outputs}; {rows:,} rows per partition",
         )

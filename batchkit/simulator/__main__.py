@@ -42,7 +42,8 @@ def _schedule(text: str) -> tuple:
             target, nth, action = part.split(":", 2)
         except ValueError:
             raise argparse.ArgumentTypeError(
-                f"expected TARGET:NTH:ACTION (e.g. batches.create:1:500), got {part!r}") from None
+                f"expected TARGET:NTH:ACTION (e.g. batches.create:1:500), got {part!r}"
+            ) from None
         nths = [int(n) for n in nth.split("/")]
         act: Any = int(action) if action.isdigit() else action
         entries.append((target.strip(), nths[0] if len(nths) == 1 else nths, act))
@@ -67,7 +68,8 @@ def _time_scale(text: str) -> float:
     if not 0 < scale < math.inf:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a time scale: pass a finite number > 0 of simulated seconds per wall second "
-            "(1: real time, 60: a minute per second)")
+            "(1: real time, 60: a minute per second)"
+        )
     return scale
 
 
@@ -100,13 +102,14 @@ def _limit(text: str) -> int | None:
 
 
 def build_parser(
-    parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser, prog: str = "python -m batchkit.simulator",
+    parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser,
+    prog: str = "python -m batchkit.simulator",
 ) -> argparse.ArgumentParser:
     """The simulator's command line (``batchkit sim`` passes its own ``parser_class`` and ``prog``)."""
     parser = parser_class(
         prog=prog,
         description="Serve batchkit's simulator of the Anthropic API on loopback. Point any client "
-                    "at it with ANTHROPIC_BASE_URL=http://127.0.0.1:PORT and any ANTHROPIC_API_KEY.",
+        "at it with ANTHROPIC_BASE_URL=http://127.0.0.1:PORT and any ANTHROPIC_API_KEY.",
     )
     add = parser.add_argument
     add("--port", type=_port, default=8765, help="port to listen on; 0 picks a free one (default 8765)")
@@ -119,41 +122,79 @@ def build_parser(
     add("--per-request", type=float, help="simulated seconds per request")
     add("--concurrency", type=int, help="requests of a batch processed at once")
     add("--cancel-latency", type=float, help="simulated seconds a cancel takes to settle")
-    add("--errored-rate", type=lambda t: _rates(t, str), default={},
-        help="e.g. api_error=0.05,overloaded_error=0.02,invalid_request_error=0.01")
+    add(
+        "--errored-rate",
+        type=lambda t: _rates(t, str),
+        default={},
+        help="e.g. api_error=0.05,overloaded_error=0.02,invalid_request_error=0.01",
+    )
     add("--expired-rate", type=float, default=0.0, help="share of batch requests that expire")
     add("--http-error-rate", type=lambda t: _rates(t, int), default={}, help="e.g. 429=0.05,500=0.01,529=0.01")
     add("--drop-results-rate", type=float, default=0.0, help="share of results downloads dropped mid-body")
     add("--slow", type=float, default=0.0, help="wall seconds added to every API response")
     add("--rpm", type=int, help="requests per minute allowed on /v1/messages (default 4000)")
-    add("--tpm", "--itpm", type=int, dest="tpm",
-        help="input tokens per minute allowed on /v1/messages (default 2000000)")
-    add("--otpm", type=_limit, default=400_000,
-        help="output tokens per minute allowed on /v1/messages ('none' for no limit; default 400000)")
+    add(
+        "--tpm",
+        "--itpm",
+        type=int,
+        dest="tpm",
+        help="input tokens per minute allowed on /v1/messages (default 2000000)",
+    )
+    add(
+        "--otpm",
+        type=_limit,
+        default=400_000,
+        help="output tokens per minute allowed on /v1/messages ('none' for no limit; default 400000)",
+    )
     add("--no-rate-limits", action="store_true", help="no rate limits on /v1/messages (and no headers)")
-    add("--latency", type=_latency, default=Latency(),
-        help="/v1/messages latency: typical, none (default) or FIRST_TOKEN,PER_TOKEN[,JITTER] "
-             "in simulated seconds")
-    add("--overloaded-bursts", type=_bursts, help="PERIOD:LENGTH: 529s on /v1/messages for LENGTH "
-        "simulated seconds of every PERIOD")
+    add(
+        "--latency",
+        type=_latency,
+        default=Latency(),
+        help="/v1/messages latency: typical, none (default) or FIRST_TOKEN,PER_TOKEN[,JITTER] in simulated seconds",
+    )
+    add(
+        "--overloaded-bursts",
+        type=_bursts,
+        help="PERIOD:LENGTH: 529s on /v1/messages for LENGTH simulated seconds of every PERIOD",
+    )
     add("--spend-limit-dollars", type=float, help="refuse /v1/messages once this many USD are spent")
     add("--spend-limit-requests", type=int, help="refuse /v1/messages after this many answers")
-    add("--spend-limit-kind", choices=("monthly", "workspace"), default="monthly",
-        help="monthly: 429 enforced_spend_limit_reached; workspace: 400 usage limits (default monthly)")
+    add(
+        "--spend-limit-kind",
+        choices=("monthly", "workspace"),
+        default="monthly",
+        help="monthly: 429 enforced_spend_limit_reached; workspace: 400 usage limits (default monthly)",
+    )
     add("--queue-limit", type=int, help="batch requests the workspace may have in the processing queue")
-    add("--retry-after", type=_retry_after, default=0.05,
-        help="retry-after seconds on injected 429/5xx ('none' to omit; default 0.05)")
-    add("--fault-schedule", type=_schedule, default=(),
+    add(
+        "--retry-after",
+        type=_retry_after,
+        default=0.05,
+        help="retry-after seconds on injected 429/5xx ('none' to omit; default 0.05)",
+    )
+    add(
+        "--fault-schedule",
+        type=_schedule,
+        default=(),
         help="TARGET:NTH:ACTION;... e.g. 'batches.create:1:500;batches.results:2:drop;*:3/4:529;"
-             "messages.create:5:midstream:529'")
+        "messages.create:5:midstream:529'",
+    )
     add("--cache-miss-rate", type=float, default=0.0, help="extra share of cache lookups that miss")
-    add("--api-key", action="append", dest="api_keys",
-        help="accept only this key (repeatable; default: any non-empty key)")
-    add("--allow-sampling-params", action="store_true",
-        help="accept temperature/top_p/top_k on API version 2026-10-21")
+    add(
+        "--api-key",
+        action="append",
+        dest="api_keys",
+        help="accept only this key (repeatable; default: any non-empty key)",
+    )
+    add("--allow-sampling-params", action="store_true", help="accept temperature/top_p/top_k on API version 2026-10-21")
     add("--max-batch-bytes", type=int, default=256_000_000, help="413 above this create body size")
-    add("--state", metavar="PATH", help="keep batches in this state file (SQLite, created if missing), "
-        "so a simulator started again on it carries on with them (default: in memory only)")
+    add(
+        "--state",
+        metavar="PATH",
+        help="keep batches in this state file (SQLite, created if missing), "
+        "so a simulator started again on it carries on with them (default: in memory only)",
+    )
     return parser
 
 
@@ -166,22 +207,35 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         cancel_latency=base.cancel_latency if args.cancel_latency is None else args.cancel_latency,
     )
     faults = Faults(
-        errored_rate=args.errored_rate, expired_rate=args.expired_rate,
-        http_error_rate=args.http_error_rate, drop_results_rate=args.drop_results_rate,
-        slow=args.slow, rpm=args.rpm, tpm=args.tpm, retry_after=args.retry_after,
-        schedule=args.fault_schedule, overloaded_bursts=args.overloaded_bursts,
+        errored_rate=args.errored_rate,
+        expired_rate=args.expired_rate,
+        http_error_rate=args.http_error_rate,
+        drop_results_rate=args.drop_results_rate,
+        slow=args.slow,
+        rpm=args.rpm,
+        tpm=args.tpm,
+        retry_after=args.retry_after,
+        schedule=args.fault_schedule,
+        overloaded_bursts=args.overloaded_bursts,
     )
     limits = RateLimits.off() if args.no_rate_limits else RateLimits(output_tokens_per_minute=args.otpm)
     spend = None
     if args.spend_limit_dollars is not None or args.spend_limit_requests is not None:
-        spend = SpendLimit(dollars=args.spend_limit_dollars, requests=args.spend_limit_requests,
-                           kind=args.spend_limit_kind)
+        spend = SpendLimit(
+            dollars=args.spend_limit_dollars, requests=args.spend_limit_requests, kind=args.spend_limit_kind
+        )
     return SimConfig(
-        time_scale=args.time_scale, seed=args.seed, processing=processing, faults=faults,
+        time_scale=args.time_scale,
+        seed=args.seed,
+        processing=processing,
+        faults=faults,
         api_keys=frozenset(args.api_keys) if args.api_keys else None,
         reject_sampling_params=not args.allow_sampling_params,
-        cache_miss_rate=args.cache_miss_rate, max_batch_body_bytes=args.max_batch_bytes,
-        latency=args.latency, rate_limits=limits, spend_limit=spend,
+        cache_miss_rate=args.cache_miss_rate,
+        max_batch_body_bytes=args.max_batch_bytes,
+        latency=args.latency,
+        rate_limits=limits,
+        spend_limit=spend,
         max_queued_batch_requests=args.queue_limit,
     )
 
@@ -199,8 +253,10 @@ def load_responder(spec: str) -> Callable[..., Any]:
     try:
         target: Any = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ValueError(f"--responder {spec}: cannot import {module_name!r} ({exc}); check the name, and "
-                         "that its folder is on PYTHONPATH") from None
+        raise ValueError(
+            f"--responder {spec}: cannot import {module_name!r} ({exc}); check the name, and "
+            "that its folder is on PYTHONPATH"
+        ) from None
     for part in attr.split("."):
         if not hasattr(target, part):
             raise ValueError(f"--responder {spec}: {module_name!r} has no {attr!r}; name a function it defines")
@@ -234,8 +290,10 @@ def main(argv: Sequence[str] | None = None, *, parser: argparse.ArgumentParser |
         parser.error(str(exc))
     except OSError as exc:
         simulator.close()
-        parser.error(f"cannot listen on {args.host} port {args.port}: {exc.strerror or exc}; pass another "
-                     "--port (0 picks a free one)")
+        parser.error(
+            f"cannot listen on {args.host} port {args.port}: {exc.strerror or exc}; pass another "
+            "--port (0 picks a free one)"
+        )
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     print(f"{READY_PREFIX}{server.base_url}", flush=True)

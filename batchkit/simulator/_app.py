@@ -77,26 +77,58 @@ step — decoding, validation, answering — far from Python's recursion limit."
 
 VERSIONS = ("2023-06-01", "2026-10-21")
 _ERROR_TYPES = {
-    400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
-    403: "permission_error", 404: "not_found_error", 405: "invalid_request_error", 408: "timeout_error",
-    409: "conflict_error", 411: "invalid_request_error", 413: "request_too_large", 414: "invalid_request_error",
-    415: "invalid_request_error", 429: "rate_limit_error", 431: "invalid_request_error", 500: "api_error",
-    502: "api_error", 503: "api_error", 504: "timeout_error", 529: "overloaded_error",
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    408: "timeout_error",
+    409: "conflict_error",
+    411: "invalid_request_error",
+    413: "request_too_large",
+    414: "invalid_request_error",
+    415: "invalid_request_error",
+    429: "rate_limit_error",
+    431: "invalid_request_error",
+    500: "api_error",
+    502: "api_error",
+    503: "api_error",
+    504: "timeout_error",
+    529: "overloaded_error",
 }
 _REASONS = {
-    200: "OK", 400: "Bad Request", 401: "Unauthorized", 402: "Payment Required",
-    403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
-    409: "Conflict", 411: "Length Required", 413: "Content Too Large", 414: "URI Too Long",
-    415: "Unsupported Media Type", 429: "Too Many Requests", 431: "Request Header Fields Too Large",
-    500: "Internal Server Error", 501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable",
-    504: "Gateway Timeout", 529: "Overloaded",
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    402: "Payment Required",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    409: "Conflict",
+    411: "Length Required",
+    413: "Content Too Large",
+    414: "URI Too Long",
+    415: "Unsupported Media Type",
+    429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+    529: "Overloaded",
 }
 _JSON = "application/json"
 _EVENT_STREAM = "text/event-stream; charset=utf-8"
 _MIDSTREAM = "batchkit.midstream"
 """The environ key by which a scheduled ``midstream:STATUS`` fault reaches the messages handler."""
 _CONTROL_ROUTES = {
-    "/_sim/stats": "GET", "/_sim/clock": "GET", "/_sim/clock/advance": "POST", "/_sim/reset-stats": "POST",
+    "/_sim/stats": "GET",
+    "/_sim/clock": "GET",
+    "/_sim/clock/advance": "POST",
+    "/_sim/reset-stats": "POST",
 }
 
 
@@ -111,8 +143,14 @@ class DroppedConnection(httpx2.RemoteProtocolError):
 class _Response:
     __slots__ = ("body", "headers", "length", "status")
 
-    def __init__(self, status: int, body: Iterable[bytes], headers: dict[str, str] | None = None,
-                 content_type: str = _JSON, length: int | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        body: Iterable[bytes],
+        headers: dict[str, str] | None = None,
+        content_type: str = _JSON,
+        length: int | None = None,
+    ) -> None:
         self.status = status
         self.headers = {"content-type": content_type, **(headers or {})}
         self.body = body
@@ -124,10 +162,12 @@ def _json(status: int, obj: Any, headers: dict[str, str] | None = None) -> _Resp
     return _Response(status, [body], headers, length=len(body))
 
 
-def _error(status: int, message: str, type_: str | None = None,
-           headers: dict[str, str] | None = None) -> _Response:
-    return _json(status, {"type": "error", "error": {"type": type_ or _ERROR_TYPES.get(status, "api_error"),
-                                                     "message": message}}, headers)
+def _error(status: int, message: str, type_: str | None = None, headers: dict[str, str] | None = None) -> _Response:
+    return _json(
+        status,
+        {"type": "error", "error": {"type": type_ or _ERROR_TYPES.get(status, "api_error"), "message": message}},
+        headers,
+    )
 
 
 class _Stream:
@@ -144,8 +184,7 @@ class _Stream:
         half = self._lines[: max(1, len(self._lines) // 2)]
         body = b"".join(half)
         yield body[: max(1, len(body) - 7)]  # end mid-line, like a real cut
-        raise DroppedConnection("peer closed connection without sending complete message body "
-                                "(simulated fault)")
+        raise DroppedConnection("peer closed connection without sending complete message body (simulated fault)")
 
 
 class App:
@@ -215,8 +254,11 @@ class App:
         if not version:
             return _error(400, "anthropic-version: header is required")
         if version not in VERSIONS:
-            return _error(400, f"anthropic-version: {version!r} is not a valid version "
-                               f"(this simulator accepts {' and '.join(VERSIONS)})")
+            return _error(
+                400,
+                f"anthropic-version: {version!r} is not a valid version "
+                f"(this simulator accepts {' and '.join(VERSIONS)})",
+            )
         faults = self.sim.config.faults
         fault = engine.plan.on_call(kind)
         if faults.slow:
@@ -282,8 +324,7 @@ class App:
         most :data:`MAX_JSON_DEPTH` deep (400 beyond)."""
         length = environ.get("CONTENT_LENGTH") or ""
         if length and not (length.isascii() and length.isdigit()):
-            raise ApiError(400, "invalid_request_error",
-                           f"Content-Length: {length!r} is not a whole number of bytes")
+            raise ApiError(400, "invalid_request_error", f"Content-Length: {length!r} is not a whole number of bytes")
         if length and int(length) > limit:
             raise _too_large(limit)
         stream = environ["wsgi.input"]
@@ -291,8 +332,7 @@ class App:
         if len(data) > limit:
             raise _too_large(limit)
         if too_deep(data):
-            raise ApiError(400, "invalid_request_error",
-                           f"body: JSON nests more than {MAX_JSON_DEPTH} levels deep")
+            raise ApiError(400, "invalid_request_error", f"body: JSON nests more than {MAX_JSON_DEPTH} levels deep")
         return data
 
     @staticmethod
@@ -305,8 +345,7 @@ class App:
         try:
             limit = int(raw)
         except ValueError:
-            raise ApiError(400, "invalid_request_error",
-                           "limit: Input should be a valid integer") from None
+            raise ApiError(400, "invalid_request_error", "limit: Input should be a valid integer") from None
         if limit < 1:
             raise ApiError(400, "invalid_request_error", "limit: Input should be greater than or equal to 1")
         if limit > 1000:
@@ -344,9 +383,15 @@ class App:
             page, has_more = engine.page(limit, after, before)
             base = self._base(environ, prefix)
             data = [engine.render(b, now, base) for b in page]
-        return _json(200, {"data": data, "has_more": has_more,
-                           "first_id": data[0]["id"] if data else None,
-                           "last_id": data[-1]["id"] if data else None})
+        return _json(
+            200,
+            {
+                "data": data,
+                "has_more": has_more,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+            },
+        )
 
     def _batches_cancel(self, environ: dict, batch_id: str, version: str, prefix: str, drop: bool) -> _Response:
         engine = self.engine
@@ -362,8 +407,7 @@ class App:
         lines = self.engine.results(batch_id)
         if drop:
             self.engine.count_fault("drop")
-        return _Response(200, _Stream(lines, drop), content_type="application/binary",
-                         length=sum(map(len, lines)))
+        return _Response(200, _Stream(lines, drop), content_type="application/binary", length=sum(map(len, lines)))
 
     # ------------------------------------------------------------------ messages, models
 
@@ -395,10 +439,11 @@ class App:
         error = None
         if midstream is not None:
             self.engine.count_fault(f"midstream_{midstream}")
-            error = {"type": _ERROR_TYPES.get(midstream, "api_error"),
-                     "message": f"Simulated {midstream} fault (mid-stream)"}
-        body = MessageStream.of(message, first_wait=first_wait, token_wait=max(sleep - first_wait, 0.0),
-                                error=error)
+            error = {
+                "type": _ERROR_TYPES.get(midstream, "api_error"),
+                "message": f"Simulated {midstream} fault (mid-stream)",
+            }
+        body = MessageStream.of(message, first_wait=first_wait, token_wait=max(sleep - first_wait, 0.0), error=error)
         return _Response(200, body, {**headers, "cache-control": "no-cache"}, content_type=_EVENT_STREAM)
 
     def _messages_count_tokens(self, environ: dict, _arg: str, version: str, prefix: str, drop: bool) -> _Response:
@@ -417,7 +462,7 @@ class App:
         if after is not None:
             if after not in ids:
                 raise ApiError(400, "invalid_request_error", f"after_id: no model with id {after!r}")
-            rest = models[ids.index(after) + 1:]
+            rest = models[ids.index(after) + 1 :]
             page, has_more = rest[:limit], len(rest) > limit
         elif before is not None:
             if before not in ids:
@@ -426,9 +471,15 @@ class App:
             page, has_more = rest[-limit:], len(rest) > limit
         else:
             page, has_more = models[:limit], len(models) > limit
-        return _json(200, {"data": page, "has_more": has_more,
-                           "first_id": page[0]["id"] if page else None,
-                           "last_id": page[-1]["id"] if page else None})
+        return _json(
+            200,
+            {
+                "data": page,
+                "has_more": has_more,
+                "first_id": page[0]["id"] if page else None,
+                "last_id": page[-1]["id"] if page else None,
+            },
+        )
 
     def _models_retrieve(self, environ: dict, model_id: str, version: str, prefix: str, drop: bool) -> _Response:
         info = self.engine.catalogue.get(model_id)
@@ -443,8 +494,11 @@ class App:
         path = path.rstrip("/")
         origin = environ.get("HTTP_ORIGIN")
         if origin is not None and not _loopback_origin(origin):
-            return _error(403, f"Origin: {origin!r} is not this machine; the /_sim/ control endpoints "
-                               "answer local clients only (a web page cannot drive the simulator)")
+            return _error(
+                403,
+                f"Origin: {origin!r} is not this machine; the /_sim/ control endpoints "
+                "answer local clients only (a web page cannot drive the simulator)",
+            )
         problem = self._check_auth(environ)
         if problem is not None:
             return problem
@@ -456,8 +510,10 @@ class App:
         if method == "POST":
             kind = environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
             if kind != _JSON:
-                return _error(415, f"Content-Type: {kind or 'none'!r} is not accepted on {path}; "
-                                   "send the body as application/json")
+                return _error(
+                    415,
+                    f"Content-Type: {kind or 'none'!r} is not accepted on {path}; send the body as application/json",
+                )
         if path == "/_sim/stats":
             catch_up = self._query(environ).get("catch_up", ["1"])[-1] not in ("0", "false")
             return _json(200, sim.stats(catch_up=catch_up))

@@ -64,20 +64,33 @@ def _capabilities(line: str | None) -> dict:
         "batch": _support(True),
         "citations": _support(True),
         "code_execution": _support(modern),
-        "context_management": {"clear_thinking_20251015": _support(modern),
-                               "clear_tool_uses_20250919": _support(modern),
-                               "compact_20260112": _support(modern), "supported": modern},
-        "effort": {"high": _support(modern), "low": _support(modern), "max": _support(modern),
-                   "medium": _support(modern), "supported": modern, "xhigh": _support(modern)},
+        "context_management": {
+            "clear_thinking_20251015": _support(modern),
+            "clear_tool_uses_20250919": _support(modern),
+            "compact_20260112": _support(modern),
+            "supported": modern,
+        },
+        "effort": {
+            "high": _support(modern),
+            "low": _support(modern),
+            "max": _support(modern),
+            "medium": _support(modern),
+            "supported": modern,
+            "xhigh": _support(modern),
+        },
         "image_input": _support(True),
         "pdf_input": _support(True),
-        "server_tools": {"code_execution": _support(modern), "supported": True,
-                         "web_search": _support(True)},
+        "server_tools": {"code_execution": _support(modern), "supported": True, "web_search": _support(True)},
         "structured_outputs": _support(True),
-        "thinking": {"supported": True, "types": {"adaptive": _support(modern),
-                                                  "between_tools": _support(modern),
-                                                  "disabled": _support(True),
-                                                  "enabled": _support(True)}},
+        "thinking": {
+            "supported": True,
+            "types": {
+                "adaptive": _support(modern),
+                "between_tools": _support(modern),
+                "disabled": _support(True),
+                "enabled": _support(True),
+            },
+        },
     }
 
 
@@ -95,8 +108,7 @@ class Catalogue:
         self._cache: dict[str, bool] = {}
 
     @staticmethod
-    def _info(model_id: str, name: str, date: str, line: str | None, lifecycle: str,
-              max_tokens: int) -> dict:
+    def _info(model_id: str, name: str, date: str, line: str | None, lifecycle: str, max_tokens: int) -> dict:
         return {
             "id": model_id,
             "type": "model",

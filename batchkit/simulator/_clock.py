@@ -89,8 +89,9 @@ class SimClock:
         with self._lock:
             room = LATEST - self._now_unlocked()
             if seconds > room:
-                raise ValueError(f"{seconds:g} s would take the clock past 9999-01-01; "
-                                 f"at most {room:.0f} s more can be advanced")
+                raise ValueError(
+                    f"{seconds:g} s would take the clock past 9999-01-01; at most {room:.0f} s more can be advanced"
+                )
             self._sim0 += seconds
 
     def wall_seconds(self, sim_seconds: float) -> float:

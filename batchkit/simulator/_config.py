@@ -74,8 +74,13 @@ OUTPUT_300K_TOKENS = 300_000
 #: Sonnet 4.6, 5 — not Haiku, not Sonnet <= 4.5 or 5.5, not Fable/Mythos), each also with a
 #: ``-YYYYMMDD`` / ``-latest`` suffix. ``SimConfig(output_300k_models=...)`` replaces the list.
 OUTPUT_300K_MODELS: tuple[str, ...] = (
-    "claude-opus-4-6", "claude-opus-4-7", "claude-opus-4-8", "claude-opus-5", "claude-opus-5-5",
-    "claude-sonnet-4-6", "claude-sonnet-5",
+    "claude-opus-4-6",
+    "claude-opus-4-7",
+    "claude-opus-4-8",
+    "claude-opus-5",
+    "claude-opus-5-5",
+    "claude-sonnet-4-6",
+    "claude-sonnet-5",
 )
 
 #: Standard (not batch) USD per million input / output tokens, by model id prefix (longest
@@ -193,12 +198,13 @@ class Faults:
         if self.overloaded_bursts is not None:
             period, length = (float(x) for x in self.overloaded_bursts)
             if period <= 0 or not 0 <= length <= period:
-                raise ValueError("overloaded_bursts is (period, length) with period > 0 and "
-                                 "0 <= length <= period (simulated seconds)")
+                raise ValueError(
+                    "overloaded_bursts is (period, length) with period > 0 and "
+                    "0 <= length <= period (simulated seconds)"
+                )
             object.__setattr__(self, "overloaded_bursts", (period, length))
         object.__setattr__(self, "errored_rate", dict(self.errored_rate))
-        object.__setattr__(self, "http_error_rate",
-                           {int(k): float(v) for k, v in self.http_error_rate.items()})
+        object.__setattr__(self, "http_error_rate", {int(k): float(v) for k, v in self.http_error_rate.items()})
         object.__setattr__(self, "schedule", tuple(self.schedule))
         allowed = {"api_error", "overloaded_error", "invalid_request_error"}
         unknown = set(self.errored_rate) - allowed
@@ -227,8 +233,7 @@ def _check_schedule_entry(entry: ScheduleEntry) -> None:
     target, _nth, action = entry
     if target != "*" and target not in ENDPOINT_KINDS and target not in ENDPOINT_KINDS.values():
         raise ValueError(
-            f"unknown schedule target {target!r}; use '*', a kind ({', '.join(ENDPOINT_KINDS)}) "
-            "or its route"
+            f"unknown schedule target {target!r}; use '*', a kind ({', '.join(ENDPOINT_KINDS)}) or its route"
         )
     if isinstance(action, bool):
         raise TypeError(f"bad schedule action {action!r}")
@@ -236,9 +241,11 @@ def _check_schedule_entry(entry: ScheduleEntry) -> None:
         if not 400 <= action <= 599:
             raise ValueError(f"scheduled status must be 4xx or 5xx, got {action}")
     elif action not in ("drop", "lose") and not (
-            isinstance(action, str) and action.startswith(("slow:", "midstream:"))):
-        raise ValueError("schedule action must be a status, 'drop', 'lose', 'slow:SECONDS' or 'midstream:STATUS', "
-                         f"got {action!r}")
+        isinstance(action, str) and action.startswith(("slow:", "midstream:"))
+    ):
+        raise ValueError(
+            f"schedule action must be a status, 'drop', 'lose', 'slow:SECONDS' or 'midstream:STATUS', got {action!r}"
+        )
     elif isinstance(action, str) and action.startswith("slow:"):
         float(action[5:])
     elif isinstance(action, str) and action.startswith("midstream:"):
@@ -421,10 +428,15 @@ class SimConfig:
         object.__setattr__(self, "output_300k_models", tuple(self.output_300k_models))
         if self.faults.rpm is not None or self.faults.tpm is not None:  # the older shorthands win
             limits = self.rate_limits
-            object.__setattr__(self, "rate_limits", RateLimits(
-                limits.requests_per_minute if self.faults.rpm is None else self.faults.rpm,
-                limits.input_tokens_per_minute if self.faults.tpm is None else self.faults.tpm,
-                limits.output_tokens_per_minute))
+            object.__setattr__(
+                self,
+                "rate_limits",
+                RateLimits(
+                    limits.requests_per_minute if self.faults.rpm is None else self.faults.rpm,
+                    limits.input_tokens_per_minute if self.faults.tpm is None else self.faults.tpm,
+                    limits.output_tokens_per_minute,
+                ),
+            )
         if not 0.0 <= self.cache_miss_rate <= 1.0:
             raise ValueError("cache_miss_rate must be within [0, 1]")
         if self.api_keys is not None:

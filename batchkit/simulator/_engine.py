@@ -125,6 +125,7 @@ _decode_saved = msgspec.json.Decoder(list[BatchItem]).decode
 # Messages as msgspec structs: they encode about twice as fast as the same dicts (field names
 # are encoded once per class, not once per object). Field order is the JSON key order.
 
+
 class CacheCreation(msgspec.Struct, gc=False):
     ephemeral_5m_input_tokens: int
     ephemeral_1h_input_tokens: int
@@ -172,6 +173,8 @@ class _Succeeded(msgspec.Struct, gc=False, tag_field="type", tag="succeeded"):
 class _SucceededLine(msgspec.Struct, gc=False):
     custom_id: str
     result: _Succeeded
+
+
 # The result line of the commonest answer (the default responder's text to string-only params,
 # no cache), written from a template: the same bytes as encoding the structs above (a test
 # holds them to it), for a third of the cost. Fields in order: custom_id (JSON), the batch's
@@ -285,8 +288,17 @@ class Batch:
         "version",
     )
 
-    def __init__(self, batch_id: str, seq: int, created: float, requests: list, version: str,
-                 betas: tuple[str, ...], stem: str, config: SimConfig) -> None:
+    def __init__(
+        self,
+        batch_id: str,
+        seq: int,
+        created: float,
+        requests: list,
+        version: str,
+        betas: tuple[str, ...],
+        stem: str,
+        config: SimConfig,
+    ) -> None:
         self.id = batch_id
         self.seq = seq
         self.created = created
@@ -344,8 +356,9 @@ class Batch:
 class Engine:
     """All state of one simulator: batches, cache, counters. Thread-safe (one lock)."""
 
-    def __init__(self, config: SimConfig, responder: Callable[..., Any] | None, clock: SimClock,
-                 state: StateFile | None = None) -> None:
+    def __init__(
+        self, config: SimConfig, responder: Callable[..., Any] | None, clock: SimClock, state: StateFile | None = None
+    ) -> None:
         self.config = config
         self.clock = clock
         self.catalogue = Catalogue(config.models)
@@ -354,7 +367,7 @@ class Engine:
         self._responder = responder_caller(responder or default_responder)
         self._default_responder = responder is None or responder is default_responder
         self._batches: dict[str, Batch] = {}
-        self._order: list[str] = []          # creation order, including deleted ids
+        self._order: list[str] = []  # creation order, including deleted ids
         self._seq_of: dict[str, int] = {}
         self._deleted: set[str] = set()
         self._heap: list[tuple[float, int, int, Batch]] = []
@@ -365,7 +378,7 @@ class Engine:
         self._open: dict[str, Batch] = {}
         self._cache: dict[bytes, list[float]] = {}
         self._min_cache: dict[str, int] = {}
-        self._answered: dict[int, int] = {}   # hash(custom_id) → processed << 32 | succeeded
+        self._answered: dict[int, int] = {}  # hash(custom_id) → processed << 32 | succeeded
         self.output_caps = OutputCaps(self.catalogue, config)
         self.plan = FaultPlan(config.faults, config.seed)
         self._counters: Counter[str] = Counter()
@@ -386,11 +399,15 @@ class Engine:
             if saved.deleted_at is not None:
                 self._deleted.add(saved.id)
                 continue
-            archived = (saved.counts is not None and saved.ended_at is not None
-                        and saved.created + self.config.archive_seconds <= now)
+            archived = (
+                saved.counts is not None
+                and saved.ended_at is not None
+                and saved.created + self.config.archive_seconds <= now
+            )
             requests = [] if archived else _decode_saved(saved.requests)
-            batch = Batch(saved.id, saved.seq, saved.created, requests, saved.version,
-                          saved.betas, saved.stem, self.config)
+            batch = Batch(
+                saved.id, saved.seq, saved.created, requests, saved.version, saved.betas, saved.stem, self.config
+            )
             if archived:  # nothing to work through: its results are gone, its counts are kept
                 assert saved.counts is not None and saved.ended_at is not None
                 batch.n = sum(saved.counts.values())
@@ -465,7 +482,7 @@ class Engine:
                             self._finalize(batch)
                     for batch in self._batches.values():
                         if batch.lines is not None and batch.archive_at <= now:
-                            batch.lines = None   # archived: results are gone
+                            batch.lines = None  # archived: results are gone
                     if len(self._cache) > 200_000:
                         self._cache = {k: e for k, e in self._cache.items() if e[1] >= now}
                     if self._state is not None:
@@ -565,11 +582,12 @@ class Engine:
         if 0 < n <= self.config.max_requests_per_batch:
             ids = [item.custom_id for item in requests]
             joined = "\n".join(ids)
-            if (joined.count("\n") == n - 1 and _JOINED_IDS_RE.fullmatch(joined) is not None
-                    and len(set(ids)) == n):
+            if joined.count("\n") == n - 1 and _JOINED_IDS_RE.fullmatch(joined) is not None and len(set(ids)) == n:
                 return requests
-        return [BatchItem(item["custom_id"], msgspec.Raw(encode(item["params"])))
-                for item in self.validate_envelope(decode_body(data))]
+        return [
+            BatchItem(item["custom_id"], msgspec.Raw(encode(item["params"])))
+            for item in self.validate_envelope(decode_body(data))
+        ]
 
     def validate_envelope(self, body: Any) -> list:
         """The synchronous checks of a decoded create body; returns the request list."""
@@ -587,8 +605,7 @@ class Engine:
             raise _bad("requests: List should have at least 1 item after validation, not 0")
         limit = self.config.max_requests_per_batch
         if len(requests) > limit:
-            raise _bad(f"requests: List should have at most {limit} items after validation, "
-                       f"not {len(requests)}")
+            raise _bad(f"requests: List should have at most {limit} items after validation, not {len(requests)}")
         seen: set[str] = set()
         match = CUSTOM_ID_RE.fullmatch
         for i, item in enumerate(requests):
@@ -596,16 +613,19 @@ class Engine:
                 raise _bad(f"requests.{i}: Input should be a valid dictionary")
             cid = item.get("custom_id")
             if type(cid) is not str:
-                raise _bad(f"requests.{i}.custom_id: " + (
-                    "Field required" if cid is None else "Input should be a valid string"))
+                raise _bad(
+                    f"requests.{i}.custom_id: "
+                    + ("Field required" if cid is None else "Input should be a valid string")
+                )
             if match(cid) is None:
                 if len(cid) > 64:
                     raise _bad(f"requests.{i}.custom_id: String should have at most 64 characters")
-                raise _bad(f"requests.{i}.custom_id: String should match pattern "
-                           "'^[a-zA-Z0-9_-]{1,64}$'")
+                raise _bad(f"requests.{i}.custom_id: String should match pattern '^[a-zA-Z0-9_-]{{1,64}}$'")
             if cid in seen:
-                raise _bad(f"requests.{i}.custom_id: Duplicate custom_id {cid!r}; every custom_id "
-                           "must be unique within a batch")
+                raise _bad(
+                    f"requests.{i}.custom_id: Duplicate custom_id {cid!r}; every custom_id "
+                    "must be unique within a batch"
+                )
             seen.add(cid)
             if "params" not in item:
                 raise _bad(f"requests.{i}.params: Field required")
@@ -651,9 +671,12 @@ class Engine:
         if queued + n <= limit:
             return
         if n > limit:
-            raise QueueFull(f"This batch's {n:,} requests alone exceed your workspace's limit of "
-                            f"{limit:,} batch requests in the processing queue; split it into smaller "
-                            "batches", None)
+            raise QueueFull(
+                f"This batch's {n:,} requests alone exceed your workspace's limit of "
+                f"{limit:,} batch requests in the processing queue; split it into smaller "
+                "batches",
+                None,
+            )
         # the queue only shrinks as time passes: find when it has room, by bisection
         lo, hi = now, max((b.end_time for b in self._open.values()), default=now)
         for _ in range(50):
@@ -663,9 +686,12 @@ class Engine:
             else:
                 lo = mid
         wait = min(60.0, max(0.001, self.clock.wall_seconds(hi - now)))
-        raise QueueFull(f"Number of batch requests in the processing queue would exceed your "
-                        f"workspace's limit of {limit:,} ({queued:,} queued, {n:,} more requested); "
-                        "wait for earlier batches to finish", wait)
+        raise QueueFull(
+            f"Number of batch requests in the processing queue would exceed your "
+            f"workspace's limit of {limit:,} ({queued:,} queued, {n:,} more requested); "
+            "wait for earlier batches to finish",
+            wait,
+        )
 
     # ------------------------------------------------------------------ processing
 
@@ -722,8 +748,13 @@ class Engine:
                 except DECODE_ERRORS as exc:  # as _decode_params, without a call per request
                     raise ApiError(400, "invalid_request_error", f"params: Invalid JSON: {exc}") from None
                 simple = analyze_simple(params, True, known)
-                analysis = simple or analyze(params, version=batch.version, in_batch=True,
-                                             reject_sampling=config.reject_sampling_params, model_known=known)
+                analysis = simple or analyze(
+                    params,
+                    version=batch.version,
+                    in_batch=True,
+                    reject_sampling=config.reject_sampling_params,
+                    model_known=known,
+                )
                 max_tokens = params["max_tokens"]
                 if max_tokens > SMALLEST_CAP:
                     problem = output_problem(params["model"], max_tokens, beta=beta_300k, in_batch=True)
@@ -731,12 +762,24 @@ class Engine:
                         raise ApiError(400, "invalid_request_error", problem)
                 line = None
                 if plain and simple is not None:
-                    line = self._plain_line(params, analysis.input_tokens, max_tokens, cid, stem_bytes, i, tail,
-                                            model_json)
+                    line = self._plain_line(
+                        params, analysis.input_tokens, max_tokens, cid, stem_bytes, i, tail, model_json
+                    )
                 if line is None:
                     stem = f"{prefix}{i:08d}"
-                    message = self._message(params, analysis, start, finish, "msg_01" + stem,
-                                            "toolu_01" + stem, "batch", cid, batch_id, (seen >> 32) + 1, beta)
+                    message = self._message(
+                        params,
+                        analysis,
+                        start,
+                        finish,
+                        "msg_01" + stem,
+                        "toolu_01" + stem,
+                        "batch",
+                        cid,
+                        batch_id,
+                        (seen >> 32) + 1,
+                        beta,
+                    )
                     line = encode_lines((_SucceededLine(cid, _Succeeded(message)),))
             except ApiError as exc:
                 self._error_line(batch, i, cid, exc.type, exc.message)
@@ -752,8 +795,17 @@ class Engine:
         self._counters["duplicate_custom_ids_answered"] += duplicates
         batch.next_index = hi
 
-    def _plain_line(self, params: dict, input_tokens: int, max_tokens: int, cid: str, stem: bytes, i: int,
-                    tail: bytes, model_json: dict[str, bytes]) -> bytes | None:
+    def _plain_line(
+        self,
+        params: dict,
+        input_tokens: int,
+        max_tokens: int,
+        cid: str,
+        stem: bytes,
+        i: int,
+        tail: bytes,
+        model_json: dict[str, bytes],
+    ) -> bytes | None:
         """The result line of a request of the simplest shape (string contents, no tools, output
         format, thinking, stop sequences or cache marks: what :func:`analyze_simple` accepts)
         answered by the default responder: what :meth:`_message` would encode, without the
@@ -775,20 +827,43 @@ class Engine:
         encoded_model = model_json.get(model)
         if encoded_model is None:
             encoded_model = model_json[model] = _json_str(model)
-        return _PLAIN_LINE % (_json_str(cid), stem, i, encoded_model, _json_str(text),
-                              stop_reason, input_tokens, max(out, 1), tail)
+        return _PLAIN_LINE % (
+            _json_str(cid),
+            stem,
+            i,
+            encoded_model,
+            _json_str(text),
+            stop_reason,
+            input_tokens,
+            max(out, 1),
+            tail,
+        )
 
     def _error_line(self, batch: Batch, i: int, cid: str, kind: str, message: str) -> None:
         assert batch.lines is not None
-        error = {"type": "error", "error": {"type": kind, "message": message},
-                 "request_id": f"req_01{batch.stem}{i:08d}"}
+        error = {
+            "type": "error",
+            "error": {"type": kind, "message": message},
+            "request_id": f"req_01{batch.stem}{i:08d}",
+        }
         batch.lines.append(encode({"custom_id": cid, "result": {"type": "errored", "error": error}}) + b"\n")
         batch.counts["errored"] += 1
         self._counters["requests_errored"] += 1
 
-    def _message(self, params: dict, analysis: Analysis, start: float, finish: float,
-                 msg_id: str, tool_id: str, tier: str, custom_id: str | None,
-                 batch_id: str | None, attempt: int, beta: bool = False) -> Message:
+    def _message(
+        self,
+        params: dict,
+        analysis: Analysis,
+        start: float,
+        finish: float,
+        msg_id: str,
+        tool_id: str,
+        tier: str,
+        custom_id: str | None,
+        batch_id: str | None,
+        attempt: int,
+        beta: bool = False,
+    ) -> Message:
         """The answer to valid ``params``, with usage as of ``start``; batch requests have a
         ``custom_id`` and ``batch_id`` (``None`` for ``/v1/messages``)."""
         model = params["model"]
@@ -811,11 +886,13 @@ class Engine:
         except Exception as exc:  # a user's responder failing is a simulated server error
             raise ApiError(500, "api_error", f"responder failed: {type(exc).__name__}: {exc}") from exc
         usage = Usage(input_tokens, out, w5 + w1, read, CacheCreation(w5, w1), None, tier, None, None, None)
-        return (BetaMessage if beta else Message)(msg_id, "message", "assistant", model, content, stop_reason,
-                                                  stop_sequence, None, None, None, usage)
+        return (BetaMessage if beta else Message)(
+            msg_id, "message", "assistant", model, content, stop_reason, stop_sequence, None, None, None, usage
+        )
 
-    def _cache_usage(self, model: str, analysis: Analysis, start: float, finish: float,
-                     batch_id: str | None, custom_id: str | None) -> tuple[int, int, int, int]:
+    def _cache_usage(
+        self, model: str, analysis: Analysis, start: float, finish: float, batch_id: str | None, custom_id: str | None
+    ) -> tuple[int, int, int, int]:
         """``(uncached input, 5m writes, 1h writes, reads)`` for a request starting at ``start``."""
         total = analysis.input_tokens
         bps = analysis.breakpoints
@@ -829,8 +906,12 @@ class Engine:
         cache = self._cache
         read_at = -1
         rate = self.config.cache_miss_rate
-        forced_miss = bool(rate) and batch_id is not None and custom_id is not None and request_draw(
-            self.config.seed, f"#{self._seq_of.get(batch_id, batch_id)}", custom_id, "cache") < rate
+        forced_miss = (
+            bool(rate)
+            and batch_id is not None
+            and custom_id is not None
+            and request_draw(self.config.seed, f"#{self._seq_of.get(batch_id, batch_id)}", custom_id, "cache") < rate
+        )
         if not forced_miss:
             for j in range(len(bps) - 1, first - 1, -1):
                 entry = cache.get(keys[j])
@@ -886,8 +967,11 @@ class Engine:
     def get(self, batch_id: str) -> Batch:
         batch = self._batches.get(batch_id)
         if batch is None:
-            raise ApiError(404, "not_found_error", f"message_batch not found: {batch_id}"
-                           + (" (it was deleted)" if batch_id in self._deleted else ""))
+            raise ApiError(
+                404,
+                "not_found_error",
+                f"message_batch not found: {batch_id}" + (" (it was deleted)" if batch_id in self._deleted else ""),
+            )
         return batch
 
     def cancel(self, batch_id: str) -> Batch:
@@ -926,8 +1010,10 @@ class Engine:
         with self.caught_up() as now:
             batch = self.get(batch_id)
             if batch.end_time > now:
-                raise _bad(f"Message batch {batch_id} is still {batch.status(now)}; "
-                           "cancel it and wait for it to end before deleting it")
+                raise _bad(
+                    f"Message batch {batch_id} is still {batch.status(now)}; "
+                    "cancel it and wait for it to end before deleting it"
+                )
             del self._batches[batch_id]
             self._deleted.add(batch_id)
             if self._state is not None:
@@ -937,12 +1023,17 @@ class Engine:
         with self.caught_up(batch_id) as now:
             batch = self.get(batch_id)  # still there (not deleted meanwhile)
             if batch.end_time > now:
-                raise _bad(f"Message batch {batch_id} is still {batch.status(now)}; results are "
-                           "available once processing has ended")
+                raise _bad(
+                    f"Message batch {batch_id} is still {batch.status(now)}; results are "
+                    "available once processing has ended"
+                )
             if batch.lines is None:
-                raise ApiError(404, "not_found_error",
-                               f"Results of message batch {batch_id} are no longer available: they "
-                               f"were archived at {rfc3339(batch.archive_at)}, 29 days after creation")
+                raise ApiError(
+                    404,
+                    "not_found_error",
+                    f"Results of message batch {batch_id} are no longer available: they "
+                    f"were archived at {rfc3339(batch.archive_at)}, 29 days after creation",
+                )
             return batch.lines
 
     def page(self, limit: int, after_id: str | None, before_id: str | None) -> tuple[list[Batch], bool]:
@@ -988,9 +1079,13 @@ class Engine:
 
     def analyze_message(self, params: Any, version: str) -> Analysis:
         """Validate ``/v1/messages`` params (400/404 :class:`ApiError`) and estimate their input."""
-        return analyze(params, version=version, in_batch=False,
-                       reject_sampling=self.config.reject_sampling_params,
-                       model_known=self.catalogue.known)
+        return analyze(
+            params,
+            version=version,
+            in_batch=False,
+            reject_sampling=self.config.reject_sampling_params,
+            model_known=self.catalogue.known,
+        )
 
     def message(self, params: Any, version: str, analysis: Analysis | None = None) -> Message:
         """The answer to ``/v1/messages`` params (``analysis``: from :meth:`analyze_message`)."""
@@ -998,15 +1093,21 @@ class Engine:
             analysis = self.analyze_message(params, version)
         with self.caught_up() as now:
             token = self.ids.token(22)
-            message = self._message(params, analysis, now, now, "msg_01" + token, "toolu_01" + token,
-                                    "standard", None, None, 1)
+            message = self._message(
+                params, analysis, now, now, "msg_01" + token, "toolu_01" + token, "standard", None, None, 1
+            )
             self._counters["messages_answered"] += 1
             return message
 
     def count_tokens(self, params: Any, version: str) -> int:
-        return analyze(params, version=version, in_batch=False, count_only=True,
-                       reject_sampling=self.config.reject_sampling_params,
-                       model_known=self.catalogue.known).input_tokens
+        return analyze(
+            params,
+            version=version,
+            in_batch=False,
+            count_only=True,
+            reject_sampling=self.config.reject_sampling_params,
+            model_known=self.catalogue.known,
+        ).input_tokens
 
     # ------------------------------------------------------------------ stats
 
@@ -1017,9 +1118,16 @@ class Engine:
             now = self.advance() if catch_up else self.clock.timestamp()
             counters = self._counters
             out: dict[str, Any] = {kind: counters[kind] for kind in _KIND_KEYS}
-            for name in ("batches_created", "batch_requests_received", "requests_processed",
-                         "requests_errored", "requests_expired", "requests_canceled",
-                         "duplicate_custom_ids_answered", "messages_answered"):
+            for name in (
+                "batches_created",
+                "batch_requests_received",
+                "requests_processed",
+                "requests_errored",
+                "requests_expired",
+                "requests_canceled",
+                "duplicate_custom_ids_answered",
+                "messages_answered",
+            ):
                 out[name] = counters[name]
             out["faults"] = dict(self._faults_seen)
             out["batches"] = [

@@ -81,7 +81,10 @@ class FaultPlan:
                 for edge, status in self._error_bands:
                     if u < edge:
                         return status
-            if (kind == "batches.results" and self.faults.drop_results_rate > 0
-                    and self._rng.random() < self.faults.drop_results_rate):
+            if (
+                kind == "batches.results"
+                and self.faults.drop_results_rate > 0
+                and self._rng.random() < self.faults.drop_results_rate
+            ):
                 return "drop"
         return None

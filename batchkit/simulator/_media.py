@@ -43,8 +43,14 @@ MAX_PAGES = 100
 SCALE_EDGE = 1568
 
 COLOURS = {
-    "red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 70, 220), "yellow": (240, 220, 40),
-    "orange": (250, 140, 20), "purple": (140, 50, 170), "black": (15, 15, 15), "white": (240, 240, 240),
+    "red": (220, 40, 40),
+    "green": (40, 170, 60),
+    "blue": (40, 70, 220),
+    "yellow": (240, 220, 40),
+    "orange": (250, 140, 20),
+    "purple": (140, 50, 170),
+    "black": (15, 15, 15),
+    "white": (240, 240, 240),
     "gray": (128, 128, 128),
 }
 """The colours an image's answer is named by (each pixel by the nearest; see :func:`colour_of`)."""
@@ -108,9 +114,9 @@ def _dimensions(data: bytes, media_type: str) -> tuple[int, int] | None:
                 i += 1 if marker == 0xFF else 2
                 continue
             if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-                h, w = struct.unpack(">HH", data[i + 5:i + 9])
+                h, w = struct.unpack(">HH", data[i + 5 : i + 9])
                 return w, h
-            i += 2 + struct.unpack(">H", data[i + 2:i + 4])[0]
+            i += 2 + struct.unpack(">H", data[i + 2 : i + 4])[0]
     except struct.error:
         return None
     return None
@@ -147,8 +153,11 @@ def _pdf_pages(data: bytes) -> int:
 
 
 def _unescape(raw: bytes) -> str:
-    out = re.sub(rb"\\([nrtbf()\\])", lambda m: {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b",
-                                                  b"f": b"\f"}.get(m.group(1), m.group(1)), raw)
+    out = re.sub(
+        rb"\\([nrtbf()\\])",
+        lambda m: {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f"}.get(m.group(1), m.group(1)),
+        raw,
+    )
     return out.decode("latin-1")
 
 
@@ -204,8 +213,10 @@ def check_media_block(block: dict, where: str, seen: MediaCheck, bad: Any) -> in
     if stype == "file" or (btype == "document" and stype in ("text", "content")):
         return 0  # a Files API id or a plain-text document: not simulated in detail
     if stype != "base64":
-        raise bad(f"{where}.{btype}.source: Input tag {stype!r} found using 'type' does not match any of "
-                  "the expected tags: 'base64', 'url', 'file'" + (", 'text', 'content'" if btype == "document" else ""))
+        raise bad(
+            f"{where}.{btype}.source: Input tag {stype!r} found using 'type' does not match any of "
+            "the expected tags: 'base64', 'url', 'file'" + (", 'text', 'content'" if btype == "document" else "")
+        )
     media_type = source.get("media_type")
     data = source.get("data")
     kinds = IMAGE_TYPES if btype == "image" else ("application/pdf",)
@@ -215,13 +226,15 @@ def check_media_block(block: dict, where: str, seen: MediaCheck, bad: Any) -> in
     if not isinstance(data, str) or not data:
         raise bad(f"{where}.{btype}.source.base64.data: Field required")
     if btype == "image" and len(data) > MAX_IMAGE_B64:
-        raise bad(f"{where}.{btype}.source.base64: image exceeds 5 MB maximum: "
-                  f"{len(data)} bytes > {MAX_IMAGE_B64} bytes")
+        raise bad(
+            f"{where}.{btype}.source.base64: image exceeds 5 MB maximum: {len(data)} bytes > {MAX_IMAGE_B64} bytes"
+        )
     try:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
-        raise bad(f"{where}.{btype}.source.base64.data: The {'image' if btype == 'image' else 'PDF'} "
-                  "data is not valid base64") from None
+        raise bad(
+            f"{where}.{btype}.source.base64.data: The {'image' if btype == 'image' else 'PDF'} data is not valid base64"
+        ) from None
     actual = _sniff(raw)
     if btype == "document":
         if actual != "application/pdf":
@@ -233,15 +246,20 @@ def check_media_block(block: dict, where: str, seen: MediaCheck, bad: Any) -> in
         text = "\n".join(pdf_text(raw))
         return pages * _page_tokens(raw) + ((len(text.encode()) + 3) >> 2)
     if actual != media_type:
-        raise bad(f"{where}.image.source.base64.data: Image does not match the provided media type {media_type}"
-                  if actual in IMAGE_TYPES else f"{where}.image.source.base64.data: Could not process image")
+        raise bad(
+            f"{where}.image.source.base64.data: Image does not match the provided media type {media_type}"
+            if actual in IMAGE_TYPES
+            else f"{where}.image.source.base64.data: Could not process image"
+        )
     dims = _dimensions(raw, str(media_type))
     if dims is None:
         raise bad(f"{where}.image.source.base64.data: Could not process image")
     w, h = dims
     if max(w, h) > MAX_SIDE:
-        raise bad(f"{where}.image.source.base64.data: At least one of the image dimensions exceed max "
-                  f"allowed size: {MAX_SIDE} pixels")
+        raise bad(
+            f"{where}.image.source.base64.data: At least one of the image dimensions exceed max "
+            f"allowed size: {MAX_SIDE} pixels"
+        )
     seen.images += 1
     seen.largest_side = max(seen.largest_side, w, h)
     return image_tokens(w, h)
@@ -252,8 +270,10 @@ def check_request(seen: MediaCheck, bad: Any) -> None:
     if seen.images > MAX_IMAGES:
         raise bad(f"messages: Too many images in the request: {seen.images} > {MAX_IMAGES}")
     if seen.images > MANY and seen.largest_side > MAX_SIDE_MANY:
-        raise bad("messages: At least one of the image dimensions exceed max allowed size for many-image "
-                  f"requests: {MAX_SIDE_MANY} pixels")
+        raise bad(
+            "messages: At least one of the image dimensions exceed max allowed size for many-image "
+            f"requests: {MAX_SIDE_MANY} pixels"
+        )
 
 
 # --------------------------------------------------------------------------- answers
@@ -278,9 +298,13 @@ def colour_of(data: bytes) -> str | None:
     except Exception:  # any decoding failure: no colour, the hash answers
         return None
     raw = small.tobytes()
-    names = [_nearest(raw[i: i + 3]) for i in range(0, len(raw), 3)]
-    border = [names[y * _THUMB + x] for y in range(_THUMB) for x in range(_THUMB)
-              if x in (0, _THUMB - 1) or y in (0, _THUMB - 1)]
+    names = [_nearest(raw[i : i + 3]) for i in range(0, len(raw), 3)]
+    border = [
+        names[y * _THUMB + x]
+        for y in range(_THUMB)
+        for x in range(_THUMB)
+        if x in (0, _THUMB - 1) or y in (0, _THUMB - 1)
+    ]
     background, on_border = Counter(border).most_common(1)[0]
     counts = Counter(names)
     if on_border * 2 > len(border):
@@ -378,8 +402,11 @@ def media_answer(params: dict, mode: str, default: Any) -> Any:
     if mode == "text":
         parts = []
         if colours:
-            parts.append("The image is mostly " + ", then ".join(colours) + "." if len(colours) > 1
-                         else f"The image is mostly {colours[0]}.")
+            parts.append(
+                "The image is mostly " + ", then ".join(colours) + "."
+                if len(colours) > 1
+                else f"The image is mostly {colours[0]}."
+            )
         for text in texts:
             parts.append(" ".join(text.split())[:300])
         return " ".join(parts)

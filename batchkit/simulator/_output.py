@@ -55,18 +55,21 @@ class OutputCaps:
         cap = self.cap(model, beta and in_batch)
         if max_tokens <= cap:
             return None
-        text = (f"max_tokens: {max_tokens} > {cap}, which is the maximum allowed number of output "
-                f"tokens for {model}")
+        text = f"max_tokens: {max_tokens} > {cap}, which is the maximum allowed number of output tokens for {model}"
         covered = self._config.covered_by_300k(model)
         if max_tokens > OUTPUT_300K_TOKENS:
             return text
         if not in_batch:
             if covered:
-                text += (f". The {OUTPUT_300K_BETA} beta raises it to {OUTPUT_300K_TOKENS:,} on the "
-                         "Message Batches API only, not on /v1/messages")
+                text += (
+                    f". The {OUTPUT_300K_BETA} beta raises it to {OUTPUT_300K_TOKENS:,} on the "
+                    "Message Batches API only, not on /v1/messages"
+                )
             return text
         if not covered:
             return text + f". The {OUTPUT_300K_BETA} beta does not cover {model}"
-        return text + (f". Send the anthropic-beta: {OUTPUT_300K_BETA} header with the batch "
-                       f"(client.beta.messages.batches.create(betas=[{OUTPUT_300K_BETA!r}], ...)) "
-                       f"to allow up to {OUTPUT_300K_TOKENS:,}")
+        return text + (
+            f". Send the anthropic-beta: {OUTPUT_300K_BETA} header with the batch "
+            f"(client.beta.messages.batches.create(betas=[{OUTPUT_300K_BETA!r}], ...)) "
+            f"to allow up to {OUTPUT_300K_TOKENS:,}"
+        )

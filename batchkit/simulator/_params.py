@@ -41,22 +41,64 @@ __all__ = ["Analysis", "ApiError", "analyze", "analyze_simple", "tok"]
 
 CUSTOM_ID_RE = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 
-_KNOWN_KEYS = frozenset({
-    "model", "max_tokens", "messages", "system", "stop_sequences", "tools", "tool_choice",
-    "metadata", "cache_control", "output_config", "output_format", "thinking", "service_tier",
-    "speed", "inference_geo", "container", "diagnostics", "stream", "temperature", "top_p",
-    "top_k", "user_profile_id", "workspace_id", "context_management", "compaction",
-    "mcp_servers", "fallbacks", "fallback_credit_token", "billing_policy", "thread",
-})
+_KNOWN_KEYS = frozenset(
+    {
+        "model",
+        "max_tokens",
+        "messages",
+        "system",
+        "stop_sequences",
+        "tools",
+        "tool_choice",
+        "metadata",
+        "cache_control",
+        "output_config",
+        "output_format",
+        "thinking",
+        "service_tier",
+        "speed",
+        "inference_geo",
+        "container",
+        "diagnostics",
+        "stream",
+        "temperature",
+        "top_p",
+        "top_k",
+        "user_profile_id",
+        "workspace_id",
+        "context_management",
+        "compaction",
+        "mcp_servers",
+        "fallbacks",
+        "fallback_credit_token",
+        "billing_policy",
+        "thread",
+    }
+)
 _SAMPLING = ("temperature", "top_p", "top_k")
 _ROLES = frozenset({"user", "assistant", "system"})
-_BLOCK_TYPES = frozenset({
-    "text", "image", "document", "search_result", "thinking", "redacted_thinking", "tool_use",
-    "tool_result", "server_tool_use", "web_search_tool_result", "web_fetch_tool_result",
-    "code_execution_tool_result", "bash_code_execution_tool_result",
-    "text_editor_code_execution_tool_result", "tool_search_tool_result", "container_upload",
-    "mcp_tool_use", "mcp_tool_result",
-})
+_BLOCK_TYPES = frozenset(
+    {
+        "text",
+        "image",
+        "document",
+        "search_result",
+        "thinking",
+        "redacted_thinking",
+        "tool_use",
+        "tool_result",
+        "server_tool_use",
+        "web_search_tool_result",
+        "web_fetch_tool_result",
+        "code_execution_tool_result",
+        "bash_code_execution_tool_result",
+        "text_editor_code_execution_tool_result",
+        "tool_search_tool_result",
+        "container_upload",
+        "mcp_tool_use",
+        "mcp_tool_result",
+    }
+)
 _TTLS = {"5m": 300.0, "1h": 3600.0}
 MAX_BREAKPOINTS = 4
 
@@ -174,8 +216,14 @@ def analyze_simple(params: Any, in_batch: bool, model_known: Callable[[str], boo
         messages = params["messages"]
     except KeyError:
         return None
-    if (type(model) is not str or type(max_tokens) is not int or max_tokens < (1 if in_batch else 0)
-            or type(messages) is not list or not messages or not model_known(model)):
+    if (
+        type(model) is not str
+        or type(max_tokens) is not int
+        or max_tokens < (1 if in_batch else 0)
+        or type(messages) is not list
+        or not messages
+        or not model_known(model)
+    ):
         return None
     total = 3
     system = params.get("system")
@@ -309,16 +357,20 @@ def analyze(
         cum += 4
         if isinstance(content, str):
             if not content and not (m == last_m and role == "assistant"):
-                raise _bad(f"messages.{m}: all messages must have non-empty content except for "
-                           "the optional final assistant message")
+                raise _bad(
+                    f"messages.{m}: all messages must have non-empty content except for "
+                    "the optional final assistant message"
+                )
             cum += tok(content)
             ordinal += 1
             continue
         if not isinstance(content, list):
             raise _bad(f"messages.{m}.content: Input should be a valid string or list of content blocks")
         if not content and not (m == last_m and role == "assistant"):
-            raise _bad(f"messages.{m}: all messages must have non-empty content except for "
-                       "the optional final assistant message")
+            raise _bad(
+                f"messages.{m}: all messages must have non-empty content except for "
+                "the optional final assistant message"
+            )
         for b, block in enumerate(content):
             if not isinstance(block, dict):
                 raise _bad(f"messages.{m}.content.{b}: Input should be a valid dictionary")
@@ -333,8 +385,10 @@ def analyze(
             elif btype == "image" or btype == "document":
                 cum += check_media_block(block, f"messages.{m}.content.{b}", media, _bad)
             elif btype not in _BLOCK_TYPES:
-                raise _bad(f"messages.{m}.content.{b}.type: Input tag {btype!r} found using 'type' "
-                           "does not match any of the expected tags")
+                raise _bad(
+                    f"messages.{m}.content.{b}.type: Input tag {btype!r} found using 'type' "
+                    "does not match any of the expected tags"
+                )
             cc = block.get("cache_control")
             if cc is not None:
                 breakpoints.append((cum, _ttl(cc, f"messages.{m}.content.{b}"), ordinal))
@@ -347,8 +401,9 @@ def analyze(
         if not breakpoints or breakpoints[-1][2] != ordinal - 1:
             breakpoints.append((cum, ttl, ordinal - 1))
     if len(breakpoints) > MAX_BREAKPOINTS:
-        raise _bad(f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. "
-                   f"Found {len(breakpoints)}.")
+        raise _bad(
+            f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. Found {len(breakpoints)}."
+        )
 
     check_thinking(params, count_only, _bad)
     stops = params.get("stop_sequences")

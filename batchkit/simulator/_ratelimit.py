@@ -47,12 +47,16 @@ class Refusal:
     @property
     def message(self) -> str:
         if self.never:
-            return (f"This request's input alone exceeds your organization's rate limit of "
-                    f"{self.limit:,} input tokens per minute; shorten the prompt (a retry cannot "
-                    "succeed)")
-        return (f"This request would exceed your organization's rate limit of {self.limit:,} "
-                f"{self.what} per minute. Wait for the time in the retry-after header; the "
-                "anthropic-ratelimit-* headers show what is left (simulated)")
+            return (
+                f"This request's input alone exceeds your organization's rate limit of "
+                f"{self.limit:,} input tokens per minute; shorten the prompt (a retry cannot "
+                "succeed)"
+            )
+        return (
+            f"This request would exceed your organization's rate limit of {self.limit:,} "
+            f"{self.what} per minute. Wait for the time in the retry-after header; the "
+            "anthropic-ratelimit-* headers show what is left (simulated)"
+        )
 
 
 class Buckets:
@@ -60,8 +64,7 @@ class Buckets:
 
     def __init__(self, limits: RateLimits) -> None:
         self.limits = limits
-        self._caps = (limits.requests_per_minute, limits.input_tokens_per_minute,
-                      limits.output_tokens_per_minute)
+        self._caps = (limits.requests_per_minute, limits.input_tokens_per_minute, limits.output_tokens_per_minute)
         self._level = [float(c or 0) for c in self._caps]
         self._at: float | None = None
         self._lock = threading.Lock()

@@ -82,11 +82,13 @@ class Realtime:
         try:
             params = self.threads.expand(params)
         except ThreadNotFound as exc:
-            raise Refused(exc.status, {"type": exc.type, "message": exc.message, "details": exc.details},
-                          self.buckets.headers(now)) from None
+            raise Refused(
+                exc.status,
+                {"type": exc.type, "message": exc.message, "details": exc.details},
+                self.buckets.headers(now),
+            ) from None
         analysis = engine.analyze_message(params, version)
-        problem = engine.output_caps.problem(params["model"], params["max_tokens"], beta=False,
-                                             in_batch=False)
+        problem = engine.output_caps.problem(params["model"], params["max_tokens"], beta=False, in_batch=False)
         if problem is not None:
             raise ApiError(400, "invalid_request_error", problem)
         reserved = analysis.input_tokens
@@ -133,29 +135,37 @@ class Realtime:
         if limit is None:
             return
         with self._lock:
-            over = ((limit.dollars is not None and self._spent >= limit.dollars)
-                    or (limit.requests is not None and self._answered >= limit.requests))
+            over = (limit.dollars is not None and self._spent >= limit.dollars) or (
+                limit.requests is not None and self._answered >= limit.requests
+            )
         if not over:
             return
         self.engine.count_fault("spend_limit")
         day = dt.datetime.fromtimestamp(now, dt.UTC)
-        first = (day.replace(day=1) + dt.timedelta(days=32)).replace(day=1, hour=0, minute=0, second=0,
-                                                                     microsecond=0)
+        first = (day.replace(day=1) + dt.timedelta(days=32)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         when = rfc3339(first.timestamp())
         if limit.kind == "workspace":
-            raise Refused(400, {
-                "type": "invalid_request_error",
-                "message": "You have reached your specified workspace API usage limits. You will "
-                           f"regain access on {when[:10]} at 00:00 UTC.",
-            }, self.headers())
+            raise Refused(
+                400,
+                {
+                    "type": "invalid_request_error",
+                    "message": "You have reached your specified workspace API usage limits. You will "
+                    f"regain access on {when[:10]} at 00:00 UTC.",
+                },
+                self.headers(),
+            )
         headers = self.headers()
         headers["x-should-retry"] = "false"
-        raise Refused(429, {
-            "type": "rate_limit_error",
-            "message": "Your organization has reached its monthly spend limit; requests are refused "
-                       f"until {when}. Raise the limit in the Console (Settings > Limits) to go on.",
-            "details": {"error_code": "enforced_spend_limit_reached"},
-        }, headers)
+        raise Refused(
+            429,
+            {
+                "type": "rate_limit_error",
+                "message": "Your organization has reached its monthly spend limit; requests are refused "
+                f"until {when}. Raise the limit in the Console (Settings > Limits) to go on.",
+                "details": {"error_code": "enforced_spend_limit_reached"},
+            },
+            headers,
+        )
 
     def _meter(self, message: Message) -> None:
         if self.config.spend_limit is None:
@@ -163,9 +173,13 @@ class Realtime:
         u = message.usage
         price_in, price_out = self.config.prices(message.model)
         cache = u.cache_creation
-        dollars = (u.input_tokens * price_in + cache.ephemeral_5m_input_tokens * price_in * 1.25
-                   + cache.ephemeral_1h_input_tokens * price_in * 2.0
-                   + u.cache_read_input_tokens * price_in * 0.1 + u.output_tokens * price_out) / 1e6
+        dollars = (
+            u.input_tokens * price_in
+            + cache.ephemeral_5m_input_tokens * price_in * 1.25
+            + cache.ephemeral_1h_input_tokens * price_in * 2.0
+            + u.cache_read_input_tokens * price_in * 0.1
+            + u.output_tokens * price_out
+        ) / 1e6
         with self._lock:
             self._spent += dollars
             self._answered += 1

@@ -65,23 +65,99 @@ from ._thinking import thinking_block
 from ._tools import called_tools, tool_results_text
 
 __all__ = [
-    "SIMULATED_MODELS", "answer_mode", "canonical_prompt", "chosen_tool", "default_answer", "default_responder",
-    "pick_label", "plain_answer", "responder_caller", "sentiment_label", "shape_answer", "shape_thought",
+    "SIMULATED_MODELS",
+    "answer_mode",
+    "canonical_prompt",
+    "chosen_tool",
+    "default_answer",
+    "default_responder",
+    "pick_label",
+    "plain_answer",
+    "responder_caller",
+    "sentiment_label",
+    "shape_answer",
+    "shape_thought",
 ]
 
 _MASK = (1 << 64) - 1
-_OPTION_KEYS = (" one of", " as ", " among ", " from ", "labels", "label:", "options", "categories",
-                "choices", "classes")
+_OPTION_KEYS = (
+    " one of",
+    " as ",
+    " among ",
+    " from ",
+    "labels",
+    "label:",
+    "options",
+    "categories",
+    "choices",
+    "classes",
+)
 _OPTIONS_END_RE = re.compile(r"[.\n\]):;?]")
 _PUNCT = ".,!?;:\"'()[]{}<>*`"
 _STOPWORDS = frozenset(
     [
-        "this", "that", "with", "from", "have", "will", "your", "what", "when", "where", "which", "there",
-        "their", "they", "them", "then", "than", "into", "about", "would", "could", "should", "these",
-        "those", "been", "were", "also", "just", "like", "only", "some", "such", "very", "more", "most",
-        "other", "over", "each", "does", "following", "text", "review", "answer", "classify", "given",
-        "please", "write", "respond", "reply", "sentence", "word", "words", "following", "below", "above",
-        "tell", "explain", "describe", "summarize", "summarise", "list", "give"
+        "this",
+        "that",
+        "with",
+        "from",
+        "have",
+        "will",
+        "your",
+        "what",
+        "when",
+        "where",
+        "which",
+        "there",
+        "their",
+        "they",
+        "them",
+        "then",
+        "than",
+        "into",
+        "about",
+        "would",
+        "could",
+        "should",
+        "these",
+        "those",
+        "been",
+        "were",
+        "also",
+        "just",
+        "like",
+        "only",
+        "some",
+        "such",
+        "very",
+        "more",
+        "most",
+        "other",
+        "over",
+        "each",
+        "does",
+        "following",
+        "text",
+        "review",
+        "answer",
+        "classify",
+        "given",
+        "please",
+        "write",
+        "respond",
+        "reply",
+        "sentence",
+        "word",
+        "words",
+        "following",
+        "below",
+        "above",
+        "tell",
+        "explain",
+        "describe",
+        "summarize",
+        "summarise",
+        "list",
+        "give",
     ]
 )
 _SENTIMENT = ("positive", "negative", "neutral", "mixed")
@@ -171,8 +247,7 @@ def _last_user_text(params: dict) -> str:
         content = message.get("content")
         if isinstance(content, str):
             return content[:4000]
-        return " ".join(b.get("text", "") for b in content if isinstance(b, dict)
-                        and b.get("type") == "text")[:4000]
+        return " ".join(b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text")[:4000]
     return ""
 
 
@@ -189,10 +264,40 @@ def _words(text: str, limit: int = 8) -> list[str]:
 
 
 _POLARITY_OF_LABEL = {
-    **dict.fromkeys(("positive", "pos", "good", "favorable", "favourable", "happy", "praise",
-                     "satisfied", "like", "긍정", "긍정적", "호평"), "positive"),
-    **dict.fromkeys(("negative", "neg", "bad", "unfavorable", "unfavourable", "unhappy", "complaint",
-                     "dissatisfied", "dislike", "부정", "부정적", "혹평"), "negative"),
+    **dict.fromkeys(
+        (
+            "positive",
+            "pos",
+            "good",
+            "favorable",
+            "favourable",
+            "happy",
+            "praise",
+            "satisfied",
+            "like",
+            "긍정",
+            "긍정적",
+            "호평",
+        ),
+        "positive",
+    ),
+    **dict.fromkeys(
+        (
+            "negative",
+            "neg",
+            "bad",
+            "unfavorable",
+            "unfavourable",
+            "unhappy",
+            "complaint",
+            "dissatisfied",
+            "dislike",
+            "부정",
+            "부정적",
+            "혹평",
+        ),
+        "negative",
+    ),
     **dict.fromkeys(("neutral", "neither", "none", "중립", "중립적", "보통"), "neutral"),
     **dict.fromkeys(("mixed", "both", "복합"), "mixed"),
 }
@@ -294,11 +399,11 @@ def _options(text: str, low: str) -> tuple[str, ...]:
             continue
         at = low.find(key, 0, 1000)
         while at != -1:
-            rest = text[at + len(key):at + len(key) + 240].lstrip(" :-[(")
+            rest = text[at + len(key) : at + len(key) + 240].lstrip(" :-[(")
             if rest[:13].lower() == "the following":
                 rest = rest[13:].lstrip(" :-[(")
             end = _OPTIONS_END_RE.search(rest)
-            items = _option_items(rest if end is None else rest[:end.start()])
+            items = _option_items(rest if end is None else rest[: end.start()])
             if len(items) >= 2:
                 return items
             at = low.find(key, at + 1, 1000)
@@ -339,7 +444,7 @@ def _text_answer(params: dict) -> str:
     words = _words(text)
     if not words:
         return "Understood."
-    shown = words[:_simulated(model)[2]]
+    shown = words[: _simulated(model)[2]]
     listed = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
     return _OPENERS[_hash(params) % len(_OPENERS)].format(listed)
 
@@ -382,16 +487,18 @@ def _string_value(schema: dict, words: list[str], h: int) -> str:
     elif fmt in ("uri", "url"):
         value = f"https://example.com/{words[h % len(words)] if words else 'item'}"
     elif fmt == "uuid":
-        value = (f"{h & 0xFFFFFFFF:08x}-{(h >> 32) & 0xFFFF:04x}-4{(h >> 48) & 0xFFF:03x}-"
-                 f"8{(h >> 4) & 0xFFF:03x}-{h & 0xFFFFFFFFFFFF:012x}")
+        value = (
+            f"{h & 0xFFFFFFFF:08x}-{(h >> 32) & 0xFFFF:04x}-4{(h >> 48) & 0xFFF:03x}-"
+            f"8{(h >> 4) & 0xFFF:03x}-{h & 0xFFFFFFFFFFFF:012x}"
+        )
     elif words:
         start = h % len(words)
-        value = " ".join(words[start:start + 1 + (h >> 5) % 2])
+        value = " ".join(words[start : start + 1 + (h >> 5) % 2])
     else:
         value = "example"
     min_len = schema.get("minLength", 0)
     if len(value) < min_len:
-        value = (value + " " + "x" * min_len)[:max(min_len, len(value))]
+        value = (value + " " + "x" * min_len)[: max(min_len, len(value))]
     max_len = schema.get("maxLength")
     if max_len is not None:
         value = value[:max_len]
@@ -419,9 +526,7 @@ def _number(schema: dict, h: int, integer: bool) -> int | float:
     return round(lo + (hi - lo) * ((h % 10_000) / 10_000), 2) if hi > lo else lo
 
 
-def json_value(
-    schema: Any, root: dict, words: list[str], text: str, h: int, depth: int = 0, model: Any = None
-) -> Any:
+def json_value(schema: Any, root: dict, words: list[str], text: str, h: int, depth: int = 0, model: Any = None) -> Any:
     """A value valid against ``schema`` (the subset pydantic emits), chosen by hash ``h``
     (sentiment enums as ``model`` would answer them)."""
     if not isinstance(schema, dict):
@@ -457,8 +562,10 @@ def json_value(
             props = {k: v for k, v in props.items() if k in required}
         # Salted by name, not position: a schema with its properties in another order asks
         # the same question and gets the same values.
-        return {name: json_value(sub, root, words, text, _mix(h, _name_salt(name)), depth + 1, model)
-                for name, sub in props.items()}
+        return {
+            name: json_value(sub, root, words, text, _mix(h, _name_salt(name)), depth + 1, model)
+            for name, sub in props.items()
+        }
     if kind == "array":
         lo = schema.get("minItems", 0)
         hi = schema.get("maxItems", max(lo, 3))
@@ -550,8 +657,9 @@ def _default_answer(params: dict, mode: str) -> str | dict | list:
         inputs = []
         for tool in called_tools(params):
             schema = tool.get("input_schema") or {}
-            value = json_value(schema, schema, words, text, _mix(h, _name_salt(str(tool.get("name")))),
-                               model=params.get("model"))
+            value = json_value(
+                schema, schema, words, text, _mix(h, _name_salt(str(tool.get("name")))), model=params.get("model")
+            )
             inputs.append(value if isinstance(value, dict) else {"value": value})
         return inputs[0] if len(inputs) == 1 else inputs
     if mode == "tool":
@@ -602,8 +710,15 @@ def shape_answer(
             out = 0
             for k, (tool, given) in enumerate(zip(called, inputs, strict=False)):
                 out += (len(encode(given)) + 3) >> 2
-                content.append({"type": "tool_use", "id": tool_id if k == 0 else f"{tool_id}{k}",
-                                "name": tool["name"], "input": given, "caller": {"type": "direct"}})
+                content.append(
+                    {
+                        "type": "tool_use",
+                        "id": tool_id if k == 0 else f"{tool_id}{k}",
+                        "name": tool["name"],
+                        "input": given,
+                        "caller": {"type": "direct"},
+                    }
+                )
             if out > max_tokens:
                 return [], "max_tokens", None, max_tokens
             return content, "tool_use", None, max(out, 1)
@@ -612,8 +727,12 @@ def shape_answer(
         out = (len(encode(answer)) + 3) >> 2  # tok() of its JSON
         if out > max_tokens:
             return [], "max_tokens", None, max_tokens
-        return ([{"type": "tool_use", "id": tool_id, "name": tool["name"], "input": answer,
-                  "caller": {"type": "direct"}}], "tool_use", None, max(out, 1))
+        return (
+            [{"type": "tool_use", "id": tool_id, "name": tool["name"], "input": answer, "caller": {"type": "direct"}}],
+            "tool_use",
+            None,
+            max(out, 1),
+        )
     if isinstance(answer, str):
         text = answer
     elif isinstance(answer, (dict, list)):
@@ -651,8 +770,9 @@ def shape_thought(
     if mode is None:
         mode = answer_mode(params)
     calls = [str(t.get("name")) for t in called_tools(params)] if mode == "calls" else []
-    block, used = thinking_block(params, _words(_last_user_text(params), 4), calls,
-                                 tool_results_text(params) is not None, params["max_tokens"])
+    block, used = thinking_block(
+        params, _words(_last_user_text(params), 4), calls, tool_results_text(params) is not None, params["max_tokens"]
+    )
     rest = {**params, "max_tokens": params["max_tokens"] - used}
     content, stop_reason, stop_sequence, out = shape_answer(rest, answer, tool_id, mode)
     if rest["max_tokens"] == 0:

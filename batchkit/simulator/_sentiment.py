@@ -38,33 +38,49 @@ __all__ = ["polarity", "polarity_lower"]
 
 _EN_POSITIVE = {
     2.0: "love loved lovely amazing awesome excellent fantastic perfect wonderful brilliant superb "
-         "best great beautiful gorgeous incredible outstanding excited exciting congrats congratulations "
-         "delighted glad happy enjoy enjoyed enjoying fun favorite favourite thank thanks grateful proud "
-         "yay woohoo recommend recommended win won winner blessed bless happiest happier loving adore "
-         "hilarious fabulous stunning thrilled stoked pumped greatest coolest legend legendary champion "
-         "champions victory joy",
+    "best great beautiful gorgeous incredible outstanding excited exciting congrats congratulations "
+    "delighted glad happy enjoy enjoyed enjoying fun favorite favourite thank thanks grateful proud "
+    "yay woohoo recommend recommended win won winner blessed bless happiest happier loving adore "
+    "hilarious fabulous stunning thrilled stoked pumped greatest coolest legend legendary champion "
+    "champions victory joy",
     1.0: "good nice cool fine pleased helpful friendly fast works worked satisfied hope hoping ready "
-         "like liked likes beauty smile smiling laugh lol haha funny cute sweet wow interesting impressive "
-         "support supporting safe welcome well better pretty fresh glory celebrate celebrating cheers "
-         "luck lucky honored honoured peace success successful inspiring kind epic solid forward fave faves "
-         "hero heroes winning wins sweetest finest wish xoxo",
+    "like liked likes beauty smile smiling laugh lol haha funny cute sweet wow interesting impressive "
+    "support supporting safe welcome well better pretty fresh glory celebrate celebrating cheers "
+    "luck lucky honored honoured peace success successful inspiring kind epic solid forward fave faves "
+    "hero heroes winning wins sweetest finest wish xoxo",
 }
 _EN_NEGATIVE = {
     2.0: "hate hated hates terrible awful horrible worst disgusting pathetic useless sucks suck sucked "
-         "stupid idiot idiots angry furious disappointed disappointing disappointment fail failed fails "
-         "failure ruined ruin broken shit crap fuck fucking wtf dumb racist rude scam waste wasted "
-         "ridiculous annoying annoyed ugh boring bored sad upset loser losers screwed pissed disgrace "
-         "disgraceful shameful corrupt fraud hypocrite pathetic trash garbage moron morons idiotic",
+    "stupid idiot idiots angry furious disappointed disappointing disappointment fail failed fails "
+    "failure ruined ruin broken shit crap fuck fucking wtf dumb racist rude scam waste wasted "
+    "ridiculous annoying annoyed ugh boring bored sad upset loser losers screwed pissed disgrace "
+    "disgraceful shameful corrupt fraud hypocrite pathetic trash garbage moron morons idiotic",
     1.0: "bad poor wrong worse problem problems issue issues slow late damaged refund cheap unhappy "
-         "missing miss missed sorry sick tired lost lose losing kill killed killing dead death die died "
-         "war attack attacks fear scared worry worried hell damn cry crying pain hurt lie lies liar "
-         "fake shame sadly unfortunately mess weird crazy evil jealous stuck struggle struggled crash crashed "
-         "murder murdered terror terrorist terrorists bomb bombing injured guilty crook crooks lying gross "
-         "nasty ugly lame meh smh predictable",
+    "missing miss missed sorry sick tired lost lose losing kill killed killing dead death die died "
+    "war attack attacks fear scared worry worried hell damn cry crying pain hurt lie lies liar "
+    "fake shame sadly unfortunately mess weird crazy evil jealous stuck struggle struggled crash crashed "
+    "murder murdered terror terrorist terrorists bomb bombing injured guilty crook crooks lying gross "
+    "nasty ugly lame meh smh predictable",
 }
-_EMOTICONS = {":)": 2.0, ":-)": 2.0, ":))": 2.0, "=)": 2.0, ":d": 2.0, ":-d": 2.0, ":p": 1.0, ";)": 1.0,
-              ";-)": 1.0, "<3": 2.0, "(:": 2.0, "xx": 1.0,
-              ":(": -2.0, ":-(": -2.0, ":'(": -2.0, "):": -2.0, ":/": -1.0}
+_EMOTICONS = {
+    ":)": 2.0,
+    ":-)": 2.0,
+    ":))": 2.0,
+    "=)": 2.0,
+    ":d": 2.0,
+    ":-d": 2.0,
+    ":p": 1.0,
+    ";)": 1.0,
+    ";-)": 1.0,
+    "<3": 2.0,
+    "(:": 2.0,
+    "xx": 1.0,
+    ":(": -2.0,
+    ":-(": -2.0,
+    ":'(": -2.0,
+    "):": -2.0,
+    ":/": -1.0,
+}
 _PUNCT = ".,!?;:\"'()[]{}<>*`#@…“”‘’"
 
 
@@ -85,11 +101,55 @@ def _english() -> dict[str, float]:
 _EN = _english()
 _NEGATORS = frozenset(
     w + tail
-    for w in ("not", "no", "never", "nothing", "nobody", "none", "neither", "nor", "without", "hardly",
-              "cannot", "dont", "don't", "doesnt", "doesn't", "didnt", "didn't", "isnt", "isn't", "wasnt",
-              "wasn't", "arent", "aren't", "werent", "weren't", "cant", "can't", "couldnt", "couldn't",
-              "wont", "won't", "wouldnt", "wouldn't", "shouldnt", "shouldn't", "aint", "ain't", "havent",
-              "haven't", "hasnt", "hasn't", "don’t", "can’t", "isn’t", "didn’t", "won’t", "doesn’t")
+    for w in (
+        "not",
+        "no",
+        "never",
+        "nothing",
+        "nobody",
+        "none",
+        "neither",
+        "nor",
+        "without",
+        "hardly",
+        "cannot",
+        "dont",
+        "don't",
+        "doesnt",
+        "doesn't",
+        "didnt",
+        "didn't",
+        "isnt",
+        "isn't",
+        "wasnt",
+        "wasn't",
+        "arent",
+        "aren't",
+        "werent",
+        "weren't",
+        "cant",
+        "can't",
+        "couldnt",
+        "couldn't",
+        "wont",
+        "won't",
+        "wouldnt",
+        "wouldn't",
+        "shouldnt",
+        "shouldn't",
+        "aint",
+        "ain't",
+        "havent",
+        "haven't",
+        "hasnt",
+        "hasn't",
+        "don’t",
+        "can’t",
+        "isn’t",
+        "didn’t",
+        "won’t",
+        "doesn’t",
+    )
     for tail in ("", ",")
 )
 _EN_OR_NEGATOR = frozenset(_EN).union(_NEGATORS)
@@ -111,12 +171,12 @@ def _english_score(low: str) -> float:
     negated: set[str] = set()
     for negator in negators:
         at = words.index(negator) + 1
-        if negator in _CANT and words[at:at + 1] and words[at].startswith("wait"):
+        if negator in _CANT and words[at : at + 1] and words[at].startswith("wait"):
             score += 2.0  # "can't wait"
             continue
         if negator.endswith(_CLAUSE_END):
             continue
-        for word in words[at:at + _NEGATION_SCOPE]:
+        for word in words[at : at + _NEGATION_SCOPE]:
             negated.add(word)
             if word.endswith(_CLAUSE_END):
                 break
@@ -133,38 +193,80 @@ def _english_score(low: str) -> float:
 _KO_POSITIVE = {
     2.5: "최고 명작 걸작 인생영화 강추 꿀잼 존잼 핵잼 개꿀잼 만점 완벽 감동 짱",
     2.0: "재밌 재미있 재밋 재미나 재미난 잼있 잼나 훌륭 추천 소름 여운 명품 대작 압권 웰메이드 레전드 "
-         "흥미진진 멋지 멋진 멋있 멋졌 멋쪄 아름답 아름다운 눈물 울었 감명 감탄 좋았 좋아요 좋다 좋네 "
-         "좋은 좋고 좋음 좋아 최강 볼만 잘봤 잘보 잘만든 잘만들 굿 수작 행복 힐링 사랑 따뜻 따듯 탄탄 "
-         "몰입 신선 괜찮 만족 일품 기대된 기대돼 기대됩 기대이상 굳 대단 강렬 달달 추억 소중 긴장감 "
-         "짜릿 통쾌 재치 유익 뛰어나 뛰어난 훌륭 먹먹 기억남",
+    "흥미진진 멋지 멋진 멋있 멋졌 멋쪄 아름답 아름다운 눈물 울었 감명 감탄 좋았 좋아요 좋다 좋네 "
+    "좋은 좋고 좋음 좋아 최강 볼만 잘봤 잘보 잘만든 잘만들 굿 수작 행복 힐링 사랑 따뜻 따듯 탄탄 "
+    "몰입 신선 괜찮 만족 일품 기대된 기대돼 기대됩 기대이상 굳 대단 강렬 달달 추억 소중 긴장감 "
+    "짜릿 통쾌 재치 유익 뛰어나 뛰어난 훌륭 먹먹 기억남",
     1.0: "좋 재미 웃기 웃겼 귀엽 귀여 예쁘 이쁘 착한 훈훈 감사 짠하 뭉클 공감 인상깊 대박 역시 "
-         "매력 잘하 ^^ ♥ ♡ ㅎㅎ 잔잔 설레 유쾌 박진감 부럽 배웠 슬프 슬펐 아팠 명복 ㅋㅋ ㅠㅠ "
-         "볼수록 아이디어",
+    "매력 잘하 ^^ ♥ ♡ ㅎㅎ 잔잔 설레 유쾌 박진감 부럽 배웠 슬프 슬펐 아팠 명복 ㅋㅋ ㅠㅠ "
+    "볼수록 아이디어",
 }
 _KO_NEGATIVE = {
     3.0: "최악 쓰레기 ㅆㄹㄱ 졸작 망작 재미없 재미가없 노잼 돈아깝 시간아깝 비추 낭비 기대이하",
     2.0: "아깝 아까운 아까워 지루 실망 짜증 유치 억지 엉망 어이없 한심 허접 발연기 개판 후회 낚였 낚임 "
-         "불쾌 뻔한 뻔하 뻔함 식상 지겹 답답 황당 노답 망했 망친 망침 망함 별로 과대평가 거품 알바 싫 "
-         "어색 엉성 졸려 졸리 잠이 잤 ㅡㅡ -_- 최하 저질 그닥 그다지 애매 실패 조잡 막장 불편 "
-         "무의미 밋밋 느슨 필요없 쒸레기 어거지 멍청 즈질 발암 거지같 망할 대재앙 어처구니 장애 "
-         "이상하 유감 허무 별루 재미업 재미X 노답 불쌍한 수면제 하품 실소 시시",
+    "불쾌 뻔한 뻔하 뻔함 식상 지겹 답답 황당 노답 망했 망친 망침 망함 별로 과대평가 거품 알바 싫 "
+    "어색 엉성 졸려 졸리 잠이 잤 ㅡㅡ -_- 최하 저질 그닥 그다지 애매 실패 조잡 막장 불편 "
+    "무의미 밋밋 느슨 필요없 쒸레기 어거지 멍청 즈질 발암 거지같 망할 대재앙 어처구니 장애 "
+    "이상하 유감 허무 별루 재미업 재미X 노답 불쌍한 수면제 하품 실소 시시",
     1.0: "뭐야 뭐냐 뭐임 모야 에휴 하아 안타깝 부족 글쎄 이상한 ;; 오글 어수선 부끄 불안정 흔들",
 }
 # Stems holding a space, and phrases whose parts mislead alone.
 _KO_PHRASES = {
-    "잘 봤": 2.0, "잘 보": 1.5, "잘 만든": 2.0, "잘 만들": 2.0, "재미 없": -3.0, "재미도 없": -3.0,
-    "재미가 없": -3.0, "재미는 없": -3.0, "점도 아깝": -3.0, "점수 아깝": -3.0, "돈 아깝": -3.0,
-    "시간 아깝": -3.0, "어이가 없": -2.0, "그저 그": -2.0, "그냥 그": -2.0, "수준 이하": -2.5,
-    "이해가 안": -1.0, "이해 안": -1.0, "인상 깊": 1.5, "볼 만": 2.0, "기대 이상": 2.0, "또 보": 1.5,
-    "다시 보": 1.5, "기대 되": 1.0, "기대 이하": -3.0, "10점": 2.5, "9점": 1.5, "8점": 1.0,
-    "1점": -3.0, "2점": -2.0, "3점": -1.5, "0점": -3.0, "별 하나": -2.0, "별하나": -2.0,
-    "돈 주고": -1.0, "돈주고": -1.0, "비추천": -3.0, "느낄 수 있": 1.0, "가슴 찡": 2.0, "기억에 남": 1.5,
+    "잘 봤": 2.0,
+    "잘 보": 1.5,
+    "잘 만든": 2.0,
+    "잘 만들": 2.0,
+    "재미 없": -3.0,
+    "재미도 없": -3.0,
+    "재미가 없": -3.0,
+    "재미는 없": -3.0,
+    "점도 아깝": -3.0,
+    "점수 아깝": -3.0,
+    "돈 아깝": -3.0,
+    "시간 아깝": -3.0,
+    "어이가 없": -2.0,
+    "그저 그": -2.0,
+    "그냥 그": -2.0,
+    "수준 이하": -2.5,
+    "이해가 안": -1.0,
+    "이해 안": -1.0,
+    "인상 깊": 1.5,
+    "볼 만": 2.0,
+    "기대 이상": 2.0,
+    "또 보": 1.5,
+    "다시 보": 1.5,
+    "기대 되": 1.0,
+    "기대 이하": -3.0,
+    "10점": 2.5,
+    "9점": 1.5,
+    "8점": 1.0,
+    "1점": -3.0,
+    "2점": -2.0,
+    "3점": -1.5,
+    "0점": -3.0,
+    "별 하나": -2.0,
+    "별하나": -2.0,
+    "돈 주고": -1.0,
+    "돈주고": -1.0,
+    "비추천": -3.0,
+    "느낄 수 있": 1.0,
+    "가슴 찡": 2.0,
+    "기억에 남": 1.5,
     # Weak marks of tone, enough to lean one way when no word decides: rhetorical questions and
     # trailing ellipses go with complaint, exclamation and the tilde with enthusiasm.
-    "?": -0.5, "..": -0.5, "냐": -1.0, "안 ": -0.5, "못 ": -0.5, "!": 0.5, "~": 0.5,
+    "?": -0.5,
+    "..": -0.5,
+    "냐": -1.0,
+    "안 ": -0.5,
+    "못 ": -0.5,
+    "!": 0.5,
+    "~": 0.5,
     # A run of a mark counts once (up to eight long), not once per pair.
-    **{mark * n: weight for mark, weight in (("ㅋ", 1.0), ("ㅎ", 1.0), ("ㅠ", 1.0), (".", -0.5), ("?", -0.5),
-                                            ("!", 0.5), ("~", 0.5)) for n in range(2, 9)},
+    **{
+        mark * n: weight
+        for mark, weight in (("ㅋ", 1.0), ("ㅎ", 1.0), ("ㅠ", 1.0), (".", -0.5), ("?", -0.5), ("!", 0.5), ("~", 0.5))
+        for n in range(2, 9)
+    },
 }
 _KO_AFTER_NEGATION = ("없", "않", "못", "아니", "안 ", "줄 알", "줄알", "줄 았", "척")
 _KO_BEFORE_NEGATION = ("안", "못", "안 ", "못 ", "덜", "덜 ")
@@ -217,11 +319,13 @@ def _korean_score(text: str, pos: int = 0) -> float:
         weight = _KO[match.group()]
         start, end = match.span()
         if weight > 0:
-            if (negation_after(text, end, end + _KO_AFTER_WINDOW) is not None
-                    or text[max(0, start - 2):start].endswith(_KO_BEFORE_NEGATION)
-                    or _KO_NOT_AT_ALL_RE.search(text, max(0, start - 5), end + 6) is not None):
+            if (
+                negation_after(text, end, end + _KO_AFTER_WINDOW) is not None
+                or text[max(0, start - 2) : start].endswith(_KO_BEFORE_NEGATION)
+                or _KO_NOT_AT_ALL_RE.search(text, max(0, start - 5), end + 6) is not None
+            ):
                 weight = -weight
-        elif "않" in text[end:end + _KO_AFTER_WINDOW]:
+        elif "않" in text[end : end + _KO_AFTER_WINDOW]:
             weight = -0.5 * weight  # "지루하지 않다": mildly positive
         score += weight
         if weight >= 1 or weight <= -1:

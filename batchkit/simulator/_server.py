@@ -265,8 +265,12 @@ class Server(_OverHTTP):
         self.port = self._httpd.server_address[1]
         shown = f"[{host}]" if ":" in host else host
         self.base_url = f"http://{shown}:{self.port}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name=f"batchkit-sim:{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=f"batchkit-sim:{self.port}",
+            daemon=True,
+        )
         self._thread.start()
         # Served, batches are worked through in the background as they come due (in process,
         # lazily, when the next request arrives): a client's next create need not wait.
@@ -324,10 +328,16 @@ def cli_args(processing: Processing | None = None, faults: Faults | None = None)
     """Command-line flags that reproduce ``processing`` and ``faults``."""
     args: list[str] = []
     if processing is not None:
-        args += ["--fixed-latency", repr(processing.fixed_latency),
-                 "--per-request", repr(processing.per_request),
-                 "--concurrency", str(processing.concurrency),
-                 "--cancel-latency", repr(processing.cancel_latency)]
+        args += [
+            "--fixed-latency",
+            repr(processing.fixed_latency),
+            "--per-request",
+            repr(processing.per_request),
+            "--concurrency",
+            str(processing.concurrency),
+            "--cancel-latency",
+            repr(processing.cancel_latency),
+        ]
     if faults is not None:
         if faults.errored_rate:
             args += ["--errored-rate", _rates(dict(faults.errored_rate))]
@@ -380,13 +390,17 @@ class SpawnedSimulator(_OverHTTP):
             code = self.process.wait(timeout=10)
             self.close()
             raise RuntimeError(f"the simulator failed to start (exit code {code}): {first!r}")
-        self.base_url = first[len(READY_PREFIX):].strip()
+        self.base_url = first[len(READY_PREFIX) :].strip()
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
     def _control(self, method: str, path: str, body: dict | None = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.base_url + path, data=data, method=method,
-                                         headers={"content-type": "application/json", "x-api-key": self.api_key})
+        request = urllib.request.Request(
+            self.base_url + path,
+            data=data,
+            method=method,
+            headers={"content-type": "application/json", "x-api-key": self.api_key},
+        )
         with self._opener.open(request, timeout=30) as response:
             return json.loads(response.read())
 
@@ -417,8 +431,9 @@ class SpawnedSimulator(_OverHTTP):
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
 
@@ -456,8 +471,20 @@ def spawn(
     """
     _check_loopback(host)
     package_dir = str(Path(__file__).resolve().parents[1])
-    argv = [sys.executable, "-c", _BOOT, package_dir, "--port", str(port), "--host", host,
-            "--time-scale", repr(float(time_scale)), "--seed", str(seed)]
+    argv = [
+        sys.executable,
+        "-c",
+        _BOOT,
+        package_dir,
+        "--port",
+        str(port),
+        "--host",
+        host,
+        "--time-scale",
+        repr(float(time_scale)),
+        "--seed",
+        str(seed),
+    ]
     argv += cli_args(processing, faults)
     if responder is not None:
         argv += ["--responder", responder]

@@ -44,8 +44,13 @@ class Simulator:
     10
     """
 
-    def __init__(self, config: SimConfig | None = None, responder: Callable[..., Any] | None = None, *,
-                 state: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        config: SimConfig | None = None,
+        responder: Callable[..., Any] | None = None,
+        *,
+        state: str | Path | None = None,
+    ) -> None:
         self.config = config or SimConfig()
         store = None if state is None else StateFile(state)
         self.state_path: Path | None = None if store is None else store.path
@@ -142,14 +147,16 @@ class AsyncWSGITransport(httpx2.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         await request.aread()
         response = await anyio.to_thread.run_sync(self._sync.handle_request, request)
-        return httpx2.Response(response.status_code, headers=response.headers,
-                               stream=_AsyncBody(response.stream))
+        return httpx2.Response(response.status_code, headers=response.headers, stream=_AsyncBody(response.stream))
 
 
 def _answers_fingerprint(config: SimConfig, responder: Callable[..., Any] | None) -> str:
     """What decides the answers and the timing of a batch a state file restores: the seed, the
     faults, the processing and the responder (by name; ``time_scale`` and ports may change)."""
-    name = "default" if responder is None else (
-        f"{getattr(responder, '__module__', '')}.{getattr(responder, '__qualname__', type(responder).__name__)}")
+    name = (
+        "default"
+        if responder is None
+        else (f"{getattr(responder, '__module__', '')}.{getattr(responder, '__qualname__', type(responder).__name__)}")
+    )
     text = repr((config.seed, config.faults, config.processing, name))
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()

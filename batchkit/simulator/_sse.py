@@ -85,18 +85,21 @@ def _block_events(index: int, block: dict) -> list[tuple[bytes, int]]:
     elif kind == "tool_use":
         start = {**block, "input": {}}
         raw = encode(block["input"]).decode()
-        deltas = [({"type": "input_json_delta", "partial_json": raw[i:i + PIECE]}, len(raw[i:i + PIECE]))
-                  for i in range(0, len(raw), PIECE)]
+        deltas = [
+            ({"type": "input_json_delta", "partial_json": raw[i : i + PIECE]}, len(raw[i : i + PIECE]))
+            for i in range(0, len(raw), PIECE)
+        ]
     elif kind == "thinking":
         start = {"type": "thinking", "thinking": "", "signature": ""}
         deltas = [({"type": "thinking_delta", "thinking": p}, len(p)) for p in text_pieces(block["thinking"])]
         deltas.append(({"type": "signature_delta", "signature": block["signature"]}, 0))
     else:  # a block the simulator never makes; sent whole
         start, deltas = block, []
-    out = [(event("content_block_start", {"type": "content_block_start", "index": index,
-                                          "content_block": start}), 0)]
-    out += [(event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": d}), n)
-            for d, n in deltas]
+    out = [(event("content_block_start", {"type": "content_block_start", "index": index, "content_block": start}), 0)]
+    out += [
+        (event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": d}), n)
+        for d, n in deltas
+    ]
     out.append((event("content_block_stop", {"type": "content_block_stop", "index": index}), 0))
     return out
 
@@ -112,8 +115,14 @@ class MessageStream:
         sleep: how to wait (``time.sleep``).
     """
 
-    def __init__(self, message: dict, first_wait: float = 0.0, token_wait: float = 0.0,
-                 error: dict | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        message: dict,
+        first_wait: float = 0.0,
+        token_wait: float = 0.0,
+        error: dict | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._message = message
         self._first_wait = first_wait
         self._token_wait = token_wait
@@ -127,8 +136,13 @@ class MessageStream:
     def __iter__(self) -> Iterator[bytes]:
         message = self._message
         usage = message["usage"]
-        start = {**message, "content": [], "stop_reason": None, "stop_sequence": None,
-                 "usage": {**usage, "output_tokens": min(1, usage["output_tokens"])}}
+        start = {
+            **message,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {**usage, "output_tokens": min(1, usage["output_tokens"])},
+        }
         yield event("message_start", {"type": "message_start", "message": start})
         yield event("ping", {"type": "ping"})
         blocks = [e for i, block in enumerate(message["content"]) for e in _block_events(i, block)]
@@ -147,13 +161,24 @@ class MessageStream:
         if self._error is not None:  # no content to cut in: fail before the end
             yield event("error", {"type": "error", "error": self._error})
             return
-        delta = {"stop_reason": message["stop_reason"], "stop_sequence": message["stop_sequence"],
-                 "stop_details": message.get("stop_details"), "container": message.get("container")}
-        yield event("message_delta", {"type": "message_delta", "delta": delta, "usage": {
-            "input_tokens": usage["input_tokens"],
-            "cache_creation_input_tokens": usage["cache_creation_input_tokens"],
-            "cache_read_input_tokens": usage["cache_read_input_tokens"],
-            "output_tokens": usage["output_tokens"],
-            "server_tool_use": usage.get("server_tool_use"),
-        }})
+        delta = {
+            "stop_reason": message["stop_reason"],
+            "stop_sequence": message["stop_sequence"],
+            "stop_details": message.get("stop_details"),
+            "container": message.get("container"),
+        }
+        yield event(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": delta,
+                "usage": {
+                    "input_tokens": usage["input_tokens"],
+                    "cache_creation_input_tokens": usage["cache_creation_input_tokens"],
+                    "cache_read_input_tokens": usage["cache_read_input_tokens"],
+                    "output_tokens": usage["output_tokens"],
+                    "server_tool_use": usage.get("server_tool_use"),
+                },
+            },
+        )
         yield event("message_stop", {"type": "message_stop"})

@@ -112,12 +112,14 @@ class StateFile:
             if "locked" in str(exc):
                 raise StateLockedError(
                     f"another simulator is running on the state file {self.path}: stop it first, or "
-                    "give this one a state file of its own (or none)") from None
+                    "give this one a state file of its own (or none)"
+                ) from None
             raise StateError(f"cannot use {self.path} as the simulator's state file: {exc}") from None
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise StateError(f"{self.path} is not a simulator state file ({exc}); give another path, "
-                             "or delete it to start fresh") from None
+            raise StateError(
+                f"{self.path} is not a simulator state file ({exc}); give another path, or delete it to start fresh"
+            ) from None
         self._conn = conn
         try:
             self._migrate()
@@ -134,14 +136,18 @@ class StateFile:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         except sqlite3.DatabaseError as exc:
-            raise StateError(f"{self.path} is not a simulator state file ({exc}); give another path, "
-                             "or delete it to start fresh") from None
+            raise StateError(
+                f"{self.path} is not a simulator state file ({exc}); give another path, or delete it to start fresh"
+            ) from None
         if version == 0 and tables:
-            raise StateError(f"{self.path} is not a simulator state file (it holds tables "
-                             f"{sorted(tables)}); give another path")
+            raise StateError(
+                f"{self.path} is not a simulator state file (it holds tables {sorted(tables)}); give another path"
+            )
         if version > _SCHEMA:
-            raise StateError(f"{self.path} was written by a newer batchkit simulator "
-                             f"(state schema {version}, this one knows {_SCHEMA}); upgrade batchkit")
+            raise StateError(
+                f"{self.path} was written by a newer batchkit simulator "
+                f"(state schema {version}, this one knows {_SCHEMA}); upgrade batchkit"
+            )
         for number in range(version, _SCHEMA):
             for statement in filter(str.strip, _MIGRATIONS[number].split(";")):
                 conn.execute(statement)
@@ -154,12 +160,24 @@ class StateFile:
         with self._lock:
             rows = self._conn.execute(
                 "SELECT seq, id, created, version, betas, stem, requests, cancel_at, deleted_at, counts, "
-                "ended_at FROM batches ORDER BY seq").fetchall()
-        return [SavedBatch(seq, bid, created, version, tuple(msgspec.json.decode(betas)), stem,
-                           bytes(requests), cancel_at, deleted_at,
-                           None if counts is None else msgspec.json.decode(counts), ended_at)
-                for seq, bid, created, version, betas, stem, requests, cancel_at, deleted_at, counts, ended_at
-                in rows]
+                "ended_at FROM batches ORDER BY seq"
+            ).fetchall()
+        return [
+            SavedBatch(
+                seq,
+                bid,
+                created,
+                version,
+                tuple(msgspec.json.decode(betas)),
+                stem,
+                bytes(requests),
+                cancel_at,
+                deleted_at,
+                None if counts is None else msgspec.json.decode(counts),
+                ended_at,
+            )
+            for seq, bid, created, version, betas, stem, requests, cancel_at, deleted_at, counts, ended_at in rows
+        ]
 
     def check_config(self, fingerprint: str) -> None:
         """Write down the configuration the batches are answered under, or refuse another one.
@@ -176,7 +194,8 @@ class StateFile:
             raise StateConfigError(
                 f"the simulator state file {self.path} holds batches answered under another configuration (seed, "
                 "faults, processing or responder): restored, they would be answered differently. Start the "
-                "simulator as it was, or give it another state file (or delete this one while no simulator runs)")
+                "simulator as it was, or give it another state file (or delete this one while no simulator runs)"
+            )
         self._write("UPDATE meta SET value = ? WHERE key = 'config'", (fingerprint,))
 
     def _has_batches(self) -> bool:
@@ -197,19 +216,22 @@ class StateFile:
         with self._lock:
             self._conn.execute(sql, args)
 
-    def created(self, seq: int, batch_id: str, created: float, version: str, betas: tuple[str, ...],
-                stem: str, requests: bytes) -> None:
-        self._write("INSERT INTO batches (seq, id, created, version, betas, stem, requests) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (seq, batch_id, created, version, msgspec.json.encode(list(betas)).decode(), stem,
-                     requests))
+    def created(
+        self, seq: int, batch_id: str, created: float, version: str, betas: tuple[str, ...], stem: str, requests: bytes
+    ) -> None:
+        self._write(
+            "INSERT INTO batches (seq, id, created, version, betas, stem, requests) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (seq, batch_id, created, version, msgspec.json.encode(list(betas)).decode(), stem, requests),
+        )
 
     def canceled(self, batch_id: str, at: float) -> None:
         self._write("UPDATE batches SET cancel_at = ? WHERE id = ?", (at, batch_id))
 
     def ended(self, batch_id: str, counts: dict[str, int], at: float) -> None:
-        self._write("UPDATE batches SET counts = ?, ended_at = ? WHERE id = ?",
-                    (msgspec.json.encode(counts).decode(), at, batch_id))
+        self._write(
+            "UPDATE batches SET counts = ?, ended_at = ? WHERE id = ?",
+            (msgspec.json.encode(counts).decode(), at, batch_id),
+        )
 
     def archived(self, batch_id: str) -> None:
         # its results are gone for good: what is left to show is its counts
@@ -224,8 +246,11 @@ class StateFile:
         if now + 0.5 * CLOCK_STEP * time_scale < self._clock_floor:
             return
         floor = min(now + CLOCK_STEP * time_scale, LATEST)  # a clock that fast must still reopen
-        self._write("INSERT INTO meta (key, value) VALUES ('clock', ?) "
-                    "ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)", (floor,))
+        self._write(
+            "INSERT INTO meta (key, value) VALUES ('clock', ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
+            (floor,),
+        )
         self._clock_floor = max(self._clock_floor, floor)
 
     def close(self) -> None:

@@ -45,12 +45,16 @@ def check_thinking(params: dict, count_only: bool, _bad: Callable[[str], Excepti
             raise _bad(f"thinking.enabled.budget_tokens: Input should be greater than or equal to {MIN_BUDGET}")
         max_tokens = params.get("max_tokens")
         if not count_only and isinstance(max_tokens, int) and max_tokens <= budget:
-            raise _bad(f"max_tokens: must be greater than thinking.budget_tokens ({budget}); raise "
-                       "max_tokens or lower the budget")
+            raise _bad(
+                f"max_tokens: must be greater than thinking.budget_tokens ({budget}); raise "
+                "max_tokens or lower the budget"
+            )
     choice = params.get("tool_choice")
     if kind != "disabled" and isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
-        raise _bad("Thinking may not be enabled when tool_choice forces tool use; use tool_choice "
-                   "auto or none, or disable thinking")
+        raise _bad(
+            "Thinking may not be enabled when tool_choice forces tool use; use tool_choice "
+            "auto or none, or disable thinking"
+        )
 
 
 def thinking_on(params: dict) -> bool:
@@ -59,8 +63,9 @@ def thinking_on(params: dict) -> bool:
     return isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
 
 
-def thinking_block(params: dict, about: list[str], calls: list[str], results: bool,
-                   max_tokens: int) -> tuple[dict, int]:
+def thinking_block(
+    params: dict, about: list[str], calls: list[str], results: bool, max_tokens: int
+) -> tuple[dict, int]:
     """``(thinking block, its tokens)``, cut to ``max_tokens``.
 
     ``about``: words the request is about; ``calls``: names of the tools the answer calls;

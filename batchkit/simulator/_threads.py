@@ -38,8 +38,7 @@ class ThreadNotFound(ApiError):
     """A ``continue`` from an answer no thread holds (404, ``error_code: thread_not_found``)."""
 
     def __init__(self, previous: str) -> None:
-        super().__init__(404, "not_found_error",
-                         f"thread.previous_message_id: no thread holds a message {previous!r}")
+        super().__init__(404, "not_found_error", f"thread.previous_message_id: no thread holds a message {previous!r}")
         self.details = {"error_code": "thread_not_found"}
 
 
@@ -71,8 +70,10 @@ class Threads:
             return params  # the params check names the problem
         for field in _HELD_FIELDS:
             if field in params:
-                raise _bad(f"{field}: a thread keeps the {field} it was created with; leave it out "
-                           "of a continue (or start a new thread to change it)")
+                raise _bad(
+                    f"{field}: a thread keeps the {field} it was created with; leave it out "
+                    "of a continue (or start a new thread to change it)"
+                )
         with self._lock:
             held = self._held.get(previous)
         if held is None:

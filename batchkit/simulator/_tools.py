@@ -30,11 +30,45 @@ from typing import Any
 
 __all__ = ["GENERIC_WORDS", "called_tools", "topic_words"]
 
-GENERIC_WORDS = frozenset({
-    "get", "set", "fetch", "find", "lookup", "look", "search", "query", "list", "create", "update",
-    "delete", "remove", "add", "run", "do", "make", "call", "check", "read", "write", "send", "show",
-    "retrieve", "tool", "api", "the", "for", "and", "with", "from", "current", "info", "data", "by",
-})
+GENERIC_WORDS = frozenset(
+    {
+        "get",
+        "set",
+        "fetch",
+        "find",
+        "lookup",
+        "look",
+        "search",
+        "query",
+        "list",
+        "create",
+        "update",
+        "delete",
+        "remove",
+        "add",
+        "run",
+        "do",
+        "make",
+        "call",
+        "check",
+        "read",
+        "write",
+        "send",
+        "show",
+        "retrieve",
+        "tool",
+        "api",
+        "the",
+        "for",
+        "and",
+        "with",
+        "from",
+        "current",
+        "info",
+        "data",
+        "by",
+    }
+)
 """Words of a tool's name that say what it does, not what it is about (never matched)."""
 
 _NAME_SPLIT = re.compile(r"[_\-.\s\d]+|(?<=[a-z])(?=[A-Z])")
@@ -137,6 +171,9 @@ def tool_results_text(params: dict) -> tuple[list[str], str] | None:
         if isinstance(inner, str):
             texts.append(inner)
         elif isinstance(inner, list):
-            texts.extend(b["text"] for b in inner if isinstance(b, dict) and b.get("type") == "text"
-                         and isinstance(b.get("text"), str))
+            texts.extend(
+                b["text"]
+                for b in inner
+                if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str)
+            )
     return names, " ".join(t.strip() for t in texts if t.strip())

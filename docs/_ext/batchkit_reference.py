@@ -1,7 +1,7 @@
 """The generated parts of the reference: options, errors and the command line, each from its one source.
 
-- options: the fields of :class:`batchkit.options.RequestParams`, :class:`~batchkit.options.RunOptions`
-  and :class:`~batchkit.options.EstimateOptions` (each declared once with ``_option``), their defaults,
+- options: the fields of :class:`batchkit.core.options.RequestParams`, :class:`~batchkit.core.options.RunOptions`
+  and :class:`~batchkit.core.options.EstimateOptions` (each declared once with ``_option``), their defaults,
   and the docstring written under each field;
 - errors: every exception class in ``batchkit/errors.py``, its bases and its docstring;
 - the command line: ``batchkit.cli._parser()``, each command's help and arguments.
@@ -39,21 +39,32 @@ def attribute_docs(path: Path, cls: str | None) -> dict[str, str]:
     """The docstring written under each field of class ``cls`` (None: under each module-level
     name) in the module at ``path``."""
     tree = ast.parse(path.read_text())
-    bodies = [tree.body] if cls is None else [
-        n.body for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls]
+    bodies = (
+        [tree.body] if cls is None else [n.body for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls]
+    )
     docs: dict[str, str] = {}
     for body in bodies:
         for field, after in itertools.pairwise(body):
-            target = field.target if isinstance(field, ast.AnnAssign) else (
-                field.targets[0] if isinstance(field, ast.Assign) and len(field.targets) == 1 else None)
-            if (isinstance(target, ast.Name) and isinstance(after, ast.Expr)
-                    and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str)):
+            target = (
+                field.target
+                if isinstance(field, ast.AnnAssign)
+                else (field.targets[0] if isinstance(field, ast.Assign) and len(field.targets) == 1 else None)
+            )
+            if (
+                isinstance(target, ast.Name)
+                and isinstance(after, ast.Expr)
+                and isinstance(after.value, ast.Constant)
+                and isinstance(after.value.value, str)
+            ):
                 docs[target.id] = inspect.cleandoc(after.value.value)
     return docs
 
 
-CONSTANTS = (("batchkit", "DEFAULT_MODEL", "batchkit.options"), ("batchkit", "DEFAULT_MAX_TOKENS", "batchkit.options"),
-             ("batchkit.simulator", "SIMULATED_MODELS", "batchkit.simulator._responder"))
+CONSTANTS = (
+    ("batchkit", "DEFAULT_MODEL", "batchkit.core.options"),
+    ("batchkit", "DEFAULT_MAX_TOKENS", "batchkit.core.options"),
+    ("batchkit.simulator", "SIMULATED_MODELS", "batchkit.simulator._responder"),
+)
 """Public constants: where users import them, their name, and the module whose source documents them."""
 
 
@@ -81,7 +92,7 @@ OPTION_GROUPS = (
 
 def options() -> list[dict[str, Any]]:
     """Every call option: name, group, default and documentation, from ``batchkit/options.py``."""
-    from batchkit import options as module
+    from batchkit.core import options as module
 
     rows = []
     for cls_name, group in OPTION_GROUPS:
@@ -114,8 +125,11 @@ def errors() -> list[type]:
     """Every exception and warning class defined in ``batchkit/errors.py``, in source order."""
     from batchkit import errors as module
 
-    classes = [obj for obj in vars(module).values()
-               if isinstance(obj, type) and issubclass(obj, BaseException) and obj.__module__ == module.__name__]
+    classes = [
+        obj
+        for obj in vars(module).values()
+        if isinstance(obj, type) and issubclass(obj, BaseException) and obj.__module__ == module.__name__
+    ]
     lines = {cls: inspect.getsourcelines(cls)[1] for cls in classes}
     return sorted(classes, key=lines.__getitem__)
 
@@ -163,8 +177,12 @@ def cli_markdown() -> str:
     return "\n".join(out)
 
 
-GENERATORS = {"batchkit-options": options_markdown, "batchkit-errors": errors_markdown,
-              "batchkit-cli": cli_markdown, "batchkit-constants": constants_markdown}
+GENERATORS = {
+    "batchkit-options": options_markdown,
+    "batchkit-errors": errors_markdown,
+    "batchkit-cli": cli_markdown,
+    "batchkit-constants": constants_markdown,
+}
 
 
 def setup(app: Any) -> dict[str, Any]:

@@ -100,10 +100,20 @@ class Browser:
         script = f'exec "$0" "$@" 3<&{to_chrome_r} 4>&{from_chrome_w} {to_chrome_r}<&- {from_chrome_w}>&-'
         log = open(os.path.join(profile, "chromium.log"), "wb")  # noqa: SIM115 (closed below)
         proc = subprocess.Popen(
-            [shutil.which("bash") or "/bin/bash", "-c", script, executable, *FLAGS, *extra_flags,
-             f"--user-data-dir={profile}", "about:blank"],
+            [
+                shutil.which("bash") or "/bin/bash",
+                "-c",
+                script,
+                executable,
+                *FLAGS,
+                *extra_flags,
+                f"--user-data-dir={profile}",
+                "about:blank",
+            ],
             pass_fds=(to_chrome_r, from_chrome_w),
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
         )
         log.close()
         os.close(to_chrome_r)
@@ -133,8 +143,9 @@ class Browser:
             self._closed = True
             self._cond.notify_all()
 
-    def send(self, method: str, params: dict[str, Any] | None = None, *, session: str | None = None,
-             timeout: float = 30.0) -> dict[str, Any]:
+    def send(
+        self, method: str, params: dict[str, Any] | None = None, *, session: str | None = None, timeout: float = 30.0
+    ) -> dict[str, Any]:
         """Send one command and wait for its reply's ``result``."""
         message_id = next(self._ids)
         message: dict[str, Any] = {"id": message_id, "method": method, "params": params or {}}
@@ -161,8 +172,10 @@ class Browser:
         page = Page(self, session)
         page.send("Page.enable")
         page.send("Runtime.enable")
-        page.send("Emulation.setDeviceMetricsOverride",
-                  {"width": 1280, "height": 1000, "deviceScaleFactor": 1, "mobile": False})
+        page.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": 1280, "height": 1000, "deviceScaleFactor": 1, "mobile": False},
+        )
         page.send("Page.navigate", {"url": url})
         return page
 
@@ -198,15 +211,19 @@ class Page:
 
     def evaluate(self, expression: str, *, timeout: float = 30.0) -> Any:
         """The value of a JavaScript expression (promises are awaited)."""
-        result = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True,
-                                                "awaitPromise": True}, timeout=timeout)
+        result = self.send(
+            "Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True}, timeout=timeout
+        )
         if "exceptionDetails" in result:
-            raise CDPError(f"{expression[:80]}…: {result['exceptionDetails'].get('text')} "
-                           f"{result['exceptionDetails'].get('exception', {}).get('description', '')}")
+            raise CDPError(
+                f"{expression[:80]}…: {result['exceptionDetails'].get('text')} "
+                f"{result['exceptionDetails'].get('exception', {}).get('description', '')}"
+            )
         return result.get("result", {}).get("value")
 
-    def wait_for(self, expression: str, *, timeout: float, poll: float = 0.2,
-                 until: Callable[[Any], bool] = bool) -> Any:
+    def wait_for(
+        self, expression: str, *, timeout: float, poll: float = 0.2, until: Callable[[Any], bool] = bool
+    ) -> Any:
         """Evaluate ``expression`` until ``until(value)`` holds; returns that value."""
         deadline = time.monotonic() + timeout
         value = None

@@ -42,5 +42,3 @@ def iclient(instant: Simulator) -> Iterator[anthropic.Anthropic]:
     c = instant.client(_strict_response_validation=True, max_retries=0)
     yield c
     c.close()
-
-

@@ -23,9 +23,10 @@ every release.)"""
 
 
 def request(custom_id: str, content: str = "Say hello", **params: Any) -> dict:
-    return {"custom_id": custom_id,
-            "params": {"model": MODEL, "max_tokens": 64,
-                       "messages": [{"role": "user", "content": content}], **params}}
+    return {
+        "custom_id": custom_id,
+        "params": {"model": MODEL, "max_tokens": 64, "messages": [{"role": "user", "content": content}], **params},
+    }
 
 
 def requests(n: int, prefix: str = "r") -> list[dict]:

@@ -26,10 +26,17 @@ def mixed_requests(n: int) -> list[dict]:
     out = []
     for i in range(n):
         if i % 3 == 0:
-            out.append({"custom_id": f"c{i}", "params": {
-                "model": SONNET, "max_tokens": 20,
-                "system": [{"type": "text", "text": SYSTEM, "cache_control": {"type": "ephemeral"}}],
-                "messages": [{"role": "user", "content": f"Question {i}: is this review positive? I loved it"}]}})
+            out.append(
+                {
+                    "custom_id": f"c{i}",
+                    "params": {
+                        "model": SONNET,
+                        "max_tokens": 20,
+                        "system": [{"type": "text", "text": SYSTEM, "cache_control": {"type": "ephemeral"}}],
+                        "messages": [{"role": "user", "content": f"Question {i}: is this review positive? I loved it"}],
+                    },
+                }
+            )
         else:
             out.append(request(f"r{i}", f"Classify item {i} as red, green or blue"))
     return out
@@ -50,8 +57,11 @@ def outcome(client: anthropic.Anthropic, batch_id: str) -> dict:
 
 
 def test_processing_in_slices_gives_what_one_pass_gives(monkeypatch: pytest.MonkeyPatch) -> None:
-    config = SimConfig(seed=3, processing=Processing(fixed_latency=1, per_request=0.5, concurrency=40),
-                       faults=Faults(errored_rate={"api_error": 0.05}, expired_rate=0.02))
+    config = SimConfig(
+        seed=3,
+        processing=Processing(fixed_latency=1, per_request=0.5, concurrency=40),
+        faults=Faults(errored_rate={"api_error": 0.05}, expired_rate=0.02),
+    )
     seen = []
     for slice_size in (10**9, 7):  # one pass per wave, then waves cut into slices of 7
         monkeypatch.setattr(engine_module, "SLICE", slice_size)
@@ -65,8 +75,9 @@ def test_processing_in_slices_gives_what_one_pass_gives(monkeypatch: pytest.Monk
     assert seen[0] == seen[1]
     kinds = {v[0] for first, second in seen for v in (*first.values(), *second.values())}
     assert kinds == {"succeeded", "errored", "expired"}
-    assert any(v[3]["cache_read_input_tokens"] for v in seen[0][1].values() if v[0] == "succeeded"), \
+    assert any(v[3]["cache_read_input_tokens"] for v in seen[0][1].values() if v[0] == "succeeded"), (
         "the later batch reads the cache the first one wrote"
+    )
 
 
 def test_a_create_does_not_do_another_batchs_work_and_a_poll_does_only_what_it_needs(

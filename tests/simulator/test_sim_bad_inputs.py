@@ -57,28 +57,48 @@ def nested(depth: int, inner: bytes = b"1") -> bytes:
 def deep_params(depth: int) -> bytes:
     """A create body whose one request carries a tool schema ``depth`` levels deep."""
     schema = b'{"items": ' * depth + b"{}" + b"}" * depth
-    return (b'{"requests": [{"custom_id": "a", "params": {"model": "claude-haiku-4-5", "max_tokens": 5, '
-            b'"messages": [{"role": "user", "content": "x"}], "tools": [{"name": "t", "input_schema": '
-            + schema + b"}]}}]}")
+    return (
+        b'{"requests": [{"custom_id": "a", "params": {"model": "claude-haiku-4-5", "max_tokens": 5, '
+        b'"messages": [{"role": "user", "content": "x"}], "tools": [{"name": "t", "input_schema": ' + schema + b"}]}}]}"
+    )
 
 
 CASES = {
     # framing
     "content-length-negative": (Bad(body=GOOD_CREATE, length="-1"), 400, "invalid_request_error", "Content-Length"),
-    "content-length-not-a-number": (Bad(body=GOOD_CREATE, length="abc"), 400, "invalid_request_error",
-                                    "Content-Length"),
+    "content-length-not-a-number": (
+        Bad(body=GOOD_CREATE, length="abc"),
+        400,
+        "invalid_request_error",
+        "Content-Length",
+    ),
     "content-length-conflicting": (
-        Bad(raw=b"POST /v1/messages/batches HTTP/1.1\r\nhost: x\r\nx-api-key: k\r\nanthropic-version: 2023-06-01"
-                b"\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\n{}"), 400, "invalid_request_error", "conflicting"),
+        Bad(
+            raw=b"POST /v1/messages/batches HTTP/1.1\r\nhost: x\r\nx-api-key: k\r\nanthropic-version: 2023-06-01"
+            b"\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\n{}"
+        ),
+        400,
+        "invalid_request_error",
+        "conflicting",
+    ),
     "chunked-body": (
-        Bad(raw=b"POST /v1/messages/batches HTTP/1.1\r\nhost: x\r\nx-api-key: k\r\nanthropic-version: 2023-06-01"
-                b"\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"), 411, "invalid_request_error",
-        "Content-Length"),
+        Bad(
+            raw=b"POST /v1/messages/batches HTTP/1.1\r\nhost: x\r\nx-api-key: k\r\nanthropic-version: 2023-06-01"
+            b"\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"
+        ),
+        411,
+        "invalid_request_error",
+        "Content-Length",
+    ),
     "content-length-a-terabyte": (Bad(length=str(10**12)), 413, "request_too_large", "maximum allowed"),
     "request-line-garbage": (Bad(raw=b"HELLO\r\n\r\n"), 400, "invalid_request_error", "Bad request syntax"),
     "unknown-method": (Bad(raw=b"BREW /v1/models HTTP/1.1\r\nhost: x\r\n\r\n"), 405, "invalid_request_error", "BREW"),
-    "header-line-70kb": (Bad(raw=b"GET /v1/models HTTP/1.1\r\nx-big: " + b"a" * 70_000 + b"\r\n\r\n"), 431,
-                         "invalid_request_error", "too long"),
+    "header-line-70kb": (
+        Bad(raw=b"GET /v1/models HTTP/1.1\r\nx-big: " + b"a" * 70_000 + b"\r\n\r\n"),
+        431,
+        "invalid_request_error",
+        "too long",
+    ),
     "url-70kb": (Bad(raw=b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n"), 414, "invalid_request_error", "URI"),
     # JSON bodies
     "create-not-json": (Bad(body=b"{nope"), 400, "invalid_request_error", "Invalid JSON"),
@@ -88,27 +108,62 @@ CASES = {
     "create-params-nested-200": (Bad(body=deep_params(200)), 400, "invalid_request_error", "nests more than"),
     "create-unclosed-5000": (Bad(body=b"[" * 5000), 400, "invalid_request_error", ""),
     "create-requests-not-a-list": (Bad(body=b'{"requests": 5}'), 400, "invalid_request_error", "valid list"),
-    "create-duplicate-custom-ids": (Bad(body=json.dumps({"requests": [request("a"), request("a")]}).encode()),
-                                    400, "invalid_request_error", "Duplicate"),
-    "messages-nested-1000": (Bad(path="/v1/messages", body=b'{"model": "claude-haiku-4-5", "max_tokens": 5, '
-                                 b'"messages": [{"role": "user", "content": ' + nested(1000) + b"}]}"),
-                             400, "invalid_request_error", "nests more than"),
+    "create-duplicate-custom-ids": (
+        Bad(body=json.dumps({"requests": [request("a"), request("a")]}).encode()),
+        400,
+        "invalid_request_error",
+        "Duplicate",
+    ),
+    "messages-nested-1000": (
+        Bad(
+            path="/v1/messages",
+            body=b'{"model": "claude-haiku-4-5", "max_tokens": 5, '
+            b'"messages": [{"role": "user", "content": ' + nested(1000) + b"}]}",
+        ),
+        400,
+        "invalid_request_error",
+        "nests more than",
+    ),
     "messages-body-an-array": (Bad(path="/v1/messages", body=b"[]"), 400, "invalid_request_error", "dictionary"),
-    "count-tokens-body-null": (Bad(path="/v1/messages/count_tokens", body=b"null"), 400, "invalid_request_error",
-                               "dictionary"),
+    "count-tokens-body-null": (
+        Bad(path="/v1/messages/count_tokens", body=b"null"),
+        400,
+        "invalid_request_error",
+        "dictionary",
+    ),
     # API headers and routes
-    "no-api-key": (Bad(headers={"anthropic-version": "2023-06-01"}, body=GOOD_CREATE), 401,
-                   "authentication_error", "x-api-key"),
-    "unknown-anthropic-version": (Bad(headers={**API, "anthropic-version": "1999-01-01"}, body=GOOD_CREATE), 400,
-                                  "invalid_request_error", "anthropic-version"),
+    "no-api-key": (
+        Bad(headers={"anthropic-version": "2023-06-01"}, body=GOOD_CREATE),
+        401,
+        "authentication_error",
+        "x-api-key",
+    ),
+    "unknown-anthropic-version": (
+        Bad(headers={**API, "anthropic-version": "1999-01-01"}, body=GOOD_CREATE),
+        400,
+        "invalid_request_error",
+        "anthropic-version",
+    ),
     "unknown-route": (Bad(method="GET", path="/v1/nothing"), 404, "not_found_error", "Not found"),
-    "wrong-method": (Bad(method="PUT", path="/v1/messages/batches", body=GOOD_CREATE), 405,
-                     "invalid_request_error", "not allowed"),
-    "list-limit-not-a-number": (Bad(method="GET", path="/v1/messages/batches?limit=abc"), 400,
-                                "invalid_request_error", "limit"),
+    "wrong-method": (
+        Bad(method="PUT", path="/v1/messages/batches", body=GOOD_CREATE),
+        405,
+        "invalid_request_error",
+        "not allowed",
+    ),
+    "list-limit-not-a-number": (
+        Bad(method="GET", path="/v1/messages/batches?limit=abc"),
+        400,
+        "invalid_request_error",
+        "limit",
+    ),
     "list-limit-zero": (Bad(method="GET", path="/v1/messages/batches?limit=0"), 400, "invalid_request_error", "limit"),
-    "retrieve-unknown-batch": (Bad(method="GET", path="/v1/messages/batches/msgbatch_nope"), 404,
-                               "not_found_error", ""),
+    "retrieve-unknown-batch": (
+        Bad(method="GET", path="/v1/messages/batches/msgbatch_nope"),
+        404,
+        "not_found_error",
+        "",
+    ),
     "cancel-unknown-batch": (Bad(path="/v1/messages/batches/msgbatch_nope/cancel"), 404, "not_found_error", ""),
     # the clock
     "advance-1e300": (advance(b"1e300"), 400, "invalid_request_error", "past 9999"),
@@ -118,18 +173,38 @@ CASES = {
     "advance-400-digit-int": (advance(b"1" + b"0" * 400), 400, "invalid_request_error", "finite"),
     "advance-negative": (advance(b"-5"), 400, "invalid_request_error", "forward"),
     "advance-true": (advance(b"true"), 400, "invalid_request_error", "bool"),
-    "advance-no-seconds": (Bad(path="/_sim/clock/advance", headers={**API, **JSON}, body=b"{}"), 400,
-                           "invalid_request_error", "Field required"),
-    "advance-extra-field": (Bad(path="/_sim/clock/advance", headers={**API, **JSON},
-                                body=b'{"seconds": 1, "minutes": 2}'), 400, "invalid_request_error", "minutes"),
+    "advance-no-seconds": (
+        Bad(path="/_sim/clock/advance", headers={**API, **JSON}, body=b"{}"),
+        400,
+        "invalid_request_error",
+        "Field required",
+    ),
+    "advance-extra-field": (
+        Bad(path="/_sim/clock/advance", headers={**API, **JSON}, body=b'{"seconds": 1, "minutes": 2}'),
+        400,
+        "invalid_request_error",
+        "minutes",
+    ),
     # the control endpoints are not open to every web page
-    "control-without-key": (Bad(path="/_sim/clock/advance", headers=JSON, body=b'{"seconds": 1}'), 401,
-                            "authentication_error", "x-api-key"),
+    "control-without-key": (
+        Bad(path="/_sim/clock/advance", headers=JSON, body=b'{"seconds": 1}'),
+        401,
+        "authentication_error",
+        "x-api-key",
+    ),
     "control-stats-without-key": (Bad(method="GET", path="/_sim/stats", headers={}), 401, "authentication_error", ""),
-    "control-form-post": (Bad(path="/_sim/reset-stats", headers={**API, "content-type": "text/plain"}, body=b"{}"),
-                          415, "invalid_request_error", "application/json"),
-    "control-no-content-type": (Bad(path="/_sim/reset-stats", headers=API, body=b"{}"), 415,
-                                "invalid_request_error", "application/json"),
+    "control-form-post": (
+        Bad(path="/_sim/reset-stats", headers={**API, "content-type": "text/plain"}, body=b"{}"),
+        415,
+        "invalid_request_error",
+        "application/json",
+    ),
+    "control-no-content-type": (
+        Bad(path="/_sim/reset-stats", headers=API, body=b"{}"),
+        415,
+        "invalid_request_error",
+        "application/json",
+    ),
     "control-cross-site-origin": (advance(b"60", origin="https://evil.example"), 403, "permission_error", "Origin"),
     "control-null-origin": (advance(b"60", origin="null"), 403, "permission_error", "Origin"),
     "control-unknown-path": (Bad(method="GET", path="/_sim/shutdown"), 404, "not_found_error", ""),
@@ -167,8 +242,9 @@ def test_a_bad_request_gets_an_api_error_and_changes_nothing(
         assert error["request_id"] == response.getheader("request-id")
         assert response.getheader("x-batchkit-simulator")
         if response.getheader("connection") != "close":  # the same connection goes on
-            sock.sendall(b"GET /v1/models?limit=1 HTTP/1.1\r\nhost: x\r\nx-api-key: k\r\n"
-                         b"anthropic-version: 2023-06-01\r\n\r\n")
+            sock.sendall(
+                b"GET /v1/models?limit=1 HTTP/1.1\r\nhost: x\r\nx-api-key: k\r\nanthropic-version: 2023-06-01\r\n\r\n"
+            )
             again = http.client.HTTPResponse(sock, method="GET")
             again.begin()
             assert again.status == 200 and json.loads(again.read())["data"]

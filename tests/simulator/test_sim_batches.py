@@ -48,13 +48,25 @@ def test_default_processing_ends_a_few_hundred_requests_within_seconds(client: a
         time.sleep(0.2)
 
 
-def test_wire_shape_every_field_present_and_timestamps_rfc3339(instant: Simulator, iclient: anthropic.Anthropic) -> None:
+def test_wire_shape_every_field_present_and_timestamps_rfc3339(
+    instant: Simulator, iclient: anthropic.Anthropic
+) -> None:
     created = iclient.messages.batches.create(requests=requests(2))
     raw = iclient.messages.batches.with_raw_response.retrieve(created.id)
     assert re.fullmatch(r"req_[0-9A-Za-z]+", raw.headers["request-id"])
     body = msgspec.json.decode(raw.http_response.content)
-    assert set(body) == {"id", "type", "processing_status", "request_counts", "created_at", "expires_at",
-                         "ended_at", "cancel_initiated_at", "archived_at", "results_url"}
+    assert set(body) == {
+        "id",
+        "type",
+        "processing_status",
+        "request_counts",
+        "created_at",
+        "expires_at",
+        "ended_at",
+        "cancel_initiated_at",
+        "archived_at",
+        "results_url",
+    }
     assert body["cancel_initiated_at"] is None and body["archived_at"] is None
     for key in ("created_at", "expires_at", "ended_at"):
         assert TIMESTAMP.match(body[key]), body[key]
@@ -85,17 +97,46 @@ def test_results_file_is_lf_only_jsonl_without_blank_lines(instant: Simulator, i
     assert len(data.splitlines()) == 30
 
 
-def test_invalid_params_come_back_errored_after_the_batch_ends(instant: Simulator, iclient: anthropic.Anthropic) -> None:
+def test_invalid_params_come_back_errored_after_the_batch_ends(
+    instant: Simulator, iclient: anthropic.Anthropic
+) -> None:
     bad = [
         {"custom_id": "no-model", "params": {"max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}},
         {"custom_id": "no-max", "params": {"model": MODEL, "messages": [{"role": "user", "content": "x"}]}},
-        {"custom_id": "zero-max", "params": {"model": MODEL, "max_tokens": 0, "messages": [{"role": "user", "content": "x"}]}},
+        {
+            "custom_id": "zero-max",
+            "params": {"model": MODEL, "max_tokens": 0, "messages": [{"role": "user", "content": "x"}]},
+        },
         {"custom_id": "no-msgs", "params": {"model": MODEL, "max_tokens": 5, "messages": []}},
-        {"custom_id": "bad-role", "params": {"model": MODEL, "max_tokens": 5, "messages": [{"role": "bot", "content": "x"}]}},
-        {"custom_id": "bad-block", "params": {"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "text"}]}]}},
-        {"custom_id": "stream", "params": {"model": MODEL, "max_tokens": 5, "stream": True, "messages": [{"role": "user", "content": "x"}]}},
-        {"custom_id": "temperature", "params": {"model": MODEL, "max_tokens": 5, "temperature": 0.5, "messages": [{"role": "user", "content": "x"}]}},
-        {"custom_id": "unknown-model", "params": {"model": "claude-nonexistent-9", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}},
+        {
+            "custom_id": "bad-role",
+            "params": {"model": MODEL, "max_tokens": 5, "messages": [{"role": "bot", "content": "x"}]},
+        },
+        {
+            "custom_id": "bad-block",
+            "params": {"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "text"}]}]},
+        },
+        {
+            "custom_id": "stream",
+            "params": {"model": MODEL, "max_tokens": 5, "stream": True, "messages": [{"role": "user", "content": "x"}]},
+        },
+        {
+            "custom_id": "temperature",
+            "params": {
+                "model": MODEL,
+                "max_tokens": 5,
+                "temperature": 0.5,
+                "messages": [{"role": "user", "content": "x"}],
+            },
+        },
+        {
+            "custom_id": "unknown-model",
+            "params": {
+                "model": "claude-nonexistent-9",
+                "max_tokens": 5,
+                "messages": [{"role": "user", "content": "x"}],
+            },
+        },
         request("fine"),
     ]
     created = iclient.messages.batches.create(requests=bad)
@@ -212,8 +253,12 @@ def test_unprocessed_requests_expire_at_24_hours() -> None:
 def test_fast_clock_expires_and_archives_in_wall_seconds() -> None:
     import time
 
-    fast = Simulator(SimConfig(time_scale=3600 * 24 * 30,  # a month per wall second
-                               processing=Processing(fixed_latency=0, per_request=30 * 3600, concurrency=1)))
+    fast = Simulator(
+        SimConfig(
+            time_scale=3600 * 24 * 30,  # a month per wall second
+            processing=Processing(fixed_latency=0, per_request=30 * 3600, concurrency=1),
+        )
+    )
     client = fast.client(_strict_response_validation=True)
     created = client.messages.batches.create(requests=requests(2))
     time.sleep(0.2)  # ≈ 6 simulated days
@@ -246,8 +291,9 @@ def test_beta_namespace_same_paths_and_records_the_header(instant: Simulator) ->
     assert created.id in [b.id for b in client.beta.messages.batches.list()]
     assert instant._engine.get(created.id).betas == ("output-300k-2026-03-24",)
     # an old SDK's ?beta=true is ignored
-    old_style = client.get(f"/v1/messages/batches/{created.id}", options={"params": {"beta": "true"}},
-                           cast_to=MessageBatch)
+    old_style = client.get(
+        f"/v1/messages/batches/{created.id}", options={"params": {"beta": "true"}}, cast_to=MessageBatch
+    )
     assert old_style.id == created.id
     assert client.beta.messages.batches.delete(created.id).type == "message_batch_deleted"
 

@@ -8,16 +8,21 @@ from simtools import strict_results
 
 from batchkit.simulator import SimConfig, Simulator
 
-SONNET = "claude-sonnet-5"            # minimum cacheable prefix 1024 tokens (the default)
-SYSTEM = "Background. " * 420         # 5040 bytes → 1260 tokens
+SONNET = "claude-sonnet-5"  # minimum cacheable prefix 1024 tokens (the default)
+SYSTEM = "Background. " * 420  # 5040 bytes → 1260 tokens
 
 
 def cached_request(cid: str, model: str = SONNET, system: str = SYSTEM, ttl: str | None = None) -> dict:
     cache_control = {"type": "ephemeral", **({"ttl": ttl} if ttl else {})}
-    return {"custom_id": cid, "params": {
-        "model": model, "max_tokens": 20,
-        "system": [{"type": "text", "text": system, "cache_control": cache_control}],
-        "messages": [{"role": "user", "content": f"Question {cid}: what colour is the sky?"}]}}
+    return {
+        "custom_id": cid,
+        "params": {
+            "model": model,
+            "max_tokens": 20,
+            "system": [{"type": "text", "text": system, "cache_control": cache_control}],
+            "messages": [{"role": "user", "content": f"Question {cid}: what colour is the sky?"}],
+        },
+    }
 
 
 def usage_by_id(client: anthropic.Anthropic, batch_id: str) -> dict:
@@ -75,7 +80,7 @@ def test_requests_running_at_the_same_moment_all_miss(instant: Simulator) -> Non
 
 
 def test_a_later_batch_reads_within_ttl_and_misses_after_it(sim: Simulator) -> None:
-    run(sim, [cached_request("w0")], wait=10)     # written 1.5 s after create, good for 5 minutes
+    run(sim, [cached_request("w0")], wait=10)  # written 1.5 s after create, good for 5 minutes
     sim.clock.advance(200)
     assert run(sim, [cached_request("r0")], wait=10)["r0"].cache_read_input_tokens == 1260
     sim.clock.advance(250)  # the read refreshed the TTL: still there 4.5 minutes later
@@ -88,7 +93,9 @@ def test_one_hour_ttl_survives_where_five_minutes_does_not(sim: Simulator) -> No
     first = run(sim, [cached_request("w1", ttl="1h")], wait=10)["w1"]
     assert first.cache_creation.ephemeral_1h_input_tokens == 1260
     other = "Elsewhere. " * 458  # a different prefix of 1260 tokens, on the 5-minute TTL
-    assert run(sim, [cached_request("w5", system=other)], wait=10)["w5"].cache_creation.ephemeral_5m_input_tokens == 1260
+    assert (
+        run(sim, [cached_request("w5", system=other)], wait=10)["w5"].cache_creation.ephemeral_5m_input_tokens == 1260
+    )
     sim.clock.advance(1200)
     assert run(sim, [cached_request("r1", ttl="1h")], wait=10)["r1"].cache_read_input_tokens == 1260
     assert run(sim, [cached_request("r5", system=other)], wait=10)["r5"].cache_read_input_tokens == 0
@@ -105,8 +112,12 @@ def test_messages_endpoint_shares_the_cache(sim: Simulator) -> None:
 
 def test_top_level_cache_control_caches_the_whole_prompt(sim: Simulator) -> None:
     client = sim.client()
-    params = {"model": SONNET, "max_tokens": 10, "cache_control": {"type": "ephemeral"},
-              "messages": [{"role": "user", "content": SYSTEM}]}
+    params = {
+        "model": SONNET,
+        "max_tokens": 10,
+        "cache_control": {"type": "ephemeral"},
+        "messages": [{"role": "user", "content": SYSTEM}],
+    }
     first = client.messages.create(**params)
     second = client.messages.create(**params)
     assert first.usage.cache_creation_input_tokens == 4 + 1260

@@ -20,8 +20,9 @@ def outcome(sim: Simulator, reqs: list[dict]) -> dict[str, str]:
     client = sim.client(max_retries=0)
     batch = client.messages.batches.create(requests=reqs)
     results = strict_results(client, batch.id)
-    return {cid: (r.result.type if r.result.type != "errored" else r.result.error.error.type)
-            for cid, r in results.items()}
+    return {
+        cid: (r.result.type if r.result.type != "errored" else r.result.error.error.type) for cid, r in results.items()
+    }
 
 
 def test_errored_and_expired_rates_are_reproducible_from_the_seed() -> None:
@@ -160,8 +161,9 @@ def test_tpm_limit_counts_input_tokens() -> None:
 
 def test_control_endpoints_are_never_faulted() -> None:
     sim = faulty(http_error_rate={500: 1.0})
-    with httpx2.Client(transport=httpx2.WSGITransport(app=sim.wsgi_app), base_url="http://sim.local",
-                       headers={"x-api-key": "k"}) as http:
+    with httpx2.Client(
+        transport=httpx2.WSGITransport(app=sim.wsgi_app), base_url="http://sim.local", headers={"x-api-key": "k"}
+    ) as http:
         assert http.get("/_sim/stats").status_code == 200
         assert http.post("/_sim/clock/advance", json={"seconds": 10}).status_code == 200
         assert http.get("/v1/models", headers={"x-api-key": "k", "anthropic-version": "2023-06-01"}).status_code == 500
@@ -171,15 +173,27 @@ def test_batch_ids_are_unique_across_instances_while_fault_draws_repeat_for_a_se
     from batchkit.simulator import Faults, Processing, SimConfig, Simulator
 
     def run():
-        sim = Simulator(config=SimConfig(seed=5, processing=Processing.instant(),
-                                         faults=Faults(errored_rate={"api_error": 0.3})))
+        sim = Simulator(
+            config=SimConfig(seed=5, processing=Processing.instant(), faults=Faults(errored_rate={"api_error": 0.3}))
+        )
         client = sim.client()
-        batch = client.messages.batches.create(requests=[
-            {"custom_id": f"r{i}", "params": {"model": "claude-haiku-4-5", "max_tokens": 5,
-                                             "messages": [{"role": "user", "content": f"hi {i}"}]}}
-            for i in range(40)])
+        batch = client.messages.batches.create(
+            requests=[
+                {
+                    "custom_id": f"r{i}",
+                    "params": {
+                        "model": "claude-haiku-4-5",
+                        "max_tokens": 5,
+                        "messages": [{"role": "user", "content": f"hi {i}"}],
+                    },
+                }
+                for i in range(40)
+            ]
+        )
         client.messages.batches.retrieve(batch.id)
-        return batch.id, sorted(r.custom_id for r in client.messages.batches.results(batch.id) if r.result.type == "errored")
+        return batch.id, sorted(
+            r.custom_id for r in client.messages.batches.results(batch.id) if r.result.type == "errored"
+        )
 
     (id1, errored1), (id2, errored2) = run(), run()
     assert id1 != id2  # a restarted simulator never reuses an id a client may have stored

@@ -43,8 +43,13 @@ def test_anthropic_version_is_required_and_checked(sim: Simulator) -> None:
 
 
 def test_every_response_has_a_request_id_and_says_it_is_the_simulator(sim: Simulator) -> None:
-    for method, path in [("GET", "/v1/models"), ("GET", "/v1/nope"), ("GET", "/_sim/stats"),
-                         ("POST", "/v1/messages/batches"), ("POST", "/_sim/clock/advance")]:
+    for method, path in [
+        ("GET", "/v1/models"),
+        ("GET", "/v1/nope"),
+        ("GET", "/_sim/stats"),
+        ("POST", "/v1/messages/batches"),
+        ("POST", "/_sim/clock/advance"),
+    ]:
         response = raw(sim, method, path)
         assert response.headers["request-id"].startswith("req_")
         assert response.headers["x-batchkit-simulator"]  # the real API never sends it
@@ -101,10 +106,15 @@ def test_a_time_scale_that_is_not_a_positive_finite_number_is_refused(scale: flo
         (b'{"requests": 5}', "valid list"),
         (b'{"requests": []}', "at least 1 item"),
         (msgspec.json.encode({"requests": [{"params": {}}]}), "requests.0.custom_id: Field required"),
-        (msgspec.json.encode({"requests": [request("a" * 65)]}),
-         "requests.0.custom_id: String should have at most 64 characters"),
+        (
+            msgspec.json.encode({"requests": [request("a" * 65)]}),
+            "requests.0.custom_id: String should have at most 64 characters",
+        ),
         (msgspec.json.encode({"requests": [request("has space")]}), "should match pattern"),
-        (msgspec.json.encode({"requests": [request("a"), request("b"), request("a")]}), "requests.2.custom_id: Duplicate"),
+        (
+            msgspec.json.encode({"requests": [request("a"), request("b"), request("a")]}),
+            "requests.2.custom_id: Duplicate",
+        ),
         (msgspec.json.encode({"requests": [{"custom_id": "a"}]}), "requests.0.params: Field required"),
         (msgspec.json.encode({"requests": [request("a\n")]}), "should match pattern"),
         (msgspec.json.encode({"requests": [{**request("a"), "extra": 1}]}), "requests.0.extra: Extra inputs"),
@@ -160,13 +170,15 @@ def test_unknown_route_and_wrong_method(sim: Simulator) -> None:
 
 
 def test_messages_create_answers_with_standard_tier(client: anthropic.Anthropic) -> None:
-    message = client.messages.create(model=MODEL, max_tokens=100,
-                                     messages=[{"role": "user", "content": "Describe the Roman aqueducts"}])
+    message = client.messages.create(
+        model=MODEL, max_tokens=100, messages=[{"role": "user", "content": "Describe the Roman aqueducts"}]
+    )
     assert message.type == "message" and message.role == "assistant" and message.id.startswith("msg_")
     assert message.usage.service_tier == "standard" and message.stop_reason == "end_turn"
     assert "aqueducts" in message.content[0].text.lower()
-    again = client.messages.create(model=MODEL, max_tokens=100,
-                                   messages=[{"role": "user", "content": "Describe the Roman aqueducts"}])
+    again = client.messages.create(
+        model=MODEL, max_tokens=100, messages=[{"role": "user", "content": "Describe the Roman aqueducts"}]
+    )
     assert again.content[0].text == message.content[0].text  # deterministic
 
 
@@ -182,7 +194,10 @@ def test_messages_create_answers_with_standard_tier(client: anthropic.Anthropic)
         ({"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "bogus"}]}]}, "type"),
         ({"model": MODEL, "max_tokens": 5, "stream": "yes", "messages": [{"role": "user", "content": "x"}]}, "stream"),
         ({"model": MODEL, "max_tokens": 5, "top_p": 0.9, "messages": [{"role": "user", "content": "x"}]}, "top_p"),
-        ({"model": MODEL, "max_tokens": 5, "whatever": 1, "messages": [{"role": "user", "content": "x"}]}, "Extra inputs"),
+        (
+            {"model": MODEL, "max_tokens": 5, "whatever": 1, "messages": [{"role": "user", "content": "x"}]},
+            "Extra inputs",
+        ),
     ],
 )
 def test_messages_validation_is_400(client: anthropic.Anthropic, params: dict, fragment: str) -> None:
@@ -195,13 +210,35 @@ def test_unknown_model_is_404_and_listed_ids_all_work(client: anthropic.Anthropi
     with pytest.raises(anthropic.NotFoundError):
         client.messages.create(model="gpt-4o", max_tokens=5, messages=[{"role": "user", "content": "x"}])
     reference_ids = [
-        "claude-fable-5-2", "claude-mythos-5-2", "claude-haiku-5-5", "claude-sonnet-5-5", "claude-fable-5-1",
-        "claude-opus-5-5", "claude-mythos-5-1", "claude-sonnet-5", "claude-fable-5", "claude-mythos-5",
-        "claude-opus-5", "claude-opus-4-8", "claude-opus-4-7", "claude-mythos-preview", "claude-opus-4-6",
-        "claude-sonnet-4-6", "claude-haiku-4-5", "claude-haiku-4-5-20251001", "claude-opus-4-5",
-        "claude-opus-4-5-20251101", "claude-sonnet-4-5", "claude-sonnet-4-5-20250929",
-        "claude-3-5-haiku-20241022", "claude-sonnet-4-20250514", "claude-sonnet-4-0", "claude-opus-4-1",
-        "claude-opus-4-0", "claude-3-7-sonnet-20250219", "claude-3-opus-20240229",
+        "claude-fable-5-2",
+        "claude-mythos-5-2",
+        "claude-haiku-5-5",
+        "claude-sonnet-5-5",
+        "claude-fable-5-1",
+        "claude-opus-5-5",
+        "claude-mythos-5-1",
+        "claude-sonnet-5",
+        "claude-fable-5",
+        "claude-mythos-5",
+        "claude-opus-5",
+        "claude-opus-4-8",
+        "claude-opus-4-7",
+        "claude-mythos-preview",
+        "claude-opus-4-6",
+        "claude-sonnet-4-6",
+        "claude-haiku-4-5",
+        "claude-haiku-4-5-20251001",
+        "claude-opus-4-5",
+        "claude-opus-4-5-20251101",
+        "claude-sonnet-4-5",
+        "claude-sonnet-4-5-20250929",
+        "claude-3-5-haiku-20241022",
+        "claude-sonnet-4-20250514",
+        "claude-sonnet-4-0",
+        "claude-opus-4-1",
+        "claude-opus-4-0",
+        "claude-3-7-sonnet-20250219",
+        "claude-3-opus-20240229",
     ]
     for model in reference_ids:
         body = {"model": model, "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
@@ -210,12 +247,16 @@ def test_unknown_model_is_404_and_listed_ids_all_work(client: anthropic.Anthropi
 
 def test_count_tokens_follows_the_documented_estimate(client: anthropic.Anthropic) -> None:
     # 3 + (4 + ceil(11/4)) = 10
-    assert client.messages.count_tokens(model=MODEL, messages=[{"role": "user", "content": "hello world"}]).input_tokens == 10
+    assert (
+        client.messages.count_tokens(model=MODEL, messages=[{"role": "user", "content": "hello world"}]).input_tokens
+        == 10
+    )
     tool = {"name": "get_weather", "description": "Weather", "input_schema": {"type": "object", "properties": {}}}
     system = "You are terse."
     expected = 3 + 4 + 3 + 4 + (len(msgspec.json.encode(tool)) + 3) // 4
-    got = client.messages.count_tokens(model=MODEL, system=system, tools=[tool],
-                                       messages=[{"role": "user", "content": "hello world"}]).input_tokens
+    got = client.messages.count_tokens(
+        model=MODEL, system=system, tools=[tool], messages=[{"role": "user", "content": "hello world"}]
+    ).input_tokens
     assert got == expected
     korean = client.messages.count_tokens(model=MODEL, messages=[{"role": "user", "content": "안녕하세요"}])
     assert korean.input_tokens == 3 + 4 + 4  # 15 UTF-8 bytes → 4 tokens

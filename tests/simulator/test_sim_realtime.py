@@ -42,8 +42,11 @@ def test_every_messages_response_carries_consistent_rate_limit_headers() -> None
     raw = client.messages.with_raw_response.create(**ASK)
     message = raw.parse()
     h = raw.headers
-    assert (h["anthropic-ratelimit-requests-limit"], h["anthropic-ratelimit-input-tokens-limit"],
-            h["anthropic-ratelimit-output-tokens-limit"]) == ("10", "10000", "5000")
+    assert (
+        h["anthropic-ratelimit-requests-limit"],
+        h["anthropic-ratelimit-input-tokens-limit"],
+        h["anthropic-ratelimit-output-tokens-limit"],
+    ) == ("10", "10000", "5000")
     assert int(h["anthropic-ratelimit-requests-remaining"]) == 9
     assert int(h["anthropic-ratelimit-input-tokens-remaining"]) == 10_000 - message.usage.input_tokens
     assert int(h["anthropic-ratelimit-output-tokens-remaining"]) == 5_000 - message.usage.output_tokens
@@ -192,26 +195,36 @@ def test_a_create_over_the_queue_limit_is_429_until_there_is_room() -> None:
 
 
 def _big(model: str, max_tokens: int = 300_000) -> dict:
-    return {"custom_id": model.replace(".", "-"),
-            "params": {**ASK, "model": model, "max_tokens": max_tokens}}
+    return {"custom_id": model.replace(".", "-"), "params": {**ASK, "model": model, "max_tokens": max_tokens}}
 
 
 def test_300k_output_beta_is_accepted_for_covered_models_on_batches_only() -> None:
     sim = Simulator(SimConfig(processing=Processing.instant()))
     client = sim.client(max_retries=0, _strict_response_validation=True)
     batch = client.beta.messages.batches.create(
-        betas=[BETA], requests=[_big("claude-opus-4-6"), _big("claude-sonnet-4-6"), _big("claude-opus-5"),
-                                _big("claude-haiku-4-5"), _big("claude-sonnet-4-5")])
+        betas=[BETA],
+        requests=[
+            _big("claude-opus-4-6"),
+            _big("claude-sonnet-4-6"),
+            _big("claude-opus-5"),
+            _big("claude-haiku-4-5"),
+            _big("claude-sonnet-4-5"),
+        ],
+    )
     client.beta.messages.batches.retrieve(batch.id, betas=[BETA])
     results = {r.custom_id: r.result for r in client.beta.messages.batches.results(batch.id, betas=[BETA])}
     assert {k for k, r in results.items() if r.type == "succeeded"} == {
-        "claude-opus-4-6", "claude-sonnet-4-6", "claude-opus-5"}
+        "claude-opus-4-6",
+        "claude-sonnet-4-6",
+        "claude-opus-5",
+    }
     haiku = results["claude-haiku-4-5"]
     assert haiku.type == "errored" and haiku.error.error.type == "invalid_request_error"
     assert "64000" in haiku.error.error.message and "does not cover claude-haiku-4-5" in haiku.error.error.message
     # the same requests without the header: the standard caps apply
-    plain = client.messages.batches.create(requests=[_big("claude-opus-4-6"), _big("claude-opus-4-6", 128_000)
-                                                     | {"custom_id": "at-cap"}])
+    plain = client.messages.batches.create(
+        requests=[_big("claude-opus-4-6"), _big("claude-opus-4-6", 128_000) | {"custom_id": "at-cap"}]
+    )
     client.messages.batches.retrieve(plain.id)
     by_id = {r.custom_id: r.result for r in client.messages.batches.results(plain.id)}
     assert by_id["at-cap"].type == "succeeded"
@@ -240,6 +253,7 @@ def test_latency_is_slept_per_request_so_concurrent_requests_overlap() -> None:
                 start = time.monotonic()
                 await aclient.messages.create(**ASK)
                 return time.monotonic() - start
+
             try:
                 return await asyncio.gather(*(one() for _ in range(12)))
             finally:
@@ -266,9 +280,28 @@ def test_latency_runs_on_the_simulated_clock() -> None:
 
 
 def test_cli_flags_build_the_realtime_config() -> None:
-    config = config_from_args(build_parser().parse_args([
-        "--latency", "typical", "--rpm", "50", "--itpm", "20000", "--otpm", "4000", "--queue-limit", "100000",
-        "--spend-limit-dollars", "5", "--spend-limit-kind", "workspace", "--overloaded-bursts", "60:5"]))
+    config = config_from_args(
+        build_parser().parse_args(
+            [
+                "--latency",
+                "typical",
+                "--rpm",
+                "50",
+                "--itpm",
+                "20000",
+                "--otpm",
+                "4000",
+                "--queue-limit",
+                "100000",
+                "--spend-limit-dollars",
+                "5",
+                "--spend-limit-kind",
+                "workspace",
+                "--overloaded-bursts",
+                "60:5",
+            ]
+        )
+    )
     assert config.latency == Latency.typical()
     assert config.rate_limits == RateLimits(50, 20_000, 4_000)
     assert config.max_queued_batch_requests == 100_000

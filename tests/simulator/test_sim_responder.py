@@ -16,13 +16,16 @@ from batchkit.simulator import Processing, SimConfig, Simulator, default_respond
 
 
 def ask(client: anthropic.Anthropic, content: str, **params):
-    return client.messages.create(model=MODEL, max_tokens=params.pop("max_tokens", 200),
-                                  messages=[{"role": "user", "content": content}], **params)
+    return client.messages.create(
+        model=MODEL, max_tokens=params.pop("max_tokens", 200), messages=[{"role": "user", "content": content}], **params
+    )
 
 
 def test_sentiment_answer_is_an_option_from_the_prompt_and_follows_the_text(client: anthropic.Anthropic) -> None:
     good = ask(client, "Classify the sentiment of this review as positive, negative or neutral: I love it, great value")
-    bad = ask(client, "Classify the sentiment of this review as positive, negative or neutral: terrible, it arrived broken")
+    bad = ask(
+        client, "Classify the sentiment of this review as positive, negative or neutral: terrible, it arrived broken"
+    )
     assert good.content[0].text == "positive" and bad.content[0].text == "negative"
     labels = ask(client, "Answer with one of: billing, shipping, returns. Ticket: where is my parcel?")
     assert labels.content[0].text in {"billing", "shipping", "returns"}
@@ -34,13 +37,22 @@ def test_plain_prompt_gets_a_sentence_naming_its_words(client: anthropic.Anthrop
 
 
 def test_tool_choice_any_and_tool_give_schema_valid_tool_use(client: anthropic.Anthropic) -> None:
-    weather = {"name": "get_weather", "input_schema": {
-        "type": "object", "required": ["city", "unit", "days"],
-        "properties": {"city": {"type": "string"}, "unit": {"enum": ["c", "f"]},
-                       "days": {"type": "integer", "minimum": 1, "maximum": 7}}}}
+    weather = {
+        "name": "get_weather",
+        "input_schema": {
+            "type": "object",
+            "required": ["city", "unit", "days"],
+            "properties": {
+                "city": {"type": "string"},
+                "unit": {"enum": ["c", "f"]},
+                "days": {"type": "integer", "minimum": 1, "maximum": 7},
+            },
+        },
+    }
     other = {"name": "noop", "input_schema": {"type": "object", "properties": {}}}
-    forced = ask(client, "Weather in Paris?", tools=[weather, other],
-                 tool_choice={"type": "tool", "name": "get_weather"})
+    forced = ask(
+        client, "Weather in Paris?", tools=[weather, other], tool_choice={"type": "tool", "name": "get_weather"}
+    )
     assert forced.stop_reason == "tool_use"
     block = forced.content[0]
     assert block.type == "tool_use" and block.name == "get_weather" and block.id.startswith("toolu_")
@@ -76,19 +88,31 @@ def test_json_schema_output_validates_against_the_pydantic_model(client: anthrop
     schema = Person.model_json_schema()
     assert "$defs" in schema  # the nested model arrives as a $ref, as pydantic emits it
     for i in range(10):
-        message = ask(client, f"Extract the person from record {i}: Ada Lovelace, mathematician",
-                      output_config={"format": {"type": "json_schema", "schema": schema}})
+        message = ask(
+            client,
+            f"Extract the person from record {i}: Ada Lovelace, mathematician",
+            output_config={"format": {"type": "json_schema", "schema": schema}},
+        )
         person = Person.model_validate_json(message.content[0].text)
         assert len(person.tags) >= 2 and 0 <= person.age <= 120
 
 
 def test_json_schema_enum_and_arrays() -> None:
-    schema = {"type": "object", "properties": {
-        "label": {"type": "string", "enum": ["positive", "negative"]},
-        "items": {"type": "array", "items": {"anyOf": [{"type": "integer"}, {"type": "null"}]}, "minItems": 3},
-        "when": {"type": "string", "format": "date"}}, "required": ["label", "items", "when"]}
-    params = {"model": MODEL, "max_tokens": 100, "output_config": {"format": {"type": "json_schema", "schema": schema}},
-              "messages": [{"role": "user", "content": "Review: awful, broken, refund please"}]}
+    schema = {
+        "type": "object",
+        "properties": {
+            "label": {"type": "string", "enum": ["positive", "negative"]},
+            "items": {"type": "array", "items": {"anyOf": [{"type": "integer"}, {"type": "null"}]}, "minItems": 3},
+            "when": {"type": "string", "format": "date"},
+        },
+        "required": ["label", "items", "when"],
+    }
+    params = {
+        "model": MODEL,
+        "max_tokens": 100,
+        "output_config": {"format": {"type": "json_schema", "schema": schema}},
+        "messages": [{"role": "user", "content": "Review: awful, broken, refund please"}],
+    }
     value = default_responder(params)
     assert value["label"] == "negative" and len(value["items"]) >= 3
     assert all(isinstance(v, int) for v in value["items"]) and len(value["when"]) == 10
@@ -125,11 +149,13 @@ def test_custom_responder_with_extras_in_a_batch() -> None:
     client = sim.client(_strict_response_validation=True)
     tool = {"name": "weather", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}
     schema = {"type": "object", "properties": {"answer": {"type": "integer"}}}
-    batch = client.messages.batches.create(requests=[
-        request("plain"),
-        request("tool", tools=[tool], tool_choice={"type": "any"}),
-        request("json", output_config={"format": {"type": "json_schema", "schema": schema}}),
-    ])
+    batch = client.messages.batches.create(
+        requests=[
+            request("plain"),
+            request("tool", tools=[tool], tool_choice={"type": "any"}),
+            request("json", output_config={"format": {"type": "json_schema", "schema": schema}}),
+        ]
+    )
     results = strict_results(client, batch.id)
     assert results["plain"].result.message.content[0].text == "echo plain"
     assert results["tool"].result.message.content[0].input == {"city": "Oslo"}
@@ -170,25 +196,46 @@ def test_answers_may_use_subclasses_of_builtin_types() -> None:
     sim = Simulator(SimConfig(processing=Processing.instant()), responder=responder)
     client = sim.client(_strict_response_validation=True)
     schema = {"type": "object", "properties": {"label": {"type": "string"}}}
-    batch = client.messages.batches.create(requests=[
-        request("plain"), request("json", output_config={"format": {"type": "json_schema", "schema": schema}})])
+    batch = client.messages.batches.create(
+        requests=[
+            request("plain"),
+            request("json", output_config={"format": {"type": "json_schema", "schema": schema}}),
+        ]
+    )
     results = strict_results(client, batch.id)
     assert results["plain"].result.message.content[0].text == "plain text"
     assert msgspec.json.decode(results["json"].result.message.content[0].text) == {
-        "label": "pos", "count": 3, "tags": ["a", 1.5]}
+        "label": "pos",
+        "count": 3,
+        "tags": ["a", 1.5],
+    }
 
 
 # --------------------------------------------------------------------------- answers follow meaning, not bytes
 
-_SCHEMA = {"type": "object", "required": ["title", "year", "rating", "genres"], "additionalProperties": False,
-           "properties": {"title": {"type": "string"}, "year": {"type": "integer", "minimum": 1900, "maximum": 2030},
-                          "rating": {"type": "number", "minimum": 0, "maximum": 10},
-                          "genres": {"type": "array", "items": {"type": "string"}}}}
-_TOOLS = [{"name": "lookup_film", "description": "find a film",
-           "input_schema": {"type": "object",
-                            "properties": {"title": {"type": "string"}, "year": {"type": "integer"}}}},
-          {"name": "lookup_person", "description": "find a person",
-           "input_schema": {"type": "object", "properties": {"name": {"type": "string"}}}}]
+_SCHEMA = {
+    "type": "object",
+    "required": ["title", "year", "rating", "genres"],
+    "additionalProperties": False,
+    "properties": {
+        "title": {"type": "string"},
+        "year": {"type": "integer", "minimum": 1900, "maximum": 2030},
+        "rating": {"type": "number", "minimum": 0, "maximum": 10},
+        "genres": {"type": "array", "items": {"type": "string"}},
+    },
+}
+_TOOLS = [
+    {
+        "name": "lookup_film",
+        "description": "find a film",
+        "input_schema": {"type": "object", "properties": {"title": {"type": "string"}, "year": {"type": "integer"}}},
+    },
+    {
+        "name": "lookup_person",
+        "description": "find a person",
+        "input_schema": {"type": "object", "properties": {"name": {"type": "string"}}},
+    },
+]
 _PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 
 
@@ -197,21 +244,67 @@ def _variety() -> list[dict]:
     the sentiment heuristic, each with a system prompt, some with an image block."""
     out = []
     for i in range(8):
-        out.append({"model": MODEL, "max_tokens": 200, "system": f"You are terse. Case {i}.",
-                    "messages": [{"role": "user", "content": f"Summarize the history of glassmaking in town {i}"}]})
-    for review in ("재밌군", "정말 비디오마저 돈주고 보고 아깝다..최악...", "평소 시간이 정 가지 않거든 보길",
-                   "그냥 그랬다", "난 프랑스 영화가 이래서 좋다.."):
-        out.append({"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content":
-                    "Classify the sentiment of this movie review as positive or negative.\n\nReview: " + review}]})
+        out.append(
+            {
+                "model": MODEL,
+                "max_tokens": 200,
+                "system": f"You are terse. Case {i}.",
+                "messages": [{"role": "user", "content": f"Summarize the history of glassmaking in town {i}"}],
+            }
+        )
+    for review in (
+        "재밌군",
+        "정말 비디오마저 돈주고 보고 아깝다..최악...",
+        "평소 시간이 정 가지 않거든 보길",
+        "그냥 그랬다",
+        "난 프랑스 영화가 이래서 좋다..",
+    ):
+        out.append(
+            {
+                "model": MODEL,
+                "max_tokens": 5,
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": "Classify the sentiment of this movie review as positive or negative.\n\nReview: "
+                        + review,
+                    }
+                ],
+            }
+        )
     for i in range(4):
-        out.append({"model": MODEL, "max_tokens": 300,
-                    "output_config": {"format": {"type": "json_schema", "schema": _SCHEMA}},
-                    "messages": [{"role": "user", "content": f"Extract the film from synopsis {i}: a quiet drama"}]})
-        out.append({"model": MODEL, "max_tokens": 300, "tools": _TOOLS, "tool_choice": {"type": "any"},
-                    "messages": [{"role": "user", "content": f"Who made film number {i}?"}]})
-    out.append({"model": MODEL, "max_tokens": 100, "messages": [{"role": "user", "content": [
-        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": _PIXEL}},
-        {"type": "text", "text": "Describe this picture of a lighthouse"}]}]})
+        out.append(
+            {
+                "model": MODEL,
+                "max_tokens": 300,
+                "output_config": {"format": {"type": "json_schema", "schema": _SCHEMA}},
+                "messages": [{"role": "user", "content": f"Extract the film from synopsis {i}: a quiet drama"}],
+            }
+        )
+        out.append(
+            {
+                "model": MODEL,
+                "max_tokens": 300,
+                "tools": _TOOLS,
+                "tool_choice": {"type": "any"},
+                "messages": [{"role": "user", "content": f"Who made film number {i}?"}],
+            }
+        )
+    out.append(
+        {
+            "model": MODEL,
+            "max_tokens": 100,
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": _PIXEL}},
+                        {"type": "text", "text": "Describe this picture of a lighthouse"},
+                    ],
+                }
+            ],
+        }
+    )
     return out
 
 
@@ -255,11 +348,21 @@ def test_the_same_request_written_differently_gets_the_same_answer(iclient: anth
         "reordered": lambda p: json.dumps(_reordered(p), indent=2, ensure_ascii=False).encode(),
         "spaced": lambda p: json.dumps(p, separators=(" , ", " :  "), ensure_ascii=True).encode(),
     }
-    realtime = {name: [_answer(iclient.post("/v1/messages", cast_to=Message, body=None,
-                                            options={"headers": {"content-type": "application/json"}},
-                                            content=spell(p)))
-                       for p in plain]
-                for name, spell in spellings.items()}
+    realtime = {
+        name: [
+            _answer(
+                iclient.post(
+                    "/v1/messages",
+                    cast_to=Message,
+                    body=None,
+                    options={"headers": {"content-type": "application/json"}},
+                    content=spell(p),
+                )
+            )
+            for p in plain
+        ]
+        for name, spell in spellings.items()
+    }
     assert realtime["reordered"] == realtime["compact"] == realtime["spaced"]
     texts = [a[0][0] for a in realtime["compact"]]
     assert len({t[1] for t in texts[:8]}) > 1  # the hash-chosen answers do vary between prompts
@@ -268,20 +371,33 @@ def test_the_same_request_written_differently_gets_the_same_answer(iclient: anth
     batched = {}
     for name, spell in spellings.items():
         items = b",\n".join(b'{"params": ' + spell(p) + b', "custom_id": "r%d"}' % i for i, p in enumerate(plain))
-        batch = iclient.post("/v1/messages/batches", cast_to=MessageBatch, body=None,
-                             options={"headers": {"content-type": "application/json"}},
-                             content=b'{ "requests" : [\n' + items + b"\n] }")
+        batch = iclient.post(
+            "/v1/messages/batches",
+            cast_to=MessageBatch,
+            body=None,
+            options={"headers": {"content-type": "application/json"}},
+            content=b'{ "requests" : [\n' + items + b"\n] }",
+        )
         results = strict_results(iclient, batch.id)
         batched[name] = [_answer(results[f"r{i}"].result.message) for i in range(len(plain))]
     assert batched["reordered"] == batched["compact"] == batched["spaced"] == realtime["compact"]
 
 
 def test_a_one_block_content_list_is_the_same_as_its_string() -> None:
-    as_string = {"model": MODEL, "max_tokens": 50, "system": "Be brief.",
-                 "messages": [{"role": "user", "content": "Summarize the history of Venetian glassmaking"}]}
-    as_blocks = {"messages": [{"content": [{"type": "text", "text": "Summarize the history of Venetian glassmaking"}],
-                               "role": "user"}],
-                 "system": [{"type": "text", "text": "Be brief."}], "max_tokens": 50, "model": MODEL}
+    as_string = {
+        "model": MODEL,
+        "max_tokens": 50,
+        "system": "Be brief.",
+        "messages": [{"role": "user", "content": "Summarize the history of Venetian glassmaking"}],
+    }
+    as_blocks = {
+        "messages": [
+            {"content": [{"type": "text", "text": "Summarize the history of Venetian glassmaking"}], "role": "user"}
+        ],
+        "system": [{"type": "text", "text": "Be brief."}],
+        "max_tokens": 50,
+        "model": MODEL,
+    }
     assert default_responder(as_string) == default_responder(as_blocks)
     other_model = {**as_string, "model": "claude-sonnet-4-6"}
     other_system = {**as_string, "system": "Be thorough."}
@@ -291,58 +407,90 @@ def test_a_one_block_content_list_is_the_same_as_its_string() -> None:
 
 
 def _variations(params: dict, n: int) -> list[dict]:
-    return [{**params, "messages": [{"role": "user", "content": f"Summarize the history of glass in town {i}"}]}
-            for i in range(n)]
+    return [
+        {**params, "messages": [{"role": "user", "content": f"Summarize the history of glass in town {i}"}]}
+        for i in range(n)
+    ]
 
 
 # --------------------------------------------------------------------------- the sentiment heuristic
 
 
-@pytest.mark.parametrize(("review", "expected"), [
-    ("정말 재미있어요 최고!", "positive"),
-    ("배우들 연기가 일품이었고 감동적인 영화", "positive"),
-    ("지루하지 않고 끝까지 몰입해서 봤다", "positive"),
-    ("재미없다. 시간 아깝다", "negative"),
-    ("재미가 하나도 없네요", "negative"),
-    ("기대했는데 안 좋았어요", "negative"),
-    ("재밌는 줄 알았는데 별로", "negative"),
-    ("I loved it, a wonderful film", "positive"),
-    ("This was not good at all", "negative"),
-    ("Never disappointed by this director", "positive"),
-    ("Not bad at all, honestly", "positive"),
-    ("I can't wait to see it again", "positive"),
-    ("Terrible plot and a boring cast", "negative"),
-])
+@pytest.mark.parametrize(
+    ("review", "expected"),
+    [
+        ("정말 재미있어요 최고!", "positive"),
+        ("배우들 연기가 일품이었고 감동적인 영화", "positive"),
+        ("지루하지 않고 끝까지 몰입해서 봤다", "positive"),
+        ("재미없다. 시간 아깝다", "negative"),
+        ("재미가 하나도 없네요", "negative"),
+        ("기대했는데 안 좋았어요", "negative"),
+        ("재밌는 줄 알았는데 별로", "negative"),
+        ("I loved it, a wonderful film", "positive"),
+        ("This was not good at all", "negative"),
+        ("Never disappointed by this director", "positive"),
+        ("Not bad at all, honestly", "positive"),
+        ("I can't wait to see it again", "positive"),
+        ("Terrible plot and a boring cast", "negative"),
+    ],
+)
 def test_sentiment_follows_the_text_with_negation(review: str, expected: str) -> None:
-    params = {"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content":
-              f"Classify the sentiment of this movie review as positive or negative.\n\nReview: {review}"}]}
+    params = {
+        "model": MODEL,
+        "max_tokens": 5,
+        "messages": [
+            {
+                "role": "user",
+                "content": f"Classify the sentiment of this movie review as positive or negative.\n\nReview: {review}",
+            }
+        ],
+    }
     assert default_responder(params) == expected
-    for labels, want in ((["positive", "negative"], expected),
-                         (["긍정", "부정"], {"positive": "긍정", "negative": "부정"}[expected]),
-                         (["good", "neutral", "bad"], {"positive": "good", "negative": "bad"}[expected])):
+    for labels, want in (
+        (["positive", "negative"], expected),
+        (["긍정", "부정"], {"positive": "긍정", "negative": "부정"}[expected]),
+        (["good", "neutral", "bad"], {"positive": "good", "negative": "bad"}[expected]),
+    ):
         schema = {"type": "object", "properties": {"label": {"type": "string", "enum": labels}}, "required": ["label"]}
-        labelled = {**params, "messages": [{"role": "user", "content": f"Review: {review}"}],
-                    "output_config": {"format": {"type": "json_schema", "schema": schema}}}
+        labelled = {
+            **params,
+            "messages": [{"role": "user", "content": f"Review: {review}"}],
+            "output_config": {"format": {"type": "json_schema", "schema": schema}},
+        }
         assert default_responder(labelled) == {"label": want}
 
 
 def test_no_evidence_is_neutral_when_neutral_is_a_label() -> None:
-    params = {"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content":
-              "Classify the sentiment as positive, negative or neutral: The meeting is on Tuesday at noon"}]}
+    params = {
+        "model": MODEL,
+        "max_tokens": 5,
+        "messages": [
+            {
+                "role": "user",
+                "content": "Classify the sentiment as positive, negative or neutral: The meeting is on Tuesday at noon",
+            }
+        ],
+    }
     assert default_responder(params) == "neutral"
 
 
 def test_korean_prompt_naming_its_labels_gets_one_of_them() -> None:
-    params = {"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content":
-              "다음 리뷰가 긍정인지 부정인지 한 단어로 답하세요.\n\n리뷰: 최고의 음악영화"}]}
+    params = {
+        "model": MODEL,
+        "max_tokens": 5,
+        "messages": [
+            {"role": "user", "content": "다음 리뷰가 긍정인지 부정인지 한 단어로 답하세요.\n\n리뷰: 최고의 음악영화"}
+        ],
+    }
     assert default_responder(params) == "긍정"
 
 
 def _result_lines(sim: Simulator, requests: list[dict], beta: bool) -> list[bytes]:
     client = sim.client(max_retries=0)
     headers = {"anthropic-beta": "output-300k-2026-03-24"} if beta else {}
-    batch = client.post("/v1/messages/batches", body={"requests": requests}, cast_to=object,
-                        options={"headers": headers})
+    batch = client.post(
+        "/v1/messages/batches", body={"requests": requests}, cast_to=object, options={"headers": headers}
+    )
     with client.messages.batches.with_streaming_response.results(batch["id"]) as response:
         return [line.encode() for line in response.iter_lines()]
 
@@ -352,17 +500,24 @@ def test_default_answers_are_the_same_bytes_as_any_responder_giving_them(beta: b
     """The default responder's plain answers take a shorter road to their result line; a custom
     responder giving the same answers takes the general one: the lines are the same bytes
     (message ids aside, which are random per simulator)."""
-    texts = ["Classify the sentiment of this review as positive or negative: I love it, great value",
-             "이 리뷰가 긍정인지 부정인지 답하세요: 재미없다. 시간 아깝다",
-             'Summarise "quoted\\ text" with\nnew lines, tabs\tand emoji 🎬 in one sentence, please',
-             "Summarize the history of Venetian glassmaking and its furnaces on Murano island"]
-    requests = [request(f"r{i}-{cap}", text, max_tokens=cap, system="Be brief.") if i % 2
-                else request(f"r{i}-{cap}", text, max_tokens=cap)
-                for i, text in enumerate(texts) for cap in (1, 3, 200)]
+    texts = [
+        "Classify the sentiment of this review as positive or negative: I love it, great value",
+        "이 리뷰가 긍정인지 부정인지 답하세요: 재미없다. 시간 아깝다",
+        'Summarise "quoted\\ text" with\nnew lines, tabs\tand emoji 🎬 in one sentence, please',
+        "Summarize the history of Venetian glassmaking and its furnaces on Murano island",
+    ]
+    requests = [
+        request(f"r{i}-{cap}", text, max_tokens=cap, system="Be brief.")
+        if i % 2
+        else request(f"r{i}-{cap}", text, max_tokens=cap)
+        for i, text in enumerate(texts)
+        for cap in (1, 3, 200)
+    ]
     config = SimConfig(seed=7, processing=Processing.instant())
     fast = _result_lines(Simulator(config=config), requests, beta)
-    general = _result_lines(Simulator(config=config, responder=lambda params: default_responder(params)),
-                            requests, beta)
+    general = _result_lines(
+        Simulator(config=config, responder=lambda params: default_responder(params)), requests, beta
+    )
     assert len(fast) == len(general) == len(requests)
     for one, other in zip(fast, general, strict=True):
         one_id = msgspec.json.decode(one)["result"]["message"]["id"].encode()

@@ -29,8 +29,12 @@ def test_serve_over_http_full_cycle_and_results_url_host() -> None:
         assert batch.results_url == f"{server.base_url}/v1/messages/batches/{created.id}/results"
         results = strict_results(client, created.id)
         assert len(results) == 120 and all(r.result.type == "succeeded" for r in results.values())
-        assert client.messages.count_tokens(model="claude-haiku-4-5",
-                                            messages=[{"role": "user", "content": "hello world"}]).input_tokens == 10
+        assert (
+            client.messages.count_tokens(
+                model="claude-haiku-4-5", messages=[{"role": "user", "content": "hello world"}]
+            ).input_tokens
+            == 10
+        )
         client.close()
     with pytest.raises(httpx2.ConnectError):
         httpx2.get(f"{server.base_url}/_sim/stats")
@@ -42,8 +46,9 @@ def test_serve_refuses_non_loopback_hosts() -> None:
 
 
 def test_dropped_results_stream_over_http_cuts_the_socket() -> None:
-    sim = Simulator(SimConfig(processing=Processing.instant(),
-                              faults=Faults(schedule=[("batches.results", 1, "drop")])))
+    sim = Simulator(
+        SimConfig(processing=Processing.instant(), faults=Faults(schedule=[("batches.results", 1, "drop")]))
+    )
     with serve(sim) as server:
         client = server.client(max_retries=0)
         created = client.messages.batches.create(requests=requests(300))
@@ -71,8 +76,10 @@ def test_a_body_that_stops_arriving_gets_408_not_a_hang(monkeypatch: pytest.Monk
 
     monkeypatch.setattr(_server._Handler, "timeout", 0.5)  # instead of two minutes
     with serve(Simulator()) as server, socket.create_connection((server.host, server.port), timeout=10) as sock:
-        sock.sendall(b"POST /v1/messages HTTP/1.1\r\nhost: x\r\nx-api-key: k\r\nanthropic-version: 2023-06-01"
-                     b"\r\ncontent-length: 1000\r\n\r\n{\"model\"")
+        sock.sendall(
+            b"POST /v1/messages HTTP/1.1\r\nhost: x\r\nx-api-key: k\r\nanthropic-version: 2023-06-01"
+            b'\r\ncontent-length: 1000\r\n\r\n{"model"'
+        )
         response = http.client.HTTPResponse(sock, method="POST")
         response.begin()
         assert response.status == 408 and response.getheader("connection") == "close"
@@ -84,8 +91,10 @@ def test_a_content_length_that_is_not_a_number_is_answered_not_dropped() -> None
     with serve(Simulator()) as server:
         for length in ("-1", "abc", "1e3", " 12 34"):
             with socket.create_connection((server.host, server.port), timeout=10) as sock:
-                sock.sendall(f"POST /v1/messages/batches HTTP/1.1\r\nhost: x\r\ncontent-length: {length}\r\n\r\n"
-                             .encode() + b"x" * 100)
+                sock.sendall(
+                    f"POST /v1/messages/batches HTTP/1.1\r\nhost: x\r\ncontent-length: {length}\r\n\r\n".encode()
+                    + b"x" * 100
+                )
                 response = http.client.HTTPResponse(sock, method="POST")
                 response.begin()
                 assert response.status == 400, length
@@ -94,13 +103,40 @@ def test_a_content_length_that_is_not_a_number_is_answered_not_dropped() -> None
 
 
 def test_cli_flags_build_the_config() -> None:
-    args = build_parser().parse_args([
-        "--port", "0", "--time-scale", "60", "--seed", "9", "--fixed-latency", "2", "--per-request", "0.1",
-        "--concurrency", "50", "--errored-rate", "api_error=0.05,overloaded_error=0.02",
-        "--expired-rate", "0.01", "--http-error-rate", "429=0.05,500=0.01", "--drop-results-rate", "0.1",
-        "--slow", "0.01", "--rpm", "100", "--tpm", "5000", "--cache-miss-rate", "0.2",
-        "--fault-schedule", "batches.create:1:500;*:2/3:529;batches.results:1:slow:0.1",
-    ])
+    args = build_parser().parse_args(
+        [
+            "--port",
+            "0",
+            "--time-scale",
+            "60",
+            "--seed",
+            "9",
+            "--fixed-latency",
+            "2",
+            "--per-request",
+            "0.1",
+            "--concurrency",
+            "50",
+            "--errored-rate",
+            "api_error=0.05,overloaded_error=0.02",
+            "--expired-rate",
+            "0.01",
+            "--http-error-rate",
+            "429=0.05,500=0.01",
+            "--drop-results-rate",
+            "0.1",
+            "--slow",
+            "0.01",
+            "--rpm",
+            "100",
+            "--tpm",
+            "5000",
+            "--cache-miss-rate",
+            "0.2",
+            "--fault-schedule",
+            "batches.create:1:500;*:2/3:529;batches.results:1:slow:0.1",
+        ]
+    )
     config = config_from_args(args)
     assert config.time_scale == 60 and config.seed == 9 and config.cache_miss_rate == 0.2
     assert config.processing == Processing(fixed_latency=2, per_request=0.1, concurrency=50)
@@ -144,7 +180,8 @@ def test_a_spawned_simulator_with_its_own_keys_is_still_controlled() -> None:
 @pytest.mark.slow
 def test_a_third_party_script_with_only_the_two_env_vars(tmp_path: Path) -> None:
     script = tmp_path / "pipeline.py"
-    script.write_text(textwrap.dedent("""
+    script.write_text(
+        textwrap.dedent("""
         import time
         import anthropic
 
@@ -157,11 +194,13 @@ def test_a_third_party_script_with_only_the_two_env_vars(tmp_path: Path) -> None
             time.sleep(0.1)
         answers = {r.custom_id: r.result.message.content[0].text for r in client.messages.batches.results(batch.id)}
         print(len(answers), sorted(set(answers.values())))
-    """))
+    """)
+    )
     with spawn(port=0, time_scale=10) as proc:
         env = {"ANTHROPIC_BASE_URL": proc.base_url, "ANTHROPIC_API_KEY": "sk-anything"}
-        done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
-                              timeout=60, check=False)
+        done = subprocess.run(
+            [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60, check=False
+        )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "25 ['positive']"
 
@@ -169,8 +208,12 @@ def test_a_third_party_script_with_only_the_two_env_vars(tmp_path: Path) -> None
 @pytest.mark.slow
 def test_cli_prints_exactly_one_line_and_stops_on_sigterm() -> None:
     root = Path(__file__).resolve().parents[2]
-    proc = subprocess.Popen([sys.executable, "-m", "batchkit.simulator", "--port", "0", "--instant"],
-                            stdout=subprocess.PIPE, text=True, cwd=root)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "batchkit.simulator", "--port", "0", "--instant"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=root,
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()

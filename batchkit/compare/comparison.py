@@ -1,0 +1,701 @@
+"""The result of ``df.claude.compare``: variants, their quality and cost, the choice. Pure but
+for reading the jobs' answers and usage from the store, and :meth:`Comparison.run`.
+
+How a comparison is made — the sample, the runs, the scoring — is in :mod:`batchkit.compare`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from batchkit.costs.pricing import MODES, CostEstimate, _usd
+from batchkit.engine.jobs import Job
+from batchkit.errors import CalibrationError, InvalidOptionError, OptionTypeError
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+__all__ = ["Comparison", "Variant", "wilson_interval"]
+
+SAMPLE_ONLY = ("mode", "deadline")
+"""Options of ``compare`` that are about how its sample is sent, not carried over to :meth:`Comparison.run`."""
+Z95 = 1.959963984540054
+"""The standard normal quantile of a two-sided 95% interval."""
+TOLERANCE = 1e-9
+"""How far apart two qualities may be and still count as equal (they are floats)."""
+
+
+def wilson_interval(successes: float, n: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (95% by default); ``(nan, nan)`` when ``n == 0``.
+
+    Better than the normal approximation near 0 and 1 and for small samples.
+
+    >>> [round(x, 3) for x in wilson_interval(160, 200)]
+    [0.739, 0.85]
+    """
+    if n <= 0:
+        return math.nan, math.nan
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    # The interval always holds the point estimate. In exact arithmetic it does; in floating point
+    # n/n's upper bound comes out as 0.9999999999999999 for hundreds of n (and 0/n's lower bound
+    # a hair above 0), and a best variant whose own interval missed its quality broke the choice.
+    return max(0.0, min(centre - half, p)), min(1.0, max(centre + half, p))
+
+
+def _normal_value(v: Any) -> str | None:
+    if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and math.isnan(v)):
+        return None  # missing (None, NaN, pandas' NA and NaT alike): nothing to compare
+    if isinstance(v, (bool, np.bool_)):
+        return "true" if v else "false"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):  # 5.0 and 5 are one number: an int field against a float column
+        return str(int(v)) if math.isfinite(v) and float(v).is_integer() else repr(float(v))
+    if isinstance(v, np.datetime64) and np.isnat(v):
+        return None
+    if isinstance(v, (dt.datetime, np.datetime64)):
+        stamp = pd.Timestamp(v)
+        return stamp.date().isoformat() if stamp == stamp.normalize() else stamp.isoformat()
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    text = str(v).strip().casefold().rstrip(".")
+    return text or None  # a blank cell holds no answer and no truth
+
+
+def _normal(values: Any) -> pd.Series:
+    """Answers and truths in one form for comparing: strings, stripped, case-folded, no end dot;
+    numbers as numbers (``5.0`` is ``5``), dates as ISO dates; missing and blank values as NA."""
+    return pd.Series([_normal_value(v) for v in np.asarray(values, dtype=object)], dtype="string")
+
+
+TRUTH_KINDS = ("text", "number", "boolean", "date", "enum")
+"""How a truth value is read before it is compared with an answer: by the kind of the answer's field."""
+_BOOLEAN_WORDS = {"true": True, "false": False, "1": True, "0": False}
+
+
+def _read_number(v: Any) -> Any:
+    if isinstance(v, (bool, np.bool_)):
+        return None  # True is no number
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        return v
+    if isinstance(v, str) and "_" not in v:  # Python reads "1_000"; a truth column means no such number
+        for read in (int, float):
+            try:
+                return read(v.strip())
+            except ValueError:
+                pass
+    return None
+
+
+def _read_boolean(v: Any) -> Any:
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    return _BOOLEAN_WORDS.get(_normal_value(v) or "")
+
+
+def _read_date(v: Any) -> Any:
+    if not isinstance(v, (str, dt.date, np.datetime64)):
+        return None  # a number is no date (pandas would read 2020 as nanoseconds after 1970)
+    try:
+        stamp = pd.Timestamp(v.strip() if isinstance(v, str) else v)
+    except (TypeError, ValueError):
+        return None
+    return None if stamp is pd.NaT else stamp
+
+
+_READERS: dict[str, Callable[[Any], Any]] = {"number": _read_number, "boolean": _read_boolean, "date": _read_date}
+
+
+def _as_kind(values: pd.Series, kind: str) -> tuple[pd.Series, pd.Series]:
+    """``values`` read as ``kind`` (an object Series), and where a present value could not be read."""
+    values = values.astype(object)
+    reader = _READERS.get(kind)
+    if reader is None:  # text and enum values are compared as text
+        return values, pd.Series(False, index=values.index)
+    read = values.map(reader, na_action="ignore").astype(object)
+    return read, values.notna() & read.isna()
+
+
+def _present(values: pd.Series) -> np.ndarray:
+    """Per row: a value to compare with (not missing, not blank). Each distinct value is looked
+    at once, so a frame of millions of rows with a few labels is checked at once."""
+    try:
+        codes, uniques = pd.factorize(values.astype(object))
+    except TypeError:  # unhashable cells (lists): one by one
+        return _normal(values.to_numpy()).notna().to_numpy()
+    known = _normal(np.asarray(uniques, dtype=object)).notna().to_numpy()
+    return (codes >= 0) & known[np.maximum(codes, 0)] if len(known) else np.zeros(len(values), dtype=bool)
+
+
+def _truth_values(sample: pd.DataFrame, column: str, task: str, kind: str = "text") -> pd.Series:
+    """The truth column's values on the sample, read as the answers' ``kind`` and normalised."""
+    read, _ = _as_kind(sample[column].reset_index(drop=True), kind)
+    return _normal(read.to_numpy())
+
+
+def _score(answers: pd.Series, expected: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(correct, scored) per row: scored where there is something to compare with."""
+    a, e = _normal(answers.to_numpy()).reset_index(drop=True), expected.reset_index(drop=True)
+    scored = e.notna().to_numpy()
+    correct = (a == e).fillna(False).to_numpy(dtype=bool) & scored
+    return correct, scored
+
+
+# --------------------------------------------------------------------------- the variants
+
+
+@dataclass
+class Variant:
+    """One model × prompt combination, run on the sample.
+
+    Attributes:
+        name: ``"model · prompt name"``.
+        model: the model id.
+        prompt_name: the prompt's name (``"p1"`` for the call's own prompt, then ``"p2"``, … or
+            the keys of a ``prompts=`` dict).
+        prompt: the prompt template (or callable).
+        job: the sample's job.
+        seconds: the sample job's own time, first request sent to last answer, as the store
+            recorded it (the same when the comparison is answered from the store later); NaN
+            for a job that sent nothing (shown as "— (stored)").
+    """
+
+    name: str
+    model: str
+    prompt_name: str
+    prompt: Any
+    job: Job
+    seconds: float = math.nan
+    answers: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """The sample's answers: one column per output field, on the sample's index."""
+    correct: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    """Per sample row: matches the truth (or the reference)."""
+    scored: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    """Per sample row: counted in the quality figure (a truth or a reference answer to compare with)."""
+    field_scores: dict[str, float] = field(default_factory=dict)
+    outcome_counts: dict[str, int] = field(default_factory=dict)
+    """Sample rows per outcome status (``succeeded``, ``errored``, ``skipped``, …)."""
+    usage_cost: tuple[float, float] = (0.0, 0.0)
+    """Dollars of the sample's requests at (batch, standard) price, from their usage."""
+    projector: Callable[[], CostEstimate] | None = field(default=None, repr=False)
+    """Prices the whole frame for this variant, calibrated on its sample (run once, when first asked)."""
+    _projection: CostEstimate | None = field(default=None, init=False, repr=False)
+
+    @property
+    def projection(self) -> CostEstimate | None:
+        """The whole frame's estimate for this variant, calibrated on its sample: rendering every
+        row is the costly part, so it is done when first asked for and kept."""
+        if self._projection is None and self.projector is not None:
+            self._projection = self.projector()
+        return self._projection
+
+    def __repr__(self) -> str:
+        # One line: the arrays and the answers frame are for code (.correct, .answers), not for reading.
+        lo, hi = self.interval
+        quality = "no score" if math.isnan(self.quality) else f"quality {self.quality:.1%} ({lo:.0%}–{hi:.0%})"
+        return (
+            f"<Variant {self.name}: {quality} on {int(self.scored.sum()):,} scored of {len(self.answers):,} "
+            f"sample rows; sample cost ${self.usage_cost[0]:,.4f} at batch prices; job {self.job.job_id}>"
+        )
+
+    @property
+    def answered(self) -> int:
+        """Sample rows with an answer (in any field)."""
+        if not len(self.answers.columns):
+            return 0
+        return int((~pd.isna(self.answers.to_numpy(dtype=object))).any(axis=1).sum())
+
+    @property
+    def missing(self) -> str:
+        """Why sample rows have no answer, e.g. ``"8 errored, 2 skipped"`` (from :attr:`outcome_counts`)."""
+        counts = {k: n for k, n in self.outcome_counts.items() if k != "succeeded" and n}
+        if not counts:
+            return f"{len(self.answers) - self.answered} rows without an answer"
+        return ", ".join(f"{n:,} {status}" for status, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+    @property
+    def quality(self) -> float:
+        n = int(self.scored.sum())
+        return float(self.correct[self.scored].mean()) if n else math.nan
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return wilson_interval(float(self.correct[self.scored].sum()), int(self.scored.sum()))
+
+
+# --------------------------------------------------------------------------- the comparison
+
+
+class Comparison:
+    """Quality and cost of each model × prompt variant on a sample; see :mod:`batchkit.compare`.
+
+    Build it with ``df.claude.compare(...)``. Display it, ``print`` it, ``.to_frame()`` it,
+    ``.plot()`` it, read ``.recommended`` and ``.reason``, and run the choice on the whole frame
+    with ``.run()`` (the sample's answers reused).
+    """
+
+    def __init__(
+        self,
+        *,
+        frame: pd.DataFrame,
+        positions: np.ndarray,
+        task: str,
+        variants: list[Variant],
+        truth: Any,
+        reference: Variant | None,
+        target: float | None,
+        call_kwargs: Mapping[str, Any],
+        structure: Mapping[str, Any],
+        output: str | None,
+        simulated: bool,
+    ) -> None:
+        self.frame = frame
+        """The whole frame the comparison is about."""
+        self.positions = positions
+        """Row positions of the sample in :attr:`frame`."""
+        self.task = task
+        self.variants = variants
+        self.truth = truth
+        """The truth column's name (or ``{field: column}`` for extraction); None: agreement."""
+        self.reference = reference
+        """The variant the others are compared with when there is no truth."""
+        self.target = target
+        self.simulated = simulated
+        self._kwargs = dict(call_kwargs)
+        self._structure = dict(structure)
+        self._output = output
+        self._answerless = {id(v) for v in variants if not v.answered}
+        self.front = self._pareto_front()
+        self.recommended, self.reason = self._recommend()
+
+    # ------------------------------------------------------------------ lookups
+
+    @property
+    def sample(self) -> pd.DataFrame:
+        """The sample's rows of the frame."""
+        return self.frame.iloc[self.positions]
+
+    @property
+    def quality_label(self) -> str:
+        """``"accuracy"``, or ``"agreement with <reference>"`` when there is no truth."""
+        if self.truth is not None:
+            return "accuracy"
+        return f"agreement with {self.reference.name}" if self.reference is not None else "agreement"
+
+    def __getitem__(self, name: str) -> Variant:
+        for v in self.variants:
+            if v.name == name:
+                return v
+        raise KeyError(f"no variant {name!r}; the variants are {[v.name for v in self.variants]}")
+
+    def job_for(self, *, model: str, prompt: Any) -> Job:
+        """The sample job of the variant with this model and prompt (what ``calibrate=`` measures)."""
+        same_prompt = [v for v in self.variants if v.prompt == prompt]
+        for v in same_prompt:
+            if v.model == model:
+                return v.job
+        if same_prompt:  # another model on the same prompt still measures the answer's form
+            return same_prompt[0].job
+        raise CalibrationError(
+            f"this comparison ran no variant with the prompt {prompt!r:.80}; its prompts are "
+            f"{sorted({str(v.prompt)[:60] for v in self.variants})}. Estimate one of them, or compare this prompt too."
+        )
+
+    # ------------------------------------------------------------------ costs
+
+    def cost_per_row(self, variant: Variant, *, standard: bool = False) -> float:
+        """Dollars per sample row from the sample's real usage (batch price unless ``standard``)."""
+        return variant.usage_cost[1 if standard else 0] / max(1, len(self.positions))
+
+    def cost_per_correct_row(self, variant: Variant) -> float:
+        """Batch dollars per row answered correctly (or in agreement): cost per row / quality."""
+        q = variant.quality
+        return self.cost_per_row(variant) / q if q and not math.isnan(q) else math.inf
+
+    def projected(self, variant: Variant, mode: str = "batch") -> float:
+        """Typical dollars for the whole frame in ``mode`` (sample rows already paid: not counted)."""
+        projection = variant.projection
+        return projection[mode].typical if projection is not None else math.nan
+
+    def _best_mode(self, variant: Variant) -> str:
+        projection = variant.projection
+        if projection is None:
+            return "batch"
+        return min(("batch", "batch+5m", "batch+1h"), key=lambda m: projection[m].typical)
+
+    # ------------------------------------------------------------------ the choice
+
+    def _scorable(self) -> list[Variant]:
+        """Variants with answers and a quality: the ones a choice can be made among."""
+        return [v for v in self.variants if id(v) not in self._answerless and not math.isnan(v.quality)]
+
+    def _silent(self) -> str:
+        """The variants without a single answer, and why: ``""`` when every variant answered."""
+        return "; ".join(f"{v.name} has no answers ({v.missing})" for v in self.variants if id(v) in self._answerless)
+
+    def _pareto_front(self) -> list[Variant]:
+        """Variants no other is both cheaper (batch $/row) and better than (at least as good in both)."""
+        scored = self._scorable()
+        front = []
+        for v in scored:
+            c, q = self.cost_per_row(v), v.quality
+            dominated = any(
+                (self.cost_per_row(o) <= c and o.quality >= q) and (self.cost_per_row(o) < c or o.quality > q)
+                for o in scored
+                if o is not v
+            )
+            if not dominated:
+                front.append(v)
+        return sorted(front, key=self.cost_per_row)
+
+    def _recommend(self) -> tuple[Variant | None, str]:
+        label = self.quality_label
+        silent = self._silent()
+        see = f" ({silent}: each variant's job.outcomes() says why)" if silent else ""
+        ref = self.reference if self.truth is None else None
+        if ref is not None and id(ref) in self._answerless:
+            return None, (
+                f"the reference {ref.name} has no answers ({ref.missing}), so there is nothing to agree with; "
+                f"pass reference= another of the models, or truth= a column holding the right answers"
+            )
+        candidates = self._scorable()
+        if ref is not None:  # the reference last: among equals, another variant is the choice
+            candidates = [v for v in candidates if v is not ref] + [ref]
+        if not candidates:
+            return None, "no variant has answers to score" + see
+        if self.target is not None:
+            good = [v for v in candidates if v.interval[0] + TOLERANCE >= self.target]
+            if not good:
+                best = max(candidates, key=lambda v: v.interval[0])
+                return None, (
+                    f"no variant's {label} is surely at least {self.target:.0%}: the best lower bound is "
+                    f"{best.interval[0]:.1%} ({best.name}). Try a stronger model or prompt, a larger sample, "
+                    f"or a lower target{see}."
+                )
+            pick = min(good, key=self.cost_per_row)
+            return pick, (
+                f"the cheapest variant whose {label} is at least {self.target:.0%} with 95% confidence "
+                f"(interval {pick.interval[0]:.1%}–{pick.interval[1]:.1%}; {_usd(self.cost_per_row(pick))} a row "
+                f"at batch price)"
+            )
+        front = self.front or candidates  # the front is drawn among the candidates
+        others = [v for v in front if v is not ref] or front
+        best = max(others, key=lambda v: v.quality)
+        # "Cannot be told apart from the best": its interval reaches the best's quality. The bounds are
+        # floats, so this is no equality test, and the best itself always qualifies: there is a pick.
+        pick = next((v for v in others if v is best or v.interval[1] + TOLERANCE >= best.quality), best)
+        if pick is best:
+            return pick, f"the best {label} ({best.quality:.1%}); no cheaper variant comes close enough to it"
+        share = self.cost_per_row(pick) / self.cost_per_row(best) if self.cost_per_row(best) > 0 else math.nan
+        return pick, (
+            f"the cheapest variant on the cost–quality front whose {label} cannot be told apart from the best "
+            f"({pick.quality:.1%}, interval up to {pick.interval[1]:.1%}, vs {best.quality:.1%} for {best.name})"
+            + ("" if math.isnan(share) else f" at {share:.0%} of its cost")
+            + f"; pass target= to require a minimum {label}"
+        )
+
+    # ------------------------------------------------------------------ tables
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per variant: quality with its interval, costs, projections, time, front and choice."""
+        rows = []
+        for v in self.variants:
+            lo, hi = v.interval
+            row: dict[str, Any] = {
+                "variant": v.name,
+                "model": v.model,
+                "prompt": v.prompt_name,
+                "quality": v.quality,
+                "quality_low": lo,
+                "quality_high": hi,
+                "scored_rows": int(v.scored.sum()),
+                "answered_rows": v.answered,
+                "cost_per_row_batch": self.cost_per_row(v),
+                "cost_per_row_standard": self.cost_per_row(v, standard=True),
+                "cost_per_correct_row": self.cost_per_correct_row(v),
+                "sample_cost_batch": v.usage_cost[0],
+            }
+            for mode in MODES:
+                row[f"projected_{mode}"] = self.projected(v, mode)
+            row.update(
+                {
+                    "seconds_per_row": v.seconds / max(1, len(self.positions)),
+                    "on_front": v in self.front,
+                    "recommended": v is self.recommended,
+                    "reference": v is self.reference and self.truth is None,
+                }
+            )
+            for name, score in v.field_scores.items():
+                row[f"quality_{name}"] = score
+            rows.append(row)
+        out = pd.DataFrame(rows).set_index("variant")
+        out.attrs["quality"] = self.quality_label
+        return out
+
+    def confusion(self, variant: str | Variant | None = None) -> pd.DataFrame:
+        """Truth (or the reference's answer) down, the variant's answer across; counts of sample rows.
+
+        For ``classify`` and ``batch`` runs; ``variant`` defaults to the recommended one.
+        """
+        v = self._variant(variant)
+        if self.task == "extract":
+            raise InvalidOptionError(
+                "an extraction has no confusion matrix; to_frame() has per-field quality (columns quality_<field>)",
+                option="variant",
+            )
+        expected = self._expected(v)
+        got = v.answers.iloc[:, 0].astype("string").fillna("(no answer)")
+        table = pd.crosstab(
+            pd.Series(expected.to_numpy(), name="truth" if self.truth is not None else "reference"),
+            pd.Series(got.to_numpy(), name=v.name),
+        )
+        return table
+
+    def _variant(self, variant: str | Variant | None) -> Variant:
+        if isinstance(variant, Variant):
+            return variant
+        if variant is None:
+            if self.recommended is None:
+                raise InvalidOptionError(
+                    f"there is no recommended variant ({self.reason}); name one: {[v.name for v in self.variants]}",
+                    option="variant",
+                )
+            return self.recommended
+        if isinstance(variant, str):
+            try:
+                return self[variant]
+            except KeyError:
+                raise InvalidOptionError(
+                    f"no variant {variant!r}; the variants are {[v.name for v in self.variants]}", option="variant"
+                ) from None
+        raise OptionTypeError(
+            f"variant must be a variant's name such as {self.variants[0].name!r}, not {type(variant).__name__}",
+            option="variant",
+        )
+
+    def _expected(self, v: Variant) -> pd.Series:
+        if self.truth is not None:
+            return _truth_values(self.sample, self.truth if isinstance(self.truth, str) else "", self.task)
+        assert self.reference is not None
+        return self.reference.answers.iloc[:, 0].astype("string").fillna("(no answer)")
+
+    # ------------------------------------------------------------------ running the choice
+
+    def run(self, variant: str | Variant | None = None, **overrides: Any) -> pd.DataFrame:
+        """Run ``variant`` (default: the recommended one) on the whole frame; returns its result.
+
+        The same call as the sample's (the comparison's keyword arguments, ``overrides`` on top),
+        so the sample's requests are already answered in the store and only the other rows are
+        sent. How the sample was sent (:data:`SAMPLE_ONLY`: ``mode``, ``deadline``) is not
+        carried over — a sample wants answers in seconds, the whole frame the batch price — pass
+        them here to choose. Returns what ``df.claude.batch``/``classify``/``extract`` returns.
+        """
+        return self.apply(self.frame, variant, **overrides)
+
+    def apply(self, frame: pd.DataFrame, variant: str | Variant | None = None, **overrides: Any) -> pd.DataFrame:
+        """Run ``variant`` (default: the recommended one) on ``frame``: any frame with the columns
+        the prompt reads; rows whose requests the comparison already answered are not sent again."""
+        v = self._variant(variant)
+        output = overrides.pop("output", self._output)
+        kept = {k: val for k, val in self._kwargs.items() if k not in SAMPLE_ONLY}
+        kwargs = {**kept, **overrides, "model": v.model}
+        if self.task == "classify":
+            return frame.claude.classify(v.prompt, self._structure["labels"], **_named_output(output), **kwargs)
+        if self.task == "extract":
+            return frame.claude.extract(v.prompt, self._structure["schema"], **self._structure["extract"], **kwargs)
+        return frame.claude.batch(v.prompt, **_named_output(output), **kwargs)
+
+    # ------------------------------------------------------------------ display
+
+    def _rows(self) -> list[tuple[str, ...]]:
+        out: list[tuple[str, ...]] = []
+        for v in self.variants:
+            lo, hi = v.interval
+            quality = "—" if math.isnan(v.quality) else f"{v.quality:.1%} ({lo:.0%}–{hi:.0%})"
+            if v is self.reference and self.truth is None:
+                quality = "reference"
+            if id(v) in self._answerless:
+                quality = "no answers"
+            mark = ("✓ " if v is self.recommended else "") + ("★" if v in self.front else "")
+            best = self._best_mode(v)
+            projected = self.projected(v, best)
+            out.append(
+                (
+                    mark.strip(),
+                    v.name,
+                    quality,
+                    _usd(self.cost_per_row(v)),
+                    _usd(self.cost_per_row(v, standard=True)),
+                    "—" if math.isinf(self.cost_per_correct_row(v)) else _usd(self.cost_per_correct_row(v)),
+                    "—" if math.isnan(projected) else f"{_usd(projected)} ({best})",
+                    "— (stored)" if math.isnan(v.seconds) else f"{v.seconds / max(1, len(self.positions)):.3f}s",
+                )
+            )
+        return out
+
+    _HEADER = ("", "variant", "quality", "$/row batch", "$/row standard", "$/correct row", "whole frame", "time/row")
+
+    def _summary(self) -> list[str]:
+        n, total = len(self.positions), len(self.frame)
+        basis = (
+            f"accuracy against {self.truth!r}"
+            if self.truth is not None
+            else f"AGREEMENT with {self.reference.name if self.reference else 'the reference'} "
+            f"(no truth given: this is not accuracy)"
+        )
+        lines = [
+            f"{self.task} on a sample of {n:,} of {total:,} rows; quality = {basis}, 95% Wilson intervals",
+            f"recommended: {self.recommended.name if self.recommended else 'none'} — {self.reason}",
+        ]
+        for v in self.variants:
+            if id(v) in self._answerless:
+                lines.append(
+                    f"no answers from {v.name} ({v.missing}): its rows count as wrong; "
+                    f"cmp[{v.name!r}].job.outcomes() has each row's status and error"
+                )
+        if self.simulated:
+            lines.append("answers from batchkit's simulator: per-model differences are simulated, not Claude's")
+        return lines
+
+    def __str__(self) -> str:
+        rows = [self._HEADER, *self._rows()]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(self._HEADER))]
+        table = [
+            "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+            for r in rows
+        ]
+        legend = (
+            "★ on the cost–quality front   ✓ recommended   whole frame: typical, cheapest batch mode, sample reused"
+        )
+        return "\n".join(["Comparison", *self._summary(), "", *table, "", legend])
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        cell = 'style="padding:2px 8px;text-align:{}"'
+        head = "".join(
+            f"<th {cell.format('left' if i < 2 else 'right')}>{esc(h)}</th>" for i, h in enumerate(self._HEADER)
+        )
+        body = "".join(
+            ('<tr style="font-weight:bold">' if r[0].startswith("✓") else "<tr>")
+            + "".join(f"<td {cell.format('left' if i < 2 else 'right')}>{esc(c)}</td>" for i, c in enumerate(r))
+            + "</tr>"
+            for r in self._rows()
+        )
+        summary = "<br>".join(esc(line) for line in self._summary())
+        return (
+            f'<div class="batchkit-comparison"><b>Comparison</b><div style="font-size:90%">{summary}</div>'
+            f'<table style="border-collapse:collapse"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+            '<div style="font-size:80%;color:#666">★ on the cost–quality front · ✓ recommended · whole frame: '
+            "typical cost in the cheapest batch mode, the sample's answers reused</div></div>"
+        )
+
+    def plot(self, ax: Axes | None = None) -> Axes:
+        """Batch dollars per row against quality (with 95% intervals); the front drawn, the choice ringed."""
+        if ax is None:
+            import matplotlib.pyplot as plt
+
+            _, ax = plt.subplots(figsize=(6.5, 4))
+        for v in self._scorable():  # a variant without answers has no point to draw (the table says why)
+            lo, hi = v.interval
+            x = self.cost_per_row(v)
+            ax.errorbar(
+                [x],
+                [v.quality],
+                yerr=[[v.quality - lo], [hi - v.quality]],
+                fmt="o",
+                color="#1f77b4" if v in self.front else "#999999",
+                capsize=3,
+            )
+        if self.front:
+            ax.plot(
+                [self.cost_per_row(v) for v in self.front],
+                [v.quality for v in self.front],
+                "-",
+                color="#1f77b4",
+                linewidth=1,
+                label="cost–quality front",
+            )
+        if self.recommended is not None:
+            ax.plot(
+                [self.cost_per_row(self.recommended)],
+                [self.recommended.quality],
+                "o",
+                markersize=14,
+                markerfacecolor="none",
+                markeredgecolor="#2ca02c",
+                markeredgewidth=2,
+                label="recommended",
+            )
+        if self.target is not None:
+            ax.axhline(self.target, color="#d62728", linestyle=":", linewidth=1, label=f"target {self.target:.0%}")
+        ax.set_xlabel("$ per row (batch price, measured on the sample)")
+        ax.set_ylabel(self.quality_label)
+        ax.set_title("Cost vs quality" + (" (simulated answers)" if self.simulated else ""))
+        _label_points(ax, [(v.name, self.cost_per_row(v), v.quality) for v in self._scorable()])
+        if not self._scorable():
+            ax.text(0.5, 0.5, "no variant has answers to score", transform=ax.transAxes, ha="center", va="center")
+        if ax.get_legend_handles_labels()[0]:  # matplotlib warns about a legend of nothing
+            ax.legend(loc="best", fontsize=8)
+        return ax
+
+
+def _label_points(ax: Axes, points: list[tuple[str, float, float]]) -> None:
+    """Name each point beside it, inside the axes and clear of the names already placed: the first of
+    a few places around the point that fits (right, left, above, below, further out), else the
+    least crowded one."""
+    if not points:
+        return
+    ax.margins(x=0.08, y=0.1)
+    ax.autoscale_view()
+    figure = ax.figure
+    renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
+    frame = ax.get_window_extent(renderer)
+    places = [
+        ((6, 3), "left", "bottom"),
+        ((-6, 3), "right", "bottom"),
+        ((6, -3), "left", "top"),
+        ((-6, -3), "right", "top"),
+        ((0, 9), "center", "bottom"),
+        ((0, -9), "center", "top"),
+        ((6, 15), "left", "bottom"),
+        ((-6, 15), "right", "bottom"),
+        ((6, -15), "left", "top"),
+        ((-6, -15), "right", "top"),
+    ]
+    placed: list[Any] = []
+    for name, x, y in sorted(points, key=lambda p: (p[1], p[2])):
+        best = None
+        for offset, ha, va in places:
+            label = ax.annotate(name, (x, y), textcoords="offset points", xytext=offset, fontsize=8, ha=ha, va=va)
+            box = label.get_window_extent(renderer).expanded(1.04, 1.1)
+            overlaps = sum(box.overlaps(other) for other in placed)
+            outside = not (frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1)
+            score = overlaps + 10 * outside
+            if best is None or score < best[0]:
+                if best is not None:
+                    best[1].remove()
+                best = (score, label, box)
+            else:
+                label.remove()
+            if score == 0:
+                break
+        assert best is not None
+        placed.append(best[2])
+
+
+def _named_output(output: str | None) -> dict[str, str]:
+    return {"output": output} if output is not None else {}

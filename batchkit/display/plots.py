@@ -1,0 +1,284 @@
+"""Cost figures. Every function draws on ``ax`` (a new figure when ``None``) and returns it.
+
+matplotlib is imported here only, and lazily, so ``import batchkit`` stays fast. Nothing here
+calls ``plt.show()`` or changes global style; the numbers come from :mod:`batchkit.costs.pricing`.
+
+Example:
+    >>> import batchkit.costs.pricing as pricing
+    >>> from batchkit.display.plots import plot_savings_vs_rows
+    >>> ax = plot_savings_vs_rows("claude-haiku-4-5", prefix_tokens=5000, other_input_tokens=300,
+    ...                           output_tokens=20, hit_rate=(0.3, 0.98))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from batchkit.costs import pricing
+from batchkit.costs.pricing import MODE_LABELS, MODES, CostBreakdown, CostEstimate
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+__all__ = [
+    "plot_estimate",
+    "plot_estimate_vs_actual",
+    "plot_savings_vs_prefix",
+    "plot_savings_vs_rows",
+]
+
+
+class _Range(Protocol):
+    """The figures of an estimate for one mode."""
+
+    @property
+    def low(self) -> float: ...
+    @property
+    def typical(self) -> float: ...
+    @property
+    def high(self) -> float: ...
+    @property
+    def upper_bound(self) -> float: ...
+
+
+class _Estimate(Protocol):
+    """What the estimate-vs-actual plot reads: a :class:`CostEstimate`, or a job's stored figures."""
+
+    @property
+    def model(self) -> str: ...
+    def __getitem__(self, mode: str) -> _Range: ...
+
+
+_COLORS = {"standard": "#8c8c8c", "batch": "#4c72b0", "batch+5m": "#55a868", "batch+1h": "#2a7a44"}
+_NO_CACHE, _CACHE, _MARK, _OVER = "#4c72b0", "#2a7a44", "#c44e52", "#dd8452"
+
+
+def _axes(ax: Axes | None, figsize: tuple[float, float] = (6.4, 3.6)) -> Axes:
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return ax
+
+
+def _dollars(value: float) -> str:
+    """A dollar amount for display; the sign is escaped, since two ``$`` in one matplotlib
+    text would otherwise turn the span between them into math."""
+    if value == 0:
+        text = "$0"
+    elif abs(value) < 1:
+        text = f"${value:.3g}"
+    elif abs(value) < 1000:
+        text = f"${value:,.2f}".removesuffix(".00")
+    else:
+        text = f"${value:,.0f}"
+    return text.replace("$", r"\$")
+
+
+def _dollar_axis(axis: Any) -> None:
+    from matplotlib.ticker import FuncFormatter
+
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: _dollars(v)))
+
+
+def _hit_range(hit_rate: float | tuple[float, float]) -> tuple[float, float]:
+    return (hit_rate, hit_rate) if isinstance(hit_rate, (int, float)) else (float(hit_rate[0]), float(hit_rate[1]))
+
+
+def _hit_label(lo: float, hi: float) -> str:
+    return f"hit rate {lo:.0%}" if lo == hi else f"hit rate {lo:.0%}–{hi:.0%}"
+
+
+def plot_estimate(estimate: CostEstimate, ax: Axes | None = None) -> Axes:
+    """Typical cost per mode as bars, the low–high range as whiskers, the budget guard's upper
+    bound as a marker where it lies above the range."""
+    ax = _axes(ax)
+    costs = [estimate[m] for m in MODES]
+    x = np.arange(len(costs))
+    typical = np.array([c.typical for c in costs])
+    errors = np.array([[c.typical - c.low for c in costs], [c.high - c.typical for c in costs]])
+    bars = ax.bar(
+        x,
+        typical,
+        yerr=errors,
+        capsize=6,
+        color=[_COLORS[m] for m in MODES],
+        error_kw={"elinewidth": 1.2, "ecolor": "#333333"},
+        label="typical (whiskers: low–high)",
+    )
+    ax.bar_label(bars, labels=[_dollars(v) for v in typical], padding=2, fontsize=8)
+    above = [(i, c.upper_bound) for i, c in enumerate(costs) if c.upper_bound > c.high]
+    if above:
+        ax.scatter(
+            [i for i, _ in above],
+            [v for _, v in above],
+            marker="_",
+            s=300,
+            color=_MARK,
+            zorder=3,
+            label="upper bound (budget guard)",
+        )
+    ax.set_xticks(x, [MODE_LABELS[m] for m in MODES])
+    _dollar_axis(ax.yaxis)
+    top = max([c.upper_bound for c in costs] + [c.high for c in costs])
+    ax.set_ylim(0, top * 1.3 or 1.0)  # headroom for the bar labels and the legend
+    ax.set_ylabel("cost (USD)")
+    ax.set_title(f"Estimated cost: {estimate.model}, {estimate.requests:,} requests", fontsize=10)
+    ax.legend(fontsize=8, loc="upper right", ncol=2)
+    return ax
+
+
+def plot_savings_vs_prefix(
+    model: str,
+    *,
+    rows: int,
+    other_input_tokens: int,
+    output_tokens: int,
+    hit_rate: float | tuple[float, float],
+    prefix_range: Sequence[int] | None = None,
+    ttl: str = "1h",
+    batch: bool = True,
+    prices: pricing.PriceSource = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Cost of ``rows`` requests against shared-prefix length, with and without a cache.
+
+    A ``(low, high)`` hit rate draws the cached cost at the midpoint with the range shaded.
+    The vertical line is the model's minimum cacheable length; below it nothing is cached.
+    The saving per prefix token is constant, so caching pays for every length above the
+    minimum iff the hit rate beats :func:`~batchkit.costs.pricing.break_even_hit_rate` (stated in the title).
+    """
+    ax = _axes(ax)
+    lo, hi = _hit_range(hit_rate)
+    kw: dict[str, Any] = {
+        "rows": rows,
+        "other_input_tokens": other_input_tokens,
+        "output_tokens": output_tokens,
+        "prefix_range": prefix_range,
+        "ttl": ttl,
+        "batch": batch,
+        "prices": prices,
+    }
+    mid = pricing.savings_vs_prefix(model, hit_rate=(lo + hi) / 2, **kw)
+    mode = "batch" if batch else "standard"
+    ax.plot(mid.index, mid["without_cache"], color=_NO_CACHE, label=f"{mode}, no cache")
+    ax.plot(mid.index, mid["with_cache"], color=_CACHE, label=f"{mode} + {ttl} cache, {_hit_label(lo, hi)}")
+    if lo != hi:
+        worst = pricing.savings_vs_prefix(model, hit_rate=lo, **kw)["with_cache"]
+        best = pricing.savings_vs_prefix(model, hit_rate=hi, **kw)["with_cache"]
+        ax.fill_between(mid.index, best, worst, color=_CACHE, alpha=0.15, linewidth=0)
+    price = pricing.load_prices(prices).get(model)
+    minimum = price.min_cacheable_tokens
+    assumed = "" if price.min_cacheable_known else ", assumed"
+    ax.axvline(
+        minimum, color=_MARK, linestyle="--", linewidth=1, label=f"minimum cacheable: {minimum:,} tokens{assumed}"
+    )
+    even = pricing.break_even_hit_rate(model, ttl=ttl, prices=prices)
+    verdict = "pays above the minimum" if lo > even else ("may not pay" if hi > even else "never pays")
+    ax.set_title(f"{model}, {rows:,} requests\ncaching {verdict} (break-even hit rate {even:.0%})", fontsize=10)
+    ax.set_xlabel("shared prefix per request (tokens)")
+    ax.set_ylabel("cost (USD)")
+    _dollar_axis(ax.yaxis)
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8, loc="upper left")
+    return ax
+
+
+def plot_savings_vs_rows(
+    model: str,
+    *,
+    prefix_tokens: int,
+    other_input_tokens: int,
+    output_tokens: int,
+    hit_rate: float | tuple[float, float],
+    rows_range: Sequence[int] | None = None,
+    ttl: str = "1h",
+    batch: bool = True,
+    prices: pricing.PriceSource = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Cost against the number of requests (log-log), with and without a cache, and the
+    break-even row count (:func:`~batchkit.costs.pricing.break_even_rows`) as a vertical line."""
+    ax = _axes(ax)
+    lo, hi = _hit_range(hit_rate)
+    kw: dict[str, Any] = {
+        "prefix_tokens": prefix_tokens,
+        "other_input_tokens": other_input_tokens,
+        "output_tokens": output_tokens,
+        "rows_range": rows_range,
+        "ttl": ttl,
+        "batch": batch,
+        "prices": prices,
+    }
+    mid_rate = (lo + hi) / 2
+    mid = pricing.savings_vs_rows(model, hit_rate=mid_rate, **kw)
+    mode = "batch" if batch else "standard"
+    ax.plot(mid.index, mid["without_cache"], color=_NO_CACHE, label=f"{mode}, no cache")
+    ax.plot(mid.index, mid["with_cache"], color=_CACHE, label=f"{mode} + {ttl} cache, {_hit_label(lo, hi)}")
+    if lo != hi:
+        worst = pricing.savings_vs_rows(model, hit_rate=lo, **kw)["with_cache"]
+        best = pricing.savings_vs_rows(model, hit_rate=hi, **kw)["with_cache"]
+        ax.fill_between(mid.index, best, worst, color=_CACHE, alpha=0.15, linewidth=0)
+    minimum = pricing.load_prices(prices).get(model).min_cacheable_tokens
+    even = pricing.break_even_rows(model, hit_rate=mid_rate, ttl=ttl, prices=prices)
+    if prefix_tokens < minimum:
+        title = f"prefix {prefix_tokens:,} tokens is under the {minimum:,}-token minimum: never cached"
+    elif even is None:
+        title = f"at a {mid_rate:.0%} hit rate caching never pays"
+    else:
+        ax.axvline(even, color=_MARK, linestyle="--", linewidth=1, label=f"break-even: {even:,} requests")
+        title = f"caching pays from {even:,} requests"
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    _dollar_axis(ax.yaxis)
+    ax.set_title(f"{model}, {prefix_tokens:,}-token shared prefix\n{title}", fontsize=10)
+    ax.set_xlabel("requests")
+    ax.set_ylabel("cost (USD)")
+    ax.legend(fontsize=8, loc="upper left")
+    return ax
+
+
+def plot_estimate_vs_actual(
+    estimate: _Estimate, actual: CostBreakdown | float, *, mode: str = "batch", ax: Axes | None = None
+) -> Axes:
+    """The estimate's low–high range for ``mode`` as a band, its typical figure and upper bound
+    as ticks, and the job's actual cost as a line: green inside the range, orange outside."""
+    ax = _axes(ax, figsize=(6.4, 2.2))
+    cost = estimate[mode]
+    spent = actual.total if isinstance(actual, CostBreakdown) else float(actual)
+    ax.barh(
+        0,
+        cost.high - cost.low,
+        left=cost.low,
+        height=0.5,
+        color=_COLORS[mode],
+        alpha=0.35,
+        label=f"estimate {_dollars(cost.low)}–{_dollars(cost.high)}",
+    )
+    ax.plot(
+        [cost.typical] * 2, [-0.25, 0.25], color=_COLORS[mode], linewidth=2, label=f"typical {_dollars(cost.typical)}"
+    )
+    if cost.upper_bound > cost.high:
+        ax.plot(
+            [cost.upper_bound] * 2,
+            [-0.25, 0.25],
+            color=_MARK,
+            linewidth=1,
+            linestyle=":",
+            label=f"upper bound {_dollars(cost.upper_bound)}",
+        )
+    inside = cost.low <= spent <= cost.high
+    ax.axvline(spent, color="#2ca02c" if inside else _OVER, linewidth=2, label=f"actual {_dollars(spent)}")
+    right = max(cost.upper_bound, spent) * 1.1 or 1.0
+    ax.set_xlim(0, right)
+    ax.set_ylim(-0.6, 0.9)
+    ax.set_yticks([])
+    _dollar_axis(ax.xaxis)
+    where = "within the estimate" if inside else ("below the estimate" if spent < cost.low else "above the estimate")
+    ax.set_title(f"{estimate.model}, {MODE_LABELS[mode]}\nactual {_dollars(spent)} is {where}", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left", ncol=2, frameon=False)
+    return ax

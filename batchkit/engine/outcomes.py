@@ -1,0 +1,443 @@
+"""The read side of a job: what its rows got back, as columns, counts and dollars.
+
+:class:`JobResults` is the part of :class:`batchkit.Job` that only reads the store: the rows'
+outcomes as arrays over the job's distinct request keys (kept current from newly stored results
+only), each row's answer and status as plain arrays (:meth:`~JobResults.answers`,
+:meth:`~JobResults.statuses`: what every front end builds its columns from), the merged pandas
+frame, per-row outcomes, the summary and the actual cost. The lifecycle half —
+creating, polling, collecting, retrying — is in :mod:`batchkit.engine.jobs`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from itertools import repeat
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from batchkit._crash import crashpoint
+from batchkit.core.results import ANSWERED, CODE_STATUS, STATUS_CODE, USAGE_FIELDS, Summary
+from batchkit.costs.accounting import EstimateRange, JobCost, request_costs
+from batchkit.costs.pricing import CostBreakdown, kind_costs
+from batchkit.errors import JobStateError, UnknownModelError
+from batchkit.stores.store import unpack
+
+if TYPE_CHECKING:
+    from batchkit.core.structured import OutputSpec
+    from batchkit.stores.store import Store
+
+__all__ = ["JobResults"]
+
+_ERRORED, _INVALID = STATUS_CODE["errored"], STATUS_CODE["invalid_output"]
+_EXPIRED = STATUS_CODE["expired"]
+_SUCCEEDED = STATUS_CODE["succeeded"]
+
+
+class _View(NamedTuple):
+    """A job's results at one version of the store: arrays over its distinct request keys."""
+
+    codes: np.ndarray
+    """Status code of each key's best result; 0 where none has come back yet."""
+    positions: np.ndarray
+    results_ids: np.ndarray
+    attempts: np.ndarray
+
+
+class JobResults:
+    """Reading a job's results. Mixed into :class:`batchkit.Job`, which provides the state."""
+
+    job_id: str
+    store: Store
+    frame: pd.DataFrame | None
+    output_spec: OutputSpec | None
+    _record: dict[str, Any]
+    _read_lock: threading.RLock
+    _layout_cache: tuple[list[str], np.ndarray] | None
+    _view_cache: tuple[int, list[str], np.ndarray, _View, dict[str, int] | None] | None
+    _summary_cache: tuple[_View, str, Summary] | None
+    _cost_parts: dict[int, tuple[CostBreakdown, float, int, str]]
+
+    @property
+    def model(self) -> str:
+        return str(self._record["model"])
+
+    @property
+    def output(self) -> str:
+        """The (first) output column's name."""
+        return str(self._record["output"])
+
+    @property
+    def row_keys(self) -> list[str | None]:
+        """Each row's request key (None for a skipped row)."""
+        return self._record["row_keys"]
+
+    @property
+    def skipped(self) -> dict[int, str]:
+        """Row position → why that row was not sent."""
+        return self._record["skipped"]
+
+    def _layout(self) -> tuple[list[str], np.ndarray]:
+        """The job's distinct keys, and for each row the position of its key (-1 if skipped)."""
+        with self._read_lock:  # the worker and a progress view ask at the same moment
+            if self._layout_cache is None:
+                positions, keys = pd.factorize(np.array(self.row_keys, dtype=object))  # None → -1
+                self._layout_cache = (keys.tolist(), positions.astype(np.int64, copy=False))
+            return self._layout_cache
+
+    def _view(self) -> _View:
+        """The job's results as arrays, brought up to date from results stored since last time.
+
+        Built from the store's index; after that only the keys of newly stored batch results are
+        looked at (unless they are a good part of the job, when one pass over the index is
+        cheaper), so a job of N rows over B batches costs O(N), not O(N·B).
+        """
+        if self.store.index_on_disk:
+            return self._view_on_disk()
+        with self._read_lock:
+            index = self.store.index()
+            version = self.store.index_version
+            keys, _ = self._layout()
+            cache = self._view_cache
+            new: list[tuple[int, int]] | None = None  # (id, size) of each batch stored since
+            if cache is not None and cache[1] is keys:
+                if cache[0] == version:
+                    return cache[3]
+                new = self.store.results_since(cache[0], version)
+            if cache is None or new is None or sum(n for _, n in new) * 4 > len(keys):
+                packed = np.fromiter(map(index.get, keys, repeat(0)), dtype=np.int64, count=len(keys))
+                position = cache[4] if cache is not None and new is not None else None
+            else:
+                _, _, packed, _, position = cache
+                if position is None:
+                    position = dict(zip(keys, range(len(keys)), strict=True))
+                for results_id, _ in new:
+                    mine = [k for k in self.store.result_keys(results_id) if k in position]
+                    if mine:
+                        packed[[position[k] for k in mine]] = [index[k] for k in mine]
+            self._view_cache = (version, keys, packed, _View(*unpack(packed)), position)
+            return self._view_cache[3]
+
+    def _view_on_disk(self) -> _View:
+        """:meth:`_view` from the store's on-disk index (a partitioned run's jobs): the job's keys
+        are looked up once; after that only those among the keys of newly stored results."""
+        with self._read_lock:
+            version = self.store.sync_index()
+            keys, _ = self._layout()
+            cache = self._view_cache
+            position = None
+            if cache is not None and cache[1] is keys:
+                if cache[0] == version:
+                    return cache[3]
+                _, _, packed, _, position = cache
+                if position is None:
+                    position = dict(zip(keys, range(len(keys)), strict=True))
+                mine = list(
+                    dict.fromkeys(
+                        k
+                        for results_id, _ in self.store.results_since(cache[0], version)
+                        for k in self.store.result_keys(results_id)
+                        if k in position
+                    )
+                )
+                if mine:
+                    packed[[position[k] for k in mine]] = self.store.lookup(mine)
+            else:
+                packed = self.store.lookup(keys)
+            self._view_cache = (version, keys, packed, _View(*unpack(packed)), position)
+            return self._view_cache[3]
+
+    def _gather(self, view: _View, select: np.ndarray, what: str) -> np.ndarray:
+        """One field (``answers``, ``stop_reasons``, ``messages`` or ``usage``) per distinct key.
+
+        Only keys where ``select`` is true are read; the others get None (or zero usage).
+        """
+        n = len(view.codes)
+        out: np.ndarray
+        if what == "usage":
+            out = np.zeros((n, len(USAGE_FIELDS)), dtype=np.int64)
+        else:
+            out = np.full(n, None, dtype=object)
+        select = select & (view.codes != 0)
+        for results_id in np.unique(view.results_ids[select]):
+            rows = np.flatnonzero(select & (view.results_ids == results_id))
+            positions = view.positions[rows]
+            cols = self.store.columns(int(results_id))
+            if what == "usage":
+                out[rows] = cols.usage[positions]
+            elif what == "messages":
+                out[rows] = [cols.errors.get(int(p), (None, None))[1] for p in positions]
+            else:
+                values = np.empty(len(cols), dtype=object)
+                values[:] = getattr(cols, what)
+                out[rows] = values[positions]
+        return out
+
+    def summary(self) -> Summary:
+        """Rows by status, and failed rows by error type."""
+        view = self._view()
+        cached = self._summary_cache
+        if cached is not None and cached[0] is view and cached[1] == self._record["status"]:
+            return cached[2]  # nothing came back since: a progress view asks every second
+        summary = self._summarize(view)
+        self._summary_cache = (view, self._record["status"], summary)
+        return summary
+
+    def _summarize(self, view: _View) -> Summary:
+        keys, row_pos = self._layout()
+        sent = row_pos[row_pos >= 0]
+        rows_per_key = np.bincount(sent, minlength=len(keys))
+        by_code = np.bincount(view.codes, weights=rows_per_key, minlength=256)
+        canceled = self._record["status"] == "canceled"
+        by_status: dict[str, int] = {}
+        for code in np.flatnonzero(by_code):
+            status = "pending" if code == 0 else CODE_STATUS[int(code)]
+            if status == "pending" and canceled:
+                status = "canceled"
+            by_status[status] = by_status.get(status, 0) + int(by_code[code])
+        if self.skipped:
+            by_status["skipped"] = len(self.skipped)
+        errors: Counter[str] = Counter()
+        error_type = self.store.error_type
+        for i in np.flatnonzero(np.isin(view.codes, (_ERRORED, _INVALID))):
+            errors[error_type(keys[i]) or "unknown_error"] += int(rows_per_key[i])
+        return Summary(len(row_pos), by_status, dict(errors.most_common()))
+
+    def failure_counts(self) -> list[tuple[str, str, str, int]]:
+        """``(status, error type, message, rows)`` of the rows that failed, most rows first.
+
+        Errored and ``invalid_output`` rows by their error; expired rows as one group.
+        """
+        keys, row_pos = self._layout()
+        view = self._view()
+        rows_per_key = np.bincount(row_pos[row_pos >= 0], minlength=len(keys))
+        failed = np.isin(view.codes, (_ERRORED, _INVALID, _EXPIRED))
+        if not failed.any():
+            return []
+        messages = self._gather(view, failed & (view.codes != _EXPIRED), "messages")
+        counts: Counter[tuple[str, str, str]] = Counter()
+        error_type = self.store.error_type
+        for i in np.flatnonzero(failed):
+            code = int(view.codes[i])
+            if code == _EXPIRED:
+                group = ("expired", "expired", "the batch ended (24 h) before this request was processed")
+            else:
+                group = (CODE_STATUS[code], error_type(keys[i]) or "unknown_error", str(messages[i] or ""))
+            counts[group] += int(rows_per_key[i])
+        return [(*group, n) for group, n in counts.most_common()]
+
+    def answers(self) -> np.ndarray:
+        """Each row's usable answer text, in row order: an object array of ``str``, None where the
+        row has none (skipped, failed, not back yet; for ``classify``/``extract`` also an
+        answer that failed its schema). Structured answers are their JSON text.
+
+        What every front end builds its output column(s) from (:meth:`to_frame` for pandas);
+        :meth:`statuses` says why a row has none.
+        """
+        _, row_pos = self._layout()
+        view = self._view()
+        usable = (_SUCCEEDED,) if self.output_spec is not None else tuple(ANSWERED)
+        answers = self._gather(view, np.isin(view.codes, usable), "answers")
+        return np.append(answers, [None])[row_pos]  # -1 (skipped) picks the trailing None
+
+    def statuses(self) -> np.ndarray:
+        """Each row's status, in row order, as an object array of strings: ``succeeded``,
+        ``truncated``, ``errored``, ``expired``, ``canceled``, ``invalid_output``, ``skipped``, or
+        ``pending`` while its request has no result yet (``canceled`` once the job was)."""
+        _, row_pos = self._layout()
+        view = self._view()
+        names = np.full(256, None, dtype=object)
+        for code, status in CODE_STATUS.items():
+            names[code] = status
+        names[0] = "canceled" if self._record["status"] == "canceled" else "pending"
+        return np.append(names[view.codes], ["skipped"])[row_pos]
+
+    def output_values(self) -> dict[str, list[Any]]:
+        """Each output column's value per row, in row order, None where a row has no usable
+        answer: ``{output: answer texts}`` for free text; for ``classify``/``extract`` each
+        field's parsed value (:meth:`~batchkit.core.structured.OutputSpec.values`). A front end types
+        these in its own library's dtypes.
+        """
+        answers = self.answers()
+        if self.output_spec is None:
+            return {self.output: answers.tolist()}
+        return self.output_spec.values(answers.tolist())
+
+    def to_frame(self, frame: pd.DataFrame | None = None) -> pd.DataFrame:
+        """The caller's frame with the output column(s) added (a new frame; the input is untouched).
+
+        The pandas front end's view of :meth:`answers`. After :meth:`load` in a fresh process
+        pass the original frame; without it the columns come on a plain row-number index.
+        """
+        frame = frame if frame is not None else self.frame
+        _, row_pos = self._layout()
+        self._view()  # results read before the merge point (crash tests stop there)
+        crashpoint("merging")
+        if frame is None:
+            index: pd.Index = pd.RangeIndex(len(row_pos), name="row")
+            out = pd.DataFrame(index=index)
+        else:
+            if len(frame) != len(row_pos):
+                raise JobStateError(
+                    f"job {self.job_id} has {len(row_pos):,} rows but this frame has {len(frame):,}", job_id=self.job_id
+                )
+            index = frame.index
+            out = frame.copy(deep=False)
+        per_row = self.answers()
+        out.attrs = {**out.attrs, **self._attrs()}  # a new dict: the caller's frame keeps its own
+        if self.output_spec is None:
+            out[self.output] = pd.array(per_row, dtype="string")
+            return out
+        for name, column in self.output_spec.frame(list(per_row), index).items():
+            out[name] = column.array
+        return out
+
+    def _attrs(self) -> dict[str, str]:
+        """What a returned frame carries in ``attrs`` to find its job again (:meth:`Job.of`).
+
+        Two short strings: pandas copies ``attrs`` on most operations and writes them to Parquet,
+        so nothing else (no object, no connection) is put there.
+        """
+        return {"batchkit_job_id": self.job_id, "batchkit_store": str(self.store.path)}
+
+    result = to_frame
+
+    @property
+    def cost(self) -> JobCost:
+        """What this job's batches were billed, from the usage in every result they returned.
+
+        Counts every billed result of the job's own batches (answers, truncated answers, and
+        answers that failed validation — the model did produce them); errored, expired and
+        canceled requests are not billed. Rows answered from the store cost nothing.
+        """
+        mine = self.store.results_of_job(self.job_id)
+        breakdown, standard, paid = CostBreakdown(), 0.0, 0
+        by_mode: dict[str, tuple[float, int]] = {}
+        unpriced = [r for r in mine if r not in self._cost_parts]
+        modes = self.store.results_modes(unpriced) if unpriced else {}
+        for results_id in mine:
+            part = self._cost_parts.get(results_id)
+            if part is None:  # stored results never change: price each batch once
+                part = self._cost_parts[results_id] = self._price_results(results_id, modes.get(results_id, "batch"))
+            breakdown, standard, paid = breakdown + part[0], standard + part[1], paid + part[2]
+            dollars, count = by_mode.get(part[3], (0.0, 0))
+            by_mode[part[3]] = (dollars + part[0].total, count + part[2])
+        view = self._view()
+        answered = np.isin(view.codes, tuple(ANSWERED))
+        reused = int((answered & ~np.isin(view.results_ids, mine)).sum())
+        lost = len(self.store.lost_responses(self.job_id))
+        realtime_dollars, realtime_count = by_mode.get("realtime", (0.0, 0))
+        return JobCost(
+            self.model,
+            breakdown,
+            paid,
+            reused,
+            standard,
+            EstimateRange.from_json(self._record["spec"].get("estimate")),
+            by_mode={m: by_mode[m] for m in sorted(by_mode)},
+            answered_twice=self._answered_twice(),
+            lost_responses=lost,
+            lost_cost=lost * realtime_dollars / realtime_count if realtime_count else 0.0,
+        )
+
+    def _answered_twice(self) -> int:
+        """Requests answered both by batch and by realtime (the deadline hedge's; 0 here)."""
+        return 0
+
+    def _price_results(self, results_id: int, mode: str = "batch") -> tuple[CostBreakdown, float, int, str]:
+        """(price by kind at the mode it was paid at, standard-API price, billed requests, mode) of one
+        stored result set."""
+        billed = (STATUS_CODE["succeeded"], STATUS_CODE["truncated"], _INVALID)
+        statuses, usage = self.store.result_usage(results_id)
+        usage = usage[np.isin(statuses, billed)]
+        if not len(usage):
+            return CostBreakdown(), 0.0, 0, mode
+        paid = kind_costs(usage, self.model, batch=mode == "batch").sum(axis=0)
+        prompt = usage[:, [0, 2, 3, 4]].sum(axis=1)  # every prompt token at the input price, no discount
+        plain = np.column_stack([prompt, usage[:, 1], np.zeros((len(usage), 3), dtype=usage.dtype)])
+        standard = float(request_costs(plain, self.model, batch=False).sum())
+        return CostBreakdown(*map(float, paid)), standard, len(usage), mode
+
+    def _key_modes(self, view: _View) -> np.ndarray:
+        """The mode each key's answer was paid at (``batch``/``realtime``; None: no result yet)."""
+        out = np.full(len(view.codes), None, dtype=object)
+        has = view.codes != 0
+        if not has.any():
+            return out
+        ids = view.results_ids[has]
+        unique = np.unique(ids)
+        found = self.store.results_modes(int(i) for i in unique)
+        table = np.array([found.get(int(i), "batch") for i in unique], dtype=object)
+        out[has] = table[np.searchsorted(unique, ids)]
+        return out
+
+    def outcomes(self) -> pd.DataFrame:
+        """One row per input row: status, error, stop reason, tokens, attempts, cost and request key.
+
+        ``cost`` is in dollars, on the first row that asked each request this job paid for (rows
+        that repeat a request, or whose answer was already in the store, show 0), so the column
+        sums to what the job paid for its answers.
+        """
+        keys, row_pos = self._layout()
+        view = self._view()
+        canceled = self._record["status"] == "canceled"
+        key_status = np.array(
+            [("canceled" if canceled else "pending") if c == 0 else CODE_STATUS[int(c)] for c in view.codes],
+            dtype=object,
+        )
+        failed = np.isin(view.codes, (_ERRORED, _INVALID))
+        error_types = np.full(len(keys), None, dtype=object)
+        error_types[failed] = [self.store.error_type(keys[i]) for i in np.flatnonzero(failed)]
+        attempts = view.attempts
+        everything = np.ones(len(keys), dtype=bool)
+        messages = self._gather(view, failed, "messages")
+        stops = self._gather(view, everything, "stop_reasons")
+        usage = self._gather(view, everything, "usage")
+        skipped_rows = row_pos < 0
+        pick = np.where(skipped_rows, 0, row_pos)
+
+        def per_row(values: np.ndarray, fill: Any) -> np.ndarray:
+            out = values[pick] if len(values) else np.full(len(row_pos), fill, dtype=values.dtype)
+            if skipped_rows.any():
+                out = out.copy()
+                out[skipped_rows] = fill
+            return out
+
+        own = self.store.results_of_job(self.job_id)
+        mine = np.isin(view.results_ids, own) & (view.codes != 0)
+        key_modes = self._key_modes(view)
+        try:
+            key_cost = request_costs(usage, self.model)
+            realtime = key_modes == "realtime"
+            if realtime.any():
+                key_cost[realtime] = request_costs(usage[realtime], self.model, batch=False)
+            key_cost = np.where(mine, key_cost, 0.0)
+        except UnknownModelError:
+            key_cost = np.full(len(keys), np.nan)
+        first = np.zeros(len(row_pos), dtype=bool)  # a request's cost goes on the first row that asked it
+        sent_rows = np.flatnonzero(row_pos >= 0)
+        first[sent_rows[np.unique(row_pos[sent_rows], return_index=True)[1]]] = True
+        frame = pd.DataFrame(
+            {
+                "status": per_row(key_status, "skipped"),
+                "error_type": per_row(error_types, None),
+                "error_message": per_row(messages, None),
+                "stop_reason": per_row(stops, None),
+                **{name: per_row(usage[:, i], 0) for i, name in enumerate(USAGE_FIELDS)},
+                "attempts": per_row(attempts, 0),
+                "cost": np.where(first, per_row(key_cost, 0.0), 0.0),
+                "mode": per_row(key_modes, None),
+                "request_key": per_row(np.array(keys, dtype=object), None),
+            }
+        )
+        if self.skipped:
+            reasons = frame["error_message"].to_numpy(copy=True)
+            for pos, reason in self.skipped.items():
+                reasons[pos] = reason
+            frame["error_message"] = reasons
+        if self.frame is not None and len(self.frame) == len(frame):
+            frame.index = self.frame.index
+        frame.attrs = self._attrs()
+        return frame
