@@ -1,5 +1,9 @@
-"""The package's import boundaries, read from the source (every import, lazy ones too).
+"""The package's layout and import boundaries, read from the source (every import, lazy ones too).
 
+- one folder per seam (DESIGN.md, "Layout"), each importing only the seams below it (:data:`MAY_IMPORT`), and
+  the run-time import graph has no cycle;
+- no module over 600 lines and no function over 60 outside the simulator; all SQL lives in ``batchkit/stores``;
+- the engine knows backends only through their interface (it imports no concrete backend);
 - nothing in ``batchkit/backends`` imports pandas, the store or the engine: a backend moves
   bytes and reports states;
 - the simulator imports nothing from the client side (it is served on its own);
@@ -169,15 +173,142 @@ def test_nothing_in_the_core_imports_a_front_end():
 
 
 def test_front_ends_are_adapters_over_the_core():
-    frontends = [m for m in MODULES if m.startswith(FRONTENDS + ".")]
+    shared = (f"{FRONTENDS}.verbs", f"{FRONTENDS}._hooks")  # what every front end shares: not a front end
+    frontends = [m for m in MODULES if m.startswith(FRONTENDS + ".") and m not in shared]
     assert "batchkit.frontends.pandas" in frontends
     for module in frontends:
         imported = direct_imports(module)
         assert "batchkit.engine.calls" in imported, f"{module} does not go through batchkit.engine.calls"
-        others = [n for n in imported if n.startswith(FRONTENDS + ".") and n != module]
+        others = [n for n in imported if n.startswith(FRONTENDS + ".") and n != module and n not in shared]
         assert not others, f"{module} imports another front end: {others}"
         assert not _hits(set(imported), ("sqlite3", "batchkit.stores.store", *NETWORK)), (
             f"{module} talks to the store or the network itself; go through the core"
         )
     assert not direct_imports(FRONTENDS), "batchkit/frontends/__init__.py imports nothing (each front end is optional)"
     assert {"batchkit.frontends", "batchkit.frontends.pandas"} & direct_imports("batchkit")
+
+
+# ---- the seams --------------------------------------------------------------------------------------------
+
+LEAVES = ("batchkit.errors", "batchkit._crash")
+"""Modules every seam may import: the exception hierarchy and the recovery tests' fault-injection point."""
+
+MAY_IMPORT: dict[str, tuple[str, ...]] = {
+    "core": ("core",),
+    "costs": ("core", "costs"),
+    "stores": ("core", "costs", "stores"),
+    "backends": ("core", "backends", "simulator"),
+    "engine": ("core", "costs", "stores", "backends", "engine"),
+    "display": ("core", "costs", "stores", "backends", "engine", "display"),
+    "compare": ("core", "costs", "stores", "backends", "engine", "display", "compare"),
+    "frontends": ("core", "costs", "engine", "display", "compare", "frontends"),
+    "simulator": ("simulator",),
+}
+"""Which seams each seam may import at run time (its own included): DESIGN.md's layout, one direction."""
+
+
+def _seam(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in MAY_IMPORT else None
+
+
+def _batchkit_imports(module: str) -> set[str]:
+    return {n for n in direct_imports(module) if n.split(".")[0] == "batchkit" and n in MODULES}
+
+
+def test_every_seam_has_its_folder_and_says_what_it_owns_and_may_import():
+    for seam in MAY_IMPORT:
+        init = PKG / seam / "__init__.py"
+        assert init.exists(), f"batchkit/{seam}/ is missing"
+        doc = ast.get_docstring(ast.parse(init.read_text())) or ""
+        assert len(doc) > 80, f"batchkit/{seam}/__init__.py needs a docstring saying what it owns and may import"
+        if seam != "simulator":
+            assert "import" in doc, f"batchkit/{seam}/__init__.py does not say what it may import"
+
+
+def test_each_seam_imports_only_the_seams_below_it():
+    wrong = []
+    for module in MODULES:
+        seam = _seam(module)
+        if seam is None:
+            continue
+        for name in _batchkit_imports(module):
+            if name in LEAVES or _seam(name) in MAY_IMPORT[seam]:
+                continue
+            wrong.append(f"{module} imports {name}")
+    assert not wrong, "imports DESIGN.md does not allow:\n" + "\n".join(sorted(wrong))
+
+
+def test_a_backend_reaches_the_simulator_only_through_its_public_surface():
+    for module in (m for m in MODULES if m.startswith("batchkit.backends")):
+        private = [n for n in _batchkit_imports(module) if n.startswith("batchkit.simulator.")]
+        assert not private, f"{module} imports the simulator's private modules {private}"
+
+
+def test_the_run_time_import_graph_has_no_cycle():
+    graph = {m: {n for n in _batchkit_imports(m) if n != m} for m in MODULES}
+    done: set[str] = set()
+    path: list[str] = []
+
+    def visit(node: str) -> None:
+        if node in done:
+            return
+        if node in path:
+            raise AssertionError("import cycle: " + " -> ".join([*path[path.index(node) :], node]))
+        path.append(node)
+        for nxt in sorted(graph[node]):
+            if nxt != "batchkit":  # the package root imports everything, by design
+                visit(nxt)
+        path.pop()
+        done.add(node)
+
+    for module in sorted(MODULES):
+        if module != "batchkit":
+            visit(module)
+
+
+def test_the_engine_knows_backends_only_through_their_interface():
+    concrete = ("batchkit.backends.batches", "batchkit.backends.realtime", "batchkit.backends.ratelimit")
+    for module in (m for m in MODULES if m.startswith("batchkit.engine")):
+        assert not _hits(set(direct_imports(module)), concrete), f"{module} imports a concrete backend"
+        text = MODULES[module].read_text()
+        assert "MessageBatches" not in text and "Realtime(" not in text, f"{module} names a concrete backend"
+        assert not re.search(r"getattr\((self\.)?_?backend\b", text), f"{module} probes a backend's attributes"
+
+
+SQL = re.compile(r"\.execute(many)?\(|[\"']\s*(SELECT|INSERT|UPDATE|DELETE FROM|CREATE TABLE)\b|sqlite3\.Connection")
+
+
+def test_all_sql_lives_in_the_stores():
+    for module, path in MODULES.items():
+        if module.startswith(("batchkit.stores", "batchkit.simulator")):
+            continue
+        assert not SQL.search(path.read_text()), f"{module} speaks SQL or holds a connection: add a store verb"
+
+
+def _function_lengths(tree: ast.AST) -> list[tuple[str, int]]:
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            lines = node.end_lineno - node.lineno + 1  # type: ignore[operator]
+            first = node.body[0]
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
+                lines -= first.end_lineno - first.lineno + 1  # type: ignore[operator]
+            found.append((node.name, lines))
+    return found
+
+
+def test_no_module_over_600_lines_and_no_function_over_60_outside_the_simulator():
+    long_modules, long_functions = [], []
+    for module, path in MODULES.items():
+        if module.startswith("batchkit.simulator"):
+            continue
+        text = path.read_text()
+        if len(text.splitlines()) > 600:
+            long_modules.append(f"{module}: {len(text.splitlines())} lines")
+        long_functions += [f"{module}.{name}: {n} lines" for name, n in _function_lengths(ast.parse(text)) if n > 60]
+    assert not long_modules and not long_functions, "\n".join(long_modules + long_functions)
