@@ -192,8 +192,8 @@ class App:
 
     def __init__(self, sim: Simulator) -> None:
         self.sim = sim
-        self.engine = sim._engine
-        self.realtime = Realtime(sim.config, sim.clock, sim._engine)
+        self.engine = sim.engine
+        self.realtime = Realtime(sim.config, sim.clock, sim.engine)
 
     # ------------------------------------------------------------------ WSGI
 

@@ -274,7 +274,7 @@ class Server(_OverHTTP):
         self._thread.start()
         # Served, batches are worked through in the background as they come due (in process,
         # lazily, when the next request arrives): a client's next create need not wait.
-        simulator._engine.start_worker()
+        simulator.engine.start_worker()
 
     def stats(self) -> dict[str, Any]:
         return self.simulator.stats()
@@ -288,7 +288,7 @@ class Server(_OverHTTP):
             self._httpd.shutdown()
             self._thread.join()
             self._httpd.server_close()
-        self.simulator._engine.stop_worker()
+        self.simulator.engine.stop_worker()
 
     def __enter__(self) -> Self:
         return self

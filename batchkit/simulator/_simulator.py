@@ -63,7 +63,8 @@ class Simulator:
             if floor is not None:  # never earlier than a time a client has already been shown
                 start = min(max(time.time() if start is None else start, floor), LATEST)
             self.clock = SimClock(self.config.time_scale, start)
-            self._engine = Engine(self.config, responder, self.clock, store)
+            self.engine = Engine(self.config, responder, self.clock, store)
+            """The Message Batches engine: its batches, queue and worker (the app and the server drive it)."""
         except BaseException:
             if store is not None:
                 store.close()
@@ -73,7 +74,7 @@ class Simulator:
     def close(self) -> None:
         """Stop background work and let go of the state file, if any (idempotent). The
         simulator must not be used afterwards."""
-        self._engine.close()
+        self.engine.close()
 
     def client(self, **kwargs: Any) -> anthropic.Anthropic:
         """A sync SDK client wired to this simulator in process (no sockets).
@@ -109,17 +110,17 @@ class Simulator:
         ``batches`` (``{id, request_count, processing_status}`` per live batch), ``clock``,
         ``time_scale``, ``cpu_seconds`` (process CPU time) and ``uptime_seconds``.
         """
-        return self._engine.stats(catch_up)
+        return self.engine.stats(catch_up)
 
     def reset_stats(self) -> None:
         """Zero the counters (batches, cache and clock are kept)."""
-        self._engine.reset_stats()
+        self.engine.reset_stats()
 
     def advance(self, seconds: float) -> None:
         """Move the simulated clock forward (as ``sim.clock.advance``, and wakes a served
         simulator's background worker to do what is now due)."""
         self.clock.advance(seconds)
-        self._engine.wake()
+        self.engine.wake()
 
 
 class _AsyncBody(httpx2.AsyncByteStream):

@@ -289,7 +289,7 @@ def test_beta_namespace_same_paths_and_records_the_header(instant: Simulator) ->
             item = BetaMessageBatchIndividualResponse.model_validate(msgspec.json.decode(line))
             assert item.result.type == "succeeded" and item.result.message.usage.service_tier == "batch"
     assert created.id in [b.id for b in client.beta.messages.batches.list()]
-    assert instant._engine.get(created.id).betas == ("output-300k-2026-03-24",)
+    assert instant.engine.get(created.id).betas == ("output-300k-2026-03-24",)
     # an old SDK's ?beta=true is ignored
     old_style = client.get(
         f"/v1/messages/batches/{created.id}", options={"params": {"beta": "true"}}, cast_to=MessageBatch

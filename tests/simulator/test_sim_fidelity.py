@@ -556,7 +556,7 @@ def test_the_latency_model_is_spread_over_the_streamed_pieces() -> None:
     from batchkit.simulator._sse import MessageStream
 
     sim = Simulator(config=SimConfig(seed=3, latency=Latency(first_token=0.5, per_output_token=0.01)))
-    message = sim._engine.message(
+    message = sim.engine.message(
         {
             "model": MODEL,
             "max_tokens": 400,
