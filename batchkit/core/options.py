@@ -55,7 +55,7 @@ from batchkit.errors import (
 
 from . import _json
 from .modes import check_mode
-from .requests import MAX_BATCH_BYTES, MAX_BATCH_REQUESTS
+from .plan import MAX_BATCH_BYTES, MAX_BATCH_REQUESTS
 
 if TYPE_CHECKING:
     from .structured import OutputSpec
@@ -716,7 +716,7 @@ class RequestParams(_Checked):
         object.__setattr__(self, "extra", types.MappingProxyType(extra))  # frozen all the way down
 
     def template_kwargs(self, system: Any = ...) -> dict[str, Any]:
-        """Keyword arguments of :func:`batchkit.core.requests.build_template` (``system`` as laid out)."""
+        """Keyword arguments of :func:`batchkit.core.plan.build_template` (``system`` as laid out)."""
         return {
             "model": self.model,
             "max_tokens": self.max_tokens,
