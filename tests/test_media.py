@@ -523,7 +523,10 @@ def test_pdf_pages_are_found_in_compressed_object_streams_too():
 def test_the_media_module_examples_hold():
     import doctest
 
+    from batchkit.core import pdfgen
+
     assert doctest.testmod(media).failed == 0
+    assert doctest.testmod(pdfgen).failed == 0  # text_pdf, re-exported by media
 
 
 def test_a_damaged_image_skips_its_row(sim: Simulator, tmp_path: Path):

@@ -161,7 +161,8 @@ def check_deadline(name: str, value: Any) -> float | dt.timedelta | dt.datetime:
             f"for the batches however long they take.",
             option=name,
         )
-    return value
+    checked: float | dt.timedelta | dt.datetime = value
+    return checked
 
 
 def check_flag(name: str, value: Any) -> bool:

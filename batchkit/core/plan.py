@@ -94,7 +94,8 @@ class RequestTemplate:
 
     def params(self, text: str) -> dict[str, Any]:
         """The params of one request as a dict (for display and tests; not the hot path)."""
-        return _json.loads(self.body(text))
+        params: dict[str, Any] = _json.loads(self.body(text))
+        return params
 
 
 def build_template(

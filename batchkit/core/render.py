@@ -501,9 +501,8 @@ def _cell_text(cell: Any) -> str:
         return cell
     if isinstance(cell, (pd.Timestamp, _dt.datetime)):
         ts = pd.Timestamp(cell)
-        if ts.tz is None and ts == ts.normalize():
-            return ts.date().isoformat()
-        return ts.isoformat()
+        iso: str = ts.date().isoformat() if ts.tz is None and ts == ts.normalize() else ts.isoformat()
+        return iso
     if isinstance(cell, (dict, list, tuple)):
         return _json.dumps(cell).decode()
     if isinstance(cell, bytes):

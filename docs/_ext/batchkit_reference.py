@@ -197,7 +197,8 @@ def setup(app: Any) -> dict[str, Any]:
                 container = nodes.container()
                 text = textwrap.dedent(generate())
                 self.state.nested_parse(StringList(text.splitlines(), source="generated"), 0, container)
-                return container.children
+                children: list[Any] = container.children
+                return children
 
         return Generated
 
