@@ -30,6 +30,7 @@ from . import _json
 from ._checks import Checked, describe, is_whole, option, whole
 
 __all__ = [
+    "BATCHKIT_BUILT",
     "DEFAULT_MAX_TOKENS",
     "DEFAULT_MODEL",
     "FIRST_CLASS",
@@ -77,7 +78,7 @@ def _adapter(name: str, variant: str | None = None) -> Any:
 
 FIRST_CLASS = ("model", "max_tokens", "system", "stop_sequences")
 """The Messages params batchkit names itself (fields of :class:`RequestParams`); the rest go in ``extra``."""
-_BATCHKIT_BUILT = {
+BATCHKIT_BUILT: dict[str, str] = {
     "messages": "messages= is built from the prompt: pass the row template as prompt= and shared "
     "instructions as system=",
 }
@@ -242,8 +243,8 @@ def _check_passthrough(name: str, value: Any) -> None:
             "or a clearer prompt instead.",
             option=name,
         )
-    if name in _BATCHKIT_BUILT:
-        raise InvalidOptionError(_BATCHKIT_BUILT[name], option=name)
+    if name in BATCHKIT_BUILT:
+        raise InvalidOptionError(BATCHKIT_BUILT[name], option=name)
     if name == "stream":
         if value:
             raise InvalidOptionError("stream=True is not allowed inside Message Batches; remove it", option=name)
