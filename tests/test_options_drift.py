@@ -1,7 +1,7 @@
 """A call's options are declared once; nothing that shows them to a user can drift from that.
 
 The declarations: :class:`batchkit.core.params.RequestParams` (the Messages params, with
-:data:`~batchkit.core.params.SAMPLING_PARAMS` and :data:`~batchkit.core.params.BATCHKIT_BUILT`, the
+:data:`~batchkit.core.params.SAMPLING_PARAMS` and :data:`~batchkit.core.params.BUILT_PARAMS`, the
 params refused), :class:`batchkit.core.options.RunOptions` and
 :class:`~batchkit.core.options.EstimateOptions` — each field's default, check and the docstring
 under it. What shows them:
@@ -28,7 +28,7 @@ import pytest
 from batchkit.core import options as options_module
 from batchkit.core import params as params_module
 from batchkit.core.options import ACCESSOR_ARGUMENTS, CLASSIFY_MAX_TOKENS, EstimateOptions, Options, RunOptions
-from batchkit.core.params import BATCHKIT_BUILT, SAMPLING_PARAMS, RequestParams, sdk_params
+from batchkit.core.params import BUILT_PARAMS, SAMPLING_PARAMS, RequestParams, sdk_params
 from batchkit.errors import InvalidOptionError
 from batchkit.frontends import dask as dask_frontend
 from batchkit.frontends import pandas as pandas_frontend
@@ -80,7 +80,7 @@ def test_no_page_copies_an_option_row_by_hand():
             )
 
 
-@pytest.mark.parametrize("name", [*SAMPLING_PARAMS, *BATCHKIT_BUILT, "stream"])
+@pytest.mark.parametrize("name", [*SAMPLING_PARAMS, *BUILT_PARAMS, "stream"])
 def test_every_refused_messages_param_is_refused_and_named_in_the_reference(name):
     value = True if name == "stream" else 0.5
     with pytest.raises(InvalidOptionError) as refused:

@@ -30,7 +30,7 @@ from . import _json
 from ._checks import Checked, describe, is_whole, option, whole
 
 __all__ = [
-    "BATCHKIT_BUILT",
+    "BUILT_PARAMS",
     "DEFAULT_MAX_TOKENS",
     "DEFAULT_MODEL",
     "FIRST_CLASS",
@@ -78,7 +78,7 @@ def _adapter(name: str, variant: str | None = None) -> Any:
 
 FIRST_CLASS = ("model", "max_tokens", "system", "stop_sequences")
 """The Messages params batchkit names itself (fields of :class:`RequestParams`); the rest go in ``extra``."""
-BATCHKIT_BUILT: dict[str, str] = {
+BUILT_PARAMS: dict[str, str] = {
     "messages": "messages= is built from the prompt: pass the row template as prompt= and shared "
     "instructions as system=",
 }
@@ -243,8 +243,8 @@ def _check_passthrough(name: str, value: Any) -> None:
             "or a clearer prompt instead.",
             option=name,
         )
-    if name in BATCHKIT_BUILT:
-        raise InvalidOptionError(BATCHKIT_BUILT[name], option=name)
+    if name in BUILT_PARAMS:
+        raise InvalidOptionError(BUILT_PARAMS[name], option=name)
     if name == "stream":
         if value:
             raise InvalidOptionError("stream=True is not allowed inside Message Batches; remove it", option=name)
