@@ -1,7 +1,7 @@
 """Request keys leave out cache breakpoints and their TTL, and stores written before keep their answers.
 
 "Before" is run for real: the previous key scheme is this code with no unmarked view of the
-params (``batchkit.core.requests.unmarked_params`` answering None keys every request by its body as
+params (``batchkit.core.keys.unmarked_params`` answering None keys every request by its body as
 sent, byte for byte what the previous release did), and a store at schema 3 is that store
 without migration 4's table and version.
 """
@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 
 import batchkit
-from batchkit.core import requests
-from batchkit.core.requests import params_key
+from batchkit.core import keys, plan
+from batchkit.core.keys import params_key
 from batchkit.engine import calls
 from batchkit.simulator import Processing, spawn
 from batchkit.stores.schema import MIGRATIONS as _MIGRATIONS
@@ -107,7 +107,8 @@ def test_the_same_call_with_cache_false_or_another_ttl_sends_nothing(tmp_path):
 
 
 def _old_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(requests, "unmarked_params", lambda params: None)
+    monkeypatch.setattr(keys, "unmarked_params", lambda params: None)
+    monkeypatch.setattr(plan, "unmarked_params", keys.unmarked_params)  # the template's reader of it
 
 
 def test_a_store_of_the_previous_release_keeps_its_answers_and_finds_its_job(tmp_path, monkeypatch):
@@ -177,11 +178,11 @@ CHILD = textwrap.dedent(
     import sys
     import anthropic, pandas as pd
     import batchkit
-    from batchkit.core import requests
+    from batchkit.core import keys, plan
     from tests.test_costs import INSTRUCTIONS
     base_url, store, scheme = sys.argv[1], sys.argv[2], sys.argv[3]
     if scheme == "old":
-        requests.unmarked_params = lambda params: None
+        keys.unmarked_params = plan.unmarked_params = lambda params: None  # both readers of the view
     client = anthropic.Anthropic(base_url=base_url, api_key="sk-sim-test")
     df = pd.DataFrame({"t": [f"row {i}" for i in range(40)]})
     out = df.claude.batch(INSTRUCTIONS + "{t}", model="claude-sonnet-4-6", max_tokens=20, client=client,
@@ -221,7 +222,7 @@ def test_a_batch_sent_under_old_keys_is_collected_after_the_migration(tmp_path, 
 
 def test_images_under_a_marked_system_key_like_uncached_and_the_migration_finds_that_key(tmp_path):
     from batchkit.core import _json
-    from batchkit.core.requests import line_body
+    from batchkit.core.plan import line_body
     from batchkit.stores.schema import _new_keys
     from tests.test_media import make_images
 

@@ -414,12 +414,12 @@ def test_entry_sizes_are_known_before_any_entry_is_built(tmp_path: Path):
         df, "{note} {photo:image} then {other:media} {note}", output="o", model="claude-haiku-4-5", system="Be brief."
     )
     lines = call.plan.lines
-    assert isinstance(lines, batchkit.core.requests.MediaLines)
+    assert isinstance(lines, batchkit.core.plan.MediaLines)
     for key in lines:
         line = lines[key]
         assert len(line) == lines.size(key), key
         assert json.loads(line)["custom_id"] == key
-    chunks = batchkit.core.requests.chunk_requests(lines, max_bytes=3_000)
+    chunks = batchkit.core.plan.chunk_requests(lines, max_bytes=3_000)
     assert len(chunks) > 1
     for chunk in chunks:
         size, pieces = chunk.stored()
@@ -523,7 +523,10 @@ def test_pdf_pages_are_found_in_compressed_object_streams_too():
 def test_the_media_module_examples_hold():
     import doctest
 
+    from batchkit.core import pdfgen
+
     assert doctest.testmod(media).failed == 0
+    assert doctest.testmod(pdfgen).failed == 0  # text_pdf, re-exported by media
 
 
 def test_a_damaged_image_skips_its_row(sim: Simulator, tmp_path: Path):

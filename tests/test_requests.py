@@ -12,16 +12,10 @@ import pyarrow as pa
 import pytest
 
 from batchkit.core import _json
-from batchkit.core.requests import (
-    MAX_BATCH_REQUESTS,
-    build_template,
-    chunk_requests,
-    make_line,
-    parse_prompt,
-    plan_requests,
-    render_prompts,
-    request_key,
-)
+from batchkit.core.keys import request_key
+from batchkit.core.options import Options
+from batchkit.core.plan import MAX_BATCH_REQUESTS, build_template, chunk_requests, make_line, plan_requests
+from batchkit.core.render import parse_prompt, render_prompts
 from batchkit.engine import calls
 from batchkit.errors import (
     BatchkitWarning,
@@ -176,8 +170,9 @@ def test_template_body_is_the_full_request_params():
     ],
 )
 def test_bad_params_are_refused_before_anything_is_sent(kwargs, match):
+    # The call's options are the one check (build_template trusts them).
     with pytest.raises(ConfigurationError, match=match):
-        template(**kwargs)
+        Options.build({"model": "claude-haiku-4-5", "max_tokens": 50, **kwargs})
 
 
 def test_chunks_respect_count_and_byte_limits():

@@ -48,6 +48,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .pdfgen import LETTER
+from .pdfgen import text_pdf as text_pdf  # re-export: batchkit.media.text_pdf, batchkit.text_pdf
+
 __all__ = [
     "IMAGE_MAX_BYTES",
     "IMAGE_MAX_FILE_BYTES",
@@ -91,7 +94,7 @@ PDF_MAX_PAGES = 100
 SCALE_EDGE = 1568
 """Images with a longer edge are scaled down to it before they are counted."""
 PIXELS_PER_TOKEN = 750
-_LETTER = (612.0, 792.0)  # points: the page size assumed when a PDF does not say
+_LETTER = LETTER  # points: the page size assumed when a PDF does not say
 
 IMAGE_MAX_FILE_BYTES = IMAGE_MAX_BYTES // 4 * 3
 """Largest image file whose base64 fits :data:`IMAGE_MAX_BYTES` (3,932,160 bytes)."""
@@ -561,54 +564,3 @@ def _ref(head: bytes, data: bytes | None, size: int, digest: str, want: str, pat
     if max(dims) > IMAGE_MAX_SIDE:
         raise Refused(f"is an image of {dims[0]}×{dims[1]} px, over the API's {IMAGE_MAX_SIDE}×{IMAGE_MAX_SIDE}")
     return MediaRef("image", media_type, digest, size, source, width=dims[0], height=dims[1])
-
-
-# --------------------------------------------------------------------------- generated PDFs
-
-
-def text_pdf(pages: list[str], *, size: tuple[float, float] = _LETTER, compress: bool = False) -> bytes:
-    r"""A minimal valid PDF with one page of text per item of ``pages`` (lines split on ``\n``),
-    in Helvetica 11 pt — for tests, demos and notebooks that need documents with known text.
-
-    >>> pdf = text_pdf(["invoice_number: INV-7", "page two"])
-    >>> sniff(pdf), pdf_pages(pdf)
-    ('application/pdf', 2)
-    """
-    import zlib
-
-    w, h = size
-    objects: list[bytes] = [b"", b""]  # 1: catalog, 2: page tree (filled in below)
-    font = 3
-    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
-    kids = []
-    for text in pages:
-        lines = text.split("\n")
-        ops = [b"BT /F1 11 Tf 14 TL 72 %d Td" % int(h - 72)]
-        for line in lines:
-            escaped = line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-            ops.append(b"(" + escaped.encode("latin-1", "replace") + b") Tj T*")
-        ops.append(b"ET")
-        stream = b"\n".join(ops)
-        if compress:
-            stream = zlib.compress(stream)
-            objects.append(b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream")
-        else:
-            objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
-        content = len(objects)
-        objects.append(
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %g %g] /Contents %d 0 R "
-            b"/Resources << /Font << /F1 %d 0 R >> >> >>" % (w, h, content, font)
-        )
-        kids.append(len(objects))
-    objects[0] = b"<< /Type /Catalog /Pages 2 0 R >>"
-    objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % k for k in kids), len(kids))
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 from batchkit.errors import InvalidOptionError
 
+from .states import Mode
+
 __all__ = [
     "AUTO_REALTIME_BELOW",
     "MODES",
@@ -31,7 +33,9 @@ __all__ = [
     "set_default_mode",
 ]
 
-MODES = ("batch", "realtime", "auto")
+MODES: tuple[str, ...] = tuple(mode.value for mode in Mode)
+"""What ``mode=`` takes (:class:`~batchkit.core.states.Mode`, as plain strings)."""
+_BATCH, _REALTIME, _AUTO = Mode.BATCH.value, Mode.REALTIME.value, Mode.AUTO.value
 AUTO_REALTIME_BELOW = 100
 """``auto`` sends fewer requests than this in realtime: a batch's wait is not worth the discount."""
 TYPICAL_BATCH_SECONDS = 3600.0
@@ -92,7 +96,7 @@ def default_mode() -> str:
     env = os.environ.get("BATCHKIT_MODE")
     if env:
         return _check(env.strip().lower(), name="BATCHKIT_MODE")
-    return "batch"
+    return _BATCH
 
 
 def check_mode(name: str, value: object) -> str:
@@ -139,23 +143,23 @@ def choose(
     >>> choose("auto", requests=5000, input_tokens=5e5, output_tokens=1e5)[0]
     'batch'
     """
-    if asked != "auto":
+    if asked != _AUTO:
         return asked, f"mode={asked!r} was asked"
     if requests <= 0:
-        return "realtime", "auto: every request already has an answer in the store; nothing is sent"
+        return _REALTIME, "auto: every request already has an answer in the store; nothing is sent"
     seconds, binding = realtime_seconds(requests, input_tokens, output_tokens, limits)
     rt = f"realtime ≈ {duration(seconds)} ({binding} binds{where(limits)})"
     if requests < AUTO_REALTIME_BELOW:
-        return "realtime", (
+        return _REALTIME, (
             f"auto: {requests:,} requests to send, fewer than {AUTO_REALTIME_BELOW} — {rt}, "
             f"a batch typically ≈ 1 h; realtime costs the standard price (2× batch)"
         )
     if deadline_seconds is not None and deadline_seconds < TYPICAL_BATCH_SECONDS and seconds <= deadline_seconds:
-        return "realtime", (
+        return _REALTIME, (
             f"auto: the deadline is in {duration(deadline_seconds)}, sooner than a batch's "
             f"typical hour, and {rt} meets it"
         )
-    return "batch", (
+    return _BATCH, (
         f"auto: {requests:,} requests to send (≥ {AUTO_REALTIME_BELOW}) — {rt}, a batch typically "
         f"≈ 1 h (at most 24 h) at half the price"
     )

@@ -19,6 +19,7 @@ import msgspec
 import numpy as np
 
 from . import _json
+from .states import RowStatus
 
 __all__ = [
     "CODE_STATUS",
@@ -33,21 +34,22 @@ __all__ = [
     "split_lines",
 ]
 
-FINAL_STATUSES = ("succeeded", "truncated", "errored", "expired", "canceled", "skipped", "invalid_output")
-"""Every status a row can end with."""
+FINAL_STATUSES: tuple[str, ...] = tuple(status.value for status in RowStatus)
+"""Every status a row can end with (:class:`~batchkit.core.states.RowStatus`, as plain strings)."""
 
 STATUS_CODE = {
-    "succeeded": ord("s"),
-    "truncated": ord("t"),
-    "errored": ord("e"),
-    "expired": ord("x"),
-    "canceled": ord("c"),
-    "invalid_output": ord("i"),
+    RowStatus.SUCCEEDED.value: ord("s"),
+    RowStatus.TRUNCATED.value: ord("t"),
+    RowStatus.ERRORED.value: ord("e"),
+    RowStatus.EXPIRED.value: ord("x"),
+    RowStatus.CANCELED.value: ord("c"),
+    RowStatus.INVALID_OUTPUT.value: ord("i"),
 }
-"""One byte per result in the store."""
+"""One byte per result in the store (a skipped row has no result)."""
 CODE_STATUS = {code: status for status, code in STATUS_CODE.items()}
 
-ANSWERED = frozenset({STATUS_CODE["succeeded"], STATUS_CODE["truncated"]})
+_ANSWERED_STATUSES = (RowStatus.SUCCEEDED.value, RowStatus.TRUNCATED.value)
+ANSWERED = frozenset(STATUS_CODE[s] for s in _ANSWERED_STATUSES)
 """Codes of results that were paid for and answered: never sent again."""
 
 TRANSIENT_ERRORS = frozenset({"api_error", "overloaded_error", "rate_limit_error", "timeout_error"})
@@ -56,7 +58,7 @@ TRANSIENT_ERRORS = frozenset({"api_error", "overloaded_error", "rate_limit_error
 USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_write_5m", "cache_write_1h", "cache_read")
 """The token counts kept per result, in column order."""
 
-_S, _T, _E = STATUS_CODE["succeeded"], STATUS_CODE["truncated"], STATUS_CODE["errored"]
+_S, _T, _E = STATUS_CODE[RowStatus.SUCCEEDED], STATUS_CODE[RowStatus.TRUNCATED], STATUS_CODE[RowStatus.ERRORED]
 _NO_USAGE = (0, 0, 0, 0, 0)
 
 
@@ -375,7 +377,7 @@ class Summary(NamedTuple):
     @property
     def failed(self) -> int:
         """Rows with no usable answer."""
-        return sum(n for s, n in self.by_status.items() if s not in ("succeeded", "truncated"))
+        return sum(n for s, n in self.by_status.items() if s not in _ANSWERED_STATUSES)
 
     def __str__(self) -> str:
         order = {s: i for i, s in enumerate(("pending", *FINAL_STATUSES))}

@@ -62,15 +62,15 @@ class UnitState(StrEnum):
     """The API no longer knows it (a 404 to its owner): its rows have no answer from it."""
 
 
-AWAITING_RESULTS = frozenset({UnitState.SUBMITTING, UnitState.IN_PROGRESS, UnitState.CANCELING, UnitState.ENDED})
+# The groups are tuples, in the order a unit passes through them: the store binds them as SQL
+# parameters (``state IN (?,?,…)``), which takes a sequence, not a set.
+AWAITING_RESULTS = (UnitState.SUBMITTING, UnitState.IN_PROGRESS, UnitState.CANCELING, UnitState.ENDED)
 """Units whose requests have no stored result yet (``ended`` = not yet collected)."""
 
-SENT_UNITS = frozenset({UnitState.IN_PROGRESS, UnitState.CANCELING, UnitState.ENDED})
+SENT_UNITS = (UnitState.IN_PROGRESS, UnitState.CANCELING, UnitState.ENDED)
 """Units that exist at the API and are not yet collected."""
 
-FINISHED_UNITS = frozenset(
-    {UnitState.ENDED, UnitState.COLLECTED, UnitState.FAILED, UnitState.ABANDONED, UnitState.LOST}
-)
+FINISHED_UNITS = (UnitState.ENDED, UnitState.COLLECTED, UnitState.FAILED, UnitState.ABANDONED, UnitState.LOST)
 """Units that will answer nothing more (``ended``: its answers are known, only not yet stored)."""
 
 

@@ -16,7 +16,7 @@ import datetime as dt
 import enum
 import types
 import typing
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -379,6 +379,17 @@ def _resolve(node: Mapping[str, Any], defs: Mapping[str, Any]) -> Mapping[str, A
     return node
 
 
+_TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+    "array": lambda v: isinstance(v, list),
+    "object": lambda v: isinstance(v, dict),
+}
+
+
 def schema_error(value: Any, node: Mapping[str, Any], defs: Mapping[str, Any], path: str) -> str | None:
     """Why ``value`` fails the JSON schema ``node`` (the subset structured outputs use)."""
     node = _resolve(node, defs)
@@ -397,16 +408,8 @@ def schema_error(value: Any, node: Mapping[str, Any], defs: Mapping[str, Any], p
         if not any(schema_error(value, {**node, "type": k}, defs, path) is None for k in kind):
             return f"{path} is not of type {kind}"
         return None
-    checks = {
-        "string": lambda v: isinstance(v, str),
-        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-        "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-        "boolean": lambda v: isinstance(v, bool),
-        "null": lambda v: v is None,
-        "array": lambda v: isinstance(v, list),
-        "object": lambda v: isinstance(v, dict),
-    }
-    if kind in checks and not checks[kind](value):
+    check = _TYPE_CHECKS.get(kind) if isinstance(kind, str) else None
+    if check is not None and not check(value):
         return f"{path} should be {kind}, got {type(value).__name__} {value!r}"[:300]
     if kind == "string" and node.get("format") in ("date", "date-time"):
         try:
@@ -414,29 +417,39 @@ def schema_error(value: Any, node: Mapping[str, Any], defs: Mapping[str, Any], p
         except ValueError:
             return f"{path} is {value!r}, not an ISO {node['format']}"
     if kind == "array":
-        if len(value) < node.get("minItems", 0):
-            return f"{path} has {len(value)} items, fewer than {node['minItems']}"
-        if "maxItems" in node and len(value) > node["maxItems"]:
-            return f"{path} has {len(value)} items, more than {node['maxItems']}"
-        if "items" in node:
-            for i, item in enumerate(value):
-                reason = schema_error(item, node["items"], defs, f"{path}[{i}]")
-                if reason:
-                    return reason
+        return _array_error(value, node, defs, path)
     if kind == "object":
-        properties = node.get("properties", {})
-        for name in node.get("required", ()):
-            if name not in value:
-                return f"{path} is missing {name!r}"
-        if node.get("additionalProperties") is False:
-            extra = set(value) - set(properties)
-            if extra:
-                return f"{path} has unexpected fields {sorted(extra)}"
-        for name, sub in properties.items():
-            if name in value:
-                reason = schema_error(value[name], sub, defs, f"{path}.{name}")
-                if reason:
-                    return reason
+        return _object_error(value, node, defs, path)
+    return None
+
+
+def _array_error(value: list[Any], node: Mapping[str, Any], defs: Mapping[str, Any], path: str) -> str | None:
+    if len(value) < node.get("minItems", 0):
+        return f"{path} has {len(value)} items, fewer than {node['minItems']}"
+    if "maxItems" in node and len(value) > node["maxItems"]:
+        return f"{path} has {len(value)} items, more than {node['maxItems']}"
+    if "items" in node:
+        for i, item in enumerate(value):
+            reason = schema_error(item, node["items"], defs, f"{path}[{i}]")
+            if reason:
+                return reason
+    return None
+
+
+def _object_error(value: dict[str, Any], node: Mapping[str, Any], defs: Mapping[str, Any], path: str) -> str | None:
+    properties = node.get("properties", {})
+    for name in node.get("required", ()):
+        if name not in value:
+            return f"{path} is missing {name!r}"
+    if node.get("additionalProperties") is False:
+        extra = set(value) - set(properties)
+        if extra:
+            return f"{path} has unexpected fields {sorted(extra)}"
+    for name, sub in properties.items():
+        if name in value:
+            reason = schema_error(value[name], sub, defs, f"{path}.{name}")
+            if reason:
+                return reason
     return None
 
 

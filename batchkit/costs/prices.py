@@ -5,7 +5,9 @@ stores its own input, output, 5-minute and 1-hour cache-write and cache-read rat
 read the cache cheaper than the old 0.1× rule), its batch multiplier, its minimum cacheable prompt
 length, where one exists a long-prompt tier, its cap on ``max_tokens`` (``max_output_tokens``) and
 whether the ``output-300k-2026-03-24`` beta covers it on the Batches API (``batch_output_300k``).
-It is the one table calls are checked against: an id it does not know is refused before sending
+The model ids, aliases and limits come from the model catalogue
+(:mod:`batchkit.core.models`, which the call's checks read); this table adds the money. It is the
+one table calls are checked against: an id it does not know is refused before sending
 (unless ``check_model=False``), and ``max_tokens`` over the cap too. Users extend it with
 ``prices={"model-id": {"input": …, "output": …, "max_output_tokens": …}}`` (or a JSON/TOML
 file). The arithmetic that uses the rates is in :mod:`batchkit.costs.pricing`.
@@ -32,7 +34,8 @@ from typing import Any, Union
 import numpy as np
 import pandas as pd
 
-from batchkit.core import _json
+from batchkit.core import _json, models
+from batchkit.core.models import ALIASES, MODELS, OUTPUT_300K_BETA, OUTPUT_300K_TOKENS, resolve_id
 from batchkit.errors import ConfigurationError, UnknownModelError
 
 __all__ = [
@@ -52,13 +55,6 @@ KINDS = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
 
 PRICES_AS_OF = "2026-11-26"
 """Date the built-in table was assembled (from batchkit's API reference, compiled 2026-11)."""
-
-OUTPUT_300K_BETA = "output-300k-2026-03-24"
-"""The beta that raises ``max_tokens`` to :data:`OUTPUT_300K_TOKENS` on the Message Batches API
-only, for the models whose ``batch_output_300k`` is set."""
-
-OUTPUT_300K_TOKENS = 300_000
-"""The output cap under :data:`OUTPUT_300K_BETA`."""
 
 # Standard cache multipliers of input price; used when a rate is not given (user overrides).
 CACHE_WRITE_5M_MULTIPLIER = 1.25
@@ -164,32 +160,27 @@ _HAIKU_5_5 = (0.10, 0.125, 0.20, 0.01, 0.50)
 _MYTHOS_PREVIEW = (25.00, 31.25, 50.00, 2.50, 125.00)
 _HAIKU_3_5 = (0.80, 1.00, 1.60, 0.08, 4.00)
 
-_BUILTIN: dict[str, Price] = {
-    # (rates, minimum cacheable tokens, max_tokens cap; the caps are those the simulator's catalogue
-    # and /v1/models report; batch_output_300k per the reference's list for the 300k-output beta)
-    "claude-haiku-4-5": _p(_HAIKU_4, 4096, max_output_tokens=64_000),
+_RATES: dict[str, Price] = {
+    # (rates, minimum cacheable tokens; each model's limits are the catalogue's, batchkit.core.models)
+    "claude-haiku-4-5": _p(_HAIKU_4, 4096),
     "claude-sonnet-4-5": _p(
         _SONNET_4,
         1024,
-        max_output_tokens=64_000,
         note="end of life 2026-11-30; no longer in the SDK's model list from 2.15",
     ),
-    "claude-sonnet-4-6": _p(
-        _SONNET_4, 2048, max_output_tokens=64_000, batch_output_300k=True, note=_MIN_CONFLICT.replace("4096", "2048")
-    ),
-    "claude-opus-4-5": _p(_OPUS_4, 4096, max_output_tokens=64_000),
-    "claude-opus-4-6": _p(_OPUS_4, 4096, max_output_tokens=128_000, batch_output_300k=True, note=_MIN_CONFLICT),
-    "claude-opus-4-7": _p(_OPUS_4, 4096, max_output_tokens=128_000, batch_output_300k=True),
-    "claude-opus-4-8": _p(_OPUS_4, 4096, max_output_tokens=128_000, batch_output_300k=True, note=_MIN_CONFLICT),
-    "claude-opus-5": _p(_OPUS_4, None, max_output_tokens=128_000, batch_output_300k=True),
-    "claude-fable-5": _p(_FABLE_5, 2048, max_output_tokens=128_000),
-    "claude-mythos-5": _p(_FABLE_5, None, max_output_tokens=128_000),
-    "claude-fable-5-1": _p(_FABLE_5_1, None, max_output_tokens=128_000, note="cache read $0.25 (0.025× input)"),
-    "claude-mythos-5-1": _p(_FABLE_5_1, None, max_output_tokens=128_000, note="cache read $0.25 (0.025× input)"),
+    "claude-sonnet-4-6": _p(_SONNET_4, 2048, note=_MIN_CONFLICT.replace("4096", "2048")),
+    "claude-opus-4-5": _p(_OPUS_4, 4096),
+    "claude-opus-4-6": _p(_OPUS_4, 4096, note=_MIN_CONFLICT),
+    "claude-opus-4-7": _p(_OPUS_4, 4096),
+    "claude-opus-4-8": _p(_OPUS_4, 4096, note=_MIN_CONFLICT),
+    "claude-opus-5": _p(_OPUS_4, None),
+    "claude-fable-5": _p(_FABLE_5, 2048),
+    "claude-mythos-5": _p(_FABLE_5, None),
+    "claude-fable-5-1": _p(_FABLE_5_1, None, note="cache read $0.25 (0.025× input)"),
+    "claude-mythos-5-1": _p(_FABLE_5_1, None, note="cache read $0.25 (0.025× input)"),
     "claude-fable-5-2": _p(
         _FABLE_5_2,
         None,
-        max_output_tokens=128_000,
         source="a reseller's price list (no primary source)",
         uncertain=True,
         note="$8/$40 and the $0.20 read from a reseller only; cache writes unpublished, so the "
@@ -198,7 +189,6 @@ _BUILTIN: dict[str, Price] = {
     "claude-mythos-5-2": _p(
         _FABLE_5_1,
         None,
-        max_output_tokens=128_000,
         source="none: Mythos 5.1 prices carried forward",
         uncertain=True,
         note="no published price; Mythos 5.1's are assumed, the higher of the two plausible "
@@ -207,15 +197,12 @@ _BUILTIN: dict[str, Price] = {
     "claude-sonnet-5": _p(
         _SONNET_5,
         None,
-        max_output_tokens=128_000,
-        batch_output_300k=True,
         source=f"official model pages ($2/$10); cache rates from {_3P}",
         note="launched as an intro price through 2026-08-31; standard since 2026-09-01 per trackers",
     ),
     "claude-sonnet-5-5": _p(
         _SONNET_5_5,
         None,
-        max_output_tokens=128_000,
         source=f"official lineup ($2/$10); cache rates from {_3P}",
         uncertain=True,
         note="cache read cut from $0.20 to $0.10 (0.05×) on 2026-10-07 per trackers only",
@@ -223,8 +210,6 @@ _BUILTIN: dict[str, Price] = {
     "claude-opus-5-5": _p(
         _OPUS_5_5,
         None,
-        max_output_tokens=128_000,
-        batch_output_300k=True,
         source=f"official lineup ($4/$20); cache rates from {_3P}",
         uncertain=True,
         note="cache rates (read $0.20 = 0.05×) from trackers only",
@@ -232,7 +217,6 @@ _BUILTIN: dict[str, Price] = {
     "claude-haiku-5-5": _p(
         _HAIKU_5_5,
         None,
-        max_output_tokens=64_000,
         long_prompt_threshold=100_000,
         long_prompt_multiplier=5.0,
         source=f"official lineup ('from $0.10 / $0.50'); tiers from {_3P}",
@@ -243,28 +227,24 @@ _BUILTIN: dict[str, Price] = {
     "claude-mythos-preview": _p(
         _MYTHOS_PREVIEW,
         None,
-        max_output_tokens=64_000,
         source="third-party coverage; not in the reference table",
         uncertain=True,
         note="$25/$125 from third-party coverage (Fable 5 at $10 was 'less than half' its price); "
         "cache rates by the standard multipliers; retired 2026-06-30 per the SDK",
     ),
     # Legacy and retired ids, for re-pricing old jobs.
-    "claude-sonnet-4-0": _p(_SONNET_4, 1024, max_output_tokens=64_000, note="SDK lists end of life 2026-06-15"),
-    "claude-opus-4-1": _p(_OPUS_4_0, 1024, max_output_tokens=32_000, note="retired 2026-08-05"),
-    "claude-opus-4-0": _p(_OPUS_4_0, None, max_output_tokens=32_000, note="retired"),
-    "claude-3-5-haiku-20241022": _p(_HAIKU_3_5, 2048, max_output_tokens=8_192, note="retired 2026-02-19"),
+    "claude-sonnet-4-0": _p(_SONNET_4, 1024, note="SDK lists end of life 2026-06-15"),
+    "claude-opus-4-1": _p(_OPUS_4_0, 1024, note="retired 2026-08-05"),
+    "claude-opus-4-0": _p(_OPUS_4_0, None, note="retired"),
+    "claude-3-5-haiku-20241022": _p(_HAIKU_3_5, 2048, note="retired 2026-02-19"),
 }
-_BUILTIN_ALIASES = {
-    "claude-haiku-4-5-20251001": "claude-haiku-4-5",
-    "claude-sonnet-4-5-20250929": "claude-sonnet-4-5",
-    "claude-opus-4-5-20251101": "claude-opus-4-5",
-    "claude-sonnet-4-20250514": "claude-sonnet-4-0",
-    "claude-opus-4-1-20250805": "claude-opus-4-1",
-    "claude-opus-4-20250514": "claude-opus-4-0",
-    "claude-3-5-haiku-latest": "claude-3-5-haiku-20241022",
+_BUILTIN = {
+    model: dataclasses.replace(
+        price, max_output_tokens=MODELS[model].max_output_tokens, batch_output_300k=MODELS[model].batch_output_300k
+    )
+    for model, price in _RATES.items()
 }
-_DATE_SUFFIX = re.compile(r"-\d{8}$")
+_BUILTIN_ALIASES = dict(ALIASES)
 _PRICE_FIELDS = {f.name for f in dataclasses.fields(Price)}
 _CACHE_RATES = ("cache_write_5m", "cache_write_1h", "cache_read")
 
@@ -295,10 +275,7 @@ class PriceTable:
         return _DEFAULT_TABLE
 
     def _lookup(self, model: str) -> str | None:
-        for candidate in (model, self._aliases.get(model), _DATE_SUFFIX.sub("", model)):
-            if candidate in self._prices:
-                return candidate
-        return None
+        return resolve_id(model, self._prices, self._aliases)
 
     def resolve(self, model: str) -> str:
         """The table's id for ``model``: itself, its alias target, or its id without a date suffix."""
@@ -505,6 +482,7 @@ def load_prices(overrides: PriceSource = None) -> PriceTable:
 
 
 _DEFAULT_TABLE = PriceTable(_BUILTIN, aliases=_BUILTIN_ALIASES)
+models.use_table_loader(load_prices)  # a call's prices= builds its table of models here
 
 
 # --------------------------------------------------------------------------- the 300K-output beta

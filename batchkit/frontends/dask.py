@@ -498,6 +498,9 @@ class DaskFrameAccessor:
         """Tokens and dollars of :meth:`batch` (or ``classify`` with ``labels=``, ``extract`` with
         ``schema=``) over every partition — free: partitions are rendered on the workers and
         priced with offline token counts, requests already answered in the store cost 0.
+
+        Takes the arguments of pandas' ``df.claude.estimate`` but ``sample`` (no request is
+        counted with ``count_tokens``).
         """
         verb = verbs.estimate(
             prompt,
@@ -624,7 +627,10 @@ class DaskSeriesAccessor:
         hit_rate: float | tuple[float, float] | None = None,
         **kwargs: Any,
     ) -> CostEstimate:
-        """Price ``series.claude.batch(prompt, ...)`` over every partition before running it — free."""
+        """Price ``series.claude.batch(prompt, ...)`` over every partition before running it — free.
+
+        Takes the arguments of pandas' ``df.claude.estimate`` but ``sample``, ``labels`` and ``schema``.
+        """
         verb = verbs.estimate(
             prompt,
             output=self._output(output),

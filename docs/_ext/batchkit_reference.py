@@ -1,7 +1,7 @@
 """The generated parts of the reference: options, errors and the command line, each from its one source.
 
-- options: the fields of :class:`batchkit.core.options.RequestParams`, :class:`~batchkit.core.options.RunOptions`
-  and :class:`~batchkit.core.options.EstimateOptions` (each declared once with ``_option``), their defaults,
+- options: the fields of :class:`batchkit.core.params.RequestParams`, :class:`~batchkit.core.options.RunOptions`
+  and :class:`~batchkit.core.options.EstimateOptions` (each declared once with ``option``), their defaults,
   and the docstring written under each field;
 - errors: every exception class in ``batchkit/errors.py``, its bases and its docstring;
 - the command line: ``batchkit.cli._parser()``, each command's help and arguments.
@@ -61,8 +61,8 @@ def attribute_docs(path: Path, cls: str | None) -> dict[str, str]:
 
 
 CONSTANTS = (
-    ("batchkit", "DEFAULT_MODEL", "batchkit.core.options"),
-    ("batchkit", "DEFAULT_MAX_TOKENS", "batchkit.core.options"),
+    ("batchkit", "DEFAULT_MODEL", "batchkit.core.params"),
+    ("batchkit", "DEFAULT_MAX_TOKENS", "batchkit.core.params"),
     ("batchkit.simulator", "SIMULATED_MODELS", "batchkit.simulator._responder"),
 )
 """Public constants: where users import them, their name, and the module whose source documents them."""
@@ -91,13 +91,14 @@ OPTION_GROUPS = (
 
 
 def options() -> list[dict[str, Any]]:
-    """Every call option: name, group, default and documentation, from ``batchkit/options.py``."""
+    """Every call option: name, group, default and documentation, from their declarations
+    (``batchkit/core/params.py`` and ``batchkit/core/options.py``)."""
     from batchkit.core import options as module
 
     rows = []
     for cls_name, group in OPTION_GROUPS:
         cls = getattr(module, cls_name)
-        docs = attribute_docs(Path(module.__file__), cls_name)
+        docs = attribute_docs(Path(inspect.getsourcefile(cls) or ""), cls_name)
         for f in dataclasses.fields(cls):
             if "check" not in f.metadata and f.name != "extra":
                 continue
@@ -196,7 +197,8 @@ def setup(app: Any) -> dict[str, Any]:
                 container = nodes.container()
                 text = textwrap.dedent(generate())
                 self.state.nested_parse(StringList(text.splitlines(), source="generated"), 0, container)
-                return container.children
+                children: list[Any] = container.children
+                return children
 
         return Generated
 
