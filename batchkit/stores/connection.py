@@ -43,6 +43,7 @@ from .storefile import (
 )
 
 if TYPE_CHECKING:
+    from .store import Store
     from .transaction import Transaction
 
 __all__ = ["NEXT_ID", "StoreCore", "utcnow"]
@@ -461,7 +462,7 @@ class StoreCore:
         return sum(p.stat().st_size for p in (self.path, wal) if p.exists())
 
 
-_OPEN: dict[str, Any] = {}
+_OPEN: dict[str, Store] = {}
 """One open store per file per process (see :meth:`batchkit.stores.store.Store.resolve`)."""
 _OPEN_LOCK = threading.Lock()
 _LIVE: weakref.WeakSet[StoreCore] = weakref.WeakSet()

@@ -74,7 +74,9 @@ from batchkit.core.states import AWAITING_RESULTS
 from batchkit.errors import JobNotFoundError, OutputPathError, StoreError
 
 from . import prune as _prune
-from .connection import _OPEN, _OPEN_LOCK, utcnow
+from .connection import _OPEN as _OPEN  # re-export: engine/runs.py reads it until it uses Store.opened
+from .connection import _OPEN_LOCK as _OPEN_LOCK  # re-export, likewise
+from .connection import utcnow
 from .jobs import Jobs
 from .ownership import Ownership
 from .prune import Removal
@@ -95,19 +97,30 @@ __all__ = [
     "check_output_path",
     "default_store_path",
     "peek_job_count",
+    "store_path",
     "unpack",
     "utcnow",
 ]
 
 
-def default_store_path(client: Any = None) -> Path:
+def store_path(*, simulated: bool) -> Path:
     """Where the store lives when neither ``store=`` nor ``BATCHKIT_STORE`` says otherwise.
 
     Calls answered by batchkit's simulator get a store of their own, ``simulator.sqlite3``: its
     answers are canned, and a real call with the same content must never be answered from
-    them. Which server answers is asked of it (:func:`batchkit.backends.clients.is_simulator`), for
-    ``client`` — else the default client, else ``ANTHROPIC_BASE_URL`` — never guessed from a
-    host name: a gateway to the real API on 127.0.0.1 gets the real store.
+    them. Whether calls go to the simulator is the caller's to say (``simulated``: the server was
+    asked, see :func:`batchkit.backends.clients.is_simulator`); the store asks no server.
+    """
+    env = os.environ.get("BATCHKIT_STORE")
+    if env:
+        return Path(env).expanduser()
+    return default_store_dir() / ("simulator.sqlite3" if simulated else "jobs.sqlite3")
+
+
+def default_store_path(client: Any = None) -> Path:
+    """:func:`store_path` for ``client`` — else the default client, else ``ANTHROPIC_BASE_URL`` —
+    asking its server whether it is the simulator (never guessed from a host name: a gateway to
+    the real API on 127.0.0.1 gets the real store).
 
     Raises:
         ServerUnreachableError: ``client`` was given and its server does not answer.
@@ -115,7 +128,7 @@ def default_store_path(client: Any = None) -> Path:
     env = os.environ.get("BATCHKIT_STORE")
     if env:
         return Path(env).expanduser()
-    return default_store_dir() / ("simulator.sqlite3" if _simulated(client) else "jobs.sqlite3")
+    return store_path(simulated=_simulated(client))
 
 
 def default_store_dir() -> Path:
@@ -128,10 +141,14 @@ def default_store_dir() -> Path:
     return Path(base) / "batchkit"
 
 
-def _simulated(client: Any = None) -> bool:
+def _simulated(client: Any = None) -> bool:  # TEMPORARY: moves to batchkit.engine in the integration
     """Whether calls go to the simulator: ``client``'s, the default client's or the
     environment's server says so. Without a client of the caller's, a server that does not
-    answer counts as the real API (it answers nothing either way; asked again next time)."""
+    answer counts as the real API (it answers nothing either way; asked again next time).
+
+    The one place :mod:`batchkit.stores` still reaches into :mod:`batchkit.backends`: with
+    :func:`default_store_path` it moves out to the engine (which owns clients), and the store keeps
+    :func:`store_path`, which takes the answer as an argument."""
     from batchkit.backends.clients import get_default_client, is_simulator, url_is_simulator
     from batchkit.errors import ServerUnreachableError
 
@@ -191,7 +208,16 @@ class Store(Results, Units, Ownership, Jobs, Runs):
             found = _OPEN.get(key)
             if found is None:
                 found = _OPEN[key] = cls(path, create=create)
-            return found  # type: ignore[no-any-return]
+            return found
+
+    @staticmethod
+    def opened(path: str | os.PathLike[str]) -> Store | None:
+        """This process's open :class:`Store` for the file at ``path``, if there is one (none is opened)."""
+        found = Path(path).expanduser()
+        key = str(found.resolve()) if found.exists() else str(found.absolute())
+        with _OPEN_LOCK:
+            store = _OPEN.get(key)
+        return store
 
     # ------------------------------------------------------------------ backup
 

@@ -17,8 +17,9 @@ from batchkit.core import _json
 from batchkit.core.keys import decode_keys, encode_keys
 from batchkit.core.states import AWAITING_RESULTS, SendMode, UnitState
 
-from .connection import NEXT_ID, StoreCore, utcnow
+from .connection import NEXT_ID, utcnow
 from .leases import keep_leases, lease_until
+from .ownership import Ownership
 
 __all__ = ["Units"]
 
@@ -42,7 +43,7 @@ _UNIT_FIELDS = (
 )
 
 
-class Units(StoreCore):
+class Units(Ownership):  # creating a unit claims it
     """Recording units of work and reading them back (part of :class:`~batchkit.stores.store.Store`)."""
 
     def batches(self, job_id: str | None = None, states: Iterable[str] | None = None) -> list[dict[str, Any]]:
