@@ -41,10 +41,10 @@ from .storefile import (
     use_wal,
     verdict,
 )
+from .transaction import Transaction
 
 if TYPE_CHECKING:
     from .store import Store
-    from .transaction import Transaction
 
 __all__ = ["NEXT_ID", "StoreCore", "utcnow"]
 
@@ -231,8 +231,6 @@ class StoreCore:
             StoreReadOnlyError: the store is read-only.
             StoreError: SQLite could not write; nothing of the transaction was kept.
         """
-        from .transaction import Transaction
-
         with self.atomic() as conn:
             yield Transaction(self, conn)  # type: ignore[arg-type]  # only a Store opens one
 

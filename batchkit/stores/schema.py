@@ -20,7 +20,7 @@ from batchkit.core.states import AWAITING_RESULTS
 
 __all__ = ["ACTIVE_STATES", "MIGRATIONS", "decode_keys", "encode_keys"]
 
-ACTIVE_STATES = AWAITING_RESULTS  # the name the store has always used
+ACTIVE_STATES = tuple(AWAITING_RESULTS)  # SQL parameters: the units awaiting results
 
 
 def _unmarked_keys(conn: sqlite3.Connection) -> None:
