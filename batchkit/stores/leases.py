@@ -18,8 +18,9 @@ The rule (:func:`owner_alive`), for a unit another process owns:
 * otherwise the owner is alive, and a process that needs the unit's answers waits for them: it
   never sends the unit's requests again nor collects it as empty.
 
-Taking a unit over is a compare-and-set on its owner (:meth:`batchkit.stores.store.Store.claim_unit`),
-so of several processes that find the same dead owner, exactly one wins.
+Taking a unit over is a compare-and-set on its owner
+(:meth:`batchkit.stores.ownership.Ownership.take_over`), so of several processes that find the same
+dead owner, exactly one wins. The verbs (claim, renew, release, take over): :mod:`batchkit.stores.ownership`.
 """
 
 from __future__ import annotations
@@ -31,12 +32,19 @@ import socket
 import threading
 import uuid
 import weakref
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .store import Store
+from pathlib import Path
+from typing import Protocol
 
 _log = logging.getLogger("batchkit")
+
+
+class _Holder(Protocol):
+    """A store this process may hold units in (:class:`batchkit.stores.store.Store`)."""
+
+    path: Path
+
+    def renew_leases(self, owner: str, until: str) -> int: ...
+
 
 __all__ = ["LEASE_SECONDS", "RENEW_EVERY", "keep_leases", "lease_until", "me", "owner_alive"]
 
@@ -102,12 +110,12 @@ class _Keeper:
     """The thread that renews this process's leases in every store it has units in."""
 
     def __init__(self) -> None:
-        self._stores: weakref.WeakSet[Store] = weakref.WeakSet()
+        self._stores: weakref.WeakSet[_Holder] = weakref.WeakSet()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
 
-    def keep(self, store: Store) -> None:
+    def keep(self, store: _Holder) -> None:
         with self._lock:
             self._stores.add(store)
             if self._thread is None or not self._thread.is_alive():
@@ -137,6 +145,6 @@ _KEEPER = _Keeper()
 os.register_at_fork(after_in_child=_forked)
 
 
-def keep_leases(store: Store) -> None:
+def keep_leases(store: _Holder) -> None:
     """Renew this process's leases in ``store`` for as long as the process lives."""
     _KEEPER.keep(store)

@@ -27,9 +27,11 @@ import datetime as dt
 import math
 import re
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from batchkit.core.states import SendMode, UnitState
 from batchkit.errors import InvalidOptionError, JobStateError, OptionTypeError
 
 __all__ = ["Plan", "Removal", "apply", "in_flight_error", "parse_age", "plan"]
@@ -86,55 +88,33 @@ class Plan:
     """Partitioned runs every part of which goes."""
 
 
-def plan(conn: sqlite3.Connection, job_ids: Sequence[str], *, active: Sequence[str]) -> Plan:
+def plan(conn: sqlite3.Connection, job_ids: Sequence[str], *, active: Iterable[str]) -> Plan:
     """What removing ``job_ids`` would take away (read only: nothing is written); ``active``: the
     states of a unit in flight."""
     gone = set(job_ids)
     out = Plan(jobs=list(job_ids))
     if not gone:
         return out
-    groups: dict[int, int] = {}  # a group of realtime answers → the unit holding its bodies
-    for unit, job_id, api_id, state, mode, error in conn.execute(
-        "SELECT id, job_id, api_id, state, mode, error FROM batches"
-    ):
-        if job_id not in gone:
-            continue
-        out.units[unit] = (job_id, api_id, state)
-        if state in active:
-            out.in_flight.setdefault(job_id, []).append((unit, api_id, state, mode))
-        found = _GROUP_OF.fullmatch(error or "")
-        if found:
-            groups[unit] = int(found.group(1))
+    awaiting = frozenset(active)
+    groups = _units(conn, gone, awaiting, out)
     # Each key of the removed results → the results that hold it.
     results: dict[int, tuple[int, int]] = {}  # results id → (unit, number of results)
     holders: dict[str, list[int]] = {}
-    for results_id, unit, n in conn.execute("SELECT id, batch_id, length(statuses) FROM batch_results"):
-        if unit in out.units:
-            results[results_id] = (unit, n)
-    for results_id in results:
-        (blob,) = conn.execute("SELECT keys FROM batch_results WHERE id = ?", (results_id,)).fetchone()
+    for results_id, unit, n, blob in _select_in(
+        conn, "SELECT id, batch_id, length(statuses), keys FROM batch_results WHERE batch_id IN ({})", list(out.units)
+    ):
+        results[results_id] = (unit, n)
         for key in bytes(blob).decode().split("\n") if blob else ():
             holders.setdefault(key, []).append(results_id)
-    # The results a remaining job's rows need stay, and pass to it (the oldest such job).
-    keep: dict[int, str] = {}
-    if holders:
-        for job_id, blob in conn.execute("SELECT job_id, row_keys FROM jobs ORDER BY created_at"):
-            if job_id in gone:
-                continue
-            used = holders.keys() & set(bytes(blob).decode().split("\n"))  # a skipped row's '' is no key
-            if used:
-                out.kept_results[job_id] = len(used)
-            for key in used:
-                for results_id in holders[key]:
-                    keep.setdefault(results_id, job_id)
+    keep = _kept_results(conn, gone, holders, out) if holders else {}
     for results_id, job_id in keep.items():
         unit = results[results_id][0]
         out.kept[unit] = job_id
         body_unit = groups.get(unit)
-        if body_unit in out.units and out.units[body_unit][2] not in (*active, "failed"):
+        if body_unit in out.units and out.units[body_unit][2] not in (*awaiting, UnitState.FAILED):
             out.kept.setdefault(body_unit, job_id)  # its request bodies: what a retry re-sends
     out.results_removed = sum(n for results_id, (_, n) in results.items() if results_id not in keep)
-    out.payload_bytes = _payload(conn, out, results, keep)
+    out.payload_bytes = _payload(conn, out, [r for r in results if r not in keep])
     parts: dict[str, bool] = {}  # run → whether every part of it goes
     for run_id, job_id in conn.execute("SELECT run_id, job_id FROM run_parts"):
         parts[run_id] = parts.get(run_id, True) and job_id in gone
@@ -142,25 +122,63 @@ def plan(conn: sqlite3.Connection, job_ids: Sequence[str], *, active: Sequence[s
     return out
 
 
-def _payload(conn: sqlite3.Connection, out: Plan, results: dict[int, tuple[int, int]], keep: dict[int, str]) -> int:
+def _units(conn: sqlite3.Connection, gone: set[str], active: frozenset[str], out: Plan) -> dict[int, int]:
+    """Fill in the removed jobs' units (and those in flight); a group of realtime answers → the
+    unit holding its bodies."""
+    groups: dict[int, int] = {}
+    for unit, job_id, api_id, state, mode, error in _select_in(
+        conn, "SELECT id, job_id, api_id, state, mode, error FROM batches WHERE job_id IN ({}) ORDER BY id", list(gone)
+    ):
+        out.units[unit] = (job_id, api_id, state)
+        if state in active:
+            out.in_flight.setdefault(job_id, []).append((unit, api_id, state, mode))
+        found = _GROUP_OF.fullmatch(error or "")
+        if found:
+            groups[unit] = int(found.group(1))
+    return groups
+
+
+def _kept_results(conn: sqlite3.Connection, gone: set[str], holders: dict[str, list[int]], out: Plan) -> dict[int, str]:
+    """The results a remaining job's rows need: they stay, and pass to it (the oldest such job)."""
+    keep: dict[int, str] = {}
+    for job_id, blob in conn.execute("SELECT job_id, row_keys FROM jobs ORDER BY created_at"):
+        if job_id in gone:
+            continue
+        used = holders.keys() & set(bytes(blob).decode().split("\n"))  # a skipped row's '' is no key
+        if used:
+            out.kept_results[job_id] = len(used)
+        for key in used:
+            for results_id in holders[key]:
+                keep.setdefault(results_id, job_id)
+    return keep
+
+
+_CHUNK = 500
+"""Ids per ``IN (…)`` query (under SQLite's oldest variable limit, 999)."""
+
+
+def _select_in(conn: sqlite3.Connection, sql: str, ids: Sequence[object]) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``sql`` (one ``IN ({})``) for every id of ``ids``, a few hundred per query."""
+    for start in range(0, len(ids), _CHUNK):
+        part = ids[start : start + _CHUNK]
+        yield from conn.execute(sql.format(",".join("?" * len(part))), part)
+
+
+def _payload(conn: sqlite3.Connection, out: Plan, results_removed: Sequence[int]) -> int:
+    """Bytes of the job rows, request bodies and results that go."""
     size = 0
-    for job_id in out.jobs:
-        row = conn.execute("SELECT length(row_keys) + length(spec) FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
-        size += int(row[0] or 0) if row else 0
-    for unit in out.units:
-        if unit not in out.kept:
-            row = conn.execute(
-                "SELECT length(keys) + length(body) FROM batch_requests WHERE batch_id = ?", (unit,)
-            ).fetchone()
-            size += int(row[0] or 0) if row else 0
-    for results_id in results:
-        if results_id not in keep:
-            (n,) = conn.execute(
-                "SELECT length(keys) + length(statuses) + length(answers) + length(stop_reasons) + length(usage)"
-                " + length(errors) FROM batch_results WHERE id = ?",
-                (results_id,),
-            ).fetchone()
-            size += int(n or 0)
+    for (n,) in _select_in(conn, "SELECT length(row_keys) + length(spec) FROM jobs WHERE job_id IN ({})", out.jobs):
+        size += int(n or 0)
+    units = [unit for unit in out.units if unit not in out.kept]
+    sql = "SELECT length(keys) + length(body) FROM batch_requests WHERE batch_id IN ({})"
+    for (n,) in _select_in(conn, sql, units):
+        size += int(n or 0)
+    sql = (
+        "SELECT length(keys) + length(statuses) + length(answers) + length(stop_reasons) + length(usage)"
+        " + length(errors) FROM batch_results WHERE id IN ({})"
+    )
+    for (n,) in _select_in(conn, sql, results_removed):
+        size += int(n or 0)
     return size
 
 
@@ -211,7 +229,7 @@ def in_flight_error(removal: Plan, *, command: str) -> JobStateError:
             f"{api_id} {state}"
             if api_id
             else f"realtime unit {unit} {state}"
-            if mode == "realtime"
+            if mode == SendMode.REALTIME
             else f"unit {unit} {state} (not created yet)"
             for unit, api_id, state, mode in units
         )

@@ -48,7 +48,7 @@ def _unmarked_keys(conn: sqlite3.Connection) -> None:
     active = {
         r[0]
         for r in conn.execute(
-            f"SELECT id FROM batches WHERE state IN ({','.join('?' * len(ACTIVE_STATES))})", ACTIVE_STATES
+            f"SELECT id FROM batches WHERE state IN ({','.join('?' * len(AWAITING_RESULTS))})", tuple(AWAITING_RESULTS)
         )
     }
     custom_id = re.compile(rb'"custom_id":"([0-9a-f]{32})"')
@@ -70,6 +70,11 @@ def _unmarked_keys(conn: sqlite3.Connection) -> None:
         )
         if batch_id in active:  # sent (or maybe sent) under the old custom_ids
             conn.executemany("INSERT OR REPLACE INTO key_aliases VALUES (?, ?)", moved)
+    _rekey_results_and_jobs(conn, new_of)
+
+
+def _rekey_results_and_jobs(conn: sqlite3.Connection, new_of: dict[str, str]) -> None:
+    """Migration 4, continued: move the keys in stored results and in jobs (with their fingerprints)."""
     for results_id, blob in conn.execute("SELECT id, keys FROM batch_results").fetchall():
         answered = bytes(blob).decode().split("\n")
         if not new_of.keys().isdisjoint(answered):
