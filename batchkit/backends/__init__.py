@@ -28,12 +28,14 @@ Every SDK error a backend meets is turned into a :class:`~.errors.Decision` by t
 (retry next round, reconcile, fail the rows, stop the job) and never sees an SDK type.
 
 Nothing here imports pandas, the store or the engine: a backend moves bytes and reports states.
-It may import :mod:`batchkit.core`, :mod:`batchkit.costs` (the model table, for the output betas),
-:mod:`batchkit.errors` and, lazily, the public surface of :mod:`batchkit.simulator`.
+It may import :mod:`batchkit.core`, :mod:`batchkit.errors` and, only when the simulator is already
+loaded, the public surface of :mod:`batchkit.simulator` (:func:`~batchkit.simulator.wired_simulator`,
+``Simulator.async_client``). Not :mod:`batchkit.costs`: its price table brings pandas.
 
 Modules: :mod:`.batches` and :mod:`.realtime` (the two backends); :mod:`.sender` and
 :mod:`.dispatch` (realtime's concurrent sender and one run of it), :mod:`.twins` (its async
-clients); :mod:`.ratelimit` (the governor); :mod:`.queue` (the workspace's batch processing queue);
+clients); :mod:`.ratelimit` (the governor) and :mod:`.limits` (rate-limit groups and the limits
+learned in this process: what the engine reads); :mod:`.queue` (the workspace's batch processing queue);
 :mod:`.errors` (the one SDK-error map); :mod:`.betas` (the output betas a unit is planned with);
 :mod:`.clients` and :mod:`.identity` (which client, and whether it talks to the simulator);
 :mod:`.tokens` (token counting); :mod:`.choice` (which backend sends a mode).
