@@ -191,3 +191,41 @@ def test_a_realtime_request_the_api_finds_invalid_fails_its_row_only():
     assert decision.action is Action.FAIL_ROWS
     assert decision.describe() == "400 invalid_request_error: max_tokens: must be at most 64000"
     assert decide(invalid, call="create").action is Action.STOP  # a batch body it refuses stops the job
+
+
+def test_both_backends_answer_every_question_the_engine_asks_through_the_interface():
+    """The engine asks the Protocol, never the class: every member is there, with its meaning."""
+    from batchkit.backends.choice import backend_for
+    from batchkit.core.states import SendMode
+
+    client = make_sim().client()
+    batches: Backend = backend_for("batch", client)
+    realtime: Backend = backend_for("realtime", client)
+    assert (batches.mode, realtime.mode) == (SendMode.BATCH, SendMode.REALTIME)
+    assert (batches.streams, batches.local, batches.busy) == (False, False, False)
+    assert (realtime.streams, realtime.local, realtime.busy) == (True, True, False)
+    assert batches.queue is not None and realtime.queue is None
+    batches.stop_all()
+    realtime.stop_all()
+
+
+def test_a_backend_is_chosen_from_the_registry_and_can_be_replaced():
+    from batchkit.backends.choice import backend_for, register_backend, registered_modes
+
+    made: list[object] = []
+
+    def factory(client, **options):
+        made.append((client, options))
+        return MessageBatches(client)
+
+    client = make_sim().client()
+    previous = register_backend("realtime", factory)
+    try:
+        assert isinstance(backend_for("realtime", client, betas_for=None), MessageBatches)
+        assert made == [(client, {"betas_for": None})]
+    finally:
+        register_backend("realtime", previous)
+    assert set(registered_modes()) == {"batch", "realtime"}
+    assert backend_for("realtime", client).mode == "realtime"
+    with pytest.raises(ValueError, match="no backend for mode 'fax'; modes are batch, realtime"):
+        backend_for("fax", client)

@@ -184,3 +184,32 @@ def test_realtime_is_refused_before_any_call(mode):
     assert "Message Batches API only" in str(info.value) and "mode='batch'" in str(info.value)
     assert _in_mode("batch", model="claude-opus-4-6", max_tokens=200_000).params.max_tokens == 200_000
     assert _in_mode(mode, model="claude-opus-4-6", max_tokens=100_000).params.max_tokens == 100_000
+
+
+def test_the_betas_a_unit_was_planned_with_are_what_its_create_carries():
+    """Planned betas win over a scan of the body: decided once, with the call's own table."""
+    from batchkit.backends import UnitPlan
+    from batchkit.backends.betas import unit_betas
+
+    sim = make_sim()
+    client, seen = _recording_client(sim)
+    backend = MessageBatches(client, betas_for=output_betas)
+    planned = unit_betas("batch", max_tokens=200_000, output_cap=load_prices().get("claude-opus-4-6").max_output_tokens)
+    assert planned == (OUTPUT_300K_BETA,)
+    long_one = backend.send(_body("claude-opus-4-6", 200_000), UnitPlan(betas=planned))
+    # planned without betas (a cap the call's prices= raised): no header, although the default table would add it
+    raised = backend.send(_body("claude-opus-4-6", 200_000, n=1), UnitPlan(betas=()))
+    assert _creates(seen) == [OUTPUT_300K_BETA, None]
+    statuses = {b: {CODE_STATUS[c] for c in backend.collect(b).statuses} for b in (long_one.id, raised.id)}
+    assert statuses == {long_one.id: {"succeeded"}, raised.id: {"errored"}}  # the simulator keeps the real cap
+
+
+def test_unit_betas_only_for_batches_over_the_cap():
+    from batchkit.backends.betas import OUTPUT_300K_BETA as PLANNED_BETA
+    from batchkit.backends.betas import unit_betas
+
+    assert PLANNED_BETA == OUTPUT_300K_BETA
+    assert unit_betas("batch", max_tokens=128_001, output_cap=128_000) == (OUTPUT_300K_BETA,)
+    assert unit_betas("batch", max_tokens=128_000, output_cap=128_000) == ()
+    assert unit_betas("realtime", max_tokens=200_000, output_cap=128_000) == ()
+    assert unit_betas("batch", max_tokens=200_000, output_cap=None) == ()

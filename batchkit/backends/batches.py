@@ -30,12 +30,14 @@ stops the job with :class:`~batchkit.errors.ResultsDownloadError` and leaves the
 download (a 5xx, a 429) is left to the SDK's own retries and then to the engine's next round,
 as before.
 
-**300K output.** A body in which some request asks for more than its model's standard output
-cap on a model the ``output-300k-2026-03-24`` beta covers (the engine passes
-:func:`batchkit.costs.prices.output_betas` as ``betas_for``) is created in the beta namespace — what
+**300K output.** A unit planned with betas (:attr:`~batchkit.backends.UnitPlan.betas`, decided by
+:func:`batchkit.backends.betas.unit_betas` when it was planned: some request asks for more than its
+model's standard output cap) is created in the beta namespace — what
 ``client.beta.messages.batches.create(betas=[...])`` sends: the same path and body with the
 ``anthropic-beta`` header. The same batch is retrieved, read and canceled through the usual
-paths (they are the beta's too).
+paths (they are the beta's too). A unit planned before betas were stored with units
+(``betas=None``) gets them from ``betas_for(body)`` as before
+(:func:`batchkit.costs.prices.output_betas`, which scans the body against the default table).
 """
 
 from __future__ import annotations
@@ -50,10 +52,11 @@ from anthropic.types.beta.messages import BetaMessageBatch
 from anthropic.types.messages import MessageBatch
 
 from batchkit.core.results import ResultColumns, parse_result_stream
+from batchkit.core.states import SendMode, UnitState
 
 from .._crash import crashpoint
-from . import Tracked, UnitState, clients
-from .errors import Action, CallFailed, Decision, body_chunks, failing
+from . import Tracked, UnitPlan, clients
+from .errors import RESULTS_CUT, Action, CallFailed, Decision, body_chunks, failing
 from .queue import DEFAULT_ROOM_WAIT, MAX_ROOM_WAIT, QueueView, view_for
 
 __all__ = [
@@ -73,26 +76,29 @@ RESULTS_ATTEMPTS = 3
 RESULTS_RETRY_PAUSE = 0.5
 """Seconds before the second download of a cut results file; doubled before each later one."""
 
-RESULTS_CUT = "results_download_cut"
-"""The ``error_type`` of the decision after :data:`RESULTS_ATTEMPTS` cut downloads."""
-
 BetasFor = Callable[[bytes], Sequence[str]]
-"""The ``anthropic-beta`` values a batch body needs (empty: none); the engine passes
-:func:`batchkit.costs.prices.output_betas`, which reads the model table."""
+"""The ``anthropic-beta`` values a batch body needs (empty: none), for a unit planned without
+betas (``UnitPlan.betas`` None); the engine passes :func:`batchkit.costs.prices.output_betas`."""
 
 
 class MessageBatches:
     """:class:`~batchkit.backends.Backend` over ``/v1/messages/batches``."""
 
-    mode = "batch"
+    mode = SendMode.BATCH
+    streams = False
+    """Its answers come whole, once a batch has ended."""
+    local = False
+    """A batch runs at the API on its own: any process may follow it."""
+    busy = False
+    """Nothing is sent from this process once ``create`` has returned."""
 
     def __init__(self, client: anthropic.Anthropic, *, betas_for: BetasFor | None = None) -> None:
         """
         Args:
             client: the SDK client every call goes through.
-            betas_for: the betas a batch body needs, e.g. :func:`batchkit.costs.prices.output_betas`
-                (the 300K-output beta when a request asks for more than its model's standard
-                cap); None: every batch goes out in the GA namespace.
+            betas_for: the betas of a body whose unit was planned without them
+                (``UnitPlan.betas`` None), e.g. :func:`batchkit.costs.prices.output_betas`; None:
+                such a unit goes out in the GA namespace.
         """
         self.client = client
         self._create_client = client.with_options(max_retries=0)
@@ -106,6 +112,7 @@ class MessageBatches:
     def send(
         self,
         body: bytes,
+        plan: UnitPlan | None = None,
         *,
         n_requests: int | None = None,
         order: int | None = None,
@@ -114,20 +121,22 @@ class MessageBatches:
     ) -> Tracked:
         """Create a batch from a pre-serialized ``{"requests": [...]}`` body.
 
-        In the beta namespace when ``betas_for`` says the body needs a beta. Asks the workspace's
+        In the beta namespace when the unit was planned with betas. Asks the workspace's
         :attr:`queue` first: while it has no room (or an earlier create waits for a refusal's
         ``retry-after``) fails at once with a ``retry`` decision, without a call.
 
         Args:
             body: the batch's body, as planned and stored.
-            n_requests: how many requests it holds (default: counted in ``body``).
-            order: its place among planned batches (the store's batch id; earlier goes first).
-            owner: the job asking (see :meth:`QueueView.withdraw`).
-            wake: called when room may have appeared for a create held for want of it.
+            plan: its request count (default: counted in ``body``), its place among planned
+                batches (the store's batch id; earlier goes first), the job asking, its betas,
+                and who to wake when room appears (:class:`~batchkit.backends.UnitPlan`).
+            n_requests, order, owner, wake: the same, as the engine passed them before
+                :class:`~batchkit.backends.UnitPlan` (until its call site moves; then removed).
         """
-        n = n_requests if n_requests is not None else body.count(b'{"custom_id":')
-        ticket = self.queue.admit(n, order=order, owner=owner, wake=wake)
-        betas = tuple(self._betas_for(body)) if self._betas_for is not None else ()
+        plan = plan or UnitPlan(n_requests, order, owner, None, wake)
+        n = plan.n_requests if plan.n_requests is not None else body.count(b'{"custom_id":')
+        ticket = self.queue.admit(n, order=plan.order, owner=plan.owner, wake=plan.wake)
+        betas = plan.betas if plan.betas is not None else self._legacy_betas(body)
         try:
             with failing("create"):
                 if betas:
@@ -152,6 +161,13 @@ class MessageBatches:
         self.queue.created(ticket, created.id, n)
         return _tracked(created)
 
+    def _legacy_betas(self, body: bytes) -> tuple[str, ...]:
+        """The betas of a unit planned without them: from ``betas_for(body)``, as before."""
+        return tuple(self._betas_for(body)) if self._betas_for is not None else ()
+
+    def stop_all(self) -> None:
+        """Nothing to stop: batches run at the API on their own (``cancel`` stops one)."""
+
     def seconds_until_room(self) -> float:
         """Seconds until a create refused for want of queue room may be sent again (0: now)."""
         return self.queue.seconds_until_room()
@@ -164,7 +180,7 @@ class MessageBatches:
     def track(self, unit_id: str) -> Tracked:
         with failing("read"):
             tracked = _tracked(self.client.messages.batches.retrieve(unit_id))
-        if tracked.state == "ended":
+        if tracked.state == UnitState.ENDED:
             self.queue.ended(unit_id)
         return tracked
 
@@ -214,9 +230,15 @@ def _crash_after_first(chunks: Iterable[bytes]) -> Iterable[bytes]:
             crashpoint("streaming")
 
 
+_STATES: dict[str, UnitState] = {
+    "in_progress": UnitState.IN_PROGRESS,
+    "canceling": UnitState.CANCELING,
+    "ended": UnitState.ENDED,
+}
+
+
 def _tracked(batch: MessageBatch | BetaMessageBatch) -> Tracked:
-    state: UnitState = batch.processing_status
-    return Tracked(batch.id, state, batch_fields(batch))
+    return Tracked(batch.id, _STATES[batch.processing_status], batch_fields(batch))
 
 
 def find_created_batch(

@@ -19,12 +19,11 @@ see :func:`is_simulator`. The answer picks the default store and the poll schedu
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
-import weakref
 from collections.abc import Callable
-from typing import Any
 from urllib.parse import urlsplit
 
 import anthropic
@@ -32,7 +31,7 @@ import httpx2
 
 from batchkit.errors import NoCredentialsError, ServerUnreachableError
 
-from .identity import PROBE_TIMEOUT, SIMULATOR_HEADER, ask, read_clock, unreachable
+from .identity import PROBE_TIMEOUT, SIMULATOR_HEADER, ask, read_clock, unreachable, wired_simulator
 
 __all__ = ["get_default_client", "is_simulator", "resolve_client", "set_default_client"]
 
@@ -43,10 +42,10 @@ ANTHROPIC_HOSTS = frozenset({"api.anthropic.com"})
 """Hosts that are Anthropic's API itself: no need to ask them (and no request offline)."""
 
 
-# What each server said, asked once: per SDK http client (shared by a client's with_options()
-# copies) and base URL; and per URL for the environment's ANTHROPIC_BASE_URL, which every
-# client built from the environment shares.
-_said: weakref.WeakKeyDictionary[Any, dict[str, bool]] = weakref.WeakKeyDictionary()
+# What each server said, asked once: per base URL and credentials (a client's with_options()
+# copies have the same); and per URL alone for the environment's ANTHROPIC_BASE_URL, which every
+# client built from the environment shares with url_is_simulator (asked without a key).
+_said: dict[str, dict[str, bool]] = {}
 _said_by_url: dict[str, bool] = {}
 _asking: dict[tuple[int, str], threading.Lock] = {}
 _identity_lock = threading.Lock()
@@ -99,9 +98,10 @@ def is_simulator(client: anthropic.Anthropic) -> bool:
     itself (its base URL, transport, proxy and key), whose response — any status, even a 401 —
     carries an ``x-batchkit-simulator`` header only if the simulator sent it. A client wired
     in process to a :class:`batchkit.simulator.Simulator` is known without a request, and
-    ``api.anthropic.com`` is the API without one. Copies of a client (``with_options``) share
-    the answer; clients built from the environment share the answer for ``ANTHROPIC_BASE_URL``.
-    Thread-safe: concurrent first calls send one request.
+    ``api.anthropic.com`` is the API without one. Clients with the same base URL and credentials
+    share the answer (copies made by ``with_options`` too); clients with the environment's
+    ``ANTHROPIC_BASE_URL`` and key share it with :func:`url_is_simulator`. Thread-safe:
+    concurrent first calls send one request.
 
     Raises:
         ServerUnreachableError: the server did not answer, so what it is cannot be known.
@@ -109,15 +109,25 @@ def is_simulator(client: anthropic.Anthropic) -> bool:
     url = str(client.base_url).rstrip("/")
     if (urlsplit(url).hostname or "") in ANTHROPIC_HOSTS:
         return False
-    http = client._client
-    if _in_process_simulator(http):
+    if wired_simulator(client) is not None:
         return True
-    env_url = (os.environ.get("ANTHROPIC_BASE_URL") or "").rstrip("/")
-    if url == env_url and type(http).__name__ == "SyncHttpxClientWrapper":  # built from the environment
+    if url == (os.environ.get("ANTHROPIC_BASE_URL") or "").rstrip("/") and _environment_credentials(client):
         return _once(_said_by_url, url, lambda: ask(client, url))
     with _identity_lock:
-        answers = _said.setdefault(http, {})
+        answers = _said.setdefault(_credentials_digest(client), {})
     return _once(answers, url, lambda: ask(client, url))
+
+
+def _credentials_digest(client: anthropic.Anthropic) -> str:
+    """A digest of a client's key and token (never the key itself): part of what an answer is kept by."""
+    return hashlib.sha256(f"{client.api_key}\0{client.auth_token}".encode()).hexdigest()[:16]
+
+
+def _environment_credentials(client: anthropic.Anthropic) -> bool:
+    """Whether ``client`` carries the environment's credentials (as ``anthropic.Anthropic()`` reads them)."""
+    return client.api_key == os.environ.get("ANTHROPIC_API_KEY") and client.auth_token == os.environ.get(
+        "ANTHROPIC_AUTH_TOKEN"
+    )
 
 
 def api_name(client: anthropic.Anthropic) -> str:
@@ -182,16 +192,6 @@ def forget_server_identities() -> None:
         _said_by_url.clear()
 
 
-def _in_process_simulator(http: Any) -> bool:
-    """Whether an SDK http client is wired straight to a simulator's WSGI app (``Simulator.client()``)."""
-    app = getattr(getattr(http, "_transport", None), "app", None)
-    if app is None:
-        return False
-    from batchkit.simulator._app import App
-
-    return isinstance(app, App)
-
-
 def poll_schedule(client: anthropic.Anthropic, poll_interval: float | None) -> tuple[float, ...]:
     """Intervals between polls: fixed if the caller set one, else a backoff fit for the server.
 
@@ -221,10 +221,10 @@ def server_clock(client: anthropic.Anthropic) -> Callable[[], float]:
         simulator = False
     if not simulator:
         return time.time
-    app = getattr(getattr(client._client, "_transport", None), "app", None)
-    sim = getattr(app, "sim", None)
+    sim = wired_simulator(client)
     if sim is not None:
-        return sim.clock.timestamp
+        clock: Callable[[], float] = sim.clock.timestamp
+        return clock
     last = [time.time(), time.monotonic(), 1.0]
 
     def read() -> float:
@@ -248,7 +248,7 @@ def server_clock_rate(client: anthropic.Anthropic) -> float:
         simulator = False
     if not simulator:
         return 1.0
-    sim = getattr(getattr(getattr(client._client, "_transport", None), "app", None), "sim", None)
+    sim = wired_simulator(client)
     if sim is not None:
         return float(sim.clock.time_scale)
     reading = read_clock(client)

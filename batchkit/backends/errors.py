@@ -53,6 +53,7 @@ from ..errors import BatchkitError
 
 __all__ = [
     "AUTO_RETRY_ERRORS",
+    "RESULTS_CUT",
     "RETRY_CAN_FIX",
     "Action",
     "CallFailed",
@@ -73,6 +74,11 @@ RETRY_CAN_FIX = AUTO_RETRY_ERRORS | {"results_unavailable", "expired"}
 same way, so the user is told to fix the request instead."""
 
 CallKind = Literal["create", "read", "message"]
+
+RESULTS_CUT = "results_download_cut"
+"""The ``error_type`` of the ``stop`` decision after a unit's results download was cut every time
+(:data:`batchkit.backends.batches.RESULTS_ATTEMPTS` in a row): the engine stops the job with
+:class:`~batchkit.errors.ResultsDownloadError` and leaves the unit ``ended`` to download again."""
 
 
 class Action(enum.StrEnum):

@@ -2,18 +2,25 @@
 
 The simulator says what it is on every response (the :data:`SIMULATOR_HEADER` header); the real
 API never sends it. :mod:`batchkit.backends.clients` asks once per client and remembers the answer.
+A client wired to a simulator in process (``Simulator.client()``) is known without asking: the
+simulator's public :func:`batchkit.simulator.wired_simulator` recognises its own wiring.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import sys
+from typing import TYPE_CHECKING, Any
 
 import anthropic
 import httpx2
 
 from ..errors import ServerUnreachableError
 
-__all__ = ["PROBE_TIMEOUT", "SIMULATOR_HEADER", "ask", "read_clock", "unreachable"]
+if TYPE_CHECKING:
+    from batchkit.simulator import Simulator
+
+__all__ = ["PROBE_TIMEOUT", "SIMULATOR_HEADER", "ask", "read_clock", "unreachable", "wired_simulator"]
 
 SIMULATOR_HEADER = "x-batchkit-simulator"
 """The response header by which batchkit's simulator says what it is (the real API never sends it)."""
@@ -55,3 +62,14 @@ def unreachable(url: str, exc: Exception) -> ServerUnreachableError:
         "fix the client's base_url / ANTHROPIC_BASE_URL.",
         url=url,
     )
+
+
+def wired_simulator(client: Any) -> Simulator | None:
+    """The simulator ``client`` is wired to in process (``Simulator.client()``), None for any
+    other client. Free when the simulator was never imported: no such client can exist then
+    (and a real-API process never loads it)."""
+    if "batchkit.simulator" not in sys.modules:
+        return None
+    from batchkit.simulator import wired_simulator as wired
+
+    return wired(client)

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .errors import Action, CallFailed, Decision
+from .identity import wired_simulator
 
 __all__ = [
     "DEFAULT_ROOM_WAIT",
@@ -180,15 +181,7 @@ class QueueView:
             limit = self.limit
             if limit is not None and n_requests > limit:
                 self._waiting.pop(key, None)
-                raise CallFailed(
-                    Decision(
-                        Action.STOP,
-                        "queue_limit",
-                        f"this batch's {n_requests:,} requests alone exceed the workspace's processing queue "
-                        f"limit of {limit:,} requests ({self._source_text()}); it can never be sent whole — "
-                        f"pass chunk_size={limit} or lower",
-                    )
-                )
+                raise self._never_fits(n_requests, limit)
             if wake is not None and owner:
                 self._wakers[owner] = wake
             if self._room_at > now and self._room_wait is not None:
@@ -233,6 +226,18 @@ class QueueView:
                     f"{n_requests:,} requests: {why} (limit {self._source_text()})",
                 )
             )
+
+    def _never_fits(self, n_requests: int, limit: int) -> CallFailed:
+        """The ``stop`` of a batch alone larger than the queue's limit."""
+        return CallFailed(
+            Decision(
+                Action.STOP,
+                "queue_limit",
+                f"this batch's {n_requests:,} requests alone exceed the workspace's processing queue "
+                f"limit of {limit:,} requests ({self._source_text()}); it can never be sent whole — "
+                f"pass chunk_size={limit} or lower",
+            )
+        )
 
     def created(self, ticket: int, batch_id: str, n_requests: int | None = None) -> None:
         """The create of ``ticket`` made batch ``batch_id``: its requests are in flight until it ends."""
@@ -358,13 +363,12 @@ _views_lock = threading.Lock()
 
 
 def _workspace(client: Any) -> tuple[tuple[str, str], Any]:
-    """The workspace a client talks to: (a digest of its key, its base URL), and the WSGI app it is
+    """The workspace a client talks to: (a digest of its key, its base URL), and the simulator it is
     wired to in process, if any (every in-process simulator has the same URL and key)."""
     key = getattr(client, "api_key", None) or getattr(client, "auth_token", None) or ""
     digest = hashlib.sha256(str(key).encode()).hexdigest()[:16]  # never the key itself
     url = str(getattr(client, "base_url", "")).rstrip("/")
-    app = getattr(getattr(getattr(client, "_client", None), "_transport", None), "app", None)
-    return (digest, url), app
+    return (digest, url), wired_simulator(client)
 
 
 def view_for(client: Any) -> QueueView:

@@ -24,15 +24,20 @@ What it does, and why (each point is something bulk clients learned the hard way
 - **Gentle start, additive growth**: a few requests in flight at first, one more per answer
   while free of 429s (up to ``max_concurrency``), so a cold start does not trip the API's
   acceleration limits.
+
+The groups, the :class:`~.limits.Limits` of one, and what runs learned of them in this process
+are :mod:`.limits`' (the part the engine reads).
 """
 
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+
+from .limits import Limits as Limits  # re-export: where it always was
+from .limits import rate_limit_group as rate_limit_group  # re-export: where it always was
 
 __all__ = [
     "Bucket",
@@ -42,40 +47,6 @@ __all__ = [
     "parse_rate_limit_headers",
     "rate_limit_group",
 ]
-
-_SUFFIX = re.compile(r"-(?:\d{8}|latest)$")
-_SHARED_GROUPS = (
-    ("claude-opus-4", "claude-opus-4"),  # Opus 4, 4.1, 4.5, 4.6, 4.7, 4.8 share limits
-    ("claude-sonnet-4-5", "claude-sonnet-4.x"),  # Sonnet 4.5 and 4.6 share limits
-    ("claude-sonnet-4-6", "claude-sonnet-4.x"),
-)
-
-
-def rate_limit_group(model: str) -> str:
-    """The rate-limit group of ``model``: models in one group share one set of limits.
-
-    >>> rate_limit_group("claude-opus-4-6"), rate_limit_group("claude-opus-4-8-20260415")
-    ('claude-opus-4', 'claude-opus-4')
-    >>> rate_limit_group("claude-haiku-4-5-20251001")
-    'claude-haiku-4-5'
-    """
-    base = _SUFFIX.sub("", model)
-    for prefix, group in _SHARED_GROUPS:
-        if base == prefix or base.startswith(prefix + "-"):
-            return group
-    return base
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Per-minute limits of one group, used until response headers say otherwise.
-
-    ``None``: unknown (not paced until a response reveals it).
-    """
-
-    requests_per_minute: float | None = None
-    input_tokens_per_minute: float | None = None
-    output_tokens_per_minute: float | None = None
 
 
 class Bucket:

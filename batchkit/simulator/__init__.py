@@ -37,6 +37,9 @@ when the simulator stops — except batches, with a state file (``Simulator(stat
 
 from __future__ import annotations
 
+from typing import Any
+
+from ._app import App
 from ._clock import SimClock
 from ._config import ENDPOINT_KINDS, Faults, Latency, Processing, RateLimits, SimConfig, SpendLimit
 from ._params import tok as estimate_tokens
@@ -65,4 +68,22 @@ __all__ = [
     "estimate_tokens",
     "serve",
     "spawn",
+    "wired_simulator",
 ]
+
+
+def wired_simulator(client: Any) -> Simulator | None:
+    """The :class:`Simulator` an SDK client made by :meth:`Simulator.client` is wired to in
+    process (no sockets); None for any other client (a served simulator's, the real API's).
+
+    The simulator built that wiring, so it is the one that recognises it: batchkit's client
+    side asks this instead of looking inside the SDK's client. Its :attr:`~Simulator.clock`
+    and :meth:`~Simulator.async_client` are then the in-process simulator's own.
+
+    >>> sim = Simulator()
+    >>> wired_simulator(sim.client()) is sim, wired_simulator(object())
+    (True, None)
+    """
+    http = getattr(client, "_client", None)  # the SDK's http client, as Simulator.client() built it
+    app = getattr(getattr(http, "_transport", None), "app", None)
+    return app.sim if isinstance(app, App) else None
