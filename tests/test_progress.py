@@ -11,6 +11,7 @@ import pytest
 
 from batchkit.display import progress, views
 from batchkit.display.progress import BatchProgress, Snapshot, render_html, render_line, render_text
+from batchkit.display.text import duration
 from batchkit.display.views import JobWidget, TextProgress
 from batchkit.simulator import Faults, Processing
 from tests.conftest import frame, make_sim
@@ -182,7 +183,7 @@ def test_long_batch_lists_are_cut():
     ],
 )
 def test_durations_read_naturally(seconds, text):
-    assert progress._duration(seconds) == text
+    assert duration(seconds) == text
 
 
 # --------------------------------------------------------------------------- on real jobs
@@ -315,3 +316,12 @@ def test_without_ipywidgets_the_widget_says_how_to_install_it_and_display_falls_
 
 def test_not_in_a_kernel_under_pytest():
     assert views._in_kernel() is False
+
+
+def test_the_renderings_examples_run():
+    import doctest
+
+    from batchkit.display import queues, text
+
+    for module in (text, queues):
+        assert doctest.testmod(module).failed == 0

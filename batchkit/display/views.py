@@ -343,7 +343,7 @@ def display_job(
         else:
             from IPython.display import display
 
-            display(widget.widget)
+            display(widget.widget)  # type: ignore[no-untyped-call]  # IPython ships no types
             return widget
     return TextProgress(job, file=file, interval=max(interval, 1.0), brief=brief)
 
