@@ -307,7 +307,7 @@ def test_without_ipywidgets_the_widget_says_how_to_install_it_and_display_falls_
     monkeypatch.setitem(sys.modules, "ipywidgets", None)
     with pytest.raises(ImportError, match=r"pip install 'ipywidgets>=8'"):
         JobWidget(job)
-    monkeypatch.setattr(views, "_in_kernel", lambda: True)
+    monkeypatch.setattr(views, "in_kernel", lambda: True)
     out = io.StringIO()
     view = views.display_job(job, file=out)
     assert isinstance(view, TextProgress) and view.join(5)
@@ -315,7 +315,7 @@ def test_without_ipywidgets_the_widget_says_how_to_install_it_and_display_falls_
 
 
 def test_not_in_a_kernel_under_pytest():
-    assert views._in_kernel() is False
+    assert views.in_kernel() is False
 
 
 def test_the_renderings_examples_run():

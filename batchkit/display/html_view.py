@@ -13,10 +13,10 @@ nothing of a running batch's progress), the cost and the errors. The ``batchkit-
 from __future__ import annotations
 
 import html
+from typing import TYPE_CHECKING
 
 from batchkit.core.states import RowStatus, SendMode, UnitState
 
-from .queues import QueueSnapshot
 from .snapshot import SIMULATED_NOTE, BatchProgress, Snapshot
 from .text import (
     MAX_LISTED_BATCHES,
@@ -29,6 +29,9 @@ from .text import (
     realtime_text,
     row_parts,
 )
+
+if TYPE_CHECKING:
+    from .queues import QueueSnapshot  # its numbers only: the queue's view is read in the reader
 
 __all__ = ["render_html"]
 

@@ -20,11 +20,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from batchkit.core.results import TRANSIENT_ERRORS
 from batchkit.core.states import FINISHED_UNITS, SENT_UNITS, JobState, RowStatus, SendMode, UnitState
 
-from .queues import QueueSnapshot
+if TYPE_CHECKING:
+    from .queues import QueueSnapshot  # its numbers only: the queue's view is read in the reader
 
 __all__ = [
     "FAILED_STATUSES",
