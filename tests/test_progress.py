@@ -11,6 +11,7 @@ import pytest
 
 from batchkit.display import progress, views
 from batchkit.display.progress import BatchProgress, Snapshot, render_html, render_line, render_text
+from batchkit.display.text import duration
 from batchkit.display.views import JobWidget, TextProgress
 from batchkit.simulator import Faults, Processing
 from tests.conftest import frame, make_sim
@@ -182,7 +183,7 @@ def test_long_batch_lists_are_cut():
     ],
 )
 def test_durations_read_naturally(seconds, text):
-    assert progress._duration(seconds) == text
+    assert duration(seconds) == text
 
 
 # --------------------------------------------------------------------------- on real jobs
@@ -306,7 +307,7 @@ def test_without_ipywidgets_the_widget_says_how_to_install_it_and_display_falls_
     monkeypatch.setitem(sys.modules, "ipywidgets", None)
     with pytest.raises(ImportError, match=r"pip install 'ipywidgets>=8'"):
         JobWidget(job)
-    monkeypatch.setattr(views, "_in_kernel", lambda: True)
+    monkeypatch.setattr(views, "in_kernel", lambda: True)
     out = io.StringIO()
     view = views.display_job(job, file=out)
     assert isinstance(view, TextProgress) and view.join(5)
@@ -314,4 +315,13 @@ def test_without_ipywidgets_the_widget_says_how_to_install_it_and_display_falls_
 
 
 def test_not_in_a_kernel_under_pytest():
-    assert views._in_kernel() is False
+    assert views.in_kernel() is False
+
+
+def test_the_renderings_examples_run():
+    import doctest
+
+    from batchkit.display import queues, text
+
+    for module in (text, queues):
+        assert doctest.testmod(module).failed == 0

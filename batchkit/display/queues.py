@@ -22,12 +22,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from batchkit.backends.queue import LimitSource, QueueState, QueueView
+from batchkit.core.states import SENT_UNITS, SendMode, UnitState
 
 __all__ = ["QueueSnapshot", "queue_of", "snapshot"]
 
-_WAITING = frozenset({"submitting"})
-_IN_FLIGHT = frozenset({"in_progress", "canceling"})
-_DONE = frozenset({"ended", "collected", "failed", "abandoned", "lost"})
+_IN_FLIGHT = SENT_UNITS - {UnitState.ENDED}
+"""Units created and not ended: their requests occupy the queue. Every state neither this nor
+``submitting`` (waiting) is done: ended, collected, refused, abandoned or lost."""
 
 
 @dataclass(frozen=True)
@@ -85,10 +86,10 @@ def queue_of(
     """
     counts = {"waiting": [0, 0], "in_flight": [0, 0], "done": [0, 0]}
     for b in batches:
-        if b.get("mode", "batch") != "batch":
+        if b.get("mode", SendMode.BATCH) != SendMode.BATCH:
             continue
         state = b["state"]
-        where = "waiting" if state in _WAITING else "in_flight" if state in _IN_FLIGHT else "done"
+        where = "waiting" if state == UnitState.SUBMITTING else "in_flight" if state in _IN_FLIGHT else "done"
         counts[where][0] += 1
         counts[where][1] += int(b["n_requests"])
     state_of = view.state() if view is not None else None

@@ -1,6 +1,6 @@
 """Live views of a job: an ipywidgets widget in a notebook, text lines elsewhere.
 
-Both are thin views over :func:`batchkit.display.progress.snapshot`, refreshed by a daemon thread so
+Both are thin views over :func:`batchkit.display.reader.snapshot`, refreshed by a daemon thread so
 the kernel stays free; ipywidgets is imported only when a widget is wanted.
 
 >>> job = df.claude.submit("Sentiment of: {review}", output="sentiment")  # doctest: +SKIP
@@ -16,17 +16,31 @@ import time
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
+from batchkit.core.states import JobState, RowStatus
 from batchkit.engine.reports import warn_failures
 
-from .progress import FAILED_STATUSES, Snapshot, render_html, render_line, render_text, snapshot
+from .html_view import render_html
+from .reader import snapshot
+from .snapshot import FAILED_STATUSES, Snapshot
+from .text import render_line, render_text
 
 if TYPE_CHECKING:
     from batchkit.engine.jobs import Job
 
-__all__ = ["JobWidget", "TextProgress", "display_job", "render_from_store", "show_job", "wait_with_progress"]
+__all__ = [
+    "JobWidget",
+    "Poller",
+    "TextProgress",
+    "display_job",
+    "import_widgets",
+    "in_kernel",
+    "render_from_store",
+    "show_job",
+    "wait_with_progress",
+]
 
 
-def _in_kernel() -> bool:
+def in_kernel() -> bool:
     """Whether this code runs inside a Jupyter kernel (not a terminal IPython, not a script)."""
     ipython = sys.modules.get("IPython")
     if ipython is None:
@@ -35,7 +49,9 @@ def _in_kernel() -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-def _import_widgets() -> Any:
+def import_widgets() -> Any:
+    """The ipywidgets module, imported now (never at ``import batchkit``), or an ImportError saying
+    how to install it."""
     try:
         import ipywidgets
     except ImportError as exc:
@@ -46,7 +62,7 @@ def _import_widgets() -> Any:
     return ipywidgets
 
 
-class _Poller:
+class Poller:
     """A daemon thread that calls ``tick`` every ``interval`` seconds until it returns True."""
 
     def __init__(
@@ -114,7 +130,7 @@ class _LiveView:
     """What both views share: a refresh thread over the job and its lifecycle."""
 
     job: Job
-    _poller: _Poller
+    _poller: Poller
 
     def start(self) -> _LiveView:
         """Refresh from a background thread until the job is done (idempotent)."""
@@ -149,7 +165,7 @@ class JobWidget(_LiveView):
     """
 
     def __init__(self, job: Job, *, interval: float = 0.5, start: bool = True) -> None:
-        widgets = _import_widgets()
+        widgets = import_widgets()
         self.job = job
         self.snapshot: Snapshot | None = None
         self._red = False
@@ -179,7 +195,7 @@ class JobWidget(_LiveView):
         buttons = widgets.HBox([self.cancel_button, self.retry_button, self.message])
         self.widget = widgets.VBox([self.bar, self.details, buttons])
         self.widget.add_class("batchkit-job-widget")
-        self._poller = _Poller(self._tick, interval, name=f"batchkit-view-{job.job_id}", on_error=self._show_error)
+        self._poller = Poller(self._tick, interval, name=f"batchkit-view-{job.job_id}", on_error=self._show_error)
         self.refresh()
         if start:
             self.start()
@@ -219,7 +235,7 @@ class JobWidget(_LiveView):
             busy = self._busy()
             self.cancel_button.disabled = snap.done or busy
             self.cancel_button.layout.display = "none" if snap.done else ""
-            retryable = snap.done and snap.failed > 0 and snap.status != "canceled"
+            retryable = snap.done and snap.failed > 0 and snap.status != JobState.CANCELED
             self.retry_button.disabled = busy or not retryable
             self.retry_button.layout.display = "" if retryable or busy else "none"
         return snap
@@ -288,7 +304,7 @@ class TextProgress(_LiveView):
         self.brief = brief
         self.snapshot: Snapshot | None = None
         self._last: Any = None
-        self._poller = _Poller(self._tick, interval, name=f"batchkit-text-{job.job_id}", on_error=self._show_error)
+        self._poller = Poller(self._tick, interval, name=f"batchkit-text-{job.job_id}", on_error=self._show_error)
         if start:
             self.start()
 
@@ -300,7 +316,7 @@ class TextProgress(_LiveView):
         snap = self.snapshot = snapshot(self.job)
         out = self.file if self.file is not None else sys.stderr
         if snap.done:
-            if snap.status == "ended" and not snap.batches:
+            if snap.status == JobState.ENDED and not snap.batches:
                 text = render_from_store(snap)
             else:
                 text = render_line(snap) if self.brief else render_text(snap)
@@ -321,7 +337,7 @@ def render_from_store(snap: Snapshot) -> str:
     if not snap.rows:
         return f"{head}: no rows, nothing sent, $0"
     parts = ", ".join(f"{n:,} {s}" for s, n in snap.by_status.items() if n)
-    how = "answered from the store" if not snap.by_status.get("skipped") else "answered from the store or skipped"
+    how = "answered from the store" + (" or skipped" if snap.by_status.get(RowStatus.SKIPPED) else "")
     return f"{head}: {snap.rows:,} rows {how} ({parts}), nothing sent, $0"
 
 
@@ -335,7 +351,7 @@ def display_job(
     printing to ``file`` (default stderr). Either way a daemon thread does the refreshing and
     the call returns at once; ``.join()`` waits for the final state to be shown.
     """
-    if _in_kernel():
+    if in_kernel():
         try:
             widget = JobWidget(job, interval=interval)
         except ImportError:
@@ -343,7 +359,7 @@ def display_job(
         else:
             from IPython.display import display
 
-            display(widget.widget)
+            display(widget.widget)  # type: ignore[no-untyped-call]  # IPython ships no types
             return widget
     return TextProgress(job, file=file, interval=max(interval, 1.0), brief=brief)
 
@@ -352,7 +368,7 @@ def show_job(job: Job, *, brief: bool = False) -> JobWidget | TextProgress | Non
     """:func:`display_job` for a call that just submitted ``job`` — except that a job already
     finished (a re-run of the same call, answered from the store) gets one line on a terminal,
     not its whole story again; returns the live view, if any."""
-    if job.status == "ended" and not _in_kernel():
+    if job.status == JobState.ENDED and not in_kernel():
         print(render_from_store(snapshot(job)), file=sys.stderr, flush=True)
         return None
     return display_job(job, brief=brief)
@@ -370,3 +386,9 @@ def wait_with_progress(job: Job, *, progress: bool = True) -> None:
     if view is not None:
         view.finish()  # draw the final state now
     warn_failures(job)
+
+
+# re-exports: engine/runs.py imports these names until its run view moves to display/runs.py
+_Poller = Poller
+_in_kernel = in_kernel
+_import_widgets = import_widgets
