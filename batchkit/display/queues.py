@@ -26,7 +26,7 @@ from batchkit.core.states import SENT_UNITS, SendMode, UnitState
 
 __all__ = ["QueueSnapshot", "queue_of", "snapshot"]
 
-_IN_FLIGHT = SENT_UNITS - {UnitState.ENDED}
+_IN_FLIGHT = frozenset(SENT_UNITS) - {UnitState.ENDED}
 """Units created and not ended: their requests occupy the queue. Every state neither this nor
 ``submitting`` (waiting) is done: ended, collected, refused, abandoned or lost."""
 
