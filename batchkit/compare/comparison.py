@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from batchkit.costs.pricing import MODES, CostEstimate, _usd
+from batchkit.costs.estimate import MODES, CostEstimate
+from batchkit.costs.usage import usd
 from batchkit.engine.jobs import Job
 from batchkit.errors import CalibrationError, InvalidOptionError, OptionTypeError
 
@@ -386,7 +387,7 @@ class Comparison:
             pick = min(good, key=self.cost_per_row)
             return pick, (
                 f"the cheapest variant whose {label} is at least {self.target:.0%} with 95% confidence "
-                f"(interval {pick.interval[0]:.1%}–{pick.interval[1]:.1%}; {_usd(self.cost_per_row(pick))} a row "
+                f"(interval {pick.interval[0]:.1%}–{pick.interval[1]:.1%}; {usd(self.cost_per_row(pick))} a row "
                 f"at batch price)"
             )
         front = self.front or candidates  # the front is drawn among the candidates
@@ -535,10 +536,10 @@ class Comparison:
                     mark.strip(),
                     v.name,
                     quality,
-                    _usd(self.cost_per_row(v)),
-                    _usd(self.cost_per_row(v, standard=True)),
-                    "—" if math.isinf(self.cost_per_correct_row(v)) else _usd(self.cost_per_correct_row(v)),
-                    "—" if math.isnan(projected) else f"{_usd(projected)} ({best})",
+                    usd(self.cost_per_row(v)),
+                    usd(self.cost_per_row(v, standard=True)),
+                    "—" if math.isinf(self.cost_per_correct_row(v)) else usd(self.cost_per_correct_row(v)),
+                    "—" if math.isnan(projected) else f"{usd(projected)} ({best})",
                     "— (stored)" if math.isnan(v.seconds) else f"{v.seconds / max(1, len(self.positions)):.3f}s",
                 )
             )

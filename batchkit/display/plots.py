@@ -1,10 +1,13 @@
 """Cost figures. Every function draws on ``ax`` (a new figure when ``None``) and returns it.
 
 matplotlib is imported here only, and lazily, so ``import batchkit`` stays fast. Nothing here
-calls ``plt.show()`` or changes global style; the numbers come from :mod:`batchkit.costs.pricing`.
+calls ``plt.show()`` or changes global style; the numbers come from :mod:`batchkit.costs`.
+
+The arrow runs from the display to the costs only: a cost object never imports this module.
+Its ``.plot()`` (``estimate.plot()``, ``job.cost.plot()``) draws with the figure this module
+registers in :mod:`batchkit.costs.figures` when it is imported (``import batchkit`` imports it).
 
 Example:
-    >>> import batchkit.costs.pricing as pricing
     >>> from batchkit.display.plots import plot_savings_vs_rows
     >>> ax = plot_savings_vs_rows("claude-haiku-4-5", prefix_tokens=5000, other_input_tokens=300,
     ...                           output_tokens=20, hit_rate=(0.3, 0.98))  # doctest: +SKIP
@@ -17,8 +20,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from batchkit.costs import pricing
-from batchkit.costs.pricing import MODE_LABELS, MODES, CostBreakdown, CostEstimate
+from batchkit.costs import caching, figures
+from batchkit.costs.estimate import MODE_LABELS, MODES, CostEstimate
+from batchkit.costs.prices import PriceSource, load_prices
+from batchkit.costs.usage import CostBreakdown
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -142,7 +147,7 @@ def plot_savings_vs_prefix(
     prefix_range: Sequence[int] | None = None,
     ttl: str = "1h",
     batch: bool = True,
-    prices: pricing.PriceSource = None,
+    prices: PriceSource = None,
     ax: Axes | None = None,
 ) -> Axes:
     """Cost of ``rows`` requests against shared-prefix length, with and without a cache.
@@ -150,7 +155,7 @@ def plot_savings_vs_prefix(
     A ``(low, high)`` hit rate draws the cached cost at the midpoint with the range shaded.
     The vertical line is the model's minimum cacheable length; below it nothing is cached.
     The saving per prefix token is constant, so caching pays for every length above the
-    minimum iff the hit rate beats :func:`~batchkit.costs.pricing.break_even_hit_rate` (stated in the title).
+    minimum iff the hit rate beats :func:`~batchkit.costs.caching.break_even_hit_rate` (stated in the title).
     """
     ax = _axes(ax)
     lo, hi = _hit_range(hit_rate)
@@ -163,21 +168,21 @@ def plot_savings_vs_prefix(
         "batch": batch,
         "prices": prices,
     }
-    mid = pricing.savings_vs_prefix(model, hit_rate=(lo + hi) / 2, **kw)
+    mid = caching.savings_vs_prefix(model, hit_rate=(lo + hi) / 2, **kw)
     mode = "batch" if batch else "standard"
     ax.plot(mid.index, mid["without_cache"], color=_NO_CACHE, label=f"{mode}, no cache")
     ax.plot(mid.index, mid["with_cache"], color=_CACHE, label=f"{mode} + {ttl} cache, {_hit_label(lo, hi)}")
     if lo != hi:
-        worst = pricing.savings_vs_prefix(model, hit_rate=lo, **kw)["with_cache"]
-        best = pricing.savings_vs_prefix(model, hit_rate=hi, **kw)["with_cache"]
+        worst = caching.savings_vs_prefix(model, hit_rate=lo, **kw)["with_cache"]
+        best = caching.savings_vs_prefix(model, hit_rate=hi, **kw)["with_cache"]
         ax.fill_between(mid.index, best, worst, color=_CACHE, alpha=0.15, linewidth=0)
-    price = pricing.load_prices(prices).get(model)
+    price = load_prices(prices).get(model)
     minimum = price.min_cacheable_tokens
     assumed = "" if price.min_cacheable_known else ", assumed"
     ax.axvline(
         minimum, color=_MARK, linestyle="--", linewidth=1, label=f"minimum cacheable: {minimum:,} tokens{assumed}"
     )
-    even = pricing.break_even_hit_rate(model, ttl=ttl, prices=prices)
+    even = caching.break_even_hit_rate(model, ttl=ttl, prices=prices)
     verdict = "pays above the minimum" if lo > even else ("may not pay" if hi > even else "never pays")
     ax.set_title(f"{model}, {rows:,} requests\ncaching {verdict} (break-even hit rate {even:.0%})", fontsize=10)
     ax.set_xlabel("shared prefix per request (tokens)")
@@ -198,11 +203,11 @@ def plot_savings_vs_rows(
     rows_range: Sequence[int] | None = None,
     ttl: str = "1h",
     batch: bool = True,
-    prices: pricing.PriceSource = None,
+    prices: PriceSource = None,
     ax: Axes | None = None,
 ) -> Axes:
     """Cost against the number of requests (log-log), with and without a cache, and the
-    break-even row count (:func:`~batchkit.costs.pricing.break_even_rows`) as a vertical line."""
+    break-even row count (:func:`~batchkit.costs.caching.break_even_rows`) as a vertical line."""
     ax = _axes(ax)
     lo, hi = _hit_range(hit_rate)
     kw: dict[str, Any] = {
@@ -215,16 +220,16 @@ def plot_savings_vs_rows(
         "prices": prices,
     }
     mid_rate = (lo + hi) / 2
-    mid = pricing.savings_vs_rows(model, hit_rate=mid_rate, **kw)
+    mid = caching.savings_vs_rows(model, hit_rate=mid_rate, **kw)
     mode = "batch" if batch else "standard"
     ax.plot(mid.index, mid["without_cache"], color=_NO_CACHE, label=f"{mode}, no cache")
     ax.plot(mid.index, mid["with_cache"], color=_CACHE, label=f"{mode} + {ttl} cache, {_hit_label(lo, hi)}")
     if lo != hi:
-        worst = pricing.savings_vs_rows(model, hit_rate=lo, **kw)["with_cache"]
-        best = pricing.savings_vs_rows(model, hit_rate=hi, **kw)["with_cache"]
+        worst = caching.savings_vs_rows(model, hit_rate=lo, **kw)["with_cache"]
+        best = caching.savings_vs_rows(model, hit_rate=hi, **kw)["with_cache"]
         ax.fill_between(mid.index, best, worst, color=_CACHE, alpha=0.15, linewidth=0)
-    minimum = pricing.load_prices(prices).get(model).min_cacheable_tokens
-    even = pricing.break_even_rows(model, hit_rate=mid_rate, ttl=ttl, prices=prices)
+    minimum = load_prices(prices).get(model).min_cacheable_tokens
+    even = caching.break_even_rows(model, hit_rate=mid_rate, ttl=ttl, prices=prices)
     if prefix_tokens < minimum:
         title = f"prefix {prefix_tokens:,} tokens is under the {minimum:,}-token minimum: never cached"
     elif even is None:
@@ -282,3 +287,7 @@ def plot_estimate_vs_actual(
     ax.set_title(f"{estimate.model}, {MODE_LABELS[mode]}\nactual {_dollars(spent)} is {where}", fontsize=10)
     ax.legend(fontsize=8, loc="upper left", ncol=2, frameon=False)
     return ax
+
+
+figures.register("estimate", plot_estimate)
+figures.register("estimate_vs_actual", plot_estimate_vs_actual)
