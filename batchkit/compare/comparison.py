@@ -1,12 +1,12 @@
 """The result of ``df.claude.compare``: variants, their quality and cost, the choice. Pure but
 for reading the jobs' answers and usage from the store, and :meth:`Comparison.run`.
 
-How a comparison is made — the sample, the runs, the scoring — is in :mod:`batchkit.compare`.
+How a comparison is made — the sample and the runs — is in :mod:`batchkit.compare.runner`; how an
+answer is scored, in :mod:`batchkit.compare.scoring`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 import math
 from collections.abc import Callable, Mapping
@@ -21,6 +21,8 @@ from batchkit.costs.usage import usd
 from batchkit.engine.jobs import Job
 from batchkit.errors import CalibrationError, InvalidOptionError, OptionTypeError
 
+from .scoring import truth_values, wilson_interval
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
@@ -28,129 +30,8 @@ __all__ = ["Comparison", "Variant", "wilson_interval"]
 
 SAMPLE_ONLY = ("mode", "deadline")
 """Options of ``compare`` that are about how its sample is sent, not carried over to :meth:`Comparison.run`."""
-Z95 = 1.959963984540054
-"""The standard normal quantile of a two-sided 95% interval."""
 TOLERANCE = 1e-9
 """How far apart two qualities may be and still count as equal (they are floats)."""
-
-
-def wilson_interval(successes: float, n: int, z: float = Z95) -> tuple[float, float]:
-    """The Wilson score interval of a proportion (95% by default); ``(nan, nan)`` when ``n == 0``.
-
-    Better than the normal approximation near 0 and 1 and for small samples.
-
-    >>> [round(x, 3) for x in wilson_interval(160, 200)]
-    [0.739, 0.85]
-    """
-    if n <= 0:
-        return math.nan, math.nan
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    # The interval always holds the point estimate. In exact arithmetic it does; in floating point
-    # n/n's upper bound comes out as 0.9999999999999999 for hundreds of n (and 0/n's lower bound
-    # a hair above 0), and a best variant whose own interval missed its quality broke the choice.
-    return max(0.0, min(centre - half, p)), min(1.0, max(centre + half, p))
-
-
-def _normal_value(v: Any) -> str | None:
-    if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and math.isnan(v)):
-        return None  # missing (None, NaN, pandas' NA and NaT alike): nothing to compare
-    if isinstance(v, (bool, np.bool_)):
-        return "true" if v else "false"
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
-    if isinstance(v, (float, np.floating)):  # 5.0 and 5 are one number: an int field against a float column
-        return str(int(v)) if math.isfinite(v) and float(v).is_integer() else repr(float(v))
-    if isinstance(v, np.datetime64) and np.isnat(v):
-        return None
-    if isinstance(v, (dt.datetime, np.datetime64)):
-        stamp = pd.Timestamp(v)
-        return stamp.date().isoformat() if stamp == stamp.normalize() else stamp.isoformat()
-    if isinstance(v, dt.date):
-        return v.isoformat()
-    text = str(v).strip().casefold().rstrip(".")
-    return text or None  # a blank cell holds no answer and no truth
-
-
-def _normal(values: Any) -> pd.Series:
-    """Answers and truths in one form for comparing: strings, stripped, case-folded, no end dot;
-    numbers as numbers (``5.0`` is ``5``), dates as ISO dates; missing and blank values as NA."""
-    return pd.Series([_normal_value(v) for v in np.asarray(values, dtype=object)], dtype="string")
-
-
-TRUTH_KINDS = ("text", "number", "boolean", "date", "enum")
-"""How a truth value is read before it is compared with an answer: by the kind of the answer's field."""
-_BOOLEAN_WORDS = {"true": True, "false": False, "1": True, "0": False}
-
-
-def _read_number(v: Any) -> Any:
-    if isinstance(v, (bool, np.bool_)):
-        return None  # True is no number
-    if isinstance(v, (int, float, np.integer, np.floating)):
-        return v
-    if isinstance(v, str) and "_" not in v:  # Python reads "1_000"; a truth column means no such number
-        for read in (int, float):
-            try:
-                return read(v.strip())
-            except ValueError:
-                pass
-    return None
-
-
-def _read_boolean(v: Any) -> Any:
-    if isinstance(v, (bool, np.bool_)):
-        return bool(v)
-    return _BOOLEAN_WORDS.get(_normal_value(v) or "")
-
-
-def _read_date(v: Any) -> Any:
-    if not isinstance(v, (str, dt.date, np.datetime64)):
-        return None  # a number is no date (pandas would read 2020 as nanoseconds after 1970)
-    try:
-        stamp = pd.Timestamp(v.strip() if isinstance(v, str) else v)
-    except (TypeError, ValueError):
-        return None
-    return None if stamp is pd.NaT else stamp
-
-
-_READERS: dict[str, Callable[[Any], Any]] = {"number": _read_number, "boolean": _read_boolean, "date": _read_date}
-
-
-def _as_kind(values: pd.Series, kind: str) -> tuple[pd.Series, pd.Series]:
-    """``values`` read as ``kind`` (an object Series), and where a present value could not be read."""
-    values = values.astype(object)
-    reader = _READERS.get(kind)
-    if reader is None:  # text and enum values are compared as text
-        return values, pd.Series(False, index=values.index)
-    read = values.map(reader, na_action="ignore").astype(object)
-    return read, values.notna() & read.isna()
-
-
-def _present(values: pd.Series) -> np.ndarray:
-    """Per row: a value to compare with (not missing, not blank). Each distinct value is looked
-    at once, so a frame of millions of rows with a few labels is checked at once."""
-    try:
-        codes, uniques = pd.factorize(values.astype(object))
-    except TypeError:  # unhashable cells (lists): one by one
-        return _normal(values.to_numpy()).notna().to_numpy()
-    known = _normal(np.asarray(uniques, dtype=object)).notna().to_numpy()
-    return (codes >= 0) & known[np.maximum(codes, 0)] if len(known) else np.zeros(len(values), dtype=bool)
-
-
-def _truth_values(sample: pd.DataFrame, column: str, task: str, kind: str = "text") -> pd.Series:
-    """The truth column's values on the sample, read as the answers' ``kind`` and normalised."""
-    read, _ = _as_kind(sample[column].reset_index(drop=True), kind)
-    return _normal(read.to_numpy())
-
-
-def _score(answers: pd.Series, expected: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """(correct, scored) per row: scored where there is something to compare with."""
-    a, e = _normal(answers.to_numpy()).reset_index(drop=True), expected.reset_index(drop=True)
-    scored = e.notna().to_numpy()
-    correct = (a == e).fillna(False).to_numpy(dtype=bool) & scored
-    return correct, scored
 
 
 # --------------------------------------------------------------------------- the variants
@@ -487,7 +368,7 @@ class Comparison:
 
     def _expected(self, v: Variant) -> pd.Series:
         if self.truth is not None:
-            return _truth_values(self.sample, self.truth if isinstance(self.truth, str) else "", self.task)
+            return truth_values(self.sample, self.truth if isinstance(self.truth, str) else "", self.task)
         assert self.reference is not None
         return self.reference.answers.iloc[:, 0].astype("string").fillna("(no answer)")
 
