@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from batchkit.core.states import PriceMode, RowStatus
 from batchkit.costs.estimate import MODES, CostEstimate
 from batchkit.costs.usage import usd
 from batchkit.engine.jobs import Job
@@ -101,7 +102,7 @@ class Variant:
     @property
     def missing(self) -> str:
         """Why sample rows have no answer, e.g. ``"8 errored, 2 skipped"`` (from :attr:`outcome_counts`)."""
-        counts = {k: n for k, n in self.outcome_counts.items() if k != "succeeded" and n}
+        counts = {k: n for k, n in self.outcome_counts.items() if k != RowStatus.SUCCEEDED and n}
         if not counts:
             return f"{len(self.answers) - self.answered} rows without an answer"
         return ", ".join(f"{n:,} {status}" for status, n in sorted(counts.items(), key=lambda kv: -kv[1]))
@@ -205,7 +206,7 @@ class Comparison:
         q = variant.quality
         return self.cost_per_row(variant) / q if q and not math.isnan(q) else math.inf
 
-    def projected(self, variant: Variant, mode: str = "batch") -> float:
+    def projected(self, variant: Variant, mode: str = PriceMode.BATCH) -> float:
         """Typical dollars for the whole frame in ``mode`` (sample rows already paid: not counted)."""
         projection = variant.projection
         return projection[mode].typical if projection is not None else math.nan
@@ -213,12 +214,12 @@ class Comparison:
     def _best_mode(self, variant: Variant) -> str:
         projection = variant.projection
         if projection is None:
-            return "batch"
-        return min(("batch", "batch+5m", "batch+1h"), key=lambda m: projection[m].typical)
+            return PriceMode.BATCH
+        return min((PriceMode.BATCH, PriceMode.BATCH_5M, PriceMode.BATCH_1H), key=lambda m: projection[m].typical)
 
     # ------------------------------------------------------------------ the choice
 
-    def _scorable(self) -> list[Variant]:
+    def scorable(self) -> list[Variant]:
         """Variants with answers and a quality: the ones a choice can be made among."""
         return [v for v in self.variants if id(v) not in self._answerless and not math.isnan(v.quality)]
 
@@ -228,7 +229,7 @@ class Comparison:
 
     def _pareto_front(self) -> list[Variant]:
         """Variants no other is both cheaper (batch $/row) and better than (at least as good in both)."""
-        scored = self._scorable()
+        scored = self.scorable()
         front = []
         for v in scored:
             c, q = self.cost_per_row(v), v.quality
@@ -251,7 +252,7 @@ class Comparison:
                 f"the reference {ref.name} has no answers ({ref.missing}), so there is nothing to agree with; "
                 f"pass reference= another of the models, or truth= a column holding the right answers"
             )
-        candidates = self._scorable()
+        candidates = self.scorable()
         if ref is not None:  # the reference last: among equals, another variant is the choice
             candidates = [v for v in candidates if v is not ref] + [ref]
         if not candidates:
@@ -486,97 +487,11 @@ class Comparison:
         )
 
     def plot(self, ax: Axes | None = None) -> Axes:
-        """Batch dollars per row against quality (with 95% intervals); the front drawn, the choice ringed."""
-        if ax is None:
-            import matplotlib.pyplot as plt
+        """Batch dollars per row against quality (with 95% intervals); the front drawn, the choice ringed
+        (:func:`batchkit.display.plots.plot_comparison`)."""
+        from batchkit.display.plots import plot_comparison
 
-            _, ax = plt.subplots(figsize=(6.5, 4))
-        for v in self._scorable():  # a variant without answers has no point to draw (the table says why)
-            lo, hi = v.interval
-            x = self.cost_per_row(v)
-            ax.errorbar(
-                [x],
-                [v.quality],
-                yerr=[[v.quality - lo], [hi - v.quality]],
-                fmt="o",
-                color="#1f77b4" if v in self.front else "#999999",
-                capsize=3,
-            )
-        if self.front:
-            ax.plot(
-                [self.cost_per_row(v) for v in self.front],
-                [v.quality for v in self.front],
-                "-",
-                color="#1f77b4",
-                linewidth=1,
-                label="cost–quality front",
-            )
-        if self.recommended is not None:
-            ax.plot(
-                [self.cost_per_row(self.recommended)],
-                [self.recommended.quality],
-                "o",
-                markersize=14,
-                markerfacecolor="none",
-                markeredgecolor="#2ca02c",
-                markeredgewidth=2,
-                label="recommended",
-            )
-        if self.target is not None:
-            ax.axhline(self.target, color="#d62728", linestyle=":", linewidth=1, label=f"target {self.target:.0%}")
-        ax.set_xlabel("$ per row (batch price, measured on the sample)")
-        ax.set_ylabel(self.quality_label)
-        ax.set_title("Cost vs quality" + (" (simulated answers)" if self.simulated else ""))
-        _label_points(ax, [(v.name, self.cost_per_row(v), v.quality) for v in self._scorable()])
-        if not self._scorable():
-            ax.text(0.5, 0.5, "no variant has answers to score", transform=ax.transAxes, ha="center", va="center")
-        if ax.get_legend_handles_labels()[0]:  # matplotlib warns about a legend of nothing
-            ax.legend(loc="best", fontsize=8)
-        return ax
-
-
-def _label_points(ax: Axes, points: list[tuple[str, float, float]]) -> None:
-    """Name each point beside it, inside the axes and clear of the names already placed: the first of
-    a few places around the point that fits (right, left, above, below, further out), else the
-    least crowded one."""
-    if not points:
-        return
-    ax.margins(x=0.08, y=0.1)
-    ax.autoscale_view()
-    figure = ax.figure
-    renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
-    frame = ax.get_window_extent(renderer)
-    places = [
-        ((6, 3), "left", "bottom"),
-        ((-6, 3), "right", "bottom"),
-        ((6, -3), "left", "top"),
-        ((-6, -3), "right", "top"),
-        ((0, 9), "center", "bottom"),
-        ((0, -9), "center", "top"),
-        ((6, 15), "left", "bottom"),
-        ((-6, 15), "right", "bottom"),
-        ((6, -15), "left", "top"),
-        ((-6, -15), "right", "top"),
-    ]
-    placed: list[Any] = []
-    for name, x, y in sorted(points, key=lambda p: (p[1], p[2])):
-        best = None
-        for offset, ha, va in places:
-            label = ax.annotate(name, (x, y), textcoords="offset points", xytext=offset, fontsize=8, ha=ha, va=va)
-            box = label.get_window_extent(renderer).expanded(1.04, 1.1)
-            overlaps = sum(box.overlaps(other) for other in placed)
-            outside = not (frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1)
-            score = overlaps + 10 * outside
-            if best is None or score < best[0]:
-                if best is not None:
-                    best[1].remove()
-                best = (score, label, box)
-            else:
-                label.remove()
-            if score == 0:
-                break
-        assert best is not None
-        placed.append(best[2])
+        return plot_comparison(self, ax=ax)
 
 
 def _named_output(output: str | None) -> dict[str, str]:

@@ -47,6 +47,7 @@ import pandas as pd
 
 from batchkit.core.options import CLASSIFY_MAX_TOKENS, DEFAULT_MAX_TOKENS, Options
 from batchkit.core.results import SAMPLE_OUTPUT
+from batchkit.core.states import Mode
 from batchkit.core.structured import OutputSpec, classify_spec, extract_spec
 from batchkit.costs.calibration import billed_requests
 from batchkit.costs.estimate import CostEstimate
@@ -189,7 +190,7 @@ def _variant_options(
     call_kwargs = dict(kwargs)
     # A sample is for a person waiting: realtime answers in seconds unless the call says otherwise
     # (Comparison.run sends the whole frame in the notebook's default mode, batch unless set).
-    call_kwargs.setdefault("mode", "realtime")
+    call_kwargs.setdefault("mode", Mode.REALTIME.value)  # the text: it is shown back as the call asked it
     if task in _DEFAULT_MAX_TOKENS:
         call_kwargs.setdefault("max_tokens", _DEFAULT_MAX_TOKENS[task])
     options = {}

@@ -27,7 +27,7 @@ from .usage import CostBreakdown, pct, usd
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["MODES", "MODE_LABELS", "CostEstimate", "ModeCost"]
+__all__ = ["CACHED_MODES", "MODES", "MODE_LABELS", "CostEstimate", "ModeCost"]
 
 MODES: tuple[PriceMode, ...] = tuple(PriceMode)
 """The ways to run a job an estimate compares: Messages API, Batch API, Batch API + prompt cache."""
@@ -37,6 +37,8 @@ MODE_LABELS: dict[str, str] = {
     PriceMode.BATCH_5M: "batch + 5m cache",
     PriceMode.BATCH_1H: "batch + 1h cache",
 }
+CACHED_MODES = frozenset({PriceMode.BATCH_5M, PriceMode.BATCH_1H})
+"""The price modes with a prompt cache."""
 
 
 @dataclass(frozen=True)
@@ -110,17 +112,17 @@ class CostEstimate:
                 return cost
         raise KeyError(f"unknown mode {mode!r}; modes are {', '.join(MODES)}")
 
-    def upper_bound(self, mode: str = "batch") -> float:
+    def upper_bound(self, mode: str = PriceMode.BATCH) -> float:
         """The most the run can cost in ``mode``: every answer ``max_tokens`` long, no cache hit."""
         return self[mode].upper_bound
 
-    def check_budget(self, max_cost: float, mode: str = "batch") -> None:
+    def check_budget(self, max_cost: float, mode: str = PriceMode.BATCH) -> None:
         """Raise :class:`~batchkit.errors.BudgetExceededError` if the upper bound is over ``max_cost``."""
         bound = self.upper_bound(mode)
         if bound <= max_cost:
             return
         cost = self[mode]
-        hits = " and no cache hit" if mode.startswith("batch+") and self.cached_prefix_tokens else ""
+        hits = " and no cache hit" if mode in CACHED_MODES and self.cached_prefix_tokens else ""
         raise BudgetExceededError(
             f"The {MODE_LABELS[mode]} run could cost up to {usd(bound)}, over max_cost={usd(max_cost)}: "
             f"{self.requests:,} requests, {self.input_tokens:,} input tokens ({self._token_note()}), "
@@ -141,7 +143,7 @@ class CostEstimate:
                 "upper_bound": c.upper_bound,
                 "requests": self.requests,
                 "input_tokens": self.input_tokens,
-                "cached_prefix_tokens": self.cached_prefix_tokens if c.mode.startswith("batch+") else 0,
+                "cached_prefix_tokens": self.cached_prefix_tokens if c.mode in CACHED_MODES else 0,
                 "output_tokens_typical": self.requests * self.typical_output_tokens,
                 "output_tokens_max": self.requests * self._bound,
             }
@@ -207,10 +209,10 @@ class CostEstimate:
         return lines
 
     def _table_rows(self) -> list[tuple[str, str, str, str, str, str]]:
-        base = self["standard"].typical
+        base = self[PriceMode.STANDARD].typical
         rows = []
         for c in self.modes:
-            vs = "—" if c.mode == "standard" or not base else f"−{1 - c.typical / base:.0%}"
+            vs = "—" if c.mode == PriceMode.STANDARD or not base else f"−{1 - c.typical / base:.0%}"
             if base and c.typical > base:
                 vs = f"+{c.typical / base - 1:.0%}"
             figures = (usd(c.low), usd(c.typical), usd(c.high), usd(c.upper_bound))

@@ -286,7 +286,7 @@ def _mode_cost(
     typical = cost(out_typical, mid, in_typical)
     high = cost(out_hi, worst, in_hi).total
     return ModeCost(
-        mode=mode,
+        mode=mode.value,  # the text, as it always read (ModeCost's repr shows it)
         low=cost(out_lo, best, in_lo).total,
         typical=typical.total,
         high=high,
@@ -315,7 +315,7 @@ def _estimate_notes(
         )
     elif not prefix:
         notes.append("No shared prefix is marked for caching: the caching modes cost the same as batch.")
-    elif modes["batch+1h"].high > modes["batch"].high:
+    elif modes[PriceMode.BATCH_1H].high > modes[PriceMode.BATCH].high:
         notes.append(
             f"At a {pct(worst_hit)} hit rate a 1h cache costs more than no cache: every miss "
             f"writes the prefix at {price.cache_write_1h / price.input:g}× the input price."

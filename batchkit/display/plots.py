@@ -1,4 +1,5 @@
-"""Cost figures. Every function draws on ``ax`` (a new figure when ``None``) and returns it.
+"""Cost figures, and a comparison's cost against quality. Every function draws on ``ax`` (a new figure when
+``None``) and returns it.
 
 matplotlib is imported here only, and lazily, so ``import batchkit`` stays fast. Nothing here
 calls ``plt.show()`` or changes global style; the numbers come from :mod:`batchkit.costs`.
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from batchkit.core.states import PriceMode
 from batchkit.costs import caching, figures
 from batchkit.costs.estimate import MODE_LABELS, MODES, CostEstimate
 from batchkit.costs.prices import PriceSource, load_prices
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 __all__ = [
+    "plot_comparison",
     "plot_estimate",
     "plot_estimate_vs_actual",
     "plot_savings_vs_prefix",
@@ -57,7 +60,40 @@ class _Estimate(Protocol):
     def __getitem__(self, mode: str) -> _Range: ...
 
 
-_COLORS = {"standard": "#8c8c8c", "batch": "#4c72b0", "batch+5m": "#55a868", "batch+1h": "#2a7a44"}
+class _Variant(Protocol):
+    """What the comparison plot reads of a variant (:class:`batchkit.compare.comparison.Variant`)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def quality(self) -> float: ...
+    @property
+    def interval(self) -> tuple[float, float]: ...
+
+
+class _Comparison(Protocol):
+    """What the comparison plot reads (:class:`batchkit.Comparison`; the display does not import it)."""
+
+    @property
+    def front(self) -> Sequence[Any]: ...
+    @property
+    def recommended(self) -> Any: ...
+    @property
+    def target(self) -> float | None: ...
+    @property
+    def quality_label(self) -> str: ...
+    @property
+    def simulated(self) -> bool: ...
+    def scorable(self) -> Sequence[Any]: ...
+    def cost_per_row(self, variant: Any, *, standard: bool = False) -> float: ...
+
+
+_COLORS: dict[str, str] = {
+    PriceMode.STANDARD: "#8c8c8c",
+    PriceMode.BATCH: "#4c72b0",
+    PriceMode.BATCH_5M: "#55a868",
+    PriceMode.BATCH_1H: "#2a7a44",
+}
 _NO_CACHE, _CACHE, _MARK, _OVER = "#4c72b0", "#2a7a44", "#c44e52", "#dd8452"
 
 
@@ -169,7 +205,7 @@ def plot_savings_vs_prefix(
         "prices": prices,
     }
     mid = caching.savings_vs_prefix(model, hit_rate=(lo + hi) / 2, **kw)
-    mode = "batch" if batch else "standard"
+    mode = PriceMode.BATCH if batch else PriceMode.STANDARD
     ax.plot(mid.index, mid["without_cache"], color=_NO_CACHE, label=f"{mode}, no cache")
     ax.plot(mid.index, mid["with_cache"], color=_CACHE, label=f"{mode} + {ttl} cache, {_hit_label(lo, hi)}")
     if lo != hi:
@@ -221,7 +257,7 @@ def plot_savings_vs_rows(
     }
     mid_rate = (lo + hi) / 2
     mid = caching.savings_vs_rows(model, hit_rate=mid_rate, **kw)
-    mode = "batch" if batch else "standard"
+    mode = PriceMode.BATCH if batch else PriceMode.STANDARD
     ax.plot(mid.index, mid["without_cache"], color=_NO_CACHE, label=f"{mode}, no cache")
     ax.plot(mid.index, mid["with_cache"], color=_CACHE, label=f"{mode} + {ttl} cache, {_hit_label(lo, hi)}")
     if lo != hi:
@@ -248,7 +284,7 @@ def plot_savings_vs_rows(
 
 
 def plot_estimate_vs_actual(
-    estimate: _Estimate, actual: CostBreakdown | float, *, mode: str = "batch", ax: Axes | None = None
+    estimate: _Estimate, actual: CostBreakdown | float, *, mode: str = PriceMode.BATCH, ax: Axes | None = None
 ) -> Axes:
     """The estimate's low–high range for ``mode`` as a band, its typical figure and upper bound
     as ticks, and the job's actual cost as a line: green inside the range, orange outside."""
@@ -287,6 +323,103 @@ def plot_estimate_vs_actual(
     ax.set_title(f"{estimate.model}, {MODE_LABELS[mode]}\nactual {_dollars(spent)} is {where}", fontsize=10)
     ax.legend(fontsize=8, loc="upper left", ncol=2, frameon=False)
     return ax
+
+
+def plot_comparison(comparison: _Comparison, ax: Axes | None = None) -> Axes:
+    """A comparison's variants: batch dollars per row against quality (with 95% intervals); the
+    cost–quality front drawn, the recommended variant ringed, the target as a line."""
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(6.5, 4))
+    for v in comparison.scorable():  # a variant without answers has no point to draw (the table says why)
+        lo, hi = v.interval
+        x = comparison.cost_per_row(v)
+        ax.errorbar(
+            [x],
+            [v.quality],
+            yerr=[[v.quality - lo], [hi - v.quality]],
+            fmt="o",
+            color="#1f77b4" if v in comparison.front else "#999999",
+            capsize=3,
+        )
+    if comparison.front:
+        ax.plot(
+            [comparison.cost_per_row(v) for v in comparison.front],
+            [v.quality for v in comparison.front],
+            "-",
+            color="#1f77b4",
+            linewidth=1,
+            label="cost–quality front",
+        )
+    if comparison.recommended is not None:
+        ax.plot(
+            [comparison.cost_per_row(comparison.recommended)],
+            [comparison.recommended.quality],
+            "o",
+            markersize=14,
+            markerfacecolor="none",
+            markeredgecolor="#2ca02c",
+            markeredgewidth=2,
+            label="recommended",
+        )
+    if comparison.target is not None:
+        ax.axhline(
+            comparison.target, color="#d62728", linestyle=":", linewidth=1, label=f"target {comparison.target:.0%}"
+        )
+    ax.set_xlabel("$ per row (batch price, measured on the sample)")
+    ax.set_ylabel(comparison.quality_label)
+    ax.set_title("Cost vs quality" + (" (simulated answers)" if comparison.simulated else ""))
+    _label_points(ax, [(v.name, comparison.cost_per_row(v), v.quality) for v in comparison.scorable()])
+    if not comparison.scorable():
+        ax.text(0.5, 0.5, "no variant has answers to score", transform=ax.transAxes, ha="center", va="center")
+    if ax.get_legend_handles_labels()[0]:  # matplotlib warns about a legend of nothing
+        ax.legend(loc="best", fontsize=8)
+    return ax
+
+
+def _label_points(ax: Axes, points: list[tuple[str, float, float]]) -> None:
+    """Name each point beside it, inside the axes and clear of the names already placed: the first of
+    a few places around the point that fits (right, left, above, below, further out), else the
+    least crowded one."""
+    if not points:
+        return
+    ax.margins(x=0.08, y=0.1)
+    ax.autoscale_view()
+    figure = ax.figure
+    renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
+    frame = ax.get_window_extent(renderer)
+    places = [
+        ((6, 3), "left", "bottom"),
+        ((-6, 3), "right", "bottom"),
+        ((6, -3), "left", "top"),
+        ((-6, -3), "right", "top"),
+        ((0, 9), "center", "bottom"),
+        ((0, -9), "center", "top"),
+        ((6, 15), "left", "bottom"),
+        ((-6, 15), "right", "bottom"),
+        ((6, -15), "left", "top"),
+        ((-6, -15), "right", "top"),
+    ]
+    placed: list[Any] = []
+    for name, x, y in sorted(points, key=lambda p: (p[1], p[2])):
+        best = None
+        for offset, ha, va in places:
+            label = ax.annotate(name, (x, y), textcoords="offset points", xytext=offset, fontsize=8, ha=ha, va=va)
+            box = label.get_window_extent(renderer).expanded(1.04, 1.1)
+            overlaps = sum(box.overlaps(other) for other in placed)
+            outside = not (frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1)
+            score = overlaps + 10 * outside
+            if best is None or score < best[0]:
+                if best is not None:
+                    best[1].remove()
+                best = (score, label, box)
+            else:
+                label.remove()
+            if score == 0:
+                break
+        assert best is not None
+        placed.append(best[2])
 
 
 figures.register("estimate", plot_estimate)
