@@ -145,3 +145,38 @@ def test_plots_leave_global_style_alone(estimate) -> None:
         rows_range=[1, 10, 100],
     )
     assert dict(plt.rcParams) == before
+
+
+def test_a_job_cost_plots_its_estimate_against_what_it_paid() -> None:
+    from batchkit.costs.accounting import EstimateRange, JobCost
+
+    cost = JobCost(
+        model="claude-haiku-4-5",
+        paid=CostBreakdown(input=1.0, output=0.5),
+        requests_paid=100,
+        requests_reused=0,
+        standard=3.0,
+        estimate=EstimateRange("batch", low=1.0, typical=1.4, high=2.0, upper_bound=4.0, token_source="offline"),
+    )
+    ax = cost.plot()
+    assert isinstance(ax, Axes)
+    assert "actual $1.50 is within the estimate" in shown(ax.get_title())
+
+
+def test_cost_objects_never_import_the_display() -> None:
+    # The display takes a cost object and draws it; .plot() finds the figure the display registered
+    # (batchkit.costs.figures), so no module of batchkit/costs names batchkit.display, lazily or not.
+    import ast
+    from pathlib import Path
+
+    import batchkit.costs
+
+    for path in Path(batchkit.costs.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):  # from ..display import x: batchkit.display
+                names = [("batchkit." if node.level == 2 else "") + (node.module or "")]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            assert not any(n.startswith("batchkit.display") for n in names), path.name

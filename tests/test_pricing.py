@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 from anthropic.types import Model
 
-from batchkit.costs import pricing
+from batchkit.costs import caching, pricing, tokens, usage
+from batchkit.costs import estimate as estimate_objects
 from batchkit.costs.pricing import (
     CostBreakdown,
     Price,
@@ -53,8 +54,10 @@ def sdk_model_ids() -> list[str]:
     return list(found)
 
 
-def test_docstring_examples_run() -> None:
-    assert doctest.testmod(pricing, raise_on_error=False).failed == 0
+@pytest.mark.parametrize("module", [pricing, tokens, usage, caching, estimate_objects], ids=lambda m: m.__name__)
+def test_docstring_examples_run(module: typing.Any) -> None:
+    # pricing re-exports the other four; doctest runs a module's own docstrings only
+    assert doctest.testmod(module, raise_on_error=False).failed == 0
 
 
 # --------------------------------------------------------------------------- the table

@@ -1,12 +1,12 @@
 """The result of ``df.claude.compare``: variants, their quality and cost, the choice. Pure but
 for reading the jobs' answers and usage from the store, and :meth:`Comparison.run`.
 
-How a comparison is made — the sample, the runs, the scoring — is in :mod:`batchkit.compare`.
+How a comparison is made — the sample and the runs — is in :mod:`batchkit.compare.runner`; how an
+answer is scored, in :mod:`batchkit.compare.scoring`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 import math
 from collections.abc import Callable, Mapping
@@ -16,9 +16,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from batchkit.costs.pricing import MODES, CostEstimate, _usd
+from batchkit.core.states import PriceMode, RowStatus
+from batchkit.costs.estimate import MODES, CostEstimate
+from batchkit.costs.usage import usd
 from batchkit.engine.jobs import Job
 from batchkit.errors import CalibrationError, InvalidOptionError, OptionTypeError
+
+from .scoring import truth_values, wilson_interval
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -27,129 +31,8 @@ __all__ = ["Comparison", "Variant", "wilson_interval"]
 
 SAMPLE_ONLY = ("mode", "deadline")
 """Options of ``compare`` that are about how its sample is sent, not carried over to :meth:`Comparison.run`."""
-Z95 = 1.959963984540054
-"""The standard normal quantile of a two-sided 95% interval."""
 TOLERANCE = 1e-9
 """How far apart two qualities may be and still count as equal (they are floats)."""
-
-
-def wilson_interval(successes: float, n: int, z: float = Z95) -> tuple[float, float]:
-    """The Wilson score interval of a proportion (95% by default); ``(nan, nan)`` when ``n == 0``.
-
-    Better than the normal approximation near 0 and 1 and for small samples.
-
-    >>> [round(x, 3) for x in wilson_interval(160, 200)]
-    [0.739, 0.85]
-    """
-    if n <= 0:
-        return math.nan, math.nan
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    # The interval always holds the point estimate. In exact arithmetic it does; in floating point
-    # n/n's upper bound comes out as 0.9999999999999999 for hundreds of n (and 0/n's lower bound
-    # a hair above 0), and a best variant whose own interval missed its quality broke the choice.
-    return max(0.0, min(centre - half, p)), min(1.0, max(centre + half, p))
-
-
-def _normal_value(v: Any) -> str | None:
-    if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and math.isnan(v)):
-        return None  # missing (None, NaN, pandas' NA and NaT alike): nothing to compare
-    if isinstance(v, (bool, np.bool_)):
-        return "true" if v else "false"
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
-    if isinstance(v, (float, np.floating)):  # 5.0 and 5 are one number: an int field against a float column
-        return str(int(v)) if math.isfinite(v) and float(v).is_integer() else repr(float(v))
-    if isinstance(v, np.datetime64) and np.isnat(v):
-        return None
-    if isinstance(v, (dt.datetime, np.datetime64)):
-        stamp = pd.Timestamp(v)
-        return stamp.date().isoformat() if stamp == stamp.normalize() else stamp.isoformat()
-    if isinstance(v, dt.date):
-        return v.isoformat()
-    text = str(v).strip().casefold().rstrip(".")
-    return text or None  # a blank cell holds no answer and no truth
-
-
-def _normal(values: Any) -> pd.Series:
-    """Answers and truths in one form for comparing: strings, stripped, case-folded, no end dot;
-    numbers as numbers (``5.0`` is ``5``), dates as ISO dates; missing and blank values as NA."""
-    return pd.Series([_normal_value(v) for v in np.asarray(values, dtype=object)], dtype="string")
-
-
-TRUTH_KINDS = ("text", "number", "boolean", "date", "enum")
-"""How a truth value is read before it is compared with an answer: by the kind of the answer's field."""
-_BOOLEAN_WORDS = {"true": True, "false": False, "1": True, "0": False}
-
-
-def _read_number(v: Any) -> Any:
-    if isinstance(v, (bool, np.bool_)):
-        return None  # True is no number
-    if isinstance(v, (int, float, np.integer, np.floating)):
-        return v
-    if isinstance(v, str) and "_" not in v:  # Python reads "1_000"; a truth column means no such number
-        for read in (int, float):
-            try:
-                return read(v.strip())
-            except ValueError:
-                pass
-    return None
-
-
-def _read_boolean(v: Any) -> Any:
-    if isinstance(v, (bool, np.bool_)):
-        return bool(v)
-    return _BOOLEAN_WORDS.get(_normal_value(v) or "")
-
-
-def _read_date(v: Any) -> Any:
-    if not isinstance(v, (str, dt.date, np.datetime64)):
-        return None  # a number is no date (pandas would read 2020 as nanoseconds after 1970)
-    try:
-        stamp = pd.Timestamp(v.strip() if isinstance(v, str) else v)
-    except (TypeError, ValueError):
-        return None
-    return None if stamp is pd.NaT else stamp
-
-
-_READERS: dict[str, Callable[[Any], Any]] = {"number": _read_number, "boolean": _read_boolean, "date": _read_date}
-
-
-def _as_kind(values: pd.Series, kind: str) -> tuple[pd.Series, pd.Series]:
-    """``values`` read as ``kind`` (an object Series), and where a present value could not be read."""
-    values = values.astype(object)
-    reader = _READERS.get(kind)
-    if reader is None:  # text and enum values are compared as text
-        return values, pd.Series(False, index=values.index)
-    read = values.map(reader, na_action="ignore").astype(object)
-    return read, values.notna() & read.isna()
-
-
-def _present(values: pd.Series) -> np.ndarray:
-    """Per row: a value to compare with (not missing, not blank). Each distinct value is looked
-    at once, so a frame of millions of rows with a few labels is checked at once."""
-    try:
-        codes, uniques = pd.factorize(values.astype(object))
-    except TypeError:  # unhashable cells (lists): one by one
-        return _normal(values.to_numpy()).notna().to_numpy()
-    known = _normal(np.asarray(uniques, dtype=object)).notna().to_numpy()
-    return (codes >= 0) & known[np.maximum(codes, 0)] if len(known) else np.zeros(len(values), dtype=bool)
-
-
-def _truth_values(sample: pd.DataFrame, column: str, task: str, kind: str = "text") -> pd.Series:
-    """The truth column's values on the sample, read as the answers' ``kind`` and normalised."""
-    read, _ = _as_kind(sample[column].reset_index(drop=True), kind)
-    return _normal(read.to_numpy())
-
-
-def _score(answers: pd.Series, expected: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """(correct, scored) per row: scored where there is something to compare with."""
-    a, e = _normal(answers.to_numpy()).reset_index(drop=True), expected.reset_index(drop=True)
-    scored = e.notna().to_numpy()
-    correct = (a == e).fillna(False).to_numpy(dtype=bool) & scored
-    return correct, scored
 
 
 # --------------------------------------------------------------------------- the variants
@@ -219,7 +102,7 @@ class Variant:
     @property
     def missing(self) -> str:
         """Why sample rows have no answer, e.g. ``"8 errored, 2 skipped"`` (from :attr:`outcome_counts`)."""
-        counts = {k: n for k, n in self.outcome_counts.items() if k != "succeeded" and n}
+        counts = {k: n for k, n in self.outcome_counts.items() if k != RowStatus.SUCCEEDED and n}
         if not counts:
             return f"{len(self.answers) - self.answered} rows without an answer"
         return ", ".join(f"{n:,} {status}" for status, n in sorted(counts.items(), key=lambda kv: -kv[1]))
@@ -323,7 +206,7 @@ class Comparison:
         q = variant.quality
         return self.cost_per_row(variant) / q if q and not math.isnan(q) else math.inf
 
-    def projected(self, variant: Variant, mode: str = "batch") -> float:
+    def projected(self, variant: Variant, mode: str = PriceMode.BATCH) -> float:
         """Typical dollars for the whole frame in ``mode`` (sample rows already paid: not counted)."""
         projection = variant.projection
         return projection[mode].typical if projection is not None else math.nan
@@ -331,12 +214,12 @@ class Comparison:
     def _best_mode(self, variant: Variant) -> str:
         projection = variant.projection
         if projection is None:
-            return "batch"
-        return min(("batch", "batch+5m", "batch+1h"), key=lambda m: projection[m].typical)
+            return PriceMode.BATCH
+        return min((PriceMode.BATCH, PriceMode.BATCH_5M, PriceMode.BATCH_1H), key=lambda m: projection[m].typical)
 
     # ------------------------------------------------------------------ the choice
 
-    def _scorable(self) -> list[Variant]:
+    def scorable(self) -> list[Variant]:
         """Variants with answers and a quality: the ones a choice can be made among."""
         return [v for v in self.variants if id(v) not in self._answerless and not math.isnan(v.quality)]
 
@@ -346,7 +229,7 @@ class Comparison:
 
     def _pareto_front(self) -> list[Variant]:
         """Variants no other is both cheaper (batch $/row) and better than (at least as good in both)."""
-        scored = self._scorable()
+        scored = self.scorable()
         front = []
         for v in scored:
             c, q = self.cost_per_row(v), v.quality
@@ -369,7 +252,7 @@ class Comparison:
                 f"the reference {ref.name} has no answers ({ref.missing}), so there is nothing to agree with; "
                 f"pass reference= another of the models, or truth= a column holding the right answers"
             )
-        candidates = self._scorable()
+        candidates = self.scorable()
         if ref is not None:  # the reference last: among equals, another variant is the choice
             candidates = [v for v in candidates if v is not ref] + [ref]
         if not candidates:
@@ -386,7 +269,7 @@ class Comparison:
             pick = min(good, key=self.cost_per_row)
             return pick, (
                 f"the cheapest variant whose {label} is at least {self.target:.0%} with 95% confidence "
-                f"(interval {pick.interval[0]:.1%}–{pick.interval[1]:.1%}; {_usd(self.cost_per_row(pick))} a row "
+                f"(interval {pick.interval[0]:.1%}–{pick.interval[1]:.1%}; {usd(self.cost_per_row(pick))} a row "
                 f"at batch price)"
             )
         front = self.front or candidates  # the front is drawn among the candidates
@@ -486,7 +369,7 @@ class Comparison:
 
     def _expected(self, v: Variant) -> pd.Series:
         if self.truth is not None:
-            return _truth_values(self.sample, self.truth if isinstance(self.truth, str) else "", self.task)
+            return truth_values(self.sample, self.truth if isinstance(self.truth, str) else "", self.task)
         assert self.reference is not None
         return self.reference.answers.iloc[:, 0].astype("string").fillna("(no answer)")
 
@@ -535,10 +418,10 @@ class Comparison:
                     mark.strip(),
                     v.name,
                     quality,
-                    _usd(self.cost_per_row(v)),
-                    _usd(self.cost_per_row(v, standard=True)),
-                    "—" if math.isinf(self.cost_per_correct_row(v)) else _usd(self.cost_per_correct_row(v)),
-                    "—" if math.isnan(projected) else f"{_usd(projected)} ({best})",
+                    usd(self.cost_per_row(v)),
+                    usd(self.cost_per_row(v, standard=True)),
+                    "—" if math.isinf(self.cost_per_correct_row(v)) else usd(self.cost_per_correct_row(v)),
+                    "—" if math.isnan(projected) else f"{usd(projected)} ({best})",
                     "— (stored)" if math.isnan(v.seconds) else f"{v.seconds / max(1, len(self.positions)):.3f}s",
                 )
             )
@@ -604,97 +487,11 @@ class Comparison:
         )
 
     def plot(self, ax: Axes | None = None) -> Axes:
-        """Batch dollars per row against quality (with 95% intervals); the front drawn, the choice ringed."""
-        if ax is None:
-            import matplotlib.pyplot as plt
+        """Batch dollars per row against quality (with 95% intervals); the front drawn, the choice ringed
+        (:func:`batchkit.display.plots.plot_comparison`)."""
+        from batchkit.display.plots import plot_comparison
 
-            _, ax = plt.subplots(figsize=(6.5, 4))
-        for v in self._scorable():  # a variant without answers has no point to draw (the table says why)
-            lo, hi = v.interval
-            x = self.cost_per_row(v)
-            ax.errorbar(
-                [x],
-                [v.quality],
-                yerr=[[v.quality - lo], [hi - v.quality]],
-                fmt="o",
-                color="#1f77b4" if v in self.front else "#999999",
-                capsize=3,
-            )
-        if self.front:
-            ax.plot(
-                [self.cost_per_row(v) for v in self.front],
-                [v.quality for v in self.front],
-                "-",
-                color="#1f77b4",
-                linewidth=1,
-                label="cost–quality front",
-            )
-        if self.recommended is not None:
-            ax.plot(
-                [self.cost_per_row(self.recommended)],
-                [self.recommended.quality],
-                "o",
-                markersize=14,
-                markerfacecolor="none",
-                markeredgecolor="#2ca02c",
-                markeredgewidth=2,
-                label="recommended",
-            )
-        if self.target is not None:
-            ax.axhline(self.target, color="#d62728", linestyle=":", linewidth=1, label=f"target {self.target:.0%}")
-        ax.set_xlabel("$ per row (batch price, measured on the sample)")
-        ax.set_ylabel(self.quality_label)
-        ax.set_title("Cost vs quality" + (" (simulated answers)" if self.simulated else ""))
-        _label_points(ax, [(v.name, self.cost_per_row(v), v.quality) for v in self._scorable()])
-        if not self._scorable():
-            ax.text(0.5, 0.5, "no variant has answers to score", transform=ax.transAxes, ha="center", va="center")
-        if ax.get_legend_handles_labels()[0]:  # matplotlib warns about a legend of nothing
-            ax.legend(loc="best", fontsize=8)
-        return ax
-
-
-def _label_points(ax: Axes, points: list[tuple[str, float, float]]) -> None:
-    """Name each point beside it, inside the axes and clear of the names already placed: the first of
-    a few places around the point that fits (right, left, above, below, further out), else the
-    least crowded one."""
-    if not points:
-        return
-    ax.margins(x=0.08, y=0.1)
-    ax.autoscale_view()
-    figure = ax.figure
-    renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
-    frame = ax.get_window_extent(renderer)
-    places = [
-        ((6, 3), "left", "bottom"),
-        ((-6, 3), "right", "bottom"),
-        ((6, -3), "left", "top"),
-        ((-6, -3), "right", "top"),
-        ((0, 9), "center", "bottom"),
-        ((0, -9), "center", "top"),
-        ((6, 15), "left", "bottom"),
-        ((-6, 15), "right", "bottom"),
-        ((6, -15), "left", "top"),
-        ((-6, -15), "right", "top"),
-    ]
-    placed: list[Any] = []
-    for name, x, y in sorted(points, key=lambda p: (p[1], p[2])):
-        best = None
-        for offset, ha, va in places:
-            label = ax.annotate(name, (x, y), textcoords="offset points", xytext=offset, fontsize=8, ha=ha, va=va)
-            box = label.get_window_extent(renderer).expanded(1.04, 1.1)
-            overlaps = sum(box.overlaps(other) for other in placed)
-            outside = not (frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1)
-            score = overlaps + 10 * outside
-            if best is None or score < best[0]:
-                if best is not None:
-                    best[1].remove()
-                best = (score, label, box)
-            else:
-                label.remove()
-            if score == 0:
-                break
-        assert best is not None
-        placed.append(best[2])
+        return plot_comparison(self, ax=ax)
 
 
 def _named_output(output: str | None) -> dict[str, str]:

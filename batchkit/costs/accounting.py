@@ -17,7 +17,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .pricing import KINDS, MODE_LABELS, CostBreakdown, kind_costs
+from batchkit.core.states import SendMode
+
+from . import figures
+from .estimate import MODE_LABELS
+from .prices import KINDS
+from .usage import CostBreakdown, kind_costs
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -27,7 +32,8 @@ __all__ = ["JobCost", "request_costs"]
 
 def request_costs(usage: np.ndarray, model: str, *, batch: bool = True, prices: Any = None) -> np.ndarray:
     """Dollars per request from its usage (``(n, 5)`` token counts)."""
-    return kind_costs(usage, model, batch=batch, prices=prices).sum(axis=1)
+    dollars: np.ndarray = kind_costs(usage, model, batch=batch, prices=prices).sum(axis=1)
+    return dollars
 
 
 @dataclass(frozen=True)
@@ -114,7 +120,7 @@ class JobCost:
             ),
             f"  standard API, one by one, no caching: ${self.standard:,.4f} — {self.saving_text}",
         ]
-        if len(self.by_mode) > 1 or "realtime" in self.by_mode:
+        if len(self.by_mode) > 1 or SendMode.REALTIME in self.by_mode:
             lines.insert(
                 2,
                 "  by mode: "
@@ -157,13 +163,12 @@ class JobCost:
         return f'<div style="font-family: monospace; font-size: 12px">{rows}</div>'
 
     def plot(self, ax: Axes | None = None) -> Axes:
-        """The estimate's range against the actual cost (needs an estimate)."""
-        from batchkit.display.plots import plot_estimate_vs_actual
-
+        """The estimate's range against the actual cost (needs an estimate;
+        :func:`batchkit.display.plots.plot_estimate_vs_actual`)."""
         if self.estimate is None:
             raise ValueError("this job has no estimate to compare with (its model has no price)")
         view = _EstimateView(self.model, self.estimate)
-        return plot_estimate_vs_actual(view, self.paid, mode=self.estimate.mode, ax=ax)
+        return figures.draw("estimate_vs_actual", view, self.paid, mode=self.estimate.mode, ax=ax)
 
 
 class _EstimateView:

@@ -15,19 +15,30 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from batchkit.core.states import RowStatus
 from batchkit.errors import CalibrationError
 
-__all__ = ["Calibration", "measure"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["BILLED", "Calibration", "billed_requests", "measure"]
 
 RANGE_Z = 2.0
 """Standard errors either side of the measured mean that the estimate's range spans."""
 BOUND_Z = 3.0
 """Standard errors above the measured mean that the budget guard's upper bound allows."""
-_BILLED = ("succeeded", "truncated", "invalid_output")
+BILLED = frozenset({RowStatus.SUCCEEDED, RowStatus.TRUNCATED, RowStatus.INVALID_OUTPUT})
+"""Row statuses of a request that was answered, and so paid for (even if cut short or invalid)."""
+
+
+def billed_requests(outcomes: pd.DataFrame) -> pd.DataFrame:
+    """The distinct requests that were paid for, from a job's ``outcomes()``: one row per request
+    key (rows asking the same request share one answer and one bill)."""
+    return outcomes[outcomes["status"].isin(BILLED)].drop_duplicates("request_key")
 
 
 @dataclass(frozen=True)
@@ -90,7 +101,7 @@ def measure(source: Any, *, model: str, prompt: str, kind: str) -> Calibration:
     """
     job = _job_of(source, model, prompt)
     job_prompt = job.spec.prompt
-    job_kind = job._record.get("kind", "text")
+    job_kind = job._record.get("kind", "text")  # noqa: SLF001 -- until Job has a public .kind (NEEDS, costs notes)
     if job_prompt != prompt or job_kind != kind:
         raise CalibrationError(
             f"calibrate= names job {job.job_id}, a {job_kind} run of the prompt {job_prompt!r:.80}; this call is "
@@ -98,7 +109,7 @@ def measure(source: Any, *, model: str, prompt: str, kind: str) -> Calibration:
             f"df.sample(100))."
         )
     outcomes = job.outcomes()
-    billed = outcomes[outcomes["status"].isin(_BILLED)].drop_duplicates("request_key")
+    billed = billed_requests(outcomes)
     if billed.empty:
         raise CalibrationError(
             f"job {job.job_id} has no answers to measure yet (status {job.status}). Wait for it "

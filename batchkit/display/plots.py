@@ -1,10 +1,14 @@
-"""Cost figures. Every function draws on ``ax`` (a new figure when ``None``) and returns it.
+"""Cost figures, and a comparison's cost against quality. Every function draws on ``ax`` (a new figure when
+``None``) and returns it.
 
 matplotlib is imported here only, and lazily, so ``import batchkit`` stays fast. Nothing here
-calls ``plt.show()`` or changes global style; the numbers come from :mod:`batchkit.costs.pricing`.
+calls ``plt.show()`` or changes global style; the numbers come from :mod:`batchkit.costs`.
+
+The arrow runs from the display to the costs only: a cost object never imports this module.
+Its ``.plot()`` (``estimate.plot()``, ``job.cost.plot()``) draws with the figure this module
+registers in :mod:`batchkit.costs.figures` when it is imported (``import batchkit`` imports it).
 
 Example:
-    >>> import batchkit.costs.pricing as pricing
     >>> from batchkit.display.plots import plot_savings_vs_rows
     >>> ax = plot_savings_vs_rows("claude-haiku-4-5", prefix_tokens=5000, other_input_tokens=300,
     ...                           output_tokens=20, hit_rate=(0.3, 0.98))  # doctest: +SKIP
@@ -17,13 +21,17 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from batchkit.costs import pricing
-from batchkit.costs.pricing import MODE_LABELS, MODES, CostBreakdown, CostEstimate
+from batchkit.core.states import PriceMode
+from batchkit.costs import caching, figures
+from batchkit.costs.estimate import MODE_LABELS, MODES, CostEstimate
+from batchkit.costs.prices import PriceSource, load_prices
+from batchkit.costs.usage import CostBreakdown
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 __all__ = [
+    "plot_comparison",
     "plot_estimate",
     "plot_estimate_vs_actual",
     "plot_savings_vs_prefix",
@@ -52,7 +60,40 @@ class _Estimate(Protocol):
     def __getitem__(self, mode: str) -> _Range: ...
 
 
-_COLORS = {"standard": "#8c8c8c", "batch": "#4c72b0", "batch+5m": "#55a868", "batch+1h": "#2a7a44"}
+class _Variant(Protocol):
+    """What the comparison plot reads of a variant (:class:`batchkit.compare.comparison.Variant`)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def quality(self) -> float: ...
+    @property
+    def interval(self) -> tuple[float, float]: ...
+
+
+class _Comparison(Protocol):
+    """What the comparison plot reads (:class:`batchkit.Comparison`; the display does not import it)."""
+
+    @property
+    def front(self) -> Sequence[Any]: ...
+    @property
+    def recommended(self) -> Any: ...
+    @property
+    def target(self) -> float | None: ...
+    @property
+    def quality_label(self) -> str: ...
+    @property
+    def simulated(self) -> bool: ...
+    def scorable(self) -> Sequence[Any]: ...
+    def cost_per_row(self, variant: Any, *, standard: bool = False) -> float: ...
+
+
+_COLORS: dict[str, str] = {
+    PriceMode.STANDARD: "#8c8c8c",
+    PriceMode.BATCH: "#4c72b0",
+    PriceMode.BATCH_5M: "#55a868",
+    PriceMode.BATCH_1H: "#2a7a44",
+}
 _NO_CACHE, _CACHE, _MARK, _OVER = "#4c72b0", "#2a7a44", "#c44e52", "#dd8452"
 
 
@@ -142,7 +183,7 @@ def plot_savings_vs_prefix(
     prefix_range: Sequence[int] | None = None,
     ttl: str = "1h",
     batch: bool = True,
-    prices: pricing.PriceSource = None,
+    prices: PriceSource = None,
     ax: Axes | None = None,
 ) -> Axes:
     """Cost of ``rows`` requests against shared-prefix length, with and without a cache.
@@ -150,7 +191,7 @@ def plot_savings_vs_prefix(
     A ``(low, high)`` hit rate draws the cached cost at the midpoint with the range shaded.
     The vertical line is the model's minimum cacheable length; below it nothing is cached.
     The saving per prefix token is constant, so caching pays for every length above the
-    minimum iff the hit rate beats :func:`~batchkit.costs.pricing.break_even_hit_rate` (stated in the title).
+    minimum iff the hit rate beats :func:`~batchkit.costs.caching.break_even_hit_rate` (stated in the title).
     """
     ax = _axes(ax)
     lo, hi = _hit_range(hit_rate)
@@ -163,21 +204,21 @@ def plot_savings_vs_prefix(
         "batch": batch,
         "prices": prices,
     }
-    mid = pricing.savings_vs_prefix(model, hit_rate=(lo + hi) / 2, **kw)
-    mode = "batch" if batch else "standard"
+    mid = caching.savings_vs_prefix(model, hit_rate=(lo + hi) / 2, **kw)
+    mode = PriceMode.BATCH if batch else PriceMode.STANDARD
     ax.plot(mid.index, mid["without_cache"], color=_NO_CACHE, label=f"{mode}, no cache")
     ax.plot(mid.index, mid["with_cache"], color=_CACHE, label=f"{mode} + {ttl} cache, {_hit_label(lo, hi)}")
     if lo != hi:
-        worst = pricing.savings_vs_prefix(model, hit_rate=lo, **kw)["with_cache"]
-        best = pricing.savings_vs_prefix(model, hit_rate=hi, **kw)["with_cache"]
+        worst = caching.savings_vs_prefix(model, hit_rate=lo, **kw)["with_cache"]
+        best = caching.savings_vs_prefix(model, hit_rate=hi, **kw)["with_cache"]
         ax.fill_between(mid.index, best, worst, color=_CACHE, alpha=0.15, linewidth=0)
-    price = pricing.load_prices(prices).get(model)
+    price = load_prices(prices).get(model)
     minimum = price.min_cacheable_tokens
     assumed = "" if price.min_cacheable_known else ", assumed"
     ax.axvline(
         minimum, color=_MARK, linestyle="--", linewidth=1, label=f"minimum cacheable: {minimum:,} tokens{assumed}"
     )
-    even = pricing.break_even_hit_rate(model, ttl=ttl, prices=prices)
+    even = caching.break_even_hit_rate(model, ttl=ttl, prices=prices)
     verdict = "pays above the minimum" if lo > even else ("may not pay" if hi > even else "never pays")
     ax.set_title(f"{model}, {rows:,} requests\ncaching {verdict} (break-even hit rate {even:.0%})", fontsize=10)
     ax.set_xlabel("shared prefix per request (tokens)")
@@ -198,11 +239,11 @@ def plot_savings_vs_rows(
     rows_range: Sequence[int] | None = None,
     ttl: str = "1h",
     batch: bool = True,
-    prices: pricing.PriceSource = None,
+    prices: PriceSource = None,
     ax: Axes | None = None,
 ) -> Axes:
     """Cost against the number of requests (log-log), with and without a cache, and the
-    break-even row count (:func:`~batchkit.costs.pricing.break_even_rows`) as a vertical line."""
+    break-even row count (:func:`~batchkit.costs.caching.break_even_rows`) as a vertical line."""
     ax = _axes(ax)
     lo, hi = _hit_range(hit_rate)
     kw: dict[str, Any] = {
@@ -215,16 +256,16 @@ def plot_savings_vs_rows(
         "prices": prices,
     }
     mid_rate = (lo + hi) / 2
-    mid = pricing.savings_vs_rows(model, hit_rate=mid_rate, **kw)
-    mode = "batch" if batch else "standard"
+    mid = caching.savings_vs_rows(model, hit_rate=mid_rate, **kw)
+    mode = PriceMode.BATCH if batch else PriceMode.STANDARD
     ax.plot(mid.index, mid["without_cache"], color=_NO_CACHE, label=f"{mode}, no cache")
     ax.plot(mid.index, mid["with_cache"], color=_CACHE, label=f"{mode} + {ttl} cache, {_hit_label(lo, hi)}")
     if lo != hi:
-        worst = pricing.savings_vs_rows(model, hit_rate=lo, **kw)["with_cache"]
-        best = pricing.savings_vs_rows(model, hit_rate=hi, **kw)["with_cache"]
+        worst = caching.savings_vs_rows(model, hit_rate=lo, **kw)["with_cache"]
+        best = caching.savings_vs_rows(model, hit_rate=hi, **kw)["with_cache"]
         ax.fill_between(mid.index, best, worst, color=_CACHE, alpha=0.15, linewidth=0)
-    minimum = pricing.load_prices(prices).get(model).min_cacheable_tokens
-    even = pricing.break_even_rows(model, hit_rate=mid_rate, ttl=ttl, prices=prices)
+    minimum = load_prices(prices).get(model).min_cacheable_tokens
+    even = caching.break_even_rows(model, hit_rate=mid_rate, ttl=ttl, prices=prices)
     if prefix_tokens < minimum:
         title = f"prefix {prefix_tokens:,} tokens is under the {minimum:,}-token minimum: never cached"
     elif even is None:
@@ -243,7 +284,7 @@ def plot_savings_vs_rows(
 
 
 def plot_estimate_vs_actual(
-    estimate: _Estimate, actual: CostBreakdown | float, *, mode: str = "batch", ax: Axes | None = None
+    estimate: _Estimate, actual: CostBreakdown | float, *, mode: str = PriceMode.BATCH, ax: Axes | None = None
 ) -> Axes:
     """The estimate's low–high range for ``mode`` as a band, its typical figure and upper bound
     as ticks, and the job's actual cost as a line: green inside the range, orange outside."""
@@ -282,3 +323,104 @@ def plot_estimate_vs_actual(
     ax.set_title(f"{estimate.model}, {MODE_LABELS[mode]}\nactual {_dollars(spent)} is {where}", fontsize=10)
     ax.legend(fontsize=8, loc="upper left", ncol=2, frameon=False)
     return ax
+
+
+def plot_comparison(comparison: _Comparison, ax: Axes | None = None) -> Axes:
+    """A comparison's variants: batch dollars per row against quality (with 95% intervals); the
+    cost–quality front drawn, the recommended variant ringed, the target as a line."""
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(6.5, 4))
+    for v in comparison.scorable():  # a variant without answers has no point to draw (the table says why)
+        lo, hi = v.interval
+        x = comparison.cost_per_row(v)
+        ax.errorbar(
+            [x],
+            [v.quality],
+            yerr=[[v.quality - lo], [hi - v.quality]],
+            fmt="o",
+            color="#1f77b4" if v in comparison.front else "#999999",
+            capsize=3,
+        )
+    if comparison.front:
+        ax.plot(
+            [comparison.cost_per_row(v) for v in comparison.front],
+            [v.quality for v in comparison.front],
+            "-",
+            color="#1f77b4",
+            linewidth=1,
+            label="cost–quality front",
+        )
+    if comparison.recommended is not None:
+        ax.plot(
+            [comparison.cost_per_row(comparison.recommended)],
+            [comparison.recommended.quality],
+            "o",
+            markersize=14,
+            markerfacecolor="none",
+            markeredgecolor="#2ca02c",
+            markeredgewidth=2,
+            label="recommended",
+        )
+    if comparison.target is not None:
+        ax.axhline(
+            comparison.target, color="#d62728", linestyle=":", linewidth=1, label=f"target {comparison.target:.0%}"
+        )
+    ax.set_xlabel("$ per row (batch price, measured on the sample)")
+    ax.set_ylabel(comparison.quality_label)
+    ax.set_title("Cost vs quality" + (" (simulated answers)" if comparison.simulated else ""))
+    _label_points(ax, [(v.name, comparison.cost_per_row(v), v.quality) for v in comparison.scorable()])
+    if not comparison.scorable():
+        ax.text(0.5, 0.5, "no variant has answers to score", transform=ax.transAxes, ha="center", va="center")
+    if ax.get_legend_handles_labels()[0]:  # matplotlib warns about a legend of nothing
+        ax.legend(loc="best", fontsize=8)
+    return ax
+
+
+def _label_points(ax: Axes, points: list[tuple[str, float, float]]) -> None:
+    """Name each point beside it, inside the axes and clear of the names already placed: the first of
+    a few places around the point that fits (right, left, above, below, further out), else the
+    least crowded one."""
+    if not points:
+        return
+    ax.margins(x=0.08, y=0.1)
+    ax.autoscale_view()
+    figure = ax.figure
+    renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
+    frame = ax.get_window_extent(renderer)
+    places = [
+        ((6, 3), "left", "bottom"),
+        ((-6, 3), "right", "bottom"),
+        ((6, -3), "left", "top"),
+        ((-6, -3), "right", "top"),
+        ((0, 9), "center", "bottom"),
+        ((0, -9), "center", "top"),
+        ((6, 15), "left", "bottom"),
+        ((-6, 15), "right", "bottom"),
+        ((6, -15), "left", "top"),
+        ((-6, -15), "right", "top"),
+    ]
+    placed: list[Any] = []
+    for name, x, y in sorted(points, key=lambda p: (p[1], p[2])):
+        best = None
+        for offset, ha, va in places:
+            label = ax.annotate(name, (x, y), textcoords="offset points", xytext=offset, fontsize=8, ha=ha, va=va)
+            box = label.get_window_extent(renderer).expanded(1.04, 1.1)
+            overlaps = sum(box.overlaps(other) for other in placed)
+            outside = not (frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1)
+            score = overlaps + 10 * outside
+            if best is None or score < best[0]:
+                if best is not None:
+                    best[1].remove()
+                best = (score, label, box)
+            else:
+                label.remove()
+            if score == 0:
+                break
+        assert best is not None
+        placed.append(best[2])
+
+
+figures.register("estimate", plot_estimate)
+figures.register("estimate_vs_actual", plot_estimate_vs_actual)
