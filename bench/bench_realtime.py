@@ -34,7 +34,7 @@ import time
 
 import msgspec
 
-from batchkit.backends.realtime import RealtimeSender
+from batchkit.backends.sender import RealtimeSender
 from batchkit.core.results import parse_result_stream
 from batchkit.simulator import spawn
 

@@ -14,7 +14,7 @@ import pytest
 
 from batchkit.backends import Action, Backend, CallFailed, decide
 from batchkit.backends.batches import RESULTS_ATTEMPTS, RESULTS_CUT, MessageBatches
-from batchkit.core.requests import chunk_requests, make_line
+from batchkit.core.plan import chunk_requests, make_line
 from batchkit.core.results import CODE_STATUS
 from batchkit.simulator import Faults, Processing, serve
 from tests.conftest import make_sim

@@ -29,7 +29,10 @@ ROOT = PKG.parent
 PURE = (
     "batchkit.core._json",
     "batchkit.core.columns",
-    "batchkit.core.requests",
+    "batchkit.core.render",
+    "batchkit.core.keys",
+    "batchkit.core.plan",
+    "batchkit.core.models",
     "batchkit.core.results",
     "batchkit.costs.prices",
     "batchkit.costs.pricing",

@@ -15,7 +15,7 @@ import pytest
 
 import batchkit
 from batchkit import APIRefusedError, InvalidOptionError, SpendLimitError
-from batchkit.backends.realtime import forget_learned_limits
+from batchkit.backends.limits import forget_learned_limits
 from batchkit.display.progress import render_html, render_line, render_text, snapshot
 from batchkit.simulator import Latency, Processing, RateLimits, SimConfig, Simulator, SpendLimit
 from tests.conftest import frame, make_sim

@@ -17,7 +17,7 @@ import batchkit  # noqa: F401  (registers df.claude)
 from batchkit import BatchkitWarning, Job
 from batchkit.backends.batches import MessageBatches
 from batchkit.core.options import Options, RequestParams, RunOptions
-from batchkit.core.requests import chunk_requests, make_line
+from batchkit.core.plan import chunk_requests, make_line
 from batchkit.core.results import CODE_STATUS
 from batchkit.costs.prices import OUTPUT_300K_BETA, _greater_than, load_prices, output_betas
 from batchkit.errors import InvalidOptionError

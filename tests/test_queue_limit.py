@@ -19,7 +19,7 @@ from batchkit import APIRefusedError, InvalidOptionError, OptionTypeError
 from batchkit.backends import Action, CallFailed
 from batchkit.backends.batches import DEFAULT_ROOM_WAIT, MessageBatches
 from batchkit.backends.queue import QueueView, view_for
-from batchkit.core.requests import chunk_requests, make_line
+from batchkit.core.plan import chunk_requests, make_line
 from batchkit.display.progress import render_html, render_line, render_text, snapshot
 from batchkit.display.queues import snapshot as queue_snapshot
 from batchkit.simulator import Faults, Processing

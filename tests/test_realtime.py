@@ -12,7 +12,7 @@ import pytest
 
 from batchkit import SpendLimitError
 from batchkit.backends.ratelimit import Governor, Limits, Reservation, rate_limit_group
-from batchkit.backends.realtime import RealtimeSender
+from batchkit.backends.sender import RealtimeSender
 from batchkit.core.results import parse_result_stream
 from batchkit.simulator import Faults, Latency, RateLimits, SimConfig, Simulator, SpendLimit, serve
 from tests.conftest import echo
@@ -319,7 +319,7 @@ def test_rate_limits_from_headers_avoid_429s_over_http() -> None:
 
 
 def test_the_async_client_comes_from_a_registered_twin_or_is_given() -> None:
-    from batchkit.backends.realtime import register_async_twin
+    from batchkit.backends.twins import register_async_twin
 
     sim = sim_of()
     client = sim.client()

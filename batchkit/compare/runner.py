@@ -286,7 +286,7 @@ def _job_seconds(job: Job, wall: float) -> float:
     """The sample job's own time, as the store recorded it (first request sent to last answer), so
     a comparison answered from the store later shows the same time/row; NaN for a job that sent
     nothing (every answer came from the store); the wall time if no batch recorded its times."""
-    from batchkit.display.progress import snapshot
+    from batchkit.display.reader import snapshot
 
     snap = snapshot(job)
     if snap.elapsed is not None:
@@ -312,9 +312,9 @@ def _uncapped(options: Options) -> Options:
 
 
 def _is_simulated(job: Job) -> bool:
-    from batchkit.display.progress import _simulated
+    from batchkit.display.reader import is_simulated
 
-    return _simulated(job)
+    return is_simulated(job)
 
 
 def _score_variants(

@@ -40,8 +40,6 @@ from .snapshot import (
 )
 from .text import render_line, render_text
 
-_simulated = is_simulated  # re-export: compare/runner.py moves to reader.is_simulated in the integration
-
 __all__ = [
     "FAILED_STATUSES",
     "MAX_BATCH_SECONDS",

@@ -13,7 +13,6 @@ changed.
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 import threading
 import weakref
 from collections.abc import Mapping
@@ -31,7 +30,6 @@ from .snapshot import BatchProgress, Snapshot
 
 if TYPE_CHECKING:
     from batchkit.engine.jobs import Job
-    from batchkit.stores.store import Store
 
 __all__ = ["is_simulated", "snapshot"]
 
@@ -133,20 +131,7 @@ def _is_group(row: Mapping[str, Any]) -> bool:
 
 def is_simulated(job: Job) -> bool:
     """Whether the job's store holds answers from the local simulator (recorded when it first sent)."""
-    return _backend_name(job.store) == "simulator"
-
-
-def _backend_name(store: Store) -> str | None:
-    """Which API the store's answers come from, as recorded when it first sent (None: not yet).
-
-    The one raw read of the store left in the display: it becomes ``store.backend_name()`` (a
-    stores verb) in the integration, and ``import sqlite3`` goes with it.
-    """
-    try:
-        rows = store.query("SELECT value FROM meta WHERE name = 'backend'")
-    except (AttributeError, sqlite3.Error):
-        return None
-    return str(rows[0][0]) if rows else None
+    return job.store.backend_name() == "simulator"
 
 
 def _timestamp(value: Any) -> dt.datetime | None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from batchkit.core import _json
 from batchkit.core.keys import decode_keys, encode_keys, fingerprint
-from batchkit.core.requests import params_key, unmarked_params
+from batchkit.core.keys import params_key, unmarked_params
 from batchkit.core.states import AWAITING_RESULTS
 
 __all__ = ["ACTIVE_STATES", "MIGRATIONS", "decode_keys", "encode_keys"]
