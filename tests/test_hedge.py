@@ -10,8 +10,7 @@ import datetime as dt
 import pytest
 
 import batchkit  # noqa: F401  (registers df.claude)
-from batchkit.backends.limits import Limits
-from batchkit.backends.limits import forget_learned_limits
+from batchkit.backends.limits import Limits, forget_learned_limits
 from batchkit.display.progress import render_text, snapshot
 from batchkit.engine.hedge import (
     LOCAL_REALTIME_RATE,

@@ -189,7 +189,7 @@ def test_realtime_is_refused_before_any_call(mode):
 def test_the_betas_a_unit_was_planned_with_are_what_its_create_carries():
     """Planned betas win over a scan of the body: decided once, with the call's own table."""
     from batchkit.backends import UnitPlan
-    from batchkit.backends.betas import unit_betas
+    from batchkit.core.models import unit_betas
 
     sim = make_sim()
     client, seen = _recording_client(sim)
@@ -205,8 +205,8 @@ def test_the_betas_a_unit_was_planned_with_are_what_its_create_carries():
 
 
 def test_unit_betas_only_for_batches_over_the_cap():
-    from batchkit.backends.betas import OUTPUT_300K_BETA as PLANNED_BETA
-    from batchkit.backends.betas import unit_betas
+    from batchkit.core.models import OUTPUT_300K_BETA as PLANNED_BETA
+    from batchkit.core.models import unit_betas
 
     assert PLANNED_BETA == OUTPUT_300K_BETA
     assert unit_betas("batch", max_tokens=128_001, output_cap=128_000) == (OUTPUT_300K_BETA,)

@@ -104,7 +104,7 @@ class UnitPlan:
     owner: str = ""
     """The job asking (see :meth:`QueueView.withdraw`)."""
     betas: tuple[str, ...] | None = None
-    """The ``anthropic-beta`` values it was planned with (:func:`batchkit.backends.betas.unit_betas`;
+    """The ``anthropic-beta`` values it was planned with (:func:`batchkit.core.models.unit_betas`;
     ``()``: none). None: a unit planned before betas were stored with units; the backend then
     derives them from the body as it did then."""
     wake: Callable[[], None] | None = None

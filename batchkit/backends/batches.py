@@ -31,7 +31,7 @@ download (a 5xx, a 429) is left to the SDK's own retries and then to the engine'
 as before.
 
 **300K output.** A unit planned with betas (:attr:`~batchkit.backends.UnitPlan.betas`, decided by
-:func:`batchkit.backends.betas.unit_betas` when it was planned: some request asks for more than its
+:func:`batchkit.core.models.unit_betas` when it was planned: some request asks for more than its
 model's standard output cap) is created in the beta namespace — what
 ``client.beta.messages.batches.create(betas=[...])`` sends: the same path and body with the
 ``anthropic-beta`` header. The same batch is retrieved, read and canceled through the usual

@@ -25,6 +25,8 @@ from typing import Any, Protocol
 
 from batchkit.errors import ConfigurationError, UnknownModelError
 
+from .states import SendMode
+
 __all__ = [
     "ALIASES",
     "MODELS",
@@ -35,6 +37,7 @@ __all__ = [
     "ModelTable",
     "load_table",
     "resolve_id",
+    "unit_betas",
     "use_table_loader",
 ]
 
@@ -173,3 +176,26 @@ def load_table(source: Any = None) -> Any:
     if source is not None:
         raise ConfigurationError("prices= needs batchkit's price table: import batchkit first")
     return _Catalogue()
+
+
+def unit_betas(mode: SendMode | str, *, max_tokens: int, output_cap: int | None) -> tuple[str, ...]:
+    """The betas a unit of ``mode`` whose requests ask for ``max_tokens`` is sent with.
+
+    Args:
+        mode: how the unit is sent; only Message Batches have the 300K-output beta.
+        max_tokens: what its requests ask for (a job's requests share it).
+        output_cap: the model's standard output cap, from the call's price table (None: unknown).
+
+    Whether the beta covers the model was checked with the call (:class:`batchkit.core.options.Options`
+    refuses a request over the cap of a model it does not cover), so it is not asked again here.
+
+    >>> unit_betas("batch", max_tokens=200_000, output_cap=128_000)
+    ('output-300k-2026-03-24',)
+    >>> unit_betas("batch", max_tokens=64_000, output_cap=128_000)
+    ()
+    >>> unit_betas("realtime", max_tokens=200_000, output_cap=128_000)
+    ()
+    """
+    if mode != SendMode.BATCH or output_cap is None or max_tokens <= output_cap:
+        return ()
+    return (OUTPUT_300K_BETA,)

@@ -14,8 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from batchkit.core import _json
-from batchkit.core.keys import decode_keys, encode_keys, fingerprint
-from batchkit.core.keys import params_key, unmarked_params
+from batchkit.core.keys import decode_keys, encode_keys, fingerprint, params_key, unmarked_params
 from batchkit.core.states import AWAITING_RESULTS
 
 __all__ = ["ACTIVE_STATES", "MIGRATIONS", "decode_keys", "encode_keys"]
@@ -244,4 +243,8 @@ MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     # group of realtime answers, the keys whose responses were lost on the way back (each may
     # have been paid twice: see :attr:`batchkit.costs.accounting.JobCost.lost_responses`).
     _leases_and_lost_keys,
+    # 7 — the ``anthropic-beta`` values a unit is sent with, decided when it is planned
+    # (:func:`batchkit.core.models.unit_betas`), comma-joined ('' = none). NULL on a unit planned
+    # before: its backend derives them from the body, as it did then.
+    "ALTER TABLE batches ADD COLUMN betas TEXT",
 )

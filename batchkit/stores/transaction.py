@@ -110,10 +110,12 @@ class Transaction:
         attempt: int,
         owner: str,
         mode: str = SendMode.BATCH,
+        betas: Sequence[str] | None = None,
     ) -> int:
-        """Record the intent to send a unit, claimed by ``owner`` (:meth:`batchkit.stores.units.Units.add_batch`)."""
+        """Record the intent to send a unit, claimed by ``owner``, with the betas it is sent with
+        (:meth:`batchkit.stores.units.Units.add_batch`)."""
         return self._store.add_batch(
-            self._conn, job_id=job_id, keys=keys, body=body, attempt=attempt, owner=owner, mode=mode
+            self._conn, job_id=job_id, keys=keys, body=body, attempt=attempt, owner=owner, mode=mode, betas=betas
         )
 
     def update_batch(self, batch_id: int, **fields: Any) -> None:

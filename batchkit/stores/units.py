@@ -40,6 +40,7 @@ _UNIT_FIELDS = (
     "error",
     "mode",
     "lease_until",
+    "betas",
 )
 
 
@@ -99,17 +100,30 @@ class Units(Ownership):  # creating a unit claims it
         attempt: int,
         owner: str,
         mode: str = SendMode.BATCH,
+        betas: Sequence[str] | None = None,
     ) -> int:
         """Record the intent to send a unit (state ``submitting``), with its whole body (bytes, or
         ``(size, pieces)`` written piece by piece).
 
         ``mode`` is the backend that will send it (``batch``: one Message Batch; ``realtime``: its
-        requests one by one, each answer stored by :meth:`add_answers` as it arrives).
+        requests one by one, each answer stored by :meth:`add_answers` as it arrives). ``betas``
+        are the ``anthropic-beta`` values it is sent with, decided as it is planned (read back as
+        the row's ``betas``: comma-joined, ``''`` for none; None leaves them to the backend).
         """
         cur = conn.execute(
-            "INSERT INTO batches (id, job_id, state, owner, attempt, n_requests, intent_at, mode, lease_until)"
-            f" VALUES ({NEXT_ID.format(table='batches')}, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (job_id, UnitState.SUBMITTING, owner, attempt, len(keys), utcnow(), mode, lease_until()),
+            "INSERT INTO batches (id, job_id, state, owner, attempt, n_requests, intent_at, mode, lease_until, betas)"
+            f" VALUES ({NEXT_ID.format(table='batches')}, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                job_id,
+                UnitState.SUBMITTING,
+                owner,
+                attempt,
+                len(keys),
+                utcnow(),
+                mode,
+                lease_until(),
+                None if betas is None else ",".join(betas),
+            ),
         )
         keep_leases(self)
         batch_id = int(cur.lastrowid)  # type: ignore[arg-type]
