@@ -259,6 +259,29 @@ class App:
                 f"anthropic-version: {version!r} is not a valid version "
                 f"(this simulator accepts {' and '.join(VERSIONS)})",
             )
+        fault, faulted = self._fault_before(kind, environ)
+        if faulted is not None:
+            return faulted
+        try:
+            handler = getattr(self, "_" + kind.replace(".", "_"))
+            response = handler(environ, arg, version, prefix, drop=(fault == "drop"))
+        except ApiError as exc:
+            never_retry = {"x-should-retry": "false"} if exc.status == 413 else None
+            return _error(exc.status, exc.message, exc.type, never_retry)
+        if fault == "lose":  # done (and, for a message, paid), but the response never arrives
+            engine.count_fault("lose")
+            raise DroppedConnection("Server disconnected after doing the call, before its response (simulated fault)")
+        return response
+
+    def _fault_before(self, kind: str, environ: dict) -> tuple[Any, _Response | None]:
+        """The fault planned for this call, acted on before its handler runs: ``(fault left
+        for the handler and after it, error response or None)``.
+
+        Sleeps for ``slow`` faults (and then there is no fault left), answers an HTTP fault,
+        drops the connection for ``drop`` (but on results, which drop mid-stream), and marks
+        ``environ`` for a ``midstream`` fault of a message stream (another call gets the
+        status at once)."""
+        engine = self.engine
         faults = self.sim.config.faults
         fault = engine.plan.on_call(kind)
         if faults.slow:
@@ -272,7 +295,7 @@ class App:
             headers = {}
             if faults.retry_after is not None and (fault in (408, 429) or fault >= 500):
                 headers["retry-after"] = f"{faults.retry_after:g}"
-            return _error(fault, f"Simulated {fault} fault", headers=headers)
+            return fault, _error(fault, f"Simulated {fault} fault", headers=headers)
         if fault == "drop" and kind != "batches.results":
             engine.count_fault("drop")
             raise DroppedConnection("Server disconnected without sending a response (simulated fault)")
@@ -280,18 +303,9 @@ class App:
             status = int(fault[10:])
             if kind != "messages.create":  # only a stream can fail after its 200
                 engine.count_fault(f"http_{status}")
-                return _error(status, f"Simulated {status} fault")
+                return fault, _error(status, f"Simulated {status} fault")
             environ[_MIDSTREAM] = status
-        try:
-            handler = getattr(self, "_" + kind.replace(".", "_"))
-            response = handler(environ, arg, version, prefix, drop=(fault == "drop"))
-        except ApiError as exc:
-            never_retry = {"x-should-retry": "false"} if exc.status == 413 else None
-            return _error(exc.status, exc.message, exc.type, never_retry)
-        if fault == "lose":  # done (and, for a message, paid), but the response never arrives
-            engine.count_fault("lose")
-            raise DroppedConnection("Server disconnected after doing the call, before its response (simulated fault)")
-        return response
+        return fault, None
 
     def _check_auth(self, environ: dict) -> _Response | None:
         key = environ.get("HTTP_X_API_KEY")

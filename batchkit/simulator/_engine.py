@@ -93,6 +93,26 @@ def _decode_params(raw: msgspec.Raw) -> Any:
         raise ApiError(400, "invalid_request_error", f"params: Invalid JSON: {exc}") from None
 
 
+def _requests_of(body: Any, limit: int) -> list:
+    """The create body's envelope: only ``requests``, a list of 1 to ``limit`` items (the
+    items are checked by :meth:`Engine.validate_envelope`)."""
+    if not isinstance(body, dict):
+        raise _bad("body: Input should be a valid dictionary")
+    for key in body:
+        if key != "requests":
+            raise _bad(f"{key}: Extra inputs are not permitted")
+    requests = body.get("requests")
+    if requests is None:
+        raise _bad("requests: Field required")
+    if not isinstance(requests, list):
+        raise _bad("requests: Input should be a valid list")
+    if not requests:
+        raise _bad("requests: List should have at least 1 item after validation, not 0")
+    if len(requests) > limit:
+        raise _bad(f"requests: List should have at most {limit} items after validation, not {len(requests)}")
+    return requests
+
+
 def decode_body(data: bytes) -> Any:
     """A request body's JSON (``None`` when empty); 400 when it is not JSON."""
     try:
@@ -591,21 +611,7 @@ class Engine:
 
     def validate_envelope(self, body: Any) -> list:
         """The synchronous checks of a decoded create body; returns the request list."""
-        if not isinstance(body, dict):
-            raise _bad("body: Input should be a valid dictionary")
-        for key in body:
-            if key != "requests":
-                raise _bad(f"{key}: Extra inputs are not permitted")
-        requests = body.get("requests")
-        if requests is None:
-            raise _bad("requests: Field required")
-        if not isinstance(requests, list):
-            raise _bad("requests: Input should be a valid list")
-        if not requests:
-            raise _bad("requests: List should have at least 1 item after validation, not 0")
-        limit = self.config.max_requests_per_batch
-        if len(requests) > limit:
-            raise _bad(f"requests: List should have at most {limit} items after validation, not {len(requests)}")
+        requests = _requests_of(body, self.config.max_requests_per_batch)
         seen: set[str] = set()
         match = CUSTOM_ID_RE.fullmatch
         for i, item in enumerate(requests):

@@ -218,6 +218,14 @@ def check_media_block(block: dict, where: str, seen: MediaCheck, bad: Any) -> in
             "the expected tags: 'base64', 'url', 'file'" + (", 'text', 'content'" if btype == "document" else "")
         )
     media_type = source.get("media_type")
+    raw = _base64_data(source, btype, media_type, where, bad)
+    if btype == "document":
+        return _pdf_block_tokens(raw, where, seen, bad)
+    return _image_block_tokens(raw, media_type, where, seen, bad)
+
+
+def _base64_data(source: dict, btype: str, media_type: Any, where: str, bad: Any) -> bytes:
+    """A base64 source's bytes, once its media type, presence, size and encoding are checked."""
     data = source.get("data")
     kinds = IMAGE_TYPES if btype == "image" else ("application/pdf",)
     if media_type not in kinds:
@@ -230,21 +238,28 @@ def check_media_block(block: dict, where: str, seen: MediaCheck, bad: Any) -> in
             f"{where}.{btype}.source.base64: image exceeds 5 MB maximum: {len(data)} bytes > {MAX_IMAGE_B64} bytes"
         )
     try:
-        raw = base64.b64decode(data, validate=True)
+        return base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         raise bad(
             f"{where}.{btype}.source.base64.data: The {'image' if btype == 'image' else 'PDF'} data is not valid base64"
         ) from None
+
+
+def _pdf_block_tokens(raw: bytes, where: str, seen: MediaCheck, bad: Any) -> int:
+    """A base64 PDF's tokens (each page as an image of it, plus its text), counting its pages."""
+    if _sniff(raw) != "application/pdf":
+        raise bad(f"{where}.document.source.base64.data: The PDF specified was not valid.")
+    pages = _pdf_pages(raw)
+    seen.pages += pages
+    if seen.pages > MAX_PAGES:
+        raise bad(f"A maximum of {MAX_PAGES} PDF pages may be provided.")
+    text = "\n".join(pdf_text(raw))
+    return pages * _page_tokens(raw) + ((len(text.encode()) + 3) >> 2)
+
+
+def _image_block_tokens(raw: bytes, media_type: Any, where: str, seen: MediaCheck, bad: Any) -> int:
+    """A base64 image's tokens, once its type matches and its size is allowed; counts it."""
     actual = _sniff(raw)
-    if btype == "document":
-        if actual != "application/pdf":
-            raise bad(f"{where}.document.source.base64.data: The PDF specified was not valid.")
-        pages = _pdf_pages(raw)
-        seen.pages += pages
-        if seen.pages > MAX_PAGES:
-            raise bad(f"A maximum of {MAX_PAGES} PDF pages may be provided.")
-        text = "\n".join(pdf_text(raw))
-        return pages * _page_tokens(raw) + ((len(text.encode()) + 3) >> 2)
     if actual != media_type:
         raise bad(
             f"{where}.image.source.base64.data: Image does not match the provided media type {media_type}"

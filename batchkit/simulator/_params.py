@@ -257,12 +257,55 @@ def analyze(
 
     ``count_only`` validates a ``count_tokens`` body (no ``max_tokens``, no ``stream``).
 
+    The checks run in the API's order, one helper per part of the request (envelope, tools,
+    tool_choice, system, messages, cache_control, thinking, stop_sequences, output_config;
+    the model's existence last), so the first error reported is the one the API reports.
+    The prompt parts that are cached (tools → system → messages) thread the running token
+    count ``cum`` and the block ``ordinal`` through, appending to ``breakpoints``.
+
     Raises:
         ApiError: ``invalid_request_error`` (400) or ``not_found_error`` (404, unknown model).
     """
     fast = analyze_simple(params, in_batch, model_known)
     if fast is not None:
         return fast
+    model = _check_envelope(params, version, in_batch, reject_sampling, count_only)
+    breakpoints: list = []
+    cum = ordinal = 0
+    tools = params.get("tools")
+    tool_names: set[str] = set()
+    if tools is not None:
+        cum, ordinal = _check_tools(tools, tool_names, breakpoints)
+    choice = params.get("tool_choice")
+    if choice is not None:
+        _check_tool_choice(choice, tool_names)
+    system = params.get("system")
+    if system is not None:
+        cum, ordinal = _check_system(system, breakpoints, cum, ordinal)
+    cum, ordinal = _check_messages(params.get("messages"), breakpoints, cum, ordinal)
+    top_cc = params.get("cache_control")
+    if top_cc is not None:
+        _add_top_breakpoint(top_cc, breakpoints, cum, ordinal)
+    if len(breakpoints) > MAX_BREAKPOINTS:
+        raise _bad(
+            f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. Found {len(breakpoints)}."
+        )
+    check_thinking(params, count_only, _bad)
+    stops = params.get("stop_sequences")
+    if stops is not None and (not isinstance(stops, list) or not all(isinstance(s, str) for s in stops)):
+        raise _bad("stop_sequences: Input should be a valid list of strings")
+    total = 3 + cum
+    output_config = params.get("output_config")
+    if output_config is not None:
+        total += _output_config_tokens(output_config)
+    if not model_known(model):
+        raise ApiError(404, "not_found_error", f"model: {model}")
+    return Analysis(params, total, breakpoints)
+
+
+def _check_envelope(params: Any, version: str, in_batch: bool, reject_sampling: bool, count_only: bool) -> str:
+    """The top level: a dict of known keys, sampling params where the version allows them,
+    ``model``, ``max_tokens`` and ``stream``; returns the model."""
     if not isinstance(params, dict):
         raise _bad("params: Input should be a valid dictionary")
     for key in params:
@@ -290,55 +333,66 @@ def analyze(
             raise _bad("stream: Input should be a valid boolean")
         if stream and in_batch:
             raise _bad("stream: Streaming is not supported for batch requests")
+    return model
 
-    breakpoints: list = []
-    ordinal = 0
-    cum = 0
 
-    tools = params.get("tools")
-    tool_names: set[str] = set()
-    if tools is not None:
-        if not isinstance(tools, list):
-            raise _bad("tools: Input should be a valid list")
-        for i, tool in enumerate(tools):
-            if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
-                raise _bad(f"tools.{i}.name: Field required")
-            if tool.get("type") in (None, "custom") and not isinstance(tool.get("input_schema"), dict):
-                raise _bad(f"tools.{i}.custom.input_schema: Field required")
-            tool_names.add(tool["name"])
-            cum += _json_tokens(tool)
-            cc = tool.get("cache_control")
-            if cc is not None:
-                breakpoints.append((cum, _ttl(cc, f"tools.{i}"), ordinal))
-            ordinal += 1
-    choice = params.get("tool_choice")
-    if choice is not None:
-        kind = choice.get("type") if isinstance(choice, dict) else None
-        if kind not in ("auto", "any", "tool", "none"):
-            raise _bad("tool_choice.type: Input should be 'auto', 'any', 'tool' or 'none'")
-        if kind in ("any", "tool") and not tool_names:
-            raise _bad(f"tool_choice: tool_choice.type '{kind}' requires tools")
-        if kind == "tool" and choice.get("name") not in tool_names:
-            raise _bad(f"tool_choice.name: Tool '{choice.get('name')}' not found in tools")
+def _check_tools(tools: Any, tool_names: set[str], breakpoints: list) -> tuple[int, int]:
+    """``tools``: each named, a custom one with an input schema; adds their names to
+    ``tool_names`` and returns the running ``(cum, ordinal)`` after them (the cache prefix
+    starts with the tools)."""
+    if not isinstance(tools, list):
+        raise _bad("tools: Input should be a valid list")
+    cum = ordinal = 0
+    for i, tool in enumerate(tools):
+        if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
+            raise _bad(f"tools.{i}.name: Field required")
+        if tool.get("type") in (None, "custom") and not isinstance(tool.get("input_schema"), dict):
+            raise _bad(f"tools.{i}.custom.input_schema: Field required")
+        tool_names.add(tool["name"])
+        cum += _json_tokens(tool)
+        cc = tool.get("cache_control")
+        if cc is not None:
+            breakpoints.append((cum, _ttl(cc, f"tools.{i}"), ordinal))
+        ordinal += 1
+    return cum, ordinal
 
-    system = params.get("system")
-    if system is not None:
-        if isinstance(system, str):
-            cum += tok(system)
-            ordinal += 1
-        elif isinstance(system, list):
-            for i, block in enumerate(system):
-                if not isinstance(block, dict) or block.get("type") != "text" or not isinstance(block.get("text"), str):
-                    raise _bad(f"system.{i}: Input should be a text block")
-                cum += tok(block["text"])
-                cc = block.get("cache_control")
-                if cc is not None:
-                    breakpoints.append((cum, _ttl(cc, f"system.{i}"), ordinal))
-                ordinal += 1
-        else:
-            raise _bad("system: Input should be a valid string or list of text blocks")
 
-    messages = params.get("messages")
+def _check_tool_choice(choice: Any, tool_names: set[str]) -> None:
+    kind = choice.get("type") if isinstance(choice, dict) else None
+    if kind not in ("auto", "any", "tool", "none"):
+        raise _bad("tool_choice.type: Input should be 'auto', 'any', 'tool' or 'none'")
+    if kind in ("any", "tool") and not tool_names:
+        raise _bad(f"tool_choice: tool_choice.type '{kind}' requires tools")
+    if kind == "tool" and choice.get("name") not in tool_names:
+        raise _bad(f"tool_choice.name: Tool '{choice.get('name')}' not found in tools")
+
+
+def _check_system(system: Any, breakpoints: list, cum: int, ordinal: int) -> tuple[int, int]:
+    """``system``: a string or a list of text blocks; returns the running ``(cum, ordinal)``."""
+    if isinstance(system, str):
+        return cum + tok(system), ordinal + 1
+    if not isinstance(system, list):
+        raise _bad("system: Input should be a valid string or list of text blocks")
+    for i, block in enumerate(system):
+        if not isinstance(block, dict) or block.get("type") != "text" or not isinstance(block.get("text"), str):
+            raise _bad(f"system.{i}: Input should be a text block")
+        cum += tok(block["text"])
+        cc = block.get("cache_control")
+        if cc is not None:
+            breakpoints.append((cum, _ttl(cc, f"system.{i}"), ordinal))
+        ordinal += 1
+    return cum, ordinal
+
+
+def _empty_content(m: int) -> ApiError:
+    return _bad(
+        f"messages.{m}: all messages must have non-empty content except for the optional final assistant message"
+    )
+
+
+def _check_messages(messages: Any, breakpoints: list, cum: int, ordinal: int) -> tuple[int, int]:
+    """``messages``: a non-empty list of messages with known roles and non-empty content (but
+    a final assistant message), then the request's media limits; returns ``(cum, ordinal)``."""
     if messages is None:
         raise _bad("messages: Field required")
     if not isinstance(messages, list):
@@ -357,70 +411,62 @@ def analyze(
         cum += 4
         if isinstance(content, str):
             if not content and not (m == last_m and role == "assistant"):
-                raise _bad(
-                    f"messages.{m}: all messages must have non-empty content except for "
-                    "the optional final assistant message"
-                )
+                raise _empty_content(m)
             cum += tok(content)
             ordinal += 1
             continue
         if not isinstance(content, list):
             raise _bad(f"messages.{m}.content: Input should be a valid string or list of content blocks")
         if not content and not (m == last_m and role == "assistant"):
-            raise _bad(
-                f"messages.{m}: all messages must have non-empty content except for "
-                "the optional final assistant message"
-            )
-        for b, block in enumerate(content):
-            if not isinstance(block, dict):
-                raise _bad(f"messages.{m}.content.{b}: Input should be a valid dictionary")
-            btype = block.get("type")
-            if btype == "text":
-                text = block.get("text")
-                if not isinstance(text, str):
-                    raise _bad(f"messages.{m}.content.{b}.text: Field required")
-                if not text:
-                    raise _bad(f"messages.{m}.content.{b}.text: text content blocks must be non-empty")
-                cum += tok(text)
-            elif btype == "image" or btype == "document":
-                cum += check_media_block(block, f"messages.{m}.content.{b}", media, _bad)
-            elif btype not in _BLOCK_TYPES:
-                raise _bad(
-                    f"messages.{m}.content.{b}.type: Input tag {btype!r} found using 'type' "
-                    "does not match any of the expected tags"
-                )
-            cc = block.get("cache_control")
-            if cc is not None:
-                breakpoints.append((cum, _ttl(cc, f"messages.{m}.content.{b}"), ordinal))
-            ordinal += 1
-
+            raise _empty_content(m)
+        cum, ordinal = _check_blocks(content, m, media, breakpoints, cum, ordinal)
     check_request(media, _bad)
-    top_cc = params.get("cache_control")
-    if top_cc is not None:
-        ttl = _ttl(top_cc, "")
-        if not breakpoints or breakpoints[-1][2] != ordinal - 1:
-            breakpoints.append((cum, ttl, ordinal - 1))
-    if len(breakpoints) > MAX_BREAKPOINTS:
-        raise _bad(
-            f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. Found {len(breakpoints)}."
-        )
+    return cum, ordinal
 
-    check_thinking(params, count_only, _bad)
-    stops = params.get("stop_sequences")
-    if stops is not None and (not isinstance(stops, list) or not all(isinstance(s, str) for s in stops)):
-        raise _bad("stop_sequences: Input should be a valid list of strings")
 
-    total = 3 + cum
-    output_config = params.get("output_config")
-    if output_config is not None:
-        if not isinstance(output_config, dict):
-            raise _bad("output_config: Input should be a valid dictionary")
-        fmt = output_config.get("format")
-        if fmt is not None:
-            if not isinstance(fmt, dict) or fmt.get("type") != "json_schema" or not isinstance(fmt.get("schema"), dict):
-                raise _bad("output_config.format: Input should be {'type': 'json_schema', 'schema': {...}}")
-            total += _json_tokens(fmt["schema"])
+def _check_blocks(
+    content: list, m: int, media: MediaCheck, breakpoints: list, cum: int, ordinal: int
+) -> tuple[int, int]:
+    """The content blocks of message ``m``; returns the running ``(cum, ordinal)``."""
+    for b, block in enumerate(content):
+        if not isinstance(block, dict):
+            raise _bad(f"messages.{m}.content.{b}: Input should be a valid dictionary")
+        btype = block.get("type")
+        if btype == "text":
+            text = block.get("text")
+            if not isinstance(text, str):
+                raise _bad(f"messages.{m}.content.{b}.text: Field required")
+            if not text:
+                raise _bad(f"messages.{m}.content.{b}.text: text content blocks must be non-empty")
+            cum += tok(text)
+        elif btype == "image" or btype == "document":
+            cum += check_media_block(block, f"messages.{m}.content.{b}", media, _bad)
+        elif btype not in _BLOCK_TYPES:
+            raise _bad(
+                f"messages.{m}.content.{b}.type: Input tag {btype!r} found using 'type' "
+                "does not match any of the expected tags"
+            )
+        cc = block.get("cache_control")
+        if cc is not None:
+            breakpoints.append((cum, _ttl(cc, f"messages.{m}.content.{b}"), ordinal))
+        ordinal += 1
+    return cum, ordinal
 
-    if not model_known(model):
-        raise ApiError(404, "not_found_error", f"model: {model}")
-    return Analysis(params, total, breakpoints)
+
+def _add_top_breakpoint(top_cc: Any, breakpoints: list, cum: int, ordinal: int) -> None:
+    """The top-level ``cache_control``: a breakpoint on the last block, unless one is there."""
+    ttl = _ttl(top_cc, "")
+    if not breakpoints or breakpoints[-1][2] != ordinal - 1:
+        breakpoints.append((cum, ttl, ordinal - 1))
+
+
+def _output_config_tokens(output_config: Any) -> int:
+    """``output_config``: its JSON schema's tokens (0 without one)."""
+    if not isinstance(output_config, dict):
+        raise _bad("output_config: Input should be a valid dictionary")
+    fmt = output_config.get("format")
+    if fmt is None:
+        return 0
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema" or not isinstance(fmt.get("schema"), dict):
+        raise _bad("output_config.format: Input should be {'type': 'json_schema', 'schema': {...}}")
+    return _json_tokens(fmt["schema"])

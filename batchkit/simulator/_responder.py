@@ -526,6 +526,16 @@ def _number(schema: dict, h: int, integer: bool) -> int | float:
     return round(lo + (hi - lo) * ((h % 10_000) / 10_000), 2) if hi > lo else lo
 
 
+def _merge_all_of(schema: dict, root: dict) -> dict:
+    """An ``allOf`` schema as one: its parts merged in order, then its own other keys."""
+    merged: dict = {}
+    for part in schema["allOf"]:
+        part = _resolve(part, root) if isinstance(part, dict) else {}
+        merged.update(part)
+    merged.update({k: v for k, v in schema.items() if k != "allOf"})
+    return merged
+
+
 def json_value(schema: Any, root: dict, words: list[str], text: str, h: int, depth: int = 0, model: Any = None) -> Any:
     """A value valid against ``schema`` (the subset pydantic emits), chosen by hash ``h``
     (sentiment enums as ``model`` would answer them)."""
@@ -543,12 +553,7 @@ def json_value(schema: Any, root: dict, words: list[str], text: str, h: int, dep
             pool = non_null if non_null and depth < 6 else options
             return json_value(pool[h % len(pool)], root, words, text, _mix(h, 1), depth + 1, model)
     if schema.get("allOf"):
-        merged: dict = {}
-        for part in schema["allOf"]:
-            part = _resolve(part, root) if isinstance(part, dict) else {}
-            merged.update(part)
-        merged.update({k: v for k, v in schema.items() if k != "allOf"})
-        return json_value(merged, root, words, text, h, depth + 1, model)
+        return json_value(_merge_all_of(schema, root), root, words, text, h, depth + 1, model)
     kind = schema.get("type")
     if isinstance(kind, list):
         non_null = [k for k in kind if k != "null"]
@@ -574,10 +579,8 @@ def json_value(schema: Any, root: dict, words: list[str], text: str, h: int, dep
         return [json_value(items, root, words, text, _mix(h, i + 101), depth + 1, model) for i in range(n)]
     if kind == "string":
         return _string_value(schema, words, h)
-    if kind == "integer":
-        return _number(schema, h, integer=True)
-    if kind == "number":
-        return _number(schema, h, integer=False)
+    if kind == "integer" or kind == "number":
+        return _number(schema, h, integer=kind == "integer")
     if kind == "boolean":
         return bool(h & 1)
     return None
@@ -743,15 +746,7 @@ def shape_answer(
     stop_sequence = None
     stops = params.get("stop_sequences")
     if stops:
-        cut = -1
-        for stop in stops:
-            if stop:
-                at = text.find(stop)
-                if at != -1 and (cut == -1 or at < cut):
-                    cut, stop_sequence = at, stop
-        if cut != -1:
-            text = text[:cut]
-            stop_reason = "stop_sequence"
+        text, stop_reason, stop_sequence = _cut_at_stop(text, stops)
     out = ((len(text) if text.isascii() else len(text.encode())) + 3) >> 2  # tok(text)
     if out > max_tokens:
         limit = max_tokens * 4
@@ -760,6 +755,21 @@ def shape_answer(
     if max_tokens == 0:
         return [], "max_tokens", None, 0
     return [{"type": "text", "text": text, "citations": None}], stop_reason, stop_sequence, max(out, 1)
+
+
+def _cut_at_stop(text: str, stops: list) -> tuple[str, str, str | None]:
+    """``(text, stop_reason, stop_sequence)``: the text up to the earliest stop sequence found
+    in it (the first listed of those found there), else as it is with ``end_turn``."""
+    cut = -1
+    stop_sequence = None
+    for stop in stops:
+        if stop:
+            at = text.find(stop)
+            if at != -1 and (cut == -1 or at < cut):
+                cut, stop_sequence = at, stop
+    if cut != -1:
+        return text[:cut], "stop_sequence", stop_sequence
+    return text, "end_turn", None
 
 
 def shape_thought(

@@ -116,32 +116,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._refuse(*length)
             return
         body = _Input(cast(IO[bytes], self.rfile), length)
-        host, port = cast(tuple[str, int], self.server.server_address)[:2]
-        environ: dict[str, Any] = {
-            "REQUEST_METHOD": self.command,
-            "SCRIPT_NAME": "",
-            "PATH_INFO": path,
-            "QUERY_STRING": query,
-            "SERVER_NAME": host,
-            "SERVER_PORT": str(port),
-            "SERVER_PROTOCOL": self.request_version,
-            "REMOTE_ADDR": self.client_address[0],
-            "wsgi.version": (1, 0),
-            "wsgi.url_scheme": "http",
-            "wsgi.input": body,
-            "wsgi.errors": sys.stderr,
-            "wsgi.multithread": True,
-            "wsgi.multiprocess": False,
-            "wsgi.run_once": False,
-        }
-        if "Content-Length" in self.headers:
-            environ["CONTENT_LENGTH"] = str(length)
-        if "Content-Type" in self.headers:
-            environ["CONTENT_TYPE"] = self.headers["Content-Type"]
-        for key, value in self.headers.items():
-            name = key.upper().replace("-", "_")
-            if name not in ("CONTENT_LENGTH", "CONTENT_TYPE"):
-                environ["HTTP_" + name] = value
+        environ = self._environ(path, query, body, length)
         started: list[Any] = []
 
         def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -178,15 +153,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
         self.end_headers()
         try:
-            if chunked:
-                for chunk in result:
-                    if chunk:
-                        self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                self.wfile.write(b"0\r\n\r\n")
-            elif self.command != "HEAD":
-                for chunk in result:
-                    self.wfile.write(chunk)
-            self.wfile.flush()
+            self._write(result, chunked)
         except DroppedConnection:
             self._drop()
         except (BrokenPipeError, ConnectionResetError):
@@ -195,6 +162,48 @@ class _Handler(BaseHTTPRequestHandler):
             close = getattr(result, "close", None)
             if close is not None:
                 close()
+
+    def _environ(self, path: str, query: str, body: _Input, length: int) -> dict[str, Any]:
+        """The WSGI environ of this request (headers as ``HTTP_*``, as a WSGI server makes it)."""
+        host, port = cast(tuple[str, int], self.server.server_address)[:2]
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": self.command,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": path,
+            "QUERY_STRING": query,
+            "SERVER_NAME": host,
+            "SERVER_PORT": str(port),
+            "SERVER_PROTOCOL": self.request_version,
+            "REMOTE_ADDR": self.client_address[0],
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.input": body,
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+        }
+        if "Content-Length" in self.headers:
+            environ["CONTENT_LENGTH"] = str(length)
+        if "Content-Type" in self.headers:
+            environ["CONTENT_TYPE"] = self.headers["Content-Type"]
+        for key, value in self.headers.items():
+            name = key.upper().replace("-", "_")
+            if name not in ("CONTENT_LENGTH", "CONTENT_TYPE"):
+                environ["HTTP_" + name] = value
+        return environ
+
+    def _write(self, result: Any, chunked: bool) -> None:
+        """Send the response body: chunked pieces as they are made, else as is (none for HEAD)."""
+        if chunked:
+            for chunk in result:
+                if chunk:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            self.wfile.write(b"0\r\n\r\n")
+        elif self.command != "HEAD":
+            for chunk in result:
+                self.wfile.write(chunk)
+        self.wfile.flush()
 
     def _drop(self) -> None:
         try:
