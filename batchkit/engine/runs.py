@@ -366,26 +366,7 @@ def run_partitions(
     """
     from .calls import Call
 
-    if not isinstance(source, str) or not source:
-        raise OptionTypeError(
-            f"source must be a non-empty string naming the input and the call (e.g. the dataset's path and the "
-            f"prompt), not {source!r}: it is what finds this run again",
-            option="source",
-        )
-    if max_ahead is not None and (isinstance(max_ahead, bool) or not isinstance(max_ahead, int) or max_ahead < 1):
-        raise OptionTypeError(
-            f"max_ahead must be a positive int (partitions planned ahead), not {max_ahead!r}", option="max_ahead"
-        )
-    if on_output is not None and not callable(on_output):
-        raise OptionTypeError(
-            f"on_output must be a function taking a PartOutput, not {type(on_output).__name__}", option="on_output"
-        )
-    if isinstance(calls, (str, bytes)) or not isinstance(calls, Iterable):
-        raise OptionTypeError(
-            f"calls must be an iterable of prepared calls (batchkit.engine.calls.prepare(...) per partition), not "
-            f"{type(calls).__name__}",
-            option="calls",
-        )
+    _check_arguments(calls, source, max_ahead, on_output)
     total = len(calls) if isinstance(calls, Sequence) else None
     it = iter(calls)
     first = next(it, None)
@@ -430,3 +411,29 @@ def run_partitions(
     finally:
         if view is not None and wait:
             view.finish()
+
+
+def _check_arguments(
+    calls: Iterable[Call], source: str, max_ahead: int | None, on_output: Callable[[PartOutput], None] | None
+) -> None:
+    """Every argument of :func:`run_partitions` but the partitions themselves, before anything runs."""
+    if not isinstance(source, str) or not source:
+        raise OptionTypeError(
+            f"source must be a non-empty string naming the input and the call (e.g. the dataset's path and the "
+            f"prompt), not {source!r}: it is what finds this run again",
+            option="source",
+        )
+    if max_ahead is not None and (isinstance(max_ahead, bool) or not isinstance(max_ahead, int) or max_ahead < 1):
+        raise OptionTypeError(
+            f"max_ahead must be a positive int (partitions planned ahead), not {max_ahead!r}", option="max_ahead"
+        )
+    if on_output is not None and not callable(on_output):
+        raise OptionTypeError(
+            f"on_output must be a function taking a PartOutput, not {type(on_output).__name__}", option="on_output"
+        )
+    if isinstance(calls, (str, bytes)) or not isinstance(calls, Iterable):
+        raise OptionTypeError(
+            f"calls must be an iterable of prepared calls (batchkit.engine.calls.prepare(...) per partition), not "
+            f"{type(calls).__name__}",
+            option="calls",
+        )

@@ -17,6 +17,7 @@ from batchkit.backends import clients as backend
 from batchkit.core import modes
 from batchkit.core.options import JobSpec, Options
 from batchkit.core.states import Mode, SendMode
+from batchkit.costs.pricing import CostEstimate
 from batchkit.errors import UnknownModelError
 from batchkit.stores.store import Store, default_store_path
 
@@ -89,18 +90,7 @@ def submit(call: Call) -> Job:
         mode = pricing_mode(call, chosen)
         if max_cost is not None:
             guess.check_budget(max_cost, mode=mode)
-        figures = guess[mode]
-        spec = dataclasses.replace(
-            spec,
-            estimate={
-                "mode": mode,
-                "low": figures.low,
-                "typical": figures.typical,
-                "high": figures.high,
-                "upper_bound": figures.upper_bound,
-                "token_source": guess.token_source,
-            },
-        )
+        spec = _with_estimate(spec, guess, mode)
     if run.deadline is not None and chosen == SendMode.BATCH and resolved_client is not None and to_send > 0:
         spec = _hedged(
             call, spec, resolved_client, requests=to_send, input_tokens=input_tokens, output_tokens=output_tokens
@@ -116,6 +106,22 @@ def submit(call: Call) -> Job:
         spec=spec.to_json(),
         mode=chosen,
         mode_reason=reason,
+    )
+
+
+def _with_estimate(spec: JobSpec, guess: CostEstimate, mode: str) -> JobSpec:
+    """The spec with the estimate's figures for the price line the job pays (kept for its cost view)."""
+    figures = guess[mode]
+    return dataclasses.replace(
+        spec,
+        estimate={
+            "mode": mode,
+            "low": figures.low,
+            "typical": figures.typical,
+            "high": figures.high,
+            "upper_bound": figures.upper_bound,
+            "token_source": guess.token_source,
+        },
     )
 
 
