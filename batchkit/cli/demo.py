@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from batchkit.core.states import UnitState
+
 if TYPE_CHECKING:
     from batchkit.costs.pricing import CostEstimate
     from batchkit.engine.jobs import Job
@@ -156,12 +158,12 @@ def _demo_rerun(reviews: pd.DataFrame, out: pd.DataFrame, model: str, store: str
 
 
 _BATCH_STATES = {
-    "in_progress": "in progress",
-    "ended": "ended",
-    "collected": "ended, results collected",
-    "canceling": "canceling",
-    "failed": "refused by the API",
-    "lost": "lost: the API no longer knows it (its rows have no answer)",
+    UnitState.IN_PROGRESS: "in progress",
+    UnitState.ENDED: "ended",
+    UnitState.COLLECTED: "ended, results collected",
+    UnitState.CANCELING: "canceling",
+    UnitState.FAILED: "refused by the API",
+    UnitState.LOST: "lost: the API no longer knows it (its rows have no answer)",
 }
 
 

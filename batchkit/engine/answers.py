@@ -20,12 +20,13 @@ import numpy as np
 import pandas as pd
 
 from batchkit.core.results import ANSWERED, CODE_STATUS, STATUS_CODE
+from batchkit.core.states import RowStatus
 from batchkit.errors import StoreNotFoundError
 from batchkit.stores.store import Store, unpack
 
 __all__ = ["PartAnswers", "PartOutput", "per_row", "read_answers"]
 
-_SUCCEEDED = STATUS_CODE["succeeded"]
+_SUCCEEDED = STATUS_CODE[RowStatus.SUCCEEDED]
 _ANSWERED_CODES = tuple(sorted(ANSWERED))
 # Status of each code as an array, so a partition's statuses are one fancy index, not a loop.
 _STATUS_OF = np.full(256, "pending", dtype=object)
@@ -92,9 +93,9 @@ def per_row(
         values = np.empty(len(cols), dtype=object)
         values[:] = cols.answers
         answers[rows] = values[positions[rows]]
-    statuses = np.append(_STATUS_OF[codes], "skipped")
+    statuses = np.append(_STATUS_OF[codes], RowStatus.SKIPPED.value)  # plain strings in the rows
     if canceled:
-        statuses[:-1][codes == 0] = "canceled"
+        statuses[:-1][codes == 0] = RowStatus.CANCELED.value
     return PartAnswers(answers[row_pos].tolist(), statuses[row_pos].tolist())
 
 

@@ -25,6 +25,7 @@ from batchkit.backends.tokens import count_tokens
 from batchkit.core import _json, modes
 from batchkit.core.modes import duration
 from batchkit.core.requests import MediaLines, Plan
+from batchkit.core.states import Mode
 from batchkit.costs.calibration import Calibration, measure
 from batchkit.costs.pricing import (
     ASSUMED_CONCURRENCY,
@@ -324,7 +325,7 @@ def _with_times(call: Call, guess: CostEstimate) -> CostEstimate:
         chosen, reason = choose_mode(
             call, requests=guess.requests, input_tokens=guess.input_tokens, output_tokens=output_tokens
         )
-        if call.options.run.mode == "auto":
+        if call.options.run.mode == Mode.AUTO:
             notes += (f"mode='auto' sends these as {chosen}: {reason.removeprefix('auto: ')}.",)
     return dataclasses.replace(guess, notes=notes, finish_seconds=times)
 

@@ -24,7 +24,7 @@ __all__ = ["choose_mode", "pricing_mode", "realtime_limits", "run_mode"]
 
 def run_mode(call: Call) -> str:
     """The pricing mode the call will actually run in, were it sent as batches."""
-    return f"batch+{call.options.run.cache_ttl}" if call.cached else "batch"
+    return PriceMode(f"batch+{call.options.run.cache_ttl}") if call.cached else PriceMode.BATCH
 
 
 def pricing_mode(call: Call, mode: str) -> str:

@@ -51,6 +51,7 @@ import pandas as pd
 
 from batchkit.core.columns import Table
 from batchkit.core.options import Options
+from batchkit.core.states import Mode, SendMode
 from batchkit.core.structured import OutputSpec
 from batchkit.costs.pricing import CostEstimate
 from batchkit.engine import calls
@@ -520,7 +521,7 @@ def _check_budget(prepared: _Prepared) -> None:
     if run.max_cost is None:
         return
     total = _estimate(prepared)
-    mode = "realtime" if run.mode == "realtime" else "batch"
+    mode = SendMode.REALTIME if run.mode == Mode.REALTIME else SendMode.BATCH
     total.check_budget(run.max_cost, mode=calls.pricing_mode(_any_call(prepared), mode))
     prepared.options = dataclasses.replace(prepared.options, run=dataclasses.replace(run, max_cost=None))
 

@@ -55,6 +55,7 @@ from polars.io.plugins import register_io_source
 
 from batchkit.core import _json
 from batchkit.core.requests import parse_prompt
+from batchkit.core.states import RowStatus
 from batchkit.core.structured import ColumnType, OutputSpec
 from batchkit.costs.pricing import CostEstimate
 from batchkit.display.views import wait_with_progress
@@ -386,7 +387,7 @@ def _answered(verb: verbs.Verb, parts: Iterator[pl.DataFrame], source: str) -> I
 
 def _warn_unanswered(run_id: str, verb: verbs.Verb, counts: collections.Counter[str]) -> None:
     """One warning for the whole run when rows have no answer (never silently null)."""
-    answered = ("succeeded",) if verb.spec is not None else ("succeeded", "truncated")
+    answered = (RowStatus.SUCCEEDED,) if verb.spec is not None else (RowStatus.SUCCEEDED, RowStatus.TRUNCATED)
     if all(status in answered for status in counts):
         return
     rows = sum(counts.values())
