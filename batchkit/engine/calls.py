@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import anthropic
@@ -36,7 +35,6 @@ from batchkit.core.options import JobSpec, Options
 from batchkit.core.requests import (
     Plan,
     Rendered,
-    RequestTemplate,
     build_template,
     parse_prompt,
     plan_requests,
@@ -55,6 +53,7 @@ from batchkit.errors import (
 from batchkit.stores.store import Store
 
 from .estimates import estimate_call
+from .prepared import Call
 from .sampling import estimate_on_sample
 
 # Re-exports: what callers import from here (the front ends, compare, tests).
@@ -66,38 +65,6 @@ from .start import resolve as resolve
 from .start import submit as submit
 
 __all__ = ["Call", "estimate", "prepare", "resolve", "submit"]
-
-
-@dataclass
-class Call:
-    """A call, checked, rendered and keyed, not yet written down or sent."""
-
-    table: Table
-    """The columns the call read (:func:`~batchkit.core.columns.as_table` of what was given)."""
-    template: RequestTemplate
-    plan: Plan
-    kind: str
-    output: str
-    spec: JobSpec
-    """What the job will store about this call."""
-    options: Options
-    """Everything the call was asked to do, checked."""
-    cached: bool
-    """Whether requests carry a cache breakpoint (the shared prefix is long enough)."""
-
-    @property
-    def model(self) -> str:
-        return self.template.model
-
-    @property
-    def frame(self) -> pd.DataFrame | None:
-        """The pandas DataFrame the call read, or None for any other table."""
-        return self.table.frame
-
-    @property
-    def cache(self) -> str | bool:
-        """The caching mode asked for."""
-        return self.options.run.cache
 
 
 def prepare(

@@ -13,8 +13,10 @@ from __future__ import annotations
 import collections
 import math
 import sys
+import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -26,11 +28,20 @@ from batchkit.stores.store import Store, default_store_path
 from .answers import PartOutput, per_row
 
 if TYPE_CHECKING:
-    from .calls import Call
     from .jobs import Job
-    from .runs import Run
+    from .prepared import Call
 
-__all__ = ["CREATE_POLL", "DEFAULT_QUEUE_LIMIT", "Driver", "default_ahead", "not_a_call"]
+__all__ = [
+    "CREATE_POLL",
+    "DEFAULT_QUEUE_LIMIT",
+    "DrivenRun",
+    "Driver",
+    "RunControl",
+    "RunProgress",
+    "RunView",
+    "default_ahead",
+    "not_a_call",
+]
 
 DEFAULT_QUEUE_LIMIT = 500_000
 """Requests a workspace's batch processing queue is assumed to hold when nothing says otherwise."""
@@ -41,6 +52,61 @@ CREATE_POLL = 0.02
 _AWAITING = tuple(sorted(AWAITING_RESULTS))
 
 _ANSWERED = (RowStatus.SUCCEEDED.value, RowStatus.TRUNCATED.value)  # plain strings: compared per row
+
+
+@dataclass
+class RunProgress:
+    """What the driver knows as it goes (in this process): the progress view reads it."""
+
+    pulled: int = 0
+    output: int = 0
+    total: int | None = None
+    rows: int = 0
+    rows_done: int = 0
+    rows_answered: int = 0
+    in_flight: list[Job] = field(default_factory=list)
+
+
+class RunView(Protocol):
+    """What the driver asks of the run's progress view (:mod:`.runview`)."""
+
+    def wake(self) -> None: ...
+
+    def finish(self, timeout: float = 2.0) -> None: ...
+
+
+@dataclass(eq=False)
+class RunControl:
+    """The run as driven in this process, shared by the :class:`Run`, its driver and its view.
+
+    A run loaded by id is driven by no one here: ``done`` is set and stays set.
+    """
+
+    progress: RunProgress = field(default_factory=RunProgress)
+    done: threading.Event = field(default_factory=threading.Event)
+    """Set while no partition is being driven here (cleared for the time the driver runs)."""
+    stop: threading.Event = field(default_factory=threading.Event)
+    """Set to plan no further partition (a detach)."""
+    error: BaseException | None = None
+    """What stopped the driver, until :meth:`take_error` hands it to the waiting caller."""
+    thread: threading.Thread | None = None
+    """The background driver's thread (``wait=False``)."""
+    view: RunView | None = None
+
+    def __post_init__(self) -> None:
+        self.done.set()
+
+    def take_error(self) -> BaseException | None:
+        error, self.error = self.error, None
+        return error
+
+
+class DrivenRun(Protocol):
+    """What the driver needs of the run it drives (:class:`batchkit.engine.runs.Run`)."""
+
+    run_id: str
+    store: Store
+    control: RunControl
 
 
 def not_a_call(value: Any, part: int) -> OptionTypeError:
@@ -65,7 +131,7 @@ class Driver:
 
     def __init__(
         self,
-        run: Run,
+        run: DrivenRun,
         first: Call | None,
         rest: Iterator[Any],
         on_output: Callable[[PartOutput], None] | None,
@@ -99,7 +165,8 @@ class Driver:
                     control.view.wake()  # its final line, without waiting for the next refresh
 
     def _drive(self) -> None:
-        from .calls import Call, submit
+        from .prepared import Call
+        from .start import submit
 
         run = self.run
         control, p = run.control, run.control.progress

@@ -46,7 +46,7 @@ from batchkit.stores.store import Store, default_store_path
 from .sendmode import choose_mode, realtime_limits
 
 if TYPE_CHECKING:
-    from .calls import Call
+    from .prepared import Call
 
 __all__ = ["INPUT_Z", "LIKELY_HIGH", "MEDIA_NOTE", "OFFLINE_SAMPLE", "estimate_call", "spread_sample", "sum_estimates"]
 

@@ -32,7 +32,7 @@ from batchkit.errors import BatchkitError
 from .runs import PartOutput, Run, run_partitions
 
 if TYPE_CHECKING:
-    from .calls import Call
+    from .prepared import Call
 
 __all__ = ["Pipeline", "submit_run"]
 

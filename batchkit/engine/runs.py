@@ -40,8 +40,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from batchkit.core.results import Summary
 from batchkit.core.states import JobState, RowStatus
@@ -52,11 +51,11 @@ from batchkit.stores.store import Store, default_store_path
 
 from .answers import PartAnswers, PartOutput, read_answers
 from .driver import DEFAULT_QUEUE_LIMIT as DEFAULT_QUEUE_LIMIT  # re-export: defined beside the driver now
-from .driver import Driver, default_ahead, not_a_call
+from .driver import Driver, RunControl, RunProgress, default_ahead, not_a_call
 
 if TYPE_CHECKING:
-    from .calls import Call
     from .jobs import Job
+    from .prepared import Call
 
 __all__ = ["PartAnswers", "PartOutput", "Run", "RunControl", "RunProgress", "read_answers", "run_partitions"]
 
@@ -67,53 +66,6 @@ def run_id_of(source: str) -> str:
 
 
 # --------------------------------------------------------------------------- the run
-
-
-@dataclass
-class RunProgress:
-    """What the driver knows as it goes (in this process): the progress view reads it."""
-
-    pulled: int = 0
-    output: int = 0
-    total: int | None = None
-    rows: int = 0
-    rows_done: int = 0
-    rows_answered: int = 0
-    in_flight: list[Job] = field(default_factory=list)
-
-
-class RunView(Protocol):
-    """What the driver asks of the run's progress view (:mod:`.runview`)."""
-
-    def wake(self) -> None: ...
-
-    def finish(self, timeout: float = 2.0) -> None: ...
-
-
-@dataclass(eq=False)
-class RunControl:
-    """The run as driven in this process, shared by the :class:`Run`, its driver and its view.
-
-    A run loaded by id is driven by no one here: ``done`` is set and stays set.
-    """
-
-    progress: RunProgress = field(default_factory=RunProgress)
-    done: threading.Event = field(default_factory=threading.Event)
-    """Set while no partition is being driven here (cleared for the time the driver runs)."""
-    stop: threading.Event = field(default_factory=threading.Event)
-    """Set to plan no further partition (a detach)."""
-    error: BaseException | None = None
-    """What stopped the driver, until :meth:`take_error` hands it to the waiting caller."""
-    thread: threading.Thread | None = None
-    """The background driver's thread (``wait=False``)."""
-    view: RunView | None = None
-
-    def __post_init__(self) -> None:
-        self.done.set()
-
-    def take_error(self) -> BaseException | None:
-        error, self.error = self.error, None
-        return error
 
 
 class Run:
@@ -364,7 +316,7 @@ def run_partitions(
             ``on_output`` not callable, or a partition is not a prepared call — all before any call.
         APIRefusedError: a partition's job was refused (what was sent keeps running).
     """
-    from .calls import Call
+    from .prepared import Call
 
     _check_arguments(calls, source, max_ahead, on_output)
     total = len(calls) if isinstance(calls, Sequence) else None

@@ -9,15 +9,25 @@ from __future__ import annotations
 
 import html
 import sys
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from .runs import Run
-
-__all__ = ["RunView", "progress_html", "show_run"]
+    from .driver import RunControl
 
 
-def progress_html(run: Run) -> str:
+class ShownRun(Protocol):
+    """What the view reads of a run (:class:`batchkit.engine.runs.Run`)."""
+
+    run_id: str
+    control: RunControl
+
+    def progress_text(self) -> str: ...
+
+
+__all__ = ["RunView", "ShownRun", "progress_html", "show_run"]
+
+
+def progress_html(run: ShownRun) -> str:
     """The run's progress bar and line as HTML (a notebook's view, and ``Run._repr_html_``)."""
     p = run.control.progress
     share = p.rows_done / p.rows if p.rows else 0.0
@@ -31,7 +41,9 @@ def progress_html(run: Run) -> str:
 class RunView:
     """Text lines on stderr (or a widget in a notebook) refreshed by a daemon thread."""
 
-    def __init__(self, run: Run, *, widget: Any = None, file: IO[str] | None = None, interval: float = 2.0) -> None:
+    def __init__(
+        self, run: ShownRun, *, widget: Any = None, file: IO[str] | None = None, interval: float = 2.0
+    ) -> None:
         from batchkit.display.views import _Poller
 
         self.run = run
@@ -60,7 +72,7 @@ class RunView:
         self._poller.join(timeout)
 
 
-def show_run(run: Run) -> RunView:
+def show_run(run: ShownRun) -> RunView:
     """Show the run's progress: a widget in a notebook kernel (with ipywidgets), else lines on stderr."""
     from batchkit.display.views import _import_widgets, _in_kernel
 

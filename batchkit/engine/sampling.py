@@ -27,7 +27,7 @@ from .estimates import estimate_call, spread_sample
 from .start import submit
 
 if TYPE_CHECKING:
-    from .calls import Call
+    from .prepared import Call
 
 __all__ = ["estimate_on_sample"]
 

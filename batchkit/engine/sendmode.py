@@ -17,7 +17,7 @@ from batchkit.core import modes
 from batchkit.core.states import PriceMode, SendMode
 
 if TYPE_CHECKING:
-    from .calls import Call
+    from .prepared import Call
 
 __all__ = ["choose_mode", "pricing_mode", "realtime_limits", "run_mode"]
 

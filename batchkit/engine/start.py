@@ -27,7 +27,7 @@ from .jobs import Job, open_job
 from .sendmode import choose_mode, pricing_mode, realtime_limits
 
 if TYPE_CHECKING:
-    from .calls import Call
+    from .prepared import Call
 
 __all__ = ["resolve", "submit"]
 
