@@ -35,6 +35,9 @@ The package: :mod:`.parser` (every command's arguments and help; the docs are ge
 it), :mod:`.stores` (finding the store; ``jobs``, ``status``, ``wait``, ``cancel``, ``backup``,
 ``forget``, ``prune``), :mod:`.results` (``results``), :mod:`.demo` (``demo``). ``sim`` hands its
 arguments to :mod:`batchkit.simulator`. This module is the entry point (``batchkit.cli:main``).
+
+May import: anything in :mod:`batchkit` (the console script sits on top of the package); nothing
+imports it but the console script and the docs' reference builder.
 """
 
 from __future__ import annotations
