@@ -107,6 +107,21 @@ class Run:
         return str(record["status"]) if record else "running"
 
     @property
+    def rows_planned(self) -> int:
+        """Rows of the partitions planned so far in this process (what the progress view reads)."""
+        return self.control.progress.rows
+
+    @property
+    def rows_done(self) -> int:
+        """Rows of those partitions already output."""
+        return self.control.progress.rows_done
+
+    @property
+    def finished(self) -> bool:
+        """The run's driver has stopped (or no one drives the run in this process)."""
+        return self.control.done.is_set()
+
+    @property
     def parts(self) -> list[str]:
         """The job ids of the partitions so far, in partition order."""
         return self.store.run_parts(self.run_id)
