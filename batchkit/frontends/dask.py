@@ -56,7 +56,6 @@ from batchkit.core.structured import OutputSpec
 from batchkit.costs.pricing import CostEstimate
 from batchkit.engine import calls
 from batchkit.engine.estimates import sum_estimates
-from batchkit.engine.partfiles import PART_FILE as PART_FILE  # re-export: defined beside the folder checks
 from batchkit.engine.partfiles import PartWriter, check_parts_dir, ready_parts_dir
 from batchkit.engine.runs import PartOutput, Run, read_answers, run_partitions
 
@@ -155,8 +154,7 @@ def _meta(ddf: dd.DataFrame) -> pd.DataFrame:
     """The frame's empty pandas meta (its columns, dtypes and index type), through Dask's public API."""
     from dask.dataframe.dispatch import make_meta
 
-    meta: pd.DataFrame = make_meta(ddf)  # type: ignore[no-untyped-call]
-    return meta
+    return cast(pd.DataFrame, make_meta(ddf))  # type: ignore[no-untyped-call]
 
 
 def _distributed_client() -> Any:
@@ -373,6 +371,9 @@ class DaskFrameAccessor:
         """Tokens and dollars of :meth:`batch` (or ``classify`` with ``labels=``, ``extract`` with
         ``schema=``) over every partition — free: partitions are rendered on the workers and
         priced with offline token counts, requests already answered in the store cost 0.
+
+        Takes the arguments of pandas' ``df.claude.estimate`` but ``sample`` (no request is
+        counted with ``count_tokens``).
         """
         verb = verbs.estimate(
             prompt,
@@ -499,7 +500,10 @@ class DaskSeriesAccessor:
         hit_rate: float | tuple[float, float] | None = None,
         **kwargs: Any,
     ) -> CostEstimate:
-        """Price ``series.claude.batch(prompt, ...)`` over every partition before running it — free."""
+        """Price ``series.claude.batch(prompt, ...)`` over every partition before running it — free.
+
+        Takes the arguments of pandas' ``df.claude.estimate`` but ``sample``, ``labels`` and ``schema``.
+        """
         verb = verbs.estimate(
             prompt,
             output=self._output(output),
