@@ -44,8 +44,8 @@ failed; it carries the engine's decision and the SDK error as ``__cause__``).
 
 from __future__ import annotations
 
+import inspect
 import os
-import sys
 import warnings
 
 __all__ = [
@@ -103,11 +103,17 @@ def warn(message: str, category: type[Warning] = BatchkitWarning) -> None:
     However deep in batchkit the warning is raised (``df.claude.batch`` → job → report), the
     warning's file and line are those of the call the user wrote.
     """
-    frame = sys._getframe(1)
+    here = inspect.currentframe()  # None only on an interpreter without frames: warn at the caller
+    frame = here.f_back if here is not None else None
     level = 2  # 1 is this function, 2 its caller
-    while frame.f_back is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
+    while (
+        frame is not None
+        and frame.f_back is not None
+        and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE)
+    ):
         frame = frame.f_back
         level += 1
+    del here, frame  # no reference cycle through the frames
     warnings.warn(message, category, stacklevel=level)
 
 

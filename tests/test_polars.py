@@ -340,7 +340,7 @@ def test_sink_parquet_streams_the_answers_to_a_file(tmp_path, sim, client):
 
 
 def _run_threads():
-    return [t.name for t in threading.enumerate() if t.name.startswith(("batchkit-run_", "batchkit-polars-"))]
+    return [t.name for t in threading.enumerate() if t.name.startswith(("batchkit-run_", "batchkit-pipeline-"))]
 
 
 def test_an_error_downstream_stops_the_run_and_leaves_no_thread(sim, client):

@@ -10,14 +10,8 @@ import pytest
 
 import batchkit
 from batchkit.engine import calls
-from batchkit.engine.runs import (
-    DEFAULT_QUEUE_LIMIT,
-    PartOutput,
-    Run,
-    _default_ahead,
-    read_answers,
-    run_partitions,
-)
+from batchkit.engine.driver import DEFAULT_QUEUE_LIMIT, default_ahead
+from batchkit.engine.runs import PartOutput, Run, read_answers, run_partitions
 from batchkit.errors import OptionTypeError, RunNotFoundError, StoreNotFoundError
 from batchkit.simulator import Processing, spawn
 from batchkit.stores.store import Store
@@ -147,7 +141,7 @@ def test_look_ahead_is_bounded(tmp_path):
 
 def test_the_default_look_ahead_keeps_the_queue_full():
     call = calls.prepare(frame(100), PROMPT, output="response")
-    assert _default_ahead(call) == DEFAULT_QUEUE_LIMIT // 100 + 1
+    assert default_ahead(call) == DEFAULT_QUEUE_LIMIT // 100 + 1
 
 
 @pytest.mark.parametrize(

@@ -2,10 +2,10 @@
 
 A front end turns its library's table into what the core takes — a pandas DataFrame or a mapping
 of column name → values (:mod:`batchkit.core.columns`) — calls :func:`batchkit.engine.calls.prepare` and
-:func:`batchkit.engine.calls.submit` (or, a partition at a time, :mod:`batchkit.engine.runs`), and builds its
-own typed columns from each row's answer and status (:meth:`batchkit.Job.answers`,
-:meth:`batchkit.Job.statuses`). It keeps no state of its own and never talks to the API or the
-store itself.
+:func:`batchkit.engine.calls.submit` (or, a partition at a time, :mod:`batchkit.engine.runs`; for a
+streaming engine, :mod:`batchkit.engine.pipeline`), and builds its own typed columns from each
+row's answer and status (:meth:`batchkit.Job.answers`, :meth:`batchkit.Job.statuses`). It keeps
+no state of its own and never talks to the API or the store itself.
 
 To add one: a module here named after its library (``frontends/pandas.py`` is the model), which
 registers the ``claude`` namespace through the library's own extension API when imported, and an

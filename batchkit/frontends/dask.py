@@ -37,29 +37,29 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import functools
 import os
-import re
 import sys
-import tempfile
 import threading
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 
 from batchkit.core.columns import Table
 from batchkit.core.options import Options
+from batchkit.core.states import Mode, SendMode
 from batchkit.core.structured import OutputSpec
-from batchkit.costs.pricing import CostBreakdown, CostEstimate, ModeCost
+from batchkit.costs.pricing import CostEstimate
 from batchkit.engine import calls
+from batchkit.engine.estimates import sum_estimates
+from batchkit.engine.partfiles import PartWriter, check_parts_dir, ready_parts_dir
 from batchkit.engine.runs import PartOutput, Run, read_answers, run_partitions
 
-from ..errors import InvalidOptionError, OutputPathError
+from ..errors import InvalidOptionError
 from . import verbs
 
 if TYPE_CHECKING:
@@ -69,10 +69,6 @@ if TYPE_CHECKING:
 __all__ = ["DaskFrameAccessor", "DaskSeriesAccessor", "PartitionCall", "register"]
 
 Prompt = str | Callable[[pd.Series], str | None]
-
-PART_FILE = "part.{:05d}.parquet"
-"""The file each partition's output is written to under ``to_parquet=``."""
-_PART_FILE = re.compile(r"part\.\d{5,}\.parquet")
 
 
 # --------------------------------------------------------------------------- the worker side (pure)
@@ -154,6 +150,13 @@ def _write_partition(part: pd.DataFrame, call: PartitionCall, answers: Sequence[
 # --------------------------------------------------------------------------- the client side
 
 
+def _meta(ddf: dd.DataFrame) -> pd.DataFrame:
+    """The frame's empty pandas meta (its columns, dtypes and index type), through Dask's public API."""
+    from dask.dataframe.dispatch import make_meta
+
+    return cast(pd.DataFrame, make_meta(ddf))  # type: ignore[no-untyped-call]
+
+
 def _distributed_client() -> Any:
     """The current ``distributed.Client``, if the user made one (never imports distributed)."""
     if "distributed" not in sys.modules:
@@ -161,7 +164,7 @@ def _distributed_client() -> Any:
     from distributed import default_client
 
     try:
-        return default_client()
+        return default_client()  # type: ignore[no-untyped-call]
     except ValueError:
         return None
 
@@ -184,9 +187,9 @@ class _Tasks:
             self._pool = ThreadPoolExecutor(
                 max_workers=min(self.ahead, os.cpu_count() or 1), thread_name_prefix="batchkit-dask"
             )
-        import dask
+        from dask.base import compute
 
-        return self._pool.submit(lambda: dask.compute(task)[0])
+        return self._pool.submit(lambda: compute(task)[0])  # type: ignore[no-untyped-call]
 
     def ordered(self, tasks: Iterator[Delayed]) -> Iterator[Any]:
         """The tasks' results in order, with at most :attr:`ahead` computing or held at once."""
@@ -219,7 +222,7 @@ def _default_ahead(client: Any) -> int:
     """Partitions planned ahead of the run: one per worker thread (at least 2)."""
     if client is not None:
         with contextlib.suppress(Exception):
-            return max(2, sum(client.nthreads().values()))
+            return max(2, int(sum(client.nthreads().values())))
     return max(2, os.cpu_count() or 1)
 
 
@@ -234,24 +237,28 @@ class _Prepared:
     source: str
 
     def partitions(self) -> list[Delayed]:
-        return list(self.ddf.to_delayed())
+        return list(self.ddf.to_delayed())  # type: ignore[no-untyped-call]
 
     def plans(self, tasks: _Tasks) -> Iterator[calls.Call]:
         """Each partition's plan in order, made on the workers, with the client's options put in."""
-        import dask
+        from dask.delayed import delayed
 
-        plan = dask.delayed(functools.partial(_plan_partition, call=self.call), pure=True)
+        plan = delayed(functools.partial(_plan_partition, call=self.call), pure=True)
         for prepared in tasks.ordered(plan(part) for part in self.partitions()):
             yield dataclasses.replace(prepared, options=self.options)
 
     def answers(self) -> dd.DataFrame:
         """The lazy result: each partition with its answers read from the store by key."""
-        meta = self.call.with_answers(self.ddf._meta, [])
-        return self.ddf.map_partitions(
-            functools.partial(_answer_partition, call=self.call),
-            meta=meta,
-            enforce_metadata=False,
-            align_dataframes=False,
+        meta = self.call.with_answers(_meta(self.ddf), [])
+        frame: Any = self.ddf  # map_partitions is untyped
+        return cast(
+            "dd.DataFrame",
+            frame.map_partitions(
+                functools.partial(_answer_partition, call=self.call),
+                meta=meta,
+                enforce_metadata=False,
+                align_dataframes=False,
+            ),
         )
 
 
@@ -267,9 +274,9 @@ def _source(ddf: dd.DataFrame, call: PartitionCall) -> str:
 def _prepare(
     ddf: dd.DataFrame, verb: verbs.Verb, *, need_client: bool = True, positional: Hashable = None
 ) -> _Prepared:
-    """Check a call against the frame's columns (its ``_meta``), resolve the client and the store
-    — everything that can be wrong is raised here, before anything is computed or sent."""
-    verb.prepare(ddf._meta, positional=positional)
+    """Check a call against the frame's columns (its empty meta frame), resolve the client and the
+    store — everything that can be wrong is raised here, before anything is computed or sent."""
+    verb.prepare(_meta(ddf), positional=positional)
     options = calls.resolve(verb.options, client=need_client)
     path = Path(options.run.store.path).absolute()
     worker_run = dataclasses.replace(options.run, client=None, store=None, calibrate=None)
@@ -285,154 +292,20 @@ def _prepare(
     return _Prepared(ddf, call, options, _source(ddf, call))
 
 
-# --------------------------------------------------------------------------- estimates over partitions
-
-
-def _sum_estimates(parts: Sequence[CostEstimate], npartitions: int) -> CostEstimate:
-    """One estimate for a run of one job per partition: the partitions' counts and dollars added up
-    (each partition's cache-hit range is its own job's)."""
-    first = parts[0]
-    modes = tuple(
-        ModeCost(
-            mode.mode,
-            sum(p[mode.mode].low for p in parts),
-            sum(p[mode.mode].typical for p in parts),
-            sum(p[mode.mode].high for p in parts),
-            sum(p[mode.mode].upper_bound for p in parts),
-            sum((p[mode.mode].breakdown for p in parts), CostBreakdown()),
-        )
-        for mode in first.modes
-    )
-    requests = sum(p.requests for p in parts)
-    lo = min((p.hit_rate[0] for p in parts if p.requests), default=first.hit_rate[0])
-    hi = max((p.hit_rate[1] for p in parts if p.requests), default=first.hit_rate[1])
-    realtime = sum(p.finish_seconds.get("realtime", 0.0) for p in parts)
-    notes = tuple(n for n in first.notes if not n.startswith(("Time to finish", "mode='auto'")))
-    note = (
-        f"Over {npartitions:,} partitions, each its own job: input tokens estimated offline on each "
-        f"partition; realtime would take ≈ {_duration(realtime)} at the standard price, batches typically "
-        f"finish within 1 h, at most 24 h, at half the price."
-    )
-    return dataclasses.replace(
-        first,
-        rows=sum(p.rows for p in parts),
-        rows_skipped=sum(p.rows_skipped for p in parts),
-        unique_requests=sum(p.unique_requests for p in parts),
-        already_answered=sum(p.already_answered for p in parts),
-        in_flight=sum(p.in_flight for p in parts),
-        requests=requests,
-        input_tokens=sum(p.input_tokens for p in parts),
-        hit_rate=(lo, hi),
-        modes=modes,
-        notes=(*notes, note),
-        finish_seconds={**first.finish_seconds, "realtime": realtime},
-    )
-
-
-def _duration(seconds: float) -> str:
-    from batchkit.core.modes import duration
-
-    return duration(seconds)
-
-
 # --------------------------------------------------------------------------- to_parquet
 
 
-class _ParquetWriter:
+def _parquet_writer(prepared: _Prepared, path: Path, tasks: _Tasks) -> PartWriter:
     """``on_output`` of a run with ``to_parquet=``: writes each answered partition on the workers."""
+    from dask.delayed import delayed
 
-    def __init__(self, prepared: _Prepared, path: Path, tasks: _Tasks) -> None:
-        self._prepared = prepared
-        self._parts = prepared.partitions()
-        self._path = path
-        self._tasks = tasks
-        self._pending: deque[Any] = deque()
-        self.rows = 0
+    parts = prepared.partitions()
 
-    def __call__(self, out: PartOutput) -> None:
-        import dask
+    def write(out: PartOutput, file: Path) -> Any:
+        task = functools.partial(_write_partition, call=prepared.call, answers=out.answers, path=str(file))
+        return tasks.submit(delayed(task, pure=True)(parts[out.part]))
 
-        write = functools.partial(
-            _write_partition,
-            call=self._prepared.call,
-            answers=out.answers,
-            path=str(self._path / PART_FILE.format(out.part)),
-        )
-        self._pending.append(self._tasks.submit(dask.delayed(write, pure=True)(self._parts[out.part])))
-        while len(self._pending) > self._tasks.ahead:
-            self.rows += self._pending.popleft().result()
-
-    def finish(self) -> None:
-        while self._pending:
-            self.rows += self._pending.popleft().result()
-
-
-def _parquet_dir(value: Any) -> Path:
-    """Check ``to_parquet=`` (nothing is left written): a new or empty folder, or one holding only
-    an earlier run's part files, that this process can write (or create) — tried with a probe
-    folder made and removed at once in it or in its nearest existing parent.
-
-    Raises:
-        OutputPathError: the path is a file, or a folder holding other files, or one that cannot
-            be written or created (``/proc/x``, a read-only place, a parent that is a file).
-    """
-    if not isinstance(value, (str, os.PathLike)) or not str(value):
-        raise OutputPathError(f"to_parquet= must be the path of a folder, not {value!r}", path=str(value))
-    if "\x00" in str(value):
-        raise OutputPathError(
-            f"to_parquet={str(value)!r} holds a NUL byte, which no path can; fix the path", path=str(value)
-        )
-    try:
-        return _checked_dir(value)
-    except OSError as exc:
-        raise OutputPathError(
-            f"to_parquet={str(value)!r} cannot be written ({exc.strerror or exc}); give a folder this process "
-            "can create and write (and, on a cluster, the workers too)",
-            path=str(value),
-        ) from None
-
-
-def _checked_dir(value: str | os.PathLike[str]) -> Path:
-    path = Path(value).expanduser().absolute()
-    if path.exists() and not path.is_dir():
-        raise OutputPathError(
-            f"to_parquet={str(value)!r} is a file; give the path of a folder for the dataset "
-            f"(one {PART_FILE.format(0)} per partition)",
-            path=str(path),
-        )
-    if path.is_dir():
-        others = sorted(p.name for p in path.iterdir() if not _PART_FILE.fullmatch(p.name))
-        if others:
-            raise OutputPathError(
-                f"to_parquet={str(value)!r} holds files batchkit did not write ({', '.join(others[:3])}"
-                f"{', …' if len(others) > 3 else ''}); give a new or empty folder",
-                path=str(path),
-            )
-    existing = next(p for p in (path, *path.parents) if p.exists())
-    if not existing.is_dir():
-        raise NotADirectoryError(errno.ENOTDIR, f"{existing} is a file, not a folder")
-    os.rmdir(tempfile.mkdtemp(prefix=".batchkit-probe-", dir=existing))  # can it be written here?
-    return path
-
-
-def _ready(path: Path, npartitions: int) -> None:
-    """Make the checked folder ready: created, and an earlier run's part files past this run's
-    partitions removed (the others are replaced as their partitions are written).
-
-    Raises:
-        OutputPathError: it cannot be created after all (e.g. the place changed since the check).
-    """
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputPathError(
-            f"to_parquet={str(path)!r} cannot be created ({exc.strerror or exc}); give a "
-            "folder this process can create and write",
-            path=str(path),
-        ) from None
-    for stale in path.iterdir():
-        if _PART_FILE.fullmatch(stale.name) and int(stale.name.split(".")[1]) >= npartitions:
-            stale.unlink()
+    return PartWriter(path, write, ahead=tasks.ahead)
 
 
 # --------------------------------------------------------------------------- the accessor
@@ -564,22 +437,22 @@ class DaskFrameAccessor:
 
     def _run(self, verb: verbs.Verb, to_parquet: str | os.PathLike[str] | None) -> dd.DataFrame:
         prepared = _prepare(self._ddf, verb)
-        path = _parquet_dir(to_parquet) if to_parquet is not None else None
+        path = check_parts_dir(to_parquet) if to_parquet is not None else None
         _check_budget(prepared)
         if path is None:
             _start(prepared, wait=True)  # with progress, as the call's progress= says
             return prepared.answers()
         import dask.dataframe as dd
 
-        _ready(path, self._ddf.npartitions)
+        ready_parts_dir(path, self._ddf.npartitions)
         tasks = _Tasks(_default_ahead(_distributed_client()))
-        writer = _ParquetWriter(prepared, path, tasks)
+        writer = _parquet_writer(prepared, path, tasks)
         try:
             run_partitions(prepared.plans(tasks), source=prepared.source, on_output=writer, wait=True)
             writer.finish()
         finally:
             tasks.close()
-        return dd.read_parquet(str(path))
+        return cast("dd.DataFrame", dd.read_parquet(str(path)))
 
 
 class DaskSeriesAccessor:
@@ -616,7 +489,7 @@ class DaskSeriesAccessor:
         prepared = self._prepare(verbs.batch(prompt, output=self._output(output), kwargs=kwargs))
         _start(prepared, wait=True)
         answers = prepared.answers()[prepared.call.output]
-        return answers.rename(output if output is not None else self._series.name)
+        return cast("dd.Series", answers.rename(output if output is not None else self._series.name))
 
     def estimate(
         self,
@@ -652,7 +525,7 @@ def _check_budget(prepared: _Prepared) -> None:
     if run.max_cost is None:
         return
     total = _estimate(prepared)
-    mode = "realtime" if run.mode == "realtime" else "batch"
+    mode = SendMode.REALTIME if run.mode == Mode.REALTIME else SendMode.BATCH
     total.check_budget(run.max_cost, mode=calls.pricing_mode(_any_call(prepared), mode))
     prepared.options = dataclasses.replace(prepared.options, run=dataclasses.replace(run, max_cost=None))
 
@@ -675,7 +548,7 @@ def _any_call(prepared: _Prepared) -> calls.Call:
     """The call rendered on the frame's (empty) meta: what every partition's call shares."""
     c = prepared.call
     return calls.prepare(
-        prepared.ddf._meta,
+        _meta(prepared.ddf),
         c.prompt,
         output=c.output,
         options=prepared.options,
@@ -701,7 +574,7 @@ def _estimate(prepared: _Prepared) -> CostEstimate:
         tasks.close()
     if not parts:  # a frame with no partitions: the estimate of no rows
         return calls.estimate(_any_call(prepared), store=store, count=False)
-    return _sum_estimates(parts, len(parts))
+    return sum_estimates(parts, len(parts))
 
 
 # --------------------------------------------------------------------------- registration
@@ -719,8 +592,8 @@ def register() -> None:
             return
         from dask.dataframe.extensions import register_dataframe_accessor, register_series_accessor
 
-        register_dataframe_accessor("claude")(DaskFrameAccessor)
-        register_series_accessor("claude")(DaskSeriesAccessor)
+        register_dataframe_accessor("claude")(DaskFrameAccessor)  # type: ignore[no-untyped-call]
+        register_series_accessor("claude")(DaskSeriesAccessor)  # type: ignore[no-untyped-call]
         _registered = True
 
 

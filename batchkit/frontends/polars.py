@@ -30,7 +30,7 @@ then ``batchkit.Job.load(job_id)``) and rebuild the frame with ``df.claude.resul
 On a ``LazyFrame``, ``batch``, ``classify`` and ``extract`` return a ``LazyFrame``. Nothing is read
 or sent until it is collected (``collect``, ``sink_parquet``, ``collect_batches``…); then the input
 streams through the engine ``partition_rows`` rows at a time (default 100,000) into one
-partitioned run (:func:`batchkit.engine.runs.run_partitions`): each partition is rendered and sent as its
+partitioned run (:class:`batchkit.engine.pipeline.Pipeline`): each partition is rendered and sent as its
 own job, a few are planned ahead to keep the processing queue full, and each is yielded with its
 answers in input order, so the client holds the partitions in flight, not the plan. Every option is
 checked — and the prompt's placeholders against the plan's schema — when the method is called.
@@ -42,15 +42,12 @@ the run in the background and returns the :class:`batchkit.engine.runs.Run`.
 
 from __future__ import annotations
 
-import atexit
 import collections
 import datetime as dt
 import hashlib
-import queue
-import threading
 import uuid
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -58,14 +55,16 @@ from polars.io.plugins import register_io_source
 
 from batchkit.core import _json
 from batchkit.core.requests import parse_prompt
+from batchkit.core.states import RowStatus
 from batchkit.core.structured import ColumnType, OutputSpec
 from batchkit.costs.pricing import CostEstimate
 from batchkit.display.views import wait_with_progress
 from batchkit.engine import calls
 from batchkit.engine.jobs import Job
-from batchkit.engine.runs import PartOutput, Run, run_partitions
+from batchkit.engine.pipeline import Pipeline, submit_run
+from batchkit.engine.runs import Run
 
-from ..errors import BatchkitError, InvalidOptionError, JobStateError, OptionTypeError, warn
+from ..errors import InvalidOptionError, JobStateError, OptionTypeError, warn
 from . import verbs
 
 __all__ = ["DEFAULT_PARTITION_ROWS", "ClaudeFrame", "ClaudeLazyFrame", "dtype_of"]
@@ -369,164 +368,26 @@ def _source(plan: pl.LazyFrame, verb: verbs.Verb, empty: calls.Call, partition_r
     return f"polars:{digest.hexdigest()[:32]}"
 
 
-class _Closed(Exception):
-    """The engine stopped reading the plan's output: plan no further partition."""
-
-
-class _Pipeline:
-    """One collection of a lazy plan: the input's partitions into a run, their answers out in order.
-
-    :func:`batchkit.engine.runs.run_partitions` drives the partitions' jobs on a background thread (the
-    only one that talks to the API and the store) and plans a few ahead to keep the queue full; the
-    engine's thread takes each partition's output (:meth:`frames`) as soon as it and those before
-    it are final. A partition waits in memory only until its output is taken, and the run waits
-    while the engine has not taken the last one, so memory stays bounded by the run's look-ahead.
-
-    When a later step fails, Polars stops reading without closing the source's generator; the
-    pipeline is closed when the generator is collected, or at exit. Then no further partition is
-    planned; what was sent keeps running and a re-run finds it.
-    """
-
-    live: ClassVar[set[_Pipeline]] = set()
-    lock: ClassVar[threading.Lock] = threading.Lock()
-
-    def __init__(self, verb: verbs.Verb, parts: Iterator[pl.DataFrame], source: str) -> None:
-        self.verb = verb
-        self.source = source
-        self.closed = threading.Event()
-        self._parts = parts
-        self._inputs: dict[int, pl.DataFrame] = {}
-        self._outputs: queue.Queue[PartOutput | None] = queue.Queue(maxsize=1)
-        self._prepared = self._prepare()
-        self.run: Run | None = None
-        self._ended: threading.Thread | None = None
-
-    def _prepare(self) -> Generator[calls.Call, None, None]:
-        offset = 0
-        for i, part in enumerate(self._parts):
-            if self.closed.is_set():
-                return
-            try:
-                call = self.verb.prepare(part)
-            except BatchkitError as exc:
-                row = getattr(exc, "row", None)
-                if isinstance(row, int):
-                    exc.add_note(f"(row {row:,} of partition {i}: row {offset + row:,} of the plan)")
-                raise
-            self._inputs[i] = part
-            offset += part.height
-            yield call
-
-    def _on_output(self, out: PartOutput) -> None:
-        while not self.closed.is_set():
-            try:
-                self._outputs.put(out, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-        raise _Closed
-
-    def start(self) -> None:
-        with self.lock:
-            self.live.add(self)
-        self.run = run_partitions(
-            self._prepared, source=self.source, on_output=self._on_output, wait=False, progress=self.verb.progress
-        )
-        self._ended = threading.Thread(
-            target=self._outputs_end, args=(self.run,), daemon=True, name=f"batchkit-polars-{self.run.run_id}"
-        )
-        self._ended.start()
-
-    def _outputs_end(self, run: Run) -> None:
-        """Tell the engine's thread there is nothing more once the run has ended."""
-        run._done.wait()
-        while not self.closed.is_set():  # nobody reads once closed: never block on a full queue
-            try:
-                self._outputs.put(None, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def frames(self) -> Iterator[pl.DataFrame]:
-        """Each partition with its answers as typed columns, in input order; then one warning for
-        the rows without an answer."""
-        assert self.run is not None
-        counts: collections.Counter[str] = collections.Counter()
-        try:
-            while (out := self._next()) is not None:
-                counts.update(out.statuses)
-                yield self._inputs.pop(out.part).hstack(_output_columns(self.verb.output, self.verb.spec, out.answers))
-            if not self.closed.is_set():
-                self.run.wait()  # raises what stopped the run (the input's error, a refused partition)
-        finally:
-            self.close()
-        _warn_unanswered(self.run.run_id, self.verb, counts)
-
-    def _next(self) -> PartOutput | None:
-        """The next partition's output; None once the run has ended (or the pipeline was closed)."""
-        while True:
-            try:
-                return self._outputs.get(timeout=0.1)
-            except queue.Empty:
-                if self.closed.is_set():
-                    return None
-
-    def close(self, timeout: float = 5.0) -> None:
-        """Plan no further partition and let the driver go (idempotent)."""
-        self.closed.set()
-        with self.lock:
-            self.live.discard(self)
-        thread = self.run._thread if self.run is not None else None
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-        if thread is None or not thread.is_alive():
-            self._prepared.close()  # stops reading the input (its streaming query ends)
-        self._inputs.clear()
-
-
-_SUBMITTED: list[tuple[threading.Event, Run]] = []
-"""Runs started by ``lf.claude.submit`` in this process, and the flag that stops their input."""
-
-
-def _submit_run(verb: verbs.Verb, plan: pl.LazyFrame, rows: int, source: str) -> Run:
-    """Start the run of a lazy plan in the background, its answers going to the store only."""
-    closed = threading.Event()
-
-    def prepared() -> Iterator[calls.Call]:
-        for part in _partitions(plan, rows):
-            if closed.is_set():
-                return
-            yield verb.prepare(part)
-
-    run = run_partitions(prepared(), source=source, wait=False, progress=verb.progress)
-    _SUBMITTED[:] = [(flag, r) for flag, r in _SUBMITTED if not r._done.is_set()]
-    _SUBMITTED.append((closed, run))
-    return run
-
-
-@atexit.register
-def _close_pipelines() -> None:
-    """Leave no driver inside Polars' engine when the interpreter shuts down: no further partition
-    is read (what was sent keeps running and a re-run finds it)."""
-    for pipeline in list(_Pipeline.live):
-        pipeline.close(timeout=2.0)
-    for closed, _ in _SUBMITTED:
-        closed.set()
-    for _, run in _SUBMITTED:
-        if run._thread is not None:
-            run._thread.join(2.0)
-
-
 def _answered(verb: verbs.Verb, parts: Iterator[pl.DataFrame], source: str) -> Iterator[pl.DataFrame]:
-    """Each partition with its answers as typed columns, in input order (see :class:`_Pipeline`)."""
-    pipeline = _Pipeline(verb, parts, source)
+    """Each partition with its answers as typed columns, in input order (see :class:`Pipeline`);
+    then one warning for the rows without an answer."""
+    pipeline = Pipeline(verb.prepare, parts, source, progress=verb.progress)
     pipeline.start()
-    yield from pipeline.frames()
+    assert pipeline.run is not None
+    counts: collections.Counter[str] = collections.Counter()
+    outputs = pipeline.outputs()
+    try:
+        for part, out in outputs:
+            counts.update(out.statuses)
+            yield part.hstack(_output_columns(verb.output, verb.spec, out.answers))
+    finally:
+        outputs.close()  # the engine stopped reading: the pipeline closes now, not when collected
+    _warn_unanswered(pipeline.run.run_id, verb, counts)
 
 
 def _warn_unanswered(run_id: str, verb: verbs.Verb, counts: collections.Counter[str]) -> None:
     """One warning for the whole run when rows have no answer (never silently null)."""
-    answered = ("succeeded",) if verb.spec is not None else ("succeeded", "truncated")
+    answered = (RowStatus.SUCCEEDED,) if verb.spec is not None else (RowStatus.SUCCEEDED, RowStatus.TRUNCATED)
     if all(status in answered for status in counts):
         return
     rows = sum(counts.values())
@@ -632,7 +493,8 @@ class ClaudeLazyFrame:
         verb = verbs.submit(prompt, output=output, kwargs=kwargs)
         rows = _partition_rows(partition_rows)
         empty = verb.prepare(pl.DataFrame(schema=self._frame.collect_schema()))
-        return _submit_run(verb, self._frame, rows, _source(self._frame, verb, empty, rows))
+        source = _source(self._frame, verb, empty, rows)
+        return submit_run(verb.prepare, _partitions(self._frame, rows), source, progress=verb.progress)
 
     def estimate(
         self,
