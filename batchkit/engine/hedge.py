@@ -34,26 +34,39 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
+from batchkit.backends import CallFailed
+from batchkit.backends.clients import server_clock
 from batchkit.backends.ratelimit import Limits
 from batchkit.core.requests import MAX_BATCH_REQUESTS
 from batchkit.core.results import ANSWERED, STATUS_CODE
+from batchkit.core.states import AWAITING_RESULTS, JobState, SendMode, UnitState
 from batchkit.costs.pricing import kind_costs
 from batchkit.errors import InvalidOptionError
+from batchkit.stores.leases import me
 
 if TYPE_CHECKING:
-    from .jobs import Job
+    from batchkit.stores.store import Store
+
+    from .outcomes import ResultReader
+    from .units import Units
+
+_AWAITING = tuple(AWAITING_RESULTS)  # units whose requests have no stored result yet
 
 __all__ = [
+    "CANCEL_POLL",
+    "HEDGE_REASON",
     "LOCAL_REALTIME_RATE",
     "LOCAL_SECONDS",
     "Clock",
     "Deadline",
+    "DeadlineHedge",
     "HedgePlan",
     "HedgeReport",
     "deadline_at",
@@ -68,6 +81,13 @@ Clock = Callable[[], float]
 
 Deadline = Union[dt.datetime, dt.timedelta, float, int]  # noqa: UP007
 """A ``datetime`` (naive: local time), a ``timedelta`` from now, or seconds from now."""
+
+CANCEL_POLL = 10.0
+"""Seconds (of the server's clock) between looks at batches the deadline hedge canceled, at most
+(the API's batch backoff is minutes)."""
+
+HEDGE_REASON = "deadline hedge"
+"""How the ``mode_reason`` of a job the deadline hedge moved to realtime begins."""
 
 MAX_SETTLE_SECONDS = 60.0
 """Time a cancel is given to settle, at most (a cancel of the real API's batches takes seconds to minutes)."""
@@ -314,11 +334,11 @@ class HedgeReport:
         )
 
 
-def hedge_report(job: Job, *, deadline: float, finished_at: float | None) -> HedgeReport:
+def hedge_report(store: Store, job_id: str, model: str, *, deadline: float, finished_at: float | None) -> HedgeReport:
     """Count and price what the job's batches and its realtime units answered (from the store)."""
-    units = job.store.query(
+    units = store.query(
         "SELECT r.id, b.mode FROM batch_results r JOIN batches b ON b.id = r.batch_id WHERE b.job_id = ?",
-        (job.job_id,),
+        (job_id,),
     )
     answered: dict[bool, set[str]] = {True: set(), False: set()}
     cost = {True: 0.0, False: 0.0}
@@ -326,18 +346,18 @@ def hedge_report(job: Job, *, deadline: float, finished_at: float | None) -> Hed
     batches_canceled = 0
     billed = (*ANSWERED, STATUS_CODE["invalid_output"])
     for results_id, mode in units:
-        realtime = mode == "realtime"
-        statuses, usage = job.store.result_usage(results_id)
-        keys = job.store.result_keys(results_id)
+        realtime = mode == SendMode.REALTIME
+        statuses, usage = store.result_usage(results_id)
+        keys = store.result_keys(results_id)
         ok = np.isin(statuses, tuple(ANSWERED))
         answered[realtime].update(k for k, good in zip(keys, ok.tolist(), strict=True) if good)
         n_canceled = int((statuses == STATUS_CODE["canceled"]).sum())
         canceled += n_canceled
-        batches_canceled += bool(n_canceled) and not realtime
+        batches_canceled += int(bool(n_canceled) and not realtime)
         paid = usage[np.isin(statuses, billed)]
         if len(paid):
-            cost[realtime] += float(kind_costs(paid, job.model, batch=not realtime).sum())
-    batches_canceled += len(job.store.batches(job_id=job.job_id, states=("canceling",)))
+            cost[realtime] += float(kind_costs(paid, model, batch=not realtime).sum())
+    batches_canceled += len(store.batches(job_id=job_id, states=(UnitState.CANCELING,)))
     return HedgeReport(
         deadline=deadline,
         finished_at=finished_at,
@@ -349,3 +369,208 @@ def hedge_report(job: Job, *, deadline: float, finished_at: float | None) -> Hed
         cost_batch=cost[False],
         cost_realtime=cost[True],
     )
+
+
+# --------------------------------------------------------------------------- the job's side
+
+
+class DeadlineHedge:
+    """A job's deadline hedge at work: when to fire, firing, and what it did.
+
+    Its worker asks it every round (:meth:`round`) and shortens its waits by it (:meth:`wait`);
+    the job's handle reads :attr:`hedged`, :meth:`report` and :meth:`deadline_text` from it.
+    ``record`` is the job's stored row, shared with the handle (the hedge moves its mode).
+    """
+
+    def __init__(self, spec: Any, record: dict[str, Any], units: Units, reader: ResultReader) -> None:
+        self.spec = spec
+        self.record = record
+        self.units = units
+        self.reader = reader
+        self.store = units.store
+        self.job_id = units.job_id
+        self.finished_at: float | None = None  # on the clock, when this process saw the job end
+        self._clock: Clock | None = None
+        self._report_cache: tuple[tuple[Any, ...], HedgeReport] | None = None
+
+    @property
+    def clock(self) -> Clock:
+        """Seconds since the epoch on the server's clock, resolved from the job's client when first asked."""
+        if self._clock is None:
+            self._clock = server_clock(self.units.client)
+        return self._clock
+
+    @clock.setter
+    def clock(self, clock: Clock) -> None:
+        self._clock = clock
+
+    def plan(self) -> HedgePlan | None:
+        """The job's plan, for a batch job given a ``deadline=``; None otherwise."""
+        hedge = self.spec.hedge
+        if not hedge:
+            return None
+        return HedgePlan(
+            deadline=float(hedge["deadline_at"]),
+            chunk_size=int(self.spec.run.chunk_size),
+            realtime_rate=float(hedge["realtime_rate"]),
+            settle_seconds=float(hedge.get("settle_seconds", 60.0)),
+            safety=float(hedge.get("safety", 1.5)),
+            clock_rate=float(hedge.get("clock_rate", 1.0)),
+        )
+
+    @property
+    def hedged(self) -> bool:
+        """Whether the hedge has fired (the job's mode reason says so)."""
+        return str(self.record.get("mode_reason") or "").startswith(HEDGE_REASON)
+
+    def report(self) -> HedgeReport | None:
+        """What the hedge did (:class:`HedgeReport`), for a job with a deadline; else None."""
+        plan = self.plan()
+        if plan is None:
+            return None
+        # Stored results never change: count and price them again only when new ones came in.
+        key = (
+            tuple(self.store.results_of_job(self.job_id)),
+            self.end_time(),
+            len(self.store.batches(job_id=self.job_id, states=(UnitState.CANCELING,))),
+        )
+        cached = self._report_cache
+        if cached is None or cached[0] != key:
+            report = hedge_report(
+                self.store, self.job_id, self.reader.model, deadline=plan.deadline, finished_at=key[1]
+            )
+            cached = self._report_cache = (key, report)
+        return cached[1]
+
+    def answered_twice(self) -> int:
+        """Rows the hedge had answered both by batch and by realtime."""
+        if not self.hedged:
+            return 0
+        report = self.report()
+        return 0 if report is None else report.answered_twice
+
+    def end_time(self) -> float | None:
+        """When the job ended, on the server's clock: as this process saw it, else its last unit's end."""
+        if self.units.status() == JobState.RUNNING:
+            return None
+        if self.finished_at is not None:
+            return self.finished_at
+        ended = [b["ended_at"] for b in self.store.batches(job_id=self.job_id) if b["ended_at"]]
+        if not ended:
+            return None
+        return max(dt.datetime.fromisoformat(str(e).replace("Z", "+00:00")).timestamp() for e in ended)
+
+    def mark_finished(self) -> None:
+        """The worker saw the job end: remember when, on the clock."""
+        if self.plan() is not None:
+            self.finished_at = self.clock()
+
+    def _rows_in_batches(self) -> int:
+        return sum(
+            int(b["n_requests"])
+            for b in self.store.batches(job_id=self.job_id, states=_AWAITING)
+            if b["mode"] == SendMode.BATCH
+        )
+
+    def deadline_text(self) -> str:
+        """The progress view's deadline line: when it is, when the hedge will fire, or what it did."""
+        plan = self.plan()
+        if plan is None:
+            return ""
+        at = dt.datetime.fromtimestamp(plan.deadline, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        if self.hedged or self.units.status() != JobState.RUNNING:
+            return f"{at} — {str(self.report()).removeprefix('deadline hedge: ')}"
+        waiting = self._rows_in_batches()
+        now = self.clock()
+        head = f"{at} (in {plan.deadline - now:,.0f} s)"
+        if not waiting:
+            return head
+        cancel_at = plan.cancel_at(waiting)
+        when = dt.datetime.fromtimestamp(cancel_at, dt.UTC)
+        return (
+            f"{head}; if the {waiting:,} rows still in batches wait until {when:%H:%M:%S} "
+            f"(in {max(0.0, cancel_at - now):,.0f} s), those batches are canceled and the rows they did not "
+            f"answer go through realtime"
+        )
+
+    def round(self) -> None:
+        """A job with a deadline: fire the hedge when :meth:`HedgePlan.should_cancel` says so, then
+        cancel its batches still running, and send what they did not answer as a realtime unit.
+
+        Before the cancel has settled only rows that came back ``canceled`` (or were never sent) go;
+        when the deadline is too close to wait longer (:meth:`HedgePlan.stop_waiting_at`), the rows
+        of batches still canceling go too (some may be answered twice: counted in :attr:`hedge`).
+        """
+        plan = self.plan()
+        if plan is None:
+            return
+        units = [b for b in self.store.batches(job_id=self.job_id, states=_AWAITING) if b["mode"] == SendMode.BATCH]
+        if not self.hedged and not self._fire(plan, sum(int(b["n_requests"]) for b in units)):
+            return
+        for unit in units:
+            if unit["state"] == UnitState.SUBMITTING and unit["owner"] == me():
+                self.store.update_batch(unit["id"], state=UnitState.ABANDONED, error=f"not created: {HEDGE_REASON}")
+            elif unit["state"] == UnitState.IN_PROGRESS and unit["api_id"]:
+                try:
+                    self.units.record_unit(unit, self.units.backend_of(SendMode.BATCH).cancel(unit["api_id"]))
+                except CallFailed:
+                    continue  # a blip, or it ended meanwhile: the next round looks again
+        still = [b for b in self.store.batches(job_id=self.job_id, states=_AWAITING) if b["mode"] == SendMode.BATCH]
+        give_up = bool(still) and self.clock() >= plan.stop_waiting_at(sum(int(b["n_requests"]) for b in still))
+        self._send_realtime(give_up)
+
+    def _fire(self, plan: HedgePlan, waiting: int) -> bool:
+        """Whether the hedge fires now; when it does, the job's mode becomes realtime, with why."""
+        now = self.clock()
+        if not plan.should_cancel(now, waiting):
+            return False
+        reason = (
+            f"{HEDGE_REASON}: {waiting:,} rows still in batches "
+            f"{plan.deadline - now:,.0f} s before the deadline; those batches were canceled and "
+            f"what they did not answer goes through realtime (standard price)"
+        )
+        with self.store.atomic() as conn:
+            self.store.set_job_mode(conn, self.job_id, SendMode.REALTIME, reason)
+        self.record.update(mode=SendMode.REALTIME, mode_reason=reason)
+        return True
+
+    def _send_realtime(self, give_up: bool) -> None:
+        """Plan the rows with no answer (or canceled) as realtime units; ``give_up``: the rows of
+        batches still canceling go too."""
+        keys, _ = self.reader.layout()
+        view = self.reader.view()
+        chosen = np.flatnonzero((view.codes == 0) | (view.codes == STATUS_CODE["canceled"]))
+        if not len(chosen):
+            return
+        with self.store.atomic() as conn:
+            in_flight = self.store.in_flight_keys(conn)
+            if give_up:  # only what realtime already carries: the canceling batches' rows go too
+                in_flight = set()
+                for b in self.store.batches(job_id=self.job_id, states=_AWAITING):
+                    if b["mode"] != SendMode.BATCH:
+                        in_flight.update(self.store.batch_keys(b["id"]))
+            by_attempt: dict[int, list[str]] = defaultdict(list)
+            for i in chosen:
+                if keys[i] not in in_flight:
+                    by_attempt[int(view.attempts[i]) + 1].append(keys[i])
+            for attempt, chosen_keys in by_attempt.items():
+                self.units.plan_batches(conn, chosen_keys, attempt, mode=SendMode.REALTIME)
+        self.units.signals.wake.set()  # create the realtime unit now, not after a batch poll interval
+
+    def wait(self, wait: float) -> float:
+        """``wait`` (wall seconds) shortened so the worker looks again by the time the hedge must
+        fire. The plan's moments are on the server's clock: the time until one is converted to wall
+        seconds at the clock's rate (a simulator's clock may run 120× faster)."""
+        plan = self.plan()
+        if plan is None:
+            return wait
+        waiting = self._rows_in_batches()
+        if not waiting:
+            return wait
+        if self.hedged:  # a cancel is settling: look often, and by the last moment to wait for it
+            return min(
+                wait,
+                plan.wall_seconds(CANCEL_POLL),
+                max(0.05, plan.wall_seconds(plan.stop_waiting_at(waiting) - self.clock())),
+            )
+        return min(wait, max(0.05, plan.wall_seconds(plan.cancel_at(waiting) - self.clock())))

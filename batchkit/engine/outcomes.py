@@ -1,17 +1,20 @@
 """The read side of a job: what its rows got back, as columns, counts and dollars.
 
-:class:`JobResults` is the part of :class:`batchkit.Job` that only reads the store: the rows'
-outcomes as arrays over the job's distinct request keys (kept current from newly stored results
-only), each row's answer and status as plain arrays (:meth:`~JobResults.answers`,
-:meth:`~JobResults.statuses`: what every front end builds its columns from), the merged pandas
-frame, per-row outcomes, the summary and the actual cost. The lifecycle half —
-creating, polling, collecting, retrying — is in :mod:`batchkit.engine.jobs`.
+:class:`ResultReader` is the part of :class:`batchkit.Job` that only reads the store, and owns
+the caches that make reading cheap: the rows' outcomes as arrays over the job's distinct request
+keys (a :class:`View`, kept current from newly stored results only), the keys still pending
+(:class:`Pending`, what the worker waits for), each row's answer and status as plain arrays
+(:meth:`~ResultReader.answers`, :meth:`~ResultReader.statuses`: what every front end builds its
+columns from), the merged pandas frame, per-row outcomes, the summary and the actual cost. The
+job's handle (:mod:`batchkit.engine.jobs`) holds one and answers its users' reads from it; the
+worker (:mod:`batchkit.engine.worker`) asks it what is pending.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from itertools import repeat
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -19,7 +22,10 @@ import numpy as np
 import pandas as pd
 
 from batchkit._crash import crashpoint
+from batchkit.backends.errors import AUTO_RETRY_ERRORS
+from batchkit.core.options import JobSpec
 from batchkit.core.results import ANSWERED, CODE_STATUS, STATUS_CODE, USAGE_FIELDS, Summary
+from batchkit.core.states import JobState, SendMode
 from batchkit.costs.accounting import EstimateRange, JobCost, request_costs
 from batchkit.costs.pricing import CostBreakdown, kind_costs
 from batchkit.errors import JobStateError, UnknownModelError
@@ -29,14 +35,14 @@ if TYPE_CHECKING:
     from batchkit.core.structured import OutputSpec
     from batchkit.stores.store import Store
 
-__all__ = ["JobResults"]
+__all__ = ["Pending", "ResultReader", "View"]
 
 _ERRORED, _INVALID = STATUS_CODE["errored"], STATUS_CODE["invalid_output"]
 _EXPIRED = STATUS_CODE["expired"]
 _SUCCEEDED = STATUS_CODE["succeeded"]
 
 
-class _View(NamedTuple):
+class View(NamedTuple):
     """A job's results at one version of the store: arrays over its distinct request keys."""
 
     codes: np.ndarray
@@ -46,40 +52,78 @@ class _View(NamedTuple):
     attempts: np.ndarray
 
 
-class JobResults:
-    """Reading a job's results. Mixed into :class:`batchkit.Job`, which provides the state."""
+_View = View  # the old name, until the integration
 
-    job_id: str
-    store: Store
-    frame: pd.DataFrame | None
-    output_spec: OutputSpec | None
-    _record: dict[str, Any]
-    _read_lock: threading.RLock
-    _layout_cache: tuple[list[str], np.ndarray] | None
-    _view_cache: tuple[int, list[str], np.ndarray, _View, dict[str, int] | None] | None
-    _summary_cache: tuple[_View, str, Summary] | None
-    _cost_parts: dict[int, tuple[CostBreakdown, float, int, str]]
+
+class Pending:
+    """The keys a job still waits for, as a mask over its distinct keys.
+
+    The worker asks every round whether anything is pending and, only for batches of other
+    jobs, whether they carry a pending key; the set of keys is built for that alone.
+    """
+
+    def __init__(self, keys: Sequence[str], mask: np.ndarray) -> None:
+        self._keys = keys
+        self._mask = mask
+        self._set: set[str] | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self._mask.any())
+
+    def isdisjoint(self, other: Iterable[str]) -> bool:
+        if self._set is None:
+            keys = self._keys
+            self._set = {keys[int(i)] for i in np.flatnonzero(self._mask)}
+        return self._set.isdisjoint(other)
+
+
+class ResultReader:
+    """Reading one job's results, with the caches that keep it cheap.
+
+    ``record`` is the job's stored row, shared with its handle and worker (its ``status`` and
+    ``row_keys`` change in place; :meth:`forget_layout` after new row keys).
+    """
+
+    def __init__(
+        self, job_id: str, store: Store, record: dict[str, Any], spec: JobSpec, output_spec: OutputSpec | None
+    ) -> None:
+        self.job_id = job_id
+        self.store = store
+        self.record = record
+        self.output_spec = output_spec
+        self.max_retries: int = spec.run.max_retries
+        self.max_invalid_retries: int = spec.run.max_invalid_retries
+        self._read_lock = threading.RLock()
+        self._layout_cache: tuple[list[str], np.ndarray] | None = None
+        # (index version, layout keys, packed outcomes, view, key → position or None)
+        self._view_cache: tuple[int, list[str], np.ndarray, View, dict[str, int] | None] | None = None
+        self._pending_cache: tuple[View, str, Pending] | None = None
+        self._summary_cache: tuple[View, str, Summary] | None = None
+        self._cost_parts: dict[int, tuple[CostBreakdown, float, int, str]] = {}
 
     @property
     def model(self) -> str:
-        return str(self._record["model"])
+        return str(self.record["model"])
 
     @property
     def output(self) -> str:
-        """The (first) output column's name."""
-        return str(self._record["output"])
+        return str(self.record["output"])
 
     @property
     def row_keys(self) -> list[str | None]:
-        """Each row's request key (None for a skipped row)."""
-        return self._record["row_keys"]
+        row_keys: list[str | None] = self.record["row_keys"]
+        return row_keys
 
     @property
     def skipped(self) -> dict[int, str]:
-        """Row position → why that row was not sent."""
-        return self._record["skipped"]
+        skipped: dict[int, str] = self.record["skipped"]
+        return skipped
 
-    def _layout(self) -> tuple[list[str], np.ndarray]:
+    def forget_layout(self) -> None:
+        """The job's row keys changed (a retry of truncated rows): lay them out again."""
+        self._layout_cache = None
+
+    def layout(self) -> tuple[list[str], np.ndarray]:
         """The job's distinct keys, and for each row the position of its key (-1 if skipped)."""
         with self._read_lock:  # the worker and a progress view ask at the same moment
             if self._layout_cache is None:
@@ -87,7 +131,7 @@ class JobResults:
                 self._layout_cache = (keys.tolist(), positions.astype(np.int64, copy=False))
             return self._layout_cache
 
-    def _view(self) -> _View:
+    def view(self) -> View:
         """The job's results as arrays, brought up to date from results stored since last time.
 
         Built from the store's index; after that only the keys of newly stored batch results are
@@ -99,7 +143,7 @@ class JobResults:
         with self._read_lock:
             index = self.store.index()
             version = self.store.index_version
-            keys, _ = self._layout()
+            keys, _ = self.layout()
             cache = self._view_cache
             new: list[tuple[int, int]] | None = None  # (id, size) of each batch stored since
             if cache is not None and cache[1] is keys:
@@ -117,15 +161,15 @@ class JobResults:
                     mine = [k for k in self.store.result_keys(results_id) if k in position]
                     if mine:
                         packed[[position[k] for k in mine]] = [index[k] for k in mine]
-            self._view_cache = (version, keys, packed, _View(*unpack(packed)), position)
+            self._view_cache = (version, keys, packed, View(*unpack(packed)), position)
             return self._view_cache[3]
 
-    def _view_on_disk(self) -> _View:
+    def _view_on_disk(self) -> View:
         """:meth:`_view` from the store's on-disk index (a partitioned run's jobs): the job's keys
         are looked up once; after that only those among the keys of newly stored results."""
         with self._read_lock:
             version = self.store.sync_index()
-            keys, _ = self._layout()
+            keys, _ = self.layout()
             cache = self._view_cache
             position = None
             if cache is not None and cache[1] is keys:
@@ -146,10 +190,10 @@ class JobResults:
                     packed[[position[k] for k in mine]] = self.store.lookup(mine)
             else:
                 packed = self.store.lookup(keys)
-            self._view_cache = (version, keys, packed, _View(*unpack(packed)), position)
+            self._view_cache = (version, keys, packed, View(*unpack(packed)), position)
             return self._view_cache[3]
 
-    def _gather(self, view: _View, select: np.ndarray, what: str) -> np.ndarray:
+    def gather(self, view: View, select: np.ndarray, what: str) -> np.ndarray:
         """One field (``answers``, ``stop_reasons``, ``messages`` or ``usage``) per distinct key.
 
         Only keys where ``select`` is true are read; the others get None (or zero usage).
@@ -177,20 +221,20 @@ class JobResults:
 
     def summary(self) -> Summary:
         """Rows by status, and failed rows by error type."""
-        view = self._view()
+        view = self.view()
         cached = self._summary_cache
-        if cached is not None and cached[0] is view and cached[1] == self._record["status"]:
+        if cached is not None and cached[0] is view and cached[1] == self.record["status"]:
             return cached[2]  # nothing came back since: a progress view asks every second
         summary = self._summarize(view)
-        self._summary_cache = (view, self._record["status"], summary)
+        self._summary_cache = (view, self.record["status"], summary)
         return summary
 
-    def _summarize(self, view: _View) -> Summary:
-        keys, row_pos = self._layout()
+    def _summarize(self, view: View) -> Summary:
+        keys, row_pos = self.layout()
         sent = row_pos[row_pos >= 0]
         rows_per_key = np.bincount(sent, minlength=len(keys))
         by_code = np.bincount(view.codes, weights=rows_per_key, minlength=256)
-        canceled = self._record["status"] == "canceled"
+        canceled = self.record["status"] == JobState.CANCELED
         by_status: dict[str, int] = {}
         for code in np.flatnonzero(by_code):
             status = "pending" if code == 0 else CODE_STATUS[int(code)]
@@ -210,13 +254,13 @@ class JobResults:
 
         Errored and ``invalid_output`` rows by their error; expired rows as one group.
         """
-        keys, row_pos = self._layout()
-        view = self._view()
+        keys, row_pos = self.layout()
+        view = self.view()
         rows_per_key = np.bincount(row_pos[row_pos >= 0], minlength=len(keys))
         failed = np.isin(view.codes, (_ERRORED, _INVALID, _EXPIRED))
         if not failed.any():
             return []
-        messages = self._gather(view, failed & (view.codes != _EXPIRED), "messages")
+        messages = self.gather(view, failed & (view.codes != _EXPIRED), "messages")
         counts: Counter[tuple[str, str, str]] = Counter()
         error_type = self.store.error_type
         for i in np.flatnonzero(failed):
@@ -236,23 +280,25 @@ class JobResults:
         What every front end builds its output column(s) from (:meth:`to_frame` for pandas);
         :meth:`statuses` says why a row has none.
         """
-        _, row_pos = self._layout()
-        view = self._view()
+        _, row_pos = self.layout()
+        view = self.view()
         usable = (_SUCCEEDED,) if self.output_spec is not None else tuple(ANSWERED)
-        answers = self._gather(view, np.isin(view.codes, usable), "answers")
-        return np.append(answers, [None])[row_pos]  # -1 (skipped) picks the trailing None
+        answers = self.gather(view, np.isin(view.codes, usable), "answers")
+        per_row: np.ndarray = np.append(answers, [None])[row_pos]  # -1 (skipped) picks the trailing None
+        return per_row
 
     def statuses(self) -> np.ndarray:
         """Each row's status, in row order, as an object array of strings: ``succeeded``,
         ``truncated``, ``errored``, ``expired``, ``canceled``, ``invalid_output``, ``skipped``, or
         ``pending`` while its request has no result yet (``canceled`` once the job was)."""
-        _, row_pos = self._layout()
-        view = self._view()
+        _, row_pos = self.layout()
+        view = self.view()
         names = np.full(256, None, dtype=object)
         for code, status in CODE_STATUS.items():
             names[code] = status
-        names[0] = "canceled" if self._record["status"] == "canceled" else "pending"
-        return np.append(names[view.codes], ["skipped"])[row_pos]
+        names[0] = "canceled" if self.record["status"] == JobState.CANCELED else "pending"
+        per_row: np.ndarray = np.append(names[view.codes], ["skipped"])[row_pos]
+        return per_row
 
     def output_values(self) -> dict[str, list[Any]]:
         """Each output column's value per row, in row order, None where a row has no usable
@@ -265,15 +311,11 @@ class JobResults:
             return {self.output: answers.tolist()}
         return self.output_spec.values(answers.tolist())
 
-    def to_frame(self, frame: pd.DataFrame | None = None) -> pd.DataFrame:
-        """The caller's frame with the output column(s) added (a new frame; the input is untouched).
-
-        The pandas front end's view of :meth:`answers`. After :meth:`load` in a fresh process
-        pass the original frame; without it the columns come on a plain row-number index.
-        """
-        frame = frame if frame is not None else self.frame
-        _, row_pos = self._layout()
-        self._view()  # results read before the merge point (crash tests stop there)
+    def to_frame(self, frame: pd.DataFrame | None) -> pd.DataFrame:
+        """``frame`` with the output column(s) added (a new frame; the input is untouched); with
+        no frame, the columns on a plain row-number index. The pandas front end's view of :meth:`answers`."""
+        _, row_pos = self.layout()
+        self.view()  # results read before the merge point (crash tests stop there)
         crashpoint("merging")
         if frame is None:
             index: pd.Index = pd.RangeIndex(len(row_pos), name="row")
@@ -286,7 +328,7 @@ class JobResults:
             index = frame.index
             out = frame.copy(deep=False)
         per_row = self.answers()
-        out.attrs = {**out.attrs, **self._attrs()}  # a new dict: the caller's frame keeps its own
+        out.attrs = {**out.attrs, **self.attrs()}  # a new dict: the caller's frame keeps its own
         if self.output_spec is None:
             out[self.output] = pd.array(per_row, dtype="string")
             return out
@@ -294,7 +336,7 @@ class JobResults:
             out[name] = column.array
         return out
 
-    def _attrs(self) -> dict[str, str]:
+    def attrs(self) -> dict[str, str]:
         """What a returned frame carries in ``attrs`` to find its job again (:meth:`Job.of`).
 
         Two short strings: pandas copies ``attrs`` on most operations and writes them to Parquet,
@@ -302,10 +344,7 @@ class JobResults:
         """
         return {"batchkit_job_id": self.job_id, "batchkit_store": str(self.store.path)}
 
-    result = to_frame
-
-    @property
-    def cost(self) -> JobCost:
+    def cost(self, answered_twice: int = 0) -> JobCost:
         """What this job's batches were billed, from the usage in every result they returned.
 
         Counts every billed result of the job's own batches (answers, truncated answers, and
@@ -320,33 +359,29 @@ class JobResults:
         for results_id in mine:
             part = self._cost_parts.get(results_id)
             if part is None:  # stored results never change: price each batch once
-                part = self._cost_parts[results_id] = self._price_results(results_id, modes.get(results_id, "batch"))
+                part = self._cost_parts[results_id] = self.price_results(results_id, modes.get(results_id, "batch"))
             breakdown, standard, paid = breakdown + part[0], standard + part[1], paid + part[2]
             dollars, count = by_mode.get(part[3], (0.0, 0))
             by_mode[part[3]] = (dollars + part[0].total, count + part[2])
-        view = self._view()
+        view = self.view()
         answered = np.isin(view.codes, tuple(ANSWERED))
         reused = int((answered & ~np.isin(view.results_ids, mine)).sum())
         lost = len(self.store.lost_responses(self.job_id))
-        realtime_dollars, realtime_count = by_mode.get("realtime", (0.0, 0))
+        realtime_dollars, realtime_count = by_mode.get(SendMode.REALTIME, (0.0, 0))
         return JobCost(
             self.model,
             breakdown,
             paid,
             reused,
             standard,
-            EstimateRange.from_json(self._record["spec"].get("estimate")),
+            EstimateRange.from_json(self.record["spec"].get("estimate")),
             by_mode={m: by_mode[m] for m in sorted(by_mode)},
-            answered_twice=self._answered_twice(),
+            answered_twice=answered_twice,
             lost_responses=lost,
             lost_cost=lost * realtime_dollars / realtime_count if realtime_count else 0.0,
         )
 
-    def _answered_twice(self) -> int:
-        """Requests answered both by batch and by realtime (the deadline hedge's; 0 here)."""
-        return 0
-
-    def _price_results(self, results_id: int, mode: str = "batch") -> tuple[CostBreakdown, float, int, str]:
+    def price_results(self, results_id: int, mode: str = SendMode.BATCH) -> tuple[CostBreakdown, float, int, str]:
         """(price by kind at the mode it was paid at, standard-API price, billed requests, mode) of one
         stored result set."""
         billed = (STATUS_CODE["succeeded"], STATUS_CODE["truncated"], _INVALID)
@@ -354,13 +389,13 @@ class JobResults:
         usage = usage[np.isin(statuses, billed)]
         if not len(usage):
             return CostBreakdown(), 0.0, 0, mode
-        paid = kind_costs(usage, self.model, batch=mode == "batch").sum(axis=0)
+        paid = kind_costs(usage, self.model, batch=mode == SendMode.BATCH).sum(axis=0)
         prompt = usage[:, [0, 2, 3, 4]].sum(axis=1)  # every prompt token at the input price, no discount
         plain = np.column_stack([prompt, usage[:, 1], np.zeros((len(usage), 3), dtype=usage.dtype)])
         standard = float(request_costs(plain, self.model, batch=False).sum())
         return CostBreakdown(*map(float, paid)), standard, len(usage), mode
 
-    def _key_modes(self, view: _View) -> np.ndarray:
+    def key_modes(self, view: View) -> np.ndarray:
         """The mode each key's answer was paid at (``batch``/``realtime``; None: no result yet)."""
         out = np.full(len(view.codes), None, dtype=object)
         has = view.codes != 0
@@ -373,16 +408,16 @@ class JobResults:
         out[has] = table[np.searchsorted(unique, ids)]
         return out
 
-    def outcomes(self) -> pd.DataFrame:
+    def outcomes(self, frame: pd.DataFrame | None = None) -> pd.DataFrame:
         """One row per input row: status, error, stop reason, tokens, attempts, cost and request key.
 
         ``cost`` is in dollars, on the first row that asked each request this job paid for (rows
         that repeat a request, or whose answer was already in the store, show 0), so the column
-        sums to what the job paid for its answers.
+        sums to what the job paid for its answers. ``frame``: the caller's, whose index the rows take.
         """
-        keys, row_pos = self._layout()
-        view = self._view()
-        canceled = self._record["status"] == "canceled"
+        keys, row_pos = self.layout()
+        view = self.view()
+        canceled = self.record["status"] == JobState.CANCELED
         key_status = np.array(
             [("canceled" if canceled else "pending") if c == 0 else CODE_STATUS[int(c)] for c in view.codes],
             dtype=object,
@@ -390,11 +425,9 @@ class JobResults:
         failed = np.isin(view.codes, (_ERRORED, _INVALID))
         error_types = np.full(len(keys), None, dtype=object)
         error_types[failed] = [self.store.error_type(keys[i]) for i in np.flatnonzero(failed)]
-        attempts = view.attempts
         everything = np.ones(len(keys), dtype=bool)
-        messages = self._gather(view, failed, "messages")
-        stops = self._gather(view, everything, "stop_reasons")
-        usage = self._gather(view, everything, "usage")
+        messages = self.gather(view, failed, "messages")
+        usage = self.gather(view, everything, "usage")
         skipped_rows = row_pos < 0
         pick = np.where(skipped_rows, 0, row_pos)
 
@@ -405,39 +438,70 @@ class JobResults:
                 out[skipped_rows] = fill
             return out
 
-        own = self.store.results_of_job(self.job_id)
-        mine = np.isin(view.results_ids, own) & (view.codes != 0)
-        key_modes = self._key_modes(view)
-        try:
-            key_cost = request_costs(usage, self.model)
-            realtime = key_modes == "realtime"
-            if realtime.any():
-                key_cost[realtime] = request_costs(usage[realtime], self.model, batch=False)
-            key_cost = np.where(mine, key_cost, 0.0)
-        except UnknownModelError:
-            key_cost = np.full(len(keys), np.nan)
+        key_modes = self.key_modes(view)
         first = np.zeros(len(row_pos), dtype=bool)  # a request's cost goes on the first row that asked it
         sent_rows = np.flatnonzero(row_pos >= 0)
         first[sent_rows[np.unique(row_pos[sent_rows], return_index=True)[1]]] = True
-        frame = pd.DataFrame(
+        out = pd.DataFrame(
             {
                 "status": per_row(key_status, "skipped"),
                 "error_type": per_row(error_types, None),
                 "error_message": per_row(messages, None),
-                "stop_reason": per_row(stops, None),
+                "stop_reason": per_row(self.gather(view, everything, "stop_reasons"), None),
                 **{name: per_row(usage[:, i], 0) for i, name in enumerate(USAGE_FIELDS)},
-                "attempts": per_row(attempts, 0),
-                "cost": np.where(first, per_row(key_cost, 0.0), 0.0),
+                "attempts": per_row(view.attempts, 0),
+                "cost": np.where(first, per_row(self._key_costs(view, usage, key_modes), 0.0), 0.0),
                 "mode": per_row(key_modes, None),
                 "request_key": per_row(np.array(keys, dtype=object), None),
             }
         )
         if self.skipped:
-            reasons = frame["error_message"].to_numpy(copy=True)
+            reasons = out["error_message"].to_numpy(copy=True)
             for pos, reason in self.skipped.items():
                 reasons[pos] = reason
-            frame["error_message"] = reasons
-        if self.frame is not None and len(self.frame) == len(frame):
-            frame.index = self.frame.index
-        frame.attrs = self._attrs()
-        return frame
+            out["error_message"] = reasons
+        if frame is not None and len(frame) == len(out):
+            out.index = frame.index
+        out.attrs = self.attrs()
+        return out
+
+    def _key_costs(self, view: View, usage: np.ndarray, key_modes: np.ndarray) -> np.ndarray:
+        """What this job paid for each key's answer, at the mode it was paid at (0 for answers it
+        did not pay for; NaN for a model with no price)."""
+        own = self.store.results_of_job(self.job_id)
+        mine = np.isin(view.results_ids, own) & (view.codes != 0)
+        try:
+            key_cost = request_costs(usage, self.model)
+            realtime = key_modes == SendMode.REALTIME
+            if realtime.any():
+                key_cost[realtime] = request_costs(usage[realtime], self.model, batch=False)
+            return np.where(mine, key_cost, 0.0)
+        except UnknownModelError:
+            return np.full(len(view.codes), np.nan)
+
+    # ------------------------------------------------------------------ what is pending
+
+    def retry_mask(self, view: View) -> np.ndarray:
+        """Which keys the worker should resubmit by itself (transient failures, expiries, invalid)."""
+        mask = np.zeros(len(view.codes), dtype=bool)
+        if self.record["status"] != JobState.RUNNING:
+            return mask
+        mask |= (view.codes == _INVALID) & (view.attempts <= self.max_invalid_retries)
+        mask |= (view.codes == _EXPIRED) & (view.attempts <= self.max_retries)
+        errored = np.flatnonzero((view.codes == _ERRORED) & (view.attempts <= self.max_retries))
+        if len(errored):
+            keys, _ = self.layout()
+            error_type = self.store.error_type
+            mask[[i for i in errored if error_type(keys[i]) in AUTO_RETRY_ERRORS]] = True
+        return mask
+
+    def pending(self) -> Pending:
+        """Keys still waiting for a final result: none yet, or one the worker will resubmit."""
+        view = self.view()
+        cached = self._pending_cache
+        if cached is not None and cached[0] is view and cached[1] == self.record["status"]:
+            return cached[2]
+        keys, _ = self.layout()
+        pending = Pending(keys, (view.codes == 0) | self.retry_mask(view))
+        self._pending_cache = (view, self.record["status"], pending)
+        return pending

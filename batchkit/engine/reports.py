@@ -1,103 +1,23 @@
-"""What the user is told about jobs: the listing, and the warning when rows have no answer.
+"""What the user is told when a job's rows have no answer.
 
-:func:`jobs` is ``batchkit.jobs()``; :func:`warn_failures` is the :class:`BatchkitWarning` a
+:func:`warn_failures` is the :class:`BatchkitWarning` a
 blocking call ends with when rows failed, were canceled or were skipped, written at the user's
 own line and saying what can be done about each kind of failure.
 """
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
 from batchkit.backends.errors import RETRY_CAN_FIX
-from batchkit.core.results import Summary, output_label
-from batchkit.errors import UnknownModelError, warn
-from batchkit.stores.store import Store, default_store_path
+from batchkit.core.results import Summary
+from batchkit.errors import warn
 
 if TYPE_CHECKING:
     from .jobs import Job
 
-__all__ = ["PROMPT_WIDTH", "failure_report", "jobs", "warn_failures"]
-
-PROMPT_WIDTH = 60
-"""Characters of the prompt :func:`jobs` shows (the full prompt is in the job's options)."""
-
-
-def jobs(store: Store | str | os.PathLike[str] | None = None) -> pd.DataFrame:
-    """Every job in the store, newest first: when, what it asked, how its rows ended, what it cost.
-
-    Columns: ``job_id``, ``created_at``, ``status``, ``mode``, ``model``, ``kind``, ``output``, ``prompt``
-    (the template, or the prompt function's name, shortened to :data:`PROMPT_WIDTH` characters),
-    ``rows``, ``succeeded``, ``truncated``, ``failed`` (errored, expired, invalid or canceled),
-    ``skipped`` (not sent on purpose), ``pending``, ``batches`` (units of work: batches, or realtime
-    runs) and ``cost`` (dollars paid, each answer at the price of the mode it was sent in; NaN for a
-    model with no price). Two jobs of the same output differ by prompt or cost.
-
-    Reading never creates a store: with no store at the default location yet it returns no rows; a
-    ``store=`` path with no store there raises :class:`~batchkit.errors.StoreNotFoundError`.
-    """
-    from .jobs import Job  # the engine imports this module: not at import time
-
-    columns = [
-        "job_id",
-        "created_at",
-        "status",
-        "mode",
-        "model",
-        "kind",
-        "output",
-        "prompt",
-        "rows",
-        "succeeded",
-        "truncated",
-        "failed",
-        "skipped",
-        "pending",
-        "batches",
-        "cost",
-    ]
-    if store is None and not default_store_path().exists():
-        return pd.DataFrame([], columns=columns)
-    resolved = Store.resolve(store, create=False)
-    rows = []
-    for job_id, created_at, model, kind, output, n_rows, status in resolved.job_rows():
-        job = Job._attach(job_id, resolved, None)
-        summary = job.summary()
-        counts = summary.by_status
-        try:
-            cost = job.cost.total
-        except UnknownModelError:
-            cost = float("nan")
-        prompt = " ".join(str(job._record["spec"].get("prompt") or "").split())
-        rows.append(
-            {
-                "job_id": job_id,
-                "created_at": pd.Timestamp(created_at),
-                "status": status,
-                "mode": job.mode,
-                "model": model,
-                "kind": kind,
-                "output": output_label(output),
-                "prompt": prompt if len(prompt) <= PROMPT_WIDTH else prompt[: PROMPT_WIDTH - 1] + "…",
-                "rows": n_rows,
-                "succeeded": counts.get("succeeded", 0),
-                "truncated": counts.get("truncated", 0),
-                "failed": summary.failed - counts.get("pending", 0) - counts.get("skipped", 0),
-                "skipped": counts.get("skipped", 0),
-                "pending": counts.get("pending", 0),
-                "batches": sum(
-                    1
-                    for b in resolved.batches(job_id=job_id)
-                    if b["mode"] == "batch" or b["api_id"] or b["state"] != "collected"
-                ),
-                "cost": cost,
-            }
-        )
-    return pd.DataFrame(rows, columns=columns)
+__all__ = ["failure_report", "warn_failures"]
 
 
 def warn_failures(job: Job) -> Summary:
