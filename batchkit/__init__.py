@@ -20,6 +20,7 @@ from .core.options import DEFAULT_MAX_TOKENS, DEFAULT_MODEL
 from .costs.accounting import JobCost
 from .costs.prices import load_prices
 from .costs.pricing import CostEstimate
+from .display import shown as _shown  # noqa: F401  (hands the engine its views of jobs and runs)
 from .display.plots import (
     plot_estimate,
     plot_estimate_vs_actual,

@@ -68,7 +68,7 @@ class RunProgress:
 
 
 class RunView(Protocol):
-    """What the driver asks of the run's progress view (:mod:`.runview`)."""
+    """What the driver asks of the run's progress view (:mod:`batchkit.display.runs`, through :mod:`.shown`)."""
 
     def wake(self) -> None: ...
 
@@ -191,7 +191,7 @@ class Driver:
             if not any(b["mode"] != SendMode.BATCH for b in run.store.batches(job_id=job.job_id, states=_AWAITING)):
                 # Created: a retry reads its requests back from the store, so the partition's
                 # rendered requests and frame are let go now, not when its answers are in.
-                job._lines = {}
+                job.request_lines = {}
                 job.frame = None
             run.store.add_run_part(run.run_id, p.pulled, job.job_id, n_rows)
             self.ahead.append((p.pulled, job, n_rows))
@@ -212,7 +212,7 @@ class Driver:
         most one unrecorded, so recovery adopts it.
         """
         store = job.store
-        while not self.run.control.stop.is_set() and job._running:
+        while not self.run.control.stop.is_set() and job.worker.running:
             waiting = [
                 b
                 for b in store.batches(job_id=job.job_id, states=(UnitState.SUBMITTING,))
@@ -220,7 +220,7 @@ class Driver:
             ]
             if not waiting or any(b["attempt"] == 0 for b in store.batches(job_id=job.job_id, states=_AWAITING)):
                 return  # created (or held back by a cache-priming batch, which is created first)
-            job._done.wait(CREATE_POLL)
+            job.worker.done.wait(CREATE_POLL)
 
     def _check_store(self, call: Call) -> None:
         opts = call.options.run
@@ -235,8 +235,8 @@ class Driver:
     def _output_head(self) -> None:
         part, job, n_rows = self.ahead[0]
         job.wait()
-        _, row_pos = job._layout()
-        view = job._view()  # current: the job's own view, no lookup again
+        _, row_pos = job.layout()
+        view = job.view()  # current: the job's own view, no lookup again
         values = per_row(
             job.store,
             row_pos,
@@ -246,7 +246,7 @@ class Driver:
             structured=job.output_spec is not None,
             canceled=job.status == JobState.CANCELED,
         )
-        job.store.release(np.unique(view.results_ids[view.codes != 0]).tolist(), job._layout()[0])
+        job.store.release(np.unique(view.results_ids[view.codes != 0]).tolist(), job.layout()[0])
         del view
         out = PartOutput(part, job.job_id, n_rows, values.answers, values.statuses)
         del values
@@ -259,7 +259,7 @@ class Driver:
         self.ahead.popleft()
         p.output += 1
         p.in_flight.remove(job)
-        job._lines.clear()  # the job is let go: nothing of it is kept beyond what the store has
+        job.request_lines.clear()  # the job is let go: nothing of it is kept beyond what the store has
         del job, out
         _release_freed()
 

@@ -25,6 +25,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from html import escape
 from typing import Any
 
 import anthropic
@@ -44,7 +45,7 @@ from batchkit.errors import APIRefusedError, BatchLostError, JobNotFoundError
 from batchkit.stores.leases import me
 from batchkit.stores.store import Store, default_store_path
 
-from . import registry
+from . import registry, shown
 from .hedge import CANCEL_POLL as CANCEL_POLL  # re-export
 from .hedge import HEDGE_REASON as HEDGE_REASON  # re-export
 from .hedge import DeadlineHedge, HedgeReport
@@ -221,14 +222,12 @@ class Job:
     # ------------------------------------------------------------------ display
 
     def __repr__(self) -> str:
-        from batchkit.display.progress import render_line, snapshot
-
-        return f"<batchkit.Job {render_line(snapshot(self))}>"
+        line = shown.view("job_line")
+        return f"<batchkit.Job {line(self) if line else f'{self.job_id} [{self.status}]'}>"
 
     def _repr_html_(self) -> str:
-        from batchkit.display.progress import render_html, snapshot
-
-        return render_html(snapshot(self))
+        html = shown.view("job_html")
+        return str(html(self)) if html else f"<code>{escape(repr(self))}</code>"
 
     # ------------------------------------------------------------------ attaching
 

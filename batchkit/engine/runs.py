@@ -24,8 +24,8 @@ anything that recomputes a result.
 
 The pieces: :mod:`.answers` reads a partition's answers by key; :mod:`.driver` pulls, submits and
 outputs the partitions; :mod:`.pipeline` hands a lazy engine's partitions through a run and their
-answers back in order (Polars); :mod:`.runview` shows the run's progress. This module is the
-:class:`Run` handle and :func:`run_partitions`.
+answers back in order (Polars); :mod:`batchkit.display.runs` shows the run's progress (through
+:mod:`.shown`). This module is the :class:`Run` handle and :func:`run_partitions`.
 
 >>> run = run_partitions(calls, source="tickets.parquet:Summarize {text}", on_output=write)  # doctest: +SKIP
 >>> run.summary()                                                                            # doctest: +SKIP
@@ -40,6 +40,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from html import escape
 from typing import TYPE_CHECKING
 
 from batchkit.core.results import Summary
@@ -49,6 +50,7 @@ from batchkit.costs.pricing import CostBreakdown
 from batchkit.errors import OptionTypeError, RunNotFoundError, UnknownModelError
 from batchkit.stores.store import Store, default_store_path
 
+from . import shown
 from .answers import PartAnswers, PartOutput, read_answers
 from .driver import DEFAULT_QUEUE_LIMIT as DEFAULT_QUEUE_LIMIT  # re-export: defined beside the driver now
 from .driver import Driver, RunControl, RunProgress, default_ahead, not_a_call
@@ -239,9 +241,8 @@ class Run:
         return f"<batchkit.Run {text}" + ("" if f" {status}:" in text else f" [{status}]") + ">"
 
     def _repr_html_(self) -> str:
-        from .runview import progress_html
-
-        return progress_html(self)
+        html = shown.view("run_html")
+        return str(html(self)) if html else f"<code>{escape(repr(self))}</code>"
 
 
 def detach(run: Run) -> None:
@@ -354,9 +355,8 @@ def run_partitions(
     driver = Driver(run, first, it, on_output, max_ahead)
     control.done.clear()
     show = progress if progress is not None else (wait and first is not None and bool(first.options.run.progress))
-    if show:
-        from .runview import show_run
-
+    show_run = shown.view("show_run") if show else None
+    if show_run is not None:
         control.view = show_run(run)
     view = control.view
     try:
