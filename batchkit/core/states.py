@@ -10,7 +10,8 @@ below name the groups the engine, the store and the views ask about, so no modul
                     ``failed``
 :class:`UnitState`  a unit of work (a row of the store's ``batches``: one Message Batch, or a set
                     of keys sent in realtime)
-:class:`RowStatus`  what one row ended with (``job.outcomes()["status"]``)
+:class:`RowStatus`  what one row ended with (``job.outcomes()["status"]``; :data:`PENDING` before)
+:class:`RunState`   a partitioned run: ``running`` → ``ended`` | ``failed`` | ``detached``
 :class:`SendMode`   how a unit's requests reach Claude
 :class:`Mode`       what a call asks for: a send mode, or ``auto`` (the rule of thumb decides)
 :class:`PriceMode`  a price line of an estimate
@@ -24,11 +25,13 @@ from enum import StrEnum
 __all__ = [
     "AWAITING_RESULTS",
     "FINISHED_UNITS",
+    "PENDING",
     "SENT_UNITS",
     "JobState",
     "Mode",
     "PriceMode",
     "RowStatus",
+    "RunState",
     "SendMode",
     "UnitState",
 ]
@@ -87,6 +90,21 @@ class RowStatus(StrEnum):
     """Not sent: a value the prompt refers to is missing (or a media file could not be read)."""
     INVALID_OUTPUT = "invalid_output"
     """Structured output that failed validation."""
+
+
+PENDING = "pending"
+"""A row's status while its request has no answer yet — not a :class:`RowStatus`, which says how a row
+ended (``job.outcomes()`` shows it for rows still waiting, or ``canceled`` once the job is canceled)."""
+
+
+class RunState(StrEnum):
+    """Where a partitioned run (:class:`batchkit.Run`) is."""
+
+    RUNNING = "running"
+    ENDED = "ended"
+    FAILED = "failed"
+    DETACHED = "detached"
+    """Planning stopped (a KeyboardInterrupt, or ``run.detach()``); what was planned keeps running."""
 
 
 class SendMode(StrEnum):
