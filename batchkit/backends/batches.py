@@ -113,11 +113,6 @@ class MessageBatches:
         self,
         body: bytes,
         plan: UnitPlan | None = None,
-        *,
-        n_requests: int | None = None,
-        order: int | None = None,
-        owner: str = "",
-        wake: Callable[[], None] | None = None,
     ) -> Tracked:
         """Create a batch from a pre-serialized ``{"requests": [...]}`` body.
 
@@ -130,10 +125,8 @@ class MessageBatches:
             plan: its request count (default: counted in ``body``), its place among planned
                 batches (the store's batch id; earlier goes first), the job asking, its betas,
                 and who to wake when room appears (:class:`~batchkit.backends.UnitPlan`).
-            n_requests, order, owner, wake: the same, as the engine passed them before
-                :class:`~batchkit.backends.UnitPlan` (until its call site moves; then removed).
         """
-        plan = plan or UnitPlan(n_requests, order, owner, None, wake)
+        plan = plan or UnitPlan()
         n = plan.n_requests if plan.n_requests is not None else body.count(b'{"custom_id":')
         ticket = self.queue.admit(n, order=plan.order, owner=plan.owner, wake=plan.wake)
         betas = plan.betas if plan.betas is not None else self._legacy_betas(body)
