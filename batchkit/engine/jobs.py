@@ -562,11 +562,13 @@ def open_job(
     spec: dict[str, Any],
     mode: str = SendMode.BATCH,
     mode_reason: str | None = None,
+    prices: Any = None,
 ) -> Job:
     """Find the job this call already is, or write it down with its planned units.
 
     ``mode`` is how its requests go (``batch`` or ``realtime``, the ``auto`` choice already made)
     and ``mode_reason`` why; the same call re-run in another mode sends what it has left that way.
+    ``prices`` is the call's ``prices=`` (its caps decide which units need the 300K-output beta).
     The job takes ``plan.lines`` over as its own (no copy of a million request bodies).
     ``frame`` is the pandas DataFrame the call read, kept for :meth:`Job.to_frame`; None for a
     call over any other table (a job needs no frame: its rows are its request keys).
@@ -587,11 +589,13 @@ def open_job(
             spec=spec,
             mode=mode,
             mode_reason=mode_reason,
+            prices=prices,
         )
     elif (store.load_job(job_id) or {}).get("mode", SendMode.BATCH) != mode:
         with store.atomic() as conn:  # the same call in another mode: what is left goes that way
             store.set_job_mode(conn, job_id, mode, mode_reason)
     job = Job.attach(job_id, store, client, frame=frame, lines=plan.lines, batch_bodies=batch_bodies, record=record)
+    job.units.prices = prices
     if record is None:
         job.record.update(mode=mode, mode_reason=mode_reason)
     if job.status == JobState.FAILED:

@@ -31,7 +31,6 @@ from batchkit.backends.clients import api_name, resolve_client
 from batchkit.backends.queue import known_view
 from batchkit.core.models import load_table, unit_betas
 from batchkit.core.options import JobSpec
-from batchkit.core.params import DEFAULT_MAX_TOKENS
 from batchkit.core.requests import (
     MAX_BATCH_BYTES,
     MAX_BATCH_REQUESTS,
@@ -89,17 +88,16 @@ def batch_size(spec: Mapping[str, Any], client: anthropic.Anthropic | None) -> i
     return min(size, int(limit)) if limit else size
 
 
-def planned_betas(spec: Mapping[str, Any], model: str, mode: str, max_tokens: int | None = None) -> tuple[str, ...]:
+def planned_betas(prices: Any, model: str, mode: str, max_tokens: int) -> tuple[str, ...]:
     """The betas a unit of ``mode`` is planned with (stored with it, sent with its create): the
-    300K-output beta when its requests ask for more than the model's standard cap in the call's
-    *own* price table (``prices=`` may change a cap). ``max_tokens``: what its requests ask for
-    (None: the job's)."""
+    300K-output beta when its requests ask for more ``max_tokens`` than the model's standard cap
+    in the call's *own* price table (``prices``: the call's ``prices=``, which may change a cap;
+    None: the built-in table)."""
     try:
-        cap = load_table(spec.get("prices")).get(model).max_output_tokens
+        cap = load_table(prices).get(model).max_output_tokens
     except UnknownModelError:
         cap = None  # not checked (the call's checks let it through): no beta
-    asked = int(max_tokens or spec.get("max_tokens") or DEFAULT_MAX_TOKENS)
-    return unit_betas(mode, max_tokens=asked, output_cap=cap)
+    return unit_betas(mode, max_tokens=max_tokens, output_cap=cap)
 
 
 def stored_betas(batch: Mapping[str, Any]) -> tuple[str, ...] | None:
@@ -151,6 +149,9 @@ class Units:
         self.stopping = False  # Ctrl-C on a realtime job: stop sending, store what comes back, stop
         self.lost_now = False  # a unit of this job was found lost in this round (see lose)
         self.signals = signals
+        # The call's prices= (its own caps decide the 300K beta); not stored: a job loaded by
+        # another process plans with the built-in table.
+        self.prices: Any = None
         self._backends: dict[str, Backend] = {}
         self._api_checked: anthropic.Anthropic | None = None  # the client whose API the store agreed to
 
@@ -191,7 +192,7 @@ class Units:
     def _old_betas(self, body: bytes) -> tuple[str, ...]:
         """The betas of a unit planned before the store kept them (its stored betas NULL): from its
         body, against the call's own price table."""
-        return output_betas(body, self.record["spec"].get("prices"))
+        return output_betas(body, self.prices)
 
     def busy_backends(self) -> list[Backend]:
         """The backends sending units one by one right now (realtime)."""
@@ -278,7 +279,7 @@ class Units:
         if missing:
             self.lines.update((k, make_line(k, b)) for k, b in self.store.request_bodies(missing).items())
         unit_mode = mode or str(self.record.get("mode") or SendMode.BATCH)
-        betas = planned_betas(spec, str(self.record["model"]), unit_mode, max_tokens)
+        betas = planned_betas(self.prices, str(self.record["model"]), unit_mode, max_tokens or self.spec.max_tokens)
         for chunk in chunk_requests(
             select_lines(self.lines, keys),
             max_requests=batch_size(spec, self.given_client),
@@ -480,12 +481,13 @@ def write_job(
     spec: dict[str, Any],
     mode: str,
     mode_reason: str | None,
+    prices: Any = None,
 ) -> tuple[str, dict[str, Any] | None, dict[int, bytes]]:
     """Write a new job down with its planned units, in one transaction (unless another process
     won the race): its id, its stored row (None when it already was), and the bodies built."""
     batch_bodies: dict[int, bytes] = {}
     record = None
-    betas = planned_betas(spec, model, mode)
+    betas = planned_betas(prices, model, mode, int(spec["max_tokens"]))
     with store.atomic() as conn:
         job_id = store.find_job(fp)  # another process may have won the race
         if job_id is None:
