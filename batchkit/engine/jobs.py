@@ -322,8 +322,6 @@ class Job:
             job.units.batch_bodies.update(batch_bodies or {})
         return job
 
-    _attach = attach  # the old name, until the integration
-
     # ------------------------------------------------------------------ state
 
     @property
@@ -364,13 +362,6 @@ class Job:
     def view(self) -> View:
         """The job's results as arrays over its distinct keys, up to date with the store."""
         return self.reader.view()
-
-    # the old names, until the integration
-    _lines = request_lines
-    _layout = layout
-    _view = view
-    _running = property(lambda self: self.worker.running)
-    _done = property(lambda self: self.worker.done)
 
     # ------------------------------------------------------------------ running
 
