@@ -32,14 +32,8 @@ import pandas as pd
 from batchkit.core import _json
 from batchkit.core.columns import Table, as_table
 from batchkit.core.options import JobSpec, Options
-from batchkit.core.requests import (
-    Plan,
-    Rendered,
-    build_template,
-    parse_prompt,
-    plan_requests,
-    render_prompts,
-)
+from batchkit.core.plan import Plan, build_template, plan_requests
+from batchkit.core.render import Rendered, parse_prompt, render_prompts
 from batchkit.core.structured import OutputSpec
 from batchkit.costs.pricing import CostEstimate, estimate_tokens, load_prices
 from batchkit.errors import (

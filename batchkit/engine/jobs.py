@@ -36,7 +36,7 @@ from batchkit.backends import Backend
 from batchkit.backends.queue import QueueView
 from batchkit.core.keys import fingerprint
 from batchkit.core.options import JobSpec
-from batchkit.core.requests import Plan, RequestTemplate
+from batchkit.core.plan import Plan, RequestTemplate
 from batchkit.core.results import Summary
 from batchkit.core.states import JobState, SendMode, UnitState
 from batchkit.core.structured import OutputSpec

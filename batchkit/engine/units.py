@@ -31,15 +31,7 @@ from batchkit.backends.clients import api_name, resolve_client
 from batchkit.backends.queue import known_view
 from batchkit.core.models import load_table, unit_betas
 from batchkit.core.options import JobSpec
-from batchkit.core.requests import (
-    MAX_BATCH_BYTES,
-    MAX_BATCH_REQUESTS,
-    Chunk,
-    Plan,
-    chunk_requests,
-    make_line,
-    select_lines,
-)
+from batchkit.core.plan import MAX_BATCH_BYTES, MAX_BATCH_REQUESTS, Chunk, Plan, chunk_requests, make_line, select_lines
 from batchkit.core.states import AWAITING_RESULTS, JobState, SendMode, UnitState
 from batchkit.costs.prices import output_betas
 from batchkit.errors import CancelFailedError, ServerUnreachableError, UnknownModelError

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from batchkit.core import _json
-from batchkit.core.requests import make_line, params_key
+from batchkit.core.keys import params_key
+from batchkit.core.plan import make_line
 from batchkit.core.results import ANSWERED, STATUS_CODE
 from batchkit.core.states import AWAITING_RESULTS, JobState, SendMode, UnitState
 from batchkit.errors import APIRefusedError
