@@ -24,7 +24,7 @@ the workspace's.
 **A results download cut mid-body** (the connection dropped after the headers came) is read
 again from the start — the download is idempotent, and nothing of a cut one is kept — up to
 :data:`RESULTS_ATTEMPTS` downloads in one ``collect``, a short pause between them. If every one
-is cut, ``collect`` fails with a ``stop`` decision of error type :data:`RESULTS_CUT`: the engine
+is cut, ``collect`` fails with a ``stop`` decision of error type :data:`~.errors.RESULTS_CUT`: the engine
 stops the job with :class:`~batchkit.errors.ResultsDownloadError` and leaves the batch
 ``ended``, so a re-run downloads it again (and never sends its requests again). A refusal of the
 download (a 5xx, a 429) is left to the SDK's own retries and then to the engine's next round,
@@ -63,7 +63,6 @@ __all__ = [
     "DEFAULT_ROOM_WAIT",
     "MAX_ROOM_WAIT",
     "RESULTS_ATTEMPTS",
-    "RESULTS_CUT",
     "BetasFor",
     "MessageBatches",
     "batch_fields",
@@ -181,7 +180,7 @@ class MessageBatches:
         """Stream an ended batch's results file and parse it as it downloads.
 
         A download cut mid-body is made again, up to :data:`RESULTS_ATTEMPTS` in all; after the
-        last, :class:`CallFailed` with a ``stop`` decision of type :data:`RESULTS_CUT`.
+        last, :class:`CallFailed` with a ``stop`` decision of type :data:`~.errors.RESULTS_CUT`.
         """
         for attempt in range(1, RESULTS_ATTEMPTS + 1):
             try:
