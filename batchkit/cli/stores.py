@@ -124,7 +124,7 @@ def load_job(args: argparse.Namespace) -> Job:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    from batchkit.engine.jobs import jobs
+    from batchkit.engine.listing import jobs
 
     path, named = store_path(args)
     if not named and not path.exists():

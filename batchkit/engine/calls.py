@@ -50,15 +50,12 @@ from .estimates import estimate_call
 from .prepared import Call
 from .sampling import estimate_on_sample
 
-# Re-exports: what callers import from here (the front ends, compare, tests).
-from .sendmode import choose_mode as choose_mode
-from .sendmode import pricing_mode as pricing_mode
-from .sendmode import realtime_limits as realtime_limits
-from .sendmode import run_mode as run_mode
-from .start import resolve as resolve
-from .start import submit as submit
+# The front ends' way in (tests/test_layout.py: every front end goes through this module):
+# prepare and estimate are defined here, the rest where they live.
+from .sendmode import pricing_mode
+from .start import resolve, submit
 
-__all__ = ["Call", "estimate", "prepare", "resolve", "submit"]
+__all__ = ["Call", "estimate", "prepare", "pricing_mode", "resolve", "submit"]
 
 
 def prepare(

@@ -46,19 +46,13 @@ from batchkit.stores.leases import me
 from batchkit.stores.store import Store, default_store_path
 
 from . import registry, shown
-from .hedge import CANCEL_POLL as CANCEL_POLL  # re-export
-from .hedge import HEDGE_REASON as HEDGE_REASON  # re-export
 from .hedge import DeadlineHedge, HedgeReport
-from .listing import jobs
 from .outcomes import ResultReader, View
-from .registry import EXIT_GRACE as EXIT_GRACE  # re-export
-from .reports import failure_report, warn_failures
-from .stops import LOST_WHY as LOST_WHY  # re-export
 from .stops import stopped
 from .units import Signals, Units, owner_alive_of, write_job
 from .worker import Worker
 
-__all__ = ["Job", "failure_report", "fingerprint", "jobs", "open_job", "warn_failures"]
+__all__ = ["Job", "open_job"]
 
 
 class Job:
