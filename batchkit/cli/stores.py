@@ -72,7 +72,7 @@ def _other_default(path: Path) -> Path:
 
 def _other_store_note(path: Path) -> str | None:
     """A pointer to the other default store beside this one, when it has jobs."""
-    from batchkit.stores.store import peek_job_count
+    from batchkit.stores.storefile import peek_job_count
 
     if path.name not in STORE_NAMES:
         return None

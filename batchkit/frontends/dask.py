@@ -343,9 +343,8 @@ class DaskFrameAccessor:
     ) -> dd.DataFrame:
         """Run one prompt per row as Message Batches (one job per partition) and add the answers.
 
-        Blocks until every partition is answered, showing progress. See the pandas accessor for
-        the options; ``max_cost=`` is checked against the estimate of the whole frame, before any
-        paid call.
+        Blocks until every partition is answered, showing progress. See the pandas accessor for the
+        options; ``max_cost=`` is checked against the estimate of the whole frame, before any paid call.
 
         Args:
             to_parquet: a folder: each partition is written there with its answers as soon as it
