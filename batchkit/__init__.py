@@ -28,7 +28,8 @@ from .display.plots import (
     plot_savings_vs_rows,
 )
 from .display.views import display_job
-from .engine.jobs import Job, jobs
+from .engine.jobs import Job
+from .engine.listing import jobs
 from .engine.runs import Run
 from .errors import (
     APIRefusedError,

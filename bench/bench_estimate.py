@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 import batchkit  # noqa: E402, F401  (registers df.claude)
 from batchkit.engine import calls  # noqa: E402
+from batchkit.engine.sendmode import run_mode  # noqa: E402
 from batchkit.simulator import SimConfig, Simulator  # noqa: E402
 
 MODEL = "claude-haiku-4-5"
@@ -183,7 +184,7 @@ def _with_calibration(call: calls.Call, job: Any) -> calls.Call:
 
 
 def one(frame: pd.DataFrame, verb: str, args: dict[str, Any], cache: Any) -> dict[str, Any]:
-    mode_of = calls.run_mode
+    mode_of = run_mode
     # 1. uncalibrated, fresh store
     sim = Simulator(config=SimConfig(time_scale=20.0))
     store = str(Path(tempfile.mkdtemp()) / "jobs.sqlite3")

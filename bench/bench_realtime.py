@@ -5,7 +5,7 @@ with a latency model and per-minute limits on requests, input tokens and output 
 that a few thousand requests take about half a minute. Each client gets a fresh simulator (the
 buckets start full for both). Measured in one run and printed side by side:
 
-1. **batchkit** — :class:`batchkit.backends.realtime.RealtimeSender` (buckets reserved and
+1. **batchkit** — :class:`batchkit.backends.sender.RealtimeSender` (buckets reserved and
    reconciled, re-synced from the ``anthropic-ratelimit-*`` headers, global pause on 429,
    gentle start, its own bounded retries);
 2. **asyncio pattern** — ``AsyncAnthropic`` + ``asyncio.Semaphore(50)`` + ``asyncio.gather``,

@@ -76,7 +76,7 @@ def run_script(
 def stored_answers(path) -> int:
     """How many requests have an answer in the store at ``path`` (read by a store of its own)."""
     from batchkit.core.results import ANSWERED
-    from batchkit.stores.store import unpack
+    from batchkit.stores.results import unpack
 
     store = Store(path)
     try:

@@ -12,8 +12,8 @@ import anthropic
 import httpx2
 import pytest
 
-from batchkit.backends import Action, Backend, CallFailed, decide
-from batchkit.backends.batches import RESULTS_ATTEMPTS, RESULTS_CUT, MessageBatches
+from batchkit.backends import RESULTS_CUT, Action, Backend, CallFailed, decide
+from batchkit.backends.batches import RESULTS_ATTEMPTS, MessageBatches
 from batchkit.core.plan import chunk_requests, make_line
 from batchkit.core.results import CODE_STATUS
 from batchkit.simulator import Faults, Processing, serve

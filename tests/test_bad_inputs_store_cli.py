@@ -32,7 +32,8 @@ from batchkit import (
 from batchkit.cli import main
 from batchkit.costs.accounting import JobCost
 from batchkit.costs.pricing import CostBreakdown
-from batchkit.stores.store import APPLICATION_ID, Store
+from batchkit.stores.store import Store
+from batchkit.stores.storefile import APPLICATION_ID
 from tests.conftest import make_sim
 
 

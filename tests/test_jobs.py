@@ -168,7 +168,7 @@ def test_a_refusal_midway_keeps_what_came_back_and_retry_sends_only_the_rest():
     job = df.claude.submit("{t}", client=sim.client(), poll_interval=0.01, chunk_size=4)
     with pytest.raises(batchkit.APIRefusedError, match="400 invalid_request_error"):
         job.wait(timeout=10)
-    job._done.wait(10)  # the worker still collects the batch that was created
+    job.worker.done.wait(10)  # the worker still collects the batch that was created
     by_status = job.summary().by_status
     assert by_status["succeeded"] >= 3 and by_status["pending"] >= 3  # the refused batch's rows wait
     assert sim.stats()["batches_created"] == 1  # nothing created after the refusal

@@ -213,3 +213,74 @@ def test_unit_betas_only_for_batches_over_the_cap():
     assert unit_betas("batch", max_tokens=128_000, output_cap=128_000) == ()
     assert unit_betas("realtime", max_tokens=200_000, output_cap=128_000) == ()
     assert unit_betas("batch", max_tokens=200_000, output_cap=None) == ()
+
+
+def _stored_betas(out) -> list[str | None]:
+    job = Job.of(out)
+    return [b["betas"] for b in job.store.batches() if b["job_id"] == job.job_id]
+
+
+def test_a_cap_the_call_lowers_plans_the_beta_and_its_unit_stores_it():
+    """The call's own table decides at planning: 100,000 is within opus' built-in cap, over the
+    64,000 this call's prices= gives it — so its unit is planned, stored and sent with the beta."""
+    sim = make_sim()
+    client, seen = _recording_client(sim)
+    out = frame(2).claude.batch(
+        "Say {t}",
+        output="a",
+        model="claude-opus-4-6",
+        max_tokens=100_000,
+        client=client,
+        prices={"claude-opus-4-6": {"max_output_tokens": 64_000, "batch_output_300k": True}},
+        progress=False,
+    )
+    assert out["a"].notna().all()
+    assert _creates(seen) == [OUTPUT_300K_BETA]
+    assert _stored_betas(out) == [OUTPUT_300K_BETA]
+
+
+def test_a_cap_the_call_raises_plans_no_beta_and_its_unit_stores_none():
+    """200,000 is over opus' built-in cap but within the 256,000 this call's prices= claims: no
+    beta is planned (the simulator keeps the real cap, so the rows come back errored)."""
+    sim = make_sim()
+    client, seen = _recording_client(sim)
+    with pytest.warns(BatchkitWarning, match="invalid_request_error"):
+        out = frame(2).claude.batch(
+            "Say {t}",
+            output="a",
+            model="claude-opus-4-6",
+            max_tokens=200_000,
+            client=client,
+            prices={"claude-opus-4-6": {"max_output_tokens": 256_000}},
+            progress=False,
+        )
+    assert _creates(seen) == [None]
+    assert _stored_betas(out) == [""]
+    assert out["a"].isna().all()
+
+
+def test_a_unit_planned_before_the_store_kept_betas_still_goes_out_right(monkeypatch):
+    """A unit whose stored betas are NULL (planned by an older batchkit) gets them from its body,
+    against the call's own table."""
+    import batchkit.engine.units as units
+
+    monkeypatch.setattr(units, "planned_betas", lambda *args, **kwargs: None)
+    sim = make_sim()
+    client, seen = _recording_client(sim)
+    out = frame(2).claude.batch(
+        "Say {t}", output="a", model="claude-opus-4-6", max_tokens=200_000, client=client, progress=False
+    )
+    assert _stored_betas(out) == [None]
+    assert out["a"].notna().all() and _creates(seen) == [OUTPUT_300K_BETA]
+    seen.clear()
+    out = frame(3).claude.batch(
+        "Say {t}",
+        output="a",
+        model="claude-opus-4-6",
+        max_tokens=100_000,
+        client=client,
+        prices={"claude-opus-4-6": {"max_output_tokens": 64_000, "batch_output_300k": True}},
+        progress=False,
+    )
+    assert _stored_betas(out) == [None]
+    assert out["a"].notna().all() and _creates(seen) == [OUTPUT_300K_BETA]  # the call's cap, not the built-in one

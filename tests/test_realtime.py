@@ -11,7 +11,8 @@ import msgspec
 import pytest
 
 from batchkit import SpendLimitError
-from batchkit.backends.ratelimit import Governor, Limits, Reservation, rate_limit_group
+from batchkit.backends.limits import Limits, rate_limit_group
+from batchkit.backends.ratelimit import Governor, Reservation
 from batchkit.backends.sender import RealtimeSender
 from batchkit.core.results import parse_result_stream
 from batchkit.simulator import Faults, Latency, RateLimits, SimConfig, Simulator, SpendLimit, serve

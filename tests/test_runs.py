@@ -10,8 +10,9 @@ import pytest
 
 import batchkit
 from batchkit.engine import calls
+from batchkit.engine.answers import PartOutput, read_answers
 from batchkit.engine.driver import DEFAULT_QUEUE_LIMIT, default_ahead
-from batchkit.engine.runs import PartOutput, Run, read_answers, run_partitions
+from batchkit.engine.runs import Run, run_partitions
 from batchkit.errors import OptionTypeError, RunNotFoundError, StoreNotFoundError
 from batchkit.simulator import Processing, spawn
 from batchkit.stores.store import Store

@@ -20,7 +20,8 @@ import batchkit
 from batchkit.core import _json
 from batchkit.errors import NotAStoreError, OutputPathError, StoreError, StoreReadOnlyError
 from batchkit.stores.schema import MIGRATIONS as _MIGRATIONS
-from batchkit.stores.store import APPLICATION_ID, Store, default_store_path
+from batchkit.stores.store import Store, default_store_path
+from batchkit.stores.storefile import APPLICATION_ID
 
 ROOT = Path(__file__).resolve().parent.parent
 

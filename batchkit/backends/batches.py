@@ -24,7 +24,7 @@ the workspace's.
 **A results download cut mid-body** (the connection dropped after the headers came) is read
 again from the start — the download is idempotent, and nothing of a cut one is kept — up to
 :data:`RESULTS_ATTEMPTS` downloads in one ``collect``, a short pause between them. If every one
-is cut, ``collect`` fails with a ``stop`` decision of error type :data:`RESULTS_CUT`: the engine
+is cut, ``collect`` fails with a ``stop`` decision of error type :data:`~.errors.RESULTS_CUT`: the engine
 stops the job with :class:`~batchkit.errors.ResultsDownloadError` and leaves the batch
 ``ended``, so a re-run downloads it again (and never sends its requests again). A refusal of the
 download (a 5xx, a 429) is left to the SDK's own retries and then to the engine's next round,
@@ -63,7 +63,6 @@ __all__ = [
     "DEFAULT_ROOM_WAIT",
     "MAX_ROOM_WAIT",
     "RESULTS_ATTEMPTS",
-    "RESULTS_CUT",
     "BetasFor",
     "MessageBatches",
     "batch_fields",
@@ -113,11 +112,6 @@ class MessageBatches:
         self,
         body: bytes,
         plan: UnitPlan | None = None,
-        *,
-        n_requests: int | None = None,
-        order: int | None = None,
-        owner: str = "",
-        wake: Callable[[], None] | None = None,
     ) -> Tracked:
         """Create a batch from a pre-serialized ``{"requests": [...]}`` body.
 
@@ -130,10 +124,8 @@ class MessageBatches:
             plan: its request count (default: counted in ``body``), its place among planned
                 batches (the store's batch id; earlier goes first), the job asking, its betas,
                 and who to wake when room appears (:class:`~batchkit.backends.UnitPlan`).
-            n_requests, order, owner, wake: the same, as the engine passed them before
-                :class:`~batchkit.backends.UnitPlan` (until its call site moves; then removed).
         """
-        plan = plan or UnitPlan(n_requests, order, owner, None, wake)
+        plan = plan or UnitPlan()
         n = plan.n_requests if plan.n_requests is not None else body.count(b'{"custom_id":')
         ticket = self.queue.admit(n, order=plan.order, owner=plan.owner, wake=plan.wake)
         betas = plan.betas if plan.betas is not None else self._legacy_betas(body)
@@ -188,7 +180,7 @@ class MessageBatches:
         """Stream an ended batch's results file and parse it as it downloads.
 
         A download cut mid-body is made again, up to :data:`RESULTS_ATTEMPTS` in all; after the
-        last, :class:`CallFailed` with a ``stop`` decision of type :data:`RESULTS_CUT`.
+        last, :class:`CallFailed` with a ``stop`` decision of type :data:`~.errors.RESULTS_CUT`.
         """
         for attempt in range(1, RESULTS_ATTEMPTS + 1):
             try:

@@ -36,7 +36,8 @@ import msgspec
 from batchkit.core import _json
 
 from .errors import Action, decide
-from .ratelimit import Governor, Reservation, rate_limit_group
+from .limits import rate_limit_group
+from .ratelimit import Governor, Reservation
 
 if TYPE_CHECKING:
     from .sender import RealtimeSender

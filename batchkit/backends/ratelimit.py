@@ -7,7 +7,7 @@ from an injected clock, so everything here is tested with a fake one.
 What it does, and why (each point is something bulk clients learned the hard way):
 
 - **Buckets per rate-limit group**, not per model id: families share one set of limits (the
-  Opus 4.x line; Sonnet 4.5 and 4.6), see :func:`rate_limit_group`. Each group has three
+  Opus 4.x line; Sonnet 4.5 and 4.6), see :func:`~.limits.rate_limit_group`. Each group has three
   continuously refilling buckets — requests, input tokens, output tokens per minute.
 - **Reserve before sending** one request, its input tokens and its *expected* output (what
   answers in this group have produced so far, never more than ``max_tokens``: the API counts
@@ -16,7 +16,7 @@ What it does, and why (each point is something bulk clients learned the hard way
 - **Re-sync from the response headers** (``anthropic-ratelimit-*``): the limits are learned
   from ``*-limit``, and ``*-remaining`` lowers the local level when the server saw more use
   than we did (another process on the same key). A limit the headers never gave keeps the
-  configured fallback (:class:`Limits`).
+  configured fallback (:class:`~.limits.Limits`).
 - **A 429 pauses everyone** until its ``retry-after`` (no worker keeps hammering), and halves
   the concurrency.
 - **A 529 backs off globally** (0.5 s doubling to 16 s while they continue) but leaves the rate
@@ -36,16 +36,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from .limits import Limits as Limits  # re-export: where it always was
-from .limits import rate_limit_group as rate_limit_group  # re-export: where it always was
+from .limits import Limits
 
 __all__ = [
     "Bucket",
     "Governor",
-    "Limits",
     "Reservation",
     "parse_rate_limit_headers",
-    "rate_limit_group",
 ]
 
 

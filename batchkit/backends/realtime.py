@@ -8,10 +8,10 @@ handle lives in this process only (``local``): a unit whose process died has not
 collect, and the engine sends its unanswered keys again.
 
 When a unit's sender ends, the rate limits its answers' headers gave are kept for the process
-(:func:`~batchkit.backends.ratelimit.learned_limits`): what ``auto`` and the estimate time realtime by.
+(:func:`~batchkit.backends.limits.learned_limits`): what ``auto`` and the estimate time realtime by.
 
 The sender, one run of it and its async clients live in :mod:`.sender`, :mod:`.dispatch` and
-:mod:`.twins`; their public names are importable from here too, where they always were.
+:mod:`.twins`.
 """
 
 from __future__ import annotations
@@ -30,26 +30,12 @@ from batchkit.core.states import SendMode, UnitState
 
 from ..errors import SpendLimitError
 from . import QueueView, Tracked, UnitPlan
-from .dispatch import Progress as Progress  # re-export: where it always was
+from .dispatch import Progress
 from .errors import CallFailed, decide
-from .limits import forget_learned_limits as forget_learned_limits  # re-export: where it always was
 from .limits import learn
-from .limits import learned_limits as learned_limits  # re-export: where it always was
-from .sender import RealtimeSender as RealtimeSender  # re-export: where it always was
-from .twins import AsyncClientSource as AsyncClientSource  # re-export: where it always was
-from .twins import async_twin as async_twin  # re-export: where it always was
-from .twins import register_async_twin as register_async_twin  # re-export: where it always was
+from .sender import RealtimeSender
 
-__all__ = [
-    "AsyncClientSource",
-    "Progress",
-    "Realtime",
-    "RealtimeSender",
-    "async_twin",
-    "forget_learned_limits",
-    "learned_limits",
-    "register_async_twin",
-]
+__all__ = ["Realtime"]
 
 
 class _Line(msgspec.Struct):

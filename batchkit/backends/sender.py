@@ -59,7 +59,8 @@ import anthropic
 
 from ..errors import SpendLimitError
 from .dispatch import Progress, Request, Run
-from .ratelimit import Governor, Limits
+from .limits import Limits
+from .ratelimit import Governor
 from .twins import AsyncClientSource, async_twin
 
 __all__ = ["RealtimeSender"]

@@ -28,7 +28,7 @@ _FORMATS = (".csv", ".parquet")
 
 
 def cmd_results(args: argparse.Namespace) -> int:
-    from batchkit.stores.store import check_output_path
+    from batchkit.stores.storefile import check_output_path
 
     path = Path(args.output).expanduser()
     if args.output.endswith(("/", os.sep)) or (path.is_dir() and not path.is_symlink()):

@@ -72,7 +72,7 @@ def _other_default(path: Path) -> Path:
 
 def _other_store_note(path: Path) -> str | None:
     """A pointer to the other default store beside this one, when it has jobs."""
-    from batchkit.stores.store import peek_job_count
+    from batchkit.stores.storefile import peek_job_count
 
     if path.name not in STORE_NAMES:
         return None
@@ -124,7 +124,7 @@ def load_job(args: argparse.Namespace) -> Job:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    from batchkit.engine.jobs import jobs
+    from batchkit.engine.listing import jobs
 
     path, named = store_path(args)
     if not named and not path.exists():

@@ -56,7 +56,8 @@ from batchkit.costs.usage import usage_cost_frame
 from batchkit.display.views import show_job
 from batchkit.engine import calls
 from batchkit.engine.calls import Call
-from batchkit.engine.jobs import Job, warn_failures
+from batchkit.engine.jobs import Job
+from batchkit.engine.reports import warn_failures
 from batchkit.errors import InvalidOptionError
 
 from .checks import check_call, check_models, check_prompts, check_sample, check_seed, check_target

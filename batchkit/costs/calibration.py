@@ -101,7 +101,7 @@ def measure(source: Any, *, model: str, prompt: str, kind: str) -> Calibration:
     """
     job = _job_of(source, model, prompt)
     job_prompt = job.spec.prompt
-    job_kind = job._record.get("kind", "text")  # noqa: SLF001 -- until Job has a public .kind (NEEDS, costs notes)
+    job_kind = job.kind
     if job_prompt != prompt or job_kind != kind:
         raise CalibrationError(
             f"calibrate= names job {job.job_id}, a {job_kind} run of the prompt {job_prompt!r:.80}; this call is "

@@ -377,7 +377,7 @@ def show_job(job: Job, *, brief: bool = False) -> JobWidget | TextProgress | Non
 def wait_with_progress(job: Job, *, progress: bool = True) -> None:
     """Wait for the job of a blocking call (``batch``, ``classify``, ``extract``), showing its
     progress where the user looks (:func:`display_job`) unless ``progress`` is False; then warn
-    once of the rows without an answer (:func:`batchkit.engine.jobs.warn_failures`).
+    once of the rows without an answer (:func:`batchkit.engine.reports.warn_failures`).
 
     A KeyboardInterrupt propagates: the job and its view keep running (``Job.load`` re-attaches).
     """

@@ -22,7 +22,8 @@ import pandas as pd
 from batchkit.core.results import ANSWERED, CODE_STATUS, STATUS_CODE
 from batchkit.core.states import RowStatus
 from batchkit.errors import StoreNotFoundError
-from batchkit.stores.store import Store, unpack
+from batchkit.stores.results import unpack
+from batchkit.stores.store import Store
 
 __all__ = ["PartAnswers", "PartOutput", "per_row", "read_answers"]
 
@@ -108,8 +109,6 @@ def _reader(store: Store | str | os.PathLike[str]) -> Store:
     opened read-only (kept for the next partition)."""
     if isinstance(store, Store):
         return store
-    from batchkit.stores.store import _OPEN, _OPEN_LOCK
-
     path = Path(store).expanduser()
     if not path.exists():
         raise StoreNotFoundError(
@@ -118,8 +117,7 @@ def _reader(store: Store | str | os.PathLike[str]) -> Store:
             path=path,
         )
     key = str(path.resolve())
-    with _OPEN_LOCK:
-        found = _OPEN.get(key)
+    found = Store.opened(path)
     if found is not None:
         return found
     with _READERS_LOCK:

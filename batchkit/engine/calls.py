@@ -32,14 +32,8 @@ import pandas as pd
 from batchkit.core import _json
 from batchkit.core.columns import Table, as_table
 from batchkit.core.options import JobSpec, Options
-from batchkit.core.requests import (
-    Plan,
-    Rendered,
-    build_template,
-    parse_prompt,
-    plan_requests,
-    render_prompts,
-)
+from batchkit.core.plan import Plan, build_template, plan_requests
+from batchkit.core.render import Rendered, parse_prompt, render_prompts
 from batchkit.core.structured import OutputSpec
 from batchkit.costs.pricing import CostEstimate, estimate_tokens, load_prices
 from batchkit.errors import (
@@ -56,15 +50,12 @@ from .estimates import estimate_call
 from .prepared import Call
 from .sampling import estimate_on_sample
 
-# Re-exports: what callers import from here (the front ends, compare, tests).
-from .sendmode import choose_mode as choose_mode
-from .sendmode import pricing_mode as pricing_mode
-from .sendmode import realtime_limits as realtime_limits
-from .sendmode import run_mode as run_mode
-from .start import resolve as resolve
-from .start import submit as submit
+# The front ends' way in (tests/test_layout.py: every front end goes through this module):
+# prepare and estimate are defined here, the rest where they live.
+from .sendmode import pricing_mode
+from .start import resolve, submit
 
-__all__ = ["Call", "estimate", "prepare", "resolve", "submit"]
+__all__ = ["Call", "estimate", "prepare", "pricing_mode", "resolve", "submit"]
 
 
 def prepare(

@@ -15,8 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from batchkit._crash import crashpoint
-from batchkit.backends import Action, Backend, CallFailed
-from batchkit.backends.batches import RESULTS_CUT
+from batchkit.backends import RESULTS_CUT, Action, Backend, CallFailed
 from batchkit.core.results import STATUS_CODE, ResultColumns
 from batchkit.core.states import SENT_UNITS, JobState, UnitState
 from batchkit.core.structured import OutputSpec
@@ -57,7 +56,7 @@ class Collector:
                 batch = {**batch, "state": UnitState.CANCELING}
             if batch["state"] != UnitState.ENDED and not self._track(batch, backend):
                 continue
-            if getattr(backend, "streams", False):
+            if backend.streams:
                 self.store_answers(batch, backend, final=True)
             else:
                 self.collect(batch)
@@ -68,7 +67,7 @@ class Collector:
         it is dead, one process takes the unit over and ends it (its unanswered keys are sent
         again; only what was on the wire may have been paid twice)."""
         return (
-            getattr(backend, "local", False)
+            backend.local
             and not self.units.sent_here(batch)
             and (owner_alive_of(batch) or not self.units.claim(batch, states=tuple(SENT_UNITS)))
         )
@@ -89,7 +88,7 @@ class Collector:
                 return False
             reraise(failure)
         state = str(current.state)
-        if state != UnitState.ENDED and getattr(backend, "streams", False):
+        if state != UnitState.ENDED and backend.streams:
             self.store_answers(batch, backend)  # what came back so far, kept at once
         if state != batch["state"] or state == UnitState.ENDED:
             self.units.record_unit(batch, current)

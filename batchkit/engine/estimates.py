@@ -24,7 +24,7 @@ from batchkit.backends import clients as backend
 from batchkit.backends.tokens import count_tokens
 from batchkit.core import _json, modes
 from batchkit.core.modes import duration
-from batchkit.core.requests import MediaLines, Plan
+from batchkit.core.plan import MediaLines, Plan
 from batchkit.core.states import Mode
 from batchkit.costs.calibration import Calibration, measure
 from batchkit.costs.pricing import (

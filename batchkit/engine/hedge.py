@@ -43,8 +43,8 @@ import numpy as np
 
 from batchkit.backends import CallFailed
 from batchkit.backends.clients import server_clock
-from batchkit.backends.ratelimit import Limits
-from batchkit.core.requests import MAX_BATCH_REQUESTS
+from batchkit.backends.limits import Limits
+from batchkit.core.plan import MAX_BATCH_REQUESTS
 from batchkit.core.results import ANSWERED, STATUS_CODE
 from batchkit.core.states import AWAITING_RESULTS, JobState, SendMode, UnitState
 from batchkit.costs.pricing import kind_costs

@@ -36,7 +36,7 @@ from batchkit.backends import Backend
 from batchkit.backends.queue import QueueView
 from batchkit.core.keys import fingerprint
 from batchkit.core.options import JobSpec
-from batchkit.core.requests import Plan, RequestTemplate
+from batchkit.core.plan import Plan, RequestTemplate
 from batchkit.core.results import Summary
 from batchkit.core.states import JobState, SendMode, UnitState
 from batchkit.core.structured import OutputSpec
@@ -46,19 +46,13 @@ from batchkit.stores.leases import me
 from batchkit.stores.store import Store, default_store_path
 
 from . import registry, shown
-from .hedge import CANCEL_POLL as CANCEL_POLL  # re-export
-from .hedge import HEDGE_REASON as HEDGE_REASON  # re-export
 from .hedge import DeadlineHedge, HedgeReport
-from .listing import jobs
 from .outcomes import ResultReader, View
-from .registry import EXIT_GRACE as EXIT_GRACE  # re-export
-from .reports import failure_report, warn_failures
-from .stops import LOST_WHY as LOST_WHY  # re-export
 from .stops import stopped
 from .units import Signals, Units, owner_alive_of, write_job
 from .worker import Worker
 
-__all__ = ["Job", "failure_report", "fingerprint", "jobs", "open_job", "warn_failures"]
+__all__ = ["Job", "open_job"]
 
 
 class Job:
@@ -322,8 +316,6 @@ class Job:
             job.units.batch_bodies.update(batch_bodies or {})
         return job
 
-    _attach = attach  # the old name, until the integration
-
     # ------------------------------------------------------------------ state
 
     @property
@@ -364,13 +356,6 @@ class Job:
     def view(self) -> View:
         """The job's results as arrays over its distinct keys, up to date with the store."""
         return self.reader.view()
-
-    # the old names, until the integration
-    _lines = request_lines
-    _layout = layout
-    _view = view
-    _running = property(lambda self: self.worker.running)
-    _done = property(lambda self: self.worker.done)
 
     # ------------------------------------------------------------------ running
 
@@ -562,11 +547,13 @@ def open_job(
     spec: dict[str, Any],
     mode: str = SendMode.BATCH,
     mode_reason: str | None = None,
+    prices: Any = None,
 ) -> Job:
     """Find the job this call already is, or write it down with its planned units.
 
     ``mode`` is how its requests go (``batch`` or ``realtime``, the ``auto`` choice already made)
     and ``mode_reason`` why; the same call re-run in another mode sends what it has left that way.
+    ``prices`` is the call's ``prices=`` (its caps decide which units need the 300K-output beta).
     The job takes ``plan.lines`` over as its own (no copy of a million request bodies).
     ``frame`` is the pandas DataFrame the call read, kept for :meth:`Job.to_frame`; None for a
     call over any other table (a job needs no frame: its rows are its request keys).
@@ -587,11 +574,13 @@ def open_job(
             spec=spec,
             mode=mode,
             mode_reason=mode_reason,
+            prices=prices,
         )
     elif (store.load_job(job_id) or {}).get("mode", SendMode.BATCH) != mode:
         with store.atomic() as conn:  # the same call in another mode: what is left goes that way
             store.set_job_mode(conn, job_id, mode, mode_reason)
     job = Job.attach(job_id, store, client, frame=frame, lines=plan.lines, batch_bodies=batch_bodies, record=record)
+    job.units.prices = prices
     if record is None:
         job.record.update(mode=mode, mode_reason=mode_reason)
     if job.status == JobState.FAILED:

@@ -29,7 +29,7 @@ from batchkit.core.states import JobState, SendMode
 from batchkit.costs.accounting import EstimateRange, JobCost, request_costs
 from batchkit.costs.pricing import CostBreakdown, kind_costs
 from batchkit.errors import JobStateError, UnknownModelError
-from batchkit.stores.store import unpack
+from batchkit.stores.results import unpack
 
 if TYPE_CHECKING:
     from batchkit.core.structured import OutputSpec

@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from batchkit.errors import BatchkitError
 
-from .runs import PartOutput, Run, run_partitions
+from .answers import PartOutput
+from .runs import Run, run_partitions
 
 if TYPE_CHECKING:
     from .prepared import Call

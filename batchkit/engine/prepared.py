@@ -13,7 +13,7 @@ import pandas as pd
 
 from batchkit.core.columns import Table
 from batchkit.core.options import JobSpec, Options
-from batchkit.core.requests import Plan, RequestTemplate
+from batchkit.core.plan import Plan, RequestTemplate
 
 __all__ = ["Call"]
 

@@ -9,7 +9,7 @@ from the job engine — and the run only schedules them:
 * at most ``max_ahead`` partitions are planned but not yet output (by default enough to keep the
   workspace's processing queue full: ``ceil(queue limit / partition rows) + 1``), so memory is
   bounded by a few partitions, not by the input;
-* ``on_output`` receives each partition's answers (:class:`PartOutput`) in partition order as soon
+* ``on_output`` receives each partition's answers (:class:`~.answers.PartOutput`) in partition order as soon
   as it and every partition before it are final; then the partition's job, plan and answers are
   let go;
 * the run's jobs look request keys up in the store's on-disk index (:meth:`batchkit.stores.store.Store.lookup`)
@@ -19,7 +19,7 @@ The run is written down (``runs``, ``run_parts``) under an id derived from ``sou
 identity of the input and the call chosen by the front end — so re-running it (after a crash, or a
 second ``collect()`` of a lazy plan) renders the partitions again and finds each one's job by its
 fingerprint: a job that ended is read from the store without any API call, one still running is
-re-attached. :func:`read_answers` reads answers by key, read-only, for Dask workers and for
+re-attached. :func:`~batchkit.engine.answers.read_answers` reads answers by key, read-only, for Dask workers and for
 anything that recomputes a result.
 
 The pieces: :mod:`.answers` reads a partition's answers by key; :mod:`.driver` pulls, submits and
@@ -51,15 +51,14 @@ from batchkit.errors import OptionTypeError, RunNotFoundError, UnknownModelError
 from batchkit.stores.store import Store, default_store_path
 
 from . import shown
-from .answers import PartAnswers, PartOutput, read_answers
-from .driver import DEFAULT_QUEUE_LIMIT as DEFAULT_QUEUE_LIMIT  # re-export: defined beside the driver now
-from .driver import Driver, RunControl, RunProgress, default_ahead, not_a_call
+from .answers import PartOutput
+from .driver import Driver, RunControl, default_ahead, not_a_call
 
 if TYPE_CHECKING:
     from .jobs import Job
     from .prepared import Call
 
-__all__ = ["PartAnswers", "PartOutput", "Run", "RunControl", "RunProgress", "read_answers", "run_partitions"]
+__all__ = ["Run", "run_partitions"]
 
 
 def run_id_of(source: str) -> str:

@@ -17,7 +17,7 @@ import anthropic
 from batchkit.backends import clients as backend
 from batchkit.core.columns import Table, as_table
 from batchkit.core.options import EstimateOptions
-from batchkit.core.requests import MediaLines, Plan
+from batchkit.core.plan import MediaLines, Plan
 from batchkit.core.states import Mode
 from batchkit.costs.pricing import CostEstimate
 from batchkit.errors import InvalidOptionError

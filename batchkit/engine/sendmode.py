@@ -12,7 +12,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from batchkit.backends import clients as backend
-from batchkit.backends.realtime import learned_limits
+from batchkit.backends.limits import learned_limits
 from batchkit.core import modes
 from batchkit.core.states import PriceMode, SendMode
 

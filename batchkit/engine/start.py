@@ -106,6 +106,7 @@ def submit(call: Call) -> Job:
         spec=spec.to_json(),
         mode=chosen,
         mode_reason=reason,
+        prices=run.prices,
     )
 
 

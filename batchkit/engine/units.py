@@ -25,24 +25,16 @@ from typing import Any, Protocol
 import anthropic
 
 from batchkit._crash import crashpoint
-from batchkit.backends import Action, Backend, CallFailed, Decision, Tracked
-from batchkit.backends.batches import MessageBatches
+from batchkit.backends import Action, Backend, CallFailed, Decision, QueueView, Tracked, UnitPlan
 from batchkit.backends.choice import backend_for
 from batchkit.backends.clients import api_name, resolve_client
-from batchkit.backends.queue import QueueView, known_view
+from batchkit.backends.queue import known_view
+from batchkit.core.models import load_table, unit_betas
 from batchkit.core.options import JobSpec
-from batchkit.core.requests import (
-    MAX_BATCH_BYTES,
-    MAX_BATCH_REQUESTS,
-    Chunk,
-    Plan,
-    chunk_requests,
-    make_line,
-    select_lines,
-)
+from batchkit.core.plan import MAX_BATCH_BYTES, MAX_BATCH_REQUESTS, Chunk, Plan, chunk_requests, make_line, select_lines
 from batchkit.core.states import AWAITING_RESULTS, JobState, SendMode, UnitState
 from batchkit.costs.prices import output_betas
-from batchkit.errors import CancelFailedError, ServerUnreachableError
+from batchkit.errors import CancelFailedError, ServerUnreachableError, UnknownModelError
 from batchkit.stores.leases import me, owner_alive
 from batchkit.stores.store import Store
 
@@ -56,7 +48,9 @@ __all__ = [
     "fail_running",
     "mark_running",
     "owner_alive_of",
+    "planned_betas",
     "read_status",
+    "stored_betas",
     "write_job",
 ]
 
@@ -84,6 +78,25 @@ def batch_size(spec: Mapping[str, Any], client: anthropic.Anthropic | None) -> i
         view = known_view(client)
         limit = view.limit if view is not None else None
     return min(size, int(limit)) if limit else size
+
+
+def planned_betas(prices: Any, model: str, mode: str, max_tokens: int) -> tuple[str, ...]:
+    """The betas a unit of ``mode`` is planned with (stored with it, sent with its create): the
+    300K-output beta when its requests ask for more ``max_tokens`` than the model's standard cap
+    in the call's *own* price table (``prices``: the call's ``prices=``, which may change a cap;
+    None: the built-in table)."""
+    try:
+        cap = load_table(prices).get(model).max_output_tokens
+    except UnknownModelError:
+        cap = None  # not checked (the call's checks let it through): no beta
+    return unit_betas(mode, max_tokens=max_tokens, output_cap=cap)
+
+
+def stored_betas(batch: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The betas a unit was planned with, from its stored row (None: planned before the store kept
+    them; its backend then derives them from the body)."""
+    betas = batch.get("betas")
+    return None if betas is None else tuple(b for b in betas.split(",") if b)
 
 
 class Signals:
@@ -128,6 +141,9 @@ class Units:
         self.stopping = False  # Ctrl-C on a realtime job: stop sending, store what comes back, stop
         self.lost_now = False  # a unit of this job was found lost in this round (see lose)
         self.signals = signals
+        # The call's prices= (its own caps decide the 300K beta); not stored: a job loaded by
+        # another process plans with the built-in table.
+        self.prices: Any = None
         self._backends: dict[str, Backend] = {}
         self._api_checked: anthropic.Anthropic | None = None  # the client whose API the store agreed to
 
@@ -145,7 +161,7 @@ class Units:
         if client is self.given_client:
             return
         self.given_client = client
-        self._backends = {m: b for m, b in self._backends.items() if getattr(b, "busy", False)}
+        self._backends = {m: b for m, b in self._backends.items() if b.busy}
 
     def backend_of(self, mode: str) -> Backend:
         """The backend that sends units of ``mode`` (chosen by :func:`~batchkit.backends.backend_for`)."""
@@ -159,39 +175,44 @@ class Units:
                 self._api_checked = self.given_client
         found = self._backends.get(mode)
         if found is None:
-            found = self._backends[mode] = backend_for(mode, self.client, betas_for=output_betas)
+            found = self._backends[mode] = backend_for(mode, self.client, betas_for=self._old_betas)
             limit = self.spec.run.queue_limit
-            if isinstance(found, MessageBatches) and limit is not None:
+            if found.queue is not None and limit is not None:
                 found.queue.set_limit(limit, "setting")
         return found
 
+    def _old_betas(self, body: bytes) -> tuple[str, ...]:
+        """The betas of a unit planned before the store kept them (its stored betas NULL): from its
+        body, against the call's own price table."""
+        return output_betas(body, self.prices)
+
     def busy_backends(self) -> list[Backend]:
         """The backends sending units one by one right now (realtime)."""
-        return [b for b in self._backends.values() if getattr(b, "busy", False)]
+        return [b for b in self._backends.values() if b.busy]
 
     def streams(self, mode: str) -> bool:
         """Whether units of ``mode`` are sent one by one by this process (and end with it)."""
-        return bool(getattr(self.backend_of(mode), "local", False))
+        return self.backend_of(mode).local
 
     @property
     def queue(self) -> QueueView | None:
         """The workspace's processing queue as this process knows it; None before a batch backend was needed."""
         backend = self._backends.get(SendMode.BATCH)
-        return backend.queue if isinstance(backend, MessageBatches) else None
+        return None if backend is None else backend.queue
 
     def sync_queue(self) -> int:
         """Tell the workspace's queue view what the store has in flight; the requests it counts
         in flight after that (0 when the job sends no batches)."""
-        backend = self.backend_of(SendMode.BATCH)
-        if not isinstance(backend, MessageBatches):
+        queue = self.backend_of(SendMode.BATCH).queue
+        if queue is None:
             return 0
         in_flight = {
             b["api_id"]: int(b["n_requests"])
             for b in self.store.batches(states=(UnitState.IN_PROGRESS, UnitState.CANCELING))
             if b["api_id"] and b["mode"] == SendMode.BATCH
         }
-        backend.queue.sync(str(self.store.path), in_flight)
-        return backend.queue.state().in_flight
+        queue.sync(str(self.store.path), in_flight)
+        return queue.state().in_flight
 
     def leave_queue(self) -> None:
         """This worker asks the queue nothing more: its held creates stop keeping others waiting."""
@@ -237,8 +258,11 @@ class Units:
 
     # ------------------------------------------------------------------ planning
 
-    def plan_batches(self, conn: Any, keys: Sequence[str], attempt: int, mode: str | None = None) -> None:
-        """Plan units that send ``keys`` in ``mode`` (default: the job's), within the batch limits."""
+    def plan_batches(
+        self, conn: Any, keys: Sequence[str], attempt: int, mode: str | None = None, *, max_tokens: int | None = None
+    ) -> None:
+        """Plan units that send ``keys`` in ``mode`` (default: the job's), within the batch limits;
+        ``max_tokens``: what their requests ask for when it is not the job's (a truncated retry)."""
         if not keys or self.stopping:
             return
         self.unrelated.clear()  # pending again: other jobs' units may carry these keys
@@ -246,6 +270,8 @@ class Units:
         missing = [k for k in keys if k not in self.lines]
         if missing:
             self.lines.update((k, make_line(k, b)) for k, b in self.store.request_bodies(missing).items())
+        unit_mode = mode or str(self.record.get("mode") or SendMode.BATCH)
+        betas = planned_betas(self.prices, str(self.record["model"]), unit_mode, max_tokens or self.spec.max_tokens)
         for chunk in chunk_requests(
             select_lines(self.lines, keys),
             max_requests=batch_size(spec, self.given_client),
@@ -258,7 +284,8 @@ class Units:
                 body=chunk.stored(),
                 attempt=attempt,
                 owner=me(),
-                mode=mode or str(self.record.get("mode") or SendMode.BATCH),
+                mode=unit_mode,
+                betas=betas,
             )
             if not chunk.streamed:
                 self.batch_bodies[batch_id] = chunk.body
@@ -269,19 +296,14 @@ class Units:
         """Send a planned unit; a create that may have reached the API is looked for, never sent again."""
         body = self.batch_bodies.pop(batch["id"], None) or self.store.batch_body(batch["id"])
         backend = self.backend_of(batch["mode"])
-        if getattr(backend, "streams", False):
+        if backend.streams:
             body = self._unanswered_body(batch, body)
         try:
-            if isinstance(backend, MessageBatches):  # the workspace's queue holds it until there is room
-                sent = backend.send(
-                    body,
-                    n_requests=int(batch["n_requests"]),
-                    order=int(batch["id"]),
-                    owner=self.job_id,
-                    wake=self.signals.wake.set,
-                )
-            else:
-                sent = backend.send(body)
+            # a batch waits in the workspace's queue until there is room for it
+            plan = UnitPlan(
+                int(batch["n_requests"]), int(batch["id"]), self.job_id, stored_betas(batch), self.signals.wake.set
+            )
+            sent = backend.send(body, plan)
         except CallFailed as failure:
             decision = failure.decision
             if decision.action is Action.RECONCILE:  # it may have reached the API: look first
@@ -451,11 +473,13 @@ def write_job(
     spec: dict[str, Any],
     mode: str,
     mode_reason: str | None,
+    prices: Any = None,
 ) -> tuple[str, dict[str, Any] | None, dict[int, bytes]]:
     """Write a new job down with its planned units, in one transaction (unless another process
     won the race): its id, its stored row (None when it already was), and the bodies built."""
     batch_bodies: dict[int, bytes] = {}
     record = None
+    betas = planned_betas(prices, model, mode, int(spec["max_tokens"]))
     with store.atomic() as conn:
         job_id = store.find_job(fp)  # another process may have won the race
         if job_id is None:
@@ -475,7 +499,14 @@ def write_job(
             )
             for attempt, chunk in _first_chunks(store, conn, client, plan, spec, mode):
                 batch_id = store.add_batch(
-                    conn, job_id=job_id, keys=chunk.keys, body=chunk.stored(), attempt=attempt, owner=me(), mode=mode
+                    conn,
+                    job_id=job_id,
+                    keys=chunk.keys,
+                    body=chunk.stored(),
+                    attempt=attempt,
+                    owner=me(),
+                    mode=mode,
+                    betas=betas,
                 )
                 if not chunk.streamed:  # images: built once, read back from the store to send
                     batch_bodies[batch_id] = chunk.body

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from batchkit.core import _json
-from batchkit.core.requests import make_line, params_key
+from batchkit.core.keys import params_key
+from batchkit.core.plan import make_line
 from batchkit.core.results import ANSWERED, STATUS_CODE
 from batchkit.core.states import AWAITING_RESULTS, JobState, SendMode, UnitState
 from batchkit.errors import APIRefusedError
@@ -282,7 +283,8 @@ class Worker:
             answered = self.store.answered(new_lines)
             in_flight = self.store.in_flight_keys(conn)
             self.units.lines.update(new_lines)
-            self.units.plan_batches(conn, [k for k in new_lines if k not in answered and k not in in_flight], 1)
+            to_plan = [k for k in new_lines if k not in answered and k not in in_flight]
+            self.units.plan_batches(conn, to_plan, 1, max_tokens=max_tokens)
             mark_running(conn, self.job_id)
         self.record.update(self.store.load_job(self.job_id) or {})  # in place: every part shares it
         self.reader.forget_layout()
@@ -327,7 +329,7 @@ class Worker:
             return False
         self.units.stopping = True
         for backend in streaming:
-            backend.stop_all()  # type: ignore[attr-defined]
+            backend.stop_all()
         self.wake.set()
         self.done.wait(30)  # the requests on the wire come back and are stored
         summary = self.reader.summary()

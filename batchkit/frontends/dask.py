@@ -55,9 +55,10 @@ from batchkit.core.states import Mode, SendMode
 from batchkit.core.structured import OutputSpec
 from batchkit.costs.pricing import CostEstimate
 from batchkit.engine import calls
+from batchkit.engine.answers import PartOutput, read_answers
 from batchkit.engine.estimates import sum_estimates
 from batchkit.engine.partfiles import PartWriter, check_parts_dir, ready_parts_dir
-from batchkit.engine.runs import PartOutput, Run, read_answers, run_partitions
+from batchkit.engine.runs import Run, run_partitions
 
 from ..errors import InvalidOptionError
 from . import verbs
@@ -342,9 +343,8 @@ class DaskFrameAccessor:
     ) -> dd.DataFrame:
         """Run one prompt per row as Message Batches (one job per partition) and add the answers.
 
-        Blocks until every partition is answered, showing progress. See the pandas accessor for
-        the options; ``max_cost=`` is checked against the estimate of the whole frame, before any
-        paid call.
+        Blocks until every partition is answered, showing progress. See the pandas accessor for the
+        options; ``max_cost=`` is checked against the estimate of the whole frame, before any paid call.
 
         Args:
             to_parquet: a folder: each partition is written there with its answers as soon as it

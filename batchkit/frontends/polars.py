@@ -54,7 +54,7 @@ import polars as pl
 from polars.io.plugins import register_io_source
 
 from batchkit.core import _json
-from batchkit.core.requests import parse_prompt
+from batchkit.core.render import parse_prompt
 from batchkit.core.states import RowStatus
 from batchkit.core.structured import ColumnType, OutputSpec
 from batchkit.costs.pricing import CostEstimate

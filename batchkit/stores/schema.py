@@ -23,7 +23,7 @@ ACTIVE_STATES = tuple(AWAITING_RESULTS)  # SQL parameters: the units awaiting re
 
 
 def _unmarked_keys(conn: sqlite3.Connection) -> None:
-    """4 — request keys leave out cache breakpoints and their TTL (:func:`batchkit.core.requests.params_key`).
+    """4 — request keys leave out cache breakpoints and their TTL (:func:`batchkit.core.keys.params_key`).
 
     A request that carried ``cache_control`` markers was keyed by its body as sent; it is now
     keyed by its params without them, so the same question asked with ``cache=False`` or another

@@ -74,33 +74,18 @@ from batchkit.core.states import AWAITING_RESULTS
 from batchkit.errors import JobNotFoundError, OutputPathError, StoreError
 
 from . import prune as _prune
-from .connection import _OPEN as _OPEN  # re-export: engine/runs.py reads it until it uses Store.opened
-from .connection import _OPEN_LOCK as _OPEN_LOCK  # re-export, likewise
-from .connection import utcnow
+from .connection import _OPEN, _OPEN_LOCK
 from .jobs import Jobs
 from .ownership import Ownership
 from .prune import Removal
-from .results import IndexEntry, Results, unpack
+from .results import Results
 from .runs import Runs
-from .schema import ACTIVE_STATES
-from .storefile import APPLICATION_ID, check_output_path, connect_readonly, peek_job_count
+from .storefile import check_output_path, connect_readonly
 from .units import Units
 
 _AWAITING = tuple(AWAITING_RESULTS)
 
-__all__ = [
-    "ACTIVE_STATES",
-    "APPLICATION_ID",
-    "IndexEntry",
-    "Removal",
-    "Store",
-    "check_output_path",
-    "default_store_path",
-    "peek_job_count",
-    "store_path",
-    "unpack",
-    "utcnow",
-]
+__all__ = ["Store", "default_store_path", "store_path"]
 
 
 def store_path(*, simulated: bool) -> Path:
