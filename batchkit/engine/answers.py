@@ -108,8 +108,6 @@ def _reader(store: Store | str | os.PathLike[str]) -> Store:
     opened read-only (kept for the next partition)."""
     if isinstance(store, Store):
         return store
-    from batchkit.stores.store import _OPEN, _OPEN_LOCK
-
     path = Path(store).expanduser()
     if not path.exists():
         raise StoreNotFoundError(
@@ -117,11 +115,10 @@ def _reader(store: Store | str | os.PathLike[str]) -> Store:
             "Pass the store= the run used (run.store.path).",
             path=path,
         )
-    key = str(path.resolve())
-    with _OPEN_LOCK:
-        found = _OPEN.get(key)
+    found = Store.opened(path)
     if found is not None:
         return found
+    key = str(path.resolve())
     with _READERS_LOCK:
         found = _READERS.get(key)
         if found is None:
