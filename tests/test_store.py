@@ -18,9 +18,10 @@ import pytest
 
 import batchkit
 from batchkit.core import _json
+from batchkit.engine.locations import default_store_path
 from batchkit.errors import NotAStoreError, OutputPathError, StoreError, StoreReadOnlyError
 from batchkit.stores.schema import MIGRATIONS as _MIGRATIONS
-from batchkit.stores.store import APPLICATION_ID, Store, default_store_path
+from batchkit.stores.store import APPLICATION_ID, Store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,6 +38,9 @@ def test_default_location_follows_env_then_xdg_and_keeps_simulated_answers_apart
     with serve(Simulator()) as server:  # the server says what it is (tests/test_identity.py)
         monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
         assert default_store_path() == tmp_path / "xdg" / "batchkit" / "simulator.sqlite3"
+        unnamed = Store()  # no path: the same default, though the store itself asks no server
+        assert unnamed.path == tmp_path / "xdg" / "batchkit" / "simulator.sqlite3"
+        unnamed.close()
     forget_server_identities()  # its port may serve something else later
 
 
