@@ -347,7 +347,7 @@ class Store(Results, Units, Ownership, Jobs, Runs):
             return Removal((), 0, 0, {}, {}, (), (), size, size, path=path)
         self.checkpoint()
         before = self._file_bytes()
-        with self.atomic() as conn:
+        with self._atomic() as conn:
             plan = _prune.plan(conn, job_ids, active=_AWAITING)
             if plan.in_flight and not force:
                 raise _prune.in_flight_error(plan, command=command)
