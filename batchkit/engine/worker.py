@@ -330,7 +330,7 @@ class Worker:
             return False
         self.units.stopping = True
         for backend in streaming:
-            backend.stop_all()  # type: ignore[attr-defined]
+            backend.stop_all()
         self.wake.set()
         self.done.wait(30)  # the requests on the wire come back and are stored
         summary = self.reader.summary()
