@@ -19,7 +19,7 @@ def default_state_path() -> Path:
     """Where :func:`start_simulator` keeps the simulator's batches unless told otherwise:
     ``simulator-api.sqlite3`` beside the default job store (the folder of ``BATCHKIT_STORE`` if
     set, else ``$XDG_DATA_HOME/batchkit`` or ``~/.local/share/batchkit``; see
-    :func:`batchkit.stores.store.default_store_path`)."""
+    :func:`batchkit.engine.locations.default_store_path`)."""
     return default_store_dir() / "simulator-api.sqlite3"
 
 

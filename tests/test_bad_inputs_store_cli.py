@@ -113,9 +113,8 @@ class Ctx:
 
     @staticmethod
     def big_job(store: Store) -> None:
-        with store.atomic() as conn:
-            store.insert_job(
-                conn,
+        with store.transaction() as tx:
+            tx.insert_job(
                 job_id="big",
                 fingerprint="big",
                 model="m",

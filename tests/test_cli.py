@@ -318,9 +318,8 @@ def test_forget_and_prune_from_the_command_line(finished, capsys):
 def test_forget_of_a_job_in_flight_says_what_force_means(tmp_path, capsys):
     path = tmp_path / "jobs.sqlite3"
     store = Store(path)
-    with store.atomic() as conn:
-        store.insert_job(
-            conn,
+    with store.transaction() as tx:
+        tx.insert_job(
             job_id="busy",
             fingerprint="f",
             model="m",
@@ -330,8 +329,8 @@ def test_forget_of_a_job_in_flight_says_what_force_means(tmp_path, capsys):
             row_keys=["k"],
             skipped={},
         )
-        unit = store.add_batch(conn, job_id="busy", keys=["k"], body=b"{}", attempt=1, owner="me")
-        store.update_batch_in(conn, unit, state="in_progress", api_id="msgbatch_busy")
+        unit = tx.add_unit(job_id="busy", keys=["k"], body=b"{}", attempt=1, owner="me")
+        tx.update_batch(unit, state="in_progress", api_id="msgbatch_busy")
     store.close()
     assert main(["forget", "busy", "--store", str(path)]) == 2
     err = one_line_error(capsys)

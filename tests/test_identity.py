@@ -20,9 +20,9 @@ import pytest
 
 import batchkit
 from batchkit.backends import clients as backend
+from batchkit.engine.locations import default_store_path
 from batchkit.errors import NoCredentialsError, ServerUnreachableError
 from batchkit.simulator import serve
-from batchkit.stores.store import default_store_path
 from tests.conftest import frame, make_sim
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "host", "content-length"}

@@ -41,12 +41,12 @@ def test_on_another_host_the_lease_says():
 
 
 def _unit(store: Store, owner: str, state: str = "in_progress") -> int:
-    with store.atomic() as conn:
+    with store._atomic() as conn:
         conn.execute(
             "INSERT INTO jobs VALUES ('j', 'fp', '2026-01-01T00:00:00Z', 'm', 'batch', 'o', '{}', 0,"
             " x'', '[]', 'running', 'batch', NULL)"
         )
-        unit = store.add_batch(conn, job_id="j", keys=["k"], body=b"{}", attempt=1, owner=owner)
+        unit = store._add_batch(conn, job_id="j", keys=["k"], body=b"{}", attempt=1, owner=owner)
         conn.execute("UPDATE batches SET state = ?, lease_until = ? WHERE id = ?", (state, lease_until(-10), unit))
     return unit
 
@@ -62,8 +62,8 @@ def test_a_dead_owners_unit_is_taken_over_by_exactly_one_process(store):
 
 def test_leases_are_renewed_for_units_in_flight_of_their_owner_only(store):
     mine = _unit(store, me())
-    with store.atomic() as conn:
-        other = store.add_batch(conn, job_id="j", keys=["k2"], body=b"{}", attempt=1, owner="elsewhere:1:z")
+    with store._atomic() as conn:
+        other = store._add_batch(conn, job_id="j", keys=["k2"], body=b"{}", attempt=1, owner="elsewhere:1:z")
         conn.execute("UPDATE batches SET lease_until = ? WHERE id = ?", (lease_until(-10), other))
     assert store.renew_leases(me(), lease_until(120)) == 1
     leases = {b["id"]: b["lease_until"] for b in store.batches()}

@@ -63,7 +63,7 @@ def test_start_simulator_keeps_its_batches_beside_the_job_store():
     server = batchkit.start_simulator(processing=Processing.instant())
     try:
         assert server.simulator.state_path == default_state_path()
-        assert default_state_path().parent == batchkit.stores.store.default_store_path().parent
+        assert default_state_path().parent == batchkit.engine.locations.default_store_path().parent
     finally:
         server.stop()
     server = batchkit.start_simulator(state=None)  # in memory only

@@ -84,7 +84,7 @@ def test_a_job_of_one_api_is_never_polled_through_the_other():
     job = frame(6).claude.submit("{t}", client=first.client(), poll_interval=0.01)
     _created(job)
     job.cancel()
-    with job.store.atomic() as conn:  # as if its batches were at Anthropic
+    with job.store._atomic() as conn:  # as if its batches were at Anthropic
         conn.execute("UPDATE meta SET value = 'Anthropic API' WHERE name = 'backend'")
         conn.execute("UPDATE jobs SET status = 'running'")
         conn.execute("UPDATE batches SET state = 'in_progress'")

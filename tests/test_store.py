@@ -18,9 +18,10 @@ import pytest
 
 import batchkit
 from batchkit.core import _json
+from batchkit.engine.locations import default_store_path
 from batchkit.errors import NotAStoreError, OutputPathError, StoreError, StoreReadOnlyError
 from batchkit.stores.schema import MIGRATIONS as _MIGRATIONS
-from batchkit.stores.store import Store, default_store_path
+from batchkit.stores.store import Store
 from batchkit.stores.storefile import APPLICATION_ID
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,6 +39,9 @@ def test_default_location_follows_env_then_xdg_and_keeps_simulated_answers_apart
     with serve(Simulator()) as server:  # the server says what it is (tests/test_identity.py)
         monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
         assert default_store_path() == tmp_path / "xdg" / "batchkit" / "simulator.sqlite3"
+        unnamed = Store()  # no path: the same default, though the store itself asks no server
+        assert unnamed.path == tmp_path / "xdg" / "batchkit" / "simulator.sqlite3"
+        unnamed.close()
     forget_server_identities()  # its port may serve something else later
 
 
@@ -70,10 +74,10 @@ def test_a_store_from_a_newer_batchkit_is_refused(tmp_path):
         Store(path)
 
 
-def test_atomic_rolls_back_everything_on_error(store):
-    with pytest.raises(RuntimeError), store.atomic() as conn:
-        store.insert_job(
-            conn, job_id="j", fingerprint="f", model="m", kind="text", output="o", spec={}, row_keys=["a"], skipped={}
+def test_a_transaction_rolls_back_everything_on_error(store):
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.insert_job(
+            job_id="j", fingerprint="f", model="m", kind="text", output="o", spec={}, row_keys=["a"], skipped={}
         )
         raise RuntimeError("boom")
     assert store.load_job("j") is None
@@ -96,25 +100,25 @@ def columns(key, status, batch_error=None):
     return parse_results([_json.dumps({"custom_id": key, "result": result})])
 
 
-def add_batch(store, conn, keys):
-    return store.add_batch(conn, job_id="j", keys=keys, body=b"{}", attempt=1, owner="me")
+def add_batch(tx, keys):
+    return tx.add_unit(job_id="j", keys=keys, body=b"{}", attempt=1, owner="me")
 
 
 def test_the_index_keeps_an_answer_over_later_failures_and_counts_attempts(store):
-    with store.atomic() as conn:
-        store.insert_job(
-            conn, job_id="j", fingerprint="f", model="m", kind="text", output="o", spec={}, row_keys=["k1"], skipped={}
+    with store.transaction() as tx:
+        tx.insert_job(
+            job_id="j", fingerprint="f", model="m", kind="text", output="o", spec={}, row_keys=["k1"], skipped={}
         )
-        b1, b2, b3 = (add_batch(store, conn, ["k1"]) for _ in range(3))
-        store.store_results(conn, b1, "m", columns("k1", "errored"))
-        store.store_results(conn, b1, "m", columns("k1", "errored"))  # the same batch twice: ignored
+        b1, b2, b3 = (add_batch(tx, ["k1"]) for _ in range(3))
+        tx.put_results(b1, "m", columns("k1", "errored"))
+        tx.put_results(b1, "m", columns("k1", "errored"))  # the same batch twice: ignored
     entry = store.entry("k1")
     assert (entry.code, entry.attempts, entry.error_type) == (ord("e"), 1, "api_error")
-    with store.atomic() as conn:
-        store.store_results(conn, b2, "m", columns("k1", "succeeded"))
+    with store.transaction() as tx:
+        tx.put_results(b2, "m", columns("k1", "succeeded"))
     assert store.entry("k1").attempts == 2 and store.answered(["k1", "k2"]) == {"k1"}
-    with store.atomic() as conn:
-        store.store_results(conn, b3, "m", columns("k1", "errored"))
+    with store.transaction() as tx:
+        tx.put_results(b3, "m", columns("k1", "errored"))
     entry = store.entry("k1")
     assert entry.code == ord("s") and entry.attempts == 3
     assert store.columns(entry.results_id).answers[entry.pos] == "yes"
@@ -126,9 +130,8 @@ def test_the_index_keeps_an_answer_over_later_failures_and_counts_attempts(store
 
 def test_request_bodies_are_read_back_from_the_batches_that_carried_them(store):
     body = b'{"requests":[{"custom_id":"a","params":{"x":1,"a":2}},{"custom_id":"b","params":{"y":2}}]}'
-    with store.atomic() as conn:
-        store.insert_job(
-            conn,
+    with store.transaction() as tx:
+        tx.insert_job(
             job_id="j",
             fingerprint="f",
             model="m",
@@ -138,14 +141,13 @@ def test_request_bodies_are_read_back_from_the_batches_that_carried_them(store):
             row_keys=["a", "b"],
             skipped={},
         )
-        store.add_batch(conn, job_id="j", keys=["a", "b"], body=body, attempt=1, owner="me")
+        tx.add_unit(job_id="j", keys=["a", "b"], body=body, attempt=1, owner="me")
     assert store.request_bodies(["b", "a", "zz"]) == {"a": b'{"a":2,"x":1}', "b": b'{"y":2}'}
 
 
 def test_in_flight_keys_cover_uncollected_batches_only(store):
-    with store.atomic() as conn:
-        store.insert_job(
-            conn,
+    with store.transaction() as tx:
+        tx.insert_job(
             job_id="j",
             fingerprint="f",
             model="m",
@@ -155,10 +157,10 @@ def test_in_flight_keys_cover_uncollected_batches_only(store):
             row_keys=["a", None, "b"],
             skipped={1: "missing"},
         )
-        first = add_batch(store, conn, ["a"])
-        add_batch(store, conn, ["b"])
-        store.update_batch_in(conn, first, state="collected")
-        assert store.in_flight_keys(conn) == {"b"}
+        first = add_batch(tx, ["a"])
+        add_batch(tx, ["b"])
+        tx.update_batch(first, state="collected")
+        assert tx.in_flight_keys() == {"b"}
     job = store.load_job("j")
     assert job["row_keys"] == ["a", None, "b"] and job["skipped"] == {1: "missing"}
 
@@ -167,9 +169,8 @@ def test_in_flight_keys_cover_uncollected_batches_only(store):
 
 
 def add_job(store, job_id="j"):
-    with store.atomic() as conn:
-        store.insert_job(
-            conn,
+    with store.transaction() as tx:
+        tx.insert_job(
             job_id=job_id,
             fingerprint="f" + job_id,
             model="m",
@@ -274,8 +275,8 @@ def test_a_normal_exit_leaves_everything_in_the_main_file(tmp_path):
     script = (
         "import sys; from batchkit.stores.store import Store\n"
         "s = Store(sys.argv[1])\n"
-        "with s.atomic() as conn:\n"
-        "    s.insert_job(conn, job_id='j', fingerprint='f', model='m', kind='text', output='o', spec={},"
+        "with s.transaction() as tx:\n"
+        "    tx.insert_job(job_id='j', fingerprint='f', model='m', kind='text', output='o', spec={},"
         " row_keys=['k'], skipped={})\n"
         "s._keep_alive = s  # no close(): the script just ends\n"
     )
@@ -303,9 +304,8 @@ def test_backup_is_one_consistent_file_and_refuses_to_clobber(store, tmp_path):
 
 def test_backup_while_a_write_is_in_progress_copies_what_was_committed(store, tmp_path):
     add_job(store, "done")
-    with store.atomic() as conn:  # a worker in the middle of storing results
-        store.insert_job(
-            conn,
+    with store.transaction() as tx:  # a worker in the middle of storing results
+        tx.insert_job(
             job_id="half",
             fingerprint="fh",
             model="m",
@@ -504,9 +504,8 @@ def test_a_running_job_sees_its_answers_after_a_newer_job_is_forgotten(tmp_path)
 
 
 def _in_flight(store, job_id):
-    with store.atomic() as conn:
-        store.insert_job(
-            conn,
+    with store.transaction() as tx:
+        tx.insert_job(
             job_id=job_id,
             fingerprint="f" + job_id,
             model="m",
@@ -516,16 +515,16 @@ def _in_flight(store, job_id):
             row_keys=["k1", "k2"],
             skipped={},
         )
-        sent = store.add_batch(conn, job_id=job_id, keys=["k1"], body=b"{}", attempt=1, owner="me")
-        store.update_batch_in(conn, sent, state="in_progress", api_id=f"msgbatch_{job_id}")
-        store.add_batch(conn, job_id=job_id, keys=["k2"], body=b"{}", attempt=1, owner="me")
+        sent = tx.add_unit(job_id=job_id, keys=["k1"], body=b"{}", attempt=1, owner="me")
+        tx.update_batch(sent, state="in_progress", api_id=f"msgbatch_{job_id}")
+        tx.add_unit(job_id=job_id, keys=["k2"], body=b"{}", attempt=1, owner="me")
 
 
 def test_a_job_in_flight_is_refused_unless_forced(store):
     _in_flight(store, "busy")
-    with store.atomic() as conn:
-        rt = store.add_batch(conn, job_id="busy", keys=["k3"], body=b"{}", attempt=1, owner="me", mode="realtime")
-        store.update_batch_in(conn, rt, state="in_progress")
+    with store.transaction() as tx:
+        rt = tx.add_unit(job_id="busy", keys=["k3"], body=b"{}", attempt=1, owner="me", mode="realtime")
+        tx.update_batch(rt, state="in_progress")
     with pytest.raises(batchkit.JobStateError) as caught:
         store.forget("busy")
     message = str(caught.value)
@@ -543,11 +542,11 @@ def test_a_job_in_flight_is_refused_unless_forced(store):
 def test_prune_removes_jobs_older_than_the_age_and_dry_run_only_says_so(store):
     for job_id, days in (("ancient", 40), ("old", 31), ("recent", 2)):
         add_job(store, job_id)
-        with store.atomic() as conn:
+        with store._atomic() as conn:
             created = (dt.datetime.now(dt.UTC) - dt.timedelta(days=days)).isoformat(timespec="microseconds")
             conn.execute("UPDATE jobs SET created_at = ? WHERE job_id = ?", (created.replace("+00:00", "Z"), job_id))
     _in_flight(store, "stuck")
-    with store.atomic() as conn:
+    with store._atomic() as conn:
         conn.execute("UPDATE jobs SET created_at = '2020-01-01T00:00:00.000000Z' WHERE job_id = 'stuck'")
     preview = store.prune(older_than="30d", dry_run=True)
     assert preview.dry_run and preview.jobs == ("stuck", "ancient", "old") and preview.in_flight == ("stuck",)
@@ -578,9 +577,8 @@ def test_prune_refuses_an_age_that_is_no_duration(store, age):
 def test_a_full_disk_says_so_and_keeps_nothing_half_written(store):
     pages = store.query("PRAGMA page_count")[0][0]
     store.query(f"PRAGMA max_page_count = {pages}")  # the file cannot grow: SQLite's SQLITE_FULL path
-    with pytest.raises(StoreError, match="the disk is full") as caught, store.atomic() as conn:
-        store.insert_job(
-            conn,
+    with pytest.raises(StoreError, match="the disk is full") as caught, store.transaction() as tx:
+        tx.insert_job(
             job_id="big",
             fingerprint="fb",
             model="m",
@@ -668,7 +666,7 @@ def test_read_only_file_and_folder_open_read_only_and_an_unwritable_folder_is_na
             "    out['create'] = str(e)\n"
             "import os\n"
             f"os.chmod({str(path.parent)!r}, 0o755); os.chmod({str(path)!r}, 0o600)  # the advice, followed\n"
-            "with s.atomic() as conn:  # the same Store object now writes\n"
+            "with s._atomic() as conn:  # the same Store object now writes\n"
             "    conn.execute(\"INSERT INTO meta VALUES ('note', 'written')\")\n"
             "out['after'] = [s.readonly, s.query(\"SELECT value FROM meta WHERE name = 'note'\")[0][0]]\n"
             "print(json.dumps(out))\n"

@@ -42,7 +42,7 @@ STORE_NAMES = {"jobs.sqlite3": "the real API's", "simulator.sqlite3": "the simul
 
 def store_path(args: argparse.Namespace) -> tuple[Path, bool]:
     """The store a command reads, and whether the user named it (``--store`` or ``BATCHKIT_STORE``)."""
-    from batchkit.stores.store import default_store_path
+    from batchkit.engine.locations import default_store_path
 
     if args.store:
         return Path(args.store).expanduser(), True

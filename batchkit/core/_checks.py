@@ -203,9 +203,9 @@ def check_client(name: str, value: Any) -> Any:
 
 
 def check_store(name: str, value: Any) -> Any:
-    """A path, or a job store object (anything with the store's ``atomic`` and ``path``: the core
+    """A path, or a job store object (anything with the store's ``transaction`` and ``path``: the core
     does not import :mod:`batchkit.stores`, whose :class:`~batchkit.Store` opens the path later)."""
-    if value is None or (callable(getattr(value, "atomic", None)) and hasattr(value, "path")):
+    if value is None or (callable(getattr(value, "transaction", None)) and hasattr(value, "path")):
         return value
     if isinstance(value, (str, os.PathLike)) and str(value):
         return value

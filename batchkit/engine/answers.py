@@ -116,10 +116,10 @@ def _reader(store: Store | str | os.PathLike[str]) -> Store:
             "Pass the store= the run used (run.store.path).",
             path=path,
         )
-    key = str(path.resolve())
     found = Store.opened(path)
     if found is not None:
         return found
+    key = str(path.resolve())
     with _READERS_LOCK:
         found = _READERS.get(key)
         if found is None:

@@ -19,9 +19,10 @@ from batchkit.backends import RESULTS_CUT, Action, Backend, CallFailed
 from batchkit.core.results import STATUS_CODE, ResultColumns
 from batchkit.core.states import SENT_UNITS, JobState, UnitState
 from batchkit.core.structured import OutputSpec
+from batchkit.stores.ownership import owner_alive
 
 from .stops import download_error, reraise
-from .units import Keys, Units, fail_running, owner_alive_of
+from .units import Keys, Units
 
 __all__ = ["Collector"]
 
@@ -69,7 +70,7 @@ class Collector:
         return (
             backend.local
             and not self.units.sent_here(batch)
-            and (owner_alive_of(batch) or not self.units.claim(batch, states=tuple(SENT_UNITS)))
+            and (owner_alive(batch) or not self.store.take_over(batch, states=tuple(SENT_UNITS)))
         )
 
     def _track(self, batch: Mapping[str, Any], backend: Backend) -> bool:
@@ -81,7 +82,7 @@ class Collector:
             if failure.decision.action is Action.RETRY:
                 return False  # a blip: ask again next round
             if failure.decision.action is Action.FAIL_ROWS:  # 404: the API (as we reach it) forgot it
-                if self.units.owns(batch):
+                if self.store.take_over(batch):
                     self.units.lose(batch, failure.decision)
                 # else its live owner may reach an API that knows it (another key, another
                 # simulator): it collects it, or finds it lost itself
@@ -112,8 +113,8 @@ class Collector:
             decision = failure.decision
             if decision.action is Action.RETRY:
                 return "empty"
-            with self.store.atomic() as conn:
-                self.store.update_batch_in(conn, batch["id"], state=UnitState.COLLECTED)
+            with self.store.transaction() as tx:
+                tx.update_batch(batch["id"], state=UnitState.COLLECTED)
             if batch["job_id"] == self.job_id:
                 self.units.stop(batch, decision, failure.__cause__ or failure)
             return "stopped"
@@ -121,9 +122,8 @@ class Collector:
             return "empty"
         if self.output_spec is not None:
             self.check_answers(columns)
-        with self.store.atomic() as conn:
-            self.store.add_answers(
-                conn,
+        with self.store.transaction() as tx:
+            tx.add_answers(
                 unit=batch["id"],
                 job_id=batch["job_id"],
                 attempt=batch["attempt"],
@@ -146,9 +146,9 @@ class Collector:
             if decision.error_type == RESULTS_CUT:
                 # Cut every time it was read: the job stops and says so; the batch stays "ended",
                 # so re-running the call downloads it again and never sends its requests again.
-                with self.store.atomic() as conn:
-                    self.store.update_batch_in(conn, batch["id"], error=decision.message)
-                    fail_running(conn, self.job_id)
+                with self.store.transaction() as tx:
+                    tx.update_batch(batch["id"], error=decision.message)
+                    tx.fail_job(self.job_id)
                 self.units.record["status"] = JobState.FAILED
                 raise download_error(self.job_id, api_id, decision.message) from failure.__cause__
             if decision.action is not Action.FAIL_ROWS:
@@ -161,9 +161,9 @@ class Collector:
             )
         if self.output_spec is not None:
             self.check_answers(columns)
-        with self.store.atomic() as conn:
-            self.store.store_results(conn, batch["id"], str(self.units.record["model"]), columns)
-            self.store.update_batch_in(conn, batch["id"], state=UnitState.COLLECTED, error=None)
+        with self.store.transaction() as tx:
+            tx.put_results(batch["id"], str(self.units.record["model"]), columns)
+            tx.update_batch(batch["id"], state=UnitState.COLLECTED, error=None)
 
     def check_answers(self, columns: ResultColumns) -> None:
         """Mark structured answers that do not parse or fail the schema ``invalid_output``."""

@@ -23,9 +23,10 @@ import numpy as np
 from batchkit._crash import crashpoint
 from batchkit.core.states import AWAITING_RESULTS, JobState, RowStatus, SendMode, UnitState
 from batchkit.errors import InvalidOptionError, OptionTypeError
-from batchkit.stores.store import Store, default_store_path
+from batchkit.stores.store import Store
 
 from .answers import PartOutput, per_row
+from .locations import default_store_path
 
 if TYPE_CHECKING:
     from .jobs import Job

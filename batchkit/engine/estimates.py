@@ -41,8 +41,9 @@ from batchkit.costs.pricing import (
     shared_prefix_tokens,
 )
 from batchkit.errors import UnknownModelError
-from batchkit.stores.store import Store, default_store_path
+from batchkit.stores.store import Store
 
+from .locations import default_store_path
 from .sendmode import choose_mode, realtime_limits
 
 if TYPE_CHECKING:

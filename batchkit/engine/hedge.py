@@ -49,7 +49,7 @@ from batchkit.core.results import ANSWERED, STATUS_CODE
 from batchkit.core.states import AWAITING_RESULTS, JobState, SendMode, UnitState
 from batchkit.costs.pricing import kind_costs
 from batchkit.errors import InvalidOptionError
-from batchkit.stores.leases import me
+from batchkit.stores.ownership import owns
 
 if TYPE_CHECKING:
     from batchkit.stores.store import Store
@@ -336,10 +336,7 @@ class HedgeReport:
 
 def hedge_report(store: Store, job_id: str, model: str, *, deadline: float, finished_at: float | None) -> HedgeReport:
     """Count and price what the job's batches and its realtime units answered (from the store)."""
-    units = store.query(
-        "SELECT r.id, b.mode FROM batch_results r JOIN batches b ON b.id = r.batch_id WHERE b.job_id = ?",
-        (job_id,),
-    )
+    units = store.job_results_modes(job_id)
     answered: dict[bool, set[str]] = {True: set(), False: set()}
     cost = {True: 0.0, False: 0.0}
     canceled = 0
@@ -508,7 +505,7 @@ class DeadlineHedge:
         if not self.hedged and not self._fire(plan, sum(int(b["n_requests"]) for b in units)):
             return
         for unit in units:
-            if unit["state"] == UnitState.SUBMITTING and unit["owner"] == me():
+            if unit["state"] == UnitState.SUBMITTING and owns(unit):
                 self.store.update_batch(unit["id"], state=UnitState.ABANDONED, error=f"not created: {HEDGE_REASON}")
             elif unit["state"] == UnitState.IN_PROGRESS and unit["api_id"]:
                 try:
@@ -529,8 +526,8 @@ class DeadlineHedge:
             f"{plan.deadline - now:,.0f} s before the deadline; those batches were canceled and "
             f"what they did not answer goes through realtime (standard price)"
         )
-        with self.store.atomic() as conn:
-            self.store.set_job_mode(conn, self.job_id, SendMode.REALTIME, reason)
+        with self.store.transaction() as tx:
+            tx.set_job_mode(self.job_id, SendMode.REALTIME, reason)
         self.record.update(mode=SendMode.REALTIME, mode_reason=reason)
         return True
 
@@ -542,8 +539,8 @@ class DeadlineHedge:
         chosen = np.flatnonzero((view.codes == 0) | (view.codes == STATUS_CODE["canceled"]))
         if not len(chosen):
             return
-        with self.store.atomic() as conn:
-            in_flight = self.store.in_flight_keys(conn)
+        with self.store.transaction() as tx:
+            in_flight = tx.in_flight_keys()
             if give_up:  # only what realtime already carries: the canceling batches' rows go too
                 in_flight = set()
                 for b in self.store.batches(job_id=self.job_id, states=_AWAITING):
@@ -554,7 +551,7 @@ class DeadlineHedge:
                 if keys[i] not in in_flight:
                     by_attempt[int(view.attempts[i]) + 1].append(keys[i])
             for attempt, chosen_keys in by_attempt.items():
-                self.units.plan_batches(conn, chosen_keys, attempt, mode=SendMode.REALTIME)
+                self.units.plan_batches(tx, chosen_keys, attempt, mode=SendMode.REALTIME)
         self.units.signals.wake.set()  # create the realtime unit now, not after a batch poll interval
 
     def wait(self, wait: float) -> float:

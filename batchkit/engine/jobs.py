@@ -42,14 +42,15 @@ from batchkit.core.states import JobState, SendMode, UnitState
 from batchkit.core.structured import OutputSpec
 from batchkit.costs.accounting import JobCost
 from batchkit.errors import APIRefusedError, BatchLostError, JobNotFoundError
-from batchkit.stores.leases import me
-from batchkit.stores.store import Store, default_store_path
+from batchkit.stores.ownership import owner_alive, owns
+from batchkit.stores.store import Store
 
 from . import registry, shown
 from .hedge import DeadlineHedge, HedgeReport
+from .locations import default_store_path
 from .outcomes import ResultReader, View
 from .stops import stopped
-from .units import Signals, Units, owner_alive_of, write_job
+from .units import Signals, Units, write_job
 from .worker import Worker
 
 __all__ = ["Job", "open_job"]
@@ -429,7 +430,7 @@ class Job:
         self.store.set_job_status(self.job_id, JobState.CANCELED)
         self._record["status"] = JobState.CANCELED
         for batch in self.store.batches(job_id=self.job_id, states=(UnitState.SUBMITTING,)):
-            if batch["owner"] == me() or not owner_alive_of(batch):
+            if owns(batch) or not owner_alive(batch):
                 # Not recorded as created; it may have been a moment ago (e.g. by our worker).
                 found = self.units.reconcile(batch, adopt_only=True)
                 if found is not None and str(found.state) == UnitState.IN_PROGRESS:
@@ -577,8 +578,8 @@ def open_job(
             prices=prices,
         )
     elif (store.load_job(job_id) or {}).get("mode", SendMode.BATCH) != mode:
-        with store.atomic() as conn:  # the same call in another mode: what is left goes that way
-            store.set_job_mode(conn, job_id, mode, mode_reason)
+        with store.transaction() as tx:  # the same call in another mode: what is left goes that way
+            tx.set_job_mode(job_id, mode, mode_reason)
     job = Job.attach(job_id, store, client, frame=frame, lines=plan.lines, batch_bodies=batch_bodies, record=record)
     job.units.prices = prices
     if record is None:

@@ -17,9 +17,10 @@ from batchkit.core.results import output_label
 from batchkit.core.states import SendMode, UnitState
 from batchkit.core.structured import OutputSpec
 from batchkit.errors import JobNotFoundError, UnknownModelError
-from batchkit.stores.store import Store, default_store_path
+from batchkit.stores.store import Store
 
 from . import registry
+from .locations import default_store_path
 from .outcomes import ResultReader
 
 __all__ = ["PROMPT_WIDTH", "jobs"]

@@ -48,11 +48,12 @@ from batchkit.core.states import JobState, RowStatus
 from batchkit.costs.accounting import EstimateRange, JobCost
 from batchkit.costs.pricing import CostBreakdown
 from batchkit.errors import OptionTypeError, RunNotFoundError, UnknownModelError
-from batchkit.stores.store import Store, default_store_path
+from batchkit.stores.store import Store
 
 from . import shown
 from .answers import PartOutput
 from .driver import Driver, RunControl, default_ahead, not_a_call
+from .locations import default_store_path
 
 if TYPE_CHECKING:
     from .jobs import Job

@@ -21,9 +21,10 @@ from batchkit.core.plan import MediaLines, Plan
 from batchkit.core.states import Mode
 from batchkit.costs.pricing import CostEstimate
 from batchkit.errors import InvalidOptionError
-from batchkit.stores.store import Store, default_store_path
+from batchkit.stores.store import Store
 
 from .estimates import estimate_call, spread_sample
+from .locations import default_store_path
 from .start import submit
 
 if TYPE_CHECKING:

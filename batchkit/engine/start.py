@@ -19,11 +19,12 @@ from batchkit.core.options import JobSpec, Options
 from batchkit.core.states import Mode, SendMode
 from batchkit.costs.pricing import CostEstimate
 from batchkit.errors import UnknownModelError
-from batchkit.stores.store import Store, default_store_path
+from batchkit.stores.store import Store
 
 from . import hedge
 from .estimates import estimate_call
 from .jobs import Job, open_job
+from .locations import default_store_path
 from .sendmode import choose_mode, pricing_mode, realtime_limits
 
 if TYPE_CHECKING:

@@ -10,8 +10,8 @@ When the API refuses a create for a reason no retry fixes, the job stops
 
 Units are shared: another job (of this process or another) may carry the keys this job waits
 for, and a unit whose owner died is taken over by compare-and-set on its owner
-(:mod:`batchkit.stores.leases`). The calls the store will replace with verbs of its own (the
-job-status updates run as SQL here) are kept at the bottom of this module.
+(:mod:`batchkit.stores.ownership`). Everything written to the store goes through its verbs, in
+one :class:`~batchkit.stores.transaction.Transaction` per step.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import contextlib
 import datetime as dt
 import threading
 from collections.abc import Mapping, MutableMapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anthropic
 
@@ -32,24 +32,24 @@ from batchkit.backends.queue import known_view
 from batchkit.core.models import load_table, unit_betas
 from batchkit.core.options import JobSpec
 from batchkit.core.plan import MAX_BATCH_BYTES, MAX_BATCH_REQUESTS, Chunk, Plan, chunk_requests, make_line, select_lines
-from batchkit.core.states import AWAITING_RESULTS, JobState, SendMode, UnitState
+from batchkit.core.states import JobState, SendMode, UnitState
 from batchkit.costs.prices import output_betas
 from batchkit.errors import CancelFailedError, ServerUnreachableError, UnknownModelError
-from batchkit.stores.leases import me, owner_alive
+from batchkit.stores.leases import me
+from batchkit.stores.ownership import owner_alive, owns
 from batchkit.stores.store import Store
 
 from .stops import LOST_WHY, refusal, reraise
+
+if TYPE_CHECKING:
+    from batchkit.stores.transaction import Transaction
 
 __all__ = [
     "Keys",
     "Signals",
     "Units",
     "batch_size",
-    "fail_running",
-    "mark_running",
-    "owner_alive_of",
     "planned_betas",
-    "read_status",
     "stored_betas",
     "write_job",
 ]
@@ -61,11 +61,6 @@ class Keys(Protocol):
     def __bool__(self) -> bool: ...
 
     def isdisjoint(self, other: Sequence[str]) -> bool: ...
-
-
-def owner_alive_of(batch: Mapping[str, Any]) -> bool:
-    """Whether another process still owns ``batch`` (a unit), by the one rule of :mod:`.leases`."""
-    return bool(owner_alive(batch["owner"], batch.get("lease_until")))
 
 
 def batch_size(spec: Mapping[str, Any], client: anthropic.Anthropic | None) -> int:
@@ -224,7 +219,7 @@ class Units:
 
     def status(self) -> str:
         """The job's status as the store has it now (another process, or the worker, may have moved it on)."""
-        found = read_status(self.store, self.job_id)
+        found = self.store.job_status(self.job_id)
         if found is not None:
             self.record["status"] = found
         return str(self.record["status"])
@@ -242,24 +237,20 @@ class Units:
             return False
         return True
 
-    def claim(self, batch: Mapping[str, Any], *, states: Sequence[str] = tuple(AWAITING_RESULTS)) -> bool:
-        """Take a unit over from its dead owner (compare-and-set on its owner, see :mod:`.leases`)."""
-        return bool(self.store.claim_unit(int(batch["id"]), me(), was=batch["owner"], states=states))
-
-    def owns(self, batch: Mapping[str, Any]) -> bool:
-        """Whether this process owns ``batch``, or has just taken it over from a dead owner."""
-        if batch["owner"] == me():
-            return True
-        return not owner_alive_of(batch) and self.claim(batch)
-
     def sent_here(self, batch: Mapping[str, Any]) -> bool:
         """Whether this job's worker sent ``batch`` (a unit whose handle lives in this process)."""
-        return bool(batch["owner"] == me() and batch["job_id"] == self.job_id)
+        return owns(batch) and batch["job_id"] == self.job_id
 
     # ------------------------------------------------------------------ planning
 
     def plan_batches(
-        self, conn: Any, keys: Sequence[str], attempt: int, mode: str | None = None, *, max_tokens: int | None = None
+        self,
+        tx: Transaction,
+        keys: Sequence[str],
+        attempt: int,
+        mode: str | None = None,
+        *,
+        max_tokens: int | None = None,
     ) -> None:
         """Plan units that send ``keys`` in ``mode`` (default: the job's), within the batch limits;
         ``max_tokens``: what their requests ask for when it is not the job's (a truncated retry)."""
@@ -277,8 +268,7 @@ class Units:
             max_requests=batch_size(spec, self.given_client),
             max_bytes=int(spec.get("chunk_bytes") or MAX_BATCH_BYTES),
         ):
-            batch_id = self.store.add_batch(
-                conn,
+            batch_id = tx.add_unit(
                 job_id=self.job_id,
                 keys=chunk.keys,
                 body=chunk.stored(),
@@ -369,7 +359,7 @@ class Units:
         one by one is left to it: its worker stops it when it sees the job canceled)."""
         units = [b for b in self.store.batches(job_id=self.job_id, states=(UnitState.IN_PROGRESS,)) if b["api_id"]]
         for done, batch in enumerate(units):
-            if self.streams(batch["mode"]) and not self.sent_here(batch) and owner_alive_of(batch):
+            if self.streams(batch["mode"]) and not self.sent_here(batch) and owner_alive(batch):
                 continue
             self.cancel_unit(batch, batch["api_id"], canceled_before=done, of=len(units))
 
@@ -380,7 +370,7 @@ class Units:
         except CallFailed as failure:
             decision = failure.decision
             if decision.action is Action.FAIL_ROWS:  # 404: nothing left to cancel at the API
-                if self.owns(batch):
+                if self.store.take_over(batch):
                     self.lose(batch, decision)
                 return
             if decision.action in (Action.RETRY, Action.RECONCILE):
@@ -407,14 +397,12 @@ class Units:
         no other job waits on them); batches already created keep running and are collected.
         """
         reason = f"the API refused its requests ({decision.describe()}) — to fix: {decision.fix}"
-        with self.store.atomic() as conn:
-            self.store.update_batch_in(conn, batch["id"], state=UnitState.FAILED, error=reason)
+        with self.store.transaction() as tx:
+            tx.update_batch(batch["id"], state=UnitState.FAILED, error=reason)
             for other in self.store.batches(job_id=self.job_id, states=(UnitState.SUBMITTING,)):
-                if other["owner"] == me():
-                    self.store.update_batch_in(
-                        conn, other["id"], state=UnitState.FAILED, error="not created: " + reason
-                    )
-            fail_running(conn, self.job_id)
+                if owns(other):
+                    tx.update_batch(other["id"], state=UnitState.FAILED, error="not created: " + reason)
+            tx.fail_job(self.job_id)
         self.record["status"] = JobState.FAILED
         error = refusal(self.store, self.job_id)
         error.status_code, error.error_type, error.api_message = decision.status, decision.error_type, decision.message
@@ -432,33 +420,13 @@ class Units:
             f"the API no longer knows batch {batch['api_id']} ({decision.describe()}): {LOST_WHY}. "
             f"Its {int(batch['n_requests']):,} rows have no answer"
         )
-        with self.store.atomic() as conn:
-            self.store.update_batch_in(conn, batch["id"], state=UnitState.LOST, error=reason)
+        with self.store.transaction() as tx:
+            tx.update_batch(batch["id"], state=UnitState.LOST, error=reason)
             if batch["job_id"] == self.job_id:
-                fail_running(conn, self.job_id)
+                tx.fail_job(self.job_id)
         if batch["job_id"] == self.job_id:
             self.record["status"] = JobState.FAILED
             self.lost_now = True  # the error is built once the round has seen every lost unit
-
-
-# --------------------------------------------------------------------------- store call sites
-# The job-status SQL the engine runs itself, in one place: the store's own verbs replace these.
-
-
-def read_status(store: Store, job_id: str) -> str | None:
-    """The job's status as stored, or None when the store has no such job."""
-    rows = store.query("SELECT status FROM jobs WHERE job_id = ?", (job_id,))
-    return str(rows[0][0]) if rows else None
-
-
-def fail_running(conn: Any, job_id: str) -> None:
-    """Mark a running job ``failed`` (in the caller's transaction)."""
-    conn.execute("UPDATE jobs SET status = 'failed' WHERE job_id = ? AND status = 'running'", (job_id,))
-
-
-def mark_running(conn: Any, job_id: str) -> None:
-    """Mark a job ``running`` again (a retry, a resume; in the caller's transaction)."""
-    conn.execute("UPDATE jobs SET status = 'running' WHERE job_id = ?", (job_id,))
 
 
 def write_job(
@@ -480,12 +448,11 @@ def write_job(
     batch_bodies: dict[int, bytes] = {}
     record = None
     betas = planned_betas(prices, model, mode, int(spec["max_tokens"]))
-    with store.atomic() as conn:
-        job_id = store.find_job(fp)  # another process may have won the race
+    with store.transaction() as tx:
+        job_id = tx.find_job(fp)  # another process may have won the race
         if job_id is None:
             job_id = "job_" + fp[:16]
-            record = store.insert_job(
-                conn,
+            record = tx.insert_job(
                 job_id=job_id,
                 fingerprint=fp,
                 model=model,
@@ -497,9 +464,8 @@ def write_job(
                 mode=mode,
                 mode_reason=mode_reason,
             )
-            for attempt, chunk in _first_chunks(store, conn, client, plan, spec, mode):
-                batch_id = store.add_batch(
-                    conn,
+            for attempt, chunk in _first_chunks(store, tx, client, plan, spec, mode):
+                batch_id = tx.add_unit(
                     job_id=job_id,
                     keys=chunk.keys,
                     body=chunk.stored(),
@@ -515,12 +481,12 @@ def write_job(
 
 
 def _first_chunks(
-    store: Store, conn: Any, client: anthropic.Anthropic | None, plan: Plan, spec: dict[str, Any], mode: str
+    store: Store, tx: Transaction, client: anthropic.Anthropic | None, plan: Plan, spec: dict[str, Any], mode: str
 ) -> list[tuple[int, Chunk]]:
     """A new job's first units, by attempt: what is neither answered nor in flight, within the
     batch limits (attempt 0: the cache-priming batch, created first)."""
     answered = store.answered(plan.lines)
-    in_flight = store.in_flight_keys(conn)
+    in_flight = tx.in_flight_keys()
     skip = answered | in_flight
     to_send = select_lines(plan.lines, [k for k in plan.lines if k not in skip]) if skip else plan.lines
     chunks = []

@@ -17,7 +17,7 @@ from __future__ import annotations
 import shlex
 import sys
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from batchkit.core.plan import make_line
 from batchkit.core.results import ANSWERED, STATUS_CODE
 from batchkit.core.states import AWAITING_RESULTS, JobState, SendMode, UnitState
 from batchkit.errors import APIRefusedError
-from batchkit.stores.leases import me
+from batchkit.stores.ownership import owns
 
 from . import registry
 from . import workers as _workers
@@ -35,7 +35,10 @@ from .collect import Collector
 from .hedge import DeadlineHedge
 from .outcomes import Pending, ResultReader
 from .stops import stopped
-from .units import Units, mark_running, owner_alive_of
+from .units import Units
+
+if TYPE_CHECKING:
+    from batchkit.stores.transaction import Transaction
 
 _AWAITING = tuple(AWAITING_RESULTS)  # units whose requests have no stored result yet
 
@@ -206,10 +209,10 @@ class Worker:
                 continue
             if priming and mine and batch["attempt"] != 0:
                 continue  # wait for the cache-priming batch to end
-            if batch["owner"] == me():
+            if owns(batch):
                 if mine or batch["job_id"] not in registry.live_job_ids():
                     self.units.create(batch)
-            elif not owner_alive_of(batch) and self.units.claim(batch, states=(UnitState.SUBMITTING,)):
+            elif self.store.take_over(batch, states=(UnitState.SUBMITTING,)):
                 self.units.reconcile(batch)
 
     # ------------------------------------------------------------------ planning
@@ -223,16 +226,16 @@ class Worker:
             retry[int(view.attempts[i]) + 1].append(keys[i])
         if not retry:
             return
-        with self.store.atomic() as conn:
-            in_flight = self.store.in_flight_keys(conn)
+        with self.store.transaction() as tx:
+            in_flight = tx.in_flight_keys()
             for attempt, chosen in retry.items():
-                self.units.plan_batches(conn, [k for k in chosen if k not in in_flight], attempt)
+                self.units.plan_batches(tx, [k for k in chosen if k not in in_flight], attempt)
 
-    def plan_unsent(self, conn: Any, in_flight: set[str]) -> None:
+    def plan_unsent(self, tx: Transaction, in_flight: set[str]) -> None:
         """Plan batches for the keys that have no result and are in no batch still running."""
         keys, _ = self.reader.layout()
         view = self.reader.view()
-        self.units.plan_batches(conn, [keys[i] for i in np.flatnonzero(view.codes == 0) if keys[i] not in in_flight], 1)
+        self.units.plan_batches(tx, [keys[i] for i in np.flatnonzero(view.codes == 0) if keys[i] not in in_flight], 1)
 
     def plan_retry(self, statuses: list[str], status: str) -> bool:
         """Plan the rows that ended with one of ``statuses`` again (``job.retry()``), and the rows a
@@ -245,20 +248,20 @@ class Worker:
         unsent = status == JobState.FAILED or (status == JobState.CANCELED and "canceled" in statuses)
         if not chosen and not unsent:
             return False
-        with self.store.atomic() as conn:
-            in_flight = self.store.in_flight_keys(conn)
-            self.units.plan_batches(conn, [k for k in chosen if k not in in_flight], attempt=2)
+        with self.store.transaction() as tx:
+            in_flight = tx.in_flight_keys()
+            self.units.plan_batches(tx, [k for k in chosen if k not in in_flight], attempt=2)
             if unsent:
-                self.plan_unsent(conn, in_flight)
-            mark_running(conn, self.job_id)
+                self.plan_unsent(tx, in_flight)
+            tx.run_job(self.job_id)
         self.record["status"] = JobState.RUNNING
         return True
 
     def resume(self) -> None:
         """Send what a refusal left unsent, e.g. when the same call is re-run after the fix."""
-        with self.store.atomic() as conn:
-            self.plan_unsent(conn, self.store.in_flight_keys(conn))
-            mark_running(conn, self.job_id)
+        with self.store.transaction() as tx:
+            self.plan_unsent(tx, tx.in_flight_keys())
+            tx.run_job(self.job_id)
         self.record["status"] = JobState.RUNNING
 
     def plan_truncated(self, max_tokens: int) -> bool:
@@ -278,14 +281,14 @@ class Worker:
             new_key_of[key] = params_key(params)
             new_lines[new_key_of[key]] = make_line(new_key_of[key], new_body)
         row_keys = [new_key_of.get(k, k) if k else k for k in self.reader.row_keys]
-        with self.store.atomic() as conn:
-            self.store.set_row_keys(conn, self.job_id, row_keys)
+        with self.store.transaction() as tx:
+            tx.set_row_keys(self.job_id, row_keys)
             answered = self.store.answered(new_lines)
-            in_flight = self.store.in_flight_keys(conn)
+            in_flight = tx.in_flight_keys()
             self.units.lines.update(new_lines)
             to_plan = [k for k in new_lines if k not in answered and k not in in_flight]
-            self.units.plan_batches(conn, to_plan, 1, max_tokens=max_tokens)
-            mark_running(conn, self.job_id)
+            self.units.plan_batches(tx, to_plan, 1, max_tokens=max_tokens)
+            tx.run_job(self.job_id)
         self.record.update(self.store.load_job(self.job_id) or {})  # in place: every part shares it
         self.reader.forget_layout()
         return True
@@ -298,8 +301,8 @@ class Worker:
             if not any(self.units.relevant(b, pending) for b in self.store.batches(states=_AWAITING)):
                 # Waiting on nothing: the batch that carried these keys (another job's) was
                 # refused or abandoned. Send them ourselves.
-                with self.store.atomic() as conn:
-                    self.plan_unsent(conn, self.store.in_flight_keys(conn))
+                with self.store.transaction() as tx:
+                    self.plan_unsent(tx, tx.in_flight_keys())
             return False
         keys, _ = self.reader.layout()
         for batch in self.store.batches(states=_AWAITING):

@@ -7,11 +7,10 @@ their index, runs, schema and migrations, backup. All SQL in batchkit lives here
 :mod:`.ownership` (claim, renew, release, take over; the rule in :mod:`.leases`), :mod:`.results`
 (results and their index), :mod:`.runs`, :mod:`.schema` (migrations), :mod:`.storefile` (the
 file), :mod:`.prune` and :mod:`.maintenance` (removing jobs). No ``sqlite3.Connection`` crosses
-this folder's boundary except through the older ``atomic()``/``*_in(conn, …)`` methods, kept until
-the engine has moved to :meth:`Store.transaction`.
+this folder's boundary: writes go through :meth:`Store.transaction` and its
+:class:`~batchkit.stores.transaction.Transaction`.
 
-May import: :mod:`batchkit.core`, :mod:`batchkit.costs`, :mod:`batchkit.errors`. (One temporary
-exception, marked in :func:`batchkit.stores.store._simulated`: the default store's location still
-asks :mod:`batchkit.backends` whether the server is the simulator, until the engine asks it and
-calls :func:`batchkit.stores.store.store_path`.)
+May import: :mod:`batchkit.core`, :mod:`batchkit.costs`, :mod:`batchkit.errors`. The default
+store's file depends on whether the server is the simulator, which the store does not ask: the
+engine does (:mod:`batchkit.engine.locations`) and calls :func:`batchkit.stores.store.store_path`.
 """

@@ -1,9 +1,10 @@
 """The store's one SQLite connection: opening, schema migrations, transactions, SQLite's errors.
 
 One connection per store file per process, shared by the process's threads behind a re-entrant
-lock. Writes go through :meth:`StoreCore.transaction` (or the older :meth:`StoreCore.atomic`),
-which takes SQLite's write lock up front (``BEGIN IMMEDIATE``) so two processes planning the same
-requests see each other's intent. A transaction opened inside another is a ``SAVEPOINT``: a
+lock. Writes go through :meth:`StoreCore.transaction` (inside this folder also
+:meth:`StoreCore._atomic`, the same transaction on the raw connection), which takes SQLite's
+write lock up front (``BEGIN IMMEDIATE``) so two processes planning the same requests see each
+other's intent. A transaction opened inside another is a ``SAVEPOINT``: a
 failure inside the inner block rolls back that block only, and the outer one goes on (or fails
 as a whole when the error is not caught). What the process remembers of rows written by a block
 that is rolled back (decoded result columns, the in-memory index) is let go with it.
@@ -147,7 +148,7 @@ class StoreCore:
                     path=self.path,
                 )
             return
-        with self.atomic() as conn:
+        with self._atomic() as conn:
             app_id, version = verdict(conn, self.path)  # again, under the write lock
             self._check_version(version)
             for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
@@ -177,9 +178,10 @@ class StoreCore:
     # ------------------------------------------------------------------ transactions
 
     @contextlib.contextmanager
-    def atomic(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction on the raw connection (kept while :mod:`batchkit.engine` moves to
-        :meth:`transaction`, which carries the store's verbs). Nested, it is a ``SAVEPOINT``.
+    def _atomic(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction on the raw connection, for the store's own parts (callers outside
+        :mod:`batchkit.stores` use :meth:`transaction`, which carries the store's verbs). Nested,
+        it is a ``SAVEPOINT``.
 
         Raises:
             StoreReadOnlyError: the store is read-only.
@@ -231,7 +233,7 @@ class StoreCore:
             StoreReadOnlyError: the store is read-only.
             StoreError: SQLite could not write; nothing of the transaction was kept.
         """
-        with self.atomic() as conn:
+        with self._atomic() as conn:
             yield Transaction(self, conn)  # type: ignore[arg-type]  # only a Store opens one
 
     @contextlib.contextmanager
@@ -384,7 +386,7 @@ class StoreCore:
         """
         if self.backend_name() == backend:
             return  # nothing to write: a read-only store can still serve a finished call
-        with self.atomic() as conn:
+        with self._atomic() as conn:
             found = conn.execute("SELECT value FROM meta WHERE name = 'backend'").fetchone()
             if found is None:
                 conn.execute("INSERT INTO meta VALUES ('backend', ?)", (backend,))

@@ -29,7 +29,7 @@ class Jobs(StoreCore):
         rows = self._rows("SELECT job_id FROM jobs WHERE fingerprint = ?", (fingerprint,))
         return rows[0][0] if rows else None
 
-    def insert_job(
+    def _insert_job(
         self,
         conn: sqlite3.Connection,
         *,
@@ -113,16 +113,16 @@ class Jobs(StoreCore):
             "mode_reason": r[12],
         }
 
-    def set_job_mode(self, conn: sqlite3.Connection, job_id: str, mode: str, reason: str | None) -> None:
+    def _set_job_mode(self, conn: sqlite3.Connection, job_id: str, mode: str, reason: str | None) -> None:
         """Write down the mode a job sends its requests in (``batch``/``realtime``) and why."""
         conn.execute("UPDATE jobs SET mode = ?, mode_reason = ? WHERE job_id = ?", (mode, reason, job_id))
 
     def set_job_status(self, job_id: str, status: str) -> None:
         """Set a job's status (:class:`batchkit.core.states.JobState`), in a transaction of its own."""
-        with self.atomic() as conn:
-            self.set_job_status_in(conn, job_id, status)
+        with self._atomic() as conn:
+            self._set_job_status_in(conn, job_id, status)
 
-    def set_row_keys(self, conn: sqlite3.Connection, job_id: str, row_keys: Sequence[str | None]) -> None:
+    def _set_row_keys(self, conn: sqlite3.Connection, job_id: str, row_keys: Sequence[str | None]) -> None:
         """Replace a job's row keys (its rows now ask other requests, e.g. with more ``max_tokens``)."""
         conn.execute("UPDATE jobs SET row_keys = ? WHERE job_id = ?", (encode_keys(row_keys), job_id))
 
@@ -132,11 +132,11 @@ class Jobs(StoreCore):
         rows = self._rows("SELECT status FROM jobs WHERE job_id = ?", (job_id,))
         return str(rows[0][0]) if rows else None
 
-    def set_job_status_in(self, conn: sqlite3.Connection, job_id: str, status: str) -> None:
+    def _set_job_status_in(self, conn: sqlite3.Connection, job_id: str, status: str) -> None:
         """Set a job's status inside ``conn``'s transaction."""
         conn.execute("UPDATE jobs SET status = ? WHERE job_id = ?", (status, job_id))
 
-    def fail_job_in(self, conn: sqlite3.Connection, job_id: str) -> None:
+    def _fail_job_in(self, conn: sqlite3.Connection, job_id: str) -> None:
         """Mark a running job ``failed`` inside ``conn``'s transaction (a job that has ended,
         or was canceled, keeps its status)."""
         conn.execute(

@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 
-from .store import Removal, Store
+from .prune import Removal
+from .store import Store
 
 __all__ = ["Removal", "forget", "prune"]
 

@@ -5,9 +5,10 @@ sends one by one) has exactly one owner at a time, whatever backend sends it. Th
 order a unit meets them:
 
 ====================================  =====================================================================
-claim                                 creating a unit claims it: :meth:`~batchkit.stores.units.Units.add_batch`
-                                      (``tx.add_unit``) writes ``owner=me()`` with a fresh lease, and the
-                                      process starts renewing its leases in that store
+claim                                 creating a unit claims it:
+                                      :meth:`~batchkit.stores.transaction.Transaction.add_unit` writes
+                                      ``owner=me()`` with a fresh lease, and the process starts
+                                      renewing its leases in that store
 renew                                 :meth:`Ownership.renew_leases`: a keeper thread of each process
                                       (:mod:`batchkit.stores.leases`) extends every lease it holds
                                       on a unit still awaiting its results
@@ -65,7 +66,7 @@ class Ownership(StoreCore):
         theirs and in one of ``states``: a compare-and-set, so of several processes taking over
         the same dead owner's unit exactly one wins. The winner holds it with a fresh lease."""
         wanted = tuple(states)
-        with self.atomic() as conn:
+        with self._atomic() as conn:
             cur = conn.execute(
                 f"UPDATE batches SET owner = ?, lease_until = ? WHERE id = ? AND owner IS ?"
                 f" AND state IN ({','.join('?' * len(wanted))})",
@@ -90,7 +91,7 @@ class Ownership(StoreCore):
         """Give up a unit ``owner`` (default: this process) still holds, so another process may
         take it over at once; whether it was held. A unit that is no longer awaiting results
         keeps its owner's name."""
-        with self.atomic() as conn:
+        with self._atomic() as conn:
             cur = conn.execute(
                 f"UPDATE batches SET owner = NULL, lease_until = NULL WHERE id = ? AND {_HELD}",
                 (unit_id, owner or me(), *_AWAITING),
@@ -106,7 +107,7 @@ class Ownership(StoreCore):
             or not self._rows(f"SELECT 1 FROM batches WHERE {_HELD} LIMIT 1", (owner, *_AWAITING))
         ):
             return 0
-        with self.atomic() as conn:
+        with self._atomic() as conn:
             return int(
                 conn.execute(f"UPDATE batches SET lease_until = ? WHERE {_HELD}", (until, owner, *_AWAITING)).rowcount
             )

@@ -3,10 +3,11 @@
 Results are kept per stored unit, as columns (keys, statuses, answers, stop reasons, token
 counts, errors — a handful of blobs per unit, see :class:`batchkit.core.results.ResultColumns`),
 because one SQLite row per answer costs more client CPU than everything else batchkit does for
-that answer. A collected Message Batch stores its results at once (:meth:`Results.store_results`);
-a realtime unit stores its answers as they arrive, a small group per transaction
-(:meth:`Results.add_answers`), each group a ``batches`` row of its own so every reader treats
-realtime and batch answers alike.
+that answer. A collected Message Batch stores its results at once
+(:meth:`~batchkit.stores.transaction.Transaction.put_results`); a realtime unit stores its answers
+as they arrive, a small group per transaction
+(:meth:`~batchkit.stores.transaction.Transaction.add_answers`), each group a ``batches`` row of
+its own so every reader treats realtime and batch answers alike.
 
 Lookups by request key go through an in-memory index of every stored result (:meth:`Results.index`),
 built once per process and brought up to date incrementally (about 0.1 µs per stored result). A
@@ -120,7 +121,9 @@ class Results(StoreCore):
             self._memo.clear()
             self._aliases = None
 
-    def store_results(self, conn: sqlite3.Connection, batch_id: int, model: str | None, columns: ResultColumns) -> None:
+    def _store_results(
+        self, conn: sqlite3.Connection, batch_id: int, model: str | None, columns: ResultColumns
+    ) -> None:
         """Keep one batch's results. A batch already stored (by another process) is left as is.
 
         The columns stay decoded in memory too: the job that stored them reads them next. Results
@@ -317,7 +320,7 @@ class Results(StoreCore):
             last = self._conn.execute("SELECT max(id) FROM batch_results").fetchone()[0] or 0
             if last <= upto or self.readonly:
                 return upto
-            with self.atomic() as conn:
+            with self._atomic() as conn:
                 upto = self._index_mark(conn)  # again, under the write lock: another process may have synced
                 for (results_id,) in conn.execute(
                     "SELECT id FROM batch_results WHERE id > ? ORDER BY id", (upto,)
@@ -437,7 +440,7 @@ class Results(StoreCore):
             self._memo[wanted] = (upto, found)
         return found
 
-    def add_answers(
+    def _add_answers(
         self,
         conn: sqlite3.Connection,
         *,
@@ -473,7 +476,7 @@ class Results(StoreCore):
             ),
         )
         group = int(cur.lastrowid)  # type: ignore[arg-type]
-        self.store_results(conn, group, model, columns)
+        self._store_results(conn, group, model, columns)
         return group
 
     def lost_responses(self, job_id: str) -> list[str]:

@@ -21,18 +21,18 @@ class Runs(StoreCore):
 
     def open_run(self, run_id: str, source: str) -> None:
         """Write a partitioned run down (or mark an existing one running again)."""
-        with self.atomic() as conn:
+        with self._atomic() as conn:
             conn.execute("INSERT OR IGNORE INTO runs VALUES (?, ?, ?, 'running')", (run_id, source, utcnow()))
             conn.execute("UPDATE runs SET status = 'running' WHERE run_id = ?", (run_id,))
 
     def add_run_part(self, run_id: str, part: int, job_id: str, n_rows: int) -> None:
         """Record the job of a run's partition ``part`` (0-based, input order)."""
-        with self.atomic() as conn:
+        with self._atomic() as conn:
             conn.execute("INSERT OR REPLACE INTO run_parts VALUES (?, ?, ?, ?)", (run_id, part, job_id, n_rows))
 
     def end_run(self, run_id: str, status: str, n_parts: int | None = None) -> None:
         """Set a run's status; with ``n_parts``, forget partitions past its last (a shorter input)."""
-        with self.atomic() as conn:
+        with self._atomic() as conn:
             conn.execute("UPDATE runs SET status = ? WHERE run_id = ?", (status, run_id))
             if n_parts is not None:
                 conn.execute("DELETE FROM run_parts WHERE run_id = ? AND part >= ?", (run_id, n_parts))

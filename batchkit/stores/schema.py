@@ -149,6 +149,12 @@ def _leases_and_lost_keys(conn: sqlite3.Connection) -> None:
             conn.execute(f"ALTER TABLE batches ADD COLUMN {name} {kind}")
 
 
+def _unit_betas(conn: sqlite3.Connection) -> None:
+    """Migration 7's column, added unless it is there (as :func:`_leases_and_lost_keys`)."""
+    if "betas" not in {row[1] for row in conn.execute("PRAGMA table_info(batches)")}:
+        conn.execute("ALTER TABLE batches ADD COLUMN betas TEXT")
+
+
 MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     # 1 — the first schema.
     """
@@ -246,5 +252,5 @@ MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     # 7 — the ``anthropic-beta`` values a unit is sent with, decided when it is planned
     # (:func:`batchkit.core.models.unit_betas`), comma-joined ('' = none). NULL on a unit planned
     # before: its backend derives them from the body, as it did then.
-    "ALTER TABLE batches ADD COLUMN betas TEXT",
+    _unit_betas,
 )

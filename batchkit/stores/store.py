@@ -66,9 +66,8 @@ import datetime as dt
 import os
 import sqlite3
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from batchkit.core.states import AWAITING_RESULTS
 from batchkit.errors import JobNotFoundError, OutputPathError, StoreError
@@ -85,7 +84,7 @@ from .units import Units
 
 _AWAITING = tuple(AWAITING_RESULTS)
 
-__all__ = ["Store", "default_store_path", "store_path"]
+__all__ = ["Store", "locate_default_with", "store_path"]
 
 
 def store_path(*, simulated: bool) -> Path:
@@ -102,20 +101,6 @@ def store_path(*, simulated: bool) -> Path:
     return default_store_dir() / ("simulator.sqlite3" if simulated else "jobs.sqlite3")
 
 
-def default_store_path(client: Any = None) -> Path:
-    """:func:`store_path` for ``client`` — else the default client, else ``ANTHROPIC_BASE_URL`` —
-    asking its server whether it is the simulator (never guessed from a host name: a gateway to
-    the real API on 127.0.0.1 gets the real store).
-
-    Raises:
-        ServerUnreachableError: ``client`` was given and its server does not answer.
-    """
-    env = os.environ.get("BATCHKIT_STORE")
-    if env:
-        return Path(env).expanduser()
-    return store_path(simulated=_simulated(client))
-
-
 def default_store_dir() -> Path:
     """The folder of the default store: that of ``BATCHKIT_STORE`` if set, else
     ``$XDG_DATA_HOME/batchkit`` or ``~/.local/share/batchkit`` (no server is asked)."""
@@ -126,27 +111,22 @@ def default_store_dir() -> Path:
     return Path(base) / "batchkit"
 
 
-def _simulated(client: Any = None) -> bool:  # TEMPORARY: moves to batchkit.engine in the integration
-    """Whether calls go to the simulator: ``client``'s, the default client's or the
-    environment's server says so. Without a client of the caller's, a server that does not
-    answer counts as the real API (it answers nothing either way; asked again next time).
+def locate_default_with(locate: Callable[[], Path]) -> None:
+    """Say where the store with no path given is (``Store()``, ``Store.resolve(None)``).
 
-    The one place :mod:`batchkit.stores` still reaches into :mod:`batchkit.backends`: with
-    :func:`default_store_path` it moves out to the engine (which owns clients), and the store keeps
-    :func:`store_path`, which takes the answer as an argument."""
-    from batchkit.backends.clients import get_default_client, is_simulator, url_is_simulator
-    from batchkit.errors import ServerUnreachableError
+    Which file that is depends on whether calls go to the simulator, which only a server can say;
+    the store asks no server, so the engine hands its answer in here when it is imported
+    (:func:`batchkit.engine.locations.default_store_path`; ``import batchkit`` imports it). Until
+    then the default is the real API's store (:func:`store_path` with ``simulated=False``)."""
+    global _locate_default
+    _locate_default = locate
 
-    if client is not None:
-        return is_simulator(client)
-    try:
-        client = get_default_client()
-        if client is not None:
-            return is_simulator(client)
-        url = os.environ.get("ANTHROPIC_BASE_URL")
-        return url_is_simulator(url) if url else False
-    except ServerUnreachableError:
-        return False
+
+def _real_api_store() -> Path:
+    return store_path(simulated=False)
+
+
+_locate_default: Callable[[], Path] = _real_api_store
 
 
 class Store(Results, Units, Ownership, Jobs, Runs):
@@ -157,7 +137,7 @@ class Store(Results, Units, Ownership, Jobs, Runs):
     same requests see each other's intent; nested, it is a savepoint that rolls back alone.
 
     Args:
-        path: the store's file (default: :func:`default_store_path`).
+        path: the store's file (default: :func:`batchkit.engine.locations.default_store_path`).
         create: create the store if the file does not exist (``False``: raise
             :class:`~batchkit.errors.StoreNotFoundError` instead — what reading calls want).
         readonly: open for reading only, even if the file could be written. A store that cannot
@@ -175,7 +155,7 @@ class Store(Results, Units, Ownership, Jobs, Runs):
     ) -> None:
         self._init_results()
         super().__init__(
-            Path(path).expanduser() if path is not None else default_store_path(), create=create, readonly=readonly
+            Path(path).expanduser() if path is not None else _locate_default(), create=create, readonly=readonly
         )
 
     @classmethod
@@ -187,7 +167,7 @@ class Store(Results, Units, Ownership, Jobs, Runs):
         """
         if isinstance(store, Store):
             return store
-        path = Path(store).expanduser() if store is not None else default_store_path()
+        path = Path(store).expanduser() if store is not None else _locate_default()
         key = str(path.resolve()) if path.exists() else str(path.absolute())
         with _OPEN_LOCK:
             found = _OPEN.get(key)
@@ -353,7 +333,7 @@ class Store(Results, Units, Ownership, Jobs, Runs):
             return Removal((), 0, 0, {}, {}, (), (), size, size, path=path)
         self.checkpoint()
         before = self._file_bytes()
-        with self.atomic() as conn:
+        with self._atomic() as conn:
             plan = _prune.plan(conn, job_ids, active=_AWAITING)
             if plan.in_flight and not force:
                 raise _prune.in_flight_error(plan, command=command)

@@ -77,9 +77,14 @@ class Units(Ownership):  # creating a unit claims it
         rows = self._rows("SELECT keys FROM batch_requests WHERE batch_id = ?", (batch_id,))
         return [k for k in decode_keys(rows[0][0]) if k] if rows else []
 
-    def in_flight_keys(self, conn: sqlite3.Connection | None = None) -> set[str]:
-        """Keys in any batch that has not yet been collected, by any job or process (read in
-        ``conn``'s transaction when given, e.g. while planning)."""
+    def in_flight_keys(self) -> set[str]:
+        """Keys in any batch that has not yet been collected, by any job or process (while
+        planning, read them under the write lock: :meth:`Transaction.in_flight_keys
+        <batchkit.stores.transaction.Transaction.in_flight_keys>`)."""
+        return self._in_flight_keys(None)
+
+    def _in_flight_keys(self, conn: sqlite3.Connection | None) -> set[str]:
+        """:meth:`in_flight_keys`, read in ``conn``'s transaction when given."""
         sql = (
             "SELECT r.keys FROM batches b JOIN batch_requests r ON r.batch_id = b.id"
             f" WHERE b.state IN ({','.join('?' * len(_AWAITING))})"
@@ -90,7 +95,7 @@ class Units(Ownership):  # creating a unit claims it
             found.update(k for k in decode_keys(blob) if k)
         return found
 
-    def add_batch(
+    def _add_batch(
         self,
         conn: sqlite3.Connection,
         *,
@@ -106,7 +111,8 @@ class Units(Ownership):  # creating a unit claims it
         ``(size, pieces)`` written piece by piece).
 
         ``mode`` is the backend that will send it (``batch``: one Message Batch; ``realtime``: its
-        requests one by one, each answer stored by :meth:`add_answers` as it arrives). ``betas``
+        requests one by one, each answer stored by :meth:`Transaction.add_answers
+        <batchkit.stores.transaction.Transaction.add_answers>` as it arrives). ``betas``
         are the ``anthropic-beta`` values it is sent with, decided as it is planned (read back as
         the row's ``betas``: comma-joined, ``''`` for none; None leaves them to the backend).
         """
@@ -143,10 +149,10 @@ class Units(Ownership):  # creating a unit claims it
         return batch_id
 
     def update_batch(self, batch_id: int, **fields: Any) -> None:
-        with self.atomic() as conn:
-            self.update_batch_in(conn, batch_id, **fields)
+        with self._atomic() as conn:
+            self._update_batch_in(conn, batch_id, **fields)
 
-    def update_batch_in(self, conn: sqlite3.Connection, batch_id: int, **fields: Any) -> None:
+    def _update_batch_in(self, conn: sqlite3.Connection, batch_id: int, **fields: Any) -> None:
         if "request_counts" in fields and not isinstance(fields["request_counts"], (str, type(None))):
             fields["request_counts"] = _json.dumps(fields["request_counts"]).decode()
         sets = ", ".join(f"{name} = ?" for name in fields)
