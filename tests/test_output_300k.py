@@ -284,3 +284,29 @@ def test_a_unit_planned_before_the_store_kept_betas_still_goes_out_right(monkeyp
     )
     assert _stored_betas(out) == [None]
     assert out["a"].notna().all() and _creates(seen) == [OUTPUT_300K_BETA]  # the call's cap, not the built-in one
+
+
+def test_a_retry_of_rows_a_truncated_retry_sent_under_the_beta_goes_out_under_it_again():
+    """Rows retried with ``max_tokens`` over the standard cap carry it in their stored requests; when
+    some come back with a transient error, the job's automatic retry plans them from the store —
+    and must send them under the beta again (without it the API refuses every one)."""
+    import pandas as pd
+
+    from batchkit.simulator import Faults, Processing, SimConfig, Simulator
+
+    config = SimConfig(processing=Processing.instant(), seed=3, faults=Faults(errored_rate={"overloaded_error": 0.4}))
+    sim = Simulator(config=config, responder=lambda params: "word " * 40)
+    client, seen = _recording_client(sim)
+    df = pd.DataFrame({"t": [f"r{i}" for i in range(20)]})
+    job = df.claude.submit("{t}", model="claude-opus-4-6", max_tokens=5, client=client, poll_interval=0.01)
+    job.wait()
+    assert (job.outcomes()["status"] == "truncated").all()
+    before = len(_creates(seen))
+    job.retry(truncated=True, max_tokens=200_000)
+    outcomes = job.outcomes()
+    # none refused for its max_tokens; only the simulated transient fault may outlast the retries
+    assert set(outcomes["error_type"].dropna()) <= {"overloaded_error"}
+    assert (outcomes["status"] == "succeeded").sum() >= 15
+    later = _creates(seen)[before:]
+    assert len(later) >= 2, "the transient errors should have needed a second batch"
+    assert later == [OUTPUT_300K_BETA] * len(later)

@@ -263,6 +263,8 @@ class Units:
             self.lines.update((k, make_line(k, b)) for k, b in self.store.request_bodies(missing).items())
         unit_mode = mode or str(self.record.get("mode") or SendMode.BATCH)
         betas = planned_betas(self.prices, str(self.record["model"]), unit_mode, max_tokens or self.spec.max_tokens)
+        if max_tokens is None and unit_mode == SendMode.BATCH:
+            betas = self._with_earlier_betas(betas)
         for chunk in chunk_requests(
             select_lines(self.lines, keys),
             max_requests=batch_size(spec, self.given_client),
@@ -279,6 +281,13 @@ class Units:
             )
             if not chunk.streamed:
                 self.batch_bodies[batch_id] = chunk.body
+
+    def _with_earlier_betas(self, betas: tuple[str, ...]) -> tuple[str, ...]:
+        """``betas`` and those of this job's earlier batches: keys re-planned from the store (a retry)
+        may carry a truncated retry's larger ``max_tokens``, which went out under the 300K beta; a beta
+        on a request that does not need it changes nothing, a missing one is refused."""
+        earlier = {b for unit in self.store.batches(job_id=self.job_id) for b in stored_betas(unit) or ()}
+        return tuple(sorted(earlier.union(betas)))
 
     # ------------------------------------------------------------------ creating
 
