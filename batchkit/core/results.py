@@ -88,7 +88,7 @@ class ResultColumns:
     lost: list[str] = field(default_factory=list)
     """Keys of realtime requests whose response was lost on the way back (one entry per lost
     response): the API may have answered and charged them before they were sent again. Kept
-    with the unit's answers (:meth:`batchkit.stores.store.Store.add_answers`), not in the columns."""
+    with the unit's answers (:meth:`batchkit.stores.transaction.Transaction.add_answers`), not in the columns."""
 
     def __len__(self) -> int:
         return len(self.keys)
