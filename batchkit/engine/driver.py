@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from batchkit._crash import crashpoint
-from batchkit.core.states import AWAITING_RESULTS, JobState, RowStatus, SendMode, UnitState
+from batchkit.core.states import AWAITING_RESULTS, JobState, RowStatus, RunState, SendMode, UnitState
 from batchkit.errors import InvalidOptionError, OptionTypeError
 from batchkit.stores.store import Store
 
@@ -154,11 +154,11 @@ class Driver:
             raise
         except BaseException as exc:
             control.error = exc
-            run.store.end_run(run.run_id, "failed")
+            run.store.end_run(run.run_id, RunState.FAILED)
         else:
             if control.stop.is_set():
                 return
-            run.store.end_run(run.run_id, "ended", n_parts=p.pulled)
+            run.store.end_run(run.run_id, RunState.ENDED, n_parts=p.pulled)
         finally:
             if control.thread is not None:
                 control.done.set()

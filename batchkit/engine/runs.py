@@ -44,7 +44,7 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from batchkit.core.results import Summary
-from batchkit.core.states import JobState, RowStatus
+from batchkit.core.states import JobState, RowStatus, RunState
 from batchkit.costs.accounting import EstimateRange, JobCost
 from batchkit.costs.pricing import CostBreakdown
 from batchkit.errors import OptionTypeError, RunNotFoundError, UnknownModelError
@@ -106,7 +106,7 @@ class Run:
         """``running`` while partitions are planned or waited for, then ``ended``; ``failed`` when a
         partition's job was refused or the input raised; ``detached`` after a KeyboardInterrupt."""
         record = self.store.load_run(self.run_id)
-        return str(record["status"]) if record else "running"
+        return str(record["status"]) if record else RunState.RUNNING
 
     @property
     def rows_planned(self) -> int:
@@ -248,7 +248,7 @@ class Run:
 def detach(run: Run) -> None:
     """Plan no further partition of ``run``; what was planned keeps running (a KeyboardInterrupt)."""
     run.control.stop.set()
-    run.store.end_run(run.run_id, "detached")
+    run.store.end_run(run.run_id, RunState.DETACHED)
     print(
         f"\nbatchkit: detached from run {run.run_id}. No further partition is planned; the "
         f"{len(run.control.progress.in_flight)} partition job(s) already planned keep running and nothing was "

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from batchkit.core.states import RunState
+
 from .connection import StoreCore, utcnow
 
 __all__ = ["Runs"]
@@ -22,8 +24,8 @@ class Runs(StoreCore):
     def open_run(self, run_id: str, source: str) -> None:
         """Write a partitioned run down (or mark an existing one running again)."""
         with self._atomic() as conn:
-            conn.execute("INSERT OR IGNORE INTO runs VALUES (?, ?, ?, 'running')", (run_id, source, utcnow()))
-            conn.execute("UPDATE runs SET status = 'running' WHERE run_id = ?", (run_id,))
+            conn.execute("INSERT OR IGNORE INTO runs VALUES (?, ?, ?, ?)", (run_id, source, utcnow(), RunState.RUNNING))
+            conn.execute("UPDATE runs SET status = ? WHERE run_id = ?", (RunState.RUNNING, run_id))
 
     def add_run_part(self, run_id: str, part: int, job_id: str, n_rows: int) -> None:
         """Record the job of a run's partition ``part`` (0-based, input order)."""
