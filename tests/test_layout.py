@@ -279,7 +279,9 @@ def test_the_engine_knows_backends_only_through_their_interface():
         assert not re.search(r"getattr\((self\.)?_?backend\b", text), f"{module} probes a backend's attributes"
 
 
-SQL = re.compile(r"\.execute(many)?\(|[\"']\s*(SELECT|INSERT|UPDATE|DELETE FROM|CREATE TABLE)\b|sqlite3\.Connection")
+SQL = re.compile(
+    r"\.execute(many)?\(|[\"']\s*(SELECT|INSERT|UPDATE|DELETE FROM|CREATE TABLE)\b|sqlite3\.Connection|\.query\("
+)
 
 
 def test_all_sql_lives_in_the_stores():
