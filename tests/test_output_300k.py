@@ -310,3 +310,17 @@ def test_a_retry_of_rows_a_truncated_retry_sent_under_the_beta_goes_out_under_it
     later = _creates(seen)[before:]
     assert len(later) >= 2, "the transient errors should have needed a second batch"
     assert later == [OUTPUT_300K_BETA] * len(later)
+
+
+def test_a_model_the_price_table_does_not_know_gets_the_beta_from_its_requests_as_before():
+    """A model let through with ``check_model=False`` has no cap in the table: its unit is planned
+    without stored betas, and the create carries the beta once a request asks for more than any
+    covered model's standard cap (the rule :func:`output_betas` has always applied)."""
+    sim = make_sim()
+    client, seen = _recording_client(sim)
+    job = frame(2).claude.submit(
+        "Say {t}", model="claude-opus-6", check_model=False, max_tokens=100_000, client=client, poll_interval=0.01
+    )
+    job.wait()
+    assert [unit["betas"] for unit in job.store.batches(job_id=job.job_id)] == [None]
+    assert _creates(seen) == [OUTPUT_300K_BETA]

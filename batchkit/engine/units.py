@@ -75,15 +75,22 @@ def batch_size(spec: Mapping[str, Any], client: anthropic.Anthropic | None) -> i
     return min(size, int(limit)) if limit else size
 
 
-def planned_betas(prices: Any, model: str, mode: str, max_tokens: int) -> tuple[str, ...]:
+def planned_betas(prices: Any, model: str, mode: str, max_tokens: int) -> tuple[str, ...] | None:
     """The betas a unit of ``mode`` is planned with (stored with it, sent with its create): the
     300K-output beta when its requests ask for more ``max_tokens`` than the model's standard cap
     in the call's *own* price table (``prices``: the call's ``prices=``, which may change a cap;
-    None: the built-in table)."""
+    None: the built-in table).
+
+    None when the table gives the model no cap (a model it does not know, let through with
+    ``check_model=False``, or a ``prices=`` entry without ``max_output_tokens``): the unit is
+    stored without betas, and its backend reads them from its body against the smallest cap of
+    the models the beta covers, as it always did for such a model."""
     try:
         cap = load_table(prices).get(model).max_output_tokens
     except UnknownModelError:
-        cap = None  # not checked (the call's checks let it through): no beta
+        cap = None
+    if cap is None:
+        return None
     return unit_betas(mode, max_tokens=max_tokens, output_cap=cap)
 
 
@@ -282,12 +289,18 @@ class Units:
             if not chunk.streamed:
                 self.batch_bodies[batch_id] = chunk.body
 
-    def _with_earlier_betas(self, betas: tuple[str, ...]) -> tuple[str, ...]:
+    def _with_earlier_betas(self, betas: tuple[str, ...] | None) -> tuple[str, ...] | None:
         """``betas`` and those of this job's earlier batches: keys re-planned from the store (a retry)
         may carry a truncated retry's larger ``max_tokens``, which went out under the 300K beta; a beta
-        on a request that does not need it changes nothing, a missing one is refused."""
-        earlier = {b for unit in self.store.batches(job_id=self.job_id) for b in stored_betas(unit) or ()}
-        return tuple(sorted(earlier.union(betas)))
+        on a request that does not need it changes nothing, a missing one is refused. None (the
+        backend reads them from the body) when ``betas`` is, or an earlier batch was stored without
+        them (a store from before betas were kept)."""
+        earlier = [
+            stored_betas(unit) for unit in self.store.batches(job_id=self.job_id) if unit["mode"] == SendMode.BATCH
+        ]
+        if betas is None or any(b is None for b in earlier):
+            return None
+        return tuple(sorted({b for found in earlier for b in found or ()}.union(betas)))
 
     # ------------------------------------------------------------------ creating
 
