@@ -386,9 +386,3 @@ def wait_with_progress(job: Job, *, progress: bool = True) -> None:
     if view is not None:
         view.finish()  # draw the final state now
     warn_failures(job)
-
-
-# re-exports: engine/runs.py imports these names until its run view moves to display/runs.py
-_Poller = Poller
-_in_kernel = in_kernel
-_import_widgets = import_widgets

@@ -52,9 +52,6 @@ class View(NamedTuple):
     attempts: np.ndarray
 
 
-_View = View  # the old name, until the integration
-
-
 class Pending:
     """The keys a job still waits for, as a mask over its distinct keys.
 

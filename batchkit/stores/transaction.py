@@ -66,7 +66,7 @@ class Transaction:
         mode_reason: str | None = None,
     ) -> dict[str, Any]:
         """Write a new job down; its record (see :meth:`batchkit.stores.jobs.Jobs.insert_job`)."""
-        return self._store._insert_job(  # noqa: SLF001
+        return self._store._insert_job(
             self._conn,
             job_id=job_id,
             fingerprint=fingerprint,
@@ -86,23 +86,23 @@ class Transaction:
 
     def set_job_mode(self, job_id: str, mode: str, reason: str | None) -> None:
         """Write down the mode a job sends its requests in and why."""
-        self._store._set_job_mode(self._conn, job_id, mode, reason)  # noqa: SLF001
+        self._store._set_job_mode(self._conn, job_id, mode, reason)
 
     def set_job_status(self, job_id: str, status: str) -> None:
         """Set a job's status (:class:`batchkit.core.states.JobState`)."""
-        self._store._set_job_status_in(self._conn, job_id, status)  # noqa: SLF001
+        self._store._set_job_status_in(self._conn, job_id, status)
 
     def run_job(self, job_id: str) -> None:
         """Mark a job ``running`` again (it has new units to wait for)."""
-        self._store._set_job_status_in(self._conn, job_id, JobState.RUNNING)  # noqa: SLF001
+        self._store._set_job_status_in(self._conn, job_id, JobState.RUNNING)
 
     def fail_job(self, job_id: str) -> None:
         """Mark a job ``failed`` if it is running (one that ended or was canceled keeps its status)."""
-        self._store._fail_job_in(self._conn, job_id)  # noqa: SLF001
+        self._store._fail_job_in(self._conn, job_id)
 
     def set_row_keys(self, job_id: str, row_keys: Sequence[str | None]) -> None:
         """Replace a job's row keys."""
-        self._store._set_row_keys(self._conn, job_id, row_keys)  # noqa: SLF001
+        self._store._set_row_keys(self._conn, job_id, row_keys)
 
     # ------------------------------------------------------------------ units
 
@@ -119,28 +119,28 @@ class Transaction:
     ) -> int:
         """Record the intent to send a unit, claimed by ``owner``, with the betas it is sent with
         (:meth:`batchkit.stores.units.Units.add_batch`)."""
-        return self._store._add_batch(  # noqa: SLF001
+        return self._store._add_batch(
             self._conn, job_id=job_id, keys=keys, body=body, attempt=attempt, owner=owner, mode=mode, betas=betas
         )
 
     def update_batch(self, batch_id: int, **fields: Any) -> None:
         """Set fields of a unit's row (``state``, ``error``, ``api_id``, …)."""
-        self._store._update_batch_in(self._conn, batch_id, **fields)  # noqa: SLF001
+        self._store._update_batch_in(self._conn, batch_id, **fields)
 
     def in_flight_keys(self) -> set[str]:
         """Keys in any unit still awaiting its results, by any job or process, read under the write lock."""
-        return self._store._in_flight_keys(self._conn)  # noqa: SLF001
+        return self._store._in_flight_keys(self._conn)
 
     # ------------------------------------------------------------------ results
 
     def put_results(self, batch_id: int, model: str | None, columns: ResultColumns) -> None:
         """Keep one unit's results (a unit already stored, by another process, is left as is)."""
-        self._store._store_results(self._conn, batch_id, model, columns)  # noqa: SLF001
+        self._store._store_results(self._conn, batch_id, model, columns)
 
     def add_answers(
         self, *, unit: int, job_id: str, attempt: int, mode: str, model: str | None, columns: ResultColumns
     ) -> int:
         """Keep a group of answers a realtime unit received (:meth:`batchkit.stores.results.Results.add_answers`)."""
-        return self._store._add_answers(  # noqa: SLF001
+        return self._store._add_answers(
             self._conn, unit=unit, job_id=job_id, attempt=attempt, mode=mode, model=model, columns=columns
         )
