@@ -158,6 +158,13 @@ class CostEstimate:
         """Bars of the typical cost per mode with the low–high range (:func:`batchkit.display.plots.plot_estimate`)."""
         return figures.draw("estimate", self, ax=ax)
 
+    def explore(self, **settings: Any) -> Any:
+        """An interactive explorer of this estimate: rows, mode, caching, hit rate, output length and
+        deadline as controls, the cost and time per mode updated in place (an ipywidgets panel in a
+        notebook, a table elsewhere); ``settings`` are its starting values. See
+        :func:`batchkit.display.explore.explore_estimate`."""
+        return figures.view("explorer", self, **settings)
+
     @property
     def _bound(self) -> int:
         return self.output_bound if self.output_bound is not None else self.max_tokens

@@ -30,7 +30,6 @@ True
 from __future__ import annotations
 
 import dataclasses
-import numbers
 from typing import Any
 
 from batchkit.errors import InvalidOptionError
@@ -91,7 +90,7 @@ def reprice(
 
 
 def _whole(name: str, value: Any) -> int:
-    whole = isinstance(value, numbers.Real) and not isinstance(value, bool) and value == int(value)
+    whole = isinstance(value, (int, float)) and not isinstance(value, bool) and value == int(value)
     if not whole or value < 1:
         raise InvalidOptionError(f"{name} must be a whole number ≥ 1, not {value!r}", option=name)
     return int(value)
