@@ -45,7 +45,16 @@ from batchkit.errors import InvalidOptionError
 from .explore_widget import ExplorerPanel, render_html
 from .views import in_kernel
 
-__all__ = ["CACHING", "SEND_MODES", "Explorer", "Line", "Settings", "explore_call", "explore_estimate"]
+__all__ = [
+    "CACHING",
+    "SEND_MODES",
+    "Explorer",
+    "Line",
+    "Settings",
+    "explore_call",
+    "explore_comparison",
+    "explore_estimate",
+]
 
 SEND_MODES = ("batch", "realtime", "auto")
 """The explorer's ``mode``: as ``mode=`` takes it."""
@@ -434,8 +443,36 @@ def starting_settings(estimate: CostEstimate, **given: Any) -> Settings:
 def explore_estimate(estimate: CostEstimate, **settings: Any) -> Explorer:
     """The explorer of one estimate (``estimate.explore(**settings)``): its model only, at default
     rate limits (``df.claude.explore`` also offers other models and the workspace's learned limits)."""
+    if settings.get("model", estimate.model) != estimate.model:
+        _refuse(
+            "model",
+            settings["model"],
+            f"{estimate.model!r}: this explorer prices its estimate's model only "
+            "(df.claude.explore(...) offers every model)",
+        )
     lines = (Line(estimate.model, estimate),)
     return Explorer(lambda _model: lines, starting_settings(estimate, **settings))
+
+
+def explore_comparison(comparison: Any, **settings: Any) -> Explorer:
+    """The explorer of a :class:`batchkit.Comparison` (``comparison.explore(**settings)``): one line per
+    variant with a projection (its whole-frame estimate, calibrated on its sample), with its quality,
+    the quality's 95% interval, and the dollars per correct row at the explorer's settings.
+
+    Raises:
+        InvalidOptionError: no variant has a projection, or a wrong setting.
+    """
+    lines = tuple(
+        Line(v.name, v.projection, v.quality, v.interval) for v in comparison.variants if v.projection is not None
+    )
+    if not lines:
+        raise InvalidOptionError(
+            "no variant of this comparison has a whole-frame estimate to explore: compare on a frame "
+            "(df.claude.compare(...)), then explore",
+            option="comparison",
+        )
+    start = starting_settings(lines[0].estimate, model=None, **settings)
+    return Explorer(lambda _model: lines, start, quality_label=comparison.quality_label)
 
 
 def explore_call(call_for: Callable[[Mapping[str, Any]], Call], *, rows: int | None = None) -> Explorer:
