@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["ExplorerPanel", "render_html"]
 
 _FIGURES = ("low", "typical", "high", "upper_bound")
-_CELL = 'style="padding:2px 8px;text-align:{}"'
+_CELL = 'style="padding:2px 8px;text-align:{};white-space:nowrap"'
 
 
 def render_html(explorer: Explorer) -> str:
@@ -82,7 +82,13 @@ class ExplorerPanel:
             "caching": w.Dropdown(options=list(explorer.CACHING), value=s.caching, description="caching", style=layout),
             "ttl": w.Dropdown(options=["5m", "1h"], value=s.ttl, description="cache TTL", style=layout),
             "hit_rate": w.FloatRangeSlider(
-                value=self._hit_range(), min=0.0, max=1.0, step=0.01, description="hit rate", continuous_update=False
+                value=self._hit_range(),
+                min=0.0,
+                max=1.0,
+                step=0.01,
+                description="hit rate",
+                continuous_update=False,
+                layout=w.Layout(width="420px"),
             ),
             "hit_auto": w.Checkbox(value=s.hit_rate is None, description="from priming and size", indent=False),
             "output_tokens": w.IntText(value=self._typical(), description="output tokens", style=layout),
