@@ -77,6 +77,7 @@ class ExplorerPanel:
                 step=0.05,
                 readout=False,
                 continuous_update=False,
+                layout=w.Layout(width="260px"),
             ),
             "mode": w.Dropdown(options=list(explorer.SEND_MODES), value=s.mode, description="mode", style=layout),
             "caching": w.Dropdown(options=list(explorer.CACHING), value=s.caching, description="caching", style=layout),
