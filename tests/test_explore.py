@@ -218,3 +218,10 @@ def test_a_comparison_explores_each_variant_with_quality_and_dollars_per_correct
         assert batch["per_correct_row_low"] < batch["per_correct_row"] < batch["per_correct_row_high"]
     text = str(explorer)
     assert "accuracy" in text and "$ / correct row" in text and "1,000,000 rows" in text
+
+
+def test_a_polars_frame_explores_as_pandas_does():
+    import polars as pl
+    explorer = pl.from_pandas(reviews(200)).claude.explore(PROMPT, **CALL).set(rows=2500, caching="prime")
+    expected = reviews(2500).claude.estimate(PROMPT, cache="prime", **CALL)
+    assert figures(explorer, "batch") == pytest.approx(of(expected, "batch+1h"), rel=1e-12)
