@@ -97,33 +97,41 @@ def _whole(name: str, value: Any) -> int:
 
 
 def _counts(estimate: CostEstimate, rows: int) -> dict[str, Any]:
-    """The counts of a frame like the estimated one, ``rows`` long (module docstring)."""
-    if estimate.rows == rows:
-        return {}
-    if not estimate.requests:
-        raise InvalidOptionError(
-            "every request of this estimate is answered already, so there is no request to take a "
-            "mean from: estimate rows that are not answered yet (or a copy of the frame under another prompt)",
-            option="rows",
-        )
-    share = rows / estimate.rows
-    skipped = min(rows, round(estimate.rows_skipped * share))
-    unique = min(rows - skipped, max(1, round(estimate.unique_requests * share)))
-    answered = min(estimate.already_answered, unique)
-    in_flight = min(estimate.in_flight, unique - answered)
-    requests = unique - answered - in_flight
-    input_tokens = round(estimate.input_tokens / estimate.requests * requests)
-    counted = estimate.basis.get("input_range")
-    scale = input_tokens / estimate.input_tokens if estimate.input_tokens else 0.0
-    return {
-        "rows": rows,
-        "rows_skipped": skipped,
-        "unique_requests": unique,
-        "already_answered": answered,
-        "in_flight": in_flight,
-        "input_tokens": input_tokens,
-        "input_range": None if counted is None else (counted[0] * scale, counted[1] * scale),
+    """The counts of a frame like the estimated one, ``rows`` long (module docstring); at the
+    estimate's own rows, its own counts."""
+    counts = {
+        "rows": estimate.rows,
+        "rows_skipped": estimate.rows_skipped,
+        "unique_requests": estimate.unique_requests,
+        "already_answered": estimate.already_answered,
+        "in_flight": estimate.in_flight,
+        "input_tokens": estimate.input_tokens,
     }
+    if rows != estimate.rows:
+        if not estimate.requests:
+            raise InvalidOptionError(
+                "every request of this estimate is answered already, so there is no request to take a "
+                "mean from: estimate rows that are not answered yet (or a copy of the frame under another prompt)",
+                option="rows",
+            )
+        share = rows / estimate.rows
+        skipped = min(rows, round(estimate.rows_skipped * share))
+        unique = min(rows - skipped, max(1, round(estimate.unique_requests * share)))
+        answered = min(estimate.already_answered, unique)
+        in_flight = min(estimate.in_flight, unique - answered)
+        requests = unique - answered - in_flight
+        counts.update(
+            rows=rows,
+            rows_skipped=skipped,
+            unique_requests=unique,
+            already_answered=answered,
+            in_flight=in_flight,
+            input_tokens=round(estimate.input_tokens / estimate.requests * requests),
+        )
+    counted, of = estimate.basis.get("input_range"), estimate.basis["input_tokens"]
+    scale = counts["input_tokens"] / of if of else 0.0  # relative to the total the range was counted for
+    counts["input_range"] = None if counted is None else (counted[0] * scale, counted[1] * scale)
+    return counts
 
 
 def _hit_rates(

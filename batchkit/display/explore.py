@@ -318,6 +318,8 @@ class Explorer:
             else f"hit rate {pct(first.hit_rate[0])}–{pct(first.hit_rate[1])} (from priming and size)"
         )
         output = f"output {s.output_tokens:,} tokens" if s.output_tokens else _output_basis(first)
+        if not s.output_tokens and len(self.lines()) > 1:
+            output = "output as each variant's estimate has it"
         deadline = (
             "no deadline" if s.deadline_hours is None else f"deadline in {modes.duration(s.deadline_hours * 3600)}"
         )
