@@ -222,6 +222,19 @@ def test_a_comparison_explores_each_variant_with_quality_and_dollars_per_correct
 
 def test_a_polars_frame_explores_as_pandas_does():
     import polars as pl
+
     explorer = pl.from_pandas(reviews(200)).claude.explore(PROMPT, **CALL).set(rows=2500, caching="prime")
     expected = reviews(2500).claude.estimate(PROMPT, cache="prime", **CALL)
     assert figures(explorer, "batch") == pytest.approx(of(expected, "batch+1h"), rel=1e-12)
+
+
+def test_after_its_run_a_frame_is_explored_as_new_rows_like_it_calibrated_on_the_job():
+    sim = Simulator(config=SimConfig())
+    kwargs = {"client": sim.client(), "max_tokens": 20, "progress": False}
+    frame = reviews(30)
+    job = batchkit.Job.of(frame.claude.batch(PROMPT, **kwargs))
+    assert frame.claude.estimate(PROMPT, **kwargs).requests == 0  # every row answered: $0 more
+    explorer = frame.claude.explore(PROMPT, calibrate=job, **kwargs)
+    assert explorer.table["requests"].iloc[0] == 30 and "priced as new rows like them" in str(explorer)
+    assert f"calibrated on job {job.job_id}" in str(explorer)
+    assert (explorer.set(rows=3000).table["requests"] == 3000).all()

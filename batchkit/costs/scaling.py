@@ -99,7 +99,7 @@ def _whole(name: str, value: Any) -> int:
 def _counts(estimate: CostEstimate, rows: int) -> dict[str, Any]:
     """The counts of a frame like the estimated one, ``rows`` long (module docstring); at the
     estimate's own rows, its own counts."""
-    counts = {
+    counts: dict[str, Any] = {
         "rows": estimate.rows,
         "rows_skipped": estimate.rows_skipped,
         "unique_requests": estimate.unique_requests,

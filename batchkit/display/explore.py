@@ -23,8 +23,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -41,6 +43,7 @@ from batchkit.engine import calls
 from batchkit.engine.prepared import Call
 from batchkit.engine.sendmode import realtime_limits
 from batchkit.errors import InvalidOptionError
+from batchkit.stores.store import Store
 
 from .explore_widget import ExplorerPanel, render_html
 from .views import in_kernel
@@ -89,6 +92,14 @@ class Line:
     estimate: CostEstimate
     quality: float = math.nan
     interval: tuple[float, float] = (math.nan, math.nan)
+    note: str = ""
+    """Said above the table (e.g. that the rows are priced as new ones)."""
+
+
+ANSWERED_NOTE = (
+    "every row of this frame has an answer in the store already (a run of it costs $0 more): "
+    "priced as new rows like them"
+)
 
 
 Source = Callable[[str | None], Sequence[Line]]
@@ -337,6 +348,7 @@ class Explorer:
         lines.append(
             f"auto sends realtime under {b['auto_batch_from']:,} requests (or for a near deadline), else batch"
         )
+        lines += list(dict.fromkeys(line.note for line in self.lines() if line.note))
         return lines
 
     def text_rows(self) -> list[tuple[str, ...]]:
@@ -511,7 +523,17 @@ def explore_call(call_for: Callable[[Mapping[str, Any]], Call], *, rows: int | N
 
     def source(model: str | None) -> Sequence[Line]:
         asked = call if model == call.model and not base else call_for({**base, "model": model})
-        return (Line(str(model), calls.estimate(asked)),)
+        estimate = calls.estimate(asked)
+        if estimate.requests or not estimate.unique_requests:
+            return (Line(str(model), estimate),)
+        # Every row is answered already (explored after its run): priced as new rows like them.
+        with tempfile.TemporaryDirectory(prefix="batchkit-explore-") as folder:
+            empty = Store(Path(folder) / "empty.sqlite3")
+            try:
+                fresh = calls.estimate(asked, store=empty)
+            finally:
+                empty.close()
+        return (Line(str(model), fresh, note=ANSWERED_NOTE),)
 
     models = list(dict.fromkeys([call.model, *load_prices(run.prices)]))
     return Explorer(source, start, models=models, limits=realtime_limits(call))
