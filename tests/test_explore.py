@@ -180,6 +180,12 @@ def test_bad_settings_are_refused_before_anything_is_sent_naming_the_fix():
         with pytest.raises(InvalidOptionError, match=match):
             explorer.set(**bad)
     pd.testing.assert_frame_equal(explorer.table, before)
+    answered = pricing.estimate_cost(
+        model="claude-haiku-4-5", rows=10, unique_requests=10, already_answered=10, input_tokens=0, max_tokens=5
+    ).explore()
+    with pytest.raises(InvalidOptionError, match="every request of this estimate is answered already"):
+        answered.set(rows=100)
+    assert answered.settings.rows == 10
     with pytest.raises(InvalidOptionError, match="prices its estimate's model only"):
         reviews(20).claude.estimate(PROMPT).explore(model="claude-sonnet-4-5")
 

@@ -178,7 +178,7 @@ class Explorer:
         self.quality_label = quality_label
         self.settings = check_settings(settings)
         self._listeners: list[Callable[[Explorer], None]] = []
-        self.lines()  # the first estimate now: a wrong call fails here, not in the panel
+        self.table  # noqa: B018  (estimated and priced now: a wrong call fails here, not in the panel)
 
     # ------------------------------------------------------------------ settings
 
@@ -211,7 +211,7 @@ class Explorer:
         settings = check_settings(dataclasses.replace(self.settings, **changes))
         previous, self.settings = self.settings, settings
         try:
-            self.lines()
+            self.table  # noqa: B018  (priced now: a setting the estimate cannot take fails here, not in a view)
         except Exception:
             self.settings = previous
             raise
