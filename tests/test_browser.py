@@ -1,11 +1,13 @@
-"""The job widget in a real browser: JupyterLab on loopback, headless Chromium, a running job.
+"""The job widget and the cost explorer in a real browser: JupyterLab on loopback, headless Chromium.
 
 JupyterLab serves a notebook on 127.0.0.1; headless Chromium (Debian's ``chromium``, driven over
 the DevTools protocol on a pipe, see ``tests/browser/cdp.py``) opens it and runs every cell.
 The notebook submits a job on the simulator and shows it with ``display_job``. The test then
 watches the page: the widget renders, shows the job running with its batches in progress,
 fills in as batches end, and turns green when the job ends. Screenshots of both moments are
-saved under ``artifacts/browser/`` (or ``$BATCHKIT_ARTIFACTS/browser``).
+saved under ``artifacts/browser/`` (or ``$BATCHKIT_ARTIFACTS/browser``). A second notebook shows
+``df.claude.explore(...)``; the test types a row count into its rows box and picks another caching
+in its dropdown, and the figures shown become ``estimate()``'s for those settings.
 
 Needs ``apt-get install -y chromium`` (or ``BATCHKIT_CHROMIUM=/path/to/chrome``). Without one
 the test is skipped — except in CI (``CI`` set), where a missing browser is a failure.
