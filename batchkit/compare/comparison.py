@@ -497,7 +497,8 @@ class Comparison:
         """An interactive explorer of the variants at other settings (rows, mode, caching, hit rate,
         output length, deadline): each variant's cost and time per mode from its calibrated
         projection, its quality with the 95% interval, and the dollars per correct row — a panel in a
-        notebook, a table elsewhere (:func:`batchkit.display.explore.explore_comparison`)."""
+        notebook, a table elsewhere. Returns a :class:`batchkit.Explorer`; ``settings`` are its
+        starting values (those of :meth:`batchkit.Explorer.set`)."""
         from batchkit.display.explore import explore_comparison
 
         return explore_comparison(self, **settings)

@@ -161,8 +161,8 @@ class CostEstimate:
     def explore(self, **settings: Any) -> Any:
         """An interactive explorer of this estimate: rows, mode, caching, hit rate, output length and
         deadline as controls, the cost and time per mode updated in place (an ipywidgets panel in a
-        notebook, a table elsewhere); ``settings`` are its starting values. See
-        :func:`batchkit.display.explore.explore_estimate`."""
+        notebook, a table elsewhere); ``settings`` are its starting values (those of
+        :meth:`batchkit.Explorer.set`). Returns a :class:`batchkit.Explorer`."""
         return figures.view("explorer", self, **settings)
 
     @property

@@ -149,12 +149,17 @@ def _hit_rate(value: Any) -> tuple[float, float] | None:
 
 
 class Explorer:
-    """The explorer a user moves: see the module docstring.
+    """What ``df.claude.explore(...)``, ``estimate.explore()`` and ``comparison.explore()`` return:
+    the call's cost and time under settings you move, with the figures ``estimate`` gives for them.
 
     ``explorer.set(rows=..., mode=..., ...)`` changes settings (checked first, nothing is sent);
     ``explorer.table`` is the current figures as a DataFrame, ``explorer.break_even`` the
     break-even points, ``print(explorer)`` the text view; in a notebook it displays as a panel of
-    controls over the same table.
+    ipywidgets controls over the same table.
+
+    >>> explorer = df.claude.explore("Sentiment of: {review}")         # doctest: +SKIP
+    >>> explorer.set(rows=10_000_000, mode="auto", caching="prime")     # doctest: +SKIP
+    >>> explorer.table[["prices", "typical", "finish_seconds", "runs"]]  # doctest: +SKIP
     """
 
     SEND_MODES = SEND_MODES
@@ -183,7 +188,14 @@ class Explorer:
     # ------------------------------------------------------------------ settings
 
     def set(self, **changes: Any) -> Explorer:
-        """Change settings by name (those of :class:`Settings`); returns the explorer.
+        """Change settings by name; returns the explorer (the panel, if shown, follows).
+
+        Args:
+            **changes: ``rows`` (1 to 100,000,000), ``model`` (one the explorer offers),
+                ``mode`` (``"batch"``, ``"realtime"``, ``"auto"``), ``caching`` (``"off"``,
+                ``"auto"``, ``"prime"``), ``ttl`` (``"5m"``, ``"1h"``), ``hit_rate`` (a fraction or
+                a ``(low, high)`` pair; None: the estimate's), ``output_tokens`` (the typical
+                answer length; None: the estimate's), ``deadline_hours`` (None: no deadline).
 
         Raises:
             InvalidOptionError: an unknown setting or a wrong value, named with its fix — before
@@ -323,11 +335,9 @@ class Explorer:
         """The settings and the break-even points, as lines of text."""
         s, b = self.settings, self.break_even
         first = self.priced(self.lines()[0])
-        hit = (
-            f"hit rate {pct(s.hit_rate[0])}–{pct(s.hit_rate[1])}"
-            if s.hit_rate
-            else f"hit rate {pct(first.hit_rate[0])}–{pct(first.hit_rate[1])} (from priming and size)"
-        )
+        lo, hi = s.hit_rate or first.hit_rate
+        given = s.hit_rate is not None or first.basis.get("typical_hit_rate") is None
+        hit = f"hit rate {pct(lo)}–{pct(hi)}" + ("" if given else " (from priming and size)")
         output = f"output {s.output_tokens:,} tokens" if s.output_tokens else _output_basis(first)
         if not s.output_tokens and len(self.lines()) > 1:
             output = "output as each variant's estimate has it"
