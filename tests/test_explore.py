@@ -150,6 +150,10 @@ def test_the_panel_redraws_the_figures_when_a_control_moves():
     assert explorer.settings.rows == 4000 and panel.controls["rows_log"].value == pytest.approx(4000)
     html = panel.table.value
     assert f'data-figure="typical" data-value="{expected["batch"].typical!r}"' in html
+    panel.controls["output_tokens"].value = 9
+    assert explorer.settings.output_tokens == 9 and not panel.controls["output_auto"].value
+    panel.controls["output_auto"].value = True  # back to the estimate's own length
+    assert explorer.settings.output_tokens is None and panel.controls["output_tokens"].value == 5
     panel.controls["rows"].value = 0  # refused, said in the panel, and the control goes back
     assert explorer.settings.rows == 4000 and panel.controls["rows"].value == 4000
     assert "rows must be a whole number of rows from 1" in panel.error.value
@@ -244,3 +248,10 @@ def test_after_its_run_a_frame_is_explored_as_new_rows_like_it_calibrated_on_the
     assert explorer.table["requests"].iloc[0] == 30 and "priced as new rows like them" in str(explorer)
     assert f"calibrated on job {job.job_id}" in str(explorer)
     assert (explorer.set(rows=3000).table["requests"] == 3000).all()
+
+
+def test_outside_a_kernel_the_explorer_shows_its_table_as_text(capsys):
+    explorer = reviews(200).claude.explore(PROMPT, **CALL)
+    explorer._ipython_display_()  # what IPython calls to show it; no kernel here, so no panel
+    shown = capsys.readouterr().out
+    assert shown.startswith("Explorer\nclaude-haiku-4-5: 200 rows") and "◀ runs" in shown

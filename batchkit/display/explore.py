@@ -396,8 +396,12 @@ class Explorer:
 
     def _ipython_display_(self) -> None:
         """The panel in a Jupyter kernel with ipywidgets; the HTML table (or text) elsewhere."""
+        from IPython import get_ipython
         from IPython.display import display
 
+        if get_ipython() is None:  # called outside IPython: no one to hand a mimebundle to
+            print(self)
+            return
         if in_kernel():
             try:
                 panel = ExplorerPanel(self)

@@ -93,6 +93,7 @@ class ExplorerPanel:
             ),
             "hit_auto": w.Checkbox(value=s.hit_rate is None, description="from priming and size", indent=False),
             "output_tokens": w.IntText(value=self._typical(), description="output tokens", style=layout),
+            "output_auto": w.Checkbox(value=s.output_tokens is None, description="the estimate's", indent=False),
             "deadline_hours": w.FloatText(
                 value=s.deadline_hours or 0.0, description="deadline (h, 0: none)", style=layout
             ),
@@ -106,8 +107,8 @@ class ExplorerPanel:
         c = self.controls
         rows = [
             w.HBox([c[k] for k in ("model", "mode", "caching", "ttl") if k in c]),
-            w.HBox([c["rows"], c["rows_log"], c["output_tokens"], c["deadline_hours"]]),
-            w.HBox([c["hit_rate"], c["hit_auto"]]),
+            w.HBox([c["rows"], c["rows_log"], c["deadline_hours"]]),
+            w.HBox([c["output_tokens"], c["output_auto"], c["hit_rate"], c["hit_auto"]]),
         ]
         self.widget = w.VBox([*rows, self.error, self.table])
         self.widget.add_class("batchkit-explorer-panel")
@@ -130,6 +131,8 @@ class ExplorerPanel:
                 name_, value = "rows", round(value)
             elif name == "hit_auto":
                 name_, value = "hit_rate", None if value else self.controls["hit_rate"].value
+            elif name == "output_auto":
+                name_, value = "output_tokens", None if value else self.controls["output_tokens"].value
             elif name == "deadline_hours":
                 name_, value = name, value or None
             else:
@@ -154,6 +157,7 @@ class ExplorerPanel:
             "hit_rate": self._hit_range(),
             "hit_auto": s.hit_rate is None,
             "output_tokens": self._typical(),
+            "output_auto": s.output_tokens is None,
             "deadline_hours": s.deadline_hours or 0.0,
             "model": s.model,
         }
