@@ -255,3 +255,12 @@ def test_outside_a_kernel_the_explorer_shows_its_table_as_text(capsys):
     explorer._ipython_display_()  # what IPython calls to show it; no kernel here, so no panel
     shown = capsys.readouterr().out
     assert shown.startswith("Explorer\nclaude-haiku-4-5: 200 rows") and "◀ runs" in shown
+
+
+def test_counted_by_the_api_the_figures_still_equal_estimates():
+    client = Simulator(config=SimConfig()).client()  # count_tokens on a sample, scaled up, with a range
+    explorer = reviews(200).claude.explore(PROMPT, client=client, **CALL).set(rows=3000, caching="prime")
+    expected = reviews(3000).claude.estimate(PROMPT, client=client, cache="prime", **CALL)
+    assert expected.token_source == "count_tokens"
+    assert figures(explorer, "batch") == pytest.approx(of(expected, "batch+1h"), rel=1e-12)
+    assert figures(explorer, "realtime") == pytest.approx(of(expected, "standard"), rel=1e-12)
