@@ -499,7 +499,7 @@ class Comparison:
         projection, its quality with the 95% interval, and the dollars per correct row — a panel in a
         notebook, a table elsewhere. Returns a :class:`batchkit.Explorer`; ``settings`` are its
         starting values (those of :meth:`batchkit.Explorer.set`)."""
-        from batchkit.display.explore import explore_comparison
+        from batchkit.display.explore_sources import explore_comparison
 
         return explore_comparison(self, **settings)
 

@@ -60,6 +60,6 @@ def view(name: View, subject: Any, **kwargs: Any) -> Any:
         make = _VIEWS[name]
     except KeyError:
         raise RuntimeError(
-            f"no function builds the {name!r} view: import batchkit.display.explore (import batchkit does)"
+            f"no function builds the {name!r} view: import batchkit.display.explore_sources (import batchkit does)"
         ) from None
     return make(subject, **kwargs)

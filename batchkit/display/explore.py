@@ -7,6 +7,7 @@ hit rate, the typical answer length, a deadline) price the call again with
 statistics, so a figure here is the figure ``estimate()`` gives for the same settings, and ten
 million rows price as fast as ten. In a notebook the explorer is an ipywidgets panel
 (:mod:`batchkit.display.explore_widget`); elsewhere ``print(explorer)`` shows the same table.
+Explorers are built from a call, an estimate or a comparison in :mod:`batchkit.display.explore_sources`.
 
 Each line of the table is one way of sending (``realtime`` at the standard price, ``batch`` at the
 batch price with the cache asked for) for one model or comparison variant, with its dollars
@@ -21,29 +22,20 @@ correct row at those settings.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import math
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pandas as pd
 
 from batchkit.core import modes
 from batchkit.core.states import PriceMode
-from batchkit.costs import figures
 from batchkit.costs.caching import break_even_hit_rate, break_even_rows
 from batchkit.costs.estimate import MODE_LABELS, CostEstimate
-from batchkit.costs.prices import load_prices
-from batchkit.costs.scaling import is_primed, reprice
+from batchkit.costs.scaling import reprice
 from batchkit.costs.usage import pct, usd
-from batchkit.engine import calls
-from batchkit.engine.prepared import Call
-from batchkit.engine.sendmode import realtime_limits
 from batchkit.errors import InvalidOptionError
-from batchkit.stores.store import Store
 
 from .explore_widget import ExplorerPanel, render_html
 from .views import in_kernel
@@ -54,9 +46,9 @@ __all__ = [
     "Explorer",
     "Line",
     "Settings",
-    "explore_call",
-    "explore_comparison",
-    "explore_estimate",
+    "as_hit_rate",
+    "check_settings",
+    "refuse",
 ]
 
 SEND_MODES = ("batch", "realtime", "auto")
@@ -96,12 +88,6 @@ class Line:
     """Said above the table (e.g. that the rows are priced as new ones)."""
 
 
-ANSWERED_NOTE = (
-    "every row of this frame has an answer in the store already (a run of it costs $0 more): "
-    "priced as new rows like them"
-)
-
-
 Source = Callable[[str | None], Sequence[Line]]
 """The lines for a model (None: the source's own models): an estimate of the call for that model."""
 
@@ -111,31 +97,33 @@ def check_settings(settings: Settings) -> Settings:
     s = settings
     whole_rows = isinstance(s.rows, int) and not isinstance(s.rows, bool)
     if not whole_rows or not 1 <= s.rows <= MAX_ROWS:
-        _refuse("rows", s.rows, f"a whole number of rows from 1 to {MAX_ROWS:,}")
+        refuse("rows", s.rows, f"a whole number of rows from 1 to {MAX_ROWS:,}")
     if s.mode not in SEND_MODES:
-        _refuse("mode", s.mode, "'batch' (half price), 'realtime' (standard price, seconds) or 'auto'")
+        refuse("mode", s.mode, "'batch' (half price), 'realtime' (standard price, seconds) or 'auto'")
     if s.caching not in CACHING:
-        _refuse("caching", s.caching, "'off' (cache=False), 'auto' (cache a long shared prefix) or 'prime'")
+        refuse("caching", s.caching, "'off' (cache=False), 'auto' (cache a long shared prefix) or 'prime'")
     if s.ttl not in ("5m", "1h"):
-        _refuse("ttl", s.ttl, "'5m' or '1h', the cache's time to live")
+        refuse("ttl", s.ttl, "'5m' or '1h', the cache's time to live")
     if s.hit_rate is not None:
         lo, hi = s.hit_rate
         if not 0.0 <= lo <= hi <= 1.0:
-            _refuse("hit_rate", s.hit_rate, "a fraction or a (low, high) pair within 0..1, or None")
+            refuse("hit_rate", s.hit_rate, "a fraction or a (low, high) pair within 0..1, or None")
     out = s.output_tokens
     if out is not None and (not isinstance(out, int) or isinstance(out, bool) or out < 1):
-        _refuse("output_tokens", out, "a whole number of tokens ≥ 1, or None for the estimate's own")
+        refuse("output_tokens", out, "a whole number of tokens ≥ 1, or None for the estimate's own")
     hours = s.deadline_hours
     if hours is not None and (not isinstance(hours, (int, float)) or not 0 < hours < math.inf):
-        _refuse("deadline_hours", hours, "hours from now (> 0), or None for no deadline")
+        refuse("deadline_hours", hours, "hours from now (> 0), or None for no deadline")
     return settings
 
 
-def _refuse(name: str, value: Any, fix: str) -> None:
+def refuse(name: str, value: Any, fix: str) -> NoReturn:
+    """Raise the explorer's :class:`~batchkit.errors.InvalidOptionError`: ``name`` must be ``fix``, not ``value``."""
     raise InvalidOptionError(f"explore: {name} must be {fix}, not {value!r}", option=name)
 
 
-def _hit_rate(value: Any) -> tuple[float, float] | None:
+def as_hit_rate(value: Any) -> tuple[float, float] | None:
+    """A ``hit_rate`` setting as a ``(low, high)`` pair (a fraction is both), or None."""
     if value is None:
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -144,8 +132,7 @@ def _hit_rate(value: Any) -> tuple[float, float] | None:
         lo, hi = value
         return float(lo), float(hi)
     except (TypeError, ValueError):
-        _refuse("hit_rate", value, "a fraction or a (low, high) pair within 0..1, or None")
-        raise  # unreachable: _refuse raises
+        refuse("hit_rate", value, "a fraction or a (low, high) pair within 0..1, or None")
 
 
 class Explorer:
@@ -209,12 +196,12 @@ class Explorer:
                 option=sorted(unknown)[0],
             )
         if "hit_rate" in changes:
-            changes["hit_rate"] = _hit_rate(changes["hit_rate"])
+            changes["hit_rate"] = as_hit_rate(changes["hit_rate"])
         model = changes.get("model", self.settings.model)
         if self.models and model not in self.models:
-            _refuse("model", model, f"one of {', '.join(self.models)}")
+            refuse("model", model, f"one of {', '.join(self.models)}")
         if not self.models and model != self.settings.model:
-            _refuse(
+            refuse(
                 "model",
                 model,
                 f"{self.settings.model!r}: this explorer prices its estimate's model only "
@@ -450,118 +437,3 @@ def _output_basis(e: CostEstimate) -> str:
     if e.calibrated_on:
         where = f"calibrated on {e.calibrated_on}"
     return f"output {e.typical_output_tokens:,} tokens ({where})"
-
-
-def starting_settings(estimate: CostEstimate, **given: Any) -> Settings:
-    """The explorer's settings for ``estimate``: its own rows, model and caching, then ``given``."""
-    caching = "prime" if is_primed(estimate) else "auto" if estimate.cached_prefix_tokens else "off"
-    values: dict[str, Any] = {"rows": estimate.rows, "model": estimate.model, "caching": caching, **given}
-    if "hit_rate" in values:
-        values["hit_rate"] = _hit_rate(values["hit_rate"])
-    known = {f.name for f in dataclasses.fields(Settings)}
-    unknown = set(values) - known
-    if unknown:
-        raise InvalidOptionError(
-            f"explore has no setting {', '.join(sorted(unknown))}; it has {', '.join(sorted(known))}",
-            option=sorted(unknown)[0],
-        )
-    return check_settings(Settings(**values))
-
-
-def explore_estimate(estimate: CostEstimate, **settings: Any) -> Explorer:
-    """The explorer of one estimate (``estimate.explore(**settings)``): its model only, at default
-    rate limits (``df.claude.explore`` also offers other models and the workspace's learned limits)."""
-    if settings.get("model", estimate.model) != estimate.model:
-        _refuse(
-            "model",
-            settings["model"],
-            f"{estimate.model!r}: this explorer prices its estimate's model only "
-            "(df.claude.explore(...) offers every model)",
-        )
-    lines = (Line(estimate.model, estimate),)
-    return Explorer(lambda _model: lines, starting_settings(estimate, **settings))
-
-
-def explore_comparison(comparison: Any, **settings: Any) -> Explorer:
-    """The explorer of a :class:`batchkit.Comparison` (``comparison.explore(**settings)``): one line per
-    variant with a projection (its whole-frame estimate, calibrated on its sample), with its quality,
-    the quality's 95% interval, and the dollars per correct row at the explorer's settings.
-
-    Raises:
-        InvalidOptionError: no variant has a projection, or a wrong setting.
-    """
-    lines = tuple(
-        Line(v.name, v.projection, v.quality, v.interval) for v in comparison.variants if v.projection is not None
-    )
-    if not lines:
-        raise InvalidOptionError(
-            "no variant of this comparison has a whole-frame estimate to explore: compare on a frame "
-            "(df.claude.compare(...)), then explore",
-            option="comparison",
-        )
-    start = starting_settings(lines[0].estimate, model=None, **settings)
-    return Explorer(lambda _model: lines, start, quality_label=comparison.quality_label)
-
-
-def explore_call(call_for: Callable[[Mapping[str, Any]], Call], *, rows: int | None = None) -> Explorer:
-    """The explorer of a front end's call (``df.claude.explore``): ``call_for(overrides)`` prepares
-    the call with some options replaced (``model``, ``cache``). Every option is checked — and
-    ``rows`` — before anything is counted; the model control offers every priced model, each
-    estimated when first picked; realtime is timed by the workspace's limits once learned.
-
-    Raises:
-        InvalidOptionError: a wrong option or setting, or ``sample_answers=`` (it pays for answers:
-            estimate with it once, then ``estimate.explore()``; or pass ``calibrate=job``).
-    """
-    call = call_for({})
-    run = call.options.run
-    if call.options.estimate.sample_answers is not None:
-        _refuse(
-            "sample_answers",
-            call.options.estimate.sample_answers,
-            "left out: explore answers nothing. Estimate with it once and explore that "
-            "(df.claude.estimate(..., sample_answers=20).explore()), or pass calibrate=job",
-        )
-    caching = "off" if run.cache is False else str(run.cache)
-    start = Settings(
-        rows=len(call.plan.row_keys) if rows is None else rows,
-        model=call.model,
-        mode=run.mode,
-        caching=caching,
-        ttl=run.cache_ttl,
-        deadline_hours=_hours(run.deadline),
-    )
-    check_settings(start)
-    # The base is estimated with the cache on, so that the prefix is known and "off" is one control away.
-    base = {"cache": "auto"} if run.cache is False else {}
-
-    def source(model: str | None) -> Sequence[Line]:
-        asked = call if model == call.model and not base else call_for({**base, "model": model})
-        estimate = calls.estimate(asked)
-        if estimate.requests or not estimate.unique_requests:
-            return (Line(str(model), estimate),)
-        # Every row is answered already (explored after its run): priced as new rows like them.
-        with tempfile.TemporaryDirectory(prefix="batchkit-explore-") as folder:
-            empty = Store(Path(folder) / "empty.sqlite3")
-            try:
-                fresh = calls.estimate(asked, store=empty)
-            finally:
-                empty.close()
-        return (Line(str(model), fresh, note=ANSWERED_NOTE),)
-
-    models = list(dict.fromkeys([call.model, *load_prices(run.prices)]))
-    return Explorer(source, start, models=models, limits=realtime_limits(call))
-
-
-def _hours(deadline: Any) -> float | None:
-    """A ``deadline=`` (seconds, a timedelta or a datetime) as hours from now."""
-    if deadline is None:
-        return None
-    if isinstance(deadline, dt.timedelta):
-        return deadline.total_seconds() / 3600
-    if isinstance(deadline, dt.datetime):
-        return (deadline - dt.datetime.now(deadline.tzinfo or dt.UTC)).total_seconds() / 3600
-    return float(deadline) / 3600
-
-
-figures.register_view("explorer", explore_estimate)

@@ -25,7 +25,8 @@ import pandas as pd
 
 from batchkit.core.options import DEFAULT_MAX_TOKENS, DEFAULT_MODEL
 from batchkit.costs.pricing import CostEstimate
-from batchkit.display.explore import Explorer, explore_call
+from batchkit.display.explore import Explorer
+from batchkit.display.explore_sources import explore_call
 from batchkit.display.views import wait_with_progress
 from batchkit.engine import calls
 from batchkit.engine.jobs import Job

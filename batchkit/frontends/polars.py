@@ -58,7 +58,8 @@ from batchkit.core.render import parse_prompt
 from batchkit.core.states import RowStatus
 from batchkit.core.structured import ColumnType, OutputSpec
 from batchkit.costs.pricing import CostEstimate
-from batchkit.display.explore import Explorer, explore_call
+from batchkit.display.explore import Explorer
+from batchkit.display.explore_sources import explore_call
 from batchkit.display.views import wait_with_progress
 from batchkit.engine import calls
 from batchkit.engine.jobs import Job
