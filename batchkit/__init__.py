@@ -21,6 +21,7 @@ from .costs.accounting import JobCost
 from .costs.prices import load_prices
 from .costs.pricing import CostEstimate
 from .display import shown as _shown  # noqa: F401  (hands the engine its views of jobs and runs)
+from .display.explore import Explorer
 from .display.plots import (
     plot_estimate,
     plot_estimate_vs_actual,
@@ -92,6 +93,7 @@ __all__ = [
     "Comparison",
     "ConfigurationError",
     "CostEstimate",
+    "Explorer",
     "InvalidOptionError",
     "Job",
     "JobCost",

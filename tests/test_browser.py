@@ -1,11 +1,13 @@
-"""The job widget in a real browser: JupyterLab on loopback, headless Chromium, a running job.
+"""The job widget and the cost explorer in a real browser: JupyterLab on loopback, headless Chromium.
 
 JupyterLab serves a notebook on 127.0.0.1; headless Chromium (Debian's ``chromium``, driven over
 the DevTools protocol on a pipe, see ``tests/browser/cdp.py``) opens it and runs every cell.
 The notebook submits a job on the simulator and shows it with ``display_job``. The test then
 watches the page: the widget renders, shows the job running with its batches in progress,
 fills in as batches end, and turns green when the job ends. Screenshots of both moments are
-saved under ``artifacts/browser/`` (or ``$BATCHKIT_ARTIFACTS/browser``).
+saved under ``artifacts/browser/`` (or ``$BATCHKIT_ARTIFACTS/browser``). A second notebook shows
+``df.claude.explore(...)``; the test types a row count into its rows box and picks another caching
+in its dropdown, and the figures shown become ``estimate()``'s for those settings.
 
 Needs ``apt-get install -y chromium`` (or ``BATCHKIT_CHROMIUM=/path/to/chrome``). Without one
 the test is skipped — except in CI (``CI`` set), where a missing browser is a failure.
@@ -63,6 +65,55 @@ slow = reviews.head(10).claude.submit("Summarise: {text}", output="summary", max
 slow_view = display_job(slow)
 """
 
+# The explorer's rows: one length each, under a shared system prompt long enough to cache, so a
+# frame of N such rows is what the explorer's scaling describes (tests/test_explore.py too).
+EXPLORE_SYSTEM = "You label movie reviews. " + " ".join(
+    f"Rule {i}: weigh the reviewer's verdict over isolated complaints and read sarcasm by its intent."
+    for i in range(400)
+)
+EXPLORE_PROMPT = "Sentiment of this review: {t}"
+
+
+def explore_rows(n: int) -> Any:
+    import pandas as pd
+
+    return pd.DataFrame({"t": [f"review {i:08d}: a fine film, well acted" for i in range(n)]})
+
+
+EXPLORE = f"""\
+import os, tempfile
+import pandas as pd
+import batchkit
+
+os.environ["BATCHKIT_STORE"] = os.path.join(tempfile.mkdtemp(), "jobs.sqlite3")
+reviews = pd.DataFrame({{"t": [f"review {{i:08d}}: a fine film, well acted" for i in range(200)]}})
+explorer = reviews.claude.explore({EXPLORE_PROMPT!r}, system={EXPLORE_SYSTEM!r}, max_tokens=20)
+explorer
+"""
+
+EXPLORER_STATE = """(() => {
+  const panel = document.querySelector('.batchkit-explorer-panel');
+  if (!panel) return null;
+  const table = panel.querySelector('.batchkit-explorer');
+  const figure = (mode, name) => {
+    const cell = table && table.querySelector(`tr[data-mode="${mode}"] td[data-figure="${name}"]`);
+    return cell ? {value: parseFloat(cell.dataset.value), text: cell.innerText} : null;
+  };
+  const rows = Array.from(panel.querySelectorAll('.widget-text')).find(
+    w => w.querySelector('label') && w.querySelector('label').innerText.trim() === 'rows');
+  const input = rows ? rows.querySelector('input') : null;
+  const box = input ? input.getBoundingClientRect() : null;
+  return {
+    rows: table ? parseInt(table.dataset.rows) : null,
+    batch: figure('batch', 'typical'),
+    batch_high: figure('batch', 'high'),
+    realtime: figure('realtime', 'typical'),
+    finish: figure('realtime', 'finish'),
+    input: box ? {x: box.x + box.width / 2, y: box.y + box.height / 2} : null,
+    text: panel.innerText,
+  };
+})()"""
+
 KERNEL_STATE = """(() => {
   const app = window.jupyterapp;
   if (!app || !app.shell) return 'no app';
@@ -117,11 +168,22 @@ def chromium() -> str:
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[str]:
     """JupyterLab on 127.0.0.1 serving a directory with the live-job notebook; yields its URL."""
+    yield from _serve(tmp_path, "live_job.ipynb", [LIVE_JOB, SLOW_JOB])
+
+
+@pytest.fixture
+def explore_lab(tmp_path: Path) -> Iterator[str]:
+    """JupyterLab on 127.0.0.1 serving a notebook that shows ``df.claude.explore(...)``; yields its URL."""
+    yield from _serve(tmp_path, "explore.ipynb", [EXPLORE])
+
+
+def _serve(tmp_path: Path, name: str, cells: list[str]) -> Iterator[str]:
+    """JupyterLab on 127.0.0.1 serving a directory with one notebook of ``cells``; yields its URL."""
     root = tmp_path / "root"
     root.mkdir()
-    book = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(LIVE_JOB), nbformat.v4.new_code_cell(SLOW_JOB)])
+    book = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell) for cell in cells])
     book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(book, root / "live_job.ipynb")
+    nbformat.write(book, root / name)
     settings = tmp_path / "settings"
     (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
     # No news and no update checks: the page must not try to reach the internet.
@@ -173,7 +235,7 @@ def lab(tmp_path: Path) -> Iterator[str]:
             if server.poll() is not None or time.monotonic() > deadline:
                 pytest.fail("JupyterLab did not start:\n" + (tmp_path / "jupyterlab.log").read_text()[-3000:])
             time.sleep(0.25)
-        yield f"{base}/lab/tree/live_job.ipynb?token={token}"
+        yield f"{base}/lab/tree/{name}?token={token}"
     finally:
         server.terminate()
         try:
@@ -254,3 +316,64 @@ def test_the_job_widget_renders_changes_state_and_cancels_in_jupyterlab(chromium
     # Canceled from the browser: every row canceled, amber, no Cancel button any more.
     assert canceled["status"] == "canceled" and "progress-bar-warning" in canceled["bar"]
     assert "10 rows: 10 canceled" in canceled["text"] and not canceled["cancel"]
+
+
+def _type(page: Any, point: dict[str, float], text: str) -> None:
+    """Click into an input, select what it holds, type ``text`` and press Enter, as a person would."""
+    _click(page, point)
+    select_all = {"key": "a", "code": "KeyA", "modifiers": 2}  # Ctrl+A
+    page.send("Input.dispatchKeyEvent", {"type": "keyDown", **select_all, "commands": ["selectAll"]})
+    page.send("Input.dispatchKeyEvent", {"type": "keyUp", **select_all})
+    page.send("Input.insertText", {"text": text})
+    for kind in ("keyDown", "keyUp"):
+        page.send(
+            "Input.dispatchKeyEvent",
+            {"type": kind, "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "text": "\r"},
+        )
+
+
+def test_the_explorer_panel_shows_estimates_figures_as_its_controls_move(chromium: str, explore_lab: str) -> None:
+    import batchkit  # noqa: F401  (registers df.claude in this process: the expected figures)
+
+    call = {"system": EXPLORE_SYSTEM, "max_tokens": 20}
+    first = explore_rows(200).claude.estimate(EXPLORE_PROMPT, **call)
+    moved = explore_rows(4000).claude.estimate(EXPLORE_PROMPT, **call)
+    off = explore_rows(4000).claude.estimate(EXPLORE_PROMPT, cache=False, **call)
+    with Browser.launch(chromium) as browser:
+        page = browser.open(explore_lab)
+        try:
+            page.wait_for(KERNEL_STATE, timeout=90, until=lambda s: s == "idle")
+            time.sleep(1.0)  # let the widget manager finish registering with the new kernel
+            page.wait_for(KERNEL_STATE, timeout=30, until=lambda s: s == "idle")
+            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')", timeout=60)
+            shown = page.wait_for(EXPLORER_STATE, timeout=60, until=lambda s: bool(s) and bool(s["input"]))
+            page.screenshot(ARTIFACTS / "explorer-200.png")
+            # A row count typed into the rows box: the figures become estimate()'s for 4,000 rows.
+            _type(page, shown["input"], "4000")
+            typed = page.wait_for(EXPLORER_STATE, timeout=30, until=lambda s: bool(s) and s["rows"] == 4000)
+            page.screenshot(ARTIFACTS / "explorer-4000.png")
+            # Caching turned off in its dropdown: the batch line becomes estimate(cache=False)'s batch price.
+            page.evaluate(
+                "(() => { const s = Array.from(document.querySelectorAll('.batchkit-explorer-panel select'))"
+                ".find(s => Array.from(s.options).some(o => o.text === 'prime'));"
+                " s.value = Array.from(s.options).find(o => o.text === 'off').value;"
+                " s.dispatchEvent(new Event('change', {bubbles: true})); })()"
+            )
+            uncached = page.wait_for(
+                EXPLORER_STATE, timeout=30, until=lambda s: bool(s) and "batch + 1h cache" not in s["text"]
+            )
+        except TimeoutError as exc:
+            page.screenshot(ARTIFACTS / "explorer-failure.png")
+            raise AssertionError(f"{exc}\npage shows:\n{page.evaluate('document.body.innerText')}") from None
+
+    assert shown["rows"] == 200
+    assert shown["batch"]["value"] == pytest.approx(first["batch+1h"].typical, rel=1e-12)
+    assert shown["realtime"]["value"] == pytest.approx(first["standard"].typical, rel=1e-12)
+    assert typed["batch"]["value"] == pytest.approx(moved["batch+1h"].typical, rel=1e-12)
+    assert typed["batch_high"]["value"] == pytest.approx(moved["batch+1h"].high, rel=1e-12)
+    assert typed["realtime"]["value"] == pytest.approx(moved["standard"].typical, rel=1e-12)
+    assert typed["finish"]["value"] == pytest.approx(moved.finish_seconds["realtime"])
+    assert typed["batch"]["text"] == f"${moved['batch+1h'].typical:,.2f}"  # what a person reads, too
+    assert typed["batch"]["value"] != shown["batch"]["value"]
+    assert uncached["batch"]["value"] == pytest.approx(off["batch"].typical, rel=1e-12)
+    assert uncached["batch"]["value"] != typed["batch"]["value"]

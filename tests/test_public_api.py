@@ -29,6 +29,7 @@ def test_public_names():
             "CostEstimate",
             "DEFAULT_MAX_TOKENS",
             "DEFAULT_MODEL",
+            "Explorer",
             "InvalidOptionError",
             "Job",
             "JobCost",

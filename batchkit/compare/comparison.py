@@ -493,6 +493,16 @@ class Comparison:
 
         return plot_comparison(self, ax=ax)
 
+    def explore(self, **settings: Any) -> Any:
+        """An interactive explorer of the variants at other settings (rows, mode, caching, hit rate,
+        output length, deadline): each variant's cost and time per mode from its calibrated
+        projection, its quality with the 95% interval, and the dollars per correct row — a panel in a
+        notebook, a table elsewhere. Returns a :class:`batchkit.Explorer`; ``settings`` are its
+        starting values (those of :meth:`batchkit.Explorer.set`)."""
+        from batchkit.display.explore_sources import explore_comparison
+
+        return explore_comparison(self, **settings)
+
 
 def _named_output(output: str | None) -> dict[str, str]:
     return {"output": output} if output is not None else {}

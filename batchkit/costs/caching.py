@@ -40,6 +40,7 @@ __all__ = [
     "cache_hit_range",
     "caching_savings",
     "check_hit_rate",
+    "expected_hit_rates",
     "run_cost",
     "savings_vs_prefix",
     "savings_vs_rows",
@@ -105,6 +106,20 @@ def cache_hit_range(requests: int, *, primed: bool) -> tuple[float, float, float
         return 0.0, 0.0, 0.0
     worst, typical, best = (max(0.0, 1.0 - c / requests) for c in reversed(ASSUMED_CONCURRENCY))
     return worst, typical, best
+
+
+def expected_hit_rates(
+    requests: int, *, given: tuple[float, float] | None, primed: bool
+) -> tuple[tuple[float, float], float | None, float]:
+    """An estimate's cache hit rates: the (worst, best) range, the typical (None: the middle of a
+    given range) and the rate the budget guard's bound takes (none for a given range: the worst
+    case is no hit at all). Given (``hit_rate=``), or what priming and the batch's size make likely
+    (:func:`cache_hit_range`). The one rule both an estimate and its re-pricing at another row
+    count (:func:`batchkit.costs.scaling.reprice`) follow."""
+    if given is not None:
+        return given, None, 0.0
+    worst, typical, best = cache_hit_range(requests, primed=primed)
+    return (worst, best), typical, worst
 
 
 def check_hit_rate(hit_rate: Any) -> tuple[float, float]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -105,6 +105,9 @@ class CostEstimate:
     """Dollars those answers cost (standard price, realtime), already paid; not in any mode's figures."""
     sample_job: str | None = None
     """The job id of that sample."""
+    basis: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    """The arguments of :func:`~batchkit.costs.pricing.estimate_cost` this estimate was made from: what
+    :func:`~batchkit.costs.scaling.reprice` prices again at another row count, output length or hit rate."""
 
     def __getitem__(self, mode: str) -> ModeCost:
         for cost in self.modes:
@@ -154,6 +157,13 @@ class CostEstimate:
     def plot(self, ax: Axes | None = None) -> Axes:
         """Bars of the typical cost per mode with the low–high range (:func:`batchkit.display.plots.plot_estimate`)."""
         return figures.draw("estimate", self, ax=ax)
+
+    def explore(self, **settings: Any) -> Any:
+        """An interactive explorer of this estimate: rows, mode, caching, hit rate, output length and
+        deadline as controls, the cost and time per mode updated in place (an ipywidgets panel in a
+        notebook, a table elsewhere); ``settings`` are its starting values (those of
+        :meth:`batchkit.Explorer.set`). Returns a :class:`batchkit.Explorer`."""
+        return figures.view("explorer", self, **settings)
 
     @property
     def _bound(self) -> int:

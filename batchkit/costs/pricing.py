@@ -163,6 +163,7 @@ def estimate_cost(
     >>> e["standard"].typical, e["batch"].typical
     (450.0, 225.0)
     """
+    basis = dict(locals())  # every argument, first thing: what reprice() scales (costs.scaling)
     price = load_prices(prices).get(model)
     lo, hi = check_hit_rate(hit_rate)
     c = _checked_counts(
@@ -194,6 +195,7 @@ def estimate_cost(
         notes=tuple(dict.fromkeys(notes)),
         output_bound=output[3],
         output_basis=output_basis if output_basis is not None else None if assumed else "given",
+        basis=basis,
     )
 
 

@@ -26,6 +26,7 @@ from batchkit.core import _json, modes
 from batchkit.core.modes import duration
 from batchkit.core.plan import MediaLines, Plan
 from batchkit.core.states import Mode
+from batchkit.costs.caching import expected_hit_rates
 from batchkit.costs.calibration import Calibration, measure
 from batchkit.costs.pricing import (
     ASSUMED_CONCURRENCY,
@@ -34,7 +35,6 @@ from batchkit.costs.pricing import (
     CostEstimate,
     ModeCost,
     TokenSource,
-    cache_hit_range,
     estimate_cost,
     estimate_request_tokens,
     schema_output_tokens,
@@ -175,12 +175,8 @@ def _hit_rates(call: Call, to_send: int, warm: bool) -> tuple[tuple[float, float
     """The cache hit rate's range, its typical value (None: given) and the rate the bound takes:
     given (``hit_rate=``), or from what priming (or a sample run just before) and the batch's size
     make likely."""
-    given = call.options.estimate.hit_rate
-    if given is not None:
-        return given, None, 0.0
     primed = call.spec.run.cache == "prime" or warm
-    worst, typical, best = cache_hit_range(to_send, primed=primed)
-    return (worst, best), typical, worst
+    return expected_hit_rates(to_send, given=call.options.estimate.hit_rate, primed=primed)
 
 
 def _check_priced(call: Call) -> None:

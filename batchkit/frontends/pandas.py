@@ -25,6 +25,8 @@ import pandas as pd
 
 from batchkit.core.options import DEFAULT_MAX_TOKENS, DEFAULT_MODEL
 from batchkit.costs.pricing import CostEstimate
+from batchkit.display.explore import Explorer
+from batchkit.display.explore_sources import explore_call
 from batchkit.display.views import wait_with_progress
 from batchkit.engine import calls
 from batchkit.engine.jobs import Job
@@ -104,6 +106,44 @@ class ClaudeFrameAccessor:
             kwargs=kwargs,
         )
         return calls.estimate(verb.prepare(self._frame))
+
+    def explore(
+        self,
+        prompt: Prompt,
+        *,
+        output: str = "response",
+        rows: int | None = None,
+        typical_output_tokens: int | None = None,
+        hit_rate: float | tuple[float, float] | None = None,
+        sample: int = 20,
+        labels: Sequence[str] | None = None,
+        schema: Any = None,
+        **kwargs: Any,
+    ) -> Explorer:
+        """An interactive explorer of this call's cost: the arguments of :meth:`estimate`, plus
+        ``rows`` (the row count to price, default this frame's; a sample's figures scale to tens
+        of millions). In a notebook a panel of controls — model, mode, caching, rows, output
+        length, hit rate, deadline — over the cost and time per mode; elsewhere ``print`` it.
+        ``.set(rows=..., mode=..., ...)`` moves it in code and ``.table`` reads its figures: the
+        figures :meth:`estimate` gives for the same settings.
+
+        >>> df.claude.explore("Sentiment of: {review}", rows=10_000_000)  # doctest: +SKIP
+        """
+
+        def call_for(overrides: Mapping[str, Any]) -> calls.Call:
+            verb = verbs.estimate(
+                prompt,
+                output=output,
+                typical_output_tokens=typical_output_tokens,
+                hit_rate=hit_rate,
+                sample=sample,
+                labels=labels,
+                schema=schema,
+                kwargs={**kwargs, **overrides},
+            )
+            return verb.prepare(self._frame)
+
+        return explore_call(call_for, rows=rows)
 
     def classify(
         self,

@@ -58,6 +58,8 @@ from batchkit.core.render import parse_prompt
 from batchkit.core.states import RowStatus
 from batchkit.core.structured import ColumnType, OutputSpec
 from batchkit.costs.pricing import CostEstimate
+from batchkit.display.explore import Explorer
+from batchkit.display.explore_sources import explore_call
 from batchkit.display.views import wait_with_progress
 from batchkit.engine import calls
 from batchkit.engine.jobs import Job
@@ -295,6 +297,28 @@ class ClaudeFrame:
             kwargs=kwargs,
         )
         return calls.estimate(verb.prepare(self._frame))
+
+    def explore(
+        self,
+        prompt: Prompt,
+        *,
+        output: str = "response",
+        rows: int | None = None,
+        typical_output_tokens: int | None = None,
+        hit_rate: float | tuple[float, float] | None = None,
+        sample: int = 20,
+        labels: Sequence[str] | None = None,
+        schema: Any = None,
+        **kwargs: Any,
+    ) -> Explorer:
+        """pandas' ``df.claude.explore``: the arguments of :meth:`estimate`, plus ``rows`` to price."""
+        own = {"typical_output_tokens": typical_output_tokens, "hit_rate": hit_rate, "sample": sample}
+        return explore_call(
+            lambda more: verbs.estimate(
+                prompt, output=output, labels=labels, schema=schema, kwargs={**kwargs, **more}, **own
+            ).prepare(self._frame),
+            rows=rows,
+        )
 
     def result(self, job: Job | str) -> pl.DataFrame:
         """This frame with ``job``'s answers as typed columns (a job of this frame, or its id).

@@ -1,0 +1,151 @@
+"""Where an explorer's estimates come from: a front end's call, an estimate, a comparison.
+
+:func:`explore_call` is ``df.claude.explore`` (and Polars'): the call estimated as ``estimate``
+does, for each model picked; :func:`explore_estimate` is ``estimate.explore()`` (registered with
+:mod:`batchkit.costs.figures` when this module is imported, so that costs never import the display);
+:func:`explore_comparison` is ``comparison.explore()``. Each checks its settings, and the call's
+options, before anything is counted or sent, and returns a :class:`~batchkit.display.explore.Explorer`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from batchkit.costs import figures
+from batchkit.costs.estimate import CostEstimate
+from batchkit.costs.prices import load_prices
+from batchkit.costs.scaling import is_primed
+from batchkit.engine import calls
+from batchkit.engine.prepared import Call
+from batchkit.engine.sendmode import realtime_limits
+from batchkit.errors import InvalidOptionError
+from batchkit.stores.store import Store
+
+from .explore import Explorer, Line, Settings, as_hit_rate, check_settings, refuse
+
+__all__ = ["ANSWERED_NOTE", "explore_call", "explore_comparison", "explore_estimate", "starting_settings"]
+
+ANSWERED_NOTE = (
+    "every row of this frame has an answer in the store already (a run of it costs $0 more): "
+    "priced as new rows like them"
+)
+
+
+def starting_settings(estimate: CostEstimate, **given: Any) -> Settings:
+    """The explorer's settings for ``estimate``: its own rows, model and caching, then ``given``."""
+    caching = "prime" if is_primed(estimate) else "auto" if estimate.cached_prefix_tokens else "off"
+    values: dict[str, Any] = {"rows": estimate.rows, "model": estimate.model, "caching": caching, **given}
+    if "hit_rate" in values:
+        values["hit_rate"] = as_hit_rate(values["hit_rate"])
+    known = {f.name for f in dataclasses.fields(Settings)}
+    unknown = set(values) - known
+    if unknown:
+        raise InvalidOptionError(
+            f"explore has no setting {', '.join(sorted(unknown))}; it has {', '.join(sorted(known))}",
+            option=sorted(unknown)[0],
+        )
+    return check_settings(Settings(**values))
+
+
+def explore_estimate(estimate: CostEstimate, **settings: Any) -> Explorer:
+    """The explorer of one estimate (``estimate.explore(**settings)``): its model only, at default
+    rate limits (``df.claude.explore`` also offers other models and the workspace's learned limits)."""
+    if settings.get("model", estimate.model) != estimate.model:
+        refuse(
+            "model",
+            settings["model"],
+            f"{estimate.model!r}: this explorer prices its estimate's model only "
+            "(df.claude.explore(...) offers every model)",
+        )
+    lines = (Line(estimate.model, estimate),)
+    return Explorer(lambda _model: lines, starting_settings(estimate, **settings))
+
+
+def explore_comparison(comparison: Any, **settings: Any) -> Explorer:
+    """The explorer of a :class:`batchkit.Comparison` (``comparison.explore(**settings)``): one line per
+    variant with a projection (its whole-frame estimate, calibrated on its sample), with its quality,
+    the quality's 95% interval, and the dollars per correct row at the explorer's settings.
+
+    Raises:
+        InvalidOptionError: no variant has a projection, or a wrong setting.
+    """
+    lines = tuple(
+        Line(v.name, v.projection, v.quality, v.interval) for v in comparison.variants if v.projection is not None
+    )
+    if not lines:
+        raise InvalidOptionError(
+            "no variant of this comparison has a whole-frame estimate to explore: compare on a frame "
+            "(df.claude.compare(...)), then explore",
+            option="comparison",
+        )
+    start = starting_settings(lines[0].estimate, model=None, **settings)
+    return Explorer(lambda _model: lines, start, quality_label=comparison.quality_label)
+
+
+def explore_call(call_for: Callable[[Mapping[str, Any]], Call], *, rows: int | None = None) -> Explorer:
+    """The explorer of a front end's call (``df.claude.explore``): ``call_for(overrides)`` prepares
+    the call with some options replaced (``model``, ``cache``). Every option is checked — and
+    ``rows`` — before anything is counted; the model control offers every priced model, each
+    estimated when first picked; realtime is timed by the workspace's limits once learned.
+
+    Raises:
+        InvalidOptionError: a wrong option or setting, or ``sample_answers=`` (it pays for answers:
+            estimate with it once, then ``estimate.explore()``; or pass ``calibrate=job``).
+    """
+    call = call_for({})
+    run = call.options.run
+    if call.options.estimate.sample_answers is not None:
+        refuse(
+            "sample_answers",
+            call.options.estimate.sample_answers,
+            "left out: explore answers nothing. Estimate with it once and explore that "
+            "(df.claude.estimate(..., sample_answers=20).explore()), or pass calibrate=job",
+        )
+    caching = "off" if run.cache is False else str(run.cache)
+    start = Settings(
+        rows=len(call.plan.row_keys) if rows is None else rows,
+        model=call.model,
+        mode=run.mode,
+        caching=caching,
+        ttl=run.cache_ttl,
+        deadline_hours=_hours(run.deadline),
+    )
+    check_settings(start)
+    # The base is estimated with the cache on, so that the prefix is known and "off" is one control away.
+    base = {"cache": "auto"} if run.cache is False else {}
+
+    def source(model: str | None) -> Sequence[Line]:
+        asked = call if model == call.model and not base else call_for({**base, "model": model})
+        estimate = calls.estimate(asked)
+        if estimate.requests or not estimate.unique_requests:
+            return (Line(str(model), estimate),)
+        # Every row is answered already (explored after its run): priced as new rows like them.
+        with tempfile.TemporaryDirectory(prefix="batchkit-explore-") as folder:
+            empty = Store(Path(folder) / "empty.sqlite3")
+            try:
+                fresh = calls.estimate(asked, store=empty)
+            finally:
+                empty.close()
+        return (Line(str(model), fresh, note=ANSWERED_NOTE),)
+
+    models = list(dict.fromkeys([call.model, *load_prices(run.prices)]))
+    return Explorer(source, start, models=models, limits=realtime_limits(call))
+
+
+def _hours(deadline: Any) -> float | None:
+    """A ``deadline=`` (seconds, a timedelta or a datetime) as hours from now."""
+    if deadline is None:
+        return None
+    if isinstance(deadline, dt.timedelta):
+        return deadline.total_seconds() / 3600
+    if isinstance(deadline, dt.datetime):
+        return (deadline - dt.datetime.now(deadline.tzinfo or dt.UTC)).total_seconds() / 3600
+    return float(deadline) / 3600
+
+
+figures.register_view("explorer", explore_estimate)
