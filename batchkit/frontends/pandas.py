@@ -27,6 +27,7 @@ from batchkit.core.options import DEFAULT_MAX_TOKENS, DEFAULT_MODEL
 from batchkit.costs.pricing import CostEstimate
 from batchkit.display.views import wait_with_progress
 from batchkit.engine import calls
+from batchkit.engine import cascade as cascades
 from batchkit.engine.jobs import Job
 
 from . import verbs
@@ -103,6 +104,8 @@ class ClaudeFrameAccessor:
             schema=schema,
             kwargs=kwargs,
         )
+        if verb.cascade is not None:
+            return cascades.estimate(verb.cascade, self._frame)
         return calls.estimate(verb.prepare(self._frame))
 
     def classify(
@@ -240,6 +243,11 @@ class ClaudeFrameAccessor:
         )
 
     def _run(self, verb: verbs.Verb) -> pd.DataFrame:
+        if verb.cascade is not None:
+            cascade = cascades.run(
+                verb.cascade, self._frame, wait=lambda job: wait_with_progress(job, progress=verb.progress)
+            )
+            return cascade.to_frame(self._frame)
         job = calls.submit(verb.prepare(self._frame))
         wait_with_progress(job, progress=verb.progress)
         return job.to_frame(self._frame)

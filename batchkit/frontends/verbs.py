@@ -39,6 +39,8 @@ from typing import Any
 from batchkit.core.options import CLASSIFY_MAX_TOKENS, DEFAULT_MAX_TOKENS, Options
 from batchkit.core.structured import OutputSpec, classify_spec, extract_spec
 from batchkit.engine import calls
+from batchkit.engine import cascade as cascades
+from batchkit.errors import InvalidOptionError
 
 __all__ = ["Verb", "batch", "classify", "estimate", "extract", "series_column", "series_output", "submit"]
 
@@ -61,6 +63,9 @@ class Verb:
     output: str
     options: Options
     spec: OutputSpec | None = None
+    cascade: cascades.Cascade | None = None
+    """With ``cascade=[...]``: the checked cascade (every stage's model checked), run stage after
+    stage by :func:`batchkit.engine.cascade.run` instead of :meth:`prepare`."""
 
     @property
     def kind(self) -> str:
@@ -74,7 +79,19 @@ class Verb:
 
     def prepare(self, table: Any, *, positional: Hashable = None) -> calls.Call:
         """Check, render and key the rows of ``table`` (pure: no network, no store); see
-        :func:`batchkit.engine.calls.prepare`. ``positional`` is the column a bare ``{}`` reads."""
+        :func:`batchkit.engine.calls.prepare`. ``positional`` is the column a bare ``{}`` reads.
+
+        Raises:
+            InvalidOptionError: the call has ``cascade=``, which runs stage after stage over a
+                whole pandas frame (:func:`batchkit.engine.cascade.run`), not a partition at a time.
+        """
+        if self.cascade is not None:
+            raise InvalidOptionError(
+                "cascade= runs stage after stage (each stage's rows chosen from the one before) on a pandas "
+                "DataFrame; Polars and Dask frames do not run cascades yet. Run it on pandas: "
+                "df.to_pandas().claude.classify(..., cascade=[...]) (Dask: ddf.compute()), or pass one model=",
+                option="cascade",
+            )
         return calls.prepare(
             table,
             self.prompt,
@@ -118,7 +135,7 @@ def classify(
     options = Options.build(
         {**kwargs, "max_tokens": max_tokens, "max_invalid_retries": max_invalid_retries}, verb="classify"
     )
-    return Verb(prompt, output, options.with_output_spec(spec), spec)
+    return _verb(prompt, output, options.with_output_spec(spec), spec)
 
 
 def extract(
@@ -136,7 +153,7 @@ def extract(
     options = Options.build(
         {**kwargs, "max_tokens": max_tokens, "max_invalid_retries": max_invalid_retries}, verb="extract"
     )
-    return Verb(prompt, spec.columns[0][0], options.with_output_spec(spec), spec)
+    return _verb(prompt, spec.columns[0][0], options.with_output_spec(spec), spec)
 
 
 def estimate(
@@ -158,13 +175,20 @@ def estimate(
     comes in ``kwargs`` if given), checked with the rest by :meth:`Options.build`.
     """
     if labels is None and schema is None:
-        return Verb(prompt, output, Options.build({**kwargs, **own}, verb="estimate"))
+        return _verb(prompt, output, Options.build({**kwargs, **own}, verb="estimate"), None)
     if labels is not None:
         spec, max_tokens = classify_spec(labels, output=output), CLASSIFY_MAX_TOKENS
     else:
         spec, max_tokens = extract_spec(schema), DEFAULT_MAX_TOKENS
     options = Options.build({"max_tokens": max_tokens, **kwargs, **own}, verb="estimate")
-    return Verb(prompt, spec.columns[0][0], options.with_output_spec(spec), spec)
+    return _verb(prompt, spec.columns[0][0], options.with_output_spec(spec), spec)
+
+
+def _verb(prompt: Prompt, output: str, options: Options, spec: OutputSpec | None) -> Verb:
+    """The verb, its cascade checked and planned when the call has ``cascade=`` (before anything is sent)."""
+    if options.run.cascade is None:
+        return Verb(prompt, output, options, spec)
+    return Verb(prompt, output, options, spec, cascades.plan(prompt, output=output, options=options, spec=spec))
 
 
 # --------------------------------------------------------------------------- a Series' names
