@@ -56,10 +56,12 @@ from batchkit.costs.usage import usage_cost_frame
 from batchkit.display.views import show_job
 from batchkit.engine import calls
 from batchkit.engine.calls import Call
+from batchkit.engine.cascade import CONFIDENCE, with_confidence
 from batchkit.engine.jobs import Job
 from batchkit.engine.reports import warn_failures
 from batchkit.errors import InvalidOptionError
 
+from .cascades import check_cascade, confidence_of, evaluate
 from .checks import check_call, check_models, check_prompts, check_sample, check_seed, check_target
 from .comparison import Comparison, Variant
 from .scoring import normal, score, truth_values
@@ -115,6 +117,7 @@ def compare(
     reference: str | None,
     seed: int,
     output: str | None,
+    cascade: bool = False,
     **kwargs: Any,
 ) -> Comparison:
     """Run a sample of ``frame`` under every model × prompt and compare quality and cost.
@@ -140,6 +143,10 @@ def compare(
     # The structured spec and the options of every variant, all checked before anything is sent.
     spec, structure = _structure(task, labels, schema, extract_args)
     pairs = truth_pairs(frame, truth, task, spec)
+    cascades = check_cascade(cascade, task, model_ids, spec)
+    if cascades:  # every variant asked for the confidence a cascade's stages send: the same requests
+        assert spec is not None
+        spec = with_confidence(spec, _SAMPLE_OUTPUT if task == "classify" else _SAMPLE_PREFIX.rstrip("_"))
     call_kwargs, options = _variant_options(kwargs, task, model_ids, spec)
     if reference is None:
         reference = _strongest(model_ids, options[model_ids[0]])
@@ -151,6 +158,8 @@ def compare(
     _score_variants(variants, rows, truth, task, spec, reference, named)
     for v, (m, _, p, _call) in zip(variants, prepared, strict=True):
         _price(v, frame, p, options[m], kind, spec)
+    if cascades:
+        variants += evaluate(variants, target=target, prices=options[model_ids[0]].run.prices)
     ref = next((v for v in variants if v.model == reference and v.prompt_name == "p1"), None) if truth is None else None
     return Comparison(
         frame=frame,
@@ -334,6 +343,7 @@ def _score_variants(
             v.answers = out[[_SAMPLE_OUTPUT]]
         else:
             v.answers = out[[c for c, _ in spec.columns]].rename(columns={c: f for c, f in spec.columns})
+            v.answers, v.confidence = confidence_of(v.answers, CONFIDENCE)
     ref = next(v for v in variants if v.model == reference and v.prompt_name == next(iter(named)))
     kinds = field_kinds(spec) if task == "extract" and spec is not None else {}
     for v in variants:

@@ -51,6 +51,7 @@ __all__ = [
     "CascadeJob",
     "EscalationSource",
     "Stage",
+    "combine_estimates",
     "estimate",
     "plan",
     "run",
@@ -265,35 +266,45 @@ def escalation_shares(cascade: Cascade) -> tuple[list[tuple[float, float, float]
 
 
 def estimate(cascade: Cascade, table: Any, *, first: calls.Call | None = None, count: bool = True) -> CostEstimate:
-    """Every stage priced on every row, later stages weighted by the share of rows that reach them.
-
-    ``low``/``typical``/``high`` use the low/typical/high shares; ``upper_bound`` (what
-    ``max_cost=`` checks) the high share. The stages' own figures are in the notes.
-    """
+    """Every stage priced on every row, later stages weighted by the share of rows that reach them
+    (:func:`combine_estimates`). ``first``: stage 1's call, when already prepared."""
     table = as_table(table)
     shares, basis = escalation_shares(cascade)
-    reach = [(1.0, 1.0, 1.0)]
-    for lo, typ, hi in shares:
-        a, b, c = reach[-1]
-        reach.append((a * lo, b * typ, c * hi))
     stage_estimates = []
     for k in range(len(cascade.stage_options)):
         call = first if k == 0 and first is not None else _prepare(cascade, table, k)
         stage_estimates.append(calls.estimate(call, count=count))
-    modes = tuple(_combine(mode, stage_estimates, reach) for mode in MODES)
-    notes = [f"a cascade {' → '.join(cascade.models)}: escalation {basis}"]
-    for k, (est, share) in enumerate(zip(stage_estimates, reach, strict=True)):
+    return combine_estimates(stage_estimates, shares, cascade.models, basis)
+
+
+def combine_estimates(
+    stages: Sequence[CostEstimate], shares: Sequence[tuple[float, float, float]], models: Sequence[str], basis: str
+) -> CostEstimate:
+    """One estimate of a cascade from each stage's estimate over every row and the (low, typical,
+    high) share of rows each escalation sends on (``basis`` says where the shares come from).
+
+    ``low``/``typical``/``high`` weight each later stage by the low/typical/high share of rows that
+    reach it; ``upper_bound`` (what ``max_cost=`` checks) by the high share. The stages' own
+    figures are in the notes.
+    """
+    reach = [(1.0, 1.0, 1.0)]
+    for lo, typ, hi in shares:
+        a, b, c = reach[-1]
+        reach.append((a * lo, b * typ, c * hi))
+    reach = reach[: len(stages)]
+    notes = [f"a cascade {' → '.join(models)}: escalation {basis}"]
+    for k, (est, share) in enumerate(zip(stages, reach, strict=True)):
         notes.append(
             f"stage {k + 1} {est.model}: {pct(share[1])} of rows typical ({pct(share[0])}–{pct(share[2])}); "
             f"on every row it would be ${est[PriceMode.BATCH].typical:,.4f} at batch price"
         )
-    head = stage_estimates[0]
+    head = stages[0]
     return dataclasses.replace(
         head,
-        model=" → ".join(cascade.models),
-        requests=round(sum(e.requests * r[1] for e, r in zip(stage_estimates, reach, strict=True))),
-        input_tokens=round(sum(e.input_tokens * r[1] for e, r in zip(stage_estimates, reach, strict=True))),
-        modes=modes,
+        model=" → ".join(models),
+        requests=round(sum(e.requests * r[1] for e, r in zip(stages, reach, strict=True))),
+        input_tokens=round(sum(e.input_tokens * r[1] for e, r in zip(stages, reach, strict=True))),
+        modes=tuple(_combine(mode, list(stages), reach) for mode in MODES),
         notes=(*notes, *head.notes),
     )
 

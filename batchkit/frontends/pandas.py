@@ -184,6 +184,7 @@ class ClaudeFrameAccessor:
         reference: str | None = None,
         seed: int = 0,
         output: str | None = None,
+        cascade: bool = False,
         **kwargs: Any,
     ) -> Comparison:
         """Which model and prompt are good enough, and what the whole frame will cost.
@@ -210,6 +211,11 @@ class ClaudeFrameAccessor:
                 (default: the most expensive of ``models``).
             seed: the sample's random seed.
             output: the output column of :meth:`Comparison.run` (``classify``/``batch``).
+            cascade: also evaluate model cascades (``classify``, or ``extract`` with a label
+                field; two or more ``models``): every variant is asked for its confidence, and each
+                pair of models, the cheaper first, is scored at thresholds from the sample's own
+                confidences — from the answers already paid, no row paid twice. ``run()`` of a
+                cascade runs ``classify(..., cascade=[...], threshold=...)`` on the rest.
             **kwargs: every other argument of :meth:`batch` (``system``, ``max_tokens``,
                 ``cache``, ``store``, ``client``, …), passed to every variant's run as given.
 
@@ -239,6 +245,7 @@ class ClaudeFrameAccessor:
             reference=reference,
             seed=seed,
             output=output,
+            cascade=cascade,
             **kwargs,
         )
 
