@@ -130,6 +130,8 @@ def _candidates(first: Variant, second: Variant) -> list[CascadeVariant]:
     for t in _thresholds(conf):
         with np.errstate(invalid="ignore"):
             kept = answered & (conf >= t)
+        if kept.all() or not kept.any():
+            continue  # the first model alone, or the second on every row: variants of their own already
         out.append(_cascade(first, second, t, kept, second_cost))
     return out
 

@@ -135,18 +135,12 @@ def compare(
     target = check_target(target)
     truth = check_truth_columns(frame, truth, task)
     seed = check_seed(seed)
-    if reference is not None and reference not in model_ids:
-        raise InvalidOptionError(f"reference={reference!r} is not one of models={model_ids}", option="reference")
-    if task == "classify" and isinstance(truth, str):
-        check_label_truth(frame, truth, labels or ())
+    _check_reference_and_labels(frame, reference, model_ids, task, truth, labels)
 
     # The structured spec and the options of every variant, all checked before anything is sent.
     spec, structure = _structure(task, labels, schema, extract_args)
     pairs = truth_pairs(frame, truth, task, spec)
-    cascades = check_cascade(cascade, task, model_ids, spec)
-    if cascades:  # every variant asked for the confidence a cascade's stages send: the same requests
-        assert spec is not None
-        spec = with_confidence(spec, _SAMPLE_OUTPUT if task == "classify" else _SAMPLE_PREFIX.rstrip("_"))
+    spec, cascades = _cascade_spec(spec, cascade, task, model_ids)
     call_kwargs, options = _variant_options(kwargs, task, model_ids, spec)
     if reference is None:
         reference = _strongest(model_ids, options[model_ids[0]])
@@ -174,6 +168,26 @@ def compare(
         output=output,
         simulated=_is_simulated(variants[0].job),
     )
+
+
+def _check_reference_and_labels(
+    frame: pd.DataFrame, reference: str | None, model_ids: list[str], task: str, truth: Any, labels: Any
+) -> None:
+    if reference is not None and reference not in model_ids:
+        raise InvalidOptionError(f"reference={reference!r} is not one of models={model_ids}", option="reference")
+    if task == "classify" and isinstance(truth, str):
+        check_label_truth(frame, truth, labels or ())
+
+
+def _cascade_spec(
+    spec: OutputSpec | None, cascade: Any, task: str, model_ids: list[str]
+) -> tuple[OutputSpec | None, bool]:
+    """With ``cascade=True`` (checked), the spec asking for the confidence a cascade's stages send, so the
+    sample's requests are the very requests of the cascade's stages."""
+    if not check_cascade(cascade, task, model_ids, spec):
+        return spec, False
+    assert spec is not None
+    return with_confidence(spec, _SAMPLE_OUTPUT if task == "classify" else _SAMPLE_PREFIX.rstrip("_")), True
 
 
 def _prepare(frame: pd.DataFrame, prompt: Any, options: Options, kind: str, spec: OutputSpec | None) -> Call:

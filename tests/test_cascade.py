@@ -1,0 +1,252 @@
+"""Model cascades: classify(..., cascade=[...]) stage after stage, and compare(..., cascade=True)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import batchkit
+from batchkit import BudgetExceededError, CascadeJob, InvalidOptionError, JobNotFoundError, UnknownModelError
+from batchkit.compare.cascades import CascadeVariant
+from batchkit.simulator import Processing, SimConfig, Simulator
+from batchkit.simulator._responder import default_responder
+from tests.conftest import DATA
+
+LABELS = ["negative", "neutral", "positive"]
+HAIKU, SONNET = "claude-haiku-4-5", "claude-sonnet-4-6"
+PROMPT = "Classify the sentiment of this tweet: {text}"
+
+
+@pytest.fixture(scope="module")
+def tweets() -> pd.DataFrame:
+    df = pd.read_csv(DATA / "tweeteval_sentiment_val.csv")
+    df["gold"] = df["label"].map(dict(enumerate(LABELS)))
+    return df
+
+
+class Counting:
+    """The instant simulator with its default answers, counting the requests each model received."""
+
+    def __init__(self) -> None:
+        self.by_model: Counter[str] = Counter()
+
+        def responder(params):
+            self.by_model[params["model"]] += 1
+            return default_responder(params)
+
+        self.sim = Simulator(config=SimConfig(processing=Processing.instant()), responder=responder)
+
+    def client(self):
+        return self.sim.client()
+
+    def sent(self) -> int:
+        stats = self.sim.stats()
+        return stats["batch_requests_received"] + stats["messages_answered"] + stats["messages.count_tokens"]
+
+
+@pytest.fixture
+def sim() -> Counting:
+    return Counting()
+
+
+def _classify(df, sim, **kwargs):
+    kwargs.setdefault("cascade", [HAIKU, SONNET])
+    return df.claude.classify(PROMPT, LABELS, output="sentiment", client=sim.client(), progress=False, **kwargs)
+
+
+# --------------------------------------------------------------------------- the done-when, on the tweets
+
+
+def test_compare_finds_a_cascade_as_good_as_the_best_model_for_less_and_its_run_sends_only_the_escalated_rows(
+    tweets, sim
+):
+    cmp = tweets.claude.compare(
+        PROMPT,
+        task="classify",
+        labels=LABELS,
+        truth="gold",
+        models=[SONNET, HAIKU],  # in any order: a cascade starts with the cheaper one
+        sample=200,
+        cascade=True,
+        client=sim.client(),
+        progress=False,
+    )
+    singles = {v.model: v for v in cmp.variants if not isinstance(v, CascadeVariant)}
+    cascades = [v for v in cmp.variants if isinstance(v, CascadeVariant)]
+    assert cascades and all(v.models == (HAIKU, SONNET) for v in cascades)
+    assert sim.by_model == {HAIKU: 200, SONNET: 200}  # the cascades are scored from those answers: none paid twice
+    best = max(singles.values(), key=lambda v: v.quality)
+    good = [
+        v
+        for v in cascades
+        if v.interval[1] >= best.interval[0]
+        and v.interval[0] <= best.interval[1]
+        and cmp.cost_per_correct_row(v) < cmp.cost_per_correct_row(best)
+    ]
+    assert good, str(cmp)
+    table = cmp.to_frame()
+    assert table.loc[[v.name for v in cascades], "threshold"].between(0, 1).all()
+    assert table["on_front"].loc[[v.name for v in good]].any()
+    pick = max(good, key=lambda v: v.quality)
+    escalated_in_sample = int((~pick.kept).sum())
+    assert 0 < escalated_in_sample < 200
+    sim.by_model.clear()
+    out = cmp.run(variant=pick, output="predicted", progress=False)
+    cascade = CascadeJob.of(out)
+    escalated = int((out["predicted_model"] == SONNET).sum())
+    # stage 1: every row but the sample's 200; stage 2: only the escalated rows the sample had not answered
+    assert sim.by_model == {HAIKU: 1800, SONNET: escalated - escalated_in_sample}
+    assert [len(s.rows) for s in cascade.stages] == [2000, escalated]
+    assert out["predicted"].notna().all() and list(out["predicted"].cat.categories) == LABELS
+    kept_first = out["predicted_model"] == HAIKU
+    assert (out.loc[kept_first, "predicted_confidence"] >= pick.threshold).all()
+    assert (out.loc[~kept_first, "predicted_why"].str.startswith("escalated: confidence")).all()
+    # the escalation the sample measured priced the run: the actual share is within its interval
+    lo, _, hi = pick.share
+    assert lo <= escalated / 2000 <= hi
+
+
+def test_a_target_no_variant_meets_leaves_no_choice_and_run_is_refused_naming_the_fix(tweets, sim):
+    cmp = tweets.claude.compare(
+        PROMPT,
+        task="classify",
+        labels=LABELS,
+        truth="gold",
+        models=[HAIKU, SONNET],
+        sample=100,
+        cascade=True,
+        target=0.95,
+        client=sim.client(),
+        progress=False,
+    )
+    assert cmp.recommended is None and "no variant" in cmp.reason and "lower target" in cmp.reason
+    sent = sim.sent()
+    with pytest.raises(InvalidOptionError, match="no recommended variant"):
+        cmp.run()
+    assert sim.sent() == sent
+
+
+# --------------------------------------------------------------------------- running one
+
+
+def test_each_stage_is_a_job_cost_and_rows_split_by_stage_and_a_rerun_pays_nothing(tweets, sim):
+    df = tweets.head(300)
+    out = _classify(df, sim, threshold=0.7)
+    cascade = CascadeJob.of(out)
+    first, second = cascade.stages
+    escalated = int((out["sentiment_model"] == SONNET).sum())
+    assert 0 < escalated < 300 and sim.by_model == {HAIKU: 300, SONNET: escalated}
+    assert len(first.rows) == 300 and list(second.rows) == list(np.flatnonzero(out["sentiment_model"] == SONNET))
+    assert second.job.model == SONNET and len(second.job.row_keys) == escalated
+    # cost by stage: the per-row figures sum to each stage job's own cost
+    cost = cascade.cost
+    outcomes = cascade.outcomes()
+    assert cost.to_frame()["rows_asked"].tolist() == [300, escalated]
+    assert cost.to_frame()["rows_kept"].tolist() == [300 - escalated, escalated]
+    assert outcomes["cost_stage_1"].sum() == pytest.approx(first.job.cost.total)
+    assert outcomes["cost_stage_2"].sum() == pytest.approx(second.job.cost.total)
+    assert cost.total == pytest.approx(outcomes["cost"].sum()) and cost.total > 0
+    assert outcomes["stage"].tolist() == [2 if m == SONNET else 1 for m in out["sentiment_model"]]
+    assert "stage 2 claude-sonnet-4-6" in str(cost)
+    # the same cell again: every stage is found in the store, nothing is sent
+    sent = sim.sent()
+    again = _classify(df, sim, threshold=0.7)
+    assert sim.sent() == sent
+    pd.testing.assert_frame_equal(again, out, check_like=True)
+    assert CascadeJob.of(again).cost.total == pytest.approx(cost.total)
+    with pytest.raises(JobNotFoundError, match=r"CascadeJob\.of"):
+        batchkit.Job.of(out)
+
+
+@pytest.mark.parametrize("mode", ["realtime", "auto"])
+def test_realtime_and_auto_run_every_stage_the_same_way(tweets, sim, mode):
+    df = tweets.head(60)  # auto sends so few rows realtime
+    out = _classify(df, sim, mode=mode, threshold=0.7)
+    escalated = int((out["sentiment_model"] == SONNET).sum())
+    assert 0 < escalated < 60
+    stats = sim.sim.stats()
+    assert stats["messages_answered"] == 60 + escalated and stats["batch_requests_received"] == 0
+    assert all(s.job.mode == "realtime" for s in CascadeJob.of(out).stages)
+
+
+def test_the_estimate_covers_every_stage_and_max_cost_checks_it_before_anything_is_sent(tweets, sim):
+    df = tweets.head(200)
+    one = df.claude.estimate(PROMPT, labels=LABELS, model=HAIKU, client=sim.client())
+    both = df.claude.estimate(PROMPT, labels=LABELS, cascade=[HAIKU, SONNET], client=sim.client())
+    # stage 1 on every row, stage 2 on 0%..100% of them (30% typical: a prior, said so)
+    assert both["batch"].low >= one["batch"].low * 0.99
+    assert both["batch"].upper_bound > one["batch"].upper_bound * 2
+    assert any("30% typical" in n and "prior" in n for n in both.notes)
+    with pytest.raises(BudgetExceededError):
+        _classify(df, sim, max_cost=both["batch"].upper_bound * 0.9)
+    assert sum(sim.by_model.values()) == 0 and sim.sim.stats()["batch_requests_received"] == 0
+    out = _classify(df, sim, max_cost=both["batch"].upper_bound * 1.01)
+    actual = CascadeJob.of(out).cost.total
+    assert both["batch"].low <= actual <= both["batch"].high
+
+
+def test_calls_without_a_cascade_are_unchanged(tweets, sim):
+    out = tweets.head(20).claude.classify(PROMPT, LABELS, output="sentiment", client=sim.client(), progress=False)
+    assert [c for c in out.columns if c.startswith("sentiment")] == ["sentiment"]
+    job = batchkit.Job.of(out)
+    assert "confidence" not in str(job.output_spec.schema)
+
+
+# --------------------------------------------------------------------------- refused before any call
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "fix"),
+    [
+        ({"cascade": [HAIKU]}, InvalidOptionError, "two or more"),
+        ({"cascade": [HAIKU, "claude-sonet-4-6"]}, UnknownModelError, "typo costs no batch"),
+        ({"cascade": [HAIKU, HAIKU]}, InvalidOptionError, "twice"),
+        ({"cascade": [HAIKU, SONNET], "model": HAIKU}, InvalidOptionError, "Remove model="),
+        ({"cascade": [HAIKU, SONNET], "threshold": 1.5}, InvalidOptionError, r"threshold=0\.8"),
+        ({"cascade": [HAIKU, SONNET], "threshold": [0.5, 0.6]}, InvalidOptionError, "one per escalation"),
+        ({"cascade": None, "threshold": 0.5}, InvalidOptionError, "needs cascade="),
+    ],
+)
+def test_a_bad_cascade_is_refused_before_any_call(tweets, sim, kwargs, error, fix):
+    with pytest.raises(error, match=fix):
+        _classify(tweets.head(10), sim, **kwargs)
+    assert sim.sent() == 0
+
+
+def test_a_cascade_of_free_text_or_of_an_extraction_without_a_label_is_refused_naming_the_fix(tweets, sim):
+    df = tweets.head(10)
+    with pytest.raises(InvalidOptionError, match=r"df\.claude\.classify\(prompt, labels="):
+        df.claude.batch(PROMPT, cascade=[HAIKU, SONNET], client=sim.client())
+    with pytest.raises(InvalidOptionError, match="label field"):
+        df.claude.extract(PROMPT, {"topic": str}, cascade=[HAIKU, SONNET], client=sim.client())
+    with pytest.raises(InvalidOptionError, match="free text"):
+        df.claude.estimate(PROMPT, cascade=[HAIKU, SONNET], client=sim.client())
+    for bad in ({"models": [HAIKU]}, {"models": [HAIKU, SONNET], "task": "batch", "labels": None}):
+        args = {"task": "classify", "labels": LABELS, **bad}
+        with pytest.raises(InvalidOptionError, match="cascade"):
+            df.claude.compare(PROMPT, truth="gold", cascade=True, client=sim.client(), **args)
+    assert sim.sent() == 0
+
+
+def test_an_extraction_with_a_label_field_cascades(tweets, sim):
+    from typing import Literal
+
+    schema = {"sentiment": Literal["negative", "neutral", "positive"], "topic": str}
+    out = tweets.head(40).claude.extract(
+        PROMPT, schema, cascade=[HAIKU, SONNET], threshold=0.7, client=sim.client(), progress=False
+    )
+    escalated = int((out["sentiment_model"] == SONNET).sum())
+    assert out["sentiment"].notna().all() and out["topic"].notna().all()
+    assert sim.by_model == {HAIKU: 40, SONNET: escalated} and 0 < escalated < 40
+
+
+def test_polars_refuses_a_cascade_naming_pandas(tweets, sim):
+    import polars as pl
+
+    frame = pl.from_pandas(tweets.head(10)[["text"]])
+    with pytest.raises(InvalidOptionError, match="to_pandas"):
+        frame.claude.classify(PROMPT, LABELS, cascade=[HAIKU, SONNET], client=sim.client())
+    assert sim.sent() == 0
