@@ -250,3 +250,14 @@ def test_polars_refuses_a_cascade_naming_pandas(tweets, sim):
     with pytest.raises(InvalidOptionError, match="to_pandas"):
         frame.claude.classify(PROMPT, LABELS, cascade=[HAIKU, SONNET], client=sim.client())
     assert sim.sent() == 0
+
+
+def test_a_skipped_row_is_sent_to_no_stage_and_says_so(tweets, sim):
+    df = tweets.head(30).copy()
+    df.loc[df.index[3], "text"] = None
+    out = _classify(df, sim, threshold=0.7)
+    escalated = int((out["sentiment_model"] == SONNET).sum())
+    assert sim.by_model == {HAIKU: 29, SONNET: escalated}
+    row = out.iloc[3]
+    assert pd.isna(row["sentiment"]) and pd.isna(row["sentiment_model"]) and row["sentiment_why"].startswith("skipped")
+    assert CascadeJob.of(out).outcomes()["status"].iloc[3] == "skipped"
