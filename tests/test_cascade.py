@@ -255,7 +255,8 @@ def test_polars_refuses_a_cascade_naming_pandas(tweets, sim):
 def test_a_skipped_row_is_sent_to_no_stage_and_says_so(tweets, sim):
     df = tweets.head(30).copy()
     df.loc[df.index[3], "text"] = None
-    out = _classify(df, sim, threshold=0.7)
+    with pytest.warns(batchkit.BatchkitWarning, match="1 skipped"):
+        out = _classify(df, sim, threshold=0.7)
     escalated = int((out["sentiment_model"] == SONNET).sum())
     assert sim.by_model == {HAIKU: 29, SONNET: escalated}
     row = out.iloc[3]
