@@ -262,3 +262,16 @@ def test_a_skipped_row_is_sent_to_no_stage_and_says_so(tweets, sim):
     row = out.iloc[3]
     assert pd.isna(row["sentiment"]) and pd.isna(row["sentiment_model"]) and row["sentiment_why"].startswith("skipped")
     assert CascadeJob.of(out).outcomes()["status"].iloc[3] == "skipped"
+
+
+def test_three_models_escalate_twice_with_a_threshold_each(tweets, sim):
+    opus = "claude-opus-4-7"
+    out = _classify(tweets.head(120), sim, cascade=[HAIKU, SONNET, opus], threshold=[0.7, 0.8])
+    cascade = CascadeJob.of(out)
+    asked = [len(s.rows) for s in cascade.stages]
+    assert asked[0] == 120 and 0 < asked[2] < asked[1] < 120
+    assert sim.by_model == {HAIKU: 120, SONNET: asked[1], opus: asked[2]}
+    second = out["sentiment_model"] == SONNET
+    assert (out.loc[second, "sentiment_confidence"] >= 0.8).all()
+    assert out.loc[out["sentiment_model"] == opus, "sentiment_why"].str.contains("< 0.80").all()
+    assert cascade.cost.to_frame()["rows_asked"].tolist() == asked
