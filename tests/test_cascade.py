@@ -93,6 +93,11 @@ def test_compare_finds_a_cascade_as_good_as_the_best_model_for_less_and_its_run_
     pick = max(good, key=lambda v: v.quality)
     escalated_in_sample = int((~pick.kept).sum())
     assert 0 < escalated_in_sample < 200
+    # priced before it runs from the sample's measured escalation (compare is the calibration)
+    est = tweets.claude.estimate(
+        PROMPT, labels=LABELS, cascade=list(pick.models), threshold=pick.threshold, calibrate=cmp, client=sim.client()
+    )
+    assert any("measured on the comparison's sample" in n for n in est.notes)
     sim.by_model.clear()
     out = cmp.run(variant=pick, output="predicted", progress=False)
     cascade = CascadeJob.of(out)
@@ -107,6 +112,7 @@ def test_compare_finds_a_cascade_as_good_as_the_best_model_for_less_and_its_run_
     # the escalation the sample measured priced the run: the actual share is within its interval
     lo, _, hi = pick.share
     assert lo <= escalated / 2000 <= hi
+    assert est["batch"].low <= cascade.cost.total <= est["batch"].high
 
 
 def test_a_target_no_variant_meets_leaves_no_choice_and_run_is_refused_naming_the_fix(tweets, sim):
