@@ -249,12 +249,20 @@ def test_an_extraction_with_a_label_field_cascades(tweets, sim):
     assert sim.by_model == {HAIKU: 40, SONNET: escalated} and 0 < escalated < 40
 
 
-def test_polars_refuses_a_cascade_naming_pandas(tweets, sim):
+def test_polars_and_dask_refuse_a_cascade_naming_pandas(tweets, sim):
+    import dask.dataframe as dd
     import polars as pl
 
     frame = pl.from_pandas(tweets.head(10)[["text"]])
+    cascade = {"cascade": [HAIKU, SONNET], "client": sim.client()}
     with pytest.raises(InvalidOptionError, match="to_pandas"):
-        frame.claude.classify(PROMPT, LABELS, cascade=[HAIKU, SONNET], client=sim.client())
+        frame.claude.classify(PROMPT, LABELS, **cascade)
+    with pytest.raises(InvalidOptionError, match="to_pandas"):
+        frame.lazy().claude.classify(PROMPT, LABELS, **cascade)
+    with pytest.raises(InvalidOptionError, match="to_pandas"):
+        frame.claude.estimate(PROMPT, labels=LABELS, **cascade)
+    with pytest.raises(InvalidOptionError, match=r"ddf\.compute\(\)"):
+        dd.from_pandas(tweets.head(10)[["text"]], npartitions=2).claude.classify(PROMPT, LABELS, **cascade)
     assert sim.sent() == 0
 
 

@@ -126,6 +126,10 @@ class ClaudeFrameAccessor:
         checked again on the way back; an answer outside it is ``invalid_output`` (NA), retried
         ``max_invalid_retries`` times. ``multi=True`` gives a list of labels per row;
         ``reasoning=True`` adds a short ``{output}_reasoning`` column, kept out of the labels.
+        ``cascade=[cheap, strong]`` runs a model cascade: the first model answers every row with
+        its confidence, rows under ``threshold=`` (0.8) go to the next; ``{output}_model``,
+        ``{output}_why`` and ``{output}_confidence`` say which model's answer was kept and why
+        (:meth:`batchkit.CascadeJob.of` gives the stages and the cost by stage).
         Other arguments are those of :meth:`batch`.
         """
         return self._run(
@@ -157,6 +161,8 @@ class ClaudeFrameAccessor:
         ``Int64``, ``float`` → ``Float64``, ``bool`` → ``boolean``, dates → ``datetime64``,
         ``Literal``/``Enum`` → ``Categorical``, lists and nested models → object). Columns are
         named ``prefix + field``. Answers that fail the schema are ``invalid_output`` (NA).
+        With a label field (``Literal``/``Enum``), ``cascade=[...]`` runs a model cascade as
+        :meth:`classify` does, its columns named after the first field.
         """
         return self._run(
             verbs.extract(
