@@ -249,18 +249,36 @@ def test_an_extraction_with_a_label_field_cascades(tweets, sim):
     assert sim.by_model == {HAIKU: 40, SONNET: escalated} and 0 < escalated < 40
 
 
-def test_polars_and_dask_refuse_a_cascade_naming_pandas(tweets, sim):
+def test_a_polars_dataframe_cascades_like_pandas_with_the_same_requests(tweets, sim):
+    import polars as pl
+
+    df = tweets.head(80)
+    frame = pl.from_pandas(df[["text"]])
+    est = frame.claude.estimate(PROMPT, labels=LABELS, cascade=[HAIKU, SONNET], client=sim.client())
+    assert est.model == f"{HAIKU} → {SONNET}" and any("30% typical" in n for n in est.notes)
+    out = frame.claude.classify(
+        PROMPT, LABELS, output="sentiment", cascade=[HAIKU, SONNET], threshold=0.7, client=sim.client(), progress=False
+    )
+    assert out.schema["sentiment"] == pl.Enum(LABELS) and out.schema["sentiment_confidence"] == pl.Float64
+    assert out.schema["sentiment_model"] == pl.String and out.schema["sentiment_why"] == pl.String
+    escalated = out["sentiment_model"].to_list().count(SONNET)
+    assert sim.by_model == {HAIKU: 80, SONNET: escalated} and 0 < escalated < 80
+    # the same rows in pandas are the same requests: answered from the store, nothing sent
+    sent = sim.sent()
+    again = _classify(df, sim, threshold=0.7)
+    assert sim.sent() == sent
+    assert again["sentiment_model"].tolist() == out["sentiment_model"].to_list()
+    assert again["sentiment_why"].tolist() == out["sentiment_why"].to_list()
+
+
+def test_a_lazy_polars_frame_and_dask_refuse_a_cascade_naming_the_fix(tweets, sim):
     import dask.dataframe as dd
     import polars as pl
 
     frame = pl.from_pandas(tweets.head(10)[["text"]])
     cascade = {"cascade": [HAIKU, SONNET], "client": sim.client()}
-    with pytest.raises(InvalidOptionError, match="to_pandas"):
-        frame.claude.classify(PROMPT, LABELS, **cascade)
-    with pytest.raises(InvalidOptionError, match="to_pandas"):
+    with pytest.raises(InvalidOptionError, match=r"lf\.collect\(\)"):
         frame.lazy().claude.classify(PROMPT, LABELS, **cascade)
-    with pytest.raises(InvalidOptionError, match="to_pandas"):
-        frame.claude.estimate(PROMPT, labels=LABELS, **cascade)
     with pytest.raises(InvalidOptionError, match=r"ddf\.compute\(\)"):
         dd.from_pandas(tweets.head(10)[["text"]], npartitions=2).claude.classify(PROMPT, LABELS, **cascade)
     assert sim.sent() == 0

@@ -206,8 +206,8 @@ def _pick(candidates: list[CascadeVariant], target: float | None) -> list[Cascad
 
 
 def confidence_of(answers: pd.DataFrame, column: str) -> tuple[pd.DataFrame, np.ndarray | None]:
-    """The answers without the confidence column, and the confidences (clamped to [0, 1], NaN where none)."""
+    """The answers without the confidence column, and the confidences (NaN where none)."""
     if column not in answers.columns:
         return answers, None
-    values = pd.to_numeric(answers[column], errors="coerce").astype(float).to_numpy()
-    return answers.drop(columns=[column]), np.clip(values, 0.0, 1.0)
+    values: np.ndarray = pd.to_numeric(answers[column], errors="coerce").astype(float).to_numpy()
+    return answers.drop(columns=[column]), values

@@ -65,7 +65,7 @@ CONFIDENCE_SCHEMA = {
     "description": "How sure you are that this answer is right: 0 is a guess, 1 is certain.",
 }
 """The confidence field's schema (no ``minimum``/``maximum``: structured outputs do not enforce
-numeric bounds, so a value outside [0, 1] is clamped on the way back)."""
+numeric bounds; a value is compared with the threshold as the model gave it)."""
 PRIOR_SHARE = (0.0, 0.3, 1.0)
 """The share of rows one escalation sends on, when no sample measured it: (low, typical, high)."""
 

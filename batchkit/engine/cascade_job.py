@@ -63,14 +63,15 @@ class Stage:
 
     @cached_property
     def confidences(self) -> np.ndarray:
-        """Each asked row's confidence, clamped to [0, 1]; NaN where the row has no usable answer."""
+        """Each asked row's confidence as the model gave it; NaN where the row has no usable answer."""
         spec = self.job.output_spec
         assert spec is not None
         column = spec.columns[-1][0]
         values = self.job.output_values()[column]
-        out = np.array([math.nan if not isinstance(v, (int, float)) else float(v) for v in values], dtype=float)
-        clipped: np.ndarray = np.clip(out, 0.0, 1.0)
-        return clipped
+        out: np.ndarray = np.array(
+            [math.nan if not isinstance(v, (int, float)) else float(v) for v in values], dtype=float
+        )
+        return out
 
     @cached_property
     def kept(self) -> np.ndarray:
@@ -246,15 +247,24 @@ class CascadeJob:
         frame = frame if frame is not None else self.frame
         index: pd.Index = frame.index if frame is not None else pd.RangeIndex(self.n_rows, name="row")
         out = frame.copy(deep=False) if frame is not None else pd.DataFrame(index=index)
-        stage_of, answers, _, confidence = self._rows
-        for name, column in self.spec.frame(list(answers), index).items():
+        for name, column in self.spec.frame(list(self.answers()), index).items():
             out[name] = column.array
-        models = np.array([*(s.model for s in self.stages), None], dtype=object)[stage_of]
-        out[f"{self.output}_model"] = pd.array(models, dtype="string")
-        out[f"{self.output}_why"] = pd.array(self._why(), dtype="string")
-        out[self.spec.columns[-1][0]] = _floats(confidence)
+        for name, values in self.explained().items():
+            out[name] = pd.array(values, dtype="string")
         out.attrs = {**out.attrs, **self.attrs()}
         return out
+
+    def answers(self) -> np.ndarray:
+        """Each row's kept answer text (the structured answer's JSON), None where it has none: what
+        every front end builds the answer columns from, as for :meth:`batchkit.Job.answers`."""
+        return self._rows[1]
+
+    def explained(self) -> dict[str, list[str | None]]:
+        """The columns a cascade adds besides the answer's: ``{output}_model`` (the model whose
+        answer was kept) and ``{output}_why``, one value per row (None for a skipped row's model)."""
+        stage_of = self._rows[0]
+        models = np.array([*(s.model for s in self.stages), None], dtype=object)[stage_of]
+        return {f"{self.output}_model": models.tolist(), f"{self.output}_why": self._why().tolist()}
 
     def outcomes(self) -> pd.DataFrame:
         """One row per input row: the kept answer's stage (1-based) and model, its status and

@@ -27,7 +27,6 @@ from batchkit.core.options import DEFAULT_MAX_TOKENS, DEFAULT_MODEL
 from batchkit.costs.pricing import CostEstimate
 from batchkit.display.views import wait_with_progress
 from batchkit.engine import calls
-from batchkit.engine import cascade as cascades
 from batchkit.engine.jobs import Job
 
 from . import verbs
@@ -104,9 +103,7 @@ class ClaudeFrameAccessor:
             schema=schema,
             kwargs=kwargs,
         )
-        if verb.cascade is not None:
-            return cascades.estimate(verb.cascade, self._frame)
-        return calls.estimate(verb.prepare(self._frame))
+        return verbs.price(verb, self._frame)
 
     def classify(
         self,
@@ -256,11 +253,8 @@ class ClaudeFrameAccessor:
         )
 
     def _run(self, verb: verbs.Verb) -> pd.DataFrame:
-        if verb.cascade is not None:
-            cascade = cascades.run(
-                verb.cascade, self._frame, wait=lambda job: wait_with_progress(job, progress=verb.progress)
-            )
-            return cascade.to_frame(self._frame)
+        if verb.cascade is not None:  # stage after stage (batchkit.engine.cascade)
+            return verbs.run_cascade(verb, self._frame).to_frame(self._frame)
         job = calls.submit(verb.prepare(self._frame))
         wait_with_progress(job, progress=verb.progress)
         return job.to_frame(self._frame)

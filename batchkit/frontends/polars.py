@@ -294,7 +294,7 @@ class ClaudeFrame:
             schema=schema,
             kwargs=kwargs,
         )
-        return calls.estimate(verb.prepare(self._frame))
+        return verbs.price(verb, self._frame)
 
     def result(self, job: Job | str) -> pl.DataFrame:
         """This frame with ``job``'s answers as typed columns (a job of this frame, or its id).
@@ -315,6 +315,10 @@ class ClaudeFrame:
         return self._frame.hstack(_output_columns(job.output, job.output_spec, _row_answers(job)))
 
     def _run(self, verb: verbs.Verb) -> pl.DataFrame:
+        if verb.cascade is not None:  # stage after stage (batchkit.engine.cascade): its columns, then why
+            done = verbs.run_cascade(verb, self._frame)
+            added = [pl.Series(name, values, dtype=pl.String) for name, values in done.explained().items()]
+            return self._frame.hstack([*_output_columns(verb.output, done.spec, list(done.answers())), *added])
         job = calls.submit(verb.prepare(self._frame))
         wait_with_progress(job, progress=verb.progress)
         return self._frame.hstack(_output_columns(verb.output, verb.spec, _row_answers(job)))

@@ -38,11 +38,24 @@ from typing import Any
 
 from batchkit.core.options import CLASSIFY_MAX_TOKENS, DEFAULT_MAX_TOKENS, Options
 from batchkit.core.structured import OutputSpec, classify_spec, extract_spec
+from batchkit.costs.estimate import CostEstimate
+from batchkit.display.views import wait_with_progress
 from batchkit.engine import calls
 from batchkit.engine import cascade as cascades
 from batchkit.errors import InvalidOptionError
 
-__all__ = ["Verb", "batch", "classify", "estimate", "extract", "series_column", "series_output", "submit"]
+__all__ = [
+    "Verb",
+    "batch",
+    "classify",
+    "estimate",
+    "extract",
+    "price",
+    "run_cascade",
+    "series_column",
+    "series_output",
+    "submit",
+]
 
 Prompt = str | Callable[[Any], str | None]
 """A template with ``{column}`` placeholders, or a callable ``row -> str`` (None skips the row)."""
@@ -87,9 +100,10 @@ class Verb:
         """
         if self.cascade is not None:
             raise InvalidOptionError(
-                "cascade= runs stage after stage (each stage's rows chosen from the one before) on a pandas "
-                "DataFrame; Polars and Dask frames do not run cascades yet. Run it on pandas: "
-                "df.to_pandas().claude.classify(..., cascade=[...]) (Dask: ddf.compute()), or pass one model=",
+                "cascade= runs stage after stage (each stage's rows chosen from the one before) over a whole "
+                "frame in memory — a pandas or a Polars DataFrame; a Polars LazyFrame or a Dask frame, run a "
+                "partition at a time, does not run cascades yet. Collect it first: lf.collect().claude.classify("
+                "..., cascade=[...]) (Dask: ddf.compute()), or pass one model=",
                 option="cascade",
             )
         return calls.prepare(
@@ -189,6 +203,23 @@ def _verb(prompt: Prompt, output: str, options: Options, spec: OutputSpec | None
     if options.run.cascade is None:
         return Verb(prompt, output, options, spec)
     return Verb(prompt, output, options, spec, cascades.plan(prompt, output=output, options=options, spec=spec))
+
+
+# --------------------------------------------------------------------------- running and pricing a verb
+
+
+def run_cascade(verb: Verb, table: Any) -> cascades.CascadeJob:
+    """Run ``verb``'s cascade (``cascade=[...]``) over a whole in-memory table — a pandas or Polars
+    frame — stage after stage, each stage's job waited for with its progress view."""
+    assert verb.cascade is not None
+    return cascades.run(verb.cascade, table, wait=lambda job: wait_with_progress(job, progress=verb.progress))
+
+
+def price(verb: Verb, table: Any) -> CostEstimate:
+    """``estimate``'s answer for ``verb`` over ``table``: every stage of a cascade, or the one call."""
+    if verb.cascade is not None:
+        return cascades.estimate(verb.cascade, table)
+    return calls.estimate(verb.prepare(table))
 
 
 # --------------------------------------------------------------------------- a Series' names
