@@ -201,15 +201,15 @@ def run(cascade: Cascade, table: Any, *, wait: Callable[[Job], Any]) -> CascadeJ
     """
     table = as_table(table)
     _check_columns(cascade, table)
-    calls_ = [_prepare(cascade, table, 0)]  # stage 1 prepared (and checked) before the budget is
+    first = _prepare(cascade, table, 0)  # every row checked, rendered and keyed before anything is priced
     max_cost = cascade.options.run.max_cost
     if max_cost is not None:
-        guess = estimate(cascade, table, first=calls_[0])
-        guess.check_budget(max_cost, mode=_budget_mode(cascade, calls_[0]))
+        guess = estimate(cascade, table, first=first)
+        guess.check_budget(max_cost, mode=_budget_mode(cascade, first))
     rows = np.arange(len(table))
     stages: list[Stage] = []
     for k in range(len(cascade.stage_options)):
-        call = calls_[0] if k == 0 else _prepare(cascade, _take(table, rows), k)
+        call = first if k == 0 else _prepare(cascade, _take(table, rows), k)
         job = calls.submit(call)
         wait(job)
         stage = Stage(cascade.models[k], job, rows, cascade.thresholds[k] if k < len(cascade.thresholds) else None)
