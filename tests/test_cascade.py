@@ -78,6 +78,7 @@ def test_compare_finds_a_cascade_as_good_as_the_best_model_for_less_and_its_run_
     cascades = [v for v in cmp.variants if isinstance(v, CascadeVariant)]
     assert cascades and all(v.models == (HAIKU, SONNET) for v in cascades)
     assert sim.by_model == {HAIKU: 200, SONNET: 200}  # the cascades are scored from those answers: none paid twice
+    assert "a model run alone without cascade= sends shorter requests" in str(cmp)  # the field's price, said
     best = max(singles.values(), key=lambda v: v.quality)
     good = [
         v

@@ -484,6 +484,11 @@ class Comparison:
                     f"no answers from {v.name} ({v.missing}): its rows count as wrong; "
                     f"cmp[{v.name!r}].job.outcomes() has each row's status and error"
                 )
+        if any(v.confidence is not None for v in self.variants):
+            lines.append(
+                "cascade=True: every variant was also asked for its confidence; a model run alone without "
+                "cascade= sends shorter requests, cheaper than shown here"
+            )
         if self.simulated:
             lines.append("answers from batchkit's simulator: per-model differences are simulated, not Claude's")
         return lines
