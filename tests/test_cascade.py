@@ -78,7 +78,13 @@ def test_compare_finds_a_cascade_as_good_as_the_best_model_for_less_and_its_run_
     cascades = [v for v in cmp.variants if isinstance(v, CascadeVariant)]
     assert cascades and all(v.models == (HAIKU, SONNET) for v in cascades)
     assert sim.by_model == {HAIKU: 200, SONNET: 200}  # the cascades are scored from those answers: none paid twice
-    assert "a model run alone without cascade= sends shorter requests" in str(cmp)  # the field's price, said
+    # Sonnet, only ever a last stage, was asked no confidence: its figures are a run of it alone
+    assert singles[SONNET].confidence is None and singles[SONNET].paid is None
+    assert "confidence" not in str(singles[SONNET].job.output_spec.schema)
+    # Haiku was (a first stage needs it), but it is priced as run alone, without it
+    haiku = singles[HAIKU]
+    assert haiku.paid is not None and cmp.cost_per_row(haiku) < haiku.paid[0] / 200 * 0.8
+    assert "its 200 sample rows are paid again" in str(cmp)
     best = max(singles.values(), key=lambda v: v.quality)
     good = [
         v
@@ -114,6 +120,14 @@ def test_compare_finds_a_cascade_as_good_as_the_best_model_for_less_and_its_run_
     lo, _, hi = pick.share
     assert lo <= escalated / 2000 <= hi
     assert est["batch"].low <= cascade.cost.total <= est["batch"].high
+    # each single model as run: Sonnet alone reuses its sample and the cascade's last stage (the same
+    # plain requests); Haiku alone sends the plain requests, its sample rows again, at the price shown
+    sim.by_model.clear()
+    cmp.run(variant=singles[SONNET], progress=False)
+    assert sim.by_model == {SONNET: 2000 - 200 - (escalated - escalated_in_sample)}
+    alone = batchkit.Job.of(cmp.run(variant=haiku, progress=False)).outcomes()
+    assert sim.by_model[HAIKU] == 2000
+    assert alone["cost"].iloc[cmp.positions].sum() == pytest.approx(haiku.usage_cost[0], rel=0.05)
 
 
 def test_a_target_no_variant_meets_leaves_no_choice_and_run_is_refused_naming_the_fix(tweets, sim):
@@ -166,6 +180,27 @@ def test_each_stage_is_a_job_cost_and_rows_split_by_stage_and_a_rerun_pays_nothi
     assert CascadeJob.of(again).cost.total == pytest.approx(cost.total)
     with pytest.raises(JobNotFoundError, match=r"CascadeJob\.of"):
         batchkit.Job.of(out)
+
+
+def test_the_last_stage_sends_the_plain_requests_of_its_model_alone(tweets, sim):
+    df = tweets.head(300)
+    out = _classify(df, sim, threshold=0.7)
+    last = out["sentiment_model"] == SONNET
+    escalated = int(last.sum())
+    # nothing escalates from the last model: it is asked no confidence, and its rows say why
+    assert out.loc[last, "sentiment_confidence"].isna().all() and out.loc[~last, "sentiment_confidence"].notna().all()
+    assert out.loc[last, "sentiment_why"].str.endswith(f"; {SONNET}, the last model").all()
+    # its requests are those of classify(model=SONNET): a run of Sonnet alone reuses them
+    sim.by_model.clear()
+    alone = df.claude.classify(PROMPT, LABELS, output="sentiment", model=SONNET, client=sim.client(), progress=False)
+    assert sim.by_model == {SONNET: 300 - escalated}
+    assert alone.loc[last, "sentiment"].tolist() == out.loc[last, "sentiment"].tolist()
+    # the confidence field costs a few tokens a request: stage 1 against Haiku alone
+    haiku = df.claude.classify(PROMPT, LABELS, model=HAIKU, client=sim.client(), progress=False)
+    plain = batchkit.Job.of(haiku).outcomes()[["input_tokens", "output_tokens"]].mean()
+    staged = CascadeJob.of(out).stages[0].job.outcomes()[["input_tokens", "output_tokens"]].mean()
+    assert 0 < staged["input_tokens"] - plain["input_tokens"] <= 12
+    assert 0 < staged["output_tokens"] - plain["output_tokens"] <= 6
 
 
 @pytest.mark.parametrize("mode", ["realtime", "auto"])

@@ -27,15 +27,29 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from batchkit.backends.clients import get_default_client
+from batchkit.backends.tokens import count_tokens
+from batchkit.core import _json
 from batchkit.costs.estimate import CostEstimate
 from batchkit.costs.prices import load_prices
+from batchkit.costs.tokens import estimate_request_tokens, schema_output_tokens
+from batchkit.costs.usage import usage_cost_frame
+from batchkit.engine.calls import Call
 from batchkit.engine.cascade import combine_estimates
 from batchkit.errors import InvalidOptionError
 
 from .comparison import TOLERANCE, Variant
 from .scoring import wilson_interval
 
-__all__ = ["MAX_THRESHOLDS", "CascadeVariant", "check_cascade", "confidence_of", "evaluate"]
+__all__ = [
+    "MAX_THRESHOLDS",
+    "CascadeVariant",
+    "alone_cost",
+    "check_cascade",
+    "confidence_of",
+    "evaluate",
+    "field_tokens",
+]
 
 MAX_THRESHOLDS = 20
 """The most thresholds tried per pair of models (quantiles of the first model's confidences)."""
@@ -144,7 +158,9 @@ def _cascade(first: Variant, second: Variant, t: float, kept: np.ndarray, second
     share = (lo, k / n if n else math.nan, hi)
     paid = float(second_cost.sum())
     part = float(second_cost[escalated].sum()) / paid if paid > 0 else share[1]
-    usage = (first.usage_cost[0] + part * second.usage_cost[0], first.usage_cost[1] + part * second.usage_cost[1])
+    # stage 1 as its sample ran (with the confidence); the last stage plain, as a run of it alone
+    first_paid = first.paid if first.paid is not None else first.usage_cost
+    usage = (first_paid[0] + part * second.usage_cost[0], first_paid[1] + part * second.usage_cost[1])
     answers = first.answers.copy()
     rows = np.flatnonzero(escalated)
     for column in answers.columns:
@@ -181,7 +197,7 @@ def _row_costs(v: Variant) -> np.ndarray:
 
 def _projector(first: Variant, second: Variant, share: tuple[float, float, float]) -> Callable[[], CostEstimate]:
     def project() -> CostEstimate:
-        a, b = first.projection, second.projection
+        a, b = first.staged_projection, second.projection
         assert a is not None and b is not None
         return combine_estimates([a, b], [share], (first.model, second.model), "measured on the sample")
 
@@ -211,3 +227,37 @@ def confidence_of(answers: pd.DataFrame, column: str) -> tuple[pd.DataFrame, np.
         return answers, None
     values: np.ndarray = pd.to_numeric(answers[column], errors="coerce").astype(float).to_numpy()
     return answers.drop(columns=[column]), values
+
+
+# --------------------------------------------------------------------------- a single model as run alone
+
+
+def field_tokens(staged: Call, plain: Call) -> tuple[float, float]:
+    """The input and output tokens the confidence field adds to each request: the input counted on
+    one row's two requests (``count_tokens`` when a client is at hand, as an estimate counts, else
+    offline), the output from the two schemas' typical answers (the estimate's own rule)."""
+    if not staged.plan.lines or not plain.plan.lines:
+        return 0.0, 0.0
+    client = staged.options.run.client or get_default_client()
+    counted = []
+    for call in (staged, plain):
+        body = call.plan.body(next(iter(call.plan.lines)))
+        tokens = count_tokens(client, body) if client is not None else None
+        counted.append(tokens if tokens is not None else estimate_request_tokens(_json.loads(body)))
+    assert staged.spec.output_spec is not None and plain.spec.output_spec is not None
+    output = schema_output_tokens(staged.spec.output_spec["schema"])[1]
+    output -= schema_output_tokens(plain.spec.output_spec["schema"])[1]
+    return float(counted[0] - counted[1]), max(0.0, output)
+
+
+def alone_cost(billed: pd.DataFrame, model: str, extra: tuple[float, float], prices: Any) -> tuple[float, float]:
+    """Dollars of a sample's billed requests at (batch, standard) price as they would be without the
+    confidence field: each request's measured usage less the ``extra`` (input, output) tokens it added."""
+    if billed.empty:
+        return 0.0, 0.0
+    usage = billed.copy()
+    usage["input_tokens"] = (usage["input_tokens"] - extra[0]).clip(lower=0)
+    usage["output_tokens"] = (usage["output_tokens"] - extra[1]).clip(lower=0)
+    batch = float(usage_cost_frame(usage, model, batch=True, prices=prices)["total"].sum())
+    standard = float(usage_cost_frame(usage, model, batch=False, prices=prices)["total"].sum())
+    return batch, standard

@@ -76,7 +76,13 @@ class Variant:
     confidence: np.ndarray | None = field(default=None, repr=False)
     """Per sample row, the model's confidence in its answer (0 to 1; NaN where none), when the
     comparison asked for one (``cascade=True``); else None."""
+    paid: tuple[float, float] | None = None
+    """What the sample paid, when it asked for the confidence (``cascade=True``): then
+    :attr:`usage_cost` is what the same rows cost the model run alone, without it."""
+    staged_projector: Callable[[], CostEstimate] | None = field(default=None, repr=False)
+    """Prices the whole frame with the confidence field, as a cascade's first stage sends it."""
     _projection: CostEstimate | None = field(default=None, init=False, repr=False)
+    _staged: CostEstimate | None = field(default=None, init=False, repr=False)
 
     @property
     def projection(self) -> CostEstimate | None:
@@ -85,6 +91,16 @@ class Variant:
         if self._projection is None and self.projector is not None:
             self._projection = self.projector()
         return self._projection
+
+    @property
+    def staged_projection(self) -> CostEstimate | None:
+        """The whole frame's estimate with the confidence field (a cascade's first stage); the plain
+        :attr:`projection` when the sample asked for none."""
+        if self.staged_projector is None:
+            return self.projection
+        if self._staged is None:
+            self._staged = self.staged_projector()
+        return self._staged
 
     def __repr__(self) -> str:
         # One line: the arrays and the answers frame are for code (.correct, .answers), not for reading.
@@ -484,14 +500,26 @@ class Comparison:
                     f"no answers from {v.name} ({v.missing}): its rows count as wrong; "
                     f"cmp[{v.name!r}].job.outcomes() has each row's status and error"
                 )
-        if any(v.confidence is not None for v in self.variants):
-            lines.append(
-                "cascade=True: every variant was also asked for its confidence; a model run alone without "
-                "cascade= sends shorter requests, cheaper than shown here"
-            )
+        lines += self._cascade_notes()
         if self.simulated:
             lines.append("answers from batchkit's simulator: per-model differences are simulated, not Claude's")
         return lines
+
+    def _cascade_notes(self) -> list[str]:
+        """With ``cascade=True``: how the single models are priced, and which sample rows a run re-pays."""
+        asked = [v for v in self.variants if v.paid is not None]
+        if not asked:
+            return []
+        extra = sum(v.paid[0] - v.usage_cost[0] for v in asked if v.paid is not None)
+        plain = sorted({v.model for v in self.variants if v.paid is None and "model" in v.run_kwargs()})
+        names = ", ".join(dict.fromkeys(v.model for v in asked))
+        return [
+            f"cascade=True: {names} also gave their confidence ({usd(extra)} of the sample's cost, at batch price); "
+            f"{', '.join(plain)} did not, as a cascade's last stage sends none. Every single model is priced as run "
+            f"alone, without it; each cascade as it runs.",
+            f"run() of {names} alone sends the plain requests, so its {len(self.positions):,} sample rows are paid "
+            f"again; {', '.join(plain)} and the cascades ending with it reuse the sample's answers.",
+        ]
 
     def __str__(self) -> str:
         rows = [self._HEADER, *self._rows()]

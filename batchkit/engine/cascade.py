@@ -1,10 +1,12 @@
 """Model cascades: ``df.claude.classify(..., cascade=["claude-haiku-4-5", "claude-sonnet-4-6"])``.
 
 A cascade is stages of ordinary calls. Stage 1 is the ``classify`` (or ``extract``) call with the
-first model on every row, its output schema asking for one more field, ``confidence`` (a number
-from 0, a guess, to 1, sure: :func:`with_confidence`). A row whose answer's confidence is under
-the stage's threshold — or that got no usable answer — goes to the next model as stage 2, with
-the same prompt and schema; and so on. The last model's answer is kept whatever its confidence.
+first model on every row, its output schema asking for one more field, ``confidence`` (a bare
+number: :func:`with_confidence`). A row whose answer's confidence is under the stage's threshold —
+or that got no usable answer — goes to the next model as stage 2, with the same prompt and
+schema; and so on. The last model's answer is kept whatever it is, so it is asked no confidence:
+its requests are the plain ``classify``/``extract`` requests, byte for byte those of the same call
+with ``model=`` that model — they share its answers, and cost what a run of it alone costs.
 
 Each stage is a normal durable, keyed job (:func:`batchkit.engine.calls.submit`), sent in the
 call's mode — batch stage after stage, realtime, or ``auto`` choosing per stage from its own
@@ -60,12 +62,12 @@ __all__ = [
 
 CONFIDENCE = "confidence"
 """The field every stage's answer carries besides the labels: the model's confidence, 0 to 1."""
-CONFIDENCE_SCHEMA = {
-    "type": "number",
-    "description": "How sure you are that this answer is right: 0 is a guess, 1 is certain.",
-}
-"""The confidence field's schema (no ``minimum``/``maximum``: structured outputs do not enforce
-numeric bounds; a value is compared with the threshold as the model gave it)."""
+CONFIDENCE_SCHEMA = {"type": "number"}
+"""The confidence field's schema: a property named ``confidence`` of type number says what it is,
+so it carries no description (every request pays for the schema's tokens: a description cost 22
+more input tokens a row, for no difference in the answers). No ``minimum``/``maximum`` either:
+structured outputs do not enforce numeric bounds; a value is compared with the threshold as the
+model gave it."""
 PRIOR_SHARE = (0.0, 0.3, 1.0)
 """The share of rows one escalation sends on, when no sample measured it: (low, typical, high)."""
 
@@ -91,7 +93,9 @@ class Cascade:
     output: str
     """The first output column (the label column of ``classify``)."""
     spec: OutputSpec
-    """The output spec every stage sends: the call's, with :data:`CONFIDENCE`."""
+    """The output spec every stage but the last sends: the call's, with :data:`CONFIDENCE`."""
+    plain: OutputSpec
+    """The call's own output spec, which the last stage sends (nothing escalates from it)."""
     stage_options: tuple[Options, ...]
     thresholds: tuple[float, ...]
     """One per escalation: stage k's answer is kept when its confidence is at least ``thresholds[k]``."""
@@ -106,6 +110,10 @@ class Cascade:
     @property
     def kind(self) -> str:
         return self.spec.kind
+
+    def stage_spec(self, k: int) -> OutputSpec:
+        """The output spec stage ``k`` (0-based) sends: with the confidence, but for the last stage."""
+        return self.plain if k == len(self.stage_options) - 1 else self.spec
 
     def columns(self) -> tuple[str, str, str]:
         """The columns a cascade adds: ``{output}_model``, ``{output}_why``, ``{output}_confidence``."""
@@ -166,15 +174,19 @@ def plan(
     )
     config = {**(options.params.extra.get("output_config") or {}), **staged.output_config}
     run = dataclasses.replace(options.run, cascade=None, threshold=None, max_cost=None)
+    staged_extra = {**options.params.extra, "output_config": config}
     stage_options = tuple(
         Options(
-            dataclasses.replace(options.params, model=m, extra={**options.params.extra, "output_config": config}),
+            # the last stage's params are the call's own: the plain request of a call with model=m
+            dataclasses.replace(
+                options.params, model=m, extra=options.params.extra if k == len(cascade) - 1 else staged_extra
+            ),
             run,
             options.estimate,
         )
-        for m in cascade
+        for k, m in enumerate(cascade)
     )
-    return Cascade(prompt, output, staged, stage_options, thresholds, options, positional)
+    return Cascade(prompt, output, staged, spec, stage_options, thresholds, options, positional)
 
 
 def _check_columns(cascade: Cascade, table: Table) -> None:
@@ -227,7 +239,7 @@ def _prepare(cascade: Cascade, table: Any, k: int) -> calls.Call:
         output=cascade.output,
         options=cascade.stage_options[k],
         kind=cascade.kind,
-        output_spec=cascade.spec,
+        output_spec=cascade.stage_spec(k),
         positional=cascade.positional,
     )
 

@@ -63,10 +63,13 @@ class Stage:
 
     @cached_property
     def confidences(self) -> np.ndarray:
-        """Each asked row's confidence as the model gave it; NaN where the row has no usable answer."""
+        """Each asked row's confidence as the model gave it; NaN where the row has no usable answer,
+        and on every row of the last stage, which is asked none."""
         spec = self.job.output_spec
         assert spec is not None
-        column = spec.columns[-1][0]
+        column, fieldname = spec.columns[-1]
+        if fieldname != "confidence":
+            return np.full(len(self.rows), math.nan)
         values = self.job.output_values()[column]
         out: np.ndarray = np.array(
             [math.nan if not isinstance(v, (int, float)) else float(v) for v in values], dtype=float
@@ -231,9 +234,9 @@ class CascadeJob:
         name = s.model if k else ""
         if status != RowStatus.SUCCEEDED:
             return f"{name or s.model}: no answer ({status})"
+        if s.threshold is None:  # asked no confidence: its answer is kept whatever it is
+            return f"{s.model}, the last model"
         text = f"confidence {c:.2f}" if not math.isnan(c) else "no confidence"
-        if s.threshold is None:
-            return f"{name} {text}, the last model".strip()
         sign = "≥" if s.kept[i] else "<"
         return f"{name} {text} {sign} {s.threshold:.2f}".strip()
 
