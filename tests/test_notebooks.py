@@ -204,3 +204,8 @@ def test_cascades_notebook_compares_chooses_and_sends_only_the_escalated_rows(tm
     total, first, second, escalated = (int(g.replace(",", "")) for g in sent.groups())
     assert first == 1800 and 0 < second < escalated and total == first + second
     assert "stage 2 claude-sonnet-4-6" in text
+    # sonnet alone sends the same plain requests as the cascade's last stage: it reuses them and the sample's
+    alone = re.search(r"sonnet alone: [\d.]+% accuracy on all rows; ([\d,]+) requests paid, ([\d,]+) reused", text)
+    assert alone, "the notebook printed no sonnet-alone line"
+    paid, reused = (int(g.replace(",", "")) for g in alone.groups())
+    assert reused == 200 + second and paid + reused == 2000

@@ -1,14 +1,18 @@
 """Cascades in a comparison: ``df.claude.compare(..., cascade=True)``. Pure but for reading the
 sample jobs' per-row costs.
 
-With ``cascade=True`` every single-model variant is asked for the same ``confidence`` field a
-cascade's stages send (:func:`batchkit.engine.cascade.with_confidence`), so a cascade is evaluated
-from the answers already paid for — no row is paid twice: for each pair of models of one prompt,
-the cheaper first (by the price table), a sample row's cascade answer is the first model's if its
-confidence is at least the threshold, else the second model's. Its accuracy (with the same Wilson
-interval as every variant) comes from those rows; its cost is the first model on every row plus the
-second on the escalated ones; its whole-frame projection is the first model's plus the escalated
-share of the second's.
+With ``cascade=True`` every single-model variant but the most expensive is asked for the same
+``confidence`` field a cascade's first stages send (:func:`batchkit.engine.cascade.with_confidence`);
+the most expensive is only ever a last stage, which is asked none, so its sample sends the plain
+requests. A cascade is evaluated from the answers already paid for — no row is paid twice: for
+each pair of models of one prompt, the cheaper first (by the price table), a sample row's cascade
+answer is the first model's if its confidence is at least the threshold, else the second model's.
+Its accuracy (with the same Wilson interval as every variant) comes from those rows; its cost is
+the first model on every row with the field plus the second on the escalated ones without it (as
+the cascade runs); its whole-frame projection likewise.
+
+A single model whose sample carried the field is priced as run alone (:func:`field_tokens`,
+:func:`alone_cost`): its sample's measured usage less the tokens the field added to each request.
 
 The thresholds tried are the first model's own confidences on the sample (at most
 :data:`MAX_THRESHOLDS` of their quantiles). Of each pair, three are shown (fewer when they

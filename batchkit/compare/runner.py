@@ -18,8 +18,9 @@ all submitted first and then waited for together, with the usual progress views 
   without a target, the cheapest one on the cost–quality Pareto front whose quality cannot be
   told apart from the best (its interval reaches the best point estimate) — with the reason;
 * with ``cascade=True``, **cascades** of each pair of models, the cheaper first, evaluated from
-  the same answers (every variant asked for its confidence; :mod:`batchkit.compare.cascades`) and
-  chosen among like any variant;
+  the same answers (every model but the most expensive asked for its confidence, every single
+  model priced as run alone, without it; :mod:`batchkit.compare.cascades`) and chosen among like
+  any variant;
 * ``to_frame()``, text and HTML reprs, ``plot(ax=None)`` (cost vs quality, front marked), and
   :meth:`Comparison.run` / :meth:`Comparison.apply`, which run the chosen variant on the whole
   frame. The sample's answers are reused, not paid twice: a request's key is the hash of its

@@ -12,8 +12,8 @@ Each stage is a normal durable, keyed job (:func:`batchkit.engine.calls.submit`)
 call's mode — batch stage after stage, realtime, or ``auto`` choosing per stage from its own
 numbers. A stage's requests are keyed by their content like any other, so re-running the cell,
 or running it after a kernel restart, finds every stage already paid for and sends nothing; and
-a comparison's sample (``compare(..., cascade=True)``, whose variants ask for the same
-confidence field) is reused by the run.
+a comparison's sample (``compare(..., cascade=True)``, whose cheaper models ask for the same
+confidence field and whose most expensive asks plainly) is reused by the run.
 
 Pricing covers every stage (:func:`estimate`): stage 1 on every row, plus each later stage on the
 share of rows that reach it — measured on a comparison's sample when ``calibrate=`` is the

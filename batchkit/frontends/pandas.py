@@ -215,9 +215,10 @@ class ClaudeFrameAccessor:
             seed: the sample's random seed.
             output: the output column of :meth:`Comparison.run` (``classify``/``batch``).
             cascade: also evaluate model cascades (``classify``, or ``extract`` with a label
-                field; two or more ``models``): every variant is asked for its confidence, and each
-                pair of models, the cheaper first, is scored at thresholds from the sample's own
-                confidences — from the answers already paid, no row paid twice. ``run()`` of a
+                field; two or more ``models``): every model but the most expensive is asked for
+                its confidence, and each pair of models, the cheaper first, is scored at thresholds
+                from the sample's own confidences — from the answers already paid, no row paid
+                twice. Single models are priced as run alone, without the confidence field. ``run()`` of a
                 cascade runs ``classify(..., cascade=[...], threshold=...)`` on the rest.
             **kwargs: every other argument of :meth:`batch` (``system``, ``max_tokens``,
                 ``cache``, ``store``, ``client``, …), passed to every variant's run as given.
