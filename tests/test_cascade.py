@@ -84,7 +84,7 @@ def test_compare_finds_a_cascade_as_good_as_the_best_model_for_less_and_its_run_
     # Haiku was (a first stage needs it), but it is priced as run alone, without it
     haiku = singles[HAIKU]
     assert haiku.paid is not None and cmp.cost_per_row(haiku) < haiku.paid[0] / 200 * 0.8
-    assert "its 200 sample rows are paid again" in str(cmp)
+    assert "so the 200 sample rows are paid again" in str(cmp)
     best = max(singles.values(), key=lambda v: v.quality)
     good = [
         v

@@ -513,12 +513,17 @@ class Comparison:
         extra = sum(v.paid[0] - v.usage_cost[0] for v in asked if v.paid is not None)
         plain = sorted({v.model for v in self.variants if v.paid is None and "model" in v.run_kwargs()})
         names = ", ".join(dict.fromkeys(v.model for v in asked))
+        ending = {v.run_kwargs().get("cascade", [""])[-1] for v in self.variants} - {"", *plain}
+        again = f" (and a cascade ending with {', '.join(sorted(ending))} pays its escalated sample rows again)" * bool(
+            ending
+        )
         return [
             f"cascade=True: {names} also gave their confidence ({usd(extra)} of the sample's cost, at batch price); "
             f"{', '.join(plain)} did not, as a cascade's last stage sends none. Every single model is priced as run "
             f"alone, without it; each cascade as it runs.",
-            f"run() of {names} alone sends the plain requests, so its {len(self.positions):,} sample rows are paid "
-            f"again; {', '.join(plain)} and the cascades ending with it reuse the sample's answers.",
+            f"run() of {names} alone sends the plain requests, not the sample's, so the {len(self.positions):,} sample "
+            f"rows are paid again{again}; {', '.join(plain)} alone and the cascades ending with it reuse the sample's "
+            f"answers.",
         ]
 
     def __str__(self) -> str:
