@@ -307,16 +307,35 @@ def test_a_polars_dataframe_cascades_like_pandas_with_the_same_requests(tweets, 
     assert again["sentiment_why"].tolist() == out["sentiment_why"].to_list()
 
 
-def test_a_lazy_polars_frame_and_dask_refuse_a_cascade_naming_the_fix(tweets, sim):
-    import dask.dataframe as dd
+def test_a_lazy_polars_frame_cascades_partition_by_partition_with_the_requests_of_pandas(tweets, sim):
     import polars as pl
 
-    frame = pl.from_pandas(tweets.head(10)[["text"]])
-    cascade = {"cascade": [HAIKU, SONNET], "client": sim.client()}
-    with pytest.raises(InvalidOptionError, match=r"lf\.collect\(\)"):
-        frame.lazy().claude.classify(PROMPT, LABELS, **cascade)
+    df = tweets.head(80)
+    lf = pl.from_pandas(df[["text"]]).lazy()
+    args = {"cascade": [HAIKU, SONNET], "threshold": 0.7, "client": sim.client(), "progress": False}
+    plan = lf.claude.classify(PROMPT, LABELS, output="sentiment", partition_rows=30, **args)  # 3 partitions
+    assert sim.sent() == 0  # a plan: nothing read or sent until collected
+    out = plan.collect()
+    assert out.schema["sentiment"] == pl.Enum(LABELS) and out.schema["sentiment_why"] == pl.String
+    escalated = out["sentiment_model"].to_list().count(SONNET)
+    assert sim.by_model == {HAIKU: 80, SONNET: escalated} and 0 < escalated < 80  # stage 2: the escalated rows only
+    # the same rows in pandas are the same requests, and collecting again reads the store: nothing sent
+    sent = sim.sent()
+    again = _classify(df, sim, threshold=0.7)
+    assert again["sentiment_why"].tolist() == out["sentiment_why"].to_list()
+    assert plan.select("sentiment_model").collect()["sentiment_model"].to_list() == again["sentiment_model"].tolist()
+    assert sim.sent() == sent
+    with pytest.raises(InvalidOptionError, match=r"lf\.collect\(\)\.claude\.estimate"):
+        lf.claude.classify(PROMPT, LABELS, max_cost=1.0, **args)
+
+
+def test_dask_refuses_a_cascade_naming_the_fix(tweets, sim):
+    import dask.dataframe as dd
+
     with pytest.raises(InvalidOptionError, match=r"ddf\.compute\(\)"):
-        dd.from_pandas(tweets.head(10)[["text"]], npartitions=2).claude.classify(PROMPT, LABELS, **cascade)
+        dd.from_pandas(tweets.head(10)[["text"]], npartitions=2).claude.classify(
+            PROMPT, LABELS, cascade=[HAIKU, SONNET], client=sim.client()
+        )
     assert sim.sent() == 0
 
 

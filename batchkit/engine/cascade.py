@@ -56,7 +56,9 @@ __all__ = [
     "combine_estimates",
     "estimate",
     "plan",
+    "prepare_stage",
     "run",
+    "take_rows",
     "with_confidence",
 ]
 
@@ -213,7 +215,7 @@ def run(cascade: Cascade, table: Any, *, wait: Callable[[Job], Any]) -> CascadeJ
     """
     table = as_table(table)
     _check_columns(cascade, table)
-    first = _prepare(cascade, table, 0)  # every row checked, rendered and keyed before anything is priced
+    first = prepare_stage(cascade, table, 0)  # every row checked, rendered and keyed before anything is priced
     max_cost = cascade.options.run.max_cost
     if max_cost is not None:
         guess = estimate(cascade, table, first=first)
@@ -221,7 +223,7 @@ def run(cascade: Cascade, table: Any, *, wait: Callable[[Job], Any]) -> CascadeJ
     rows = np.arange(len(table))
     stages: list[Stage] = []
     for k in range(len(cascade.stage_options)):
-        call = first if k == 0 else _prepare(cascade, _take(table, rows), k)
+        call = first if k == 0 else prepare_stage(cascade, take_rows(table, rows), k)
         job = calls.submit(call)
         wait(job)
         stage = Stage(cascade.models[k], job, rows, cascade.thresholds[k] if k < len(cascade.thresholds) else None)
@@ -232,7 +234,8 @@ def run(cascade: Cascade, table: Any, *, wait: Callable[[Job], Any]) -> CascadeJ
     return CascadeJob(stages, cascade.models, cascade.thresholds, len(table), frame=table.frame)
 
 
-def _prepare(cascade: Cascade, table: Any, k: int) -> calls.Call:
+def prepare_stage(cascade: Cascade, table: Any, k: int) -> calls.Call:
+    """Stage ``k``'s (0-based) call over ``table``: checked, rendered and keyed (pure)."""
     return calls.prepare(
         table,
         cascade.prompt,
@@ -244,7 +247,7 @@ def _prepare(cascade: Cascade, table: Any, k: int) -> calls.Call:
     )
 
 
-def _take(table: Table, rows: np.ndarray) -> Any:
+def take_rows(table: Table, rows: np.ndarray) -> Any:
     """The rows of ``table`` at ``rows``, as a table the core reads the same way (same request keys)."""
     if table.frame is not None:
         return table.frame.iloc[rows]
@@ -284,7 +287,7 @@ def estimate(cascade: Cascade, table: Any, *, first: calls.Call | None = None, c
     shares, basis = escalation_shares(cascade)
     stage_estimates = []
     for k in range(len(cascade.stage_options)):
-        call = first if k == 0 and first is not None else _prepare(cascade, table, k)
+        call = first if k == 0 and first is not None else prepare_stage(cascade, table, k)
         stage_estimates.append(calls.estimate(call, count=count))
     return combine_estimates(stage_estimates, shares, cascade.models, basis)
 

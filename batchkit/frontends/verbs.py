@@ -95,15 +95,15 @@ class Verb:
         :func:`batchkit.engine.calls.prepare`. ``positional`` is the column a bare ``{}`` reads.
 
         Raises:
-            InvalidOptionError: the call has ``cascade=``, which runs stage after stage over a
-                whole pandas frame (:func:`batchkit.engine.cascade.run`), not a partition at a time.
+            InvalidOptionError: the call has ``cascade=``, which runs stage after stage
+                (:func:`batchkit.engine.cascade.run` over a frame in memory,
+                :mod:`batchkit.engine.cascade_parts` over a Polars LazyFrame's partitions), not as one call.
         """
         if self.cascade is not None:
             raise InvalidOptionError(
-                "cascade= runs stage after stage (each stage's rows chosen from the one before) over a whole "
-                "frame in memory — a pandas or a Polars DataFrame; a Polars LazyFrame or a Dask frame, run a "
-                "partition at a time, does not run cascades yet. Collect it first: lf.collect().claude.classify("
-                "..., cascade=[...]) (Dask: ddf.compute()), or pass one model=",
+                "cascade= runs stage after stage (each stage's rows chosen from the one before) over a pandas or "
+                "Polars DataFrame or a Polars LazyFrame; a Dask frame does not run cascades yet. Compute it first: "
+                "ddf.compute().claude.classify(..., cascade=[...]), or pass one model=",
                 option="cascade",
             )
         return calls.prepare(
