@@ -319,7 +319,6 @@ def _alone(v: Variant, frame: pd.DataFrame, plain: Options, kind: str, spec: Any
     """The sample's usage less the ``extra`` tokens the field added to each request
     (:func:`~batchkit.compare.cascades.field_tokens`), and the whole frame projected for the plain
     requests, their answers as long as the measured ones less the field."""
-    prompt = v.prompt
     billed = billed_requests(v.job.outcomes())
     v.paid, v.usage_cost = v.usage_cost, alone_cost(billed, v.model, extra, plain.run.prices)
     v.staged_projector = v.projector
@@ -327,7 +326,7 @@ def _alone(v: Variant, frame: pd.DataFrame, plain: Options, kind: str, spec: Any
     if not billed.empty:
         typical = max(1, round(float(billed["output_tokens"].mean()) - extra[1]))
         basis = dataclasses.replace(basis, estimate=dataclasses.replace(basis.estimate, typical_output_tokens=typical))
-    v.projector = _projector(frame, prompt, basis, kind, spec)
+    v.projector = _projector(frame, v.prompt, basis, kind, spec)
 
 
 def _sample_usage_cost(billed: pd.DataFrame, model: str, prices: Any) -> tuple[float, float]:
