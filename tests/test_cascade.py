@@ -329,14 +329,72 @@ def test_a_lazy_polars_frame_cascades_partition_by_partition_with_the_requests_o
         lf.claude.classify(PROMPT, LABELS, max_cost=1.0, **args)
 
 
-def test_dask_refuses_a_cascade_naming_the_fix(tweets, sim):
+def test_a_dask_frame_cascades_partition_by_partition_with_the_requests_of_pandas(tweets, sim):
     import dask.dataframe as dd
 
-    with pytest.raises(InvalidOptionError, match=r"ddf\.compute\(\)"):
-        dd.from_pandas(tweets.head(10)[["text"]], npartitions=2).claude.classify(
-            PROMPT, LABELS, cascade=[HAIKU, SONNET], client=sim.client()
-        )
+    df = tweets.head(80)[["text"]]
+    ddf = dd.from_pandas(df, npartitions=3)  # Dask's default (threaded) scheduler runs the worker side
+    args = {"labels": LABELS, "output": "sentiment", "cascade": [HAIKU, SONNET], "client": sim.client()}
+    # estimate: every stage over every partition, before anything is sent; what pandas prices
+    est = ddf.claude.estimate(PROMPT, **args)
+    haiku = ddf.claude.estimate(PROMPT, labels=LABELS, model=HAIKU, client=sim.client())
     assert sim.sent() == 0
+    assert est.model == f"{HAIKU} → {SONNET}" and any("30% typical" in n for n in est.notes)
+    assert est.requests == df.claude.estimate(PROMPT, **args).requests == 80 + 24  # stage 2: 30% of 80 typical
+    assert est["batch"].upper_bound > 2 * haiku["batch"].upper_bound
+    out = ddf.claude.classify(PROMPT, threshold=0.7, progress=False, **args)
+    escalated = int((out["sentiment_model"] == SONNET).sum().compute())
+    assert sim.by_model == {HAIKU: 80, SONNET: escalated} and 0 < escalated < 80  # stage 2: the escalated rows only
+    # the same columns and answers as pandas, whose run afterwards sends nothing; nor does computing again
+    sent = sim.sent()
+    again = _classify(df, sim, threshold=0.7)
+    got = out.compute()
+    assert list(got.columns) == list(again.columns)
+    pd.testing.assert_frame_equal(got.drop(columns="text"), again.drop(columns="text"))
+    assert sim.sent() == sent
+    assert got["sentiment_why"].str.contains("< 0.70").sum() == escalated
+
+
+def test_a_dask_frame_extracts_with_a_cascade_and_a_partition_without_rows(tweets, sim):
+    from typing import Literal
+
+    import dask.dataframe as dd
+
+    schema = {"sentiment": Literal["negative", "neutral", "positive"], "topic": str}
+    df = tweets.head(60)[["text"]].assign(n=range(60))
+    ddf = dd.from_pandas(df, npartitions=3)
+    ddf = ddf[ddf["n"] >= 25]  # the first partition (rows 0-19) is left empty
+    out = ddf.claude.extract(
+        PROMPT, schema, cascade=[HAIKU, SONNET], threshold=0.7, client=sim.client(), progress=False
+    )
+    got = out.compute()
+    escalated = int((got["sentiment_model"] == SONNET).sum())
+    assert len(got) == 35 and got["sentiment"].notna().all() and got["topic"].notna().all()
+    assert sim.by_model == {HAIKU: 35, SONNET: escalated} and 0 < escalated < 35
+
+
+def test_a_dask_frame_refuses_a_bad_cascade_before_anything_is_sent(tweets, sim, tmp_path):
+    import dask.dataframe as dd
+
+    ddf = dd.from_pandas(tweets.head(10)[["text"]], npartitions=2)
+
+    def classify(prompt=PROMPT, **kwargs):
+        kwargs.setdefault("cascade", [HAIKU, SONNET])
+        return ddf.claude.classify(prompt, LABELS, client=sim.client(), progress=False, **kwargs)
+
+    with pytest.raises(InvalidOptionError, match=r"ddf\.claude\.estimate\(\.\.\., cascade="):
+        classify(max_cost=1.0)
+    with pytest.raises(InvalidOptionError, match=r"\.to_parquet\('dir/'\)"):
+        classify(to_parquet=tmp_path / "out")
+    with pytest.raises(InvalidOptionError, match="two or more"):
+        classify(cascade=[HAIKU])
+    with pytest.raises(UnknownModelError):
+        classify(cascade=[HAIKU, "claude-sonet-4-6"])
+    with pytest.raises(batchkit.MissingColumnError):
+        classify("Classify: {body}")
+    with pytest.raises(InvalidOptionError, match="label field"):
+        ddf.claude.extract(PROMPT, {"topic": str}, cascade=[HAIKU, SONNET], client=sim.client())
+    assert sim.sent() == 0 and not (tmp_path / "out").exists()
 
 
 def test_a_skipped_row_is_sent_to_no_stage_and_says_so(tweets, sim):

@@ -97,13 +97,13 @@ class Verb:
         Raises:
             InvalidOptionError: the call has ``cascade=``, which runs stage after stage
                 (:func:`batchkit.engine.cascade.run` over a frame in memory,
-                :mod:`batchkit.engine.cascade_parts` over a Polars LazyFrame's partitions), not as one call.
+                :mod:`batchkit.engine.cascade_parts` over a Polars LazyFrame's or a Dask frame's
+                partitions), not as one call: a verb of a front end that runs no cascade (a Series').
         """
         if self.cascade is not None:
             raise InvalidOptionError(
-                "cascade= runs stage after stage (each stage's rows chosen from the one before) over a pandas or "
-                "Polars DataFrame or a Polars LazyFrame; a Dask frame does not run cascades yet. Compute it first: "
-                "ddf.compute().claude.classify(..., cascade=[...]), or pass one model=",
+                "cascade= runs stage after stage (each stage's rows chosen from the one before) on a frame's "
+                "classify/extract: call it on a DataFrame (df.claude.classify(..., cascade=[...])), or pass one model=",
                 option="cascade",
             )
         return calls.prepare(
