@@ -328,7 +328,8 @@ class DaskFrameAccessor:
     ) -> dd.DataFrame:
         """Classify every row into ``labels``: a Categorical column that can hold nothing else.
 
-        As ``df.claude.classify``; ``to_parquet=`` as for :meth:`batch`.
+        As ``df.claude.classify``; ``to_parquet=`` as for :meth:`batch`. ``cascade=[...]`` runs stage
+        after stage over the partitions (:mod:`batchkit.frontends.dask_cascade`), without ``to_parquet=``.
         """
         verb = verbs.classify(
             prompt,
