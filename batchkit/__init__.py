@@ -29,6 +29,7 @@ from .display.plots import (
     plot_savings_vs_rows,
 )
 from .display.views import display_job
+from .engine.cascade_job import CascadeCost, CascadeJob
 from .engine.jobs import Job
 from .engine.listing import jobs
 from .engine.runs import Run
@@ -87,6 +88,8 @@ __all__ = [
     "BudgetExceededError",
     "CalibrationError",
     "CancelFailedError",
+    "CascadeCost",
+    "CascadeJob",
     "CellError",
     "ColumnCollisionError",
     "ColumnLengthError",

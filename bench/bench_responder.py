@@ -24,13 +24,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
+import pydantic
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import batchkit  # noqa: E402
+from batchkit.compare.scoring import wilson_interval  # noqa: E402
 from batchkit.simulator import Processing, SimConfig, Simulator, default_responder  # noqa: E402
 
 KOREAN_PROMPT = (
@@ -39,6 +42,7 @@ KOREAN_PROMPT = (
 ENGLISH_PROMPT = (
     "Classify the sentiment of this tweet as positive, negative or neutral. Answer with one word.\n\nTweet: {text}"
 )
+MODELS = ("claude-haiku-4-5", "claude-sonnet-4-6", "claude-opus-4-7")
 HELD_OUT = slice(1000, 2000)
 """Rows not looked at while the lexicons were written (in both datasets)."""
 
@@ -67,6 +71,82 @@ def _responder_microseconds(frame: pd.DataFrame, prompt: str) -> float:
     for p in params:
         default_responder(p)
     return (time.perf_counter() - started) / len(params) * 1e6
+
+
+class Judged(pydantic.BaseModel):
+    """A label and the model's confidence in it: what a cascade asks its first model for."""
+
+    label: Literal["negative", "neutral", "positive"]
+    confidence: float = pydantic.Field(ge=0, le=1)
+
+
+def _judged(frame: pd.DataFrame, model: str, gold: pd.Series, client, store: str) -> pd.DataFrame:
+    """Each row's label, confidence, whether it is right, and what it cost, from ``model``."""
+    out = frame.claude.extract(
+        ENGLISH_PROMPT,
+        schema=Judged,
+        prefix="llm_",
+        model=model,
+        client=client,
+        store=store,
+        progress=False,
+        poll_interval=0.01,
+    )
+    return pd.DataFrame(
+        {
+            "confidence": out["llm_confidence"].to_numpy(dtype=float),
+            "right": out["llm_label"].astype("string").to_numpy() == gold.to_numpy(),
+            "cost": batchkit.Job.of(out).outcomes()["cost"].to_numpy(dtype=float),
+        }
+    )
+
+
+def _interval(right: pd.Series) -> str:
+    lo, hi = wilson_interval(float(right.sum()), len(right))
+    return f"{right.mean():.1%} [{lo:.1%}–{hi:.1%}]"
+
+
+def _confidence_report(tweets: pd.DataFrame, gold: pd.Series, client, store: str) -> None:
+    """Accuracy by confidence band per model, and the cheapest haiku → sonnet cascade whose
+    accuracy interval overlaps sonnet's (keep haiku's answer when its confidence ≥ t)."""
+    print(
+        "\nConfidence (a schema property named `confidence`, 0–1; simulated, not a benchmark of Claude), "
+        "TweetEval, 2,000 tweets:"
+    )
+    print(f"{'model':<20} {'accuracy [95% CI]':<24} {'$ / row':>9} {'conf ≥ 0.8':>18} {'conf < 0.8':>18}")
+    judged = {model: _judged(tweets, model, gold, client, store) for model in MODELS}
+    for model, rows in judged.items():
+        sure = rows["confidence"] >= 0.8
+        print(
+            f"{model:<20} {_interval(rows['right']):<24} {rows['cost'].mean():>9.6f} "
+            f"{sure.mean():>5.0%} rows {rows['right'][sure].mean():>6.1%} "
+            f"{(~sure).mean():>5.0%} rows {rows['right'][~sure].mean():>6.1%}"
+        )
+    first, second = judged["claude-haiku-4-5"], judged["claude-sonnet-4-6"]
+    target_lo, target_hi = wilson_interval(float(second["right"].sum()), len(second))
+    print(f"\nCascade haiku → sonnet (sonnet alone: {_interval(second['right'])}, ${second['cost'].sum():.4f}):")
+    print(f"{'t':>5} {'escalated':>10} {'accuracy [95% CI]':<24} {'cost':>9} {'vs sonnet':>10}")
+    best = None
+    for t in [k / 20 for k in range(1, 20)]:
+        keep = first["confidence"] >= t
+        right = first["right"].where(keep, second["right"])
+        cost = first["cost"].sum() + second["cost"][~keep].sum()
+        lo, hi = wilson_interval(float(right.sum()), len(right))
+        overlaps = lo <= target_hi and hi >= target_lo
+        as_good = right.mean() >= second["right"].mean()
+        if as_good and (best is None or cost < best[1]):
+            best = (t, cost, right, (~keep).mean())
+        note = "  as good as sonnet" if as_good else "" if overlaps else "  (interval misses sonnet’s)"
+        print(
+            f"{t:>5.2f} {(~keep).mean():>10.0%} {_interval(right):<24} {cost:>9.4f} "
+            f"{cost / second['cost'].sum():>10.0%}{note}"
+        )
+    if best is not None:
+        t, cost, right, escalated = best
+        print(
+            f"Cheapest cascade at least as accurate as sonnet: t = {t:.2f}, {escalated:.0%} escalated, accuracy "
+            f"{_interval(right)}, ${cost:.4f} = {cost / second['cost'].sum():.0%} of sonnet's cost."
+        )
 
 
 def main() -> None:
@@ -105,12 +185,15 @@ def main() -> None:
             if how == "batch":
                 table = pd.crosstab(english_gold.rename("gold"), answer.rename("answer"))
         print("\nSimulated per-model differences (SIMULATED_MODELS; simulated, not a benchmark of Claude):")
-        for model in ("claude-haiku-4-5", "claude-sonnet-4-6", "claude-opus-4-7"):
-            answer = _run(tweets, "classify", ENGLISH_PROMPT, ["negative", "neutral", "positive"], client, store, model)
-            print(
-                f"{'TweetEval English tweets, all':<34} {'classify, ' + model:<28} {len(tweets):>6,} "
-                f"{_accuracy(answer, english_gold):>9.1%}"
-            )
+        three = ["negative", "neutral", "positive"]
+        for frame, prompt, labels, gold, name in (
+            (reviews, KOREAN_PROMPT, ["negative", "positive"], korean_gold, "NSMC Korean reviews, all"),
+            (tweets, ENGLISH_PROMPT, three, english_gold, "TweetEval English tweets, all"),
+        ):
+            for model in MODELS:
+                answer = _run(frame, "classify", prompt, labels, client, store, model)
+                print(f"{name:<34} {'classify, ' + model:<28} {len(frame):>6,} {_accuracy(answer, gold):>9.1%}")
+        _confidence_report(tweets, english_gold, client, store)
         client.close()
     majority = english_gold.value_counts(normalize=True).iloc[0]
     print(

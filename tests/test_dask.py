@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 from batchkit import (
+    BatchkitWarning,
     BudgetExceededError,
     ColumnCollisionError,
     InvalidOptionError,
@@ -169,6 +170,22 @@ def test_classify_and_extract_give_the_pandas_dtypes_with_a_matching_meta(cluste
     created = counts(sim)
     fields.head(2)
     assert counts(sim) == created
+
+
+def test_a_cascade_runs_on_worker_processes_and_sends_what_pandas_sends(cluster, tmp_path):
+    sim = Simulator(config=SimConfig(processing=Processing.instant()))  # answers with a confidence
+    kw = {"client": sim.client(), "store": tmp_path / "s.sqlite3", "poll_interval": 0.01, "progress": False}
+    args = {"labels": ["a", "b"], "output": "which", "cascade": ["claude-haiku-4-5", "claude-sonnet-4-6"], **kw}
+    out = frame_of(texts(12), parts=3).claude.classify("Which one: {t}", threshold=0.55, **args)
+    got = out.compute()  # each partition's cascade attached in a worker process, from the store
+    assert dict(out.dtypes) == dict(got.dtypes)
+    assert got["which"].notna().sum() == 11 and got["which_why"].notna().all()  # row 5 skipped, and says so
+    assert set(got["which_model"].dropna()) == {"claude-haiku-4-5", "claude-sonnet-4-6"}  # stage 2: some rows
+    sent = counts(sim)
+    with pytest.warns(BatchkitWarning, match="1 skipped"):  # pandas: the same requests
+        again = texts(12).claude.classify("Which one: {t}", threshold=0.55, **args)
+    assert counts(sim) == sent
+    pd.testing.assert_frame_equal(got.drop(columns="t"), again.drop(columns="t"))
 
 
 def test_series_claude_reuses_what_the_same_prompt_over_the_frame_paid_for(cluster, tmp_path):

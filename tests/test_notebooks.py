@@ -93,6 +93,7 @@ def test_notebooks_are_committed_without_outputs():
         "04_images_and_pdfs.ipynb",
         "05_compare_models.ipynb",
         "06_realtime_then_batch.ipynb",
+        "07_cascades.ipynb",
     ]
     for path in _notebooks():
         book = nbformat.read(path, as_version=4)
@@ -189,3 +190,22 @@ def test_realtime_then_batch_reuses_the_samples_answers(tmp_path_factory):
     assert "sent in realtime: 20; sent in batches: 1,969" in text
     assert "(20 more answered from the store at $0)" in text
     assert "realtime — auto: 50 requests to send, fewer than 100" in text
+
+
+@pytest.mark.slow
+def test_cascades_notebook_compares_chooses_and_sends_only_the_escalated_rows(tmp_path_factory):
+    book = _run("07_cascades.ipynb", tmp_path_factory)
+    _check_clean(book)
+    text = _text(book)
+    assert "30% typical" in text  # the estimate's prior, said so
+    assert "intervals overlap: True; cheaper per correct row: True" in text
+    sent = re.search(r"requests sent: ([\d,]+) — stage 1: ([\d,]+) of 2,000 rows, stage 2: ([\d,]+) of ([\d,]+)", text)
+    assert sent, "the notebook printed no requests-sent line"
+    total, first, second, escalated = (int(g.replace(",", "")) for g in sent.groups())
+    assert first == 1800 and 0 < second < escalated and total == first + second
+    assert "stage 2 claude-sonnet-4-6" in text
+    # sonnet alone sends the same plain requests as the cascade's last stage: it reuses them and the sample's
+    alone = re.search(r"sonnet alone: [\d.]+% accuracy on all rows; ([\d,]+) requests paid, ([\d,]+) reused", text)
+    assert alone, "the notebook printed no sonnet-alone line"
+    paid, reused = (int(g.replace(",", "")) for g in alone.groups())
+    assert reused == 200 + second and paid + reused == 2000

@@ -21,6 +21,8 @@ def test_public_names():
             "BudgetExceededError",
             "CalibrationError",
             "CancelFailedError",
+            "CascadeCost",
+            "CascadeJob",
             "CellError",
             "ColumnCollisionError",
             "ColumnLengthError",

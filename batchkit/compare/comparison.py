@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -73,7 +73,16 @@ class Variant:
     """Dollars of the sample's requests at (batch, standard) price, from their usage."""
     projector: Callable[[], CostEstimate] | None = field(default=None, repr=False)
     """Prices the whole frame for this variant, calibrated on its sample (run once, when first asked)."""
+    confidence: np.ndarray | None = field(default=None, repr=False)
+    """Per sample row, the model's confidence in its answer (0 to 1; NaN where none), when the
+    comparison asked for one (``cascade=True``); else None."""
+    paid: tuple[float, float] | None = None
+    """What the sample paid, when it asked for the confidence (``cascade=True``): then
+    :attr:`usage_cost` is what the same rows cost the model run alone, without it."""
+    staged_projector: Callable[[], CostEstimate] | None = field(default=None, repr=False)
+    """Prices the whole frame with the confidence field, as a cascade's first stage sends it."""
     _projection: CostEstimate | None = field(default=None, init=False, repr=False)
+    _staged: CostEstimate | None = field(default=None, init=False, repr=False)
 
     @property
     def projection(self) -> CostEstimate | None:
@@ -83,6 +92,16 @@ class Variant:
             self._projection = self.projector()
         return self._projection
 
+    @property
+    def staged_projection(self) -> CostEstimate | None:
+        """The whole frame's estimate with the confidence field (a cascade's first stage); the plain
+        :attr:`projection` when the sample asked for none."""
+        if self.staged_projector is None:
+            return self.projection
+        if self._staged is None:
+            self._staged = self.staged_projector()
+        return self._staged
+
     def __repr__(self) -> str:
         # One line: the arrays and the answers frame are for code (.correct, .answers), not for reading.
         lo, hi = self.interval
@@ -91,6 +110,15 @@ class Variant:
             f"<Variant {self.name}: {quality} on {int(self.scored.sum()):,} scored of {len(self.answers):,} "
             f"sample rows; sample cost ${self.usage_cost[0]:,.4f} at batch prices; job {self.job.job_id}>"
         )
+
+    def extras(self) -> dict[str, Any]:
+        """Columns of :meth:`Comparison.to_frame` only some variants have (a cascade's threshold)."""
+        return {}
+
+    def run_kwargs(self) -> dict[str, Any]:
+        """What :meth:`Comparison.apply` passes to run this variant: its model (a cascade: its models
+        and threshold)."""
+        return {"model": self.model}
 
     @property
     def answered(self) -> int:
@@ -321,6 +349,7 @@ class Comparison:
             )
             for name, score in v.field_scores.items():
                 row[f"quality_{name}"] = score
+            row.update(v.extras())
             rows.append(row)
         out = pd.DataFrame(rows).set_index("variant")
         out.attrs["quality"] = self.quality_label
@@ -392,12 +421,36 @@ class Comparison:
         v = self._variant(variant)
         output = overrides.pop("output", self._output)
         kept = {k: val for k, val in self._kwargs.items() if k not in SAMPLE_ONLY}
-        kwargs = {**kept, **overrides, "model": v.model}
+        kwargs = {**kept, **overrides, **v.run_kwargs()}
+        if "cascade" in kwargs:  # its escalation share measured here prices every stage
+            kwargs.setdefault("calibrate", self)
         if self.task == "classify":
             return frame.claude.classify(v.prompt, self._structure["labels"], **_named_output(output), **kwargs)
         if self.task == "extract":
             return frame.claude.extract(v.prompt, self._structure["schema"], **self._structure["extract"], **kwargs)
         return frame.claude.batch(v.prompt, **_named_output(output), **kwargs)
+
+    def escalation_shares(
+        self, models: Sequence[str], thresholds: Sequence[float], prompt: Any
+    ) -> list[tuple[float, float, float]] | None:
+        """Per escalation of a cascade of ``models`` at ``thresholds``, the (low, typical, high) share
+        of rows sent on, measured on the sample (a Wilson 95% interval) from the models' confidences;
+        None when this comparison asked none of them for one (``cascade=True``) with ``prompt``."""
+        mine = {v.model: v for v in self.variants if v.prompt == prompt}
+        if any(m not in mine or mine[m].confidence is None for m in models[:-1]):
+            return None
+        reaching = np.ones(len(self.positions), dtype=bool)
+        out = []
+        for m, t in zip(models[:-1], thresholds, strict=False):
+            conf = mine[m].confidence
+            assert conf is not None
+            with np.errstate(invalid="ignore"):
+                sent_on = reaching & ~(conf >= t)
+            n, k = int(reaching.sum()), int(sent_on.sum())
+            lo, hi = wilson_interval(k, n)
+            out.append((lo, k / n, hi) if n else (0.0, 0.0, 0.0))
+            reaching = sent_on
+        return out
 
     # ------------------------------------------------------------------ display
 
@@ -447,9 +500,31 @@ class Comparison:
                     f"no answers from {v.name} ({v.missing}): its rows count as wrong; "
                     f"cmp[{v.name!r}].job.outcomes() has each row's status and error"
                 )
+        lines += self._cascade_notes()
         if self.simulated:
             lines.append("answers from batchkit's simulator: per-model differences are simulated, not Claude's")
         return lines
+
+    def _cascade_notes(self) -> list[str]:
+        """With ``cascade=True``: how the single models are priced, and which sample rows a run re-pays."""
+        asked = [v for v in self.variants if v.paid is not None]
+        if not asked:
+            return []
+        extra = sum(v.paid[0] - v.usage_cost[0] for v in asked if v.paid is not None)
+        plain = sorted({v.model for v in self.variants if v.paid is None and "model" in v.run_kwargs()})
+        names = ", ".join(dict.fromkeys(v.model for v in asked))
+        ending = {v.run_kwargs().get("cascade", [""])[-1] for v in self.variants} - {"", *plain}
+        again = f" (and a cascade ending with {', '.join(sorted(ending))} pays its escalated sample rows again)" * bool(
+            ending
+        )
+        return [
+            f"cascade=True: {names} also gave their confidence ({usd(extra)} of the sample's cost, at batch price); "
+            f"{', '.join(plain)} did not, as a cascade's last stage sends none. Every single model is priced as run "
+            f"alone, without it; each cascade as it runs.",
+            f"run() of {names} alone sends the plain requests, not the sample's, so the {len(self.positions):,} sample "
+            f"rows are paid again{again}; {', '.join(plain)} alone and the cascades ending with it reuse the sample's "
+            f"answers.",
+        ]
 
     def __str__(self) -> str:
         rows = [self._HEADER, *self._rows()]

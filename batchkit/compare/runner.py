@@ -17,6 +17,10 @@ all submitted first and then waited for together, with the usual progress views 
 * a **recommendation**: the cheapest variant whose lower quality bound meets ``target``, or,
   without a target, the cheapest one on the cost–quality Pareto front whose quality cannot be
   told apart from the best (its interval reaches the best point estimate) — with the reason;
+* with ``cascade=True``, **cascades** of each pair of models, the cheaper first, evaluated from
+  the same answers (every model but the most expensive asked for its confidence, every single
+  model priced as run alone, without it; :mod:`batchkit.compare.cascades`) and chosen among like
+  any variant;
 * ``to_frame()``, text and HTML reprs, ``plot(ax=None)`` (cost vs quality, front marked), and
   :meth:`Comparison.run` / :meth:`Comparison.apply`, which run the chosen variant on the whole
   frame. The sample's answers are reused, not paid twice: a request's key is the hash of its
@@ -56,10 +60,12 @@ from batchkit.costs.usage import usage_cost_frame
 from batchkit.display.views import show_job
 from batchkit.engine import calls
 from batchkit.engine.calls import Call
+from batchkit.engine.cascade import CONFIDENCE, with_confidence
 from batchkit.engine.jobs import Job
 from batchkit.engine.reports import warn_failures
 from batchkit.errors import InvalidOptionError
 
+from .cascades import alone_cost, check_cascade, confidence_of, evaluate, field_tokens
 from .checks import check_call, check_models, check_prompts, check_sample, check_seed, check_target
 from .comparison import Comparison, Variant
 from .scoring import normal, score, truth_values
@@ -115,6 +121,7 @@ def compare(
     reference: str | None,
     seed: int,
     output: str | None,
+    cascade: bool = False,
     **kwargs: Any,
 ) -> Comparison:
     """Run a sample of ``frame`` under every model × prompt and compare quality and cost.
@@ -132,25 +139,26 @@ def compare(
     target = check_target(target)
     truth = check_truth_columns(frame, truth, task)
     seed = check_seed(seed)
-    if reference is not None and reference not in model_ids:
-        raise InvalidOptionError(f"reference={reference!r} is not one of models={model_ids}", option="reference")
-    if task == "classify" and isinstance(truth, str):
-        check_label_truth(frame, truth, labels or ())
+    _check_reference_and_labels(frame, reference, model_ids, task, truth, labels)
 
     # The structured spec and the options of every variant, all checked before anything is sent.
     spec, structure = _structure(task, labels, schema, extract_args)
     pairs = truth_pairs(frame, truth, task, spec)
-    call_kwargs, options = _variant_options(kwargs, task, model_ids, spec)
-    if reference is None:
-        reference = _strongest(model_ids, options[model_ids[0]])
+    staged = _cascade_spec(spec, cascade, task, model_ids)
+    call_kwargs, plain = _variant_options(kwargs, task, model_ids, spec)
+    strongest = _strongest(model_ids, plain[model_ids[0]])
+    reference, (specs, options) = reference or strongest, _as_sent(call_kwargs, plain, spec, staged, strongest)
     positions = _draw_sample(frame, size, truth, pairs, seed)
     rows = frame.iloc[positions]
     kind = spec.kind if spec is not None else "text"
-    prepared = [(m, name, p, _prepare(rows, p, options[m], kind, spec)) for name, p in named.items() for m in model_ids]
+    prepared = [
+        (m, name, p, _prepare(rows, p, options[m], kind, specs[m])) for name, p in named.items() for m in model_ids
+    ]
     variants = _run(prepared, progress=options[model_ids[0]].run.progress)
-    _score_variants(variants, rows, truth, task, spec, reference, named)
-    for v, (m, _, p, _call) in zip(variants, prepared, strict=True):
-        _price(v, frame, p, options[m], kind, spec)
+    _score_variants(variants, rows, truth, task, specs, reference, named)
+    _price_all(variants, frame, rows, (options, plain), kind, (specs, spec))
+    if staged is not None:
+        variants += evaluate(variants, target=target, prices=options[model_ids[0]].run.prices)
     ref = next((v for v in variants if v.model == reference and v.prompt_name == "p1"), None) if truth is None else None
     return Comparison(
         frame=frame,
@@ -165,6 +173,43 @@ def compare(
         output=output,
         simulated=_is_simulated(variants[0].job),
     )
+
+
+def _check_reference_and_labels(
+    frame: pd.DataFrame, reference: str | None, model_ids: list[str], task: str, truth: Any, labels: Any
+) -> None:
+    if reference is not None and reference not in model_ids:
+        raise InvalidOptionError(f"reference={reference!r} is not one of models={model_ids}", option="reference")
+    if task == "classify" and isinstance(truth, str):
+        check_label_truth(frame, truth, labels or ())
+
+
+def _cascade_spec(spec: OutputSpec | None, cascade: Any, task: str, model_ids: list[str]) -> OutputSpec | None:
+    """With ``cascade=True`` (checked), the spec asking for the confidence a cascade's first stages send,
+    so the sample's requests are the very requests of those stages; None without it."""
+    if not check_cascade(cascade, task, model_ids, spec):
+        return None
+    assert spec is not None
+    return with_confidence(spec, _SAMPLE_OUTPUT if task == "classify" else _SAMPLE_PREFIX.rstrip("_"))
+
+
+def _as_sent(
+    call_kwargs: Mapping[str, Any],
+    plain: Mapping[str, Options],
+    spec: OutputSpec | None,
+    staged: OutputSpec | None,
+    strongest: str,
+) -> tuple[dict[str, OutputSpec | None], dict[str, Options]]:
+    """Each model's output spec and options as its sample sends them: with ``cascade=True`` every model but
+    the strongest asks for the confidence (the strongest is only ever a cascade's last stage, asked none)."""
+    if staged is None:
+        return dict.fromkeys(plain, spec), dict(plain)
+    specs: dict[str, OutputSpec | None] = {m: spec if m == strongest else staged for m in plain}
+    options = {
+        m: o if m == strongest else Options.build({**call_kwargs, "model": m}, verb="submit").with_output_spec(staged)
+        for m, o in plain.items()
+    }
+    return specs, options
 
 
 def _prepare(frame: pd.DataFrame, prompt: Any, options: Options, kind: str, spec: OutputSpec | None) -> Call:
@@ -187,7 +232,8 @@ def _structure(
 def _variant_options(
     kwargs: Mapping[str, Any], task: str, model_ids: list[str], spec: OutputSpec | None
 ) -> tuple[dict[str, Any], dict[str, Options]]:
-    """The call's keyword arguments as the sample sends them, and each model's checked options."""
+    """The call's keyword arguments as the sample sends them, and each model's checked options (with
+    ``spec``, the plain requests)."""
     call_kwargs = dict(kwargs)
     # A sample is for a person waiting: realtime answers in seconds unless the call says otherwise
     # (Comparison.run sends the whole frame in the notebook's default mode, batch unless set).
@@ -246,6 +292,41 @@ def _price(v: Variant, frame: pd.DataFrame, prompt: Any, options: Options, kind:
     # Calibrated on the sample's answers; a variant without any is priced on the usual guess.
     basis = _calibrated(options, v.job) if not billed.empty else _uncapped(options)
     v.projector = _projector(frame, prompt, basis, kind, spec)
+
+
+def _price_all(
+    variants: list[Variant],
+    frame: pd.DataFrame,
+    rows: pd.DataFrame,
+    options: tuple[Mapping[str, Options], Mapping[str, Options]],
+    kind: str,
+    specs: tuple[Mapping[str, OutputSpec | None], OutputSpec | None],
+) -> None:
+    """Price every variant (:func:`_price`); one whose sample asked for the confidence (``options``,
+    ``specs``: as sent, then plain) as its model run alone, without it."""
+    for v in variants:
+        sent, spec = specs[0][v.model], specs[1]
+        _price(v, frame, v.prompt, options[0][v.model], kind, sent)
+        if sent is not spec:
+            pair = (
+                _prepare(rows, v.prompt, options[0][v.model], kind, sent),
+                _prepare(rows, v.prompt, options[1][v.model], kind, spec),
+            )
+            _alone(v, frame, options[1][v.model], kind, spec, field_tokens(*pair))
+
+
+def _alone(v: Variant, frame: pd.DataFrame, plain: Options, kind: str, spec: Any, extra: tuple[float, float]) -> None:
+    """The sample's usage less the ``extra`` tokens the field added to each request
+    (:func:`~batchkit.compare.cascades.field_tokens`), and the whole frame projected for the plain
+    requests, their answers as long as the measured ones less the field."""
+    billed = billed_requests(v.job.outcomes())
+    v.paid, v.usage_cost = v.usage_cost, alone_cost(billed, v.model, extra, plain.run.prices)
+    v.staged_projector = v.projector
+    basis = _uncapped(plain)
+    if not billed.empty:
+        typical = max(1, round(float(billed["output_tokens"].mean()) - extra[1]))
+        basis = dataclasses.replace(basis, estimate=dataclasses.replace(basis.estimate, typical_output_tokens=typical))
+    v.projector = _projector(frame, v.prompt, basis, kind, spec)
 
 
 def _sample_usage_cost(billed: pd.DataFrame, model: str, prices: Any) -> tuple[float, float]:
@@ -323,18 +404,21 @@ def _score_variants(
     rows: pd.DataFrame,
     truth: Any,
     task: str,
-    spec: OutputSpec | None,
+    specs: Mapping[str, OutputSpec | None],
     reference: str,
     named: Mapping[str, Any],
 ) -> None:
     """Fill each variant's answers and per-row correctness (against truth, else the reference)."""
     for v in variants:
         out = v.job.to_frame(rows)
+        spec = specs[v.model]
         if spec is None:
             v.answers = out[[_SAMPLE_OUTPUT]]
         else:
             v.answers = out[[c for c, _ in spec.columns]].rename(columns={c: f for c, f in spec.columns})
+            v.answers, v.confidence = confidence_of(v.answers, CONFIDENCE)
     ref = next(v for v in variants if v.model == reference and v.prompt_name == next(iter(named)))
+    spec = specs[reference]
     kinds = field_kinds(spec) if task == "extract" and spec is not None else {}
     for v in variants:
         if task == "extract":

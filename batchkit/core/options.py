@@ -8,7 +8,8 @@ Every ``df.claude`` / ``series.claude`` call turns its keyword arguments into on
     │                              other Messages API params (checked against the SDK's request types)
     ├── run       RunOptions       how to run: client, store, poll_interval, chunk_size, chunk_bytes,
     │                              queue_limit, max_retries, max_invalid_retries, cache, cache_ttl, max_cost,
-    │                              calibrate, prices, check_model, progress, mode, deadline
+    │                              calibrate, prices, check_model, progress, mode, deadline, cascade,
+    │                              threshold
     └── estimate  EstimateOptions  what only ``estimate`` takes: typical_output_tokens, hit_rate, sample,
                                    sample_answers
 
@@ -37,7 +38,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from batchkit.errors import InvalidOptionError, UnknownModelError, UnknownOptionError
+from batchkit.errors import InvalidOptionError, OptionTypeError, UnknownModelError, UnknownOptionError
 
 from ._checks import (
     MAX_DEADLINE,
@@ -51,6 +52,8 @@ from ._checks import (
     check_prices,
     check_seconds,
     check_store,
+    describe,
+    is_number,
     one_of,
     option,
     optional,
@@ -77,6 +80,7 @@ __all__ = [
     "CLASSIFY_MAX_TOKENS",
     "DEFAULT_MAX_TOKENS",
     "DEFAULT_MODEL",
+    "DEFAULT_THRESHOLD",
     "MAX_DEADLINE",
     "MAX_SAMPLE_ANSWERS",
     "SAMPLING_PARAMS",
@@ -106,6 +110,60 @@ ACCESSOR_ARGUMENTS = ("output", *_VERB_OF_ARGUMENT)
 
 
 # --------------------------------------------------------------------------- how to run
+
+
+DEFAULT_THRESHOLD = 0.8
+"""The confidence a cascade keeps an answer at when the call names no ``threshold=``."""
+
+
+def _check_cascade(name: str, value: Any) -> tuple[str, ...]:
+    """Two or more distinct model ids (each is checked against the model table when its stage is built)."""
+    example = "['claude-haiku-4-5', 'claude-sonnet-4-6']"
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise OptionTypeError(
+            f"{name} must be a list of two or more model ids, cheapest first, such as {example}; not "
+            f"{describe(value)}. For one model pass model= instead.",
+            option=name,
+        )
+    models = tuple(value)
+    for m in models:
+        if not isinstance(m, str) or not m.strip():
+            raise OptionTypeError(f"{name} must hold model id strings, not {describe(m)}", option=name)
+    if len(models) < 2:
+        raise InvalidOptionError(
+            f"{name}={list(models)!r} has one model: a cascade escalates from one model to the next, so it needs "
+            f"two or more, cheapest first, e.g. {example}. For one model pass model={models[0]!r} instead."
+            if models
+            else f"{name} is empty; pass two or more models, cheapest first, e.g. {example}",
+            option=name,
+        )
+    if len(set(models)) != len(models):
+        raise InvalidOptionError(f"{name} lists a model twice ({list(models)}); name each once", option=name)
+    return models
+
+
+def _check_threshold(name: str, value: Any) -> float | tuple[float, ...]:
+    """A confidence in [0, 1], or a list of them (one per escalation)."""
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    if not values:
+        raise InvalidOptionError(
+            f"{name} is empty; pass one confidence such as 0.8, or one per escalation", option=name
+        )
+    for v in values:
+        if not is_number(v):
+            raise OptionTypeError(
+                f"{name} must be a confidence from 0 to 1 such as 0.8 (or a list, one per escalation), not "
+                f"{describe(v)}",
+                option=name,
+            )
+        if not 0 <= v <= 1:
+            raise InvalidOptionError(
+                f"{name}={v!r} is outside [0, 1]: a model's confidence is a number from 0 (a guess) to 1 (sure). "
+                f"Pass e.g. {name}=0.8 (answers under 0.8 go to the next model).",
+                option=name,
+            )
+    checked = tuple(float(v) for v in values)
+    return checked if isinstance(value, (list, tuple)) else checked[0]
 
 
 @dataclass(frozen=True)
@@ -191,6 +249,13 @@ class RunOptions(Checked):
     """When every row must be answered: seconds from now, a ``timedelta`` or a ``datetime`` (naive: local
     time). ``auto`` weighs it; a batch job is split and hedged. The job stores it as an absolute time.
     Refused before any call when it has passed or is more than 100 years ahead."""
+    cascade: tuple[str, ...] | None = option(None, optional(_check_cascade))
+    """``classify``/``extract`` (with a label field): models tried in turn, cheapest first, e.g.
+    ``["claude-haiku-4-5", "claude-sonnet-4-6"]`` (two or more, each once; not with ``model=``). The
+    first answers every row with a confidence; rows under ``threshold`` go to the next model."""
+    threshold: float | tuple[float, ...] | None = option(None, optional(_check_threshold))
+    """With ``cascade=``: the confidence (0 to 1) a model's answer needs to be kept — one number, or
+    one per escalation; None: 0.8. ``compare(..., cascade=True)`` measures which one to use."""
 
     def to_spec(self) -> dict[str, Any]:
         """The options a job stores, under their JSON keys."""
@@ -345,7 +410,40 @@ class Options:
         for name in extra:
             cls._check_name(name, verb)
         params = RequestParams(**first, extra=extra)
-        return cls(params, RunOptions(**run), EstimateOptions(**est))
+        built = cls(params, RunOptions(**run), EstimateOptions(**est))
+        if built.run.cascade is not None or built.run.threshold is not None:
+            built._check_cascade_call(verb, "model" in first)
+        return built
+
+    def _check_cascade_call(self, verb: str, model_given: bool) -> None:
+        """``cascade=`` fits the call: a verb with labels, no ``model=`` beside it, and as many thresholds
+        as escalations."""
+        cascade, threshold = self.run.cascade, self.run.threshold
+        if cascade is None:
+            raise InvalidOptionError(
+                "threshold= is the confidence a cascade keeps an answer at; it needs cascade=[...] (two or more "
+                "models, cheapest first). Pass cascade=, or remove threshold=.",
+                option="threshold",
+            )
+        if verb not in ("classify", "extract", "estimate"):
+            raise InvalidOptionError(
+                f"cascade= escalates by the model's confidence in a label, so it is for df.claude.classify (and "
+                f"extract with a label field), not {verb}() of free text: use df.claude.classify(prompt, "
+                f"labels=[...], cascade={list(cascade)!r}), or one model=",
+                option="cascade",
+            )
+        if model_given:
+            raise InvalidOptionError(
+                f"pass model= or cascade=, not both: the cascade's models are {list(cascade)!r}, the first answering "
+                f"every row. Remove model=.",
+                option="model",
+            )
+        if isinstance(threshold, tuple) and len(threshold) != len(cascade) - 1:
+            raise InvalidOptionError(
+                f"threshold= gives {len(threshold)} confidences but cascade= has {len(cascade) - 1} escalations "
+                f"({' → '.join(cascade)}); give one number for all, or one per escalation",
+                option="threshold",
+            )
 
     @staticmethod
     def _check_name(name: str, verb: str) -> None:

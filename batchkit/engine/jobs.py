@@ -281,6 +281,12 @@ class Job:
         if not isinstance(attrs, Mapping):
             attrs = {}
         job_id = attrs.get("batchkit_job_id")
+        if not isinstance(job_id, str) and isinstance(attrs.get("batchkit_cascade"), str):
+            raise JobNotFoundError(
+                "this frame came from a model cascade (cascade=[...]): one job per stage. "
+                "batchkit.CascadeJob.of(frame) gives its stages, cost and outcomes by stage.",
+                job_id=None,
+            )
         if not isinstance(job_id, str):
             raise JobNotFoundError(
                 f"this {type(frame).__name__} carries no batchkit job id in .attrs (it was not returned by "

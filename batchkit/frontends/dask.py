@@ -35,13 +35,10 @@ storage (``store="/shared/jobs.sqlite3"``) to read the lazy result; without that
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import os
-import sys
 import threading
-from collections import deque
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +58,11 @@ from batchkit.engine.partfiles import PartWriter, check_parts_dir, ready_parts_d
 from batchkit.engine.runs import Run, run_partitions
 
 from ..errors import InvalidOptionError
-from . import verbs
+from . import dask_cascade, verbs
+from .dask_parts import Tasks as _Tasks
+from .dask_parts import default_ahead as _default_ahead
+from .dask_parts import distributed_client as _distributed_client
+from .dask_parts import meta as _meta
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -149,82 +150,6 @@ def _write_partition(part: pd.DataFrame, call: PartitionCall, answers: Sequence[
 
 
 # --------------------------------------------------------------------------- the client side
-
-
-def _meta(ddf: dd.DataFrame) -> pd.DataFrame:
-    """The frame's empty pandas meta (its columns, dtypes and index type), through Dask's public API."""
-    from dask.dataframe.dispatch import make_meta
-
-    return cast(pd.DataFrame, make_meta(ddf))  # type: ignore[no-untyped-call]
-
-
-def _distributed_client() -> Any:
-    """The current ``distributed.Client``, if the user made one (never imports distributed)."""
-    if "distributed" not in sys.modules:
-        return None
-    from distributed import default_client
-
-    try:
-        return default_client()  # type: ignore[no-untyped-call]
-    except ValueError:
-        return None
-
-
-class _Tasks:
-    """Computes Dask tasks a bounded number at a time, on the user's distributed client if there
-    is one, else on Dask's default scheduler (from a small thread pool)."""
-
-    def __init__(self, ahead: int) -> None:
-        self.client = _distributed_client()
-        self.ahead = max(1, ahead)
-        self._pool: Any = None
-
-    def submit(self, task: Delayed) -> Any:
-        if self.client is not None:
-            return self.client.compute(task)
-        if self._pool is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._pool = ThreadPoolExecutor(
-                max_workers=min(self.ahead, os.cpu_count() or 1), thread_name_prefix="batchkit-dask"
-            )
-        from dask.base import compute
-
-        return self._pool.submit(lambda: compute(task)[0])  # type: ignore[no-untyped-call]
-
-    def ordered(self, tasks: Iterator[Delayed]) -> Iterator[Any]:
-        """The tasks' results in order, with at most :attr:`ahead` computing or held at once."""
-        pending: deque[Any] = deque()
-        try:
-            for task in tasks:
-                pending.append(self.submit(task))
-                if len(pending) >= self.ahead:
-                    yield self._take(pending.popleft())
-            while pending:
-                yield self._take(pending.popleft())
-        finally:
-            for future in pending:
-                future.cancel()
-
-    @staticmethod
-    def _take(future: Any) -> Any:
-        result = future.result()
-        if hasattr(future, "release"):
-            future.release()  # a distributed future: let the worker drop its copy
-        return result
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
-
-
-def _default_ahead(client: Any) -> int:
-    """Partitions planned ahead of the run: one per worker thread (at least 2)."""
-    if client is not None:
-        with contextlib.suppress(Exception):
-            return max(2, int(sum(client.nthreads().values())))
-    return max(2, os.cpu_count() or 1)
 
 
 @dataclass
@@ -384,6 +309,8 @@ class DaskFrameAccessor:
             schema=schema,
             kwargs=kwargs,
         )
+        if verb.cascade is not None:
+            return dask_cascade.estimate(self._ddf, verb.cascade)
         return _estimate(_prepare(self._ddf, verb, need_client=False))
 
     def classify(
@@ -401,7 +328,8 @@ class DaskFrameAccessor:
     ) -> dd.DataFrame:
         """Classify every row into ``labels``: a Categorical column that can hold nothing else.
 
-        As ``df.claude.classify``; ``to_parquet=`` as for :meth:`batch`.
+        As ``df.claude.classify``; ``to_parquet=`` as for :meth:`batch`. ``cascade=[...]`` runs stage
+        after stage over the partitions (:mod:`batchkit.frontends.dask_cascade`), without ``to_parquet=``.
         """
         verb = verbs.classify(
             prompt,
@@ -436,6 +364,8 @@ class DaskFrameAccessor:
         return self._run(verb, to_parquet)
 
     def _run(self, verb: verbs.Verb, to_parquet: str | os.PathLike[str] | None) -> dd.DataFrame:
+        if verb.cascade is not None:  # stage after stage, each partition's stage planned on its worker
+            return dask_cascade.run(self._ddf, verb, verb.cascade, to_parquet)
         prepared = _prepare(self._ddf, verb)
         path = check_parts_dir(to_parquet) if to_parquet is not None else None
         _check_budget(prepared)

@@ -105,7 +105,7 @@ class ClaudeFrameAccessor:
             schema=schema,
             kwargs=kwargs,
         )
-        return calls.estimate(verb.prepare(self._frame))
+        return verbs.price(verb, self._frame)
 
     def explore(
         self,
@@ -163,6 +163,10 @@ class ClaudeFrameAccessor:
         checked again on the way back; an answer outside it is ``invalid_output`` (NA), retried
         ``max_invalid_retries`` times. ``multi=True`` gives a list of labels per row;
         ``reasoning=True`` adds a short ``{output}_reasoning`` column, kept out of the labels.
+        ``cascade=[cheap, strong]`` runs a model cascade: the first model answers every row with
+        its confidence, rows under ``threshold=`` (0.8) go to the next; ``{output}_model``,
+        ``{output}_why`` and ``{output}_confidence`` say which model's answer was kept and why
+        (:meth:`batchkit.CascadeJob.of` gives the stages and the cost by stage).
         Other arguments are those of :meth:`batch`.
         """
         return self._run(
@@ -194,6 +198,8 @@ class ClaudeFrameAccessor:
         ``Int64``, ``float`` → ``Float64``, ``bool`` → ``boolean``, dates → ``datetime64``,
         ``Literal``/``Enum`` → ``Categorical``, lists and nested models → object). Columns are
         named ``prefix + field``. Answers that fail the schema are ``invalid_output`` (NA).
+        With a label field (``Literal``/``Enum``), ``cascade=[...]`` runs a model cascade as
+        :meth:`classify` does, its columns named after the first field.
         """
         return self._run(
             verbs.extract(
@@ -221,6 +227,7 @@ class ClaudeFrameAccessor:
         reference: str | None = None,
         seed: int = 0,
         output: str | None = None,
+        cascade: bool = False,
         **kwargs: Any,
     ) -> Comparison:
         """Which model and prompt are good enough, and what the whole frame will cost.
@@ -247,6 +254,12 @@ class ClaudeFrameAccessor:
                 (default: the most expensive of ``models``).
             seed: the sample's random seed.
             output: the output column of :meth:`Comparison.run` (``classify``/``batch``).
+            cascade: also evaluate model cascades (``classify``, or ``extract`` with a label
+                field; two or more ``models``): every model but the most expensive is asked for
+                its confidence, and each pair of models, the cheaper first, is scored at thresholds
+                from the sample's own confidences — from the answers already paid, no row paid
+                twice. Single models are priced as run alone, without the confidence field. ``run()`` of a
+                cascade runs ``classify(..., cascade=[...], threshold=...)`` on the rest.
             **kwargs: every other argument of :meth:`batch` (``system``, ``max_tokens``,
                 ``cache``, ``store``, ``client``, …), passed to every variant's run as given.
 
@@ -276,10 +289,13 @@ class ClaudeFrameAccessor:
             reference=reference,
             seed=seed,
             output=output,
+            cascade=cascade,
             **kwargs,
         )
 
     def _run(self, verb: verbs.Verb) -> pd.DataFrame:
+        if verb.cascade is not None:  # stage after stage (batchkit.engine.cascade)
+            return verbs.run_cascade(verb, self._frame).to_frame(self._frame)
         job = calls.submit(verb.prepare(self._frame))
         wait_with_progress(job, progress=verb.progress)
         return job.to_frame(self._frame)

@@ -61,7 +61,7 @@ from batchkit.costs.pricing import CostEstimate
 from batchkit.display.explore import Explorer
 from batchkit.display.explore_sources import explore_call
 from batchkit.display.views import wait_with_progress
-from batchkit.engine import calls
+from batchkit.engine import calls, cascade_parts
 from batchkit.engine.jobs import Job
 from batchkit.engine.pipeline import Pipeline, submit_run
 from batchkit.engine.runs import Run
@@ -296,7 +296,7 @@ class ClaudeFrame:
             schema=schema,
             kwargs=kwargs,
         )
-        return calls.estimate(verb.prepare(self._frame))
+        return verbs.price(verb, self._frame)
 
     def explore(
         self,
@@ -339,6 +339,10 @@ class ClaudeFrame:
         return self._frame.hstack(_output_columns(job.output, job.output_spec, _row_answers(job)))
 
     def _run(self, verb: verbs.Verb) -> pl.DataFrame:
+        if verb.cascade is not None:  # stage after stage (batchkit.engine.cascade): its columns, then why
+            done = verbs.run_cascade(verb, self._frame)
+            added = [pl.Series(name, values, dtype=pl.String) for name, values in done.explained().items()]
+            return self._frame.hstack([*_output_columns(verb.output, done.spec, list(done.answers())), *added])
         job = calls.submit(verb.prepare(self._frame))
         wait_with_progress(job, progress=verb.progress)
         return self._frame.hstack(_output_columns(verb.output, verb.spec, _row_answers(job)))
@@ -544,10 +548,12 @@ class ClaudeLazyFrame:
             schema=schema,
             kwargs=kwargs,
         )
-        return calls.estimate(verb.prepare(self._frame.collect()))
+        return verbs.price(verb, self._frame.collect())
 
     def _lazy(self, verb: verbs.Verb, partition_rows: int) -> pl.LazyFrame:
         rows = _partition_rows(partition_rows)
+        if verb.cascade is not None:
+            return _lazy_cascade(self._frame, verb, verb.cascade, rows)
         plan = self._frame
         schema = plan.collect_schema()
         # Every check that needs no data, now: options, placeholders against the schema, collisions.
@@ -580,3 +586,25 @@ class ClaudeLazyFrame:
             explain_name="batchkit",
             explain_detail=f"{verb.kind} → {outputs}; {rows:,} rows per partition",
         )
+
+
+def _lazy_cascade(plan: pl.LazyFrame, verb: verbs.Verb, cascade: Any, rows: int) -> pl.LazyFrame:
+    """A cascade over the plan's partitions, stage after stage (:mod:`batchkit.engine.cascade_parts`):
+    the eager call's columns, its requests."""
+    schema = plan.collect_schema()
+    empty = cascade_parts.prepare_stage(cascade, pl.DataFrame(schema=schema), 0)  # the checks needing no data
+    cascade_parts.check(cascade, estimate="lf.collect().claude.estimate(..., cascade=[...])", eager="collect()")
+    added = {**_output_schema(verb.output, cascade.spec), **dict.fromkeys(cascade.columns()[:2], pl.String)}
+
+    def io_source(with_columns: Any, predicate: Any, n_rows: int | None, batch_size: Any) -> Iterator[pl.DataFrame]:
+        head = plan if n_rows is None else plan.head(n_rows)
+        parts = cascade_parts.run(
+            cascade, lambda: _partitions(head, rows), source=_source(head, verb, empty, rows), progress=verb.progress
+        )
+        for part, done in parts:
+            why = [pl.Series(name, values, dtype=pl.String) for name, values in done.explained().items()]
+            frame = part.hstack([*_output_columns(verb.output, done.spec, list(done.answers())), *why])
+            frame = frame.filter(predicate) if predicate is not None else frame
+            yield frame.select(with_columns) if with_columns is not None else frame
+
+    return register_io_source(io_source, schema=pl.Schema({**schema, **added}), explain_name="batchkit cascade")

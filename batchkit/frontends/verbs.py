@@ -38,9 +38,24 @@ from typing import Any
 
 from batchkit.core.options import CLASSIFY_MAX_TOKENS, DEFAULT_MAX_TOKENS, Options
 from batchkit.core.structured import OutputSpec, classify_spec, extract_spec
+from batchkit.costs.estimate import CostEstimate
+from batchkit.display.views import wait_with_progress
 from batchkit.engine import calls
+from batchkit.engine import cascade as cascades
+from batchkit.errors import InvalidOptionError
 
-__all__ = ["Verb", "batch", "classify", "estimate", "extract", "series_column", "series_output", "submit"]
+__all__ = [
+    "Verb",
+    "batch",
+    "classify",
+    "estimate",
+    "extract",
+    "price",
+    "run_cascade",
+    "series_column",
+    "series_output",
+    "submit",
+]
 
 Prompt = str | Callable[[Any], str | None]
 """A template with ``{column}`` placeholders, or a callable ``row -> str`` (None skips the row)."""
@@ -61,6 +76,9 @@ class Verb:
     output: str
     options: Options
     spec: OutputSpec | None = None
+    cascade: cascades.Cascade | None = None
+    """With ``cascade=[...]``: the checked cascade (every stage's model checked), run stage after
+    stage by :func:`batchkit.engine.cascade.run` instead of :meth:`prepare`."""
 
     @property
     def kind(self) -> str:
@@ -74,7 +92,20 @@ class Verb:
 
     def prepare(self, table: Any, *, positional: Hashable = None) -> calls.Call:
         """Check, render and key the rows of ``table`` (pure: no network, no store); see
-        :func:`batchkit.engine.calls.prepare`. ``positional`` is the column a bare ``{}`` reads."""
+        :func:`batchkit.engine.calls.prepare`. ``positional`` is the column a bare ``{}`` reads.
+
+        Raises:
+            InvalidOptionError: the call has ``cascade=``, which runs stage after stage
+                (:func:`batchkit.engine.cascade.run` over a frame in memory,
+                :mod:`batchkit.engine.cascade_parts` over a Polars LazyFrame's or a Dask frame's
+                partitions), not as one call: a verb of a front end that runs no cascade (a Series').
+        """
+        if self.cascade is not None:
+            raise InvalidOptionError(
+                "cascade= runs stage after stage (each stage's rows chosen from the one before) on a frame's "
+                "classify/extract: call it on a DataFrame (df.claude.classify(..., cascade=[...])), or pass one model=",
+                option="cascade",
+            )
         return calls.prepare(
             table,
             self.prompt,
@@ -118,7 +149,7 @@ def classify(
     options = Options.build(
         {**kwargs, "max_tokens": max_tokens, "max_invalid_retries": max_invalid_retries}, verb="classify"
     )
-    return Verb(prompt, output, options.with_output_spec(spec), spec)
+    return _verb(prompt, output, options.with_output_spec(spec), spec)
 
 
 def extract(
@@ -136,7 +167,7 @@ def extract(
     options = Options.build(
         {**kwargs, "max_tokens": max_tokens, "max_invalid_retries": max_invalid_retries}, verb="extract"
     )
-    return Verb(prompt, spec.columns[0][0], options.with_output_spec(spec), spec)
+    return _verb(prompt, spec.columns[0][0], options.with_output_spec(spec), spec)
 
 
 def estimate(
@@ -158,13 +189,37 @@ def estimate(
     comes in ``kwargs`` if given), checked with the rest by :meth:`Options.build`.
     """
     if labels is None and schema is None:
-        return Verb(prompt, output, Options.build({**kwargs, **own}, verb="estimate"))
+        return _verb(prompt, output, Options.build({**kwargs, **own}, verb="estimate"), None)
     if labels is not None:
         spec, max_tokens = classify_spec(labels, output=output), CLASSIFY_MAX_TOKENS
     else:
         spec, max_tokens = extract_spec(schema), DEFAULT_MAX_TOKENS
     options = Options.build({"max_tokens": max_tokens, **kwargs, **own}, verb="estimate")
-    return Verb(prompt, spec.columns[0][0], options.with_output_spec(spec), spec)
+    return _verb(prompt, spec.columns[0][0], options.with_output_spec(spec), spec)
+
+
+def _verb(prompt: Prompt, output: str, options: Options, spec: OutputSpec | None) -> Verb:
+    """The verb, its cascade checked and planned when the call has ``cascade=`` (before anything is sent)."""
+    if options.run.cascade is None:
+        return Verb(prompt, output, options, spec)
+    return Verb(prompt, output, options, spec, cascades.plan(prompt, output=output, options=options, spec=spec))
+
+
+# --------------------------------------------------------------------------- running and pricing a verb
+
+
+def run_cascade(verb: Verb, table: Any) -> cascades.CascadeJob:
+    """Run ``verb``'s cascade (``cascade=[...]``) over a whole in-memory table — a pandas or Polars
+    frame — stage after stage, each stage's job waited for with its progress view."""
+    assert verb.cascade is not None
+    return cascades.run(verb.cascade, table, wait=lambda job: wait_with_progress(job, progress=verb.progress))
+
+
+def price(verb: Verb, table: Any) -> CostEstimate:
+    """``estimate``'s answer for ``verb`` over ``table``: every stage of a cascade, or the one call."""
+    if verb.cascade is not None:
+        return cascades.estimate(verb.cascade, table)
+    return calls.estimate(verb.prepare(table))
 
 
 # --------------------------------------------------------------------------- a Series' names

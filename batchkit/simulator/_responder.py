@@ -58,6 +58,7 @@ from typing import Any
 
 import msgspec
 
+from ._confidence import NO_EVIDENCE_BASE, confidence, evidence_base, scaled
 from ._json import _enc_hook, encode
 from ._media import media_answer
 from ._sentiment import polarity_lower
@@ -561,16 +562,7 @@ def json_value(schema: Any, root: dict, words: list[str], text: str, h: int, dep
     if kind is None:
         kind = "object" if "properties" in schema else "array" if "items" in schema else "string"
     if kind == "object":
-        props = schema.get("properties") or {}
-        required = schema.get("required") or []
-        if depth >= 8:
-            props = {k: v for k, v in props.items() if k in required}
-        # Salted by name, not position: a schema with its properties in another order asks
-        # the same question and gets the same values.
-        return {
-            name: json_value(sub, root, words, text, _mix(h, _name_salt(name)), depth + 1, model)
-            for name, sub in props.items()
-        }
+        return _object_value(schema, root, words, text, h, depth, model)
     if kind == "array":
         lo = schema.get("minItems", 0)
         hi = schema.get("maxItems", max(lo, 3))
@@ -584,6 +576,85 @@ def json_value(schema: Any, root: dict, words: list[str], text: str, h: int, dep
     if kind == "boolean":
         return bool(h & 1)
     return None
+
+
+def _object_value(schema: dict, root: dict, words: list[str], text: str, h: int, depth: int, model: Any) -> dict:
+    """:func:`json_value` of an object schema: each property's value, salted by its name (not
+    its position: a schema with its properties in another order asks the same question and
+    gets the same values); a numeric ``confidence`` says how sure the model is."""
+    props = schema.get("properties") or {}
+    if depth >= 8:
+        required = schema.get("required") or []
+        props = {k: v for k, v in props.items() if k in required}
+    values = {
+        name: json_value(sub, root, words, text, _mix(h, _name_salt(name)), depth + 1, model)
+        for name, sub in props.items()
+    }
+    if "confidence" in values:
+        found = _confidence_value(props, root, text, model)
+        if found is not None:
+            values["confidence"] = found
+    return values
+
+
+def _confidence_value(props: dict, root: dict, text: str, model: Any) -> int | float | None:
+    """The value of an object's numeric ``confidence`` property (:mod:`._confidence`): how sure
+    ``model`` is of the verdict its sibling label (an ``enum``) holds; None when ``confidence``
+    is not a number. Its noise is drawn from the model and the text, like a guess, so the same
+    text gets the same confidence whatever else the schema asks (a percentage is the same ×100)."""
+    schema = _numeric(props["confidence"], root)
+    if schema is None:
+        return None
+    low = text.lower()
+    h = _mix(zlib.crc32(low.encode(), _simulated(model)[1]), 0xC0)
+    labels = _sibling_labels(props, root)
+    try:
+        by_polarity = _by_polarity(labels) if labels else {}
+    except TypeError:  # an unhashable enum value: not sentiment labels
+        by_polarity = {}
+    if "positive" in by_polarity or "negative" in by_polarity:
+        score = polarity_lower(low)
+        if score:
+            base = evidence_base(score)
+        elif sentiment_label(0.0, model, low) == "neutral" and ("neutral" in by_polarity or "mixed" in by_polarity):
+            base = NO_EVIDENCE_BASE
+        else:  # the model's polar guess, or a label by hash: a draw from the labels
+            base = 1 / len(labels)
+    else:  # no label follows from the text: labels by hash, or no label at all
+        base = 1 / len(labels) if labels else NO_EVIDENCE_BASE
+    return scaled(schema, confidence(base, model, h))
+
+
+def _numeric(schema: Any, root: dict) -> dict | None:
+    """``schema`` resolved when it asks for one number or integer (``X | None`` is ``X``), else None."""
+    if not isinstance(schema, dict):
+        return None
+    schema = _resolve(schema, root)
+    options = schema.get("anyOf") or schema.get("oneOf")
+    if options:
+        kept = [o for o in options if not (isinstance(o, dict) and o.get("type") == "null")]
+        return _numeric(kept[0], root) if len(kept) == 1 else None
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kinds = [k for k in kind if k != "null"]
+        kind = kinds[0] if len(kinds) == 1 else None
+    return {**schema, "type": kind} if kind in ("number", "integer") else None
+
+
+def _sibling_labels(props: dict, root: dict) -> tuple[Any, ...]:
+    """The labels of the first property beside ``confidence`` that is a closed set (an ``enum``,
+    maybe optional, or a list of one), else ``()``."""
+    for name, sub in props.items():
+        if name == "confidence" or not isinstance(sub, dict):
+            continue
+        node = _resolve(sub, root)
+        if node.get("type") == "array" and isinstance(node.get("items"), dict):
+            node = _resolve(node["items"], root)
+        for option in node.get("anyOf") or node.get("oneOf") or (node,):
+            option = _resolve(option, root) if isinstance(option, dict) else {}
+            if option.get("enum"):
+                return tuple(option["enum"])
+    return ()
 
 
 @functools.lru_cache(maxsize=4096)
