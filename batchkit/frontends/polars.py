@@ -43,7 +43,6 @@ the run in the background and returns the :class:`batchkit.engine.runs.Run`.
 from __future__ import annotations
 
 import collections
-import datetime as dt
 import hashlib
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -56,7 +55,6 @@ from polars.io.plugins import register_io_source
 from batchkit.core import _json
 from batchkit.core.render import parse_prompt
 from batchkit.core.states import RowStatus
-from batchkit.core.structured import ColumnType, OutputSpec
 from batchkit.costs.pricing import CostEstimate
 from batchkit.display.explore import Explorer
 from batchkit.display.explore_sources import explore_call
@@ -68,6 +66,7 @@ from batchkit.engine.runs import Run
 
 from ..errors import InvalidOptionError, JobStateError, OptionTypeError, warn
 from . import verbs
+from .polars_columns import dtype_of, output_columns, output_schema
 
 __all__ = ["DEFAULT_PARTITION_ROWS", "ClaudeFrame", "ClaudeLazyFrame", "dtype_of"]
 
@@ -84,99 +83,6 @@ def _row_answers(job: Job) -> list[str | None]:
     """Each row's usable answer text (None: skipped, pending or failed), read from the store."""
     answers: list[str | None] = job.answers().tolist()
     return answers
-
-
-# --------------------------------------------------------------------------- typed columns
-
-
-def dtype_of(ctype: ColumnType) -> pl.DataType:
-    """The Polars dtype of an output column's :class:`~batchkit.core.structured.ColumnType`.
-
-    >>> dtype_of(ColumnType("enum", values=("no", "yes")))
-    Enum(categories=['no', 'yes'])
-    """
-    kind = ctype.kind
-    simple: dict[str, pl.DataType] = {
-        "string": pl.String(),
-        "integer": pl.Int64(),
-        "number": pl.Float64(),
-        "boolean": pl.Boolean(),
-        "date": pl.Date(),
-        "datetime": pl.Datetime("us", "UTC"),
-    }
-    if kind in simple:
-        return simple[kind]
-    if kind == "enum":
-        values = ctype.values
-        if all(isinstance(v, str) for v in values):
-            return pl.Enum(list(values))
-        if all(isinstance(v, bool) for v in values):
-            return pl.Boolean()
-        if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-            return pl.Int64()
-        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-            return pl.Float64()
-        return pl.Object()
-    if kind == "list" and ctype.item is not None:
-        item = dtype_of(ctype.item)
-        return pl.Object() if isinstance(item, pl.Object) else pl.List(item)
-    if kind == "struct":
-        fields = {name: dtype_of(sub) for name, sub in ctype.fields}
-        if any(isinstance(d, pl.Object) for d in fields.values()):
-            return pl.Object()
-        return pl.Struct(fields)
-    return pl.Object()
-
-
-def _needs_conversion(ctype: ColumnType) -> bool:
-    """Whether parsed JSON values must be converted before Polars takes them (dates, numbers)."""
-    if ctype.kind in ("date", "datetime", "number"):
-        return True
-    if ctype.kind == "enum":
-        return isinstance(dtype_of(ctype), pl.Float64)
-    if ctype.kind == "list" and ctype.item is not None:
-        return _needs_conversion(ctype.item)
-    return ctype.kind == "struct" and any(_needs_conversion(sub) for _, sub in ctype.fields)
-
-
-def _convert(value: Any, ctype: ColumnType) -> Any:
-    """A parsed JSON value as the Python value its Polars dtype takes."""
-    if value is None:
-        return None
-    kind = ctype.kind
-    if kind == "date":
-        return dt.date.fromisoformat(value[:10])
-    if kind == "datetime":
-        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
-    if kind in ("number", "enum") and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if kind == "list" and ctype.item is not None and isinstance(value, list):
-        return [_convert(v, ctype.item) for v in value]
-    if kind == "struct" and isinstance(value, dict):
-        return {name: _convert(value.get(name), sub) for name, sub in ctype.fields}
-    return value
-
-
-def _output_schema(output: str, spec: OutputSpec | None) -> dict[str, pl.DataType]:
-    if spec is None:
-        return {output: pl.String()}
-    return {column: dtype_of(ctype) for column, ctype in spec.types().items()}
-
-
-def _output_columns(output: str, spec: OutputSpec | None, answers: Sequence[str | None]) -> list[pl.Series]:
-    """The output columns, typed, from each row's answer (None where a row has none)."""
-    if spec is None:
-        return [pl.Series(output, answers, dtype=pl.String)]
-    types = spec.types()
-    out = []
-    for column, cells in spec.values(answers).items():
-        ctype = types[column]
-        dtype = dtype_of(ctype)
-        if _needs_conversion(ctype):
-            cells = [_convert(c, ctype) for c in cells]
-        out.append(pl.Series(column, cells, dtype=dtype))
-    return out
 
 
 # --------------------------------------------------------------------------- DataFrame
@@ -336,16 +242,16 @@ class ClaudeFrame:
                 f"call result() on the frame the job was submitted from",
                 job_id=job.job_id,
             )
-        return self._frame.hstack(_output_columns(job.output, job.output_spec, _row_answers(job)))
+        return self._frame.hstack(output_columns(job.output, job.output_spec, _row_answers(job)))
 
     def _run(self, verb: verbs.Verb) -> pl.DataFrame:
         if verb.cascade is not None:  # stage after stage (batchkit.engine.cascade): its columns, then why
             done = verbs.run_cascade(verb, self._frame)
             added = [pl.Series(name, values, dtype=pl.String) for name, values in done.explained().items()]
-            return self._frame.hstack([*_output_columns(verb.output, done.spec, list(done.answers())), *added])
+            return self._frame.hstack([*output_columns(verb.output, done.spec, list(done.answers())), *added])
         job = calls.submit(verb.prepare(self._frame))
         wait_with_progress(job, progress=verb.progress)
-        return self._frame.hstack(_output_columns(verb.output, verb.spec, _row_answers(job)))
+        return self._frame.hstack(output_columns(verb.output, verb.spec, _row_answers(job)))
 
 
 # --------------------------------------------------------------------------- LazyFrame
@@ -407,7 +313,7 @@ def _answered(verb: verbs.Verb, parts: Iterator[pl.DataFrame], source: str) -> I
     try:
         for part, out in outputs:
             counts.update(out.statuses)
-            yield part.hstack(_output_columns(verb.output, verb.spec, out.answers))
+            yield part.hstack(output_columns(verb.output, verb.spec, out.answers))
     finally:
         outputs.close()  # the engine stopped reading: the pipeline closes now, not when collected
     _warn_unanswered(pipeline.run.run_id, verb, counts)
@@ -420,7 +326,7 @@ def _warn_unanswered(run_id: str, verb: verbs.Verb, counts: collections.Counter[
         return
     rows = sum(counts.values())
     parts = ", ".join(f"{n:,} {status}" for status, n in counts.most_common())
-    columns = ", ".join(repr(c) for c in _output_schema(verb.output, verb.spec))
+    columns = ", ".join(repr(c) for c in output_schema(verb.output, verb.spec))
     warn(
         f"batchkit run {run_id}: {rows:,} rows: {parts}. Rows without an answer are null in {columns}; "
         f"batchkit.engine.runs.Run.load({run_id!r}).summary() counts them by error, and each partition's "
@@ -558,11 +464,11 @@ class ClaudeLazyFrame:
         schema = plan.collect_schema()
         # Every check that needs no data, now: options, placeholders against the schema, collisions.
         empty = verb.prepare(pl.DataFrame(schema=schema))
-        out_schema = pl.Schema({**schema, **_output_schema(verb.output, verb.spec)})
+        out_schema = pl.Schema({**schema, **output_schema(verb.output, verb.spec)})
         # The columns a template reads (a callable may read any): the rest need not be read at all
         # when a projection after ``claude`` leaves them out.
         reads = set(parse_prompt(verb.prompt, schema.names()).columns) if isinstance(verb.prompt, str) else None
-        outputs = ", ".join(_output_schema(verb.output, verb.spec))
+        outputs = ", ".join(output_schema(verb.output, verb.spec))
 
         def io_source(
             with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None, batch_size: int | None
@@ -594,7 +500,7 @@ def _lazy_cascade(plan: pl.LazyFrame, verb: verbs.Verb, cascade: Any, rows: int)
     schema = plan.collect_schema()
     empty = cascade_parts.prepare_stage(cascade, pl.DataFrame(schema=schema), 0)  # the checks needing no data
     cascade_parts.check(cascade, estimate="lf.collect().claude.estimate(..., cascade=[...])", eager="collect()")
-    added = {**_output_schema(verb.output, cascade.spec), **dict.fromkeys(cascade.columns()[:2], pl.String)}
+    added = {**output_schema(verb.output, cascade.spec), **dict.fromkeys(cascade.columns()[:2], pl.String)}
 
     def io_source(with_columns: Any, predicate: Any, n_rows: int | None, batch_size: Any) -> Iterator[pl.DataFrame]:
         head = plan if n_rows is None else plan.head(n_rows)
@@ -603,7 +509,7 @@ def _lazy_cascade(plan: pl.LazyFrame, verb: verbs.Verb, cascade: Any, rows: int)
         )
         for part, done in parts:
             why = [pl.Series(name, values, dtype=pl.String) for name, values in done.explained().items()]
-            frame = part.hstack([*_output_columns(verb.output, done.spec, list(done.answers())), *why])
+            frame = part.hstack([*output_columns(verb.output, done.spec, list(done.answers())), *why])
             frame = frame.filter(predicate) if predicate is not None else frame
             yield frame.select(with_columns) if with_columns is not None else frame
 
