@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
+from itertools import repeat
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -41,6 +43,7 @@ _MEMO_MIN, _MEMO_SLOTS = 1000, 4
 _LOOKUP_CHUNK = 900
 """Keys per ``IN (…)`` query of the on-disk index (under SQLite's oldest variable limit, 999)."""
 _ANSWERED_SQL = ",".join(str(code) for code in sorted(ANSWERED))
+_ANSWERED_CODES = np.array(sorted(ANSWERED), dtype=np.int64)
 # A key seen before merges as in the in-memory index: one more attempt, and an answer is never
 # replaced by a later failure (the latest failure's error type is kept).
 _UPSERT = (
@@ -297,7 +300,8 @@ class Results(StoreCore):
         """The keys among ``keys`` that already have an answer (paid for: never send again)."""
         if self.index_on_disk:
             wanted = list(keys)
-            return {k for k, p in zip(wanted, self.lookup(wanted).tolist(), strict=True) if (p & 0xFF) in ANSWERED}
+            hit = np.isin(self.lookup(wanted) & 0xFF, _ANSWERED_CODES)
+            return set(np.array(wanted, dtype=object)[hit].tolist()) if hit.any() else set()
         index = self.index()
         if not index:
             return set()
@@ -364,6 +368,13 @@ class Results(StoreCore):
             error_types[pos] = error_type
         return keys, packed, error_types
 
+    def first_outcomes(self, results_id: int) -> tuple[list[str], np.ndarray]:
+        """(keys, packed outcomes) of one stored batch's results, each as the index holds a key whose
+        first result it is (a key with an earlier result holds both merged: :meth:`lookup` it)."""
+        with self._lock:
+            keys, packed, _ = self._packed_results(self._conn, results_id)
+        return keys, np.array(packed, dtype=np.int64)
+
     def lookup(self, keys: Sequence[str]) -> np.ndarray:
         """Each key's best outcome, packed (see :func:`unpack`; 0: nothing stored), from the on-disk
         index: memory grows with ``len(keys)``, not with the store.
@@ -372,7 +383,8 @@ class Results(StoreCore):
         array([...], dtype=int64)
         """
         found = self._disk_entries(keys)
-        return np.fromiter((found[k][0] if k in found else 0 for k in keys), dtype=np.int64, count=len(keys))
+        packed = dict(zip(found, map(itemgetter(0), found.values()), strict=True))
+        return np.fromiter(map(packed.get, keys, repeat(0)), dtype=np.int64, count=len(keys))
 
     def _disk_entries(self, keys: Sequence[str]) -> dict[str, tuple[int, str | None]]:
         """key → (packed outcome, error type) of the keys among ``keys`` the store has a result for."""
@@ -434,7 +446,7 @@ class Results(StoreCore):
             for (results_id,) in conn.execute(
                 "SELECT id FROM batch_results WHERE id > ? AND id <= ? ORDER BY id", (mark, upto)
             ).fetchall():
-                changed.update(k for k in self.result_keys(results_id) if k in wanted)
+                changed.update(wanted.intersection(self.result_keys(results_id)))
             if changed:
                 found.update(self._indexed(conn, changed))
             self._memo[wanted] = (upto, found)

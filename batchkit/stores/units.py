@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from batchkit.core import _json
 from batchkit.core.keys import decode_keys, encode_keys
@@ -90,10 +90,11 @@ class Units(Ownership):  # creating a unit claims it
             f" WHERE b.state IN ({','.join('?' * len(_AWAITING))})"
         )
         rows = conn.execute(sql, _AWAITING) if conn is not None else self._rows(sql, _AWAITING)
-        found: set[str] = set()
+        found: set[str | None] = set()
         for (blob,) in rows:
-            found.update(k for k in decode_keys(blob) if k)
-        return found
+            found.update(decode_keys(blob))
+        found.discard(None)  # a skipped row's empty key
+        return cast("set[str]", found)
 
     def _add_batch(
         self,
