@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from itertools import repeat
+from itertools import compress, repeat
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -70,7 +70,7 @@ class Pending:
     def isdisjoint(self, other: Iterable[str]) -> bool:
         if self._set is None:
             keys = self._keys
-            self._set = {keys[int(i)] for i in np.flatnonzero(self._mask)}
+            self._set = set(compress(keys, self._mask.tolist()))
         return self._set.isdisjoint(other)
 
 
