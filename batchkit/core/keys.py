@@ -31,7 +31,7 @@ from typing import Any
 
 from . import _json
 
-__all__ = ["decode_keys", "encode_keys", "fingerprint", "params_key", "request_key", "unmarked_params"]
+__all__ = ["decode_keys", "encode_keys", "fingerprint", "params_key", "present_keys", "request_key", "unmarked_params"]
 
 
 def encode_keys(keys: Sequence[str | None]) -> bytes:
@@ -47,6 +47,12 @@ def decode_keys(blob: bytes, n: int | None = None) -> list[str | None]:
     if not blob:
         return [None] * (n or 0)
     return [k or None for k in blob.decode().split("\n")]
+
+
+def present_keys(blob: bytes) -> list[str]:
+    """The keys of an :func:`encode_keys` blob but the empty ones (skipped rows), in order: what
+    :func:`decode_keys` gives without its Nones, with no Python step per key."""
+    return list(filter(None, blob.decode().split("\n")))
 
 
 def fingerprint(kind: str, output: str, row_keys: Sequence[str | None]) -> str:

@@ -130,7 +130,7 @@ def _to_send(call: Call, store: Store | str | os.PathLike[str] | None) -> tuple[
         store = default_store_path(run.client)  # the simulator's answers live in its own store
     resolved_store = Store.resolve(store)
     answered = resolved_store.answered(plan.lines) if plan.lines else set()
-    in_flight = {k for k in resolved_store.in_flight_keys() if k in plan.lines} - answered if plan.lines else set()
+    in_flight = resolved_store.in_flight_keys().intersection(plan.lines) - answered if plan.lines else set()
     to_send = [k for k in plan.lines if k not in answered and k not in in_flight]
     return answered, in_flight, to_send
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from itertools import repeat
+from itertools import compress, repeat
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -70,7 +70,7 @@ class Pending:
     def isdisjoint(self, other: Iterable[str]) -> bool:
         if self._set is None:
             keys = self._keys
-            self._set = {keys[int(i)] for i in np.flatnonzero(self._mask)}
+            self._set = set(compress(keys, self._mask.tolist()))
         return self._set.isdisjoint(other)
 
 
@@ -175,20 +175,29 @@ class ResultReader:
                 _, _, packed, _, position = cache
                 if position is None:
                     position = dict(zip(keys, range(len(keys)), strict=True))
-                mine = list(
-                    dict.fromkeys(
-                        k
-                        for results_id, _ in self.store.results_since(cache[0], version)
-                        for k in self.store.result_keys(results_id)
-                        if k in position
-                    )
-                )
-                if mine:
-                    packed[[position[k] for k in mine]] = self.store.lookup(mine)
+                self._take_new_results(packed, position, cache[0], version)
             else:
                 packed = self.store.lookup(keys)
             self._view_cache = (version, keys, packed, View(*unpack(packed)), position)
             return self._view_cache[3]
+
+    def _take_new_results(self, packed: np.ndarray, position: dict[str, int], since: int, version: int) -> None:
+        """Bring ``packed`` (the job's outcomes as of index version ``since``) up to ``version``: a key
+        whose first result came since takes it as it came (no lookup: a partition's own batch is
+        most of its keys); only a key with an earlier result is looked up again, merged."""
+        keys = self.layout()[0]
+        again: set[str] = set()
+        for results_id, _ in self.store.results_since(since, version):
+            result_keys, outcomes = self.store.first_outcomes(results_id)
+            rows = np.fromiter(map(position.get, result_keys, repeat(-1)), dtype=np.int64, count=len(result_keys))
+            mine = rows >= 0
+            rows, outcomes = rows[mine], outcomes[mine]
+            first = packed[rows] == 0
+            packed[rows[first]] = outcomes[first]
+            again.update(keys[i] for i in rows[~first].tolist())
+        if again:
+            mine_again = list(again)
+            packed[[position[k] for k in mine_again]] = self.store.lookup(mine_again)
 
     def gather(self, view: View, select: np.ndarray, what: str) -> np.ndarray:
         """One field (``answers``, ``stop_reasons``, ``messages`` or ``usage``) per distinct key.

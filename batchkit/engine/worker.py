@@ -305,11 +305,15 @@ class Worker:
                     self.plan_unsent(tx, tx.in_flight_keys())
             return False
         keys, _ = self.reader.layout()
+        mine: set[str] | None = None  # the job's keys, made once (a partitioned run has several batches in flight)
         for batch in self.store.batches(states=_AWAITING):
-            if batch["job_id"] == self.job_id or not set(keys).isdisjoint(self.store.batch_keys(batch["id"])):
-                if batch["state"] == UnitState.SUBMITTING and status in (JobState.CANCELED, JobState.FAILED):
+            if batch["job_id"] != self.job_id:
+                mine = set(keys) if mine is None else mine
+                if mine.isdisjoint(self.store.batch_keys(batch["id"])):
                     continue
-                return False
+            if batch["state"] == UnitState.SUBMITTING and status in (JobState.CANCELED, JobState.FAILED):
+                continue
+            return False
         if self.record["status"] == JobState.RUNNING:
             self.store.set_job_status(self.job_id, JobState.ENDED)
             self.record["status"] = JobState.ENDED

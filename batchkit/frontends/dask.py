@@ -229,7 +229,7 @@ def _parquet_writer(prepared: _Prepared, path: Path, tasks: _Tasks) -> PartWrite
 
     def write(out: PartOutput, file: Path) -> Any:
         task = functools.partial(_write_partition, call=prepared.call, answers=out.answers, path=str(file))
-        return tasks.submit(delayed(task, pure=True)(parts[out.part]))
+        return tasks.submit(delayed(task, pure=False)(parts[out.part]))  # not pure: its key would hash every answer
 
     return PartWriter(path, write, ahead=tasks.ahead)
 

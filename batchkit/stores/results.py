@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
+from itertools import repeat
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -41,6 +43,7 @@ _MEMO_MIN, _MEMO_SLOTS = 1000, 4
 _LOOKUP_CHUNK = 900
 """Keys per ``IN (…)`` query of the on-disk index (under SQLite's oldest variable limit, 999)."""
 _ANSWERED_SQL = ",".join(str(code) for code in sorted(ANSWERED))
+_ANSWERED_CODES = np.array(sorted(ANSWERED), dtype=np.int64)
 # A key seen before merges as in the in-memory index: one more attempt, and an answer is never
 # replaced by a later failure (the latest failure's error type is kept).
 _UPSERT = (
@@ -79,6 +82,15 @@ class IndexEntry(NamedTuple):
     attempts: int
     """How many batches brought back a result for it."""
     error_type: str | None
+
+
+def _in_key_order(keys: list[str], packed: list[int], errors: list[str | None]) -> list[tuple[str, int, str | None]]:
+    """The rows of one stored batch's results for the index, sorted by key (a batch's keys are
+    distinct: sorting the keys alone gives the order of sorting the rows, and is quicker)."""
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    return list(
+        zip(map(keys.__getitem__, order), map(packed.__getitem__, order), map(errors.__getitem__, order), strict=True)
+    )
 
 
 def _merge(old: int | None, new: int) -> int:
@@ -297,7 +309,8 @@ class Results(StoreCore):
         """The keys among ``keys`` that already have an answer (paid for: never send again)."""
         if self.index_on_disk:
             wanted = list(keys)
-            return {k for k, p in zip(wanted, self.lookup(wanted).tolist(), strict=True) if (p & 0xFF) in ANSWERED}
+            hit = np.isin(self.lookup(wanted) & 0xFF, _ANSWERED_CODES)
+            return set(np.array(wanted, dtype=object)[hit].tolist()) if hit.any() else set()
         index = self.index()
         if not index:
             return set()
@@ -327,7 +340,7 @@ class Results(StoreCore):
                 ).fetchall():
                     # In key order: SQLite then appends to a few pages instead of splitting pages
                     # all over the index (about 4x less CPU than in the results' order).
-                    conn.executemany(_UPSERT, sorted(zip(*self._packed_results(conn, results_id), strict=True)))
+                    conn.executemany(_UPSERT, _in_key_order(*self._packed_results(conn, results_id)))
                     upto = results_id
                 conn.execute("INSERT OR REPLACE INTO meta VALUES ('result_index_upto', ?)", (str(upto),))
             return upto
@@ -364,6 +377,13 @@ class Results(StoreCore):
             error_types[pos] = error_type
         return keys, packed, error_types
 
+    def first_outcomes(self, results_id: int) -> tuple[list[str], np.ndarray]:
+        """(keys, packed outcomes) of one stored batch's results, each as the index holds a key whose
+        first result it is (a key with an earlier result holds both merged: :meth:`lookup` it)."""
+        with self._lock:
+            keys, packed, _ = self._packed_results(self._conn, results_id)
+        return keys, np.array(packed, dtype=np.int64)
+
     def lookup(self, keys: Sequence[str]) -> np.ndarray:
         """Each key's best outcome, packed (see :func:`unpack`; 0: nothing stored), from the on-disk
         index: memory grows with ``len(keys)``, not with the store.
@@ -372,7 +392,8 @@ class Results(StoreCore):
         array([...], dtype=int64)
         """
         found = self._disk_entries(keys)
-        return np.fromiter((found[k][0] if k in found else 0 for k in keys), dtype=np.int64, count=len(keys))
+        packed = dict(zip(found, map(itemgetter(0), found.values()), strict=True))
+        return np.fromiter(map(packed.get, keys, repeat(0)), dtype=np.int64, count=len(keys))
 
     def _disk_entries(self, keys: Sequence[str]) -> dict[str, tuple[int, str | None]]:
         """key → (packed outcome, error type) of the keys among ``keys`` the store has a result for."""
@@ -434,7 +455,7 @@ class Results(StoreCore):
             for (results_id,) in conn.execute(
                 "SELECT id FROM batch_results WHERE id > ? AND id <= ? ORDER BY id", (mark, upto)
             ).fetchall():
-                changed.update(k for k in self.result_keys(results_id) if k in wanted)
+                changed.update(wanted.intersection(self.result_keys(results_id)))
             if changed:
                 found.update(self._indexed(conn, changed))
             self._memo[wanted] = (upto, found)

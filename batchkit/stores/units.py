@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from batchkit.core import _json
-from batchkit.core.keys import decode_keys, encode_keys
+from batchkit.core.keys import encode_keys, present_keys
 from batchkit.core.states import AWAITING_RESULTS, SendMode, UnitState
 
 from .connection import NEXT_ID, utcnow
@@ -75,7 +75,7 @@ class Units(Ownership):  # creating a unit claims it
 
     def batch_keys(self, batch_id: int) -> list[str]:
         rows = self._rows("SELECT keys FROM batch_requests WHERE batch_id = ?", (batch_id,))
-        return [k for k in decode_keys(rows[0][0]) if k] if rows else []
+        return present_keys(rows[0][0]) if rows else []
 
     def in_flight_keys(self) -> set[str]:
         """Keys in any batch that has not yet been collected, by any job or process (while
@@ -92,7 +92,7 @@ class Units(Ownership):  # creating a unit claims it
         rows = conn.execute(sql, _AWAITING) if conn is not None else self._rows(sql, _AWAITING)
         found: set[str] = set()
         for (blob,) in rows:
-            found.update(k for k in decode_keys(blob) if k)
+            found.update(present_keys(blob))
         return found
 
     def _add_batch(
