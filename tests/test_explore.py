@@ -346,3 +346,17 @@ def test_a_frame_explores_a_cascade_call_as_estimate_prices_it():
     assert base.explore(rows=3000, caching="prime", ttl="5m").table.equals(explorer.table)
     with pytest.raises(InvalidOptionError, match="model must be"):
         explorer.set(model=SONNET)
+
+
+def test_after_its_run_a_cascade_is_explored_as_new_rows_like_it():
+    from batchkit.simulator import Processing
+
+    sim = Simulator(config=SimConfig(processing=Processing.instant()))
+    labels = ["negative", "positive"]
+    kwargs = {"client": sim.client(), "max_tokens": 20, "progress": False, "cascade": [HAIKU, SONNET]}
+    frame = reviews(30)
+    frame.claude.classify(PROMPT, labels, **kwargs)
+    explorer = frame.claude.explore(PROMPT, labels=labels, **kwargs)
+    assert "priced as new rows like them" in str(explorer)
+    fresh = reviews(3030).iloc[30:].claude.estimate(PROMPT, labels=labels, **kwargs)  # 3,000 rows never answered
+    assert figures(explorer.set(rows=3000), "batch") == pytest.approx(of(fresh, "batch"), rel=1e-12)

@@ -21,6 +21,7 @@ from batchkit.costs import figures
 from batchkit.costs.estimate import CostEstimate
 from batchkit.costs.prices import load_prices
 from batchkit.costs.scaling import is_primed
+from batchkit.costs.stages import combine_estimates
 from batchkit.engine import calls
 from batchkit.engine import cascade as cascades
 from batchkit.engine.prepared import Call
@@ -115,16 +116,9 @@ def explore_call(call_for: Callable[[Mapping[str, Any]], Call], *, rows: int | N
     def source(model: str | None) -> Sequence[Line]:
         asked = call if model == call.model and not base else call_for({**base, "model": model})
         estimate = calls.estimate(asked)
-        if estimate.requests or not estimate.unique_requests:
+        if not _all_answered(estimate):
             return (Line(str(model), estimate),)
-        # Every row is answered already (explored after its run): priced as new rows like them.
-        with tempfile.TemporaryDirectory(prefix="batchkit-explore-") as folder:
-            empty = Store(Path(folder) / "empty.sqlite3")
-            try:
-                fresh = calls.estimate(asked, store=empty)
-            finally:
-                empty.close()
-        return (Line(str(model), fresh, note=ANSWERED_NOTE),)
+        return (Line(str(model), _as_new([asked])[0], note=ANSWERED_NOTE),)
 
     models = list(dict.fromkeys([call.model, *load_prices(run.prices)]))
     return Explorer(source, start, models=models, limits=realtime_limits(call))
@@ -135,7 +129,8 @@ def explore_cascade(
 ) -> Explorer:
     """The explorer of a front end's cascade call (``df.claude.explore(..., cascade=[...])``): the
     estimate ``estimate(..., cascade=[...])`` gives — every stage over every row, later stages
-    weighted by the escalation share (measured by ``calibrate=comparison``, else the stated prior)
+    weighted by the escalation share (measured by ``calibrate=comparison``, else the stated prior),
+    every stage priced as new rows like them once the cascade has run (as :func:`explore_call` does)
     — each stage priced again at the explorer's settings and combined with the same shares
     (:func:`batchkit.costs.scaling.reprice`). ``cascade_for(overrides)`` plans the cascade with some
     options replaced (``cache``). Its model is the cascade's: another cascade is another call.
@@ -153,10 +148,31 @@ def explore_cascade(
     start = _start(cascade.options, len(table) if rows is None else rows, " → ".join(cascade.models))
     # The stages are estimated with the cache on, so that the prefix is known and "off" is one control away.
     planned = plan({"cache": "auto"}) if cascade.options.run.cache is False else cascade
-    first = cascades.prepare_stage(planned, table, 0)
-    estimate = cascades.estimate(planned, table, first=first)
-    lines = (Line(estimate.model, estimate, note=estimate.notes[0]),)  # where the escalation share comes from
-    return Explorer(lambda _model: lines, start, limits=realtime_limits(first))
+    stages = [cascades.prepare_stage(planned, table, k) for k in range(len(planned.models))]
+    priced = [calls.estimate(call) for call in stages]
+    answered = any(_all_answered(e) for e in priced)
+    if answered:  # run already: every stage priced as new rows, the escalated ones too
+        priced = _as_new(stages)
+    shares, basis = cascades.escalation_shares(planned)
+    estimate = combine_estimates(priced, shares, planned.models, basis)
+    notes = [estimate.notes[0]] + [ANSWERED_NOTE] * answered
+    lines = (Line(estimate.model, estimate, note="; ".join(notes)),)  # where the escalation share comes from
+    return Explorer(lambda _model: lines, start, limits=realtime_limits(stages[0]))
+
+
+def _all_answered(estimate: CostEstimate) -> bool:
+    """Whether every row of the estimated call is answered already (it is explored after its run)."""
+    return not estimate.requests and bool(estimate.unique_requests)
+
+
+def _as_new(priced: Sequence[Call]) -> list[CostEstimate]:
+    """The calls' estimates as new rows like theirs (in an empty store), so that they scale."""
+    with tempfile.TemporaryDirectory(prefix="batchkit-explore-") as folder:
+        empty = Store(Path(folder) / "empty.sqlite3")
+        try:
+            return [calls.estimate(call, store=empty) for call in priced]
+        finally:
+            empty.close()
 
 
 def _start(options: Options, rows: int, model: str) -> Settings:
