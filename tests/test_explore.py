@@ -11,7 +11,7 @@ import pytest
 
 import batchkit
 from batchkit import InvalidOptionError, MissingColumnError, pricing
-from batchkit.costs.usage import usd
+from batchkit.costs.usage import pct, usd
 from batchkit.display.explore_widget import ExplorerPanel
 from batchkit.simulator import SimConfig, Simulator
 from tests.conftest import DATA
@@ -264,3 +264,99 @@ def test_counted_by_the_api_the_figures_still_equal_estimates():
     assert expected.token_source == "count_tokens"
     assert figures(explorer, "batch") == pytest.approx(of(expected, "batch+1h"), rel=1e-12)
     assert figures(explorer, "realtime") == pytest.approx(of(expected, "standard"), rel=1e-12)
+
+
+# --------------------------------------------------------------------------- cascades
+
+TWEET_PROMPT = "Classify the sentiment of this tweet: {text}"
+TWEET_LABELS = ["negative", "neutral", "positive"]
+HAIKU, SONNET = "claude-haiku-4-5", "claude-sonnet-4-6"
+
+
+@pytest.fixture(scope="module")
+def cascades():
+    from batchkit.simulator import Processing
+
+    tweets = pd.read_csv(DATA / "tweeteval_sentiment_val.csv").head(600)
+    tweets["gold"] = tweets["label"].map(dict(enumerate(TWEET_LABELS)))
+    sim = Simulator(config=SimConfig(processing=Processing.instant()))
+    return tweets.claude.compare(
+        TWEET_PROMPT,
+        task="classify",
+        labels=TWEET_LABELS,
+        truth="gold",
+        models=[HAIKU, SONNET],
+        sample=200,
+        cascade=True,
+        client=sim.client(),
+        progress=False,
+    )
+
+
+def test_a_comparisons_cascades_are_explored_at_every_stage_as_the_comparison_prices_them(cascades):
+    from batchkit.compare.cascades import CascadeVariant
+    from batchkit.costs.scaling import reprice
+
+    explorer = cascades.explore()
+    staged = [v for v in cascades.variants if isinstance(v, CascadeVariant)]
+    assert staged and len(staged) < len(cascades.variants)
+    for v in cascades.variants:  # at the comparison's own settings: its own projection, single models and cascades
+        for mode, prices in (("batch", "batch"), ("realtime", "standard")):
+            row = explorer.table.loc[(v.name, mode)]
+            assert [row[k] for k in FIGURES] == of(v.projection, prices)
+    frame = cascades.to_frame()
+    explorer.set(rows=1_000_000, caching="off")
+    sonnet = explorer.table.loc[(f"{SONNET} · p1", "batch")]
+    for v in staged:
+        row = explorer.table.loc[(v.name, "batch")]
+        first = reprice(cascades[f"{HAIKU} · p1"].staged_projection, rows=1_000_000)["batch"]
+        # stage 1 on every row with the confidence, plus the escalated share of Sonnet alone (its own line)
+        for k, share in zip(("low", "typical", "high"), v.share, strict=True):
+            assert row[k] == pytest.approx(getattr(first, k) + share * sonnet[k], rel=1e-9)
+        assert row["low"] < row["typical"] < row["high"]  # the escalation share's range is the range
+        # what the comparison's table says a row costs, a million times (the sample measured, the frame estimated)
+        assert row["typical"] / 1_000_000 == pytest.approx(frame.loc[v.name, "cost_per_row_batch"], rel=0.1)
+        assert row["per_correct_row"] == pytest.approx(row["typical"] / 1_000_000 / v.quality)
+    assert "no caching" in str(explorer) and "100%–100%" not in str(explorer)
+
+
+def test_the_header_says_when_nothing_is_cached():
+    explorer = reviews(200).claude.explore(PROMPT, max_tokens=20)  # no prefix long enough to cache
+    assert explorer.settings.caching == "auto"
+    assert "nothing cacheable" in explorer.headline()[0] and "hit rate" not in explorer.headline()[0]
+    assert "no caching" in explorer.set(caching="off").headline()[0]
+    lo, hi = reviews(200).claude.estimate(PROMPT, **CALL).hit_rate  # a prefix to cache: its hit rate is said
+    assert (
+        f"hit rate {pct(lo)}–{pct(hi)} (from priming and size)"
+        in reviews(200).claude.explore(PROMPT, **CALL).headline()[0]
+    )
+
+
+def test_a_frame_explores_a_cascade_call_as_estimate_prices_it():
+    labels = ["negative", "positive"]
+    call = {**CALL, "labels": labels, "cascade": [HAIKU, SONNET]}
+    explorer = reviews(200).claude.explore(PROMPT, **call)
+    base = reviews(200).claude.estimate(PROMPT, **call)
+    assert figures(explorer, "batch") == of(base, "batch+1h")
+    assert "escalation assumed" in str(explorer)  # the share's prior is said
+    explorer.set(rows=3000, caching="prime", ttl="5m")
+    expected = reviews(3000).claude.estimate(PROMPT, cache="prime", cache_ttl="5m", **call)
+    assert figures(explorer, "batch") == pytest.approx(of(expected, "batch+5m"), rel=1e-12)
+    assert figures(explorer, "realtime") == pytest.approx(of(expected, "standard"), rel=1e-12)
+    assert base.explore(rows=3000, caching="prime", ttl="5m").table.equals(explorer.table)
+    with pytest.raises(InvalidOptionError, match="model must be"):
+        explorer.set(model=SONNET)
+
+
+def test_after_its_run_a_cascade_is_explored_as_new_rows_like_it():
+    from batchkit.simulator import Processing
+
+    sim = Simulator(config=SimConfig(processing=Processing.instant()))
+    labels = ["negative", "positive"]
+    kwargs = {"client": sim.client(), "max_tokens": 20, "progress": False, "cascade": [HAIKU, SONNET]}
+    frame = reviews(30)
+    frame.claude.classify(PROMPT, labels, **kwargs)
+    explorer = frame.claude.explore(PROMPT, labels=labels, **kwargs)
+    assert "priced as new rows like them" in str(explorer)
+    fresh = reviews(3030).iloc[30:].claude.estimate(PROMPT, labels=labels, **kwargs)  # 3,000 rows never answered
+    assert figures(explorer.set(rows=3000), "batch") == pytest.approx(of(fresh, "batch"), rel=1e-12)

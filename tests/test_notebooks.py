@@ -204,6 +204,12 @@ def test_cascades_notebook_compares_chooses_and_sends_only_the_escalated_rows(tm
     total, first, second, escalated = (int(g.replace(",", "")) for g in sent.groups())
     assert first == 1800 and 0 < second < escalated and total == first + second
     assert "stage 2 claude-sonnet-4-6" in text
+    # the comparison explored at a million rows: each cascade's line with its cost, every stage priced
+    assert re.search(r"claude-haiku-4-5 → claude-sonnet-4-6 @ [\d.]+ · p1 .*batch .*\$[\d,.]+", text)
+    per_row = re.search(r"a row at 1,000,000 rows in the explorer, \$([\d.]+) a row in the comparison's table", text)
+    assert per_row, "the notebook printed no explorer-against-comparison line"
+    explored = float(re.search(r": \$([\d.]+) a row at 1,000,000 rows", text).group(1))
+    assert explored == pytest.approx(float(per_row.group(1)), rel=0.1)
     # sonnet alone sends the same plain requests as the cascade's last stage: it reuses them and the sample's
     alone = re.search(r"sonnet alone: [\d.]+% accuracy on all rows; ([\d,]+) requests paid, ([\d,]+) reused", text)
     assert alone, "the notebook printed no sonnet-alone line"

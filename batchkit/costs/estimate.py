@@ -108,6 +108,9 @@ class CostEstimate:
     basis: Mapping[str, Any] = field(default_factory=dict, compare=False)
     """The arguments of :func:`~batchkit.costs.pricing.estimate_cost` this estimate was made from: what
     :func:`~batchkit.costs.scaling.reprice` prices again at another row count, output length or hit rate."""
+    staged: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    """A cascade's: the arguments of :func:`~batchkit.costs.stages.combine_estimates` it was made from
+    (each stage's estimate over every row, the escalation shares): ``reprice`` prices every stage again."""
 
     def __getitem__(self, mode: str) -> ModeCost:
         for cost in self.modes:

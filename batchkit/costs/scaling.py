@@ -14,6 +14,9 @@ counted again, so pricing ten million rows takes as long as pricing ten. How the
   counted has no range: its rows' mean is taken for the larger frame's.)
 * **cache hit rate**: a given range stays; otherwise :func:`~batchkit.costs.caching.expected_hit_rates`
   at the new number of requests, primed or not — the rule the estimate itself followed.
+* **a cascade** (an estimate :func:`~batchkit.costs.stages.combine_estimates` made): each stage's
+  estimate over every row is priced again as above, and the stages combined again with the same
+  escalation shares — the low and high figures from the share's range.
 * **output length**: ``typical_output_tokens=N`` is what ``estimate(..., typical_output_tokens=N)``
   prices: free text keeps its range (the shortest answer to ``max_tokens``), a label set or schema
   keeps its bound, and a calibration is replaced by the figure (its measured bound kept).
@@ -37,6 +40,7 @@ from batchkit.errors import InvalidOptionError
 from .caching import PRIMED_HIT_RATE, check_hit_rate, expected_hit_rates
 from .estimate import CostEstimate
 from .pricing import estimate_cost
+from .stages import combine_estimates
 
 __all__ = ["is_primed", "reprice"]
 
@@ -67,6 +71,13 @@ def reprice(
             ``hit_rate`` no fraction or pair within 0..1; or the estimate cannot be scaled (it was
             not made by ``estimate_cost``, or it has no request to send to take a mean from).
     """
+    if estimate.staged:  # a cascade: every stage again, combined by the rule that combined them
+        staged = estimate.staged
+        again = [
+            reprice(s, rows=rows, typical_output_tokens=typical_output_tokens, hit_rate=hit_rate, primed=primed)
+            for s in staged["stages"]
+        ]
+        return combine_estimates(again, staged["shares"], staged["models"], staged["basis"])
     basis = dict(estimate.basis)
     if not basis:
         raise InvalidOptionError(

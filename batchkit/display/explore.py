@@ -302,6 +302,7 @@ class Explorer:
         typical hit rate (``rows``; None: never), and the requests from which ``auto`` sends batches."""
         line = self.lines()[0]
         e = self.priced(line)
+        e = e.staged["stages"][0] if e.staged else e  # a cascade's caching is its first stage's
         prices = e.basis.get("prices")
         ttl = self.settings.ttl
         mid = (e.basis.get("typical_hit_rate") or sum(e.hit_rate) / 2) if e.requests else e.hit_rate[0]
@@ -322,9 +323,7 @@ class Explorer:
         """The settings and the break-even points, as lines of text."""
         s, b = self.settings, self.break_even
         first = self.priced(self.lines()[0])
-        lo, hi = s.hit_rate or first.hit_rate
-        given = s.hit_rate is not None or first.basis.get("typical_hit_rate") is None
-        hit = f"hit rate {pct(lo)}–{pct(hi)}" + ("" if given else " (from priming and size)")
+        hit = _hit_text(s, first)
         output = f"output {s.output_tokens:,} tokens" if s.output_tokens else _output_basis(first)
         if not s.output_tokens and len(self.lines()) > 1:
             output = "output as each variant's estimate has it"
@@ -416,6 +415,17 @@ def _quality(line: Line, typical: float, rows: int) -> dict[str, float]:
         "per_correct_row_low": per_correct(hi),
         "per_correct_row_high": per_correct(lo),
     }
+
+
+def _hit_text(s: Settings, first: CostEstimate) -> str:
+    """The cache hit rate the figures take: none when caching is off or no prefix can be cached."""
+    if s.caching == "off":
+        return "no caching"
+    if not first.cached_prefix_tokens:
+        return "nothing cacheable (no shared prefix long enough)"
+    lo, hi = s.hit_rate or first.hit_rate
+    given = s.hit_rate is not None or first.basis.get("typical_hit_rate") is None
+    return f"hit rate {pct(lo)}–{pct(hi)}" + ("" if given else " (from priming and size)")
 
 
 def _interval_text(r: Mapping[str, Any]) -> str:

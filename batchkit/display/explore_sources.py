@@ -16,11 +16,14 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from batchkit.core.options import Options
 from batchkit.costs import figures
 from batchkit.costs.estimate import CostEstimate
 from batchkit.costs.prices import load_prices
 from batchkit.costs.scaling import is_primed
+from batchkit.costs.stages import combine_estimates
 from batchkit.engine import calls
+from batchkit.engine import cascade as cascades
 from batchkit.engine.prepared import Call
 from batchkit.engine.sendmode import realtime_limits
 from batchkit.errors import InvalidOptionError
@@ -28,7 +31,14 @@ from batchkit.stores.store import Store
 
 from .explore import Explorer, Line, Settings, as_hit_rate, check_settings, refuse
 
-__all__ = ["ANSWERED_NOTE", "explore_call", "explore_comparison", "explore_estimate", "starting_settings"]
+__all__ = [
+    "ANSWERED_NOTE",
+    "explore_call",
+    "explore_cascade",
+    "explore_comparison",
+    "explore_estimate",
+    "starting_settings",
+]
 
 ANSWERED_NOTE = (
     "every row of this frame has an answer in the store already (a run of it costs $0 more): "
@@ -99,42 +109,91 @@ def explore_call(call_for: Callable[[Mapping[str, Any]], Call], *, rows: int | N
     """
     call = call_for({})
     run = call.options.run
-    if call.options.estimate.sample_answers is not None:
-        refuse(
-            "sample_answers",
-            call.options.estimate.sample_answers,
-            "left out: explore answers nothing. Estimate with it once and explore that "
-            "(df.claude.estimate(..., sample_answers=20).explore()), or pass calibrate=job",
-        )
-    caching = "off" if run.cache is False else str(run.cache)
-    start = Settings(
-        rows=len(call.plan.row_keys) if rows is None else rows,
-        model=call.model,
-        mode=run.mode,
-        caching=caching,
-        ttl=run.cache_ttl,
-        deadline_hours=_hours(run.deadline),
-    )
-    check_settings(start)
+    start = _start(call.options, len(call.plan.row_keys) if rows is None else rows, call.model)
     # The base is estimated with the cache on, so that the prefix is known and "off" is one control away.
     base = {"cache": "auto"} if run.cache is False else {}
 
     def source(model: str | None) -> Sequence[Line]:
         asked = call if model == call.model and not base else call_for({**base, "model": model})
         estimate = calls.estimate(asked)
-        if estimate.requests or not estimate.unique_requests:
+        if not _all_answered(estimate):
             return (Line(str(model), estimate),)
-        # Every row is answered already (explored after its run): priced as new rows like them.
-        with tempfile.TemporaryDirectory(prefix="batchkit-explore-") as folder:
-            empty = Store(Path(folder) / "empty.sqlite3")
-            try:
-                fresh = calls.estimate(asked, store=empty)
-            finally:
-                empty.close()
-        return (Line(str(model), fresh, note=ANSWERED_NOTE),)
+        return (Line(str(model), _as_new([asked])[0], note=ANSWERED_NOTE),)
 
     models = list(dict.fromkeys([call.model, *load_prices(run.prices)]))
     return Explorer(source, start, models=models, limits=realtime_limits(call))
+
+
+def explore_cascade(
+    cascade_for: Callable[[Mapping[str, Any]], cascades.Cascade | None], table: Any, *, rows: int | None = None
+) -> Explorer:
+    """The explorer of a front end's cascade call (``df.claude.explore(..., cascade=[...])``): the
+    estimate ``estimate(..., cascade=[...])`` gives — every stage over every row, later stages
+    weighted by the escalation share (measured by ``calibrate=comparison``, else the stated prior),
+    every stage priced as new rows like them once the cascade has run (as :func:`explore_call` does)
+    — each stage priced again at the explorer's settings and combined with the same shares
+    (:func:`batchkit.costs.scaling.reprice`). ``cascade_for(overrides)`` plans the cascade with some
+    options replaced (``cache``). Its model is the cascade's: another cascade is another call.
+
+    Raises:
+        InvalidOptionError: a wrong option or setting, or ``sample_answers=``.
+    """
+
+    def plan(overrides: Mapping[str, Any]) -> cascades.Cascade:
+        planned = cascade_for(overrides)
+        assert planned is not None, "explore_cascade explores a call with cascade=[...]"
+        return planned
+
+    cascade = plan({})
+    start = _start(cascade.options, len(table) if rows is None else rows, " → ".join(cascade.models))
+    # The stages are estimated with the cache on, so that the prefix is known and "off" is one control away.
+    planned = plan({"cache": "auto"}) if cascade.options.run.cache is False else cascade
+    stages = [cascades.prepare_stage(planned, table, k) for k in range(len(planned.models))]
+    priced = [calls.estimate(call) for call in stages]
+    answered = any(_all_answered(e) for e in priced)
+    if answered:  # run already: every stage priced as new rows, the escalated ones too
+        priced = _as_new(stages)
+    shares, basis = cascades.escalation_shares(planned)
+    estimate = combine_estimates(priced, shares, planned.models, basis)
+    notes = [estimate.notes[0]] + [ANSWERED_NOTE] * answered
+    lines = (Line(estimate.model, estimate, note="; ".join(notes)),)  # where the escalation share comes from
+    return Explorer(lambda _model: lines, start, limits=realtime_limits(stages[0]))
+
+
+def _all_answered(estimate: CostEstimate) -> bool:
+    """Whether every row of the estimated call is answered already (it is explored after its run)."""
+    return not estimate.requests and bool(estimate.unique_requests)
+
+
+def _as_new(priced: Sequence[Call]) -> list[CostEstimate]:
+    """The calls' estimates as new rows like theirs (in an empty store), so that they scale."""
+    with tempfile.TemporaryDirectory(prefix="batchkit-explore-") as folder:
+        empty = Store(Path(folder) / "empty.sqlite3")
+        try:
+            return [calls.estimate(call, store=empty) for call in priced]
+        finally:
+            empty.close()
+
+
+def _start(options: Options, rows: int, model: str) -> Settings:
+    """A call's explorer starts at its own options: mode, caching, TTL and deadline (checked)."""
+    run = options.run
+    if options.estimate.sample_answers is not None:
+        refuse(
+            "sample_answers",
+            options.estimate.sample_answers,
+            "left out: explore answers nothing. Estimate with it once and explore that "
+            "(df.claude.estimate(..., sample_answers=20).explore()), or pass calibrate=job",
+        )
+    start = Settings(
+        rows=rows,
+        model=model,
+        mode=run.mode,
+        caching="off" if run.cache is False else str(run.cache),
+        ttl=run.cache_ttl,
+        deadline_hours=_hours(run.deadline),
+    )
+    return check_settings(start)
 
 
 def _hours(deadline: Any) -> float | None:

@@ -26,7 +26,7 @@ import pandas as pd
 from batchkit.core.options import DEFAULT_MAX_TOKENS, DEFAULT_MODEL
 from batchkit.costs.pricing import CostEstimate
 from batchkit.display.explore import Explorer
-from batchkit.display.explore_sources import explore_call
+from batchkit.display.explore_sources import explore_call, explore_cascade
 from batchkit.display.views import wait_with_progress
 from batchkit.engine import calls
 from batchkit.engine.jobs import Job
@@ -125,13 +125,15 @@ class ClaudeFrameAccessor:
         of millions). In a notebook a panel of controls — model, mode, caching, rows, output
         length, hit rate, deadline — over the cost and time per mode; elsewhere ``print`` it.
         ``.set(rows=..., mode=..., ...)`` moves it in code and ``.table`` reads its figures: the
-        figures :meth:`estimate` gives for the same settings.
+        figures :meth:`estimate` gives for the same settings. With ``cascade=[...]`` (and
+        ``labels=`` or a ``schema=`` with a label field) it explores the cascade: every stage, as
+        :meth:`estimate` prices it, each priced again at the explorer's settings.
 
         >>> df.claude.explore("Sentiment of: {review}", rows=10_000_000)  # doctest: +SKIP
         """
 
-        def call_for(overrides: Mapping[str, Any]) -> calls.Call:
-            verb = verbs.estimate(
+        def verb_for(overrides: Mapping[str, Any]) -> verbs.Verb:
+            return verbs.estimate(
                 prompt,
                 output=output,
                 typical_output_tokens=typical_output_tokens,
@@ -141,9 +143,10 @@ class ClaudeFrameAccessor:
                 schema=schema,
                 kwargs={**kwargs, **overrides},
             )
-            return verb.prepare(self._frame)
 
-        return explore_call(call_for, rows=rows)
+        if verb_for({}).cascade is not None:  # every stage, as estimate(..., cascade=[...]) prices it
+            return explore_cascade(lambda more: verb_for(more).cascade, self._frame, rows=rows)
+        return explore_call(lambda more: verb_for(more).prepare(self._frame), rows=rows)
 
     def classify(
         self,

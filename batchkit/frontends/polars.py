@@ -57,7 +57,7 @@ from batchkit.core.render import parse_prompt
 from batchkit.core.states import RowStatus
 from batchkit.costs.pricing import CostEstimate
 from batchkit.display.explore import Explorer
-from batchkit.display.explore_sources import explore_call
+from batchkit.display.explore_sources import explore_call, explore_cascade
 from batchkit.display.views import wait_with_progress
 from batchkit.engine import calls, cascade_parts
 from batchkit.engine.jobs import Job
@@ -219,12 +219,13 @@ class ClaudeFrame:
     ) -> Explorer:
         """pandas' ``df.claude.explore``: the arguments of :meth:`estimate`, plus ``rows`` to price."""
         own = {"typical_output_tokens": typical_output_tokens, "hit_rate": hit_rate, "sample": sample}
-        return explore_call(
-            lambda more: verbs.estimate(
-                prompt, output=output, labels=labels, schema=schema, kwargs={**kwargs, **more}, **own
-            ).prepare(self._frame),
-            rows=rows,
-        )
+
+        def verb_for(more: Mapping[str, Any]) -> verbs.Verb:
+            return verbs.estimate(prompt, output=output, labels=labels, schema=schema, kwargs={**kwargs, **more}, **own)
+
+        if verb_for({}).cascade is not None:  # every stage, as estimate(..., cascade=[...]) prices it
+            return explore_cascade(lambda more: verb_for(more).cascade, self._frame, rows=rows)
+        return explore_call(lambda more: verb_for(more).prepare(self._frame), rows=rows)
 
     def result(self, job: Job | str) -> pl.DataFrame:
         """This frame with ``job``'s answers as typed columns (a job of this frame, or its id).
