@@ -159,17 +159,24 @@ class Child:
         self.args = ["-c", code, *args]
 
     def poll(self) -> int | None:
-        if self.returncode is None and select.select([self._conn], [], [], 0)[0]:
+        if self.returncode is None and self._ready(0):
             self._finish()
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
         if self.returncode is None:
-            if not select.select([self._conn], [], [], timeout)[0]:
+            if not self._ready(timeout):
                 raise subprocess.TimeoutExpired(self.args, timeout or 0)
             self._finish()
         assert self.returncode is not None
         return self.returncode
+
+    def _ready(self, timeout: float | None) -> bool:
+        """Whether the exit status has arrived (``poll``, not ``select``: a test process may hold
+        more than 1,024 descriptors)."""
+        waiter = select.poll()
+        waiter.register(self._conn, select.POLLIN)
+        return bool(waiter.poll(None if timeout is None else timeout * 1000))
 
     def _finish(self) -> None:
         self.returncode = int(self._replies.readline())
@@ -189,9 +196,11 @@ class Child:
             reader.join(timeout)
             if reader.is_alive():
                 raise subprocess.TimeoutExpired(self.args, timeout or 0)
-        self.wait(timeout)
-        self.stdout.close()
-        self.stderr.close()
+        try:
+            self.wait(timeout)
+        finally:
+            self.stdout.close()
+            self.stderr.close()
         return got["out"], got["err"]
 
     def send_signal(self, sig: int) -> None:
