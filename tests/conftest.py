@@ -113,3 +113,12 @@ def frame(n):
     import pandas as pd
 
     return pd.DataFrame({"t": [f"row {i}" for i in range(n)]})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist, the notebook tests share one worker: a notebook two tests read runs once
+    per worker process (``tests/test_notebooks.py`` keeps each executed book for its session)."""
+    if config.pluginmanager.hasplugin("xdist"):
+        for item in items:
+            if item.path.name == "test_notebooks.py":
+                item.add_marker(pytest.mark.xdist_group("notebooks"))
