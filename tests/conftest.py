@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from batchkit import set_default_client
 from batchkit.stores.store import Store
+from tests import children
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
@@ -67,10 +68,19 @@ def child_env(crash_at: str | None = None, **extra: str) -> dict[str, str]:
 def run_script(
     code: str, *args: str, crash_at: str | None = None, timeout: float = 90
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``code`` in a fresh Python process with ``args`` as its arguments (see :func:`child_env`)."""
-    return subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=child_env(crash_at), timeout=timeout
-    )
+    """Run ``code`` as ``python -c code args…`` in a process of its own (see :func:`child_env`),
+    forked from a warm interpreter (see ``tests/children.py``): ``stdout``, ``stderr``, ``returncode``."""
+    return children.run(code, *args, env=child_env(crash_at), timeout=timeout)
+
+
+def start_script(code: str, *args: str, env: dict[str, str] | None = None) -> Any:
+    """Start ``code`` as :func:`run_script` does, without waiting: a ``subprocess.Popen`` look-alike
+    (``stdout``/``stderr`` pipes as text, ``communicate``, ``kill``, ``send_signal``, ``returncode``)."""
+    return children.start(code, *args, env=child_env() if env is None else env)
+
+
+def pytest_sessionfinish() -> None:
+    children.stop()
 
 
 def stored_answers(path) -> int:
@@ -103,3 +113,12 @@ def frame(n):
     import pandas as pd
 
     return pd.DataFrame({"t": [f"row {i}" for i in range(n)]})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist, the notebook tests share one worker: a notebook two tests read runs once
+    per worker process (``tests/test_notebooks.py`` keeps each executed book for its session)."""
+    if config.pluginmanager.hasplugin("xdist"):
+        for item in items:
+            if item.path.name == "test_notebooks.py":
+                item.add_marker(pytest.mark.xdist_group("notebooks"))

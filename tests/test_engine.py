@@ -6,7 +6,6 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 import textwrap
 
 import anthropic
@@ -14,6 +13,7 @@ import pytest
 
 from batchkit import Job
 from batchkit.simulator import Faults, Processing, spawn
+from tests import children
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +31,7 @@ SCRIPT = textwrap.dedent(
 def run_script(base_url: str, store: str, script: str = SCRIPT) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "BATCHKIT_"))}
     env.update(ANTHROPIC_BASE_URL=base_url, ANTHROPIC_API_KEY="sk-sim-test", BATCHKIT_STORE=store)
-    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    return children.run(script, env=env, timeout=120)
 
 
 def test_a_script_that_exits_right_after_submit_still_creates_its_batches(tmp_path):

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import textwrap
 
 import pytest
@@ -14,7 +12,7 @@ import batchkit
 from batchkit.errors import BatchkitWarning, ConfigurationError
 from batchkit.local import default_state_path
 from batchkit.simulator import Processing
-from tests.conftest import child_env
+from tests.conftest import run_script
 
 ROWS = 90
 CHUNK = 40  # → 3 batches
@@ -41,9 +39,7 @@ SCRIPT = (
 
 
 def run(crash_at=None):
-    return subprocess.run(
-        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=child_env(crash_at), timeout=120
-    )
+    return run_script(SCRIPT, crash_at=crash_at, timeout=120)
 
 
 @pytest.mark.slow

@@ -8,15 +8,13 @@ sending. The simulator runs in its own process; its counters say what was paid.
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import textwrap
 import time
 
 import pytest
 
 from batchkit.simulator import Processing, spawn
-from tests.conftest import child_env, run_script, stored_answers
+from tests.conftest import run_script, start_script, stored_answers
 
 pytestmark = pytest.mark.slow
 
@@ -39,13 +37,7 @@ CHILD = textwrap.dedent(
 
 
 def _start(sim, store, mode):
-    return subprocess.Popen(
-        [sys.executable, "-c", CHILD, sim.base_url, store, mode],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=child_env(),
-    )
+    return start_script(CHILD, sim.base_url, store, mode)
 
 
 @pytest.mark.parametrize("mode", ["realtime", "batch"])

@@ -8,15 +8,13 @@ client runs in child processes that are SIGKILLed right after an answer group is
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import textwrap
 import time
 
 import pytest
 
 from batchkit.simulator import spawn
-from tests.conftest import child_env, run_script, stored_answers
+from tests.conftest import run_script, start_script, stored_answers
 
 pytestmark = pytest.mark.slow
 
@@ -71,13 +69,7 @@ def test_a_realtime_job_killed_mid_run_resends_nothing_it_had_stored(tmp_path):
 def test_ctrl_c_stops_sending_keeps_what_came_back_and_a_rerun_sends_the_rest(tmp_path):
     store = str(tmp_path / "jobs.sqlite3")
     with _spawn() as sim:
-        child = subprocess.Popen(
-            [sys.executable, "-c", CHILD, sim.base_url, store],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=child_env(),
-        )
+        child = start_script(CHILD, sim.base_url, store)
         assert child.stdout is not None and child.stdout.readline().startswith("STARTED")
         deadline = time.monotonic() + 30
         while sim.stats()["messages_answered"] < 20 and time.monotonic() < deadline:

@@ -7,14 +7,12 @@ processes that die exactly where a killed kernel would (``BATCHKIT_CRASH_AT``).
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import textwrap
 
 import pytest
 
 from batchkit.simulator import Processing, spawn
-from tests.conftest import child_env, run_script
+from tests.conftest import run_script, start_script
 
 pytestmark = pytest.mark.slow
 
@@ -62,17 +60,7 @@ def test_killed_at_any_point_resumes_without_paying_twice(tmp_path, point):
 def test_two_processes_running_the_same_call_do_not_submit_twice(tmp_path):
     store = str(tmp_path / "jobs.sqlite3")
     with spawn(processing=Processing(fixed_latency=0.5, per_request=0.0)) as sim:
-        env = child_env()
-        procs = [
-            subprocess.Popen(
-                [sys.executable, "-c", CHILD, sim.base_url, store],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env=env,
-            )
-            for _ in range(2)
-        ]
+        procs = [start_script(CHILD, sim.base_url, store) for _ in range(2)]
         outputs = [p.communicate(timeout=90) for p in procs]
         stats = sim.stats()
     for proc, (out, err) in zip(procs, outputs, strict=True):
