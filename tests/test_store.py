@@ -803,3 +803,18 @@ def test_processes_opening_one_new_store_at_once_all_open_it(tmp_path):
         for opener in openers:
             opener.join()
     assert failed == []
+
+
+def test_a_unit_that_kept_no_results_reads_back_as_no_usage(store):
+    """A unit whose results came back empty (a realtime round whose answers were all lost on the way
+    back) is kept; reading its usage gives empty arrays rather than failing the job's cost."""
+    from batchkit.core.results import USAGE_FIELDS, parse_results
+
+    with store.transaction() as tx:
+        tx.insert_job(job_id="j", fingerprint="f", model="m", kind="text", output="o", spec={}, row_keys=[], skipped={})
+        unit = add_batch(tx, [])
+        tx.put_results(unit, "m", parse_results([]))
+    ((results_id, kept),) = store.results_since(0, 2**62)
+    assert kept == 0
+    statuses, usage = store.result_usage(results_id)
+    assert len(statuses) == 0 and usage.shape == (0, len(USAGE_FIELDS))

@@ -29,7 +29,7 @@ import numpy as np
 
 from batchkit.core import _json
 from batchkit.core.keys import decode_keys, encode_keys
-from batchkit.core.results import ANSWERED, ResultColumns
+from batchkit.core.results import ANSWERED, USAGE_FIELDS, ResultColumns
 from batchkit.core.states import UnitState
 
 from .connection import NEXT_ID, StoreCore, utcnow
@@ -253,7 +253,7 @@ class Results(StoreCore):
         """(status codes, ``(n, 5)`` token counts) of one stored batch, without its answers."""
         statuses, usage = self._rows("SELECT statuses, usage FROM batch_results WHERE id = ?", (results_id,))[0]
         n = len(statuses)
-        return np.frombuffer(statuses, dtype=np.uint8), np.frombuffer(usage, dtype="<i8").reshape(n, -1)
+        return np.frombuffer(statuses, dtype=np.uint8), np.frombuffer(usage, dtype="<i8").reshape(n, len(USAGE_FIELDS))
 
     def result_keys(self, results_id: int) -> list[str]:
         """The request keys of one stored batch's results."""
