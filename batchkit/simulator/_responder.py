@@ -45,6 +45,13 @@ model family guesses a polar label for a fixed share of texts (chosen by a hash 
 the prompt's text, so the same request always gets the same answer), and a stronger one names
 more words in a free-text answer. The rates are
 made up to make a comparison show something; they are **not** a benchmark of Claude.
+
+A JSON-schema object with a numeric property named ``confidence`` gets the model's simulated
+confidence in the label beside it (:mod:`._confidence`): higher for a verdict from evidence,
+lower for a guess, with per-model noise — informative but imperfect, measured in
+``bench/bench_responder.py`` (on the 2,000 tweets, haiku's answers at confidence ≥ 0.8 are
+right 73.7% of the time, below 0.8 52.8%; opus's 81.5% and 57.9%). Simulated, never a
+benchmark of Claude.
 """
 
 from __future__ import annotations
@@ -316,7 +323,9 @@ without evidence that the model turns into a guess, words named in a free-text a
 the lexicons find no sentiment at all (the heuristic would answer neutral), a weaker simulated
 model guesses positive or negative instead; a verdict with evidence is never changed. A model id
 naming none of these families answers like ``sonnet``. Made up so that a comparison on the
-simulator shows differences — **simulated quality, never a benchmark of Claude**."""
+simulator shows differences — **simulated quality, never a benchmark of Claude**. Measured on
+the 2,000 shipped tweets (``classify``): haiku 56.3%, sonnet 59.6%, opus 61.3% right; a
+``confidence`` property in a schema gets each model's simulated confidence (the simulator's README)."""
 _SIMULATED_DEFAULT = SIMULATED_MODELS["sonnet"]
 
 
