@@ -361,10 +361,55 @@ def _http_version(version: str) -> tuple[int, int] | None:
         return None
 
 
+class _Workers:
+    """Daemon threads that take connections from a queue and stay for the next one (idle ones
+    leave after ``idle_timeout`` seconds): a thread per connection, without starting one each
+    time. As ThreadingMixIn's daemon threads, they are not waited for when the server closes."""
+
+    def __init__(self, run: Callable[[Any, Any], None], idle_timeout: float = 30.0) -> None:
+        self._run = run
+        self._jobs: queue.SimpleQueue[tuple[Any, Any]] = queue.SimpleQueue()
+        self._idle = 0
+        self._lock = threading.Lock()
+        self._idle_timeout = idle_timeout
+
+    def submit(self, request: Any, client_address: Any) -> None:
+        with self._lock:
+            self._jobs.put((request, client_address))
+            if self._idle:
+                self._idle -= 1  # that waiting thread takes it
+                return
+        threading.Thread(target=self._work, daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            try:
+                job = self._jobs.get(timeout=self._idle_timeout)
+            except queue.Empty:
+                with self._lock:
+                    if self._jobs.empty():
+                        self._idle -= 1
+                        return
+                continue
+            try:
+                self._run(*job)
+            finally:
+                with self._lock:
+                    self._idle += 1
+
+
 class _HTTPServer(ThreadingMixIn, HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # ThreadingMixIn starts a thread per connection; a client that opens one per request
+        # (a connection pool smaller than its concurrency) made that a cost of every request.
+        workers = vars(self).get("_workers")
+        if workers is None:
+            workers = self._workers = _Workers(self.process_request_thread)
+        workers.submit(request, client_address)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client closing its keep-alive connection is normal; anything else is reported.
