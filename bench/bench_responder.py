@@ -73,18 +73,19 @@ def _responder_microseconds(frame: pd.DataFrame, prompt: str) -> float:
     return (time.perf_counter() - started) / len(params) * 1e6
 
 
-class Judged(pydantic.BaseModel):
-    """A label and the model's confidence in it: what a cascade asks its first model for."""
-
-    label: Literal["negative", "neutral", "positive"]
-    confidence: float = pydantic.Field(ge=0, le=1)
-
-
-def _judged(frame: pd.DataFrame, model: str, gold: pd.Series, client, store: str) -> pd.DataFrame:
-    """Each row's label, confidence, whether it is right, and what it cost, from ``model``."""
+def _judged(
+    frame: pd.DataFrame, prompt: str, labels: list[str], model: str, gold: pd.Series, client, store: str
+) -> pd.DataFrame:
+    """Each row's label, confidence, whether it is right, and what it cost, from ``model``:
+    extract with a label and a ``confidence`` in [0, 1], what a cascade asks its first model for."""
+    judged = pydantic.create_model(
+        "Judged",
+        label=(Literal[tuple(labels)], ...),  # type: ignore[valid-type]
+        confidence=(float, pydantic.Field(ge=0, le=1)),
+    )
     out = frame.claude.extract(
-        ENGLISH_PROMPT,
-        schema=Judged,
+        prompt,
+        schema=judged,
         prefix="llm_",
         model=model,
         client=client,
@@ -106,22 +107,25 @@ def _interval(right: pd.Series) -> str:
     return f"{right.mean():.1%} [{lo:.1%}–{hi:.1%}]"
 
 
-def _confidence_report(tweets: pd.DataFrame, gold: pd.Series, client, store: str) -> None:
-    """Accuracy by confidence band per model, and the cheapest haiku → sonnet cascade whose
-    accuracy interval overlaps sonnet's (keep haiku's answer when its confidence ≥ t)."""
-    print(
-        "\nConfidence (a schema property named `confidence`, 0–1; simulated, not a benchmark of Claude), "
-        "TweetEval, 2,000 tweets:"
-    )
-    print(f"{'model':<20} {'accuracy [95% CI]':<24} {'$ / row':>9} {'conf ≥ 0.8':>18} {'conf < 0.8':>18}")
-    judged = {model: _judged(tweets, model, gold, client, store) for model in MODELS}
+def _bands(name: str, judged: dict[str, pd.DataFrame]) -> None:
+    """Each model's accuracy, cost per row, and accuracy when its confidence is ≥ 0.8 and < 0.8."""
+    print(f"\n{name}: {'accuracy [95% CI]':<24} {'$ / row':>9} {'conf ≥ 0.8':>18} {'conf < 0.8':>18}")
     for model, rows in judged.items():
         sure = rows["confidence"] >= 0.8
         print(
-            f"{model:<20} {_interval(rows['right']):<24} {rows['cost'].mean():>9.6f} "
+            f"  {model:<20} {_interval(rows['right']):<24} {rows['cost'].mean():>9.6f} "
             f"{sure.mean():>5.0%} rows {rows['right'][sure].mean():>6.1%} "
             f"{(~sure).mean():>5.0%} rows {rows['right'][~sure].mean():>6.1%}"
         )
+
+
+def _confidence_report(datasets: list[tuple], client, store: str) -> None:
+    """Accuracy by confidence band per model on each dataset, and on the last (the tweets) the
+    haiku → sonnet cascade at each threshold ``t`` (keep haiku's answer when its confidence ≥ t)."""
+    print("\nConfidence (a schema property named `confidence`, 0–1; simulated, not a benchmark of Claude)")
+    for frame, prompt, labels, gold, name in datasets:
+        judged = {model: _judged(frame, prompt, labels, model, gold, client, store) for model in MODELS}
+        _bands(name, judged)
     first, second = judged["claude-haiku-4-5"], judged["claude-sonnet-4-6"]
     target_lo, target_hi = wilson_interval(float(second["right"].sum()), len(second))
     print(f"\nCascade haiku → sonnet (sonnet alone: {_interval(second['right'])}, ${second['cost'].sum():.4f}):")
@@ -193,7 +197,14 @@ def main() -> None:
             for model in MODELS:
                 answer = _run(frame, "classify", prompt, labels, client, store, model)
                 print(f"{name:<34} {'classify, ' + model:<28} {len(frame):>6,} {_accuracy(answer, gold):>9.1%}")
-        _confidence_report(tweets, english_gold, client, store)
+        _confidence_report(
+            [
+                (reviews, KOREAN_PROMPT, ["negative", "positive"], korean_gold, "NSMC Korean reviews"),
+                (tweets, ENGLISH_PROMPT, three, english_gold, "TweetEval English tweets"),
+            ],
+            client,
+            store,
+        )
         client.close()
     majority = english_gold.value_counts(normalize=True).iloc[0]
     print(

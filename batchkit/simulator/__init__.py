@@ -17,10 +17,12 @@ or from a shell: ``python -m batchkit.simulator --port 8765`` and then
 
 Modules, one concept each: ``_config`` (SimConfig, Processing, Faults), ``_clock`` (the fast
 clock, ids), ``_params`` (validation and the token estimate), ``_responder`` (answers),
-``_sentiment`` (the responder's Korean/English sentiment heuristic), ``_tools`` (when a tool
+``_sentiment`` (the responder's Korean/English sentiment heuristic), ``_confidence`` (the
+simulated confidence a schema's ``confidence`` property gets), ``_tools`` (when a tool
 is called under ``tool_choice: auto``), ``_thinking`` (thinking blocks), ``_engine`` (lifecycle,
-caching, stats), ``_faults`` (fault draws), ``_ratelimit`` (rate-limit buckets), ``_realtime``
-(what ``/v1/messages`` does around an answer), ``_sse`` (streamed answers as server-sent
+caching, stats), ``_plain`` (the short road of plain batch requests), ``_faults`` (fault
+draws), ``_ratelimit`` (rate-limit buckets), ``_realtime`` (what ``/v1/messages`` does
+around an answer), ``_sse`` (streamed answers as server-sent
 events), ``_state`` (the state file: batches kept across a restart), ``_output`` (output
 caps, the 300K beta), ``_app`` (the WSGI app), ``_catalogue`` (models), ``_server``
 (serve/spawn), ``__main__`` (the CLI).

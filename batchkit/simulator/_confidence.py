@@ -7,8 +7,8 @@ confidence is: more often right when sure, but not always.
 
 - **The verdict's footing** sets a base (:func:`evidence_base`, :data:`NO_EVIDENCE_BASE`, a guess
   gets ``1 / len(labels)``): a sentiment verdict from evidence (the lexicons found polarity) is
-  sure, the more so the stronger the evidence — its score ``s`` gives
-  ``0.55 + 0.4 · (1 − e^(−|s|/1.5))``, 0.74 at ``|s|`` = 1, 0.90 at 3; no evidence answered
+  surer than no evidence, the more so the stronger the evidence — its score ``s`` gives
+  ``0.5 + 0.45 · (1 − e^(−|s|/2))``, 0.68 at ``|s|`` = 1, 0.85 at 3; no evidence answered
   with the neutral label is unsure (0.55); a guess — a weaker model turning no evidence into a
   polar label (``SIMULATED_MODELS``), or a label picked by hash because no label follows from
   the text — is as sure as a draw from the labels.
@@ -35,8 +35,8 @@ from typing import Any
 __all__ = ["NO_EVIDENCE_BASE", "SIMULATED_CONFIDENCE", "confidence", "evidence_base", "scaled"]
 
 SIMULATED_CONFIDENCE: dict[str, tuple[float, float]] = {
-    "haiku": (0.14, 0.12),
-    "sonnet": (0.09, 0.09),
+    "haiku": (0.15, 0.15),
+    "sonnet": (0.10, 0.10),
     "opus": (0.05, 0.06),
     "fable": (0.04, 0.05),
     "mythos": (0.04, 0.05),
@@ -56,9 +56,9 @@ def evidence_base(score: float) -> float:
     evidence, surer answer.
 
     >>> [round(evidence_base(s), 2) for s in (0.5, 1, -2, 3, 6)]
-    [0.66, 0.74, 0.84, 0.9, 0.94]
+    [0.6, 0.68, 0.78, 0.85, 0.93]
     """
-    return 0.55 + 0.4 * (1.0 - math.exp(-abs(score) / 1.5))
+    return 0.5 + 0.45 * (1.0 - math.exp(-abs(score) / 2.0))
 
 
 @functools.lru_cache(maxsize=256)

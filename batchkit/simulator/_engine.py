@@ -45,7 +45,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Self
 
@@ -55,9 +55,10 @@ from ._catalogue import Catalogue
 from ._clock import IdFactory, SimClock, rfc3339
 from ._config import ENDPOINT_KINDS, OUTPUT_300K_BETA, SimConfig
 from ._faults import FaultPlan, request_draw
-from ._json import DECODE_ERRORS, decode, encode, encoder
+from ._json import DECODE_ERRORS, MAX_JSON_DEPTH, decode, encode, encoder, too_deep
 from ._output import SMALLEST_CAP, OutputCaps
 from ._params import CUSTOM_ID_RE, Analysis, ApiError, analyze, analyze_simple
+from ._plain import BETA_TAIL, PLAIN_LINE, PlainLines
 from ._responder import (
     answer_mode,
     default_answer,
@@ -81,6 +82,27 @@ _ALLOWED_ITEM_KEYS = frozenset({"custom_id", "params"})
 
 def _bad(message: str) -> ApiError:
     return ApiError(400, "invalid_request_error", message)
+
+
+def _error_bands(rates: Mapping[str, float]) -> tuple[float, list[tuple[float, str]]]:
+    """``(total, [(upper edge, kind), …])``: a request's draw ``u`` below an edge (and above the
+    one before) errors with that kind; the bands cover ``[0, total)``."""
+    bands: list[tuple[float, str]] = []
+    total = 0.0
+    for kind in ("api_error", "overloaded_error", "invalid_request_error"):
+        rate = rates.get(kind, 0.0)
+        if rate:
+            total += rate
+            bands.append((total, kind))
+    return total, bands
+
+
+def _too_deep() -> ApiError:
+    return _bad(f"body: JSON nests more than {MAX_JSON_DEPTH} levels deep")
+
+
+_DEEP_PARAMS_BYTES = 2 * (MAX_JSON_DEPTH - 3) - 1
+"""Params this long or shorter cannot nest more than ``MAX_JSON_DEPTH - 3`` levels deep."""
 
 
 def _decode_params(raw: msgspec.Raw) -> Any:
@@ -195,21 +217,6 @@ class _SucceededLine(msgspec.Struct, gc=False):
     result: _Succeeded
 
 
-# The result line of the commonest answer (the default responder's text to string-only params,
-# no cache), written from a template: the same bytes as encoding the structs above (a test
-# holds them to it), for a third of the cost. Fields in order: custom_id (JSON), the batch's
-# stem and the request's index, model and text (JSON), stop_reason, input and output tokens;
-# the beta line ends its message with ``context_management``.
-_PLAIN_LINE = (
-    b'{"custom_id":%b,"result":{"type":"succeeded","message":{"id":"msg_01%b%08d","type":"message",'
-    b'"role":"assistant","model":%b,"content":[{"type":"text","text":%b,"citations":null}],'
-    b'"stop_reason":"%b","stop_sequence":null,"stop_details":null,"container":null,'
-    b'"diagnostics":null,"usage":{"input_tokens":%d,"output_tokens":%d,'
-    b'"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"cache_creation":'
-    b'{"ephemeral_5m_input_tokens":0,"ephemeral_1h_input_tokens":0},"server_tool_use":null,'
-    b'"service_tier":"batch","output_tokens_details":null,"speed":null,"inference_geo":null}%b}}}\n'
-)
-_BETA_TAIL = b',"context_management":null'
 _json_str = msgspec.json.encode
 
 
@@ -603,7 +610,16 @@ class Engine:
             ids = [item.custom_id for item in requests]
             joined = "\n".join(ids)
             if joined.count("\n") == n - 1 and _JOINED_IDS_RE.fullmatch(joined) is not None and len(set(ids)) == n:
+                # The body is {"requests": [{"custom_id": …, "params": P}, …]}: it nests 3 levels
+                # more than its deepest P, and a P nests at most half its length deep. So only
+                # the longer ones are looked at (each a whole JSON value: joined, they nest as
+                # deep as the deepest of them).
+                deep_enough = [item.params for item in requests if len(item.params) > _DEEP_PARAMS_BYTES]
+                if deep_enough and too_deep(b"".join(deep_enough), MAX_JSON_DEPTH - 3):
+                    raise _too_deep()
                 return requests
+        if too_deep(data):
+            raise _too_deep()
         return [
             BatchItem(item["custom_id"], msgspec.Raw(encode(item["params"])))
             for item in self.validate_envelope(decode_body(data))
@@ -708,13 +724,7 @@ class Engine:
         faults = config.faults
         seed = config.seed
         draw_faults = faults.any_request_faults
-        err_bands: list[tuple[float, str]] = []
-        acc = 0.0
-        for kind in ("api_error", "overloaded_error", "invalid_request_error"):
-            rate = faults.errored_rate.get(kind, 0.0)
-            if rate:
-                acc += rate
-                err_bands.append((acc, kind))
+        acc, err_bands = _error_bands(faults.errored_rate)
         expired_edge = acc + faults.expired_rate
         beta = bool(batch.betas)
         beta_300k = OUTPUT_300K_BETA in batch.betas
@@ -729,7 +739,8 @@ class Engine:
         plain = self._default_responder
         stem_bytes = prefix.encode()
         model_json: dict[str, bytes] = {}
-        tail = _BETA_TAIL if beta else b""
+        tail = BETA_TAIL if beta else b""
+        plain_line = PlainLines(known, prefix, beta).line if plain else None
         succeeded = duplicates = 0
         for i in range(lo, hi):
             item = requests[i]
@@ -739,14 +750,19 @@ class Engine:
             if draw_faults:
                 u = request_draw(seed, f"#{batch.seq}", cid)
                 if u < expired_edge:
-                    if u >= acc:
-                        append(encode({"custom_id": cid, "result": {"type": "expired"}}) + b"\n")
-                        counts["expired"] += 1
-                        self._counters["requests_expired"] += 1
-                        continue
-                    kind = next(k for edge, k in err_bands if u < edge)
-                    self._error_line(batch, i, cid, kind, _FAULT_MESSAGES[kind])
-                    answered[key] = seen + (1 << 32)
+                    kind = next((k for edge, k in err_bands if u < edge), None)
+                    self._fault_line(batch, i, cid, kind)
+                    if kind is not None:
+                        answered[key] = seen + (1 << 32)
+                    continue
+            if plain_line is not None:
+                line = plain_line(item.params, cid, i)
+                if line is not None:
+                    append(line)
+                    succeeded += 1
+                    if (seen & 0xFFFFFFFF) == 1:
+                        duplicates += 1
+                    answered[key] = seen + (1 << 32) + 1
                     continue
             try:
                 try:
@@ -833,7 +849,7 @@ class Engine:
         encoded_model = model_json.get(model)
         if encoded_model is None:
             encoded_model = model_json[model] = _json_str(model)
-        return _PLAIN_LINE % (
+        return PLAIN_LINE % (
             _json_str(cid),
             stem,
             i,
@@ -844,6 +860,16 @@ class Engine:
             max(out, 1),
             tail,
         )
+
+    def _fault_line(self, batch: Batch, i: int, cid: str, kind: str | None) -> None:
+        """The line of a request a fault hit: ``errored`` with ``kind``, or ``expired`` (None)."""
+        if kind is not None:
+            self._error_line(batch, i, cid, kind, _FAULT_MESSAGES[kind])
+            return
+        assert batch.lines is not None
+        batch.lines.append(encode({"custom_id": cid, "result": {"type": "expired"}}) + b"\n")
+        batch.counts["expired"] += 1
+        self._counters["requests_expired"] += 1
 
     def _error_line(self, batch: Batch, i: int, cid: str, kind: str, message: str) -> None:
         assert batch.lines is not None

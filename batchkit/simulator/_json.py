@@ -10,11 +10,17 @@ their base type, as the simulator always has: a custom responder may return them
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
 
-__all__ = ["DECODE_ERRORS", "decode", "encode", "encoder"]
+__all__ = ["DECODE_ERRORS", "MAX_JSON_DEPTH", "decode", "encode", "encoder", "too_deep"]
+
+MAX_JSON_DEPTH = 128
+"""Arrays and objects may nest this deep in a request body; deeper is a 400. Real requests
+nest a dozen levels at most (a JSON schema of nested models); the bound keeps every later
+step — decoding, validation, answering — far from Python's recursion limit."""
 
 DECODE_ERRORS = (msgspec.DecodeError, ValueError)
 """What decoding bad input raises (invalid UTF-8 surfaces as ``UnicodeDecodeError``)."""
@@ -40,3 +46,38 @@ encode = encoder.encode
 
 decode = msgspec.json.Decoder().decode
 """JSON bytes → Python values (raises one of :data:`DECODE_ERRORS`)."""
+
+
+_ALL_BUT_STRUCTURE = bytes(range(256)).translate(None, b'{}[]"')
+_ESCAPED_QUOTE_OR_BACKSLASH = re.compile(rb'\\["\\]')
+_STRING = re.compile(rb'"[^"]*"')
+_SQUARE = bytes.maketrans(b"{}", b"[]")
+
+
+def too_deep(data: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether the JSON in ``data`` nests arrays and objects more than ``limit`` deep.
+
+    Without recursion, in passes that run at C speed (about 5 ms per MB when a body has more
+    brackets than ``limit``; a few µs for a typical message). Everything but brackets and
+    quotes is deleted — after escaped quotes and backslashes, which delimit nothing — and a
+    body with at most ``limit`` brackets is settled. Otherwise the strings are cut out (the
+    brackets they hold are text) and each ``replace("[]", "")`` removes the innermost level.
+    Input that is not well-formed is left for the decoder to refuse.
+
+    >>> too_deep(b'["[[[[", [[1]]]', limit=3), too_deep(b"[[[[1]]]]", limit=3)
+    (False, True)
+    """
+    structure = data.translate(None, _ALL_BUT_STRUCTURE)
+    if structure.count(b"[") + structure.count(b"{") <= limit:
+        return False
+    if b'\\"' in data:  # some quote is escaped (or follows an escaped backslash): tell which
+        structure = _ESCAPED_QUOTE_OR_BACKSLASH.sub(b"", data).translate(None, _ALL_BUT_STRUCTURE)
+    # Two adjacent quotes go together (an empty string, or the end of one and the start of the
+    # next): dropping them keeps every bracket on its side of every string, and leaves few strings.
+    brackets = _STRING.sub(b"", structure.replace(b'""', b"")).translate(_SQUARE)
+    for _ in range(limit):
+        inner = brackets.replace(b"[]", b"")
+        if not inner or len(inner) == len(brackets):  # done, or not well-formed
+            return False
+        brackets = inner
+    return True

@@ -45,6 +45,13 @@ model family guesses a polar label for a fixed share of texts (chosen by a hash 
 the prompt's text, so the same request always gets the same answer), and a stronger one names
 more words in a free-text answer. The rates are
 made up to make a comparison show something; they are **not** a benchmark of Claude.
+
+A JSON-schema object with a numeric property named ``confidence`` gets the model's simulated
+confidence in the label beside it (:mod:`._confidence`): higher for a verdict from evidence,
+lower for a guess, with per-model noise — informative but imperfect, measured in
+``bench/bench_responder.py`` (on the 2,000 tweets, haiku's answers at confidence ≥ 0.8 are
+right 73.7% of the time, below 0.8 52.8%; opus's 81.5% and 57.9%). Simulated, never a
+benchmark of Claude.
 """
 
 from __future__ import annotations
@@ -68,6 +75,7 @@ from ._tools import called_tools, tool_results_text
 __all__ = [
     "SIMULATED_MODELS",
     "answer_mode",
+    "canonical_hash",
     "canonical_prompt",
     "chosen_tool",
     "default_answer",
@@ -78,6 +86,7 @@ __all__ = [
     "sentiment_label",
     "shape_answer",
     "shape_thought",
+    "text_answer",
 ]
 
 _MASK = (1 << 64) - 1
@@ -175,10 +184,13 @@ _canonical_json = msgspec.json.Encoder(enc_hook=_enc_hook, order="sorted").encod
 """Compact JSON with every object's keys sorted: the same value whatever order it was written in."""
 
 
-def _hash(params: dict) -> int:
+def canonical_hash(params: dict) -> int:
     """A stable hash of what the request means (:func:`canonical_prompt`): decoding knobs such
     as ``max_tokens`` or ``stop_sequences`` do not change the answer, only how it is cut."""
     return _mix(zlib.crc32(_canonical_json(canonical_prompt(params))), 0)
+
+
+_hash = canonical_hash
 
 
 def canonical_prompt(params: dict) -> list:
@@ -316,7 +328,9 @@ without evidence that the model turns into a guess, words named in a free-text a
 the lexicons find no sentiment at all (the heuristic would answer neutral), a weaker simulated
 model guesses positive or negative instead; a verdict with evidence is never changed. A model id
 naming none of these families answers like ``sonnet``. Made up so that a comparison on the
-simulator shows differences — **simulated quality, never a benchmark of Claude**."""
+simulator shows differences — **simulated quality, never a benchmark of Claude**. Measured on
+the 2,000 shipped tweets (``classify``): haiku 56.3%, sonnet 59.6%, opus 61.3% right; a
+``confidence`` property in a schema gets each model's simulated confidence (the simulator's README)."""
 _SIMULATED_DEFAULT = SIMULATED_MODELS["sonnet"]
 
 
@@ -427,27 +441,31 @@ def _text_answer(params: dict) -> str:
             names, results = found
             said = results[:300] if results else "nothing"
             return f"{' and '.join(names) or 'The tool'} returned: {said}"
-    text = _last_user_text(params)
+    return text_answer(_last_user_text(params), params.get("model"), lambda: _hash(params))
+
+
+def text_answer(text: str, model: Any, h: Callable[[], int]) -> str:
+    """The default text answer to a request whose last user text is ``text``, from ``model``;
+    ``h`` gives the request's :func:`canonical_hash`, called only when a choice is by hash."""
     low = text.lower()
-    model = params.get("model")
     if "sentiment" in low or "positive" in low or "negative" in low or "one of" in low or "label" in low:
         if "," in low or " or " in low or "/" in low or "|" in low:
             options = _options(text, low)
             if options:
-                return pick_label(options, low, lambda: _hash(params), model)
+                return pick_label(options, low, h, model)
         present = [w for w in _SENTIMENT if w in low]
         if "sentiment" in low or len(present) >= 2:
             labels = present or _DEFAULT_LABELS
-            return _sentiment_pick(labels, low, 0 if labels is _DEFAULT_LABELS else lambda: _hash(params), model)
+            return _sentiment_pick(labels, low, 0 if labels is _DEFAULT_LABELS else h, model)
     if "긍정" in low and "부정" in low:  # "긍정인지 부정인지 답하세요"
         named = tuple(w for w in ("긍정", "부정", "중립") if w in low)
-        return _sentiment_pick(named, low, lambda: _hash(params), model)
+        return _sentiment_pick(named, low, h, model)
     words = _words(text)
     if not words:
         return "Understood."
     shown = words[: _simulated(model)[2]]
     listed = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
-    return _OPENERS[_hash(params) % len(_OPENERS)].format(listed)
+    return _OPENERS[h() % len(_OPENERS)].format(listed)
 
 
 plain_answer = _text_answer

@@ -352,11 +352,25 @@ def polarity(text: str) -> float:
 
 
 def polarity_lower(low: str) -> float:
-    """:func:`polarity` of a text already lower-cased (the responder has it at hand)."""
-    score = _english_score(low)
-    if not low.isascii():
+    """:func:`polarity` of a text already lower-cased (the responder has it at hand).
+
+    A text that is not all ASCII is scored once (Korean costs some ten microseconds): the
+    same texts come back across a test suite, a re-run, a comparison of models and a
+    dataset's duplicates. An English score costs less than remembering it would."""
+    if low.isascii():
+        return _english_score(low)
+    score = _SCORED.get(low)
+    if score is None:
+        score = _english_score(low)
         # From a little before the first non-ASCII character ("10점"): an English instruction
         # ahead of a Korean review is not scanned (its "?" is not the reviewer's).
         first = _NON_ASCII.search(low)
         score += _korean_score(low, max(0, first.start() - 3) if first else 0)
+        if len(_SCORED) >= _SCORED_MAX:
+            _SCORED.clear()
+        _SCORED[low] = score
     return score
+
+
+_SCORED: dict[str, float] = {}
+_SCORED_MAX = 1 << 14

@@ -6,9 +6,8 @@ import hashlib
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anthropic
 import anyio.to_thread
 import httpx2
 
@@ -17,6 +16,9 @@ from ._clock import LATEST, SimClock
 from ._config import SimConfig
 from ._engine import Engine
 from ._state import StateFile
+
+if TYPE_CHECKING:
+    import anthropic
 
 __all__ = ["IN_PROCESS_BASE_URL", "SIM_API_KEY", "Simulator"]
 
@@ -85,6 +87,8 @@ class Simulator:
         kwargs.setdefault("api_key", SIM_API_KEY)
         kwargs.setdefault("base_url", IN_PROCESS_BASE_URL)
         kwargs.setdefault("http_client", httpx2.Client(transport=httpx2.WSGITransport(app=self.wsgi_app)))
+        import anthropic  # only here: a served simulator's process never needs the SDK
+
         return anthropic.Anthropic(**kwargs)
 
     def async_client(self, **kwargs: Any) -> anthropic.AsyncAnthropic:
@@ -92,6 +96,8 @@ class Simulator:
         kwargs.setdefault("api_key", SIM_API_KEY)
         kwargs.setdefault("base_url", IN_PROCESS_BASE_URL)
         kwargs.setdefault("http_client", httpx2.AsyncClient(transport=AsyncWSGITransport(self.wsgi_app)))
+        import anthropic
+
         return anthropic.AsyncAnthropic(**kwargs)
 
     def stats(self, *, catch_up: bool = True) -> dict[str, Any]:
