@@ -288,6 +288,8 @@ class Explorer:
             chosen, why = modes.choose(
                 self.settings.mode, requests=requests, deadline_seconds=deadline, limits=self.limits, **work
             )
+            if not requests and out:  # nothing to send at this stage: no way of sending of its own
+                chosen, why = out[-1].chosen, out[-1].why
             out.append(_Stage(requests, seconds, binding, chosen, why))
         return out
 
