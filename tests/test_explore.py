@@ -378,15 +378,17 @@ def test_after_a_plain_run_of_the_last_model_a_cascade_is_explored_as_estimate_p
     sim = Simulator(config=SimConfig(processing=Processing.instant()))
     labels = ["negative", "positive"]
     kwargs = {"client": sim.client(), "max_tokens": 20, "progress": False}
-    frame = reviews(30)
+    frame = reviews(120)
     frame.claude.classify(PROMPT, labels, model=SONNET, **kwargs)  # stage 2's answers only: stage 1 is unpaid
     call = {**kwargs, "labels": labels, "cascade": [HAIKU, SONNET]}
     base = frame.claude.estimate(PROMPT, **call)
     explorer = frame.claude.explore(PROMPT, **call)
     assert figures(explorer, "batch") == of(base, "batch") and figures(explorer, "realtime") == of(base, "standard")
     assert base["batch"].typical > 0 and "costs $0 more" not in str(explorer)
-    fresh = reviews(3030).iloc[30:].claude.estimate(PROMPT, **call)  # more rows: stage 2 priced as new ones too
-    assert figures(explorer.set(rows=3000), "batch") == pytest.approx(of(fresh, "batch"), rel=1e-12)
+    sent = explorer.set(mode="auto").table  # stage 2 has nothing to send: stage 1's batch is the way, no mix
+    assert sent.index.get_level_values("mode").tolist() == ["realtime", "batch"] and sent["runs"].tolist()[1]
+    fresh = reviews(3120).iloc[120:].claude.estimate(PROMPT, **call)  # more rows: stage 2 priced as new ones too
+    assert figures(explorer.set(rows=3000, mode="batch"), "batch") == pytest.approx(of(fresh, "batch"), rel=1e-12)
 
 
 def test_a_cascades_stages_run_one_after_another_in_its_times_and_deadline():

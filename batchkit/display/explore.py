@@ -280,7 +280,7 @@ class Explorer:
         else:
             reach = reaches(e.staged["shares"], len(e.staged["stages"]))
             parts = [(x, r[1]) for x, r in zip(e.staged["stages"], reach, strict=True)]
-        out = []
+        out: list[_Stage] = []
         for x, r in parts:
             requests = x.requests if not e.staged else round(x.requests * r)
             work = {"input_tokens": x.input_tokens * r, "output_tokens": requests * x.typical_output_tokens}
