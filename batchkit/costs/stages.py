@@ -6,6 +6,8 @@ estimate and a stated or measured escalation share), a comparison's cascade vari
 models' projections and the share measured on the sample), and the re-pricing of either at other
 settings (:func:`batchkit.costs.scaling.reprice` re-prices each stage and combines them again: the
 combined estimate keeps what it was made from as :attr:`~batchkit.costs.estimate.CostEstimate.staged`).
+Its time to finish is the stages' one after another (stage 1's own time and ``auto`` notes are
+replaced by the cascade's), and :func:`mixed_cost` prices ``auto`` sending stages in different modes.
 """
 
 from __future__ import annotations

@@ -15,8 +15,12 @@ batch price with the cache asked for) for one model or comparison variant, with 
 workspace's once learned, else :class:`~batchkit.core.modes.RealtimeLimits`' defaults, as the
 estimate says), a batch typically within the hour and at most 24 h, as Anthropic documents — and
 whether it meets the deadline; ``runs`` marks the line the chosen mode sends (``auto`` chooses as
-a job would). From a comparison, each variant's quality, its 95% interval, and the dollars per
-correct row at those settings.
+a job would). A cascade's stages run one after another: its times are the stages' added up (stage
+k's requests are the rows times the share that reaches it), the deadline is checked on the total,
+and ``auto`` chooses per stage — when the stages differ, a third line prices the mix (``stage 1
+batch, stage 2 realtime``). The batch line reads ``batch`` when nothing is cached. From a
+comparison, each variant's quality, its 95% interval, and the dollars per correct row at those
+settings (a cascade's range also spans its escalation share's cost range).
 """
 
 from __future__ import annotations
