@@ -317,14 +317,21 @@ def test_a_comparisons_cascades_are_explored_at_every_stage_as_the_comparison_pr
         # what the comparison's table says a row costs, a million times (the sample measured, the frame estimated)
         assert row["typical"] / 1_000_000 == pytest.approx(frame.loc[v.name, "cost_per_row_batch"], rel=0.1)
         assert row["per_correct_row"] == pytest.approx(row["typical"] / 1_000_000 / v.quality)
-    assert "no caching" in str(explorer) and "100%–100%" not in str(explorer)
+        # its range: the escalation share's cost range with the quality's interval, cheapest at best quality
+        assert row["per_correct_row_low"] == pytest.approx(row["low"] / 1_000_000 / row["quality_high"])
+        assert row["per_correct_row_high"] == pytest.approx(row["high"] / 1_000_000 / row["quality_low"])
+    assert "caching off" in str(explorer) and "no caching" not in str(explorer) and "100%–100%" not in str(explorer)
 
 
 def test_the_header_says_when_nothing_is_cached():
     explorer = reviews(200).claude.explore(PROMPT, max_tokens=20)  # no prefix long enough to cache
     assert explorer.settings.caching == "auto"
     assert "nothing cacheable" in explorer.headline()[0] and "hit rate" not in explorer.headline()[0]
-    assert "no caching" in explorer.set(caching="off").headline()[0]
+    text = str(explorer)  # said once, and the batch line is priced as what it is: batch, nothing cached
+    assert text.count("caching changes nothing") == 1 and "no shared prefix is cached" not in text
+    assert explorer.table.loc[(HAIKU, "batch"), "prices"] == "batch" and "cache" not in text.split("\n\n")[1]
+    assert "caching off," in explorer.set(caching="off").headline()[0]
+    assert "no caching" not in str(explorer) and "caching changes nothing" not in str(explorer)
     lo, hi = reviews(200).claude.estimate(PROMPT, **CALL).hit_rate  # a prefix to cache: its hit rate is said
     assert (
         f"hit rate {pct(lo)}–{pct(hi)} (from priming and size)"
@@ -344,8 +351,11 @@ def test_a_frame_explores_a_cascade_call_as_estimate_prices_it():
     assert figures(explorer, "batch") == pytest.approx(of(expected, "batch+5m"), rel=1e-12)
     assert figures(explorer, "realtime") == pytest.approx(of(expected, "standard"), rel=1e-12)
     assert base.explore(rows=3000, caching="prime", ttl="5m").table.equals(explorer.table)
-    with pytest.raises(InvalidOptionError, match="model must be"):
+    another = r"another cascade is another call: df.claude.explore\(\.\.\., cascade=\[\.\.\.\]\)"
+    with pytest.raises(InvalidOptionError, match=another):
         explorer.set(model=SONNET)
+    with pytest.raises(InvalidOptionError, match=another):
+        base.explore(model=SONNET)
 
 
 def test_after_its_run_a_cascade_is_explored_as_new_rows_like_it():
@@ -360,3 +370,57 @@ def test_after_its_run_a_cascade_is_explored_as_new_rows_like_it():
     assert "priced as new rows like them" in str(explorer)
     fresh = reviews(3030).iloc[30:].claude.estimate(PROMPT, labels=labels, **kwargs)  # 3,000 rows never answered
     assert figures(explorer.set(rows=3000), "batch") == pytest.approx(of(fresh, "batch"), rel=1e-12)
+
+
+def test_after_a_plain_run_of_the_last_model_a_cascade_is_explored_as_estimate_prices_it():
+    from batchkit.simulator import Processing
+
+    sim = Simulator(config=SimConfig(processing=Processing.instant()))
+    labels = ["negative", "positive"]
+    kwargs = {"client": sim.client(), "max_tokens": 20, "progress": False}
+    frame = reviews(120)
+    frame.claude.classify(PROMPT, labels, model=SONNET, **kwargs)  # stage 2's answers only: stage 1 is unpaid
+    call = {**kwargs, "labels": labels, "cascade": [HAIKU, SONNET]}
+    base = frame.claude.estimate(PROMPT, **call)
+    explorer = frame.claude.explore(PROMPT, **call)
+    assert figures(explorer, "batch") == of(base, "batch") and figures(explorer, "realtime") == of(base, "standard")
+    assert base["batch"].typical > 0 and "costs $0 more" not in str(explorer)
+    sent = explorer.set(mode="auto").table  # stage 2 has nothing to send: stage 1's batch is the way, no mix
+    assert sent.index.get_level_values("mode").tolist() == ["realtime", "batch"] and sent["runs"].tolist()[1]
+    fresh = reviews(3120).iloc[120:].claude.estimate(PROMPT, **call)  # more rows: stage 2 priced as new ones too
+    assert figures(explorer.set(rows=3000, mode="batch"), "batch") == pytest.approx(of(fresh, "batch"), rel=1e-12)
+
+
+def test_a_cascades_stages_run_one_after_another_in_its_times_and_deadline():
+    from batchkit.core import modes
+
+    call = {**CALL, "labels": ["negative", "positive"], "cascade": [HAIKU, SONNET]}
+    base = reviews(200).claude.estimate(PROMPT, **call)
+    alone = reviews(200).claude.estimate(PROMPT, **{**call, "cascade": None, "model": HAIKU})
+    assert base.finish_seconds["batch"] == 2 * modes.TYPICAL_BATCH_SECONDS
+    assert base.finish_seconds["batch_max"] == 2 * modes.MAX_BATCH_SECONDS
+    assert base.finish_seconds["realtime"] > alone.finish_seconds["realtime"]  # stage 2's share added
+    times = [n for n in base.notes if n.startswith("Time to finish")]
+    assert len(times) == 1 and "one after another" in times[0] and "at most 48 h" in times[0]
+    explorer = reviews(200).claude.explore(PROMPT, **call).set(rows=200_000, mode="batch", deadline_hours=25)
+    batch = explorer.table.xs("batch", level="mode").iloc[0]
+    assert (batch["finish_seconds"], batch["finish_max_seconds"]) == (7200.0, 48 * 3600.0)
+    assert not batch["meets_deadline"] and "≈ 2.0 h (≤ 48.0 h)" in str(explorer)  # two batches may take 48 h
+    assert explorer.set(deadline_hours=49).table.xs("batch", level="mode")["meets_deadline"].item()
+
+
+def test_auto_chooses_per_stage_and_shows_the_mix():
+    call = {**CALL, "labels": ["negative", "positive"], "cascade": [HAIKU, SONNET]}
+    explorer = reviews(200).claude.explore(PROMPT, mode="auto", **call).set(rows=150)
+    table = explorer.table  # stage 1 sends 150 requests (a batch), stage 2 about 45 (realtime)
+    mix = table.xs("stage 1 batch, stage 2 realtime", level="mode").iloc[0]
+    assert mix["runs"] and table["runs"].sum() == 1 and mix["prices"] == "batch + 1h cache, standard"
+    e = explorer.priced(explorer.lines()[0])
+    first, second = e.staged["stages"]
+    share = e.staged["shares"][0][1]
+    assert mix["typical"] == pytest.approx(first["batch+1h"].typical + share * second["standard"].typical)
+    assert mix["finish_seconds"] < 2 * 3600 and "stage 2: auto: 45 requests to send, fewer than 100" in mix["why"]
+    assert "stage 1 batch, stage 2 realtime" in str(explorer) and "auto sends each stage realtime" in str(explorer)
+    assert not explorer.set(rows=5000).table.index.get_level_values("mode").str.startswith("stage").any()
+    base = reviews(150).claude.estimate(PROMPT, mode="auto", **call)
+    assert any("stage 1 (150 requests) as batch, stage 2 (45 requests) as realtime" in n for n in base.notes)

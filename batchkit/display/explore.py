@@ -15,8 +15,12 @@ batch price with the cache asked for) for one model or comparison variant, with 
 workspace's once learned, else :class:`~batchkit.core.modes.RealtimeLimits`' defaults, as the
 estimate says), a batch typically within the hour and at most 24 h, as Anthropic documents — and
 whether it meets the deadline; ``runs`` marks the line the chosen mode sends (``auto`` chooses as
-a job would). From a comparison, each variant's quality, its 95% interval, and the dollars per
-correct row at those settings.
+a job would). A cascade's stages run one after another: its times are the stages' added up (stage
+k's requests are the rows times the share that reaches it), the deadline is checked on the total,
+and ``auto`` chooses per stage — when the stages differ, a third line prices the mix (``stage 1
+batch, stage 2 realtime``). The batch line reads ``batch`` when nothing is cached. From a
+comparison, each variant's quality, its 95% interval, and the dollars per correct row at those
+settings (a cascade's range also spans its escalation share's cost range).
 """
 
 from __future__ import annotations
@@ -32,8 +36,9 @@ import pandas as pd
 from batchkit.core import modes
 from batchkit.core.states import PriceMode
 from batchkit.costs.caching import break_even_hit_rate, break_even_rows
-from batchkit.costs.estimate import MODE_LABELS, CostEstimate
+from batchkit.costs.estimate import MODE_LABELS, CostEstimate, ModeCost
 from batchkit.costs.scaling import reprice
+from batchkit.costs.stages import mixed_cost, reaches
 from batchkit.costs.usage import pct, usd
 from batchkit.errors import InvalidOptionError
 
@@ -49,6 +54,7 @@ __all__ = [
     "as_hit_rate",
     "check_settings",
     "refuse",
+    "refuse_model",
 ]
 
 SEND_MODES = ("batch", "realtime", "auto")
@@ -86,6 +92,9 @@ class Line:
     interval: tuple[float, float] = (math.nan, math.nan)
     note: str = ""
     """Said above the table (e.g. that the rows are priced as new ones)."""
+    rescaled: CostEstimate | None = None
+    """What other row counts scale (None: ``estimate``): a cascade whose later stage is answered already
+    costs $0 for it at the frame's own rows, and new rows like them at others."""
 
 
 Source = Callable[[str | None], Sequence[Line]]
@@ -120,6 +129,22 @@ def check_settings(settings: Settings) -> Settings:
 def refuse(name: str, value: Any, fix: str) -> NoReturn:
     """Raise the explorer's :class:`~batchkit.errors.InvalidOptionError`: ``name`` must be ``fix``, not ``value``."""
     raise InvalidOptionError(f"explore: {name} must be {fix}, not {value!r}", option=name)
+
+
+def refuse_model(fixed: str, value: Any, *, cascade: bool) -> NoReturn:
+    """Refuse another ``model`` for an explorer of one estimate (``fixed``'s), naming the call that prices it."""
+    if cascade:
+        refuse(
+            "model",
+            value,
+            f"{fixed!r}: this explorer prices its cascade only "
+            "(another cascade is another call: df.claude.explore(..., cascade=[...]))",
+        )
+    refuse(
+        "model",
+        value,
+        f"{fixed!r}: this explorer prices its estimate's model only (df.claude.explore(...) offers every model)",
+    )
 
 
 def as_hit_rate(value: Any) -> tuple[float, float] | None:
@@ -201,12 +226,7 @@ class Explorer:
         if self.models and model not in self.models:
             refuse("model", model, f"one of {', '.join(self.models)}")
         if not self.models and model != self.settings.model:
-            refuse(
-                "model",
-                model,
-                f"{self.settings.model!r}: this explorer prices its estimate's model only "
-                "(df.claude.explore(...) offers every model)",
-            )
+            refuse_model(str(self.settings.model), model, cascade=any(x.estimate.staged for x in self.lines()))
         settings = check_settings(dataclasses.replace(self.settings, **changes))
         previous, self.settings = self.settings, settings
         try:
@@ -234,8 +254,9 @@ class Explorer:
     def priced(self, line: Line) -> CostEstimate:
         """``line``'s estimate priced at the current settings (:func:`batchkit.costs.scaling.reprice`)."""
         s = self.settings
+        scaled = line.rescaled if line.rescaled is not None and line.estimate.rows != s.rows else line.estimate
         return reprice(
-            line.estimate,
+            scaled,
             rows=s.rows,
             typical_output_tokens=s.output_tokens,
             hit_rate=s.hit_rate,
@@ -248,36 +269,58 @@ class Explorer:
         rows = [row for line in self.lines() for row in self._rows(line)]
         return pd.DataFrame(rows).set_index(["line", "mode"])
 
-    def _batch_prices(self) -> str:
+    def _batch_prices(self, e: CostEstimate) -> str:
+        """The batch line's prices: with the cache asked for, if any stage has a prefix to cache."""
         s = self.settings
-        return PriceMode.BATCH if s.caching == "off" else f"batch+{s.ttl}"
+        stages = e.staged["stages"] if e.staged else (e,)
+        cached = any(x.cached_prefix_tokens for x in stages)
+        return f"batch+{s.ttl}" if cached and s.caching != "off" else PriceMode.BATCH
+
+    def _stages(self, e: CostEstimate, deadline: float | None) -> list[_Stage]:
+        """Each stage's work (one for a single model): its requests — a cascade's stage k sends rows ×
+        its typical reach — its realtime seconds, and the mode a job would send it in, and why."""
+        if not e.staged:
+            parts: list[tuple[CostEstimate, float]] = [(e, 1.0)]
+        else:
+            reach = reaches(e.staged["shares"], len(e.staged["stages"]))
+            parts = [(x, r[1]) for x, r in zip(e.staged["stages"], reach, strict=True)]
+        out: list[_Stage] = []
+        for x, r in parts:
+            requests = x.requests if not e.staged else round(x.requests * r)
+            work = {"input_tokens": x.input_tokens * r, "output_tokens": requests * x.typical_output_tokens}
+            seconds, binding = modes.realtime_seconds(requests, limits=self.limits, **work)
+            chosen, why = modes.choose(
+                self.settings.mode, requests=requests, deadline_seconds=deadline, limits=self.limits, **work
+            )
+            if not requests and out:  # nothing to send at this stage: no way of sending of its own
+                chosen, why = out[-1].chosen, out[-1].why
+            out.append(_Stage(requests, seconds, binding, chosen, why))
+        return out
+
+    def _ways(self, e: CostEstimate, stages: list[_Stage]) -> list[tuple[str, list[str]]]:
+        """The ways of sending priced: all realtime, all batch, and (``auto`` choosing differently per
+        stage) the mix, each as its name and every stage's mode."""
+        ways = [("realtime", ["realtime"] * len(stages)), ("batch", ["batch"] * len(stages))]
+        chosen = [x.chosen for x in stages]
+        if len(set(chosen)) > 1:
+            ways.append((", ".join(f"stage {k + 1} {m}" for k, m in enumerate(chosen)), chosen))
+        return ways
 
     def _rows(self, line: Line) -> list[dict[str, Any]]:
         s = self.settings
         e = self.priced(line)
-        output = e.requests * e.typical_output_tokens
-        realtime, binding = modes.realtime_seconds(e.requests, e.input_tokens, output, self.limits)
         deadline = None if s.deadline_hours is None else s.deadline_hours * 3600.0
-        chosen, why = modes.choose(
-            s.mode,
-            requests=e.requests,
-            input_tokens=e.input_tokens,
-            output_tokens=output,
-            deadline_seconds=deadline,
-            limits=self.limits,
-        )
-        timing = {
-            "realtime": (realtime, realtime, f"{binding} binds{modes.where(self.limits)}"),
-            "batch": (modes.TYPICAL_BATCH_SECONDS, modes.MAX_BATCH_SECONDS, "typically within 1 h, at most 24 h"),
-        }
+        stages = self._stages(e, deadline)
+        chosen = [x.chosen for x in stages]
         out = []
-        for mode, prices in (("realtime", PriceMode.STANDARD), ("batch", self._batch_prices())):
-            cost = e[prices]
-            finish, finish_max, basis = timing[mode]
+        for way, sent in self._ways(e, stages):
+            cost = self._cost(e, sent)
+            finish, finish_max, basis = self._timing(e, stages, sent)
+            runs = sent == chosen
             row: dict[str, Any] = {
                 "line": line.name,
-                "mode": mode,
-                "prices": MODE_LABELS[prices],
+                "mode": way,
+                "prices": ", ".join(dict.fromkeys(MODE_LABELS[self._prices(e, m)] for m in sent)),
                 "low": cost.low,
                 "typical": cost.typical,
                 "high": cost.high,
@@ -287,13 +330,42 @@ class Explorer:
                 "finish_max_seconds": finish_max,
                 "timing": basis,
                 "meets_deadline": None if deadline is None else finish_max <= deadline,
-                "runs": mode == chosen,
-                "why": why if mode == chosen else "",
+                "runs": runs,
+                "why": _why(stages) if runs else "",
             }
             if self.quality_label is not None:
-                row.update(_quality(line, cost.typical, s.rows))
+                row.update(_quality(line, cost, s.rows, staged=bool(e.staged)))
             out.append(row)
         return out
+
+    def _prices(self, e: CostEstimate, mode: str) -> str:
+        return PriceMode.STANDARD if mode == "realtime" else self._batch_prices(e)
+
+    def _cost(self, e: CostEstimate, sent: list[str]) -> ModeCost:
+        """The dollars when each stage is sent as ``sent`` says (one mode for all: the estimate's own)."""
+        if len(set(sent)) == 1:
+            return e[self._prices(e, sent[0])]
+        return mixed_cost(e.staged["stages"], e.staged["shares"], [self._prices(e, m) for m in sent])
+
+    def _timing(self, e: CostEstimate, stages: list[_Stage], sent: list[str]) -> tuple[float, float, str]:
+        """Typical and longest seconds to finish, the stages one after another, and what times them."""
+        if not e.staged:
+            if sent[0] == "realtime":
+                return stages[0].seconds, stages[0].seconds, f"{stages[0].binding} binds{modes.where(self.limits)}"
+            return modes.TYPICAL_BATCH_SECONDS, modes.MAX_BATCH_SECONDS, "typically within 1 h, at most 24 h"
+        typical = longest = 0.0
+        for x, m in zip(stages, sent, strict=True):
+            batch = m == "batch" and x.requests > 0
+            typical += modes.TYPICAL_BATCH_SECONDS if batch else x.seconds
+            longest += modes.MAX_BATCH_SECONDS if batch else x.seconds
+        return (
+            typical,
+            longest,
+            (
+                f"{len(stages)} stages one after another (a batch each typically within 1 h, at most 24 h; "
+                f"realtime{modes.where(self.limits)})"
+            ),
+        )
 
     @property
     def break_even(self) -> dict[str, Any]:
@@ -322,8 +394,11 @@ class Explorer:
     def headline(self) -> list[str]:
         """The settings and the break-even points, as lines of text."""
         s, b = self.settings, self.break_even
-        first = self.priced(self.lines()[0])
-        hit = _hit_text(s, first)
+        priced = {x.name: self.priced(x) for x in self.lines()}
+        first = next(iter(priced.values()))
+        uncached = [] if s.caching == "off" else [k for k, e in priced.items() if self._batch_prices(e) == "batch"]
+        cached = [e for k, e in priced.items() if k not in uncached]
+        hit = _hit_text(s, cached[0] if cached else first, nothing=not cached)
         output = f"output {s.output_tokens:,} tokens" if s.output_tokens else _output_basis(first)
         if not s.output_tokens and len(self.lines()) > 1:
             output = "output as each variant's estimate has it"
@@ -331,18 +406,19 @@ class Explorer:
             "no deadline" if s.deadline_hours is None else f"deadline in {modes.duration(s.deadline_hours * 3600)}"
         )
         model = s.model or "each variant's model"
-        caching = "caching off" if s.caching == "off" else f"caching {s.caching} ({s.ttl})"
-        lines = [f"{model}: {s.rows:,} rows, mode {s.mode}, {caching}, {hit}, {output}, {deadline}"]
-        if b["hit_rate"] is None:
-            lines.append(f"no shared prefix is cached for {b['model']}: caching changes nothing")
-        else:
+        caching = "caching off" if s.caching == "off" else f"caching {s.caching} ({s.ttl}), {hit}"
+        lines = [f"{model}: {s.rows:,} rows, mode {s.mode}, {caching}, {output}, {deadline}"]
+        if b["hit_rate"] is not None:
             pays = "never pays" if b["rows"] is None else f"pays from {b['rows']:,} requests"
             lines.append(
                 f"break-even: a {b['ttl']} cache pays above a {pct(b['hit_rate'])} hit rate; at "
                 f"{pct(b['typical_hit_rate'])} it {pays}"
             )
+        if uncached and len(uncached) < len(self.lines()):
+            lines.append(f"no shared prefix is cached for {', '.join(uncached)}: caching changes nothing for them")
+        each = " each stage" if first.staged else ""
         lines.append(
-            f"auto sends realtime under {b['auto_batch_from']:,} requests (or for a near deadline), else batch"
+            f"auto sends{each} realtime under {b['auto_batch_from']:,} requests (or for a near deadline), else batch"
         )
         lines += list(dict.fromkeys(line.note for line in self.lines() if line.note))
         return lines
@@ -399,30 +475,49 @@ class Explorer:
         display({"text/plain": str(self), "text/html": self._repr_html_()}, raw=True)  # type: ignore[no-untyped-call]
 
 
-def _quality(line: Line, typical: float, rows: int) -> dict[str, float]:
-    """A comparison line's quality, its interval, and the dollars per correct row at ``typical``."""
+def _quality(line: Line, cost: ModeCost, rows: int, *, staged: bool) -> dict[str, float]:
+    """A comparison line's quality, its interval, and the dollars per correct row at the typical cost;
+    its range from the quality's interval — and for a cascade the escalation share's cost range too
+    (low cost at high quality .. high cost at low quality)."""
     lo, hi = line.interval
-    per = typical / rows
+    per = cost.typical / rows
+    cheap, dear = (cost.low / rows, cost.high / rows) if staged else (per, per)
 
-    def per_correct(q: float) -> float:
-        return per / q if q and not math.isnan(q) else math.inf
+    def per_correct(q: float, dollars: float) -> float:
+        return dollars / q if q and not math.isnan(q) else math.inf
 
     return {
         "quality": line.quality,
         "quality_low": lo,
         "quality_high": hi,
-        "per_correct_row": per_correct(line.quality),
-        "per_correct_row_low": per_correct(hi),
-        "per_correct_row_high": per_correct(lo),
+        "per_correct_row": per_correct(line.quality, per),
+        "per_correct_row_low": per_correct(hi, cheap),
+        "per_correct_row_high": per_correct(lo, dear),
     }
 
 
-def _hit_text(s: Settings, first: CostEstimate) -> str:
-    """The cache hit rate the figures take: none when caching is off or no prefix can be cached."""
-    if s.caching == "off":
-        return "no caching"
-    if not first.cached_prefix_tokens:
-        return "nothing cacheable (no shared prefix long enough)"
+@dataclass(frozen=True)
+class _Stage:
+    """One stage's work at the explorer's settings (a single model's call is one stage)."""
+
+    requests: int
+    seconds: float
+    binding: str
+    chosen: str
+    why: str
+
+
+def _why(stages: Sequence[_Stage]) -> str:
+    """Why the chosen way runs: the one reason, or each stage's."""
+    if len(stages) == 1 or len({x.why for x in stages}) == 1:
+        return stages[0].why
+    return "; ".join(f"stage {k + 1}: {x.why}" for k, x in enumerate(stages))
+
+
+def _hit_text(s: Settings, first: CostEstimate, *, nothing: bool) -> str:
+    """The cache hit rate the figures take (caching on): none when no line has a prefix to cache."""
+    if nothing:
+        return "nothing cacheable (no shared prefix long enough): caching changes nothing"
     lo, hi = s.hit_rate or first.hit_rate
     given = s.hit_rate is not None or first.basis.get("typical_hit_rate") is None
     return f"hit rate {pct(lo)}–{pct(hi)}" + ("" if given else " (from priming and size)")

@@ -29,7 +29,7 @@ from batchkit.engine.sendmode import realtime_limits
 from batchkit.errors import InvalidOptionError
 from batchkit.stores.store import Store
 
-from .explore import Explorer, Line, Settings, as_hit_rate, check_settings, refuse
+from .explore import Explorer, Line, Settings, as_hit_rate, check_settings, refuse, refuse_model
 
 __all__ = [
     "ANSWERED_NOTE",
@@ -66,12 +66,7 @@ def explore_estimate(estimate: CostEstimate, **settings: Any) -> Explorer:
     """The explorer of one estimate (``estimate.explore(**settings)``): its model only, at default
     rate limits (``df.claude.explore`` also offers other models and the workspace's learned limits)."""
     if settings.get("model", estimate.model) != estimate.model:
-        refuse(
-            "model",
-            settings["model"],
-            f"{estimate.model!r}: this explorer prices its estimate's model only "
-            "(df.claude.explore(...) offers every model)",
-        )
+        refuse_model(estimate.model, settings["model"], cascade=bool(estimate.staged))
     lines = (Line(estimate.model, estimate),)
     return Explorer(lambda _model: lines, starting_settings(estimate, **settings))
 
@@ -130,7 +125,8 @@ def explore_cascade(
     """The explorer of a front end's cascade call (``df.claude.explore(..., cascade=[...])``): the
     estimate ``estimate(..., cascade=[...])`` gives — every stage over every row, later stages
     weighted by the escalation share (measured by ``calibrate=comparison``, else the stated prior),
-    every stage priced as new rows like them once the cascade has run (as :func:`explore_call` does)
+    every stage priced as new rows like them once stage 1 has run (as :func:`explore_call` does; a
+    later stage answered alone is $0 at the frame's rows, as ``estimate`` says, and new rows when scaled)
     — each stage priced again at the explorer's settings and combined with the same shares
     (:func:`batchkit.costs.scaling.reprice`). ``cascade_for(overrides)`` plans the cascade with some
     options replaced (``cache``). Its model is the cascade's: another cascade is another call.
@@ -150,13 +146,20 @@ def explore_cascade(
     planned = plan({"cache": "auto"}) if cascade.options.run.cache is False else cascade
     stages = [cascades.prepare_stage(planned, table, k) for k in range(len(planned.models))]
     priced = [calls.estimate(call) for call in stages]
-    answered = any(_all_answered(e) for e in priced)
-    if answered:  # run already: every stage priced as new rows, the escalated ones too
-        priced = _as_new(stages)
     shares, basis = cascades.escalation_shares(planned)
+    answered = [_all_answered(e) for e in priced]
+    note, rescaled = "", None
+    if answered[0]:  # run already: every stage priced as new rows, the escalated ones too
+        priced, note = _as_new(stages), ANSWERED_NOTE
+    elif any(answered):  # a later stage's rows answered already (by a run of its model): $0 here, as new when scaled
+        fresh = iter(_as_new([call for call, done in zip(stages, answered, strict=True) if done]))
+        again = [next(fresh) if done else e for e, done in zip(priced, answered, strict=True)]
+        rescaled = combine_estimates(again, shares, planned.models, basis)
+        done = ", ".join(f"stage {k + 1}" for k, d in enumerate(answered) if d)
+        note = f"{done}: every row has an answer in the store already; at other row counts priced as new rows like them"
     estimate = combine_estimates(priced, shares, planned.models, basis)
-    notes = [estimate.notes[0]] + [ANSWERED_NOTE] * answered
-    lines = (Line(estimate.model, estimate, note="; ".join(notes)),)  # where the escalation share comes from
+    notes = [estimate.notes[0], *([note] if note else [])]  # where the escalation share comes from
+    lines = (Line(estimate.model, estimate, note="; ".join(notes), rescaled=rescaled),)
     return Explorer(lambda _model: lines, start, limits=realtime_limits(stages[0]))
 
 
