@@ -231,36 +231,48 @@ class CascadeJob:
         return stage_of, answers, statuses, confidence
 
     def _why(self) -> np.ndarray:
-        """Per input row, why its answer is the one kept: each stage's step that row went through,
-        joined (a few string operations per stage, none per row)."""
+        """Per input row, why its answer is the one kept: the steps it went through, stage by stage.
+        Rows with the same steps share one text, so the work is per distinct reason, not per row."""
         stage_of = self._rows[0]
-        why = np.full(self.n_rows, "skipped (see the stages' outcomes())", dtype=object)
+        ids = np.zeros(self.n_rows, dtype=np.int64)  # rows with the same steps so far share an id
+        steps: list[tuple[str, ...]] = [()]
         for k, s in enumerate(self.stages):
+            codes, table = self._steps(k)
             asked = np.flatnonzero(stage_of >= k)  # a row kept at stage j went through every stage up to j
-            if not len(asked):
-                break
-            step = self._steps(k)[np.searchsorted(s.rows, asked)]
-            why[asked] = step if k == 0 else why[asked] + "; " + step
-        later = stage_of > 0
-        why[later] = "escalated: " + why[later]
+            step = np.zeros(self.n_rows, dtype=np.int64)  # 0: not asked here; else 1 + its step's code
+            step[asked] = codes[np.searchsorted(s.rows, asked)] + 1
+            width = len(table) + 1
+            pairs, ids = np.unique(ids * width + step, return_inverse=True)
+            steps = [steps[p // width] + ((table[p % width - 1],) if p % width else ()) for p in pairs.tolist()]
+        texts = [
+            ("escalated: " if len(parts) > 1 else "") + "; ".join(parts)
+            if parts
+            else "skipped (see the stages' outcomes())"
+            for parts in steps
+        ]
+        why: np.ndarray = np.array(texts, dtype=object)[ids.reshape(-1)]
         return why
 
-    def _steps(self, k: int) -> np.ndarray:
-        """Per row stage ``k`` asked, the reason text of its step there."""
+    def _steps(self, k: int) -> tuple[np.ndarray, list[str]]:
+        """Per row stage ``k`` asked, the code of its step there, and each code's text."""
         s = self.stages[k]
         statuses = np.asarray(s.statuses, dtype=object)
-        found, where = np.unique(statuses.astype(str), return_inverse=True)
-        out: np.ndarray = np.array([f"{s.model}: no answer ({status})" for status in found], dtype=object)[where]
-        ok = statuses == RowStatus.SUCCEEDED
+        ok = np.asarray(statuses == RowStatus.SUCCEEDED, dtype=bool)
+        codes = np.zeros(len(s.rows), dtype=np.int64)
         if s.threshold is None:  # asked no confidence: its answer is kept whatever it is
-            out[ok] = f"{s.model}, the last model"
-            return out
-        values, at = np.unique(s.confidences, return_inverse=True)
-        text = np.array(["no confidence" if math.isnan(c) else f"confidence {exact(c)}" for c in values], dtype=object)
-        sign = np.where(s.kept, f" ≥ {exact(s.threshold)}", f" < {exact(s.threshold)}").astype(object)
-        said = (f"{s.model} " if k else "") + text[at.reshape(-1)] + sign
-        out[ok] = said[ok]
-        return out
+            table = [f"{s.model}, the last model"]
+        else:
+            values, at = np.unique(s.confidences[ok], return_inverse=True)
+            name, bar = (f"{s.model} " if k else ""), exact(s.threshold)
+            said = ["no confidence" if math.isnan(c) else f"confidence {exact(c)}" for c in values.tolist()]
+            table = [f"{name}{text} {sign} {bar}" for text in said for sign in ("<", "≥")]
+            codes[ok] = at.reshape(-1) * 2 + s.kept[ok]
+        failed = np.flatnonzero(~ok)
+        if len(failed):
+            found, where = np.unique(statuses[failed].astype(str), return_inverse=True)
+            codes[failed] = len(table) + where.reshape(-1)
+            table += [f"{s.model}: no answer ({status})" for status in found.tolist()]
+        return codes, table
 
     def statuses(self) -> np.ndarray:
         """Each row's status in the stage whose answer is kept (``skipped`` for a row never sent)."""
