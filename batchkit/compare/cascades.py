@@ -118,7 +118,8 @@ def check_cascade(cascade: Any, task: str, models: Sequence[str], spec: Any) -> 
 
 def _by_price(models: Sequence[str], prices: Any) -> list[str]:
     table = load_prices(prices)
-    return sorted(models, key=lambda m: (table.get(m).output, table.get(m).input) if m in table else (math.inf,))
+    # per million input + output tokens, the order a cascade= call checks (engine.cascade: cheapest first)
+    return sorted(models, key=lambda m: table.get(m).input + table.get(m).output if m in table else math.inf)
 
 
 def evaluate(variants: Sequence[Variant], *, target: float | None, prices: Any) -> list[CascadeVariant]:
