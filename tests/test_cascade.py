@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 
 import numpy as np
@@ -352,7 +353,7 @@ def test_a_dask_frame_cascades_partition_by_partition_with_the_requests_of_panda
     assert list(got.columns) == list(again.columns)
     pd.testing.assert_frame_equal(got.drop(columns="text"), again.drop(columns="text"))
     assert sim.sent() == sent
-    assert got["sentiment_why"].str.contains("< 0.70").sum() == escalated
+    assert got["sentiment_why"].str.contains("< 0.7;").sum() == escalated
 
 
 def test_a_dask_frame_extracts_with_a_cascade_and_a_partition_without_rows(tweets, sim):
@@ -418,5 +419,114 @@ def test_three_models_escalate_twice_with_a_threshold_each(tweets, sim):
     assert sim.by_model == {HAIKU: 120, SONNET: asked[1], opus: asked[2]}
     second = out["sentiment_model"] == SONNET
     assert (out.loc[second, "sentiment_confidence"] >= 0.8).all()
-    assert out.loc[out["sentiment_model"] == opus, "sentiment_why"].str.contains("< 0.80").all()
+    assert out.loc[out["sentiment_model"] == opus, "sentiment_why"].str.contains("< 0.8;").all()
+    # each row's reason: every step it went through, the figures as compared
+    row = int(np.flatnonzero(out["sentiment_model"] == opus)[0])
+    first, second = (s.confidences[list(s.rows).index(row)] for s in cascade.stages[:2])
+    assert out["sentiment_why"].iloc[row] == (
+        f"escalated: confidence {float(first)!r} < 0.7; {SONNET} confidence {float(second)!r} < 0.8; {opus}, the last model"
+    )
     assert cascade.cost.to_frame()["rows_asked"].tolist() == asked
+
+
+# --------------------------------------------------------------------------- a comparison's cascades as they run
+
+
+def _compare(df, sim, **kwargs):
+    args = {"task": "classify", "labels": LABELS, "truth": "gold", "models": [HAIKU, SONNET], "cascade": True}
+    return df.claude.compare(PROMPT, client=sim.client(), progress=False, **{**args, **kwargs})
+
+
+def test_a_comparisons_cascades_cost_the_same_whatever_the_store_already_held(tweets, sim, tmp_path):
+    fresh = _compare(tweets, sim, sample=100, store=tmp_path / "fresh.sqlite3")
+    # another store, where a cascade already ran on the same rows: its stage 2 answered some of them
+    warm = tmp_path / "warm.sqlite3"
+    _classify(tweets.iloc[fresh.positions], sim, threshold=0.9, store=warm)
+    sim.by_model.clear()
+    again = _compare(tweets, sim, sample=100, store=warm)
+    assert list(again.positions) == list(fresh.positions) and sim.by_model[SONNET] < 100  # found in the store
+    # a row's cost is its tokens at the price, paid now or before: the same figures, the same choice
+    table, before = again.to_frame(), fresh.to_frame()
+    assert list(table.index) == list(before.index)
+    assert any(isinstance(v, CascadeVariant) for v in again.variants)
+    pd.testing.assert_series_equal(table["cost_per_row_batch"], before["cost_per_row_batch"])
+    assert [v.name for v in again.front] == [v.name for v in fresh.front]
+
+
+def test_a_comparisons_thresholds_are_confidences_a_row_gave_named_exactly_as_they_compare(tweets, sim):
+    cmp = _compare(tweets, sim, sample=200, seed=1)  # a sample whose quantiles fall between two confidences
+    haiku = next(v for v in cmp.variants if v.model == HAIKU)
+    given = set(haiku.confidence[~np.isnan(haiku.confidence)].tolist())
+    cascades = [v for v in cmp.variants if isinstance(v, CascadeVariant)]
+    assert cascades
+    for v in cascades:
+        named = float(v.name.split(" @ ")[1].split(" · ")[0])
+        assert named == v.threshold and v.threshold in given
+        assert cmp.to_frame().loc[v.name, "threshold"] == named
+    # the threshold typed from a name escalates the rows the comparison scored it on
+    v = min(cascades, key=lambda c: abs(c.share[1] - 0.5))
+    named = float(v.name.split(" @ ")[1].split(" · ")[0])
+    out = _classify(tweets.iloc[cmp.positions], sim, threshold=named)
+    assert (out["sentiment_model"] == SONNET).tolist() == (~v.kept).tolist()
+    # and every reason reads true, with the figures compared
+    why = out["sentiment_why"].str.extract(r"^(?:escalated: )?confidence ([0-9.]+) ([<≥]) ([0-9.]+)")
+    assert why.notna().all().all()
+    confidence, threshold = why[0].astype(float), why[2].astype(float)
+    assert ((why[1] == "<") == (confidence < threshold)).all() and (threshold == v.threshold).all()
+
+
+@pytest.mark.filterwarnings("ignore::batchkit.BatchkitWarning")
+def test_a_comparison_escalates_by_the_rule_a_cascade_runs_failed_rows_go_on_skipped_rows_stay(tweets):
+    df = tweets.copy()
+    df.loc[df.index[::9], "text"] = None  # skipped: asked of no model
+    df.loc[df.index[1::7], "text"] = df["text"].iloc[1::7] + " #garbled"
+
+    def responder(params):  # Haiku's answer to a garbled tweet is not the JSON asked for: no usable answer
+        if params["model"] == HAIKU and "#garbled" in str(params["messages"]):
+            return "not json"
+        return default_responder(params)
+
+    sim = Simulator(config=SimConfig(processing=Processing.instant()), responder=responder)
+    args = {"labels": LABELS, "client": sim.client(), "progress": False}
+    cmp = df.claude.compare(
+        PROMPT, task="classify", truth="gold", models=[HAIKU, SONNET], sample=150, cascade=True, **args
+    )
+    sample = df.iloc[cmp.positions]
+    skipped = int(sample["text"].isna().sum())
+    haiku = next(v for v in cmp.variants if v.model == HAIKU)
+    assert skipped and haiku.outcome_counts["skipped"] == skipped and haiku.outcome_counts["invalid_output"] > 0
+    v = next(v for v in cmp.variants if isinstance(v, CascadeVariant))
+    # a cascade's rows end where their answer is kept: Sonnet answered every row Haiku could not
+    assert v.outcome_counts == {"succeeded": 150 - skipped, "skipped": skipped}
+    # the share the comparison measures (and prices a run by) is the share the run escalates
+    share = cmp.escalation_shares([HAIKU, SONNET], [v.threshold], PROMPT)
+    assert share is not None and share[0][1] == v.share[1]
+    out = sample.claude.classify(PROMPT, output="sentiment", cascade=[HAIKU, SONNET], threshold=v.threshold, **args)
+    escalated = int((out["sentiment_model"] == SONNET).sum())
+    assert escalated == int((~v.kept & sample["text"].notna().to_numpy()).sum())
+    assert share[0][1] == pytest.approx(escalated / (150 - skipped))
+
+
+def test_max_cost_on_a_cascade_counts_the_requests_at_the_high_share_and_says_how_to_measure_it(tweets, sim):
+    df = tweets.head(200)
+    both = df.claude.estimate(PROMPT, labels=LABELS, cascade=[HAIKU, SONNET], client=sim.client())
+    with pytest.raises(BudgetExceededError) as refused:
+        _classify(df, sim, max_cost=both["batch"].upper_bound * 0.9)
+    said = str(refused.value)
+    assert "assumes every row escalates" in said and "400 requests" in said  # 200 rows, each at both stages
+    assert "compare(..., cascade=True) and pass calibrate=cmp" in said and f"model={HAIKU!r}" in said
+    assert sum(sim.by_model.values()) == 0 and sim.sim.stats()["batch_requests_received"] == 0
+
+
+def test_compare_with_a_threshold_but_no_cascade_says_to_pass_cascade_true(tweets, sim):
+    with pytest.raises(InvalidOptionError, match=r"pass cascade=True \(compare picks the thresholds\), or remove"):
+        _compare(tweets, sim, sample=50, cascade=False, threshold=0.7)
+    assert sim.sent() == 0
+
+
+def test_a_cascade_listed_strongest_first_warns_naming_the_cheaper_first_order(tweets, sim):
+    with pytest.warns(batchkit.BatchkitWarning, match=rf"cheapest first: cascade=\[{HAIKU!r}, {SONNET!r}\]"):
+        _classify(tweets.head(10), sim, cascade=[SONNET, HAIKU])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", batchkit.BatchkitWarning)
+        _classify(tweets.head(10), sim, cascade=[HAIKU, SONNET])

@@ -15,9 +15,10 @@ A single model whose sample carried the field is priced as run alone (:func:`fie
 :func:`alone_cost`): its sample's measured usage less the tokens the field added to each request.
 
 The thresholds tried are the first model's own confidences on the sample (at most
-:data:`MAX_THRESHOLDS` of their quantiles). Of each pair, three are shown (fewer when they
-coincide): the threshold with the lowest dollars per correct row, the one with the highest
-quality, and — with ``target=`` — the cheapest whose lower bound meets the target. Chosen on the
+:data:`MAX_THRESHOLDS` of them, spread as quantiles): each a confidence a row gave, named exactly as
+it compares, so typing a name's threshold escalates the same rows. Of each pair, three are shown
+(fewer when they coincide): the threshold with the lowest dollars per correct row, the one with the
+highest quality, and — with ``target=`` — the cheapest whose lower bound meets the target. Chosen on the
 sample they are scored on, their quality is a little optimistic; a larger sample narrows that.
 """
 
@@ -34,12 +35,14 @@ import pandas as pd
 from batchkit.backends.clients import get_default_client
 from batchkit.backends.tokens import count_tokens
 from batchkit.core import _json
+from batchkit.core.states import RowStatus
+from batchkit.costs.calibration import BILLED
 from batchkit.costs.estimate import CostEstimate
 from batchkit.costs.prices import load_prices
 from batchkit.costs.tokens import estimate_request_tokens, schema_output_tokens
 from batchkit.costs.usage import usage_cost_frame
 from batchkit.engine.calls import Call
-from batchkit.engine.cascade import combine_estimates
+from batchkit.engine.cascade import combine_estimates, escalation, exact
 from batchkit.errors import InvalidOptionError
 
 from .comparison import TOLERANCE, Variant
@@ -115,7 +118,8 @@ def check_cascade(cascade: Any, task: str, models: Sequence[str], spec: Any) -> 
 
 def _by_price(models: Sequence[str], prices: Any) -> list[str]:
     table = load_prices(prices)
-    return sorted(models, key=lambda m: (table.get(m).output, table.get(m).input) if m in table else (math.inf,))
+    # per million input + output tokens, the order a cascade= call checks (engine.cascade: cheapest first)
+    return sorted(models, key=lambda m: table.get(m).input + table.get(m).output if m in table else math.inf)
 
 
 def evaluate(variants: Sequence[Variant], *, target: float | None, prices: Any) -> list[CascadeVariant]:
@@ -126,7 +130,7 @@ def evaluate(variants: Sequence[Variant], *, target: float | None, prices: Any) 
         ordered = _by_price(list(mine), prices)
         for i, first in enumerate(ordered):
             for second in ordered[i + 1 :]:
-                out += _pick(_candidates(mine[first], mine[second]), target)
+                out += _pick(_candidates(mine[first], mine[second], prices), target)
     return out
 
 
@@ -136,27 +140,29 @@ def _thresholds(confidence: np.ndarray) -> list[float]:
         return []
     found = np.unique(values)
     if len(found) > MAX_THRESHOLDS:
-        found = np.unique(np.quantile(values, np.linspace(0, 1, MAX_THRESHOLDS)))
+        # observed confidences only (no value between two): a threshold selects the rows it is named by
+        found = np.unique(np.quantile(values, np.linspace(0, 1, MAX_THRESHOLDS), method="inverted_cdf"))
     return [float(t) for t in found]
 
 
-def _candidates(first: Variant, second: Variant) -> list[CascadeVariant]:
+def _candidates(first: Variant, second: Variant, prices: Any) -> list[CascadeVariant]:
     conf = first.confidence if first.confidence is not None else np.full(len(first.correct), math.nan)
-    answered = ~np.isnan(conf)
-    second_cost = _row_costs(second)
+    statuses = first.row_statuses()
+    second_cost = _row_costs(second, prices)
     out = []
     for t in _thresholds(conf):
-        with np.errstate(invalid="ignore"):
-            kept = answered & (conf >= t)
+        kept, sent_on = escalation(statuses, conf, t)  # the rule the cascade's run applies
         if kept.all() or not kept.any():
             continue  # the first model alone, or the second on every row: variants of their own already
-        out.append(_cascade(first, second, t, kept, second_cost))
+        out.append(_cascade(first, second, t, (kept, sent_on), second_cost))
     return out
 
 
-def _cascade(first: Variant, second: Variant, t: float, kept: np.ndarray, second_cost: np.ndarray) -> CascadeVariant:
-    escalated = ~kept
-    n = len(kept)
+def _cascade(
+    first: Variant, second: Variant, t: float, split: tuple[np.ndarray, np.ndarray], second_cost: np.ndarray
+) -> CascadeVariant:
+    kept, escalated = split
+    n = int((first.row_statuses() != RowStatus.SKIPPED).sum())
     k = int(escalated.sum())
     lo, hi = wilson_interval(k, n)
     share = (lo, k / n if n else math.nan, hi)
@@ -169,11 +175,11 @@ def _cascade(first: Variant, second: Variant, t: float, kept: np.ndarray, second
     rows = np.flatnonzero(escalated)
     for column in answers.columns:
         answers.iloc[rows, answers.columns.get_loc(column)] = second.answers[column].iloc[rows].to_numpy()
-    counts: dict[str, int] = {}
-    for status, m in first.outcome_counts.items():
-        counts[status] = counts.get(status, 0) + m
+    # each row's outcome at the stage whose answer it keeps: the second model's where escalated
+    final = np.where(escalated, second.row_statuses(), first.row_statuses()).astype(str)
+    counts = {str(s): int(m) for s, m in zip(*np.unique(final, return_counts=True), strict=True)}
     v = CascadeVariant(
-        name=f"{first.model} → {second.model} @ {t:.2f} · {first.prompt_name}",
+        name=f"{first.model} → {second.model} @ {exact(t)} · {first.prompt_name}",
         model=f"{first.model} → {second.model}",
         prompt_name=first.prompt_name,
         prompt=first.prompt,
@@ -193,9 +199,16 @@ def _cascade(first: Variant, second: Variant, t: float, kept: np.ndarray, second
     return v
 
 
-def _row_costs(v: Variant) -> np.ndarray:
-    """What the variant's sample paid per row (its job's outcomes)."""
-    costs: np.ndarray = v.job.outcomes()["cost"].fillna(0.0).to_numpy(dtype=float)
+def _row_costs(v: Variant, prices: Any) -> np.ndarray:
+    """What each sample row's answer costs at batch price, from its usage (tokens × price), whether
+    the sample paid for it or found it in the store: so a comparison's cascade costs the same in a
+    fresh store and in one an earlier run filled. A request asked by several rows counts once, on
+    its first row (as the sample's own cost counts it)."""
+    outcomes = v.job.outcomes()
+    billed = outcomes["status"].isin(BILLED).to_numpy()
+    first = billed & ~outcomes["request_key"].where(billed).duplicated().to_numpy()
+    dollars = usage_cost_frame(outcomes, v.model, batch=True, prices=prices)["total"].to_numpy(dtype=float)
+    costs: np.ndarray = np.where(first, np.nan_to_num(dollars), 0.0)
     return costs
 
 

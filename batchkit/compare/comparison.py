@@ -19,6 +19,7 @@ import pandas as pd
 from batchkit.core.states import PriceMode, RowStatus
 from batchkit.costs.estimate import MODES, CostEstimate
 from batchkit.costs.usage import usd
+from batchkit.engine.cascade import escalation
 from batchkit.engine.jobs import Job
 from batchkit.errors import CalibrationError, InvalidOptionError, OptionTypeError
 
@@ -91,6 +92,11 @@ class Variant:
         if self._projection is None and self.projector is not None:
             self._projection = self.projector()
         return self._projection
+
+    def row_statuses(self) -> np.ndarray:
+        """Per sample row, its outcome status in the sample's job (``succeeded``, ``errored``, ``skipped``, …)."""
+        statuses: np.ndarray = np.asarray(self.job.statuses(), dtype=object)
+        return statuses
 
     @property
     def staged_projection(self) -> CostEstimate | None:
@@ -439,13 +445,12 @@ class Comparison:
         mine = {v.model: v for v in self.variants if v.prompt == prompt}
         if any(m not in mine or mine[m].confidence is None for m in models[:-1]):
             return None
-        reaching = np.ones(len(self.positions), dtype=bool)
+        reaching = mine[models[0]].row_statuses() != RowStatus.SKIPPED
         out = []
         for m, t in zip(models[:-1], thresholds, strict=False):
             conf = mine[m].confidence
             assert conf is not None
-            with np.errstate(invalid="ignore"):
-                sent_on = reaching & ~(conf >= t)
+            sent_on = reaching & escalation(mine[m].row_statuses(), conf, t)[1]  # the rule the run applies
             n, k = int(reaching.sum()), int(sent_on.sum())
             lo, hi = wilson_interval(k, n)
             out.append((lo, k / n, hi) if n else (0.0, 0.0, 0.0))

@@ -206,7 +206,7 @@ def _as_sent(
         return dict.fromkeys(plain, spec), dict(plain)
     specs: dict[str, OutputSpec | None] = {m: spec if m == strongest else staged for m in plain}
     options = {
-        m: o if m == strongest else Options.build({**call_kwargs, "model": m}, verb="submit").with_output_spec(staged)
+        m: o if m == strongest else Options.build({**call_kwargs, "model": m}, verb="compare").with_output_spec(staged)
         for m, o in plain.items()
     }
     return specs, options
@@ -242,7 +242,7 @@ def _variant_options(
         call_kwargs.setdefault("max_tokens", _DEFAULT_MAX_TOKENS[task])
     options = {}
     for m in model_ids:
-        built = Options.build({**call_kwargs, "model": m}, verb="submit")
+        built = Options.build({**call_kwargs, "model": m}, verb="compare")
         if spec is not None:
             built = built.with_output_spec(spec)
         options[m] = built

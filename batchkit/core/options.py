@@ -420,9 +420,13 @@ class Options:
         as escalations."""
         cascade, threshold = self.run.cascade, self.run.threshold
         if cascade is None:
+            fix = (
+                "pass cascade=True (compare picks the thresholds), or remove threshold="
+                if verb == "compare"
+                else "it needs cascade=[...] (two or more models, cheapest first). Pass cascade=, or remove threshold="
+            )
             raise InvalidOptionError(
-                "threshold= is the confidence a cascade keeps an answer at; it needs cascade=[...] (two or more "
-                "models, cheapest first). Pass cascade=, or remove threshold=.",
+                f"threshold= is the confidence a cascade keeps an answer at; {fix}.",
                 option="threshold",
             )
         if verb not in ("classify", "extract", "estimate"):

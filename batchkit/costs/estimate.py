@@ -129,6 +129,8 @@ class CostEstimate:
             return
         cost = self[mode]
         hits = " and no cache hit" if mode in CACHED_MODES and self.cached_prefix_tokens else ""
+        if self.staged:
+            raise BudgetExceededError(self._cascade_over(mode, max_cost, hits), limit=max_cost, estimate=bound)
         raise BudgetExceededError(
             f"The {MODE_LABELS[mode]} run could cost up to {usd(bound)}, over max_cost={usd(max_cost)}: "
             f"{self.requests:,} requests, {self.input_tokens:,} input tokens ({self._token_note()}), "
@@ -136,6 +138,35 @@ class CostEstimate:
             f"(range {usd(cost.low)}–{usd(cost.high)}). Lower max_tokens, send fewer rows, or raise max_cost.",
             limit=max_cost,
             estimate=bound,
+        )
+
+    def _cascade_over(self, mode: str, max_cost: float, hits: str) -> str:
+        """A cascade's ``max_cost=`` refusal: the requests its bound counts (every stage at the high
+        escalation share, not the typical one), what that share assumes, and the fix for each case."""
+        stages, shares = self.staged["stages"], self.staged["shares"]
+        reach, high = 1.0, [1.0]
+        for share in shares[: len(stages) - 1]:
+            reach *= share[2]
+            high.append(reach)
+        requests = round(sum(e.requests * r for e, r in zip(stages, high, strict=True)))
+        cost = self[mode]
+        every = all(share[2] >= 1.0 for share in shares)
+        assumed = (
+            "every row escalates (the high end of the assumed share)"
+            if every
+            else f"{', '.join(pct(share[2]) for share in shares)} of rows escalate (the high end of the measured share)"
+        )
+        fix = (
+            f"Measure the share with compare(..., cascade=True) and pass calibrate=cmp, or run the first model "
+            f"alone (model={stages[0].model!r}); else lower max_tokens, send fewer rows, or raise max_cost."
+            if every
+            else "Raise max_cost, lower max_tokens, send fewer rows, or pass a lower threshold= (fewer rows escalate)."
+        )
+        return (
+            f"The {MODE_LABELS[mode]} run of the cascade {self.model} could cost up to {usd(self.upper_bound(mode))}, "
+            f"over max_cost={usd(max_cost)}: the bound assumes {assumed}, so {requests:,} requests, every answer "
+            f"{self._bound:,} tokens long{hits}. Typical estimate {usd(cost.typical)} for {self.requests:,} requests "
+            f"(range {usd(cost.low)}–{usd(cost.high)}; {self.staged['basis']}). {fix}"
         )
 
     def to_frame(self) -> pd.DataFrame:

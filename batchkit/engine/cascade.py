@@ -38,12 +38,13 @@ from batchkit.core.options import DEFAULT_THRESHOLD, Options
 from batchkit.core.states import Mode, PriceMode
 from batchkit.core.structured import OutputSpec
 from batchkit.costs.estimate import CostEstimate
+from batchkit.costs.prices import load_prices
 from batchkit.costs.stages import combine_estimates
 from batchkit.costs.usage import pct
-from batchkit.errors import ColumnCollisionError, InvalidOptionError
+from batchkit.errors import ColumnCollisionError, InvalidOptionError, warn
 
 from . import calls
-from .cascade_job import CascadeJob, Stage
+from .cascade_job import CascadeJob, Stage, escalation, exact
 from .jobs import Job
 
 __all__ = [
@@ -54,7 +55,9 @@ __all__ = [
     "EscalationSource",
     "Stage",
     "combine_estimates",
+    "escalation",
     "estimate",
+    "exact",
     "plan",
     "prepare_stage",
     "run",
@@ -167,6 +170,7 @@ def plan(
             "confidence is about; this schema has none. Add one, or use one model=",
             option="cascade",
         )
+    _check_order(cascade, options.run.prices)
     staged = with_confidence(spec, output)
     threshold = options.run.threshold
     thresholds = (
@@ -189,6 +193,21 @@ def plan(
         for k, m in enumerate(cascade)
     )
     return Cascade(prompt, output, staged, spec, stage_options, thresholds, options, positional)
+
+
+def _check_order(models: Sequence[str], prices: Any) -> None:
+    """Warn when a later model is cheaper than one before it (per million input and output tokens
+    together, at the standard price): every row is asked the first model, so it should be the cheapest."""
+    table = load_prices(prices)
+    cost = {m: table.get(m).input + table.get(m).output for m in models if m in table}
+    known = [m for m in models if m in cost]
+    if any(cost[b] < cost[a] for i, a in enumerate(known) for b in known[i + 1 :]):
+        cheaper_first = sorted(known, key=lambda m: cost[m]) + [m for m in models if m not in cost]
+        warn(
+            f"cascade={list(models)!r} asks {models[0]} of every row, but a later model is cheaper by the price "
+            f"table (per million input + output tokens: {', '.join(f'{m} ${cost[m]:g}' for m in known)}). A cascade "
+            f"pays off cheapest first: cascade={cheaper_first!r}."
+        )
 
 
 def _check_columns(cascade: Cascade, table: Table) -> None:

@@ -27,9 +27,29 @@ from batchkit.stores.store import Store
 
 from .jobs import Job
 
-__all__ = ["CascadeCost", "CascadeJob", "Stage"]
+__all__ = ["CascadeCost", "CascadeJob", "Stage", "escalation", "exact"]
 
 _ATTR = "batchkit_cascade"
+
+
+def escalation(statuses: np.ndarray, confidence: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """The one escalation rule, per row of a stage (its status there and its answer's confidence):
+    ``(kept, sent_on)``. A row's answer is kept when it succeeded with a confidence of at least
+    ``threshold``; a row not kept is sent on to the next model, unless it was skipped (never sent,
+    e.g. a missing value the prompt reads: no model is asked it). Used by a cascade's run, and by a
+    comparison's cascades and escalation shares, so that the sample measures what the run does."""
+    ok = np.asarray(statuses == RowStatus.SUCCEEDED, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        kept: np.ndarray = ok & (np.asarray(confidence, dtype=float) >= threshold)
+    sent_on: np.ndarray = ~kept & np.asarray(statuses != RowStatus.SKIPPED, dtype=bool)
+    return kept, sent_on
+
+
+def exact(value: float) -> str:
+    """A threshold or a confidence written exactly as it is compared (the shortest text that reads
+    back as the same float): ``0.7``, ``0.2234``; so a threshold copied from a name or a reason
+    selects the same rows."""
+    return repr(float(value))
 
 
 class Stage:
@@ -81,16 +101,13 @@ class Stage:
         """Per asked row: its answer here is the one kept (the last stage keeps every row it asked)."""
         if self.threshold is None:
             return np.ones(len(self.rows), dtype=bool)
-        ok = self.statuses == RowStatus.SUCCEEDED
-        with np.errstate(invalid="ignore"):
-            kept: np.ndarray = ok & (self.confidences >= self.threshold)
-        return kept
+        return escalation(self.statuses, self.confidences, self.threshold)[0]
 
     def escalated(self) -> np.ndarray:
-        """The input rows this stage sends on to the next (not kept, and not skipped)."""
+        """The input rows this stage sends on to the next (:func:`escalation`: not kept, and not skipped)."""
         if self.threshold is None:
             return np.arange(0)
-        sent_on: np.ndarray = self.rows[~self.kept & (self.statuses != RowStatus.SKIPPED)]
+        sent_on: np.ndarray = self.rows[escalation(self.statuses, self.confidences, self.threshold)[1]]
         return sent_on
 
 
@@ -214,31 +231,48 @@ class CascadeJob:
         return stage_of, answers, statuses, confidence
 
     def _why(self) -> np.ndarray:
-        """Per input row, why its answer is the one kept."""
-        stage_of, _, _, _ = self._rows
-        why = np.full(self.n_rows, None, dtype=object)
-        where = {k: {int(r): i for i, r in enumerate(s.rows)} for k, s in enumerate(self.stages)}
-        for row in range(self.n_rows):
-            k = int(stage_of[row])
-            if k < 0:
-                why[row] = "skipped (see the stages' outcomes())"
-                continue
-            parts = [self._step(j, where[j][row]) for j in range(k + 1)]
-            why[row] = ("escalated: " if k else "") + "; ".join(parts)
+        """Per input row, why its answer is the one kept: the steps it went through, stage by stage.
+        Rows with the same steps share one text, so the work is per distinct reason, not per row."""
+        stage_of = self._rows[0]
+        ids = np.zeros(self.n_rows, dtype=np.int64)  # rows with the same steps so far share an id
+        steps: list[tuple[str, ...]] = [()]
+        for k, s in enumerate(self.stages):
+            codes, table = self._steps(k)
+            asked = np.flatnonzero(stage_of >= k)  # a row kept at stage j went through every stage up to j
+            step = np.zeros(self.n_rows, dtype=np.int64)  # 0: not asked here; else 1 + its step's code
+            step[asked] = codes[np.searchsorted(s.rows, asked)] + 1
+            width = len(table) + 1
+            pairs, ids = np.unique(ids * width + step, return_inverse=True)
+            steps = [steps[p // width] + ((table[p % width - 1],) if p % width else ()) for p in pairs.tolist()]
+        texts = [
+            ("escalated: " if len(parts) > 1 else "") + "; ".join(parts)
+            if parts
+            else "skipped (see the stages' outcomes())"
+            for parts in steps
+        ]
+        why: np.ndarray = np.array(texts, dtype=object)[ids.reshape(-1)]
         return why
 
-    def _step(self, k: int, i: int) -> str:
+    def _steps(self, k: int) -> tuple[np.ndarray, list[str]]:
+        """Per row stage ``k`` asked, the code of its step there, and each code's text."""
         s = self.stages[k]
-        status = str(s.statuses[i])
-        c = s.confidences[i]
-        name = s.model if k else ""
-        if status != RowStatus.SUCCEEDED:
-            return f"{name or s.model}: no answer ({status})"
+        statuses = np.asarray(s.statuses, dtype=object)
+        ok = np.asarray(statuses == RowStatus.SUCCEEDED, dtype=bool)
+        codes = np.zeros(len(s.rows), dtype=np.int64)
         if s.threshold is None:  # asked no confidence: its answer is kept whatever it is
-            return f"{s.model}, the last model"
-        text = f"confidence {c:.2f}" if not math.isnan(c) else "no confidence"
-        sign = "≥" if s.kept[i] else "<"
-        return f"{name} {text} {sign} {s.threshold:.2f}".strip()
+            table = [f"{s.model}, the last model"]
+        else:
+            values, at = np.unique(s.confidences[ok], return_inverse=True)
+            name, bar = (f"{s.model} " if k else ""), exact(s.threshold)
+            said = ["no confidence" if math.isnan(c) else f"confidence {exact(c)}" for c in values.tolist()]
+            table = [f"{name}{text} {sign} {bar}" for text in said for sign in ("<", "≥")]
+            codes[ok] = at.reshape(-1) * 2 + s.kept[ok]
+        failed = np.flatnonzero(~ok)
+        if len(failed):
+            found, where = np.unique(statuses[failed].astype(str), return_inverse=True)
+            codes[failed] = len(table) + where.reshape(-1)
+            table += [f"{s.model}: no answer ({status})" for status in found.tolist()]
+        return codes, table
 
     def statuses(self) -> np.ndarray:
         """Each row's status in the stage whose answer is kept (``skipped`` for a row never sent)."""
