@@ -524,6 +524,12 @@ def test_compare_with_a_threshold_but_no_cascade_says_to_pass_cascade_true(tweet
     assert sim.sent() == 0
 
 
+def test_compare_with_cascade_true_and_a_threshold_says_compare_picks_them(tweets, sim):
+    with pytest.raises(InvalidOptionError, match=r"picks the thresholds itself.*remove threshold="):
+        _compare(tweets, sim, sample=50, cascade=True, threshold=0.7)
+    assert sim.sent() == 0
+
+
 def test_a_cascade_listed_strongest_first_warns_naming_the_cheaper_first_order(tweets, sim):
     with pytest.warns(batchkit.BatchkitWarning, match=rf"cheapest first: cascade=\[{HAIKU!r}, {SONNET!r}\]"):
         _classify(tweets.head(10), sim, cascade=[SONNET, HAIKU])

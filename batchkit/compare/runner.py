@@ -131,6 +131,12 @@ def compare(
     name). Every check runs before anything is sent, that the sample can be scored included
     (see the module docstring).
     """
+    if cascade is True and "threshold" in kwargs:
+        raise InvalidOptionError(
+            "compare(cascade=True) picks the thresholds itself, from the sample's own confidences; remove "
+            "threshold= (a threshold of your own runs with df.claude.classify(..., cascade=[...], threshold=t))",
+            option="threshold",
+        )
     check_call(frame, task, labels, schema, kwargs)
     extract_args = {"prefix": kwargs.pop("prefix")} if task == "extract" and "prefix" in kwargs else {}
     model_ids = check_models(models)
