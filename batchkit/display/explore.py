@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -52,6 +52,7 @@ __all__ = [
     "Line",
     "Settings",
     "as_hit_rate",
+    "check_setting_names",
     "check_settings",
     "refuse",
     "refuse_model",
@@ -99,6 +100,17 @@ class Line:
 
 Source = Callable[[str | None], Sequence[Line]]
 """The lines for a model (None: the source's own models): an estimate of the call for that model."""
+
+
+def check_setting_names(names: Iterable[str]) -> None:
+    """Refuse a setting the explorer does not have, naming the ones it has."""
+    known = {f.name for f in dataclasses.fields(Settings)}
+    unknown = set(names) - known
+    if unknown:
+        raise InvalidOptionError(
+            f"explore has no setting {', '.join(sorted(unknown))}; it has {', '.join(sorted(known))}",
+            option=sorted(unknown)[0],
+        )
 
 
 def check_settings(settings: Settings) -> Settings:
@@ -213,13 +225,7 @@ class Explorer:
             InvalidOptionError: an unknown setting or a wrong value, named with its fix — before
                 the figures change.
         """
-        known = {f.name for f in dataclasses.fields(Settings)}
-        unknown = set(changes) - known
-        if unknown:
-            raise InvalidOptionError(
-                f"explore has no setting {', '.join(sorted(unknown))}; it has {', '.join(sorted(known))}",
-                option=sorted(unknown)[0],
-            )
+        check_setting_names(changes)
         if "hit_rate" in changes:
             changes["hit_rate"] = as_hit_rate(changes["hit_rate"])
         model = changes.get("model", self.settings.model)

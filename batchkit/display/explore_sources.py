@@ -9,7 +9,6 @@ options, before anything is counted or sent, and returns a :class:`~batchkit.dis
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -29,7 +28,7 @@ from batchkit.engine.sendmode import realtime_limits
 from batchkit.errors import InvalidOptionError
 from batchkit.stores.store import Store
 
-from .explore import Explorer, Line, Settings, as_hit_rate, check_settings, refuse, refuse_model
+from .explore import Explorer, Line, Settings, as_hit_rate, check_setting_names, check_settings, refuse, refuse_model
 
 __all__ = [
     "ANSWERED_NOTE",
@@ -52,13 +51,7 @@ def starting_settings(estimate: CostEstimate, **given: Any) -> Settings:
     values: dict[str, Any] = {"rows": estimate.rows, "model": estimate.model, "caching": caching, **given}
     if "hit_rate" in values:
         values["hit_rate"] = as_hit_rate(values["hit_rate"])
-    known = {f.name for f in dataclasses.fields(Settings)}
-    unknown = set(values) - known
-    if unknown:
-        raise InvalidOptionError(
-            f"explore has no setting {', '.join(sorted(unknown))}; it has {', '.join(sorted(known))}",
-            option=sorted(unknown)[0],
-        )
+    check_setting_names(values)
     return check_settings(Settings(**values))
 
 
