@@ -131,13 +131,7 @@ def compare(
     name). Every check runs before anything is sent, that the sample can be scored included
     (see the module docstring).
     """
-    if cascade is True and "threshold" in kwargs:
-        raise InvalidOptionError(
-            "compare(cascade=True) picks the thresholds itself, from the sample's own confidences; remove "
-            "threshold= (a threshold of your own runs with df.claude.classify(..., cascade=[...], threshold=t))",
-            option="threshold",
-        )
-    check_call(frame, task, labels, schema, kwargs)
+    _check_call(frame, task, labels, schema, kwargs, cascade)
     extract_args = {"prefix": kwargs.pop("prefix")} if task == "extract" and "prefix" in kwargs else {}
     model_ids = check_models(models)
     named = check_prompts(prompt, prompts)
@@ -179,6 +173,18 @@ def compare(
         output=output,
         simulated=_is_simulated(variants[0].job),
     )
+
+
+def _check_call(frame: pd.DataFrame, task: str, labels: Any, schema: Any, kwargs: dict[str, Any], cascade: Any) -> None:
+    """The call's own checks (:func:`~batchkit.compare.checks.check_call`), and no ``threshold=`` beside
+    ``cascade=True``, which picks the thresholds itself."""
+    if cascade is True and "threshold" in kwargs:
+        raise InvalidOptionError(
+            "compare(cascade=True) picks the thresholds itself, from the sample's own confidences; remove "
+            "threshold= (a threshold of your own runs with df.claude.classify(..., cascade=[...], threshold=t))",
+            option="threshold",
+        )
+    check_call(frame, task, labels, schema, kwargs)
 
 
 def _check_reference_and_labels(
