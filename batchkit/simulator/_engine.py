@@ -58,7 +58,7 @@ from ._faults import FaultPlan, request_draw
 from ._json import DECODE_ERRORS, MAX_JSON_DEPTH, decode, encode, encoder, too_deep
 from ._output import SMALLEST_CAP, OutputCaps
 from ._params import CUSTOM_ID_RE, Analysis, ApiError, analyze, analyze_simple
-from ._plain import BETA_TAIL, PLAIN_LINE, PlainLines
+from ._plain import BETA_TAIL, PLAIN_LINE, PlainLines, cut_plain
 from ._responder import (
     answer_mode,
     default_answer,
@@ -839,12 +839,7 @@ class Engine:
             return None
         if type(text) is not str:
             return None
-        out = ((len(text) if text.isascii() else len(text.encode())) + 3) >> 2  # tok(text)
-        stop_reason = b"end_turn"
-        if out > max_tokens:  # as shape_answer cuts it
-            limit = max_tokens * 4
-            text = text[:limit] if text.isascii() else text.encode()[:limit].decode("utf-8", "ignore")
-            stop_reason, out = b"max_tokens", max_tokens
+        text, stop_reason, out = cut_plain(text, max_tokens)
         model = params["model"]
         encoded_model = model_json.get(model)
         if encoded_model is None:

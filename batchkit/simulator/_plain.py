@@ -26,7 +26,7 @@ from ._json import DECODE_ERRORS, decode
 from ._output import SMALLEST_CAP
 from ._responder import canonical_hash, text_answer
 
-__all__ = ["BETA_TAIL", "PLAIN_LINE", "PlainLines"]
+__all__ = ["BETA_TAIL", "PLAIN_LINE", "PlainLines", "cut_plain"]
 
 
 class _Message(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -59,6 +59,19 @@ PLAIN_LINE = (
     b'"service_tier":"batch","output_tokens_details":null,"speed":null,"inference_geo":null}%b}}}\n'
 )
 BETA_TAIL = b',"context_management":null'
+
+
+def cut_plain(text: str, max_tokens: int) -> tuple[str, bytes, int]:
+    """``(text, stop_reason, output tokens)`` of a plain answer, cut at ``max_tokens`` as
+    ``shape_answer`` cuts it (four bytes a token)."""
+    out = ((len(text) if text.isascii() else len(text.encode())) + 3) >> 2  # tok(text)
+    if out <= max_tokens:
+        return text, b"end_turn", out
+    limit = max_tokens * 4
+    text = text[:limit] if text.isascii() else text.encode()[:limit].decode("utf-8", "ignore")
+    return text, b"max_tokens", max_tokens
+
+
 _json_str = msgspec.json.encode
 
 
@@ -115,12 +128,7 @@ class PlainLines:
             answer = text_answer(text, model, lambda: canonical_hash(decode(raw)))
         except Exception:  # the general road turns it into the same error line
             return None
-        out = ((len(answer) if answer.isascii() else len(answer.encode())) + 3) >> 2  # tok(answer)
-        stop_reason = b"end_turn"
-        if out > max_tokens:  # as shape_answer cuts it
-            limit = max_tokens * 4
-            answer = answer[:limit] if answer.isascii() else answer.encode()[:limit].decode("utf-8", "ignore")
-            stop_reason, out = b"max_tokens", max_tokens
+        answer, stop_reason, out = cut_plain(answer, max_tokens)
         return PLAIN_LINE % (
             _json_str(cid),
             self._stem,
