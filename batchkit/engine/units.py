@@ -112,6 +112,21 @@ class Signals:
         self.error: BaseException | None = None  # what the worker stopped on, for the waiting thread
 
 
+class _OldBetas:
+    """The betas of a unit planned before the store kept them (its stored betas NULL): from its
+    body, against the call's own price table — what a job's batch backend is given as
+    ``betas_for``. Kept apart from :class:`Units` so the backend holds no reference back to the job:
+    a job nobody holds is then freed at once, with its record (every row's key), not at the garbage
+    collector's next full collection — which a partitioned run, letting go of a job per partition,
+    makes rarely: its keys are strings the collector does not count, and jobs piled up by the dozen."""
+
+    def __init__(self) -> None:
+        self.prices: Any = None
+
+    def __call__(self, body: bytes) -> tuple[str, ...]:
+        return output_betas(body, self.prices)
+
+
 class Units:
     """One job's hand on its units: the backends that reach the API, and what is done to a unit.
 
@@ -143,9 +158,7 @@ class Units:
         self.stopping = False  # Ctrl-C on a realtime job: stop sending, store what comes back, stop
         self.lost_now = False  # a unit of this job was found lost in this round (see lose)
         self.signals = signals
-        # The call's prices= (its own caps decide the 300K beta); not stored: a job loaded by
-        # another process plans with the built-in table.
-        self.prices: Any = None
+        self._old_betas = _OldBetas()
         self._backends: dict[str, Backend] = {}
         self._api_checked: anthropic.Anthropic | None = None  # the client whose API the store agreed to
 
@@ -183,10 +196,15 @@ class Units:
                 found.queue.set_limit(limit, "setting")
         return found
 
-    def _old_betas(self, body: bytes) -> tuple[str, ...]:
-        """The betas of a unit planned before the store kept them (its stored betas NULL): from its
-        body, against the call's own price table."""
-        return output_betas(body, self.prices)
+    @property
+    def prices(self) -> Any:
+        """The call's ``prices=`` (its own caps decide the 300K beta); not stored: a job loaded by
+        another process plans with the built-in table."""
+        return self._old_betas.prices
+
+    @prices.setter
+    def prices(self, prices: Any) -> None:
+        self._old_betas.prices = prices
 
     def busy_backends(self) -> list[Backend]:
         """The backends sending units one by one right now (realtime)."""
