@@ -222,11 +222,10 @@ class ColumnLines(MutableMapping[str, bytes]):
         return key in self._given or (isinstance(key, str) and self._position(key) is not None)
 
     def __iter__(self) -> Iterator[str]:
-        if self._dropped:
-            yield from (k for k in self._keys if k not in self._dropped)
-        else:
-            yield from self._keys
-        yield from (k for k in self._given if self._position(k) is None)
+        if self.intact:  # the list's own iterator: callers walk every key (the store's look-ups)
+            return iter(self._keys)
+        kept = (k for k in self._keys if k not in self._dropped)
+        return itertools.chain(kept, (k for k in self._given if self._position(k) is None))
 
     def __len__(self) -> int:
         return len(self._keys) - len(self._dropped) + sum(1 for k in self._given if self._position(k) is None)
