@@ -229,7 +229,7 @@ def _arrow_text(column: Any) -> Any:
     if isinstance(column, pd.Series):
         dtype = column.dtype
         if not (
-            (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow")
+            (isinstance(dtype, pd.StringDtype) and dtype.storage in ("pyarrow", "pyarrow_numpy"))
             or (isinstance(dtype, pd.ArrowDtype) and str(dtype.pyarrow_dtype) in ("string", "large_string"))
         ):
             return None
