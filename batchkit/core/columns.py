@@ -97,6 +97,18 @@ class Table:
         assert self._columns is not None
         return _cells(self._columns[name])
 
+    def arrow_text(self, name: Hashable) -> Any:
+        """Column ``name`` as one pyarrow ``large_string`` array (null where a cell is missing)
+        when it already is text held by Arrow — a pandas ``str``/``string[pyarrow]`` column, a
+        pyarrow string array, a polars String or Categorical Series — read without a Python
+        object per cell; else None (the column is read as :meth:`cells`). The bulk path of
+        :mod:`batchkit.core.bulk` renders from it."""
+        if self.frame is not None:
+            values = self.frame[name]
+            return None if isinstance(values, pd.DataFrame) else _arrow_text(values)
+        assert self._columns is not None
+        return _arrow_text(self._columns[name])
+
     def rows(self) -> Iterator[Mapping[Any, Any]]:
         """Each row as a mapping of column name → value (for a callable prompt): a ``pd.Series``
         for a pandas frame, as ``DataFrame.iterrows`` gives it, else a dict."""
@@ -210,6 +222,40 @@ def _arrow_cells(column: Any) -> Cells:
         value_type = kind.value_type
         strings = pa.types.is_string(value_type) or pa.types.is_large_string(value_type)
     return Cells(column.to_pylist(), missing.to_numpy(zero_copy_only=False).astype(bool, copy=False), bool(strings))
+
+
+def _arrow_text(column: Any) -> Any:
+    """A column already held as Arrow text, as one ``large_string`` array; None for any other."""
+    if isinstance(column, pd.Series):
+        dtype = column.dtype
+        if not (
+            (isinstance(dtype, pd.StringDtype) and dtype.storage in ("pyarrow", "pyarrow_numpy"))
+            or (isinstance(dtype, pd.ArrowDtype) and str(dtype.pyarrow_dtype) in ("string", "large_string"))
+        ):
+            return None
+        column = column.array
+    elif _library(column) == "polars":
+        import polars as pl
+
+        if not (column.dtype == pl.String or isinstance(column.dtype, (pl.Categorical, pl.Enum))):
+            return None
+        column = column.to_arrow()
+    elif _library(column) != "pyarrow":
+        return None
+    import pyarrow as pa
+
+    try:
+        array = column if isinstance(column, (pa.Array, pa.ChunkedArray)) else pa.array(column)
+        if isinstance(array, pa.ChunkedArray):
+            array = array.combine_chunks()
+        if pa.types.is_dictionary(array.type):
+            array = array.dictionary_decode()
+        kind = array.type
+        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)):
+            return None
+        return array.cast(pa.large_string())
+    except (pa.ArrowException, TypeError, ValueError):  # not plain text after all: read it cell by cell
+        return None
 
 
 def _polars_cells(column: Any) -> Cells:

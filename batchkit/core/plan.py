@@ -31,6 +31,7 @@ from typing import Any, cast
 from batchkit.errors import ConfigurationError, InvalidOptionError, MediaError, RequestTooLargeError
 
 from . import _json, media
+from .bulk import ColumnLines, chunk_lines, plan_columns
 from .keys import request_key, unmarked_params
 from .render import Rendered
 
@@ -163,9 +164,10 @@ class Plan:
 
     row_keys: list[str | None]
     """Row position → request key (None for skipped rows)."""
-    lines: dict[str, bytes] | MediaLines
+    lines: dict[str, bytes] | MediaLines | ColumnLines
     """Request key → its ``{"custom_id": …, "params": …}`` entry of a batch body, first-seen order.
-    With images or PDFs, a :class:`MediaLines` that builds an entry only when it is read."""
+    With images or PDFs, a :class:`MediaLines` that builds an entry only when it is read; rendered
+    in bulk, a :class:`~batchkit.core.bulk.ColumnLines` holding them in one buffer."""
     skipped: dict[int, str]
 
     def body(self, key: str) -> bytes:
@@ -177,6 +179,8 @@ class Plan:
         lines = self.lines
         if isinstance(lines, MediaLines):
             return map(lines.size, lines)
+        if isinstance(lines, ColumnLines):
+            return lines.sizes()
         return map(len, lines.values())
 
 
@@ -266,7 +270,7 @@ class MediaLines(MutableMapping[str, bytes]):
 
 def select_lines(lines: Mapping[str, bytes], keys: Iterable[str]) -> Mapping[str, bytes]:
     """The entries of ``keys`` — a lazy view for :class:`MediaLines` (nothing is read)."""
-    if isinstance(lines, MediaLines):
+    if isinstance(lines, (MediaLines, ColumnLines)):
         return lines.select(keys)
     return {k: lines[k] for k in keys}
 
@@ -312,6 +316,11 @@ def plan_requests(rendered: Rendered, template: RequestTemplate) -> Plan:
     """Key every row's request and keep one batch entry per distinct key."""
     if rendered.contents is not None:
         return _plan_media(rendered.contents, rendered.skipped, template)
+    if rendered.columns is not None:  # rendered in bulk: serialized and keyed in bulk, the same bytes
+        keyed, column_lines = plan_columns(
+            rendered.columns, template.prefix, template.suffix, template.key_prefix, template.key_suffix
+        )
+        return Plan(keyed, column_lines, dict(rendered.skipped))
     prefix, suffix = template.prefix, template.suffix
     dumps = _json.dumps
     blake = hashlib.blake2b
@@ -489,6 +498,8 @@ def chunk_requests(
         )
     if isinstance(lines, MediaLines):
         return _chunk_sized(lines, max_requests, max_bytes)
+    if isinstance(lines, ColumnLines) and lines.intact:
+        return [Chunk(keys, body) for keys, body in chunk_lines(lines, max_requests, max_bytes)]
     keys = list(lines)
     values = list(lines.values())
     chunks: list[Chunk] = []

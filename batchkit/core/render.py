@@ -22,14 +22,15 @@ import dataclasses
 import datetime as _dt
 import string
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 
+import numpy as np
 import pandas as pd
 
 from batchkit.errors import CellError, MediaError, MissingColumnError, PromptError, warn
 
-from . import _json, media
+from . import _json, bulk, media
 from .columns import Cells, Table, as_table
 
 __all__ = ["MEDIA_SPECS", "ParsedPrompt", "Rendered", "parse_prompt", "render_prompts"]
@@ -125,18 +126,43 @@ def _list_columns(columns: Sequence[Hashable]) -> str:
     return shown + (f" … and {more} more" if more > 0 else "") if shown else "(none)"
 
 
-@dataclass
 class Rendered:
     """The prompt text of every row, or why a row is not sent."""
 
-    texts: list[str | None]
-    """One entry per row, in row order; None where the row is skipped."""
-    skipped: dict[int, str] = field(default_factory=dict)
-    """Row position → the reason it is not sent."""
-    contents: list[tuple[Any, ...] | None] | None = None
-    """For a prompt with images or PDFs: each row's content as parts — text (str), a
-    :class:`~batchkit.core.media.MediaRef`, or a content block (dict) — None where skipped.
-    ``texts`` then holds only the rows' text parts joined (for display)."""
+    __slots__ = ("_texts", "columns", "contents", "skipped")
+
+    def __init__(
+        self,
+        texts: list[str | None] | None = None,
+        skipped: dict[int, str] | None = None,
+        contents: list[tuple[Any, ...] | None] | None = None,
+        *,
+        columns: bulk.TextColumns | None = None,
+    ) -> None:
+        if texts is None and columns is None:
+            raise TypeError("Rendered needs the rows' texts or their columns")
+        self._texts = texts
+        self.skipped: dict[int, str] = {} if skipped is None else skipped
+        """Row position → the reason it is not sent."""
+        self.contents = contents
+        """For a prompt with images or PDFs: each row's content as parts — text (str), a
+        :class:`~batchkit.core.media.MediaRef`, or a content block (dict) — None where skipped.
+        ``texts`` then holds only the rows' text parts joined (for display)."""
+        self.columns = columns
+        """Rendered in bulk (:mod:`batchkit.core.bulk`): the template's literals around the
+        columns as Arrow holds them; the texts are then made only when read."""
+
+    @property
+    def texts(self) -> list[str | None]:
+        """One entry per row, in row order; None where the row is skipped."""
+        if self._texts is None:
+            assert self.columns is not None
+            self._texts = self.columns.texts()
+        return self._texts
+
+    def __repr__(self) -> str:
+        how = "in bulk" if self._texts is None else f"{len(self._texts):,} texts"
+        return f"<Rendered {how}, {len(self.skipped):,} skipped>"
 
 
 def render_prompts(
@@ -172,6 +198,9 @@ def render_prompts(
                 "one request is sent for them all. Add a placeholder such as {review} to send each row's value."
             )
         return Rendered([parsed.literals[0]] * n)
+    in_bulk = _render_bulk(table, parsed)
+    if in_bulk is not None:
+        return in_bulk
     skipped: dict[int, str] = {}
     rendered_columns: dict[tuple[Hashable, str, str | None], list[str | None]] = {}
     for f in parsed.fields:
@@ -200,6 +229,28 @@ def render_prompts(
     else:
         texts = [pattern % parts for parts in zip(*columns, strict=True)]
     return Rendered(texts, skipped)
+
+
+def _render_bulk(table: Table, parsed: ParsedPrompt) -> Rendered | None:
+    """The rows as columns (:mod:`batchkit.core.bulk`) when every placeholder is a plain
+    substitution of a column Arrow holds as text; else None (they are rendered row by row)."""
+    if any(f.spec or f.conversion is not None for f in parsed.fields):
+        return None
+    held: dict[Hashable, Any] = {}
+    for f in parsed.fields:
+        if f.column not in held:
+            column = table.arrow_text(f.column)
+            if column is None:
+                return None
+            held[f.column] = column
+    skipped: dict[int, str] = {}
+    for name, column in held.items():  # as the row path says it: the first placeholder's column missing
+        if column.null_count:
+            reason = f"missing value in column {str(name)!r}"
+            for pos in np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False)).tolist():
+                skipped.setdefault(pos, reason)
+    columns = tuple(held[f.column] for f in parsed.fields)
+    return Rendered(skipped=skipped, columns=bulk.TextColumns(parsed.literals, columns))
 
 
 def _render_callable(table: Table, fn: Callable[[Any], Any], skip_bad: bool = False) -> Rendered:
