@@ -1,0 +1,623 @@
+"""The served simulator's HTTP/1.1 server: one asyncio event loop, in one thread.
+
+A realtime request costs the simulator little (about 70 µs to answer), but the latency model
+then makes it wait a quarter of a second or more: with a thread per connection, as the
+stdlib's ``http.server`` has it, fifty clients meant fifty threads each sleeping out its
+wait, and waking, handing over the GIL and the engine's lock cost several times the answer.
+Here every connection is an :class:`asyncio.Protocol` on one loop, and a wait is a timer:
+
+- The loop reads a request (request line, headers, then the body up to what the endpoint
+  reads, :meth:`App.body_limit`) and asks the app for its :class:`~._app.Reply`.
+- Quick calls (a message, a token count, the models; :meth:`App.inline`) are answered on the
+  loop itself. Anything that may take long runs on a worker thread and comes back to the loop
+  when done: batch calls (a create parses up to 256 MB; a retrieve may process what is due),
+  the control endpoints, a message while batch work is due (the engine does it first), and
+  every call of a simulator with a ``slow`` fault (it sleeps).
+- The reply's ``delay`` (the latency model) is a ``call_later`` before its bytes are written;
+  a stream's events (:meth:`MessageStream.paced`) are written on timers, chunked, each after
+  its wait; results go out in pieces as the socket takes them (flow control).
+
+Behaviour is the old server's, byte for byte where a test can see it: HTTP/1.1 keep-alive
+(and HTTP/1.0, and a bare HTTP/0.9 ``GET``), ``Expect: 100-continue``, the same status line,
+``Server`` and ``Date`` headers; every malformed request answered in the API's error shape —
+a ``Content-Length`` that is not a whole number (or two that disagree) 400, a chunked body
+411, a body that stops arriving 408 (after :attr:`_Handler.timeout` seconds without a byte),
+a bad request line 400 / 505, a request line over 64 KiB 414, a header line over 64 KiB or
+more than 100 headers 431, an unknown method 405 — each then closing the connection, since
+where the next request starts is unknown. A body the app did not read is skipped (up to 1 MiB;
+beyond, the connection is closed). A fault drops a connection on purpose, at once or mid-body.
+An idle keep-alive connection is closed after :attr:`_Handler.timeout` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.parser
+import email.utils
+import http.client
+import re
+import socket
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ._app import _REASONS, DroppedConnection, Reply
+from ._sse import MessageStream
+
+if TYPE_CHECKING:
+    from ._app import App
+
+__all__ = ["HTTPServer"]
+
+_T = TypeVar("_T")
+
+_MAX_LINE = 65536  # as http.client: the longest request or header line, and the most header lines
+_MAX_HEADERS = 100
+_HEADER_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+")
+"""A header name as the email parser reads one (printable ASCII but ``:``)."""
+_DRAIN = 1 << 20
+"""A body the app did not read is skipped up to this many bytes; beyond, the connection closes."""
+_PIPELINED = 1 << 16
+"""While a response is pending, reading pauses once this much of the next request waits."""
+_SERVER = f"batchkit-simulator Python/{sys.version.split()[0]}"
+"""The ``Server`` header, as ``BaseHTTPRequestHandler.version_string()`` makes it."""
+_METHODS = frozenset({"GET", "POST", "DELETE", "PUT", "PATCH", "HEAD", "OPTIONS", "TRACE"})
+_WORKERS = 64
+"""Worker threads for the calls that are not answered on the loop (idle ones are kept)."""
+
+# A connection's state: what it waits for
+_LINE, _HEAD, _BODY, _BUSY = range(4)
+
+
+def _parse_headers(lines: list[bytes]) -> http.client.HTTPMessage:
+    """The headers as ``http.client.parse_headers`` reads them, without the email parser for
+    the usual ``Name: value`` lines (it costs more than the rest of a request); anything
+    unusual (a folded line, a line that is not a header) goes through the email parser."""
+    message = http.client.HTTPMessage()
+    for raw in lines:
+        if raw in (b"\r\n", b"\n", b""):
+            break
+        line = raw.decode("iso-8859-1")
+        name, colon, value = line.partition(":")
+        if not colon or _HEADER_NAME.fullmatch(name) is None:
+            text = b"".join(lines).decode("iso-8859-1")
+            return email.parser.Parser(_class=http.client.HTTPMessage).parsestr(text)
+        message.set_raw(name, value.lstrip(" \t").rstrip("\r\n"))
+    return message
+
+
+def _http_version(version: str) -> tuple[int, int] | None:
+    """``(major, minor)`` of ``HTTP/x.y`` as the stdlib reads it, or None when it is not one."""
+    if not version.startswith("HTTP/"):
+        return None
+    parts = version[5:].split(".")
+    if len(parts) != 2 or not all(p.isdigit() and len(p) <= 10 for p in parts):
+        return None
+    try:
+        return int(parts[0]), int(parts[1])
+    except ValueError:  # a digit int() does not read ("²")
+        return None
+
+
+_date: tuple[int, str] = (0, "")
+
+
+def _http_date() -> str:
+    """The ``Date`` header's value now (``formatdate``, made once a second)."""
+    global _date
+    now = int(time.time())
+    if _date[0] != now:
+        _date = (now, email.utils.formatdate(now, usegmt=True))
+    return _date[1]
+
+
+class _Input:
+    """``wsgi.input``: the body as received (``missing`` more bytes were never read)."""
+
+    def __init__(self, data: bytes, missing: int) -> None:
+        self._data = data
+        self._at = 0
+        self.missing = missing
+
+    def read(self, size: int = -1) -> bytes:
+        end = len(self._data) if size < 0 else min(len(self._data), self._at + size)
+        data = self._data[self._at : end]
+        self._at = end
+        return data
+
+
+class _Handler(asyncio.Protocol):
+    """One HTTP/1.1 connection: requests read, answered and written in turn."""
+
+    timeout: float = 120
+    """Seconds without a byte after which an idle connection closes (a body cut short: 408)."""
+
+    def __init__(self, server: HTTPServer) -> None:
+        self.server = server
+        self.app = server.app
+        self.loop = server.loop
+        self.transport: asyncio.Transport | None = None
+        self.buf = bytearray()
+        self.pos = 0  # what is parsed of buf
+        self.state = _LINE
+        self.discard = 0  # bytes of an unread body still to skip
+        self.eof = False
+        self.last = 0.0  # when the last byte came (or the last response went)
+        self.timer: asyncio.TimerHandle | None = None  # a pending write (a wait, a stream's next event)
+        self.body: Iterator[bytes] | None = None  # a body being written as the socket takes it
+        self.chunked = False
+        self.write_paused = False
+        self.reading_paused = False
+        self._new_request()
+
+    def _new_request(self) -> None:
+        self.command: str | None = None
+        self.path = ""
+        self.request_version = "HTTP/0.9"
+        self.close_connection = True
+        self.lines: list[bytes] = []
+        self.headers = http.client.HTTPMessage()
+        self.length = 0
+
+    # ------------------------------------------------------------------ the transport's calls
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.peer = transport.get_extra_info("peername") or ("", 0)
+        self.server.connections.add(self)
+        self.last = self.loop.time()
+        self.loop.call_later(self.timeout, self._check_idle)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.connections.discard(self)
+        self.transport = None
+        self.body = None
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def data_received(self, data: bytes) -> None:
+        self.last = self.loop.time()
+        if self.discard:
+            skip = min(self.discard, len(data))
+            self.discard -= skip
+            data = data[skip:]
+        self.buf += data
+        if self.state != _BUSY:
+            self._advance()
+        elif len(self.buf) - self.pos > _PIPELINED and self.transport is not None:
+            self.transport.pause_reading()
+            self.reading_paused = True
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        return self.state == _BUSY  # keep the socket open for the response under way
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self.body is not None:
+            self._pump()
+
+    def _check_idle(self) -> None:
+        if self.transport is None:
+            return
+        idle = self.loop.time() - self.last
+        if self.state == _BUSY or idle < self.timeout:
+            self.loop.call_later(self.timeout - idle if self.state != _BUSY else self.timeout, self._check_idle)
+        elif self.state == _BODY:
+            self._refuse(408, f"the request body did not arrive within {self.timeout} s")
+        else:  # idle, or a request line or headers cut short: closed without an answer
+            self.transport.close()
+
+    # ------------------------------------------------------------------ reading
+
+    def _advance(self) -> None:
+        """Parse what has arrived, as far as it goes."""
+        while self.transport is not None and self.state != _BUSY:
+            if self.state == _BODY:
+                if len(self.buf) - self.pos < self.length:
+                    break
+                data = bytes(self.buf[self.pos : self.pos + self.length])
+                self.pos += self.length
+                self._dispatch(data, 0)
+                continue
+            end = self.buf.find(b"\n", self.pos)
+            if end == -1 and len(self.buf) - self.pos <= _MAX_LINE:
+                break
+            line = bytes(self.buf[self.pos : self.pos + _MAX_LINE + 1] if end == -1 else self.buf[self.pos : end + 1])
+            self.pos += len(line)
+            if self.state == _LINE:
+                self._request_line(line)
+            else:
+                self._header_line(line)
+        if self.state != _BUSY:
+            if self.pos == len(self.buf) and self.pos:
+                self.buf.clear()
+                self.pos = 0
+            if self.eof and self.transport is not None:  # nothing more will come
+                self.transport.close()
+
+    def _request_line(self, raw: bytes) -> None:
+        """The stdlib's ``handle_one_request`` and ``parse_request`` up to the headers."""
+        if len(raw) > _MAX_LINE:
+            self.request_version = ""
+            self.command = ""
+            self.send_error(414)
+            return
+        requestline = str(raw, "iso-8859-1").rstrip("\r\n")
+        words = requestline.split()
+        if not words:  # a blank line: the connection closes without an answer
+            if self.transport is not None:
+                self.transport.close()
+            return
+        if len(words) >= 3:  # enough to determine the protocol version
+            version = words[-1]
+            number = _http_version(version)
+            if number is None:
+                self.send_error(400, f"Bad request version ({version!r})")
+                return
+            if number >= (1, 1):
+                self.close_connection = False
+            if number >= (2, 0):
+                self.send_error(505, f"Invalid HTTP version ({version[5:]})")
+                return
+            self.request_version = version
+        if not 2 <= len(words) <= 3:
+            self.send_error(400, f"Bad request syntax ({requestline!r})")
+            return
+        command, path = words[:2]
+        if len(words) == 2:
+            self.close_connection = True
+            if command != "GET":
+                self.send_error(400, f"Bad HTTP/0.9 request type ({command!r})")
+                return
+        self.command, self.path = command, path
+        if path.startswith("//"):  # as the stdlib: not an absolute URI without a scheme
+            self.path = "/" + path.lstrip("/")
+        self.state = _HEAD
+
+    def _header_line(self, line: bytes) -> None:
+        """One header line, with http.client's limits and errors; the blank one ends them."""
+        if len(line) > _MAX_LINE:
+            self.send_error(431, "Line too long")
+            return
+        self.lines.append(line)
+        if len(self.lines) > _MAX_HEADERS:
+            self.send_error(431, "Too many headers")
+            return
+        if line in (b"\r\n", b"\n"):
+            self._headers_done()
+
+    def _headers_done(self) -> None:
+        self.headers = headers = _parse_headers(self.lines)
+        connection = headers.get("Connection", "").lower()
+        if connection == "close":
+            self.close_connection = True
+        elif connection == "keep-alive":
+            self.close_connection = False
+        expect = headers.get("Expect", "").lower() == "100-continue" and self.request_version >= "HTTP/1.1"
+        if expect and self.transport is not None:
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if self.command not in _METHODS:
+            self.send_error(501)
+            return
+        length = self._body_length()
+        if isinstance(length, tuple):
+            self._refuse(*length)
+            return
+        self.length = length
+        limit = self.app.body_limit(self.command, self.path.partition("?")[0])
+        if length <= limit:
+            self.state = _BODY  # wait for all of it
+            return
+        # more than the app reads (it refuses or ignores it): answer now, skip what comes
+        here = min(len(self.buf) - self.pos, length)
+        self.pos += here
+        self._dispatch(b"", length - here)
+
+    def _body_length(self) -> int | tuple[int, str]:
+        """The body's length from the headers, or ``(status, message)`` when it cannot be known."""
+        if "Transfer-Encoding" in self.headers:
+            return 411, "Transfer-Encoding is not supported: send the body with a Content-Length"
+        values = {value.strip() for value in self.headers.get_all("Content-Length") or ()}
+        if len(values) > 1:
+            return 400, f"Content-Length: conflicting values {sorted(values)}"
+        raw = values.pop() if values else "0"
+        if not (raw.isascii() and raw.isdigit()):
+            return 400, f"Content-Length: {raw!r} is not a whole number of bytes"
+        return int(raw)
+
+    # ------------------------------------------------------------------ answering
+
+    def _dispatch(self, data: bytes, missing: int) -> None:
+        """Hand the request to the app: here on the loop, or on a worker thread."""
+        self.state = _BUSY
+        if self.pos:
+            del self.buf[: self.pos]
+            self.pos = 0
+        assert self.command is not None
+        path, _, query = self.path.partition("?")
+        body = _Input(data, missing)
+        environ = self._environ(path, query, body)
+        if self.app.inline(self.command, path):
+            self._answer(self._call(environ), body)
+        else:
+            self.server.submit(lambda: self._call(environ), lambda reply: self._answer(reply, body))
+
+    def _call(self, environ: dict[str, Any]) -> Reply | None:
+        """The app's reply (None: drop the connection now); a bug is still an answer."""
+        try:
+            return self.app.respond(environ)
+        except DroppedConnection:
+            return None
+        except Exception as exc:  # a bug: still an answer (and the traceback on stderr), not a cut
+            traceback.print_exc()
+            self.close_connection = True
+            status = 500
+            return self.app.refuse(status, f"the simulator failed on this request: {type(exc).__name__}: {exc}")
+
+    def _answer(self, reply: Reply | None, body: _Input) -> None:
+        if self.transport is None:
+            return
+        if reply is None:
+            self._drop()
+            return
+        if body.missing:  # a body the app did not read: skip a little, else close
+            if body.missing <= _DRAIN:
+                self.discard = body.missing
+            else:
+                self.close_connection = True
+        if reply.delay > 0:
+            self.timer = self.loop.call_later(reply.delay, self._send, reply)
+        else:
+            self._send(reply)
+
+    def _send(self, reply: Reply) -> None:
+        """Write the reply: the whole of it, or its head and then its body as it goes."""
+        self.timer = None
+        transport = self.transport
+        if transport is None:
+            return
+        if reply.drop is not None:
+            self._drop()
+            return
+        # A body of unknown length (a stream of server-sent events) goes out chunked, each
+        # piece when it is due, and the connection stays open for the next request.
+        chunked = self.command != "HEAD" and not any(k.lower() == "content-length" for k, _ in reply.headers)
+        head = self._head(reply.status, reply.headers, chunked)
+        body = reply.body
+        if type(body) is list and not chunked:  # the whole answer at hand: one write
+            transport.write(head if self.command == "HEAD" else head + b"".join(body))
+            self._done()
+            return
+        transport.write(head)
+        if self.command == "HEAD":
+            self._done()
+        elif chunked and isinstance(body, MessageStream):
+            self._paced(body.paced(), None)
+        else:
+            self.body, self.chunked = iter(body), chunked
+            self._pump()
+
+    def _paced(self, events: Iterator[tuple[float, bytes]], due: bytes | None) -> None:
+        """Write a stream's events, each after its wait (a timer), then the last chunk."""
+        self.timer = None
+        transport = self.transport
+        if transport is None:
+            return
+        if due:
+            transport.write(b"%x\r\n%s\r\n" % (len(due), due))
+        for wait, data in events:
+            if wait > 0:
+                self.timer = self.loop.call_later(wait, self._paced, events, data)
+                return
+            if data:
+                transport.write(b"%x\r\n%s\r\n" % (len(data), data))
+        transport.write(b"0\r\n\r\n")
+        self._done()
+
+    def _pump(self) -> None:
+        """Write the body's pieces while the socket takes them (resumed by ``resume_writing``)."""
+        body, transport = self.body, self.transport
+        if body is None or transport is None:
+            return
+        try:
+            while not self.write_paused:
+                chunk = next(body, None)
+                if chunk is None:
+                    break
+                if not self.chunked:
+                    transport.write(chunk)
+                elif chunk:
+                    transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            else:
+                return  # the socket is full: resume_writing goes on
+        except DroppedConnection:  # a fault: cut the body here
+            self.body = None
+            self._drop()
+            return
+        self.body = None
+        if self.chunked:
+            transport.write(b"0\r\n\r\n")
+        self._done()
+
+    def _done(self) -> None:
+        """The response is written: close, or read the next request."""
+        transport = self.transport
+        if transport is None:
+            return
+        if self.close_connection:
+            transport.close()
+            return
+        self._new_request()
+        self.state = _LINE
+        self.last = self.loop.time()
+        if self.reading_paused:
+            self.reading_paused = False
+            transport.resume_reading()
+        if self.pos < len(self.buf):  # a request that came meanwhile: next turn of the loop
+            self.loop.call_soon(self._advance)
+        elif self.eof:
+            transport.close()
+
+    def _drop(self) -> None:
+        """Close the connection on purpose (a fault): what is written goes, then the end."""
+        self.close_connection = True
+        self.body = None
+        if self.transport is not None:
+            self.transport.close()
+
+    # ------------------------------------------------------------------ what is written
+
+    def send_error(self, code: int, message: str | None = None) -> None:
+        """The stdlib's refusals (bad request line, headers too long, unknown method) in the
+        API's error shape rather than an HTML page."""
+        if code == 501:  # a method no route knows
+            code, message = 405, f"Method {self.command} not allowed"
+        if self.request_version == "HTTP/0.9":  # the request line was not understood: answer in 1.1
+            self.request_version = "HTTP/1.1"
+        self._refuse(code, message or _REASONS.get(code, "Bad Request"))
+
+    def _refuse(self, status: int, message: str) -> None:
+        """Answer in the API's error shape and close: the request's framing cannot be trusted."""
+        self.close_connection = True
+        self.state = _BUSY
+        reply = self.app.refuse(status, message)
+        head = self._head(reply.status, reply.headers, False)
+        if self.transport is not None:
+            self.transport.write(head if self.command == "HEAD" else head + b"".join(reply.body))
+        self._done()
+
+    def _head(self, status: str, headers: list[tuple[str, str]], chunked: bool) -> bytes:
+        """The status line and headers, as ``send_response``, ``send_header`` and ``end_headers``
+        write them (``Server``, ``Date``, the app's, then ``Transfer-Encoding`` and
+        ``Connection``), in one piece: no head for an HTTP/0.9 request."""
+        lines = [f"HTTP/1.1 {status}\r\nServer: {_SERVER}\r\nDate: {_http_date()}\r\n"]
+        for key, value in headers:
+            lines.append(f"{key}: {value}\r\n")
+            if key.lower() == "connection":  # as send_header does
+                if value.lower() == "close":
+                    self.close_connection = True
+                elif value.lower() == "keep-alive":
+                    self.close_connection = False
+        if chunked:
+            lines.append("Transfer-Encoding: chunked\r\n")
+        if self.close_connection:
+            lines.append("Connection: close\r\n")
+        lines.append("\r\n")
+        return b"" if self.request_version == "HTTP/0.9" else "".join(lines).encode("latin-1", "strict")
+
+    def _environ(self, path: str, query: str, body: _Input) -> dict[str, Any]:
+        """The WSGI environ of this request (headers as ``HTTP_*``, as a WSGI server makes it)."""
+        host, port = self.server.server_address[:2]
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": self.command,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": path,
+            "QUERY_STRING": query,
+            "SERVER_NAME": host,
+            "SERVER_PORT": str(port),
+            "SERVER_PROTOCOL": self.request_version,
+            "REMOTE_ADDR": self.peer[0],
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.input": body,
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+        }
+        content_type = None
+        # raw_items: the values as items() gives them (read as Latin-1, they hold no surrogates
+        # for the policy to mend), without a policy call per header
+        for key, value in self.headers.raw_items():
+            lower = key.lower()
+            if lower == "content-length":
+                environ["CONTENT_LENGTH"] = str(self.length)
+            elif lower == "content-type" and content_type is None:
+                environ["CONTENT_TYPE"] = content_type = value
+            name = key.upper().replace("-", "_")
+            if name not in ("CONTENT_LENGTH", "CONTENT_TYPE"):
+                environ["HTTP_" + name] = value
+        return environ
+
+
+class HTTPServer:
+    """``app`` served on ``(host, port)`` by one event loop in a daemon thread.
+
+    The socket is bound here (an ``OSError`` if the port is taken), and served from the
+    moment this returns. :meth:`close` stops the loop and closes every connection.
+    """
+
+    def __init__(self, app: App, host: str, port: int, name: str = "batchkit-sim") -> None:
+        self.app = app
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(128)
+        except BaseException:
+            sock.close()
+            raise
+        self.server_address: tuple[str, int] = sock.getsockname()[:2]
+        self.loop = asyncio.new_event_loop()
+        self.connections: set[_Handler] = set()
+        self._workers = ThreadPoolExecutor(_WORKERS, thread_name_prefix=f"{name}-worker")
+        self._failed: BaseException | None = None
+        started = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(sock, started), name=name, daemon=True)
+        self._thread.start()
+        started.wait()
+        if self._failed is not None:
+            self._workers.shutdown()
+            raise self._failed
+
+    def _run(self, sock: socket.socket, started: threading.Event) -> None:
+        loop = self.loop
+        asyncio.set_event_loop(loop)
+        try:
+            listening = loop.run_until_complete(loop.create_server(lambda: _Handler(self), sock=sock, backlog=128))
+        except BaseException as exc:
+            self._failed = exc
+            sock.close()
+            loop.close()
+            return
+        finally:
+            started.set()
+        try:
+            loop.run_forever()
+        finally:
+            listening.close()
+            for connection in list(self.connections):
+                if connection.transport is not None:
+                    connection.transport.abort()
+            loop.run_until_complete(listening.wait_closed())
+            loop.run_until_complete(asyncio.sleep(0))  # the aborted connections' last callbacks
+            loop.close()
+
+    def submit(self, work: Callable[[], _T], then: Callable[[_T], None]) -> None:
+        """Run ``work`` on a worker thread, then ``then(its result)`` on the loop."""
+
+        def run() -> None:
+            result = work()
+            with contextlib.suppress(RuntimeError):  # the server closed meanwhile
+                self.loop.call_soon_threadsafe(then, result)
+
+        with contextlib.suppress(RuntimeError):  # closed: nothing more is answered
+            self._workers.submit(run)
+
+    def close(self) -> None:
+        """Stop serving: no new connection, every open one closed (idempotent)."""
+        if self._thread.is_alive():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join()
+        self._workers.shutdown(wait=False, cancel_futures=True)
