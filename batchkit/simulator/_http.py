@@ -74,11 +74,38 @@ _WORKERS = 64
 _LINE, _HEAD, _BODY, _BUSY = range(4)
 
 
-def _parse_headers(lines: list[bytes]) -> http.client.HTTPMessage:
+class _Headers:
+    """A request's headers in order, ``(name, value)`` as ``http.client.parse_headers`` reads
+    them; looked up by name (any case) as ``email.message.Message`` looks them up."""
+
+    __slots__ = ("_by_name", "items")
+
+    def __init__(self, items: list[tuple[str, str]]) -> None:
+        self.items = items
+        self._by_name: dict[str, list[str]] | None = None
+
+    def get_all(self, name: str) -> list[str]:
+        by_name = self._by_name
+        if by_name is None:
+            by_name = self._by_name = {}
+            for key, value in self.items:
+                by_name.setdefault(key.lower(), []).append(value)
+        return by_name.get(name.lower(), [])
+
+    def get(self, name: str) -> str:
+        """The first value of ``name``, or ``""``."""
+        values = self.get_all(name)
+        return values[0] if values else ""
+
+    def __contains__(self, name: str) -> bool:
+        return bool(self.get_all(name))
+
+
+def _parse_headers(lines: list[bytes]) -> _Headers:
     """The headers as ``http.client.parse_headers`` reads them, without the email parser for
     the usual ``Name: value`` lines (it costs more than the rest of a request); anything
     unusual (a folded line, a line that is not a header) goes through the email parser."""
-    message = http.client.HTTPMessage()
+    items = []
     for raw in lines:
         if raw in (b"\r\n", b"\n", b""):
             break
@@ -86,10 +113,24 @@ def _parse_headers(lines: list[bytes]) -> http.client.HTTPMessage:
         name, colon, value = line.partition(":")
         if not colon or _HEADER_NAME.fullmatch(name) is None:
             text = b"".join(lines).decode("iso-8859-1")
-            return email.parser.Parser(_class=http.client.HTTPMessage).parsestr(text)
-        message.set_raw(name, value.lstrip(" \t").rstrip("\r\n"))
-    return message
+            return _Headers(list(email.parser.Parser(_class=http.client.HTTPMessage).parsestr(text).raw_items()))
+        items.append((name, value.lstrip(" \t").rstrip("\r\n")))
+    return _Headers(items)
 
+
+_ENVIRON_NAMES: dict[str, str] = {}
+"""Header name as sent → its environ key (``HTTP_X_API_KEY``), for the names seen so far."""
+_NO_HEADERS = _Headers([])
+
+
+def _environ_name(key: str) -> str:
+    """A header's environ key: ``HTTP_`` and its name, but ``CONTENT_LENGTH`` and
+    ``CONTENT_TYPE`` for those two; "" for a name that only looks like them (``content_type``)."""
+    lower = key.lower()
+    if lower in ("content-length", "content-type"):
+        return lower.upper().replace("-", "_")
+    name = key.upper().replace("-", "_")
+    return "" if name in ("CONTENT_LENGTH", "CONTENT_TYPE") else "HTTP_" + name
 
 def _http_version(version: str) -> tuple[int, int] | None:
     """``(major, minor)`` of ``HTTP/x.y`` as the stdlib reads it, or None when it is not one."""
@@ -161,7 +202,7 @@ class _Handler(asyncio.Protocol):
         self.request_version = "HTTP/0.9"
         self.close_connection = True
         self.lines: list[bytes] = []
-        self.headers = http.client.HTTPMessage()
+        self.headers = _NO_HEADERS
         self.length = 0
 
     # ------------------------------------------------------------------ the transport's calls
@@ -229,6 +270,8 @@ class _Handler(asyncio.Protocol):
                 self.pos += self.length
                 self._dispatch(data, 0)
                 continue
+            if self.state == _LINE and self._whole_head():
+                continue
             end = self.buf.find(b"\n", self.pos)
             if end == -1 and len(self.buf) - self.pos <= _MAX_LINE:
                 break
@@ -244,6 +287,25 @@ class _Handler(asyncio.Protocol):
                 self.pos = 0
             if self.eof and self.transport is not None:  # nothing more will come
                 self.transport.close()
+
+    def _whole_head(self) -> bool:
+        """The usual case, in one step: a request line and headers that have all arrived,
+        ending in a CRLF blank line, within the limits; False leaves them to the line path."""
+        buf, pos = self.buf, self.pos
+        end = buf.find(b"\r\n\r\n", pos, pos + _MAX_LINE)
+        if end == -1:
+            return False
+        parts = bytes(buf[pos : end + 2]).split(b"\n")  # lines without "\n", then b""
+        if len(parts) > _MAX_HEADERS + 1 or b"" in parts[:-1] or b"\r" in parts:
+            return False  # too many headers, or a blank line before the end: line by line
+        self.pos = pos + len(parts[0]) + 1
+        self._request_line(parts[0] + b"\n")
+        if self.state == _HEAD:
+            self.pos = end + 4
+            self.lines = [part + b"\n" for part in parts[1:-1]]
+            self.lines.append(b"\r\n")
+            self._headers_done()
+        return True
 
     def _request_line(self, raw: bytes) -> None:
         """The stdlib's ``handle_one_request`` and ``parse_request`` up to the headers."""
@@ -298,12 +360,12 @@ class _Handler(asyncio.Protocol):
 
     def _headers_done(self) -> None:
         self.headers = headers = _parse_headers(self.lines)
-        connection = headers.get("Connection", "").lower()
+        connection = headers.get("Connection").lower()
         if connection == "close":
             self.close_connection = True
         elif connection == "keep-alive":
             self.close_connection = False
-        expect = headers.get("Expect", "").lower() == "100-continue" and self.request_version >= "HTTP/1.1"
+        expect = headers.get("Expect").lower() == "100-continue" and self.request_version >= "HTTP/1.1"
         if expect and self.transport is not None:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         if self.command not in _METHODS:
@@ -327,7 +389,7 @@ class _Handler(asyncio.Protocol):
         """The body's length from the headers, or ``(status, message)`` when it cannot be known."""
         if "Transfer-Encoding" in self.headers:
             return 411, "Transfer-Encoding is not supported: send the body with a Content-Length"
-        values = {value.strip() for value in self.headers.get_all("Content-Length") or ()}
+        values = {value.strip() for value in self.headers.get_all("Content-Length")}
         if len(values) > 1:
             return 400, f"Content-Length: conflicting values {sorted(values)}"
         raw = values.pop() if values else "0"
@@ -391,8 +453,7 @@ class _Handler(asyncio.Protocol):
             return
         # A body of unknown length (a stream of server-sent events) goes out chunked, each
         # piece when it is due, and the connection stays open for the next request.
-        chunked = self.command != "HEAD" and not any(k.lower() == "content-length" for k, _ in reply.headers)
-        head = self._head(reply.status, reply.headers, chunked)
+        head, chunked = self._head(reply.status, reply.headers, self.command != "HEAD")
         body = reply.body
         if type(body) is list and not chunked:  # the whole answer at hand: one write
             transport.write(head if self.command == "HEAD" else head + b"".join(body))
@@ -491,19 +552,24 @@ class _Handler(asyncio.Protocol):
         self.close_connection = True
         self.state = _BUSY
         reply = self.app.refuse(status, message)
-        head = self._head(reply.status, reply.headers, False)
+        head, _ = self._head(reply.status, reply.headers, False)
         if self.transport is not None:
             self.transport.write(head if self.command == "HEAD" else head + b"".join(reply.body))
         self._done()
 
-    def _head(self, status: str, headers: list[tuple[str, str]], chunked: bool) -> bytes:
+    def _head(self, status: str, headers: list[tuple[str, str]], may_chunk: bool) -> tuple[bytes, bool]:
         """The status line and headers, as ``send_response``, ``send_header`` and ``end_headers``
         write them (``Server``, ``Date``, the app's, then ``Transfer-Encoding`` and
-        ``Connection``), in one piece: no head for an HTTP/0.9 request."""
+        ``Connection``), in one piece (no head for an HTTP/0.9 request); and whether the body
+        goes chunked (``may_chunk`` and no ``Content-Length``)."""
         lines = [f"HTTP/1.1 {status}\r\nServer: {_SERVER}\r\nDate: {_http_date()}\r\n"]
+        chunked = may_chunk
         for key, value in headers:
             lines.append(f"{key}: {value}\r\n")
-            if key.lower() == "connection":  # as send_header does
+            lower = key.lower()
+            if lower == "content-length":
+                chunked = False
+            elif lower == "connection":  # as send_header does
                 if value.lower() == "close":
                     self.close_connection = True
                 elif value.lower() == "keep-alive":
@@ -513,7 +579,7 @@ class _Handler(asyncio.Protocol):
         if self.close_connection:
             lines.append("Connection: close\r\n")
         lines.append("\r\n")
-        return b"" if self.request_version == "HTTP/0.9" else "".join(lines).encode("latin-1", "strict")
+        return b"" if self.request_version == "HTTP/0.9" else "".join(lines).encode("latin-1", "strict"), chunked
 
     def _environ(self, path: str, query: str, body: _Input) -> dict[str, Any]:
         """The WSGI environ of this request (headers as ``HTTP_*``, as a WSGI server makes it)."""
@@ -538,15 +604,19 @@ class _Handler(asyncio.Protocol):
         content_type = None
         # raw_items: the values as items() gives them (read as Latin-1, they hold no surrogates
         # for the policy to mend), without a policy call per header
-        for key, value in self.headers.raw_items():
-            lower = key.lower()
-            if lower == "content-length":
-                environ["CONTENT_LENGTH"] = str(self.length)
-            elif lower == "content-type" and content_type is None:
-                environ["CONTENT_TYPE"] = content_type = value
-            name = key.upper().replace("-", "_")
-            if name not in ("CONTENT_LENGTH", "CONTENT_TYPE"):
-                environ["HTTP_" + name] = value
+        for key, value in self.headers.items:
+            name = _ENVIRON_NAMES.get(key)
+            if name is None:
+                name = _environ_name(key)
+                if len(_ENVIRON_NAMES) < 1000:
+                    _ENVIRON_NAMES[key] = name
+            if name == "CONTENT_LENGTH":
+                environ[name] = str(self.length)
+            elif name == "CONTENT_TYPE":
+                if content_type is None:
+                    environ[name] = content_type = value
+            elif name:
+                environ[name] = value
         return environ
 
 
