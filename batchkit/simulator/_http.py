@@ -118,6 +118,8 @@ def _parse_headers(lines: list[bytes]) -> _Headers:
     return _Headers(items)
 
 
+_HEADER_LINE = re.compile(r"^([\x21-\x39\x3b-\x7e]+):[ \t]*(.*?)\r*\n", re.MULTILINE)
+"""A usual header line: its name and its value as :func:`_parse_headers` reads them."""
 _ENVIRON_NAMES: dict[str, str] = {}
 """Header name as sent → its environ key (``HTTP_X_API_KEY``), for the names seen so far."""
 _NO_HEADERS = _Headers([])
@@ -277,10 +279,13 @@ class _Handler(asyncio.Protocol):
                 break
             line = bytes(self.buf[self.pos : self.pos + _MAX_LINE + 1] if end == -1 else self.buf[self.pos : end + 1])
             self.pos += len(line)
-            if self.state == _LINE:
-                self._request_line(line)
-            else:
+            if self.state == _HEAD:
                 self._header_line(line)
+            elif len(line) > _MAX_LINE:
+                self.request_version = self.command = ""
+                self.send_error(414)
+            else:
+                self._request_line(str(line, "iso-8859-1").rstrip("\r\n"))
         if self.state != _BUSY:
             if self.pos == len(self.buf) and self.pos:
                 self.buf.clear()
@@ -295,26 +300,28 @@ class _Handler(asyncio.Protocol):
         end = buf.find(b"\r\n\r\n", pos, pos + _MAX_LINE)
         if end == -1:
             return False
-        parts = bytes(buf[pos : end + 2]).split(b"\n")  # lines without "\n", then b""
-        if len(parts) > _MAX_HEADERS + 1 or b"" in parts[:-1] or b"\r" in parts:
+        text = bytes(buf[pos : end + 2]).decode("iso-8859-1")  # every line, with its "\n"
+        lines = text.count("\n")
+        if lines > _MAX_HEADERS or "\n\n" in text or "\n\r\n" in text or text[0] in "\r\n":
             return False  # too many headers, or a blank line before the end: line by line
-        self.pos = pos + len(parts[0]) + 1
-        self._request_line(parts[0] + b"\n")
-        if self.state == _HEAD:
-            self.pos = end + 4
-            self.lines = [part + b"\n" for part in parts[1:-1]]
-            self.lines.append(b"\r\n")
-            self._headers_done()
+        first = text.index("\n") + 1
+        self.pos = pos + first
+        self._request_line(text[:first].rstrip("\r\n"))
+        if self.state != _HEAD:
+            return True
+        rest = text[first:]
+        items = _HEADER_LINE.findall(rest)
+        if len(items) != lines - 1:  # a line that is not "Name: value": as http.client reads it
+            raw = rest.encode("iso-8859-1").split(b"\n")[:-1]
+            headers = _parse_headers([*(line + b"\n" for line in raw), b"\r\n"])
+        else:
+            headers = _Headers(items)
+        self.pos = end + 4
+        self._headers_done(headers)
         return True
 
-    def _request_line(self, raw: bytes) -> None:
-        """The stdlib's ``handle_one_request`` and ``parse_request`` up to the headers."""
-        if len(raw) > _MAX_LINE:
-            self.request_version = ""
-            self.command = ""
-            self.send_error(414)
-            return
-        requestline = str(raw, "iso-8859-1").rstrip("\r\n")
+    def _request_line(self, requestline: str) -> None:
+        """The stdlib's ``parse_request`` up to the headers."""
         words = requestline.split()
         if not words:  # a blank line: the connection closes without an answer
             if self.transport is not None:
@@ -356,10 +363,10 @@ class _Handler(asyncio.Protocol):
             self.send_error(431, "Too many headers")
             return
         if line in (b"\r\n", b"\n"):
-            self._headers_done()
+            self._headers_done(_parse_headers(self.lines))
 
-    def _headers_done(self) -> None:
-        self.headers = headers = _parse_headers(self.lines)
+    def _headers_done(self, headers: _Headers) -> None:
+        self.headers = headers
         connection = headers.get("Connection").lower()
         if connection == "close":
             self.close_connection = True
