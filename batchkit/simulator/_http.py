@@ -1,10 +1,10 @@
-"""The served simulator's HTTP/1.1 server: one asyncio event loop, in one thread.
+"""The served simulator's HTTP/1.1 server: one event loop (:mod:`._loop`), in one thread.
 
 A realtime request costs the simulator little (about 70 µs to answer), but the latency model
 then makes it wait a quarter of a second or more: with a thread per connection, as the
 stdlib's ``http.server`` has it, fifty clients meant fifty threads each sleeping out its
 wait, and waking, handing over the GIL and the engine's lock cost several times the answer.
-Here every connection is an :class:`asyncio.Protocol` on one loop, and a wait is a timer:
+Here every connection is a protocol object on one loop, and a wait is a timer:
 
 - The loop reads a request (request line, headers, then the body up to what the endpoint
   reads, :meth:`App.body_limit`) and asks the app for its :class:`~._app.Reply`.
@@ -31,7 +31,6 @@ An idle keep-alive connection is closed after :attr:`_Handler.timeout` seconds.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import email.parser
 import email.utils
@@ -47,6 +46,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._app import _REASONS, DroppedConnection, Reply
+from ._loop import Listener, Loop, Timer, Transport
 from ._sse import MessageStream
 
 if TYPE_CHECKING:
@@ -134,6 +134,7 @@ def _environ_name(key: str) -> str:
     name = key.upper().replace("-", "_")
     return "" if name in ("CONTENT_LENGTH", "CONTENT_TYPE") else "HTTP_" + name
 
+
 def _http_version(version: str) -> tuple[int, int] | None:
     """``(major, minor)`` of ``HTTP/x.y`` as the stdlib reads it, or None when it is not one."""
     if not version.startswith("HTTP/"):
@@ -174,7 +175,7 @@ class _Input:
         return data
 
 
-class _Handler(asyncio.Protocol):
+class _Handler:
     """One HTTP/1.1 connection: requests read, answered and written in turn."""
 
     timeout: float = 120
@@ -184,14 +185,14 @@ class _Handler(asyncio.Protocol):
         self.server = server
         self.app = server.app
         self.loop = server.loop
-        self.transport: asyncio.Transport | None = None
+        self.transport: Transport | None = None
         self.buf = bytearray()
         self.pos = 0  # what is parsed of buf
         self.state = _LINE
         self.discard = 0  # bytes of an unread body still to skip
         self.eof = False
         self.last = 0.0  # when the last byte came (or the last response went)
-        self.timer: asyncio.TimerHandle | None = None  # a pending write (a wait, a stream's next event)
+        self.timer: Timer | None = None  # a pending write (a wait, a stream's next event)
         self.body: Iterator[bytes] | None = None  # a body being written as the socket takes it
         self.chunked = False
         self.write_paused = False
@@ -209,8 +210,8 @@ class _Handler(asyncio.Protocol):
 
     # ------------------------------------------------------------------ the transport's calls
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+    def connection_made(self, transport: Transport) -> None:
+        self.transport = transport
         self.peer = transport.get_extra_info("peername") or ("", 0)
         self.server.connections.add(self)
         self.last = self.loop.time()
@@ -646,39 +647,23 @@ class HTTPServer:
             sock.close()
             raise
         self.server_address: tuple[str, int] = sock.getsockname()[:2]
-        self.loop = asyncio.new_event_loop()
+        self.loop = Loop()
         self.connections: set[_Handler] = set()
+        self._listener = Listener(self.loop, sock, lambda: _Handler(self))
         self._workers = ThreadPoolExecutor(_WORKERS, thread_name_prefix=f"{name}-worker")
-        self._failed: BaseException | None = None
-        started = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(sock, started), name=name, daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
-        started.wait()
-        if self._failed is not None:
-            self._workers.shutdown()
-            raise self._failed
 
-    def _run(self, sock: socket.socket, started: threading.Event) -> None:
+    def _run(self) -> None:
         loop = self.loop
-        asyncio.set_event_loop(loop)
-        try:
-            listening = loop.run_until_complete(loop.create_server(lambda: _Handler(self), sock=sock, backlog=128))
-        except BaseException as exc:
-            self._failed = exc
-            sock.close()
-            loop.close()
-            return
-        finally:
-            started.set()
         try:
             loop.run_forever()
         finally:
-            listening.close()
+            self._listener.close()
             for connection in list(self.connections):
                 if connection.transport is not None:
                     connection.transport.abort()
-            loop.run_until_complete(listening.wait_closed())
-            loop.run_until_complete(asyncio.sleep(0))  # the aborted connections' last callbacks
+            loop.run_ready()  # the aborted connections' connection_lost
             loop.close()
 
     def submit(self, work: Callable[[], _T], then: Callable[[_T], None]) -> None:
