@@ -75,6 +75,8 @@ _HEADER_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+")
 """A header name as the email parser reads one (printable ASCII but ``:``)."""
 _DRAIN = 1 << 20
 """A body the app did not read is skipped up to this many bytes; beyond, the connection closes."""
+_BIG_BODY = 1 << 16
+"""A body longer than this is received into a buffer of its length."""
 _PIPELINED = 1 << 16
 """While a response is pending, reading pauses once this much of the next request waits."""
 _SERVER = f"batchkit-simulator Python/{sys.version.split()[0]}"
@@ -207,6 +209,8 @@ class _Handler:
         self.last = 0.0  # when the last byte came (or the last response went)
         self.timer: Timer | None = None  # a pending write (a wait, a stream's next event)
         self.body: Iterator[bytes] | None = None  # a body being written as the socket takes it
+        self.inbox: bytearray | None = None  # a long request body, received into its place
+        self.got = 0  # how much of it has come
         self.chunked = False
         self.write_paused = False
         self.reading_paused = False
@@ -244,12 +248,23 @@ class _Handler:
             skip = min(self.discard, len(data))
             self.discard -= skip
             data = data[skip:]
-        self.buf += data
+        rest: bytes | memoryview = data
+        if self.inbox is not None and self.state == _BODY:
+            rest = self._fill(data)
+        self.buf += rest
         if self.state != _BUSY:
             self._advance()
         elif len(self.buf) - self.pos > _PIPELINED and self.transport is not None:
             self.transport.pause_reading()
             self.reading_paused = True
+
+    def _fill(self, data: bytes | memoryview) -> bytes | memoryview:
+        """Copy the body's next bytes into its place; returns what comes after it."""
+        assert self.inbox is not None
+        n = min(len(data), self.length - self.got)
+        self.inbox[self.got : self.got + n] = data[:n]
+        self.got += n
+        return data[n:]
 
     def eof_received(self) -> bool:
         self.eof = True
@@ -280,10 +295,15 @@ class _Handler:
         """Parse what has arrived, as far as it goes."""
         while self.transport is not None and self.state != _BUSY:
             if self.state == _BODY:
-                if len(self.buf) - self.pos < self.length:
+                if self.inbox is not None:
+                    if self.got < self.length:
+                        break
+                    data, self.inbox = bytes(self.inbox), None
+                elif len(self.buf) - self.pos < self.length:
                     break
-                data = bytes(self.buf[self.pos : self.pos + self.length])
-                self.pos += self.length
+                else:
+                    data = bytes(memoryview(self.buf)[self.pos : self.pos + self.length])
+                    self.pos += self.length
                 self._dispatch(data, 0)
                 continue
             if self.state == _LINE and self._whole_head():
@@ -400,6 +420,12 @@ class _Handler:
         limit = self.app.body_limit(self.command, self.path.partition("?")[0])
         if length <= limit:
             self.state = _BODY  # wait for all of it
+            if length > _BIG_BODY:  # received straight into its place, not appended and cut out
+                self.inbox, self.got = bytearray(length), 0
+                with memoryview(self.buf) as view:  # let go of before the buffer is cut
+                    left = len(self._fill(view[self.pos :]))
+                del self.buf[: len(self.buf) - left]
+                self.pos = 0
             return
         # more than the app reads (it refuses or ignores it): answer now, skip what comes
         here = min(len(self.buf) - self.pos, length)
