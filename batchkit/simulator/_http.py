@@ -258,6 +258,18 @@ class _Handler:
             self.transport.pause_reading()
             self.reading_paused = True
 
+    def read_into(self) -> memoryview | None:
+        """The rest of a long body goes straight into its place."""
+        if self.inbox is None or self.state != _BODY:
+            return None
+        return memoryview(self.inbox)[self.got :]
+
+    def received_into(self, n: int) -> None:
+        self.last = self.loop.time()
+        self.got += n
+        if self.got == self.length:
+            self._advance()
+
     def _fill(self, data: bytes | memoryview) -> bytes | memoryview:
         """Copy the body's next bytes into its place; returns what comes after it."""
         assert self.inbox is not None

@@ -44,6 +44,11 @@ class Connection(Protocol):
 
     def connection_made(self, transport: Transport) -> None: ...
     def data_received(self, data: bytes) -> None: ...
+    def read_into(self) -> memoryview | None:
+        """Where the next bytes should go (then :meth:`received_into`), or None: to
+        :meth:`data_received` (as asyncio's ``BufferedProtocol.get_buffer``)."""
+
+    def received_into(self, n: int) -> None: ...
     def eof_received(self) -> bool: ...
     def connection_lost(self, exc: Exception | None) -> None: ...
     def pause_writing(self) -> None: ...
@@ -199,14 +204,22 @@ class Transport:
             self._read_ready()
 
     def _read_ready(self) -> None:
+        into = self._protocol.read_into()
         try:
-            data = self._sock.recv(_RECV)
+            data = self._sock.recv(_RECV) if into is None else self._sock.recv_into(into)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
             self._fail(exc)
             return
-        if data:
+        finally:
+            if into is not None:
+                into.release()
+        if isinstance(data, int):
+            if data:
+                self._protocol.received_into(data)
+                return
+        elif data:
             self._protocol.data_received(data)
             return
         self._reading = False  # the peer is done sending
