@@ -232,12 +232,13 @@ class _Handler:
         self.peer = transport.get_extra_info("peername") or ("", 0)
         self.server.connections.add(self)
         self.last = self.loop.time()
-        self.loop.call_later(self.timeout, self._check_idle)
+        self.idle = self.loop.call_later(self.timeout, self._check_idle)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
         self.transport = None
-        self.body = None
+        self.body = self.inbox = None
+        self.idle.cancel()
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
@@ -295,7 +296,8 @@ class _Handler:
             return
         idle = self.loop.time() - self.last
         if self.state == _BUSY or idle < self.timeout:
-            self.loop.call_later(self.timeout - idle if self.state != _BUSY else self.timeout, self._check_idle)
+            wait = self.timeout if self.state == _BUSY else self.timeout - idle
+            self.idle = self.loop.call_later(wait, self._check_idle)
         elif self.state == _BODY:
             self._refuse(408, f"the request body did not arrive within {self.timeout} s")
         else:  # idle, or a request line or headers cut short: closed without an answer
