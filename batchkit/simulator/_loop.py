@@ -198,10 +198,14 @@ class Transport:
         self._events = events
 
     def _io(self, mask: int) -> None:
-        if mask & _WRITE:
-            self._write_ready()
-        if mask & _READ and self._reading and not self._closing and not self._lost:
-            self._read_ready()
+        try:
+            if mask & _WRITE:
+                self._write_ready()
+            if mask & _READ and self._reading and not self._closing and not self._lost:
+                self._read_ready()
+        except Exception:  # a bug in the protocol: reported, and this connection closed
+            traceback.print_exc()
+            self.abort()
 
     def _read_ready(self) -> None:
         into = self._protocol.read_into()
