@@ -24,8 +24,9 @@ caching, stats), ``_plain`` (the short road of plain batch requests), ``_faults`
 draws), ``_ratelimit`` (rate-limit buckets), ``_realtime`` (what ``/v1/messages`` does
 around an answer), ``_sse`` (streamed answers as server-sent
 events), ``_state`` (the state file: batches kept across a restart), ``_output`` (output
-caps, the 300K beta), ``_app`` (the WSGI app), ``_catalogue`` (models), ``_server``
-(serve/spawn), ``__main__`` (the CLI).
+caps, the 300K beta), ``_app`` (the WSGI app), ``_catalogue`` (models), ``_http`` (the
+HTTP/1.1 server on one event loop), ``_loop`` (that event loop: sockets and timers),
+``_server`` (serve/spawn), ``__main__`` (the CLI).
 
 Limits of fidelity: answers are simulated by a small heuristic, not Claude (no model runs; the
 README's "Answers" says how often its sentiment labels match the shipped data's); token counts

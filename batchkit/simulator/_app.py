@@ -39,7 +39,7 @@ import ipaddress
 import time
 from collections.abc import Callable, Iterable, Iterator
 from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 import httpx2
@@ -54,7 +54,7 @@ from ._sse import MessageStream
 if TYPE_CHECKING:
     from ._simulator import Simulator
 
-__all__ = ["IDENTITY_HEADER", "MAX_JSON_DEPTH", "SIMULATOR_VERSION", "App", "DroppedConnection"]
+__all__ = ["IDENTITY_HEADER", "MAX_JSON_DEPTH", "SIMULATOR_VERSION", "App", "DroppedConnection", "Reply"]
 
 IDENTITY_HEADER = "x-batchkit-simulator"
 """The response header by which the simulator says what it is (value: its version)."""
@@ -124,6 +124,10 @@ _CONTROL_ROUTES = {
     "/_sim/clock/advance": "POST",
     "/_sim/reset-stats": "POST",
 }
+_CONTROL_BODY = 1 << 20
+"""The most of a control request's body that is read."""
+_INLINE_KINDS = frozenset({"messages.create", "messages.count_tokens", "models.list", "models.retrieve"})
+"""The calls a served simulator may answer on its event loop (:meth:`App.inline`)."""
 
 
 class DroppedConnection(httpx2.RemoteProtocolError):
@@ -134,8 +138,22 @@ class DroppedConnection(httpx2.RemoteProtocolError):
     """
 
 
+class Reply(NamedTuple):
+    """A response as the served simulator sends it (:meth:`App.respond`)."""
+
+    status: str
+    """The status line's code and reason, ``"200 OK"``."""
+    headers: list[tuple[str, str]]
+    body: Iterable[bytes]
+    """A list of bytes, results' chunks, or a :class:`MessageStream` (its events paced)."""
+    delay: float = 0.0
+    """Wall seconds to wait before the response starts (the latency model)."""
+    drop: str | None = None
+    """After ``delay``, drop the connection instead of answering (a ``lose`` fault), saying why."""
+
+
 class _Response:
-    __slots__ = ("body", "headers", "length", "status")
+    __slots__ = ("body", "delay", "drop", "headers", "length", "status")
 
     def __init__(
         self,
@@ -149,6 +167,8 @@ class _Response:
         self.headers = {"content-type": content_type, **(headers or {})}
         self.body = body
         self.length = length
+        self.delay = 0.0
+        self.drop: str | None = None
 
 
 def _json(status: int, obj: Any, headers: dict[str, str] | None = None) -> _Response:
@@ -188,23 +208,81 @@ class App:
         self.sim = sim
         self.engine = sim.engine
         self.realtime = Realtime(sim.config, sim.clock, sim.engine)
+        faults = sim.config.faults
+        self._sleeps = bool(faults.slow) or any(
+            isinstance(action, str) and action.startswith("slow:") for _, _, action in faults.schedule
+        )
 
     # ------------------------------------------------------------------ WSGI
 
     def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        reply = self.respond(environ)
+        if reply.delay > 0:  # the latency model: in process, each request waits in its own thread
+            time.sleep(reply.delay)
+        if reply.drop is not None:
+            raise DroppedConnection(reply.drop)
+        start_response(reply.status, reply.headers)
+        return reply.body
+
+    def respond(self, environ: dict) -> Reply:
+        """Answer one request without waiting: the served simulator's entry (the WSGI call
+        is this, then the wait). Raises :class:`DroppedConnection` to drop it at once."""
         request_id = self.engine.ids.request_id()
         try:
             response = self._handle(environ, request_id)
         except RecursionError:  # JSON malformed *and* deep (never closed): the decoder gave up
             response = _error(400, f"body: JSON nests more than {MAX_JSON_DEPTH} levels deep")
-        return self._finish(response, request_id, start_response)
+        return self._finish(response, request_id)
 
-    def refuse(self, status: int, message: str, start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def refuse(self, status: int, message: str) -> Reply:
         """Answer a request the HTTP server cannot hand to the app (e.g. a bad ``Content-Length``)
         with the API's error shape, ``request-id`` and identity header."""
-        return self._finish(_error(status, message), self.engine.ids.request_id(), start_response)
+        return self._finish(_error(status, message), self.engine.ids.request_id())
 
-    def _finish(self, response: _Response, request_id: str, start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def body_limit(self, method: str, path: str) -> int:
+        """The most of a request's body the app reads (it refuses a longer one, 413, unread):
+        a served simulator waits for that much of the body before calling it."""
+        if method != "POST":
+            return 0
+        if "/_sim/" in path:
+            return _CONTROL_BODY
+        at = path.find("/v1/")
+        kind = None if at == -1 else _route(method, path[at:].rstrip("/"))[0]
+        config = self.sim.config
+        if kind == "batches.create":
+            return config.max_batch_body_bytes
+        if kind in ("messages.create", "messages.count_tokens"):
+            return config.max_message_body_bytes
+        return 0
+
+    def inline(self, method: str, path: str) -> bool:
+        """Whether a served simulator may answer this request on its event loop: a call that
+        is quick (a message, a token count, the models, a refusal), with no ``slow`` fault to
+        sleep out and no batch work due that answering a message would do first. Anything
+        else (batches, the control endpoints) runs on a worker thread."""
+        if self._sleeps or "/_sim/" in path:
+            return False
+        at = path.find("/v1/")
+        if at == -1:
+            return True  # a 404
+        kind, _, _ = _route(method, path[at:].rstrip("/"))
+        return kind is None or (kind in _INLINE_KINDS and not self._batch_work_due())
+
+    def _batch_work_due(self) -> bool:
+        """Whether the engine has batch work due now (a message catches up with it first).
+
+        Read without the engine's lock, from its queue of waves: a wrong guess costs a
+        thread hop, or one request doing a slice of work on the loop, nothing else."""
+        engine = self.engine
+        if engine._partial is not None:  # noqa: SLF001  (a wave under way)
+            return True
+        heap = engine._heap  # noqa: SLF001
+        try:
+            return bool(heap) and heap[0][0] <= self.sim.clock.timestamp()
+        except IndexError:  # emptied meanwhile
+            return False
+
+    def _finish(self, response: _Response, request_id: str) -> Reply:
         if response.status >= 400 and response.headers.get("content-type") == _JSON:
             response = self._with_request_id(response, request_id)
         headers = [(k, v) for k, v in response.headers.items()]
@@ -212,8 +290,8 @@ class App:
         headers.append((IDENTITY_HEADER, SIMULATOR_VERSION))
         if response.length is not None:
             headers.append(("content-length", str(response.length)))
-        start_response(f"{response.status} {_REASONS.get(response.status, 'Error')}", headers)
-        return response.body
+        status = f"{response.status} {_REASONS.get(response.status, 'Error')}"
+        return Reply(status, headers, response.body, response.delay, response.drop)
 
     @staticmethod
     def _with_request_id(response: _Response, request_id: str) -> _Response:
@@ -264,7 +342,7 @@ class App:
             return _error(exc.status, exc.message, exc.type, never_retry)
         if fault == "lose":  # done (and, for a message, paid), but the response never arrives
             engine.count_fault("lose")
-            raise DroppedConnection("Server disconnected after doing the call, before its response (simulated fault)")
+            response.drop = "Server disconnected after doing the call, before its response (simulated fault)"
         return response
 
     def _fault_before(self, kind: str, environ: dict) -> tuple[Any, _Response | None]:
@@ -435,9 +513,9 @@ class App:
         if midstream is not None:
             self.engine.count_fault(f"http_{midstream}")
             return _error(midstream, f"Simulated {midstream} fault", headers=headers)
-        if sleep > 0:  # the latency model: each request waits in its own thread
-            time.sleep(sleep)
-        return _json(200, message, headers)
+        response = _json(200, message, headers)
+        response.delay = max(sleep, 0.0)  # the latency model: waited before the response starts
+        return response
 
     def _stream(self, message: Any, headers: dict[str, str], sleep: float, midstream: int | None) -> _Response:
         """The answer as server-sent events (:mod:`._sse`), its latency spread over the pieces."""
@@ -529,7 +607,7 @@ class App:
         if path == "/_sim/clock":
             return _json(200, {"now": rfc3339(sim.clock.timestamp()), "time_scale": sim.clock.time_scale})
         try:
-            body = self._body(environ, 1 << 20)
+            body = self._body(environ, _CONTROL_BODY)
         except ApiError as exc:
             return _error(exc.status, exc.message, exc.type)
         if path == "/_sim/clock/advance":

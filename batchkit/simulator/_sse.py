@@ -20,6 +20,8 @@ Text is cut at word boundaries into pieces of about :data:`PIECE` characters, to
 JSON into pieces of exactly that many. With a latency model (``SimConfig.latency``) the
 stream waits the time to the first token before the first block, then each piece's share of
 the per-token time (by its length), so the whole stream takes what the plain answer takes.
+Iterated (the WSGI body, in process) it sleeps those waits; :meth:`MessageStream.paced` hands
+them out instead, and the served simulator sends each event on a timer (:mod:`._http`).
 
 A scheduled ``"midstream:STATUS"`` fault (``Faults.schedule``) sends the ``error`` event the
 API sends when a stream fails after its 200 — ``{"type": "error", "error": {"type":
@@ -134,6 +136,16 @@ class MessageStream:
         return cls(msgspec.to_builtins(message), **kwargs)
 
     def __iter__(self) -> Iterator[bytes]:
+        """The events, each after its wait (slept with ``sleep``): the WSGI body."""
+        sleep = self._sleep
+        for wait, data in self.paced():
+            if wait > 0:
+                sleep(wait)
+            yield data
+
+    def paced(self) -> Iterator[tuple[float, bytes]]:
+        """``(wall seconds to wait before it, event)`` for each event, in order: what the
+        served simulator sends on timers (the WSGI body sleeps the same waits)."""
         message = self._message
         usage = message["usage"]
         start = {
@@ -143,23 +155,23 @@ class MessageStream:
             "stop_sequence": None,
             "usage": {**usage, "output_tokens": min(1, usage["output_tokens"])},
         }
-        yield event("message_start", {"type": "message_start", "message": start})
-        yield event("ping", {"type": "ping"})
+        yield 0.0, event("message_start", {"type": "message_start", "message": start})
+        yield 0.0, event("ping", {"type": "ping"})
         blocks = [e for i, block in enumerate(message["content"]) for e in _block_events(i, block)]
         chars = sum(n for _, n in blocks)
         per_char = self._token_wait / chars if chars else 0.0
         cut = len(blocks) // 2 if self._error is not None else -1
-        if self._first_wait > 0:
-            self._sleep(self._first_wait)
+        wait = max(self._first_wait, 0.0)  # the time to the first token, before the first block
         for k, (data, n) in enumerate(blocks):
             if k == cut:
-                yield event("error", {"type": "error", "error": self._error})
+                yield wait, event("error", {"type": "error", "error": self._error})
                 return
             if n and per_char:
-                self._sleep(n * per_char)
-            yield data
+                wait += n * per_char
+            yield wait, data
+            wait = 0.0
         if self._error is not None:  # no content to cut in: fail before the end
-            yield event("error", {"type": "error", "error": self._error})
+            yield wait, event("error", {"type": "error", "error": self._error})
             return
         delta = {
             "stop_reason": message["stop_reason"],
@@ -167,18 +179,21 @@ class MessageStream:
             "stop_details": message.get("stop_details"),
             "container": message.get("container"),
         }
-        yield event(
-            "message_delta",
-            {
-                "type": "message_delta",
-                "delta": delta,
-                "usage": {
-                    "input_tokens": usage["input_tokens"],
-                    "cache_creation_input_tokens": usage["cache_creation_input_tokens"],
-                    "cache_read_input_tokens": usage["cache_read_input_tokens"],
-                    "output_tokens": usage["output_tokens"],
-                    "server_tool_use": usage.get("server_tool_use"),
+        yield (
+            wait,
+            event(
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": delta,
+                    "usage": {
+                        "input_tokens": usage["input_tokens"],
+                        "cache_creation_input_tokens": usage["cache_creation_input_tokens"],
+                        "cache_read_input_tokens": usage["cache_read_input_tokens"],
+                        "output_tokens": usage["output_tokens"],
+                        "server_tool_use": usage.get("server_tool_use"),
+                    },
                 },
-            },
+            ),
         )
-        yield event("message_stop", {"type": "message_stop"})
+        yield 0.0, event("message_stop", {"type": "message_stop"})

@@ -72,9 +72,9 @@ def test_body_over_limit_over_http_is_413() -> None:
 
 
 def test_a_body_that_stops_arriving_gets_408_not_a_hang(monkeypatch: pytest.MonkeyPatch) -> None:
-    from batchkit.simulator import _server
+    from batchkit.simulator import _http
 
-    monkeypatch.setattr(_server._Handler, "timeout", 0.5)  # instead of two minutes
+    monkeypatch.setattr(_http._Handler, "timeout", 0.5)  # instead of two minutes
     with serve(Simulator()) as server, socket.create_connection((server.host, server.port), timeout=10) as sock:
         sock.sendall(
             b"POST /v1/messages HTTP/1.1\r\nhost: x\r\nx-api-key: k\r\nanthropic-version: 2023-06-01"
