@@ -45,9 +45,11 @@ import operator
 import re
 import threading
 import time
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from itertools import accumulate
 from typing import Any, Self
 
 import msgspec
@@ -1207,14 +1209,12 @@ _FAULT_MESSAGES = {
 
 
 def iter_chunks(lines: list[bytes], size: int = 1 << 20) -> Iterator[bytes]:
-    """Join result lines into chunks of about ``size`` bytes."""
-    chunk: list[bytes] = []
-    total = 0
-    for line in lines:
-        chunk.append(line)
-        total += len(line)
-        if total >= size:
-            yield b"".join(chunk)
-            chunk, total = [], 0
-    if chunk:
-        yield b"".join(chunk)
+    """Join result lines into chunks of about ``size`` bytes (each ends with the line that
+    reaches ``size``): the lines' running lengths are summed in C, and a chunk is one slice and
+    one join, not a step a line."""
+    ends = list(accumulate(map(len, lines)))
+    at, n = 0, len(lines)
+    while at < n:
+        stop = bisect_left(ends, (ends[at - 1] if at else 0) + size, at) + 1
+        yield b"".join(lines[at:stop])
+        at = stop

@@ -371,7 +371,12 @@ def _sentiment_pick(labels: Sequence[Any], low: str, h: int | Callable[[], int],
     want = sentiment_label(polarity_lower(low), model, low)
     if labels is _DEFAULT_LABELS:
         return want
-    by_polarity = _by_polarity(labels if type(labels) is tuple else tuple(labels))
+    return _labelled(want, labels, _by_polarity(labels if type(labels) is tuple else tuple(labels)), h)
+
+
+def _labelled(want: str, labels: Sequence[Any], by_polarity: dict[str, Any], h: int | Callable[[], int]) -> Any:
+    """The label of ``labels`` (``by_polarity``: :func:`_by_polarity` of them) for the verdict
+    ``want`` (see :func:`_sentiment_pick`)."""
     found = by_polarity.get(want)
     if found is not None:
         return found
@@ -403,7 +408,7 @@ def pick_label(labels: Sequence[Any], low: str, h: int | Callable[[], int], mode
     except TypeError:  # an unhashable enum value (a list or an object): not sentiment labels
         by_polarity = {}
     if "positive" in by_polarity or "negative" in by_polarity:
-        return _sentiment_pick(key, low, h, model)
+        return _labelled(sentiment_label(polarity_lower(low), model, low), key, by_polarity, h)
     return labels[(h() if callable(h) else h) % len(labels)]
 
 
@@ -453,10 +458,15 @@ def text_answer(text: str, model: Any, h: Callable[[], int]) -> str:
             options = _options(text, low)
             if options:
                 return pick_label(options, low, h, model)
-        present = [w for w in _SENTIMENT if w in low]
-        if "sentiment" in low or len(present) >= 2:
-            labels = present or _DEFAULT_LABELS
-            return _sentiment_pick(labels, low, 0 if labels is _DEFAULT_LABELS else h, model)
+        if "positive" in low or "negative" in low or "neutral" in low or "mixed" in low:
+            present = [w for w in _SENTIMENT if w in low]
+            if len(present) >= 2 or "sentiment" in low:
+                return _sentiment_pick(present, low, h, model)
+        elif "sentiment" in low:  # the labels are the default ones: the verdict is the label
+            score = polarity_lower(low)
+            if score:
+                return "positive" if score > 0 else "negative"
+            return sentiment_label(score, model, low)
     if "긍정" in low and "부정" in low:  # "긍정인지 부정인지 답하세요"
         named = tuple(w for w in ("긍정", "부정", "중립") if w in low)
         return _sentiment_pick(named, low, h, model)
