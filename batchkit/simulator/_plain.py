@@ -29,6 +29,7 @@ import msgspec
 
 from ._json import DECODE_ERRORS, decode
 from ._output import SMALLEST_CAP
+from ._prompts import Shared, shared_start
 from ._responder import canonical_hash, text_answer
 
 __all__ = ["BETA_TAIL", "PLAIN_LINE", "PlainLines", "cut_plain"]
@@ -124,6 +125,7 @@ class PlainLines:
         known = self._known
         template = self._line
         decode_params = _decode_params
+        shared = _shared(requests, lo, hi)
         raw: msgspec.Raw = msgspec.Raw(b"")
 
         def request_hash() -> int:
@@ -161,12 +163,9 @@ class PlainLines:
                 total += 4 + (((len(content) if content.isascii() else len(content.encode())) + 3) >> 2)
             else:
                 last = messages[-1]
-                if last.role == "user":
-                    text = last.content[:4000]
-                else:
-                    text = next((m.content[:4000] for m in reversed(messages) if m.role == "user"), "")
+                text = last.content[:4000] if last.role == "user" else _last_user_text(messages)
                 try:
-                    answer = text_answer(text, model, request_hash)
+                    answer = text_answer(text, model, request_hash, shared)
                 except Exception:  # the general road turns it into the same error line
                     append(None)
                     continue
@@ -184,6 +183,30 @@ class PlainLines:
                 continue
             append(None)  # an empty content
         return out
+
+
+def _last_user_text(messages: list[_Message]) -> str:
+    """The text the default responder answers: the last user message's (its first 4,000
+    characters)."""
+    last = messages[-1]
+    if last.role == "user":
+        return last.content[:4000]
+    return next((m.content[:4000] for m in reversed(messages) if m.role == "user"), "")
+
+
+def _shared(requests: Sequence[_Request], lo: int, hi: int) -> Shared | None:
+    """What the texts of ``requests[lo:hi]`` share at their start, judged from the first, the
+    middle and the last of them (a text that does not start so is read whole: the answers are
+    the same either way)."""
+    texts = []
+    for i in {lo, (lo + hi) // 2, hi - 1}:
+        try:
+            messages = _decode_params(requests[i].params).messages
+        except DECODE_ERRORS:
+            continue
+        if messages:
+            texts.append(_last_user_text(messages))
+    return shared_start(texts)
 
 
 def _answer_part(encoded_model: bytes, text: str, stop_reason: bytes = b"end_turn") -> tuple[bytes, int]:
