@@ -344,9 +344,13 @@ _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 def _korean_score(text: str, pos: int = 0) -> float:
     score = last = 0.0
     negation_after = _KO_AFTER_RE.search
-    for match in _KO_RE.finditer(text, pos):
-        weight = _KO[match.group()]
-        start, end = match.span()
+    # The stems as found, without a match object each: a stem starts where it is next found
+    # (had it been found anywhere earlier, the scan would have matched there).
+    end = pos
+    for stem in _KO_RE.findall(text, pos):
+        weight = _KO[stem]
+        start = text.find(stem, end)
+        end = start + len(stem)
         if weight > 0:
             if (
                 negation_after(text, end, end + _KO_AFTER_WINDOW) is not None
