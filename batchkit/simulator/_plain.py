@@ -198,8 +198,10 @@ def _shared(requests: Sequence[_Request], lo: int, hi: int) -> Shared | None:
     """What the texts of ``requests[lo:hi]`` share at their start, judged from the first, the
     middle and the last of them (a text that does not start so is read whole: the answers are
     the same either way)."""
+    if hi - lo < 64:  # a few requests (a small wave): not worth reading a start for
+        return None
     texts = []
-    for i in {lo, (lo + hi) // 2, hi - 1}:
+    for i in (lo, (lo + hi) // 2, hi - 1):
         try:
             messages = _decode_params(requests[i].params).messages
         except DECODE_ERRORS:

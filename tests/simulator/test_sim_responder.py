@@ -550,7 +550,7 @@ def test_a_batch_of_one_template_gets_the_answers_each_request_gets_alone(templa
         "Label: x, y",
         "",
     ]
-    texts = [template + rows[i % len(rows)] + f" (#{i})" for i in range(60)]
+    texts = [template + rows[i % len(rows)] + f" (#{i})" for i in range(100)]
     texts[10:10] = ["Tell me about Venice", "hi"]  # two that do not follow it
     requests = [request(f"r{i}", text, max_tokens=20) for i, text in enumerate(texts)]
     config = SimConfig(seed=3, processing=Processing.instant())
