@@ -42,6 +42,7 @@ from __future__ import annotations
 import gc
 import heapq
 import operator
+import re
 import threading
 import time
 from bisect import bisect_left
@@ -221,24 +222,13 @@ class _SucceededLine(msgspec.Struct, gc=False):
 
 _json_str = msgspec.json.encode
 _custom_id = operator.attrgetter("custom_id")
-_params_of = operator.attrgetter("params")
 _ANSWERED_ONCE = (1 << 32) + 1
 """``Engine._answered``'s value for a custom_id processed once, and answered."""
 
 
-_ID_BYTES = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
-
-
-def _valid_ids(ids: list[str]) -> bool:
-    """Whether every custom_id matches ``[a-zA-Z0-9_-]{1,64}``, checked at once and in C: the
-    ids joined by newlines, less the characters allowed, leave the newlines alone."""
-    joined = "\n".join(ids)
-    return (
-        joined.isascii()
-        and joined.encode().translate(None, _ID_BYTES) == b"\n" * (len(ids) - 1)
-        and min(map(len, ids)) > 0
-        and max(map(len, ids)) <= 64
-    )
+# every custom_id valid, checked at once on the ids joined by "\n" (with exactly n - 1 of them);
+# one regex over the joined text costs about a fifth of matching every id on its own
+_JOINED_IDS_RE = re.compile(r"(?:[a-zA-Z0-9_-]{1,64}\n)*[a-zA-Z0-9_-]{1,64}")
 
 
 _gc_lock = threading.Lock()
@@ -624,15 +614,15 @@ class Engine:
         n = len(requests)
         if 0 < n <= self.config.max_requests_per_batch:
             ids = list(map(_custom_id, requests))
-            if _valid_ids(ids) and len(set(ids)) == n:
+            joined = "\n".join(ids)
+            if joined.count("\n") == n - 1 and _JOINED_IDS_RE.fullmatch(joined) is not None and len(set(ids)) == n:
                 # The body is {"requests": [{"custom_id": …, "params": P}, …]}: it nests 3 levels
                 # more than its deepest P, and a P nests at most half its length deep. So only
                 # the longer ones are looked at (each a whole JSON value: joined, they nest as
                 # deep as the deepest of them).
-                if max(map(len, map(_params_of, requests))) > _DEEP_PARAMS_BYTES:
-                    deep_enough = [item.params for item in requests if len(item.params) > _DEEP_PARAMS_BYTES]
-                    if too_deep(b"".join(deep_enough), MAX_JSON_DEPTH - 3):
-                        raise _too_deep()
+                deep_enough = [item.params for item in requests if len(item.params) > _DEEP_PARAMS_BYTES]
+                if deep_enough and too_deep(b"".join(deep_enough), MAX_JSON_DEPTH - 3):
+                    raise _too_deep()
                 return requests
         if too_deep(data):
             raise _too_deep()
