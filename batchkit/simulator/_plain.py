@@ -27,10 +27,10 @@ from typing import Any, Literal, Protocol
 
 import msgspec
 
-from ._json import DECODE_ERRORS, decode
+from ._json import DECODE_ERRORS
 from ._output import SMALLEST_CAP
 from ._prompts import Shared, shared_start
-from ._responder import canonical_hash, text_answer
+from ._responder import plain_hash, text_answer
 
 __all__ = ["BETA_TAIL", "PLAIN_LINE", "PlainLines", "cut_plain"]
 
@@ -126,16 +126,15 @@ class PlainLines:
         template = self._line
         decode_params = _decode_params
         shared = _shared(requests, lo, hi)
-        raw: msgspec.Raw = msgspec.Raw(b"")
+        params = _Params("", 0, [])
 
-        def request_hash() -> int:
-            return canonical_hash(decode(raw))
+        def request_hash() -> int:  # called only when a choice is by hash
+            return plain_hash(params.model, params.system, [(m.role, m.content) for m in params.messages])
 
         for i in range(lo, hi):
             item = requests[i]
-            raw = item.params
             try:
-                params = decode_params(raw)
+                params = decode_params(item.params)
             except DECODE_ERRORS:
                 append(None)
                 continue

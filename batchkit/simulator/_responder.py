@@ -82,6 +82,7 @@ __all__ = [
     "default_responder",
     "pick_label",
     "plain_answer",
+    "plain_hash",
     "responder_caller",
     "sentiment_label",
     "shape_answer",
@@ -178,6 +179,12 @@ def canonical_hash(params: dict) -> int:
 
 
 _hash = canonical_hash
+
+
+def plain_hash(model: str, system: str | None, turns: list[tuple[str, str]]) -> int:
+    """:func:`canonical_hash` of params whose contents and system are strings, from their
+    parts: ``turns`` is ``(role, content)`` per message (no JSON decoded to get them)."""
+    return _mix(zlib.crc32(_canonical_json([model, system or None, turns])), 0)
 
 
 def canonical_prompt(params: dict) -> list:
