@@ -12,8 +12,9 @@ cap — is ``None`` here, and the general road answers it (and finds the precise
 
 A slice of a batch is answered in one call (:meth:`PlainLines.lines`): the loop keeps
 everything it needs in locals, and what repeats from request to request — a model's JSON, the
-part of the line an answer decides (the labels of a classification come back again and again)
-— is written once and reused.
+part of the line an answer decides (the labels of a classification come back again and again),
+the start the slice's texts share (a prompt template: :func:`._prompts.shared_start`) — is
+written or read once and reused.
 
 What this road accepts is exactly what ``_params.analyze_simple`` accepts, and it counts the
 input tokens the same way; ``tests/simulator`` and ``bench/sim_fingerprint.py`` hold the bytes
