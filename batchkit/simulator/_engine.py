@@ -41,12 +41,15 @@ from __future__ import annotations
 
 import gc
 import heapq
+import operator
 import re
 import threading
 import time
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from itertools import accumulate
 from typing import Any, Self
 
 import msgspec
@@ -218,6 +221,9 @@ class _SucceededLine(msgspec.Struct, gc=False):
 
 
 _json_str = msgspec.json.encode
+_custom_id = operator.attrgetter("custom_id")
+_ANSWERED_ONCE = (1 << 32) + 1
+"""``Engine._answered``'s value for a custom_id processed once, and answered."""
 
 
 # every custom_id valid, checked at once on the ids joined by "\n" (with exactly n - 1 of them);
@@ -607,7 +613,7 @@ class Engine:
             requests = []
         n = len(requests)
         if 0 < n <= self.config.max_requests_per_batch:
-            ids = [item.custom_id for item in requests]
+            ids = list(map(_custom_id, requests))
             joined = "\n".join(ids)
             if joined.count("\n") == n - 1 and _JOINED_IDS_RE.fullmatch(joined) is not None and len(set(ids)) == n:
                 # The body is {"requests": [{"custom_id": …, "params": P}, …]}: it nests 3 levels
@@ -726,21 +732,14 @@ class Engine:
         draw_faults = faults.any_request_faults
         acc, err_bands = _error_bands(faults.errored_rate)
         expired_edge = acc + faults.expired_rate
-        beta = bool(batch.betas)
-        beta_300k = OUTPUT_300K_BETA in batch.betas
-        output_problem = self.output_caps.problem
         append = batch.lines.append
-        counts = batch.counts
         answered = self._answered
-        known = self.catalogue.known
-        encode_lines = encoder.encode_lines
-        batch_id = batch.id
-        prefix = batch.stem
-        plain = self._default_responder
-        stem_bytes = prefix.encode()
         model_json: dict[str, bytes] = {}
-        tail = BETA_TAIL if beta else b""
-        plain_line = PlainLines(known, prefix, beta).line if plain else None
+        plain_lines = None
+        if self._default_responder:
+            plain_lines = PlainLines(self.catalogue.known, batch.stem, bool(batch.betas)).lines(requests, lo, hi)
+            if not draw_faults and self._all_plain(batch, lo, hi, plain_lines):
+                return
         succeeded = duplicates = 0
         for i in range(lo, hi):
             item = requests[i]
@@ -755,67 +754,85 @@ class Engine:
                     if kind is not None:
                         answered[key] = seen + (1 << 32)
                     continue
-            if plain_line is not None:
-                line = plain_line(item.params, cid, i)
-                if line is not None:
-                    append(line)
-                    succeeded += 1
-                    if (seen & 0xFFFFFFFF) == 1:
-                        duplicates += 1
-                    answered[key] = seen + (1 << 32) + 1
-                    continue
-            try:
+            line = None if plain_lines is None else plain_lines[i - lo]
+            if line is None:
                 try:
-                    params = decode(item.params)
-                except DECODE_ERRORS as exc:  # as _decode_params, without a call per request
-                    raise ApiError(400, "invalid_request_error", f"params: Invalid JSON: {exc}") from None
-                simple = analyze_simple(params, True, known)
-                analysis = simple or analyze(
-                    params,
-                    version=batch.version,
-                    in_batch=True,
-                    reject_sampling=config.reject_sampling_params,
-                    model_known=known,
-                )
-                max_tokens = params["max_tokens"]
-                if max_tokens > SMALLEST_CAP:
-                    problem = output_problem(params["model"], max_tokens, beta=beta_300k, in_batch=True)
-                    if problem is not None:
-                        raise ApiError(400, "invalid_request_error", problem)
-                line = None
-                if plain and simple is not None:
-                    line = self._plain_line(
-                        params, analysis.input_tokens, max_tokens, cid, stem_bytes, i, tail, model_json
-                    )
-                if line is None:
-                    stem = f"{prefix}{i:08d}"
-                    message = self._message(
-                        params,
-                        analysis,
-                        start,
-                        finish,
-                        "msg_01" + stem,
-                        "toolu_01" + stem,
-                        "batch",
-                        cid,
-                        batch_id,
-                        (seen >> 32) + 1,
-                        beta,
-                    )
-                    line = encode_lines((_SucceededLine(cid, _Succeeded(message)),))
-            except ApiError as exc:
-                self._error_line(batch, i, cid, exc.type, exc.message)
-                answered[key] = seen + (1 << 32)
-                continue
+                    line = self._general_line(batch, item, i, start, finish, (seen >> 32) + 1, model_json)
+                except ApiError as exc:
+                    self._error_line(batch, i, cid, exc.type, exc.message)
+                    answered[key] = seen + (1 << 32)
+                    continue
             append(line)
             succeeded += 1
             if (seen & 0xFFFFFFFF) == 1:
                 duplicates += 1
             answered[key] = seen + (1 << 32) + 1
-        counts["succeeded"] += succeeded
+        batch.counts["succeeded"] += succeeded
         self._counters["requests_processed"] += succeeded
         self._counters["duplicate_custom_ids_answered"] += duplicates
         batch.next_index = hi
+
+    def _general_line(
+        self,
+        batch: Batch,
+        item: BatchItem,
+        i: int,
+        start: float,
+        finish: float,
+        attempt: int,
+        model_json: dict[str, bytes],
+    ) -> bytes:
+        """The result line of request ``i`` of ``batch`` when it succeeds (:class:`ApiError`
+        when it does not): params decoded, validated and answered in full."""
+        try:
+            params = decode(item.params)
+        except DECODE_ERRORS as exc:  # as _decode_params, without a call per request
+            raise ApiError(400, "invalid_request_error", f"params: Invalid JSON: {exc}") from None
+        known = self.catalogue.known
+        simple = analyze_simple(params, True, known)
+        analysis = simple or analyze(
+            params,
+            version=batch.version,
+            in_batch=True,
+            reject_sampling=self.config.reject_sampling_params,
+            model_known=known,
+        )
+        max_tokens = params["max_tokens"]
+        if max_tokens > SMALLEST_CAP:
+            beta_300k = OUTPUT_300K_BETA in batch.betas
+            problem = self.output_caps.problem(params["model"], max_tokens, beta=beta_300k, in_batch=True)
+            if problem is not None:
+                raise ApiError(400, "invalid_request_error", problem)
+        cid = item.custom_id
+        beta = bool(batch.betas)
+        if self._default_responder and simple is not None:
+            tail = BETA_TAIL if beta else b""
+            line = self._plain_line(
+                params, analysis.input_tokens, max_tokens, cid, batch.stem.encode(), i, tail, model_json
+            )
+            if line is not None:
+                return line
+        stem = f"{batch.stem}{i:08d}"
+        message = self._message(
+            params, analysis, start, finish, "msg_01" + stem, "toolu_01" + stem, "batch", cid, batch.id, attempt, beta
+        )
+        return encoder.encode_lines((_SucceededLine(cid, _Succeeded(message)),))
+
+    def _all_plain(self, batch: Batch, lo: int, hi: int, lines: list[bytes | None]) -> bool:
+        """Settle ``batch.requests[lo:hi]`` at once when all of them are plain lines (``lines``)
+        of custom ids never answered before (the usual case); False, having done nothing, else."""
+        assert batch.requests is not None and batch.lines is not None
+        if None in lines:
+            return False
+        keys = dict.fromkeys(map(hash, map(_custom_id, batch.requests[lo:hi])), _ANSWERED_ONCE)
+        if len(keys) != hi - lo or not self._answered.keys().isdisjoint(keys):
+            return False
+        batch.lines.extend(lines)  # type: ignore[arg-type]  # no None in them
+        self._answered.update(keys)
+        batch.counts["succeeded"] += hi - lo
+        self._counters["requests_processed"] += hi - lo
+        batch.next_index = hi
+        return True
 
     def _plain_line(
         self,
@@ -1192,14 +1209,12 @@ _FAULT_MESSAGES = {
 
 
 def iter_chunks(lines: list[bytes], size: int = 1 << 20) -> Iterator[bytes]:
-    """Join result lines into chunks of about ``size`` bytes."""
-    chunk: list[bytes] = []
-    total = 0
-    for line in lines:
-        chunk.append(line)
-        total += len(line)
-        if total >= size:
-            yield b"".join(chunk)
-            chunk, total = [], 0
-    if chunk:
-        yield b"".join(chunk)
+    """Join result lines into chunks of about ``size`` bytes (each ends with the line that
+    reaches ``size``): the lines' running lengths are summed in C, and a chunk is one slice and
+    one join, not a step a line."""
+    ends = list(accumulate(map(len, lines)))
+    at, n = 0, len(lines)
+    while at < n:
+        stop = bisect_left(ends, (ends[at - 1] if at else 0) + size, at) + 1
+        yield b"".join(lines[at:stop])
+        at = stop

@@ -10,6 +10,12 @@ answer, shape, encode the structs), for a fraction of its cost. Anything else �
 a block list, an unknown model, an empty content, ``max_tokens`` above every model's smallest
 cap — is ``None`` here, and the general road answers it (and finds the precise error).
 
+A slice of a batch is answered in one call (:meth:`PlainLines.lines`): the loop keeps
+everything it needs in locals, and what repeats from request to request — a model's JSON, the
+part of the line an answer decides (the labels of a classification come back again and again),
+the start the slice's texts share (a prompt template: :func:`._prompts.shared_start`) — is
+written or read once and reused.
+
 What this road accepts is exactly what ``_params.analyze_simple`` accepts, and it counts the
 input tokens the same way; ``tests/simulator`` and ``bench/sim_fingerprint.py`` hold the bytes
 to the general road's.
@@ -17,14 +23,15 @@ to the general road's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Literal
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, Protocol
 
 import msgspec
 
-from ._json import DECODE_ERRORS, decode
+from ._json import DECODE_ERRORS
 from ._output import SMALLEST_CAP
-from ._responder import canonical_hash, text_answer
+from ._prompts import Shared, shared_start
+from ._responder import plain_hash, text_answer
 
 __all__ = ["BETA_TAIL", "PLAIN_LINE", "PlainLines", "cut_plain"]
 
@@ -60,6 +67,13 @@ PLAIN_LINE = (
 )
 BETA_TAIL = b',"context_management":null'
 
+# PLAIN_LINE cut in three at the parts a request decides: its custom_id and index, then the
+# part its answer decides (model, text, stop_reason: written once per distinct answer), then
+# its input and output tokens.
+_HEAD, _rest = PLAIN_LINE.split(b"%b%08d", 1)
+_HEAD = _HEAD.replace(b"%b", b'"%s"', 1)  # a custom_id is [a-zA-Z0-9_-]{1,64}: its JSON is itself, quoted
+_ANSWERED, _USAGE = _rest.split(b'"usage":{"input_tokens":%d,', 1)
+
 
 def cut_plain(text: str, max_tokens: int) -> tuple[str, bytes, int]:
     """``(text, stop_reason, output tokens)`` of a plain answer, cut at ``max_tokens`` as
@@ -75,6 +89,11 @@ def cut_plain(text: str, max_tokens: int) -> tuple[str, bytes, int]:
 _json_str = msgspec.json.encode
 
 
+class _Request(Protocol):
+    custom_id: str
+    params: msgspec.Raw
+
+
 class PlainLines:
     """Result lines of one batch's plain requests (see the module's docstring).
 
@@ -84,59 +103,117 @@ class PlainLines:
         beta: whether the batch was created through the beta endpoint.
     """
 
-    __slots__ = ("_known", "_models", "_stem", "_tail")
+    __slots__ = ("_answered", "_known", "_line", "_models")
 
     def __init__(self, known: Callable[[str], bool], stem: str, beta: bool) -> None:
         self._known = known
-        self._stem = stem.encode()
-        self._tail = BETA_TAIL if beta else b""
+        stem_bytes = stem.encode().replace(b"%", b"%%")
+        tail = BETA_TAIL if beta else b""
+        # custom_id, index, the answer's part, input tokens, output tokens
+        usage = b'"usage":{"input_tokens":%d,' + _USAGE.replace(b"%b", tail.replace(b"%", b"%%"))
+        self._line = _HEAD + stem_bytes + b"%08d%b" + usage
         self._models: dict[str, bytes | None] = {}
+        # (model JSON, answer) → (the line's part from the model to the stop reason, output tokens)
+        self._answered: dict[tuple[bytes, str], tuple[bytes, int]] = {}
 
-    def line(self, raw: msgspec.Raw, cid: str, i: int) -> bytes | None:
-        """The result line of request ``i`` (params ``raw``), or None when it is not plain."""
+    def lines(self, requests: Sequence[_Request], lo: int, hi: int) -> list[bytes | None]:
+        """The result lines of ``requests[lo:hi]``: each plain request's line, ``None`` for
+        the others."""
+        out: list[bytes | None] = []
+        append = out.append
+        models = self._models
+        answered = self._answered
+        known = self._known
+        template = self._line
+        decode_params = _decode_params
+        shared = _shared(requests, lo, hi)
+        params = _Params("", 0, [])
+
+        def request_hash() -> int:  # called only when a choice is by hash
+            return plain_hash(params.model, params.system, [(m.role, m.content) for m in params.messages])
+
+        for i in range(lo, hi):
+            item = requests[i]
+            try:
+                params = decode_params(item.params)
+            except DECODE_ERRORS:
+                append(None)
+                continue
+            model = params.model
+            encoded_model = models.get(model)
+            if encoded_model is None:
+                if model in models or not known(model):
+                    models[model] = None
+                    append(None)
+                    continue
+                encoded_model = models[model] = _json_str(model)
+            max_tokens = params.max_tokens
+            messages = params.messages
+            if not 0 < max_tokens <= SMALLEST_CAP or not messages:
+                append(None)
+                continue
+            total = 3
+            system = params.system
+            if system is not None:
+                total += ((len(system) if system.isascii() else len(system.encode())) + 3) >> 2
+            for message in messages:
+                content = message.content
+                if not content:
+                    break
+                total += 4 + (((len(content) if content.isascii() else len(content.encode())) + 3) >> 2)
+            else:
+                last = messages[-1]
+                text = last.content[:4000] if last.role == "user" else _last_user_text(messages)
+                try:
+                    answer = text_answer(text, model, request_hash, shared)
+                except Exception:  # the general road turns it into the same error line
+                    append(None)
+                    continue
+                key = (encoded_model, answer)
+                known_answer = answered.get(key)
+                if known_answer is None:
+                    known_answer = answered[key] = _answer_part(encoded_model, answer)
+                    if len(answered) > 4096:  # free-text answers seldom repeat
+                        answered.clear()
+                part, tokens = known_answer
+                if tokens > max_tokens:
+                    cut, stop_reason, tokens = cut_plain(answer, max_tokens)
+                    part = _answer_part(encoded_model, cut, stop_reason)[0]
+                append(template % (item.custom_id.encode(), i, part, total, tokens or 1))
+                continue
+            append(None)  # an empty content
+        return out
+
+
+def _last_user_text(messages: list[_Message]) -> str:
+    """The text the default responder answers: the last user message's (its first 4,000
+    characters)."""
+    last = messages[-1]
+    if last.role == "user":
+        return last.content[:4000]
+    return next((m.content[:4000] for m in reversed(messages) if m.role == "user"), "")
+
+
+def _shared(requests: Sequence[_Request], lo: int, hi: int) -> Shared | None:
+    """What the texts of ``requests[lo:hi]`` share at their start, judged from the first, the
+    middle and the last of them (a text that does not start so is read whole: the answers are
+    the same either way)."""
+    if hi - lo < 64:  # a few requests (a small wave): not worth reading a start for
+        return None
+    texts = []
+    for i in (lo, (lo + hi) // 2, hi - 1):
         try:
-            params = _decode_params(raw)
+            messages = _decode_params(requests[i].params).messages
         except DECODE_ERRORS:
-            return None
-        model = params.model
-        encoded_model = self._models.get(model)
-        if encoded_model is None:
-            if model in self._models or not self._known(model):
-                self._models[model] = None
-                return None
-            encoded_model = self._models[model] = _json_str(model)
-        max_tokens = params.max_tokens
-        messages = params.messages
-        if not 0 < max_tokens <= SMALLEST_CAP or not messages:
-            return None
-        total = 3
-        system = params.system
-        if system is not None:
-            total += ((len(system) if system.isascii() else len(system.encode())) + 3) >> 2
-        text = None
-        for message in messages:
-            content = message.content
-            if not content:
-                return None
-            total += 4 + (((len(content) if content.isascii() else len(content.encode())) + 3) >> 2)
-        last = messages[-1]
-        if last.role == "user":
-            text = last.content[:4000]
-        else:
-            text = next((m.content[:4000] for m in reversed(messages) if m.role == "user"), "")
-        try:
-            answer = text_answer(text, model, lambda: canonical_hash(decode(raw)))
-        except Exception:  # the general road turns it into the same error line
-            return None
-        answer, stop_reason, out = cut_plain(answer, max_tokens)
-        return PLAIN_LINE % (
-            _json_str(cid),
-            self._stem,
-            i,
-            encoded_model,
-            _json_str(answer),
-            stop_reason,
-            total,
-            max(out, 1),
-            self._tail,
-        )
+            continue
+        if messages:
+            texts.append(_last_user_text(messages))
+    return shared_start(texts)
+
+
+def _answer_part(encoded_model: bytes, text: str, stop_reason: bytes = b"end_turn") -> tuple[bytes, int]:
+    """The part of a plain line the answer decides (model, text, stop reason), and its output
+    tokens before any cut."""
+    tokens = ((len(text) if text.isascii() else len(text.encode())) + 3) >> 2
+    part = _ANSWERED % (encoded_model, _json_str(text), stop_reason)
+    return part, tokens

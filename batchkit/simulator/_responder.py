@@ -58,7 +58,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import re
 import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -68,7 +67,8 @@ import msgspec
 from ._confidence import NO_EVIDENCE_BASE, confidence, evidence_base, scaled
 from ._json import _enc_hook, encode
 from ._media import media_answer
-from ._sentiment import polarity_lower
+from ._prompts import Shared, options
+from ._sentiment import Prefix, polarity_lower
 from ._thinking import thinking_block
 from ._tools import called_tools, tool_results_text
 
@@ -82,6 +82,7 @@ __all__ = [
     "default_responder",
     "pick_label",
     "plain_answer",
+    "plain_hash",
     "responder_caller",
     "sentiment_label",
     "shape_answer",
@@ -90,19 +91,6 @@ __all__ = [
 ]
 
 _MASK = (1 << 64) - 1
-_OPTION_KEYS = (
-    " one of",
-    " as ",
-    " among ",
-    " from ",
-    "labels",
-    "label:",
-    "options",
-    "categories",
-    "choices",
-    "classes",
-)
-_OPTIONS_END_RE = re.compile(r"[.\n\]):;?]")
 _PUNCT = ".,!?;:\"'()[]{}<>*`"
 _STOPWORDS = frozenset(
     [
@@ -191,6 +179,12 @@ def canonical_hash(params: dict) -> int:
 
 
 _hash = canonical_hash
+
+
+def plain_hash(model: str, system: str | None, turns: list[tuple[str, str]]) -> int:
+    """:func:`canonical_hash` of params whose contents and system are strings, from their
+    parts: ``turns`` is ``(role, content)`` per message (no JSON decoded to get them)."""
+    return _mix(zlib.crc32(_canonical_json([model, system or None, turns])), 0)
 
 
 def canonical_prompt(params: dict) -> list:
@@ -361,17 +355,24 @@ def sentiment_label(score: float, model: Any = None, low: str = "") -> str:
     return "positive" if draw & 1 else "negative"
 
 
-def _sentiment_pick(labels: Sequence[Any], low: str, h: int | Callable[[], int], model: Any = None) -> Any:
+def _sentiment_pick(
+    labels: Sequence[Any], low: str, h: int | Callable[[], int], model: Any = None, prefix: Prefix | None = None
+) -> Any:
     """A sentiment label that follows the (lower-cased) text's wording (see ``_sentiment``).
 
     ``labels`` may name the polarities in other words (``good``/``bad``, ``긍정``/``부정``).
     With no evidence either way the answer is the neutral label if there is one, else
     ``mixed``, else a polar label by hash (``h``, or a function giving it, called only then).
     """
-    want = sentiment_label(polarity_lower(low), model, low)
+    want = sentiment_label(polarity_lower(low, prefix), model, low)
     if labels is _DEFAULT_LABELS:
         return want
-    by_polarity = _by_polarity(labels if type(labels) is tuple else tuple(labels))
+    return _labelled(want, labels, _by_polarity(labels if type(labels) is tuple else tuple(labels)), h)
+
+
+def _labelled(want: str, labels: Sequence[Any], by_polarity: dict[str, Any], h: int | Callable[[], int]) -> Any:
+    """The label of ``labels`` (``by_polarity``: :func:`_by_polarity` of them) for the verdict
+    ``want`` (see :func:`_sentiment_pick`)."""
     found = by_polarity.get(want)
     if found is not None:
         return found
@@ -393,45 +394,21 @@ def _by_polarity(labels: tuple[Any, ...]) -> dict[str, Any]:
     return found
 
 
-def pick_label(labels: Sequence[Any], low: str, h: int | Callable[[], int], model: Any = None) -> Any:
+def pick_label(
+    labels: Sequence[Any], low: str, h: int | Callable[[], int], model: Any = None, prefix: Prefix | None = None
+) -> Any:
     """One of ``labels``: following the text's sentiment when they are sentiment labels (as
     ``model`` would, see :data:`SIMULATED_MODELS`), else by hash (``h``, or a function giving
-    it, called only if the hash decides)."""
+    it, called only if the hash decides). ``prefix``: a start ``low`` has (see
+    :func:`text_answer`)."""
     key = labels if type(labels) is tuple else tuple(labels)
     try:
         by_polarity = _by_polarity(key)
     except TypeError:  # an unhashable enum value (a list or an object): not sentiment labels
         by_polarity = {}
     if "positive" in by_polarity or "negative" in by_polarity:
-        return _sentiment_pick(key, low, h, model)
+        return _labelled(sentiment_label(polarity_lower(low, prefix), model, low), key, by_polarity, h)
     return labels[(h() if callable(h) else h) % len(labels)]
-
-
-def _options(text: str, low: str) -> tuple[str, ...]:
-    """The option list a prompt names ("... as positive, negative or neutral: ..."), if any."""
-    for key in _OPTION_KEYS:
-        if key not in low:  # cheaper than find() with bounds, and usually enough
-            continue
-        at = low.find(key, 0, 1000)
-        while at != -1:
-            rest = text[at + len(key) : at + len(key) + 240].lstrip(" :-[(")
-            if rest[:13].lower() == "the following":
-                rest = rest[13:].lstrip(" :-[(")
-            end = _OPTIONS_END_RE.search(rest)
-            items = _option_items(rest if end is None else rest[: end.start()])
-            if len(items) >= 2:
-                return items
-            at = low.find(key, at + 1, 1000)
-    return ()
-
-
-@functools.lru_cache(maxsize=4096)
-def _option_items(listed: str) -> tuple[str, ...]:
-    """The items of an option list's text. Cached: a prompt template names the same list on
-    every row."""
-    listed = listed.replace(" or ", ",").replace("/", ",").replace("|", ",")
-    items = [item.strip(" \"'`*") for item in listed.split(",")]
-    return tuple(item for item in items if item and len(item) <= 30 and item.count(" ") <= 2)
 
 
 def _text_answer(params: dict) -> str:
@@ -444,22 +421,40 @@ def _text_answer(params: dict) -> str:
     return text_answer(_last_user_text(params), params.get("model"), lambda: _hash(params))
 
 
-def text_answer(text: str, model: Any, h: Callable[[], int]) -> str:
+def text_answer(text: str, model: Any, h: Callable[[], int], shared: Shared | None = None) -> str:
     """The default text answer to a request whose last user text is ``text``, from ``model``;
-    ``h`` gives the request's :func:`canonical_hash`, called only when a choice is by hash."""
+    ``h`` gives the request's :func:`canonical_hash`, called only when a choice is by hash.
+
+    ``shared``: what the texts of the request's slice share at their start
+    (:func:`._prompts.shared_start`), read once for all of them; the answer is the same.
+    """
     low = text.lower()
+    prefix = None
+    if shared is not None and low.startswith(shared.low):
+        prefix = shared.prefix
+        if shared.options and shared.asked:
+            for key in shared.before:
+                if key in low:
+                    break
+            else:  # the option list is the template's
+                return pick_label(shared.options, low, h, model, prefix)
     if "sentiment" in low or "positive" in low or "negative" in low or "one of" in low or "label" in low:
         if "," in low or " or " in low or "/" in low or "|" in low:
-            options = _options(text, low)
-            if options:
-                return pick_label(options, low, h, model)
-        present = [w for w in _SENTIMENT if w in low]
-        if "sentiment" in low or len(present) >= 2:
-            labels = present or _DEFAULT_LABELS
-            return _sentiment_pick(labels, low, 0 if labels is _DEFAULT_LABELS else h, model)
+            found = options(text, low)
+            if found:
+                return pick_label(found, low, h, model, prefix)
+        if "positive" in low or "negative" in low or "neutral" in low or "mixed" in low:
+            present = [w for w in _SENTIMENT if w in low]
+            if len(present) >= 2 or "sentiment" in low:
+                return _sentiment_pick(present, low, h, model, prefix)
+        elif "sentiment" in low:  # the labels are the default ones: the verdict is the label
+            score = polarity_lower(low, prefix)
+            if score:
+                return "positive" if score > 0 else "negative"
+            return sentiment_label(score, model, low)
     if "긍정" in low and "부정" in low:  # "긍정인지 부정인지 답하세요"
         named = tuple(w for w in ("긍정", "부정", "중립") if w in low)
-        return _sentiment_pick(named, low, h, model)
+        return _sentiment_pick(named, low, h, model, prefix)
     words = _words(text)
     if not words:
         return "Understood."

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["polarity", "polarity_lower"]
+__all__ = ["Prefix", "polarity", "polarity_lower"]
 
 # --------------------------------------------------------------------------- English
 
@@ -158,9 +158,38 @@ _CLAUSE_END = (".", "!", "?", ",", ";", ":")
 _NEGATION_SCOPE = 3
 
 
-def _english_score(low: str) -> float:
-    words = low.split()
-    hits = _EN_OR_NEGATOR.intersection(words)  # one pass in C finds both
+class Prefix:
+    """The start that every text of a group shares (a prompt template's words before the row's
+    text), split and looked up once: :func:`polarity_lower` of a text that starts with it
+    splits and searches only the rest.
+
+    Args:
+        low: the shared start, lower-cased; ASCII, and empty or ending with whitespace (so
+            that no word runs on into the rest).
+    """
+
+    __slots__ = ("hits", "low", "size", "words")
+
+    def __init__(self, low: str) -> None:
+        if not low.isascii() or (low and not low[-1].isspace()):
+            raise ValueError("a prefix is ASCII, and empty or ends with whitespace")
+        self.low = low
+        self.size = len(low)
+        self.words = low.split()
+        self.hits = _EN_OR_NEGATOR.intersection(self.words)
+
+
+def _english_score(low: str, prefix: Prefix | None = None) -> float:
+    if prefix is None:
+        words = low.split()
+        hits = _EN_OR_NEGATOR.intersection(words)  # one pass in C finds both
+    else:  # the words of low are the prefix's and the rest's
+        words = low[prefix.size :].split()
+        hits = _EN_OR_NEGATOR.intersection(words)
+        if prefix.hits:
+            hits = hits.union(prefix.hits)
+        if hits:
+            words = prefix.words + words
     if not hits:
         return 0.0
     if _NEGATORS.isdisjoint(hits):  # the usual case: each distinct word counts once
@@ -315,9 +344,13 @@ _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 def _korean_score(text: str, pos: int = 0) -> float:
     score = last = 0.0
     negation_after = _KO_AFTER_RE.search
-    for match in _KO_RE.finditer(text, pos):
-        weight = _KO[match.group()]
-        start, end = match.span()
+    # The stems as found, without a match object each: a stem starts where it is next found
+    # (had it been found anywhere earlier, the scan would have matched there).
+    end = pos
+    for stem in _KO_RE.findall(text, pos):
+        weight = _KO[stem]
+        start = text.find(stem, end)
+        end = start + len(stem)
         if weight > 0:
             if (
                 negation_after(text, end, end + _KO_AFTER_WINDOW) is not None
@@ -351,20 +384,22 @@ def polarity(text: str) -> float:
     return polarity_lower(text.lower())
 
 
-def polarity_lower(low: str) -> float:
+def polarity_lower(low: str, prefix: Prefix | None = None) -> float:
     """:func:`polarity` of a text already lower-cased (the responder has it at hand).
 
+    ``prefix``: a :class:`Prefix` that ``low`` starts with (the same score, for less work).
     A text that is not all ASCII is scored once (Korean costs some ten microseconds): the
     same texts come back across a test suite, a re-run, a comparison of models and a
     dataset's duplicates. An English score costs less than remembering it would."""
     if low.isascii():
-        return _english_score(low)
+        return _english_score(low, prefix)
     score = _SCORED.get(low)
     if score is None:
-        score = _english_score(low)
+        score = _english_score(low, prefix)
         # From a little before the first non-ASCII character ("10점"): an English instruction
-        # ahead of a Korean review is not scanned (its "?" is not the reviewer's).
-        first = _NON_ASCII.search(low)
+        # ahead of a Korean review is not scanned (its "?" is not the reviewer's). An ASCII
+        # prefix holds none.
+        first = _NON_ASCII.search(low, 0 if prefix is None else prefix.size)
         score += _korean_score(low, max(0, first.start() - 3) if first else 0)
         if len(_SCORED) >= _SCORED_MAX:
             _SCORED.clear()

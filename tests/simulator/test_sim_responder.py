@@ -524,3 +524,44 @@ def test_default_answers_are_the_same_bytes_as_any_responder_giving_them(beta: b
         other_id = msgspec.json.decode(other)["result"]["message"]["id"].encode()
         assert one.replace(one_id, other_id) == other
     assert b'"stop_reason":"max_tokens"' in fast[0] and (b"context_management" in fast[0]) == beta
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "Classify the sentiment of this movie review as positive or negative.\n\nReview: ",
+        "Classify the sentiment of this review: ",
+        "Label this message as spam or ham. Message: ",
+        "Classify the sentiment; do not be fooled by words like great: ",
+        "이 리뷰가 긍정인지 부정인지 답하세요: ",
+    ],
+)
+def test_a_batch_of_one_template_gets_the_answers_each_request_gets_alone(template: str) -> None:
+    """A batch's plain requests are answered a slice at a time, reading the template they share
+    once: the answers are those of the general road, request by request — also for rows whose
+    own text names other options or does not follow the template."""
+    rows = [
+        "I love it, great value",
+        "not good, it arrived broken",
+        "재미없다. 시간 아깝다",
+        "정말 재미있어요 최고!",
+        "meh",
+        "is it one of: a, b or c?",
+        "Label: x, y",
+        "",
+    ]
+    texts = [template + rows[i % len(rows)] + f" (#{i})" for i in range(100)]
+    texts[10:10] = ["Tell me about Venice", "hi"]  # two that do not follow it
+    requests = [request(f"r{i}", text, max_tokens=20) for i, text in enumerate(texts)]
+    config = SimConfig(seed=3, processing=Processing.instant())
+    fast = _result_lines(Simulator(config=config), requests, False)
+    general = _result_lines(
+        Simulator(config=config, responder=lambda params: default_responder(params)), requests, False
+    )
+    assert len(fast) == len(general) == len(requests)
+    for one, other in zip(fast, general, strict=True):
+        one_id = msgspec.json.decode(one)["result"]["message"]["id"].encode()
+        other_id = msgspec.json.decode(other)["result"]["message"]["id"].encode()
+        assert one.replace(one_id, other_id) == other
+    answers = {msgspec.json.decode(line)["result"]["message"]["content"][0]["text"] for line in fast}
+    assert len(answers) >= 2  # the rows are answered, not the template
