@@ -266,21 +266,7 @@ class App:
         if at == -1:
             return True  # a 404
         kind, _, _ = _route(method, path[at:].rstrip("/"))
-        return kind is None or (kind in _INLINE_KINDS and not self._batch_work_due())
-
-    def _batch_work_due(self) -> bool:
-        """Whether the engine has batch work due now (a message catches up with it first).
-
-        Read without the engine's lock, from its queue of waves: a wrong guess costs a
-        thread hop, or one request doing a slice of work on the loop, nothing else."""
-        engine = self.engine
-        if engine._partial is not None:  # noqa: SLF001  (a wave under way)
-            return True
-        heap = engine._heap  # noqa: SLF001
-        try:
-            return bool(heap) and heap[0][0] <= self.sim.clock.timestamp()
-        except IndexError:  # emptied meanwhile
-            return False
+        return kind is None or (kind in _INLINE_KINDS and not self.engine.work_due(self.sim.clock.timestamp()))
 
     def _finish(self, response: _Response, request_id: str) -> Reply:
         if response.status >= 400 and response.headers.get("content-type") == _JSON:

@@ -528,6 +528,20 @@ class Engine:
             return False
         return batch.wave_start(batch.next_index // self.config.processing.concurrency, self.config.processing) <= now
 
+    def work_due(self, now: float) -> bool:
+        """Whether batch work is due by ``now`` (a wave under way, or one whose start has come).
+
+        Read without the lock, for a served simulator choosing where to answer a message (which
+        catches up first): a wrong guess costs a thread hop, or one request doing a slice of work
+        on the event loop, nothing else."""
+        if self._partial is not None:
+            return True
+        heap = self._heap
+        try:
+            return bool(heap) and heap[0][0] <= now
+        except IndexError:  # emptied meanwhile
+            return False
+
     def _work_slice(self, now: float) -> bool:
         """Process the next slice of the earliest due wave; False when nothing is due."""
         p = self.config.processing
