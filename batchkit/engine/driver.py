@@ -158,6 +158,10 @@ class Driver:
         else:
             if control.stop.is_set():
                 return
+            if self.on_output is None:
+                # Its answers are read back by key (Dask workers, read-only): index them on disk
+                # now, in bulk, rather than have each reader scan the results stored since.
+                run.store.fill_index()
             run.store.end_run(run.run_id, RunState.ENDED, n_parts=p.pulled)
         finally:
             if control.thread is not None:
