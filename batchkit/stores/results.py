@@ -111,8 +111,9 @@ class Results(StoreCore):
     """Storing results and finding them by request key (part of :class:`~batchkit.stores.store.Store`)."""
 
     index_on_disk: bool
-    """Look keys up in the on-disk index (:meth:`lookup`) instead of the in-memory one, so memory
-    does not grow with every key ever stored: set by a partitioned run (:mod:`batchkit.engine.runs`)."""
+    """Look keys up through the summary of stored keys and the on-disk index (:meth:`lookup`)
+    instead of the in-memory index, so memory grows by 8 bytes a stored key, not by a dict entry:
+    set by a partitioned run (:mod:`batchkit.engine.runs`)."""
 
     def _init_results(self) -> None:
         self._index: dict[str, int] = {}
@@ -422,8 +423,8 @@ class Results(StoreCore):
         return keys, np.array(packed, dtype=np.int64)
 
     def lookup(self, keys: Sequence[str]) -> np.ndarray:
-        """Each key's best outcome, packed (see :func:`unpack`; 0: nothing stored), from the on-disk
-        index: memory grows with ``len(keys)``, not with the store.
+        """Each key's best outcome, packed (see :func:`unpack`; 0: nothing stored): keys never stored
+        are ruled out by the summary of stored keys, the others read from the on-disk index.
 
         >>> store.lookup(job.row_keys[:3])   # doctest: +SKIP
         array([...], dtype=int64)
