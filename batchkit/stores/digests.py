@@ -86,8 +86,10 @@ class KeyDigests:
         with those no larger than it, so there are at most log₂(keys / smallest addition) of them."""
         run = np.sort(digests.astype(np.uint64, copy=False))
         while self._runs and len(self._runs[-1]) <= len(run):
-            # Two sorted arrays one after the other: a stable sort (timsort) merges them in one pass.
-            run = np.sort(np.concatenate((self._runs.pop(), run)), kind="stable")
+            # Two sorted arrays one after the other: a stable sort (timsort) merges them in one
+            # pass, in place (the two are let go first: at most twice the merged size is held).
+            run = np.concatenate((self._runs.pop(), run))
+            run.sort(kind="stable")
         if len(run):
             self._runs.append(run)
 
