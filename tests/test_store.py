@@ -415,7 +415,7 @@ def test_forget_keeps_the_answers_a_remaining_job_uses(tmp_path):
     )  # sends only d
     store = Store.resolve(path)
     store.index_on_disk = True
-    store.sync_index()  # the on-disk index points into the first job's results too
+    store.fill_index()  # the on-disk index points into the first job's results too
 
     removed = store.forget(first.job_id)
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from batchkit._crash import crashpoint
+from batchkit.core.results import STATUS_CODE
 from batchkit.core.states import AWAITING_RESULTS, JobState, RowStatus, RunState, SendMode, UnitState
 from batchkit.errors import InvalidOptionError, OptionTypeError
 from batchkit.stores.store import Store
@@ -52,7 +53,7 @@ CREATE_POLL = 0.02
 
 _AWAITING = tuple(sorted(AWAITING_RESULTS))
 
-_ANSWERED = (RowStatus.SUCCEEDED.value, RowStatus.TRUNCATED.value)  # plain strings: compared per row
+_ANSWERED_CODES = (STATUS_CODE[RowStatus.SUCCEEDED], STATUS_CODE[RowStatus.TRUNCATED])
 
 
 @dataclass
@@ -158,6 +159,10 @@ class Driver:
         else:
             if control.stop.is_set():
                 return
+            if self.on_output is None:
+                # Its answers are read back by key (Dask workers, read-only): index them on disk
+                # now, in bulk, rather than have each reader scan the results stored since.
+                run.store.fill_index()
             run.store.end_run(run.run_id, RunState.ENDED, n_parts=p.pulled)
         finally:
             if control.thread is not None:
@@ -248,11 +253,12 @@ class Driver:
             canceled=job.status == JobState.CANCELED,
         )
         job.store.release(np.unique(view.results_ids[view.codes != 0]).tolist(), job.layout()[0])
+        answered = np.isin(view.codes, _ANSWERED_CODES)[row_pos[row_pos >= 0]]  # a row per key's row
         del view
         out = PartOutput(part, job.job_id, n_rows, values.answers, values.statuses)
         del values
         p = self.run.control.progress
-        p.rows_answered += sum(1 for s in out.statuses if s in _ANSWERED)
+        p.rows_answered += int(np.count_nonzero(answered))
         p.rows_done += n_rows
         if self.on_output is not None:
             self.on_output(out)

@@ -12,8 +12,11 @@ from the job engine — and the run only schedules them:
 * ``on_output`` receives each partition's answers (:class:`~.answers.PartOutput`) in partition order as soon
   as it and every partition before it are final; then the partition's job, plan and answers are
   let go;
-* the run's jobs look request keys up in the store's on-disk index (:meth:`batchkit.stores.store.Store.lookup`)
-  instead of an in-memory index of every key ever stored.
+* the run's jobs look request keys up by :meth:`batchkit.stores.store.Store.lookup`, not in an
+  in-memory index of every key ever stored: a compact summary of the stored keys (8 bytes a key)
+  rules out a partition's new keys at once, and only possible hits are looked up in the store's
+  on-disk index, which is filled when such a lookup needs it (or once at the end of a run whose
+  answers are read back by key) — never a write per result while the run goes.
 
 The run is written down (``runs``, ``run_parts``) under an id derived from ``source`` — a stable
 identity of the input and the call chosen by the front end — so re-running it (after a crash, or a

@@ -5,7 +5,8 @@ their index, runs, schema and migrations, backup. All SQL in batchkit lives here
 :mod:`.connection` (the connection, transactions and savepoints, SQLite's errors),
 :mod:`.transaction` (the writing verbs of one transaction), :mod:`.jobs`, :mod:`.units`,
 :mod:`.ownership` (claim, renew, release, take over; the rule in :mod:`.leases`), :mod:`.results`
-(results and their index), :mod:`.runs`, :mod:`.schema` (migrations), :mod:`.storefile` (the
+(results and their index; :mod:`.digests`, the summary of stored keys that rules keys out in bulk),
+:mod:`.runs`, :mod:`.schema` (migrations), :mod:`.storefile` (the
 file), :mod:`.prune` and :mod:`.maintenance` (removing jobs). No ``sqlite3.Connection`` crosses
 this folder's boundary: writes go through :meth:`Store.transaction` and its
 :class:`~batchkit.stores.transaction.Transaction`.

@@ -11,10 +11,15 @@ its own so every reader treats realtime and batch answers alike.
 
 Lookups by request key go through an in-memory index of every stored result (:meth:`Results.index`),
 built once per process and brought up to date incrementally (about 0.1 µs per stored result). A
-store used by a partitioned run (:attr:`Results.index_on_disk`) looks keys up in an on-disk index
-instead (``result_index``, a ``WITHOUT ROWID`` table filled from ``batch_results`` past a mark as
-it is needed; about 3.5 µs per stored result, 2 µs per lookup), so memory does not grow with every
-key ever stored.
+store used by a partitioned run (:attr:`Results.index_on_disk`) keeps no object per key: it asks a
+compact summary of the stored keys first (:class:`~batchkit.stores.digests.KeyDigests`, 8 bytes a
+key, brought up to date from ``batch_results`` past its mark, by any process), which answers
+"certainly not stored" for a whole partition at once (about 0.2 µs a key), and looks up only the
+possible hits in an on-disk index (``result_index``, a ``WITHOUT ROWID`` table; about 2 µs a
+lookup). That index is filled from ``batch_results`` past a mark of its own only when a lookup
+has a possible hit (about 3.5 µs per stored result, :meth:`Results.fill_index`), so a run of new
+keys never writes it, and a key answered before — by an earlier partition, an earlier run or
+another process — is still found and never paid again.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from batchkit.core.results import ANSWERED, USAGE_FIELDS, ResultColumns
 from batchkit.core.states import UnitState
 
 from .connection import NEXT_ID, StoreCore, utcnow
+from .digests import KeyDigests, digests_of, digests_of_blob
 
 __all__ = ["IndexEntry", "Results", "unpack"]
 
@@ -105,8 +111,9 @@ class Results(StoreCore):
     """Storing results and finding them by request key (part of :class:`~batchkit.stores.store.Store`)."""
 
     index_on_disk: bool
-    """Look keys up in the on-disk index (:meth:`lookup`) instead of the in-memory one, so memory
-    does not grow with every key ever stored: set by a partitioned run (:mod:`batchkit.engine.runs`)."""
+    """Look keys up through the summary of stored keys and the on-disk index (:meth:`lookup`)
+    instead of the in-memory index, so memory grows by 8 bytes a stored key, not by a dict entry:
+    set by a partitioned run (:mod:`batchkit.engine.runs`)."""
 
     def _init_results(self) -> None:
         self._index: dict[str, int] = {}
@@ -117,6 +124,8 @@ class Results(StoreCore):
         self._removals: str | None = None  # meta 'removals' as last seen (see _after_removals)
         # The last few large on-disk lookups (keys → (index mark, what was found)): bounded by a few partitions.
         self._memo: dict[frozenset[str], tuple[int, dict[str, tuple[int, str | None]]]] = {}
+        self._digests = KeyDigests()  # of every stored key, up to results id _digests_upto
+        self._digests_upto = 0
         self.index_on_disk = False
 
     def _after_removals(self) -> None:
@@ -129,6 +138,7 @@ class Results(StoreCore):
         if seen != self._removals:
             self._removals = seen
             self._index, self._error_types, self._index_upto = {}, {}, 0
+            self._digests, self._digests_upto = KeyDigests(), 0
             self._columns.clear()
             self._memo.clear()
             self._aliases = None
@@ -161,6 +171,9 @@ class Results(StoreCore):
         self._columns.pop(results_id, None)
         if self._index_upto >= results_id:  # the in-memory index took them in: build it again
             self._index, self._error_types, self._index_upto = {}, {}, 0
+        # Their digests may stay (a digest is only a possible hit), but the id will be given out
+        # again: read the results from there on again.
+        self._digests_upto = min(self._digests_upto, results_id - 1)
         self._memo.clear()
 
     def _key_aliases(self, conn: sqlite3.Connection) -> dict[str, str]:
@@ -319,11 +332,36 @@ class Results(StoreCore):
     # ------------------------------------------------------------------ the on-disk key index
 
     def sync_index(self) -> int:
+        """Bring the summary of the stored keys up to date with every stored result — a partition
+        job's, a pandas job's or another process's — and return its mark: the id of the last stored
+        batch results it holds (it grows as results are stored; what :meth:`lookup` sees).
+
+        Cheap: the keys of the results stored since the last call, read as bytes (about 0.1 µs a
+        key). The on-disk index is filled only when a lookup needs it (:meth:`fill_index`).
+        """
+        with self._lock:
+            self._after_removals()
+            return self._sync_digests(self._conn)
+
+    def _sync_digests(self, conn: sqlite3.Connection) -> int:
+        added = []
+        for results_id, n, keys_blob in conn.execute(
+            "SELECT id, length(statuses), keys FROM batch_results WHERE id > ? ORDER BY id", (self._digests_upto,)
+        ):
+            added.append(digests_of_blob(keys_blob, n))
+            self._digests_upto = results_id
+        if added:
+            self._digests.add(np.concatenate(added))
+        return self._digests_upto
+
+    def fill_index(self) -> int:
         """Bring the on-disk key index (``result_index``) up to date with every stored result.
 
-        Results stored since its mark — by a partition job, a pandas job or another process — go
-        in one transaction, a stored batch at a time (memory bounded by one batch). A read-only
-        store is left as it is (:meth:`lookup` reads what is not indexed yet from the results).
+        Results stored since its mark go in one transaction, a stored batch at a time (memory
+        bounded by one batch). :meth:`lookup` does this when it finds a possible hit; a run whose
+        answers are read back by key elsewhere (Dask workers, read-only) fills it once, at its end.
+        A read-only store is left as it is (:meth:`lookup` reads what is not indexed yet from the
+        results).
 
         Returns:
             The mark: the id of the last stored batch results the index holds.
@@ -385,8 +423,8 @@ class Results(StoreCore):
         return keys, np.array(packed, dtype=np.int64)
 
     def lookup(self, keys: Sequence[str]) -> np.ndarray:
-        """Each key's best outcome, packed (see :func:`unpack`; 0: nothing stored), from the on-disk
-        index: memory grows with ``len(keys)``, not with the store.
+        """Each key's best outcome, packed (see :func:`unpack`; 0: nothing stored): keys never stored
+        are ruled out by the summary of stored keys, the others read from the on-disk index.
 
         >>> store.lookup(job.row_keys[:3])   # doctest: +SKIP
         array([...], dtype=int64)
@@ -396,36 +434,56 @@ class Results(StoreCore):
         return np.fromiter(map(packed.get, keys, repeat(0)), dtype=np.int64, count=len(keys))
 
     def _disk_entries(self, keys: Sequence[str]) -> dict[str, tuple[int, str | None]]:
-        """key → (packed outcome, error type) of the keys among ``keys`` the store has a result for."""
+        """key → (packed outcome, error type) of the keys among ``keys`` the store has a result for.
+
+        The summary of the stored keys rules out, in bulk, every key never stored; only the
+        possible hits are looked up on disk (the on-disk index filled first, if it lags)."""
         found: dict[str, tuple[int, str | None]] = {}
         if not len(keys):
             return found
         with self._lock:
             self._after_removals()
-            upto = self.sync_index()
             conn = self._conn
-            wanted = frozenset(keys)
+            self._sync_digests(conn)
+            maybe = self._digests.may_contain(digests_of(keys))
+            if not maybe.any():
+                return found  # none was ever stored: the on-disk index is not touched
+            wanted = frozenset(keys) if maybe.all() else frozenset(keys[i] for i in np.flatnonzero(maybe).tolist())
+            upto = self.fill_index()
             if len(wanted) >= _MEMO_MIN:
                 memo = self._memo.get(wanted)
                 if memo is not None:  # a partition's keys are asked for several times as it is planned
                     found = self._memo_update(conn, wanted, memo, upto)
                     return dict(found)
             found = self._indexed(conn, wanted)
-            tail = [r for (r,) in conn.execute("SELECT id FROM batch_results WHERE id > ? ORDER BY id", (upto,))]
-            if tail:  # a read-only store: what is not indexed yet is read from the results themselves
-                for results_id in tail:
-                    for key, packed, error_type in zip(*self._packed_results(conn, results_id), strict=True):
-                        if key in wanted:
-                            old = found.get(key)
-                            found[key] = (
-                                _merge(old[0] if old else None, packed),
-                                error_type or (old[1] if old else None),
-                            )
+            tail = self._tail_entries(conn, wanted, upto, found)
             if len(wanted) >= _MEMO_MIN and not tail:
                 self._memo[wanted] = (upto, dict(found))
                 while len(self._memo) > _MEMO_SLOTS:
                     self._memo.pop(next(iter(self._memo)))
         return found
+
+    def _tail_entries(
+        self, conn: sqlite3.Connection, wanted: frozenset[str], upto: int, found: dict[str, tuple[int, str | None]]
+    ) -> bool:
+        """Merge into ``found`` what results stored past the on-disk index's mark ``upto`` hold of
+        ``wanted`` (a read-only store, or results stored by another process a moment ago); whether
+        there were any. Only results holding a wanted key's digest are decoded."""
+        tail = [r for (r,) in conn.execute("SELECT id FROM batch_results WHERE id > ? ORDER BY id", (upto,))]
+        if not tail:
+            return False
+        wanted_digests = digests_of(list(wanted))
+        for results_id in tail:
+            keys_blob, n = conn.execute(
+                "SELECT keys, length(statuses) FROM batch_results WHERE id = ?", (results_id,)
+            ).fetchone()
+            if not np.isin(digests_of_blob(keys_blob, n), wanted_digests).any():
+                continue
+            for key, packed, error_type in zip(*self._packed_results(conn, results_id), strict=True):
+                if key in wanted:
+                    old = found.get(key)
+                    found[key] = (_merge(old[0] if old else None, packed), error_type or (old[1] if old else None))
+        return True
 
     @staticmethod
     def _indexed(conn: sqlite3.Connection, keys: Iterable[str]) -> dict[str, tuple[int, str | None]]:
