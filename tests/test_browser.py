@@ -288,7 +288,9 @@ def test_the_job_widget_renders_changes_state_and_cancels_in_jupyterlab(chromium
         while time.monotonic() < deadline:
             state = page.evaluate(live)
             states.append(state)
-            if state and state["done"] and "progress-bar-success" in state["bar"]:
+            # Ended and green, with Cancel gone: the last of the widget's updates for an ended job
+            # (the button is hidden by its own update, which may come a moment after the bar's).
+            if state and state["done"] and "progress-bar-success" in state["bar"] and not state["cancel"]:
                 break
             time.sleep(0.1)
         page.screenshot(ARTIFACTS / "widget-ended.png")
