@@ -394,7 +394,8 @@ class Explorer:
         e = e.staged["stages"][0] if e.staged else e  # a cascade's caching is its first stage's
         prices = e.basis.get("prices")
         ttl = self.settings.ttl
-        mid = (e.basis.get("typical_hit_rate") or sum(e.hit_rate) / 2) if e.requests else e.hit_rate[0]
+        typical = e.basis.get("typical_hit_rate")  # None: a hit rate given, its middle; 0.0 is a rate
+        mid = (sum(e.hit_rate) / 2 if typical is None else typical) if e.requests else e.hit_rate[0]
         cached = bool(e.cached_prefix_tokens)
         return {
             "model": e.model,
