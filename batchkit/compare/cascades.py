@@ -41,7 +41,7 @@ from batchkit.costs.estimate import CostEstimate
 from batchkit.costs.tokens import estimate_request_tokens, schema_output_tokens
 from batchkit.costs.usage import usage_cost_frame
 from batchkit.engine.calls import Call
-from batchkit.engine.cascade import by_price, combine_estimates, escalation, exact
+from batchkit.engine.cascade import by_price, combine_estimates, escalation, exact, has_label_field
 from batchkit.errors import InvalidOptionError
 
 from .comparison import TOLERANCE, Variant
@@ -106,7 +106,7 @@ def check_cascade(cascade: Any, task: str, models: Sequence[str], spec: Any) -> 
             f"e.g. models=['claude-haiku-4-5', 'claude-sonnet-4-6']",
             option="cascade",
         )
-    if task == "extract" and not any(t.kind == "enum" for t in spec.types().values()):
+    if task == "extract" and not has_label_field(spec):
         raise InvalidOptionError(
             "cascade=True on extract needs a label field in the schema (a Literal[...] or an Enum); add one, "
             "or drop cascade=True",

@@ -60,6 +60,7 @@ __all__ = [
     "escalation",
     "estimate",
     "exact",
+    "has_label_field",
     "plan",
     "prepare_stage",
     "run",
@@ -167,7 +168,7 @@ def plan(
             "with a label field), not free text: use df.claude.classify(prompt, labels=[...], cascade=[...])",
             option="cascade",
         )
-    if spec.kind == "extract" and not any(t.kind == "enum" for t in spec.types().values()):
+    if spec.kind == "extract" and not has_label_field(spec):
         raise InvalidOptionError(
             "cascade= on extract needs a label field in the schema (a Literal[...] or an Enum), whose answer the "
             "confidence is about; this schema has none. Add one, or use one model=",
@@ -196,6 +197,12 @@ def plan(
         for k, m in enumerate(cascade)
     )
     return Cascade(prompt, output, staged, spec, stage_options, thresholds, options, positional)
+
+
+def has_label_field(spec: OutputSpec) -> bool:
+    """Whether an extraction's schema has a label field (a ``Literal[...]`` or an Enum): the answer a
+    cascade's confidence is about (a classification's labels are one)."""
+    return any(t.kind == "enum" for t in spec.types().values())
 
 
 def by_price(models: Sequence[str], prices: Any) -> list[str]:
