@@ -49,8 +49,9 @@ import batchkit
 from batchkit import display_job
 from batchkit.simulator import Processing
 
-# Batches of 40 and 20 requests, 10 at a time: the small one ends after ~4 s, the other ~5 s.
-sim = batchkit.start_simulator(processing=Processing(fixed_latency=3.0, per_request=0.5, concurrency=10))
+# Batches of 40 and 20 requests, 5 at a time, a second each: the small one ends after ~7 s, the
+# other ~11 s — four seconds with a third of the rows back, for the widget to show on a loaded machine.
+sim = batchkit.start_simulator(processing=Processing(fixed_latency=3.0, per_request=1.0, concurrency=5))
 os.environ["BATCHKIT_STORE"] = os.path.join(tempfile.mkdtemp(), "jobs.sqlite3")
 reviews = pd.DataFrame({"text": [f"review {i}: a great film, I loved it" for i in range(60)]})
 job = reviews.claude.submit("Sentiment, one of positive or negative: {text}",
@@ -255,6 +256,19 @@ def _click(page: Any, point: dict[str, float]) -> None:
         )
 
 
+def _ended(state: dict[str, Any] | None) -> bool:
+    """Whether the live job's widget shows it ended: green, full, its counts, Cancel gone."""
+    return (
+        bool(state)
+        and state["status"] == "ended"
+        and state["done"]
+        and "progress-bar-success" in state["bar"]
+        and state["width"] == pytest.approx(100.0)
+        and "60 rows: 60 succeeded" in state["text"]
+        and not state["cancel"]
+    )
+
+
 def test_the_job_widget_renders_changes_state_and_cancels_in_jupyterlab(chromium: str, lab: str) -> None:
     live = WIDGET_STATE % 0
     slow = WIDGET_STATE % 1
@@ -266,14 +280,16 @@ def test_the_job_widget_renders_changes_state_and_cancels_in_jupyterlab(chromium
             time.sleep(1.0)  # let the widget manager finish registering with the new kernel
             page.wait_for(KERNEL_STATE, timeout=30, until=lambda s: s == "idle")
             page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')", timeout=60)
-            # Running with its batch created: on a loaded machine the widget can first show the
-            # moment before the create (rows "waiting for their batch"), which is right but not
-            # the state this test checks.
+            # Running with its batch created, Cancel laid out: on a loaded machine the widget can
+            # first show the moment before the create (rows "waiting for their batch"), which is
+            # right but not the state this test checks.
             running = page.wait_for(
                 live,
                 timeout=60,
                 poll=0.1,
-                until=lambda s: bool(s) and s["status"] == "running" and "in progress" in s["text"],
+                until=lambda s: (
+                    bool(s) and s["status"] == "running" and "in progress" in s["text"] and bool(s["cancel"])
+                ),
             )
         except TimeoutError as exc:
             page.screenshot(ARTIFACTS / "failure.png")
@@ -284,17 +300,27 @@ def test_the_job_widget_renders_changes_state_and_cancels_in_jupyterlab(chromium
             raise AssertionError(f"{exc}\npage shows:\n{shown}") from None
         states.append(running)
         page.screenshot(ARTIFACTS / "widget-running.png")
+        # Every state on the way, until the widget shows all of the ended job the assertions below
+        # read: it updates the bar, then the text, then hides Cancel, one message each.
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            state = page.evaluate(live)
-            states.append(state)
-            if state and state["done"] and "progress-bar-success" in state["bar"]:
-                break
+        while not _ended(states[-1]):
+            if time.monotonic() > deadline:
+                page.screenshot(ARTIFACTS / "failure.png")
+                widths = [s["width"] for s in states if s]
+                raise AssertionError(
+                    f"after 60 s the widget has not shown the job ended: {states[-1]} (widths {widths})"
+                )
             time.sleep(0.1)
+            states.append(page.evaluate(live))
         page.screenshot(ARTIFACTS / "widget-ended.png")
 
         # The second job's Cancel button, clicked with the mouse, cancels it through job.cancel().
-        before = page.wait_for(slow, timeout=30, until=lambda s: bool(s) and bool(s["cancel"]))
+        # Its batch created (as for the first job, the widget may show the moment before the create).
+        before = page.wait_for(
+            slow,
+            timeout=30,
+            until=lambda s: bool(s) and bool(s["cancel"]) and s["status"] == "running" and "in progress" in s["text"],
+        )
         assert before["status"] == "running" and "in progress" in before["text"]
         page.evaluate("document.querySelectorAll('.batchkit-job-widget')[1].scrollIntoView()")
         _click(page, page.evaluate(slow)["cancel"])

@@ -48,8 +48,9 @@ def test_a_script_that_exits_right_after_submit_still_creates_its_batches(tmp_pa
         argv = shlex.split(command.group(1))
         waited = run_script(sim.base_url, store, f"from batchkit.cli import main; main({argv!r})")
         assert waited.returncode == 0, waited.stderr  # the command it printed collects the job
-        job = Job.load(job_id, store=store, client=anthropic.Anthropic(base_url=sim.base_url, api_key="sk-sim"))
-        assert job.status == "ended" and (job.outcomes()["status"] == "succeeded").all()
+        with anthropic.Anthropic(base_url=sim.base_url, api_key="sk-sim") as client:
+            job = Job.load(job_id, store=store, client=client)
+            assert job.status == "ended" and (job.outcomes()["status"] == "succeeded").all()
         assert sim.stats()["batches_created"] == 2  # picked up, nothing sent twice
 
 

@@ -130,6 +130,18 @@ def test_the_break_even_points_are_the_cost_models():
     assert short.break_even["hit_rate"] is None and "caching changes nothing" in str(short)
 
 
+def test_a_typical_hit_rate_of_zero_is_the_break_even_points_rate():
+    # 50 requests sent at once all miss a cache nobody has written yet: the typical hit rate is 0%
+    # (the best case 60%), and the break-even line reads the estimate's own 0%, not the range's middle.
+    explorer = reviews(200).claude.explore(PROMPT, **CALL)
+    even = explorer.set(rows=50, ttl="5m").break_even
+    expected = reviews(50).claude.estimate(PROMPT, **CALL, cache_ttl="5m")
+    assert expected.basis["typical_hit_rate"] == 0.0 and expected.hit_rate == (0.0, pytest.approx(0.6))
+    assert even["typical_hit_rate"] == 0.0
+    assert even["rows"] is None  # at 0% a cache never pays (at the middle, 30%, a 5m one would)
+    assert "break-even: a 5m cache pays above a 22% hit rate; at 0% it never pays" in str(explorer)
+
+
 def test_estimate_explore_scales_the_estimate_and_prints_as_text():
     estimate = reviews(200).claude.estimate(PROMPT, cache="prime", **CALL)
     explorer = estimate.explore(rows=2000)

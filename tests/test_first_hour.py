@@ -198,9 +198,9 @@ def test_batchkit_wait_on_a_terminal_shows_the_jobs_progress(tmp_path):
     slow = Processing(
         fixed_latency=8.0, per_request=0.0, concurrency=1 << 40, cancel_latency=0.0
     )  # the child starts first
-    with serve(Simulator(config=SimConfig(processing=slow)), port=0) as server:
+    with serve(Simulator(config=SimConfig(processing=slow)), port=0) as server, server.client() as client:
         job = pd.DataFrame({"t": ["good", "bad"]}).claude.submit(
-            "Sentiment: {t}", output="s", store=store, client=server.client(), poll_interval=0.05
+            "Sentiment: {t}", output="s", store=store, client=client, poll_interval=0.05
         )
         master, slave = pty.openpty()
         env = child_env(ANTHROPIC_BASE_URL=server.base_url, ANTHROPIC_API_KEY="sk-ant-simulated")

@@ -106,8 +106,8 @@ def closed_port_url() -> str:
 def test_a_loopback_gateway_to_the_real_api_gets_the_real_store_and_poll_schedule(served, xdg) -> None:
     _, server = served
     gateway = Gateway(server.base_url, strip=True)
+    client = anthropic.Anthropic(base_url=gateway.base_url, api_key="sk-ant-real", max_retries=0)
     try:
-        client = anthropic.Anthropic(base_url=gateway.base_url, api_key="sk-ant-real", max_retries=0)
         assert backend.is_simulator(client) is False
         assert backend.poll_schedule(client, None) == backend.REAL_API_POLL_SCHEDULE
         assert default_store_path(client) == xdg / "jobs.sqlite3"
@@ -121,31 +121,33 @@ def test_a_loopback_gateway_to_the_real_api_gets_the_real_store_and_poll_schedul
         assert sum(line.startswith("GET /v1/models") for line in gateway.seen) == 1
         job.store.close()
     finally:
+        client.close()  # its kept-alive connection, else closed whenever the garbage is collected
         gateway.close()
 
 
 def test_a_proxy_in_front_of_the_simulator_is_still_the_simulator(served, xdg) -> None:
     _, server = served
     gateway = Gateway(server.base_url, strip=False)
+    client = anthropic.Anthropic(base_url=gateway.base_url, api_key="k")
     try:
-        client = anthropic.Anthropic(base_url=gateway.base_url, api_key="k")
         assert backend.is_simulator(client) is True
         assert backend.poll_schedule(client, None) == backend.LOCAL_POLL_SCHEDULE
         assert default_store_path(client) == xdg / "simulator.sqlite3"
     finally:
+        client.close()
         gateway.close()
 
 
 def test_the_simulator_is_asked_once_per_client_and_its_copies_share_the_answer(served) -> None:
     sim, server = served
-    client = server.client()
-    assert backend.is_simulator(client) and backend.api_name(client) == "simulator"
-    assert backend.is_simulator(client.with_options(max_retries=0))
-    assert backend.poll_schedule(client, None) == backend.LOCAL_POLL_SCHEDULE
-    assert sim.stats()["models.list"] == 1
-    job = frame(2).claude.submit("Say {t}", output="o", client=client)
-    job.wait(timeout=30)
-    frame(2).claude.submit("Again {t}", output="o", client=client).wait(timeout=30)
+    with server.client() as client:
+        assert backend.is_simulator(client) and backend.api_name(client) == "simulator"
+        assert backend.is_simulator(client.with_options(max_retries=0))
+        assert backend.poll_schedule(client, None) == backend.LOCAL_POLL_SCHEDULE
+        assert sim.stats()["models.list"] == 1
+        job = frame(2).claude.submit("Say {t}", output="o", client=client)
+        job.wait(timeout=30)
+        frame(2).claude.submit("Again {t}", output="o", client=client).wait(timeout=30)
     assert sim.stats()["models.list"] == 1  # no request per call once known
 
 
@@ -164,6 +166,7 @@ def test_concurrent_first_questions_send_one_request(served) -> None:
         t.start()
     for t in threads:
         t.join()
+    client.close()
     assert answers == [True] * 8 and sim.stats()["models.list"] == 1
 
 

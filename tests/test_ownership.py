@@ -111,9 +111,9 @@ def test_a_cancel_from_another_process_stops_the_realtime_unit_its_owner_sends(t
 
             import batchkit
 
-            client = anthropic.Anthropic(base_url=sim.base_url, api_key="sk-sim-test")
             job_id = batchkit.jobs(store).iloc[0]["job_id"]
-            batchkit.Job.load(job_id, store=store, client=client).cancel()
+            with anthropic.Anthropic(base_url=sim.base_url, api_key="sk-sim-test") as client:
+                batchkit.Job.load(job_id, store=store, client=client).cancel()
             child.communicate(timeout=60)
         finally:
             child.kill()

@@ -78,8 +78,10 @@ def test_injected_faults_end_with_every_row_succeeded_after_automatic_retries(tm
     from batchkit.simulator import Faults
 
     faults = Faults(errored_rate={"api_error": 0.05, "overloaded_error": 0.02}, expired_rate=0.01)
-    with spawn(processing=Processing.instant(), faults=faults, seed=11) as sim:
-        client = anthropic.Anthropic(base_url=sim.base_url, api_key="sk-sim-test")
+    with (
+        spawn(processing=Processing.instant(), faults=faults, seed=11) as sim,
+        anthropic.Anthropic(base_url=sim.base_url, api_key="sk-sim-test") as client,
+    ):
         df = pd.DataFrame({"t": [f"row {i}" for i in range(1000)]})
         job = df.claude.submit(
             "{t}", client=client, store=str(tmp_path / "s.sqlite3"), poll_interval=0.05, max_retries=3

@@ -38,11 +38,10 @@ from batchkit.core import _json
 from batchkit.core.states import RowStatus
 from batchkit.costs.calibration import BILLED
 from batchkit.costs.estimate import CostEstimate
-from batchkit.costs.prices import load_prices
 from batchkit.costs.tokens import estimate_request_tokens, schema_output_tokens
 from batchkit.costs.usage import usage_cost_frame
 from batchkit.engine.calls import Call
-from batchkit.engine.cascade import combine_estimates, escalation, exact
+from batchkit.engine.cascade import by_price, combine_estimates, escalation, exact, has_label_field
 from batchkit.errors import InvalidOptionError
 
 from .comparison import TOLERANCE, Variant
@@ -107,7 +106,7 @@ def check_cascade(cascade: Any, task: str, models: Sequence[str], spec: Any) -> 
             f"e.g. models=['claude-haiku-4-5', 'claude-sonnet-4-6']",
             option="cascade",
         )
-    if task == "extract" and not any(t.kind == "enum" for t in spec.types().values()):
+    if task == "extract" and not has_label_field(spec):
         raise InvalidOptionError(
             "cascade=True on extract needs a label field in the schema (a Literal[...] or an Enum); add one, "
             "or drop cascade=True",
@@ -116,18 +115,12 @@ def check_cascade(cascade: Any, task: str, models: Sequence[str], spec: Any) -> 
     return True
 
 
-def _by_price(models: Sequence[str], prices: Any) -> list[str]:
-    table = load_prices(prices)
-    # per million input + output tokens, the order a cascade= call checks (engine.cascade: cheapest first)
-    return sorted(models, key=lambda m: table.get(m).input + table.get(m).output if m in table else math.inf)
-
-
 def evaluate(variants: Sequence[Variant], *, target: float | None, prices: Any) -> list[CascadeVariant]:
     """The cascades of every pair of models of each prompt (cheaper first), three thresholds each."""
     out: list[CascadeVariant] = []
     for prompt_name in dict.fromkeys(v.prompt_name for v in variants):
         mine = {v.model: v for v in variants if v.prompt_name == prompt_name}
-        ordered = _by_price(list(mine), prices)
+        ordered = by_price(list(mine), prices)
         for i, first in enumerate(ordered):
             for second in ordered[i + 1 :]:
                 out += _pick(_candidates(mine[first], mine[second], prices), target)

@@ -201,6 +201,7 @@ class Explorer:
     ) -> None:
         self._source = source
         self._lines: dict[str | None, Sequence[Line]] = {}
+        self._priced: tuple[Settings, dict[int, tuple[Line, CostEstimate]]] | None = None
         self.models = tuple(models)
         """The models the model control offers (empty: a comparison's variants, each its own)."""
         self.limits = limits or modes.RealtimeLimits()
@@ -258,16 +259,26 @@ class Explorer:
     # ------------------------------------------------------------------ figures
 
     def priced(self, line: Line) -> CostEstimate:
-        """``line``'s estimate priced at the current settings (:func:`batchkit.costs.scaling.reprice`)."""
+        """``line``'s estimate priced at the current settings (:func:`batchkit.costs.scaling.reprice`),
+        once per line and settings: the table, its text, the headline and the break-even points all
+        read it."""
         s = self.settings
+        memo = self._priced
+        if memo is None or memo[0] is not s:
+            memo = self._priced = (s, {})
+        hit = memo[1].get(id(line))
+        if hit is not None:
+            return hit[1]
         scaled = line.rescaled if line.rescaled is not None and line.estimate.rows != s.rows else line.estimate
-        return reprice(
+        priced = reprice(
             scaled,
             rows=s.rows,
             typical_output_tokens=s.output_tokens,
             hit_rate=s.hit_rate,
             primed=s.caching == "prime",
         )
+        memo[1][id(line)] = (line, priced)  # the line is kept, so its id is not reused while the settings hold
+        return priced
 
     @property
     def table(self) -> pd.DataFrame:
@@ -383,7 +394,8 @@ class Explorer:
         e = e.staged["stages"][0] if e.staged else e  # a cascade's caching is its first stage's
         prices = e.basis.get("prices")
         ttl = self.settings.ttl
-        mid = (e.basis.get("typical_hit_rate") or sum(e.hit_rate) / 2) if e.requests else e.hit_rate[0]
+        typical = e.basis.get("typical_hit_rate")  # None: a hit rate given, its middle; 0.0 is a rate
+        mid = (sum(e.hit_rate) / 2 if typical is None else typical) if e.requests else e.hit_rate[0]
         cached = bool(e.cached_prefix_tokens)
         return {
             "model": e.model,

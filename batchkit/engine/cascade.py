@@ -27,6 +27,7 @@ What the rows got back, which model answered each and why, and the cost split by
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -54,10 +55,12 @@ __all__ = [
     "CascadeJob",
     "EscalationSource",
     "Stage",
+    "by_price",
     "combine_estimates",
     "escalation",
     "estimate",
     "exact",
+    "has_label_field",
     "plan",
     "prepare_stage",
     "run",
@@ -120,9 +123,10 @@ class Cascade:
         """The output spec stage ``k`` (0-based) sends: with the confidence, but for the last stage."""
         return self.plain if k == len(self.stage_options) - 1 else self.spec
 
-    def columns(self) -> tuple[str, str, str]:
-        """The columns a cascade adds: ``{output}_model``, ``{output}_why``, ``{output}_confidence``."""
-        return f"{self.output}_model", f"{self.output}_why", f"{self.output}_{CONFIDENCE}"
+    def columns(self) -> tuple[str, str]:
+        """The text columns a cascade adds, ``{output}_model`` and ``{output}_why`` (the spec types its
+        ``{output}_confidence``: :func:`with_confidence`)."""
+        return f"{self.output}_model", f"{self.output}_why"
 
 
 def with_confidence(spec: OutputSpec, output: str) -> OutputSpec:
@@ -164,7 +168,7 @@ def plan(
             "with a label field), not free text: use df.claude.classify(prompt, labels=[...], cascade=[...])",
             option="cascade",
         )
-    if spec.kind == "extract" and not any(t.kind == "enum" for t in spec.types().values()):
+    if spec.kind == "extract" and not has_label_field(spec):
         raise InvalidOptionError(
             "cascade= on extract needs a label field in the schema (a Literal[...] or an Enum), whose answer the "
             "confidence is about; this schema has none. Add one, or use one model=",
@@ -195,14 +199,27 @@ def plan(
     return Cascade(prompt, output, staged, spec, stage_options, thresholds, options, positional)
 
 
-def _check_order(models: Sequence[str], prices: Any) -> None:
-    """Warn when a later model is cheaper than one before it (per million input and output tokens
-    together, at the standard price): every row is asked the first model, so it should be the cheapest."""
+def has_label_field(spec: OutputSpec) -> bool:
+    """Whether an extraction's schema has a label field (a ``Literal[...]`` or an Enum): the answer a
+    cascade's confidence is about (a classification's labels are one)."""
+    return any(t.kind == "enum" for t in spec.types().values())
+
+
+def by_price(models: Sequence[str], prices: Any) -> list[str]:
+    """``models`` cheapest first, per million input and output tokens together at the standard price
+    (the order a cascade pays off in); models the price table does not know keep their order, last."""
     table = load_prices(prices)
-    cost = {m: table.get(m).input + table.get(m).output for m in models if m in table}
-    known = [m for m in models if m in cost]
-    if any(cost[b] < cost[a] for i, a in enumerate(known) for b in known[i + 1 :]):
-        cheaper_first = sorted(known, key=lambda m: cost[m]) + [m for m in models if m not in cost]
+    return sorted(models, key=lambda m: table.get(m).input + table.get(m).output if m in table else math.inf)
+
+
+def _check_order(models: Sequence[str], prices: Any) -> None:
+    """Warn when a later model is cheaper than one before it (:func:`by_price`): every row is asked
+    the first model, so it should be the cheapest."""
+    cheaper_first = by_price(models, prices)
+    table = load_prices(prices)
+    known = [m for m in models if m in table]
+    if [m for m in cheaper_first if m in table] != known:
+        cost = {m: table.get(m).input + table.get(m).output for m in known}
         warn(
             f"cascade={list(models)!r} asks {models[0]} of every row, but a later model is cheaper by the price "
             f"table (per million input + output tokens: {', '.join(f'{m} ${cost[m]:g}' for m in known)}). A cascade "
@@ -212,7 +229,7 @@ def _check_order(models: Sequence[str], prices: Any) -> None:
 
 def _check_columns(cascade: Cascade, table: Table) -> None:
     inputs = {str(c) for c in table.names}
-    for column in cascade.columns()[:2]:
+    for column in cascade.columns():
         if column in inputs:
             raise ColumnCollisionError(
                 f"a cascade adds the column {column!r}, which has the name of an input column it would replace. "

@@ -97,17 +97,20 @@ class Stage:
         return out
 
     @cached_property
+    def _split(self) -> tuple[np.ndarray, np.ndarray]:
+        """(kept, sent on) per asked row, by :func:`escalation`; the last stage keeps every row it asked."""
+        if self.threshold is None:
+            return np.ones(len(self.rows), dtype=bool), np.zeros(len(self.rows), dtype=bool)
+        return escalation(self.statuses, self.confidences, self.threshold)
+
+    @property
     def kept(self) -> np.ndarray:
         """Per asked row: its answer here is the one kept (the last stage keeps every row it asked)."""
-        if self.threshold is None:
-            return np.ones(len(self.rows), dtype=bool)
-        return escalation(self.statuses, self.confidences, self.threshold)[0]
+        return self._split[0]
 
     def escalated(self) -> np.ndarray:
         """The input rows this stage sends on to the next (:func:`escalation`: not kept, and not skipped)."""
-        if self.threshold is None:
-            return np.arange(0)
-        sent_on: np.ndarray = self.rows[escalation(self.statuses, self.confidences, self.threshold)[1]]
+        sent_on: np.ndarray = self.rows[self._split[1]]
         return sent_on
 
 

@@ -109,6 +109,8 @@ def run_stages(
             stage_calls(k, reach), source=f"{source}:stage{k + 1}", on_output=record, wait=True, progress=progress
         )
         store = done.store
+        if k == len(cascade.stage_options) - 1:
+            break  # the last model sends nothing on
         reach = [
             (i, rows)
             for i, ids in enumerate(jobs)

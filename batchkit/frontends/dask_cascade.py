@@ -171,6 +171,6 @@ def _columns(
     out = part.copy(deep=False)
     for name, column in cascade.spec.frame(answers, part.index).items():
         out[name] = column.array
-    for name in cascade.columns()[:2]:
+    for name in cascade.columns():
         out[name] = pd.array(explained.get(name, [None] * len(part)), dtype="string")
     return out

@@ -501,7 +501,7 @@ def _lazy_cascade(plan: pl.LazyFrame, verb: verbs.Verb, cascade: Any, rows: int)
     schema = plan.collect_schema()
     empty = cascade_parts.prepare_stage(cascade, pl.DataFrame(schema=schema), 0)  # the checks needing no data
     cascade_parts.check(cascade, estimate="lf.collect().claude.estimate(..., cascade=[...])", eager="collect()")
-    added = {**output_schema(verb.output, cascade.spec), **dict.fromkeys(cascade.columns()[:2], pl.String)}
+    added = {**output_schema(verb.output, cascade.spec), **dict.fromkeys(cascade.columns(), pl.String)}
 
     def io_source(with_columns: Any, predicate: Any, n_rows: int | None, batch_size: Any) -> Iterator[pl.DataFrame]:
         head = plan if n_rows is None else plan.head(n_rows)

@@ -94,8 +94,7 @@ def test_a_create_does_not_do_another_batchs_work_and_a_poll_does_only_what_it_n
 
 def test_served_the_simulator_works_batches_through_in_the_background() -> None:
     sim = Simulator(config=SimConfig(processing=Processing.instant()))
-    with serve(sim) as server:
-        client = server.client(max_retries=0)
+    with serve(sim) as server, server.client(max_retries=0) as client:
         client.messages.batches.create(requests=[request(f"r{i}") for i in range(500)])
         deadline = time.monotonic() + 30
         while sim.stats(catch_up=False)["requests_processed"] < 500:  # no request asks for it
@@ -107,8 +106,7 @@ def test_served_a_create_does_not_wait_for_a_big_batch_being_processed() -> None
     sim = Simulator(config=SimConfig(processing=Processing.instant()))
     n = 60_000
     body = msgspec.json.encode({"requests": [request(f"r{i}", f"Tell me about item {i}") for i in range(n)]})
-    with serve(sim) as server:
-        client = server.client(max_retries=0)
+    with serve(sim) as server, server.client(max_retries=0) as client:
         client.post("/v1/messages/batches", content=body, cast_to=MessageBatch)
         while sim.stats(catch_up=False)["requests_processed"] == 0:
             time.sleep(0.001)  # the worker has started on the big batch
