@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -177,9 +179,13 @@ def test_status_wait_results_and_cancel_find_a_simulator_job_from_a_plain_shell(
     assert "in either default store" in err and str(sim_store) in err and "--store PATH" in err
 
 
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while True:
+def _read_until(fd: int, pattern: str, timeout: float = 60.0) -> bytes:
+    """What a pseudo-terminal showed, read until ``pattern`` (a regex) appears or the other end closes."""
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not select.select([fd], [], [], 0.2)[0]:
+            continue
         try:
             chunk = os.read(fd, 4096)
         except OSError:  # EIO: the other end is closed
@@ -187,6 +193,8 @@ def _read_all(fd: int) -> bytes:
         if not chunk:
             break
         chunks.append(chunk)
+        if re.search(pattern, b"".join(chunks).decode(errors="replace"), re.M):
+            break
     return b"".join(chunks)
 
 
@@ -195,15 +203,16 @@ def test_batchkit_wait_on_a_terminal_shows_the_jobs_progress(tmp_path):
     import pty
 
     store = tmp_path / "jobs.sqlite3"
-    slow = Processing(
-        fixed_latency=8.0, per_request=0.0, concurrency=1 << 40, cancel_latency=0.0
-    )  # the child starts first
+    # The batch ends only when the clock is moved on, once the child has shown it running: a slow
+    # start of the child (a loaded machine) cannot make it miss the running state.
+    slow = Processing(fixed_latency=3600.0, per_request=0.0, concurrency=1 << 40, cancel_latency=0.0)
     with serve(Simulator(config=SimConfig(processing=slow)), port=0) as server, server.client() as client:
         job = pd.DataFrame({"t": ["good", "bad"]}).claude.submit(
             "Sentiment: {t}", output="s", store=store, client=client, poll_interval=0.05
         )
         master, slave = pty.openpty()
         env = child_env(ANTHROPIC_BASE_URL=server.base_url, ANTHROPIC_API_KEY="sk-ant-simulated")
+        running = rf"^{job.job_id} running .*: 0 of 2 rows back"
         try:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "batchkit", "wait", job.job_id, "--store", str(store)],
@@ -214,13 +223,15 @@ def test_batchkit_wait_on_a_terminal_shows_the_jobs_progress(tmp_path):
                 cwd=ROOT,
             )
             os.close(slave)
-            shown = _read_all(master).decode().replace("\r\n", "\n")
+            before = _read_until(master, running)
+            server.advance(3600)
+            shown = (before + _read_until(master, r"(?!)")).decode().replace("\r\n", "\n")
             stdout = proc.communicate(timeout=60)[0]
         finally:
             os.close(master)
         job.wait()
     assert proc.returncode == 0, shown
-    assert re.search(rf"^{job.job_id} running .*: 0 of 2 rows back", shown, re.M), shown
+    assert re.search(running, shown, re.M), shown
     assert re.search(rf"^batchkit job {job.job_id} \(claude-haiku-4-5 → 's'\): succeeded", shown, re.M), shown
     assert stdout.splitlines()[0] == f"job store: {store}"
     assert stdout.splitlines()[-1].startswith(f"{job.job_id}: 2 rows")
