@@ -131,7 +131,10 @@ def test_a_prompt_over_the_input_limit_alone_is_refused_for_good() -> None:
 
 
 def test_overloaded_bursts_follow_the_clock() -> None:
-    sim = Simulator(SimConfig(seed=1, faults=Faults(overloaded_bursts=(10.0, 4.0)), start_time=1_000_000.0))
+    # A wall second is a simulated microsecond: only the test moves the clock (a slow request on a
+    # loaded machine cannot shift the bursts).
+    config = SimConfig(seed=1, faults=Faults(overloaded_bursts=(10.0, 4.0)), start_time=1_000_000.0, time_scale=1e-6)
+    sim = Simulator(config)
     client = sim.client(max_retries=0)
     outcomes = []
     for _ in range(20):
