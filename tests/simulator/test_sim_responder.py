@@ -495,6 +495,22 @@ def _result_lines(sim: Simulator, requests: list[dict], beta: bool) -> list[byte
         return [line.encode() for line in response.iter_lines()]
 
 
+def _fast_lines_as_general(requests: list, beta: bool, seed: int) -> list[bytes]:
+    """The result lines of the simulator's own roads, asserted byte for byte those of the general
+    road (the default responder called as a custom one), ids aside."""
+    config = SimConfig(seed=seed, processing=Processing.instant())
+    fast = _result_lines(Simulator(config=config), requests, beta)
+    general = _result_lines(
+        Simulator(config=config, responder=lambda params: default_responder(params)), requests, beta
+    )
+    assert len(fast) == len(general) == len(requests)
+    for one, other in zip(fast, general, strict=True):
+        one_id = msgspec.json.decode(one)["result"]["message"]["id"].encode()
+        other_id = msgspec.json.decode(other)["result"]["message"]["id"].encode()
+        assert one.replace(one_id, other_id) == other
+    return fast
+
+
 @pytest.mark.parametrize("beta", [False, True])
 def test_default_answers_are_the_same_bytes_as_any_responder_giving_them(beta: bool) -> None:
     """The default responder's plain answers take a shorter road to their result line; a custom
@@ -513,16 +529,7 @@ def test_default_answers_are_the_same_bytes_as_any_responder_giving_them(beta: b
         for i, text in enumerate(texts)
         for cap in (1, 3, 200)
     ]
-    config = SimConfig(seed=7, processing=Processing.instant())
-    fast = _result_lines(Simulator(config=config), requests, beta)
-    general = _result_lines(
-        Simulator(config=config, responder=lambda params: default_responder(params)), requests, beta
-    )
-    assert len(fast) == len(general) == len(requests)
-    for one, other in zip(fast, general, strict=True):
-        one_id = msgspec.json.decode(one)["result"]["message"]["id"].encode()
-        other_id = msgspec.json.decode(other)["result"]["message"]["id"].encode()
-        assert one.replace(one_id, other_id) == other
+    fast = _fast_lines_as_general(requests, beta, seed=7)
     assert b'"stop_reason":"max_tokens"' in fast[0] and (b"context_management" in fast[0]) == beta
 
 
@@ -553,15 +560,6 @@ def test_a_batch_of_one_template_gets_the_answers_each_request_gets_alone(templa
     texts = [template + rows[i % len(rows)] + f" (#{i})" for i in range(100)]
     texts[10:10] = ["Tell me about Venice", "hi"]  # two that do not follow it
     requests = [request(f"r{i}", text, max_tokens=20) for i, text in enumerate(texts)]
-    config = SimConfig(seed=3, processing=Processing.instant())
-    fast = _result_lines(Simulator(config=config), requests, False)
-    general = _result_lines(
-        Simulator(config=config, responder=lambda params: default_responder(params)), requests, False
-    )
-    assert len(fast) == len(general) == len(requests)
-    for one, other in zip(fast, general, strict=True):
-        one_id = msgspec.json.decode(one)["result"]["message"]["id"].encode()
-        other_id = msgspec.json.decode(other)["result"]["message"]["id"].encode()
-        assert one.replace(one_id, other_id) == other
+    fast = _fast_lines_as_general(requests, False, seed=3)
     answers = {msgspec.json.decode(line)["result"]["message"]["content"][0]["text"] for line in fast}
     assert len(answers) >= 2  # the rows are answered, not the template
