@@ -20,7 +20,6 @@ optional: without it every prompt takes the row path.
 from __future__ import annotations
 
 import functools
-import hashlib
 import itertools
 from collections.abc import Iterable, Iterator, MutableMapping
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ import numpy as np
 from batchkit.errors import RequestTooLargeError
 
 from . import _json
+from .keys import request_key
 
 __all__ = ["ColumnLines", "TextColumns", "chunk_lines", "escape", "plan_columns"]
 
@@ -115,8 +115,7 @@ def _digests(column: Any) -> list[str]:
     data = column.buffers()[2]
     view = memoryview(data if data is not None else b"")
     offsets = _offsets(column).tolist()
-    blake = hashlib.blake2b
-    return [blake(view[a:b], digest_size=16).hexdigest() for a, b in itertools.pairwise(offsets)]
+    return [request_key(view[a:b]) for a, b in itertools.pairwise(offsets)]
 
 
 def _join(*parts: Any) -> Any:

@@ -63,7 +63,7 @@ def fingerprint(kind: str, output: str, row_keys: Sequence[str | None]) -> str:
     return base64.b32encode(h.digest()).decode().lower()
 
 
-def request_key(body: bytes) -> str:
+def request_key(body: bytes | memoryview) -> str:
     """The content key of a request body: the 32 hex digits of its 128-bit BLAKE2b digest.
 
     For a body that may carry cache markers use :func:`params_key`.
