@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from batchkit import set_default_client
+from batchkit.backends.clients import close_environment_client
 from batchkit.stores.store import Store
 from tests import children
 
@@ -42,6 +43,7 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
     set_default_client(None)
     yield
     set_default_client(None)
+    close_environment_client()  # a test that set a key shares no connection with the next
 
 
 @pytest.fixture

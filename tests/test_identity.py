@@ -177,6 +177,19 @@ def test_an_in_process_simulator_client_is_known_without_a_request(xdg) -> None:
     assert sim.stats()["models.list"] == 0
 
 
+def test_calls_without_a_client_share_one_built_from_the_environment(served, monkeypatch) -> None:
+    _, server = served
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-one")
+    first = backend.resolve_client()
+    assert backend.resolve_client() is first  # its connections are reused from call to call
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-two")
+    second = backend.resolve_client()
+    assert second is not first and second.api_key == "sk-two" and not first.is_closed()
+    backend.close_environment_client()
+    assert second.is_closed() and backend.resolve_client() is not second
+
+
 def test_the_environment_base_url_is_asked_once_per_process(served, xdg, monkeypatch) -> None:
     sim, server = served
     monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)

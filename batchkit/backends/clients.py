@@ -8,8 +8,8 @@ Which client a call uses, first that is set wins:
 =========================================  ==============================================
 ``client=`` argument                       an ``anthropic.Anthropic`` you built
 :func:`batchkit.set_default_client`        e.g. set by :func:`batchkit.start_simulator`
-``ANTHROPIC_API_KEY`` (or auth token)      ``anthropic.Anthropic()`` reads the environment,
-                                           including ``ANTHROPIC_BASE_URL``
+``ANTHROPIC_API_KEY`` (or auth token)      one ``anthropic.Anthropic()`` reads the environment,
+                                           including ``ANTHROPIC_BASE_URL``; kept and reused
 =========================================  ==============================================
 
 Whether a client talks to batchkit's simulator or to Anthropic's API is asked of the server,
@@ -33,7 +33,7 @@ from batchkit.errors import NoCredentialsError, ServerUnreachableError
 
 from .identity import PROBE_TIMEOUT, SIMULATOR_HEADER, ask, read_clock, unreachable, wired_simulator
 
-__all__ = ["get_default_client", "is_simulator", "resolve_client", "set_default_client"]
+__all__ = ["close_environment_client", "get_default_client", "is_simulator", "resolve_client", "set_default_client"]
 
 _default_client: anthropic.Anthropic | None = None
 _default_lock = threading.Lock()
@@ -82,13 +82,38 @@ def resolve_client(client: anthropic.Anthropic | None = None) -> anthropic.Anthr
     if _default_client is not None:
         return _default_client
     if os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN"):
-        return anthropic.Anthropic()
+        return _environment_client()
     raise NoCredentialsError(
         "No Anthropic API key is configured and no simulator is running. Either set "
         "ANTHROPIC_API_KEY=sk-ant-... to use the real API, or run on batchkit's local simulator: "
         "call batchkit.start_simulator() in this process, or run `batchkit sim --port 8765` in a "
         "terminal and set ANTHROPIC_BASE_URL=http://127.0.0.1:8765 and ANTHROPIC_API_KEY=sk-sim."
     )
+
+
+_ENVIRONMENT = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL")
+_environment: tuple[tuple[str | None, ...], anthropic.Anthropic] | None = None
+
+
+def _environment_client() -> anthropic.Anthropic:
+    """One ``anthropic.Anthropic()`` per environment, so calls share its connections; a key or
+    base URL set anew in the environment gets a new client. The one it replaces is not closed
+    here: a job started before the change may still be using it."""
+    global _environment
+    said = tuple(os.environ.get(name) for name in _ENVIRONMENT)
+    with _default_lock:
+        if _environment is None or _environment[0] != said:
+            _environment = (said, anthropic.Anthropic())
+        return _environment[1]
+
+
+def close_environment_client() -> None:
+    """Close the client built from the environment, if any (the next call builds a new one)."""
+    global _environment
+    with _default_lock:
+        old, _environment = _environment, None
+    if old is not None:
+        old[1].close()
 
 
 def is_simulator(client: anthropic.Anthropic) -> bool:
