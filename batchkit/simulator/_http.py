@@ -95,11 +95,14 @@ class _Headers:
     """A request's headers in order, ``(name, value)`` as ``http.client.parse_headers`` reads
     them; looked up by name (any case) as ``email.message.Message`` looks them up."""
 
-    __slots__ = ("_by_name", "items")
+    __slots__ = ("_by_name", "env", "items")
 
-    def __init__(self, items: list[tuple[str, str]]) -> None:
+    def __init__(self, items: list[tuple[str, str]], env: dict[str, str] | None = None) -> None:
         self.items = items
         self._by_name: dict[str, list[str]] | None = None
+        self.env = env
+        """The headers as environ keys (``HTTP_X_API_KEY``), when no two of them share a key and
+        none is ``Transfer-Encoding``: then every lookup the server makes is one ``dict.get``."""
 
     def get_all(self, name: str) -> list[str]:
         by_name = self._by_name
@@ -140,6 +143,26 @@ _HEADER_LINE = re.compile(r"^([\x21-\x39\x3b-\x7e]+):[ \t]*(.*?)\r*\n", re.MULTI
 _ENVIRON_NAMES: dict[str, str] = {}
 """Header name as sent → its environ key (``HTTP_X_API_KEY``), for the names seen so far."""
 _NO_HEADERS = _Headers([])
+
+
+def _header_environ(items: list[tuple[str, str]]) -> dict[str, str] | None:
+    """``{environ key: value}`` of the usual headers, in one pass; None when two headers share
+    a key (a repeated header: looked up the long way) or a ``Transfer-Encoding`` is sent."""
+    env: dict[str, str] = {}
+    names = _ENVIRON_NAMES
+    for key, value in items:
+        name = names.get(key)
+        if name is None:
+            name = _environ_name(key)
+            if len(names) < 1000:
+                names[key] = name
+        if name in env:
+            return None
+        env[name] = value
+    if "HTTP_TRANSFER_ENCODING" in env:
+        return None
+    env.pop("", None)  # names that only look like CONTENT_LENGTH / CONTENT_TYPE: not in the environ
+    return env
 
 
 def _environ_name(key: str) -> str:
@@ -365,7 +388,7 @@ class _Handler:
             raw = rest.encode("iso-8859-1").split(b"\n")[:-1]
             headers = _parse_headers([*(line + b"\n" for line in raw), b"\r\n"])
         else:
-            headers = _Headers(items)
+            headers = _Headers(items, _header_environ(items))
         self.pos = end + 4
         self._headers_done(headers)
         return True
@@ -417,12 +440,18 @@ class _Handler:
 
     def _headers_done(self, headers: _Headers) -> None:
         self.headers = headers
-        connection = headers.get("Connection").lower()
+        env = headers.env
+        if env is None:
+            connection = headers.get("Connection").lower()
+            expect = headers.get("Expect").lower() == "100-continue"
+        else:
+            connection = env.get("HTTP_CONNECTION", "").lower()
+            expect = "HTTP_EXPECT" in env and env["HTTP_EXPECT"].lower() == "100-continue"
         if connection == "close":
             self.close_connection = True
         elif connection == "keep-alive":
             self.close_connection = False
-        expect = headers.get("Expect").lower() == "100-continue" and self.request_version >= "HTTP/1.1"
+        expect = expect and self.request_version >= "HTTP/1.1"
         if expect and self.transport is not None:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         if self.command not in _METHODS:
@@ -450,6 +479,12 @@ class _Handler:
 
     def _body_length(self) -> int | tuple[int, str]:
         """The body's length from the headers, or ``(status, message)`` when it cannot be known."""
+        env = self.headers.env
+        if env is not None:  # one Content-Length at most, and no Transfer-Encoding
+            raw = env.get("CONTENT_LENGTH", "0").strip()
+            if raw.isascii() and raw.isdigit():
+                return int(raw)
+            return 400, f"Content-Length: {raw!r} is not a whole number of bytes"
         if "Transfer-Encoding" in self.headers:
             return 411, "Transfer-Encoding is not supported: send the body with a Content-Length"
         values = {value.strip() for value in self.headers.get_all("Content-Length")}
@@ -664,6 +699,12 @@ class _Handler:
             "wsgi.multiprocess": False,
             "wsgi.run_once": False,
         }
+        env = self.headers.env
+        if env is not None:  # no header repeated: the last value is the first
+            environ.update(env)
+            if "CONTENT_LENGTH" in env:
+                environ["CONTENT_LENGTH"] = str(self.length)
+            return environ
         content_type = None
         # raw_items: the values as items() gives them (read as Latin-1, they hold no surrogates
         # for the policy to mend), without a policy call per header
