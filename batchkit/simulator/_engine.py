@@ -1160,7 +1160,9 @@ class Engine:
 
     def _answer_message(self, params: Any, analysis: Analysis, now: float) -> Message:
         token = self.ids.token(22)
-        message = self._message(params, analysis, now, now, "msg_01" + token, "toolu_01" + token, "standard", None, None, 1)
+        message = self._message(
+            params, analysis, now, now, "msg_01" + token, "toolu_01" + token, "standard", None, None, 1
+        )
         self._counters["messages_answered"] += 1
         return message
 

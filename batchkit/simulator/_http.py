@@ -85,6 +85,8 @@ _SERVER = f"batchkit-simulator Python/{sys.version.split()[0]}"
 """The ``Server`` header, as ``BaseHTTPRequestHandler.version_string()`` makes it."""
 _METHODS = frozenset({"GET", "POST", "DELETE", "PUT", "PATCH", "HEAD", "OPTIONS", "TRACE"})
 _WORKERS = 64
+_CHUNKED = "Transfer-Encoding: chunked\r\n"
+_CLOSE = "Connection: close\r\n"
 """Worker threads for the calls that are not answered on the loop (idle ones are kept)."""
 
 # A connection's state: what it waits for
@@ -660,24 +662,23 @@ class _Handler:
         write them (``Server``, ``Date``, the app's, then ``Transfer-Encoding`` and
         ``Connection``), in one piece (no head for an HTTP/0.9 request); and whether the body
         goes chunked (``may_chunk`` and no ``Content-Length``)."""
-        lines = [f"HTTP/1.1 {status}\r\nServer: {_SERVER}\r\nDate: {_http_date()}\r\n"]
-        chunked = may_chunk
-        for key, value in headers:
-            lines.append(f"{key}: {value}\r\n")
-            lower = key.lower()
-            if lower == "content-length":
-                chunked = False
-            elif lower == "connection":  # as send_header does
-                if value.lower() == "close":
-                    self.close_connection = True
-                elif value.lower() == "keep-alive":
-                    self.close_connection = False
-        if chunked:
-            lines.append("Transfer-Encoding: chunked\r\n")
-        if self.close_connection:
-            lines.append("Connection: close\r\n")
-        lines.append("\r\n")
-        return b"" if self.request_version == "HTTP/0.9" else "".join(lines).encode("latin-1", "strict"), chunked
+        block = "".join([f"{key}: {value}\r\n" for key, value in headers])
+        names = "\n" + block.lower()  # each header's name, lowercased, follows a "\n"
+        chunked = may_chunk and "\ncontent-length:" not in names
+        if "\nconnection:" in names:
+            for key, value in headers:
+                if key.lower() == "connection":  # as send_header does
+                    if value.lower() == "close":
+                        self.close_connection = True
+                    elif value.lower() == "keep-alive":
+                        self.close_connection = False
+        if self.request_version == "HTTP/0.9":
+            return b"", chunked
+        text = (
+            f"HTTP/1.1 {status}\r\nServer: {_SERVER}\r\nDate: {_http_date()}\r\n{block}"
+            f"{_CHUNKED if chunked else ''}{_CLOSE if self.close_connection else ''}\r\n"
+        )
+        return text.encode("latin-1", "strict"), chunked
 
     def _environ(self, path: str, query: str, body: _Input) -> dict[str, Any]:
         """The WSGI environ of this request (headers as ``HTTP_*``, as a WSGI server makes it)."""
