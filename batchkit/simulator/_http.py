@@ -404,7 +404,7 @@ class _Handler:
             return
         if len(words) >= 3:  # enough to determine the protocol version
             version = words[-1]
-            number = _http_version(version)
+            number = (1, 1) if version == "HTTP/1.1" else _http_version(version)
             if number is None:
                 self.send_error(400, f"Bad request version ({version!r})")
                 return
