@@ -4,16 +4,16 @@
 protocol (``data_received``, ``eof_received``, ``connection_lost``, ``pause_writing`` /
 ``resume_writing``), a transport per connection (``write``, ``close``, ``abort``,
 ``pause_reading`` / ``resume_reading``), timers (``call_later``), callbacks from this thread
-(``call_soon``) and from others (``call_soon_threadsafe``). asyncio does all that, and more
-per event: a task for every accepted connection, a handle and a context switch of
-``contextvars`` for every callback. The served simulator is a latency model with about 70 µs
-of work per request, woken some hundreds of times a second, so that machinery was a good part
-of its cost; this loop does the same with a ``selectors`` selector, a heap of timers and
-plain callbacks. The semantics follow asyncio's selector transports where the server relies
-on them: ``write`` sends at once what the socket takes and buffers the rest (the protocol is
-told to pause above :data:`HIGH_WATER` and to resume at :data:`LOW_WATER`); ``close`` lets
-the buffer drain, then closes; ``abort`` closes at once; ``connection_lost`` is always called
-once, from the loop, after the socket is closed.
+(``call_soon``) and from others (``call_soon_threadsafe``). asyncio does all that, and more per
+event: a task for every accepted connection, a handle and a context switch of ``contextvars``
+for every callback. The served simulator is a latency model with about 70 µs of work per
+request, woken some hundreds of times a second, so that machinery was a good part of its cost;
+this loop does the same with epoll (a ``selectors`` selector where there is no epoll), a heap
+of timers and plain callbacks. The semantics follow asyncio's selector transports where the
+server relies on them: ``write`` sends at once what the socket takes and buffers the rest (the
+protocol is told to pause above :data:`HIGH_WATER` and to resume at :data:`LOW_WATER`);
+``close`` lets the buffer drain, then closes; ``abort`` closes at once; ``connection_lost`` is
+always called once, from the loop, after the socket is closed.
 """
 
 from __future__ import annotations
