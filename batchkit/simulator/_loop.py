@@ -94,7 +94,8 @@ class _Epoll:
     def unregister(self, sock: socket.socket) -> None:
         fd = sock.fileno()
         del self._fds[fd]
-        self._epoll.unregister(fd)
+        with contextlib.suppress(OSError):  # closed meanwhile: gone from epoll already (as selectors)
+            self._epoll.unregister(fd)
 
     def ready(self, timeout: float | None) -> list[tuple[Callable[[int], None], int]]:
         """What is ready within ``timeout`` seconds (None: no limit), as ``selectors`` reads it."""
