@@ -35,6 +35,7 @@ than the endpoint's size limit and refused (400) when JSON nests deeper than
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -45,6 +46,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx2
 
 from ._clock import rfc3339
+from ._config import ENDPOINT_KINDS
 from ._engine import QueueFull, decode_body, iter_chunks, paused_gc
 from ._json import MAX_JSON_DEPTH, decode, encode, too_deep
 from ._params import ApiError
@@ -114,6 +116,7 @@ _REASONS = {
     504: "Gateway Timeout",
     529: "Overloaded",
 }
+_STATUS_LINES = {status: f"{status} {reason}" for status, reason in _REASONS.items()}
 _JSON = "application/json"
 _EVENT_STREAM = "text/event-stream; charset=utf-8"
 _MIDSTREAM = "batchkit.midstream"
@@ -212,6 +215,9 @@ class App:
         self._sleeps = bool(faults.slow) or any(
             isinstance(action, str) and action.startswith("slow:") for _, _, action in faults.schedule
         )
+        self._handlers: dict[str, Callable[[dict, str, str, str, bool], _Response]] = {
+            kind: getattr(self, "_" + kind.replace(".", "_")) for kind in ENDPOINT_KINDS
+        }
 
     # ------------------------------------------------------------------ WSGI
 
@@ -271,12 +277,12 @@ class App:
     def _finish(self, response: _Response, request_id: str) -> Reply:
         if response.status >= 400 and response.headers.get("content-type") == _JSON:
             response = self._with_request_id(response, request_id)
-        headers = [(k, v) for k, v in response.headers.items()]
+        headers = list(response.headers.items())
         headers.append(("request-id", request_id))
         headers.append((IDENTITY_HEADER, SIMULATOR_VERSION))
         if response.length is not None:
             headers.append(("content-length", str(response.length)))
-        status = f"{response.status} {_REASONS.get(response.status, 'Error')}"
+        status = _STATUS_LINES.get(response.status) or f"{response.status} {_REASONS.get(response.status, 'Error')}"
         return Reply(status, headers, response.body, response.delay, response.drop)
 
     @staticmethod
@@ -321,8 +327,7 @@ class App:
         if faulted is not None:
             return faulted
         try:
-            handler = getattr(self, "_" + kind.replace(".", "_"))
-            response = handler(environ, arg, version, prefix, drop=(fault == "drop"))
+            response = self._handlers[kind](environ, arg, version, prefix, fault == "drop")
         except ApiError as exc:
             never_retry = {"x-should-retry": "false"} if exc.status == 413 else None
             return _error(exc.status, exc.message, exc.type, never_retry)
@@ -635,6 +640,7 @@ def _loopback_origin(origin: str) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=4096)  # a request is routed three times (body limit, inline, handler)
 def _route(method: str, path: str) -> tuple[str | None, str, bool]:
     """``(kind, path argument, path exists)`` for an API path without prefix."""
     parts = path.split("/")[2:]  # after "", "v1"

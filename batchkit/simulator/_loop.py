@@ -4,16 +4,16 @@
 protocol (``data_received``, ``eof_received``, ``connection_lost``, ``pause_writing`` /
 ``resume_writing``), a transport per connection (``write``, ``close``, ``abort``,
 ``pause_reading`` / ``resume_reading``), timers (``call_later``), callbacks from this thread
-(``call_soon``) and from others (``call_soon_threadsafe``). asyncio does all that, and more
-per event: a task for every accepted connection, a handle and a context switch of
-``contextvars`` for every callback. The served simulator is a latency model with about 70 µs
-of work per request, woken some hundreds of times a second, so that machinery was a good part
-of its cost; this loop does the same with a ``selectors`` selector, a heap of timers and
-plain callbacks. The semantics follow asyncio's selector transports where the server relies
-on them: ``write`` sends at once what the socket takes and buffers the rest (the protocol is
-told to pause above :data:`HIGH_WATER` and to resume at :data:`LOW_WATER`); ``close`` lets
-the buffer drain, then closes; ``abort`` closes at once; ``connection_lost`` is always called
-once, from the loop, after the socket is closed.
+(``call_soon``) and from others (``call_soon_threadsafe``). asyncio does all that, and more per
+event: a task for every accepted connection, a handle and a context switch of ``contextvars``
+for every callback. The served simulator is a latency model with about 70 µs of work per
+request, woken some hundreds of times a second, so that machinery was a good part of its cost;
+this loop does the same with epoll (a ``selectors`` selector where there is no epoll), a heap
+of timers and plain callbacks. The semantics follow asyncio's selector transports where the
+server relies on them: ``write`` sends at once what the socket takes and buffers the rest (the
+protocol is told to pause above :data:`HIGH_WATER` and to resume at :data:`LOW_WATER`);
+``close`` lets the buffer drain, then closes; ``abort`` closes at once; ``connection_lost`` is
+always called once, from the loop, after the socket is closed.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import collections
 import contextlib
 import heapq
 import itertools
+import math
+import select
 import selectors
 import socket
 import threading
@@ -70,11 +72,75 @@ class Timer:
         self.cancelled = True
 
 
+class _Epoll:
+    """The part of a ``selectors`` selector the loop uses, straight on ``select.epoll``:
+    :meth:`ready` gives ``(callback, events)`` pairs without a key object and a Python-level
+    translation step each (the selector's ``select`` was a tenth of a request's loop work)."""
+
+    def __init__(self) -> None:
+        self._epoll = select.epoll()
+        self._fds: dict[int, tuple[Callable[[int], None], int]] = {}
+
+    def register(self, sock: socket.socket, events: int, callback: Callable[[int], None]) -> None:
+        fd = sock.fileno()
+        self._epoll.register(fd, _epoll_mask(events))
+        self._fds[fd] = (callback, events)
+
+    def modify(self, sock: socket.socket, events: int, callback: Callable[[int], None]) -> None:
+        fd = sock.fileno()
+        self._epoll.modify(fd, _epoll_mask(events))
+        self._fds[fd] = (callback, events)
+
+    def unregister(self, sock: socket.socket) -> None:
+        fd = sock.fileno()
+        del self._fds[fd]
+        with contextlib.suppress(OSError):  # closed meanwhile: gone from epoll already (as selectors)
+            self._epoll.unregister(fd)
+
+    def ready(self, timeout: float | None) -> list[tuple[Callable[[int], None], int]]:
+        """What is ready within ``timeout`` seconds (None: no limit), as ``selectors`` reads it."""
+        if timeout is None:
+            wait = -1.0
+        elif timeout <= 0:
+            wait = 0.0
+        else:  # whole milliseconds, rounded up, as the selector does (else it wakes early)
+            wait = math.ceil(timeout * 1e3) * 1e-3
+        out = []
+        fds = self._fds
+        for fd, event in self._epoll.poll(wait, max(len(fds), 1)):
+            entry = fds.get(fd)
+            if entry is not None:
+                mask = (_WRITE if event & ~select.EPOLLIN else 0) | (_READ if event & ~select.EPOLLOUT else 0)
+                out.append((entry[0], mask & entry[1]))
+        return out
+
+    def close(self) -> None:
+        self._epoll.close()
+
+
+class _Selector:
+    """``selectors.DefaultSelector`` where there is no epoll, with :class:`_Epoll`'s ``ready``."""
+
+    def __init__(self) -> None:
+        self._selector = selectors.DefaultSelector()
+        self.register = self._selector.register
+        self.modify = self._selector.modify
+        self.unregister = self._selector.unregister
+        self.close = self._selector.close
+
+    def ready(self, timeout: float | None) -> list[tuple[Callable[[int], None], int]]:
+        return [(key.data, mask) for key, mask in self._selector.select(timeout)]
+
+
+def _epoll_mask(events: int) -> int:
+    return (select.EPOLLIN if events & _READ else 0) | (select.EPOLLOUT if events & _WRITE else 0)
+
+
 class Loop:
     """One thread's loop: ``run_forever`` until ``stop``; the other methods are its API."""
 
     def __init__(self) -> None:
-        self.selector = selectors.DefaultSelector()
+        self.selector: _Epoll | _Selector = _Epoll() if hasattr(select, "epoll") else _Selector()
         self._ready: collections.deque[tuple[Callable[..., Any], tuple[Any, ...]]] = collections.deque()
         self._timers: list[tuple[float, int, Timer]] = []
         self._seq = itertools.count()
@@ -86,6 +152,10 @@ class Loop:
         self.selector.register(self._wake_r, _READ, self._woken)
         self._lock = threading.Lock()  # call_soon_threadsafe against close
         self.time = time.monotonic
+        self.received = memoryview(bytearray(_RECV))
+        """Where every connection's bytes are received (then copied out, at their length):
+        ``recv(256 KiB)`` allocates 256 KiB for each read, which costs more (tens of µs, the
+        allocator maps and unmaps it) than a request's parsing."""
 
     def call_soon(self, callback: Callable[..., Any], *args: Any) -> None:
         self._ready.append((callback, args))
@@ -113,7 +183,7 @@ class Loop:
         self._stopping = True
 
     def run_forever(self) -> None:
-        ready, timers, select = self._ready, self._timers, self.selector.select
+        ready, timers, poll = self._ready, self._timers, self.selector.ready
         while not self._stopping:
             if ready:
                 timeout: float | None = 0
@@ -121,8 +191,11 @@ class Loop:
                 timeout = max(0.0, timers[0][0] - self.time())
             else:
                 timeout = None
-            for key, mask in select(timeout):
-                _run(key.data, (mask,))
+            for callback, mask in poll(timeout):
+                try:
+                    callback(mask)
+                except Exception:  # a bug in one connection's code must not stop the server
+                    traceback.print_exc()
             if timers:
                 now = self.time()
                 while timers and timers[0][0] <= now:
@@ -210,7 +283,10 @@ class Transport:
     def _read_ready(self) -> None:
         into = self._protocol.read_into()
         try:
-            data = self._sock.recv(_RECV) if into is None else self._sock.recv_into(into)
+            if into is None:  # into the loop's buffer, then copied out at its length
+                n = self._sock.recv_into(self._loop.received)
+            else:
+                n = self._sock.recv_into(into)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -219,12 +295,11 @@ class Transport:
         finally:
             if into is not None:
                 into.release()
-        if isinstance(data, int):
-            if data:
-                self._protocol.received_into(data)
-                return
-        elif data:
-            self._protocol.data_received(data)
+        if n:
+            if into is None:
+                self._protocol.data_received(self._loop.received[:n].tobytes())
+            else:
+                self._protocol.received_into(n)
             return
         self._reading = False  # the peer is done sending
         self._update()

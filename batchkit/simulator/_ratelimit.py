@@ -66,6 +66,17 @@ class Buckets:
         self.limits = limits
         self._caps = (limits.requests_per_minute, limits.input_tokens_per_minute, limits.output_tokens_per_minute)
         self._level = [float(c or 0) for c in self._caps]
+        self._named = [
+            (
+                i,
+                cap,
+                tuple(f"anthropic-ratelimit-{_NAMES[i]}-{part}" for part in ("limit", "remaining", "reset")),
+                str(cap),
+            )
+            for i, cap in enumerate(self._caps)
+            if cap
+        ]
+        """``(bucket, limit, its three header names, the limit's text)`` of each limit set."""
         self._at: float | None = None
         self._lock = threading.Lock()
 
@@ -126,25 +137,23 @@ class Buckets:
         """The ``anthropic-ratelimit-*`` headers as of ``now`` (none when no limit is set)."""
         if not self.active:
             return {}
-        headers: dict[str, str] = {}
         with self._lock:
             self._refill(now)
-            levels = list(self._level)
-        tightest: tuple[float, int] | None = None
-        for i, cap in enumerate(self._caps):
-            if not cap:
-                continue
+            levels = tuple(self._level)
+        headers: dict[str, str] = {}
+        tightest: tuple[float, tuple[str, ...]] | None = None
+        for i, cap, names, limit in self._named:
             level = levels[i]
-            name = _NAMES[i]
-            remaining = max(0, math.floor(level))
-            reset = now + max(0.0, cap - level) * 60.0 / cap
-            headers[f"anthropic-ratelimit-{name}-limit"] = str(cap)
-            headers[f"anthropic-ratelimit-{name}-remaining"] = str(remaining)
-            headers[f"anthropic-ratelimit-{name}-reset"] = rfc3339(reset)
+            remaining = str(max(0, math.floor(level)))
+            reset = rfc3339(now + max(0.0, cap - level) * 60.0 / cap)
+            headers[names[0]] = limit
+            headers[names[1]] = remaining
+            headers[names[2]] = reset
             if i and (tightest is None or level / cap < tightest[0]):
-                tightest = (level / cap, i)
+                tightest = (level / cap, names)
         if tightest is not None:
-            name = _NAMES[tightest[1]]
-            for part in ("limit", "remaining", "reset"):
-                headers[f"anthropic-ratelimit-tokens-{part}"] = headers[f"anthropic-ratelimit-{name}-{part}"]
+            names = tightest[1]
+            headers["anthropic-ratelimit-tokens-limit"] = headers[names[0]]
+            headers["anthropic-ratelimit-tokens-remaining"] = headers[names[1]]
+            headers["anthropic-ratelimit-tokens-reset"] = headers[names[2]]
         return headers

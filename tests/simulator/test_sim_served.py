@@ -40,6 +40,24 @@ def test_serve_over_http_full_cycle_and_results_url_host() -> None:
         httpx2.get(f"{server.base_url}/_sim/stats")
 
 
+def test_served_on_a_platform_without_epoll(monkeypatch: pytest.MonkeyPatch) -> None:
+    # macOS and Windows have no epoll: the loop falls back to the selectors module
+    from batchkit.simulator import _loop
+
+    monkeypatch.setattr(_loop, "select", type(sys)("select_without_epoll"))
+    sim = Simulator(SimConfig(processing=Processing.instant()))
+    with serve(sim, port=0) as server:
+        client = server.client(_strict_response_validation=True, max_retries=0)
+        created = client.messages.batches.create(requests=requests(30))
+        results = strict_results(client, created.id)
+        assert len(results) == 30 and all(r.result.type == "succeeded" for r in results.values())
+        message = client.messages.create(
+            model="claude-haiku-4-5", max_tokens=20, messages=[{"role": "user", "content": "hello"}]
+        )
+        assert message.content[0].type == "text"
+        client.close()
+
+
 def test_serve_refuses_non_loopback_hosts() -> None:
     with pytest.raises(ValueError, match="loopback"):
         serve(Simulator(), host="0.0.0.0")
