@@ -30,8 +30,8 @@ import msgspec
 
 from ._json import DECODE_ERRORS
 from ._output import SMALLEST_CAP
-from ._prompts import Shared, shared_start
-from ._responder import plain_hash, text_answer
+from ._prompts import shared_start
+from ._responder import plain_hash, text_answer, text_answers
 
 __all__ = ["BETA_TAIL", "PLAIN_LINE", "PlainLines", "cut_plain"]
 
@@ -118,39 +118,78 @@ class PlainLines:
 
     def lines(self, requests: Sequence[_Request], lo: int, hi: int) -> list[bytes | None]:
         """The result lines of ``requests[lo:hi]``: each plain request's line, ``None`` for
-        the others."""
-        out: list[bytes | None] = []
-        append = out.append
+        the others.
+
+        In three passes: the params are decoded and checked, and the input counted; the
+        answers are found for the slice at once where they can be (:func:`text_answers`);
+        then each line is written."""
+        out: list[bytes | None] = [None] * (hi - lo)
+        at, picked, texts, totals = self._plain_params(requests, lo, hi)
+        if not at:
+            return out
+        n = len(at)
+        shared = shared_start((texts[0], texts[n // 2], texts[-1])) if hi - lo >= 64 else None
+        try:
+            answers = text_answers(texts, [params.model for params in picked], shared)
+        except Exception:  # answered one by one below, where any error is the general road's
+            answers = [None] * n
         models = self._models
         answered = self._answered
-        known = self._known
         template = self._line
-        decode_params = _decode_params
-        shared = _shared(requests, lo, hi)
         params = _Params("", 0, [])
 
         def request_hash() -> int:  # called only when a choice is by hash
             return plain_hash(params.model, params.system, [(m.role, m.content) for m in params.messages])
 
+        for i, params, text, total, answer in zip(
+            at, picked, texts, totals, answers, strict=True
+        ):  # request_hash reads params
+            if answer is None:
+                try:
+                    answer = text_answer(text, params.model, request_hash, shared)
+                except Exception:  # the general road turns it into the same error line
+                    continue
+            encoded_model = models[params.model]
+            key = (encoded_model, answer)
+            known_answer = answered.get(key)
+            if known_answer is None:
+                known_answer = answered[key] = _answer_part(encoded_model, answer)  # type: ignore[arg-type]
+                if len(answered) > 4096:  # free-text answers seldom repeat
+                    answered.clear()
+            part, tokens = known_answer
+            max_tokens = params.max_tokens
+            if tokens > max_tokens:
+                cut, stop_reason, tokens = cut_plain(answer, max_tokens)
+                part = _answer_part(encoded_model, cut, stop_reason)[0]  # type: ignore[arg-type]
+            out[i - lo] = template % (requests[i].custom_id.encode(), i, part, total, tokens or 1)
+        return out
+
+    def _plain_params(
+        self, requests: Sequence[_Request], lo: int, hi: int
+    ) -> tuple[list[int], list[_Params], list[str], list[int]]:
+        """``(indexes, params, texts, input tokens)`` of the plain requests of
+        ``requests[lo:hi]``: decoded, checked, their input counted and the text the answer
+        reads taken (each model's JSON is in ``_models`` then)."""
+        at: list[int] = []
+        picked: list[_Params] = []
+        texts: list[str] = []
+        totals: list[int] = []
+        models = self._models
+        known = self._known
+        decode_params = _decode_params
         for i in range(lo, hi):
-            item = requests[i]
             try:
-                params = decode_params(item.params)
+                params = decode_params(requests[i].params)
             except DECODE_ERRORS:
-                append(None)
                 continue
             model = params.model
-            encoded_model = models.get(model)
-            if encoded_model is None:
+            if models.get(model) is None:
                 if model in models or not known(model):
                     models[model] = None
-                    append(None)
                     continue
-                encoded_model = models[model] = _json_str(model)
-            max_tokens = params.max_tokens
+                models[model] = _json_str(model)
             messages = params.messages
-            if not 0 < max_tokens <= SMALLEST_CAP or not messages:
-                append(None)
+            if not 0 < params.max_tokens <= SMALLEST_CAP or not messages:
                 continue
             total = 3
             system = params.system
@@ -159,30 +198,15 @@ class PlainLines:
             for message in messages:
                 content = message.content
                 if not content:
-                    break
+                    break  # an empty content: the general road's error
                 total += 4 + (((len(content) if content.isascii() else len(content.encode())) + 3) >> 2)
             else:
                 last = messages[-1]
-                text = last.content[:4000] if last.role == "user" else _last_user_text(messages)
-                try:
-                    answer = text_answer(text, model, request_hash, shared)
-                except Exception:  # the general road turns it into the same error line
-                    append(None)
-                    continue
-                key = (encoded_model, answer)
-                known_answer = answered.get(key)
-                if known_answer is None:
-                    known_answer = answered[key] = _answer_part(encoded_model, answer)
-                    if len(answered) > 4096:  # free-text answers seldom repeat
-                        answered.clear()
-                part, tokens = known_answer
-                if tokens > max_tokens:
-                    cut, stop_reason, tokens = cut_plain(answer, max_tokens)
-                    part = _answer_part(encoded_model, cut, stop_reason)[0]
-                append(template % (item.custom_id.encode(), i, part, total, tokens or 1))
-                continue
-            append(None)  # an empty content
-        return out
+                texts.append(last.content[:4000] if last.role == "user" else _last_user_text(messages))
+                at.append(i)
+                picked.append(params)
+                totals.append(total)
+        return at, picked, texts, totals
 
 
 def _last_user_text(messages: list[_Message]) -> str:
@@ -192,23 +216,6 @@ def _last_user_text(messages: list[_Message]) -> str:
     if last.role == "user":
         return last.content[:4000]
     return next((m.content[:4000] for m in reversed(messages) if m.role == "user"), "")
-
-
-def _shared(requests: Sequence[_Request], lo: int, hi: int) -> Shared | None:
-    """What the texts of ``requests[lo:hi]`` share at their start, judged from the first, the
-    middle and the last of them (a text that does not start so is read whole: the answers are
-    the same either way)."""
-    if hi - lo < 64:  # a few requests (a small wave): not worth reading a start for
-        return None
-    texts = []
-    for i in (lo, (lo + hi) // 2, hi - 1):
-        try:
-            messages = _decode_params(requests[i].params).messages
-        except DECODE_ERRORS:
-            continue
-        if messages:
-            texts.append(_last_user_text(messages))
-    return shared_start(texts)
 
 
 def _answer_part(encoded_model: bytes, text: str, stop_reason: bytes = b"end_turn") -> tuple[bytes, int]:

@@ -67,8 +67,9 @@ import msgspec
 from ._confidence import NO_EVIDENCE_BASE, confidence, evidence_base, scaled
 from ._json import _enc_hook, encode
 from ._media import media_answer
+from ._prompts import OPTION_KEYS as _OPTION_KEYS
 from ._prompts import Shared, options
-from ._sentiment import Prefix, polarity_lower
+from ._sentiment import Prefix, polarities, polarity_lower, reading_keys
 from ._thinking import thinking_block
 from ._tools import called_tools, tool_results_text
 
@@ -88,6 +89,7 @@ __all__ = [
     "shape_answer",
     "shape_thought",
     "text_answer",
+    "text_answers",
 ]
 
 _MASK = (1 << 64) - 1
@@ -461,6 +463,96 @@ def text_answer(text: str, model: Any, h: Callable[[], int], shared: Shared | No
     shown = words[: _simulated(model)[2]]
     listed = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
     return _OPENERS[h() % len(_OPENERS)].format(listed)
+
+
+def text_answers(texts: list[str], models: list[Any], shared: Shared | None) -> list[str | None]:
+    """:func:`text_answer` of each of ``texts`` (``models[k]`` answering ``texts[k]``), for a
+    slice whose texts share ``shared``'s start, where the answer follows from the sentiment
+    alone; ``None`` where a text must be answered on its own (by :func:`text_answer`, with its
+    request's hash).
+
+    Two templates are answered here, the commonest: one naming sentiment labels ("… as
+    positive or negative: {text}", the start's ``options``) and one asking for the sentiment
+    in the default labels ("Classify the sentiment of this review: {text}"). Which branch of
+    :func:`text_answer` a text takes is settled once for the slice, from the start and from
+    where in the joined texts the words that would change it occur (another option key, a
+    sentiment label named, for the first template the keys ``shared.before``): a text holding
+    one of them, or not starting with the start, is left to :func:`text_answer`, and so is a
+    verdict its labels do not name (chosen by hash). The scores come from
+    :func:`._sentiment.polarities`, a slice at a time.
+    """
+    n = len(texts)
+    answers: list[str | None] = [None] * n
+    if shared is None or n < 2:
+        return answers
+    start = shared.low
+    if shared.options and shared.asked:
+        by_polarity = _by_polarity(shared.options)
+        if "positive" not in by_polarity and "negative" not in by_polarity:
+            return answers  # not sentiment labels: chosen by hash
+        alone = _routed_mask(shared.before)
+        mixed = by_polarity.get("mixed")
+        named = {want: by_polarity.get(want) for want in _DEFAULT_LABELS}
+        if named["neutral"] is None:
+            named["neutral"] = mixed
+    elif "sentiment" in start and not any(word in start for word in _ROUTED):
+        alone = _routed_mask(_ROUTED)
+        named = None
+    else:
+        return answers
+    lows = [text.lower() for text in texts]
+    joined = "\0".join(lows)
+    if joined.count("\0") != n - 1:
+        return answers  # a text holds a NUL
+    kept: Sequence[int] = range(n)
+    if joined.count("\0" + start) != n - 1 or not joined.startswith(start):
+        kept = [k for k, low in enumerate(lows) if low.startswith(start)]
+        if not kept:
+            return answers
+        lows = [lows[k] for k in kept]
+        joined = "\0".join(lows)
+    keys = reading_keys(joined.encode())
+    scores = polarities(keys, lows, shared.prefix)
+    for k, low, score, holds in zip(kept, lows, scores, _holding(keys, lows), strict=True):
+        if holds & alone:
+            continue
+        if score:
+            want = "positive" if score > 0 else "negative"
+        else:
+            want = sentiment_label(0.0, models[k], low)
+        answers[k] = want if named is None else named[want]
+    return answers
+
+
+_ROUTED = (*_OPTION_KEYS, *_SENTIMENT)
+"""Words that take a text asking for the sentiment in the default labels off the shortest
+branch of :func:`text_answer`: an option key (it may name a list) or a label it names."""
+
+
+_ROUTED_BITS = tuple((1 << bit, word) for bit, word in enumerate(_ROUTED))
+
+
+def _routed_mask(words: Sequence[str]) -> int:
+    return sum(bit for bit, word in _ROUTED_BITS if word in words)
+
+
+def _holding(keys: list[bytes], lows: list[str]) -> list[int]:
+    """Which of :data:`_ROUTED` each of ``lows`` holds (a bit each), remembered under its
+    :func:`._sentiment.reading_keys` (``keys``): digits are in none of them."""
+    holding = _HOLDING
+    found = list(map(holding.get, keys))
+    if None in found:
+        for k, mask in enumerate(found):
+            if mask is None:
+                low = lows[k]
+                mask = found[k] = sum(bit for bit, word in _ROUTED_BITS if word in low)
+                if len(holding) >= 1 << 14:
+                    holding.clear()
+                holding[keys[k]] = mask
+    return found  # type: ignore[return-value]  # no None left
+
+
+_HOLDING: dict[bytes, int] = {}
 
 
 plain_answer = _text_answer
