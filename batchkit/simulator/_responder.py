@@ -58,6 +58,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
+import operator
 import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -473,55 +475,72 @@ def text_answers(texts: list[str], models: list[Any], shared: Shared | None) -> 
 
     Two templates are answered here, the commonest: one naming sentiment labels ("… as
     positive or negative: {text}", the start's ``options``) and one asking for the sentiment
-    in the default labels ("Classify the sentiment of this review: {text}"). Which branch of
-    :func:`text_answer` a text takes is settled once for the slice, from the start and from
-    where in the joined texts the words that would change it occur (another option key, a
-    sentiment label named, for the first template the keys ``shared.before``): a text holding
-    one of them, or not starting with the start, is left to :func:`text_answer`, and so is a
-    verdict its labels do not name (chosen by hash). The scores come from
-    :func:`._sentiment.polarities`, a slice at a time.
+    in the default labels ("Classify the sentiment of this review: {text}"). The branch of
+    :func:`text_answer` they take is settled once for the slice (:func:`_slice_branch`); a
+    text leaves it if it does not start with the start or holds a word that branch reads
+    further (another option key, a label named; remembered per text, :func:`_holding`), or
+    if its labels do not name its verdict (then chosen by hash). The scores come from
+    :func:`._sentiment.polarities`. Each step is one pass in C over the slice's texts
+    (joined, lower-cased, keyed, looked up), with Python work only for the texts that need it.
     """
     n = len(texts)
     answers: list[str | None] = [None] * n
-    if shared is None or n < 2:
+    branch = _slice_branch(shared) if n >= 2 else None
+    if branch is None:
         return answers
+    assert shared is not None
+    alone, named = branch
     start = shared.low
-    if shared.options and shared.asked:
-        by_polarity = _by_polarity(shared.options)
-        if "positive" not in by_polarity and "negative" not in by_polarity:
-            return answers  # not sentiment labels: chosen by hash
-        alone = _routed_mask(shared.before)
-        mixed = by_polarity.get("mixed")
-        named = {want: by_polarity.get(want) for want in _DEFAULT_LABELS}
-        if named["neutral"] is None:
-            named["neutral"] = mixed
-    elif "sentiment" in start and not any(word in start for word in _ROUTED):
-        alone = _routed_mask(_ROUTED)
-        named = None
-    else:
-        return answers
-    lows = [text.lower() for text in texts]
-    joined = "\0".join(lows)
+    # Lower-cased as one string: as each text alone, since a NUL is neither cased nor
+    # case-ignorable (no final sigma looks across it).
+    joined = "\0".join(texts).lower()
     if joined.count("\0") != n - 1:
         return answers  # a text holds a NUL
     kept: Sequence[int] = range(n)
     if joined.count("\0" + start) != n - 1 or not joined.startswith(start):
-        kept = [k for k, low in enumerate(lows) if low.startswith(start)]
+        kept = [k for k, low in enumerate(joined.split("\0")) if low.startswith(start)]
         if not kept:
             return answers
-        lows = [lows[k] for k in kept]
-        joined = "\0".join(lows)
+        joined = "\0".join(texts[k] for k in kept).lower()
     keys = reading_keys(joined.encode())
-    scores = polarities(keys, lows, shared.prefix)
-    for k, low, score, holds in zip(kept, lows, scores, _holding(keys, lows), strict=True):
-        if holds & alone:
-            continue
-        if score:
-            want = "positive" if score > 0 else "negative"
-        else:
-            want = sentiment_label(0.0, models[k], low)
-        answers[k] = want if named is None else named[want]
+    scores = polarities(keys, joined, shared.prefix)
+    verdict = {score: "positive" if score > 0 else "negative" for score in set(scores) if score}
+    wants: list[str | None] = list(map(verdict.get, scores))
+    if None in wants:  # no evidence: the model may guess
+        lows = joined.split("\0")
+        for k in itertools.compress(range(len(kept)), map(operator.not_, scores)):
+            wants[k] = sentiment_label(0.0, models[kept[k]], lows[k])
+    holding = _holding(keys, joined)
+    if any(holding):  # a text that holds a word the branch reads further is answered alone
+        for k in itertools.compress(range(len(kept)), map(alone.__and__, holding)):
+            wants[k] = None
+    if named is not None:
+        wants = list(map(named.get, wants))  # named[None] is None
+    if type(kept) is range:
+        return wants
+    for k, want in zip(kept, wants, strict=True):
+        answers[k] = want
     return answers
+
+
+def _slice_branch(shared: Shared | None) -> tuple[int, dict[str | None, str | None] | None] | None:
+    """``(the words that take a text off the branch, as a mask of :data:`_ROUTED`; the label
+    of each verdict, or None when the verdict is the label)`` for texts starting with
+    ``shared``'s start, when :func:`text_answers` answers them; else ``None``."""
+    if shared is None:
+        return None
+    start = shared.low
+    if shared.options and shared.asked:  # text_answer's first branch: pick_label(shared.options)
+        by_polarity = _by_polarity(shared.options)
+        if "positive" not in by_polarity and "negative" not in by_polarity:
+            return None  # not sentiment labels: chosen by hash
+        named: dict[str | None, str | None] = {want: by_polarity.get(want) for want in _DEFAULT_LABELS}
+        if named["neutral"] is None:
+            named["neutral"] = by_polarity.get("mixed")
+        return _routed_mask(shared.before), named
+    if "sentiment" in start and not any(word in start for word in _ROUTED):  # the verdict itself
+        return _routed_mask(_ROUTED), None
+    return None
 
 
 _ROUTED = (*_OPTION_KEYS, *_SENTIMENT)
@@ -536,12 +555,14 @@ def _routed_mask(words: Sequence[str]) -> int:
     return sum(bit for bit, word in _ROUTED_BITS if word in words)
 
 
-def _holding(keys: list[bytes], lows: list[str]) -> list[int]:
-    """Which of :data:`_ROUTED` each of ``lows`` holds (a bit each), remembered under its
-    :func:`._sentiment.reading_keys` (``keys``): digits are in none of them."""
+def _holding(keys: list[bytes], joined: str) -> list[int]:
+    """Which of :data:`_ROUTED` each of the NUL-separated texts in ``joined`` holds (a bit
+    each), remembered under its :func:`._sentiment.reading_keys` (``keys``): digits are in
+    none of them."""
     holding = _HOLDING
     found = list(map(holding.get, keys))
     if None in found:
+        lows = joined.split("\0")
         for k, mask in enumerate(found):
             if mask is None:
                 low = lows[k]

@@ -394,7 +394,7 @@ def polarity_lower(low: str, prefix: Prefix | None = None) -> float:
     a time (:func:`polarities` remembers both, a slice of texts at a time)."""
     if low.isascii():
         return _english_score(low, prefix)
-    key = reading_keys(low.encode())[0]
+    key = _reading(low.encode())
     score = _SCORED.get(key)
     if score is None:
         score = _score(low, prefix)
@@ -404,9 +404,9 @@ def polarity_lower(low: str, prefix: Prefix | None = None) -> float:
     return score
 
 
-def polarities(keys: list[bytes], lows: list[str], prefix: Prefix | None = None) -> list[float]:
-    """:func:`polarity_lower` of each of ``lows`` (each starting with ``prefix``, if given),
-    ``keys`` being their :func:`reading_keys`.
+def polarities(keys: list[bytes], joined: str, prefix: Prefix | None = None) -> list[float]:
+    """:func:`polarity_lower` of each of the NUL-separated texts in ``joined`` (lower-cased,
+    each starting with ``prefix``, if given), ``keys`` being their :func:`reading_keys`.
 
     Each score is remembered under what the scorer reads of its text, so texts that differ
     only in digits it does not read — an order number, a row's id — are scored once. Found a
@@ -416,6 +416,7 @@ def polarities(keys: list[bytes], lows: list[str], prefix: Prefix | None = None)
     scored = _SCORED
     scores = list(map(scored.get, keys))
     if None in scores:
+        lows = joined.split("\0")
         for k, score in enumerate(scores):
             if score is None:
                 score = scores[k] = _score(lows[k], prefix)
@@ -448,17 +449,24 @@ _DIGITS = frozenset(b"0123456789")
 
 
 def reading_keys(joined: bytes) -> list[bytes]:
-    """What the scorer reads of each of the NUL-separated texts in ``joined`` (UTF-8, lower-cased):
-    the text with every digit it does not read set to ``0``. Equal keys, equal scores.
+    """What the scorer reads of each of the NUL-separated texts in ``joined`` (UTF-8,
+    lower-cased, none holding a NUL): the text with every digit it does not read set to ``0``.
+    Equal keys, equal scores.
 
     The lexicons hold digits in two places only: ``<3`` (English) and a number of points or
     ``1도`` ("not one bit", Korean) — a digit right after ``<``, and a run of digits right
     before ``점`` or ``도``. Those are kept; any other digit is only part of a word no lexicon
     holds, and setting it to ``0`` keeps every word, length and position the scorer looks at.
     """
+    return _reading(joined).split(b"\0")
+
+
+def _reading(joined: bytes) -> bytes:
+    """:func:`reading_keys` before the split: ``joined`` with the digits the scorer does not
+    read set to ``0``."""
     keys = joined.translate(_UNREAD_DIGITS)
     if keys == joined:  # no digit other than 0
-        return joined.split(b"\0")
+        return joined
     kept: bytearray | None = None
     digits = _DIGITS
     at = joined.find(b"<")
@@ -480,4 +488,4 @@ def reading_keys(joined: bytes) -> list[bytes]:
                         kept = bytearray(keys)
                     kept[start:at] = joined[start:at]
                 at = joined.find(mark, at + len(mark))
-    return (keys if kept is None else bytes(kept)).split(b"\0")
+    return keys if kept is None else bytes(kept)
