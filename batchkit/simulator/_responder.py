@@ -71,7 +71,7 @@ from ._json import _enc_hook, encode
 from ._media import media_answer
 from ._prompts import OPTION_KEYS as _OPTION_KEYS
 from ._prompts import Shared, options
-from ._sentiment import Prefix, polarities, polarity_lower, reading_keys
+from ._sentiment import Prefix, polarities, polarity_lower, reading_keys, remember
 from ._thinking import thinking_block
 from ._tools import called_tools, tool_results_text
 
@@ -567,9 +567,7 @@ def _holding(keys: list[bytes], joined: str) -> list[int]:
             if mask is None:
                 low = lows[k]
                 mask = found[k] = sum(bit for bit, word in _ROUTED_BITS if word in low)
-                if len(holding) >= 1 << 14:
-                    holding.clear()
-                holding[keys[k]] = mask
+                remember(holding, keys[k], mask)
     return found  # type: ignore[return-value]  # no None left
 
 

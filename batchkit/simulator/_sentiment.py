@@ -31,8 +31,9 @@ Its measured accuracy on the shipped data is in the simulator's README
 from __future__ import annotations
 
 import re
+from typing import Any
 
-__all__ = ["Prefix", "polarities", "polarity", "polarity_lower", "reading_keys"]
+__all__ = ["Prefix", "polarities", "polarity", "polarity_lower", "reading_keys", "remember"]
 
 # --------------------------------------------------------------------------- English
 
@@ -388,19 +389,18 @@ def polarity_lower(low: str, prefix: Prefix | None = None) -> float:
     """:func:`polarity` of a text already lower-cased (the responder has it at hand).
 
     ``prefix``: a :class:`Prefix` that ``low`` starts with (the same score, for less work).
-    A text that is not all ASCII is scored once (Korean costs some ten microseconds): the
-    same texts come back across a test suite, a re-run, a comparison of models and a
-    dataset's duplicates. An English score costs less than remembering it would, one text at
-    a time (:func:`polarities` remembers both, a slice of texts at a time)."""
+    A text that is not all ASCII is scored once (Korean costs some ten microseconds) under
+    what the scorer reads of it (:func:`reading_keys`): the same texts come back across a
+    test suite, a re-run, a comparison of models and a dataset's duplicates. An English
+    score costs less than remembering it would, one text at a time (:func:`polarities`
+    remembers both, a slice of texts at a time)."""
     if low.isascii():
         return _english_score(low, prefix)
     key = _reading(low.encode())
     score = _SCORED.get(key)
     if score is None:
         score = _score(low, prefix)
-        if len(_SCORED) >= _SCORED_MAX:
-            _SCORED.clear()
-        _SCORED[key] = score
+        remember(_SCORED, key, score)
     return score
 
 
@@ -420,9 +420,7 @@ def polarities(keys: list[bytes], joined: str, prefix: Prefix | None = None) -> 
         for k, score in enumerate(scores):
             if score is None:
                 score = scores[k] = _score(lows[k], prefix)
-                if len(scored) >= _SCORED_MAX:
-                    scored.clear()
-                scored[keys[k]] = score
+                remember(scored, keys[k], score)
     return scores  # type: ignore[return-value]  # no None left
 
 
@@ -439,7 +437,18 @@ def _score(low: str, prefix: Prefix | None) -> float:
 
 
 _SCORED: dict[bytes, float] = {}
-_SCORED_MAX = 1 << 14
+_REMEMBERED = 1 << 14
+_REMEMBERED_BYTES = 2048
+
+
+def remember(memo: dict[bytes, Any], key: bytes, value: Any) -> None:
+    """``memo[key] = value``, in a memo of at most 16,384 keys (emptied when full) of at
+    most 2 KB each (a longer text is read again: tens of MB at most, whatever the texts)."""
+    if len(key) <= _REMEMBERED_BYTES:
+        if len(memo) >= _REMEMBERED:
+            memo.clear()
+        memo[key] = value
+
 
 # --------------------------------------------------------------------------- what is read
 
