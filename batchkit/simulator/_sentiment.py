@@ -389,18 +389,19 @@ def polarity_lower(low: str, prefix: Prefix | None = None) -> float:
     """:func:`polarity` of a text already lower-cased (the responder has it at hand).
 
     ``prefix``: a :class:`Prefix` that ``low`` starts with (the same score, for less work).
-    A text that is not all ASCII is scored once (Korean costs some ten microseconds) under
-    what the scorer reads of it (:func:`reading_keys`): the same texts come back across a
-    test suite, a re-run, a comparison of models and a dataset's duplicates. An English
-    score costs less than remembering it would, one text at a time (:func:`polarities`
-    remembers both, a slice of texts at a time)."""
+    A text that is not all ASCII is scored once (Korean costs some ten microseconds): the
+    same texts come back across a test suite, a re-run, a comparison of models and a
+    dataset's duplicates. An English score costs less than remembering it would, one text at
+    a time (:func:`polarities` remembers both, a slice at a time, under what the scorer reads
+    of each text; one text at a time, the text itself is the cheaper key)."""
     if low.isascii():
         return _english_score(low, prefix)
-    key = _reading(low.encode())
-    score = _SCORED.get(key)
+    score = _SCORED_TEXTS.get(low)
     if score is None:
         score = _score(low, prefix)
-        remember(_SCORED, key, score)
+        if len(_SCORED_TEXTS) >= _REMEMBERED:
+            _SCORED_TEXTS.clear()
+        _SCORED_TEXTS[low] = score
     return score
 
 
@@ -436,7 +437,8 @@ def _score(low: str, prefix: Prefix | None) -> float:
     return score + _korean_score(low, max(0, first.start() - 3) if first else 0)
 
 
-_SCORED: dict[bytes, float] = {}
+_SCORED: dict[bytes, float] = {}  # by reading key (polarities)
+_SCORED_TEXTS: dict[str, float] = {}  # by text (polarity_lower)
 _REMEMBERED = 1 << 14
 _REMEMBERED_BYTES = 2048
 
