@@ -71,7 +71,7 @@ from ._json import _enc_hook, encode
 from ._media import media_answer
 from ._prompts import OPTION_KEYS as _OPTION_KEYS
 from ._prompts import Shared, options
-from ._sentiment import Prefix, polarities, polarity_lower, reading_keys, remember
+from ._sentiment import Prefix, polarity_lower, reading_keys, score_lower
 from ._thinking import thinking_block
 from ._tools import called_tools, tool_results_text
 
@@ -502,18 +502,21 @@ def text_answers(texts: list[str], models: list[Any], shared: Shared | None) -> 
         if not kept:
             return answers
         joined = "\0".join(texts[k] for k in kept).lower()
-    keys = reading_keys(joined.encode())
-    scores = polarities(keys, joined, shared.prefix)
-    verdict = {score: "positive" if score > 0 else "negative" for score in set(scores) if score}
-    wants: list[str | None] = list(map(verdict.get, scores))
-    if None in wants:  # no evidence: the model may guess
+    readings = _readings(reading_keys(joined.encode()), joined, shared.prefix)
+    # each text's verdict (None: no evidence), or None where it is read alone
+    wants: list[str | None] = [None] * len(readings)
+    zero: list[int] = []
+    for k, reading in enumerate(readings):
+        if reading is not None and not reading[1] & alone:
+            score = reading[0]
+            if score:
+                wants[k] = "positive" if score > 0 else "negative"
+            else:
+                zero.append(k)
+    if zero:  # no evidence: the model may guess
         lows = joined.split("\0")
-        for k in itertools.compress(range(len(kept)), map(operator.not_, scores)):
+        for k in zero:
             wants[k] = sentiment_label(0.0, models[kept[k]], lows[k])
-    holding = _holding(keys, joined)
-    if any(holding):  # a text that holds a word the branch reads further is answered alone
-        for k in itertools.compress(range(len(kept)), map(alone.__and__, holding)):
-            wants[k] = None
     if named is not None:
         wants = list(map(named.get, wants))  # named[None] is None
     if type(kept) is range:
@@ -555,23 +558,47 @@ def _routed_mask(words: Sequence[str]) -> int:
     return sum(bit for bit, word in _ROUTED_BITS if word in words)
 
 
-def _holding(keys: list[bytes], joined: str) -> list[int]:
-    """Which of :data:`_ROUTED` each of the NUL-separated texts in ``joined`` holds (a bit
-    each), remembered under its :func:`._sentiment.reading_keys` (``keys``): digits are in
-    none of them."""
-    holding = _HOLDING
-    found = list(map(holding.get, keys))
-    if None in found:
-        lows = joined.split("\0")
-        for k, mask in enumerate(found):
-            if mask is None:
-                low = lows[k]
-                mask = found[k] = sum(bit for bit, word in _ROUTED_BITS if word in low)
-                remember(holding, keys[k], mask)
-    return found  # type: ignore[return-value]  # no None left
+def _readings(keys: list[bytes], joined: str, prefix: Prefix) -> list[tuple[float, int] | None]:
+    """``(score, which of :data:`_ROUTED` it holds, a bit each)`` of each of the NUL-separated
+    texts in ``joined``, remembered under its reading key (``keys``: :func:`._sentiment.reading_keys`;
+    digits are in none of the words); ``None`` for a key seen for the first time.
+
+    Remembering pays for texts that come back (a dataset's duplicates, rows that differ in
+    an id or an order number, a re-run): a key is read on its second sighting, and from then
+    on costs one ``dict.get``. A text seen once costs what it did without (it is answered
+    alone: the 14 searches for the words would cost more than the answer's own).
+    """
+    found = list(map(_READINGS.get, keys))
+    if None not in found:
+        return found
+    lows = joined.split("\0")
+    seen = _SEEN
+    for k in itertools.compress(range(len(found)), map(operator.not_, found)):
+        key = keys[k]
+        reading = _READINGS.get(key)  # read earlier in this slice
+        if reading is None:
+            marker = hash(key)
+            if marker not in seen:
+                if len(seen) >= 1 << 16:
+                    seen.clear()
+                seen.add(marker)
+                continue
+            low = lows[k]
+            mask = 0
+            for bit, word in _ROUTED_BITS:
+                if word in low:
+                    mask |= bit
+            reading = (score_lower(low, prefix), mask)
+            if len(key) <= 2048:  # at most 16,384 keys of 2 KB: tens of MB, whatever the texts
+                if len(_READINGS) >= 1 << 14:
+                    _READINGS.clear()
+                _READINGS[key] = reading
+        found[k] = reading
+    return found
 
 
-_HOLDING: dict[bytes, int] = {}
+_READINGS: dict[bytes, tuple[float, int]] = {}
+_SEEN: set[int] = set()  # hashes of the reading keys seen once
 
 
 plain_answer = _text_answer

@@ -31,9 +31,8 @@ Its measured accuracy on the shipped data is in the simulator's README
 from __future__ import annotations
 
 import re
-from typing import Any
 
-__all__ = ["Prefix", "polarities", "polarity", "polarity_lower", "reading_keys", "remember"]
+__all__ = ["Prefix", "polarity", "polarity_lower", "reading_keys", "score_lower"]
 
 # --------------------------------------------------------------------------- English
 
@@ -392,41 +391,22 @@ def polarity_lower(low: str, prefix: Prefix | None = None) -> float:
     A text that is not all ASCII is scored once (Korean costs some ten microseconds): the
     same texts come back across a test suite, a re-run, a comparison of models and a
     dataset's duplicates. An English score costs less than remembering it would, one text at
-    a time (:func:`polarities` remembers both, a slice at a time, under what the scorer reads
-    of each text; one text at a time, the text itself is the cheaper key)."""
+    a time (the responder remembers both for a slice of one template's texts that come
+    back, under what the scorer reads of each: :func:`reading_keys`)."""
     if low.isascii():
         return _english_score(low, prefix)
     score = _SCORED_TEXTS.get(low)
     if score is None:
-        score = _score(low, prefix)
+        score = score_lower(low, prefix)
         if len(_SCORED_TEXTS) >= _REMEMBERED:
             _SCORED_TEXTS.clear()
         _SCORED_TEXTS[low] = score
     return score
 
 
-def polarities(keys: list[bytes], joined: str, prefix: Prefix | None = None) -> list[float]:
-    """:func:`polarity_lower` of each of the NUL-separated texts in ``joined`` (lower-cased,
-    each starting with ``prefix``, if given), ``keys`` being their :func:`reading_keys`.
-
-    Each score is remembered under what the scorer reads of its text, so texts that differ
-    only in digits it does not read — an order number, a row's id — are scored once. Found a
-    slice at a time (one ``dict.get`` each, in C), remembering costs less than scoring, even
-    in English.
-    """
-    scored = _SCORED
-    scores = list(map(scored.get, keys))
-    if None in scores:
-        lows = joined.split("\0")
-        for k, score in enumerate(scores):
-            if score is None:
-                score = scores[k] = _score(lows[k], prefix)
-                remember(scored, keys[k], score)
-    return scores  # type: ignore[return-value]  # no None left
-
-
-def _score(low: str, prefix: Prefix | None) -> float:
-    """The score itself, English then (for a text not all ASCII) Korean."""
+def score_lower(low: str, prefix: Prefix | None = None) -> float:
+    """:func:`polarity_lower` without remembering it: English, then (for a text not all
+    ASCII) Korean."""
     score = _english_score(low, prefix)
     if low.isascii():
         return score
@@ -437,19 +417,8 @@ def _score(low: str, prefix: Prefix | None) -> float:
     return score + _korean_score(low, max(0, first.start() - 3) if first else 0)
 
 
-_SCORED: dict[bytes, float] = {}  # by reading key (polarities)
-_SCORED_TEXTS: dict[str, float] = {}  # by text (polarity_lower)
+_SCORED_TEXTS: dict[str, float] = {}
 _REMEMBERED = 1 << 14
-_REMEMBERED_BYTES = 2048
-
-
-def remember(memo: dict[bytes, Any], key: bytes, value: Any) -> None:
-    """``memo[key] = value``, in a memo of at most 16,384 keys (emptied when full) of at
-    most 2 KB each (a longer text is read again: tens of MB at most, whatever the texts)."""
-    if len(key) <= _REMEMBERED_BYTES:
-        if len(memo) >= _REMEMBERED:
-            memo.clear()
-        memo[key] = value
 
 
 # --------------------------------------------------------------------------- what is read
