@@ -10,11 +10,16 @@ answer, shape, encode the structs), for a fraction of its cost. Anything else �
 a block list, an unknown model, an empty content, ``max_tokens`` above every model's smallest
 cap — is ``None`` here, and the general road answers it (and finds the precise error).
 
-A slice of a batch is answered in one call (:meth:`PlainLines.lines`): the loop keeps
-everything it needs in locals, and what repeats from request to request — a model's JSON, the
-part of the line an answer decides (the labels of a classification come back again and again),
-the start the slice's texts share (a prompt template: :func:`._prompts.shared_start`) — is
-written or read once and reused.
+A slice of a batch is answered in one call (:meth:`PlainLines.lines`), and what repeats from
+request to request — a model's JSON, the part of the line an answer decides (the labels of a
+classification come back again and again), the start the slice's texts share (a prompt
+template: :func:`._prompts.shared_start`) — is written or read once and reused. The answers
+of a slice are found together where they follow from the sentiment
+(:func:`._responder.text_answers`). A slice of one template's requests — the same params
+but for the last message's text, as batchkit and most scripts send them — takes the shortest
+road (:meth:`PlainLines._template_lines`): the texts are cut out of the joined params and
+decoded as one JSON array, and the lines are joined from pieces, with no Python step a
+request but the answers that need one.
 
 What this road accepts is exactly what ``_params.analyze_simple`` accepts, and it counts the
 input tokens the same way; ``tests/simulator`` and ``bench/sim_fingerprint.py`` hold the bytes
