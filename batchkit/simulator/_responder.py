@@ -476,12 +476,14 @@ def text_answers(texts: list[str], models: list[Any], shared: Shared | None) -> 
     Two templates are answered here, the commonest: one naming sentiment labels ("… as
     positive or negative: {text}", the start's ``options``) and one asking for the sentiment
     in the default labels ("Classify the sentiment of this review: {text}"). The branch of
-    :func:`text_answer` they take is settled once for the slice (:func:`_slice_branch`); a
-    text leaves it if it does not start with the start or holds a word that branch reads
-    further (another option key, a label named; remembered per text, :func:`_holding`), or
-    if its labels do not name its verdict (then chosen by hash). The scores come from
-    :func:`._sentiment.polarities`. Each step is one pass in C over the slice's texts
-    (joined, lower-cased, keyed, looked up), with Python work only for the texts that need it.
+    :func:`text_answer` they take is settled once for the slice (:func:`_slice_branch`). A
+    text's reading — its score and which words it holds that the branch reads further
+    (another option key, a label named) — is remembered under what the scorer reads of it,
+    from its second sighting (:func:`_readings`). A text is left to :func:`text_answer` if it
+    is seen for the first time, does not start with the start, holds such a word, or if its
+    labels do not name its verdict (then chosen by hash). The slice's texts are joined,
+    lower-cased, keyed and looked up in one pass each, in C; Python works per text only for
+    the texts that need it.
     """
     n = len(texts)
     answers: list[str | None] = [None] * n
