@@ -49,7 +49,7 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from itertools import accumulate
+from itertools import accumulate, compress
 from typing import Any, Self
 
 import msgspec
@@ -222,6 +222,7 @@ class _SucceededLine(msgspec.Struct, gc=False):
 
 _json_str = msgspec.json.encode
 _custom_id = operator.attrgetter("custom_id")
+_params_of = operator.attrgetter("params")
 _ANSWERED_ONCE = (1 << 32) + 1
 """``Engine._answered``'s value for a custom_id processed once, and answered."""
 
@@ -634,9 +635,12 @@ class Engine:
                 # more than its deepest P, and a P nests at most half its length deep. So only
                 # the longer ones are looked at (each a whole JSON value: joined, they nest as
                 # deep as the deepest of them).
-                deep_enough = [item.params for item in requests if len(item.params) > _DEEP_PARAMS_BYTES]
-                if deep_enough and too_deep(b"".join(deep_enough), MAX_JSON_DEPTH - 3):
-                    raise _too_deep()
+                raws = list(map(_params_of, requests))
+                sizes = list(map(len, raws))
+                if max(sizes) > _DEEP_PARAMS_BYTES:  # (C-level passes: no Python step a request)
+                    deep_enough = b"".join(compress(raws, map(_DEEP_PARAMS_BYTES.__lt__, sizes)))
+                    if too_deep(deep_enough, MAX_JSON_DEPTH - 3):
+                        raise _too_deep()
                 return requests
         if too_deep(data):
             raise _too_deep()

@@ -21,9 +21,9 @@ from collections.abc import Sequence
 
 from ._sentiment import Prefix
 
-__all__ = ["Shared", "options", "shared_start"]
+__all__ = ["OPTION_KEYS", "Shared", "options", "shared_start"]
 
-_OPTION_KEYS = (
+OPTION_KEYS = (
     " one of",
     " as ",
     " among ",
@@ -44,7 +44,7 @@ _SEARCHED = 1000
 
 def options(text: str, low: str) -> tuple[str, ...]:
     """The option list a prompt names ("... as positive, negative or neutral: ..."), if any."""
-    for key in _OPTION_KEYS:
+    for key in OPTION_KEYS:
         if key not in low:  # cheaper than find() with bounds, and usually enough
             continue
         at = low.find(key, 0, _SEARCHED)
@@ -118,7 +118,7 @@ def _settled_options(start: str, low: str) -> tuple[tuple[str, ...], tuple[str, 
     option list :func:`options` reads entirely inside ``start`` counts."""
     before: list[str] = []
     size = len(start)
-    for key in _OPTION_KEYS:
+    for key in OPTION_KEYS:
         at = low.find(key, 0, _SEARCHED)
         if at == -1:  # not in the start: a text may hold it further on
             before.append(key)

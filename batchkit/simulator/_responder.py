@@ -58,6 +58,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
+import operator
 import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -67,8 +69,9 @@ import msgspec
 from ._confidence import NO_EVIDENCE_BASE, confidence, evidence_base, scaled
 from ._json import _enc_hook, encode
 from ._media import media_answer
+from ._prompts import OPTION_KEYS as _OPTION_KEYS
 from ._prompts import Shared, options
-from ._sentiment import Prefix, polarity_lower
+from ._sentiment import Prefix, polarity_lower, reading_keys, score_lower
 from ._thinking import thinking_block
 from ._tools import called_tools, tool_results_text
 
@@ -88,6 +91,7 @@ __all__ = [
     "shape_answer",
     "shape_thought",
     "text_answer",
+    "text_answers",
 ]
 
 _MASK = (1 << 64) - 1
@@ -461,6 +465,142 @@ def text_answer(text: str, model: Any, h: Callable[[], int], shared: Shared | No
     shown = words[: _simulated(model)[2]]
     listed = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
     return _OPENERS[h() % len(_OPENERS)].format(listed)
+
+
+def text_answers(texts: list[str], models: list[Any], shared: Shared | None) -> list[str | None]:
+    """:func:`text_answer` of each of ``texts`` (``models[k]`` answering ``texts[k]``), for a
+    slice whose texts share ``shared``'s start, where the answer follows from the sentiment
+    alone; ``None`` where a text must be answered on its own (by :func:`text_answer`, with its
+    request's hash).
+
+    Two templates are answered here, the commonest: one naming sentiment labels ("… as
+    positive or negative: {text}", the start's ``options``) and one asking for the sentiment
+    in the default labels ("Classify the sentiment of this review: {text}"). The branch of
+    :func:`text_answer` they take is settled once for the slice (:func:`_slice_branch`). A
+    text's reading — its score and which words it holds that the branch reads further
+    (another option key, a label named) — is remembered under what the scorer reads of it,
+    from its second sighting (:func:`_readings`). A text is left to :func:`text_answer` if it
+    is seen for the first time, does not start with the start, holds such a word, or if its
+    labels do not name its verdict (then chosen by hash). The slice's texts are joined,
+    lower-cased, keyed and looked up in one pass each, in C; Python works per text only for
+    the texts that need it.
+    """
+    n = len(texts)
+    answers: list[str | None] = [None] * n
+    branch = _slice_branch(shared) if n >= 2 else None
+    if branch is None:
+        return answers
+    assert shared is not None
+    alone, named = branch
+    start = shared.low
+    # Lower-cased as one string: as each text alone, since a NUL is neither cased nor
+    # case-ignorable (no final sigma looks across it).
+    joined = "\0".join(texts).lower()
+    if joined.count("\0") != n - 1:
+        return answers  # a text holds a NUL
+    kept: Sequence[int] = range(n)
+    if joined.count("\0" + start) != n - 1 or not joined.startswith(start):
+        kept = [k for k, low in enumerate(joined.split("\0")) if low.startswith(start)]
+        if not kept:
+            return answers
+        joined = "\0".join(texts[k] for k in kept).lower()
+    readings = _readings(reading_keys(joined.encode()), joined, shared.prefix)
+    # each text's verdict (None: no evidence), or None where it is read alone
+    wants: list[str | None] = [None] * len(readings)
+    zero: list[int] = []
+    for k, reading in enumerate(readings):
+        if reading is not None and not reading[1] & alone:
+            score = reading[0]
+            if score:
+                wants[k] = "positive" if score > 0 else "negative"
+            else:
+                zero.append(k)
+    if zero:  # no evidence: the model may guess
+        lows = joined.split("\0")
+        for k in zero:
+            wants[k] = sentiment_label(0.0, models[kept[k]], lows[k])
+    if named is not None:
+        wants = list(map(named.get, wants))  # named[None] is None
+    if type(kept) is range:
+        return wants
+    for k, want in zip(kept, wants, strict=True):
+        answers[k] = want
+    return answers
+
+
+def _slice_branch(shared: Shared | None) -> tuple[int, dict[str | None, str | None] | None] | None:
+    """``(the words that take a text off the branch, as a mask of :data:`_ROUTED`; the label
+    of each verdict, or None when the verdict is the label)`` for texts starting with
+    ``shared``'s start, when :func:`text_answers` answers them; else ``None``."""
+    if shared is None:
+        return None
+    start = shared.low
+    if shared.options and shared.asked:  # text_answer's first branch: pick_label(shared.options)
+        by_polarity = _by_polarity(shared.options)
+        if "positive" not in by_polarity and "negative" not in by_polarity:
+            return None  # not sentiment labels: chosen by hash
+        named: dict[str | None, str | None] = {want: by_polarity.get(want) for want in _DEFAULT_LABELS}
+        if named["neutral"] is None:
+            named["neutral"] = by_polarity.get("mixed")
+        return _routed_mask(shared.before), named
+    if "sentiment" in start and not any(word in start for word in _ROUTED):  # the verdict itself
+        return _routed_mask(_ROUTED), None
+    return None
+
+
+_ROUTED = (*_OPTION_KEYS, *_SENTIMENT)
+"""Words that take a text asking for the sentiment in the default labels off the shortest
+branch of :func:`text_answer`: an option key (it may name a list) or a label it names."""
+
+
+_ROUTED_BITS = tuple((1 << bit, word) for bit, word in enumerate(_ROUTED))
+
+
+def _routed_mask(words: Sequence[str]) -> int:
+    return sum(bit for bit, word in _ROUTED_BITS if word in words)
+
+
+def _readings(keys: list[bytes], joined: str, prefix: Prefix) -> list[tuple[float, int] | None]:
+    """``(score, which of :data:`_ROUTED` it holds, a bit each)`` of each of the NUL-separated
+    texts in ``joined``, remembered under its reading key (``keys``: :func:`._sentiment.reading_keys`;
+    digits are in none of the words); ``None`` for a key seen for the first time.
+
+    Remembering pays for texts that come back (a dataset's duplicates, rows that differ in
+    an id or an order number, a re-run): a key is read on its second sighting, and from then
+    on costs one ``dict.get``. A text seen once costs what it did without (it is answered
+    alone: the 14 searches for the words would cost more than the answer's own).
+    """
+    found = list(map(_READINGS.get, keys))
+    if None not in found:
+        return found
+    lows = joined.split("\0")
+    seen = _SEEN
+    for k in itertools.compress(range(len(found)), map(operator.not_, found)):
+        key = keys[k]
+        reading = _READINGS.get(key)  # read earlier in this slice
+        if reading is None:
+            marker = hash(key)
+            if marker not in seen:
+                if len(seen) >= 1 << 16:
+                    seen.clear()
+                seen.add(marker)
+                continue
+            low = lows[k]
+            mask = 0
+            for bit, word in _ROUTED_BITS:
+                if word in low:
+                    mask |= bit
+            reading = (score_lower(low, prefix), mask)
+            if len(key) <= 2048:  # at most 16,384 keys of 2 KB: tens of MB, whatever the texts
+                if len(_READINGS) >= 1 << 14:
+                    _READINGS.clear()
+                _READINGS[key] = reading
+        found[k] = reading
+    return found
+
+
+_READINGS: dict[bytes, tuple[float, int]] = {}
+_SEEN: set[int] = set()  # hashes of the reading keys seen once
 
 
 plain_answer = _text_answer

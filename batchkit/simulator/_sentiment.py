@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["Prefix", "polarity", "polarity_lower"]
+__all__ = ["Prefix", "polarity", "polarity_lower", "reading_keys", "score_lower"]
 
 # --------------------------------------------------------------------------- English
 
@@ -390,22 +390,82 @@ def polarity_lower(low: str, prefix: Prefix | None = None) -> float:
     ``prefix``: a :class:`Prefix` that ``low`` starts with (the same score, for less work).
     A text that is not all ASCII is scored once (Korean costs some ten microseconds): the
     same texts come back across a test suite, a re-run, a comparison of models and a
-    dataset's duplicates. An English score costs less than remembering it would."""
+    dataset's duplicates. An English score costs less than remembering it would, one text at
+    a time (the responder remembers both for a slice of one template's texts that come
+    back, under what the scorer reads of each: :func:`reading_keys`)."""
     if low.isascii():
         return _english_score(low, prefix)
-    score = _SCORED.get(low)
+    score = _SCORED_TEXTS.get(low)
     if score is None:
-        score = _english_score(low, prefix)
-        # From a little before the first non-ASCII character ("10점"): an English instruction
-        # ahead of a Korean review is not scanned (its "?" is not the reviewer's). An ASCII
-        # prefix holds none.
-        first = _NON_ASCII.search(low, 0 if prefix is None else prefix.size)
-        score += _korean_score(low, max(0, first.start() - 3) if first else 0)
-        if len(_SCORED) >= _SCORED_MAX:
-            _SCORED.clear()
-        _SCORED[low] = score
+        score = score_lower(low, prefix)
+        if len(_SCORED_TEXTS) >= _REMEMBERED:
+            _SCORED_TEXTS.clear()
+        _SCORED_TEXTS[low] = score
     return score
 
 
-_SCORED: dict[str, float] = {}
-_SCORED_MAX = 1 << 14
+def score_lower(low: str, prefix: Prefix | None = None) -> float:
+    """:func:`polarity_lower` without remembering it: English, then (for a text not all
+    ASCII) Korean."""
+    score = _english_score(low, prefix)
+    if low.isascii():
+        return score
+    # From a little before the first non-ASCII character ("10점"): an English instruction
+    # ahead of a Korean review is not scanned (its "?" is not the reviewer's). An ASCII
+    # prefix holds none.
+    first = _NON_ASCII.search(low, 0 if prefix is None else prefix.size)
+    return score + _korean_score(low, max(0, first.start() - 3) if first else 0)
+
+
+_SCORED_TEXTS: dict[str, float] = {}
+_REMEMBERED = 1 << 14
+
+
+# --------------------------------------------------------------------------- what is read
+
+_UNREAD_DIGITS = bytes.maketrans(b"0123456789", b"0000000000")
+_READ_AFTER = tuple(stem.encode() for stem in ("점", "도"))  # "10점", "1도": digits the scorer reads
+_DIGITS = frozenset(b"0123456789")
+
+
+def reading_keys(joined: bytes) -> list[bytes]:
+    """What the scorer reads of each of the NUL-separated texts in ``joined`` (UTF-8,
+    lower-cased, none holding a NUL): the text with every digit it does not read set to ``0``.
+    Equal keys, equal scores.
+
+    The lexicons hold digits in two places only: ``<3`` (English) and a number of points or
+    ``1도`` ("not one bit", Korean) — a digit right after ``<``, and a run of digits right
+    before ``점`` or ``도``. Those are kept; any other digit is only part of a word no lexicon
+    holds, and setting it to ``0`` keeps every word, length and position the scorer looks at.
+    """
+    return _reading(joined).split(b"\0")
+
+
+def _reading(joined: bytes) -> bytes:
+    """:func:`reading_keys` before the split: ``joined`` with the digits the scorer does not
+    read set to ``0``."""
+    keys = joined.translate(_UNREAD_DIGITS)
+    if keys == joined:  # no digit other than 0
+        return joined
+    kept: bytearray | None = None
+    digits = _DIGITS
+    at = joined.find(b"<")
+    while at != -1:
+        if joined[at + 1 : at + 2] and joined[at + 1] in digits:
+            if kept is None:
+                kept = bytearray(keys)
+            kept[at + 1] = joined[at + 1]
+        at = joined.find(b"<", at + 1)
+    if not joined.isascii():
+        for mark in _READ_AFTER:
+            at = joined.find(mark)
+            while at != -1:
+                start = at
+                while start and joined[start - 1] in digits:
+                    start -= 1
+                if start != at:
+                    if kept is None:
+                        kept = bytearray(keys)
+                    kept[start:at] = joined[start:at]
+                at = joined.find(mark, at + len(mark))
+    return keys if kept is None else bytes(kept)

@@ -485,23 +485,28 @@ def test_korean_prompt_naming_its_labels_gets_one_of_them() -> None:
     assert default_responder(params) == "긍정"
 
 
-def _result_lines(sim: Simulator, requests: list[dict], beta: bool) -> list[bytes]:
+def _result_lines(sim: Simulator, requests: list[dict], beta: bool, body: bytes | None = None) -> list[bytes]:
     client = sim.client(max_retries=0)
     headers = {"anthropic-beta": "output-300k-2026-03-24"} if beta else {}
-    batch = client.post(
-        "/v1/messages/batches", body={"requests": requests}, cast_to=object, options={"headers": headers}
-    )
+    if body is None:
+        batch = client.post(
+            "/v1/messages/batches", body={"requests": requests}, cast_to=object, options={"headers": headers}
+        )
+    else:  # the body as written
+        headers["content-type"] = "application/json"
+        batch = client.post("/v1/messages/batches", content=body, cast_to=object, options={"headers": headers})
     with client.messages.batches.with_streaming_response.results(batch["id"]) as response:
-        return [line.encode() for line in response.iter_lines()]
+        return response.read().split(b"\n")[:-1]
 
 
-def _fast_lines_as_general(requests: list, beta: bool, seed: int) -> list[bytes]:
+def _fast_lines_as_general(requests: list, beta: bool, seed: int, body: bytes | None = None) -> list[bytes]:
     """The result lines of the simulator's own roads, asserted byte for byte those of the general
-    road (the default responder called as a custom one), ids aside."""
+    road (the default responder called as a custom one), ids aside; ``body``: the requests
+    as written by a client, if not by the SDK."""
     config = SimConfig(seed=seed, processing=Processing.instant())
-    fast = _result_lines(Simulator(config=config), requests, beta)
+    fast = _result_lines(Simulator(config=config), requests, beta, body)
     general = _result_lines(
-        Simulator(config=config, responder=lambda params: default_responder(params)), requests, beta
+        Simulator(config=config, responder=lambda params: default_responder(params)), requests, beta, body
     )
     assert len(fast) == len(general) == len(requests)
     for one, other in zip(fast, general, strict=True):
@@ -563,3 +568,59 @@ def test_a_batch_of_one_template_gets_the_answers_each_request_gets_alone(templa
     fast = _fast_lines_as_general(requests, False, seed=3)
     answers = {msgspec.json.decode(line)["result"]["message"]["content"][0]["text"] for line in fast}
     assert len(answers) >= 2  # the rows are answered, not the template
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "Classify the sentiment of this review: ",
+        "Classify the sentiment of this movie review as positive or negative.\n\nReview: ",
+        "Classify as positive, negative or neutral: ",
+    ],
+)
+def test_rows_that_differ_only_in_digits_get_the_answers_each_gets_alone(template: str) -> None:
+    """A slice's answers are found together and each text's score is remembered under what the
+    scorer reads of it: a row number or an order id does not count, but ``<3``, a number of
+    points (``10점`` is praise, ``0점`` a pan) and ``1도`` do — rows differing only there are
+    answered as each is alone, in one batch and in the next (the memory outlives a batch)."""
+    rows = [
+        "bad <3 (order 1)",
+        "bad <4 (order 2)",
+        "10점 (#3)",
+        "70점 (#4)",
+        "1도 좋다 (#5)",
+        "7도 좋다 (#6)",
+        "ΟΔΟΣ ΣΊΣΥΦΟΣ fine (#7)",
+        "great " * 900 + "(#8)",  # past the 4,000 characters the answer reads
+        "it was bad, not great, 2/10 (order 9)",
+        "meh (order 10)",
+    ]
+    for batch in range(2):
+        texts = [template + rows[i % len(rows)].replace("(#", f"(#{batch}{i}") for i in range(120)]
+        requests = [request(f"r{i}", text, max_tokens=20) for i, text in enumerate(texts)]
+        fast = _fast_lines_as_general(requests, False, seed=batch)
+        answers = [msgspec.json.decode(line)["result"]["message"]["content"][0]["text"] for line in fast]
+        assert all(answers[k] != answers[k + 1] for k in (0, 2, 4))  # the digits it reads count
+
+
+@pytest.mark.parametrize("spelling", ["compact", "spaced", "ascii escapes", "keys reordered", "one differs", "nul"])
+def test_a_batch_gets_the_same_answers_however_its_json_is_written(spelling: str) -> None:
+    """A batch of one template takes a short road (the params are the same bytes around each
+    row's text, decoded once): a body written otherwise — spaced, with escapes, its keys in
+    another order, one request unlike the others, a text holding a NUL — gets the answers the
+    general road gives it, request by request."""
+    rows = ["I love it, great value", "not good, it arrived broken", "최고의 영화 (#1)", "meh", "Σ ΟΔΟΣ", "  "]
+    texts = [f"Classify the sentiment of this review: {rows[i % len(rows)]} ({i})" for i in range(150)]
+    if spelling == "nul":
+        texts[70] += "\x00"
+    requests = [request(f"r{i}", text, max_tokens=20, system="Be brief.") for i, text in enumerate(texts)]
+    if spelling == "keys reordered":
+        requests[40]["params"] = dict(reversed(requests[40]["params"].items()))
+    if spelling == "one differs":
+        requests[90]["params"]["max_tokens"] = 1
+    if spelling == "compact" or spelling == "keys reordered":
+        body = json.dumps({"requests": requests}, ensure_ascii=False, separators=(",", ":")).encode()
+    else:
+        body = json.dumps({"requests": requests}, ensure_ascii=spelling == "ascii escapes").encode()
+    fast = _fast_lines_as_general(requests, False, seed=5, body=body)
+    assert fast[0].count(b'"text":"positive"') == 1 and fast[1].count(b'"text":"negative"') == 1
