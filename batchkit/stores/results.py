@@ -46,8 +46,6 @@ _POS_SHIFT, _RID_SHIFT, _ATTEMPTS_SHIFT = 8, 28, 52
 _NO_ATTEMPTS = (1 << _ATTEMPTS_SHIFT) - 1
 _MEMO_MIN, _MEMO_SLOTS = 1000, 4
 """On-disk lookups of at least this many keys are remembered, the last few of them (see ``_disk_entries``)."""
-_KEPT_COLUMNS = 8
-"""Stored batches whose result columns are kept decoded in memory: the newest stored (see :meth:`Results.columns`)."""
 _LOOKUP_CHUNK = 900
 """Keys per ``IN (…)`` query of the on-disk index (under SQLite's oldest variable limit, 999)."""
 _ANSWERED_SQL = ",".join(str(code) for code in sorted(ANSWERED))
@@ -184,9 +182,10 @@ class Results(StoreCore):
             self._aliases = dict(conn.execute("SELECT old, new FROM key_aliases").fetchall())
         return self._aliases
 
-    def _remember(self, results_id: int, columns: ResultColumns) -> None:
-        self._columns[results_id] = columns
-        while len(self._columns) > _KEPT_COLUMNS:
+    def _remember(self, results_id: int, columns: ResultColumns, *, read_back: bool = False) -> None:
+        if not read_back or len(self._columns) < 8:  # read back: only into room, not over what a reader reads next
+            self._columns[results_id] = columns
+        while len(self._columns) > 8:
             self._columns.pop(next(iter(self._columns)))
 
     def release(self, results_ids: Iterable[int], keys: Iterable[str] = ()) -> None:
@@ -200,9 +199,7 @@ class Results(StoreCore):
         with self._lock:
             for results_id in results_ids:
                 self._columns.pop(int(results_id), None)
-            wanted = frozenset(keys)
-            if wanted:
-                self._memo.pop(wanted, None)
+            self._memo.pop(frozenset(keys), None)
 
     def index(self) -> dict[str, int]:
         """Every stored result's key → its best outcome, packed in an int (see :func:`unpack`).
@@ -299,13 +296,7 @@ class Results(StoreCore):
         return IndexEntry(code, results_id, pos, attempts, self._error_types.get(key))
 
     def columns(self, results_id: int) -> ResultColumns:
-        """One stored batch's result columns (the last few stored are kept decoded in memory).
-
-        Columns read back from disk are kept only while there is room: a reader walks a job's
-        batches in id order, so letting each one read back push out the oldest kept would push
-        out the very batches it reads next — a job of ten batches decoded all ten again (about
-        20 ms of client CPU each per 100,000 results) where it now decodes the two not kept.
-        """
+        """One stored batch's result columns (the last few stored are kept decoded; see :meth:`_remember`)."""
         with self._lock:
             found = self._columns.get(results_id)
             if found is None:
@@ -314,8 +305,7 @@ class Results(StoreCore):
                     (results_id,),
                 ).fetchone()
                 found = ResultColumns.from_blobs(*row)
-                if len(self._columns) < _KEPT_COLUMNS:
-                    self._columns[results_id] = found
+                self._remember(results_id, found, read_back=True)
             return found
 
     def results_of_job(self, job_id: str) -> list[int]:
