@@ -155,3 +155,21 @@ def test_a_line_with_unexpected_field_types_is_still_read():
     odd = line("k", message([{"type": "text", "text": "ok"}], output_tokens=2.0, cache_read_input_tokens="n/a"))
     cols = parse_results([odd])
     assert cols.answers == ["ok"] and cols.usage[0, 1] == 2 and cols.usage[0, 4] == 0
+
+
+def test_values_newer_than_this_batchkit_read_alike_in_a_stream():
+    """A stop reason, a block type or a result type the API added later is read, not dropped."""
+    lines = [
+        line("a", message([{"type": "text", "text": "yes"}])),
+        line("b", message([{"type": "text", "text": "cut"}], stop_reason="compaction")),
+        line("c", message([{"type": "citations_note", "note": "x"}, {"type": "text", "text": "hi"}])),
+        line("d", {"type": "paused"}),
+        line("e", message([{"type": "text", "text": "no"}], stop_reason="max_tokens")),
+    ]
+    expected = parse_results(lines)
+    got = parse_result_stream([b"\n".join(lines) + b"\n"])
+    assert got.keys == expected.keys == ["a", "b", "c", "d", "e"]
+    assert got.answers == expected.answers == ["yes", "cut", "hi", None, "no"]
+    assert got.stop_reasons == expected.stop_reasons == ["end_turn", "compaction", "end_turn", None, "max_tokens"]
+    assert [got.status(i) for i in range(5)] == ["succeeded", "succeeded", "succeeded", "errored", "truncated"]
+    assert got.errors == expected.errors and got.usage.tolist() == expected.usage.tolist()

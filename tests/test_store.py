@@ -128,6 +128,29 @@ def test_the_index_keeps_an_answer_over_later_failures_and_counts_attempts(store
     other.close()
 
 
+def test_reading_a_jobs_batches_in_order_decodes_only_those_not_kept(store, monkeypatch):
+    """A job of more batches than are kept decoded reads each of the others from disk once per
+    pass, and the kept ones not at all (reading back used to push out the batches read next)."""
+    from batchkit.core.results import ResultColumns
+
+    keys = [f"k{i}" for i in range(12)]
+    with store.transaction() as tx:
+        tx.insert_job(
+            job_id="j", fingerprint="f", model="m", kind="text", output="o", spec={}, row_keys=keys, skipped={}
+        )
+        for key in keys:
+            tx.put_results(add_batch(tx, [key]), "m", columns(key, "succeeded"))
+    ids = sorted(store.entry(k).results_id for k in keys)
+    decoded = []
+    real = ResultColumns.from_blobs.__func__
+    monkeypatch.setattr(
+        ResultColumns, "from_blobs", classmethod(lambda cls, *blobs: decoded.append(1) or real(cls, *blobs))
+    )
+    for _ in range(2):  # e.g. the frame, then the outcomes
+        assert [store.columns(i).keys for i in ids] == [[k] for k in keys]
+    assert len(decoded) == 2 * (len(keys) - 8)
+
+
 def test_request_bodies_are_read_back_from_the_batches_that_carried_them(store):
     body = b'{"requests":[{"custom_id":"a","params":{"x":1,"a":2}},{"custom_id":"b","params":{"y":2}}]}'
     with store.transaction() as tx:

@@ -182,8 +182,9 @@ class Results(StoreCore):
             self._aliases = dict(conn.execute("SELECT old, new FROM key_aliases").fetchall())
         return self._aliases
 
-    def _remember(self, results_id: int, columns: ResultColumns) -> None:
-        self._columns[results_id] = columns
+    def _remember(self, results_id: int, columns: ResultColumns, *, read_back: bool = False) -> None:
+        if not read_back or len(self._columns) < 8:  # read back: only into room, not over what a reader reads next
+            self._columns[results_id] = columns
         while len(self._columns) > 8:
             self._columns.pop(next(iter(self._columns)))
 
@@ -198,9 +199,7 @@ class Results(StoreCore):
         with self._lock:
             for results_id in results_ids:
                 self._columns.pop(int(results_id), None)
-            wanted = frozenset(keys)
-            if wanted:
-                self._memo.pop(wanted, None)
+            self._memo.pop(frozenset(keys), None)
 
     def index(self) -> dict[str, int]:
         """Every stored result's key → its best outcome, packed in an int (see :func:`unpack`).
@@ -297,7 +296,7 @@ class Results(StoreCore):
         return IndexEntry(code, results_id, pos, attempts, self._error_types.get(key))
 
     def columns(self, results_id: int) -> ResultColumns:
-        """One stored batch's result columns (the last few are kept decoded in memory)."""
+        """One stored batch's result columns (the last few stored are kept decoded; see :meth:`_remember`)."""
         with self._lock:
             found = self._columns.get(results_id)
             if found is None:
@@ -306,7 +305,7 @@ class Results(StoreCore):
                     (results_id,),
                 ).fetchone()
                 found = ResultColumns.from_blobs(*row)
-                self._remember(results_id, found)
+                self._remember(results_id, found, read_back=True)
             return found
 
     def results_of_job(self, job_id: str) -> list[int]:
