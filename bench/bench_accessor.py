@@ -24,9 +24,11 @@ Usage: ``python bench/bench_accessor.py [--rows 100000] [--repeat 3] [--million]
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -142,6 +144,7 @@ def main() -> None:
 
     df = reviews(args.rows)
     tmp = tempfile.mkdtemp(prefix="batchkit-bench-")
+    atexit.register(shutil.rmtree, tmp, True)  # its stores: half a GB at a million rows
     print(f"rows: {args.rows:,}  cpus: {os.cpu_count()}  python {sys.version.split()[0]}")
     with spawn(processing=Processing.instant()) as proc:
         client = proc.client(max_retries=2)

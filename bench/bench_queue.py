@@ -18,7 +18,9 @@ Usage: ``python bench/bench_queue.py [--rows 1000000] [--queue-limit 200000] [--
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -106,6 +108,7 @@ def main() -> None:
     # created, so two of them fill a 200,000-request queue most of that time
     processing = Processing(fixed_latency=1.0, per_request=1.0, concurrency=20_000)
     tmp = tempfile.mkdtemp(prefix="batchkit-bench-queue-")
+    atexit.register(shutil.rmtree, tmp, True)  # its store
     print(
         f"rows: {args.rows:,}  queue limit: {args.queue_limit:,}  batches of {args.chunk_size:,} requests "
         f"({1 + args.chunk_size / 20_000:.0f} s each)"
