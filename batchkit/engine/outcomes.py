@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import compress, repeat
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -29,6 +29,7 @@ from batchkit.core.states import JobState, SendMode
 from batchkit.costs.accounting import EstimateRange, JobCost, request_costs
 from batchkit.costs.pricing import CostBreakdown, kind_costs
 from batchkit.errors import JobStateError, UnknownModelError
+from batchkit.stores.digests import digests_of, members
 from batchkit.stores.results import unpack
 
 if TYPE_CHECKING:
@@ -56,13 +57,17 @@ class Pending:
     """The keys a job still waits for, as a mask over its distinct keys.
 
     The worker asks every round whether anything is pending and, only for batches of other
-    jobs, whether they carry a pending key; the set of keys is built for that alone.
+    jobs, whether they carry a pending key: first by the keys' digests (``digests``: each distinct
+    key's, in order; a unit that carries none of the pending digests carries none of the keys),
+    then, only when one may, key by key — the set of keys is built for that alone.
     """
 
-    def __init__(self, keys: Sequence[str], mask: np.ndarray) -> None:
+    def __init__(self, keys: Sequence[str], mask: np.ndarray, digests: Callable[[], np.ndarray] | None = None) -> None:
         self._keys = keys
         self._mask = mask
         self._set: set[str] | None = None
+        self._all_digests = digests
+        self._digests: np.ndarray | None = None
 
     def __bool__(self) -> bool:
         return bool(self._mask.any())
@@ -72,6 +77,15 @@ class Pending:
             keys = self._keys
             self._set = set(compress(keys, self._mask.tolist()))
         return self._set.isdisjoint(other)
+
+    def may_share(self, unit: np.ndarray) -> bool:
+        """Whether a unit whose keys have the sorted digests ``unit`` may carry a pending key
+        (False: certainly none)."""
+        if self._all_digests is None:
+            return True
+        if self._digests is None:
+            self._digests = np.sort(self._all_digests()[self._mask])
+        return bool(members(self._digests, unit).any())
 
 
 class ResultReader:
@@ -92,6 +106,7 @@ class ResultReader:
         self.max_invalid_retries: int = spec.run.max_invalid_retries
         self._read_lock = threading.RLock()
         self._layout_cache: tuple[list[str], np.ndarray] | None = None
+        self._digests_cache: tuple[list[str], np.ndarray] | None = None
         # (index version, layout keys, packed outcomes, view, key → position or None)
         self._view_cache: tuple[int, list[str], np.ndarray, View, dict[str, int] | None] | None = None
         self._pending_cache: tuple[View, str, Pending] | None = None
@@ -127,6 +142,16 @@ class ResultReader:
                 positions, keys = pd.factorize(np.array(self.row_keys, dtype=object))  # None → -1
                 self._layout_cache = (keys.tolist(), positions.astype(np.int64, copy=False))
             return self._layout_cache
+
+    def key_digests(self) -> np.ndarray:
+        """The digest of each of the job's distinct keys, in :meth:`layout` order
+        (:func:`batchkit.stores.digests.digests_of`): which units may carry them, in bulk."""
+        with self._read_lock:
+            keys, _ = self.layout()
+            cached = self._digests_cache
+            if cached is None or cached[0] is not keys:
+                cached = self._digests_cache = (keys, digests_of(keys))
+            return cached[1]
 
     def view(self) -> View:
         """The job's results as arrays, brought up to date from results stored since last time.
@@ -508,6 +533,6 @@ class ResultReader:
         if cached is not None and cached[0] is view and cached[1] == self.record["status"]:
             return cached[2]
         keys, _ = self.layout()
-        pending = Pending(keys, (view.codes == 0) | self.retry_mask(view))
+        pending = Pending(keys, (view.codes == 0) | self.retry_mask(view), self.key_digests)
         self._pending_cache = (view, self.record["status"], pending)
         return pending

@@ -27,6 +27,7 @@ from batchkit.core.plan import make_line
 from batchkit.core.results import ANSWERED, STATUS_CODE
 from batchkit.core.states import AWAITING_RESULTS, JobState, SendMode, UnitState
 from batchkit.errors import APIRefusedError
+from batchkit.stores.digests import members
 from batchkit.stores.ownership import owns
 
 from . import registry
@@ -306,8 +307,12 @@ class Worker:
             return False
         keys, _ = self.reader.layout()
         mine: set[str] | None = None  # the job's keys, made once (a partitioned run has several batches in flight)
+        digests: np.ndarray | None = None  # their digests, sorted: most units of other jobs are ruled out by them
         for batch in self.store.batches(states=_AWAITING):
             if batch["job_id"] != self.job_id:
+                digests = np.sort(self.reader.key_digests()) if digests is None else digests
+                if not members(digests, self.store.unit_digests(batch)).any():
+                    continue
                 mine = set(keys) if mine is None else mine
                 if mine.isdisjoint(self.store.batch_keys(batch["id"])):
                     continue

@@ -18,11 +18,12 @@ and is confirmed against the real key on disk; a digest not found means the key 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Hashable, Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["KeyDigests", "digests_of", "digests_of_blob"]
+__all__ = ["KeyDigests", "UnitDigests", "digests_of", "digests_of_blob", "members"]
 
 _WIDTH = 32
 """Characters of a request key (:func:`batchkit.core.keys.request_key`)."""
@@ -107,3 +108,46 @@ class KeyDigests:
             hit |= run[at] == wanted
         found[order] = hit
         return found
+
+
+def members(wanted: np.ndarray, held: np.ndarray) -> np.ndarray:
+    """For each digest of ``wanted`` (sorted), whether the sorted array ``held`` has it."""
+    if not len(held) or not len(wanted):
+        return np.zeros(len(wanted), dtype=bool)
+    at = np.searchsorted(held, wanted)
+    at[at == len(held)] = len(held) - 1
+    found: np.ndarray = held[at] == wanted
+    return found
+
+
+class UnitDigests:
+    """The sorted digests of each unit's keys, while the unit is in flight: "does this unit carry
+    any of these keys?" in bulk, with no Python step per key.
+
+    A unit's keys never change, so they are digested once (about 10 ms for 100,000 keys, where
+    decoding them into a set of strings took 22 ms every time it was asked). A unit is named by
+    its id and the time of its intent: an id given out again after a rolled-back transaction names
+    another unit. :meth:`keep` lets go of units no longer in flight.
+    """
+
+    def __init__(self) -> None:
+        self._held: dict[Hashable, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def get(self, unit: Hashable, keys_blob: Callable[[], bytes]) -> np.ndarray:
+        """The sorted digests of ``unit``'s keys (``keys_blob``: its keys joined by newlines, read once)."""
+        with self._lock:
+            found = self._held.get(unit)
+        if found is None:
+            blob = keys_blob()
+            found = np.sort(digests_of_blob(blob, blob.count(b"\n") + 1 if blob else 0))
+            with self._lock:
+                self._held[unit] = found
+        return found
+
+    def keep(self, units: Iterable[Hashable]) -> None:
+        """Forget every unit but ``units`` (those still in flight)."""
+        wanted = set(units)
+        with self._lock:
+            for unit in [u for u in self._held if u not in wanted]:
+                del self._held[unit]
