@@ -106,7 +106,7 @@ class ResultReader:
         self.max_invalid_retries: int = spec.run.max_invalid_retries
         self._read_lock = threading.RLock()
         self._layout_cache: tuple[list[str], np.ndarray] | None = None
-        self._digests_cache: tuple[list[str], np.ndarray] | None = None
+        self._digests_cache: tuple[list[str], np.ndarray, np.ndarray] | None = None
         # (index version, layout keys, packed outcomes, view, key → position or None)
         self._view_cache: tuple[int, list[str], np.ndarray, View, dict[str, int] | None] | None = None
         self._pending_cache: tuple[View, str, Pending] | None = None
@@ -143,15 +143,17 @@ class ResultReader:
                 self._layout_cache = (keys.tolist(), positions.astype(np.int64, copy=False))
             return self._layout_cache
 
-    def key_digests(self) -> np.ndarray:
+    def key_digests(self, *, ordered: bool = False) -> np.ndarray:
         """The digest of each of the job's distinct keys, in :meth:`layout` order
-        (:func:`batchkit.stores.digests.digests_of`): which units may carry them, in bulk."""
+        (:func:`batchkit.stores.digests.digests_of`), or sorted (``ordered``): which units may
+        carry them, in bulk."""
         with self._read_lock:
             keys, _ = self.layout()
             cached = self._digests_cache
             if cached is None or cached[0] is not keys:
-                cached = self._digests_cache = (keys, digests_of(keys))
-            return cached[1]
+                digests = digests_of(keys)
+                cached = self._digests_cache = (keys, digests, np.sort(digests))
+            return cached[2] if ordered else cached[1]
 
     def view(self) -> View:
         """The job's results as arrays, brought up to date from results stored since last time.
@@ -212,7 +214,9 @@ class ResultReader:
         most of its keys); only a key with an earlier result is looked up again, merged."""
         keys = self.layout()[0]
         again: set[str] = set()
-        for results_id, _ in self.store.results_since(since, version):
+        for results_id, unit, intent_at in self.store.results_units_since(since, version):
+            if intent_at is not None and not self._may_carry({"id": unit, "intent_at": intent_at}):
+                continue  # another job's unit, carrying none of this job's keys
             result_keys, outcomes = self.store.first_outcomes(results_id)
             rows = np.fromiter(map(position.get, result_keys, repeat(-1)), dtype=np.int64, count=len(result_keys))
             mine = rows >= 0
@@ -223,6 +227,10 @@ class ResultReader:
         if again:
             mine_again = list(again)
             packed[[position[k] for k in mine_again]] = self.store.lookup(mine_again)
+
+    def _may_carry(self, unit: dict[str, Any]) -> bool:
+        """Whether ``unit`` (its id and intent time) may carry one of the job's keys (False: certainly none)."""
+        return bool(members(self.key_digests(ordered=True), self.store.unit_digests(unit)).any())
 
     def gather(self, view: View, select: np.ndarray, what: str) -> np.ndarray:
         """One field (``answers``, ``stop_reasons``, ``messages`` or ``usage``) per distinct key.

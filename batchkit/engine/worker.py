@@ -307,11 +307,9 @@ class Worker:
             return False
         keys, _ = self.reader.layout()
         mine: set[str] | None = None  # the job's keys, made once (a partitioned run has several batches in flight)
-        digests: np.ndarray | None = None  # their digests, sorted: most units of other jobs are ruled out by them
         for batch in self.store.batches(states=_AWAITING):
-            if batch["job_id"] != self.job_id:
-                digests = np.sort(self.reader.key_digests()) if digests is None else digests
-                if not members(digests, self.store.unit_digests(batch)).any():
+            if batch["job_id"] != self.job_id:  # most units of other jobs are ruled out by the keys' digests
+                if not members(self.reader.key_digests(ordered=True), self.store.unit_digests(batch)).any():
                     continue
                 mine = set(keys) if mine is None else mine
                 if mine.isdisjoint(self.store.batch_keys(batch["id"])):

@@ -17,9 +17,10 @@ and is confirmed against the real key on disk; a digest not found means the key 
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import threading
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 
 import numpy as np
 
@@ -121,33 +122,35 @@ def members(wanted: np.ndarray, held: np.ndarray) -> np.ndarray:
 
 
 class UnitDigests:
-    """The sorted digests of each unit's keys, while the unit is in flight: "does this unit carry
-    any of these keys?" in bulk, with no Python step per key.
+    """The sorted digests of units' keys: "does this unit carry any of these keys?" in bulk, with
+    no Python step per key.
 
     A unit's keys never change, so they are digested once (about 10 ms for 100,000 keys, where
-    decoding them into a set of strings took 22 ms every time it was asked). A unit is named by
-    its id and the time of its intent: an id given out again after a rolled-back transaction names
-    another unit. :meth:`keep` lets go of units no longer in flight.
+    decoding them into a set of strings took 22 ms every time it was asked) and kept for the units
+    used last, up to ``limit`` digests in all (8 bytes each; a run's units in flight, and those
+    whose results its jobs read). A unit is named by its id and the time of its intent: an id given
+    out again after a rolled-back transaction names another unit.
     """
 
-    def __init__(self) -> None:
-        self._held: dict[Hashable, np.ndarray] = {}
+    def __init__(self, limit: int = 1_000_000) -> None:
+        self.limit = limit
+        self._held: collections.OrderedDict[Hashable, np.ndarray] = collections.OrderedDict()
+        self._size = 0
         self._lock = threading.Lock()
 
     def get(self, unit: Hashable, keys_blob: Callable[[], bytes]) -> np.ndarray:
         """The sorted digests of ``unit``'s keys (``keys_blob``: its keys joined by newlines, read once)."""
         with self._lock:
             found = self._held.get(unit)
-        if found is None:
-            blob = keys_blob()
-            found = np.sort(digests_of_blob(blob, blob.count(b"\n") + 1 if blob else 0))
-            with self._lock:
-                self._held[unit] = found
-        return found
-
-    def keep(self, units: Iterable[Hashable]) -> None:
-        """Forget every unit but ``units`` (those still in flight)."""
-        wanted = set(units)
+            if found is not None:
+                self._held.move_to_end(unit)
+                return found
+        blob = keys_blob()
+        found = np.sort(digests_of_blob(blob, blob.count(b"\n") + 1 if blob else 0))
         with self._lock:
-            for unit in [u for u in self._held if u not in wanted]:
-                del self._held[unit]
+            if unit not in self._held:
+                self._held[unit] = found
+                self._size += len(found)
+            while self._size > self.limit and len(self._held) > 1:
+                self._size -= len(self._held.popitem(last=False)[1])
+        return found

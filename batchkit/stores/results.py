@@ -262,6 +262,17 @@ class Results(StoreCore):
             "SELECT id, length(statuses) FROM batch_results WHERE id > ? AND id <= ? ORDER BY id", (after, upto)
         )
 
+    def results_units_since(self, after: int, upto: int) -> list[tuple[int, int, str | None]]:
+        """(id, unit id, the unit's intent time) of the batch results stored after index version
+        ``after``, up to ``upto``: which unit each came from (the intent time is None for a unit
+        whose keys are not kept with it, a group of realtime answers)."""
+        return self._rows(
+            "SELECT r.id, r.batch_id, CASE WHEN q.batch_id IS NULL THEN NULL ELSE b.intent_at END"
+            " FROM batch_results r JOIN batches b ON b.id = r.batch_id"
+            " LEFT JOIN batch_requests q ON q.batch_id = r.batch_id WHERE r.id > ? AND r.id <= ? ORDER BY r.id",
+            (after, upto),
+        )
+
     def result_usage(self, results_id: int) -> tuple[np.ndarray, np.ndarray]:
         """(status codes, ``(n, 5)`` token counts) of one stored batch, without its answers."""
         statuses, usage = self._rows("SELECT statuses, usage FROM batch_results WHERE id = ?", (results_id,))[0]

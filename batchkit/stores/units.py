@@ -119,7 +119,6 @@ class Units(Ownership):  # creating a unit claims it
         what it carries is compared key by key (two keys may share a digest)."""
         sql = f"SELECT id, intent_at FROM batches WHERE state IN ({','.join('?' * len(_AWAITING))})"
         units = conn.execute(sql, _AWAITING).fetchall() if conn is not None else self._rows(sql, _AWAITING)
-        self._unit_digests.keep(units)
         found: set[str] = set()
         if not units or not len(keys):
             return found
