@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from itertools import compress, repeat
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from batchkit.core.structured import OutputSpec
     from batchkit.stores.store import Store
 
-__all__ = ["Pending", "ResultReader", "View"]
+__all__ = ["KeyDigests", "Pending", "ResultReader", "View"]
 
 _ERRORED, _INVALID = STATUS_CODE["errored"], STATUS_CODE["invalid_output"]
 _EXPIRED = STATUS_CODE["expired"]
@@ -53,16 +53,38 @@ class View(NamedTuple):
     attempts: np.ndarray
 
 
+class KeyDigests:
+    """The digests of a job's distinct keys (:func:`batchkit.stores.digests.digests_of`), in
+    their order and sorted, made when first asked: which units may carry them, in bulk.
+
+    Shared by a job's reader and its :class:`Pending` keys, and holding nothing but the keys, so
+    neither refers back to the reader: a job nobody holds is freed at once, not at the garbage
+    collector's next full collection (a partitioned run lets go of a job per partition).
+    """
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        self.keys = keys
+        self._lock = threading.Lock()
+        self._made: tuple[np.ndarray, np.ndarray] | None = None
+
+    def get(self, *, ordered: bool = False) -> np.ndarray:
+        with self._lock:
+            if self._made is None:
+                digests = digests_of(self.keys)
+                self._made = (digests, np.sort(digests))
+            return self._made[1] if ordered else self._made[0]
+
+
 class Pending:
     """The keys a job still waits for, as a mask over its distinct keys.
 
     The worker asks every round whether anything is pending and, only for batches of other
-    jobs, whether they carry a pending key: first by the keys' digests (``digests``: each distinct
-    key's, in order; a unit that carries none of the pending digests carries none of the keys),
-    then, only when one may, key by key — the set of keys is built for that alone.
+    jobs, whether they carry a pending key: first by the keys' digests (a unit that carries none
+    of the pending keys' digests carries none of the keys), then, only when one may, key by key —
+    the set of keys is built for that alone.
     """
 
-    def __init__(self, keys: Sequence[str], mask: np.ndarray, digests: Callable[[], np.ndarray] | None = None) -> None:
+    def __init__(self, keys: Sequence[str], mask: np.ndarray, digests: KeyDigests | None = None) -> None:
         self._keys = keys
         self._mask = mask
         self._set: set[str] | None = None
@@ -84,7 +106,7 @@ class Pending:
         if self._all_digests is None:
             return True
         if self._digests is None:
-            self._digests = np.sort(self._all_digests()[self._mask])
+            self._digests = np.sort(self._all_digests.get()[self._mask])
         return bool(members(self._digests, unit).any())
 
 
@@ -106,7 +128,7 @@ class ResultReader:
         self.max_invalid_retries: int = spec.run.max_invalid_retries
         self._read_lock = threading.RLock()
         self._layout_cache: tuple[list[str], np.ndarray] | None = None
-        self._digests_cache: tuple[list[str], np.ndarray, np.ndarray] | None = None
+        self._digests_cache: KeyDigests | None = None
         # (index version, layout keys, packed outcomes, view, key → position or None)
         self._view_cache: tuple[int, list[str], np.ndarray, View, dict[str, int] | None] | None = None
         self._pending_cache: tuple[View, str, Pending] | None = None
@@ -143,17 +165,13 @@ class ResultReader:
                 self._layout_cache = (keys.tolist(), positions.astype(np.int64, copy=False))
             return self._layout_cache
 
-    def key_digests(self, *, ordered: bool = False) -> np.ndarray:
-        """The digest of each of the job's distinct keys, in :meth:`layout` order
-        (:func:`batchkit.stores.digests.digests_of`), or sorted (``ordered``): which units may
-        carry them, in bulk."""
+    def key_digests(self) -> KeyDigests:
+        """The digests of the job's distinct keys, in :meth:`layout` order or sorted."""
         with self._read_lock:
             keys, _ = self.layout()
-            cached = self._digests_cache
-            if cached is None or cached[0] is not keys:
-                digests = digests_of(keys)
-                cached = self._digests_cache = (keys, digests, np.sort(digests))
-            return cached[2] if ordered else cached[1]
+            if self._digests_cache is None or self._digests_cache.keys is not keys:
+                self._digests_cache = KeyDigests(keys)
+            return self._digests_cache
 
     def view(self) -> View:
         """The job's results as arrays, brought up to date from results stored since last time.
@@ -230,7 +248,7 @@ class ResultReader:
 
     def _may_carry(self, unit: dict[str, Any]) -> bool:
         """Whether ``unit`` (its id and intent time) may carry one of the job's keys (False: certainly none)."""
-        return bool(members(self.key_digests(ordered=True), self.store.unit_digests(unit)).any())
+        return bool(members(self.key_digests().get(ordered=True), self.store.unit_digests(unit)).any())
 
     def gather(self, view: View, select: np.ndarray, what: str) -> np.ndarray:
         """One field (``answers``, ``stop_reasons``, ``messages`` or ``usage``) per distinct key.
@@ -541,6 +559,6 @@ class ResultReader:
         if cached is not None and cached[0] is view and cached[1] == self.record["status"]:
             return cached[2]
         keys, _ = self.layout()
-        pending = Pending(keys, (view.codes == 0) | self.retry_mask(view), self.key_digests)
+        pending = Pending(keys, (view.codes == 0) | self.retry_mask(view), self.key_digests())
         self._pending_cache = (view, self.record["status"], pending)
         return pending

@@ -309,7 +309,7 @@ class Worker:
         mine: set[str] | None = None  # the job's keys, made once (a partitioned run has several batches in flight)
         for batch in self.store.batches(states=_AWAITING):
             if batch["job_id"] != self.job_id:  # most units of other jobs are ruled out by the keys' digests
-                if not members(self.reader.key_digests(ordered=True), self.store.unit_digests(batch)).any():
+                if not members(self.reader.key_digests().get(ordered=True), self.store.unit_digests(batch)).any():
                     continue
                 mine = set(keys) if mine is None else mine
                 if mine.isdisjoint(self.store.batch_keys(batch["id"])):
