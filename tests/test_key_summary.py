@@ -4,10 +4,11 @@ process's results, removals, a rolled-back transaction."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from batchkit.stores.digests import digests_of
+from batchkit.stores.digests import KeyDigests, digests_of
 from batchkit.stores.store import Store
 from tests.conftest import make_sim
 from tests.test_store import add_batch, columns
@@ -112,3 +113,17 @@ def test_a_unit_rolled_back_does_not_lend_its_keys_to_the_next_one(store):
     assert store.in_flight_among([A, "k1"]) == {"k1"}
     (batch,) = store.batches(states=("submitting",))
     assert store.unit_digests(batch).tolist() == digests_of(["k1"]).tolist()
+
+
+def test_the_summary_keeps_its_arrays_within_the_merge_limit_and_finds_every_key():
+    rng = np.random.default_rng(0)
+    summary, added = KeyDigests(merge_limit=250), []
+    for _ in range(12):
+        part = rng.integers(0, 2**63, 100, dtype=np.uint64)
+        summary.add(part)
+        added.append(part)
+    every = np.concatenate(added)
+    assert len(summary) == len(every) and summary.nbytes == every.nbytes
+    assert summary.may_contain(every).all()
+    assert not summary.may_contain(every + np.uint64(1)).any()  # none of these was added
+    assert max(len(run) for run in summary._runs) <= 250

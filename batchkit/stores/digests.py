@@ -8,11 +8,12 @@ touches the on-disk index, and the on-disk index is filled only when a lookup fi
 (:meth:`batchkit.stores.results.Results.lookup`).
 
 The summary is each stored key's 64-bit digest, kept as a few sorted numpy arrays (8 bytes a key:
-40 MB at 5,000,000 stored results), merged as they grow (each digest is copied about log₂ of the
-number of arrays times). A request key is 32 hex digits of a BLAKE2b digest, so its digest is its
-first 16 hex digits, read straight from the keys' bytes; any other string (a key written by hand)
-gets a BLAKE2b digest of its own. A digest found is only a *possible* hit — two keys may share one —
-and is confirmed against the real key on disk; a digest not found means the key was never stored.
+40 MB at 5,000,000 stored results), merged as they grow up to :data:`MERGE_LIMIT` digests an array
+(each digest is copied about log₂ of the number of arrays times). A request key is 32 hex digits
+of a BLAKE2b digest, so its digest is its first 16 hex digits, read straight from the keys' bytes;
+any other string (a key written by hand) gets a BLAKE2b digest of its own. A digest found is only a
+*possible* hit — two keys may share one — and is confirmed against the real key on disk; a digest
+not found means the key was never stored.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections.abc import Callable, Hashable, Sequence
 
 import numpy as np
 
-__all__ = ["KeyDigests", "UnitDigests", "digests_of", "digests_of_blob", "members"]
+__all__ = ["MERGE_LIMIT", "KeyDigests", "UnitDigests", "digests_of", "digests_of_blob", "members"]
 
 _WIDTH = 32
 """Characters of a request key (:func:`batchkit.core.keys.request_key`)."""
@@ -63,6 +64,13 @@ def digests_of(keys: Sequence[str]) -> np.ndarray:
     return digests_of_blob("\n".join(keys).encode(), len(keys))
 
 
+MERGE_LIMIT = 1 << 20
+"""Digests an array of :class:`KeyDigests` grows to by merging (8 MB). A merge holds both arrays and
+the merged one for a moment: without a limit, a run's last merges (3,200,000 digests at 5,000,000
+stored keys) made transient peaks that grow with the store, where a run's memory should not. Asking
+a few more arrays costs about 4 ms a partition of 100,000 keys for each 1,000,000 stored keys."""
+
+
 class KeyDigests:
     """The digests of a set of keys, as sorted arrays: add in bulk, ask in bulk.
 
@@ -72,7 +80,8 @@ class KeyDigests:
     [True, False]
     """
 
-    def __init__(self) -> None:
+    def __init__(self, merge_limit: int = MERGE_LIMIT) -> None:
+        self.merge_limit = merge_limit
         self._runs: list[np.ndarray] = []
 
     def __len__(self) -> int:
@@ -85,9 +94,11 @@ class KeyDigests:
 
     def add(self, digests: np.ndarray) -> None:
         """Take in more digests. The arrays are kept from largest to smallest; a new one is merged
-        with those no larger than it, so there are at most log₂(keys / smallest addition) of them."""
+        with those no larger than it while the merged array stays within ``merge_limit`` digests,
+        so there are about log₂(limit / smallest addition) small ones and one per ``merge_limit``
+        keys beyond that."""
         run = np.sort(digests.astype(np.uint64, copy=False))
-        while self._runs and len(self._runs[-1]) <= len(run):
+        while self._runs and len(self._runs[-1]) <= len(run) and len(self._runs[-1]) + len(run) <= self.merge_limit:
             # Two sorted arrays one after the other: a stable sort (timsort) merges them in one
             # pass, in place (the two are let go first: at most twice the merged size is held).
             run = np.concatenate((self._runs.pop(), run))
