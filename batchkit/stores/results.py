@@ -198,7 +198,7 @@ class Results(StoreCore):
         with self._lock:
             for results_id in results_ids:
                 self._columns.pop(int(results_id), None)
-            wanted = frozenset(keys)
+            wanted = frozenset(keys) if self._memo else None  # a partition's keys: made only when needed
             if wanted:
                 self._memo.pop(wanted, None)
 
