@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from batchkit.core.structured import OutputSpec
     from batchkit.stores.store import Store
 
-__all__ = ["KeyDigests", "Pending", "ResultReader", "View"]
+__all__ = ["JobDigests", "Pending", "ResultReader", "View"]
 
 _ERRORED, _INVALID = STATUS_CODE["errored"], STATUS_CODE["invalid_output"]
 _EXPIRED = STATUS_CODE["expired"]
@@ -53,7 +53,7 @@ class View(NamedTuple):
     attempts: np.ndarray
 
 
-class KeyDigests:
+class JobDigests:
     """The digests of a job's distinct keys (:func:`batchkit.stores.digests.digests_of`), in
     their order and sorted, made when first asked: which units may carry them, in bulk.
 
@@ -84,7 +84,7 @@ class Pending:
     the set of keys is built for that alone.
     """
 
-    def __init__(self, keys: Sequence[str], mask: np.ndarray, digests: KeyDigests | None = None) -> None:
+    def __init__(self, keys: Sequence[str], mask: np.ndarray, digests: JobDigests | None = None) -> None:
         self._keys = keys
         self._mask = mask
         self._set: set[str] | None = None
@@ -128,7 +128,7 @@ class ResultReader:
         self.max_invalid_retries: int = spec.run.max_invalid_retries
         self._read_lock = threading.RLock()
         self._layout_cache: tuple[list[str], np.ndarray] | None = None
-        self._digests_cache: KeyDigests | None = None
+        self._digests_cache: JobDigests | None = None
         # (index version, layout keys, packed outcomes, view, key → position or None)
         self._view_cache: tuple[int, list[str], np.ndarray, View, dict[str, int] | None] | None = None
         self._pending_cache: tuple[View, str, Pending] | None = None
@@ -165,12 +165,12 @@ class ResultReader:
                 self._layout_cache = (keys.tolist(), positions.astype(np.int64, copy=False))
             return self._layout_cache
 
-    def key_digests(self) -> KeyDigests:
+    def key_digests(self) -> JobDigests:
         """The digests of the job's distinct keys, in :meth:`layout` order or sorted."""
         with self._read_lock:
             keys, _ = self.layout()
             if self._digests_cache is None or self._digests_cache.keys is not keys:
-                self._digests_cache = KeyDigests(keys)
+                self._digests_cache = JobDigests(keys)
             return self._digests_cache
 
     def view(self) -> View:
