@@ -4,10 +4,11 @@ process's results, removals, a rolled-back transaction."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from batchkit.stores.digests import digests_of
+from batchkit.stores.digests import KeyDigests, digests_of
 from batchkit.stores.store import Store
 from tests.conftest import make_sim
 from tests.test_store import add_batch, columns
@@ -86,3 +87,43 @@ def test_results_rolled_back_after_the_summary_saw_them_do_not_hide_the_next_one
     with store.transaction() as tx:  # these results take the rolled-back ones' id
         tx.put_results(second, "m", columns("k1", "succeeded"))
     assert store.answered([A, "k1"]) == {"k1"}
+
+
+def test_a_key_sharing_an_in_flight_keys_digest_is_not_taken_for_it(store):
+    with store.transaction() as tx:
+        _job(tx, [A, B, "k1"])
+        unit = add_batch(tx, [A, "k1"])
+        assert tx.in_flight_among([B, "k2"]) == set()  # B shares A's digest: confirmed against A, not in flight
+        assert tx.in_flight_among([B, A, "k1"]) == {A, "k1"}
+    assert store.in_flight_among([B]) == set() and store.in_flight_among([A]) == {A}
+    assert store.in_flight_among([A, B, "k1"]) == store.in_flight_keys() & {A, B, "k1"}
+    store.update_batch(unit, state="collected")
+    assert store.in_flight_among([A, "k1"]) == set()  # collected: in flight no more
+
+
+def test_a_unit_rolled_back_does_not_lend_its_keys_to_the_next_one(store):
+    with store.transaction() as tx:
+        _job(tx, [A, "k1"])
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        rolled_back = add_batch(tx, [A])
+        assert tx.in_flight_among([A, "k1"]) == {A}  # seen inside the transaction
+        raise RuntimeError("boom")
+    with store.transaction() as tx:
+        assert add_batch(tx, ["k1"]) == rolled_back  # the same id, given out again
+    assert store.in_flight_among([A, "k1"]) == {"k1"}
+    (batch,) = store.batches(states=("submitting",))
+    assert store.unit_digests(batch).tolist() == digests_of(["k1"]).tolist()
+
+
+def test_the_summary_keeps_its_arrays_within_the_merge_limit_and_finds_every_key():
+    rng = np.random.default_rng(0)
+    summary, added = KeyDigests(merge_limit=250), []
+    for _ in range(12):
+        part = rng.integers(0, 2**63, 100, dtype=np.uint64)
+        summary.add(part)
+        added.append(part)
+    every = np.concatenate(added)
+    assert len(summary) == len(every) and summary.nbytes == every.nbytes
+    assert summary.may_contain(every).all()
+    assert not summary.may_contain(every + np.uint64(1)).any()  # none of these was added
+    assert max(len(run) for run in summary._runs) <= 250

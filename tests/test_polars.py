@@ -28,6 +28,7 @@ from batchkit import (
     UnknownOptionError,
 )
 from batchkit.core.structured import ColumnType, classify_spec, extract_spec
+from batchkit.engine.outcomes import ResultReader
 from batchkit.engine.runs import Run
 from batchkit.engine.units import Units
 from batchkit.frontends.polars import dtype_of
@@ -364,7 +365,7 @@ def test_a_lazy_run_frees_each_partitions_job_without_waiting_for_the_garbage_co
     gc.disable()
     try:
         out = texts(60).lazy().claude.batch("{t}", output="o", partition_rows=10, **run(client=client)).collect()
-        jobs_alive = sum(isinstance(o, Units) for o in gc.get_objects())
+        jobs_alive = sum(isinstance(o, (Units, ResultReader)) for o in gc.get_objects())
     finally:
         gc.enable()
     assert out["o"].to_list() == [f"re:row {i}" for i in range(60)]

@@ -129,10 +129,12 @@ def _to_send(call: Call, store: Store | str | os.PathLike[str] | None) -> tuple[
     if store is None and run.client is not None:
         store = default_store_path(run.client)  # the simulator's answers live in its own store
     resolved_store = Store.resolve(store)
-    answered = resolved_store.answered(plan.lines) if plan.lines else set()
-    in_flight = resolved_store.in_flight_keys().intersection(plan.lines) - answered if plan.lines else set()
-    to_send = [k for k in plan.lines if k not in answered and k not in in_flight]
-    return answered, in_flight, to_send
+    keys = list(plan.lines)
+    answered = resolved_store.answered(keys) if keys else set()
+    in_flight = resolved_store.in_flight_among(keys) - answered if keys else set()
+    if answered or in_flight:
+        keys = [k for k in keys if k not in answered and k not in in_flight]
+    return answered, in_flight, keys
 
 
 def _counting_client(call: Call, client: anthropic.Anthropic | None) -> anthropic.Anthropic | None:

@@ -29,13 +29,14 @@ from batchkit.core.states import JobState, SendMode
 from batchkit.costs.accounting import EstimateRange, JobCost, request_costs
 from batchkit.costs.pricing import CostBreakdown, kind_costs
 from batchkit.errors import JobStateError, UnknownModelError
+from batchkit.stores.digests import digests_of, members
 from batchkit.stores.results import unpack
 
 if TYPE_CHECKING:
     from batchkit.core.structured import OutputSpec
     from batchkit.stores.store import Store
 
-__all__ = ["Pending", "ResultReader", "View"]
+__all__ = ["JobDigests", "Pending", "ResultReader", "View"]
 
 _ERRORED, _INVALID = STATUS_CODE["errored"], STATUS_CODE["invalid_output"]
 _EXPIRED = STATUS_CODE["expired"]
@@ -52,17 +53,43 @@ class View(NamedTuple):
     attempts: np.ndarray
 
 
+class JobDigests:
+    """The digests of a job's distinct keys (:func:`batchkit.stores.digests.digests_of`), in
+    their order and sorted, made when first asked: which units may carry them, in bulk.
+
+    Shared by a job's reader and its :class:`Pending` keys, and holding nothing but the keys, so
+    neither refers back to the reader: a job nobody holds is freed at once, not at the garbage
+    collector's next full collection (a partitioned run lets go of a job per partition).
+    """
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        self.keys = keys
+        self._lock = threading.Lock()
+        self._made: tuple[np.ndarray, np.ndarray] | None = None
+
+    def get(self, *, ordered: bool = False) -> np.ndarray:
+        with self._lock:
+            if self._made is None:
+                digests = digests_of(self.keys)
+                self._made = (digests, np.sort(digests))
+            return self._made[1] if ordered else self._made[0]
+
+
 class Pending:
     """The keys a job still waits for, as a mask over its distinct keys.
 
     The worker asks every round whether anything is pending and, only for batches of other
-    jobs, whether they carry a pending key; the set of keys is built for that alone.
+    jobs, whether they carry a pending key: first by the keys' digests (a unit that carries none
+    of the pending keys' digests carries none of the keys), then, only when one may, key by key —
+    the set of keys is built for that alone.
     """
 
-    def __init__(self, keys: Sequence[str], mask: np.ndarray) -> None:
+    def __init__(self, keys: Sequence[str], mask: np.ndarray, digests: JobDigests | None = None) -> None:
         self._keys = keys
         self._mask = mask
         self._set: set[str] | None = None
+        self._all_digests = digests
+        self._digests: np.ndarray | None = None
 
     def __bool__(self) -> bool:
         return bool(self._mask.any())
@@ -72,6 +99,15 @@ class Pending:
             keys = self._keys
             self._set = set(compress(keys, self._mask.tolist()))
         return self._set.isdisjoint(other)
+
+    def may_share(self, unit: np.ndarray) -> bool:
+        """Whether a unit whose keys have the sorted digests ``unit`` may carry a pending key
+        (False: certainly none)."""
+        if self._all_digests is None:
+            return True
+        if self._digests is None:
+            self._digests = np.sort(self._all_digests.get()[self._mask])
+        return bool(members(self._digests, unit).any())
 
 
 class ResultReader:
@@ -92,6 +128,7 @@ class ResultReader:
         self.max_invalid_retries: int = spec.run.max_invalid_retries
         self._read_lock = threading.RLock()
         self._layout_cache: tuple[list[str], np.ndarray] | None = None
+        self._digests_cache: JobDigests | None = None
         # (index version, layout keys, packed outcomes, view, key → position or None)
         self._view_cache: tuple[int, list[str], np.ndarray, View, dict[str, int] | None] | None = None
         self._pending_cache: tuple[View, str, Pending] | None = None
@@ -127,6 +164,14 @@ class ResultReader:
                 positions, keys = pd.factorize(np.array(self.row_keys, dtype=object))  # None → -1
                 self._layout_cache = (keys.tolist(), positions.astype(np.int64, copy=False))
             return self._layout_cache
+
+    def key_digests(self) -> JobDigests:
+        """The digests of the job's distinct keys, in :meth:`layout` order or sorted."""
+        with self._read_lock:
+            keys, _ = self.layout()
+            if self._digests_cache is None or self._digests_cache.keys is not keys:
+                self._digests_cache = JobDigests(keys)
+            return self._digests_cache
 
     def view(self) -> View:
         """The job's results as arrays, brought up to date from results stored since last time.
@@ -187,7 +232,9 @@ class ResultReader:
         most of its keys); only a key with an earlier result is looked up again, merged."""
         keys = self.layout()[0]
         again: set[str] = set()
-        for results_id, _ in self.store.results_since(since, version):
+        for results_id, unit, intent_at in self.store.results_units_since(since, version):
+            if intent_at is not None and not self._may_carry({"id": unit, "intent_at": intent_at}):
+                continue  # another job's unit, carrying none of this job's keys
             result_keys, outcomes = self.store.first_outcomes(results_id)
             rows = np.fromiter(map(position.get, result_keys, repeat(-1)), dtype=np.int64, count=len(result_keys))
             mine = rows >= 0
@@ -198,6 +245,10 @@ class ResultReader:
         if again:
             mine_again = list(again)
             packed[[position[k] for k in mine_again]] = self.store.lookup(mine_again)
+
+    def _may_carry(self, unit: dict[str, Any]) -> bool:
+        """Whether ``unit`` (its id and intent time) may carry one of the job's keys (False: certainly none)."""
+        return bool(members(self.key_digests().get(ordered=True), self.store.unit_digests(unit)).any())
 
     def gather(self, view: View, select: np.ndarray, what: str) -> np.ndarray:
         """One field (``answers``, ``stop_reasons``, ``messages`` or ``usage``) per distinct key.
@@ -508,6 +559,6 @@ class ResultReader:
         if cached is not None and cached[0] is view and cached[1] == self.record["status"]:
             return cached[2]
         keys, _ = self.layout()
-        pending = Pending(keys, (view.codes == 0) | self.retry_mask(view))
+        pending = Pending(keys, (view.codes == 0) | self.retry_mask(view), self.key_digests())
         self._pending_cache = (view, self.record["status"], pending)
         return pending

@@ -23,6 +23,7 @@ from collections.abc import Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anthropic
+import numpy as np
 
 from batchkit._crash import crashpoint
 from batchkit.backends import Action, Backend, CallFailed, Decision, QueueView, Tracked, UnitPlan
@@ -61,6 +62,8 @@ class Keys(Protocol):
     def __bool__(self) -> bool: ...
 
     def isdisjoint(self, other: Sequence[str]) -> bool: ...
+
+    def may_share(self, unit: np.ndarray) -> bool: ...
 
 
 def batch_size(spec: Mapping[str, Any], client: anthropic.Anthropic | None) -> int:
@@ -255,7 +258,9 @@ class Units:
             return True
         if not pending or batch["id"] in self.unrelated:
             return False
-        if pending.isdisjoint(self.store.batch_keys(batch["id"])):
+        if not pending.may_share(self.store.unit_digests(batch)) or pending.isdisjoint(
+            self.store.batch_keys(batch["id"])
+        ):
             # A unit's keys never change and a job's pending keys only shrink until it plans again:
             # not read again every round (a partitioned run has several jobs' batches in flight).
             self.unrelated.add(batch["id"])
@@ -525,10 +530,10 @@ def _first_chunks(
 ) -> list[tuple[int, Chunk]]:
     """A new job's first units, by attempt: what is neither answered nor in flight, within the
     batch limits (attempt 0: the cache-priming batch, created first)."""
-    answered = store.answered(plan.lines)
-    in_flight = tx.in_flight_keys()
-    skip = answered | in_flight
-    to_send = select_lines(plan.lines, [k for k in plan.lines if k not in skip]) if skip else plan.lines
+    keys = list(plan.lines)
+    answered = store.answered(keys)
+    skip = answered | tx.in_flight_among(keys)
+    to_send = select_lines(plan.lines, [k for k in keys if k not in skip]) if skip else plan.lines
     chunks = []
     if spec.get("cache") == "prime" and len(to_send) > 1 and mode == SendMode.BATCH:
         # A one-request batch first writes the shared prefix to the cache; the rest

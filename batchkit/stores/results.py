@@ -199,7 +199,8 @@ class Results(StoreCore):
         with self._lock:
             for results_id in results_ids:
                 self._columns.pop(int(results_id), None)
-            self._memo.pop(frozenset(keys), None)
+            if self._memo:  # a partition's keys made into a set only when a lookup is remembered
+                self._memo.pop(frozenset(keys), None)
 
     def index(self) -> dict[str, int]:
         """Every stored result's key → its best outcome, packed in an int (see :func:`unpack`).
@@ -259,6 +260,17 @@ class Results(StoreCore):
         up to ``upto``."""
         return self._rows(
             "SELECT id, length(statuses) FROM batch_results WHERE id > ? AND id <= ? ORDER BY id", (after, upto)
+        )
+
+    def results_units_since(self, after: int, upto: int) -> list[tuple[int, int, str | None]]:
+        """(id, unit id, the unit's intent time) of the batch results stored after index version
+        ``after``, up to ``upto``: which unit each came from (the intent time is None for a unit
+        whose keys are not kept with it, a group of realtime answers)."""
+        return self._rows(
+            "SELECT r.id, r.batch_id, CASE WHEN q.batch_id IS NULL THEN NULL ELSE b.intent_at END"
+            " FROM batch_results r JOIN batches b ON b.id = r.batch_id"
+            " LEFT JOIN batch_requests q ON q.batch_id = r.batch_id WHERE r.id > ? AND r.id <= ? ORDER BY r.id",
+            (after, upto),
         )
 
     def result_usage(self, results_id: int) -> tuple[np.ndarray, np.ndarray]:

@@ -74,6 +74,7 @@ from batchkit.errors import JobNotFoundError, OutputPathError, StoreError
 
 from . import prune as _prune
 from .connection import _OPEN, _OPEN_LOCK
+from .digests import UnitDigests
 from .jobs import Jobs
 from .ownership import Ownership
 from .prune import Removal
@@ -154,6 +155,7 @@ class Store(Results, Units, Ownership, Jobs, Runs):
         self, path: str | os.PathLike[str] | None = None, *, create: bool = True, readonly: bool = False
     ) -> None:
         self._init_results()
+        self._unit_digests = UnitDigests()
         super().__init__(
             Path(path).expanduser() if path is not None else _locate_default(), create=create, readonly=readonly
         )

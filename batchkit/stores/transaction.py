@@ -131,6 +131,11 @@ class Transaction:
         """Keys in any unit still awaiting its results, by any job or process, read under the write lock."""
         return self._store._in_flight_keys(self._conn)
 
+    def in_flight_among(self, keys: Sequence[str]) -> set[str]:
+        """The keys among ``keys`` in any unit still awaiting its results, read under the write lock
+        (:meth:`batchkit.stores.units.Units.in_flight_among`)."""
+        return self._store._in_flight_among(self._conn, keys)
+
     # ------------------------------------------------------------------ results
 
     def put_results(self, batch_id: int, model: str | None, columns: ResultColumns) -> None:

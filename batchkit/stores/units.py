@@ -9,15 +9,19 @@ so the price its answers were paid at. A unit is written down *before* it is cre
 
 from __future__ import annotations
 
+import functools
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 from batchkit.core import _json
 from batchkit.core.keys import encode_keys, present_keys
 from batchkit.core.states import AWAITING_RESULTS, SendMode, UnitState
 
 from .connection import NEXT_ID, utcnow
+from .digests import UnitDigests, digests_of, members
 from .leases import keep_leases, lease_until
 from .ownership import Ownership
 
@@ -46,6 +50,9 @@ _UNIT_FIELDS = (
 
 class Units(Ownership):  # creating a unit claims it
     """Recording units of work and reading them back (part of :class:`~batchkit.stores.store.Store`)."""
+
+    _unit_digests: UnitDigests
+    """The sorted digests of the keys of each unit in flight (set by the store)."""
 
     def batches(self, job_id: str | None = None, states: Iterable[str] | None = None) -> list[dict[str, Any]]:
         """Units as records (one dict per ``batches`` row, oldest first), of one job and in some
@@ -94,6 +101,44 @@ class Units(Ownership):  # creating a unit claims it
         for (blob,) in rows:
             found.update(present_keys(blob))
         return found
+
+    def unit_digests(self, batch: Mapping[str, Any]) -> np.ndarray:
+        """The sorted digests of a unit's keys (``batch``: its record): whether it may carry some
+        keys, in bulk (:func:`batchkit.stores.digests.members`); kept while the unit is in flight."""
+        batch_id = int(batch["id"])
+        return self._unit_digests.get((batch_id, batch["intent_at"]), lambda: self._keys_blob(None, batch_id))
+
+    def in_flight_among(self, keys: Sequence[str]) -> set[str]:
+        """The keys among ``keys`` in a unit still awaiting its results: :meth:`in_flight_keys` ∩
+        ``keys``, without reading every in-flight key (under the write lock: the transaction's verb)."""
+        return self._in_flight_among(None, keys)
+
+    def _in_flight_among(self, conn: sqlite3.Connection | None, keys: Sequence[str]) -> set[str]:
+        """:meth:`in_flight_among`, read in ``conn``'s transaction when given. Each unit in flight is
+        ruled out by its keys' digests; only a unit that may carry one of ``keys`` is read, and
+        what it carries is compared key by key (two keys may share a digest)."""
+        sql = f"SELECT id, intent_at FROM batches WHERE state IN ({','.join('?' * len(_AWAITING))})"
+        units = conn.execute(sql, _AWAITING).fetchall() if conn is not None else self._rows(sql, _AWAITING)
+        found: set[str] = set()
+        if not units or not len(keys):
+            return found
+        wanted = digests_of(keys)
+        order = np.argsort(wanted)
+        wanted = wanted[order]
+        for unit in units:
+            batch_id = int(unit[0])
+            held = self._unit_digests.get(tuple(unit), functools.partial(self._keys_blob, conn, batch_id))
+            hit = members(wanted, held)
+            if hit.any():
+                maybe = {keys[i] for i in order[hit].tolist()}
+                found.update(maybe.intersection(present_keys(self._keys_blob(conn, batch_id))))
+        return found
+
+    def _keys_blob(self, conn: sqlite3.Connection | None, batch_id: int) -> bytes:
+        """A unit's keys as stored (:func:`batchkit.core.keys.encode_keys`); empty when it has none."""
+        sql = "SELECT keys FROM batch_requests WHERE batch_id = ?"
+        rows = conn.execute(sql, (batch_id,)).fetchall() if conn is not None else self._rows(sql, (batch_id,))
+        return bytes(rows[0][0]) if rows and rows[0][0] else b""
 
     def _add_batch(
         self,
