@@ -10,6 +10,12 @@ CPU seconds per phase (from ``/_sim/stats``' ``cpu_seconds``, the child's proces
 
     python bench/bench_simulator.py            # 10 batches × 100,000 = 1,000,000 requests
     python bench/bench_simulator.py --batches 2
+    python bench/bench_simulator.py --batches 2 --unique   # every text new to the simulator
+
+By default each request's text is one of four reviews tagged with its order number, which the
+simulator's scorer does not read, so it scores each review once and remembers it (as it does a
+data set's repeated texts). ``--unique`` tags each review with a word of its own instead: every
+text is read afresh, the cost of a data set whose texts never repeat.
 """
 
 from __future__ import annotations
@@ -30,7 +36,17 @@ REVIEWS = (
 )
 
 
-def body(batch: int, n: int) -> bytes:
+def word(i: int) -> str:
+    """A word of its own for ``i``: letters only, so the scorer reads it and no two texts match."""
+    letters = ""
+    while True:
+        i, digit = divmod(i, 26)
+        letters += chr(ord("a") + digit)
+        if not i:
+            return letters
+
+
+def body(batch: int, n: int, unique: bool = False) -> bytes:
     return msgspec.json.encode(
         {
             "requests": [
@@ -42,7 +58,9 @@ def body(batch: int, n: int) -> bytes:
                         "messages": [
                             {
                                 "role": "user",
-                                "content": f"Classify the sentiment of this review: {REVIEWS[i % 4]} (order {i})",
+                                "content": "Classify the sentiment of this review: "
+                                + REVIEWS[i % 4]
+                                + (f" (order {word(batch * n + i)})" if unique else f" (order {i})"),
                             }
                         ],
                     },
@@ -57,11 +75,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--size", type=int, default=100_000)
+    parser.add_argument("--unique", action="store_true", help="every text new to the simulator")
     args = parser.parse_args()
 
-    bodies = [body(b, args.size) for b in range(args.batches)]
+    bodies = [body(b, args.size, args.unique) for b in range(args.batches)]
     total = args.batches * args.size
-    print(f"{args.batches} batches × {args.size:,} requests, body {len(bodies[0]) / 1e6:.1f} MB each")
+    texts = "every text new" if args.unique else "four reviews, each tagged with its order number"
+    print(f"{args.batches} batches × {args.size:,} requests ({texts}), body {len(bodies[0]) / 1e6:.1f} MB each")
     phases = {"create": 0.0, "process": 0.0, "stream": 0.0}
     cpu = dict.fromkeys(phases, 0.0)
     with spawn(port=0, processing=Processing.instant()) as proc:

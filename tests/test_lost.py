@@ -21,7 +21,7 @@ def _slow():
     return make_sim(processing=Processing(fixed_latency=3600.0, per_request=0.0))
 
 
-def _created(job: Job, timeout: float = 10.0) -> None:
+def _created(job: Job, timeout: float = 60.0) -> None:  # a state, waited for: long only when the machine is loaded
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if job.batches()["api_id"].notna().all() and len(job.batches()):
