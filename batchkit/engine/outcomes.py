@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import compress, repeat
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -233,7 +233,7 @@ class ResultReader:
         keys = self.layout()[0]
         again: set[str] = set()
         for results_id, unit, intent_at in self.store.results_units_since(since, version):
-            if intent_at is not None and not self._may_carry({"id": unit, "intent_at": intent_at}):
+            if intent_at is not None and not self.may_carry({"id": unit, "intent_at": intent_at}):
                 continue  # another job's unit, carrying none of this job's keys
             result_keys, outcomes = self.store.first_outcomes(results_id)
             rows = np.fromiter(map(position.get, result_keys, repeat(-1)), dtype=np.int64, count=len(result_keys))
@@ -246,7 +246,7 @@ class ResultReader:
             mine_again = list(again)
             packed[[position[k] for k in mine_again]] = self.store.lookup(mine_again)
 
-    def _may_carry(self, unit: dict[str, Any]) -> bool:
+    def may_carry(self, unit: Mapping[str, Any]) -> bool:
         """Whether ``unit`` (its id and intent time) may carry one of the job's keys (False: certainly none)."""
         return bool(members(self.key_digests().get(ordered=True), self.store.unit_digests(unit)).any())
 

@@ -27,7 +27,6 @@ from batchkit.core.plan import make_line
 from batchkit.core.results import ANSWERED, STATUS_CODE
 from batchkit.core.states import AWAITING_RESULTS, JobState, SendMode, UnitState
 from batchkit.errors import APIRefusedError
-from batchkit.stores.digests import members
 from batchkit.stores.ownership import owns
 
 from . import registry
@@ -309,7 +308,7 @@ class Worker:
         mine: set[str] | None = None  # the job's keys, made once (a partitioned run has several batches in flight)
         for batch in self.store.batches(states=_AWAITING):
             if batch["job_id"] != self.job_id:  # most units of other jobs are ruled out by the keys' digests
-                if not members(self.reader.key_digests().get(ordered=True), self.store.unit_digests(batch)).any():
+                if not self.reader.may_carry(batch):
                     continue
                 mine = set(keys) if mine is None else mine
                 if mine.isdisjoint(self.store.batch_keys(batch["id"])):

@@ -115,9 +115,7 @@ class KeyDigests:
         wanted = digests[order]  # in order, each search starts where the last ended: ~3x quicker
         hit = np.zeros(len(digests), dtype=bool)
         for run in self._runs:
-            at = np.searchsorted(run, wanted)
-            at[at == len(run)] = len(run) - 1
-            hit |= run[at] == wanted
+            hit |= members(wanted, run)
         found[order] = hit
         return found
 

@@ -81,8 +81,7 @@ class Units(Ownership):  # creating a unit claims it
         return bytes(self._rows("SELECT body FROM batch_requests WHERE batch_id = ?", (batch_id,))[0][0])
 
     def batch_keys(self, batch_id: int) -> list[str]:
-        rows = self._rows("SELECT keys FROM batch_requests WHERE batch_id = ?", (batch_id,))
-        return present_keys(rows[0][0]) if rows else []
+        return present_keys(self._keys_blob(None, batch_id))
 
     def in_flight_keys(self) -> set[str]:
         """Keys in any batch that has not yet been collected, by any job or process (while
